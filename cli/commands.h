@@ -1,0 +1,16 @@
+/*
+ * commands.h - the sub-commands of `lepton`. X(name, function, summary); one file per
+ * command (cmd_<name>.c) defines `int function(int argc, char **argv)` where argv[0] is the
+ * sub-command's name. The return value is the process exit status.
+ */
+#ifndef LEPTON_CLI_COMMANDS_H
+#define LEPTON_CLI_COMMANDS_H
+
+#define LEPTON_COMMANDS(X)                                                         \
+    X(version, cmd_version, "print the version and build options")
+
+#define LEPTON_CMD_DECL_(name, fn, summary) int fn(int argc, char **argv);
+LEPTON_COMMANDS(LEPTON_CMD_DECL_)
+#undef LEPTON_CMD_DECL_
+
+#endif

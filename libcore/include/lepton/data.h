@@ -1,0 +1,222 @@
+/*
+ * data.h - lp_frame, the columnar table every stage of the pipeline passes along, and its
+ * readers and writers (CSV/TSV, JSONL, SQLite), type inference and train/test splits.
+ *
+ * A frame holds named columns of equal length. Each column has a storage type (numeric
+ * double, dictionary-encoded categorical, or text) and an inferred kind (integer, float,
+ * boolean, date-time, categorical, text), plus a missing-mask that is always allocated.
+ * Invariants (every function keeps them):
+ *   - missing[i] == 1  <=>  num[i] is NaN (numeric) / codes[i] == LP_CODE_MISSING
+ *     (categorical) / text[i] == NULL (text);
+ *   - categorical dictionary entries are distinct, in first-seen order;
+ *   - date-times are numeric: seconds since 1970-01-01T00:00:00Z (no zone given = UTC);
+ *   - booleans are numeric 0/1.
+ * The frame owns its columns and their strings. Frames are not thread-safe for writes;
+ * concurrent reads are fine.
+ */
+#ifndef LEPTON_DATA_H
+#define LEPTON_DATA_H
+
+#include "lepton/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum lp_col_type {
+    LP_COL_TYPE_NUMERIC = 0,
+    LP_COL_TYPE_CATEGORICAL,
+    LP_COL_TYPE_TEXT
+} lp_col_type;
+
+typedef enum lp_col_kind {
+    LP_COL_KIND_INTEGER = 0,
+    LP_COL_KIND_FLOAT,
+    LP_COL_KIND_BOOL,
+    LP_COL_KIND_DATETIME,
+    LP_COL_KIND_CATEGORICAL,
+    LP_COL_KIND_TEXT
+} lp_col_kind;
+
+#define LP_CODE_MISSING UINT32_MAX
+
+typedef struct lp_dict_index lp_dict_index; /* private hash index over dict */
+
+typedef struct lp_column {
+    char *name;
+    lp_col_type type;
+    lp_col_kind kind;
+    size_t n;          /* rows */
+    uint8_t *missing;  /* (n,) 1 = missing */
+    double *num;       /* NUMERIC: (n,) NaN where missing; else NULL */
+    uint32_t *codes;   /* CATEGORICAL: (n,) index into dict, LP_CODE_MISSING where missing */
+    char **dict;       /* CATEGORICAL: (n_dict,) distinct values */
+    size_t n_dict;
+    char **text;       /* TEXT: (n,) owned strings, NULL where missing */
+    lp_dict_index *index; /* CATEGORICAL lookup, owned; use lp_column_dict_* */
+} lp_column;
+
+typedef struct lp_frame lp_frame;
+
+/* "numeric", "categorical", "text" / "integer", "float", "bool", "datetime", ... */
+const char *lp_col_type_name(lp_col_type t);
+const char *lp_col_kind_name(lp_col_kind k);
+/* Parse a kind name (also accepts "int", "double", "number", "boolean", "date", "category",
+ * "string"). Returns LP_EINVAL naming the word otherwise. */
+lp_status lp_col_kind_parse(const char *s, lp_col_kind *out, lp_err *err);
+/* The storage type a kind uses. */
+lp_col_type lp_col_kind_type(lp_col_kind k);
+
+/* ---- frame ---------------------------------------------------------------------------------*/
+lp_frame *lp_frame_new(void); /* NULL on allocation failure */
+void lp_frame_free(lp_frame *f);
+size_t lp_frame_nrows(const lp_frame *f);
+size_t lp_frame_ncols(const lp_frame *f);
+/* Column j (0-based); NULL when out of range. The frame keeps ownership. */
+lp_column *lp_frame_col(const lp_frame *f, size_t j);
+/* Index of the column named name, or -1. */
+long lp_frame_find(const lp_frame *f, const char *name);
+/* Like lp_frame_find but fills err ("no column 'x' in <what>; columns are a, b, c"). */
+lp_status lp_frame_require(const lp_frame *f, const char *name, const char *what, size_t *j,
+                           lp_err *err);
+
+/* Add columns (copying the values). The first column sets the row count; later columns must
+ * match it (LP_EINVAL otherwise). Names must be unique and non-empty.
+ * numeric: missing may be NULL (then NaN values are the missing ones).
+ * categorical / text: NULL entries are missing. kind LP_COL_KIND_* must fit the storage. */
+lp_status lp_frame_add_numeric(lp_frame *f, const char *name, lp_col_kind kind,
+                               const double *vals, const uint8_t *missing, size_t n, lp_err *err);
+lp_status lp_frame_add_categorical(lp_frame *f, const char *name, const char *const *vals,
+                                   size_t n, lp_err *err);
+lp_status lp_frame_add_text(lp_frame *f, const char *name, const char *const *vals, size_t n,
+                            lp_err *err);
+/* Take ownership of a column built by lp_column_new (freed on failure too). */
+lp_status lp_frame_add_column(lp_frame *f, lp_column *col, lp_err *err);
+/* Remove column j and free it. */
+lp_status lp_frame_drop(lp_frame *f, size_t j, lp_err *err);
+/* Replace column j with col (ownership taken; old one freed). Row count must match. */
+lp_status lp_frame_replace(lp_frame *f, size_t j, lp_column *col, lp_err *err);
+/* Detach column j from the frame without freeing it (caller owns the result). */
+lp_column *lp_frame_detach(lp_frame *f, size_t j);
+
+/* New frame of the rows idx[0..n) (repeats allowed), all columns, dictionaries kept. */
+lp_status lp_frame_take_rows(const lp_frame *f, const size_t *idx, size_t n, lp_frame **out,
+                             lp_err *err);
+/* New frame of the named columns in the given order. */
+lp_status lp_frame_select(const lp_frame *f, const char *const *names, size_t n,
+                          lp_frame **out, lp_err *err);
+lp_status lp_frame_clone(const lp_frame *f, lp_frame **out, lp_err *err);
+/* Append the rows of src to dst; columns matched by name and type (dictionary codes are
+ * remapped). LP_EINVAL naming the first mismatch. */
+lp_status lp_frame_append(lp_frame *dst, const lp_frame *src, lp_err *err);
+
+/* ---- columns -------------------------------------------------------------------------------*/
+/* Empty column with n rows, all missing. NULL on allocation failure. */
+lp_column *lp_column_new(const char *name, lp_col_kind kind, size_t n);
+void lp_column_free(lp_column *c);
+lp_column *lp_column_clone(const lp_column *c);
+/* Categorical dictionary: code of s, or -1. */
+long lp_column_dict_find(const lp_column *c, const char *s);
+/* Code of s, adding it if new. LP_ENOMEM on failure. */
+lp_status lp_column_dict_add(lp_column *c, const char *s, uint32_t *code, lp_err *err);
+/* Set cell i (clears its missing flag). Strings are copied. */
+lp_status lp_column_set_num(lp_column *c, size_t i, double v, lp_err *err);
+lp_status lp_column_set_str(lp_column *c, size_t i, const char *s, lp_err *err);
+void lp_column_set_missing(lp_column *c, size_t i);
+/* Number of missing cells. */
+size_t lp_column_count_missing(const lp_column *c);
+/* Cell i as text for writers: numbers with %.17g trimmed (integers without ".0"), bools as
+ * true/false, date-times ISO-8601 "YYYY-MM-DDTHH:MM:SS[.fff]Z", "" when missing.
+ * Returns a pointer into buf or into the column (valid until it changes). */
+const char *lp_column_cell_str(const lp_column *c, size_t i, char *buf, size_t cap);
+/* Convert in place to another kind (e.g. categorical "1","2" to integer). Cells that do not
+ * convert give LP_EPARSE naming column, row and value, leaving c unchanged. */
+lp_status lp_column_convert(lp_column *c, lp_col_kind kind, lp_err *err);
+
+/* ---- scalar parsing (shared by every reader) ------------------------------------------------*/
+/* Whole-string strict parses; leading/trailing ASCII spaces allowed. */
+bool lp_parse_double(const char *s, size_t n, double *out);
+bool lp_parse_int(const char *s, size_t n, int64_t *out);
+/* true/false, yes/no, t/f, y/n (any case); 0/1 only when allow_01. */
+bool lp_parse_bool(const char *s, size_t n, bool allow_01, bool *out);
+/* ISO-8601: YYYY-MM-DD, YYYY-MM-DD[T ]HH:MM[:SS[.frac]][Z|+HH:MM|-HH:MM].
+ * out = seconds since the epoch, UTC. */
+bool lp_parse_datetime(const char *s, size_t n, double *out);
+
+/* ---- CSV / TSV -----------------------------------------------------------------------------*/
+typedef struct lp_csv_opts {
+    char delim;              /* 0: sniff from the header line among , \t ; | */
+    bool header;             /* first line names the columns (default true) */
+    const char *missing;     /* comma-separated missing tokens; NULL = the default list:
+                                "", NA, N/A, NaN, null, None, ? (case-sensitive) */
+    const char *types;       /* per-column kind override "col:kind,col2:kind"; NULL = none */
+    size_t max_field;        /* bytes per field; default 1 MiB; longer is LP_ETOOBIG */
+    size_t max_rows;         /* 0 = all */
+    double cat_max_unique;   /* a string column with at most this share of distinct values
+                                (and at most cat_max_distinct) is categorical, else text */
+    size_t cat_max_distinct;
+} lp_csv_opts;
+
+lp_csv_opts lp_csv_opts_default(void);
+lp_status lp_csv_opts_check(const lp_csv_opts *o, lp_err *err);
+
+/* Read a CSV/TSV file (gzip read transparently). RFC 4180 quoting, CRLF, UTF-8 BOM.
+ * Errors name file, line and column: ragged rows, an unterminated quote, invalid UTF-8,
+ * NUL bytes, an empty file, a header with no rows (allowed: gives 0 rows), duplicate or empty
+ * column names, fields over max_field, a truncated gzip. *out is new; caller frees. */
+lp_status lp_frame_read_csv(const char *path, const lp_csv_opts *opts, lp_frame **out,
+                            lp_err *err);
+/* Same over bytes in memory; name is used in messages in place of the path. */
+lp_status lp_frame_parse_csv(const char *data, size_t len, const char *name,
+                             const lp_csv_opts *opts, lp_frame **out, lp_err *err);
+/* Write with the given delimiter (',' or '\t'), quoting fields when needed (RFC 4180). */
+lp_status lp_frame_write_csv(const lp_frame *f, const char *path, char delim, lp_err *err);
+/* Same into a buffer. */
+lp_status lp_frame_format_csv(const lp_frame *f, char delim, lp_buf *out, lp_err *err);
+
+/* ---- JSONL ---------------------------------------------------------------------------------*/
+/* One flat JSON object per line; keys become columns (union over rows, in first-seen order;
+ * absent keys are missing). Values: numbers, strings, booleans, null. Nested objects or
+ * arrays are LP_EPARSE naming line and key. opts: missing, types, max_rows, cat_* apply. */
+lp_status lp_frame_read_jsonl(const char *path, const lp_csv_opts *opts, lp_frame **out,
+                              lp_err *err);
+lp_status lp_frame_parse_jsonl(const char *data, size_t len, const char *name,
+                               const lp_csv_opts *opts, lp_frame **out, lp_err *err);
+lp_status lp_frame_write_jsonl(const lp_frame *f, const char *path, lp_err *err);
+
+/* Read by extension: .jsonl/.ndjson (optionally .gz) as JSONL, everything else as CSV/TSV. */
+lp_status lp_frame_read(const char *path, const lp_csv_opts *opts, lp_frame **out, lp_err *err);
+/* Write by extension: .jsonl as JSONL, .tsv as TSV, else CSV. */
+lp_status lp_frame_write(const lp_frame *f, const char *path, lp_err *err);
+
+/* ---- splits --------------------------------------------------------------------------------*/
+typedef struct lp_split {
+    size_t *train, *test; /* row indices, owned */
+    size_t n_train, n_test;
+} lp_split;
+
+void lp_split_free(lp_split *s); /* frees the arrays, not s */
+/* Seeded random split; test gets round(test_frac * n) rows. test_frac in (0,1). */
+lp_status lp_split_random(size_t n, double test_frac, uint64_t seed, lp_split *out, lp_err *err);
+/* Stratified by a categorical or integer/bool column: each class split in proportion (rows
+ * with a missing label go to train). */
+lp_status lp_split_stratified(const lp_column *label, double test_frac, uint64_t seed,
+                              lp_split *out, lp_err *err);
+/* By time: the latest test_frac of rows (by the numeric/date-time column) are test; ties at
+ * the cut go to test. Missing times are LP_EINVAL. Indices come out in time order. */
+lp_status lp_split_time(const lp_column *time, double test_frac, lp_split *out, lp_err *err);
+
+/* ---- SQLite --------------------------------------------------------------------------------*/
+/* Append f to table (created from the frame's schema when absent: INTEGER/REAL/TEXT columns;
+ * date-times stored as ISO-8601 TEXT) in one transaction; an existing table must have every
+ * column of the frame. WAL mode. *appended gets the row count (may be NULL). */
+lp_status lp_frame_to_sqlite(const lp_frame *f, const char *db_path, const char *table,
+                             size_t *appended, lp_err *err);
+/* Run a query and return its result as a frame (types inferred as for CSV). */
+lp_status lp_frame_from_sql(const char *db_path, const char *sql, const lp_csv_opts *opts,
+                            lp_frame **out, lp_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
