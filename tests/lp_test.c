@@ -269,3 +269,63 @@ char **lp_fixture_strings(const lp_fixture *fx, const char *name, size_t *n)
         *n = e->rows;
     return e->strs;
 }
+
+double *lp_test_load_numeric_csv(const char *path, size_t *rows, size_t *cols, char ***names)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len = getline(&line, &cap, f);
+    assert_true(len > 0);
+    size_t nc = 1;
+    for (char *p = line; *p; p++)
+        nc += *p == ',';
+    char **nm = calloc(nc, sizeof(char *));
+    char *save = NULL, *tok = strtok_r(line, ",\r\n", &save);
+    for (size_t j = 0; j < nc && tok; j++, tok = strtok_r(NULL, ",\r\n", &save))
+        nm[j] = strdup(tok);
+    size_t nr = 0, vcap = 1024;
+    double *v = malloc(vcap * sizeof(double));
+    while ((len = getline(&line, &cap, f)) > 0) {
+        if (line[0] == '\n')
+            continue;
+        char *p = line;
+        for (size_t j = 0; j < nc; j++) {
+            char *end = strchr(p, j + 1 < nc ? ',' : '\n');
+            if (!end)
+                end = p + strlen(p);
+            char cell[128];
+            size_t n = (size_t)(end - p) < sizeof cell - 1 ? (size_t)(end - p) : sizeof cell - 1;
+            memcpy(cell, p, n);
+            cell[n] = '\0';
+            if ((nr + 1) * nc > vcap) {
+                vcap *= 2;
+                v = realloc(v, vcap * sizeof(double));
+            }
+            char *e;
+            double x = strtod(cell, &e);
+            v[nr * nc + j] = (n == 0 || e == cell) ? NAN : x;
+            p = *end ? end + 1 : end;
+        }
+        nr++;
+    }
+    free(line);
+    fclose(f);
+    *rows = nr;
+    *cols = nc;
+    if (names)
+        *names = nm;
+    else
+        lp_test_free_names(nm, nc);
+    return v;
+}
+
+void lp_test_free_names(char **names, size_t n)
+{
+    if (!names)
+        return;
+    for (size_t j = 0; j < n; j++)
+        free(names[j]);
+    free(names);
+}

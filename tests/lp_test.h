@@ -56,3 +56,9 @@ double *lp_fixture_array(const lp_fixture *fx, const char *name, size_t *rows, s
 char **lp_fixture_strings(const lp_fixture *fx, const char *name, size_t *n);
 
 #endif
+
+/* Load a plain numeric CSV (header line, ',' separators, no quoting; empty, NA or nan cells
+ * become NaN) into a malloc'd (rows, cols) row-major array. *names gets cols malloc'd column
+ * names (free with lp_test_free_names). For tests only: library code uses lp_frame_read. */
+double *lp_test_load_numeric_csv(const char *path, size_t *rows, size_t *cols, char ***names);
+void lp_test_free_names(char **names, size_t n);
