@@ -7,7 +7,8 @@
 #define LEPTON_CLI_COMMANDS_H
 
 #define LEPTON_COMMANDS(X)                                                         \
-    X(version, cmd_version, "print the version and build options")
+    X(version, cmd_version, "print the version and build options")                \
+    X(registry, cmd_registry, "list, show and promote models in the model registry")
 
 #define LEPTON_CMD_DECL_(name, fn, summary) int fn(int argc, char **argv);
 LEPTON_COMMANDS(LEPTON_CMD_DECL_)
