@@ -24,7 +24,10 @@ void args_usage(const arg_cmd *cmd, FILE *out)
     for (size_t i = 0; i < cmd->nopts; i++) {
         const arg_spec *o = &cmd->opts[i];
         char left[64];
-        snprintf(left, sizeof left, "--%s%s%s", o->name, o->metavar ? " " : "",
+        char alias[8] = "";
+        if (o->alias)
+            snprintf(alias, sizeof alias, "-%c, ", o->alias);
+        snprintf(left, sizeof left, "%s--%s%s%s", alias, o->name, o->metavar ? " " : "",
                  o->metavar ? o->metavar : "");
         fprintf(out, "  %-28s %s\n", left, o->help);
     }
@@ -96,6 +99,25 @@ int args_parse(const arg_cmd *cmd, int argc, char **argv, const char **pos, size
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             args_usage(cmd, stdout);
             return 1;
+        }
+        if (a[0] == '-' && a[1] && a[1] != '-' && a[2] == '\0') { /* -x short alias */
+            const arg_spec *o = NULL;
+            for (size_t k = 0; k < cmd->nopts; k++)
+                if (cmd->opts[k].alias == a[1])
+                    o = &cmd->opts[k];
+            if (!o)
+                return usage_error(cmd, "unknown option '%s'%s", a, "");
+            if (o->type == ARG_FLAG) {
+                set_value(cmd, o, NULL);
+                continue;
+            }
+            if (i + 1 >= argc)
+                return usage_error(cmd, "option %s needs a value (%s)", a,
+                                   o->metavar ? o->metavar : "VALUE");
+            int rc = set_value(cmd, o, argv[++i]);
+            if (rc)
+                return rc;
+            continue;
         }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
             if (*npos >= cmd->max_pos)

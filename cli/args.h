@@ -1,8 +1,8 @@
 /*
  * args.h - one option table per sub-command drives parsing, validation and --help
- * (the redis config-table idea). Options are "--name value" or "--name=value"; flags take no
- * value; ARG_LIST options may repeat and collect every value. Anything not starting with "--"
- * is positional. Parsing errors name the option and what was expected.
+ * (the redis config-table idea). Options are "--name value" or "--name=value" (or "-x value"
+ * when the option has a one-letter alias); flags take no value; ARG_LIST options may repeat
+ * and collect every value. Anything else is positional ("-" alone is positional: stdin). Parsing errors name the option and what was expected.
  */
 #ifndef LEPTON_CLI_ARGS_H
 #define LEPTON_CLI_ARGS_H
@@ -23,6 +23,7 @@ typedef struct arg_spec {
     const char *metavar; /* e.g. "FILE"; NULL for flags */
     const char *help;
     double min, max;     /* bounds for ARG_INT / ARG_DOUBLE when min < max */
+    char alias;          /* a one-letter short form ('o' for -o), or 0 */
 } arg_spec;
 
 typedef struct arg_cmd {
