@@ -8,6 +8,7 @@
 #include "lepton/base.h"
 #include "lepton/data.h"
 #include "lepton/linalg.h"
+#include "lepton/model.h"
 #include "lepton/registry.h"
 
 #endif
