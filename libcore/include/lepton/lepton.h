@@ -10,5 +10,6 @@
 #include "lepton/linalg.h"
 #include "lepton/model.h"
 #include "lepton/registry.h"
+#include "lepton/monitor.h"
 
 #endif
