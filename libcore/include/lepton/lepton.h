@@ -9,6 +9,7 @@
 #include "lepton/data.h"
 #include "lepton/linalg.h"
 #include "lepton/model.h"
+#include "lepton/tune.h"
 #include "lepton/registry.h"
 #include "lepton/monitor.h"
 
