@@ -92,7 +92,8 @@ lp_status lp_metrics_recall_at_fpr(const int32_t *y, const double *scores, size_
                                    lp_err *err);
 
 /* Precision among the alerts when the top fraction `top` (0, 1] of scores is flagged: with
- * m = ceil(top * n) (at least 1) and t the m-th largest score, every sample with score >= t is
+ * m = ceil(top * n - 1e-9) (at least 1; the slack keeps 0.07 * 100 from rounding up to 8)
+ * and t the m-th largest score, every sample with score >= t is
  * an alert, so ties at the cut are all included (a deployed threshold cannot split a tie).
  * *n_alerts (nullable) gets the alert count, which is >= m. */
 lp_status lp_metrics_precision_at_top(const int32_t *y, const double *scores, size_t n,
@@ -106,8 +107,9 @@ lp_status lp_metrics_precision_at_top(const int32_t *y, const double *scores, si
 #define LP_METRICS_LOGLOSS_EPS 2.220446049250313e-16
 
 /* Mean negative log-likelihood. k == 1: probs (n) is P(y = 1) and y is 0/1 (binary). k >= 2:
- * probs (n, k) and y in [0, k). Clipping and renormalisation as LP_METRICS_LOGLOSS_EPS says;
- * probabilities must be finite and >= 0. */
+ * probs (n, k) and y in [0, k). Clipping and renormalisation as LP_METRICS_LOGLOSS_EPS says.
+ * Probabilities must lie in [0, 1] for k == 1 and be finite and >= 0 for k >= 2 (rows need not
+ * sum to 1: they are renormalised, as sklearn 1.2.1 does). */
 lp_status lp_metrics_log_loss(const int32_t *y, const double *probs, size_t n, size_t k,
                               double *out, lp_err *err);
 
