@@ -166,6 +166,15 @@ lp_status lp_calibrator_fit_platt(const double *scores, const int32_t *y, size_t
         double det = h11 * h22 - h21 * h21;
         double da = -(h22 * g1 - h21 * g2) / det, db = -(-h21 * g1 + h11 * g2) / det;
         double gd = g1 * da + g2 * db, step = 1;
+        if (-gd <= 1e-12 * fval) {
+            /* the predicted decrease is below the rounding of the n-term sum fval (relative
+             * 1e-12 is n * eps for n ~ 1e4 and a safe margin above it beyond), so the
+             * line search could only halve its way to PLATT_MIN_STEP: take the Newton step
+             * (it is exact to second order here) and stop */
+            a += da;
+            b += db;
+            break;
+        }
         while (step >= PLATT_MIN_STEP) {
             double na = a + step * da, nb = b + step * db;
             double nf = platt_objective(scores, t, n, na, nb);
