@@ -9,6 +9,8 @@
 #include "lepton/data.h"
 #include "lepton/linalg.h"
 #include "lepton/model.h"
+#include "lepton/metrics.h"
+#include "lepton/train.h"
 #include "lepton/tune.h"
 #include "lepton/registry.h"
 #include "lepton/monitor.h"
