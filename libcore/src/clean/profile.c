@@ -261,9 +261,16 @@ lp_status lp_profile_frame(const lp_frame *f, const lp_profile_opts *opts, lp_pr
     return LP_OK;
 }
 
+/* Attach item (false when it is NULL; it is freed when attaching fails). */
 static bool add(cJSON *obj, const char *key, cJSON *item)
 {
-    return item && cJSON_AddItemToObject(obj, key, item);
+    if (!item)
+        return false;
+    if (!cJSON_AddItemToObject(obj, key, item)) {
+        cJSON_Delete(item);
+        return false;
+    }
+    return true;
 }
 
 static cJSON *col_json(const lp_col_profile *cp, size_t rows)
