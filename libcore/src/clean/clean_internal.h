@@ -52,7 +52,7 @@ typedef struct lp_pca_detector {
     size_t p, k;
     double *mu, *sd; /* (p,) */
     double *v;       /* (p, k) principal directions in columns */
-    double threshold; /* squared error above which a row is an outlier */
+    double threshold; /* reconstruction error above which a row is an outlier */
     double err_med, err_scale;
 } lp_pca_detector;
 
@@ -60,7 +60,7 @@ void lp_pca_detector_clear(lp_pca_detector *d);
 /* Fit on x (n, p) complete (no NaN). */
 lp_status lp_pca_detector_fit(const double *x, size_t n, size_t p, const lp_cleaner_opts *o,
                               lp_pca_detector *d, lp_err *err);
-/* Squared reconstruction error of row (p,) in standardised units; work (p,). */
+/* Reconstruction error ||z - V V^T z|| of row (p,) in standardised units; work (p,). */
 double lp_pca_detector_error(const lp_pca_detector *d, const double *row, double *work);
 
 #endif

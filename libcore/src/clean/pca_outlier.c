@@ -2,10 +2,13 @@
  * pca_outlier.c - multivariate outliers by PCA reconstruction error. Columns are standardised
  * (mean, population standard deviation; a constant column gets scale 1), the principal
  * directions come from the SVD of the standardised (n, p) matrix, and a row's error is
- * ||z - V V^T z||^2 over the k kept directions. The cut-off is robust to the outliers
+ * ||z - V V^T z|| over the k kept directions (the norm, not its square: the squared error is
+ * chi-square-like with a long right tail that a median/MAD cut-off would over-flag, its root
+ * is close to symmetric). The cut-off is robust to the outliers
  * themselves: median(error) + t * MAD(error) / 0.6745 (the modified z-score of the error is
  * above t), falling back to 1.2533 x the mean absolute deviation when the MAD is 0.
- * A missing cell counts as the column mean (0 after standardising).
+ * A missing cell counts as the column mean (0 after standardising). At most p - 1 directions
+ * are kept (with all p every error is 0).
  */
 #include "clean/clean_internal.h"
 
@@ -43,7 +46,7 @@ double lp_pca_detector_error(const lp_pca_detector *d, const double *row, double
         proj += t * t;
     }
     double e = total - proj;
-    return e > 0 ? e : 0;
+    return e > 0 ? sqrt(e) : 0;
 }
 
 lp_status lp_pca_detector_fit(const double *x, size_t n, size_t p, const lp_cleaner_opts *o,
@@ -101,6 +104,9 @@ lp_status lp_pca_detector_fit(const double *x, size_t n, size_t p, const lp_clea
                 break;
         }
     }
+    /* keeping every direction would make every error 0: leave at least one out */
+    if (k >= p && p > 1)
+        k = p - 1;
     d->k = k;
     d->v = lp_calloc(p * (k ? k : 1), sizeof(double));
     work = lp_mallocarray(n > p ? n : p, sizeof(double));
