@@ -118,7 +118,10 @@ typedef enum lp_outlier_method {
     LP_OUTLIER_METHOD_NONE = 0,
     LP_OUTLIER_METHOD_ROBUST_Z, /* |0.6745 (x - median) / MAD| > z_threshold */
     LP_OUTLIER_METHOD_IQR,      /* x outside [q1 - iqr_k IQR, q3 + iqr_k IQR] */
-    LP_OUTLIER_METHOD_PCA,      /* row reconstruction error above a robust threshold */
+    LP_OUTLIER_METHOD_PCA,      /* row reconstruction error above a robust threshold: columns
+                                   standardised, error = ||z - V V^T z|| over the kept k <= p-1
+                                   directions, outlier when (error - median) / (MAD / 0.6745)
+                                   of the fitted rows' errors exceeds pca_threshold */
     LP_OUTLIER_METHOD_COUNT_
 } lp_outlier_method;
 
@@ -149,7 +152,7 @@ typedef struct lp_cleaner_opts {
     double iqr_k;               /* IQR fence multiplier (1.5, Tukey) */
     double pca_var;             /* PCA: keep components explaining >= this variance (0.9) */
     size_t pca_k;               /* PCA: a fixed number of components instead (0 = use var) */
-    double pca_threshold;       /* PCA: robust z of a row's error above this is an outlier
+    double pca_threshold;       /* PCA: modified z of a row's error above this is an outlier
                                    (3.5) */
     /* soft-impute (Mazumder, Hastie & Tibshirani 2010) */
     size_t svd_max_rank;        /* rank cap (0 = min(rows, numeric columns)) */
@@ -200,7 +203,10 @@ void lp_clean_report_free(lp_clean_report *r);
  * singular values and lambda are kept; a row is then imputed by folding it in: its missing
  * entries are the fixed point of z_M = (V diag(1 - lambda / s) V^T z)_M, solved exactly.
  * Bool columns are imputed with their most frequent value under mean/median/soft, so they
- * stay 0/1. A column with no observed value keeps its missing cells (constant fills it).
+ * stay 0/1; integer columns are not rounded (as scikit-learn). Outlier detection looks at
+ * integer and float columns only (not bool, not date-time); a missing cell is never an outlier.
+ * Robust z with MAD 0 uses 1.253314 x the mean absolute deviation instead; a constant column
+ * gets no fence. A column with no observed value keeps its missing cells (constant fills it).
  * opts may be NULL. *out is new; free with lp_cleaner_free.
  * Errors: LP_EINVAL (bad opts, no columns), LP_ENUMERIC (SVD failure), LP_ENOMEM.
  * Not thread-safe while fitting; the fitted cleaner is read-only afterwards. */
