@@ -88,14 +88,29 @@ static void check_method(lp_impute_method m, const char *num_name, const char *s
     lp_fixture_free(fx);
 }
 
-static void test_mean(void **state) { (void)state; check_method(LP_IMPUTE_METHOD_MEAN, "imp_mean", "s_most_frequent"); }
-static void test_median(void **state) { (void)state; check_method(LP_IMPUTE_METHOD_MEDIAN, "imp_median", "s_most_frequent"); }
+static void test_mean(void **state)
+{
+    (void)state;
+    check_method(LP_IMPUTE_METHOD_MEAN, "imp_mean", "s_most_frequent");
+}
+
+static void test_median(void **state)
+{
+    (void)state;
+    check_method(LP_IMPUTE_METHOD_MEDIAN, "imp_median", "s_most_frequent");
+}
+
 static void test_most_frequent(void **state)
 {
     (void)state;
     check_method(LP_IMPUTE_METHOD_MOST_FREQUENT, "imp_most_frequent", "s_most_frequent");
 }
-static void test_constant(void **state) { (void)state; check_method(LP_IMPUTE_METHOD_CONSTANT, "imp_constant", "s_constant"); }
+
+static void test_constant(void **state)
+{
+    (void)state;
+    check_method(LP_IMPUTE_METHOD_CONSTANT, "imp_constant", "s_constant");
+}
 
 /* ---- soft-impute on breast-cancer-wisconsin ----------------------------------------------*/
 

@@ -233,6 +233,37 @@ static void test_dedupe_and_edge_imputation(void **state)
     lp_frame_free(f);
 }
 
+/* Infinities (lp_parse_double accepts "inf") never turn into NaN cells marked present. */
+static void test_infinities(void **state)
+{
+    (void)state;
+    double a[8] = {1, 2, INFINITY, 4, NAN, 6, 7, 8}, b[8] = {2, 4, 6, 8, 10, NAN, 14, -INFINITY};
+    double c[8] = {1, 3, 2, 5, 4, 6, NAN, 7};
+    lp_frame *f = lp_frame_new();
+    assert_int_equal(lp_frame_add_numeric(f, "a", LP_COL_KIND_FLOAT, a, NULL, 8, NULL), LP_OK);
+    assert_int_equal(lp_frame_add_numeric(f, "b", LP_COL_KIND_FLOAT, b, NULL, 8, NULL), LP_OK);
+    assert_int_equal(lp_frame_add_numeric(f, "c", LP_COL_KIND_FLOAT, c, NULL, 8, NULL), LP_OK);
+    for (int m = LP_OUTLIER_METHOD_NONE; m < LP_OUTLIER_METHOD_COUNT_; m++) {
+        lp_cleaner_opts o = lp_cleaner_opts_default();
+        o.impute = LP_IMPUTE_METHOD_SOFT;
+        o.outlier = (lp_outlier_method)m;
+        lp_cleaner *cl = NULL;
+        lp_err err;
+        assert_int_equal(lp_cleaner_fit(f, &o, &cl, &err), LP_OK);
+        lp_frame *g = NULL;
+        assert_int_equal(lp_cleaner_apply(cl, f, &g, NULL, &err), LP_OK);
+        for (size_t j = 0; j < 3; j++) {
+            const lp_column *x = lp_frame_col(g, j);
+            for (size_t i = 0; i < x->n; i++)
+                assert_true(x->missing[i] == (uint8_t)isnan(x->num[i]));
+        }
+        assert_false(col(g, "c")->missing[6]); /* c is finite: soft-imputed */
+        lp_frame_free(g);
+        lp_cleaner_free(cl);
+    }
+    lp_frame_free(f);
+}
+
 static void test_zero_rows(void **state)
 {
     (void)state;
@@ -435,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_pca_drop),
         cmocka_unit_test(test_constant_and_mad_zero),
         cmocka_unit_test(test_dedupe_and_edge_imputation),
+        cmocka_unit_test(test_infinities),
         cmocka_unit_test(test_zero_rows),
         cmocka_unit_test(test_apply_errors_and_opts),
         cmocka_unit_test(test_roundtrip_soft_clip),

@@ -28,9 +28,12 @@ static lp_frame *known_frame(void)
     assert_int_equal(lp_frame_add_numeric(f, "const", LP_COL_KIND_INTEGER, k, NULL, N, NULL), 0);
     assert_int_equal(lp_frame_add_categorical(f, "color", color, N, NULL), LP_OK);
     assert_int_equal(lp_frame_add_text(f, "mixed", mixed, N, NULL), LP_OK);
-    assert_int_equal(lp_frame_add_numeric(f, "sparse", LP_COL_KIND_FLOAT, sparse, NULL, N, NULL), 0);
-    assert_int_equal(lp_frame_add_numeric(f, "user_id", LP_COL_KIND_INTEGER, uid, NULL, N, NULL), 0);
-    assert_int_equal(lp_frame_add_numeric(f, "width", LP_COL_KIND_INTEGER, width, NULL, N, NULL), 0);
+    assert_int_equal(lp_frame_add_numeric(f, "sparse", LP_COL_KIND_FLOAT, sparse, NULL, N, NULL),
+                     LP_OK);
+    assert_int_equal(lp_frame_add_numeric(f, "user_id", LP_COL_KIND_INTEGER, uid, NULL, N, NULL),
+                     LP_OK);
+    assert_int_equal(lp_frame_add_numeric(f, "width", LP_COL_KIND_INTEGER, width, NULL, N, NULL),
+                     LP_OK);
     assert_int_equal(lp_frame_add_numeric(f, "none", LP_COL_KIND_FLOAT, none, NULL, N, NULL), 0);
     return f;
 }

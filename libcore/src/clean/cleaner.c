@@ -283,9 +283,9 @@ static lp_status fit_fill(const lp_cleaner_opts *o, const lp_column *c, clean_co
             cc->fill_num = sum / (double)m_obs;
         cc->fill = CLEAN_FILL_NUM;
         /* soft-impute needs a spread to standardise and two values to estimate it; other
-           numeric columns keep the mean fill */
+           numeric columns (and any holding an infinity) keep the mean fill */
         if (m == LP_IMPUTE_METHOD_SOFT && c->kind != LP_COL_KIND_BOOL && m_obs >= 2 &&
-            v[0] != v[m_obs - 1]) {
+            v[0] != v[m_obs - 1] && isfinite(v[0]) && isfinite(v[m_obs - 1])) {
             cc->fill = CLEAN_FILL_SVD;
             *soft = true;
         }
@@ -349,7 +349,7 @@ static lp_status impute_frame(apply_ctx *a, lp_err *err)
         }
         for (size_t k = 0; k < p; k++) {
             lp_column *col = lp_frame_col(a->f, a->where[c->si_cols[k]]);
-            if (col->missing[i]) {
+            if (col->missing[i] && isfinite(row[k])) {
                 col->num[i] = row[k];
                 col->missing[i] = 0;
                 a->rep->col[c->si_cols[k]].imputed++;
@@ -594,6 +594,8 @@ static lp_status fit_fences(lp_cleaner *c, const lp_frame *g, const size_t *wher
                    q3 = lp_clean_quantile_sorted(w, m, 0.75);
             cc->lo = q1 - c->opts.iqr_k * (q3 - q1);
             cc->hi = q3 + c->opts.iqr_k * (q3 - q1);
+            if (!isfinite(cc->lo) || !isfinite(cc->hi))
+                continue; /* infinite quartiles: no usable fence */
         }
         cc->has_fence = true;
     }

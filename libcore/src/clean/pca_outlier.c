@@ -7,8 +7,8 @@
  * is close to symmetric). The cut-off is robust to the outliers
  * themselves: median(error) + t * MAD(error) / 0.6745 (the modified z-score of the error is
  * above t), falling back to 1.2533 x the mean absolute deviation when the MAD is 0.
- * A missing cell counts as the column mean (0 after standardising). At most p - 1 directions
- * are kept (with all p every error is 0).
+ * A missing or infinite cell counts as the column mean (0 after standardising). At most p - 1
+ * directions are kept (with all p every error is 0).
  */
 #include "clean/clean_internal.h"
 
@@ -27,7 +27,7 @@ void lp_pca_detector_clear(lp_pca_detector *d)
 static void standardise(const lp_pca_detector *d, const double *row, double *z)
 {
     for (size_t j = 0; j < d->p; j++)
-        z[j] = isnan(row[j]) ? 0 : (row[j] - d->mu[j]) / d->sd[j];
+        z[j] = isfinite(row[j]) ? (row[j] - d->mu[j]) / d->sd[j] : 0;
 }
 
 double lp_pca_detector_error(const lp_pca_detector *d, const double *row, double *work)
@@ -70,13 +70,13 @@ lp_status lp_pca_detector_fit(const double *x, size_t n, size_t p, const lp_clea
         double sum = 0, ss = 0;
         size_t m = 0;
         for (size_t i = 0; i < n; i++)
-            if (!isnan(x[i * p + j])) {
+            if (isfinite(x[i * p + j])) {
                 sum += x[i * p + j];
                 m++;
             }
         double mu = m ? sum / (double)m : 0;
         for (size_t i = 0; i < n; i++)
-            if (!isnan(x[i * p + j]))
+            if (isfinite(x[i * p + j]))
                 ss += (x[i * p + j] - mu) * (x[i * p + j] - mu);
         double sd = m ? sqrt(ss / (double)m) : 0;
         d->mu[j] = mu;

@@ -226,7 +226,8 @@ lp_status lp_softimpute_row(const lp_softimpute *si, double *row, double *work, 
             miss[m++] = j;
             z[j] = 0;
         } else {
-            z[j] = (row[j] - si->mu[j]) / si->sd[j];
+            /* an infinite value carries no usable information: treat it as unobserved */
+            z[j] = isfinite(row[j]) ? (row[j] - si->mu[j]) / si->sd[j] : 0;
         }
     }
     if (!m)
@@ -244,7 +245,7 @@ lp_status lp_softimpute_row(const lp_softimpute *si, double *row, double *work, 
             }
             double bi = 0;
             for (size_t j = 0; j < p; j++) {
-                if (isnan(row[j]))
+                if (!isfinite(row[j]))
                     continue;
                 const double *vj = si->v + j * r;
                 double pij = 0;
