@@ -199,7 +199,10 @@ void lp_clean_report_free(lp_clean_report *r);
  * of the SVD of (observed cells of X, the rest from Z), singular values soft-thresholded by
  * lambda and capped at svd_max_rank, until the relative change is below svd_tol. Lambda:
  * see svd_lambda; the grid is {0.5, 0.3, 0.2, 0.12, 0.08, 0.05, 0.03, 0.02} x the top
- * singular value, run from large to small with warm starts as in the paper. The fitted V, the
+ * singular value, run from large to small with warm starts as in the paper, scored by RMSE on
+ * the held-out cells (0.1 x the top singular value when fewer than 10 cells can be held out).
+ * Numeric columns left out of soft-impute (bool, fewer than 2 values, constant, infinite
+ * values) get the mean. The fitted V, the
  * singular values and lambda are kept; a row is then imputed by folding it in: its missing
  * entries are the fixed point of z_M = (V diag(1 - lambda / s) V^T z)_M, solved exactly.
  * Bool columns are imputed with their most frequent value under mean/median/soft, so they
