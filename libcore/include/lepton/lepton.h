@@ -7,6 +7,7 @@
 
 #include "lepton/base.h"
 #include "lepton/data.h"
+#include "lepton/clean.h"
 #include "lepton/linalg.h"
 #include "lepton/model.h"
 #include "lepton/metrics.h"

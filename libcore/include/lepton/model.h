@@ -74,6 +74,104 @@ lp_status lp_params_check_unknown(const lp_params *p, const char *family,
  * Caller frees. NULL on allocation failure. */
 char *lp_params_to_json(const lp_params *p);
 
+
+/* ---- the model handle ----------------------------------------------------------------------*/
+typedef struct lp_model lp_model;
+
+typedef struct lp_train_opts {
+    lp_model_kind kind;
+    const char *label;          /* the label column (required) */
+    const lp_params *params;    /* family parameters, plus the generic "task" (auto |
+                                   regression | classification; gbdt and nn only) and
+                                   "threads"; may be NULL */
+    const char *const *drop;    /* columns to leave out of the features (ids, leaks) */
+    size_t n_drop;
+    double valid_frac;          /* with no validation frame: share of rows held out, stratified
+                                   for classification (default 0.2) */
+    uint64_t seed;              /* every random choice (default 42) */
+    const char *data_name;      /* provenance for the header (e.g. the file path); may be NULL */
+    const char *data_sha256;    /* fingerprint of the training file; may be NULL */
+} lp_train_opts;
+
+lp_train_opts lp_train_opts_default(void);
+
+/* Train a model on train (raw columns as read from CSV: the label and the features).
+ * The flow: drop rows whose label is missing; split off a validation set unless valid is given;
+ * fit an imputer (median / most frequent) and the default feature pipeline (feat.h) on the
+ * training rows; fit the family; measure validation metrics; keep a drift reference of the
+ * training features and the validation scores (monitor.h).
+ * Task: linear is regression, logistic classification; gbdt and nn follow the "task" parameter,
+ * whose "auto" makes a categorical, text or bool label, or an integer label with at most 20
+ * distinct values, a classification (binary with 2 classes) and anything else a regression.
+ * Classes are the label's distinct values as text, in sorted order (numeric order for numbers).
+ * Errors (one line each): LP_ENOTFOUND for a missing label or drop column; LP_EINVAL for one
+ * class only, a non-numeric label for regression, an empty training set, bad parameters
+ * ("max_depth=-3: must be an integer in [0, 64]"); LP_ENUMERIC; LP_ENOMEM.
+ * *out is new; free with lp_model_free. */
+lp_status lp_model_train(const lp_frame *train, const lp_frame *valid, const lp_train_opts *o,
+                         lp_model **out, lp_err *err);
+void lp_model_free(lp_model *m);
+
+/* Save as one .lpm file (atomic write) / load and validate one. A seeded training run repeated
+ * gives the same file except for the created_at field of the header. */
+lp_status lp_model_save(const lp_model *m, const char *path, lp_err *err);
+lp_status lp_model_load(const char *path, lp_model **out, lp_err *err);
+
+lp_model_kind lp_model_get_kind(const lp_model *m);
+lp_task lp_model_task(const lp_model *m);
+const char *lp_model_label(const lp_model *m);
+size_t lp_model_n_classes(const lp_model *m);          /* 0 for regression */
+const char *lp_model_class(const lp_model *m, size_t k); /* class k's label text */
+size_t lp_model_n_inputs(const lp_model *m);            /* raw input columns */
+const char *lp_model_input_name(const lp_model *m, size_t j);
+lp_col_kind lp_model_input_kind(const lp_model *m, size_t j);
+/* The model file's JSON header (kind, task, label, classes, features, metrics, params, data,
+ * created_at); owned by m. */
+const char *lp_model_header(const lp_model *m);
+/* Extra named sections saved with the model, for layers above this one (the monitor's drift
+ * reference, an app's settings): set copies the bytes (replacing a section of that name);
+ * get gives a pointer owned by m or LP_ENOTFOUND. Names as for .lpm sections; the model's own
+ * names (header, cleaner, pipeline, model) are refused. set is not thread-safe. */
+lp_status lp_model_set_extra(lp_model *m, const char *name, const void *data, size_t len,
+                             lp_err *err);
+lp_status lp_model_get_extra(const lp_model *m, const char *name, const void **data, size_t *len,
+                             lp_err *err);
+/* Scores of the validation rows measured at training time (P(class 1) for binary, the top
+ * probability for multiclass, the value for regression), for reference distributions. Only
+ * after lp_model_train (not saved): *n is 0 for a loaded model. */
+const double *lp_model_valid_scores(const lp_model *m, size_t *n);
+
+typedef struct lp_predictions {
+    lp_task task;
+    size_t n, k;   /* rows; outputs per row: 1 (regression) or the class count */
+    double *out;   /* (n, k): values, or class probabilities */
+    int32_t *cls;  /* (n,) most probable class (classification), else NULL */
+} lp_predictions;
+
+void lp_predictions_clear(lp_predictions *p);
+
+/* Predict raw rows (columns by name as in training; extra columns ignored; a column typed
+ * differently is converted, e.g. "01234" read as an integer becomes the category "1234" only if
+ * it cannot be kept as text — see lp_column_convert). Errors: LP_ENOTFOUND naming a missing
+ * input column, LP_EPARSE naming a cell that does not convert. Thread-safe. */
+lp_status lp_model_predict(const lp_model *m, const lp_frame *rows, lp_predictions *out,
+                           lp_err *err);
+
+typedef struct lp_eval {
+    lp_task task;
+    size_t n;
+    double accuracy, macro_f1, auroc, auprc, logloss; /* classification (NaN otherwise) */
+    double rmse, mae, r2;                             /* regression (NaN otherwise) */
+} lp_eval;
+
+/* Metrics of m on data (which holds the label column). Multiclass AUROC and AUPRC are
+ * one-vs-rest macro averages. A label value never seen in training is LP_EINVAL naming it
+ * and its row. */
+lp_status lp_model_evaluate(const lp_model *m, const lp_frame *data, lp_eval *out, lp_err *err);
+/* The metrics as a JSON object (classification: n, accuracy, macro_f1, auroc, auprc, logloss;
+ * regression: n, rmse, mae, r2; NaN as null). Caller frees. */
+char *lp_eval_to_json(const lp_eval *e);
+
 #ifdef __cplusplus
 }
 #endif
