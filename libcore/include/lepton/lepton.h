@@ -8,5 +8,6 @@
 #include "lepton/base.h"
 #include "lepton/data.h"
 #include "lepton/linalg.h"
+#include "lepton/backend.h"
 
 #endif
