@@ -78,12 +78,13 @@ lp_status lp_conv2d_geom_check(const lp_conv2d_geom *g, const char *what, size_t
                                size_t *ow, lp_err *err);
 
 /* AdamW (Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization"), PyTorch's
- * torch.optim.AdamW with amsgrad=False. */
+ * torch.optim.AdamW with amsgrad=False. Hyper-parameters are double, like PyTorch's Python
+ * floats (beta2 = 0.999 rounded to float would move 1 - beta2 by 1.3e-5 relative). */
 typedef struct lp_adamw_opts {
-    float lr;           /* > 0; default 1e-3 */
-    float beta1, beta2; /* in [0, 1); defaults 0.9, 0.999 */
-    float eps;          /* > 0; default 1e-8 */
-    float weight_decay; /* >= 0, decoupled; default 1e-2 (PyTorch's) */
+    double lr;           /* > 0; default 1e-3 */
+    double beta1, beta2; /* in [0, 1); defaults 0.9, 0.999 */
+    double eps;          /* > 0; default 1e-8 */
+    double weight_decay; /* >= 0, decoupled; default 1e-2 (PyTorch's) */
 } lp_adamw_opts;
 
 lp_adamw_opts lp_adamw_opts_default(void);
@@ -93,10 +94,10 @@ lp_status lp_adamw_opts_check(const lp_adamw_opts *o, lp_err *err);
  *   g = grad + wd p;  buf = mu buf + g;  g = nesterov ? g + mu buf : buf;  p -= lr g.
  * The momentum buffer starts at zero, which makes PyTorch's first step (buf = g) the same. */
 typedef struct lp_sgd_opts {
-    float lr;           /* > 0; default 1e-2 */
-    float momentum;     /* >= 0; default 0.9 (0 gives plain SGD and ignores the buffer) */
-    float weight_decay; /* >= 0, L2 added to the gradient (coupled); default 0 */
-    bool nesterov;      /* needs momentum > 0; default false */
+    double lr;           /* > 0; default 1e-2 */
+    double momentum;     /* >= 0; default 0.9 (0 gives plain SGD and ignores the buffer) */
+    double weight_decay; /* >= 0, L2 added to the gradient (coupled); default 0 */
+    bool nesterov;       /* needs momentum > 0; default false */
 } lp_sgd_opts;
 
 lp_sgd_opts lp_sgd_opts_default(void);

@@ -73,8 +73,8 @@ lp_status lp_conv2d_geom_check(const lp_conv2d_geom *g, const char *what, size_t
 
 lp_adamw_opts lp_adamw_opts_default(void)
 {
-    return (lp_adamw_opts){.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
-                           .weight_decay = 1e-2f};
+    return (lp_adamw_opts){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
+                           .weight_decay = 1e-2};
 }
 
 lp_status lp_adamw_opts_check(const lp_adamw_opts *o, lp_err *err)
@@ -83,23 +83,23 @@ lp_status lp_adamw_opts_check(const lp_adamw_opts *o, lp_err *err)
         return lp_err_set(err, LP_EINVAL, "adamw: options are NULL");
     if (!(o->lr > 0) || !isfinite(o->lr))
         return lp_err_set(err, LP_EINVAL, "adamw: lr is %g; expected a finite value > 0",
-                          (double)o->lr);
+                          o->lr);
     if (!(o->beta1 >= 0 && o->beta1 < 1))
-        return lp_err_set(err, LP_EINVAL, "adamw: beta1 is %g; expected [0, 1)", (double)o->beta1);
+        return lp_err_set(err, LP_EINVAL, "adamw: beta1 is %g; expected [0, 1)", o->beta1);
     if (!(o->beta2 >= 0 && o->beta2 < 1))
-        return lp_err_set(err, LP_EINVAL, "adamw: beta2 is %g; expected [0, 1)", (double)o->beta2);
+        return lp_err_set(err, LP_EINVAL, "adamw: beta2 is %g; expected [0, 1)", o->beta2);
     if (!(o->eps > 0) || !isfinite(o->eps))
         return lp_err_set(err, LP_EINVAL, "adamw: eps is %g; expected a finite value > 0",
-                          (double)o->eps);
+                          o->eps);
     if (!(o->weight_decay >= 0) || !isfinite(o->weight_decay))
         return lp_err_set(err, LP_EINVAL, "adamw: weight_decay is %g; expected >= 0",
-                          (double)o->weight_decay);
+                          o->weight_decay);
     return LP_OK;
 }
 
 lp_sgd_opts lp_sgd_opts_default(void)
 {
-    return (lp_sgd_opts){.lr = 1e-2f, .momentum = 0.9f, .weight_decay = 0, .nesterov = false};
+    return (lp_sgd_opts){.lr = 1e-2, .momentum = 0.9, .weight_decay = 0, .nesterov = false};
 }
 
 lp_status lp_sgd_opts_check(const lp_sgd_opts *o, lp_err *err)
@@ -108,16 +108,16 @@ lp_status lp_sgd_opts_check(const lp_sgd_opts *o, lp_err *err)
         return lp_err_set(err, LP_EINVAL, "sgd: options are NULL");
     if (!(o->lr > 0) || !isfinite(o->lr))
         return lp_err_set(err, LP_EINVAL, "sgd: lr is %g; expected a finite value > 0",
-                          (double)o->lr);
+                          o->lr);
     if (!(o->momentum >= 0) || !isfinite(o->momentum))
         return lp_err_set(err, LP_EINVAL, "sgd: momentum is %g; expected >= 0",
-                          (double)o->momentum);
+                          o->momentum);
     if (!(o->weight_decay >= 0) || !isfinite(o->weight_decay))
         return lp_err_set(err, LP_EINVAL, "sgd: weight_decay is %g; expected >= 0",
-                          (double)o->weight_decay);
+                          o->weight_decay);
     if (o->nesterov && !(o->momentum > 0))
         return lp_err_set(err, LP_EINVAL, "sgd: nesterov needs momentum > 0 (momentum is %g)",
-                          (double)o->momentum);
+                          o->momentum);
     return LP_OK;
 }
 

@@ -468,15 +468,16 @@ static lp_status cpu_adamw_step(const lp_backend *be, size_t n, const lp_adamw_o
     LP_BK_TRY(lp_bk_need(m, n, "adamw_step", "m", err));
     LP_BK_TRY(lp_bk_need(v, n, "adamw_step", "v", err));
     /* Per-step scalars in double once (as PyTorch does on the host), the loop in float. */
-    const float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
-    const float decay = (float)(1.0 - (double)o->lr * o->weight_decay);
-    const float step_size = (float)((double)o->lr / (1.0 - pow(o->beta1, (double)t)));
+    const float b1 = (float)o->beta1, c1 = (float)(1.0 - o->beta1);
+    const float b2 = (float)o->beta2, c2 = (float)(1.0 - o->beta2), eps = (float)o->eps;
+    const float decay = (float)(1.0 - o->lr * o->weight_decay);
+    const float step_size = (float)(o->lr / (1.0 - pow(o->beta1, (double)t)));
     const float inv_sqrt_bc2 = (float)(1.0 / sqrt(1.0 - pow(o->beta2, (double)t)));
 #pragma omp parallel for simd schedule(static) if(n >= OMP_MIN)
     for (size_t i = 0; i < n; i++) {
         float g = grads[i];
-        float mi = b1 * m[i] + (1.0f - b1) * g;
-        float vi = b2 * v[i] + (1.0f - b2) * g * g;
+        float mi = b1 * m[i] + c1 * g;
+        float vi = b2 * v[i] + c2 * g * g;
         m[i] = mi;
         v[i] = vi;
         params[i] = params[i] * decay - step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
@@ -490,7 +491,7 @@ static lp_status cpu_sgd_step(const lp_backend *be, size_t n, const lp_sgd_opts 
     LP_BK_TRY(lp_sgd_opts_check(o, err));
     LP_BK_TRY(lp_bk_need(params, n, "sgd_step", "params", err));
     LP_BK_TRY(lp_bk_need(grads, n, "sgd_step", "grads", err));
-    const float lr = o->lr, wd = o->weight_decay, mu = o->momentum;
+    const float lr = (float)o->lr, wd = (float)o->weight_decay, mu = (float)o->momentum;
     if (mu > 0) {
         LP_BK_TRY(lp_bk_need(buf, n, "sgd_step", "buf", err));
         const bool nesterov = o->nesterov;

@@ -416,13 +416,13 @@ static lp_status ref_sgd_step(const lp_backend *be, size_t n, const lp_sgd_opts 
         LP_BK_TRY(lp_bk_need(buf, n, "sgd_step", "buf", err));
     double mu = o->momentum;
     for (size_t i = 0; i < n; i++) {
-        double g = grads[i] + (double)o->weight_decay * params[i];
+        double g = grads[i] + o->weight_decay * params[i];
         if (mu > 0) {
             double b = mu * buf[i] + g;
             buf[i] = (float)b;
             g = o->nesterov ? g + mu * b : b;
         }
-        params[i] = (float)(params[i] - (double)o->lr * g);
+        params[i] = (float)(params[i] - o->lr * g);
     }
     return LP_OK;
 }
