@@ -304,7 +304,8 @@ static void test_bias_and_reductions(void **state)
         for (int t = 0; t < 2; t++) {
             const lp_backend *be = bes[t];
             float *dx = bu_upf(be, x, n * d), *dbias = bu_upf(be, b, d), *db = bu_upf(be, b, d);
-            float *rows = bu_upf(be, b, d), *cols = bu_upf(be, x, n), *all = bu_upf(be, x, 2);
+            const float zero2[2] = {0, 0};
+            float *rows = bu_upf(be, b, d), *cols = bu_upf(be, x, n), *all = bu_upf(be, zero2, 2);
             int32_t *dam = bu_up(be, x, n * sizeof(int32_t));
             lp_err err;
             /* db starts at b: bias_backward accumulates */
