@@ -5,7 +5,9 @@
  */
 #include "lp_test.h"
 
+#include <dirent.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +19,57 @@ static int setup(void **state)
     tables[0] = lp_backend_ref();
     tables[1] = lp_backend_cpu();
     return 0;
+}
+
+static size_t thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return 0;
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* Runs first, in a fresh process: small inputs must not fork an OpenMP team (no new thread
+ * appears), while an input above LP_BACKEND_OMP_MIN does when more than one thread is
+ * allowed, which shows the count can move. */
+static void test_no_threads_on_small_inputs(void **state)
+{
+    (void)state;
+    if (thread_count() == 0)
+        skip();
+    const lp_backend *be = lp_backend_cpu();
+    size_t before = thread_count();
+    enum { N = 1000 };
+    float *x = calloc(N, sizeof *x), *y = calloc(N, sizeof *y);
+    int32_t t[10] = {0}, am[10];
+    double loss;
+    lp_conv2d_geom g = {1, 1, 10, 10, 2, 2, 2, 2, 0, 0};
+    assert_int_equal(be->add(be, N, x, y, y, NULL), LP_OK);
+    assert_int_equal(be->act_forward(be, LP_ACT_KIND_GELU_ERF, N, x, y, NULL), LP_OK);
+    assert_int_equal(be->dropout_forward(be, N, 0.5f, 1, 1, x, y, NULL), LP_OK);
+    assert_int_equal(be->softmax_xent(be, 10, 100, x, t, NULL, &loss, y, NULL), LP_OK);
+    assert_int_equal(be->sum_rows(be, 10, 100, x, y, NULL), LP_OK);
+    assert_int_equal(be->sum_all(be, N, x, y, NULL), LP_OK);
+    assert_int_equal(be->argmax_rows(be, 10, 100, x, am, NULL), LP_OK);
+    assert_int_equal(be->im2col(be, &g, x, y, NULL), LP_OK);
+    assert_int_equal(be->maxpool_forward(be, &g, x, y, am, NULL), LP_OK);
+    lp_adamw_opts o = lp_adamw_opts_default();
+    assert_int_equal(be->adamw_step(be, N / 4, &o, 1, x, y, x + N / 4, x + N / 2, NULL), LP_OK);
+    assert_int_equal(thread_count(), before);
+    free(x);
+    free(y);
+    if (omp_get_max_threads() > 1) {
+        size_t big = 4 * LP_BACKEND_OMP_MIN;
+        float *bx = calloc(big, sizeof *bx);
+        assert_int_equal(be->fill(be, big, 1.0f, bx, NULL), LP_OK);
+        assert_true(thread_count() > before);
+        free(bx);
+    }
 }
 
 static void test_get(void **state)
@@ -254,6 +307,7 @@ static void test_dbuf_and_layout(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_no_threads_on_small_inputs), /* first: a fresh process */
         cmocka_unit_test(test_get),
         cmocka_unit_test(test_tables_complete),
         cmocka_unit_test(test_argument_errors),

@@ -9,6 +9,7 @@
  */
 #include "backend/backend_impl.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,6 +124,20 @@ lp_status lp_sgd_opts_check(const lp_sgd_opts *o, lp_err *err)
 
 /* ---- choosing a table -------------------------------------------------------------------- */
 
+/* libgomp reads OMP_WAIT_POLICY once when it loads, so the library cannot make idle workers
+ * wait passively itself; it says so once when the OpenMP table is chosen without it. */
+static void warn_wait_policy(void)
+{
+    static atomic_int warned;
+    const char *w = getenv("OMP_WAIT_POLICY");
+    if (w && strcmp(w, "passive") == 0 && !getenv("GOMP_SPINCOUNT"))
+        return;
+    if (atomic_exchange(&warned, 1) == 0)
+        lp_log_warn("backend cpu: OMP_WAIT_POLICY is '%s', not 'passive'; idle OpenMP workers "
+                    "may spin and slow other processes (export OMP_WAIT_POLICY=passive)",
+                    w ? w : "(unset)");
+}
+
 lp_status lp_backend_get(const char *name, const lp_backend **be, lp_err *err)
 {
     if (!be)
@@ -133,6 +148,7 @@ lp_status lp_backend_get(const char *name, const lp_backend **be, lp_err *err)
     if (strcmp(name, "cpu") == 0 || strcmp(name, "auto") == 0) {
         /* auto: no CUDA table is compiled into this library, so the CPU serves. */
         *be = lp_backend_cpu();
+        warn_wait_policy();
         return LP_OK;
     }
     if (strcmp(name, "ref") == 0) {
