@@ -54,10 +54,13 @@ static inline float *bu_downf(const lp_backend *be, const float *dev, size_t n)
     return h;
 }
 
-static inline void bu_free(const lp_backend *be, void *dev) { be->free(be, dev, NULL); }
+static inline void bu_free(const lp_backend *be, void *dev)
+{
+    be->free(be, dev, NULL);
+}
 
 /* lp_assert_close on float arrays (widened to double). */
-#define bu_close(got, want, n, atol, rtol, what)                                             \
+#define bu_close(got, want, n, atol, rtol, what)                                                   \
     bu_close_((got), (want), (n), (atol), (rtol), (what), __FILE__, __LINE__)
 static inline void bu_close_(const float *got, const float *want, size_t n, double atol,
                              double rtol, const char *what, const char *file, int line)

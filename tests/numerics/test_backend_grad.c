@@ -192,7 +192,8 @@ static void test_loss_grads(void **state)
     lp_rng rng;
     lp_rng_seed(&rng, 32);
     size_t n = 6, c = 5, nz = n * c;
-    float *z = bu_rand(&rng, nz, -3, 3), *cw = bu_rand(&rng, c, 0.2, 2), *y = bu_rand(&rng, nz, 0, 1);
+    float *z = bu_rand(&rng, nz, -3, 3), *cw = bu_rand(&rng, c, 0.2, 2),
+          *y = bu_rand(&rng, nz, 0, 1);
     int32_t t[6];
     for (size_t i = 0; i < n; i++)
         t[i] = (int32_t)lp_rng_below(&rng, c);

@@ -47,8 +47,8 @@ static void test_adamw_fixture(void **state)
         char key[64];
         snprintf(key, sizeof key, "%s_hp", cases[c]);
         double *hp = lp_fixture_array(fx, key, &r, &r);
-        lp_adamw_opts o = {.lr = hp[0], .beta1 = hp[1], .beta2 = hp[2], .eps = hp[3],
-                           .weight_decay = hp[4]};
+        lp_adamw_opts o = {
+            .lr = hp[0], .beta1 = hp[1], .beta2 = hp[2], .eps = hp[3], .weight_decay = hp[4]};
         assert_int_equal(lp_adamw_opts_check(&o, NULL), LP_OK);
         snprintf(key, sizeof key, "%s_params", cases[c]);
         double *want = lp_fixture_array(fx, key, &r, &r);
@@ -115,8 +115,8 @@ static void test_sgd_fixture(void **state)
         char key[64];
         snprintf(key, sizeof key, "%s_hp", cases[c]);
         double *hp = lp_fixture_array(fx, key, &r, &r);
-        lp_sgd_opts o = {.lr = hp[0], .momentum = hp[1], .weight_decay = hp[2],
-                         .nesterov = hp[3] != 0};
+        lp_sgd_opts o = {
+            .lr = hp[0], .momentum = hp[1], .weight_decay = hp[2], .nesterov = hp[3] != 0};
         assert_int_equal(lp_sgd_opts_check(&o, NULL), LP_OK);
         snprintf(key, sizeof key, "%s_params", cases[c]);
         double *want = lp_fixture_array(fx, key, &r, &r);

@@ -48,11 +48,10 @@ static int setup(void **state)
 
 /* ---- elementwise ------------------------------------------------------------------------- */
 
-typedef lp_status (*binary_fn)(const lp_backend *, size_t, const float *, const float *,
-                               float *, lp_err *);
+typedef lp_status (*binary_fn)(const lp_backend *, size_t, const float *, const float *, float *,
+                               lp_err *);
 
-static float *run_binary(const lp_backend *be, size_t off, const float *x, const float *y,
-                         size_t n)
+static float *run_binary(const lp_backend *be, size_t off, const float *x, const float *y, size_t n)
 {
     float *dx = bu_upf(be, x, n), *dy = bu_upf(be, y, n), *dout = bu_upf(be, x, n);
     binary_fn fn = *(const binary_fn *)((const char *)be + off);
@@ -80,10 +79,13 @@ static void test_elementwise(void **state)
         size_t n = sizes[s];
         float *x = bu_rand(&rng, n, -3, 3), *y = bu_rand(&rng, n, -3, 3);
         for (size_t o = 0; o < 3; o++) {
-            float *a = run_binary(ref, ops[o].off, x, y, n), *b = run_binary(cpu, ops[o].off, x, y, n);
+            float *a = run_binary(ref, ops[o].off, x, y, n),
+                  *b = run_binary(cpu, ops[o].off, x, y, n);
             bu_close(b, a, n, TOL_ELEM_ATOL, TOL_ELEM_RTOL, ops[o].name);
             /* and the ref itself is the formula */
-            float want = o == 0 ? x[n - 1] + y[n - 1] : o == 1 ? x[n - 1] - y[n - 1] : x[n - 1] * y[n - 1];
+            float want = o == 0   ? x[n - 1] + y[n - 1]
+                         : o == 1 ? x[n - 1] - y[n - 1]
+                                  : x[n - 1] * y[n - 1];
             assert_true(a[n - 1] == want);
             free(a);
             free(b);
@@ -211,8 +213,8 @@ static void test_sgemm(void **state)
     (void)state;
     lp_rng rng;
     lp_rng_seed(&rng, 14);
-    const size_t dims[][3] = {{1, 1, 1}, {1, 5, 3}, {7, 1, 9}, {13, 11, 17}, {64, 33, 129},
-                              {150, 90, 200}};
+    const size_t dims[][3] = {{1, 1, 1},    {1, 5, 3},     {7, 1, 9},
+                              {13, 11, 17}, {64, 33, 129}, {150, 90, 200}};
     for (size_t s = 0; s < sizeof dims / sizeof dims[0]; s++)
         for (int tr = 0; tr < 4; tr++) {
             bool ta = tr & 1, tb = tr & 2;
@@ -262,7 +264,8 @@ static void test_lowrank(void **state)
         const lp_backend *bes[2] = {ref, cpu};
         for (int t = 0; t < 2; t++) {
             const lp_backend *be = bes[t];
-            float *dw = bu_upf(be, w, m * n), *db = bu_upf(be, b, m * r), *da = bu_upf(be, a, r * n);
+            float *dw = bu_upf(be, w, m * n), *db = bu_upf(be, b, m * r),
+                  *da = bu_upf(be, a, r * n);
             lp_err err;
             assert_int_equal(be->lowrank_update(be, m, n, r, 0.75f, db, da, dw, &err), LP_OK);
             out[t] = bu_downf(be, dw, m * n);
@@ -333,7 +336,8 @@ static void test_bias_and_reductions(void **state)
         bu_close(res[1][0], res[0][0], d, TOL_SUM_ATOL, TOL_SUM_RTOL, "bias_backward");
         bu_close(res[1][1], res[0][1], d, TOL_SUM_ATOL, TOL_SUM_RTOL, "sum_rows");
         bu_close(res[1][2], res[0][2], n, TOL_SUM_ATOL, TOL_SUM_RTOL, "sum_cols");
-        bu_close(res[1][3], res[0][3], 2, TOL_SUM_ATOL * (double)n, TOL_SUM_RTOL, "sum_all/max_abs");
+        bu_close(res[1][3], res[0][3], 2, TOL_SUM_ATOL * (double)n, TOL_SUM_RTOL,
+                 "sum_all/max_abs");
         bu_close(res[1][4], res[0][4], n * d, TOL_ELEM_ATOL, TOL_ELEM_RTOL, "bias_add");
         /* Properties the reference must have: bias_backward = b + sum_rows; sum_all = sum of
          * sum_rows; max_abs is attained; argmax is a maximum. */
@@ -387,8 +391,10 @@ static void test_losses(void **state)
             for (int q = 0; q < 4; q++)
                 g[q] = bu_upf(be, z, n * c);
             lp_err err;
-            assert_int_equal(be->softmax_xent(be, n, c, dz, dt, NULL, &loss[b][0], g[0], &err), LP_OK);
-            assert_int_equal(be->softmax_xent(be, n, c, dz, dt, dw, &loss[b][1], g[1], &err), LP_OK);
+            assert_int_equal(be->softmax_xent(be, n, c, dz, dt, NULL, &loss[b][0], g[0], &err),
+                             LP_OK);
+            assert_int_equal(be->softmax_xent(be, n, c, dz, dt, dw, &loss[b][1], g[1], &err),
+                             LP_OK);
             assert_int_equal(be->bce_logits(be, n * c, dz, dy, &loss[b][2], g[2], &err), LP_OK);
             assert_int_equal(be->mse(be, n * c, dz, dy, &loss[b][3], g[3], &err), LP_OK);
             for (int q = 0; q < 4; q++) {
@@ -532,10 +538,8 @@ static void test_dropout(void **state)
 
 static const lp_conv2d_geom geoms[] = {
     /* n c  h  w kh kw sh sw ph pw */
-    {1, 1, 1, 1, 1, 1, 1, 1, 0, 0},
-    {1, 2, 5, 4, 3, 2, 1, 1, 1, 1},
-    {2, 3, 7, 9, 3, 3, 2, 2, 1, 0},
-    {1, 1, 6, 6, 2, 2, 2, 2, 0, 0},
+    {1, 1, 1, 1, 1, 1, 1, 1, 0, 0},   {1, 2, 5, 4, 3, 2, 1, 1, 1, 1},
+    {2, 3, 7, 9, 3, 3, 2, 2, 1, 0},   {1, 1, 6, 6, 2, 2, 2, 2, 0, 0},
     {2, 3, 33, 31, 3, 3, 1, 1, 1, 1}, /* im2col size 2*27*33*31 > OMP threshold */
     {3, 4, 20, 19, 4, 3, 2, 3, 2, 1},
 };
@@ -559,7 +563,8 @@ static void test_conv_and_pool(void **state)
         const lp_backend *bes[2] = {ref, cpu};
         for (int b = 0; b < 2; b++) {
             const lp_backend *be = bes[b];
-            float *dx = bu_upf(be, x, nx), *dcol = bu_upf(be, col, ncol), *c2 = bu_upf(be, col, ncol);
+            float *dx = bu_upf(be, x, nx), *dcol = bu_upf(be, col, ncol),
+                  *c2 = bu_upf(be, col, ncol);
             float *xi = bu_upf(be, x, nx), *ddy = bu_upf(be, dy, ny);
             float *ym = bu_upf(be, dy, ny), *ya = bu_upf(be, dy, ny);
             float *gm = bu_upf(be, x, nx), *ga = bu_upf(be, x, nx);
@@ -621,16 +626,11 @@ static void test_conv_and_pool(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_elementwise),
-        cmocka_unit_test(test_activations),
-        cmocka_unit_test(test_in_place),
-        cmocka_unit_test(test_sgemm),
-        cmocka_unit_test(test_lowrank),
-        cmocka_unit_test(test_bias_and_reductions),
-        cmocka_unit_test(test_losses),
-        cmocka_unit_test(test_optimizers),
-        cmocka_unit_test(test_dropout),
-        cmocka_unit_test(test_conv_and_pool),
+        cmocka_unit_test(test_elementwise), cmocka_unit_test(test_activations),
+        cmocka_unit_test(test_in_place),    cmocka_unit_test(test_sgemm),
+        cmocka_unit_test(test_lowrank),     cmocka_unit_test(test_bias_and_reductions),
+        cmocka_unit_test(test_losses),      cmocka_unit_test(test_optimizers),
+        cmocka_unit_test(test_dropout),     cmocka_unit_test(test_conv_and_pool),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

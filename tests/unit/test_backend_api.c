@@ -226,9 +226,8 @@ static void test_ties_and_nan(void **state)
         assert_true(yp[0] == -5 && yp[4] == -2 && yp[8] == -2);
         /* sgemm with k = 0 scales C by beta */
         float c[2] = {2, 4};
-        assert_int_equal(be->sgemm(be, false, false, 1, 2, 0, 1, NULL, 1, NULL, 2, 0.5f, c, 2,
-                                   NULL),
-                         LP_OK);
+        assert_int_equal(
+            be->sgemm(be, false, false, 1, 2, 0, 1, NULL, 1, NULL, 2, 0.5f, c, 2, NULL), LP_OK);
         assert_true(c[0] == 1 && c[1] == 2);
     }
 }

@@ -66,16 +66,16 @@ bool lp_act_backward_uses_output(lp_act_kind kind);
 /* Geometry of a 2-D convolution or pooling window over NCHW tensors (no dilation).
  * Output size oh = (h + 2 pad_h - kh) / stride_h + 1 (floor), likewise ow. */
 typedef struct lp_conv2d_geom {
-    size_t n, c, h, w;          /* input (n, c, h, w) */
-    size_t kh, kw;              /* window */
-    size_t stride_h, stride_w;  /* >= 1 */
-    size_t pad_h, pad_w;        /* zero padding (conv) or -inf / ignored padding (pool) */
+    size_t n, c, h, w;         /* input (n, c, h, w) */
+    size_t kh, kw;             /* window */
+    size_t stride_h, stride_w; /* >= 1 */
+    size_t pad_h, pad_w;       /* zero padding (conv) or -inf / ignored padding (pool) */
 } lp_conv2d_geom;
 
 /* Fill *oh, *ow (either may be NULL). LP_EINVAL naming `what` and the field when a size is 0,
  * a stride is 0, or the padded input is smaller than the window. */
-lp_status lp_conv2d_geom_check(const lp_conv2d_geom *g, const char *what, size_t *oh,
-                               size_t *ow, lp_err *err);
+lp_status lp_conv2d_geom_check(const lp_conv2d_geom *g, const char *what, size_t *oh, size_t *ow,
+                               lp_err *err);
 
 /* AdamW (Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization"), PyTorch's
  * torch.optim.AdamW with amsgrad=False. Hyper-parameters are double, like PyTorch's Python
@@ -109,7 +109,7 @@ typedef struct lp_backend lp_backend;
  * library handles behind ctx). Shapes in comments are row-major (rows, cols). Unless stated,
  * an op overwrites its output. */
 struct lp_backend {
-    const char *name; /* "ref", "cpu", "cuda" */
+    const char *name;  /* "ref", "cpu", "cuda" */
     bool host_visible; /* device pointers may be dereferenced by the host (CPU tables) */
     void *ctx;         /* backend private state; NULL for the CPU tables */
 
@@ -163,16 +163,16 @@ struct lp_backend {
                           lp_err *err);
     /* db (d) += sum over rows of dy (n, d): the gradient of bias_add, ACCUMULATED (so several
      * uses of one bias add up, as PyTorch's .grad). */
-    lp_status (*bias_backward)(const lp_backend *be, size_t n, size_t d, const float *dy,
-                               float *db, lp_err *err);
+    lp_status (*bias_backward)(const lp_backend *be, size_t n, size_t d, const float *dy, float *db,
+                               lp_err *err);
 
     /* ---- activations over n floats (see lp_act_kind for each formula) ---- */
     lp_status (*act_forward)(const lp_backend *be, lp_act_kind kind, size_t n, const float *x,
                              float *y, lp_err *err); /* y = f(x) */
     /* dx = dy * f'(.). `fwd` is the forward INPUT x for relu / gelu and the forward OUTPUT y for
      * tanh / sigmoid (lp_act_backward_uses_output). dx may alias dy. */
-    lp_status (*act_backward)(const lp_backend *be, lp_act_kind kind, size_t n,
-                              const float *fwd, const float *dy, float *dx, lp_err *err);
+    lp_status (*act_backward)(const lp_backend *be, lp_act_kind kind, size_t n, const float *fwd,
+                              const float *dy, float *dx, lp_err *err);
 
     /* ---- dropout (inverted: kept values scaled by 1 / (1 - p)) ----
      * Element i of call (seed, step) is kept iff lp_dropout_keep(seed, step, i, p): a
@@ -200,8 +200,8 @@ struct lp_backend {
     lp_status (*bce_logits)(const lp_backend *be, size_t n, const float *z, const float *y,
                             double *loss, float *dz, lp_err *err);
     /* Mean squared error over n values: mean (p - y)^2; dp = 2 (p - y) / n (dp may be NULL). */
-    lp_status (*mse)(const lp_backend *be, size_t n, const float *p, const float *y,
-                     double *loss, float *dp, lp_err *err);
+    lp_status (*mse)(const lp_backend *be, size_t n, const float *p, const float *y, double *loss,
+                     float *dp, lp_err *err);
 
     /* ---- reductions (accumulated in double, stored as float) ---- */
     /* out (d) = sum over the n rows of x (n, d) (column sums). */
@@ -211,15 +211,13 @@ struct lp_backend {
     lp_status (*sum_cols)(const lp_backend *be, size_t n, size_t d, const float *x, float *out,
                           lp_err *err);
     /* out[0] = sum of all n values. */
-    lp_status (*sum_all)(const lp_backend *be, size_t n, const float *x, float *out,
-                         lp_err *err);
+    lp_status (*sum_all)(const lp_backend *be, size_t n, const float *x, float *out, lp_err *err);
     /* out[0] = max |x_i| (0 for n == 0; NaN if any x_i is NaN). */
-    lp_status (*max_abs)(const lp_backend *be, size_t n, const float *x, float *out,
-                         lp_err *err);
+    lp_status (*max_abs)(const lp_backend *be, size_t n, const float *x, float *out, lp_err *err);
     /* out (n) int32 = index of the largest value of each row of x (n, d), first on ties;
      * d >= 1. NaN rows give the index of the first NaN (NaN compares largest, as torch). */
-    lp_status (*argmax_rows)(const lp_backend *be, size_t n, size_t d, const float *x,
-                             int32_t *out, lp_err *err);
+    lp_status (*argmax_rows)(const lp_backend *be, size_t n, size_t d, const float *x, int32_t *out,
+                             lp_err *err);
 
     /* ---- optimizer steps over one contiguous block of n parameters ---- */
     /* AdamW step number t >= 1 (bias correction 1 - beta^t):
@@ -235,26 +233,25 @@ struct lp_backend {
     /* ---- convolution helpers (NCHW) and pooling; geometry per lp_conv2d_geom ---- */
     /* col (n, c*kh*kw, oh*ow) from x (n, c, h, w): row (ci*kh + i)*kw + j of image b holds
      * x[b, ci, oy*sh - ph + i, ox*sw - pw + j] (0 outside), so conv is W (f, c*kh*kw) @ col. */
-    lp_status (*im2col)(const lp_backend *be, const lp_conv2d_geom *g, const float *x,
-                        float *col, lp_err *err);
+    lp_status (*im2col)(const lp_backend *be, const lp_conv2d_geom *g, const float *x, float *col,
+                        lp_err *err);
     /* The adjoint: x (n, c, h, w) = sum of the col entries that read each pixel (overwrites x). */
-    lp_status (*col2im)(const lp_backend *be, const lp_conv2d_geom *g, const float *col,
-                        float *x, lp_err *err);
+    lp_status (*col2im)(const lp_backend *be, const lp_conv2d_geom *g, const float *col, float *x,
+                        lp_err *err);
     /* y (n, c, oh, ow) = window max (padding never wins; needs 2 pad <= k); argmax (same
      * shape, int32) = flat index h*w-plane offset iy*w + ix of the winner, first on ties. */
     lp_status (*maxpool_forward)(const lp_backend *be, const lp_conv2d_geom *g, const float *x,
                                  float *y, int32_t *argmax, lp_err *err);
     /* dx (n, c, h, w) = dy routed to each window's argmax (overwrites dx). */
-    lp_status (*maxpool_backward)(const lp_backend *be, const lp_conv2d_geom *g,
-                                  const float *dy, const int32_t *argmax, float *dx,
-                                  lp_err *err);
+    lp_status (*maxpool_backward)(const lp_backend *be, const lp_conv2d_geom *g, const float *dy,
+                                  const int32_t *argmax, float *dx, lp_err *err);
     /* y = window mean with zero padding counted (divisor kh*kw), PyTorch's AvgPool2d default
      * count_include_pad=True; needs 2 pad <= k. */
     lp_status (*avgpool_forward)(const lp_backend *be, const lp_conv2d_geom *g, const float *x,
                                  float *y, lp_err *err);
     /* dx (n, c, h, w) = each dy spread evenly over its window (overwrites dx). */
-    lp_status (*avgpool_backward)(const lp_backend *be, const lp_conv2d_geom *g,
-                                  const float *dy, float *dx, lp_err *err);
+    lp_status (*avgpool_backward)(const lp_backend *be, const lp_conv2d_geom *g, const float *dy,
+                                  float *dx, lp_err *err);
 };
 
 /* The two CPU tables (static storage; never NULL, never freed). Thread-safe. */
@@ -300,8 +297,8 @@ void lp_dbuf_free(const lp_backend *be, lp_dbuf *buf);
 
 typedef struct lp_param_view {
     char name[LP_PARAM_NAME_MAX];
-    size_t offset;                    /* in floats from the block start */
-    size_t n;                         /* element count = product of shape */
+    size_t offset; /* in floats from the block start */
+    size_t n;      /* element count = product of shape */
     size_t ndim;
     size_t shape[LP_PARAM_MAX_DIMS];
 } lp_param_view;

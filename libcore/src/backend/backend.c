@@ -32,7 +32,8 @@ lp_status lp_act_kind_parse(const char *name, lp_act_kind *kind, lp_err *err)
         }
     return lp_err_set(err, LP_EINVAL,
                       "activation '%s' is unknown; expected relu, tanh, sigmoid, gelu or "
-                      "gelu_tanh", name ? name : "(null)");
+                      "gelu_tanh",
+                      name ? name : "(null)");
 }
 
 bool lp_act_backward_uses_output(lp_act_kind kind)
@@ -42,8 +43,8 @@ bool lp_act_backward_uses_output(lp_act_kind kind)
 
 /* ---- geometry and options ---------------------------------------------------------------- */
 
-lp_status lp_conv2d_geom_check(const lp_conv2d_geom *g, const char *what, size_t *oh,
-                               size_t *ow, lp_err *err)
+lp_status lp_conv2d_geom_check(const lp_conv2d_geom *g, const char *what, size_t *oh, size_t *ow,
+                               lp_err *err)
 {
     what = what ? what : "conv2d";
     if (!g)
@@ -51,16 +52,21 @@ lp_status lp_conv2d_geom_check(const lp_conv2d_geom *g, const char *what, size_t
     const struct {
         const char *name;
         size_t v;
-    } pos[] = {{"n", g->n},   {"c", g->c},   {"h", g->h},
-               {"w", g->w},   {"kh", g->kh}, {"kw", g->kw},
-               {"stride_h", g->stride_h}, {"stride_w", g->stride_w}};
+    } pos[] = {{"n", g->n},
+               {"c", g->c},
+               {"h", g->h},
+               {"w", g->w},
+               {"kh", g->kh},
+               {"kw", g->kw},
+               {"stride_h", g->stride_h},
+               {"stride_w", g->stride_w}};
     for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
         if (pos[i].v == 0)
             return lp_err_set(err, LP_EINVAL, "%s: %s is 0; expected >= 1", what, pos[i].name);
     if (g->h + 2 * g->pad_h < g->kh || g->w + 2 * g->pad_w < g->kw)
         return lp_err_set(err, LP_EINVAL,
-                          "%s: window %zux%zu is larger than the padded input %zux%zu", what,
-                          g->kh, g->kw, g->h + 2 * g->pad_h, g->w + 2 * g->pad_w);
+                          "%s: window %zux%zu is larger than the padded input %zux%zu", what, g->kh,
+                          g->kw, g->h + 2 * g->pad_h, g->w + 2 * g->pad_w);
     size_t h = (g->h + 2 * g->pad_h - g->kh) / g->stride_h + 1;
     size_t w = (g->w + 2 * g->pad_w - g->kw) / g->stride_w + 1;
     if (h > INT32_MAX || w > INT32_MAX || g->h * g->w > INT32_MAX)
@@ -74,8 +80,8 @@ lp_status lp_conv2d_geom_check(const lp_conv2d_geom *g, const char *what, size_t
 
 lp_adamw_opts lp_adamw_opts_default(void)
 {
-    return (lp_adamw_opts){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
-                           .weight_decay = 1e-2};
+    return (lp_adamw_opts){
+        .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 1e-2};
 }
 
 lp_status lp_adamw_opts_check(const lp_adamw_opts *o, lp_err *err)
@@ -83,15 +89,13 @@ lp_status lp_adamw_opts_check(const lp_adamw_opts *o, lp_err *err)
     if (!o)
         return lp_err_set(err, LP_EINVAL, "adamw: options are NULL");
     if (!(o->lr > 0) || !isfinite(o->lr))
-        return lp_err_set(err, LP_EINVAL, "adamw: lr is %g; expected a finite value > 0",
-                          o->lr);
+        return lp_err_set(err, LP_EINVAL, "adamw: lr is %g; expected a finite value > 0", o->lr);
     if (!(o->beta1 >= 0 && o->beta1 < 1))
         return lp_err_set(err, LP_EINVAL, "adamw: beta1 is %g; expected [0, 1)", o->beta1);
     if (!(o->beta2 >= 0 && o->beta2 < 1))
         return lp_err_set(err, LP_EINVAL, "adamw: beta2 is %g; expected [0, 1)", o->beta2);
     if (!(o->eps > 0) || !isfinite(o->eps))
-        return lp_err_set(err, LP_EINVAL, "adamw: eps is %g; expected a finite value > 0",
-                          o->eps);
+        return lp_err_set(err, LP_EINVAL, "adamw: eps is %g; expected a finite value > 0", o->eps);
     if (!(o->weight_decay >= 0) || !isfinite(o->weight_decay))
         return lp_err_set(err, LP_EINVAL, "adamw: weight_decay is %g; expected >= 0",
                           o->weight_decay);
@@ -108,11 +112,9 @@ lp_status lp_sgd_opts_check(const lp_sgd_opts *o, lp_err *err)
     if (!o)
         return lp_err_set(err, LP_EINVAL, "sgd: options are NULL");
     if (!(o->lr > 0) || !isfinite(o->lr))
-        return lp_err_set(err, LP_EINVAL, "sgd: lr is %g; expected a finite value > 0",
-                          o->lr);
+        return lp_err_set(err, LP_EINVAL, "sgd: lr is %g; expected a finite value > 0", o->lr);
     if (!(o->momentum >= 0) || !isfinite(o->momentum))
-        return lp_err_set(err, LP_EINVAL, "sgd: momentum is %g; expected >= 0",
-                          o->momentum);
+        return lp_err_set(err, LP_EINVAL, "sgd: momentum is %g; expected >= 0", o->momentum);
     if (!(o->weight_decay >= 0) || !isfinite(o->weight_decay))
         return lp_err_set(err, LP_EINVAL, "sgd: weight_decay is %g; expected >= 0",
                           o->weight_decay);
@@ -218,8 +220,7 @@ lp_status lp_dbuf_alloc(const lp_backend *be, size_t n, lp_dbuf *buf, lp_err *er
     buf->ptr = NULL;
     buf->n = 0;
     if (n > SIZE_MAX / sizeof(float))
-        return lp_err_set(err, LP_ETOOBIG, "dbuf_alloc: %zu floats overflow the address space",
-                          n);
+        return lp_err_set(err, LP_ETOOBIG, "dbuf_alloc: %zu floats overflow the address space", n);
     void *p = NULL;
     LP_BK_TRY(be->alloc(be, n * sizeof(float), &p, err));
     lp_status s = be->memset(be, p, 0, n * sizeof(float), err);
@@ -248,7 +249,10 @@ struct lp_param_layout {
     size_t count, cap, total;
 };
 
-lp_param_layout *lp_param_layout_new(void) { return lp_calloc(1, sizeof(lp_param_layout)); }
+lp_param_layout *lp_param_layout_new(void)
+{
+    return lp_calloc(1, sizeof(lp_param_layout));
+}
 
 void lp_param_layout_free(lp_param_layout *l)
 {
@@ -268,8 +272,8 @@ lp_status lp_param_layout_add(lp_param_layout *l, const char *name, size_t ndim,
         return lp_err_set(err, LP_EINVAL, "param layout: name '%s' has %zu chars; expected 1..%d",
                           name, len, LP_PARAM_NAME_MAX - 1);
     if (ndim == 0 || ndim > LP_PARAM_MAX_DIMS)
-        return lp_err_set(err, LP_EINVAL, "param layout: '%s' has %zu dims; expected 1..%d",
-                          name, ndim, LP_PARAM_MAX_DIMS);
+        return lp_err_set(err, LP_EINVAL, "param layout: '%s' has %zu dims; expected 1..%d", name,
+                          ndim, LP_PARAM_MAX_DIMS);
     if (lp_param_layout_find(l, name))
         return lp_err_set(err, LP_EEXIST, "param layout: '%s' is already defined", name);
     size_t n = 1;
@@ -311,7 +315,10 @@ size_t lp_param_layout_total(const lp_param_layout *l)
     return l ? (l->total + LP_PARAM_ALIGN - 1) / LP_PARAM_ALIGN * LP_PARAM_ALIGN : 0;
 }
 
-size_t lp_param_layout_count(const lp_param_layout *l) { return l ? l->count : 0; }
+size_t lp_param_layout_count(const lp_param_layout *l)
+{
+    return l ? l->count : 0;
+}
 
 const lp_param_view *lp_param_layout_at(const lp_param_layout *l, size_t i)
 {
@@ -336,8 +343,8 @@ lp_status lp_bk_need(const void *p, size_t n, const char *op, const char *arg, l
 }
 
 lp_status lp_bk_check_gemm(const char *op, bool ta, bool tb, size_t m, size_t n, size_t k,
-                           const float *a, size_t lda, const float *b, size_t ldb,
-                           const float *c, size_t ldc, lp_err *err)
+                           const float *a, size_t lda, const float *b, size_t ldb, const float *c,
+                           size_t ldc, lp_err *err)
 {
     size_t a_cols = ta ? m : k, b_cols = tb ? k : n;
     if (m > INT32_MAX || n > INT32_MAX || k > INT32_MAX || lda > INT32_MAX || ldb > INT32_MAX ||
@@ -376,8 +383,8 @@ lp_status lp_bk_check_pool(const char *op, const lp_conv2d_geom *g, size_t *oh, 
 {
     LP_BK_TRY(lp_conv2d_geom_check(g, op, oh, ow, err));
     if (2 * g->pad_h > g->kh || 2 * g->pad_w > g->kw)
-        return lp_err_set(err, LP_EINVAL, "%s: padding %zux%zu exceeds half the window %zux%zu",
-                          op, g->pad_h, g->pad_w, g->kh, g->kw);
+        return lp_err_set(err, LP_EINVAL, "%s: padding %zux%zu exceeds half the window %zux%zu", op,
+                          g->pad_h, g->pad_w, g->kh, g->kw);
     return LP_OK;
 }
 
@@ -389,13 +396,12 @@ lp_status lp_bk_check_loss(const char *op, double loss, lp_err *err)
     return LP_OK;
 }
 
-lp_status lp_bk_check_targets(const char *op, size_t n, size_t c, const int32_t *t,
-                              lp_err *err)
+lp_status lp_bk_check_targets(const char *op, size_t n, size_t c, const int32_t *t, lp_err *err)
 {
     for (size_t i = 0; i < n; i++)
         if (t[i] < 0 || (size_t)t[i] >= c)
-            return lp_err_set(err, LP_EINVAL, "%s: target of row %zu is %d; expected 0..%zu", op,
-                              i, (int)t[i], c - 1);
+            return lp_err_set(err, LP_EINVAL, "%s: target of row %zu is %d; expected 0..%zu", op, i,
+                              (int)t[i], c - 1);
     return LP_OK;
 }
 
@@ -422,8 +428,7 @@ lp_status lp_bk_host_free(const lp_backend *be, void *p, lp_err *err)
     return LP_OK;
 }
 
-lp_status lp_bk_host_memset(const lp_backend *be, void *dst, int value, size_t nbytes,
-                            lp_err *err)
+lp_status lp_bk_host_memset(const lp_backend *be, void *dst, int value, size_t nbytes, lp_err *err)
 {
     LP_BK_TRY(lp_bk_need(dst, nbytes, "memset", "dst", err));
     if (nbytes)
@@ -441,4 +446,7 @@ lp_status lp_bk_host_copy(const lp_backend *be, void *dst, const void *src, size
     return LP_OK;
 }
 
-lp_status lp_bk_host_sync(const lp_backend *be, lp_err *err) { return LP_OK; }
+lp_status lp_bk_host_sync(const lp_backend *be, lp_err *err)
+{
+    return LP_OK;
+}

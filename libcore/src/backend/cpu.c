@@ -45,45 +45,44 @@ static lp_status cpu_sgemm(const lp_backend *be, bool ta, bool tb, size_t m, siz
     return LP_OK;
 }
 
-static lp_status cpu_lowrank_update(const lp_backend *be, size_t m, size_t n, size_t r,
-                                    float scale, const float *b, const float *a, float *w,
-                                    lp_err *err)
+static lp_status cpu_lowrank_update(const lp_backend *be, size_t m, size_t n, size_t r, float scale,
+                                    const float *b, const float *a, float *w, lp_err *err)
 {
     LP_BK_TRY(lp_bk_check_gemm("lowrank_update", false, false, m, n, r, b, r ? r : 1, a, n ? n : 1,
                                w, n ? n : 1, err));
     if (m == 0 || n == 0 || r == 0)
         return LP_OK;
     /* W (m, n) = scale B (m, r) @ A (r, n) + 1 W */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)r, scale, b,
-                (int)r, a, (int)n, 1.0f, w, (int)n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)r, scale, b, (int)r,
+                a, (int)n, 1.0f, w, (int)n);
     return LP_OK;
 }
 
 /* ---- elementwise -------------------------------------------------------------------------- */
 
-#define CPU_BINARY(fname, opname, expr)                                                       \
-    static lp_status fname(const lp_backend *be, size_t n, const float *x, const float *y,    \
-                           float *out, lp_err *err)                                           \
-    {                                                                                         \
-        LP_BK_TRY(lp_bk_need(x, n, opname, "x", err));                                        \
-        LP_BK_TRY(lp_bk_need(y, n, opname, "y", err));                                        \
-        LP_BK_TRY(lp_bk_need(out, n, opname, "out", err));                                    \
-        _Pragma("omp parallel for simd schedule(static) if(n >= OMP_MIN)")                    \
-        for (size_t i = 0; i < n; i++)                                                        \
-            out[i] = (expr);                                                                  \
-        return LP_OK;                                                                         \
+#define CPU_BINARY(fname, opname, expr)                                                            \
+    static lp_status fname(const lp_backend *be, size_t n, const float *x, const float *y,         \
+                           float *out, lp_err *err)                                                \
+    {                                                                                              \
+        LP_BK_TRY(lp_bk_need(x, n, opname, "x", err));                                             \
+        LP_BK_TRY(lp_bk_need(y, n, opname, "y", err));                                             \
+        LP_BK_TRY(lp_bk_need(out, n, opname, "out", err));                                         \
+        _Pragma("omp parallel for simd schedule(static) if(n >= OMP_MIN)") for (size_t i = 0;      \
+                                                                                i < n; i++)        \
+            out[i] = (expr);                                                                       \
+        return LP_OK;                                                                              \
     }
 
 CPU_BINARY(cpu_add, "add", x[i] + y[i])
 CPU_BINARY(cpu_sub, "sub", x[i] - y[i])
 CPU_BINARY(cpu_mul, "mul", x[i] * y[i])
 
-static lp_status cpu_scale(const lp_backend *be, size_t n, float alpha, const float *x,
-                           float *out, lp_err *err)
+static lp_status cpu_scale(const lp_backend *be, size_t n, float alpha, const float *x, float *out,
+                           lp_err *err)
 {
     LP_BK_TRY(lp_bk_need(x, n, "scale", "x", err));
     LP_BK_TRY(lp_bk_need(out, n, "scale", "out", err));
-#pragma omp parallel for simd schedule(static) if(n >= OMP_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= OMP_MIN)
     for (size_t i = 0; i < n; i++)
         out[i] = alpha * x[i];
     return LP_OK;
@@ -94,7 +93,7 @@ static lp_status cpu_axpy(const lp_backend *be, size_t n, float alpha, const flo
 {
     LP_BK_TRY(lp_bk_need(x, n, "axpy", "x", err));
     LP_BK_TRY(lp_bk_need(y, n, "axpy", "y", err));
-#pragma omp parallel for simd schedule(static) if(n >= OMP_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= OMP_MIN)
     for (size_t i = 0; i < n; i++)
         y[i] += alpha * x[i];
     return LP_OK;
@@ -103,7 +102,7 @@ static lp_status cpu_axpy(const lp_backend *be, size_t n, float alpha, const flo
 static lp_status cpu_fill(const lp_backend *be, size_t n, float value, float *x, lp_err *err)
 {
     LP_BK_TRY(lp_bk_need(x, n, "fill", "x", err));
-#pragma omp parallel for simd schedule(static) if(n >= OMP_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= OMP_MIN)
     for (size_t i = 0; i < n; i++)
         x[i] = value;
     return LP_OK;
@@ -116,7 +115,7 @@ static lp_status cpu_bias_add(const lp_backend *be, size_t n, size_t d, const fl
 {
     LP_BK_TRY(lp_bk_need(b, n ? d : 0, "bias_add", "b", err));
     LP_BK_TRY(lp_bk_need(y, n * d, "bias_add", "y", err));
-#pragma omp parallel for schedule(static) if(n * d >= OMP_MIN)
+#pragma omp parallel for schedule(static) if (n * d >= OMP_MIN)
     for (size_t i = 0; i < n; i++) {
         float *row = y + i * d;
 #pragma omp simd
@@ -131,7 +130,7 @@ static lp_status cpu_bias_add(const lp_backend *be, size_t n, size_t d, const fl
 static void col_sums(size_t n, size_t d, const float *x, float *out, bool accumulate)
 {
     size_t nblk = (d + COL_BLOCK - 1) / COL_BLOCK;
-#pragma omp parallel for schedule(static) if(n * d >= OMP_MIN)
+#pragma omp parallel for schedule(static) if (n * d >= OMP_MIN)
     for (size_t bk = 0; bk < nblk; bk++) {
         size_t j0 = bk * COL_BLOCK, j1 = j0 + COL_BLOCK < d ? j0 + COL_BLOCK : d;
         double acc[COL_BLOCK] = {0};
@@ -164,8 +163,8 @@ static inline float cpu_sigmoid(float x)
     return e / (1.0f + e);
 }
 
-static lp_status cpu_act_forward(const lp_backend *be, lp_act_kind kind, size_t n,
-                                 const float *x, float *y, lp_err *err)
+static lp_status cpu_act_forward(const lp_backend *be, lp_act_kind kind, size_t n, const float *x,
+                                 float *y, lp_err *err)
 {
     LP_BK_TRY(lp_bk_check_act("act_forward", kind, err));
     LP_BK_TRY(lp_bk_need(x, n, "act_forward", "x", err));
@@ -173,27 +172,27 @@ static lp_status cpu_act_forward(const lp_backend *be, lp_act_kind kind, size_t 
     const float s2pi = (float)LP_BK_SQRT_2_OVER_PI, is2 = (float)LP_BK_INV_SQRT2;
     switch (kind) {
     case LP_ACT_KIND_RELU:
-#pragma omp parallel for simd schedule(static) if(n >= OMP_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= OMP_MIN)
         for (size_t i = 0; i < n; i++)
             y[i] = x[i] > 0 ? x[i] : 0.0f;
         break;
     case LP_ACT_KIND_TANH:
-#pragma omp parallel for schedule(static) if(n >= OMP_MIN)
+#pragma omp parallel for schedule(static) if (n >= OMP_MIN)
         for (size_t i = 0; i < n; i++)
             y[i] = tanhf(x[i]);
         break;
     case LP_ACT_KIND_SIGMOID:
-#pragma omp parallel for schedule(static) if(n >= OMP_MIN)
+#pragma omp parallel for schedule(static) if (n >= OMP_MIN)
         for (size_t i = 0; i < n; i++)
             y[i] = cpu_sigmoid(x[i]);
         break;
     case LP_ACT_KIND_GELU_ERF:
-#pragma omp parallel for schedule(static) if(n >= OMP_MIN)
+#pragma omp parallel for schedule(static) if (n >= OMP_MIN)
         for (size_t i = 0; i < n; i++)
             y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * is2));
         break;
     default: /* LP_ACT_KIND_GELU_TANH */
-#pragma omp parallel for schedule(static) if(n >= OMP_MIN)
+#pragma omp parallel for schedule(static) if (n >= OMP_MIN)
         for (size_t i = 0; i < n; i++) {
             float v = x[i];
             y[i] = 0.5f * v * (1.0f + tanhf(s2pi * (v + 0.044715f * v * v * v)));
@@ -214,29 +213,29 @@ static lp_status cpu_act_backward(const lp_backend *be, lp_act_kind kind, size_t
     const float is2pi = (float)LP_BK_INV_SQRT_2PI;
     switch (kind) {
     case LP_ACT_KIND_RELU: /* fwd = x */
-#pragma omp parallel for simd schedule(static) if(n >= OMP_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= OMP_MIN)
         for (size_t i = 0; i < n; i++)
             dx[i] = fwd[i] > 0 ? dy[i] : 0.0f;
         break;
     case LP_ACT_KIND_TANH: /* fwd = y */
-#pragma omp parallel for simd schedule(static) if(n >= OMP_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= OMP_MIN)
         for (size_t i = 0; i < n; i++)
             dx[i] = dy[i] * (1.0f - fwd[i] * fwd[i]);
         break;
     case LP_ACT_KIND_SIGMOID: /* fwd = y */
-#pragma omp parallel for simd schedule(static) if(n >= OMP_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= OMP_MIN)
         for (size_t i = 0; i < n; i++)
             dx[i] = dy[i] * fwd[i] * (1.0f - fwd[i]);
         break;
     case LP_ACT_KIND_GELU_ERF: /* fwd = x: Phi(x) + x phi(x) */
-#pragma omp parallel for schedule(static) if(n >= OMP_MIN)
+#pragma omp parallel for schedule(static) if (n >= OMP_MIN)
         for (size_t i = 0; i < n; i++) {
             float v = fwd[i];
             dx[i] = dy[i] * (0.5f * (1.0f + erff(v * is2)) + v * is2pi * expf(-0.5f * v * v));
         }
         break;
     default: /* LP_ACT_KIND_GELU_TANH, fwd = x */
-#pragma omp parallel for schedule(static) if(n >= OMP_MIN)
+#pragma omp parallel for schedule(static) if (n >= OMP_MIN)
         for (size_t i = 0; i < n; i++) {
             float v = fwd[i];
             float t = tanhf(s2pi * (v + 0.044715f * v * v * v));
@@ -261,7 +260,7 @@ static lp_status cpu_dropout(const char *op, size_t n, float p, uint64_t seed, u
     uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
     size_t nblk = (n + 3) / 4;
     /* One Philox call gives the four words of elements 4 blk .. 4 blk + 3 (lp_dropout_keep). */
-#pragma omp parallel for schedule(static) if(n >= OMP_MIN)
+#pragma omp parallel for schedule(static) if (n >= OMP_MIN)
     for (size_t blk = 0; blk < nblk; blk++) {
         uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)((uint64_t)blk >> 32), (uint32_t)step,
                            (uint32_t)(step >> 32)},
@@ -304,7 +303,7 @@ static lp_status cpu_softmax_xent(const lp_backend *be, size_t n, size_t c, cons
     for (size_t i = 0; i < n; i++)
         wsum += class_w ? class_w[targets[i]] : 1.0;
     float inv_wsum = (float)(1.0 / wsum);
-#pragma omp parallel for schedule(static) reduction(+ : total) if(n * c >= OMP_MIN)
+#pragma omp parallel for schedule(static) reduction(+ : total) if (n * c >= OMP_MIN)
     for (size_t i = 0; i < n; i++) {
         const float *z = logits + i * c; /* (c) */
         size_t t = (size_t)targets[i];
@@ -340,7 +339,7 @@ static lp_status cpu_bce_logits(const lp_backend *be, size_t n, const float *z, 
     LP_BK_TRY(lp_bk_need(loss, 1, op, "loss", err));
     double total = 0;
     float inv_n = (float)(1.0 / (double)n);
-#pragma omp parallel for schedule(static) reduction(+ : total) if(n >= OMP_MIN)
+#pragma omp parallel for schedule(static) reduction(+ : total) if (n >= OMP_MIN)
     for (size_t i = 0; i < n; i++) {
         float zi = z[i], yi = y[i];
         total += (double)((zi > 0 ? zi : 0.0f) - zi * yi + log1pf(expf(-fabsf(zi))));
@@ -362,7 +361,7 @@ static lp_status cpu_mse(const lp_backend *be, size_t n, const float *p, const f
     LP_BK_TRY(lp_bk_need(loss, 1, op, "loss", err));
     double total = 0;
     float two_n = (float)(2.0 / (double)n);
-#pragma omp parallel for simd schedule(static) reduction(+ : total) if(n >= OMP_MIN)
+#pragma omp parallel for simd schedule(static) reduction(+ : total) if (n >= OMP_MIN)
     for (size_t i = 0; i < n; i++) {
         float r = p[i] - y[i];
         total += (double)r * r;
@@ -375,8 +374,8 @@ static lp_status cpu_mse(const lp_backend *be, size_t n, const float *p, const f
 
 /* ---- reductions --------------------------------------------------------------------------- */
 
-static lp_status cpu_sum_rows(const lp_backend *be, size_t n, size_t d, const float *x,
-                              float *out, lp_err *err)
+static lp_status cpu_sum_rows(const lp_backend *be, size_t n, size_t d, const float *x, float *out,
+                              lp_err *err)
 {
     LP_BK_TRY(lp_bk_need(x, n * d, "sum_rows", "x", err));
     LP_BK_TRY(lp_bk_need(out, d, "sum_rows", "out", err));
@@ -384,12 +383,12 @@ static lp_status cpu_sum_rows(const lp_backend *be, size_t n, size_t d, const fl
     return LP_OK;
 }
 
-static lp_status cpu_sum_cols(const lp_backend *be, size_t n, size_t d, const float *x,
-                              float *out, lp_err *err)
+static lp_status cpu_sum_cols(const lp_backend *be, size_t n, size_t d, const float *x, float *out,
+                              lp_err *err)
 {
     LP_BK_TRY(lp_bk_need(x, n * d, "sum_cols", "x", err));
     LP_BK_TRY(lp_bk_need(out, n, "sum_cols", "out", err));
-#pragma omp parallel for schedule(static) if(n * d >= OMP_MIN)
+#pragma omp parallel for schedule(static) if (n * d >= OMP_MIN)
     for (size_t i = 0; i < n; i++) {
         const float *row = x + i * d;
         double s = 0;
@@ -407,7 +406,7 @@ static lp_status cpu_sum_all(const lp_backend *be, size_t n, const float *x, flo
     LP_BK_TRY(lp_bk_need(x, n, "sum_all", "x", err));
     LP_BK_TRY(lp_bk_need(out, 1, "sum_all", "out", err));
     double s = 0;
-#pragma omp parallel for simd schedule(static) reduction(+ : s) if(n >= OMP_MIN)
+#pragma omp parallel for simd schedule(static) reduction(+ : s) if (n >= OMP_MIN)
     for (size_t i = 0; i < n; i++)
         s += x[i];
     out[0] = (float)s;
@@ -421,8 +420,9 @@ static lp_status cpu_max_abs(const lp_backend *be, size_t n, const float *x, flo
     LP_BK_TRY(lp_bk_need(out, 1, "max_abs", "out", err));
     float m = 0;
     int nan_seen = 0;
-#pragma omp parallel for schedule(static) reduction(max : m) reduction(| : nan_seen) \
-    if(n >= OMP_MIN)
+#pragma omp parallel for schedule(static) reduction(max                                            \
+                                                    : m) reduction(|                               \
+                                                                   : nan_seen) if (n >= OMP_MIN)
     for (size_t i = 0; i < n; i++) {
         float a = fabsf(x[i]);
         nan_seen |= isnan(a);
@@ -439,7 +439,7 @@ static lp_status cpu_argmax_rows(const lp_backend *be, size_t n, size_t d, const
         return lp_err_set(err, LP_EINVAL, "argmax_rows: d is %zu; expected 1..2^31-1", d);
     LP_BK_TRY(lp_bk_need(x, n * d, "argmax_rows", "x", err));
     LP_BK_TRY(lp_bk_need(out, n, "argmax_rows", "out", err));
-#pragma omp parallel for schedule(static) if(n * d >= OMP_MIN)
+#pragma omp parallel for schedule(static) if (n * d >= OMP_MIN)
     for (size_t i = 0; i < n; i++) {
         const float *r = x + i * d;
         size_t best = 0;
@@ -456,9 +456,8 @@ static lp_status cpu_argmax_rows(const lp_backend *be, size_t n, size_t d, const
 
 /* ---- optimizers --------------------------------------------------------------------------- */
 
-static lp_status cpu_adamw_step(const lp_backend *be, size_t n, const lp_adamw_opts *o,
-                                uint64_t t, float *params, const float *grads, float *m,
-                                float *v, lp_err *err)
+static lp_status cpu_adamw_step(const lp_backend *be, size_t n, const lp_adamw_opts *o, uint64_t t,
+                                float *params, const float *grads, float *m, float *v, lp_err *err)
 {
     LP_BK_TRY(lp_adamw_opts_check(o, err));
     if (t == 0)
@@ -473,7 +472,7 @@ static lp_status cpu_adamw_step(const lp_backend *be, size_t n, const lp_adamw_o
     const float decay = (float)(1.0 - o->lr * o->weight_decay);
     const float step_size = (float)(o->lr / (1.0 - pow(o->beta1, (double)t)));
     const float inv_sqrt_bc2 = (float)(1.0 / sqrt(1.0 - pow(o->beta2, (double)t)));
-#pragma omp parallel for simd schedule(static) if(n >= OMP_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= OMP_MIN)
     for (size_t i = 0; i < n; i++) {
         float g = grads[i];
         float mi = b1 * m[i] + c1 * g;
@@ -485,8 +484,8 @@ static lp_status cpu_adamw_step(const lp_backend *be, size_t n, const lp_adamw_o
     return LP_OK;
 }
 
-static lp_status cpu_sgd_step(const lp_backend *be, size_t n, const lp_sgd_opts *o,
-                              float *params, const float *grads, float *buf, lp_err *err)
+static lp_status cpu_sgd_step(const lp_backend *be, size_t n, const lp_sgd_opts *o, float *params,
+                              const float *grads, float *buf, lp_err *err)
 {
     LP_BK_TRY(lp_sgd_opts_check(o, err));
     LP_BK_TRY(lp_bk_need(params, n, "sgd_step", "params", err));
@@ -495,7 +494,7 @@ static lp_status cpu_sgd_step(const lp_backend *be, size_t n, const lp_sgd_opts 
     if (mu > 0) {
         LP_BK_TRY(lp_bk_need(buf, n, "sgd_step", "buf", err));
         const bool nesterov = o->nesterov;
-#pragma omp parallel for simd schedule(static) if(n >= OMP_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= OMP_MIN)
         for (size_t i = 0; i < n; i++) {
             float g = grads[i] + wd * params[i];
             float b = mu * buf[i] + g;
@@ -503,7 +502,7 @@ static lp_status cpu_sgd_step(const lp_backend *be, size_t n, const lp_sgd_opts 
             params[i] -= lr * (nesterov ? g + mu * b : b);
         }
     } else {
-#pragma omp parallel for simd schedule(static) if(n >= OMP_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= OMP_MIN)
         for (size_t i = 0; i < n; i++)
             params[i] -= lr * (grads[i] + wd * params[i]);
     }
@@ -518,7 +517,7 @@ static void valid_range(size_t k, size_t pad, size_t s, size_t size, size_t out,
                         size_t *hi)
 {
     size_t a = k >= pad ? 0 : (pad - k + s - 1) / s; /* first o with o*s + k >= pad */
-    size_t b = 0;                                     /* first o with o*s + k >= pad + size */
+    size_t b = 0;                                    /* first o with o*s + k >= pad + size */
     if (pad + size > k)
         b = (pad + size - k + s - 1) / s;
     *lo = a < out ? a : out;
@@ -536,10 +535,10 @@ static lp_status cpu_im2col(const lp_backend *be, const lp_conv2d_geom *g, const
     LP_BK_TRY(lp_bk_need(col, 1, "im2col", "col", err));
     size_t planes = g->n * g->c, kk = g->kh * g->kw, ohw = oh * ow;
     /* Plane p = (b, ci) writes rows ci*kk .. ci*kk + kk - 1 of image b: disjoint per plane. */
-#pragma omp parallel for schedule(static) if(planes * kk * ohw >= OMP_MIN)
+#pragma omp parallel for schedule(static) if (planes * kk * ohw >= OMP_MIN)
     for (size_t p = 0; p < planes; p++) {
-        const float *xp = x + p * g->h * g->w;               /* (h, w) */
-        float *cp = col + p * kk * ohw;                       /* (kk, oh*ow) */
+        const float *xp = x + p * g->h * g->w; /* (h, w) */
+        float *cp = col + p * kk * ohw;        /* (kk, oh*ow) */
         for (size_t ki = 0; ki < g->kh; ki++) {
             size_t y0, y1;
             valid_range(ki, g->pad_h, g->stride_h, g->h, oh, &y0, &y1);
@@ -568,7 +567,7 @@ static lp_status cpu_col2im(const lp_backend *be, const lp_conv2d_geom *g, const
     LP_BK_TRY(lp_bk_need(x, 1, "col2im", "x", err));
     size_t planes = g->n * g->c, kk = g->kh * g->kw, ohw = oh * ow;
     /* Each plane gathers only from its own col rows, so planes run in parallel race-free. */
-#pragma omp parallel for schedule(static) if(planes * kk * ohw >= OMP_MIN)
+#pragma omp parallel for schedule(static) if (planes * kk * ohw >= OMP_MIN)
     for (size_t p = 0; p < planes; p++) {
         float *xp = x + p * g->h * g->w;
         const float *cp = col + p * kk * ohw;
@@ -606,8 +605,8 @@ static void pool_window(const lp_conv2d_geom *g, size_t oy, size_t ox, size_t *y
     *xe = *xe < g->w ? *xe : g->w;
 }
 
-static lp_status cpu_maxpool_forward(const lp_backend *be, const lp_conv2d_geom *g,
-                                     const float *x, float *y, int32_t *argmax, lp_err *err)
+static lp_status cpu_maxpool_forward(const lp_backend *be, const lp_conv2d_geom *g, const float *x,
+                                     float *y, int32_t *argmax, lp_err *err)
 {
     size_t oh, ow;
     LP_BK_TRY(lp_bk_check_pool("maxpool_forward", g, &oh, &ow, err));
@@ -615,7 +614,7 @@ static lp_status cpu_maxpool_forward(const lp_backend *be, const lp_conv2d_geom 
     LP_BK_TRY(lp_bk_need(y, 1, "maxpool_forward", "y", err));
     LP_BK_TRY(lp_bk_need(argmax, 1, "maxpool_forward", "argmax", err));
     size_t planes = g->n * g->c;
-#pragma omp parallel for schedule(static) if(planes * oh * ow * g->kh * g->kw >= OMP_MIN)
+#pragma omp parallel for schedule(static) if (planes * oh * ow * g->kh * g->kw >= OMP_MIN)
     for (size_t p = 0; p < planes; p++) {
         const float *xp = x + p * g->h * g->w;
         for (size_t oy = 0; oy < oh; oy++)
@@ -657,7 +656,7 @@ static lp_status cpu_maxpool_backward(const lp_backend *be, const lp_conv2d_geom
             return lp_err_set(err, LP_EINVAL,
                               "maxpool_backward: argmax %d of plane %zu is outside 0..%zu",
                               (int)argmax[i], i / ohw, hw - 1);
-#pragma omp parallel for schedule(static) if(planes * hw >= OMP_MIN)
+#pragma omp parallel for schedule(static) if (planes * hw >= OMP_MIN)
     for (size_t p = 0; p < planes; p++) {
         float *dxp = dx + p * hw;
         memset(dxp, 0, hw * sizeof *dxp);
@@ -667,8 +666,8 @@ static lp_status cpu_maxpool_backward(const lp_backend *be, const lp_conv2d_geom
     return LP_OK;
 }
 
-static lp_status cpu_avgpool_forward(const lp_backend *be, const lp_conv2d_geom *g,
-                                     const float *x, float *y, lp_err *err)
+static lp_status cpu_avgpool_forward(const lp_backend *be, const lp_conv2d_geom *g, const float *x,
+                                     float *y, lp_err *err)
 {
     size_t oh, ow;
     LP_BK_TRY(lp_bk_check_pool("avgpool_forward", g, &oh, &ow, err));
@@ -676,7 +675,7 @@ static lp_status cpu_avgpool_forward(const lp_backend *be, const lp_conv2d_geom 
     LP_BK_TRY(lp_bk_need(y, 1, "avgpool_forward", "y", err));
     size_t planes = g->n * g->c;
     float inv = 1.0f / (float)(g->kh * g->kw);
-#pragma omp parallel for schedule(static) if(planes * oh * ow * g->kh * g->kw >= OMP_MIN)
+#pragma omp parallel for schedule(static) if (planes * oh * ow * g->kh * g->kw >= OMP_MIN)
     for (size_t p = 0; p < planes; p++) {
         const float *xp = x + p * g->h * g->w;
         for (size_t oy = 0; oy < oh; oy++)
@@ -702,7 +701,7 @@ static lp_status cpu_avgpool_backward(const lp_backend *be, const lp_conv2d_geom
     LP_BK_TRY(lp_bk_need(dx, 1, "avgpool_backward", "dx", err));
     size_t planes = g->n * g->c, hw = g->h * g->w;
     float inv = 1.0f / (float)(g->kh * g->kw);
-#pragma omp parallel for schedule(static) if(planes * oh * ow * g->kh * g->kw >= OMP_MIN)
+#pragma omp parallel for schedule(static) if (planes * oh * ow * g->kh * g->kw >= OMP_MIN)
     for (size_t p = 0; p < planes; p++) {
         float *dxp = dx + p * hw;
         memset(dxp, 0, hw * sizeof *dxp);
@@ -764,4 +763,7 @@ static const lp_backend cpu_table = {
     .avgpool_backward = cpu_avgpool_backward,
 };
 
-const lp_backend *lp_backend_cpu(void) { return &cpu_table; }
+const lp_backend *lp_backend_cpu(void)
+{
+    return &cpu_table;
+}

@@ -31,9 +31,8 @@ static lp_status ref_sgemm(const lp_backend *be, bool ta, bool tb, size_t m, siz
     return LP_OK;
 }
 
-static lp_status ref_lowrank_update(const lp_backend *be, size_t m, size_t n, size_t r,
-                                    float scale, const float *b, const float *a, float *w,
-                                    lp_err *err)
+static lp_status ref_lowrank_update(const lp_backend *be, size_t m, size_t n, size_t r, float scale,
+                                    const float *b, const float *a, float *w, lp_err *err)
 {
     LP_BK_TRY(lp_bk_check_gemm("lowrank_update", false, false, m, n, r, b, r ? r : 1, a, n ? n : 1,
                                w, n ? n : 1, err));
@@ -49,24 +48,24 @@ static lp_status ref_lowrank_update(const lp_backend *be, size_t m, size_t n, si
 
 /* ---- elementwise -------------------------------------------------------------------------- */
 
-#define REF_BINARY(fname, opname, expr)                                                       \
-    static lp_status fname(const lp_backend *be, size_t n, const float *x, const float *y,    \
-                           float *out, lp_err *err)                                           \
-    {                                                                                         \
-        LP_BK_TRY(lp_bk_need(x, n, opname, "x", err));                                        \
-        LP_BK_TRY(lp_bk_need(y, n, opname, "y", err));                                        \
-        LP_BK_TRY(lp_bk_need(out, n, opname, "out", err));                                    \
-        for (size_t i = 0; i < n; i++)                                                        \
-            out[i] = (expr);                                                                  \
-        return LP_OK;                                                                         \
+#define REF_BINARY(fname, opname, expr)                                                            \
+    static lp_status fname(const lp_backend *be, size_t n, const float *x, const float *y,         \
+                           float *out, lp_err *err)                                                \
+    {                                                                                              \
+        LP_BK_TRY(lp_bk_need(x, n, opname, "x", err));                                             \
+        LP_BK_TRY(lp_bk_need(y, n, opname, "y", err));                                             \
+        LP_BK_TRY(lp_bk_need(out, n, opname, "out", err));                                         \
+        for (size_t i = 0; i < n; i++)                                                             \
+            out[i] = (expr);                                                                       \
+        return LP_OK;                                                                              \
     }
 
 REF_BINARY(ref_add, "add", x[i] + y[i])
 REF_BINARY(ref_sub, "sub", x[i] - y[i])
 REF_BINARY(ref_mul, "mul", x[i] * y[i])
 
-static lp_status ref_scale(const lp_backend *be, size_t n, float alpha, const float *x,
-                           float *out, lp_err *err)
+static lp_status ref_scale(const lp_backend *be, size_t n, float alpha, const float *x, float *out,
+                           lp_err *err)
 {
     LP_BK_TRY(lp_bk_need(x, n, "scale", "x", err));
     LP_BK_TRY(lp_bk_need(out, n, "scale", "out", err));
@@ -173,8 +172,8 @@ static double ref_act_deriv(lp_act_kind kind, double f)
     }
 }
 
-static lp_status ref_act_forward(const lp_backend *be, lp_act_kind kind, size_t n,
-                                 const float *x, float *y, lp_err *err)
+static lp_status ref_act_forward(const lp_backend *be, lp_act_kind kind, size_t n, const float *x,
+                                 float *y, lp_err *err)
 {
     LP_BK_TRY(lp_bk_check_act("act_forward", kind, err));
     LP_BK_TRY(lp_bk_need(x, n, "act_forward", "x", err));
@@ -303,8 +302,8 @@ static lp_status ref_mse(const lp_backend *be, size_t n, const float *p, const f
 
 /* ---- reductions --------------------------------------------------------------------------- */
 
-static lp_status ref_sum_rows(const lp_backend *be, size_t n, size_t d, const float *x,
-                              float *out, lp_err *err)
+static lp_status ref_sum_rows(const lp_backend *be, size_t n, size_t d, const float *x, float *out,
+                              lp_err *err)
 {
     LP_BK_TRY(lp_bk_need(x, n * d, "sum_rows", "x", err));
     LP_BK_TRY(lp_bk_need(out, d, "sum_rows", "out", err));
@@ -317,8 +316,8 @@ static lp_status ref_sum_rows(const lp_backend *be, size_t n, size_t d, const fl
     return LP_OK;
 }
 
-static lp_status ref_sum_cols(const lp_backend *be, size_t n, size_t d, const float *x,
-                              float *out, lp_err *err)
+static lp_status ref_sum_cols(const lp_backend *be, size_t n, size_t d, const float *x, float *out,
+                              lp_err *err)
 {
     LP_BK_TRY(lp_bk_need(x, n * d, "sum_cols", "x", err));
     LP_BK_TRY(lp_bk_need(out, n, "sum_cols", "out", err));
@@ -380,9 +379,8 @@ static lp_status ref_argmax_rows(const lp_backend *be, size_t n, size_t d, const
 
 /* ---- optimizers --------------------------------------------------------------------------- */
 
-static lp_status ref_adamw_step(const lp_backend *be, size_t n, const lp_adamw_opts *o,
-                                uint64_t t, float *params, const float *grads, float *m,
-                                float *v, lp_err *err)
+static lp_status ref_adamw_step(const lp_backend *be, size_t n, const lp_adamw_opts *o, uint64_t t,
+                                float *params, const float *grads, float *m, float *v, lp_err *err)
 {
     LP_BK_TRY(lp_adamw_opts_check(o, err));
     if (t == 0)
@@ -406,8 +404,8 @@ static lp_status ref_adamw_step(const lp_backend *be, size_t n, const lp_adamw_o
     return LP_OK;
 }
 
-static lp_status ref_sgd_step(const lp_backend *be, size_t n, const lp_sgd_opts *o,
-                              float *params, const float *grads, float *buf, lp_err *err)
+static lp_status ref_sgd_step(const lp_backend *be, size_t n, const lp_sgd_opts *o, float *params,
+                              const float *grads, float *buf, lp_err *err)
 {
     LP_BK_TRY(lp_sgd_opts_check(o, err));
     LP_BK_TRY(lp_bk_need(params, n, "sgd_step", "params", err));
@@ -431,26 +429,27 @@ static lp_status ref_sgd_step(const lp_backend *be, size_t n, const lp_sgd_opts 
 
 /* Visit every (image b, column row r, output pixel q) with the input offset it reads, or -1
  * when it reads padding. col index = (b * rows + r) * (oh * ow) + q. */
-#define REF_CONV_LOOP(g, oh, ow, BODY)                                                       \
-    for (size_t b_ = 0; b_ < (g)->n; b_++)                                                    \
-        for (size_t ci_ = 0; ci_ < (g)->c; ci_++)                                             \
-            for (size_t ki_ = 0; ki_ < (g)->kh; ki_++)                                        \
-                for (size_t kj_ = 0; kj_ < (g)->kw; kj_++)                                    \
-                    for (size_t oy_ = 0; oy_ < (oh); oy_++)                                   \
-                        for (size_t ox_ = 0; ox_ < (ow); ox_++) {                             \
-                            ptrdiff_t iy_ = (ptrdiff_t)(oy_ * (g)->stride_h + ki_) -          \
-                                            (ptrdiff_t)(g)->pad_h;                            \
-                            ptrdiff_t ix_ = (ptrdiff_t)(ox_ * (g)->stride_w + kj_) -          \
-                                            (ptrdiff_t)(g)->pad_w;                            \
-                            size_t r_ = (ci_ * (g)->kh + ki_) * (g)->kw + kj_;                \
-                            size_t ci2_ = (b_ * (g)->c * (g)->kh * (g)->kw + r_) * (oh) * (ow) + \
-                                          oy_ * (ow) + ox_;                                   \
-                            ptrdiff_t xi_ = -1;                                               \
-                            if (iy_ >= 0 && ix_ >= 0 && iy_ < (ptrdiff_t)(g)->h &&            \
-                                ix_ < (ptrdiff_t)(g)->w)                                      \
-                                xi_ = (ptrdiff_t)(((b_ * (g)->c + ci_) * (g)->h +             \
-                                                   (size_t)iy_) * (g)->w + (size_t)ix_);      \
-                            BODY                                                              \
+#define REF_CONV_LOOP(g, oh, ow, BODY)                                                             \
+    for (size_t b_ = 0; b_ < (g)->n; b_++)                                                         \
+        for (size_t ci_ = 0; ci_ < (g)->c; ci_++)                                                  \
+            for (size_t ki_ = 0; ki_ < (g)->kh; ki_++)                                             \
+                for (size_t kj_ = 0; kj_ < (g)->kw; kj_++)                                         \
+                    for (size_t oy_ = 0; oy_ < (oh); oy_++)                                        \
+                        for (size_t ox_ = 0; ox_ < (ow); ox_++) {                                  \
+                            ptrdiff_t iy_ =                                                        \
+                                (ptrdiff_t)(oy_ * (g)->stride_h + ki_) - (ptrdiff_t)(g)->pad_h;    \
+                            ptrdiff_t ix_ =                                                        \
+                                (ptrdiff_t)(ox_ * (g)->stride_w + kj_) - (ptrdiff_t)(g)->pad_w;    \
+                            size_t r_ = (ci_ * (g)->kh + ki_) * (g)->kw + kj_;                     \
+                            size_t ci2_ = (b_ * (g)->c * (g)->kh * (g)->kw + r_) * (oh) * (ow) +   \
+                                          oy_ * (ow) + ox_;                                        \
+                            ptrdiff_t xi_ = -1;                                                    \
+                            if (iy_ >= 0 && ix_ >= 0 && iy_ < (ptrdiff_t)(g)->h &&                 \
+                                ix_ < (ptrdiff_t)(g)->w)                                           \
+                                xi_ = (ptrdiff_t)(((b_ * (g)->c + ci_) * (g)->h + (size_t)iy_) *   \
+                                                      (g)->w +                                     \
+                                                  (size_t)ix_);                                    \
+                            BODY                                                                   \
                         }
 
 static lp_status ref_im2col(const lp_backend *be, const lp_conv2d_geom *g, const float *x,
@@ -483,47 +482,49 @@ static lp_status ref_col2im(const lp_backend *be, const lp_conv2d_geom *g, const
 
 /* Visit each output pixel (plane p = b*c + ci, offset o in the (oh, ow) plane) and, inside,
  * each in-bounds input offset q = iy*w + ix of its window. */
-#define REF_POOL_LOOP(g, oh, ow, OUTER_PRE, INNER, OUTER_POST)                               \
-    for (size_t p_ = 0; p_ < (g)->n * (g)->c; p_++)                                           \
-        for (size_t oy_ = 0; oy_ < (oh); oy_++)                                               \
-            for (size_t ox_ = 0; ox_ < (ow); ox_++) {                                         \
-                size_t o_ = p_ * (oh) * (ow) + oy_ * (ow) + ox_;                              \
-                OUTER_PRE                                                                     \
-                for (size_t ki_ = 0; ki_ < (g)->kh; ki_++)                                    \
-                    for (size_t kj_ = 0; kj_ < (g)->kw; kj_++) {                              \
-                        ptrdiff_t iy_ = (ptrdiff_t)(oy_ * (g)->stride_h + ki_) -              \
-                                        (ptrdiff_t)(g)->pad_h;                                \
-                        ptrdiff_t ix_ = (ptrdiff_t)(ox_ * (g)->stride_w + kj_) -              \
-                                        (ptrdiff_t)(g)->pad_w;                                \
-                        if (iy_ < 0 || ix_ < 0 || iy_ >= (ptrdiff_t)(g)->h ||                 \
-                            ix_ >= (ptrdiff_t)(g)->w)                                         \
-                            continue;                                                         \
-                        size_t q_ = (size_t)iy_ * (g)->w + (size_t)ix_;                       \
-                        size_t xo_ = p_ * (g)->h * (g)->w + q_;                               \
-                        INNER                                                                 \
-                    }                                                                         \
-                OUTER_POST                                                                    \
+#define REF_POOL_LOOP(g, oh, ow, OUTER_PRE, INNER, OUTER_POST)                                     \
+    for (size_t p_ = 0; p_ < (g)->n * (g)->c; p_++)                                                \
+        for (size_t oy_ = 0; oy_ < (oh); oy_++)                                                    \
+            for (size_t ox_ = 0; ox_ < (ow); ox_++) {                                              \
+                size_t o_ = p_ * (oh) * (ow) + oy_ * (ow) + ox_;                                   \
+                OUTER_PRE                                                                          \
+                for (size_t ki_ = 0; ki_ < (g)->kh; ki_++)                                         \
+                    for (size_t kj_ = 0; kj_ < (g)->kw; kj_++) {                                   \
+                        ptrdiff_t iy_ =                                                            \
+                            (ptrdiff_t)(oy_ * (g)->stride_h + ki_) - (ptrdiff_t)(g)->pad_h;        \
+                        ptrdiff_t ix_ =                                                            \
+                            (ptrdiff_t)(ox_ * (g)->stride_w + kj_) - (ptrdiff_t)(g)->pad_w;        \
+                        if (iy_ < 0 || ix_ < 0 || iy_ >= (ptrdiff_t)(g)->h ||                      \
+                            ix_ >= (ptrdiff_t)(g)->w)                                              \
+                            continue;                                                              \
+                        size_t q_ = (size_t)iy_ * (g)->w + (size_t)ix_;                            \
+                        size_t xo_ = p_ * (g)->h * (g)->w + q_;                                    \
+                        INNER                                                                      \
+                    }                                                                              \
+                OUTER_POST                                                                         \
             }
 
-static lp_status ref_maxpool_forward(const lp_backend *be, const lp_conv2d_geom *g,
-                                     const float *x, float *y, int32_t *argmax, lp_err *err)
+static lp_status ref_maxpool_forward(const lp_backend *be, const lp_conv2d_geom *g, const float *x,
+                                     float *y, int32_t *argmax, lp_err *err)
 {
     size_t oh, ow;
     LP_BK_TRY(lp_bk_check_pool("maxpool_forward", g, &oh, &ow, err));
     LP_BK_TRY(lp_bk_need(x, 1, "maxpool_forward", "x", err));
     LP_BK_TRY(lp_bk_need(y, 1, "maxpool_forward", "y", err));
     LP_BK_TRY(lp_bk_need(argmax, 1, "maxpool_forward", "argmax", err));
-    REF_POOL_LOOP(g, oh, ow, float best = 0; ptrdiff_t bi = -1;,
-                  {
-                      float v = x[xo_];
-                      /* NaN wins and sticks, as in PyTorch. */
-                      if (bi < 0 || (!isnan(best) && (v > best || isnan(v)))) {
-                          best = v;
-                          bi = (ptrdiff_t)q_;
-                      }
-                  },
-                  y[o_] = best;
-                  argmax[o_] = (int32_t)bi;)
+    REF_POOL_LOOP(
+        g, oh, ow, float best = 0; ptrdiff_t bi = -1;
+        ,
+        {
+            float v = x[xo_];
+            /* NaN wins and sticks, as in PyTorch. */
+            if (bi < 0 || (!isnan(best) && (v > best || isnan(v)))) {
+                best = v;
+                bi = (ptrdiff_t)q_;
+            }
+        },
+        y[o_] = best;
+        argmax[o_] = (int32_t)bi;)
     return LP_OK;
 }
 
@@ -550,15 +551,16 @@ static lp_status ref_maxpool_backward(const lp_backend *be, const lp_conv2d_geom
     return LP_OK;
 }
 
-static lp_status ref_avgpool_forward(const lp_backend *be, const lp_conv2d_geom *g,
-                                     const float *x, float *y, lp_err *err)
+static lp_status ref_avgpool_forward(const lp_backend *be, const lp_conv2d_geom *g, const float *x,
+                                     float *y, lp_err *err)
 {
     size_t oh, ow;
     LP_BK_TRY(lp_bk_check_pool("avgpool_forward", g, &oh, &ow, err));
     LP_BK_TRY(lp_bk_need(x, 1, "avgpool_forward", "x", err));
     LP_BK_TRY(lp_bk_need(y, 1, "avgpool_forward", "y", err));
     double div = (double)(g->kh * g->kw);
-    REF_POOL_LOOP(g, oh, ow, double s = 0;, { s += x[xo_]; }, y[o_] = (float)(s / div);)
+    REF_POOL_LOOP(
+        g, oh, ow, double s = 0;, { s += x[xo_]; }, y[o_] = (float)(s / div);)
     return LP_OK;
 }
 
@@ -571,7 +573,8 @@ static lp_status ref_avgpool_backward(const lp_backend *be, const lp_conv2d_geom
     LP_BK_TRY(lp_bk_need(dx, 1, "avgpool_backward", "dx", err));
     memset(dx, 0, g->n * g->c * g->h * g->w * sizeof *dx);
     double div = (double)(g->kh * g->kw);
-    REF_POOL_LOOP(g, oh, ow, double share = dy[o_] / div;, { dx[xo_] += (float)share; }, )
+    REF_POOL_LOOP(
+        g, oh, ow, double share = dy[o_] / div;, { dx[xo_] += (float)share; }, )
     return LP_OK;
 }
 
@@ -620,4 +623,7 @@ static const lp_backend ref_table = {
     .avgpool_backward = ref_avgpool_backward,
 };
 
-const lp_backend *lp_backend_ref(void) { return &ref_table; }
+const lp_backend *lp_backend_ref(void)
+{
+    return &ref_table;
+}
