@@ -147,8 +147,24 @@ lp_status lp_backend_get(const char *name, const lp_backend **be, lp_err *err)
     *be = NULL;
     if (!name)
         return lp_err_set(err, LP_EINVAL, "backend name is NULL; expected cpu, ref, cuda or auto");
-    if (strcmp(name, "cpu") == 0 || strcmp(name, "auto") == 0) {
-        /* auto: no CUDA table is compiled into this library, so the CPU serves. */
+    bool is_auto = strcmp(name, "auto") == 0;
+    if (strcmp(name, "cuda") == 0 || is_auto) {
+#ifdef LEPTON_HAVE_CUDA
+        lp_err cerr;
+        lp_err_clear(&cerr);
+        if (lp_backend_cuda_get(be, &cerr) == LP_OK)
+            return LP_OK;
+        if (!is_auto)
+            return lp_err_set(err, cerr.status, "backend 'cuda': %s", lp_err_text(&cerr));
+        lp_log_info("backend auto: no usable CUDA device (%s); using cpu", lp_err_text(&cerr));
+#else
+        if (!is_auto)
+            return lp_err_set(err, LP_EUNSUPPORTED,
+                              "backend 'cuda': this build of liblepton has no CUDA backend "
+                              "(LEPTON_HAVE_CUDA undefined); use cpu");
+#endif
+    }
+    if (strcmp(name, "cpu") == 0 || is_auto) {
         *be = lp_backend_cpu();
         warn_wait_policy();
         return LP_OK;
@@ -157,10 +173,6 @@ lp_status lp_backend_get(const char *name, const lp_backend **be, lp_err *err)
         *be = lp_backend_ref();
         return LP_OK;
     }
-    if (strcmp(name, "cuda") == 0)
-        return lp_err_set(err, LP_EUNSUPPORTED,
-                          "backend 'cuda': this build of liblepton has no CUDA backend "
-                          "(LEPTON_HAVE_CUDA undefined); use cpu");
     return lp_err_set(err, LP_EINVAL, "backend '%s' is unknown; expected cpu, ref, cuda or auto",
                       name);
 }

@@ -36,6 +36,13 @@ lp_status lp_bk_check_loss(const char *op, double loss, lp_err *err);
 /* LP_EINVAL naming the row when a target is outside [0, c). Host-visible targets only. */
 lp_status lp_bk_check_targets(const char *op, size_t n, size_t c, const int32_t *t, lp_err *err);
 
+#ifdef LEPTON_HAVE_CUDA
+/* The CUDA table's entry point, defined by the CUDA backend (a .cu file in src/backend/) when the
+ * library is built with CUDA: *be = the table, or LP_EDEVICE / LP_EUNSUPPORTED saying why
+ * there is no usable device. lp_backend_get("cuda" | "auto") calls it. */
+lp_status lp_backend_cuda_get(const lp_backend **be, lp_err *err);
+#endif
+
 /* Philox keep threshold: keep iff word < thr, thr = floor((1 - p) 2^32). */
 uint64_t lp_bk_keep_threshold(float p);
 
