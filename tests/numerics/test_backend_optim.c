@@ -228,6 +228,16 @@ static void test_dropout_mask(void **state)
     }
     /* Neighbouring words of one Philox block and successive blocks are not correlated in the
      * crude sense of all agreeing: a mask of 64 elements at p = 0.5 is never all-kept. */
+    /* Every bit of seed, step and index enters the counter or key: flipping a high bit moves
+     * the mask. */
+    size_t hi_seed = 0, hi_step = 0, hi_idx = 0;
+    for (uint64_t i = 0; i < 256; i++) {
+        bool k0 = lp_dropout_keep(7, 3, i, 0.5f);
+        hi_seed += k0 != lp_dropout_keep(7 | (1ull << 50), 3, i, 0.5f);
+        hi_step += k0 != lp_dropout_keep(7, 3 | (1ull << 40), i, 0.5f);
+        hi_idx += k0 != lp_dropout_keep(7, 3, i | (1ull << 45), 0.5f);
+    }
+    assert_true(hi_seed > 64 && hi_step > 64 && hi_idx > 64);
     size_t k64 = 0;
     for (uint64_t i = 0; i < 64; i++)
         k64 += lp_dropout_keep(7, 0, i, 0.5f);

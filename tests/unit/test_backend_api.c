@@ -293,6 +293,20 @@ static void test_dbuf_and_layout(void **state)
         lp_dbuf_free(be, &params);
         assert_null(params.ptr);
         lp_dbuf_free(be, &params); /* no-op */
+        /* d2d copy and byte memset on device memory */
+        lp_dbuf a, b;
+        assert_int_equal(lp_dbuf_alloc(be, 5, &a, &err), LP_OK);
+        assert_int_equal(lp_dbuf_alloc(be, 5, &b, &err), LP_OK);
+        assert_int_equal(be->fill(be, 5, -2.0f, a.ptr, &err), LP_OK);
+        assert_int_equal(be->memset(be, a.ptr + 1, 0, 2 * sizeof(float), &err), LP_OK);
+        assert_int_equal(be->copy_d2d(be, b.ptr, a.ptr, 5 * sizeof(float), &err), LP_OK);
+        float hb[5];
+        assert_int_equal(be->copy_d2h(be, hb, b.ptr, sizeof hb, &err), LP_OK);
+        assert_true(hb[0] == -2 && hb[1] == 0 && hb[2] == 0 && hb[3] == -2 && hb[4] == -2);
+        lp_dbuf_free(be, &a);
+        lp_dbuf_free(be, &b);
+        assert_int_equal(lp_dbuf_alloc(be, SIZE_MAX / 2, &a, &err), LP_ETOOBIG);
+        assert_null(a.ptr);
         void *p0 = NULL;
         assert_int_equal(be->alloc(be, 0, &p0, &err), LP_OK);
         assert_non_null(p0);
