@@ -9,6 +9,7 @@
 #include "lepton/data.h"
 #include "lepton/clean.h"
 #include "lepton/linalg.h"
+#include "lepton/backend.h"
 #include "lepton/model.h"
 #include "lepton/metrics.h"
 #include "lepton/train.h"

@@ -1,0 +1,62 @@
+/*
+ * backend_impl.h - private to the backend module: argument checks every table shares (so the
+ * ref, cpu and a future cuda table reject the same inputs with the same messages), host memory
+ * members for the CPU tables, and scalar math shared by formula (not by loop).
+ *
+ * The checks only read sizes and host-side options, never device memory.
+ */
+#ifndef LP_BACKEND_IMPL_H
+#define LP_BACKEND_IMPL_H
+
+#include "lepton/backend.h"
+
+#include <math.h>
+
+/* Return the status of a check when it failed. Needs `lp_err *err` in scope. */
+#define LP_BK_TRY(expr)                                                                            \
+    do {                                                                                           \
+        lp_status st_ = (expr);                                                                    \
+        if (st_ != LP_OK)                                                                          \
+            return st_;                                                                            \
+    } while (0)
+
+/* LP_EINVAL "<op>: <arg> is NULL" when p is NULL and n > 0. */
+lp_status lp_bk_need(const void *p, size_t n, const char *op, const char *arg, lp_err *err);
+/* Shape and pointer checks of sgemm (also used by lowrank_update). */
+lp_status lp_bk_check_gemm(const char *op, bool ta, bool tb, size_t m, size_t n, size_t k,
+                           const float *a, size_t lda, const float *b, size_t ldb, const float *c,
+                           size_t ldc, lp_err *err);
+lp_status lp_bk_check_act(const char *op, lp_act_kind kind, lp_err *err);
+lp_status lp_bk_check_dropout(const char *op, float p, lp_err *err);
+/* Pooling geometry: lp_conv2d_geom_check plus 2 pad <= k (no window all padding). */
+lp_status lp_bk_check_pool(const char *op, const lp_conv2d_geom *g, size_t *oh, size_t *ow,
+                           lp_err *err);
+/* LP_ENUMERIC "<op>: loss is nan" when loss is not finite. */
+lp_status lp_bk_check_loss(const char *op, double loss, lp_err *err);
+/* LP_EINVAL naming the row when a target is outside [0, c). Host-visible targets only. */
+lp_status lp_bk_check_targets(const char *op, size_t n, size_t c, const int32_t *t, lp_err *err);
+
+#ifdef LEPTON_HAVE_CUDA
+/* The CUDA table's entry point, defined by the CUDA backend (a .cu file in src/backend/) when the
+ * library is built with CUDA: *be = the table, or LP_EDEVICE / LP_EUNSUPPORTED saying why
+ * there is no usable device. lp_backend_get("cuda" | "auto") calls it. */
+lp_status lp_backend_cuda_get(const lp_backend **be, lp_err *err);
+#endif
+
+/* Philox keep threshold: keep iff word < thr, thr = floor((1 - p) 2^32). */
+uint64_t lp_bk_keep_threshold(float p);
+
+/* Host-memory members shared by the CPU tables (64-byte aligned allocations). */
+lp_status lp_bk_host_alloc(const lp_backend *be, size_t nbytes, void **p, lp_err *err);
+lp_status lp_bk_host_free(const lp_backend *be, void *p, lp_err *err);
+lp_status lp_bk_host_memset(const lp_backend *be, void *dst, int value, size_t nbytes, lp_err *err);
+lp_status lp_bk_host_copy(const lp_backend *be, void *dst, const void *src, size_t nbytes,
+                          lp_err *err);
+lp_status lp_bk_host_sync(const lp_backend *be, lp_err *err);
+
+/* sqrt(2 / pi) and 1 / sqrt(2), for the two GELU forms. */
+#define LP_BK_SQRT_2_OVER_PI 0.79788456080286535588
+#define LP_BK_INV_SQRT2 0.70710678118654752440
+#define LP_BK_INV_SQRT_2PI 0.39894228040143267794
+
+#endif
