@@ -8,5 +8,7 @@
 #include "lepton/base.h"
 #include "lepton/data.h"
 #include "lepton/linalg.h"
+#include "lepton/text.h"
+#include "lepton/feat.h"
 
 #endif

@@ -1,0 +1,3 @@
+#ifndef LEPTON_FEAT_H
+#define LEPTON_FEAT_H
+#endif
