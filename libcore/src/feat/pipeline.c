@@ -738,3 +738,422 @@ lp_status lp_pipeline_transform_dense(const lp_pipeline *p, const lp_frame *f, l
                 : lp_err_set(err, LP_ENOMEM, "pipeline: out of memory for a dense (%zu, %zu)",
                              lp_frame_nrows(f), p->n_out);
 }
+
+/* ---- serialisation ------------------------------------------------------------------------- */
+static void put_f64s(lp_buf *b, const double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        lp_buf_f64(b, v[i]);
+}
+
+static void save_step(const step *s, lp_buf *b)
+{
+    const lp_step_opts *o = &s->o;
+    lp_buf_u8(b, (uint8_t)o->kind);
+    lp_buf_u32(b, (uint32_t)s->n_cols);
+    for (size_t c = 0; c < s->n_cols; c++) {
+        lp_buf_str(b, s->cols[c]);
+        lp_buf_u8(b, s->col_type[c]);
+    }
+    lp_buf_u8(b, (uint8_t)o->scaler.kind);
+    lp_buf_u8(b, o->scaler.with_mean);
+    lp_buf_u8(b, o->scaler.with_std);
+    lp_buf_f64(b, o->scaler.range_min);
+    lp_buf_f64(b, o->scaler.range_max);
+    lp_buf_u8(b, o->scaler.with_centering);
+    lp_buf_u8(b, o->scaler.with_scaling);
+    lp_buf_f64(b, o->scaler.q_lo);
+    lp_buf_f64(b, o->scaler.q_hi);
+    lp_buf_u64(b, o->onehot.min_frequency);
+    lp_buf_u64(b, o->onehot.max_categories);
+    lp_buf_u32(b, o->hash_features);
+    lp_buf_u64(b, o->pca_components);
+    lp_buf_u64(b, s->n_out);
+    for (size_t j = 0; j < s->n_out; j++)
+        lp_buf_str(b, s->names[j]);
+    lp_buf_u8(b, s->scaler != NULL);
+    if (s->scaler) {
+        lp_buf_u8(b, (uint8_t)s->scaler->o.kind);
+        lp_buf_u64(b, s->scaler->d);
+        put_f64s(b, s->scaler->center, s->scaler->d);
+        put_f64s(b, s->scaler->scale, s->scaler->d);
+        lp_buf_f64(b, s->scaler->shift);
+    }
+    for (size_t c = 0; c < s->n_cols; c++) {
+        const lp_onehot *oh = s->oh ? s->oh[c] : NULL;
+        lp_buf_u8(b, oh != NULL);
+        if (oh) {
+            lp_buf_u64(b, oh->cats.n);
+            for (size_t i = 0; i < oh->cats.n; i++) {
+                lp_buf_str(b, oh->cats.keys[i]);
+                lp_buf_u32(b, oh->out_col[i]);
+            }
+            lp_buf_u64(b, oh->n_out);
+            lp_buf_u8(b, oh->has_infrequent);
+        }
+        const lp_textvec *tv = s->tv ? s->tv[c] : NULL;
+        lp_buf_u8(b, tv != NULL);
+        if (tv)
+            lp_textvec_save(tv, b);
+    }
+    lp_buf_u8(b, s->pca != NULL);
+    if (s->pca) {
+        const lp_pca *p = s->pca;
+        lp_buf_u64(b, p->d);
+        lp_buf_u64(b, p->k);
+        put_f64s(b, p->mean, p->d);
+        put_f64s(b, p->comp, p->k * p->d);
+        put_f64s(b, p->ev, p->k);
+        put_f64s(b, p->evr, p->k);
+        put_f64s(b, p->sv, p->k);
+    }
+}
+
+lp_status lp_pipeline_save(const lp_pipeline *p, lp_buf *b, lp_err *err)
+{
+    if (!p->fitted)
+        return lp_err_set(err, LP_ESTATE, "pipeline: save before fit");
+    size_t start = b->len;
+    lp_buf_u32(b, PIPE_MAGIC);
+    lp_buf_u32(b, PIPE_VERSION);
+    lp_buf_u32(b, (uint32_t)p->n_steps);
+    for (size_t i = 0; i < p->n_steps; i++)
+        save_step(&p->steps[i], b);
+    if (!b->failed)
+        lp_buf_u32(b, lp_crc32(0, b->data + start, b->len - start));
+    return lp_buf_status(b, err);
+}
+
+#define TRY(x)         \
+    do {               \
+        st = (x);      \
+        if (st)        \
+            goto fail; \
+    } while (0)
+
+/* LP_EFORMAT unless count elements of elem bytes can still be in r. */
+static lp_status need(lp_reader *r, uint64_t count, size_t elem, const char *part, lp_err *err)
+{
+    if (count > (r->len - r->pos) / (elem ? elem : 1))
+        return lp_err_set(err, LP_EFORMAT, "%s: %s count %llu exceeds the %zu bytes left",
+                          r->what, part, (unsigned long long)count, r->len - r->pos);
+    return LP_OK;
+}
+
+static lp_status get_f64s(lp_reader *r, double *v, size_t n, lp_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        lp_status st = lp_reader_f64(r, &v[i], err);
+        if (st)
+            return st;
+    }
+    return LP_OK;
+}
+
+static lp_status get_bool(lp_reader *r, bool *v, lp_err *err)
+{
+    uint8_t u;
+    lp_status st = lp_reader_u8(r, &u, err);
+    *v = u != 0;
+    return st;
+}
+
+static lp_status load_step(lp_reader *r, step *s, lp_err *err)
+{
+    lp_status st;
+    uint8_t u8;
+    uint32_t u32;
+    uint64_t u64, k64;
+    TRY(lp_reader_u8(r, &u8, err));
+    if (u8 > LP_STEP_KIND_DATETIME)
+        return lp_err_set(err, LP_EFORMAT, "%s: step kind %u is unknown", r->what, u8);
+    s->o = lp_step_opts_default((lp_step_kind)u8);
+    TRY(lp_reader_u32(r, &u32, err));
+    TRY(need(r, u32, 5, "column", err));
+    if (!u32)
+        return lp_err_set(err, LP_EFORMAT, "%s: a step has no columns", r->what);
+    s->cols = lp_calloc(u32, sizeof(char *));
+    s->col_type = lp_calloc(u32, 1);
+    if (!s->cols || !s->col_type)
+        return lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->what);
+    s->n_cols = u32;
+    for (size_t c = 0; c < s->n_cols; c++) {
+        TRY(lp_reader_str(r, &s->cols[c], 4096, err));
+        TRY(lp_reader_u8(r, &s->col_type[c], err));
+        if (!s->cols[c] || s->col_type[c] > LP_COL_TYPE_TEXT)
+            return lp_err_set(err, LP_EFORMAT, "%s: column %zu of a step is corrupt", r->what, c);
+    }
+    lp_scaler_opts *so = &s->o.scaler;
+    TRY(lp_reader_u8(r, &u8, err));
+    so->kind = (lp_scaler_kind)u8;
+    TRY(get_bool(r, &so->with_mean, err));
+    TRY(get_bool(r, &so->with_std, err));
+    TRY(lp_reader_f64(r, &so->range_min, err));
+    TRY(lp_reader_f64(r, &so->range_max, err));
+    TRY(get_bool(r, &so->with_centering, err));
+    TRY(get_bool(r, &so->with_scaling, err));
+    TRY(lp_reader_f64(r, &so->q_lo, err));
+    TRY(lp_reader_f64(r, &so->q_hi, err));
+    TRY(lp_reader_u64(r, &u64, err));
+    s->o.onehot.min_frequency = (size_t)u64;
+    TRY(lp_reader_u64(r, &u64, err));
+    s->o.onehot.max_categories = (size_t)u64;
+    TRY(lp_reader_u32(r, &s->o.hash_features, err));
+    TRY(lp_reader_u64(r, &u64, err));
+    s->o.pca_components = (size_t)u64;
+    if (lp_step_opts_check(&s->o, NULL))
+        return lp_err_set(err, LP_EFORMAT, "%s: options of a %s step are invalid", r->what,
+                          lp_step_kind_name(s->o.kind));
+    TRY(lp_reader_u64(r, &u64, err));
+    TRY(need(r, u64, 4, "feature name", err));
+    s->names = lp_calloc(u64 + 1, sizeof(char *));
+    if (!s->names)
+        return lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->what);
+    s->n_out = (size_t)u64;
+    for (size_t j = 0; j < s->n_out; j++) {
+        TRY(lp_reader_str(r, &s->names[j], 1u << 20, err));
+        if (!s->names[j])
+            return lp_err_set(err, LP_EFORMAT, "%s: feature name %zu is null", r->what, j);
+    }
+    bool has;
+    TRY(get_bool(r, &has, err));
+    if (has) {
+        TRY(lp_reader_u8(r, &u8, err));
+        lp_scaler_opts sco = *so;
+        sco.kind = (lp_scaler_kind)u8;
+        TRY(lp_reader_u64(r, &u64, err));
+        TRY(need(r, u64, 16, "scaler", err));
+        if (lp_scaler_opts_check(&sco, NULL) || !u64)
+            return lp_err_set(err, LP_EFORMAT, "%s: scaler is corrupt", r->what);
+        s->scaler = lp_scaler_alloc(&sco, (size_t)u64);
+        if (!s->scaler)
+            return lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->what);
+        TRY(get_f64s(r, s->scaler->center, s->scaler->d, err));
+        TRY(get_f64s(r, s->scaler->scale, s->scaler->d, err));
+        TRY(lp_reader_f64(r, &s->scaler->shift, err));
+    }
+    s->oh = lp_calloc(s->n_cols, sizeof(lp_onehot *));
+    s->tv = lp_calloc(s->n_cols, sizeof(lp_textvec *));
+    if (!s->oh || !s->tv)
+        return lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->what);
+    for (size_t c = 0; c < s->n_cols; c++) {
+        TRY(get_bool(r, &has, err));
+        if (has) {
+            lp_onehot *oh = calloc(1, sizeof *oh);
+            if (!oh)
+                return lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->what);
+            s->oh[c] = oh;
+            oh->o = s->o.onehot;
+            lp_strmap_init(&oh->cats);
+            TRY(lp_reader_u64(r, &k64, err));
+            TRY(need(r, k64, 8, "category", err));
+            oh->out_col = lp_mallocarray(k64 + 1, sizeof(uint32_t));
+            if (!oh->out_col)
+                return lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->what);
+            for (size_t i = 0; i < k64; i++) {
+                char *cat = NULL;
+                TRY(lp_reader_str(r, &cat, 1u << 20, err));
+                size_t id;
+                bool added = false;
+                st = cat ? lp_strmap_add(&oh->cats, cat, strlen(cat), &id, &added) : LP_EFORMAT;
+                free(cat);
+                if (st || !added)
+                    return lp_err_set(err, st == LP_ENOMEM ? LP_ENOMEM : LP_EFORMAT,
+                                      "%s: one-hot category %zu is null or repeated", r->what, i);
+                TRY(lp_reader_u32(r, &oh->out_col[id], err));
+            }
+            TRY(lp_reader_u64(r, &u64, err));
+            oh->n_out = (size_t)u64;
+            TRY(get_bool(r, &oh->has_infrequent, err));
+            if (!k64 || u64 > k64 || !u64)
+                return lp_err_set(err, LP_EFORMAT, "%s: one-hot sizes are corrupt", r->what);
+            for (size_t i = 0; i < k64; i++)
+                if (oh->out_col[i] >= oh->n_out)
+                    return lp_err_set(err, LP_EFORMAT, "%s: one-hot output %u out of range",
+                                      r->what, oh->out_col[i]);
+            if (lp_onehot_finish(oh))
+                return lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->what);
+        }
+        TRY(get_bool(r, &has, err));
+        if (has)
+            TRY(lp_textvec_load(r, &s->tv[c], err));
+    }
+    TRY(get_bool(r, &has, err));
+    if (has) {
+        TRY(lp_reader_u64(r, &u64, err));
+        TRY(lp_reader_u64(r, &k64, err));
+        if (!u64 || !k64 || k64 > u64 || need(r, u64, 8, "PCA", NULL) ||
+            need(r, k64 * u64, 8, "PCA", NULL))
+            return lp_err_set(err, LP_EFORMAT, "%s: PCA shape (%llu, %llu) is corrupt", r->what,
+                              (unsigned long long)k64, (unsigned long long)u64);
+        s->pca = lp_pca_alloc((size_t)u64, (size_t)k64);
+        if (!s->pca)
+            return lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->what);
+        TRY(get_f64s(r, s->pca->mean, s->pca->d, err));
+        TRY(get_f64s(r, s->pca->comp, s->pca->k * s->pca->d, err));
+        TRY(get_f64s(r, s->pca->ev, s->pca->k, err));
+        TRY(get_f64s(r, s->pca->evr, s->pca->k, err));
+        TRY(get_f64s(r, s->pca->sv, s->pca->k, err));
+    }
+    bool bad;
+    size_t want = expected_out(s, &bad);
+    if (bad || want != s->n_out)
+        return lp_err_set(err, LP_EFORMAT,
+                          "%s: %s step over '%s' declares %zu outputs, its fitted state gives %zu",
+                          r->what, lp_step_kind_name(s->o.kind), s->cols[0], s->n_out, want);
+    return LP_OK;
+fail:
+    return st;
+}
+
+lp_status lp_pipeline_load(const void *data, size_t len, lp_pipeline **out, lp_err *err)
+{
+    *out = NULL;
+    lp_reader r;
+    lp_reader_init(&r, data, len, "feature pipeline");
+    lp_status st;
+    uint32_t magic, version, nsteps, crc;
+    lp_pipeline *p = NULL;
+    TRY(lp_reader_u32(&r, &magic, err));
+    if (magic != PIPE_MAGIC)
+        return lp_err_set(err, LP_EFORMAT, "feature pipeline: bad magic 0x%08x, expected \"LPPL\"",
+                          magic);
+    TRY(lp_reader_u32(&r, &version, err));
+    if (version != PIPE_VERSION)
+        return lp_err_set(err, LP_EVERSION, "feature pipeline: version %u, this build reads %u",
+                          version, PIPE_VERSION);
+    if (len < 12)
+        return lp_err_set(err, LP_EFORMAT, "feature pipeline: truncated (%zu bytes)", len);
+    const uint8_t *bytes = data;
+    crc = (uint32_t)bytes[len - 4] | ((uint32_t)bytes[len - 3] << 8) |
+          ((uint32_t)bytes[len - 2] << 16) | ((uint32_t)bytes[len - 1] << 24);
+    if (crc != lp_crc32(0, data, len - 4))
+        return lp_err_set(err, LP_EFORMAT,
+                          "feature pipeline: CRC mismatch over %zu bytes (truncated or corrupted)",
+                          len - 4);
+    r.len = len - 4;
+    TRY(lp_reader_u32(&r, &nsteps, err));
+    TRY(need(&r, nsteps, 10, "step", err));
+    p = lp_pipeline_new();
+    if (!p)
+        return lp_err_set(err, LP_ENOMEM, "feature pipeline: out of memory");
+    for (uint32_t i = 0; i < nsteps; i++) {
+        step *s = push_step(p);
+        if (!s) {
+            st = lp_err_set(err, LP_ENOMEM, "feature pipeline: out of memory");
+            goto fail;
+        }
+        st = load_step(&r, s, err);
+        if (st) {
+            lp_err_prefix(err, "step %u", i);
+            goto fail;
+        }
+    }
+    if (r.pos != r.len) {
+        st = lp_err_set(err, LP_EFORMAT, "feature pipeline: %zu unexpected bytes after the steps",
+                        r.len - r.pos);
+        goto fail;
+    }
+    TRY(collect_names(p, err));
+    p->fitted = true;
+    *out = p;
+    return LP_OK;
+fail:
+    lp_pipeline_free(p);
+    return st;
+}
+
+/* ---- default pipeline ---------------------------------------------------------------------- */
+lp_pipeline_default_opts lp_pipeline_default_opts_default(void)
+{
+    return (lp_pipeline_default_opts){.exclude = NULL, .n_exclude = 0, .onehot_max_card = 32,
+                                      .hash_features = 1024};
+}
+
+lp_status lp_pipeline_default(const lp_frame *f, const lp_pipeline_default_opts *o,
+                              lp_pipeline **out, lp_err *err)
+{
+    *out = NULL;
+    for (size_t e = 0; e < o->n_exclude; e++) {
+        size_t j;
+        lp_status st = lp_frame_require(f, o->exclude[e], "the frame", &j, err);
+        if (st)
+            return lp_err_prefix(err, "default pipeline: excluded column");
+    }
+    size_t nc = lp_frame_ncols(f);
+    const char **groups[4]; /* numeric, onehot, hash, datetime */
+    size_t ng[4] = {0};
+    for (int g = 0; g < 4; g++)
+        groups[g] = lp_calloc(nc + 1, sizeof(char *));
+    lp_pipeline *p = lp_pipeline_new();
+    lp_status st = LP_OK;
+    if (!p || !groups[0] || !groups[1] || !groups[2] || !groups[3]) {
+        st = lp_err_set(err, LP_ENOMEM, "default pipeline: out of memory");
+        goto done;
+    }
+    for (size_t j = 0; j < nc; j++) {
+        const lp_column *c = lp_frame_col(f, j);
+        bool skip = false;
+        for (size_t e = 0; e < o->n_exclude; e++)
+            skip |= !strcmp(o->exclude[e], c->name);
+        if (skip)
+            continue;
+        switch (c->kind) {
+        case LP_COL_KIND_INTEGER:
+        case LP_COL_KIND_FLOAT:
+        case LP_COL_KIND_BOOL:
+            groups[0][ng[0]++] = c->name;
+            break;
+        case LP_COL_KIND_CATEGORICAL:
+            if (c->n_dict <= o->onehot_max_card)
+                groups[1][ng[1]++] = c->name;
+            else
+                groups[2][ng[2]++] = c->name;
+            break;
+        case LP_COL_KIND_DATETIME:
+            groups[3][ng[3]++] = c->name;
+            break;
+        case LP_COL_KIND_TEXT: {
+            lp_step_opts so = lp_step_opts_default(LP_STEP_KIND_TFIDF);
+            const char *name = c->name;
+            st = lp_pipeline_add(p, &name, 1, &so, err);
+            break;
+        }
+        }
+        if (st)
+            goto done;
+    }
+    const lp_step_kind kinds[4] = {LP_STEP_KIND_SCALE, LP_STEP_KIND_ONEHOT, LP_STEP_KIND_HASH,
+                                   LP_STEP_KIND_DATETIME};
+    /* numeric, categorical and datetime blocks first, then the text steps added above */
+    size_t n_text = p->n_steps;
+    for (int g = 0; g < 4 && !st; g++) {
+        if (!ng[g])
+            continue;
+        lp_step_opts so = lp_step_opts_default(kinds[g]);
+        so.hash_features = o->hash_features;
+        st = lp_pipeline_add(p, groups[g], ng[g], &so, err);
+    }
+    if (!st && p->n_steps > n_text && n_text) {
+        step *tmp = lp_mallocarray(p->n_steps, sizeof(step));
+        if (!tmp) {
+            st = lp_err_set(err, LP_ENOMEM, "default pipeline: out of memory");
+            goto done;
+        }
+        memcpy(tmp, p->steps + n_text, (p->n_steps - n_text) * sizeof(step));
+        memcpy(tmp + (p->n_steps - n_text), p->steps, n_text * sizeof(step));
+        memcpy(p->steps, tmp, p->n_steps * sizeof(step));
+        free(tmp);
+    }
+    if (!st && !p->n_steps)
+        st = lp_err_set(err, LP_EINVAL, "default pipeline: no feature columns left");
+done:
+    for (int g = 0; g < 4; g++)
+        free(groups[g]);
+    if (st) {
+        lp_pipeline_free(p);
+        return st;
+    }
+    *out = p;
+    return LP_OK;
+}
