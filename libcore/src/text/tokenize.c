@@ -224,9 +224,9 @@ const lp_analyzer_opts *lp_analyzer_opts_of(const lp_analyzer *a) { return &a->o
 static lp_status word_ngrams(const lp_analyzer *a, lp_terms *out, size_t n0, lp_err *err)
 {
     unsigned lo = a->o.ngram_min, hi = a->o.ngram_max;
-    if (hi == 1)
-        return LP_OK;
     size_t ntok = out->n - n0;
+    if (hi == 1 || ntok == 0)
+        return LP_OK;
     char **tok = lp_mallocarray(ntok ? ntok : 1, sizeof(char *));
     if (!tok)
         return lp_err_set(err, LP_ENOMEM, "analyzer: out of memory");
