@@ -9,6 +9,8 @@
 #include "lepton/data.h"
 #include "lepton/clean.h"
 #include "lepton/linalg.h"
+#include "lepton/text.h"
+#include "lepton/feat.h"
 #include "lepton/backend.h"
 #include "lepton/model.h"
 #include "lepton/metrics.h"

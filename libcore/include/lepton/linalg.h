@@ -56,6 +56,30 @@ lp_status lp_mat_eigh(const lp_mat *a, double **w, lp_mat **vecs, lp_err *err);
 /* Limit OpenBLAS to n threads (0 = its default). */
 void lp_linalg_set_threads(int n);
 
+/* ---- sparse: compressed sparse rows (CSR) --------------------------------------------------
+ * Row i holds the entries indices[indptr[i] .. indptr[i+1]) with values in values[...];
+ * indptr has rows + 1 entries, indptr[0] == 0, indptr[rows] == nnz. Column indices inside a row
+ * are strictly increasing and < cols. Values are float (model inputs); an explicit NaN entry
+ * stands for a missing value. The struct owns its three arrays. */
+typedef struct lp_csr {
+    size_t rows, cols, nnz;
+    size_t *indptr;    /* (rows + 1,) */
+    uint32_t *indices; /* (nnz,) */
+    float *values;     /* (nnz,) */
+} lp_csr;
+
+/* A CSR with room for nnz entries: indptr zero-filled, indices/values uninitialised (the
+ * caller fills them and keeps the invariants). NULL on allocation failure. */
+lp_csr *lp_csr_new(size_t rows, size_t cols, size_t nnz);
+void lp_csr_free(lp_csr *m);
+/* Dense copy (rows, cols); absent entries are 0. NULL on allocation failure. */
+lp_matf *lp_csr_to_dense(const lp_csr *m);
+/* Scale each row to unit Euclidean norm (sum in double); all-zero rows stay zero. Rows with a
+ * NaN entry become all NaN entries (the norm is undefined). */
+void lp_csr_normalize_l2(lp_csr *m);
+/* Check the invariants above; LP_EFORMAT naming `what` and the first broken place. */
+lp_status lp_csr_check(const lp_csr *m, const char *what, lp_err *err);
+
 #ifdef __cplusplus
 }
 #endif
