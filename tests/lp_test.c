@@ -188,8 +188,14 @@ lp_fixture *lp_fixture_load(const char *rel)
             exit(1);
         }
         char *colon = strstr(name, ":str");
-        if (colon) {
+        if (colon)
             *colon = '\0';
+        for (size_t k = 0; k + 1 < fx->n; k++)
+            if (!strcmp(fx->e[k].name, name)) {
+                fprintf(stderr, "%s: fixture entry '%s' appears twice\n", path, name);
+                exit(1);
+            }
+        if (colon) {
             e->name = strdup(name);
             e->rows = a;
             e->strs = calloc(a ? a : 1, sizeof(char *));
