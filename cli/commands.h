@@ -7,7 +7,9 @@
 #define LEPTON_CLI_COMMANDS_H
 
 #define LEPTON_COMMANDS(X)                                                         \
-    X(version, cmd_version, "print the version and build options")
+    X(version, cmd_version, "print the version and build options")                 \
+    X(ingest, cmd_ingest, "append a CSV/TSV/JSONL file to a SQLite table")          \
+    X(query, cmd_query, "run a SQL query, print CSV/JSON lines or save a file")
 
 #define LEPTON_CMD_DECL_(name, fn, summary) int fn(int argc, char **argv);
 LEPTON_COMMANDS(LEPTON_CMD_DECL_)
