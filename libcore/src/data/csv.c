@@ -7,7 +7,8 @@
  * into one scratch buffer. Each view goes straight into its column's builder, which stores a
  * double or an interned dictionary code. Only a column whose inferred kind has to fall back to
  * strings is tokenized a second time (once, up to the row where that happened).
- * Documented choices: blank lines are skipped; a quote is special only as a field's first
+ * Documented choices: blank lines are skipped (except in one-column data, where a blank line
+ * is a missing cell, so written frames read back row for row); a quote is special only as a field's first
  * byte; after a closing quote only the delimiter or a line end may follow; line numbers are
  * physical lines (a newline inside quotes counts); without a header, columns are c1, c2, ...
  * The input is read-only and must outlive nothing: the frame owns copies of what it keeps.
@@ -32,6 +33,7 @@ typedef struct csv_tok {
     char **colnames; /* for messages; NULL while reading the header */
     size_t ncols;
     uint8_t special[256];
+    bool skip_blank; /* false for one-column data, where a blank line is a missing cell */
     csv_field *f;
     size_t fcap;
 } csv_tok;
@@ -102,7 +104,7 @@ static int csv_next(csv_tok *t, size_t *nf, size_t *rec_line, lp_err *err)
 {
     const char *d = t->data;
     size_t len = t->len, pos = t->pos;
-    for (;;) { /* skip blank lines */
+    for (; t->skip_blank;) { /* skip blank lines */
         if (pos < len && d[pos] == '\n') {
             pos++;
             t->line++;
@@ -187,7 +189,8 @@ static int csv_next(csv_tok *t, size_t *nf, size_t *rec_line, lp_err *err)
             pos++;
             continue;
         }
-        pos += d[pos] == '\r' ? 2 : 1; /* "\r\n" or "\n" (a final lone "\r" ends the input) */
+        /* "\r\n", "\n", or a lone "\r" as the input's last byte */
+        pos += d[pos] == '\r' && pos + 1 < len ? 2 : 1;
         t->line++;
         break;
     }
@@ -207,6 +210,7 @@ static void tok_init(csv_tok *t, const char *data, size_t len, size_t pos, size_
     t->delim = delim;
     t->max_field = max_field;
     t->name = name;
+    t->skip_blank = true;
     t->special[(unsigned char)delim] = 1;
     t->special['\n'] = 1;
     t->special['\r'] = 1;
@@ -306,6 +310,7 @@ static lp_status refeed(csv_read *r, size_t j, size_t row, lp_err *err)
     csv_tok t;
     tok_init(&t, r->data, r->len, r->data_pos, r->data_line, r->delim, r->opts->max_field,
              r->name);
+    t.skip_blank = r->ncols != 1;
     lp_status st = LP_OK;
     for (size_t i = 0; i < row && !st; i++) {
         size_t nf = 0, line = 0;
@@ -453,6 +458,7 @@ lp_status lp_frame_parse_csv(const char *data, size_t len, const char *name,
     }
     t.colnames = r.names;
     t.ncols = r.ncols;
+    t.skip_blank = r.ncols != 1;
     size_t rows = 0;
     while (!st && (!opts->max_rows || rows < opts->max_rows)) {
         int got = csv_next(&t, &nf, &line, err);
@@ -489,7 +495,7 @@ lp_status lp_frame_parse_csv(const char *data, size_t len, const char *name,
     csv_read_free(&r);
     if (st) {
         lp_frame_free(f);
-        return st;
+        return lp_err_oneline(err, st);
     }
     *out = f;
     return LP_OK;
@@ -506,5 +512,5 @@ lp_status lp_frame_read_csv(const char *path, const lp_csv_opts *opts, lp_frame 
         return st;
     st = lp_frame_parse_csv((const char *)data, len, path, opts, out, err);
     free(data);
-    return st;
+    return lp_err_oneline(err, st);
 }

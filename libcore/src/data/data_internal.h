@@ -157,6 +157,10 @@ bool lp_cellstore_put(lp_cellstore *s, size_t col, const char *v, size_t len, ui
 lp_status lp_cellstore_frame(lp_cellstore *s, const lp_csv_opts *opts, const char *what,
                              const char *line_word, lp_frame **out, lp_err *err);
 
+/* Replace control characters in err's message (a column name or value may hold a newline) so
+ * it stays one line. Returns st. */
+lp_status lp_err_oneline(lp_err *err, lp_status st);
+
 /* Shorten v to at most 40 bytes for a message, into buf. */
 const char *lp_msg_value(const char *v, size_t n, char *buf, size_t cap);
 

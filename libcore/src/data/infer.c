@@ -723,6 +723,15 @@ lp_status lp_text_validate(const char *data, size_t len, const char *name, lp_er
     return LP_OK;
 }
 
+lp_status lp_err_oneline(lp_err *err, lp_status st)
+{
+    if (err && st)
+        for (char *p = err->msg; *p; p++)
+            if ((unsigned char)*p < 32)
+                *p = ' ';
+    return st;
+}
+
 const char *lp_msg_value(const char *v, size_t n, char *buf, size_t cap)
 {
     size_t keep = n < 40 ? n : 40;

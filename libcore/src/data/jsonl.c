@@ -122,7 +122,7 @@ lp_status lp_frame_parse_jsonl(const char *data, size_t len, const char *name,
     if (!st)
         st = lp_cellstore_frame(&s, opts, name, "line", out, err);
     lp_cellstore_free(&s);
-    return st;
+    return lp_err_oneline(err, st);
 }
 
 lp_status lp_frame_read_jsonl(const char *path, const lp_csv_opts *opts, lp_frame **out,

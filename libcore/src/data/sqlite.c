@@ -203,7 +203,7 @@ lp_status lp_frame_to_sqlite(const lp_frame *f, const char *db_path, const char 
     sqlite3_close(db);
     if (!st && appended)
         *appended = nr;
-    return st;
+    return lp_err_oneline(err, st);
 }
 
 lp_status lp_frame_from_sql(const char *db_path, const char *sql, const lp_csv_opts *opts,
@@ -309,5 +309,5 @@ lp_status lp_frame_from_sql(const char *db_path, const char *sql, const lp_csv_o
     if (!st)
         st = lp_cellstore_frame(&s, opts, db_path, "row", out, err);
     lp_cellstore_free(&s);
-    return st;
+    return lp_err_oneline(err, st);
 }
