@@ -836,7 +836,7 @@ static lp_status cellcol_feed(const lp_cellstore *s, size_t j, const lp_missing_
         uint32_t len = 0;
         if (k < c->n && c->cells[k].row == r) {
             const lp_cell *cell = &c->cells[k++];
-            v = (const char *)s->bytes.data + cell->off;
+            v = s->bytes.data ? (const char *)s->bytes.data + cell->off : "";
             len = cell->len;
             if ((cell->flags & LP_CELL_NULL) ||
                 ((cell->flags & LP_CELL_TOKENS) && lp_missing_match(ms, v, len)))
