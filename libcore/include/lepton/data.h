@@ -182,6 +182,10 @@ lp_csv_opts lp_csv_opts_default(void);
 lp_status lp_csv_opts_check(const lp_csv_opts *o, lp_err *err);
 
 /* Read a CSV/TSV file (gzip read transparently). RFC 4180 quoting, CRLF, UTF-8 BOM.
+ * The delimiter, when opts.delim is 0, is the one of , TAB ; | seen most often on the header
+ * line outside quotes (',' on a tie or when none is seen). Blank lines are skipped, except in
+ * one-column data where a blank line is a missing cell. Without a header the columns are
+ * named c1, c2, ... Types are inferred as described above lp_csv_opts_default.
  * Errors name file, line and column: ragged rows, an unterminated quote, invalid UTF-8,
  * NUL bytes, an empty file, a header with no rows (allowed: gives 0 rows), duplicate or empty
  * column names, fields over max_field, a truncated gzip. *out is new; caller frees. */
