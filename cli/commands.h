@@ -6,9 +6,14 @@
 #ifndef LEPTON_CLI_COMMANDS_H
 #define LEPTON_CLI_COMMANDS_H
 
-#define LEPTON_COMMANDS(X)                                                         \
-    X(version, cmd_version, "print the version and build options")                \
-    X(registry, cmd_registry, "list, show and promote models in the model registry")
+#define LEPTON_COMMANDS(X)                                                          \
+    X(ingest, cmd_ingest, "append a CSV/TSV/JSONL file to a SQLite table")          \
+    X(query, cmd_query, "run a SQL query on a SQLite file, print or write rows")    \
+    X(profile, cmd_profile, "profile a data file: types, counts, statistics, flags") \
+    X(clean, cmd_clean, "de-duplicate, impute and treat outliers (reusable)")       \
+    X(featurize, cmd_featurize, "turn raw columns into a numeric feature matrix")   \
+    X(registry, cmd_registry, "list, show and promote models in the model registry") \
+    X(version, cmd_version, "print the version and build options")
 
 #define LEPTON_CMD_DECL_(name, fn, summary) int fn(int argc, char **argv);
 LEPTON_COMMANDS(LEPTON_CMD_DECL_)

@@ -56,7 +56,8 @@ typedef struct lp_col_profile {
     size_t distinct; /* distinct non-missing values */
     double min, max, mean, std;
     double q[LP_PROFILE_NQ];
-    size_t outliers;         /* numeric (not bool) cells outside the IQR fences */
+    size_t outliers;         /* numeric cells outside the IQR fences (0 for bool and for
+                                columns with at most 2 distinct values) */
     double numeric_share;    /* categorical/text: share of values that parse as numbers */
     lp_profile_top top[LP_PROFILE_TOP_MAX]; /* categorical/text: by count desc, value asc */
     size_t n_top;
@@ -74,7 +75,8 @@ typedef struct lp_profile {
 } lp_profile;
 
 /* Profile every column of f.
- * likely_id: every non-missing value distinct (at least 2 of them) and either the kind is
+ * likely_id: every non-missing value distinct (at least 2 of them; from 100 values on, 99%
+ * distinct is enough, as re-sent duplicate records repeat ids) and either the kind is
  * integer/categorical/text with count >= id_min_rows, or the name has "id" as a word ("id",
  * "user_id", "userId", "ID").
  * opts may be NULL for the defaults. *out is new; free with lp_profile_free.

@@ -155,12 +155,37 @@ typedef struct lp_csv_opts {
     double cat_max_unique;   /* a string column with at most this share of distinct values
                                 (and at most cat_max_distinct) is categorical, else text */
     size_t cat_max_distinct;
+    size_t cat_max_len;      /* ... and whose distinct values average at most this many bytes
+                                (long free text leans to text) */
 } lp_csv_opts;
+
+/* Type inference (CSV, JSONL, SQL results), per column, over its non-missing cells:
+ *   integer   every cell is [sign]digits (within int64; stored as double, so exact to 2^53).
+ *             A column of only 0/1 stays integer: bool needs words or an override.
+ *   float     every cell is a decimal number ([sign]digits[.digits][e[sign]digits]); words
+ *             like inf/nan are not numbers here (they are under a float override).
+ *   bool      every cell is true/false, yes/no, t/f, y/n (any case), or 0/1 mixed with those.
+ *   datetime  every cell is ISO-8601 (see lp_parse_datetime).
+ *   categorical / text   anything else. Categorical when the distinct values number at most
+ *             cat_max_distinct, at most cat_max_unique of the non-missing cells, and average
+ *             at most cat_max_len bytes; text otherwise. Defaults (lp_csv_opts_default):
+ *             0.5, 1000 and 64.
+ *   A column with no non-missing cell (all missing, or no rows) is text.
+ * Missing cells: an unquoted CSV field equal to a missing token (so a quoted "NA" or "" is a
+ * string, which is how the writer keeps strings that look like tokens); in JSONL, null, an
+ * absent key, or a string equal to a token; in SQL results, NULL or TEXT equal to a token.
+ * opts.types "col:kind,..." fixes a column's kind (names as in lp_col_kind_parse; the last ':'
+ * separates name and kind); a cell that does not parse is LP_EPARSE naming file, line, column
+ * and value, and an override naming no column is LP_EINVAL. */
 
 lp_csv_opts lp_csv_opts_default(void);
 lp_status lp_csv_opts_check(const lp_csv_opts *o, lp_err *err);
 
 /* Read a CSV/TSV file (gzip read transparently). RFC 4180 quoting, CRLF, UTF-8 BOM.
+ * The delimiter, when opts.delim is 0, is the one of , TAB ; | seen most often on the header
+ * line outside quotes (',' on a tie or when none is seen). Blank lines are skipped, except in
+ * one-column data where a blank line is a missing cell. Without a header the columns are
+ * named c1, c2, ... Types are inferred as described above lp_csv_opts_default.
  * Errors name file, line and column: ragged rows, an unterminated quote, invalid UTF-8,
  * NUL bytes, an empty file, a header with no rows (allowed: gives 0 rows), duplicate or empty
  * column names, fields over max_field, a truncated gzip. *out is new; caller frees. */
@@ -183,6 +208,9 @@ lp_status lp_frame_read_jsonl(const char *path, const lp_csv_opts *opts, lp_fram
 lp_status lp_frame_parse_jsonl(const char *data, size_t len, const char *name,
                                const lp_csv_opts *opts, lp_frame **out, lp_err *err);
 lp_status lp_frame_write_jsonl(const lp_frame *f, const char *path, lp_err *err);
+/* Same into a buffer: one object per row, columns in order, missing and non-finite as null,
+ * date-times as ISO-8601 strings. */
+lp_status lp_frame_format_jsonl(const lp_frame *f, lp_buf *out, lp_err *err);
 
 /* Read by extension: .jsonl/.ndjson (optionally .gz) as JSONL, everything else as CSV/TSV. */
 lp_status lp_frame_read(const char *path, const lp_csv_opts *opts, lp_frame **out, lp_err *err);

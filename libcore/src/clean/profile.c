@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const q_names[LP_PROFILE_NQ] = {"p01", "p25", "p50", "p75", "p99"};
 static const double q_levels[LP_PROFILE_NQ] = {0.01, 0.25, 0.50, 0.75, 0.99};
@@ -176,7 +177,8 @@ static lp_status profile_numeric(const lp_column *c, lp_col_profile *cp, double 
         cp->distinct = 1;
         for (size_t i = 1; i < m; i++)
             cp->distinct += v[i] != v[i - 1];
-        if (c->kind != LP_COL_KIND_BOOL) {
+        /* a two-valued column (0/1 flags, labels) has no outliers: its IQR says nothing */
+        if (c->kind != LP_COL_KIND_BOOL && cp->distinct > 2) {
             double q1 = cp->q[1], q3 = cp->q[3], lo = q1 - iqr_k * (q3 - q1),
                    hi = q3 + iqr_k * (q3 - q1);
             for (size_t i = 0; i < m; i++)
@@ -245,7 +247,10 @@ lp_status lp_profile_frame(const lp_frame *f, const lp_profile_opts *opts, lp_pr
         cp->constant = cp->count > 0 && cp->distinct == 1;
         bool id_kind = c->kind == LP_COL_KIND_INTEGER || c->kind == LP_COL_KIND_CATEGORICAL ||
                        c->kind == LP_COL_KIND_TEXT;
-        cp->likely_id = cp->count >= 2 && cp->distinct == cp->count &&
+        /* all distinct, or nearly so in a large column (re-sent duplicate records repeat an id) */
+        bool all_distinct = cp->distinct == cp->count ||
+                            (cp->count >= 100 && (double)cp->distinct >= 0.99 * (double)cp->count);
+        cp->likely_id = cp->count >= 2 && all_distinct &&
                         ((id_kind && cp->count >= o.id_min_rows) || name_has_id(c->name));
         cp->high_missing = p->rows > 0 &&
                            (double)cp->missing / (double)p->rows > o.high_missing_frac;
@@ -364,6 +369,22 @@ static void fmt_num(char *buf, size_t cap, double v)
         snprintf(buf, cap, "%.6g", v);
 }
 
+/* A date-time (seconds since the epoch) as YYYY-MM-DD, with the time when it is not midnight. */
+static void fmt_date(char *buf, size_t cap, double v)
+{
+    if (isnan(v) || fabs(v) > 1e13) {
+        fmt_num(buf, cap, v);
+        return;
+    }
+    time_t t = (time_t)floor(v);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    if (tm.tm_hour || tm.tm_min || tm.tm_sec)
+        strftime(buf, cap, "%Y-%m-%dT%H:%M", &tm);
+    else
+        strftime(buf, cap, "%Y-%m-%d", &tm);
+}
+
 lp_status lp_profile_print(const lp_profile *p, FILE *out, lp_err *err)
 {
     if (!p || !out)
@@ -382,10 +403,11 @@ lp_status lp_profile_print(const lp_profile *p, FILE *out, lp_err *err)
     for (size_t j = 0; j < p->cols; j++) {
         const lp_col_profile *c = &p->col[j];
         char mn[32], md[32], mx[32], me[32], flags[256];
-        fmt_num(mn, sizeof mn, c->min);
-        fmt_num(md, sizeof md, c->q[2]);
-        fmt_num(mx, sizeof mx, c->max);
-        fmt_num(me, sizeof me, c->mean);
+        void (*fmt)(char *, size_t, double) = c->kind == LP_COL_KIND_DATETIME ? fmt_date : fmt_num;
+        fmt(mn, sizeof mn, c->min);
+        fmt(md, sizeof md, c->q[2]);
+        fmt(mx, sizeof mx, c->max);
+        fmt(me, sizeof me, c->mean);
         size_t fl = 0;
         flags[0] = '\0';
         const char *names[4] = {"constant", "id", "high-missing", "mixed"};

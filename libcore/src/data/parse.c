@@ -5,7 +5,6 @@
  */
 #include "lepton/data.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,12 +33,10 @@ bool lp_parse_double(const char *s, size_t n, double *out)
         if (buf[i] == 'x' || buf[i] == 'X' || buf[i] == '(')
             return false;
     char *end;
-    errno = 0;
     double v = strtod(buf, &end);
     if (end != buf + n)
         return false;
-    if (errno == ERANGE && isinf(v) == 0 && v != 0)
-        return false;
+    /* ERANGE still leaves the correctly rounded result (inf, 0 or a subnormal): keep it */
     *out = v;
     return true;
 }

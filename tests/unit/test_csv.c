@@ -1,0 +1,375 @@
+/*
+ * test_csv.c - the CSV/TSV reader and writer: quoting, CRLF, BOM, delimiter sniffing, type
+ * inference and overrides, missing tokens, every documented bad-input error (message names
+ * file, line and column), gzip input, and write -> read round trips.
+ */
+#include "lp_test.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+static lp_frame *parse(const char *text, const lp_csv_opts *o)
+{
+    lp_frame *f = NULL;
+    lp_err err;
+    lp_status st = lp_frame_parse_csv(text, strlen(text), "t.csv", o, &f, &err);
+    if (st)
+        fail_msg("parse failed: %s", lp_err_text(&err));
+    return f;
+}
+
+/* Parse expecting failure with status want and every needle in the message. */
+static void parse_fails(const char *text, size_t len, const lp_csv_opts *o, lp_status want,
+                        const char *n1, const char *n2)
+{
+    lp_frame *f = NULL;
+    lp_err err;
+    lp_err_clear(&err);
+    lp_status st = lp_frame_parse_csv(text, len, "data.csv", o, &f, &err);
+    if (st != want)
+        fail_msg("status %d (%s), wanted %d", st, err.msg, want);
+    assert_null(f);
+    assert_null(strchr(err.msg, '\n'));
+    if (n1 && !strstr(err.msg, n1))
+        fail_msg("'%s' not in '%s'", n1, err.msg);
+    if (n2 && !strstr(err.msg, n2))
+        fail_msg("'%s' not in '%s'", n2, err.msg);
+}
+
+static void test_quoting_crlf_bom(void **state)
+{
+    (void)state;
+    const char *text = "\xEF\xBB\xBFid,name,note\r\n"
+                       "1,\"Smith, J\",\"said \"\"hi\"\"\"\r\n"
+                       "2,plain,\"two\nlines\"\r\n"
+                       "3,x,\r\n";
+    lp_frame *f = parse(text, NULL);
+    assert_int_equal(lp_frame_nrows(f), 3);
+    assert_int_equal(lp_frame_ncols(f), 3);
+    assert_string_equal(lp_frame_col(f, 0)->name, "id");
+    lp_column *name = lp_frame_col(f, 1), *note = lp_frame_col(f, 2);
+    char buf[64];
+    assert_string_equal(lp_column_cell_str(name, 0, buf, sizeof buf), "Smith, J");
+    assert_string_equal(lp_column_cell_str(note, 0, buf, sizeof buf), "said \"hi\"");
+    assert_string_equal(lp_column_cell_str(note, 1, buf, sizeof buf), "two\nlines");
+    assert_int_equal(note->missing[2], 1);
+    assert_int_equal(lp_frame_col(f, 0)->kind, LP_COL_KIND_INTEGER);
+    assert_true(lp_frame_col(f, 0)->num[2] == 3);
+    lp_frame_free(f);
+}
+
+static void test_sniff_delimiters(void **state)
+{
+    (void)state;
+    const char *texts[] = {"a\tb\tc\n1\t2\t3\n", "a;b;c\n1;2;3\n", "a|b|c\n1|2|3\n",
+                           "a,b,c\n1,2,3"};
+    for (int k = 0; k < 4; k++) {
+        lp_frame *f = parse(texts[k], NULL);
+        assert_int_equal(lp_frame_ncols(f), 3);
+        assert_int_equal(lp_frame_nrows(f), 1);
+        assert_true(lp_frame_col(f, 2)->num[0] == 3);
+        lp_frame_free(f);
+    }
+    /* a given delimiter wins over sniffing */
+    lp_csv_opts o = lp_csv_opts_default();
+    o.delim = ';';
+    lp_frame *f = parse("a,b;c\n1,2;3\n", &o);
+    assert_int_equal(lp_frame_ncols(f), 2);
+    assert_string_equal(lp_frame_col(f, 0)->name, "a,b");
+    lp_frame_free(f);
+}
+
+static void test_inference(void **state)
+{
+    (void)state;
+    lp_buf b;
+    lp_buf_init(&b);
+    lp_buf_printf(&b, "i,f,flag,zo,when,color,note,empty\n");
+    for (int r = 0; r < 40; r++)
+        lp_buf_printf(&b, "%d,%d.25,%s,%d,2024-01-%02dT10:00:00Z,%s,free text number %d,\n",
+                      r - 20, r, r % 2 ? "true" : "False", r % 2, r % 28 + 1,
+                      r % 3 ? "red" : "blue", r);
+    lp_buf_printf(&b, "NA,,N/A,?,null,None,NaN,\n");
+    lp_buf_u8(&b, 0);
+    lp_frame *f = parse((const char *)b.data, NULL);
+    lp_buf_free(&b);
+    assert_int_equal(lp_frame_nrows(f), 41);
+    static const lp_col_kind want[] = {LP_COL_KIND_INTEGER, LP_COL_KIND_FLOAT,
+                                       LP_COL_KIND_BOOL,    LP_COL_KIND_INTEGER,
+                                       LP_COL_KIND_DATETIME, LP_COL_KIND_CATEGORICAL,
+                                       LP_COL_KIND_TEXT,    LP_COL_KIND_TEXT};
+    for (size_t j = 0; j < 8; j++) {
+        lp_column *c = lp_frame_col(f, j);
+        if (c->kind != want[j])
+            fail_msg("column %s is %s, expected %s", c->name, lp_col_kind_name(c->kind),
+                     lp_col_kind_name(want[j]));
+        assert_int_equal(c->missing[40], 1);
+    }
+    assert_true(lp_frame_col(f, 0)->num[0] == -20);
+    assert_true(lp_frame_col(f, 1)->num[3] == 3.25);
+    assert_true(lp_frame_col(f, 2)->num[1] == 1 && lp_frame_col(f, 2)->num[0] == 0);
+    assert_true(lp_frame_col(f, 4)->num[0] == 1704103200.0); /* 2024-01-01T10:00:00Z */
+    assert_int_equal(lp_frame_col(f, 5)->n_dict, 2);
+    assert_int_equal(lp_column_count_missing(lp_frame_col(f, 7)), 41);
+    lp_frame_free(f);
+}
+
+static void test_fallback_to_strings(void **state)
+{
+    (void)state;
+    /* numbers for many rows, then a word: the column must become strings, keeping every row */
+    lp_buf b;
+    lp_buf_init(&b);
+    lp_buf_printf(&b, "code,n\n");
+    for (int r = 0; r < 30; r++)
+        lp_buf_printf(&b, "%d,%d\n", r % 3, r);
+    lp_buf_printf(&b, "\"x\"\"y\",30\n");
+    lp_buf_u8(&b, 0);
+    lp_frame *f = parse((const char *)b.data, NULL);
+    lp_buf_free(&b);
+    lp_column *c = lp_frame_col(f, 0);
+    assert_int_equal(c->kind, LP_COL_KIND_CATEGORICAL);
+    assert_int_equal(c->n, 31);
+    char buf[64];
+    assert_string_equal(lp_column_cell_str(c, 4, buf, sizeof buf), "1");
+    assert_string_equal(lp_column_cell_str(c, 30, buf, sizeof buf), "x\"y");
+    assert_int_equal(c->n_dict, 4);
+    assert_int_equal(lp_frame_col(f, 1)->kind, LP_COL_KIND_INTEGER);
+    /* a categorical read from a file can still take new values through frame.c */
+    uint32_t code;
+    assert_int_equal(lp_column_dict_add(c, "new", &code, NULL), LP_OK);
+    assert_int_equal(code, 4);
+    assert_int_equal(lp_column_dict_find(c, "x\"y"), 3);
+    lp_frame_free(f);
+}
+
+static void test_overrides_and_missing(void **state)
+{
+    (void)state;
+    lp_csv_opts o = lp_csv_opts_default();
+    o.types = "zo:bool,id:categorical,amount:float";
+    o.missing = "-,missing";
+    lp_frame *f = parse("id,zo,amount,s\n1,0,2.5,-\n2,1,-,NA\n3,missing,inf,x\n", &o);
+    assert_int_equal(lp_frame_col(f, 0)->kind, LP_COL_KIND_CATEGORICAL);
+    assert_int_equal(lp_frame_col(f, 1)->kind, LP_COL_KIND_BOOL);
+    assert_int_equal(lp_frame_col(f, 1)->missing[2], 1);
+    assert_true(isinf(lp_frame_col(f, 2)->num[2]));
+    assert_int_equal(lp_frame_col(f, 2)->missing[1], 1);
+    lp_column *s = lp_frame_col(f, 3);
+    assert_int_equal(s->missing[0], 1);
+    assert_int_equal(s->missing[1], 0); /* NA is not a token in this list */
+    lp_frame_free(f);
+
+    o.types = "amount:float";
+    o.missing = NULL;
+    parse_fails("id,amount\n1,2\n2,abc\n", 20, &o, LP_EPARSE, "data.csv line 3",
+                "column 'amount' is 'abc', not a number");
+    o.types = "nope:int";
+    parse_fails("id,amount\n1,2\n", 14, &o, LP_EINVAL, "nope", NULL);
+    o.types = "amount:complex";
+    parse_fails("id,amount\n1,2\n", 14, &o, LP_EINVAL, "complex", NULL);
+}
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    const char *ragged = "a,b,c,d\n1,2,3,4\n1,2,3,4,5\n";
+    parse_fails(ragged, strlen(ragged), NULL, LP_EPARSE, "data.csv line 3: 5 fields",
+                "expected 4 (header has 4)");
+    const char *unterminated = "a,b\n1,2\n3,\"open\n4,5\n6,7\n";
+    parse_fails(unterminated, strlen(unterminated), NULL, LP_EPARSE, "line 3, column 2",
+                "unterminated quote");
+    const char *badutf = "a,b\n1,ok\n2,caf\xC3(\n";
+    parse_fails(badutf, strlen(badutf), NULL, LP_EPARSE, "line 3, byte 6", "invalid UTF-8");
+    const char nul[] = "a,b\n1,x\0y\n";
+    parse_fails(nul, sizeof nul - 1, NULL, LP_EPARSE, "line 2, byte 4", "NUL");
+    parse_fails("", 0, NULL, LP_EPARSE, "empty file", NULL);
+    parse_fails("\r\n\n", 3, NULL, LP_EPARSE, "empty file", NULL);
+    parse_fails("a,b,a\n1,2,3\n", 12, NULL, LP_EPARSE, "line 1, column 3",
+                "duplicate column name 'a'");
+    parse_fails("a,,c\n1,2,3\n", 11, NULL, LP_EPARSE, "line 1, column 2", "empty column name");
+    parse_fails("a,b\n\"x\"y,2\n", 11, NULL, LP_EPARSE, "line 2, column 1 ('a')",
+                "after a closing quote");
+
+    /* a 10 MB field against the 1 MiB default limit */
+    size_t big = 10u << 20;
+    char *huge = malloc(big + 32);
+    assert_non_null(huge);
+    memcpy(huge, "a,b\n1,", 6);
+    memset(huge + 6, 'x', big);
+    memcpy(huge + 6 + big, "\n", 2);
+    parse_fails(huge, strlen(huge), NULL, LP_ETOOBIG, "line 2, column 2 ('b')", "max_field");
+    free(huge);
+
+    /* header only: a 0-row frame with the header's columns */
+    lp_frame *f = parse("x,y\n", NULL);
+    assert_int_equal(lp_frame_nrows(f), 0);
+    assert_int_equal(lp_frame_ncols(f), 2);
+    lp_frame_free(f);
+}
+
+static void test_no_header_max_rows_blank_lines(void **state)
+{
+    (void)state;
+    lp_csv_opts o = lp_csv_opts_default();
+    o.header = false;
+    o.max_rows = 2;
+    lp_frame *f = parse("1,a\n\n2,b\n3,c\n", &o);
+    assert_int_equal(lp_frame_nrows(f), 2);
+    assert_string_equal(lp_frame_col(f, 1)->name, "c2");
+    assert_true(lp_frame_col(f, 0)->num[1] == 2);
+    lp_frame_free(f);
+}
+
+static void test_numbers_exact(void **state)
+{
+    (void)state;
+    /* the fast path must agree with strtod bit for bit */
+    const char *nums[] = {"0.1", "-2.5e-3", "123456789012345678", "1e22", "1e23", "3.14159",
+                          "9007199254740993", "0.000001234", "1.7976931348623157e308",
+                          "  42  ", "+7", "4.9e-324"};
+    for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++) {
+        char text[96];
+        snprintf(text, sizeof text, "v\n%s\n", nums[k]);
+        lp_frame *f = parse(text, NULL);
+        double want = strtod(nums[k], NULL);
+        if (lp_frame_col(f, 0)->type != LP_COL_TYPE_NUMERIC)
+            fail_msg("%s is not numeric", nums[k]);
+        if (lp_frame_col(f, 0)->num[0] != want)
+            fail_msg("%s parsed as %.17g, want %.17g", nums[k], lp_frame_col(f, 0)->num[0],
+                     want);
+        lp_frame_free(f);
+    }
+}
+
+static void test_roundtrip(void **state)
+{
+    (void)state;
+    lp_frame *f = lp_frame_new();
+    double x[5] = {1.5, NAN, -3, 1e-300, 0.1};
+    double when[5] = {0, 86400.5, 1704103200, NAN, 1e9};
+    const char *cat[5] = {"a", "b,c", NULL, "a", "NA"};
+    const char *txt[5] = {"say \"hi\"", "", NULL, " pad ", "line\nbreak"};
+    assert_int_equal(lp_frame_add_numeric(f, "x", LP_COL_KIND_FLOAT, x, NULL, 5, NULL), LP_OK);
+    assert_int_equal(lp_frame_add_numeric(f, "when", LP_COL_KIND_DATETIME, when, NULL, 5, NULL),
+                     LP_OK);
+    assert_int_equal(lp_frame_add_categorical(f, "c,at", cat, 5, NULL), LP_OK);
+    assert_int_equal(lp_frame_add_text(f, "t", txt, 5, NULL), LP_OK);
+    char delims[2] = {',', '\t'};
+    for (int d = 0; d < 2; d++) {
+        char *path = lp_test_tmpfile(d ? "rt.tsv" : "rt.csv");
+        lp_err err;
+        assert_int_equal(lp_frame_write(f, path, &err), LP_OK);
+        lp_frame *g = NULL;
+        if (lp_frame_read(path, NULL, &g, &err))
+            fail_msg("%s", err.msg);
+        assert_int_equal(lp_frame_nrows(g), 5);
+        for (size_t j = 0; j < 4; j++) {
+            lp_column *a = lp_frame_col(f, j), *b = lp_frame_col(g, j);
+            assert_string_equal(a->name, b->name);
+            for (size_t i = 0; i < 5; i++) {
+                char b1[64], b2[64];
+                assert_int_equal(a->missing[i], b->missing[i]);
+                assert_string_equal(lp_column_cell_str(a, i, b1, sizeof b1),
+                                    lp_column_cell_str(b, i, b2, sizeof b2));
+            }
+        }
+        assert_int_equal(lp_frame_col(g, 1)->kind, LP_COL_KIND_DATETIME);
+        assert_true(lp_frame_col(g, 0)->num[3] == 1e-300);
+        lp_frame_free(g);
+        free(path);
+        (void)delims[d];
+    }
+    lp_frame_free(f);
+}
+
+static void test_gzip_and_truncated(void **state)
+{
+    (void)state;
+    char *path = lp_test_tmpfile("g.csv.gz");
+    gzFile gz = gzopen(path, "wb");
+    assert_non_null(gz);
+    lp_buf b;
+    lp_buf_init(&b);
+    lp_buf_printf(&b, "k,v\n");
+    for (int i = 0; i < 5000; i++)
+        lp_buf_printf(&b, "%d,%d.5\n", i, i * 7);
+    gzwrite(gz, b.data, (unsigned)b.len);
+    gzclose(gz);
+    lp_buf_free(&b);
+    lp_frame *f = NULL;
+    lp_err err;
+    assert_int_equal(lp_frame_read_csv(path, NULL, &f, &err), LP_OK);
+    assert_int_equal(lp_frame_nrows(f), 5000);
+    assert_true(lp_frame_col(f, 1)->num[4999] == 4999 * 7 + 0.5);
+    lp_frame_free(f);
+
+    uint8_t *data;
+    size_t len;
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    data = malloc(1 << 20);
+    len = fread(data, 1, 1 << 20, fp);
+    fclose(fp);
+    char *cut = lp_test_tmpfile("cut.csv.gz");
+    lp_test_write(cut, data, len / 2);
+    free(data);
+    f = NULL;
+    lp_status st = lp_frame_read_csv(cut, NULL, &f, &err);
+    assert_int_not_equal(st, LP_OK);
+    assert_null(f);
+    assert_non_null(strstr(err.msg, "cut.csv.gz"));
+    assert_non_null(strstr(err.msg, "truncated"));
+    assert_int_equal(lp_frame_read_csv("/nonexistent/x.csv", NULL, &f, &err), LP_ENOTFOUND);
+    free(cut);
+    free(path);
+}
+
+static void test_convert(void **state)
+{
+    (void)state;
+    const char *codes[4] = {"1", "2", NULL, "10"};
+    lp_frame *f = lp_frame_new();
+    assert_int_equal(lp_frame_add_categorical(f, "c", codes, 4, NULL), LP_OK);
+    lp_column *c = lp_frame_col(f, 0);
+    assert_int_equal(lp_column_convert(c, LP_COL_KIND_INTEGER, NULL), LP_OK);
+    assert_int_equal(c->type, LP_COL_TYPE_NUMERIC);
+    assert_true(c->num[3] == 10 && c->missing[2] && isnan(c->num[2]));
+    assert_int_equal(lp_column_convert(c, LP_COL_KIND_TEXT, NULL), LP_OK);
+    assert_string_equal(c->text[1], "2");
+    assert_null(c->text[2]);
+    const char *words[2] = {"3", "abc"};
+    assert_int_equal(lp_frame_add_text(f, "w", words, 2, NULL), LP_EINVAL); /* 2 != 4 rows */
+    lp_frame *g = lp_frame_new();
+    assert_int_equal(lp_frame_add_text(g, "w", words, 2, NULL), LP_OK);
+    lp_err err;
+    lp_column *w = lp_frame_col(g, 0);
+    assert_int_equal(lp_column_convert(w, LP_COL_KIND_FLOAT, &err), LP_EPARSE);
+    assert_non_null(strstr(err.msg, "column 'w' row 2: 'abc'"));
+    assert_int_equal(w->type, LP_COL_TYPE_TEXT); /* unchanged */
+    double v[2] = {1, 0.5};
+    assert_int_equal(lp_frame_add_numeric(g, "v", LP_COL_KIND_FLOAT, v, NULL, 2, NULL), LP_OK);
+    assert_int_equal(lp_column_convert(lp_frame_col(g, 1), LP_COL_KIND_INTEGER, &err), LP_EPARSE);
+    lp_frame_free(f);
+    lp_frame_free(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_quoting_crlf_bom),
+        cmocka_unit_test(test_sniff_delimiters),
+        cmocka_unit_test(test_inference),
+        cmocka_unit_test(test_fallback_to_strings),
+        cmocka_unit_test(test_overrides_and_missing),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_no_header_max_rows_blank_lines),
+        cmocka_unit_test(test_numbers_exact),
+        cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_gzip_and_truncated),
+        cmocka_unit_test(test_convert),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
