@@ -176,7 +176,7 @@ lp_status lp_linear_load(lp_reader *r, lp_linear **out, lp_err *err);
 
 /* ---- internals shared by linear*.c (and tests) --------------------------------------------*/
 
-/* Logistic objective of the L2/none problem at theta = [W (k_out, d) row-major, b (k_out,)]
+/* Logistic objective of the L2/none problem at theta = [W^T (d, k_out) row-major, b (k_out,)]
  * (b only when fit_intercept): f = sum_i s_i logloss_i + l2 / 2 ||W||^2, grad (same layout)
  * when non-NULL. s (n,) are the effective row weights (sample * class). k_out is 1 (binary,
  * labels 0/1) or the class count. Returns f. Used by L-BFGS and the gradient check test. */
