@@ -6,10 +6,10 @@
  * Parameters are one vector theta = [W^T (d, k_out) row-major, b (k_out,)] (b only with an
  * intercept), in double: feature-major, so a nonzero x_ij touches k_out contiguous doubles
  * (the class-major layout made every nonzero a cache miss per class, ~10x slower on TF-IDF).
- * The solvers transpose to the model's W (k_out, d) at the end. The loss is summed in double over rows; with more than one thread
- * each thread accumulates its own gradient and the blocks are added at the end (OpenMP over
- * rows, only when the work is large enough to pay for a team). Neither solver allocates per
- * iteration except the per-thread gradient blocks of a parallel objective evaluation.
+ * The solvers transpose to the model's W (k_out, d) at the end. The loss is summed in double
+ * over rows; with more than one thread each thread accumulates its own gradient and the blocks
+ * are added at the end (OpenMP over rows, only when the work pays for a team). Neither solver
+ * allocates per iteration except the per-thread gradient blocks of a parallel evaluation.
  *
  * References: Nocedal & Wright, Numerical Optimization (2006), Alg. 7.4 (L-BFGS two-loop
  * recursion) and 3.1 (backtracking); Beck & Teboulle (2009) FISTA; O'Donoghue & Candes
