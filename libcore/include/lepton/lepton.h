@@ -9,5 +9,6 @@
 #include "lepton/data.h"
 #include "lepton/linalg.h"
 #include "lepton/registry.h"
+#include "lepton/serve.h"
 
 #endif
