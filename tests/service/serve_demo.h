@@ -28,7 +28,7 @@ static lp_status demo_score(const lp_req *req, lp_res *res, void *user)
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "length", (double)strlen(text->valuestring));
-    cJSON_AddNumberToObject(o, "k", k ? k->valuedouble : 5.0);
+    cJSON_AddNumberToObject(o, "k", cJSON_IsNumber(k) ? k->valuedouble : 5.0);
     return lp_res_json(res, 200, o);
 }
 

@@ -79,7 +79,12 @@ static void line_col(const char *data, size_t pos, size_t *line, size_t *col)
     *col = c;
 }
 
-/* Raw control bytes and nesting depth, outside and inside strings. */
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Raw control bytes, number grammar and nesting depth, outside and inside strings. */
 static lp_status prescan(const char *data, size_t len, unsigned max_depth, const char *what,
                          lp_err *err)
 {
@@ -114,6 +119,38 @@ static lp_status prescan(const char *data, size_t len, unsigned max_depth, const
             }
         } else if ((c == ']' || c == '}') && depth > 0) {
             depth--;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            /* RFC 8259 number grammar, which cJSON does not enforce (it takes 01, 1., .5):
+             * -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+            size_t j = i + (c == '-');
+            bool ok = j < len && is_digit(data[j]);
+            if (ok && data[j] == '0') {
+                j++;
+            } else {
+                while (j < len && is_digit(data[j])) j++;
+            }
+            if (ok && j < len && data[j] == '.') {
+                size_t k = ++j;
+                while (j < len && is_digit(data[j])) j++;
+                ok = j > k;
+            }
+            if (ok && j < len && (data[j] == 'e' || data[j] == 'E')) {
+                j++;
+                if (j < len && (data[j] == '+' || data[j] == '-')) j++;
+                size_t k = j;
+                while (j < len && is_digit(data[j])) j++;
+                ok = j > k;
+            }
+            if (ok && j < len && (is_digit(data[j]) || strchr(".eE+-", data[j]))) ok = false;
+            if (!ok) {
+                size_t l, col;
+                line_col(data, i, &l, &col);
+                return lp_err_set(err, LP_EPARSE,
+                                  "%s: invalid JSON at byte %zu (line %zu, column %zu): malformed "
+                                  "number",
+                                  what, i, l, col);
+            }
+            i = j - 1;
         }
     }
     return LP_OK;

@@ -357,7 +357,10 @@ const char *lp_req_param(const lp_req *req, const char *name)
 {
     if (!req || !req->priv || !name) return NULL;
     for (size_t i = 0; i < req->priv->n_params; i++) {
-        if (strcmp(req->priv->param_names[i], name) == 0) return req->priv->param_vals[i];
+        /* names are kept as the pattern's "{name}" segments */
+        const char *pn = req->priv->param_names[i];
+        size_t nl = strlen(name);
+        if (strlen(pn) == nl + 2 && strncmp(pn + 1, name, nl) == 0) return req->priv->param_vals[i];
     }
     return NULL;
 }
