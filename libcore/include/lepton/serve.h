@@ -156,9 +156,9 @@ lp_swap *lp_swap_new(void *obj, lp_swap_destroy_fn destroy, void *destroy_user);
 /* Drops the swap's own reference to the current object. Every lp_swap_ref must have been
  * released before. NULL is a no-op. */
 void lp_swap_free(lp_swap *s);
-/* A reference to the current object (never NULL unless s is NULL or allocation of nothing:
- * it does not allocate). lp_swap_ref_object gives the object, which stays valid until
- * lp_swap_release. Thread-safe: a short critical section (one load and one increment). */
+/* A reference to the current object; NULL only when s is NULL (it does not allocate).
+ * lp_swap_ref_object gives the object, which stays valid until lp_swap_release.
+ * Thread-safe: a short critical section (one pointer load and one atomic increment). */
 lp_swap_ref *lp_swap_acquire(lp_swap *s);
 void *lp_swap_ref_object(const lp_swap_ref *r);
 /* Generation of the object the ref holds (1 for the first, +1 per lp_swap_set). */
