@@ -1,0 +1,353 @@
+/*
+ * json.c - checked parsing of JSON request bodies and declarative field specs.
+ *
+ * A body is scanned once before cJSON sees it: UTF-8 well-formedness (RFC 3629), no raw control
+ * bytes, and nesting depth, so that hostile input (10,000 nested arrays, invalid bytes) is
+ * rejected with a position without relying on cJSON's compile-time CJSON_NESTING_LIMIT and
+ * without deep recursion. After cJSON parses, numbers that overflowed to +-Inf are rejected.
+ * NaN and Infinity tokens are not JSON and cJSON already refuses them.
+ * Field specs check one object level; handlers call lp_fields_check again for nested objects.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lepton/serve.h"
+
+bool lp_utf8_valid(const char *data, size_t len, size_t *bad_at)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t need;
+        unsigned lo = 0x80, hi = 0xBF; /* allowed range of the first continuation byte */
+        if (c >= 0xC2 && c <= 0xDF) {
+            need = 1;
+        } else if (c == 0xE0) {
+            need = 2, lo = 0xA0;
+        } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
+            need = 2;
+        } else if (c == 0xED) {
+            need = 2, hi = 0x9F; /* no UTF-16 surrogates */
+        } else if (c == 0xF0) {
+            need = 3, lo = 0x90;
+        } else if (c >= 0xF1 && c <= 0xF3) {
+            need = 3;
+        } else if (c == 0xF4) {
+            need = 3, hi = 0x8F; /* nothing above U+10FFFF */
+        } else {
+            if (bad_at) *bad_at = i;
+            return false;
+        }
+        if (len - i <= need) {
+            if (bad_at) *bad_at = i;
+            return false;
+        }
+        if (p[i + 1] < lo || p[i + 1] > hi) {
+            if (bad_at) *bad_at = i;
+            return false;
+        }
+        for (size_t k = 2; k <= need; k++) {
+            if (p[i + k] < 0x80 || p[i + k] > 0xBF) {
+                if (bad_at) *bad_at = i;
+                return false;
+            }
+        }
+        i += need + 1;
+    }
+    return true;
+}
+
+/* line and column (1-based, columns in bytes) of offset pos */
+static void line_col(const char *data, size_t pos, size_t *line, size_t *col)
+{
+    size_t l = 1, c = 1;
+    for (size_t i = 0; i < pos; i++) {
+        if (data[i] == '\n') {
+            l++;
+            c = 1;
+        } else {
+            c++;
+        }
+    }
+    *line = l;
+    *col = c;
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Raw control bytes, number grammar and nesting depth, outside and inside strings. */
+static lp_status prescan(const char *data, size_t len, unsigned max_depth, const char *what,
+                         lp_err *err)
+{
+    unsigned depth = 0;
+    bool in_str = false, esc = false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)data[i];
+        if (c < 0x20 && !(!in_str && (c == '\t' || c == '\n' || c == '\r'))) {
+            size_t l, col;
+            line_col(data, i, &l, &col);
+            return lp_err_set(err, LP_EPARSE,
+                              "%s: invalid JSON at byte %zu (line %zu, column %zu): raw control "
+                              "byte 0x%02x",
+                              what, i, l, col, c);
+        }
+        if (in_str) {
+            if (esc) {
+                esc = false;
+            } else if (c == '\\') {
+                esc = true;
+            } else if (c == '"') {
+                in_str = false;
+            }
+            continue;
+        }
+        if (c == '"') {
+            in_str = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth) {
+                return lp_err_set(err, LP_EPARSE, "%s: nesting deeper than %u at byte %zu", what,
+                                  max_depth, i);
+            }
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            /* RFC 8259 number grammar, which cJSON does not enforce (it takes 01, 1., .5):
+             * -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+            size_t j = i + (c == '-');
+            bool ok = j < len && is_digit(data[j]);
+            if (ok && data[j] == '0') {
+                j++;
+            } else {
+                while (j < len && is_digit(data[j])) j++;
+            }
+            if (ok && j < len && data[j] == '.') {
+                size_t k = ++j;
+                while (j < len && is_digit(data[j])) j++;
+                ok = j > k;
+            }
+            if (ok && j < len && (data[j] == 'e' || data[j] == 'E')) {
+                j++;
+                if (j < len && (data[j] == '+' || data[j] == '-')) j++;
+                size_t k = j;
+                while (j < len && is_digit(data[j])) j++;
+                ok = j > k;
+            }
+            if (ok && j < len && (is_digit(data[j]) || strchr(".eE+-", data[j]))) ok = false;
+            if (!ok) {
+                size_t l, col;
+                line_col(data, i, &l, &col);
+                return lp_err_set(err, LP_EPARSE,
+                                  "%s: invalid JSON at byte %zu (line %zu, column %zu): malformed "
+                                  "number",
+                                  what, i, l, col);
+            }
+            i = j - 1;
+        }
+    }
+    return LP_OK;
+}
+
+/* Depth is bounded by prescan, so recursion is bounded too. */
+static const cJSON *first_nonfinite(const cJSON *j)
+{
+    for (; j; j = j->next) {
+        if (cJSON_IsNumber(j) && !isfinite(j->valuedouble)) return j;
+        if (j->child) {
+            const cJSON *bad = first_nonfinite(j->child);
+            if (bad) return bad;
+        }
+    }
+    return NULL;
+}
+
+lp_status lp_json_parse_body(const char *data, size_t len, unsigned max_depth, const char *what,
+                             cJSON **out, lp_err *err)
+{
+    *out = NULL;
+    if (!what) what = "body";
+    size_t i = 0;
+    while (data && i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' ||
+                               data[i] == '\r')) {
+        i++;
+    }
+    if (!data || i == len) {
+        return lp_err_set(err, LP_EINVAL, "%s: expected a JSON value, got an empty body", what);
+    }
+    size_t bad;
+    if (!lp_utf8_valid(data, len, &bad)) {
+        return lp_err_set(err, LP_EPARSE, "%s: invalid UTF-8 at byte %zu", what, bad);
+    }
+    lp_status st = prescan(data, len, max_depth, what, err);
+    if (st != LP_OK) return st;
+
+    /* cJSON needs a terminator to check that nothing trails the value, and data[len] may not
+     * be ours to read: parse a terminated copy. */
+    char *copy = malloc(len + 1);
+    if (!copy) return lp_err_set(err, LP_ENOMEM, "%s: out of memory copying %zu bytes", what, len);
+    memcpy(copy, data, len);
+    copy[len] = '\0';
+    const char *buf = copy;
+
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(buf, len + 1, &end, 1);
+    if (!j) {
+        size_t pos = end && end >= buf && end <= buf + len ? (size_t)(end - buf) : len;
+        size_t l, col;
+        line_col(buf, pos, &l, &col);
+        free(copy);
+        if (pos >= len) {
+            return lp_err_set(err, LP_EPARSE,
+                              "%s: invalid JSON at byte %zu (line %zu, column %zu): unexpected "
+                              "end of input",
+                              what, pos, l, col);
+        }
+        return lp_err_set(err, LP_EPARSE, "%s: invalid JSON at byte %zu (line %zu, column %zu)",
+                          what, pos, l, col);
+    }
+    free(copy);
+    const cJSON *nf = first_nonfinite(j);
+    if (nf) {
+        const char *name = nf->string;
+        lp_err_set(err, LP_EPARSE, "%s: number%s%s%s is out of range (overflows a double)", what,
+                   name ? " '" : "", name ? name : "", name ? "'" : "");
+        cJSON_Delete(j);
+        return LP_EPARSE;
+    }
+    *out = j;
+    return LP_OK;
+}
+
+const char *lp_field_type_name(lp_field_type t)
+{
+    switch (t) {
+    case LP_FIELD_TYPE_STRING: return "string";
+    case LP_FIELD_TYPE_NUMBER: return "number";
+    case LP_FIELD_TYPE_INTEGER: return "integer";
+    case LP_FIELD_TYPE_BOOL: return "bool";
+    case LP_FIELD_TYPE_OBJECT: return "object";
+    case LP_FIELD_TYPE_ARRAY: return "array";
+    }
+    return "unknown";
+}
+
+static const char *json_kind(const cJSON *j)
+{
+    if (cJSON_IsString(j)) return "a string";
+    if (cJSON_IsNumber(j)) return "a number";
+    if (cJSON_IsBool(j)) return "a bool";
+    if (cJSON_IsObject(j)) return "an object";
+    if (cJSON_IsArray(j)) return "an array";
+    if (cJSON_IsNull(j)) return "null";
+    return "an invalid value";
+}
+
+static const char *type_article(lp_field_type t)
+{
+    return t == LP_FIELD_TYPE_INTEGER || t == LP_FIELD_TYPE_OBJECT || t == LP_FIELD_TYPE_ARRAY
+               ? "an"
+               : "a";
+}
+
+static lp_status check_one(const cJSON *v, const lp_field_spec *f, lp_err *err)
+{
+    bool ok;
+    switch (f->type) {
+    case LP_FIELD_TYPE_STRING: ok = cJSON_IsString(v); break;
+    case LP_FIELD_TYPE_NUMBER: ok = cJSON_IsNumber(v); break;
+    case LP_FIELD_TYPE_INTEGER: ok = cJSON_IsNumber(v); break;
+    case LP_FIELD_TYPE_BOOL: ok = cJSON_IsBool(v); break;
+    case LP_FIELD_TYPE_OBJECT: ok = cJSON_IsObject(v); break;
+    case LP_FIELD_TYPE_ARRAY: ok = cJSON_IsArray(v); break;
+    default: ok = false;
+    }
+    if (!ok) {
+        return lp_err_set(err, LP_EINVAL, "field '%s': expected %s %s, got %s", f->name,
+                          type_article(f->type), lp_field_type_name(f->type), json_kind(v));
+    }
+    if (f->type == LP_FIELD_TYPE_NUMBER || f->type == LP_FIELD_TYPE_INTEGER) {
+        double x = v->valuedouble;
+        if (!isfinite(x)) {
+            return lp_err_set(err, LP_EINVAL, "field '%s': number out of range", f->name);
+        }
+        if (f->type == LP_FIELD_TYPE_INTEGER &&
+            (x != floor(x) || fabs(x) > 9007199254740992.0)) {
+            return lp_err_set(err, LP_EINVAL,
+                              "field '%s': expected an integer, got %.17g", f->name, x);
+        }
+        if (f->ranged && x < f->min) {
+            return lp_err_set(err, LP_EINVAL, "field '%s': %.17g is below the minimum %.17g",
+                              f->name, x, f->min);
+        }
+        if (f->ranged && x > f->max) {
+            return lp_err_set(err, LP_EINVAL, "field '%s': %.17g is above the maximum %.17g",
+                              f->name, x, f->max);
+        }
+    }
+    if (f->max_len > 0) {
+        size_t n = 0;
+        const char *unit = "items";
+        if (f->type == LP_FIELD_TYPE_STRING) {
+            n = strlen(v->valuestring);
+            unit = "bytes";
+        } else if (f->type == LP_FIELD_TYPE_ARRAY || f->type == LP_FIELD_TYPE_OBJECT) {
+            n = (size_t)cJSON_GetArraySize(v);
+            unit = f->type == LP_FIELD_TYPE_ARRAY ? "items" : "members";
+        }
+        if (n > f->max_len) {
+            return lp_err_set(err, LP_EINVAL, "field '%s': %zu %s, at most %zu allowed", f->name,
+                              n, unit, f->max_len);
+        }
+    }
+    return LP_OK;
+}
+
+lp_status lp_fields_check(const cJSON *obj, const lp_field_spec *specs, bool allow_unknown,
+                          lp_err *err)
+{
+    if (!cJSON_IsObject(obj)) {
+        return lp_err_set(err, LP_EINVAL, "body: expected a JSON object, got %s",
+                          obj ? json_kind(obj) : "nothing");
+    }
+    if (!specs) return LP_OK;
+    for (const lp_field_spec *f = specs; f->name; f++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, f->name);
+        if (!v || cJSON_IsNull(v)) {
+            if (f->required) {
+                return lp_err_set(err, LP_EINVAL, "field '%s': missing (required %s)", f->name,
+                                  lp_field_type_name(f->type));
+            }
+            continue;
+        }
+        lp_status st = check_one(v, f, err);
+        if (st != LP_OK) return st;
+    }
+    /* A duplicated member would let a second value bypass the checks of the first.
+     * O(members * specs): no quadratic walk over a hostile object with many members. */
+    for (const lp_field_spec *f = specs; f->name; f++) {
+        size_t seen = 0;
+        for (const cJSON *m = obj->child; m; m = m->next) {
+            if (m->string && strcmp(m->string, f->name) == 0 && ++seen > 1) {
+                return lp_err_set(err, LP_EINVAL, "field '%s': given more than once", f->name);
+            }
+        }
+    }
+    if (allow_unknown) return LP_OK;
+    for (const cJSON *m = obj->child; m; m = m->next) {
+        const char *name = m->string ? m->string : "";
+        bool known = false;
+        for (const lp_field_spec *f = specs; f->name && !known; f++) {
+            known = strcmp(f->name, name) == 0;
+        }
+        if (!known) return lp_err_set(err, LP_EINVAL, "field '%.64s': unknown field", name);
+    }
+    return LP_OK;
+}
