@@ -1,0 +1,64 @@
+/*
+ * gbdt_int.h - what the gbdt*.c files share and nothing else sees: the layout of a fitted
+ * lp_gbdt and the quantile binning of a feature matrix (gbdt_bin.c).
+ *
+ * Binned matrix invariant: bins (n, d) row-major uint8, 0 = missing (NaN), 1..nb[j] value
+ * bins; value v of feature j lies in bin 1 + #{cuts[j][k] < v}, so bins <= b hold exactly the
+ * values v <= cuts[j][b-1]. A histogram keeps nb[j] + 1 entries for feature j starting at
+ * off[j] (entry 0 is the missing bin).
+ */
+#ifndef LEPTON_MODEL_GBDT_INT_H
+#define LEPTON_MODEL_GBDT_INT_H
+
+#include "model/gbdt.h"
+
+struct lp_gbdt {
+    lp_gbdt_loss loss;
+    size_t d;            /* features */
+    size_t n_out;        /* outputs: 1, or n_classes for SOFTMAX */
+    size_t n_rounds;     /* rounds kept; trees = n_rounds * n_out */
+    double *base;        /* (n_out) base margins */
+    lp_gbdt_node *nodes; /* all trees' nodes, tree t in [tree_off[t], tree_off[t + 1]) */
+    size_t *tree_off;    /* (n_trees + 1) */
+    double best_valid;   /* validation loss of the kept round, NaN without validation */
+    double *valid_hist;  /* (n_valid_hist) validation loss per trained round, or NULL */
+    size_t n_valid_hist;
+    int n_threads;       /* batch predict threads (0 = OpenMP default); not serialised */
+};
+
+/* Allocate an empty model shell (all arrays NULL); NULL on allocation failure. */
+lp_gbdt *gb_model_new(lp_gbdt_loss loss, size_t d, size_t n_out);
+
+typedef struct gb_bins {
+    size_t n, d;
+    uint8_t *bins;     /* (n, d) */
+    uint16_t *nb;      /* (d) value bins of each feature, 1..255 */
+    uint32_t *off;     /* (d + 1) histogram offsets; off[d] = total histogram entries */
+    float *cuts;       /* all features' cuts, feature j at cut_off[j], nb[j] - 1 of them */
+    uint32_t *cut_off; /* (d + 1) */
+} gb_bins;
+
+/* Quantile-bin X (n, d): cut points from at most `sample` rows drawn with `seed` (all rows
+ * when n <= sample), at most max_bins value bins per feature (distinct values get their own
+ * bin when there are few enough), then every cell mapped to its bin. Uses n_threads OpenMP
+ * threads; the result does not depend on the thread count. */
+lp_status gb_bins_build(const float *X, size_t n, size_t d, int max_bins, size_t sample,
+                        uint64_t seed, int n_threads, gb_bins *out, lp_err *err);
+void gb_bins_free(gb_bins *b);
+
+/* Leaf reached by row x (d floats, NaN = missing) in the tree starting at nodes. */
+static inline int32_t gb_tree_leaf(const lp_gbdt_node *nodes, const float *x)
+{
+    int32_t i = 0;
+    while (nodes[i].feature >= 0) {
+        const lp_gbdt_node *nd = &nodes[i];
+        float v = x[nd->feature];
+        if (v != v)
+            i = nd->default_left ? nd->left : nd->right;
+        else
+            i = v <= nd->threshold ? nd->left : nd->right;
+    }
+    return i;
+}
+
+#endif
