@@ -25,7 +25,7 @@
 
 /* Rows per histogram block, and the most blocks a histogram is split into. Both fixed so the
  * summation order (and hence every bit of the model) does not depend on the thread count. */
-#define GB_BLOCK_ROWS 32768
+#define GB_BLOCK_ROWS 4096
 #define GB_MAX_BLOCKS 16
 /* Smallest hessian a logistic/softmax row contributes, so leaves never divide by zero. */
 #define GB_MIN_HESS 1e-16
@@ -251,6 +251,9 @@ static void hist_put(gb_train *t, gb_gh *h)
         t->pool[t->n_pool++] = h; /* cap_pool >= n_owned >= every histogram handed out */
 }
 
+/* (g, h) as one SSE2 register: one load, add and store per histogram update. */
+typedef double gb_v2d __attribute__((vector_size(16)));
+
 /* Accumulate rows idx[lo, hi) into hist (zeroed first). (n_hist) entries. */
 static void hist_rows(const gb_train *t, const uint32_t *idx, size_t lo, size_t hi,
                       const gb_ghf *gh, gb_gh *hist)
@@ -258,16 +261,23 @@ static void hist_rows(const gb_train *t, const uint32_t *idx, size_t lo, size_t 
     const size_t d = t->d;
     const uint32_t *off = t->bins->off;
     const uint8_t *bins = t->bins->bins;
+    gb_v2d *hv = (gb_v2d *)(void *)hist;
     memset(hist, 0, t->n_hist * sizeof *hist);
     for (size_t i = lo; i < hi; i++) {
         uint32_t r = idx[i];
         const uint8_t *row = bins + (size_t)r * d;
-        double g = gh[r].g, h = gh[r].h;
-        for (size_t j = 0; j < d; j++) {
-            gb_gh *e = hist + off[j] + row[j];
-            e->g += g;
-            e->h += h;
+        gb_v2d v = {gh[r].g, gh[r].h};
+        size_t j = 0;
+        for (; j + 4 <= d; j += 4) {
+            gb_v2d *e0 = hv + off[j] + row[j], *e1 = hv + off[j + 1] + row[j + 1];
+            gb_v2d *e2 = hv + off[j + 2] + row[j + 2], *e3 = hv + off[j + 3] + row[j + 3];
+            *e0 += v;
+            *e1 += v;
+            *e2 += v;
+            *e3 += v;
         }
+        for (; j < d; j++)
+            hv[off[j] + row[j]] += v;
     }
 }
 
@@ -353,25 +363,56 @@ static void find_split(const gb_train *t, const gb_gh *hist, double G, double H,
     }
 }
 
-/* Stable partition of idx[lo, hi) by the split; returns the first index of the right part. */
+/* Stable partition of idx[lo, hi) by the split; returns the first index of the right part.
+ * Fixed chunks (their number depends on the row count only) are classified in parallel into
+ * tmp (left rows forward from the chunk start, right rows backward from its end), then copied
+ * back in chunk order: the result equals the sequential stable partition. */
 static size_t partition(gb_train *t, uint32_t *idx, size_t lo, size_t hi, const gb_split *s)
 {
-    const uint8_t *bins = t->bins->bins + s->feature;
-    const size_t d = t->d;
+    const uint8_t *col = t->bins->cols + (size_t)s->feature * t->n;
+    const size_t cnt = hi - lo;
     const unsigned sb = (unsigned)s->bin;
-    const int dl = s->default_left;
-    size_t l = lo, r = 0;
-    for (size_t i = lo; i < hi; i++) {
-        uint32_t row = idx[i];
-        unsigned b = bins[(size_t)row * d];
-        int left = b == 0 ? dl : b <= sb;
-        if (left)
-            idx[l++] = row;
-        else
-            t->tmp[r++] = row;
+    const unsigned dl = s->default_left;
+    size_t nch = cnt / GB_BLOCK_ROWS;
+    nch = nch < 1 ? 1 : nch > GB_MAX_BLOCKS ? GB_MAX_BLOCKS : nch;
+    size_t nleft[GB_MAX_BLOCKS], lpre[GB_MAX_BLOCKS + 1], rpre[GB_MAX_BLOCKS + 1];
+    uint32_t *tmp = t->tmp + lo;
+#pragma omp parallel num_threads(t->nt) if (nch > 1)
+    {
+#pragma omp for schedule(static)
+        for (size_t c = 0; c < nch; c++) {
+            size_t a = cnt * c / nch, b = cnt * (c + 1) / nch, l = a, r = b;
+            for (size_t i = a; i < b; i++) {
+                uint32_t row = idx[lo + i];
+                unsigned bin = col[row];
+                unsigned left = bin == 0 ? dl : bin <= sb;
+                /* branch-free: write to both ends, advance one of them */
+                tmp[l] = row;
+                tmp[r - 1] = row;
+                l += left;
+                r -= 1 - left;
+            }
+            nleft[c] = l - a;
+        }
+#pragma omp single
+        {
+            lpre[0] = rpre[0] = 0;
+            for (size_t c = 0; c < nch; c++) {
+                size_t a = cnt * c / nch, b = cnt * (c + 1) / nch;
+                lpre[c + 1] = lpre[c] + nleft[c];
+                rpre[c + 1] = rpre[c] + (b - a - nleft[c]);
+            }
+        }
+#pragma omp for schedule(static)
+        for (size_t c = 0; c < nch; c++) {
+            size_t a = cnt * c / nch, b = cnt * (c + 1) / nch, nl = nleft[c];
+            memcpy(idx + lo + lpre[c], tmp + a, nl * sizeof *idx);
+            uint32_t *dst = idx + lo + lpre[nch] + rpre[c];
+            for (size_t k = 0; k < b - a - nl; k++) /* right rows were stored reversed */
+                dst[k] = tmp[b - 1 - k];
+        }
     }
-    memcpy(idx + l, t->tmp, r * sizeof *idx);
-    return l;
+    return lo + lpre[nch];
 }
 
 typedef struct gb_nodes {
@@ -554,7 +595,7 @@ static int32_t binned_leaf(const gb_train *t, const lp_gbdt_node *tn, size_t r)
     const uint8_t *row = t->bins->bins + r * t->d;
     int32_t i = 0;
     while (tn[i].feature >= 0) {
-        unsigned b = row[tn[i].feature];
+        unsigned b = row[tn[i].feature]; /* row-major: one row's bins share a cache line */
         int left = b == 0 ? tn[i].default_left : b <= (unsigned)t->split_bin[i];
         i = left ? tn[i].left : tn[i].right;
     }
@@ -747,15 +788,34 @@ lp_status lp_gbdt_fit(const float *X, const float *y, const float *weight, size_
     for (int round = 0; round < o->n_rounds; round++) {
         /* gradients (n, K) at the current margins */
         int bad = 0;
+        if (K == 1) {
+            const lp_gbdt_loss loss = o->loss;
 #pragma omp parallel for schedule(static) num_threads(nt) reduction(| : bad)
-        for (size_t i = 0; i < n; i++) {
-            double g[K], h[K];
-            lp_gbdt_loss_grad(o->loss, (int)K, margin + i * K, y[i], g, h);
-            double w = weight ? weight[i] : 1.0;
-            for (size_t k = 0; k < K; k++) {
-                gh[k * n + i].g = (float)(g[k] * w);
-                gh[k * n + i].h = (float)(h[k] * w);
-                bad |= !isfinite(gh[k * n + i].g) || !isfinite(gh[k * n + i].h);
+            for (size_t i = 0; i < n; i++) {
+                double g, h, w = weight ? weight[i] : 1.0;
+                if (loss == LP_GBDT_LOSS_L2) {
+                    g = margin[i] - (double)y[i];
+                    h = 1.0;
+                } else {
+                    double p = sigmoid(margin[i]);
+                    g = p - (double)y[i];
+                    h = fmax(p * (1.0 - p), GB_MIN_HESS);
+                }
+                gh[i].g = (float)(g * w);
+                gh[i].h = (float)(h * w);
+                bad |= !isfinite(gh[i].g) || !isfinite(gh[i].h);
+            }
+        } else {
+#pragma omp parallel for schedule(static) num_threads(nt) reduction(| : bad)
+            for (size_t i = 0; i < n; i++) {
+                double g[K], h[K];
+                lp_gbdt_loss_grad(o->loss, (int)K, margin + i * K, y[i], g, h);
+                double w = weight ? weight[i] : 1.0;
+                for (size_t k = 0; k < K; k++) {
+                    gh[k * n + i].g = (float)(g[k] * w);
+                    gh[k * n + i].h = (float)(h[k] * w);
+                    bad |= !isfinite(gh[k * n + i].g) || !isfinite(gh[k * n + i].h);
+                }
             }
         }
         if (bad) {
@@ -860,6 +920,8 @@ lp_status lp_gbdt_fit(const float *X, const float *y, const float *weight, size_
     m->tree_off = tree_off;
     tree_off = NULL;
     m->n_threads = o->n_threads;
+    if ((st = gb_model_finish(m, err)))
+        goto fail;
     *out = m;
     m = NULL;
     st = LP_OK;

@@ -18,10 +18,45 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int cmp_float(const void *a, const void *b)
+/* Order-preserving map of a non-NaN float to an unsigned key (flip negatives entirely,
+ * set the sign bit of positives), and back. */
+static inline uint32_t float_key(float f)
 {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u & 0x80000000u ? ~u : u | 0x80000000u;
+}
+
+static inline float key_float(uint32_t k)
+{
+    uint32_t u = k & 0x80000000u ? k & 0x7fffffffu : ~k;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Sort m non-NaN floats ascending: LSD radix sort on keys, 4 passes of 8 bits. tmp has m
+ * slots. -0.0 sorts before +0.0, which compare equal and so share a bin. */
+static void sort_floats(float *v, uint32_t *tmp, size_t m)
+{
+    uint32_t *a = (uint32_t *)(void *)v, *b = tmp;
+    for (size_t i = 0; i < m; i++)
+        a[i] = float_key(v[i]);
+    for (int shift = 0; shift < 32; shift += 8) {
+        size_t count[257] = {0};
+        for (size_t i = 0; i < m; i++)
+            count[((a[i] >> shift) & 0xffu) + 1]++;
+        for (int k = 0; k < 256; k++)
+            count[k + 1] += count[k];
+        for (size_t i = 0; i < m; i++)
+            b[count[(a[i] >> shift) & 0xffu]++] = a[i];
+        uint32_t *t = a;
+        a = b;
+        b = t;
+    }
+    /* four passes: the keys are back in v's storage */
+    for (size_t i = 0; i < m; i++)
+        v[i] = key_float(a[i]);
 }
 
 static int cmp_size(const void *a, const void *b)
@@ -70,20 +105,22 @@ static size_t feature_cuts(const float *v, size_t m, int max_bins, float *cuts)
     return nc;
 }
 
-/* 1 + number of cuts strictly below v (first k with cuts[k] >= v), or 0 for NaN. */
+/* 1 + number of cuts strictly below v (first k with cuts[k] >= v), or 0 for NaN. Branch-free
+ * lower bound (the halving step compiles to a conditional move), as data are unpredictable. */
 static inline uint8_t bin_of(const float *cuts, uint32_t nc, float v)
 {
     if (v != v)
         return 0;
-    uint32_t lo = 0, hi = nc;
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) >> 1;
-        if (cuts[mid] < v)
-            lo = mid + 1;
-        else
-            hi = mid;
+    if (nc == 0)
+        return 1;
+    const float *b = cuts;
+    uint32_t len = nc;
+    while (len > 1) {
+        uint32_t half = len >> 1;
+        b = b[half - 1] < v ? b + half : b;
+        len -= half;
     }
-    return (uint8_t)(lo + 1);
+    return (uint8_t)((b - cuts) + (*b < v) + 1);
 }
 
 void gb_bins_free(gb_bins *b)
@@ -91,6 +128,7 @@ void gb_bins_free(gb_bins *b)
     if (!b)
         return;
     free(b->bins);
+    free(b->cols);
     free(b->nb);
     free(b->off);
     free(b->cuts);
@@ -115,7 +153,9 @@ lp_status gb_bins_build(const float *X, size_t n, size_t d, int max_bins, size_t
     out->off = lp_calloc(d + 1, sizeof *out->off);
     out->cut_off = lp_calloc(d + 1, sizeof *out->cut_off);
     out->bins = lp_mallocarray(n, d);
-    if (!rows || !allcuts || !ncut || !out->nb || !out->off || !out->cut_off || !out->bins)
+    out->cols = lp_mallocarray(n, d);
+    if (!rows || !allcuts || !ncut || !out->nb || !out->off || !out->cut_off || !out->bins ||
+        !out->cols)
         goto nomem;
     if (n > sample) {
         /* A seeded uniform subset of m rows, sorted so the gather below walks memory forward. */
@@ -136,13 +176,14 @@ lp_status gb_bins_build(const float *X, size_t n, size_t d, int max_bins, size_t
 #pragma omp parallel num_threads(n_threads > 0 ? n_threads : omp_get_max_threads())
     {
         float *buf = lp_mallocarray(m, sizeof *buf);
-        if (!buf) {
+        uint32_t *tmp = lp_mallocarray(m, sizeof *tmp);
+        if (!buf || !tmp) {
 #pragma omp atomic write
             failed = 1;
         }
 #pragma omp for schedule(dynamic, 1)
         for (size_t j = 0; j < d; j++) {
-            if (!buf)
+            if (!buf || !tmp)
                 continue;
             size_t cnt = 0;
             for (size_t i = 0; i < m; i++) {
@@ -150,10 +191,11 @@ lp_status gb_bins_build(const float *X, size_t n, size_t d, int max_bins, size_t
                 if (v == v)
                     buf[cnt++] = v;
             }
-            qsort(buf, cnt, sizeof *buf, cmp_float);
+            sort_floats(buf, tmp, cnt);
             ncut[j] = (uint32_t)feature_cuts(buf, cnt, max_bins, allcuts + j * (size_t)max_bins);
         }
         free(buf);
+        free(tmp);
     }
     if (failed)
         goto nomem;
@@ -175,13 +217,25 @@ lp_status gb_bins_build(const float *X, size_t n, size_t d, int max_bins, size_t
 
     const float *cuts = out->cuts;
     const uint32_t *coff = out->cut_off;
-    uint8_t *bins = out->bins;
-#pragma omp parallel for schedule(static) num_threads(n_threads > 0 ? n_threads : omp_get_max_threads())
-    for (size_t i = 0; i < n; i++) {
-        const float *x = X + i * d;
-        uint8_t *b = bins + i * d;
-        for (size_t j = 0; j < d; j++)
-            b[j] = bin_of(cuts + coff[j], ncut[j], x[j]);
+    uint8_t *bins = out->bins, *cols = out->cols;
+    int nt = n_threads > 0 ? n_threads : omp_get_max_threads();
+#pragma omp parallel num_threads(nt)
+    {
+#pragma omp for schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            const float *x = X + i * d;
+            uint8_t *b = bins + i * d;
+            for (size_t j = 0; j < d; j++)
+                b[j] = bin_of(cuts + coff[j], ncut[j], x[j]);
+        }
+        /* transpose in tiles of 64 rows so both sides stay in cache */
+#pragma omp for schedule(static)
+        for (size_t i0 = 0; i0 < n; i0 += 64) {
+            size_t i1 = i0 + 64 < n ? i0 + 64 : n;
+            for (size_t j = 0; j < d; j++)
+                for (size_t i = i0; i < i1; i++)
+                    cols[j * n + i] = bins[i * d + j];
+        }
     }
     free(rows);
     free(allcuts);

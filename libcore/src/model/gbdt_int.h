@@ -4,7 +4,7 @@
  *
  * Binned matrix invariant: bins (n, d) row-major uint8, 0 = missing (NaN), 1..nb[j] value
  * bins; value v of feature j lies in bin 1 + #{cuts[j][k] < v}, so bins <= b hold exactly the
- * values v <= cuts[j][b-1]. A histogram keeps nb[j] + 1 entries for feature j starting at
+ * values v <= cuts[j][b-1]. `cols` holds the same bins transposed. A histogram keeps nb[j] + 1 entries for feature j starting at
  * off[j] (entry 0 is the missing bin).
  */
 #ifndef LEPTON_MODEL_GBDT_INT_H
@@ -24,14 +24,51 @@ struct lp_gbdt {
     double *valid_hist;  /* (n_valid_hist) validation loss per trained round, or NULL */
     size_t n_valid_hist;
     int n_threads;       /* batch predict threads (0 = OpenMP default); not serialised */
+    /* Prediction layout derived from `nodes` by gb_model_finish (not serialised): per tree,
+     * its internal nodes renumbered 0.. (root first) and its leaf values; a child >= 1 is an
+     * internal node, a child < 0 the leaf ~child; a tree that is a single leaf has no
+     * internal node and its value in leaf slot 0. */
+    struct gb_pnode *pnodes; /* all trees' internal nodes, tree t from pnode_off[t] */
+    size_t *pnode_off;       /* (n_trees + 1) */
+    float *leafv;            /* all trees' leaf values, tree t from leaf_off[t] */
+    size_t *leaf_off;        /* (n_trees + 1) */
 };
+
+/* 16 bytes: feature | default_left << 31, threshold, children [left, right]. */
+typedef struct gb_pnode {
+    uint32_t fdl;
+    float thr;
+    int32_t child[2];
+} gb_pnode;
+
+/* Build the prediction layout of a model whose nodes and tree_off are set. LP_ENOMEM. */
+lp_status gb_model_finish(lp_gbdt *m, lp_err *err);
+
+/* Leaf value of row x in tree t: branch-free descent (x <= thr goes left, NaN goes to the
+ * default side), one loop test per level. */
+static inline float gb_tree_value(const lp_gbdt *m, size_t t, const float *x)
+{
+    const gb_pnode *p = m->pnodes + m->pnode_off[t];
+    const float *lv = m->leafv + m->leaf_off[t];
+    if (m->pnode_off[t + 1] == m->pnode_off[t])
+        return lv[0];
+    int32_t i = 0;
+    do {
+        const gb_pnode *nd = p + i;
+        float v = x[nd->fdl & 0x7fffffffu];
+        unsigned right = !(v <= nd->thr) ^ ((v != v) & (nd->fdl >> 31));
+        i = nd->child[right];
+    } while (i > 0);
+    return lv[~i];
+}
 
 /* Allocate an empty model shell (all arrays NULL); NULL on allocation failure. */
 lp_gbdt *gb_model_new(lp_gbdt_loss loss, size_t d, size_t n_out);
 
 typedef struct gb_bins {
     size_t n, d;
-    uint8_t *bins;     /* (n, d) */
+    uint8_t *bins;     /* (n, d) row-major: histogram building reads whole rows */
+    uint8_t *cols;     /* (d, n) the same bins column-major: partitioning reads one feature */
     uint16_t *nb;      /* (d) value bins of each feature, 1..255 */
     uint32_t *off;     /* (d + 1) histogram offsets; off[d] = total histogram entries */
     float *cuts;       /* all features' cuts, feature j at cut_off[j], nb[j] - 1 of them */

@@ -28,7 +28,59 @@ void lp_gbdt_free(lp_gbdt *m)
     free(m->nodes);
     free(m->tree_off);
     free(m->valid_hist);
+    free(m->pnodes);
+    free(m->pnode_off);
+    free(m->leafv);
+    free(m->leaf_off);
     free(m);
+}
+
+lp_status gb_model_finish(lp_gbdt *m, lp_err *err)
+{
+    const size_t nt = m->n_rounds * m->n_out, nn = m->tree_off[nt];
+    size_t n_int = 0;
+    for (size_t i = 0; i < nn; i++)
+        n_int += m->nodes[i].feature >= 0;
+    free(m->pnodes);
+    free(m->pnode_off);
+    free(m->leafv);
+    free(m->leaf_off);
+    m->pnodes = lp_mallocarray(n_int ? n_int : 1, sizeof *m->pnodes);
+    m->leafv = lp_mallocarray(nn - n_int ? nn - n_int : 1, sizeof *m->leafv);
+    m->pnode_off = lp_mallocarray(nt + 1, sizeof *m->pnode_off);
+    m->leaf_off = lp_mallocarray(nt + 1, sizeof *m->leaf_off);
+    int32_t *map = lp_mallocarray(nn ? nn : 1, sizeof *map); /* node -> child code */
+    if (!m->pnodes || !m->leafv || !m->pnode_off || !m->leaf_off || !map) {
+        free(map);
+        return lp_err_set(err, LP_ENOMEM, "gbdt: out of memory for the prediction layout");
+    }
+    size_t pi = 0, li = 0;
+    for (size_t t = 0; t < nt; t++) {
+        const lp_gbdt_node *tn = m->nodes + m->tree_off[t];
+        size_t cnt = m->tree_off[t + 1] - m->tree_off[t];
+        m->pnode_off[t] = pi;
+        m->leaf_off[t] = li;
+        int32_t ni = 0, nl = 0;
+        for (size_t i = 0; i < cnt; i++)
+            map[i] = tn[i].feature >= 0 ? ni++ : ~nl++;
+        for (size_t i = 0; i < cnt; i++) {
+            if (tn[i].feature >= 0) {
+                gb_pnode *p = &m->pnodes[pi + (size_t)map[i]];
+                p->fdl = (uint32_t)tn[i].feature | (uint32_t)(tn[i].default_left ? 1u << 31 : 0);
+                p->thr = tn[i].threshold;
+                p->child[0] = map[tn[i].left];
+                p->child[1] = map[tn[i].right];
+            } else {
+                m->leafv[li + (size_t)~map[i]] = tn[i].value;
+            }
+        }
+        pi += (size_t)ni;
+        li += (size_t)nl;
+    }
+    m->pnode_off[nt] = pi;
+    m->leaf_off[nt] = li;
+    free(map);
+    return LP_OK;
 }
 
 void lp_gbdt_set_threads(lp_gbdt *m, int n_threads)
@@ -45,8 +97,7 @@ void lp_gbdt_predict_row_raw(const lp_gbdt *m, const float *x, float *out)
         acc[k] = m->base[k];
     const size_t nt = m->n_rounds * K;
     for (size_t t = 0; t < nt; t++) {
-        const lp_gbdt_node *tn = m->nodes + m->tree_off[t];
-        acc[t % K] += tn[gb_tree_leaf(tn, x)].value;
+        acc[t % K] += gb_tree_value(m, t, x);
     }
     for (size_t k = 0; k < K; k++)
         out[k] = (float)acc[k];
@@ -69,10 +120,9 @@ lp_status lp_gbdt_predict_raw(const lp_gbdt *m, const float *X, size_t n, float 
             for (size_t k = 0; k < K; k++)
                 acc[(i - lo) * K + k] = m->base[k];
         for (size_t t = 0; t < ntree; t++) {
-            const lp_gbdt_node *tn = m->nodes + m->tree_off[t];
             size_t k = t % K;
             for (size_t i = lo; i < hi; i++)
-                acc[(i - lo) * K + k] += tn[gb_tree_leaf(tn, X + i * d)].value;
+                acc[(i - lo) * K + k] += gb_tree_value(m, t, X + i * d);
         }
         for (size_t i = lo; i < hi; i++)
             for (size_t k = 0; k < K; k++)
@@ -318,6 +368,8 @@ lp_status lp_gbdt_load(lp_reader *r, lp_gbdt **out, lp_err *err)
                         "computed 0x%08x)", what, crc, crc_want);
         goto fail;
     }
+    if ((st = gb_model_finish(m, err)))
+        goto fail;
     *out = m;
     return LP_OK;
 fail:
