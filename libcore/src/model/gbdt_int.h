@@ -4,8 +4,8 @@
  *
  * Binned matrix invariant: bins (n, d) row-major uint8, 0 = missing (NaN), 1..nb[j] value
  * bins; value v of feature j lies in bin 1 + #{cuts[j][k] < v}, so bins <= b hold exactly the
- * values v <= cuts[j][b-1]. `cols` holds the same bins transposed. A histogram keeps nb[j] + 1 entries for feature j starting at
- * off[j] (entry 0 is the missing bin).
+ * values v <= cuts[j][b-1]. `cols` holds the same bins transposed. A histogram keeps
+ * nb[j] + 1 entries for feature j starting at off[j] (entry 0 is the missing bin).
  */
 #ifndef LEPTON_MODEL_GBDT_INT_H
 #define LEPTON_MODEL_GBDT_INT_H

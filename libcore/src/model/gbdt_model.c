@@ -109,13 +109,14 @@ lp_status lp_gbdt_predict_raw(const lp_gbdt *m, const float *X, size_t n, float 
     if (!m || (n > 0 && (!X || !out)))
         return lp_err_set(err, LP_EINVAL, "gbdt predict: model, X and out must not be NULL");
     const size_t K = m->n_out, d = m->d, ntree = m->n_rounds * K;
-    const size_t nblk = (n + GB_PREDICT_BLOCK - 1) / GB_PREDICT_BLOCK;
+    /* many outputs: fewer rows per block, so acc stays <= 64 KiB of stack */
+    const size_t rows = K <= 8 ? GB_PREDICT_BLOCK : 8;
+    const size_t nblk = (n + rows - 1) / rows;
     int nt = m->n_threads > 0 ? m->n_threads : omp_get_max_threads();
 #pragma omp parallel for schedule(static) num_threads(nt) if (nblk > 1)
     for (size_t b = 0; b < nblk; b++) {
-        size_t lo = b * GB_PREDICT_BLOCK, hi = lo + GB_PREDICT_BLOCK < n ? lo + GB_PREDICT_BLOCK
-                                                                         : n;
-        double acc[GB_PREDICT_BLOCK * K];
+        size_t lo = b * rows, hi = lo + rows < n ? lo + rows : n;
+        double acc[rows * K];
         for (size_t i = lo; i < hi; i++)
             for (size_t k = 0; k < K; k++)
                 acc[(i - lo) * K + k] = m->base[k];
