@@ -263,7 +263,14 @@ static void hist_rows(const gb_train *t, const uint32_t *idx, size_t lo, size_t 
     const uint8_t *bins = t->bins->bins;
     gb_v2d *hv = (gb_v2d *)(void *)hist;
     memset(hist, 0, t->n_hist * sizeof *hist);
+    /* rows of a deep leaf are sparse in memory: fetch them a few iterations ahead */
+    const size_t ahead = 16;
     for (size_t i = lo; i < hi; i++) {
+        if (i + ahead < hi) {
+            uint32_t ra = idx[i + ahead];
+            __builtin_prefetch(bins + (size_t)ra * d);
+            __builtin_prefetch(&gh[ra]);
+        }
         uint32_t r = idx[i];
         const uint8_t *row = bins + (size_t)r * d;
         gb_v2d v = {gh[r].g, gh[r].h};
@@ -797,7 +804,8 @@ lp_status lp_gbdt_fit(const float *X, const float *y, const float *weight, size_
                     g = margin[i] - (double)y[i];
                     h = 1.0;
                 } else {
-                    double p = sigmoid(margin[i]);
+                    /* no branch on the sign (unpredictable); exp overflow gives p = 0 */
+                    double p = 1.0 / (1.0 + exp(-margin[i]));
                     g = p - (double)y[i];
                     h = fmax(p * (1.0 - p), GB_MIN_HESS);
                 }

@@ -106,7 +106,7 @@ static size_t feature_cuts(const float *v, size_t m, int max_bins, float *cuts)
 }
 
 /* 1 + number of cuts strictly below v (first k with cuts[k] >= v), or 0 for NaN. Branch-free
- * lower bound (the halving step compiles to a conditional move), as data are unpredictable. */
+ * lower bound (the step is arithmetic, not a jump), as the comparisons are unpredictable. */
 static inline uint8_t bin_of(const float *cuts, uint32_t nc, float v)
 {
     if (v != v)
@@ -117,7 +117,7 @@ static inline uint8_t bin_of(const float *cuts, uint32_t nc, float v)
     uint32_t len = nc;
     while (len > 1) {
         uint32_t half = len >> 1;
-        b = b[half - 1] < v ? b + half : b;
+        b += (size_t)(b[half - 1] < v) * half;
         len -= half;
     }
     return (uint8_t)((b - cuts) + (*b < v) + 1);
