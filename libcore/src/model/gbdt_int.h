@@ -44,22 +44,44 @@ typedef struct gb_pnode {
 /* Build the prediction layout of a model whose nodes and tree_off are set. LP_ENOMEM. */
 lp_status gb_model_finish(lp_gbdt *m, lp_err *err);
 
-/* Leaf value of row x in tree t: branch-free descent (x <= thr goes left, NaN goes to the
- * default side), one loop test per level. */
+/* One level of descent: x <= thr goes to child[0], greater or NaN-with-default-right to
+ * child[1], without a data-dependent branch. */
+static inline int32_t gb_step(const gb_pnode *p, int32_t i, const float *x)
+{
+    const gb_pnode *nd = p + i;
+    float v = x[nd->fdl & 0x7fffffffu];
+    unsigned right = !(v <= nd->thr) ^ ((v != v) & (nd->fdl >> 31));
+    return nd->child[right];
+}
+
+/* Leaf value of row x in tree t. Internal nodes have index >= 0 (root 0), leaves ~k < 0. */
 static inline float gb_tree_value(const lp_gbdt *m, size_t t, const float *x)
 {
     const gb_pnode *p = m->pnodes + m->pnode_off[t];
-    const float *lv = m->leafv + m->leaf_off[t];
-    if (m->pnode_off[t + 1] == m->pnode_off[t])
-        return lv[0];
-    int32_t i = 0;
-    do {
-        const gb_pnode *nd = p + i;
-        float v = x[nd->fdl & 0x7fffffffu];
-        unsigned right = !(v <= nd->thr) ^ ((v != v) & (nd->fdl >> 31));
-        i = nd->child[right];
-    } while (i > 0);
-    return lv[~i];
+    int32_t i = m->pnode_off[t + 1] == m->pnode_off[t] ? -1 : 0;
+    while (i >= 0)
+        i = gb_step(p, i, x);
+    return m->leafv[m->leaf_off[t] + (size_t)~i];
+}
+
+/* Two independent walks interleaved (tree ta with row xa, tree tb with row xb), so the
+ * dependent loads of one overlap those of the other. */
+static inline void gb_tree_value2(const lp_gbdt *m, size_t ta, const float *xa, size_t tb,
+                                  const float *xb, double *va, double *vb)
+{
+    const gb_pnode *pa = m->pnodes + m->pnode_off[ta], *pb = m->pnodes + m->pnode_off[tb];
+    int32_t ia = m->pnode_off[ta + 1] == m->pnode_off[ta] ? -1 : 0;
+    int32_t ib = m->pnode_off[tb + 1] == m->pnode_off[tb] ? -1 : 0;
+    while (ia >= 0 && ib >= 0) {
+        ia = gb_step(pa, ia, xa);
+        ib = gb_step(pb, ib, xb);
+    }
+    while (ia >= 0)
+        ia = gb_step(pa, ia, xa);
+    while (ib >= 0)
+        ib = gb_step(pb, ib, xb);
+    *va += m->leafv[m->leaf_off[ta] + (size_t)~ia];
+    *vb += m->leafv[m->leaf_off[tb] + (size_t)~ib];
 }
 
 /* Allocate an empty model shell (all arrays NULL); NULL on allocation failure. */

@@ -3,9 +3,10 @@
  * accessors, and the versioned binary format (save / load).
  *
  * Prediction walks every tree with float comparisons (x <= threshold goes left, NaN takes the
- * learned default side) and sums leaf values in double on top of the base margin, in tree
- * order, so a row gets the same bits from the batch path, the single-row path and a reloaded
- * model. Loading trusts nothing: sizes are checked against the bytes left, every child index
+ * learned default side) over a compact 16-byte-node copy of the trees, and sums leaf values
+ * in double on top of the base margin in one fixed order (single output: even and odd trees
+ * in two interleaved sums, for instruction-level parallelism), so a row gets the same bits
+ * from the batch path, the single-row path and a reloaded model. Loading trusts nothing: sizes are checked against the bytes left, every child index
  * must point forward inside its tree and every feature index must be < d, then the CRC.
  */
 #include "model/gbdt_int.h"
@@ -96,9 +97,20 @@ void lp_gbdt_predict_row_raw(const lp_gbdt *m, const float *x, float *out)
     for (size_t k = 0; k < K; k++)
         acc[k] = m->base[k];
     const size_t nt = m->n_rounds * K;
-    for (size_t t = 0; t < nt; t++) {
-        acc[t % K] += gb_tree_value(m, t, x);
+    if (K == 1) {
+        /* two partial sums interleave the walks; added in a fixed order at the end, the
+         * batch path does the same, so both give the same bits */
+        double s0 = 0.0, s1 = 0.0;
+        size_t t = 0;
+        for (; t + 2 <= nt; t += 2)
+            gb_tree_value2(m, t, x, t + 1, x, &s0, &s1);
+        if (t < nt)
+            s0 += gb_tree_value(m, t, x);
+        out[0] = (float)(acc[0] + (s0 + s1));
+        return;
     }
+    for (size_t t = 0; t < nt; t++)
+        acc[t % K] += gb_tree_value(m, t, x);
     for (size_t k = 0; k < K; k++)
         out[k] = (float)acc[k];
 }
@@ -120,10 +132,23 @@ lp_status lp_gbdt_predict_raw(const lp_gbdt *m, const float *X, size_t n, float 
         for (size_t i = lo; i < hi; i++)
             for (size_t k = 0; k < K; k++)
                 acc[(i - lo) * K + k] = m->base[k];
-        for (size_t t = 0; t < ntree; t++) {
-            size_t k = t % K;
-            for (size_t i = lo; i < hi; i++)
-                acc[(i - lo) * K + k] += gb_tree_value(m, t, X + i * d);
+        if (K == 1) {
+            for (size_t i = lo; i < hi; i++) {
+                double s0 = 0.0, s1 = 0.0;
+                const float *x = X + i * d;
+                size_t t = 0;
+                for (; t + 2 <= ntree; t += 2)
+                    gb_tree_value2(m, t, x, t + 1, x, &s0, &s1);
+                if (t < ntree)
+                    s0 += gb_tree_value(m, t, x);
+                acc[i - lo] += s0 + s1;
+            }
+        } else {
+            for (size_t t = 0; t < ntree; t++) {
+                size_t k = t % K;
+                for (size_t i = lo; i < hi; i++)
+                    acc[(i - lo) * K + k] += gb_tree_value(m, t, X + i * d);
+            }
         }
         for (size_t i = lo; i < hi; i++)
             for (size_t k = 0; k < K; k++)
