@@ -27,6 +27,7 @@
  * summation order (and hence every bit of the model) does not depend on the thread count. */
 #define GB_BLOCK_ROWS 4096
 #define GB_MAX_BLOCKS 16
+#define GB_SCRATCH_BYTES ((size_t)64 << 20)
 /* Smallest hessian a logistic/softmax row contributes, so leaves never divide by zero. */
 #define GB_MIN_HESS 1e-16
 /* A split must gain more than this even with min_split_gain = 0 (rounding noise). */
@@ -207,7 +208,8 @@ typedef struct gb_train {
     size_t n, d, K;
     int nt;
     uint32_t n_hist;     /* entries per histogram */
-    gb_gh *scratch;      /* (GB_MAX_BLOCKS, n_hist) block histograms */
+    gb_gh *scratch;      /* (max_blocks, n_hist) block histograms */
+    size_t max_blocks;   /* <= GB_MAX_BLOCKS, fewer when histograms are large */
     gb_gh **pool;        /* free histograms */
     size_t n_pool, cap_pool;
     gb_gh **owned;       /* every histogram ever allocated */
@@ -294,8 +296,8 @@ static void hist_build(gb_train *t, const uint32_t *idx, size_t lo, size_t hi,
 {
     size_t cnt = hi - lo;
     size_t nblk = cnt / GB_BLOCK_ROWS;
-    if (nblk > GB_MAX_BLOCKS)
-        nblk = GB_MAX_BLOCKS;
+    if (nblk > t->max_blocks)
+        nblk = t->max_blocks;
     if (nblk <= 1) {
         hist_rows(t, idx, lo, hi, gh, out);
         return;
@@ -754,7 +756,12 @@ lp_status lp_gbdt_fit(const float *X, const float *y, const float *weight, size_
     t.n_hist = bins.off[d];
     t.cap_leaves = o->max_leaves > 0 ? (size_t)o->max_leaves : 64;
     t.cap_split = 2 * t.cap_leaves;
-    t.scratch = lp_mallocarray((size_t)GB_MAX_BLOCKS * t.n_hist, sizeof *t.scratch);
+    /* block histograms take at most GB_SCRATCH_BYTES (a function of d and the bins only,
+     * so determinism across thread counts holds) */
+    t.max_blocks = GB_SCRATCH_BYTES / ((size_t)t.n_hist * sizeof(gb_gh));
+    t.max_blocks = t.max_blocks < 1 ? 1 : t.max_blocks > GB_MAX_BLOCKS ? GB_MAX_BLOCKS
+                                                                         : t.max_blocks;
+    t.scratch = lp_mallocarray(t.max_blocks * t.n_hist, sizeof *t.scratch);
     t.tmp = lp_mallocarray(n, sizeof *t.tmp);
     t.colmask = lp_calloc(d, 1);
     t.leaves = lp_mallocarray(t.cap_leaves, sizeof *t.leaves);
