@@ -64,24 +64,30 @@ static inline float gb_tree_value(const lp_gbdt *m, size_t t, const float *x)
     return m->leafv[m->leaf_off[t] + (size_t)~i];
 }
 
-/* Two independent walks interleaved (tree ta with row xa, tree tb with row xb), so the
- * dependent loads of one overlap those of the other. */
-static inline void gb_tree_value2(const lp_gbdt *m, size_t ta, const float *xa, size_t tb,
-                                  const float *xb, double *va, double *vb)
+/* Sum of the leaf values of row x over trees [t0, t0 + 4 * n4) of a single-output model, four
+ * walks interleaved (trees t, t+1, t+2, t+3), so the dependent loads of one overlap those of
+ * the others; s[j] accumulates trees t0 + j (mod 4). */
+static inline void gb_tree_sum4(const lp_gbdt *m, size_t t0, size_t n4, const float *x,
+                                double s[4])
 {
-    const gb_pnode *pa = m->pnodes + m->pnode_off[ta], *pb = m->pnodes + m->pnode_off[tb];
-    int32_t ia = m->pnode_off[ta + 1] == m->pnode_off[ta] ? -1 : 0;
-    int32_t ib = m->pnode_off[tb + 1] == m->pnode_off[tb] ? -1 : 0;
-    while (ia >= 0 && ib >= 0) {
-        ia = gb_step(pa, ia, xa);
-        ib = gb_step(pb, ib, xb);
+    for (size_t q = 0; q < n4; q++) {
+        size_t t = t0 + 4 * q;
+        const gb_pnode *p[4];
+        int32_t i[4];
+        for (int j = 0; j < 4; j++) {
+            p[j] = m->pnodes + m->pnode_off[t + j];
+            i[j] = m->pnode_off[t + j + 1] == m->pnode_off[t + j] ? -1 : 0;
+        }
+        while ((i[0] | i[1] | i[2] | i[3]) >= 0) { /* all four still inside their trees */
+            for (int j = 0; j < 4; j++)
+                i[j] = gb_step(p[j], i[j], x);
+        }
+        for (int j = 0; j < 4; j++) {
+            while (i[j] >= 0)
+                i[j] = gb_step(p[j], i[j], x);
+            s[j] += m->leafv[m->leaf_off[t + j] + (size_t)~i[j]];
+        }
     }
-    while (ia >= 0)
-        ia = gb_step(pa, ia, xa);
-    while (ib >= 0)
-        ib = gb_step(pb, ib, xb);
-    *va += m->leafv[m->leaf_off[ta] + (size_t)~ia];
-    *vb += m->leafv[m->leaf_off[tb] + (size_t)~ib];
 }
 
 /* Allocate an empty model shell (all arrays NULL); NULL on allocation failure. */

@@ -4,10 +4,11 @@
  *
  * Prediction walks every tree with float comparisons (x <= threshold goes left, NaN takes the
  * learned default side) over a compact 16-byte-node copy of the trees, and sums leaf values
- * in double on top of the base margin in one fixed order (single output: even and odd trees
- * in two interleaved sums, for instruction-level parallelism), so a row gets the same bits
- * from the batch path, the single-row path and a reloaded model. Loading trusts nothing: sizes are checked against the bytes left, every child index
- * must point forward inside its tree and every feature index must be < d, then the CRC.
+ * in double on top of the base margin in one fixed order (single output: four interleaved
+ * partial sums over trees t mod 4, for instruction-level parallelism), so a row gets the same
+ * bits from the batch path, the single-row path and a reloaded model. Loading trusts nothing:
+ * sizes are checked against the bytes left, every child index must point forward inside its
+ * tree and every feature index must be < d, then the CRC.
  */
 #include "model/gbdt_int.h"
 
@@ -90,6 +91,19 @@ void lp_gbdt_set_threads(lp_gbdt *m, int n_threads)
         m->n_threads = n_threads > 0 ? n_threads : 0;
 }
 
+/* Raw margin of a single-output model: four interleaved partial sums over trees t mod 4,
+ * the remainder trees added to the first, combined as base + ((s0 + s1) + (s2 + s3)). The
+ * batch and single-row paths both call this, so they agree bit for bit. */
+static double single_output(const lp_gbdt *m, const float *x)
+{
+    const size_t nt = m->n_rounds;
+    double s[4] = {0.0, 0.0, 0.0, 0.0};
+    gb_tree_sum4(m, 0, nt / 4, x, s);
+    for (size_t t = nt / 4 * 4; t < nt; t++)
+        s[0] += gb_tree_value(m, t, x);
+    return m->base[0] + ((s[0] + s[1]) + (s[2] + s[3]));
+}
+
 void lp_gbdt_predict_row_raw(const lp_gbdt *m, const float *x, float *out)
 {
     const size_t K = m->n_out;
@@ -98,15 +112,7 @@ void lp_gbdt_predict_row_raw(const lp_gbdt *m, const float *x, float *out)
         acc[k] = m->base[k];
     const size_t nt = m->n_rounds * K;
     if (K == 1) {
-        /* two partial sums interleave the walks; added in a fixed order at the end, the
-         * batch path does the same, so both give the same bits */
-        double s0 = 0.0, s1 = 0.0;
-        size_t t = 0;
-        for (; t + 2 <= nt; t += 2)
-            gb_tree_value2(m, t, x, t + 1, x, &s0, &s1);
-        if (t < nt)
-            s0 += gb_tree_value(m, t, x);
-        out[0] = (float)(acc[0] + (s0 + s1));
+        out[0] = (float)single_output(m, x);
         return;
     }
     for (size_t t = 0; t < nt; t++)
@@ -133,16 +139,8 @@ lp_status lp_gbdt_predict_raw(const lp_gbdt *m, const float *X, size_t n, float 
             for (size_t k = 0; k < K; k++)
                 acc[(i - lo) * K + k] = m->base[k];
         if (K == 1) {
-            for (size_t i = lo; i < hi; i++) {
-                double s0 = 0.0, s1 = 0.0;
-                const float *x = X + i * d;
-                size_t t = 0;
-                for (; t + 2 <= ntree; t += 2)
-                    gb_tree_value2(m, t, x, t + 1, x, &s0, &s1);
-                if (t < ntree)
-                    s0 += gb_tree_value(m, t, x);
-                acc[i - lo] += s0 + s1;
-            }
+            for (size_t i = lo; i < hi; i++)
+                acc[i - lo] = single_output(m, X + i * d);
         } else {
             for (size_t t = 0; t < ntree; t++) {
                 size_t k = t % K;
