@@ -167,6 +167,9 @@ lp_status lp_pipeline_add(lp_pipeline *p, const char *const *cols, size_t n_cols
                           const lp_step_opts *o, lp_err *err);
 size_t lp_pipeline_n_steps(const lp_pipeline *p);
 bool lp_pipeline_is_fitted(const lp_pipeline *p);
+/* A new unfitted pipeline with the same steps (columns and options) as the unfitted p.
+ * LP_ESTATE when p is fitted. */
+lp_status lp_pipeline_clone_unfitted(const lp_pipeline *p, lp_pipeline **out, lp_err *err);
 
 /* Fit every step on train. Errors name the step and column: LP_ENOTFOUND for a missing column,
  * LP_EINVAL for a column of the wrong type (numeric steps need numeric columns), no rows, PCA
@@ -206,7 +209,8 @@ lp_pipeline_default_opts lp_pipeline_default_opts_default(void);
 /* An unfitted pipeline for f: integer/float/bool -> one SCALE (standard) step; categorical ->
  * ONEHOT (cardinality <= onehot_max_card) or HASH; text -> one TFIDF step per column (defaults
  * of lp_step_opts_default); datetime -> one DATETIME step. Excluded names that are not in f are
- * LP_ENOTFOUND (a typo would otherwise leak the target into the features). */
+ * LP_ENOTFOUND (a typo would otherwise leak the target into the features). o may be NULL for
+ * the defaults. */
 lp_status lp_pipeline_default(const lp_frame *f, const lp_pipeline_default_opts *o,
                               lp_pipeline **out, lp_err *err);
 

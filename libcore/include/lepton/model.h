@@ -91,6 +91,9 @@ typedef struct lp_train_opts {
     uint64_t seed;              /* every random choice (default 42) */
     const char *data_name;      /* provenance for the header (e.g. the file path); may be NULL */
     const char *data_sha256;    /* fingerprint of the training file; may be NULL */
+    /* An unfitted feature pipeline (feat.h) to use instead of the default one built from the
+     * column kinds; the model fits and keeps a copy, the caller keeps this one. May be NULL. */
+    const struct lp_pipeline *pipeline;
 } lp_train_opts;
 
 lp_train_opts lp_train_opts_default(void);
@@ -113,7 +116,7 @@ lp_status lp_model_train(const lp_frame *train, const lp_frame *valid, const lp_
 void lp_model_free(lp_model *m);
 
 /* Save as one .lpm file (atomic write) / load and validate one. A seeded training run repeated
- * gives the same file except for the created_at field of the header. */
+ * gives the same file except for the header's created_at, which SOURCE_DATE_EPOCH pins. */
 lp_status lp_model_save(const lp_model *m, const char *path, lp_err *err);
 lp_status lp_model_load(const char *path, lp_model **out, lp_err *err);
 

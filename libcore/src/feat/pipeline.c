@@ -1070,10 +1070,12 @@ lp_pipeline_default_opts lp_pipeline_default_opts_default(void)
                                       .hash_features = 1024};
 }
 
-lp_status lp_pipeline_default(const lp_frame *f, const lp_pipeline_default_opts *o,
+lp_status lp_pipeline_default(const lp_frame *f, const lp_pipeline_default_opts *opts,
                               lp_pipeline **out, lp_err *err)
 {
     *out = NULL;
+    lp_pipeline_default_opts defaults = lp_pipeline_default_opts_default();
+    const lp_pipeline_default_opts *o = opts ? opts : &defaults;
     for (size_t e = 0; e < o->n_exclude; e++) {
         size_t j;
         lp_status st = lp_frame_require(f, o->exclude[e], "the frame", &j, err);
@@ -1155,5 +1157,25 @@ done:
         return st;
     }
     *out = p;
+    return LP_OK;
+}
+
+lp_status lp_pipeline_clone_unfitted(const lp_pipeline *p, lp_pipeline **out, lp_err *err)
+{
+    *out = NULL;
+    if (p->fitted)
+        return lp_err_set(err, LP_ESTATE, "pipeline: only an unfitted pipeline can be cloned");
+    lp_pipeline *c = lp_pipeline_new();
+    if (!c)
+        return lp_err_set(err, LP_ENOMEM, "pipeline: out of memory");
+    for (size_t i = 0; i < p->n_steps; i++) {
+        const step *s = &p->steps[i];
+        lp_status st = lp_pipeline_add(c, (const char *const *)s->cols, s->n_cols, &s->o, err);
+        if (st) {
+            lp_pipeline_free(c);
+            return st;
+        }
+    }
+    *out = c;
     return LP_OK;
 }
