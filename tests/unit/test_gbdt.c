@@ -361,6 +361,54 @@ static void test_importance(void **state)
     free(y);
 }
 
+/* 1000 distinct values, max_bins 4: every threshold is one of at most 3 cuts, placed near
+ * the quartiles of x (equal-count bins), and the missing bin is extra. */
+static void test_binning_limit(void **state)
+{
+    (void)state;
+    const size_t n = 1000;
+    float *X = malloc(n * sizeof *X), *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) {
+        X[i] = (float)((i * 7919) % n); /* a permutation of 0..999 */
+        y[i] = (float)sin(X[i] / 50.0);
+    }
+    X[3] = NAN;
+    lp_gbdt_opts o = lp_gbdt_opts_default();
+    o.max_bins = 4;
+    o.n_rounds = 20;
+    o.max_leaves = 4;
+    o.n_threads = 1;
+    lp_gbdt *m = NULL;
+    assert_int_equal(lp_gbdt_fit(X, y, NULL, n, 1, &o, NULL, NULL, 0, &m, NULL), LP_OK);
+    float seen[8];
+    size_t nseen = 0;
+    for (size_t t = 0; t < lp_gbdt_n_trees(m); t++) {
+        size_t nn;
+        const lp_gbdt_node *tn = lp_gbdt_tree(m, t, &nn);
+        for (size_t i = 0; i < nn; i++) {
+            if (tn[i].feature < 0)
+                continue;
+            size_t k = 0;
+            while (k < nseen && seen[k] != tn[i].threshold)
+                k++;
+            if (k == nseen) {
+                assert_true(nseen < 3);
+                seen[nseen++] = tn[i].threshold;
+            }
+        }
+    }
+    assert_true(nseen >= 2);
+    for (size_t k = 0; k < nseen; k++) {
+        /* each cut sits half-way between two neighbouring integers near a quartile */
+        float q = seen[k];
+        assert_true(q - floorf(q) == 0.5f);
+        assert_true(fabsf(q - 249.5f) < 2 || fabsf(q - 499.5f) < 2 || fabsf(q - 749.5f) < 2);
+    }
+    lp_gbdt_free(m);
+    free(X);
+    free(y);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_save_load_reproducible),
         cmocka_unit_test(test_importance),
+        cmocka_unit_test(test_binning_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
