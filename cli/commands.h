@@ -12,6 +12,11 @@
     X(profile, cmd_profile, "profile a data file: types, counts, statistics, flags") \
     X(clean, cmd_clean, "de-duplicate, impute and treat outliers (reusable)")       \
     X(featurize, cmd_featurize, "turn raw columns into a numeric feature matrix")   \
+    X(train, cmd_train, "train a model and save it as one .lpm file")              \
+    X(tune, cmd_tune, "search hyper-parameters, re-fit the best and save it")     \
+    X(pipeline, cmd_pipeline, "profile, clean, tune, train, evaluate, register")  \
+    X(eval, cmd_eval, "evaluate a model on labelled data")                         \
+    X(predict, cmd_predict, "predict raw rows with a saved model")                 \
     X(registry, cmd_registry, "list, show and promote models in the model registry") \
     X(version, cmd_version, "print the version and build options")
 

@@ -1,0 +1,109 @@
+/*
+ * cmd_train.c - `lepton train --data TRAIN --label COL --model linear|logistic|nn|gbdt
+ * [--param k=v ...] [--valid VALID] --out MODEL.lpm`: train one model on a CSV/TSV/JSONL file
+ * and save it as one .lpm file that carries its imputer, feature pipeline and drift reference.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "modelio.h"
+
+int cmd_train(int argc, char **argv)
+{
+    cli_read rd = {0};
+    const char *data = NULL, *label = NULL, *model = "gbdt", *valid = NULL, *out = NULL,
+               *drop = NULL, *registry = "registry.db", *name = NULL;
+    arg_list params = {0};
+    long seed = 42;
+    bool json = false;
+    const arg_spec opts[] = {
+        {"data", ARG_STR, &data, "TRAIN", "training data (CSV, TSV or JSONL; gzip ok)"},
+        {"label", ARG_STR, &label, "COL", "the column to predict"},
+        {"model", ARG_STR, &model, "KIND", "linear|logistic|nn|gbdt (default gbdt)"},
+        {"param", ARG_LIST, &params, "K=V", "a model parameter (repeatable)"},
+        {"valid", ARG_STR, &valid, "VALID", "validation data (default: 20% of TRAIN held out)"},
+        {"out", ARG_STR, &out, "MODEL.lpm", "where to save the model", 0, 0, 'o'},
+        {"drop", ARG_STR, &drop, "A,B", "columns to leave out of the features"},
+        {"seed", ARG_INT, &seed, "N", "random seed (default 42)", 0, 1e18},
+        {"register", ARG_STR, &name, "NAME", "also register the model under NAME"},
+        {"registry", ARG_STR, &registry, "DB", "registry database (default registry.db)"},
+        {"json", ARG_FLAG, &json, NULL, "print the validation metrics as JSON"},
+        CLI_READ_SPECS(rd),
+    };
+    const arg_cmd cmd = {"train",
+                         "--data TRAIN --label COL --model linear|logistic|nn|gbdt "
+                         "[--param k=v ...] [--valid VALID] --out MODEL.lpm",
+                         "Train a model and save it with its cleaning and feature pipeline.",
+                         opts, sizeof opts / sizeof opts[0], 0, 0};
+    size_t npos;
+    int rc = args_parse(&cmd, argc, argv, NULL, &npos);
+    if (rc) {
+        arg_list_free(&params);
+        return rc == 1 ? 0 : rc;
+    }
+    if (!data || !label || !out) {
+        fprintf(stderr, "lepton train: --data, --label and --out are required\n");
+        arg_list_free(&params);
+        return 2;
+    }
+    lp_err err;
+    lp_err_clear(&err);
+    lp_train_opts o = lp_train_opts_default();
+    lp_params *p = NULL;
+    lp_frame *tr = NULL, *va = NULL;
+    lp_model *m = NULL;
+    char *dcopy = NULL, **dlist = NULL, sha[65];
+    size_t ndrop = 0;
+    lp_status st = lp_model_kind_parse(model, &o.kind, &err);
+    if (!st)
+        st = cli_params(&params, &p, &err);
+    if (st) {
+        fprintf(stderr, "lepton train: %s\n", lp_err_text(&err));
+        arg_list_free(&params);
+        lp_params_free(p);
+        return 2;
+    }
+    dlist = cli_split(drop, &dcopy, &ndrop);
+    o.label = label;
+    o.params = p;
+    o.seed = (uint64_t)seed;
+    o.drop = (const char *const *)dlist;
+    o.n_drop = ndrop;
+    o.data_name = data;
+    uint64_t t0 = lp_time_ns();
+    st = cli_read_frame(data, &rd, &tr, &err);
+    if (!st && valid)
+        st = cli_read_frame(valid, &rd, &va, &err);
+    if (!st && lp_sha256_file(data, sha, NULL) == LP_OK)
+        o.data_sha256 = sha;
+    if (!st)
+        st = lp_model_train(tr, va, &o, &m, &err);
+    if (!st)
+        st = cli_attach_drift(m, tr, &err);
+    if (!st)
+        st = lp_model_save(m, out, &err);
+    if (!st && name)
+        st = cli_register(m, registry, name, out, &err);
+    if (st) {
+        rc = cli_fail("train", &err);
+    } else {
+        char *mj = cli_valid_metrics_json(m);
+        if (json) {
+            printf("%s\n", mj);
+        } else {
+            printf("trained %s (%s) on %zu rows in %.2f s; validation: %s\nsaved %s\n", model,
+                   lp_task_name(lp_model_task(m)), lp_frame_nrows(tr), lp_time_since(t0), mj,
+                   out);
+        }
+        free(mj);
+    }
+    lp_model_free(m);
+    lp_frame_free(tr);
+    lp_frame_free(va);
+    lp_params_free(p);
+    arg_list_free(&params);
+    free(dlist);
+    free(dcopy);
+    return rc;
+}
