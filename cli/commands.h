@@ -17,6 +17,7 @@
     X(pipeline, cmd_pipeline, "profile, clean, tune, train, evaluate, register")  \
     X(eval, cmd_eval, "evaluate a model on labelled data")                         \
     X(predict, cmd_predict, "predict raw rows with a saved model")                 \
+    X(serve, cmd_serve, "serve a model over HTTP with monitoring")                 \
     X(registry, cmd_registry, "list, show and promote models in the model registry") \
     X(version, cmd_version, "print the version and build options")
 

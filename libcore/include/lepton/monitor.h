@@ -33,6 +33,7 @@ extern "C" {
 
 #define LP_DRIFT_EDGES 99   /* numeric reference: up to 99 edges (percentiles) -> 100 bins */
 #define LP_DRIFT_TOP_CATS 32 /* categorical reference: top categories kept, the rest "other" */
+#define LP_DRIFT_MIN_N 100   /* a feature is flagged only once this many live values are in */
 
 /* ---- drift ---------------------------------------------------------------------------------*/
 typedef struct lp_drift lp_drift;
@@ -76,7 +77,8 @@ typedef struct lp_drift_stat {
 } lp_drift_stat;
 
 /* Compare the sketch with its reference: out (lp_drift_nfeatures entries, caller's array).
- * Features with no live values get n = 0, psi = ks = 0 and are never flagged. */
+ * Features with no live values get n = 0, psi = ks = 0; a feature with fewer than
+ * LP_DRIFT_MIN_N live values is never flagged (a handful of rows makes PSI meaningless). */
 void lp_drift_compare(const lp_drift_sketch *s, double psi_threshold, lp_drift_stat *out);
 
 /* Reference and current shares of feature j's bins, for charts: *nbins gets the count;

@@ -517,7 +517,7 @@ void lp_drift_compare(const lp_drift_sketch *s, double psi_threshold, lp_drift_s
             }
         o->psi = psi;
         o->ks = ks;
-        o->drifted = psi > psi_threshold;
+        o->drifted = psi > psi_threshold && n >= LP_DRIFT_MIN_N;
         free(cur);
     }
 }

@@ -1,0 +1,365 @@
+/*
+ * cmd_serve.c - `lepton serve --model MODEL.lpm [--port 8080] [--db monitor.db]`: the model over
+ * HTTP. POST /v1/predict {"rows":[{...}]} answers predictions and class probabilities, each with a
+ * prediction id; GET /v1/model describes the model and its input schema; POST /v1/feedback stores
+ * true labels; GET /v1/monitor reports drift (PSI, KS) and live metrics. Every prediction is
+ * logged to SQLite by a background writer; the model reloads on SIGHUP and POST
+ * /v1/admin/reload by atomic swap. OpenAPI: docs/lepton-serve.openapi.yaml.
+ */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "modelserver.h"
+
+#define MAX_ROWS 10000 /* rows per request */
+#define LIVE_WINDOW 10000
+
+typedef struct app {
+    lp_swap *swap;
+    lp_predlog *log;
+    const char *model_path;
+    double psi_threshold;
+    lp_metric *scores, *info, *dropped;
+    _Atomic uint64_t seq;
+    uint64_t boot;
+} app;
+
+static void destroy_served(void *obj, void *user)
+{
+    (void)user;
+    served_free(obj);
+}
+
+static void new_id(app *a, char *buf, size_t cap)
+{
+    uint64_t n = atomic_fetch_add(&a->seq, 1);
+    snprintf(buf, cap, "p-%08llx-%llu", (unsigned long long)(a->boot & 0xffffffffULL),
+             (unsigned long long)n);
+}
+
+static const lp_field_spec predict_fields[] = {
+    {.name = "rows", .type = LP_FIELD_TYPE_ARRAY, .required = true, .max_len = MAX_ROWS},
+    {.name = NULL},
+};
+
+static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
+{
+    app *a = user;
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(req->json, "rows");
+    if (cJSON_GetArraySize(rows) == 0)
+        return lp_http_error(res, LP_EINVAL, "field 'rows': at least one row is needed");
+    uint64_t t0 = lp_time_ns();
+    lp_swap_ref *ref = lp_swap_acquire(a->swap);
+    served *s = lp_swap_ref_object(ref);
+    lp_err err;
+    lp_err_clear(&err);
+    lp_frame *f = NULL;
+    lp_predictions p = {0};
+    cJSON *ignored = cJSON_CreateArray();
+    lp_status st = rows_to_frame(s->m, rows, &f, ignored, &err);
+    if (!st)
+        st = lp_model_predict(s->m, f, &p, &err);
+    if (st) {
+        cJSON_Delete(ignored);
+        lp_frame_free(f);
+        lp_swap_release(ref);
+        return lp_http_error_from(res, &err);
+    }
+    double lat_us = (double)(lp_time_ns() - t0) / 1e3 / (double)p.n;
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "model_version", s->version);
+    cJSON *arr = cJSON_AddArrayToObject(out, "predictions");
+    if (cJSON_GetArraySize(ignored))
+        cJSON_AddItemToObject(out, "ignored_fields", ignored);
+    else
+        cJSON_Delete(ignored);
+    lp_metric_series *hist = lp_metric_series_get(a->scores, NULL);
+    long score_j = s->ref ? lp_drift_find(s->ref, "_score") : -1;
+    const cJSON *row = rows->child;
+    for (size_t i = 0; i < p.n; i++, row = row ? row->next : NULL) {
+        char id[64], outbuf[64], hash[65];
+        new_id(a, id, sizeof id);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", id);
+        double score;
+        const char *output;
+        if (p.task == LP_TASK_REGRESSION) {
+            score = p.out[i];
+            cJSON_AddNumberToObject(o, "prediction", score);
+            snprintf(outbuf, sizeof outbuf, "%.17g", score);
+            output = outbuf;
+        } else {
+            output = lp_model_class(s->m, (size_t)p.cls[i]);
+            cJSON_AddStringToObject(o, "prediction", output);
+            cJSON *pr = cJSON_AddObjectToObject(o, "probabilities");
+            for (size_t k = 0; k < p.k; k++)
+                cJSON_AddNumberToObject(pr, lp_model_class(s->m, k), p.out[i * p.k + k]);
+            score = p.task == LP_TASK_BINARY ? p.out[i * 2 + 1] : p.out[i * p.k + p.cls[i]];
+        }
+        cJSON_AddItemToArray(arr, o);
+        char *rowtxt = row ? cJSON_PrintUnformatted(row) : NULL;
+        lp_sha256_hex(rowtxt ? rowtxt : "", rowtxt ? strlen(rowtxt) : 0, hash);
+        free(rowtxt);
+        lp_pred_record rec = {.id = id, .time = lp_time_wall(), .model_version = s->version,
+                              .inputs_hash = hash, .output = output, .score = score,
+                              .latency_us = lat_us};
+        if (a->log)
+            lp_predlog_push(a->log, &rec);
+        lp_metric_series_observe(hist, score);
+        if (s->sk && score_j >= 0)
+            lp_drift_sketch_add_num(s->sk, (size_t)score_j, score);
+    }
+    if (s->sk)
+        lp_drift_sketch_add_frame(s->sk, f);
+    lp_predictions_clear(&p);
+    lp_frame_free(f);
+    lp_swap_release(ref);
+    return lp_res_json(res, 200, out);
+}
+
+static lp_status h_model(const lp_req *req, lp_res *res, void *user)
+{
+    (void)req;
+    app *a = user;
+    lp_swap_ref *ref = lp_swap_acquire(a->swap);
+    served *s = lp_swap_ref_object(ref);
+    cJSON *out = cJSON_Parse(lp_model_header(s->m));
+    if (!out)
+        out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "model_version", s->version);
+    cJSON *in = cJSON_AddObjectToObject(out, "input_schema");
+    cJSON_AddStringToObject(in, "type", "object");
+    cJSON *props = cJSON_AddObjectToObject(in, "properties");
+    for (size_t j = 0; j < lp_model_n_inputs(s->m); j++) {
+        lp_col_kind k = lp_model_input_kind(s->m, j);
+        cJSON *pj = cJSON_AddObjectToObject(props, lp_model_input_name(s->m, j));
+        const char *type = k == LP_COL_KIND_INTEGER   ? "integer"
+                           : k == LP_COL_KIND_FLOAT   ? "number"
+                           : k == LP_COL_KIND_BOOL    ? "boolean"
+                                                      : "string";
+        cJSON_AddStringToObject(pj, "type", type);
+        if (k == LP_COL_KIND_DATETIME)
+            cJSON_AddStringToObject(pj, "format", "date-time");
+        cJSON_AddBoolToObject(pj, "nullable", true);
+    }
+    lp_swap_release(ref);
+    return lp_res_json(res, 200, out);
+}
+
+/* "label" may be a string, a number or a boolean, so only "id" has a spec; other members are
+ * checked in the handler. */
+static const lp_field_spec feedback_fields[] = {
+    {.name = "id", .type = LP_FIELD_TYPE_STRING, .required = true, .max_len = 200},
+    {.name = NULL},
+};
+
+static lp_status h_feedback(const lp_req *req, lp_res *res, void *user)
+{
+    app *a = user;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(req->json, "id");
+    const cJSON *label = cJSON_GetObjectItemCaseSensitive(req->json, "label");
+    char buf[64];
+    const char *lab;
+    if (cJSON_IsString(label)) {
+        lab = label->valuestring;
+    } else if (cJSON_IsNumber(label)) {
+        snprintf(buf, sizeof buf, "%.17g", label->valuedouble);
+        lab = buf;
+    } else if (cJSON_IsBool(label)) {
+        lab = cJSON_IsTrue(label) ? "true" : "false";
+    } else {
+        return lp_http_error(res, LP_EINVAL, "field 'label': expected a string or a number");
+    }
+    for (const cJSON *m = req->json->child; m; m = m->next)
+        if (strcmp(m->string, "id") && strcmp(m->string, "label"))
+            return lp_http_error(res, LP_EINVAL, "unknown field '%.60s'", m->string);
+    if (!a->log)
+        return lp_http_error(res, LP_ESTATE, "feedback needs the prediction log (--db)");
+    lp_err err;
+    lp_err_clear(&err);
+    if (lp_predlog_feedback(a->log, id->valuestring, lab, &err))
+        return lp_http_error_from(res, &err);
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "id", id->valuestring);
+    cJSON_AddStringToObject(out, "label", lab);
+    cJSON_AddBoolToObject(out, "stored", true);
+    return lp_res_json(res, 200, out);
+}
+
+
+static cJSON *num_or_null(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
+
+static lp_status h_monitor(const lp_req *req, lp_res *res, void *user)
+{
+    (void)req;
+    app *a = user;
+    lp_swap_ref *ref = lp_swap_acquire(a->swap);
+    served *s = lp_swap_ref_object(ref);
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "model_version", s->version);
+    cJSON_AddNumberToObject(out, "psi_threshold", a->psi_threshold);
+    cJSON *feats = cJSON_AddArrayToObject(out, "drift");
+    if (s->sk) {
+        size_t n = lp_drift_nfeatures(s->ref);
+        lp_drift_stat *st = calloc(n ? n : 1, sizeof *st);
+        if (st) {
+            lp_drift_compare(s->sk, a->psi_threshold, st);
+            for (size_t j = 0; j < n; j++) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "feature", st[j].name);
+                cJSON_AddNumberToObject(o, "n", (double)st[j].n);
+                cJSON_AddItemToObject(o, "psi", num_or_null(st[j].psi));
+                cJSON_AddItemToObject(o, "ks", num_or_null(st[j].ks));
+                cJSON_AddBoolToObject(o, "drifted", st[j].drifted);
+                if (!strcmp(st[j].name, "_score"))
+                    cJSON_AddItemToObject(out, "score_drift", o);
+                else
+                    cJSON_AddItemToArray(feats, o);
+            }
+            free(st);
+        }
+    }
+    if (a->log) {
+        lp_live_metrics lm;
+        const char *positive =
+            lp_model_task(s->m) == LP_TASK_BINARY ? lp_model_class(s->m, 1) : NULL;
+        cJSON *live = cJSON_AddObjectToObject(out, "live");
+        if (lp_predlog_live(a->log, LIVE_WINDOW, positive, &lm, NULL) == LP_OK) {
+            cJSON_AddNumberToObject(live, "labelled", (double)lm.n);
+            cJSON_AddItemToObject(live, "accuracy", num_or_null(lm.accuracy));
+            cJSON_AddItemToObject(live, "auroc", num_or_null(lm.auroc));
+            cJSON_AddItemToObject(live, "rmse", num_or_null(lm.rmse));
+        }
+        cJSON_AddNumberToObject(out, "predictions_logged", (double)lp_predlog_written(a->log));
+        cJSON_AddNumberToObject(out, "predictions_dropped", (double)lp_predlog_dropped(a->log));
+    }
+    lp_swap_release(ref);
+    return lp_res_json(res, 200, out);
+}
+
+static lp_status reload(void *user, lp_err *err)
+{
+    app *a = user;
+    served *s = NULL;
+    lp_status st = served_load(a->model_path, &s, err);
+    if (st)
+        return st;
+    st = lp_swap_set(a->swap, s, err);
+    if (st) {
+        served_free(s);
+        return st;
+    }
+    lp_log_info("reloaded %s as version %s", a->model_path, s->version);
+    return LP_OK;
+}
+
+static void collect(lp_metrics *m, void *user)
+{
+    (void)m;
+    app *a = user;
+    if (a->log)
+        lp_metric_series_set(lp_metric_series_get(a->dropped, NULL),
+                             (double)lp_predlog_dropped(a->log));
+    lp_swap_ref *ref = lp_swap_acquire(a->swap);
+    served *s = lp_swap_ref_object(ref);
+    const char *lv[1] = {s->version};
+    lp_metric_series_set(lp_metric_series_get(a->info, lv), 1);
+    lp_swap_release(ref);
+}
+
+static const lp_route routes[] = {
+    {.method = "POST", .path = "/v1/predict", .handler = h_predict, .fields = predict_fields},
+    {.method = "GET", .path = "/v1/model", .handler = h_model},
+    {.method = "POST", .path = "/v1/feedback", .handler = h_feedback, .fields = feedback_fields,
+     .allow_unknown = true, .body_limit = 64 * 1024},
+    {.method = "GET", .path = "/v1/monitor", .handler = h_monitor},
+};
+
+int cmd_serve(int argc, char **argv)
+{
+    const char *model = NULL, *db = NULL, *keys = NULL, *host = "127.0.0.1";
+    long port = 8080, threads = 0;
+    double psi = 0.2;
+    const arg_spec opts[] = {
+        {"model", ARG_STR, &model, "MODEL.lpm", "the model to serve"},
+        {"port", ARG_INT, &port, "PORT", "TCP port (default 8080; 0 picks a free one)", 0, 65535},
+        {"host", ARG_STR, &host, "ADDR", "address to bind (default 127.0.0.1)"},
+        {"db", ARG_STR, &db, "DB", "SQLite prediction log and feedback (default: none)"},
+        {"api-key-file", ARG_STR, &keys, "FILE", "keys for the admin routes, one per line"},
+        {"threads", ARG_INT, &threads, "N", "request threads (default: the cores)", 0, 1024},
+        {"psi-threshold", ARG_DOUBLE, &psi, "X", "flag drift above this PSI (default 0.2)", 0,
+         100},
+    };
+    const arg_cmd cmd = {"serve", "--model MODEL.lpm [--port 8080] [--db monitor.db]",
+                         "Serve a model over HTTP with monitoring.", opts,
+                         sizeof opts / sizeof opts[0], 0, 0};
+    size_t npos;
+    int rc = args_parse(&cmd, argc, argv, NULL, &npos);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (!model) {
+        fprintf(stderr, "lepton serve: --model is required\n");
+        return 2;
+    }
+    lp_err err;
+    lp_err_clear(&err);
+    app a = {.model_path = model, .psi_threshold = psi, .boot = (uint64_t)lp_time_wall()};
+    served *s = NULL;
+    lp_server *srv = NULL;
+    char **k = NULL;
+    size_t nk = 0;
+    lp_status st = served_load(model, &s, &err);
+    if (!st && !(a.swap = lp_swap_new(s, destroy_served, NULL))) {
+        served_free(s);
+        st = lp_err_set(&err, LP_ENOMEM, "out of memory");
+    }
+    if (!st && db)
+        st = lp_predlog_open(db, NULL, &a.log, &err);
+    lp_server_opts so = lp_server_opts_default();
+    so.port = (unsigned)port;
+    so.host = host;
+    so.threads = (unsigned)threads;
+    so.name = "lepton-serve";
+    so.access_log = true;
+    if (!st)
+        st = lp_server_new(routes, sizeof routes / sizeof routes[0], &a, &so, &srv, &err);
+    if (!st && keys && !(st = lp_api_keys_load(keys, &k, &nk, &err)))
+        st = lp_server_set_api_keys(srv, k, nk, &err);
+    if (!st) {
+        lp_server_set_reload(srv, reload, &a);
+        lp_metrics *mr = lp_server_metrics(srv);
+        static const double buckets[] = {0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95};
+        const char *vl[1] = {"version"};
+        st = lp_metrics_register(mr, "lepton_prediction_score", "Scores of served predictions",
+                                 LP_METRIC_TYPE_HISTOGRAM, NULL, 0, buckets, 11, &a.scores, &err);
+        if (!st)
+            st = lp_metrics_register(mr, "lepton_model_info", "The served model version",
+                                     LP_METRIC_TYPE_GAUGE, vl, 1, NULL, 0, &a.info, &err);
+        if (!st)
+            st = lp_metrics_register(mr, "lepton_prediction_log_dropped_total",
+                                     "Predictions the log could not keep up with",
+                                     LP_METRIC_TYPE_COUNTER, NULL, 0, NULL, 0, &a.dropped, &err);
+        if (!st)
+            st = lp_metrics_on_collect(mr, collect, &a, &err);
+    }
+    if (!st)
+        st = lp_server_start(srv, &err);
+    if (!st) {
+        lp_server_set_ready(srv, true);
+        /* tests and scripts read the bound port from this line */
+        printf("lepton serve: %s (version %s) on http://%s:%u\n", model, s->version, host,
+               lp_server_port(srv));
+        fflush(stdout);
+        st = lp_server_run_until_signal(srv, &err);
+    }
+    if (st)
+        rc = cli_fail("serve", &err);
+    lp_server_free(srv);
+    lp_predlog_close(a.log, NULL);
+    lp_swap_free(a.swap);
+    lp_api_keys_free(k);
+    return rc;
+}

@@ -1,0 +1,172 @@
+/*
+ * modelserver.c - loading a served model and turning JSON rows into frames (modelserver.h).
+ */
+#include "modelserver.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void served_free(served *s)
+{
+    if (!s)
+        return;
+    lp_drift_sketch_free(s->sk);
+    lp_drift_free(s->ref);
+    lp_model_free(s->m);
+    free(s);
+}
+
+lp_status served_load(const char *path, served **out, lp_err *err)
+{
+    *out = NULL;
+    served *s = calloc(1, sizeof *s);
+    if (!s)
+        return lp_err_set(err, LP_ENOMEM, "out of memory");
+    snprintf(s->path, sizeof s->path, "%s", path);
+    char sha[65];
+    lp_status st = lp_sha256_file(path, sha, err);
+    if (!st)
+        st = lp_model_load(path, &s->m, err);
+    if (!st) {
+        snprintf(s->version, sizeof s->version, "%.12s", sha);
+        const void *d;
+        size_t n;
+        if (lp_model_get_extra(s->m, "drift", &d, &n, NULL) == LP_OK) {
+            st = lp_drift_load(d, n, &s->ref, err);
+            if (!st && !(s->sk = lp_drift_sketch_new(s->ref)))
+                st = lp_err_set(err, LP_ENOMEM, "out of memory");
+        }
+    }
+    if (st) {
+        served_free(s);
+        return st;
+    }
+    *out = s;
+    return LP_OK;
+}
+
+static const char *json_type(const cJSON *v)
+{
+    if (cJSON_IsNumber(v))
+        return "a number";
+    if (cJSON_IsString(v))
+        return "a string";
+    if (cJSON_IsBool(v))
+        return "a boolean";
+    if (cJSON_IsArray(v))
+        return "an array";
+    if (cJSON_IsObject(v))
+        return "an object";
+    return "null";
+}
+
+static lp_status set_cell(lp_column *c, size_t i, const cJSON *v, lp_err *err)
+{
+    if (!v || cJSON_IsNull(v))
+        return LP_OK; /* missing */
+    char buf[64];
+    switch (c->kind) {
+    case LP_COL_KIND_INTEGER:
+    case LP_COL_KIND_FLOAT:
+        if (cJSON_IsNumber(v))
+            return lp_column_set_num(c, i, v->valuedouble, err);
+        if (cJSON_IsBool(v))
+            return lp_column_set_num(c, i, cJSON_IsTrue(v) ? 1 : 0, err);
+        if (cJSON_IsString(v)) {
+            double x;
+            if (lp_parse_double(v->valuestring, strlen(v->valuestring), &x) && isfinite(x))
+                return lp_column_set_num(c, i, x, err);
+            return lp_err_set(err, LP_EINVAL, "expected a number, got '%.40s'", v->valuestring);
+        }
+        return lp_err_set(err, LP_EINVAL, "expected a number, got %s", json_type(v));
+    case LP_COL_KIND_BOOL:
+        if (cJSON_IsBool(v))
+            return lp_column_set_num(c, i, cJSON_IsTrue(v) ? 1 : 0, err);
+        if (cJSON_IsNumber(v) && (v->valuedouble == 0 || v->valuedouble == 1))
+            return lp_column_set_num(c, i, v->valuedouble, err);
+        if (cJSON_IsString(v)) {
+            bool b;
+            if (lp_parse_bool(v->valuestring, strlen(v->valuestring), true, &b))
+                return lp_column_set_num(c, i, b, err);
+        }
+        return lp_err_set(err, LP_EINVAL, "expected true or false, got %s", json_type(v));
+    case LP_COL_KIND_DATETIME:
+        if (cJSON_IsNumber(v))
+            return lp_column_set_num(c, i, v->valuedouble, err);
+        if (cJSON_IsString(v)) {
+            double t;
+            if (lp_parse_datetime(v->valuestring, strlen(v->valuestring), &t))
+                return lp_column_set_num(c, i, t, err);
+            return lp_err_set(err, LP_EINVAL, "expected an ISO-8601 date-time, got '%.40s'",
+                              v->valuestring);
+        }
+        return lp_err_set(err, LP_EINVAL, "expected a date-time, got %s", json_type(v));
+    case LP_COL_KIND_CATEGORICAL:
+    case LP_COL_KIND_TEXT:
+        if (cJSON_IsString(v))
+            return lp_column_set_str(c, i, v->valuestring, err);
+        if (cJSON_IsNumber(v)) {
+            snprintf(buf, sizeof buf, "%.17g", v->valuedouble);
+            return lp_column_set_str(c, i, buf, err);
+        }
+        if (cJSON_IsBool(v))
+            return lp_column_set_str(c, i, cJSON_IsTrue(v) ? "true" : "false", err);
+        return lp_err_set(err, LP_EINVAL, "expected a string, got %s", json_type(v));
+    }
+    return LP_OK;
+}
+
+lp_status rows_to_frame(const lp_model *m, const cJSON *rows, lp_frame **out, cJSON *ignored,
+                        lp_err *err)
+{
+    *out = NULL;
+    size_t n = (size_t)cJSON_GetArraySize(rows), k = lp_model_n_inputs(m);
+    lp_frame *f = lp_frame_new();
+    if (!f)
+        return lp_err_set(err, LP_ENOMEM, "out of memory");
+    lp_status st = LP_OK;
+    for (size_t j = 0; j < k && !st; j++)
+        st = lp_frame_add_column(
+            f, lp_column_new(lp_model_input_name(m, j), lp_model_input_kind(m, j), n), err);
+    size_t i = 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, rows)
+    {
+        if (st)
+            break;
+        if (!cJSON_IsObject(row)) {
+            st = lp_err_set(err, LP_EINVAL, "rows[%zu]: expected an object, got %s", i,
+                            json_type(row));
+            break;
+        }
+        const cJSON *v;
+        cJSON_ArrayForEach(v, row)
+        {
+            long j = lp_frame_find(f, v->string);
+            if (j < 0) {
+                /* not an input (an id, the label, a column dropped at training): reported once */
+                bool seen = false;
+                const cJSON *e;
+                cJSON_ArrayForEach(e, ignored) seen = seen || !strcmp(e->valuestring, v->string);
+                if (ignored && !seen && cJSON_GetArraySize(ignored) < 100)
+                    cJSON_AddItemToArray(ignored, cJSON_CreateString(v->string));
+                continue;
+            }
+            lp_err cell;
+            lp_err_clear(&cell);
+            if (set_cell(lp_frame_col(f, (size_t)j), i, v, &cell)) {
+                st = lp_err_set(err, LP_EINVAL, "rows[%zu].%.60s: %s", i, v->string,
+                                lp_err_text(&cell));
+                break;
+            }
+        }
+        i++;
+    }
+    if (st) {
+        lp_frame_free(f);
+        return st;
+    }
+    *out = f;
+    return LP_OK;
+}

@@ -1,0 +1,33 @@
+/*
+ * modelserver.h - `lepton serve`: a model server is a route table plus a hot-swapped model.
+ * Holds the served model, its drift reference and live sketch, the prediction log, and the
+ * conversion of JSON rows ({"col": value, ...}) into a frame with the model's input schema.
+ */
+#ifndef LEPTON_CLI_MODELSERVER_H
+#define LEPTON_CLI_MODELSERVER_H
+
+#include <cjson/cJSON.h>
+
+#include "modelio.h"
+
+/* One loaded model version; immutable once published through the swap. */
+typedef struct served {
+    lp_model *m;
+    lp_drift *ref;         /* NULL when the file has no drift section */
+    lp_drift_sketch *sk;   /* live counts against ref */
+    char version[80];      /* "<file sha256 prefix>" */
+    char path[1024];
+} served;
+
+lp_status served_load(const char *path, served **out, lp_err *err);
+void served_free(served *s);
+
+/* Rows (a JSON array of objects) into a frame of the model's inputs. Values: numbers, strings,
+ * booleans or null (missing); an absent input is missing. Keys that are not inputs (an id, the
+ * label, a column dropped at training) are skipped and their names appended once to the JSON
+ * array `ignored` (may be NULL). Errors (LP_EINVAL) name the row and field:
+ * "rows[3].amount: expected a number, got an object". */
+lp_status rows_to_frame(const lp_model *m, const cJSON *rows, lp_frame **out, cJSON *ignored,
+                        lp_err *err);
+
+#endif
