@@ -24,6 +24,7 @@ typedef struct app {
     double psi_threshold;
     lp_metric *scores, *info, *dropped;
     _Atomic uint64_t seq;
+    _Atomic uint64_t rows_since_save;
     uint64_t boot;
 } app;
 
@@ -38,6 +39,22 @@ static void new_id(app *a, char *buf, size_t cap)
     uint64_t n = atomic_fetch_add(&a->seq, 1);
     snprintf(buf, cap, "p-%08llx-%llu", (unsigned long long)(a->boot & 0xffffffffULL),
              (unsigned long long)n);
+}
+
+/* Persist the live drift counts so `lepton monitor` can report offline. */
+static void save_sketch(app *a, const served *s)
+{
+    if (!a->log || !s->sk)
+        return;
+    lp_buf b;
+    lp_buf_init(&b);
+    char key[128];
+    snprintf(key, sizeof key, "drift:%s", s->version);
+    lp_err err;
+    if (lp_drift_sketch_save(s->sk, &b, &err) || lp_predlog_put_state(a->log, key, b.data, b.len,
+                                                                       &err))
+        lp_log_warn("saving the drift counts: %s", lp_err_text(&err));
+    lp_buf_free(&b);
 }
 
 static const lp_field_spec predict_fields[] = {
@@ -114,6 +131,10 @@ static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
     }
     if (s->sk)
         lp_drift_sketch_add_frame(s->sk, f);
+    if (atomic_fetch_add(&a->rows_since_save, p.n) + p.n >= 1000) {
+        atomic_store(&a->rows_since_save, 0);
+        save_sketch(a, s);
+    }
     lp_predictions_clear(&p);
     lp_frame_free(f);
     lp_swap_release(ref);
@@ -202,6 +223,7 @@ static lp_status h_monitor(const lp_req *req, lp_res *res, void *user)
     cJSON_AddStringToObject(out, "model_version", s->version);
     cJSON_AddNumberToObject(out, "psi_threshold", a->psi_threshold);
     cJSON *feats = cJSON_AddArrayToObject(out, "drift");
+    save_sketch(a, s);
     if (s->sk) {
         size_t n = lp_drift_nfeatures(s->ref);
         lp_drift_stat *st = calloc(n ? n : 1, sizeof *st);
@@ -247,6 +269,9 @@ static lp_status reload(void *user, lp_err *err)
     lp_status st = served_load(a->model_path, &s, err);
     if (st)
         return st;
+    lp_swap_ref *old = lp_swap_acquire(a->swap);
+    save_sketch(a, lp_swap_ref_object(old));
+    lp_swap_release(old);
     st = lp_swap_set(a->swap, s, err);
     if (st) {
         served_free(s);
@@ -358,6 +383,11 @@ int cmd_serve(int argc, char **argv)
     if (st)
         rc = cli_fail("serve", &err);
     lp_server_free(srv);
+    if (a.swap) {
+        lp_swap_ref *last = lp_swap_acquire(a.swap);
+        save_sketch(&a, lp_swap_ref_object(last));
+        lp_swap_release(last);
+    }
     lp_predlog_close(a.log, NULL);
     lp_swap_free(a.swap);
     lp_api_keys_free(k);

@@ -18,6 +18,7 @@
     X(eval, cmd_eval, "evaluate a model on labelled data")                         \
     X(predict, cmd_predict, "predict raw rows with a saved model")                 \
     X(serve, cmd_serve, "serve a model over HTTP with monitoring")                 \
+    X(monitor, cmd_monitor, "drift and live metrics of a served model, offline")    \
     X(registry, cmd_registry, "list, show and promote models in the model registry") \
     X(version, cmd_version, "print the version and build options")
 

@@ -72,6 +72,12 @@ code "$url/v1/monitor" >/dev/null
 check "shifted feature flagged" grep -q '"feature":"monthly_spend","n":600,"psi":[0-9.]*,"ks":[0-9.]*,"drifted":true' "$dir/body"
 flagged=$(grep -o '"feature":"[a-z_]*","n":[0-9]*,"psi":[0-9.e-]*,"ks":[0-9.e-]*,"drifted":true' "$dir/body" | grep -v '"feature":"_score"' | wc -l)
 check "only the shifted input flagged" test "$flagged" -eq 1
+out=$("$bin" monitor --db "$dir/mon.db" --model "$dir/m.lpm" --json --charts "$dir/charts"); rc=$?
+check "lepton monitor exit 0" test "$rc" -eq 0
+check "lepton monitor: shifted feature drifted" grep -q '"feature":"monthly_spend","n":600,[^}]*"drifted":true' <<<"$out"
+check "lepton monitor: chart written" grep -q '<svg' "$dir/charts/monthly_spend.svg"
+out=$("$bin" monitor --db "$dir/mon.db" --model "$dir/m.lpm"); rc=$?
+check "lepton monitor table" grep -q 'monthly_spend .* DRIFT' <<<"$out"
 
 # ---- hostile requests: 4xx, and still serving
 hostile() { # NAME WANT-CODE BODY-FILE

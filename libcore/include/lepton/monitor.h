@@ -67,6 +67,12 @@ void lp_drift_sketch_add_frame(lp_drift_sketch *s, const lp_frame *f);
 /* Forget all counts (e.g. to start a new window). Not atomic with concurrent adds. */
 void lp_drift_sketch_reset(lp_drift_sketch *s);
 
+/* The live counts as bytes (for persisting a window) / add saved counts back into a sketch of
+ * the same reference (LP_EFORMAT when the blob does not match the reference's bins). */
+lp_status lp_drift_sketch_save(const lp_drift_sketch *s, lp_buf *b, lp_err *err);
+lp_status lp_drift_sketch_add_saved(lp_drift_sketch *s, const void *data, size_t len,
+                                    lp_err *err);
+
 typedef struct lp_drift_stat {
     const char *name; /* owned by the reference */
     bool categorical;
@@ -141,6 +147,15 @@ typedef struct lp_live_metrics {
  * label counted as positive for AUROC (NULL: skip AUROC). Reads on its own connection. */
 lp_status lp_predlog_live(lp_predlog *l, size_t window, const char *positive,
                           lp_live_metrics *out, lp_err *err);
+
+/* A small key -> bytes store in the same database (table state), e.g. the drift sketch of a
+ * model version, so `lepton monitor` can report offline. put replaces; synchronous. */
+lp_status lp_predlog_put_state(lp_predlog *l, const char *key, const void *data, size_t len,
+                               lp_err *err);
+/* Read key from a log database opened read-only; *data is malloc'd (caller frees).
+ * LP_ENOTFOUND when absent. */
+lp_status lp_predlog_get_state_offline(const char *db_path, const char *key, uint8_t **data,
+                                       size_t *len, lp_err *err);
 
 /* Offline access for `lepton monitor`: open read-only and compute live metrics. */
 lp_status lp_predlog_live_offline(const char *db_path, size_t window, const char *positive,

@@ -553,3 +553,54 @@ void lp_drift_bins(const lp_drift_sketch *s, size_t j, double *ref, double *cur,
     }
     *nbins = f->nb + 1;
 }
+
+#define SKETCH_MAGIC 0x4C50534Bu /* "KSPL" */
+
+lp_status lp_drift_sketch_save(const lp_drift_sketch *s, lp_buf *b, lp_err *err)
+{
+    lp_buf_u32(b, SKETCH_MAGIC);
+    lp_buf_u64(b, s->ref->n);
+    for (size_t j = 0; j < s->ref->n; j++) {
+        lp_buf_u64(b, s->ref->f[j].nb + 1);
+        for (size_t k = 0; k <= s->ref->f[j].nb; k++)
+            lp_buf_u64(b, atomic_load_explicit(&s->counts[j][k], memory_order_relaxed));
+    }
+    return lp_buf_status(b, err);
+}
+
+lp_status lp_drift_sketch_add_saved(lp_drift_sketch *s, const void *data, size_t len,
+                                    lp_err *err)
+{
+    lp_reader r;
+    lp_reader_init(&r, data, len, "drift sketch");
+    uint32_t magic = 0;
+    uint64_t n = 0;
+    lp_status st = lp_reader_u32(&r, &magic, err);
+    if (!st)
+        st = lp_reader_u64(&r, &n, err);
+    if (st)
+        return st;
+    if (magic != SKETCH_MAGIC || n != s->ref->n)
+        return lp_err_set(err, LP_EFORMAT, "drift sketch: does not match the model's reference");
+    /* validate everything before adding anything */
+    size_t start = r.pos;
+    for (size_t pass = 0; pass < 2; pass++) {
+        r.pos = start;
+        for (size_t j = 0; j < n; j++) {
+            uint64_t nb = 0, c = 0;
+            if ((st = lp_reader_u64(&r, &nb, err)))
+                return st;
+            if (nb != s->ref->f[j].nb + 1)
+                return lp_err_set(err, LP_EFORMAT, "drift sketch: feature %zu has %llu bins, "
+                                                   "expected %zu",
+                                  j, (unsigned long long)nb, s->ref->f[j].nb + 1);
+            for (size_t k = 0; k < nb; k++) {
+                if ((st = lp_reader_u64(&r, &c, err)))
+                    return st;
+                if (pass)
+                    atomic_fetch_add_explicit(&s->counts[j][k], c, memory_order_relaxed);
+            }
+        }
+    }
+    return LP_OK;
+}

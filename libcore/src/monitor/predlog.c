@@ -49,6 +49,8 @@ static const char *SCHEMA =
     "CREATE INDEX IF NOT EXISTS predictions_time ON predictions(time);"
     "CREATE TABLE IF NOT EXISTS feedback(id TEXT PRIMARY KEY, label TEXT NOT NULL,"
     " time REAL NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value BLOB NOT NULL,"
+    " updated REAL NOT NULL);"
     "PRAGMA user_version=1;";
 
 lp_predlog_opts lp_predlog_opts_default(void)
@@ -427,6 +429,66 @@ lp_status lp_predlog_live_offline(const char *db_path, size_t window, const char
         return st;
     }
     lp_status st = live(db, db_path, window, positive, out, err);
+    sqlite3_close(db);
+    return st;
+}
+
+lp_status lp_predlog_put_state(lp_predlog *l, const char *key, const void *data, size_t len,
+                               lp_err *err)
+{
+    pthread_mutex_lock(&l->fmu);
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(l->fdb,
+                                "INSERT OR REPLACE INTO state(key,value,updated) VALUES(?,?,?)",
+                                -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(q, 2, data, (int)len, SQLITE_STATIC);
+        sqlite3_bind_double(q, 3, lp_time_wall());
+        rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    sqlite3_finalize(q);
+    lp_status st = rc == SQLITE_OK ? LP_OK
+                                   : lp_err_set(err, LP_EDB, "%s: %s", l->path,
+                                                sqlite3_errmsg(l->fdb));
+    pthread_mutex_unlock(&l->fmu);
+    return st;
+}
+
+lp_status lp_predlog_get_state_offline(const char *db_path, const char *key, uint8_t **data,
+                                       size_t *len, lp_err *err)
+{
+    *data = NULL;
+    *len = 0;
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        lp_status st = lp_err_set(err, LP_EDB, "%s: cannot open: %s", db_path,
+                                  db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return st;
+    }
+    sqlite3_stmt *q = NULL;
+    lp_status st = LP_OK;
+    if (sqlite3_prepare_v2(db, "SELECT value FROM state WHERE key=?", -1, &q, NULL) != SQLITE_OK) {
+        st = lp_err_set(err, LP_EDB, "%s: %s", db_path, sqlite3_errmsg(db));
+    } else {
+        sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            int n = sqlite3_column_bytes(q, 0);
+            uint8_t *d = malloc(n > 0 ? (size_t)n : 1);
+            if (!d)
+                st = lp_err_set(err, LP_ENOMEM, "out of memory");
+            else {
+                if (n > 0)
+                    memcpy(d, sqlite3_column_blob(q, 0), (size_t)n);
+                *data = d;
+                *len = (size_t)n;
+            }
+        } else {
+            st = lp_err_set(err, LP_ENOTFOUND, "%s: no saved state '%s'", db_path, key);
+        }
+    }
+    sqlite3_finalize(q);
     sqlite3_close(db);
     return st;
 }
