@@ -22,6 +22,10 @@ struct lp_frame {
     lp_column **cols;
     size_t ncols, cap;
     size_t nrows;
+    /* column-name hash index (column + 1, 0 = empty; linear probing, power-of-two capacity,
+     * load <= 1/2); NULL until first needed, dropped when columns are removed or replaced */
+    uint32_t *names;
+    size_t names_cap;
 };
 
 static const char *type_names[] = {"numeric", "categorical", "text"};
@@ -415,7 +419,41 @@ void lp_frame_free(lp_frame *f)
     for (size_t j = 0; j < f->ncols; j++)
         lp_column_free(f->cols[j]);
     free(f->cols);
+    free(f->names);
     free(f);
+}
+
+static void names_drop(lp_frame *f)
+{
+    free(f->names);
+    f->names = NULL;
+    f->names_cap = 0;
+}
+
+static void names_insert(lp_frame *f, size_t j)
+{
+    size_t mask = f->names_cap - 1, i = (size_t)fnv1a(f->cols[j]->name) & mask;
+    while (f->names[i])
+        i = (i + 1) & mask;
+    f->names[i] = (uint32_t)j + 1;
+}
+
+/* (Re)build the index for at least `want` columns; false on allocation failure (then the
+ * index stays absent and lookups scan). */
+static bool names_build(lp_frame *f, size_t want)
+{
+    size_t cap = 16;
+    while (cap < 2 * want + 2)
+        cap *= 2;
+    uint32_t *slots = calloc(cap, sizeof(uint32_t));
+    if (!slots)
+        return false;
+    free(f->names);
+    f->names = slots;
+    f->names_cap = cap;
+    for (size_t j = 0; j < f->ncols; j++)
+        names_insert(f, j);
+    return true;
 }
 
 size_t lp_frame_nrows(const lp_frame *f) { return f->nrows; }
@@ -427,9 +465,16 @@ long lp_frame_find(const lp_frame *f, const char *name)
 {
     if (!name)
         return -1;
-    for (size_t j = 0; j < f->ncols; j++)
-        if (strcmp(f->cols[j]->name, name) == 0)
-            return (long)j;
+    if (!f->names) { /* small frames (or an index that could not be allocated): a scan */
+        for (size_t j = 0; j < f->ncols; j++)
+            if (strcmp(f->cols[j]->name, name) == 0)
+                return (long)j;
+        return -1;
+    }
+    size_t mask = f->names_cap - 1, i = (size_t)fnv1a(name) & mask;
+    for (uint32_t v; (v = f->names[i]); i = (i + 1) & mask)
+        if (strcmp(f->cols[v - 1]->name, name) == 0)
+            return (long)(v - 1);
     return -1;
 }
 
@@ -484,6 +529,12 @@ lp_status lp_frame_add_column(lp_frame *f, lp_column *col, lp_err *err)
     if (!f->ncols)
         f->nrows = col->n;
     f->cols[f->ncols++] = col;
+    /* the index is kept up to date here, never built lazily by a lookup, so concurrent
+     * readers of a frame never write to it */
+    if (f->names && 2 * f->ncols + 2 <= f->names_cap)
+        names_insert(f, f->ncols - 1);
+    else if (f->ncols > 8 && !names_build(f, 2 * f->ncols))
+        names_drop(f); /* lookups fall back to a scan */
     return LP_OK;
 }
 
@@ -539,6 +590,9 @@ lp_column *lp_frame_detach(lp_frame *f, size_t j)
     lp_column *c = f->cols[j];
     memmove(f->cols + j, f->cols + j + 1, (f->ncols - j - 1) * sizeof *f->cols);
     f->ncols--;
+    names_drop(f);
+    if (f->ncols > 8)
+        names_build(f, f->ncols);
     if (!f->ncols)
         f->nrows = 0;
     return c;
@@ -573,6 +627,9 @@ lp_status lp_frame_replace(lp_frame *f, size_t j, lp_column *col, lp_err *err)
     }
     lp_column_free(f->cols[j]);
     f->cols[j] = col;
+    names_drop(f);
+    if (f->ncols > 8)
+        names_build(f, f->ncols);
     return LP_OK;
 }
 
