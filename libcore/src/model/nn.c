@@ -656,7 +656,7 @@ static lp_status check_grads(lp_nn *m, lp_err *err)
         TRY(be->copy_d2h(be, &mx, m->red.ptr, sizeof mx, err));
         if (!isfinite(mx))
             return lp_err_set(err, LP_ENUMERIC, "nn step %llu: gradient of %s is %s",
-                              (unsigned long long)m->step, v->name, isnan(mx) ? "nan" : "inf");
+                              (unsigned long long)m->step, v->name, isnan(mx) ? "NaN" : "Inf");
     }
     return lp_err_set(err, LP_ENUMERIC, "nn step %llu: gradient is not finite",
                       (unsigned long long)m->step);

@@ -198,8 +198,8 @@ lp_status lp_nn_loss_grad(lp_nn *m, const float *X, const float *y, size_t n, bo
 /* One optimizer step on the batch X (n, d), y: forward with dropout, loss, backward, optional
  * clipping, the scheduled learning rate of step t = steps taken so far (the cosine schedule
  * needs opts->total_steps > 0 here, else LP_EINVAL), the update. *loss
- * (nullable) gets the batch's mean loss before the update. LP_ENUMERIC "nn step 12: loss is
- * nan" or "nn step 12: gradient of dense1.weight is inf" leaves the parameters of before the
+ * (nullable) gets the batch's mean loss before the update. LP_ENUMERIC "nn step 12: mse: loss
+ * is NaN (...)" or "nn step 12: gradient of dense1.weight is Inf" leaves the parameters of before the
  * step. Not thread-safe. */
 lp_status lp_nn_train_step(lp_nn *m, const float *X, const float *y, size_t n, double *loss,
                            lp_err *err);
