@@ -210,6 +210,21 @@ lp_status lp_nn_opts_check(const lp_nn_opts *o, lp_err *err)
     return LP_OK;
 }
 
+lp_status lp_nn_arch_params(size_t d, const lp_nn_opts *o, uint64_t *n, lp_err *err)
+{
+    size_t widths[LP_NN_MAX_HIDDEN], k;
+    TRY(parse_hidden(o->hidden, widths, &k, err));
+    /* each term is below 2^40 (widths and d <= 2^20): no overflow in 64 bits */
+    uint64_t total = 0, in = d;
+    for (size_t h = 0; h <= k; h++) {
+        uint64_t out = h < k ? widths[h] : (uint64_t)o->n_outputs;
+        total += out * in + out;
+        in = out;
+    }
+    *n = total;
+    return LP_OK;
+}
+
 double lp_nn_lr_at(const lp_nn_opts *o, uint64_t t, uint64_t total)
 {
     double lr = o->lr;
@@ -778,7 +793,8 @@ static lp_status train_loop(lp_nn *m, const float *X, const float *y, size_t n,
     if (nv && !m->best.ptr && m->o.patience > 0)
         TRY(lp_dbuf_alloc(be, m->n_block, &m->best, err));
     lp_rng rng;
-    lp_rng_seed(&rng, m->o.seed ^ 0x5DEECE66Dull);
+    /* the step count makes a further lp_nn_train call on the same net draw new orders */
+    lp_rng_seed(&rng, m->o.seed ^ 0x5DEECE66Dull ^ (m->step * 0x9E3779B97F4A7C15ull));
     for (size_t i = 0; i < n; i++)
         idx[i] = i;
     m->best_valid = NAN;

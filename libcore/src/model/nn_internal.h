@@ -46,6 +46,9 @@ struct lp_nn {
     size_t n_hist, cap_hist;
 };
 
+/* Parameters (packed) of the architecture d, opts->hidden, opts->n_outputs, without building it
+ * (a loader checks a blob's count before allocating). LP_EINVAL for a bad hidden spec. */
+lp_status lp_nn_arch_params(size_t d, const lp_nn_opts *o, uint64_t *n, lp_err *err);
 /* The table of a layer kind; NULL for an unknown kind. */
 const lp_nn_layer_ops *lp_nn_layer_ops_of(lp_nn_layer_kind kind);
 /* f(x) of an activation on the host, as the backend computes it (float). */

@@ -115,6 +115,12 @@ lp_status lp_nn_load(lp_reader *r, const char *backend, lp_nn **out, lp_err *err
                         what, (unsigned long long)n_params, r->len - r->pos);
         goto done;
     }
+    uint64_t arch;
+    if (lp_nn_arch_params((size_t)d, &o, &arch, &e2) || arch != n_params) {
+        st = lp_err_set(err, LP_EFORMAT, "%s: nn holds %llu parameters, its architecture %llu",
+                        what, (unsigned long long)n_params, (unsigned long long)arch);
+        goto done;
+    }
     st = lp_nn_new((size_t)d, &o, &m, err);
     if (st) {
         if (st != LP_ENOMEM && st != LP_EDEVICE && st != LP_EUNSUPPORTED)
