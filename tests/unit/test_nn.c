@@ -301,6 +301,40 @@ static void test_save_load_determinism(void **state)
     free(ba);
 }
 
+/* The OpenMP thread count does not change the trained bytes: the cpu table forks a team for
+ * these sizes (256 x 256 activations > LP_BACKEND_OMP_MIN) and its column sums split columns,
+ * not rows, across threads. */
+static void test_threads_deterministic(void **state)
+{
+    (void)state;
+    enum { N = 1024, D = 16 };
+    static float X[N * D], y[N];
+    lp_rng rng;
+    lp_rng_seed(&rng, 21);
+    for (size_t i = 0; i < N * D; i++)
+        X[i] = (float)lp_rng_normal(&rng);
+    for (size_t i = 0; i < N; i++)
+        y[i] = (float)(X[i * D] + X[i * D + 1] > 0);
+    uint8_t *blob[2];
+    size_t len[2];
+    for (int t = 0; t < 2; t++) {
+        lp_nn_opts o = lp_nn_opts_default();
+        o.hidden = "256,256";
+        o.batch_size = 256;
+        o.epochs = 1;
+        o.dropout = 0.1f;
+        o.n_threads = t + 1;
+        lp_nn *m;
+        assert_int_equal(lp_nn_fit(X, y, N, D, &o, NULL, NULL, 0, &m, NULL), LP_OK);
+        blob[t] = save(m, &len[t]);
+        lp_nn_free(m);
+    }
+    assert_int_equal(len[0], len[1]);
+    assert_memory_equal(blob[0], blob[1], len[0]);
+    free(blob[0]);
+    free(blob[1]);
+}
+
 static void test_early_stopping(void **state)
 {
     (void)state;
@@ -411,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_moons),
         cmocka_unit_test(test_regression),
         cmocka_unit_test(test_save_load_determinism),
+        cmocka_unit_test(test_threads_deterministic),
         cmocka_unit_test(test_early_stopping),
         cmocka_unit_test(test_numeric_errors),
         cmocka_unit_test(test_schedules),

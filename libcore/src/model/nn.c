@@ -586,15 +586,18 @@ static lp_status upload(lp_nn *m, const float *X, const float *y, const size_t *
 {
     const lp_backend *be = m->be;
     size_t d = m->d, k = m->n_out;
+    /* A host-visible table reads the rows where they are gathered: one copy, not two. */
+    float *dst = be->host_visible ? m->acts.ptr : m->stage;
     for (size_t r = 0; r < nb; r++) {
         size_t i = idx ? idx[first + r] : first + r;
-        memcpy(m->stage + r * d, X + i * d, d * sizeof(float));
+        memcpy(dst + r * d, X + i * d, d * sizeof(float));
         if (m->o.loss == LP_NN_LOSS_SOFTMAX_XENT)
             m->stage_t[r] = (int32_t)y[i];
         else
             memcpy(m->stage_y + r * k, y + i * k, k * sizeof(float));
     }
-    TRY(be->copy_h2d(be, m->acts.ptr, m->stage, nb * d * sizeof(float), err));
+    if (!be->host_visible)
+        TRY(be->copy_h2d(be, m->acts.ptr, m->stage, nb * d * sizeof(float), err));
     if (m->o.loss == LP_NN_LOSS_SOFTMAX_XENT)
         return be->copy_h2d(be, m->tb, m->stage_t, nb * sizeof(int32_t), err);
     return be->copy_h2d(be, m->yb.ptr, m->stage_y, nb * k * sizeof(float), err);

@@ -28,9 +28,11 @@
  * else on the same net.
  *
  * Determinism: the same data, options and seed give byte-identical parameters on the same
- * backend with the same OpenMP / OpenBLAS thread counts. The thread count may change the last
- * bits: the cpu table's reductions (bias gradients) sum per thread, and OpenBLAS may split a
- * product differently.
+ * backend. The OpenMP thread count does not matter (tests/unit/test_nn.c checks 1 vs 2: the
+ * cpu table's column sums split columns, not rows, across threads). OpenBLAS's thread count
+ * and kernel (OPENBLAS_CORETYPE) gave identical bytes here too (1 vs 2 threads, Prescott vs
+ * SkylakeX kernels, a 16-256-256-2 net), but OpenBLAS does not promise it, so compare runs
+ * with the same OPENBLAS_NUM_THREADS. ref and cpu tables differ in the last bits.
  */
 #ifndef LEPTON_MODEL_NN_H
 #define LEPTON_MODEL_NN_H
