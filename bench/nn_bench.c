@@ -21,8 +21,7 @@ static uint32_t be32(const uint8_t *p)
 }
 
 /* IDX (gzip): images (n, rows*cols) scaled to [0, 1] when want_images, else labels (n). */
-static float *read_idx(const char *dir, const char *name, bool want_images, size_t *n,
-                       size_t *d)
+static float *read_idx(const char *dir, const char *name, bool want_images, size_t *n, size_t *d)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);

@@ -273,8 +273,7 @@ static void test_save_load_determinism(void **state)
     float *scratch = malloc(2 * lp_nn_row_scratch(c) * sizeof *scratch);
     for (size_t i = 0; i < N; i++) {
         float row[2];
-        assert_int_equal(lp_nn_predict_row(c, X + 2 * i, row, i % 2 ? scratch : NULL, &err),
-                         LP_OK);
+        assert_int_equal(lp_nn_predict_row(c, X + 2 * i, row, i % 2 ? scratch : NULL, &err), LP_OK);
         assert_true(fabsf(row[0] - pa[2 * i]) < 1e-5f && fabsf(row[1] - pa[2 * i + 1]) < 1e-5f);
     }
     free(scratch);

@@ -141,8 +141,8 @@ lp_status lp_nn_opts_check(const lp_nn_opts *o, lp_err *err)
         break;
     case LP_NN_LOSS_MSE:
         if (o->n_outputs < 1 || o->n_outputs > LP_NN_MAX_OUTPUTS)
-            return lp_err_set(err, LP_EINVAL, "nn: n_outputs=%d: must be in [1, %d]",
-                              o->n_outputs, LP_NN_MAX_OUTPUTS);
+            return lp_err_set(err, LP_EINVAL, "nn: n_outputs=%d: must be in [1, %d]", o->n_outputs,
+                              LP_NN_MAX_OUTPUTS);
         break;
     default:
         return lp_err_set(err, LP_EINVAL,
@@ -156,9 +156,8 @@ lp_status lp_nn_opts_check(const lp_nn_opts *o, lp_err *err)
                               "weights");
         for (int c = 0; c < o->n_outputs; c++)
             if (!(o->class_weight[c] > 0.0f) || !isfinite(o->class_weight[c]))
-                return lp_err_set(err, LP_EINVAL,
-                                  "nn: class_weight[%d]=%g: must be finite and > 0", c,
-                                  (double)o->class_weight[c]);
+                return lp_err_set(err, LP_EINVAL, "nn: class_weight[%d]=%g: must be finite and > 0",
+                                  c, (double)o->class_weight[c]);
     }
     if (o->optimizer != LP_NN_OPTIM_ADAMW && o->optimizer != LP_NN_OPTIM_SGD)
         return lp_err_set(err, LP_EINVAL, "nn: optimizer=%d: must be adamw (0) or sgd (1)",
@@ -188,8 +187,7 @@ lp_status lp_nn_opts_check(const lp_nn_opts *o, lp_err *err)
     if (!(o->gamma > 0.0 && o->gamma <= 1.0))
         return lp_err_set(err, LP_EINVAL, "nn: gamma=%g: must be in (0, 1]", o->gamma);
     if (!(o->min_lr >= 0.0 && o->min_lr <= o->lr))
-        return lp_err_set(err, LP_EINVAL, "nn: min_lr=%g: must be in [0, lr=%g]", o->min_lr,
-                          o->lr);
+        return lp_err_set(err, LP_EINVAL, "nn: min_lr=%g: must be in [0, lr=%g]", o->min_lr, o->lr);
     if (o->total_steps < 0)
         return lp_err_set(err, LP_EINVAL, "nn: total_steps=%ld: must be >= 0 (0 = from epochs)",
                           o->total_steps);
@@ -254,8 +252,8 @@ void lp_nn_free(lp_nn *m)
         return;
     const lp_backend *be = m->be;
     if (be) {
-        lp_dbuf *bufs[] = {&m->params, &m->grads, &m->opt_m, &m->opt_v, &m->best, &m->sq,
-                           &m->red,    &m->class_w, &m->acts, &m->g0,   &m->g1,   &m->yb};
+        lp_dbuf *bufs[] = {&m->params, &m->grads,   &m->opt_m, &m->opt_v, &m->best, &m->sq,
+                           &m->red,    &m->class_w, &m->acts,  &m->g0,    &m->g1,   &m->yb};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             lp_dbuf_free(be, bufs[i]);
         be->free(be, m->tb, NULL);
@@ -393,21 +391,54 @@ lp_status lp_nn_new(size_t d, const lp_nn_opts *opts, lp_nn **out, lp_err *err)
     return LP_OK;
 }
 
-size_t lp_nn_n_inputs(const lp_nn *m) { return m->d; }
-size_t lp_nn_n_outputs(const lp_nn *m) { return m->n_out; }
-lp_nn_loss lp_nn_loss_of(const lp_nn *m) { return m->o.loss; }
-const lp_nn_opts *lp_nn_opts_of(const lp_nn *m) { return &m->o; }
-size_t lp_nn_n_layers(const lp_nn *m) { return m->n_layers; }
+size_t lp_nn_n_inputs(const lp_nn *m)
+{
+    return m->d;
+}
+size_t lp_nn_n_outputs(const lp_nn *m)
+{
+    return m->n_out;
+}
+lp_nn_loss lp_nn_loss_of(const lp_nn *m)
+{
+    return m->o.loss;
+}
+const lp_nn_opts *lp_nn_opts_of(const lp_nn *m)
+{
+    return &m->o;
+}
+size_t lp_nn_n_layers(const lp_nn *m)
+{
+    return m->n_layers;
+}
 const lp_nn_layer *lp_nn_layer_at(const lp_nn *m, size_t i)
 {
     return i < m->n_layers ? &m->layers[i] : NULL;
 }
-const lp_param_layout *lp_nn_layout(const lp_nn *m) { return m->lay; }
-size_t lp_nn_n_params(const lp_nn *m) { return m->n_packed; }
-uint64_t lp_nn_steps(const lp_nn *m) { return m->step; }
-size_t lp_nn_epochs_run(const lp_nn *m) { return m->epochs_run; }
-double lp_nn_best_valid_loss(const lp_nn *m) { return m->best_valid; }
-size_t lp_nn_best_epoch(const lp_nn *m) { return m->best_epoch; }
+const lp_param_layout *lp_nn_layout(const lp_nn *m)
+{
+    return m->lay;
+}
+size_t lp_nn_n_params(const lp_nn *m)
+{
+    return m->n_packed;
+}
+uint64_t lp_nn_steps(const lp_nn *m)
+{
+    return m->step;
+}
+size_t lp_nn_epochs_run(const lp_nn *m)
+{
+    return m->epochs_run;
+}
+double lp_nn_best_valid_loss(const lp_nn *m)
+{
+    return m->best_valid;
+}
+size_t lp_nn_best_epoch(const lp_nn *m)
+{
+    return m->best_epoch;
+}
 const double *lp_nn_valid_history(const lp_nn *m, size_t *n)
 {
     if (n)
@@ -581,8 +612,8 @@ static lp_status check_rows(const lp_nn *m, const float *X, const float *y, size
 
 /* Stage rows idx[0..nb) (or rows first..first+nb when idx is NULL) of X, y into the input
  * activations and the target buffers. */
-static lp_status upload(lp_nn *m, const float *X, const float *y, const size_t *idx,
-                        size_t first, size_t nb, lp_err *err)
+static lp_status upload(lp_nn *m, const float *X, const float *y, const size_t *idx, size_t first,
+                        size_t nb, lp_err *err)
 {
     const lp_backend *be = m->be;
     size_t d = m->d, k = m->n_out;
@@ -776,15 +807,14 @@ static lp_status push_hist(lp_nn *m, double v, lp_err *err)
     return LP_OK;
 }
 
-static lp_status train_loop(lp_nn *m, const float *X, const float *y, size_t n,
-                            const float *Xv, const float *yv, size_t nv, size_t *idx,
-                            lp_err *err)
+static lp_status train_loop(lp_nn *m, const float *X, const float *y, size_t n, const float *Xv,
+                            const float *yv, size_t nv, size_t *idx, lp_err *err)
 {
     const lp_backend *be = m->be;
     size_t bs = (size_t)m->o.batch_size;
     size_t per_epoch = (n + bs - 1) / bs;
-    uint64_t total = m->o.total_steps > 0 ? (uint64_t)m->o.total_steps
-                                          : (uint64_t)m->o.epochs * per_epoch;
+    uint64_t total =
+        m->o.total_steps > 0 ? (uint64_t)m->o.total_steps : (uint64_t)m->o.epochs * per_epoch;
     size_t cap = bs < n ? bs : n;
     if (nv) {
         size_t ev = nv < PREDICT_CHUNK ? nv : PREDICT_CHUNK;
@@ -836,8 +866,7 @@ static lp_status train_loop(lp_nn *m, const float *X, const float *y, size_t n,
             m->best_valid = vl;
             m->best_epoch = (size_t)e + 1;
             if (m->best.ptr)
-                st = be->copy_d2d(be, m->best.ptr, m->params.ptr, m->n_block * sizeof(float),
-                                  err);
+                st = be->copy_d2d(be, m->best.ptr, m->params.ptr, m->n_block * sizeof(float), err);
         } else if (m->o.patience > 0 && (size_t)e + 1 - m->best_epoch >= (size_t)m->o.patience) {
             break;
         }
@@ -858,8 +887,7 @@ lp_status lp_nn_train(lp_nn *m, const float *X, const float *y, size_t n, const 
     TRY(check_rows(m, X, y, n, "training", err));
     TRY(check_rows(m, X_valid, y_valid, n_valid, "validation", err));
     if (m->o.patience > 0 && n_valid == 0)
-        return lp_err_set(err, LP_EINVAL,
-                          "nn: patience=%d: early stopping needs a validation set",
+        return lp_err_set(err, LP_EINVAL, "nn: patience=%d: early stopping needs a validation set",
                           m->o.patience);
     size_t *idx = lp_mallocarray(n, sizeof *idx);
     if (!idx)
@@ -964,10 +992,12 @@ lp_status lp_nn_predict(const lp_nn *m, const float *X, size_t n, float *out, lp
     return LP_OK;
 }
 
-size_t lp_nn_row_scratch(const lp_nn *m) { return m->max_width; }
+size_t lp_nn_row_scratch(const lp_nn *m)
+{
+    return m->max_width;
+}
 
-lp_status lp_nn_predict_row(const lp_nn *m, const float *x, float *out, float *scratch,
-                            lp_err *err)
+lp_status lp_nn_predict_row(const lp_nn *m, const float *x, float *out, float *scratch, lp_err *err)
 {
     if (!m || !x || !out)
         return lp_err_set(err, LP_EINVAL, "nn_predict_row: net, x or out is NULL");
@@ -984,8 +1014,8 @@ lp_status lp_nn_predict_row(const lp_nn *m, const float *x, float *out, float *s
         const lp_nn_layer *L = &m->layers[i];
         if (L->kind == LP_NN_LAYER_KIND_DROPOUT)
             continue;
-        float *y = (L->kind == LP_NN_LAYER_KIND_ACT && cur != x) ? (float *)cur
-                                                                 : (cur == A ? B : A);
+        float *y =
+            (L->kind == LP_NN_LAYER_KIND_ACT && cur != x) ? (float *)cur : (cur == A ? B : A);
         L->ops->forward_row(L, m->host, cur, y);
         cur = y;
     }

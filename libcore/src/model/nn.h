@@ -65,42 +65,45 @@ typedef enum lp_nn_sched {
 } lp_nn_sched;
 
 typedef struct lp_nn_opts {
-    const char *hidden;         /* hidden widths "512,512" (each 1..1048576, at most 64 layers);
-                                   "" or NULL for none (a linear model) */
-    const char *activation;     /* "relu" (default), "tanh", "sigmoid", "gelu", "gelu_tanh" */
-    float dropout;              /* drop probability after each hidden activation, [0, 1) */
-    lp_nn_loss loss;            /* default SOFTMAX_XENT */
-    int n_outputs;              /* SOFTMAX_XENT: classes 2..65536; BCE: 1; MSE: 1..65536 */
-    const float *class_weight;  /* SOFTMAX_XENT only: n_outputs finite weights > 0 (copied at
-                                   fit), or NULL for equal weights (F.cross_entropy weight=) */
-    lp_nn_optim optimizer;      /* default ADAMW */
-    double lr;                  /* peak learning rate > 0 (default 1e-3) */
-    double momentum;            /* SGD: [0, 1) (default 0.9) */
-    bool nesterov;              /* SGD: needs momentum > 0 (default false) */
-    double beta1, beta2;        /* ADAMW: [0, 1) (defaults 0.9, 0.999) */
-    double eps;                 /* ADAMW: > 0 (default 1e-8) */
-    double weight_decay;        /* >= 0: decoupled for ADAMW, L2 for SGD (default 0) */
-    lp_nn_sched schedule;       /* default CONSTANT */
-    int step_size;              /* STEP: optimizer steps per decay, >= 1 (default 1000) */
-    double gamma;               /* STEP: factor in (0, 1] (default 0.1) */
-    double min_lr;              /* COSINE: floor in [0, lr] (default 0) */
-    long total_steps;           /* COSINE: T; 0 = epochs x batches per epoch (default 0) */
-    int warmup_steps;           /* linear warm-up: lr x min(1, (t + 1) / warmup_steps) over the
-                                   first steps, multiplied onto any schedule; 0 off (default) */
-    int epochs;                 /* passes over the data, 1..100000 (default 10) */
-    int batch_size;             /* rows per step, 1..1048576 (default 32) */
-    bool shuffle;               /* reshuffle rows each epoch (seeded; default true) */
-    int patience;               /* early stopping: stop after this many epochs without a lower
-                                   validation loss and restore the best weights; 0 off
-                                   (needs a validation set when > 0) */
-    double clip_norm;           /* clip gradients to this global L2 norm, as
-                                   torch.nn.utils.clip_grad_norm_; 0 off (default), else > 0 */
-    uint64_t seed;              /* initialisation, shuffling, dropout masks (default 0) */
-    const char *backend;        /* kernel table name: "cpu" (default), "ref", "cuda", "auto" */
-    int n_threads;              /* OpenMP threads while training / batch predicting; 0 keeps
-                                   the OpenMP default (0..1024) */
+    const char *hidden;        /* hidden widths "512,512" (each 1..1048576, at most 64 layers);
+                                  "" or NULL for none (a linear model) */
+    const char *activation;    /* "relu" (default), "tanh", "sigmoid", "gelu", "gelu_tanh" */
+    float dropout;             /* drop probability after each hidden activation, [0, 1) */
+    lp_nn_loss loss;           /* default SOFTMAX_XENT */
+    int n_outputs;             /* SOFTMAX_XENT: classes 2..65536; BCE: 1; MSE: 1..65536 */
+    const float *class_weight; /* SOFTMAX_XENT only: n_outputs finite weights > 0 (copied at
+                                  fit), or NULL for equal weights (F.cross_entropy weight=) */
+    lp_nn_optim optimizer;     /* default ADAMW */
+    double lr;                 /* peak learning rate > 0 (default 1e-3) */
+    double momentum;           /* SGD: [0, 1) (default 0.9) */
+    bool nesterov;             /* SGD: needs momentum > 0 (default false) */
+    double beta1, beta2;       /* ADAMW: [0, 1) (defaults 0.9, 0.999) */
+    double eps;                /* ADAMW: > 0 (default 1e-8) */
+    double weight_decay;       /* >= 0: decoupled for ADAMW, L2 for SGD (default 0) */
+    lp_nn_sched schedule;      /* default CONSTANT */
+    int step_size;             /* STEP: optimizer steps per decay, >= 1 (default 1000) */
+    double gamma;              /* STEP: factor in (0, 1] (default 0.1) */
+    double min_lr;             /* COSINE: floor in [0, lr] (default 0) */
+    long total_steps;          /* COSINE: T; 0 = epochs x batches per epoch (default 0) */
+    int warmup_steps;          /* linear warm-up: lr x min(1, (t + 1) / warmup_steps) over the
+                                  first steps, multiplied onto any schedule; 0 off (default) */
+    int epochs;                /* passes over the data, 1..100000 (default 10) */
+    int batch_size;            /* rows per step, 1..1048576 (default 32) */
+    bool shuffle;              /* reshuffle rows each epoch (seeded; default true) */
+    int patience;              /* early stopping: stop after this many epochs without a lower
+                                  validation loss and restore the best weights; 0 off
+                                  (needs a validation set when > 0) */
+    double clip_norm;          /* clip gradients to this global L2 norm, as
+                                  torch.nn.utils.clip_grad_norm_; 0 off (default), else > 0 */
+    uint64_t seed;             /* initialisation, shuffling, dropout masks (default 0) */
+    const char *backend;       /* kernel table name: "cpu" (default), "ref", "cuda", "auto" */
+    int n_threads;             /* OpenMP threads while training / batch predicting; 0 keeps
+                                  the OpenMP default (0..1024) */
 } lp_nn_opts;
 
+/* Defaults: hidden "64", relu, no dropout, softmax cross-entropy over 2 classes, AdamW lr 1e-3
+ * without weight decay, constant schedule, 10 epochs of batch 32 shuffled, no early stopping,
+ * no clipping, seed 0, the "cpu" table, the OpenMP default thread count. */
 lp_nn_opts lp_nn_opts_default(void);
 
 /* Validate every field; LP_EINVAL with one line naming the parameter, its value and the valid
@@ -147,11 +150,11 @@ typedef struct lp_nn_layer_ops {
 struct lp_nn_layer {
     const lp_nn_layer_ops *ops;
     lp_nn_layer_kind kind;
-    size_t in, out;       /* widths of x and y */
-    size_t w_off, b_off;  /* DENSE: offsets of W (out, in) and b (out) in the blocks */
-    lp_act_kind act;      /* ACT */
-    float p;              /* DROPOUT: drop probability */
-    uint64_t index;       /* position in the list (dropout stream) */
+    size_t in, out;      /* widths of x and y */
+    size_t w_off, b_off; /* DENSE: offsets of W (out, in) and b (out) in the blocks */
+    lp_act_kind act;     /* ACT */
+    float p;             /* DROPOUT: drop probability */
+    uint64_t index;      /* position in the list (dropout stream) */
 };
 
 /* ---- building and parameters ---------------------------------------------------------------*/
@@ -201,8 +204,8 @@ lp_status lp_nn_loss_grad(lp_nn *m, const float *X, const float *y, size_t n, bo
  * clipping, the scheduled learning rate of step t = steps taken so far (the cosine schedule
  * needs opts->total_steps > 0 here, else LP_EINVAL), the update. *loss
  * (nullable) gets the batch's mean loss before the update. LP_ENUMERIC "nn step 12: mse: loss
- * is NaN (...)" or "nn step 12: gradient of dense1.weight is Inf" leaves the parameters of before the
- * step. Not thread-safe. */
+ * is NaN (...)" or "nn step 12: gradient of dense1.weight is Inf" leaves the parameters of before
+ * the step. Not thread-safe. */
 lp_status lp_nn_train_step(lp_nn *m, const float *X, const float *y, size_t n, double *loss,
                            lp_err *err);
 

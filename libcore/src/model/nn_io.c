@@ -111,8 +111,8 @@ lp_status lp_nn_load(lp_reader *r, const char *backend, lp_nn **out, lp_err *err
     }
     /* Bound the count by the bytes left before building anything of that size. */
     if (n_params > (r->len - r->pos) / 4) {
-        st = lp_err_set(err, LP_EFORMAT, "%s: nn claims %llu parameters, only %zu bytes left",
-                        what, (unsigned long long)n_params, r->len - r->pos);
+        st = lp_err_set(err, LP_EFORMAT, "%s: nn claims %llu parameters, only %zu bytes left", what,
+                        (unsigned long long)n_params, r->len - r->pos);
         goto done;
     }
     uint64_t arch;
@@ -128,8 +128,8 @@ lp_status lp_nn_load(lp_reader *r, const char *backend, lp_nn **out, lp_err *err
         goto done;
     }
     if (n_params != m->n_packed) {
-        st = lp_err_set(err, LP_EFORMAT, "%s: nn holds %llu parameters, its architecture %zu",
-                        what, (unsigned long long)n_params, m->n_packed);
+        st = lp_err_set(err, LP_EFORMAT, "%s: nn holds %llu parameters, its architecture %zu", what,
+                        (unsigned long long)n_params, m->n_packed);
         goto done;
     }
     packed = lp_mallocarray(m->n_packed ? m->n_packed : 1, sizeof *packed);

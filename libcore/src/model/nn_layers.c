@@ -21,8 +21,7 @@
 
 /* ---- dense ----------------------------------------------------------------------------------*/
 
-static lp_status dense_add_params(lp_nn_layer *L, size_t index, lp_param_layout *lay,
-                                  lp_err *err)
+static lp_status dense_add_params(lp_nn_layer *L, size_t index, lp_param_layout *lay, lp_err *err)
 {
     char name[LP_PARAM_NAME_MAX];
     size_t wshape[2] = {L->out, L->in}, bshape[1] = {L->out};
@@ -38,8 +37,8 @@ static lp_status dense_forward(const lp_nn_layer *L, const lp_nn_ctx *c, const f
                                size_t n, const float *x, float *y, lp_err *err)
 {
     const lp_backend *be = c->be;
-    lp_status st = be->sgemm(be, false, true, n, L->out, L->in, 1.0f, x, L->in,
-                             params + L->w_off, L->in, 0.0f, y, L->out, err);
+    lp_status st = be->sgemm(be, false, true, n, L->out, L->in, 1.0f, x, L->in, params + L->w_off,
+                             L->in, 0.0f, y, L->out, err);
     if (st)
         return st;
     return be->bias_add(be, n, L->out, params + L->b_off, y, err);
@@ -74,8 +73,8 @@ static void dense_forward_row(const lp_nn_layer *L, const float *params, const f
     }
 }
 
-static const lp_nn_layer_ops DENSE_OPS = {"dense", dense_add_params, dense_forward,
-                                          dense_backward, dense_forward_row};
+static const lp_nn_layer_ops DENSE_OPS = {"dense", dense_add_params, dense_forward, dense_backward,
+                                          dense_forward_row};
 
 /* ---- activation -----------------------------------------------------------------------------*/
 
