@@ -9,6 +9,7 @@
  *   DIR/gbdt_test_X.f32    (n_test, d)    DIR/gbdt_test_y.f32  (n_test)
  */
 #include "../libcore/src/model/gbdt.h"
+#include "lepton/metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,17 @@ int main(int argc, char **argv)
     lp_gbdt_predict(m, Xte, nte, p, NULL);
     double pred_s = lp_time_since(t0);
     double test_auc = auc(p, yte, nte);
+    /* average precision (AUPRC) with libcore's metric */
+    int32_t *yi = malloc(nte * sizeof *yi);
+    double *pd = malloc(nte * sizeof *pd);
+    for (size_t i = 0; i < nte; i++) {
+        yi[i] = yte[i] > 0.5f;
+        pd[i] = p[i];
+    }
+    double test_auprc = 0;
+    lp_metrics_average_precision(yi, pd, nte, &test_auprc, NULL);
+    free(yi);
+    free(pd);
 
     /* single-row latency: each call timed alone, median over 20000 test rows */
     const size_t nl = nte < 20000 ? nte : 20000;
@@ -142,9 +154,10 @@ int main(int argc, char **argv)
     qsort(lat, nl, sizeof *lat, cmp_u64);
     printf("{\"tool\":\"lepton\",\"threads\":%d,\"rounds\":%d,\"max_leaves\":%d,\"max_depth\":%d,"
            "\"n_train\":%zu,\"d\":%zu,\"fit_s\":%.3f,\"predict_batch_s\":%.3f,\"test_auc\":%.5f,"
-           "\"trees\":%zu,\"row_latency_median_us\":%.3f,\"row_latency_p99_us\":%.3f,"
-           "\"checksum\":%g}\n",
-           threads, rounds, leaves, depth, ntr, d, fit_s, pred_s, test_auc, lp_gbdt_n_trees(m),
+           "\"test_auprc\":%.5f,\"trees\":%zu,\"row_latency_median_us\":%.3f,"
+           "\"row_latency_p99_us\":%.3f,\"checksum\":%g}\n",
+           threads, rounds, leaves, depth, ntr, d, fit_s, pred_s, test_auc, test_auprc,
+           lp_gbdt_n_trees(m),
            (double)lat[nl / 2] / 1e3, (double)lat[nl * 99 / 100] / 1e3, (double)sink);
     free(lat);
     free(p);

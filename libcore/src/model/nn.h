@@ -1,0 +1,264 @@
+/*
+ * nn.h - dense neural networks (multi-layer perceptrons): private API of the model module.
+ *
+ * A network is a list of layers, each a small vtable (lp_nn_layer_ops: parameter registration,
+ * forward, backward, host single-row forward). Built now: dense (y = x W^T + b, W stored
+ * (out, in) as PyTorch's nn.Linear), activation (relu, tanh, sigmoid, gelu, gelu_tanh) and
+ * inverted dropout. Convolution, pooling and batch-norm are further layer kinds of the same
+ * table. A spec hidden="512,512", activation="relu", dropout=0.1 builds
+ *   dense(d,512) act drop dense(512,512) act drop dense(512,n_outputs).
+ *
+ * Memory (llm.c style): parameters, gradients, the optimizer state (Adam m and v, or the SGD
+ * momentum buffer) and the best weights of early stopping are each ONE contiguous block laid
+ * out by lp_param_layout (tensors "dense<k>.weight" (out, in) and "dense<k>.bias" (out)), so
+ * zeroing, copying and saving are one call each. Every training op goes through the backend
+ * table (backend.h) chosen by name ("cpu" default, "ref" for tests), so a device table slots in
+ * without touching this code; the host keeps a mirror of the parameters for the single-row path
+ * and for saving.
+ *
+ * Training: seeded Kaiming-uniform initialisation like PyTorch's nn.Linear default (weights and
+ * biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))), seeded mini-batch shuffling, SGD with momentum or
+ * AdamW, learning-rate schedules, optional gradient clipping by global norm, early stopping on
+ * a validation set that restores the best weights. A NaN or Inf in the loss or in a gradient
+ * stops training with LP_ENUMERIC naming the step and the tensor.
+ *
+ * Invariants: a fitted lp_nn is immutable for prediction (lp_nn_predict and lp_nn_predict_row
+ * only read it and may run on many threads at once); lp_nn_train / lp_nn_train_step /
+ * lp_nn_loss_grad / lp_nn_set_params mutate it and must not run concurrently with anything
+ * else on the same net.
+ *
+ * Determinism: the same data, options and seed give byte-identical parameters on the same
+ * backend. The OpenMP thread count does not matter (tests/unit/test_nn.c checks 1 vs 2: the
+ * cpu table's column sums split columns, not rows, across threads). OpenBLAS's thread count
+ * and kernel (OPENBLAS_CORETYPE) gave identical bytes here too (1 vs 2 threads, Prescott vs
+ * SkylakeX kernels, a 16-256-256-2 net), but OpenBLAS does not promise it, so compare runs
+ * with the same OPENBLAS_NUM_THREADS. ref and cpu tables differ in the last bits.
+ */
+#ifndef LEPTON_MODEL_NN_H
+#define LEPTON_MODEL_NN_H
+
+#include "lepton/backend.h"
+#include "lepton/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum lp_nn_loss {
+    LP_NN_LOSS_SOFTMAX_XENT = 0, /* multiclass, y = class index 0..n_outputs-1; predict gives
+                                    softmax probabilities (n, n_outputs) */
+    LP_NN_LOSS_BCE,              /* binary, y in [0, 1], one output (a logit); predict gives
+                                    P(y = 1) */
+    LP_NN_LOSS_MSE               /* regression, y (n, n_outputs); predict gives the values */
+} lp_nn_loss;
+
+typedef enum lp_nn_optim {
+    LP_NN_OPTIM_ADAMW = 0, /* torch.optim.AdamW (weight_decay 0 is Adam) */
+    LP_NN_OPTIM_SGD        /* torch.optim.SGD with momentum (dampening 0), optional Nesterov */
+} lp_nn_optim;
+
+typedef enum lp_nn_sched {
+    LP_NN_SCHED_CONSTANT = 0, /* lr */
+    LP_NN_SCHED_STEP,         /* lr gamma^floor(t / step_size), torch StepLR stepped per step */
+    LP_NN_SCHED_COSINE        /* min_lr + (lr - min_lr) (1 + cos(pi t / T)) / 2, T = total
+                                 steps (torch CosineAnnealingLR with eta_min = min_lr) */
+} lp_nn_sched;
+
+typedef struct lp_nn_opts {
+    const char *hidden;        /* hidden widths "512,512" (each 1..1048576, at most 64 layers);
+                                  "" or NULL for none (a linear model) */
+    const char *activation;    /* "relu" (default), "tanh", "sigmoid", "gelu", "gelu_tanh" */
+    float dropout;             /* drop probability after each hidden activation, [0, 1) */
+    lp_nn_loss loss;           /* default SOFTMAX_XENT */
+    int n_outputs;             /* SOFTMAX_XENT: classes 2..65536; BCE: 1; MSE: 1..65536 */
+    const float *class_weight; /* SOFTMAX_XENT only: n_outputs finite weights > 0 (copied at
+                                  fit), or NULL for equal weights (F.cross_entropy weight=) */
+    lp_nn_optim optimizer;     /* default ADAMW */
+    double lr;                 /* peak learning rate > 0 (default 1e-3) */
+    double momentum;           /* SGD: [0, 1) (default 0.9) */
+    bool nesterov;             /* SGD: needs momentum > 0 (default false) */
+    double beta1, beta2;       /* ADAMW: [0, 1) (defaults 0.9, 0.999) */
+    double eps;                /* ADAMW: > 0 (default 1e-8) */
+    double weight_decay;       /* >= 0: decoupled for ADAMW, L2 for SGD (default 0) */
+    lp_nn_sched schedule;      /* default CONSTANT */
+    int step_size;             /* STEP: optimizer steps per decay, >= 1 (default 1000) */
+    double gamma;              /* STEP: factor in (0, 1] (default 0.1) */
+    double min_lr;             /* COSINE: floor in [0, lr] (default 0) */
+    long total_steps;          /* COSINE: T; 0 = epochs x batches per epoch (default 0) */
+    int warmup_steps;          /* linear warm-up: lr x min(1, (t + 1) / warmup_steps) over the
+                                  first steps, multiplied onto any schedule; 0 off (default) */
+    int epochs;                /* passes over the data, 1..100000 (default 10) */
+    int batch_size;            /* rows per step, 1..1048576 (default 32) */
+    bool shuffle;              /* reshuffle rows each epoch (seeded; default true) */
+    int patience;              /* early stopping: stop after this many epochs without a lower
+                                  validation loss and restore the best weights; 0 off
+                                  (needs a validation set when > 0) */
+    double clip_norm;          /* clip gradients to this global L2 norm, as
+                                  torch.nn.utils.clip_grad_norm_; 0 off (default), else > 0 */
+    uint64_t seed;             /* initialisation, shuffling, dropout masks (default 0) */
+    const char *backend;       /* kernel table name: "cpu" (default), "ref", "cuda", "auto" */
+    int n_threads;             /* OpenMP threads while training / batch predicting; 0 keeps
+                                  the OpenMP default (0..1024) */
+} lp_nn_opts;
+
+/* Defaults: hidden "64", relu, no dropout, softmax cross-entropy over 2 classes, AdamW lr 1e-3
+ * without weight decay, constant schedule, 10 epochs of batch 32 shuffled, no early stopping,
+ * no clipping, seed 0, the "cpu" table, the OpenMP default thread count. */
+lp_nn_opts lp_nn_opts_default(void);
+
+/* Validate every field; LP_EINVAL with one line naming the parameter, its value and the valid
+ * range ("nn: dropout=1: must be in [0, 1)", "nn: hidden=\"0\": width 1 is 0, must be in
+ * [1, 1048576]", "nn: activation=\"swish\": ..."). Thread-safe. */
+lp_status lp_nn_opts_check(const lp_nn_opts *opts, lp_err *err);
+
+typedef struct lp_nn lp_nn;
+
+/* ---- layers: the vtable a layer kind implements ---------------------------------------------*/
+typedef enum lp_nn_layer_kind {
+    LP_NN_LAYER_KIND_DENSE = 0,
+    LP_NN_LAYER_KIND_ACT,
+    LP_NN_LAYER_KIND_DROPOUT
+} lp_nn_layer_kind;
+
+typedef struct lp_nn_layer lp_nn_layer;
+
+/* What a forward / backward call needs beyond its tensors. */
+typedef struct lp_nn_ctx {
+    const lp_backend *be;
+    bool train;    /* dropout active */
+    uint64_t seed; /* network seed (dropout streams derive from it and the layer index) */
+    uint64_t step; /* optimizer step: the dropout counter */
+} lp_nn_ctx;
+
+typedef struct lp_nn_layer_ops {
+    const char *name;
+    /* Register the layer's tensors in the layout (none for act / dropout). */
+    lp_status (*add_params)(lp_nn_layer *L, size_t index, lp_param_layout *lay, lp_err *err);
+    /* y (n, out) from x (n, in); params is the parameter block (device). */
+    lp_status (*forward)(const lp_nn_layer *L, const lp_nn_ctx *c, const float *params, size_t n,
+                         const float *x, float *y, lp_err *err);
+    /* Given the forward x (n, in), y (n, out) and dy (n, out): write the layer's parameter
+     * gradients into grads (same offsets as params, overwritten) and dx (n, in) unless dx is
+     * NULL (the first layer's input needs no gradient). */
+    lp_status (*backward)(const lp_nn_layer *L, const lp_nn_ctx *c, const float *params,
+                          float *grads, size_t n, const float *x, const float *y, const float *dy,
+                          float *dx, lp_err *err);
+    /* One row on the host, no allocation, no threads: y (out) from x (in). Eval mode. */
+    void (*forward_row)(const lp_nn_layer *L, const float *params, const float *x, float *y);
+} lp_nn_layer_ops;
+
+struct lp_nn_layer {
+    const lp_nn_layer_ops *ops;
+    lp_nn_layer_kind kind;
+    size_t in, out;      /* widths of x and y */
+    size_t w_off, b_off; /* DENSE: offsets of W (out, in) and b (out) in the blocks */
+    lp_act_kind act;     /* ACT */
+    float p;             /* DROPOUT: drop probability */
+    uint64_t index;      /* position in the list (dropout stream) */
+};
+
+/* ---- building and parameters ---------------------------------------------------------------*/
+
+/* A new, untrained network for inputs of d features: layers from opts (checked), parameters
+ * initialised from opts->seed as PyTorch's nn.Linear (rows of W in order, then b, layer by
+ * layer, each from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with one seeded stream). Errors:
+ * LP_EINVAL (opts, d == 0), LP_EUNSUPPORTED / LP_EDEVICE (backend), LP_ENOMEM. The opts
+ * strings and class_weight are copied. *out is freed with lp_nn_free. */
+lp_status lp_nn_new(size_t d, const lp_nn_opts *opts, lp_nn **out, lp_err *err);
+void lp_nn_free(lp_nn *m);
+
+size_t lp_nn_n_inputs(const lp_nn *m);
+size_t lp_nn_n_outputs(const lp_nn *m);
+lp_nn_loss lp_nn_loss_of(const lp_nn *m);
+const lp_nn_opts *lp_nn_opts_of(const lp_nn *m); /* the copy the net holds */
+size_t lp_nn_n_layers(const lp_nn *m);
+const lp_nn_layer *lp_nn_layer_at(const lp_nn *m, size_t i); /* NULL when out of range */
+/* The parameter layout (one view per tensor); owned by m. */
+const lp_param_layout *lp_nn_layout(const lp_nn *m);
+/* Number of parameters without alignment gaps: the length of the packed form below. */
+size_t lp_nn_n_params(const lp_nn *m);
+
+/* Packed form: the tensors in layout order (dense0.weight (out, in), dense0.bias, dense1...),
+ * no gaps, exactly PyTorch's list(model.parameters()) flattened for the same MLP.
+ * get copies n == lp_nn_n_params floats out; set copies them in (LP_EINVAL on a wrong n or a
+ * non-finite value, naming the tensor and index). set resets the optimizer state and the step
+ * counter, so training starts afresh from the given weights. */
+lp_status lp_nn_get_params(const lp_nn *m, float *out, size_t n, lp_err *err);
+lp_status lp_nn_set_params(lp_nn *m, const float *in, size_t n, lp_err *err);
+
+/* ---- training ------------------------------------------------------------------------------*/
+
+/* The learning rate of optimizer step t (0-based) under o's schedule and warm-up; total is T of
+ * the cosine schedule. Pure; thread-safe. */
+double lp_nn_lr_at(const lp_nn_opts *o, uint64_t t, uint64_t total);
+
+/* Mean loss over n rows at the current parameters, and its gradient w.r.t. every parameter in
+ * packed form (grad: lp_nn_n_params floats, or NULL for the loss only). train = true applies
+ * dropout with the masks of the current step (so a finite-difference check sees a fixed
+ * mask). X (n, d); y (n) class indices / 0-1 targets, or (n, n_outputs) for MSE. Errors:
+ * LP_EINVAL (bad label, naming the row), LP_ENUMERIC, LP_ENOMEM. Not thread-safe. */
+lp_status lp_nn_loss_grad(lp_nn *m, const float *X, const float *y, size_t n, bool train,
+                          double *loss, float *grad, lp_err *err);
+
+/* One optimizer step on the batch X (n, d), y: forward with dropout, loss, backward, optional
+ * clipping, the scheduled learning rate of step t = steps taken so far (the cosine schedule
+ * needs opts->total_steps > 0 here, else LP_EINVAL), the update. *loss
+ * (nullable) gets the batch's mean loss before the update. LP_ENUMERIC "nn step 12: mse: loss
+ * is NaN (...)" or "nn step 12: gradient of dense1.weight is Inf" leaves the parameters of before
+ * the step. Not thread-safe. */
+lp_status lp_nn_train_step(lp_nn *m, const float *X, const float *y, size_t n, double *loss,
+                           lp_err *err);
+
+/* Train for opts->epochs on X (n, d), y, in mini-batches of opts->batch_size rows (the last
+ * batch of an epoch may be smaller), reshuffled each epoch from the seed when opts->shuffle.
+ * X_valid (n_valid, d), y_valid: optional (NULL / 0); when given the validation loss (eval
+ * mode) is recorded after every epoch, and with patience > 0 training stops after `patience`
+ * epochs without improvement and the best epoch's weights are restored. Inputs are only read.
+ * Errors as lp_nn_train_step, plus LP_EINVAL for shapes / labels naming the row. */
+lp_status lp_nn_train(lp_nn *m, const float *X, const float *y, size_t n, const float *X_valid,
+                      const float *y_valid, size_t n_valid, lp_err *err);
+
+/* lp_nn_new + lp_nn_train (the same contract as lp_gbdt_fit). *out owns a new net. */
+lp_status lp_nn_fit(const float *X, const float *y, size_t n, size_t d, const lp_nn_opts *opts,
+                    const float *X_valid, const float *y_valid, size_t n_valid, lp_nn **out,
+                    lp_err *err);
+
+/* Optimizer steps taken; epochs trained; the best validation loss and its epoch (NaN and 0
+ * without validation); the validation loss of every epoch trained (*n set). */
+uint64_t lp_nn_steps(const lp_nn *m);
+size_t lp_nn_epochs_run(const lp_nn *m);
+double lp_nn_best_valid_loss(const lp_nn *m);
+size_t lp_nn_best_epoch(const lp_nn *m);
+const double *lp_nn_valid_history(const lp_nn *m, size_t *n);
+
+/* ---- prediction ----------------------------------------------------------------------------*/
+
+/* out (n, n_outputs) raw outputs (logits / values) for X (n, d), eval mode (no dropout), on
+ * the net's backend in chunks. Allocates its own buffers, so several threads may predict at
+ * once. LP_EINVAL on NULL arguments, LP_ENOMEM. */
+lp_status lp_nn_predict_raw(const lp_nn *m, const float *X, size_t n, float *out, lp_err *err);
+/* predict_raw, then the link: softmax (SOFTMAX_XENT), sigmoid (BCE), identity (MSE). */
+lp_status lp_nn_predict(const lp_nn *m, const float *X, size_t n, float *out, lp_err *err);
+/* One row on the calling thread from the host copy of the parameters: out (n_outputs) with
+ * the link applied. scratch (2 x lp_nn_row_scratch floats) avoids any allocation; NULL
+ * allocates (then LP_ENOMEM is possible). Thread-safe. */
+size_t lp_nn_row_scratch(const lp_nn *m);
+lp_status lp_nn_predict_row(const lp_nn *m, const float *x, float *out, float *scratch,
+                            lp_err *err);
+
+/* ---- serialization ---------------------------------------------------------------------------
+ * Format (little-endian): "LPNN", u32 version (1), u64 d, u32 loss, u32 n_outputs,
+ * str hidden, str activation, f32 dropout, u64 n_params, f32 params[n_params] (packed form),
+ * f64 best_valid_loss, u32 CRC-32 of every previous byte of the blob. Training options other
+ * than the architecture are not saved. */
+lp_status lp_nn_save(const lp_nn *m, lp_buf *b, lp_err *err);
+/* Read one net from r (advancing it) onto the named backend (NULL = "cpu"). Checks magic,
+ * version, the architecture (as lp_nn_opts_check), the parameter count against the
+ * architecture, finite parameters and the CRC: a truncated or corrupted blob is LP_EFORMAT /
+ * LP_EVERSION naming r->what, never a crash. *out owns a new net. */
+lp_status lp_nn_load(lp_reader *r, const char *backend, lp_nn **out, lp_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
