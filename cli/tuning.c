@@ -10,6 +10,7 @@
 #include <string.h>
 
 #define GBDT_FULL_ROUNDS 300 /* rounds at resource 1 unless n_rounds is fixed */
+#define NN_FULL_EPOCHS 50    /* epochs at resource 1 unless epochs is fixed */
 
 static const lp_search_param gbdt_space[] = {
     {"learning_rate", LP_SPACE_KIND_LOG, 0.02, 0.3, NULL},
@@ -24,6 +25,13 @@ static const lp_search_param linear_space[] = {
     {"penalty", LP_SPACE_KIND_CHOICE, 0, 0, linear_pens},
     {"alpha", LP_SPACE_KIND_LOG, 1e-4, 10, NULL},
     {"l1_ratio", LP_SPACE_KIND_FLOAT, 0, 1, NULL},
+};
+static const char *const nn_hidden[] = {"32", "64,64", "128,64", "256,128", NULL};
+static const lp_search_param nn_space[] = {
+    {"hidden", LP_SPACE_KIND_CHOICE, 0, 0, nn_hidden},
+    {"lr", LP_SPACE_KIND_LOG, 1e-4, 1e-2, NULL},
+    {"dropout", LP_SPACE_KIND_FLOAT, 0, 0.3, NULL},
+    {"weight_decay", LP_SPACE_KIND_LOG, 1e-6, 1e-2, NULL},
 };
 static const lp_search_param logistic_space[] = {
     {"C", LP_SPACE_KIND_LOG, 1e-3, 1e3, NULL},
@@ -78,6 +86,12 @@ static lp_status objective(const lp_params *p, double resource, double *score, v
         long r = (long)ceil((double)full * resource);
         if (!st)
             st = lp_params_set_double(q, "n_rounds", (double)(r < 5 ? 5 : r), err);
+    } else if (c->t->kind == LP_MODEL_KIND_NN) {
+        long full;
+        st = lp_params_int(c->t->base, "epochs", NN_FULL_EPOCHS, 1, 100000, &full, err);
+        long r = (long)ceil((double)full * resource);
+        if (!st)
+            st = lp_params_set_double(q, "epochs", (double)(r < 2 ? 2 : r), err);
     } else if (resource < 1) {
         size_t n = lp_frame_nrows(c->fit), k = (size_t)ceil((double)n * resource);
         if (k < 20)
@@ -121,6 +135,10 @@ lp_status cli_tune_run(const cli_tune *t, const lp_frame *train, lp_params **bes
     case LP_MODEL_KIND_LINEAR:
         space = linear_space;
         n_space = sizeof linear_space / sizeof linear_space[0];
+        break;
+    case LP_MODEL_KIND_NN:
+        space = nn_space;
+        n_space = sizeof nn_space / sizeof nn_space[0];
         break;
     case LP_MODEL_KIND_LOGISTIC:
         space = logistic_space;
@@ -179,6 +197,8 @@ lp_status cli_tune_run(const cli_tune *t, const lp_frame *train, lp_params **bes
         st = lp_search_run(sp, ns, t->base, &so, objective, &c, &res, err);
     if (!st && t->kind == LP_MODEL_KIND_GBDT && !lp_params_get(t->base, "n_rounds"))
         st = lp_params_set_double(res.best, "n_rounds", GBDT_FULL_ROUNDS, err);
+    if (!st && t->kind == LP_MODEL_KIND_NN && !lp_params_get(t->base, "epochs"))
+        st = lp_params_set_double(res.best, "epochs", NN_FULL_EPOCHS, err);
     if (!st) {
         /* re-fit the best on all of train (the model's own 20% split validates it) */
         lp_train_opts o = lp_train_opts_default();

@@ -46,6 +46,10 @@ check "linear reports r2" grep -q '"r2"' <<<"$out"
   --out "$dir/plan.lpm" >/dev/null; rc=$?
 check "train multiclass logistic" test "$rc" -eq 0
 
+out=$("$bin" train --data "$dir/train.csv" --label churned --model nn --drop customer_id \
+  --param hidden=16 --param epochs=10 --out "$dir/nn.lpm" --json); rc=$?
+check "train nn exit 0" test "$rc" -eq 0
+check "nn reports auroc" grep -q '"auroc":0\.[5-9]' <<<"$out"
 out=$("$bin" tune --data "$dir/train.csv" --label churned --model logistic --budget 2s \
   --drop customer_id --out "$dir/t.lpm" --json); rc=$?
 check "tune exit 0" test "$rc" -eq 0

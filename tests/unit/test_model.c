@@ -164,6 +164,27 @@ static void test_regression_and_logistic(void **state)
     lp_model *lr = train(f, LP_MODEL_KIND_LOGISTIC, "label", "y", "C=10");
     assert_int_equal(lp_model_evaluate(lr, test, &e, NULL), LP_OK);
     assert_true(e.accuracy > 0.85);
+    lp_model *nn = train(f, LP_MODEL_KIND_NN, "label", "y", "hidden=16");
+    assert_int_equal(lp_model_evaluate(nn, test, &e, NULL), LP_OK);
+    assert_true(e.accuracy > 0.85);
+    char *pn = lp_test_tmpfile("nn.lpm");
+    assert_int_equal(lp_model_save(nn, pn, NULL), LP_OK);
+    lp_model *nn2;
+    assert_int_equal(lp_model_load(pn, &nn2, NULL), LP_OK);
+    lp_predictions pa, pb;
+    assert_int_equal(lp_model_predict(nn, test, &pa, NULL), LP_OK);
+    assert_int_equal(lp_model_predict(nn2, test, &pb, NULL), LP_OK);
+    assert_memory_equal(pa.out, pb.out, pa.n * pa.k * sizeof(double));
+    lp_predictions_clear(&pa);
+    lp_predictions_clear(&pb);
+    lp_model *nnr = train(f, LP_MODEL_KIND_NN, "y", "label", "hidden=16");
+    assert_int_equal(lp_model_evaluate(nnr, test, &e, NULL), LP_OK);
+    assert_true(e.r2 > 0.9); /* target standardized inside, predictions back in its units */
+    lp_model_free(nn);
+    lp_model_free(nn2);
+    lp_model_free(nnr);
+    free(pn);
+
     size_t nv;
     const double *vs = lp_model_valid_scores(lr, &nv);
     assert_int_equal(nv, 300); /* 20% of 1500 held out */

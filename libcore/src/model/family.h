@@ -44,6 +44,7 @@ typedef struct lp_family {
 extern const lp_family lp_family_linear;
 extern const lp_family lp_family_logistic;
 extern const lp_family lp_family_gbdt;
+extern const lp_family lp_family_nn;
 
 const lp_family *lp_family_get(lp_model_kind kind);
 

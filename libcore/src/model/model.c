@@ -54,6 +54,8 @@ const lp_family *lp_family_get(lp_model_kind kind)
         return &lp_family_logistic;
     case LP_MODEL_KIND_GBDT:
         return &lp_family_gbdt;
+    case LP_MODEL_KIND_NN:
+        return &lp_family_nn;
     default:
         return NULL;
     }
