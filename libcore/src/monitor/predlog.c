@@ -46,7 +46,6 @@ static const char *SCHEMA =
     "PRAGMA synchronous=NORMAL;"
     "CREATE TABLE IF NOT EXISTS predictions(id TEXT PRIMARY KEY, time REAL, model_version TEXT,"
     " inputs_hash TEXT, output TEXT, score REAL, latency_us REAL);"
-    "CREATE INDEX IF NOT EXISTS predictions_time ON predictions(time);"
     "CREATE TABLE IF NOT EXISTS feedback(id TEXT PRIMARY KEY, label TEXT NOT NULL,"
     " time REAL NOT NULL);"
     "CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value BLOB NOT NULL,"
@@ -109,7 +108,7 @@ static int write_batch(lp_predlog *l, rec *recs, size_t n)
     int rc = sqlite3_exec(l->wdb, "BEGIN", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(l->wdb,
-                                "INSERT OR REPLACE INTO predictions(id,time,model_version,"
+                                "INSERT OR IGNORE INTO predictions(id,time,model_version,"
                                 "inputs_hash,output,score,latency_us) VALUES(?,?,?,?,?,?,?)",
                                 -1, &q, NULL);
     for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
@@ -352,7 +351,7 @@ static lp_status live(sqlite3 *db, const char *path, size_t window, const char *
     out->accuracy = out->auroc = out->rmse = NAN;
     sqlite3_stmt *q = NULL;
     if (sqlite3_prepare_v2(db,
-                           "SELECT p.output, p.score, f.label FROM predictions p JOIN feedback f "
+                           "SELECT p.output, p.score, f.label FROM feedback f JOIN predictions p "
                            "ON p.id = f.id ORDER BY p.time DESC LIMIT ?",
                            -1, &q, NULL) != SQLITE_OK)
         return lp_err_set(err, LP_EDB, "%s: %s", path, sqlite3_errmsg(db));
