@@ -3,8 +3,9 @@
  *
  * Cut points come from a seeded row sample (at most `sample` rows). A feature with at most
  * max_bins distinct sampled values gets one bin per value; otherwise the sorted sample is cut
- * where the running count crosses k * m / max_bins, so bins hold about equal numbers of
- * sampled values (a value repeated many times keeps one bin of its own). Cuts are midpoints
+ * greedily into bins of about equal counts, the target re-computed from what is left after
+ * every cut (LightGBM's GreedyFindBin), so a value repeated by most rows keeps one bin of its
+ * own without starving the rest of the range. Cuts are midpoints
  * between neighbouring distinct values, rounded to float so that the lower value stays <= cut
  * and the upper value stays > cut. NaN goes to bin 0; +-Inf are ordinary values.
  *
@@ -90,17 +91,31 @@ static size_t feature_cuts(const float *v, size_t m, int max_bins, float *cuts)
                 cuts[nc++] = cut_between(v[i - 1], v[i]);
         return nc;
     }
-    /* Walk distinct values; after the last copy of value v[i] the running count is i + 1. */
-    size_t k = 1;
-    for (size_t i = 0; i + 1 < m && nc + 1 < (size_t)max_bins; i++) {
-        if (v[i + 1] == v[i])
-            continue;
-        double target = (double)k * (double)m / (double)max_bins;
-        if ((double)(i + 1) >= target) {
-            cuts[nc++] = cut_between(v[i], v[i + 1]);
-            while ((double)k * (double)m / (double)max_bins <= (double)(i + 1))
-                k++;
+    /* Greedy equal-count bins over the distinct values, re-balancing as we go (LightGBM's
+     * GreedyFindBin): the target size is what is left divided by the bins left, so a value
+     * repeated by most rows (zero in a sparse risk feature) takes one bin and the remaining
+     * bins are spread over the rest instead of being used up by that one value. A value that
+     * alone fills a bin is cut off on both sides. */
+    size_t rest = m, bins_left = (size_t)max_bins, cur = 0;
+    for (size_t i = 0; i + 1 < m && nc + 1 < (size_t)max_bins;) {
+        size_t j = i + 1; /* [i, j) is the run of value v[i] */
+        while (j < m && v[j] == v[i])
+            j++;
+        if (j >= m)
+            break;
+        size_t next = j + 1; /* the run of the following value */
+        while (next < m && v[next] == v[j])
+            next++;
+        cur += j - i;
+        double target = (double)rest / (double)bins_left;
+        if ((double)cur >= target || (double)(next - j) >= target) {
+            cuts[nc++] = cut_between(v[j - 1], v[j]);
+            rest -= cur;
+            if (bins_left > 1)
+                bins_left--;
+            cur = 0;
         }
+        i = j;
     }
     return nc;
 }
