@@ -11,6 +11,7 @@
 #include "lepton/linalg.h"
 #include "lepton/text.h"
 #include "lepton/feat.h"
+#include "lepton/image.h"
 #include "lepton/backend.h"
 #include "lepton/model.h"
 #include "lepton/metrics.h"

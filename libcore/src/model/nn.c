@@ -60,55 +60,10 @@ lp_nn_opts lp_nn_opts_default(void)
     o.seed = 0;
     o.backend = "cpu";
     o.n_threads = 0;
+    o.arch = NULL;
+    o.input_shape = NULL;
+    o.augment = NULL;
     return o;
-}
-
-/* Parse "512,512" into widths (at most LP_NN_MAX_HIDDEN); *k gets the count. */
-static lp_status parse_hidden(const char *s, size_t *w, size_t *k, lp_err *err)
-{
-    *k = 0;
-    if (!s)
-        return LP_OK;
-    const char *p = s;
-    while (*p == ' ')
-        p++;
-    if (!*p)
-        return LP_OK;
-    for (;;) {
-        if (*k == LP_NN_MAX_HIDDEN)
-            return lp_err_set(err, LP_EINVAL, "nn: hidden=\"%s\": more than %d layers", s,
-                              LP_NN_MAX_HIDDEN);
-        while (*p == ' ')
-            p++;
-        if (*p < '0' || *p > '9')
-            return lp_err_set(err, LP_EINVAL,
-                              "nn: hidden=\"%s\": width %zu is not an integer (expected "
-                              "comma-separated widths such as \"512,512\")",
-                              s, *k + 1);
-        unsigned long long v = 0;
-        while (*p >= '0' && *p <= '9') {
-            v = v * 10 + (unsigned long long)(*p - '0');
-            if (v > LP_NN_MAX_WIDTH)
-                v = LP_NN_MAX_WIDTH + 1ull; /* saturate: reported below */
-            p++;
-        }
-        if (v < 1 || v > LP_NN_MAX_WIDTH)
-            return lp_err_set(err, LP_EINVAL,
-                              "nn: hidden=\"%s\": width %zu is %s, must be an integer in [1, %d]",
-                              s, *k + 1, v == 0 ? "0" : "too large", LP_NN_MAX_WIDTH);
-        if (w)
-            w[*k] = (size_t)v;
-        (*k)++;
-        while (*p == ' ')
-            p++;
-        if (!*p)
-            return LP_OK;
-        if (*p != ',')
-            return lp_err_set(err, LP_EINVAL,
-                              "nn: hidden=\"%s\": unexpected '%c' after width %zu (expected ',')",
-                              s, *p, *k);
-        p++;
-    }
 }
 
 lp_status lp_nn_opts_check(const lp_nn_opts *o, lp_err *err)
@@ -116,7 +71,14 @@ lp_status lp_nn_opts_check(const lp_nn_opts *o, lp_err *err)
     if (!o)
         return lp_err_set(err, LP_EINVAL, "nn: options are NULL");
     size_t k;
-    TRY(parse_hidden(o->hidden, NULL, &k, err));
+    lp_nn_spec specs[LP_NN_MAX_SPEC];
+    TRY(lp_nn_parse_arch(o, specs, &k, err));
+    if (o->augment && *o->augment) {
+        float probe = 0.0f;
+        lp_nn_opts q = *o;
+        q.input_shape = "1x1x1";
+        TRY(lp_nn_augment(&q, &probe, 0, 0, 0, err));
+    }
     lp_act_kind act;
     lp_err e2;
     if (lp_act_kind_parse(o->activation ? o->activation : "", &act, &e2))
@@ -210,17 +172,9 @@ lp_status lp_nn_opts_check(const lp_nn_opts *o, lp_err *err)
 
 lp_status lp_nn_arch_params(size_t d, const lp_nn_opts *o, uint64_t *n, lp_err *err)
 {
-    size_t widths[LP_NN_MAX_HIDDEN], k;
-    TRY(parse_hidden(o->hidden, widths, &k, err));
+    size_t n_layers;
     /* each term is below 2^40 (widths and d <= 2^20): no overflow in 64 bits */
-    uint64_t total = 0, in = d;
-    for (size_t h = 0; h <= k; h++) {
-        uint64_t out = h < k ? widths[h] : (uint64_t)o->n_outputs;
-        total += out * in + out;
-        in = out;
-    }
-    *n = total;
-    return LP_OK;
+    return lp_nn_plan(d, o, NULL, 0, &n_layers, n, NULL, err);
 }
 
 double lp_nn_lr_at(const lp_nn_opts *o, uint64_t t, uint64_t total)
@@ -252,8 +206,10 @@ void lp_nn_free(lp_nn *m)
         return;
     const lp_backend *be = m->be;
     if (be) {
-        lp_dbuf *bufs[] = {&m->params, &m->grads,   &m->opt_m, &m->opt_v, &m->best, &m->sq,
-                           &m->red,    &m->class_w, &m->acts,  &m->g0,    &m->g1,   &m->yb};
+        lp_dbuf *bufs[] = {&m->params, &m->grads, &m->opt_m, &m->opt_v,      &m->best,
+                           &m->sq,     &m->red,   &m->class_w, &m->acts,     &m->g0,
+                           &m->g1,     &m->yb,    &m->state, &m->best_state, &m->ws,
+                           &m->ones};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             lp_dbuf_free(be, bufs[i]);
         be->free(be, m->tb, NULL);
@@ -267,82 +223,86 @@ void lp_nn_free(lp_nn *m)
     free(m->stage_t);
     free(m->hist);
     free(m->hidden);
+    free(m->arch);
+    free(m->input_shape);
+    free(m->augment);
+    free(m->state_host);
     free(m->activation);
     free(m->backend_name);
     free(m->class_w_host);
     free(m);
 }
 
-/* Build the layer list, the layout and the parameter block; initialise as nn.Linear. */
+/* Build the layer list (lp_nn_plan), the layout, the parameter and state blocks; initialise
+ * dense and conv layers as PyTorch's nn.Linear / nn.Conv2d, batch norm with gamma 1, beta 0,
+ * running mean 0 and variance 1. */
 static lp_status build(lp_nn *m, lp_err *err)
 {
-    size_t widths[LP_NN_MAX_HIDDEN], k;
-    TRY(parse_hidden(m->hidden, widths, &k, err));
-    lp_act_kind act;
-    TRY(lp_act_kind_parse(m->activation, &act, err));
-    bool drop = m->o.dropout > 0.0f;
-    size_t n_layers = k * (drop ? 3 : 2) + 1;
+    size_t n_layers;
+    uint64_t np;
+    TRY(lp_nn_plan(m->d, &m->o, NULL, 0, &n_layers, &np, &m->n_state, err));
     m->layers = calloc(n_layers, sizeof *m->layers);
     m->act_off = calloc(n_layers + 1, sizeof *m->act_off);
     m->lay = lp_param_layout_new();
     if (!m->layers || !m->act_off || !m->lay)
         return lp_err_set(err, LP_ENOMEM, "nn: out of memory building %zu layers", n_layers);
-    size_t in = m->d, li = 0, dense = 0;
+    TRY(lp_nn_plan(m->d, &m->o, m->layers, n_layers, &m->n_layers, NULL, NULL, err));
+    size_t counter[LP_NN_LAYER_KIND_BATCHNORM + 1] = {0};
     m->max_width = m->d;
-    for (size_t h = 0; h <= k; h++) {
-        size_t out = h < k ? widths[h] : m->n_out;
-        lp_nn_layer *L = &m->layers[li];
-        L->kind = LP_NN_LAYER_KIND_DENSE;
-        L->in = in;
-        L->out = out;
-        L->index = li++;
-        L->ops = lp_nn_layer_ops_of(L->kind);
-        TRY(L->ops->add_params(L, dense++, m->lay, err));
-        if (out > m->max_width)
-            m->max_width = out;
-        if (h < k) {
-            L = &m->layers[li];
-            L->kind = LP_NN_LAYER_KIND_ACT;
-            L->in = L->out = out;
-            L->act = act;
-            L->index = li++;
-            L->ops = lp_nn_layer_ops_of(L->kind);
-            if (drop) {
-                L = &m->layers[li];
-                L->kind = LP_NN_LAYER_KIND_DROPOUT;
-                L->in = L->out = out;
-                L->p = m->o.dropout;
-                L->index = li++;
-                L->ops = lp_nn_layer_ops_of(L->kind);
-            }
-        }
-        in = out;
+    m->max_plane = 1;
+    for (size_t i = 0; i < m->n_layers; i++) {
+        lp_nn_layer *L = &m->layers[i];
+        TRY(L->ops->add_params(L, counter[L->kind]++, m->lay, err));
+        if (L->out > m->max_width)
+            m->max_width = L->out;
+        if (L->h * L->w > m->max_plane)
+            m->max_plane = L->h * L->w;
+        if (L->oh * L->ow > m->max_plane)
+            m->max_plane = L->oh * L->ow;
+        if (L->ws > m->ws_row)
+            m->ws_row = L->ws;
+        if (L->ws_fixed > m->ws_fixed)
+            m->ws_fixed = L->ws_fixed;
     }
-    m->n_layers = li;
     m->n_block = lp_param_layout_total(m->lay);
     m->n_packed = 0;
     for (size_t i = 0; i < lp_param_layout_count(m->lay); i++)
         m->n_packed += lp_param_layout_at(m->lay, i)->n;
     m->host = calloc(m->n_block ? m->n_block : 1, sizeof *m->host);
-    if (!m->host)
+    m->state_host = calloc(m->n_state ? m->n_state : 1, sizeof *m->state_host);
+    if (!m->host || !m->state_host)
         return lp_err_set(err, LP_ENOMEM, "nn: out of memory for %zu parameters", m->n_block);
     TRY(lp_dbuf_alloc(m->be, m->n_block, &m->params, err));
+    TRY(lp_dbuf_alloc(m->be, m->n_state ? m->n_state : 1, &m->state, err));
 
-    /* PyTorch nn.Linear.reset_parameters: kaiming_uniform_(W, a=sqrt(5)) gives bound
-     * gain sqrt(3 / fan_in) with gain sqrt(2 / (1 + 5)), i.e. 1 / sqrt(fan_in); the bias uses
-     * the same bound. One stream, tensors in layout order. */
+    /* PyTorch nn.Linear / nn.Conv2d reset_parameters: kaiming_uniform_(W, a=sqrt(5)) gives
+     * bound gain sqrt(3 / fan_in) with gain sqrt(2 / (1 + 5)), i.e. 1 / sqrt(fan_in), fan_in =
+     * in (dense) or C k k (conv); the bias uses the same bound. One stream, tensors in layout
+     * order. */
     lp_rng rng;
     lp_rng_seed(&rng, m->o.seed);
     for (size_t i = 0; i < m->n_layers; i++) {
         const lp_nn_layer *L = &m->layers[i];
-        if (L->kind != LP_NN_LAYER_KIND_DENSE)
+        if (L->kind == LP_NN_LAYER_KIND_BATCHNORM) {
+            for (size_t j = 0; j < L->oc; j++) {
+                m->host[L->w_off + j] = 1.0f;
+                m->host[L->b_off + j] = 0.0f;
+                m->state_host[L->s_off + j] = 0.0f;
+                m->state_host[L->s_off + L->oc + j] = 1.0f;
+            }
             continue;
-        double bound = 1.0 / sqrt((double)L->in);
-        for (size_t j = 0; j < L->out * L->in; j++)
+        }
+        if (L->kind != LP_NN_LAYER_KIND_DENSE && L->kind != LP_NN_LAYER_KIND_CONV2D)
+            continue;
+        size_t fan_in = L->kind == LP_NN_LAYER_KIND_DENSE ? L->in : L->c * L->g.kh * L->g.kw;
+        double bound = 1.0 / sqrt((double)fan_in);
+        for (size_t j = 0; j < L->oc * fan_in; j++)
             m->host[L->w_off + j] = (float)(bound * (2.0 * lp_rng_uniform(&rng) - 1.0));
-        for (size_t j = 0; j < L->out; j++)
+        for (size_t j = 0; j < L->oc; j++)
             m->host[L->b_off + j] = (float)(bound * (2.0 * lp_rng_uniform(&rng) - 1.0));
     }
+    if (m->n_state)
+        TRY(m->be->copy_h2d(m->be, m->state.ptr, m->state_host, m->n_state * sizeof(float), err));
     return m->be->copy_h2d(m->be, m->params.ptr, m->host, m->n_block * sizeof(float), err);
 }
 
@@ -366,6 +326,9 @@ lp_status lp_nn_new(size_t d, const lp_nn_opts *opts, lp_nn **out, lp_err *err)
     m->n_out = (size_t)opts->n_outputs;
     m->best_valid = NAN;
     m->hidden = lp_strdup(opts->hidden ? opts->hidden : "");
+    m->arch = lp_strdup(opts->arch ? opts->arch : "");
+    m->input_shape = lp_strdup(opts->input_shape ? opts->input_shape : "");
+    m->augment = lp_strdup(opts->augment ? opts->augment : "");
     m->activation = lp_strdup(opts->activation);
     m->backend_name = lp_strdup(be->name);
     if (opts->class_weight) {
@@ -373,12 +336,16 @@ lp_status lp_nn_new(size_t d, const lp_nn_opts *opts, lp_nn **out, lp_err *err)
         if (m->class_w_host)
             memcpy(m->class_w_host, opts->class_weight, m->n_out * sizeof *m->class_w_host);
     }
-    if (!m->hidden || !m->activation || !m->backend_name ||
+    if (!m->hidden || !m->activation || !m->backend_name || !m->arch || !m->input_shape ||
+        !m->augment ||
         (opts->class_weight && !m->class_w_host)) {
         lp_nn_free(m);
         return lp_err_set(err, LP_ENOMEM, "nn: out of memory");
     }
     m->o.hidden = m->hidden;
+    m->o.arch = m->arch;
+    m->o.input_shape = m->input_shape;
+    m->o.augment = m->augment;
     m->o.activation = m->activation;
     m->o.backend = m->backend_name;
     m->o.class_weight = m->class_w_host;
@@ -474,6 +441,8 @@ lp_status lp_nn_get_params(const lp_nn *m, float *out, size_t n, lp_err *err)
 static lp_status sync_host(lp_nn *m, lp_err *err)
 {
     TRY(m->be->sync(m->be, err));
+    if (m->n_state)
+        TRY(m->be->copy_d2h(m->be, m->state_host, m->state.ptr, m->n_state * sizeof(float), err));
     return m->be->copy_d2h(m->be, m->host, m->params.ptr, m->n_block * sizeof(float), err);
 }
 
@@ -538,8 +507,8 @@ static lp_status ensure_cap(lp_nn *m, size_t rows, lp_err *err)
     if (rows <= m->cap)
         return LP_OK;
     const lp_backend *be = m->be;
-    lp_dbuf *bufs[] = {&m->acts, &m->g0, &m->g1, &m->yb};
-    for (size_t i = 0; i < 4; i++)
+    lp_dbuf *bufs[] = {&m->acts, &m->g0, &m->g1, &m->yb, &m->ws, &m->ones};
+    for (size_t i = 0; i < 6; i++)
         lp_dbuf_free(be, bufs[i]);
     be->free(be, m->tb, NULL);
     m->tb = NULL;
@@ -557,6 +526,10 @@ static lp_status ensure_cap(lp_nn *m, size_t rows, lp_err *err)
     TRY(lp_dbuf_alloc(be, rows * m->max_width, &m->g0, err));
     TRY(lp_dbuf_alloc(be, rows * m->max_width, &m->g1, err));
     TRY(lp_dbuf_alloc(be, rows * m->n_out, &m->yb, err));
+    TRY(lp_dbuf_alloc(be, rows * m->ws_row + m->ws_fixed + 1, &m->ws, err));
+    size_t n_ones = rows > m->max_plane ? rows : m->max_plane;
+    TRY(lp_dbuf_alloc(be, n_ones, &m->ones, err));
+    TRY(be->fill(be, n_ones, 1.0f, m->ones.ptr, err));
     void *tb = NULL;
     TRY(be->alloc(be, rows * sizeof(int32_t), &tb, err));
     m->tb = tb;
@@ -613,7 +586,7 @@ static lp_status check_rows(const lp_nn *m, const float *X, const float *y, size
 /* Stage rows idx[0..nb) (or rows first..first+nb when idx is NULL) of X, y into the input
  * activations and the target buffers. */
 static lp_status upload(lp_nn *m, const float *X, const float *y, const size_t *idx, size_t first,
-                        size_t nb, lp_err *err)
+                        size_t nb, bool augment, lp_err *err)
 {
     const lp_backend *be = m->be;
     size_t d = m->d, k = m->n_out;
@@ -627,6 +600,8 @@ static lp_status upload(lp_nn *m, const float *X, const float *y, const size_t *
         else
             memcpy(m->stage_y + r * k, y + i * k, k * sizeof(float));
     }
+    if (augment && m->augment[0])
+        TRY(lp_nn_augment(&m->o, dst, nb, m->o.seed, m->step, err));
     if (!be->host_visible)
         TRY(be->copy_h2d(be, m->acts.ptr, m->stage, nb * d * sizeof(float), err));
     if (m->o.loss == LP_NN_LOSS_SOFTMAX_XENT)
@@ -654,7 +629,7 @@ static lp_status loss_of(lp_nn *m, size_t nb, const float *out, double *loss, fl
 static lp_status forward_backward(lp_nn *m, size_t nb, bool train, bool want_grad, double *loss,
                                   lp_err *err)
 {
-    lp_nn_ctx c = {m->be, train, m->o.seed, m->step};
+    lp_nn_ctx c = {m->be, train, m->o.seed, m->step, m->ws.ptr, m->ones.ptr, m->state.ptr};
     float *acts = m->acts.ptr;
     for (size_t i = 0; i < m->n_layers; i++) {
         const lp_nn_layer *L = &m->layers[i];
@@ -683,7 +658,7 @@ lp_status lp_nn_loss_grad(lp_nn *m, const float *X, const float *y, size_t n, bo
     TRY(check_rows(m, X, y, n, "batch", err));
     TRY(ensure_state(m, err));
     TRY(ensure_cap(m, n, err));
-    TRY(upload(m, X, y, NULL, 0, n, err));
+    TRY(upload(m, X, y, NULL, 0, n, false, err));
     TRY(forward_backward(m, n, train, grad != NULL, loss, err));
     return grad ? pack_block(m, m->grads.ptr, grad, err) : LP_OK;
 }
@@ -762,7 +737,7 @@ lp_status lp_nn_train_step(lp_nn *m, const float *X, const float *y, size_t n, d
     TRY(check_rows(m, X, y, n, "batch", err));
     TRY(ensure_state(m, err));
     TRY(ensure_cap(m, n, err));
-    TRY(upload(m, X, y, NULL, 0, n, err));
+    TRY(upload(m, X, y, NULL, 0, n, false, err));
     if (m->o.schedule == LP_NN_SCHED_COSINE && m->o.total_steps == 0)
         return lp_err_set(err, LP_EINVAL,
                           "nn: schedule=cosine: a single train step needs total_steps > 0");
@@ -777,7 +752,7 @@ static lp_status eval_loss(lp_nn *m, const float *X, const float *y, size_t n, d
     double num = 0.0, den = 0.0;
     for (size_t r0 = 0; r0 < n; r0 += m->cap) {
         size_t nb = n - r0 < m->cap ? n - r0 : m->cap;
-        TRY(upload(m, X, y, NULL, r0, nb, err));
+        TRY(upload(m, X, y, NULL, r0, nb, false, err));
         double l;
         TRY(forward_backward(m, nb, false, false, &l, err));
         double w = 0.0;
@@ -823,8 +798,10 @@ static lp_status train_loop(lp_nn *m, const float *X, const float *y, size_t n, 
     }
     TRY(ensure_state(m, err));
     TRY(ensure_cap(m, cap, err));
-    if (nv && !m->best.ptr && m->o.patience > 0)
+    if (nv && !m->best.ptr && m->o.patience > 0) {
         TRY(lp_dbuf_alloc(be, m->n_block, &m->best, err));
+        TRY(lp_dbuf_alloc(be, m->n_state ? m->n_state : 1, &m->best_state, err));
+    }
     lp_rng rng;
     /* the step count makes a further lp_nn_train call on the same net draw new orders */
     lp_rng_seed(&rng, m->o.seed ^ 0x5DEECE66Dull ^ (m->step * 0x9E3779B97F4A7C15ull));
@@ -842,7 +819,7 @@ static lp_status train_loop(lp_nn *m, const float *X, const float *y, size_t n, 
         for (size_t b = 0; b < per_epoch && !st; b++) {
             size_t r0 = b * bs, nb = n - r0 < bs ? n - r0 : bs;
             double l = 0.0;
-            st = upload(m, X, y, idx, r0, nb, err);
+            st = upload(m, X, y, idx, r0, nb, true, err);
             if (!st)
                 st = step_staged(m, nb, total, &l, err);
             sum += l * (double)nb;
@@ -867,13 +844,20 @@ static lp_status train_loop(lp_nn *m, const float *X, const float *y, size_t n, 
             m->best_epoch = (size_t)e + 1;
             if (m->best.ptr)
                 st = be->copy_d2d(be, m->best.ptr, m->params.ptr, m->n_block * sizeof(float), err);
+            if (!st && m->best.ptr && m->n_state)
+                st = be->copy_d2d(be, m->best_state.ptr, m->state.ptr, m->n_state * sizeof(float),
+                                  err);
         } else if (m->o.patience > 0 && (size_t)e + 1 - m->best_epoch >= (size_t)m->o.patience) {
             break;
         }
     }
     lp_progress_end(prog);
-    if (!st && m->best.ptr && m->best_epoch > 0 && m->best_epoch < m->epochs_run)
+    if (!st && m->best.ptr && m->best_epoch > 0 && m->best_epoch < m->epochs_run) {
         st = be->copy_d2d(be, m->params.ptr, m->best.ptr, m->n_block * sizeof(float), err);
+        if (!st && m->n_state)
+            st = be->copy_d2d(be, m->state.ptr, m->best_state.ptr, m->n_state * sizeof(float),
+                              err);
+    }
     return st;
 }
 
@@ -923,7 +907,10 @@ lp_status lp_nn_fit(const float *X, const float *y, size_t n, size_t d, const lp
 
 /* ---- prediction --------------------------------------------------------------------------- */
 
-lp_status lp_nn_predict_raw(const lp_nn *m, const float *X, size_t n, float *out, lp_err *err)
+/* Eval-mode forward of X (n, d) through layers [0, upto), chunked; out (n, width of layer
+ * upto - 1's output). */
+static lp_status forward_eval(const lp_nn *m, const float *X, size_t n, size_t upto, float *out,
+                              lp_err *err)
 {
     if (!m || (n && (!X || !out)))
         return lp_err_set(err, LP_EINVAL, "nn_predict: net, X or out is NULL");
@@ -931,18 +918,26 @@ lp_status lp_nn_predict_raw(const lp_nn *m, const float *X, size_t n, float *out
         return LP_OK;
     const lp_backend *be = m->be;
     size_t chunk = n < PREDICT_CHUNK ? n : PREDICT_CHUNK;
-    lp_dbuf xin = {0}, A = {0}, B = {0};
+    size_t width = upto ? m->layers[upto - 1].out : m->d;
+    size_t n_ones = chunk > m->max_plane ? chunk : m->max_plane;
+    lp_dbuf xin = {0}, A = {0}, B = {0}, ws = {0}, ones = {0};
     lp_status st = lp_dbuf_alloc(be, chunk * m->d, &xin, err);
     if (!st)
         st = lp_dbuf_alloc(be, chunk * m->max_width, &A, err);
     if (!st)
         st = lp_dbuf_alloc(be, chunk * m->max_width, &B, err);
-    lp_nn_ctx c = {be, false, m->o.seed, 0};
+    if (!st)
+        st = lp_dbuf_alloc(be, chunk * m->ws_row + m->ws_fixed + 1, &ws, err);
+    if (!st)
+        st = lp_dbuf_alloc(be, n_ones, &ones, err);
+    if (!st)
+        st = be->fill(be, n_ones, 1.0f, ones.ptr, err);
+    lp_nn_ctx c = {be, false, m->o.seed, 0, ws.ptr, ones.ptr, m->state.ptr};
     for (size_t r0 = 0; r0 < n && !st; r0 += chunk) {
         size_t nb = n - r0 < chunk ? n - r0 : chunk;
         st = be->copy_h2d(be, xin.ptr, X + r0 * m->d, nb * m->d * sizeof(float), err);
         const float *cur = xin.ptr;
-        for (size_t i = 0; i < m->n_layers && !st; i++) {
+        for (size_t i = 0; i < upto && !st; i++) {
             const lp_nn_layer *L = &m->layers[i];
             if (L->kind == LP_NN_LAYER_KIND_DROPOUT)
                 continue; /* identity in eval mode */
@@ -956,11 +951,95 @@ lp_status lp_nn_predict_raw(const lp_nn *m, const float *X, size_t n, float *out
         if (!st)
             st = be->sync(be, err);
         if (!st)
-            st = be->copy_d2h(be, out + r0 * m->n_out, cur, nb * m->n_out * sizeof(float), err);
+            st = be->copy_d2h(be, out + r0 * width, cur, nb * width * sizeof(float), err);
     }
     lp_dbuf_free(be, &xin);
     lp_dbuf_free(be, &A);
     lp_dbuf_free(be, &B);
+    lp_dbuf_free(be, &ws);
+    lp_dbuf_free(be, &ones);
+    return st;
+}
+
+lp_status lp_nn_predict_raw(const lp_nn *m, const float *X, size_t n, float *out, lp_err *err)
+{
+    if (!m)
+        return lp_err_set(err, LP_EINVAL, "nn_predict: net is NULL");
+    return forward_eval(m, X, n, m->n_layers, out, err);
+}
+
+size_t lp_nn_n_features(const lp_nn *m)
+{
+    return m->layers[m->n_layers - 1].in;
+}
+
+lp_status lp_nn_features(const lp_nn *m, const float *X, size_t n, float *out, lp_err *err)
+{
+    if (!m)
+        return lp_err_set(err, LP_EINVAL, "nn_features: net is NULL");
+    return forward_eval(m, X, n, m->n_layers - 1, out, err);
+}
+
+size_t lp_nn_n_state(const lp_nn *m)
+{
+    return m->n_state;
+}
+
+const float *lp_nn_state(const lp_nn *m)
+{
+    return m->state_host;
+}
+
+lp_status lp_nn_input_grad(lp_nn *m, const float *X, size_t n, const int32_t *cls, float *grad,
+                           float *logits, lp_err *err)
+{
+    if (!m || !X || !cls || !grad || n == 0)
+        return lp_err_set(err, LP_EINVAL, "nn_input_grad: net, X, cls or grad is NULL, or n is 0");
+    for (size_t i = 0; i < n; i++)
+        if (cls[i] < 0 || (size_t)cls[i] >= m->n_out)
+            return lp_err_set(err, LP_EINVAL, "nn_input_grad: row %zu: class %d not in [0, %zu)",
+                              i, cls[i], m->n_out);
+    const lp_backend *be = m->be;
+    TRY(ensure_state(m, err));
+    size_t chunk = n < PREDICT_CHUNK ? n : PREDICT_CHUNK;
+    TRY(ensure_cap(m, chunk, err));
+    float *hot = lp_calloc(chunk * m->n_out, sizeof *hot);
+    lp_dbuf dx = {0};
+    lp_status st = hot ? lp_dbuf_alloc(be, chunk * m->d, &dx, err)
+                       : lp_err_set(err, LP_ENOMEM, "nn_input_grad: out of memory");
+    lp_nn_ctx c = {be, false, m->o.seed, m->step, m->ws.ptr, m->ones.ptr, m->state.ptr};
+    float *acts = m->acts.ptr;
+    for (size_t r0 = 0; r0 < n && !st; r0 += chunk) {
+        size_t nb = n - r0 < chunk ? n - r0 : chunk;
+        st = be->copy_h2d(be, acts, X + r0 * m->d, nb * m->d * sizeof(float), err);
+        for (size_t i = 0; i < m->n_layers && !st; i++) {
+            const lp_nn_layer *L = &m->layers[i];
+            st = L->ops->forward(L, &c, m->params.ptr, nb, acts + m->act_off[i],
+                                 acts + m->act_off[i + 1], err);
+        }
+        memset(hot, 0, nb * m->n_out * sizeof *hot);
+        for (size_t i = 0; i < nb; i++)
+            hot[i * m->n_out + (size_t)cls[r0 + i]] = 1.0f;
+        if (!st)
+            st = be->copy_h2d(be, m->g0.ptr, hot, nb * m->n_out * sizeof(float), err);
+        float *dy = m->g0.ptr;
+        for (size_t i = m->n_layers; i-- > 0 && !st;) {
+            const lp_nn_layer *L = &m->layers[i];
+            float *dxi = i == 0 ? dx.ptr : (dy == m->g0.ptr ? m->g1.ptr : m->g0.ptr);
+            st = L->ops->backward(L, &c, m->params.ptr, m->grads.ptr, nb, acts + m->act_off[i],
+                                  acts + m->act_off[i + 1], dy, dxi, err);
+            dy = dxi;
+        }
+        if (!st)
+            st = be->sync(be, err);
+        if (!st)
+            st = be->copy_d2h(be, grad + r0 * m->d, dx.ptr, nb * m->d * sizeof(float), err);
+        if (!st && logits)
+            st = be->copy_d2h(be, logits + r0 * m->n_out, acts + m->act_off[m->n_layers],
+                              nb * m->n_out * sizeof(float), err);
+    }
+    free(hot);
+    lp_dbuf_free(be, &dx);
     return st;
 }
 
@@ -1016,7 +1095,7 @@ lp_status lp_nn_predict_row(const lp_nn *m, const float *x, float *out, float *s
             continue;
         float *y =
             (L->kind == LP_NN_LAYER_KIND_ACT && cur != x) ? (float *)cur : (cur == A ? B : A);
-        L->ops->forward_row(L, m->host, cur, y);
+        L->ops->forward_row(L, m->host, m->state_host, cur, y);
         cur = y;
     }
     memcpy(out, cur, m->n_out * sizeof *out);

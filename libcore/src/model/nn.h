@@ -2,11 +2,16 @@
  * nn.h - dense neural networks (multi-layer perceptrons): private API of the model module.
  *
  * A network is a list of layers, each a small vtable (lp_nn_layer_ops: parameter registration,
- * forward, backward, host single-row forward). Built now: dense (y = x W^T + b, W stored
- * (out, in) as PyTorch's nn.Linear), activation (relu, tanh, sigmoid, gelu, gelu_tanh) and
- * inverted dropout. Convolution, pooling and batch-norm are further layer kinds of the same
- * table. A spec hidden="512,512", activation="relu", dropout=0.1 builds
- *   dense(d,512) act drop dense(512,512) act drop dense(512,n_outputs).
+ * forward, backward, host single-row forward). Kinds: dense (y = x W^T + b, W stored
+ * (out, in) as PyTorch's nn.Linear), activation (relu, tanh, sigmoid, gelu, gelu_tanh),
+ * inverted dropout (nn_layers.c), and over NCHW images 2-D convolution, max / average pooling,
+ * global average pooling and batch normalization (nn_conv.c). A spec hidden="512,512",
+ * activation="relu", dropout=0.1 builds
+ *   dense(d,512) act drop dense(512,512) act drop dense(512,n_outputs);
+ * an arch="conv32bn,pool,conv64,pool,fc128" over input_shape="1x28x28" builds
+ *   conv(1->32) bn act maxpool conv(32->64) act maxpool dense(3136,128) act dense(128,out).
+ * Batch-norm running statistics are not parameters: they live in a separate state block
+ * (running mean and variance per channel), updated by training forwards, saved with the net.
  *
  * Memory (llm.c style): parameters, gradients, the optimizer state (Adam m and v, or the SGD
  * momentum buffer) and the best weights of early stopping are each ONE contiguous block laid
@@ -99,7 +104,33 @@ typedef struct lp_nn_opts {
     const char *backend;       /* kernel table name: "cpu" (default), "ref", "cuda", "auto" */
     int n_threads;             /* OpenMP threads while training / batch predicting; 0 keeps
                                   the OpenMP default (0..1024) */
+    const char *arch;          /* layer spec replacing `hidden` when set (see below); NULL or
+                                  "" keeps the dense network of `hidden` */
+    const char *input_shape;   /* "CxHxW" of each input row (NCHW order, C*H*W == d); needed
+                                  when arch holds conv / pool / gap layers; NULL or "" treats a
+                                  row as d flat features */
+    const char *augment;       /* image augmentation applied to each training batch (needs
+                                  input_shape): comma-separated "hflip", "vflip", "shift=P"
+                                  (up to P pixels each way), "rotate=D" (up to D degrees),
+                                  "brightness=B" (add U(-B, B) x the row's range); drawn
+                                  from the seed and the step. NULL or "" off */
 } lp_nn_opts;
+
+/* The arch grammar: comma-separated tokens applied in order; the final dense layer to
+ * n_outputs is appended.
+ *   conv<F>[k<K>][s<S>][bn]  2-D convolution of F filters K x K (default 3), stride S
+ *                            (default 1), zero padding K/2, then batch norm when "bn", then
+ *                            the activation (F 1..4096, K 1..15 odd, S 1..8)
+ *   pool[<K>] | maxpool[<K>] K x K max pooling, stride K (default 2)
+ *   avgpool[<K>]             K x K average pooling, stride K (default 2)
+ *   gap                      global average pooling: (C, H, W) -> (C)
+ *   bn                       batch normalization over channels (or over flat features)
+ *   fc<N>[bn]                dense to N, batch norm when "bn", then the activation
+ *   drop                     dropout with probability opts.dropout (which must be > 0)
+ * A dense layer after a spatial one flattens (C, H, W) in NCHW order. Batch norm
+ * (Ioffe & Szegedy 2015) normalizes with the batch mean and biased variance in training,
+ * keeps running averages (momentum 0.1, unbiased variance; PyTorch's BatchNorm defaults,
+ * eps 1e-5) and uses them in eval mode. */
 
 /* Defaults: hidden "64", relu, no dropout, softmax cross-entropy over 2 classes, AdamW lr 1e-3
  * without weight decay, constant schedule, 10 epochs of batch 32 shuffled, no early stopping,
@@ -117,7 +148,12 @@ typedef struct lp_nn lp_nn;
 typedef enum lp_nn_layer_kind {
     LP_NN_LAYER_KIND_DENSE = 0,
     LP_NN_LAYER_KIND_ACT,
-    LP_NN_LAYER_KIND_DROPOUT
+    LP_NN_LAYER_KIND_DROPOUT,
+    LP_NN_LAYER_KIND_CONV2D,
+    LP_NN_LAYER_KIND_MAXPOOL,
+    LP_NN_LAYER_KIND_AVGPOOL,
+    LP_NN_LAYER_KIND_GAP,
+    LP_NN_LAYER_KIND_BATCHNORM
 } lp_nn_layer_kind;
 
 typedef struct lp_nn_layer lp_nn_layer;
@@ -125,9 +161,13 @@ typedef struct lp_nn_layer lp_nn_layer;
 /* What a forward / backward call needs beyond its tensors. */
 typedef struct lp_nn_ctx {
     const lp_backend *be;
-    bool train;    /* dropout active */
+    bool train;    /* dropout active, batch norm on batch statistics */
     uint64_t seed; /* network seed (dropout streams derive from it and the layer index) */
     uint64_t step; /* optimizer step: the dropout counter */
+    float *ws;     /* device workspace of at least n x L->ws + L->ws_fixed floats */
+    float *ones;   /* device vector of ones, at least max(n, widest plane) long */
+    float *state;  /* device state block (batch-norm running statistics); training forwards
+                      of batch norm update it */
 } lp_nn_ctx;
 
 typedef struct lp_nn_layer_ops {
@@ -143,8 +183,10 @@ typedef struct lp_nn_layer_ops {
     lp_status (*backward)(const lp_nn_layer *L, const lp_nn_ctx *c, const float *params,
                           float *grads, size_t n, const float *x, const float *y, const float *dy,
                           float *dx, lp_err *err);
-    /* One row on the host, no allocation, no threads: y (out) from x (in). Eval mode. */
-    void (*forward_row)(const lp_nn_layer *L, const float *params, const float *x, float *y);
+    /* One row on the host, no allocation, no threads: y (out) from x (in). Eval mode; state is
+     * the host copy of the state block. */
+    void (*forward_row)(const lp_nn_layer *L, const float *params, const float *state,
+                        const float *x, float *y);
 } lp_nn_layer_ops;
 
 struct lp_nn_layer {
@@ -155,6 +197,13 @@ struct lp_nn_layer {
     lp_act_kind act;     /* ACT */
     float p;             /* DROPOUT: drop probability */
     uint64_t index;      /* position in the list (dropout stream) */
+    /* spatial kinds: input (c, h, w) and output (oc, oh, ow); in = c h w, out = oc oh ow.
+     * Flat kinds see (in, 1, 1). */
+    size_t c, h, w, oc, oh, ow;
+    lp_conv2d_geom g; /* CONV2D / pools: the window (g.n is set per call) */
+    size_t s_off;     /* BATCHNORM: running mean (oc) at s_off, running variance (oc) after */
+    size_t ws;        /* workspace floats per row the layer needs (forward and backward) */
+    size_t ws_fixed;  /* plus this many per call */
 };
 
 /* ---- building and parameters ---------------------------------------------------------------*/
@@ -246,11 +295,35 @@ size_t lp_nn_row_scratch(const lp_nn *m);
 lp_status lp_nn_predict_row(const lp_nn *m, const float *x, float *out, float *scratch,
                             lp_err *err);
 
+/* ---- attributions and features --------------------------------------------------------------*/
+
+/* Gradient of raw output cls[i] (a logit) of each row w.r.t. its input, in eval mode:
+ * grad (n, d); logits (n, n_outputs) gets the raw outputs (nullable). The backward pass of the
+ * training path run from a one-hot output gradient. Overwrites the gradient block. Errors:
+ * LP_EINVAL (NULL, class out of range naming the row), LP_ENOMEM. Not thread-safe. */
+lp_status lp_nn_input_grad(lp_nn *m, const float *X, size_t n, const int32_t *cls, float *grad,
+                           float *logits, lp_err *err);
+/* Width of the input to the final dense layer (the penultimate features). */
+size_t lp_nn_n_features(const lp_nn *m);
+/* out (n, lp_nn_n_features) = the penultimate features of X (n, d) in eval mode. Allocates
+ * its own buffers; thread-safe as lp_nn_predict_raw. */
+lp_status lp_nn_features(const lp_nn *m, const float *X, size_t n, float *out, lp_err *err);
+/* Floats of the state block (batch-norm running statistics), and a host copy of it. */
+size_t lp_nn_n_state(const lp_nn *m);
+const float *lp_nn_state(const lp_nn *m);
+
+/* Apply opts->augment to nb rows of x (nb, C*H*W) in place, seeded by (seed, step): each row
+ * gets its own flip / shift / rotation / brightness draw, bilinear resampling with zero fill
+ * outside. LP_EINVAL for a bad augment spec or a missing input shape. Thread-safe. */
+lp_status lp_nn_augment(const lp_nn_opts *o, float *x, size_t nb, uint64_t seed, uint64_t step,
+                        lp_err *err);
+
 /* ---- serialization ---------------------------------------------------------------------------
- * Format (little-endian): "LPNN", u32 version (1), u64 d, u32 loss, u32 n_outputs,
- * str hidden, str activation, f32 dropout, u64 n_params, f32 params[n_params] (packed form),
- * f64 best_valid_loss, u32 CRC-32 of every previous byte of the blob. Training options other
- * than the architecture are not saved. */
+ * Format (little-endian): "LPNN", u32 version (2), u64 d, u32 loss, u32 n_outputs,
+ * str hidden, str activation, f32 dropout, str arch, str input_shape, u64 n_params,
+ * f32 params[n_params] (packed form), u64 n_state, f32 state[n_state], f64 best_valid_loss,
+ * u32 CRC-32 of every previous byte of the blob. Version 1 (no arch, input_shape, state) is
+ * still read. Training options other than the architecture are not saved. */
 lp_status lp_nn_save(const lp_nn *m, lp_buf *b, lp_err *err);
 /* Read one net from r (advancing it) onto the named backend (NULL = "cpu"). Checks magic,
  * version, the architecture (as lp_nn_opts_check), the parameter count against the

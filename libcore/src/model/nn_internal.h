@@ -25,6 +25,13 @@ struct lp_nn {
     size_t max_width; /* widest of d and every layer output */
     lp_dbuf params;   /* (n_block) on the backend */
     float *host;      /* (n_block) host mirror of params */
+    char *arch, *input_shape, *augment; /* copies of the opts strings */
+    size_t n_state;     /* batch-norm running statistics */
+    lp_dbuf state;      /* (n_state) on the backend */
+    float *state_host;  /* (n_state) host mirror */
+    lp_dbuf best_state; /* (n_state) state of the best epoch */
+    size_t ws_row, ws_fixed, max_plane; /* workspace per row / per call; widest h*w */
+    lp_dbuf ws, ones;   /* training workspace (cap rows) and ones */
 
     /* training state, allocated on first use */
     lp_dbuf grads, opt_m, opt_v, best, sq, red, class_w;
@@ -51,6 +58,30 @@ struct lp_nn {
 lp_status lp_nn_arch_params(size_t d, const lp_nn_opts *o, uint64_t *n, lp_err *err);
 /* The table of a layer kind; NULL for an unknown kind. */
 const lp_nn_layer_ops *lp_nn_layer_ops_of(lp_nn_layer_kind kind);
+/* The tables of the image kinds (nn_conv.c); NULL for others. */
+const lp_nn_layer_ops *lp_nn_conv_layer_ops_of(lp_nn_layer_kind kind);
+
+/* One parsed arch token (nn_arch.c). */
+typedef struct lp_nn_spec {
+    lp_nn_layer_kind kind;
+    size_t width;  /* DENSE: units; CONV2D: filters */
+    size_t k, s;   /* CONV2D / pools: window and stride */
+    bool bn;       /* CONV2D / DENSE: followed by batch norm */
+} lp_nn_spec;
+#define LP_NN_MAX_SPEC 128
+/* Parse opts->arch (or hidden + dropout when arch is empty) into specs (at most
+ * LP_NN_MAX_SPEC, the final dense excluded); *k gets the count. Shapes are checked by
+ * lp_nn_plan. LP_EINVAL naming the token. */
+lp_status lp_nn_parse_arch(const lp_nn_opts *o, lp_nn_spec *specs, size_t *k, lp_err *err);
+/* Parse "CxHxW" (NULL or "" gives (d, 1, 1)); checks C*H*W == d. */
+lp_status lp_nn_parse_shape(const char *s, size_t d, size_t *c, size_t *h, size_t *w,
+                            lp_err *err);
+/* Lay out the whole layer list for input width d: fill layers (capacity cap, may be NULL to
+ * count only) with kinds, shapes, windows and workspace sizes, without parameters; *n_layers
+ * gets the count, *n_params the packed parameter count, *n_state the state floats. LP_EINVAL
+ * when a window does not fit its input, naming the token. */
+lp_status lp_nn_plan(size_t d, const lp_nn_opts *o, lp_nn_layer *layers, size_t cap,
+                     size_t *n_layers, uint64_t *n_params, size_t *n_state, lp_err *err);
 /* f(x) of an activation on the host, as the backend computes it (float). */
 float lp_nn_act_scalar(lp_act_kind kind, float x);
 

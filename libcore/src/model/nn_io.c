@@ -14,7 +14,7 @@
 #include <string.h>
 
 #define NN_MAGIC "LPNN"
-#define NN_VERSION 1u
+#define NN_VERSION 2u
 /* Longest hidden spec accepted on load: 64 widths of 7 digits and their commas. */
 #define NN_MAX_SPEC 512
 
@@ -39,9 +39,14 @@ lp_status lp_nn_save(const lp_nn *m, lp_buf *b, lp_err *err)
     lp_buf_str(b, m->hidden);
     lp_buf_str(b, m->activation);
     lp_buf_f32(b, m->o.dropout);
+    lp_buf_str(b, m->arch);
+    lp_buf_str(b, m->input_shape);
     lp_buf_u64(b, (uint64_t)m->n_packed);
     for (size_t i = 0; i < m->n_packed; i++)
         lp_buf_f32(b, packed[i]);
+    lp_buf_u64(b, (uint64_t)m->n_state);
+    for (size_t i = 0; i < m->n_state; i++)
+        lp_buf_f32(b, m->state_host[i]);
     lp_buf_f64(b, m->best_valid);
     free(packed);
     st = lp_buf_status(b, err);
@@ -63,7 +68,9 @@ lp_status lp_nn_load(lp_reader *r, const char *backend, lp_nn **out, lp_err *err
     uint64_t d, n_params;
     float dropout;
     double best_valid;
-    char *hidden = NULL, *activation = NULL;
+    char *hidden = NULL, *activation = NULL, *arch = NULL, *shape = NULL;
+    uint64_t n_state = 0;
+    float *state = NULL;
     float *packed = NULL;
     lp_nn *m = NULL;
     lp_status st = lp_reader_get(r, magic, 4, err);
@@ -71,7 +78,7 @@ lp_status lp_nn_load(lp_reader *r, const char *backend, lp_nn **out, lp_err *err
         st = lp_err_set(err, LP_EFORMAT, "%s: not an nn model (bad magic)", what);
     if (!st)
         st = lp_reader_u32(r, &version, err);
-    if (!st && version != NN_VERSION)
+    if (!st && version != NN_VERSION && version != 1)
         st = lp_err_set(err, LP_EVERSION, "%s: nn format version %u, this build reads %u", what,
                         version, NN_VERSION);
     if (!st)
@@ -86,6 +93,10 @@ lp_status lp_nn_load(lp_reader *r, const char *backend, lp_nn **out, lp_err *err
         st = lp_reader_str(r, &activation, 32, err);
     if (!st)
         st = lp_reader_f32(r, &dropout, err);
+    if (!st && version >= 2)
+        st = lp_reader_str(r, &arch, NN_MAX_SPEC, err);
+    if (!st && version >= 2)
+        st = lp_reader_str(r, &shape, 64, err);
     if (!st)
         st = lp_reader_u64(r, &n_params, err);
     if (st)
@@ -101,6 +112,8 @@ lp_status lp_nn_load(lp_reader *r, const char *backend, lp_nn **out, lp_err *err
     o.hidden = hidden ? hidden : "";
     o.activation = activation;
     o.dropout = dropout;
+    o.arch = arch;
+    o.input_shape = shape;
     o.loss = (lp_nn_loss)loss;
     o.n_outputs = (int)n_out;
     o.backend = backend ? backend : "cpu";
@@ -115,10 +128,14 @@ lp_status lp_nn_load(lp_reader *r, const char *backend, lp_nn **out, lp_err *err
                         (unsigned long long)n_params, r->len - r->pos);
         goto done;
     }
-    uint64_t arch;
-    if (lp_nn_arch_params((size_t)d, &o, &arch, &e2) || arch != n_params) {
+    uint64_t arch_n = 0;
+    if (lp_nn_arch_params((size_t)d, &o, &arch_n, &e2)) {
+        st = lp_err_set(err, LP_EFORMAT, "%s: bad nn architecture: %s", what, e2.msg);
+        goto done;
+    }
+    if (arch_n != n_params) {
         st = lp_err_set(err, LP_EFORMAT, "%s: nn holds %llu parameters, its architecture %llu",
-                        what, (unsigned long long)n_params, (unsigned long long)arch);
+                        what, (unsigned long long)n_params, (unsigned long long)arch_n);
         goto done;
     }
     st = lp_nn_new((size_t)d, &o, &m, err);
@@ -139,6 +156,32 @@ lp_status lp_nn_load(lp_reader *r, const char *backend, lp_nn **out, lp_err *err
     }
     for (size_t i = 0; i < m->n_packed && !st; i++)
         st = lp_reader_f32(r, &packed[i], err);
+    if (!st && version >= 2)
+        st = lp_reader_u64(r, &n_state, err);
+    if (!st && n_state != m->n_state)
+        st = lp_err_set(err, LP_EFORMAT, "%s: nn holds %llu state values, its architecture %zu",
+                        what, (unsigned long long)n_state, m->n_state);
+    if (!st && m->n_state) {
+        state = lp_mallocarray(m->n_state, sizeof *state);
+        if (!state)
+            st = lp_err_set(err, LP_ENOMEM, "%s: out of memory", what);
+    }
+    for (size_t i = 0; i < m->n_state && !st; i++) {
+        st = lp_reader_f32(r, &state[i], err);
+        if (!st && !isfinite(state[i]))
+            st = lp_err_set(err, LP_EFORMAT, "%s: nn state value %zu is %g", what, i,
+                            (double)state[i]);
+    }
+    /* a running variance must be >= 0: its square root is taken */
+    for (size_t i = 0; i < m->n_layers && !st; i++) {
+        const lp_nn_layer *L = &m->layers[i];
+        if (L->kind != LP_NN_LAYER_KIND_BATCHNORM)
+            continue;
+        for (size_t j = 0; j < L->oc && !st; j++)
+            if (state[L->s_off + L->oc + j] < 0)
+                st = lp_err_set(err, LP_EFORMAT, "%s: nn batch-norm running variance %zu is %g",
+                                what, j, (double)state[L->s_off + L->oc + j]);
+    }
     if (!st)
         st = lp_reader_f64(r, &best_valid, err);
     if (st)
@@ -153,8 +196,15 @@ lp_status lp_nn_load(lp_reader *r, const char *backend, lp_nn **out, lp_err *err
         st = lp_err_set(err, LP_EFORMAT, "%s: %s", what, e2.msg);
         goto done;
     }
+    if (m->n_state) {
+        memcpy(m->state_host, state, m->n_state * sizeof *state);
+        st = m->be->copy_h2d(m->be, m->state.ptr, state, m->n_state * sizeof *state, err);
+    }
     m->best_valid = best_valid;
 done:
+    free(arch);
+    free(shape);
+    free(state);
     free(hidden);
     free(activation);
     free(packed);

@@ -1,6 +1,7 @@
 /*
- * nn_layers.c - the layer kinds of the nn family (nn.h): dense, activation, dropout. Each is a
- * const lp_nn_layer_ops table; the network code only ever calls through it.
+ * nn_layers.c - the flat layer kinds of the nn family (nn.h): dense, activation, dropout (the
+ * image kinds are in nn_conv.c). Each is a const lp_nn_layer_ops table; the network code only
+ * ever calls through it.
  *
  * Batch paths call the backend table only (no BLAS, no host loops over device memory), so a
  * device table runs them unchanged. The single-row path (forward_row) is plain host C on the
@@ -61,7 +62,8 @@ static lp_status dense_backward(const lp_nn_layer *L, const lp_nn_ctx *c, const 
     return st;
 }
 
-static void dense_forward_row(const lp_nn_layer *L, const float *params, const float *x, float *y)
+static void dense_forward_row(const lp_nn_layer *L, const float *params, const float *state,
+                              const float *x, float *y)
 {
     const float *W = params + L->w_off, *b = params + L->b_off;
     for (size_t o = 0; o < L->out; o++) {
@@ -117,7 +119,8 @@ float lp_nn_act_scalar(lp_act_kind kind, float x)
     }
 }
 
-static void act_forward_row(const lp_nn_layer *L, const float *params, const float *x, float *y)
+static void act_forward_row(const lp_nn_layer *L, const float *params, const float *state,
+                              const float *x, float *y)
 {
     for (size_t i = 0; i < L->out; i++)
         y[i] = lp_nn_act_scalar(L->act, x[i]);
@@ -160,7 +163,8 @@ static lp_status drop_backward(const lp_nn_layer *L, const lp_nn_ctx *c, const f
                                 dx, err);
 }
 
-static void drop_forward_row(const lp_nn_layer *L, const float *params, const float *x, float *y)
+static void drop_forward_row(const lp_nn_layer *L, const float *params, const float *state,
+                              const float *x, float *y)
 {
     for (size_t i = 0; i < L->out; i++)
         y[i] = x[i];
@@ -178,6 +182,7 @@ const lp_nn_layer_ops *lp_nn_layer_ops_of(lp_nn_layer_kind kind)
         return &ACT_OPS;
     case LP_NN_LAYER_KIND_DROPOUT:
         return &DROPOUT_OPS;
+    default:
+        return lp_nn_conv_layer_ops_of(kind);
     }
-    return NULL;
 }

@@ -1,0 +1,700 @@
+/*
+ * dx_image.c - the image model of lepton-diagnosis (dx.h): a CNN from the nn family, a
+ * temperature fitted on validation logits (Guo et al. 2017), an out-of-distribution score on
+ * the penultimate features, integrated gradients, evaluation, and the .lpm model file.
+ *
+ * OOD score: d(f) = sqrt(mean_j (f_j - mu_j)^2 / var_j), a diagonal Mahalanobis distance of
+ * the penultimate features f to the training features (mu, var per feature, var floored at
+ * 1e-3 of the mean variance so dead units do not dominate); the threshold is the
+ * ood_quantile of the validation distances. A row abstains when its distance exceeds it ("input
+ * unlike the training images") or its calibrated top probability is below abstain_p.
+ *
+ * Model file sections: header JSON (classes, shape, temperature, thresholds, the model card),
+ * "dx.nn" (lp_nn_save), "dx.ood" (f32: mu (F), var (F)).
+ */
+#include "dx.h"
+#include "model/nn.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        lp_status st_ = (expr);                                                                    \
+        if (st_ != LP_OK)                                                                          \
+            return st_;                                                                            \
+    } while (0)
+
+struct dx_image_model {
+    lp_nn *net;
+    size_t c, h, w, d, k, F;
+    char **classes;
+    double T, abstain_p, ood_thr;
+    float *mu, *var; /* (F) */
+    char version[32];
+    char *card;
+};
+
+dx_train_opts dx_train_opts_default(void)
+{
+    dx_train_opts o;
+    memset(&o, 0, sizeof o);
+    o.arch = "conv32bn,pool,conv64bn,pool,fc128";
+    o.augment = "shift=2,rotate=10,brightness=0.1";
+    o.epochs = 12;
+    o.batch_size = 64;
+    o.lr = 2e-3;
+    o.weight_decay = 1e-4;
+    o.valid_frac = 0.1;
+    o.abstain_p = 0.6;
+    o.ood_quantile = 0.99;
+    o.seed = 42;
+    return o;
+}
+
+void dx_image_model_free(dx_image_model *m)
+{
+    if (!m)
+        return;
+    lp_nn_free(m->net);
+    for (size_t j = 0; m->classes && j < m->k; j++)
+        free(m->classes[j]);
+    free(m->classes);
+    free(m->mu);
+    free(m->var);
+    free(m->card);
+    free(m);
+}
+
+size_t dx_image_model_classes(const dx_image_model *m)
+{
+    return m->k;
+}
+const char *dx_image_model_class(const dx_image_model *m, size_t j)
+{
+    return j < m->k ? m->classes[j] : NULL;
+}
+void dx_image_model_shape(const dx_image_model *m, size_t *c, size_t *h, size_t *w)
+{
+    *c = m->c, *h = m->h, *w = m->w;
+}
+const char *dx_image_model_version(const dx_image_model *m)
+{
+    return m->version;
+}
+const char *dx_image_model_card(const dx_image_model *m)
+{
+    return m->card;
+}
+
+/* OOD distances of n feature rows f (n, F). */
+static void ood_dist(const dx_image_model *m, const float *f, size_t n, double *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (size_t j = 0; j < m->F; j++) {
+            double z = f[i * m->F + j] - m->mu[j];
+            s += z * z / m->var[j];
+        }
+        out[i] = sqrt(s / (double)m->F);
+    }
+}
+
+/* Softmax of z / T for each row of logits (n, k) into probs (double). */
+static void softmax_t(const float *z, size_t n, size_t k, double T, double *p)
+{
+    for (size_t i = 0; i < n; i++) {
+        double mx = z[i * k];
+        for (size_t j = 1; j < k; j++)
+            mx = fmax(mx, z[i * k + j]);
+        double s = 0;
+        for (size_t j = 0; j < k; j++)
+            s += p[i * k + j] = exp((z[i * k + j] - mx) / T);
+        for (size_t j = 0; j < k; j++)
+            p[i * k + j] /= s;
+    }
+}
+
+lp_status dx_image_predict(const dx_image_model *m, const float *X, size_t n, dx_answer *out,
+                           lp_err *err)
+{
+    if (!m || (n && (!X || !out)))
+        return lp_err_set(err, LP_EINVAL, "dx predict: NULL argument");
+    if (n == 0)
+        return LP_OK;
+    float *z = lp_mallocarray(n, m->k * sizeof *z), *f = lp_mallocarray(n, m->F * sizeof *f);
+    double *p = lp_mallocarray(n, m->k * sizeof *p), *dist = lp_mallocarray(n, sizeof *dist);
+    lp_status st = z && f && p && dist ? LP_OK : lp_err_set(err, LP_ENOMEM, "dx: out of memory");
+    if (!st)
+        st = lp_nn_predict_raw(m->net, X, n, z, err);
+    if (!st)
+        st = lp_nn_features(m->net, X, n, f, err);
+    if (!st) {
+        softmax_t(z, n, m->k, m->T, p);
+        ood_dist(m, f, n, dist);
+        for (size_t i = 0; i < n; i++) {
+            dx_answer *a = &out[i];
+            memset(a, 0, sizeof *a);
+            a->k = m->k;
+            for (size_t j = 0; j < m->k; j++)
+                a->probs[j] = p[i * m->k + j], a->order[j] = j;
+            for (size_t j = 1; j < m->k; j++) /* insertion sort, descending, stable */
+                for (size_t t = j; t > 0 && a->probs[a->order[t]] > a->probs[a->order[t - 1]]; t--) {
+                    size_t tmp = a->order[t];
+                    a->order[t] = a->order[t - 1];
+                    a->order[t - 1] = tmp;
+                }
+            a->ood = dist[i];
+            double top = a->probs[a->order[0]];
+            if (dist[i] > m->ood_thr) {
+                a->abstain = true;
+                snprintf(a->reason, sizeof a->reason,
+                         "input unlike the training images (distance %.2f > threshold %.2f)",
+                         dist[i], m->ood_thr);
+            } else if (top < m->abstain_p) {
+                a->abstain = true;
+                snprintf(a->reason, sizeof a->reason,
+                         "low confidence (top probability %.2f < %.2f)", top, m->abstain_p);
+            }
+        }
+    }
+    free(z);
+    free(f);
+    free(p);
+    free(dist);
+    return st;
+}
+
+lp_status dx_image_eval(const dx_image_model *m, const float *X, const int32_t *y, size_t n,
+                        dx_eval *out, lp_err *err)
+{
+    if (!m || !X || !y || !out || n == 0)
+        return lp_err_set(err, LP_EINVAL, "dx eval: no rows");
+    memset(out, 0, sizeof *out);
+    out->n = n;
+    dx_answer *a = lp_mallocarray(n, sizeof *a);
+    double *p = lp_mallocarray(n, m->k * sizeof *p), *s1 = lp_mallocarray(n, sizeof *s1);
+    int32_t *pred = lp_mallocarray(n, sizeof *pred);
+    lp_status st = a && p && s1 && pred ? LP_OK : lp_err_set(err, LP_ENOMEM, "dx: out of memory");
+    if (!st)
+        st = dx_image_predict(m, X, n, a, err);
+    size_t top3 = 0;
+    for (size_t i = 0; i < n && !st; i++) {
+        if (y[i] < 0 || (size_t)y[i] >= m->k)
+            st = lp_err_set(err, LP_EINVAL, "dx eval: row %zu: label %d not in [0, %zu)", i, y[i],
+                            m->k);
+        for (size_t j = 0; j < m->k; j++)
+            p[i * m->k + j] = a[i].probs[j];
+        pred[i] = (int32_t)a[i].order[0];
+        s1[i] = m->k > 1 ? a[i].probs[1] : 0;
+        for (size_t t = 0; t < 3 && t < m->k; t++)
+            top3 += a[i].order[t] == (size_t)y[i];
+        out->abstained += a[i].abstain;
+    }
+    if (!st)
+        st = lp_metrics_accuracy(y, pred, n, &out->accuracy, err);
+    if (!st)
+        st = lp_metrics_prf_average(y, pred, n, m->k, LP_AVERAGE_MACRO, NULL, NULL,
+                                    &out->macro_f1, err);
+    if (!st) {
+        lp_err e2;
+        lp_status s2 = m->k == 2 ? lp_metrics_auroc(y, s1, n, &out->auroc, &e2)
+                                 : lp_metrics_auroc_ovr(y, p, n, m->k, &out->auroc, &e2);
+        if (s2)
+            out->auroc = NAN; /* a class absent from y */
+    }
+    if (!st)
+        st = lp_metrics_ece(y, p, n, m->k, LP_METRICS_ECE_BINS_DEFAULT, &out->ece, err);
+    out->top3_accuracy = (double)top3 / (double)n;
+    free(a);
+    free(p);
+    free(s1);
+    free(pred);
+    return st;
+}
+
+/* ECE of softmax(z / T) against y. */
+static double ece_at(const float *z, const int32_t *y, size_t n, size_t k, double T)
+{
+    double *p = lp_mallocarray(n, k * sizeof *p), e = NAN;
+    if (!p)
+        return NAN;
+    softmax_t(z, n, k, T, p);
+    lp_metrics_ece(y, p, n, k, LP_METRICS_ECE_BINS_DEFAULT, &e, NULL);
+    free(p);
+    return e;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The card: training summary, validation metrics, calibration, intended use, limits. */
+static lp_status build_card(dx_image_model *m, size_t n_train, size_t n_valid,
+                            const dx_eval *ev, double ece_before, const dx_train_opts *o,
+                            lp_err *err)
+{
+    cJSON *c = cJSON_CreateObject();
+    cJSON *data = cJSON_AddObjectToObject(c, "training_data");
+    cJSON_AddNumberToObject(data, "train_rows", (double)n_train);
+    cJSON_AddNumberToObject(data, "valid_rows", (double)n_valid);
+    char shape[64];
+    snprintf(shape, sizeof shape, "%zux%zux%zu", m->c, m->h, m->w);
+    cJSON_AddStringToObject(data, "input_shape", shape);
+    cJSON *cls = cJSON_AddArrayToObject(data, "classes");
+    for (size_t j = 0; j < m->k; j++)
+        cJSON_AddItemToArray(cls, cJSON_CreateString(m->classes[j]));
+    cJSON *arch = cJSON_AddObjectToObject(c, "model");
+    cJSON_AddStringToObject(arch, "family", "nn (CNN)");
+    cJSON_AddStringToObject(arch, "arch", lp_nn_opts_of(m->net)->arch);
+    cJSON_AddNumberToObject(arch, "epochs", o->epochs);
+    cJSON *v = cJSON_AddObjectToObject(c, "validation_metrics");
+    cJSON_AddNumberToObject(v, "accuracy", ev->accuracy);
+    cJSON_AddNumberToObject(v, "macro_f1", ev->macro_f1);
+    if (isfinite(ev->auroc))
+        cJSON_AddNumberToObject(v, "auroc", ev->auroc);
+    cJSON_AddNumberToObject(v, "abstained", (double)ev->abstained);
+    cJSON *cal = cJSON_AddObjectToObject(c, "calibration");
+    cJSON_AddStringToObject(cal, "method", "temperature scaling on the validation split");
+    cJSON_AddNumberToObject(cal, "temperature", m->T);
+    cJSON_AddNumberToObject(cal, "ece_before", ece_before);
+    cJSON_AddNumberToObject(cal, "ece_after", ev->ece);
+    cJSON *ab = cJSON_AddObjectToObject(c, "abstention");
+    cJSON_AddNumberToObject(ab, "min_top_probability", m->abstain_p);
+    cJSON_AddNumberToObject(ab, "ood_distance_threshold", m->ood_thr);
+    cJSON_AddStringToObject(c, "intended_use", DX_STATEMENT);
+    cJSON_AddStringToObject(c, "limits",
+                            "Trained on the images above only; unvalidated on other scanners, "
+                            "populations or resolutions. Calibration holds for data like the "
+                            "validation split. Not a medical device.");
+    m->card = cJSON_PrintUnformatted(c);
+    cJSON_Delete(c);
+    return m->card ? LP_OK : lp_err_set(err, LP_ENOMEM, "dx: out of memory for the model card");
+}
+
+static lp_status set_version(dx_image_model *m, lp_err *err)
+{
+    lp_buf b;
+    lp_buf_init(&b);
+    lp_status st = lp_nn_save(m->net, &b, err);
+    if (!st) {
+        char hex[65];
+        lp_sha256_hex(b.data, b.len, hex);
+        snprintf(m->version, sizeof m->version, "cnn-%.12s", hex);
+    }
+    lp_buf_free(&b);
+    return st;
+}
+
+/* Everything after the net: temperature, OOD statistics and threshold, the card. */
+static lp_status fit_trust(dx_image_model *m, const float *X, size_t n, const float *Xv,
+                           const int32_t *yv, size_t nv, const dx_train_opts *o, lp_err *err)
+{
+    float *z = lp_mallocarray(nv, m->k * sizeof *z);
+    double *zd = lp_mallocarray(nv, m->k * sizeof *zd);
+    size_t nf = n < 5000 ? n : 5000;
+    float *f = lp_mallocarray(nf > nv ? nf : nv, m->F * sizeof *f);
+    double *dist = lp_mallocarray(nv, sizeof *dist);
+    m->mu = lp_calloc(m->F, sizeof *m->mu);
+    m->var = lp_calloc(m->F, sizeof *m->var);
+    lp_status st = z && zd && f && dist && m->mu && m->var
+                       ? LP_OK
+                       : lp_err_set(err, LP_ENOMEM, "dx: out of memory");
+    double ece_before = NAN;
+    if (!st)
+        st = lp_nn_predict_raw(m->net, Xv, nv, z, err);
+    if (!st) {
+        for (size_t i = 0; i < nv * m->k; i++)
+            zd[i] = z[i];
+        lp_calibrator *cal = NULL;
+        st = lp_calibrator_fit_temperature(zd, yv, nv, m->k, &cal, err);
+        if (!st) {
+            lp_calibrator_params(cal, &m->T, NULL);
+            lp_calibrator_free(cal);
+        }
+        ece_before = ece_at(z, yv, nv, m->k, 1.0);
+    }
+    /* per-feature statistics of (up to 5000 evenly spaced) training rows */
+    if (!st) {
+        size_t stride = n / nf;
+        float *rows = lp_mallocarray(nf, m->d * sizeof *rows);
+        if (!rows)
+            st = lp_err_set(err, LP_ENOMEM, "dx: out of memory");
+        for (size_t i = 0; i < nf && !st; i++)
+            memcpy(rows + i * m->d, X + i * stride * m->d, m->d * sizeof *rows);
+        if (!st)
+            st = lp_nn_features(m->net, rows, nf, f, err);
+        free(rows);
+    }
+    if (!st) {
+        double mean_var = 0;
+        for (size_t j = 0; j < m->F; j++) {
+            double s = 0, s2 = 0;
+            for (size_t i = 0; i < nf; i++)
+                s += f[i * m->F + j];
+            double mu = s / (double)nf;
+            for (size_t i = 0; i < nf; i++)
+                s2 += (f[i * m->F + j] - mu) * (f[i * m->F + j] - mu);
+            m->mu[j] = (float)mu;
+            m->var[j] = (float)(s2 / (double)nf);
+            mean_var += m->var[j];
+        }
+        mean_var /= (double)m->F;
+        for (size_t j = 0; j < m->F; j++)
+            m->var[j] = (float)fmax(m->var[j], 1e-3 * mean_var + 1e-12);
+        st = lp_nn_features(m->net, Xv, nv, f, err);
+    }
+    if (!st) {
+        ood_dist(m, f, nv, dist);
+        qsort(dist, nv, sizeof *dist, cmp_double);
+        size_t q = (size_t)floor(o->ood_quantile * (double)(nv - 1));
+        m->ood_thr = dist[q];
+        m->abstain_p = o->abstain_p;
+    }
+    dx_eval ev;
+    if (!st)
+        st = dx_image_eval(m, Xv, yv, nv, &ev, err);
+    if (!st)
+        st = set_version(m, err);
+    if (!st)
+        st = build_card(m, n, nv, &ev, ece_before, o, err);
+    free(z);
+    free(zd);
+    free(f);
+    free(dist);
+    return st;
+}
+
+static lp_status copy_classes(dx_image_model *m, const char *const *classes, size_t k,
+                              lp_err *err)
+{
+    m->classes = lp_calloc(k, sizeof *m->classes);
+    if (!m->classes)
+        return lp_err_set(err, LP_ENOMEM, "dx: out of memory");
+    m->k = k;
+    for (size_t j = 0; j < k; j++)
+        if (!(m->classes[j] = lp_strdup(classes[j])))
+            return lp_err_set(err, LP_ENOMEM, "dx: out of memory");
+    return LP_OK;
+}
+
+lp_status dx_image_train(const float *X, const int32_t *y, size_t n, const float *X_valid,
+                         const int32_t *y_valid, size_t n_valid, size_t c, size_t h, size_t w,
+                         const char *const *classes, size_t k, const dx_train_opts *o,
+                         dx_image_model **out, lp_err *err)
+{
+    if (!X || !y || !out || !o || !classes || n < 4 || k < 2 || k > 64)
+        return lp_err_set(err, LP_EINVAL,
+                          "dx train: need at least 4 images and 2..64 classes (got %zu, %zu)", n,
+                          k);
+    *out = NULL;
+    size_t d = c * h * w;
+    for (size_t i = 0; i < n; i++)
+        if (y[i] < 0 || (size_t)y[i] >= k)
+            return lp_err_set(err, LP_EINVAL, "dx train: row %zu: label %d not in [0, %zu)", i,
+                              y[i], k);
+    /* hold out a validation split when none is given (seeded permutation) */
+    float *Xt = NULL, *Xv = NULL, *yt = NULL, *yvf = NULL;
+    int32_t *yv = NULL;
+    size_t nt = n, nv = n_valid;
+    size_t *idx = lp_mallocarray(n, sizeof *idx);
+    yt = lp_mallocarray(n, sizeof *yt);
+    if (!idx || !yt) {
+        free(idx);
+        free(yt);
+        return lp_err_set(err, LP_ENOMEM, "dx: out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
+    lp_status st = LP_OK;
+    if (!X_valid || n_valid == 0) {
+        lp_rng rng;
+        lp_rng_seed(&rng, o->seed);
+        lp_rng_shuffle_idx(&rng, idx, n);
+        nv = (size_t)((double)n * o->valid_frac);
+        if (nv < 2)
+            nv = 2;
+        nt = n - nv;
+        Xt = lp_mallocarray(nt, d * sizeof *Xt);
+        Xv = lp_mallocarray(nv, d * sizeof *Xv);
+        yv = lp_mallocarray(nv, sizeof *yv);
+        if (!Xt || !Xv || !yv)
+            st = lp_err_set(err, LP_ENOMEM, "dx: out of memory");
+        for (size_t i = 0; i < n && !st; i++) {
+            size_t r = idx[i];
+            if (i < nt) {
+                memcpy(Xt + i * d, X + r * d, d * sizeof *Xt);
+                yt[i] = (float)y[r];
+            } else {
+                memcpy(Xv + (i - nt) * d, X + r * d, d * sizeof *Xv);
+                yv[i - nt] = y[r];
+            }
+        }
+    } else {
+        for (size_t i = 0; i < n; i++)
+            yt[i] = (float)y[i];
+        yv = lp_mallocarray(nv, sizeof *yv);
+        if (!yv)
+            st = lp_err_set(err, LP_ENOMEM, "dx: out of memory");
+        for (size_t i = 0; i < nv && !st; i++) {
+            if (y_valid[i] < 0 || (size_t)y_valid[i] >= k)
+                st = lp_err_set(err, LP_EINVAL, "dx train: validation row %zu: label %d", i,
+                                y_valid[i]);
+            yv[i] = y_valid[i];
+        }
+    }
+    yvf = st ? NULL : lp_mallocarray(nv, sizeof *yvf);
+    if (!st && !yvf)
+        st = lp_err_set(err, LP_ENOMEM, "dx: out of memory");
+    for (size_t i = 0; i < nv && !st; i++)
+        yvf[i] = (float)yv[i];
+    const float *trX = Xt ? Xt : X, *vaX = Xv ? Xv : X_valid;
+    dx_image_model *m = st ? NULL : lp_calloc(1, sizeof *m);
+    if (!st && !m)
+        st = lp_err_set(err, LP_ENOMEM, "dx: out of memory");
+    char shape[64];
+    snprintf(shape, sizeof shape, "%zux%zux%zu", c, h, w);
+    if (!st) {
+        m->c = c, m->h = h, m->w = w, m->d = d;
+        st = copy_classes(m, classes, k, err);
+    }
+    if (!st) {
+        lp_nn_opts no = lp_nn_opts_default();
+        no.arch = o->arch;
+        no.input_shape = shape;
+        no.augment = o->augment;
+        no.n_outputs = (int)k;
+        no.epochs = o->epochs;
+        no.batch_size = o->batch_size;
+        no.lr = o->lr;
+        no.weight_decay = o->weight_decay;
+        no.schedule = LP_NN_SCHED_COSINE;
+        no.patience = o->epochs; /* never stops early; restores the best validation epoch */
+        no.seed = o->seed;
+        no.n_threads = o->threads;
+        st = lp_nn_fit(trX, yt, nt, d, &no, vaX, yvf, nv, &m->net, err);
+    }
+    if (!st) {
+        m->F = lp_nn_n_features(m->net);
+        st = fit_trust(m, trX, nt, vaX, yv, nv, o, err);
+    }
+    free(idx);
+    free(yt);
+    free(Xt);
+    free(Xv);
+    free(yv);
+    free(yvf);
+    if (st) {
+        dx_image_model_free(m);
+        return st;
+    }
+    *out = m;
+    return LP_OK;
+}
+
+/* ---- integrated gradients -------------------------------------------------------------------*/
+
+lp_status dx_image_ig(dx_image_model *m, const float *x, int cls, int steps, float *attr,
+                      double *fx, double *fb, lp_err *err)
+{
+    if (!m || !x || !attr || steps < 1 || steps > 1024 || cls < 0 || (size_t)cls >= m->k)
+        return lp_err_set(err, LP_EINVAL, "dx ig: bad arguments (steps 1..1024, class < %zu)",
+                          m ? m->k : 0);
+    size_t d = m->d, S = (size_t)steps;
+    /* rows 0..S-1: (s+1)/S x (right Riemann sum); row S: the baseline */
+    float *path = lp_mallocarray(S + 1, d * sizeof *path), *g = lp_mallocarray(S + 1, d * sizeof *g);
+    float *z = lp_mallocarray(S + 1, m->k * sizeof *z);
+    int32_t *cl = lp_mallocarray(S + 1, sizeof *cl);
+    lp_status st = path && g && z && cl ? LP_OK : lp_err_set(err, LP_ENOMEM, "dx ig: out of memory");
+    for (size_t s = 0; s <= S && !st; s++) {
+        float a = s < S ? (float)(s + 1) / (float)S : 0.0f;
+        for (size_t i = 0; i < d; i++)
+            path[s * d + i] = a * x[i];
+        cl[s] = cls;
+    }
+    if (!st)
+        st = lp_nn_input_grad(m->net, path, S + 1, cl, g, z, err);
+    if (!st) {
+        for (size_t i = 0; i < d; i++) {
+            double sum = 0;
+            for (size_t s = 0; s < S; s++)
+                sum += g[s * d + i];
+            attr[i] = (float)(x[i] * sum / (double)S);
+        }
+        if (fx)
+            *fx = z[(S - 1) * m->k + (size_t)cls];
+        if (fb)
+            *fb = z[S * m->k + (size_t)cls];
+    }
+    free(path);
+    free(g);
+    free(z);
+    free(cl);
+    return st;
+}
+
+lp_status dx_heatmap_png(const float *x, const float *attr, size_t c, size_t h, size_t w,
+                         lp_buf *png, lp_err *err)
+{
+    size_t plane = h * w;
+    lp_image img = {w, h, 3, lp_mallocarray(plane, 3)};
+    if (!img.px)
+        return lp_err_set(err, LP_ENOMEM, "dx heatmap: out of memory");
+    double mx = 0;
+    for (size_t i = 0; i < plane; i++) {
+        double a = 0;
+        for (size_t k = 0; k < c; k++)
+            a += fabs(attr[k * plane + i]);
+        mx = fmax(mx, a);
+    }
+    for (size_t i = 0; i < plane; i++) {
+        double gray = 0, a = 0;
+        for (size_t k = 0; k < c; k++)
+            gray += x[k * plane + i] / (double)c, a += fabs(attr[k * plane + i]);
+        double t = mx > 0 ? a / mx : 0, g = 255.0 * fmin(fmax(gray, 0), 1);
+        img.px[3 * i] = (uint8_t)((1 - t) * g + t * 255.0);
+        img.px[3 * i + 1] = (uint8_t)((1 - t) * g);
+        img.px[3 * i + 2] = (uint8_t)((1 - t) * g);
+    }
+    lp_status st = lp_image_encode_png(&img, png, err);
+    lp_image_clear(&img);
+    return st;
+}
+
+/* ---- the model file -------------------------------------------------------------------------*/
+
+lp_status dx_image_model_save(const dx_image_model *m, const char *path, lp_err *err)
+{
+    cJSON *hdr = cJSON_Parse(m->card);
+    if (!hdr)
+        return lp_err_set(err, LP_ENOMEM, "dx save: out of memory");
+    cJSON *dx = cJSON_AddObjectToObject(hdr, "dx");
+    cJSON_AddStringToObject(dx, "kind", "image");
+    cJSON_AddStringToObject(dx, "version", m->version);
+    cJSON_AddNumberToObject(dx, "c", (double)m->c);
+    cJSON_AddNumberToObject(dx, "h", (double)m->h);
+    cJSON_AddNumberToObject(dx, "w", (double)m->w);
+    cJSON_AddNumberToObject(dx, "temperature", m->T);
+    cJSON_AddNumberToObject(dx, "abstain_p", m->abstain_p);
+    cJSON_AddNumberToObject(dx, "ood_threshold", m->ood_thr);
+    cJSON *cls = cJSON_AddArrayToObject(dx, "classes");
+    for (size_t j = 0; j < m->k; j++)
+        cJSON_AddItemToArray(cls, cJSON_CreateString(m->classes[j]));
+    char *text = cJSON_PrintUnformatted(hdr);
+    cJSON_Delete(hdr);
+    lp_buf b;
+    lp_buf_init(&b);
+    lp_lpm_writer *w = lp_lpm_writer_new();
+    float *ood = lp_mallocarray(2 * m->F, sizeof *ood);
+    lp_status st = text && w && ood ? LP_OK : lp_err_set(err, LP_ENOMEM, "dx save: out of memory");
+    if (!st) {
+        memcpy(ood, m->mu, m->F * sizeof *ood);
+        memcpy(ood + m->F, m->var, m->F * sizeof *ood);
+        st = lp_nn_save(m->net, &b, err);
+    }
+    if (!st)
+        st = lp_lpm_writer_add(w, "dx.nn", LP_LPM_DTYPE_BYTES, b.data, b.len, err);
+    if (!st)
+        st = lp_lpm_writer_add(w, "dx.ood", LP_LPM_DTYPE_F32, ood, 2 * m->F * sizeof *ood, err);
+    if (!st)
+        st = lp_lpm_writer_save(w, text, path, err);
+    lp_lpm_writer_free(w);
+    lp_buf_free(&b);
+    free(ood);
+    cJSON_free(text);
+    return st;
+}
+
+static double num(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+lp_status dx_image_model_load(const char *path, dx_image_model **out, lp_err *err)
+{
+    *out = NULL;
+    lp_lpm *f;
+    TRY(lp_lpm_load(path, &f, err));
+    cJSON *hdr = cJSON_Parse(lp_lpm_header(f));
+    const cJSON *dx = hdr ? cJSON_GetObjectItemCaseSensitive(hdr, "dx") : NULL;
+    const cJSON *kind = dx ? cJSON_GetObjectItemCaseSensitive(dx, "kind") : NULL;
+    const cJSON *cls = dx ? cJSON_GetObjectItemCaseSensitive(dx, "classes") : NULL;
+    const cJSON *ver = dx ? cJSON_GetObjectItemCaseSensitive(dx, "version") : NULL;
+    dx_image_model *m = lp_calloc(1, sizeof *m);
+    lp_status st = m ? LP_OK : lp_err_set(err, LP_ENOMEM, "dx load: out of memory");
+    if (!st && (!cJSON_IsString(kind) || strcmp(kind->valuestring, "image") != 0 ||
+                !cJSON_IsArray(cls) || !cJSON_IsString(ver)))
+        st = lp_err_set(err, LP_EFORMAT, "%s: not a lepton-diagnosis image model (no dx header)",
+                        path);
+    if (!st) {
+        m->c = (size_t)num(dx, "c"), m->h = (size_t)num(dx, "h"), m->w = (size_t)num(dx, "w");
+        m->T = num(dx, "temperature");
+        m->abstain_p = num(dx, "abstain_p");
+        m->ood_thr = num(dx, "ood_threshold");
+        m->d = m->c * m->h * m->w;
+        size_t k = (size_t)cJSON_GetArraySize(cls);
+        if (k < 2 || k > 64 || !(m->T > 0) || !isfinite(m->ood_thr) || m->d == 0)
+            st = lp_err_set(err, LP_EFORMAT, "%s: bad dx header values", path);
+        const char *names[64];
+        for (size_t j = 0; j < k && !st; j++) {
+            const cJSON *s = cJSON_GetArrayItem(cls, (int)j);
+            if (!cJSON_IsString(s))
+                st = lp_err_set(err, LP_EFORMAT, "%s: class %zu is not a string", path, j);
+            else
+                names[j] = s->valuestring;
+        }
+        if (!st)
+            st = copy_classes(m, names, k, err);
+        snprintf(m->version, sizeof m->version, "%s", ver->valuestring);
+    }
+    const void *data;
+    size_t size;
+    if (!st)
+        st = lp_lpm_section(f, "dx.nn", LP_LPM_DTYPE_BYTES, &data, &size, err);
+    if (!st) {
+        lp_reader r;
+        lp_reader_init(&r, data, size, path);
+        st = lp_nn_load(&r, "cpu", &m->net, err);
+    }
+    if (!st && (lp_nn_n_inputs(m->net) != m->d || lp_nn_n_outputs(m->net) != m->k))
+        st = lp_err_set(err, LP_EFORMAT, "%s: network shape does not match the header", path);
+    if (!st) {
+        m->F = lp_nn_n_features(m->net);
+        st = lp_lpm_section(f, "dx.ood", LP_LPM_DTYPE_F32, &data, &size, err);
+    }
+    if (!st && size != 2 * m->F * sizeof(float))
+        st = lp_err_set(err, LP_EFORMAT, "%s: dx.ood holds %zu bytes, expected %zu", path, size,
+                        2 * m->F * sizeof(float));
+    if (!st) {
+        m->mu = lp_mallocarray(m->F, sizeof *m->mu);
+        m->var = lp_mallocarray(m->F, sizeof *m->var);
+        if (!m->mu || !m->var)
+            st = lp_err_set(err, LP_ENOMEM, "dx load: out of memory");
+    }
+    if (!st) {
+        memcpy(m->mu, data, m->F * sizeof *m->mu);
+        memcpy(m->var, (const float *)data + m->F, m->F * sizeof *m->var);
+        for (size_t j = 0; j < m->F && !st; j++)
+            if (!(m->var[j] > 0) || !isfinite(m->mu[j]))
+                st = lp_err_set(err, LP_EFORMAT, "%s: dx.ood value %zu is bad", path, j);
+    }
+    if (!st) {
+        cJSON_DeleteItemFromObjectCaseSensitive(hdr, "dx");
+        m->card = cJSON_PrintUnformatted(hdr);
+        if (!m->card)
+            st = lp_err_set(err, LP_ENOMEM, "dx load: out of memory");
+    }
+    cJSON_Delete(hdr);
+    lp_lpm_free(f);
+    if (st) {
+        dx_image_model_free(m);
+        return st;
+    }
+    *out = m;
+    return LP_OK;
+}

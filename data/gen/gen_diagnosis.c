@@ -1,0 +1,84 @@
+/*
+ * gen_diagnosis.c - the demo data of lepton-diagnosis (data/diagnosis/): 28x28 grayscale PNGs
+ * in class folders (images/blob, images/ring, images/bar: a bright disc, an annulus, a
+ * vertical bar, each at a seeded random position and size with noise) and symptoms.csv (text,
+ * label) of short synthetic symptom descriptions for three conditions. Seeded: the same
+ * output every run.   usage: lepton-gen-diagnosis OUT_DIR [PER_CLASS=40]
+ */
+#include "lepton/lepton.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+static void draw(int cls, lp_rng *r, uint8_t *px)
+{
+    double cx = 10 + 8 * lp_rng_uniform(r), cy = 10 + 8 * lp_rng_uniform(r);
+    double rad = 4 + 3 * lp_rng_uniform(r);
+    for (int y = 0; y < 28; y++)
+        for (int x = 0; x < 28; x++) {
+            double d = hypot(x - cx, y - cy), v;
+            if (cls == 0)
+                v = d < rad ? 220 : 20;
+            else if (cls == 1)
+                v = fabs(d - rad) < 1.5 ? 220 : 20;
+            else
+                v = fabs(x - cx) < 2 && fabs(y - cy) < rad + 3 ? 220 : 20;
+            v += 25 * lp_rng_normal(r);
+            px[y * 28 + x] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: lepton-gen-diagnosis OUT_DIR [PER_CLASS=40]\n");
+        return 2;
+    }
+    int per = argc > 2 ? atoi(argv[2]) : 40;
+    const char *names[3] = {"blob", "ring", "bar"};
+    char path[4096];
+    lp_rng r;
+    lp_rng_seed(&r, 20240601);
+    mkdir(argv[1], 0755);
+    snprintf(path, sizeof path, "%s/images", argv[1]);
+    mkdir(path, 0755);
+    lp_err err;
+    for (int c = 0; c < 3; c++) {
+        snprintf(path, sizeof path, "%s/images/%s", argv[1], names[c]);
+        mkdir(path, 0755);
+        for (int i = 0; i < per; i++) {
+            lp_image img = {28, 28, 1, malloc(784)};
+            draw(c, &r, img.px);
+            lp_buf b;
+            lp_buf_init(&b);
+            snprintf(path, sizeof path, "%s/images/%s/%03d.png", argv[1], names[c], i);
+            if (lp_image_encode_png(&img, &b, &err) || lp_file_write(path, b.data, b.len, &err)) {
+                fprintf(stderr, "gen: %s\n", err.msg);
+                return 1;
+            }
+            lp_buf_free(&b);
+            lp_image_clear(&img);
+        }
+    }
+    static const char *sym[3][4] = {
+        {"fever", "cough", "sore throat", "runny nose"},
+        {"itchy rash", "red patches", "dry scaly skin", "skin peeling"},
+        {"chest pain", "shortness of breath", "palpitations", "dizziness"}};
+    static const char *label[3] = {"common cold", "psoriasis", "heart condition"};
+    snprintf(path, sizeof path, "%s/symptoms.csv", argv[1]);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return 1;
+    fprintf(f, "text,label\n");
+    for (int i = 0; i < 3 * per; i++) {
+        int c = i % 3;
+        int a = (int)lp_rng_below(&r, 4), b = (int)lp_rng_below(&r, 4);
+        fprintf(f, "I have had %s and %s for %d days,%s\n", sym[c][a], sym[c][b],
+                1 + (int)lp_rng_below(&r, 9), label[c]);
+    }
+    fclose(f);
+    printf("wrote %d images per class and %d symptom texts under %s\n", per, 3 * per, argv[1]);
+    return 0;
+}
