@@ -11,8 +11,11 @@ Confidence matches lepton's ALS, c = 1 + alpha * rating: implicit uses the matri
 the confidence itself, so it is given 1 + alpha * rating.
 
 usage: python recommend_peers.py TRAIN.csv TEST.csv [threads] [min_weight]
+env MF_FACTORS, MF_ITERS, MF_REG, MF_ALPHA: ALS hyper-parameters of the quality runs (the
+64 x 15 timing runs always follow them with 64 factors and 15 iterations).
 """
 import json
+import os
 import sys
 import time
 
@@ -84,6 +87,9 @@ def main():
     threads = int(sys.argv[3]) if len(sys.argv) > 3 else 2
     min_w = float(sys.argv[4]) if len(sys.argv) > 4 else 4.0
     tr, te, users, items, x = load(train_path, test_path)
+    env = os.environ
+    als = {"factors": int(env.get("MF_FACTORS", 64)), "iterations": int(env.get("MF_ITERS", 15)),
+           "regularization": float(env.get("MF_REG", 0.05)), "alpha": float(env.get("MF_ALPHA", 2))}
     try:
         import implicit
         from implicit.als import AlternatingLeastSquares
@@ -93,19 +99,21 @@ def main():
         print(json.dumps({"model": "implicit", "skipped": str(e)}), flush=True)
         implicit = None
     if implicit is not None:
-        alpha, reg = 2.0, 0.05
         conf = x.copy()
-        conf.data = 1.0 + alpha * conf.data
-        for use_cg in (False, True):
-            m = AlternatingLeastSquares(factors=64, iterations=15, regularization=reg, alpha=1.0,
-                                        use_cg=use_cg, use_gpu=False, num_threads=threads,
-                                        random_state=42, calculate_training_loss=False)
-            t0 = time.perf_counter()
-            m.fit(conf, show_progress=False)
-            secs = time.perf_counter() - t0
-            top = topk_masked(m.user_factors @ m.item_factors.T, x)
-            name = "implicit_als_%s" % ("cg" if use_cg else "cholesky")
-            report(name + " " + implicit.__version__, secs, top, te, users, items, min_w)
+        conf.data = 1.0 + als["alpha"] * conf.data
+        runs = [("", als["factors"], als["iterations"]), ("_64x15", 64, 15)]
+        for suffix, factors, iterations in runs:
+            for use_cg in (False, True):
+                m = AlternatingLeastSquares(factors=factors, iterations=iterations,
+                                            regularization=als["regularization"], alpha=1.0,
+                                            use_cg=use_cg, use_gpu=False, num_threads=threads,
+                                            random_state=42, calculate_training_loss=False)
+                t0 = time.perf_counter()
+                m.fit(conf, show_progress=False)
+                secs = time.perf_counter() - t0
+                top = topk_masked(m.user_factors @ m.item_factors.T, x)
+                name = "implicit_als_%s%s" % ("cg" if use_cg else "cholesky", suffix)
+                report(name, secs, top, te, users, items, min_w)
         m = BayesianPersonalizedRanking(factors=64, iterations=50, learning_rate=0.05,
                                         regularization=0.01, use_gpu=False,
                                         num_threads=threads, random_state=42)
@@ -113,7 +121,7 @@ def main():
         m.fit(x, show_progress=False)
         secs = time.perf_counter() - t0
         top = topk_masked(m.user_factors @ m.item_factors.T, x)
-        report("implicit_bpr", secs, top, te, users, items, min_w)
+        report("implicit_bpr " + implicit.__version__, secs, top, te, users, items, min_w)
         m = CosineRecommender(K=100, num_threads=threads)
         t0 = time.perf_counter()
         m.fit(x, show_progress=False)
