@@ -18,13 +18,22 @@ static int run(const char *name, lp_mf_opts o, const lp_mf_data *tr, const lp_mf
                double min_w)
 {
     lp_err err;
-    lp_mf *m;
-    uint64_t t0 = lp_time_ns();
-    if (lp_mf_fit(tr, &o, &m, &err)) {
-        fprintf(stderr, "%s: %s\n", name, lp_err_text(&err));
-        return 1;
+    lp_mf *m = NULL;
+    double secs = 1e30;
+    /* the fastest of `repeats` fits: the bench machine is shared, the minimum is the least
+     * disturbed measurement */
+    const char *rep = getenv("MF_REPEATS");
+    int repeats = rep && atoi(rep) > 0 ? atoi(rep) : 1;
+    for (int r = 0; r < repeats; r++) {
+        lp_mf_free(m);
+        uint64_t t0 = lp_time_ns();
+        if (lp_mf_fit(tr, &o, &m, &err)) {
+            fprintf(stderr, "%s: %s\n", name, lp_err_text(&err));
+            return 1;
+        }
+        double t = lp_time_since(t0);
+        if (t < secs) secs = t;
     }
-    double secs = lp_time_since(t0);
     lp_mf_eval all, pos;
     if (lp_mf_evaluate(m, tr, te, 10, 0.0f, &all, &err) ||
         lp_mf_evaluate(m, tr, te, 10, (float)min_w, &pos, &err)) {
