@@ -24,7 +24,7 @@ if [ ! -x "$venv/bin/python" ]; then
   /usr/bin/python3 -m venv --system-site-packages "$venv"
   "$venv/bin/pip" install -q implicit || echo "note: pip install implicit failed; implicit peers skipped"
 fi
-export OMP_WAIT_POLICY=passive OPENBLAS_NUM_THREADS=1 LEPTON_LOG=warn
+export OMP_WAIT_POLICY=passive OPENBLAS_NUM_THREADS=1 LEPTON_LOG=warn MF_REPEATS="${MF_REPEATS:-3}"
 # ALS hyper-parameters for the quality rows: chosen by `lepton-recommend tune` on a validation
 # split carved from ua_train only (each user's last 5 ratings by time), never on ua_test.
 tuned=$("$build/bin/lepton-recommend" tune --data "$data/ua_train.csv" --weight-col rating \
