@@ -14,6 +14,7 @@
 #include "lepton/image.h"
 #include "lepton/backend.h"
 #include "lepton/model.h"
+#include "lepton/mf.h"
 #include "lepton/metrics.h"
 #include "lepton/train.h"
 #include "lepton/tune.h"

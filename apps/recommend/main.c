@@ -1,0 +1,301 @@
+/*
+ * main.c - the lepton-recommend command: train, eval, tune and serve. Parses flags, calls the
+ * domain logic in rec_*.c and libcore, prints results. Exit status: 0 success, 1 failure (one
+ * line on stderr naming the input), 2 usage error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rec.h"
+
+static const char *const USAGE =
+    "usage: lepton-recommend <command> [flags]\n"
+    "  train --data TRAIN [--user-col user_id] [--item-col item_id] [--weight-col COL]\n"
+    "        [--type-col COL] [--time-col COL] [--half-life-days D]\n"
+    "        [--model als|bpr|itemknn|popular] [--factors 64] [--iterations 15]\n"
+    "        [--regularization R] [--alpha A] [--solver cholesky|cg] [--learning-rate L]\n"
+    "        [--neighbors N] [--shrinkage S] [--threads T] [--seed S] --out MODEL.lpm\n"
+    "  eval  --model MODEL.lpm --train TRAIN --test TEST [--k 10] [--min-weight W] [--json]\n"
+    "        (plus the column flags of train)\n"
+    "  tune  --data TRAIN --out MODEL.lpm [--model als] [--trials 12] [--time-budget S]\n"
+    "        [--k 10] [--holdout 2] (plus the column and model flags of train)\n"
+    "  serve --model MODEL.lpm [--port 8083] [--db recommend.db] [--host 127.0.0.1]\n"
+    "        [--threads N] [--api-keys FILE]\n";
+
+typedef struct flags {
+    int argc;
+    char **argv;
+    bool *used;
+} flags;
+
+/* The value of --name, or NULL; a flag given without a value is a usage error. */
+static const char *flag(flags *f, const char *name, bool *bad)
+{
+    for (int i = 2; i < f->argc; i++)
+        if (strcmp(f->argv[i], name) == 0) {
+            f->used[i] = true;
+            if (i + 1 >= f->argc) {
+                fprintf(stderr, "lepton-recommend: %s needs a value\n", name);
+                *bad = true;
+                return NULL;
+            }
+            f->used[i + 1] = true;
+            return f->argv[i + 1];
+        }
+    return NULL;
+}
+
+static bool has(flags *f, const char *name)
+{
+    for (int i = 2; i < f->argc; i++)
+        if (strcmp(f->argv[i], name) == 0) return f->used[i] = true;
+    return false;
+}
+
+static bool num(const char *v, const char *name, double lo, double hi, double *out, bool *bad)
+{
+    if (!v) return false;
+    if (!lp_parse_double(v, strlen(v), out) || *out < lo || *out > hi) {
+        fprintf(stderr, "lepton-recommend: %s '%s' is not a number in [%g, %g]\n", name, v, lo, hi);
+        *bad = true;
+        return false;
+    }
+    return true;
+}
+
+static bool unknown_flags(flags *f)
+{
+    for (int i = 2; i < f->argc; i++)
+        if (!f->used[i]) {
+            fprintf(stderr, "lepton-recommend: unknown argument '%s'\n%s", f->argv[i], USAGE);
+            return true;
+        }
+    return false;
+}
+
+static void read_cols(flags *f, rec_cols *c, bool *bad)
+{
+    const char *v;
+    if ((v = flag(f, "--user-col", bad))) c->user_col = v;
+    if ((v = flag(f, "--item-col", bad))) c->item_col = v;
+    if ((v = flag(f, "--weight-col", bad))) c->weight_col = v;
+    if ((v = flag(f, "--type-col", bad))) c->type_col = v;
+    if ((v = flag(f, "--time-col", bad))) c->time_col = v;
+    double d;
+    if (num(flag(f, "--half-life-days", bad), "--half-life-days", 0, 1e6, &d, bad))
+        c->ev.half_life_s = d * 86400.0;
+}
+
+static void read_model_opts(flags *f, lp_mf_opts *o, bool *bad)
+{
+    const char *v;
+    double d;
+    lp_err err;
+    if ((v = flag(f, "--model", bad)) && lp_mf_kind_parse(v, &o->kind, &err)) {
+        fprintf(stderr, "lepton-recommend: --model: %s\n", err.msg);
+        *bad = true;
+    }
+    if (o->kind == LP_MF_KIND_BPR) o->regularization = 0.01f;
+    if (num(flag(f, "--factors", bad), "--factors", 1, 1024, &d, bad)) o->factors = (size_t)d;
+    if (num(flag(f, "--iterations", bad), "--iterations", 1, 10000, &d, bad))
+        o->iterations = (size_t)d;
+    if (num(flag(f, "--regularization", bad), "--regularization", 0, 1e6, &d, bad))
+        o->regularization = (float)d;
+    if (num(flag(f, "--alpha", bad), "--alpha", 0, 1e6, &d, bad)) o->alpha = (float)d;
+    if (num(flag(f, "--learning-rate", bad), "--learning-rate", 1e-9, 10, &d, bad))
+        o->learning_rate = (float)d;
+    if (num(flag(f, "--neighbors", bad), "--neighbors", 1, 100000, &d, bad))
+        o->neighbors = (size_t)d;
+    if (num(flag(f, "--shrinkage", bad), "--shrinkage", 0, 1e6, &d, bad)) o->shrinkage = (float)d;
+    if (num(flag(f, "--threads", bad), "--threads", 0, 1024, &d, bad)) o->threads = (int)d;
+    if (num(flag(f, "--seed", bad), "--seed", 0, 9e15, &d, bad)) o->seed = (uint64_t)d;
+    if ((v = flag(f, "--solver", bad))) {
+        if (strcmp(v, "cg") == 0) o->solver = LP_MF_SOLVER_CG;
+        else if (strcmp(v, "cholesky") == 0) o->solver = LP_MF_SOLVER_CHOLESKY;
+        else {
+            fprintf(stderr, "lepton-recommend: --solver '%s' is not cholesky or cg\n", v);
+            *bad = true;
+        }
+    }
+}
+
+static int fail(const lp_err *err)
+{
+    fprintf(stderr, "lepton-recommend: %s\n", lp_err_text(err));
+    return 1;
+}
+
+static int cmd_train(flags *f)
+{
+    bool bad = false;
+    rec_cols c = rec_cols_default();
+    lp_mf_opts o = lp_mf_opts_default();
+    const char *data = flag(f, "--data", &bad), *out = flag(f, "--out", &bad);
+    read_cols(f, &c, &bad);
+    read_model_opts(f, &o, &bad);
+    if (bad || unknown_flags(f)) return 2;
+    if (!data || !out) {
+        fprintf(stderr, "lepton-recommend train: --data and --out are required\n%s", USAGE);
+        return 2;
+    }
+    lp_err err;
+    lp_mf_data *d;
+    if (rec_read(data, &c, &d, NULL, &err)) return fail(&err);
+    lp_mf *m;
+    uint64_t t0 = lp_time_ns();
+    lp_status st = lp_mf_fit(d, &o, &m, &err);
+    double secs = lp_time_since(t0);
+    lp_mf_data_free(d);
+    if (st) return fail(&err);
+    st = lp_mf_save(m, out, &err);
+    if (!st)
+        printf("trained %s on %zu users x %zu items in %.2f s -> %s\n", lp_mf_kind_name(o.kind),
+               lp_mf_n_users(m), lp_mf_n_items(m), secs, out);
+    lp_mf_free(m);
+    return st ? fail(&err) : 0;
+}
+
+static int cmd_eval(flags *f)
+{
+    bool bad = false;
+    rec_cols c = rec_cols_default();
+    const char *model = flag(f, "--model", &bad), *train = flag(f, "--train", &bad),
+               *test = flag(f, "--test", &bad);
+    double k = 10, minw = 0;
+    num(flag(f, "--k", &bad), "--k", 1, 10000, &k, &bad);
+    num(flag(f, "--min-weight", &bad), "--min-weight", -1e30, 1e30, &minw, &bad);
+    bool json = has(f, "--json");
+    read_cols(f, &c, &bad);
+    if (bad || unknown_flags(f)) return 2;
+    if (!model || !train || !test) {
+        fprintf(stderr, "lepton-recommend eval: --model, --train and --test are required\n%s",
+                USAGE);
+        return 2;
+    }
+    lp_err err;
+    lp_mf *m;
+    lp_mf_data *tr = NULL, *te = NULL;
+    if (lp_mf_load(model, &m, &err)) return fail(&err);
+    lp_status st = rec_read(train, &c, &tr, NULL, &err);
+    if (!st) st = rec_read(test, &c, &te, NULL, &err);
+    lp_mf_eval e;
+    if (!st) st = lp_mf_evaluate(m, tr, te, (size_t)k, (float)minw, &e, &err);
+    lp_mf_free(m);
+    lp_mf_data_free(tr), lp_mf_data_free(te);
+    if (st) return fail(&err);
+    if (json) {
+        char *s = rec_eval_json(&e, (size_t)k);
+        if (!s) return 1;
+        printf("%s\n", s);
+        free(s);
+    } else {
+        printf("users %zu\nprecision@%g %.4f\nrecall@%g %.4f\nndcg@%g %.4f\nmap@%g %.4f\n"
+               "coverage %.4f\nnovelty %.3f\n", e.users, k, e.precision, k, e.recall, k, e.ndcg,
+               k, e.map, e.coverage, e.novelty);
+    }
+    return 0;
+}
+
+static int cmd_tune(flags *f)
+{
+    bool bad = false;
+    rec_cols c = rec_cols_default();
+    lp_mf_opts o = lp_mf_opts_default();
+    rec_tune_opts t = rec_tune_opts_default();
+    const char *data = flag(f, "--data", &bad), *out = flag(f, "--out", &bad);
+    double d;
+    if (num(flag(f, "--trials", &bad), "--trials", 1, 10000, &d, &bad)) t.trials = (size_t)d;
+    if (num(flag(f, "--time-budget", &bad), "--time-budget", 0, 1e7, &d, &bad)) t.time_budget_s = d;
+    if (num(flag(f, "--k", &bad), "--k", 1, 10000, &d, &bad)) t.k = (size_t)d;
+    if (num(flag(f, "--holdout", &bad), "--holdout", 1, 1000, &d, &bad)) t.holdout = (size_t)d;
+    read_cols(f, &c, &bad);
+    read_model_opts(f, &o, &bad);
+    if (bad || unknown_flags(f)) return 2;
+    if (!data || !out) {
+        fprintf(stderr, "lepton-recommend tune: --data and --out are required\n%s", USAGE);
+        return 2;
+    }
+    lp_err err;
+    lp_mf_data *all;
+    lp_frame *fr;
+    if (rec_read(data, &c, &all, &fr, &err)) return fail(&err);
+    lp_mf_opts best;
+    double ndcg = 0;
+    lp_status st = rec_tune(fr, &c, &o, &t, &best, &ndcg, &err);
+    lp_frame_free(fr);
+    lp_mf *m = NULL;
+    if (!st) st = lp_mf_fit(all, &best, &m, &err);
+    lp_mf_data_free(all);
+    if (!st) st = lp_mf_save(m, out, &err);
+    lp_mf_free(m);
+    if (st) return fail(&err);
+    printf("{\"model\":\"%s\",\"validation_ndcg_at_k\":%.6f,\"factors\":%zu,\"iterations\":%zu,"
+           "\"regularization\":%.6g,\"alpha\":%.6g,\"learning_rate\":%.6g,\"neighbors\":%zu,"
+           "\"shrinkage\":%.6g,\"out\":\"%s\"}\n", lp_mf_kind_name(best.kind), ndcg, best.factors,
+           best.iterations, best.regularization, best.alpha, best.learning_rate, best.neighbors,
+           best.shrinkage, out);
+    return 0;
+}
+
+static int cmd_serve(flags *f)
+{
+    bool bad = false;
+    rec_service_opts o = rec_service_opts_default();
+    const char *v, *keys_path;
+    double d;
+    o.model_path = flag(f, "--model", &bad);
+    if ((v = flag(f, "--db", &bad))) o.db_path = v;
+    if ((v = flag(f, "--host", &bad))) o.host = v;
+    if (num(flag(f, "--port", &bad), "--port", 0, 65535, &d, &bad)) o.port = (unsigned)d;
+    if (num(flag(f, "--threads", &bad), "--threads", 0, 1024, &d, &bad)) o.threads = (unsigned)d;
+    keys_path = flag(f, "--api-keys", &bad);
+    if (bad || unknown_flags(f)) return 2;
+    if (!o.model_path) {
+        fprintf(stderr, "lepton-recommend serve: --model is required\n%s", USAGE);
+        return 2;
+    }
+    lp_err err;
+    char **keys = NULL;
+    size_t n_keys = 0;
+    if (keys_path && lp_api_keys_load(keys_path, &keys, &n_keys, &err)) return fail(&err);
+    o.api_keys = keys;
+    o.n_api_keys = n_keys;
+    rec_service *s;
+    lp_status st = rec_service_new(&o, &s, &err);
+    if (!st) st = rec_service_start(s, &err);
+    if (!st) {
+        lp_log_info("lepton-recommend listening on %s:%u", o.host ? o.host : "127.0.0.1",
+                    rec_service_port(s));
+        st = lp_server_run_until_signal(rec_service_server(s), &err);
+    }
+    rec_service_free(s);
+    lp_api_keys_free(keys);
+    return st ? fail(&err) : 0;
+}
+
+int main(int argc, char **argv)
+{
+    /* OpenMP teams (training, evaluation, retrain) wait passively: a spinning team starves the
+     * server's threads and anything else on the machine (DESIGN.md, Threads). Set before the
+     * OpenMP runtime starts; an explicit setting from the environment wins. */
+    setenv("OMP_WAIT_POLICY", "passive", 0);
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(USAGE, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    bool *used = calloc((size_t)argc, sizeof *used);
+    if (!used) return 1;
+    flags f = {argc, argv, used};
+    int rc;
+    if (strcmp(argv[1], "train") == 0) rc = cmd_train(&f);
+    else if (strcmp(argv[1], "eval") == 0) rc = cmd_eval(&f);
+    else if (strcmp(argv[1], "tune") == 0) rc = cmd_tune(&f);
+    else if (strcmp(argv[1], "serve") == 0) rc = cmd_serve(&f);
+    else {
+        fprintf(stderr, "lepton-recommend: unknown command '%s'\n%s", argv[1], USAGE);
+        rc = 2;
+    }
+    free(used);
+    return rc;
+}

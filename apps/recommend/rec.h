@@ -1,0 +1,76 @@
+/*
+ * rec.h - lepton-recommend's domain logic, testable without main: reading interaction files,
+ * training, offline evaluation, hyper-parameter tuning, and the HTTP service (events in SQLite,
+ * catalog filters, fold-in at request time, popularity fallback, retrain with hot swap).
+ *
+ * Everything fallible returns lp_status with an lp_err; nothing here exits. The service is
+ * thread-safe: the model is an immutable lp_mf behind lp_swap, the catalog sits under a
+ * read-write lock and the SQLite connection under a mutex.
+ */
+#ifndef REC_H
+#define REC_H
+
+#include "lepton/lepton.h"
+
+/* Columns and weighting used to read an interaction file. */
+typedef struct rec_cols {
+    const char *user_col;   /* default "user_id" */
+    const char *item_col;   /* default "item_id" */
+    const char *weight_col; /* NULL: 1 per row */
+    const char *type_col;   /* NULL: none; else event types weighted by ev */
+    const char *time_col;   /* NULL: none; decay when ev.half_life_s > 0 */
+    lp_mf_event_opts ev;
+} rec_cols;
+
+rec_cols rec_cols_default(void);
+
+/* Read a CSV/TSV/JSONL file of interactions (lp_frame_read) into *out (caller frees). When
+ * frame is not NULL the frame is handed over too (caller frees), else freed here. */
+lp_status rec_read(const char *path, const rec_cols *c, lp_mf_data **out, lp_frame **frame,
+                   lp_err *err);
+
+/* Evaluation as the CLI prints it: one JSON object text (caller frees). */
+char *rec_eval_json(const lp_mf_eval *e, size_t k);
+
+/* Tune factors, regularization, alpha and iterations of base (kind ALS or BPR; itemknn tunes
+ * neighbors and shrinkage) by lp_search_run on a validation split carved from frame (the last
+ * `holdout` interactions of every user, by c->time_col when set), scoring NDCG@k. The best
+ * options are written to *best; *best_ndcg gets their validation NDCG@k. */
+typedef struct rec_tune_opts {
+    size_t trials;       /* default 12 */
+    double time_budget_s;/* default 0 (none) */
+    size_t k;            /* default 10 */
+    size_t holdout;      /* default 2 */
+    uint64_t seed;       /* default 42 */
+} rec_tune_opts;
+
+rec_tune_opts rec_tune_opts_default(void);
+lp_status rec_tune(const lp_frame *frame, const rec_cols *c, const lp_mf_opts *base,
+                   const rec_tune_opts *t, lp_mf_opts *best, double *best_ndcg, lp_err *err);
+
+/* ---- the service ----------------------------------------------------------------------------*/
+
+typedef struct rec_service rec_service;
+
+typedef struct rec_service_opts {
+    const char *model_path; /* required */
+    const char *db_path;    /* default "recommend.db" */
+    const char *host;       /* default 127.0.0.1 */
+    unsigned port;          /* default 8083; 0 = any free port */
+    unsigned threads;       /* default 0 (CPU count) */
+    char *const *api_keys;  /* for the admin routes; may be NULL (then they fail closed) */
+    size_t n_api_keys;
+    lp_mf_event_opts ev;    /* event weights */
+} rec_service_opts;
+
+rec_service_opts rec_service_opts_default(void);
+/* Load the model, open (creating) the database, load the catalog, build the server (not yet
+ * listening). */
+lp_status rec_service_new(const rec_service_opts *o, rec_service **out, lp_err *err);
+lp_status rec_service_start(rec_service *s, lp_err *err);
+unsigned rec_service_port(const rec_service *s);
+lp_server *rec_service_server(rec_service *s);
+/* Stops the server if running, closes everything. NULL is a no-op. */
+void rec_service_free(rec_service *s);
+
+#endif

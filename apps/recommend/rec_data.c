@@ -1,0 +1,181 @@
+/*
+ * rec_data.c - lepton-recommend's offline side: reading interaction files into lp_mf_data,
+ * the evaluation JSON, and tuning on a per-user validation split with lp_search_run.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rec.h"
+
+rec_cols rec_cols_default(void)
+{
+    rec_cols c = {.user_col = "user_id", .item_col = "item_id"};
+    c.ev = lp_mf_event_opts_default();
+    return c;
+}
+
+lp_status rec_read(const char *path, const rec_cols *c, lp_mf_data **out, lp_frame **frame,
+                   lp_err *err)
+{
+    *out = NULL;
+    if (frame) *frame = NULL;
+    lp_csv_opts co = lp_csv_opts_default();
+    /* ids stay strings whatever they look like only when read as-is; numbers print back as
+     * integers, so "7" and 7 name the same user */
+    lp_frame *f;
+    lp_status st = lp_frame_read(path, &co, &f, err);
+    if (st) return st;
+    size_t skipped = 0;
+    st = lp_mf_data_from_frame(f, NULL, 0, c->user_col, c->item_col, c->weight_col, c->type_col,
+                               c->time_col, &c->ev, path, out, &skipped, err);
+    if (!st && lp_mf_data_n_pairs(*out) == 0) {
+        lp_mf_data_free(*out);
+        *out = NULL;
+        st = lp_err_set(err, LP_EINVAL, "%s: no usable interactions (%zu rows skipped)", path,
+                        skipped);
+    }
+    if (!st && skipped)
+        lp_log_warn("%s: %zu rows skipped (missing user, item or weight, or weight 0)", path,
+                    skipped);
+    if (!st && frame) *frame = f;
+    else lp_frame_free(f);
+    return st;
+}
+
+char *rec_eval_json(const lp_mf_eval *e, size_t k)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON_AddNumberToObject(o, "k", (double)k);
+    cJSON_AddNumberToObject(o, "users", (double)e->users);
+    cJSON_AddNumberToObject(o, "precision_at_k", e->precision);
+    cJSON_AddNumberToObject(o, "recall_at_k", e->recall);
+    cJSON_AddNumberToObject(o, "ndcg_at_k", e->ndcg);
+    cJSON_AddNumberToObject(o, "map_at_k", e->map);
+    cJSON_AddNumberToObject(o, "coverage", e->coverage);
+    cJSON_AddNumberToObject(o, "novelty", e->novelty);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+rec_tune_opts rec_tune_opts_default(void)
+{
+    rec_tune_opts t = {.trials = 12, .time_budget_s = 0, .k = 10, .holdout = 2, .seed = 42};
+    return t;
+}
+
+typedef struct tune_ctx {
+    const lp_mf_data *train, *valid;
+    lp_mf_opts base;
+    size_t k;
+} tune_ctx;
+
+/* Options of one trial: base with the trial's values; iterations scaled by the resource. */
+static lp_status trial_opts(const lp_params *p, double resource, const lp_mf_opts *base,
+                            lp_mf_opts *o, lp_err *err)
+{
+    *o = *base;
+    long v;
+    double x;
+    lp_status st;
+    if ((st = lp_params_int(p, "factors", (long)base->factors, 1, 1024, &v, err))) return st;
+    o->factors = (size_t)v;
+    if ((st = lp_params_int(p, "iterations", (long)base->iterations, 1, 10000, &v, err)))
+        return st;
+    o->iterations = (size_t)fmax(1.0, round((double)v * resource));
+    if ((st = lp_params_double(p, "regularization", base->regularization, 0, 1e6, &x, err)))
+        return st;
+    o->regularization = (float)x;
+    if ((st = lp_params_double(p, "alpha", base->alpha, 0, 1e6, &x, err))) return st;
+    o->alpha = (float)x;
+    if ((st = lp_params_double(p, "learning_rate", base->learning_rate, 1e-6, 10, &x, err)))
+        return st;
+    o->learning_rate = (float)x;
+    if ((st = lp_params_int(p, "neighbors", (long)base->neighbors, 1, 100000, &v, err))) return st;
+    o->neighbors = (size_t)v;
+    if ((st = lp_params_double(p, "shrinkage", base->shrinkage, 0, 1e6, &x, err))) return st;
+    o->shrinkage = (float)x;
+    return lp_mf_opts_check(o, err);
+}
+
+static lp_status tune_objective(const lp_params *p, double resource, double *score, void *vctx,
+                                lp_err *err)
+{
+    tune_ctx *c = vctx;
+    lp_mf_opts o;
+    lp_status st = trial_opts(p, resource, &c->base, &o, err);
+    if (st) return st;
+    lp_mf *m;
+    if ((st = lp_mf_fit(c->train, &o, &m, err))) return st;
+    lp_mf_eval e;
+    st = lp_mf_evaluate(m, c->train, c->valid, c->k, 0, &e, err);
+    lp_mf_free(m);
+    if (!st) *score = e.ndcg;
+    return st;
+}
+
+lp_status rec_tune(const lp_frame *frame, const rec_cols *c, const lp_mf_opts *base,
+                   const rec_tune_opts *t, lp_mf_opts *best, double *best_ndcg, lp_err *err)
+{
+    lp_split sp;
+    lp_status st = lp_mf_split_last(frame, c->user_col, c->time_col, t->holdout, &sp, err);
+    if (st) return st;
+    if (!sp.n_test) {
+        lp_split_free(&sp);
+        return lp_err_set(err, LP_EINVAL, "tune: no user has more than %zu interactions to hold "
+                          "out", t->holdout);
+    }
+    lp_mf_data *tr = NULL, *va = NULL;
+    if ((st = lp_mf_data_from_frame(frame, sp.train, sp.n_train, c->user_col, c->item_col,
+                                    c->weight_col, c->type_col, c->time_col, &c->ev, "tune train",
+                                    &tr, NULL, err)) ||
+        (st = lp_mf_data_from_frame(frame, sp.test, sp.n_test, c->user_col, c->item_col,
+                                    c->weight_col, c->type_col, c->time_col, &c->ev,
+                                    "tune validation", &va, NULL, err))) {
+        lp_split_free(&sp);
+        lp_mf_data_free(tr);
+        return st;
+    }
+    lp_split_free(&sp);
+    tune_ctx ctx = {.train = tr, .valid = va, .base = *base, .k = t->k};
+    lp_search_param als_space[] = {
+        {.name = "factors", .kind = LP_SPACE_KIND_INT, .lo = 8, .hi = 128},
+        {.name = "regularization", .kind = LP_SPACE_KIND_LOG, .lo = 1e-3, .hi = 1},
+        {.name = "alpha", .kind = LP_SPACE_KIND_LOG, .lo = 0.1, .hi = 40},
+        {.name = "iterations", .kind = LP_SPACE_KIND_INT, .lo = 5, .hi = 30},
+    };
+    lp_search_param bpr_space[] = {
+        {.name = "factors", .kind = LP_SPACE_KIND_INT, .lo = 8, .hi = 128},
+        {.name = "regularization", .kind = LP_SPACE_KIND_LOG, .lo = 1e-4, .hi = 0.1},
+        {.name = "learning_rate", .kind = LP_SPACE_KIND_LOG, .lo = 0.005, .hi = 0.2},
+        {.name = "iterations", .kind = LP_SPACE_KIND_INT, .lo = 10, .hi = 100},
+    };
+    lp_search_param knn_space[] = {
+        {.name = "neighbors", .kind = LP_SPACE_KIND_INT, .lo = 10, .hi = 400},
+        {.name = "shrinkage", .kind = LP_SPACE_KIND_LOG, .lo = 0.1, .hi = 200},
+    };
+    const lp_search_param *space = als_space;
+    size_t n_space = 4;
+    if (base->kind == LP_MF_KIND_BPR) space = bpr_space;
+    if (base->kind == LP_MF_KIND_ITEMKNN) space = knn_space, n_space = 2;
+    if (base->kind == LP_MF_KIND_POPULAR) {
+        lp_mf_data_free(tr), lp_mf_data_free(va);
+        return lp_err_set(err, LP_EUNSUPPORTED, "tune: the popular model has no parameters");
+    }
+    lp_search_opts so = lp_search_opts_default();
+    so.max_trials = t->trials;
+    so.time_budget_s = t->time_budget_s;
+    so.seed = t->seed;
+    so.study = "recommend";
+    lp_search_result res = {0};
+    st = lp_search_run(space, n_space, NULL, &so, tune_objective, &ctx, &res, err);
+    if (!st) {
+        st = trial_opts(res.best, 1.0, base, best, err);
+        *best_ndcg = res.best_score;
+    }
+    lp_params_free(res.best);
+    lp_mf_data_free(tr), lp_mf_data_free(va);
+    return st;
+}

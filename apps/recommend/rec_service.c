@@ -1,0 +1,848 @@
+/*
+ * rec_service.c - the lepton-recommend HTTP service: GET /v1/recommend, GET /v1/similar,
+ * POST /v1/events, POST /v1/items, POST /v1/admin/retrain (auth), and the serve layer's shared
+ * endpoints and /v1/admin/reload.
+ *
+ * State: the model (immutable lp_mf) behind an lp_swap; events and catalog attributes in one
+ * SQLite file (WAL, synchronous=FULL, one transaction per request, answered only after COMMIT,
+ * so a kill loses no acknowledged event); the catalog also in memory under a read-write lock.
+ * A request assembles the user's history from the model's training history plus their stored
+ * events and folds it in (so events count at once); a user with neither gets popularity.
+ * Items the model does not know (posted to /v1/items) get same-category neighbours by
+ * popularity until a retrain gives them factors. One request runs on one thread.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rec.h"
+
+#define REC_K_MAX 1000
+#define REC_BATCH_MAX 1000
+#define REC_BECAUSE 3
+
+/* ---- catalog ------------------------------------------------------------------------------*/
+
+typedef struct rec_item {
+    char *id, *category;
+    bool in_stock;
+} rec_item;
+
+typedef struct rec_catalog {
+    rec_item *items;
+    size_t n, cap;
+    int32_t *slots;
+    size_t n_slots;
+    size_t out_of_stock; /* items with in_stock false */
+} rec_catalog;
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+static const rec_item *cat_find(const rec_catalog *c, const char *id)
+{
+    if (!c->n_slots) return NULL;
+    for (size_t p = hash_str(id) & (c->n_slots - 1);; p = (p + 1) & (c->n_slots - 1)) {
+        int32_t v = c->slots[p];
+        if (v < 0) return NULL;
+        if (strcmp(c->items[v].id, id) == 0) return &c->items[v];
+    }
+}
+
+static void cat_clear(rec_catalog *c)
+{
+    for (size_t i = 0; i < c->n; i++) free(c->items[i].id), free(c->items[i].category);
+    free(c->items);
+    free(c->slots);
+    memset(c, 0, sizeof *c);
+}
+
+static lp_status cat_put(rec_catalog *c, const char *id, const char *category, int in_stock,
+                         lp_err *err)
+{
+    rec_item *it = (rec_item *)cat_find(c, id);
+    if (!it) {
+        if ((c->n + 1) * 2 > c->n_slots) {
+            size_t ns = c->n_slots ? c->n_slots * 2 : 256;
+            int32_t *slots = lp_mallocarray(ns, sizeof *slots);
+            if (!slots) return lp_err_set(err, LP_ENOMEM, "catalog: out of memory");
+            for (size_t p = 0; p < ns; p++) slots[p] = -1;
+            for (size_t i = 0; i < c->n; i++) {
+                size_t p = hash_str(c->items[i].id) & (ns - 1);
+                while (slots[p] >= 0) p = (p + 1) & (ns - 1);
+                slots[p] = (int32_t)i;
+            }
+            free(c->slots);
+            c->slots = slots;
+            c->n_slots = ns;
+        }
+        if (c->n == c->cap) {
+            size_t cap = c->cap ? c->cap * 2 : 256;
+            rec_item *ni = lp_reallocarray(c->items, cap, sizeof *ni);
+            if (!ni) return lp_err_set(err, LP_ENOMEM, "catalog: out of memory");
+            c->items = ni;
+            c->cap = cap;
+        }
+        char *copy = lp_strdup(id);
+        if (!copy) return lp_err_set(err, LP_ENOMEM, "catalog: out of memory");
+        it = &c->items[c->n];
+        *it = (rec_item){.id = copy, .category = NULL, .in_stock = true};
+        size_t p = hash_str(id) & (c->n_slots - 1);
+        while (c->slots[p] >= 0) p = (p + 1) & (c->n_slots - 1);
+        c->slots[p] = (int32_t)c->n++;
+    }
+    if (category) {
+        char *cc = lp_strdup(category);
+        if (!cc) return lp_err_set(err, LP_ENOMEM, "catalog: out of memory");
+        free(it->category);
+        it->category = cc;
+    }
+    if (in_stock >= 0 && (bool)in_stock != it->in_stock) {
+        c->out_of_stock += in_stock ? (size_t)-1 : 1;
+        it->in_stock = in_stock;
+    }
+    return LP_OK;
+}
+
+/* ---- service state ------------------------------------------------------------------------*/
+
+struct rec_service {
+    char *model_path, *db_path;
+    lp_mf_event_opts ev;
+    lp_swap *swap;
+    sqlite3 *db;
+    sqlite3_stmt *ins_event, *sel_events, *upsert_item, *all_events;
+    pthread_mutex_t db_mu, retrain_mu;
+    pthread_rwlock_t cat_mu;
+    rec_catalog cat;
+    lp_server *srv;
+};
+
+rec_service_opts rec_service_opts_default(void)
+{
+    rec_service_opts o = {.db_path = "recommend.db", .port = 8083};
+    o.ev = lp_mf_event_opts_default();
+    return o;
+}
+
+static void destroy_model(void *obj, void *user)
+{
+    lp_mf_free(obj);
+}
+
+static const char *const SCHEMA =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY, user TEXT NOT NULL,"
+    " item TEXT NOT NULL, type TEXT NOT NULL, weight REAL NOT NULL, ts REAL NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS events_user ON events(user);"
+    "CREATE TABLE IF NOT EXISTS items(item TEXT PRIMARY KEY, category TEXT,"
+    " in_stock INTEGER NOT NULL DEFAULT 1);"
+    "PRAGMA user_version=1;";
+
+static lp_status db_err(rec_service *s, const char *what, lp_err *err)
+{
+    return lp_err_set(err, LP_EDB, "%s: %s: %s", s->db_path, what, sqlite3_errmsg(s->db));
+}
+
+static lp_status db_open(rec_service *s, lp_err *err)
+{
+    if (sqlite3_open_v2(s->db_path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK)
+        return db_err(s, "cannot open", err);
+    sqlite3_busy_timeout(s->db, 10000);
+    int version = 0;
+    sqlite3_stmt *v;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &v, NULL) == SQLITE_OK) {
+        if (sqlite3_step(v) == SQLITE_ROW) version = sqlite3_column_int(v, 0);
+        sqlite3_finalize(v);
+    }
+    if (version > 1)
+        return lp_err_set(err, LP_EVERSION, "%s: schema version %d is newer than 1", s->db_path,
+                          version);
+    if (sqlite3_exec(s->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK)
+        return db_err(s, "cannot create the schema", err);
+    if (sqlite3_prepare_v2(s->db, "INSERT INTO events(user, item, type, weight, ts) "
+                           "VALUES(?, ?, ?, ?, ?)", -1, &s->ins_event, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "SELECT item, weight FROM events WHERE user = ?", -1,
+                           &s->sel_events, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "INSERT INTO items(item, category, in_stock) VALUES(?, ?, ?) "
+                           "ON CONFLICT(item) DO UPDATE SET "
+                           "category = coalesce(excluded.category, category), "
+                           "in_stock = excluded.in_stock", -1, &s->upsert_item, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "SELECT user, item, weight FROM events ORDER BY id", -1,
+                           &s->all_events, NULL) != SQLITE_OK)
+        return db_err(s, "cannot prepare statements", err);
+    /* the catalog */
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->db, "SELECT item, category, in_stock FROM items", -1, &q, NULL) !=
+        SQLITE_OK)
+        return db_err(s, "cannot read the catalog", err);
+    lp_status st = LP_OK;
+    while (!st && sqlite3_step(q) == SQLITE_ROW)
+        st = cat_put(&s->cat, (const char *)sqlite3_column_text(q, 0),
+                     (const char *)sqlite3_column_text(q, 1), sqlite3_column_int(q, 2) != 0, err);
+    sqlite3_finalize(q);
+    return st;
+}
+
+static lp_status reload_model(void *user, lp_err *err)
+{
+    rec_service *s = user;
+    lp_mf *m;
+    lp_status st = lp_mf_load(s->model_path, &m, err);
+    if (st) return st;
+    if ((st = lp_swap_set(s->swap, m, err))) lp_mf_free(m);
+    return st;
+}
+
+/* ---- request helpers ----------------------------------------------------------------------*/
+
+/* A query/field id: 1..LP_MF_ID_MAX bytes of UTF-8 without control characters. */
+static lp_status check_id(const char *v, const char *name, lp_res *res)
+{
+    if (!v || !*v) return lp_http_error(res, LP_EINVAL, "parameter '%s': missing (required)", name);
+    size_t n = strlen(v);
+    if (n > LP_MF_ID_MAX)
+        return lp_http_error(res, LP_EINVAL, "parameter '%s': %zu bytes, at most %d", name, n,
+                             LP_MF_ID_MAX);
+    if (!lp_utf8_valid(v, n, NULL))
+        return lp_http_error(res, LP_EINVAL, "parameter '%s': not valid UTF-8", name);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+            return lp_http_error(res, LP_EINVAL, "parameter '%s': control character at byte %zu",
+                                 name, i);
+    return LP_OK;
+}
+
+static lp_status parse_k(const lp_req *req, size_t *k, lp_res *res)
+{
+    const char *v = lp_req_query(req, "k");
+    *k = 10;
+    if (!v) return LP_OK;
+    int64_t x;
+    if (!lp_parse_int(v, strlen(v), &x) || x < 1 || x > REC_K_MAX)
+        return lp_http_error(res, LP_EINVAL, "parameter 'k': '%.32s' is not an integer in 1..%d",
+                             v, REC_K_MAX);
+    *k = (size_t)x;
+    return LP_OK;
+}
+
+typedef struct pair {
+    int32_t item;
+    float w;
+} pair;
+
+static int pair_cmp(const void *a, const void *b)
+{
+    const pair *x = a, *y = b;
+    return (x->item > y->item) - (x->item < y->item);
+}
+
+/* The user's history against model m: training history plus stored events on items m knows,
+ * repeated items summed. *items / *w are malloc'd (caller frees). */
+static lp_status user_history(rec_service *s, const lp_mf *m, const char *user, long u,
+                              int32_t **items, float **w, size_t *n, size_t *n_events,
+                              lp_err *err)
+{
+    *items = NULL;
+    *w = NULL;
+    *n = *n_events = 0;
+    const int32_t *hi = NULL;
+    const float *hw = NULL;
+    size_t nh = u >= 0 ? lp_mf_user_history(m, (size_t)u, &hi, &hw) : 0, cap = nh + 16, len = 0;
+    pair *p = lp_mallocarray(cap, sizeof *p);
+    if (!p) return lp_err_set(err, LP_ENOMEM, "history: out of memory");
+    for (size_t t = 0; t < nh; t++) p[len++] = (pair){hi[t], hw[t]};
+    lp_status st = LP_OK;
+    pthread_mutex_lock(&s->db_mu);
+    sqlite3_reset(s->sel_events);
+    sqlite3_bind_text(s->sel_events, 1, user, -1, SQLITE_TRANSIENT);
+    int rc;
+    while ((rc = sqlite3_step(s->sel_events)) == SQLITE_ROW) {
+        long i = lp_mf_item_index(m, (const char *)sqlite3_column_text(s->sel_events, 0));
+        double wt = sqlite3_column_double(s->sel_events, 1);
+        if (i < 0 || !(wt > 0) || !isfinite(wt)) continue;
+        if (len == cap) {
+            pair *np = lp_reallocarray(p, cap * 2, sizeof *np);
+            if (!np) {
+                st = lp_err_set(err, LP_ENOMEM, "history: out of memory");
+                break;
+            }
+            p = np;
+            cap *= 2;
+        }
+        p[len++] = (pair){(int32_t)i, (float)wt};
+        (*n_events)++;
+    }
+    if (!st && rc != SQLITE_DONE && rc != SQLITE_ROW) st = db_err(s, "reading events", err);
+    sqlite3_reset(s->sel_events);
+    pthread_mutex_unlock(&s->db_mu);
+    if (st) {
+        free(p);
+        return st;
+    }
+    qsort(p, len, sizeof *p, pair_cmp);
+    size_t out = 0;
+    for (size_t t = 0; t < len; t++) {
+        if (out && p[out - 1].item == p[t].item) p[out - 1].w += p[t].w;
+        else p[out++] = p[t];
+    }
+    *items = lp_mallocarray(out + 1, sizeof **items);
+    *w = lp_mallocarray(out + 1, sizeof **w);
+    if (!*items || !*w) {
+        free(p), free(*items), free(*w);
+        *items = NULL;
+        *w = NULL;
+        return lp_err_set(err, LP_ENOMEM, "history: out of memory");
+    }
+    for (size_t t = 0; t < out; t++) (*items)[t] = p[t].item, (*w)[t] = p[t].w;
+    *n = out;
+    free(p);
+    return LP_OK;
+}
+
+/* Allowed mask over m's items from the catalog (in stock, and of `category` when given), or
+ * NULL when nothing is filtered. Caller frees. Takes the catalog read lock. */
+static uint8_t *allowed_mask(rec_service *s, const lp_mf *m, const char *category, bool *oom)
+{
+    *oom = false;
+    pthread_rwlock_rdlock(&s->cat_mu);
+    uint8_t *mask = NULL;
+    if (category || s->cat.out_of_stock) {
+        size_t ni = lp_mf_n_items(m);
+        mask = lp_mallocarray(ni ? ni : 1, 1);
+        if (!mask) {
+            *oom = true;
+        } else {
+            for (size_t i = 0; i < ni; i++) {
+                const rec_item *it = cat_find(&s->cat, lp_mf_item_id(m, i));
+                bool ok = !it || it->in_stock;
+                if (category) ok = ok && it && it->category && strcmp(it->category, category) == 0;
+                mask[i] = ok;
+            }
+        }
+    }
+    pthread_rwlock_unlock(&s->cat_mu);
+    return mask;
+}
+
+static cJSON *items_json(const lp_mf *m, const lp_mf_rec *r, size_t n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t t = 0; arr && t < n; t++) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o) break;
+        cJSON_AddStringToObject(o, "item", lp_mf_item_id(m, (size_t)r[t].item));
+        cJSON_AddNumberToObject(o, "score", isfinite(r[t].score) ? r[t].score : 0.0);
+        cJSON *b = cJSON_AddArrayToObject(o, "because");
+        for (size_t j = 0; b && j < r[t].n_because; j++)
+            cJSON_AddItemToArray(b, cJSON_CreateString(lp_mf_item_id(m, (size_t)r[t].because[j])));
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+/* ---- GET /v1/recommend --------------------------------------------------------------------*/
+
+static lp_status h_recommend(const lp_req *req, lp_res *res, void *user)
+{
+    rec_service *s = user;
+    const char *uid = lp_req_query(req, "user"), *cat = lp_req_query(req, "category");
+    const char *excl = lp_req_query(req, "exclude");
+    size_t k;
+    lp_status st;
+    if ((st = check_id(uid, "user", res)) || (st = parse_k(req, &k, res))) return st;
+    if (cat && (st = check_id(cat, "category", res))) return st;
+    if (excl && strlen(excl) > 64 * 1024)
+        return lp_http_error(res, LP_ETOOBIG, "parameter 'exclude': longer than 64 KiB");
+    lp_swap_ref *ref = lp_swap_acquire(s->swap);
+    const lp_mf *m = lp_swap_ref_object(ref);
+    lp_err err = {0};
+    int32_t *hi = NULL, *ex = NULL;
+    float *hw = NULL;
+    uint8_t *mask = NULL;
+    lp_mf_rec *recs = NULL;
+    size_t nh = 0, n_ev = 0, n_ex = 0, got = 0;
+    long u = lp_mf_user_index(m, uid);
+    bool oom = false;
+    if ((st = user_history(s, m, uid, u, &hi, &hw, &nh, &n_ev, &err))) goto fail;
+    mask = allowed_mask(s, m, cat, &oom);
+    recs = lp_mallocarray(k, sizeof *recs);
+    if (oom || !recs) {
+        st = lp_err_set(&err, LP_ENOMEM, "recommend: out of memory");
+        goto fail;
+    }
+    if (excl) { /* comma-separated ids; unknown ones are ignored */
+        size_t cap = 1;
+        for (const char *c = excl; *c; c++) cap += *c == ',';
+        ex = lp_mallocarray(cap, sizeof *ex);
+        char *copy = lp_strdup(excl);
+        if (!ex || !copy) {
+            free(copy);
+            st = lp_err_set(&err, LP_ENOMEM, "recommend: out of memory");
+            goto fail;
+        }
+        for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+             tok = strtok_r(NULL, ",", &save)) {
+            long i = lp_mf_item_index(m, tok);
+            if (i >= 0) ex[n_ex++] = (int32_t)i;
+        }
+        free(copy);
+    }
+    /* a known user without new events keeps their trained vector; otherwise fold in */
+    lp_mf_query q = {.user_vec = u >= 0 && n_ev == 0 ? lp_mf_user_factors(m, (size_t)u) : NULL,
+                     .history = hi, .history_w = hw, .n_history = nh, .exclude_history = true,
+                     .exclude = ex, .n_exclude = n_ex, .allowed = mask, .k = k,
+                     .n_because = REC_BECAUSE};
+    if ((st = lp_mf_recommend(m, &q, recs, &got, &err))) goto fail;
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddStringToObject(o, "user", uid);
+        bool personal = nh > 0 && lp_mf_model_kind(m) != LP_MF_KIND_POPULAR;
+        cJSON_AddStringToObject(o, "strategy", personal ? lp_mf_kind_name(lp_mf_model_kind(m))
+                                                        : "popularity");
+        cJSON_AddItemToObject(o, "items", items_json(m, recs, got));
+    }
+    free(hi), free(hw), free(mask), free(recs), free(ex);
+    lp_swap_release(ref);
+    return o ? lp_res_json(res, 200, o) : LP_ENOMEM;
+fail:
+    free(hi), free(hw), free(mask), free(recs), free(ex);
+    lp_swap_release(ref);
+    return lp_http_error_from(res, &err);
+}
+
+/* ---- GET /v1/similar ----------------------------------------------------------------------*/
+
+static int pop_cmp(const void *a, const void *b)
+{
+    const lp_mf_rec *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    return (x->item > y->item) - (x->item < y->item);
+}
+
+static lp_status h_similar(const lp_req *req, lp_res *res, void *user)
+{
+    rec_service *s = user;
+    const char *iid = lp_req_query(req, "item"), *cat = lp_req_query(req, "category");
+    size_t k;
+    lp_status st;
+    if ((st = check_id(iid, "item", res)) || (st = parse_k(req, &k, res))) return st;
+    if (cat && (st = check_id(cat, "category", res))) return st;
+    lp_swap_ref *ref = lp_swap_acquire(s->swap);
+    const lp_mf *m = lp_swap_ref_object(ref);
+    long i = lp_mf_item_index(m, iid);
+    bool oom = false;
+    uint8_t *mask = NULL;
+    lp_mf_rec *recs = NULL;
+    size_t got = 0;
+    lp_err err = {0};
+    const char *strategy = lp_mf_kind_name(lp_mf_model_kind(m));
+    if (i >= 0) {
+        mask = allowed_mask(s, m, cat, &oom);
+        recs = lp_mallocarray(k, sizeof *recs);
+        if (oom || !recs) st = lp_err_set(&err, LP_ENOMEM, "similar: out of memory");
+        else st = lp_mf_similar(m, (size_t)i, k, mask, recs, &got, &err);
+    } else {
+        /* a catalog item the model has not seen: same-category items by popularity */
+        char *category = NULL;
+        bool known = false;
+        pthread_rwlock_rdlock(&s->cat_mu);
+        const rec_item *it = cat_find(&s->cat, iid);
+        if (it) {
+            known = true;
+            category = lp_strdup(it->category);
+        }
+        pthread_rwlock_unlock(&s->cat_mu);
+        if (!known) {
+            lp_swap_release(ref);
+            return lp_http_error(res, LP_ENOTFOUND, "item '%.64s' is not in the model or the "
+                                 "catalog", iid);
+        }
+        strategy = "attributes";
+        const char *want = cat ? cat : category;
+        mask = allowed_mask(s, m, want ? want : NULL, &oom);
+        size_t ni = lp_mf_n_items(m);
+        recs = lp_mallocarray(ni ? ni : 1, sizeof *recs);
+        if (oom || !recs) {
+            st = lp_err_set(&err, LP_ENOMEM, "similar: out of memory");
+        } else if (want) {
+            for (size_t t = 0; t < ni; t++)
+                if (!mask || mask[t])
+                    recs[got++] = (lp_mf_rec){.item = (int32_t)t,
+                                              .score = lp_mf_item_popularity(m, t)};
+            qsort(recs, got, sizeof *recs, pop_cmp);
+            if (got > k) got = k;
+        }
+        free(category);
+    }
+    if (st) {
+        free(mask), free(recs);
+        lp_swap_release(ref);
+        return lp_http_error_from(res, &err);
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddStringToObject(o, "item", iid);
+        cJSON_AddStringToObject(o, "strategy", strategy);
+        cJSON_AddItemToObject(o, "items", items_json(m, recs, got));
+    }
+    free(mask), free(recs);
+    lp_swap_release(ref);
+    return o ? lp_res_json(res, 200, o) : LP_ENOMEM;
+}
+
+/* ---- POST /v1/events ----------------------------------------------------------------------*/
+
+static const lp_field_spec event_fields[] = {
+    {.name = "user", .type = LP_FIELD_TYPE_STRING, .required = true, .max_len = LP_MF_ID_MAX},
+    {.name = "item", .type = LP_FIELD_TYPE_STRING, .required = true, .max_len = LP_MF_ID_MAX},
+    {.name = "type", .type = LP_FIELD_TYPE_STRING, .max_len = 32},
+    {.name = "weight", .type = LP_FIELD_TYPE_NUMBER, .ranged = true, .min = 0, .max = 1e6},
+    {.name = "timestamp", .type = LP_FIELD_TYPE_NUMBER, .ranged = true, .min = 0, .max = 1e11},
+    {.name = NULL},
+};
+
+typedef struct rec_event {
+    const char *user, *item, *type;
+    double weight, ts;
+} rec_event;
+
+/* The events of a body (one object, or {"events": [...]}) as an array pointing into the JSON. */
+static lp_status parse_events(rec_service *s, const cJSON *body, rec_event **out, size_t *n,
+                              lp_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (!cJSON_IsObject(body)) return lp_err_set(err, LP_EINVAL, "body: expected a JSON object");
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "events");
+    bool batch = arr != NULL;
+    if (batch) {
+        if (cJSON_GetArraySize(body) != 1)
+            return lp_err_set(err, LP_EINVAL, "body: a batch has only the member 'events'");
+        if (!cJSON_IsArray(arr)) return lp_err_set(err, LP_EINVAL, "field 'events': expected an array");
+    }
+    size_t cnt = batch ? (size_t)cJSON_GetArraySize(arr) : 1;
+    if (cnt == 0) return lp_err_set(err, LP_EINVAL, "field 'events': empty");
+    if (cnt > REC_BATCH_MAX)
+        return lp_err_set(err, LP_ETOOBIG, "field 'events': %zu events, at most %d", cnt,
+                          REC_BATCH_MAX);
+    rec_event *ev = lp_calloc(cnt, sizeof *ev);
+    if (!ev) return lp_err_set(err, LP_ENOMEM, "events: out of memory");
+    double now = lp_time_wall();
+    size_t t = 0;
+    const cJSON *e = batch ? arr->child : body;
+    lp_status st = LP_OK;
+    for (; e && t < cnt; e = batch ? e->next : NULL, t++) {
+        char where[32] = "";
+        if (batch) snprintf(where, sizeof where, "events[%zu]: ", t);
+        if ((st = lp_fields_check(e, event_fields, false, err))) {
+            lp_err_prefix(err, "%s", batch ? where : "event");
+            break;
+        }
+        rec_event *r = &ev[t];
+        r->user = cJSON_GetObjectItemCaseSensitive(e, "user")->valuestring;
+        r->item = cJSON_GetObjectItemCaseSensitive(e, "item")->valuestring;
+        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(e, "type");
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(e, "weight");
+        const cJSON *ts = cJSON_GetObjectItemCaseSensitive(e, "timestamp");
+        r->type = cJSON_IsString(ty) ? ty->valuestring : "view";
+        float tw;
+        if ((st = lp_mf_event_type_weight(&s->ev, r->type, &tw, err))) {
+            lp_err_prefix(err, "%sfield 'type'", where);
+            break;
+        }
+        r->weight = cJSON_IsNumber(w) ? w->valuedouble : tw;
+        r->ts = cJSON_IsNumber(ts) ? ts->valuedouble : now;
+        if (!(r->weight > 0)) {
+            st = lp_err_set(err, LP_EINVAL, "%sfield 'weight': must be > 0", where);
+            break;
+        }
+        lp_mf_data *probe = lp_mf_data_new(); /* the same id rules as training data */
+        st = probe ? lp_mf_data_add(probe, r->user, r->item, 1, err)
+                   : lp_err_set(err, LP_ENOMEM, "events: out of memory");
+        lp_mf_data_free(probe);
+        if (st) {
+            lp_err_prefix(err, "%s", batch ? where : "event");
+            break;
+        }
+    }
+    if (st) {
+        free(ev);
+        return st;
+    }
+    *out = ev;
+    *n = cnt;
+    return LP_OK;
+}
+
+static lp_status h_events(const lp_req *req, lp_res *res, void *user)
+{
+    rec_service *s = user;
+    rec_event *ev;
+    size_t n;
+    lp_err err = {0};
+    if (parse_events(s, req->json, &ev, &n, &err)) return lp_http_error_from(res, &err);
+    /* every item must be known to the model or the catalog */
+    lp_swap_ref *ref = lp_swap_acquire(s->swap);
+    const lp_mf *m = lp_swap_ref_object(ref);
+    pthread_rwlock_rdlock(&s->cat_mu);
+    size_t bad = n;
+    for (size_t t = 0; t < n && bad == n; t++)
+        if (lp_mf_item_index(m, ev[t].item) < 0 && !cat_find(&s->cat, ev[t].item)) bad = t;
+    pthread_rwlock_unlock(&s->cat_mu);
+    lp_swap_release(ref);
+    if (bad < n) {
+        lp_status st = lp_http_error(res, LP_ENOTFOUND, "events[%zu]: item '%.64s' is not in the "
+                                     "model or the catalog (POST /v1/items first)", bad,
+                                     ev[bad].item);
+        free(ev);
+        return st;
+    }
+    lp_status st = LP_OK;
+    pthread_mutex_lock(&s->db_mu);
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        st = db_err(s, "begin", &err);
+    } else {
+        for (size_t t = 0; t < n && !st; t++) {
+            sqlite3_stmt *q = s->ins_event;
+            sqlite3_reset(q);
+            sqlite3_bind_text(q, 1, ev[t].user, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(q, 2, ev[t].item, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(q, 3, ev[t].type, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_double(q, 4, ev[t].weight);
+            sqlite3_bind_double(q, 5, ev[t].ts);
+            if (sqlite3_step(q) != SQLITE_DONE) st = db_err(s, "insert event", &err);
+            sqlite3_reset(q);
+        }
+        if (!st && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+            st = db_err(s, "commit", &err);
+        if (st) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    pthread_mutex_unlock(&s->db_mu);
+    free(ev);
+    if (st) return lp_http_error_from(res, &err);
+    cJSON *o = cJSON_CreateObject();
+    if (o) cJSON_AddNumberToObject(o, "accepted", (double)n);
+    return o ? lp_res_json(res, 200, o) : LP_ENOMEM;
+}
+
+/* ---- POST /v1/items -----------------------------------------------------------------------*/
+
+static const lp_field_spec item_fields[] = {
+    {.name = "item", .type = LP_FIELD_TYPE_STRING, .required = true, .max_len = LP_MF_ID_MAX},
+    {.name = "category", .type = LP_FIELD_TYPE_STRING, .max_len = LP_MF_ID_MAX},
+    {.name = "in_stock", .type = LP_FIELD_TYPE_BOOL},
+    {.name = NULL},
+};
+
+static lp_status h_items(const lp_req *req, lp_res *res, void *user)
+{
+    rec_service *s = user;
+    const cJSON *body = req->json, *arr = NULL;
+    if (!cJSON_IsObject(body)) return lp_http_error(res, LP_EINVAL, "body: expected a JSON object");
+    arr = cJSON_GetObjectItemCaseSensitive(body, "items");
+    bool batch = arr != NULL;
+    if (batch && (!cJSON_IsArray(arr) || cJSON_GetArraySize(body) != 1))
+        return lp_http_error(res, LP_EINVAL, "field 'items': expected the only member, an array");
+    size_t n = batch ? (size_t)cJSON_GetArraySize(arr) : 1;
+    if (n == 0 || n > REC_BATCH_MAX)
+        return lp_http_error(res, LP_EINVAL, "field 'items': %zu items, expected 1..%d", n,
+                             REC_BATCH_MAX);
+    lp_err err = {0};
+    size_t t = 0;
+    for (const cJSON *e = batch ? arr->child : body; e; e = batch ? e->next : NULL, t++) {
+        if (lp_fields_check(e, item_fields, false, &err)) {
+            if (batch) lp_err_prefix(&err, "items[%zu]", t);
+            return lp_http_error_from(res, &err);
+        }
+        lp_mf_data *probe = lp_mf_data_new();
+        lp_status st = probe ? lp_mf_data_add(probe, "u",
+                                              cJSON_GetObjectItemCaseSensitive(e, "item")->valuestring,
+                                              1, &err)
+                             : LP_ENOMEM;
+        lp_mf_data_free(probe);
+        if (st) return st == LP_ENOMEM ? st : lp_http_error_from(res, &err);
+    }
+    lp_status st = LP_OK;
+    pthread_mutex_lock(&s->db_mu);
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        st = db_err(s, "begin", &err);
+    } else {
+        for (const cJSON *e = batch ? arr->child : body; e && !st; e = batch ? e->next : NULL) {
+            const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "category");
+            const cJSON *is = cJSON_GetObjectItemCaseSensitive(e, "in_stock");
+            sqlite3_stmt *q = s->upsert_item;
+            sqlite3_reset(q);
+            sqlite3_bind_text(q, 1, cJSON_GetObjectItemCaseSensitive(e, "item")->valuestring, -1,
+                              SQLITE_TRANSIENT);
+            if (cJSON_IsString(c)) sqlite3_bind_text(q, 2, c->valuestring, -1, SQLITE_TRANSIENT);
+            else sqlite3_bind_null(q, 2);
+            sqlite3_bind_int(q, 3, cJSON_IsBool(is) ? cJSON_IsTrue(is) : 1);
+            if (sqlite3_step(q) != SQLITE_DONE) st = db_err(s, "upsert item", &err);
+            sqlite3_reset(q);
+        }
+        if (!st && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+            st = db_err(s, "commit", &err);
+        if (st) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    pthread_mutex_unlock(&s->db_mu);
+    if (st) return lp_http_error_from(res, &err);
+    pthread_rwlock_wrlock(&s->cat_mu);
+    for (const cJSON *e = batch ? arr->child : body; e && !st; e = batch ? e->next : NULL) {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "category");
+        const cJSON *is = cJSON_GetObjectItemCaseSensitive(e, "in_stock");
+        st = cat_put(&s->cat, cJSON_GetObjectItemCaseSensitive(e, "item")->valuestring,
+                     cJSON_IsString(c) ? c->valuestring : NULL,
+                     cJSON_IsBool(is) ? cJSON_IsTrue(is) : 1, &err);
+    }
+    pthread_rwlock_unlock(&s->cat_mu);
+    if (st) return lp_http_error_from(res, &err);
+    cJSON *o = cJSON_CreateObject();
+    if (o) cJSON_AddNumberToObject(o, "upserted", (double)n);
+    return o ? lp_res_json(res, 200, o) : LP_ENOMEM;
+}
+
+/* ---- POST /v1/admin/retrain ---------------------------------------------------------------*/
+
+static lp_status h_retrain(const lp_req *req, lp_res *res, void *user)
+{
+    rec_service *s = user;
+    pthread_mutex_lock(&s->retrain_mu);
+    uint64_t t0 = lp_time_ns();
+    lp_swap_ref *ref = lp_swap_acquire(s->swap);
+    const lp_mf *m = lp_swap_ref_object(ref);
+    lp_mf_opts o = *lp_mf_model_opts(m);
+    lp_err err = {0};
+    lp_mf_data *d = NULL;
+    size_t n_ev = 0;
+    lp_status st = lp_mf_to_data(m, &d, &err);
+    lp_swap_release(ref);
+    if (!st) {
+        pthread_mutex_lock(&s->db_mu);
+        sqlite3_reset(s->all_events);
+        int rc;
+        while (!st && (rc = sqlite3_step(s->all_events)) == SQLITE_ROW) {
+            double w = sqlite3_column_double(s->all_events, 2);
+            if (!(w > 0) || !isfinite(w)) continue;
+            st = lp_mf_data_add(d, (const char *)sqlite3_column_text(s->all_events, 0),
+                                (const char *)sqlite3_column_text(s->all_events, 1), (float)w,
+                                &err);
+            n_ev++;
+        }
+        sqlite3_reset(s->all_events);
+        pthread_mutex_unlock(&s->db_mu);
+    }
+    lp_mf *nm = NULL;
+    if (!st) st = lp_mf_fit(d, &o, &nm, &err);
+    lp_mf_data_free(d);
+    if (!st && (st = lp_swap_set(s->swap, nm, &err))) lp_mf_free(nm);
+    uint64_t gen = lp_swap_generation(s->swap);
+    pthread_mutex_unlock(&s->retrain_mu);
+    if (st) return lp_http_error_from(res, &err);
+    lp_log_info("retrain: generation %llu from %zu stored events in %.2f s",
+                (unsigned long long)gen, n_ev, lp_time_since(t0));
+    cJSON *j = cJSON_CreateObject();
+    if (j) {
+        cJSON_AddNumberToObject(j, "generation", (double)gen);
+        cJSON_AddNumberToObject(j, "events", (double)n_ev);
+        cJSON_AddNumberToObject(j, "seconds", lp_time_since(t0));
+    }
+    return j ? lp_res_json(res, 200, j) : LP_ENOMEM;
+}
+
+static const lp_route routes[] = {
+    {.method = "GET", .path = "/v1/recommend", .handler = h_recommend},
+    {.method = "GET", .path = "/v1/similar", .handler = h_similar},
+    {.method = "POST", .path = "/v1/events", .handler = h_events, .json = true,
+     .body_limit = 1 << 20},
+    {.method = "POST", .path = "/v1/items", .handler = h_items, .json = true,
+     .body_limit = 1 << 20},
+    {.method = "POST", .path = "/v1/admin/retrain", .handler = h_retrain, .auth = true},
+};
+
+/* ---- lifecycle ----------------------------------------------------------------------------*/
+
+lp_status rec_service_new(const rec_service_opts *o, rec_service **out, lp_err *err)
+{
+    *out = NULL;
+    if (!o || !o->model_path) return lp_err_set(err, LP_EINVAL, "service: a model path is required");
+    lp_status st = lp_mf_event_opts_check(&o->ev, err);
+    if (st) return st;
+    rec_service *s = lp_calloc(1, sizeof *s);
+    if (!s) return lp_err_set(err, LP_ENOMEM, "service: out of memory");
+    pthread_mutex_init(&s->db_mu, NULL);
+    pthread_mutex_init(&s->retrain_mu, NULL);
+    pthread_rwlock_init(&s->cat_mu, NULL);
+    s->ev = o->ev;
+    s->model_path = lp_strdup(o->model_path);
+    s->db_path = lp_strdup(o->db_path ? o->db_path : "recommend.db");
+    lp_mf *m = NULL;
+    if (!s->model_path || !s->db_path) st = lp_err_set(err, LP_ENOMEM, "service: out of memory");
+    if (!st) st = lp_mf_load(s->model_path, &m, err);
+    if (!st && !(s->swap = lp_swap_new(m, destroy_model, NULL))) {
+        lp_mf_free(m);
+        st = lp_err_set(err, LP_ENOMEM, "service: out of memory");
+    }
+    if (!st) st = db_open(s, err);
+    if (!st) {
+        lp_server_opts so = lp_server_opts_default();
+        so.host = o->host ? o->host : "127.0.0.1";
+        so.port = o->port;
+        so.threads = o->threads;
+        so.name = "recommend";
+        st = lp_server_new(routes, sizeof routes / sizeof *routes, s, &so, &s->srv, err);
+    }
+    if (!st && o->n_api_keys) st = lp_server_set_api_keys(s->srv, o->api_keys, o->n_api_keys, err);
+    if (!st) lp_server_set_reload(s->srv, reload_model, s);
+    if (st) {
+        rec_service_free(s);
+        return st;
+    }
+    *out = s;
+    return LP_OK;
+}
+
+lp_status rec_service_start(rec_service *s, lp_err *err)
+{
+    lp_status st = lp_server_start(s->srv, err);
+    if (!st) lp_server_set_ready(s->srv, true);
+    return st;
+}
+
+unsigned rec_service_port(const rec_service *s)
+{
+    return lp_server_port(s->srv);
+}
+
+lp_server *rec_service_server(rec_service *s)
+{
+    return s->srv;
+}
+
+void rec_service_free(rec_service *s)
+{
+    if (!s) return;
+    lp_server_free(s->srv);
+    sqlite3_finalize(s->ins_event);
+    sqlite3_finalize(s->sel_events);
+    sqlite3_finalize(s->upsert_item);
+    sqlite3_finalize(s->all_events);
+    if (s->db) sqlite3_close(s->db);
+    lp_swap_free(s->swap);
+    cat_clear(&s->cat);
+    pthread_mutex_destroy(&s->db_mu);
+    pthread_mutex_destroy(&s->retrain_mu);
+    pthread_rwlock_destroy(&s->cat_mu);
+    free(s->model_path);
+    free(s->db_path);
+    free(s);
+}

@@ -1,0 +1,74 @@
+/*
+ * mf_internal.h - private to the mf family: the string id map, the interaction store and the
+ * fitted model struct shared by mf_data.c, mf.c, mf_rec.c and mf_io.c.
+ *
+ * Invariants: an id map holds distinct strings in insertion order, index == position; the
+ * model's histories are CSR with ascending item indices per user and finite weights > 0; the
+ * kNN lists are CSR with neighbour indices != the row item and similarities in [0, 1].
+ */
+#ifndef LP_MODEL_MF_INTERNAL_H
+#define LP_MODEL_MF_INTERNAL_H
+
+#include "lepton/mf.h"
+
+/* String -> dense index, open addressing with linear probing (power-of-two slots). */
+typedef struct mf_ids {
+    char **names;     /* (n,) owned */
+    size_t n, cap;    /* names used / allocated */
+    int32_t *slots;   /* (n_slots,) index or -1 */
+    size_t n_slots;
+} mf_ids;
+
+void mf_ids_init(mf_ids *m);
+void mf_ids_clear(mf_ids *m);
+long mf_ids_find(const mf_ids *m, const char *s);
+/* Index of s, adding it when new (*added may be NULL). LP_ENOMEM on failure. */
+lp_status mf_ids_add(mf_ids *m, const char *s, int32_t *idx, bool *added, lp_err *err);
+
+typedef struct mf_triple {
+    int32_t u, i;
+    float w;
+} mf_triple;
+
+struct lp_mf_data {
+    mf_ids users, items;
+    mf_triple *t; /* (n_t,) unsorted, may repeat pairs until mf_data_csr */
+    size_t n_t, cap_t;
+};
+
+/* CSR of interactions: rows (users or items), ascending columns, repeated pairs summed. */
+typedef struct mf_csr {
+    size_t n_rows, nnz;
+    int32_t *ptr; /* (n_rows + 1,) */
+    int32_t *col; /* (nnz,) */
+    float *w;     /* (nnz,) */
+} mf_csr;
+
+void mf_csr_free(mf_csr *c);
+/* by_user: rows are users; else rows are items (the transpose). */
+lp_status mf_data_csr(const lp_mf_data *d, bool by_user, mf_csr *out, lp_err *err);
+/* Transpose a CSR with n_cols columns. */
+lp_status mf_csr_transpose(const mf_csr *a, size_t n_cols, mf_csr *out, lp_err *err);
+
+struct lp_mf {
+    lp_mf_opts opts;   /* on_iter cleared */
+    size_t n_users, n_items, dim;
+    mf_ids users, items;
+    float *xu;         /* (n_users, dim) ALS/BPR, else NULL */
+    float *yi;         /* (n_items, dim) ALS/BPR, else NULL */
+    float *pop;        /* (n_items,) summed weight */
+    float *pop_users;  /* (n_items,) users who interacted */
+    mf_csr hist;       /* (n_users rows) training history */
+    mf_csr knn;        /* (n_items rows) itemknn neighbours, col = item, w = similarity */
+    float *yty;        /* (dim, dim) Y^T Y of the item factors, for fold-in; NULL w/o factors */
+    float *inorm;      /* (n_items,) |y_i| for similar(); NULL w/o factors */
+};
+
+/* Derived fields (yty, inorm, pop_users) from the stored ones; used by fit and load. */
+lp_status mf_finish(lp_mf *m, lp_err *err);
+/* Cholesky of a (k, k) SPD matrix in place (lower), double; false when not positive definite. */
+bool mf_cholesky(double *a, size_t k);
+/* Solve L L^T x = b in place in b given the factor from mf_cholesky. */
+void mf_cholesky_solve(const double *l, size_t k, double *b);
+
+#endif

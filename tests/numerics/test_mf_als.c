@@ -1,0 +1,235 @@
+/*
+ * test_mf_als.c - numerics of implicit ALS (Hu, Koren & Volinsky 2008): the weighted objective
+ * never rises with exact (Cholesky) solves; conjugate gradient with enough steps follows the
+ * Cholesky trajectory and with 3 steps reaches nearly the same objective; folding a training
+ * user's history back in reproduces their vector; the item-based explanation of a score
+ * (section 5) sums to the score and ranks the largest contribution first; the fit is the same
+ * for 1 and 2 threads.
+ */
+#include "lp_test.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 60 users x 50 items with 3 latent tastes and weights 1..5 */
+static lp_mf_data *latent_data(void)
+{
+    lp_mf_data *d = lp_mf_data_new();
+    lp_rng rng;
+    lp_rng_seed(&rng, 11);
+    char u[16], it[16];
+    for (int user = 0; user < 60; user++) {
+        int g = user % 3;
+        snprintf(u, sizeof u, "u%d", user);
+        for (int t = 0; t < 12; t++) {
+            int item = lp_rng_below(&rng, 5) == 0 ? (int)lp_rng_below(&rng, 50)
+                                                   : g * 16 + (int)lp_rng_below(&rng, 16);
+            snprintf(it, sizeof it, "i%d", item);
+            assert_int_equal(lp_mf_data_add(d, u, it, 1.0f + (float)lp_rng_below(&rng, 5), NULL),
+                             LP_OK);
+        }
+    }
+    return d;
+}
+
+static void record(size_t it, double obj, void *user)
+{
+    ((double *)user)[it - 1] = obj;
+}
+
+static lp_mf *fit(const lp_mf_data *d, lp_mf_solver solver, size_t steps, size_t iters,
+                  int threads, double *obj)
+{
+    lp_mf_opts o = lp_mf_opts_default();
+    o.factors = 8;
+    o.iterations = iters;
+    o.regularization = 0.1f;
+    o.alpha = 2;
+    o.solver = solver;
+    o.cg_steps = steps;
+    o.threads = threads;
+    o.on_iter = obj ? record : NULL;
+    o.on_iter_user = obj;
+    lp_mf *m;
+    lp_err err;
+    if (lp_mf_fit(d, &o, &m, &err)) fail_msg("fit: %s", err.msg);
+    return m;
+}
+
+/* Each half-step is an exact minimization, so the objective is non-increasing; a relative
+ * slack of 1e-6 absorbs float rounding of the factors. */
+#define OBJ_SLACK 1e-6
+
+static void test_objective_decreases(void **state)
+{
+    lp_mf_data *d = latent_data();
+    double obj[20];
+    lp_mf *m = fit(d, LP_MF_SOLVER_CHOLESKY, 3, 20, 2, obj);
+    for (int t = 1; t < 20; t++) {
+        if (obj[t] > obj[t - 1] * (1 + OBJ_SLACK)) fail_msg("iteration %d: %g > %g", t + 1, obj[t], obj[t - 1]);
+    }
+    assert_true(obj[19] < obj[0]);
+    lp_mf_free(m);
+    lp_mf_data_free(d);
+}
+
+/* Scores x_u . y_i of every pair, in double. */
+static double *all_scores(const lp_mf *m)
+{
+    size_t nu = lp_mf_n_users(m), ni = lp_mf_n_items(m), k = lp_mf_dim(m);
+    double *s = malloc(nu * ni * sizeof *s);
+    for (size_t u = 0; u < nu; u++)
+        for (size_t i = 0; i < ni; i++) {
+            double v = 0;
+            for (size_t a = 0; a < k; a++)
+                v += lp_mf_user_factors(m, u)[a] * lp_mf_item_factors(m, i)[a];
+            s[u * ni + i] = v;
+        }
+    return s;
+}
+
+static void test_cg_agrees_with_cholesky(void **state)
+{
+    lp_mf_data *d = latent_data();
+    double oc[8], og[8], o3[8];
+    lp_mf *chol = fit(d, LP_MF_SOLVER_CHOLESKY, 3, 8, 1, oc);
+    /* with as many CG steps as unknowns (twice, for rounding) each solve is exact too */
+    lp_mf *cg = fit(d, LP_MF_SOLVER_CG, 16, 8, 1, og);
+    lp_mf *cg3 = fit(d, LP_MF_SOLVER_CG, 3, 8, 1, o3);
+    double *a = all_scores(chol), *b = all_scores(cg);
+    size_t n = lp_mf_n_users(chol) * lp_mf_n_items(chol);
+    /* float factors through 8 alternations: 2e-3 absolute on scores of order 1 */
+    lp_assert_close(b, a, n, 2e-3, 1e-3, "CG(16) vs Cholesky scores");
+    lp_assert_close(og, oc, 8, 0, 1e-4, "CG(16) vs Cholesky objective");
+    /* 3 warm-started steps (the default) end within 1% of the exact objective */
+    assert_true(fabs(o3[7] - oc[7]) <= 0.01 * oc[7]);
+    free(a), free(b);
+    lp_mf_free(chol), lp_mf_free(cg), lp_mf_free(cg3);
+    lp_mf_data_free(d);
+}
+
+static void test_fold_in_reproduces_user(void **state)
+{
+    lp_mf_data *d = latent_data();
+    lp_mf *m = fit(d, LP_MF_SOLVER_CHOLESKY, 3, 10, 2, NULL);
+    size_t k = lp_mf_dim(m);
+    float x[8];
+    double got[8], want[8];
+    for (size_t u = 0; u < lp_mf_n_users(m); u += 5) {
+        const int32_t *hi;
+        const float *hw;
+        size_t nh = lp_mf_user_history(m, u, &hi, &hw);
+        lp_err err;
+        assert_int_equal(lp_mf_fold_in(m, hi, hw, nh, x, &err), LP_OK);
+        for (size_t a = 0; a < k; a++) got[a] = x[a], want[a] = lp_mf_user_factors(m, u)[a];
+        /* the same solve as the last user half-step, but with Y^T Y rounded to float once */
+        lp_assert_close(got, want, k, 1e-4, 1e-3, "fold-in vs trained user vector");
+    }
+    lp_mf_free(m);
+    lp_mf_data_free(d);
+}
+
+/* Solve (k, k) A z = b by Gaussian elimination with partial pivoting (test reference). */
+static void gauss(double *a, double *b, size_t k)
+{
+    for (size_t c = 0; c < k; c++) {
+        size_t p = c;
+        for (size_t r = c + 1; r < k; r++)
+            if (fabs(a[r * k + c]) > fabs(a[p * k + c])) p = r;
+        for (size_t j = 0; j < k; j++) {
+            double t = a[c * k + j];
+            a[c * k + j] = a[p * k + j];
+            a[p * k + j] = t;
+        }
+        double t = b[c];
+        b[c] = b[p];
+        b[p] = t;
+        for (size_t r = c + 1; r < k; r++) {
+            double f = a[r * k + c] / a[c * k + c];
+            for (size_t j = c; j < k; j++) a[r * k + j] -= f * a[c * k + j];
+            b[r] -= f * b[c];
+        }
+    }
+    for (size_t c = k; c-- > 0;) {
+        for (size_t j = c + 1; j < k; j++) b[c] -= a[c * k + j] * b[j];
+        b[c] /= a[c * k + c];
+    }
+}
+
+static void test_explanation_decomposes_score(void **state)
+{
+    lp_mf_data *d = latent_data();
+    lp_mf *m = fit(d, LP_MF_SOLVER_CHOLESKY, 3, 10, 2, NULL);
+    size_t k = lp_mf_dim(m), ni = lp_mf_n_items(m);
+    const lp_mf_opts *o = lp_mf_model_opts(m);
+    for (size_t u = 0; u < 6; u++) {
+        const int32_t *hi;
+        const float *hw;
+        size_t nh = lp_mf_user_history(m, u, &hi, &hw);
+        lp_mf_rec r[3];
+        size_t n;
+        lp_mf_query q = {.history = hi, .history_w = hw, .n_history = nh,
+                         .exclude_history = true, .k = 3, .n_because = LP_MF_BECAUSE_MAX};
+        assert_int_equal(lp_mf_recommend(m, &q, r, &n, NULL), LP_OK);
+        assert_int_equal(n, 3);
+        /* A_u = Y^T Y + lambda I + sum_j alpha w_j y_j y_j^T */
+        double a[64], z[8];
+        for (size_t p = 0; p < k; p++)
+            for (size_t s = 0; s < k; s++) {
+                double v = p == s ? o->regularization : 0;
+                for (size_t i = 0; i < ni; i++)
+                    v += (double)lp_mf_item_factors(m, i)[p] * lp_mf_item_factors(m, i)[s];
+                for (size_t t = 0; t < nh; t++)
+                    v += o->alpha * hw[t] * lp_mf_item_factors(m, (size_t)hi[t])[p] *
+                         lp_mf_item_factors(m, (size_t)hi[t])[s];
+                a[p * k + s] = v;
+            }
+        for (size_t t = 0; t < 3; t++) {
+            double acopy[64];
+            memcpy(acopy, a, sizeof a);
+            for (size_t p = 0; p < k; p++) z[p] = lp_mf_item_factors(m, (size_t)r[t].item)[p];
+            gauss(acopy, z, k);
+            double sum = 0, best = -INFINITY;
+            int32_t best_j = -1;
+            for (size_t j = 0; j < nh; j++) {
+                double c = 0;
+                for (size_t p = 0; p < k; p++) c += z[p] * lp_mf_item_factors(m, (size_t)hi[j])[p];
+                c *= 1 + o->alpha * hw[j];
+                sum += c;
+                if (c > best) best = c, best_j = hi[j];
+            }
+            /* Hu et al. section 5: score = sum_j s_ij c_j exactly (float fold-in: 1e-3) */
+            assert_true(fabs(sum - r[t].score) <= 1e-3 + 1e-3 * fabs(sum));
+            assert_true(r[t].n_because >= 1);
+            assert_int_equal(r[t].because[0], best_j);
+        }
+    }
+    lp_mf_free(m);
+    lp_mf_data_free(d);
+}
+
+static void test_threads_same_model(void **state)
+{
+    lp_mf_data *d = latent_data();
+    lp_mf *a = fit(d, LP_MF_SOLVER_CG, 3, 5, 1, NULL), *b = fit(d, LP_MF_SOLVER_CG, 3, 5, 2, NULL);
+    double *sa = all_scores(a), *sb = all_scores(b);
+    size_t n = lp_mf_n_users(a) * lp_mf_n_items(a);
+    lp_assert_close(sb, sa, n, 0, 0, "1 vs 2 threads");
+    free(sa), free(sb);
+    lp_mf_free(a), lp_mf_free(b);
+    lp_mf_data_free(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_objective_decreases),
+        cmocka_unit_test(test_cg_agrees_with_cholesky),
+        cmocka_unit_test(test_fold_in_reproduces_user),
+        cmocka_unit_test(test_explanation_decomposes_score),
+        cmocka_unit_test(test_threads_same_model),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

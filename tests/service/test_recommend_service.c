@@ -1,0 +1,362 @@
+/*
+ * test_recommend_service.c - lepton-recommend's service over real loopback HTTP, in process:
+ * recommendations for a known user (right taste, history excluded, explanations from the
+ * history), similar items, popularity for an unknown user, events that change a new user's
+ * list at once and are in SQLite when acknowledged, catalog filters (stock, category) and
+ * attribute neighbours of a new item, retrain with hot swap behind auth, and hostile input
+ * (bad ids, weights, k, JSON, oversized batches): each a clear 4xx, the server still serving.
+ */
+#include "lp_test.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_client.c"
+#include "../../apps/recommend/rec_service.c"
+
+static rec_service *g_svc;
+static unsigned g_port;
+static char *g_db;
+static char *const g_keys[] = {"rec-admin-key-0123456789"};
+
+/* Two taste groups: users u0..u29 (group u % 2) with items of their group (i0..i19 or
+ * i20..i39); i0 and i20 are each group's most popular item. */
+static int setup(void **state)
+{
+    lp_mf_data *d = lp_mf_data_new();
+    lp_rng rng;
+    lp_rng_seed(&rng, 8);
+    char u[16], it[16];
+    for (int user = 0; user < 30; user++) {
+        int g = user % 2;
+        snprintf(u, sizeof u, "u%d", user);
+        snprintf(it, sizeof it, "i%d", g * 20);
+        lp_mf_data_add(d, u, it, 3.0f, NULL);
+        for (int t = 0; t < 8; t++) {
+            snprintf(it, sizeof it, "i%d", g * 20 + 1 + (int)lp_rng_below(&rng, 19));
+            lp_mf_data_add(d, u, it, 1.0f, NULL);
+        }
+    }
+    lp_mf_opts o = lp_mf_opts_default();
+    o.factors = 8;
+    o.iterations = 10;
+    o.threads = 1;
+    lp_mf *m;
+    lp_err err;
+    if (lp_mf_fit(d, &o, &m, &err)) return -1;
+    lp_mf_data_free(d);
+    char *path = lp_test_tmpfile("svc.lpm");
+    g_db = lp_test_tmpfile("svc.db");
+    if (lp_mf_save(m, path, &err)) return -1;
+    lp_mf_free(m);
+    rec_service_opts so = rec_service_opts_default();
+    so.model_path = path;
+    so.db_path = g_db;
+    so.port = 0;
+    so.threads = 2;
+    so.api_keys = g_keys;
+    so.n_api_keys = 1;
+    if (rec_service_new(&so, &g_svc, &err) || rec_service_start(g_svc, &err)) {
+        fprintf(stderr, "service: %s\n", err.msg);
+        return -1;
+    }
+    free(path);
+    g_port = rec_service_port(g_svc);
+    return g_port ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    rec_service_free(g_svc);
+    free(g_db);
+    return 0;
+}
+
+static cJSON *get(const char *path, int want_status)
+{
+    http_resp r = {0};
+    int st = http_request(g_port, "GET", path, NULL, NULL, 0, &r);
+    if (st != want_status) fail_msg("GET %s: status %d, want %d: %s", path, st, want_status, r.body);
+    cJSON *j = cJSON_Parse(r.body);
+    http_resp_free(&r);
+    assert_non_null(j);
+    return j;
+}
+
+static cJSON *post(const char *path, const char *body, const char *hdr, int want_status)
+{
+    http_resp r = {0};
+    char headers[256];
+    snprintf(headers, sizeof headers, "Content-Type: application/json\r\n%s", hdr ? hdr : "");
+    int st = http_request(g_port, "POST", path, headers, body, body ? strlen(body) : 0, &r);
+    if (st != want_status)
+        fail_msg("POST %s %.80s: status %d, want %d: %s", path, body ? body : "", st, want_status,
+                 r.body);
+    cJSON *j = cJSON_Parse(r.body);
+    http_resp_free(&r);
+    assert_non_null(j);
+    return j;
+}
+
+/* An error body with this code; its message must mention `needle`. */
+static void expect_error(cJSON *j, const char *code, const char *needle)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+    assert_true(cJSON_IsObject(e));
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(e, "code")->valuestring, code);
+    const char *msg = cJSON_GetObjectItemCaseSensitive(e, "message")->valuestring;
+    if (needle && !strstr(msg, needle)) fail_msg("message '%s' lacks '%s'", msg, needle);
+    cJSON_Delete(j);
+}
+
+static const cJSON *items_of(const cJSON *j)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "items");
+    assert_true(cJSON_IsArray(a));
+    return a;
+}
+
+static int group(const char *item)
+{
+    return atoi(item + 1) >= 20;
+}
+
+static const char *strategy(const cJSON *j)
+{
+    return cJSON_GetObjectItemCaseSensitive(j, "strategy")->valuestring;
+}
+
+static void test_known_user(void **state)
+{
+    cJSON *j = get("/v1/recommend?user=u1&k=5", 200);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "user")->valuestring, "u1");
+    assert_string_equal(strategy(j), "als");
+    const cJSON *a = items_of(j), *it;
+    assert_int_equal(cJSON_GetArraySize(a), 5);
+    /* the history of u1, from the model */
+    lp_swap_ref *ref = lp_swap_acquire(g_svc->swap);
+    const lp_mf *m = lp_swap_ref_object(ref);
+    const int32_t *hi;
+    const float *hw;
+    size_t nh = lp_mf_user_history(m, (size_t)lp_mf_user_index(m, "u1"), &hi, &hw);
+    double prev = 1e30;
+    cJSON_ArrayForEach(it, a) {
+        const char *id = cJSON_GetObjectItemCaseSensitive(it, "item")->valuestring;
+        double score = cJSON_GetObjectItemCaseSensitive(it, "score")->valuedouble;
+        assert_true(score <= prev);
+        prev = score;
+        assert_int_equal(group(id), 1);
+        for (size_t h = 0; h < nh; h++) assert_string_not_equal(id, lp_mf_item_id(m, (size_t)hi[h]));
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(it, "because"), *x;
+        assert_true(cJSON_GetArraySize(b) >= 1);
+        cJSON_ArrayForEach(x, b) {
+            bool in = false;
+            for (size_t h = 0; h < nh; h++) in |= strcmp(x->valuestring, lp_mf_item_id(m, (size_t)hi[h])) == 0;
+            assert_true(in);
+        }
+    }
+    lp_swap_release(ref);
+    cJSON_Delete(j);
+}
+
+static void test_similar(void **state)
+{
+    cJSON *j = get("/v1/similar?item=i25&k=3", 200);
+    const cJSON *a = items_of(j), *it;
+    assert_int_equal(cJSON_GetArraySize(a), 3);
+    cJSON_ArrayForEach(it, a) {
+        const char *id = cJSON_GetObjectItemCaseSensitive(it, "item")->valuestring;
+        assert_string_not_equal(id, "i25");
+    }
+    cJSON_Delete(j);
+    expect_error(get("/v1/similar?item=nope&k=3", 404), "not_found", "nope");
+    expect_error(get("/v1/similar?item=i5&k=0", 400), "invalid_argument", "'k'");
+    expect_error(get("/v1/similar?item=i5&k=100000", 400), "invalid_argument", "'k'");
+    expect_error(get("/v1/similar?k=3", 400), "invalid_argument", "'item'");
+}
+
+static void test_unknown_user_popularity(void **state)
+{
+    cJSON *j = get("/v1/recommend?user=nobody-at-all&k=2", 200);
+    assert_string_equal(strategy(j), "popularity");
+    const cJSON *a = items_of(j);
+    assert_int_equal(cJSON_GetArraySize(a), 2);
+    /* i0 and i20 are the most popular (15 users x 3 each) */
+    const char *first = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(a, 0), "item")->valuestring;
+    assert_true(strcmp(first, "i0") == 0 || strcmp(first, "i20") == 0);
+    cJSON_Delete(j);
+}
+
+static int count_events(const char *user)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(g_db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM events WHERE user = ?", -1, &q,
+                                        NULL), SQLITE_OK);
+    sqlite3_bind_text(q, 1, user, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    int n = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return n;
+}
+
+static void test_events_change_list(void **state)
+{
+    cJSON *j = get("/v1/recommend?user=fresh&k=5", 200);
+    assert_string_equal(strategy(j), "popularity");
+    cJSON_Delete(j);
+    j = post("/v1/events", "{\"user\":\"fresh\",\"item\":\"i21\",\"type\":\"view\"}", NULL, 200);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "accepted")->valueint, 1);
+    cJSON_Delete(j);
+    assert_int_equal(count_events("fresh"), 1); /* acknowledged means committed */
+    j = post("/v1/events", "{\"events\":[{\"user\":\"fresh\",\"item\":\"i22\",\"type\":\"cart\"},"
+             "{\"user\":\"fresh\",\"item\":\"i23\",\"weight\":5,\"timestamp\":1767225600}]}",
+             NULL, 200);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "accepted")->valueint, 2);
+    cJSON_Delete(j);
+    assert_int_equal(count_events("fresh"), 3);
+    /* after three clicks on group-1 items the list is personal, group 1, and excludes them */
+    j = get("/v1/recommend?user=fresh&k=5", 200);
+    assert_string_equal(strategy(j), "als");
+    const cJSON *it;
+    cJSON_ArrayForEach(it, items_of(j)) {
+        const char *id = cJSON_GetObjectItemCaseSensitive(it, "item")->valuestring;
+        assert_int_equal(group(id), 1);
+        assert_true(strcmp(id, "i21") && strcmp(id, "i22") && strcmp(id, "i23"));
+        assert_true(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(it, "because")) >= 1);
+    }
+    cJSON_Delete(j);
+    /* exclude= drops items from the list */
+    j = get("/v1/recommend?user=fresh&k=40&exclude=i24,i25,unknown", 200);
+    cJSON_ArrayForEach(it, items_of(j)) {
+        const char *id = cJSON_GetObjectItemCaseSensitive(it, "item")->valuestring;
+        assert_true(strcmp(id, "i24") && strcmp(id, "i25"));
+    }
+    assert_int_equal(cJSON_GetArraySize(items_of(j)), 40 - 3 - 2);
+    cJSON_Delete(j);
+}
+
+static void test_bad_input(void **state)
+{
+    int before = count_events("evil");
+    expect_error(post("/v1/events", "{\"user\":\"evil\",\"item\":\"i1\",\"weight\":-1}", NULL, 400),
+                 "invalid_argument", "weight");
+    expect_error(post("/v1/events", "{\"user\":\"evil\",\"item\":\"i1\",\"weight\":0}", NULL, 400),
+                 "invalid_argument", "weight");
+    expect_error(post("/v1/events", "{\"user\":\"evil\",\"item\":\"i1\",\"weight\":NaN}", NULL, 400),
+                 "parse_error", NULL);
+    expect_error(post("/v1/events", "{\"user\":\"evil\",\"item\":\"i1\",\"weight\":1e999}", NULL,
+                      400), "parse_error", NULL);
+    expect_error(post("/v1/events", "{\"user\":\"evil\",\"item\":\"nope\"}", NULL, 404),
+                 "not_found", "nope");
+    expect_error(post("/v1/events", "{\"user\":\"evil\",\"item\":\"i1\",\"type\":\"refund\"}",
+                      NULL, 400), "invalid_argument", "refund");
+    expect_error(post("/v1/events", "{\"user\":\"evil\",\"item\":", NULL, 400), "parse_error", NULL);
+    expect_error(post("/v1/events", "[1,2]", NULL, 400), "invalid_argument", "object");
+    expect_error(post("/v1/events", "{\"user\":\"\",\"item\":\"i1\"}", NULL, 400),
+                 "invalid_argument", "user");
+    expect_error(post("/v1/events", "{\"user\":7,\"item\":\"i1\"}", NULL, 400),
+                 "invalid_argument", "user");
+    expect_error(post("/v1/events", "{\"events\":[]}", NULL, 400), "invalid_argument", "events");
+    /* a batch with one bad event stores nothing */
+    expect_error(post("/v1/events", "{\"events\":[{\"user\":\"evil\",\"item\":\"i1\"},"
+                      "{\"user\":\"evil\",\"item\":\"i2\",\"weight\":-3}]}", NULL, 400),
+                 "invalid_argument", "events[1]");
+    assert_int_equal(count_events("evil"), before);
+    /* oversized batch */
+    lp_buf b;
+    lp_buf_init(&b);
+    lp_buf_printf(&b, "{\"events\":[");
+    for (int t = 0; t < 1001; t++) lp_buf_printf(&b, "%s{\"user\":\"x\",\"item\":\"i1\"}", t ? "," : "");
+    lp_buf_printf(&b, "]}");
+    lp_buf_u8(&b, 0);
+    expect_error(post("/v1/events", (const char *)b.data, NULL, 413), "too_large", "1001");
+    lp_buf_free(&b);
+    /* odd but valid ids are fine; control characters and bad UTF-8 are not */
+    cJSON_Delete(post("/v1/events", "{\"user\":\"caf\\u00e9 \\\"o'k\\\"/?&=\",\"item\":\"i3\"}",
+                      NULL, 200));
+    cJSON *j = get("/v1/recommend?user=caf%C3%A9%20%22o'k%22%2F%3F%26%3D&k=3", 200);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "user")->valuestring,
+                        "caf\xc3\xa9 \"o'k\"/?&=");
+    cJSON_Delete(j);
+    expect_error(get("/v1/recommend?user=a%01b", 400), "invalid_argument", "control");
+    expect_error(get("/v1/recommend?user=a%FFb", 400), "invalid_argument", NULL);
+    expect_error(get("/v1/recommend", 400), "invalid_argument", "user");
+    expect_error(get("/v1/recommend?user=u1&k=0", 400), "invalid_argument", "'k'");
+    expect_error(get("/v1/recommend?user=u1&k=100000", 400), "invalid_argument", "'k'");
+    expect_error(get("/v1/recommend?user=u1&k=abc", 400), "invalid_argument", "'k'");
+    expect_error(get("/v1/recommend?user=u1&k=-5", 400), "invalid_argument", "'k'");
+    char longq[600] = "/v1/recommend?user=";
+    memset(longq + strlen(longq), 'z', 300);
+    expect_error(get(longq, 400), "invalid_argument", "user");
+    /* still serving */
+    cJSON_Delete(get("/v1/recommend?user=u2&k=3", 200));
+}
+
+static void test_catalog_filters(void **state)
+{
+    cJSON_Delete(post("/v1/items", "{\"items\":[{\"item\":\"i20\",\"category\":\"shoes\","
+                      "\"in_stock\":false},{\"item\":\"i0\",\"category\":\"hats\"},"
+                      "{\"item\":\"brandnew\",\"category\":\"hats\"}]}", NULL, 200));
+    /* out of stock never shows; a category filter keeps only that category */
+    cJSON *j = get("/v1/recommend?user=nobody&k=40", 200);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, items_of(j))
+        assert_string_not_equal(cJSON_GetObjectItemCaseSensitive(it, "item")->valuestring, "i20");
+    cJSON_Delete(j);
+    j = get("/v1/recommend?user=nobody&k=10&category=hats", 200);
+    assert_int_equal(cJSON_GetArraySize(items_of(j)), 1);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(items_of(j), 0),
+                                                         "item")->valuestring, "i0");
+    cJSON_Delete(j);
+    /* a new item has attribute neighbours and accepts events */
+    j = get("/v1/similar?item=brandnew&k=5", 200);
+    assert_string_equal(strategy(j), "attributes");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(items_of(j), 0),
+                                                         "item")->valuestring, "i0");
+    cJSON_Delete(j);
+    cJSON_Delete(post("/v1/events", "{\"user\":\"fresh\",\"item\":\"brandnew\"}", NULL, 200));
+    expect_error(post("/v1/items", "{\"item\":\"x\",\"in_stock\":\"yes\"}", NULL, 400),
+                 "invalid_argument", "in_stock");
+    expect_error(post("/v1/items", "{\"items\":{}}", NULL, 400), "invalid_argument", "items");
+}
+
+static void test_retrain(void **state)
+{
+    http_resp r = {0};
+    assert_int_equal(http_request(g_port, "POST", "/v1/admin/retrain", NULL, NULL, 0, &r), 401);
+    http_resp_free(&r);
+    assert_int_equal(http_request(g_port, "POST", "/v1/admin/retrain",
+                                  "Authorization: Bearer wrong-key-0000000\r\n", NULL, 0, &r), 403);
+    http_resp_free(&r);
+    cJSON *j = post("/v1/admin/retrain", NULL, "Authorization: Bearer rec-admin-key-0123456789\r\n",
+                    200);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "generation")->valueint, 2);
+    assert_true(cJSON_GetObjectItemCaseSensitive(j, "events")->valueint >= 5);
+    cJSON_Delete(j);
+    /* the new model knows the event-only user and item */
+    j = get("/v1/similar?item=brandnew&k=3", 200);
+    assert_string_equal(strategy(j), "als");
+    cJSON_Delete(j);
+    j = get("/v1/recommend?user=fresh&k=3", 200);
+    assert_string_equal(strategy(j), "als");
+    cJSON_Delete(j);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_known_user),
+        cmocka_unit_test(test_similar),
+        cmocka_unit_test(test_unknown_user_popularity),
+        cmocka_unit_test(test_events_change_list),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_catalog_filters),
+        cmocka_unit_test(test_retrain),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
