@@ -20,6 +20,24 @@
 
 static const lp_backend *cuda, *cpu;
 
+/* ---- every member set ------------------------------------------------------------------ */
+
+static void test_table_complete(void **state)
+{
+    (void)state;
+    assert_string_equal(cuda->name, "cuda");
+    assert_false(cuda->host_visible);
+    size_t n = 0;
+    for (size_t off = offsetof(lp_backend, alloc); off + sizeof(void (*)(void)) <= sizeof *cuda;
+         off += sizeof(void (*)(void)), n++) {
+        void (*fn)(void);
+        memcpy(&fn, (const char *)cuda + off, sizeof fn);
+        if (!fn)
+            fail_msg("cuda table member %zu (byte offset %zu) is NULL", n, off);
+    }
+    assert_true(n >= 40);
+}
+
 /* ---- the same errors as the cpu table -------------------------------------------------- */
 
 typedef lp_status (*bad_call)(const lp_backend *be, lp_err *err);
@@ -281,7 +299,8 @@ int main(void)
 #ifdef LEPTON_HAVE_CUDA
     printf("device: %s\n", lp_backend_cuda_device_name());
 #endif
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_same_errors),
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_table_complete),
+                                       cmocka_unit_test(test_same_errors),
                                        cmocka_unit_test(test_gemm_nmse),
                                        cmocka_unit_test(test_deterministic)};
     return cmocka_run_group_tests(tests, NULL, NULL);
