@@ -5,7 +5,8 @@
 #   device: run(command="bash tests/gpu/run-device.sh", carry=[".device"], timeout_s=420)
 # Writes under $OUT (or .device/out): gpu.txt, tests.log, bench.log, summary.txt; prints the
 # summary table last. Meant to finish in about 3 minutes (each step has its own timeout).
-# Exit status: the number of failed tests (benchmarks never fail the run).
+# Exit status: the number of failed tests (benchmarks never fail the run). Where nvidia-smi
+# exists a skipped GPU test counts as failed: there it means the device was not usable.
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 dev=$root/.device
@@ -24,7 +25,9 @@ blog=$out/bench.log
 : >"$blog"
 [ -d "$dev/tests" ] || { echo "run-device: $dev/tests missing: run tests/gpu/prepare-device.sh first"; exit 1; }
 
+gpu_here=0
 if command -v nvidia-smi >/dev/null; then
+  gpu_here=1
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv \
     >"$out/gpu.txt" 2>&1
 else
@@ -46,13 +49,18 @@ run_test() { # run_test NAME TIMEOUT CMD...
   secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
   case $rc in
     0) st=PASS ;;
-    77) st=SKIP ;;
+    77) if [ "$gpu_here" = 1 ]; then # a skip on the GPU machine means the device was unusable
+          st="FAIL (skipped)"; failed=$((failed + 1))
+        else
+          st=SKIP
+        fi ;;
     124) st="FAIL (timeout ${limit}s)"; failed=$((failed + 1)) ;;
     *) st="FAIL (exit $rc)"; failed=$((failed + 1)) ;;
   esac
   printf "test  %-22s %-18s %6.1f s\n" "$name" "$st" "$secs" | tee -a "$summary"
 }
-for t in test_cuda_backend test_cuda_parity test_cuda_grad test_cuda_nn test_cuda_fault; do
+for t in test_cuda_backend test_cuda_parity test_cuda_grad test_cuda_nn_grad test_cuda_nn \
+    test_cuda_fault; do
   run_test "$t" 150 "$dev/tests/$t"
 done
 run_test cli_test_device_cli 120 bash "$root/tests/cli/test_device_cli.sh"
