@@ -90,11 +90,11 @@ int main(int argc, char **argv)
         rate[r] = (double)steps * (double)batch / sec;
     }
     qsort(rate, (size_t)repeats, sizeof *rate, cmp_double);
-    double med = repeats % 2 ? rate[repeats / 2] : 0.5 * (rate[repeats / 2 - 1] + rate[repeats / 2]);
+    double med =
+        repeats % 2 ? rate[repeats / 2] : 0.5 * (rate[repeats / 2 - 1] + rate[repeats / 2]);
     printf("RESULT lepton %s %s %zu samples_per_s=%.0f ms_per_step=%.4f min=%.0f max=%.0f "
            "loss=%.4f\n",
-           backend, model, batch, med, 1e3 * (double)batch / med, rate[0], rate[repeats - 1],
-           loss);
+           backend, model, batch, med, 1e3 * (double)batch / med, rate[0], rate[repeats - 1], loss);
     lp_nn_free(m);
     free(X);
     free(y);

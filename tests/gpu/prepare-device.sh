@@ -31,12 +31,17 @@ cp "$build/bin/lepton" "$dev/bin/"
 exes+=("$dev/bin/lepton")
 strip --strip-debug "${exes[@]}"
 # Run-time libraries: every dependency not in the device image, plus the two DEVICE.md names.
-present='^(libc|libm|libdl|libpthread|librt|ld-linux-x86-64|libgcc_s|libstdc\+\+|libgomp|libopenblas|liblapack|libblas|libz|libpng16|libjpeg|libsqlite3|libpcre2-8|libcuda|libcublas|libcublasLt|libnvidia.*)\.so'
+have=(libc libm libdl libpthread librt ld-linux-x86-64 libgcc_s 'libstdc\+\+' libgomp libopenblas
+      liblapack libblas libz libpng16 libjpeg libsqlite3 libpcre2-8 libcuda libcublas libcublasLt
+      'libnvidia.*')
+present="^($(IFS='|'; echo "${have[*]}"))\.so"
 for e in "${exes[@]}"; do ldd "$e"; done | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' |
   sort -u | while read -r name path; do
     if ! grep -qE "$present" <<<"$name"; then cp -L "$path" "$dev/lib/$name"; fi
   done
-for l in libmicrohttpd.so.12 libcjson.so.1; do cp -L "/usr/lib/x86_64-linux-gnu/$l" "$dev/lib/"; done
+for l in libmicrohttpd.so.12 libcjson.so.1; do
+  cp -L "/usr/lib/x86_64-linux-gnu/$l" "$dev/lib/"
+done
 size=$(du -sk "$dev" | cut -f1)
 echo "prepared $dev: $((size / 1024)) MiB"
 ls "$dev/lib"

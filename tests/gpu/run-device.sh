@@ -23,7 +23,10 @@ blog=$out/bench.log
 : >"$summary"
 : >"$tlog"
 : >"$blog"
-[ -d "$dev/tests" ] || { echo "run-device: $dev/tests missing: run tests/gpu/prepare-device.sh first"; exit 1; }
+if [ ! -d "$dev/tests" ]; then
+  echo "run-device: $dev/tests missing: run tests/gpu/prepare-device.sh first"
+  exit 1
+fi
 
 gpu_here=0
 if command -v nvidia-smi >/dev/null; then
@@ -34,7 +37,7 @@ else
   echo "no nvidia-smi on this machine" >"$out/gpu.txt"
 fi
 echo "== $(tail -1 "$out/gpu.txt")" | tee -a "$summary"
-missing=$(ldd "$dev/tests/test_cuda_nn" "$dev/bench/mlp_bench" | grep "not found" | sort -u)
+missing=$(ldd "$dev"/tests/* "$dev"/bench/* "$dev/bin/lepton" | grep "not found" | sort -u)
 [ -n "$missing" ] && echo "missing libraries: $missing" | tee -a "$summary"
 
 # ---- tests ----
@@ -88,7 +91,8 @@ bench "$py" "$root/bench/gpu/mlp_torch.py" gemm 4096 tf32 10
 
 {
   echo
-  echo "benchmarks (median of timed repeats after warm-up; samples/s of training steps, TFLOP/s of sgemm)"
+  echo "benchmarks (median of timed repeats after warm-up):"
+  echo "  samples/s of training steps, TFLOP/s of sgemm"
   printf "%-16s %-6s %-8s %6s %14s %12s\n" peer table model batch samples/s ms/step
   awk '$1 == "RESULT" && $3 != "gemm" {
          split($6, a, "="); split($7, b, "=");

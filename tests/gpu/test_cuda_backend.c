@@ -69,7 +69,7 @@ static lp_status bad_target(const lp_backend *be, lp_err *err)
 static lp_status bad_argmax(const lp_backend *be, lp_err *err)
 {
     lp_conv2d_geom g = {1, 2, 4, 4, 2, 2, 2, 2, 0, 0}; /* 2 planes of 2x2 outputs */
-    int32_t am[8] = {0, 2, 8, 10, 0, 2, 16, 10};      /* plane 1, value 16 >= 16 */
+    int32_t am[8] = {0, 2, 8, 10, 0, 2, 16, 10};       /* plane 1, value 16 >= 16 */
     float dy[8] = {1, 2, 3, 4, 5, 6, 7, 8};
     float *ddy = bu_upf(be, dy, 8), *ddx = bu_upf(be, (float[32]){0}, 32);
     int32_t *dam = bu_up(be, am, sizeof am);
@@ -132,14 +132,11 @@ static void test_same_errors(void **state)
         const char *what;
         bad_call fn;
         lp_status want;
-    } cases[] = {{"sgemm lda", bad_gemm_lda, LP_EINVAL},
-                 {"softmax target", bad_target, LP_EINVAL},
-                 {"maxpool argmax", bad_argmax, LP_EINVAL},
-                 {"bce NaN", nan_loss, LP_ENUMERIC},
-                 {"dropout p", bad_dropout, LP_EINVAL},
-                 {"adamw t", bad_adamw, LP_EINVAL},
-                 {"pool padding", bad_pool, LP_EINVAL},
-                 {"argmax d", bad_argmax_rows, LP_EINVAL}};
+    } cases[] = {
+        {"sgemm lda", bad_gemm_lda, LP_EINVAL},    {"softmax target", bad_target, LP_EINVAL},
+        {"maxpool argmax", bad_argmax, LP_EINVAL}, {"bce NaN", nan_loss, LP_ENUMERIC},
+        {"dropout p", bad_dropout, LP_EINVAL},     {"adamw t", bad_adamw, LP_EINVAL},
+        {"pool padding", bad_pool, LP_EINVAL},     {"argmax d", bad_argmax_rows, LP_EINVAL}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         lp_err ec, eg;
         lp_err_clear(&ec);
@@ -172,9 +169,9 @@ static float *gemm_on(const lp_backend *be, bool ta, bool tb, size_t m, size_t n
     float *da = bu_upf(be, a, m * k), *db = bu_upf(be, b, k * n);
     float *dc = bu_upf(be, a, m * n); /* garbage C: beta 0 must not read it */
     lp_err err;
-    assert_int_equal(be->sgemm(be, ta, tb, m, n, k, 1.0f, da, ta ? m : k, db, tb ? k : n, 0.0f,
-                               dc, n, &err),
-                     LP_OK);
+    assert_int_equal(
+        be->sgemm(be, ta, tb, m, n, k, 1.0f, da, ta ? m : k, db, tb ? k : n, 0.0f, dc, n, &err),
+        LP_OK);
     float *c = bu_downf(be, dc, m * n);
     bu_free(be, da);
     bu_free(be, db);
@@ -299,9 +296,8 @@ int main(void)
 #ifdef LEPTON_HAVE_CUDA
     printf("device: %s\n", lp_backend_cuda_device_name());
 #endif
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_table_complete),
-                                       cmocka_unit_test(test_same_errors),
-                                       cmocka_unit_test(test_gemm_nmse),
-                                       cmocka_unit_test(test_deterministic)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table_complete), cmocka_unit_test(test_same_errors),
+        cmocka_unit_test(test_gemm_nmse), cmocka_unit_test(test_deterministic)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

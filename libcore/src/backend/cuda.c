@@ -120,8 +120,8 @@ static lp_status cu_alloc(const lp_backend *be, size_t nbytes, void **p, lp_err 
     cudaError_t ce = cudaMalloc(p, nbytes ? nbytes : 256);
     if (ce == cudaErrorMemoryAllocation) {
         cudaGetLastError(); /* not sticky: clear it */
-        return lp_err_set(err, LP_ENOMEM, "%s alloc: out of device memory for %zu bytes",
-                          be->name, nbytes);
+        return lp_err_set(err, LP_ENOMEM, "%s alloc: out of device memory for %zu bytes", be->name,
+                          nbytes);
     }
     LP_CUDA_CHECK(ce, "cudaMalloc", err);
     return LP_OK;
@@ -190,9 +190,9 @@ static lp_status cu_sync(const lp_backend *be, lp_err *err)
 
 /* Row-major C (m, n) = alpha op(A) op(B) + beta C is column-major C^T (n, m) =
  * alpha op(B)^T op(A)^T + beta C^T: the same buffers with A and B swapped. */
-static lp_status cu_gemm(const lp_backend *be, const char *op, bool ta, bool tb, size_t m,
-                         size_t n, size_t k, float alpha, const float *a, size_t lda,
-                         const float *b, size_t ldb, float beta, float *c, size_t ldc, lp_err *err)
+static lp_status cu_gemm(const lp_backend *be, const char *op, bool ta, bool tb, size_t m, size_t n,
+                         size_t k, float alpha, const float *a, size_t lda, const float *b,
+                         size_t ldb, float beta, float *c, size_t ldc, lp_err *err)
 {
     if (m == 0 || n == 0)
         return LP_OK;
@@ -202,9 +202,9 @@ static lp_status cu_gemm(const lp_backend *be, const char *op, bool ta, bool tb,
         const cuda_table_ctx *tc = be->ctx;
         cublasComputeType_t ct = tc->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
         LP_CUBLAS_CHECK(cublasGemmEx(tc->shared->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                     ta ? CUBLAS_OP_T : CUBLAS_OP_N, (int)n, (int)m, (int)k,
-                                     &alpha, b, CUDA_R_32F, (int)ldb, a, CUDA_R_32F, (int)lda,
-                                     &beta, c, CUDA_R_32F, (int)ldc, ct, CUBLAS_GEMM_DEFAULT),
+                                     ta ? CUBLAS_OP_T : CUBLAS_OP_N, (int)n, (int)m, (int)k, &alpha,
+                                     b, CUDA_R_32F, (int)ldb, a, CUDA_R_32F, (int)lda, &beta, c,
+                                     CUDA_R_32F, (int)ldc, ct, CUBLAS_GEMM_DEFAULT),
                         op, err);
     }
     return LP_OK;
@@ -218,9 +218,8 @@ static lp_status cu_sgemm(const lp_backend *be, bool ta, bool tb, size_t m, size
     return cu_gemm(be, "sgemm", ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, err);
 }
 
-static lp_status cu_lowrank_update(const lp_backend *be, size_t m, size_t n, size_t r,
-                                   float scale, const float *b, const float *a, float *w,
-                                   lp_err *err)
+static lp_status cu_lowrank_update(const lp_backend *be, size_t m, size_t n, size_t r, float scale,
+                                   const float *b, const float *a, float *w, lp_err *err)
 {
     LP_BK_TRY(lp_bk_check_gemm("lowrank_update", false, false, m, n, r, b, r ? r : 1, a, n ? n : 1,
                                w, n ? n : 1, err));
@@ -242,20 +241,20 @@ static lp_status cu_binary(const lp_backend *be, const char *op, lp_cu_binop cod
     return LP_OK;
 }
 
-static lp_status cu_add(const lp_backend *be, size_t n, const float *x, const float *y,
-                        float *out, lp_err *err)
+static lp_status cu_add(const lp_backend *be, size_t n, const float *x, const float *y, float *out,
+                        lp_err *err)
 {
     return cu_binary(be, "add", LP_CU_BINOP_ADD, n, x, y, out, err);
 }
 
-static lp_status cu_sub(const lp_backend *be, size_t n, const float *x, const float *y,
-                        float *out, lp_err *err)
+static lp_status cu_sub(const lp_backend *be, size_t n, const float *x, const float *y, float *out,
+                        lp_err *err)
 {
     return cu_binary(be, "sub", LP_CU_BINOP_SUB, n, x, y, out, err);
 }
 
-static lp_status cu_mul(const lp_backend *be, size_t n, const float *x, const float *y,
-                        float *out, lp_err *err)
+static lp_status cu_mul(const lp_backend *be, size_t n, const float *x, const float *y, float *out,
+                        lp_err *err)
 {
     return cu_binary(be, "mul", LP_CU_BINOP_MUL, n, x, y, out, err);
 }
@@ -317,8 +316,8 @@ static lp_status cu_act_forward(const lp_backend *be, lp_act_kind kind, size_t n
     return LP_OK;
 }
 
-static lp_status cu_act_backward(const lp_backend *be, lp_act_kind kind, size_t n,
-                                 const float *fwd, const float *dy, float *dx, lp_err *err)
+static lp_status cu_act_backward(const lp_backend *be, lp_act_kind kind, size_t n, const float *fwd,
+                                 const float *dy, float *dx, lp_err *err)
 {
     LP_BK_TRY(lp_bk_check_act("act_backward", kind, err));
     LP_BK_TRY(lp_bk_need(fwd, n, "act_backward", "fwd", err));
@@ -336,8 +335,8 @@ static lp_status cu_dropout(const lp_backend *be, const char *op, size_t n, floa
     LP_BK_TRY(lp_bk_need(y, n, op, "output", err));
     /* The same float scale and integer threshold as the CPU tables. */
     float scale = 1.0f / (1.0f - p);
-    LP_CUDA_CHECK(
-        lp_cu_dropout(STREAM(be), n, scale, lp_bk_keep_threshold(p), seed, step, x, y), op, err);
+    LP_CUDA_CHECK(lp_cu_dropout(STREAM(be), n, scale, lp_bk_keep_threshold(p), seed, step, x, y),
+                  op, err);
     return LP_OK;
 }
 
@@ -389,9 +388,9 @@ static lp_status cu_softmax_xent(const lp_backend *be, size_t n, size_t c, const
     if (st == LP_OK) {
         cudaError_t ce = lp_cu_softmax_xent(STREAM(be), n, c, logits, targets, class_w, dlogits,
                                             cx->head, cx->part);
-        st = ce == cudaSuccess ? head_fetch(be, op, &h, err)
-                               : lp_err_set(err, LP_EDEVICE, "cuda %s: %s", op,
-                                            cudaGetErrorString(ce));
+        st = ce == cudaSuccess
+                 ? head_fetch(be, op, &h, err)
+                 : lp_err_set(err, LP_EDEVICE, "cuda %s: %s", op, cudaGetErrorString(ce));
     }
     pthread_mutex_unlock(&cx->scratch_lock);
     if (st != LP_OK)
@@ -421,9 +420,9 @@ static lp_status cu_pointwise_loss(const lp_backend *be, const char *op, int whi
     if (st == LP_OK) {
         cudaError_t ce = which ? lp_cu_mse(STREAM(be), n, p, y, dp, cx->head, cx->part)
                                : lp_cu_bce_logits(STREAM(be), n, p, y, dp, cx->head, cx->part);
-        st = ce == cudaSuccess ? head_fetch(be, op, &h, err)
-                               : lp_err_set(err, LP_EDEVICE, "cuda %s: %s", op,
-                                            cudaGetErrorString(ce));
+        st = ce == cudaSuccess
+                 ? head_fetch(be, op, &h, err)
+                 : lp_err_set(err, LP_EDEVICE, "cuda %s: %s", op, cudaGetErrorString(ce));
     }
     pthread_mutex_unlock(&cx->scratch_lock);
     if (st != LP_OK)
@@ -464,8 +463,7 @@ static lp_status cu_sum_cols(const lp_backend *be, size_t n, size_t d, const flo
     return LP_OK;
 }
 
-static lp_status cu_sum_all(const lp_backend *be, size_t n, const float *x, float *out,
-                            lp_err *err)
+static lp_status cu_sum_all(const lp_backend *be, size_t n, const float *x, float *out, lp_err *err)
 {
     LP_BK_TRY(lp_bk_need(x, n, "sum_all", "x", err));
     LP_BK_TRY(lp_bk_need(out, 1, "sum_all", "out", err));
@@ -473,8 +471,7 @@ static lp_status cu_sum_all(const lp_backend *be, size_t n, const float *x, floa
     return LP_OK;
 }
 
-static lp_status cu_max_abs(const lp_backend *be, size_t n, const float *x, float *out,
-                            lp_err *err)
+static lp_status cu_max_abs(const lp_backend *be, size_t n, const float *x, float *out, lp_err *err)
 {
     LP_BK_TRY(lp_bk_need(x, n, "max_abs", "x", err));
     LP_BK_TRY(lp_bk_need(out, 1, "max_abs", "out", err));
@@ -579,9 +576,8 @@ static lp_status cu_maxpool_forward(const lp_backend *be, const lp_conv2d_geom *
     return LP_OK;
 }
 
-static lp_status cu_maxpool_backward(const lp_backend *be, const lp_conv2d_geom *g,
-                                     const float *dy, const int32_t *argmax, float *dx,
-                                     lp_err *err)
+static lp_status cu_maxpool_backward(const lp_backend *be, const lp_conv2d_geom *g, const float *dy,
+                                     const int32_t *argmax, float *dx, lp_err *err)
 {
     const char *op = "maxpool_backward";
     size_t oh, ow;
@@ -597,9 +593,9 @@ static lp_status cu_maxpool_backward(const lp_backend *be, const lp_conv2d_geom 
     lp_status st = head_reset(be, err);
     if (st == LP_OK) {
         cudaError_t ce = lp_cu_maxpool_check(STREAM(be), &cg, argmax, cx->head);
-        st = ce == cudaSuccess ? head_fetch(be, op, &h, err)
-                               : lp_err_set(err, LP_EDEVICE, "cuda %s: %s", op,
-                                            cudaGetErrorString(ce));
+        st = ce == cudaSuccess
+                 ? head_fetch(be, op, &h, err)
+                 : lp_err_set(err, LP_EDEVICE, "cuda %s: %s", op, cudaGetErrorString(ce));
     }
     pthread_mutex_unlock(&cx->scratch_lock);
     if (st != LP_OK)
@@ -625,8 +621,8 @@ static lp_status cu_avgpool_forward(const lp_backend *be, const lp_conv2d_geom *
     return LP_OK;
 }
 
-static lp_status cu_avgpool_backward(const lp_backend *be, const lp_conv2d_geom *g,
-                                     const float *dy, float *dx, lp_err *err)
+static lp_status cu_avgpool_backward(const lp_backend *be, const lp_conv2d_geom *g, const float *dy,
+                                     float *dx, lp_err *err)
 {
     size_t oh, ow;
     LP_BK_TRY(lp_bk_check_pool("avgpool_backward", g, &oh, &ow, err));

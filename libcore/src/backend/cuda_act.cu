@@ -91,6 +91,6 @@ extern "C" cudaError_t lp_cu_act_backward(cudaStream_t s, int kind, size_t n, co
 {
     if (n)
         k_act_backward<<<lp_cu_grid_for(n, LP_CU_THREADS), LP_CU_THREADS, 0, s>>>(kind, n, fwd, dy,
-                                                                                dx);
+                                                                                  dx);
     return LP_CU_LAUNCHED();
 }

@@ -60,8 +60,8 @@ extern "C" cudaError_t lp_cu_avgpool_forward(cudaStream_t s, const lp_cu_geom *g
     return LP_CU_LAUNCHED();
 }
 
-extern "C" cudaError_t lp_cu_avgpool_backward(cudaStream_t s, const lp_cu_geom *g,
-                                              const float *dy, float *dx)
+extern "C" cudaError_t lp_cu_avgpool_backward(cudaStream_t s, const lp_cu_geom *g, const float *dy,
+                                              float *dx)
 {
     size_t total = (size_t)(g->n * g->c * g->h * g->w);
     float inv = 1.0f / (float)(g->kh * g->kw);

@@ -17,7 +17,7 @@ __global__ void k_col2im(lp_cu_geom g, const float *col, float *x)
     {
         long long ix = (long long)(idx % g.w), iy = (long long)((idx / g.w) % g.h);
         long long p = (long long)(idx / (g.h * g.w)); /* plane b c + ci */
-        const float *cp = col + p * kk * ohw;       /* rows of this plane: (kk, oh ow) */
+        const float *cp = col + p * kk * ohw;         /* rows of this plane: (kk, oh ow) */
         float s = 0.0f;
         for (long long i = 0; i < g.kh; i++) {
             long long ty = iy + g.ph - i;

@@ -75,7 +75,7 @@ extern "C" cudaError_t lp_cu_scale_matrix(cudaStream_t s, size_t m, size_t n, fl
                                           size_t ldc)
 {
     if (m * n != 0)
-        k_scale_matrix<<<lp_cu_grid_for(m * n, LP_CU_THREADS), LP_CU_THREADS, 0, s>>>(m, n, beta,
-                                                                                    c, ldc);
+        k_scale_matrix<<<lp_cu_grid_for(m * n, LP_CU_THREADS), LP_CU_THREADS, 0, s>>>(m, n, beta, c,
+                                                                                      ldc);
     return LP_CU_LAUNCHED();
 }

@@ -26,8 +26,8 @@ typedef struct lp_cu_geom {
 
 /* Loss scratch: the host copies `head` back in one transfer after the launch. */
 typedef struct lp_cu_head {
-    double result[2];        /* [0] mean loss, [1] weight sum (softmax_xent) */
-    unsigned long long bad;  /* first invalid row / index, ULLONG_MAX when none */
+    double result[2];       /* [0] mean loss, [1] weight sum (softmax_xent) */
+    unsigned long long bad; /* first invalid row / index, ULLONG_MAX when none */
     unsigned long long pad_;
 } lp_cu_head;
 
@@ -84,9 +84,9 @@ cudaError_t lp_cu_mse(cudaStream_t s, size_t n, const float *p, const float *y, 
                       lp_cu_head *head, double *part);
 
 /* cuda_adamw.cu: the float loop of cpu.c's AdamW with the per-step scalars from the host. */
-cudaError_t lp_cu_adamw(cudaStream_t s, size_t n, float b1, float c1, float b2, float c2,
-                        float eps, float decay, float step_size, float inv_sqrt_bc2, float *p,
-                        const float *g, float *m, float *v);
+cudaError_t lp_cu_adamw(cudaStream_t s, size_t n, float b1, float c1, float b2, float c2, float eps,
+                        float decay, float step_size, float inv_sqrt_bc2, float *p, const float *g,
+                        float *m, float *v);
 /* cuda_sgd.cu: momentum mu (0: plain SGD, buf unused). */
 cudaError_t lp_cu_sgd(cudaStream_t s, size_t n, float lr, float wd, float mu, int nesterov,
                       float *p, const float *g, float *buf);
@@ -103,8 +103,7 @@ cudaError_t lp_cu_maxpool_backward(cudaStream_t s, const lp_cu_geom *g, const fl
                                    const int32_t *argmax, float *dx);
 /* cuda_avgpool.cu. */
 cudaError_t lp_cu_avgpool_forward(cudaStream_t s, const lp_cu_geom *g, const float *x, float *y);
-cudaError_t lp_cu_avgpool_backward(cudaStream_t s, const lp_cu_geom *g, const float *dy,
-                                   float *dx);
+cudaError_t lp_cu_avgpool_backward(cudaStream_t s, const lp_cu_geom *g, const float *dy, float *dx);
 
 #ifdef __cplusplus
 }

@@ -89,11 +89,11 @@ extern "C" cudaError_t lp_cu_maxpool_check(cudaStream_t s, const lp_cu_geom *g,
     return LP_CU_LAUNCHED();
 }
 
-extern "C" cudaError_t lp_cu_maxpool_backward(cudaStream_t s, const lp_cu_geom *g,
-                                              const float *dy, const int32_t *argmax, float *dx)
+extern "C" cudaError_t lp_cu_maxpool_backward(cudaStream_t s, const lp_cu_geom *g, const float *dy,
+                                              const int32_t *argmax, float *dx)
 {
     size_t total = (size_t)(g->n * g->c * g->h * g->w);
     k_maxpool_bwd<<<lp_cu_grid_for(total, LP_CU_THREADS), LP_CU_THREADS, 0, s>>>(*g, dy, argmax,
-                                                                                dx);
+                                                                                 dx);
     return LP_CU_LAUNCHED();
 }

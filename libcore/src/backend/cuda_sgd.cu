@@ -28,7 +28,7 @@ extern "C" cudaError_t lp_cu_sgd(cudaStream_t s, size_t n, float lr, float wd, f
                                  int nesterov, float *p, const float *g, float *buf)
 {
     if (n)
-        k_sgd<<<lp_cu_grid_for(n, LP_CU_THREADS), LP_CU_THREADS, 0, s>>>(n, lr, wd, mu, nesterov,
-                                                                        p, g, buf);
+        k_sgd<<<lp_cu_grid_for(n, LP_CU_THREADS), LP_CU_THREADS, 0, s>>>(n, lr, wd, mu, nesterov, p,
+                                                                         g, buf);
     return LP_CU_LAUNCHED();
 }

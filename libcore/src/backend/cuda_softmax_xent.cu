@@ -1,9 +1,9 @@
 /*
  * cuda_softmax_xent.cu - softmax cross-entropy over logits (n, c) with int32 targets (n) and
  * optional class weights (c): PyTorch's F.cross_entropy(weight=w, reduction='mean').
- *   loss = sum_i w[t_i] (lse_i - z_i[t_i]) / sum_i w[t_i],  lse_i = max_i + log sum_j e^(z_ij - max_i)
- *   dlogits (n, c) = w[t_i] (softmax(z_i) - onehot(t_i)) / sum_i w[t_i]
- * The float formulas of cpu.c (exp in float, the row sum and the mean in double).
+ *   loss = sum_i w[t_i] (lse_i - z_i[t_i]) / sum_i w[t_i],  lse_i = max_i + log sum_j e^(z_ij -
+ * max_i) dlogits (n, c) = w[t_i] (softmax(z_i) - onehot(t_i)) / sum_i w[t_i] The float formulas of
+ * cpu.c (exp in float, the row sum and the mean in double).
  *
  * Three launches, all on one stream:
  *   1. k_wsum: grid-stride over rows, per-block partial of sum w[t_i] (double) into part[];
