@@ -1,7 +1,10 @@
 /*
  * cmd_train.c - `lepton train --data TRAIN --label COL --model linear|logistic|nn|gbdt
- * [--param k=v ...] [--valid VALID] --out MODEL.lpm`: train one model on a CSV/TSV/JSONL file
- * and save it as one .lpm file that carries its imputer, feature pipeline and drift reference.
+ * [--param k=v ...] [--device cuda|cpu|auto] [--valid VALID] --out MODEL.lpm`: train one model
+ * on a CSV/TSV/JSONL file and save it as one .lpm file that carries its imputer, feature
+ * pipeline and drift reference. --device is the nn family's "device" parameter as a flag:
+ * resolved here (so `auto` can say what it picked and `cuda` without a GPU fails before any
+ * data is read); other families train on the cpu and reject --device cuda.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -9,11 +12,37 @@
 #include "commands.h"
 #include "modelio.h"
 
+/* Check --device, resolve it to a table name and set the "device" parameter (nn only). */
+static lp_status train_device(const char *device, lp_model_kind kind, lp_params *p, lp_err *err)
+{
+    if (strcmp(device, "cuda") != 0 && strcmp(device, "cpu") != 0 && strcmp(device, "auto") != 0)
+        return lp_err_set(err, LP_EINVAL, "--device '%s': expected cuda, cpu or auto", device);
+    const char *prev = lp_params_get(p, "device");
+    if (prev && strcmp(prev, device) != 0)
+        return lp_err_set(err, LP_EINVAL, "--device %s contradicts --param device=%s", device,
+                          prev);
+    if (kind != LP_MODEL_KIND_NN) {
+        if (strcmp(device, "cuda") == 0)
+            return lp_err_set(err, LP_EUNSUPPORTED,
+                              "--device cuda: only --model nn trains on a GPU; %s trains on the "
+                              "cpu",
+                              lp_model_kind_name(kind));
+        return LP_OK;
+    }
+    const lp_backend *be = NULL;
+    lp_status st = lp_backend_get(device, &be, err);
+    if (st)
+        return lp_err_prefix(err, "--device");
+    if (strcmp(device, "auto") == 0)
+        fprintf(stderr, "lepton train: --device auto: training on %s\n", be->name);
+    return lp_params_set(p, "device", be->name, err);
+}
+
 int cmd_train(int argc, char **argv)
 {
     cli_read rd = {0};
     const char *data = NULL, *label = NULL, *model = "gbdt", *valid = NULL, *out = NULL,
-               *drop = NULL, *registry = "registry.db", *name = NULL;
+               *drop = NULL, *registry = "registry.db", *name = NULL, *device = NULL;
     arg_list params = {0};
     long seed = 42;
     bool json = false;
@@ -22,6 +51,9 @@ int cmd_train(int argc, char **argv)
         {"label", ARG_STR, &label, "COL", "the column to predict"},
         {"model", ARG_STR, &model, "KIND", "linear|logistic|nn|gbdt (default gbdt)"},
         {"param", ARG_LIST, &params, "K=V", "a model parameter (repeatable)"},
+        {"device", ARG_STR, &device, "DEV",
+         "cuda|cpu|auto: where --model nn trains (the device parameter; auto = cuda when a GPU "
+         "is usable, else cpu)"},
         {"valid", ARG_STR, &valid, "VALID", "validation data (default: 20% of TRAIN held out)"},
         {"out", ARG_STR, &out, "MODEL.lpm", "where to save the model", 0, 0, 'o'},
         {"drop", ARG_STR, &drop, "A,B", "columns to leave out of the features"},
@@ -33,7 +65,8 @@ int cmd_train(int argc, char **argv)
     };
     const arg_cmd cmd = {"train",
                          "--data TRAIN --label COL --model linear|logistic|nn|gbdt "
-                         "[--param k=v ...] [--valid VALID] --out MODEL.lpm",
+                         "[--param k=v ...] [--device cuda|cpu|auto] [--valid VALID] "
+                         "--out MODEL.lpm",
                          "Train a model and save it with its cleaning and feature pipeline.",
                          opts, sizeof opts / sizeof opts[0], 0, 0};
     size_t npos;
@@ -58,6 +91,8 @@ int cmd_train(int argc, char **argv)
     lp_status st = lp_model_kind_parse(model, &o.kind, &err);
     if (!st)
         st = cli_params(&params, &p, &err);
+    if (!st && device)
+        st = train_device(device, o.kind, p, &err);
     if (st) {
         fprintf(stderr, "lepton train: %s\n", lp_err_text(&err));
         arg_list_free(&params);

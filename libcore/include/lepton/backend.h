@@ -259,8 +259,11 @@ const lp_backend *lp_backend_ref(void);
 const lp_backend *lp_backend_cpu(void);
 
 /* Pick a table by name: "ref", "cpu", "cuda", or "auto" (cuda when built with it and a device
- * is present, else cpu). "cuda" without LEPTON_HAVE_CUDA is LP_EUNSUPPORTED saying so; an
- * unknown name is LP_EINVAL listing the valid ones. Thread-safe. */
+ * is present, else cpu). "cuda" without LEPTON_HAVE_CUDA is LP_EUNSUPPORTED saying so; "cuda"
+ * without a usable device is LP_EDEVICE "no CUDA device: <CUDA's reason>"; an unknown name is
+ * LP_EINVAL listing the valid ones. The cuda table (src/backend/cuda.c) computes matrix
+ * products in fp32; LEPTON_CUDA_TF32=1 in the environment switches them to TF32 tensor cores.
+ * Thread-safe. */
 lp_status lp_backend_get(const char *name, const lp_backend **be, lp_err *err);
 
 /* Philox-4x32-10 (Salmon, Moraes, Dror & Shaw 2011, "Parallel random numbers: as easy as

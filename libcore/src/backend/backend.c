@@ -412,9 +412,20 @@ lp_status lp_bk_check_targets(const char *op, size_t n, size_t c, const int32_t 
 {
     for (size_t i = 0; i < n; i++)
         if (t[i] < 0 || (size_t)t[i] >= c)
-            return lp_err_set(err, LP_EINVAL, "%s: target of row %zu is %d; expected 0..%zu", op, i,
-                              (int)t[i], c - 1);
+            return lp_bk_bad_target(op, i, t[i], c, err);
     return LP_OK;
+}
+
+lp_status lp_bk_bad_target(const char *op, size_t row, int32_t value, size_t c, lp_err *err)
+{
+    return lp_err_set(err, LP_EINVAL, "%s: target of row %zu is %d; expected 0..%zu", op, row,
+                      (int)value, c - 1);
+}
+
+lp_status lp_bk_bad_argmax(const char *op, int32_t value, size_t plane, size_t hw, lp_err *err)
+{
+    return lp_err_set(err, LP_EINVAL, "%s: argmax %d of plane %zu is outside 0..%zu", op,
+                      (int)value, plane, hw - 1);
 }
 
 /* ---- host memory for the CPU tables ------------------------------------------------------ */

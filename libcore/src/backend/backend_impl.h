@@ -35,12 +35,23 @@ lp_status lp_bk_check_pool(const char *op, const lp_conv2d_geom *g, size_t *oh, 
 lp_status lp_bk_check_loss(const char *op, double loss, lp_err *err);
 /* LP_EINVAL naming the row when a target is outside [0, c). Host-visible targets only. */
 lp_status lp_bk_check_targets(const char *op, size_t n, size_t c, const int32_t *t, lp_err *err);
+/* The messages of those two device-data checks, for tables that find the bad index on the
+ * device: LP_EINVAL "<op>: target of row R is V; expected 0..c-1" and
+ * "<op>: argmax A of plane P is outside 0..hw-1". */
+lp_status lp_bk_bad_target(const char *op, size_t row, int32_t value, size_t c, lp_err *err);
+lp_status lp_bk_bad_argmax(const char *op, int32_t value, size_t plane, size_t hw, lp_err *err);
 
 #ifdef LEPTON_HAVE_CUDA
 /* The CUDA table's entry point, defined by the CUDA backend (a .cu file in src/backend/) when the
  * library is built with CUDA: *be = the table, or LP_EDEVICE / LP_EUNSUPPORTED saying why
  * there is no usable device. lp_backend_get("cuda" | "auto") calls it. */
 lp_status lp_backend_cuda_get(const lp_backend **be, lp_err *err);
+/* The same table with matrix products in TF32 on the tensor cores (10-bit mantissa operands,
+ * fp32 accumulation): opt-in, for tests and benchmarks (LEPTON_CUDA_TF32=1 makes "cuda" use
+ * it). Errors as lp_backend_cuda_get. */
+lp_status lp_backend_cuda_tf32_get(const lp_backend **be, lp_err *err);
+/* "NVIDIA H100 80GB HBM3 (sm_90, 81079 MiB)" once a table was obtained, else "". */
+const char *lp_backend_cuda_device_name(void);
 #endif
 
 /* Philox keep threshold: keep iff word < thr, thr = floor((1 - p) 2^32). */

@@ -653,9 +653,7 @@ static lp_status cpu_maxpool_backward(const lp_backend *be, const lp_conv2d_geom
     size_t planes = g->n * g->c, hw = g->h * g->w, ohw = oh * ow;
     for (size_t i = 0; i < planes * ohw; i++)
         if (argmax[i] < 0 || (size_t)argmax[i] >= hw)
-            return lp_err_set(err, LP_EINVAL,
-                              "maxpool_backward: argmax %d of plane %zu is outside 0..%zu",
-                              (int)argmax[i], i / ohw, hw - 1);
+            return lp_bk_bad_argmax("maxpool_backward", argmax[i], i / ohw, hw, err);
 #pragma omp parallel for schedule(static) if (planes * hw >= OMP_MIN)
     for (size_t p = 0; p < planes; p++) {
         float *dxp = dx + p * hw;

@@ -543,9 +543,7 @@ static lp_status ref_maxpool_backward(const lp_backend *be, const lp_conv2d_geom
         for (size_t o = 0; o < oh * ow; o++) {
             int32_t a = argmax[p * oh * ow + o];
             if (a < 0 || (size_t)a >= hw)
-                return lp_err_set(err, LP_EINVAL,
-                                  "maxpool_backward: argmax %d of plane %zu is outside 0..%zu",
-                                  (int)a, p, hw - 1);
+                return lp_bk_bad_argmax("maxpool_backward", a, p, hw, err);
             dx[p * hw + (size_t)a] += dy[p * oh * ow + o];
         }
     return LP_OK;

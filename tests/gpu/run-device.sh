@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# run-device.sh - ONE call of the device tool: the GPU tests and the GPU benchmarks (Lepton and
+# PyTorch side by side on the same GPU), from executables built here by prepare-device.sh.
+#   here:   tests/gpu/prepare-device.sh
+#   device: run(command="bash tests/gpu/run-device.sh", carry=[".device"], timeout_s=420)
+# Writes under $OUT (or .device/out): gpu.txt, tests.log, bench.log, summary.txt; prints the
+# summary table last. Meant to finish in about 3 minutes (each step has its own timeout).
+# Exit status: the number of failed tests (benchmarks never fail the run). Where nvidia-smi
+# exists a skipped GPU test counts as failed: there it means the device was not usable.
+set -u
+root=$(cd "$(dirname "$0")/../.." && pwd)
+dev=$root/.device
+out=${OUT:-$dev/out}
+mkdir -p "$out"
+export LD_LIBRARY_PATH="$dev/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export OMP_WAIT_POLICY=passive LEPTON_LOG=warn LEPTON_PROGRESS=0 CMOCKA_MESSAGE_OUTPUT=stdout
+export LEPTON_FIXTURES=$root/tests/fixtures LEPTON_SOURCE_DIR=$root LEPTON_BIN=$dev/bin
+export PYTHONUNBUFFERED=1
+py=${PYTHON:-python3}
+summary=$out/summary.txt
+tlog=$out/tests.log
+blog=$out/bench.log
+: >"$summary"
+: >"$tlog"
+: >"$blog"
+if [ ! -d "$dev/tests" ]; then
+  echo "run-device: $dev/tests missing: run tests/gpu/prepare-device.sh first"
+  exit 1
+fi
+
+gpu_here=0
+if command -v nvidia-smi >/dev/null; then
+  gpu_here=1
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv \
+    >"$out/gpu.txt" 2>&1
+else
+  echo "no nvidia-smi on this machine" >"$out/gpu.txt"
+fi
+echo "== $(tail -1 "$out/gpu.txt")" | tee -a "$summary"
+missing=$(ldd "$dev"/tests/* "$dev"/bench/* "$dev/bin/lepton" | grep "not found" | sort -u)
+[ -n "$missing" ] && echo "missing libraries: $missing" | tee -a "$summary"
+
+# ---- tests ----
+failed=0
+run_test() { # run_test NAME TIMEOUT CMD...
+  local name=$1 limit=$2; shift 2
+  local t0 rc secs
+  t0=$(date +%s.%N)
+  echo "===== $name" >>"$tlog"
+  timeout "$limit" "$@" >>"$tlog" 2>&1
+  rc=$?
+  secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
+  case $rc in
+    0) st=PASS ;;
+    77) if [ "$gpu_here" = 1 ]; then # a skip on the GPU machine means the device was unusable
+          st="FAIL (skipped)"; failed=$((failed + 1))
+        else
+          st=SKIP
+        fi ;;
+    124) st="FAIL (timeout ${limit}s)"; failed=$((failed + 1)) ;;
+    *) st="FAIL (exit $rc)"; failed=$((failed + 1)) ;;
+  esac
+  printf "test  %-22s %-18s %6.1f s\n" "$name" "$st" "$secs" | tee -a "$summary"
+}
+for t in test_cuda_backend test_cuda_parity test_cuda_grad test_cuda_nn_grad test_cuda_nn \
+    test_cuda_fault; do
+  run_test "$t" 150 "$dev/tests/$t"
+done
+run_test cli_test_device_cli 120 bash "$root/tests/cli/test_device_cli.sh"
+
+# ---- benchmarks: Lepton then PyTorch, same model, same GPU ----
+bench() { # bench CMD...   (appends RESULT lines to bench.log)
+  echo "\$ $*" >>"$blog"
+  timeout 90 "$@" >>"$blog" 2>&1 || echo "(exit $?)" >>"$blog"
+}
+for batch in 256 4096; do
+  steps=20
+  [ "$batch" = 4096 ] && steps=5
+  bench "$dev/bench/mlp_bench" cuda mlp "$batch" "$steps" 15
+  bench "$py" "$root/bench/gpu/mlp_torch.py" mlp "$batch" "$steps" 15 host
+  bench "$py" "$root/bench/gpu/mlp_torch.py" mlp "$batch" "$steps" 15 resident
+done
+bench "$dev/bench/mlp_bench" cuda softmax 256 50 15
+bench "$py" "$root/bench/gpu/mlp_torch.py" softmax 256 50 15 host
+bench "$py" "$root/bench/gpu/mlp_torch.py" softmax 256 50 15 resident
+bench "$dev/bench/mlp_bench" cpu mlp 256 5 3
+bench "$dev/bench/gemm_bench" cuda 4096 10
+bench "$dev/bench/gemm_bench" cuda-tf32 4096 10
+bench "$py" "$root/bench/gpu/mlp_torch.py" gemm 4096 fp32 10
+bench "$py" "$root/bench/gpu/mlp_torch.py" gemm 4096 tf32 10
+
+{
+  echo
+  echo "benchmarks (median of timed repeats after warm-up):"
+  echo "  samples/s of training steps, TFLOP/s of sgemm"
+  printf "%-16s %-6s %-8s %6s %14s %12s\n" peer table model batch samples/s ms/step
+  awk '$1 == "RESULT" && $3 != "gemm" {
+         split($6, a, "="); split($7, b, "=");
+         printf "%-16s %-6s %-8s %6s %14s %12s\n", $2, $3, $4, $5, a[2], b[2] }' "$blog"
+  printf "%-16s %-10s %6s %10s\n" peer gemm n TFLOP/s
+  awk '$1 == "RESULT" && $3 == "gemm" { split($6, a, "=");
+         printf "%-16s %-10s %6s %10s\n", $2, $4, $5, a[2] }' "$blog"
+  echo "CNN and ALS/BPR benchmarks: not in this branch (no conv layers in nn, no mf family)."
+  echo "failed tests: $failed"
+} | tee -a "$summary"
+exit "$failed"
