@@ -68,7 +68,8 @@ typedef struct cs_intent_result {
 
 /* Train on texts/labels (n) with optional validation (vtexts/vlabels, nv; NULL/0 = split off
  * opts->valid_frac). Picks C on validation by in-scope accuracy, fits the temperature on
- * validation logits (Guo et al. 2017), then the OOS threshold on the calibrated max in-scope
+ * validation logits (Guo et al. 2017; kept within [0.25, 20], since a separable validation set
+ * sends it to 0), then the OOS threshold on the calibrated max in-scope
  * probability: with OOS rows in validation the largest threshold costing at most 2 points of
  * in-scope validation accuracy, else the quantile that keeps target_in_recall of in-scope
  * validation rows in scope. *out is new; caller frees. */
@@ -88,7 +89,7 @@ size_t cs_intent_n_classes(const cs_intent *m);
 const char *cs_intent_class(const cs_intent *m, size_t k);
 /* The underlying lp_model (owned by m), e.g. to attach extra sections before saving. */
 lp_model *cs_intent_model(cs_intent *m);
-/* Save: the lp_model .lpm file plus sections "cs.intent" (settings) and "cs.calib". */
+/* Save: the lp_model .lpm file plus section "cs.intent" (OOS label, threshold, temperature). */
 lp_status cs_intent_save(cs_intent *m, const char *path, lp_err *err);
 lp_status cs_intent_load(const char *path, cs_intent **out, lp_err *err);
 
@@ -248,8 +249,10 @@ typedef struct cs_turn_out {
 
 /* Advance session s by one turn (pure: no I/O). Rules, in order: the user asks for a human
  * (a human phrase) -> hand-off "user_requested"; the intent is a hand-off intent ->
- * "intent:<name>"; out of scope or confidence < min_confidence increments low_conf and after
- * max_low_confidence in a row -> "repeated_low_confidence", else the FAQ answer or fallback;
+ * "intent:<name>"; a pending intent whose required slot this turn's entities fill continues;
+ * out of scope or confidence < min_confidence: a confident FAQ answer is given (the streak
+ * resets), else low_conf grows and after max_low_confidence in a row -> hand-off
+ * "repeated_low_confidence", else the fallback;
  * otherwise entities fill slots, a missing required slot asks its question (pending), and the
  * reply template is filled ({slot} replaced; unknown slots left as written). */
 lp_status cs_dialog_step(const cs_bot_def *b, cs_session *s, const cs_turn_in *in,

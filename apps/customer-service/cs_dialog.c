@@ -275,6 +275,11 @@ lp_status cs_dialog_step(const cs_bot_def *b, cs_session *s, const cs_turn_in *i
             return st;
         }
     }
+    if (low && in->faq_answer) {
+        /* a confident FAQ answer is an answered turn, not a miss */
+        s->low_conf = 0;
+        return set_reply(o, in->faq_answer, s->slots, err);
+    }
     if (low) {
         s->low_conf++;
         if (s->low_conf >= max_low)

@@ -21,13 +21,15 @@
 #define COL_TEXT "text"
 #define COL_LABEL "label"
 #define EXTRA_SETTINGS "cs.intent"
-#define EXTRA_CALIB "cs.calib"
+/* Temperature range kept after fitting (see cs_intent_train). */
+#define CS_T_MIN 0.25
+#define CS_T_MAX 20.0
 /* With OOS rows in validation: the in-scope accuracy the OOS threshold may cost at most. */
 #define CS_OOS_MAX_IN_LOSS 0.02
 
 struct cs_intent {
     lp_model *model;
-    lp_calibrator *cal;   /* temperature, or NULL (one validation class only) */
+    double T;             /* temperature (Guo et al. 2017), clamped to [CS_T_MIN, CS_T_MAX] */
     long oos;             /* class index of the OOS label, -1 when not trained */
     char *oos_label;
     double tau;
@@ -46,7 +48,6 @@ void cs_intent_free(cs_intent *m)
     if (!m)
         return;
     lp_model_free(m->model);
-    lp_calibrator_free(m->cal);
     free(m->oos_label);
     free(m);
 }
@@ -60,13 +61,7 @@ const char *cs_intent_oos_label(const cs_intent *m) { return m->oos_label; }
 size_t cs_intent_n_classes(const cs_intent *m) { return lp_model_n_classes(m->model); }
 const char *cs_intent_class(const cs_intent *m, size_t k) { return lp_model_class(m->model, k); }
 lp_model *cs_intent_model(cs_intent *m) { return m->model; }
-double cs_intent_temperature(const cs_intent *m)
-{
-    double t = 1;
-    if (m->cal)
-        lp_calibrator_params(m->cal, &t, NULL);
-    return t;
-}
+double cs_intent_temperature(const cs_intent *m) { return m->T; }
 
 static lp_status make_frame(const char *const *texts, const char *const *labels, size_t n,
                             lp_frame **out, lp_err *err)
@@ -178,21 +173,15 @@ static lp_status probs_of(const cs_intent *m, const char *const *texts, size_t n
     size_t k = pr.k;
     for (size_t i = 0; i < n * k; i++)
         pr.out[i] = log(pr.out[i] > 1e-300 ? pr.out[i] : 1e-300);
-    if (m->cal)
-        st = lp_calibrator_predict(m->cal, pr.out, n, k, pr.out, err);
-    else
-        for (size_t i = 0; i < n; i++) {
-            double mx = -INFINITY, s = 0;
-            for (size_t c = 0; c < k; c++)
-                mx = fmax(mx, pr.out[i * k + c]);
-            for (size_t c = 0; c < k; c++)
-                s += (pr.out[i * k + c] = exp(pr.out[i * k + c] - mx));
-            for (size_t c = 0; c < k; c++)
-                pr.out[i * k + c] /= s;
-        }
-    if (st != LP_OK) {
-        lp_predictions_clear(&pr);
-        return st;
+    /* softmax(z / T), max subtracted for stability */
+    for (size_t i = 0; i < n; i++) {
+        double mx = -INFINITY, s = 0;
+        for (size_t c = 0; c < k; c++)
+            mx = fmax(mx, pr.out[i * k + c]);
+        for (size_t c = 0; c < k; c++)
+            s += (pr.out[i * k + c] = exp((pr.out[i * k + c] - mx) / m->T));
+        for (size_t c = 0; c < k; c++)
+            pr.out[i * k + c] /= s;
     }
     *out = pr.out;
     pr.out = NULL;
@@ -470,6 +459,7 @@ lp_status cs_intent_train(const char *const *texts, const char *const *labels, s
     m->model = best;
     best = NULL;
     m->oos = class_index(m->model, o.oos_label);
+    m->T = 1;
     m->protocol_train = m->oos >= 0;
     /* temperature on validation logits */
     if (nvk) {
@@ -486,13 +476,19 @@ lp_status cs_intent_train(const char *const *texts, const char *const *labels, s
             y[i] = (int32_t)class_index(m->model, vlk[i]);
         for (size_t i = 0; i < nvk * pr.k; i++)
             pr.out[i] = log(pr.out[i] > 1e-300 ? pr.out[i] : 1e-300);
-        st = lp_calibrator_fit_temperature(pr.out, y, nvk, pr.k, &m->cal, err);
+        lp_calibrator *cal = NULL;
+        st = lp_calibrator_fit_temperature(pr.out, y, nvk, pr.k, &cal, err);
         free(y);
         lp_predictions_clear(&pr);
         if (st != LP_OK) {
             cs_intent_free(m);
             goto fit_done;
         }
+        lp_calibrator_params(cal, &m->T, NULL);
+        lp_calibrator_free(cal);
+        /* a separable validation set drives T to 0 (every probability 1), which would make
+         * confidences meaningless for the OOS threshold: keep T within a sane range */
+        m->T = m->T < CS_T_MIN ? CS_T_MIN : m->T > CS_T_MAX ? CS_T_MAX : m->T;
     }
     if ((st = fit_threshold(m, VT, VL, nv, o.target_in_recall, err)) != LP_OK) {
         cs_intent_free(m);
@@ -524,6 +520,7 @@ static lp_status attach(cs_intent *m, lp_err *err)
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "oos_label", m->oos_label);
     cJSON_AddNumberToObject(j, "tau", m->tau);
+    cJSON_AddNumberToObject(j, "temperature", m->T);
     cJSON_AddBoolToObject(j, "oos_in_train", m->protocol_train);
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
@@ -531,14 +528,6 @@ static lp_status attach(cs_intent *m, lp_err *err)
         return lp_err_set(err, LP_ENOMEM, "intent: out of memory");
     lp_status st = lp_model_set_extra(m->model, EXTRA_SETTINGS, s, strlen(s), err);
     free(s);
-    if (st != LP_OK || !m->cal)
-        return st;
-    lp_buf b;
-    lp_buf_init(&b);
-    lp_calibrator_save(m->cal, &b);
-    if ((st = lp_buf_status(&b, err)) == LP_OK)
-        st = lp_model_set_extra(m->model, EXTRA_CALIB, b.data, b.len, err);
-    lp_buf_free(&b);
     return st;
 }
 
@@ -561,27 +550,22 @@ lp_status cs_intent_load(const char *path, cs_intent **out, lp_err *err)
         cJSON *j = cJSON_ParseWithLength(d, len);
         const cJSON *ol = cJSON_GetObjectItemCaseSensitive(j, "oos_label");
         const cJSON *tau = cJSON_GetObjectItemCaseSensitive(j, "tau");
+        const cJSON *T = cJSON_GetObjectItemCaseSensitive(j, "temperature");
         if (!cJSON_IsString(ol) || !cJSON_IsNumber(tau) || !(tau->valuedouble >= 0) ||
-            !(tau->valuedouble <= 1))
+            !(tau->valuedouble <= 1) || !cJSON_IsNumber(T) || !(T->valuedouble >= CS_T_MIN) ||
+            !(T->valuedouble <= CS_T_MAX))
             st = lp_err_set(err, LP_EFORMAT, "%s: section cs.intent: bad settings", path);
         else if (!(m->oos_label = lp_strdup(ol->valuestring)))
             st = lp_err_set(err, LP_ENOMEM, "%s: out of memory", path);
         else {
             m->tau = tau->valuedouble;
+            m->T = T->valuedouble;
             m->oos = class_index(m->model, m->oos_label);
             m->protocol_train = m->oos >= 0;
         }
         cJSON_Delete(j);
     } else if (st == LP_ENOTFOUND) {
         lp_err_prefix(err, "%s is not a customer-service model: ", path);
-    }
-    if (st == LP_OK && lp_model_get_extra(m->model, EXTRA_CALIB, &d, &len, NULL) == LP_OK) {
-        lp_reader r;
-        lp_reader_init(&r, d, len, "cs.calib");
-        st = lp_calibrator_load(&r, &m->cal, err);
-        if (st == LP_OK && lp_calibrator_n_cols(m->cal) != lp_model_n_classes(m->model))
-            st = lp_err_set(err, LP_EFORMAT, "%s: calibrator width differs from the classes",
-                            path);
     }
     if (st != LP_OK) {
         cs_intent_free(m);
