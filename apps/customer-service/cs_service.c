@@ -325,15 +325,33 @@ static lp_status h_chat(const lp_req *req, lp_res *res, void *user)
     if (st == LP_OK)
         st = cs_bot_turn(bot, &ses, tx->valuestring, strlen(tx->valuestring), &out, &turn, &err);
     if (st == LP_OK) {
+        /* nothing personal reaches the store: text, reply and slot values are redacted */
         char *red = cs_redact(bot->patterns, tx->valuestring, strlen(tx->valuestring));
+        char *red_reply = turn.reply ? cs_redact(bot->patterns, turn.reply, strlen(turn.reply))
+                                     : NULL;
+        cJSON *sv;
+        cJSON_ArrayForEach(sv, ses.slots) if (cJSON_IsString(sv))
+        {
+            char *rv = cs_redact(bot->patterns, sv->valuestring, strlen(sv->valuestring));
+            if (rv) {
+                cJSON_free(sv->valuestring);
+                sv->valuestring = cJSON_malloc(strlen(rv) + 1);
+                if (sv->valuestring)
+                    memcpy(sv->valuestring, rv, strlen(rv) + 1);
+                else
+                    sv->type = cJSON_NULL;
+                free(rv);
+            }
+        }
         long turn_id = 0;
         const cJSON *in = cJSON_GetObjectItemCaseSensitive(out, "intent");
         const cJSON *cf = cJSON_GetObjectItemCaseSensitive(out, "confidence");
         st = red ? cs_store_put(s->store, &ses, red, in->valuestring, cf->valuedouble,
-                                turn.reply ? turn.reply : "", turn.handoff, turn.reason,
+                                red_reply ? red_reply : "", turn.handoff, turn.reason,
                                 &turn_id, &err)
                  : lp_err_set(&err, LP_ENOMEM, "chat: out of memory");
         free(red);
+        free(red_reply);
         cJSON_AddNumberToObject(out, "turn_id", (double)turn_id);
         lp_metric_series_add(s->turns, 1);
         if (turn.handoff)
