@@ -144,6 +144,8 @@ lp_status cs_faq_search(const cs_faq *f, const char *query, size_t k, cs_faq_hit
                         size_t *n_hits, lp_err *err)
 {
     *n_hits = 0;
+    if (k == 0)
+        return LP_OK;
     double *bm = lp_calloc(f->n, sizeof(double)), *c0 = lp_calloc(f->n, sizeof(double)),
            *c1 = lp_calloc(f->n, sizeof(double));
     lp_status st = LP_OK;

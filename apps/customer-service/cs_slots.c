@@ -181,6 +181,10 @@ static size_t features(const sent *S, size_t i, const char *prev, uint32_t *f)
     f[n++] = fh("pw", prev, w);
     f[n++] = fh("psh", prev, S->shape[i]);
     f[n++] = fh("first", i == 0 ? "1" : "0", S->shape[i]);
+    f[n++] = fh("pw-1", prev, wp);
+    f[n++] = fh("w-1sh", wp, S->shape[i]);
+    f[n++] = fh("shw+1", S->shape[i], wn);
+    f[n++] = fh("suf-1", sp, suf[2]);
     if (S->ctx) {
         char one[32];
         const char *c = S->ctx;
