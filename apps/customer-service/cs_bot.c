@@ -106,8 +106,8 @@ static cJSON *entities_json(const cs_entities *e)
     return arr;
 }
 
-lp_status cs_bot_turn(const cs_bot *b, cs_session *s, const char *text, size_t len,
-                      cJSON **out, cs_turn_out *turn, lp_err *err)
+lp_status cs_bot_turn(const cs_bot *b, cs_session *s, const char *text, size_t len, cJSON **out,
+                      cs_turn_out *turn, lp_err *err)
 {
     *out = NULL;
     memset(turn, 0, sizeof(*turn));
@@ -133,8 +133,8 @@ lp_status cs_bot_turn(const cs_bot *b, cs_session *s, const char *text, size_t l
             bool clash = false;
             for (size_t k = 0; k < ents.n && !clash; k++)
                 clash = sl.v[i].start < ents.v[k].end && ents.v[k].start < sl.v[i].end;
-            if (!clash && cs_entities_push(&ents, sl.v[i].type, text, sl.v[i].start,
-                                           sl.v[i].end) != LP_OK)
+            if (!clash &&
+                cs_entities_push(&ents, sl.v[i].type, text, sl.v[i].start, sl.v[i].end) != LP_OK)
                 st = lp_err_set(err, LP_ENOMEM, "turn: out of memory");
         }
         cs_entities_clear(&sl);
@@ -147,8 +147,8 @@ lp_status cs_bot_turn(const cs_bot *b, cs_session *s, const char *text, size_t l
         cs_entities_clear(&ents);
         return st;
     }
-    const char *faq_answer = nh && hits[0].cosine >= CS_FAQ_CONFIDENT
-                                 ? cs_faq_answer(b->faq, hits[0].index) : NULL;
+    const char *faq_answer =
+        nh && hits[0].cosine >= CS_FAQ_CONFIDENT ? cs_faq_answer(b->faq, hits[0].index) : NULL;
     cs_turn_in in = {.text = text, .intent = &ir, .entities = &ents, .faq_answer = faq_answer};
     st = cs_dialog_step(b->def, s, &in, turn, err);
     if (st != LP_OK) {

@@ -35,7 +35,10 @@ void cs_bot_def_free(cs_bot_def *b)
     free(b);
 }
 
-const char *cs_bot_def_json(const cs_bot_def *b) { return b->src; }
+const char *cs_bot_def_json(const cs_bot_def *b)
+{
+    return b->src;
+}
 
 static const cJSON *member(const cJSON *o, const char *name)
 {
@@ -69,15 +72,19 @@ lp_status cs_bot_def_parse(const char *json, size_t len, const char *what, cs_bo
             break;
         const cJSON *r = member(x, "reply"), *req = member(x, "required"), *q;
         if (!cJSON_IsObject(x) || (r && !cJSON_IsString(r)) || (req && !cJSON_IsArray(req))) {
-            st = lp_err_set(err, LP_EINVAL, "%s: intents.%s: expected {\"reply\": string, "
-                                            "\"required\": [...]}", what, x->string);
+            st = lp_err_set(err, LP_EINVAL,
+                            "%s: intents.%s: expected {\"reply\": string, "
+                            "\"required\": [...]}",
+                            what, x->string);
             break;
         }
         cJSON_ArrayForEach(q, req) if (!cJSON_IsString(member(q, "slot")) ||
                                        !cJSON_IsString(member(q, "ask")))
         {
-            st = lp_err_set(err, LP_EINVAL, "%s: intents.%s.required: each item needs string "
-                                            "'slot' and 'ask'", what, x->string);
+            st = lp_err_set(err, LP_EINVAL,
+                            "%s: intents.%s.required: each item needs string "
+                            "'slot' and 'ask'",
+                            what, x->string);
             break;
         }
     }
@@ -192,7 +199,8 @@ static lp_status handoff(const cs_bot_def *b, cs_session *s, cs_turn_out *o, con
     o->handoff = true;
     s->handed_off = true;
     snprintf(o->reason, sizeof(o->reason), "%s", why);
-    return set_reply(o, def_str(b, "handoff_reply", "Let me connect you with a member of our team."),
+    return set_reply(o,
+                     def_str(b, "handoff_reply", "Let me connect you with a member of our team."),
                      s->slots, err);
 }
 
@@ -220,19 +228,19 @@ static lp_status act(const cs_bot_def *b, cs_session *s, const char *intent, con
     return set_reply(o, cJSON_IsString(r) ? r->valuestring : (faq ? faq : ""), s->slots, err);
 }
 
-lp_status cs_dialog_step(const cs_bot_def *b, cs_session *s, const cs_turn_in *in,
-                         cs_turn_out *o, lp_err *err)
+lp_status cs_dialog_step(const cs_bot_def *b, cs_session *s, const cs_turn_in *in, cs_turn_out *o,
+                         lp_err *err)
 {
     memset(o, 0, sizeof(*o));
     s->turns++;
     const cJSON *h = b ? member(b->root, "handoff") : NULL;
     const cJSON *phrases = member(h, "human_phrases"), *x;
-    static const char *const dflt_phrases[] = {"human", "agent", "real person", "operator",
-                                               "representative", NULL};
+    static const char *const dflt_phrases[] = {"human",    "agent",          "real person",
+                                               "operator", "representative", NULL};
     bool asked = false;
     if (phrases) {
-        cJSON_ArrayForEach(x, phrases) asked |= cJSON_IsString(x) &&
-                                                contains_phrase(in->text, x->valuestring);
+        cJSON_ArrayForEach(x, phrases) asked |=
+            cJSON_IsString(x) && contains_phrase(in->text, x->valuestring);
     } else {
         for (size_t k = 0; dflt_phrases[k]; k++)
             asked |= contains_phrase(in->text, dflt_phrases[k]);
@@ -270,7 +278,7 @@ lp_status cs_dialog_step(const cs_bot_def *b, cs_session *s, const cs_turn_in *i
             snprintf(intent, sizeof(intent), "%s", s->pending);
             lp_status st = act(b, s, intent, NULL, o, err);
             /* o->intent must outlive the stack: point at the bot definition's key */
-            const cJSON *d = member(member(b->root, "intents"), intent);
+            const cJSON *d = b ? member(member(b->root, "intents"), intent) : NULL;
             o->intent = d ? d->string : in->intent->intent;
             return st;
         }
@@ -284,8 +292,9 @@ lp_status cs_dialog_step(const cs_bot_def *b, cs_session *s, const cs_turn_in *i
         s->low_conf++;
         if (s->low_conf >= max_low)
             return handoff(b, s, o, "repeated_low_confidence", err);
-        return set_reply(o, in->faq_answer ? in->faq_answer
-                                           : def_str(b, "fallback", "Sorry, I did not get that."),
+        return set_reply(o,
+                         in->faq_answer ? in->faq_answer
+                                        : def_str(b, "fallback", "Sorry, I did not get that."),
                          s->slots, err);
     }
     s->low_conf = 0;
@@ -324,8 +333,9 @@ lp_status cs_store_open(const char *path, bool keep_hashes_only, cs_store **out,
         return lp_err_set(err, LP_ENOMEM, "session store: out of memory");
     st->hashes_only = keep_hashes_only;
     pthread_mutex_init(&st->mu, NULL);
-    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                        SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(path, &st->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
         lp_err_set(err, LP_EIO, "session store %s: %s", path,
                    st->db ? sqlite3_errmsg(st->db) : "cannot open");
         cs_store_close(st);
@@ -346,8 +356,10 @@ lp_status cs_store_open(const char *path, bool keep_hashes_only, cs_store **out,
     sqlite3_finalize(q);
     if (ver > 1) {
         cs_store_close(st);
-        return lp_err_set(err, LP_EVERSION, "session store %s: schema version %d is newer than "
-                                            "this program's 1", path, ver);
+        return lp_err_set(err, LP_EVERSION,
+                          "session store %s: schema version %d is newer than "
+                          "this program's 1",
+                          path, ver);
     }
     if (ver < 1 && sqlite3_exec(st->db, schema_v1, NULL, NULL, NULL) != SQLITE_OK) {
         lp_status s = sql_err(st, path, err);
@@ -373,8 +385,10 @@ lp_status cs_store_get(cs_store *st, const char *id, cs_session *s, lp_err *err)
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *q;
     lp_status rc = LP_OK;
-    if (sqlite3_prepare_v2(st->db, "SELECT turns, low_conf, pending, slots, handed_off FROM "
-                           "sessions WHERE id = ?", -1, &q, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT turns, low_conf, pending, slots, handed_off FROM "
+                           "sessions WHERE id = ?",
+                           -1, &q, NULL) != SQLITE_OK) {
         rc = sql_err(st, "read session", err);
         goto out;
     }
@@ -383,7 +397,8 @@ lp_status cs_store_get(cs_store *st, const char *id, cs_session *s, lp_err *err)
         s->turns = sqlite3_column_int64(q, 0);
         s->low_conf = sqlite3_column_int64(q, 1);
         snprintf(s->pending, sizeof(s->pending), "%s",
-                 (const char *)sqlite3_column_text(q, 2) ? (const char *)sqlite3_column_text(q, 2) : "");
+                 (const char *)sqlite3_column_text(q, 2) ? (const char *)sqlite3_column_text(q, 2)
+                                                         : "");
         const char *js = (const char *)sqlite3_column_text(q, 3);
         cJSON *slots = js ? cJSON_Parse(js) : NULL;
         if (cJSON_IsObject(slots)) {
@@ -418,15 +433,19 @@ lp_status cs_store_put(cs_store *st, const cs_session *s, const char *text, cons
         rc = sql_err(st, "begin", err);
         goto out;
     }
-    if (sqlite3_prepare_v2(st->db, "INSERT INTO sessions(id, turns, low_conf, pending, slots, "
-                           "handed_off, updated_at) VALUES(?,?,?,?,?,?,strftime('%Y-%m-%dT%H:%M:%fZ'"
-                           ")) ON CONFLICT(id) DO UPDATE SET turns=excluded.turns, low_conf="
-                           "excluded.low_conf, pending=excluded.pending, slots=excluded.slots, "
-                           "handed_off=excluded.handed_off, updated_at=excluded.updated_at",
-                           -1, &a, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(st->db, "INSERT INTO turns(session_id, ts, text, text_sha256, intent,"
+    if (sqlite3_prepare_v2(
+            st->db,
+            "INSERT INTO sessions(id, turns, low_conf, pending, slots, "
+            "handed_off, updated_at) VALUES(?,?,?,?,?,?,strftime('%Y-%m-%dT%H:%M:%fZ'"
+            ")) ON CONFLICT(id) DO UPDATE SET turns=excluded.turns, low_conf="
+            "excluded.low_conf, pending=excluded.pending, slots=excluded.slots, "
+            "handed_off=excluded.handed_off, updated_at=excluded.updated_at",
+            -1, &a, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(st->db,
+                           "INSERT INTO turns(session_id, ts, text, text_sha256, intent,"
                            " confidence, reply, handoff, reason) VALUES(?,strftime('%Y-%m-%dT%H:"
-                           "%M:%fZ'),?,?,?,?,?,?,?)", -1, &b, NULL) != SQLITE_OK) {
+                           "%M:%fZ'),?,?,?,?,?,?,?)",
+                           -1, &b, NULL) != SQLITE_OK) {
         rc = sql_err(st, "prepare", err);
         goto rollback;
     }
@@ -490,9 +509,10 @@ lp_status cs_store_session_json(cs_store *st, const char *id, cJSON **out, lp_er
     cJSON *arr = cJSON_AddArrayToObject(o, "history");
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(st->db, "SELECT id, ts, text, text_sha256, intent, confidence, reply,"
-                           " handoff, reason FROM turns WHERE session_id = ? ORDER BY id", -1, &q,
-                           NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT id, ts, text, text_sha256, intent, confidence, reply,"
+                           " handoff, reason FROM turns WHERE session_id = ? ORDER BY id",
+                           -1, &q, NULL) == SQLITE_OK) {
         sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
         while (sqlite3_step(q) == SQLITE_ROW) {
             cJSON *t = cJSON_CreateObject();
@@ -526,9 +546,11 @@ lp_status cs_store_feedback(cs_store *st, const char *id, long turn_id, const ch
     pthread_mutex_lock(&st->mu);
     lp_status rc = LP_OK;
     sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO feedback(turn_id, session_id, intent,"
+    if (sqlite3_prepare_v2(st->db,
+                           "INSERT OR REPLACE INTO feedback(turn_id, session_id, intent,"
                            " ts) SELECT id, session_id, ?, strftime('%Y-%m-%dT%H:%M:%fZ') FROM "
-                           "turns WHERE id = ? AND session_id = ?", -1, &q, NULL) != SQLITE_OK) {
+                           "turns WHERE id = ? AND session_id = ?",
+                           -1, &q, NULL) != SQLITE_OK) {
         rc = sql_err(st, "feedback", err);
     } else {
         sqlite3_bind_text(q, 1, intent, -1, SQLITE_STATIC);
@@ -544,8 +566,7 @@ lp_status cs_store_feedback(cs_store *st, const char *id, long turn_id, const ch
     return rc;
 }
 
-lp_status cs_store_corrections(cs_store *st, char ***texts, char ***labels, size_t *n,
-                               lp_err *err)
+lp_status cs_store_corrections(cs_store *st, char ***texts, char ***labels, size_t *n, lp_err *err)
 {
     *texts = *labels = NULL;
     *n = 0;
@@ -553,9 +574,10 @@ lp_status cs_store_corrections(cs_store *st, char ***texts, char ***labels, size
     sqlite3_stmt *q;
     lp_status rc = LP_OK;
     size_t cap = 0;
-    if (sqlite3_prepare_v2(st->db, "SELECT t.text, f.intent FROM feedback f JOIN turns t ON "
-                           "t.id = f.turn_id WHERE t.text IS NOT NULL ORDER BY f.turn_id", -1, &q,
-                           NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT t.text, f.intent FROM feedback f JOIN turns t ON "
+                           "t.id = f.turn_id WHERE t.text IS NOT NULL ORDER BY f.turn_id",
+                           -1, &q, NULL) != SQLITE_OK) {
         rc = sql_err(st, "corrections", err);
         goto out;
     }

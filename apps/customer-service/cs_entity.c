@@ -20,8 +20,8 @@ typedef struct pat {
     const char *type;
     const char *src;
     pcre2_code *re;
-    bool luhn;    /* keep only Luhn-valid digit runs */
-    bool redact;  /* replaced by cs_redact */
+    bool luhn;   /* keep only Luhn-valid digit runs */
+    bool redact; /* replaced by cs_redact */
 } pat;
 
 enum { N_PATS = 8 };
@@ -35,18 +35,26 @@ static const pat builtin[N_PATS] = {
     {"url", "\\b(?:https?://|www\\.)[^\\s<>\"]+[^\\s<>\".,;:!?)]", NULL, false, false},
     {"card", "\\b\\d(?:[ -]?\\d){12,18}\\b", NULL, true, true},
     {"order_number", NULL, NULL, false, false},
-    {"money", "(?:[$€£¥]\\s?\\d[\\d,]*(?:\\.\\d{1,2})?|\\b\\d[\\d,]*(?:\\.\\d{1,2})?\\s?"
-              "(?:dollars?|euros?|pounds?|usd|eur|gbp|bucks)\\b)", NULL, false, false},
-    {"phone", "(?<![\\w+])(?:\\+\\d{1,3}[ .-]?)?(?:\\(\\d{2,4}\\)[ .-]?|\\d{2,4}[ .-])"
-              "\\d{3,4}[ .-]?\\d{3,4}\\b", NULL, false, true},
-    {"date", "\\b(?:\\d{4}-\\d{2}-\\d{2}|\\d{1,2}/\\d{1,2}(?:/\\d{2,4})?|"
-             "(?:today|tomorrow|yesterday|tonight)|"
-             "(?:next |this |last )?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)|"
-             "\\d{1,2}(?:st|nd|rd|th)?\\s+(?:of\\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|"
-             "oct|nov|dec)[a-z]*|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*"
-             "\\.?\\s+\\d{1,2}(?:st|nd|rd|th)?(?:,?\\s+\\d{4})?)\\b", NULL, false, false},
-    {"time", "\\b(?:(?:[01]?\\d|2[0-3]):[0-5]\\d(?:\\s?[ap]\\.?m\\.?)?|(?:1[0-2]|0?[1-9])\\s?"
-             "[ap]\\.?m\\.?|noon|midnight)(?!\\w)", NULL, false, false},
+    {"money",
+     "(?:[$€£¥]\\s?\\d[\\d,]*(?:\\.\\d{1,2})?|\\b\\d[\\d,]*(?:\\.\\d{1,2})?\\s?"
+     "(?:dollars?|euros?|pounds?|usd|eur|gbp|bucks)\\b)",
+     NULL, false, false},
+    {"phone",
+     "(?<![\\w+])(?:\\+\\d{1,3}[ .-]?)?(?:\\(\\d{2,4}\\)[ .-]?|\\d{2,4}[ .-])"
+     "\\d{3,4}[ .-]?\\d{3,4}\\b",
+     NULL, false, true},
+    {"date",
+     "\\b(?:\\d{4}-\\d{2}-\\d{2}|\\d{1,2}/\\d{1,2}(?:/\\d{2,4})?|"
+     "(?:today|tomorrow|yesterday|tonight)|"
+     "(?:next |this |last )?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)|"
+     "\\d{1,2}(?:st|nd|rd|th)?\\s+(?:of\\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|"
+     "oct|nov|dec)[a-z]*|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*"
+     "\\.?\\s+\\d{1,2}(?:st|nd|rd|th)?(?:,?\\s+\\d{4})?)\\b",
+     NULL, false, false},
+    {"time",
+     "\\b(?:(?:[01]?\\d|2[0-3]):[0-5]\\d(?:\\s?[ap]\\.?m\\.?)?|(?:1[0-2]|0?[1-9])\\s?"
+     "[ap]\\.?m\\.?|noon|midnight)(?!\\w)",
+     NULL, false, false},
 };
 
 bool cs_luhn_valid(const char *s, size_t len)
@@ -217,8 +225,9 @@ char *cs_redact(const cs_patterns *p, const char *text, size_t len)
     size_t at = 0;
     for (size_t i = 0; i < e.n; i++) {
         lp_buf_put(&b, text + at, e.v[i].start - at);
-        const char *tag = !strcmp(e.v[i].type, "email") ? "[EMAIL]"
-                          : !strcmp(e.v[i].type, "card") ? "[CARD]" : "[PHONE]";
+        const char *tag = !strcmp(e.v[i].type, "email")  ? "[EMAIL]"
+                          : !strcmp(e.v[i].type, "card") ? "[CARD]"
+                                                         : "[PHONE]";
         lp_buf_put(&b, tag, strlen(tag));
         at = e.v[i].end;
     }

@@ -42,10 +42,22 @@ void cs_faq_free(cs_faq *f)
     free(f);
 }
 
-size_t cs_faq_size(const cs_faq *f) { return f->n; }
-const char *cs_faq_id(const cs_faq *f, size_t i) { return i < f->n ? f->ids[i] : NULL; }
-const char *cs_faq_question(const cs_faq *f, size_t i) { return i < f->n ? f->qs[i] : NULL; }
-const char *cs_faq_answer(const cs_faq *f, size_t i) { return i < f->n ? f->as[i] : NULL; }
+size_t cs_faq_size(const cs_faq *f)
+{
+    return f->n;
+}
+const char *cs_faq_id(const cs_faq *f, size_t i)
+{
+    return i < f->n ? f->ids[i] : NULL;
+}
+const char *cs_faq_question(const cs_faq *f, size_t i)
+{
+    return i < f->n ? f->qs[i] : NULL;
+}
+const char *cs_faq_answer(const cs_faq *f, size_t i)
+{
+    return i < f->n ? f->as[i] : NULL;
+}
 
 lp_status cs_faq_build(const char *const *ids, const char *const *questions,
                        const char *const *answers, size_t n, cs_faq **out, lp_err *err)
@@ -213,8 +225,7 @@ lp_status cs_faq_load(lp_reader *r, cs_faq **out, lp_err *err)
         return lp_err_set(err, LP_EVERSION, "%s: FAQ version %u, expected %u", r->what, ver,
                           FAQ_VERSION);
     if (n == 0 || n > 1000000)
-        return lp_err_set(err, LP_EFORMAT, "%s: %llu FAQ entries", r->what,
-                          (unsigned long long)n);
+        return lp_err_set(err, LP_EFORMAT, "%s: %llu FAQ entries", r->what, (unsigned long long)n);
     char **v = lp_calloc(3 * n, sizeof(char *));
     if (!v)
         return lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->what);
@@ -231,8 +242,8 @@ lp_status cs_faq_load(lp_reader *r, cs_faq **out, lp_err *err)
                 qs[i] = v[3 * i + 1];
                 as[i] = v[3 * i + 2];
                 if (!qs[i])
-                    st = lp_err_set(err, LP_EFORMAT, "%s: FAQ entry %zu has no question",
-                                    r->what, i + 1);
+                    st = lp_err_set(err, LP_EFORMAT, "%s: FAQ entry %zu has no question", r->what,
+                                    i + 1);
             }
             if (st == LP_OK)
                 st = cs_faq_build((const char *const *)ids, (const char *const *)qs,

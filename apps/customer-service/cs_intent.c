@@ -29,17 +29,23 @@
 
 struct cs_intent {
     lp_model *model;
-    double T;             /* temperature (Guo et al. 2017), clamped to [CS_T_MIN, CS_T_MAX] */
-    long oos;             /* class index of the OOS label, -1 when not trained */
+    double T; /* temperature (Guo et al. 2017), clamped to [CS_T_MIN, CS_T_MAX] */
+    long oos; /* class index of the OOS label, -1 when not trained */
     char *oos_label;
     double tau;
-    bool protocol_train;  /* OOS rows were in training */
+    bool protocol_train; /* OOS rows were in training */
 };
 
 cs_intent_opts cs_intent_opts_default(void)
 {
-    return (cs_intent_opts){.oos_label = "oos", .c_grid = NULL, .n_c = 0, .valid_frac = 0.2,
-                            .target_in_recall = 0.95, .threads = 0, .seed = 42,
+    return (cs_intent_opts){.oos_label = "oos",
+                            .c_grid = NULL,
+                            .n_c = 0,
+                            .valid_frac = 0.2,
+                            .target_in_recall = 0.95,
+                            .threads = 0,
+                            .seed = 42,
+                            .max_iter = 100,
                             .char_ngrams = false};
 }
 
@@ -56,12 +62,30 @@ const char *cs_intent_protocol(const cs_intent *m)
 {
     return m->protocol_train ? "oos_in_train" : "threshold";
 }
-double cs_intent_threshold(const cs_intent *m) { return m->tau; }
-const char *cs_intent_oos_label(const cs_intent *m) { return m->oos_label; }
-size_t cs_intent_n_classes(const cs_intent *m) { return lp_model_n_classes(m->model); }
-const char *cs_intent_class(const cs_intent *m, size_t k) { return lp_model_class(m->model, k); }
-lp_model *cs_intent_model(cs_intent *m) { return m->model; }
-double cs_intent_temperature(const cs_intent *m) { return m->T; }
+double cs_intent_threshold(const cs_intent *m)
+{
+    return m->tau;
+}
+const char *cs_intent_oos_label(const cs_intent *m)
+{
+    return m->oos_label;
+}
+size_t cs_intent_n_classes(const cs_intent *m)
+{
+    return lp_model_n_classes(m->model);
+}
+const char *cs_intent_class(const cs_intent *m, size_t k)
+{
+    return lp_model_class(m->model, k);
+}
+lp_model *cs_intent_model(cs_intent *m)
+{
+    return m->model;
+}
+double cs_intent_temperature(const cs_intent *m)
+{
+    return m->T;
+}
 
 static lp_status make_frame(const char *const *texts, const char *const *labels, size_t n,
                             lp_frame **out, lp_err *err)
@@ -216,8 +240,8 @@ static void decide(const cs_intent *m, const double *p, size_t k, cs_intent_resu
             r->n_alt++;
     }
     r->confidence = r->n_alt ? r->alt_p[0] : 0;
-    r->out_of_scope = (m->oos >= 0 && (long)best_all == m->oos) || r->confidence < m->tau ||
-                      r->n_alt == 0;
+    r->out_of_scope =
+        (m->oos >= 0 && (long)best_all == m->oos) || r->confidence < m->tau || r->n_alt == 0;
     r->intent = r->out_of_scope ? m->oos_label : r->alt[0];
 }
 
@@ -247,8 +271,8 @@ static long class_index(const lp_model *m, const char *label)
 }
 
 /* In-scope accuracy of raw argmax (over in-scope classes) on validation probabilities. */
-static double in_scope_acc(const lp_predictions *pr, const lp_model *model,
-                           const char *const *vl, size_t nv, const char *oos)
+static double in_scope_acc(const lp_predictions *pr, const lp_model *model, const char *const *vl,
+                           size_t nv, const char *oos)
 {
     size_t right = 0, tot = 0;
     long o = class_index(model, oos);
@@ -258,8 +282,8 @@ static double in_scope_acc(const lp_predictions *pr, const lp_model *model,
         tot++;
         size_t best = (size_t)-1;
         for (size_t c = 0; c < pr->k; c++)
-            if ((long)c != o && (best == (size_t)-1 || pr->out[i * pr->k + c] >
-                                                          pr->out[i * pr->k + best]))
+            if ((long)c != o &&
+                (best == (size_t)-1 || pr->out[i * pr->k + c] > pr->out[i * pr->k + best]))
                 best = c;
         if (best != (size_t)-1 && !strcmp(lp_model_class(model, best), vl[i]))
             right++;
@@ -319,8 +343,8 @@ static lp_status fit_threshold(cs_intent *m, const char *const *vt, const char *
             size_t in_ok = 0;
             for (size_t i = 0; i < nv; i++)
                 if (strcmp(vl[i], m->oos_label))
-                    in_ok += !r[i].out_of_scope && r[i].confidence >= tau &&
-                             !strcmp(r[i].alt[0], vl[i]);
+                    in_ok +=
+                        !r[i].out_of_scope && r[i].confidence >= tau && !strcmp(r[i].alt[0], vl[i]);
             double acc = (double)in_ok / (double)n_in;
             if (acc0 < 0)
                 acc0 = acc;
@@ -374,8 +398,9 @@ lp_status cs_intent_train(const char *const *texts, const char *const *labels, s
             }
         }
         if (nv == 0) {
-            st = lp_err_set(err, LP_EINVAL, "intent data: too few rows per intent to hold out "
-                                            "a validation split (give --valid)");
+            st = lp_err_set(err, LP_EINVAL,
+                            "intent data: too few rows per intent to hold out "
+                            "a validation split (give --valid)");
             goto done;
         }
     }
@@ -393,7 +418,8 @@ lp_status cs_intent_train(const char *const *texts, const char *const *labels, s
     /* validation labels never seen in training cannot be predicted: keep them out of the
      * validation frame given to lp_model_train (it rejects unknown labels) */
     size_t nvk = 0;
-    const char **vtk = lp_mallocarray(nv, sizeof(char *)), **vlk = lp_mallocarray(nv, sizeof(char *));
+    const char **vtk = lp_mallocarray(nv, sizeof(char *)),
+               **vlk = lp_mallocarray(nv, sizeof(char *));
     if (!vtk || !vlk) {
         free(vtk);
         free(vlk);
@@ -426,7 +452,8 @@ lp_status cs_intent_train(const char *const *texts, const char *const *labels, s
         to.params = par;
         if ((st = lp_params_set_double(par, "C", grid[g], err)) != LP_OK ||
             (st = lp_params_set(par, "tol", "1e-3", err)) != LP_OK ||
-            (st = lp_params_set(par, "max_iter", "300", err)) != LP_OK)
+            (st = lp_params_set_double(par, "max_iter", o.max_iter ? o.max_iter : 100, err)) !=
+                LP_OK)
             goto fit_done;
         lp_model *cand;
         if ((st = lp_model_train(ftr, fva, &to, &cand, err)) != LP_OK)
@@ -546,7 +573,8 @@ lp_status cs_intent_load(const char *path, cs_intent **out, lp_err *err)
     lp_status st = lp_model_load(path, &m->model, err);
     const void *d;
     size_t len;
-    if (st == LP_OK && (st = lp_model_get_extra(m->model, EXTRA_SETTINGS, &d, &len, err)) == LP_OK) {
+    if (st == LP_OK &&
+        (st = lp_model_get_extra(m->model, EXTRA_SETTINGS, &d, &len, err)) == LP_OK) {
         cJSON *j = cJSON_ParseWithLength(d, len);
         const cJSON *ol = cJSON_GetObjectItemCaseSensitive(j, "oos_label");
         const cJSON *tau = cJSON_GetObjectItemCaseSensitive(j, "tau");
@@ -577,8 +605,7 @@ lp_status cs_intent_load(const char *path, cs_intent **out, lp_err *err)
 
 /* ---- evaluation ------------------------------------------------------------------------- */
 lp_status cs_intent_evaluate(const cs_intent *m, const char *const *texts,
-                             const char *const *labels, size_t n, cs_intent_eval *e,
-                             lp_err *err)
+                             const char *const *labels, size_t n, cs_intent_eval *e, lp_err *err)
 {
     memset(e, 0, sizeof(*e));
     e->n = n;

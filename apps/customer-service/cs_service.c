@@ -22,8 +22,8 @@
 
 cs_train_spec cs_train_spec_default(void)
 {
-    return (cs_train_spec){.text_col = "text", .label_col = "label", .oos_label = "oos",
-                           .char_ngrams = false};
+    return (cs_train_spec){
+        .text_col = "text", .label_col = "label", .oos_label = "oos", .char_ngrams = false};
 }
 
 static lp_status col_of(const cs_table *t, const char *name, const char *what, const char ***out,
@@ -101,9 +101,10 @@ static lp_status train_slots_file(const char *path, cs_slots **out, lp_err *err)
 static cJSON *spec_json(const cs_train_spec *s)
 {
     cJSON *o = cJSON_CreateObject();
-    const char *k[] = {"data", "valid", "text_col", "label_col", "oos_label", "slots", "faq", "bot"};
-    const char *v[] = {s->data, s->valid, s->text_col, s->label_col, s->oos_label, s->slots,
-                       s->faq, s->bot};
+    const char *k[] = {"data",      "valid", "text_col", "label_col",
+                       "oos_label", "slots", "faq",      "bot"};
+    const char *v[] = {s->data,      s->valid, s->text_col, s->label_col,
+                       s->oos_label, s->slots, s->faq,      s->bot};
     for (int i = 0; i < 8; i++)
         if (v[i])
             cJSON_AddStringToObject(o, k[i], v[i]);
@@ -304,7 +305,10 @@ struct cs_service {
     lp_metric_series *turns, *handoffs, *oos;
 };
 
-static void bot_destroy(void *obj, void *user) { cs_bot_free(obj); }
+static void bot_destroy(void *obj, void *user)
+{
+    cs_bot_free(obj);
+}
 
 static lp_status h_chat(const lp_req *req, lp_res *res, void *user)
 {
@@ -327,8 +331,8 @@ static lp_status h_chat(const lp_req *req, lp_res *res, void *user)
     if (st == LP_OK) {
         /* nothing personal reaches the store: text, reply and slot values are redacted */
         char *red = cs_redact(bot->patterns, tx->valuestring, strlen(tx->valuestring));
-        char *red_reply = turn.reply ? cs_redact(bot->patterns, turn.reply, strlen(turn.reply))
-                                     : NULL;
+        char *red_reply =
+            turn.reply ? cs_redact(bot->patterns, turn.reply, strlen(turn.reply)) : NULL;
         cJSON *sv;
         cJSON_ArrayForEach(sv, ses.slots) if (cJSON_IsString(sv))
         {
@@ -347,8 +351,8 @@ static lp_status h_chat(const lp_req *req, lp_res *res, void *user)
         const cJSON *in = cJSON_GetObjectItemCaseSensitive(out, "intent");
         const cJSON *cf = cJSON_GetObjectItemCaseSensitive(out, "confidence");
         st = red ? cs_store_put(s->store, &ses, red, in->valuestring, cf->valuedouble,
-                                red_reply ? red_reply : "", turn.handoff, turn.reason,
-                                &turn_id, &err)
+                                red_reply ? red_reply : "", turn.handoff, turn.reason, &turn_id,
+                                &err)
                  : lp_err_set(&err, LP_ENOMEM, "chat: out of memory");
         free(red);
         free(red_reply);
@@ -392,8 +396,10 @@ static lp_status h_feedback(const lp_req *req, lp_res *res, void *user)
         known = !strcmp(intent, cs_intent_class(bot->intent, k));
     lp_swap_release(ref);
     if (!known)
-        return lp_http_error(res, LP_EINVAL, "field 'intent': '%.64s' is not an intent of the "
-                                             "model", intent);
+        return lp_http_error(res, LP_EINVAL,
+                             "field 'intent': '%.64s' is not an intent of the "
+                             "model",
+                             intent);
     lp_err err = {0};
     if (cs_store_feedback(s->store, sid, turn, intent, &err) != LP_OK)
         return lp_http_error_from(res, &err);
@@ -437,11 +443,13 @@ static const lp_field_spec feedback_fields[] = {
     {"intent", LP_FIELD_TYPE_STRING, true, false, 0, 0, 128},
     {NULL}};
 
-#define CS_ROUTES(AUTH)                                                                        \
-    {"POST", "/v1/chat", h_chat, 64 * 1024, false, true, chat_fields, false},                  \
-    {"GET", "/v1/sessions/{id}", h_session, 0, false, false, NULL, false},                     \
-    {"POST", "/v1/feedback", h_feedback, 16 * 1024, false, true, feedback_fields, false},      \
-    {"POST", "/v1/admin/retrain", h_retrain, 16 * 1024, AUTH, false, NULL, false}
+#define CS_ROUTES(AUTH)                                                                            \
+    {"POST", "/v1/chat", h_chat, 64 * 1024, false, true, chat_fields, false},                      \
+        {"GET", "/v1/sessions/{id}", h_session, 0, false, false, NULL, false},                     \
+        {"POST", "/v1/feedback", h_feedback, 16 * 1024, false, true, feedback_fields, false},      \
+    {                                                                                              \
+        "POST", "/v1/admin/retrain", h_retrain, 16 * 1024, AUTH, false, NULL, false                \
+    }
 
 static const lp_route routes_open[] = {CS_ROUTES(false)};
 static const lp_route routes_auth[] = {CS_ROUTES(true)};
@@ -454,7 +462,10 @@ cs_service_opts cs_service_opts_default(void)
     return o;
 }
 
-lp_server *cs_service_server(cs_service *s) { return s->server; }
+lp_server *cs_service_server(cs_service *s)
+{
+    return s->server;
+}
 
 void cs_service_free(cs_service *s)
 {

@@ -44,14 +44,23 @@ void cs_slots_free(cs_slots *s)
     free(s);
 }
 
-size_t cs_slots_n_types(const cs_slots *s) { return s->n_types; }
-const char *cs_slots_type(const cs_slots *s, size_t k) { return k < s->n_types ? s->types[k] : NULL; }
+size_t cs_slots_n_types(const cs_slots *s)
+{
+    return s->n_types;
+}
+const char *cs_slots_type(const cs_slots *s, size_t k)
+{
+    return k < s->n_types ? s->types[k] : NULL;
+}
 
 typedef struct tok {
     size_t s, e;
 } tok;
 
-static bool is_word_byte(unsigned char c) { return isalnum(c) || c >= 0x80; }
+static bool is_word_byte(unsigned char c)
+{
+    return isalnum(c) || c >= 0x80;
+}
 
 static size_t tokenize(const char *t, size_t len, tok *out, size_t cap)
 {
@@ -87,8 +96,10 @@ lp_status cs_spans_parse(const char *spans, const char *text, size_t len, cs_ent
         int used = 0;
         if (sscanf(p, "%31s %ld %ld%n", type, &s, &e, &used) != 3 || s < 0 || e <= s ||
             (size_t)e > len)
-            return lp_err_set(err, LP_EPARSE, "spans item %zu '%.40s': expected 'SLOT START END' "
-                              "with 0 <= START < END <= %zu", item, p, len);
+            return lp_err_set(err, LP_EPARSE,
+                              "spans item %zu '%.40s': expected 'SLOT START END' "
+                              "with 0 <= START < END <= %zu",
+                              item, p, len);
         if (cs_entities_push(out, type, text, (size_t)s, (size_t)e) != LP_OK)
             return lp_err_set(err, LP_ENOMEM, "spans: out of memory");
         p += used;
@@ -261,8 +272,9 @@ lp_status cs_slots_train(const char *const *texts, const char *const *spans,
     cs_slots_opts opt = o ? *o : cs_slots_opts_default();
     *out = NULL;
     if (opt.hash_bits < 10 || opt.hash_bits > 24 || opt.epochs < 1 || opt.epochs > 100)
-        return lp_err_set(err, LP_EINVAL, "slots options: hash_bits must be in [10, 24] and "
-                                          "epochs in [1, 100]");
+        return lp_err_set(err, LP_EINVAL,
+                          "slots options: hash_bits must be in [10, 24] and "
+                          "epochs in [1, 100]");
     cs_slots *s = lp_calloc(1, sizeof(*s));
     sent *S = lp_calloc(1, sizeof(*S));
     cs_entities *sp = lp_calloc(n ? n : 1, sizeof(cs_entities));
@@ -424,8 +436,8 @@ lp_status cs_slots_load(lp_reader *r, cs_slots **out, lp_err *err)
     if ((st = lp_reader_u32(r, &ver, err)) != LP_OK)
         return st;
     if (ver != SLOTS_VERSION)
-        return lp_err_set(err, LP_EVERSION, "%s: slot tagger version %u, expected %u", r->what,
-                          ver, SLOTS_VERSION);
+        return lp_err_set(err, LP_EVERSION, "%s: slot tagger version %u, expected %u", r->what, ver,
+                          SLOTS_VERSION);
     if ((st = lp_reader_u32(r, &nt, err)) != LP_OK)
         return st;
     if (nt == 0 || nt > MAX_TYPES)
@@ -436,7 +448,8 @@ lp_status cs_slots_load(lp_reader *r, cs_slots **out, lp_err *err)
         return lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->what);
     }
     for (; s->n_types < nt; s->n_types++)
-        if ((st = lp_reader_str(r, &s->types[s->n_types], 31, err)) != LP_OK || !s->types[s->n_types])
+        if ((st = lp_reader_str(r, &s->types[s->n_types], 31, err)) != LP_OK ||
+            !s->types[s->n_types])
             goto fail;
     s->n_tags = 1 + 2 * nt;
     if ((st = lp_reader_u32(r, &bits, err)) != LP_OK)

@@ -78,8 +78,7 @@ static long split_line(const char *s, size_t len, char delim, char ***out)
     return (long)n;
 }
 
-lp_status cs_table_parse(const char *data, size_t len, const char *what, cs_table *out,
-                         lp_err *err)
+lp_status cs_table_parse(const char *data, size_t len, const char *what, cs_table *out, lp_err *err)
 {
     memset(out, 0, sizeof(*out));
     if (lp_utf8_check(data, len, what, err) != LP_OK)

@@ -11,11 +11,12 @@
 #include "cs.h"
 
 static const char *const stop[] = {
-    "a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "but", "by", "can",
-    "could", "did", "do", "does", "for", "from", "get", "had", "has", "have", "hi", "hello", "how",
-    "i", "if", "in", "is", "it", "its", "just", "me", "my", "need", "of", "on", "or", "please",
-    "so", "that", "the", "there", "this", "to", "want", "was", "we", "what", "when", "where",
-    "which", "who", "why", "will", "with", "would", "you", "your", NULL};
+    "a",     "about", "am",   "an",    "and", "any",  "are",  "as",     "at",    "be",    "been",
+    "but",   "by",    "can",  "could", "did", "do",   "does", "for",    "from",  "get",   "had",
+    "has",   "have",  "hi",   "hello", "how", "i",    "if",   "in",     "is",    "it",    "its",
+    "just",  "me",    "my",   "need",  "of",  "on",   "or",   "please", "so",    "that",  "the",
+    "there", "this",  "to",   "want",  "was", "we",   "what", "when",   "where", "which", "who",
+    "why",   "will",  "with", "would", "you", "your", NULL};
 
 static bool is_stop(const char *w)
 {
@@ -111,8 +112,9 @@ int cs_cmd_topics(int argc, char **argv)
             break;
         }
         for (size_t k = 0; k < toks[i].n; k++) {
-            char **hit = is_stop(toks[i].v[k]) ? NULL
-                         : bsearch(&toks[i].v[k], all, V, sizeof(char *), cmp_str);
+            char **hit = is_stop(toks[i].v[k])
+                             ? NULL
+                             : bsearch(&toks[i].v[k], all, V, sizeof(char *), cmp_str);
             if (hit)
                 docs[i][lens[i]++] = (uint32_t)(hit - all);
         }

@@ -16,7 +16,8 @@ static const char usage[] =
     "  train --data TRAIN [--valid VALID] [--text-col text] [--label-col label] [--oos-label oos]\n"
     "        [--slots SLOTS_TRAIN] [--faq FAQ] [--bot BOT.json] [--c 1,10,100] [--char-ngrams]\n"
     "        --out MODEL.lpm\n"
-    "  eval --model MODEL.lpm --data TEST [--text-col ..] [--label-col ..] [--oos-label oos] --json\n"
+    "  eval --model MODEL.lpm --data TEST [--text-col ..] [--label-col ..] [--oos-label oos] "
+    "--json\n"
     "  train-slots --data TRAIN --out SLOTS.lpm\n"
     "  eval-slots --model SLOTS.lpm --data TEST --json\n"
     "  eval-faq --faq FAQ --queries QUERIES --json\n"
@@ -90,11 +91,19 @@ static void print_json(cJSON *o)
 
 static int cmd_train(int argc, char **argv)
 {
-    flag fl[] = {{"--data"}, {"--valid"}, {"--text-col"}, {"--label-col"}, {"--oos-label"},
-                 {"--slots"}, {"--faq"}, {"--bot"}, {"--out"}, {"--c"},
-                 {"--char-ngrams", NULL, true}, {NULL}};
-    if (!parse_flags(argc, argv, fl) || !need(fl, "train", "--data") ||
-        !need(fl, "train", "--out"))
+    flag fl[] = {{"--data"},
+                 {"--valid"},
+                 {"--text-col"},
+                 {"--label-col"},
+                 {"--oos-label"},
+                 {"--slots"},
+                 {"--faq"},
+                 {"--bot"},
+                 {"--out"},
+                 {"--c"},
+                 {"--char-ngrams", NULL, true},
+                 {NULL}};
+    if (!parse_flags(argc, argv, fl) || !need(fl, "train", "--data") || !need(fl, "train", "--out"))
         return 2;
     cs_train_spec sp = cs_train_spec_default();
     sp.data = get(fl, "--data");
@@ -116,8 +125,10 @@ static int cmd_train(int argc, char **argv)
             char *end;
             double v = strtod(p, &end);
             if (end == p || !(v > 0) || !isfinite(v)) {
-                fprintf(stderr, "lepton-customer-service train: --c '%s': expected positive "
-                                "numbers separated by commas\n", get(fl, "--c"));
+                fprintf(stderr,
+                        "lepton-customer-service train: --c '%s': expected positive "
+                        "numbers separated by commas\n",
+                        get(fl, "--c"));
                 return 2;
             }
             grid[sp.n_c++] = v;
@@ -146,10 +157,10 @@ static int cmd_train(int argc, char **argv)
 
 static int cmd_eval(int argc, char **argv)
 {
-    flag fl[] = {{"--model"}, {"--data"}, {"--text-col"}, {"--label-col"}, {"--oos-label"},
-                 {"--json", NULL, true}, {NULL}};
-    if (!parse_flags(argc, argv, fl) || !need(fl, "eval", "--model") ||
-        !need(fl, "eval", "--data"))
+    flag fl[] = {{"--model"},     {"--data"},      {"--text-col"},
+                 {"--label-col"}, {"--oos-label"}, {"--json", NULL, true},
+                 {NULL}};
+    if (!parse_flags(argc, argv, fl) || !need(fl, "eval", "--model") || !need(fl, "eval", "--data"))
         return 2;
     lp_err err = {0};
     cs_bot *b;
@@ -159,10 +170,9 @@ static int cmd_eval(int argc, char **argv)
         fprintf(stderr, "note: the model was trained with OOS label '%s'\n",
                 cs_intent_oos_label(b->intent));
     cs_intent_eval e;
-    lp_status st = cs_eval_file(b, get(fl, "--data"),
-                                get(fl, "--text-col") ? get(fl, "--text-col") : "text",
-                                get(fl, "--label-col") ? get(fl, "--label-col") : "label", &e,
-                                &err);
+    lp_status st =
+        cs_eval_file(b, get(fl, "--data"), get(fl, "--text-col") ? get(fl, "--text-col") : "text",
+                     get(fl, "--label-col") ? get(fl, "--label-col") : "label", &e, &err);
     cs_bot_free(b);
     if (st != LP_OK)
         return fail(&err);
@@ -170,13 +180,14 @@ static int cmd_eval(int argc, char **argv)
         print_json(cs_intent_eval_json(&e));
     } else {
         printf("n %zu  in-scope accuracy %.4f  OOS recall %.4f  OOS precision %.4f  macro F1 "
-               "%.4f\n", e.n, e.in_scope_accuracy, e.oos_recall, e.oos_precision, e.macro_f1);
+               "%.4f\n",
+               e.n, e.in_scope_accuracy, e.oos_recall, e.oos_precision, e.macro_f1);
     }
     return 0;
 }
 
-static lp_status slots_cols(const cs_table *t, const char *path, const char ***tx,
-                            const char ***sp, const char ***cx, lp_err *err)
+static lp_status slots_cols(const cs_table *t, const char *path, const char ***tx, const char ***sp,
+                            const char ***cx, lp_err *err)
 {
     size_t jt, js;
     lp_status st = cs_table_require(t, "text", path, &jt, err);
@@ -332,14 +343,17 @@ static int cmd_eval_faq(int argc, char **argv)
     }
     long fid = cs_table_col(&ft, "id") >= 0 ? cs_table_col(&ft, "id") : cs_table_col(&ft, "faq_id");
     long fa = cs_table_col(&ft, "answer");
-    long qid = cs_table_col(&qt, "faq_id") >= 0 ? cs_table_col(&qt, "faq_id") : cs_table_col(&qt, "id");
-    long qq = cs_table_col(&qt, "query") >= 0 ? cs_table_col(&qt, "query") : cs_table_col(&qt, "text");
+    long qid =
+        cs_table_col(&qt, "faq_id") >= 0 ? cs_table_col(&qt, "faq_id") : cs_table_col(&qt, "id");
+    long qq =
+        cs_table_col(&qt, "query") >= 0 ? cs_table_col(&qt, "query") : cs_table_col(&qt, "text");
     size_t fq;
     lp_status st = cs_table_require(&ft, "question", get(fl, "--faq"), &fq, &err);
     if (st == LP_OK && (fid < 0 || qid < 0 || qq < 0))
-        st = lp_err_set(&err, LP_ENOTFOUND, "eval-faq: the FAQ needs 'id' (or 'faq_id') and "
-                                            "'question'; the queries 'faq_id' (or 'id') and "
-                                            "'query' (or 'text')");
+        st = lp_err_set(&err, LP_ENOTFOUND,
+                        "eval-faq: the FAQ needs 'id' (or 'faq_id') and "
+                        "'question'; the queries 'faq_id' (or 'id') and "
+                        "'query' (or 'text')");
     cs_faq *f = NULL;
     const char **ids = lp_calloc(ft.n_rows + 1, sizeof(char *)),
                **qs = lp_calloc(ft.n_rows + 1, sizeof(char *)),
@@ -418,8 +432,9 @@ static int cmd_retrain(int argc, char **argv)
 
 static int cmd_serve(int argc, char **argv)
 {
-    flag fl[] = {{"--model"}, {"--port"}, {"--db"}, {"--api-keys"}, {"--host"},
-                 {"--hash-texts", NULL, true}, {NULL}};
+    flag fl[] = {{"--model"},    {"--port"}, {"--db"},
+                 {"--api-keys"}, {"--host"}, {"--hash-texts", NULL, true},
+                 {NULL}};
     if (!parse_flags(argc, argv, fl) || !need(fl, "serve", "--model"))
         return 2;
     cs_service_opts o = cs_service_opts_default();
@@ -518,10 +533,14 @@ int main(int argc, char **argv)
     const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"train", cmd_train},       {"eval", cmd_eval},
-                {"train-slots", cmd_train_slots}, {"eval-slots", cmd_eval_slots},
-                {"eval-faq", cmd_eval_faq}, {"retrain", cmd_retrain},
-                {"serve", cmd_serve},       {"chat", cmd_chat},
+    } cmds[] = {{"train", cmd_train},
+                {"eval", cmd_eval},
+                {"train-slots", cmd_train_slots},
+                {"eval-slots", cmd_eval_slots},
+                {"eval-faq", cmd_eval_faq},
+                {"retrain", cmd_retrain},
+                {"serve", cmd_serve},
+                {"chat", cmd_chat},
                 {"topics", cs_cmd_topics}};
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
         if (!strcmp(argv[1], cmds[i].name))

@@ -160,15 +160,17 @@ static void test_conversation(void **state)
     http_resp_free(&r);
     /* feedback on a turn: stored; unknown intent and unknown turn refused */
     char body[256];
-    snprintf(body, sizeof(body), "{\"session_id\":\"c1\",\"turn_id\":%ld,\"intent\":\"order_status\"}",
-             turn);
+    snprintf(body, sizeof(body),
+             "{\"session_id\":\"c1\",\"turn_id\":%ld,\"intent\":\"order_status\"}", turn);
     assert_int_equal(post("/v1/feedback", body, strlen(body), &r), 200);
     http_resp_free(&r);
-    snprintf(body, sizeof(body), "{\"session_id\":\"c1\",\"turn_id\":%ld,\"intent\":\"nope\"}", turn);
+    snprintf(body, sizeof(body), "{\"session_id\":\"c1\",\"turn_id\":%ld,\"intent\":\"nope\"}",
+             turn);
     post("/v1/feedback", body, strlen(body), &r);
     assert_error_shape(&r, 400, "intent");
     http_resp_free(&r);
-    snprintf(body, sizeof(body), "{\"session_id\":\"c1\",\"turn_id\":999999,\"intent\":\"greeting\"}");
+    snprintf(body, sizeof(body),
+             "{\"session_id\":\"c1\",\"turn_id\":999999,\"intent\":\"greeting\"}");
     post("/v1/feedback", body, strlen(body), &r);
     assert_error_shape(&r, 404, "999999");
     http_resp_free(&r);
@@ -226,8 +228,8 @@ static void test_hostile(void **state)
     assert_error_shape(&r, 400, "UTF-8");
     http_resp_free(&r);
     /* emoji and non-Latin scripts: a sensible answer */
-    const char *texts[] = {"😀😀 where is my order 📦", "我的订单在哪里", "Где мой заказ?",
-                           "أين طلبي", "\xe2\x80\x8b", "ORD-11111 ✅"};
+    const char *texts[] = {"😀😀 where is my order 📦", "我的订单在哪里", "Где мой заказ?", "أين طلبي",
+                           "\xe2\x80\x8b",           "ORD-11111 ✅"};
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
         o = chat("h2", texts[i], &st);
         assert_int_equal(st, 200);
@@ -241,9 +243,13 @@ static void test_hostile(void **state)
     assert_error_shape(&r, 404, "nobody");
     http_resp_free(&r);
     /* malformed JSON, wrong types, missing and unknown fields */
-    const char *bodies[] = {"{\"session_id\":\"x\",\"text\":", "[1,2]", "{\"session_id\":1,\"text\":\"hi\"}",
-                            "{\"text\":\"hi\"}", "{\"session_id\":\"x\",\"text\":\"hi\",\"z\":1}",
-                            "{\"session_id\":\"\",\"text\":\"hi\"}", ""};
+    const char *bodies[] = {"{\"session_id\":\"x\",\"text\":",
+                            "[1,2]",
+                            "{\"session_id\":1,\"text\":\"hi\"}",
+                            "{\"text\":\"hi\"}",
+                            "{\"session_id\":\"x\",\"text\":\"hi\",\"z\":1}",
+                            "{\"session_id\":\"\",\"text\":\"hi\"}",
+                            ""};
     for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
         memset(&r, 0, sizeof(r));
         st = post("/v1/chat", bodies[i], strlen(bodies[i]), &r);

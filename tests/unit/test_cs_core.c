@@ -78,8 +78,8 @@ static void test_intent_oos_in_train(void **state)
                      LP_OK);
     assert_string_equal(cs_intent_protocol(m), "oos_in_train");
     cs_intent_eval e;
-    assert_int_equal(cs_intent_evaluate(m, (const char *const *)te.texts, te.labels, te.n, &e,
-                                        &err), LP_OK);
+    assert_int_equal(
+        cs_intent_evaluate(m, (const char *const *)te.texts, te.labels, te.n, &e, &err), LP_OK);
     assert_true(e.in_scope_accuracy >= 0.9);
     assert_true(e.oos_recall >= 0.9);
     assert_int_equal(e.n_oos, 20);
@@ -122,7 +122,8 @@ static void test_intent_threshold_protocol(void **state)
     cs_intent *m;
     assert_int_equal(cs_intent_train((const char *const *)tr.texts, tr.labels, tr.n,
                                      (const char *const *)va.texts, va.labels, va.n, NULL, &m,
-                                     &err), LP_OK);
+                                     &err),
+                     LP_OK);
     assert_string_equal(cs_intent_protocol(m), "threshold");
     assert_true(cs_intent_threshold(m) > 0.25); /* above chance for 4 classes */
     /* 95% of in-scope validation rows are kept in scope */
@@ -134,15 +135,15 @@ static void test_intent_threshold_protocol(void **state)
     assert_true(kept >= (size_t)(0.95 * (double)va.n));
     free(r);
     cs_intent_eval e;
-    assert_int_equal(cs_intent_evaluate(m, (const char *const *)te.texts, te.labels, te.n, &e,
-                                        &err), LP_OK);
+    assert_int_equal(
+        cs_intent_evaluate(m, (const char *const *)te.texts, te.labels, te.n, &e, &err), LP_OK);
     /* unseen words carry no evidence, so OOS texts get flat, low-confidence predictions */
     assert_true(e.oos_recall >= 0.8);
     assert_true(e.in_scope_accuracy >= 0.85);
     /* no OOS rows in the test set: OOS metrics undefined */
     cs_intent_eval e2;
-    assert_int_equal(cs_intent_evaluate(m, (const char *const *)va.texts, va.labels, va.n, &e2,
-                                        &err), LP_OK);
+    assert_int_equal(
+        cs_intent_evaluate(m, (const char *const *)va.texts, va.labels, va.n, &e2, &err), LP_OK);
     assert_true(isnan(e2.oos_recall) && isnan(e2.oos_precision));
     cs_intent_free(m);
     synth_free(&tr);
@@ -256,10 +257,10 @@ static void test_redact(void **state)
 static void test_slots(void **state)
 {
     /* product names after "return the" and names after "my name is", with varied fillers */
-    const char *prods[] = {"blue jacket", "lamp", "red dress", "green sofa", "kettle",
-                           "wool scarf", "desk lamp", "yoga mat"};
-    const char *names[] = {"Anna Berg", "John Miller", "Sara Kim", "Tom Hardy", "Lena Fischer",
-                           "Peter Wong"};
+    const char *prods[] = {"blue jacket", "lamp",       "red dress", "green sofa",
+                           "kettle",      "wool scarf", "desk lamp", "yoga mat"};
+    const char *names[] = {"Anna Berg", "John Miller",  "Sara Kim",
+                           "Tom Hardy", "Lena Fischer", "Peter Wong"};
     char *texts[64], *spans[64];
     size_t n = 0;
     for (size_t i = 0; i < 8; i++) {
@@ -289,12 +290,14 @@ static void test_slots(void **state)
     o.hash_bits = 14;
     cs_slots *s;
     lp_err err = {0};
-    assert_int_equal(cs_slots_train((const char *const *)texts, (const char *const *)spans, NULL,
-                                    n, &o, &s, &err), LP_OK);
+    assert_int_equal(cs_slots_train((const char *const *)texts, (const char *const *)spans, NULL, n,
+                                    &o, &s, &err),
+                     LP_OK);
     assert_int_equal(cs_slots_n_types(s), 2);
     cs_slot_eval mi;
     assert_int_equal(cs_slots_evaluate(s, (const char *const *)texts, (const char *const *)spans,
-                                       NULL, n, &mi, NULL, &err), LP_OK);
+                                       NULL, n, &mi, NULL, &err),
+                     LP_OK);
     assert_true(mi.f1 >= 0.9); /* fits its training set */
     cs_entities e = {0};
     const char *q = "please return the desk lamp today";
@@ -475,8 +478,8 @@ static void test_store(void **state)
     snprintf(s.pending, sizeof(s.pending), "track");
     cJSON_AddStringToObject(s.slots, "order_number", "ORD-1");
     long tid;
-    assert_int_equal(cs_store_put(st, &s, "hello [EMAIL]", "greet", 0.9, "hi", false, "", &tid,
-                                  &err), LP_OK);
+    assert_int_equal(
+        cs_store_put(st, &s, "hello [EMAIL]", "greet", 0.9, "hi", false, "", &tid, &err), LP_OK);
     cs_session_clear(&s);
     cs_session s2;
     assert_int_equal(cs_store_get(st, "u1", &s2, &err), LP_OK);
@@ -504,8 +507,9 @@ static void test_store(void **state)
     /* hash-only mode keeps no text */
     assert_int_equal(cs_store_open(path, true, &st, &err), LP_OK);
     cs_session_init(&s, "u2");
-    assert_int_equal(cs_store_put(st, &s, "secret text", "x", 0.5, "r", true, "user_requested",
-                                  &tid, &err), LP_OK);
+    assert_int_equal(
+        cs_store_put(st, &s, "secret text", "x", 0.5, "r", true, "user_requested", &tid, &err),
+        LP_OK);
     cs_session_clear(&s);
     assert_int_equal(cs_store_session_json(st, "u2", &j, &err), LP_OK);
     cJSON *t0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "history"), 0);
@@ -563,11 +567,16 @@ static void test_lda(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_intent_oos_in_train), cmocka_unit_test(test_intent_threshold_protocol),
-        cmocka_unit_test(test_intent_errors),       cmocka_unit_test(test_entities),
-        cmocka_unit_test(test_luhn),                cmocka_unit_test(test_redact),
-        cmocka_unit_test(test_slots),               cmocka_unit_test(test_faq),
-        cmocka_unit_test(test_dialog),              cmocka_unit_test(test_store),
+        cmocka_unit_test(test_intent_oos_in_train),
+        cmocka_unit_test(test_intent_threshold_protocol),
+        cmocka_unit_test(test_intent_errors),
+        cmocka_unit_test(test_entities),
+        cmocka_unit_test(test_luhn),
+        cmocka_unit_test(test_redact),
+        cmocka_unit_test(test_slots),
+        cmocka_unit_test(test_faq),
+        cmocka_unit_test(test_dialog),
+        cmocka_unit_test(test_store),
         cmocka_unit_test(test_lda),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -42,10 +42,22 @@ void lp_lda_free(lp_lda *m)
     free(m);
 }
 
-size_t lp_lda_n_topics(const lp_lda *m) { return m->k; }
-size_t lp_lda_n_docs(const lp_lda *m) { return m->d; }
-const double *lp_lda_topic_word(const lp_lda *m, size_t t) { return t < m->k ? m->phi + t * m->v : NULL; }
-const double *lp_lda_doc_topic(const lp_lda *m, size_t d) { return d < m->d ? m->theta + d * m->k : NULL; }
+size_t lp_lda_n_topics(const lp_lda *m)
+{
+    return m->k;
+}
+size_t lp_lda_n_docs(const lp_lda *m)
+{
+    return m->d;
+}
+const double *lp_lda_topic_word(const lp_lda *m, size_t t)
+{
+    return t < m->k ? m->phi + t * m->v : NULL;
+}
+const double *lp_lda_doc_topic(const lp_lda *m, size_t d)
+{
+    return d < m->d ? m->theta + d * m->k : NULL;
+}
 
 lp_status lp_lda_fit(const uint32_t *const *docs, const size_t *lens, size_t n_docs, size_t vocab,
                      const lp_lda_opts *o, lp_lda **out, lp_err *err)
@@ -61,8 +73,10 @@ lp_status lp_lda_fit(const uint32_t *const *docs, const size_t *lens, size_t n_d
     for (size_t d = 0; d < n_docs; d++)
         for (size_t i = 0; i < lens[d]; i++) {
             if (docs[d][i] >= vocab)
-                return lp_err_set(err, LP_EINVAL, "lda: document %zu position %zu: word id %u "
-                                  "is not below the vocabulary size %zu", d, i, docs[d][i], vocab);
+                return lp_err_set(err, LP_EINVAL,
+                                  "lda: document %zu position %zu: word id %u "
+                                  "is not below the vocabulary size %zu",
+                                  d, i, docs[d][i], vocab);
             n_tok++;
         }
     if (n_tok == 0)
@@ -100,8 +114,8 @@ lp_status lp_lda_fit(const uint32_t *const *docs, const size_t *lens, size_t n_d
                 nt[t]--;
                 double s = 0;
                 for (size_t q = 0; q < K; q++) {
-                    s += ((double)ndt[d * K + q] + opt.alpha) * ((double)ntw[q * V + w] + opt.beta) /
-                         ((double)nt[q] + vb);
+                    s += ((double)ndt[d * K + q] + opt.alpha) *
+                         ((double)ntw[q * V + w] + opt.beta) / ((double)nt[q] + vb);
                     p[q] = s; /* cumulative */
                 }
                 double u = lp_rng_uniform(&rng) * s;
@@ -129,8 +143,8 @@ lp_status lp_lda_fit(const uint32_t *const *docs, const size_t *lens, size_t n_d
             m->phi[t * V + w] = ((double)ntw[t * V + w] + opt.beta) / ((double)nt[t] + vb);
     for (size_t d = 0; d < n_docs; d++)
         for (size_t t = 0; t < K; t++)
-            m->theta[d * K + t] = ((double)ndt[d * K + t] + opt.alpha) /
-                                  ((double)lens[d] + (double)K * opt.alpha);
+            m->theta[d * K + t] =
+                ((double)ndt[d * K + t] + opt.alpha) / ((double)lens[d] + (double)K * opt.alpha);
     *out = m;
     m = NULL;
 done:
