@@ -199,7 +199,8 @@ static lp_status find_all(const cs_patterns *p, const char *text, size_t len, bo
         }
         pcre2_match_data_free(md);
     }
-    qsort(out->v + base, out->n - base, sizeof(cs_entity), by_start);
+    if (out->n - base > 1)
+        qsort(out->v + base, out->n - base, sizeof(cs_entity), by_start);
     return LP_OK;
 }
 
