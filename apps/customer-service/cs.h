@@ -307,9 +307,12 @@ void cs_bot_free(cs_bot *b);
 lp_status cs_bot_turn(const cs_bot *b, cs_session *s, const char *text, size_t len, cJSON **out,
                       cs_turn_out *turn, lp_err *err);
 
-/* ---- LDA topics (CLI helper over lp_lda) ------------------------------------------------- */
+/* ---- LDA topics: the `topics` sub-command (cs_topics.c) ----------------------------------- */
+/* Parse --data FILE [--text-col text] [--k 20] [--iters 200] [--seed 42] from argv[2..], fit LDA
+ * (lp_lda) on the utterances and print each topic's top words and example utterances.
+ * Returns the exit code: 0, 1 (bad input, message on stderr) or 2 (usage). */
+int cs_cmd_topics(int argc, char **argv);
 
-#endif
 
 /* ---- training from files, retraining, the HTTP service (cs_service.c) --------------------- */
 typedef struct cs_train_spec {
@@ -361,3 +364,5 @@ cs_service_opts cs_service_opts_default(void);
 lp_status cs_service_new(const cs_service_opts *o, cs_service **out, lp_err *err);
 lp_server *cs_service_server(cs_service *s);
 void cs_service_free(cs_service *s);
+
+#endif

@@ -224,7 +224,7 @@ lp_status cs_faq_load(lp_reader *r, cs_faq **out, lp_err *err)
     if (ver != FAQ_VERSION)
         return lp_err_set(err, LP_EVERSION, "%s: FAQ version %u, expected %u", r->what, ver,
                           FAQ_VERSION);
-    if (n == 0 || n > 1000000)
+    if (n == 0 || n > 1000000 || 3 * 4 * n > r->len - r->pos) /* 3 strings of >= 4 bytes each */
         return lp_err_set(err, LP_EFORMAT, "%s: %llu FAQ entries", r->what, (unsigned long long)n);
     char **v = lp_calloc(3 * n, sizeof(char *));
     if (!v)

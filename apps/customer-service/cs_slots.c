@@ -460,6 +460,11 @@ lp_status cs_slots_load(lp_reader *r, cs_slots **out, lp_err *err)
     }
     s->bits = bits;
     size_t cnt = ((size_t)1 << bits) * s->n_tags;
+    if (cnt * sizeof(float) > r->len - r->pos) { /* before allocating: a short input says so */
+        st = lp_err_set(err, LP_EFORMAT, "%s: %zu slot weights announced, %zu bytes left",
+                        r->what, cnt, r->len - r->pos);
+        goto fail;
+    }
     if (!(s->w = lp_mallocarray(cnt, sizeof(float)))) {
         st = lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->what);
         goto fail;

@@ -519,8 +519,6 @@ static int cmd_chat(int argc, char **argv)
     return 0;
 }
 
-int cs_cmd_topics(int argc, char **argv);
-
 int main(int argc, char **argv)
 {
     const char *lvl = getenv("LEPTON_LOG");
