@@ -101,10 +101,22 @@ lp_status cs_bot_def_parse(const char *json, size_t len, const char *what, cs_bo
     b->root = root;
     b->min_conf = 0.5;
     b->max_low = 2;
-    if (cJSON_IsNumber(x = member(h, "min_confidence")))
+    if ((x = member(h, "min_confidence")) &&
+        (!cJSON_IsNumber(x) || !(x->valuedouble >= 0) || !(x->valuedouble <= 1)))
+        st = lp_err_set(err, LP_EINVAL, "%s: handoff.min_confidence must be a number in [0, 1]",
+                        what);
+    else if (x)
         b->min_conf = x->valuedouble;
-    if (cJSON_IsNumber(x = member(h, "max_low_confidence")) && x->valuedouble >= 1)
+    if ((x = member(h, "max_low_confidence")) &&
+        (!cJSON_IsNumber(x) || !(x->valuedouble >= 1) || !(x->valuedouble <= 1000)))
+        st = lp_err_set(err, LP_EINVAL, "%s: handoff.max_low_confidence must be a number in "
+                                        "[1, 1000]", what);
+    else if (x)
         b->max_low = (long)x->valuedouble;
+    if (st != LP_OK) {
+        cs_bot_def_free(b);
+        return st;
+    }
     *out = b;
     return LP_OK;
 }

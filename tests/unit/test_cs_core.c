@@ -462,6 +462,9 @@ static void test_dialog(void **state)
     assert_int_equal(cs_bot_def_parse(bad, strlen(bad), "bot.json", &b, &err), LP_EINVAL);
     assert_non_null(strstr(err.msg, "intents.x"));
     assert_int_equal(cs_bot_def_parse("{", 1, "bot.json", &b, &err), LP_EPARSE);
+    const char *big = "{\"handoff\":{\"max_low_confidence\":1e30}}";
+    assert_int_equal(cs_bot_def_parse(big, strlen(big), "bot.json", &b, &err), LP_EINVAL);
+    assert_non_null(strstr(err.msg, "max_low_confidence"));
 }
 
 static void test_store(void **state)
