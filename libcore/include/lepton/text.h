@@ -1,6 +1,7 @@
 /*
  * text.h - text to features: a PCRE2 tokenizer over UTF-8, word and character n-grams,
- * MurmurHash3 feature hashing, TF-IDF with scikit-learn's definitions, and Okapi BM25 retrieval.
+ * MurmurHash3 feature hashing, TF-IDF with scikit-learn's definitions, Okapi BM25 retrieval and
+ * LDA topics (collapsed Gibbs sampling).
  *
  * Compatibility target: scikit-learn 1.2 (CountVectorizer / TfidfVectorizer / HashingVectorizer
  * with their defaults unless an option says otherwise), so that columns, vocabularies and
@@ -193,6 +194,42 @@ lp_status lp_bm25_scores(const lp_bm25 *idx, const char *query, double *scores, 
  * Thread-safe. */
 lp_status lp_bm25_top_k(const lp_bm25 *idx, const char *query, size_t k, size_t *ids,
                         double *scores, size_t *n_out, lp_err *err);
+
+/* ---- LDA topics -----------------------------------------------------------------------------
+ * Latent Dirichlet allocation (Blei, Ng & Jordan 2003) fitted by collapsed Gibbs sampling
+ * (Griffiths & Steyvers 2004): each token's topic z is resampled from
+ *   p(z = t | rest) ∝ (n_dt + alpha) * (n_tw + beta) / (n_t + V * beta)
+ * with the counts excluding the token itself. After the last sweep
+ *   phi_tw = (n_tw + beta) / (n_t + V beta),  theta_dt = (n_dt + alpha) / (|d| + K alpha).
+ * Documents are arrays of word ids in [0, vocab); the caller builds the vocabulary (e.g. with
+ * lp_tokenizer). Single-threaded and reproducible for a seed. */
+typedef struct lp_lda_opts {
+    size_t k;          /* topics, default 20, >= 2 */
+    double alpha;      /* document-topic prior, default 0.1, > 0 */
+    double beta;       /* topic-word prior, default 0.01, > 0 */
+    unsigned iters;    /* Gibbs sweeps, default 200, >= 1 */
+    uint64_t seed;     /* default 42 */
+} lp_lda_opts;
+
+lp_lda_opts lp_lda_opts_default(void);
+lp_status lp_lda_opts_check(const lp_lda_opts *o, lp_err *err);
+
+typedef struct lp_lda lp_lda;
+
+/* Fit on docs[d][0..lens[d]) for d < n_docs. LP_EINVAL for bad options, vocab == 0, no tokens,
+ * or a word id >= vocab (naming document and position); LP_ENOMEM. *out is new; caller frees. */
+lp_status lp_lda_fit(const uint32_t *const *docs, const size_t *lens, size_t n_docs, size_t vocab,
+                     const lp_lda_opts *o, lp_lda **out, lp_err *err);
+void lp_lda_free(lp_lda *m);
+size_t lp_lda_n_topics(const lp_lda *m);
+size_t lp_lda_n_docs(const lp_lda *m);
+/* phi of topic t: (vocab,) owned by m; NULL when t is out of range. */
+const double *lp_lda_topic_word(const lp_lda *m, size_t t);
+/* theta of document d: (k,) owned by m; NULL when d is out of range. */
+const double *lp_lda_doc_topic(const lp_lda *m, size_t d);
+/* The n most probable words of topic t into ids (caller-allocated, n), by phi descending and
+ * ties by lower id; returns how many were written (min(n, vocab)), 0 for a bad t. */
+size_t lp_lda_top_words(const lp_lda *m, size_t t, size_t n, uint32_t *ids);
 
 #ifdef __cplusplus
 }

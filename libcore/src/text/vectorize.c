@@ -310,7 +310,8 @@ static lp_status fit_tfidf(lp_textvec *v, const char *const *docs, size_t n, lp_
         }
         if (st)
             break;
-        qsort(ids, t.n, sizeof(size_t), cmp_size);
+        if (t.n > 1) /* ids is NULL for a document without terms */
+            qsort(ids, t.n, sizeof(size_t), cmp_size);
         for (size_t i = 0; i < t.n; i++)
             if (i == 0 || ids[i] != ids[i - 1])
                 df[ids[i]]++;

@@ -1,0 +1,618 @@
+/*
+ * cs_dialog.c - the bot definition (JSON), the per-session dialogue state machine and its
+ * SQLite store.
+ *
+ * The state machine is pure (cs_dialog_step: session + classified turn -> reply, hand-off);
+ * the store keeps sessions, turns and feedback in one SQLite file in WAL mode, each turn
+ * written with its session state in one transaction, schema versioned by PRAGMA user_version.
+ * Texts reaching the store are already redacted by the caller; in hash-only mode only their
+ * SHA-256 is kept.
+ * Thread safety: a cs_bot_def is immutable; a cs_store serialises its one connection with a
+ * mutex (requests of one service share it).
+ */
+#include <ctype.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cs.h"
+
+struct cs_bot_def {
+    char *src;
+    cJSON *root;
+    double min_conf;
+    long max_low;
+};
+
+void cs_bot_def_free(cs_bot_def *b)
+{
+    if (!b)
+        return;
+    free(b->src);
+    cJSON_Delete(b->root);
+    free(b);
+}
+
+const char *cs_bot_def_json(const cs_bot_def *b)
+{
+    return b->src;
+}
+
+static const cJSON *member(const cJSON *o, const char *name)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, name);
+}
+
+lp_status cs_bot_def_parse(const char *json, size_t len, const char *what, cs_bot_def **out,
+                           lp_err *err)
+{
+    *out = NULL;
+    cJSON *root;
+    lp_status st = lp_json_parse_body(json, len, 32, what, &root, err);
+    if (st != LP_OK)
+        return st;
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return lp_err_set(err, LP_EINVAL, "%s: expected a JSON object", what);
+    }
+    const cJSON *h = member(root, "handoff"), *in = member(root, "intents"), *x;
+    if (in && !cJSON_IsObject(in))
+        st = lp_err_set(err, LP_EINVAL, "%s: 'intents' must be an object", what);
+    if (st == LP_OK && h && !cJSON_IsObject(h))
+        st = lp_err_set(err, LP_EINVAL, "%s: 'handoff' must be an object", what);
+    const char *strs[] = {"fallback", "handoff_reply"};
+    for (int k = 0; k < 2 && st == LP_OK; k++)
+        if ((x = member(root, strs[k])) && !cJSON_IsString(x))
+            st = lp_err_set(err, LP_EINVAL, "%s: '%s' must be a string", what, strs[k]);
+    cJSON_ArrayForEach(x, in)
+    {
+        if (st != LP_OK)
+            break;
+        const cJSON *r = member(x, "reply"), *req = member(x, "required"), *q;
+        if (!cJSON_IsObject(x) || (r && !cJSON_IsString(r)) || (req && !cJSON_IsArray(req))) {
+            st = lp_err_set(err, LP_EINVAL,
+                            "%s: intents.%s: expected {\"reply\": string, "
+                            "\"required\": [...]}",
+                            what, x->string);
+            break;
+        }
+        cJSON_ArrayForEach(q, req) if (!cJSON_IsString(member(q, "slot")) ||
+                                       !cJSON_IsString(member(q, "ask")))
+        {
+            st = lp_err_set(err, LP_EINVAL,
+                            "%s: intents.%s.required: each item needs string "
+                            "'slot' and 'ask'",
+                            what, x->string);
+            break;
+        }
+    }
+    cs_bot_def *b = st == LP_OK ? lp_calloc(1, sizeof(*b)) : NULL;
+    if (st == LP_OK && (!b || !(b->src = lp_strndup(json, len))))
+        st = lp_err_set(err, LP_ENOMEM, "%s: out of memory", what);
+    if (st != LP_OK) {
+        if (b)
+            free(b->src);
+        free(b);
+        cJSON_Delete(root);
+        return st;
+    }
+    b->root = root;
+    b->min_conf = 0.5;
+    b->max_low = 2;
+    if ((x = member(h, "min_confidence")) &&
+        (!cJSON_IsNumber(x) || !(x->valuedouble >= 0) || !(x->valuedouble <= 1)))
+        st = lp_err_set(err, LP_EINVAL, "%s: handoff.min_confidence must be a number in [0, 1]",
+                        what);
+    else if (x)
+        b->min_conf = x->valuedouble;
+    if ((x = member(h, "max_low_confidence")) &&
+        (!cJSON_IsNumber(x) || !(x->valuedouble >= 1) || !(x->valuedouble <= 1000)))
+        st = lp_err_set(err, LP_EINVAL, "%s: handoff.max_low_confidence must be a number in "
+                                        "[1, 1000]", what);
+    else if (x)
+        b->max_low = (long)x->valuedouble;
+    if (st != LP_OK) {
+        cs_bot_def_free(b);
+        return st;
+    }
+    *out = b;
+    return LP_OK;
+}
+
+void cs_session_init(cs_session *s, const char *id)
+{
+    memset(s, 0, sizeof(*s));
+    snprintf(s->id, sizeof(s->id), "%s", id ? id : "");
+    s->slots = cJSON_CreateObject();
+}
+
+void cs_session_clear(cs_session *s)
+{
+    if (s)
+        cJSON_Delete(s->slots);
+    if (s)
+        s->slots = NULL;
+}
+
+void cs_turn_out_clear(cs_turn_out *o)
+{
+    if (!o)
+        return;
+    free(o->reply);
+    memset(o, 0, sizeof(*o));
+}
+
+/* Case-insensitive (ASCII) whole-word-ish substring test. */
+static bool contains_phrase(const char *text, const char *phrase)
+{
+    size_t lp = strlen(phrase), lt = strlen(text);
+    if (!lp)
+        return false;
+    for (size_t i = 0; i + lp <= lt; i++) {
+        if (strncasecmp(text + i, phrase, lp))
+            continue;
+        bool left = i == 0 || !isalnum((unsigned char)text[i - 1]);
+        bool right = i + lp == lt || !isalnum((unsigned char)text[i + lp]);
+        if (left && right)
+            return true;
+    }
+    return false;
+}
+
+static bool in_string_array(const cJSON *arr, const char *s)
+{
+    const cJSON *x;
+    cJSON_ArrayForEach(x, arr) if (cJSON_IsString(x) && !strcmp(x->valuestring, s)) return true;
+    return false;
+}
+
+/* template with {slot} replaced by the session's values. */
+static char *fill(const char *tpl, const cJSON *slots)
+{
+    lp_buf b;
+    lp_buf_init(&b);
+    for (const char *p = tpl; *p;) {
+        const char *close = *p == '{' ? strchr(p, '}') : NULL;
+        if (close && close - p - 1 < 64 && close > p + 1) {
+            char name[64];
+            snprintf(name, sizeof(name), "%.*s", (int)(close - p - 1), p + 1);
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(slots, name);
+            if (cJSON_IsString(v)) {
+                lp_buf_put(&b, v->valuestring, strlen(v->valuestring));
+                p = close + 1;
+                continue;
+            }
+        }
+        lp_buf_u8(&b, (uint8_t)*p++);
+    }
+    lp_buf_u8(&b, 0);
+    size_t l;
+    return (char *)lp_buf_take(&b, &l);
+}
+
+static lp_status set_reply(cs_turn_out *o, const char *text, const cJSON *slots, lp_err *err)
+{
+    free(o->reply);
+    o->reply = fill(text ? text : "", slots);
+    return o->reply ? LP_OK : lp_err_set(err, LP_ENOMEM, "dialog: out of memory");
+}
+
+static const char *def_str(const cs_bot_def *b, const char *name, const char *dflt)
+{
+    const cJSON *x = b ? member(b->root, name) : NULL;
+    return cJSON_IsString(x) ? x->valuestring : dflt;
+}
+
+static lp_status handoff(const cs_bot_def *b, cs_session *s, cs_turn_out *o, const char *why,
+                         lp_err *err)
+{
+    o->handoff = true;
+    s->handed_off = true;
+    snprintf(o->reason, sizeof(o->reason), "%s", why);
+    return set_reply(o,
+                     def_str(b, "handoff_reply", "Let me connect you with a member of our team."),
+                     s->slots, err);
+}
+
+/* Act on intent: ask for the first missing required slot, else fill the reply. */
+static lp_status act(const cs_bot_def *b, cs_session *s, const char *intent, const char *faq,
+                     cs_turn_out *o, lp_err *err)
+{
+    const cJSON *def = b ? member(member(b->root, "intents"), intent) : NULL, *q;
+    o->intent = intent;
+    if (!def) {
+        s->pending[0] = 0;
+        return set_reply(o, faq ? faq : def_str(b, "fallback", "Sorry, I did not get that."),
+                         s->slots, err);
+    }
+    cJSON_ArrayForEach(q, member(def, "required"))
+    {
+        const char *slot = member(q, "slot")->valuestring;
+        if (!cJSON_IsString(member(s->slots, slot))) {
+            snprintf(s->pending, sizeof(s->pending), "%s", intent);
+            return set_reply(o, member(q, "ask")->valuestring, s->slots, err);
+        }
+    }
+    s->pending[0] = 0;
+    const cJSON *r = member(def, "reply");
+    return set_reply(o, cJSON_IsString(r) ? r->valuestring : (faq ? faq : ""), s->slots, err);
+}
+
+lp_status cs_dialog_step(const cs_bot_def *b, cs_session *s, const cs_turn_in *in, cs_turn_out *o,
+                         lp_err *err)
+{
+    memset(o, 0, sizeof(*o));
+    s->turns++;
+    const cJSON *h = b ? member(b->root, "handoff") : NULL;
+    const cJSON *phrases = member(h, "human_phrases"), *x;
+    static const char *const dflt_phrases[] = {"human",    "agent",          "real person",
+                                               "operator", "representative", NULL};
+    bool asked = false;
+    if (phrases) {
+        cJSON_ArrayForEach(x, phrases) asked |=
+            cJSON_IsString(x) && contains_phrase(in->text, x->valuestring);
+    } else {
+        for (size_t k = 0; dflt_phrases[k]; k++)
+            asked |= contains_phrase(in->text, dflt_phrases[k]);
+    }
+    o->intent = in->intent->intent;
+    if (asked)
+        return handoff(b, s, o, "user_requested", err);
+    if (!in->intent->out_of_scope && in_string_array(member(h, "intents"), in->intent->intent)) {
+        char why[96];
+        snprintf(why, sizeof(why), "intent:%s", in->intent->intent);
+        return handoff(b, s, o, why, err);
+    }
+    /* entities fill slots (the latest value of a type wins) */
+    for (size_t i = 0; in->entities && i < in->entities->n; i++) {
+        const cs_entity *e = &in->entities->v[i];
+        cJSON_DeleteItemFromObjectCaseSensitive(s->slots, e->type);
+        cJSON_AddStringToObject(s->slots, e->type, e->value);
+    }
+    double min_conf = b ? b->min_conf : 0.5;
+    long max_low = b ? b->max_low : 2;
+    bool low = in->intent->out_of_scope || in->intent->confidence < min_conf;
+    if (s->pending[0]) {
+        /* a pending intent continues when this turn filled something it needs, or is low */
+        const cJSON *def = b ? member(member(b->root, "intents"), s->pending) : NULL, *q;
+        bool filled = false;
+        cJSON_ArrayForEach(q, member(def, "required"))
+        {
+            const char *slot = member(q, "slot")->valuestring;
+            for (size_t i = 0; in->entities && i < in->entities->n; i++)
+                filled |= !strcmp(in->entities->v[i].type, slot);
+        }
+        if (filled) {
+            s->low_conf = 0;
+            char intent[64];
+            snprintf(intent, sizeof(intent), "%s", s->pending);
+            lp_status st = act(b, s, intent, NULL, o, err);
+            /* o->intent must outlive the stack: point at the bot definition's key */
+            const cJSON *d = b ? member(member(b->root, "intents"), intent) : NULL;
+            o->intent = d ? d->string : in->intent->intent;
+            return st;
+        }
+    }
+    if (low && in->faq_answer) {
+        /* a confident FAQ answer is an answered turn, not a miss */
+        s->low_conf = 0;
+        return set_reply(o, in->faq_answer, s->slots, err);
+    }
+    if (low) {
+        s->low_conf++;
+        if (s->low_conf >= max_low)
+            return handoff(b, s, o, "repeated_low_confidence", err);
+        return set_reply(o,
+                         in->faq_answer ? in->faq_answer
+                                        : def_str(b, "fallback", "Sorry, I did not get that."),
+                         s->slots, err);
+    }
+    s->low_conf = 0;
+    return act(b, s, in->intent->intent, in->faq_answer, o, err);
+}
+
+/* ---- SQLite store ------------------------------------------------------------------------ */
+struct cs_store {
+    sqlite3 *db;
+    pthread_mutex_t mu;
+    bool hashes_only;
+};
+
+static const char *const schema_v1 =
+    "CREATE TABLE IF NOT EXISTS sessions(id TEXT PRIMARY KEY, turns INTEGER NOT NULL, "
+    "low_conf INTEGER NOT NULL, pending TEXT NOT NULL, slots TEXT NOT NULL, "
+    "handed_off INTEGER NOT NULL, updated_at TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS turns(id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT "
+    "NOT NULL, ts TEXT NOT NULL, text TEXT, text_sha256 TEXT NOT NULL, intent TEXT, "
+    "confidence REAL, reply TEXT, handoff INTEGER NOT NULL, reason TEXT);"
+    "CREATE INDEX IF NOT EXISTS turns_session ON turns(session_id);"
+    "CREATE TABLE IF NOT EXISTS feedback(turn_id INTEGER PRIMARY KEY, session_id TEXT NOT NULL,"
+    " intent TEXT NOT NULL, ts TEXT NOT NULL);"
+    "PRAGMA user_version = 1;";
+
+static lp_status sql_err(cs_store *st, const char *what, lp_err *err)
+{
+    return lp_err_set(err, LP_EIO, "session store: %s: %s", what, sqlite3_errmsg(st->db));
+}
+
+lp_status cs_store_open(const char *path, bool keep_hashes_only, cs_store **out, lp_err *err)
+{
+    *out = NULL;
+    cs_store *st = lp_calloc(1, sizeof(*st));
+    if (!st)
+        return lp_err_set(err, LP_ENOMEM, "session store: out of memory");
+    st->hashes_only = keep_hashes_only;
+    pthread_mutex_init(&st->mu, NULL);
+    if (sqlite3_open_v2(path, &st->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
+        lp_err_set(err, LP_EIO, "session store %s: %s", path,
+                   st->db ? sqlite3_errmsg(st->db) : "cannot open");
+        cs_store_close(st);
+        return LP_EIO;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    int ver = 0;
+    sqlite3_stmt *q;
+    if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+                     NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK) {
+        lp_status s = sql_err(st, path, err);
+        cs_store_close(st);
+        return s;
+    }
+    if (sqlite3_step(q) == SQLITE_ROW)
+        ver = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    if (ver > 1) {
+        cs_store_close(st);
+        return lp_err_set(err, LP_EVERSION,
+                          "session store %s: schema version %d is newer than "
+                          "this program's 1",
+                          path, ver);
+    }
+    if (ver < 1 && sqlite3_exec(st->db, schema_v1, NULL, NULL, NULL) != SQLITE_OK) {
+        lp_status s = sql_err(st, path, err);
+        cs_store_close(st);
+        return s;
+    }
+    *out = st;
+    return LP_OK;
+}
+
+void cs_store_close(cs_store *st)
+{
+    if (!st)
+        return;
+    sqlite3_close(st->db);
+    pthread_mutex_destroy(&st->mu);
+    free(st);
+}
+
+lp_status cs_store_get(cs_store *st, const char *id, cs_session *s, lp_err *err)
+{
+    cs_session_init(s, id);
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *q;
+    lp_status rc = LP_OK;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT turns, low_conf, pending, slots, handed_off FROM "
+                           "sessions WHERE id = ?",
+                           -1, &q, NULL) != SQLITE_OK) {
+        rc = sql_err(st, "read session", err);
+        goto out;
+    }
+    sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        s->turns = sqlite3_column_int64(q, 0);
+        s->low_conf = sqlite3_column_int64(q, 1);
+        snprintf(s->pending, sizeof(s->pending), "%s",
+                 (const char *)sqlite3_column_text(q, 2) ? (const char *)sqlite3_column_text(q, 2)
+                                                         : "");
+        const char *js = (const char *)sqlite3_column_text(q, 3);
+        cJSON *slots = js ? cJSON_Parse(js) : NULL;
+        if (cJSON_IsObject(slots)) {
+            cJSON_Delete(s->slots);
+            s->slots = slots;
+        } else {
+            cJSON_Delete(slots);
+        }
+        s->handed_off = sqlite3_column_int(q, 4) != 0;
+    } else {
+        rc = lp_err_set(err, LP_ENOTFOUND, "session '%s' not found", id);
+    }
+    sqlite3_finalize(q);
+out:
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+lp_status cs_store_put(cs_store *st, const cs_session *s, const char *text, const char *intent,
+                       double confidence, const char *reply, bool handoff, const char *reason,
+                       long *turn_id, lp_err *err)
+{
+    char hex[65];
+    lp_sha256_hex(text, strlen(text), hex);
+    char *slots = cJSON_PrintUnformatted(s->slots);
+    if (!slots)
+        return lp_err_set(err, LP_ENOMEM, "session store: out of memory");
+    pthread_mutex_lock(&st->mu);
+    lp_status rc = LP_OK;
+    sqlite3_stmt *a = NULL, *b = NULL;
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = sql_err(st, "begin", err);
+        goto out;
+    }
+    if (sqlite3_prepare_v2(
+            st->db,
+            "INSERT INTO sessions(id, turns, low_conf, pending, slots, "
+            "handed_off, updated_at) VALUES(?,?,?,?,?,?,strftime('%Y-%m-%dT%H:%M:%fZ'"
+            ")) ON CONFLICT(id) DO UPDATE SET turns=excluded.turns, low_conf="
+            "excluded.low_conf, pending=excluded.pending, slots=excluded.slots, "
+            "handed_off=excluded.handed_off, updated_at=excluded.updated_at",
+            -1, &a, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(st->db,
+                           "INSERT INTO turns(session_id, ts, text, text_sha256, intent,"
+                           " confidence, reply, handoff, reason) VALUES(?,strftime('%Y-%m-%dT%H:"
+                           "%M:%fZ'),?,?,?,?,?,?,?)",
+                           -1, &b, NULL) != SQLITE_OK) {
+        rc = sql_err(st, "prepare", err);
+        goto rollback;
+    }
+    sqlite3_bind_text(a, 1, s->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(a, 2, s->turns);
+    sqlite3_bind_int64(a, 3, s->low_conf);
+    sqlite3_bind_text(a, 4, s->pending, -1, SQLITE_STATIC);
+    sqlite3_bind_text(a, 5, slots, -1, SQLITE_STATIC);
+    sqlite3_bind_int(a, 6, s->handed_off);
+    sqlite3_bind_text(b, 1, s->id, -1, SQLITE_STATIC);
+    if (st->hashes_only)
+        sqlite3_bind_null(b, 2);
+    else
+        sqlite3_bind_text(b, 2, text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(b, 3, hex, -1, SQLITE_STATIC);
+    sqlite3_bind_text(b, 4, intent, -1, SQLITE_STATIC);
+    sqlite3_bind_double(b, 5, confidence);
+    sqlite3_bind_text(b, 6, reply, -1, SQLITE_STATIC);
+    sqlite3_bind_int(b, 7, handoff);
+    sqlite3_bind_text(b, 8, reason && reason[0] ? reason : NULL, -1, SQLITE_STATIC);
+    if (sqlite3_step(a) != SQLITE_DONE || sqlite3_step(b) != SQLITE_DONE) {
+        rc = sql_err(st, "write turn", err);
+        goto rollback;
+    }
+    if (turn_id)
+        *turn_id = (long)sqlite3_last_insert_rowid(st->db);
+    if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = sql_err(st, "commit", err);
+    else
+        goto out;
+rollback:
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+    sqlite3_finalize(a);
+    sqlite3_finalize(b);
+    pthread_mutex_unlock(&st->mu);
+    free(slots);
+    return rc;
+}
+
+lp_status cs_store_session_json(cs_store *st, const char *id, cJSON **out, lp_err *err)
+{
+    *out = NULL;
+    cs_session s;
+    lp_status rc = cs_store_get(st, id, &s, err);
+    if (rc != LP_OK) {
+        cs_session_clear(&s);
+        return rc;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "session_id", id);
+    cJSON_AddNumberToObject(o, "turns", (double)s.turns);
+    cJSON_AddNumberToObject(o, "low_confidence_streak", (double)s.low_conf);
+    if (s.pending[0])
+        cJSON_AddStringToObject(o, "pending_intent", s.pending);
+    else
+        cJSON_AddNullToObject(o, "pending_intent");
+    cJSON_AddItemToObject(o, "slots", s.slots);
+    s.slots = NULL;
+    cJSON_AddBoolToObject(o, "handed_off", s.handed_off);
+    cJSON *arr = cJSON_AddArrayToObject(o, "history");
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT id, ts, text, text_sha256, intent, confidence, reply,"
+                           " handoff, reason FROM turns WHERE session_id = ? ORDER BY id",
+                           -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            cJSON *t = cJSON_CreateObject();
+            cJSON_AddNumberToObject(t, "turn_id", (double)sqlite3_column_int64(q, 0));
+            cJSON_AddStringToObject(t, "ts", (const char *)sqlite3_column_text(q, 1));
+            const char *tx = (const char *)sqlite3_column_text(q, 2);
+            if (tx)
+                cJSON_AddStringToObject(t, "text", tx);
+            else
+                cJSON_AddNullToObject(t, "text");
+            cJSON_AddStringToObject(t, "text_sha256", (const char *)sqlite3_column_text(q, 3));
+            const char *in = (const char *)sqlite3_column_text(q, 4);
+            cJSON_AddStringToObject(t, "intent", in ? in : "");
+            cJSON_AddNumberToObject(t, "confidence", sqlite3_column_double(q, 5));
+            const char *rp = (const char *)sqlite3_column_text(q, 6);
+            cJSON_AddStringToObject(t, "reply", rp ? rp : "");
+            cJSON_AddBoolToObject(t, "handoff", sqlite3_column_int(q, 7));
+            cJSON_AddItemToArray(arr, t);
+        }
+        sqlite3_finalize(q);
+    }
+    pthread_mutex_unlock(&st->mu);
+    cs_session_clear(&s);
+    *out = o;
+    return LP_OK;
+}
+
+lp_status cs_store_feedback(cs_store *st, const char *id, long turn_id, const char *intent,
+                            lp_err *err)
+{
+    pthread_mutex_lock(&st->mu);
+    lp_status rc = LP_OK;
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(st->db,
+                           "INSERT OR REPLACE INTO feedback(turn_id, session_id, intent,"
+                           " ts) SELECT id, session_id, ?, strftime('%Y-%m-%dT%H:%M:%fZ') FROM "
+                           "turns WHERE id = ? AND session_id = ?",
+                           -1, &q, NULL) != SQLITE_OK) {
+        rc = sql_err(st, "feedback", err);
+    } else {
+        sqlite3_bind_text(q, 1, intent, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, turn_id);
+        sqlite3_bind_text(q, 3, id, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) != SQLITE_DONE)
+            rc = sql_err(st, "feedback", err);
+        else if (sqlite3_changes(st->db) == 0)
+            rc = lp_err_set(err, LP_ENOTFOUND, "turn %ld of session '%s' not found", turn_id, id);
+    }
+    sqlite3_finalize(q);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+lp_status cs_store_corrections(cs_store *st, char ***texts, char ***labels, size_t *n, lp_err *err)
+{
+    *texts = *labels = NULL;
+    *n = 0;
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *q;
+    lp_status rc = LP_OK;
+    size_t cap = 0;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT t.text, f.intent FROM feedback f JOIN turns t ON "
+                           "t.id = f.turn_id WHERE t.text IS NOT NULL ORDER BY f.turn_id",
+                           -1, &q, NULL) != SQLITE_OK) {
+        rc = sql_err(st, "corrections", err);
+        goto out;
+    }
+    while (rc == LP_OK && sqlite3_step(q) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **a = lp_reallocarray(*texts, cap, sizeof(char *));
+            if (a)
+                *texts = a;
+            char **b = lp_reallocarray(*labels, cap, sizeof(char *));
+            if (b)
+                *labels = b;
+            if (!a || !b) {
+                rc = lp_err_set(err, LP_ENOMEM, "corrections: out of memory");
+                break;
+            }
+        }
+        (*texts)[*n] = lp_strdup((const char *)sqlite3_column_text(q, 0));
+        (*labels)[*n] = lp_strdup((const char *)sqlite3_column_text(q, 1));
+        (*n)++;
+    }
+    sqlite3_finalize(q);
+out:
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}

@@ -1,0 +1,671 @@
+/*
+ * cs_intent.c - intent classifier: word 1-2-gram TF-IDF (+ char_wb 2-5 TF-IDF) into multinomial
+ * logistic regression (lp_model with our own pipeline), C chosen on validation, temperature
+ * scaling on validation logits (Guo et al. 2017; the logits are log-probabilities, which
+ * softmax maps back to the same probabilities at T = 1), and out-of-scope detection.
+ *
+ * OOS: a text is out of scope when the trained OOS class (if the training data has one) is the
+ * most probable class, or when the calibrated probability of the best in-scope intent is below
+ * the threshold tau fitted on validation. With OOS rows in validation tau is the largest that
+ * costs at most 2 points of in-scope validation accuracy (so the most OOS recall for that
+ * price); without, tau keeps target_in_recall (95%) of in-scope validation rows in scope.
+ * Does not: learn from unlabelled text, or embed text densely.
+ * Invariant: a loaded classifier predicts exactly as the one that was saved.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cs.h"
+
+#define COL_TEXT "text"
+#define COL_LABEL "label"
+#define EXTRA_SETTINGS "cs.intent"
+/* Temperature range kept after fitting (see cs_intent_train). */
+#define CS_T_MIN 0.25
+#define CS_T_MAX 20.0
+/* With OOS rows in validation: the in-scope accuracy the OOS threshold may cost at most. */
+#define CS_OOS_MAX_IN_LOSS 0.02
+
+struct cs_intent {
+    lp_model *model;
+    double T; /* temperature (Guo et al. 2017), clamped to [CS_T_MIN, CS_T_MAX] */
+    long oos; /* class index of the OOS label, -1 when not trained */
+    char *oos_label;
+    double tau;
+    bool protocol_train; /* OOS rows were in training */
+};
+
+cs_intent_opts cs_intent_opts_default(void)
+{
+    return (cs_intent_opts){.oos_label = "oos",
+                            .c_grid = NULL,
+                            .n_c = 0,
+                            .valid_frac = 0.2,
+                            .target_in_recall = 0.95,
+                            .threads = 0,
+                            .seed = 42,
+                            .max_iter = 100,
+                            .char_ngrams = false};
+}
+
+void cs_intent_free(cs_intent *m)
+{
+    if (!m)
+        return;
+    lp_model_free(m->model);
+    free(m->oos_label);
+    free(m);
+}
+
+const char *cs_intent_protocol(const cs_intent *m)
+{
+    return m->protocol_train ? "oos_in_train" : "threshold";
+}
+double cs_intent_threshold(const cs_intent *m)
+{
+    return m->tau;
+}
+const char *cs_intent_oos_label(const cs_intent *m)
+{
+    return m->oos_label;
+}
+size_t cs_intent_n_classes(const cs_intent *m)
+{
+    return lp_model_n_classes(m->model);
+}
+const char *cs_intent_class(const cs_intent *m, size_t k)
+{
+    return lp_model_class(m->model, k);
+}
+lp_model *cs_intent_model(cs_intent *m)
+{
+    return m->model;
+}
+double cs_intent_temperature(const cs_intent *m)
+{
+    return m->T;
+}
+
+static lp_status make_frame(const char *const *texts, const char *const *labels, size_t n,
+                            lp_frame **out, lp_err *err)
+{
+    lp_frame *f = lp_frame_new();
+    if (!f)
+        return lp_err_set(err, LP_ENOMEM, "intent data: out of memory");
+    lp_status st = lp_frame_add_text(f, COL_TEXT, texts, n, err);
+    if (st == LP_OK && labels)
+        st = lp_frame_add_categorical(f, COL_LABEL, labels, n, err);
+    if (st != LP_OK) {
+        lp_frame_free(f);
+        return st;
+    }
+    *out = f;
+    return LP_OK;
+}
+
+static lp_status make_pipeline(bool char_ngrams, lp_pipeline **out, lp_err *err)
+{
+    lp_pipeline *p = lp_pipeline_new();
+    if (!p)
+        return lp_err_set(err, LP_ENOMEM, "intent pipeline: out of memory");
+    const char *cols[] = {COL_TEXT};
+    lp_step_opts w = lp_step_opts_default(LP_STEP_KIND_TFIDF);
+    w.text.analyzer.ngram_min = 1;
+    w.text.analyzer.ngram_max = 2;
+    w.text.sublinear_tf = true;
+    w.text.max_features = 0;
+    w.text.min_df = 2;
+    lp_status st = lp_pipeline_add(p, cols, 1, &w, err);
+    if (st == LP_OK && char_ngrams) {
+        lp_step_opts c = lp_step_opts_default(LP_STEP_KIND_TFIDF);
+        c.text.analyzer.kind = LP_ANALYZER_KIND_CHAR_WB;
+        c.text.analyzer.ngram_min = 2;
+        c.text.analyzer.ngram_max = 5;
+        c.text.sublinear_tf = true;
+        c.text.min_df = 3;
+        c.text.max_features = 0;
+        st = lp_pipeline_add(p, cols, 1, &c, err);
+    }
+    if (st != LP_OK) {
+        lp_pipeline_free(p);
+        return st;
+    }
+    *out = p;
+    return LP_OK;
+}
+
+/* Stratified split: per label, round(frac * count) rows (at most count - 1) to validation. */
+static lp_status strat_split(const char *const *labels, size_t n, double frac, uint64_t seed,
+                             uint8_t *is_valid, lp_err *err)
+{
+    size_t *idx = lp_mallocarray(n, sizeof(size_t));
+    if (!idx)
+        return lp_err_set(err, LP_ENOMEM, "split: out of memory");
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
+    lp_rng rng;
+    lp_rng_seed(&rng, seed);
+    lp_rng_shuffle_idx(&rng, idx, n);
+    memset(is_valid, 0, n);
+    uint8_t *done = lp_calloc(n, 1);
+    if (!done) {
+        free(idx);
+        return lp_err_set(err, LP_ENOMEM, "split: out of memory");
+    }
+    /* O(n * classes) grouping; intent sets are small. */
+    for (size_t a = 0; a < n; a++) {
+        size_t i = idx[a];
+        if (done[i])
+            continue;
+        size_t cnt = 0;
+        for (size_t b = a; b < n; b++)
+            if (!done[idx[b]] && !strcmp(labels[idx[b]], labels[i]))
+                cnt++;
+        size_t take = (size_t)floor(frac * (double)cnt + 0.5);
+        if (take >= cnt)
+            take = cnt - 1;
+        for (size_t b = a; b < n; b++) {
+            size_t j = idx[b];
+            if (!done[j] && !strcmp(labels[j], labels[i])) {
+                done[j] = 1;
+                if (take) {
+                    is_valid[j] = 1;
+                    take--;
+                }
+            }
+        }
+    }
+    free(done);
+    free(idx);
+    return LP_OK;
+}
+
+/* Calibrated probabilities (n, k) of texts. */
+static lp_status probs_of(const cs_intent *m, const char *const *texts, size_t n, double **out,
+                          lp_err *err)
+{
+    lp_frame *f;
+    lp_status st = make_frame(texts, NULL, n, &f, err);
+    if (st != LP_OK)
+        return st;
+    lp_predictions pr = {0};
+    st = lp_model_predict(m->model, f, &pr, err);
+    lp_frame_free(f);
+    if (st != LP_OK)
+        return st;
+    size_t k = pr.k;
+    for (size_t i = 0; i < n * k; i++)
+        pr.out[i] = log(pr.out[i] > 1e-300 ? pr.out[i] : 1e-300);
+    /* softmax(z / T), max subtracted for stability */
+    for (size_t i = 0; i < n; i++) {
+        double mx = -INFINITY, s = 0;
+        for (size_t c = 0; c < k; c++)
+            mx = fmax(mx, pr.out[i * k + c]);
+        for (size_t c = 0; c < k; c++)
+            s += (pr.out[i * k + c] = exp((pr.out[i * k + c] - mx) / m->T));
+        for (size_t c = 0; c < k; c++)
+            pr.out[i * k + c] /= s;
+    }
+    *out = pr.out;
+    pr.out = NULL;
+    lp_predictions_clear(&pr);
+    return LP_OK;
+}
+
+/* Fill res from one row of calibrated probabilities p (k). */
+static void decide(const cs_intent *m, const double *p, size_t k, cs_intent_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    size_t best_all = 0;
+    for (size_t c = 1; c < k; c++)
+        if (p[c] > p[best_all])
+            best_all = c;
+    for (size_t c = 0; c < k; c++) {
+        if ((long)c == m->oos)
+            continue;
+        size_t pos = r->n_alt;
+        while (pos > 0 && p[c] > r->alt_p[pos - 1])
+            pos--;
+        if (pos >= CS_TOPK)
+            continue;
+        size_t last = r->n_alt < CS_TOPK ? r->n_alt : CS_TOPK - 1;
+        for (size_t q = last; q > pos; q--) {
+            r->alt[q] = r->alt[q - 1];
+            r->alt_p[q] = r->alt_p[q - 1];
+        }
+        r->alt[pos] = lp_model_class(m->model, c);
+        r->alt_p[pos] = p[c];
+        if (r->n_alt < CS_TOPK)
+            r->n_alt++;
+    }
+    r->confidence = r->n_alt ? r->alt_p[0] : 0;
+    r->out_of_scope =
+        (m->oos >= 0 && (long)best_all == m->oos) || r->confidence < m->tau || r->n_alt == 0;
+    r->intent = r->out_of_scope ? m->oos_label : r->alt[0];
+}
+
+lp_status cs_intent_predict(const cs_intent *m, const char *const *texts, size_t n,
+                            cs_intent_result *res, lp_err *err)
+{
+    if (n == 0)
+        return LP_OK;
+    double *p;
+    lp_status st = probs_of(m, texts, n, &p, err);
+    if (st != LP_OK)
+        return st;
+    size_t k = lp_model_n_classes(m->model);
+    for (size_t i = 0; i < n; i++)
+        decide(m, p + i * k, k, &res[i]);
+    free(p);
+    return LP_OK;
+}
+
+static long class_index(const lp_model *m, const char *label)
+{
+    size_t k = lp_model_n_classes(m);
+    for (size_t c = 0; c < k; c++)
+        if (!strcmp(lp_model_class(m, c), label))
+            return (long)c;
+    return -1;
+}
+
+/* In-scope accuracy of raw argmax (over in-scope classes) on validation probabilities. */
+static double in_scope_acc(const lp_predictions *pr, const lp_model *model, const char *const *vl,
+                           size_t nv, const char *oos)
+{
+    size_t right = 0, tot = 0;
+    long o = class_index(model, oos);
+    for (size_t i = 0; i < nv; i++) {
+        if (!strcmp(vl[i], oos))
+            continue;
+        tot++;
+        size_t best = (size_t)-1;
+        for (size_t c = 0; c < pr->k; c++)
+            if ((long)c != o &&
+                (best == (size_t)-1 || pr->out[i * pr->k + c] > pr->out[i * pr->k + best]))
+                best = c;
+        if (best != (size_t)-1 && !strcmp(lp_model_class(model, best), vl[i]))
+            right++;
+    }
+    return tot ? (double)right / (double)tot : 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Fit tau on validation (see the file comment). */
+static lp_status fit_threshold(cs_intent *m, const char *const *vt, const char *const *vl,
+                               size_t nv, double target, lp_err *err)
+{
+    double *p;
+    lp_status st = probs_of(m, vt, nv, &p, err);
+    if (st != LP_OK)
+        return st;
+    size_t k = lp_model_n_classes(m->model), n_oos = 0, n_in = 0;
+    double *conf = lp_mallocarray(nv + 1, sizeof(double));
+    cs_intent_result *r = lp_mallocarray(nv, sizeof(cs_intent_result));
+    if (!conf || !r) {
+        free(p);
+        free(conf);
+        free(r);
+        return lp_err_set(err, LP_ENOMEM, "threshold: out of memory");
+    }
+    m->tau = 0;
+    for (size_t i = 0; i < nv; i++) {
+        decide(m, p + i * k, k, &r[i]);
+        if (!strcmp(vl[i], m->oos_label))
+            n_oos++;
+        else
+            conf[n_in++] = r[i].confidence;
+    }
+    if (n_oos == 0 && n_in > 0) {
+        qsort(conf, n_in, sizeof(double), cmp_double);
+        size_t q = (size_t)floor((1.0 - target) * (double)n_in);
+        m->tau = q < n_in ? conf[q] : 0;
+        /* keep exactly the rows at or above conf[q] */
+    } else if (n_oos > 0 && n_in > 0) {
+        /* the largest tau whose in-scope accuracy stays within CS_OOS_MAX_IN_LOSS of tau = 0:
+         * OOS recall only grows with tau, so this is the most OOS recall the loss allows */
+        size_t nc = 0;
+        for (size_t i = 0; i < nv; i++)
+            conf[nc++] = r[i].confidence;
+        conf[nc++] = 0;
+        qsort(conf, nc, sizeof(double), cmp_double);
+        double acc0 = -1, best_tau = 0;
+        for (size_t c = 0; c < nc; c++) {
+            if (c && conf[c] == conf[c - 1])
+                continue;
+            double tau = conf[c];
+            size_t in_ok = 0;
+            for (size_t i = 0; i < nv; i++)
+                if (strcmp(vl[i], m->oos_label))
+                    in_ok +=
+                        !r[i].out_of_scope && r[i].confidence >= tau && !strcmp(r[i].alt[0], vl[i]);
+            double acc = (double)in_ok / (double)n_in;
+            if (acc0 < 0)
+                acc0 = acc;
+            if (acc < acc0 - CS_OOS_MAX_IN_LOSS)
+                break;
+            best_tau = tau;
+        }
+        m->tau = best_tau;
+    }
+    free(p);
+    free(conf);
+    free(r);
+    return LP_OK;
+}
+
+lp_status cs_intent_train(const char *const *texts, const char *const *labels, size_t n,
+                          const char *const *vtexts, const char *const *vlabels, size_t nv,
+                          const cs_intent_opts *opts, cs_intent **out, lp_err *err)
+{
+    cs_intent_opts o = opts ? *opts : cs_intent_opts_default();
+    *out = NULL;
+    if (n < 2)
+        return lp_err_set(err, LP_EINVAL, "intent data: %zu rows, need at least 2", n);
+    for (size_t i = 0; i < n; i++)
+        if (!texts[i] || !labels[i] || !labels[i][0])
+            return lp_err_set(err, LP_EINVAL, "intent data row %zu: empty text or label", i + 1);
+    const char **tt = NULL, **tl = NULL, **vt = NULL, **vl = NULL;
+    uint8_t *isv = NULL;
+    size_t nt = n;
+    lp_status st = LP_OK;
+    if (!vtexts || nv == 0) {
+        isv = lp_calloc(n, 1);
+        tt = lp_mallocarray(n, sizeof(char *));
+        tl = lp_mallocarray(n, sizeof(char *));
+        vt = lp_mallocarray(n, sizeof(char *));
+        vl = lp_mallocarray(n, sizeof(char *));
+        if (!isv || !tt || !tl || !vt || !vl) {
+            st = lp_err_set(err, LP_ENOMEM, "intent data: out of memory");
+            goto done;
+        }
+        if ((st = strat_split(labels, n, o.valid_frac, o.seed, isv, err)) != LP_OK)
+            goto done;
+        nt = nv = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (isv[i]) {
+                vt[nv] = texts[i];
+                vl[nv++] = labels[i];
+            } else {
+                tt[nt] = texts[i];
+                tl[nt++] = labels[i];
+            }
+        }
+        if (nv == 0) {
+            st = lp_err_set(err, LP_EINVAL,
+                            "intent data: too few rows per intent to hold out "
+                            "a validation split (give --valid)");
+            goto done;
+        }
+    }
+    const char *const *T = tt ? tt : texts, *const *L = tl ? tl : labels;
+    const char *const *VT = vt ? vt : vtexts, *const *VL = vl ? vl : vlabels;
+
+    lp_frame *ftr = NULL, *fva = NULL;
+    lp_pipeline *pipe = NULL;
+    lp_params *par = NULL;
+    lp_model *best = NULL;
+    double best_acc = -1;
+    static const double c_default[] = {10};
+    const double *grid = o.c_grid && o.n_c ? o.c_grid : c_default;
+    size_t ng = o.c_grid && o.n_c ? o.n_c : 1;
+    /* validation labels never seen in training cannot be predicted: keep them out of the
+     * validation frame given to lp_model_train (it rejects unknown labels) */
+    size_t nvk = 0;
+    const char **vtk = lp_mallocarray(nv, sizeof(char *)),
+               **vlk = lp_mallocarray(nv, sizeof(char *));
+    if (!vtk || !vlk) {
+        free(vtk);
+        free(vlk);
+        st = lp_err_set(err, LP_ENOMEM, "intent data: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < nv; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < nt && !seen; j++)
+            seen = !strcmp(L[j], VL[i]);
+        if (seen) {
+            vtk[nvk] = VT[i];
+            vlk[nvk++] = VL[i];
+        }
+    }
+    if ((st = make_frame(T, L, nt, &ftr, err)) != LP_OK ||
+        (nvk && (st = make_frame(vtk, vlk, nvk, &fva, err)) != LP_OK) ||
+        (st = make_pipeline(o.char_ngrams, &pipe, err)) != LP_OK)
+        goto fit_done;
+    if (!(par = lp_params_new())) {
+        st = lp_err_set(err, LP_ENOMEM, "intent: out of memory");
+        goto fit_done;
+    }
+    for (size_t g = 0; g < ng; g++) {
+        lp_train_opts to = lp_train_opts_default();
+        to.kind = LP_MODEL_KIND_LOGISTIC;
+        to.label = COL_LABEL;
+        to.pipeline = pipe;
+        to.seed = o.seed;
+        to.params = par;
+        if ((st = lp_params_set_double(par, "C", grid[g], err)) != LP_OK ||
+            (st = lp_params_set(par, "tol", "1e-3", err)) != LP_OK ||
+            (st = lp_params_set_double(par, "max_iter", o.max_iter ? o.max_iter : 100, err)) !=
+                LP_OK)
+            goto fit_done;
+        lp_model *cand;
+        if ((st = lp_model_train(ftr, fva, &to, &cand, err)) != LP_OK)
+            goto fit_done;
+        double acc = 0;
+        if (ng > 1 && fva) {
+            lp_predictions pr = {0};
+            if ((st = lp_model_predict(cand, fva, &pr, err)) != LP_OK) {
+                lp_model_free(cand);
+                goto fit_done;
+            }
+            acc = in_scope_acc(&pr, cand, vlk, nvk, o.oos_label);
+            lp_predictions_clear(&pr);
+            lp_log_info("intent: C=%g validation in-scope accuracy %.4f", grid[g], acc);
+        }
+        if (acc > best_acc) {
+            lp_model_free(best);
+            best = cand;
+            best_acc = acc;
+        } else {
+            lp_model_free(cand);
+        }
+    }
+    cs_intent *m = lp_calloc(1, sizeof(*m));
+    if (!m || !(m->oos_label = lp_strdup(o.oos_label))) {
+        free(m);
+        st = lp_err_set(err, LP_ENOMEM, "intent: out of memory");
+        goto fit_done;
+    }
+    m->model = best;
+    best = NULL;
+    m->oos = class_index(m->model, o.oos_label);
+    m->T = 1;
+    m->protocol_train = m->oos >= 0;
+    /* temperature on validation logits */
+    if (nvk) {
+        lp_predictions pr = {0};
+        int32_t *y = lp_mallocarray(nvk, sizeof(int32_t));
+        if (!y || (st = lp_model_predict(m->model, fva, &pr, err)) != LP_OK) {
+            if (!y)
+                st = lp_err_set(err, LP_ENOMEM, "intent: out of memory");
+            free(y);
+            cs_intent_free(m);
+            goto fit_done;
+        }
+        for (size_t i = 0; i < nvk; i++)
+            y[i] = (int32_t)class_index(m->model, vlk[i]);
+        for (size_t i = 0; i < nvk * pr.k; i++)
+            pr.out[i] = log(pr.out[i] > 1e-300 ? pr.out[i] : 1e-300);
+        lp_calibrator *cal = NULL;
+        st = lp_calibrator_fit_temperature(pr.out, y, nvk, pr.k, &cal, err);
+        free(y);
+        lp_predictions_clear(&pr);
+        if (st != LP_OK) {
+            cs_intent_free(m);
+            goto fit_done;
+        }
+        lp_calibrator_params(cal, &m->T, NULL);
+        lp_calibrator_free(cal);
+        /* a separable validation set drives T to 0 (every probability 1), which would make
+         * confidences meaningless for the OOS threshold: keep T within a sane range */
+        m->T = m->T < CS_T_MIN ? CS_T_MIN : m->T > CS_T_MAX ? CS_T_MAX : m->T;
+    }
+    if ((st = fit_threshold(m, VT, VL, nv, o.target_in_recall, err)) != LP_OK) {
+        cs_intent_free(m);
+        goto fit_done;
+    }
+    lp_log_info("intent: %zu classes, protocol %s, T=%.3f, tau=%.4f", cs_intent_n_classes(m),
+                cs_intent_protocol(m), cs_intent_temperature(m), m->tau);
+    *out = m;
+fit_done:
+    lp_model_free(best);
+    lp_params_free(par);
+    lp_pipeline_free(pipe);
+    lp_frame_free(ftr);
+    lp_frame_free(fva);
+    free(vtk);
+    free(vlk);
+done:
+    free(isv);
+    free(tt);
+    free(tl);
+    free(vt);
+    free(vl);
+    return st;
+}
+
+/* ---- save / load ------------------------------------------------------------------------ */
+static lp_status attach(cs_intent *m, lp_err *err)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "oos_label", m->oos_label);
+    cJSON_AddNumberToObject(j, "tau", m->tau);
+    cJSON_AddNumberToObject(j, "temperature", m->T);
+    cJSON_AddBoolToObject(j, "oos_in_train", m->protocol_train);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!s)
+        return lp_err_set(err, LP_ENOMEM, "intent: out of memory");
+    lp_status st = lp_model_set_extra(m->model, EXTRA_SETTINGS, s, strlen(s), err);
+    free(s);
+    return st;
+}
+
+lp_status cs_intent_save(cs_intent *m, const char *path, lp_err *err)
+{
+    lp_status st = attach(m, err);
+    return st != LP_OK ? st : lp_model_save(m->model, path, err);
+}
+
+lp_status cs_intent_load(const char *path, cs_intent **out, lp_err *err)
+{
+    *out = NULL;
+    cs_intent *m = lp_calloc(1, sizeof(*m));
+    if (!m)
+        return lp_err_set(err, LP_ENOMEM, "%s: out of memory", path);
+    lp_status st = lp_model_load(path, &m->model, err);
+    const void *d;
+    size_t len;
+    if (st == LP_OK &&
+        (st = lp_model_get_extra(m->model, EXTRA_SETTINGS, &d, &len, err)) == LP_OK) {
+        cJSON *j = cJSON_ParseWithLength(d, len);
+        const cJSON *ol = cJSON_GetObjectItemCaseSensitive(j, "oos_label");
+        const cJSON *tau = cJSON_GetObjectItemCaseSensitive(j, "tau");
+        const cJSON *T = cJSON_GetObjectItemCaseSensitive(j, "temperature");
+        if (!cJSON_IsString(ol) || !cJSON_IsNumber(tau) || !(tau->valuedouble >= 0) ||
+            !(tau->valuedouble <= 1) || !cJSON_IsNumber(T) || !(T->valuedouble >= CS_T_MIN) ||
+            !(T->valuedouble <= CS_T_MAX))
+            st = lp_err_set(err, LP_EFORMAT, "%s: section cs.intent: bad settings", path);
+        else if (!(m->oos_label = lp_strdup(ol->valuestring)))
+            st = lp_err_set(err, LP_ENOMEM, "%s: out of memory", path);
+        else {
+            m->tau = tau->valuedouble;
+            m->T = T->valuedouble;
+            m->oos = class_index(m->model, m->oos_label);
+            m->protocol_train = m->oos >= 0;
+        }
+        cJSON_Delete(j);
+    } else if (st == LP_ENOTFOUND) {
+        lp_err_prefix(err, "%s is not a customer-service model: ", path);
+    }
+    if (st != LP_OK) {
+        cs_intent_free(m);
+        return st;
+    }
+    *out = m;
+    return LP_OK;
+}
+
+/* ---- evaluation ------------------------------------------------------------------------- */
+lp_status cs_intent_evaluate(const cs_intent *m, const char *const *texts,
+                             const char *const *labels, size_t n, cs_intent_eval *e, lp_err *err)
+{
+    memset(e, 0, sizeof(*e));
+    e->n = n;
+    cs_intent_result *r = lp_mallocarray(n ? n : 1, sizeof(*r));
+    if (!r)
+        return lp_err_set(err, LP_ENOMEM, "evaluate: out of memory");
+    lp_status st = cs_intent_predict(m, texts, n, r, err);
+    if (st != LP_OK) {
+        free(r);
+        return st;
+    }
+    size_t in_ok = 0, oos_tp = 0, rej = 0;
+    /* labels for macro F1: the model's classes plus OOS; unknown gold labels count as errors */
+    size_t k = lp_model_n_classes(m->model);
+    size_t *tp = lp_calloc(k + 1, sizeof(size_t)), *fp = lp_calloc(k + 1, sizeof(size_t)),
+           *fn = lp_calloc(k + 1, sizeof(size_t));
+    if (!tp || !fp || !fn) {
+        free(r);
+        free(tp);
+        free(fp);
+        free(fn);
+        return lp_err_set(err, LP_ENOMEM, "evaluate: out of memory");
+    }
+    size_t oos_slot = m->oos >= 0 ? (size_t)m->oos : k;
+    for (size_t i = 0; i < n; i++) {
+        bool gold_oos = !strcmp(labels[i], m->oos_label);
+        long g = gold_oos ? (long)oos_slot : class_index(m->model, labels[i]);
+        long p = r[i].out_of_scope ? (long)oos_slot : class_index(m->model, r[i].intent);
+        if (gold_oos) {
+            e->n_oos++;
+            oos_tp += r[i].out_of_scope;
+        } else {
+            e->n_in++;
+            in_ok += !r[i].out_of_scope && !strcmp(r[i].intent, labels[i]);
+        }
+        rej += r[i].out_of_scope;
+        if (g >= 0 && g == p) {
+            tp[g]++;
+        } else {
+            if (g >= 0)
+                fn[g]++;
+            if (p >= 0)
+                fp[p]++;
+        }
+    }
+    e->in_scope_accuracy = e->n_in ? (double)in_ok / (double)e->n_in : NAN;
+    e->oos_recall = e->n_oos ? (double)oos_tp / (double)e->n_oos : NAN;
+    e->oos_precision = e->n_oos ? (rej ? (double)oos_tp / (double)rej : 0) : NAN;
+    double f1s = 0;
+    size_t nl = 0;
+    for (size_t c = 0; c <= k; c++) {
+        if (tp[c] + fn[c] == 0)
+            continue; /* only labels present in the data */
+        nl++;
+        f1s += 2.0 * (double)tp[c] / (double)(2 * tp[c] + fp[c] + fn[c]);
+    }
+    e->macro_f1 = nl ? f1s / (double)nl : NAN;
+    free(tp);
+    free(fp);
+    free(fn);
+    free(r);
+    return LP_OK;
+}

@@ -1,0 +1,187 @@
+/*
+ * cs_table.c - read a small text table (TSV, or CSV with optional double quotes) keeping every
+ * cell as text. The shared data sets are TSV without quoting; the project's own files may be
+ * CSV. No type inference: intent labels such as "none" or "NA" stay labels.
+ * Invariant: every row has exactly n_cols cells (a short row is an error naming its line).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cs.h"
+
+void cs_table_free(cs_table *t)
+{
+    if (!t)
+        return;
+    for (size_t j = 0; j < t->n_cols && t->names; j++)
+        free(t->names[j]);
+    for (size_t i = 0; i < t->n_rows * t->n_cols && t->cells; i++)
+        free(t->cells[i]);
+    free(t->names);
+    free(t->cells);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Split one line into fields; quotes honoured for CSV. Returns field count or -1 (ENOMEM). */
+static long split_line(const char *s, size_t len, char delim, char ***out)
+{
+    size_t cap = 8, n = 0;
+    char **v = malloc(cap * sizeof(char *));
+    if (!v)
+        return -1;
+    size_t i = 0;
+    for (;;) {
+        lp_buf b;
+        lp_buf_init(&b);
+        if (delim == ',' && i < len && s[i] == '"') {
+            i++;
+            while (i < len) {
+                if (s[i] == '"' && i + 1 < len && s[i + 1] == '"') {
+                    lp_buf_u8(&b, '"');
+                    i += 2;
+                } else if (s[i] == '"') {
+                    i++;
+                    break;
+                } else {
+                    lp_buf_u8(&b, (uint8_t)s[i++]);
+                }
+            }
+            while (i < len && s[i] != delim)
+                i++;
+        } else {
+            size_t st = i;
+            while (i < len && s[i] != delim)
+                i++;
+            lp_buf_put(&b, s + st, i - st);
+        }
+        lp_buf_u8(&b, 0);
+        size_t bl;
+        char *cell = (char *)lp_buf_take(&b, &bl);
+        if (!cell || n == cap) {
+            char **nv = cell ? realloc(v, 2 * cap * sizeof(char *)) : NULL;
+            if (!nv) {
+                free(cell);
+                for (size_t k = 0; k < n; k++)
+                    free(v[k]);
+                free(v);
+                return -1;
+            }
+            v = nv;
+            cap *= 2;
+        }
+        v[n++] = cell;
+        if (i >= len)
+            break;
+        i++; /* delimiter */
+    }
+    *out = v;
+    return (long)n;
+}
+
+lp_status cs_table_parse(const char *data, size_t len, const char *what, cs_table *out, lp_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (lp_utf8_check(data, len, what, err) != LP_OK)
+        return LP_EPARSE;
+    size_t pos = 0, line_no = 0, cap = 0;
+    char delim = 0;
+    while (pos < len) {
+        const char *nl = memchr(data + pos, '\n', len - pos);
+        size_t ll = nl ? (size_t)(nl - (data + pos)) : len - pos;
+        const char *line = data + pos;
+        pos += ll + (nl ? 1 : 0);
+        line_no++;
+        if (ll && line[ll - 1] == '\r')
+            ll--;
+        if (ll == 0)
+            continue;
+        if (!delim)
+            delim = memchr(line, '\t', ll) ? '\t' : ',';
+        char **f;
+        long nf = split_line(line, ll, delim, &f);
+        if (nf < 0) {
+            cs_table_free(out);
+            return lp_err_set(err, LP_ENOMEM, "%s: out of memory", what);
+        }
+        if (!out->names) {
+            out->names = f;
+            out->n_cols = (size_t)nf;
+            continue;
+        }
+        if ((size_t)nf != out->n_cols) {
+            for (long k = 0; k < nf; k++)
+                free(f[k]);
+            free(f);
+            cs_table_free(out);
+            return lp_err_set(err, LP_EPARSE, "%s line %zu: %ld fields, expected %zu", what,
+                              line_no, nf, out->n_cols);
+        }
+        if (out->n_rows == cap) {
+            cap = cap ? cap * 2 : 256;
+            char **nc = lp_reallocarray(out->cells, cap * out->n_cols, sizeof(char *));
+            if (!nc) {
+                for (long k = 0; k < nf; k++)
+                    free(f[k]);
+                free(f);
+                cs_table_free(out);
+                return lp_err_set(err, LP_ENOMEM, "%s: out of memory", what);
+            }
+            out->cells = nc;
+        }
+        memcpy(out->cells + out->n_rows * out->n_cols, f, (size_t)nf * sizeof(char *));
+        free(f);
+        out->n_rows++;
+    }
+    if (!out->names)
+        return lp_err_set(err, LP_EINVAL, "%s: empty file (expected a header line)", what);
+    return LP_OK;
+}
+
+lp_status cs_table_read(const char *path, cs_table *out, lp_err *err)
+{
+    uint8_t *data;
+    size_t len;
+    memset(out, 0, sizeof(*out));
+    lp_status st = lp_file_read(path, &data, &len, err);
+    if (st != LP_OK)
+        return st;
+    st = cs_table_parse((const char *)data, len, path, out, err);
+    free(data);
+    return st;
+}
+
+long cs_table_col(const cs_table *t, const char *name)
+{
+    for (size_t j = 0; j < t->n_cols; j++)
+        if (!strcmp(t->names[j], name))
+            return (long)j;
+    return -1;
+}
+
+lp_status cs_table_require(const cs_table *t, const char *name, const char *what, size_t *j,
+                           lp_err *err)
+{
+    long c = cs_table_col(t, name);
+    if (c >= 0) {
+        *j = (size_t)c;
+        return LP_OK;
+    }
+    char cols[256] = "";
+    for (size_t k = 0; k < t->n_cols; k++) {
+        if (strlen(cols) + strlen(t->names[k]) + 3 >= sizeof(cols))
+            break;
+        if (k)
+            strcat(cols, ", ");
+        strcat(cols, t->names[k]);
+    }
+    return lp_err_set(err, LP_ENOTFOUND, "%s: no column '%s' (columns: %s)", what, name, cols);
+}
+
+void cs_strs_free(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}

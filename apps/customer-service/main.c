@@ -1,0 +1,548 @@
+/*
+ * main.c - lepton-customer-service: the CLI (train, eval, train-slots, eval-slots, eval-faq,
+ * retrain, topics, chat) and the HTTP service (serve). Domain logic lives in cs_*.c; this file
+ * parses flags, prints results and decides exit codes: 0 success, 1 a failure (one line on
+ * stderr naming the input), 2 a usage error.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cs.h"
+
+static const char usage[] =
+    "usage: lepton-customer-service <command> [flags]\n"
+    "  train --data TRAIN [--valid VALID] [--text-col text] [--label-col label] [--oos-label oos]\n"
+    "        [--slots SLOTS_TRAIN] [--faq FAQ] [--bot BOT.json] [--c 1,10,100] [--char-ngrams]\n"
+    "        --out MODEL.lpm\n"
+    "  eval --model MODEL.lpm --data TEST [--text-col ..] [--label-col ..] [--oos-label oos] "
+    "--json\n"
+    "  train-slots --data TRAIN --out SLOTS.lpm\n"
+    "  eval-slots --model SLOTS.lpm --data TEST --json\n"
+    "  eval-faq --faq FAQ --queries QUERIES --json\n"
+    "  retrain --model MODEL.lpm [--db cs.db] --out NEW.lpm\n"
+    "  serve --model MODEL.lpm [--port 8081] [--db cs.db] [--api-keys FILE] [--hash-texts]\n"
+    "  chat --model MODEL.lpm\n"
+    "  topics --data UNLABELED.tsv [--k 20] [--text-col text] [--iters 200] [--seed 42]\n";
+
+typedef struct flag {
+    const char *name;
+    const char *value; /* NULL when absent; "1" for a boolean flag present */
+    bool boolean;
+} flag;
+
+/* Parse argv[2..] against flags (NULL-name terminated); unknown or valueless flags are usage
+ * errors. */
+static bool parse_flags(int argc, char **argv, flag *fl)
+{
+    for (int i = 2; i < argc; i++) {
+        flag *f = fl;
+        while (f->name && strcmp(f->name, argv[i]))
+            f++;
+        if (!f->name) {
+            fprintf(stderr, "lepton-customer-service %s: unknown flag '%s'\n%s", argv[1], argv[i],
+                    usage);
+            return false;
+        }
+        if (f->boolean) {
+            f->value = "1";
+        } else if (i + 1 >= argc) {
+            fprintf(stderr, "lepton-customer-service %s: flag %s needs a value\n", argv[1],
+                    argv[i]);
+            return false;
+        } else {
+            f->value = argv[++i];
+        }
+    }
+    return true;
+}
+
+static const char *get(const flag *fl, const char *name)
+{
+    for (; fl->name; fl++)
+        if (!strcmp(fl->name, name))
+            return fl->value;
+    return NULL;
+}
+
+static bool need(const flag *fl, const char *cmd, const char *name)
+{
+    if (get(fl, name))
+        return true;
+    fprintf(stderr, "lepton-customer-service %s: %s is required\n%s", cmd, name, usage);
+    return false;
+}
+
+static int fail(const lp_err *err)
+{
+    fprintf(stderr, "error: %s\n", lp_err_text(err));
+    return 1;
+}
+
+static void print_json(cJSON *o)
+{
+    char *s = cJSON_PrintUnformatted(o);
+    if (s)
+        puts(s);
+    free(s);
+    cJSON_Delete(o);
+}
+
+static int cmd_train(int argc, char **argv)
+{
+    flag fl[] = {{"--data"},
+                 {"--valid"},
+                 {"--text-col"},
+                 {"--label-col"},
+                 {"--oos-label"},
+                 {"--slots"},
+                 {"--faq"},
+                 {"--bot"},
+                 {"--out"},
+                 {"--c"},
+                 {"--char-ngrams", NULL, true},
+                 {NULL}};
+    if (!parse_flags(argc, argv, fl) || !need(fl, "train", "--data") || !need(fl, "train", "--out"))
+        return 2;
+    cs_train_spec sp = cs_train_spec_default();
+    sp.data = get(fl, "--data");
+    sp.valid = get(fl, "--valid");
+    if (get(fl, "--text-col"))
+        sp.text_col = get(fl, "--text-col");
+    if (get(fl, "--label-col"))
+        sp.label_col = get(fl, "--label-col");
+    if (get(fl, "--oos-label"))
+        sp.oos_label = get(fl, "--oos-label");
+    sp.slots = get(fl, "--slots");
+    sp.faq = get(fl, "--faq");
+    sp.bot = get(fl, "--bot");
+    sp.char_ngrams = get(fl, "--char-ngrams") != NULL;
+    double grid[16];
+    if (get(fl, "--c")) {
+        const char *p = get(fl, "--c");
+        while (*p && sp.n_c < 16) {
+            char *end;
+            double v = strtod(p, &end);
+            if (end == p || !(v > 0) || !isfinite(v)) {
+                fprintf(stderr,
+                        "lepton-customer-service train: --c '%s': expected positive "
+                        "numbers separated by commas\n",
+                        get(fl, "--c"));
+                return 2;
+            }
+            grid[sp.n_c++] = v;
+            p = *end == ',' ? end + 1 : end;
+        }
+        sp.c_grid = grid;
+    }
+    lp_err err = {0};
+    cs_bot *b;
+    double t0 = lp_time_wall();
+    if (cs_train_files(&sp, NULL, NULL, 0, &b, &err) != LP_OK)
+        return fail(&err);
+    double secs = lp_time_wall() - t0;
+    if (cs_bot_save(b, get(fl, "--out"), &err) != LP_OK) {
+        cs_bot_free(b);
+        return fail(&err);
+    }
+    fprintf(stderr, "trained %zu intents (OOS: %s, T=%.3f, threshold %.4f)%s%s%s in %.1f s -> %s\n",
+            cs_intent_n_classes(b->intent), cs_intent_protocol(b->intent),
+            cs_intent_temperature(b->intent), cs_intent_threshold(b->intent),
+            b->slots ? ", slots" : "", b->faq ? ", faq" : "", b->def ? ", bot" : "", secs,
+            get(fl, "--out"));
+    cs_bot_free(b);
+    return 0;
+}
+
+static int cmd_eval(int argc, char **argv)
+{
+    flag fl[] = {{"--model"},     {"--data"},      {"--text-col"},
+                 {"--label-col"}, {"--oos-label"}, {"--json", NULL, true},
+                 {NULL}};
+    if (!parse_flags(argc, argv, fl) || !need(fl, "eval", "--model") || !need(fl, "eval", "--data"))
+        return 2;
+    lp_err err = {0};
+    cs_bot *b;
+    if (cs_bot_load(get(fl, "--model"), &b, &err) != LP_OK)
+        return fail(&err);
+    if (get(fl, "--oos-label") && strcmp(get(fl, "--oos-label"), cs_intent_oos_label(b->intent)))
+        fprintf(stderr, "note: the model was trained with OOS label '%s'\n",
+                cs_intent_oos_label(b->intent));
+    cs_intent_eval e;
+    lp_status st =
+        cs_eval_file(b, get(fl, "--data"), get(fl, "--text-col") ? get(fl, "--text-col") : "text",
+                     get(fl, "--label-col") ? get(fl, "--label-col") : "label", &e, &err);
+    cs_bot_free(b);
+    if (st != LP_OK)
+        return fail(&err);
+    if (get(fl, "--json")) {
+        print_json(cs_intent_eval_json(&e));
+    } else {
+        printf("n %zu  in-scope accuracy %.4f  OOS recall %.4f  OOS precision %.4f  macro F1 "
+               "%.4f\n",
+               e.n, e.in_scope_accuracy, e.oos_recall, e.oos_precision, e.macro_f1);
+    }
+    return 0;
+}
+
+static lp_status slots_cols(const cs_table *t, const char *path, const char ***tx, const char ***sp,
+                            const char ***cx, lp_err *err)
+{
+    size_t jt, js;
+    lp_status st = cs_table_require(t, "text", path, &jt, err);
+    if (st == LP_OK)
+        st = cs_table_require(t, "spans", path, &js, err);
+    if (st != LP_OK)
+        return st;
+    long jc = cs_table_col(t, "requested_slots");
+    *tx = lp_calloc(t->n_rows + 1, sizeof(char *));
+    *sp = lp_calloc(t->n_rows + 1, sizeof(char *));
+    *cx = jc >= 0 ? lp_calloc(t->n_rows + 1, sizeof(char *)) : NULL;
+    if (!*tx || !*sp || (jc >= 0 && !*cx))
+        return lp_err_set(err, LP_ENOMEM, "%s: out of memory", path);
+    for (size_t i = 0; i < t->n_rows; i++) {
+        (*tx)[i] = cs_table_cell(t, i, jt);
+        (*sp)[i] = cs_table_cell(t, i, js);
+        if (*cx)
+            (*cx)[i] = cs_table_cell(t, i, (size_t)jc);
+    }
+    return LP_OK;
+}
+
+static int cmd_train_slots(int argc, char **argv)
+{
+    flag fl[] = {{"--data"}, {"--out"}, {NULL}};
+    if (!parse_flags(argc, argv, fl) || !need(fl, "train-slots", "--data") ||
+        !need(fl, "train-slots", "--out"))
+        return 2;
+    lp_err err = {0};
+    cs_table t;
+    if (cs_table_read(get(fl, "--data"), &t, &err) != LP_OK)
+        return fail(&err);
+    const char **tx = NULL, **sp = NULL, **cx = NULL;
+    cs_slots *s = NULL;
+    double t0 = lp_time_wall();
+    lp_status st = slots_cols(&t, get(fl, "--data"), &tx, &sp, &cx, &err);
+    if (st == LP_OK)
+        st = cs_slots_train(tx, sp, cx, t.n_rows, NULL, &s, &err);
+    double secs = lp_time_wall() - t0;
+    if (st == LP_OK) {
+        lp_buf b;
+        lp_buf_init(&b);
+        cs_slots_save(s, &b);
+        lp_lpm_writer *w = lp_lpm_writer_new();
+        if (!w)
+            st = lp_err_set(&err, LP_ENOMEM, "out of memory");
+        if (st == LP_OK && (st = lp_buf_status(&b, &err)) == LP_OK &&
+            (st = lp_lpm_writer_add(w, "cs.slots", LP_LPM_DTYPE_BYTES, b.data, b.len, &err)) ==
+                LP_OK)
+            st = lp_lpm_writer_save(w, "{\"kind\":\"cs-slots\",\"tagger\":\"averaged_perceptron\"}",
+                                    get(fl, "--out"), &err);
+        lp_lpm_writer_free(w);
+        lp_buf_free(&b);
+    }
+    if (st == LP_OK)
+        fprintf(stderr, "trained a slot tagger (%zu slot types) on %zu rows in %.1f s -> %s\n",
+                cs_slots_n_types(s), t.n_rows, secs, get(fl, "--out"));
+    cs_slots_free(s);
+    free(tx);
+    free(sp);
+    free(cx);
+    cs_table_free(&t);
+    return st == LP_OK ? 0 : fail(&err);
+}
+
+static lp_status load_slots(const char *path, cs_slots **out, lp_err *err)
+{
+    lp_lpm *m;
+    lp_status st = lp_lpm_load(path, &m, err);
+    if (st != LP_OK)
+        return st;
+    const void *d;
+    size_t len;
+    if ((st = lp_lpm_section(m, "cs.slots", -1, &d, &len, err)) == LP_OK) {
+        lp_reader r;
+        lp_reader_init(&r, d, len, path);
+        st = cs_slots_load(&r, out, err);
+    }
+    lp_lpm_free(m);
+    if (st != LP_OK) {
+        /* a full bot model holds its tagger too */
+        cs_bot *b;
+        lp_err e2 = {0};
+        if (cs_bot_load(path, &b, &e2) == LP_OK && b->slots) {
+            *out = b->slots;
+            b->slots = NULL;
+            cs_bot_free(b);
+            return LP_OK;
+        }
+        if (b)
+            cs_bot_free(b);
+    }
+    return st;
+}
+
+static int cmd_eval_slots(int argc, char **argv)
+{
+    flag fl[] = {{"--model"}, {"--data"}, {"--json", NULL, true}, {NULL}};
+    if (!parse_flags(argc, argv, fl) || !need(fl, "eval-slots", "--model") ||
+        !need(fl, "eval-slots", "--data"))
+        return 2;
+    lp_err err = {0};
+    cs_slots *s;
+    if (load_slots(get(fl, "--model"), &s, &err) != LP_OK)
+        return fail(&err);
+    cs_table t;
+    if (cs_table_read(get(fl, "--data"), &t, &err) != LP_OK) {
+        cs_slots_free(s);
+        return fail(&err);
+    }
+    const char **tx = NULL, **sp = NULL, **cx = NULL;
+    cs_slot_eval mi, per[64];
+    lp_status st = slots_cols(&t, get(fl, "--data"), &tx, &sp, &cx, &err);
+    if (st == LP_OK)
+        st = cs_slots_evaluate(s, tx, sp, cx, t.n_rows, &mi, per, &err);
+    if (st == LP_OK) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "n", (double)t.n_rows);
+        cJSON_AddNumberToObject(o, "precision", mi.precision);
+        cJSON_AddNumberToObject(o, "recall", mi.recall);
+        cJSON_AddNumberToObject(o, "f1", mi.f1);
+        cJSON *ps = cJSON_AddObjectToObject(o, "per_slot");
+        for (size_t k = 0; k < cs_slots_n_types(s); k++) {
+            cJSON *x = cJSON_AddObjectToObject(ps, cs_slots_type(s, k));
+            cJSON_AddNumberToObject(x, "precision", per[k].precision);
+            cJSON_AddNumberToObject(x, "recall", per[k].recall);
+            cJSON_AddNumberToObject(x, "f1", per[k].f1);
+            cJSON_AddNumberToObject(x, "support", (double)(per[k].tp + per[k].fn));
+        }
+        print_json(o);
+    }
+    free(tx);
+    free(sp);
+    free(cx);
+    cs_table_free(&t);
+    cs_slots_free(s);
+    return st == LP_OK ? 0 : fail(&err);
+}
+
+static int cmd_eval_faq(int argc, char **argv)
+{
+    flag fl[] = {{"--faq"}, {"--queries"}, {"--json", NULL, true}, {NULL}};
+    if (!parse_flags(argc, argv, fl) || !need(fl, "eval-faq", "--faq") ||
+        !need(fl, "eval-faq", "--queries"))
+        return 2;
+    lp_err err = {0};
+    cs_table ft, qt;
+    if (cs_table_read(get(fl, "--faq"), &ft, &err) != LP_OK)
+        return fail(&err);
+    if (cs_table_read(get(fl, "--queries"), &qt, &err) != LP_OK) {
+        cs_table_free(&ft);
+        return fail(&err);
+    }
+    long fid = cs_table_col(&ft, "id") >= 0 ? cs_table_col(&ft, "id") : cs_table_col(&ft, "faq_id");
+    long fa = cs_table_col(&ft, "answer");
+    long qid =
+        cs_table_col(&qt, "faq_id") >= 0 ? cs_table_col(&qt, "faq_id") : cs_table_col(&qt, "id");
+    long qq =
+        cs_table_col(&qt, "query") >= 0 ? cs_table_col(&qt, "query") : cs_table_col(&qt, "text");
+    size_t fq;
+    lp_status st = cs_table_require(&ft, "question", get(fl, "--faq"), &fq, &err);
+    if (st == LP_OK && (fid < 0 || qid < 0 || qq < 0))
+        st = lp_err_set(&err, LP_ENOTFOUND,
+                        "eval-faq: the FAQ needs 'id' (or 'faq_id') and "
+                        "'question'; the queries 'faq_id' (or 'id') and "
+                        "'query' (or 'text')");
+    cs_faq *f = NULL;
+    const char **ids = lp_calloc(ft.n_rows + 1, sizeof(char *)),
+               **qs = lp_calloc(ft.n_rows + 1, sizeof(char *)),
+               **as = lp_calloc(ft.n_rows + 1, sizeof(char *));
+    cs_faq_hit *hits = lp_calloc(ft.n_rows + 1, sizeof(cs_faq_hit));
+    if (st == LP_OK && (!ids || !qs || !as || !hits))
+        st = lp_err_set(&err, LP_ENOMEM, "out of memory");
+    if (st == LP_OK) {
+        for (size_t i = 0; i < ft.n_rows; i++) {
+            ids[i] = cs_table_cell(&ft, i, (size_t)fid);
+            qs[i] = cs_table_cell(&ft, i, fq);
+            as[i] = fa >= 0 ? cs_table_cell(&ft, i, (size_t)fa) : NULL;
+        }
+        st = cs_faq_build(ids, qs, as, ft.n_rows, &f, &err);
+    }
+    double top1 = 0, r5 = 0, mrr = 0;
+    for (size_t i = 0; st == LP_OK && i < qt.n_rows; i++) {
+        size_t nh;
+        const char *gold = cs_table_cell(&qt, i, (size_t)qid);
+        st = cs_faq_search(f, cs_table_cell(&qt, i, (size_t)qq), ft.n_rows, hits, &nh, &err);
+        for (size_t r = 0; st == LP_OK && r < nh; r++)
+            if (!strcmp(cs_faq_id(f, hits[r].index), gold)) {
+                top1 += r == 0;
+                r5 += r < 5;
+                mrr += 1.0 / (double)(r + 1);
+                break;
+            }
+    }
+    if (st == LP_OK) {
+        double n = qt.n_rows ? (double)qt.n_rows : 1;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "n", (double)qt.n_rows);
+        cJSON_AddNumberToObject(o, "top1", top1 / n);
+        cJSON_AddNumberToObject(o, "recall_at_5", r5 / n);
+        cJSON_AddNumberToObject(o, "mrr", mrr / n);
+        print_json(o);
+    }
+    cs_faq_free(f);
+    free(ids);
+    free(qs);
+    free(as);
+    free(hits);
+    cs_table_free(&ft);
+    cs_table_free(&qt);
+    return st == LP_OK ? 0 : fail(&err);
+}
+
+static int cmd_retrain(int argc, char **argv)
+{
+    flag fl[] = {{"--model"}, {"--db"}, {"--out"}, {NULL}};
+    if (!parse_flags(argc, argv, fl) || !need(fl, "retrain", "--model") ||
+        !need(fl, "retrain", "--out"))
+        return 2;
+    lp_err err = {0};
+    cs_bot *b, *nb = NULL;
+    cs_store *st = NULL;
+    if (cs_bot_load(get(fl, "--model"), &b, &err) != LP_OK)
+        return fail(&err);
+    cs_retrain_result rr;
+    lp_status s = cs_store_open(get(fl, "--db") ? get(fl, "--db") : "cs.db", false, &st, &err);
+    if (s == LP_OK)
+        s = cs_retrain(b, st, get(fl, "--out"), &nb, &rr, &err);
+    if (s == LP_OK) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddBoolToObject(o, "swapped", rr.swapped);
+        cJSON_AddNumberToObject(o, "corrections", (double)rr.n_corrections);
+        cJSON_AddItemToObject(o, "before", cs_intent_eval_json(&rr.before));
+        cJSON_AddItemToObject(o, "after", cs_intent_eval_json(&rr.after));
+        print_json(o);
+    }
+    cs_bot_free(nb);
+    cs_bot_free(b);
+    cs_store_close(st);
+    return s == LP_OK ? 0 : fail(&err);
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    flag fl[] = {{"--model"},    {"--port"}, {"--db"},
+                 {"--api-keys"}, {"--host"}, {"--hash-texts", NULL, true},
+                 {NULL}};
+    if (!parse_flags(argc, argv, fl) || !need(fl, "serve", "--model"))
+        return 2;
+    cs_service_opts o = cs_service_opts_default();
+    o.model_path = get(fl, "--model");
+    if (get(fl, "--db"))
+        o.db_path = get(fl, "--db");
+    if (get(fl, "--host"))
+        o.server.host = get(fl, "--host");
+    o.hashes_only = get(fl, "--hash-texts") != NULL;
+    o.server.access_log = true;
+    if (get(fl, "--port")) {
+        char *end;
+        long p = strtol(get(fl, "--port"), &end, 10);
+        if (*end || p < 0 || p > 65535) {
+            fprintf(stderr, "lepton-customer-service serve: --port '%s': expected 0..65535\n",
+                    get(fl, "--port"));
+            return 2;
+        }
+        o.server.port = (unsigned)p;
+    }
+    lp_err err = {0};
+    char **keys = NULL;
+    size_t nk = 0;
+    if (get(fl, "--api-keys") && lp_api_keys_load(get(fl, "--api-keys"), &keys, &nk, &err) != LP_OK)
+        return fail(&err);
+    o.api_keys = keys;
+    o.n_keys = nk;
+    if (!nk)
+        lp_log_warn("no --api-keys: POST /v1/admin/retrain is open to anyone who can connect");
+    cs_service *s;
+    if (cs_service_new(&o, &s, &err) != LP_OK) {
+        lp_api_keys_free(keys);
+        return fail(&err);
+    }
+    lp_server *srv = cs_service_server(s);
+    lp_status st = lp_server_start(srv, &err);
+    if (st == LP_OK) {
+        fprintf(stderr, "serving %s on port %u\n", o.model_path, lp_server_port(srv));
+        lp_server_set_ready(srv, true);
+        st = lp_server_run_until_signal(srv, &err);
+    }
+    cs_service_free(s);
+    lp_api_keys_free(keys);
+    return st == LP_OK ? 0 : fail(&err);
+}
+
+static int cmd_chat(int argc, char **argv)
+{
+    flag fl[] = {{"--model"}, {NULL}};
+    if (!parse_flags(argc, argv, fl) || !need(fl, "chat", "--model"))
+        return 2;
+    lp_err err = {0};
+    cs_bot *b;
+    if (cs_bot_load(get(fl, "--model"), &b, &err) != LP_OK)
+        return fail(&err);
+    cs_session s;
+    cs_session_init(&s, "terminal");
+    char line[8192];
+    fprintf(stderr, "chat with the bot (an empty line or EOF ends)\n");
+    while (fputs("> ", stderr), fgets(line, sizeof(line), stdin)) {
+        size_t len = strcspn(line, "\r\n");
+        line[len] = 0;
+        if (!len)
+            break;
+        cJSON *o;
+        cs_turn_out t;
+        if (cs_bot_turn(b, &s, line, len, &o, &t, &err) != LP_OK) {
+            fprintf(stderr, "error: %s\n", lp_err_text(&err));
+            continue;
+        }
+        const cJSON *c = cJSON_GetObjectItem(o, "confidence");
+        printf("bot: %s\n     [intent %s, confidence %.2f%s%s%s]\n", t.reply ? t.reply : "",
+               cJSON_GetObjectItem(o, "intent")->valuestring, c->valuedouble,
+               t.handoff ? ", hand-off: " : "", t.handoff ? t.reason : "",
+               cJSON_IsTrue(cJSON_GetObjectItem(o, "out_of_scope")) ? ", out of scope" : "");
+        fflush(stdout);
+        cs_turn_out_clear(&t);
+        cJSON_Delete(o);
+    }
+    cs_session_clear(&s);
+    cs_bot_free(b);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *lvl = getenv("LEPTON_LOG");
+    if (lvl && !strcmp(lvl, "warn"))
+        lp_log_set_level(LP_LOG_LEVEL_WARN);
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {{"train", cmd_train},
+                {"eval", cmd_eval},
+                {"train-slots", cmd_train_slots},
+                {"eval-slots", cmd_eval_slots},
+                {"eval-faq", cmd_eval_faq},
+                {"retrain", cmd_retrain},
+                {"serve", cmd_serve},
+                {"chat", cmd_chat},
+                {"topics", cs_cmd_topics}};
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+        if (!strcmp(argv[1], cmds[i].name))
+            return cmds[i].fn(argc, argv);
+    fprintf(stderr, "lepton-customer-service: unknown command '%s'\n%s", argv[1], usage);
+    return 2;
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# test_customer_service.sh - lepton-customer-service end to end on the default support bot
+# (data/support-bot): train, eval --json, train-slots / eval-slots, eval-faq, chat, topics,
+# retrain; usage errors exit 2, bad files exit 1 with a one-line message naming the file.
+set -u
+bin="${LEPTON_BIN:?LEPTON_BIN must point at the bin directory of the build}/lepton-customer-service"
+src="${LEPTON_SOURCE_DIR:?LEPTON_SOURCE_DIR must point at the source tree}"
+bot="$src/data/support-bot"
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+fails=0
+check() { # check NAME CONDITION...
+  local name=$1; shift
+  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
+}
+jnum() { # jnum JSON KEY: the number (or null) of a top-level key
+  printf '%s' "$1" | sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p"
+}
+
+"$bin" train --data "$bot/intents_train.tsv" --valid "$bot/intents_valid.tsv" \
+  --slots "$bot/slots.tsv" --faq "$bot/faq.tsv" --bot "$bot/bot.json" --out "$dir/m.lpm" \
+  2>"$dir/train.err"; rc=$?
+check "train exit 0" test "$rc" -eq 0
+check "train wrote the model" test -s "$dir/m.lpm"
+check "train summary" grep -q "trained 12 intents" "$dir/train.err"
+
+out=$("$bin" eval --model "$dir/m.lpm" --data "$bot/intents_valid.tsv" --json); rc=$?
+check "eval exit 0" test "$rc" -eq 0
+check "eval n" test "$(jnum "$out" n)" = 36
+acc=$(jnum "$out" in_scope_accuracy)
+check "eval in-scope accuracy >= 0.5, chance 0.09 ($acc)" awk -v a="$acc" 'BEGIN{exit !(a >= 0.5)}'
+check "eval has oos_recall" test -n "$(jnum "$out" oos_recall)"
+grep -v $'\toos$' "$bot/intents_valid.tsv" >"$dir/noos.tsv"
+out=$("$bin" eval --model "$dir/m.lpm" --data "$dir/noos.tsv" --json)
+check "eval without OOS rows gives null OOS fields" test "$(jnum "$out" oos_recall)" = null
+
+"$bin" train-slots --data "$bot/slots.tsv" --out "$dir/s.lpm" 2>/dev/null
+out=$("$bin" eval-slots --model "$dir/s.lpm" --data "$bot/slots.tsv" --json); rc=$?
+check "eval-slots exit 0" test "$rc" -eq 0
+f1=$(jnum "$out" f1)
+check "eval-slots fits its training set ($f1)" awk -v a="$f1" 'BEGIN{exit !(a >= 0.9)}'
+check "eval-slots per slot" grep -q '"per_slot":{.*"product"' <<<"$out"
+
+printf 'faq_id\tquery\nreturns\tcan I send back something I bought\nshipping_cost\thow much is delivery\npassword\tforgot my password\n' >"$dir/q.tsv"
+out=$("$bin" eval-faq --faq "$bot/faq.tsv" --queries "$dir/q.tsv" --json); rc=$?
+check "eval-faq exit 0" test "$rc" -eq 0
+check "eval-faq has mrr" test -n "$(jnum "$out" mrr)"
+check "eval-faq recall_at_5 is 1" test "$(jnum "$out" recall_at_5)" = 1
+
+out=$(printf 'where is my order\nORD-48213\nI want a human\n' | "$bin" chat --model "$dir/m.lpm" 2>/dev/null)
+check "chat asks for the order number" grep -q "order number" <<<"$out"
+check "chat fills the slot" grep -q "Order ORD-48213" <<<"$out"
+check "chat hands off" grep -q "hand-off: user_requested" <<<"$out"
+
+out=$("$bin" topics --data "$bot/intents_train.tsv" --k 4 --iters 50); rc=$?
+check "topics exit 0" test "$rc" -eq 0
+check "topics prints 4 topics" test "$(grep -c '^topic ' <<<"$out")" -eq 4
+
+out=$("$bin" retrain --model "$dir/m.lpm" --db "$dir/cs.db" --out "$dir/m2.lpm"); rc=$?
+check "retrain exit 0" test "$rc" -eq 0
+check "retrain reports" grep -q '"swapped":' <<<"$out"
+
+"$bin" train --out "$dir/x.lpm" >/dev/null 2>&1; rc=$?
+check "missing --data exits 2" test "$rc" -eq 2
+"$bin" frobnicate >/dev/null 2>&1; rc=$?
+check "unknown command exits 2" test "$rc" -eq 2
+printf 'text\tlabel\na\n' >"$dir/bad.tsv"
+err=$("$bin" train --data "$dir/bad.tsv" --out "$dir/x.lpm" 2>&1); rc=$?
+check "bad file exits 1" test "$rc" -eq 1
+check "bad file message names file and line" grep -q "bad.tsv line 2" <<<"$err"
+err=$("$bin" eval --model "$dir/bad.tsv" --data "$bot/intents_valid.tsv" --json 2>&1); rc=$?
+check "bad model exits 1" test "$rc" -eq 1
+check "bad model message names file" grep -q "bad.tsv" <<<"$err"
+
+[ "$fails" -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
+echo "all checks passed"

@@ -1,0 +1,586 @@
+/*
+ * test_cs_core.c - the customer-service bot's domain logic: intent classifier (OOS with and
+ * without OOS training rows, calibration, save/load), entity patterns (each type, Luhn),
+ * redaction, slot tagger, FAQ retrieval, dialogue state machine and the session store.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cs.h"
+#include "lp_test.h"
+
+/* A synthetic intent set: 4 intents, each with its own vocabulary, plus OOS rows. */
+static const char *const topic_words[4][6] = {
+    {"order", "parcel", "shipped", "tracking", "package", "arrive"},
+    {"refund", "money", "back", "reimburse", "charge", "returned"},
+    {"password", "login", "account", "locked", "sign", "reset"},
+    {"address", "street", "move", "deliver", "location", "city"}};
+static const char *const intent_names[4] = {"track", "refund", "login", "address"};
+static const char *const oos_words[8] = {"weather", "joke", "football", "recipe",
+                                         "movie",   "song", "planet",   "poem"};
+
+typedef struct synth {
+    char **texts;
+    const char **labels;
+    size_t n;
+} synth;
+
+static void synth_make(synth *s, size_t per, size_t n_oos, uint64_t seed)
+{
+    lp_rng rng;
+    lp_rng_seed(&rng, seed);
+    s->n = 4 * per + n_oos;
+    s->texts = calloc(s->n, sizeof(char *));
+    s->labels = calloc(s->n, sizeof(char *));
+    size_t i = 0;
+    for (int c = 0; c < 4; c++)
+        for (size_t k = 0; k < per; k++, i++) {
+            char buf[160];
+            /* usually two words of the intent and one of any intent; every fifth row one word
+             * of the intent and two of any: like real data, validation is not separable */
+            int c2 = k % 5 == 0 ? (int)lp_rng_below(&rng, 4) : c;
+            snprintf(buf, sizeof(buf), "please %s my %s now %s",
+                     topic_words[c][lp_rng_below(&rng, 6)], topic_words[c2][lp_rng_below(&rng, 6)],
+                     topic_words[lp_rng_below(&rng, 4)][lp_rng_below(&rng, 6)]);
+            s->texts[i] = strdup(buf);
+            s->labels[i] = intent_names[c];
+        }
+    for (size_t k = 0; k < n_oos; k++, i++) {
+        char buf[160];
+        snprintf(buf, sizeof(buf), "tell me a %s about the %s", oos_words[lp_rng_below(&rng, 8)],
+                 oos_words[lp_rng_below(&rng, 8)]);
+        s->texts[i] = strdup(buf);
+        s->labels[i] = "oos";
+    }
+}
+
+static void synth_free(synth *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->texts[i]);
+    free(s->texts);
+    free(s->labels);
+}
+
+static void test_intent_oos_in_train(void **state)
+{
+    synth tr, va, te;
+    synth_make(&tr, 40, 40, 1);
+    synth_make(&va, 10, 10, 2);
+    synth_make(&te, 10, 20, 3);
+    lp_err err = {0};
+    cs_intent *m;
+    cs_intent_opts o = cs_intent_opts_default();
+    assert_int_equal(cs_intent_train((const char *const *)tr.texts, tr.labels, tr.n,
+                                     (const char *const *)va.texts, va.labels, va.n, &o, &m, &err),
+                     LP_OK);
+    assert_string_equal(cs_intent_protocol(m), "oos_in_train");
+    cs_intent_eval e;
+    assert_int_equal(
+        cs_intent_evaluate(m, (const char *const *)te.texts, te.labels, te.n, &e, &err), LP_OK);
+    assert_true(e.in_scope_accuracy >= 0.9);
+    assert_true(e.oos_recall >= 0.9);
+    assert_int_equal(e.n_oos, 20);
+    /* top-3 alternatives are sorted, distinct and in scope */
+    cs_intent_result r;
+    const char *q = "please refund my money back";
+    assert_int_equal(cs_intent_predict(m, &q, 1, &r, &err), LP_OK);
+    assert_string_equal(r.intent, "refund");
+    assert_false(r.out_of_scope);
+    assert_int_equal(r.n_alt, 3);
+    assert_true(r.alt_p[0] >= r.alt_p[1] && r.alt_p[1] >= r.alt_p[2]);
+    assert_true(strcmp(r.alt[0], r.alt[1]) && strcmp(r.alt[1], r.alt[2]));
+    for (int k = 0; k < 3; k++)
+        assert_string_not_equal(r.alt[k], "oos");
+    /* save and load predict the same */
+    char *path = lp_test_tmpfile("intent.lpm");
+    assert_int_equal(cs_intent_save(m, path, &err), LP_OK);
+    cs_intent *m2;
+    assert_int_equal(cs_intent_load(path, &m2, &err), LP_OK);
+    cs_intent_result r2;
+    assert_int_equal(cs_intent_predict(m2, &q, 1, &r2, &err), LP_OK);
+    assert_string_equal(r2.intent, r.intent);
+    assert_true(fabs(r2.confidence - r.confidence) < 1e-12);
+    assert_true(fabs(cs_intent_threshold(m2) - cs_intent_threshold(m)) < 1e-15);
+    cs_intent_free(m2);
+    free(path);
+    cs_intent_free(m);
+    synth_free(&tr);
+    synth_free(&va);
+    synth_free(&te);
+}
+
+static void test_intent_threshold_protocol(void **state)
+{
+    synth tr, va, te;
+    synth_make(&tr, 40, 0, 4);
+    synth_make(&va, 20, 0, 5);
+    synth_make(&te, 10, 20, 6);
+    lp_err err = {0};
+    cs_intent *m;
+    assert_int_equal(cs_intent_train((const char *const *)tr.texts, tr.labels, tr.n,
+                                     (const char *const *)va.texts, va.labels, va.n, NULL, &m,
+                                     &err),
+                     LP_OK);
+    assert_string_equal(cs_intent_protocol(m), "threshold");
+    assert_true(cs_intent_threshold(m) > 0.25); /* above chance for 4 classes */
+    /* 95% of in-scope validation rows are kept in scope */
+    cs_intent_result *r = calloc(va.n, sizeof(*r));
+    assert_int_equal(cs_intent_predict(m, (const char *const *)va.texts, va.n, r, &err), LP_OK);
+    size_t kept = 0;
+    for (size_t i = 0; i < va.n; i++)
+        kept += !r[i].out_of_scope;
+    assert_true(kept >= (size_t)(0.95 * (double)va.n));
+    free(r);
+    cs_intent_eval e;
+    assert_int_equal(
+        cs_intent_evaluate(m, (const char *const *)te.texts, te.labels, te.n, &e, &err), LP_OK);
+    /* unseen words carry no evidence, so OOS texts get flat, low-confidence predictions */
+    assert_true(e.oos_recall >= 0.8);
+    assert_true(e.in_scope_accuracy >= 0.85);
+    /* no OOS rows in the test set: OOS metrics undefined */
+    cs_intent_eval e2;
+    assert_int_equal(
+        cs_intent_evaluate(m, (const char *const *)va.texts, va.labels, va.n, &e2, &err), LP_OK);
+    assert_true(isnan(e2.oos_recall) && isnan(e2.oos_precision));
+    cs_intent_free(m);
+    synth_free(&tr);
+    synth_free(&va);
+    synth_free(&te);
+}
+
+static void test_intent_errors(void **state)
+{
+    const char *t[] = {"a b", "c d"}, *l[] = {"x", ""};
+    lp_err err = {0};
+    cs_intent *m;
+    assert_int_equal(cs_intent_train(t, l, 2, NULL, NULL, 0, NULL, &m, &err), LP_EINVAL);
+    assert_non_null(strstr(err.msg, "row 2"));
+    assert_null(m);
+    char *path = lp_test_tmpfile("junk.lpm");
+    lp_test_write(path, "not a model", 11);
+    assert_int_not_equal(cs_intent_load(path, &m, &err), LP_OK);
+    assert_null(m);
+    free(path);
+}
+
+static const char *find_type(const cs_entities *e, const char *type)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (!strcmp(e->v[i].type, type))
+            return e->v[i].value;
+    return NULL;
+}
+
+static void test_entities(void **state)
+{
+    cs_patterns *p;
+    lp_err err = {0};
+    assert_int_equal(cs_patterns_new(NULL, &p, &err), LP_OK);
+    struct {
+        const char *text, *type, *value;
+    } cases[] = {
+        {"mail me at jane.doe+x@example.co.uk please", "email", "jane.doe+x@example.co.uk"},
+        {"call +1 415-555-2671 today", "phone", "+1 415-555-2671"},
+        {"see https://shop.example.com/orders/12.", "url", "https://shop.example.com/orders/12"},
+        {"it cost $49.99 in total", "money", "$49.99"},
+        {"i paid 20 euros", "money", "20 euros"},
+        {"it came on 2024-03-15", "date", "2024-03-15"},
+        {"deliver next friday", "date", "next friday"},
+        {"on March 3rd, 2024 it broke", "date", "March 3rd, 2024"},
+        {"arrive at 10:30 am", "time", "10:30 am"},
+        {"around 5pm", "time", "5pm"},
+        {"order ORD-48213 is late", "order_number", "ORD-48213"},
+        {"ticket #553201 open", "order_number", "#553201"},
+        {"card 4111 1111 1111 1111 declined", "card", "4111 1111 1111 1111"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cs_entities e = {0};
+        assert_int_equal(cs_patterns_find(p, cases[i].text, strlen(cases[i].text), &e, &err),
+                         LP_OK);
+        const char *v = find_type(&e, cases[i].type);
+        if (!v || strcmp(v, cases[i].value))
+            fail_msg("'%s': expected %s '%s', got '%s'", cases[i].text, cases[i].type,
+                     cases[i].value, v ? v : "(none)");
+        /* offsets point at the value */
+        for (size_t k = 0; k < e.n; k++)
+            assert_memory_equal(cases[i].text + e.v[k].start, e.v[k].value,
+                                e.v[k].end - e.v[k].start);
+        cs_entities_clear(&e);
+    }
+    /* a digit run failing Luhn is no card */
+    cs_entities e = {0};
+    const char *bad = "card 4111 1111 1111 1112 declined";
+    assert_int_equal(cs_patterns_find(p, bad, strlen(bad), &e, &err), LP_OK);
+    assert_null(find_type(&e, "card"));
+    cs_entities_clear(&e);
+    /* invalid UTF-8 is an error, not a crash */
+    assert_int_equal(cs_patterns_find(p, "a\xff", 2, &e, &err), LP_EPARSE);
+    cs_patterns_free(p);
+    /* configurable order pattern, and a bad one named */
+    assert_int_equal(cs_patterns_new("\\bSO\\d{6}\\b", &p, &err), LP_OK);
+    const char *so = "my order SO123456 and ORD-48213";
+    assert_int_equal(cs_patterns_find(p, so, strlen(so), &e, &err), LP_OK);
+    assert_string_equal(find_type(&e, "order_number"), "SO123456");
+    cs_entities_clear(&e);
+    cs_patterns_free(p);
+    assert_int_equal(cs_patterns_new("(unclosed", &p, &err), LP_EINVAL);
+    assert_non_null(strstr(err.msg, "offset"));
+}
+
+static void test_luhn(void **state)
+{
+    assert_true(cs_luhn_valid("4111111111111111", 16));
+    assert_true(cs_luhn_valid("5500-0000-0000-0004", 19));
+    assert_true(cs_luhn_valid("79927398713", 11));
+    assert_false(cs_luhn_valid("79927398710", 11));
+    assert_false(cs_luhn_valid("4111111111111112", 16));
+    assert_false(cs_luhn_valid("0", 1));
+}
+
+static void test_redact(void **state)
+{
+    cs_patterns *p;
+    assert_int_equal(cs_patterns_new(NULL, &p, NULL), LP_OK);
+    const char *t = "I am bob@mail.com, phone (415) 555-2671, card 4111-1111-1111-1111, "
+                    "order ORD-12345";
+    char *r = cs_redact(p, t, strlen(t));
+    assert_non_null(r);
+    assert_string_equal(r, "I am [EMAIL], phone [PHONE], card [CARD], order ORD-12345");
+    free(r);
+    assert_null(cs_redact(p, "\xc3", 1));
+    cs_patterns_free(p);
+}
+
+static void test_slots(void **state)
+{
+    /* product names after "return the" and names after "my name is", with varied fillers */
+    const char *prods[] = {"blue jacket", "lamp",       "red dress", "green sofa",
+                           "kettle",      "wool scarf", "desk lamp", "yoga mat"};
+    const char *names[] = {"Anna Berg", "John Miller",  "Sara Kim",
+                           "Tom Hardy", "Lena Fischer", "Peter Wong"};
+    char *texts[64], *spans[64];
+    size_t n = 0;
+    for (size_t i = 0; i < 8; i++) {
+        char t[128], s[64];
+        int a = snprintf(t, sizeof(t), "please return the %s today", prods[i]);
+        (void)a;
+        size_t st = strlen("please return the ");
+        snprintf(s, sizeof(s), "product %zu %zu", st, st + strlen(prods[i]));
+        texts[n] = strdup(t);
+        spans[n++] = strdup(s);
+        snprintf(t, sizeof(t), "the %s is broken", prods[i]);
+        snprintf(s, sizeof(s), "product 4 %zu", 4 + strlen(prods[i]));
+        texts[n] = strdup(t);
+        spans[n++] = strdup(s);
+    }
+    for (size_t i = 0; i < 6; i++) {
+        char t[128], s[64];
+        snprintf(t, sizeof(t), "hello my name is %s", names[i]);
+        size_t st = strlen("hello my name is ");
+        snprintf(s, sizeof(s), "name %zu %zu", st, st + strlen(names[i]));
+        texts[n] = strdup(t);
+        spans[n++] = strdup(s);
+    }
+    texts[n] = strdup("where is my order");
+    spans[n++] = strdup("-");
+    cs_slots_opts o = cs_slots_opts_default();
+    o.hash_bits = 14;
+    cs_slots *s;
+    lp_err err = {0};
+    assert_int_equal(cs_slots_train((const char *const *)texts, (const char *const *)spans, NULL, n,
+                                    &o, &s, &err),
+                     LP_OK);
+    assert_int_equal(cs_slots_n_types(s), 2);
+    cs_slot_eval mi;
+    assert_int_equal(cs_slots_evaluate(s, (const char *const *)texts, (const char *const *)spans,
+                                       NULL, n, &mi, NULL, &err),
+                     LP_OK);
+    assert_true(mi.f1 >= 0.9); /* fits its training set */
+    cs_entities e = {0};
+    const char *q = "please return the desk lamp today";
+    assert_int_equal(cs_slots_tag(s, q, strlen(q), NULL, &e, &err), LP_OK);
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.v[0].type, "product");
+    assert_string_equal(e.v[0].value, "desk lamp");
+    assert_int_equal(e.v[0].start, 18);
+    cs_entities_clear(&e);
+    /* save / load round trip tags identically; a corrupted copy is rejected */
+    lp_buf b;
+    lp_buf_init(&b);
+    cs_slots_save(s, &b);
+    lp_reader r;
+    lp_reader_init(&r, b.data, b.len, "slots");
+    cs_slots *s2;
+    assert_int_equal(cs_slots_load(&r, &s2, &err), LP_OK);
+    assert_int_equal(cs_slots_tag(s2, q, strlen(q), NULL, &e, &err), LP_OK);
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.v[0].value, "desk lamp");
+    cs_entities_clear(&e);
+    cs_slots_free(s2);
+    b.data[b.len / 2] ^= 0x40;
+    lp_reader_init(&r, b.data, b.len, "slots");
+    assert_int_equal(cs_slots_load(&r, &s2, &err), LP_EFORMAT);
+    lp_reader_init(&r, b.data, 7, "slots");
+    assert_int_not_equal(cs_slots_load(&r, &s2, &err), LP_OK);
+    lp_buf_free(&b);
+    /* malformed spans are named */
+    const char *bt[] = {"abc"}, *bs[] = {"x 0 9"};
+    cs_slots *s3;
+    assert_int_equal(cs_slots_train(bt, bs, NULL, 1, &o, &s3, &err), LP_EPARSE);
+    assert_non_null(strstr(err.msg, "row 1"));
+    cs_slots_free(s);
+    for (size_t i = 0; i < n; i++) {
+        free(texts[i]);
+        free(spans[i]);
+    }
+}
+
+static void test_faq(void **state)
+{
+    const char *ids[] = {"ret", "ship", "pw"};
+    const char *qs[] = {"What is your return policy?", "How much does shipping cost?",
+                        "How do I reset my password?"};
+    const char *as[] = {"Return unused items within 30 days.", "Shipping is free over $50.",
+                        "Use forgot password on the sign-in page."};
+    cs_faq *f;
+    lp_err err = {0};
+    assert_int_equal(cs_faq_build(ids, qs, as, 3, &f, &err), LP_OK);
+    cs_faq_hit h[3];
+    size_t nh;
+    assert_int_equal(cs_faq_search(f, "how much is shipping", 3, h, &nh, &err), LP_OK);
+    assert_true(nh >= 1);
+    assert_string_equal(cs_faq_id(f, h[0].index), "ship");
+    assert_int_equal(cs_faq_search(f, "I forgot my password", 3, h, &nh, &err), LP_OK);
+    assert_string_equal(cs_faq_id(f, h[0].index), "pw");
+    assert_true(h[0].cosine > 0.2);
+    for (size_t i = 1; i < nh; i++)
+        assert_true(h[i - 1].score >= h[i].score);
+    /* nothing shared: no hits */
+    assert_int_equal(cs_faq_search(f, "zzzz qqqq", 3, h, &nh, &err), LP_OK);
+    assert_int_equal(nh, 0);
+    /* round trip */
+    lp_buf b;
+    lp_buf_init(&b);
+    cs_faq_save(f, &b);
+    lp_reader r;
+    lp_reader_init(&r, b.data, b.len, "faq");
+    cs_faq *f2;
+    assert_int_equal(cs_faq_load(&r, &f2, &err), LP_OK);
+    assert_int_equal(cs_faq_size(f2), 3);
+    assert_string_equal(cs_faq_answer(f2, 2), as[2]);
+    cs_faq_free(f2);
+    lp_reader_init(&r, b.data, b.len - 3, "faq");
+    assert_int_not_equal(cs_faq_load(&r, &f2, &err), LP_OK);
+    lp_buf_free(&b);
+    cs_faq_free(f);
+}
+
+static const char bot_json[] =
+    "{\"fallback\":\"fb\",\"handoff_reply\":\"human coming\","
+    "\"handoff\":{\"min_confidence\":0.5,\"max_low_confidence\":2,"
+    "\"human_phrases\":[\"agent\"],\"intents\":[\"complaint\"]},"
+    "\"intents\":{\"track\":{\"reply\":\"Order {order_number} ships soon\","
+    "\"required\":[{\"slot\":\"order_number\",\"ask\":\"Which order?\"}]},"
+    "\"hello\":{\"reply\":\"Hi {name}!\"}}}";
+
+static void step(const cs_bot_def *b, cs_session *s, const char *text, const char *intent,
+                 double conf, bool oos, const cs_entities *e, const char *faq, cs_turn_out *o)
+{
+    cs_intent_result r = {.intent = intent, .confidence = conf, .out_of_scope = oos};
+    cs_turn_in in = {.text = text, .intent = &r, .entities = e, .faq_answer = faq};
+    lp_err err = {0};
+    assert_int_equal(cs_dialog_step(b, s, &in, o, &err), LP_OK);
+}
+
+static void test_dialog(void **state)
+{
+    cs_bot_def *b;
+    lp_err err = {0};
+    assert_int_equal(cs_bot_def_parse(bot_json, strlen(bot_json), "bot", &b, &err), LP_OK);
+    cs_session s;
+    cs_session_init(&s, "s1");
+    cs_turn_out o;
+    /* required slot missing: ask, then fill from the next turn's entity */
+    step(b, &s, "where is my order", "track", 0.9, false, NULL, NULL, &o);
+    assert_string_equal(o.reply, "Which order?");
+    assert_string_equal(s.pending, "track");
+    assert_false(o.handoff);
+    cs_turn_out_clear(&o);
+    cs_entities e = {0};
+    const char *t2 = "it is ORD-12345";
+    cs_entities_push(&e, "order_number", t2, 6, 15);
+    step(b, &s, t2, "oos", 0.1, true, &e, NULL, &o);
+    assert_string_equal(o.reply, "Order ORD-12345 ships soon");
+    assert_string_equal(o.intent, "track");
+    assert_string_equal(s.pending, "");
+    cs_entities_clear(&e);
+    cs_turn_out_clear(&o);
+    /* unknown template slots stay as written */
+    step(b, &s, "hi", "hello", 0.9, false, NULL, NULL, &o);
+    assert_string_equal(o.reply, "Hi {name}!");
+    cs_turn_out_clear(&o);
+    /* low confidence: fallback, then hand-off on the second in a row */
+    step(b, &s, "blah", "track", 0.2, false, NULL, NULL, &o);
+    assert_string_equal(o.reply, "fb");
+    assert_false(o.handoff);
+    cs_turn_out_clear(&o);
+    step(b, &s, "blah blah", "oos", 0.9, true, NULL, NULL, &o);
+    assert_true(o.handoff);
+    assert_string_equal(o.reason, "repeated_low_confidence");
+    assert_string_equal(o.reply, "human coming");
+    cs_turn_out_clear(&o);
+    assert_int_equal(s.turns, 5);
+    cs_session_clear(&s);
+    /* a confident FAQ answer resets the streak */
+    cs_session_init(&s, "s2");
+    step(b, &s, "q1", "oos", 0.1, true, NULL, NULL, &o);
+    cs_turn_out_clear(&o);
+    step(b, &s, "q2", "oos", 0.1, true, NULL, "the answer", &o);
+    assert_string_equal(o.reply, "the answer");
+    assert_false(o.handoff);
+    assert_int_equal(s.low_conf, 0);
+    cs_turn_out_clear(&o);
+    /* user asks for a person; hand-off intents */
+    step(b, &s, "get me an Agent now", "track", 0.99, false, NULL, NULL, &o);
+    assert_true(o.handoff);
+    assert_string_equal(o.reason, "user_requested");
+    cs_turn_out_clear(&o);
+    step(b, &s, "agents of shield", "hello", 0.99, false, NULL, NULL, &o);
+    assert_false(o.handoff); /* "agent" as a whole word only */
+    cs_turn_out_clear(&o);
+    step(b, &s, "you are awful", "complaint", 0.8, false, NULL, NULL, &o);
+    assert_true(o.handoff);
+    assert_string_equal(o.reason, "intent:complaint");
+    cs_turn_out_clear(&o);
+    cs_session_clear(&s);
+    cs_bot_def_free(b);
+    /* malformed definitions are named */
+    const char *bad = "{\"intents\":{\"x\":{\"required\":[{\"slot\":1}]}}}";
+    assert_int_equal(cs_bot_def_parse(bad, strlen(bad), "bot.json", &b, &err), LP_EINVAL);
+    assert_non_null(strstr(err.msg, "intents.x"));
+    assert_int_equal(cs_bot_def_parse("{", 1, "bot.json", &b, &err), LP_EPARSE);
+    const char *big = "{\"handoff\":{\"max_low_confidence\":1e30}}";
+    assert_int_equal(cs_bot_def_parse(big, strlen(big), "bot.json", &b, &err), LP_EINVAL);
+    assert_non_null(strstr(err.msg, "max_low_confidence"));
+}
+
+static void test_store(void **state)
+{
+    char *path = lp_test_tmpfile("cs_store.db");
+    remove(path);
+    cs_store *st;
+    lp_err err = {0};
+    assert_int_equal(cs_store_open(path, false, &st, &err), LP_OK);
+    cs_session s;
+    assert_int_equal(cs_store_get(st, "u1", &s, &err), LP_ENOTFOUND);
+    s.turns = 3;
+    s.low_conf = 1;
+    snprintf(s.pending, sizeof(s.pending), "track");
+    cJSON_AddStringToObject(s.slots, "order_number", "ORD-1");
+    long tid;
+    assert_int_equal(
+        cs_store_put(st, &s, "hello [EMAIL]", "greet", 0.9, "hi", false, "", &tid, &err), LP_OK);
+    cs_session_clear(&s);
+    cs_session s2;
+    assert_int_equal(cs_store_get(st, "u1", &s2, &err), LP_OK);
+    assert_int_equal(s2.turns, 3);
+    assert_int_equal(s2.low_conf, 1);
+    assert_string_equal(s2.pending, "track");
+    assert_string_equal(cJSON_GetObjectItem(s2.slots, "order_number")->valuestring, "ORD-1");
+    cs_session_clear(&s2);
+    assert_int_equal(cs_store_feedback(st, "u1", tid, "order_status", &err), LP_OK);
+    assert_int_equal(cs_store_feedback(st, "u1", tid + 100, "x", &err), LP_ENOTFOUND);
+    assert_int_equal(cs_store_feedback(st, "other", tid, "x", &err), LP_ENOTFOUND);
+    char **tx, **lb;
+    size_t n;
+    assert_int_equal(cs_store_corrections(st, &tx, &lb, &n, &err), LP_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(tx[0], "hello [EMAIL]");
+    assert_string_equal(lb[0], "order_status");
+    cs_strs_free(tx, n);
+    cs_strs_free(lb, n);
+    cJSON *j;
+    assert_int_equal(cs_store_session_json(st, "u1", &j, &err), LP_OK);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "history")), 1);
+    cJSON_Delete(j);
+    cs_store_close(st);
+    /* hash-only mode keeps no text */
+    assert_int_equal(cs_store_open(path, true, &st, &err), LP_OK);
+    cs_session_init(&s, "u2");
+    assert_int_equal(
+        cs_store_put(st, &s, "secret text", "x", 0.5, "r", true, "user_requested", &tid, &err),
+        LP_OK);
+    cs_session_clear(&s);
+    assert_int_equal(cs_store_session_json(st, "u2", &j, &err), LP_OK);
+    cJSON *t0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "history"), 0);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(t0, "text")));
+    char hex[65];
+    lp_sha256_hex("secret text", 11, hex);
+    assert_string_equal(cJSON_GetObjectItem(t0, "text_sha256")->valuestring, hex);
+    cJSON_Delete(j);
+    cs_store_close(st);
+    free(path);
+}
+
+static void test_lda(void **state)
+{
+    /* two disjoint vocabularies: each document should load on one topic */
+    enum { D = 40, L = 12 };
+    uint32_t buf[D][L];
+    const uint32_t *docs[D];
+    size_t lens[D];
+    lp_rng rng;
+    lp_rng_seed(&rng, 9);
+    for (size_t d = 0; d < D; d++) {
+        for (size_t i = 0; i < L; i++)
+            buf[d][i] = (uint32_t)((d % 2) * 5 + lp_rng_below(&rng, 5));
+        docs[d] = buf[d];
+        lens[d] = L;
+    }
+    lp_lda_opts o = lp_lda_opts_default();
+    o.k = 2;
+    o.iters = 100;
+    lp_lda *m;
+    lp_err err = {0};
+    assert_int_equal(lp_lda_fit(docs, lens, D, 10, &o, &m, &err), LP_OK);
+    const double *t0 = lp_lda_doc_topic(m, 0), *t1 = lp_lda_doc_topic(m, 1);
+    int a = t0[0] > t0[1] ? 0 : 1, b = t1[0] > t1[1] ? 0 : 1;
+    assert_int_not_equal(a, b);
+    for (size_t d = 0; d < D; d++)
+        assert_true(lp_lda_doc_topic(m, d)[d % 2 ? b : a] > 0.8);
+    uint32_t ids[5];
+    assert_int_equal(lp_lda_top_words(m, (size_t)a, 5, ids), 5);
+    for (int i = 0; i < 5; i++)
+        assert_true(ids[i] < 5);
+    double s = 0;
+    for (size_t w = 0; w < 10; w++)
+        s += lp_lda_topic_word(m, 0)[w];
+    assert_true(fabs(s - 1) < 1e-9);
+    lp_lda_free(m);
+    buf[3][2] = 10;
+    assert_int_equal(lp_lda_fit(docs, lens, D, 10, &o, &m, &err), LP_EINVAL);
+    assert_non_null(strstr(err.msg, "document 3 position 2"));
+    o.k = 1;
+    assert_int_equal(lp_lda_fit(docs, lens, D, 10, &o, &m, &err), LP_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_intent_oos_in_train),
+        cmocka_unit_test(test_intent_threshold_protocol),
+        cmocka_unit_test(test_intent_errors),
+        cmocka_unit_test(test_entities),
+        cmocka_unit_test(test_luhn),
+        cmocka_unit_test(test_redact),
+        cmocka_unit_test(test_slots),
+        cmocka_unit_test(test_faq),
+        cmocka_unit_test(test_dialog),
+        cmocka_unit_test(test_store),
+        cmocka_unit_test(test_lda),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
