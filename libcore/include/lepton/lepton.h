@@ -13,6 +13,7 @@
 #include "lepton/feat.h"
 #include "lepton/backend.h"
 #include "lepton/model.h"
+#include "lepton/explain.h"
 #include "lepton/metrics.h"
 #include "lepton/train.h"
 #include "lepton/tune.h"
