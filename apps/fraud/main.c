@@ -1,0 +1,2 @@
+#include "fraud.h"
+int main(void) { return 0; }
