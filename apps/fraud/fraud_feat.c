@@ -260,6 +260,33 @@ size_t *fraud_frame_time_order(const lp_frame *f, const fraud_frame_map *map)
     return idx;
 }
 
+/* Cell text for ids and keys: integral numbers take a fast path (no printf), so a replay of
+ * integer-keyed data is not dominated by number formatting. Same text as lp_column_cell_str. */
+static const char *cell_text(const lp_column *c, size_t i, char *buf, size_t cap)
+{
+    if (c->type == LP_COL_TYPE_NUMERIC && c->kind != LP_COL_KIND_DATETIME &&
+        c->kind != LP_COL_KIND_BOOL && !c->missing[i]) {
+        double v = c->num[i];
+        if (v == floor(v) && fabs(v) < 1e15 && cap >= 24) {
+            char tmp[24];
+            size_t n = 0;
+            uint64_t u = (uint64_t)fabs(v);
+            do {
+                tmp[n++] = (char)('0' + u % 10);
+                u /= 10;
+            } while (u);
+            size_t k = 0;
+            if (v < 0)
+                buf[k++] = '-';
+            while (n)
+                buf[k++] = tmp[--n];
+            buf[k] = 0;
+            return buf;
+        }
+    }
+    return lp_column_cell_str(c, i, buf, cap);
+}
+
 void fraud_frame_row(const lp_frame *f, const fraud_frame_map *map, const fraud_feat_opts *o,
                      size_t i, fraud_tx *tx, char *buf, size_t cap)
 {
@@ -267,7 +294,7 @@ void fraud_frame_row(const lp_frame *f, const fraud_frame_map *map, const fraud_
     size_t used = 0;
     char cell[64];
     if (map->id >= 0) {
-        const char *s = lp_column_cell_str(lp_frame_col(f, (size_t)map->id), i, cell, sizeof cell);
+        const char *s = cell_text(lp_frame_col(f, (size_t)map->id), i, cell, sizeof cell);
         int w = snprintf(buf, cap, "%s", s);
         tx->id = buf;
         used = (size_t)w + 1;
@@ -280,7 +307,7 @@ void fraud_frame_row(const lp_frame *f, const fraud_frame_map *map, const fraud_
     tx->amount = map->amount >= 0 ? lp_frame_col(f, (size_t)map->amount)->num[i] : 0.0;
     for (size_t e = 0; e < o->n_entities; e++) {
         const lp_column *c = lp_frame_col(f, (size_t)map->keys[e]);
-        const char *s = c->missing[i] ? "" : lp_column_cell_str(c, i, cell, sizeof cell);
+        const char *s = c->missing[i] ? "" : cell_text(c, i, cell, sizeof cell);
         if (used < cap) {
             int w = snprintf(buf + used, cap - used, "%s", s);
             tx->keys[e] = buf + used;

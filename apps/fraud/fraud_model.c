@@ -670,10 +670,10 @@ void fraud_reason_text(const fraud_feat_opts *o, const char *feature, const floa
             snprintf(out, cap, "%s is %g", feature, v);
         return;
     }
-    char ent[64], what[64];
+    char col[64], ent[64], what[64];
     size_t el = (size_t)(colon - feature);
-    snprintf(ent, sizeof ent, "%.*s", (int)(el < 63 ? el : 63), feature);
-    entity_word(ent, ent, sizeof ent);
+    snprintf(col, sizeof col, "%.*s", (int)(el < 63 ? el : 63), feature);
+    entity_word(col, ent, sizeof ent);
     snprintf(what, sizeof what, "%s", colon + 1);
     char *us = strrchr(what, '_');
     const char *win = us ? us + 1 : "";
