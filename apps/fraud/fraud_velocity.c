@@ -94,10 +94,13 @@ uint64_t fraud_hash(const char *s, uint64_t h)
 }
 
 /* ---- state ----------------------------------------------------------------------------------*/
+/* 16 bytes: scans are memory-bound, so the event is kept small. The fraud bit copies the
+ * transaction's label, so a scan never leaves this entity's memory. */
 typedef struct ev {
     double t;
     float amount;
-    uint32_t tx;
+    uint32_t tx : 31;
+    uint32_t fraud : 1;
 } ev;
 
 typedef struct entity {
@@ -109,7 +112,8 @@ typedef struct entity {
 
 typedef struct txrec {
     double t;
-    int8_t label; /* -1 unknown, 0, 1 */
+    int8_t label;                        /* -1 unknown, 0, 1 */
+    uint32_t ent[FRAUD_MAX_ENTITIES];    /* entity index per entity column (velocity only) */
 } txrec;
 
 struct fraud_state {
@@ -217,6 +221,10 @@ static float *entity_features(const fraud_state *s, const entity *en, double t, 
     double last = -INFINITY;
     double cut = t - o->label_delay_s;
     double oldest = t - fmax(o->window_s[nw - 1], o->label_delay_s + o->window_s[nw - 1]);
+    /* Newest to oldest, so an event's age only grows: w0 / d0 are the smallest windows still
+     * holding it. Each event is added to its smallest window only; prefix sums (and prefix
+     * maxima) over the windows below give the totals, O(1) per event. */
+    size_t w0 = 0, d0 = 0;
     for (size_t k = en ? en->len : 0; k-- > 0;) {
         const ev *v = &en->ev[en->start + k];
         if (v->t > t)
@@ -226,22 +234,32 @@ static float *entity_features(const fraud_state *s, const entity *en, double t, 
         if (last == -INFINITY)
             last = v->t;
         double age = t - v->t;
-        for (size_t w = 0; w < nw; w++)
-            if (age < o->window_s[w]) {
-                cnt[w] += 1;
-                sum[w] += v->amount;
-                if (v->amount > mx[w])
-                    mx[w] = v->amount;
-            }
+        while (w0 < nw && !(age < o->window_s[w0]))
+            w0++;
+        if (w0 < nw) {
+            cnt[w0] += 1;
+            sum[w0] += v->amount;
+            if (v->amount > mx[w0])
+                mx[w0] = v->amount;
+        }
         if (v->t < cut) {
             double dage = cut - v->t;
-            bool fraud = s->tx[v->tx].label == 1;
-            for (size_t w = 0; w < nw; w++)
-                if (dage <= o->window_s[w]) {
-                    lc[w] += 1;
-                    fr[w] += fraud;
-                }
+            while (d0 < nw && !(dage <= o->window_s[d0]))
+                d0++;
+            if (d0 < nw) {
+                lc[d0] += 1;
+                fr[d0] += v->fraud;
+            } else if (w0 == nw) {
+                break; /* older than every window of both kinds */
+            }
         }
+    }
+    for (size_t w = 1; w < nw; w++) {
+        cnt[w] += cnt[w - 1];
+        sum[w] += sum[w - 1];
+        mx[w] = fmax(mx[w], mx[w - 1]);
+        lc[w] += lc[w - 1];
+        fr[w] += fr[w - 1];
     }
     for (size_t w = 0; w < nw; w++) {
         *x++ = (float)cnt[w];
@@ -280,7 +298,8 @@ void fraud_state_features(const fraud_state *s, const fraud_tx *tx, float *x)
     }
 }
 
-static lp_status add_event(fraud_state *s, size_t e, const char *key, const ev *v, lp_err *err)
+static lp_status add_event(fraud_state *s, size_t e, const char *key, const ev *v,
+                           uint32_t *ent_index, lp_err *err)
 {
     uint64_t h = fraud_hash(key, e);
     long i = map_get(&s->ent_map[e], h);
@@ -302,6 +321,7 @@ static lp_status add_event(fraud_state *s, size_t e, const char *key, const ev *
         }
         i = (long)s->n_ents[e]++;
     }
+    *ent_index = (uint32_t)i;
     entity *en = &s->ents[e][i];
     /* drop events past the horizon */
     while (en->len && en->ev[en->start].t < v->t - s->horizon) {
@@ -342,17 +362,20 @@ lp_status fraud_state_update(fraud_state *s, const fraud_tx *tx, lp_err *err)
         s->tx = g;
         s->cap_tx = nc;
     }
-    if (s->n_tx >= UINT32_MAX)
+    if (s->n_tx >= INT32_MAX)
         return lp_err_set(err, LP_ETOOBIG, "fraud state: too many transactions");
     uint32_t ti = (uint32_t)s->n_tx;
     if (!map_put(&s->ids, fraud_hash(tx->id, 0), ti))
         return lp_err_set(err, LP_ENOMEM, "fraud state: out of memory");
-    s->tx[ti] = (txrec){tx->time, (int8_t)(tx->label < 0 ? -1 : tx->label != 0)};
+    int8_t lab = (int8_t)(tx->label < 0 ? -1 : tx->label != 0);
+    memset(&s->tx[ti], 0, sizeof s->tx[ti]);
+    s->tx[ti].t = tx->time;
+    s->tx[ti].label = lab;
     s->n_tx++;
     if (s->o.velocity) {
-        ev v = {tx->time, (float)tx->amount, ti};
+        ev v = {tx->time, (float)tx->amount, ti, lab == 1};
         for (size_t e = 0; e < s->o.n_entities; e++) {
-            lp_status st = add_event(s, e, tx->keys[e], &v, err);
+            lp_status st = add_event(s, e, tx->keys[e], &v, &s->tx[ti].ent[e], err);
             if (st)
                 return st;
         }
@@ -383,7 +406,17 @@ lp_status fraud_state_label(fraud_state *s, const char *id, int label, lp_err *e
     long i = id ? map_get(&s->ids, fraud_hash(id, 0)) : -1;
     if (i < 0)
         return lp_err_set(err, LP_ENOTFOUND, "transaction '%s' is unknown", id ? id : "");
-    s->tx[i].label = (int8_t)(label != 0);
+    int8_t lab = (int8_t)(label != 0);
+    s->tx[i].label = lab;
+    /* the copies in the entities' histories (gone when past the horizon) */
+    for (size_t e = 0; s->o.velocity && e < s->o.n_entities; e++) {
+        entity *en = &s->ents[e][s->tx[i].ent[e]];
+        for (size_t k = en->len; k-- > 0;)
+            if (en->ev[en->start + k].tx == (uint32_t)i) {
+                en->ev[en->start + k].fraud = lab == 1;
+                break;
+            }
+    }
     return LP_OK;
 }
 
@@ -414,7 +447,7 @@ cJSON *fraud_state_entity_json(const fraud_state *s, size_t entity_i, const char
         cJSON_AddNumberToObject(j, "last_seen", last);
     size_t frauds = 0;
     for (size_t k = 0; k < en->len; k++)
-        frauds += s->tx[en->ev[en->start + k].tx].label == 1;
+        frauds += en->ev[en->start + k].fraud;
     cJSON_AddNumberToObject(j, "frauds_labelled_retained", (double)frauds);
     cJSON *w = cJSON_AddArrayToObject(j, "windows");
     const float *p = x;
