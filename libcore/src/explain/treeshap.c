@@ -91,6 +91,28 @@ lp_status lp_treeshap_init(lp_explainer *e, lp_err *err)
     return LP_OK;
 }
 
+/* 1 / k for the small integers the recurrences divide by: the divisions, not the memory,
+ * dominate TreeSHAP, and a multiply by a tabulated reciprocal is several times cheaper. */
+#define RCP_N 130
+static const double g_rcp[RCP_N] = {
+    0.0, 1.0 / 1, 1.0 / 2, 1.0 / 3, 1.0 / 4, 1.0 / 5, 1.0 / 6, 1.0 / 7, 1.0 / 8, 1.0 / 9, 1.0 /
+    10, 1.0 / 11, 1.0 / 12, 1.0 / 13, 1.0 / 14, 1.0 / 15, 1.0 / 16, 1.0 / 17, 1.0 / 18, 1.0 /
+    19, 1.0 / 20, 1.0 / 21, 1.0 / 22, 1.0 / 23, 1.0 / 24, 1.0 / 25, 1.0 / 26, 1.0 / 27, 1.0 /
+    28, 1.0 / 29, 1.0 / 30, 1.0 / 31, 1.0 / 32, 1.0 / 33, 1.0 / 34, 1.0 / 35, 1.0 / 36, 1.0 /
+    37, 1.0 / 38, 1.0 / 39, 1.0 / 40, 1.0 / 41, 1.0 / 42, 1.0 / 43, 1.0 / 44, 1.0 / 45, 1.0 /
+    46, 1.0 / 47, 1.0 / 48, 1.0 / 49, 1.0 / 50, 1.0 / 51, 1.0 / 52, 1.0 / 53, 1.0 / 54, 1.0 /
+    55, 1.0 / 56, 1.0 / 57, 1.0 / 58, 1.0 / 59, 1.0 / 60, 1.0 / 61, 1.0 / 62, 1.0 / 63, 1.0 /
+    64, 1.0 / 65, 1.0 / 66, 1.0 / 67, 1.0 / 68, 1.0 / 69, 1.0 / 70, 1.0 / 71, 1.0 / 72, 1.0 /
+    73, 1.0 / 74, 1.0 / 75, 1.0 / 76, 1.0 / 77, 1.0 / 78, 1.0 / 79, 1.0 / 80, 1.0 / 81, 1.0 /
+    82, 1.0 / 83, 1.0 / 84, 1.0 / 85, 1.0 / 86, 1.0 / 87, 1.0 / 88, 1.0 / 89, 1.0 / 90, 1.0 /
+    91, 1.0 / 92, 1.0 / 93, 1.0 / 94, 1.0 / 95, 1.0 / 96, 1.0 / 97, 1.0 / 98, 1.0 / 99, 1.0 /
+    100, 1.0 / 101, 1.0 / 102, 1.0 / 103, 1.0 / 104, 1.0 / 105, 1.0 / 106, 1.0 / 107, 1.0 / 108,
+    1.0 / 109, 1.0 / 110, 1.0 / 111, 1.0 / 112, 1.0 / 113, 1.0 / 114, 1.0 / 115, 1.0 / 116, 1.0
+    / 117, 1.0 / 118, 1.0 / 119, 1.0 / 120, 1.0 / 121, 1.0 / 122, 1.0 / 123, 1.0 / 124, 1.0 /
+    125, 1.0 / 126, 1.0 / 127, 1.0 / 128, 1.0 / 129
+};
+static inline double rcp(size_t k) { return k < RCP_N ? g_rcp[k] : 1.0 / (double)k; }
+
 /* EXTEND: add a feature with the given fractions at position depth. */
 static void extend_path(lp_shap_path *p, size_t depth, double zero, double one, int32_t feat)
 {
@@ -98,9 +120,10 @@ static void extend_path(lp_shap_path *p, size_t depth, double zero, double one, 
     p[depth].zero_fraction = zero;
     p[depth].one_fraction = one;
     p[depth].pweight = depth == 0 ? 1.0 : 0.0;
+    double r = rcp(depth + 1);
     for (size_t i = depth; i-- > 0;) {
-        p[i + 1].pweight += one * p[i].pweight * (double)(i + 1) / (double)(depth + 1);
-        p[i].pweight = zero * p[i].pweight * (double)(depth - i) / (double)(depth + 1);
+        p[i + 1].pweight += one * p[i].pweight * (double)(i + 1) * r;
+        p[i].pweight = zero * p[i].pweight * (double)(depth - i) * r;
     }
 }
 
@@ -108,15 +131,18 @@ static void extend_path(lp_shap_path *p, size_t depth, double zero, double one, 
 static void unwind_path(lp_shap_path *p, size_t depth, size_t idx)
 {
     double one = p[idx].one_fraction, zero = p[idx].zero_fraction;
-    double next = p[depth].pweight;
-    for (size_t i = depth; i-- > 0;) {
-        if (one != 0.0) {
+    double next = p[depth].pweight, r = rcp(depth + 1), d1 = (double)(depth + 1);
+    if (one != 0.0) {
+        double ione = 1.0 / one;
+        for (size_t i = depth; i-- > 0;) {
             double tmp = p[i].pweight;
-            p[i].pweight = next * (double)(depth + 1) / ((double)(i + 1) * one);
-            next = tmp - p[i].pweight * zero * (double)(depth - i) / (double)(depth + 1);
-        } else {
-            p[i].pweight = p[i].pweight * (double)(depth + 1) / (zero * (double)(depth - i));
+            p[i].pweight = next * d1 * rcp(i + 1) * ione;
+            next = tmp - p[i].pweight * zero * (double)(depth - i) * r;
         }
+    } else {
+        double izero = 1.0 / zero;
+        for (size_t i = depth; i-- > 0;)
+            p[i].pweight = p[i].pweight * d1 * rcp(depth - i) * izero;
     }
     for (size_t i = idx; i < depth; i++) {
         p[i].feature = p[i + 1].feature;
@@ -129,15 +155,18 @@ static void unwind_path(lp_shap_path *p, size_t depth, size_t idx)
 static double unwound_sum(const lp_shap_path *p, size_t depth, size_t idx)
 {
     double one = p[idx].one_fraction, zero = p[idx].zero_fraction;
-    double next = p[depth].pweight, total = 0.0;
-    for (size_t i = depth; i-- > 0;) {
-        if (one != 0.0) {
-            double tmp = next * (double)(depth + 1) / ((double)(i + 1) * one);
+    double next = p[depth].pweight, total = 0.0, r = rcp(depth + 1), d1 = (double)(depth + 1);
+    if (one != 0.0) {
+        double ione = 1.0 / one;
+        for (size_t i = depth; i-- > 0;) {
+            double tmp = next * d1 * rcp(i + 1) * ione;
             total += tmp;
-            next = p[i].pweight - tmp * zero * (double)(depth - i) / (double)(depth + 1);
-        } else if (zero != 0.0) {
-            total += p[i].pweight / (zero * (double)(depth - i) / (double)(depth + 1));
+            next = p[i].pweight - tmp * zero * (double)(depth - i) * r;
         }
+    } else if (zero != 0.0) {
+        double izero = 1.0 / zero;
+        for (size_t i = depth; i-- > 0;)
+            total += p[i].pweight * izero * d1 * rcp(depth - i);
     }
     return total;
 }
