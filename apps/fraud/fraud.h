@@ -26,6 +26,9 @@
 #define FRAUD_MAX_ENTITIES 4
 #define FRAUD_MAX_WINDOWS 6
 #define FRAUD_MAX_EXTRA 64
+/* amount, hour, weekday, extras, per entity 6 per window + 2, the pair count */
+#define FRAUD_MAX_FEATURES \
+    (3 + FRAUD_MAX_EXTRA + FRAUD_MAX_ENTITIES * (6 * FRAUD_MAX_WINDOWS + 2) + 1)
 #define FRAUD_NEVER_SEEN_S 1e8 /* "seconds since last" of an entity never seen (about 3 years) */
 
 /* ---- feature configuration ----------------------------------------------------------------*/
@@ -186,6 +189,10 @@ typedef struct fraud_config {
     char version[64];                           /* model version (training time stamp) */
     char id_col[64], time_col[64], amount_col[64], label[64]; /* training column names ("" if
                                                                  none) */
+    /* linear families only: the model sees (x - center) / scale (fitted on the training
+     * period), so its coefficients are comparable; trees see x as is. n_scale = 0: none. */
+    size_t n_scale;
+    double *center, *scale;
 } fraud_config;
 cJSON *fraud_config_to_json(const fraud_config *c);
 

@@ -103,8 +103,21 @@ done:
 
 /* ---- calibration and thresholds ------------------------------------------------------------*/
 
-/* Platt scaling (Platt 1999, with the target smoothing of Lin, Lin & Weng 2007): fit
- * P(y=1|m) = sigmoid(a m + b) by Newton's method on the log-loss. */
+/* Platt scaling (Platt 1999, with the target smoothing and the step-halving Newton method of
+ * Lin, Lin & Weng 2007): fit P(y=1|m) = sigmoid(a m + b) on the log-loss. Halving keeps every
+ * step a descent step, so (nearly) separable validation data cannot make a, b explode. */
+static double platt_loss(const double *m, const int32_t *y, size_t n, double a, double b,
+                         double hi, double lo)
+{
+    double l = 0;
+    for (size_t i = 0; i < n; i++) {
+        double z = a * m[i] + b, t = y[i] ? hi : lo;
+        /* log(1 + e^z) - t z, stable for both signs of z */
+        l += (z > 0 ? z + log1p(exp(-z)) : log1p(exp(z))) - t * z;
+    }
+    return l;
+}
+
 static void platt_fit(const double *m, const int32_t *y, size_t n, double *pa, double *pb)
 {
     double np = 0;
@@ -112,25 +125,39 @@ static void platt_fit(const double *m, const int32_t *y, size_t n, double *pa, d
         np += y[i];
     double nn = (double)n - np;
     double hi = (np + 1) / (np + 2), lo = 1 / (nn + 2);
-    double a = 1, b = 0;
-    for (int it = 0; it < 50; it++) {
+    double a = 1, b = 0, f = platt_loss(m, y, n, a, b, hi, lo);
+    for (int it = 0; it < 100; it++) {
         double g1 = 0, g2 = 0, h11 = 1e-12, h22 = 1e-12, h21 = 0;
         for (size_t i = 0; i < n; i++) {
-            double z = a * m[i] + b, p = 1 / (1 + exp(-z)), tt = y[i] ? hi : lo;
-            double d = p - tt, w = p * (1 - p);
+            double z = a * m[i] + b, p = 1 / (1 + exp(-z)), t = y[i] ? hi : lo;
+            double d = p - t, w = p * (1 - p);
             g1 += d * m[i];
             g2 += d;
             h11 += w * m[i] * m[i];
             h22 += w;
             h21 += w * m[i];
         }
+        if (fabs(g1) < 1e-7 && fabs(g2) < 1e-7)
+            break;
         double det = h11 * h22 - h21 * h21;
         if (!(fabs(det) > 1e-300))
             break;
         double da = (h22 * g1 - h21 * g2) / det, db = (h11 * g2 - h21 * g1) / det;
-        a -= da;
-        b -= db;
-        if (fabs(da) < 1e-10 && fabs(db) < 1e-10)
+        double step = 1;
+        bool moved = false;
+        while (step > 1e-10) {
+            double na = a - step * da, nb = b - step * db;
+            double nf = platt_loss(m, y, n, na, nb, hi, lo);
+            if (nf < f + 1e-4 * step * (g1 * -da + g2 * -db)) {
+                a = na;
+                b = nb;
+                f = nf;
+                moved = true;
+                break;
+            }
+            step /= 2;
+        }
+        if (!moved)
             break;
     }
     if (!isfinite(a) || !isfinite(b)) {
@@ -235,6 +262,13 @@ cJSON *fraud_config_to_json(const fraud_config *c)
     cJSON_AddStringToObject(j, "time_col", c->time_col);
     cJSON_AddStringToObject(j, "amount_col", c->amount_col);
     cJSON_AddStringToObject(j, "label", c->label);
+    if (c->n_scale) {
+        cJSON *a = cJSON_AddArrayToObject(j, "center"), *b = cJSON_AddArrayToObject(j, "scale");
+        for (size_t i = 0; i < c->n_scale; i++) {
+            cJSON_AddItemToArray(a, cJSON_CreateNumber(c->center[i]));
+            cJSON_AddItemToArray(b, cJSON_CreateNumber(c->scale[i]));
+        }
+    }
     return j;
 }
 
@@ -259,6 +293,24 @@ static lp_status config_from_json(const cJSON *j, fraud_config *c, lp_err *err)
         const cJSON *v = cJSON_GetObjectItem(j, strs[i]);
         if (cJSON_IsString(v))
             snprintf(sd[i], 64, "%s", v->valuestring);
+    }
+    const cJSON *a = cJSON_GetObjectItem(j, "center"), *b = cJSON_GetObjectItem(j, "scale");
+    if (cJSON_IsArray(a) && cJSON_IsArray(b)) {
+        size_t n = (size_t)cJSON_GetArraySize(a);
+        if ((size_t)cJSON_GetArraySize(b) != n || n == 0 || n > 4096)
+            return lp_err_set(err, LP_EFORMAT, "fraud config: center / scale sizes differ");
+        c->center = lp_calloc(n, sizeof(double));
+        c->scale = lp_calloc(n, sizeof(double));
+        if (!c->center || !c->scale)
+            return lp_err_set(err, LP_ENOMEM, "out of memory");
+        c->n_scale = n;
+        for (size_t i = 0; i < n; i++) {
+            const cJSON *ca = cJSON_GetArrayItem(a, (int)i), *cb = cJSON_GetArrayItem(b, (int)i);
+            if (!cJSON_IsNumber(ca) || !cJSON_IsNumber(cb) || !(cb->valuedouble > 0))
+                return lp_err_set(err, LP_EFORMAT, "fraud config: bad center / scale %zu", i);
+            c->center[i] = ca->valuedouble;
+            c->scale[i] = cb->valuedouble;
+        }
     }
     return LP_OK;
 }
@@ -351,6 +403,34 @@ lp_status fraud_train(const lp_frame *train, const fraud_train_opts *o, lp_model
     }
     lp_log_info("train: %zu training rows (genuine kept with p=%.3f), %zu validation rows", ntr,
                 keep, nva);
+    if (o->kind != LP_MODEL_KIND_GBDT) {
+        /* (d,) mean and standard deviation over the training rows, applied to all rows */
+        cfg.center = lp_calloc(d, sizeof(double));
+        cfg.scale = lp_calloc(d, sizeof(double));
+        if (!cfg.center || !cfg.scale) {
+            st = lp_err_set(err, LP_ENOMEM, "out of memory");
+            goto done;
+        }
+        cfg.n_scale = d;
+        for (size_t i = 0; i < ntr; i++)
+            for (size_t j = 0; j < d; j++)
+                cfg.center[j] += X[tr[i] * d + j];
+        for (size_t j = 0; j < d; j++)
+            cfg.center[j] /= (double)ntr;
+        for (size_t i = 0; i < ntr; i++)
+            for (size_t j = 0; j < d; j++) {
+                double z = X[tr[i] * d + j] - cfg.center[j];
+                cfg.scale[j] += z * z;
+            }
+        for (size_t j = 0; j < d; j++) {
+            cfg.scale[j] = sqrt(cfg.scale[j] / (double)ntr);
+            if (!(cfg.scale[j] > 1e-12))
+                cfg.scale[j] = 1.0;
+        }
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < d; j++)
+                X[i * d + j] = (float)((X[i * d + j] - cfg.center[j]) / cfg.scale[j]);
+    }
     if (!(ftr = features_frame(X, y, tr, ntr, d, names, err)) ||
         !(fva = features_frame(X, y, va, nva, d, names, err))) {
         st = err ? err->status : LP_ENOMEM;
@@ -440,6 +520,8 @@ lp_status fraud_train(const lp_frame *train, const fraud_train_opts *o, lp_model
     lp_log_info("train: review threshold %.4f, decline threshold %.4f (Platt a=%.3f b=%.3f)",
                 cfg.review_threshold, cfg.decline_threshold, cfg.platt_a, cfg.platt_b);
 done:
+    free(cfg.center);
+    free(cfg.scale);
     free(vm);
     free(tr);
     free(va);
@@ -503,9 +585,14 @@ lp_status fraud_scorer_new(lp_model *m, fraud_scorer **out, lp_err *err)
             st = lp_err_set(err, LP_EFORMAT, "model feature %zu is '%s', expected '%s'", j2,
                             nm ? nm : "", sc->names[j2]);
     }
+    if (!st && sc->cfg.n_scale && sc->cfg.n_scale != sc->d)
+        st = lp_err_set(err, LP_EFORMAT, "fraud config: %zu scales for %zu features",
+                        sc->cfg.n_scale, sc->d);
     if (st) {
         lp_explainer_free(sc->ex);
         fraud_names_free(sc->names, sc->d);
+        free(sc->cfg.center);
+        free(sc->cfg.scale);
         free(sc);
         return st;
     }
@@ -521,6 +608,8 @@ void fraud_scorer_free(fraud_scorer *sc)
     lp_explainer_free(sc->ex);
     fraud_names_free(sc->names, sc->d);
     lp_model_free(sc->model);
+    free(sc->cfg.center);
+    free(sc->cfg.scale);
     free(sc);
 }
 
@@ -533,6 +622,16 @@ const char *const *fraud_scorer_names(const fraud_scorer *sc, size_t *d)
     return (const char *const *)sc->names;
 }
 
+/* The model's input for x: x itself for trees, standardized for linear families. */
+static const float *model_input(const fraud_scorer *sc, const float *x, float *buf)
+{
+    if (!sc->cfg.n_scale)
+        return x;
+    for (size_t j = 0; j < sc->d; j++)
+        buf[j] = (float)((x[j] - sc->cfg.center[j]) / sc->cfg.scale[j]);
+    return buf;
+}
+
 static double calibrate(const fraud_scorer *sc, double margin)
 {
     return 1 / (1 + exp(-(sc->cfg.platt_a * margin + sc->cfg.platt_b)));
@@ -541,17 +640,19 @@ static double calibrate(const fraud_scorer *sc, double margin)
 double fraud_scorer_score(const fraud_scorer *sc, const float *x)
 {
     double m[1];
-    lp_explainer_margin(sc->ex, x, m);
+    float buf[FRAUD_MAX_FEATURES];
+    lp_explainer_margin(sc->ex, model_input(sc, x, buf), m);
     return calibrate(sc, m[0]);
 }
 
 double fraud_scorer_explain(const fraud_scorer *sc, lp_explain_ws *ws, const float *x,
                             fraud_reason *reasons, size_t *n_reasons)
 {
-    double phi[3 + FRAUD_MAX_EXTRA + FRAUD_MAX_ENTITIES * (6 * FRAUD_MAX_WINDOWS + 2) + 1];
+    double phi[FRAUD_MAX_FEATURES];
+    float buf[FRAUD_MAX_FEATURES];
     double margin = 0;
     *n_reasons = 0;
-    if (lp_explainer_row(sc->ex, ws, x, 0, phi, &margin, NULL))
+    if (lp_explainer_row(sc->ex, ws, model_input(sc, x, buf), 0, phi, &margin, NULL))
         return fraud_scorer_score(sc, x);
     /* top positive contributions (risk-raising), largest first */
     size_t top[FRAUD_MAX_REASONS];

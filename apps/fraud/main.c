@@ -319,6 +319,8 @@ static int cmd_retrain(const args *a)
     if (load_scorer(mp, &sc, &err))
         return fail("retrain", &err);
     fraud_config cfg = *fraud_scorer_config(sc);
+    cfg.n_scale = 0; /* the scales are refitted; the copy must not point into freed memory */
+    cfg.center = cfg.scale = NULL;
     fraud_scorer_free(sc);
     return cmd_train(a, &cfg, mp);
 }

@@ -42,6 +42,14 @@ auroc=$(num auroc "$out"); auprc=$(num auprc "$out")
 check "eval auroc > 0.8 ($auroc)" awk -v a="$auroc" 'BEGIN { exit !(a > 0.8) }'
 check "eval auprc > 0.3 ($auprc)" awk -v a="$auprc" 'BEGIN { exit !(a > 0.3) }'
 
+# the logistic alternative (standardized features, its own calibration)
+"$bin" train --data "$dir/train.csv" "${common[@]}" --model-kind logistic --out "$dir/l.lpm" \
+  >/dev/null 2>&1
+out=$("$bin" eval --model "$dir/l.lpm" --data "$dir/test.csv" --history "$dir/train.csv" \
+      --json 2>/dev/null); rc=$?
+auroc=$(num auroc "$out")
+check "logistic eval auroc > 0.75 ($auroc)" awk -v a="$auroc" 'BEGIN { exit !(a > 0.75) }'
+
 cat >"$dir/rules.json" <<'RULES'
 [{"name": "big_amount", "when": "amount > 220", "action": "block"},
  {"name": "burst", "when": "customer_id:count_1h >= 3 and amount > 2 * customer_id:mean_30d",
