@@ -21,9 +21,9 @@ num() { # num KEY JSON -> the number after "KEY":
 
 awk -F, 'NR == 1 || $2 < "2025-02-10"' "$data" >"$dir/train.csv"
 awk -F, 'NR == 1 || $2 >= "2025-02-10"' "$data" >"$dir/test.csv"
-common=(--label tx_fraud --time-col tx_datetime --entity-cols customer_id,terminal_id
-        --amount-col tx_amount --id-col transaction_id --drop-cols tx_fraud_scenario
-        --threads 2 --param n_rounds=80)
+cols=(--label tx_fraud --time-col tx_datetime --entity-cols customer_id,terminal_id
+      --amount-col tx_amount --id-col transaction_id --drop-cols tx_fraud_scenario --threads 2)
+common=("${cols[@]}" --param n_rounds=80)
 
 out=$("$bin" train --data "$dir/train.csv" "${common[@]}" --review-rate 2% \
       --out "$dir/m.lpm" 2>&1); rc=$?
@@ -43,7 +43,7 @@ check "eval auroc > 0.8 ($auroc)" awk -v a="$auroc" 'BEGIN { exit !(a > 0.8) }'
 check "eval auprc > 0.3 ($auprc)" awk -v a="$auprc" 'BEGIN { exit !(a > 0.3) }'
 
 # the logistic alternative (standardized features, its own calibration)
-"$bin" train --data "$dir/train.csv" "${common[@]}" --model-kind logistic --out "$dir/l.lpm" \
+"$bin" train --data "$dir/train.csv" "${cols[@]}" --model-kind logistic --out "$dir/l.lpm" \
   >/dev/null 2>&1
 out=$("$bin" eval --model "$dir/l.lpm" --data "$dir/test.csv" --history "$dir/train.csv" \
       --json 2>/dev/null); rc=$?
