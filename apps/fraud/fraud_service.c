@@ -71,8 +71,8 @@ static lp_status db_exec(sqlite3 *db, const char *sql, lp_err *err)
 
 static lp_status db_open(const char *path, sqlite3 **db, lp_err *err)
 {
-    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                        NULL) != SQLITE_OK) {
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+    if (sqlite3_open_v2(path, db, flags, NULL) != SQLITE_OK) {
         lp_status st = lp_err_set(err, LP_EDB, "database %s: %s", path,
                                   *db ? sqlite3_errmsg(*db) : "cannot open");
         sqlite3_close(*db);
