@@ -263,7 +263,8 @@ typedef struct fraud_eval {
     size_t n, n_fraud, skipped;
     double auprc, auroc, recall_at_1pct_fpr, precision_at_1pct_alerts;
     size_t decisions[3];
-    double replay_tx_per_s, score_p50_us, score_p99_us; /* in-process costs */
+    double replay_tx_per_s, score_p50_us, score_p99_us; /* in-process costs, wall clock */
+    double replay_cpu_tx_per_s, score_cpu_p50_us, score_cpu_p99_us; /* thread CPU time */
 } fraud_eval;
 
 /* Warm a fresh state with history (may be NULL; no scoring), then score test in time order as
