@@ -15,6 +15,7 @@
 #include "lepton/backend.h"
 #include "lepton/model.h"
 #include "lepton/mf.h"
+#include "lepton/explain.h"
 #include "lepton/metrics.h"
 #include "lepton/train.h"
 #include "lepton/tune.h"

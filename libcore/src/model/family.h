@@ -13,6 +13,7 @@
 
 #include "lepton/model.h"
 #include "model/linear.h"
+#include "lepton/linalg.h"
 
 typedef struct lp_target {
     lp_task task;
@@ -47,5 +48,16 @@ extern const lp_family lp_family_gbdt;
 extern const lp_family lp_family_nn;
 
 const lp_family *lp_family_get(lp_model_kind kind);
+
+/* ---- private accessors of lp_model for modules beside it (explain) ---- */
+/* The family's fitted state: lp_gbdt * (gbdt), lp_linear * (linear, logistic). Owned by m. */
+const void *lp_model_impl(const lp_model *m);
+/* The fitted feature pipeline (design column names); owned by m. */
+const struct lp_pipeline *lp_model_pipeline(const lp_model *m);
+/* Raw rows -> the dense design the family sees (n, n_features): input selection and kind
+ * conversion, the fitted cleaner, the pipeline. *out is new (lp_matf_free). Errors as for
+ * lp_model_predict. Thread-safe. */
+lp_status lp_model_design(const lp_model *m, const lp_frame *rows, lp_matf **out,
+                          lp_err *err);
 
 #endif

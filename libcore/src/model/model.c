@@ -792,6 +792,22 @@ lp_col_kind lp_model_input_kind(const lp_model *m, size_t j)
     return j < m->n_inputs ? m->input_kinds[j] : LP_COL_KIND_TEXT;
 }
 const char *lp_model_header(const lp_model *m) { return m->header; }
+const void *lp_model_impl(const lp_model *m) { return m->impl; }
+const lp_pipeline *lp_model_pipeline(const lp_model *m) { return m->pipe; }
+
+lp_status lp_model_design(const lp_model *m, const lp_frame *rows, lp_matf **out, lp_err *err)
+{
+    *out = NULL;
+    lp_frame *in = NULL, *clean = NULL;
+    lp_status st = select_inputs(m, rows, &in, err);
+    if (!st)
+        st = lp_cleaner_apply(m->cleaner, in, &clean, NULL, err);
+    if (!st)
+        st = lp_pipeline_transform_dense(m->pipe, clean, out, err);
+    lp_frame_free(in);
+    lp_frame_free(clean);
+    return st;
+}
 
 const double *lp_model_valid_scores(const lp_model *m, size_t *n)
 {

@@ -1,0 +1,292 @@
+/*
+ * fraud.h - the domain logic of lepton-fraud, the real-time transaction risk scorer, usable
+ * (and tested) without main:
+ *
+ *   fraud_state    velocity features per entity (customer, card, terminal, ...), exact and
+ *                  online: ONE update/compute path serves training (replaying history in time
+ *                  order) and the service (one transaction at a time), so they cannot disagree.
+ *   fraud_rules    a small rule language (comparisons, and/or/not, arithmetic over transaction
+ *                  fields and features) with actions allow / review / block.
+ *   fraud_scorer   the model (an lp_model over the feature vector) plus decision thresholds,
+ *                  Platt calibration and TreeSHAP reason codes in words.
+ *   fraud_store    SQLite persistence of transactions, labels, decisions, rules and lists, so
+ *                  a restart rebuilds the exact state.
+ *
+ * Time is seconds since the epoch (UTC). Amounts are doubles. Features are floats (the model's
+ * design), computed in double and rounded once.
+ */
+#ifndef LEPTON_APPS_FRAUD_H
+#define LEPTON_APPS_FRAUD_H
+
+#include "lepton/lepton.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#define FRAUD_MAX_ENTITIES 4
+#define FRAUD_MAX_WINDOWS 6
+#define FRAUD_MAX_EXTRA 64
+/* amount, hour, weekday, extras, per entity 6 per window + 2, the pair count */
+#define FRAUD_MAX_FEATURES \
+    (3 + FRAUD_MAX_EXTRA + FRAUD_MAX_ENTITIES * (6 * FRAUD_MAX_WINDOWS + 2) + 1)
+#define FRAUD_NEVER_SEEN_S 1e8 /* "seconds since last" of an entity never seen (about 3 years) */
+
+/* ---- feature configuration ----------------------------------------------------------------*/
+typedef struct fraud_feat_opts {
+    size_t n_entities;                          /* 0..FRAUD_MAX_ENTITIES */
+    char entity[FRAUD_MAX_ENTITIES][64];        /* entity column names ("customer_id") */
+    size_t n_windows;                           /* 1..FRAUD_MAX_WINDOWS, increasing */
+    double window_s[FRAUD_MAX_WINDOWS];         /* default 1 h, 1 d, 7 d, 30 d */
+    double label_delay_s;                       /* a label counts this long after its
+                                                   transaction (default 7 d) */
+    double max_lateness_s;                      /* an online transaction may be this much older
+                                                   than the newest seen (default 3600) */
+    size_t n_extra;                             /* numeric transaction fields used as is */
+    char extra[FRAUD_MAX_EXTRA][64];
+    bool velocity;                              /* false: only amount and extras (no time or
+                                                   entities given) */
+} fraud_feat_opts;
+
+fraud_feat_opts fraud_feat_opts_default(void);
+/* LP_EINVAL naming the field: windows not increasing or not positive, negative delay, too many
+ * entities / extras, empty or duplicate names. */
+lp_status fraud_feat_opts_check(const fraud_feat_opts *o, lp_err *err);
+/* To / from a JSON object (saved inside the model file). */
+cJSON *fraud_feat_opts_to_json(const fraud_feat_opts *o);
+lp_status fraud_feat_opts_from_json(const cJSON *j, fraud_feat_opts *o, lp_err *err);
+
+/* Feature names in vector order (owned by the returned array's caller: free with
+ * fraud_names_free). Layout: amount, hour, weekday, extras; per entity E and window W:
+ * E:count_W, E:sum_W, E:mean_W, E:max_W; per entity: E:secs_since_last, E:amount_ratio
+ * (amount / mean over the largest window); per entity and window: E:fraud_rate_W,
+ * E:labelled_count_W (transactions in [t - delay - W, t - delay)); with two or more
+ * entities: pair:count (earlier transactions of the first two entities together). */
+char **fraud_feature_names(const fraud_feat_opts *o, size_t *n);
+void fraud_names_free(char **names, size_t n);
+
+/* One transaction. keys[e] is the value of entity column e (any text; NULL is refused). */
+typedef struct fraud_tx {
+    const char *id;
+    double time;
+    double amount;
+    const char *keys[FRAUD_MAX_ENTITIES];
+    double extra[FRAUD_MAX_EXTRA]; /* NaN = missing */
+    int label;                     /* -1 unknown, 0 genuine, 1 fraud (replay knows it) */
+} fraud_tx;
+
+/* ---- state ----------------------------------------------------------------------------------*/
+typedef struct fraud_state fraud_state;
+
+lp_status fraud_state_new(const fraud_feat_opts *o, fraud_state **out, lp_err *err);
+void fraud_state_free(fraud_state *s);
+const fraud_feat_opts *fraud_state_opts(const fraud_state *s);
+size_t fraud_state_n_features(const fraud_state *s);
+
+/* Check a transaction against the state without changing it: a missing / empty / too long id
+ * (LP_EINVAL), an id already seen (LP_EEXIST), a non-finite or negative amount, a non-finite
+ * time, a time more than max_lateness_s before the newest transaction seen (LP_EINVAL, naming
+ * both times), a missing entity key. */
+lp_status fraud_state_check(const fraud_state *s, const fraud_tx *tx, lp_err *err);
+/* Features of tx from the history only (transactions strictly before tx.time, labels whose
+ * delay has passed at tx.time), into x (n_features). Does not change the state. */
+void fraud_state_features(const fraud_state *s, const fraud_tx *tx, float *x);
+/* Add tx to the history (after fraud_state_check). tx->label >= 0 records its label too (a
+ * replay knows labels up front; the delay rule decides when they count). Errors: LP_ENOMEM. */
+lp_status fraud_state_update(fraud_state *s, const fraud_tx *tx, lp_err *err);
+/* check + features + update, the one online step. x may be NULL (replay to warm state). */
+lp_status fraud_state_step(fraud_state *s, const fraud_tx *tx, float *x, lp_err *err);
+/* Record a label for an earlier transaction (1 fraud, 0 genuine). LP_ENOTFOUND when the id
+ * is unknown or its transaction has left the retained history. */
+lp_status fraud_state_label(fraud_state *s, const char *id, int label, lp_err *err);
+/* Whether id was ever added. */
+bool fraud_state_has_tx(const fraud_state *s, const char *id);
+/* Newest transaction time seen (NaN before any). */
+double fraud_state_clock(const fraud_state *s);
+size_t fraud_state_n_tx(const fraud_state *s);
+
+/* An entity's summary as of time t (count/sum/max per window, last seen, frauds labelled):
+ * a new JSON object, or NULL when the entity was never seen. */
+cJSON *fraud_state_entity_json(const fraud_state *s, size_t entity, const char *key, double t);
+
+/* ---- transactions from frames ------------------------------------------------------------- */
+/* Column bindings of a frame for transactions. */
+typedef struct fraud_frame_map {
+    long id, time, amount, label;         /* column indices or -1 */
+    long keys[FRAUD_MAX_ENTITIES];
+    long extra[FRAUD_MAX_EXTRA];
+} fraud_frame_map;
+
+/* Bind the columns the options need (id_col may be NULL: row numbers are the ids; label may be
+ * NULL). LP_ENOTFOUND naming a missing column, LP_EINVAL for a non-numeric amount/extra or a
+ * time column that is neither numeric nor date-time. */
+lp_status fraud_frame_bind(const lp_frame *f, const fraud_feat_opts *o, const char *id_col,
+                           const char *time_col, const char *amount_col, const char *label,
+                           fraud_frame_map *map, lp_err *err);
+/* Rows of f in time order (stable: ties keep file order). Caller frees. */
+size_t *fraud_frame_time_order(const lp_frame *f, const fraud_frame_map *map);
+/* Fill tx from row i; text buffers for keys/id live in buf (cap >= 512 bytes). */
+void fraud_frame_row(const lp_frame *f, const fraud_frame_map *map, const fraud_feat_opts *o,
+                     size_t i, fraud_tx *tx, char *buf, size_t cap);
+
+/* Replay f in time order (stable) through a fresh state - the training path: features
+ * *X (kept, d), labels *y (0/1; rows with a missing label are skipped when label is given),
+ * times *t, all new (caller frees), in time order. Invalid or duplicate rows are skipped with a
+ * warning. *rate (may be NULL) gets the replay speed in rows/s. */
+lp_status fraud_replay(const lp_frame *f, const fraud_feat_opts *o, const char *id_col,
+                       const char *time_col, const char *amount_col, const char *label,
+                       float **X, int32_t **y, double **t, size_t *kept, double *rate,
+                       lp_err *err);
+
+/* ---- rules ----------------------------------------------------------------------------------*/
+typedef enum fraud_action {
+    FRAUD_ACTION_ALLOW = 0,
+    FRAUD_ACTION_REVIEW,
+    FRAUD_ACTION_BLOCK
+} fraud_action;
+
+const char *fraud_action_name(fraud_action a);
+
+typedef struct fraud_rule fraud_rule;
+/* Compile an expression over the named features. Grammar (recursive descent):
+ *   or   := and ('or' and)*          and := not ('and' not)*       not := 'not' not | cmp
+ *   cmp  := sum (('<'|'<='|'>'|'>='|'=='|'!=') sum)?
+ *   sum  := prod (('+'|'-') prod)*   prod := unary (('*'|'/') unary)*
+ *   unary:= '-' unary | atom         atom := number | name | 'true' | 'false' | '(' or ')'
+ * Names are [A-Za-z_][A-Za-z0-9_:.]*. Errors (LP_EPARSE) name the 1-based column:
+ * "column 12: unknown feature 'amout'", "column 5: expected ')'". */
+lp_status fraud_rule_compile(const char *expr, const char *const *names, size_t n_names,
+                             fraud_rule **out, lp_err *err);
+void fraud_rule_free(fraud_rule *r);
+/* Value of the expression on x (comparisons and logic give 0/1; division by 0 gives 0). */
+double fraud_rule_eval(const fraud_rule *r, const float *x);
+
+typedef struct fraud_ruleset {
+    size_t n;
+    char **name, **expr;
+    fraud_action *action;
+    fraud_rule **rule;
+} fraud_ruleset;
+
+/* Parse a JSON array [{"name":..,"when":..,"action":"allow|review|block"}, ...]; errors name
+ * the rule (index and name) and the column. *out is new (fraud_ruleset_free). */
+lp_status fraud_ruleset_parse(const cJSON *arr, const char *const *names, size_t n_names,
+                              fraud_ruleset **out, lp_err *err);
+void fraud_ruleset_free(fraud_ruleset *rs);
+cJSON *fraud_ruleset_to_json(const fraud_ruleset *rs);
+
+/* ---- scorer ---------------------------------------------------------------------------------*/
+typedef enum fraud_decision {
+    FRAUD_DECISION_APPROVE = 0,
+    FRAUD_DECISION_REVIEW,
+    FRAUD_DECISION_DECLINE
+} fraud_decision;
+const char *fraud_decision_name(fraud_decision d);
+
+typedef struct fraud_config {
+    fraud_feat_opts feat;
+    double review_threshold, decline_threshold; /* on the calibrated score */
+    double platt_a, platt_b;                    /* score = sigmoid(a * margin + b) */
+    char version[64];                           /* model version (training time stamp) */
+    char id_col[64], time_col[64], amount_col[64], label[64]; /* training column names ("" if
+                                                                 none) */
+    /* linear families only: the model sees (x - center) / scale (fitted on the training
+     * period), so its coefficients are comparable; trees see x as is. n_scale = 0: none. */
+    size_t n_scale;
+    double *center, *scale;
+} fraud_config;
+cJSON *fraud_config_to_json(const fraud_config *c);
+
+typedef struct fraud_train_opts {
+    const char *label;
+    const char *time_col, *amount_col, *id_col;
+    const char *const *entity_cols;
+    size_t n_entity;
+    const char *const *drop;
+    size_t n_drop;
+    double valid_days;   /* last N days of TRAIN for validation / thresholds (default 7) */
+    double review_rate;  /* share of validation transactions sent to review (default 0.01) */
+    double decline_rate; /* share declined (default 0.001) */
+    double target_fpr;   /* > 0: review threshold at this validation FPR instead */
+    lp_model_kind kind;  /* gbdt (default) or logistic */
+    const lp_params *params;
+    double label_delay_s;
+    size_t max_genuine;  /* genuine training rows kept at most (uniform sample; default
+                            400000; 0 = all); calibration uses the full validation period */
+    uint64_t seed;
+    const char *data_name;
+    int threads;
+} fraud_train_opts;
+fraud_train_opts fraud_train_opts_default(void);
+
+typedef struct fraud_reason {
+    char feature[96];
+    double value, contribution;
+    char text[160];
+} fraud_reason;
+
+#define FRAUD_MAX_REASONS 3
+
+typedef struct fraud_scorer fraud_scorer;
+
+/* Replay train in time order, build the feature frame, train the model (last valid_days for
+ * validation: early stopping, calibration, thresholds) and attach the configuration to it.
+ * *out is the new model (lp_model_free). */
+lp_status fraud_train(const lp_frame *train, const fraud_train_opts *o, lp_model **out,
+                      lp_err *err);
+/* A scorer over a model made by fraud_train (it keeps m). LP_EFORMAT when the model has no
+ * fraud section. */
+lp_status fraud_scorer_new(lp_model *m, fraud_scorer **out, lp_err *err);
+void fraud_scorer_free(fraud_scorer *sc); /* frees the model too */
+const fraud_config *fraud_scorer_config(const fraud_scorer *sc);
+const lp_model *fraud_scorer_model(const fraud_scorer *sc);
+/* Calibrated score of a feature vector (no reasons). Thread-safe. */
+double fraud_scorer_score(const fraud_scorer *sc, const float *x);
+/* Score and the top positive reasons in words; ws is a per-thread workspace
+ * (lp_explain_ws_new(fraud_scorer_explainer(sc))). *n_reasons <= FRAUD_MAX_REASONS. */
+double fraud_scorer_explain(const fraud_scorer *sc, lp_explain_ws *ws, const float *x,
+                            fraud_reason *reasons, size_t *n_reasons);
+const lp_explainer *fraud_scorer_explainer(const fraud_scorer *sc);
+/* Feature names in vector order (owned by sc). */
+const char *const *fraud_scorer_names(const fraud_scorer *sc, size_t *d);
+fraud_decision fraud_scorer_decide(const fraud_scorer *sc, double score);
+/* Words for feature j at value x[j] (see fraud_feature_names). */
+void fraud_reason_text(const fraud_feat_opts *o, const char *feature, const float *x,
+                       size_t j, const char *const *names, size_t n, char *out, size_t cap);
+
+/* Final decision from the model's, rule hits and lists: block-list > allow-list > block rule >
+ * allow rule > (review rule raises approve to review) > model. */
+fraud_decision fraud_combine(fraud_decision model, const fraud_ruleset *rs, const float *x,
+                             bool blocked, bool allowed, bool *hits);
+
+/* ---- evaluation & backtest -----------------------------------------------------------------*/
+typedef struct fraud_eval {
+    size_t n, n_fraud, skipped;
+    double auprc, auroc, recall_at_1pct_fpr, precision_at_1pct_alerts;
+    size_t decisions[3];
+    double replay_tx_per_s, score_p50_us, score_p99_us; /* in-process costs, wall clock */
+    double replay_cpu_tx_per_s, score_cpu_p50_us, score_cpu_p99_us; /* thread CPU time */
+} fraud_eval;
+
+/* Warm a fresh state with history (may be NULL; no scoring), then score test in time order as
+ * the service would (features, model, TreeSHAP reasons, state update). */
+lp_status fraud_evaluate(fraud_scorer *sc, const lp_frame *history, const lp_frame *test,
+                         fraud_eval *out, lp_err *err);
+char *fraud_eval_to_json(const fraud_eval *e);
+
+/* Replay data through the features and report per rule hits, precision, recall and how many
+ * model decisions it would change, as a JSON object (caller frees). */
+lp_status fraud_backtest(fraud_scorer *sc, const fraud_ruleset *rs, const lp_frame *data,
+                         char **json, lp_err *err);
+
+/* ---- service ------------------------------------------------------------------------------- */
+typedef struct fraud_service fraud_service;
+
+/* Open (creating) the SQLite database at db_path, rebuild state from its transactions and
+ * labels, load rules and lists. The service takes sc. */
+lp_status fraud_service_new(fraud_scorer *sc, const char *db_path, fraud_service **out,
+                            lp_err *err);
+void fraud_service_free(fraud_service *svc);
+/* The route table (static) and its length. */
+const lp_route *fraud_service_routes(size_t *n);
+
+#endif

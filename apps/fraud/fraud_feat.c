@@ -1,0 +1,325 @@
+/*
+ * fraud_feat.c - the feature configuration of lepton-fraud: defaults, validation, JSON form
+ * (saved in the model file, so serving computes exactly the training features), the feature
+ * names in vector order, and binding frame columns to transaction fields.
+ */
+#include "fraud.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+fraud_feat_opts fraud_feat_opts_default(void)
+{
+    fraud_feat_opts o;
+    memset(&o, 0, sizeof o);
+    o.n_windows = 4;
+    o.window_s[0] = 3600;
+    o.window_s[1] = 86400;
+    o.window_s[2] = 7 * 86400;
+    o.window_s[3] = 30 * 86400;
+    o.label_delay_s = 7 * 86400;
+    o.max_lateness_s = 3600;
+    o.velocity = true;
+    return o;
+}
+
+lp_status fraud_feat_opts_check(const fraud_feat_opts *o, lp_err *err)
+{
+    if (o->n_entities > FRAUD_MAX_ENTITIES)
+        return lp_err_set(err, LP_EINVAL, "entities: %zu given, at most %d", o->n_entities,
+                          FRAUD_MAX_ENTITIES);
+    if (o->n_extra > FRAUD_MAX_EXTRA)
+        return lp_err_set(err, LP_EINVAL, "extra features: %zu given, at most %d", o->n_extra,
+                          FRAUD_MAX_EXTRA);
+    if (o->n_windows < 1 || o->n_windows > FRAUD_MAX_WINDOWS)
+        return lp_err_set(err, LP_EINVAL, "windows: %zu given, expected 1..%d", o->n_windows,
+                          FRAUD_MAX_WINDOWS);
+    for (size_t w = 0; w < o->n_windows; w++)
+        if (!(o->window_s[w] > 0) || (w && o->window_s[w] <= o->window_s[w - 1]))
+            return lp_err_set(err, LP_EINVAL, "window %zu: %g s; windows must be positive and "
+                              "increasing", w, o->window_s[w]);
+    if (!(o->label_delay_s >= 0) || !(o->max_lateness_s >= 0))
+        return lp_err_set(err, LP_EINVAL, "label delay %g s / max lateness %g s: expected >= 0",
+                          o->label_delay_s, o->max_lateness_s);
+    for (size_t e = 0; e < o->n_entities; e++) {
+        if (!o->entity[e][0])
+            return lp_err_set(err, LP_EINVAL, "entity %zu: empty column name", e);
+        for (size_t f = 0; f < e; f++)
+            if (!strcmp(o->entity[e], o->entity[f]))
+                return lp_err_set(err, LP_EINVAL, "entity '%s' given twice", o->entity[e]);
+    }
+    for (size_t j = 0; j < o->n_extra; j++)
+        if (!o->extra[j][0])
+            return lp_err_set(err, LP_EINVAL, "extra feature %zu: empty column name", j);
+    return LP_OK;
+}
+
+cJSON *fraud_feat_opts_to_json(const fraud_feat_opts *o)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON *a = cJSON_AddArrayToObject(j, "entities");
+    for (size_t e = 0; e < o->n_entities; e++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(o->entity[e]));
+    a = cJSON_AddArrayToObject(j, "windows_s");
+    for (size_t w = 0; w < o->n_windows; w++)
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(o->window_s[w]));
+    a = cJSON_AddArrayToObject(j, "extra");
+    for (size_t e = 0; e < o->n_extra; e++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(o->extra[e]));
+    cJSON_AddNumberToObject(j, "label_delay_s", o->label_delay_s);
+    cJSON_AddNumberToObject(j, "max_lateness_s", o->max_lateness_s);
+    cJSON_AddBoolToObject(j, "velocity", o->velocity);
+    return j;
+}
+
+static lp_status names_from(const cJSON *a, char (*dst)[64], size_t max, size_t *n,
+                            const char *what, lp_err *err)
+{
+    if (!cJSON_IsArray(a))
+        return lp_err_set(err, LP_EFORMAT, "fraud config: '%s' is not an array", what);
+    *n = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, a)
+    {
+        if (!cJSON_IsString(it) || strlen(it->valuestring) >= 64 || *n >= max)
+            return lp_err_set(err, LP_EFORMAT, "fraud config: bad entry %zu in '%s'", *n, what);
+        snprintf(dst[(*n)++], 64, "%s", it->valuestring);
+    }
+    return LP_OK;
+}
+
+lp_status fraud_feat_opts_from_json(const cJSON *j, fraud_feat_opts *o, lp_err *err)
+{
+    *o = fraud_feat_opts_default();
+    lp_status st = names_from(cJSON_GetObjectItem(j, "entities"), o->entity, FRAUD_MAX_ENTITIES,
+                              &o->n_entities, "entities", err);
+    if (!st)
+        st = names_from(cJSON_GetObjectItem(j, "extra"), o->extra, FRAUD_MAX_EXTRA, &o->n_extra,
+                        "extra", err);
+    if (st)
+        return st;
+    const cJSON *w = cJSON_GetObjectItem(j, "windows_s"), *it;
+    if (!cJSON_IsArray(w))
+        return lp_err_set(err, LP_EFORMAT, "fraud config: 'windows_s' is not an array");
+    o->n_windows = 0;
+    cJSON_ArrayForEach(it, w)
+    {
+        if (!cJSON_IsNumber(it) || o->n_windows >= FRAUD_MAX_WINDOWS)
+            return lp_err_set(err, LP_EFORMAT, "fraud config: bad window %zu", o->n_windows);
+        o->window_s[o->n_windows++] = it->valuedouble;
+    }
+    const cJSON *d = cJSON_GetObjectItem(j, "label_delay_s");
+    const cJSON *l = cJSON_GetObjectItem(j, "max_lateness_s");
+    if (!cJSON_IsNumber(d) || !cJSON_IsNumber(l))
+        return lp_err_set(err, LP_EFORMAT, "fraud config: label_delay_s / max_lateness_s missing");
+    o->label_delay_s = d->valuedouble;
+    o->max_lateness_s = l->valuedouble;
+    o->velocity = cJSON_IsTrue(cJSON_GetObjectItem(j, "velocity"));
+    return fraud_feat_opts_check(o, err);
+}
+
+/* "3600" -> "1h", "86400" -> "1d" */
+void fraud_window_label(double s, char *out, size_t cap)
+{
+    if (fmod(s, 86400) == 0)
+        snprintf(out, cap, "%gd", s / 86400);
+    else if (fmod(s, 3600) == 0)
+        snprintf(out, cap, "%gh", s / 3600);
+    else if (fmod(s, 60) == 0)
+        snprintf(out, cap, "%gm", s / 60);
+    else
+        snprintf(out, cap, "%gs", s);
+}
+
+char **fraud_feature_names(const fraud_feat_opts *o, size_t *n)
+{
+    size_t cap = 3 + o->n_extra + o->n_entities * (6 * o->n_windows + 2) + 1;
+    char **v = lp_calloc(cap, sizeof(char *));
+    if (!v)
+        return NULL;
+    size_t k = 0;
+    char buf[160], wl[32];
+    v[k++] = lp_strdup("amount");
+    v[k++] = lp_strdup("hour");
+    v[k++] = lp_strdup("weekday");
+    for (size_t j = 0; j < o->n_extra; j++)
+        v[k++] = lp_strdup(o->extra[j]);
+    if (o->velocity) {
+        static const char *const agg[] = {"count", "sum", "mean", "max"};
+        for (size_t e = 0; e < o->n_entities; e++) {
+            for (size_t w = 0; w < o->n_windows; w++) {
+                fraud_window_label(o->window_s[w], wl, sizeof wl);
+                for (size_t a = 0; a < 4; a++) {
+                    snprintf(buf, sizeof buf, "%s:%s_%s", o->entity[e], agg[a], wl);
+                    v[k++] = lp_strdup(buf);
+                }
+            }
+            snprintf(buf, sizeof buf, "%s:secs_since_last", o->entity[e]);
+            v[k++] = lp_strdup(buf);
+            snprintf(buf, sizeof buf, "%s:amount_ratio", o->entity[e]);
+            v[k++] = lp_strdup(buf);
+            for (size_t w = 0; w < o->n_windows; w++) {
+                fraud_window_label(o->window_s[w], wl, sizeof wl);
+                snprintf(buf, sizeof buf, "%s:fraud_rate_%s", o->entity[e], wl);
+                v[k++] = lp_strdup(buf);
+                snprintf(buf, sizeof buf, "%s:labelled_count_%s", o->entity[e], wl);
+                v[k++] = lp_strdup(buf);
+            }
+        }
+        if (o->n_entities >= 2)
+            v[k++] = lp_strdup("pair:count");
+    }
+    for (size_t i = 0; i < k; i++)
+        if (!v[i]) {
+            fraud_names_free(v, k);
+            return NULL;
+        }
+    *n = k;
+    return v;
+}
+
+void fraud_names_free(char **names, size_t n)
+{
+    if (!names)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+static lp_status bind_num(const lp_frame *f, const char *name, bool allow_dt, long *j,
+                          lp_err *err)
+{
+    size_t k;
+    lp_status st = lp_frame_require(f, name, "the data", &k, err);
+    if (st)
+        return st;
+    const lp_column *c = lp_frame_col(f, k);
+    if (c->type != LP_COL_TYPE_NUMERIC || (!allow_dt && c->kind == LP_COL_KIND_DATETIME))
+        return lp_err_set(err, LP_EINVAL, "column '%s' is %s, expected numbers%s", name,
+                          lp_col_kind_name(c->kind), allow_dt ? " or date-times" : "");
+    *j = (long)k;
+    return LP_OK;
+}
+
+lp_status fraud_frame_bind(const lp_frame *f, const fraud_feat_opts *o, const char *id_col,
+                           const char *time_col, const char *amount_col, const char *label,
+                           fraud_frame_map *map, lp_err *err)
+{
+    memset(map, 0xff, sizeof *map); /* every index -1 */
+    lp_status st = LP_OK;
+    size_t k;
+    if (id_col && (st = lp_frame_require(f, id_col, "the data", &k, err)))
+        return st;
+    if (id_col)
+        map->id = (long)k;
+    if (time_col && (st = bind_num(f, time_col, true, &map->time, err)))
+        return st;
+    if (amount_col && (st = bind_num(f, amount_col, false, &map->amount, err)))
+        return st;
+    if (label && (st = bind_num(f, label, false, &map->label, err)))
+        return st;
+    for (size_t e = 0; e < o->n_entities; e++) {
+        if ((st = lp_frame_require(f, o->entity[e], "the data", &k, err)))
+            return st;
+        map->keys[e] = (long)k;
+    }
+    for (size_t j = 0; j < o->n_extra; j++)
+        if ((st = bind_num(f, o->extra[j], false, &map->extra[j], err)))
+            return st;
+    return LP_OK;
+}
+
+static const double *g_sort_t;
+static int cmp_time(const void *a, const void *b)
+{
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    double x = g_sort_t[i], y = g_sort_t[j];
+    if (x < y)
+        return -1;
+    if (x > y)
+        return 1;
+    return (i > j) - (i < j);
+}
+
+size_t *fraud_frame_time_order(const lp_frame *f, const fraud_frame_map *map)
+{
+    size_t n = lp_frame_nrows(f);
+    size_t *idx = lp_mallocarray(n + 1, sizeof(size_t));
+    if (!idx)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
+    if (map->time >= 0) {
+        /* qsort with a file-scope key: this runs on the CLI / training path only */
+        g_sort_t = lp_frame_col(f, (size_t)map->time)->num;
+        qsort(idx, n, sizeof(size_t), cmp_time);
+        g_sort_t = NULL;
+    }
+    return idx;
+}
+
+/* Cell text for ids and keys: integral numbers take a fast path (no printf), so a replay of
+ * integer-keyed data is not dominated by number formatting. Same text as lp_column_cell_str. */
+static const char *cell_text(const lp_column *c, size_t i, char *buf, size_t cap)
+{
+    if (c->type == LP_COL_TYPE_NUMERIC && c->kind != LP_COL_KIND_DATETIME &&
+        c->kind != LP_COL_KIND_BOOL && !c->missing[i]) {
+        double v = c->num[i];
+        if (v == floor(v) && fabs(v) < 1e15 && cap >= 24) {
+            char tmp[24];
+            size_t n = 0;
+            uint64_t u = (uint64_t)fabs(v);
+            do {
+                tmp[n++] = (char)('0' + u % 10);
+                u /= 10;
+            } while (u);
+            size_t k = 0;
+            if (v < 0)
+                buf[k++] = '-';
+            while (n)
+                buf[k++] = tmp[--n];
+            buf[k] = 0;
+            return buf;
+        }
+    }
+    return lp_column_cell_str(c, i, buf, cap);
+}
+
+void fraud_frame_row(const lp_frame *f, const fraud_frame_map *map, const fraud_feat_opts *o,
+                     size_t i, fraud_tx *tx, char *buf, size_t cap)
+{
+    memset(tx, 0, sizeof *tx);
+    size_t used = 0;
+    char cell[64];
+    if (map->id >= 0) {
+        const char *s = cell_text(lp_frame_col(f, (size_t)map->id), i, cell, sizeof cell);
+        int w = snprintf(buf, cap, "%s", s);
+        tx->id = buf;
+        used = (size_t)w + 1;
+    } else {
+        int w = snprintf(buf, cap, "row%zu", i);
+        tx->id = buf;
+        used = (size_t)w + 1;
+    }
+    tx->time = map->time >= 0 ? lp_frame_col(f, (size_t)map->time)->num[i] : (double)i;
+    tx->amount = map->amount >= 0 ? lp_frame_col(f, (size_t)map->amount)->num[i] : 0.0;
+    for (size_t e = 0; e < o->n_entities; e++) {
+        const lp_column *c = lp_frame_col(f, (size_t)map->keys[e]);
+        const char *s = c->missing[i] ? "" : cell_text(c, i, cell, sizeof cell);
+        if (used < cap) {
+            int w = snprintf(buf + used, cap - used, "%s", s);
+            tx->keys[e] = buf + used;
+            used += (size_t)w + 1;
+        }
+    }
+    for (size_t j = 0; j < o->n_extra; j++)
+        tx->extra[j] = lp_frame_col(f, (size_t)map->extra[j])->num[i];
+    tx->label = -1;
+    if (map->label >= 0) {
+        const lp_column *c = lp_frame_col(f, (size_t)map->label);
+        if (!c->missing[i])
+            tx->label = c->num[i] != 0.0;
+    }
+}

@@ -1,0 +1,836 @@
+/*
+ * fraud_service.c - the HTTP API of lepton-fraud (docs/fraud.openapi.yaml) and its SQLite
+ * store. Routes: POST /v1/score, POST /v1/labels, GET /v1/entities/{id}, GET|PUT /v1/rules,
+ * GET|POST /v1/lists, GET /v1/model, plus the shared endpoints of the serve layer.
+ *
+ * Durability: the database (WAL) is the source of truth. A transaction's decision row (its
+ * request, score, decision, reasons, rule hits, model version) is committed BEFORE the
+ * in-memory state is updated and before the answer is sent; on start the state is rebuilt by
+ * replaying the decision rows in time order and then the labels, through the same fraud_state
+ * code, so a restart loses nothing that was acknowledged. Labels, rules and lists are stored
+ * the same way.
+ *
+ * Concurrency: one mutex guards the state, the scorer, the rules, the lists and the database
+ * connection; a request holds it for the few microseconds of one score. Handlers never crash on
+ * input: every field is checked and every failure is one error line naming the field.
+ */
+#include "fraud.h"
+#include "fraud_internal.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCHEMA_VERSION 1
+#define MAX_FUTURE_S 86400.0 /* a transaction dated more than this after now is refused */
+
+typedef struct listent {
+    uint64_t h;  /* hash of (list, entity index, value) */
+    char *entity, *value;
+    int list;    /* 0 block, 1 allow */
+} listent;
+
+struct fraud_service {
+    pthread_mutex_t mu;
+    fraud_scorer *sc;
+    fraud_state *st;
+    lp_explain_ws *ws;
+    fraud_ruleset *rules;
+    listent *lists;
+    size_t n_lists, cap_lists;
+    sqlite3 *db;
+    float *x;
+    size_t d;
+    uint64_t n_scored;
+};
+
+bool fraud_parse_time(const cJSON *v, double *out)
+{
+    if (cJSON_IsNumber(v)) {
+        *out = v->valuedouble;
+        return isfinite(*out);
+    }
+    if (cJSON_IsString(v))
+        return lp_parse_datetime(v->valuestring, strlen(v->valuestring), out);
+    return false;
+}
+
+/* ---- SQLite ---------------------------------------------------------------------------------*/
+
+static lp_status db_exec(sqlite3 *db, const char *sql, lp_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        lp_status st = lp_err_set(err, LP_EDB, "database: %s", msg ? msg : "error");
+        sqlite3_free(msg);
+        return st;
+    }
+    return LP_OK;
+}
+
+static lp_status db_open(const char *path, sqlite3 **db, lp_err *err)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+    if (sqlite3_open_v2(path, db, flags, NULL) != SQLITE_OK) {
+        lp_status st = lp_err_set(err, LP_EDB, "database %s: %s", path,
+                                  *db ? sqlite3_errmsg(*db) : "cannot open");
+        sqlite3_close(*db);
+        *db = NULL;
+        return st;
+    }
+    sqlite3_busy_timeout(*db, 5000);
+    lp_status st = db_exec(*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", err);
+    sqlite3_stmt *q = NULL;
+    int ver = -1;
+    if (!st && sqlite3_prepare_v2(*db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        ver = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    if (!st && ver == 0)
+        st = db_exec(*db,
+                     "BEGIN;"
+                     "CREATE TABLE IF NOT EXISTS decisions(id TEXT PRIMARY KEY, t REAL NOT NULL,"
+                     " request TEXT NOT NULL, score REAL, decision TEXT, reasons TEXT,"
+                     " rules_hit TEXT, model_version TEXT, latency_us REAL, logged_at REAL);"
+                     "CREATE INDEX IF NOT EXISTS decisions_t ON decisions(t);"
+                     "CREATE TABLE IF NOT EXISTS labels(id TEXT PRIMARY KEY, label INTEGER NOT"
+                     " NULL, kind TEXT, received_at REAL);"
+                     "CREATE TABLE IF NOT EXISTS rules(k INTEGER PRIMARY KEY CHECK(k = 1),"
+                     " body TEXT NOT NULL);"
+                     "CREATE TABLE IF NOT EXISTS lists(list TEXT, entity TEXT, value TEXT,"
+                     " added_at REAL, PRIMARY KEY(list, entity, value));"
+                     "PRAGMA user_version = 1; COMMIT;",
+                     err);
+    else if (!st && ver != SCHEMA_VERSION)
+        st = lp_err_set(err, LP_EVERSION, "database %s: schema version %d, this build knows %d",
+                        path, ver, SCHEMA_VERSION);
+    if (st) {
+        sqlite3_close(*db);
+        *db = NULL;
+    }
+    return st;
+}
+
+/* ---- transactions from JSON ---------------------------------------------------------------- */
+
+static bool id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 128)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("-_.:@#", *s))
+            return false;
+    return true;
+}
+
+/* Text of an id-like member (string, or integer number) into buf. */
+static bool id_text(const cJSON *v, char *buf, size_t cap)
+{
+    if (cJSON_IsString(v)) {
+        snprintf(buf, cap, "%s", v->valuestring);
+        return strlen(v->valuestring) < cap;
+    }
+    if (cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble) &&
+        fabs(v->valuedouble) < 9e15) {
+        snprintf(buf, cap, "%.0f", v->valuedouble);
+        return true;
+    }
+    return false;
+}
+
+static const cJSON *member2(const cJSON *j, const char *a, const char *b)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, a);
+    if ((!v || cJSON_IsNull(v)) && b && b[0])
+        v = cJSON_GetObjectItemCaseSensitive(j, b);
+    return v && !cJSON_IsNull(v) ? v : NULL;
+}
+
+/* Fill tx from a request object; bufs holds the id and key texts. now: wall clock (NaN in a
+ * replay from the database, where the far-future check does not apply). */
+static lp_status tx_from_json(const fraud_config *c, const cJSON *j, double now, fraud_tx *tx,
+                              char (*bufs)[160], lp_err *err)
+{
+    memset(tx, 0, sizeof *tx);
+    tx->label = -1;
+    if (!cJSON_IsObject(j))
+        return lp_err_set(err, LP_EINVAL, "body: expected a JSON object (a transaction)");
+    const cJSON *v = member2(j, "transaction_id", c->id_col);
+    if (!v || !id_text(v, bufs[0], 160) || !id_ok(bufs[0]))
+        return lp_err_set(err, LP_EINVAL, "field 'transaction_id': expected a string of 1..128 "
+                          "characters from [A-Za-z0-9-_.:@#] (or an integer)");
+    tx->id = bufs[0];
+    v = member2(j, "amount", c->amount_col);
+    if (c->amount_col[0] || cJSON_GetObjectItemCaseSensitive(j, "amount")) {
+        if (!v || !cJSON_IsNumber(v))
+            return lp_err_set(err, LP_EINVAL, "field 'amount': missing or not a number");
+        if (!(v->valuedouble >= 0) || !isfinite(v->valuedouble))
+            return lp_err_set(err, LP_EINVAL, "field 'amount': %g is negative; expected a "
+                              "number >= 0", v->valuedouble);
+        tx->amount = v->valuedouble;
+    }
+    v = member2(j, "time", c->time_col);
+    if (v) {
+        if (!fraud_parse_time(v, &tx->time))
+            return lp_err_set(err, LP_EINVAL, "field 'time': expected ISO-8601 "
+                              "(2026-01-31T12:00:00Z) or epoch seconds");
+        if (isfinite(now) && tx->time > now + MAX_FUTURE_S)
+            return lp_err_set(err, LP_EINVAL, "field 'time': %.0f is %.1f days in the future",
+                              tx->time, (tx->time - now) / 86400);
+    } else if (isfinite(now)) {
+        tx->time = now;
+    } else {
+        return lp_err_set(err, LP_EINVAL, "field 'time': missing");
+    }
+    for (size_t e = 0; e < c->feat.n_entities; e++) {
+        v = member2(j, c->feat.entity[e], NULL);
+        if (!v || !id_text(v, bufs[1 + e], 160) || !id_ok(bufs[1 + e]))
+            return lp_err_set(err, LP_EINVAL, "field '%s': expected an id (string of 1..128 "
+                              "characters from [A-Za-z0-9-_.:@#], or an integer)",
+                              c->feat.entity[e]);
+        tx->keys[e] = bufs[1 + e];
+    }
+    for (size_t k = 0; k < c->feat.n_extra; k++) {
+        v = member2(j, c->feat.extra[k], NULL);
+        if (v && !cJSON_IsNumber(v))
+            return lp_err_set(err, LP_EINVAL, "field '%s': expected a number", c->feat.extra[k]);
+        tx->extra[k] = v ? v->valuedouble : NAN;
+    }
+    return LP_OK;
+}
+
+/* ---- lists ----------------------------------------------------------------------------------*/
+
+static uint64_t list_hash(int list, const char *entity, const char *value)
+{
+    return fraud_hash(value, fraud_hash(entity, (uint64_t)list + 1));
+}
+
+static long list_find(const fraud_service *svc, uint64_t h)
+{
+    for (size_t i = 0; i < svc->n_lists; i++)
+        if (svc->lists[i].h == h)
+            return (long)i;
+    return -1;
+}
+
+static lp_status list_add_mem(fraud_service *svc, int list, const char *entity,
+                              const char *value, lp_err *err)
+{
+    uint64_t h = list_hash(list, entity, value);
+    if (list_find(svc, h) >= 0)
+        return LP_OK;
+    if (svc->n_lists == svc->cap_lists) {
+        size_t nc = svc->cap_lists ? svc->cap_lists * 2 : 16;
+        listent *g = lp_reallocarray(svc->lists, nc, sizeof *g);
+        if (!g)
+            return lp_err_set(err, LP_ENOMEM, "out of memory");
+        svc->lists = g;
+        svc->cap_lists = nc;
+    }
+    listent *l = &svc->lists[svc->n_lists];
+    l->h = h;
+    l->list = list;
+    l->entity = lp_strdup(entity);
+    l->value = lp_strdup(value);
+    if (!l->entity || !l->value) {
+        free(l->entity);
+        free(l->value);
+        return lp_err_set(err, LP_ENOMEM, "out of memory");
+    }
+    svc->n_lists++;
+    return LP_OK;
+}
+
+static void list_remove_mem(fraud_service *svc, int list, const char *entity, const char *value)
+{
+    long i = list_find(svc, list_hash(list, entity, value));
+    if (i < 0)
+        return;
+    free(svc->lists[i].entity);
+    free(svc->lists[i].value);
+    svc->lists[i] = svc->lists[--svc->n_lists];
+}
+
+static bool on_list(const fraud_service *svc, int list, const fraud_tx *tx)
+{
+    const fraud_feat_opts *o = &fraud_scorer_config(svc->sc)->feat;
+    for (size_t e = 0; svc->n_lists && e < o->n_entities; e++)
+        if (list_find(svc, list_hash(list, o->entity[e], tx->keys[e])) >= 0)
+            return true;
+    return false;
+}
+
+/* ---- start-up: rebuild from the database ------------------------------------------------- */
+
+static lp_status rebuild(fraud_service *svc, lp_err *err)
+{
+    const fraud_config *c = fraud_scorer_config(svc->sc);
+    sqlite3_stmt *q = NULL;
+    lp_status st = LP_OK;
+    size_t n = 0;
+    if (sqlite3_prepare_v2(svc->db, "SELECT request FROM decisions ORDER BY t, rowid", -1, &q,
+                           NULL) != SQLITE_OK)
+        return lp_err_set(err, LP_EDB, "database: %s", sqlite3_errmsg(svc->db));
+    while (!st && sqlite3_step(q) == SQLITE_ROW) {
+        const char *body = (const char *)sqlite3_column_text(q, 0);
+        cJSON *j = body ? cJSON_Parse(body) : NULL;
+        fraud_tx tx;
+        char bufs[1 + FRAUD_MAX_ENTITIES][160];
+        lp_err e2;
+        if (j && !tx_from_json(c, j, NAN, &tx, bufs, &e2) && !fraud_state_has_tx(svc->st, tx.id))
+            st = fraud_state_update(svc->st, &tx, err);
+        cJSON_Delete(j);
+        n++;
+    }
+    sqlite3_finalize(q);
+    if (st)
+        return st;
+    size_t nl = 0;
+    if (sqlite3_prepare_v2(svc->db, "SELECT id, label FROM labels", -1, &q, NULL) != SQLITE_OK)
+        return lp_err_set(err, LP_EDB, "database: %s", sqlite3_errmsg(svc->db));
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(q, 0);
+        nl += id && !fraud_state_label(svc->st, id, sqlite3_column_int(q, 1), NULL);
+    }
+    sqlite3_finalize(q);
+    if (sqlite3_prepare_v2(svc->db, "SELECT body FROM rules WHERE k = 1", -1, &q, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW) {
+        cJSON *j = cJSON_Parse((const char *)sqlite3_column_text(q, 0));
+        size_t d;
+        const char *const *names = fraud_scorer_names(svc->sc, &d);
+        lp_err e2;
+        if (!j || fraud_ruleset_parse(j, names, d, &svc->rules, &e2))
+            lp_log_warn("stored rules no longer parse for this model; serving without rules");
+        cJSON_Delete(j);
+    }
+    sqlite3_finalize(q);
+    if (sqlite3_prepare_v2(svc->db, "SELECT list, entity, value FROM lists", -1, &q, NULL) ==
+        SQLITE_OK) {
+        while (!st && sqlite3_step(q) == SQLITE_ROW)
+            st = list_add_mem(svc, strcmp((const char *)sqlite3_column_text(q, 0), "block") != 0,
+                              (const char *)sqlite3_column_text(q, 1),
+                              (const char *)sqlite3_column_text(q, 2), err);
+    }
+    sqlite3_finalize(q);
+    lp_log_info("fraud: state rebuilt from %zu transactions and %zu labels", n, nl);
+    return st;
+}
+
+lp_status fraud_service_new(fraud_scorer *sc, const char *db_path, fraud_service **out,
+                            lp_err *err)
+{
+    *out = NULL;
+    fraud_service *svc = lp_calloc(1, sizeof *svc);
+    if (!svc)
+        return lp_err_set(err, LP_ENOMEM, "out of memory");
+    pthread_mutex_init(&svc->mu, NULL);
+    svc->sc = sc;
+    const fraud_config *c = fraud_scorer_config(sc);
+    lp_status st = fraud_state_new(&c->feat, &svc->st, err);
+    if (!st) {
+        svc->d = fraud_state_n_features(svc->st);
+        svc->x = lp_calloc(svc->d, sizeof(float));
+        svc->ws = lp_explain_ws_new(fraud_scorer_explainer(sc));
+        if (!svc->x || !svc->ws)
+            st = lp_err_set(err, LP_ENOMEM, "out of memory");
+    }
+    if (!st)
+        st = db_open(db_path, &svc->db, err);
+    if (!st)
+        st = rebuild(svc, err);
+    if (st) {
+        svc->sc = NULL; /* the caller keeps sc on failure */
+        fraud_service_free(svc);
+        return st;
+    }
+    *out = svc;
+    return LP_OK;
+}
+
+void fraud_service_free(fraud_service *svc)
+{
+    if (!svc)
+        return;
+    fraud_scorer_free(svc->sc);
+    fraud_state_free(svc->st);
+    lp_explain_ws_free(svc->ws);
+    fraud_ruleset_free(svc->rules);
+    for (size_t i = 0; i < svc->n_lists; i++) {
+        free(svc->lists[i].entity);
+        free(svc->lists[i].value);
+    }
+    free(svc->lists);
+    free(svc->x);
+    sqlite3_close(svc->db);
+    pthread_mutex_destroy(&svc->mu);
+    free(svc);
+}
+
+/* ---- handlers -------------------------------------------------------------------------------*/
+
+static lp_status h_score(const lp_req *req, lp_res *res, void *user)
+{
+    fraud_service *svc = user;
+    uint64_t t0 = lp_time_ns();
+    lp_err err;
+    fraud_tx tx;
+    char bufs[1 + FRAUD_MAX_ENTITIES][160];
+    pthread_mutex_lock(&svc->mu);
+    const fraud_config *c = fraud_scorer_config(svc->sc);
+    lp_status st = tx_from_json(c, req->json, lp_time_wall(), &tx, bufs, &err);
+    if (!st)
+        st = fraud_state_check(svc->st, &tx, &err);
+    if (st) {
+        pthread_mutex_unlock(&svc->mu);
+        return lp_http_error_from(res, &err);
+    }
+    fraud_state_features(svc->st, &tx, svc->x);
+    fraud_reason rs[FRAUD_MAX_REASONS];
+    size_t nr = 0;
+    double score = fraud_scorer_explain(svc->sc, svc->ws, svc->x, rs, &nr);
+    fraud_decision md = fraud_scorer_decide(svc->sc, score);
+    bool hits[1000];
+    bool blocked = on_list(svc, 0, &tx), allowed = !blocked && on_list(svc, 1, &tx);
+    fraud_decision fd = fraud_combine(md, svc->rules, svc->x, blocked, allowed, hits);
+    double latency_us = (double)(lp_time_ns() - t0) / 1e3;
+
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "transaction_id", tx.id);
+    cJSON_AddNumberToObject(o, "score", score);
+    cJSON_AddStringToObject(o, "decision", fraud_decision_name(fd));
+    cJSON_AddStringToObject(o, "model_decision", fraud_decision_name(md));
+    cJSON *ra = cJSON_AddArrayToObject(o, "reasons");
+    for (size_t i = 0; i < nr; i++) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "feature", rs[i].feature);
+        cJSON_AddNumberToObject(r, "value", rs[i].value);
+        cJSON_AddNumberToObject(r, "contribution", rs[i].contribution);
+        cJSON_AddStringToObject(r, "text", rs[i].text);
+        cJSON_AddItemToArray(ra, r);
+    }
+    cJSON *rh = cJSON_AddArrayToObject(o, "rules_hit");
+    for (size_t i = 0; svc->rules && i < svc->rules->n; i++)
+        if (hits[i])
+            cJSON_AddItemToArray(rh, cJSON_CreateString(svc->rules->name[i]));
+    if (blocked)
+        cJSON_AddItemToArray(rh, cJSON_CreateString("list:block"));
+    if (allowed)
+        cJSON_AddItemToArray(rh, cJSON_CreateString("list:allow"));
+    cJSON_AddStringToObject(o, "model_version", c->version);
+    cJSON_AddNumberToObject(o, "latency_us", round(latency_us * 10) / 10);
+
+    /* log the decision durably, then update the state: an acknowledged score is never lost */
+    char *request = cJSON_PrintUnformatted(req->json);
+    char *reasons = cJSON_PrintUnformatted(ra), *rules = cJSON_PrintUnformatted(rh);
+    sqlite3_stmt *q = NULL;
+    int rc = SQLITE_NOMEM;
+    if (request && reasons && rules &&
+        sqlite3_prepare_v2(svc->db,
+                           "INSERT INTO decisions(id, t, request, score, decision, reasons,"
+                           " rules_hit, model_version, latency_us, logged_at)"
+                           " VALUES(?,?,?,?,?,?,?,?,?,?)",
+                           -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, tx.id, -1, SQLITE_STATIC);
+        sqlite3_bind_double(q, 2, tx.time);
+        sqlite3_bind_text(q, 3, request, -1, SQLITE_STATIC);
+        sqlite3_bind_double(q, 4, score);
+        sqlite3_bind_text(q, 5, fraud_decision_name(fd), -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 6, reasons, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 7, rules, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 8, c->version, -1, SQLITE_STATIC);
+        sqlite3_bind_double(q, 9, latency_us);
+        sqlite3_bind_double(q, 10, lp_time_wall());
+        rc = sqlite3_step(q);
+    }
+    sqlite3_finalize(q);
+    free(request);
+    free(reasons);
+    free(rules);
+    if (rc != SQLITE_DONE) {
+        const char *m = sqlite3_errmsg(svc->db);
+        cJSON_Delete(o);
+        pthread_mutex_unlock(&svc->mu);
+        if (rc == SQLITE_CONSTRAINT)
+            return lp_http_error(res, LP_EEXIST, "transaction '%s' was already scored", bufs[0]);
+        return lp_http_error(res, LP_EDB, "decision log: %s", m);
+    }
+    st = fraud_state_update(svc->st, &tx, &err);
+    svc->n_scored++;
+    pthread_mutex_unlock(&svc->mu);
+    if (st) {
+        cJSON_Delete(o);
+        return lp_http_error_from(res, &err);
+    }
+    return lp_res_json(res, 200, o);
+}
+
+static int label_value(const char *s)
+{
+    if (!strcmp(s, "fraud") || !strcmp(s, "chargeback") || !strcmp(s, "confirmed_fraud"))
+        return 1;
+    if (!strcmp(s, "genuine") || !strcmp(s, "confirmed_genuine"))
+        return 0;
+    return -1;
+}
+
+static lp_status h_labels(const lp_req *req, lp_res *res, void *user)
+{
+    fraud_service *svc = user;
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(req->json, "labels");
+    cJSON *single = NULL;
+    if (!arr && cJSON_IsObject(req->json)) {
+        single = cJSON_CreateArray();
+        cJSON_AddItemReferenceToArray(single, (cJSON *)req->json);
+        arr = single;
+    }
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0 || cJSON_GetArraySize(arr) > 10000) {
+        cJSON_Delete(single);
+        return lp_http_error(res, LP_EINVAL, "field 'labels': expected an array of 1..10000 "
+                             "{transaction_id, label}");
+    }
+    pthread_mutex_lock(&svc->mu);
+    /* validate everything first: a batch is applied whole or not at all */
+    const cJSON *it;
+    size_t i = 0;
+    lp_status st = LP_OK;
+    char msg[300] = "";
+    cJSON_ArrayForEach(it, arr)
+    {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "transaction_id");
+        const cJSON *lb = cJSON_GetObjectItemCaseSensitive(it, "label");
+        char buf[160];
+        if (!id || !id_text(id, buf, sizeof buf) || !id_ok(buf)) {
+            st = LP_EINVAL;
+            snprintf(msg, sizeof msg, "labels[%zu].transaction_id: expected an id", i);
+        } else if (!cJSON_IsString(lb) || label_value(lb->valuestring) < 0) {
+            st = LP_EINVAL;
+            snprintf(msg, sizeof msg, "labels[%zu].label: expected one of fraud, chargeback, "
+                     "confirmed_fraud, genuine, confirmed_genuine", i);
+        } else if (!fraud_state_has_tx(svc->st, buf)) {
+            st = LP_ENOTFOUND;
+            snprintf(msg, sizeof msg, "labels[%zu]: transaction '%s' was never scored here", i,
+                     buf);
+        }
+        if (st)
+            break;
+        i++;
+    }
+    if (st) {
+        pthread_mutex_unlock(&svc->mu);
+        cJSON_Delete(single);
+        return lp_http_error(res, st, "%s", msg);
+    }
+    lp_err err;
+    st = db_exec(svc->db, "BEGIN IMMEDIATE", &err);
+    sqlite3_stmt *q = NULL;
+    if (!st && sqlite3_prepare_v2(svc->db, "INSERT OR REPLACE INTO labels(id, label, kind, "
+                                  "received_at) VALUES(?,?,?,?)", -1, &q, NULL) != SQLITE_OK)
+        st = lp_err_set(&err, LP_EDB, "labels: %s", sqlite3_errmsg(svc->db));
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (st)
+            break;
+        char buf[160];
+        id_text(cJSON_GetObjectItemCaseSensitive(it, "transaction_id"), buf, sizeof buf);
+        const char *kind = cJSON_GetObjectItemCaseSensitive(it, "label")->valuestring;
+        sqlite3_reset(q);
+        sqlite3_bind_text(q, 1, buf, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(q, 2, label_value(kind));
+        sqlite3_bind_text(q, 3, kind, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_double(q, 4, lp_time_wall());
+        if (sqlite3_step(q) != SQLITE_DONE)
+            st = lp_err_set(&err, LP_EDB, "labels: %s", sqlite3_errmsg(svc->db));
+    }
+    sqlite3_finalize(q);
+    if (!st)
+        st = db_exec(svc->db, "COMMIT", &err);
+    else
+        db_exec(svc->db, "ROLLBACK", NULL);
+    size_t n = 0;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (st)
+            break;
+        char buf[160];
+        id_text(cJSON_GetObjectItemCaseSensitive(it, "transaction_id"), buf, sizeof buf);
+        fraud_state_label(svc->st, buf,
+                          label_value(cJSON_GetObjectItemCaseSensitive(it, "label")->valuestring),
+                          NULL);
+        n++;
+    }
+    pthread_mutex_unlock(&svc->mu);
+    cJSON_Delete(single);
+    if (st)
+        return lp_http_error_from(res, &err);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "accepted", (double)n);
+    return lp_res_json(res, 200, o);
+}
+
+static lp_status h_entity(const lp_req *req, lp_res *res, void *user)
+{
+    fraud_service *svc = user;
+    const char *id = lp_req_param(req, "id"), *ent = lp_req_query(req, "entity");
+    if (!id || !id_ok(id))
+        return lp_http_error(res, LP_EINVAL, "path: entity id must be 1..128 characters from "
+                             "[A-Za-z0-9-_.:@#]");
+    pthread_mutex_lock(&svc->mu);
+    const fraud_feat_opts *o = &fraud_scorer_config(svc->sc)->feat;
+    size_t e = 0;
+    if (ent) {
+        while (e < o->n_entities && strcmp(o->entity[e], ent))
+            e++;
+        if (e == o->n_entities) {
+            pthread_mutex_unlock(&svc->mu);
+            return lp_http_error(res, LP_EINVAL, "query 'entity': '%.64s' is not an entity "
+                                 "column of this model", ent);
+        }
+    }
+    cJSON *j = o->n_entities ? fraud_state_entity_json(svc->st, e, id, NAN) : NULL;
+    if (j) {
+        cJSON_AddBoolToObject(j, "block_listed",
+                              list_find(svc, list_hash(0, o->entity[e], id)) >= 0);
+        cJSON_AddBoolToObject(j, "allow_listed",
+                              list_find(svc, list_hash(1, o->entity[e], id)) >= 0);
+    }
+    pthread_mutex_unlock(&svc->mu);
+    if (!j)
+        return lp_http_error(res, LP_ENOTFOUND, "no transactions seen for %s '%s'",
+                             o->n_entities ? o->entity[e] : "entity", id);
+    return lp_res_json(res, 200, j);
+}
+
+static lp_status h_rules_get(const lp_req *req, lp_res *res, void *user)
+{
+    (void)req;
+    fraud_service *svc = user;
+    pthread_mutex_lock(&svc->mu);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "rules", fraud_ruleset_to_json(svc->rules));
+    pthread_mutex_unlock(&svc->mu);
+    return lp_res_json(res, 200, o);
+}
+
+static lp_status h_rules_put(const lp_req *req, lp_res *res, void *user)
+{
+    fraud_service *svc = user;
+    const cJSON *arr = cJSON_IsArray(req->json)
+                           ? req->json
+                           : cJSON_GetObjectItemCaseSensitive(req->json, "rules");
+    lp_err err;
+    pthread_mutex_lock(&svc->mu);
+    size_t d;
+    const char *const *names = fraud_scorer_names(svc->sc, &d);
+    fraud_ruleset *rs = NULL;
+    lp_status st = fraud_ruleset_parse(arr, names, d, &rs, &err);
+    char *body = NULL;
+    if (!st) {
+        cJSON *j = fraud_ruleset_to_json(rs);
+        body = cJSON_PrintUnformatted(j);
+        cJSON_Delete(j);
+        sqlite3_stmt *q = NULL;
+        if (!body || sqlite3_prepare_v2(svc->db, "INSERT OR REPLACE INTO rules(k, body) "
+                                        "VALUES(1, ?)", -1, &q, NULL) != SQLITE_OK)
+            st = lp_err_set(&err, LP_EDB, "rules: cannot store");
+        else {
+            sqlite3_bind_text(q, 1, body, -1, SQLITE_STATIC);
+            if (sqlite3_step(q) != SQLITE_DONE)
+                st = lp_err_set(&err, LP_EDB, "rules: %s", sqlite3_errmsg(svc->db));
+        }
+        sqlite3_finalize(q);
+    }
+    if (!st) {
+        fraud_ruleset_free(svc->rules);
+        svc->rules = rs;
+        rs = NULL;
+    }
+    size_t n = svc->rules ? svc->rules->n : 0;
+    pthread_mutex_unlock(&svc->mu);
+    free(body);
+    fraud_ruleset_free(rs);
+    if (st)
+        return lp_http_error_from(res, &err);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "rules", (double)n);
+    return lp_res_json(res, 200, o);
+}
+
+static lp_status h_lists_get(const lp_req *req, lp_res *res, void *user)
+{
+    (void)req;
+    fraud_service *svc = user;
+    cJSON *o = cJSON_CreateObject();
+    cJSON *b = cJSON_AddArrayToObject(o, "block"), *a = cJSON_AddArrayToObject(o, "allow");
+    pthread_mutex_lock(&svc->mu);
+    for (size_t i = 0; i < svc->n_lists; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "entity", svc->lists[i].entity);
+        cJSON_AddStringToObject(e, "value", svc->lists[i].value);
+        cJSON_AddItemToArray(svc->lists[i].list ? a : b, e);
+    }
+    pthread_mutex_unlock(&svc->mu);
+    return lp_res_json(res, 200, o);
+}
+
+static lp_status h_lists_post(const lp_req *req, lp_res *res, void *user)
+{
+    fraud_service *svc = user;
+    const cJSON *j = req->json;
+    const char *list = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "list"));
+    const char *ent = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "entity"));
+    const char *op = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "op"));
+    char val[160];
+    if (!list || (strcmp(list, "block") && strcmp(list, "allow")))
+        return lp_http_error(res, LP_EINVAL, "field 'list': expected \"block\" or \"allow\"");
+    if (op && strcmp(op, "add") && strcmp(op, "remove"))
+        return lp_http_error(res, LP_EINVAL, "field 'op': expected \"add\" or \"remove\"");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "value");
+    if (!v || !id_text(v, val, sizeof val) || !id_ok(val))
+        return lp_http_error(res, LP_EINVAL, "field 'value': expected an entity id");
+    pthread_mutex_lock(&svc->mu);
+    const fraud_feat_opts *o = &fraud_scorer_config(svc->sc)->feat;
+    size_t e = 0;
+    while (ent && e < o->n_entities && strcmp(o->entity[e], ent))
+        e++;
+    if (!ent || e == o->n_entities) {
+        pthread_mutex_unlock(&svc->mu);
+        return lp_http_error(res, LP_EINVAL, "field 'entity': expected one of the model's "
+                             "entity columns");
+    }
+    bool add = !op || !strcmp(op, "add");
+    int li = strcmp(list, "block") != 0;
+    sqlite3_stmt *q = NULL;
+    lp_err err;
+    lp_status st = LP_OK;
+    if (sqlite3_prepare_v2(svc->db,
+                           add ? "INSERT OR REPLACE INTO lists(list, entity, value, added_at) "
+                                 "VALUES(?,?,?,?)"
+                               : "DELETE FROM lists WHERE list = ? AND entity = ? AND value = ?",
+                           -1, &q, NULL) != SQLITE_OK)
+        st = lp_err_set(&err, LP_EDB, "lists: %s", sqlite3_errmsg(svc->db));
+    else {
+        sqlite3_bind_text(q, 1, list, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, o->entity[e], -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 3, val, -1, SQLITE_STATIC);
+        if (add)
+            sqlite3_bind_double(q, 4, lp_time_wall());
+        if (sqlite3_step(q) != SQLITE_DONE)
+            st = lp_err_set(&err, LP_EDB, "lists: %s", sqlite3_errmsg(svc->db));
+    }
+    sqlite3_finalize(q);
+    if (!st && add)
+        st = list_add_mem(svc, li, o->entity[e], val, &err);
+    else if (!st)
+        list_remove_mem(svc, li, o->entity[e], val);
+    pthread_mutex_unlock(&svc->mu);
+    if (st)
+        return lp_http_error_from(res, &err);
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "list", list);
+    cJSON_AddStringToObject(r, "entity", ent);
+    cJSON_AddStringToObject(r, "value", val);
+    cJSON_AddStringToObject(r, "op", add ? "add" : "remove");
+    return lp_res_json(res, 200, r);
+}
+
+static lp_status h_model(const lp_req *req, lp_res *res, void *user)
+{
+    (void)req;
+    fraud_service *svc = user;
+    pthread_mutex_lock(&svc->mu);
+    cJSON *o = fraud_config_to_json(fraud_scorer_config(svc->sc));
+    size_t d;
+    const char *const *names = fraud_scorer_names(svc->sc, &d);
+    cJSON *f = cJSON_AddArrayToObject(o, "feature_names");
+    for (size_t j = 0; j < d; j++)
+        cJSON_AddItemToArray(f, cJSON_CreateString(names[j]));
+    cJSON_AddNumberToObject(o, "transactions_in_state", (double)fraud_state_n_tx(svc->st));
+    pthread_mutex_unlock(&svc->mu);
+    return lp_res_json(res, 200, o);
+}
+
+static const lp_route routes[] = {
+    {.method = "POST", .path = "/v1/score", .handler = h_score, .body_limit = 64 * 1024,
+     .json = true},
+    {.method = "POST", .path = "/v1/labels", .handler = h_labels, .body_limit = 4 << 20,
+     .json = true},
+    {.method = "GET", .path = "/v1/entities/{id}", .handler = h_entity},
+    {.method = "GET", .path = "/v1/rules", .handler = h_rules_get},
+    {.method = "PUT", .path = "/v1/rules", .handler = h_rules_put, .body_limit = 1 << 20,
+     .json = true},
+    {.method = "GET", .path = "/v1/lists", .handler = h_lists_get},
+    {.method = "POST", .path = "/v1/lists", .handler = h_lists_post, .body_limit = 16 * 1024,
+     .json = true},
+    {.method = "GET", .path = "/v1/model", .handler = h_model},
+};
+
+const lp_route *fraud_service_routes(size_t *n)
+{
+    *n = sizeof routes / sizeof routes[0];
+    return routes;
+}
+
+/* Install a ruleset file given on the command line (replacing stored rules). */
+static lp_status install_rules_file(fraud_service *svc, const char *path, lp_err *err)
+{
+    uint8_t *txt = NULL;
+    size_t len = 0;
+    lp_status st = lp_file_read(path, &txt, &len, err);
+    cJSON *j = NULL;
+    if (!st)
+        st = lp_json_parse_body((const char *)txt, len, 64, path, &j, err);
+    free(txt);
+    if (st)
+        return st;
+    size_t d;
+    const char *const *names = fraud_scorer_names(svc->sc, &d);
+    fraud_ruleset *rs = NULL;
+    st = fraud_ruleset_parse(j, names, d, &rs, err);
+    cJSON_Delete(j);
+    if (st)
+        return lp_err_prefix(err, "%s", path);
+    fraud_ruleset_free(svc->rules);
+    svc->rules = rs;
+    return LP_OK;
+}
+
+int fraud_main_serve(const char *model, const char *host, unsigned port, const char *db,
+                     const char *rules, unsigned threads)
+{
+    lp_err err;
+    lp_model *m = NULL;
+    fraud_scorer *sc = NULL;
+    fraud_service *svc = NULL;
+    lp_status st = lp_model_load(model, &m, &err);
+    if (!st && (st = fraud_scorer_new(m, &sc, &err)))
+        lp_model_free(m);
+    if (!st && (st = fraud_service_new(sc, db, &svc, &err)))
+        fraud_scorer_free(sc);
+    if (!st && rules)
+        st = install_rules_file(svc, rules, &err);
+    if (st) {
+        fprintf(stderr, "lepton-fraud serve: %s\n", lp_err_text(&err));
+        fraud_service_free(svc);
+        return 1;
+    }
+    lp_server_opts o = lp_server_opts_default();
+    o.host = host;
+    o.port = port;
+    o.threads = threads;
+    o.name = "lepton-fraud";
+    o.access_log = true;
+    size_t nr;
+    const lp_route *r = fraud_service_routes(&nr);
+    lp_log_info("lepton-fraud: serving %s on %s:%u (db %s)", model, host, port, db);
+    st = lp_serve(r, nr, svc, &o, &err);
+    fraud_service_free(svc);
+    if (st) {
+        fprintf(stderr, "lepton-fraud serve: %s\n", lp_err_text(&err));
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,232 @@
+/*
+ * treeshap.c - exact TreeSHAP over the gbdt family's trees (Lundberg et al. 2020, "From local
+ * explanations to global understanding with explainable AI for trees", Algorithm 2; the same
+ * recursion as the reference implementation in the shap package's tree_shap.h).
+ *
+ * For each tree, a depth-first walk keeps the "unique path" of features split on from the root
+ * to the current node. Each element carries the share of the subsets S that exclude the feature
+ * and still reach the node (zero_fraction: product of cover shares), whether x itself goes this
+ * way (one_fraction: 1 or 0), and the Shapley permutation weights of all subset sizes
+ * (pweight), grown by EXTEND. At a leaf, UNWOUND_PATH_SUM removes one feature's contribution to
+ * get the weight of the subsets without it, and phi[feature] += w (one - zero) * leaf value.
+ * A feature met twice on a path is first UNWOUND so that it occurs once.
+ *
+ * Cover shares are taken as cover[child] / (cover[left] + cover[right]), not / cover[parent],
+ * so the two shares always sum to 1 even if the stored covers are rounded; this makes
+ * base + sum(phi) equal the margin exactly up to float summation. A node whose children both
+ * have zero cover splits 1/2 - 1/2.
+ *
+ * Invariants: node 0 is the root, children have larger indices (gbdt.h), so the recursion
+ * terminates and its depth is at most max_depth + 1. The path buffer is a triangle: level l
+ * uses l + 1 elements after the previous levels, (D + 2)(D + 3) / 2 elements in all.
+ */
+#include "explain/explain_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t lp_treeshap_path_len(size_t max_depth)
+{
+    size_t m = max_depth + 2;
+    return m * (m + 1) / 2;
+}
+
+static size_t tree_depth(const lp_gbdt_node *nodes, int32_t i, size_t nn)
+{
+    if (i < 0 || (size_t)i >= nn || nodes[i].feature < 0)
+        return 0;
+    size_t l = tree_depth(nodes, nodes[i].left, nn), r = tree_depth(nodes, nodes[i].right, nn);
+    return 1 + (l > r ? l : r);
+}
+
+static void child_shares(const lp_gbdt_node *nodes, const lp_gbdt_node *n, double *left,
+                         double *right)
+{
+    double cl = nodes[n->left].cover, cr = nodes[n->right].cover;
+    if (!(cl > 0.0) && !(cr > 0.0)) {
+        *left = *right = 0.5;
+        return;
+    }
+    if (!(cl > 0.0))
+        cl = 0.0;
+    if (!(cr > 0.0))
+        cr = 0.0;
+    *left = cl / (cl + cr);
+    *right = cr / (cl + cr);
+}
+
+static double node_mean(const lp_gbdt_node *nodes, int32_t i)
+{
+    const lp_gbdt_node *n = &nodes[i];
+    if (n->feature < 0)
+        return n->value;
+    double wl, wr;
+    child_shares(nodes, n, &wl, &wr);
+    return wl * node_mean(nodes, n->left) + wr * node_mean(nodes, n->right);
+}
+
+double lp_treeshap_tree_mean(const lp_gbdt_node *nodes, size_t n_nodes)
+{
+    return n_nodes ? node_mean(nodes, 0) : 0.0;
+}
+
+lp_status lp_treeshap_init(lp_explainer *e, lp_err *err)
+{
+    size_t k = e->n_outputs, nt = lp_gbdt_n_trees(e->gbdt);
+    e->base = lp_calloc(k, sizeof(double));
+    if (!e->base)
+        return lp_err_set(err, LP_ENOMEM, "treeshap: out of memory");
+    for (size_t c = 0; c < k; c++)
+        e->base[c] = lp_gbdt_base_score(e->gbdt, c);
+    e->max_depth = 0;
+    for (size_t t = 0; t < nt; t++) {
+        size_t nn = 0;
+        const lp_gbdt_node *nodes = lp_gbdt_tree(e->gbdt, t, &nn);
+        size_t dep = tree_depth(nodes, 0, nn);
+        if (dep > e->max_depth)
+            e->max_depth = dep;
+        e->base[t % k] += lp_treeshap_tree_mean(nodes, nn);
+    }
+    return LP_OK;
+}
+
+/* 1 / k for the small integers the recurrences divide by: the divisions, not the memory,
+ * dominate TreeSHAP, and a multiply by a tabulated reciprocal is several times cheaper. */
+#define RCP_N 130
+static const double g_rcp[RCP_N] = {
+    0.0, 1.0 / 1, 1.0 / 2, 1.0 / 3, 1.0 / 4, 1.0 / 5, 1.0 / 6, 1.0 / 7, 1.0 / 8, 1.0 / 9, 1.0 /
+    10, 1.0 / 11, 1.0 / 12, 1.0 / 13, 1.0 / 14, 1.0 / 15, 1.0 / 16, 1.0 / 17, 1.0 / 18, 1.0 /
+    19, 1.0 / 20, 1.0 / 21, 1.0 / 22, 1.0 / 23, 1.0 / 24, 1.0 / 25, 1.0 / 26, 1.0 / 27, 1.0 /
+    28, 1.0 / 29, 1.0 / 30, 1.0 / 31, 1.0 / 32, 1.0 / 33, 1.0 / 34, 1.0 / 35, 1.0 / 36, 1.0 /
+    37, 1.0 / 38, 1.0 / 39, 1.0 / 40, 1.0 / 41, 1.0 / 42, 1.0 / 43, 1.0 / 44, 1.0 / 45, 1.0 /
+    46, 1.0 / 47, 1.0 / 48, 1.0 / 49, 1.0 / 50, 1.0 / 51, 1.0 / 52, 1.0 / 53, 1.0 / 54, 1.0 /
+    55, 1.0 / 56, 1.0 / 57, 1.0 / 58, 1.0 / 59, 1.0 / 60, 1.0 / 61, 1.0 / 62, 1.0 / 63, 1.0 /
+    64, 1.0 / 65, 1.0 / 66, 1.0 / 67, 1.0 / 68, 1.0 / 69, 1.0 / 70, 1.0 / 71, 1.0 / 72, 1.0 /
+    73, 1.0 / 74, 1.0 / 75, 1.0 / 76, 1.0 / 77, 1.0 / 78, 1.0 / 79, 1.0 / 80, 1.0 / 81, 1.0 /
+    82, 1.0 / 83, 1.0 / 84, 1.0 / 85, 1.0 / 86, 1.0 / 87, 1.0 / 88, 1.0 / 89, 1.0 / 90, 1.0 /
+    91, 1.0 / 92, 1.0 / 93, 1.0 / 94, 1.0 / 95, 1.0 / 96, 1.0 / 97, 1.0 / 98, 1.0 / 99, 1.0 /
+    100, 1.0 / 101, 1.0 / 102, 1.0 / 103, 1.0 / 104, 1.0 / 105, 1.0 / 106, 1.0 / 107, 1.0 / 108,
+    1.0 / 109, 1.0 / 110, 1.0 / 111, 1.0 / 112, 1.0 / 113, 1.0 / 114, 1.0 / 115, 1.0 / 116, 1.0
+    / 117, 1.0 / 118, 1.0 / 119, 1.0 / 120, 1.0 / 121, 1.0 / 122, 1.0 / 123, 1.0 / 124, 1.0 /
+    125, 1.0 / 126, 1.0 / 127, 1.0 / 128, 1.0 / 129
+};
+static inline double rcp(size_t k) { return k < RCP_N ? g_rcp[k] : 1.0 / (double)k; }
+
+/* EXTEND: add a feature with the given fractions at position depth. */
+static void extend_path(lp_shap_path *p, size_t depth, double zero, double one, int32_t feat)
+{
+    p[depth].feature = feat;
+    p[depth].zero_fraction = zero;
+    p[depth].one_fraction = one;
+    p[depth].pweight = depth == 0 ? 1.0 : 0.0;
+    double r = rcp(depth + 1);
+    for (size_t i = depth; i-- > 0;) {
+        p[i + 1].pweight += one * p[i].pweight * (double)(i + 1) * r;
+        p[i].pweight = zero * p[i].pweight * (double)(depth - i) * r;
+    }
+}
+
+/* UNWIND: undo the EXTEND of element idx (the inverse of the recurrence above). */
+static void unwind_path(lp_shap_path *p, size_t depth, size_t idx)
+{
+    double one = p[idx].one_fraction, zero = p[idx].zero_fraction;
+    double next = p[depth].pweight, r = rcp(depth + 1), d1 = (double)(depth + 1);
+    if (one != 0.0) {
+        double ione = 1.0 / one;
+        for (size_t i = depth; i-- > 0;) {
+            double tmp = p[i].pweight;
+            p[i].pweight = next * d1 * rcp(i + 1) * ione;
+            next = tmp - p[i].pweight * zero * (double)(depth - i) * r;
+        }
+    } else {
+        double izero = 1.0 / zero;
+        for (size_t i = depth; i-- > 0;)
+            p[i].pweight = p[i].pweight * d1 * rcp(depth - i) * izero;
+    }
+    for (size_t i = idx; i < depth; i++) {
+        p[i].feature = p[i + 1].feature;
+        p[i].zero_fraction = p[i + 1].zero_fraction;
+        p[i].one_fraction = p[i + 1].one_fraction;
+    }
+}
+
+/* UNWOUND_PATH_SUM: total permutation weight of the path with element idx removed. */
+static double unwound_sum(const lp_shap_path *p, size_t depth, size_t idx)
+{
+    double one = p[idx].one_fraction, zero = p[idx].zero_fraction;
+    double next = p[depth].pweight, total = 0.0, r = rcp(depth + 1), d1 = (double)(depth + 1);
+    if (one != 0.0) {
+        double ione = 1.0 / one;
+        for (size_t i = depth; i-- > 0;) {
+            double tmp = next * d1 * rcp(i + 1) * ione;
+            total += tmp;
+            next = p[i].pweight - tmp * zero * (double)(depth - i) * r;
+        }
+    } else if (zero != 0.0) {
+        double izero = 1.0 / zero;
+        for (size_t i = depth; i-- > 0;)
+            total += p[i].pweight * izero * d1 * rcp(depth - i);
+    }
+    return total;
+}
+
+static void recurse(const lp_gbdt_node *nodes, const float *x, double *phi, int32_t node,
+                    size_t depth, lp_shap_path *parent, double zero, double one, int32_t feat)
+{
+    /* this level's copy of the path sits right after the parent's depth + 1 elements */
+    lp_shap_path *p = parent + depth + 1;
+    if (depth)
+        memcpy(p, parent, (depth + 1) * sizeof *p);
+    extend_path(p, depth, zero, one, feat);
+    const lp_gbdt_node *n = &nodes[node];
+    if (n->feature < 0) {
+        for (size_t i = 1; i <= depth; i++) {
+            double w = unwound_sum(p, depth, i);
+            phi[p[i].feature] += w * (p[i].one_fraction - p[i].zero_fraction) * (double)n->value;
+        }
+        return;
+    }
+    float v = x[n->feature];
+    bool go_left = isnan(v) ? n->default_left != 0 : v <= n->threshold;
+    int32_t hot = go_left ? n->left : n->right, cold = go_left ? n->right : n->left;
+    double wl, wr;
+    child_shares(nodes, n, &wl, &wr);
+    double hot_zero = go_left ? wl : wr, cold_zero = go_left ? wr : wl;
+    double in_zero = 1.0, in_one = 1.0;
+    size_t idx = 0;
+    while (idx <= depth && p[idx].feature != n->feature)
+        idx++;
+    if (idx <= depth) {
+        in_zero = p[idx].zero_fraction;
+        in_one = p[idx].one_fraction;
+        unwind_path(p, depth, idx);
+        depth--;
+    }
+    recurse(nodes, x, phi, hot, depth + 1, p, hot_zero * in_zero, in_one, n->feature);
+    recurse(nodes, x, phi, cold, depth + 1, p, cold_zero * in_zero, 0.0, n->feature);
+}
+
+double lp_treeshap_row(const lp_explainer *e, lp_shap_path *path, const float *x, size_t k,
+                       double *phi)
+{
+    size_t nt = lp_gbdt_n_trees(e->gbdt), no = e->n_outputs;
+    double margin = lp_gbdt_base_score(e->gbdt, k);
+    for (size_t t = k; t < nt; t += no) {
+        size_t nn = 0;
+        const lp_gbdt_node *nodes = lp_gbdt_tree(e->gbdt, t, &nn);
+        if (!nn)
+            continue;
+        /* the root level's path element 0 is the "no feature" sentinel (feature -1) */
+        path[0].feature = -1;
+        recurse(nodes, x, phi, 0, 0, path, 1.0, 1.0, -1);
+        int32_t i = 0;
+        while (nodes[i].feature >= 0) {
+            float v = x[nodes[i].feature];
+            bool l = isnan(v) ? nodes[i].default_left != 0 : v <= nodes[i].threshold;
+            i = l ? nodes[i].left : nodes[i].right;
+        }
+        margin += nodes[i].value;
+    }
+    return margin;
+}

@@ -1,0 +1,322 @@
+/*
+ * test_fraud_service.c - lepton-fraud's HTTP API over real loopback HTTP, on a model trained
+ * from the project's simulator data (data/fraud/transactions.csv): scoring (score, decision,
+ * reasons in words, rules hit, version, latency), labels, entity state, rules and lists, and
+ * hostile input - missing / negative amounts, malformed ids, timestamps too late or in the far
+ * future, duplicate transaction ids, labels for unknown transactions, a rule that does not
+ * parse, malformed JSON - each a 4xx with one clear message and nothing accepted lost. A
+ * restart on the same database keeps the state, labels, rules and lists.
+ */
+#include "lp_test.h"
+
+#include "fraud.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_client.c"
+
+static char *g_model_path, *g_db_path;
+static lp_server *g_srv;
+static fraud_service *g_svc;
+static unsigned g_port;
+
+static void start(void)
+{
+    lp_err err;
+    lp_model *m = NULL;
+    fraud_scorer *sc = NULL;
+    if (lp_model_load(g_model_path, &m, &err))
+        fail_msg("load: %s", lp_err_text(&err));
+    if (fraud_scorer_new(m, &sc, &err))
+        fail_msg("scorer: %s", lp_err_text(&err));
+    if (fraud_service_new(sc, g_db_path, &g_svc, &err))
+        fail_msg("service: %s", lp_err_text(&err));
+    lp_server_opts o = lp_server_opts_default();
+    o.threads = 2;
+    size_t nr;
+    const lp_route *r = fraud_service_routes(&nr);
+    assert_int_equal(lp_server_new(r, nr, g_svc, &o, &g_srv, &err), LP_OK);
+    assert_int_equal(lp_server_start(g_srv, &err), LP_OK);
+    g_port = lp_server_port(g_srv);
+}
+
+static void stop(void)
+{
+    lp_server_free(g_srv);
+    fraud_service_free(g_svc);
+    g_srv = NULL;
+    g_svc = NULL;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *src = getenv("LEPTON_SOURCE_DIR");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/data/fraud/transactions.csv", src ? src : "..");
+    lp_frame *f = NULL;
+    lp_err err;
+    lp_csv_opts co = lp_csv_opts_default();
+    if (lp_frame_read(path, &co, &f, &err)) {
+        fprintf(stderr, "%s\n", lp_err_text(&err));
+        return -1;
+    }
+    static const char *const ents[] = {"customer_id", "terminal_id"};
+    static const char *const drop[] = {"tx_fraud_scenario"};
+    fraud_train_opts o = fraud_train_opts_default();
+    o.label = "tx_fraud";
+    o.time_col = "tx_datetime";
+    o.amount_col = "tx_amount";
+    o.id_col = "transaction_id";
+    o.entity_cols = ents;
+    o.n_entity = 2;
+    o.drop = drop;
+    o.n_drop = 1;
+    o.threads = 2;
+    lp_params *p = lp_params_new();
+    lp_params_parse(p, "n_rounds=40", NULL);
+    o.params = p;
+    lp_model *m = NULL;
+    lp_status st = fraud_train(f, &o, &m, &err);
+    lp_params_free(p);
+    lp_frame_free(f);
+    if (st) {
+        fprintf(stderr, "train: %s\n", lp_err_text(&err));
+        return -1;
+    }
+    g_model_path = lp_test_tmpfile("fraud.lpm");
+    g_db_path = lp_test_tmpfile("fraud.db");
+    remove(g_db_path);
+    st = lp_model_save(m, g_model_path, &err);
+    lp_model_free(m);
+    return st ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    stop();
+    free(g_model_path);
+    free(g_db_path);
+    return 0;
+}
+
+static int post(const char *path, const char *body, http_resp *r)
+{
+    return http_request(g_port, "POST", path, "Content-Type: application/json\r\n", body,
+                        strlen(body), r);
+}
+
+static cJSON *body_json(const http_resp *r)
+{
+    cJSON *j = cJSON_Parse(r->body);
+    assert_non_null(j);
+    return j;
+}
+
+/* The error shape with this code; the message must contain `needle`. */
+static void expect_error(const http_resp *r, int status, const char *code, const char *needle)
+{
+    if (r->status != status)
+        fail_msg("status %d, expected %d: %s", r->status, status, r->body);
+    cJSON *j = body_json(r);
+    const cJSON *e = cJSON_GetObjectItem(j, "error");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(e, "code")), code);
+    const char *msg = cJSON_GetStringValue(cJSON_GetObjectItem(e, "message"));
+    if (!strstr(msg, needle))
+        fail_msg("message '%s' lacks '%s'", msg, needle);
+    cJSON_Delete(j);
+}
+
+static double now_s(void) { return floor(lp_time_wall()); }
+
+static char *tx_body(const char *id, double t, const char *amount, const char *cust,
+                     const char *term)
+{
+    static char b[512];
+    snprintf(b, sizeof b,
+             "{\"transaction_id\":\"%s\",\"time\":%.0f,\"amount\":%s,\"customer_id\":\"%s\","
+             "\"terminal_id\":\"%s\"}",
+             id, t, amount, cust, term);
+    return b;
+}
+
+static void test_score_and_hostile(void **state)
+{
+    (void)state;
+    start();
+    double t = now_s() - 3000;
+    http_resp r;
+    double usual = 0;
+    for (int i = 0; i < 5; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "t%d", i);
+        assert_int_equal(post("/v1/score", tx_body(id, t + i * 60, "25.5", "c1", "k1"), &r), 200);
+        cJSON *u = body_json(&r);
+        usual = cJSON_GetNumberValue(cJSON_GetObjectItem(u, "score"));
+        cJSON_Delete(u);
+        http_resp_free(&r);
+    }
+    assert_int_equal(post("/v1/score", tx_body("big", t + 400, "2000", "c1", "k2"), &r), 200);
+    cJSON *j = body_json(&r);
+    double score = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "score"));
+    assert_true(score >= 0 && score <= 1);
+    const char *dec = cJSON_GetStringValue(cJSON_GetObjectItem(j, "decision"));
+    assert_true(!strcmp(dec, "approve") || !strcmp(dec, "review") || !strcmp(dec, "decline"));
+    /* an amount 80x this customer's usual one is far riskier and says why in words */
+    assert_true(score > 5 * usual);
+    const cJSON *reasons = cJSON_GetObjectItem(j, "reasons");
+    assert_true(cJSON_GetArraySize(reasons) >= 1);
+    bool amount_reason = false;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, reasons)
+    {
+        assert_true(cJSON_GetNumberValue(cJSON_GetObjectItem(it, "contribution")) > 0);
+        const char *txt = cJSON_GetStringValue(cJSON_GetObjectItem(it, "text"));
+        assert_non_null(txt);
+        amount_reason |= strstr(txt, "x this customer's 30d mean") != NULL;
+    }
+    assert_true(amount_reason);
+    assert_true(cJSON_IsArray(cJSON_GetObjectItem(j, "rules_hit")));
+    assert_non_null(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(j, "model_version")),
+                           "fraud-"));
+    assert_true(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "latency_us")) > 0);
+    cJSON_Delete(j);
+    http_resp_free(&r);
+
+    /* hostile input: each a clear 4xx */
+    post("/v1/score", tx_body("big", t + 500, "1", "c1", "k1"), &r);
+    expect_error(&r, 409, "conflict", "already scored");
+    http_resp_free(&r);
+    post("/v1/score", "{\"transaction_id\":\"m1\",\"customer_id\":\"c\",\"terminal_id\":\"k\"}",
+         &r);
+    expect_error(&r, 400, "invalid_argument", "amount");
+    http_resp_free(&r);
+    post("/v1/score", tx_body("neg", t + 500, "-5", "c1", "k1"), &r);
+    expect_error(&r, 400, "invalid_argument", "negative");
+    http_resp_free(&r);
+    post("/v1/score", tx_body("bad id with spaces", t + 500, "5", "c1", "k1"), &r);
+    expect_error(&r, 400, "invalid_argument", "transaction_id");
+    http_resp_free(&r);
+    post("/v1/score", tx_body("late", t - 7200, "5", "c1", "k1"), &r);
+    expect_error(&r, 400, "invalid_argument", "lateness");
+    http_resp_free(&r);
+    post("/v1/score", tx_body("future", now_s() + 10 * 86400, "5", "c1", "k1"), &r);
+    expect_error(&r, 400, "invalid_argument", "future");
+    http_resp_free(&r);
+    post("/v1/score", "{\"transaction_id\":\"nocust\",\"amount\":3,\"terminal_id\":\"k\"}", &r);
+    expect_error(&r, 400, "invalid_argument", "customer_id");
+    http_resp_free(&r);
+    post("/v1/score", "{\"transaction_id\":", &r);
+    assert_int_equal(r.status, 400);
+    http_resp_free(&r);
+    post("/v1/score", "[1,2,3]", &r);
+    assert_int_equal(r.status, 400);
+    http_resp_free(&r);
+
+    /* labels: unknown id rejects the whole batch; known ids are stored */
+    post("/v1/labels", "{\"labels\":[{\"transaction_id\":\"t0\",\"label\":\"chargeback\"},"
+                       "{\"transaction_id\":\"ghost\",\"label\":\"fraud\"}]}",
+         &r);
+    expect_error(&r, 404, "not_found", "ghost");
+    http_resp_free(&r);
+    post("/v1/labels", "{\"labels\":[{\"transaction_id\":\"t0\",\"label\":\"maybe\"}]}", &r);
+    expect_error(&r, 400, "invalid_argument", "label");
+    http_resp_free(&r);
+    assert_int_equal(post("/v1/labels", "{\"labels\":[{\"transaction_id\":\"t0\",\"label\":"
+                                        "\"chargeback\"},{\"transaction_id\":\"t1\",\"label\":"
+                                        "\"confirmed_genuine\"}]}",
+                          &r),
+                     200);
+    assert_non_null(strstr(r.body, "\"accepted\":2"));
+    http_resp_free(&r);
+
+    /* entity state */
+    assert_int_equal(http_request(g_port, "GET", "/v1/entities/c1?entity=customer_id", NULL, NULL,
+                                  0, &r),
+                     200);
+    j = body_json(&r);
+    assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "transactions_total")), 6);
+    cJSON_Delete(j);
+    http_resp_free(&r);
+    http_request(g_port, "GET", "/v1/entities/nobody", NULL, NULL, 0, &r);
+    expect_error(&r, 404, "not_found", "nobody");
+    http_resp_free(&r);
+    http_request(g_port, "GET", "/v1/entities/c1?entity=colour", NULL, NULL, 0, &r);
+    expect_error(&r, 400, "invalid_argument", "colour");
+    http_resp_free(&r);
+
+    /* rules: a bad one names the column and the unknown feature; a good one applies */
+    const char *bad = "[{\"name\":\"r1\",\"when\":\"amout > 5\",\"action\":\"block\"}]";
+    http_request(g_port, "PUT", "/v1/rules", "Content-Type: application/json\r\n", bad,
+                 strlen(bad), &r);
+    expect_error(&r, 400, "parse_error", "column 1: unknown feature 'amout'");
+    http_resp_free(&r);
+    const char *good = "[{\"name\":\"huge\",\"when\":\"amount > 4000 and hour >= 0\","
+                       "\"action\":\"block\"}]";
+    assert_int_equal(http_request(g_port, "PUT", "/v1/rules", "Content-Type: application/json\r\n",
+                                  good, strlen(good), &r),
+                     200);
+    http_resp_free(&r);
+    assert_int_equal(post("/v1/score", tx_body("huge1", t + 600, "5000", "c2", "k1"), &r), 200);
+    assert_non_null(strstr(r.body, "\"decision\":\"decline\""));
+    assert_non_null(strstr(r.body, "\"huge\""));
+    http_resp_free(&r);
+
+    /* lists */
+    const char *bl = "{\"list\":\"block\",\"entity\":\"customer_id\",\"value\":\"c3\"}";
+    assert_int_equal(post("/v1/lists", bl, &r), 200);
+    http_resp_free(&r);
+    assert_int_equal(post("/v1/score", tx_body("c3tx", t + 700, "3", "c3", "k1"), &r), 200);
+    assert_non_null(strstr(r.body, "\"decision\":\"decline\""));
+    assert_non_null(strstr(r.body, "list:block"));
+    http_resp_free(&r);
+    post("/v1/lists", "{\"list\":\"grey\",\"entity\":\"customer_id\",\"value\":\"c3\"}", &r);
+    expect_error(&r, 400, "invalid_argument", "list");
+    http_resp_free(&r);
+    stop();
+}
+
+static void test_restart_keeps_state(void **state)
+{
+    (void)state;
+    start(); /* same database as the previous test */
+    http_resp r;
+    assert_int_equal(http_request(g_port, "GET", "/v1/entities/c1?entity=customer_id", NULL, NULL,
+                                  0, &r),
+                     200);
+    cJSON *j = body_json(&r);
+    assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "transactions_total")), 6);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(j, "block_listed")));
+    cJSON_Delete(j);
+    http_resp_free(&r);
+    /* ids, rules and lists survived */
+    post("/v1/score", tx_body("t3", now_s(), "1", "c1", "k1"), &r);
+    expect_error(&r, 409, "conflict", "already scored");
+    http_resp_free(&r);
+    assert_int_equal(http_request(g_port, "GET", "/v1/rules", NULL, NULL, 0, &r), 200);
+    assert_non_null(strstr(r.body, "\"huge\""));
+    http_resp_free(&r);
+    assert_int_equal(http_request(g_port, "GET", "/v1/lists", NULL, NULL, 0, &r), 200);
+    assert_non_null(strstr(r.body, "c3"));
+    http_resp_free(&r);
+    /* labels survived: a late label for t0 exists, so labelling again still works and an
+     * unknown id is still refused */
+    post("/v1/labels", "{\"transaction_id\":\"t0\",\"label\":\"fraud\"}", &r);
+    assert_int_equal(r.status, 200);
+    http_resp_free(&r);
+    assert_int_equal(http_request(g_port, "GET", "/healthz", NULL, NULL, 0, &r), 200);
+    http_resp_free(&r);
+    stop();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_score_and_hostile),
+        cmocka_unit_test(test_restart_keeps_state),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
