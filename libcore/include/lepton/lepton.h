@@ -17,6 +17,7 @@
 #include "lepton/train.h"
 #include "lepton/tune.h"
 #include "lepton/registry.h"
+#include "lepton/safetensors.h"
 #include "lepton/serve.h"
 #include "lepton/monitor.h"
 
