@@ -109,8 +109,7 @@ static void expect_error(const char *h, size_t ndata, lp_status want, const char
     lp_err_clear(&err);
     lp_status s = parse_header(h, ndata, &err);
     if (s != want || !strstr(err.msg, needle))
-        fail_msg("header %s: status %d '%s', want %d containing '%s'", h, s, err.msg, want,
-                 needle);
+        fail_msg("header %s: status %d '%s', want %d containing '%s'", h, s, err.msg, want, needle);
 }
 
 static void test_rejects_bad_headers(void **state)
@@ -125,14 +124,14 @@ static void test_rejects_bad_headers(void **state)
     expect_error("{\"a\":", 0, LP_EFORMAT, "not a JSON object");
     expect_error("{\"a\":{\"dtype\":\"F8\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2,
                  LP_EUNSUPPORTED, "unknown dtype 'F8'");
-    expect_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,16]}}", 8,
-                 LP_EFORMAT, "outside the 8 data bytes");
+    expect_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,16]}}", 8, LP_EFORMAT,
+                 "outside the 8 data bytes");
     expect_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, LP_EFORMAT,
                  "need 12");
     expect_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, LP_EFORMAT,
                  "'a'");
-    expect_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,0]}}", 8,
-                 LP_EFORMAT, "shape[0]");
+    expect_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,0]}}", 8, LP_EFORMAT,
+                 "shape[0]");
     expect_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0.5,8]}}", 8,
                  LP_EFORMAT, "data_offsets");
     expect_error("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"

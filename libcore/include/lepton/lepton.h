@@ -18,6 +18,7 @@
 #include "lepton/tune.h"
 #include "lepton/registry.h"
 #include "lepton/safetensors.h"
+#include "lepton/encoder.h"
 #include "lepton/serve.h"
 #include "lepton/monitor.h"
 

@@ -53,7 +53,7 @@ typedef struct lp_st_tensor {
     lp_st_dtype dtype;
     size_t ndim; /* 0 for a scalar */
     size_t shape[LP_SAFETENSORS_MAX_DIMS];
-    size_t numel;       /* product of shape (1 for a scalar) */
+    size_t numel;        /* product of shape (1 for a scalar) */
     const uint8_t *data; /* numel * dtype size bytes, little-endian, not aligned */
     size_t nbytes;
 } lp_st_tensor;
@@ -64,8 +64,8 @@ typedef struct lp_safetensors lp_safetensors;
  * freed afterwards. name is used in messages (e.g. the file path). LP_EFORMAT for a structural
  * problem (header length, JSON, offsets), LP_EUNSUPPORTED for an unknown dtype or too many
  * dimensions, LP_ENOMEM. *out is NULL on failure; free with lp_safetensors_free. */
-lp_status lp_safetensors_parse(const void *data, size_t len, const char *name,
-                               lp_safetensors **out, lp_err *err);
+lp_status lp_safetensors_parse(const void *data, size_t len, const char *name, lp_safetensors **out,
+                               lp_err *err);
 /* Read path (gzip transparently, see lp_file_read) and parse it. Errors name the path. */
 lp_status lp_safetensors_load(const char *path, lp_safetensors **out, lp_err *err);
 void lp_safetensors_free(lp_safetensors *st); /* NULL is a no-op */

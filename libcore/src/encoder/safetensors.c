@@ -26,10 +26,11 @@ static const struct {
     const char *name;
     size_t size;
 } DTYPES[LP_ST_DTYPE_COUNT_] = {
-    [LP_ST_DTYPE_F32] = {"F32", 4}, [LP_ST_DTYPE_F16] = {"F16", 2}, [LP_ST_DTYPE_BF16] = {"BF16", 2},
-    [LP_ST_DTYPE_F64] = {"F64", 8}, [LP_ST_DTYPE_I64] = {"I64", 8}, [LP_ST_DTYPE_I32] = {"I32", 4},
-    [LP_ST_DTYPE_I16] = {"I16", 2}, [LP_ST_DTYPE_I8] = {"I8", 1},   [LP_ST_DTYPE_U8] = {"U8", 1},
-    [LP_ST_DTYPE_BOOL] = {"BOOL", 1},
+    [LP_ST_DTYPE_F32] = {"F32", 4},   [LP_ST_DTYPE_F16] = {"F16", 2},
+    [LP_ST_DTYPE_BF16] = {"BF16", 2}, [LP_ST_DTYPE_F64] = {"F64", 8},
+    [LP_ST_DTYPE_I64] = {"I64", 8},   [LP_ST_DTYPE_I32] = {"I32", 4},
+    [LP_ST_DTYPE_I16] = {"I16", 2},   [LP_ST_DTYPE_I8] = {"I8", 1},
+    [LP_ST_DTYPE_U8] = {"U8", 1},     [LP_ST_DTYPE_BOOL] = {"BOOL", 1},
 };
 
 const char *lp_st_dtype_name(lp_st_dtype d)
@@ -106,11 +107,12 @@ static lp_status parse_tensor(lp_safetensors *st, const cJSON *e, const uint8_t 
                           name, tn, dt->valuestring);
     t->dtype = (lp_st_dtype)d;
     if (!cJSON_IsArray(sh))
-        return lp_err_set(err, LP_EFORMAT, "%s: tensor '%s': missing array field 'shape'", name, tn);
+        return lp_err_set(err, LP_EFORMAT, "%s: tensor '%s': missing array field 'shape'", name,
+                          tn);
     int nd = cJSON_GetArraySize(sh);
     if (nd > LP_SAFETENSORS_MAX_DIMS)
-        return lp_err_set(err, LP_EUNSUPPORTED, "%s: tensor '%s': %d dimensions (at most %d)",
-                          name, tn, nd, LP_SAFETENSORS_MAX_DIMS);
+        return lp_err_set(err, LP_EUNSUPPORTED, "%s: tensor '%s': %d dimensions (at most %d)", name,
+                          tn, nd, LP_SAFETENSORS_MAX_DIMS);
     t->ndim = (size_t)nd;
     t->numel = 1;
     size_t k = 0;
@@ -128,7 +130,8 @@ static lp_status parse_tensor(lp_safetensors *st, const cJSON *e, const uint8_t 
     if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 || !json_size(off->child, &b) ||
         !json_size(off->child->next, &en))
         return lp_err_set(err, LP_EFORMAT,
-                          "%s: tensor '%s': 'data_offsets' must be [begin, end] integers", name, tn);
+                          "%s: tensor '%s': 'data_offsets' must be [begin, end] integers", name,
+                          tn);
     if (b > en || en > data_len)
         return lp_err_set(err, LP_EFORMAT,
                           "%s: tensor '%s': data_offsets [%zu, %zu] outside the %zu data bytes",
@@ -175,9 +178,10 @@ static lp_status parse_owned(lp_safetensors *st, const char *name, lp_err *err)
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | st->bytes[i];
     if (hlen > LP_SAFETENSORS_HEADER_MAX || hlen > st->len - 8)
-        return lp_err_set(err, LP_EFORMAT,
-                          "%s: header length %llu exceeds the file (%zu bytes) or the %u-byte limit",
-                          name, (unsigned long long)hlen, st->len, LP_SAFETENSORS_HEADER_MAX);
+        return lp_err_set(
+            err, LP_EFORMAT,
+            "%s: header length %llu exceeds the file (%zu bytes) or the %u-byte limit", name,
+            (unsigned long long)hlen, st->len, LP_SAFETENSORS_HEADER_MAX);
     const char *json = (const char *)st->bytes + 8;
     cJSON *root = cJSON_ParseWithLength(json, (size_t)hlen);
     if (!root || !cJSON_IsObject(root)) {
@@ -232,8 +236,8 @@ static lp_status parse_owned(lp_safetensors *st, const char *name, lp_err *err)
     return s;
 }
 
-lp_status lp_safetensors_parse(const void *data, size_t len, const char *name,
-                               lp_safetensors **out, lp_err *err)
+lp_status lp_safetensors_parse(const void *data, size_t len, const char *name, lp_safetensors **out,
+                               lp_err *err)
 {
     if (!out)
         return lp_err_set(err, LP_EINVAL, "lp_safetensors_parse: out is NULL");
