@@ -36,6 +36,15 @@ lp_status lp_bk_check_loss(const char *op, double loss, lp_err *err);
 /* LP_EINVAL naming the row when a target is outside [0, c). Host-visible targets only. */
 lp_status lp_bk_check_targets(const char *op, size_t n, size_t c, const int32_t *t, lp_err *err);
 
+/* Argument checks of the transformer ops (layernorm_forward, softmax_rows, gather_rows). */
+lp_status lp_bk_check_layernorm(size_t n, size_t d, float eps, const float *x, const float *gamma,
+                                const float *beta, const float *y, lp_err *err);
+lp_status lp_bk_check_softmax_rows(size_t n, size_t d, size_t group, const float *x,
+                                   const float *y, lp_err *err);
+/* Also checks every index against rows: host-visible idx only. */
+lp_status lp_bk_check_gather(size_t n, size_t d, size_t rows, const float *table,
+                             const int32_t *idx, const float *out, bool host_idx, lp_err *err);
+
 #ifdef LEPTON_HAVE_CUDA
 /* The CUDA table's entry point, defined by the CUDA backend (a .cu file in src/backend/) when the
  * library is built with CUDA: *be = the table, or LP_EDEVICE / LP_EUNSUPPORTED saying why
