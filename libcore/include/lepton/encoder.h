@@ -36,9 +36,10 @@
  * config ({"kind":"encoder","arch":"bert","vocab_size":..,"hidden":..,"layers":..,"heads":..,
  * "intermediate":..,"max_position":..,"type_vocab":..,"ln_eps":..,"max_len":..,
  * "lower_case":true,"pooling":"mean","normalize":true,"source":..}); sections are the F32
- * tensors named as in the checkpoint ("embeddings.word_embeddings.weight", "encoder.layer.0.
- * attention.self.query.weight", ...; Linear weights (out, in) as PyTorch stores them) and
- * "vocab" (BYTES, vocab.txt: one token per line, id = line number).
+ * tensors named as in the checkpoint less a leading "encoder." (section names are at most 47
+ * bytes): "embeddings.word_embeddings.weight", "layer.0.attention.self.query.weight", ...;
+ * Linear weights (out, in) as PyTorch stores them), and "vocab" (BYTES, vocab.txt: one token
+ * per line, id = line number).
  *
  * Thread safety: a loaded lp_wordpiece and lp_encoder are immutable and may be shared by
  * threads; lp_encoder_embed allocates its own activations per call.
@@ -112,6 +113,57 @@ typedef struct lp_token_batch {
 lp_status lp_wordpiece_encode_batch(const lp_wordpiece *wp, const char *const *texts, size_t n,
                                     lp_token_batch *b, lp_err *err);
 void lp_token_batch_clear(lp_token_batch *b); /* frees the arrays, zeroes *b */
+
+/* ---- encoder ------------------------------------------------------------------------------ */
+
+/* The BERT configuration an encoder file carries (see the header paragraph). */
+typedef struct lp_encoder_config {
+    size_t vocab_size;   /* rows of the word embedding (30522) */
+    size_t hidden;       /* D (384) */
+    size_t layers;       /* (6) */
+    size_t heads;        /* H (12); D % H == 0 */
+    size_t intermediate; /* feed-forward width (1536) */
+    size_t max_position; /* rows of the position embedding (512) */
+    size_t type_vocab;   /* rows of the token-type embedding (2) */
+    size_t max_len;      /* tokenizer cap, <= max_position (256) */
+    float ln_eps;        /* LayerNorm epsilon (1e-12) */
+} lp_encoder_config;
+
+typedef struct lp_encoder lp_encoder;
+
+/* Convert an unpacked sentence-transformers model folder (config.json, model.safetensors,
+ * vocab.txt, and when present sentence_bert_config.json for max_seq_length and
+ * 1_Pooling/config.json, which must ask for mean pooling) into one encoder .lpm file at
+ * out_path (written atomically). source (nullable) is recorded in the header (e.g. the wheel's
+ * name). Errors name the file and field (LP_ENOTFOUND for a missing tensor, LP_EUNSUPPORTED
+ * for a non-BERT config or another pooling, LP_EFORMAT for a shape that contradicts the
+ * config). Not thread-safe with respect to out_path. */
+lp_status lp_encoder_convert(const char *model_dir, const char *out_path, const char *source,
+                             lp_err *err);
+
+/* Load an encoder file onto a backend table (name as lp_backend_get: "cpu", "ref", "cuda",
+ * "auto"). Checks kind, config ranges, every tensor's presence and size, and the vocabulary.
+ * A table without the transformer ops is LP_EUNSUPPORTED naming it. Free with
+ * lp_encoder_free. */
+lp_status lp_encoder_load(const char *path, const char *backend, lp_encoder **out, lp_err *err);
+void lp_encoder_free(lp_encoder *e); /* NULL is a no-op */
+const lp_encoder_config *lp_encoder_config_of(const lp_encoder *e);
+const lp_wordpiece *lp_encoder_tokenizer(const lp_encoder *e);
+/* Embedding width (hidden). */
+size_t lp_encoder_dim(const lp_encoder *e);
+
+/* Forward one padded token batch (ids and mask as lp_wordpiece_encode_batch makes them, t <=
+ * max_position, ids < vocab_size): out (b->n, D) host floats = mean over the mask of the last
+ * hidden states, L2-normalised (x / max(||x||, 1e-12), PyTorch's F.normalize). Device
+ * activations are allocated per call. Thread-safe. */
+lp_status lp_encoder_forward(const lp_encoder *e, const lp_token_batch *b, float *out, lp_err *err);
+
+/* Tokenize and embed n texts in batches of batch_size (>= 1; texts sorted by token length
+ * first, as sentence-transformers does, so a batch pads little): out (n, D) host floats in the
+ * input order. *n_truncated (nullable) counts texts cut to max_len. Errors name the text
+ * index. Thread-safe. */
+lp_status lp_encoder_embed(const lp_encoder *e, const char *const *texts, size_t n,
+                           size_t batch_size, float *out, size_t *n_truncated, lp_err *err);
 
 #ifdef __cplusplus
 }
