@@ -293,7 +293,7 @@ typedef struct enc_acts {
 
 static void acts_free(const lp_backend *be, enc_acts *a)
 {
-    lp_dbuf_free(be, &a->block);
+    be->free(be, a->block.ptr, NULL);
     free(a->layer);
 }
 
@@ -311,7 +311,10 @@ static lp_status acts_alloc(const lp_encoder *e, size_t B, size_t T, bool keep_a
 #define ROUND(x) (((x) + 15) / 16 * 16)
     size_t per_layer = 8 * ROUND(N * D) + ROUND(B * H * T * T) + 2 * ROUND(N * F) + 4 * ROUND(N);
     size_t fixed = 3 * ROUND(N * D) + ROUND(B * D) + 2 * ROUND(B * T) + 2 * ROUND(N);
-    TRY(lp_dbuf_alloc(e->be, fixed + a->nl * per_layer, &a->block, err));
+    /* Uninitialised (no zero-fill pass over tens of MB per batch): every view is written in
+     * full by its op (gathers, copies, gemms with beta 0, LayerNorm) before anything reads it. */
+    a->block.n = fixed + a->nl * per_layer;
+    TRY(e->be->alloc(e->be, a->block.n * sizeof(float), (void **)&a->block.ptr, err));
     float *p = a->block.ptr;
 #define TAKE(n) (p += ROUND(n), p - ROUND(n))
     a->emb = TAKE(N * D);
