@@ -137,7 +137,9 @@ static void test_gather_rows(void **state)
         idx[i] = (int32_t)lp_rng_below(&rng, rows);
     for (size_t t = 0; t < 2; t++) {
         const lp_backend *be = tables[t];
-        float *dt = bu_upf(be, table, rows * d), *dout = bu_upf(be, table, n * d);
+        float *zero = calloc(n * d, sizeof *zero);
+        float *dt = bu_upf(be, table, rows * d), *dout = bu_upf(be, zero, n * d);
+        free(zero);
         int32_t *di = bu_up(be, idx, n * sizeof *idx);
         lp_err err;
         assert_int_equal(be->gather_rows(be, n, d, rows, dt, di, dout, &err), LP_OK);

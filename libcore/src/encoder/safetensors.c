@@ -84,8 +84,8 @@ static int cmp_by_name(const void *a, const void *b)
     return strcmp((*(const lp_st_tensor *const *)a)->name, (*(const lp_st_tensor *const *)b)->name);
 }
 
-static lp_status parse_tensor(lp_safetensors *st, const cJSON *e, const uint8_t *base,
-                              size_t data_len, const char *name, lp_st_tensor *t, lp_err *err)
+static lp_status parse_tensor(const cJSON *e, const uint8_t *base, size_t data_len,
+                              const char *name, lp_st_tensor *t, lp_err *err)
 {
     const char *tn = e->string;
     if (!cJSON_IsObject(e))
@@ -143,7 +143,6 @@ static lp_status parse_tensor(lp_safetensors *st, const cJSON *e, const uint8_t 
                           tn, en - b, DTYPES[d].name, t->numel > SIZE_MAX / es ? 0 : t->numel * es);
     t->data = base + b;
     t->nbytes = en - b;
-    (void)st;
     return LP_OK;
 }
 
@@ -204,7 +203,7 @@ static lp_status parse_owned(lp_safetensors *st, const char *name, lp_err *err)
             continue;
         }
         lp_st_tensor *t = &st->t[st->n];
-        s = parse_tensor(st, e, base, data_len, name, t, err);
+        s = parse_tensor(e, base, data_len, name, t, err);
         if (!s) {
             st->names[st->n] = lp_strdup(e->string);
             if (!st->names[st->n])
