@@ -435,8 +435,8 @@ lp_status lp_bk_check_softmax_rows(size_t n, size_t d, size_t group, const float
                                    const float *y, lp_err *err)
 {
     if (group == 0 || n % group)
-        return lp_err_set(err, LP_EINVAL, "softmax_rows: group is %zu; expected a divisor of n = %zu",
-                          group, n);
+        return lp_err_set(err, LP_EINVAL,
+                          "softmax_rows: group is %zu; expected a divisor of n = %zu", group, n);
     LP_BK_TRY(lp_bk_need(x, n * d, "softmax_rows", "x", err));
     return lp_bk_need(y, n * d, "softmax_rows", "y", err);
 }
