@@ -20,6 +20,8 @@
     X(serve, cmd_serve, "serve a model over HTTP with monitoring")                 \
     X(monitor, cmd_monitor, "drift and live metrics of a served model, offline")    \
     X(registry, cmd_registry, "list, show and promote models in the model registry") \
+    X(encoder, cmd_encoder, "install the MiniLM sentence encoder as one .lpm file")  \
+    X(embed, cmd_embed, "embed a text column with a sentence encoder")             \
     X(version, cmd_version, "print the version and build options")
 
 #define LEPTON_CMD_DECL_(name, fn, summary) int fn(int argc, char **argv);

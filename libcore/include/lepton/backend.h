@@ -252,6 +252,31 @@ struct lp_backend {
     /* dx (n, c, h, w) = each dy spread evenly over its window (overwrites dx). */
     lp_status (*avgpool_backward)(const lp_backend *be, const lp_conv2d_geom *g, const float *dy,
                                   float *dx, lp_err *err);
+
+    /* ---- transformer ops (the text encoder). A table may leave these NULL; callers report
+     * LP_EUNSUPPORTED naming the table. ---- */
+    /* LayerNorm over the rows of x (n, d) (Ba, Kiros & Hinton 2016), PyTorch's
+     * nn.LayerNorm(d, eps): y = (x - mu_i) rstd_i gamma + beta with mu_i the row mean and
+     * rstd_i = 1 / sqrt(var_i + eps), var_i the biased row variance (both accumulated in
+     * double). gamma, beta (d). mean, rstd (n) are nullable outputs kept for a backward pass.
+     * y may alias x. d >= 1, eps >= 0. */
+    lp_status (*layernorm_forward)(const lp_backend *be, size_t n, size_t d, float eps,
+                                   const float *x, const float *gamma, const float *beta,
+                                   float *y, float *mean, float *rstd, lp_err *err);
+    /* Softmax over each row of x (n, d) restricted to the columns where the row's mask is
+     * non-zero: y_ij = exp(x_ij - m_i) / sum_{k: mask != 0} exp(x_ik - m_i), m_i the row max
+     * over unmasked columns; masked entries get 0, and a row with no unmasked column is all 0.
+     * mask (n / group, d) floats or NULL (nothing masked); row i reads mask row i / group, so
+     * attention scores (B*H*T, T) share one key mask (B, T) with group = H*T. group >= 1 must
+     * divide n. y may alias x. Equals PyTorch's softmax(x + (1 - mask) * -inf) on rows with an
+     * unmasked column. */
+    lp_status (*softmax_rows)(const lp_backend *be, size_t n, size_t d, size_t group,
+                              const float *mask, const float *x, float *y, lp_err *err);
+    /* Embedding lookup: out (n, d) row i = row idx[i] of table (rows, d); idx (n) int32 device
+     * array. An index outside [0, rows) is LP_EINVAL naming the position (host-visible tables
+     * check before writing; a device table reports it at its next sync). */
+    lp_status (*gather_rows)(const lp_backend *be, size_t n, size_t d, size_t rows,
+                             const float *table, const int32_t *idx, float *out, lp_err *err);
 };
 
 /* The two CPU tables (static storage; never NULL, never freed). Thread-safe. */

@@ -20,6 +20,8 @@
 #include "lepton/train.h"
 #include "lepton/tune.h"
 #include "lepton/registry.h"
+#include "lepton/safetensors.h"
+#include "lepton/encoder.h"
 #include "lepton/serve.h"
 #include "lepton/monitor.h"
 

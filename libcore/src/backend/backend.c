@@ -428,6 +428,45 @@ lp_status lp_bk_bad_argmax(const char *op, int32_t value, size_t plane, size_t h
                       (int)value, plane, hw - 1);
 }
 
+lp_status lp_bk_check_layernorm(size_t n, size_t d, float eps, const float *x, const float *gamma,
+                                const float *beta, const float *y, lp_err *err)
+{
+    if (d == 0)
+        return lp_err_set(err, LP_EINVAL, "layernorm_forward: d is 0; expected >= 1");
+    if (!(eps >= 0) || isinf(eps))
+        return lp_err_set(err, LP_EINVAL, "layernorm_forward: eps is %g; expected finite >= 0",
+                          (double)eps);
+    LP_BK_TRY(lp_bk_need(x, n * d, "layernorm_forward", "x", err));
+    LP_BK_TRY(lp_bk_need(gamma, n ? d : 0, "layernorm_forward", "gamma", err));
+    LP_BK_TRY(lp_bk_need(beta, n ? d : 0, "layernorm_forward", "beta", err));
+    return lp_bk_need(y, n * d, "layernorm_forward", "y", err);
+}
+
+lp_status lp_bk_check_softmax_rows(size_t n, size_t d, size_t group, const float *x,
+                                   const float *y, lp_err *err)
+{
+    if (group == 0 || n % group)
+        return lp_err_set(err, LP_EINVAL,
+                          "softmax_rows: group is %zu; expected a divisor of n = %zu", group, n);
+    LP_BK_TRY(lp_bk_need(x, n * d, "softmax_rows", "x", err));
+    return lp_bk_need(y, n * d, "softmax_rows", "y", err);
+}
+
+lp_status lp_bk_check_gather(size_t n, size_t d, size_t rows, const float *table,
+                             const int32_t *idx, const float *out, bool host_idx, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_need(table, n ? rows * d : 0, "gather_rows", "table", err));
+    LP_BK_TRY(lp_bk_need(idx, n, "gather_rows", "idx", err));
+    LP_BK_TRY(lp_bk_need(out, n * d, "gather_rows", "out", err));
+    if (n && d && rows == 0)
+        return lp_err_set(err, LP_EINVAL, "gather_rows: the table has 0 rows");
+    for (size_t i = 0; host_idx && i < n; i++)
+        if (idx[i] < 0 || (size_t)idx[i] >= rows)
+            return lp_err_set(err, LP_EINVAL, "gather_rows: idx[%zu] is %d; expected 0..%zu", i,
+                              (int)idx[i], rows - 1);
+    return LP_OK;
+}
+
 /* ---- host memory for the CPU tables ------------------------------------------------------ */
 
 lp_status lp_bk_host_alloc(const lp_backend *be, size_t nbytes, void **p, lp_err *err)

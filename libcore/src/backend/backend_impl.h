@@ -41,6 +41,15 @@ lp_status lp_bk_check_targets(const char *op, size_t n, size_t c, const int32_t 
 lp_status lp_bk_bad_target(const char *op, size_t row, int32_t value, size_t c, lp_err *err);
 lp_status lp_bk_bad_argmax(const char *op, int32_t value, size_t plane, size_t hw, lp_err *err);
 
+/* Argument checks of the transformer ops (layernorm_forward, softmax_rows, gather_rows). */
+lp_status lp_bk_check_layernorm(size_t n, size_t d, float eps, const float *x, const float *gamma,
+                                const float *beta, const float *y, lp_err *err);
+lp_status lp_bk_check_softmax_rows(size_t n, size_t d, size_t group, const float *x,
+                                   const float *y, lp_err *err);
+/* Also checks every index against rows: host-visible idx only. */
+lp_status lp_bk_check_gather(size_t n, size_t d, size_t rows, const float *table,
+                             const int32_t *idx, const float *out, bool host_idx, lp_err *err);
+
 #ifdef LEPTON_HAVE_CUDA
 /* The CUDA table's entry point, defined by the CUDA backend (a .cu file in src/backend/) when the
  * library is built with CUDA: *be = the table, or LP_EDEVICE / LP_EUNSUPPORTED saying why

@@ -718,6 +718,75 @@ static lp_status cpu_avgpool_backward(const lp_backend *be, const lp_conv2d_geom
 
 /* ---- the table ---------------------------------------------------------------------------- */
 
+/* ---- transformer ops ---------------------------------------------------------------------- */
+
+static lp_status cpu_layernorm_forward(const lp_backend *be, size_t n, size_t d, float eps,
+                                       const float *x, const float *gamma, const float *beta,
+                                       float *y, float *mean, float *rstd, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_layernorm(n, d, eps, x, gamma, beta, y, err));
+#pragma omp parallel for schedule(static) if (n * d >= OMP_MIN)
+    for (size_t i = 0; i < n; i++) {
+        const float *xi = x + i * d; /* (d) */
+        float *yi = y + i * d;
+        /* Two passes in double: the one-pass E[x^2] - E[x]^2 cancels badly when |mean| >> std. */
+        double mu = 0, var = 0;
+        for (size_t j = 0; j < d; j++)
+            mu += xi[j];
+        mu /= (double)d;
+        for (size_t j = 0; j < d; j++) {
+            double c = xi[j] - mu;
+            var += c * c;
+        }
+        float rs = (float)(1.0 / sqrt(var / (double)d + (double)eps)), fmu = (float)mu;
+        if (mean)
+            mean[i] = fmu;
+        if (rstd)
+            rstd[i] = rs;
+#pragma omp simd
+        for (size_t j = 0; j < d; j++)
+            yi[j] = (xi[j] - fmu) * rs * gamma[j] + beta[j];
+    }
+    return LP_OK;
+}
+
+static lp_status cpu_softmax_rows(const lp_backend *be, size_t n, size_t d, size_t group,
+                                  const float *mask, const float *x, float *y, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_softmax_rows(n, d, group, x, y, err));
+#pragma omp parallel for schedule(static) if (n * d >= OMP_MIN)
+    for (size_t i = 0; i < n; i++) {
+        const float *m = mask ? mask + (i / group) * d : NULL; /* (d) */
+        const float *xi = x + i * d;
+        float *yi = y + i * d;
+        float mx = -INFINITY;
+        for (size_t j = 0; j < d; j++)
+            if ((!m || m[j] != 0) && xi[j] > mx)
+                mx = xi[j];
+        double sum = 0;
+        for (size_t j = 0; j < d; j++) {
+            float e = (!m || m[j] != 0) ? expf(xi[j] - mx) : 0.0f;
+            yi[j] = e;
+            sum += e;
+        }
+        float inv = sum > 0 ? (float)(1.0 / sum) : 0.0f;
+#pragma omp simd
+        for (size_t j = 0; j < d; j++)
+            yi[j] *= inv;
+    }
+    return LP_OK;
+}
+
+static lp_status cpu_gather_rows(const lp_backend *be, size_t n, size_t d, size_t rows,
+                                 const float *table, const int32_t *idx, float *out, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_gather(n, d, rows, table, idx, out, true, err));
+#pragma omp parallel for schedule(static) if (n * d >= OMP_MIN)
+    for (size_t i = 0; i < n; i++)
+        memcpy(out + i * d, table + (size_t)idx[i] * d, d * sizeof *out);
+    return LP_OK;
+}
+
 static const lp_backend cpu_table = {
     .name = "cpu",
     .host_visible = true,
@@ -759,6 +828,9 @@ static const lp_backend cpu_table = {
     .maxpool_backward = cpu_maxpool_backward,
     .avgpool_forward = cpu_avgpool_forward,
     .avgpool_backward = cpu_avgpool_backward,
+    .layernorm_forward = cpu_layernorm_forward,
+    .softmax_rows = cpu_softmax_rows,
+    .gather_rows = cpu_gather_rows,
 };
 
 const lp_backend *lp_backend_cpu(void)

@@ -578,6 +578,61 @@ static lp_status ref_avgpool_backward(const lp_backend *be, const lp_conv2d_geom
 
 /* ---- the table ---------------------------------------------------------------------------- */
 
+/* ---- transformer ops ---------------------------------------------------------------------- */
+
+static lp_status ref_layernorm_forward(const lp_backend *be, size_t n, size_t d, float eps,
+                                       const float *x, const float *gamma, const float *beta,
+                                       float *y, float *mean, float *rstd, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_layernorm(n, d, eps, x, gamma, beta, y, err));
+    for (size_t i = 0; i < n; i++) {
+        const float *xi = x + i * d;
+        double mu = 0, var = 0;
+        for (size_t j = 0; j < d; j++)
+            mu += xi[j];
+        mu /= (double)d;
+        for (size_t j = 0; j < d; j++)
+            var += (xi[j] - mu) * (xi[j] - mu);
+        double rs = 1.0 / sqrt(var / (double)d + (double)eps);
+        for (size_t j = 0; j < d; j++)
+            y[i * d + j] = (float)((x[i * d + j] - mu) * rs * gamma[j] + beta[j]);
+        if (mean)
+            mean[i] = (float)mu;
+        if (rstd)
+            rstd[i] = (float)rs;
+    }
+    return LP_OK;
+}
+
+static lp_status ref_softmax_rows(const lp_backend *be, size_t n, size_t d, size_t group,
+                                  const float *mask, const float *x, float *y, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_softmax_rows(n, d, group, x, y, err));
+    for (size_t i = 0; i < n; i++) {
+        const float *m = mask ? mask + (i / group) * d : NULL; /* (d) */
+        double mx = -INFINITY, sum = 0;
+        for (size_t j = 0; j < d; j++)
+            if (!m || m[j] != 0)
+                mx = x[i * d + j] > mx ? x[i * d + j] : mx;
+        for (size_t j = 0; j < d; j++)
+            if (!m || m[j] != 0)
+                sum += exp(x[i * d + j] - mx);
+        for (size_t j = 0; j < d; j++)
+            y[i * d + j] = (!m || m[j] != 0) ? (float)(exp(x[i * d + j] - mx) / sum) : 0.0f;
+    }
+    return LP_OK;
+}
+
+static lp_status ref_gather_rows(const lp_backend *be, size_t n, size_t d, size_t rows,
+                                 const float *table, const int32_t *idx, float *out, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_gather(n, d, rows, table, idx, out, true, err));
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            out[i * d + j] = table[(size_t)idx[i] * d + j];
+    return LP_OK;
+}
+
 static const lp_backend ref_table = {
     .name = "ref",
     .host_visible = true,
@@ -619,6 +674,9 @@ static const lp_backend ref_table = {
     .maxpool_backward = ref_maxpool_backward,
     .avgpool_forward = ref_avgpool_forward,
     .avgpool_backward = ref_avgpool_backward,
+    .layernorm_forward = ref_layernorm_forward,
+    .softmax_rows = ref_softmax_rows,
+    .gather_rows = ref_gather_rows,
 };
 
 const lp_backend *lp_backend_ref(void)
