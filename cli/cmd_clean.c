@@ -26,39 +26,9 @@ static lp_status parse_impute(const char *s, lp_impute_method *m, lp_err *err)
                       "--impute '%s': expected svd, median, mean, mode, constant or none", s);
 }
 
-static lp_status save_cleaner(const lp_cleaner *c, const char *path, lp_err *err)
+static lp_status load_cleaner(const void *data, size_t len, void *out, lp_err *err)
 {
-    lp_buf b;
-    lp_buf_init(&b);
-    lp_status st = lp_cleaner_save(c, &b, err);
-    lp_lpm_writer *w = lp_lpm_writer_new();
-    if (!st && !w)
-        st = lp_err_set(err, LP_ENOMEM, "out of memory");
-    if (!st)
-        st = lp_lpm_writer_add(w, "cleaner", LP_LPM_DTYPE_BYTES, b.data, b.len, err);
-    char header[256];
-    snprintf(header, sizeof header, "{\"kind\":\"cleaner\",\"lepton_version\":\"%s\"}",
-             LP_VERSION_STRING);
-    if (!st)
-        st = lp_lpm_writer_save(w, header, path, err);
-    lp_lpm_writer_free(w);
-    lp_buf_free(&b);
-    return st;
-}
-
-static lp_status load_cleaner(const char *path, lp_cleaner **c, lp_err *err)
-{
-    lp_lpm *m;
-    lp_status st = lp_lpm_load(path, &m, err);
-    if (st)
-        return st;
-    const void *d;
-    size_t n;
-    st = lp_lpm_section(m, "cleaner", LP_LPM_DTYPE_BYTES, &d, &n, err);
-    if (!st && (st = lp_cleaner_load(d, n, c, err)))
-        lp_err_prefix(err, "%s", path);
-    lp_lpm_free(m);
-    return st;
+    return lp_cleaner_load(data, len, out, err);
 }
 
 int cmd_clean(int argc, char **argv)
@@ -129,13 +99,20 @@ int cmd_clean(int argc, char **argv)
     char *js = NULL;
     st = cli_read_frame(pos[0], &rd, &f, &err);
     if (!st)
-        st = apply ? load_cleaner(apply, &c, &err) : lp_cleaner_fit(f, &co, &c, &err);
+        st = apply ? cli_load_blob("cleaner", apply, load_cleaner, &c, &err)
+                   : lp_cleaner_fit(f, &co, &c, &err);
     if (!st)
         st = lp_cleaner_apply(c, f, &g, &r, &err);
     if (!st)
         st = lp_frame_write(g, out, &err);
-    if (!st && save)
-        st = save_cleaner(c, save, &err);
+    if (!st && save) {
+        lp_buf b;
+        lp_buf_init(&b);
+        st = lp_cleaner_save(c, &b, &err);
+        if (!st)
+            st = cli_save_blob("cleaner", &b, save, &err);
+        lp_buf_free(&b);
+    }
     if (!st && report) {
         st = lp_cleaner_to_json(c, r, &js, &err);
         if (!st)

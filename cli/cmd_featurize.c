@@ -12,58 +12,9 @@
 
 #define CSV_MAX_COLS 20000 /* wider than this is written as svmlight (sparse) */
 
-static lp_status save_pipeline(const lp_pipeline *p, const char *path, lp_err *err)
+static lp_status load_pipeline(const void *data, size_t len, void *out, lp_err *err)
 {
-    lp_buf b;
-    lp_buf_init(&b);
-    lp_status st = lp_pipeline_save(p, &b, err);
-    lp_lpm_writer *w = lp_lpm_writer_new();
-    if (!st && !w)
-        st = lp_err_set(err, LP_ENOMEM, "out of memory");
-    if (!st)
-        st = lp_lpm_writer_add(w, "pipeline", LP_LPM_DTYPE_BYTES, b.data, b.len, err);
-    char header[128];
-    snprintf(header, sizeof header, "{\"kind\":\"pipeline\",\"lepton_version\":\"%s\"}",
-             LP_VERSION_STRING);
-    if (!st)
-        st = lp_lpm_writer_save(w, header, path, err);
-    lp_lpm_writer_free(w);
-    lp_buf_free(&b);
-    return st;
-}
-
-static lp_status load_pipeline(const char *path, lp_pipeline **p, lp_err *err)
-{
-    lp_lpm *m;
-    lp_status st = lp_lpm_load(path, &m, err);
-    if (st)
-        return st;
-    const void *d;
-    size_t n;
-    st = lp_lpm_section(m, "pipeline", LP_LPM_DTYPE_BYTES, &d, &n, err);
-    if (!st && (st = lp_pipeline_load(d, n, p, err)))
-        lp_err_prefix(err, "%s", path);
-    lp_lpm_free(m);
-    return st;
-}
-
-/* Split "a,b,c" into a NULL-terminated list pointing into a copy (both freed by the caller). */
-static char **split_list(const char *s, char **copy, size_t *n)
-{
-    *n = 0;
-    *copy = lp_strdup(s ? s : "");
-    if (!*copy)
-        return NULL;
-    size_t cap = 1;
-    for (const char *p = *copy; *p; p++)
-        cap += *p == ',';
-    char **v = calloc(cap + 1, sizeof(char *));
-    if (!v)
-        return NULL;
-    char *save = NULL;
-    for (char *t = strtok_r(*copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
-        v[(*n)++] = t;
-    return v;
+    return lp_pipeline_load(data, len, out, err);
 }
 
 static lp_status write_features(const lp_pipeline *p, const lp_csr *x, const lp_column *label,
@@ -171,7 +122,7 @@ int cmd_featurize(int argc, char **argv)
             lab = lp_frame_col(f, j);
     }
     if (!st && !apply) {
-        dlist = split_list(drop, &dcopy, &ndrop);
+        dlist = cli_split(drop, &dcopy, &ndrop);
         if (!dlist)
             st = lp_err_set(&err, LP_ENOMEM, "out of memory");
         const char *excl[256];
@@ -188,7 +139,7 @@ int cmd_featurize(int argc, char **argv)
         if (!st)
             st = lp_pipeline_fit(p, f, &err);
     } else if (!st) {
-        st = load_pipeline(apply, &p, &err);
+        st = cli_load_blob("pipeline", apply, load_pipeline, &p, &err);
     }
     if (!st)
         st = lp_pipeline_transform(p, f, &x, &err);
@@ -199,8 +150,14 @@ int cmd_featurize(int argc, char **argv)
                         "%zu feature columns are too many for CSV; use --format svmlight", x->cols);
     if (!st)
         st = write_features(p, x, lab, out, svm, &err);
-    if (!st && save)
-        st = save_pipeline(p, save, &err);
+    if (!st && save) {
+        lp_buf b;
+        lp_buf_init(&b);
+        st = lp_pipeline_save(p, &b, &err);
+        if (!st)
+            st = cli_save_blob("pipeline", &b, save, &err);
+        lp_buf_free(&b);
+    }
     if (st)
         rc = cli_fail("featurize", &err);
     else

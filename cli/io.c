@@ -3,6 +3,7 @@
  */
 #include "io.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 lp_status cli_read_frame(const char *path, const cli_read *r, lp_frame **out, lp_err *err)
@@ -24,4 +25,53 @@ lp_status cli_read_frame(const char *path, const cli_read *r, lp_frame **out, lp
     if (st)
         return st;
     return lp_frame_read(path, &o, out, err);
+}
+
+lp_status cli_save_blob(const char *kind, const lp_buf *blob, const char *path, lp_err *err)
+{
+    lp_lpm_writer *w = lp_lpm_writer_new();
+    if (!w)
+        return lp_err_set(err, LP_ENOMEM, "out of memory");
+    lp_status st = lp_lpm_writer_add(w, kind, LP_LPM_DTYPE_BYTES, blob->data, blob->len, err);
+    char header[160];
+    snprintf(header, sizeof header, "{\"kind\":\"%s\",\"lepton_version\":\"%s\"}", kind,
+             LP_VERSION_STRING);
+    if (!st)
+        st = lp_lpm_writer_save(w, header, path, err);
+    lp_lpm_writer_free(w);
+    return st;
+}
+
+lp_status cli_load_blob(const char *kind, const char *path, cli_blob_loader load, void *out,
+                        lp_err *err)
+{
+    lp_lpm *m;
+    lp_status st = lp_lpm_load(path, &m, err);
+    if (st)
+        return st;
+    const void *d;
+    size_t n;
+    st = lp_lpm_section(m, kind, LP_LPM_DTYPE_BYTES, &d, &n, err);
+    if (!st && (st = load(d, n, out, err)))
+        lp_err_prefix(err, "%s", path);
+    lp_lpm_free(m);
+    return st;
+}
+
+char **cli_split(const char *s, char **copy, size_t *n)
+{
+    *n = 0;
+    *copy = lp_strdup(s ? s : "");
+    if (!*copy)
+        return NULL;
+    size_t cap = 1;
+    for (const char *p = *copy; *p; p++)
+        cap += *p == ',';
+    char **v = calloc(cap + 1, sizeof(char *));
+    if (!v)
+        return NULL;
+    char *save = NULL;
+    for (char *t = strtok_r(*copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        v[(*n)++] = t;
+    return v;
 }

@@ -25,4 +25,15 @@ typedef struct cli_read {
 /* Read a CSV/TSV/JSONL file (gzip transparently) with the options of r. */
 lp_status cli_read_frame(const char *path, const cli_read *r, lp_frame **out, lp_err *err);
 
+/* Save one serialized transform (a cleaner, a pipeline) as an .lpm file whose header says
+ * {"kind": kind} and whose only section is named kind; load it back (the section's bytes are
+ * given to the caller's loader). Errors name the file. */
+lp_status cli_save_blob(const char *kind, const lp_buf *blob, const char *path, lp_err *err);
+typedef lp_status (*cli_blob_loader)(const void *data, size_t len, void *out, lp_err *err);
+lp_status cli_load_blob(const char *kind, const char *path, cli_blob_loader load, void *out,
+                        lp_err *err);
+
+/* Split "a,b" into an array of pointers into *copy (both caller-freed); *n gets the count. */
+char **cli_split(const char *s, char **copy, size_t *n);
+
 #endif

@@ -24,24 +24,6 @@ lp_status cli_params(const arg_list *l, lp_params **out, lp_err *err)
     return LP_OK;
 }
 
-char **cli_split(const char *s, char **copy, size_t *n)
-{
-    *n = 0;
-    *copy = lp_strdup(s ? s : "");
-    if (!*copy)
-        return NULL;
-    size_t cap = 1;
-    for (const char *p = *copy; *p; p++)
-        cap += *p == ',';
-    char **v = calloc(cap + 1, sizeof(char *));
-    if (!v)
-        return NULL;
-    char *save = NULL;
-    for (char *t = strtok_r(*copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
-        v[(*n)++] = t;
-    return v;
-}
-
 lp_status cli_attach_drift(lp_model *m, const lp_frame *train, lp_err *err)
 {
     size_t n = lp_model_n_inputs(m);

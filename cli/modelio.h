@@ -10,8 +10,6 @@
 
 /* Parse every "k=v" of l into a new lp_params (caller frees). */
 lp_status cli_params(const arg_list *l, lp_params **out, lp_err *err);
-/* Split "a,b" into an array of pointers into *copy (both caller-freed); *n gets the count. */
-char **cli_split(const char *s, char **copy, size_t *n);
 /* Fit the monitor's drift reference on the model's inputs in train plus the validation scores
  * (as feature "_score") and attach it to m as the extra section "drift". */
 lp_status cli_attach_drift(lp_model *m, const lp_frame *train, lp_err *err);
