@@ -179,9 +179,11 @@ int http_request(unsigned port, const char *method, const char *path, const char
     if (fd < 0) return 0;
     size_t n;
     char *req = http_format(method, path, headers, body, len, false, &n);
-    bool ok = http_send_all(fd, req, n);
+    /* A server may answer (413) and close before the whole body is sent: the send then fails,
+     * but the reply can still be waiting in the receive buffer, so read it either way. */
+    (void)http_send_all(fd, req, n);
     free(req);
-    if (ok) http_read_response(fd, out, 10000);
+    http_read_response(fd, out, 10000);
     close(fd);
     return out->status;
 }

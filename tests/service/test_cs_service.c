@@ -219,7 +219,10 @@ static void test_hostile(void **state)
     memcpy(b + n + big, "\"}", 3);
     memset(&r, 0, sizeof(r));
     st = post("/v1/chat", b, strlen(b), &r);
-    assert_true(st == 413 || st == 400);
+    /* The layer answers 413 as soon as the headers announce too much and closes without reading
+     * the rest; a client still sending can see the connection reset before it reads that reply
+     * (no status). Either is a refusal; the requests below check the server still serves. */
+    assert_true(st == 413 || st == 400 || st <= 0);
     http_resp_free(&r);
     free(b);
     /* invalid UTF-8 */
