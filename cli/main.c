@@ -42,22 +42,9 @@ int cmd_version(int argc, char **argv)
     return 0;
 }
 
-/* libgomp reads OMP_WAIT_POLICY once, when the program loads, and its default spins idle
- * workers (measured: 10-50x slower fits when another process holds the other core). When the
- * user has not chosen, set "passive" and re-execute ourselves once so it takes effect. */
-static void ensure_passive_openmp(char **argv)
-{
-    if (getenv("OMP_WAIT_POLICY"))
-        return;
-    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0)
-        return;
-    execv("/proc/self/exe", argv);
-    /* exec failed (no /proc): carry on with the spinning default */
-}
-
 int main(int argc, char **argv)
 {
-    ensure_passive_openmp(argv);
+    lp_process_passive_openmp(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -590,6 +590,7 @@ static int cmd_serve(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    lp_process_passive_openmp(argv); /* before any OpenMP: see base.h */
     if (argc < 2) {
         fputs(USAGE, stderr);
         return 2;

@@ -276,10 +276,7 @@ static int cmd_serve(flags *f)
 
 int main(int argc, char **argv)
 {
-    /* OpenMP teams (training, evaluation, retrain) wait passively: a spinning team starves the
-     * server's threads and anything else on the machine (DESIGN.md, Threads). Set before the
-     * OpenMP runtime starts; an explicit setting from the environment wins. */
-    setenv("OMP_WAIT_POLICY", "passive", 0);
+    lp_process_passive_openmp(argv); /* before any OpenMP: see base.h */
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(USAGE, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -209,6 +209,13 @@ lp_status lp_file_read(const char *path, uint8_t **data, size_t *len, lp_err *er
 /* Write atomically: to path.tmp, fsync, rename. */
 lp_status lp_file_write(const char *path, const void *data, size_t len, lp_err *err);
 
+/* For main() only: libgomp reads OMP_WAIT_POLICY once, when the program loads, and its default
+ * spins idle workers (measured: 10-50x slower fits when another process holds the other core).
+ * When the variable is unset, set it to "passive" and re-execute the program once
+ * (/proc/self/exe, same argv) so it takes effect; returns (doing nothing more) when it is already
+ * set or the exec fails. Never call it from library code or after starting threads. */
+void lp_process_passive_openmp(char **argv);
+
 /* CRC-32 (IEEE 802.3, zlib's polynomial), continuing from crc (start with 0). */
 uint32_t lp_crc32(uint32_t crc, const void *data, size_t len);
 
