@@ -17,8 +17,8 @@ build=${1:-$root/build}
 dev=$root/.device
 cmake -S "$root" -B "$build" -DLEPTON_CUDA=ON -DLEPTON_WERROR=ON >"$build.configure.log" 2>&1 \
   || { cat "$build.configure.log"; exit 1; }
-tests=(test_cuda_backend test_cuda_parity test_cuda_grad test_cuda_nn_grad test_cuda_nn
-       test_cuda_fault)
+tests=(test_cuda_backend test_cuda_parity test_cuda_transformer test_cuda_grad test_cuda_nn_grad
+       test_cuda_nn test_cuda_fault test_cuda_encoder)
 benches=(mlp_bench gemm_bench)
 cmake --build "$build" -j2 --target "${tests[@]}" bench_gpu_mlp_bench bench_gpu_gemm_bench \
   lepton_cli 2>&1 | grep -vE '^\[ *[0-9]+%\]' || true

@@ -62,8 +62,8 @@ run_test() { # run_test NAME TIMEOUT CMD...
   esac
   printf "test  %-22s %-18s %6.1f s\n" "$name" "$st" "$secs" | tee -a "$summary"
 }
-for t in test_cuda_backend test_cuda_parity test_cuda_grad test_cuda_nn_grad test_cuda_nn \
-    test_cuda_fault; do
+for t in test_cuda_backend test_cuda_parity test_cuda_transformer test_cuda_grad test_cuda_nn_grad test_cuda_nn \
+    test_cuda_fault test_cuda_encoder; do
   run_test "$t" 150 "$dev/tests/$t"
 done
 run_test cli_test_device_cli 120 bash "$root/tests/cli/test_device_cli.sh"

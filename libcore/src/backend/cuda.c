@@ -371,6 +371,22 @@ static lp_status head_fetch(const lp_backend *be, const char *op, lp_cu_head *h,
     return LP_OK;
 }
 
+/* Under the scratch lock: reset the head, run `launch` (an expression giving the cudaError_t of
+ * a launch that writes CTX(be)->head), then copy the head into h and wait. Sets st. */
+#define HEAD_RUN(be, op, h, st, launch, err)                                                       \
+    do {                                                                                           \
+        cuda_ctx *cx_ = CTX(be);                                                                   \
+        pthread_mutex_lock(&cx_->scratch_lock);                                                    \
+        (st) = head_reset((be), (err));                                                            \
+        if ((st) == LP_OK) {                                                                       \
+            cudaError_t ce_ = (launch);                                                            \
+            (st) = ce_ == cudaSuccess ? head_fetch((be), (op), &(h), (err))                        \
+                                      : lp_err_set((err), LP_EDEVICE, "cuda %s: %s", (op),         \
+                                                   cudaGetErrorString(ce_));                       \
+        }                                                                                          \
+        pthread_mutex_unlock(&cx_->scratch_lock);                                                  \
+    } while (0)
+
 static lp_status cu_softmax_xent(const lp_backend *be, size_t n, size_t c, const float *logits,
                                  const int32_t *targets, const float *class_w, double *loss,
                                  float *dlogits, lp_err *err)
@@ -381,18 +397,12 @@ static lp_status cu_softmax_xent(const lp_backend *be, size_t n, size_t c, const
     LP_BK_TRY(lp_bk_need(logits, n * c, op, "logits", err));
     LP_BK_TRY(lp_bk_need(targets, n, op, "targets", err));
     LP_BK_TRY(lp_bk_need(loss, 1, op, "loss", err));
-    cuda_ctx *cx = CTX(be);
     lp_cu_head h;
-    pthread_mutex_lock(&cx->scratch_lock);
-    lp_status st = head_reset(be, err);
-    if (st == LP_OK) {
-        cudaError_t ce = lp_cu_softmax_xent(STREAM(be), n, c, logits, targets, class_w, dlogits,
-                                            cx->head, cx->part);
-        st = ce == cudaSuccess
-                 ? head_fetch(be, op, &h, err)
-                 : lp_err_set(err, LP_EDEVICE, "cuda %s: %s", op, cudaGetErrorString(ce));
-    }
-    pthread_mutex_unlock(&cx->scratch_lock);
+    lp_status st;
+    HEAD_RUN(be, op, h, st,
+             lp_cu_softmax_xent(STREAM(be), n, c, logits, targets, class_w, dlogits, CTX(be)->head,
+                                CTX(be)->part),
+             err);
     if (st != LP_OK)
         return st;
     if (h.bad != ULLONG_MAX) {
@@ -413,18 +423,12 @@ static lp_status cu_pointwise_loss(const lp_backend *be, const char *op, int whi
     LP_BK_TRY(lp_bk_need(p, n, op, which ? "p" : "z", err));
     LP_BK_TRY(lp_bk_need(y, n, op, "y", err));
     LP_BK_TRY(lp_bk_need(loss, 1, op, "loss", err));
-    cuda_ctx *cx = CTX(be);
     lp_cu_head h;
-    pthread_mutex_lock(&cx->scratch_lock);
-    lp_status st = head_reset(be, err);
-    if (st == LP_OK) {
-        cudaError_t ce = which ? lp_cu_mse(STREAM(be), n, p, y, dp, cx->head, cx->part)
-                               : lp_cu_bce_logits(STREAM(be), n, p, y, dp, cx->head, cx->part);
-        st = ce == cudaSuccess
-                 ? head_fetch(be, op, &h, err)
-                 : lp_err_set(err, LP_EDEVICE, "cuda %s: %s", op, cudaGetErrorString(ce));
-    }
-    pthread_mutex_unlock(&cx->scratch_lock);
+    lp_status st;
+    HEAD_RUN(be, op, h, st,
+             which ? lp_cu_mse(STREAM(be), n, p, y, dp, CTX(be)->head, CTX(be)->part)
+                   : lp_cu_bce_logits(STREAM(be), n, p, y, dp, CTX(be)->head, CTX(be)->part),
+             err);
     if (st != LP_OK)
         return st;
     *loss = h.result[0];
@@ -587,17 +591,9 @@ static lp_status cu_maxpool_backward(const lp_backend *be, const lp_conv2d_geom 
     LP_BK_TRY(lp_bk_need(dx, 1, op, "dx", err));
     lp_cu_geom cg = cu_geom(g, oh, ow);
     /* Validate argmax on the device first (the CPU tables reject it before writing dx). */
-    cuda_ctx *cx = CTX(be);
     lp_cu_head h;
-    pthread_mutex_lock(&cx->scratch_lock);
-    lp_status st = head_reset(be, err);
-    if (st == LP_OK) {
-        cudaError_t ce = lp_cu_maxpool_check(STREAM(be), &cg, argmax, cx->head);
-        st = ce == cudaSuccess
-                 ? head_fetch(be, op, &h, err)
-                 : lp_err_set(err, LP_EDEVICE, "cuda %s: %s", op, cudaGetErrorString(ce));
-    }
-    pthread_mutex_unlock(&cx->scratch_lock);
+    lp_status st;
+    HEAD_RUN(be, op, h, st, lp_cu_maxpool_check(STREAM(be), &cg, argmax, CTX(be)->head), err);
     if (st != LP_OK)
         return st;
     if (h.bad != ULLONG_MAX) {
@@ -633,6 +629,50 @@ static lp_status cu_avgpool_backward(const lp_backend *be, const lp_conv2d_geom 
     return LP_OK;
 }
 
+/* ---- transformer ops ------------------------------------------------------------------------ */
+
+static lp_status cu_layernorm_forward(const lp_backend *be, size_t n, size_t d, float eps,
+                                      const float *x, const float *gamma, const float *beta,
+                                      float *y, float *mean, float *rstd, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_layernorm(n, d, eps, x, gamma, beta, y, err));
+    LP_CUDA_CHECK(lp_cu_layernorm_forward(STREAM(be), n, d, eps, x, gamma, beta, y, mean, rstd),
+                  "layernorm_forward", err);
+    return LP_OK;
+}
+
+static lp_status cu_softmax_rows(const lp_backend *be, size_t n, size_t d, size_t group,
+                                 const float *mask, const float *x, float *y, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_softmax_rows(n, d, group, x, y, err));
+    LP_CUDA_CHECK(lp_cu_softmax_rows(STREAM(be), n, d, group, mask, x, y), "softmax_rows", err);
+    return LP_OK;
+}
+
+/* The index check runs on the device before the gather, so a bad index writes nothing (as in
+ * the host tables); it costs one small synchronous copy of the scratch head. */
+static lp_status cu_gather_rows(const lp_backend *be, size_t n, size_t d, size_t rows,
+                                const float *table, const int32_t *idx, float *out, lp_err *err)
+{
+    const char *op = "gather_rows";
+    LP_BK_TRY(lp_bk_check_gather(n, d, rows, table, idx, out, false, err));
+    if (n == 0 || d == 0)
+        return LP_OK;
+    lp_cu_head h;
+    lp_status st;
+    HEAD_RUN(be, op, h, st, lp_cu_gather_check(STREAM(be), n, rows, idx, CTX(be)->head), err);
+    if (st != LP_OK)
+        return st;
+    if (h.bad != ULLONG_MAX) {
+        int32_t a = 0;
+        LP_BK_TRY(cu_copy_d2h(be, &a, idx + h.bad, sizeof a, err));
+        return lp_err_set(err, LP_EINVAL, "gather_rows: idx[%llu] is %d; expected 0..%zu", h.bad,
+                          (int)a, rows - 1);
+    }
+    LP_CUDA_CHECK(lp_cu_gather_rows(STREAM(be), n, d, table, idx, out), op, err);
+    return LP_OK;
+}
+
 /* ---- the tables ----------------------------------------------------------------------------- */
 
 static cuda_table_ctx g_fp32 = {&g_ctx, false}, g_tf32 = {&g_ctx, true};
@@ -652,7 +692,8 @@ static cuda_table_ctx g_fp32 = {&g_ctx, false}, g_tf32 = {&g_ctx, true};
         .argmax_rows = cu_argmax_rows, .adamw_step = cu_adamw_step, .sgd_step = cu_sgd_step,       \
         .im2col = cu_im2col, .col2im = cu_col2im, .maxpool_forward = cu_maxpool_forward,           \
         .maxpool_backward = cu_maxpool_backward, .avgpool_forward = cu_avgpool_forward,            \
-        .avgpool_backward = cu_avgpool_backward,                                                   \
+        .avgpool_backward = cu_avgpool_backward, .layernorm_forward = cu_layernorm_forward,        \
+        .softmax_rows = cu_softmax_rows, .gather_rows = cu_gather_rows,                            \
     }
 
 static const lp_backend cuda_fp32_table = CUDA_TABLE(&g_fp32);

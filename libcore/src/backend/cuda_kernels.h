@@ -104,6 +104,16 @@ cudaError_t lp_cu_maxpool_backward(cudaStream_t s, const lp_cu_geom *g, const fl
 /* cuda_avgpool.cu. */
 cudaError_t lp_cu_avgpool_forward(cudaStream_t s, const lp_cu_geom *g, const float *x, float *y);
 cudaError_t lp_cu_avgpool_backward(cudaStream_t s, const lp_cu_geom *g, const float *dy, float *dx);
+/* cuda_transformer.cu: gather_check writes the first index outside [0, rows) into head->bad. */
+cudaError_t lp_cu_layernorm_forward(cudaStream_t s, size_t n, size_t d, float eps, const float *x,
+                                    const float *gamma, const float *beta, float *y, float *mean,
+                                    float *rstd);
+cudaError_t lp_cu_softmax_rows(cudaStream_t s, size_t n, size_t d, size_t group,
+                               const float *mask, const float *x, float *y);
+cudaError_t lp_cu_gather_check(cudaStream_t s, size_t n, size_t rows, const int32_t *idx,
+                               lp_cu_head *head);
+cudaError_t lp_cu_gather_rows(cudaStream_t s, size_t n, size_t d, const float *table,
+                              const int32_t *idx, float *out);
 
 #ifdef __cplusplus
 }
