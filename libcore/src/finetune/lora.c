@@ -101,7 +101,8 @@ static lp_status layout(lp_lora *a, size_t r, double alpha, const bool *is_targe
         size_t mn = L->in < L->out ? L->in : L->out;
         if (r > mn)
             return lp_err_set(err, LP_EINVAL, "lora: rank %zu is larger than dense layer %zu "
-                              "(%zu -> %zu) allows: at most min(in, out) = %zu", r, k, L->in,
+                              "(%zu -> %zu) allows: at most min(in, out) = %zu (lower the rank or leave the "
+                              "layer out of the targets)", r, k, L->in,
                               L->out, mn);
         a->lo.a_off[k] = off;
         off += r * L->in;
