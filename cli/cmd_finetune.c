@@ -193,6 +193,7 @@ int cmd_finetune(int argc, char **argv)
             cJSON_AddNumberToObject(j, "valid_rows", (double)sp.n_test);
             cJSON_AddNumberToObject(j, "trainable", (double)stats.trainable);
             cJSON_AddNumberToObject(j, "train_seconds", stats.train_seconds);
+            cJSON_AddNumberToObject(j, "trainer_peak_bytes", (double)stats.peak_bytes);
             cJSON_AddItemToObject(j, "base", bj ? cJSON_Parse(bj) : cJSON_CreateNull());
             cJSON_AddItemToObject(j, "tuned", tj ? cJSON_Parse(tj) : cJSON_CreateNull());
             char *s = cJSON_PrintUnformatted(j);
@@ -203,8 +204,9 @@ int cmd_finetune(int argc, char **argv)
             cJSON_Delete(j);
         } else {
             printf("finetune %s: %zu training rows, %zu validation rows, %zu trainable "
-                   "parameters, %.2f s\n", lp_finetune_method_name(o.method), sp.n_train,
-                   sp.n_test, stats.trainable, stats.train_seconds);
+                   "parameters, %.2f s, trainer peak %zu bytes\n",
+                   lp_finetune_method_name(o.method), sp.n_train, sp.n_test, stats.trainable,
+                   stats.train_seconds, stats.peak_bytes);
             print_eval("base", &eb);
             print_eval("tuned", &et);
             printf("wrote %s (%lld bytes)\n", out, bytes);

@@ -148,7 +148,9 @@ lp_status lp_lora_base_params(const lp_lora *a, float **out, size_t *n, lp_err *
  * copy of the base's parameters (n floats, as lp_lora_base_params). */
 lp_status lp_lora_merge(const lp_lora *a, float *params, size_t n, lp_err *err);
 lp_status lp_lora_unmerge(const lp_lora *a, float *params, size_t n, lp_err *err);
-/* Write base with the adapter merged as a standalone .lpm. */
+/* Write base with the adapter merged as a standalone .lpm (header "finetune": lora-merged).
+ * It merges into the adapter's own view of the base and restores it: not thread-safe against
+ * other calls on a. */
 lp_status lp_lora_save_merged(const lp_lora *a, const char *path, lp_err *err);
 
 #ifdef __cplusplus
