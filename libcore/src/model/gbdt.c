@@ -666,9 +666,39 @@ static void train_free(gb_train *t)
     free(t->split_bin);
 }
 
+static lp_status gbdt_fit(const lp_gbdt *init, const float *X, const float *y,
+                          const float *weight, size_t n, size_t d, const lp_gbdt_opts *opts,
+                          const float *X_valid, const float *y_valid, size_t n_valid,
+                          lp_gbdt **out, lp_err *err);
+
 lp_status lp_gbdt_fit(const float *X, const float *y, const float *weight, size_t n, size_t d,
                       const lp_gbdt_opts *opts, const float *X_valid, const float *y_valid,
                       size_t n_valid, lp_gbdt **out, lp_err *err)
+{
+    return gbdt_fit(NULL, X, y, weight, n, d, opts, X_valid, y_valid, n_valid, out, err);
+}
+
+lp_status lp_gbdt_fit_continue(const lp_gbdt *init, const float *X, const float *y,
+                               const float *weight, size_t n, size_t d, const lp_gbdt_opts *opts,
+                               const float *X_valid, const float *y_valid, size_t n_valid,
+                               lp_gbdt **out, lp_err *err)
+{
+    if (out)
+        *out = NULL;
+    if (!init)
+        return lp_err_set(err, LP_EINVAL, "gbdt continue: the base model must not be NULL");
+    if (!opts || init->loss != opts->loss || init->d != d ||
+        (opts->loss == LP_GBDT_LOSS_SOFTMAX && init->n_out != (size_t)opts->n_classes))
+        return lp_err_set(err, LP_EINVAL, "gbdt continue: the base model has loss %d, %zu "
+                          "features, %zu outputs; the new fit asks for loss %d, %zu features",
+                          (int)init->loss, init->d, init->n_out, opts ? (int)opts->loss : -1, d);
+    return gbdt_fit(init, X, y, weight, n, d, opts, X_valid, y_valid, n_valid, out, err);
+}
+
+static lp_status gbdt_fit(const lp_gbdt *init, const float *X, const float *y,
+                          const float *weight, size_t n, size_t d, const lp_gbdt_opts *opts,
+                          const float *X_valid, const float *y_valid, size_t n_valid,
+                          lp_gbdt **out, lp_err *err)
 {
     if (out)
         *out = NULL;
@@ -741,6 +771,8 @@ lp_status lp_gbdt_fit(const float *X, const float *y, const float *weight, size_
     }
     free(prior);
     prior = NULL;
+    for (size_t k = 0; init && k < K; k++)
+        m->base[k] = init->base[k]; /* continued boosting starts from the base's scores */
 
     st = gb_bins_build(X, n, d, o->max_bins, o->bin_sample, o->seed, nt, &bins, err);
     if (st) {
@@ -786,6 +818,17 @@ lp_status lp_gbdt_fit(const float *X, const float *y, const float *weight, size_
     for (size_t i = 0; i < n_valid; i++)
         for (size_t k = 0; k < K; k++)
             vmargin[i * K + k] = m->base[k];
+    if (init) {
+        const size_t T0 = init->n_rounds * K;
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (size_t i = 0; i < n; i++)
+            for (size_t t0 = 0; t0 < T0; t0++)
+                margin[i * K + t0 % K] += gb_tree_value(init, t0, X + i * d);
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (size_t i = 0; i < n_valid; i++)
+            for (size_t t0 = 0; t0 < T0; t0++)
+                vmargin[i * K + t0 % K] += gb_tree_value(init, t0, X_valid + i * d);
+    }
     tree_off[0] = 0;
 
     lp_rng rng;
@@ -928,12 +971,32 @@ lp_status lp_gbdt_fit(const float *X, const float *y, const float *weight, size_
     }
     m->n_rounds = kept;
     size_t nn = tree_off[kept * K];
-    m->nodes = lp_reallocarray(nv.v, nn ? nn : 1, sizeof *m->nodes);
-    if (!m->nodes)
-        goto nomem;
-    nv.v = NULL;
-    m->tree_off = tree_off;
-    tree_off = NULL;
+    if (init) {
+        /* the base's trees first, then the new ones (node indices are tree-relative) */
+        const size_t T0 = init->n_rounds * K, nn0 = init->tree_off[T0];
+        lp_gbdt_node *all = lp_mallocarray(nn0 + nn + 1, sizeof *all);
+        size_t *off = lp_mallocarray(T0 + kept * K + 1, sizeof *off);
+        if (!all || !off) {
+            free(all);
+            free(off);
+            goto nomem;
+        }
+        memcpy(all, init->nodes, nn0 * sizeof *all);
+        memcpy(all + nn0, nv.v, nn * sizeof *all);
+        memcpy(off, init->tree_off, (T0 + 1) * sizeof *off);
+        for (size_t t1 = 1; t1 <= kept * K; t1++)
+            off[T0 + t1] = nn0 + tree_off[t1];
+        m->nodes = all;
+        m->tree_off = off;
+        m->n_rounds = init->n_rounds + kept;
+    } else {
+        m->nodes = lp_reallocarray(nv.v, nn ? nn : 1, sizeof *m->nodes);
+        if (!m->nodes)
+            goto nomem;
+        nv.v = NULL;
+        m->tree_off = tree_off;
+        tree_off = NULL;
+    }
     m->n_threads = o->n_threads;
     if ((st = gb_model_finish(m, err)))
         goto fail;

@@ -92,6 +92,15 @@ lp_status lp_gbdt_fit(const float *X, const float *y, const float *weight, size_
                       const lp_gbdt_opts *opts, const float *X_valid, const float *y_valid,
                       size_t n_valid, lp_gbdt **out, lp_err *err);
 
+/* Continued boosting (the finetune module): like lp_gbdt_fit, but every margin starts from
+ * init's raw scores (its base score plus its trees) and the result holds init's trees followed
+ * by the opts->n_rounds new ones fitted on X, y (the base's bin mapper is not reused: thresholds
+ * are real values, so the new trees bin the new data on their own). init must have opts' loss,
+ * class count and d features, else LP_EINVAL naming both. init is only read. */
+lp_status lp_gbdt_fit_continue(const lp_gbdt *init, const float *X, const float *y,
+                               const float *weight, size_t n, size_t d, const lp_gbdt_opts *opts,
+                               const float *X_valid, const float *y_valid, size_t n_valid,
+                               lp_gbdt **out, lp_err *err);
 void lp_gbdt_free(lp_gbdt *m);
 
 /* Raw margins for n rows: out (n, n_outputs) = base score + sum of tree leaf values.
