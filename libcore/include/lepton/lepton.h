@@ -19,6 +19,7 @@
 #include "lepton/metrics.h"
 #include "lepton/train.h"
 #include "lepton/tune.h"
+#include "lepton/finetune.h"
 #include "lepton/registry.h"
 #include "lepton/safetensors.h"
 #include "lepton/encoder.h"
