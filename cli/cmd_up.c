@@ -49,27 +49,29 @@ typedef struct svc_def {
     const char *bin;     /* the app binary beside `lepton` */
     unsigned port;       /* default port */
     bool host_flag;      /* `serve` takes --host */
+    bool keys_flag;      /* `serve` takes --api-keys FILE (guards its admin routes) */
     const char *try_path; /* shown in the table */
     const char *inputs[6]; /* data files (or folders) under --data the model is trained from */
     const char *env[3];  /* environment variables that change training */
 } svc_def;
 
 static const svc_def SVC[N_SVC] = {
-    {"customer-service", "lepton-customer-service", 8081, true, "POST /v1/chat",
+    {"customer-service", "lepton-customer-service", 8081, true, true, "POST /v1/chat",
      {"support-bot/intents_train.tsv", "support-bot/intents_valid.tsv", "support-bot/slots.tsv",
       "support-bot/faq.tsv", "support-bot/bot.json", NULL},
      {NULL}},
-    {"fraud", "lepton-fraud", 8082, true, "POST /v1/score", {"fraud/transactions.csv", NULL},
+    {"fraud", "lepton-fraud", 8082, true, false, "POST /v1/score", {"fraud/transactions.csv", NULL},
      {NULL}},
-    {"recommend", "lepton-recommend", 8083, true, "GET /v1/recommend?user=u0001",
+    {"recommend", "lepton-recommend", 8083, true, true, "GET /v1/recommend?user=u0001",
      {"shop/events.csv", NULL}, {NULL}},
-    {"diagnosis", "lepton-diagnosis", 8084, false, "POST /v1/diagnose",
+    {"diagnosis", "lepton-diagnosis", 8084, false, false, "POST /v1/diagnose",
      {"diagnosis/images", NULL}, {"DX_EPOCHS", "DX_ARCH", NULL}},
 };
 
 typedef struct up_cfg {
     char state[PATH_MAX], data[PATH_MAX], bindir[PATH_MAX], self[PATH_MAX];
     const char *host;
+    char api_keys[PATH_MAX]; /* "" when not given */
     unsigned port[N_SVC];
     unsigned console_port; /* 0: no console */
     bool detach;
@@ -627,6 +629,8 @@ static void build_children(sup *s)
         av_push(a, "--db"), av_push(a, "%s/db/%s.db", c->state, ch->name);
         if (SVC[k].host_flag)
             av_push(a, "--host"), av_push(a, "%s", c->host);
+        if (SVC[k].keys_flag && c->api_keys[0])
+            av_push(a, "--api-keys"), av_push(a, "%s", c->api_keys);
     }
     if (c->console_port) {
         child *ch = &s->kids[s->n++];
@@ -855,7 +859,7 @@ static int detach_and_supervise(up_cfg *c, const sigset_t *sigs)
 
 int cmd_up(int argc, char **argv)
 {
-    const char *state = NULL, *data = NULL, *host = "127.0.0.1";
+    const char *state = NULL, *data = NULL, *host = "127.0.0.1", *keys = NULL;
     long ports[N_SVC] = {8081, 8082, 8083, 8084}, console = 8080;
     bool fg = false, detach = false;
     const arg_spec opts[] = {
@@ -874,6 +878,8 @@ int cmd_up(int argc, char **argv)
          0, 0},
         {"data", ARG_STR, &data, "DIR", "the project's data/ folder the default models are "
                                         "trained from (default: found beside the binary)", 0, 0},
+        {"api-keys", ARG_STR, &keys, "FILE", "API keys (one a line) for the admin routes of "
+                                             "customer-service and recommend", 0, 0},
         {"foreground", ARG_FLAG, &fg, NULL, "stay in the foreground (the default)", 0, 0},
         {"detach", ARG_FLAG, &detach, NULL, "run in the background; return once all are up",
          0, 0},
@@ -915,6 +921,10 @@ int cmd_up(int argc, char **argv)
     if (find_self(&c, &err) || resolve_state(&c, state, true, &err) ||
         resolve_data(&c, data, &err))
         return cli_fail("up", &err);
+    if (keys && !realpath(keys, c.api_keys)) {
+        fprintf(stderr, "lepton up: --api-keys %s: %s\n", keys, strerror(errno));
+        return 1;
+    }
     static const char *subs[] = {"models", "db", "logs", "run"};
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
         char p[PATH_MAX + 16];
