@@ -554,6 +554,13 @@ static bool sup_step(sup *s, int timeout_ms)
     }
     struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
     int sig = sigtimedwait(&s->sigs, NULL, &ts);
+    sigset_t pending;
+    /* A Ctrl-C reaches the children too (same process group): when a stop signal is pending
+     * behind SIGCHLD, stop first, so their exits are not taken for crashes. */
+    if (sig == SIGCHLD && sigpending(&pending) == 0 &&
+        (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1 ||
+         sigismember(&pending, SIGHUP) == 1))
+        sig = sigtimedwait(&s->sigs, NULL, &(struct timespec){0, 0});
     if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
         lp_log_info("signal %d: stopping every child", sig);
         s->stopping = true;
@@ -1195,12 +1202,14 @@ int cmd_status(int argc, char **argv)
             const char *sha = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o,
                                                                                "model_sha256"));
             const char *model = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "model"));
-            char up_s[32];
+            char up_s[32], pid_s[24] = "-";
+            double pid = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "pid"));
+            if (pid > 0)
+                snprintf(pid_s, sizeof pid_s, "%.0f", pid);
             snprintf(up_s, sizeof up_s, "%.0f s",
                      cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "uptime_s")));
-            printf("  %-17s %-8.0f %-6.0f %-5s %-9.0f %-9s %s%s%.12s%s\n",
-                   cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "name")),
-                   cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "pid")),
+            printf("  %-17s %-8s %-6.0f %-5s %-9.0f %-9s %s%s%.12s%s\n",
+                   cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "name")), pid_s,
                    cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "port")),
                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "state")),
                    cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "restarts")), up_s,

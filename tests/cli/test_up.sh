@@ -5,7 +5,8 @@
 # counts 4 up; a service killed with SIGKILL comes back (restart count 1, new pid, healthy);
 # a second `up` on the same state and an `up` wanting a port in use both fail naming the pid /
 # the port; `down` leaves no process whose command line names the state folder; the second
-# start reuses the models (mtimes unchanged, "up to date") and is quick.
+# start reuses the models (mtimes unchanged, "up to date") and is quick; a second crash waits
+# the doubled back-off; the foreground mode stops everything on Ctrl-C and exits 0.
 # DX_EPOCHS=2 keeps the diagnosis CNN's first training short (sanitizer builds too).
 set -u
 bin="${LEPTON_BIN:?LEPTON_BIN must point at the bin directory of the build}"
@@ -84,6 +85,23 @@ check "killed service comes back with a new pid" test "$back" -eq 1
 st=$("$lepton" status --state "$state" --json)
 check "restart counted once" grep -q '"name":"customer-service","pid":[0-9]*,"port":[0-9]*,"state":"up","supervisor_state":"running","restarts":1' <<<"$st"
 check "4 up after the restart" test "$(nup)" -eq 4
+# a second crash soon after: the back-off has doubled, so it comes back after ~2 s, not ~1 s
+old=$new
+kill -9 "$old"
+t0=$(date +%s.%N)
+new=$old
+for _ in $(seq 1 200); do
+  new=$(cat "$state/run/customer-service.pid" 2>/dev/null)
+  [ -n "$new" ] && [ "$new" != "$old" ] && break
+  sleep 0.05
+done
+t1=$(date +%s.%N)
+wait_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
+check "second crash restarts after the doubled delay ($wait_s s)" \
+  awk -v s="$wait_s" 'BEGIN{exit !(s >= 1.7 && s < 10)}'
+for _ in $(seq 1 50); do [ "$(code "http://127.0.0.1:$cs/healthz")" = 200 ] && break; sleep 0.1; done
+check "restart counted twice" grep -q '"name":"customer-service","pid":[0-9]*,"port":[0-9]*,"state":"up","supervisor_state":"running","restarts":2' \
+  <<<"$("$lepton" status --state "$state" --json)"
 
 # refusals
 sup=$(cat "$state/run/up.pid")
@@ -120,6 +138,20 @@ check "second up under 20 s ($secs)" awk -v s="$secs" 'BEGIN{exit !(s < 20)}'
 check "4 up after the second start" test "$(nup)" -eq 4
 "$lepton" down --state "$state" >/dev/null
 check "no process left after the second down" no_process
+
+# the foreground mode: Ctrl-C (SIGINT to the whole process group) stops everything, exit 0
+if command -v setsid >/dev/null; then
+  setsid -w "$lepton" up "${flags[@]}" >"$dir/fg.out" 2>"$dir/fg.err" &
+  fg=$!
+  for _ in $(seq 1 200); do grep -q "running" "$dir/fg.out" 2>/dev/null && break; sleep 0.1; done
+  check "foreground up prints the table" grep -q "lepton up: running" "$dir/fg.out"
+  sup=$(cat "$state/run/up.pid")
+  kill -INT -- "-$(ps -o pgid= -p "$sup" | tr -d ' ')"
+  wait "$fg"; rc=$?
+  check "foreground up exits 0 on Ctrl-C" test "$rc" -eq 0
+  check "Ctrl-C is not taken for a crash" bash -c "! grep -q restarting '$dir/fg.err'"
+  check "no process left after Ctrl-C" no_process
+fi
 
 [ "$fails" -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
 echo "all lepton up checks passed"
