@@ -22,6 +22,7 @@
     X(registry, cmd_registry, "list, show and promote models in the model registry") \
     X(encoder, cmd_encoder, "install the MiniLM sentence encoder as one .lpm file")  \
     X(embed, cmd_embed, "embed a text column with a sentence encoder")             \
+    X(console, cmd_console, "serve the web console and proxy to the four services") \
     X(version, cmd_version, "print the version and build options")
 
 #define LEPTON_CMD_DECL_(name, fn, summary) int fn(int argc, char **argv);
