@@ -670,9 +670,9 @@ function monRender() {
           el('span', {text: 'errors'})]),
         el('div', {class: 'kpi'}, [el('b', {text: String(svcNow.requests)}),
           el('span', {text: 'requests'})])]),
-      el('h3', {text: 'Latency, ms' + (svcNow.latency_ms ? '' : ' (since start)') + ': p50 ' +
-                      fmt(l && l.p50, 2) + ' · p95 ' + fmt(l && l.p95, 2) + ' · p99 ' +
-                      fmt(l && l.p99, 2)}),
+      el('h3', {text: 'Latency' + (svcNow.latency_ms ? '' : ' (since start)')}),
+      el('div', {class: 'small', 'data-role': 'latency'}, ['p50 ' + fmt(l && l.p50, 2) +
+        ' ms · p95 ' + fmt(l && l.p95, 2) + ' ms · p99 ' + fmt(l && l.p99, 2) + ' ms']),
       lineChart(['p50', 'p95', 'p99'].map((k) => ({name: k, color: SERIES_COLORS[k],
                                                    points: lat(k)})), ' ms'),
       el('div', {class: 'legend'}, ['p50', 'p95', 'p99'].map((k) => el('span', {}, [
