@@ -224,10 +224,10 @@ function frFeedRender() {
   const body = $('#fr-feed');
   body.replaceChildren(...fr.feed.slice(0, 100).map((d, i) => el('tr', {
     class: i === 0 ? 'fresh' : ''}, [
-    el('td', {class: 'mono', text: d.at}),
+    el('td', {class: 'mono nowrap', text: d.at}),
     el('td', {class: 'mono small', text: d.id}),
     el('td', {text: fmt(d.amount, 2)}),
-    el('td', {text: pct(d.r.score)}),
+    el('td', {class: 'nowrap', text: pct(d.r.score)}),
     el('td', {}, [decisionPill(d.r.decision)]),
     el('td', {class: 'small', text: [...(d.r.rules_hit || []).map((x) => 'rule ' + x),
       ...(d.r.reasons || []).slice(0, 2).map((x) => x.feature)].join(', ')}),
@@ -605,7 +605,7 @@ function barChart(rows, threshold) {
       width: Math.max(1, (W - L - 30) * r.value / vmax),
       fill: threshold && r.value > threshold ? '#e03131' : '#4263eb'}));
     const v = svg('text', {x: L + 4 + (W - L - 30) * r.value / vmax, y: y + 11});
-    v.textContent = fmt(r.value, 3);
+    v.textContent = Number.isInteger(r.value) ? String(r.value) : fmt(r.value, 3);
     s.appendChild(v);
   });
   if (threshold) {

@@ -5,8 +5,9 @@
 # back), a 502 naming a service that is down and its port, and /api/overview: up/down per
 # service, request and error counts that exclude the console's own probes (exact numbers), a
 # windowed rate, and latency percentiles equal to histogram_quantile computed here by awk from
-# the service's own /metrics. Two cheap services run (customer service, recommend); fraud and
-# diagnosis point at closed ports. SIGTERM stops the console with exit 0.
+# the service's own /metrics; the fraud rule backtest (serve --history) through the proxy, its
+# hit count equal to awk's count over the history. Three cheap services run (customer service,
+# fraud, recommend); diagnosis points at a closed port. SIGTERM stops the console with exit 0.
 set -u
 bin="${LEPTON_BIN:?LEPTON_BIN must point at the bin directory of the build}"
 src="${LEPTON_SOURCE_DIR:?}"
@@ -36,6 +37,12 @@ d="$src/data"
 "$bin/lepton-recommend" train --data "$d/shop/train.csv" --type-col type --model als \
   --factors 8 --iterations 4 --out "$dir/rec.lpm" >/dev/null 2>"$dir/train_rec.err" \
   || die "train recommend"
+awk -F, 'NR == 1 || $2 < "2025-02-10"' "$d/fraud/transactions.csv" >"$dir/fraud_train.csv"
+awk -F, 'NR == 1 || $2 >= "2025-02-15"' "$d/fraud/transactions.csv" >"$dir/fraud_hist.csv"
+"$bin/lepton-fraud" train --data "$dir/fraud_train.csv" --label tx_fraud --time-col tx_datetime \
+  --entity-cols customer_id,terminal_id --amount-col tx_amount --id-col transaction_id \
+  --drop-cols tx_fraud_scenario --threads 2 --param n_rounds=20 --out "$dir/fraud.lpm" \
+  >/dev/null 2>"$dir/train_fraud.err" || die "train fraud"
 
 start() { # start NAME COMMAND... ; sets port_NAME from the "http://host:port" log line
   local name=$1; shift
@@ -55,10 +62,12 @@ start() { # start NAME COMMAND... ; sets port_NAME from the "http://host:port" l
 start cs "$bin/lepton-customer-service" serve --model "$dir/cs.lpm" --port 0 --db "$dir/cs.db"
 start recommend "$bin/lepton-recommend" serve --model "$dir/rec.lpm" --port 0 \
   --db "$dir/rec.db"
-# ports 1 and 2: nothing listens there (privileged, unused), so connecting is refused
+start fraud "$bin/lepton-fraud" serve --model "$dir/fraud.lpm" --port 0 --db "$dir/fraud.db" \
+  --history "$dir/fraud_hist.csv" --threads 2
+# port 1: nothing listens there (privileged, unused), so connecting is refused
 # shellcheck disable=SC2154
-start console "$bin/lepton" console --port 0 --cs-port "$port_cs" --fraud-port 1 \
-  --recommend-port "$port_recommend" --diagnosis-port 2
+start console "$bin/lepton" console --port 0 --cs-port "$port_cs" --fraud-port "$port_fraud" \
+  --recommend-port "$port_recommend" --diagnosis-port 1
 console_pid=${pids[-1]}
 url="http://127.0.0.1:$port_console"
 code() { curl -s -o "$dir/body" -D "$dir/headers" -w '%{http_code}' "$@"; }
@@ -105,15 +114,29 @@ check "the list changed: the bought item left it" jq -e --arg i "$first" '[.item
 check "unknown service 404" test "$(code "$url/api/billing/v1/x")" = 404
 check "404 names the service" jq -e '.error.message | test("billing")' "$dir/body"
 check "down service 502" test "$(code -X POST -H 'Content-Type: application/json' -d '{}' \
-  "$url/api/fraud/v1/score")" = 502
-check "502 names the service and its port" jq -e '.error.code == "bad_gateway" and (.error.message | test("fraud.*127.0.0.1:1"))' "$dir/body"
+  "$url/api/diagnosis/v1/diagnose")" = 502
+check "502 names the service and its port" jq -e '.error.code == "bad_gateway" and (.error.message | test("diagnosis.*127.0.0.1:1"))' "$dir/body"
+rules='[{"name":"big","when":"amount > 220","action":"review"},{"name":"tiny","when":"amount < 1","action":"allow"}]'
+check "PUT rules through the proxy" test "$(code -X PUT -H 'Content-Type: application/json' -d "$rules" \
+  "$url/api/fraud/v1/rules")" = 200
+check "POST backtest through the proxy" test "$(code -X POST -H 'Content-Type: application/json' \
+  -d "{\"rules\":$rules}" "$url/api/fraud/v1/rules/backtest")" = 200
+cp "$dir/body" "$dir/backtest.json"
+rows=$(($(wc -l <"$dir/fraud_hist.csv") - 1))
+big=$(awk -F, 'NR > 1 && $5 > 220' "$dir/fraud_hist.csv" | wc -l)
+frauds=$(awk -F, 'NR > 1 && $6 == 1' "$dir/fraud_hist.csv" | wc -l)
+check "backtest replayed every history row ($rows)" jq -e --argjson n "$rows" --argjson f "$frauds" '.n == $n and .n_fraud == $f' "$dir/backtest.json"
+check "backtest hits of 'amount > 220' = $big" jq -e --argjson b "$big" '.rules[0].name == "big" and .rules[0].hits == $b' "$dir/backtest.json"
+check "a bad rule is a 400 naming it" test "$(code -X POST -H 'Content-Type: application/json' \
+  -d '[{"name":"r1","when":"amout > 3","action":"block"}]' "$url/api/fraud/v1/rules/backtest")" = 400
+check "the 400 names the feature" jq -e '.error.message | test("amout")' "$dir/body"
 
 # ---- overview ------------------------------------------------------------------------------
 check "overview 200" test "$(code "$url/api/overview")" = 200
 cp "$dir/body" "$dir/o1.json"
 check "four services in order" jq -e '[.services[].name] == ["cs","fraud","recommend","diagnosis"]' "$dir/o1.json"
-check "cs and recommend up, fraud and diagnosis down" jq -e '[.services[].up] == [true,false,true,false]' "$dir/o1.json"
-check "a down service carries its error" jq -e '.services[1].error | test("127.0.0.1:1")' "$dir/o1.json"
+check "cs, fraud and recommend up, diagnosis down" jq -e '[.services[].up] == [true,true,true,false]' "$dir/o1.json"
+check "a down service carries its error" jq -e '.services[3].error | test("127.0.0.1:1")' "$dir/o1.json"
 # cs so far: 1 chat of 200, 1 of 400, 1 refused with 413, 1 session read (probes excluded)
 cs_req=$(jq '.services[0].requests' "$dir/o1.json")
 cs_err=$(jq '.services[0].errors' "$dir/o1.json")
