@@ -266,6 +266,11 @@ lp_status console_http_do(unsigned port, const char *method, const char *target,
         st = recv_all(fd, port, &rep, deadline, err);
     if (!st && rep.len == 0)
         st = lp_err_set(err, LP_EIO, "127.0.0.1:%u: closed without a reply", port);
+    if (!st) { /* a NUL after the bytes, so the text scans below always stop */
+        lp_buf_u8(&rep, 0);
+        rep.len--;
+        st = lp_buf_status(&rep, err);
+    }
     if (!st)
         st = parse_reply(&rep, port, out, err);
     if (fd >= 0)
