@@ -237,7 +237,8 @@ static void read_metrics(const console_sample *s, size_t n, svc_window *cur, cJS
             if (is_probe_route(route) || !console_prom_label(x, "le", le, sizeof le))
                 continue;
             merge_bucket(cur, strcmp(le, "+Inf") ? strtod(le, NULL) : INFINITY, x->value);
-        } else if (strncmp(x->name, "lepton_http_", 12) && strcmp(x->name, "lepton_reloads_total")) {
+        } else if (strncmp(x->name, "lepton_http_", 12) &&
+                   strcmp(x->name, "lepton_reloads_total")) {
             size_t nl = strlen(x->name);
             if (nl > 7 && !strcmp(x->name + nl - 7, "_bucket"))
                 continue;

@@ -233,7 +233,8 @@ static lp_status parse_reply(lp_buf *b, unsigned port, console_reply *out, lp_er
 
 lp_status console_http_do(unsigned port, const char *method, const char *target,
                           const char *content_type, const char *authorization,
-                          const char *body, size_t len, unsigned timeout_ms, console_reply *out, lp_err *err)
+                          const char *body, size_t len, unsigned timeout_ms,
+                          console_reply *out, lp_err *err)
 {
     memset(out, 0, sizeof *out);
     if (!method || !target || target[0] != '/' || strpbrk(target, "\r\n ") ||

@@ -31,7 +31,8 @@ typedef struct console_reply {
  * LP_ENOMEM. Thread-safe (no shared state). */
 lp_status console_http_do(unsigned port, const char *method, const char *target,
                           const char *content_type, const char *authorization,
-                          const char *body, size_t len, unsigned timeout_ms, console_reply *out, lp_err *err);
+                          const char *body, size_t len, unsigned timeout_ms,
+                          console_reply *out, lp_err *err);
 void console_reply_free(console_reply *r);
 
 /* One sample of a Prometheus text exposition (format 0.0.4): the metric name and its labels

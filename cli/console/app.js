@@ -51,7 +51,8 @@ async function api(svc, method, path, body, query) {
 }
 
 const pct = (x) => (100 * x).toFixed(x >= 0.995 || x < 0.001 ? 0 : 1) + '%';
-const fmt = (x, d) => (x === null || x === undefined || !isFinite(x)) ? '–' : Number(x).toFixed(d);
+const fmt = (x, d) =>
+  (x === null || x === undefined || !isFinite(x)) ? '–' : Number(x).toFixed(d);
 const hhmmss = (d) => d.toTimeString().slice(0, 8);
 
 /* Replace node's children, skipping null/undefined (conditional parts). */
@@ -527,7 +528,8 @@ function dxInit() {
     rd.onload = () => dxSetImage(rd.result);
     rd.readAsDataURL(f);
   });
-  for (const b of $$('[data-sample]')) b.addEventListener('click', () => dxSample(b.dataset.sample));
+  for (const b of $$('[data-sample]'))
+    b.addEventListener('click', () => dxSample(b.dataset.sample));
   $('#dx-go').addEventListener('click', dxGo);
   $('#dx-opacity').addEventListener('input', () => {
     $('#dx-heat').style.opacity = $('#dx-opacity').value / 100;
