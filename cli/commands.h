@@ -26,6 +26,7 @@
     X(up, cmd_up, "train the default models once, run and supervise all services")  \
     X(down, cmd_down, "stop `lepton up` and every service it started")             \
     X(status, cmd_status, "pid, port, health, restarts and model of each service")  \
+    X(console, cmd_console, "serve the web console and proxy to the four services") \
     X(version, cmd_version, "print the version and build options")
 
 #define LEPTON_CMD_DECL_(name, fn, summary) int fn(int argc, char **argv);
