@@ -638,6 +638,8 @@ static void build_children(sup *s)
             av_push(a, "--host"), av_push(a, "%s", c->host);
         if (SVC[k].keys_flag && c->api_keys[0])
             av_push(a, "--api-keys"), av_push(a, "%s", c->api_keys);
+        if (strcmp(SVC[k].name, "fraud") == 0) /* the console's rule backtest replays it */
+            av_push(a, "--history"), av_push(a, "%s/fraud/transactions.csv", c->data);
     }
     if (c->console_port) {
         child *ch = &s->kids[s->n++];

@@ -87,7 +87,7 @@ check "overview: four services, all up" bash -c "curl -s '$url/api/overview' | j
 # ---- WebDriver client ----------------------------------------------------------------------
 wport=""
 for _ in $(seq 20); do # a free port for chromedriver (it has no "any port" option)
-  p=$((20000 + RANDOM % 40000))
+  p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768+)
   (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { wport=$p; break; }
 done
 [ -n "$wport" ] || die "no free port for chromedriver"

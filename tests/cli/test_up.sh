@@ -27,14 +27,14 @@ port_free() { # nothing accepts a connection on 127.0.0.1:$1
 }
 no_process() { ! pgrep -f "$state" >/dev/null; }
 ports=()
-while [ "${#ports[@]}" -lt 4 ]; do
-  p=$((20000 + RANDOM % 40000))
+while [ "${#ports[@]}" -lt 5 ]; do
+  p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768+)
   case " ${ports[*]} " in *" $p "*) continue ;; esac
   port_free "$p" && ports+=("$p")
 done
-cs=${ports[0]} fr=${ports[1]} rc_=${ports[2]} dx=${ports[3]}
+cs=${ports[0]} fr=${ports[1]} rc_=${ports[2]} dx=${ports[3]} con=${ports[4]}
 flags=(--state "$state" --cs-port "$cs" --fraud-port "$fr" --recommend-port "$rc_"
-       --diagnosis-port "$dx" --console-port 0)
+       --diagnosis-port "$dx" --console-port "$con")
 export DX_EPOCHS=2
 code() { curl -s -o "$dir/body" -w '%{http_code}' "$@"; }
 nup() { "$lepton" status --state "$state" --json | grep -o '"state":"up"' | wc -l; }
@@ -50,6 +50,17 @@ check "table names every service" test "$(grep -cE 'customer-service|fraud|recom
 for p in "$cs" "$fr" "$rc_" "$dx"; do
   check "healthz on $p" test "$(code "http://127.0.0.1:$p/healthz")" = 200
 done
+
+check "console serves its page" test "$(code "http://127.0.0.1:$con/")" = 200
+check "console page is the console" grep -qi "<html" "$dir/body"
+check "console overview answers" test "$(code "http://127.0.0.1:$con/api/overview")" = 200
+for s_ in cs fraud recommend diagnosis; do
+  check "overview has $s_" grep -q "\"$s_\"" "$dir/body"
+done
+check "console proxies a chat" test "$(code -X POST "http://127.0.0.1:$con/api/cs/v1/chat" \
+  -d '{"session_id":"t0","text":"where is my order"}')" = 200
+check "console backtest is on" test "$(code -X POST "http://127.0.0.1:$con/api/fraud/v1/rules/backtest" \
+  -d '{"rules":[]}')" != 409
 
 check "chat answers" test "$(code -X POST "http://127.0.0.1:$cs/v1/chat" \
   -d '{"session_id":"t1","text":"where is my order"}')" = 200
@@ -84,7 +95,7 @@ done
 check "killed service comes back with a new pid" test "$back" -eq 1
 st=$("$lepton" status --state "$state" --json)
 check "restart counted once" grep -q '"name":"customer-service","pid":[0-9]*,"port":[0-9]*,"state":"up","supervisor_state":"running","restarts":1' <<<"$st"
-check "4 up after the restart" test "$(nup)" -eq 4
+check "4 services + console up after the restart" test "$(nup)" -eq 5
 # a second crash soon after: the back-off has doubled, so it comes back after ~2 s, not ~1 s
 old=$new
 kill -9 "$old"
@@ -135,7 +146,7 @@ check "second up exit 0" test "$rc" -eq 0
 check "second up reuses the models" grep -q "up to date" "$dir/up2.err"
 check "model files untouched" test "$before" = "$(stat -c '%n %Y.%y' "$state"/models/*.lpm)"
 check "second up under 20 s ($secs)" awk -v s="$secs" 'BEGIN{exit !(s < 20)}'
-check "4 up after the second start" test "$(nup)" -eq 4
+check "4 services + console up after the second start" test "$(nup)" -eq 5
 "$lepton" down --state "$state" >/dev/null
 check "no process left after the second down" no_process
 
