@@ -72,8 +72,8 @@ lp_status lp_pipeline_rowplan_init(const lp_pipeline *p, const char *const *name
             if (need > plan->work_dbl)
                 plan->work_dbl = need;
         }
-        if (s->o.kind == LP_STEP_KIND_TFIDF || (s->tv && s->o.kind == LP_STEP_KIND_HASH))
-            plan->has_text = true;
+        for (size_t c = 0; s->tv && c < s->n_cols; c++)
+            plan->has_text |= s->tv[c] != NULL; /* TF-IDF, or HASH of a text column */
     }
     *ok = true;
     return LP_OK;
