@@ -37,9 +37,28 @@ static void destroy_served(void *obj, void *user)
 
 static void new_id(app *a, char *buf, size_t cap)
 {
-    uint64_t n = atomic_fetch_add(&a->seq, 1);
-    snprintf(buf, cap, "p-%08llx-%llu", (unsigned long long)(a->boot & 0xffffffffULL),
-             (unsigned long long)n);
+    /* "p-<boot, 8 hex digits>-<sequence>", formatted by hand: this runs once per prediction */
+    static const char hexd[] = "0123456789abcdef";
+    uint64_t n = atomic_fetch_add(&a->seq, 1), boot = a->boot & 0xffffffffULL;
+    char dec[24];
+    size_t nd = 0;
+    do {
+        dec[nd++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    if (cap < 11 + nd + 1) {
+        if (cap)
+            buf[0] = '\0';
+        return;
+    }
+    buf[0] = 'p';
+    buf[1] = '-';
+    for (int i = 0; i < 8; i++)
+        buf[2 + i] = hexd[(boot >> (28 - 4 * i)) & 0xf];
+    buf[10] = '-';
+    for (size_t i = 0; i < nd; i++)
+        buf[11 + i] = dec[nd - 1 - i];
+    buf[11 + nd] = '\0';
 }
 
 /* Persist the live drift counts so `lepton monitor` can report offline. */
@@ -172,7 +191,7 @@ static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
     json_put_str(b, s->version);
     lp_buf_put(b, ",\"predictions\":[", 16);
     lp_metric_series *hist = lp_metric_series_get(a->scores, NULL);
-    long score_j = s->ref ? lp_drift_find(s->ref, "_score") : -1;
+    long score_j = s->score_j;
     for (size_t i = 0; i < n; i++) {
         char id[64], outbuf[64], hash[65] = "";
         new_id(a, id, sizeof id);

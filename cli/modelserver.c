@@ -40,6 +40,7 @@ lp_status served_load(const char *path, served **out, lp_err *err)
                 st = lp_err_set(err, LP_ENOMEM, "out of memory");
         }
     }
+    s->score_j = s->ref ? lp_drift_find(s->ref, "_score") : -1;
     if (!st)
         st = lp_predictor_new(s->m, &s->pred, err);
     if (!st && s->ref) {

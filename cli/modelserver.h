@@ -19,6 +19,7 @@ typedef struct served {
     char path[1024];
     lp_predictor *pred;    /* the model prepared for rows without frames (cli/rowparse.h) */
     long *drift_j;         /* (inputs,) the drift feature of input j, or -1 */
+    long score_j;          /* the drift feature "_score", or -1 */
 } served;
 
 lp_status served_load(const char *path, served **out, lp_err *err);
