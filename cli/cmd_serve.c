@@ -82,54 +82,6 @@ static const lp_field_spec predict_fields[] = {
     {.name = NULL},
 };
 
-/* The inputs hash of the prediction log: SHA-256 over the row's model inputs in schema order,
- * each tagged ('n' and the 8 bytes of the double, 's' and the bytes with their NUL, 'm' for
- * missing), so it is independent of key order, number spelling and ignored fields. */
-typedef struct hash_in {
-    uint8_t stack[2048];
-    size_t n;
-    lp_buf big; /* used once the stack part is full (long strings) */
-} hash_in;
-
-static void hash_put(hash_in *h, const void *p, size_t len)
-{
-    if (!h->big.len && h->n + len <= sizeof h->stack) {
-        memcpy(h->stack + h->n, p, len);
-        h->n += len;
-        return;
-    }
-    if (!h->big.len)
-        lp_buf_put(&h->big, h->stack, h->n);
-    lp_buf_put(&h->big, p, len);
-}
-
-static void inputs_hash(const lp_model *m, const lp_row_view *v, char hex[65])
-{
-    hash_in h;
-    h.n = 0;
-    lp_buf_init(&h.big);
-    size_t k = lp_model_n_inputs(m);
-    for (size_t j = 0; j < k; j++) {
-        if (lp_col_kind_type(lp_model_input_kind(m, j)) == LP_COL_TYPE_NUMERIC) {
-            uint8_t t[9];
-            double x = v->num[j];
-            t[0] = isnan(x) ? 'm' : 'n';
-            memcpy(t + 1, &x, 8);
-            hash_put(&h, t, isnan(x) ? 1 : 9);
-        } else if (v->str && v->str[j]) {
-            hash_put(&h, "s", 1);
-            hash_put(&h, v->str[j], strlen(v->str[j]) + 1);
-        } else {
-            hash_put(&h, "m", 1);
-        }
-    }
-    if (h.big.len)
-        lp_sha256_hex(h.big.data, h.big.len, hex);
-    else
-        lp_sha256_hex(h.stack, h.n, hex);
-    lp_buf_free(&h.big);
-}
-
 /* The reply {"model_version", "predictions": [{"id", "prediction", "probabilities"}],
  * "ignored_fields"} as text, member for member what the cJSON tree printed. */
 static void reply_prediction(lp_buf *b, const lp_model *m, lp_task task, const char *id,
@@ -193,7 +145,7 @@ static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
     lp_metric_series *hist = lp_metric_series_get(a->scores, NULL);
     long score_j = s->score_j;
     for (size_t i = 0; i < n; i++) {
-        char id[64], outbuf[64], hash[65] = "";
+        char id[64], outbuf[64], hash[33] = "";
         new_id(a, id, sizeof id);
         const double *o = out + i * k;
         double score;
@@ -210,7 +162,7 @@ static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
             lp_buf_put(b, ",", 1);
         reply_prediction(b, s->m, task, id, o, task == LP_TASK_REGRESSION ? 0 : cls[i], k);
         if (a->log) {
-            inputs_hash(s->m, &v[i], hash);
+            row_inputs_hash(rs, s->m, &v[i], hash);
             lp_pred_record rec = {.id = id, .time = lp_time_wall(), .model_version = s->version,
                                   .inputs_hash = hash, .output = output, .score = score,
                                   .latency_us = lat_us};

@@ -28,6 +28,7 @@ struct row_scratch {
     double *out;        /* (cap_out,) */
     int32_t *cls;       /* (cap_rows,) */
     lp_buf reply;
+    lp_buf hashin;      /* the canonical inputs being hashed */
 };
 
 static pthread_key_t scratch_key;
@@ -46,6 +47,7 @@ static void scratch_free(void *p)
     free(rs->out);
     free(rs->cls);
     lp_buf_free(&rs->reply);
+    lp_buf_free(&rs->hashin);
     free(rs);
 }
 
@@ -61,6 +63,7 @@ row_scratch *row_scratch_get(void)
     if (!rs)
         return NULL;
     lp_buf_init(&rs->reply);
+    lp_buf_init(&rs->hashin);
     if (!(rs->ps = lp_predict_scratch_new()) || pthread_setspecific(scratch_key, rs) != 0) {
         scratch_free(rs);
         return NULL;
@@ -285,6 +288,104 @@ lp_status rows_parse(const lp_model *m, const cJSON *rows, row_scratch *rs,
     *views = rs->views;
     *n_out = i;
     return LP_OK;
+}
+
+/* ---- inputs hash --------------------------------------------------------------------------*/
+
+static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+static inline uint64_t fmix64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+/* MurmurHash3_x64_128 (Austin Appleby, public domain), little-endian reads. */
+static void murmur3_128(const uint8_t *data, size_t len, uint64_t out[2])
+{
+    const uint64_t c1 = 0x87c37b91114253d5ULL, c2 = 0x4cf5ad432745937fULL;
+    uint64_t h1 = 0, h2 = 0, k1, k2;
+    size_t nb = len / 16;
+    for (size_t i = 0; i < nb; i++) {
+        memcpy(&k1, data + 16 * i, 8);
+        memcpy(&k2, data + 16 * i + 8, 8);
+        k1 *= c1;
+        k1 = rotl64(k1, 31);
+        k1 *= c2;
+        h1 ^= k1;
+        h1 = rotl64(h1, 27);
+        h1 += h2;
+        h1 = h1 * 5 + 0x52dce729;
+        k2 *= c2;
+        k2 = rotl64(k2, 33);
+        k2 *= c1;
+        h2 ^= k2;
+        h2 = rotl64(h2, 31);
+        h2 += h1;
+        h2 = h2 * 5 + 0x38495ab5;
+    }
+    /* the tail, zero-padded: the reference's byte switch assembles the same two words */
+    uint8_t t[16] = {0};
+    size_t rest = len & 15;
+    memcpy(t, data + 16 * nb, rest);
+    memcpy(&k1, t, 8);
+    memcpy(&k2, t + 8, 8);
+    if (rest > 8) {
+        k2 *= c2;
+        k2 = rotl64(k2, 33);
+        k2 *= c1;
+        h2 ^= k2;
+    }
+    if (rest > 0) {
+        k1 *= c1;
+        k1 = rotl64(k1, 31);
+        k1 *= c2;
+        h1 ^= k1;
+    }
+    h1 ^= (uint64_t)len;
+    h2 ^= (uint64_t)len;
+    h1 += h2;
+    h2 += h1;
+    h1 = fmix64(h1);
+    h2 = fmix64(h2);
+    h1 += h2;
+    h2 += h1;
+    out[0] = h1;
+    out[1] = h2;
+}
+
+void row_inputs_hash(row_scratch *rs, const lp_model *m, const lp_row_view *v, char hex[33])
+{
+    lp_buf *b = &rs->hashin;
+    b->len = 0;
+    b->failed = false;
+    size_t k = lp_model_n_inputs(m);
+    for (size_t j = 0; j < k; j++) {
+        if (lp_col_kind_type(lp_model_input_kind(m, j)) == LP_COL_TYPE_NUMERIC) {
+            uint8_t t[9];
+            double x = v->num[j];
+            t[0] = isnan(x) ? 'm' : 'n';
+            memcpy(t + 1, &x, 8);
+            lp_buf_put(b, t, isnan(x) ? 1 : 9);
+        } else if (v->str && v->str[j]) {
+            lp_buf_put(b, "s", 1);
+            lp_buf_put(b, v->str[j], strlen(v->str[j]) + 1);
+        } else {
+            lp_buf_put(b, "m", 1);
+        }
+    }
+    uint64_t h[2] = {0, 0};
+    if (!b->failed)
+        murmur3_128(b->data, b->len, h);
+    static const char hexd[] = "0123456789abcdef";
+    for (int w = 0; w < 2; w++)
+        for (int q = 0; q < 16; q++)
+            hex[16 * w + q] = hexd[(h[w] >> (60 - 4 * q)) & 0xf];
+    hex[32] = '\0';
 }
 
 /* ---- reply text ---------------------------------------------------------------------------*/

@@ -65,7 +65,7 @@ hashes=()
 while read -r id; do
   hashes+=("$("$bin" query --db "$dir/mon.db" --sql "SELECT inputs_hash FROM predictions WHERE id = '$id'" | tail -1)")
 done <"$dir/ids"
-check "inputs hash is SHA-256 hex" grep -Eq '^[0-9a-f]{64}$' <<<"${hashes[0]}"
+check "inputs hash is 128-bit hex" grep -Eq '^[0-9a-f]{32}$' <<<"${hashes[0]}"
 check "same inputs, same hash" test "${hashes[0]}" = "${hashes[1]}"
 check "other inputs, other hash" test "${hashes[0]}" != "${hashes[2]}"
 

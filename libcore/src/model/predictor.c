@@ -20,10 +20,12 @@
 #include "feat/pipeline_internal.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct lp_predictor {
+    uint64_t id;         /* unique in the process: a scratch remembers whom it is bound to */
     const lp_model *m;
     const lp_family *fam;
     lp_task task;
@@ -50,7 +52,10 @@ struct lp_predict_scratch {
     size_t cap_x;
     float *x;           /* (cap_x,) the dense design */
     lp_pipeline_rowwork pw;
+    uint64_t bound;     /* id of the predictor the column views are set up for (0: none) */
 };
+
+static _Atomic uint64_t next_id = 1;
 
 void lp_predictor_free(lp_predictor *p)
 {
@@ -71,6 +76,7 @@ lp_status lp_predictor_new(const lp_model *m, lp_predictor **out, lp_err *err)
     lp_predictor *p = calloc(1, sizeof *p);
     if (!p)
         return lp_err_set(err, LP_ENOMEM, "out of memory");
+    p->id = atomic_fetch_add(&next_id, 1);
     p->m = m;
     p->fam = lp_model_family(m);
     p->task = lp_model_task(m);
@@ -163,6 +169,7 @@ static lp_status reserve(lp_predict_scratch *s, size_t n, size_t nx, lp_err *err
         const lp_column **colp = realloc(s->colp, n * sizeof *colp);
         if (colp)
             s->colp = colp;
+        s->bound = 0; /* the views point into the old arrays */
         if (!num || !miss || !str || !code || !col || !colp)
             return lp_err_set(err, LP_ENOMEM, "predictor: out of memory");
         s->cap_in = n;
@@ -218,9 +225,13 @@ static lp_status run_frames(const lp_predictor *p, const lp_row_view *rows, size
     return st;
 }
 
-/* One-row column views over the scratch's slot arrays (set once per run). */
+/* One-row column views over the scratch's slot arrays (set up again only when the scratch
+ * serves another predictor or its arrays moved). */
 static void bind_columns(const lp_predictor *p, lp_predict_scratch *s)
 {
+    if (s->bound == p->id)
+        return;
+    s->bound = p->id;
     for (size_t j = 0; j < p->n_in; j++) {
         lp_column *c = &s->col[j];
         memset(c, 0, sizeof *c);
