@@ -4,7 +4,8 @@
  * predictor (lp_predictor_run over flat arrays), both cycling over the first rows of a CSV. It
  * checks the two agree bit for bit on those rows and prints ns per row for each, as the thread's
  * CPU time (what a busy machine disturbs least) and as wall-clock time.
- * usage: predict_row MODEL.lpm DATA.csv [N (200000)] [ROWS (64)]
+ * usage: predict_row MODEL.lpm DATA.csv [N (200000)] [ROWS (64)] [FRAME_DIV (10)]
+ *   the row path runs N times, the (slower) frame path N / FRAME_DIV times
  */
 #include "lepton/lepton.h"
 
@@ -24,11 +25,16 @@ static uint64_t cpu_ns(void)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s MODEL.lpm DATA.csv [N] [ROWS]\n", argv[0]);
+        fprintf(stderr, "usage: %s MODEL.lpm DATA.csv [N] [ROWS] [FRAME_DIV]\n", argv[0]);
         return 2;
     }
     long n_iter = argc > 3 ? atol(argv[3]) : 200000;
     long n_rows = argc > 4 ? atol(argv[4]) : 64;
+    long frame_div = argc > 5 ? atol(argv[5]) : 10;
+    if (n_iter < 1 || n_rows < 1 || frame_div < 1) {
+        fprintf(stderr, "%s: N, ROWS and FRAME_DIV must be positive\n", argv[0]);
+        return 2;
+    }
     lp_err err;
     lp_err_clear(&err);
     lp_model *m = NULL;
@@ -102,7 +108,7 @@ int main(int argc, char **argv)
         lp_predictions_clear(&p);
     }
     double sink = 0;
-    long n_frame = n_iter / 10 ? n_iter / 10 : 1;
+    long n_frame = n_iter / frame_div ? n_iter / frame_div : 1;
     uint64_t t0 = lp_time_ns(), c0 = cpu_ns();
     for (long it = 0; it < n_frame; it++) {
         lp_predictions p = {0};
