@@ -73,7 +73,7 @@ int main(int argc, char **argv)
         for (size_t j = 0; j < k_in; j++) {
             const lp_column *c = lp_frame_col(in, j);
             num[i * k_in + j] = c->type == LP_COL_TYPE_NUMERIC ? c->num[i] : NAN;
-            str[i * k_in + j] = c->missing[i]                          ? NULL
+            str[i * k_in + j] = c->missing[i]                        ? NULL
                                 : c->type == LP_COL_TYPE_CATEGORICAL ? c->dict[c->codes[i]]
                                 : c->type == LP_COL_TYPE_TEXT        ? c->text[i]
                                                                      : NULL;

@@ -18,17 +18,17 @@
 
 struct row_scratch {
     lp_predict_scratch *ps;
-    size_t cap_cells;   /* rows * inputs the arrays below hold */
-    double *num;        /* (cap_cells,) */
-    const char **str;   /* (cap_cells,) */
-    char *text;         /* (cap_cells, NUM_TEXT) numbers given for string inputs, as text */
+    size_t cap_cells; /* rows * inputs the arrays below hold */
+    double *num;      /* (cap_cells,) */
+    const char **str; /* (cap_cells,) */
+    char *text;       /* (cap_cells, NUM_TEXT) numbers given for string inputs, as text */
     size_t cap_rows;
     lp_row_view *views; /* (cap_rows,) */
     size_t cap_out;
-    double *out;        /* (cap_out,) */
-    int32_t *cls;       /* (cap_rows,) */
+    double *out;  /* (cap_out,) */
+    int32_t *cls; /* (cap_rows,) */
     lp_buf reply;
-    lp_buf hashin;      /* the canonical inputs being hashed */
+    lp_buf hashin; /* the canonical inputs being hashed */
 };
 
 static pthread_key_t scratch_key;
@@ -51,7 +51,10 @@ static void scratch_free(void *p)
     free(rs);
 }
 
-static void scratch_key_init(void) { pthread_key_create(&scratch_key, scratch_free); }
+static void scratch_key_init(void)
+{
+    pthread_key_create(&scratch_key, scratch_free);
+}
 
 row_scratch *row_scratch_get(void)
 {
@@ -71,7 +74,10 @@ row_scratch *row_scratch_get(void)
     return rs;
 }
 
-lp_predict_scratch *row_scratch_predict(row_scratch *rs) { return rs->ps; }
+lp_predict_scratch *row_scratch_predict(row_scratch *rs)
+{
+    return rs->ps;
+}
 
 lp_buf *row_scratch_reply(row_scratch *rs)
 {
@@ -292,7 +298,10 @@ lp_status rows_parse(const lp_model *m, const cJSON *rows, row_scratch *rs,
 
 /* ---- inputs hash --------------------------------------------------------------------------*/
 
-static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+static inline uint64_t rotl64(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
 
 static inline uint64_t fmix64(uint64_t k)
 {
@@ -402,13 +411,27 @@ void json_put_str(lp_buf *b, const char *s)
         run = s + 1;
         char esc[8];
         switch (c) {
-        case '"': lp_buf_put(b, "\\\"", 2); break;
-        case '\\': lp_buf_put(b, "\\\\", 2); break;
-        case '\b': lp_buf_put(b, "\\b", 2); break;
-        case '\f': lp_buf_put(b, "\\f", 2); break;
-        case '\n': lp_buf_put(b, "\\n", 2); break;
-        case '\r': lp_buf_put(b, "\\r", 2); break;
-        case '\t': lp_buf_put(b, "\\t", 2); break;
+        case '"':
+            lp_buf_put(b, "\\\"", 2);
+            break;
+        case '\\':
+            lp_buf_put(b, "\\\\", 2);
+            break;
+        case '\b':
+            lp_buf_put(b, "\\b", 2);
+            break;
+        case '\f':
+            lp_buf_put(b, "\\f", 2);
+            break;
+        case '\n':
+            lp_buf_put(b, "\\n", 2);
+            break;
+        case '\r':
+            lp_buf_put(b, "\\r", 2);
+            break;
+        case '\t':
+            lp_buf_put(b, "\\t", 2);
+            break;
         default:
             snprintf(esc, sizeof esc, "\\u%04x", c);
             lp_buf_put(b, esc, 6);

@@ -44,10 +44,10 @@ static lp_frame *make_data(size_t n, uint64_t seed)
         x1[i] = lp_rng_uniform(&r) < 0.1 ? NAN : v1;
         ni[i] = lp_rng_uniform(&r) < 0.05 ? NAN : (double)lp_rng_below(&r, 21);
         fl[i] = lp_rng_uniform(&r) < 0.05 ? NAN : (double)lp_rng_below(&r, 2);
-        when[i] = lp_rng_uniform(&r) < 0.05 ? NAN
-                                            : 1672531200.0 + (double)lp_rng_below(&r, 31536000);
+        when[i] =
+            lp_rng_uniform(&r) < 0.05 ? NAN : 1672531200.0 + (double)lp_rng_below(&r, 31536000);
         size_t c = lp_rng_below(&r, 4);
-        color[i] = lp_rng_uniform(&r) < 0.05 ? NULL
+        color[i] = lp_rng_uniform(&r) < 0.05               ? NULL
                    : seed >= 2 && lp_rng_uniform(&r) < 0.1 ? "purple"
                                                            : colors[c];
         snprintf(citybuf[i], sizeof citybuf[i], "city%u",
@@ -122,8 +122,7 @@ static lp_model *train(lp_model_kind kind, const char *label, const char *const 
 
 /* Row views of f's model inputs (same kinds as in training): num/str arrays (n, k) the caller
  * frees; views (n,). */
-static lp_row_view *views_of(const lp_model *m, const lp_frame *f, double **num,
-                             const char ***str)
+static lp_row_view *views_of(const lp_model *m, const lp_frame *f, double **num, const char ***str)
 {
     size_t n = lp_frame_nrows(f), k = lp_model_n_inputs(m);
     *num = calloc(n * k, sizeof **num);
@@ -136,7 +135,7 @@ static lp_row_view *views_of(const lp_model *m, const lp_frame *f, double **num,
         assert_int_equal(col->kind, lp_model_input_kind(m, j));
         for (size_t i = 0; i < n; i++) {
             (*num)[i * k + j] = col->type == LP_COL_TYPE_NUMERIC ? col->num[i] : NAN;
-            (*str)[i * k + j] = col->missing[i]                          ? NULL
+            (*str)[i * k + j] = col->missing[i]                        ? NULL
                                 : col->type == LP_COL_TYPE_CATEGORICAL ? col->dict[col->codes[i]]
                                 : col->type == LP_COL_TYPE_TEXT        ? col->text[i]
                                                                        : NULL;
@@ -363,7 +362,7 @@ static void check_cleaner_rows(const lp_cleaner_opts *co)
             const lp_column *col = lp_frame_col(xt, j);
             num[j] = col->type == LP_COL_TYPE_NUMERIC ? col->num[i] : NAN;
             miss[j] = col->missing[i];
-            str[j] = col->missing[i]                          ? NULL
+            str[j] = col->missing[i]                        ? NULL
                      : col->type == LP_COL_TYPE_CATEGORICAL ? col->dict[col->codes[i]]
                      : col->type == LP_COL_TYPE_TEXT        ? col->text[i]
                                                             : NULL;
@@ -452,9 +451,12 @@ static void test_cleaner_row_refusals(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_gbdt_tasks),        cmocka_unit_test(test_linear_families),
-        cmocka_unit_test(test_nn),                cmocka_unit_test(test_custom_pipeline),
-        cmocka_unit_test(test_frame_fallback),    cmocka_unit_test(test_cleaner_row),
+        cmocka_unit_test(test_gbdt_tasks),
+        cmocka_unit_test(test_linear_families),
+        cmocka_unit_test(test_nn),
+        cmocka_unit_test(test_custom_pipeline),
+        cmocka_unit_test(test_frame_fallback),
+        cmocka_unit_test(test_cleaner_row),
         cmocka_unit_test(test_cleaner_row_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

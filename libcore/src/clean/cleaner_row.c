@@ -23,8 +23,7 @@ void lp_cleaner_rowplan_clear(lp_cleaner_rowplan *plan)
 
 lp_status lp_cleaner_rowplan_init(const lp_cleaner *c, const char *const *names,
                                   const lp_col_type *types, size_t n, bool multi_row,
-                                  lp_cleaner_rowplan *plan, bool *ok, const char **why,
-                                  lp_err *err)
+                                  lp_cleaner_rowplan *plan, bool *ok, const char **why, lp_err *err)
 {
     memset(plan, 0, sizeof *plan);
     *ok = false;

@@ -25,15 +25,15 @@
 #include <string.h>
 
 struct lp_predictor {
-    uint64_t id;         /* unique in the process: a scratch remembers whom it is bound to */
+    uint64_t id; /* unique in the process: a scratch remembers whom it is bound to */
     const lp_model *m;
     const lp_family *fam;
     lp_task task;
     size_t n_in, d, k;
-    const char **names;  /* (n_in,) borrowed from m */
-    lp_col_kind *kinds;  /* (n_in,) */
-    lp_col_type *types;  /* (n_in,) */
-    bool row;            /* false: through frames (lp_model_predict) */
+    const char **names; /* (n_in,) borrowed from m */
+    lp_col_kind *kinds; /* (n_in,) */
+    lp_col_type *types; /* (n_in,) */
+    bool row;           /* false: through frames (lp_model_predict) */
     char path[96];
     lp_cleaner_rowplan cplan;
     lp_cleaner_rowplan cplan_multi; /* the same binding; ok for several rows */
@@ -43,16 +43,16 @@ struct lp_predictor {
 
 struct lp_predict_scratch {
     size_t cap_in;
-    double *num;        /* (cap_in,) */
-    uint8_t *miss;      /* (cap_in,) */
-    const char **str;   /* (cap_in,) */
-    uint32_t *code;     /* (cap_in,) a categorical one-row column's code 0 */
-    lp_column *col;     /* (cap_in,) one-row views over the arrays above */
+    double *num;      /* (cap_in,) */
+    uint8_t *miss;    /* (cap_in,) */
+    const char **str; /* (cap_in,) */
+    uint32_t *code;   /* (cap_in,) a categorical one-row column's code 0 */
+    lp_column *col;   /* (cap_in,) one-row views over the arrays above */
     const lp_column **colp;
     size_t cap_x;
-    float *x;           /* (cap_x,) the dense design */
+    float *x; /* (cap_x,) the dense design */
     lp_pipeline_rowwork pw;
-    uint64_t bound;     /* id of the predictor the column views are set up for (0: none) */
+    uint64_t bound; /* id of the predictor the column views are set up for (0: none) */
 };
 
 static _Atomic uint64_t next_id = 1;
@@ -100,8 +100,8 @@ lp_status lp_predictor_new(const lp_model *m, lp_predictor **out, lp_err *err)
     bool cok = false, mok = false, pok = false;
     const char *why = NULL, *mwhy = NULL, *pwhy = NULL;
     const lp_cleaner *c = lp_model_cleaner(m);
-    lp_status st = lp_cleaner_rowplan_init(c, p->names, p->types, p->n_in, false, &p->cplan,
-                                           &cok, &why, err);
+    lp_status st =
+        lp_cleaner_rowplan_init(c, p->names, p->types, p->n_in, false, &p->cplan, &cok, &why, err);
     if (!st)
         st = lp_cleaner_rowplan_init(c, p->names, p->types, p->n_in, true, &p->cplan_multi, &mok,
                                      &mwhy, err);
@@ -121,16 +121,25 @@ lp_status lp_predictor_new(const lp_model *m, lp_predictor **out, lp_err *err)
     else if (!pok)
         snprintf(p->path, sizeof p->path, "frame: %s", pwhy);
     else
-        snprintf(p->path, sizeof p->path, "%s", p->pplan.has_text ? "row (text steps allocate)"
-                                                                  : "row");
+        snprintf(p->path, sizeof p->path, "%s",
+                 p->pplan.has_text ? "row (text steps allocate)" : "row");
     *out = p;
     return LP_OK;
 }
 
-const char *lp_predictor_path(const lp_predictor *p) { return p->path; }
-size_t lp_predictor_n_outputs(const lp_predictor *p) { return p->k; }
+const char *lp_predictor_path(const lp_predictor *p)
+{
+    return p->path;
+}
+size_t lp_predictor_n_outputs(const lp_predictor *p)
+{
+    return p->k;
+}
 
-lp_predict_scratch *lp_predict_scratch_new(void) { return calloc(1, sizeof(lp_predict_scratch)); }
+lp_predict_scratch *lp_predict_scratch_new(void)
+{
+    return calloc(1, sizeof(lp_predict_scratch));
+}
 
 void lp_predict_scratch_free(lp_predict_scratch *s)
 {
@@ -185,8 +194,8 @@ static lp_status reserve(lp_predict_scratch *s, size_t n, size_t nx, lp_err *err
 }
 
 /* Rows through frames: the model's inputs as columns of their kinds, then lp_model_predict. */
-static lp_status run_frames(const lp_predictor *p, const lp_row_view *rows, size_t n,
-                            double *out, int32_t *cls, lp_err *err)
+static lp_status run_frames(const lp_predictor *p, const lp_row_view *rows, size_t n, double *out,
+                            int32_t *cls, lp_err *err)
 {
     lp_frame *f = lp_frame_new();
     if (!f)
