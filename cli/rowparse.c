@@ -340,7 +340,8 @@ static void murmur3_128(const uint8_t *data, size_t len, uint64_t out[2])
     /* the tail, zero-padded: the reference's byte switch assembles the same two words */
     uint8_t t[16] = {0};
     size_t rest = len & 15;
-    memcpy(t, data + 16 * nb, rest);
+    if (rest)
+        memcpy(t, data + 16 * nb, rest);
     memcpy(&k1, t, 8);
     memcpy(&k2, t + 8, 8);
     if (rest > 8) {
