@@ -10,6 +10,7 @@
 #include "lp_test.h"
 
 #include "clean/clean_internal.h"
+#include "model/family.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -147,7 +148,16 @@ static lp_row_view *views_of(const lp_model *m, const lp_frame *f, double **num,
 }
 
 /* Every test row alone, then batches of 1..7 rows: predictor == lp_model_predict, bit for bit. */
+static void check_model_chunk(const lp_model *m, const char *want_path, size_t chunk_rows);
+
 static void check_model(const lp_model *m, const char *want_path)
+{
+    check_model_chunk(m, want_path, 0);
+    /* batches of up to 7 rows scored 3 rows at a time (nn: through frames) */
+    check_model_chunk(m, want_path, 3);
+}
+
+static void check_model_chunk(const lp_model *m, const char *want_path, size_t chunk_rows)
 {
     lp_frame *f = make_data(N_TEST, 2);
     double *num;
@@ -158,6 +168,8 @@ static void check_model(const lp_model *m, const char *want_path)
     lp_err_clear(&err);
     assert_int_equal(lp_predictor_new(m, &pr, &err), LP_OK);
     assert_string_equal(lp_predictor_path(pr), want_path);
+    if (chunk_rows)
+        lp_predictor_set_chunk(pr, chunk_rows * lp_pipeline_n_features(lp_model_pipeline(m)));
     lp_predict_scratch *sc = lp_predict_scratch_new();
     assert_non_null(sc);
     size_t k = lp_predictor_n_outputs(pr);

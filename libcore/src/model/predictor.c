@@ -24,6 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Floats of dense design a scratch holds at most (4 MiB): a batch of wide rows is scored in
+ * chunks of rows so memory stays bounded whatever the request's size. */
+#define LP_PREDICT_CHUNK_FLOATS ((size_t)1 << 20)
+
 struct lp_predictor {
     uint64_t id; /* unique in the process: a scratch remembers whom it is bound to */
     const lp_model *m;
@@ -39,6 +43,7 @@ struct lp_predictor {
     lp_cleaner_rowplan cplan_multi; /* the same binding; ok for several rows */
     bool multi_ok;                  /* several rows may be cleaned one by one */
     lp_pipeline_rowplan pplan;
+    size_t chunk_floats; /* LP_PREDICT_CHUNK_FLOATS (tests lower it) */
 };
 
 struct lp_predict_scratch {
@@ -77,6 +82,7 @@ lp_status lp_predictor_new(const lp_model *m, lp_predictor **out, lp_err *err)
     if (!p)
         return lp_err_set(err, LP_ENOMEM, "out of memory");
     p->id = atomic_fetch_add(&next_id, 1);
+    p->chunk_floats = LP_PREDICT_CHUNK_FLOATS;
     p->m = m;
     p->fam = lp_model_family(m);
     p->task = lp_model_task(m);
@@ -130,6 +136,11 @@ lp_status lp_predictor_new(const lp_model *m, lp_predictor **out, lp_err *err)
 const char *lp_predictor_path(const lp_predictor *p)
 {
     return p->path;
+}
+
+void lp_predictor_set_chunk(lp_predictor *p, size_t floats)
+{
+    p->chunk_floats = floats ? floats : 1;
 }
 size_t lp_predictor_n_outputs(const lp_predictor *p)
 {
@@ -263,17 +274,10 @@ static void bind_columns(const lp_predictor *p, lp_predict_scratch *s)
     }
 }
 
-lp_status lp_predictor_run(const lp_predictor *p, const lp_row_view *rows, size_t n,
-                           lp_predict_scratch *s, double *out, int32_t *cls, lp_err *err)
+/* Featurize rows[0..n) into s->x (n, d). */
+static lp_status featurize_rows(const lp_predictor *p, const lp_row_view *rows, size_t n,
+                                lp_predict_scratch *s, lp_err *err)
 {
-    if (!n)
-        return LP_OK;
-    if (!p->row || (n > 1 && !p->multi_ok))
-        return run_frames(p, rows, n, out, cls, err);
-    lp_status st = reserve(s, p->n_in ? p->n_in : 1, n * (p->d ? p->d : 1), err);
-    if (st)
-        return st;
-    bind_columns(p, s);
     const lp_cleaner *c = lp_model_cleaner(p->m);
     const lp_pipeline *pipe = lp_model_pipeline(p->m);
     for (size_t i = 0; i < n; i++) {
@@ -293,14 +297,38 @@ lp_status lp_predictor_run(const lp_predictor *p, const lp_row_view *rows, size_
         for (size_t j = 0; j < p->n_in; j++)
             if (p->types[j] == LP_COL_TYPE_CATEGORICAL)
                 s->code[j] = s->miss[j] ? LP_CODE_MISSING : 0;
-        st = lp_pipeline_row_transform(pipe, &p->pplan, s->colp, &s->pw, s->x + i * p->d, err);
+        lp_status st =
+            lp_pipeline_row_transform(pipe, &p->pplan, s->colp, &s->pw, s->x + i * p->d, err);
         if (st)
             return st;
     }
-    lp_design x = {.rows = n, .cols = p->d, .dense = s->x};
-    st = p->fam->predict(lp_model_impl(p->m), p->task, &x, out, err);
+    return LP_OK;
+}
+
+lp_status lp_predictor_run(const lp_predictor *p, const lp_row_view *rows, size_t n,
+                           lp_predict_scratch *s, double *out, int32_t *cls, lp_err *err)
+{
+    if (!n)
+        return LP_OK;
+    /* the dense design is bounded: wide designs (TF-IDF) are predicted in chunks of rows, which
+       gives the same outputs for the families that score rows independently (gbdt, linear,
+       logistic); nn's batched matrix products might round differently, so a batch too wide for
+       one chunk goes through frames there */
+    size_t d = p->d ? p->d : 1, chunk = p->chunk_floats / d ? p->chunk_floats / d : 1;
+    if (!p->row || (n > 1 && !p->multi_ok) || (n > chunk && p->fam->kind == LP_MODEL_KIND_NN))
+        return run_frames(p, rows, n, out, cls, err);
+    lp_status st = reserve(s, p->n_in ? p->n_in : 1, (n < chunk ? n : chunk) * d, err);
     if (st)
         return st;
+    bind_columns(p, s);
+    for (size_t lo = 0; lo < n; lo += chunk) {
+        size_t m = n - lo < chunk ? n - lo : chunk;
+        if ((st = featurize_rows(p, rows + lo, m, s, err)))
+            return st;
+        lp_design x = {.rows = m, .cols = p->d, .dense = s->x};
+        if ((st = p->fam->predict(lp_model_impl(p->m), p->task, &x, out + lo * p->k, err)))
+            return st;
+    }
     for (size_t i = 0; cls && p->task != LP_TASK_REGRESSION && i < n; i++) {
         const double *r = out + i * p->k;
         size_t best = 0;
