@@ -171,7 +171,8 @@ lp_status lp_model_predict(const lp_model *m, const lp_frame *rows, lp_predictio
  * and logistic models without text columns. Text columns (TF-IDF, text hashing) allocate inside
  * the tokenizer; nn allocates in its forward pass. A model whose cleaner soft-imputes, flags or
  * drops outliers (not made by lp_model_train) is predicted through frames (correct, slower);
- * lp_predictor_path says which. */
+ * lp_predictor_path says which. A scratch holds at most 4 MiB of dense design: wider batches
+ * are scored in chunks of rows (nn: through frames). */
 typedef struct lp_predictor lp_predictor;
 typedef struct lp_predict_scratch lp_predict_scratch;
 
