@@ -134,6 +134,7 @@ static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
     if (st) {
         cJSON_Delete(ignored);
         lp_swap_release(ref);
+        row_scratch_trim(rs);
         return lp_http_error_from(res, &err);
     }
     double lat_us = (double)(lp_time_ns() - t0) / 1e3 / (double)n;
@@ -192,9 +193,10 @@ static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
         save_sketch(a, s);
     }
     lp_swap_release(ref);
-    if (b->failed)
-        return lp_http_error(res, LP_ENOMEM, "out of memory");
-    return lp_res_bytes(res, 200, "application/json", b->data, b->len);
+    lp_status rst = b->failed ? lp_http_error(res, LP_ENOMEM, "out of memory")
+                              : lp_res_bytes(res, 200, "application/json", b->data, b->len);
+    row_scratch_trim(rs);
+    return rst;
 }
 
 static lp_status h_model(const lp_req *req, lp_res *res, void *user)

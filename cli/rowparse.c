@@ -15,6 +15,9 @@
 #include <string.h>
 
 #define NUM_TEXT 32 /* "%.17g" of a double fits in 25 bytes */
+/* Cells (rows x inputs) a thread keeps between requests; a bigger request's arrays are freed
+ * after it (row_scratch_trim), so a 10,000-row request does not pin megabytes per thread. */
+#define ROW_SCRATCH_KEEP_CELLS 65536
 
 struct row_scratch {
     lp_predict_scratch *ps;
@@ -72,6 +75,32 @@ row_scratch *row_scratch_get(void)
         return NULL;
     }
     return rs;
+}
+
+void row_scratch_trim(row_scratch *rs)
+{
+    if (rs->cap_cells > ROW_SCRATCH_KEEP_CELLS) {
+        free(rs->num);
+        free(rs->str);
+        free(rs->text);
+        rs->num = NULL;
+        rs->str = NULL;
+        rs->text = NULL;
+        rs->cap_cells = 0;
+    }
+    if (rs->cap_rows > ROW_SCRATCH_KEEP_CELLS / 16 || rs->cap_out > ROW_SCRATCH_KEEP_CELLS) {
+        free(rs->views);
+        free(rs->out);
+        free(rs->cls);
+        rs->views = NULL;
+        rs->out = NULL;
+        rs->cls = NULL;
+        rs->cap_rows = rs->cap_out = 0;
+    }
+    if (rs->reply.cap > ROW_SCRATCH_KEEP_CELLS * 8) {
+        lp_buf_free(&rs->reply);
+        lp_buf_init(&rs->reply);
+    }
 }
 
 lp_predict_scratch *row_scratch_predict(row_scratch *rs)

@@ -20,6 +20,8 @@ typedef struct row_scratch row_scratch;
  * largest request seen and is reused, so a steady stream of requests allocates nothing here.
  * NULL on allocation failure. */
 row_scratch *row_scratch_get(void);
+/* Free what a request much larger than usual grew (call after the reply is copied out). */
+void row_scratch_trim(row_scratch *rs);
 /* The predictor scratch held by rs (for lp_predictor_run). */
 lp_predict_scratch *row_scratch_predict(row_scratch *rs);
 

@@ -53,6 +53,15 @@ agree() { # FILE: every line within 4e-16 relative of want
 check "one row per request equals lepton predict" agree "$dir/single"
 check "one batch of 300 equals lepton predict" agree "$dir/batch"
 
+# a request of 6,000 rows (66,000 cells: more than a thread keeps between requests), then one
+# row again: still the same answer
+{ printf '{"rows":['; for _ in $(seq 6000); do echo '{"age":41,"plan":"pro"}'; done | paste -sd, -; printf ']}'; } >"$dir/big.json"
+check "6,000 rows in one request" test "$(curl -s -X POST "$url/v1/predict" --data-binary @"$dir/big.json" |
+  grep -o '"1":[-0-9.e+]*' | wc -l)" -eq 6000
+first=$(head -1 "$dir/rows.jsonl")
+check "one row after the big request" test "$(curl -s -X POST "$url/v1/predict" --data-binary "{\"rows\":[$first]}" |
+  grep -o '"1":[-0-9.e+]*' | cut -d: -f2)" = "$(head -1 "$dir/single")"
+
 # inputs hash: same inputs, keys reordered and an ignored key added -> same hash
 r1='{"rows":[{"age":41,"plan":"basic","monthly_spend":19.5,"support_tickets":3}]}'
 r2='{"rows":[{"support_tickets":3,"zzz":1,"monthly_spend":19.5,"age":41.0,"plan":"basic"}]}'
