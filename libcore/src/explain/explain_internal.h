@@ -48,4 +48,53 @@ double lp_treeshap_row(const lp_explainer *e, lp_shap_path *path, const float *x
 /* Cover-weighted mean leaf value of one tree (the path-dependent E[f_t]). */
 double lp_treeshap_tree_mean(const lp_gbdt_node *nodes, size_t n_nodes);
 
+/* ---- any family (scorer.c) ------------------------------------------------------------------
+ * The raw scores F of a model over design rows, for every family: K outputs per row, 1 for
+ * regression and binary (the log-odds), the class count for multiclass. */
+struct lp_nn;
+typedef struct lp_xscorer {
+    const lp_model *m;
+    lp_model_kind kind;
+    lp_task task;
+    size_t d, K;
+    lp_explainer *ex;          /* linear, logistic, gbdt: their margins */
+    const struct lp_nn *net;   /* nn */
+    size_t nn_out;
+    double y_mean, y_std;      /* nn regression scaling */
+} lp_xscorer;
+
+lp_status lp_xscorer_init(lp_xscorer *s, const lp_model *m, lp_err *err);
+void lp_xscorer_clear(lp_xscorer *s);
+/* out (n, K) raw scores of X (n, d); OpenMP over rows for the tree and linear families with
+ * threads (0 = default, 1 on a request path). */
+lp_status lp_xscorer_raw(const lp_xscorer *s, const float *X, size_t n, int threads, double *out,
+                         lp_err *err);
+
+/* Features over design columns: group[j] of design column j in [0, p), names (p,) owned. */
+typedef struct lp_xgroups {
+    size_t d, p;
+    int32_t *group; /* (d,) */
+    char **names;   /* (p,) */
+} lp_xgroups;
+
+lp_status lp_xgroups_init(lp_xgroups *g, const lp_model *m, size_t d, bool raw_columns,
+                          lp_err *err);
+void lp_xgroups_clear(lp_xgroups *g);
+
+/* The module lock serialising the nn's gradient passes (they use the net's scratch). */
+void lp_explain_lock(void);
+void lp_explain_unlock(void);
+
+/* Integrated gradients (ig.c) of output weights w (nn_out,) for rows X (n, d): phi (n, d),
+ * fb (n,) the weighted output at the baseline b (d,), fx (n,) at x. Takes the module lock. */
+lp_status lp_ig_rows(const lp_xscorer *s, const float *X, size_t n, const float *b,
+                     const float *w_rows, size_t steps, double *phi, double *fx, double *fb,
+                     lp_err *err);
+
+/* Kernel SHAP (kernelshap.c) of output k for one design row x (d,) against the background
+ * B (nb, d), over the groups g: phi (p,), *fx F(x)_k, *base mean F(b)_k. */
+lp_status lp_kernelshap_row(const lp_xscorer *s, const lp_xgroups *g, const float *x,
+                            const float *B, size_t nb, size_t k, size_t samples, uint64_t seed,
+                            int threads, double *phi, double *fx, double *base, lp_err *err);
+
 #endif

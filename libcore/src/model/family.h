@@ -59,5 +59,14 @@ const struct lp_pipeline *lp_model_pipeline(const lp_model *m);
  * lp_model_predict. Thread-safe. */
 lp_status lp_model_design(const lp_model *m, const lp_frame *rows, lp_matf **out,
                           lp_err *err);
+/* The nn family's net and its regression target scaling (value = y_mean + y_std * z; 0 and 1
+ * for classification), or NULL for another family. Owned by m. */
+struct lp_nn;
+const struct lp_nn *lp_family_nn_net(const lp_model *m, double *y_mean, double *y_std);
+/* The design (n, d) of the rows of data whose label is present, with their encoded targets:
+ * y (n) values (regression) or class indices as doubles, cls (n) class indices (NULL for
+ * regression). Each output is new (lp_matf_free / free). Errors as lp_model_evaluate. */
+lp_status lp_model_design_labeled(const lp_model *m, const lp_frame *data, lp_matf **X,
+                                  double **y, int32_t **cls, lp_err *err);
 
 #endif
