@@ -4,7 +4,8 @@
  * prediction id; GET /v1/model describes the model and its input schema; POST /v1/feedback stores
  * true labels; GET /v1/monitor reports drift (PSI, KS) and live metrics. Every prediction is
  * logged to SQLite by a background writer; the model reloads on SIGHUP and POST
- * /v1/admin/reload by atomic swap. OpenAPI: docs/lepton-serve.openapi.yaml.
+ * /v1/admin/reload by atomic swap. POST /v1/predict?explain=true adds each row's top 5
+ * contributions ("explanation", explainjson.h). OpenAPI: docs/lepton-serve.openapi.yaml.
  */
 #include <math.h>
 #include <stdatomic.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "explainjson.h"
 #include "modelserver.h"
 
 #define MAX_ROWS 10000 /* rows per request */
@@ -79,7 +81,14 @@ static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
     lp_status st = rows_to_frame(s->m, rows, &f, ignored, &err);
     if (!st)
         st = lp_model_predict(s->m, f, &p, &err);
+    lp_explanation ex = {0};
+    bool explain = false;
+    if (!st)
+        st = explain_query(lp_req_query(req, "explain"), &explain, &err);
+    if (!st && explain)
+        st = explain_serve_rows(s->m, f, &ex, &err);
     if (st) {
+        lp_predictions_clear(&p);
         cJSON_Delete(ignored);
         lp_frame_free(f);
         lp_swap_release(ref);
@@ -116,6 +125,8 @@ static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
                 cJSON_AddNumberToObject(pr, lp_model_class(s->m, k), p.out[i * p.k + k]);
             score = p.task == LP_TASK_BINARY ? p.out[i * 2 + 1] : p.out[i * p.k + p.cls[i]];
         }
+        if (explain)
+            cJSON_AddItemToObject(o, "explanation", explain_row_json(s->m, &ex, i, 5));
         cJSON_AddItemToArray(arr, o);
         char *rowtxt = row ? cJSON_PrintUnformatted(row) : NULL;
         lp_sha256_hex(rowtxt ? rowtxt : "", rowtxt ? strlen(rowtxt) : 0, hash);
@@ -136,6 +147,7 @@ static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
         save_sketch(a, s);
     }
     lp_predictions_clear(&p);
+    lp_explanation_clear(&ex);
     lp_frame_free(f);
     lp_swap_release(ref);
     return lp_res_json(res, 200, out);

@@ -4,6 +4,7 @@
 #include "explainjson.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 cJSON *explain_row_json(const lp_model *m, const lp_explanation *e, size_t i, size_t top)
 {
@@ -35,4 +36,25 @@ cJSON *explain_row_json(const lp_model *m, const lp_explanation *e, size_t i, si
         cJSON_AddNumberToObject(c, e->names[idx[t]], e->phi[i * e->p + idx[t]]);
     free(idx);
     return o;
+}
+
+lp_status explain_query(const char *v, bool *out, lp_err *err)
+{
+    *out = false;
+    if (!v || !strcmp(v, "false") || !strcmp(v, "0"))
+        return LP_OK;
+    if (!strcmp(v, "true") || !strcmp(v, "1")) {
+        *out = true;
+        return LP_OK;
+    }
+    return lp_err_set(err, LP_EINVAL, "query parameter 'explain': expected true or false, got "
+                      "'%.64s'", v);
+}
+
+lp_status explain_serve_rows(const lp_model *m, const lp_frame *rows, lp_explanation *out,
+                             lp_err *err)
+{
+    lp_explain_opts o = lp_explain_opts_default();
+    o.threads = 1;
+    return lp_explain_rows(m, rows, NULL, &o, out, err);
 }
