@@ -113,7 +113,8 @@ void lp_attributions_clear(lp_attributions *a);
  *               the integral by the trapezoid rule over m steps (m + 1 gradient evaluations),
  *               baseline b = the background's mean design row, or zeros without a background
  *               (zero is the training mean of every standard-scaled column). Completeness
- *               (sum phi = F(x) - F(b)) holds up to the trapezoid error, O(1/m^2).
+ *               (sum phi = F(x) - F(b)) holds up to the trapezoid error: O(1/m^2) for a smooth
+ *               net, O(1/m) across ReLU kinks.
  *   KERNELSHAP  any family: Kernel SHAP (Lundberg & Lee 2017, "A unified approach to
  *               interpreting model predictions", Theorem 2): coalitions z of the M features,
  *               v(z) = mean over the background rows b of F(x_z, b_~z), fitted by weighted least

@@ -6,7 +6,8 @@
  * where F = sum_k w_k z_k is the explained combination of the net's raw outputs z (one logit,
  * z_1 - z_0, or y_std z_0 for regression). The m + 1 points of one row go through the net as
  * one batch of lp_nn_input_vjp. Completeness (sum phi = F(x) - F(b)) is exact for a net that is
- * linear along the path and O(1/m^2) otherwise (trapezoid error); tests state the tolerance.
+ * linear along the path, O(1/m^2) for a smooth one and O(1/m) across ReLU kinks (trapezoid
+ * error); tests state the tolerance.
  *
  * The nn's gradient pass uses the net's scratch buffers, so the whole call holds the module
  * lock (lp_explain_lock); prediction elsewhere is unaffected.
