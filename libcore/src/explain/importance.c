@@ -75,7 +75,7 @@ lp_status lp_permutation_importance(const lp_model *m, const lp_frame *data, siz
     lp_matf *X = NULL;
     double *y = NULL, *R = NULL;
     int32_t *cls = NULL;
-    lp_status st = lp_xscorer_init(&s, m, err);
+    lp_status st = lp_xscorer_init(&s, m, false, err);
     if (st)
         return st;
     if ((st = lp_model_design_labeled(m, data, &X, &y, &cls, err)) ||

@@ -265,9 +265,12 @@ lp_status lp_explain_rows(const lp_model *m, const lp_frame *rows, const lp_fram
     float *B = NULL;
     size_t nb = 0;
     double *R = NULL;
-    if ((st = lp_xscorer_init(&s, m, err)))
-        return st;
+    memset(&s, 0, sizeof s);
     if ((st = lp_model_design(m, rows, &X, err)))
+        goto done;
+    /* TreeSHAP's tables pay for themselves after a few dozen rows */
+    if ((st = lp_xscorer_init(&s, m, method == LP_EXPLAIN_METHOD_TREESHAP && X->rows >= 32,
+                              err)))
         goto done;
     if (X->cols != s.d) {
         st = lp_err_set(err, LP_EINTERNAL, "explain: design has %zu columns, model %zu",

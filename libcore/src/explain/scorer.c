@@ -28,7 +28,7 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 void lp_explain_lock(void) { pthread_mutex_lock(&g_lock); }
 void lp_explain_unlock(void) { pthread_mutex_unlock(&g_lock); }
 
-lp_status lp_xscorer_init(lp_xscorer *s, const lp_model *m, lp_err *err)
+lp_status lp_xscorer_init(lp_xscorer *s, const lp_model *m, bool tables, lp_err *err)
 {
     memset(s, 0, sizeof *s);
     s->m = m;
@@ -46,7 +46,8 @@ lp_status lp_xscorer_init(lp_xscorer *s, const lp_model *m, lp_err *err)
                               s->nn_out);
         return LP_OK;
     }
-    lp_status st = lp_explainer_new(m, &s->ex, err);
+    lp_status st = tables ? lp_explainer_new(m, &s->ex, err)
+                          : lp_explainer_new_lite(m, &s->ex, err);
     if (st)
         return st;
     s->d = lp_explainer_n_features(s->ex);
