@@ -4,7 +4,9 @@
  * prediction id; GET /v1/model describes the model and its input schema; POST /v1/feedback stores
  * true labels; GET /v1/monitor reports drift (PSI, KS) and live metrics. Every prediction is
  * logged to SQLite by a background writer; the model reloads on SIGHUP and POST
- * /v1/admin/reload by atomic swap. OpenAPI: docs/lepton-serve.openapi.yaml.
+ * /v1/admin/reload by atomic swap. POST /v1/predict?explain=true adds each row's top 5
+ * contributions ("explanation", explainjson.h; rows then also go through a frame for the
+ * explainer). OpenAPI: docs/lepton-serve.openapi.yaml.
  */
 #include <math.h>
 #include <stdatomic.h>
@@ -13,6 +15,7 @@
 
 #include "commands.h"
 #include "modelserver.h"
+#include "explainjson.h"
 #include "rowparse.h"
 
 #define MAX_ROWS 10000 /* rows per request */
@@ -82,10 +85,11 @@ static const lp_field_spec predict_fields[] = {
     {.name = NULL},
 };
 
-/* The reply {"model_version", "predictions": [{"id", "prediction", "probabilities"}],
- * "ignored_fields"} as text, member for member what the cJSON tree printed. */
+/* The reply {"model_version", "predictions": [{"id", "prediction", "probabilities",
+ * "explanation"}], "ignored_fields"} as text, member for member what the cJSON tree printed.
+ * expl (nullable) is the row's explanation object. */
 static void reply_prediction(lp_buf *b, const lp_model *m, lp_task task, const char *id,
-                             const double *out, int32_t cls, size_t k)
+                             const double *out, int32_t cls, size_t k, const cJSON *expl)
 {
     lp_buf_put(b, "{\"id\":", 6);
     json_put_str(b, id);
@@ -103,6 +107,16 @@ static void reply_prediction(lp_buf *b, const lp_model *m, lp_task task, const c
             json_put_num(b, out[c]);
         }
         lp_buf_put(b, "}", 1);
+    }
+    if (expl) {
+        char *t = cJSON_PrintUnformatted(expl);
+        if (t) {
+            lp_buf_put(b, ",\"explanation\":", 15);
+            lp_buf_put(b, t, strlen(t));
+            free(t);
+        } else {
+            b->failed = true;
+        }
     }
     lp_buf_put(b, "}", 1);
 }
@@ -131,7 +145,21 @@ static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
         st = row_scratch_outputs(rs, n, k, &out, &cls, &err);
     if (!st)
         st = lp_predictor_run(s->pred, v, n, row_scratch_predict(rs), out, cls, &err);
+    bool explain = false;
+    lp_explanation ex = {0};
+    lp_frame *f = NULL;
+    if (!st)
+        st = explain_query(lp_req_query(req, "explain"), &explain, &err);
+    if (!st && explain) {
+        cJSON *ign = cJSON_CreateArray(); /* already collected by rows_parse */
+        st = rows_to_frame(s->m, rows, &f, ign, &err);
+        cJSON_Delete(ign);
+        if (!st)
+            st = explain_serve_rows(s->m, f, &ex, &err);
+        lp_frame_free(f);
+    }
     if (st) {
+        lp_explanation_clear(&ex);
         cJSON_Delete(ignored);
         lp_swap_release(ref);
         row_scratch_trim(rs);
@@ -161,7 +189,9 @@ static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
         }
         if (i)
             lp_buf_put(b, ",", 1);
-        reply_prediction(b, s->m, task, id, o, task == LP_TASK_REGRESSION ? 0 : cls[i], k);
+        cJSON *expl = explain ? explain_row_json(s->m, &ex, i, 5) : NULL;
+        reply_prediction(b, s->m, task, id, o, task == LP_TASK_REGRESSION ? 0 : cls[i], k, expl);
+        cJSON_Delete(expl);
         if (a->log) {
             row_inputs_hash(rs, s->m, &v[i], hash);
             lp_pred_record rec = {.id = id, .time = lp_time_wall(), .model_version = s->version,
@@ -187,6 +217,7 @@ static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
         cJSON_Delete(ignored);
     }
     lp_buf_put(b, "}", 1);
+    lp_explanation_clear(&ex);
     served_sketch_rows(s, v, n);
     if (atomic_fetch_add(&a->rows_since_save, n) + n >= 1000) {
         atomic_store(&a->rows_since_save, 0);

@@ -38,6 +38,31 @@ static lp_status train_device(const char *device, lp_model_kind kind, lp_params 
     return lp_params_set(p, "device", be->name, err);
 }
 
+/* --adversarial and its options as the nn family's parameters (adversarial,
+ * adversarial_method, pgd_steps, pgd_step_size); the family validates the values. */
+static lp_status train_adversarial(lp_model_kind kind, const char *eps, const char *method,
+                                   const char *steps, const char *step, lp_params *p,
+                                   lp_err *err)
+{
+    if (!eps && !method && !steps && !step)
+        return LP_OK;
+    if (kind != LP_MODEL_KIND_NN)
+        return lp_err_set(err, LP_EUNSUPPORTED, "--adversarial needs --model nn (adversarial "
+                          "training perturbs inputs along the loss gradient), not %s",
+                          lp_model_kind_name(kind));
+    if (!eps)
+        return lp_err_set(err, LP_EINVAL, "--adversarial-method, --pgd-steps and "
+                          "--pgd-step-size need --adversarial EPS");
+    lp_status st = lp_params_set(p, "adversarial", eps, err);
+    if (!st && method)
+        st = lp_params_set(p, "adversarial_method", method, err);
+    if (!st && steps)
+        st = lp_params_set(p, "pgd_steps", steps, err);
+    if (!st && step)
+        st = lp_params_set(p, "pgd_step_size", step, err);
+    return st;
+}
+
 int cmd_train(int argc, char **argv)
 {
     cli_read rd = {0};
@@ -46,6 +71,7 @@ int cmd_train(int argc, char **argv)
     arg_list params = {0};
     long seed = 42;
     bool json = false;
+    const char *adv = NULL, *adv_method = NULL, *pgd_steps = NULL, *pgd_step = NULL;
     const arg_spec opts[] = {
         {"data", ARG_STR, &data, "TRAIN", "training data (CSV, TSV or JSONL; gzip ok)"},
         {"label", ARG_STR, &label, "COL", "the column to predict"},
@@ -55,6 +81,12 @@ int cmd_train(int argc, char **argv)
          "cuda|cpu|auto: where --model nn trains (the device parameter; auto = cuda when a GPU "
          "is usable, else cpu)"},
         {"valid", ARG_STR, &valid, "VALID", "validation data (default: 20% of TRAIN held out)"},
+        {"adversarial", ARG_STR, &adv, "EPS",
+         "nn: adversarial training, L-inf radius EPS in the design's units (after the pipeline: "
+         "standard deviations of a scaled column); batches mix clean and attacked rows 50/50"},
+        {"adversarial-method", ARG_STR, &adv_method, "M", "nn: fgsm (default) or pgd"},
+        {"pgd-steps", ARG_STR, &pgd_steps, "N", "nn: PGD iterations (default 10)"},
+        {"pgd-step-size", ARG_STR, &pgd_step, "A", "nn: PGD step (default 2.5 EPS / steps)"},
         {"out", ARG_STR, &out, "MODEL.lpm", "where to save the model", 0, 0, 'o'},
         {"drop", ARG_STR, &drop, "A,B", "columns to leave out of the features"},
         {"seed", ARG_INT, &seed, "N", "random seed (default 42)", 0, 1e18},
@@ -93,6 +125,8 @@ int cmd_train(int argc, char **argv)
         st = cli_params(&params, &p, &err);
     if (!st && device)
         st = train_device(device, o.kind, p, &err);
+    if (!st)
+        st = train_adversarial(o.kind, adv, adv_method, pgd_steps, pgd_step, p, &err);
     if (st) {
         fprintf(stderr, "lepton train: %s\n", lp_err_text(&err));
         arg_list_free(&params);

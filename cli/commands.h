@@ -17,6 +17,7 @@
     X(pipeline, cmd_pipeline, "profile, clean, tune, train, evaluate, register")  \
     X(eval, cmd_eval, "evaluate a model on labelled data")                         \
     X(predict, cmd_predict, "predict raw rows with a saved model")                 \
+    X(explain, cmd_explain, "explain a model's scores per row or globally")        \
     X(serve, cmd_serve, "serve a model over HTTP with monitoring")                 \
     X(monitor, cmd_monitor, "drift and live metrics of a served model, offline")    \
     X(registry, cmd_registry, "list, show and promote models in the model registry") \

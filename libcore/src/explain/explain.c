@@ -18,7 +18,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+static lp_status explainer_new(const lp_model *m, bool tables, lp_explainer **out,
+                               lp_err *err);
+
 lp_status lp_explainer_new(const lp_model *m, lp_explainer **out, lp_err *err)
+{
+    return explainer_new(m, true, out, err);
+}
+
+lp_status lp_explainer_new_lite(const lp_model *m, lp_explainer **out, lp_err *err)
+{
+    return explainer_new(m, false, out, err);
+}
+
+static lp_status explainer_new(const lp_model *m, bool tables, lp_explainer **out,
+                               lp_err *err)
 {
     *out = NULL;
     lp_explainer *e = lp_calloc(1, sizeof *e);
@@ -32,6 +46,8 @@ lp_status lp_explainer_new(const lp_model *m, lp_explainer **out, lp_err *err)
         e->d = lp_gbdt_n_features(e->gbdt);
         e->n_outputs = lp_gbdt_n_outputs(e->gbdt);
         st = lp_treeshap_init(e, err);
+        if (!st && tables)
+            st = lp_treeshap_precompute(e, err);
     } else if (e->kind == LP_MODEL_KIND_LINEAR || e->kind == LP_MODEL_KIND_LOGISTIC) {
         const lp_linear *lin = lp_model_impl(m);
         e->d = lp_linear_n_features(lin);
@@ -63,6 +79,7 @@ void lp_explainer_free(lp_explainer *e)
         return;
     free(e->base);
     free(e->mean);
+    lp_treeshap_free(e);
     free(e);
 }
 
@@ -113,7 +130,10 @@ lp_explain_ws *lp_explain_ws_new(const lp_explainer *e)
     ws->owner = e;
     ws->cap = e->gbdt ? lp_treeshap_path_len(e->max_depth) : 1;
     ws->path = lp_calloc(ws->cap, sizeof *ws->path);
-    if (!ws->path) {
+    ws->dir = lp_calloc(e->max_nodes + 1, 1);
+    if (!ws->path || !ws->dir) {
+        free(ws->path);
+        free(ws->dir);
         free(ws);
         return NULL;
     }
@@ -125,6 +145,7 @@ void lp_explain_ws_free(lp_explain_ws *ws)
     if (!ws)
         return;
     free(ws->path);
+    free(ws->dir);
     free(ws);
 }
 
@@ -151,7 +172,7 @@ lp_status lp_explainer_row(const lp_explainer *e, lp_explain_ws *ws, const float
     double mg;
     if (e->gbdt) {
         memset(phi, 0, e->d * sizeof(double));
-        mg = lp_treeshap_row(e, ws->path, x, k, phi);
+        mg = lp_treeshap_row(e, ws->path, ws->dir, x, k, phi);
     } else {
         mg = linear_row(e, x, k, phi);
     }

@@ -17,6 +17,34 @@ typedef struct lp_shap_path {
     double zero_fraction, one_fraction, pweight;
 } lp_shap_path;
 
+/* Precomputed TreeSHAP of one leaf (treeshap.c, "fast path"): the k unique features split on
+ * from the root, the path's conditions, and the (2^k, k) table of contributions for every
+ * pattern b of "x follows the path at every split on feature j" bits. */
+typedef struct lp_ts_leaf {
+    uint32_t k;      /* unique features on the path (<= LP_TS_MAX_K) */
+    uint32_t n_cond; /* splits on the path */
+    uint64_t cond;   /* offset into e->ts_cond of n_cond entries */
+    uint64_t feat;   /* offset into e->ts_feat of k feature indices */
+    uint64_t table;  /* offset into e->ts_tab of 2^k * k doubles */
+} lp_ts_leaf;
+
+/* One split on a leaf's path: node index, the direction the path takes (1 = left) and the slot
+ * (0..k-1) of its feature among the leaf's unique features. */
+typedef struct lp_ts_cond {
+    int32_t node;
+    uint8_t left, slot;
+} lp_ts_cond;
+
+typedef struct lp_ts_tree {
+    uint64_t leaf0;   /* first leaf in e->ts_leaves; */
+    uint32_t n_leaves;
+    bool fast;        /* precomputed; else Algorithm 2 at run time */
+} lp_ts_tree;
+
+#define LP_TS_MAX_K 12
+/* doubles of precomputed tables over all trees (32 MiB); trees beyond it use Algorithm 2 */
+#define LP_TS_MAX_TABLE ((uint64_t)1 << 22)
+
 struct lp_explainer {
     const lp_model *model;
     lp_model_kind kind;
@@ -25,6 +53,12 @@ struct lp_explainer {
     const lp_gbdt *gbdt;
     size_t max_depth;      /* deepest tree (edges from root to leaf) */
     double *base;          /* (n_outputs,) base score + sum of tree expectations */
+    size_t max_nodes;      /* largest tree */
+    lp_ts_tree *ts_trees;  /* (n_trees,) or NULL: precomputed TreeSHAP (treeshap.c) */
+    lp_ts_leaf *ts_leaves;
+    lp_ts_cond *ts_cond;
+    int32_t *ts_feat;
+    double *ts_tab;
     /* linear */
     const float *coef;     /* (n_outputs, d) */
     const float *intercept;/* (n_outputs,) */
@@ -35,17 +69,74 @@ struct lp_explain_ws {
     const lp_explainer *owner;
     size_t cap;            /* path elements */
     lp_shap_path *path;
+    uint8_t *dir;          /* (max_nodes,) per-node "x goes left" of the fast path */
 };
 
 /* TreeSHAP set-up for e->gbdt: max depth and base values. LP_ENOMEM. */
 lp_status lp_treeshap_init(lp_explainer *e, lp_err *err);
+/* Precompute the fast-path tables for e->gbdt (trees within the memory budget). LP_ENOMEM. */
+lp_status lp_treeshap_precompute(lp_explainer *e, lp_err *err);
+void lp_treeshap_free(lp_explainer *e);
 /* Path elements a workspace needs for trees of depth max_depth. */
 size_t lp_treeshap_path_len(size_t max_depth);
 /* Accumulate the attributions of output k for x into phi (d,) (not cleared), returning the
  * margin of output k (base included). */
-double lp_treeshap_row(const lp_explainer *e, lp_shap_path *path, const float *x, size_t k,
-                       double *phi);
+double lp_treeshap_row(const lp_explainer *e, lp_shap_path *path, uint8_t *dir, const float *x,
+                       size_t k, double *phi);
+/* lp_explainer_new without the fast-path tables (cheap to build: for a few rows). */
+lp_status lp_explainer_new_lite(const lp_model *m, lp_explainer **out, lp_err *err);
 /* Cover-weighted mean leaf value of one tree (the path-dependent E[f_t]). */
 double lp_treeshap_tree_mean(const lp_gbdt_node *nodes, size_t n_nodes);
+
+/* ---- any family (scorer.c) ------------------------------------------------------------------
+ * The raw scores F of a model over design rows, for every family: K outputs per row, 1 for
+ * regression and binary (the log-odds), the class count for multiclass. */
+struct lp_nn;
+typedef struct lp_xscorer {
+    const lp_model *m;
+    lp_model_kind kind;
+    lp_task task;
+    size_t d, K;
+    lp_explainer *ex;          /* linear, logistic, gbdt: their margins */
+    const struct lp_nn *net;   /* nn */
+    size_t nn_out;
+    double y_mean, y_std;      /* nn regression scaling */
+} lp_xscorer;
+
+/* tables: build TreeSHAP's precomputed tables (worth it for many rows; margins never need
+ * them). */
+lp_status lp_xscorer_init(lp_xscorer *s, const lp_model *m, bool tables, lp_err *err);
+void lp_xscorer_clear(lp_xscorer *s);
+/* out (n, K) raw scores of X (n, d); OpenMP over rows for the tree and linear families with
+ * threads (0 = default, 1 on a request path). */
+lp_status lp_xscorer_raw(const lp_xscorer *s, const float *X, size_t n, int threads, double *out,
+                         lp_err *err);
+
+/* Features over design columns: group[j] of design column j in [0, p), names (p,) owned. */
+typedef struct lp_xgroups {
+    size_t d, p;
+    int32_t *group; /* (d,) */
+    char **names;   /* (p,) */
+} lp_xgroups;
+
+lp_status lp_xgroups_init(lp_xgroups *g, const lp_model *m, size_t d, bool raw_columns,
+                          lp_err *err);
+void lp_xgroups_clear(lp_xgroups *g);
+
+/* The module lock serialising the nn's gradient passes (they use the net's scratch). */
+void lp_explain_lock(void);
+void lp_explain_unlock(void);
+
+/* Integrated gradients (ig.c) of output weights w (nn_out,) for rows X (n, d): phi (n, d),
+ * fb (n,) the weighted output at the baseline b (d,), fx (n,) at x. Takes the module lock. */
+lp_status lp_ig_rows(const lp_xscorer *s, const float *X, size_t n, const float *b,
+                     const float *w_rows, size_t steps, double *phi, double *fx, double *fb,
+                     lp_err *err);
+
+/* Kernel SHAP (kernelshap.c) of output k for one design row x (d,) against the background
+ * B (nb, d), over the groups g: phi (p,), *fx F(x)_k, *base mean F(b)_k. */
+lp_status lp_kernelshap_row(const lp_xscorer *s, const lp_xgroups *g, const float *x,
+                            const float *B, size_t nb, size_t k, size_t samples, uint64_t seed,
+                            int threads, double *phi, double *fx, double *base, lp_err *err);
 
 #endif

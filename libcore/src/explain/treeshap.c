@@ -84,6 +84,8 @@ lp_status lp_treeshap_init(lp_explainer *e, lp_err *err)
         size_t nn = 0;
         const lp_gbdt_node *nodes = lp_gbdt_tree(e->gbdt, t, &nn);
         size_t dep = tree_depth(nodes, 0, nn);
+        if (nn > e->max_nodes)
+            e->max_nodes = nn;
         if (dep > e->max_depth)
             e->max_depth = dep;
         e->base[t % k] += lp_treeshap_tree_mean(nodes, nn);
@@ -207,8 +209,228 @@ static void recurse(const lp_gbdt_node *nodes, const float *x, double *phi, int3
     recurse(nodes, x, phi, cold, depth + 1, p, cold_zero * in_zero, 0.0, n->feature);
 }
 
-double lp_treeshap_row(const lp_explainer *e, lp_shap_path *path, const float *x, size_t k,
-                       double *phi)
+/* ---- the fast path: precomputed tables per leaf ---------------------------------------------
+ * At a leaf, Algorithm 2's unique path holds each feature split on once, with zero fraction
+ * z_j (the product of the cover shares of the path's splits on it) and one fraction b_j in
+ * {0, 1} (x follows the path at every split on it). The z_j are fixed by the tree; only the bits
+ * b depend on x. So for a leaf with k unique features the contribution
+ *   phi[u_j] += UNWOUND_SUM(path(b), j) (b_j - z_j) value
+ * takes one of 2^k precomputable values per j (the EXTENDs commute, so the path's order does
+ * not matter). Tabulating them (the idea of Yang 2021's Fast TreeSHAP v2) turns a row's cost
+ * per tree from O(L D^2) into O(N + L D): one comparison per node, then per leaf its pattern
+ * and k additions. Tables take 2^k k doubles per leaf; trees with a leaf of more than
+ * LP_TS_MAX_K unique features, or beyond LP_TS_MAX_TABLE doubles in all, keep Algorithm 2. */
+
+typedef struct leaf_walk {
+    const lp_gbdt_node *nodes;
+    int32_t path[130];     /* nodes from the root to the current node's parent */
+    uint8_t left[130];     /* the direction taken at each */
+    size_t depth;
+} leaf_walk;
+
+/* The unique features of the path in w (first-occurrence order) into u, their zero fractions
+ * into z, and each split's slot; returns k, or LP_TS_MAX_K + 1 when there are more. */
+static size_t leaf_features(const leaf_walk *w, int32_t *u, double *z, uint8_t *slot)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < w->depth; i++) {
+        const lp_gbdt_node *n = &w->nodes[w->path[i]];
+        size_t j = 0;
+        while (j < k && u[j] != n->feature)
+            j++;
+        if (j == k) {
+            if (k == LP_TS_MAX_K)
+                return LP_TS_MAX_K + 1;
+            u[k] = n->feature;
+            z[k++] = 1.0;
+        }
+        double wl, wr;
+        child_shares(w->nodes, n, &wl, &wr);
+        z[j] *= w->left[i] ? wl : wr;
+        slot[i] = (uint8_t)j;
+    }
+    return k;
+}
+
+/* Visit the leaves below node in order; fn gets the walk at each leaf. */
+typedef bool (*leaf_fn)(leaf_walk *w, int32_t leaf, void *ctx);
+static bool walk(leaf_walk *w, int32_t node, leaf_fn fn, void *ctx)
+{
+    const lp_gbdt_node *n = &w->nodes[node];
+    if (n->feature < 0)
+        return fn(w, node, ctx);
+    if (w->depth >= 128)
+        return false;
+    w->path[w->depth] = node;
+    w->left[w->depth] = 1;
+    w->depth++;
+    bool ok = walk(w, n->left, fn, ctx);
+    w->left[w->depth - 1] = 0;
+    ok = ok && walk(w, n->right, fn, ctx);
+    w->depth--;
+    return ok;
+}
+
+typedef struct sizes {
+    uint64_t leaves, conds, feats, tab;
+} sizes;
+
+static bool count_leaf(leaf_walk *w, int32_t leaf, void *ctx)
+{
+    (void)leaf;
+    sizes *c = ctx;
+    int32_t u[LP_TS_MAX_K];
+    double z[LP_TS_MAX_K];
+    uint8_t slot[130];
+    size_t k = leaf_features(w, u, z, slot);
+    if (k > LP_TS_MAX_K)
+        return false;
+    c->leaves++;
+    c->conds += w->depth;
+    c->feats += k;
+    c->tab += ((uint64_t)1 << k) * k;
+    return true;
+}
+
+/* The cursor of the fill pass. */
+typedef struct filler {
+    lp_explainer *e;
+    sizes at;
+    lp_shap_path p[LP_TS_MAX_K + 2];
+} filler;
+
+static bool fill_one(leaf_walk *w, int32_t leaf, void *ctx)
+{
+    filler *f = ctx;
+    lp_explainer *e = f->e;
+    int32_t u[LP_TS_MAX_K];
+    double z[LP_TS_MAX_K];
+    uint8_t slot[130];
+    size_t k = leaf_features(w, u, z, slot);
+    lp_ts_leaf *L = &e->ts_leaves[f->at.leaves++];
+    L->k = (uint32_t)k;
+    L->n_cond = (uint32_t)w->depth;
+    L->cond = f->at.conds;
+    L->feat = f->at.feats;
+    L->table = f->at.tab;
+    for (size_t i = 0; i < w->depth; i++)
+        e->ts_cond[f->at.conds++] = (lp_ts_cond){w->path[i], w->left[i], slot[i]};
+    for (size_t j = 0; j < k; j++)
+        e->ts_feat[f->at.feats++] = u[j];
+    double v = w->nodes[leaf].value;
+    double *T = e->ts_tab + L->table;
+    for (uint32_t b = 0; b < (1u << k); b++) {
+        extend_path(f->p, 0, 1.0, 1.0, -1);
+        for (size_t j = 0; j < k; j++)
+            extend_path(f->p, j + 1, z[j], (double)((b >> j) & 1u), u[j]);
+        for (size_t j = 0; j < k; j++) {
+            double one = (double)((b >> j) & 1u);
+            T[(size_t)b * k + j] = unwound_sum(f->p, k, j + 1) * (one - z[j]) * v;
+        }
+    }
+    f->at.tab += ((uint64_t)1 << k) * k;
+    return true;
+}
+
+void lp_treeshap_free(lp_explainer *e)
+{
+    free(e->ts_trees);
+    free(e->ts_leaves);
+    free(e->ts_cond);
+    free(e->ts_feat);
+    free(e->ts_tab);
+    e->ts_trees = NULL;
+    e->ts_leaves = NULL;
+    e->ts_cond = NULL;
+    e->ts_feat = NULL;
+    e->ts_tab = NULL;
+}
+
+lp_status lp_treeshap_precompute(lp_explainer *e, lp_err *err)
+{
+    size_t nt = lp_gbdt_n_trees(e->gbdt);
+    if (!nt)
+        return LP_OK;
+    e->ts_trees = lp_calloc(nt, sizeof *e->ts_trees);
+    if (!e->ts_trees)
+        return lp_err_set(err, LP_ENOMEM, "treeshap: out of memory");
+    sizes total = {0};
+    leaf_walk *w = lp_calloc(1, sizeof *w);
+    if (!w)
+        return lp_err_set(err, LP_ENOMEM, "treeshap: out of memory");
+    for (size_t t = 0; t < nt; t++) {
+        size_t nn = 0;
+        w->nodes = lp_gbdt_tree(e->gbdt, t, &nn);
+        w->depth = 0;
+        sizes c = {0};
+        bool ok = nn && walk(w, 0, count_leaf, &c);
+        if (ok && total.tab + c.tab <= LP_TS_MAX_TABLE) {
+            e->ts_trees[t].fast = true;
+            e->ts_trees[t].leaf0 = total.leaves;
+            e->ts_trees[t].n_leaves = (uint32_t)c.leaves;
+            total.leaves += c.leaves;
+            total.conds += c.conds;
+            total.feats += c.feats;
+            total.tab += c.tab;
+        }
+    }
+    e->ts_leaves = lp_mallocarray(total.leaves + 1, sizeof *e->ts_leaves);
+    e->ts_cond = lp_mallocarray(total.conds + 1, sizeof *e->ts_cond);
+    e->ts_feat = lp_mallocarray(total.feats + 1, sizeof *e->ts_feat);
+    e->ts_tab = lp_mallocarray(total.tab + 1, sizeof *e->ts_tab);
+    filler *f = lp_calloc(1, sizeof *f);
+    if (!e->ts_leaves || !e->ts_cond || !e->ts_feat || !e->ts_tab || !f) {
+        free(w);
+        free(f);
+        lp_treeshap_free(e);
+        return lp_err_set(err, LP_ENOMEM, "treeshap: out of memory for %llu table entries",
+                          (unsigned long long)total.tab);
+    }
+    f->e = e;
+    for (size_t t = 0; t < nt; t++) {
+        if (!e->ts_trees[t].fast)
+            continue;
+        size_t nn = 0;
+        w->nodes = lp_gbdt_tree(e->gbdt, t, &nn);
+        w->depth = 0;
+        walk(w, 0, fill_one, f);
+    }
+    free(w);
+    free(f);
+    return LP_OK;
+}
+
+/* One precomputed tree: phi += its contributions, returns its leaf value for x. */
+static double fast_tree(const lp_explainer *e, const lp_ts_tree *tr, const lp_gbdt_node *nodes,
+                        size_t nn, uint8_t *dir, const float *x, double *phi)
+{
+    for (size_t i = 0; i < nn; i++) {
+        const lp_gbdt_node *n = &nodes[i];
+        if (n->feature < 0)
+            continue;
+        float v = x[n->feature];
+        dir[i] = (uint8_t)(isnan(v) ? n->default_left != 0 : v <= n->threshold);
+    }
+    const lp_ts_leaf *L = e->ts_leaves + tr->leaf0;
+    for (uint32_t l = 0; l < tr->n_leaves; l++, L++) {
+        const lp_ts_cond *c = e->ts_cond + L->cond;
+        uint32_t fail = 0;
+        for (uint32_t i = 0; i < L->n_cond; i++)
+            fail |= (uint32_t)(dir[c[i].node] != c[i].left) << c[i].slot;
+        uint32_t k = L->k, b = ((1u << k) - 1u) & ~fail;
+        const double *row = e->ts_tab + L->table + (size_t)b * k;
+        const int32_t *u = e->ts_feat + L->feat;
+        for (uint32_t j = 0; j < k; j++)
+            phi[u[j]] += row[j];
+    }
+    int32_t i = 0;
+    while (nodes[i].feature >= 0)
+        i = dir[i] ? nodes[i].left : nodes[i].right;
+    return nodes[i].value;
+}
+
+double lp_treeshap_row(const lp_explainer *e, lp_shap_path *path, uint8_t *dir, const float *x,
+                       size_t k, double *phi)
 {
     size_t nt = lp_gbdt_n_trees(e->gbdt), no = e->n_outputs;
     double margin = lp_gbdt_base_score(e->gbdt, k);
@@ -217,6 +439,10 @@ double lp_treeshap_row(const lp_explainer *e, lp_shap_path *path, const float *x
         const lp_gbdt_node *nodes = lp_gbdt_tree(e->gbdt, t, &nn);
         if (!nn)
             continue;
+        if (e->ts_trees && e->ts_trees[t].fast) {
+            margin += fast_tree(e, &e->ts_trees[t], nodes, nn, dir, x, phi);
+            continue;
+        }
         /* the root level's path element 0 is the "no feature" sentinel (feature -1) */
         path[0].feature = -1;
         recurse(nodes, x, phi, 0, 0, path, 1.0, 1.0, -1);

@@ -65,5 +65,14 @@ const lp_family *lp_model_family(const lp_model *m);
 /* Floats of dense design one lp_predictor_run chunk holds (default 2^20); tests lower it to
  * exercise chunking. Not thread-safe against runs of p. */
 void lp_predictor_set_chunk(lp_predictor *p, size_t floats);
+/* The nn family's net and its regression target scaling (value = y_mean + y_std * z; 0 and 1
+ * for classification), or NULL for another family. Owned by m. */
+struct lp_nn;
+const struct lp_nn *lp_family_nn_net(const lp_model *m, double *y_mean, double *y_std);
+/* The design (n, d) of the rows of data whose label is present, with their encoded targets:
+ * y (n) values (regression) or class indices as doubles, cls (n) class indices (NULL for
+ * regression). Each output is new (lp_matf_free / free). Errors as lp_model_evaluate. */
+lp_status lp_model_design_labeled(const lp_model *m, const lp_frame *data, lp_matf **X,
+                                  double **y, int32_t **cls, lp_err *err);
 
 #endif

@@ -5,7 +5,9 @@
  * target's units). Parameters: hidden ("64,64"), activation (relu), dropout (0), optimizer
  * (adamw|sgd), lr (1e-3), momentum (0.9), weight_decay (0), schedule (constant|step|cosine),
  * warmup_steps (0), epochs (50), batch_size (64), patience (5; early stopping on the model's
- * validation split), clip_norm (0), class_weight (none|balanced), device (cpu|cuda|auto).
+ * validation split), clip_norm (0), class_weight (none|balanced), device (cpu|cuda|auto),
+ * adversarial (0: off; else the L-inf radius eps of adversarial training in the design's units,
+ * nn.h), adversarial_method (fgsm|pgd), pgd_steps (10), pgd_step_size (0 = 2.5 eps / steps).
  */
 #include "model/family.h"
 #include "model/nn.h"
@@ -21,7 +23,8 @@
 static const char *const nn_keys[] = {"hidden", "activation", "dropout", "optimizer", "lr",
                                       "momentum", "weight_decay", "schedule", "warmup_steps",
                                       "epochs", "batch_size", "patience", "clip_norm",
-                                      "class_weight", "device", NULL};
+                                      "class_weight", "device", "adversarial",
+                                      "adversarial_method", "pgd_steps", "pgd_step_size", NULL};
 
 typedef struct nnf {
     lp_nn *net;
@@ -64,6 +67,25 @@ static lp_status opts_from_params(const lp_params *p, lp_nn_opts *o, size_t *bal
     o->patience = (int)patience;
     o->warmup_steps = (int)warm;
     o->backend = devices[dev];
+    return LP_OK;
+}
+
+/* The adversarial-training parameters; eps 0 (the default) means off. */
+static lp_status adv_from_params(const lp_params *p, uint64_t seed, lp_nn_attack_opts *a,
+                                 lp_err *err)
+{
+    static const char *const methods[] = {"fgsm", "pgd", NULL};
+    size_t meth;
+    long steps;
+    lp_status st;
+    if ((st = lp_params_double(p, "adversarial", 0, 0, 1e6, &a->eps, err)) ||
+        (st = lp_params_choice(p, "adversarial_method", methods, 0, &meth, err)) ||
+        (st = lp_params_int(p, "pgd_steps", 10, 1, 1000, &steps, err)) ||
+        (st = lp_params_double(p, "pgd_step_size", 0, 0, 1e6, &a->step_size, err)))
+        return st;
+    a->method = meth ? LP_NN_ATTACK_PGD : LP_NN_ATTACK_FGSM;
+    a->steps = (int)steps;
+    a->seed = seed;
     return LP_OK;
 }
 
@@ -129,8 +151,18 @@ static lp_status nn_fit(const lp_design *x, const lp_target *y, const lp_design 
         o.patience = 0;
     if ((st = lp_nn_opts_check(&o, err)))
         goto done;
-    st = lp_nn_fit(x->dense, fy, x->rows, x->cols, &o, xv ? xv->dense : NULL, fyv,
-                   xv ? xv->rows : 0, &f->net, err);
+    lp_nn_attack_opts adv = lp_nn_attack_opts_default();
+    if ((st = adv_from_params(p, seed, &adv, err)))
+        goto done;
+    if (adv.eps > 0) {
+        st = lp_nn_new(x->cols, &o, &f->net, err);
+        if (!st)
+            st = lp_nn_train_adversarial(f->net, &adv, x->dense, fy, x->rows,
+                                         xv ? xv->dense : NULL, fyv, xv ? xv->rows : 0, err);
+    } else {
+        st = lp_nn_fit(x->dense, fy, x->rows, x->cols, &o, xv ? xv->dense : NULL, fyv,
+                       xv ? xv->rows : 0, &f->net, err);
+    }
 done:
     free(fy);
     free(fyv);
@@ -228,3 +260,15 @@ const lp_family lp_family_nn = {
     .fit = nn_fit, .predict = nn_predict, .save = nn_save, .load = nn_load, .free = nn_free,
     .describe = nn_describe,
 };
+
+const lp_nn *lp_family_nn_net(const lp_model *m, double *y_mean, double *y_std)
+{
+    if (lp_model_get_kind(m) != LP_MODEL_KIND_NN)
+        return NULL;
+    const nnf *f = lp_model_impl(m);
+    if (y_mean)
+        *y_mean = f->y_mean;
+    if (y_std)
+        *y_std = f->y_std;
+    return f->net;
+}

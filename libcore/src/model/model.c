@@ -811,6 +811,53 @@ lp_status lp_model_design(const lp_model *m, const lp_frame *rows, lp_matf **out
     return st;
 }
 
+lp_status lp_model_design_labeled(const lp_model *m, const lp_frame *data, lp_matf **X,
+                                  double **y, int32_t **cls, lp_err *err)
+{
+    *X = NULL;
+    *y = NULL;
+    *cls = NULL;
+    size_t lj;
+    lp_status st = lp_frame_require(data, m->label, "the labelled data", &lj, err);
+    if (st)
+        return st;
+    const lp_column *lab = lp_frame_col(data, lj);
+    size_t n = lp_frame_nrows(data), nk = 0;
+    size_t *keep = lp_mallocarray(n + 1, sizeof(size_t));
+    if (!keep)
+        return lp_err_set(err, LP_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        if (!lab->missing[i])
+            keep[nk++] = i;
+    lp_frame *rows = NULL;
+    double *yy = lp_mallocarray(nk + 1, sizeof(double));
+    int32_t *cc = lp_mallocarray(nk + 1, sizeof(int32_t));
+    if (!yy || !cc)
+        st = lp_err_set(err, LP_ENOMEM, "out of memory");
+    if (!st && m->task == LP_TASK_REGRESSION && lab->type != LP_COL_TYPE_NUMERIC)
+        st = lp_err_set(err, LP_EINVAL, "label '%s' is not numeric in the labelled data",
+                        m->label);
+    if (!st)
+        st = lp_frame_take_rows(data, keep, nk, &rows, err);
+    if (!st)
+        st = encode_target(m, lp_frame_col(rows, lj), NULL, nk, yy, cc, "labelled data", err);
+    if (!st)
+        st = lp_model_design(m, rows, X, err);
+    lp_frame_free(rows);
+    free(keep);
+    if (st) {
+        free(yy);
+        free(cc);
+        return st;
+    }
+    *y = yy;
+    if (m->task == LP_TASK_REGRESSION)
+        free(cc);
+    else
+        *cls = cc;
+    return LP_OK;
+}
+
 const double *lp_model_valid_scores(const lp_model *m, size_t *n)
 {
     *n = m->n_valid;

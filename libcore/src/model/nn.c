@@ -990,6 +990,11 @@ const float *lp_nn_state(const lp_nn *m)
     return m->state_host;
 }
 
+/* The input gradient of sum_k w[i, k] z_k for each row i, where w is one-hot of cls (cls
+ * non-NULL) or the given output weights dz (n, n_out). */
+static lp_status input_backward(lp_nn *m, const float *X, size_t n, const int32_t *cls,
+                                const float *dz, float *grad, float *logits, lp_err *err);
+
 lp_status lp_nn_input_grad(lp_nn *m, const float *X, size_t n, const int32_t *cls, float *grad,
                            float *logits, lp_err *err)
 {
@@ -999,6 +1004,20 @@ lp_status lp_nn_input_grad(lp_nn *m, const float *X, size_t n, const int32_t *cl
         if (cls[i] < 0 || (size_t)cls[i] >= m->n_out)
             return lp_err_set(err, LP_EINVAL, "nn_input_grad: row %zu: class %d not in [0, %zu)",
                               i, cls[i], m->n_out);
+    return input_backward(m, X, n, cls, NULL, grad, logits, err);
+}
+
+lp_status lp_nn_input_vjp(lp_nn *m, const float *X, size_t n, const float *dz, float *grad,
+                          float *logits, lp_err *err)
+{
+    if (!m || !X || !dz || !grad || n == 0)
+        return lp_err_set(err, LP_EINVAL, "nn_input_vjp: net, X, dz or grad is NULL, or n is 0");
+    return input_backward(m, X, n, NULL, dz, grad, logits, err);
+}
+
+static lp_status input_backward(lp_nn *m, const float *X, size_t n, const int32_t *cls,
+                                const float *dz, float *grad, float *logits, lp_err *err)
+{
     const lp_backend *be = m->be;
     TRY(ensure_state(m, err));
     size_t chunk = n < PREDICT_CHUNK ? n : PREDICT_CHUNK;
@@ -1017,9 +1036,13 @@ lp_status lp_nn_input_grad(lp_nn *m, const float *X, size_t n, const int32_t *cl
             st = L->ops->forward(L, &c, m->params.ptr, nb, acts + m->act_off[i],
                                  acts + m->act_off[i + 1], err);
         }
-        memset(hot, 0, nb * m->n_out * sizeof *hot);
-        for (size_t i = 0; i < nb; i++)
-            hot[i * m->n_out + (size_t)cls[r0 + i]] = 1.0f;
+        if (cls) {
+            memset(hot, 0, nb * m->n_out * sizeof *hot);
+            for (size_t i = 0; i < nb; i++)
+                hot[i * m->n_out + (size_t)cls[r0 + i]] = 1.0f;
+        } else {
+            memcpy(hot, dz + r0 * m->n_out, nb * m->n_out * sizeof *hot);
+        }
         if (!st)
             st = be->copy_h2d(be, m->g0.ptr, hot, nb * m->n_out * sizeof(float), err);
         float *dy = m->g0.ptr;

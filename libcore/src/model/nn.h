@@ -303,6 +303,59 @@ lp_status lp_nn_predict_row(const lp_nn *m, const float *x, float *out, float *s
  * LP_EINVAL (NULL, class out of range naming the row), LP_ENOMEM. Not thread-safe. */
 lp_status lp_nn_input_grad(lp_nn *m, const float *X, size_t n, const int32_t *cls, float *grad,
                            float *logits, lp_err *err);
+/* The vector-Jacobian product of the raw outputs w.r.t. the input: grad (n, d) row i gets
+ * d(sum_k dz[i, k] z_k(x_i)) / dx_i for output weights dz (n, n_out), e.g. softmax(z) - onehot
+ * for the cross-entropy's input gradient (FGSM / PGD) or an output's coefficients for
+ * integrated gradients. Eval mode; logits as lp_nn_input_grad. Same errors and the same
+ * thread-safety as lp_nn_input_grad. */
+lp_status lp_nn_input_vjp(lp_nn *m, const float *X, size_t n, const float *dz, float *grad,
+                          float *logits, lp_err *err);
+/* ---- adversarial examples and training (nn_adv.c) -------------------------------------------
+ * Attacks perturb the input rows x (the design, after any feature pipeline) inside the L-inf
+ * ball of radius eps around them, to increase the training loss of their labels:
+ *   FGSM (Goodfellow, Shlens & Szegedy 2015): x' = x + eps sign(grad_x L(x, y)).
+ *   PGD  (Madry et al. 2018): x_0 = x + U(-eps, eps)^d (seeded), then `steps` times
+ *        x_{t+1} = clip_[x - eps, x + eps](x_t + alpha sign(grad_x L(x_t, y))).
+ * The input gradient of the loss is the net's vector-Jacobian product with dL/dz: softmax(z) -
+ * onehot(y) (cross-entropy; class weights scale a row's gradient and leave its sign alone),
+ * sigmoid(z) - y (BCE), z - y (MSE). */
+typedef enum lp_nn_attack {
+    LP_NN_ATTACK_FGSM = 0,
+    LP_NN_ATTACK_PGD
+} lp_nn_attack;
+
+typedef struct lp_nn_attack_opts {
+    lp_nn_attack method; /* default FGSM */
+    double eps;          /* L-inf radius, > 0 and finite (default 0.1) */
+    int steps;           /* PGD iterations, 1..1000 (default 10) */
+    double step_size;    /* PGD alpha; 0 = 2.5 eps / steps (Madry et al.'s choice) */
+    bool random_start;   /* PGD: start at a uniform point of the ball (default true) */
+    uint64_t seed;       /* PGD random starts (default 0) */
+} lp_nn_attack_opts;
+
+lp_nn_attack_opts lp_nn_attack_opts_default(void);
+/* LP_EINVAL naming the field: "attack: eps=-1: must be a finite number > 0". */
+lp_status lp_nn_attack_opts_check(const lp_nn_attack_opts *o, lp_err *err);
+/* "fgsm" / "pgd"; parse gives LP_EINVAL naming the choices. */
+const char *lp_nn_attack_name(lp_nn_attack a);
+lp_status lp_nn_attack_parse(const char *s, lp_nn_attack *out, lp_err *err);
+
+/* Adversarial rows Xadv (n, d) for X (n, d) with labels y as lp_nn_train takes them. stream
+ * varies the PGD starts between calls (a batch number). Xadv may equal X (in place). Errors:
+ * options, labels (naming the row), LP_ENOMEM. Not thread-safe (it uses the net's scratch). */
+lp_status lp_nn_attack_rows(lp_nn *m, const lp_nn_attack_opts *a, const float *X,
+                            const float *y, size_t n, uint64_t stream, float *Xadv, lp_err *err);
+
+/* Adversarial training: lp_nn_train, except that every mini-batch B is trained as the batch
+ * [B; attack(B)] of twice its rows, so the step minimises 0.5 L(clean) + 0.5 L(adversarial)
+ * (Goodfellow et al. 2015's alpha = 0.5), the attack run at the current weights. Validation,
+ * patience and best-weight restoring as lp_nn_train (on clean validation loss; batch-norm
+ * running statistics are kept from the last epoch). A cosine schedule with total_steps 0 is
+ * planned over epochs x batches. Errors as lp_nn_train and lp_nn_attack_opts_check. */
+lp_status lp_nn_train_adversarial(lp_nn *m, const lp_nn_attack_opts *a, const float *X,
+                                  const float *y, size_t n, const float *X_valid,
+                                  const float *y_valid, size_t n_valid, lp_err *err);
+
 /* Width of the input to the final dense layer (the penultimate features). */
 size_t lp_nn_n_features(const lp_nn *m);
 /* out (n, lp_nn_n_features) = the penultimate features of X (n, d) in eval mode. Allocates
