@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,6 +230,7 @@ static long image_class(const app *a, const char *label)
 static lp_status h_diagnose(const lp_req *req, lp_res *res, void *user)
 {
     app *a = user;
+    omp_set_num_threads(1); /* this thread's ICV: the CNN's ops run without forking a team */
     if (!cJSON_IsObject(req->json))
         return lp_http_error(res, LP_EINVAL, "body must be a JSON object");
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(req->json, "text");

@@ -19,6 +19,8 @@
  */
 #include "dx.h"
 
+#include <cblas.h>
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -366,6 +368,8 @@ static int cmd_serve(int argc, char **argv)
         fputs(USAGE, stderr);
         return 2;
     }
+    /* one request, one thread: no BLAS pool (it would spin between requests) */
+    openblas_set_num_threads(1);
     lp_err err;
     dx_image_model *img = NULL;
     dx_text_model *txt = NULL;
