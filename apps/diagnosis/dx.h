@@ -40,6 +40,13 @@ typedef struct dx_train_opts {
 
 dx_train_opts dx_train_opts_default(void);
 
+/* The fitted temperature is kept in [DX_T_MIN, DX_T_MAX]: on a validation split the model
+ * classifies perfectly, the likelihood keeps growing as T -> 0 and the fit would turn every
+ * answer into a certainty; the floor keeps the probabilities graded (the card says so). */
+#define DX_T_MIN 0.1
+#define DX_T_MAX 10.0
+double dx_temperature_clamp(double T);
+
 typedef struct dx_image_model dx_image_model;
 
 /* Train on X (n, c h w) floats in [0, 1] with labels y in [0, k); X_valid / y_valid (n_valid)
@@ -190,6 +197,17 @@ lp_status dx_audit_get(dx_audit *a, int64_t id, char **json, lp_err *err);
 /* Check the whole chain; LP_EFORMAT naming the first bad row ("row 7: hash does not match
  * its contents (edited)", "row 8: previous hash does not match row 6 (row 7 deleted?)"). */
 lp_status dx_audit_verify(const char *path, size_t *n_rows, lp_err *err);
+
+/* ---- the tabular model (dx_tabular.c) ------------------------------------------------------
+ * Logistic regression (libcore's lp_model, default pipeline: standard scaling, one-hot) on a
+ * CSV with a label column, its inverse regularization C chosen by 5-fold cross-validated
+ * accuracy on the training file over {0.01, 0.03, 0.1, 0.3, 1, 3, 10} (the smallest C among
+ * ties, sklearn LogisticRegressionCV's rule); a column named "row" is dropped as an id. The
+ * final model is fitted with that C by lp_model_train (valid_path, or its held-out split).
+ * *C gets the chosen value, cv_acc (may be NULL) its mean fold accuracy. */
+lp_status dx_tabular_train(const char *path, const char *valid_path, const char *label,
+                           const dx_train_opts *o, lp_model **out, double *C, double *cv_acc,
+                           lp_err *err);
 
 /* ---- the service (dx_service.c) ------------------------------------------------------------
  * State of lepton-diagnosis's HTTP API: the models (one per modality, either may be NULL, not

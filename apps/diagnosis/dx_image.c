@@ -90,6 +90,13 @@ const char *dx_image_model_card(const dx_image_model *m)
 {
     return m->card;
 }
+double dx_temperature_clamp(double T)
+{
+    if (!isfinite(T) || !(T > 0))
+        return 1.0;
+    return fmin(fmax(T, DX_T_MIN), DX_T_MAX);
+}
+
 double dx_image_model_abstain_p(const dx_image_model *m)
 {
     return m->abstain_p;
@@ -287,6 +294,7 @@ static lp_status build_card(dx_image_model *m, size_t n_train, size_t n_valid,
     cJSON *cal = cJSON_AddObjectToObject(c, "calibration");
     cJSON_AddStringToObject(cal, "method", "temperature scaling on the validation split");
     cJSON_AddNumberToObject(cal, "temperature", m->T);
+    cJSON_AddStringToObject(cal, "temperature_range", "[0.1, 10] (a fit at a bound is clamped)");
     cJSON_AddNumberToObject(cal, "ece_before", ece_before);
     cJSON_AddNumberToObject(cal, "ece_after", ev->ece);
     cJSON *ab = cJSON_AddObjectToObject(c, "abstention");
@@ -341,6 +349,7 @@ static lp_status fit_trust(dx_image_model *m, const float *X, size_t n, const fl
         if (!st) {
             lp_calibrator_params(cal, &m->T, NULL);
             lp_calibrator_free(cal);
+            m->T = dx_temperature_clamp(m->T);
         }
         ece_before = ece_at(z, yv, nv, m->k, 1.0);
     }

@@ -522,6 +522,7 @@ static lp_status build_card(dx_text_model *m, const char *path, const char *text
     cJSON *cal = cJSON_AddObjectToObject(c, "calibration");
     cJSON_AddStringToObject(cal, "method", "temperature scaling on the validation split");
     cJSON_AddNumberToObject(cal, "temperature", m->T);
+    cJSON_AddStringToObject(cal, "temperature_range", "[0.1, 10] (a fit at a bound is clamped)");
     cJSON_AddNumberToObject(cal, "ece_before", ece_before);
     cJSON_AddNumberToObject(cal, "ece_after", ev->ece);
     cJSON *ab = cJSON_AddObjectToObject(c, "abstention");
@@ -561,8 +562,7 @@ static lp_status fit_trust(dx_text_model *m, const rows *tr, const rows *va, con
         st = lp_calibrator_fit_temperature(z, y, nv, k, &cal, err);
     if (!st) {
         lp_calibrator_params(cal, &m->T, NULL);
-        if (!(m->T > 0) || !isfinite(m->T))
-            m->T = 1;
+        m->T = dx_temperature_clamp(m->T);
         for (size_t i = 0; i < nv; i++)
             share[i] = nw[i] ? (double)kn[i] / (double)nw[i] : 0;
         qsort(share, nv, sizeof *share, cmp_double);

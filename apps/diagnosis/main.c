@@ -6,7 +6,8 @@
  *   train --images PATH [--labels IDX] [--valid PATH [--valid-labels IDX]] --out MODEL.lpm
  *   train --text FILE [--text-col text] [--label-col label] [--valid FILE] --out MODEL.lpm
  *         (dx_text_model: TF-IDF + logistic, calibrated, with its OOD threshold)
- *   train --tabular FILE --label COL [--valid FILE] --out MODEL.lpm   (plain lp_model)
+ *   train --tabular FILE --label COL [--valid FILE] --out MODEL.lpm
+ *         (plain lp_model: logistic, C by 5-fold cross-validation)
  *   eval --model MODEL.lpm (--images PATH [--labels IDX] | --text FILE | --tabular FILE) --json
  *   serve [--port 8084] [--db diagnosis.db] (--model MODEL.lpm | [--image-model IMAGE.lpm]
  *         [--text-model TEXT.lpm]) [--store-text]
@@ -139,35 +140,6 @@ static dx_train_opts train_opts_from_env(void)
 
 /* ---- lp_model paths (text / tabular) ------------------------------------------------------ */
 
-static lp_status train_frame(const char *file, const char *valid, const char *label,
-                             lp_model_kind kind, const char *out, lp_err *err)
-{
-    lp_frame *tr = NULL, *va = NULL;
-    lp_status st = lp_frame_read(file, NULL, &tr, err);
-    if (!st && valid)
-        st = lp_frame_read(valid, NULL, &va, err);
-    lp_train_opts o = lp_train_opts_default();
-    o.kind = kind;
-    o.label = label;
-    const char *drop[1] = {"row"};
-    if (!st && lp_frame_find(tr, "row") >= 0) {
-        o.drop = drop;
-        o.n_drop = 1;
-    }
-    o.data_name = file;
-    lp_model *m = NULL;
-    if (!st)
-        st = lp_model_train(tr, va, &o, &m, err);
-    if (!st)
-        st = lp_model_save(m, out, err);
-    if (!st)
-        printf("trained %s on %zu rows -> %s\n", lp_model_kind_name(kind), lp_frame_nrows(tr), out);
-    lp_model_free(m);
-    lp_frame_free(tr);
-    lp_frame_free(va);
-    return st;
-}
-
 static lp_status eval_frame(const char *model, const char *file, lp_err *err)
 {
     lp_model *m = NULL;
@@ -243,8 +215,16 @@ static int cmd_train(int argc, char **argv)
             fputs(USAGE, stderr);
             return 2;
         }
-        st = train_frame(tab, flag(argc, argv, "--valid"), label, LP_MODEL_KIND_LOGISTIC, out,
-                         &err);
+        dx_train_opts o = train_opts_from_env();
+        lp_model *m = NULL;
+        double C = NAN, acc = NAN;
+        st = dx_tabular_train(tab, flag(argc, argv, "--valid"), label, &o, &m, &C, &acc, &err);
+        if (!st)
+            st = lp_model_save(m, out, &err);
+        if (!st)
+            printf("trained logistic (C = %g by %d-fold CV, accuracy %.4f) on %s -> %s\n", C, 5,
+                   acc, tab, out);
+        lp_model_free(m);
     } else {
         dataset tr, va = {0};
         st = load_images(images, flag(argc, argv, "--labels"), &tr, &err);
