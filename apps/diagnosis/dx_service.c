@@ -194,11 +194,14 @@ static lp_status explain_text(app *a, const char *text, size_t cls, cJSON *expl,
     cJSON_AddNumberToObject(tx, "logit", te.logit);
     cJSON *top = cJSON_AddArrayToObject(tx, "top_tokens");
     bool used[64] = {0};
-    for (int r = 0; r < 5; r++) { /* the 5 strongest (|contribution|) for the audit row */
+    /* the 5 strongest (|contribution|) for the audit row: vocabulary words only (a word
+     * outside it contributes 0 and may be a name or a number: it is never stored) */
+    for (int r = 0; r < 5; r++) {
         size_t best = te.n;
         for (size_t i = 0; i < te.n && i < 64; i++)
-            if (!used[i] && (best == te.n || fabs(te.tokens[i].contribution) >
-                                                 fabs(te.tokens[best].contribution)))
+            if (!used[i] && te.tokens[i].contribution != 0 &&
+                (best == te.n ||
+                 fabs(te.tokens[i].contribution) > fabs(te.tokens[best].contribution)))
                 best = i;
         if (best == te.n)
             break;
