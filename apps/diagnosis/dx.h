@@ -30,9 +30,22 @@ typedef struct dx_train_opts {
     double ood_quantile; /* validation quantile of the OOD distance used as threshold (0.99) */
     uint64_t seed;       /* default 42 */
     int threads;         /* OpenMP threads, 0 = default */
+    /* text model: inverse L2 strength of the logistic regression (default 100: the symptom
+     * texts are short and nearly separable; C = 1 underfits them), word n-grams 1..ngram_max
+     * (default 1), sublinear tf (default false) */
+    double text_c;
+    unsigned text_ngram_max;
+    bool text_sublinear;
 } dx_train_opts;
 
 dx_train_opts dx_train_opts_default(void);
+
+/* The fitted temperature is kept in [DX_T_MIN, DX_T_MAX]: on a validation split the model
+ * classifies perfectly, the likelihood keeps growing as T -> 0 and the fit would turn every
+ * answer into a certainty; the floor keeps the probabilities graded (the card says so). */
+#define DX_T_MIN 0.1
+#define DX_T_MAX 10.0
+double dx_temperature_clamp(double T);
 
 typedef struct dx_image_model dx_image_model;
 
@@ -58,14 +71,17 @@ const char *dx_image_model_version(const dx_image_model *m);
  * intended use, limits); owned by m. */
 const char *dx_image_model_card(const dx_image_model *m);
 
-/* One answer. probs are calibrated (softmax(z / T)); order ranks classes by probability. */
+/* One answer. probs are calibrated (softmax(z / T)); order ranks classes by probability;
+ * labels[j] names class j (strings owned by the model that answered). */
 typedef struct dx_answer {
     size_t k;
     double probs[64];
     size_t order[64];
+    const char *labels[64];
     double ood;         /* distance of the penultimate features to the training ones */
     bool abstain;
-    char reason[160];   /* empty when not abstaining */
+    bool out_of_dist;   /* abstaining because the input is unlike the training data */
+    char reason[256];   /* empty when not abstaining */
 } dx_answer;
 
 /* Predict n images X (n, c h w): answers (n). Thread-safe. */
@@ -90,6 +106,78 @@ typedef struct dx_eval {
 } dx_eval;
 lp_status dx_image_eval(const dx_image_model *m, const float *X, const int32_t *y, size_t n,
                         dx_eval *out, lp_err *err);
+/* The same metrics from answers a (n) already computed, y (n) in [0, k). */
+lp_status dx_eval_answers(const dx_answer *a, const int32_t *y, size_t n, size_t k,
+                          dx_eval *out, lp_err *err);
+/* Rank a->probs[0..k) into a->order (descending, stable). */
+void dx_answer_rank(dx_answer *a);
+
+/* ---- the text model ------------------------------------------------------------------------
+ * Multinomial (binary: binary) logistic regression on TF-IDF features of one text column
+ * (word 1-2 grams, sublinear tf: libcore's lp_model with a one-step pipeline), plus what
+ * trust needs: a temperature fitted on the validation logits, the share of a text's words
+ * the vocabulary knows (the out-of-distribution score: a text with no known word, or with a
+ * share below the validation texts' (1 - ood_quantile) quantile, abstains) and exact
+ * per-token contributions. Saved as an ordinary lp_model .lpm with a "dx.text" section (JSON:
+ * version, text column, temperature, thresholds, model card). Immutable after training /
+ * loading; every call below is thread-safe. */
+typedef struct dx_text_model dx_text_model;
+
+/* Train on the file's text_col and label_col (CSV / TSV / JSONL); valid_path may be NULL, then
+ * valid_frac of the rows (stratified, seeded) is held out for calibration and validation
+ * metrics. Rows with a missing label are skipped; a missing text is the empty text. More than
+ * 64 classes or fewer than 2 is LP_EINVAL. *out is new. */
+lp_status dx_text_train(const char *path, const char *valid_path, const char *text_col,
+                        const char *label_col, const dx_train_opts *o, dx_text_model **out,
+                        lp_err *err);
+void dx_text_model_free(dx_text_model *m);
+lp_status dx_text_model_save(const dx_text_model *m, const char *path, lp_err *err);
+/* LP_EFORMAT "not a lepton-diagnosis text model" for an .lpm without the dx.text section. */
+lp_status dx_text_model_load(const char *path, dx_text_model **out, lp_err *err);
+size_t dx_text_model_classes(const dx_text_model *m);
+const char *dx_text_model_class(const dx_text_model *m, size_t j);
+const char *dx_text_model_version(const dx_text_model *m); /* "text-<12 hex>" */
+const char *dx_text_model_card(const dx_text_model *m);    /* JSON text owned by m */
+
+/* Answer one text. LP_EINVAL for an empty (or all-blank) text, LP_EPARSE for invalid UTF-8. A
+ * text with no word the vocabulary knows (another language, another domain) is ANSWERED with
+ * abstain = true and that reason (ood = 1 - known share). */
+lp_status dx_text_predict(const dx_text_model *m, const char *text, dx_answer *out,
+                          lp_err *err);
+
+/* Exact linear attributions of class cls's logit (binary: its log-odds) for one text, per
+ * token: the TF-IDF column of term t contributes coef[cls][t] * x_t (the linear model's
+ * Shapley values against the empty text); a bigram's share is split equally between its two
+ * words. tokens are the text's distinct words in order of first appearance (a word outside
+ * the vocabulary gets 0); base + sum of contributions == logit within float rounding. */
+typedef struct dx_token {
+    char *token;
+    double contribution;
+} dx_token;
+typedef struct dx_text_expl {
+    size_t n;
+    dx_token *tokens; /* (n), owned; release with dx_text_expl_clear */
+    double base, logit;
+} dx_text_expl;
+lp_status dx_text_explain(const dx_text_model *m, const char *text, size_t cls,
+                          dx_text_expl *out, lp_err *err);
+void dx_text_expl_clear(dx_text_expl *e);
+
+/* Metrics of m on the labelled rows of the file (label column as in training; a label the
+ * model never saw is LP_EINVAL naming its row). */
+lp_status dx_text_eval(const dx_text_model *m, const char *path, dx_eval *out, lp_err *err);
+
+/* Late fusion of two calibrated answers a and b (image and text) over the labels they share
+ * (matched by name): p(c) proportional to p_a(c) * p_b(c) (the product rule for modalities
+ * conditionally independent given the class; each answer renormalised over the shared labels
+ * first, which the final normalisation subsumes). out's labels point into a's. Abstains when
+ * either answer abstained for being out of distribution, or when the fused top probability is
+ * below abstain_p. LP_EUNSUPPORTED naming both label lists when fewer than 2 labels are shared;
+ * *dropped (may be NULL) gets how many labels of a and b were left out. */
+lp_status dx_fuse(const dx_answer *a, const dx_answer *b, double abstain_p, dx_answer *out,
+                  size_t *dropped, lp_err *err);
+/* The abstention threshold of a model (its calibrated top-probability floor). */
+double dx_image_model_abstain_p(const dx_image_model *m);
 
 /* ---- the audit trail -----------------------------------------------------------------------
  * Table answers(id, ts, model_version, input_sha256, text, differential, explanation,
@@ -109,6 +197,34 @@ lp_status dx_audit_get(dx_audit *a, int64_t id, char **json, lp_err *err);
 /* Check the whole chain; LP_EFORMAT naming the first bad row ("row 7: hash does not match
  * its contents (edited)", "row 8: previous hash does not match row 6 (row 7 deleted?)"). */
 lp_status dx_audit_verify(const char *path, size_t *n_rows, lp_err *err);
+
+/* ---- the tabular model (dx_tabular.c) ------------------------------------------------------
+ * Logistic regression (libcore's lp_model, default pipeline: standard scaling, one-hot) on a
+ * CSV with a label column, its inverse regularization C chosen by 5-fold cross-validated
+ * accuracy on the training file over {0.01, 0.03, 0.1, 0.3, 1, 3, 10} (the smallest C among
+ * ties, sklearn LogisticRegressionCV's rule); a column named "row" is dropped as an id. The
+ * final model is fitted with that C by lp_model_train (valid_path, or its held-out split).
+ * *C gets the chosen value, cv_acc (may be NULL) its mean fold accuracy. */
+lp_status dx_tabular_train(const char *path, const char *valid_path, const char *label,
+                           const dx_train_opts *o, lp_model **out, double *C, double *cv_acc,
+                           lp_err *err);
+
+/* ---- the service (dx_service.c) ------------------------------------------------------------
+ * State of lepton-diagnosis's HTTP API: the models (one per modality, either may be NULL, not
+ * both) and the audit trail. Routes: POST /v1/diagnose, GET /v1/audit/{id}, GET
+ * /v1/model-card (see docs/diagnosis.openapi.yaml); lp_server adds the shared endpoints. */
+typedef struct dx_service dx_service;
+/* Takes ownership of img and txt (freed on failure too); opens the audit database db.
+ * store_text: keep the request text (PCRE2-redacted) in the audit rows. */
+lp_status dx_service_new(dx_image_model *img, dx_text_model *txt, const char *db,
+                         bool store_text, dx_service **out, lp_err *err);
+void dx_service_free(dx_service *s);
+/* The static route table (user data: the dx_service). */
+const lp_route *dx_service_routes(size_t *n);
+/* Labels the image and text models share (0 unless both are loaded). */
+size_t dx_service_shared_labels(const dx_service *s);
+/* "cnn-...", "text-..." or "cnn-...+text-..." into buf. */
+void dx_service_version(const dx_service *s, char *buf, size_t cap);
 
 /* Redact e-mail addresses and phone numbers (PCRE2) into a new string (caller frees). */
 char *dx_redact(const char *text);

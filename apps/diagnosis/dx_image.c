@@ -51,6 +51,8 @@ dx_train_opts dx_train_opts_default(void)
     o.abstain_p = 0.6;
     o.ood_quantile = 0.99;
     o.seed = 42;
+    o.text_c = 100;
+    o.text_ngram_max = 1;
     return o;
 }
 
@@ -87,6 +89,29 @@ const char *dx_image_model_version(const dx_image_model *m)
 const char *dx_image_model_card(const dx_image_model *m)
 {
     return m->card;
+}
+double dx_temperature_clamp(double T)
+{
+    if (!isfinite(T) || !(T > 0))
+        return 1.0;
+    return fmin(fmax(T, DX_T_MIN), DX_T_MAX);
+}
+
+double dx_image_model_abstain_p(const dx_image_model *m)
+{
+    return m->abstain_p;
+}
+
+void dx_answer_rank(dx_answer *a)
+{
+    for (size_t j = 0; j < a->k; j++)
+        a->order[j] = j;
+    for (size_t j = 1; j < a->k; j++) /* insertion sort, descending, stable */
+        for (size_t t = j; t > 0 && a->probs[a->order[t]] > a->probs[a->order[t - 1]]; t--) {
+            size_t tmp = a->order[t];
+            a->order[t] = a->order[t - 1];
+            a->order[t - 1] = tmp;
+        }
 }
 
 /* OOD distances of n feature rows f (n, F). */
@@ -139,17 +164,12 @@ lp_status dx_image_predict(const dx_image_model *m, const float *X, size_t n, dx
             memset(a, 0, sizeof *a);
             a->k = m->k;
             for (size_t j = 0; j < m->k; j++)
-                a->probs[j] = p[i * m->k + j], a->order[j] = j;
-            for (size_t j = 1; j < m->k; j++) /* insertion sort, descending, stable */
-                for (size_t t = j; t > 0 && a->probs[a->order[t]] > a->probs[a->order[t - 1]]; t--) {
-                    size_t tmp = a->order[t];
-                    a->order[t] = a->order[t - 1];
-                    a->order[t - 1] = tmp;
-                }
+                a->probs[j] = p[i * m->k + j], a->labels[j] = m->classes[j];
+            dx_answer_rank(a);
             a->ood = dist[i];
             double top = a->probs[a->order[0]];
             if (dist[i] > m->ood_thr) {
-                a->abstain = true;
+                a->abstain = a->out_of_dist = true;
                 snprintf(a->reason, sizeof a->reason,
                          "input unlike the training images (distance %.2f > threshold %.2f)",
                          dist[i], m->ood_thr);
@@ -167,51 +187,64 @@ lp_status dx_image_predict(const dx_image_model *m, const float *X, size_t n, dx
     return st;
 }
 
-lp_status dx_image_eval(const dx_image_model *m, const float *X, const int32_t *y, size_t n,
-                        dx_eval *out, lp_err *err)
+lp_status dx_eval_answers(const dx_answer *a, const int32_t *y, size_t n, size_t k,
+                          dx_eval *out, lp_err *err)
 {
-    if (!m || !X || !y || !out || n == 0)
+    if (!a || !y || !out || n == 0 || k < 2 || k > 64)
         return lp_err_set(err, LP_EINVAL, "dx eval: no rows");
     memset(out, 0, sizeof *out);
     out->n = n;
-    dx_answer *a = lp_mallocarray(n, sizeof *a);
-    double *p = lp_mallocarray(n, m->k * sizeof *p), *s1 = lp_mallocarray(n, sizeof *s1);
+    double *p = lp_mallocarray(n, k * sizeof *p), *s1 = lp_mallocarray(n, sizeof *s1);
     int32_t *pred = lp_mallocarray(n, sizeof *pred);
-    lp_status st = a && p && s1 && pred ? LP_OK : lp_err_set(err, LP_ENOMEM, "dx: out of memory");
-    if (!st)
-        st = dx_image_predict(m, X, n, a, err);
+    lp_status st = p && s1 && pred ? LP_OK : lp_err_set(err, LP_ENOMEM, "dx: out of memory");
     size_t top3 = 0;
     for (size_t i = 0; i < n && !st; i++) {
-        if (y[i] < 0 || (size_t)y[i] >= m->k)
+        if (y[i] < 0 || (size_t)y[i] >= k) {
             st = lp_err_set(err, LP_EINVAL, "dx eval: row %zu: label %d not in [0, %zu)", i, y[i],
-                            m->k);
-        for (size_t j = 0; j < m->k; j++)
-            p[i * m->k + j] = a[i].probs[j];
+                            k);
+            break;
+        }
+        for (size_t j = 0; j < k; j++)
+            p[i * k + j] = a[i].probs[j];
         pred[i] = (int32_t)a[i].order[0];
-        s1[i] = m->k > 1 ? a[i].probs[1] : 0;
-        for (size_t t = 0; t < 3 && t < m->k; t++)
+        s1[i] = a[i].probs[1];
+        for (size_t t = 0; t < 3 && t < k; t++)
             top3 += a[i].order[t] == (size_t)y[i];
         out->abstained += a[i].abstain;
     }
     if (!st)
         st = lp_metrics_accuracy(y, pred, n, &out->accuracy, err);
     if (!st)
-        st = lp_metrics_prf_average(y, pred, n, m->k, LP_AVERAGE_MACRO, NULL, NULL,
-                                    &out->macro_f1, err);
+        st = lp_metrics_prf_average(y, pred, n, k, LP_AVERAGE_MACRO, NULL, NULL, &out->macro_f1,
+                                    err);
     if (!st) {
         lp_err e2;
-        lp_status s2 = m->k == 2 ? lp_metrics_auroc(y, s1, n, &out->auroc, &e2)
-                                 : lp_metrics_auroc_ovr(y, p, n, m->k, &out->auroc, &e2);
+        lp_status s2 = k == 2 ? lp_metrics_auroc(y, s1, n, &out->auroc, &e2)
+                              : lp_metrics_auroc_ovr(y, p, n, k, &out->auroc, &e2);
         if (s2)
             out->auroc = NAN; /* a class absent from y */
     }
     if (!st)
-        st = lp_metrics_ece(y, p, n, m->k, LP_METRICS_ECE_BINS_DEFAULT, &out->ece, err);
+        st = lp_metrics_ece(y, p, n, k, LP_METRICS_ECE_BINS_DEFAULT, &out->ece, err);
     out->top3_accuracy = (double)top3 / (double)n;
-    free(a);
     free(p);
     free(s1);
     free(pred);
+    return st;
+}
+
+lp_status dx_image_eval(const dx_image_model *m, const float *X, const int32_t *y, size_t n,
+                        dx_eval *out, lp_err *err)
+{
+    if (!m || !X || !y || !out || n == 0)
+        return lp_err_set(err, LP_EINVAL, "dx eval: no rows");
+    dx_answer *a = lp_mallocarray(n, sizeof *a);
+    lp_status st = a ? LP_OK : lp_err_set(err, LP_ENOMEM, "dx: out of memory");
+    if (!st)
+        st = dx_image_predict(m, X, n, a, err);
+    if (!st)
+        st = dx_eval_answers(a, y, n, m->k, out, err);
+    free(a);
     return st;
 }
 
@@ -261,6 +294,7 @@ static lp_status build_card(dx_image_model *m, size_t n_train, size_t n_valid,
     cJSON *cal = cJSON_AddObjectToObject(c, "calibration");
     cJSON_AddStringToObject(cal, "method", "temperature scaling on the validation split");
     cJSON_AddNumberToObject(cal, "temperature", m->T);
+    cJSON_AddStringToObject(cal, "temperature_range", "[0.1, 10] (a fit at a bound is clamped)");
     cJSON_AddNumberToObject(cal, "ece_before", ece_before);
     cJSON_AddNumberToObject(cal, "ece_after", ev->ece);
     cJSON *ab = cJSON_AddObjectToObject(c, "abstention");
@@ -315,6 +349,7 @@ static lp_status fit_trust(dx_image_model *m, const float *X, size_t n, const fl
         if (!st) {
             lp_calibrator_params(cal, &m->T, NULL);
             lp_calibrator_free(cal);
+            m->T = dx_temperature_clamp(m->T);
         }
         ece_before = ece_at(z, yv, nv, m->k, 1.0);
     }

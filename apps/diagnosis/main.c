@@ -4,19 +4,26 @@
  * and verify that trail.
  *
  *   train --images PATH [--labels IDX] [--valid PATH [--valid-labels IDX]] --out MODEL.lpm
- *   train (--text FILE [--text-col text] [--label-col label] | --tabular FILE --label COL)
- *         [--valid FILE] --out MODEL.lpm          (lp_model: TF-IDF + logistic / gbdt)
+ *   train --text FILE [--text-col text] [--label-col label] [--valid FILE] --out MODEL.lpm
+ *         (dx_text_model: TF-IDF + logistic, calibrated, with its OOD threshold)
+ *   train --tabular FILE --label COL [--valid FILE] --out MODEL.lpm
+ *         (plain lp_model: logistic, C by 5-fold cross-validation)
  *   eval --model MODEL.lpm (--images PATH [--labels IDX] | --text FILE | --tabular FILE) --json
- *   serve [--port 8084] [--db diagnosis.db] --model IMAGE_MODEL.lpm [--store-text]
+ *   serve [--port 8084] [--db diagnosis.db] (--model MODEL.lpm | [--image-model IMAGE.lpm]
+ *         [--text-model TEXT.lpm]) [--store-text]
+ *         (--model takes either kind, told apart by the file; one model per modality;
+ *         image + text in one request are fused, see dx_fuse)
  *   verify-audit --db diagnosis.db
  * PATH is an IDX images file (with --labels) or a folder of class sub-folders (28x28 gray).
- * Environment: DX_EPOCHS, DX_ARCH, DX_THREADS override training defaults (benchmarks, tests).
+ * Environment: DX_EPOCHS, DX_ARCH, DX_THREADS, DX_TEXT_C, DX_TEXT_NGRAM override training
+ * defaults (benchmarks, tests).
  */
 #include "dx.h"
 
+#include <cblas.h>
+
 #include <cjson/cJSON.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +35,8 @@ static const char *USAGE =
     " --out MODEL.lpm\n"
     "       lepton-diagnosis eval --model MODEL.lpm (--images PATH [--labels IDX] | --text FILE |"
     " --tabular FILE) --json\n"
-    "       lepton-diagnosis serve [--port 8084] [--db diagnosis.db] --model MODEL.lpm"
-    " [--store-text]\n"
+    "       lepton-diagnosis serve [--port 8084] [--db diagnosis.db] (--model MODEL.lpm |"
+    " [--image-model IMAGE.lpm] [--text-model TEXT.lpm]) [--store-text]\n"
     "       lepton-diagnosis verify-audit --db diagnosis.db\n";
 
 static const char *flag(int argc, char **argv, const char *name)
@@ -124,39 +131,14 @@ static dx_train_opts train_opts_from_env(void)
         o.arch = v;
     if ((v = getenv("DX_THREADS")) && atoi(v) > 0)
         o.threads = atoi(v);
+    if ((v = getenv("DX_TEXT_C")) && atof(v) > 0)
+        o.text_c = atof(v);
+    if ((v = getenv("DX_TEXT_NGRAM")) && atoi(v) > 0)
+        o.text_ngram_max = (unsigned)atoi(v);
     return o;
 }
 
 /* ---- lp_model paths (text / tabular) ------------------------------------------------------ */
-
-static lp_status train_frame(const char *file, const char *valid, const char *label,
-                             lp_model_kind kind, const char *out, lp_err *err)
-{
-    lp_frame *tr = NULL, *va = NULL;
-    lp_status st = lp_frame_read(file, NULL, &tr, err);
-    if (!st && valid)
-        st = lp_frame_read(valid, NULL, &va, err);
-    lp_train_opts o = lp_train_opts_default();
-    o.kind = kind;
-    o.label = label;
-    const char *drop[1] = {"row"};
-    if (!st && lp_frame_find(tr, "row") >= 0) {
-        o.drop = drop;
-        o.n_drop = 1;
-    }
-    o.data_name = file;
-    lp_model *m = NULL;
-    if (!st)
-        st = lp_model_train(tr, va, &o, &m, err);
-    if (!st)
-        st = lp_model_save(m, out, err);
-    if (!st)
-        printf("trained %s on %zu rows -> %s\n", lp_model_kind_name(kind), lp_frame_nrows(tr), out);
-    lp_model_free(m);
-    lp_frame_free(tr);
-    lp_frame_free(va);
-    return st;
-}
 
 static lp_status eval_frame(const char *model, const char *file, lp_err *err)
 {
@@ -216,17 +198,33 @@ static int cmd_train(int argc, char **argv)
     }
     lp_status st;
     if (text) {
-        const char *label = flag(argc, argv, "--label-col");
-        st = train_frame(text, flag(argc, argv, "--valid"), label ? label : "label",
-                         LP_MODEL_KIND_LOGISTIC, out, &err);
+        const char *label = flag(argc, argv, "--label-col"), *col = flag(argc, argv, "--text-col");
+        dx_train_opts o = train_opts_from_env();
+        dx_text_model *m = NULL;
+        st = dx_text_train(text, flag(argc, argv, "--valid"), col ? col : "text",
+                           label ? label : "label", &o, &m, &err);
+        if (!st)
+            st = dx_text_model_save(m, out, &err);
+        if (!st)
+            printf("trained %s on %s -> %s\n%s\n", dx_text_model_version(m), text, out,
+                   dx_text_model_card(m));
+        dx_text_model_free(m);
     } else if (tab) {
         const char *label = flag(argc, argv, "--label");
         if (!label) {
             fputs(USAGE, stderr);
             return 2;
         }
-        st = train_frame(tab, flag(argc, argv, "--valid"), label, LP_MODEL_KIND_LOGISTIC, out,
-                         &err);
+        dx_train_opts o = train_opts_from_env();
+        lp_model *m = NULL;
+        double C = NAN, acc = NAN;
+        st = dx_tabular_train(tab, flag(argc, argv, "--valid"), label, &o, &m, &C, &acc, &err);
+        if (!st)
+            st = lp_model_save(m, out, &err);
+        if (!st)
+            printf("trained logistic (C = %g by %d-fold CV, accuracy %.4f) on %s -> %s\n", C, 5,
+                   acc, tab, out);
+        lp_model_free(m);
     } else {
         dataset tr, va = {0};
         st = load_images(images, flag(argc, argv, "--labels"), &tr, &err);
@@ -265,8 +263,20 @@ static int cmd_eval(int argc, char **argv)
         return 2;
     }
     lp_status st;
-    if (!images) {
-        st = eval_frame(model, text ? text : tab, &err);
+    if (tab) {
+        st = eval_frame(model, tab, &err);
+    } else if (text) {
+        dx_text_model *m = NULL;
+        dx_eval ev;
+        st = dx_text_model_load(model, &m, &err);
+        if (!st)
+            st = dx_text_eval(m, text, &ev, &err);
+        if (!st)
+            printf("{\"n\":%zu,\"accuracy\":%.6f,\"macro_f1\":%.6f,\"auroc\":%.6f,\"ece\":%.6f,"
+                   "\"top3_accuracy\":%.6f,\"abstained\":%zu}\n",
+                   ev.n, ev.accuracy, ev.macro_f1, ev.auroc, ev.ece, ev.top3_accuracy,
+                   ev.abstained);
+        dx_text_model_free(m);
     } else {
         dx_image_model *m = NULL;
         dataset d;
@@ -316,271 +326,77 @@ static int cmd_verify(int argc, char **argv)
     return 0;
 }
 
-/* ---- service ------------------------------------------------------------------------------ */
-
-typedef struct app {
-    dx_image_model *img;
-    dx_audit *audit;
-    bool store_text;
-    pthread_mutex_t ig_mu; /* integrated gradients use the net's scratch buffers */
-} app;
-
-/* Decode standard base64 (whitespace ignored); NULL on a bad character or length. */
-static uint8_t *b64_decode(const char *s, size_t len, size_t *out_len)
+/* Load path as an image model or, failing that, as a text model. */
+static lp_status load_any(const char *path, dx_image_model **img, dx_text_model **txt,
+                          lp_err *err)
 {
-    uint8_t *out = malloc(len / 4 * 3 + 3);
-    if (!out)
-        return NULL;
-    uint32_t acc = 0;
-    int bits = 0, pad = 0;
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        int v;
-        if (ch >= 'A' && ch <= 'Z')
-            v = ch - 'A';
-        else if (ch >= 'a' && ch <= 'z')
-            v = ch - 'a' + 26;
-        else if (ch >= '0' && ch <= '9')
-            v = ch - '0' + 52;
-        else if (ch == '+')
-            v = 62;
-        else if (ch == '/')
-            v = 63;
-        else if (ch == '=') {
-            pad++;
-            continue;
-        } else if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t')
-            continue;
-        else {
-            free(out);
-            return NULL;
-        }
-        if (pad) {
-            free(out);
-            return NULL;
-        }
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (uint8_t)(acc >> bits);
-        }
-    }
-    if (pad > 2 || bits >= 6) {
-        free(out);
-        return NULL;
-    }
-    *out_len = n;
-    return out;
-}
-
-static char *b64_encode(const uint8_t *d, size_t n)
-{
-    static const char T[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *o = malloc((n + 2) / 3 * 4 + 1);
-    if (!o)
-        return NULL;
-    size_t j = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)d[i] << 16 | (i + 1 < n ? (uint32_t)d[i + 1] << 8 : 0) |
-                     (i + 2 < n ? d[i + 2] : 0);
-        o[j++] = T[v >> 18 & 63];
-        o[j++] = T[v >> 12 & 63];
-        o[j++] = i + 1 < n ? T[v >> 6 & 63] : '=';
-        o[j++] = i + 2 < n ? T[v & 63] : '=';
-    }
-    o[j] = '\0';
-    return o;
-}
-
-static lp_status h_diagnose(const lp_req *req, lp_res *res, void *user)
-{
-    app *a = user;
-    const cJSON *text = cJSON_GetObjectItemCaseSensitive(req->json, "text");
-    const cJSON *image = cJSON_GetObjectItemCaseSensitive(req->json, "image");
-    if (!cJSON_IsObject(req->json))
-        return lp_http_error(res, LP_EINVAL, "body must be a JSON object");
-    if ((text && !cJSON_IsString(text)) || (image && !cJSON_IsString(image)))
-        return lp_http_error(res, LP_EINVAL, "'text' and 'image' must be strings");
-    if (!image)
-        return lp_http_error(res, LP_EUNSUPPORTED,
-                             "'image' (base64 PNG or JPEG) is required: this service serves an "
-                             "image model; text-only requests are not supported");
-    if (text && strlen(text->valuestring) == 0)
-        return lp_http_error(res, LP_EINVAL, "'text' is empty");
-    size_t raw_len;
-    uint8_t *raw = b64_decode(image->valuestring, strlen(image->valuestring), &raw_len);
-    if (!raw)
-        return lp_http_error(res, LP_EPARSE, "'image' is not valid base64");
-    lp_err err;
-    lp_image img, rs;
-    lp_image_opts io = lp_image_opts_default();
-    io.channels = 1;
-    io.max_pixels = 4u << 20;
-    size_t c, h, w;
-    dx_image_model_shape(a->img, &c, &h, &w);
-    lp_status st = lp_image_decode(raw, raw_len, "image", &io, &img, &err);
-    char in_hash[65];
-    lp_sha256_hex(raw, raw_len, in_hash);
-    free(raw);
-    if (st)
-        return lp_http_error_from(res, &err);
-    st = lp_image_resize(&img, w, h, &rs, &err);
-    lp_image_clear(&img);
-    if (st)
-        return lp_http_error_from(res, &err);
-    float *x = malloc(c * h * w * sizeof *x), *attr = malloc(c * h * w * sizeof *attr);
-    if (!x || !attr) {
-        free(x);
-        free(attr);
-        lp_image_clear(&rs);
-        return lp_http_error(res, LP_ENOMEM, "out of memory");
-    }
-    lp_image_to_chw(&rs, x);
-    lp_image_clear(&rs);
-    dx_answer ans;
-    double fx = 0, fb = 0;
-    st = dx_image_predict(a->img, x, 1, &ans, &err);
-    if (!st) {
-        pthread_mutex_lock(&a->ig_mu);
-        st = dx_image_ig(a->img, x, (int)ans.order[0], 32, attr, &fx, &fb, &err);
-        pthread_mutex_unlock(&a->ig_mu);
-    }
-    lp_buf png;
-    lp_buf_init(&png);
-    if (!st)
-        st = dx_heatmap_png(x, attr, c, h, w, &png, &err);
-    double attr_sum = 0;
-    for (size_t i = 0; !st && i < c * h * w; i++)
-        attr_sum += attr[i];
-    free(x);
-    free(attr);
-    if (st) {
-        lp_buf_free(&png);
-        return lp_http_error_from(res, &err);
-    }
-    cJSON *diff = cJSON_CreateArray();
-    for (size_t t = 0; t < ans.k && t < 5; t++) {
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "label", dx_image_model_class(a->img, ans.order[t]));
-        cJSON_AddNumberToObject(e, "probability", ans.probs[ans.order[t]]);
-        cJSON_AddItemToArray(diff, e);
-    }
-    cJSON *abst = cJSON_CreateObject();
-    cJSON_AddBoolToObject(abst, "value", ans.abstain);
-    if (ans.abstain)
-        cJSON_AddStringToObject(abst, "reason", ans.reason);
-    else
-        cJSON_AddNullToObject(abst, "reason");
-    cJSON_AddNumberToObject(abst, "ood_distance", ans.ood);
-    cJSON *expl_summary = cJSON_CreateObject();
-    cJSON_AddStringToObject(expl_summary, "method", "integrated gradients, 32 steps, black baseline");
-    cJSON_AddStringToObject(expl_summary, "class", dx_image_model_class(a->img, ans.order[0]));
-    cJSON_AddNumberToObject(expl_summary, "attribution_sum", attr_sum);
-    cJSON_AddNumberToObject(expl_summary, "logit_minus_baseline", fx - fb);
-    char *diff_s = cJSON_PrintUnformatted(diff), *abst_s = cJSON_PrintUnformatted(abst);
-    char *expl_s = cJSON_PrintUnformatted(expl_summary);
-    char *stored = NULL;
-    if (text && a->store_text)
-        stored = dx_redact(text->valuestring);
-    int64_t id = 0;
-    st = diff_s && abst_s && expl_s
-             ? dx_audit_append(a->audit, dx_image_model_version(a->img), in_hash, stored, diff_s,
-                               expl_s, abst_s, &id, &err)
-             : lp_err_set(&err, LP_ENOMEM, "out of memory");
-    free(stored);
-    cJSON_free(diff_s);
-    cJSON_free(abst_s);
-    cJSON_free(expl_s);
-    if (st) {
-        cJSON_Delete(diff);
-        cJSON_Delete(abst);
-        cJSON_Delete(expl_summary);
-        lp_buf_free(&png);
-        return lp_http_error_from(res, &err);
-    }
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddItemToObject(body, "differential", diff);
-    cJSON_AddItemToObject(body, "abstain", abst);
-    cJSON *expl = cJSON_AddObjectToObject(body, "explanation");
-    cJSON_AddItemToObject(expl, "tokens", cJSON_CreateArray());
-    char *hm = b64_encode(png.data, png.len);
-    cJSON_AddStringToObject(expl, "heatmap_png", hm ? hm : "");
-    free(hm);
-    cJSON_AddItemToObject(expl, "summary", expl_summary);
-    lp_buf_free(&png);
-    cJSON_AddStringToObject(body, "model_version", dx_image_model_version(a->img));
-    cJSON_AddNumberToObject(body, "audit_id", (double)id);
-    cJSON_AddStringToObject(body, "statement", DX_STATEMENT);
-    return lp_res_json(res, 200, body);
-}
-
-static lp_status h_audit(const lp_req *req, lp_res *res, void *user)
-{
-    app *a = user;
-    const char *ids = lp_req_param(req, "id");
-    char *end;
-    long long id = strtoll(ids ? ids : "", &end, 10);
-    if (!ids || !*ids || *end || id < 1)
-        return lp_http_error(res, LP_EINVAL, "audit id '%s' is not a positive integer",
-                             ids ? ids : "");
-    char *json;
-    lp_err err;
-    if (dx_audit_get(a->audit, id, &json, &err))
-        return lp_http_error_from(res, &err);
-    lp_status st = lp_res_bytes(res, 200, "application/json", json, strlen(json));
-    cJSON_free(json);
-    return st;
-}
-
-static lp_status h_card(const lp_req *req, lp_res *res, void *user)
-{
-    app *a = user;
-    const char *card = dx_image_model_card(a->img);
-    return lp_res_bytes(res, 200, "application/json", card, strlen(card));
+    lp_err e1;
+    if (dx_image_model_load(path, img, &e1) == LP_OK)
+        return LP_OK;
+    if (dx_text_model_load(path, txt, err) == LP_OK)
+        return LP_OK;
+    return lp_err_set(err, LP_EFORMAT, "%s: neither a diagnosis image model (%s) nor a text "
+                      "model (%s)", path, lp_err_text(&e1), lp_err_text(err));
 }
 
 static int cmd_serve(int argc, char **argv)
 {
     const char *model = flag(argc, argv, "--model"), *db = flag(argc, argv, "--db");
     const char *port = flag(argc, argv, "--port");
-    if (!model) {
+    const char *im = flag(argc, argv, "--image-model"), *tm = flag(argc, argv, "--text-model");
+    if (!model && !im && !tm) {
         fputs(USAGE, stderr);
         return 2;
     }
+    /* one request, one thread: no BLAS pool (it would spin between requests) */
+    openblas_set_num_threads(1);
     lp_err err;
-    app a = {0};
-    a.store_text = has(argc, argv, "--store-text");
-    pthread_mutex_init(&a.ig_mu, NULL);
-    lp_status st = dx_image_model_load(model, &a.img, &err);
+    dx_image_model *img = NULL;
+    dx_text_model *txt = NULL;
+    lp_status st = model ? load_any(model, &img, &txt, &err) : LP_OK;
+    if (!st && im && img)
+        st = lp_err_set(&err, LP_EINVAL, "two image models (--model and --image-model)");
+    if (!st && im)
+        st = dx_image_model_load(im, &img, &err);
+    if (!st && tm && txt)
+        st = lp_err_set(&err, LP_EINVAL, "two text models (--model and --text-model)");
+    if (!st && tm)
+        st = dx_text_model_load(tm, &txt, &err);
+    dx_service *svc = NULL;
     if (!st)
-        st = dx_audit_open(db ? db : "diagnosis.db", &a.audit, &err);
-    static const lp_route routes[] = {
-        {"POST", "/v1/diagnose", h_diagnose, 8u << 20, false, true, NULL, false},
-        {"GET", "/v1/audit/{id}", h_audit, 0, false, false, NULL, false},
-        {"GET", "/v1/model-card", h_card, 0, false, false, NULL, false},
-    };
+        st = dx_service_new(img, txt, db ? db : "diagnosis.db", has(argc, argv, "--store-text"),
+                            &svc, &err);
+    else {
+        dx_image_model_free(img);
+        dx_text_model_free(txt);
+    }
+    if (!st && img && txt) {
+        size_t shared = dx_service_shared_labels(svc);
+        printf("lepton-diagnosis: image and text models share %zu of %zu / %zu labels%s\n",
+               shared, dx_image_model_classes(img), dx_text_model_classes(txt),
+               shared < 2 ? " (image + text requests will be refused: nothing to fuse)" : "");
+    }
     lp_server *srv = NULL;
     lp_server_opts so = lp_server_opts_default();
     so.port = port ? (unsigned)atoi(port) : 8084;
     so.name = "lepton-diagnosis";
     so.threads = 2;
+    size_t nr;
+    const lp_route *routes = dx_service_routes(&nr);
     if (!st)
-        st = lp_server_new(routes, 3, &a, &so, &srv, &err);
+        st = lp_server_new(routes, nr, svc, &so, &srv, &err);
     if (!st)
         st = lp_server_start(srv, &err);
     if (!st) {
+        char ver[96];
+        dx_service_version(svc, ver, sizeof ver);
         lp_server_set_ready(srv, true);
-        printf("lepton-diagnosis: %s on http://127.0.0.1:%u\n", dx_image_model_version(a.img),
-               lp_server_port(srv));
+        printf("lepton-diagnosis: %s on http://127.0.0.1:%u\n", ver, lp_server_port(srv));
         fflush(stdout);
         st = lp_server_run_until_signal(srv, &err);
     }
     lp_server_free(srv);
-    dx_audit_close(a.audit);
-    dx_image_model_free(a.img);
-    pthread_mutex_destroy(&a.ig_mu);
+    dx_service_free(svc);
     if (st) {
         fprintf(stderr, "lepton-diagnosis serve: %s\n", lp_err_text(&err));
         return 1;

@@ -40,7 +40,7 @@ code() { curl -s -o "$dir/body" -w '%{http_code}' "$@"; }
 post() { code -X POST -H 'Content-Type: application/json' --data-binary @"$1" "$url/v1/diagnose"; }
 
 img=$(base64 -w0 "$dir/demo/images/ring/003.png")
-printf '{"image":"%s","text":"ring-shaped lesion"}' "$img" >"$dir/req.json"
+printf '{"image":"%s"}' "$img" >"$dir/req.json"
 check "diagnose 200" test "$(post "$dir/req.json")" = 200
 cp "$dir/body" "$dir/ok.json"
 check "differential sums to 1" jq -e '([.differential[].probability] | add) > 0.999 and
@@ -48,12 +48,12 @@ check "differential sums to 1" jq -e '([.differential[].probability] | add) > 0.
 check "answer fields" jq -e '.abstain | has("value") and has("reason")' "$dir/ok.json"
 check "statement and version" jq -e '(.statement | test("Decision support")) and (.model_version | length > 0)' "$dir/ok.json"
 check "heat map is a PNG" bash -c "jq -r .explanation.heatmap_png '$dir/ok.json' | base64 -d | head -c 4 | grep -q PNG"
-check "IG completeness (32 steps)" jq -e '.explanation.summary | (.attribution_sum - .logit_minus_baseline | fabs) <= 0.05 + 0.05 * (.logit_minus_baseline | fabs)' "$dir/ok.json"
+check "IG completeness (32 steps)" jq -e '.explanation.summary.image | (.attribution_sum - .logit_minus_baseline | fabs) <= 0.05 + 0.05 * (.logit_minus_baseline | fabs)' "$dir/ok.json"
 id=$(jq .audit_id "$dir/ok.json")
 check "audit record" test "$(code "$url/v1/audit/$id")" = 200
 check "audit holds no raw text by default" jq -e '.text == null' "$dir/body"
 check "model card" test "$(code "$url/v1/model-card")" = 200
-check "card has calibration" jq -e '.calibration.temperature > 0' "$dir/body"
+check "card has calibration" jq -e '.image.calibration.temperature > 0' "$dir/body"
 
 # hostile inputs: each a 4xx, none audited
 printf '{"image":"@@@not base64@@@"}' >"$dir/h1.json"

@@ -1,0 +1,810 @@
+/*
+ * dx_text.c - the text model of lepton-diagnosis (dx.h): symptom descriptions classified by
+ * logistic regression on TF-IDF features (libcore's lp_model with a one-step pipeline), a
+ * temperature fitted on the validation logits (Guo et al. 2017), a known-word share as the
+ * out-of-distribution score, exact per-token contributions, and late fusion with the image
+ * answer.
+ *
+ * Logits: the linear model's margins (multinomial: one per class; binary: [0, log-odds]), read
+ * through lp_explainer_margin, so prediction and explanation use the same arithmetic and
+ * softmax(z / T) is exactly temperature scaling. The vocabulary's unigram terms are kept
+ * sorted for the known-word share; the tokenizer is the TF-IDF analyzer's (sklearn's default
+ * pattern, lower-cased).
+ *
+ * Not here: no character n-grams, no other text family; the image model is in dx_image.c.
+ */
+#include "dx.h"
+#include "model/family.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DX_TEXT_COL "text"   /* the column name inside the model */
+#define DX_LABEL_COL "label" /* the label name inside the model */
+#define DX_TERM_PREFIX DX_TEXT_COL ":tfidf:"
+
+struct dx_text_model {
+    lp_model *model;
+    lp_explainer *ex; /* borrows model */
+    lp_tokenizer *tok;
+    size_t k, d;
+    const char *labels[64]; /* owned by model */
+    char **vocab;           /* sorted unigram terms, pointers into model's feature names */
+    size_t n_vocab;
+    double T, abstain_p, cov_thr;
+    char version[32];
+    char *card;
+};
+
+void dx_text_model_free(dx_text_model *m)
+{
+    if (!m)
+        return;
+    lp_explainer_free(m->ex);
+    lp_model_free(m->model);
+    lp_tokenizer_free(m->tok);
+    free(m->vocab);
+    free(m->card);
+    free(m);
+}
+
+size_t dx_text_model_classes(const dx_text_model *m)
+{
+    return m->k;
+}
+const char *dx_text_model_class(const dx_text_model *m, size_t j)
+{
+    return j < m->k ? m->labels[j] : NULL;
+}
+const char *dx_text_model_version(const dx_text_model *m)
+{
+    return m->version;
+}
+const char *dx_text_model_card(const dx_text_model *m)
+{
+    return m->card;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Everything derived from the fitted lp_model: labels, explainer, vocabulary, tokenizer. */
+static lp_status attach(dx_text_model *m, lp_err *err)
+{
+    m->k = lp_model_n_classes(m->model);
+    if (m->k < 2 || m->k > 64 || lp_model_get_kind(m->model) != LP_MODEL_KIND_LOGISTIC)
+        return lp_err_set(err, LP_EFORMAT,
+                          "text model: need a logistic model with 2..64 classes (has %zu)", m->k);
+    for (size_t j = 0; j < m->k; j++)
+        m->labels[j] = lp_model_class(m->model, j);
+    lp_status st = lp_explainer_new(m->model, &m->ex, err);
+    if (st)
+        return st;
+    m->d = lp_explainer_n_features(m->ex);
+    m->vocab = lp_mallocarray(m->d + 1, sizeof *m->vocab);
+    if (!m->vocab)
+        return lp_err_set(err, LP_ENOMEM, "text model: out of memory");
+    size_t plen = strlen(DX_TERM_PREFIX);
+    for (size_t j = 0; j < m->d; j++) {
+        const char *name = lp_explainer_feature_name(m->ex, j);
+        if (!name || strncmp(name, DX_TERM_PREFIX, plen) != 0)
+            return lp_err_set(err, LP_EFORMAT, "text model: feature %zu is '%s', not a TF-IDF term",
+                              j, name ? name : "?");
+        if (!strchr(name + plen, ' '))
+            m->vocab[m->n_vocab++] = (char *)(name + plen);
+    }
+    qsort(m->vocab, m->n_vocab, sizeof *m->vocab, cmp_str);
+    return lp_tokenizer_new(NULL, true, &m->tok, err);
+}
+
+/* Words of text and how many of them the vocabulary knows. tokens (may be NULL) receives
+ * them. */
+static lp_status words(const dx_text_model *m, const char *text, lp_terms *tokens, size_t *n,
+                       size_t *known, lp_err *err)
+{
+    lp_terms t = {0};
+    lp_status st = lp_tokenizer_run(m->tok, text, strlen(text), &t, err);
+    *n = t.n, *known = 0;
+    for (size_t i = 0; !st && i < t.n; i++) {
+        const char *w = t.v[i];
+        *known += bsearch(&w, m->vocab, m->n_vocab, sizeof *m->vocab, cmp_str) != NULL;
+    }
+    if (tokens && !st)
+        *tokens = t;
+    else
+        lp_terms_free(&t);
+    return st;
+}
+
+/* Logits (k) of one design row x. */
+static void logits_of(const dx_text_model *m, const float *x, double *z)
+{
+    double mg[64];
+    lp_explainer_margin(m->ex, x, mg);
+    if (lp_explainer_n_outputs(m->ex) == 1)
+        z[0] = 0, z[1] = mg[0];
+    else
+        memcpy(z, mg, m->k * sizeof *z);
+}
+
+/* The answer from logits z (k), the temperature and the word counts. */
+static void answer(const dx_text_model *m, const double *z, size_t n_words, size_t known,
+                   dx_answer *a)
+{
+    memset(a, 0, sizeof *a);
+    a->k = m->k;
+    double mx = z[0], s = 0;
+    for (size_t j = 1; j < m->k; j++)
+        mx = fmax(mx, z[j]);
+    for (size_t j = 0; j < m->k; j++)
+        s += a->probs[j] = exp((z[j] - mx) / m->T);
+    for (size_t j = 0; j < m->k; j++)
+        a->probs[j] /= s, a->labels[j] = m->labels[j];
+    dx_answer_rank(a);
+    double share = n_words ? (double)known / (double)n_words : 0.0;
+    a->ood = 1.0 - share;
+    double top = a->probs[a->order[0]];
+    if (known == 0) {
+        a->abstain = a->out_of_dist = true;
+        snprintf(a->reason, sizeof a->reason,
+                 "no word of the text is in the model's vocabulary (%zu words; another language "
+                 "or another domain?)",
+                 n_words);
+    } else if (share < m->cov_thr) {
+        a->abstain = a->out_of_dist = true;
+        snprintf(a->reason, sizeof a->reason,
+                 "text unlike the training texts (%zu of %zu words known, share %.2f < %.2f)",
+                 known, n_words, share, m->cov_thr);
+    } else if (top < m->abstain_p) {
+        a->abstain = true;
+        snprintf(a->reason, sizeof a->reason, "low confidence (top probability %.2f < %.2f)",
+                 top, m->abstain_p);
+    }
+}
+
+/* A one-column frame named DX_TEXT_COL of texts (n). */
+static lp_status text_frame(const char *const *texts, size_t n, lp_frame **out, lp_err *err)
+{
+    lp_frame *f = lp_frame_new();
+    if (!f)
+        return lp_err_set(err, LP_ENOMEM, "text model: out of memory");
+    lp_status st = lp_frame_add_text(f, DX_TEXT_COL, texts, n, err);
+    if (st) {
+        lp_frame_free(f);
+        return st;
+    }
+    *out = f;
+    return LP_OK;
+}
+
+static lp_status check_text(const char *text, lp_err *err)
+{
+    if (!text)
+        return lp_err_set(err, LP_EINVAL, "'text' is missing");
+    lp_status st = lp_utf8_check(text, strlen(text), "'text'", err);
+    if (st)
+        return st;
+    for (const char *p = text; *p; p++)
+        if (!strchr(" \t\r\n\f\v", *p))
+            return LP_OK;
+    return lp_err_set(err, LP_EINVAL, "'text' is empty (no non-blank character)");
+}
+
+/* The design row (d) of one text; caller frees *x. */
+static lp_status design_one(const dx_text_model *m, const char *text, lp_matf **x, lp_err *err)
+{
+    lp_frame *f = NULL;
+    lp_status st = text_frame(&text, 1, &f, err);
+    if (!st)
+        st = lp_model_design(m->model, f, x, err);
+    lp_frame_free(f);
+    return st;
+}
+
+lp_status dx_text_predict(const dx_text_model *m, const char *text, dx_answer *out, lp_err *err)
+{
+    lp_status st = check_text(text, err);
+    if (st)
+        return st;
+    lp_matf *x = NULL;
+    size_t n_words, known;
+    st = words(m, text, NULL, &n_words, &known, err);
+    if (!st)
+        st = design_one(m, text, &x, err);
+    if (!st) {
+        double z[64];
+        logits_of(m, x->v, z);
+        answer(m, z, n_words, known, out);
+    }
+    lp_matf_free(x);
+    return st;
+}
+
+void dx_text_expl_clear(dx_text_expl *e)
+{
+    if (!e)
+        return;
+    for (size_t i = 0; i < e->n; i++)
+        free(e->tokens[i].token);
+    free(e->tokens);
+    memset(e, 0, sizeof *e);
+}
+
+/* Add c to the token equal to w[0..len) (it is one of the text's tokens). */
+static void credit(dx_text_expl *e, const char *w, size_t len, double c)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (strlen(e->tokens[i].token) == len && memcmp(e->tokens[i].token, w, len) == 0) {
+            e->tokens[i].contribution += c;
+            return;
+        }
+}
+
+lp_status dx_text_explain(const dx_text_model *m, const char *text, size_t cls,
+                          dx_text_expl *out, lp_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (cls >= m->k)
+        return lp_err_set(err, LP_EINVAL, "text explain: class %zu out of range (%zu)", cls,
+                          m->k);
+    lp_status st = check_text(text, err);
+    if (st)
+        return st;
+    bool binary = lp_explainer_n_outputs(m->ex) == 1;
+    double sign = binary && cls == 0 ? -1.0 : 1.0;
+    size_t out_k = binary ? 0 : cls;
+    lp_terms t = {0};
+    size_t n_words, known;
+    lp_matf *x = NULL;
+    double *phi = lp_mallocarray(m->d + 1, sizeof *phi);
+    lp_explain_ws *ws = lp_explain_ws_new(m->ex);
+    if (!phi || !ws)
+        st = lp_err_set(err, LP_ENOMEM, "text explain: out of memory");
+    if (!st)
+        st = words(m, text, &t, &n_words, &known, err);
+    if (!st)
+        st = design_one(m, text, &x, err);
+    double margin = 0;
+    if (!st)
+        st = lp_explainer_row(m->ex, ws, x->v, out_k, phi, &margin, err);
+    if (!st) {
+        out->tokens = lp_calloc(t.n + 1, sizeof *out->tokens);
+        if (!out->tokens)
+            st = lp_err_set(err, LP_ENOMEM, "text explain: out of memory");
+    }
+    for (size_t i = 0; !st && i < t.n; i++) { /* distinct words, first appearance order */
+        bool seen = false;
+        for (size_t j = 0; j < out->n && !seen; j++)
+            seen = strcmp(out->tokens[j].token, t.v[i]) == 0;
+        if (seen)
+            continue;
+        if (!(out->tokens[out->n].token = lp_strdup(t.v[i])))
+            st = lp_err_set(err, LP_ENOMEM, "text explain: out of memory");
+        else
+            out->n++;
+    }
+    size_t plen = strlen(DX_TERM_PREFIX);
+    for (size_t j = 0; !st && j < m->d; j++) {
+        if (phi[j] == 0)
+            continue;
+        const char *term = lp_explainer_feature_name(m->ex, j) + plen;
+        size_t nw = 1;
+        for (const char *p = term; *p; p++)
+            nw += *p == ' ';
+        const char *w = term;
+        while (*w) {
+            size_t len = strcspn(w, " ");
+            credit(out, w, len, sign * phi[j] / (double)nw);
+            w += len + (w[len] == ' ');
+        }
+    }
+    if (!st) {
+        out->base = sign * lp_explainer_base_value(m->ex, out_k);
+        out->logit = sign * margin;
+    } else {
+        dx_text_expl_clear(out);
+    }
+    lp_terms_free(&t);
+    lp_matf_free(x);
+    lp_explain_ws_free(ws);
+    free(phi);
+    return st;
+}
+
+/* ---- training ------------------------------------------------------------------------------*/
+
+/* texts and labels (n) of a file's rows with a label (strings copied; caller frees). */
+typedef struct rows {
+    size_t n;
+    char **text, **label;
+    size_t skipped;
+} rows;
+
+static void rows_free(rows *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->text[i]), free(r->label[i]);
+    free(r->text);
+    free(r->label);
+    memset(r, 0, sizeof *r);
+}
+
+static lp_status rows_read(const char *path, const char *text_col, const char *label_col,
+                           rows *r, lp_err *err)
+{
+    memset(r, 0, sizeof *r);
+    lp_frame *f = NULL;
+    size_t jt, jl;
+    lp_status st = lp_frame_read(path, NULL, &f, err);
+    if (!st)
+        st = lp_frame_require(f, text_col, path, &jt, err);
+    if (!st)
+        st = lp_frame_require(f, label_col, path, &jl, err);
+    size_t n = st ? 0 : lp_frame_nrows(f);
+    if (!st) {
+        r->text = lp_calloc(n + 1, sizeof *r->text);
+        r->label = lp_calloc(n + 1, sizeof *r->label);
+        if (!r->text || !r->label)
+            st = lp_err_set(err, LP_ENOMEM, "%s: out of memory", path);
+    }
+    for (size_t i = 0; !st && i < n; i++) {
+        char b1[64], b2[256];
+        const char *lab = lp_column_cell_str(lp_frame_col(f, jl), i, b2, sizeof b2);
+        if (!lab || !*lab) {
+            r->skipped++;
+            continue;
+        }
+        const char *tx = lp_column_cell_str(lp_frame_col(f, jt), i, b1, sizeof b1);
+        r->text[r->n] = lp_strdup(tx ? tx : "");
+        r->label[r->n] = lp_strdup(lab);
+        if (!r->text[r->n] || !r->label[r->n]) {
+            free(r->text[r->n]);
+            st = lp_err_set(err, LP_ENOMEM, "%s: out of memory", path);
+        } else {
+            r->n++;
+        }
+    }
+    if (!st && r->n < 2)
+        st = lp_err_set(err, LP_EINVAL, "%s: %zu labelled rows; at least 2 are needed", path,
+                        r->n);
+    lp_frame_free(f);
+    if (st)
+        rows_free(r);
+    return st;
+}
+
+/* A frame (text, label) of rows idx (n) of r (idx NULL: all). */
+static lp_status rows_frame(const rows *r, const size_t *idx, size_t n, lp_frame **out,
+                            lp_err *err)
+{
+    const char **t = lp_mallocarray(n + 1, sizeof *t), **l = lp_mallocarray(n + 1, sizeof *l);
+    lp_frame *f = lp_frame_new();
+    lp_status st = t && l && f ? LP_OK : lp_err_set(err, LP_ENOMEM, "text model: out of memory");
+    for (size_t i = 0; !st && i < n; i++) {
+        size_t s = idx ? idx[i] : i;
+        t[i] = r->text[s], l[i] = r->label[s];
+    }
+    if (!st)
+        st = lp_frame_add_text(f, DX_TEXT_COL, t, n, err);
+    if (!st)
+        st = lp_frame_add_categorical(f, DX_LABEL_COL, l, n, err);
+    free(t);
+    free(l);
+    if (st) {
+        lp_frame_free(f);
+        return st;
+    }
+    *out = f;
+    return LP_OK;
+}
+
+/* Class index of each row's label in m (LP_EINVAL naming an unknown label). */
+static lp_status label_ids(const dx_text_model *m, const rows *r, const char *what, int32_t *y,
+                           lp_err *err)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        y[i] = -1;
+        for (size_t j = 0; j < m->k && y[i] < 0; j++)
+            if (strcmp(r->label[i], m->labels[j]) == 0)
+                y[i] = (int32_t)j;
+        if (y[i] < 0)
+            return lp_err_set(err, LP_EINVAL, "%s: labelled row %zu: label '%s' was not seen in "
+                              "training", what, i + 1, r->label[i]);
+    }
+    return LP_OK;
+}
+
+/* Logits (n, k) and word counts of rows r. */
+static lp_status score_rows(const dx_text_model *m, const rows *r, double *z, size_t *nw,
+                            size_t *known, lp_err *err)
+{
+    lp_frame *f = NULL;
+    lp_matf *X = NULL;
+    lp_status st = rows_frame(r, NULL, r->n, &f, err);
+    if (!st)
+        st = lp_model_design(m->model, f, &X, err);
+    for (size_t i = 0; !st && i < r->n; i++) {
+        logits_of(m, X->v + i * m->d, z + i * m->k);
+        st = words(m, r->text[i], NULL, &nw[i], &known[i], err);
+    }
+    lp_matf_free(X);
+    lp_frame_free(f);
+    return st;
+}
+
+/* Answers and metrics of m on r. */
+static lp_status eval_rows(const dx_text_model *m, const rows *r, const char *what,
+                           double T, dx_eval *ev, lp_err *err)
+{
+    double *z = lp_mallocarray(r->n, m->k * sizeof *z);
+    size_t *nw = lp_mallocarray(r->n, sizeof *nw), *kn = lp_mallocarray(r->n, sizeof *kn);
+    int32_t *y = lp_mallocarray(r->n, sizeof *y);
+    dx_answer *a = lp_mallocarray(r->n, sizeof *a);
+    lp_status st = z && nw && kn && y && a ? LP_OK
+                                           : lp_err_set(err, LP_ENOMEM, "%s: out of memory", what);
+    if (!st)
+        st = label_ids(m, r, what, y, err);
+    if (!st)
+        st = score_rows(m, r, z, nw, kn, err);
+    if (!st) {
+        dx_text_model tm = *m;
+        tm.T = T;
+        for (size_t i = 0; i < r->n; i++)
+            answer(&tm, z + i * m->k, nw[i], kn[i], &a[i]);
+        st = dx_eval_answers(a, y, r->n, m->k, ev, err);
+    }
+    free(z);
+    free(nw);
+    free(kn);
+    free(y);
+    free(a);
+    return st;
+}
+
+lp_status dx_text_eval(const dx_text_model *m, const char *path, dx_eval *out, lp_err *err)
+{
+    cJSON *card = cJSON_Parse(m->card);
+    const cJSON *td = card ? cJSON_GetObjectItemCaseSensitive(card, "training_data") : NULL;
+    const cJSON *tc = td ? cJSON_GetObjectItemCaseSensitive(td, "text_column") : NULL;
+    const cJSON *lc = td ? cJSON_GetObjectItemCaseSensitive(td, "label_column") : NULL;
+    rows r;
+    lp_status st = cJSON_IsString(tc) && cJSON_IsString(lc)
+                       ? rows_read(path, tc->valuestring, lc->valuestring, &r, err)
+                       : lp_err_set(err, LP_EFORMAT, "text model: the card names no columns");
+    cJSON_Delete(card);
+    if (st)
+        return st;
+    st = eval_rows(m, &r, path, m->T, out, err);
+    rows_free(&r);
+    return st;
+}
+
+static lp_status build_card(dx_text_model *m, const char *path, const char *text_col,
+                            const char *label_col, size_t n_train, size_t n_valid,
+                            const dx_eval *ev, double ece_before, const dx_train_opts *o,
+                            lp_err *err)
+{
+    cJSON *c = cJSON_CreateObject();
+    cJSON *data = cJSON_AddObjectToObject(c, "training_data");
+    cJSON_AddStringToObject(data, "file", path);
+    cJSON_AddStringToObject(data, "text_column", text_col);
+    cJSON_AddStringToObject(data, "label_column", label_col);
+    cJSON_AddNumberToObject(data, "train_rows", (double)n_train);
+    cJSON_AddNumberToObject(data, "valid_rows", (double)n_valid);
+    cJSON_AddNumberToObject(data, "vocabulary_terms", (double)m->d);
+    cJSON *cls = cJSON_AddArrayToObject(data, "classes");
+    for (size_t j = 0; j < m->k; j++)
+        cJSON_AddItemToArray(cls, cJSON_CreateString(m->labels[j]));
+    cJSON *arch = cJSON_AddObjectToObject(c, "model");
+    char fam[160];
+    snprintf(fam, sizeof fam, "logistic regression (L2, C = %g) on TF-IDF (word 1-%u grams%s, "
+             "L2-normalised rows)", o->text_c, o->text_ngram_max ? o->text_ngram_max : 1,
+             o->text_sublinear ? ", sublinear tf" : "");
+    cJSON_AddStringToObject(arch, "family", fam);
+    cJSON *v = cJSON_AddObjectToObject(c, "validation_metrics");
+    cJSON_AddNumberToObject(v, "accuracy", ev->accuracy);
+    cJSON_AddNumberToObject(v, "macro_f1", ev->macro_f1);
+    if (isfinite(ev->auroc))
+        cJSON_AddNumberToObject(v, "auroc", ev->auroc);
+    cJSON_AddNumberToObject(v, "top3_accuracy", ev->top3_accuracy);
+    cJSON_AddNumberToObject(v, "abstained", (double)ev->abstained);
+    cJSON *cal = cJSON_AddObjectToObject(c, "calibration");
+    cJSON_AddStringToObject(cal, "method", "temperature scaling on the validation split");
+    cJSON_AddNumberToObject(cal, "temperature", m->T);
+    cJSON_AddStringToObject(cal, "temperature_range", "[0.1, 10] (a fit at a bound is clamped)");
+    cJSON_AddNumberToObject(cal, "ece_before", ece_before);
+    cJSON_AddNumberToObject(cal, "ece_after", ev->ece);
+    cJSON *ab = cJSON_AddObjectToObject(c, "abstention");
+    cJSON_AddNumberToObject(ab, "min_top_probability", m->abstain_p);
+    cJSON_AddNumberToObject(ab, "min_known_word_share", m->cov_thr);
+    cJSON_AddStringToObject(c, "intended_use", DX_STATEMENT);
+    cJSON_AddStringToObject(c, "limits",
+                            "Trained on the symptom descriptions above only (their language, "
+                            "wording and label set); a text with few known words abstains. "
+                            "Negation and time course are not understood (bag of words). "
+                            "Calibration holds for data like the validation split. Not a "
+                            "medical device.");
+    m->card = cJSON_PrintUnformatted(c);
+    cJSON_Delete(c);
+    return m->card ? LP_OK : lp_err_set(err, LP_ENOMEM, "text model: out of memory for the card");
+}
+
+/* Temperature, ECE before / after, the known-share threshold, the card and the dx.text
+ * section. */
+static lp_status fit_trust(dx_text_model *m, const rows *tr, const rows *va, const char *path,
+                           const char *text_col, const char *label_col, const dx_train_opts *o,
+                           lp_err *err)
+{
+    size_t nv = va->n, k = m->k;
+    double *z = lp_mallocarray(nv, k * sizeof *z), *share = lp_mallocarray(nv, sizeof *share);
+    size_t *nw = lp_mallocarray(nv, sizeof *nw), *kn = lp_mallocarray(nv, sizeof *kn);
+    int32_t *y = lp_mallocarray(nv, sizeof *y);
+    lp_status st = z && share && nw && kn && y
+                       ? LP_OK
+                       : lp_err_set(err, LP_ENOMEM, "text model: out of memory");
+    if (!st)
+        st = label_ids(m, va, "validation rows", y, err);
+    if (!st)
+        st = score_rows(m, va, z, nw, kn, err);
+    lp_calibrator *cal = NULL;
+    if (!st)
+        st = lp_calibrator_fit_temperature(z, y, nv, k, &cal, err);
+    if (!st) {
+        lp_calibrator_params(cal, &m->T, NULL);
+        m->T = dx_temperature_clamp(m->T);
+        for (size_t i = 0; i < nv; i++)
+            share[i] = nw[i] ? (double)kn[i] / (double)nw[i] : 0;
+        qsort(share, nv, sizeof *share, cmp_double);
+        m->cov_thr = share[(size_t)floor((1.0 - o->ood_quantile) * (double)(nv - 1))];
+        m->abstain_p = o->abstain_p;
+    }
+    lp_calibrator_free(cal);
+    dx_eval before, after;
+    if (!st)
+        st = eval_rows(m, va, "validation rows", 1.0, &before, err);
+    if (!st)
+        st = eval_rows(m, va, "validation rows", m->T, &after, err);
+    if (!st) {
+        char hex[65];
+        const char *h = lp_model_header(m->model);
+        lp_sha256_hex(h, strlen(h), hex);
+        snprintf(m->version, sizeof m->version, "text-%.12s", hex);
+        st = build_card(m, path, text_col, label_col, tr->n, nv, &after, before.ece, o, err);
+    }
+    char *sec = NULL;
+    if (!st) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "version", m->version);
+        cJSON_AddNumberToObject(j, "temperature", m->T);
+        cJSON_AddNumberToObject(j, "abstain_p", m->abstain_p);
+        cJSON_AddNumberToObject(j, "min_known_share", m->cov_thr);
+        cJSON_AddItemToObject(j, "card", cJSON_Parse(m->card));
+        sec = cJSON_PrintUnformatted(j);
+        cJSON_Delete(j);
+        st = sec ? lp_model_set_extra(m->model, "dx.text", sec, strlen(sec), err)
+                 : lp_err_set(err, LP_ENOMEM, "text model: out of memory");
+    }
+    cJSON_free(sec);
+    free(z);
+    free(share);
+    free(nw);
+    free(kn);
+    free(y);
+    return st;
+}
+
+lp_status dx_text_train(const char *path, const char *valid_path, const char *text_col,
+                        const char *label_col, const dx_train_opts *o, dx_text_model **out,
+                        lp_err *err)
+{
+    *out = NULL;
+    rows all = {0}, tr = {0}, va = {0};
+    lp_frame *ftr = NULL, *fva = NULL;
+    lp_split sp = {0};
+    lp_pipeline *pl = NULL;
+    lp_params *params = NULL;
+    dx_text_model *m = lp_calloc(1, sizeof *m);
+    lp_status st = m ? LP_OK : lp_err_set(err, LP_ENOMEM, "text model: out of memory");
+    if (!st)
+        st = rows_read(path, text_col, label_col, &all, err);
+    if (!st && valid_path) {
+        tr = all;
+        memset(&all, 0, sizeof all);
+        st = rows_read(valid_path, text_col, label_col, &va, err);
+        if (!st)
+            st = rows_frame(&tr, NULL, tr.n, &ftr, err);
+        if (!st)
+            st = rows_frame(&va, NULL, va.n, &fva, err);
+    } else if (!st) {
+        lp_frame *f = NULL;
+        st = rows_frame(&all, NULL, all.n, &f, err);
+        if (!st)
+            st = lp_split_stratified(lp_frame_col(f, 1), o->valid_frac, o->seed, &sp, err);
+        if (!st)
+            st = lp_frame_take_rows(f, sp.train, sp.n_train, &ftr, err);
+        if (!st)
+            st = lp_frame_take_rows(f, sp.test, sp.n_test, &fva, err);
+        lp_frame_free(f);
+        /* rows views of the two parts (strings borrowed from all) */
+        if (!st) {
+            tr.n = sp.n_train, va.n = sp.n_test;
+            tr.text = lp_mallocarray(tr.n + 1, sizeof(char *));
+            tr.label = lp_mallocarray(tr.n + 1, sizeof(char *));
+            va.text = lp_mallocarray(va.n + 1, sizeof(char *));
+            va.label = lp_mallocarray(va.n + 1, sizeof(char *));
+            if (!tr.text || !tr.label || !va.text || !va.label)
+                st = lp_err_set(err, LP_ENOMEM, "text model: out of memory");
+            for (size_t i = 0; !st && i < tr.n; i++)
+                tr.text[i] = all.text[sp.train[i]], tr.label[i] = all.label[sp.train[i]];
+            for (size_t i = 0; !st && i < va.n; i++)
+                va.text[i] = all.text[sp.test[i]], va.label[i] = all.label[sp.test[i]];
+        }
+        if (!st && va.n < 2)
+            st = lp_err_set(err, LP_EINVAL, "%s: %zu rows leave %zu for validation; need 2",
+                            path, all.n, va.n);
+    }
+    if (!st) {
+        lp_step_opts so = lp_step_opts_default(LP_STEP_KIND_TFIDF);
+        so.text.analyzer.ngram_max = o->text_ngram_max ? o->text_ngram_max : 1;
+        so.text.sublinear_tf = o->text_sublinear;
+        const char *cols[1] = {DX_TEXT_COL};
+        pl = lp_pipeline_new();
+        st = pl ? lp_pipeline_add(pl, cols, 1, &so, err)
+                : lp_err_set(err, LP_ENOMEM, "text model: out of memory");
+    }
+    if (!st) {
+        lp_train_opts to = lp_train_opts_default();
+        to.kind = LP_MODEL_KIND_LOGISTIC;
+        to.label = DX_LABEL_COL;
+        to.seed = o->seed;
+        to.data_name = path;
+        to.pipeline = pl;
+        params = lp_params_new();
+        st = params ? lp_params_set_double(params, "C", o->text_c, err)
+                    : lp_err_set(err, LP_ENOMEM, "text model: out of memory");
+        to.params = params;
+        if (!st)
+            st = lp_model_train(ftr, fva, &to, &m->model, err);
+    }
+    if (!st)
+        st = attach(m, err);
+    if (!st)
+        st = fit_trust(m, &tr, &va, path, text_col, label_col, o, err);
+    if (all.n) { /* the split views borrow all's strings */
+        free(tr.text), free(tr.label), free(va.text), free(va.label);
+        rows_free(&all);
+    } else {
+        rows_free(&tr);
+        rows_free(&va);
+    }
+    lp_split_free(&sp);
+    lp_pipeline_free(pl);
+    lp_params_free(params);
+    lp_frame_free(ftr);
+    lp_frame_free(fva);
+    if (st) {
+        dx_text_model_free(m);
+        return st;
+    }
+    *out = m;
+    return LP_OK;
+}
+
+lp_status dx_text_model_save(const dx_text_model *m, const char *path, lp_err *err)
+{
+    return lp_model_save(m->model, path, err);
+}
+
+lp_status dx_text_model_load(const char *path, dx_text_model **out, lp_err *err)
+{
+    *out = NULL;
+    dx_text_model *m = lp_calloc(1, sizeof *m);
+    if (!m)
+        return lp_err_set(err, LP_ENOMEM, "text model: out of memory");
+    lp_status st = lp_model_load(path, &m->model, err);
+    const void *data = NULL;
+    size_t len = 0;
+    if (!st && lp_model_get_extra(m->model, "dx.text", &data, &len, NULL))
+        st = lp_err_set(err, LP_EFORMAT,
+                        "%s: not a lepton-diagnosis text model (no dx.text section)", path);
+    cJSON *j = st ? NULL : cJSON_ParseWithLength(data, len);
+    if (!st && !j)
+        st = lp_err_set(err, LP_EFORMAT, "%s: dx.text section is not JSON", path);
+    if (!st) {
+        const cJSON *ver = cJSON_GetObjectItemCaseSensitive(j, "version");
+        const cJSON *T = cJSON_GetObjectItemCaseSensitive(j, "temperature");
+        const cJSON *ap = cJSON_GetObjectItemCaseSensitive(j, "abstain_p");
+        const cJSON *cv = cJSON_GetObjectItemCaseSensitive(j, "min_known_share");
+        const cJSON *card = cJSON_GetObjectItemCaseSensitive(j, "card");
+        if (!cJSON_IsString(ver) || !cJSON_IsNumber(T) || !(T->valuedouble > 0) ||
+            !cJSON_IsNumber(ap) || !cJSON_IsNumber(cv) || !cJSON_IsObject(card))
+            st = lp_err_set(err, LP_EFORMAT, "%s: dx.text section lacks version, temperature, "
+                            "abstain_p, min_known_share or card", path);
+        else {
+            snprintf(m->version, sizeof m->version, "%s", ver->valuestring);
+            m->T = T->valuedouble, m->abstain_p = ap->valuedouble, m->cov_thr = cv->valuedouble;
+            m->card = cJSON_PrintUnformatted(card);
+            if (!m->card)
+                st = lp_err_set(err, LP_ENOMEM, "text model: out of memory");
+        }
+    }
+    cJSON_Delete(j);
+    if (!st)
+        st = attach(m, err);
+    if (st) {
+        dx_text_model_free(m);
+        return st;
+    }
+    *out = m;
+    return LP_OK;
+}
+
+/* ---- late fusion ---------------------------------------------------------------------------*/
+
+static void label_list(const dx_answer *a, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t j = 0; j < a->k && n + 1 < cap; j++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s", j ? ", " : "", a->labels[j]);
+}
+
+lp_status dx_fuse(const dx_answer *a, const dx_answer *b, double abstain_p, dx_answer *out,
+                  size_t *dropped, lp_err *err)
+{
+    dx_answer f;
+    memset(&f, 0, sizeof f);
+    double lg[64];
+    for (size_t i = 0; i < a->k; i++)
+        for (size_t j = 0; j < b->k; j++)
+            if (strcmp(a->labels[i], b->labels[j]) == 0) {
+                f.labels[f.k] = a->labels[i];
+                lg[f.k++] = log(fmax(a->probs[i], 1e-300)) + log(fmax(b->probs[j], 1e-300));
+                break;
+            }
+    if (f.k < 2) {
+        char la[512], lb[512];
+        label_list(a, la, sizeof la);
+        label_list(b, lb, sizeof lb);
+        return lp_err_set(err, LP_EUNSUPPORTED,
+                          "cannot fuse image and text: the image model's labels (%s) and the "
+                          "text model's labels (%s) share %zu; send one of them alone",
+                          la, lb, f.k);
+    }
+    double mx = lg[0], s = 0;
+    for (size_t j = 1; j < f.k; j++)
+        mx = fmax(mx, lg[j]);
+    for (size_t j = 0; j < f.k; j++)
+        s += f.probs[j] = exp(lg[j] - mx);
+    for (size_t j = 0; j < f.k; j++)
+        f.probs[j] /= s;
+    dx_answer_rank(&f);
+    f.ood = fmax(a->ood, b->ood);
+    double top = f.probs[f.order[0]];
+    if (a->out_of_dist || b->out_of_dist) {
+        f.abstain = f.out_of_dist = true;
+        snprintf(f.reason, sizeof f.reason, "%s%s%s%s%s",
+                 a->out_of_dist ? "image: " : "", a->out_of_dist ? a->reason : "",
+                 a->out_of_dist && b->out_of_dist ? "; " : "", b->out_of_dist ? "text: " : "",
+                 b->out_of_dist ? b->reason : "");
+    } else if (top < abstain_p) {
+        f.abstain = true;
+        snprintf(f.reason, sizeof f.reason,
+                 "low confidence (fused top probability %.2f < %.2f)", top, abstain_p);
+    }
+    if (dropped)
+        *dropped = a->k + b->k - 2 * f.k;
+    *out = f;
+    return LP_OK;
+}

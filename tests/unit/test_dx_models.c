@@ -1,0 +1,278 @@
+/*
+ * test_dx_models.c - lepton-diagnosis's text and tabular models (dx_text.c, dx_tabular.c) on
+ * seeded synthetic data: calibrated probabilities equal softmax(logit / T) with the card's
+ * temperature, a save / load round trip answers bit for bit the same, token contributions add
+ * up to the logit for binary and multiclass models and both signs, a text with no known word
+ * abstains as out of distribution, bad inputs and bad files are refused with a message; the
+ * tabular model's C comes from its grid by cross-validation and generalizes.
+ */
+#include "lp_test.h"
+
+#include "dx.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* base + sum of token contributions vs the logit: the same float products summed in double
+ * in a different order. */
+#define EXPL_TOL 1e-9
+
+static const char *WORDS[3][4] = {{"fever", "cough", "throat", "sneezing"},
+                                  {"rash", "itchy", "scaly", "patches"},
+                                  {"chest", "palpitations", "breathless", "dizzy"}};
+static const char *LABELS[3] = {"cold", "psoriasis", "heart"};
+
+/* A CSV of n texts over the first k classes (seeded); caller frees the path. */
+static char *write_texts(const char *name, int k, int n, uint64_t seed, const char *extra_label)
+{
+    char *path = lp_test_tmpfile(name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    lp_rng r;
+    lp_rng_seed(&r, seed);
+    fprintf(f, "id,text,label\n");
+    for (int i = 0; i < n; i++) {
+        int c = i % k;
+        fprintf(f, "%d,\"I have %s and %s since monday\",%s\n", i, WORDS[c][lp_rng_below(&r, 4)],
+                WORDS[c][lp_rng_below(&r, 4)], LABELS[c]);
+    }
+    if (extra_label)
+        fprintf(f, "%d,I have fever,%s\n", n, extra_label);
+    fclose(f);
+    return path;
+}
+
+static dx_text_model *train_text(int k, char **path_out)
+{
+    char *path = write_texts(k == 2 ? "dx_t2.csv" : "dx_t3.csv", k, 90, 11, NULL);
+    dx_train_opts o = dx_train_opts_default();
+    o.valid_frac = 0.3;
+    dx_text_model *m = NULL;
+    lp_err err;
+    if (dx_text_train(path, NULL, "text", "label", &o, &m, &err))
+        fail_msg("text train: %s", lp_err_text(&err));
+    if (path_out)
+        *path_out = path;
+    else
+        free(path);
+    return m;
+}
+
+static double card_temperature(const dx_text_model *m)
+{
+    cJSON *c = cJSON_Parse(dx_text_model_card(m));
+    double T = cJSON_GetNumberValue(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(c, "calibration"), "temperature"));
+    cJSON_Delete(c);
+    return T;
+}
+
+static void check_explanations(const dx_text_model *m, const char *text)
+{
+    dx_answer a;
+    lp_err err;
+    assert_int_equal(dx_text_predict(m, text, &a, &err), LP_OK);
+    double T = card_temperature(m), logit[64];
+    assert_true(T > 0);
+    for (size_t c = 0; c < a.k; c++) {
+        dx_text_expl e;
+        assert_int_equal(dx_text_explain(m, text, c, &e, &err), LP_OK);
+        double s = e.base;
+        for (size_t i = 0; i < e.n; i++)
+            s += e.tokens[i].contribution;
+        assert_true(fabs(s - e.logit) < EXPL_TOL);
+        logit[c] = e.logit;
+        dx_text_expl_clear(&e);
+    }
+    /* calibrated probabilities are softmax(z / T): log(p_c / p_0) = (z_c - z_0) / T, where the
+     * explained logits are z_c (multiclass) or +-m, the log-odds (binary: z = [0, m]) */
+    for (size_t c = 1; c < a.k; c++) {
+        double want = (logit[c] - logit[0]) / T * (a.k == 2 ? 0.5 : 1.0);
+        assert_true(fabs(log(a.probs[c] / a.probs[0]) - want) < 1e-6);
+    }
+}
+
+static void test_text_multiclass(void **state)
+{
+    (void)state;
+    char *path;
+    dx_text_model *m = train_text(3, &path);
+    assert_int_equal(dx_text_model_classes(m), 3);
+    dx_answer a;
+    lp_err err;
+    assert_int_equal(dx_text_predict(m, "itchy scaly rash on my arms", &a, &err), LP_OK);
+    assert_string_equal(a.labels[a.order[0]], "psoriasis");
+    check_explanations(m, "I have chest palpitations and a cough");
+    /* the class words carry the explanation; words of every text ("have") do not dominate */
+    size_t pso = 0; /* classes are sorted: cold, heart, psoriasis */
+    while (strcmp(dx_text_model_class(m, pso), "psoriasis") != 0)
+        pso++;
+    dx_text_expl e;
+    assert_int_equal(dx_text_explain(m, "I have itchy rash", pso, &e, &err), LP_OK);
+    double itchy = 0, have = 0;
+    for (size_t i = 0; i < e.n; i++) {
+        if (strcmp(e.tokens[i].token, "itchy") == 0)
+            itchy = e.tokens[i].contribution;
+        if (strcmp(e.tokens[i].token, "have") == 0)
+            have = e.tokens[i].contribution;
+    }
+    assert_int_equal(e.n, 3); /* have, itchy, rash ("I" is one letter: not a token) */
+    assert_true(itchy > 0 && itchy > fabs(have));
+    dx_text_expl_clear(&e);
+    dx_eval ev;
+    assert_int_equal(dx_text_eval(m, path, &ev, &err), LP_OK);
+    assert_int_equal(ev.n, 90);
+    assert_true(ev.accuracy > 0.95);
+    free(path);
+    dx_text_model_free(m);
+}
+
+static void test_text_binary_signs(void **state)
+{
+    (void)state;
+    dx_text_model *m = train_text(2, NULL);
+    assert_int_equal(dx_text_model_classes(m), 2);
+    check_explanations(m, "fever and rash");
+    lp_err err;
+    dx_text_expl e0, e1;
+    assert_int_equal(dx_text_explain(m, "fever and rash", 0, &e0, &err), LP_OK);
+    assert_int_equal(dx_text_explain(m, "fever and rash", 1, &e1, &err), LP_OK);
+    assert_true(fabs(e0.logit + e1.logit) < EXPL_TOL); /* log-odds of 0 = -(log-odds of 1) */
+    for (size_t i = 0; i < e0.n; i++)
+        assert_true(fabs(e0.tokens[i].contribution + e1.tokens[i].contribution) < EXPL_TOL);
+    dx_text_expl_clear(&e0);
+    dx_text_expl_clear(&e1);
+    dx_text_model_free(m);
+}
+
+static void test_text_roundtrip_and_ood(void **state)
+{
+    (void)state;
+    dx_text_model *m = train_text(3, NULL);
+    char *file = lp_test_tmpfile("dx_t3.lpm");
+    lp_err err;
+    assert_int_equal(dx_text_model_save(m, file, &err), LP_OK);
+    dx_text_model *l = NULL;
+    assert_int_equal(dx_text_model_load(file, &l, &err), LP_OK);
+    assert_string_equal(dx_text_model_version(l), dx_text_model_version(m));
+    assert_string_equal(dx_text_model_card(l), dx_text_model_card(m));
+    const char *texts[] = {"sneezing and a sore throat", "dizzy", "rash rash rash cough"};
+    for (int t = 0; t < 3; t++) {
+        dx_answer a, b;
+        assert_int_equal(dx_text_predict(m, texts[t], &a, &err), LP_OK);
+        assert_int_equal(dx_text_predict(l, texts[t], &b, &err), LP_OK);
+        assert_memory_equal(a.probs, b.probs, a.k * sizeof a.probs[0]);
+        assert_int_equal(a.abstain, b.abstain);
+    }
+    dx_answer a;
+    assert_int_equal(dx_text_predict(l, "J'ai de la fi\xc3\xa8vre et une toux", &a, &err), LP_OK);
+    assert_true(a.abstain && a.out_of_dist);
+    assert_non_null(strstr(a.reason, "vocabulary"));
+    assert_true(a.ood == 1.0);
+    assert_int_equal(dx_text_predict(l, "  \n", &a, &err), LP_EINVAL);
+    assert_int_equal(dx_text_predict(l, "bad \xc3\x28 byte", &a, &err), LP_EPARSE);
+    dx_text_expl e;
+    assert_int_equal(dx_text_explain(l, "fever", 3, &e, &err), LP_EINVAL);
+    dx_text_model_free(l);
+    dx_text_model_free(m);
+    /* a truncated file and a model that is not a text model */
+    size_t len = 0;
+    uint8_t *bytes = NULL;
+    assert_int_equal(lp_file_read(file, &bytes, &len, &err), LP_OK);
+    lp_test_write(file, bytes, len / 2);
+    free(bytes);
+    assert_int_not_equal(dx_text_model_load(file, &l, &err), LP_OK);
+    assert_null(l);
+    free(file);
+}
+
+static void test_text_bad_training_input(void **state)
+{
+    (void)state;
+    char *path = write_texts("dx_t_bad.csv", 3, 30, 3, NULL);
+    dx_train_opts o = dx_train_opts_default();
+    dx_text_model *m = NULL;
+    lp_err err;
+    assert_int_equal(dx_text_train(path, NULL, "symptoms", "label", &o, &m, &err), LP_ENOTFOUND);
+    assert_non_null(strstr(lp_err_text(&err), "symptoms"));
+    assert_null(m);
+    /* evaluation on a file with a label the model never saw names it */
+    char *p2 = write_texts("dx_t_unseen.csv", 3, 30, 4, "migraine");
+    o.valid_frac = 0.3;
+    assert_int_equal(dx_text_train(path, NULL, "text", "label", &o, &m, &err), LP_OK);
+    dx_eval ev;
+    assert_int_equal(dx_text_eval(m, p2, &ev, &err), LP_EINVAL);
+    assert_non_null(strstr(lp_err_text(&err), "migraine"));
+    dx_text_model_free(m);
+    free(path);
+    free(p2);
+}
+
+/* y = [x0 + 0.5 x1 + noise > 0], 400 rows; a held-out file from the same law. */
+static char *write_tabular(const char *name, int n, uint64_t seed)
+{
+    char *path = lp_test_tmpfile(name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    lp_rng r;
+    lp_rng_seed(&r, seed);
+    fprintf(f, "row,x0,x1,x2,y\n");
+    for (int i = 0; i < n; i++) {
+        double x0 = lp_rng_normal(&r), x1 = lp_rng_normal(&r), x2 = lp_rng_normal(&r);
+        int y = x0 + 0.5 * x1 + 0.3 * lp_rng_normal(&r) > 0;
+        fprintf(f, "%d,%.4f,%.4f,%.4f,%s\n", i, x0, x1, x2, y ? "sick" : "well");
+    }
+    fclose(f);
+    return path;
+}
+
+static void test_tabular_cv(void **state)
+{
+    (void)state;
+    char *tr = write_tabular("dx_tab_train.csv", 400, 5), *te = write_tabular("dx_tab_test.csv",
+                                                                               300, 6);
+    dx_train_opts o = dx_train_opts_default();
+    lp_model *m = NULL;
+    double C = NAN, acc = NAN;
+    lp_err err;
+    assert_int_equal(dx_tabular_train(tr, NULL, "y", &o, &m, &C, &acc, &err), LP_OK);
+    static const double grid[] = {0.01, 0.03, 0.1, 0.3, 1, 3, 10};
+    bool in_grid = false;
+    for (int g = 0; g < 7; g++)
+        in_grid |= C == grid[g];
+    assert_true(in_grid);
+    assert_true(acc > 0.85 && acc <= 1);
+    lp_frame *f = NULL;
+    assert_int_equal(lp_frame_read(te, NULL, &f, &err), LP_OK);
+    lp_eval ev;
+    assert_int_equal(lp_model_evaluate(m, f, &ev, &err), LP_OK);
+    assert_true(ev.accuracy > 0.85);
+    /* the id column is not a feature */
+    for (size_t j = 0; j < lp_model_n_inputs(m); j++)
+        assert_string_not_equal(lp_model_input_name(m, j), "row");
+    lp_frame_free(f);
+    lp_model_free(m);
+    m = NULL;
+    assert_int_equal(dx_tabular_train(tr, NULL, "outcome", &o, &m, &C, &acc, &err),
+                     LP_ENOTFOUND);
+    char *tiny = write_tabular("dx_tab_tiny.csv", 6, 7);
+    assert_int_equal(dx_tabular_train(tiny, NULL, "y", &o, &m, &C, &acc, &err), LP_EINVAL);
+    assert_null(m);
+    free(tr);
+    free(te);
+    free(tiny);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_text_multiclass),
+        cmocka_unit_test(test_text_binary_signs),
+        cmocka_unit_test(test_text_roundtrip_and_ood),
+        cmocka_unit_test(test_text_bad_training_input),
+        cmocka_unit_test(test_tabular_cv),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
