@@ -51,21 +51,34 @@ typedef struct svc_def {
     bool host_flag;      /* `serve` takes --host */
     bool keys_flag;      /* `serve` takes --api-keys FILE (guards its admin routes) */
     const char *try_path; /* shown in the table */
-    const char *inputs[6]; /* data files (or folders) under --data the model is trained from */
-    const char *env[3];  /* environment variables that change training */
 } svc_def;
 
 static const svc_def SVC[N_SVC] = {
-    {"customer-service", "lepton-customer-service", 8081, true, true, "POST /v1/chat",
+    {"customer-service", "lepton-customer-service", 8081, true, true, "POST /v1/chat"},
+    {"fraud", "lepton-fraud", 8082, true, false, "POST /v1/score"},
+    {"recommend", "lepton-recommend", 8083, true, true, "GET /v1/recommend?user=u0001"},
+    {"diagnosis", "lepton-diagnosis", 8084, false, false, "POST /v1/diagnose"},
+};
+
+/* The default models: models/<name>.lpm, trained by service svc's binary. Diagnosis serves two
+ * (images and symptom texts). */
+typedef struct model_def {
+    const char *name;      /* file names in the state folder */
+    int svc;               /* index in SVC */
+    const char *inputs[6]; /* data files (or folders) under --data the model is trained from */
+    const char *env[3];    /* environment variables that change training */
+} model_def;
+
+#define N_MODELS 5
+static const model_def MODEL[N_MODELS] = {
+    {"customer-service", 0,
      {"support-bot/intents_train.tsv", "support-bot/intents_valid.tsv", "support-bot/slots.tsv",
       "support-bot/faq.tsv", "support-bot/bot.json", NULL},
      {NULL}},
-    {"fraud", "lepton-fraud", 8082, true, false, "POST /v1/score", {"fraud/transactions.csv", NULL},
-     {NULL}},
-    {"recommend", "lepton-recommend", 8083, true, true, "GET /v1/recommend?user=u0001",
-     {"shop/events.csv", NULL}, {NULL}},
-    {"diagnosis", "lepton-diagnosis", 8084, false, false, "POST /v1/diagnose",
-     {"diagnosis/images", NULL}, {"DX_EPOCHS", "DX_ARCH", NULL}},
+    {"fraud", 1, {"fraud/transactions.csv", NULL}, {NULL}},
+    {"recommend", 2, {"shop/events.csv", NULL}, {NULL}},
+    {"diagnosis", 3, {"diagnosis/images", NULL}, {"DX_EPOCHS", "DX_ARCH", NULL}},
+    {"diagnosis-text", 3, {"diagnosis/symptoms.csv", NULL}, {NULL}},
 };
 
 typedef struct up_cfg {
@@ -182,25 +195,25 @@ static lp_status resolve_data(up_cfg *c, const char *opt, lp_err *err)
         return lp_err_set(err, LP_ENOTFOUND,
                           "data folder %s not found (it holds support-bot/, fraud/, shop/, "
                           "diagnosis/; pass --data DIR)", raw);
-    for (int k = 0; k < N_SVC; k++)
-        for (int i = 0; SVC[k].inputs[i]; i++) {
+    for (int k = 0; k < N_MODELS; k++)
+        for (int i = 0; MODEL[k].inputs[i]; i++) {
             char p[PATH_MAX * 2];
-            snprintf(p, sizeof p, "%s/%s", c->data, SVC[k].inputs[i]);
+            snprintf(p, sizeof p, "%s/%s", c->data, MODEL[k].inputs[i]);
             if (access(p, R_OK) != 0)
                 return lp_err_set(err, LP_ENOTFOUND, "%s: %s (needed to train %s)", p,
-                                  strerror(errno), SVC[k].name);
+                                  strerror(errno), MODEL[k].name);
         }
     return LP_OK;
 }
 
 /* ---- training and the model cache --------------------------------------------------------- */
 
-/* The `train` command line of service k, writing to out. Defaults chosen for a quick first
+/* The `train` command line of model k, writing to out. Defaults chosen for a quick first
  * start on two cores: see docs/operations.md. */
 static void train_args(const up_cfg *c, int k, const char *out, argvec *a)
 {
     const char *d = c->data;
-    av_push(a, "%s/%s", c->bindir, SVC[k].bin);
+    av_push(a, "%s/%s", c->bindir, SVC[MODEL[k].svc].bin);
     av_push(a, "train");
     switch (k) {
     case 0:
@@ -228,8 +241,11 @@ static void train_args(const up_cfg *c, int k, const char *out, argvec *a)
         av_push(a, "--threads"), av_push(a, "2");
         av_push(a, "--seed"), av_push(a, "42");
         break;
-    default:
+    case 3:
         av_push(a, "--images"), av_push(a, "%s/diagnosis/images", d);
+        break;
+    default:
+        av_push(a, "--text"), av_push(a, "%s/diagnosis/symptoms.csv", d);
         break;
     }
     av_push(a, "--out"), av_push(a, "%s", out);
@@ -260,24 +276,24 @@ static void stamp_file(lp_buf *b, const char *path, int depth)
     free(names);
 }
 
-/* What a cached model of service k must have been trained from: the command line, the
+/* What cached model k must have been trained from: the command line, the
  * variables that change training, and size+mtime of the binary and of every input file. */
 static char *stamp_text(const up_cfg *c, int k, const argvec *train)
 {
     lp_buf b;
     lp_buf_init(&b);
-    lp_buf_printf(&b, "lepton-up-stamp 1\nservice %s\nargv", SVC[k].name);
+    lp_buf_printf(&b, "lepton-up-stamp 1\nservice %s\nargv", MODEL[k].name);
     for (int i = 0; i < train->n; i++)
         lp_buf_printf(&b, " %s", train->v[i]);
     lp_buf_printf(&b, "\n");
-    for (int i = 0; SVC[k].env[i]; i++) {
-        const char *v = getenv(SVC[k].env[i]);
-        lp_buf_printf(&b, "env %s=%s\n", SVC[k].env[i], v ? v : "");
+    for (int i = 0; MODEL[k].env[i]; i++) {
+        const char *v = getenv(MODEL[k].env[i]);
+        lp_buf_printf(&b, "env %s=%s\n", MODEL[k].env[i], v ? v : "");
     }
     stamp_file(&b, train->v[0], 0);
-    for (int i = 0; SVC[k].inputs[i]; i++) {
+    for (int i = 0; MODEL[k].inputs[i]; i++) {
         char p[PATH_MAX * 2];
-        snprintf(p, sizeof p, "%s/%s", c->data, SVC[k].inputs[i]);
+        snprintf(p, sizeof p, "%s/%s", c->data, MODEL[k].inputs[i]);
         stamp_file(&b, p, 0);
     }
     size_t len;
@@ -305,15 +321,15 @@ static void clear_line(bool tty)
  * interrupted (the training child is stopped first). */
 static int train_models(const up_cfg *c, const sigset_t *sigs)
 {
-    bool need[N_SVC];
+    bool need[N_MODELS];
     int n_need = 0;
-    char *stamps[N_SVC] = {0};
-    char model[N_SVC][PATH_MAX], tmp[N_SVC][PATH_MAX], stampf[N_SVC][PATH_MAX];
-    argvec train[N_SVC];
-    for (int k = 0; k < N_SVC; k++) {
-        path_of(model[k], c, "models", SVC[k].name, ".lpm");
-        path_of(tmp[k], c, "models", SVC[k].name, ".training.lpm");
-        path_of(stampf[k], c, "models", SVC[k].name, ".stamp");
+    char *stamps[N_MODELS] = {0};
+    char model[N_MODELS][PATH_MAX], tmp[N_MODELS][PATH_MAX], stampf[N_MODELS][PATH_MAX];
+    argvec train[N_MODELS];
+    for (int k = 0; k < N_MODELS; k++) {
+        path_of(model[k], c, "models", MODEL[k].name, ".lpm");
+        path_of(tmp[k], c, "models", MODEL[k].name, ".training.lpm");
+        path_of(stampf[k], c, "models", MODEL[k].name, ".stamp");
         train[k].n = 0;
         train_args(c, k, tmp[k], &train[k]);
         stamps[k] = stamp_text(c, k, &train[k]);
@@ -326,18 +342,18 @@ static int train_models(const up_cfg *c, const sigset_t *sigs)
         fprintf(stderr, "lepton up: models are up to date in %s/models (trained earlier; delete "
                         "a .stamp file to retrain that model)\n", c->state);
     uint64_t t_all = lp_time_ns();
-    for (int k = 0; k < N_SVC && !rc; k++) {
+    for (int k = 0; k < N_MODELS && !rc; k++) {
         if (!need[k])
             continue;
         step++;
         char log[PATH_MAX];
-        path_of(log, c, "logs", SVC[k].name, "-train.log");
+        path_of(log, c, "logs", MODEL[k].name, "-train.log");
         unlink(log);
         unlink(stampf[k]);
         unlink(tmp[k]);
         if (!tty)
             fprintf(stderr, "lepton up: [%d/%d] training %s (log: %s)\n", step, n_need,
-                    SVC[k].name, log);
+                    MODEL[k].name, log);
         lp_err err;
         pid_t pid = 0;
         uint64_t t0 = lp_time_ns();
@@ -353,7 +369,7 @@ static int train_models(const up_cfg *c, const sigset_t *sigs)
                 break;
             if (tty)
                 fprintf(stderr, "\r\033[Klepton up: [%d/%d] training %s ... %.1f s", step,
-                        n_need, SVC[k].name, lp_time_since(t0));
+                        n_need, MODEL[k].name, lp_time_since(t0));
             struct timespec ts = {0, 200 * 1000 * 1000};
             int sig = sigtimedwait(sigs, NULL, &ts);
             if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
@@ -361,7 +377,7 @@ static int train_models(const up_cfg *c, const sigset_t *sigs)
                 while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
                     ;
                 clear_line(tty);
-                fprintf(stderr, "lepton up: interrupted while training %s\n", SVC[k].name);
+                fprintf(stderr, "lepton up: interrupted while training %s\n", MODEL[k].name);
                 unlink(tmp[k]);
                 rc = 130;
                 break;
@@ -371,7 +387,7 @@ static int train_models(const up_cfg *c, const sigset_t *sigs)
             break;
         clear_line(tty);
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            fprintf(stderr, "lepton up: training %s failed (%s %d); see %s\n", SVC[k].name,
+            fprintf(stderr, "lepton up: training %s failed (%s %d); see %s\n", MODEL[k].name,
                     WIFEXITED(status) ? "exit status" : "signal",
                     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), log);
             rc = 1;
@@ -379,18 +395,18 @@ static int train_models(const up_cfg *c, const sigset_t *sigs)
         }
         if (rename(tmp[k], model[k]) != 0 ||
             lp_file_write(stampf[k], stamps[k], strlen(stamps[k]), &err)) {
-            fprintf(stderr, "lepton up: saving the %s model in %s failed: %s\n", SVC[k].name,
+            fprintf(stderr, "lepton up: saving the %s model in %s failed: %s\n", MODEL[k].name,
                     model[k], strerror(errno));
             rc = 1;
             break;
         }
         fprintf(stderr, "lepton up: [%d/%d] %s trained in %.1f s -> %s\n", step, n_need,
-                SVC[k].name, lp_time_since(t0), model[k]);
+                MODEL[k].name, lp_time_since(t0), model[k]);
     }
     if (!rc && n_need)
         fprintf(stderr, "lepton up: %d model(s) trained in %.1f s\n", n_need,
                 lp_time_since(t_all));
-    for (int k = 0; k < N_SVC; k++) {
+    for (int k = 0; k < N_MODELS; k++) {
         free(stamps[k]);
         av_free(&train[k]);
     }
@@ -631,7 +647,14 @@ static void build_children(sup *s)
         argvec *a = &ch->argv;
         av_push(a, "%s/%s", c->bindir, SVC[k].bin);
         av_push(a, "serve");
-        av_push(a, "--model"), av_push(a, "%s", ch->model);
+        if (k == 3) { /* diagnosis: the image model and the symptom-text model */
+            char text[PATH_MAX];
+            path_of(text, c, "models", "diagnosis-text", ".lpm");
+            av_push(a, "--image-model"), av_push(a, "%s", ch->model);
+            av_push(a, "--text-model"), av_push(a, "%s", text);
+        } else {
+            av_push(a, "--model"), av_push(a, "%s", ch->model);
+        }
         av_push(a, "--port"), av_push(a, "%u", ch->port);
         av_push(a, "--db"), av_push(a, "%s/db/%s.db", c->state, ch->name);
         if (SVC[k].host_flag)

@@ -45,7 +45,7 @@ t1=$(date +%s.%N)
 check "first up exit 0" test "$rc" -eq 0
 [ "$rc" -eq 0 ] || { cat "$dir/up1.err"; exit 1; }
 echo "first up (trains 4 models): $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s"
-check "first up trained all four" grep -q "4 model(s) trained" "$dir/up1.err"
+check "first up trained all five models" grep -q "5 model(s) trained" "$dir/up1.err"
 check "table names every service" test "$(grep -cE 'customer-service|fraud|recommend|diagnosis' "$dir/up1.out")" -ge 4
 for p in "$cs" "$fr" "$rc_" "$dx"; do
   check "healthz on $p" test "$(code "http://127.0.0.1:$p/healthz")" = 200
@@ -70,11 +70,15 @@ check "fraud scores" test "$(code -X POST "http://127.0.0.1:$fr/v1/score" \
 check "fraud decision" grep -qE '"decision":"(approve|review|decline)"' "$dir/body"
 check "recommend answers" test "$(code "http://127.0.0.1:$rc_/v1/recommend?user=u0001&k=3")" = 200
 check "recommend lists 3 items" test "$(grep -o '"item":' "$dir/body" | wc -l)" -eq 3
-printf '{"image":"%s","text":"ring-shaped lesion"}' \
-  "$(base64 -w0 "$src/data/diagnosis/images/ring/000.png")" >"$dir/dx.json"
-check "diagnosis answers" test "$(code -X POST "http://127.0.0.1:$dx/v1/diagnose" \
+printf '{"image":"%s"}' "$(base64 -w0 "$src/data/diagnosis/images/ring/000.png")" >"$dir/dx.json"
+check "diagnosis answers an image" test "$(code -X POST "http://127.0.0.1:$dx/v1/diagnose" \
   -H 'Content-Type: application/json' --data-binary @"$dir/dx.json")" = 200
-check "diagnosis differential" grep -q '"differential":\[{"label":' "$dir/body"
+check "diagnosis image differential" grep -q '"differential":\[{"label":' "$dir/body"
+check "diagnosis answers symptoms" test "$(code -X POST "http://127.0.0.1:$dx/v1/diagnose" \
+  -H 'Content-Type: application/json' \
+  -d '{"text":"I have had red patches and itchy rash for 3 days"}')" = 200
+check "diagnosis text differential" grep -q '"differential":\[{"label":' "$dir/body"
+check "diagnosis token contributions" grep -q '"tokens":\[{' "$dir/body"
 
 st=$("$lepton" status --state "$state" --json); rc=$?
 check "status exit 0 when all are up" test "$rc" -eq 0
