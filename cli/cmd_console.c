@@ -6,9 +6,10 @@
  * error and latency statistics read from its /metrics, for the monitoring page.
  *
  * The proxy passes the method, the body, its Content-Type and Authorization, and gives back the
- * status, Content-Type and body. The serve layer hides the raw query string, so a query to
- * forward travels in the X-Lepton-Query request header ("user=u1&k=10"); the console's
- * JavaScript sets it. A service that does not answer is a 502 naming it and its port.
+ * status, Content-Type and body. The request's query string is forwarded re-encoded
+ * (lp_req_query_string); a query in the X-Lepton-Query request header ("user=u1&k=10"), which
+ * the console's JavaScript sets, takes its place when present. A service that does not answer
+ * is a 502 naming it and its port.
  *
  * Overview statistics: counts exclude the probes the console itself makes (/healthz, /readyz,
  * /version, /metrics). Requests per second, error rate and latency percentiles are windowed:
@@ -116,6 +117,12 @@ static lp_status h_proxy(const lp_req *req, lp_res *res, void *user)
     if (q && *q) {
         lp_buf_u8(&t, '?');
         put_encoded(&t, q, true);
+    } else {
+        size_t at = t.len;
+        lp_buf_u8(&t, '?');
+        lp_req_query_string(req, &t);
+        if (t.len == at + 1)
+            t.len = at; /* no query */
     }
     lp_buf_u8(&t, 0);
     lp_err err;

@@ -439,6 +439,7 @@ function dxSetImage(dataUrl) {
   dx.image = dataUrl.slice(dataUrl.indexOf(',') + 1);
   $('#dx-img').src = dataUrl;
   $('#dx-heat').removeAttribute('src');
+  $('#dx-viewer').style.display = '';
 }
 
 /* A synthetic 28 x 28 grey image like the demo data (data/diagnosis): a ring, a blob or a bar
@@ -479,25 +480,30 @@ function dxRender(r) {
         (100 * d.probability).toFixed(1) + '%'})]),
       el('span', {text: pct(d.probability)})])));
   const ab = r.abstain || {};
+  const ood = ab.ood_score !== undefined ? ab.ood_score : ab.ood_distance;
   $('#dx-abstain').replaceChildren(ab.value
     ? el('div', {class: 'abstain'}, [el('b', {text: 'Abstained: '}),
         ab.reason || 'the case is unlike the training data',
-        ab.ood_distance !== undefined ? el('div', {class: 'small muted',
-          text: 'out-of-distribution distance ' + fmt(ab.ood_distance, 2)}) : null])
-    : el('div', {class: 'note', text: 'No abstention' + (ab.ood_distance !== undefined
-        ? ' (out-of-distribution distance ' + fmt(ab.ood_distance, 2) + ')' : '') + '.'}));
+        ood !== undefined ? el('div', {class: 'small muted',
+          text: 'out-of-distribution score ' + fmt(ood, 2)}) : null])
+    : el('div', {class: 'note', text: 'No abstention' + (ood !== undefined
+        ? ' (out-of-distribution score ' + fmt(ood, 2) + ')' : '') + '.'}));
   const ex = r.explanation || {};
+  const hm = ex.summary && (ex.summary.image || ex.summary);
+  $('#dx-viewer').style.display = dx.image ? '' : 'none';
   if (ex.heatmap_png) $('#dx-heat').src = 'data:image/png;base64,' + ex.heatmap_png;
   else $('#dx-heat').removeAttribute('src');
   if (ex.tokens && ex.tokens.length)
     $('#dx-abstain').appendChild(el('div', {class: 'note'}, ['words that mattered: ',
-      ...ex.tokens.slice(0, 8).map((t) => el('span', {class: 'chip',
-        text: (t.token || t.text || t[0]) + ''}))]));
+      ...ex.tokens.slice().sort((a, b) => Math.abs(b.contribution || 0) -
+        Math.abs(a.contribution || 0)).slice(0, 8).map((t) => el('span', {class: 'chip',
+        text: (t.token || t.text || t[0]) + (typeof t.contribution === 'number'
+          ? ' ' + (t.contribution >= 0 ? '+' : '') + fmt(t.contribution, 2) : '')}))]));
   $('#dx-audit').textContent = 'audit id ' + r.audit_id + ' · model ' + r.model_version;
   $('#dx-audit').dataset.audit = r.audit_id;
   put($('#dx-statement'),el('div', {class: 'statement', text: r.statement ||
-    'Decision support only.'}), ex.summary ? el('div', {class: 'note', text: 'heat map: ' +
-    ex.summary.method + ' for class ' + ex.summary.class}) : null);
+    'Decision support only.'}), hm && hm.method ? el('div', {class: 'note', text: 'heat map: ' +
+    hm.method + ' for class ' + hm.class}) : null);
 }
 
 async function dxGo() {
@@ -531,6 +537,12 @@ function dxInit() {
   for (const b of $$('[data-sample]'))
     b.addEventListener('click', () => dxSample(b.dataset.sample));
   $('#dx-go').addEventListener('click', dxGo);
+  $('#dx-clear').addEventListener('click', () => {
+    dx.image = null;
+    $('#dx-file').value = '';
+    $('#dx-img').removeAttribute('src');
+    $('#dx-heat').removeAttribute('src');
+  });
   $('#dx-opacity').addEventListener('input', () => {
     $('#dx-heat').style.opacity = $('#dx-opacity').value / 100;
   });

@@ -52,6 +52,8 @@ awk -F, 'NR == 1 || $2 >= "2025-02-10"' "$d/fraud/transactions.csv" >"$dir/fraud
   || die "train recommend"
 DX_EPOCHS=3 "$bin/lepton-diagnosis" train --images "$d/diagnosis/images" --out "$dir/dx.lpm" \
   >/dev/null 2>"$dir/train_dx.err" || die "train diagnosis"
+"$bin/lepton-diagnosis" train --text "$d/diagnosis/symptoms.csv" --out "$dir/dxt.lpm" \
+  >/dev/null 2>"$dir/train_dxt.err" || die "train diagnosis text"
 
 # ---- services on free ports (port 0; the bound port is read from the log line) -------------
 start() { # start NAME COMMAND... ; sets port_NAME
@@ -74,7 +76,8 @@ start fraud "$bin/lepton-fraud" serve --model "$dir/fraud.lpm" --port 0 --db "$d
   --history "$dir/fraud_hist.csv"
 start recommend "$bin/lepton-recommend" serve --model "$dir/rec.lpm" --port 0 \
   --db "$dir/rec.db"
-start diagnosis "$bin/lepton-diagnosis" serve --model "$dir/dx.lpm" --port 0 --db "$dir/dx.db"
+start diagnosis "$bin/lepton-diagnosis" serve --image-model "$dir/dx.lpm" \
+  --text-model "$dir/dxt.lpm" --port 0 --db "$dir/dx.db"
 # shellcheck disable=SC2154
 start console "$bin/lepton" console --port 0 --state "$dir" --cs-port "$port_cs" \
   --fraud-port "$port_fraud" --recommend-port "$port_recommend" \
@@ -173,12 +176,19 @@ click 'button[data-page=diagnosis]'
 img=$(ls "$d/diagnosis/images/ring/"*.png | head -1)
 typein '#dx-file' "$img"
 check "diagnosis: the image shows" wait_js 10 'const i = document.querySelector("#dx-img"); return i.complete && i.naturalWidth > 0;'
-typein '#dx-text' 'ring-shaped lesion for three days'
 click '#dx-go'
 check "diagnosis: heat map rendered" wait_js 30 'const i = document.querySelector("#dx-heat"); return !!i.getAttribute("src") && i.complete && i.naturalWidth > 0;'
 check "diagnosis: a differential" wait_js 5 'return document.querySelectorAll("#dx-diff .line").length >= 2;'
 check "diagnosis: audit id and statement" wait_js 5 'return /audit id \d+/.test(document.querySelector("#dx-audit").textContent) && /Decision support/.test(document.querySelector("#dx-statement").textContent);'
 shot diagnosis
+# the symptoms alone: a text differential with the words that mattered
+click '#dx-clear'
+typein '#dx-text' 'I have had red patches and itchy rash for 3 days'
+click '#dx-go'
+check "diagnosis: text differential" wait_js 30 'return /psoriasis/.test(document.querySelector("#dx-diff").textContent);'
+check "diagnosis: words that mattered" wait_js 5 'return document.querySelectorAll("#dx-abstain .chip").length >= 1;'
+check "diagnosis: no heat map for text" wait_js 5 'return !document.querySelector("#dx-heat").getAttribute("src");'
+shot diagnosis-text
 
 # monitoring: SVG charts with data (two overviews apart give a rate)
 click 'button[data-page=monitoring]'

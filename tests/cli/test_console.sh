@@ -106,6 +106,11 @@ check "service 413 passed back" test "$(code -X POST -H 'Content-Type: applicati
 check "query via X-Lepton-Query" test "$(code -H 'X-Lepton-Query: user=u0003&k=4' \
   "$url/api/recommend/v1/recommend")" = 200
 check "the query reached the service (k=4, user)" jq -e '(.items | length == 4) and .user == "u0003"' "$dir/body"
+check "plain query string forwarded" test "$(code "$url/api/recommend/v1/recommend?user=u0003&k=2")" = 200
+check "the plain query reached the service (k=2, user)" jq -e '(.items | length == 2) and .user == "u0003"' "$dir/body"
+check "an encoded query value survives" test "$(code "$url/api/recommend/v1/recommend?user=u%30003&k=1")" = 200
+check "decoded then re-encoded (user u0003)" jq -e '.user == "u0003"' "$dir/body"
+code -H 'X-Lepton-Query: user=u0003&k=4' "$url/api/recommend/v1/recommend" >/dev/null
 first=$(jq -r '.items[0].item' "$dir/body")
 check "POST event 200" test "$(code -X POST -H 'Content-Type: application/json' \
   -d "{\"user\":\"u0003\",\"item\":\"$first\",\"type\":\"purchase\"}" "$url/api/recommend/v1/events")" = 200

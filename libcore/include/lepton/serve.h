@@ -210,6 +210,11 @@ const char *lp_req_param(const lp_req *req, const char *name);
 const char *lp_req_query(const lp_req *req, const char *name);
 /* A request header (case-insensitive name), or NULL. */
 const char *lp_req_header(const lp_req *req, const char *name);
+/* Append the request's query parameters to out as a query string without the '?'
+ * ("k=v&k2=v2", in arrival order), each name and value percent-encoded (RFC 3986 unreserved
+ * characters kept), so it can be forwarded verbatim; a parameter without a value is "k". Nothing
+ * is appended when there is no query. Allocation failure sets out->failed. */
+void lp_req_query_string(const lp_req *req, lp_buf *out);
 
 /* Handlers fill res through these. A handler returns LP_OK after setting a response, or a
  * status: when it returns an error without having set a response, the layer answers the error

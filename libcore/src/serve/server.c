@@ -377,6 +377,50 @@ const char *lp_req_header(const lp_req *req, const char *name)
     return MHD_lookup_connection_value(req->priv->conn, MHD_HEADER_KIND, name);
 }
 
+static void put_pct(lp_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned char c = *p;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            lp_buf_u8(b, c);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            lp_buf_put(b, e, 3);
+        }
+    }
+}
+
+static enum MHD_Result query_pair(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    lp_buf *b = cls;
+    if (b->len)
+        lp_buf_u8(b, '&');
+    put_pct(b, key ? key : "");
+    if (value) {
+        lp_buf_u8(b, '=');
+        put_pct(b, value);
+    }
+    return MHD_YES;
+}
+
+void lp_req_query_string(const lp_req *req, lp_buf *out)
+{
+    if (!req || !req->priv || !out)
+        return;
+    lp_buf q;
+    lp_buf_init(&q);
+    MHD_get_connection_values(req->priv->conn, MHD_GET_ARGUMENT_KIND, query_pair, &q);
+    if (q.failed)
+        out->failed = true;
+    else if (q.len)
+        lp_buf_put(out, q.data, q.len);
+    lp_buf_free(&q);
+}
+
 /* ---- routing --------------------------------------------------------------------------------*/
 
 static bool is_param(const char *seg, size_t *name_len)
