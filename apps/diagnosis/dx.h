@@ -30,6 +30,7 @@ typedef struct dx_train_opts {
     double ood_quantile; /* validation quantile of the OOD distance used as threshold (0.99) */
     uint64_t seed;       /* default 42 */
     int threads;         /* OpenMP threads, 0 = default */
+    const char *device;  /* nn kernel table: NULL / "cpu" (default), "cuda", "auto" */
 } dx_train_opts;
 
 dx_train_opts dx_train_opts_default(void);

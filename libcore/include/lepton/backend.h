@@ -277,6 +277,29 @@ struct lp_backend {
      * check before writing; a device table reports it at its next sync). */
     lp_status (*gather_rows)(const lp_backend *be, size_t n, size_t d, size_t rows,
                              const float *table, const int32_t *idx, float *out, lp_err *err);
+
+    /* ---- batch normalization over NCHW channels (Ioffe & Szegedy 2015), PyTorch's
+     * nn.BatchNorm2d(c, eps, momentum). x, y, dy, dx (n, c, hw); gamma, beta, run_mean,
+     * run_var, dgamma, dbeta (c). Statistics per channel over N = n hw values, accumulated in
+     * double (two passes: mean, then the centered squares). n hw >= 1, c >= 1, eps > 0 finite,
+     * momentum in [0, 1]. A table may leave these NULL (callers report LP_EUNSUPPORTED). ---- */
+    /* train: mu, var = the batch mean and BIASED variance; y = (x - mu) inv gamma + beta with
+     * inv = 1 / sqrt(var + eps); then run_mean = (1 - mom) run_mean + mom mu and run_var =
+     * (1 - mom) run_var + mom var N / (N - 1) (the unbiased variance; var when N == 1).
+     * eval (train false): mu = run_mean, var = run_var, the running statistics untouched.
+     * y may alias x. */
+    lp_status (*batchnorm_forward)(const lp_backend *be, size_t n, size_t c, size_t hw,
+                                   float eps, float momentum, bool train, const float *x,
+                                   const float *gamma, const float *beta, float *run_mean,
+                                   float *run_var, float *y, lp_err *err);
+    /* The gradient of batchnorm_forward, recomputing mu and inv from x (train) or from the
+     * running statistics (eval). xhat = (x - mu) inv; dbeta = sum dy, dgamma = sum dy xhat
+     * (both OVERWRITTEN); dx (nullable) = gamma inv / N (N dy - dbeta - xhat dgamma) in train
+     * mode, gamma inv dy in eval mode. dx may alias dy. */
+    lp_status (*batchnorm_backward)(const lp_backend *be, size_t n, size_t c, size_t hw,
+                                    float eps, bool train, const float *x, const float *gamma,
+                                    const float *run_mean, const float *run_var, const float *dy,
+                                    float *dx, float *dgamma, float *dbeta, lp_err *err);
 };
 
 /* The two CPU tables (static storage; never NULL, never freed). Thread-safe. */

@@ -49,6 +49,14 @@ lp_status lp_bk_check_softmax_rows(size_t n, size_t d, size_t group, const float
 /* Also checks every index against rows: host-visible idx only. */
 lp_status lp_bk_check_gather(size_t n, size_t d, size_t rows, const float *table,
                              const int32_t *idx, const float *out, bool host_idx, lp_err *err);
+/* Argument checks of batchnorm_forward / batchnorm_backward (op names the member). The
+ * pointers checked are x, gamma, the two running statistics (eval mode, or forward with
+ * train), y (forward: out; backward: dy), and beta (forward) or dgamma, dbeta (backward). */
+lp_status lp_bk_check_batchnorm(const char *op, size_t n, size_t c, size_t hw, float eps,
+                                float momentum, bool train, const float *x, const float *gamma,
+                                const float *beta_or_dbeta, const float *run_mean,
+                                const float *run_var, const float *y_or_dy, const float *dgamma,
+                                lp_err *err);
 
 #ifdef LEPTON_HAVE_CUDA
 /* The CUDA table's entry point, defined by the CUDA backend (a .cu file in src/backend/) when the

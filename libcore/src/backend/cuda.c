@@ -673,6 +673,35 @@ static lp_status cu_gather_rows(const lp_backend *be, size_t n, size_t d, size_t
     return LP_OK;
 }
 
+/* ---- batch normalization -------------------------------------------------------------------- */
+
+static lp_status cu_batchnorm_forward(const lp_backend *be, size_t n, size_t c, size_t hw,
+                                      float eps, float momentum, bool train, const float *x,
+                                      const float *gamma, const float *beta, float *run_mean,
+                                      float *run_var, float *y, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_batchnorm("batchnorm_forward", n, c, hw, eps, momentum, train, x, gamma,
+                                    beta, run_mean, run_var, y, NULL, err));
+    LP_CUDA_CHECK(lp_cu_batchnorm_forward(STREAM(be), n, c, hw, eps, momentum, train, x, gamma,
+                                          beta, run_mean, run_var, y),
+                  "batchnorm_forward", err);
+    return LP_OK;
+}
+
+static lp_status cu_batchnorm_backward(const lp_backend *be, size_t n, size_t c, size_t hw,
+                                       float eps, bool train, const float *x, const float *gamma,
+                                       const float *run_mean, const float *run_var,
+                                       const float *dy, float *dx, float *dgamma, float *dbeta,
+                                       lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_batchnorm("batchnorm_backward", n, c, hw, eps, 0, train, x, gamma,
+                                    dbeta, run_mean, run_var, dy, dgamma, err));
+    LP_CUDA_CHECK(lp_cu_batchnorm_backward(STREAM(be), n, c, hw, eps, train, x, gamma, run_mean,
+                                           run_var, dy, dx, dgamma, dbeta),
+                  "batchnorm_backward", err);
+    return LP_OK;
+}
+
 /* ---- the tables ----------------------------------------------------------------------------- */
 
 static cuda_table_ctx g_fp32 = {&g_ctx, false}, g_tf32 = {&g_ctx, true};
@@ -694,6 +723,7 @@ static cuda_table_ctx g_fp32 = {&g_ctx, false}, g_tf32 = {&g_ctx, true};
         .maxpool_backward = cu_maxpool_backward, .avgpool_forward = cu_avgpool_forward,            \
         .avgpool_backward = cu_avgpool_backward, .layernorm_forward = cu_layernorm_forward,        \
         .softmax_rows = cu_softmax_rows, .gather_rows = cu_gather_rows,                            \
+        .batchnorm_forward = cu_batchnorm_forward, .batchnorm_backward = cu_batchnorm_backward,    \
     }
 
 static const lp_backend cuda_fp32_table = CUDA_TABLE(&g_fp32);

@@ -114,6 +114,15 @@ cudaError_t lp_cu_gather_check(cudaStream_t s, size_t n, size_t rows, const int3
                                lp_cu_head *head);
 cudaError_t lp_cu_gather_rows(cudaStream_t s, size_t n, size_t d, const float *table,
                               const int32_t *idx, float *out);
+/* cuda_batchnorm.cu: train is 0 / 1; rm, rv are the running statistics (updated in train
+ * forward); dx nullable. */
+cudaError_t lp_cu_batchnorm_forward(cudaStream_t s, size_t n, size_t c, size_t hw, float eps,
+                                    float momentum, int train, const float *x, const float *gamma,
+                                    const float *beta, float *rm, float *rv, float *y);
+cudaError_t lp_cu_batchnorm_backward(cudaStream_t s, size_t n, size_t c, size_t hw, float eps,
+                                     int train, const float *x, const float *gamma,
+                                     const float *rm, const float *rv, const float *dy, float *dx,
+                                     float *dgamma, float *dbeta);
 
 #ifdef __cplusplus
 }
