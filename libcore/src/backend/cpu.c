@@ -886,6 +886,27 @@ static lp_status cpu_batchnorm_backward(const lp_backend *be, size_t n, size_t c
     return LP_OK;
 }
 
+/* ---- recommender ops (host_mf.c; ALS rows in parallel) ------------------------------------- */
+
+static lp_status cpu_als_solve(const lp_backend *be, size_t n_rows, size_t n_f, size_t k,
+                              size_t nnz, const int32_t *ptr, const int32_t *col, const float *w,
+                              const float *f, const float *gram, float lambda, float alpha,
+                              float *x, lp_err *err)
+{
+    return lp_bk_host_als_solve(n_rows, n_f, k, nnz, ptr, col, w, f, gram, lambda, alpha, x, true,
+                                err);
+}
+
+static lp_status cpu_bpr_epoch(const lp_backend *be, size_t n_users, size_t n_items, size_t k,
+                              size_t nnz, const int32_t *ptr, const int32_t *col,
+                              const int32_t *row_of, uint64_t seed, uint64_t epoch,
+                              size_t n_samples, float lr, float reg, size_t batch, float *xu,
+                              float *yi, double *loss, size_t *used, lp_err *err)
+{
+    return lp_bk_host_bpr_epoch(n_users, n_items, k, nnz, ptr, col, row_of, seed, epoch,
+                                n_samples, lr, reg, batch, xu, yi, loss, used, err);
+}
+
 static const lp_backend cpu_table = {
     .name = "cpu",
     .host_visible = true,
@@ -932,6 +953,8 @@ static const lp_backend cpu_table = {
     .gather_rows = cpu_gather_rows,
     .batchnorm_forward = cpu_batchnorm_forward,
     .batchnorm_backward = cpu_batchnorm_backward,
+    .als_solve = cpu_als_solve,
+    .bpr_epoch = cpu_bpr_epoch,
 };
 
 const lp_backend *lp_backend_cpu(void)

@@ -702,6 +702,103 @@ static lp_status cu_batchnorm_backward(const lp_backend *be, size_t n, size_t c,
     return LP_OK;
 }
 
+/* ---- recommender ops ------------------------------------------------------------------------ */
+
+/* Rows per ALS chunk: the double workspace stays near 256 MiB. */
+#define ALS_WS_BYTES ((size_t)256 << 20)
+
+static lp_status cu_als_solve(const lp_backend *be, size_t n_rows, size_t n_f, size_t k,
+                              size_t nnz, const int32_t *ptr, const int32_t *col, const float *w,
+                              const float *f, const float *gram, float lambda, float alpha,
+                              float *x, lp_err *err)
+{
+    const char *op = "als_solve";
+    LP_BK_TRY(lp_bk_check_als(n_rows, n_f, k, nnz, ptr, col, w, f, gram, lambda, alpha, x, false,
+                              err));
+    if (n_rows == 0)
+        return LP_OK;
+    size_t per_row = (k * k + k) * sizeof(double);
+    size_t chunk = ALS_WS_BYTES / per_row;
+    chunk = chunk < 1 ? 1 : chunk > n_rows ? n_rows : chunk;
+    void *ws = NULL;
+    LP_CUDA_CHECK(cudaMalloc(&ws, chunk * per_row), "cudaMalloc(als_solve workspace)", err);
+    lp_cu_head h;
+    lp_status st;
+    HEAD_RUN(be, op, h, st,
+             lp_cu_als_solve(STREAM(be), n_rows, k, ptr, col, w, f, gram, lambda, alpha, x, ws,
+                             chunk, CTX(be)->head),
+             err);
+    cudaFree(ws);
+    if (st != LP_OK)
+        return st;
+    if (h.bad != ULLONG_MAX)
+        return lp_err_set(err, LP_ENUMERIC,
+                          "als_solve: row %llu gave a non-finite or non-positive-definite system",
+                          h.bad);
+    return LP_OK;
+}
+
+/* Samples per deterministic BPR mini-batch is the caller's `batch`; buffers live for one call. */
+static lp_status cu_bpr_epoch(const lp_backend *be, size_t n_users, size_t n_items, size_t k,
+                              size_t nnz, const int32_t *ptr, const int32_t *col,
+                              const int32_t *row_of, uint64_t seed, uint64_t epoch,
+                              size_t n_samples, float lr, float reg, size_t batch, float *xu,
+                              float *yi, double *loss, size_t *used, lp_err *err)
+{
+    const char *op = "bpr_epoch";
+    LP_BK_TRY(lp_bk_check_bpr(n_users, n_items, k, nnz, ptr, col, row_of, lr, reg, xu, yi, false,
+                              err));
+    LP_BK_TRY(lp_bk_need(loss, 1, op, "loss", err));
+    LP_BK_TRY(lp_bk_need(used, 1, op, "used", err));
+    double l = 0, c = 0;
+    if (batch == 0) {
+        cuda_ctx *cx = CTX(be);
+        double part[LP_CU_MAX_PARTS];
+        unsigned blocks = 0;
+        pthread_mutex_lock(&cx->scratch_lock);
+        cudaError_t ce = lp_cu_bpr_hogwild(STREAM(be), n_items, k, nnz, ptr, col, row_of, seed,
+                                           epoch, n_samples, lr, reg, xu, yi, cx->part, &blocks);
+        if (ce == cudaSuccess)
+            ce = cudaMemcpyAsync(part, cx->part, 2 * blocks * sizeof(double),
+                                 cudaMemcpyDeviceToHost, STREAM(be));
+        if (ce == cudaSuccess)
+            ce = cudaStreamSynchronize(STREAM(be));
+        pthread_mutex_unlock(&cx->scratch_lock);
+        LP_CUDA_CHECK(ce, op, err);
+        for (unsigned b = 0; b < blocks; b++)
+            l += part[2 * b], c += part[2 * b + 1];
+    } else {
+        size_t nb = (n_samples + batch - 1) / batch;
+        size_t bytes_d = batch * 3 * k * sizeof(float), bytes_k = 6 * batch * sizeof(int32_t),
+               bytes_l = 2 * batch * sizeof(double), bytes_a = 2 * (nb ? nb : 1) * sizeof(double);
+        char *buf = NULL;
+        LP_CUDA_CHECK(cudaMalloc((void **)&buf, bytes_d + bytes_k + bytes_l + bytes_a),
+                      "cudaMalloc(bpr_epoch batch buffers)", err);
+        /* order: doubles first (8-byte aligned), then floats, then ints */
+        double *lossv = (double *)(void *)buf, *acc = lossv + 2 * batch;
+        float *d = (float *)(void *)(acc + 2 * (nb ? nb : 1));
+        int32_t *keys = (int32_t *)(void *)(d + batch * 3 * k);
+        double *host = lp_mallocarray(2 * (nb ? nb : 1), sizeof(double));
+        cudaError_t ce = host ? lp_cu_bpr_batched(STREAM(be), n_items, k, nnz, ptr, col, row_of,
+                                                  seed, epoch, n_samples, lr, reg, batch, xu, yi,
+                                                  d, keys, lossv, acc)
+                              : cudaErrorMemoryAllocation;
+        if (ce == cudaSuccess && nb)
+            ce = cudaMemcpyAsync(host, acc, 2 * nb * sizeof(double), cudaMemcpyDeviceToHost,
+                                 STREAM(be));
+        if (ce == cudaSuccess)
+            ce = cudaStreamSynchronize(STREAM(be));
+        cudaFree(buf);
+        for (size_t b = 0; ce == cudaSuccess && b < nb; b++)
+            l += host[2 * b], c += host[2 * b + 1];
+        free(host);
+        LP_CUDA_CHECK(ce, op, err);
+    }
+    *loss = l;
+    *used = (size_t)c;
+    return LP_OK;
+}
+
 /* ---- the tables ----------------------------------------------------------------------------- */
 
 static cuda_table_ctx g_fp32 = {&g_ctx, false}, g_tf32 = {&g_ctx, true};
@@ -724,6 +821,7 @@ static cuda_table_ctx g_fp32 = {&g_ctx, false}, g_tf32 = {&g_ctx, true};
         .avgpool_backward = cu_avgpool_backward, .layernorm_forward = cu_layernorm_forward,        \
         .softmax_rows = cu_softmax_rows, .gather_rows = cu_gather_rows,                            \
         .batchnorm_forward = cu_batchnorm_forward, .batchnorm_backward = cu_batchnorm_backward,    \
+        .als_solve = cu_als_solve, .bpr_epoch = cu_bpr_epoch,                                      \
     }
 
 static const lp_backend cuda_fp32_table = CUDA_TABLE(&g_fp32);

@@ -123,6 +123,24 @@ cudaError_t lp_cu_batchnorm_backward(cudaStream_t s, size_t n, size_t c, size_t 
                                      int train, const float *x, const float *gamma,
                                      const float *rm, const float *rv, const float *dy, float *dx,
                                      float *dgamma, float *dbeta);
+/* cuda_mf.cu: ALS half-step over n_rows rows in chunks of `chunk` rows, ws (chunk, k k + k)
+ * doubles; the first bad row goes to head->bad. */
+cudaError_t lp_cu_als_solve(cudaStream_t s, size_t n_rows, size_t k, const int32_t *ptr,
+                            const int32_t *col, const float *w, const float *f, const float *gram,
+                            float lambda, float alpha, float *x, double *ws, size_t chunk,
+                            lp_cu_head *head);
+/* BPR epoch, Hogwild: part gets (loss, used) per block, *blocks the block count (<= 512). */
+cudaError_t lp_cu_bpr_hogwild(cudaStream_t s, size_t n_items, size_t k, size_t nnz,
+                              const int32_t *ptr, const int32_t *col, const int32_t *row_of,
+                              uint64_t seed, uint64_t epoch, size_t n_samples, float lr, float reg,
+                              float *xu, float *yi, double *part, unsigned *blocks);
+/* BPR epoch in deterministic mini-batches: d (batch, 3, k) floats, keys (6 batch) int32,
+ * lossv (2 batch) doubles, acc (2 ceil(n_samples / batch)) doubles of (loss, used) per batch. */
+cudaError_t lp_cu_bpr_batched(cudaStream_t s, size_t n_items, size_t k, size_t nnz,
+                              const int32_t *ptr, const int32_t *col, const int32_t *row_of,
+                              uint64_t seed, uint64_t epoch, size_t n_samples, float lr, float reg,
+                              size_t batch, float *xu, float *yi, float *d, int32_t *keys,
+                              double *lossv, double *acc);
 
 #ifdef __cplusplus
 }

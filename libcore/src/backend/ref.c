@@ -720,6 +720,27 @@ static lp_status ref_batchnorm_backward(const lp_backend *be, size_t n, size_t c
     return LP_OK;
 }
 
+/* ---- recommender ops (host_mf.c; ALS rows in order) ---------------------------------------- */
+
+static lp_status ref_als_solve(const lp_backend *be, size_t n_rows, size_t n_f, size_t k,
+                              size_t nnz, const int32_t *ptr, const int32_t *col, const float *w,
+                              const float *f, const float *gram, float lambda, float alpha,
+                              float *x, lp_err *err)
+{
+    return lp_bk_host_als_solve(n_rows, n_f, k, nnz, ptr, col, w, f, gram, lambda, alpha, x, false,
+                                err);
+}
+
+static lp_status ref_bpr_epoch(const lp_backend *be, size_t n_users, size_t n_items, size_t k,
+                              size_t nnz, const int32_t *ptr, const int32_t *col,
+                              const int32_t *row_of, uint64_t seed, uint64_t epoch,
+                              size_t n_samples, float lr, float reg, size_t batch, float *xu,
+                              float *yi, double *loss, size_t *used, lp_err *err)
+{
+    return lp_bk_host_bpr_epoch(n_users, n_items, k, nnz, ptr, col, row_of, seed, epoch,
+                                n_samples, lr, reg, batch, xu, yi, loss, used, err);
+}
+
 static const lp_backend ref_table = {
     .name = "ref",
     .host_visible = true,
@@ -766,6 +787,8 @@ static const lp_backend ref_table = {
     .gather_rows = ref_gather_rows,
     .batchnorm_forward = ref_batchnorm_forward,
     .batchnorm_backward = ref_batchnorm_backward,
+    .als_solve = ref_als_solve,
+    .bpr_epoch = ref_bpr_epoch,
 };
 
 const lp_backend *lp_backend_ref(void)
