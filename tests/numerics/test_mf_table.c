@@ -184,7 +184,7 @@ static void test_als_normal_equations(void **state)
             }
         ptr[r + 1] = (int32_t)nnz;
     }
-    float *f = bu_rand(&rng, NF * K, -1, 1), g[K * K], x[NR * K];
+    float *f = bu_rand(&rng, NF * K, -1, 1), g[K * K], x[NR * K] = {0};
     for (int a = 0; a < K; a++)
         for (int b = 0; b < K; b++) {
             double s = 0;
@@ -195,7 +195,7 @@ static void test_als_normal_equations(void **state)
     float lambda = 0.1f, alpha = 1.5f;
     int32_t *dp = bu_up(be, ptr, sizeof ptr), *dc = bu_up(be, col, nnz * sizeof(int32_t));
     float *dw = bu_upf(be, w, nnz), *df = bu_upf(be, f, NF * K), *dg = bu_upf(be, g, K * K),
-          *dx = bu_upf(be, f, NR * K);
+          *dx = bu_upf(be, x, NR * K);
     lp_err err;
     assert_int_equal(be->als_solve(be, NR, NF, K, nnz, dp, dc, dw, df, dg, lambda, alpha, dx,
                                    &err),
