@@ -54,6 +54,9 @@ typedef struct cuda_ctx {
     lp_cu_head *head; /* device: loss results and first-bad index */
     double *part;     /* device: LP_CU_MAX_PARTS block partials */
     pthread_mutex_t scratch_lock;
+    void *als_ws;        /* device: als_solve's double systems, grown on demand, kept for the
+                            process (as head and part); guarded by scratch_lock */
+    size_t als_ws_bytes;
     char device_name[256];
 } cuda_ctx;
 
@@ -720,15 +723,33 @@ static lp_status cu_als_solve(const lp_backend *be, size_t n_rows, size_t n_f, s
     size_t per_row = (k * k + k) * sizeof(double);
     size_t chunk = ALS_WS_BYTES / per_row;
     chunk = chunk < 1 ? 1 : chunk > n_rows ? n_rows : chunk;
-    void *ws = NULL;
-    LP_CUDA_CHECK(cudaMalloc(&ws, chunk * per_row), "cudaMalloc(als_solve workspace)", err);
+    /* The workspace lives in the context (a cudaMalloc / cudaFree pair per half-step would
+     * synchronise the device and cost more than a small solve). */
+    cuda_ctx *cx = CTX(be);
     lp_cu_head h;
-    lp_status st;
-    HEAD_RUN(be, op, h, st,
-             lp_cu_als_solve(STREAM(be), n_rows, k, ptr, col, w, f, gram, lambda, alpha, x, ws,
-                             chunk, CTX(be)->head),
-             err);
-    cudaFree(ws);
+    lp_status st = LP_OK;
+    pthread_mutex_lock(&cx->scratch_lock);
+    if (cx->als_ws_bytes < chunk * per_row) {
+        cudaFree(cx->als_ws);
+        cx->als_ws = NULL;
+        cx->als_ws_bytes = 0;
+        cudaError_t ce = cudaMalloc(&cx->als_ws, chunk * per_row);
+        if (ce != cudaSuccess)
+            st = lp_err_set(err, LP_EDEVICE, "cuda cudaMalloc(als_solve workspace, %zu MiB): %s",
+                            (chunk * per_row) >> 20, cudaGetErrorString(ce));
+        else
+            cx->als_ws_bytes = chunk * per_row;
+    }
+    if (st == LP_OK)
+        st = head_reset(be, err);
+    if (st == LP_OK) {
+        cudaError_t ce = lp_cu_als_solve(STREAM(be), n_rows, k, ptr, col, w, f, gram, lambda,
+                                         alpha, x, cx->als_ws, chunk, cx->head);
+        st = ce == cudaSuccess ? head_fetch(be, op, &h, err)
+                               : lp_err_set(err, LP_EDEVICE, "cuda %s: %s", op,
+                                            cudaGetErrorString(ce));
+    }
+    pthread_mutex_unlock(&cx->scratch_lock);
     if (st != LP_OK)
         return st;
     if (h.bad != ULLONG_MAX)
