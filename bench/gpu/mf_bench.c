@@ -173,8 +173,7 @@ int main(int argc, char **argv)
         lp_status st;
         if (bpr) {
             st = be->bpr_epoch(be, NU, NI, k, nnz, dptr, dcol, drow, 42, (uint64_t)(r + 10), nnz,
-                               0.05f, 0.01f, det ? LP_MF_BPR_BATCH : 0, dx, dy, &loss, &used,
-                               &err);
+                               0.05f, 0.01f, det ? LP_MF_BPR_BATCH : 0, dx, dy, &loss, &used, &err);
         } else {
             st = be->sgemm(be, true, false, k, k, NI, 1.0f, dy, k, dy, k, 0.0f, dg, k, &err);
             if (!st)

@@ -47,14 +47,14 @@ static bn_out run_bn(const lp_backend *be, size_t n, size_t c, size_t hw, bool t
           *ddy = bu_upf(be, dy, nv), *dgam = bu_upf(be, g, c), *dbet = bu_upf(be, g, c);
     float *rm0 = bu_upf(be, rm, c), *rv0 = bu_upf(be, rv, c);
     lp_err err;
-    assert_int_equal(be->batchnorm_forward(be, n, c, hw, EPS, MOM, train, dx_, dg, db, drm, drv,
-                                           dx_, &err),
-                     LP_OK);
+    assert_int_equal(
+        be->batchnorm_forward(be, n, c, hw, EPS, MOM, train, dx_, dg, db, drm, drv, dx_, &err),
+        LP_OK);
     /* backward reads the forward INPUT (dxin) and the running statistics before the update */
-    assert_int_equal(be->batchnorm_backward(be, n, c, hw, EPS, train, dxin, dg, rm0, rv0, ddy,
-                                            ddy, dgam, dbet, &err),
+    assert_int_equal(be->batchnorm_backward(be, n, c, hw, EPS, train, dxin, dg, rm0, rv0, ddy, ddy,
+                                            dgam, dbet, &err),
                      LP_OK);
-    bn_out o = {bu_downf(be, dx_, nv), bu_downf(be, drm, c), bu_downf(be, drv, c),
+    bn_out o = {bu_downf(be, dx_, nv), bu_downf(be, drm, c),  bu_downf(be, drv, c),
                 bu_downf(be, ddy, nv), bu_downf(be, dgam, c), bu_downf(be, dbet, c)};
     void *all[] = {dx_, dxin, dg, db, drm, drv, ddy, dgam, dbet, rm0, rv0};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
@@ -98,18 +98,16 @@ static void test_by_hand(void **state)
     (void)state;
     const lp_backend *ref = lp_backend_ref();
     float x[4] = {1, 2, 3, 4}, y[4], g = 2, b = 1, rm = 0.5f, rv = 2;
-    assert_int_equal(ref->batchnorm_forward(ref, 2, 1, 2, EPS, MOM, true, x, &g, &b, &rm, &rv, y,
-                                            NULL),
-                     LP_OK);
+    assert_int_equal(
+        ref->batchnorm_forward(ref, 2, 1, 2, EPS, MOM, true, x, &g, &b, &rm, &rv, y, NULL), LP_OK);
     for (int i = 0; i < 4; i++)
         assert_true(fabs(y[i] - (2 * (x[i] - 2.5) / sqrt(1.25 + EPS) + 1)) < 1e-5);
     assert_true(fabsf(rm - (0.9f * 0.5f + 0.1f * 2.5f)) < 1e-6f);
     assert_true(fabsf(rv - (float)(0.9 * 2 + 0.1 * 5.0 / 3.0)) < 1e-6f);
     /* eval with the running statistics rm = 0, rv = 1 - eps: y = 2 x + 1 */
     rm = 0, rv = 1 - EPS;
-    assert_int_equal(ref->batchnorm_forward(ref, 4, 1, 1, EPS, MOM, false, x, &g, &b, &rm, &rv, y,
-                                            NULL),
-                     LP_OK);
+    assert_int_equal(
+        ref->batchnorm_forward(ref, 4, 1, 1, EPS, MOM, false, x, &g, &b, &rm, &rv, y, NULL), LP_OK);
     for (int i = 0; i < 4; i++)
         assert_true(fabsf(y[i] - (2 * x[i] + 1)) < 1e-5f);
 }
@@ -126,18 +124,18 @@ static void test_fd(void **state)
     float *x = bu_rand(&rng, NV, 1, 5), *w = bu_rand(&rng, NV, -1, 1);
     float g[FC] = {1.5f, 0.7f}, b[FC] = {0.2f, -0.3f}, rm[FC] = {0}, rv[FC] = {1, 1}, y[NV];
     float dx[NV], dg[FC], db[FC];
-    assert_int_equal(ref->batchnorm_backward(ref, FN, FC, FHW, EPS, true, x, g, rm, rv, w, dx, dg,
-                                             db, NULL),
-                     LP_OK);
+    assert_int_equal(
+        ref->batchnorm_backward(ref, FN, FC, FHW, EPS, true, x, g, rm, rv, w, dx, dg, db, NULL),
+        LP_OK);
     double h = 1e-2;
     for (size_t i = 0; i < NV; i++) {
         double l[2];
         float keep = x[i];
         for (int sgn = 0; sgn < 2; sgn++) {
             x[i] = (float)(keep + (sgn ? h : -h));
-            assert_int_equal(ref->batchnorm_forward(ref, FN, FC, FHW, EPS, 0, true, x, g, b, rm,
-                                                    rv, y, NULL),
-                             LP_OK);
+            assert_int_equal(
+                ref->batchnorm_forward(ref, FN, FC, FHW, EPS, 0, true, x, g, b, rm, rv, y, NULL),
+                LP_OK);
             l[sgn] = 0;
             for (size_t j = 0; j < NV; j++)
                 l[sgn] += (double)w[j] * y[j];
@@ -175,22 +173,21 @@ static void test_errors(void **state)
     assert_int_equal(be->batchnorm_forward(be, 1, 1, 4, EPS, 1.5f, true, x, p, p, p, p, x, &err),
                      LP_EINVAL);
     assert_non_null(strstr(err.msg, "momentum"));
-    assert_int_equal(be->batchnorm_forward(be, 1, 1, 4, EPS, MOM, true, x, p, NULL, p, p, x,
-                                           &err),
+    assert_int_equal(be->batchnorm_forward(be, 1, 1, 4, EPS, MOM, true, x, p, NULL, p, p, x, &err),
                      LP_EINVAL);
     assert_non_null(strstr(err.msg, "beta"));
-    assert_int_equal(be->batchnorm_backward(be, 1, 1, 4, EPS, false, x, p, NULL, p, x, x, p, p,
-                                            &err),
-                     LP_EINVAL);
+    assert_int_equal(
+        be->batchnorm_backward(be, 1, 1, 4, EPS, false, x, p, NULL, p, x, x, p, p, &err),
+        LP_EINVAL);
     assert_non_null(strstr(err.msg, "run_mean"));
-    assert_int_equal(be->batchnorm_backward(be, 1, 1, 4, EPS, true, x, p, NULL, NULL, x, x, NULL,
-                                            p, &err),
-                     LP_EINVAL);
+    assert_int_equal(
+        be->batchnorm_backward(be, 1, 1, 4, EPS, true, x, p, NULL, NULL, x, x, NULL, p, &err),
+        LP_EINVAL);
     assert_non_null(strstr(err.msg, "dgamma"));
     /* train-mode backward needs no running statistics */
-    assert_int_equal(be->batchnorm_backward(be, 1, 1, 4, EPS, true, x, p, NULL, NULL, x, NULL, p,
-                                            p + 1, &err),
-                     LP_OK);
+    assert_int_equal(
+        be->batchnorm_backward(be, 1, 1, 4, EPS, true, x, p, NULL, NULL, x, NULL, p, p + 1, &err),
+        LP_OK);
     bu_free(be, x);
     bu_free(be, p);
 }

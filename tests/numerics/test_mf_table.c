@@ -26,8 +26,8 @@
 /* ALS factors after 3 sweeps, table against the CPU solver: G from a float sgemm instead of a
  * double Gram rounded to float, and a different Cholesky order (right-looking on the device),
  * each ~1e-7 relative per solve; three sweeps of well-conditioned solves (lambda 0.05 on a
- * 16-factor Gram of O(10)) keep the NMSE near 1e-10, bounded here with room. A wrong system (a missing alpha, the ridge on
- * the wrong side) is off by 1e-2 or more. */
+ * 16-factor Gram of O(10)) keep the NMSE near 1e-10, bounded here with room. A wrong system (a
+ * missing alpha, the ridge on the wrong side) is off by 1e-2 or more. */
 #define TOL_ALS_NMSE 1e-7
 /* BPR on the table may differ from the CPU solver by sampling noise only. */
 #define TOL_AUC_DROP 0.03
@@ -197,8 +197,7 @@ static void test_als_normal_equations(void **state)
     float *dw = bu_upf(be, w, nnz), *df = bu_upf(be, f, NF * K), *dg = bu_upf(be, g, K * K),
           *dx = bu_upf(be, x, NR * K);
     lp_err err;
-    assert_int_equal(be->als_solve(be, NR, NF, K, nnz, dp, dc, dw, df, dg, lambda, alpha, dx,
-                                   &err),
+    assert_int_equal(be->als_solve(be, NR, NF, K, nnz, dp, dc, dw, df, dg, lambda, alpha, dx, &err),
                      LP_OK);
     float *got = bu_downf(be, dx, NR * K);
     memcpy(x, got, sizeof x);
@@ -254,7 +253,8 @@ static void test_bpr_quality(void **state)
     lp_mf_data *d = make_data();
     lp_mf *c = fit(d, LP_MF_KIND_BPR, NULL, false);
     lp_mf *h = fit(d, LP_MF_KIND_BPR, LP_MF_TABLE, false);
-    lp_mf *t = fit(d, LP_MF_KIND_BPR, LP_MF_TABLE, true), *t2 = fit(d, LP_MF_KIND_BPR, LP_MF_TABLE, true);
+    lp_mf *t = fit(d, LP_MF_KIND_BPR, LP_MF_TABLE, true),
+          *t2 = fit(d, LP_MF_KIND_BPR, LP_MF_TABLE, true);
     double ac = auc(c, d), ah = auc(h, d), at = auc(t, d);
     printf("BPR held-out AUC: cpu solver %.4f, %s %.4f, %s deterministic %.4f\n", ac, LP_MF_TABLE,
            ah, LP_MF_TABLE, at);
@@ -269,7 +269,8 @@ static void test_bpr_quality(void **state)
                         lp_mf_n_items(t) * k * sizeof(float));
     /* the user bias column stays exactly 1 */
     for (size_t u = 0; u < lp_mf_n_users(t); u++)
-        assert_true(lp_mf_user_factors(t, u)[k - 1] == 1.0f && lp_mf_user_factors(h, u)[k - 1] == 1.0f);
+        assert_true(lp_mf_user_factors(t, u)[k - 1] == 1.0f &&
+                    lp_mf_user_factors(h, u)[k - 1] == 1.0f);
     lp_mf_free(c), lp_mf_free(h), lp_mf_free(t), lp_mf_free(t2);
     lp_mf_data_free(d);
 }
@@ -381,11 +382,14 @@ static void test_bpr_batch1_sequential(void **state)
     size_t na, nb, nc;
     lp_err err;
     assert_int_equal(be->bpr_epoch(be, 3, 10, K, 13, ptr, col, row_of, 9, 1, 200, 0.1f, 0.01f, 0,
-                                   xa, ya, &la, &na, &err), LP_OK);
+                                   xa, ya, &la, &na, &err),
+                     LP_OK);
     assert_int_equal(be->bpr_epoch(be, 3, 10, K, 13, ptr, col, row_of, 9, 1, 200, 0.1f, 0.01f, 1,
-                                   xb, yb, &lb, &nb, &err), LP_OK);
+                                   xb, yb, &lb, &nb, &err),
+                     LP_OK);
     assert_int_equal(be->bpr_epoch(be, 3, 10, K, 13, ptr, col, row_of, 9, 1, 200, 0.1f, 0.01f, 64,
-                                   xc, yc, &lc, &nc, &err), LP_OK);
+                                   xc, yc, &lc, &nc, &err),
+                     LP_OK);
     assert_memory_equal(xa, xb, sizeof xa);
     assert_memory_equal(ya, yb, sizeof ya);
     assert_true(la == lb && na == nb && na > 100);
@@ -396,13 +400,16 @@ static void test_bpr_batch1_sequential(void **state)
     int32_t bad_col[13];
     memcpy(bad_col, col, sizeof bad_col);
     bad_col[5] = 77;
-    assert_int_equal(be->bpr_epoch(be, 3, 10, K, 13, ptr, bad_col, row_of, 9, 1, 10, 0.1f, 0.01f,
-                                   0, xa, ya, &la, &na, &err), LP_EINVAL);
+    assert_int_equal(be->bpr_epoch(be, 3, 10, K, 13, ptr, bad_col, row_of, 9, 1, 10, 0.1f, 0.01f, 0,
+                                   xa, ya, &la, &na, &err),
+                     LP_EINVAL);
     assert_non_null(strstr(err.msg, "col[5]"));
-    assert_int_equal(be->bpr_epoch(be, 3, 10, 1, 13, ptr, col, row_of, 9, 1, 10, 0.1f, 0.01f, 0,
-                                   xa, ya, &la, &na, &err), LP_EINVAL);
-    assert_int_equal(be->als_solve(be, 3, 10, K, 13, ptr, bad_col, (float *)ya, ya, ya, 0.1f, 1,
-                                   xa, &err), LP_EINVAL);
+    assert_int_equal(be->bpr_epoch(be, 3, 10, 1, 13, ptr, col, row_of, 9, 1, 10, 0.1f, 0.01f, 0, xa,
+                                   ya, &la, &na, &err),
+                     LP_EINVAL);
+    assert_int_equal(
+        be->als_solve(be, 3, 10, K, 13, ptr, bad_col, (float *)ya, ya, ya, 0.1f, 1, xa, &err),
+        LP_EINVAL);
     assert_non_null(strstr(err.msg, "col[5]"));
 }
 #endif

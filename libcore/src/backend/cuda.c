@@ -790,19 +790,23 @@ static lp_status cu_bpr_epoch(const lp_backend *be, size_t n_users, size_t n_ite
             l += part[2 * b], c += part[2 * b + 1];
     } else {
         size_t nb = (n_samples + batch - 1) / batch;
-        size_t bytes_d = batch * 3 * k * sizeof(float), bytes_k = 6 * batch * sizeof(int32_t),
-               bytes_l = 2 * batch * sizeof(double), bytes_a = 2 * (nb ? nb : 1) * sizeof(double);
+        if (batch > INT_MAX / 2)
+            return lp_err_set(err, LP_EINVAL, "%s: batch %zu exceeds %d", op, batch, INT_MAX / 2);
+        size_t sort_bytes = (lp_cu_bpr_sort_bytes(batch) + 255) / 256 * 256;
+        size_t bytes_l = 2 * batch * sizeof(double), bytes_a = 2 * (nb ? nb : 1) * sizeof(double),
+               bytes_d = batch * 3 * k * sizeof(float), bytes_k = 12 * batch * sizeof(int32_t);
         char *buf = NULL;
-        LP_CUDA_CHECK(cudaMalloc((void **)&buf, bytes_d + bytes_k + bytes_l + bytes_a),
+        /* one allocation per epoch: the radix sort's scratch first (256-byte aligned), then
+         * doubles, floats, ints */
+        LP_CUDA_CHECK(cudaMalloc((void **)&buf, sort_bytes + bytes_l + bytes_a + bytes_d + bytes_k),
                       "cudaMalloc(bpr_epoch batch buffers)", err);
-        /* order: doubles first (8-byte aligned), then floats, then ints */
-        double *lossv = (double *)(void *)buf, *acc = lossv + 2 * batch;
+        double *lossv = (double *)(void *)(buf + sort_bytes), *acc = lossv + 2 * batch;
         float *d = (float *)(void *)(acc + 2 * (nb ? nb : 1));
         int32_t *keys = (int32_t *)(void *)(d + batch * 3 * k);
         double *host = lp_mallocarray(2 * (nb ? nb : 1), sizeof(double));
         cudaError_t ce = host ? lp_cu_bpr_batched(STREAM(be), n_items, k, nnz, ptr, col, row_of,
                                                   seed, epoch, n_samples, lr, reg, batch, xu, yi,
-                                                  d, keys, lossv, acc)
+                                                  d, keys, buf, sort_bytes, lossv, acc)
                               : cudaErrorMemoryAllocation;
         if (ce == cudaSuccess && nb)
             ce = cudaMemcpyAsync(host, acc, 2 * nb * sizeof(double), cudaMemcpyDeviceToHost,

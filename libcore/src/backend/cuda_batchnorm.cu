@@ -76,10 +76,9 @@ __global__ void k_bn_forward(size_t n, size_t c, size_t hw, float eps, float mom
     }
 }
 
-__global__ void k_bn_backward(size_t n, size_t c, size_t hw, float eps, int train,
-                              const float *x, const float *gamma, const float *rm,
-                              const float *rv, const float *dy, float *dx, float *dgamma,
-                              float *dbeta)
+__global__ void k_bn_backward(size_t n, size_t c, size_t hw, float eps, int train, const float *x,
+                              const float *gamma, const float *rm, const float *rv, const float *dy,
+                              float *dx, float *dgamma, float *dbeta)
 {
     size_t N = n * hw;
     for (size_t ch = blockIdx.x; ch < c; ch += gridDim.x) {
@@ -111,13 +110,13 @@ __global__ void k_bn_backward(size_t n, size_t c, size_t hw, float eps, int trai
 }
 
 extern "C" cudaError_t lp_cu_batchnorm_forward(cudaStream_t s, size_t n, size_t c, size_t hw,
-                                               float eps, float momentum, int train,
-                                               const float *x, const float *gamma,
-                                               const float *beta, float *rm, float *rv, float *y)
+                                               float eps, float momentum, int train, const float *x,
+                                               const float *gamma, const float *beta, float *rm,
+                                               float *rv, float *y)
 {
     unsigned grid = c > LP_CU_MAX_GRID ? LP_CU_MAX_GRID : (unsigned)c;
-    k_bn_forward<<<grid, LP_CU_THREADS, 0, s>>>(n, c, hw, eps, momentum, train, x, gamma, beta,
-                                                rm, rv, y);
+    k_bn_forward<<<grid, LP_CU_THREADS, 0, s>>>(n, c, hw, eps, momentum, train, x, gamma, beta, rm,
+                                                rv, y);
     return LP_CU_LAUNCHED();
 }
 

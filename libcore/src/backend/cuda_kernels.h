@@ -134,13 +134,15 @@ cudaError_t lp_cu_bpr_hogwild(cudaStream_t s, size_t n_items, size_t k, size_t n
                               const int32_t *ptr, const int32_t *col, const int32_t *row_of,
                               uint64_t seed, uint64_t epoch, size_t n_samples, float lr, float reg,
                               float *xu, float *yi, double *part, unsigned *blocks);
-/* BPR epoch in deterministic mini-batches: d (batch, 3, k) floats, keys (6 batch) int32,
- * lossv (2 batch) doubles, acc (2 ceil(n_samples / batch)) doubles of (loss, used) per batch. */
+/* BPR epoch in deterministic mini-batches: d (batch, 3, k) floats, keys (12 batch) int32,
+ * sort_tmp (sort_bytes >= lp_cu_bpr_sort_bytes(batch)) the radix sort's scratch, lossv
+ * (2 batch) doubles, acc (2 ceil(n_samples / batch)) doubles of (loss, used) per batch. */
+size_t lp_cu_bpr_sort_bytes(size_t batch);
 cudaError_t lp_cu_bpr_batched(cudaStream_t s, size_t n_items, size_t k, size_t nnz,
                               const int32_t *ptr, const int32_t *col, const int32_t *row_of,
                               uint64_t seed, uint64_t epoch, size_t n_samples, float lr, float reg,
                               size_t batch, float *xu, float *yi, float *d, int32_t *keys,
-                              double *lossv, double *acc);
+                              void *sort_tmp, size_t sort_bytes, double *lossv, double *acc);
 
 #ifdef __cplusplus
 }

@@ -19,16 +19,16 @@
  *                  Per-block loss / count partials go to part (2 per block, <= 512 blocks).
  *   batched        per mini-batch of B samples: k_bpr_grad (warp per sample) writes each
  *                  sample's three steps (3, k) from the factors at the batch start, with keys
- *                  (user; item of i, item of j) and row indices; thrust::stable_sort_by_key
- *                  groups the keys keeping sample order; k_bpr_apply gives each distinct key
+ *                  (user; item of i, item of j) and row indices; cub's radix sort (stable,
+ *                  its scratch allocated once per epoch by the caller) groups the keys keeping
+ *                  sample order; k_bpr_apply gives each distinct key
  *                  to one warp that adds its steps in that order. No float atomics anywhere:
  *                  two runs are bit-identical.
  */
 #include "backend/cuda_common.cuh"
 
 #include <climits>
-#include <thrust/execution_policy.h>
-#include <thrust/sort.h>
+#include <cub/device/device_radix_sort.cuh>
 
 #define ALS_T 4 /* register tile edge of k_als_build */
 
@@ -55,8 +55,8 @@ __global__ void k_als_build(size_t r0, size_t nr, size_t k, const int32_t *ptr, 
 #pragma unroll
                 for (int j = 0; j < ALS_T; j++) {
                     size_t ra = ta * ALS_T + i, cb = tb * ALS_T + j;
-                    acc[i][j] = ra < k && cb < k ? gram[ra * k + cb] + (ra == cb ? lambda : 0.0f)
-                                                 : 0.0f;
+                    acc[i][j] =
+                        ra < k && cb < k ? gram[ra * k + cb] + (ra == cb ? lambda : 0.0f) : 0.0f;
                 }
             for (int32_t t = p0; t < p1; t++) {
                 const float *fj = f + (size_t)col[t] * k; /* (k) */
@@ -306,13 +306,12 @@ extern "C" cudaError_t lp_cu_bpr_hogwild(cudaStream_t s, size_t n_items, size_t 
 /* Batched: sample q of the batch (s0 + q) writes d (3, k) at rows 3q..3q+2, its keys and
  * rows, and its loss / used flag. A sample without a negative gets INT_MAX keys. */
 __global__ void k_bpr_grad(bpr_args A, size_t s0, size_t m, const float *xu, const float *yi,
-                           float *d, int32_t *key_u, int32_t *row_u, int32_t *key_i,
-                           int32_t *row_i, double *lossv)
+                           float *d, int32_t *key_u, int32_t *row_u, int32_t *key_i, int32_t *row_i,
+                           double *lossv)
 {
     size_t warps = (size_t)gridDim.x * (blockDim.x / 32);
     size_t k = A.k, kf = k - 1;
-    for (size_t q = (size_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; q < m;
-         q += warps) {
+    for (size_t q = (size_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32; q < m; q += warps) {
         int32_t u, i, j;
         bool ok = warp_draw(A, s0 + q, &u, &i, &j);
         int lane = threadIdx.x & 31;
@@ -383,34 +382,48 @@ __global__ void k_bpr_sum(size_t m, const double *lossv, double *acc)
         acc[0] = t0, acc[1] = t1;
 }
 
+extern "C" size_t lp_cu_bpr_sort_bytes(size_t batch)
+{
+    size_t bytes = 0;
+    cub::DeviceRadixSort::SortPairs(nullptr, bytes, (const int32_t *)nullptr, (int32_t *)nullptr,
+                                    (const int32_t *)nullptr, (int32_t *)nullptr, (int)(2 * batch));
+    return bytes;
+}
+
 extern "C" cudaError_t lp_cu_bpr_batched(cudaStream_t s, size_t n_items, size_t k, size_t nnz,
                                          const int32_t *ptr, const int32_t *col,
                                          const int32_t *row_of, uint64_t seed, uint64_t epoch,
                                          size_t n_samples, float lr, float reg, size_t batch,
                                          float *xu, float *yi, float *d, int32_t *keys,
-                                         double *lossv, double *acc)
+                                         void *sort_tmp, size_t sort_bytes, double *lossv,
+                                         double *acc)
 {
     bpr_args A = {nnz, n_items, k, ptr, col, row_of, seed, epoch, lr, reg};
+    /* drawn (in) and sorted (out) keys and rows: users (batch), items (2 batch) */
     int32_t *key_u = keys, *row_u = key_u + batch, *key_i = row_u + batch,
-            *row_i = key_i + 2 * batch;
+            *row_i = key_i + 2 * batch, *key_u2 = row_i + 2 * batch, *row_u2 = key_u2 + batch,
+            *key_i2 = row_u2 + batch, *row_i2 = key_i2 + 2 * batch;
     size_t per_block = LP_CU_THREADS / 32;
-    try {
-        for (size_t s0 = 0, b = 0; s0 < n_samples; s0 += batch, b++) {
-            size_t m = n_samples - s0 < batch ? n_samples - s0 : batch;
-            unsigned g1 = lp_cu_grid_for(m, per_block), g2 = lp_cu_grid_for(2 * m, per_block);
-            k_bpr_grad<<<g1, LP_CU_THREADS, 0, s>>>(A, s0, m, xu, yi, d, key_u, row_u, key_i,
-                                                    row_i, lossv);
-            thrust::stable_sort_by_key(thrust::cuda::par.on(s), key_u, key_u + m, row_u);
-            thrust::stable_sort_by_key(thrust::cuda::par.on(s), key_i, key_i + 2 * m, row_i);
-            k_bpr_apply<<<g1, LP_CU_THREADS, 0, s>>>(m, k, key_u, row_u, d, xu);
-            k_bpr_apply<<<g2, LP_CU_THREADS, 0, s>>>(2 * m, k, key_i, row_i, d, yi);
-            k_bpr_sum<<<1, LP_CU_THREADS, 0, s>>>(m, lossv, acc + 2 * b);
-            cudaError_t e = LP_CU_LAUNCHED();
-            if (e != cudaSuccess)
-                return e;
-        }
-    } catch (...) {
-        return cudaErrorUnknown; /* thrust reports failures by exception */
+    for (size_t s0 = 0, b = 0; s0 < n_samples; s0 += batch, b++) {
+        size_t m = n_samples - s0 < batch ? n_samples - s0 : batch;
+        unsigned g1 = lp_cu_grid_for(m, per_block), g2 = lp_cu_grid_for(2 * m, per_block);
+        k_bpr_grad<<<g1, LP_CU_THREADS, 0, s>>>(A, s0, m, xu, yi, d, key_u, row_u, key_i, row_i,
+                                                lossv);
+        size_t tb = sort_bytes;
+        cudaError_t e = cub::DeviceRadixSort::SortPairs(sort_tmp, tb, key_u, key_u2, row_u, row_u2,
+                                                        (int)m, 0, 32, s);
+        tb = sort_bytes;
+        if (e == cudaSuccess)
+            e = cub::DeviceRadixSort::SortPairs(sort_tmp, tb, key_i, key_i2, row_i, row_i2,
+                                                (int)(2 * m), 0, 32, s);
+        if (e != cudaSuccess)
+            return e;
+        k_bpr_apply<<<g1, LP_CU_THREADS, 0, s>>>(m, k, key_u2, row_u2, d, xu);
+        k_bpr_apply<<<g2, LP_CU_THREADS, 0, s>>>(2 * m, k, key_i2, row_i2, d, yi);
+        k_bpr_sum<<<1, LP_CU_THREADS, 0, s>>>(m, lossv, acc + 2 * b);
+        e = LP_CU_LAUNCHED();
+        if (e != cudaSuccess)
+            return e;
     }
     return cudaSuccess;
 }

@@ -25,8 +25,8 @@ lp_status lp_bk_check_als(size_t n_rows, size_t n_f, size_t k, size_t nnz, const
     if (k == 0)
         return lp_err_set(err, LP_EINVAL, "%s: k is 0; expected >= 1 factor", op);
     if (nnz > INT32_MAX || n_f > INT32_MAX)
-        return lp_err_set(err, LP_EINVAL, "%s: nnz %zu / n_f %zu exceed the int32 indices", op,
-                          nnz, n_f);
+        return lp_err_set(err, LP_EINVAL, "%s: nnz %zu / n_f %zu exceed the int32 indices", op, nnz,
+                          n_f);
     if (!(lambda >= 0) || isinf(lambda))
         return lp_err_set(err, LP_EINVAL, "%s: lambda is %g; expected finite >= 0", op,
                           (double)lambda);
@@ -48,8 +48,8 @@ lp_status lp_bk_check_als(size_t n_rows, size_t n_f, size_t k, size_t nnz, const
                           (int)ptr[0], (int)ptr[n_rows], nnz);
     for (size_t r = 0; r < n_rows; r++) {
         if (ptr[r + 1] < ptr[r])
-            return lp_err_set(err, LP_EINVAL, "%s: ptr[%zu] > ptr[%zu]; expected ascending", op,
-                              r, r + 1);
+            return lp_err_set(err, LP_EINVAL, "%s: ptr[%zu] > ptr[%zu]; expected ascending", op, r,
+                              r + 1);
         for (int32_t t = ptr[r]; t < ptr[r + 1]; t++)
             if (col[t] < 0 || (size_t)col[t] >= n_f)
                 return lp_err_set(err, LP_EINVAL, "%s: col[%d] of row %zu is %d; expected 0..%zu",
@@ -58,18 +58,17 @@ lp_status lp_bk_check_als(size_t n_rows, size_t n_f, size_t k, size_t nnz, const
     return LP_OK;
 }
 
-lp_status lp_bk_check_bpr(size_t n_users, size_t n_items, size_t k, size_t nnz,
-                          const int32_t *ptr, const int32_t *col, const int32_t *row_of,
-                          float lr, float reg, const float *xu, const float *yi, bool host_csr,
-                          lp_err *err)
+lp_status lp_bk_check_bpr(size_t n_users, size_t n_items, size_t k, size_t nnz, const int32_t *ptr,
+                          const int32_t *col, const int32_t *row_of, float lr, float reg,
+                          const float *xu, const float *yi, bool host_csr, lp_err *err)
 {
     const char *op = "bpr_epoch";
     if (k < 2)
         return lp_err_set(err, LP_EINVAL, "%s: k is %zu; expected >= 2 (factors + the bias)", op,
                           k);
     if (nnz == 0 || n_items == 0 || n_users == 0)
-        return lp_err_set(err, LP_EINVAL, "%s: no interactions (nnz %zu, %zu users, %zu items)",
-                          op, nnz, n_users, n_items);
+        return lp_err_set(err, LP_EINVAL, "%s: no interactions (nnz %zu, %zu users, %zu items)", op,
+                          nnz, n_users, n_items);
     if (nnz > INT32_MAX || n_items > INT32_MAX || n_users > INT32_MAX)
         return lp_err_set(err, LP_EINVAL, "%s: sizes exceed the int32 indices", op);
     if (!(lr > 0) || isinf(lr))
@@ -90,11 +89,11 @@ lp_status lp_bk_check_bpr(size_t n_users, size_t n_items, size_t k, size_t nnz,
         for (int32_t t = ptr[u]; t < ptr[u + 1]; t++) {
             if (col[t] < 0 || (size_t)col[t] >= n_items || (t > ptr[u] && col[t] <= col[t - 1]))
                 return lp_err_set(err, LP_EINVAL,
-                                  "%s: col[%d] of user %zu is %d; expected ascending in 0..%zu",
-                                  op, (int)t, u, (int)col[t], n_items - 1);
+                                  "%s: col[%d] of user %zu is %d; expected ascending in 0..%zu", op,
+                                  (int)t, u, (int)col[t], n_items - 1);
             if ((size_t)row_of[t] != u)
-                return lp_err_set(err, LP_EINVAL, "%s: row_of[%d] is %d; expected %zu", op,
-                                  (int)t, (int)row_of[t], u);
+                return lp_err_set(err, LP_EINVAL, "%s: row_of[%d] is %d; expected %zu", op, (int)t,
+                                  (int)row_of[t], u);
         }
     return LP_OK;
 }
@@ -209,13 +208,13 @@ static bool als_row(size_t k, const int32_t *cols, const float *w, size_t n, con
     return true;
 }
 
-lp_status lp_bk_host_als_solve(size_t n_rows, size_t n_f, size_t k, size_t nnz,
-                               const int32_t *ptr, const int32_t *col, const float *w,
-                               const float *f, const float *gram, float lambda, float alpha,
-                               float *x, bool parallel, lp_err *err)
+lp_status lp_bk_host_als_solve(size_t n_rows, size_t n_f, size_t k, size_t nnz, const int32_t *ptr,
+                               const int32_t *col, const float *w, const float *f,
+                               const float *gram, float lambda, float alpha, float *x,
+                               bool parallel, lp_err *err)
 {
-    LP_BK_TRY(lp_bk_check_als(n_rows, n_f, k, nnz, ptr, col, w, f, gram, lambda, alpha, x, true,
-                              err));
+    LP_BK_TRY(
+        lp_bk_check_als(n_rows, n_f, k, nnz, ptr, col, w, f, gram, lambda, alpha, x, true, err));
     size_t bad = SIZE_MAX;
     int oom = 0;
 #pragma omp parallel if (parallel && n_rows * k * k >= LP_BACKEND_OMP_MIN)
@@ -231,8 +230,8 @@ lp_status lp_bk_host_als_solve(size_t n_rows, size_t n_f, size_t k, size_t nnz,
             if (!af || !a)
                 continue;
             int32_t p0 = ptr[r];
-            if (!als_row(k, col + p0, w + p0, (size_t)(ptr[r + 1] - p0), f, gram, lambda, alpha,
-                         af, af + k * k, a, a + k * k, x + r * k)) {
+            if (!als_row(k, col + p0, w + p0, (size_t)(ptr[r + 1] - p0), f, gram, lambda, alpha, af,
+                         af + k * k, a, a + k * k, x + r * k)) {
 #pragma omp critical(lp_bk_als_bad)
                 bad = r < bad ? r : bad;
             }
@@ -283,16 +282,16 @@ static void bpr_step(const float *xu, const float *yi, const float *yj, size_t k
 
 lp_status lp_bk_host_bpr_epoch(size_t n_users, size_t n_items, size_t k, size_t nnz,
                                const int32_t *ptr, const int32_t *col, const int32_t *row_of,
-                               uint64_t seed, uint64_t epoch, size_t n_samples, float lr,
-                               float reg, size_t batch, float *xu, float *yi, double *loss,
-                               size_t *used, lp_err *err)
+                               uint64_t seed, uint64_t epoch, size_t n_samples, float lr, float reg,
+                               size_t batch, float *xu, float *yi, double *loss, size_t *used,
+                               lp_err *err)
 {
-    LP_BK_TRY(lp_bk_check_bpr(n_users, n_items, k, nnz, ptr, col, row_of, lr, reg, xu, yi, true,
-                              err));
+    LP_BK_TRY(
+        lp_bk_check_bpr(n_users, n_items, k, nnz, ptr, col, row_of, lr, reg, xu, yi, true, err));
     LP_BK_TRY(lp_bk_need(loss, 1, "bpr_epoch", "loss", err));
     LP_BK_TRY(lp_bk_need(used, 1, "bpr_epoch", "used", err));
     size_t nb = batch ? batch : 1;
-    float *d = lp_mallocarray(nb * 3 * k, sizeof(float));   /* (nb, 3, k) steps */
+    float *d = lp_mallocarray(nb * 3 * k, sizeof(float)); /* (nb, 3, k) steps */
     int32_t *t = lp_mallocarray(nb * 3, sizeof(int32_t)); /* (nb, 3) u, i, j; u -1 skipped */
     if (!d || !t) {
         free(d), free(t);
@@ -304,8 +303,8 @@ lp_status lp_bk_host_bpr_epoch(size_t n_users, size_t n_items, size_t k, size_t 
         size_t m = n_samples - s0 < nb ? n_samples - s0 : nb;
         for (size_t q = 0; q < m; q++) {
             int32_t *tq = t + 3 * q;
-            if (!lp_bk_bpr_sample(seed, epoch, s0 + q, nnz, n_items, ptr, col, row_of, tq,
-                                  tq + 1, tq + 2)) {
+            if (!lp_bk_bpr_sample(seed, epoch, s0 + q, nnz, n_items, ptr, col, row_of, tq, tq + 1,
+                                  tq + 2)) {
                 tq[0] = -1;
                 continue;
             }

@@ -57,8 +57,7 @@ static lp_status up(const lp_backend *be, void **dst, const void *src, size_t nb
     return st;
 }
 
-static lp_status down(const lp_backend *be, void *dst, const void *src, size_t nbytes,
-                      lp_err *err)
+static lp_status down(const lp_backend *be, void *dst, const void *src, size_t nbytes, lp_err *err)
 {
     lp_status st = be->sync(be, err);
     if (!st && nbytes)
@@ -96,15 +95,15 @@ static lp_status half(const lp_backend *be, const dev_csr *c, size_t n_rows, siz
 {
     lp_status st = be->sgemm(be, true, false, k, k, n_f, 1.0f, f, k, f, k, 0.0f, g, k, err);
     if (!st)
-        st = be->als_solve(be, n_rows, n_f, k, nnz, c->ptr, c->col, c->w, f, g,
-                           o->regularization, o->alpha, side, err);
+        st = be->als_solve(be, n_rows, n_f, k, nnz, c->ptr, c->col, c->w, f, g, o->regularization,
+                           o->alpha, side, err);
     if (st)
         lp_err_prefix(err, "ALS %s half-step", what);
     return st;
 }
 
-lp_status mf_fit_als_table(lp_mf *m, const lp_backend *be, int nt, lp_mf_iter_fn cb,
-                           void *cb_user, lp_err *err)
+lp_status mf_fit_als_table(lp_mf *m, const lp_backend *be, int nt, lp_mf_iter_fn cb, void *cb_user,
+                           lp_err *err)
 {
     size_t k = m->dim, nu = m->n_users, ni = m->n_items, nnz = m->hist.nnz;
     mf_csr by_item;
@@ -190,8 +189,8 @@ lp_status mf_fit_bpr_table(lp_mf *m, const lp_backend *be, bool deterministic, l
         size_t used = 0;
         float big = 0;
         TRY(be->bpr_epoch(be, nu, ni, k, nnz, dptr, dcol, drow, m->opts.seed, ep, nnz,
-                          m->opts.learning_rate, m->opts.regularization, batch, x, y, &loss,
-                          &used, err));
+                          m->opts.learning_rate, m->opts.regularization, batch, x, y, &loss, &used,
+                          err));
         /* one float back per epoch: the largest |item factor| (NaN when any is NaN) */
         TRY(be->max_abs(be, ni * k, y, mx, err));
         TRY(down(be, &big, mx, sizeof big, err));
