@@ -36,6 +36,7 @@ typedef struct dx_train_opts {
     double text_c;
     unsigned text_ngram_max;
     bool text_sublinear;
+    const char *device;  /* nn kernel table: NULL / "cpu" (default), "cuda", "auto" */
 } dx_train_opts;
 
 dx_train_opts dx_train_opts_default(void);

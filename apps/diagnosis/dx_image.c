@@ -511,6 +511,8 @@ lp_status dx_image_train(const float *X, const int32_t *y, size_t n, const float
         no.patience = o->epochs; /* never stops early; restores the best validation epoch */
         no.seed = o->seed;
         no.n_threads = o->threads;
+        if (o->device)
+            no.backend = o->device;
         st = lp_nn_fit(trX, yt, nt, d, &no, vaX, yvf, nv, &m->net, err);
     }
     if (!st) {

@@ -15,7 +15,8 @@ static const char *const USAGE =
     "        [--type-col COL] [--time-col COL] [--half-life-days D]\n"
     "        [--model als|bpr|itemknn|popular] [--factors 64] [--iterations 15]\n"
     "        [--regularization R] [--alpha A] [--solver cholesky|cg] [--learning-rate L]\n"
-    "        [--neighbors N] [--shrinkage S] [--threads T] [--seed S] --out MODEL.lpm\n"
+    "        [--neighbors N] [--shrinkage S] [--threads T] [--seed S]\n"
+    "        [--device cpu|cuda|auto] [--deterministic] --out MODEL.lpm\n"
     "  eval  --model MODEL.lpm --train TRAIN --test TEST [--k 10] [--min-weight W] [--json]\n"
     "        (plus the column flags of train)\n"
     "  tune  --data TRAIN --out MODEL.lpm [--model als] [--trials 12] [--time-budget S]\n"
@@ -110,6 +111,15 @@ static void read_model_opts(flags *f, lp_mf_opts *o, bool *bad)
     if (num(flag(f, "--shrinkage", bad), "--shrinkage", 0, 1e6, &d, bad)) o->shrinkage = (float)d;
     if (num(flag(f, "--threads", bad), "--threads", 0, 1024, &d, bad)) o->threads = (int)d;
     if (num(flag(f, "--seed", bad), "--seed", 0, 9e15, &d, bad)) o->seed = (uint64_t)d;
+    if ((v = flag(f, "--device", bad))) {
+        if (strcmp(v, "cpu") && strcmp(v, "cuda") && strcmp(v, "auto")) {
+            fprintf(stderr, "lepton-recommend: --device '%s' is not cpu, cuda or auto\n", v);
+            *bad = true;
+        } else {
+            o->device = v;
+        }
+    }
+    if (has(f, "--deterministic")) o->deterministic = true;
     if ((v = flag(f, "--solver", bad))) {
         if (strcmp(v, "cg") == 0) o->solver = LP_MF_SOLVER_CG;
         else if (strcmp(v, "cholesky") == 0) o->solver = LP_MF_SOLVER_CHOLESKY;
@@ -140,6 +150,17 @@ static int cmd_train(flags *f)
         return 2;
     }
     lp_err err;
+    if (o.device && strcmp(o.device, "cpu")) { /* ALS / BPR only; say what auto picks */
+        const lp_backend *be = NULL;
+        if (o.kind != LP_MF_KIND_ALS && o.kind != LP_MF_KIND_BPR) {
+            fprintf(stderr, "lepton-recommend train: --device %s: only als and bpr train on a "
+                    "GPU; %s trains on the cpu\n", o.device, lp_mf_kind_name(o.kind));
+            return 2;
+        }
+        if (lp_backend_get(o.device, &be, &err)) return fail(&err);
+        if (strcmp(o.device, "auto") == 0)
+            fprintf(stderr, "lepton-recommend train: --device auto: training on %s\n", be->name);
+    }
     lp_mf_data *d;
     if (rec_read(data, &c, &d, NULL, &err)) return fail(&err);
     lp_mf *m;

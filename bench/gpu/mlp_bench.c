@@ -2,8 +2,10 @@
  * mlp_bench.c - training throughput of the nn family on one kernel table, the Lepton side of
  * bench/gpu/mlp_torch.py (same models, optimizer and batch sizes on the same GPU).
  *
- * Models: "mlp" 784-512-512-10 relu, "softmax" 784 -> 10 (softmax regression); AdamW lr 1e-3,
- * no weight decay, softmax cross-entropy. Inputs are seeded uniform [0, 1) pixels and random
+ * Models: "mlp" 784-512-512-10 relu, "softmax" 784 -> 10 (softmax regression), "cnn" the
+ * conv32-conv64-fc128 net on 1x28x28 (arch "conv32,pool,conv64,pool,fc128": 3x3 convs with
+ * padding 1 and relu, 2x2 max pools, dense 3136 -> 128 relu -> 10); AdamW lr 1e-3, no weight
+ * decay, softmax cross-entropy. Inputs are seeded uniform [0, 1) pixels and random
  * labels (throughput does not depend on the data); 8 distinct batches are cycled so repeated
  * steps do not reread one cached batch. Every lp_nn_train_step copies its batch host -> device
  * and brings the mean loss back to the host, so each step ends in a device sync: a host clock
@@ -36,14 +38,16 @@ static int cmp_double(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: mlp_bench BACKEND MODEL(mlp|softmax) BATCH [STEPS [REPEATS]]\n");
+        fprintf(stderr,
+                "usage: mlp_bench BACKEND MODEL(mlp|softmax|cnn) BATCH [STEPS [REPEATS]]\n");
         return 2;
     }
     const char *backend = argv[1], *model = argv[2];
     size_t batch = (size_t)atol(argv[3]);
     int steps = argc > 4 ? atoi(argv[4]) : 20, repeats = argc > 5 ? atoi(argv[5]) : 15;
-    bool mlp = strcmp(model, "mlp") == 0;
-    if ((!mlp && strcmp(model, "softmax") != 0) || batch == 0 || steps < 1 || repeats < 1) {
+    bool mlp = strcmp(model, "mlp") == 0, cnn = strcmp(model, "cnn") == 0;
+    if ((!mlp && !cnn && strcmp(model, "softmax") != 0) || batch == 0 || steps < 1 ||
+        repeats < 1) {
         fprintf(stderr, "mlp_bench: bad arguments\n");
         return 2;
     }
@@ -62,6 +66,10 @@ int main(int argc, char **argv)
     lp_nn_opts o = lp_nn_opts_default();
     o.backend = backend;
     o.hidden = mlp ? "512,512" : "";
+    if (cnn) {
+        o.arch = "conv32,pool,conv64,pool,fc128";
+        o.input_shape = "1x28x28";
+    }
     o.n_outputs = C;
     o.lr = 1e-3;
     o.weight_decay = 0;

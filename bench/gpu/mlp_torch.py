@@ -2,10 +2,12 @@
 """PyTorch peer of bench/gpu/mlp_bench.c and gemm_bench.c, run on the same GPU in the same
 device call by tests/gpu/run-device.sh.
 
-  mlp_torch.py mlp|softmax BATCH [STEPS [REPEATS [MODE]]]
+  mlp_torch.py mlp|softmax|cnn BATCH [STEPS [REPEATS [MODE]]]
   mlp_torch.py gemm N fp32|tf32 [REPEATS]
 
-Models as mlp_bench.c: 784-512-512-10 relu or 784 -> 10, AdamW lr 1e-3 (no weight decay),
+Models as mlp_bench.c: 784-512-512-10 relu, 784 -> 10, or the CNN conv32-conv64-fc128 on
+1x28x28 (3x3 convs padding 1 + relu, 2x2 max pools, 3136 -> 128 relu -> 10, cuDNN as PyTorch
+picks it, benchmark mode off), AdamW lr 1e-3 (no weight decay),
 F.cross_entropy, seeded uniform pixels and random labels, 8 batches cycled.
 MODE "host" (default) does what one lp_nn_train_step does: the batch goes host -> device each
 step and loss.item() brings the loss back (a sync per step). MODE "resident" keeps the batches
@@ -61,9 +63,18 @@ def gemm(n, prec, repeats):
 def mlp(model, batch, steps, repeats, mode):
     set_tf32(False)  # fp32 like the "cuda" table
     torch.manual_seed(1)
-    layers = ([torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512),
-               torch.nn.ReLU(), torch.nn.Linear(512, 10)] if model == "mlp"
-              else [torch.nn.Linear(784, 10)])
+    torch.backends.cudnn.allow_tf32 = False  # fp32 convolutions too
+    if model == "cnn":
+        layers = [torch.nn.Unflatten(1, (1, 28, 28)),
+                  torch.nn.Conv2d(1, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                  torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                  torch.nn.Flatten(), torch.nn.Linear(64 * 7 * 7, 128), torch.nn.ReLU(),
+                  torch.nn.Linear(128, 10)]
+    elif model == "mlp":
+        layers = [torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512),
+                  torch.nn.ReLU(), torch.nn.Linear(512, 10)]
+    else:
+        layers = [torch.nn.Linear(784, 10)]
     net = torch.nn.Sequential(*layers).cuda()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.0)
     g = torch.Generator().manual_seed(7)
@@ -111,7 +122,7 @@ def main():
     a = sys.argv[1:]
     if a and a[0] == "gemm":
         gemm(int(a[1]), a[2], int(a[3]) if len(a) > 3 else 10)
-    elif a and a[0] in ("mlp", "softmax"):
+    elif a and a[0] in ("mlp", "softmax", "cnn"):
         mlp(a[0], int(a[1]), int(a[2]) if len(a) > 2 else 20, int(a[3]) if len(a) > 3 else 15,
             a[4] if len(a) > 4 else "host")
     else:

@@ -3,7 +3,7 @@
 # call of the device tool carries (the device machine cannot build: no headers, no
 # libmicrohttpd/cJSON; see /work/shared/DEVICE.md):
 #   .device/tests/  the GPU test executables      .device/bench/  the GPU benchmarks
-#   .device/bin/    the lepton command            .device/lib/    run-time libraries the device
+#   .device/bin/    lepton and the apps           .device/lib/    run-time libraries the device
 #                                                                 machine lacks
 # Executables are copied without debug info. Libraries the device image already has (glibc,
 # libstdc++, libgomp, OpenBLAS, zlib, libpng, libjpeg, SQLite, PCRE2, cuBLAS, the driver) stay
@@ -18,17 +18,19 @@ dev=$root/.device
 cmake -S "$root" -B "$build" -DLEPTON_CUDA=ON -DLEPTON_WERROR=ON >"$build.configure.log" 2>&1 \
   || { cat "$build.configure.log"; exit 1; }
 tests=(test_cuda_backend test_cuda_parity test_cuda_transformer test_cuda_grad test_cuda_nn_grad
-       test_cuda_nn test_cuda_fault test_cuda_encoder)
-benches=(mlp_bench gemm_bench)
+       test_cuda_nn test_cuda_fault test_cuda_encoder test_cuda_batchnorm test_cuda_cnn
+       test_cuda_mf)
+benches=(mlp_bench gemm_bench mf_bench)
+# the apps whose --device flags the CLI tests exercise, and their demo-data generators
+apps=(lepton-diagnosis lepton-gen-diagnosis lepton-recommend lepton-gen-shop)
 cmake --build "$build" -j2 --target "${tests[@]}" bench_gpu_mlp_bench bench_gpu_gemm_bench \
-  lepton_cli 2>&1 | grep -vE '^\[ *[0-9]+%\]' || true
+  bench_gpu_mf_bench lepton_cli "${apps[@]}" 2>&1 | grep -vE '^\[ *[0-9]+%\]' || true
 rm -rf "$dev"
 mkdir -p "$dev/tests" "$dev/bench" "$dev/bin" "$dev/lib"
 exes=()
 for t in "${tests[@]}"; do cp "$build/tests/$t" "$dev/tests/"; exes+=("$dev/tests/$t"); done
 for b in "${benches[@]}"; do cp "$build/bench/gpu/$b" "$dev/bench/"; exes+=("$dev/bench/$b"); done
-cp "$build/bin/lepton" "$dev/bin/"
-exes+=("$dev/bin/lepton")
+for a in lepton "${apps[@]}"; do cp "$build/bin/$a" "$dev/bin/"; exes+=("$dev/bin/$a"); done
 strip --strip-debug "${exes[@]}"
 # Run-time libraries: every dependency not in the device image, plus the two DEVICE.md names.
 have=(libc libm libdl libpthread librt ld-linux-x86-64 libgcc_s 'libstdc\+\+' libgomp libopenblas

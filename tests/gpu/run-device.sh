@@ -4,7 +4,7 @@
 #   here:   tests/gpu/prepare-device.sh
 #   device: run(command="bash tests/gpu/run-device.sh", carry=[".device"], timeout_s=420)
 # Writes under $OUT (or .device/out): gpu.txt, tests.log, bench.log, summary.txt; prints the
-# summary table last. Meant to finish in about 3 minutes (each step has its own timeout).
+# summary table last. Meant to finish in about 4 minutes (each step has its own timeout).
 # Exit status: the number of failed tests (benchmarks never fail the run). Where nvidia-smi
 # exists a skipped GPU test counts as failed: there it means the device was not usable.
 set -u
@@ -63,10 +63,12 @@ run_test() { # run_test NAME TIMEOUT CMD...
   printf "test  %-22s %-18s %6.1f s\n" "$name" "$st" "$secs" | tee -a "$summary"
 }
 for t in test_cuda_backend test_cuda_parity test_cuda_transformer test_cuda_grad test_cuda_nn_grad test_cuda_nn \
-    test_cuda_fault test_cuda_encoder; do
+    test_cuda_fault test_cuda_encoder test_cuda_batchnorm test_cuda_cnn test_cuda_mf; do
   run_test "$t" 150 "$dev/tests/$t"
 done
 run_test cli_test_device_cli 120 bash "$root/tests/cli/test_device_cli.sh"
+run_test cli_test_diagnosis_device 120 bash "$root/tests/cli/test_diagnosis_device.sh"
+run_test cli_test_recommend_device 120 bash "$root/tests/cli/test_recommend_device.sh"
 
 # ---- benchmarks: Lepton then PyTorch, same model, same GPU ----
 bench() { # bench CMD...   (appends RESULT lines to bench.log)
@@ -88,19 +90,38 @@ bench "$dev/bench/gemm_bench" cuda 4096 10
 bench "$dev/bench/gemm_bench" cuda-tf32 4096 10
 bench "$py" "$root/bench/gpu/mlp_torch.py" gemm 4096 fp32 10
 bench "$py" "$root/bench/gpu/mlp_torch.py" gemm 4096 tf32 10
+# CNN conv32-conv64-fc128 on 1x28x28, batch 256
+bench "$dev/bench/mlp_bench" cuda cnn 256 10 10
+bench "$py" "$root/bench/gpu/mlp_torch.py" cnn 256 10 10 host
+bench "$py" "$root/bench/gpu/mlp_torch.py" cnn 256 10 10 resident
+# recommender on an ML-1M-shaped table (mf_bench writes it; the peer reads the same file)
+mfdata=$out/ml1m-shape.bin
+bench "$dev/bench/mf_bench" cuda als 64 10 "$mfdata"
+bench "$dev/bench/mf_bench" cuda bpr 64 5
+bench "$dev/bench/mf_bench" cuda bpr-det 64 5
+bench "$py" "$root/bench/gpu/mf_torch.py" als "$mfdata" 64 10
+bench "$py" "$root/bench/gpu/mf_torch.py" bpr "$mfdata" 64 5 8192
+bench "$py" "$root/bench/gpu/mf_torch.py" bpr "$mfdata" 64 5 65536
+rm -f "$mfdata" # 8 MB: keep $OUT small
 
 {
   echo
   echo "benchmarks (median of timed repeats after warm-up):"
   echo "  samples/s of training steps, TFLOP/s of sgemm"
   printf "%-16s %-6s %-8s %6s %14s %12s\n" peer table model batch samples/s ms/step
-  awk '$1 == "RESULT" && $3 != "gemm" {
+  awk '$1 == "RESULT" && $3 != "gemm" && $4 !~ /^(bpr|als)/ {
          split($6, a, "="); split($7, b, "=");
          printf "%-16s %-6s %-8s %6s %14s %12s\n", $2, $3, $4, $5, a[2], b[2] }' "$blog"
   printf "%-16s %-10s %6s %10s\n" peer gemm n TFLOP/s
   awk '$1 == "RESULT" && $3 == "gemm" { split($6, a, "=");
          printf "%-16s %-10s %6s %10s\n", $2, $4, $5, a[2] }' "$blog"
-  echo "CNN and ALS/BPR benchmarks: not in this branch (no conv layers in nn, no mf family)."
+  echo "recommender, 64 factors, ML-1M-shaped table: BPR triples/s per epoch, ALS user half-step ms"
+  printf "%-16s %-6s %-14s %8s %14s %10s\n" peer table mode factors triples/s ms
+  awk '$1 == "RESULT" && $4 ~ /^(bpr|als)/ {
+         t = "-"; m = "-";
+         for (f = 6; f <= NF; f++) { split($f, a, "=");
+           if (a[1] == "triples_per_s") t = a[2]; if (a[1] == "ms") m = a[2] }
+         printf "%-16s %-6s %-14s %8s %14s %10s\n", $2, $3, $4, $5, t, m }' "$blog"
   echo "failed tests: $failed"
 } | tee -a "$summary"
 exit "$failed"

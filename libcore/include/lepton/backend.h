@@ -277,6 +277,64 @@ struct lp_backend {
      * check before writing; a device table reports it at its next sync). */
     lp_status (*gather_rows)(const lp_backend *be, size_t n, size_t d, size_t rows,
                              const float *table, const int32_t *idx, float *out, lp_err *err);
+
+    /* ---- batch normalization over NCHW channels (Ioffe & Szegedy 2015), PyTorch's
+     * nn.BatchNorm2d(c, eps, momentum). x, y, dy, dx (n, c, hw); gamma, beta, run_mean,
+     * run_var, dgamma, dbeta (c). Statistics per channel over N = n hw values, accumulated in
+     * double (two passes: mean, then the centered squares). n hw >= 1, c >= 1, eps > 0 finite,
+     * momentum in [0, 1]. A table may leave these NULL (callers report LP_EUNSUPPORTED). ---- */
+    /* train: mu, var = the batch mean and BIASED variance; y = (x - mu) inv gamma + beta with
+     * inv = 1 / sqrt(var + eps); then run_mean = (1 - mom) run_mean + mom mu and run_var =
+     * (1 - mom) run_var + mom var N / (N - 1) (the unbiased variance; var when N == 1).
+     * eval (train false): mu = run_mean, var = run_var, the running statistics untouched.
+     * y may alias x. */
+    lp_status (*batchnorm_forward)(const lp_backend *be, size_t n, size_t c, size_t hw,
+                                   float eps, float momentum, bool train, const float *x,
+                                   const float *gamma, const float *beta, float *run_mean,
+                                   float *run_var, float *y, lp_err *err);
+    /* The gradient of batchnorm_forward, recomputing mu and inv from x (train) or from the
+     * running statistics (eval). xhat = (x - mu) inv; dbeta = sum dy, dgamma = sum dy xhat
+     * (both OVERWRITTEN); dx (nullable) = gamma inv / N (N dy - dbeta - xhat dgamma) in train
+     * mode, gamma inv dy in eval mode. dx may alias dy. */
+    lp_status (*batchnorm_backward)(const lp_backend *be, size_t n, size_t c, size_t hw,
+                                    float eps, bool train, const float *x, const float *gamma,
+                                    const float *run_mean, const float *run_var, const float *dy,
+                                    float *dx, float *dgamma, float *dbeta, lp_err *err);
+
+    /* ---- recommender ops (the mf family's ALS and BPR on a table; see mf.h). A table may
+     * leave these NULL. CSR arrays are int32 device arrays with ascending columns per row;
+     * host-visible tables check them, device tables trust them (the mf code builds them). ---- */
+    /* Implicit-ALS half-step (Hu, Koren & Volinsky 2008, the Y^T Y trick): for each of the
+     * n_rows rows r of the CSR (ptr (n_rows + 1), col (nnz) in [0, n_f), w (nnz) > 0)
+     *   x_r (k) = (G + lambda I + sum_t alpha w_t f_t f_t^T)^-1 sum_t (1 + alpha w_t) f_t,
+     * f_t = row col[t] of f (n_f, k), G (k, k) = F^T F (symmetric; the caller forms it with
+     * sgemm). The matrix is accumulated in float in the row's column order and factored by
+     * Cholesky in double (as mf.c's CPU solver). x (n_rows, k) is overwritten; it must not
+     * alias f. LP_ENUMERIC naming the first row whose system is not positive definite or whose
+     * solution is not finite (x is then unspecified). nnz == ptr[n_rows], passed by the host. */
+    lp_status (*als_solve)(const lp_backend *be, size_t n_rows, size_t n_f, size_t k, size_t nnz,
+                           const int32_t *ptr, const int32_t *col, const float *w, const float *f,
+                           const float *gram, float lambda, float alpha, float *x, lp_err *err);
+    /* One epoch of BPR-Opt by SGD (Rendle et al. 2009) over n_samples sampled triples.
+     * Sample s draws Philox-4x32-10 at counter {s lo, s hi, epoch lo, try} with key {seed lo,
+     * seed hi}: word 0 picks the observed pair p = word0 mod nnz (user row_of[p], positive
+     * col[p]); word 1 (then word 2, 3, then the next try's words, 16 draws at most) picks a
+     * negative j = word mod n_items not in the user's row (ptr/col: the users' CSR); a sample
+     * without a negative is skipped. With z = x_u . (y_i - y_j) over the dim k (the last
+     * factor is the item bias; x_u's last factor stays 1) and g = sigmoid(-z):
+     *   x_u[a] += lr (g (y_i - y_j)[a] - reg x_u[a])  (a < k - 1),
+     *   y_i += lr (g x_u - reg y_i),  y_j += lr (-g x_u - reg y_j).
+     * batch 0: samples applied as drawn (a sequential table: in order; a device table:
+     * lock-free in parallel, Hogwild (Niu et al. 2011), so results vary run to run). batch
+     * >= 1: deterministic mini-batches of `batch` samples, each sample's step computed from the
+     * factors at the start of its batch, then added to each factor in sample order: bit-for-bit
+     * repeatable on every table. *loss (host) = sum of -log sigmoid(z) over the used samples,
+     * *used (host) their count. xu (n_users, k), yi (n_items, k), row_of (nnz). */
+    lp_status (*bpr_epoch)(const lp_backend *be, size_t n_users, size_t n_items, size_t k,
+                           size_t nnz, const int32_t *ptr, const int32_t *col,
+                           const int32_t *row_of, uint64_t seed, uint64_t epoch, size_t n_samples,
+                           float lr, float reg, size_t batch, float *xu, float *yi, double *loss,
+                           size_t *used, lp_err *err);
 };
 
 /* The two CPU tables (static storage; never NULL, never freed). Thread-safe. */

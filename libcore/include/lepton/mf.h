@@ -119,7 +119,20 @@ typedef struct lp_mf_opts {
     int threads;          /* OpenMP threads for ALS/itemknn; 0 = the OpenMP default */
     lp_mf_iter_fn on_iter;/* optional; ALS pays one extra pass per iteration to compute it */
     void *on_iter_user;
+    const char *device;   /* ALS/BPR: NULL or "cpu" = the CPU solvers above (default); "cuda",
+                           * "ref", or "auto" (cuda when there is a device, else the CPU
+                           * solvers) train through that kernel table's als_solve / bpr_epoch
+                           * (backend.h): the same ALS model up to float rounding (always exact
+                           * Cholesky solves, whatever `solver` says), and BPR with the table's
+                           * Philox draws (so not the CPU solver's samples). NULL in a fitted
+                           * model. */
+    bool deterministic;   /* table path, BPR: deterministic mini-batches of LP_MF_BPR_BATCH
+                           * samples, bit-identical runs; false = lock-free parallel SGD on a
+                           * device (fastest, not repeatable). ALS is always repeatable. */
 } lp_mf_opts;
+
+/* Samples per deterministic BPR mini-batch on a kernel table (see lp_mf_opts.deterministic). */
+#define LP_MF_BPR_BATCH 8192
 
 lp_mf_opts lp_mf_opts_default(void);
 /* LP_EINVAL naming the field ("opts.factors: 0 is below 1"). */

@@ -467,6 +467,36 @@ lp_status lp_bk_check_gather(size_t n, size_t d, size_t rows, const float *table
     return LP_OK;
 }
 
+lp_status lp_bk_check_batchnorm(const char *op, size_t n, size_t c, size_t hw, float eps,
+                                float momentum, bool train, const float *x, const float *gamma,
+                                const float *beta_or_dbeta, const float *run_mean,
+                                const float *run_var, const float *y_or_dy, const float *dgamma,
+                                lp_err *err)
+{
+    bool fwd = strcmp(op, "batchnorm_forward") == 0;
+    if (c == 0)
+        return lp_err_set(err, LP_EINVAL, "%s: c is 0; expected >= 1 channel", op);
+    if (n == 0 || hw == 0)
+        return lp_err_set(err, LP_EINVAL, "%s: n * hw is 0 (n %zu, hw %zu); expected >= 1 value "
+                          "per channel", op, n, hw);
+    if (!(eps > 0) || isinf(eps))
+        return lp_err_set(err, LP_EINVAL, "%s: eps is %g; expected finite > 0", op, (double)eps);
+    if (fwd && !(momentum >= 0 && momentum <= 1))
+        return lp_err_set(err, LP_EINVAL, "%s: momentum is %g; expected in [0, 1]", op,
+                          (double)momentum);
+    size_t nv = n * c * hw;
+    LP_BK_TRY(lp_bk_need(x, nv, op, "x", err));
+    LP_BK_TRY(lp_bk_need(gamma, c, op, "gamma", err));
+    LP_BK_TRY(lp_bk_need(beta_or_dbeta, c, op, fwd ? "beta" : "dbeta", err));
+    if (!fwd)
+        LP_BK_TRY(lp_bk_need(dgamma, c, op, "dgamma", err));
+    if (!train || fwd) {
+        LP_BK_TRY(lp_bk_need(run_mean, c, op, "run_mean", err));
+        LP_BK_TRY(lp_bk_need(run_var, c, op, "run_var", err));
+    }
+    return lp_bk_need(y_or_dy, nv, op, fwd ? "y" : "dy", err);
+}
+
 /* ---- host memory for the CPU tables ------------------------------------------------------ */
 
 lp_status lp_bk_host_alloc(const lp_backend *be, size_t nbytes, void **p, lp_err *err)

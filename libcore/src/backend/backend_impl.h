@@ -49,6 +49,42 @@ lp_status lp_bk_check_softmax_rows(size_t n, size_t d, size_t group, const float
 /* Also checks every index against rows: host-visible idx only. */
 lp_status lp_bk_check_gather(size_t n, size_t d, size_t rows, const float *table,
                              const int32_t *idx, const float *out, bool host_idx, lp_err *err);
+/* Argument checks of batchnorm_forward / batchnorm_backward (op names the member). The
+ * pointers checked are x, gamma, the two running statistics (eval mode, or forward with
+ * train), y (forward: out; backward: dy), and beta (forward) or dgamma, dbeta (backward). */
+lp_status lp_bk_check_batchnorm(const char *op, size_t n, size_t c, size_t hw, float eps,
+                                float momentum, bool train, const float *x, const float *gamma,
+                                const float *beta_or_dbeta, const float *run_mean,
+                                const float *run_var, const float *y_or_dy, const float *dgamma,
+                                lp_err *err);
+
+/* Argument checks of als_solve / bpr_epoch (sizes, pointers, hyper-parameters); with
+ * host_csr the CSR contents too (ptr monotone from 0 to nnz, columns in range). */
+lp_status lp_bk_check_als(size_t n_rows, size_t n_f, size_t k, size_t nnz, const int32_t *ptr,
+                          const int32_t *col, const float *w, const float *f, const float *gram,
+                          float lambda, float alpha, const float *x, bool host_csr, lp_err *err);
+lp_status lp_bk_check_bpr(size_t n_users, size_t n_items, size_t k, size_t nnz,
+                          const int32_t *ptr, const int32_t *col, const int32_t *row_of,
+                          float lr, float reg, const float *xu, const float *yi, bool host_csr,
+                          lp_err *err);
+/* The host implementations both CPU tables use (host_mf.c): als_solve with OpenMP over rows
+ * when parallel; bpr_epoch sequential (batch 0 in sample order). */
+lp_status lp_bk_host_als_solve(size_t n_rows, size_t n_f, size_t k, size_t nnz,
+                               const int32_t *ptr, const int32_t *col, const float *w,
+                               const float *f, const float *gram, float lambda, float alpha,
+                               float *x, bool parallel, lp_err *err);
+lp_status lp_bk_host_bpr_epoch(size_t n_users, size_t n_items, size_t k, size_t nnz,
+                               const int32_t *ptr, const int32_t *col, const int32_t *row_of,
+                               uint64_t seed, uint64_t epoch, size_t n_samples, float lr,
+                               float reg, size_t batch, float *xu, float *yi, double *loss,
+                               size_t *used, lp_err *err);
+/* The triple of BPR sample s (the draw bpr_epoch documents): *u, *i, *j, or false when no
+ * negative was found in 16 draws. Pure; every table draws the same triples. */
+bool lp_bk_bpr_sample(uint64_t seed, uint64_t epoch, uint64_t s, size_t nnz, size_t n_items,
+                      const int32_t *ptr, const int32_t *col, const int32_t *row_of, int32_t *u,
+                      int32_t *i, int32_t *j);
+/* Philox-drawn BPR tries per sample (4 words each: word 0 of try 0 is the pair). */
+#define LP_BK_BPR_DRAWS 16
 
 #ifdef LEPTON_HAVE_CUDA
 /* The CUDA table's entry point, defined by the CUDA backend (a .cu file in src/backend/) when the

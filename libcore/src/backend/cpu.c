@@ -787,6 +787,126 @@ static lp_status cpu_gather_rows(const lp_backend *be, size_t n, size_t d, size_
     return LP_OK;
 }
 
+/* ---- batch normalization (NCHW channels) ------------------------------------------------ */
+
+/* Channel ch over n planes of hw contiguous floats: plane b starts at (b c + ch) hw. One thread
+ * per channel (channels are independent); within a channel the sums run in plane order. */
+static void cpu_bn_stats(size_t n, size_t c, size_t hw, size_t ch, float eps, bool train,
+                         const float *x, const float *rm, const float *rv, double *mu,
+                         double *inv, double *var)
+{
+    if (train) {
+        double s = 0, q = 0, N = (double)(n * hw);
+        for (size_t b = 0; b < n; b++) {
+            const float *xp = x + (b * c + ch) * hw; /* (hw) */
+            for (size_t p = 0; p < hw; p++)
+                s += xp[p];
+        }
+        *mu = s / N;
+        for (size_t b = 0; b < n; b++) {
+            const float *xp = x + (b * c + ch) * hw;
+            for (size_t p = 0; p < hw; p++)
+                q += (xp[p] - *mu) * (xp[p] - *mu);
+        }
+        *var = q / N;
+    } else {
+        *mu = rm[ch];
+        *var = rv[ch];
+    }
+    *inv = 1.0 / sqrt(*var + (double)eps);
+}
+
+static lp_status cpu_batchnorm_forward(const lp_backend *be, size_t n, size_t c, size_t hw,
+                                       float eps, float momentum, bool train, const float *x,
+                                       const float *gamma, const float *beta, float *run_mean,
+                                       float *run_var, float *y, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_batchnorm("batchnorm_forward", n, c, hw, eps, momentum, train, x, gamma,
+                                    beta, run_mean, run_var, y, NULL, err));
+    double N = (double)(n * hw);
+#pragma omp parallel for schedule(static) if (n * c * hw >= OMP_MIN)
+    for (size_t ch = 0; ch < c; ch++) {
+        double mu, inv, var;
+        cpu_bn_stats(n, c, hw, ch, eps, train, x, run_mean, run_var, &mu, &inv, &var);
+        float a = (float)(inv * gamma[ch]), fmu = (float)mu, sh = beta[ch];
+        for (size_t b = 0; b < n; b++) {
+            const float *xp = x + (b * c + ch) * hw;
+            float *yp = y + (b * c + ch) * hw;
+#pragma omp simd
+            for (size_t p = 0; p < hw; p++)
+                yp[p] = (xp[p] - fmu) * a + sh;
+        }
+        if (train) {
+            double unb = N > 1 ? var * N / (N - 1) : var;
+            run_mean[ch] = (float)((1.0 - momentum) * run_mean[ch] + momentum * mu);
+            run_var[ch] = (float)((1.0 - momentum) * run_var[ch] + momentum * unb);
+        }
+    }
+    return LP_OK;
+}
+
+static lp_status cpu_batchnorm_backward(const lp_backend *be, size_t n, size_t c, size_t hw,
+                                        float eps, bool train, const float *x, const float *gamma,
+                                        const float *run_mean, const float *run_var,
+                                        const float *dy, float *dx, float *dgamma, float *dbeta,
+                                        lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_batchnorm("batchnorm_backward", n, c, hw, eps, 0, train, x, gamma,
+                                    dbeta, run_mean, run_var, dy, dgamma, err));
+    double N = (double)(n * hw);
+#pragma omp parallel for schedule(static) if (n * c * hw >= OMP_MIN)
+    for (size_t ch = 0; ch < c; ch++) {
+        double mu, inv, var, sb = 0, sg = 0;
+        cpu_bn_stats(n, c, hw, ch, eps, train, x, run_mean, run_var, &mu, &inv, &var);
+        for (size_t b = 0; b < n; b++) {
+            const float *xp = x + (b * c + ch) * hw, *gp = dy + (b * c + ch) * hw;
+            for (size_t p = 0; p < hw; p++) {
+                sb += gp[p];
+                sg += gp[p] * (xp[p] - mu);
+            }
+        }
+        sg *= inv;
+        dbeta[ch] = (float)sb;
+        dgamma[ch] = (float)sg;
+        if (!dx)
+            continue;
+        /* train: dx = k1 dy + k2 (x - mu) + k0, the per-channel constants folded in double
+         * (x is centered first so k0 does not cancel against k2 mu) */
+        double a = gamma[ch] * inv;
+        float k1 = (float)a, k2 = (float)(train ? -a * sg * inv / N : 0.0),
+              k0 = (float)(train ? -a * sb / N : 0.0), fmu = (float)mu;
+        for (size_t b = 0; b < n; b++) {
+            const float *xp = x + (b * c + ch) * hw, *gp = dy + (b * c + ch) * hw;
+            float *dp = dx + (b * c + ch) * hw;
+#pragma omp simd
+            for (size_t p = 0; p < hw; p++)
+                dp[p] = k1 * gp[p] + k2 * (xp[p] - fmu) + k0;
+        }
+    }
+    return LP_OK;
+}
+
+/* ---- recommender ops (host_mf.c; ALS rows in parallel) ------------------------------------- */
+
+static lp_status cpu_als_solve(const lp_backend *be, size_t n_rows, size_t n_f, size_t k,
+                              size_t nnz, const int32_t *ptr, const int32_t *col, const float *w,
+                              const float *f, const float *gram, float lambda, float alpha,
+                              float *x, lp_err *err)
+{
+    return lp_bk_host_als_solve(n_rows, n_f, k, nnz, ptr, col, w, f, gram, lambda, alpha, x, true,
+                                err);
+}
+
+static lp_status cpu_bpr_epoch(const lp_backend *be, size_t n_users, size_t n_items, size_t k,
+                              size_t nnz, const int32_t *ptr, const int32_t *col,
+                              const int32_t *row_of, uint64_t seed, uint64_t epoch,
+                              size_t n_samples, float lr, float reg, size_t batch, float *xu,
+                              float *yi, double *loss, size_t *used, lp_err *err)
+{
+    return lp_bk_host_bpr_epoch(n_users, n_items, k, nnz, ptr, col, row_of, seed, epoch,
+                                n_samples, lr, reg, batch, xu, yi, loss, used, err);
+}
+
 static const lp_backend cpu_table = {
     .name = "cpu",
     .host_visible = true,
@@ -831,6 +951,10 @@ static const lp_backend cpu_table = {
     .layernorm_forward = cpu_layernorm_forward,
     .softmax_rows = cpu_softmax_rows,
     .gather_rows = cpu_gather_rows,
+    .batchnorm_forward = cpu_batchnorm_forward,
+    .batchnorm_backward = cpu_batchnorm_backward,
+    .als_solve = cpu_als_solve,
+    .bpr_epoch = cpu_bpr_epoch,
 };
 
 const lp_backend *lp_backend_cpu(void)

@@ -54,6 +54,9 @@ typedef struct cuda_ctx {
     lp_cu_head *head; /* device: loss results and first-bad index */
     double *part;     /* device: LP_CU_MAX_PARTS block partials */
     pthread_mutex_t scratch_lock;
+    void *als_ws;        /* device: als_solve's double systems, grown on demand, kept for the
+                            process (as head and part); guarded by scratch_lock */
+    size_t als_ws_bytes;
     char device_name[256];
 } cuda_ctx;
 
@@ -673,6 +676,154 @@ static lp_status cu_gather_rows(const lp_backend *be, size_t n, size_t d, size_t
     return LP_OK;
 }
 
+/* ---- batch normalization -------------------------------------------------------------------- */
+
+static lp_status cu_batchnorm_forward(const lp_backend *be, size_t n, size_t c, size_t hw,
+                                      float eps, float momentum, bool train, const float *x,
+                                      const float *gamma, const float *beta, float *run_mean,
+                                      float *run_var, float *y, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_batchnorm("batchnorm_forward", n, c, hw, eps, momentum, train, x, gamma,
+                                    beta, run_mean, run_var, y, NULL, err));
+    LP_CUDA_CHECK(lp_cu_batchnorm_forward(STREAM(be), n, c, hw, eps, momentum, train, x, gamma,
+                                          beta, run_mean, run_var, y),
+                  "batchnorm_forward", err);
+    return LP_OK;
+}
+
+static lp_status cu_batchnorm_backward(const lp_backend *be, size_t n, size_t c, size_t hw,
+                                       float eps, bool train, const float *x, const float *gamma,
+                                       const float *run_mean, const float *run_var,
+                                       const float *dy, float *dx, float *dgamma, float *dbeta,
+                                       lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_batchnorm("batchnorm_backward", n, c, hw, eps, 0, train, x, gamma,
+                                    dbeta, run_mean, run_var, dy, dgamma, err));
+    LP_CUDA_CHECK(lp_cu_batchnorm_backward(STREAM(be), n, c, hw, eps, train, x, gamma, run_mean,
+                                           run_var, dy, dx, dgamma, dbeta),
+                  "batchnorm_backward", err);
+    return LP_OK;
+}
+
+/* ---- recommender ops ------------------------------------------------------------------------ */
+
+/* Rows per ALS chunk: the double workspace stays near 256 MiB. */
+#define ALS_WS_BYTES ((size_t)256 << 20)
+
+static lp_status cu_als_solve(const lp_backend *be, size_t n_rows, size_t n_f, size_t k,
+                              size_t nnz, const int32_t *ptr, const int32_t *col, const float *w,
+                              const float *f, const float *gram, float lambda, float alpha,
+                              float *x, lp_err *err)
+{
+    const char *op = "als_solve";
+    LP_BK_TRY(lp_bk_check_als(n_rows, n_f, k, nnz, ptr, col, w, f, gram, lambda, alpha, x, false,
+                              err));
+    if (n_rows == 0)
+        return LP_OK;
+    size_t per_row = (k * k + k) * sizeof(double);
+    size_t chunk = ALS_WS_BYTES / per_row;
+    chunk = chunk < 1 ? 1 : chunk > n_rows ? n_rows : chunk;
+    /* The workspace lives in the context (a cudaMalloc / cudaFree pair per half-step would
+     * synchronise the device and cost more than a small solve). */
+    cuda_ctx *cx = CTX(be);
+    lp_cu_head h;
+    lp_status st = LP_OK;
+    pthread_mutex_lock(&cx->scratch_lock);
+    if (cx->als_ws_bytes < chunk * per_row) {
+        cudaFree(cx->als_ws);
+        cx->als_ws = NULL;
+        cx->als_ws_bytes = 0;
+        cudaError_t ce = cudaMalloc(&cx->als_ws, chunk * per_row);
+        if (ce != cudaSuccess)
+            st = lp_err_set(err, LP_EDEVICE, "cuda cudaMalloc(als_solve workspace, %zu MiB): %s",
+                            (chunk * per_row) >> 20, cudaGetErrorString(ce));
+        else
+            cx->als_ws_bytes = chunk * per_row;
+    }
+    if (st == LP_OK)
+        st = head_reset(be, err);
+    if (st == LP_OK) {
+        cudaError_t ce = lp_cu_als_solve(STREAM(be), n_rows, k, ptr, col, w, f, gram, lambda,
+                                         alpha, x, cx->als_ws, chunk, cx->head);
+        st = ce == cudaSuccess ? head_fetch(be, op, &h, err)
+                               : lp_err_set(err, LP_EDEVICE, "cuda %s: %s", op,
+                                            cudaGetErrorString(ce));
+    }
+    pthread_mutex_unlock(&cx->scratch_lock);
+    if (st != LP_OK)
+        return st;
+    if (h.bad != ULLONG_MAX)
+        return lp_err_set(err, LP_ENUMERIC,
+                          "als_solve: row %llu gave a non-finite or non-positive-definite system",
+                          h.bad);
+    return LP_OK;
+}
+
+/* Samples per deterministic BPR mini-batch is the caller's `batch`; buffers live for one call. */
+static lp_status cu_bpr_epoch(const lp_backend *be, size_t n_users, size_t n_items, size_t k,
+                              size_t nnz, const int32_t *ptr, const int32_t *col,
+                              const int32_t *row_of, uint64_t seed, uint64_t epoch,
+                              size_t n_samples, float lr, float reg, size_t batch, float *xu,
+                              float *yi, double *loss, size_t *used, lp_err *err)
+{
+    const char *op = "bpr_epoch";
+    LP_BK_TRY(lp_bk_check_bpr(n_users, n_items, k, nnz, ptr, col, row_of, lr, reg, xu, yi, false,
+                              err));
+    LP_BK_TRY(lp_bk_need(loss, 1, op, "loss", err));
+    LP_BK_TRY(lp_bk_need(used, 1, op, "used", err));
+    double l = 0, c = 0;
+    if (batch == 0) {
+        cuda_ctx *cx = CTX(be);
+        double part[LP_CU_MAX_PARTS];
+        unsigned blocks = 0;
+        pthread_mutex_lock(&cx->scratch_lock);
+        cudaError_t ce = lp_cu_bpr_hogwild(STREAM(be), n_items, k, nnz, ptr, col, row_of, seed,
+                                           epoch, n_samples, lr, reg, xu, yi, cx->part, &blocks);
+        if (ce == cudaSuccess)
+            ce = cudaMemcpyAsync(part, cx->part, 2 * blocks * sizeof(double),
+                                 cudaMemcpyDeviceToHost, STREAM(be));
+        if (ce == cudaSuccess)
+            ce = cudaStreamSynchronize(STREAM(be));
+        pthread_mutex_unlock(&cx->scratch_lock);
+        LP_CUDA_CHECK(ce, op, err);
+        for (unsigned b = 0; b < blocks; b++)
+            l += part[2 * b], c += part[2 * b + 1];
+    } else {
+        size_t nb = (n_samples + batch - 1) / batch;
+        if (batch > INT_MAX / 2)
+            return lp_err_set(err, LP_EINVAL, "%s: batch %zu exceeds %d", op, batch, INT_MAX / 2);
+        size_t sort_bytes = (lp_cu_bpr_sort_bytes(batch) + 255) / 256 * 256;
+        size_t bytes_l = 2 * batch * sizeof(double), bytes_a = 2 * (nb ? nb : 1) * sizeof(double),
+               bytes_d = batch * 3 * k * sizeof(float), bytes_k = 12 * batch * sizeof(int32_t);
+        char *buf = NULL;
+        /* one allocation per epoch: the radix sort's scratch first (256-byte aligned), then
+         * doubles, floats, ints */
+        LP_CUDA_CHECK(cudaMalloc((void **)&buf, sort_bytes + bytes_l + bytes_a + bytes_d + bytes_k),
+                      "cudaMalloc(bpr_epoch batch buffers)", err);
+        double *lossv = (double *)(void *)(buf + sort_bytes), *acc = lossv + 2 * batch;
+        float *d = (float *)(void *)(acc + 2 * (nb ? nb : 1));
+        int32_t *keys = (int32_t *)(void *)(d + batch * 3 * k);
+        double *host = lp_mallocarray(2 * (nb ? nb : 1), sizeof(double));
+        cudaError_t ce = host ? lp_cu_bpr_batched(STREAM(be), n_items, k, nnz, ptr, col, row_of,
+                                                  seed, epoch, n_samples, lr, reg, batch, xu, yi,
+                                                  d, keys, buf, sort_bytes, lossv, acc)
+                              : cudaErrorMemoryAllocation;
+        if (ce == cudaSuccess && nb)
+            ce = cudaMemcpyAsync(host, acc, 2 * nb * sizeof(double), cudaMemcpyDeviceToHost,
+                                 STREAM(be));
+        if (ce == cudaSuccess)
+            ce = cudaStreamSynchronize(STREAM(be));
+        cudaFree(buf);
+        for (size_t b = 0; ce == cudaSuccess && b < nb; b++)
+            l += host[2 * b], c += host[2 * b + 1];
+        free(host);
+        LP_CUDA_CHECK(ce, op, err);
+    }
+    *loss = l;
+    *used = (size_t)c;
+    return LP_OK;
+}
+
 /* ---- the tables ----------------------------------------------------------------------------- */
 
 static cuda_table_ctx g_fp32 = {&g_ctx, false}, g_tf32 = {&g_ctx, true};
@@ -694,6 +845,8 @@ static cuda_table_ctx g_fp32 = {&g_ctx, false}, g_tf32 = {&g_ctx, true};
         .maxpool_backward = cu_maxpool_backward, .avgpool_forward = cu_avgpool_forward,            \
         .avgpool_backward = cu_avgpool_backward, .layernorm_forward = cu_layernorm_forward,        \
         .softmax_rows = cu_softmax_rows, .gather_rows = cu_gather_rows,                            \
+        .batchnorm_forward = cu_batchnorm_forward, .batchnorm_backward = cu_batchnorm_backward,    \
+        .als_solve = cu_als_solve, .bpr_epoch = cu_bpr_epoch,                                      \
     }
 
 static const lp_backend cuda_fp32_table = CUDA_TABLE(&g_fp32);

@@ -6,32 +6,10 @@
  * masks agree bit for bit; backward is the same call on dy (diagonal Jacobian).
  *
  * Launch: one thread per group of 4 elements (one Philox call), LP_CU_THREADS per block,
- * grid-stride. In place (y == x) is fine.
+ * grid-stride. In place (y == x) is fine. The generator is lp_cu_philox4x32_10
+ * (cuda_common.cuh).
  */
 #include "backend/cuda_common.cuh"
-
-#define PHILOX_M0 0xD2511F53u
-#define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u
-#define PHILOX_W1 0xBB67AE85u
-
-__device__ __forceinline__ void philox4x32_10(uint32_t c[4], uint32_t k0, uint32_t k1)
-{
-#pragma unroll
-    for (int r = 0; r < 10; r++) {
-        if (r > 0) {
-            k0 += PHILOX_W0;
-            k1 += PHILOX_W1;
-        }
-        uint32_t hi0 = __umulhi(PHILOX_M0, c[0]), lo0 = PHILOX_M0 * c[0];
-        uint32_t hi1 = __umulhi(PHILOX_M1, c[2]), lo1 = PHILOX_M1 * c[2];
-        uint32_t n0 = hi1 ^ c[1] ^ k0, n2 = hi0 ^ c[3] ^ k1;
-        c[0] = n0;
-        c[1] = lo1;
-        c[2] = n2;
-        c[3] = lo0;
-    }
-}
 
 __global__ void k_dropout(size_t n, float scale, uint64_t thr, uint64_t seed, uint64_t step,
                           const float *x, float *y)
@@ -40,7 +18,7 @@ __global__ void k_dropout(size_t n, float scale, uint64_t thr, uint64_t seed, ui
     {
         uint32_t w[4] = {(uint32_t)blk, (uint32_t)((uint64_t)blk >> 32), (uint32_t)step,
                          (uint32_t)(step >> 32)};
-        philox4x32_10(w, (uint32_t)seed, (uint32_t)(seed >> 32));
+        lp_cu_philox4x32_10(w, (uint32_t)seed, (uint32_t)(seed >> 32));
 #pragma unroll
         for (int k = 0; k < 4; k++) {
             size_t i = 4 * blk + k;

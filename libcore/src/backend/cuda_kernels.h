@@ -114,6 +114,35 @@ cudaError_t lp_cu_gather_check(cudaStream_t s, size_t n, size_t rows, const int3
                                lp_cu_head *head);
 cudaError_t lp_cu_gather_rows(cudaStream_t s, size_t n, size_t d, const float *table,
                               const int32_t *idx, float *out);
+/* cuda_batchnorm.cu: train is 0 / 1; rm, rv are the running statistics (updated in train
+ * forward); dx nullable. */
+cudaError_t lp_cu_batchnorm_forward(cudaStream_t s, size_t n, size_t c, size_t hw, float eps,
+                                    float momentum, int train, const float *x, const float *gamma,
+                                    const float *beta, float *rm, float *rv, float *y);
+cudaError_t lp_cu_batchnorm_backward(cudaStream_t s, size_t n, size_t c, size_t hw, float eps,
+                                     int train, const float *x, const float *gamma,
+                                     const float *rm, const float *rv, const float *dy, float *dx,
+                                     float *dgamma, float *dbeta);
+/* cuda_mf.cu: ALS half-step over n_rows rows in chunks of `chunk` rows, ws (chunk, k k + k)
+ * doubles; the first bad row goes to head->bad. */
+cudaError_t lp_cu_als_solve(cudaStream_t s, size_t n_rows, size_t k, const int32_t *ptr,
+                            const int32_t *col, const float *w, const float *f, const float *gram,
+                            float lambda, float alpha, float *x, double *ws, size_t chunk,
+                            lp_cu_head *head);
+/* BPR epoch, Hogwild: part gets (loss, used) per block, *blocks the block count (<= 512). */
+cudaError_t lp_cu_bpr_hogwild(cudaStream_t s, size_t n_items, size_t k, size_t nnz,
+                              const int32_t *ptr, const int32_t *col, const int32_t *row_of,
+                              uint64_t seed, uint64_t epoch, size_t n_samples, float lr, float reg,
+                              float *xu, float *yi, double *part, unsigned *blocks);
+/* BPR epoch in deterministic mini-batches: d (batch, 3, k) floats, keys (12 batch) int32,
+ * sort_tmp (sort_bytes >= lp_cu_bpr_sort_bytes(batch)) the radix sort's scratch, lossv
+ * (2 batch) doubles, acc (2 ceil(n_samples / batch)) doubles of (loss, used) per batch. */
+size_t lp_cu_bpr_sort_bytes(size_t batch);
+cudaError_t lp_cu_bpr_batched(cudaStream_t s, size_t n_items, size_t k, size_t nnz,
+                              const int32_t *ptr, const int32_t *col, const int32_t *row_of,
+                              uint64_t seed, uint64_t epoch, size_t n_samples, float lr, float reg,
+                              size_t batch, float *xu, float *yi, float *d, int32_t *keys,
+                              void *sort_tmp, size_t sort_bytes, double *lossv, double *acc);
 
 #ifdef __cplusplus
 }

@@ -633,6 +633,114 @@ static lp_status ref_gather_rows(const lp_backend *be, size_t n, size_t d, size_
     return LP_OK;
 }
 
+/* ---- batch normalization (NCHW channels) ------------------------------------------------ */
+
+/* Channel ch of x (n, c, hw): value t of N = n hw is x[(t / hw) c hw + ch hw + t % hw]. */
+#define REF_BN_AT(x, b, ch, p) ((x)[((b) * c + (ch)) * hw + (p)])
+
+/* mu, inv of channel ch: batch statistics (train, biased variance into *var) or running. */
+static void ref_bn_stats(size_t n, size_t c, size_t hw, size_t ch, float eps, bool train,
+                         const float *x, const float *rm, const float *rv, double *mu,
+                         double *inv, double *var)
+{
+    if (train) {
+        double s = 0, q = 0, N = (double)(n * hw);
+        for (size_t b = 0; b < n; b++)
+            for (size_t p = 0; p < hw; p++)
+                s += REF_BN_AT(x, b, ch, p);
+        *mu = s / N;
+        for (size_t b = 0; b < n; b++)
+            for (size_t p = 0; p < hw; p++) {
+                double d = REF_BN_AT(x, b, ch, p) - *mu;
+                q += d * d;
+            }
+        *var = q / N;
+    } else {
+        *mu = rm[ch];
+        *var = rv[ch];
+    }
+    *inv = 1.0 / sqrt(*var + (double)eps);
+}
+
+static lp_status ref_batchnorm_forward(const lp_backend *be, size_t n, size_t c, size_t hw,
+                                       float eps, float momentum, bool train, const float *x,
+                                       const float *gamma, const float *beta, float *run_mean,
+                                       float *run_var, float *y, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_batchnorm("batchnorm_forward", n, c, hw, eps, momentum, train, x, gamma,
+                                    beta, run_mean, run_var, y, NULL, err));
+    double N = (double)(n * hw);
+    for (size_t ch = 0; ch < c; ch++) {
+        double mu, inv, var;
+        ref_bn_stats(n, c, hw, ch, eps, train, x, run_mean, run_var, &mu, &inv, &var);
+        for (size_t b = 0; b < n; b++)
+            for (size_t p = 0; p < hw; p++)
+                REF_BN_AT(y, b, ch, p) =
+                    (float)((REF_BN_AT(x, b, ch, p) - mu) * inv * gamma[ch] + beta[ch]);
+        if (train) {
+            double unb = N > 1 ? var * N / (N - 1) : var;
+            run_mean[ch] = (float)((1.0 - momentum) * run_mean[ch] + momentum * mu);
+            run_var[ch] = (float)((1.0 - momentum) * run_var[ch] + momentum * unb);
+        }
+    }
+    return LP_OK;
+}
+
+static lp_status ref_batchnorm_backward(const lp_backend *be, size_t n, size_t c, size_t hw,
+                                        float eps, bool train, const float *x, const float *gamma,
+                                        const float *run_mean, const float *run_var,
+                                        const float *dy, float *dx, float *dgamma, float *dbeta,
+                                        lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_batchnorm("batchnorm_backward", n, c, hw, eps, 0, train, x, gamma,
+                                    dbeta, run_mean, run_var, dy, dgamma, err));
+    double N = (double)(n * hw);
+    for (size_t ch = 0; ch < c; ch++) {
+        double mu, inv, var, sb = 0, sg = 0;
+        ref_bn_stats(n, c, hw, ch, eps, train, x, run_mean, run_var, &mu, &inv, &var);
+        for (size_t b = 0; b < n; b++)
+            for (size_t p = 0; p < hw; p++) {
+                double g = REF_BN_AT(dy, b, ch, p);
+                sb += g;
+                sg += g * (REF_BN_AT(x, b, ch, p) - mu) * inv;
+            }
+        dbeta[ch] = (float)sb;
+        dgamma[ch] = (float)sg;
+        if (!dx)
+            continue;
+        double a = gamma[ch] * inv;
+        for (size_t b = 0; b < n; b++)
+            for (size_t p = 0; p < hw; p++) {
+                double g = REF_BN_AT(dy, b, ch, p);
+                double xh = (REF_BN_AT(x, b, ch, p) - mu) * inv;
+                REF_BN_AT(dx, b, ch, p) =
+                    (float)(train ? a / N * (N * g - sb - xh * sg) : a * g);
+            }
+    }
+    return LP_OK;
+}
+
+/* ---- recommender ops (host_mf.c; ALS rows in order) ---------------------------------------- */
+
+static lp_status ref_als_solve(const lp_backend *be, size_t n_rows, size_t n_f, size_t k,
+                              size_t nnz, const int32_t *ptr, const int32_t *col, const float *w,
+                              const float *f, const float *gram, float lambda, float alpha,
+                              float *x, lp_err *err)
+{
+    return lp_bk_host_als_solve(n_rows, n_f, k, nnz, ptr, col, w, f, gram, lambda, alpha, x, false,
+                                err);
+}
+
+static lp_status ref_bpr_epoch(const lp_backend *be, size_t n_users, size_t n_items, size_t k,
+                              size_t nnz, const int32_t *ptr, const int32_t *col,
+                              const int32_t *row_of, uint64_t seed, uint64_t epoch,
+                              size_t n_samples, float lr, float reg, size_t batch, float *xu,
+                              float *yi, double *loss, size_t *used, lp_err *err)
+{
+    return lp_bk_host_bpr_epoch(n_users, n_items, k, nnz, ptr, col, row_of, seed, epoch,
+                                n_samples, lr, reg, batch, xu, yi, loss, used, err);
+}
+
 static const lp_backend ref_table = {
     .name = "ref",
     .host_visible = true,
@@ -677,6 +785,10 @@ static const lp_backend ref_table = {
     .layernorm_forward = ref_layernorm_forward,
     .softmax_rows = ref_softmax_rows,
     .gather_rows = ref_gather_rows,
+    .batchnorm_forward = ref_batchnorm_forward,
+    .batchnorm_backward = ref_batchnorm_backward,
+    .als_solve = ref_als_solve,
+    .bpr_epoch = ref_bpr_epoch,
 };
 
 const lp_backend *lp_backend_ref(void)

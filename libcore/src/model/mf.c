@@ -98,6 +98,10 @@ lp_status lp_mf_opts_check(const lp_mf_opts *o, lp_err *err)
                           o->init_scale);
     if (o->threads < 0 || o->threads > 1024)
         return lp_err_set(err, LP_EINVAL, "opts.threads: %d is not in 0..1024", o->threads);
+    if (o->device && strcmp(o->device, "cpu") && strcmp(o->device, "cuda") &&
+        strcmp(o->device, "auto") && strcmp(o->device, "ref"))
+        return lp_err_set(err, LP_EINVAL, "opts.device: '%s' is not cpu, cuda, auto or ref",
+                          o->device);
     return LP_OK;
 }
 
@@ -326,7 +330,7 @@ static lp_status als_half(const mf_csr *csr, const float *f, size_t n_f, float *
 /* The implicit-ALS objective (Hu et al. eq. 3) without touching the unobserved pairs:
  * sum_{all u,i} (x_u.y_i)^2 = sum_u x_u^T (Y^T Y) x_u, plus for observed pairs
  * c (1 - s)^2 - s^2, plus the penalty. */
-static double als_objective(const lp_mf *m, const float *x, const float *y, double *g, int nt)
+double mf_als_objective(const lp_mf *m, const float *x, const float *y, double *g, int nt)
 {
     size_t k = m->dim;
     gram(y, m->n_items, k, g, nt);
@@ -354,7 +358,7 @@ static double als_objective(const lp_mf *m, const float *x, const float *y, doub
     return total + m->opts.regularization * py;
 }
 
-static void init_factors(float *f, size_t n, size_t k, double scale, lp_rng *rng)
+void mf_init_factors(float *f, size_t n, size_t k, double scale, lp_rng *rng)
 {
     for (size_t t = 0; t < n * k; t++) f[t] = (float)(lp_rng_normal(rng) * scale);
 }
@@ -373,12 +377,12 @@ static lp_status fit_als(lp_mf *m, int nt, lp_mf_iter_fn cb, void *cb_user, lp_e
     lp_rng rng;
     lp_rng_seed(&rng, m->opts.seed);
     double scale = m->opts.init_scale / sqrt((double)k);
-    init_factors(m->xu, m->n_users, k, scale, &rng);
-    init_factors(m->yi, m->n_items, k, scale, &rng);
+    mf_init_factors(m->xu, m->n_users, k, scale, &rng);
+    mf_init_factors(m->yi, m->n_items, k, scale, &rng);
     for (size_t it = 1; it <= m->opts.iterations && !st; it++) {
         st = als_half(&by_item, m->xu, m->n_users, m->yi, k, &m->opts, nt, g, "item", err);
         if (!st) st = als_half(&m->hist, m->yi, m->n_items, m->xu, k, &m->opts, nt, g, "user", err);
-        if (!st && cb) cb(it, als_objective(m, m->xu, m->yi, g, nt), cb_user);
+        if (!st && cb) cb(it, mf_als_objective(m, m->xu, m->yi, g, nt), cb_user);
         if (st) lp_err_prefix(err, "iteration %zu", it);
     }
     free(g);
@@ -411,8 +415,8 @@ static lp_status fit_bpr(lp_mf *m, lp_mf_iter_fn cb, void *cb_user, lp_err *err)
     lp_rng rng;
     lp_rng_seed(&rng, m->opts.seed);
     double scale = 0.1 * m->opts.init_scale / sqrt((double)kf);
-    init_factors(m->xu, m->n_users, k, scale, &rng);
-    init_factors(m->yi, m->n_items, k, scale, &rng);
+    mf_init_factors(m->xu, m->n_users, k, scale, &rng);
+    mf_init_factors(m->yi, m->n_items, k, scale, &rng);
     for (size_t u = 0; u < m->n_users; u++) m->xu[u * k + kf] = 1.0f;
     for (size_t i = 0; i < m->n_items; i++) m->yi[i * k + kf] = 0.0f;
     float lr = m->opts.learning_rate, reg = m->opts.regularization;
@@ -599,6 +603,7 @@ lp_status lp_mf_fit(const lp_mf_data *d, const lp_mf_opts *o, lp_mf **out, lp_er
     m->opts = *o;
     m->opts.on_iter = NULL;
     m->opts.on_iter_user = NULL;
+    m->opts.device = NULL;
     m->n_users = d->users.n;
     m->n_items = d->items.n;
     mf_ids_init(&m->users);
@@ -621,8 +626,19 @@ lp_status lp_mf_fit(const lp_mf_data *d, const lp_mf_opts *o, lp_mf **out, lp_er
         m->xu = lp_mallocarray(m->n_users * m->dim, sizeof(float));
         m->yi = lp_mallocarray(m->n_items * m->dim, sizeof(float));
         if (!m->xu || !m->yi) st = lp_err_set(err, LP_ENOMEM, "mf fit: out of memory for factors");
-        else if (o->kind == LP_MF_KIND_ALS) st = fit_als(m, nt, o->on_iter, o->on_iter_user, err);
-        else st = fit_bpr(m, o->on_iter, o->on_iter_user, err);
+        else {
+            const lp_backend *be = NULL; /* NULL: the CPU solvers */
+            st = mf_table_for(o->device, &be, err);
+            if (!st && be)
+                st = o->kind == LP_MF_KIND_ALS
+                         ? mf_fit_als_table(m, be, nt, o->on_iter, o->on_iter_user, err)
+                         : mf_fit_bpr_table(m, be, o->deterministic, o->on_iter, o->on_iter_user,
+                                            err);
+            else if (!st && o->kind == LP_MF_KIND_ALS)
+                st = fit_als(m, nt, o->on_iter, o->on_iter_user, err);
+            else if (!st)
+                st = fit_bpr(m, o->on_iter, o->on_iter_user, err);
+        }
     } else if (!st && o->kind == LP_MF_KIND_ITEMKNN) {
         st = fit_itemknn(m, nt, err);
     }

@@ -9,6 +9,7 @@
 #ifndef LP_MODEL_MF_INTERNAL_H
 #define LP_MODEL_MF_INTERNAL_H
 
+#include "lepton/backend.h"
 #include "lepton/mf.h"
 
 /* String -> dense index, open addressing with linear probing (power-of-two slots). */
@@ -63,6 +64,22 @@ struct lp_mf {
     float *yty;        /* (dim, dim) Y^T Y of the item factors, for fold-in; NULL w/o factors */
     float *inorm;      /* (n_items,) |y_i| for similar(); NULL w/o factors */
 };
+
+/* The implicit-ALS objective of factors x (n_users, dim), y (n_items, dim) (mf.h); g is
+ * (dim, dim) double scratch; nt OpenMP threads. */
+double mf_als_objective(const lp_mf *m, const float *x, const float *y, double *g, int nt);
+/* f (n, k) ~ N(0, scale^2) from rng, row-major order (the CPU solvers' initialisation). */
+void mf_init_factors(float *f, size_t n, size_t k, double scale, lp_rng *rng);
+
+/* ALS / BPR through a kernel table (mf_device.c). mf_table_for maps opts.device to a table:
+ * *be = NULL for the CPU solvers (NULL, "cpu", or "auto" without a device); LP_EUNSUPPORTED /
+ * LP_EDEVICE from lp_backend_get for "cuda" without one. The fits start from the same
+ * initial factors as the CPU solvers and fill m->xu, m->yi. */
+lp_status mf_table_for(const char *device, const lp_backend **be, lp_err *err);
+lp_status mf_fit_als_table(lp_mf *m, const lp_backend *be, int nt, lp_mf_iter_fn cb,
+                           void *cb_user, lp_err *err);
+lp_status mf_fit_bpr_table(lp_mf *m, const lp_backend *be, bool deterministic, lp_mf_iter_fn cb,
+                           void *cb_user, lp_err *err);
 
 /* Derived fields (yty, inorm, pop_users) from the stored ones; used by fit and load. */
 lp_status mf_finish(lp_mf *m, lp_err *err);

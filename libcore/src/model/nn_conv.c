@@ -3,10 +3,9 @@
  * pooling, global average pooling, batch normalization. Tensors are NCHW: x (n, c, h, w),
  * y (n, oc, oh, ow), row-major, one image per row of the network's (n, in) activations.
  *
- * Batch paths call the backend table only (im2col / col2im, sgemm, pooling, elementwise ops,
- * row / column sums), so a device table runs them unchanged; per-channel statistics of batch
- * norm (C floats) make a round trip to the host, where the square roots and running averages
- * are computed. The single-row path (forward_row) is plain host C in eval mode.
+ * Batch paths call the backend table only (im2col / col2im, sgemm, pooling, row / column sums,
+ * batchnorm_forward / batchnorm_backward), so a device table runs them unchanged with no host
+ * round trip. The single-row path (forward_row) is plain host C in eval mode.
  *
  * Layers keep no state between forward and backward: backward recomputes im2col (conv), the
  * argmax (max pool) and the batch statistics (batch norm) from the forward input, in the
@@ -249,169 +248,36 @@ static lp_status bn_add_params(lp_nn_layer *L, size_t index, lp_param_layout *la
     return lp_param_layout_add(lay, name, 1, shape, &L->b_off, err);
 }
 
-/* Host scratch of one batch-norm call: C floats each. */
-typedef struct bn_host {
-    float *mu, *inv, *gamma, *beta, *t0, *t1, *rm, *rv;
-    float *all;
-} bn_host;
-
-static lp_status bn_host_new(size_t C, bn_host *h, lp_err *err)
+/* Both passes are one backend call each (batchnorm_forward / batchnorm_backward): the batch
+ * statistics, the running averages and every per-channel constant stay on the device. */
+static lp_status bn_need(const lp_backend *be, bool have, const char *member, lp_err *err)
 {
-    h->all = lp_mallocarray(8 * C, sizeof(float));
-    if (!h->all)
-        return lp_err_set(err, LP_ENOMEM, "nn batch norm: out of memory for %zu channels", C);
-    float **v[] = {&h->mu, &h->inv, &h->gamma, &h->beta, &h->t0, &h->t1, &h->rm, &h->rv};
-    for (size_t i = 0; i < 8; i++)
-        *v[i] = h->all + i * C;
-    return LP_OK;
-}
-
-/* Workspace views of a batch-norm call over n rows. */
-typedef struct bn_ws {
-    float *A, *B, *Cb, *tmp, *vexp, *dev; /* dev: 8 C-vectors on the device */
-} bn_ws;
-
-static bn_ws bn_views(const lp_nn_layer *L, const lp_nn_ctx *c, size_t n)
-{
-    bn_ws w;
-    w.A = c->ws;
-    w.B = w.A + n * L->in;
-    w.Cb = w.B + n * L->in;
-    w.tmp = w.Cb + n * L->in;
-    w.vexp = w.tmp + n * L->oc;
-    w.dev = w.vexp + L->oc * L->oh * L->ow;
-    return w;
-}
-
-/* Device -> host copy of C floats after a sync. */
-static lp_status d2h(const lp_backend *be, float *dst, const float *src, size_t C, lp_err *err)
-{
-    TRY(be->sync(be, err));
-    return be->copy_d2h(be, dst, src, C * sizeof(float), err);
-}
-
-/* mu, inv and (train) the batch variance into h->t1; x centered into w->A. Train mode uses
- * the batch statistics (biased variance, computed from centered values), eval mode the
- * running ones. */
-static lp_status bn_stats(const lp_nn_layer *L, const lp_nn_ctx *c, const float *params,
-                          size_t n, const float *x, bn_host *h, bn_ws *w, lp_err *err)
-{
-    const lp_backend *be = c->be;
-    size_t C = L->oc, hw = L->oh * L->ow;
-    double N = (double)(n * hw);
-    TRY(d2h(be, h->gamma, params + L->w_off, C, err));
-    TRY(d2h(be, h->beta, params + L->b_off, C, err));
-    TRY(d2h(be, h->rm, c->state + L->s_off, C, err));
-    TRY(d2h(be, h->rv, c->state + L->s_off + C, C, err));
-    if (c->train) {
-        TRY(chan_sum(be, n, C, hw, x, w->tmp, w->dev, err));
-        TRY(d2h(be, h->t0, w->dev, C, err));
-        for (size_t j = 0; j < C; j++)
-            h->mu[j] = (float)(h->t0[j] / N);
-    } else {
-        memcpy(h->mu, h->rm, C * sizeof(float));
-    }
-    TRY(be->copy_h2d(be, w->dev, h->mu, C * sizeof(float), err));
-    TRY(chan_bcast(be, n, C, hw, w->dev, c->ones, w->vexp, w->B, 0.0f, err));
-    TRY(be->sub(be, n * L->in, x, w->B, w->A, err));
-    if (c->train) {
-        TRY(be->mul(be, n * L->in, w->A, w->A, w->B, err));
-        TRY(chan_sum(be, n, C, hw, w->B, w->tmp, w->dev, err));
-        TRY(d2h(be, h->t1, w->dev, C, err));
-        for (size_t j = 0; j < C; j++) {
-            h->t1[j] = (float)(h->t1[j] / N);
-            h->inv[j] = (float)(1.0 / sqrt((double)h->t1[j] + BN_EPS));
-        }
-    } else {
-        for (size_t j = 0; j < C; j++)
-            h->inv[j] = (float)(1.0 / sqrt((double)h->rv[j] + BN_EPS));
-    }
-    return LP_OK;
-}
-
-static lp_status bn_forward_impl(const lp_nn_layer *L, const lp_nn_ctx *c, const float *params,
-                                 size_t n, const float *x, float *y, bn_host *h, lp_err *err)
-{
-    const lp_backend *be = c->be;
-    size_t C = L->oc, hw = L->oh * L->ow;
-    bn_ws w = bn_views(L, c, n);
-    TRY(bn_stats(L, c, params, n, x, h, &w, err));
-    for (size_t j = 0; j < C; j++)
-        h->t0[j] = h->gamma[j] * h->inv[j];
-    TRY(be->copy_h2d(be, w.dev, h->t0, C * sizeof(float), err));
-    TRY(be->copy_h2d(be, w.dev + C, h->beta, C * sizeof(float), err));
-    TRY(chan_bcast(be, n, C, hw, w.dev, c->ones, w.vexp, w.B, 0.0f, err));
-    TRY(be->mul(be, n * L->in, w.A, w.B, y, err));
-    TRY(chan_bcast(be, n, C, hw, w.dev + C, c->ones, w.vexp, y, 1.0f, err));
-    if (!c->train)
+    if (have)
         return LP_OK;
-    /* running averages, PyTorch's: unbiased batch variance N / (N - 1) */
-    double N = (double)(n * hw), unb = N > 1 ? N / (N - 1) : 1.0;
-    for (size_t j = 0; j < C; j++) {
-        h->rm[j] = (float)((1 - BN_MOMENTUM) * h->rm[j] + BN_MOMENTUM * h->mu[j]);
-        h->rv[j] = (float)((1 - BN_MOMENTUM) * h->rv[j] + BN_MOMENTUM * h->t1[j] * unb);
-    }
-    TRY(be->copy_h2d(be, c->state + L->s_off, h->rm, C * sizeof(float), err));
-    return be->copy_h2d(be, c->state + L->s_off + C, h->rv, C * sizeof(float), err);
+    return lp_err_set(err, LP_EUNSUPPORTED, "nn batch norm: the %s backend has no %s", be->name,
+                      member);
 }
 
 static lp_status bn_forward(const lp_nn_layer *L, const lp_nn_ctx *c, const float *params,
                             size_t n, const float *x, float *y, lp_err *err)
 {
-    bn_host h;
-    TRY(bn_host_new(L->oc, &h, err));
-    lp_status st = bn_forward_impl(L, c, params, n, x, y, &h, err);
-    free(h.all);
-    return st;
-}
-
-static lp_status bn_backward_impl(const lp_nn_layer *L, const lp_nn_ctx *c, const float *params,
-                                  float *grads, size_t n, const float *x, const float *dy,
-                                  float *dx, bn_host *h, lp_err *err)
-{
     const lp_backend *be = c->be;
-    size_t C = L->oc, hw = L->oh * L->ow, nd = n * L->in;
-    double N = (double)(n * hw);
-    bn_ws w = bn_views(L, c, n);
-    TRY(bn_stats(L, c, params, n, x, h, &w, err));
-    /* A = xhat */
-    TRY(be->copy_h2d(be, w.dev, h->inv, C * sizeof(float), err));
-    TRY(chan_bcast(be, n, C, hw, w.dev, c->ones, w.vexp, w.B, 0.0f, err));
-    TRY(be->mul(be, nd, w.A, w.B, w.A, err));
-    TRY(chan_sum(be, n, C, hw, dy, w.tmp, grads + L->b_off, err));
-    TRY(be->mul(be, nd, dy, w.A, w.B, err));
-    TRY(chan_sum(be, n, C, hw, w.B, w.tmp, grads + L->w_off, err));
-    if (!dx)
-        return LP_OK;
-    if (!c->train) {
-        for (size_t j = 0; j < C; j++)
-            h->t0[j] = h->gamma[j] * h->inv[j];
-        TRY(be->copy_h2d(be, w.dev, h->t0, C * sizeof(float), err));
-        TRY(chan_bcast(be, n, C, hw, w.dev, c->ones, w.vexp, w.B, 0.0f, err));
-        return be->mul(be, nd, dy, w.B, dx, err);
-    }
-    /* B = xhat dgamma + dbeta (broadcast); Cb = N dy - B; dx = Cb gamma inv / N */
-    TRY(chan_bcast(be, n, C, hw, grads + L->w_off, c->ones, w.vexp, w.B, 0.0f, err));
-    TRY(be->mul(be, nd, w.A, w.B, w.B, err));
-    TRY(chan_bcast(be, n, C, hw, grads + L->b_off, c->ones, w.vexp, w.B, 1.0f, err));
-    TRY(be->scale(be, nd, (float)N, dy, w.Cb, err));
-    TRY(be->sub(be, nd, w.Cb, w.B, w.Cb, err));
-    for (size_t j = 0; j < C; j++)
-        h->t0[j] = (float)((double)h->gamma[j] * h->inv[j] / N);
-    TRY(be->copy_h2d(be, w.dev, h->t0, C * sizeof(float), err));
-    TRY(chan_bcast(be, n, C, hw, w.dev, c->ones, w.vexp, w.B, 0.0f, err));
-    return be->mul(be, nd, w.Cb, w.B, dx, err);
+    TRY(bn_need(be, be->batchnorm_forward != NULL, "batchnorm_forward", err));
+    return be->batchnorm_forward(be, n, L->oc, L->oh * L->ow, (float)BN_EPS, (float)BN_MOMENTUM,
+                                 c->train, x, params + L->w_off, params + L->b_off,
+                                 c->state + L->s_off, c->state + L->s_off + L->oc, y, err);
 }
 
 static lp_status bn_backward(const lp_nn_layer *L, const lp_nn_ctx *c, const float *params,
                              float *grads, size_t n, const float *x, const float *y,
                              const float *dy, float *dx, lp_err *err)
 {
-    bn_host h;
-    TRY(bn_host_new(L->oc, &h, err));
-    lp_status st = bn_backward_impl(L, c, params, grads, n, x, dy, dx, &h, err);
-    free(h.all);
-    return st;
+    const lp_backend *be = c->be;
+    TRY(bn_need(be, be->batchnorm_backward != NULL, "batchnorm_backward", err));
+    return be->batchnorm_backward(be, n, L->oc, L->oh * L->ow, (float)BN_EPS, c->train, x,
+                                  params + L->w_off, c->state + L->s_off,
+                                  c->state + L->s_off + L->oc, dy, dx, grads + L->w_off,
+                                  grads + L->b_off, err);
 }
 
 static void bn_forward_row(const lp_nn_layer *L, const float *params, const float *state,
