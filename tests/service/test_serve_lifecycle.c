@@ -42,9 +42,11 @@ static lp_server *start_demo(void)
     return s;
 }
 
+/* Waits up to 5 s (2500 x 2 ms): generous, since a loaded 2-core CI machine can stall a thread
+ * for over a second. */
 static void wait_in_flight(lp_server *s)
 {
-    for (int i = 0; i < 500 && lp_server_in_flight(s) == 0; i++) usleep(2000);
+    for (int i = 0; i < 2500 && lp_server_in_flight(s) == 0; i++) usleep(2000);
     assert_true(lp_server_in_flight(s) >= 1);
 }
 
@@ -145,7 +147,7 @@ static void test_reload_route_and_sighup(void **state)
     pthread_t t;
     pthread_create(&t, NULL, run_server, &rn);
     unsigned port = 0;
-    for (int i = 0; i < 500 && !(port = lp_server_port(s)); i++) usleep(2000);
+    for (int i = 0; i < 2500 && !(port = lp_server_port(s)); i++) usleep(2000);
     assert_true(port > 0);
     assert_int_equal(model_value(port), 1);
 
@@ -175,7 +177,7 @@ static void test_reload_route_and_sighup(void **state)
     atomic_store(&g_fail_next, false);
     int before = atomic_load(&g_reloads);
     kill(getpid(), SIGHUP);
-    for (int i = 0; i < 500 && atomic_load(&g_reloads) == before; i++) usleep(2000);
+    for (int i = 0; i < 2500 && atomic_load(&g_reloads) == before; i++) usleep(2000);
     assert_int_equal(atomic_load(&g_reloads), before + 1);
     assert_int_equal(model_value(port), 1000 + before + 1);
 
