@@ -71,7 +71,7 @@ port=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768+)
 "$rec" serve --model "$dir/als.lpm" --port "$port" --db "$dir/rec.db" 2>"$dir/serve.log" &
 pid=$!
 ok=0
-for _ in $(seq 1 50); do
+for _ in $(seq 1 300); do # up to 30 s: a loaded machine under ASan starts slowly
   if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then ok=1; break; fi
   sleep 0.1
 done
