@@ -590,6 +590,7 @@ lp_status cs_tenant_train(const cs_intent *m, const char *const *texts,
     fo.seed = o.seed;
     fo.label = COL_LABEL;
     fo.new_classes = true;
+    fo.input_support = true; /* A over the tenant's own words only (see the file comment) */
     lp_frame *f;
     lp_status st = make_frame(texts, labels, n, &f, err);
     if (st == LP_OK)

@@ -77,6 +77,11 @@ typedef struct lp_finetune_opts {
     size_t n_drop;
     bool new_classes;     /* lora only: label values the base never saw become new classes
                              (default false: they are an error) */
+    bool input_support;   /* lora only: A of the first dense layer covers only the input
+                             features non-zero in some training row (sparse inputs such as
+                             TF-IDF: the others would get no gradient and keep their random
+                             init), with A ~ U(-b, b), b = sqrt(3 / mean ||x||^2), so A x has
+                             unit variance on those rows (default false) */
 } lp_finetune_opts;
 
 lp_finetune_opts lp_finetune_opts_default(void);
@@ -122,8 +127,9 @@ lp_status lp_lora_new(const lp_model *base, const lp_finetune_opts *o, lp_lora *
 /* Train a fresh adapter on data (raw rows with the label): AdamW over the adapter block only
  * (the base weights never change), seeded shuffling. stats nullable. With o->new_classes,
  * unseen label values become new classes (in order of first appearance; the last dense layer
- * must be a target); their biases start at 0. Train on examples of old classes too: with new
- * classes only, nothing holds the adapter back from predicting them everywhere. */
+ * must be a target); their biases are the mean of the base's biases for that layer, fixed (a
+ * class prior like the others': rows of new classes alone would teach a bias that every input
+ * is new). Examples of old classes in data help keep the old classes' rows. */
 lp_status lp_lora_train(const lp_model *base, const lp_frame *data, const lp_finetune_opts *o,
                         lp_lora **out, lp_finetune_stats *stats, lp_err *err);
 void lp_lora_free(lp_lora *a);
@@ -143,7 +149,8 @@ size_t lp_lora_n_targets(const lp_lora *a);
 size_t lp_lora_target(const lp_lora *a, size_t i); /* index among the dense layers */
 size_t lp_lora_n_params(const lp_lora *a);         /* floats of the adapter block */
 const char *lp_lora_base_sha256(const lp_lora *a);
-/* The adapter block: per target, A (r, in) then B (out, r); owned by a. set copies n floats
+/* The adapter block: per target, A (r, in) then B (out, r) (A (r, |support|) on dense0 with
+ * an input support; B (out + m, r) with m new classes), then the m new biases; owned by a. set copies n floats
  * in (LP_EINVAL on a wrong n or a non-finite value). */
 const float *lp_lora_params(const lp_lora *a);
 lp_status lp_lora_set_params(lp_lora *a, const float *p, size_t n, lp_err *err);

@@ -79,7 +79,14 @@ typedef struct ft_lora {
     float *block;
     size_t n_block;
     size_t n_new, ext, nb_off;
+    /* support: A of dense layer 0 (the net's first layer) covers only these input features
+     * (increasing; n_support of them), A (r, n_support); NULL = every input */
+    uint32_t *support;
+    size_t n_support;
 } ft_lora;
+
+/* A's width at dense layer k: in, or n_support for layer 0 with a support. */
+size_t ft_lora_a_width(const ft_lora *lo, size_t k, size_t in);
 
 /* out (n, n_out + n_new) raw outputs (logits / standardized values) of X (n, d), eval mode, with the
  * adapter lora (nullable) applied unmerged. */

@@ -73,8 +73,9 @@ lp_status lp_finetune_opts_check(const lp_finetune_opts *o, lp_err *err)
     if (!(o->lambda >= 0) || !isfinite(o->lambda))
         return lp_err_set(err, LP_EINVAL, "finetune: lambda=%g: must be a finite value >= 0",
                           o->lambda);
-    if (o->new_classes && o->method != LP_FINETUNE_METHOD_LORA)
-        return lp_err_set(err, LP_EINVAL, "finetune: new_classes applies to method lora only");
+    if ((o->new_classes || o->input_support) && o->method != LP_FINETUNE_METHOD_LORA)
+        return lp_err_set(err, LP_EINVAL, "finetune: new_classes and input_support apply to "
+                          "method lora only");
     if (o->n_drop && !o->drop)
         return lp_err_set(err, LP_EINVAL, "finetune: n_drop=%zu but drop is NULL", o->n_drop);
     return LP_OK;

@@ -16,8 +16,10 @@
  *   act:    dx = dy f'(.)
  * Gradients stop at the lowest layer that has a trainable parameter.
  * New classes (lora only): the last layer outputs [W; 0] x + [b; c] + s B A x (B has out + m
- * rows), so the first out logits are the base's plus the adapter's; dc = colsum dy[:, out:]
- * and dx takes only dy[:, :out] through W.
+ * rows), so the first out logits are the base's plus the adapter's; dx takes only
+ * dy[:, :out] through W. The new biases c are not trained (see lora.c).
+ * Support (lora only, dense layer 0): A (r, |S|) reads the input features S only:
+ * h = x[:, S] A^T, dA = dh^T x[:, S] (plain loops: S is small, the input sparse).
  */
 #include "finetune/ft_internal.h"
 #include "model/linear.h"
@@ -171,6 +173,31 @@ lp_status ft_net_to_blob(ft_net *net, lp_buf *b, lp_err *err)
 
 /* Layer i forward on n rows: x (n, in) -> y (n, out); h (n, r) gets x A^T at a target (the
  * backward pass needs it), may be NULL when not a target. */
+size_t ft_lora_a_width(const ft_lora *lo, size_t k, size_t in)
+{
+    return lo->support && k == 0 ? lo->n_support : in;
+}
+
+/* h (n, r) = x[:, S] A^T for A (r, |S|) over the support S of x (n, d). */
+static void support_h(const ft_lora *lo, const float *A, const float *x, size_t n, size_t d,
+                      float *h)
+{
+    const size_t r = lo->r;
+    for (size_t i = 0; i < n; i++) {
+        const float *xi = x + i * d;
+        float *hi = h + i * r;
+        for (size_t q = 0; q < r; q++)
+            hi[q] = 0;
+        for (size_t j = 0; j < lo->n_support; j++) {
+            float v = xi[lo->support[j]];
+            if (v == 0.0f)
+                continue;
+            for (size_t q = 0; q < r; q++)
+                hi[q] += v * A[q * lo->n_support + j];
+        }
+    }
+}
+
 static bool is_ext(const ft_lora *lo, const ft_layer *L)
 {
     return lo && lo->n_new && L->kind == FT_LAYER_DENSE && L->dense == lo->ext;
@@ -207,8 +234,11 @@ static lp_status layer_forward(const lp_backend *be, const ft_net *net, const ft
         }
         if (!st && lo && lo->a_off[L->dense] != SIZE_MAX) {
             const float *A = lo->block + lo->a_off[L->dense], *B = lo->block + lo->b_off[L->dense];
-            st = be->sgemm(be, false, true, n, lo->r, L->in, 1.0f, x, L->in, A, L->in, 0.0f, h,
-                           lo->r, err);
+            if (lo->support && L->dense == 0)
+                support_h(lo, A, x, n, L->in, h);
+            else
+                st = be->sgemm(be, false, true, n, lo->r, L->in, 1.0f, x, L->in, A, L->in, 0.0f,
+                               h, lo->r, err);
             if (!st)
                 st = be->sgemm(be, false, true, n, ld, lo->r, lo->scale, h, lo->r, B, lo->r,
                                1.0f, y, ld, err);
@@ -450,15 +480,18 @@ lp_status ft_net_train(ft_net *net, ft_lora *lora, ft_mode mode, const float *X,
                         if (!st)
                             st = be->sgemm(be, false, false, nb, r, ld, lora->scale, dy, ld, Bm,
                                            r, 0.0f, dh, r, err);
-                        if (!st && ld != L->out) { /* dc = colsum dy[:, out:] */
-                            float *gc = grad + lora->nb_off;
+                        if (!st && lora->support && L->dense == 0) {
+                            const size_t ns = lora->n_support;
                             for (size_t q = 0; q < nb; q++)
-                                for (size_t j = 0; j < lora->n_new; j++)
-                                    gc[j] += dy[q * ld + L->out + j];
-                        }
-                        if (!st)
+                                for (size_t j = 0; j < ns; j++) {
+                                    float v = xin[q * L->in + lora->support[j]];
+                                    for (size_t t = 0; v != 0.0f && t < r; t++)
+                                        gA[t * ns + j] += dh[q * r + t] * v;
+                                }
+                        } else if (!st) {
                             st = be->sgemm(be, true, false, r, L->in, nb, 1.0f, dh, r, xin,
                                            L->in, 0.0f, gA, L->in, err);
+                        }
                     }
                     if (!st && need_dx) {
                         st = be->sgemm(be, false, false, nb, L->in, L->out, 1.0f, dy, ld,

@@ -8,8 +8,9 @@
  * layer d -> K (coef, intercept): the same adapter then adds a low-rank delta to its weights.
  *
  * New classes (opts.new_classes, .lpa version 2): label values the base never saw extend the
- * last dense layer to [W; 0] x + [b; c] + (alpha / r) B A x, B (out + m, r), c (m) trainable;
- * the base's logits for its own classes are unchanged while B = 0.
+ * last dense layer to [W; 0] x + [b; c] + (alpha / r) B A x, B (out + m, r) trainable, c (m)
+ * fixed at the mean of the base's biases; the base's logits for its own classes are unchanged
+ * while B = 0.
  *
  * Invariants: an adapter is bound to one base model (pointer, not owned) whose sha256 it
  * records; its block holds, per target in increasing dense-layer order, A then B, then the
@@ -54,6 +55,7 @@ void lp_lora_free(lp_lora *a)
     free(a->lo.block);
     free(a->targets);
     ft_free_names(a->new_cls, a->n_names);
+    free(a->lo.support);
     free(a);
 }
 
@@ -130,14 +132,15 @@ static lp_status layout(lp_lora *a, size_t r, double alpha, const bool *is_targe
         if (!is_target[k])
             continue;
         const ft_layer *L = dense_layer(a->net, k);
-        size_t mn = L->in < L->out ? L->in : L->out;
+        const size_t in = ft_lora_a_width(&a->lo, k, L->in);
+        size_t mn = in < L->out ? in : L->out;
         if (r > mn)
             return lp_err_set(err, LP_EINVAL, "lora: rank %zu is larger than dense layer %zu "
                               "(%zu -> %zu) allows: at most min(in, out) = %zu (lower the rank or leave the "
                               "layer out of the targets)", r, k, L->in,
                               L->out, mn);
         a->lo.a_off[k] = off;
-        off += r * L->in;
+        off += r * in;
         a->lo.b_off[k] = off;
         off += (L->out + (k == a->lo.ext ? n_new : 0)) * r;
         a->targets[a->n_targets++] = k;
@@ -146,6 +149,9 @@ static lp_status layout(lp_lora *a, size_t r, double alpha, const bool *is_targe
     off += n_new;
     if (a->n_targets == 0)
         return lp_err_set(err, LP_EINVAL, "lora: no target layer");
+    if (a->lo.support && (!is_target[0] || a->net->L[0].kind != FT_LAYER_DENSE))
+        return lp_err_set(err, LP_EINVAL, "lora: an input support needs the first layer (dense0) "
+                          "among the targets");
     a->lo.r = r;
     a->alpha = alpha;
     a->lo.scale = (float)(alpha / (double)r);
@@ -188,9 +194,32 @@ static lp_status parse_targets(const char *spec, size_t n_dense, bool *is_target
     return LP_OK;
 }
 
-/* A fresh adapter with n_new new classes named new_cls (taken over: freed on error too). */
+/* The input features non-zero in some row of X (n, d): *sup new (increasing), *ns of them. */
+static lp_status find_support(const float *X, size_t n, size_t d, uint32_t **sup, size_t *ns,
+                              lp_err *err)
+{
+    *sup = lp_mallocarray(d ? d : 1, sizeof **sup);
+    if (!*sup)
+        return lp_err_set(err, LP_ENOMEM, "lora: out of memory");
+    *ns = 0;
+    for (size_t j = 0; j < d; j++) {
+        bool nz = false;
+        for (size_t i = 0; i < n && !nz; i++)
+            nz = X[i * d + j] != 0.0f;
+        if (nz)
+            (*sup)[(*ns)++] = (uint32_t)j;
+    }
+    if (*ns == 0)
+        return lp_err_set(err, LP_EINVAL, "lora: every input feature is zero in the training "
+                          "rows: no support for the adapter");
+    return LP_OK;
+}
+
+/* A fresh adapter with n_new new classes named new_cls (taken over: freed on error too); with
+ * o->input_support, X (n, d) are the training rows giving the support and A's scale. */
 static lp_status create(const lp_model *base, const lp_finetune_opts *o, char **new_cls,
-                        size_t n_new, lp_lora **out, lp_err *err)
+                        size_t n_new, const float *X, size_t n, size_t d, lp_lora **out,
+                        lp_err *err)
 {
     *out = NULL;
     lp_status st = lp_finetune_opts_check(o, err);
@@ -201,6 +230,23 @@ static lp_status create(const lp_model *base, const lp_finetune_opts *o, char **
     }
     a->new_cls = new_cls;
     a->n_names = n_new;
+    double sup_bound = 0;
+    if (o->input_support && !X)
+        st = lp_err_set(err, LP_EINVAL, "lora: an input support comes from training rows "
+                        "(lp_lora_train)");
+    else if (o->input_support)
+        st = find_support(X, n, d, &a->lo.support, &a->lo.n_support, err);
+    if (!st && o->input_support) {
+        /* A ~ U(-b, b), b = sqrt(3 / mean ||x||^2): A x has unit variance on the rows */
+        double ss = 0;
+        for (size_t i = 0; i < n * d; i++)
+            ss += (double)X[i] * X[i];
+        sup_bound = ss > 0 ? sqrt(3.0 * (double)n / ss) : 1.0;
+    }
+    if (st) {
+        lp_lora_free(a);
+        return st;
+    }
     bool *is_t = lp_calloc(a->net->n_dense, sizeof *is_t);
     if (!is_t)
         st = lp_err_set(err, LP_ENOMEM, "lora: out of memory");
@@ -213,14 +259,27 @@ static lp_status create(const lp_model *base, const lp_finetune_opts *o, char **
         lp_lora_free(a);
         return st;
     }
-    /* A ~ U(-1/sqrt(in), 1/sqrt(in)); B stays 0 */
+    /* new classes: c = the mean of the extended layer's base biases, a prior like the old
+     * classes' and not trained: rows of new classes alone say nothing of how often they occur
+     * (trained, c learns that every input is new) */
+    if (a->lo.n_new) {
+        const ft_layer *L = dense_layer(a->net, a->lo.ext);
+        double mb = 0;
+        for (size_t j = 0; j < L->out; j++)
+            mb += a->net->params[L->b + j];
+        for (size_t j = 0; j < a->lo.n_new; j++)
+            a->lo.block[a->lo.nb_off + j] = (float)(mb / (double)L->out);
+    }
+    /* A ~ U(-1/sqrt(in), 1/sqrt(in)) (a supported layer: see above); B stays 0 */
     lp_rng rng;
     lp_rng_seed(&rng, o->seed);
     for (size_t t = 0; t < a->n_targets; t++) {
-        const ft_layer *L = dense_layer(a->net, a->targets[t]);
-        float *A = a->lo.block + a->lo.a_off[a->targets[t]];
-        double bound = 1.0 / sqrt((double)L->in);
-        for (size_t j = 0; j < a->lo.r * L->in; j++)
+        const size_t k = a->targets[t];
+        const ft_layer *L = dense_layer(a->net, k);
+        const size_t in = ft_lora_a_width(&a->lo, k, L->in);
+        float *A = a->lo.block + a->lo.a_off[k];
+        double bound = a->lo.support && k == 0 ? sup_bound : 1.0 / sqrt((double)L->in);
+        for (size_t j = 0; j < a->lo.r * in; j++)
             A[j] = (float)((2.0 * lp_rng_uniform(&rng) - 1.0) * bound);
     }
     *out = a;
@@ -230,7 +289,7 @@ static lp_status create(const lp_model *base, const lp_finetune_opts *o, char **
 lp_status lp_lora_new(const lp_model *base, const lp_finetune_opts *o, lp_lora **out,
                       lp_err *err)
 {
-    return create(base, o, NULL, 0, out, err);
+    return create(base, o, NULL, 0, NULL, 0, 0, out, err);
 }
 
 lp_status lp_lora_train(const lp_model *base, const lp_frame *data, const lp_finetune_opts *o,
@@ -248,7 +307,7 @@ lp_status lp_lora_train(const lp_model *base, const lp_frame *data, const lp_fin
         st = ft_design(base, data, o->label, o->drop, o->n_drop,
                        o->new_classes ? &new_cls : NULL, &n_new, &X, &y, &n, &d, err);
     if (!st)
-        st = create(base, o, new_cls, n_new, &a, err);
+        st = create(base, o, new_cls, n_new, X, n, d, &a, err);
     if (!st)
         st = ft_net_train(a->net, &a->lo, FT_MODE_LORA, X, y, n, o, stats, err);
     free(X);
@@ -303,7 +362,8 @@ lp_status lp_lora_save(const lp_lora *a, const char *path, lp_err *err)
     lp_buf b;
     lp_buf_init(&b);
     lp_buf_u32(&b, LPA_MAGIC);
-    lp_buf_u32(&b, a->lo.n_new ? 2u : 1u);
+    const bool v2 = a->lo.n_new || a->lo.support;
+    lp_buf_u32(&b, v2 ? 2u : 1u);
     lp_buf_str(&b, a->sha);
     lp_buf_u32(&b, (uint32_t)a->lo.r);
     lp_buf_f64(&b, a->alpha);
@@ -314,10 +374,13 @@ lp_status lp_lora_save(const lp_lora *a, const char *path, lp_err *err)
         lp_buf_u64(&b, L->in);
         lp_buf_u64(&b, L->out);
     }
-    if (a->lo.n_new) {
+    if (v2) {
         lp_buf_u32(&b, (uint32_t)a->lo.n_new);
         for (size_t j = 0; j < a->lo.n_new; j++)
             lp_buf_str(&b, a->new_cls[j]);
+        lp_buf_u64(&b, a->lo.n_support);
+        for (size_t j = 0; j < a->lo.n_support; j++)
+            lp_buf_u32(&b, a->lo.support[j]);
     }
     lp_buf_u64(&b, a->lo.n_block);
     for (size_t i = 0; i < a->lo.n_block; i++)
@@ -338,7 +401,9 @@ static lp_status read_new_classes(lp_lora *a, lp_reader *r, const char *name, ui
     lp_status st = lp_reader_u32(r, n_new, err);
     if (st)
         return st;
-    if (*n_new < 1 || *n_new > LPA_MAX_NEW)
+    if (*n_new == 0)
+        return LP_OK;
+    if (*n_new > LPA_MAX_NEW)
         return lp_err_set(err, LP_EFORMAT, "%s: bad new class count %u", name, *n_new);
     if (!(a->new_cls = lp_calloc(*n_new, sizeof *a->new_cls)))
         return lp_err_set(err, LP_ENOMEM, "lora: out of memory");
@@ -353,6 +418,30 @@ static lp_status read_new_classes(lp_lora *a, lp_reader *r, const char *name, ui
             if (!strcmp(lp_lora_class(a, k), a->new_cls[j]))
                 return lp_err_set(err, LP_EFORMAT, "%s: new class '%s' repeats a class", name,
                                   a->new_cls[j]);
+    }
+    return LP_OK;
+}
+
+/* Version 2's input support of dense layer 0 (0 = none). */
+static lp_status read_support(lp_lora *a, lp_reader *r, const char *name, lp_err *err)
+{
+    uint64_t ns = 0;
+    lp_status st = lp_reader_u64(r, &ns, err);
+    if (st || ns == 0)
+        return st;
+    const size_t d = a->net->L[0].in;
+    if (ns > d || a->net->L[0].kind != FT_LAYER_DENSE)
+        return lp_err_set(err, LP_EFORMAT, "%s: input support of %llu features, the first "
+                          "layer has %zu", name, (unsigned long long)ns, d);
+    if (!(a->lo.support = lp_mallocarray((size_t)ns, sizeof *a->lo.support)))
+        return lp_err_set(err, LP_ENOMEM, "lora: out of memory");
+    a->lo.n_support = (size_t)ns;
+    for (size_t j = 0; j < ns; j++) {
+        if ((st = lp_reader_u32(r, &a->lo.support[j], err)))
+            return st;
+        if (a->lo.support[j] >= d || (j && a->lo.support[j] <= a->lo.support[j - 1]))
+            return lp_err_set(err, LP_EFORMAT, "%s: input support entry %zu (%u) is not an "
+                              "increasing feature index below %zu", name, j, a->lo.support[j], d);
     }
     return LP_OK;
 }
@@ -427,7 +516,8 @@ lp_status lp_lora_parse(const lp_model *base, const void *data, size_t len, cons
         is_t[k] = true;
     }
     uint32_t n_new = 0;
-    if (ver >= 2 && (st = read_new_classes(a, &r, name, &n_new, err)))
+    if (ver >= 2 && ((st = read_new_classes(a, &r, name, &n_new, err)) ||
+                     (st = read_support(a, &r, name, err))))
         goto done;
     if ((st = layout(a, rank, alpha, is_t, n_new, err)))
         goto done;
@@ -531,6 +621,18 @@ static lp_status merge(const lp_lora *a, float *params, size_t n, float sign, lp
     for (size_t t = 0; !st && t < a->n_targets; t++) {
         size_t k = a->targets[t];
         const ft_layer *L = dense_layer(a->net, k);
+        if (a->lo.support && k == 0) { /* W[:, S] += sign s B A */
+            const size_t ns = a->lo.n_support, r = a->lo.r;
+            const float *A = a->lo.block + a->lo.a_off[0], *B = a->lo.block + a->lo.b_off[0];
+            for (size_t o = 0; o < L->out; o++)
+                for (size_t j = 0; j < ns; j++) {
+                    float acc = 0;
+                    for (size_t q = 0; q < r; q++)
+                        acc += B[o * r + q] * A[q * ns + j];
+                    params[L->w + o * L->in + a->lo.support[j]] += sign * a->lo.scale * acc;
+                }
+            continue;
+        }
         st = be->lowrank_update(be, L->out, L->in, a->lo.r, sign * a->lo.scale,
                                 a->lo.block + a->lo.b_off[k], a->lo.block + a->lo.a_off[k],
                                 params + L->w, err);
