@@ -2,8 +2,12 @@
 # `lepton serve` under load: single-row POST /v1/predict on a 100-tree gbdt with the prediction
 # log on, against the bare libmicrohttpd + cJSON ceiling server (bench/serve_ceiling.c, parses
 # the same body and returns a fixed reply), wrk on loopback, 32 connections, in one run. Reports
-# requests/s, p50/p99 and the prediction log's written/dropped counts.
-# usage: bench/serve_model.sh [BUILD_DIR]     env: DURATION (10), THREADS (server pool, nproc)
+# requests/s, p50/p99, the server's CPU time per request and the prediction log's
+# written/dropped counts.
+# usage: bench/serve_model.sh [BUILD_DIR]     env: DURATION (10), THREADS (server pool, nproc),
+#   ROUNDS (1; each round runs every server once, in the same order),
+#   BASELINE (another `lepton` binary, e.g. an earlier commit's, run the same way between the
+#   ceiling and this build's, for before/after numbers from one run)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
@@ -31,20 +35,38 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(99), summary.errors.status, summary.requests))
 end
 LUA
-echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "# wrk -t2 -c32 -d${duration}s, server pool $threads threads; columns: req/s p50_us p99_us non2xx requests"
-LEPTON_LOG=warn "$build/bench/serve_ceiling" 18741 "$threads" 2>/dev/null &
-cpid=$!
-sleep 0.5
-wrk -t2 -c32 -d"${duration}s" -s "$tmp/post.lua" http://127.0.0.1:18741 | grep '^RESULT' | sed 's/^RESULT/ceiling/' >"$tmp/c"
-kill -TERM $cpid; wait $cpid || true
-LEPTON_LOG=warn "$lepton" serve --model "$tmp/m.lpm" --port 18742 --db "$tmp/mon.db" --threads "$threads" >/dev/null 2>"$tmp/serve.err" &
-spid=$!
-for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:18742/healthz && break; sleep 0.1; done
-wrk -t2 -c32 -d"${duration}s" -s "$tmp/post.lua" http://127.0.0.1:18742 | grep '^RESULT' | sed 's/^RESULT/lepton-serve/' >"$tmp/l"
-mon=$(curl -s http://127.0.0.1:18742/v1/monitor)
-kill -TERM $spid; wait $spid || true
-cat "$tmp/c" "$tmp/l"
-echo "prediction log: $(grep -o '"predictions_logged":[0-9]*' <<<"$mon"), $(grep -o '"predictions_dropped":[0-9]*' <<<"$mon")"
-awk -v c="$(cat "$tmp/c")" -v l="$(cat "$tmp/l")" 'BEGIN { split(c, a, " "); split(l, b, " ");
-  printf "lepton-serve/ceiling throughput ratio: %.3f   p99 %.2f ms\n", b[2] / a[2], b[4] / 1000 }'
+echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg) before"
+echo "# wrk -t2 -c32 -d${duration}s, server pool $threads threads; columns: req/s p50_us p99_us non2xx requests server_cpu_us_per_request"
+tck=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# run NAME PORT COMMAND...: start a server, load it with wrk, append its RESULT line (plus the
+# server's CPU time per request, which other processes on a busy machine disturb far less than
+# the wall-clock rate) to $tmp/NAME; the /v1/monitor reply (lepton only) to $tmp/NAME.mon
+run() {
+  local name=$1 port=$2; shift 2
+  LEPTON_LOG=warn "$@" >/dev/null 2>"$tmp/$name.err" &
+  local pid=$!
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
+  local t0; t0=$(cpu_ticks $pid)
+  local r; r=$(wrk -t2 -c32 -d"${duration}s" -s "$tmp/post.lua" "http://127.0.0.1:$port" | grep '^RESULT')
+  local t1; t1=$(cpu_ticks $pid)
+  curl -s "http://127.0.0.1:$port/v1/monitor" >"$tmp/$name.mon" || true
+  kill -TERM $pid; wait $pid || true
+  awk -v r="$r" -v n="$name" -v dt="$((t1 - t0))" -v tck="$tck" 'BEGIN { split(r, a, " ");
+    printf "%s %s %s %s %s %s %.1f\n", n, a[2], a[3], a[4], a[5], a[6], dt / tck * 1e6 / a[6] }' >>"$tmp/$name"
+}
+for round in $(seq "${ROUNDS:-1}"); do
+  run ceiling 18741 "$build/bench/serve_ceiling" 18741 "$threads"
+  [ -n "${BASELINE:-}" ] && run baseline 18743 "$BASELINE" serve --model "$tmp/m.lpm" --port 18743 --db "$tmp/base.db" --threads "$threads"
+  run lepton-serve 18742 "$lepton" serve --model "$tmp/m.lpm" --port 18742 --db "$tmp/mon.db" --threads "$threads"
+done
+cat "$tmp/ceiling" ${BASELINE:+"$tmp/baseline"} "$tmp/lepton-serve"
+for name in ${BASELINE:+baseline} lepton-serve; do
+  mon=$(cat "$tmp/$name.mon")
+  echo "$name prediction log: $(grep -o '"predictions_logged":[0-9]*' <<<"$mon"), $(grep -o '"predictions_dropped":[0-9]*' <<<"$mon")"
+  # per round, the ratio to the ceiling measured just before it
+  paste -d' ' "$tmp/ceiling" "$tmp/$name" | awk -v n="$name" '{
+    printf "%s/ceiling throughput ratio: %.3f   p99 %.2f ms   server CPU per request %.1f us (ceiling %.1f)\n",
+      n, $9 / $2, $11 / 1000, $14, $7 }'
+done
+echo "# load average $(cut -d' ' -f1-3 /proc/loadavg) after"

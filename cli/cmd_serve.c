@@ -13,6 +13,7 @@
 
 #include "commands.h"
 #include "modelserver.h"
+#include "rowparse.h"
 
 #define MAX_ROWS 10000 /* rows per request */
 #define LIVE_WINDOW 10000
@@ -36,9 +37,28 @@ static void destroy_served(void *obj, void *user)
 
 static void new_id(app *a, char *buf, size_t cap)
 {
-    uint64_t n = atomic_fetch_add(&a->seq, 1);
-    snprintf(buf, cap, "p-%08llx-%llu", (unsigned long long)(a->boot & 0xffffffffULL),
-             (unsigned long long)n);
+    /* "p-<boot, 8 hex digits>-<sequence>", formatted by hand: this runs once per prediction */
+    static const char hexd[] = "0123456789abcdef";
+    uint64_t n = atomic_fetch_add(&a->seq, 1), boot = a->boot & 0xffffffffULL;
+    char dec[24];
+    size_t nd = 0;
+    do {
+        dec[nd++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    if (cap < 11 + nd + 1) {
+        if (cap)
+            buf[0] = '\0';
+        return;
+    }
+    buf[0] = 'p';
+    buf[1] = '-';
+    for (int i = 0; i < 8; i++)
+        buf[2 + i] = hexd[(boot >> (28 - 4 * i)) & 0xf];
+    buf[10] = '-';
+    for (size_t i = 0; i < nd; i++)
+        buf[11 + i] = dec[nd - 1 - i];
+    buf[11 + nd] = '\0';
 }
 
 /* Persist the live drift counts so `lepton monitor` can report offline. */
@@ -62,6 +82,31 @@ static const lp_field_spec predict_fields[] = {
     {.name = NULL},
 };
 
+/* The reply {"model_version", "predictions": [{"id", "prediction", "probabilities"}],
+ * "ignored_fields"} as text, member for member what the cJSON tree printed. */
+static void reply_prediction(lp_buf *b, const lp_model *m, lp_task task, const char *id,
+                             const double *out, int32_t cls, size_t k)
+{
+    lp_buf_put(b, "{\"id\":", 6);
+    json_put_str(b, id);
+    lp_buf_put(b, ",\"prediction\":", 14);
+    if (task == LP_TASK_REGRESSION) {
+        json_put_num(b, out[0]);
+    } else {
+        json_put_str(b, lp_model_class(m, (size_t)cls));
+        lp_buf_put(b, ",\"probabilities\":{", 18);
+        for (size_t c = 0; c < k; c++) {
+            if (c)
+                lp_buf_put(b, ",", 1);
+            json_put_str(b, lp_model_class(m, c));
+            lp_buf_put(b, ":", 1);
+            json_put_num(b, out[c]);
+        }
+        lp_buf_put(b, "}", 1);
+    }
+    lp_buf_put(b, "}", 1);
+}
+
 static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
 {
     app *a = user;
@@ -69,76 +114,89 @@ static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
     if (cJSON_GetArraySize(rows) == 0)
         return lp_http_error(res, LP_EINVAL, "field 'rows': at least one row is needed");
     uint64_t t0 = lp_time_ns();
+    row_scratch *rs = row_scratch_get();
+    if (!rs)
+        return lp_http_error(res, LP_ENOMEM, "out of memory");
     lp_swap_ref *ref = lp_swap_acquire(a->swap);
     served *s = lp_swap_ref_object(ref);
     lp_err err;
     lp_err_clear(&err);
-    lp_frame *f = NULL;
-    lp_predictions p = {0};
-    cJSON *ignored = cJSON_CreateArray();
-    lp_status st = rows_to_frame(s->m, rows, &f, ignored, &err);
+    const lp_row_view *v = NULL;
+    size_t n = 0, k = lp_predictor_n_outputs(s->pred);
+    double *out = NULL;
+    int32_t *cls = NULL;
+    cJSON *ignored = NULL;
+    lp_status st = rows_parse(s->m, rows, rs, &v, &n, &ignored, &err);
     if (!st)
-        st = lp_model_predict(s->m, f, &p, &err);
+        st = row_scratch_outputs(rs, n, k, &out, &cls, &err);
+    if (!st)
+        st = lp_predictor_run(s->pred, v, n, row_scratch_predict(rs), out, cls, &err);
     if (st) {
         cJSON_Delete(ignored);
-        lp_frame_free(f);
         lp_swap_release(ref);
+        row_scratch_trim(rs);
         return lp_http_error_from(res, &err);
     }
-    double lat_us = (double)(lp_time_ns() - t0) / 1e3 / (double)p.n;
-    cJSON *out = cJSON_CreateObject();
-    cJSON_AddStringToObject(out, "model_version", s->version);
-    cJSON *arr = cJSON_AddArrayToObject(out, "predictions");
-    if (cJSON_GetArraySize(ignored))
-        cJSON_AddItemToObject(out, "ignored_fields", ignored);
-    else
-        cJSON_Delete(ignored);
+    double lat_us = (double)(lp_time_ns() - t0) / 1e3 / (double)n;
+    lp_task task = lp_model_task(s->m);
+    lp_buf *b = row_scratch_reply(rs);
+    lp_buf_put(b, "{\"model_version\":", 17);
+    json_put_str(b, s->version);
+    lp_buf_put(b, ",\"predictions\":[", 16);
     lp_metric_series *hist = lp_metric_series_get(a->scores, NULL);
-    long score_j = s->ref ? lp_drift_find(s->ref, "_score") : -1;
-    const cJSON *row = rows->child;
-    for (size_t i = 0; i < p.n; i++, row = row ? row->next : NULL) {
-        char id[64], outbuf[64], hash[65];
+    long score_j = s->score_j;
+    for (size_t i = 0; i < n; i++) {
+        char id[64], outbuf[64], hash[33] = "";
         new_id(a, id, sizeof id);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "id", id);
+        const double *o = out + i * k;
         double score;
         const char *output;
-        if (p.task == LP_TASK_REGRESSION) {
-            score = p.out[i];
-            cJSON_AddNumberToObject(o, "prediction", score);
+        if (task == LP_TASK_REGRESSION) {
+            score = o[0];
             snprintf(outbuf, sizeof outbuf, "%.17g", score);
             output = outbuf;
         } else {
-            output = lp_model_class(s->m, (size_t)p.cls[i]);
-            cJSON_AddStringToObject(o, "prediction", output);
-            cJSON *pr = cJSON_AddObjectToObject(o, "probabilities");
-            for (size_t k = 0; k < p.k; k++)
-                cJSON_AddNumberToObject(pr, lp_model_class(s->m, k), p.out[i * p.k + k]);
-            score = p.task == LP_TASK_BINARY ? p.out[i * 2 + 1] : p.out[i * p.k + p.cls[i]];
+            output = lp_model_class(s->m, (size_t)cls[i]);
+            score = task == LP_TASK_BINARY ? o[1] : o[cls[i]];
         }
-        cJSON_AddItemToArray(arr, o);
-        char *rowtxt = row ? cJSON_PrintUnformatted(row) : NULL;
-        lp_sha256_hex(rowtxt ? rowtxt : "", rowtxt ? strlen(rowtxt) : 0, hash);
-        free(rowtxt);
-        lp_pred_record rec = {.id = id, .time = lp_time_wall(), .model_version = s->version,
-                              .inputs_hash = hash, .output = output, .score = score,
-                              .latency_us = lat_us};
-        if (a->log)
+        if (i)
+            lp_buf_put(b, ",", 1);
+        reply_prediction(b, s->m, task, id, o, task == LP_TASK_REGRESSION ? 0 : cls[i], k);
+        if (a->log) {
+            row_inputs_hash(rs, s->m, &v[i], hash);
+            lp_pred_record rec = {.id = id, .time = lp_time_wall(), .model_version = s->version,
+                                  .inputs_hash = hash, .output = output, .score = score,
+                                  .latency_us = lat_us};
             lp_predlog_push(a->log, &rec);
+        }
         lp_metric_series_observe(hist, score);
         if (s->sk && score_j >= 0)
             lp_drift_sketch_add_num(s->sk, (size_t)score_j, score);
     }
-    if (s->sk)
-        lp_drift_sketch_add_frame(s->sk, f);
-    if (atomic_fetch_add(&a->rows_since_save, p.n) + p.n >= 1000) {
+    lp_buf_put(b, "]", 1);
+    if (ignored) {
+        lp_buf_put(b, ",\"ignored_fields\":[", 19);
+        const cJSON *e;
+        cJSON_ArrayForEach(e, ignored)
+        {
+            if (e != ignored->child)
+                lp_buf_put(b, ",", 1);
+            json_put_str(b, e->valuestring);
+        }
+        lp_buf_put(b, "]", 1);
+        cJSON_Delete(ignored);
+    }
+    lp_buf_put(b, "}", 1);
+    served_sketch_rows(s, v, n);
+    if (atomic_fetch_add(&a->rows_since_save, n) + n >= 1000) {
         atomic_store(&a->rows_since_save, 0);
         save_sketch(a, s);
     }
-    lp_predictions_clear(&p);
-    lp_frame_free(f);
     lp_swap_release(ref);
-    return lp_res_json(res, 200, out);
+    lp_status rst = b->failed ? lp_http_error(res, LP_ENOMEM, "out of memory")
+                              : lp_res_bytes(res, 200, "application/json", b->data, b->len);
+    row_scratch_trim(rs);
+    return rst;
 }
 
 static lp_status h_model(const lp_req *req, lp_res *res, void *user)

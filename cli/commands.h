@@ -23,6 +23,10 @@
     X(encoder, cmd_encoder, "install the MiniLM sentence encoder as one .lpm file")  \
     X(embed, cmd_embed, "embed a text column with a sentence encoder")             \
     X(finetune, cmd_finetune, "adapt a model to new data: lora, head, full, boost, warm") \
+    X(up, cmd_up, "train the default models once, run and supervise all services")  \
+    X(down, cmd_down, "stop `lepton up` and every service it started")             \
+    X(status, cmd_status, "pid, port, health, restarts and model of each service")  \
+    X(console, cmd_console, "serve the web console and proxy to the four services") \
     X(version, cmd_version, "print the version and build options")
 
 #define LEPTON_CMD_DECL_(name, fn, summary) int fn(int argc, char **argv);

@@ -11,6 +11,8 @@ void served_free(served *s)
 {
     if (!s)
         return;
+    lp_predictor_free(s->pred);
+    free(s->drift_j);
     lp_drift_sketch_free(s->sk);
     lp_drift_free(s->ref);
     lp_model_free(s->m);
@@ -38,12 +40,43 @@ lp_status served_load(const char *path, served **out, lp_err *err)
                 st = lp_err_set(err, LP_ENOMEM, "out of memory");
         }
     }
+    s->score_j = s->ref ? lp_drift_find(s->ref, "_score") : -1;
+    if (!st)
+        st = lp_predictor_new(s->m, &s->pred, err);
+    if (!st && s->ref) {
+        size_t k = lp_model_n_inputs(s->m);
+        if (!(s->drift_j = lp_mallocarray(k ? k : 1, sizeof *s->drift_j)))
+            st = lp_err_set(err, LP_ENOMEM, "out of memory");
+        for (size_t j = 0; !st && j < k; j++)
+            s->drift_j[j] = lp_drift_find(s->ref, lp_model_input_name(s->m, j));
+    }
     if (st) {
         served_free(s);
         return st;
     }
     *out = s;
     return LP_OK;
+}
+
+void served_sketch_rows(const served *s, const lp_row_view *rows, size_t n)
+{
+    if (!s->sk)
+        return;
+    /* add_num ignores a categorical reference feature and add_cat a numeric one, which is the
+       type matching lp_drift_sketch_add_frame does */
+    size_t k = lp_model_n_inputs(s->m);
+    for (size_t j = 0; j < k; j++) {
+        if (s->drift_j[j] < 0)
+            continue;
+        size_t f = (size_t)s->drift_j[j];
+        bool numeric = lp_col_kind_type(lp_model_input_kind(s->m, j)) == LP_COL_TYPE_NUMERIC;
+        for (size_t i = 0; i < n; i++) {
+            if (numeric)
+                lp_drift_sketch_add_num(s->sk, f, rows[i].num[j]);
+            else
+                lp_drift_sketch_add_cat(s->sk, f, rows[i].str ? rows[i].str[j] : NULL);
+        }
+    }
 }
 
 static const char *json_type(const cJSON *v)

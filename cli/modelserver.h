@@ -17,6 +17,9 @@ typedef struct served {
     lp_drift_sketch *sk;   /* live counts against ref */
     char version[80];      /* "<file sha256 prefix>" */
     char path[1024];
+    lp_predictor *pred;    /* the model prepared for rows without frames (cli/rowparse.h) */
+    long *drift_j;         /* (inputs,) the drift feature of input j, or -1 */
+    long score_j;          /* the drift feature "_score", or -1 */
 } served;
 
 lp_status served_load(const char *path, served **out, lp_err *err);
@@ -27,6 +30,10 @@ void served_free(served *s);
  * label, a column dropped at training) are skipped and their names appended once to the JSON
  * array `ignored` (may be NULL). Errors (LP_EINVAL) name the row and field:
  * "rows[3].amount: expected a number, got an object". */
+/* Count rows[0..n) in the live drift sketch (a no-op without one), as
+ * lp_drift_sketch_add_frame counts the same rows held in a frame. Thread-safe. */
+void served_sketch_rows(const served *s, const lp_row_view *rows, size_t n);
+
 lp_status rows_to_frame(const lp_model *m, const cJSON *rows, lp_frame **out, cJSON *ignored,
                         lp_err *err);
 

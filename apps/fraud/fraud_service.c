@@ -1,7 +1,8 @@
 /*
  * fraud_service.c - the HTTP API of lepton-fraud (docs/fraud.openapi.yaml) and its SQLite
  * store. Routes: POST /v1/score, POST /v1/labels, GET /v1/entities/{id}, GET|PUT /v1/rules,
- * GET|POST /v1/lists, GET /v1/model, plus the shared endpoints of the serve layer.
+ * POST /v1/rules/backtest (when served with --history), GET|POST /v1/lists, GET /v1/model, plus
+ * the shared endpoints of the serve layer.
  *
  * Durability: the database (WAL) is the source of truth. A transaction's decision row (its
  * request, score, decision, reasons, rule hits, model version) is committed BEFORE the
@@ -43,6 +44,7 @@ struct fraud_service {
     float *x;
     size_t d;
     uint64_t n_scored;
+    lp_frame *history; /* labelled transactions for rule backtests (serve --history), or NULL */
 };
 
 bool fraud_parse_time(const cJSON *v, double *out)
@@ -365,6 +367,7 @@ void fraud_service_free(fraud_service *svc)
     }
     free(svc->lists);
     free(svc->x);
+    lp_frame_free(svc->history);
     sqlite3_close(svc->db);
     pthread_mutex_destroy(&svc->mu);
     free(svc);
@@ -737,6 +740,38 @@ static lp_status h_lists_post(const lp_req *req, lp_res *res, void *user)
     return lp_res_json(res, 200, r);
 }
 
+/* POST /v1/rules/backtest: replay the --history transactions through the features with the
+ * rules of the body (an array, or {"rules": [...]}) and the served model, without installing
+ * them; answers what `lepton-fraud backtest` prints (fraud_backtest). Holds the service mutex
+ * for the replay (the scorer's scratch is shared), so it is an operator's tool, not a hot
+ * path. */
+static lp_status h_backtest(const lp_req *req, lp_res *res, void *user)
+{
+    fraud_service *svc = user;
+    if (!svc->history)
+        return lp_http_error(res, LP_ESTATE, "backtest: the service was started without "
+                                             "--history (a labelled transaction file)");
+    const cJSON *arr = cJSON_IsArray(req->json)
+                           ? req->json
+                           : cJSON_GetObjectItemCaseSensitive(req->json, "rules");
+    lp_err err;
+    char *js = NULL;
+    fraud_ruleset *rs = NULL;
+    pthread_mutex_lock(&svc->mu);
+    size_t d;
+    const char *const *names = fraud_scorer_names(svc->sc, &d);
+    lp_status st = fraud_ruleset_parse(arr, names, d, &rs, &err);
+    if (!st)
+        st = fraud_backtest(svc->sc, rs, svc->history, &js, &err);
+    pthread_mutex_unlock(&svc->mu);
+    fraud_ruleset_free(rs);
+    if (st)
+        return lp_http_error_from(res, &err);
+    st = lp_res_bytes(res, 200, "application/json", js, strlen(js));
+    free(js);
+    return st;
+}
+
 static lp_status h_model(const lp_req *req, lp_res *res, void *user)
 {
     (void)req;
@@ -762,6 +797,8 @@ static const lp_route routes[] = {
     {.method = "GET", .path = "/v1/rules", .handler = h_rules_get},
     {.method = "PUT", .path = "/v1/rules", .handler = h_rules_put, .body_limit = 1 << 20,
      .json = true},
+    {.method = "POST", .path = "/v1/rules/backtest", .handler = h_backtest,
+     .body_limit = 1 << 20, .json = true},
     {.method = "GET", .path = "/v1/lists", .handler = h_lists_get},
     {.method = "POST", .path = "/v1/lists", .handler = h_lists_post, .body_limit = 16 * 1024,
      .json = true},
@@ -799,7 +836,7 @@ static lp_status install_rules_file(fraud_service *svc, const char *path, lp_err
 }
 
 int fraud_main_serve(const char *model, const char *host, unsigned port, const char *db,
-                     const char *rules, unsigned threads)
+                     const char *rules, const char *history, unsigned threads)
 {
     lp_err err;
     lp_model *m = NULL;
@@ -812,6 +849,10 @@ int fraud_main_serve(const char *model, const char *host, unsigned port, const c
         fraud_scorer_free(sc);
     if (!st && rules)
         st = install_rules_file(svc, rules, &err);
+    if (!st && history) {
+        lp_csv_opts co = lp_csv_opts_default();
+        st = lp_frame_read(history, &co, &svc->history, &err);
+    }
     if (st) {
         fprintf(stderr, "lepton-fraud serve: %s\n", lp_err_text(&err));
         fraud_service_free(svc);

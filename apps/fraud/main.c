@@ -19,7 +19,8 @@ static const char *usage =
     "  backtest --model MODEL.lpm --rules RULES.json --data HISTORY\n"
     "  retrain  --model MODEL.lpm --data TRAIN --out NEW.lpm   (same columns and settings)\n"
     "  serve    --model MODEL.lpm [--port 8082] [--db fraud.db] [--host 127.0.0.1]\n"
-    "           [--rules RULES.json] [--threads N]\n";
+    "           [--rules RULES.json] [--history LABELLED] [--threads N]\n"
+    "           (--history enables POST /v1/rules/backtest over those transactions)\n";
 
 typedef struct args {
     const char *v[32][2];
@@ -326,11 +327,12 @@ static int cmd_retrain(const args *a)
 }
 
 int fraud_main_serve(const char *model, const char *host, unsigned port, const char *db,
-                     const char *rules, unsigned threads);
+                     const char *rules, const char *history, unsigned threads);
 
 static int cmd_serve(const args *a)
 {
-    static const char *const known[] = {"model", "port", "db", "host", "rules", "threads", NULL};
+    static const char *const known[] = {"model", "port",    "db",      "host",
+                                        "rules", "history", "threads", NULL};
     if (check_known(a, known))
         return 2;
     const char *mp = get(a, "model");
@@ -348,7 +350,7 @@ static int cmd_serve(const args *a)
     const char *th = get(a, "threads");
     return fraud_main_serve(mp, get(a, "host") ? get(a, "host") : "127.0.0.1", (unsigned)port,
                             get(a, "db") ? get(a, "db") : "fraud.db", get(a, "rules"),
-                            th ? (unsigned)atoi(th) : 4);
+                            get(a, "history"), th ? (unsigned)atoi(th) : 4);
 }
 
 int main(int argc, char **argv)

@@ -163,6 +163,7 @@ static void test_same_errors(void **state)
 
 /* ---- sgemm NMSE: fp32 and TF32 ---------------------------------------------------------- */
 
+#ifdef LEPTON_HAVE_CUDA
 static float *gemm_on(const lp_backend *be, bool ta, bool tb, size_t m, size_t n, size_t k,
                       const float *a, const float *b)
 {
@@ -178,6 +179,7 @@ static float *gemm_on(const lp_backend *be, bool ta, bool tb, size_t m, size_t n
     bu_free(be, dc);
     return c;
 }
+#endif
 
 static void test_gemm_nmse(void **state)
 {

@@ -160,6 +160,51 @@ void lp_predictions_clear(lp_predictions *p);
 lp_status lp_model_predict(const lp_model *m, const lp_frame *rows, lp_predictions *out,
                            lp_err *err);
 
+/* ---- prepared predictor: one row (or a few) without frames ------------------------------------
+ * lp_model_predict builds frames per call (input selection, the cleaner's copy, the pipeline's
+ * blocks): tens of mallocs and ~20 us for one row. A predictor is prepared once per model: the
+ * input columns, the cleaner's fills and fences and the pipeline's steps are bound to input
+ * slots, so a row given as flat arrays is cleaned and featurized in place into a per-thread
+ * scratch and handed to the family as a dense design. Results equal lp_model_predict on the
+ * same rows bit for bit (same operations in the same order; tests/unit/test_predictor.c).
+ * Steady state (a scratch that has seen the model): no allocation per row for gbdt, linear
+ * and logistic models without text columns. Text columns (TF-IDF, text hashing) allocate inside
+ * the tokenizer; nn allocates in its forward pass. A model whose cleaner soft-imputes, flags or
+ * drops outliers (not made by lp_model_train) is predicted through frames (correct, slower);
+ * lp_predictor_path says which. A scratch holds at most 4 MiB of dense design: wider batches
+ * are scored in chunks of rows (nn: through frames). */
+typedef struct lp_predictor lp_predictor;
+typedef struct lp_predict_scratch lp_predict_scratch;
+
+/* One raw row by input slot j = 0..lp_model_n_inputs(m)-1 (lp_model_input_name / _kind). */
+typedef struct lp_row_view {
+    const double *num;      /* (n_inputs,) numeric inputs (integer, float, bool 0/1, date-time
+                               as epoch seconds); NaN = missing; string slots are ignored */
+    const char *const *str; /* (n_inputs,) categorical and text inputs; NULL = missing; numeric
+                               slots are ignored; may be NULL when no input is a string */
+} lp_row_view;
+
+/* Prepare m for row prediction. m must outlive the predictor. LP_ENOMEM. *out is new; free with
+ * lp_predictor_free. The predictor is immutable and may be shared by threads. */
+lp_status lp_predictor_new(const lp_model *m, lp_predictor **out, lp_err *err);
+void lp_predictor_free(lp_predictor *p);
+/* "row", "row (text steps allocate)" or "frame: <reason>" - the path rows take. Owned by p. */
+const char *lp_predictor_path(const lp_predictor *p);
+/* Outputs per row: 1 (regression) or the class count, as lp_predictions.k. */
+size_t lp_predictor_n_outputs(const lp_predictor *p);
+
+/* Per-thread working memory; it grows to the largest model and batch it has seen and never
+ * shrinks. Not thread-safe: one per thread. NULL on allocation failure. */
+lp_predict_scratch *lp_predict_scratch_new(void);
+void lp_predict_scratch_free(lp_predict_scratch *s);
+
+/* Predict rows[0..n) into out (n, k) (values or class probabilities, as lp_predictions.out)
+ * and cls (n,) (the most probable class; may be NULL; untouched for regression). Errors as
+ * lp_model_predict (LP_EINVAL from a family rejecting a value, LP_ENOMEM). Thread-safe for
+ * distinct scratches. */
+lp_status lp_predictor_run(const lp_predictor *p, const lp_row_view *rows, size_t n,
+                           lp_predict_scratch *s, double *out, int32_t *cls, lp_err *err);
+
 typedef struct lp_eval {
     lp_task task;
     size_t n;

@@ -99,3 +99,28 @@ struct lp_cleaner {
 };
 
 #define LP_CLEANER_VERSION 1u
+
+/* ---- the one-row apply (cleaner_row.c), for the prepared predictor -------------------------*/
+
+/* Cleaner columns bound to the slots of an input row: slot[j] is the input of fitted column j. */
+typedef struct lp_cleaner_rowplan {
+    uint32_t *slot; /* (c->ncols,) */
+    size_t n;
+} lp_cleaner_rowplan;
+
+/* Bind c to an input row of n columns named names[] with storage types types[]. ok is false
+ * and why names the reason when rows cannot be cleaned one at a time exactly as
+ * lp_cleaner_apply cleans them: soft-impute fills (fold-in needs per-row LAPACK work), an
+ * outlier action other than clip (flag adds a column, drop removes rows), PCA outliers,
+ * de-duplication of several rows (multi_row), or a fitted column that is not an input or has
+ * another storage type (the frame path reports those). LP_ENOMEM. */
+lp_status lp_cleaner_rowplan_init(const lp_cleaner *c, const char *const *names,
+                                  const lp_col_type *types, size_t n, bool multi_row,
+                                  lp_cleaner_rowplan *plan, bool *ok, const char **why,
+                                  lp_err *err);
+void lp_cleaner_rowplan_clear(lp_cleaner_rowplan *plan);
+/* Clean one row in place: num (NaN = missing) and miss for numeric slots, str (NULL = missing)
+ * for string slots, all indexed by slot. Imputes with the fitted fill, then clips to the fitted
+ * fences, as lp_cleaner_apply does cell by cell. Never allocates; fill strings point into c. */
+void lp_cleaner_row_apply(const lp_cleaner *c, const lp_cleaner_rowplan *plan, double *num,
+                          uint8_t *miss, const char **str);

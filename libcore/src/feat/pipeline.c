@@ -10,7 +10,7 @@
  * step's declared output width, so a crafted blob with a valid CRC still cannot index out of
  * bounds at transform time.
  */
-#include "feat/feat_internal.h"
+#include "feat/pipeline_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -19,29 +19,6 @@
 
 #define PIPE_MAGIC 0x4C50504Cu /* "LPPL" little-endian */
 #define PIPE_VERSION 1u
-#define DT_FEATURES 5
-
-typedef struct step {
-    lp_step_opts o;
-    char *pattern;    /* owned copy of o.text.analyzer.token_pattern */
-    char **cols;      /* (n_cols,) */
-    size_t n_cols;
-    uint8_t *col_type; /* (n_cols,) lp_col_type seen at fit */
-    size_t n_out;
-    char **names;     /* (n_out,) */
-    lp_scaler *scaler; /* SCALE: over the columns; DATETIME: over their epoch seconds */
-    lp_onehot **oh;   /* ONEHOT: (n_cols,) */
-    lp_textvec **tv;  /* TFIDF: (n_cols,); HASH: (n_cols,), set for text columns only */
-    lp_pca *pca;
-} step;
-
-struct lp_pipeline {
-    step *steps;
-    size_t n_steps;
-    bool fitted;
-    size_t n_out;
-    const char **names; /* (n_out,) borrowed from the steps */
-};
 
 static const char *const STEP_NAMES[] = {"passthrough", "drop", "scale", "onehot",
                                          "hash", "tfidf", "datetime"};
@@ -203,7 +180,7 @@ lp_status lp_pipeline_add(lp_pipeline *p, const char *const *cols, size_t n_cols
 
 /* ---- per-cell access ----------------------------------------------------------------------- */
 /* Cell i as a string (NULL when missing); numbers formatted by lp_column_cell_str into buf. */
-static const char *cell_str(const lp_column *c, size_t i, char *buf, size_t cap)
+const char *lp_step_cell_str(const lp_column *c, size_t i, char *buf, size_t cap)
 {
     if (c->missing[i])
         return NULL;
@@ -214,7 +191,7 @@ static const char *cell_str(const lp_column *c, size_t i, char *buf, size_t cap)
     return lp_column_cell_str(c, i, buf, cap);
 }
 
-static bool numeric_step(lp_step_kind k)
+bool lp_step_is_numeric(lp_step_kind k)
 {
     return k == LP_STEP_KIND_PASSTHROUGH || k == LP_STEP_KIND_SCALE || k == LP_STEP_KIND_DATETIME;
 }
@@ -229,7 +206,7 @@ static lp_status resolve(const step *s, size_t si, const lp_frame *f, const lp_c
         if (st)
             return lp_err_prefix(err, "pipeline step %zu (%s)", si, lp_step_kind_name(s->o.kind));
         cols[c] = lp_frame_col(f, j);
-        if (numeric_step(s->o.kind) && cols[c]->type != LP_COL_TYPE_NUMERIC)
+        if (lp_step_is_numeric(s->o.kind) && cols[c]->type != LP_COL_TYPE_NUMERIC)
             return lp_err_set(err, LP_EINVAL,
                               "pipeline step %zu (%s): column '%s' is %s, expected numeric", si,
                               lp_step_kind_name(s->o.kind), s->cols[c],
@@ -240,7 +217,7 @@ static lp_status resolve(const step *s, size_t si, const lp_frame *f, const lp_c
 
 /* Raw dense block (n, w) of a numeric step before scaling: the values, or for DATETIME the
  * cyclic features with the raw epoch in the 5th slot. */
-static void raw_block(const step *s, const lp_column **cols, size_t n, double *x)
+void lp_step_raw_block(const step *s, const lp_column **cols, size_t n, double *x)
 {
     size_t w = s->o.kind == LP_STEP_KIND_DATETIME ? DT_FEATURES * s->n_cols : s->n_cols;
     for (size_t i = 0; i < n; i++)
@@ -269,13 +246,13 @@ static void raw_block(const step *s, const lp_column **cols, size_t n, double *x
         }
 }
 
-static size_t block_width(const step *s)
+size_t lp_step_block_width(const step *s)
 {
     return s->o.kind == LP_STEP_KIND_DATETIME ? DT_FEATURES * s->n_cols : s->n_cols;
 }
 
 /* Scale a raw block in place (SCALE: all columns; DATETIME: the epoch slots). */
-static void scale_block(const step *s, double *x, size_t n)
+void lp_step_scale_block(const step *s, double *x, size_t n)
 {
     if (!s->scaler)
         return;
@@ -283,7 +260,7 @@ static void scale_block(const step *s, double *x, size_t n)
         lp_scaler_transform(s->scaler, x, n, s->n_cols, x, NULL);
         return;
     }
-    size_t w = block_width(s);
+    size_t w = lp_step_block_width(s);
     for (size_t i = 0; i < n; i++)
         for (size_t c = 0; c < s->n_cols; c++) {
             double *e = x + i * w + c * DT_FEATURES + 4;
@@ -362,7 +339,7 @@ static lp_status fit_names(step *s, size_t si, lp_err *err)
 static size_t expected_out(const step *s, bool *bad)
 {
     *bad = false;
-    size_t w = block_width(s), out = 0;
+    size_t w = lp_step_block_width(s), out = 0;
     switch (s->o.kind) {
     case LP_STEP_KIND_DROP:
         return 0;
@@ -421,7 +398,7 @@ static const char **column_strings(const lp_column *c, size_t n, char **numbuf)
         }
     }
     for (size_t i = 0; i < n; i++)
-        v[i] = cell_str(c, i, *numbuf ? *numbuf + 40 * i : NULL, 40);
+        v[i] = lp_step_cell_str(c, i, *numbuf ? *numbuf + 40 * i : NULL, 40);
     return v;
 }
 
@@ -437,8 +414,8 @@ static lp_status fit_step(step *s, size_t si, const lp_frame *f, lp_err *err)
     for (size_t c = 0; c < s->n_cols; c++)
         s->col_type[c] = (uint8_t)cols[c]->type;
     const char *kn = lp_step_kind_name(s->o.kind);
-    if (numeric_step(s->o.kind)) {
-        size_t w = block_width(s);
+    if (lp_step_is_numeric(s->o.kind)) {
+        size_t w = lp_step_block_width(s);
         double *x = lp_mallocarray(n * w + 1, sizeof(double));
         double *ep = lp_mallocarray(n * s->n_cols + 1, sizeof(double));
         if (!x || !ep) {
@@ -447,7 +424,7 @@ static lp_status fit_step(step *s, size_t si, const lp_frame *f, lp_err *err)
             st = lp_err_set(err, LP_ENOMEM, "pipeline: out of memory");
             goto done;
         }
-        raw_block(s, cols, n, x);
+        lp_step_raw_block(s, cols, n, x);
         if (s->o.kind == LP_STEP_KIND_SCALE) {
             st = lp_scaler_fit(&s->o.scaler, x, n, w, &s->scaler, err);
         } else if (s->o.kind == LP_STEP_KIND_DATETIME) {
@@ -458,7 +435,7 @@ static lp_status fit_step(step *s, size_t si, const lp_frame *f, lp_err *err)
             st = lp_scaler_fit(&so, ep, n, s->n_cols, &s->scaler, err);
         }
         if (!st && s->o.pca_components) {
-            scale_block(s, x, n);
+            lp_step_scale_block(s, x, n);
             st = lp_pca_fit(x, n, w, s->o.pca_components, &s->pca, err);
         }
         free(x);
@@ -570,15 +547,15 @@ static lp_status step_block(const step *s, size_t si, const lp_frame *f, lp_csr 
         free(cols);
         return lp_err_set(err, LP_ENOMEM, "pipeline: out of memory");
     }
-    if (numeric_step(s->o.kind)) {
-        size_t w = block_width(s), k = s->pca ? s->pca->k : w;
+    if (lp_step_is_numeric(s->o.kind)) {
+        size_t w = lp_step_block_width(s), k = s->pca ? s->pca->k : w;
         double *x = lp_mallocarray(n * w + 1, sizeof(double));
         double *y = s->pca ? lp_mallocarray(n * k + 1, sizeof(double)) : x;
         if (!x || !y) {
             st = lp_err_set(err, LP_ENOMEM, "pipeline: out of memory");
         } else {
-            raw_block(s, cols, n, x);
-            scale_block(s, x, n);
+            lp_step_raw_block(s, cols, n, x);
+            lp_step_scale_block(s, x, n);
             if (s->pca)
                 lp_pca_transform(s->pca, x, n, y);
             for (size_t i = 0; i < n; i++) {

@@ -59,5 +59,11 @@ const struct lp_pipeline *lp_model_pipeline(const lp_model *m);
  * lp_model_predict. Thread-safe. */
 lp_status lp_model_design(const lp_model *m, const lp_frame *rows, lp_matf **out,
                           lp_err *err);
+/* The fitted cleaner and the family table of m (for the prepared predictor); owned by m. */
+const struct lp_cleaner *lp_model_cleaner(const lp_model *m);
+const lp_family *lp_model_family(const lp_model *m);
+/* Floats of dense design one lp_predictor_run chunk holds (default 2^20); tests lower it to
+ * exercise chunking. Not thread-safe against runs of p. */
+void lp_predictor_set_chunk(lp_predictor *p, size_t floats);
 
 #endif

@@ -91,7 +91,9 @@ static lp_status gbdt_predict(const void *impl, lp_task task, const lp_design *x
     if (!x->dense)
         return lp_err_set(err, LP_EINTERNAL, "gbdt needs a dense design");
     size_t k = lp_gbdt_n_outputs(m);
-    float *tmp = lp_mallocarray(x->rows * k, sizeof(float));
+    /* a few rows (the serving path) on the stack: no allocation per request */
+    float small[64];
+    float *tmp = x->rows * k <= 64 ? small : lp_mallocarray(x->rows * k, sizeof(float));
     if (!tmp)
         return lp_err_set(err, LP_ENOMEM, "gbdt: out of memory predicting %zu rows", x->rows);
     lp_status st = lp_gbdt_predict(m, x->dense, x->rows, tmp, err);
@@ -106,7 +108,8 @@ static lp_status gbdt_predict(const void *impl, lp_task task, const lp_design *x
             }
         }
     }
-    free(tmp);
+    if (tmp != small)
+        free(tmp);
     return st;
 }
 

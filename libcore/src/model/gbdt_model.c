@@ -126,6 +126,11 @@ lp_status lp_gbdt_predict_raw(const lp_gbdt *m, const float *X, size_t n, float 
 {
     if (!m || (n > 0 && (!X || !out)))
         return lp_err_set(err, LP_EINVAL, "gbdt predict: model, X and out must not be NULL");
+    if (n == 1) {
+        /* one row (serving): the same sums as the block below, without entering OpenMP */
+        lp_gbdt_predict_row_raw(m, X, out);
+        return LP_OK;
+    }
     const size_t K = m->n_out, d = m->d, ntree = m->n_rounds * K;
     /* many outputs: fewer rows per block, so acc stays <= 64 KiB of stack */
     const size_t rows = K <= 8 ? GB_PREDICT_BLOCK : 8;

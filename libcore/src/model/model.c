@@ -794,6 +794,8 @@ lp_col_kind lp_model_input_kind(const lp_model *m, size_t j)
 const char *lp_model_header(const lp_model *m) { return m->header; }
 const void *lp_model_impl(const lp_model *m) { return m->impl; }
 const lp_pipeline *lp_model_pipeline(const lp_model *m) { return m->pipe; }
+const lp_cleaner *lp_model_cleaner(const lp_model *m) { return m->cleaner; }
+const lp_family *lp_model_family(const lp_model *m) { return m->fam; }
 
 lp_status lp_model_design(const lp_model *m, const lp_frame *rows, lp_matf **out, lp_err *err)
 {

@@ -95,17 +95,18 @@ static void sha_update(sha256_ctx *c, const uint8_t *p, size_t n)
 static void sha_final(sha256_ctx *c, char hex[65])
 {
     uint64_t bits = c->len * 8;
-    uint8_t pad = 0x80;
-    sha_update(c, &pad, 1);
-    uint8_t zero = 0;
-    while (c->used != 56)
-        sha_update(c, &zero, 1);
-    uint8_t lenb[8];
+    /* 0x80, zeros up to 56 mod 64, the bit length big-endian: one update (the hot path of
+       hashing short inputs per request) */
+    uint8_t pad[72] = {0x80};
+    size_t npad = (c->used < 56 ? 56 - c->used : 120 - c->used);
     for (int i = 0; i < 8; i++)
-        lenb[i] = (uint8_t)(bits >> (56 - 8 * i));
-    sha_update(c, lenb, 8);
+        pad[npad + (size_t)i] = (uint8_t)(bits >> (56 - 8 * i));
+    sha_update(c, pad, npad + 8);
+    static const char digits[] = "0123456789abcdef";
     for (int i = 0; i < 8; i++)
-        snprintf(hex + 8 * i, 9, "%08x", c->h[i]);
+        for (int q = 0; q < 8; q++)
+            hex[8 * i + q] = digits[(c->h[i] >> (28 - 4 * q)) & 0xf];
+    hex[64] = '\0';
 }
 
 void lp_sha256_hex(const void *data, size_t len, char hex[65])
