@@ -1,7 +1,8 @@
 /*
  * test_lora_classes.c - LoRA adapters that add output classes (.lpa version 2) and LoRA on a
  * multiclass logistic base: zero B keeps the base's logits exactly, only the adapter trains,
- * the new class is learned, the file round-trips, version 1 still loads, and bad uses fail.
+ * the new class is learned, the file round-trips, version 1 still loads, and bad uses fail;
+ * an input support (A over the features non-zero in training) merges and round-trips.
  */
 #include "lp_test.h"
 #include "lepton/finetune.h"
@@ -268,11 +269,92 @@ static void test_logistic_base(void **state)
     lp_model_free(m);
 }
 
+/* An input support on an nn whose first layer reads every feature: the support is all of
+ * them, A is (r, d); merged and unmerged outputs agree within float rounding, and the v2 file
+ * round-trips. On a logistic base with a feature never non-zero in training, the support
+ * leaves it out and the adapter is smaller. */
+static void test_input_support(void **state)
+{
+    (void)state;
+    lp_model *m = train(LP_MODEL_KIND_NN, nn_params);
+    lp_frame *tr = make_data(400, 2, false), *va = make_data(300, 3, false);
+    lp_finetune_opts o = lp_finetune_opts_default();
+    o.rank = 2;
+    o.epochs = 20;
+    o.input_support = true;
+    lp_lora *a = NULL, *full = NULL, *b = NULL;
+    lp_err err;
+    if (lp_lora_train(m, tr, &o, &a, NULL, &err))
+        fail_msg("%s", lp_err_text(&err));
+    o.input_support = false;
+    assert_int_equal(lp_lora_train(m, tr, &o, &full, NULL, NULL), LP_OK);
+    assert_int_equal(lp_lora_n_params(a), lp_lora_n_params(full)); /* every feature used */
+    char *lpa = lp_test_tmpfile("sup.lpa"), *lpm = lp_test_tmpfile("sup_merged.lpm");
+    assert_int_equal(lp_lora_save(a, lpa, NULL), LP_OK);
+    assert_int_equal(lp_lora_load(m, lpa, &b, NULL), LP_OK);
+    assert_memory_equal(lp_lora_params(a), lp_lora_params(b),
+                        lp_lora_n_params(a) * sizeof(float));
+    assert_int_equal(lp_lora_save_merged(a, lpm, &err), LP_OK);
+    lp_model *merged = NULL;
+    assert_int_equal(lp_model_load(lpm, &merged, NULL), LP_OK);
+    lp_predictions pu, pm, p0;
+    assert_int_equal(lp_lora_predict(b, va, &pu, NULL), LP_OK);
+    assert_int_equal(lp_model_predict(merged, va, &pm, NULL), LP_OK);
+    assert_int_equal(lp_model_predict(m, va, &p0, NULL), LP_OK);
+    double moved = 0;
+    for (size_t i = 0; i < pu.n * pu.k; i++) {
+        assert_true(fabs(pu.out[i] - pm.out[i]) < 1e-5);
+        moved = fmax(moved, fabs(pu.out[i] - p0.out[i]));
+    }
+    assert_true(moved > 1e-3); /* the adapter did change the outputs */
+    /* logistic base: the support is exactly the design columns non-zero in the rows (x3 held
+     * constant, so whatever its design value it is one value for every row) */
+    lp_model *lg = train(LP_MODEL_KIND_LOGISTIC, NULL);
+    lp_frame *tz = make_data(200, 4, false);
+    size_t j;
+    assert_int_equal(lp_frame_require(tz, "x3", "t", &j, NULL), LP_OK);
+    lp_column *c = (lp_column *)lp_frame_col(tz, j);
+    lp_matf *X = NULL;
+    for (size_t i = 0; i < c->n; i++)
+        c->num[i] = 0;
+    assert_int_equal(lp_model_design(lg, tz, &X, NULL), LP_OK);
+    size_t d = X->cols, nz = 0;
+    for (size_t q = 0; q < d; q++) {
+        bool any = false;
+        for (size_t i = 0; i < X->rows; i++)
+            any |= X->v[i * d + q] != 0.0f;
+        nz += any;
+    }
+    lp_matf_free(X);
+    lp_lora *s = NULL;
+    o.input_support = true;
+    assert_int_equal(lp_lora_train(lg, tz, &o, &s, NULL, NULL), LP_OK);
+    assert_true(nz >= 1 && nz <= d);
+    /* per the layout: r |S| + K r */
+    assert_int_equal(lp_lora_n_params(s), 2 * nz + 3 * 2);
+    lp_lora_free(s);
+    lp_model_free(lg);
+    lp_frame_free(tz);
+    free(lpa);
+    free(lpm);
+    lp_predictions_clear(&pu);
+    lp_predictions_clear(&pm);
+    lp_predictions_clear(&p0);
+    lp_model_free(merged);
+    lp_lora_free(a);
+    lp_lora_free(b);
+    lp_lora_free(full);
+    lp_frame_free(tr);
+    lp_frame_free(va);
+    lp_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nn_new_class),
         cmocka_unit_test(test_logistic_base),
+        cmocka_unit_test(test_input_support),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
