@@ -132,6 +132,14 @@ static int setup(void **state)
         add_rows(&tenant_intents[k], 8, &tx, &lb, &n);
     for (size_t k = 0; k < 6; k++) /* a couple of anchors of the existing intents */
         add_rows(&base_intents[k], 2, &tx, &lb, &n);
+    /* and of OOS: the base learned the tenant's words as out of scope, and only the classes in
+     * the tenant's rows have their rows of B trained */
+    for (size_t i = 0; i < 4; i++) {
+        tx = realloc(tx, (n + 1) * sizeof(char *));
+        lb = realloc(lb, (n + 1) * sizeof(char *));
+        tx[n] = strdup(oos_rows[i]);
+        lb[n++] = strdup("oos");
+    }
     cs_tenant_opts to = cs_tenant_opts_default();
     to.rank = 4;
     lp_lora *a = NULL;

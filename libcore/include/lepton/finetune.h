@@ -129,7 +129,8 @@ lp_status lp_lora_new(const lp_model *base, const lp_finetune_opts *o, lp_lora *
  * unseen label values become new classes (in order of first appearance; the last dense layer
  * must be a target); their biases are the mean of the base's biases for that layer, fixed (a
  * class prior like the others': rows of new classes alone would teach a bias that every input
- * is new). Examples of old classes in data help keep the old classes' rows. */
+ * is new), and the rows of B of base classes absent from data stay 0, so those classes keep
+ * the base's logits exactly. */
 lp_status lp_lora_train(const lp_model *base, const lp_frame *data, const lp_finetune_opts *o,
                         lp_lora **out, lp_finetune_stats *stats, lp_err *err);
 void lp_lora_free(lp_lora *a);

@@ -83,6 +83,9 @@ typedef struct ft_lora {
      * (increasing; n_support of them), A (r, n_support); NULL = every input */
     uint32_t *support;
     size_t n_support;
+    /* during training with new classes: (out + n_new) flags, 0 = that output's row of B at
+     * the extended layer gets no update; NULL = every row trains */
+    const uint8_t *train_rows;
 } ft_lora;
 
 /* A's width at dense layer k: in, or n_support for layer 0 with a support. */

@@ -17,7 +17,8 @@
  * Gradients stop at the lowest layer that has a trainable parameter.
  * New classes (lora only): the last layer outputs [W; 0] x + [b; c] + s B A x (B has out + m
  * rows), so the first out logits are the base's plus the adapter's; dx takes only
- * dy[:, :out] through W. The new biases c are not trained (see lora.c).
+ * dy[:, :out] through W. The new biases c are not trained, nor the rows of B of classes
+ * absent from the training rows (train_rows; see lora.c).
  * Support (lora only, dense layer 0): A (r, |S|) reads the input features S only:
  * h = x[:, S] A^T, dA = dh^T x[:, S] (plain loops: S is small, the input sparse).
  */
@@ -480,6 +481,10 @@ lp_status ft_net_train(ft_net *net, ft_lora *lora, ft_mode mode, const float *X,
                         if (!st)
                             st = be->sgemm(be, false, false, nb, r, ld, lora->scale, dy, ld, Bm,
                                            r, 0.0f, dh, r, err);
+                        if (!st && ld != L->out && lora->train_rows) /* absent classes */
+                            for (size_t q = 0; q < ld; q++)
+                                if (!lora->train_rows[q])
+                                    memset(gB + q * r, 0, r * sizeof *gB);
                         if (!st && lora->support && L->dense == 0) {
                             const size_t ns = lora->n_support;
                             for (size_t q = 0; q < nb; q++)

@@ -10,7 +10,9 @@
  * New classes (opts.new_classes, .lpa version 2): label values the base never saw extend the
  * last dense layer to [W; 0] x + [b; c] + (alpha / r) B A x, B (out + m, r) trainable, c (m)
  * fixed at the mean of the base's biases; the base's logits for its own classes are unchanged
- * while B = 0.
+ * while B = 0. Only the rows of B of classes present in the training data train: a base
+ * class without rows keeps its base logit exactly (without examples, its row would only learn
+ * to fire less on the tenant's inputs: forgetting).
  *
  * Invariants: an adapter is bound to one base model (pointer, not owned) whose sha256 it
  * records; its block holds, per target in increasing dense-layer order, A then B, then the
@@ -308,8 +310,21 @@ lp_status lp_lora_train(const lp_model *base, const lp_frame *data, const lp_fin
                        o->new_classes ? &new_cls : NULL, &n_new, &X, &y, &n, &d, err);
     if (!st)
         st = create(base, o, new_cls, n_new, X, n, d, &a, err);
+    uint8_t *rows = NULL;
+    if (!st && n_new) { /* B's rows of the classes in the data train; the others stay 0 */
+        const size_t k = a->net->n_out + n_new;
+        if (!(rows = lp_calloc(k, 1)))
+            st = lp_err_set(err, LP_ENOMEM, "lora: out of memory");
+        for (size_t i = 0; !st && i < n; i++)
+            if (y[i] >= 0 && (size_t)y[i] < k)
+                rows[(size_t)y[i]] = 1;
+        a->lo.train_rows = rows;
+    }
     if (!st)
         st = ft_net_train(a->net, &a->lo, FT_MODE_LORA, X, y, n, o, stats, err);
+    if (a)
+        a->lo.train_rows = NULL;
+    free(rows);
     free(X);
     free(y);
     if (st) {
