@@ -108,9 +108,10 @@ typedef struct cs_tenant_opts {
 
 cs_tenant_opts cs_tenant_opts_default(void);
 /* Train a tenant adapter on texts / labels (n): labels the base knows adapt it, the others
- * become new intents. Include a few rows of existing intents: they keep the adapter from
- * claiming every text for the new ones. The OOS label is refused when the base has no OOS
- * class. stats nullable. *out is bound to m's model (which must outlive it). */
+ * become new intents; base intents (and the OOS class) without rows keep the base's logits.
+ * To move texts away from a base intent or from OOS, include a few rows of it. The OOS label
+ * is refused when the base has no OOS class. stats nullable. *out is bound to m's model
+ * (which must outlive it). */
 lp_status cs_tenant_train(const cs_intent *m, const char *const *texts,
                           const char *const *labels, size_t n, const cs_tenant_opts *opts,
                           lp_lora **out, lp_finetune_stats *stats, lp_err *err);
