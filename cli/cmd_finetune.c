@@ -19,7 +19,8 @@
 #include "lepton/finetune.h"
 #include "modelio.h"
 
-/* Metrics of the adapter's predictions on rows (labelled), in lp_eval's shape. */
+/* Metrics of the adapter's predictions on rows (labelled), in lp_eval's shape; a label none of
+ * the adapter's classes has counts as wrong (probability 1e-15 in the log loss). */
 static lp_status lora_eval(const lp_model *base, const lp_lora *a, const lp_frame *rows,
                            lp_eval *e, lp_err *err)
 {
@@ -49,7 +50,7 @@ static lp_status lora_eval(const lp_model *base, const lp_lora *a, const lp_fram
         }
         const char *s = lp_column_cell_str(c, i, cell, sizeof cell);
         size_t k = 0;
-        while (k < p.k && strcmp(lp_model_class(base, k), s))
+        while (k < p.k && strcmp(lp_lora_class(a, k), s))
             k++;
         ok += (size_t)p.cls[i] == k;
         s1 -= log(fmax(k < p.k ? p.out[i * p.k + k] : 0, 1e-15));
@@ -80,7 +81,7 @@ int cmd_finetune(int argc, char **argv)
     const char *base_path = NULL, *data = NULL, *method_s = NULL, *out = NULL, *targets = NULL;
     long rank = 8, epochs = 20, rounds = 50, seed = 42, batch = 32;
     double alpha = 16, lr = 0, valid_frac = 0.2, lambda = 1.0;
-    bool json = false;
+    bool json = false, new_classes = false;
     arg_list drop = {0};
     const arg_spec opts[] = {
         {"base", ARG_STR, &base_path, "MODEL.lpm", "the model to adapt"},
@@ -98,6 +99,8 @@ int cmd_finetune(int argc, char **argv)
         {"lr", ARG_DOUBLE, &lr, "F", "learning rate (default 1e-2 lora, 1e-3 head/full, the "
                                      "base's for boost)", 1e-12, 10, 0},
         {"rounds", ARG_INT, &rounds, "N", "boost: new rounds (default 50)", 1, 100000, 0},
+        {"new-classes", ARG_FLAG, &new_classes, NULL, "lora: labels the base never saw become "
+                                                      "new classes (.lpa version 2)"},
         {"lambda", ARG_DOUBLE, &lambda, "L", "warm: pull towards the base weights (default 1)",
          0, 1e12, 0},
         {"valid-fraction", ARG_DOUBLE, &valid_frac, "F", "validation share of NEW (default "
@@ -146,13 +149,14 @@ int cmd_finetune(int argc, char **argv)
     o.seed = (uint64_t)seed;
     o.drop = drop.v;
     o.n_drop = drop.n;
+    o.new_classes = new_classes;
     if (!st)
         st = lp_finetune_opts_check(&o, &err);
     if (!st)
         st = lp_model_load(base_path, &base, &err);
     if (!st)
         st = cli_read_frame(data, &rd, &f, &err);
-    if (!st)
+    if (!st && !new_classes) /* with new classes lp_lora_train checks the columns */
         st = lp_finetune_check_frame(base, f, NULL, o.drop, o.n_drop, &err);
     if (!st)
         st = lp_split_random(lp_frame_nrows(f), valid_frac, o.seed, &sp, &err);
@@ -163,8 +167,16 @@ int cmd_finetune(int argc, char **argv)
         st = lp_frame_take_rows(f, sp.train, sp.n_train, &tr, &err);
     if (!st)
         st = lp_frame_take_rows(f, sp.test, sp.n_test, &va, &err);
-    if (!st)
+    if (!st && !new_classes) {
         st = lp_model_evaluate(base, va, &eb, &err);
+    } else if (!st) { /* the base through a fresh adapter (B = 0: the base's outputs) */
+        lp_lora *a0 = NULL;
+        lp_finetune_opts o0 = o;
+        o0.new_classes = false;
+        if (!(st = lp_lora_new(base, &o0, &a0, &err)))
+            st = lora_eval(base, a0, va, &eb, &err);
+        lp_lora_free(a0);
+    }
     if (!st && o.method == LP_FINETUNE_METHOD_LORA) {
         st = lp_lora_train(base, tr, &o, &a, &stats, &err);
         if (!st)

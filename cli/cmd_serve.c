@@ -7,6 +7,14 @@
  * /v1/admin/reload by atomic swap. POST /v1/predict?explain=true adds each row's top 5
  * contributions ("explanation", explainjson.h; rows then also go through a frame for the
  * explainer). OpenAPI: docs/lepton-serve.openapi.yaml.
+ *
+ * LoRA adapters (--adapter NAME=FILE.lpa, repeatable) are loaded into the served object with
+ * the model they point to, so a reload reloads them and they are swapped together. A predict
+ * body's "adapter" picks one (null: the base model); without it the default adapter applies,
+ * which POST /v1/adapters/default {"name": NAME | null} swaps atomically (its own lp_swap
+ * holding the name, resolved per request in the served object). Adapter predictions go
+ * through the frame path (lp_lora_predict) and are logged, but not counted in the drift
+ * sketch.
  */
 #include <math.h>
 #include <stdatomic.h>
@@ -23,6 +31,9 @@
 
 typedef struct app {
     lp_swap *swap;
+    lp_swap *def;                  /* the default adapter's name (char *; "" = the base) */
+    const char *const *ad_specs;   /* --adapter values */
+    size_t n_ad;
     lp_predlog *log;
     const char *model_path;
     double psi_threshold;
@@ -82,8 +93,116 @@ static void save_sketch(app *a, const served *s)
 
 static const lp_field_spec predict_fields[] = {
     {.name = "rows", .type = LP_FIELD_TYPE_ARRAY, .required = true, .max_len = MAX_ROWS},
+    {.name = "adapter", .type = LP_FIELD_TYPE_STRING, .max_len = 128},
     {.name = NULL},
 };
+
+static void destroy_name(void *obj, void *user)
+{
+    (void)user;
+    free(obj);
+}
+
+/* Load the model at path with the configured adapters. */
+static lp_status load_all(const app *a, served **out, lp_err *err)
+{
+    lp_status st = served_load(a->model_path, out, err);
+    if (!st && (st = served_load_adapters(*out, a->ad_specs, a->n_ad, err))) {
+        served_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+/* Predict rows with adapter ad (named name) through the frame path; the reply as h_predict's
+ * plus "adapter". */
+static lp_status predict_adapter(app *a, const served *s, const lp_lora *ad, const char *name,
+                                 const cJSON *rows, lp_res *res)
+{
+    lp_err err;
+    lp_err_clear(&err);
+    cJSON *ignored = cJSON_CreateArray();
+    lp_frame *f = NULL;
+    lp_predictions pr = {0};
+    uint64_t t0 = lp_time_ns();
+    lp_status st = rows_to_frame(s->m, rows, &f, ignored, &err);
+    if (!st)
+        st = lp_lora_predict(ad, f, &pr, &err);
+    lp_frame_free(f);
+    if (st) {
+        cJSON_Delete(ignored);
+        return lp_http_error_from(res, &err);
+    }
+    double lat_us = (double)(lp_time_ns() - t0) / 1e3 / (double)(pr.n ? pr.n : 1);
+    lp_buf b;
+    lp_buf_init(&b);
+    lp_buf_put(&b, "{\"model_version\":", 17);
+    json_put_str(&b, s->version);
+    lp_buf_put(&b, ",\"adapter\":", 11);
+    json_put_str(&b, name);
+    lp_buf_put(&b, ",\"predictions\":[", 16);
+    lp_metric_series *hist = lp_metric_series_get(a->scores, NULL);
+    for (size_t i = 0; i < pr.n; i++) {
+        char id[64], outbuf[64];
+        new_id(a, id, sizeof id);
+        const double *o = pr.out + i * pr.k;
+        double score;
+        const char *output;
+        if (i)
+            lp_buf_put(&b, ",", 1);
+        lp_buf_put(&b, "{\"id\":", 6);
+        json_put_str(&b, id);
+        lp_buf_put(&b, ",\"prediction\":", 14);
+        if (pr.task == LP_TASK_REGRESSION) {
+            score = o[0];
+            snprintf(outbuf, sizeof outbuf, "%.17g", score);
+            output = outbuf;
+            json_put_num(&b, o[0]);
+        } else {
+            output = lp_lora_class(ad, (size_t)pr.cls[i]);
+            score = pr.task == LP_TASK_BINARY ? o[1] : o[pr.cls[i]];
+            json_put_str(&b, output);
+            lp_buf_put(&b, ",\"probabilities\":{", 18);
+            for (size_t c = 0; c < pr.k; c++) {
+                if (c)
+                    lp_buf_put(&b, ",", 1);
+                json_put_str(&b, lp_lora_class(ad, c));
+                lp_buf_put(&b, ":", 1);
+                json_put_num(&b, o[c]);
+            }
+            lp_buf_put(&b, "}", 1);
+        }
+        lp_buf_put(&b, "}", 1);
+        if (a->log) {
+            char version[160];
+            snprintf(version, sizeof version, "%s+%s", s->version, name);
+            lp_pred_record rec = {.id = id, .time = lp_time_wall(), .model_version = version,
+                                  .inputs_hash = "", .output = output, .score = score,
+                                  .latency_us = lat_us};
+            lp_predlog_push(a->log, &rec);
+        }
+        lp_metric_series_observe(hist, score);
+    }
+    lp_buf_put(&b, "]", 1);
+    if (cJSON_GetArraySize(ignored) > 0) {
+        lp_buf_put(&b, ",\"ignored_fields\":[", 19);
+        const cJSON *e;
+        cJSON_ArrayForEach(e, ignored)
+        {
+            if (e != ignored->child)
+                lp_buf_put(&b, ",", 1);
+            json_put_str(&b, e->valuestring);
+        }
+        lp_buf_put(&b, "]", 1);
+    }
+    lp_buf_put(&b, "}", 1);
+    cJSON_Delete(ignored);
+    lp_predictions_clear(&pr);
+    lp_status rst = b.failed ? lp_http_error(res, LP_ENOMEM, "out of memory")
+                             : lp_res_bytes(res, 200, "application/json", b.data, b.len);
+    lp_buf_free(&b);
+    return rst;
+}
 
 /* The reply {"model_version", "predictions": [{"id", "prediction", "probabilities",
  * "explanation"}], "ignored_fields"} as text, member for member what the cJSON tree printed.
@@ -133,6 +252,31 @@ static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
         return lp_http_error(res, LP_ENOMEM, "out of memory");
     lp_swap_ref *ref = lp_swap_acquire(a->swap);
     served *s = lp_swap_ref_object(ref);
+    /* the adapter: the body's, JSON null = the base, absent = the default */
+    const cJSON *adj = cJSON_GetObjectItemCaseSensitive(req->json, "adapter");
+    char name[160] = "";
+    if (cJSON_IsString(adj)) {
+        snprintf(name, sizeof name, "%s", adj->valuestring);
+    } else if (!adj) {
+        lp_swap_ref *dr = lp_swap_acquire(a->def);
+        snprintf(name, sizeof name, "%s", (const char *)lp_swap_ref_object(dr));
+        lp_swap_release(dr);
+    }
+    if (name[0]) {
+        const lp_lora *ad = served_adapter(s, name);
+        const char *ex = lp_req_query(req, "explain");
+        lp_status ast = ex && (!strcmp(ex, "true") || !strcmp(ex, "1"))
+                            ? lp_http_error(res, LP_EUNSUPPORTED,
+                                            "explain=true is not available with adapter '%.64s': "
+                                            "explanations cover the base model (send "
+                                            "\"adapter\": null)", name)
+                        : ad ? predict_adapter(a, s, ad, name, rows, res)
+                           : lp_http_error(res, LP_EINVAL, "field 'adapter': '%.64s' is not a "
+                                           "loaded adapter (%zu loaded)", name, s->n_adapters);
+        lp_swap_release(ref);
+        row_scratch_trim(rs);
+        return ast;
+    }
     lp_err err;
     lp_err_clear(&err);
     const lp_row_view *v = NULL;
@@ -355,7 +499,7 @@ static lp_status reload(void *user, lp_err *err)
 {
     app *a = user;
     served *s = NULL;
-    lp_status st = served_load(a->model_path, &s, err);
+    lp_status st = load_all(a, &s, err);
     if (st)
         return st;
     lp_swap_ref *old = lp_swap_acquire(a->swap);
@@ -384,7 +528,80 @@ static void collect(lp_metrics *m, void *user)
     lp_swap_release(ref);
 }
 
+static const lp_field_spec default_fields[] = {
+    {.name = "name", .type = LP_FIELD_TYPE_STRING, .max_len = 128},
+    {.name = NULL},
+};
+
+/* POST /v1/adapters/default {"name": NAME | null}: swap the default adapter (null or "" = the
+ * base). The name must be a loaded adapter. */
+static lp_status h_default(const lp_req *req, lp_res *res, void *user)
+{
+    app *a = user;
+    const cJSON *nj = cJSON_GetObjectItemCaseSensitive(req->json, "name");
+    if (nj && !cJSON_IsNull(nj) && !cJSON_IsString(nj))
+        return lp_http_error(res, LP_EINVAL, "field 'name': expected a string or null");
+    const char *name = cJSON_IsString(nj) ? nj->valuestring : "";
+    lp_swap_ref *ref = lp_swap_acquire(a->swap);
+    const served *s = lp_swap_ref_object(ref);
+    bool known = !name[0] || served_adapter(s, name);
+    size_t n = s->n_adapters;
+    lp_swap_release(ref);
+    if (!known)
+        return lp_http_error(res, LP_EINVAL, "field 'name': '%.64s' is not a loaded adapter (%zu "
+                             "loaded)", name, n);
+    lp_err err;
+    lp_err_clear(&err);
+    char *copy = lp_strdup(name);
+    lp_status st = copy ? lp_swap_set(a->def, copy, &err)
+                        : lp_err_set(&err, LP_ENOMEM, "out of memory");
+    if (st) {
+        free(copy);
+        return lp_http_error_from(res, &err);
+    }
+    cJSON *out = cJSON_CreateObject();
+    if (name[0])
+        cJSON_AddStringToObject(out, "default", name);
+    else
+        cJSON_AddNullToObject(out, "default");
+    cJSON_AddNumberToObject(out, "generation", (double)lp_swap_generation(a->def));
+    return lp_res_json(res, 200, out);
+}
+
+/* GET /v1/adapters: the loaded adapters and the default. */
+static lp_status h_adapters(const lp_req *req, lp_res *res, void *user)
+{
+    (void)req;
+    app *a = user;
+    cJSON *out = cJSON_CreateObject();
+    lp_swap_ref *dr = lp_swap_acquire(a->def);
+    const char *d = lp_swap_ref_object(dr);
+    if (d[0])
+        cJSON_AddStringToObject(out, "default", d);
+    else
+        cJSON_AddNullToObject(out, "default");
+    lp_swap_release(dr);
+    lp_swap_ref *ref = lp_swap_acquire(a->swap);
+    const served *s = lp_swap_ref_object(ref);
+    cJSON *arr = cJSON_AddArrayToObject(out, "adapters");
+    for (size_t i = 0; i < s->n_adapters; i++) {
+        const lp_lora *ad = s->adapters[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", s->adapter_names[i]);
+        cJSON_AddNumberToObject(o, "rank", (double)lp_lora_rank(ad));
+        cJSON_AddNumberToObject(o, "params", (double)lp_lora_n_params(ad));
+        cJSON_AddNumberToObject(o, "new_classes", (double)lp_lora_n_new_classes(ad));
+        cJSON_AddStringToObject(o, "base_sha256", lp_lora_base_sha256(ad));
+        cJSON_AddItemToArray(arr, o);
+    }
+    lp_swap_release(ref);
+    return lp_res_json(res, 200, out);
+}
+
 static const lp_route routes[] = {
+    {.method = "POST", .path = "/v1/adapters/default", .handler = h_default,
+     .fields = default_fields, .auth = true},
+    {.method = "GET", .path = "/v1/adapters", .handler = h_adapters},
     {.method = "POST", .path = "/v1/predict", .handler = h_predict, .fields = predict_fields},
     {.method = "GET", .path = "/v1/model", .handler = h_model},
     {.method = "POST", .path = "/v1/feedback", .handler = h_feedback, .fields = feedback_fields,
@@ -397,7 +614,10 @@ int cmd_serve(int argc, char **argv)
     const char *model = NULL, *db = NULL, *keys = NULL, *host = "127.0.0.1";
     long port = 8080, threads = 0;
     double psi = 0.2;
+    arg_list adapters = {0};
     const arg_spec opts[] = {
+        {"adapter", ARG_LIST, &adapters, "NAME=FILE.lpa",
+         "a LoRA adapter for the model, picked per request by \"adapter\" (repeatable)"},
         {"model", ARG_STR, &model, "MODEL.lpm", "the model to serve"},
         {"port", ARG_INT, &port, "PORT", "TCP port (default 8080; 0 picks a free one)", 0, 65535},
         {"host", ARG_STR, &host, "ADDR", "address to bind (default 127.0.0.1)"},
@@ -420,14 +640,20 @@ int cmd_serve(int argc, char **argv)
     }
     lp_err err;
     lp_err_clear(&err);
-    app a = {.model_path = model, .psi_threshold = psi, .boot = (uint64_t)lp_time_wall()};
+    app a = {.model_path = model, .psi_threshold = psi, .boot = (uint64_t)lp_time_wall(),
+             .ad_specs = adapters.v, .n_ad = adapters.n};
     served *s = NULL;
     lp_server *srv = NULL;
     char **k = NULL;
     size_t nk = 0;
-    lp_status st = served_load(model, &s, &err);
+    lp_status st = load_all(&a, &s, &err);
     if (!st && !(a.swap = lp_swap_new(s, destroy_served, NULL))) {
         served_free(s);
+        st = lp_err_set(&err, LP_ENOMEM, "out of memory");
+    }
+    char *def0 = st ? NULL : lp_strdup("");
+    if (!st && (!def0 || !(a.def = lp_swap_new(def0, destroy_name, NULL)))) {
+        free(def0);
         st = lp_err_set(&err, LP_ENOMEM, "out of memory");
     }
     if (!st && db)
@@ -479,6 +705,8 @@ int cmd_serve(int argc, char **argv)
     }
     lp_predlog_close(a.log, NULL);
     lp_swap_free(a.swap);
+    lp_swap_free(a.def);
     lp_api_keys_free(k);
+    arg_list_free(&adapters);
     return rc;
 }

@@ -7,10 +7,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void free_adapters(served *s)
+{
+    for (size_t i = 0; i < s->n_adapters; i++) {
+        lp_lora_free(s->adapters[i]);
+        free(s->adapter_names[i]);
+    }
+    free(s->adapters);
+    free(s->adapter_names);
+    s->adapters = NULL;
+    s->adapter_names = NULL;
+    s->n_adapters = 0;
+}
+
 void served_free(served *s)
 {
     if (!s)
         return;
+    free_adapters(s);
     lp_predictor_free(s->pred);
     free(s->drift_j);
     lp_drift_sketch_free(s->sk);
@@ -56,6 +70,51 @@ lp_status served_load(const char *path, served **out, lp_err *err)
     }
     *out = s;
     return LP_OK;
+}
+
+lp_status served_load_adapters(served *s, const char *const *specs, size_t n, lp_err *err)
+{
+    free_adapters(s);
+    if (n == 0)
+        return LP_OK;
+    s->adapters = calloc(n, sizeof *s->adapters);
+    s->adapter_names = calloc(n, sizeof *s->adapter_names);
+    lp_status st = s->adapters && s->adapter_names ? LP_OK
+                                                   : lp_err_set(err, LP_ENOMEM, "out of memory");
+    for (size_t i = 0; !st && i < n; i++) {
+        const char *eq = strchr(specs[i], '=');
+        size_t nl = eq ? (size_t)(eq - specs[i]) : 0;
+        if (!eq || nl == 0 || nl > 128 || !eq[1]) {
+            st = lp_err_set(err, LP_EINVAL, "--adapter '%s': expected NAME=FILE.lpa (a name of 1 "
+                            "to 128 characters)", specs[i]);
+            break;
+        }
+        for (size_t k = 0; k < s->n_adapters && !st; k++)
+            if (strlen(s->adapter_names[k]) == nl && !strncmp(s->adapter_names[k], specs[i], nl))
+                st = lp_err_set(err, LP_EINVAL, "--adapter '%s': the name is given twice",
+                                specs[i]);
+        if (st)
+            break;
+        if (!(s->adapter_names[i] = lp_strndup(specs[i], nl))) {
+            st = lp_err_set(err, LP_ENOMEM, "out of memory");
+            break;
+        }
+        s->n_adapters++;
+        st = lp_lora_load(s->m, eq + 1, &s->adapters[i], err);
+        if (st)
+            lp_err_prefix(err, "adapter '%s': ", s->adapter_names[i]);
+    }
+    if (st)
+        free_adapters(s);
+    return st;
+}
+
+const lp_lora *served_adapter(const served *s, const char *name)
+{
+    for (size_t i = 0; name && i < s->n_adapters; i++)
+        if (!strcmp(s->adapter_names[i], name))
+            return s->adapters[i];
+    return NULL;
 }
 
 void served_sketch_rows(const served *s, const lp_row_view *rows, size_t n)

@@ -20,9 +20,18 @@ typedef struct served {
     lp_predictor *pred;    /* the model prepared for rows without frames (cli/rowparse.h) */
     long *drift_j;         /* (inputs,) the drift feature of input j, or -1 */
     long score_j;          /* the drift feature "_score", or -1 */
+    size_t n_adapters;     /* LoRA adapters bound to m (they point to it: they live and are
+                              swapped with it) */
+    char **adapter_names;  /* (n_adapters) */
+    lp_lora **adapters;    /* (n_adapters) */
 } served;
 
 lp_status served_load(const char *path, served **out, lp_err *err);
+/* Load adapters "NAME=FILE.lpa" (n) for s's model; an adapter for another model, a repeated
+ * name or a malformed spec is an error naming it (LP_EINVAL), and s keeps none. */
+lp_status served_load_adapters(served *s, const char *const *specs, size_t n, lp_err *err);
+/* The adapter called name, or NULL. */
+const lp_lora *served_adapter(const served *s, const char *name);
 void served_free(served *s);
 
 /* Rows (a JSON array of objects) into a frame of the model's inputs. Values: numbers, strings,

@@ -95,6 +95,34 @@ lp_model *cs_intent_model(cs_intent *m);
 lp_status cs_intent_save(cs_intent *m, const char *path, lp_err *err);
 lp_status cs_intent_load(const char *path, cs_intent **out, lp_err *err);
 
+/* ---- tenant adapters (cs_intent.c) --------------------------------------------------------
+ * A tenant's intents as a LoRA adapter (lepton/finetune.h) on the base's logistic layer: the
+ * base frozen, a rank-r delta plus one new row per new intent trainable, saved as .lpa naming
+ * the base's sha256. Classified with the base's temperature and OOS threshold. */
+typedef struct cs_tenant_opts {
+    int rank;      /* r >= 1 (8) */
+    int epochs;    /* passes over the tenant's rows (40) */
+    double lr;     /* AdamW learning rate (0 = 1e-2) */
+    uint64_t seed; /* A's initialisation and shuffling (42) */
+} cs_tenant_opts;
+
+cs_tenant_opts cs_tenant_opts_default(void);
+/* Train a tenant adapter on texts / labels (n): labels the base knows adapt it, the others
+ * become new intents; base intents (and the OOS class) without rows keep the base's logits.
+ * To move texts away from a base intent or from OOS, include a few rows of it. The OOS label
+ * is refused when the base has no OOS class. stats nullable. *out is bound to m's model
+ * (which must outlive it). */
+lp_status cs_tenant_train(const cs_intent *m, const char *const *texts,
+                          const char *const *labels, size_t n, const cs_tenant_opts *opts,
+                          lp_lora **out, lp_finetune_stats *stats, lp_err *err);
+/* Load a tenant adapter for m (its base sha256 must be m's; errors name both). */
+lp_status cs_tenant_load(const cs_intent *m, const char *path, lp_lora **out, lp_err *err);
+/* cs_intent_predict under tenant adapter a (NULL = the base): the base's classes then the
+ * tenant's, the base's temperature and OOS threshold. Result strings are owned by m or a. */
+lp_status cs_intent_predict_with(const cs_intent *m, const lp_lora *a,
+                                 const char *const *texts, size_t n, cs_intent_result *res,
+                                 lp_err *err);
+
 typedef struct cs_intent_eval {
     size_t n, n_in, n_oos;
     double in_scope_accuracy, oos_recall, oos_precision, macro_f1; /* NaN when undefined */
@@ -105,6 +133,10 @@ typedef struct cs_intent_eval {
  * macro F1 over all labels seen (OOS as one class). */
 lp_status cs_intent_evaluate(const cs_intent *m, const char *const *texts,
                              const char *const *labels, size_t n, cs_intent_eval *out, lp_err *err);
+/* The same under tenant adapter a (NULL = the base). */
+lp_status cs_intent_evaluate_with(const cs_intent *m, const lp_lora *a,
+                                  const char *const *texts, const char *const *labels, size_t n,
+                                  cs_intent_eval *out, lp_err *err);
 
 /* ---- entities and redaction -------------------------------------------------------------- */
 typedef struct cs_entity {
@@ -306,6 +338,9 @@ void cs_bot_free(cs_bot *b);
  * invalid UTF-8 LP_EPARSE. Thread-safe on a shared bot (s is the caller's). */
 lp_status cs_bot_turn(const cs_bot *b, cs_session *s, const char *text, size_t len, cJSON **out,
                       cs_turn_out *turn, lp_err *err);
+/* The same under tenant adapter a (NULL = the base; see cs_intent_predict_with). */
+lp_status cs_bot_turn_with(const cs_bot *b, const lp_lora *a, cs_session *s, const char *text,
+                           size_t len, cJSON **out, cs_turn_out *turn, lp_err *err);
 
 /* ---- LDA topics: the `topics` sub-command (cs_topics.c) ----------------------------------- */
 /* Parse --data FILE [--text-col text] [--k 20] [--iters 200] [--seed 42] from argv[2..], fit LDA
@@ -333,6 +368,12 @@ lp_status cs_train_files(const cs_train_spec *spec, char *const *extra_texts,
 /* Evaluate a bot's intent model on a labelled file. */
 lp_status cs_eval_file(const cs_bot *b, const char *path, const char *text_col,
                        const char *label_col, cs_intent_eval *e, lp_err *err);
+/* The same under tenant adapter a (NULL = the base); only_labels (nullable, n_only) keeps the
+ * rows whose label is one of them. */
+lp_status cs_eval_file_with(const cs_bot *b, const lp_lora *a, const char *path,
+                            const char *text_col, const char *label_col,
+                            const char *const *only_labels, size_t n_only, cs_intent_eval *e,
+                            lp_err *err);
 /* The metrics as a JSON object (NaN as null). Caller frees. */
 cJSON *cs_intent_eval_json(const cs_intent_eval *e);
 
@@ -356,11 +397,17 @@ typedef struct cs_service_opts {
     bool hashes_only;      /* store only SHA-256 of texts */
     char *const *api_keys; /* admin routes need one of these when n_keys > 0 */
     size_t n_keys;
+    const char *const *adapters; /* "NAME=FILE.lpa" tenant adapters for the model (n_adapters) */
+    size_t n_adapters;
     lp_server_opts server;
 } cs_service_opts;
 
 cs_service_opts cs_service_opts_default(void);
-/* Load the model, open the store, build the server (not started). */
+/* Load the model and its tenant adapters, open the store, build the server (not started).
+ * Routes: POST /v1/chat and POST /v1/intent take an optional "adapter" (a loaded name; an
+ * unknown one is a 400 naming it); the adapters live with the model in one swapped object, so
+ * a reload reloads them too (and fails, keeping the old, if one no longer fits); retrain is
+ * refused (409) while adapters are loaded. */
 lp_status cs_service_new(const cs_service_opts *o, cs_service **out, lp_err *err);
 lp_server *cs_service_server(cs_service *s);
 void cs_service_free(cs_service *s);

@@ -109,6 +109,13 @@ static cJSON *entities_json(const cs_entities *e)
 lp_status cs_bot_turn(const cs_bot *b, cs_session *s, const char *text, size_t len, cJSON **out,
                       cs_turn_out *turn, lp_err *err)
 {
+    return cs_bot_turn_with(b, NULL, s, text, len, out, turn, err);
+}
+
+lp_status cs_bot_turn_with(const cs_bot *b, const lp_lora *adapter, cs_session *s,
+                           const char *text, size_t len, cJSON **out, cs_turn_out *turn,
+                           lp_err *err)
+{
     *out = NULL;
     memset(turn, 0, sizeof(*turn));
     if (lp_utf8_check(text, len, "text", err) != LP_OK)
@@ -121,7 +128,7 @@ lp_status cs_bot_turn(const cs_bot *b, cs_session *s, const char *text, size_t l
     if (a == len)
         return lp_err_set(err, LP_EINVAL, "field 'text': empty");
     cs_intent_result ir;
-    lp_status st = cs_intent_predict(b->intent, &text, 1, &ir, err);
+    lp_status st = cs_intent_predict_with(b->intent, adapter, &text, 1, &ir, err);
     if (st != LP_OK)
         return st;
     cs_entities ents = {0};

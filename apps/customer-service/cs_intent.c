@@ -11,6 +11,13 @@
  * price); without, tau keeps target_in_recall (95%) of in-scope validation rows in scope.
  * Does not: learn from unlabelled text, or embed text densely.
  * Invariant: a loaded classifier predicts exactly as the one that was saved.
+ *
+ * Tenant adapters: the multinomial logistic layer (coef (K, V), intercept) is a dense layer
+ * on the TF-IDF features; a tenant's LoRA adapter (lepton/finetune.h, new_classes) adds a
+ * trainable rank-r delta (alpha / r) B A and m new intent rows [0; c] to it, with the base
+ * frozen. A tenant's request is classified with the base's temperature and OOS threshold tau
+ * over the K + m classes: nothing is refitted per tenant (a few examples per intent are too
+ * few to fit a threshold); the trained OOS class, when the base has one, stays a class.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -181,16 +188,16 @@ static lp_status strat_split(const char *const *labels, size_t n, double frac, u
     return LP_OK;
 }
 
-/* Calibrated probabilities (n, k) of texts. */
-static lp_status probs_of(const cs_intent *m, const char *const *texts, size_t n, double **out,
-                          lp_err *err)
+/* Calibrated probabilities (n, k) of texts, under the tenant adapter a (nullable). */
+static lp_status probs_of(const cs_intent *m, const lp_lora *a, const char *const *texts,
+                          size_t n, double **out, lp_err *err)
 {
     lp_frame *f;
     lp_status st = make_frame(texts, NULL, n, &f, err);
     if (st != LP_OK)
         return st;
     lp_predictions pr = {0};
-    st = lp_model_predict(m->model, f, &pr, err);
+    st = a ? lp_lora_predict(a, f, &pr, err) : lp_model_predict(m->model, f, &pr, err);
     lp_frame_free(f);
     if (st != LP_OK)
         return st;
@@ -213,8 +220,14 @@ static lp_status probs_of(const cs_intent *m, const char *const *texts, size_t n
     return LP_OK;
 }
 
-/* Fill res from one row of calibrated probabilities p (k). */
-static void decide(const cs_intent *m, const double *p, size_t k, cs_intent_result *r)
+static const char *class_name(const cs_intent *m, const lp_lora *a, size_t c)
+{
+    return a ? lp_lora_class(a, c) : lp_model_class(m->model, c);
+}
+
+/* Fill res from one row of calibrated probabilities p (k), class names from a (nullable). */
+static void decide(const cs_intent *m, const lp_lora *a, const double *p, size_t k,
+                   cs_intent_result *r)
 {
     memset(r, 0, sizeof(*r));
     size_t best_all = 0;
@@ -234,7 +247,7 @@ static void decide(const cs_intent *m, const double *p, size_t k, cs_intent_resu
             r->alt[q] = r->alt[q - 1];
             r->alt_p[q] = r->alt_p[q - 1];
         }
-        r->alt[pos] = lp_model_class(m->model, c);
+        r->alt[pos] = class_name(m, a, c);
         r->alt_p[pos] = p[c];
         if (r->n_alt < CS_TOPK)
             r->n_alt++;
@@ -245,20 +258,27 @@ static void decide(const cs_intent *m, const double *p, size_t k, cs_intent_resu
     r->intent = r->out_of_scope ? m->oos_label : r->alt[0];
 }
 
-lp_status cs_intent_predict(const cs_intent *m, const char *const *texts, size_t n,
-                            cs_intent_result *res, lp_err *err)
+lp_status cs_intent_predict_with(const cs_intent *m, const lp_lora *a,
+                                 const char *const *texts, size_t n, cs_intent_result *res,
+                                 lp_err *err)
 {
     if (n == 0)
         return LP_OK;
     double *p;
-    lp_status st = probs_of(m, texts, n, &p, err);
+    lp_status st = probs_of(m, a, texts, n, &p, err);
     if (st != LP_OK)
         return st;
-    size_t k = lp_model_n_classes(m->model);
+    size_t k = a ? lp_lora_n_classes(a) : lp_model_n_classes(m->model);
     for (size_t i = 0; i < n; i++)
-        decide(m, p + i * k, k, &res[i]);
+        decide(m, a, p + i * k, k, &res[i]);
     free(p);
     return LP_OK;
+}
+
+lp_status cs_intent_predict(const cs_intent *m, const char *const *texts, size_t n,
+                            cs_intent_result *res, lp_err *err)
+{
+    return cs_intent_predict_with(m, NULL, texts, n, res, err);
 }
 
 static long class_index(const lp_model *m, const char *label)
@@ -302,7 +322,7 @@ static lp_status fit_threshold(cs_intent *m, const char *const *vt, const char *
                                size_t nv, double target, lp_err *err)
 {
     double *p;
-    lp_status st = probs_of(m, vt, nv, &p, err);
+    lp_status st = probs_of(m, NULL, vt, nv, &p, err);
     if (st != LP_OK)
         return st;
     size_t k = lp_model_n_classes(m->model), n_oos = 0, n_in = 0;
@@ -316,7 +336,7 @@ static lp_status fit_threshold(cs_intent *m, const char *const *vt, const char *
     }
     m->tau = 0;
     for (size_t i = 0; i < nv; i++) {
-        decide(m, p + i * k, k, &r[i]);
+        decide(m, NULL, p + i * k, k, &r[i]);
         if (!strcmp(vl[i], m->oos_label))
             n_oos++;
         else
@@ -541,6 +561,49 @@ done:
     return st;
 }
 
+/* ---- tenant adapters -------------------------------------------------------------------- */
+cs_tenant_opts cs_tenant_opts_default(void)
+{
+    return (cs_tenant_opts){.rank = 8, .epochs = 40, .lr = 0, .seed = 42};
+}
+
+lp_status cs_tenant_train(const cs_intent *m, const char *const *texts,
+                          const char *const *labels, size_t n, const cs_tenant_opts *opts,
+                          lp_lora **out, lp_finetune_stats *stats, lp_err *err)
+{
+    *out = NULL;
+    cs_tenant_opts o = opts ? *opts : cs_tenant_opts_default();
+    if (n < 1)
+        return lp_err_set(err, LP_EINVAL, "tenant data: no rows");
+    for (size_t i = 0; i < n; i++) {
+        if (!texts[i] || !labels[i] || !labels[i][0])
+            return lp_err_set(err, LP_EINVAL, "tenant data row %zu: empty text or label", i + 1);
+        if (m->oos < 0 && !strcmp(labels[i], m->oos_label))
+            return lp_err_set(err, LP_EINVAL, "tenant data row %zu: label '%s' is the "
+                              "out-of-scope label, which this base detects by threshold, not "
+                              "as a class: leave those rows out", i + 1, labels[i]);
+    }
+    lp_finetune_opts fo = lp_finetune_opts_default();
+    fo.rank = o.rank;
+    fo.epochs = o.epochs;
+    fo.lr = o.lr;
+    fo.seed = o.seed;
+    fo.label = COL_LABEL;
+    fo.new_classes = true;
+    fo.input_support = true; /* A over the tenant's own words only (see the file comment) */
+    lp_frame *f;
+    lp_status st = make_frame(texts, labels, n, &f, err);
+    if (st == LP_OK)
+        st = lp_lora_train(m->model, f, &fo, out, stats, err);
+    lp_frame_free(f);
+    return st;
+}
+
+lp_status cs_tenant_load(const cs_intent *m, const char *path, lp_lora **out, lp_err *err)
+{
+    return lp_lora_load(m->model, path, out, err);
+}
+
 /* ---- save / load ------------------------------------------------------------------------ */
 static lp_status attach(cs_intent *m, lp_err *err)
 {
@@ -607,19 +670,36 @@ lp_status cs_intent_load(const char *path, cs_intent **out, lp_err *err)
 lp_status cs_intent_evaluate(const cs_intent *m, const char *const *texts,
                              const char *const *labels, size_t n, cs_intent_eval *e, lp_err *err)
 {
+    return cs_intent_evaluate_with(m, NULL, texts, labels, n, e, err);
+}
+
+static long class_index_with(const cs_intent *m, const lp_lora *a, const char *label)
+{
+    if (!a)
+        return class_index(m->model, label);
+    for (size_t c = 0; c < lp_lora_n_classes(a); c++)
+        if (!strcmp(lp_lora_class(a, c), label))
+            return (long)c;
+    return -1;
+}
+
+lp_status cs_intent_evaluate_with(const cs_intent *m, const lp_lora *a,
+                                  const char *const *texts, const char *const *labels, size_t n,
+                                  cs_intent_eval *e, lp_err *err)
+{
     memset(e, 0, sizeof(*e));
     e->n = n;
     cs_intent_result *r = lp_mallocarray(n ? n : 1, sizeof(*r));
     if (!r)
         return lp_err_set(err, LP_ENOMEM, "evaluate: out of memory");
-    lp_status st = cs_intent_predict(m, texts, n, r, err);
+    lp_status st = cs_intent_predict_with(m, a, texts, n, r, err);
     if (st != LP_OK) {
         free(r);
         return st;
     }
     size_t in_ok = 0, oos_tp = 0, rej = 0;
     /* labels for macro F1: the model's classes plus OOS; unknown gold labels count as errors */
-    size_t k = lp_model_n_classes(m->model);
+    size_t k = a ? lp_lora_n_classes(a) : lp_model_n_classes(m->model);
     size_t *tp = lp_calloc(k + 1, sizeof(size_t)), *fp = lp_calloc(k + 1, sizeof(size_t)),
            *fn = lp_calloc(k + 1, sizeof(size_t));
     if (!tp || !fp || !fn) {
@@ -632,8 +712,8 @@ lp_status cs_intent_evaluate(const cs_intent *m, const char *const *texts,
     size_t oos_slot = m->oos >= 0 ? (size_t)m->oos : k;
     for (size_t i = 0; i < n; i++) {
         bool gold_oos = !strcmp(labels[i], m->oos_label);
-        long g = gold_oos ? (long)oos_slot : class_index(m->model, labels[i]);
-        long p = r[i].out_of_scope ? (long)oos_slot : class_index(m->model, r[i].intent);
+        long g = gold_oos ? (long)oos_slot : class_index_with(m, a, labels[i]);
+        long p = r[i].out_of_scope ? (long)oos_slot : class_index_with(m, a, r[i].intent);
         if (gold_oos) {
             e->n_oos++;
             oos_tp += r[i].out_of_scope;

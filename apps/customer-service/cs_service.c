@@ -193,14 +193,36 @@ lp_status cs_train_files(const cs_train_spec *spec, char *const *extra_texts,
 lp_status cs_eval_file(const cs_bot *b, const char *path, const char *text_col,
                        const char *label_col, cs_intent_eval *e, lp_err *err)
 {
+    return cs_eval_file_with(b, NULL, path, text_col, label_col, NULL, 0, e, err);
+}
+
+lp_status cs_eval_file_with(const cs_bot *b, const lp_lora *a, const char *path,
+                            const char *text_col, const char *label_col,
+                            const char *const *only_labels, size_t n_only, cs_intent_eval *e,
+                            lp_err *err)
+{
     cs_table t;
     lp_status st = cs_table_read(path, &t, err);
     if (st != LP_OK)
         return st;
     const char **tx = NULL, **lb = NULL;
+    size_t n = t.n_rows;
     if ((st = col_of(&t, text_col, path, &tx, err)) == LP_OK &&
-        (st = col_of(&t, label_col, path, &lb, err)) == LP_OK)
-        st = cs_intent_evaluate(b->intent, tx, lb, t.n_rows, e, err);
+        (st = col_of(&t, label_col, path, &lb, err)) == LP_OK) {
+        if (only_labels) { /* keep the chosen labels' rows, in place */
+            n = 0;
+            for (size_t i = 0; i < t.n_rows; i++) {
+                bool keep = false;
+                for (size_t k = 0; k < n_only && !keep; k++)
+                    keep = !strcmp(lb[i], only_labels[k]);
+                if (keep) {
+                    tx[n] = tx[i];
+                    lb[n++] = lb[i];
+                }
+            }
+        }
+        st = cs_intent_evaluate_with(b->intent, a, tx, lb, n, e, err);
+    }
     free(tx);
     free(lb);
     cs_table_free(&t);
@@ -296,6 +318,14 @@ done:
 }
 
 /* ---- the HTTP service ------------------------------------------------------------------- */
+/* What the swap holds: the bot and the tenant adapters bound to its intent model (they point
+ * to it, so they are loaded, swapped and freed together). */
+typedef struct cs_live {
+    cs_bot *bot;
+    size_t n_adapters;
+    lp_lora **adapters; /* (n_adapters), names in the service's adapter_names */
+} cs_live;
+
 struct cs_service {
     lp_swap *swap;
     cs_store *store;
@@ -303,11 +333,69 @@ struct cs_service {
     char *model_path;
     pthread_mutex_t retrain_mu;
     lp_metric_series *turns, *handoffs, *oos;
+    size_t n_adapters;
+    char **adapter_names, **adapter_paths; /* (n_adapters) */
 };
+
+static void live_free(cs_live *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n_adapters; i++)
+        lp_lora_free(l->adapters[i]);
+    free(l->adapters);
+    cs_bot_free(l->bot);
+    free(l);
+}
 
 static void bot_destroy(void *obj, void *user)
 {
-    cs_bot_free(obj);
+    (void)user;
+    live_free(obj);
+}
+
+/* Load the bot at path and every configured adapter for it (an adapter for another base is an
+ * error naming the adapter and both hashes). */
+static lp_status live_load(const cs_service *s, const char *path, cs_live **out, lp_err *err)
+{
+    *out = NULL;
+    cs_live *l = lp_calloc(1, sizeof *l);
+    if (!l || (s->n_adapters && !(l->adapters = lp_calloc(s->n_adapters, sizeof(lp_lora *))))) {
+        free(l);
+        return lp_err_set(err, LP_ENOMEM, "service: out of memory");
+    }
+    lp_status st = cs_bot_load(path, &l->bot, err);
+    for (size_t i = 0; st == LP_OK && i < s->n_adapters; i++) {
+        st = cs_tenant_load(l->bot->intent, s->adapter_paths[i], &l->adapters[i], err);
+        if (st == LP_OK)
+            l->n_adapters++;
+        else
+            lp_err_prefix(err, "adapter '%s': ", s->adapter_names[i]);
+    }
+    if (st != LP_OK) {
+        live_free(l);
+        return st;
+    }
+    *out = l;
+    return LP_OK;
+}
+
+/* The request's "adapter" (absent or null: the base): *a, or a 400 naming it. */
+static bool pick_adapter(const cs_service *s, const cs_live *l, const lp_req *req,
+                         const lp_lora **a, lp_res *res)
+{
+    *a = NULL;
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(req->json, "adapter");
+    if (!cJSON_IsString(j))
+        return true;
+    for (size_t i = 0; i < l->n_adapters; i++)
+        if (!strcmp(s->adapter_names[i], j->valuestring)) {
+            *a = l->adapters[i];
+            return true;
+        }
+    lp_http_error(res, LP_EINVAL, "field 'adapter': '%.64s' is not a loaded adapter (%zu loaded)",
+                  j->valuestring, l->n_adapters);
+    return false;
 }
 
 static lp_status h_chat(const lp_req *req, lp_res *res, void *user)
@@ -318,7 +406,13 @@ static lp_status h_chat(const lp_req *req, lp_res *res, void *user)
     if (!sid[0])
         return lp_http_error(res, LP_EINVAL, "field 'session_id': empty");
     lp_swap_ref *ref = lp_swap_acquire(s->swap);
-    const cs_bot *bot = lp_swap_ref_object(ref);
+    const cs_live *live = lp_swap_ref_object(ref);
+    const cs_bot *bot = live->bot;
+    const lp_lora *ad = NULL;
+    if (!pick_adapter(s, live, req, &ad, res)) {
+        lp_swap_release(ref);
+        return LP_OK;
+    }
     lp_err err = {0};
     cs_session ses;
     lp_status st = cs_store_get(s->store, sid, &ses, &err);
@@ -327,7 +421,11 @@ static lp_status h_chat(const lp_req *req, lp_res *res, void *user)
     cJSON *out = NULL;
     cs_turn_out turn = {0};
     if (st == LP_OK)
-        st = cs_bot_turn(bot, &ses, tx->valuestring, strlen(tx->valuestring), &out, &turn, &err);
+        st = cs_bot_turn_with(bot, ad, &ses, tx->valuestring, strlen(tx->valuestring), &out, &turn,
+                              &err);
+    if (st == LP_OK && ad)
+        cJSON_AddStringToObject(out, "adapter",
+                                cJSON_GetObjectItemCaseSensitive(req->json, "adapter")->valuestring);
     if (st == LP_OK) {
         /* nothing personal reaches the store: text, reply and slot values are redacted */
         char *red = cs_redact(bot->patterns, tx->valuestring, strlen(tx->valuestring));
@@ -390,7 +488,7 @@ static lp_status h_feedback(const lp_req *req, lp_res *res, void *user)
     long turn = (long)cJSON_GetObjectItemCaseSensitive(req->json, "turn_id")->valuedouble;
     const char *intent = cJSON_GetObjectItemCaseSensitive(req->json, "intent")->valuestring;
     lp_swap_ref *ref = lp_swap_acquire(s->swap);
-    const cs_bot *bot = lp_swap_ref_object(ref);
+    const cs_bot *bot = ((const cs_live *)lp_swap_ref_object(ref))->bot;
     bool known = !strcmp(intent, cs_intent_oos_label(bot->intent));
     for (size_t k = 0; k < cs_intent_n_classes(bot->intent) && !known; k++)
         known = !strcmp(intent, cs_intent_class(bot->intent, k));
@@ -411,16 +509,28 @@ static lp_status h_feedback(const lp_req *req, lp_res *res, void *user)
 static lp_status h_retrain(const lp_req *req, lp_res *res, void *user)
 {
     cs_service *s = user;
+    if (s->n_adapters)
+        return lp_http_error_raw(res, 409, "adapters_loaded",
+                                 "retrain is off while tenant adapters are loaded: they name the "
+                                 "base model's sha256, which a retrained model changes");
     if (pthread_mutex_trylock(&s->retrain_mu) != 0)
         return lp_http_error_raw(res, 409, "busy", "a retrain is already running");
     lp_swap_ref *ref = lp_swap_acquire(s->swap);
     lp_err err = {0};
     cs_bot *nb = NULL;
     cs_retrain_result rr;
-    lp_status st = cs_retrain(lp_swap_ref_object(ref), s->store, s->model_path, &nb, &rr, &err);
+    const cs_live *cur = lp_swap_ref_object(ref);
+    lp_status st = cs_retrain(cur->bot, s->store, s->model_path, &nb, &rr, &err);
     lp_swap_release(ref);
-    if (st == LP_OK && nb && (st = lp_swap_set(s->swap, nb, &err)) != LP_OK)
+    cs_live *nl = NULL;
+    if (st == LP_OK && nb && !(nl = lp_calloc(1, sizeof *nl))) {
         cs_bot_free(nb);
+        st = lp_err_set(&err, LP_ENOMEM, "retrain: out of memory");
+    } else if (nl) {
+        nl->bot = nb;
+    }
+    if (st == LP_OK && nl && (st = lp_swap_set(s->swap, nl, &err)) != LP_OK)
+        live_free(nl);
     pthread_mutex_unlock(&s->retrain_mu);
     if (st != LP_OK)
         return lp_http_error_from(res, &err);
@@ -433,9 +543,61 @@ static lp_status h_retrain(const lp_req *req, lp_res *res, void *user)
     return lp_res_json(res, 200, o);
 }
 
+/* POST /v1/intent: classify one text (no session, no dialogue, nothing stored). */
+static lp_status h_intent(const lp_req *req, lp_res *res, void *user)
+{
+    cs_service *s = user;
+    const char *text = cJSON_GetObjectItemCaseSensitive(req->json, "text")->valuestring;
+    size_t len = strlen(text), a = 0;
+    while (a < len && (text[a] == ' ' || text[a] == '\t' || text[a] == '\n' || text[a] == '\r'))
+        a++;
+    if (a == len)
+        return lp_http_error(res, LP_EINVAL, "field 'text': empty");
+    lp_swap_ref *ref = lp_swap_acquire(s->swap);
+    const cs_live *live = lp_swap_ref_object(ref);
+    const lp_lora *ad = NULL;
+    if (!pick_adapter(s, live, req, &ad, res)) {
+        lp_swap_release(ref);
+        return LP_OK;
+    }
+    lp_err err = {0};
+    cs_intent_result ir;
+    lp_status st = lp_utf8_check(text, len, "text", &err) != LP_OK
+                       ? LP_EPARSE
+                       : cs_intent_predict_with(live->bot->intent, ad, &text, 1, &ir, &err);
+    cJSON *o = NULL;
+    if (st == LP_OK) { /* the strings belong to the model or the adapter: copy before release */
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "intent", ir.intent);
+        cJSON_AddNumberToObject(o, "confidence", ir.confidence);
+        cJSON *alts = cJSON_AddArrayToObject(o, "alternatives");
+        for (size_t k = 0; k < ir.n_alt; k++) {
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddStringToObject(x, "intent", ir.alt[k]);
+            cJSON_AddNumberToObject(x, "confidence", ir.alt_p[k]);
+            cJSON_AddItemToArray(alts, x);
+        }
+        cJSON_AddBoolToObject(o, "out_of_scope", ir.out_of_scope);
+        if (ad)
+            cJSON_AddStringToObject(
+                o, "adapter", cJSON_GetObjectItemCaseSensitive(req->json, "adapter")->valuestring);
+        else
+            cJSON_AddNullToObject(o, "adapter");
+    }
+    lp_swap_release(ref);
+    if (st != LP_OK)
+        return lp_http_error_from(res, &err);
+    return lp_res_json(res, 200, o);
+}
+
 static const lp_field_spec chat_fields[] = {
     {"session_id", LP_FIELD_TYPE_STRING, true, false, 0, 0, 128},
     {"text", LP_FIELD_TYPE_STRING, true, false, 0, 0, 8192},
+    {"adapter", LP_FIELD_TYPE_STRING, false, false, 0, 0, 128},
+    {NULL}};
+static const lp_field_spec intent_fields[] = {
+    {"text", LP_FIELD_TYPE_STRING, true, false, 0, 0, 8192},
+    {"adapter", LP_FIELD_TYPE_STRING, false, false, 0, 0, 128},
     {NULL}};
 static const lp_field_spec feedback_fields[] = {
     {"session_id", LP_FIELD_TYPE_STRING, true, false, 0, 0, 128},
@@ -445,6 +607,7 @@ static const lp_field_spec feedback_fields[] = {
 
 #define CS_ROUTES(AUTH)                                                                            \
     {"POST", "/v1/chat", h_chat, 64 * 1024, false, true, chat_fields, false},                      \
+        {"POST", "/v1/intent", h_intent, 64 * 1024, false, true, intent_fields, false},            \
         {"GET", "/v1/sessions/{id}", h_session, 0, false, false, NULL, false},                     \
         {"POST", "/v1/feedback", h_feedback, 16 * 1024, false, true, feedback_fields, false},      \
     {                                                                                              \
@@ -475,6 +638,12 @@ void cs_service_free(cs_service *s)
     lp_swap_free(s->swap);
     cs_store_close(s->store);
     free(s->model_path);
+    for (size_t i = 0; i < s->n_adapters; i++) {
+        free(s->adapter_names[i]);
+        free(s->adapter_paths[i]);
+    }
+    free(s->adapter_names);
+    free(s->adapter_paths);
     pthread_mutex_destroy(&s->retrain_mu);
     free(s);
 }
@@ -482,10 +651,10 @@ void cs_service_free(cs_service *s)
 static lp_status reload(void *user, lp_err *err)
 {
     cs_service *s = user;
-    cs_bot *b;
-    lp_status st = cs_bot_load(s->model_path, &b, err);
-    if (st == LP_OK && (st = lp_swap_set(s->swap, b, err)) != LP_OK)
-        cs_bot_free(b);
+    cs_live *l;
+    lp_status st = live_load(s, s->model_path, &l, err);
+    if (st == LP_OK && (st = lp_swap_set(s->swap, l, err)) != LP_OK)
+        live_free(l);
     return st;
 }
 
@@ -498,10 +667,37 @@ lp_status cs_service_new(const cs_service_opts *o, cs_service **out, lp_err *err
         return lp_err_set(err, LP_ENOMEM, "service: out of memory");
     }
     pthread_mutex_init(&s->retrain_mu, NULL);
-    cs_bot *b = NULL;
-    lp_status st = cs_bot_load(o->model_path, &b, err);
+    lp_status st = LP_OK;
+    if (o->n_adapters) {
+        s->adapter_names = lp_calloc(o->n_adapters, sizeof(char *));
+        s->adapter_paths = lp_calloc(o->n_adapters, sizeof(char *));
+        if (!s->adapter_names || !s->adapter_paths)
+            st = lp_err_set(err, LP_ENOMEM, "service: out of memory");
+    }
+    for (size_t i = 0; st == LP_OK && i < o->n_adapters; i++) {
+        const char *spec = o->adapters[i], *eq = strchr(spec, '=');
+        size_t nl = eq ? (size_t)(eq - spec) : 0;
+        if (!eq || nl == 0 || nl > 128 || !eq[1]) {
+            st = lp_err_set(err, LP_EINVAL, "adapter '%s': expected NAME=FILE.lpa (a name of 1 "
+                            "to 128 characters)", spec);
+            break;
+        }
+        for (size_t k = 0; k < s->n_adapters && st == LP_OK; k++)
+            if (strlen(s->adapter_names[k]) == nl && !strncmp(s->adapter_names[k], spec, nl))
+                st = lp_err_set(err, LP_EINVAL, "adapter '%s': the name is given twice", spec);
+        if (st != LP_OK)
+            break;
+        s->adapter_names[i] = lp_strndup(spec, nl);
+        s->adapter_paths[i] = lp_strdup(eq + 1);
+        s->n_adapters++;
+        if (!s->adapter_names[i] || !s->adapter_paths[i])
+            st = lp_err_set(err, LP_ENOMEM, "service: out of memory");
+    }
+    cs_live *b = NULL;
+    if (st == LP_OK)
+        st = live_load(s, o->model_path, &b, err);
     if (st == LP_OK && !(s->swap = lp_swap_new(b, bot_destroy, NULL))) {
-        cs_bot_free(b);
+        live_free(b);
         st = lp_err_set(err, LP_ENOMEM, "service: out of memory");
     }
     if (st == LP_OK)

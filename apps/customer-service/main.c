@@ -1,6 +1,6 @@
 /*
  * main.c - lepton-customer-service: the CLI (train, eval, train-slots, eval-slots, eval-faq,
- * retrain, topics, chat) and the HTTP service (serve). Domain logic lives in cs_*.c; this file
+ * retrain, finetune, topics, chat) and the HTTP service (serve). Domain logic lives in cs_*.c; this file
  * parses flags, prints results and decides exit codes: 0 success, 1 a failure (one line on
  * stderr naming the input), 2 a usage error.
  */
@@ -18,11 +18,15 @@ static const char usage[] =
     "        --out MODEL.lpm\n"
     "  eval --model MODEL.lpm --data TEST [--text-col ..] [--label-col ..] [--oos-label oos] "
     "--json\n"
+    "       [--adapter TENANT.lpa] [--only LABEL,LABEL..]\n"
     "  train-slots --data TRAIN --out SLOTS.lpm\n"
     "  eval-slots --model SLOTS.lpm --data TEST --json\n"
     "  eval-faq --faq FAQ --queries QUERIES --json\n"
     "  retrain --model MODEL.lpm [--db cs.db] --out NEW.lpm\n"
+    "  finetune --model BASE.lpm --data FEW.tsv [--rank 8] [--epochs 40] [--lr 0.01] [--seed 42]\n"
+    "        [--text-col text] [--label-col label] --out TENANT.lpa\n"
     "  serve --model MODEL.lpm [--port 8081] [--db cs.db] [--api-keys FILE] [--hash-texts]\n"
+    "        [--adapter NAME=TENANT.lpa]...\n"
     "  chat --model MODEL.lpm\n"
     "  topics --data UNLABELED.tsv [--k 20] [--text-col text] [--iters 200] [--seed 42]\n";
 
@@ -157,22 +161,37 @@ static int cmd_train(int argc, char **argv)
 
 static int cmd_eval(int argc, char **argv)
 {
-    flag fl[] = {{"--model"},     {"--data"},      {"--text-col"},
-                 {"--label-col"}, {"--oos-label"}, {"--json", NULL, true},
+    flag fl[] = {{"--model"},     {"--data"},      {"--text-col"}, {"--adapter"},
+                 {"--label-col"}, {"--oos-label"}, {"--only"},     {"--json", NULL, true},
                  {NULL}};
     if (!parse_flags(argc, argv, fl) || !need(fl, "eval", "--model") || !need(fl, "eval", "--data"))
         return 2;
     lp_err err = {0};
     cs_bot *b;
+    lp_lora *a = NULL;
     if (cs_bot_load(get(fl, "--model"), &b, &err) != LP_OK)
         return fail(&err);
+    if (get(fl, "--adapter") && cs_tenant_load(b->intent, get(fl, "--adapter"), &a, &err)) {
+        cs_bot_free(b);
+        return fail(&err);
+    }
+    /* --only a,b,c: evaluate on the rows of those labels */
+    char *only = get(fl, "--only") ? lp_strdup(get(fl, "--only")) : NULL;
+    const char *labs[4096];
+    size_t n_only = 0;
+    for (char *sv = NULL, *tok = only ? strtok_r(only, ",", &sv) : NULL; tok && n_only < 4096;
+         tok = strtok_r(NULL, ",", &sv))
+        labs[n_only++] = tok;
     if (get(fl, "--oos-label") && strcmp(get(fl, "--oos-label"), cs_intent_oos_label(b->intent)))
         fprintf(stderr, "note: the model was trained with OOS label '%s'\n",
                 cs_intent_oos_label(b->intent));
     cs_intent_eval e;
-    lp_status st =
-        cs_eval_file(b, get(fl, "--data"), get(fl, "--text-col") ? get(fl, "--text-col") : "text",
-                     get(fl, "--label-col") ? get(fl, "--label-col") : "label", &e, &err);
+    lp_status st = cs_eval_file_with(
+        b, a, get(fl, "--data"), get(fl, "--text-col") ? get(fl, "--text-col") : "text",
+        get(fl, "--label-col") ? get(fl, "--label-col") : "label", only ? labs : NULL, n_only, &e,
+        &err);
+    free(only);
+    lp_lora_free(a);
     cs_bot_free(b);
     if (st != LP_OK)
         return fail(&err);
@@ -430,14 +449,127 @@ static int cmd_retrain(int argc, char **argv)
     return s == LP_OK ? 0 : fail(&err);
 }
 
+/* A positive integer flag value in [1, max] (def when absent); false after a usage message. */
+static bool int_flag(const flag *fl, const char *name, long def, long max, long *out)
+{
+    const char *v = get(fl, name);
+    *out = def;
+    if (!v)
+        return true;
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || x < 1 || x > max) {
+        fprintf(stderr, "lepton-customer-service: %s '%s': expected an integer in 1..%ld\n", name,
+                v, max);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+static int cmd_finetune(int argc, char **argv)
+{
+    flag fl[] = {{"--model"},    {"--data"},      {"--rank"}, {"--epochs"}, {"--lr"},
+                 {"--seed"},     {"--text-col"},  {"--label-col"}, {"--out"}, {NULL}};
+    if (!parse_flags(argc, argv, fl) || !need(fl, "finetune", "--model") ||
+        !need(fl, "finetune", "--data") || !need(fl, "finetune", "--out"))
+        return 2;
+    cs_tenant_opts o = cs_tenant_opts_default();
+    long rank, epochs, seed;
+    if (!int_flag(fl, "--rank", o.rank, 65536, &rank) ||
+        !int_flag(fl, "--epochs", o.epochs, 100000, &epochs) ||
+        !int_flag(fl, "--seed", (long)o.seed, 1L << 30, &seed))
+        return 2;
+    o.rank = (int)rank;
+    o.epochs = (int)epochs;
+    o.seed = (uint64_t)seed;
+    if (get(fl, "--lr")) {
+        char *end;
+        o.lr = strtod(get(fl, "--lr"), &end);
+        if (*end || !(o.lr > 0) || !isfinite(o.lr)) {
+            fprintf(stderr, "lepton-customer-service finetune: --lr '%s': expected a number > 0\n",
+                    get(fl, "--lr"));
+            return 2;
+        }
+    }
+    const char *tc = get(fl, "--text-col") ? get(fl, "--text-col") : "text";
+    const char *lc = get(fl, "--label-col") ? get(fl, "--label-col") : "label";
+    lp_err err = {0};
+    cs_bot *b = NULL;
+    cs_table t = {0};
+    lp_lora *a = NULL;
+    const char **tx = NULL, **lb = NULL;
+    size_t jt, jl;
+    lp_finetune_stats fs = {0};
+    lp_status st = cs_bot_load(get(fl, "--model"), &b, &err);
+    if (st == LP_OK)
+        st = cs_table_read(get(fl, "--data"), &t, &err);
+    if (st == LP_OK && (st = cs_table_require(&t, tc, get(fl, "--data"), &jt, &err)) == LP_OK)
+        st = cs_table_require(&t, lc, get(fl, "--data"), &jl, &err);
+    if (st == LP_OK) {
+        tx = lp_calloc(t.n_rows + 1, sizeof *tx);
+        lb = lp_calloc(t.n_rows + 1, sizeof *lb);
+        if (!tx || !lb)
+            st = lp_err_set(&err, LP_ENOMEM, "finetune: out of memory");
+        for (size_t i = 0; st == LP_OK && i < t.n_rows; i++) {
+            tx[i] = cs_table_cell(&t, i, jt);
+            lb[i] = cs_table_cell(&t, i, jl);
+        }
+    }
+    if (st == LP_OK)
+        st = cs_tenant_train(b->intent, tx, lb, t.n_rows, &o, &a, &fs, &err);
+    if (st == LP_OK)
+        st = lp_lora_save(a, get(fl, "--out"), &err);
+    if (st == LP_OK) {
+        size_t base_params = 0;
+        float *bp = NULL;
+        if (lp_lora_base_params(a, &bp, &base_params, NULL) == LP_OK)
+            free(bp);
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "adapter", get(fl, "--out"));
+        cJSON_AddStringToObject(j, "base_sha256", lp_lora_base_sha256(a));
+        cJSON_AddNumberToObject(j, "rows", (double)t.n_rows);
+        cJSON_AddNumberToObject(j, "rank", (double)lp_lora_rank(a));
+        cJSON *nc = cJSON_AddArrayToObject(j, "new_intents");
+        for (size_t k = 0; k < lp_lora_n_new_classes(a); k++)
+            cJSON_AddItemToArray(nc, cJSON_CreateString(lp_lora_class(
+                                         a, lp_lora_n_classes(a) - lp_lora_n_new_classes(a) + k)));
+        cJSON_AddNumberToObject(j, "adapter_params", (double)lp_lora_n_params(a));
+        cJSON_AddNumberToObject(j, "base_params", (double)base_params);
+        cJSON_AddNumberToObject(j, "train_seconds", fs.train_seconds);
+        print_json(j);
+    }
+    lp_lora_free(a);
+    free(tx);
+    free(lb);
+    cs_table_free(&t);
+    cs_bot_free(b);
+    return st == LP_OK ? 0 : fail(&err);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
-    flag fl[] = {{"--model"},    {"--port"}, {"--db"},
+    flag fl[] = {{"--model"},    {"--port"}, {"--db"},      {"--adapter"},
                  {"--api-keys"}, {"--host"}, {"--hash-texts", NULL, true},
                  {NULL}};
     if (!parse_flags(argc, argv, fl) || !need(fl, "serve", "--model"))
         return 2;
     cs_service_opts o = cs_service_opts_default();
+    /* --adapter NAME=FILE.lpa is repeatable: parse_flags kept the last, take them all */
+    const char *adapters[256];
+    size_t n_ad = 0;
+    for (int i = 2; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--adapter")) {
+            if (n_ad == sizeof adapters / sizeof adapters[0]) {
+                fprintf(stderr, "lepton-customer-service serve: at most 256 --adapter\n");
+                return 2;
+            }
+            adapters[n_ad++] = argv[++i];
+        } else if (strcmp(argv[i], "--hash-texts")) {
+            i++; /* a flag's value, never a flag itself */
+        }
+    o.adapters = adapters;
+    o.n_adapters = n_ad;
     o.model_path = get(fl, "--model");
     if (get(fl, "--db"))
         o.db_path = get(fl, "--db");
@@ -538,6 +670,7 @@ int main(int argc, char **argv)
                 {"eval-slots", cmd_eval_slots},
                 {"eval-faq", cmd_eval_faq},
                 {"retrain", cmd_retrain},
+                {"finetune", cmd_finetune},
                 {"serve", cmd_serve},
                 {"chat", cmd_chat},
                 {"topics", cs_cmd_topics}};

@@ -95,5 +95,26 @@ check "missing options: exit 2" test "$rc" -eq 2
 check "bad method: exit 2" test "$rc" -eq 2
 check "no output written on errors" test ! -e "$dir/x.lpa" -a ! -e "$dir/x.lpm"
 
+# ---- a new class: rows of the new data with many support tickets get the label "many"
+awk -F, 'NR > 1 && $(NF - 5) > 3 { sub(/,[01]$/, ",many") } { print }' "$dir/new.csv" \
+  >"$dir/newc.csv"
+check "new-class rows made" test "$(grep -c ',many$' "$dir/newc.csv")" -gt 10
+err=$("$bin" finetune --base "$dir/nn.lpm" --data "$dir/newc.csv" --drop customer_id \
+  --method lora --rank 2 --out "$dir/c.lpa" 2>&1); rc=$?
+check "unseen label without --new-classes: refused naming it" \
+  bash -c '[ "$0" -ne 0 ] && grep -q "'"'"'many'"'"'" <<<"$1"' "$rc" "$err"
+out=$("$bin" finetune --base "$dir/nn.lpm" --data "$dir/newc.csv" --drop customer_id \
+  --method lora --rank 2 --epochs 30 --new-classes --json --out "$dir/c.lpa"); rc=$?
+check "--new-classes exit 0" test "$rc" -eq 0
+check "--new-classes writes a version 2 adapter" \
+  test "$(od -An -tu4 -j4 -N4 "$dir/c.lpa" | tr -d ' ')" = 2
+check "--new-classes: the tuned model beats the base, which never predicts the new class" \
+  awk -v b="$(jnum "$out" base accuracy)" -v t="$(jnum "$out" tuned accuracy)" \
+  'BEGIN { exit !(t > b) }'
+err=$("$bin" finetune --base "$dir/nn.lpm" --data "$dir/newc.csv" --drop customer_id \
+  --method head --new-classes --out "$dir/x.lpm" 2>&1); rc=$?
+check "--new-classes with head: refused" \
+  bash -c '[ "$0" -ne 0 ] && grep -q "lora only" <<<"$1"' "$rc" "$err"
+
 echo "$fails failure(s)"
 test "$fails" -eq 0

@@ -14,9 +14,16 @@
  * head, full, boost and warm give a new .lpm model carrying the base's input schema, cleaner
  * and feature pipeline unchanged (the new data is featurized by the base's fitted pipeline).
  *
+ * LoRA also applies to a multiclass logistic model, seen as one dense layer (coef, intercept)
+ * on its fitted features. With opts.new_classes a LoRA adapter may add output classes: label
+ * values the base never saw extend the last dense layer to [W; 0] x + [b; c] + (alpha/r) B A x
+ * (B covers old and new classes, c the new classes' biases), saved as .lpa version 2.
+ *
  * What it is not: nn fine-tuning supports dense networks (hidden=..., or fc/drop arch tokens);
  * conv / batch-norm nets are refused. Fine-tuning runs the frozen body in eval mode (dropout
- * off). The label set of the new data must be a subset of the base's classes.
+ * off). Except for LoRA with new_classes, the label set of the new data must be a subset of
+ * the base's classes. New classes see only the base's fitted features (for text: its
+ * vocabulary; a word the base never saw is invisible to the adapter).
  *
  * Bad input, each one line (LP_EINVAL unless stated): new data with columns the base never
  * saw or without some of its inputs (naming them); label values the base never saw (naming
@@ -68,6 +75,13 @@ typedef struct lp_finetune_opts {
     const char *label;    /* the label column (default: the base's label) */
     const char *const *drop; /* columns of the new data to ignore (ids), may be NULL */
     size_t n_drop;
+    bool new_classes;     /* lora only: label values the base never saw become new classes
+                             (default false: they are an error) */
+    bool input_support;   /* lora only: A of the first dense layer covers only the input
+                             features non-zero in some training row (sparse inputs such as
+                             TF-IDF: the others would get no gradient and keep their random
+                             init), with A ~ U(-b, b), b = sqrt(3 / mean ||x||^2), so A x has
+                             unit variance on those rows (default false) */
 } lp_finetune_opts;
 
 lp_finetune_opts lp_finetune_opts_default(void);
@@ -111,7 +125,12 @@ typedef struct lp_lora lp_lora;
 lp_status lp_lora_new(const lp_model *base, const lp_finetune_opts *o, lp_lora **out,
                       lp_err *err);
 /* Train a fresh adapter on data (raw rows with the label): AdamW over the adapter block only
- * (the base weights never change), seeded shuffling. stats nullable. */
+ * (the base weights never change), seeded shuffling. stats nullable. With o->new_classes,
+ * unseen label values become new classes (in order of first appearance; the last dense layer
+ * must be a target); their biases are the mean of the base's biases for that layer, fixed (a
+ * class prior like the others': rows of new classes alone would teach a bias that every input
+ * is new), and the rows of B of base classes absent from data stay 0, so those classes keep
+ * the base's logits exactly. */
 lp_status lp_lora_train(const lp_model *base, const lp_frame *data, const lp_finetune_opts *o,
                         lp_lora **out, lp_finetune_stats *stats, lp_err *err);
 void lp_lora_free(lp_lora *a);
@@ -131,24 +150,38 @@ size_t lp_lora_n_targets(const lp_lora *a);
 size_t lp_lora_target(const lp_lora *a, size_t i); /* index among the dense layers */
 size_t lp_lora_n_params(const lp_lora *a);         /* floats of the adapter block */
 const char *lp_lora_base_sha256(const lp_lora *a);
-/* The adapter block: per target, A (r, in) then B (out, r); owned by a. set copies n floats
+/* The adapter block: per target, A (r, in) then B (out, r) (A (r, |support|) on dense0 with
+ * an input support; B (out + m, r) with m new classes), then the m new biases; owned by a. set copies n floats
  * in (LP_EINVAL on a wrong n or a non-finite value). */
 const float *lp_lora_params(const lp_lora *a);
 lp_status lp_lora_set_params(lp_lora *a, const float *p, size_t n, lp_err *err);
 
+/* Classes of the adapted model: the base's, then the adapter's new ones (0 for regression);
+ * lp_lora_class is NULL out of range. */
+size_t lp_lora_n_classes(const lp_lora *a);
+size_t lp_lora_n_new_classes(const lp_lora *a);
+const char *lp_lora_class(const lp_lora *a, size_t k);
+
 /* Predict raw rows with base + adapter (unmerged: y = W x + b + (alpha/r) B (A x) at each
- * target), outputs as lp_model_predict. Thread-safe. */
+ * target), outputs as lp_model_predict but over lp_lora_n_classes classes. Thread-safe. */
 lp_status lp_lora_predict(const lp_lora *a, const lp_frame *rows, lp_predictions *out,
                           lp_err *err);
+/* The raw outputs (logits, or standardized values for regression) before the link: *out
+ * (n, k) new (free), k = base outputs + new classes. With B = 0 the base's own outputs are
+ * the base net's bit for bit. Thread-safe. */
+lp_status lp_lora_logits(const lp_lora *a, const lp_frame *rows, float **out, size_t *n,
+                         size_t *k, lp_err *err);
 
 /* The base net's parameters in packed form (dense0.weight (out, in), dense0.bias, dense1...);
  * *out is new (free), *n its length. */
 lp_status lp_lora_base_params(const lp_lora *a, float **out, size_t *n, lp_err *err);
 /* Merge (W += (alpha/r) B A) / unmerge (W -= (alpha/r) B A) the adapter into params, a packed
- * copy of the base's parameters (n floats, as lp_lora_base_params). */
+ * copy of the base's parameters (n floats, as lp_lora_base_params). LP_EUNSUPPORTED for an
+ * adapter with new classes (the base's layers cannot hold them). */
 lp_status lp_lora_merge(const lp_lora *a, float *params, size_t n, lp_err *err);
 lp_status lp_lora_unmerge(const lp_lora *a, float *params, size_t n, lp_err *err);
-/* Write base with the adapter merged as a standalone .lpm (header "finetune": lora-merged).
+/* Write base with the adapter merged as a standalone .lpm (header "finetune": lora-merged);
+ * nn bases without new classes only (LP_EUNSUPPORTED otherwise).
  * It merges into the adapter's own view of the base and restores it: not thread-safe against
  * other calls on a. */
 lp_status lp_lora_save_merged(const lp_lora *a, const char *path, lp_err *err);

@@ -386,7 +386,8 @@ lp_status lp_finetune_model(const lp_model *base, const lp_frame *data, const lp
     size_t blen = 0;
     lp_buf out;
     lp_buf_init(&out);
-    if (!(st = ft_design(base, data, o->label, o->drop, o->n_drop, &X, &y, &n, &d, err)) &&
+    if (!(st = ft_design(base, data, o->label, o->drop, o->n_drop, NULL, NULL, &X, &y, &n, &d,
+                         err)) &&
         !(st = ft_snapshot(base, &lpm, sha, err)))
         st = lp_lpm_section(lpm, "model", -1, &blob, &blen, err);
     if (!st) {

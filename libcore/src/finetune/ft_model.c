@@ -73,6 +73,9 @@ lp_status lp_finetune_opts_check(const lp_finetune_opts *o, lp_err *err)
     if (!(o->lambda >= 0) || !isfinite(o->lambda))
         return lp_err_set(err, LP_EINVAL, "finetune: lambda=%g: must be a finite value >= 0",
                           o->lambda);
+    if ((o->new_classes || o->input_support) && o->method != LP_FINETUNE_METHOD_LORA)
+        return lp_err_set(err, LP_EINVAL, "finetune: new_classes and input_support apply to "
+                          "method lora only");
     if (o->n_drop && !o->drop)
         return lp_err_set(err, LP_EINVAL, "finetune: n_drop=%zu but drop is NULL", o->n_drop);
     return LP_OK;
@@ -112,8 +115,9 @@ static const char *buf_text(lp_buf *b)
     return b->failed ? "(out of memory)" : (const char *)b->data;
 }
 
-lp_status lp_finetune_check_frame(const lp_model *base, const lp_frame *data, const char *label,
-                                  const char *const *drop, size_t n_drop, lp_err *err)
+/* The check; with allow_new, label values the base never saw are accepted (new classes). */
+static lp_status check_frame(const lp_model *base, const lp_frame *data, const char *label,
+                             const char *const *drop, size_t n_drop, bool allow_new, lp_err *err)
 {
     if (!base || !data)
         return lp_err_set(err, LP_EINVAL, "finetune: base and data must not be NULL");
@@ -156,7 +160,7 @@ lp_status lp_finetune_check_frame(const lp_model *base, const lp_frame *data, co
         st = lp_err_set(err, LP_ENOTFOUND, "finetune data: no label column '%s'", label);
         goto done;
     }
-    if (lp_model_task(base) != LP_TASK_REGRESSION) {
+    if (lp_model_task(base) != LP_TASK_REGRESSION && !allow_new) {
         size_t j = 0;
         lp_frame_require(data, label, "finetune data", &j, NULL);
         const lp_column *c = lp_frame_col(data, j);
@@ -193,15 +197,47 @@ done:
     return st;
 }
 
+lp_status lp_finetune_check_frame(const lp_model *base, const lp_frame *data, const char *label,
+                                  const char *const *drop, size_t n_drop, lp_err *err)
+{
+    return check_frame(base, data, label, drop, n_drop, false, err);
+}
+
+void ft_free_names(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* Index of s among the new classes, appending it (first-appearance order); -1 on ENOMEM. */
+static long new_class(char ***v, size_t *n, const char *s)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp((*v)[i], s))
+            return (long)i;
+    char **nv = lp_reallocarray(*v, *n + 1, sizeof *nv);
+    if (!nv)
+        return -1;
+    *v = nv;
+    if (!(nv[*n] = lp_strdup(s)))
+        return -1;
+    return (long)(*n)++;
+}
+
 lp_status ft_design(const lp_model *base, const lp_frame *data, const char *label,
-                    const char *const *drop, size_t n_drop, float **X, float **y, size_t *n,
-                    size_t *d, lp_err *err)
+                    const char *const *drop, size_t n_drop, char ***new_cls, size_t *n_new,
+                    float **X, float **y, size_t *n, size_t *d, lp_err *err)
 {
     *X = NULL;
     *y = NULL;
+    if (new_cls) {
+        *new_cls = NULL;
+        *n_new = 0;
+    }
     if (!label)
         label = lp_model_label(base);
-    lp_status st = lp_finetune_check_frame(base, data, label, drop, n_drop, err);
+    lp_status st = check_frame(base, data, label, drop, n_drop, new_cls != NULL, err);
     if (st)
         return st;
     size_t lj = 0;
@@ -235,10 +271,21 @@ lp_status ft_design(const lp_model *base, const lp_frame *data, const char *labe
         for (size_t k = 0; k < lp_model_n_classes(base); k++)
             if (!strcmp(lp_model_class(base, k), s))
                 yy[i] = (float)k;
+        if (yy[i] < 0 && new_cls) {
+            long k = new_class(new_cls, n_new, s);
+            if (k < 0)
+                st = lp_err_set(err, LP_ENOMEM, "finetune: out of memory");
+            yy[i] = (float)(lp_model_n_classes(base) + (size_t)k);
+        }
     }
     lp_matf *m = NULL;
-    if ((st = lp_model_design(base, data, &m, err))) {
+    if (st || (st = lp_model_design(base, data, &m, err))) {
         free(yy);
+        if (new_cls) {
+            ft_free_names(*new_cls, *n_new);
+            *new_cls = NULL;
+            *n_new = 0;
+        }
         return st;
     }
     *X = m->v;

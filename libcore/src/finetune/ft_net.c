@@ -15,8 +15,15 @@
  *   LoRA:   h = x A^T (n, r), dB = s dy^T h (out, r), dh = s dy B (n, r), dA = dh^T x (r, in)
  *   act:    dx = dy f'(.)
  * Gradients stop at the lowest layer that has a trainable parameter.
+ * New classes (lora only): the last layer outputs [W; 0] x + [b; c] + s B A x (B has out + m
+ * rows), so the first out logits are the base's plus the adapter's; dx takes only
+ * dy[:, :out] through W. The new biases c are not trained, nor the rows of B of classes
+ * absent from the training rows (train_rows; see lora.c).
+ * Support (lora only, dense layer 0): A (r, |S|) reads the input features S only:
+ * h = x[:, S] A^T, dA = dh^T x[:, S] (plain loops: S is small, the input sparse).
  */
 #include "finetune/ft_internal.h"
+#include "model/linear.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -115,8 +122,44 @@ fail:
     return st;
 }
 
+lp_status ft_net_from_linear(const void *impl, ft_net **out, lp_err *err)
+{
+    *out = NULL;
+    const lp_linear *lin = impl;
+    size_t d = lp_linear_n_features(lin), k = lp_linear_n_outputs(lin);
+    if (lp_linear_n_classes(lin) < 3 || k != lp_linear_n_classes(lin))
+        return lp_err_set(err, LP_EUNSUPPORTED, "lora: a logistic base must be multiclass (3 or "
+                          "more classes, one weight row each); this one has %zu classes",
+                          lp_linear_n_classes(lin));
+    ft_net *net = lp_calloc(1, sizeof *net);
+    if (!net)
+        return lp_err_set(err, LP_ENOMEM, "finetune: out of memory");
+    net->y_mean = 0;
+    net->y_std = 1;
+    net->d = d;
+    net->n_out = k;
+    net->nl = 1;
+    net->n_dense = 1;
+    net->n_params = k * d + k;
+    net->max_width = d > k ? d : k;
+    net->loss = LP_NN_LOSS_SOFTMAX_XENT;
+    net->L = lp_calloc(1, sizeof *net->L);
+    net->params = lp_mallocarray(net->n_params, sizeof *net->params);
+    if (!net->L || !net->params) {
+        ft_net_free(net);
+        return lp_err_set(err, LP_ENOMEM, "finetune: out of memory (%zu parameters)", k * d + k);
+    }
+    net->L[0] = (ft_layer){.kind = FT_LAYER_DENSE, .in = d, .out = k, .w = 0, .b = k * d};
+    memcpy(net->params, lp_linear_coef(lin), k * d * sizeof *net->params);
+    memcpy(net->params + k * d, lp_linear_intercept(lin), k * sizeof *net->params);
+    *out = net;
+    return LP_OK;
+}
+
 lp_status ft_net_to_blob(ft_net *net, lp_buf *b, lp_err *err)
 {
+    if (!net->nn)
+        return lp_err_set(err, LP_EUNSUPPORTED, "finetune: the base is not an nn model");
     lp_status st = lp_nn_set_params(net->nn, net->params, net->n_params, err);
     if (st)
         return st;
@@ -131,6 +174,42 @@ lp_status ft_net_to_blob(ft_net *net, lp_buf *b, lp_err *err)
 
 /* Layer i forward on n rows: x (n, in) -> y (n, out); h (n, r) gets x A^T at a target (the
  * backward pass needs it), may be NULL when not a target. */
+size_t ft_lora_a_width(const ft_lora *lo, size_t k, size_t in)
+{
+    return lo->support && k == 0 ? lo->n_support : in;
+}
+
+/* h (n, r) = x[:, S] A^T for A (r, |S|) over the support S of x (n, d). */
+static void support_h(const ft_lora *lo, const float *A, const float *x, size_t n, size_t d,
+                      float *h)
+{
+    const size_t r = lo->r;
+    for (size_t i = 0; i < n; i++) {
+        const float *xi = x + i * d;
+        float *hi = h + i * r;
+        for (size_t q = 0; q < r; q++)
+            hi[q] = 0;
+        for (size_t j = 0; j < lo->n_support; j++) {
+            float v = xi[lo->support[j]];
+            if (v == 0.0f)
+                continue;
+            for (size_t q = 0; q < r; q++)
+                hi[q] += v * A[q * lo->n_support + j];
+        }
+    }
+}
+
+static bool is_ext(const ft_lora *lo, const ft_layer *L)
+{
+    return lo && lo->n_new && L->kind == FT_LAYER_DENSE && L->dense == lo->ext;
+}
+
+/* Layer i's output width: out, plus the new classes at an extended layer. */
+static size_t out_width(const ft_lora *lo, const ft_layer *L)
+{
+    return L->out + (is_ext(lo, L) ? lo->n_new : 0);
+}
+
 static lp_status layer_forward(const lp_backend *be, const ft_net *net, const ft_lora *lo,
                                const float *params, size_t i, size_t n, const float *x, float *y,
                                float *h, lp_err *err)
@@ -138,20 +217,35 @@ static lp_status layer_forward(const lp_backend *be, const ft_net *net, const ft
     const ft_layer *L = &net->L[i];
     lp_status st = LP_OK;
     switch (L->kind) {
-    case FT_LAYER_DENSE:
+    case FT_LAYER_DENSE: {
+        const size_t ld = out_width(lo, L);
         st = be->sgemm(be, false, true, n, L->out, L->in, 1.0f, x, L->in, params + L->w, L->in,
-                       0.0f, y, L->out, err);
-        if (!st)
+                       0.0f, y, ld, err);
+        if (!st && ld == L->out) {
             st = be->bias_add(be, n, L->out, params + L->b, y, err);
+        } else if (!st) { /* [b; c], the new classes' rows of [W; 0] giving 0 */
+            const float *b = params + L->b, *c = lo->block + lo->nb_off;
+            for (size_t r = 0; r < n; r++) {
+                float *yr = y + r * ld;
+                for (size_t j = 0; j < L->out; j++)
+                    yr[j] += b[j];
+                for (size_t j = 0; j < lo->n_new; j++)
+                    yr[L->out + j] = c[j];
+            }
+        }
         if (!st && lo && lo->a_off[L->dense] != SIZE_MAX) {
             const float *A = lo->block + lo->a_off[L->dense], *B = lo->block + lo->b_off[L->dense];
-            st = be->sgemm(be, false, true, n, lo->r, L->in, 1.0f, x, L->in, A, L->in, 0.0f, h,
-                           lo->r, err);
+            if (lo->support && L->dense == 0)
+                support_h(lo, A, x, n, L->in, h);
+            else
+                st = be->sgemm(be, false, true, n, lo->r, L->in, 1.0f, x, L->in, A, L->in, 0.0f,
+                               h, lo->r, err);
             if (!st)
-                st = be->sgemm(be, false, true, n, L->out, lo->r, lo->scale, h, lo->r, B, lo->r,
-                               1.0f, y, L->out, err);
+                st = be->sgemm(be, false, true, n, ld, lo->r, lo->scale, h, lo->r, B, lo->r,
+                               1.0f, y, ld, err);
         }
         return st;
+    }
     case FT_LAYER_ACT:
         return be->act_forward(be, L->act, n * L->out, x, y, err);
     default:
@@ -166,6 +260,7 @@ lp_status ft_net_forward(const ft_net *net, const ft_lora *lora, const float *X,
     const lp_backend *be = lp_backend_cpu();
     const size_t chunk = 1024; /* the nn module's predict chunk */
     const size_t r = lora ? lora->r : 1;
+    const size_t kout = net->n_out + (lora ? lora->n_new : 0);
     float *a = lp_mallocarray(chunk * net->max_width, sizeof *a);
     float *b = lp_mallocarray(chunk * net->max_width, sizeof *b);
     float *h = lp_mallocarray(chunk * r, sizeof *h);
@@ -177,7 +272,7 @@ lp_status ft_net_forward(const ft_net *net, const ft_lora *lora, const float *X,
         const float *x = X + i0 * net->d;
         float *cur = a, *nxt = b;
         for (size_t i = 0; !st && i < net->nl; i++) {
-            float *y = i + 1 == net->nl ? out + i0 * net->n_out : nxt;
+            float *y = i + 1 == net->nl ? out + i0 * kout : nxt;
             st = layer_forward(be, net, lora, net->params, i, m, x, y, h, err);
             x = y;
             nxt = cur;
@@ -191,12 +286,11 @@ lp_status ft_net_forward(const ft_net *net, const ft_lora *lora, const float *X,
 }
 
 lp_status ft_net_predictions(const ft_net *net, lp_task task, const float *raw, size_t n,
-                             lp_predictions *p, lp_err *err)
+                             size_t k, lp_predictions *p, lp_err *err)
 {
     memset(p, 0, sizeof *p);
     p->task = task;
     p->n = n;
-    size_t k = net->n_out;
     if (task == LP_TASK_REGRESSION) {
         p->k = 1;
         p->out = lp_mallocarray(n ? n : 1, sizeof *p->out);
@@ -264,7 +358,7 @@ lp_status ft_net_train(ft_net *net, ft_lora *lora, ft_mode mode, const float *X,
     const uint64_t t0 = lp_time_ns();
     ft_mem mem = {0, 0};
     lp_status st = LP_OK;
-    const size_t K = net->n_out, nl = net->nl;
+    const size_t K = net->n_out + (lora ? lora->n_new : 0), nl = net->nl;
     size_t last = nl;
     for (size_t i = 0; i < nl; i++)
         if (net->L[i].kind == FT_LAYER_DENSE)
@@ -301,8 +395,9 @@ lp_status ft_net_train(ft_net *net, ft_lora *lora, ft_mode mode, const float *X,
     float *acts = mem_alloc(&mem, B * acts_len, sizeof *acts);
     float *hs = mode == FT_MODE_LORA ? mem_alloc(&mem, B * r * net->n_dense, sizeof *hs) : NULL;
     float *dh = mem_alloc(&mem, B * r, sizeof *dh);
-    float *g0 = mem_alloc(&mem, B * net->max_width, sizeof *g0);
-    float *g1 = mem_alloc(&mem, B * net->max_width, sizeof *g1);
+    const size_t gwid = net->max_width > K ? net->max_width : K;
+    float *g0 = mem_alloc(&mem, B * gwid, sizeof *g0);
+    float *g1 = mem_alloc(&mem, B * gwid, sizeof *g1);
     float *yb = mem_alloc(&mem, B * K, sizeof *yb);
     int32_t *tb = mem_alloc(&mem, B, sizeof *tb);
     size_t *idx = mem_alloc(&mem, n, sizeof *idx);
@@ -364,6 +459,7 @@ lp_status ft_net_train(ft_net *net, ft_lora *lora, ft_mode mode, const float *X,
                 const ft_layer *L = &net->L[i];
                 const float *xin = acts + aoff[i];
                 bool need_dx = i > lowest;
+                const size_t ld = out_width(lora, L); /* dy's row stride */
                 if (L->kind == FT_LAYER_DENSE) {
                     bool tw = mode == FT_MODE_FULL || (mode == FT_MODE_HEAD && i == last);
                     if (tw) {
@@ -380,17 +476,30 @@ lp_status ft_net_train(ft_net *net, ft_lora *lora, ft_mode mode, const float *X,
                         const float *h = hs + L->dense * B * r;
                         float *gA = grad + lora->a_off[L->dense];
                         float *gB = grad + lora->b_off[L->dense];
-                        st = be->sgemm(be, true, false, L->out, r, nb, lora->scale, dy, L->out, h,
-                                       r, 0.0f, gB, r, err);
+                        st = be->sgemm(be, true, false, ld, r, nb, lora->scale, dy, ld, h, r,
+                                       0.0f, gB, r, err);
                         if (!st)
-                            st = be->sgemm(be, false, false, nb, r, L->out, lora->scale, dy,
-                                           L->out, Bm, r, 0.0f, dh, r, err);
-                        if (!st)
+                            st = be->sgemm(be, false, false, nb, r, ld, lora->scale, dy, ld, Bm,
+                                           r, 0.0f, dh, r, err);
+                        if (!st && ld != L->out && lora->train_rows) /* absent classes */
+                            for (size_t q = 0; q < ld; q++)
+                                if (!lora->train_rows[q])
+                                    memset(gB + q * r, 0, r * sizeof *gB);
+                        if (!st && lora->support && L->dense == 0) {
+                            const size_t ns = lora->n_support;
+                            for (size_t q = 0; q < nb; q++)
+                                for (size_t j = 0; j < ns; j++) {
+                                    float v = xin[q * L->in + lora->support[j]];
+                                    for (size_t t = 0; v != 0.0f && t < r; t++)
+                                        gA[t * ns + j] += dh[q * r + t] * v;
+                                }
+                        } else if (!st) {
                             st = be->sgemm(be, true, false, r, L->in, nb, 1.0f, dh, r, xin,
                                            L->in, 0.0f, gA, L->in, err);
+                        }
                     }
                     if (!st && need_dx) {
-                        st = be->sgemm(be, false, false, nb, L->in, L->out, 1.0f, dy, L->out,
+                        st = be->sgemm(be, false, false, nb, L->in, L->out, 1.0f, dy, ld,
                                        params + L->w, L->in, 0.0f, dx, L->in, err);
                         if (!st && tgt)
                             st = be->sgemm(be, false, false, nb, L->in, r, 1.0f, dh, r,
