@@ -156,10 +156,13 @@ static lp_status h_proxy(const lp_req *req, lp_res *res, void *user)
 
 /* ---- overview --------------------------------------------------------------------------------*/
 
+/* Routes the console itself polls (probes, metrics, and /v1/monitor, which every overview
+ * reads from each service that has it): not counted as the service's traffic. */
 static bool is_probe_route(const char *route)
 {
     return !strcmp(route, "/healthz") || !strcmp(route, "/readyz") ||
-           !strcmp(route, "/version") || !strcmp(route, "/metrics");
+           !strcmp(route, "/version") || !strcmp(route, "/metrics") ||
+           !strcmp(route, "/v1/monitor");
 }
 
 /* Prometheus histogram_quantile: the q-quantile of a cumulative histogram, linear inside the

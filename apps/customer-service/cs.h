@@ -412,4 +412,22 @@ lp_status cs_service_new(const cs_service_opts *o, cs_service **out, lp_err *err
 lp_server *cs_service_server(cs_service *s);
 void cs_service_free(cs_service *s);
 
+/* ---- monitoring (cs_monitor.c) ----------------------------------------------------------- */
+typedef struct cs_monitor cs_monitor;
+/* The monitor's drift reference of m (monitor.h): "_score" (the top-intent confidence) and
+ * "intent" (categorical) of m's answers to the validation texts (nv), saved on m's model as
+ * the extra section "drift". Called at the end of cs_intent_train. nv == 0: nothing. */
+lp_status cs_monitor_fit_reference(cs_intent *m, const char *const *vtexts, size_t nv,
+                                   lp_err *err);
+/* Open a monitor reading the session store db_path (read-only; created by cs_store_open). */
+lp_status cs_monitor_new(const char *db_path, cs_monitor **out, lp_err *err);
+void cs_monitor_free(cs_monitor *mon);
+/* Count one answered turn of bot (swap generation gen: a new one starts a new window).
+ * mon NULL: a no-op. Thread-safe. */
+void cs_monitor_count(cs_monitor *mon, const cs_bot *bot, uint64_t gen, const char *intent,
+                      double confidence);
+/* GET /v1/monitor's body (lepton serve's shape, plus "reason" when there is no reference and
+ * live.accuracy_of). New object. Thread-safe. */
+cJSON *cs_monitor_report(cs_monitor *mon, const cs_bot *bot, uint64_t gen);
+
 #endif

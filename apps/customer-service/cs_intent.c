@@ -541,6 +541,11 @@ lp_status cs_intent_train(const char *const *texts, const char *const *labels, s
         cs_intent_free(m);
         goto fit_done;
     }
+    /* the monitor's drift reference: the validation answers of the finished model */
+    if ((st = cs_monitor_fit_reference(m, VT, nv, err)) != LP_OK) {
+        cs_intent_free(m);
+        goto fit_done;
+    }
     lp_log_info("intent: %zu classes, protocol %s, T=%.3f, tau=%.4f", cs_intent_n_classes(m),
                 cs_intent_protocol(m), cs_intent_temperature(m), m->tau);
     *out = m;

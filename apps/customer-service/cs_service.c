@@ -1,7 +1,8 @@
 /*
  * cs_service.c - training a bot from files, retraining with feedback corrections, and the HTTP
  * service (route table over lp_serve): POST /v1/chat, GET /v1/sessions/{id}, POST /v1/feedback,
- * POST /v1/admin/retrain, plus the shared endpoints of the serve layer.
+ * POST /v1/admin/retrain, GET /v1/monitor (cs_monitor.c), plus the shared endpoints of the serve
+ * layer.
  *
  * The current bot sits behind an lp_swap: a request holds a reference for its duration, a
  * retrain installs the new bot only when it is not worse on validation, and the old one is
@@ -335,6 +336,7 @@ struct cs_service {
     lp_metric_series *turns, *handoffs, *oos;
     size_t n_adapters;
     char **adapter_names, **adapter_paths; /* (n_adapters) */
+    cs_monitor *mon; /* GET /v1/monitor (cs_monitor.c) */
 };
 
 static void live_free(cs_live *l)
@@ -455,6 +457,8 @@ static lp_status h_chat(const lp_req *req, lp_res *res, void *user)
         free(red);
         free(red_reply);
         cJSON_AddNumberToObject(out, "turn_id", (double)turn_id);
+        cs_monitor_count(s->mon, bot, lp_swap_generation(s->swap), in->valuestring,
+                         cf->valuedouble);
         lp_metric_series_add(s->turns, 1);
         if (turn.handoff)
             lp_metric_series_add(s->handoffs, 1);
@@ -590,6 +594,16 @@ static lp_status h_intent(const lp_req *req, lp_res *res, void *user)
     return lp_res_json(res, 200, o);
 }
 
+static lp_status h_monitor(const lp_req *req, lp_res *res, void *user)
+{
+    (void)req;
+    cs_service *s = user;
+    lp_swap_ref *ref = lp_swap_acquire(s->swap);
+    cJSON *o = cs_monitor_report(s->mon, lp_swap_ref_object(ref), lp_swap_generation(s->swap));
+    lp_swap_release(ref);
+    return lp_res_json(res, 200, o);
+}
+
 static const lp_field_spec chat_fields[] = {
     {"session_id", LP_FIELD_TYPE_STRING, true, false, 0, 0, 128},
     {"text", LP_FIELD_TYPE_STRING, true, false, 0, 0, 8192},
@@ -610,6 +624,7 @@ static const lp_field_spec feedback_fields[] = {
         {"POST", "/v1/intent", h_intent, 64 * 1024, false, true, intent_fields, false},            \
         {"GET", "/v1/sessions/{id}", h_session, 0, false, false, NULL, false},                     \
         {"POST", "/v1/feedback", h_feedback, 16 * 1024, false, true, feedback_fields, false},      \
+        {"GET", "/v1/monitor", h_monitor, 0, false, false, NULL, false},                           \
     {                                                                                              \
         "POST", "/v1/admin/retrain", h_retrain, 16 * 1024, AUTH, false, NULL, false                \
     }
@@ -637,6 +652,7 @@ void cs_service_free(cs_service *s)
     lp_server_free(s->server);
     lp_swap_free(s->swap);
     cs_store_close(s->store);
+    cs_monitor_free(s->mon);
     free(s->model_path);
     for (size_t i = 0; i < s->n_adapters; i++) {
         free(s->adapter_names[i]);
@@ -702,6 +718,8 @@ lp_status cs_service_new(const cs_service_opts *o, cs_service **out, lp_err *err
     }
     if (st == LP_OK)
         st = cs_store_open(o->db_path ? o->db_path : "cs.db", o->hashes_only, &s->store, err);
+    if (st == LP_OK)
+        st = cs_monitor_new(o->db_path ? o->db_path : "cs.db", &s->mon, err);
     if (st == LP_OK) {
         const lp_route *r = o->n_keys ? routes_auth : routes_open;
         st = lp_server_new(r, sizeof(routes_open) / sizeof(routes_open[0]), s, &o->server,

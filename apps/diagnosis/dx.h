@@ -85,6 +85,11 @@ typedef struct dx_answer {
     char reason[256];   /* empty when not abstaining */
 } dx_answer;
 
+/* The monitor's drift reference of a model (monitor.h): "top_probability" (the calibrated top
+ * probability) and "ood_score" (the answer's ood) of the validation rows at training time; NULL
+ * for a model saved before it existed. Owned by m. */
+const lp_drift *dx_image_model_drift(const dx_image_model *m);
+
 /* Predict n images X (n, c h w): answers (n). Thread-safe. */
 lp_status dx_image_predict(const dx_image_model *m, const float *X, size_t n, dx_answer *out,
                            lp_err *err);
@@ -139,6 +144,11 @@ size_t dx_text_model_classes(const dx_text_model *m);
 const char *dx_text_model_class(const dx_text_model *m, size_t j);
 const char *dx_text_model_version(const dx_text_model *m); /* "text-<12 hex>" */
 const char *dx_text_model_card(const dx_text_model *m);    /* JSON text owned by m */
+/* A drift reference from answers a (n): numeric features "top_probability" and "ood_score".
+ * *out is new (lp_drift_free). */
+lp_status dx_drift_fit(const dx_answer *a, size_t n, lp_drift **out, lp_err *err);
+/* As dx_image_model_drift, for the text model (validation split; ood = 1 - known share). */
+const lp_drift *dx_text_model_drift(const dx_text_model *m);
 
 /* Answer one text. LP_EINVAL for an empty (or all-blank) text, LP_EPARSE for invalid UTF-8. A
  * text with no word the vocabulary knows (another language, another domain) is ANSWERED with
@@ -195,6 +205,13 @@ lp_status dx_audit_append(dx_audit *a, const char *model_version, const char *in
                           lp_err *err);
 /* The row as a JSON object text (caller frees); LP_ENOTFOUND. Thread-safe. */
 lp_status dx_audit_get(dx_audit *a, int64_t id, char **json, lp_err *err);
+/* Store the label a clinician confirmed for answer id (any non-empty text; replaces an
+ * earlier one) in the feedback table, never in the chained rows. LP_ENOTFOUND when no answer
+ * has that id. Durable before returning. Thread-safe. */
+lp_status dx_audit_feedback(dx_audit *a, int64_t id, const char *label, lp_err *err);
+/* Over the latest `window` answers with feedback (by answer id): *n of them, *correct whose
+ * top-1 label (the first of the stored differential) equals the confirmed label. Thread-safe. */
+lp_status dx_audit_live(dx_audit *a, size_t window, size_t *n, size_t *correct, lp_err *err);
 /* Check the whole chain; LP_EFORMAT naming the first bad row ("row 7: hash does not match
  * its contents (edited)", "row 8: previous hash does not match row 6 (row 7 deleted?)"). */
 lp_status dx_audit_verify(const char *path, size_t *n_rows, lp_err *err);
@@ -213,7 +230,8 @@ lp_status dx_tabular_train(const char *path, const char *valid_path, const char 
 /* ---- the service (dx_service.c) ------------------------------------------------------------
  * State of lepton-diagnosis's HTTP API: the models (one per modality, either may be NULL, not
  * both) and the audit trail. Routes: POST /v1/diagnose, GET /v1/audit/{id}, GET
- * /v1/model-card (see docs/diagnosis.openapi.yaml); lp_server adds the shared endpoints. */
+ * /v1/model-card, POST /v1/feedback, GET /v1/monitor (see docs/diagnosis.openapi.yaml);
+ * lp_server adds the shared endpoints. */
 typedef struct dx_service dx_service;
 /* Takes ownership of img and txt (freed on failure too); opens the audit database db.
  * store_text: keep the request text (PCRE2-redacted) in the audit rows. */

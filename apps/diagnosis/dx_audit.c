@@ -7,6 +7,10 @@
  * holds the last row's id and hash, so deleting the last row is caught as well. (Someone who
  * can rewrite the whole chain and the head can forge it: anchor the head hash elsewhere for
  * that.) Appends are serialized by a mutex and run in one transaction each (WAL).
+ *
+ * Feedback (the label a clinician confirmed for an answer) lives in its own table, keyed by
+ * the answer's id: it never touches the chained rows, so the chain verifies with or without
+ * it. A second label for the same answer replaces the first.
  */
 #include "dx.h"
 
@@ -35,6 +39,8 @@ static const char *SCHEMA =
     " prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS head(one INTEGER PRIMARY KEY CHECK(one = 1), n INTEGER NOT NULL,"
     " hash TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS feedback(audit_id INTEGER PRIMARY KEY, label TEXT NOT NULL,"
+    " received_at REAL NOT NULL);"
     "PRAGMA user_version=1;";
 
 lp_status dx_audit_open(const char *path, dx_audit **out, lp_err *err)
@@ -304,4 +310,62 @@ char *dx_redact(const char *text)
         cur = outb;
     }
     return cur;
+}
+
+lp_status dx_audit_feedback(dx_audit *a, int64_t id, const char *label, lp_err *err)
+{
+    pthread_mutex_lock(&a->mu);
+    sqlite3_stmt *q = NULL;
+    lp_status st = LP_OK;
+    bool found = false;
+    if (sqlite3_prepare_v2(a->db, "SELECT 1 FROM answers WHERE id = ?", -1, &q, NULL) !=
+        SQLITE_OK)
+        st = lp_err_set(err, LP_EDB, "audit: %s", sqlite3_errmsg(a->db));
+    if (!st) {
+        sqlite3_bind_int64(q, 1, id);
+        found = sqlite3_step(q) == SQLITE_ROW;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if (!st && !found)
+        st = lp_err_set(err, LP_ENOTFOUND, "audit id %lld: no such answer", (long long)id);
+    if (!st && sqlite3_prepare_v2(a->db, "INSERT OR REPLACE INTO feedback(audit_id, label,"
+                                  " received_at) VALUES(?,?,?)", -1, &q, NULL) != SQLITE_OK)
+        st = lp_err_set(err, LP_EDB, "audit: %s", sqlite3_errmsg(a->db));
+    if (!st) {
+        sqlite3_bind_int64(q, 1, id);
+        sqlite3_bind_text(q, 2, label, -1, SQLITE_STATIC);
+        sqlite3_bind_double(q, 3, lp_time_wall());
+        if (sqlite3_step(q) != SQLITE_DONE)
+            st = lp_err_set(err, LP_EDB, "audit feedback: %s", sqlite3_errmsg(a->db));
+    }
+    sqlite3_finalize(q);
+    pthread_mutex_unlock(&a->mu);
+    return st;
+}
+
+lp_status dx_audit_live(dx_audit *a, size_t window, size_t *n, size_t *correct, lp_err *err)
+{
+    *n = *correct = 0;
+    pthread_mutex_lock(&a->mu);
+    sqlite3_stmt *q = NULL;
+    lp_status st = LP_OK;
+    if (sqlite3_prepare_v2(a->db, "SELECT f.label, a.differential FROM feedback f JOIN answers a"
+                           " ON a.id = f.audit_id ORDER BY f.audit_id DESC LIMIT ?", -1, &q,
+                           NULL) != SQLITE_OK)
+        st = lp_err_set(err, LP_EDB, "audit: %s", sqlite3_errmsg(a->db));
+    if (!st)
+        sqlite3_bind_int64(q, 1, (sqlite3_int64)(window > INT64_MAX ? INT64_MAX : window));
+    while (!st && sqlite3_step(q) == SQLITE_ROW) {
+        const char *label = (const char *)sqlite3_column_text(q, 0);
+        const char *diff = (const char *)sqlite3_column_text(q, 1);
+        cJSON *d = diff ? cJSON_Parse(diff) : NULL;
+        const cJSON *top = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(d, 0), "label");
+        (*n)++;
+        *correct += label && cJSON_IsString(top) && !strcmp(top->valuestring, label);
+        cJSON_Delete(d);
+    }
+    sqlite3_finalize(q);
+    pthread_mutex_unlock(&a->mu);
+    return st;
 }

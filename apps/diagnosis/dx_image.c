@@ -10,7 +10,9 @@
  * unlike the training images") or its calibrated top probability is below abstain_p.
  *
  * Model file sections: header JSON (classes, shape, temperature, thresholds, the model card),
- * "dx.nn" (lp_nn_save), "dx.ood" (f32: mu (F), var (F)).
+ * "dx.nn" (lp_nn_save), "dx.ood" (f32: mu (F), var (F)), and "dx.drift" (lp_drift_save: the
+ * monitor's reference, top probability and OOD distance of the validation rows; optional, as
+ * models saved before it have none).
  */
 #include "dx.h"
 #include "model/nn.h"
@@ -35,6 +37,7 @@ struct dx_image_model {
     float *mu, *var; /* (F) */
     char version[32];
     char *card;
+    lp_drift *drift; /* validation top probability and OOD distance, or NULL */
 };
 
 dx_train_opts dx_train_opts_default(void)
@@ -67,6 +70,7 @@ void dx_image_model_free(dx_image_model *m)
     free(m->mu);
     free(m->var);
     free(m->card);
+    lp_drift_free(m->drift);
     free(m);
 }
 
@@ -390,6 +394,14 @@ static lp_status fit_trust(dx_image_model *m, const float *X, size_t n, const fl
         m->ood_thr = dist[q];
         m->abstain_p = o->abstain_p;
     }
+    dx_answer *va = st ? NULL : lp_mallocarray(nv, sizeof *va);
+    if (!st && !va)
+        st = lp_err_set(err, LP_ENOMEM, "dx: out of memory");
+    if (!st)
+        st = dx_image_predict(m, Xv, nv, va, err);
+    if (!st)
+        st = dx_drift_fit(va, nv, &m->drift, err);
+    free(va);
     dx_eval ev;
     if (!st)
         st = dx_image_eval(m, Xv, yv, nv, &ev, err);
@@ -637,6 +649,13 @@ lp_status dx_image_model_save(const dx_image_model *m, const char *path, lp_err 
         st = lp_lpm_writer_add(w, "dx.nn", LP_LPM_DTYPE_BYTES, b.data, b.len, err);
     if (!st)
         st = lp_lpm_writer_add(w, "dx.ood", LP_LPM_DTYPE_F32, ood, 2 * m->F * sizeof *ood, err);
+    lp_buf db;
+    lp_buf_init(&db);
+    if (!st && m->drift)
+        st = lp_drift_save(m->drift, &db, err);
+    if (!st && m->drift)
+        st = lp_lpm_writer_add(w, "dx.drift", LP_LPM_DTYPE_BYTES, db.data, db.len, err);
+    lp_buf_free(&db);
     if (!st)
         st = lp_lpm_writer_save(w, text, path, err);
     lp_lpm_writer_free(w);
@@ -720,6 +739,9 @@ lp_status dx_image_model_load(const char *path, dx_image_model **out, lp_err *er
             if (!(m->var[j] > 0) || !isfinite(m->mu[j]))
                 st = lp_err_set(err, LP_EFORMAT, "%s: dx.ood value %zu is bad", path, j);
     }
+    /* optional: models saved before monitoring have no drift reference */
+    if (!st && lp_lpm_section(f, "dx.drift", LP_LPM_DTYPE_BYTES, &data, &size, NULL) == LP_OK)
+        st = lp_drift_load(data, size, &m->drift, err);
     if (!st) {
         cJSON_DeleteItemFromObjectCaseSensitive(hdr, "dx");
         m->card = cJSON_PrintUnformatted(hdr);
@@ -733,5 +755,33 @@ lp_status dx_image_model_load(const char *path, dx_image_model **out, lp_err *er
         return st;
     }
     *out = m;
+    return LP_OK;
+}
+
+const lp_drift *dx_image_model_drift(const dx_image_model *m) { return m->drift; }
+
+lp_status dx_drift_fit(const dx_answer *a, size_t n, lp_drift **out, lp_err *err)
+{
+    *out = NULL;
+    double *v = lp_mallocarray(n + 1, sizeof *v);
+    lp_frame *empty = lp_frame_new();
+    lp_drift *d = NULL;
+    lp_status st = v && empty ? lp_drift_fit(empty, &d, err)
+                              : lp_err_set(err, LP_ENOMEM, "dx drift: out of memory");
+    for (size_t i = 0; !st && i < n; i++)
+        v[i] = a[i].probs[a[i].order[0]];
+    if (!st)
+        st = lp_drift_add_numeric(d, "top_probability", v, n, err);
+    for (size_t i = 0; !st && i < n; i++)
+        v[i] = a[i].ood;
+    if (!st)
+        st = lp_drift_add_numeric(d, "ood_score", v, n, err);
+    free(v);
+    lp_frame_free(empty);
+    if (st) {
+        lp_drift_free(d);
+        return st;
+    }
+    *out = d;
     return LP_OK;
 }

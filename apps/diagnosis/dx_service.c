@@ -9,6 +9,13 @@
  * scratch buffers). An answer is written to the audit trail before it is sent; a request that
  * fails (4xx / 5xx) writes nothing. Input limits: the body 8 MiB, an image 4 megapixels
  * (413 above), gray or RGB PNG / JPEG (converted to the model's channels; CMYK JPEG 400).
+ *
+ * Monitoring: POST /v1/feedback stores the label a clinician confirmed for an audit id (its own
+ * table, the chain untouched); GET /v1/monitor reports, per modality, the drift of each
+ * answer's calibrated top probability and OOD score (before fusion) against the model's
+ * validation answers at training time, counted since this process started, and the live
+ * top-1 accuracy over the latest MON_WINDOW answers with feedback (abstentions included: the
+ * differential's first label is what a clinician saw first).
  */
 #include "dx.h"
 
@@ -24,6 +31,8 @@
 #define DX_MAX_PIXELS (4u << 20) /* 4 megapixels: a larger upload is refused (413) */
 #define DX_IG_STEPS 32
 #define DX_TOP_K 5
+#define MON_WINDOW 10000
+#define PSI_THRESHOLD 0.2
 
 struct dx_service {
     dx_image_model *img; /* either may be NULL, not both */
@@ -31,6 +40,7 @@ struct dx_service {
     dx_audit *audit;
     bool store_text;
     pthread_mutex_t ig_mu; /* integrated gradients use the net's scratch buffers */
+    lp_drift_sketch *sk_img, *sk_txt; /* live counts against each model's reference, or NULL */
 };
 typedef struct dx_service app;
 
@@ -230,6 +240,15 @@ static long image_class(const app *a, const char *label)
 }
 
 /* POST /v1/diagnose: {"text"?, "image"?, "explain"? (default true)}. */
+/* Count one modality's answer in its drift sketch (features 0 and 1 of dx_drift_fit). */
+static void mon_count(lp_drift_sketch *sk, const dx_answer *ans)
+{
+    if (!sk)
+        return;
+    lp_drift_sketch_add_num(sk, 0, ans->probs[ans->order[0]]);
+    lp_drift_sketch_add_num(sk, 1, ans->ood);
+}
+
 static lp_status h_diagnose(const lp_req *req, lp_res *res, void *user)
 {
     app *a = user;
@@ -338,6 +357,10 @@ static lp_status h_diagnose(const lp_req *req, lp_res *res, void *user)
         cJSON_Delete(sum);
         return lp_http_error_from(res, &err);
     }
+    if (image)
+        mon_count(a->sk_img, &ai);
+    if (text)
+        mon_count(a->sk_txt, &at);
     cJSON *body = cJSON_CreateObject();
     cJSON_AddItemToObject(body, "differential", diff);
     cJSON_AddItemToObject(body, "abstain", abst);
@@ -400,8 +423,107 @@ static lp_status h_card(const lp_req *req, lp_res *res, void *user)
 }
 
 
+static const lp_field_spec FEEDBACK_FIELDS[] = {
+    {.name = "audit_id", .type = LP_FIELD_TYPE_INTEGER, .required = true, .ranged = true,
+     .min = 1, .max = 9007199254740992.0},
+    {.name = "label", .type = LP_FIELD_TYPE_STRING, .required = true, .max_len = 200},
+    {.name = NULL},
+};
+
+/* POST /v1/feedback {"audit_id": N, "label": "..."}: the confirmed label of an answer. */
+static lp_status h_feedback(const lp_req *req, lp_res *res, void *user)
+{
+    app *a = user;
+    for (const cJSON *m = req->json->child; m; m = m->next)
+        if (strcmp(m->string, "audit_id") && strcmp(m->string, "label"))
+            return lp_http_error(res, LP_EINVAL, "unknown field '%.60s' (expected audit_id and "
+                                                 "label)", m->string);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(req->json, "audit_id");
+    const char *label = cJSON_GetObjectItemCaseSensitive(req->json, "label")->valuestring;
+    bool blank = true;
+    for (const char *p = label; *p && blank; p++)
+        blank = strchr(" \t\r\n\f\v", *p) != NULL;
+    if (blank)
+        return lp_http_error(res, LP_EINVAL, "field 'label': expected the confirmed label, "
+                                             "got an empty text");
+    lp_err err;
+    int64_t aid = (int64_t)id->valuedouble;
+    if (dx_audit_feedback(a->audit, aid, label, &err))
+        return lp_http_error_from(res, &err);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddNumberToObject(body, "audit_id", (double)aid);
+    cJSON_AddStringToObject(body, "label", label);
+    cJSON_AddBoolToObject(body, "stored", true);
+    return lp_res_json(res, 200, body);
+}
+
+static cJSON *num_or_null(double v)
+{
+    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}
+
+/* The drift rows of one modality ("image:top_probability", ...) into arr; the first (top
+ * probability) also into *primary when that is still NULL. */
+static void mon_drift(lp_drift_sketch *sk, const char *modality, cJSON *arr, cJSON **primary)
+{
+    lp_drift_stat st[2];
+    lp_drift_compare(sk, PSI_THRESHOLD, st);
+    for (size_t j = 0; j < 2; j++) {
+        cJSON *o = cJSON_CreateObject();
+        char name[64];
+        snprintf(name, sizeof name, "%s:%s", modality, st[j].name);
+        cJSON_AddStringToObject(o, "feature", name);
+        cJSON_AddNumberToObject(o, "n", (double)st[j].n);
+        cJSON_AddItemToObject(o, "psi", num_or_null(st[j].psi));
+        cJSON_AddItemToObject(o, "ks", num_or_null(st[j].ks));
+        cJSON_AddBoolToObject(o, "drifted", st[j].drifted);
+        if (j == 0 && !*primary)
+            *primary = cJSON_Duplicate(o, true);
+        cJSON_AddItemToArray(arr, o);
+    }
+}
+
+static lp_status h_monitor(const lp_req *req, lp_res *res, void *user)
+{
+    (void)req;
+    app *a = user;
+    cJSON *body = cJSON_CreateObject();
+    char version[96];
+    dx_service_version(a, version, sizeof version);
+    cJSON_AddStringToObject(body, "model_version", version);
+    cJSON_AddNumberToObject(body, "psi_threshold", PSI_THRESHOLD);
+    cJSON *arr = cJSON_AddArrayToObject(body, "drift");
+    cJSON *primary = NULL;
+    if (a->sk_img)
+        mon_drift(a->sk_img, "image", arr, &primary);
+    if (a->sk_txt)
+        mon_drift(a->sk_txt, "text", arr, &primary);
+    if (primary)
+        cJSON_AddItemToObject(body, "score_drift", primary);
+    if ((a->img && !a->sk_img) || (a->txt && !a->sk_txt))
+        cJSON_AddStringToObject(body, "reason",
+                                "a model has no drift reference (saved before monitoring): "
+                                "retrain it with lepton-diagnosis train to get one");
+    size_t n = 0, right = 0;
+    lp_err err;
+    if (dx_audit_live(a->audit, MON_WINDOW, &n, &right, &err)) {
+        cJSON_Delete(body);
+        return lp_http_error_from(res, &err);
+    }
+    cJSON *live = cJSON_AddObjectToObject(body, "live");
+    cJSON_AddNumberToObject(live, "labelled", (double)n);
+    cJSON_AddItemToObject(live, "accuracy", num_or_null(n ? (double)right / (double)n : NAN));
+    cJSON_AddNullToObject(live, "auroc");
+    cJSON_AddNullToObject(live, "rmse");
+    cJSON_AddStringToObject(live, "accuracy_of", "top-1 label of the differential vs the "
+                                                 "confirmed label (POST /v1/feedback)");
+    return lp_res_json(res, 200, body);
+}
+
 static const lp_route ROUTES[] = {
     {"POST", "/v1/diagnose", h_diagnose, 8u << 20, false, true, NULL, false},
+    {"POST", "/v1/feedback", h_feedback, 16u << 10, false, true, FEEDBACK_FIELDS, false},
+    {"GET", "/v1/monitor", h_monitor, 0, false, false, NULL, false},
     {"GET", "/v1/audit/{id}", h_audit, 0, false, false, NULL, false},
     {"GET", "/v1/model-card", h_card, 0, false, false, NULL, false},
 };
@@ -429,6 +551,13 @@ lp_status dx_service_new(dx_image_model *img, dx_text_model *txt, const char *db
         return st;
     }
     a->img = img, a->txt = txt, a->store_text = store_text;
+    const lp_drift *ri = img ? dx_image_model_drift(img) : NULL;
+    const lp_drift *rt = txt ? dx_text_model_drift(txt) : NULL;
+    /* the sketch indexes features 0 and 1 (mon_count): only a reference of that shape */
+    if (ri && lp_drift_find(ri, "top_probability") == 0 && lp_drift_find(ri, "ood_score") == 1)
+        a->sk_img = lp_drift_sketch_new(ri);
+    if (rt && lp_drift_find(rt, "top_probability") == 0 && lp_drift_find(rt, "ood_score") == 1)
+        a->sk_txt = lp_drift_sketch_new(rt);
     pthread_mutex_init(&a->ig_mu, NULL);
     *out = a;
     return LP_OK;
@@ -439,6 +568,8 @@ void dx_service_free(dx_service *a)
     if (!a)
         return;
     dx_audit_close(a->audit);
+    lp_drift_sketch_free(a->sk_img);
+    lp_drift_sketch_free(a->sk_txt);
     dx_image_model_free(a->img);
     dx_text_model_free(a->txt);
     pthread_mutex_destroy(&a->ig_mu);

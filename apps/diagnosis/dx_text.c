@@ -11,6 +11,9 @@
  * sorted for the known-word share; the tokenizer is the TF-IDF analyzer's (sklearn's default
  * pattern, lower-cased).
  *
+ * The monitor's drift reference (top probability and OOD score of the validation answers) is
+ * saved as the model's extra section "drift"; models saved before it load without one.
+ *
  * Not here: no character n-grams, no other text family; the image model is in dx_image.c.
  */
 #include "dx.h"
@@ -37,6 +40,7 @@ struct dx_text_model {
     double T, abstain_p, cov_thr;
     char version[32];
     char *card;
+    lp_drift *drift; /* validation top probability and known-word OOD score, or NULL */
 };
 
 void dx_text_model_free(dx_text_model *m)
@@ -48,6 +52,7 @@ void dx_text_model_free(dx_text_model *m)
     lp_tokenizer_free(m->tok);
     free(m->vocab);
     free(m->card);
+    lp_drift_free(m->drift);
     free(m);
 }
 
@@ -570,6 +575,24 @@ static lp_status fit_trust(dx_text_model *m, const rows *tr, const rows *va, con
         m->abstain_p = o->abstain_p;
     }
     lp_calibrator_free(cal);
+    /* the monitor's drift reference: the validation answers at the fitted temperature, kept
+     * in the model file as the extra section "drift" */
+    dx_answer *ans = st ? NULL : lp_mallocarray(nv, sizeof *ans);
+    if (!st && !ans)
+        st = lp_err_set(err, LP_ENOMEM, "text model: out of memory");
+    for (size_t i = 0; !st && i < nv; i++)
+        answer(m, z + i * k, nw[i], kn[i], &ans[i]);
+    if (!st)
+        st = dx_drift_fit(ans, nv, &m->drift, err);
+    free(ans);
+    if (!st) {
+        lp_buf b;
+        lp_buf_init(&b);
+        st = lp_drift_save(m->drift, &b, err);
+        if (!st)
+            st = lp_model_set_extra(m->model, "drift", b.data, b.len, err);
+        lp_buf_free(&b);
+    }
     dx_eval before, after;
     if (!st)
         st = eval_rows(m, va, "validation rows", 1.0, &before, err);
@@ -701,6 +724,8 @@ lp_status dx_text_train(const char *path, const char *valid_path, const char *te
     return LP_OK;
 }
 
+const lp_drift *dx_text_model_drift(const dx_text_model *m) { return m->drift; }
+
 lp_status dx_text_model_save(const dx_text_model *m, const char *path, lp_err *err)
 {
     return lp_model_save(m->model, path, err);
@@ -740,6 +765,9 @@ lp_status dx_text_model_load(const char *path, dx_text_model **out, lp_err *err)
         }
     }
     cJSON_Delete(j);
+    /* optional: models saved before monitoring have no drift reference */
+    if (!st && lp_model_get_extra(m->model, "drift", &data, &len, NULL) == LP_OK)
+        st = lp_drift_load(data, len, &m->drift, err);
     if (!st)
         st = attach(m, err);
     if (st) {

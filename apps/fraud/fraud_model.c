@@ -11,6 +11,10 @@
  *
  * Genuine transactions may be subsampled for training (max_genuine); the Platt calibration on
  * the untouched validation period restores probabilities at the real base rate.
+ *
+ * The monitor's drift reference travels as the extra section "drift" (monitor.h): every feature
+ * of the vector over all replayed transactions (raw, before any scaling) and "_score", the
+ * calibrated scores of the validation period.
  */
 #include "fraud.h"
 #include "fraud_internal.h"
@@ -219,6 +223,36 @@ static lp_frame *features_frame(const float *X, const int32_t *y, const size_t *
     return f;
 }
 
+#define DRIFT_REF_ROWS 200000
+
+/* A drift reference (monitor.h) over the d features of X (n, d): one numeric feature per name,
+ * fitted on at most DRIFT_REF_ROWS rows taken with a fixed stride (deterministic). */
+static lp_status drift_reference(const float *X, size_t n, size_t d, char *const *names,
+                                 lp_drift **out, lp_err *err)
+{
+    *out = NULL;
+    size_t stride = n > DRIFT_REF_ROWS ? (n + DRIFT_REF_ROWS - 1) / DRIFT_REF_ROWS : 1;
+    size_t m = n ? (n + stride - 1) / stride : 0;
+    lp_frame *empty = lp_frame_new();
+    double *col = lp_mallocarray(m + 1, sizeof(double));
+    lp_drift *dr = NULL;
+    lp_status st = empty && col ? lp_drift_fit(empty, &dr, err)
+                                : lp_err_set(err, LP_ENOMEM, "train: out of memory");
+    for (size_t j = 0; !st && j < d; j++) {
+        for (size_t i = 0; i < m; i++)
+            col[i] = X[i * stride * d + j];
+        st = lp_drift_add_numeric(dr, names[j], col, m, err);
+    }
+    free(col);
+    lp_frame_free(empty);
+    if (st) {
+        lp_drift_free(dr);
+        return st;
+    }
+    *out = dr;
+    return LP_OK;
+}
+
 static lp_status pick_extras(const lp_frame *f, const fraud_train_opts *o, fraud_feat_opts *fo,
                              lp_err *err)
 {
@@ -367,6 +401,7 @@ lp_status fraud_train(const lp_frame *train, const fraud_train_opts *o, lp_model
     size_t *tr = lp_mallocarray(n + 1, sizeof(size_t)), *va = lp_mallocarray(n + 1,
                                                                                sizeof(size_t));
     lp_frame *ftr = NULL, *fva = NULL;
+    lp_drift *drift = NULL;
     lp_model *m = NULL;
     lp_pipeline *pipe = NULL;
     lp_params *params = NULL;
@@ -403,6 +438,10 @@ lp_status fraud_train(const lp_frame *train, const fraud_train_opts *o, lp_model
     }
     lp_log_info("train: %zu training rows (genuine kept with p=%.3f), %zu validation rows", ntr,
                 keep, nva);
+    /* the monitor's drift reference: the raw features (before any scaling) of every replayed
+     * transaction, at most DRIFT_REF_ROWS of them by a fixed stride; the score is added below */
+    if ((st = drift_reference(X, n, d, names, &drift, err)))
+        goto done;
     if (o->kind != LP_MODEL_KIND_GBDT) {
         /* (d,) mean and standard deviation over the training rows, applied to all rows */
         cfg.center = lp_calloc(d, sizeof(double));
@@ -520,9 +559,21 @@ lp_status fraud_train(const lp_frame *train, const fraud_train_opts *o, lp_model
     }
     st = lp_model_set_extra(m, "fraud", txt, strlen(txt), err);
     free(txt);
+    /* the score reference: the calibrated validation scores, as the service reports them */
+    if (!st)
+        st = lp_drift_add_numeric(drift, "_score", vm, nva, err);
+    if (!st) {
+        lp_buf b;
+        lp_buf_init(&b);
+        st = lp_drift_save(drift, &b, err);
+        if (!st)
+            st = lp_model_set_extra(m, "drift", b.data, b.len, err);
+        lp_buf_free(&b);
+    }
     lp_log_info("train: review threshold %.4f, decline threshold %.4f (Platt a=%.3f b=%.3f)",
                 cfg.review_threshold, cfg.decline_threshold, cfg.platt_a, cfg.platt_b);
 done:
+    lp_drift_free(drift);
     free(cfg.center);
     free(cfg.scale);
     free(vm);

@@ -1,7 +1,8 @@
 /*
  * fraud_service.c - the HTTP API of lepton-fraud (docs/fraud.openapi.yaml) and its SQLite
  * store. Routes: POST /v1/score, POST /v1/labels, GET /v1/entities/{id}, GET|PUT /v1/rules,
- * POST /v1/rules/backtest (when served with --history), GET|POST /v1/lists, GET /v1/model, plus
+ * POST /v1/rules/backtest (when served with --history), GET|POST /v1/lists, GET /v1/model,
+ * GET /v1/monitor, plus
  * the shared endpoints of the serve layer.
  *
  * Durability: the database (WAL) is the source of truth. A transaction's decision row (its
@@ -10,6 +11,13 @@
  * replaying the decision rows in time order and then the labels, through the same fraud_state
  * code, so a restart loses nothing that was acknowledged. Labels, rules and lists are stored
  * the same way.
+ *
+ * Monitoring (GET /v1/monitor, lepton serve's shape): the model file's drift reference (section
+ * "drift", written by fraud_train) against a sketch of the features and calibrated scores of
+ * the transactions scored by this model version in this database (rebuilt on start from the
+ * decision rows); live metrics from the labels joined to their decisions, over the latest
+ * MON_WINDOW labelled ones: accuracy of "flagged" (score >= the review threshold) against
+ * "fraud", and AUROC of the score.
  *
  * Concurrency: one mutex guards the state, the scorer, the rules, the lists and the database
  * connection; a request holds it for the few microseconds of one score. Handlers never crash on
@@ -25,6 +33,8 @@
 
 #define SCHEMA_VERSION 1
 #define MAX_FUTURE_S 86400.0 /* a transaction dated more than this after now is refused */
+#define MON_WINDOW 10000     /* live metrics over this many latest labelled transactions */
+#define PSI_THRESHOLD 0.2
 
 typedef struct listent {
     uint64_t h;  /* hash of (list, entity index, value) */
@@ -45,6 +55,11 @@ struct fraud_service {
     size_t d;
     uint64_t n_scored;
     lp_frame *history; /* labelled transactions for rule backtests (serve --history), or NULL */
+    lp_drift *ref;          /* the model's drift reference, or NULL (mon_reason says why) */
+    lp_drift_sketch *sk;    /* live counts against ref */
+    long *ref_j;            /* (d,) the drift feature of feature j, or -1 */
+    long score_j;           /* the drift feature "_score", or -1 */
+    char mon_reason[200];
 };
 
 bool fraud_parse_time(const cJSON *v, double *out)
@@ -267,23 +282,75 @@ static bool on_list(const fraud_service *svc, int list, const fraud_tx *tx)
 
 /* ---- start-up: rebuild from the database ------------------------------------------------- */
 
+/* ---- monitoring -----------------------------------------------------------------------------*/
+
+/* Load the model's drift reference (absent in models trained before it existed: then the
+ * reason is kept for GET /v1/monitor). Only an allocation failure is an error. */
+static lp_status mon_init(fraud_service *svc, lp_err *err)
+{
+    svc->score_j = -1;
+    const void *data;
+    size_t len;
+    lp_err e2;
+    if (lp_model_get_extra(fraud_scorer_model(svc->sc), "drift", &data, &len, NULL)) {
+        snprintf(svc->mon_reason, sizeof svc->mon_reason,
+                 "the model has no drift reference (trained before monitoring): retrain it with "
+                 "lepton-fraud train to get one");
+        return LP_OK;
+    }
+    if (lp_drift_load(data, len, &svc->ref, &e2)) {
+        snprintf(svc->mon_reason, sizeof svc->mon_reason, "the model's drift reference: %.150s",
+                 lp_err_text(&e2));
+        return LP_OK;
+    }
+    svc->sk = lp_drift_sketch_new(svc->ref);
+    svc->ref_j = lp_mallocarray(svc->d + 1, sizeof(long));
+    if (!svc->sk || !svc->ref_j)
+        return lp_err_set(err, LP_ENOMEM, "out of memory");
+    size_t d;
+    const char *const *names = fraud_scorer_names(svc->sc, &d);
+    for (size_t j = 0; j < d; j++)
+        svc->ref_j[j] = lp_drift_find(svc->ref, names[j]);
+    svc->score_j = lp_drift_find(svc->ref, "_score");
+    return LP_OK;
+}
+
+/* Count one scored transaction (its features x and calibrated score) in the drift sketch. */
+static void mon_count(fraud_service *svc, const float *x, double score)
+{
+    if (!svc->sk)
+        return;
+    for (size_t j = 0; j < svc->d; j++)
+        if (svc->ref_j[j] >= 0)
+            lp_drift_sketch_add_num(svc->sk, (size_t)svc->ref_j[j], x[j]);
+    if (svc->score_j >= 0)
+        lp_drift_sketch_add_num(svc->sk, (size_t)svc->score_j, score);
+}
+
 static lp_status rebuild(fraud_service *svc, lp_err *err)
 {
     const fraud_config *c = fraud_scorer_config(svc->sc);
     sqlite3_stmt *q = NULL;
     lp_status st = LP_OK;
     size_t n = 0;
-    if (sqlite3_prepare_v2(svc->db, "SELECT request FROM decisions ORDER BY t, rowid", -1, &q,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(svc->db, "SELECT request, score, model_version FROM decisions"
+                           " ORDER BY t, rowid", -1, &q, NULL) != SQLITE_OK)
         return lp_err_set(err, LP_EDB, "database: %s", sqlite3_errmsg(svc->db));
     while (!st && sqlite3_step(q) == SQLITE_ROW) {
         const char *body = (const char *)sqlite3_column_text(q, 0);
+        const char *ver = (const char *)sqlite3_column_text(q, 2);
         cJSON *j = body ? cJSON_Parse(body) : NULL;
         fraud_tx tx;
         char bufs[1 + FRAUD_MAX_ENTITIES][160];
         lp_err e2;
-        if (j && !tx_from_json(c, j, NAN, &tx, bufs, &e2) && !fraud_state_has_tx(svc->st, tx.id))
+        if (j && !tx_from_json(c, j, NAN, &tx, bufs, &e2) && !fraud_state_has_tx(svc->st, tx.id)) {
+            /* the drift window: what this model version scored, with the features it saw */
+            if (svc->sk && ver && !strcmp(ver, c->version)) {
+                fraud_state_features(svc->st, &tx, svc->x);
+                mon_count(svc, svc->x, sqlite3_column_double(q, 1));
+            }
             st = fraud_state_update(svc->st, &tx, err);
+        }
         cJSON_Delete(j);
         n++;
     }
@@ -343,6 +410,8 @@ lp_status fraud_service_new(fraud_scorer *sc, const char *db_path, fraud_service
     if (!st)
         st = db_open(db_path, &svc->db, err);
     if (!st)
+        st = mon_init(svc, err);
+    if (!st)
         st = rebuild(svc, err);
     if (st) {
         svc->sc = NULL; /* the caller keeps sc on failure */
@@ -368,6 +437,9 @@ void fraud_service_free(fraud_service *svc)
     free(svc->lists);
     free(svc->x);
     lp_frame_free(svc->history);
+    lp_drift_sketch_free(svc->sk);
+    lp_drift_free(svc->ref);
+    free(svc->ref_j);
     sqlite3_close(svc->db);
     pthread_mutex_destroy(&svc->mu);
     free(svc);
@@ -461,6 +533,7 @@ static lp_status h_score(const lp_req *req, lp_res *res, void *user)
             return lp_http_error(res, LP_EEXIST, "transaction '%s' was already scored", bufs[0]);
         return lp_http_error(res, LP_EDB, "decision log: %s", m);
     }
+    mon_count(svc, svc->x, score);
     st = fraud_state_update(svc->st, &tx, &err);
     svc->n_scored++;
     pthread_mutex_unlock(&svc->mu);
@@ -788,6 +861,103 @@ static lp_status h_model(const lp_req *req, lp_res *res, void *user)
     return lp_res_json(res, 200, o);
 }
 
+static cJSON *num_or_null(double v)
+{
+    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}
+
+/* Live metrics over the latest MON_WINDOW labelled transactions (by transaction time): labels
+ * joined to their decision rows. "flagged" (review or decline by the model's thresholds) is
+ * the predicted positive for accuracy; AUROC ranks the calibrated score. Under svc->mu. */
+static cJSON *mon_live(fraud_service *svc)
+{
+    cJSON *live = cJSON_CreateObject();
+    sqlite3_stmt *q = NULL;
+    size_t n = 0, cap = 0, right = 0;
+    int32_t *y = NULL;
+    double *sc = NULL;
+    bool ok = sqlite3_prepare_v2(svc->db, "SELECT d.score, l.label FROM labels l JOIN decisions d"
+                                 " ON d.id = l.id ORDER BY d.t DESC, d.rowid DESC LIMIT ?", -1,
+                                 &q, NULL) == SQLITE_OK;
+    if (ok)
+        sqlite3_bind_int(q, 1, MON_WINDOW);
+    while (ok && sqlite3_step(q) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 256;
+            int32_t *y2 = realloc(y, cap * sizeof *y);
+            if (y2)
+                y = y2;
+            double *s2 = realloc(sc, cap * sizeof *sc);
+            if (s2)
+                sc = s2;
+            if (!y2 || !s2)
+                break;
+        }
+        sc[n] = sqlite3_column_double(q, 0);
+        y[n] = sqlite3_column_int(q, 1) != 0;
+        bool flagged = fraud_scorer_decide(svc->sc, sc[n]) != FRAUD_DECISION_APPROVE;
+        right += flagged == (y[n] != 0);
+        n++;
+    }
+    sqlite3_finalize(q);
+    double auroc = NAN;
+    if (n && lp_metrics_auroc(y, sc, n, &auroc, NULL))
+        auroc = NAN;
+    cJSON_AddNumberToObject(live, "labelled", (double)n);
+    cJSON_AddItemToObject(live, "accuracy", num_or_null(n ? (double)right / (double)n : NAN));
+    cJSON_AddItemToObject(live, "auroc", num_or_null(auroc));
+    cJSON_AddNullToObject(live, "rmse");
+    cJSON_AddNumberToObject(live, "threshold", fraud_scorer_config(svc->sc)->review_threshold);
+    cJSON_AddStringToObject(live, "accuracy_of",
+                            "score >= threshold (review or decline) vs label fraud");
+    free(y);
+    free(sc);
+    return live;
+}
+
+static lp_status h_monitor(const lp_req *req, lp_res *res, void *user)
+{
+    (void)req;
+    fraud_service *svc = user;
+    pthread_mutex_lock(&svc->mu);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model_version", fraud_scorer_config(svc->sc)->version);
+    cJSON_AddNumberToObject(o, "psi_threshold", PSI_THRESHOLD);
+    cJSON *feats = cJSON_AddArrayToObject(o, "drift");
+    size_t nf = svc->ref ? lp_drift_nfeatures(svc->ref) : 0;
+    lp_drift_stat *st = svc->sk ? lp_calloc(nf + 1, sizeof *st) : NULL;
+    if (!svc->sk)
+        cJSON_AddStringToObject(o, "reason", svc->mon_reason);
+    if (st) {
+        lp_drift_compare(svc->sk, PSI_THRESHOLD, st);
+        for (size_t j = 0; j < nf; j++) {
+            cJSON *f = cJSON_CreateObject();
+            cJSON_AddStringToObject(f, "feature", st[j].name);
+            cJSON_AddNumberToObject(f, "n", (double)st[j].n);
+            cJSON_AddItemToObject(f, "psi", num_or_null(st[j].psi));
+            cJSON_AddItemToObject(f, "ks", num_or_null(st[j].ks));
+            cJSON_AddBoolToObject(f, "drifted", st[j].drifted);
+            if (!strcmp(st[j].name, "_score"))
+                cJSON_AddItemToObject(o, "score_drift", f);
+            else
+                cJSON_AddItemToArray(feats, f);
+        }
+        free(st);
+    }
+    cJSON_AddItemToObject(o, "live", mon_live(svc));
+    sqlite3_stmt *q = NULL;
+    double logged = 0;
+    if (sqlite3_prepare_v2(svc->db, "SELECT COUNT(*) FROM decisions", -1, &q, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        logged = (double)sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    pthread_mutex_unlock(&svc->mu);
+    cJSON_AddNumberToObject(o, "predictions_logged", logged);
+    cJSON_AddNumberToObject(o, "predictions_dropped", 0); /* decisions are written in-line */
+    return lp_res_json(res, 200, o);
+}
+
 static const lp_route routes[] = {
     {.method = "POST", .path = "/v1/score", .handler = h_score, .body_limit = 64 * 1024,
      .json = true},
@@ -803,6 +973,7 @@ static const lp_route routes[] = {
     {.method = "POST", .path = "/v1/lists", .handler = h_lists_post, .body_limit = 16 * 1024,
      .json = true},
     {.method = "GET", .path = "/v1/model", .handler = h_model},
+    {.method = "GET", .path = "/v1/monitor", .handler = h_monitor},
 };
 
 const lp_route *fraud_service_routes(size_t *n)

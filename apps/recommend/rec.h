@@ -61,6 +61,8 @@ typedef struct rec_service_opts {
     char *const *api_keys;  /* for the admin routes; may be NULL (then they fail closed) */
     size_t n_api_keys;
     lp_mf_event_opts ev;    /* event weights */
+    double hit_window_s;    /* GET /v1/monitor: an event this long after a list counts as its
+                               hit (default 1800; <= 0 = the default) */
 } rec_service_opts;
 
 rec_service_opts rec_service_opts_default(void);

@@ -1,7 +1,7 @@
 /*
  * rec_service.c - the lepton-recommend HTTP service: GET /v1/recommend, GET /v1/similar,
- * POST /v1/events, POST /v1/items, POST /v1/admin/retrain (auth), and the serve layer's shared
- * endpoints and /v1/admin/reload.
+ * POST /v1/events, POST /v1/items, POST /v1/admin/retrain (auth), GET /v1/monitor, and the serve
+ * layer's shared endpoints and /v1/admin/reload.
  *
  * State: the model (immutable lp_mf) behind an lp_swap; events and catalog attributes in one
  * SQLite file (WAL, synchronous=FULL, one transaction per request, answered only after COMMIT,
@@ -10,6 +10,17 @@
  * events and folds it in (so events count at once); a user with neither gets popularity.
  * Items the model does not know (posted to /v1/items) get same-category neighbours by
  * popularity until a retrain gives them factors. One request runs on one thread.
+ *
+ * Monitoring (GET /v1/monitor, lepton serve's shape), in memory since the process started:
+ *   - live: the latest REC_MON_CAP served lists (their first REC_MON_K items); an event posted
+ *     for a listed item by the same user within hit_window_s after the list was served marks
+ *     the list a hit. "labelled" is the number of lists, "accuracy" the hit rate;
+ *   - drift: the scores of the first REC_MON_REF_K items of personalised lists (popularity
+ *     fallbacks have another scale and are only counted) against a reference computed from the
+ *     served model itself when it is first used (lp_mf files carry no monitoring section): the
+ *     top-REC_MON_REF_K scores of up to REC_MON_REF_USERS training users taken with a fixed
+ *     stride, asked as the service asks for a known user. A new model (retrain, reload) starts
+ *     a new reference and window.
  */
 #include <math.h>
 #include <pthread.h>
@@ -22,6 +33,11 @@
 #define REC_K_MAX 1000
 #define REC_BATCH_MAX 1000
 #define REC_BECAUSE 3
+#define REC_MON_CAP 8192       /* served lists remembered for the hit rate */
+#define REC_MON_K 50           /* items of a list remembered */
+#define REC_MON_REF_K 10       /* items per list in the score reference and sketch */
+#define REC_MON_REF_USERS 256  /* training users sampled for the score reference */
+#define REC_PSI_THRESHOLD 0.2
 
 /* ---- catalog ------------------------------------------------------------------------------*/
 
@@ -122,7 +138,27 @@ struct rec_service {
     pthread_rwlock_t cat_mu;
     rec_catalog cat;
     lp_server *srv;
+    double hit_window_s;
+    /* monitoring (see the file comment), under mon_mu */
+    pthread_mutex_t mon_mu;
+    struct rec_served *served; /* ring of REC_MON_CAP lists, slot seq % REC_MON_CAP */
+    uint64_t served_seq;       /* lists served so far */
+    size_t served_hits;        /* hits among the lists in the ring */
+    uint64_t popular_lists;    /* lists answered by popularity (not in the score sketch) */
+    uint64_t mon_gen;          /* swap generation the reference belongs to */
+    bool mon_bound;
+    lp_drift *mon_ref;
+    lp_drift_sketch *mon_sk;
+    char mon_reason[160];
 };
+
+typedef struct rec_served {
+    uint64_t user;             /* hash of the user id */
+    double t;                  /* wall time served */
+    uint64_t items[REC_MON_K]; /* hashes of the item ids */
+    uint8_t n;
+    bool hit;
+} rec_served;
 
 rec_service_opts rec_service_opts_default(void)
 {
@@ -350,6 +386,160 @@ static cJSON *items_json(const lp_mf *m, const lp_mf_rec *r, size_t n)
     return arr;
 }
 
+/* ---- monitoring ---------------------------------------------------------------------------*/
+
+/* The score reference of model m (see the file comment) into s->mon_ref; on failure the reason
+ * is kept and drift stays empty. Under mon_mu. */
+static void mon_bind(rec_service *s, const lp_mf *m, uint64_t gen)
+{
+    lp_drift_sketch_free(s->mon_sk);
+    lp_drift_free(s->mon_ref);
+    s->mon_sk = NULL;
+    s->mon_ref = NULL;
+    s->mon_bound = true;
+    s->mon_gen = gen;
+    s->mon_reason[0] = '\0';
+    size_t nu = lp_mf_n_users(m);
+    size_t stride = nu > REC_MON_REF_USERS ? nu / REC_MON_REF_USERS : 1;
+    double *v = lp_mallocarray(REC_MON_REF_USERS * REC_MON_REF_K + 1, sizeof *v);
+    lp_mf_rec recs[REC_MON_REF_K];
+    size_t nv = 0;
+    lp_err err = {0};
+    lp_status st = v ? LP_OK : lp_err_set(&err, LP_ENOMEM, "out of memory");
+    for (size_t u = 0; !st && u < nu && nv + REC_MON_REF_K <= REC_MON_REF_USERS * REC_MON_REF_K;
+         u += stride) {
+        const int32_t *hi = NULL;
+        const float *hw = NULL;
+        size_t nh = lp_mf_user_history(m, u, &hi, &hw), got = 0;
+        if (nh == 0)
+            continue;
+        lp_mf_query q = {.user_vec = lp_mf_user_factors(m, u), .history = hi, .history_w = hw,
+                         .n_history = nh, .exclude_history = true, .k = REC_MON_REF_K};
+        st = lp_mf_recommend(m, &q, recs, &got, &err);
+        for (size_t t = 0; !st && t < got; t++)
+            v[nv++] = recs[t].score;
+    }
+    lp_frame *empty = st ? NULL : lp_frame_new();
+    if (!st && !empty)
+        st = lp_err_set(&err, LP_ENOMEM, "out of memory");
+    if (!st && nv == 0)
+        st = lp_err_set(&err, LP_EINVAL, "the model has no training user to score");
+    if (!st)
+        st = lp_drift_fit(empty, &s->mon_ref, &err);
+    if (!st)
+        st = lp_drift_add_numeric(s->mon_ref, "_score", v, nv, &err);
+    if (!st && !(s->mon_sk = lp_drift_sketch_new(s->mon_ref)))
+        st = lp_err_set(&err, LP_ENOMEM, "out of memory");
+    if (st) {
+        lp_drift_free(s->mon_ref);
+        s->mon_ref = NULL;
+        snprintf(s->mon_reason, sizeof s->mon_reason, "no score reference: %.120s",
+                 lp_err_text(&err));
+    }
+    lp_frame_free(empty);
+    free(v);
+}
+
+/* Remember a served list (and count its scores when personal). */
+static void mon_served(rec_service *s, const lp_mf *m, uint64_t gen, const char *uid,
+                       const lp_mf_rec *recs, size_t got, bool personal)
+{
+    pthread_mutex_lock(&s->mon_mu);
+    if (!s->mon_bound || s->mon_gen != gen)
+        mon_bind(s, m, gen);
+    rec_served *e = &s->served[s->served_seq % REC_MON_CAP];
+    if (s->served_seq >= REC_MON_CAP && e->hit)
+        s->served_hits--;
+    s->served_seq++;
+    e->user = hash_str(uid);
+    e->t = lp_time_wall();
+    e->hit = false;
+    e->n = (uint8_t)(got < REC_MON_K ? got : REC_MON_K);
+    for (size_t t = 0; t < e->n; t++)
+        e->items[t] = hash_str(lp_mf_item_id(m, (size_t)recs[t].item));
+    if (!personal)
+        s->popular_lists++;
+    for (size_t t = 0; personal && s->mon_sk && t < got && t < REC_MON_REF_K; t++)
+        lp_drift_sketch_add_num(s->mon_sk, 0, recs[t].score);
+    pthread_mutex_unlock(&s->mon_mu);
+}
+
+/* Mark the lists that an event (user, item) received at `now` turns into hits: lists served
+ * to that user within the hit window that contain the item. */
+static void mon_event(rec_service *s, const char *user, const char *item, double now)
+{
+    uint64_t hu = hash_str(user), hi = hash_str(item);
+    pthread_mutex_lock(&s->mon_mu);
+    size_t n = s->served_seq < REC_MON_CAP ? (size_t)s->served_seq : REC_MON_CAP;
+    for (size_t back = 1; back <= n; back++) {
+        rec_served *e = &s->served[(s->served_seq - back) % REC_MON_CAP];
+        if (now - e->t > s->hit_window_s)
+            break; /* the ring is in time order: older lists are out of the window too */
+        if (e->hit || e->user != hu)
+            continue;
+        for (size_t t = 0; t < e->n; t++)
+            if (e->items[t] == hi) {
+                e->hit = true;
+                s->served_hits++;
+                break;
+            }
+    }
+    pthread_mutex_unlock(&s->mon_mu);
+}
+
+static cJSON *num_or_null(double v)
+{
+    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}
+
+static lp_status h_monitor(const lp_req *req, lp_res *res, void *user)
+{
+    (void)req;
+    rec_service *s = user;
+    lp_swap_ref *ref = lp_swap_acquire(s->swap);
+    const lp_mf *m = lp_swap_ref_object(ref);
+    uint64_t gen = lp_swap_generation(s->swap);
+    cJSON *o = cJSON_CreateObject();
+    char version[64];
+    snprintf(version, sizeof version, "%s-generation-%llu", lp_mf_kind_name(lp_mf_model_kind(m)),
+             (unsigned long long)gen);
+    cJSON_AddStringToObject(o, "model_version", version);
+    cJSON_AddNumberToObject(o, "psi_threshold", REC_PSI_THRESHOLD);
+    cJSON_AddArrayToObject(o, "drift");
+    pthread_mutex_lock(&s->mon_mu);
+    if (!s->mon_bound || s->mon_gen != gen)
+        mon_bind(s, m, gen);
+    if (s->mon_sk) {
+        lp_drift_stat st;
+        lp_drift_compare(s->mon_sk, REC_PSI_THRESHOLD, &st);
+        cJSON *d = cJSON_AddObjectToObject(o, "score_drift");
+        cJSON_AddStringToObject(d, "feature", st.name);
+        cJSON_AddNumberToObject(d, "n", (double)st.n);
+        cJSON_AddItemToObject(d, "psi", num_or_null(st.psi));
+        cJSON_AddItemToObject(d, "ks", num_or_null(st.ks));
+        cJSON_AddBoolToObject(d, "drifted", st.drifted);
+    } else {
+        cJSON_AddStringToObject(o, "reason", s->mon_reason);
+    }
+    size_t n = s->served_seq < REC_MON_CAP ? (size_t)s->served_seq : REC_MON_CAP;
+    cJSON *live = cJSON_AddObjectToObject(o, "live");
+    cJSON_AddNumberToObject(live, "labelled", (double)n);
+    cJSON_AddItemToObject(live, "accuracy",
+                          num_or_null(n ? (double)s->served_hits / (double)n : NAN));
+    cJSON_AddNullToObject(live, "auroc");
+    cJSON_AddNullToObject(live, "rmse");
+    cJSON_AddNumberToObject(live, "hits", (double)s->served_hits);
+    cJSON_AddNumberToObject(live, "hit_window_s", s->hit_window_s);
+    cJSON_AddStringToObject(live, "accuracy_of",
+                            "hit rate: share of the latest served lists with an event for one "
+                            "of their items by the same user within hit_window_s");
+    cJSON_AddNumberToObject(o, "predictions_logged", (double)s->served_seq);
+    cJSON_AddNumberToObject(o, "popularity_lists", (double)s->popular_lists);
+    pthread_mutex_unlock(&s->mon_mu);
+    lp_swap_release(ref);
+    return lp_res_json(res, 200, o);
+}
+
 /* ---- GET /v1/recommend --------------------------------------------------------------------*/
 
 static lp_status h_recommend(const lp_req *req, lp_res *res, void *user)
@@ -410,6 +600,7 @@ static lp_status h_recommend(const lp_req *req, lp_res *res, void *user)
         cJSON_AddStringToObject(o, "strategy", personal ? lp_mf_kind_name(lp_mf_model_kind(m))
                                                         : "popularity");
         cJSON_AddItemToObject(o, "items", items_json(m, recs, got));
+        mon_served(s, m, lp_swap_generation(s->swap), uid, recs, got, personal);
     }
     free(hi), free(hw), free(mask), free(recs), free(ex);
     lp_swap_release(ref);
@@ -628,6 +819,9 @@ static lp_status h_events(const lp_req *req, lp_res *res, void *user)
         if (st) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     }
     pthread_mutex_unlock(&s->db_mu);
+    double now = lp_time_wall();
+    for (size_t t = 0; !st && t < n; t++)
+        mon_event(s, ev[t].user, ev[t].item, now);
     free(ev);
     if (st) return lp_http_error_from(res, &err);
     cJSON *o = cJSON_CreateObject();
@@ -767,6 +961,7 @@ static const lp_route routes[] = {
     {.method = "POST", .path = "/v1/items", .handler = h_items, .json = true,
      .body_limit = 1 << 20},
     {.method = "POST", .path = "/v1/admin/retrain", .handler = h_retrain, .auth = true},
+    {.method = "GET", .path = "/v1/monitor", .handler = h_monitor},
 };
 
 /* ---- lifecycle ----------------------------------------------------------------------------*/
@@ -782,11 +977,15 @@ lp_status rec_service_new(const rec_service_opts *o, rec_service **out, lp_err *
     pthread_mutex_init(&s->db_mu, NULL);
     pthread_mutex_init(&s->retrain_mu, NULL);
     pthread_rwlock_init(&s->cat_mu, NULL);
+    pthread_mutex_init(&s->mon_mu, NULL);
+    s->hit_window_s = o->hit_window_s > 0 ? o->hit_window_s : 1800;
+    s->served = lp_calloc(REC_MON_CAP, sizeof *s->served);
     s->ev = o->ev;
     s->model_path = lp_strdup(o->model_path);
     s->db_path = lp_strdup(o->db_path ? o->db_path : "recommend.db");
     lp_mf *m = NULL;
-    if (!s->model_path || !s->db_path) st = lp_err_set(err, LP_ENOMEM, "service: out of memory");
+    if (!s->model_path || !s->db_path || !s->served)
+        st = lp_err_set(err, LP_ENOMEM, "service: out of memory");
     if (!st) st = lp_mf_load(s->model_path, &m, err);
     if (!st && !(s->swap = lp_swap_new(m, destroy_model, NULL))) {
         lp_mf_free(m);
@@ -842,6 +1041,10 @@ void rec_service_free(rec_service *s)
     pthread_mutex_destroy(&s->db_mu);
     pthread_mutex_destroy(&s->retrain_mu);
     pthread_rwlock_destroy(&s->cat_mu);
+    pthread_mutex_destroy(&s->mon_mu);
+    lp_drift_sketch_free(s->mon_sk);
+    lp_drift_free(s->mon_ref);
+    free(s->served);
     free(s->model_path);
     free(s->db_path);
     free(s);

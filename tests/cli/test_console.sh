@@ -162,7 +162,7 @@ code "$url/api/overview" >/dev/null
 quant() { # quant Q -> ms, from the buckets of every non-probe route
   awk -v q="$1" '
     /^lepton_http_request_duration_seconds_bucket\{/ {
-      if ($0 ~ /route="\/(healthz|readyz|version|metrics)"/) next
+      if ($0 ~ /route="\/(healthz|readyz|version|metrics|v1\/monitor)"/) next
       match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
       v = $NF; if (le == "+Inf") le = 1e300; c[le + 0] += v }
     END {

@@ -6,7 +6,9 @@
  * another language, explain=false, the model card of both models, the shared endpoints,
  * hostile inputs (empty / blank text, invalid UTF-8, truncated PNG, a 50-megapixel header,
  * not an image, wrong types) each a 4xx that writes no audit row, and the audit chain: one row
- * per answer, readable over GET /v1/audit/{id}, verified, then edited and caught.
+ * per answer, readable over GET /v1/audit/{id}, verified, then edited and caught. The image
+ * model is served from its saved file (its drift reference travels in it); GET /v1/monitor
+ * has both modalities' drift rows and feedback shows in its live metrics.
  */
 #include "lp_test.h"
 
@@ -106,6 +108,18 @@ static int setup(void **state)
     free(y);
     if (st) {
         fprintf(stderr, "image train: %s\n", lp_err_text(&err));
+        return -1;
+    }
+    /* served from its file, as the app does: the drift reference travels in it */
+    char *img_path = lp_test_tmpfile("dx_service_img.lpm");
+    st = dx_image_model_save(img, img_path, &err);
+    dx_image_model_free(img);
+    img = NULL;
+    if (!st)
+        st = dx_image_model_load(img_path, &img, &err);
+    free(img_path);
+    if (st || !dx_image_model_drift(img)) {
+        fprintf(stderr, "image save/load: %s\n", st ? lp_err_text(&err) : "no drift reference");
         return -1;
     }
     /* texts describing each finding, in words only that class uses plus shared filler */
@@ -428,6 +442,51 @@ static void test_card_and_shared_endpoints(void **state)
     }
 }
 
+/* GET /v1/monitor with both models: the four drift rows, the image top probability as the
+ * score drift, counted answers; feedback on an answer shows in the live metrics. */
+static void test_monitor_both_modalities(void **state)
+{
+    (void)state;
+    http_resp r = {0};
+    assert_int_equal(http_request(g_port, "GET", "/v1/monitor", NULL, NULL, 0, &r), 200);
+    cJSON *m = cJSON_Parse(r.body);
+    http_resp_free(&r);
+    static const char *const names[] = {"image:top_probability", "image:ood_score",
+                                        "text:top_probability", "text:ood_score"};
+    const cJSON *d = cJSON_GetObjectItem(m, "drift");
+    assert_int_equal(cJSON_GetArraySize(d), 4);
+    for (int i = 0; i < 4; i++) {
+        const cJSON *row = cJSON_GetArrayItem(d, i);
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(row, "feature")), names[i]);
+        assert_true(cJSON_GetNumberValue(cJSON_GetObjectItem(row, "n")) >= 1);
+        assert_true(cJSON_IsBool(cJSON_GetObjectItem(row, "drifted")));
+    }
+    const cJSON *sd = cJSON_GetObjectItem(m, "score_drift");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(sd, "feature")), names[0]);
+    assert_true(cJSON_GetNumberValue(cJSON_GetObjectItem(sd, "n")) ==
+                cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(d, 0), "n")));
+    assert_int_equal((int)cJSON_GetNumberValue(
+                         cJSON_GetObjectItem(cJSON_GetObjectItem(m, "live"), "labelled")),
+                     0);
+    cJSON_Delete(m);
+    cJSON *a = diagnose("{\"text\":\"the scan shows a hollow rim finding\",\"explain\":false}");
+    char body[96];
+    snprintf(body, sizeof body, "{\"audit_id\":%d,\"label\":\"%s\"}",
+             (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "audit_id")), top_label(a));
+    cJSON_Delete(a);
+    assert_int_equal(http_request(g_port, "POST", "/v1/feedback",
+                                  "Content-Type: application/json\r\n", body, strlen(body), &r),
+                     200);
+    http_resp_free(&r);
+    assert_int_equal(http_request(g_port, "GET", "/v1/monitor", NULL, NULL, 0, &r), 200);
+    m = cJSON_Parse(r.body);
+    http_resp_free(&r);
+    const cJSON *live = cJSON_GetObjectItem(m, "live");
+    assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(live, "labelled")), 1);
+    assert_true(cJSON_GetNumberValue(cJSON_GetObjectItem(live, "accuracy")) == 1.0);
+    cJSON_Delete(m);
+}
+
 /* Every answer is one row, readable by id, redacted text kept (--store-text), chain intact;
  * an edit is caught naming the row. Runs last. */
 static void test_audit_chain(void **state)
@@ -478,6 +537,7 @@ int main(void)
         cmocka_unit_test(test_explain_false),
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_card_and_shared_endpoints),
+        cmocka_unit_test(test_monitor_both_modalities),
         cmocka_unit_test(test_audit_chain),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
