@@ -599,7 +599,8 @@ static lp_status h_monitor(const lp_req *req, lp_res *res, void *user)
     (void)req;
     cs_service *s = user;
     lp_swap_ref *ref = lp_swap_acquire(s->swap);
-    cJSON *o = cs_monitor_report(s->mon, lp_swap_ref_object(ref), lp_swap_generation(s->swap));
+    const cs_live *live = lp_swap_ref_object(ref);
+    cJSON *o = cs_monitor_report(s->mon, live->bot, lp_swap_generation(s->swap));
     lp_swap_release(ref);
     return lp_res_json(res, 200, o);
 }
