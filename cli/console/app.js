@@ -617,7 +617,7 @@ function barChart(rows, threshold) {
     s.appendChild(t);
     s.appendChild(svg('rect', {x: L, y: y + 2, height: rowH - 5, rx: 2,
       width: Math.max(1, (W - L - 30) * r.value / vmax),
-      fill: threshold && r.value > threshold ? '#e03131' : '#4263eb'}));
+      fill: r.few ? '#adb5bd' : threshold && r.value > threshold ? '#e03131' : '#4263eb'}));
     const v = svg('text', {x: L + 4 + (W - L - 30) * r.value / vmax, y: y + 11});
     v.textContent = Number.isInteger(r.value) ? String(r.value) : fmt(r.value, 3);
     s.appendChild(v);
@@ -638,11 +638,16 @@ function monitorParts(m) {
   const rows = (Array.isArray(feats) ? feats : Object.entries(feats).map(([k, v]) =>
     Object.assign({name: k}, typeof v === 'object' ? v : {psi: v})))
     .filter((f) => f && typeof f.psi === 'number')
-    .map((f) => ({label: f.name || f.feature || '?', value: f.psi}))
+    .map((f) => ({label: f.name || f.feature || '?', value: f.psi,
+                  /* PSI above the threshold on too few rows: not flagged by the service */
+                  few: f.drifted === false && f.psi > (m.psi_threshold || 0.2)}))
     .sort((a, b) => b.value - a.value).slice(0, 10);
   if (rows.length) {
     out.push(el('h3', {text: 'Drift per feature (PSI)'}));
-    out.push(barChart(rows, 0.2));
+    out.push(barChart(rows, m.psi_threshold || 0.2));
+    if (rows.some((r) => r.few))
+      out.push(el('div', {class: 'small muted', text: 'grey: above the threshold but on too ' +
+        'few rows to flag yet'}));
   }
   const live = m.live || m.metrics;
   if (live && typeof live === 'object') {
