@@ -680,6 +680,70 @@ static lp_status h_entity(const lp_req *req, lp_res *res, void *user)
     return lp_res_json(res, 200, j);
 }
 
+/* GET /v1/decisions?limit=N (1..200, default 20): the latest logged decisions, newest first,
+ * each {transaction_id, time, score, decision, reasons, rules_hit, model_version, logged_at,
+ * transaction} as they were answered (read back from the decisions table; transaction is the
+ * request body as received). */
+static lp_status h_decisions(const lp_req *req, lp_res *res, void *user)
+{
+    fraud_service *svc = user;
+    const char *lim = lp_req_query(req, "limit");
+    long limit = 20;
+    if (lim) {
+        char *end = NULL;
+        limit = strtol(lim, &end, 10);
+        if (!*lim || *end || limit < 1 || limit > 200)
+            return lp_http_error(res, LP_EINVAL, "query 'limit': '%.32s' is not an integer in "
+                                 "1..200", lim);
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "decisions");
+    pthread_mutex_lock(&svc->mu);
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(svc->db,
+                                "SELECT id, t, score, decision, reasons, rules_hit, model_version,"
+                                " logged_at, request FROM decisions"
+                                " ORDER BY logged_at DESC, rowid DESC"
+                                " LIMIT ?",
+                                -1, &q, NULL);
+    if (rc == SQLITE_OK)
+        sqlite3_bind_int64(q, 1, limit);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        cJSON *d = cJSON_CreateObject();
+        const char *txt;
+        cJSON_AddStringToObject(d, "transaction_id", (const char *)sqlite3_column_text(q, 0));
+        cJSON_AddNumberToObject(d, "time", sqlite3_column_double(q, 1));
+        cJSON_AddNumberToObject(d, "score", sqlite3_column_double(q, 2));
+        txt = (const char *)sqlite3_column_text(q, 3);
+        cJSON_AddStringToObject(d, "decision", txt ? txt : "");
+        txt = (const char *)sqlite3_column_text(q, 4);
+        cJSON *r = txt ? cJSON_Parse(txt) : NULL;
+        cJSON_AddItemToObject(d, "reasons", r ? r : cJSON_CreateArray());
+        txt = (const char *)sqlite3_column_text(q, 5);
+        r = txt ? cJSON_Parse(txt) : NULL;
+        cJSON_AddItemToObject(d, "rules_hit", r ? r : cJSON_CreateArray());
+        txt = (const char *)sqlite3_column_text(q, 6);
+        cJSON_AddStringToObject(d, "model_version", txt ? txt : "");
+        cJSON_AddNumberToObject(d, "logged_at", sqlite3_column_double(q, 7));
+        txt = (const char *)sqlite3_column_text(q, 8);
+        r = txt ? cJSON_Parse(txt) : NULL;
+        cJSON_AddItemToObject(d, "transaction", r ? r : cJSON_CreateNull());
+        cJSON_AddItemToArray(arr, d);
+        rc = SQLITE_OK;
+    }
+    const char *msg = rc == SQLITE_DONE ? NULL : sqlite3_errmsg(svc->db);
+    char why[160] = "";
+    if (msg)
+        snprintf(why, sizeof why, "%s", msg);
+    sqlite3_finalize(q);
+    pthread_mutex_unlock(&svc->mu);
+    if (msg) {
+        cJSON_Delete(o);
+        return lp_http_error(res, LP_EIO, "reading the decision log: %s", why);
+    }
+    return lp_res_json(res, 200, o);
+}
+
 static lp_status h_rules_get(const lp_req *req, lp_res *res, void *user)
 {
     (void)req;
@@ -964,6 +1028,7 @@ static const lp_route routes[] = {
     {.method = "POST", .path = "/v1/labels", .handler = h_labels, .body_limit = 4 << 20,
      .json = true},
     {.method = "GET", .path = "/v1/entities/{id}", .handler = h_entity},
+    {.method = "GET", .path = "/v1/decisions", .handler = h_decisions},
     {.method = "GET", .path = "/v1/rules", .handler = h_rules_get},
     {.method = "PUT", .path = "/v1/rules", .handler = h_rules_put, .body_limit = 1 << 20,
      .json = true},

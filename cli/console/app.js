@@ -70,6 +70,7 @@ function showPage(name) {
   if (location.hash !== '#' + name) history.replaceState(null, '', '#' + name);
   if (name === 'recommend' && !rc.loaded) rcLoad();
   if (name === 'fraud' && !fr.rulesLoaded) frRulesLoad();
+  if (name === 'fraud') frFeedLoad();
   if (name === 'monitoring') monRender();
 }
 
@@ -236,6 +237,20 @@ function frFeedRender() {
   $('#fr-count').textContent = String(fr.feed.length);
 }
 
+/* The feed from the service's decision log (GET /v1/decisions): every client's decisions,
+ * newest first; polled while the fraud page is shown. */
+async function frFeedLoad() {
+  try {
+    const j = await api('fraud', 'GET', '/v1/decisions', undefined, 'limit=50');
+    fr.feed = (j.decisions || []).map((d) => ({
+      at: hhmmss(new Date(1000 * d.logged_at)), id: d.transaction_id,
+      amount: d.transaction ? d.transaction.amount : null, r: d}));
+    frFeedRender();
+  } catch (e) {
+    /* an older fraud service without the endpoint: keep the browser's own feed */
+  }
+}
+
 async function frScore(amountOverride) {
   showError('#fr-error', null);
   if (!$('#fr-id').value) frNewId();
@@ -251,6 +266,7 @@ async function frScore(amountOverride) {
     frResult(tx, r);
     fr.feed.unshift({at: hhmmss(new Date()), id: tx.transaction_id, amount: tx.amount, r});
     frFeedRender();
+    frFeedLoad();
   } catch (e) {
     showError('#fr-error', e);
   }
@@ -721,6 +737,7 @@ function monRender() {
 }
 
 async function poll() {
+  if ($('#page-fraud').classList.contains('active')) frFeedLoad();
   try {
     const r = await fetch('/api/overview', {cache: 'no-store'});
     const o = await r.json();

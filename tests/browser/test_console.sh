@@ -150,6 +150,9 @@ check "fraud: a decision in the feed" wait_js 15 'const c = document.querySelect
 check "fraud: reasons shown" wait_js 5 'return document.querySelectorAll("#fr-result ul.reasons li").length > 0;'
 click '#fr-burst'
 check "fraud: six decisions after a burst" wait_js 20 'return document.querySelectorAll("#fr-feed tr").length === 6;'
+curl -s -X POST "http://127.0.0.1:$port_fraud/v1/score" -H 'Content-Type: application/json' \
+  -d '{"transaction_id":"from-curl-1","amount":12.5,"customer_id":"c9","terminal_id":"t9"}' >/dev/null
+check "fraud: another client's decision reaches the feed" wait_js 15 'return /from-curl-1/.test(document.querySelector("#fr-feed").textContent);'
 click '#fr-rules-example'
 click '#fr-rules-save'
 check "fraud: rules saved and listed" wait_js 10 'return document.querySelectorAll("#fr-rules-table tbody tr").length === 2;'

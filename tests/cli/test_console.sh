@@ -135,6 +135,16 @@ check "backtest hits of 'amount > 220' = $big" jq -e --argjson b "$big" '.rules[
 check "a bad rule is a 400 naming it" test "$(code -X POST -H 'Content-Type: application/json' \
   -d '[{"name":"r1","when":"amout > 3","action":"block"}]' "$url/api/fraud/v1/rules/backtest")" = 400
 check "the 400 names the feature" jq -e '.error.message | test("amout")' "$dir/body"
+for t in dA dB dC; do
+  code -X POST -H 'Content-Type: application/json' \
+    -d "{\"transaction_id\":\"$t\",\"amount\":42.5,\"customer_id\":\"c1\",\"terminal_id\":\"t1\"}" \
+    "$url/api/fraud/v1/score" >/dev/null
+done
+check "decision log through the proxy" test "$(code "$url/api/fraud/v1/decisions?limit=2")" = 200
+check "the two newest decisions, newest first" jq -e '[.decisions[].transaction_id] == ["dC","dB"]' "$dir/body"
+check "a logged decision carries its transaction" jq -e '.decisions[0].transaction.amount == 42.5 and (.decisions[0].decision | test("approve|review|decline"))' "$dir/body"
+check "a bad limit is a 400 naming it" test "$(code "$url/api/fraud/v1/decisions?limit=0")" = 400
+check "the 400 names the limit" jq -e '.error.message | test("limit")' "$dir/body"
 
 # ---- overview ------------------------------------------------------------------------------
 check "overview 200" test "$(code "$url/api/overview")" = 200
