@@ -27,6 +27,7 @@
 #include "fraud_internal.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ struct fraud_service {
     listent *lists;
     size_t n_lists, cap_lists;
     sqlite3 *db;
+    sqlite3_stmt *ins;      /* the decision-log INSERT, prepared once on first use (under mu) */
     float *x;
     size_t d;
     uint64_t n_scored;
@@ -440,6 +442,7 @@ void fraud_service_free(fraud_service *svc)
     lp_drift_sketch_free(svc->sk);
     lp_drift_free(svc->ref);
     free(svc->ref_j);
+    sqlite3_finalize(svc->ins);
     sqlite3_close(svc->db);
     pthread_mutex_destroy(&svc->mu);
     free(svc);
@@ -498,20 +501,25 @@ static lp_status h_score(const lp_req *req, lp_res *res, void *user)
     cJSON_AddStringToObject(o, "model_version", c->version);
     cJSON_AddNumberToObject(o, "latency_us", round(latency_us * 10) / 10);
 
-    /* log the decision durably, then update the state: an acknowledged score is never lost */
-    char *request = cJSON_PrintUnformatted(req->json);
+    /* log the decision durably, then update the state: an acknowledged score is never lost.
+     * The request is stored as the body bytes the client sent (already parsed as this JSON), and
+     * the INSERT is prepared once: re-serializing and re-preparing cost more than the insert. */
     char *reasons = cJSON_PrintUnformatted(ra), *rules = cJSON_PrintUnformatted(rh);
-    sqlite3_stmt *q = NULL;
     int rc = SQLITE_NOMEM;
-    if (request && reasons && rules &&
+    if (!svc->ins &&
         sqlite3_prepare_v2(svc->db,
                            "INSERT INTO decisions(id, t, request, score, decision, reasons,"
                            " rules_hit, model_version, latency_us, logged_at)"
                            " VALUES(?,?,?,?,?,?,?,?,?,?)",
-                           -1, &q, NULL) == SQLITE_OK) {
+                           -1, &svc->ins, NULL) != SQLITE_OK) {
+        sqlite3_finalize(svc->ins);
+        svc->ins = NULL;
+    }
+    sqlite3_stmt *q = svc->ins;
+    if (reasons && rules && q && req->body_len <= INT_MAX) {
         sqlite3_bind_text(q, 1, tx.id, -1, SQLITE_STATIC);
         sqlite3_bind_double(q, 2, tx.time);
-        sqlite3_bind_text(q, 3, request, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 3, req->body, (int)req->body_len, SQLITE_STATIC);
         sqlite3_bind_double(q, 4, score);
         sqlite3_bind_text(q, 5, fraud_decision_name(fd), -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 6, reasons, -1, SQLITE_STATIC);
@@ -520,9 +528,9 @@ static lp_status h_score(const lp_req *req, lp_res *res, void *user)
         sqlite3_bind_double(q, 9, latency_us);
         sqlite3_bind_double(q, 10, lp_time_wall());
         rc = sqlite3_step(q);
+        sqlite3_reset(q);
+        sqlite3_clear_bindings(q);
     }
-    sqlite3_finalize(q);
-    free(request);
     free(reasons);
     free(rules);
     if (rc != SQLITE_DONE) {
