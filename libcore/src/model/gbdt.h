@@ -50,11 +50,15 @@ typedef struct lp_gbdt_opts {
     size_t bin_sample;           /* rows sampled to place bin boundaries, >= 1 */
     uint64_t seed;               /* every random choice (bin sample, rows, columns) */
     int n_threads;               /* OpenMP threads for fit and batch predict; 0 = default */
+    float base_score;            /* starting prediction, NaN (default) = from the labels: the
+                                  * weighted mean (L2), the positive rate's log-odds (LOGLOSS);
+                                  * else the mean (L2) or a probability in (0, 1) (LOGLOSS, 0.5
+                                  * is XGBoost 1.x's default margin 0). SOFTMAX: must be NaN. */
 } lp_gbdt_opts;
 
 /* Defaults: L2, 100 rounds, lr 0.1, 31 leaves, depth unlimited, 255 bins, lambda 1,
  * min_child_weight 1e-3, gamma 0, no sampling, no early stopping, 200000 bin-sample rows,
- * seed 0, default threads. */
+ * seed 0, default threads, base score from the labels (NaN). */
 lp_gbdt_opts lp_gbdt_opts_default(void);
 
 /* Validate every field. On failure returns LP_EINVAL with a message naming the parameter,
