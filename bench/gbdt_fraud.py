@@ -10,9 +10,10 @@ split). Both tools read the same float32 matrices (written under bench/out/fraud
 rounds, 31 leaves, depth 8, learning rate 0.1, lambda 1, min_child_weight 1, 2 threads; the C
 side is bench/gbdt_bench.c. Prints one JSON line per tool and the ratios.
 
-Starting score: XGBoost 1.7 starts every tree ensemble from base_score = 0.5 (margin 0), Lepton
-from the training positive rate's log-odds. BASE_SCORE=p in the environment starts both from p
-(XGBoost's base_score, Lepton's lp_gbdt_opts.base_score), so the two fit the same model class.
+Starting score: XGBoost 1.7 starts every ensemble from base_score = 0.5 (margin 0), Lepton by
+default from the training positive rate's log-odds. Both sides get the same start, 0.5 (XGBoost's
+default) unless BASE_SCORE=p in the environment sets another probability; BASE_SCORE=own leaves
+each tool its own default (the comparison before the start was matched).
 
 PEER=0 runs Lepton alone. VALID=1 never touches the test days: it fits on the first 80% of the training rows (time order)
 and scores the last 20% (written once under bench/out/fraud_valid/), for choosing settings.
@@ -125,6 +126,9 @@ def main():
         Xte, yte = read("test_X", (n_test, d)), read("test_y", (n_test,))
     import xgboost as xgb
     from sklearn.metrics import average_precision_score, roc_auc_score
+    base = os.environ.setdefault("BASE_SCORE", "0.5")  # the environment reaches gbdt_bench
+    if base == "own":
+        del os.environ["BASE_SCORE"]
     if os.environ.get("PEER") == "0":  # Lepton only (experiments); no ratio printed
         res = subprocess.run([os.path.join(build, "bench", "gbdt_bench"), out, str(threads),
                               str(ROUNDS), str(LEAVES), str(DEPTH)], check=True,
@@ -135,14 +139,14 @@ def main():
     params = {"objective": "binary:logistic", "tree_method": "hist", "grow_policy": "lossguide",
               "max_leaves": LEAVES, "max_depth": DEPTH, "eta": 0.1, "lambda": 1.0,
               "min_child_weight": 1.0, "max_bin": 256, "nthread": threads, "seed": 1}
-    if os.environ.get("BASE_SCORE"):
-        params["base_score"] = float(os.environ["BASE_SCORE"])
+    if base != "own":
+        params["base_score"] = float(base)
     t0 = time.time()
     bst = xgb.train(params, dtr, num_boost_round=ROUNDS)
     fit_s = time.time() - t0
     p = bst.predict(xgb.DMatrix(Xte, nthread=threads))
     peer = {"tool": "xgboost " + xgb.__version__, "threads": threads, "fit_s": round(fit_s, 3),
-            "base_score": params.get("base_score", 0.5),
+            "base_score": params.get("base_score", "own (0.5)"),
             "test_auc": round(float(roc_auc_score(yte, p)), 5),
             "test_auprc": round(float(average_precision_score(yte, p)), 5)}
     print(json.dumps(peer))
