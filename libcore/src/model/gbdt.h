@@ -140,7 +140,8 @@ size_t lp_gbdt_n_rounds(const lp_gbdt *m);
 size_t lp_gbdt_n_trees(const lp_gbdt *m);
 /* Nodes of tree t (t < n_trees), *n_nodes set; NULL when t is out of range. */
 const lp_gbdt_node *lp_gbdt_tree(const lp_gbdt *m, size_t t, size_t *n_nodes);
-/* Base margin of output k (label mean, log-odds for LOGLOSS, log prior for SOFTMAX). */
+/* Base margin of output k (label mean, log-odds for LOGLOSS, log prior for SOFTMAX; or the
+ * margin of opts.base_score when it was set). */
 double lp_gbdt_base_score(const lp_gbdt *m, size_t k);
 /* Validation loss of the kept round (NaN when no validation set), and of every trained
  * round: *n gets the count of rounds trained (may exceed n_rounds after early stopping). */
