@@ -115,6 +115,8 @@ int main(int argc, char **argv)
     o.max_bins = 255;
     o.n_threads = threads;
     o.seed = 1;
+    if (getenv("BASE_SCORE")) /* starting probability (default: the training fraud rate) */
+        o.base_score = strtof(getenv("BASE_SCORE"), NULL);
     if (getenv("BIN_SAMPLE")) /* rows sampled to place bin boundaries (default 200000) */
         o.bin_sample = (size_t)strtoull(getenv("BIN_SAMPLE"), NULL, 10);
     lp_gbdt *m = NULL;

@@ -10,6 +10,14 @@ split). Both tools read the same float32 matrices (written under bench/out/fraud
 rounds, 31 leaves, depth 8, learning rate 0.1, lambda 1, min_child_weight 1, 2 threads; the C
 side is bench/gbdt_bench.c. Prints one JSON line per tool and the ratios.
 
+Starting score: XGBoost 1.7 starts every ensemble from base_score = 0.5 (margin 0), Lepton by
+default from the training positive rate's log-odds. Both sides get the same start, 0.5 (XGBoost's
+default) unless BASE_SCORE=p in the environment sets another probability; BASE_SCORE=own leaves
+each tool its own default (the comparison before the start was matched).
+
+PEER=0 runs Lepton alone. VALID=1 never touches the test days: it fits on the first 80% of the training rows (time order)
+and scores the last 20% (written once under bench/out/fraud_valid/), for choosing settings.
+
 usage: OMP_WAIT_POLICY=passive /usr/bin/python3 bench/gbdt_fraud.py BUILD_DIR [threads]
 """
 import json
@@ -92,22 +100,53 @@ def read(name, shape):
     return np.fromfile(os.path.join(out, "gbdt_%s.f32" % name), dtype="<f4").reshape(shape)
 
 
+def valid_split(n_train, d):
+    """Train rows split 80/20 in time order into bench/out/fraud_valid (the test days unread)."""
+    vdir = os.path.join(here, "out", "fraud_valid")
+    Xtr, ytr = read("train_X", (n_train, d)), read("train_y", (n_train,))
+    k = n_train * 4 // 5
+    if not os.path.exists(os.path.join(vdir, "gbdt_meta.txt")):
+        os.makedirs(vdir, exist_ok=True)
+        for name, a in (("train_X", Xtr[:k]), ("train_y", ytr[:k]), ("test_X", Xtr[k:]),
+                        ("test_y", ytr[k:])):
+            np.ascontiguousarray(a, dtype="<f4").tofile(os.path.join(vdir, "gbdt_%s.f32" % name))
+        with open(os.path.join(vdir, "gbdt_meta.txt"), "w") as f:
+            f.write("%d %d %d\n" % (k, n_train - k, d))
+    return vdir, Xtr[:k], ytr[:k], Xtr[k:], ytr[k:]
+
+
 def main():
+    global out
     ensure_data()
     n_train, n_test, d = map(int, open(os.path.join(out, "gbdt_meta.txt")).read().split())
-    Xtr, ytr = read("train_X", (n_train, d)), read("train_y", (n_train,))
-    Xte, yte = read("test_X", (n_test, d)), read("test_y", (n_test,))
+    if os.environ.get("VALID") == "1":
+        out, Xtr, ytr, Xte, yte = valid_split(n_train, d)
+    else:
+        Xtr, ytr = read("train_X", (n_train, d)), read("train_y", (n_train,))
+        Xte, yte = read("test_X", (n_test, d)), read("test_y", (n_test,))
     import xgboost as xgb
     from sklearn.metrics import average_precision_score, roc_auc_score
+    base = os.environ.setdefault("BASE_SCORE", "0.5")  # the environment reaches gbdt_bench
+    if base == "own":
+        del os.environ["BASE_SCORE"]
+    if os.environ.get("PEER") == "0":  # Lepton only (experiments); no ratio printed
+        res = subprocess.run([os.path.join(build, "bench", "gbdt_bench"), out, str(threads),
+                              str(ROUNDS), str(LEAVES), str(DEPTH)], check=True,
+                             capture_output=True, text=True)
+        print(res.stdout.strip().splitlines()[-1])
+        return
     dtr = xgb.DMatrix(Xtr, label=ytr, nthread=threads)
     params = {"objective": "binary:logistic", "tree_method": "hist", "grow_policy": "lossguide",
               "max_leaves": LEAVES, "max_depth": DEPTH, "eta": 0.1, "lambda": 1.0,
               "min_child_weight": 1.0, "max_bin": 256, "nthread": threads, "seed": 1}
+    if base != "own":
+        params["base_score"] = float(base)
     t0 = time.time()
     bst = xgb.train(params, dtr, num_boost_round=ROUNDS)
     fit_s = time.time() - t0
     p = bst.predict(xgb.DMatrix(Xte, nthread=threads))
     peer = {"tool": "xgboost " + xgb.__version__, "threads": threads, "fit_s": round(fit_s, 3),
+            "base_score": params.get("base_score", "own (0.5)"),
             "test_auc": round(float(roc_auc_score(yte, p)), 5),
             "test_auprc": round(float(average_precision_score(yte, p)), 5)}
     print(json.dumps(peer))

@@ -166,6 +166,44 @@ static void expect_bad(lp_gbdt_opts o, const char *needle)
     }
 }
 
+/* base_score: NaN starts from the labels (log-odds of the positive rate 0.3); a probability
+ * starts LOGLOSS from its log-odds (0.5: margin 0, XGBoost 1.x), a number starts L2 from itself.
+ * The first tree then fits the gradients at that start: at margin 0 each of the 7 rows x <= 7
+ * (y = 0) has g = 0.5, h = 0.25, so its leaf is -7 * 0.5 / (7 * 0.25 + 1) * lr. */
+static void test_base_score(void **state)
+{
+    (void)state;
+    float X[10], y[10];
+    for (int i = 0; i < 10; i++) {
+        X[i] = (float)(i + 1);
+        y[i] = i < 7 ? 0.0f : 1.0f;
+    }
+    lp_gbdt_opts o = exact_opts();
+    o.loss = LP_GBDT_LOSS_LOGLOSS;
+    lp_gbdt *m = NULL;
+    assert_int_equal(lp_gbdt_fit(X, y, NULL, 10, 1, &o, NULL, NULL, 0, &m, NULL), LP_OK);
+    assert_true(fabs(lp_gbdt_base_score(m, 0) - log(0.3 / 0.7)) < 1e-9);
+    lp_gbdt_free(m);
+    m = NULL;
+    o.base_score = 0.5f;
+    assert_int_equal(lp_gbdt_fit(X, y, NULL, 10, 1, &o, NULL, NULL, 0, &m, NULL), LP_OK);
+    assert_true(fabs(lp_gbdt_base_score(m, 0)) < 1e-12);
+    size_t nn;
+    const lp_gbdt_node *t = lp_gbdt_tree(m, 0, &nn);
+    assert_int_equal(nn, 3);
+    assert_true(t[0].threshold >= 7.0f && t[0].threshold < 8.0f);
+    const lp_gbdt_node *l = &t[t[0].left];
+    assert_true(fabsf(l->value - (float)(-3.5 / 2.75 * 0.3)) < 1e-6f);
+    assert_true(fabs(l->cover - 1.75) < 1e-6);
+    lp_gbdt_free(m);
+    m = NULL;
+    o.loss = LP_GBDT_LOSS_L2;
+    o.base_score = 3.0f;
+    assert_int_equal(lp_gbdt_fit(X, y, NULL, 10, 1, &o, NULL, NULL, 0, &m, NULL), LP_OK);
+    assert_true(fabs(lp_gbdt_base_score(m, 0) - 3.0) < 1e-12);
+    lp_gbdt_free(m);
+}
+
 static void test_bad_options(void **state)
 {
     (void)state;
@@ -189,6 +227,9 @@ static void test_bad_options(void **state)
     o = d; o.n_threads = -2; expect_bad(o, "n_threads=-2");
     o = d; o.loss = LP_GBDT_LOSS_SOFTMAX; o.n_classes = 1; expect_bad(o, "n_classes=1");
     o = d; o.loss = (lp_gbdt_loss)7; expect_bad(o, "loss=7");
+    o = d; o.base_score = INFINITY; expect_bad(o, "base_score=inf");
+    o = d; o.loss = LP_GBDT_LOSS_LOGLOSS; o.base_score = 1.0f; expect_bad(o, "base_score=1:");
+    o = d; o.loss = LP_GBDT_LOSS_SOFTMAX; o.base_score = 0.5f; expect_bad(o, "base_score=0.5");
 
     /* bad data */
     float X[4] = {1, 2, 3, 4}, y[4] = {0, 1, 2, 1}, w[4] = {1, 1, -1, 1};
@@ -415,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_single_split),
         cmocka_unit_test(test_missing_direction),
         cmocka_unit_test(test_loss_gradients),
+        cmocka_unit_test(test_base_score),
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_save_load_reproducible),
         cmocka_unit_test(test_importance),

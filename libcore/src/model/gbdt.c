@@ -53,6 +53,7 @@ lp_gbdt_opts lp_gbdt_opts_default(void)
     o.bin_sample = 200000;
     o.seed = 0;
     o.n_threads = 0;
+    o.base_score = NAN;
     return o;
 }
 
@@ -108,6 +109,16 @@ lp_status lp_gbdt_opts_check(const lp_gbdt_opts *o, lp_err *err)
     if (o->n_threads < 0)
         return lp_err_set(err, LP_EINVAL, "gbdt options: n_threads=%d: must be >= 1 or 0 for "
                           "the OpenMP default", o->n_threads);
+    if (!isnan(o->base_score)) {
+        if (o->loss == LP_GBDT_LOSS_SOFTMAX)
+            return lp_err_set(err, LP_EINVAL, "gbdt options: base_score=%g: SOFTMAX takes its "
+                              "base from the class priors (leave it NaN)", (double)o->base_score);
+        if (!isfinite(o->base_score) ||
+            (o->loss == LP_GBDT_LOSS_LOGLOSS && !(o->base_score > 0.0f && o->base_score < 1.0f)))
+            return lp_err_set(err, LP_EINVAL, "gbdt options: base_score=%g: must be NaN (from "
+                              "the labels), finite, and in (0, 1) for LOGLOSS",
+                              (double)o->base_score);
+    }
     return LP_OK;
 }
 
@@ -769,6 +780,10 @@ static lp_status gbdt_fit(const lp_gbdt *init, const float *X, const float *y,
         } else
             m->base[k] = log(fmax(p, 1e-6));
     }
+    if (!isnan(o->base_score)) /* checked: L2 or LOGLOSS with a probability in (0, 1) */
+        m->base[0] = o->loss == LP_GBDT_LOSS_L2
+                         ? (double)o->base_score
+                         : log((double)o->base_score / (1.0 - (double)o->base_score));
     free(prior);
     prior = NULL;
     for (size_t k = 0; init && k < K; k++)

@@ -50,11 +50,15 @@ typedef struct lp_gbdt_opts {
     size_t bin_sample;           /* rows sampled to place bin boundaries, >= 1 */
     uint64_t seed;               /* every random choice (bin sample, rows, columns) */
     int n_threads;               /* OpenMP threads for fit and batch predict; 0 = default */
+    float base_score;            /* starting prediction, NaN (default) = from the labels: the
+                                  * weighted mean (L2), the positive rate's log-odds (LOGLOSS);
+                                  * else the mean (L2) or a probability in (0, 1) (LOGLOSS, 0.5
+                                  * is XGBoost 1.x's default margin 0). SOFTMAX: must be NaN. */
 } lp_gbdt_opts;
 
 /* Defaults: L2, 100 rounds, lr 0.1, 31 leaves, depth unlimited, 255 bins, lambda 1,
  * min_child_weight 1e-3, gamma 0, no sampling, no early stopping, 200000 bin-sample rows,
- * seed 0, default threads. */
+ * seed 0, default threads, base score from the labels (NaN). */
 lp_gbdt_opts lp_gbdt_opts_default(void);
 
 /* Validate every field. On failure returns LP_EINVAL with a message naming the parameter,
@@ -136,7 +140,8 @@ size_t lp_gbdt_n_rounds(const lp_gbdt *m);
 size_t lp_gbdt_n_trees(const lp_gbdt *m);
 /* Nodes of tree t (t < n_trees), *n_nodes set; NULL when t is out of range. */
 const lp_gbdt_node *lp_gbdt_tree(const lp_gbdt *m, size_t t, size_t *n_nodes);
-/* Base margin of output k (label mean, log-odds for LOGLOSS, log prior for SOFTMAX). */
+/* Base margin of output k (label mean, log-odds for LOGLOSS, log prior for SOFTMAX; or the
+ * margin of opts.base_score when it was set). */
 double lp_gbdt_base_score(const lp_gbdt *m, size_t k);
 /* Validation loss of the kept round (NaN when no validation set), and of every trained
  * round: *n gets the count of rounds trained (may exceed n_rounds after early stopping). */
