@@ -31,6 +31,18 @@ for key in accuracy macro_f1 auroc auprc logloss; do
 done
 auroc=$(sed -E 's/.*"auroc":([0-9.]+).*/\1/' <<<"$out")
 check "eval auroc > 0.75 (the label is learnable)" awk -v a="$auroc" 'BEGIN{exit !(a > 0.75)}'
+# base_score: XGBoost's start (0.5) is accepted and changes the model; a start that is not a
+# probability is refused naming the parameter
+"$bin" train --data "$dir/train.csv" --label churned --model gbdt --drop customer_id \
+  --param n_rounds=50 --param base_score=0.5 --out "$dir/m05.lpm" >/dev/null 2>&1; rc=$?
+check "train gbdt base_score=0.5 exit 0" test "$rc" -eq 0
+"$bin" predict --model "$dir/m.lpm" --data "$dir/test.csv" -o "$dir/p_default.csv" >/dev/null 2>&1
+"$bin" predict --model "$dir/m05.lpm" --data "$dir/test.csv" -o "$dir/p_05.csv" >/dev/null 2>&1
+check "base_score changes the model" bash -c "! cmp -s '$dir/p_default.csv' '$dir/p_05.csv'"
+out=$("$bin" train --data "$dir/train.csv" --label churned --model gbdt --drop customer_id \
+  --param base_score=1.5 --out "$dir/bad.lpm" 2>&1); rc=$?
+check "base_score 1.5 refused" test "$rc" -ne 0
+check "the refusal names base_score" grep -q "base_score" <<<"$out"
 
 "$bin" predict --model "$dir/m.lpm" --data "$dir/test.csv" -o "$dir/p.csv" --keep customer_id \
   >/dev/null; rc=$?

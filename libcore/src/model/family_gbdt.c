@@ -15,7 +15,8 @@
 static const char *const gbdt_keys[] = {"n_rounds", "learning_rate", "max_leaves", "max_depth",
                                         "max_bins", "lambda", "min_child_weight",
                                         "min_split_gain", "subsample", "colsample",
-                                        "early_stopping_rounds", "threads", NULL};
+                                        "early_stopping_rounds", "threads", "base_score",
+                                        NULL};
 
 static lp_status opts_from_params(const lp_params *p, lp_gbdt_opts *o, lp_err *err)
 {
@@ -41,6 +42,14 @@ static lp_status opts_from_params(const lp_params *p, lp_gbdt_opts *o, lp_err *e
     GD("subsample", subsample, 1e-6, 1)
     GD("colsample", colsample, 1e-6, 1)
     GI("early_stopping_rounds", early_stopping_rounds, 0, 100000)
+    /* base_score: the starting prediction (a probability for binary, a mean for regression);
+     * absent keeps the default, the training labels' log-odds / mean (lp_gbdt_opts_check
+     * refuses a value that does not fit the loss). XGBoost 1.7 starts at 0.5. */
+    if (lp_params_get(p, "base_score")) {
+        if ((st = lp_params_double(p, "base_score", 0.5, -1e30, 1e30, &d, err)))
+            return st;
+        o->base_score = (float)d;
+    }
 #undef GI
 #undef GD
     return lp_gbdt_opts_check(o, err);
