@@ -696,32 +696,50 @@ static lp_status cpu_maxpool_forward(const lp_backend *be, const lp_conv2d_geom 
     LP_BK_TRY(lp_bk_need(argmax, 1, "maxpool_forward", "argmax", err));
     size_t planes = g->n * g->c;
     if (g->pad_h == 0 && g->pad_w == 0) {
-        /* No padding: every window lies inside the plane, so the loops need no clipping. The
-         * scan order (row-major in the window) and the tie / NaN rules are those below. */
+        /* No padding: every window lies inside the plane, so the loops need no clipping, and
+         * the scan is branch-free (selects, not jumps: the winner of random data is
+         * unpredictable). Same order (row-major in the window) and rules as below: a value
+         * wins when it is greater, or NaN while the best is not; the first NaN sticks. */
         size_t w = g->w, kh = g->kh, kw = g->kw, sh = g->stride_h, sw = g->stride_w;
 #pragma omp parallel for schedule(static) if (planes * oh * ow * kh * kw >= OMP_MIN)
         for (size_t p = 0; p < planes; p++) {
             const float *xp = x + p * g->h * w;
             float *yp = y + p * oh * ow;
             int32_t *ap = argmax + p * oh * ow;
-            for (size_t oy = 0; oy < oh; oy++)
+            for (size_t oy = 0; oy < oh; oy++) {
+                if (kh == 2 && kw == 2 && sw == 2) {
+                    const float *r0 = xp + oy * sh * w, *r1 = r0 + w;
+                    int32_t base = (int32_t)(oy * sh * w);
+                    for (size_t ox = 0; ox < ow; ox++) {
+                        float v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1];
+                        float best = r0[2 * ox];
+                        int32_t bi = 0;
+                        bool t = v1 > best || (v1 != v1 && best == best);
+                        best = t ? v1 : best, bi = t ? 1 : bi;
+                        t = v2 > best || (v2 != v2 && best == best);
+                        best = t ? v2 : best, bi = t ? (int32_t)w : bi;
+                        t = v3 > best || (v3 != v3 && best == best);
+                        best = t ? v3 : best, bi = t ? (int32_t)w + 1 : bi;
+                        yp[oy * ow + ox] = best;
+                        ap[oy * ow + ox] = base + (int32_t)(2 * ox) + bi;
+                    }
+                    continue;
+                }
                 for (size_t ox = 0; ox < ow; ox++) {
                     size_t bi = oy * sh * w + ox * sw;
                     float best = xp[bi];
-                    for (size_t i = 0; i < kh && best == best; i++) {
+                    for (size_t i = 0; i < kh; i++) {
                         size_t r = (oy * sh + i) * w + ox * sw;
                         for (size_t j = 0; j < kw; j++) {
                             float v = xp[r + j];
-                            if (v > best || v != v) {
-                                best = v, bi = r + j;
-                                if (v != v)
-                                    break;
-                            }
+                            bool t = v > best || (v != v && best == best);
+                            best = t ? v : best, bi = t ? r + j : bi;
                         }
                     }
                     yp[oy * ow + ox] = best;
                     ap[oy * ow + ox] = (int32_t)bi;
                 }
+            }
         }
         return LP_OK;
     }
