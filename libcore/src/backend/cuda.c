@@ -865,7 +865,7 @@ static cuda_table_ctx g_fp32 = {&g_ctx, false}, g_tf32 = {&g_ctx, true};
         .name = "cuda", .host_visible = false, .ctx = (ctxp), .alloc = cu_alloc, .free = cu_free,  \
         .memset = cu_memset, .copy_h2d = cu_copy_h2d, .copy_d2h = cu_copy_d2h,                     \
         .copy_d2d = cu_copy_d2d, .sync = cu_sync, .sgemm = cu_sgemm,                               \
-        .sgemm_batched = cu_sgemm_batched, .lowrank_update = cu_lowrank_update,                   \
+        .sgemm_batched = cu_sgemm_batched, .lowrank_update = cu_lowrank_update,                    \
         .add = cu_add, .sub = cu_sub, .mul = cu_mul,                                               \
         .scale = cu_scale, .axpy = cu_axpy, .fill = cu_fill, .bias_add = cu_bias_add,              \
         .bias_backward = cu_bias_backward, .act_forward = cu_act_forward,                          \
