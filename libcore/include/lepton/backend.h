@@ -138,6 +138,19 @@ struct lp_backend {
     lp_status (*sgemm)(const lp_backend *be, bool trans_a, bool trans_b, size_t m, size_t n,
                        size_t k, float alpha, const float *a, size_t lda, const float *b,
                        size_t ldb, float beta, float *c, size_t ldc, lp_err *err);
+    /* Strided batched product over i < batch, X_i = X + i stride_x (same rules as sgemm):
+     *   stride_c > 0:  C_i (m, n) = alpha op(A_i) @ op(B_i) + beta C_i  (the C_i must not overlap)
+     *   stride_c == 0: C (m, n)   = alpha sum_i op(A_i) @ op(B_i) + beta C  (a batch reduction)
+     * stride_a or stride_b 0 shares one operand (a convolution's weight across images). batch 0
+     * leaves C_i untouched, or sets C = beta C in the reduction. A table may leave it NULL;
+     * callers then loop over sgemm. The cpu table splits the batch across OpenMP threads (a
+     * reduction sums per-thread partials in a fixed order, so its rounding depends on the
+     * thread count only); cuda uses cublasGemmStridedBatchedEx. */
+    lp_status (*sgemm_batched)(const lp_backend *be, bool trans_a, bool trans_b, size_t m,
+                               size_t n, size_t k, float alpha, const float *a, size_t lda,
+                               size_t stride_a, const float *b, size_t ldb, size_t stride_b,
+                               float beta, float *c, size_t ldc, size_t stride_c, size_t batch,
+                               lp_err *err);
     /* Low-rank update W (m, n) += scale * B (m, r) @ A (r, n): merges (scale = alpha / r) or
      * unmerges (scale = -alpha / r) a LoRA adapter (Hu et al. 2021) into a frozen weight. */
     lp_status (*lowrank_update)(const lp_backend *be, size_t m, size_t n, size_t r, float scale,

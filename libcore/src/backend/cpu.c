@@ -15,7 +15,11 @@
 #include "backend/backend_impl.h"
 
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define OMP_MIN LP_BACKEND_OMP_MIN
 /* Columns per task in column reductions: 64 floats = 4 cache lines read per row. */
@@ -42,6 +46,83 @@ static lp_status cpu_sgemm(const lp_backend *be, bool ta, bool tb, size_t m, siz
             memset(c + i * ldc, 0, n * sizeof *c); /* BLAS semantics: C is never read */
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+    return LP_OK;
+}
+
+/* The batch is cut into one contiguous chunk per OpenMP thread; each chunk is a run of
+ * single-call cblas_sgemm (OpenBLAS runs them on the calling thread at these sizes, and the
+ * benchmarks pin OPENBLAS_NUM_THREADS=1). In the reduction (stride_c 0) thread 0 accumulates
+ * straight into C and thread t > 0 into its own (m, n) partial; the partials are then added to
+ * C in thread order, so the sum's rounding depends on the thread count only. A batch whose
+ * total work is under LP_BACKEND_OMP_MIN multiply-adds stays on the calling thread. */
+static lp_status cpu_sgemm_batched(const lp_backend *be, bool ta, bool tb, size_t m, size_t n,
+                                   size_t k, float alpha, const float *a, size_t lda, size_t sa,
+                                   const float *b, size_t ldb, size_t sb, float beta, float *c,
+                                   size_t ldc, size_t sc, size_t batch, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_gemm("sgemm_batched", ta, tb, m, n, k, a, lda, b, ldb, c, ldc, err));
+    if (batch == 0 && sc == 0) /* C = beta C */
+        return cpu_sgemm(be, ta, tb, m, n, 0, alpha, a, lda, b, ldb, beta, c, ldc, err);
+    if (batch == 0 || m == 0 || n == 0)
+        return LP_OK;
+    size_t T = 1;
+#ifdef _OPENMP
+    if ((double)m * (double)n * (double)k * (double)batch >= (double)OMP_MIN * 64.0)
+        T = (size_t)omp_get_max_threads();
+#endif
+    T = T < batch ? T : batch;
+    if (T <= 1 || k == 0) {
+        for (size_t i = 0; i < batch; i++)
+            LP_BK_TRY(cpu_sgemm(be, ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb,
+                                sc == 0 && i > 0 ? 1.0f : beta, c + i * sc, ldc, err));
+        return LP_OK;
+    }
+    float *part = NULL; /* (T - 1, m, n) partial sums of the reduction */
+    if (sc == 0) {
+        part = malloc((T - 1) * m * n * sizeof *part);
+        if (!part)
+            return lp_err_set(err, LP_ENOMEM, "sgemm_batched: %zu partial sums of %zu x %zu",
+                              T - 1, m, n);
+    }
+    if (beta == 0 && sc > 0)
+        for (size_t i = 0; i < batch; i++)
+            for (size_t r = 0; r < m; r++)
+                memset(c + i * sc + r * ldc, 0, n * sizeof *c); /* BLAS: C is never read */
+    else if (beta == 0)
+        for (size_t r = 0; r < m; r++)
+            memset(c + r * ldc, 0, n * sizeof *c);
+    CBLAS_TRANSPOSE oa = ta ? CblasTrans : CblasNoTrans, ob = tb ? CblasTrans : CblasNoTrans;
+#pragma omp parallel for schedule(static, 1) num_threads((int)T)
+    for (size_t t = 0; t < T; t++) {
+        size_t i0 = batch * t / T, i1 = batch * (t + 1) / T;
+        for (size_t i = i0; i < i1; i++) {
+            float *ci = c + i * sc, bi = beta;
+            size_t ldci = ldc;
+            if (sc == 0 && t > 0) {
+                ci = part + (t - 1) * m * n, ldci = n;
+                bi = i > i0 ? 1.0f : 0.0f;
+                if (i == i0)
+                    memset(ci, 0, m * n * sizeof *ci);
+            } else if (sc == 0 && i > i0) {
+                bi = 1.0f;
+            }
+            cblas_sgemm(CblasRowMajor, oa, ob, (int)m, (int)n, (int)k, alpha, a + i * sa, (int)lda,
+                        b + i * sb, (int)ldb, bi, ci, (int)ldci);
+        }
+    }
+    if (part) {
+        /* C += partials in thread order; rows of C are independent. */
+#pragma omp parallel for schedule(static) num_threads((int)T) if (m * n * (T - 1) >= OMP_MIN)
+        for (size_t r = 0; r < m; r++)
+            for (size_t t = 0; t + 1 < T; t++) {
+                const float *pr = part + t * m * n + r * n;
+                float *cr = c + r * ldc;
+#pragma omp simd
+                for (size_t j = 0; j < n; j++)
+                    cr[j] += pr[j];
+            }
+        free(part);
+    }
     return LP_OK;
 }
 
@@ -614,6 +695,54 @@ static lp_status cpu_maxpool_forward(const lp_backend *be, const lp_conv2d_geom 
     LP_BK_TRY(lp_bk_need(y, 1, "maxpool_forward", "y", err));
     LP_BK_TRY(lp_bk_need(argmax, 1, "maxpool_forward", "argmax", err));
     size_t planes = g->n * g->c;
+    if (g->pad_h == 0 && g->pad_w == 0) {
+        /* No padding: every window lies inside the plane, so the loops need no clipping, and
+         * the scan is branch-free (selects, not jumps: the winner of random data is
+         * unpredictable). Same order (row-major in the window) and rules as below: a value
+         * wins when it is greater, or NaN while the best is not; the first NaN sticks. */
+        size_t w = g->w, kh = g->kh, kw = g->kw, sh = g->stride_h, sw = g->stride_w;
+#pragma omp parallel for schedule(static) if (planes * oh * ow * kh * kw >= OMP_MIN)
+        for (size_t p = 0; p < planes; p++) {
+            const float *xp = x + p * g->h * w;
+            float *yp = y + p * oh * ow;
+            int32_t *ap = argmax + p * oh * ow;
+            for (size_t oy = 0; oy < oh; oy++) {
+                if (kh == 2 && kw == 2 && sw == 2) {
+                    const float *r0 = xp + oy * sh * w, *r1 = r0 + w;
+                    int32_t base = (int32_t)(oy * sh * w);
+                    for (size_t ox = 0; ox < ow; ox++) {
+                        float v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1];
+                        float best = r0[2 * ox];
+                        int32_t bi = 0;
+                        bool t = v1 > best || (v1 != v1 && best == best);
+                        best = t ? v1 : best, bi = t ? 1 : bi;
+                        t = v2 > best || (v2 != v2 && best == best);
+                        best = t ? v2 : best, bi = t ? (int32_t)w : bi;
+                        t = v3 > best || (v3 != v3 && best == best);
+                        best = t ? v3 : best, bi = t ? (int32_t)w + 1 : bi;
+                        yp[oy * ow + ox] = best;
+                        ap[oy * ow + ox] = base + (int32_t)(2 * ox) + bi;
+                    }
+                    continue;
+                }
+                for (size_t ox = 0; ox < ow; ox++) {
+                    size_t bi = oy * sh * w + ox * sw;
+                    float best = xp[bi];
+                    for (size_t i = 0; i < kh; i++) {
+                        size_t r = (oy * sh + i) * w + ox * sw;
+                        for (size_t j = 0; j < kw; j++) {
+                            float v = xp[r + j];
+                            bool t = v > best || (v != v && best == best);
+                            best = t ? v : best, bi = t ? r + j : bi;
+                        }
+                    }
+                    yp[oy * ow + ox] = best;
+                    ap[oy * ow + ox] = (int32_t)bi;
+                }
+            }
+        }
+        return LP_OK;
+    }
 #pragma omp parallel for schedule(static) if (planes * oh * ow * g->kh * g->kw >= OMP_MIN)
     for (size_t p = 0; p < planes; p++) {
         const float *xp = x + p * g->h * g->w;
@@ -919,6 +1048,7 @@ static const lp_backend cpu_table = {
     .copy_d2d = lp_bk_host_copy,
     .sync = lp_bk_host_sync,
     .sgemm = cpu_sgemm,
+    .sgemm_batched = cpu_sgemm_batched,
     .lowrank_update = cpu_lowrank_update,
     .add = cpu_add,
     .sub = cpu_sub,

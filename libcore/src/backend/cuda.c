@@ -221,6 +221,38 @@ static lp_status cu_sgemm(const lp_backend *be, bool ta, bool tb, size_t m, size
     return cu_gemm(be, "sgemm", ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, err);
 }
 
+/* Separate outputs: one cublasGemmStridedBatchedEx (row-major handled as in cu_gemm). The
+ * reduction (stride_c 0): one gemm per entry accumulating into C on the stream, in order. */
+static lp_status cu_sgemm_batched(const lp_backend *be, bool ta, bool tb, size_t m, size_t n,
+                                  size_t k, float alpha, const float *a, size_t lda, size_t sa,
+                                  const float *b, size_t ldb, size_t sb, float beta, float *c,
+                                  size_t ldc, size_t sc, size_t batch, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_gemm("sgemm_batched", ta, tb, m, n, k, a, lda, b, ldb, c, ldc, err));
+    if (batch == 0 && sc == 0)
+        return cu_gemm(be, "sgemm_batched", ta, tb, m, n, 0, alpha, a, lda, b, ldb, beta, c, ldc,
+                       err);
+    if (sc == 0 || k == 0 || batch > INT32_MAX) {
+        for (size_t i = 0; i < batch; i++)
+            LP_BK_TRY(cu_gemm(be, "sgemm_batched", ta, tb, m, n, k, alpha, a + i * sa, lda,
+                              b + i * sb, ldb, sc == 0 && i > 0 ? 1.0f : beta, c + i * sc, ldc,
+                              err));
+        return LP_OK;
+    }
+    if (batch == 0 || m == 0 || n == 0)
+        return LP_OK;
+    const cuda_table_ctx *tc = be->ctx;
+    cublasComputeType_t ct = tc->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    LP_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+                        tc->shared->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
+                        ta ? CUBLAS_OP_T : CUBLAS_OP_N, (int)n, (int)m, (int)k, &alpha, b,
+                        CUDA_R_32F, (int)ldb, (long long)sb, a, CUDA_R_32F, (int)lda,
+                        (long long)sa, &beta, c, CUDA_R_32F, (int)ldc, (long long)sc, (int)batch,
+                        ct, CUBLAS_GEMM_DEFAULT),
+                    "sgemm_batched", err);
+    return LP_OK;
+}
+
 static lp_status cu_lowrank_update(const lp_backend *be, size_t m, size_t n, size_t r, float scale,
                                    const float *b, const float *a, float *w, lp_err *err)
 {
@@ -833,7 +865,8 @@ static cuda_table_ctx g_fp32 = {&g_ctx, false}, g_tf32 = {&g_ctx, true};
         .name = "cuda", .host_visible = false, .ctx = (ctxp), .alloc = cu_alloc, .free = cu_free,  \
         .memset = cu_memset, .copy_h2d = cu_copy_h2d, .copy_d2h = cu_copy_d2h,                     \
         .copy_d2d = cu_copy_d2d, .sync = cu_sync, .sgemm = cu_sgemm,                               \
-        .lowrank_update = cu_lowrank_update, .add = cu_add, .sub = cu_sub, .mul = cu_mul,          \
+        .sgemm_batched = cu_sgemm_batched, .lowrank_update = cu_lowrank_update,                    \
+        .add = cu_add, .sub = cu_sub, .mul = cu_mul,                                               \
         .scale = cu_scale, .axpy = cu_axpy, .fill = cu_fill, .bias_add = cu_bias_add,              \
         .bias_backward = cu_bias_backward, .act_forward = cu_act_forward,                          \
         .act_backward = cu_act_backward, .dropout_forward = cu_dropout_forward,                    \

@@ -31,6 +31,22 @@ static lp_status ref_sgemm(const lp_backend *be, bool ta, bool tb, size_t m, siz
     return LP_OK;
 }
 
+/* One sgemm per batch entry; the reduction (stride_c 0) accumulates into C with beta 1 after
+ * the first. */
+static lp_status ref_sgemm_batched(const lp_backend *be, bool ta, bool tb, size_t m, size_t n,
+                                   size_t k, float alpha, const float *a, size_t lda, size_t sa,
+                                   const float *b, size_t ldb, size_t sb, float beta, float *c,
+                                   size_t ldc, size_t sc, size_t batch, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_gemm("sgemm_batched", ta, tb, m, n, k, a, lda, b, ldb, c, ldc, err));
+    if (batch == 0 && sc == 0) /* C = beta C */
+        return ref_sgemm(be, ta, tb, m, n, 0, alpha, a, lda, b, ldb, beta, c, ldc, err);
+    for (size_t i = 0; i < batch; i++)
+        LP_BK_TRY(ref_sgemm(be, ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb,
+                            sc == 0 && i > 0 ? 1.0f : beta, c + i * sc, ldc, err));
+    return LP_OK;
+}
+
 static lp_status ref_lowrank_update(const lp_backend *be, size_t m, size_t n, size_t r, float scale,
                                     const float *b, const float *a, float *w, lp_err *err)
 {
@@ -753,6 +769,7 @@ static const lp_backend ref_table = {
     .copy_d2d = lp_bk_host_copy,
     .sync = lp_bk_host_sync,
     .sgemm = ref_sgemm,
+    .sgemm_batched = ref_sgemm_batched,
     .lowrank_update = ref_lowrank_update,
     .add = ref_add,
     .sub = ref_sub,

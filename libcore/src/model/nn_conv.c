@@ -12,7 +12,7 @@
  * workspace ctx->ws (sized by the plan: L->ws per row plus L->ws_fixed).
  *
  *   conv:  col (n, C k k, P) = im2col(x), P = oh ow
- *          y_b (F, P)        = W (F, C k k) @ col_b + b
+ *          y_b (F, P)        = W (F, C k k) @ col_b + b   (one strided batched gemm per pass)
  *          dW  (F, C k k)    = sum_b dy_b (F, P) @ col_b^T
  *          db  (F)           = sum over b and P of dy
  *          dx                = col2im(W^T @ dy_b)
@@ -62,6 +62,22 @@ static lp_status chan_bcast(const lp_backend *be, size_t n, size_t C, size_t hw,
 
 /* ---- conv2d ---------------------------------------------------------------------------------*/
 
+/* C_b = op(A_b) @ op(B_b) (+ beta C_b) over the n images, X_b = X + b stride_x; stride_c 0
+ * sums the n products into one C (the weight gradient). One sgemm_batched call when the table
+ * has it, else one sgemm per image. */
+static lp_status conv_gemm(const lp_backend *be, bool ta, bool tb, size_t m, size_t nn, size_t k,
+                           const float *a, size_t lda, size_t sa, const float *b, size_t ldb,
+                           size_t sb, float *c, size_t ldc, size_t sc, size_t n, lp_err *err)
+{
+    if (be->sgemm_batched)
+        return be->sgemm_batched(be, ta, tb, m, nn, k, 1.0f, a, lda, sa, b, ldb, sb, 0.0f, c, ldc,
+                                 sc, n, err);
+    for (size_t i = 0; i < n; i++)
+        TRY(be->sgemm(be, ta, tb, m, nn, k, 1.0f, a + i * sa, lda, b + i * sb, ldb,
+                      sc == 0 && i > 0 ? 1.0f : 0.0f, c + i * sc, ldc, err));
+    return LP_OK;
+}
+
 static lp_status conv_add_params(lp_nn_layer *L, size_t index, lp_param_layout *lay, lp_err *err)
 {
     char name[LP_PARAM_NAME_MAX];
@@ -81,9 +97,8 @@ static lp_status conv_forward(const lp_nn_layer *L, const lp_nn_ctx *c, const fl
     size_t ckk = L->c * g.kh * g.kw, P = L->oh * L->ow;
     float *col = c->ws, *vexp = c->ws + n * ckk * P + n * L->oc;
     TRY(be->im2col(be, &g, x, col, err));
-    for (size_t b = 0; b < n; b++)
-        TRY(be->sgemm(be, false, false, L->oc, P, ckk, 1.0f, params + L->w_off, ckk,
-                      col + b * ckk * P, P, 0.0f, y + b * L->out, P, err));
+    TRY(conv_gemm(be, false, false, L->oc, P, ckk, params + L->w_off, ckk, 0, col, P, ckk * P, y,
+                  P, L->out, n, err));
     return chan_bcast(be, n, L->oc, P, params + L->b_off, c->ones, vexp, y, 1.0f, err);
 }
 
@@ -97,15 +112,14 @@ static lp_status conv_backward(const lp_nn_layer *L, const lp_nn_ctx *c, const f
     size_t ckk = L->c * g.kh * g.kw, P = L->oh * L->ow;
     float *col = c->ws, *tmp = c->ws + n * ckk * P;
     TRY(be->im2col(be, &g, x, col, err));
-    for (size_t b = 0; b < n; b++)
-        TRY(be->sgemm(be, false, true, L->oc, ckk, P, 1.0f, dy + b * L->out, P, col + b * ckk * P,
-                      P, b ? 1.0f : 0.0f, grads + L->w_off, ckk, err));
+    if (n > 0)
+        TRY(conv_gemm(be, false, true, L->oc, ckk, P, dy, P, L->out, col, P, ckk * P,
+                      grads + L->w_off, ckk, 0, n, err));
     TRY(chan_sum(be, n, L->oc, P, dy, tmp, grads + L->b_off, err));
     if (!dx)
         return LP_OK;
-    for (size_t b = 0; b < n; b++)
-        TRY(be->sgemm(be, true, false, ckk, P, L->oc, 1.0f, params + L->w_off, ckk,
-                      dy + b * L->out, P, 0.0f, col + b * ckk * P, P, err));
+    TRY(conv_gemm(be, true, false, ckk, P, L->oc, params + L->w_off, ckk, 0, dy, P, L->out, col,
+                  P, ckk * P, n, err));
     return be->col2im(be, &g, col, dx, err);
 }
 
