@@ -425,40 +425,8 @@ static int cmd_serve(int argc, char **argv)
     return 0;
 }
 
-/* OpenBLAS (DYNAMIC_ARCH) picks its kernels from the CPU model when it loads; a model it does
- * not know (the generic "Intel Xeon Processor" of many VMs) gets the SSE3 "Prescott" kernels,
- * measured 2x the CPU time of the AVX-512 ones for this app's conv-net training. When
- * OPENBLAS_CORETYPE is unset, the loaded core is Prescott and the CPU has AVX-512 (or AVX2 and
- * FMA), set it and re-execute once (/proc/self/exe, same argv), as lp_process_passive_openmp
- * does for OMP_WAIT_POLICY; on any failure carry on with the kernels loaded. */
-static void blas_kernels_for_cpu(char **argv)
-{
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (getenv("OPENBLAS_CORETYPE"))
-        return;
-    const char *core = openblas_get_corename();
-    if (!core || strcmp(core, "Prescott") != 0)
-        return;
-    __builtin_cpu_init();
-    const char *want = NULL;
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-        want = "SkylakeX";
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        want = "Haswell";
-    if (!want || setenv("OPENBLAS_CORETYPE", want, 1) != 0)
-        return;
-    if (!getenv("OMP_WAIT_POLICY"))
-        setenv("OMP_WAIT_POLICY", "passive", 1); /* one exec serves both */
-    execv("/proc/self/exe", argv);
-#else
-    (void)argv;
-#endif
-}
-
 int main(int argc, char **argv)
 {
-    blas_kernels_for_cpu(argv);      /* before any BLAS or OpenMP work */
     lp_process_passive_openmp(argv); /* before any OpenMP: see base.h */
     if (argc < 2) {
         fputs(USAGE, stderr);
