@@ -13,7 +13,7 @@ if [ ! -f "$data/train-images-idx3-ubyte.gz" ]; then
   exit 0
 fi
 build=$root/build-bench
-"$root/scripts/build" "$build" >/dev/null
+"$root/scripts/build" "$build" -DLEPTON_CUDA=OFF >/dev/null # a static lib without the CUDA runtime
 cc -std=c11 -O2 -D_GNU_SOURCE -I"$root/libcore/include" -I"$root/libcore/src" \
   "$root/bench/nn_bench.c" -o "$build/nn_bench" "$build/liblepton.a" -fopenmp \
   $(pkg-config --libs openblas lapacke libpcre2-8 libmicrohttpd libcjson sqlite3 zlib libpng \
