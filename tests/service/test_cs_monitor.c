@@ -15,6 +15,7 @@
 
 #include "cs.h"
 #include "http_client.c"
+#include "monitor_util.h"
 
 #define N_TURNS 144
 
@@ -129,41 +130,11 @@ static long chat(const char *sid, const char *text, char *intent)
     return turn;
 }
 
-static cJSON *monitor(void)
-{
-    http_resp r;
-    assert_int_equal(http_request(g_port, "GET", "/v1/monitor", NULL, NULL, 0, &r), 200);
-    cJSON *j = cJSON_Parse(r.body);
-    assert_non_null(j);
-    http_resp_free(&r);
-    return j;
-}
-
-static const cJSON *drift_of(const cJSON *mon, const char *feature)
-{
-    const cJSON *it;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItem(mon, "drift"))
-    {
-        if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(it, "feature")), feature))
-            return it;
-    }
-    fail_msg("no drift entry for '%s'", feature);
-    return NULL;
-}
-
-static double num(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItem(o, k);
-    if (!cJSON_IsNumber(v))
-        fail_msg("'%s' is not a number", k);
-    return v->valuedouble;
-}
-
 static void test_reference_traffic_and_feedback(void **state)
 {
     (void)state;
     start("cs_monitor1.db");
-    cJSON *m = monitor();
+    cJSON *m = get_json_at(g_port, "/v1/monitor");
     assert_int_equal((int)num(drift_of(m, "intent"), "n"), 0);
     assert_int_equal((int)num(cJSON_GetObjectItem(m, "score_drift"), "n"), 0);
     assert_non_null(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(m, "model_version")),
@@ -189,7 +160,7 @@ static void test_reference_traffic_and_feedback(void **state)
             right += !strcmp(intent, g_labels[k]);
         }
     }
-    m = monitor();
+    m = get_json_at(g_port, "/v1/monitor");
     const cJSON *in = drift_of(m, "intent"), *sc = cJSON_GetObjectItem(m, "score_drift");
     assert_int_equal((int)num(in, "n"), N_TURNS);
     assert_int_equal((int)num(sc, "n"), N_TURNS);
@@ -214,7 +185,7 @@ static void test_one_intent_drifts(void **state)
         snprintf(sid, sizeof sid, "s%zu", i);
         chat(sid, i % 2 ? "where is my order" : "when will my order arrive", intent);
     }
-    cJSON *m = monitor();
+    cJSON *m = get_json_at(g_port, "/v1/monitor");
     const cJSON *in = drift_of(m, "intent");
     assert_int_equal((int)num(in, "n"), N_TURNS);
     if (!cJSON_IsTrue(cJSON_GetObjectItem(in, "drifted")) || !(num(in, "psi") > 0.2))

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "http_client.c"
+#include "monitor_util.h"
 
 #define N_LIVE 300
 
@@ -113,36 +114,6 @@ static int post(const char *path, const char *body, http_resp *r)
                         strlen(body), r);
 }
 
-static cJSON *monitor(void)
-{
-    http_resp r;
-    assert_int_equal(http_request(g_port, "GET", "/v1/monitor", NULL, NULL, 0, &r), 200);
-    cJSON *j = cJSON_Parse(r.body);
-    assert_non_null(j);
-    http_resp_free(&r);
-    return j;
-}
-
-static const cJSON *drift_of(const cJSON *mon, const char *feature)
-{
-    const cJSON *it;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItem(mon, "drift"))
-    {
-        if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(it, "feature")), feature))
-            return it;
-    }
-    fail_msg("no drift entry for '%s'", feature);
-    return NULL;
-}
-
-static double num(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItem(o, k);
-    if (!cJSON_IsNumber(v))
-        fail_msg("'%s' is not a number", k);
-    return v->valuedouble;
-}
-
 /* Diagnose text; returns the audit id, top label into top (cap 32). */
 static int diagnose(const char *text, char *top)
 {
@@ -174,7 +145,7 @@ static void test_feedback_and_no_drift(void **state)
 {
     (void)state;
     start("dxmon1.db");
-    cJSON *m = monitor();
+    cJSON *m = get_json_at(g_port, "/v1/monitor");
     assert_int_equal((int)num(drift_of(m, "text:top_probability"), "n"), 0);
     assert_int_equal((int)num(cJSON_GetObjectItem(m, "live"), "labelled"), 0);
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "live"), "accuracy")));
@@ -200,7 +171,7 @@ static void test_feedback_and_no_drift(void **state)
             right += !strcmp(top, truth);
         }
     }
-    m = monitor();
+    m = get_json_at(g_port, "/v1/monitor");
     const cJSON *tp = drift_of(m, "text:top_probability"), *ood = drift_of(m, "text:ood_score");
     assert_int_equal((int)num(tp, "n"), N_LIVE);
     if (!(num(tp, "psi") < 0.2) || cJSON_IsTrue(cJSON_GetObjectItem(tp, "drifted")))
@@ -223,7 +194,7 @@ static void test_feedback_and_no_drift(void **state)
     expect_status(body, 200, "\"stored\":true");
     snprintf(body, sizeof body, "{\"audit_id\":%d,\"label\":\"%s\"}", id, top);
     expect_status(body, 200, "\"stored\":true");
-    m = monitor();
+    m = get_json_at(g_port, "/v1/monitor");
     assert_int_equal((size_t)num(cJSON_GetObjectItem(m, "live"), "labelled"), labelled + 1);
     assert_true(fabs(num(cJSON_GetObjectItem(m, "live"), "accuracy") -
                      (double)(right + 1) / (double)(labelled + 1)) < 1e-12);
@@ -238,7 +209,7 @@ static void test_feedback_and_no_drift(void **state)
     expect_status("{\"audit_id\":1,\"label\":\"   \"}", 400, "label");
     expect_status("{\"audit_id\":1,\"label\":\"ring\",\"extra\":1}", 400, "extra");
     expect_status("{\"audit_id\":1,", 400, "");
-    m = monitor();
+    m = get_json_at(g_port, "/v1/monitor");
     assert_int_equal((size_t)num(cJSON_GetObjectItem(m, "live"), "labelled"), labelled + 1);
     cJSON_Delete(m);
     /* feedback lives beside the chain: it still verifies */
@@ -263,7 +234,7 @@ static void test_ood_drift(void **state)
         snprintf(text, sizeof text, "%s plus quelques mots inconnus ici encore", base);
         diagnose(text, top);
     }
-    cJSON *m = monitor();
+    cJSON *m = get_json_at(g_port, "/v1/monitor");
     const cJSON *ood = drift_of(m, "text:ood_score");
     assert_int_equal((int)num(ood, "n"), N_LIVE);
     if (!cJSON_IsTrue(cJSON_GetObjectItem(ood, "drifted")) || !(num(ood, "psi") > 0.2))

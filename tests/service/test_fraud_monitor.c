@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "http_client.c"
+#include "monitor_util.h"
 
 #define N_ROWS 1200
 
@@ -112,36 +113,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static cJSON *get_json(const char *path)
-{
-    http_resp r;
-    assert_int_equal(http_request(g_port, "GET", path, NULL, NULL, 0, &r), 200);
-    cJSON *j = cJSON_Parse(r.body);
-    assert_non_null(j);
-    http_resp_free(&r);
-    return j;
-}
-
-static const cJSON *drift_of(const cJSON *mon, const char *feature)
-{
-    const cJSON *it;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItem(mon, "drift"))
-    {
-        if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(it, "feature")), feature))
-            return it;
-    }
-    fail_msg("no drift entry for '%s'", feature);
-    return NULL;
-}
-
-static double num(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItem(o, k);
-    if (!cJSON_IsNumber(v))
-        fail_msg("'%s' is not a number", k);
-    return v->valuedouble;
-}
-
 /* Replay the last N_ROWS rows with amounts times amount_mul, ids prefixed; scores[i] gets the
  * score the service answered. Times move by whole weeks to end within the last week. */
 static void replay(const char *prefix, double amount_mul, double *scores)
@@ -180,7 +151,7 @@ static void test_drift_and_live(void **state)
     start(g_model_path, db);
 
     /* before any traffic: every feature listed with n = 0, nothing flagged, live all null */
-    cJSON *m = get_json("/v1/monitor");
+    cJSON *m = get_json_at(g_port, "/v1/monitor");
     assert_true(cJSON_GetArraySize(cJSON_GetObjectItem(m, "drift")) > 10);
     assert_int_equal((int)num(drift_of(m, "amount"), "n"), 0);
     assert_false(cJSON_IsTrue(cJSON_GetObjectItem(drift_of(m, "amount"), "drifted")));
@@ -195,7 +166,7 @@ static void test_drift_and_live(void **state)
     double *scores = malloc(N_ROWS * sizeof(double));
     assert_non_null(scores);
     replay("a", 1.0, scores);
-    m = get_json("/v1/monitor");
+    m = get_json_at(g_port, "/v1/monitor");
     const cJSON *amt = drift_of(m, "amount"), *hour = drift_of(m, "hour");
     assert_int_equal((int)num(amt, "n"), N_ROWS);
     if (!(num(amt, "psi") < 0.1) || cJSON_IsTrue(cJSON_GetObjectItem(amt, "drifted")))
@@ -225,7 +196,7 @@ static void test_drift_and_live(void **state)
                      200);
     http_resp_free(&r);
     lp_buf_free(&b);
-    m = get_json("/v1/monitor");
+    m = get_json_at(g_port, "/v1/monitor");
     const cJSON *live = cJSON_GetObjectItem(m, "live");
     assert_int_equal((int)num(live, "labelled"), N_ROWS);
     double thr = num(live, "threshold");
@@ -248,7 +219,7 @@ static void test_drift_and_live(void **state)
     remove(db2);
     start(g_model_path, db2);
     replay("b", 10.0, scores);
-    m = get_json("/v1/monitor");
+    m = get_json_at(g_port, "/v1/monitor");
     amt = drift_of(m, "amount");
     hour = drift_of(m, "hour");
     if (!(num(amt, "psi") > 0.2) || !cJSON_IsTrue(cJSON_GetObjectItem(amt, "drifted")))
@@ -262,7 +233,7 @@ static void test_drift_and_live(void **state)
 
     /* a restart on the same database rebuilds the same counts from the decision rows */
     start(g_model_path, db2);
-    m = get_json("/v1/monitor");
+    m = get_json_at(g_port, "/v1/monitor");
     amt = drift_of(m, "amount");
     assert_int_equal((int)num(amt, "n"), N_ROWS);
     assert_true(fabs(num(amt, "psi") - psi_before) < 1e-12);
@@ -280,7 +251,7 @@ static void test_no_reference(void **state)
     char *db = lp_test_tmpfile("fraudmon3.db");
     remove(db);
     start(g_bad_model_path, db);
-    cJSON *m = get_json("/v1/monitor");
+    cJSON *m = get_json_at(g_port, "/v1/monitor");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(m, "drift")), 0);
     assert_null(cJSON_GetObjectItem(m, "score_drift"));
     const char *why = cJSON_GetStringValue(cJSON_GetObjectItem(m, "reason"));

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "http_client.c"
+#include "monitor_util.h"
 #include "../../apps/recommend/rec_service.c"
 
 #define N_USERS 30
@@ -100,13 +101,6 @@ static void event(const char *user, const char *item)
                           body, strlen(body), &r);
     if (st != 200) fail_msg("event %s: %d %s", body, st, r.body);
     http_resp_free(&r);
-}
-
-static double num(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItem(o, k);
-    if (!cJSON_IsNumber(v)) fail_msg("'%s' is not a number", k);
-    return v->valuedouble;
 }
 
 /* The lists served here, to recount the hits: items[list][t]. */
