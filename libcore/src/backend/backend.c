@@ -442,6 +442,18 @@ lp_status lp_bk_check_layernorm(size_t n, size_t d, float eps, const float *x, c
     return lp_bk_need(y, n * d, "layernorm_forward", "y", err);
 }
 
+lp_status lp_bk_check_adamw(size_t n, const lp_adamw_opts *o, uint64_t t, const float *params,
+                            const float *grads, const float *m, const float *v, lp_err *err)
+{
+    LP_BK_TRY(lp_adamw_opts_check(o, err));
+    if (t == 0)
+        return lp_err_set(err, LP_EINVAL, "adamw_step: step t is 0; expected >= 1");
+    LP_BK_TRY(lp_bk_need(params, n, "adamw_step", "params", err));
+    LP_BK_TRY(lp_bk_need(grads, n, "adamw_step", "grads", err));
+    LP_BK_TRY(lp_bk_need(m, n, "adamw_step", "m", err));
+    return lp_bk_need(v, n, "adamw_step", "v", err);
+}
+
 lp_status lp_bk_check_softmax_rows(size_t n, size_t d, size_t group, const float *x,
                                    const float *y, lp_err *err)
 {

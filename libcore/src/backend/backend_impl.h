@@ -41,6 +41,10 @@ lp_status lp_bk_check_targets(const char *op, size_t n, size_t c, const int32_t 
 lp_status lp_bk_bad_target(const char *op, size_t row, int32_t value, size_t c, lp_err *err);
 lp_status lp_bk_bad_argmax(const char *op, int32_t value, size_t plane, size_t hw, lp_err *err);
 
+/* Argument checks of adamw_step shared by every table: the options, step t >= 1 and the four
+ * (n) buffers. */
+lp_status lp_bk_check_adamw(size_t n, const lp_adamw_opts *o, uint64_t t, const float *params,
+                            const float *grads, const float *m, const float *v, lp_err *err);
 /* Argument checks of the transformer ops (layernorm_forward, softmax_rows, gather_rows). */
 lp_status lp_bk_check_layernorm(size_t n, size_t d, float eps, const float *x, const float *gamma,
                                 const float *beta, const float *y, lp_err *err);

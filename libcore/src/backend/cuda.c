@@ -534,13 +534,7 @@ static lp_status cu_argmax_rows(const lp_backend *be, size_t n, size_t d, const 
 static lp_status cu_adamw_step(const lp_backend *be, size_t n, const lp_adamw_opts *o, uint64_t t,
                                float *params, const float *grads, float *m, float *v, lp_err *err)
 {
-    LP_BK_TRY(lp_adamw_opts_check(o, err));
-    if (t == 0)
-        return lp_err_set(err, LP_EINVAL, "adamw_step: step t is 0; expected >= 1");
-    LP_BK_TRY(lp_bk_need(params, n, "adamw_step", "params", err));
-    LP_BK_TRY(lp_bk_need(grads, n, "adamw_step", "grads", err));
-    LP_BK_TRY(lp_bk_need(m, n, "adamw_step", "m", err));
-    LP_BK_TRY(lp_bk_need(v, n, "adamw_step", "v", err));
+    LP_BK_TRY(lp_bk_check_adamw(n, o, t, params, grads, m, v, err));
     /* The per-step scalars of cpu.c, in double once on the host. */
     float b1 = (float)o->beta1, c1 = (float)(1.0 - o->beta1);
     float b2 = (float)o->beta2, c2 = (float)(1.0 - o->beta2), eps = (float)o->eps;

@@ -398,13 +398,7 @@ static lp_status ref_argmax_rows(const lp_backend *be, size_t n, size_t d, const
 static lp_status ref_adamw_step(const lp_backend *be, size_t n, const lp_adamw_opts *o, uint64_t t,
                                 float *params, const float *grads, float *m, float *v, lp_err *err)
 {
-    LP_BK_TRY(lp_adamw_opts_check(o, err));
-    if (t == 0)
-        return lp_err_set(err, LP_EINVAL, "adamw_step: step t is 0; expected >= 1");
-    LP_BK_TRY(lp_bk_need(params, n, "adamw_step", "params", err));
-    LP_BK_TRY(lp_bk_need(grads, n, "adamw_step", "grads", err));
-    LP_BK_TRY(lp_bk_need(m, n, "adamw_step", "m", err));
-    LP_BK_TRY(lp_bk_need(v, n, "adamw_step", "v", err));
+    LP_BK_TRY(lp_bk_check_adamw(n, o, t, params, grads, m, v, err));
     double b1 = o->beta1, b2 = o->beta2, lr = o->lr;
     double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
     for (size_t i = 0; i < n; i++) {
