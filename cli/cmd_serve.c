@@ -262,10 +262,17 @@ static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
         snprintf(name, sizeof name, "%s", (const char *)lp_swap_ref_object(dr));
         lp_swap_release(dr);
     }
+    lp_err err;
+    lp_err_clear(&err);
+    bool explain = false;
+    if (explain_query(lp_req_query(req, "explain"), &explain, &err)) {
+        lp_swap_release(ref);
+        row_scratch_trim(rs);
+        return lp_http_error_from(res, &err);
+    }
     if (name[0]) {
         const lp_lora *ad = served_adapter(s, name);
-        const char *ex = lp_req_query(req, "explain");
-        lp_status ast = ex && (!strcmp(ex, "true") || !strcmp(ex, "1"))
+        lp_status ast = explain
                             ? lp_http_error(res, LP_EUNSUPPORTED,
                                             "explain=true is not available with adapter '%.64s': "
                                             "explanations cover the base model (send "
@@ -277,8 +284,6 @@ static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
         row_scratch_trim(rs);
         return ast;
     }
-    lp_err err;
-    lp_err_clear(&err);
     const lp_row_view *v = NULL;
     size_t n = 0, k = lp_predictor_n_outputs(s->pred);
     double *out = NULL;
@@ -289,11 +294,8 @@ static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
         st = row_scratch_outputs(rs, n, k, &out, &cls, &err);
     if (!st)
         st = lp_predictor_run(s->pred, v, n, row_scratch_predict(rs), out, cls, &err);
-    bool explain = false;
     lp_explanation ex = {0};
     lp_frame *f = NULL;
-    if (!st)
-        st = explain_query(lp_req_query(req, "explain"), &explain, &err);
     if (!st && explain) {
         cJSON *ign = cJSON_CreateArray(); /* already collected by rows_parse */
         st = rows_to_frame(s->m, rows, &f, ign, &err);
