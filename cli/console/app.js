@@ -2,10 +2,10 @@
  * app.js - the Lepton console's behaviour, plain JavaScript (no framework, no build step).
  *
  * Every call goes to the console server: /api/<svc>/<path> is proxied to the service (cs,
- * fraud, recommend, diagnosis) and a query string travels in the X-Lepton-Query header (the
- * console's proxy forwards it); /api/overview gives health and statistics of all four. The
- * status dots in the tabs and the monitoring page refresh from /api/overview every 3 seconds;
- * the monitoring charts are inline SVG drawn here from the last MON_KEEP overviews.
+ * fraud, recommend, diagnosis), query string included (the proxy forwards it); /api/overview
+ * gives health and statistics of all four. The status dots in the tabs and the monitoring page
+ * refresh from /api/overview every 3 seconds; the monitoring charts are inline SVG drawn here
+ * from the last MON_KEEP overviews.
  */
 'use strict';
 
@@ -35,8 +35,7 @@ function el(tag, attrs, children) {
 async function api(svc, method, path, body, query) {
   const headers = {};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (query) headers['X-Lepton-Query'] = query;
-  const r = await fetch('/api/' + svc + path, {
+  const r = await fetch('/api/' + svc + path + (query ? '?' + query : ''), {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await r.text();
