@@ -10,7 +10,8 @@
 # events and the new users. Reports requests/s, p50/p99, non-2xx count, requests and the server's
 # CPU time per request, then the throughput ratio to the ceiling.
 # usage: bench/recommend_wrk.sh [BUILD_DIR]   env: DURATION (10), THREADS (server pool, nproc),
-#   FOLD_USERS (100), NEW_USERS (50)
+#   FOLD_USERS (100), NEW_USERS (50), PERF (a file: `perf record -g` the recommend server
+#   during its load into it)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
@@ -85,9 +86,13 @@ run() {
       "http://127.0.0.1:$port/v1/events" || { echo "POST /v1/events failed" >&2; cat "$tmp/$name.err" >&2; exit 1; }
     curl -s "http://127.0.0.1:$port/v1/recommend?user=bench-new-1&k=3" >"$tmp/sample"
   fi
-  local t0; t0=$(cpu_ticks $pid)
+  local t0; t0=$(cpu_ticks $pid) perf_pid=
+  if [ -n "${PERF:-}" ] && [ "$name" = recommend ]; then
+    perf record -g -o "$PERF" -p $pid -- sleep "$duration" >/dev/null 2>&1 & perf_pid=$!
+  fi
   local r; r=$(wrk -t2 -c32 -d"${duration}s" -s "$tmp/$script" "http://127.0.0.1:$port" | grep '^RESULT')
   local t1; t1=$(cpu_ticks $pid)
+  [ -z "$perf_pid" ] || wait $perf_pid || true
   kill -TERM $pid; wait $pid || true
   awk -v r="$r" -v n="$name" -v dt="$((t1 - t0))" -v tck="$tck" 'BEGIN { split(r, a, " ");
     printf "%s %s %s %s %s %s %.1f\n", n, a[2], a[3], a[4], a[5], a[6], dt / tck * 1e6 / a[6] }' >"$tmp/$name"

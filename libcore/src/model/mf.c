@@ -15,19 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* `omp simd` hints for GCC, which needs them to vectorize these loops at -O2; clang vectorizes
- * them on its own and warns when a hint cannot be honoured, so it gets none. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define MF_SIMD _Pragma("omp simd")
-#define MF_SIMD_SUM_S _Pragma("omp simd reduction(+ : s)")
-#define MF_SIMD_SUB_S _Pragma("omp simd reduction(- : s)")
-#define MF_SIMD_SUB_D _Pragma("omp simd reduction(- : d)")
-#else
-#define MF_SIMD
-#define MF_SIMD_SUM_S
-#define MF_SIMD_SUB_S
-#define MF_SIMD_SUB_D
-#endif
 
 static const char *const kind_names[] = {"als", "bpr", "itemknn", "popular"};
 
@@ -107,6 +94,7 @@ lp_status lp_mf_opts_check(const lp_mf_opts *o, lp_err *err)
 
 /* ---- dense helpers ------------------------------------------------------------------------*/
 
+MF_CLONES
 bool mf_cholesky(double *a, size_t k)
 {
     for (size_t j = 0; j < k; j++) {
@@ -128,17 +116,22 @@ MF_SIMD_SUB_S
     return true;
 }
 
+MF_CLONES
 void mf_cholesky_solve(const double *l, size_t k, double *b)
 {
-    for (size_t i = 0; i < k; i++) { /* L z = b */
+    for (size_t i = 0; i < k; i++) { /* L z = b: row i of L against the solved z[0..i) */
         double s = b[i];
-        for (size_t p = 0; p < i; p++) s -= l[i * k + p] * b[p];
-        b[i] = s / l[i * k + i];
+        const double *li = l + i * k;
+MF_SIMD_SUB_S
+        for (size_t p = 0; p < i; p++) s -= li[p] * b[p];
+        b[i] = s / li[i];
     }
-    for (size_t i = k; i-- > 0;) { /* L^T x = z */
-        double s = b[i];
-        for (size_t p = i + 1; p < k; p++) s -= l[p * k + i] * b[p];
-        b[i] = s / l[i * k + i];
+    for (size_t i = k; i-- > 0;) { /* L^T x = z, column form: x_i, then b[0..i) -= L[i][.] x_i */
+        const double *li = l + i * k;
+        double xi = b[i] / li[i];
+        b[i] = xi;
+MF_SIMD
+        for (size_t p = 0; p < i; p++) b[p] -= li[p] * xi;
     }
 }
 
@@ -216,12 +209,6 @@ static inline void symvf(const float *g, const float *x, float *y, size_t k)
  * Cholesky: exact (the matrix is accumulated in float, factored in double). CG: `steps`
  * conjugate-gradient iterations from the current x (Takacs et al. 2011, the form implicit
  * uses), never forming the matrix. Returns false on a non-SPD system or NaN. */
-/* x86-64: one clone per ISA level, picked at load time (ifunc); the loops above inline. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define MF_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define MF_CLONES
-#endif
 
 MF_CLONES
 static bool als_row(const float *f, const float *g, size_t k, const int32_t *cols,

@@ -81,6 +81,30 @@ lp_status mf_fit_als_table(lp_mf *m, const lp_backend *be, int nt, lp_mf_iter_fn
 lp_status mf_fit_bpr_table(lp_mf *m, const lp_backend *be, bool deterministic, lp_mf_iter_fn cb,
                            void *cb_user, lp_err *err);
 
+/* `omp simd` hints for GCC, which needs them to vectorize these loops at -O2; clang vectorizes
+ * them on its own and warns when a hint cannot be honoured, so it gets none. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define MF_SIMD _Pragma("omp simd")
+#define MF_SIMD_SUM_S _Pragma("omp simd reduction(+ : s)")
+#define MF_SIMD_SUB_S _Pragma("omp simd reduction(- : s)")
+#define MF_SIMD_SUB_D _Pragma("omp simd reduction(- : d)")
+#define MF_SIMD_SUM_4 _Pragma("omp simd reduction(+ : s0, s1, s2, s3)")
+#else
+#define MF_SIMD
+#define MF_SIMD_SUM_S
+#define MF_SIMD_SUB_S
+#define MF_SIMD_SUB_D
+#define MF_SIMD_SUM_4
+#endif
+
+/* x86-64: one clone per ISA level (AVX2/FMA and baseline), picked at load time (ifunc); the
+ * static helpers a cloned function calls are inlined into each clone. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define MF_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define MF_CLONES
+#endif
+
 /* Derived fields (yty, inorm, pop_users) from the stored ones; used by fit and load. */
 lp_status mf_finish(lp_mf *m, lp_err *err);
 /* Cholesky of a (k, k) SPD matrix in place (lower), double; false when not positive definite. */

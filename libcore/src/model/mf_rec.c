@@ -94,6 +94,228 @@ static float knn_sim(const lp_mf *m, int32_t j, int32_t i)
     return 0;
 }
 
+/* scores[i] = vec . y_i for every item; y (ni, k). Four items per pass share the loads of vec. */
+MF_CLONES
+static void score_items(const float *y, size_t ni, size_t k, const float *vec, float *scores)
+{
+    size_t i = 0;
+    for (; i + 4 <= ni; i += 4) {
+        const float *y0 = y + i * k, *y1 = y0 + k, *y2 = y1 + k, *y3 = y2 + k;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+MF_SIMD_SUM_4
+        for (size_t a = 0; a < k; a++) {
+            s0 += vec[a] * y0[a];
+            s1 += vec[a] * y1[a];
+            s2 += vec[a] * y2[a];
+            s3 += vec[a] * y3[a];
+        }
+        scores[i] = s0, scores[i + 1] = s1, scores[i + 2] = s2, scores[i + 3] = s3;
+    }
+    for (; i < ni; i++) {
+        const float *yi = y + i * k;
+        float s = 0;
+MF_SIMD_SUM_S
+        for (size_t a = 0; a < k; a++) s += vec[a] * yi[a];
+        scores[i] = s;
+    }
+}
+
+/* The ALS user system A_u = Y^T Y + lambda I + sum_t alpha w_t y_t y_t^T over the gathered
+ * history yh (nh, k), and its right-hand side b = sum_t (1 + alpha w_t) y_t: the upper
+ * triangle accumulated in float (as the ALS row solve of mf.c does, four history rows per pass;
+ * each row's update starts at the multiple of 16 at or below the diagonal, so the vector loop
+ * has no scalar head: the few lower entries it also touches are never read),
+ * then factored in double as A = U^T U into u (k, k), upper triangle, followed by the k
+ * reciprocals of U's diagonal. af (k, k) is float scratch; b (k) float. False when A is not
+ * positive definite. */
+MF_CLONES
+static bool als_user_factor(const lp_mf *m, const float *yh, const float *hw, size_t nh,
+                            float *af, float *b, double *u)
+{
+    size_t k = m->dim;
+    float alpha = m->opts.alpha;
+    memcpy(af, m->yty, k * k * sizeof *af);
+    for (size_t a = 0; a < k; a++) af[a * k + a] += m->opts.regularization;
+    memset(b, 0, k * sizeof *b);
+    size_t t = 0;
+    for (; t + 4 <= nh; t += 4) {
+        const float *y0 = yh + t * k, *y1 = y0 + k, *y2 = y1 + k, *y3 = y2 + k;
+        float c0 = alpha * hw[t], c1 = alpha * hw[t + 1], c2 = alpha * hw[t + 2],
+              c3 = alpha * hw[t + 3];
+        for (size_t a = 0; a < k; a++) {
+            float a0 = c0 * y0[a], a1 = c1 * y1[a], a2 = c2 * y2[a], a3 = c3 * y3[a];
+            float *row = af + a * k;
+MF_SIMD
+            for (size_t c = a & ~(size_t)15; c < k; c++)
+                row[c] += a0 * y0[c] + a1 * y1[c] + a2 * y2[c] + a3 * y3[c];
+        }
+MF_SIMD
+        for (size_t a = 0; a < k; a++)
+            b[a] += (1 + c0) * y0[a] + (1 + c1) * y1[a] + (1 + c2) * y2[a] + (1 + c3) * y3[a];
+    }
+    for (; t < nh; t++) {
+        const float *y0 = yh + t * k;
+        float c0 = alpha * hw[t];
+        for (size_t a = 0; a < k; a++) {
+            float a0 = c0 * y0[a];
+            float *row = af + a * k;
+MF_SIMD
+            for (size_t c = a & ~(size_t)15; c < k; c++) row[c] += a0 * y0[c];
+        }
+MF_SIMD
+        for (size_t a = 0; a < k; a++) b[a] += (1 + c0) * y0[a];
+    }
+    /* right-looking Cholesky on the upper triangle: every update is a contiguous row axpy */
+    for (size_t a = 0; a < k; a++)
+        for (size_t c = a; c < k; c++) u[a * k + c] = af[a * k + c];
+    for (size_t j = 0; j < k; j++) {
+        double *uj = u + j * k, d = uj[j];
+        if (!(d > 0) || !isfinite(d)) return false;
+        d = sqrt(d);
+        uj[j] = d;
+        double inv = 1.0 / d;
+        u[k * k + j] = inv;
+MF_SIMD
+        for (size_t c = j + 1; c < k; c++) uj[c] *= inv;
+        for (size_t i = j + 1; i < k; i++) {
+            double f = uj[i];
+            double *ui = u + i * k;
+MF_SIMD
+            for (size_t c = i; c < k; c++) ui[c] -= f * uj[c];
+        }
+    }
+    return true;
+}
+
+/* Solve U^T U x = x in place for the factor of als_user_factor (k, k upper, then 1 / diag). */
+MF_CLONES
+static void als_user_solve(const double *u, size_t k, double *x)
+{
+    const double *rd = u + k * k;
+    for (size_t p = 0; p < k; p++) { /* U^T z = x, column form: z_p, then x[p+1..) -= U[p][.] z_p */
+        const double *up = u + p * k;
+        double z = x[p] * rd[p];
+        x[p] = z;
+MF_SIMD
+        for (size_t c = p + 1; c < k; c++) x[c] -= up[c] * z;
+    }
+    for (size_t i = k; i-- > 0;) { /* U x = z, row form */
+        const double *ui = u + i * k;
+        double s = x[i];
+MF_SIMD_SUB_S
+        for (size_t c = i + 1; c < k; c++) s -= ui[c] * x[c];
+        x[i] = s * rd[i];
+    }
+}
+
+/* The "because" contributions of the n listed items at once (n <= REC_RHS):
+ * c[t][r] = scale_t y_t^T A_u^-1 y_r. zr (k, REC_RHS) doubles takes the listed items' factors as
+ * columns and is solved in place, all right-hand sides together, so the inner loops run across
+ * them instead of along the sequential substitution; contrib (nh, REC_RHS) floats. */
+#define REC_RHS 16
+MF_CLONES
+static void als_because(const double *u, size_t k, double *zr, const float *yh,
+                        const float *scale, size_t nh, float *contrib)
+{
+    const double *rd = u + k * k;
+    for (size_t p = 0; p < k; p++) { /* U^T Z = Y */
+        double *zp = zr + p * REC_RHS;
+MF_SIMD
+        for (size_t r = 0; r < REC_RHS; r++) zp[r] *= rd[p];
+        const double *up = u + p * k;
+        for (size_t c = p + 1; c < k; c++) {
+            double f = up[c];
+            double *zc = zr + c * REC_RHS;
+MF_SIMD
+            for (size_t r = 0; r < REC_RHS; r++) zc[r] -= f * zp[r];
+        }
+    }
+    for (size_t i = k; i-- > 0;) { /* U X = Z */
+        double *zi = zr + i * REC_RHS;
+        const double *ui = u + i * k;
+        for (size_t c = i + 1; c < k; c++) {
+            double f = ui[c];
+            const double *zc = zr + c * REC_RHS;
+MF_SIMD
+            for (size_t r = 0; r < REC_RHS; r++) zi[r] -= f * zc[r];
+        }
+MF_SIMD
+        for (size_t r = 0; r < REC_RHS; r++) zi[r] *= rd[i];
+    }
+    float zf[REC_RHS];
+    for (size_t t = 0; t < nh; t++) {
+        const float *yj = yh + t * k;
+        double acc[REC_RHS] = {0};
+        for (size_t a = 0; a < k; a++) {
+            double ya = yj[a];
+            const double *za = zr + a * REC_RHS;
+MF_SIMD
+            for (size_t r = 0; r < REC_RHS; r++) acc[r] += ya * za[r];
+        }
+        for (size_t r = 0; r < REC_RHS; r++) zf[r] = (float)acc[r] * scale[t];
+        memcpy(contrib + t * REC_RHS, zf, sizeof zf);
+    }
+}
+
+/* contrib[t] = z . yh_t for the gathered history yh (nh, k), the first kd components. */
+MF_CLONES
+static void history_dots(const float *z, const float *yh, size_t nh, size_t k, size_t kd,
+                         float *contrib)
+{
+    for (size_t t = 0; t < nh; t++) {
+        const float *yj = yh + t * k;
+        float s = 0;
+MF_SIMD_SUM_S
+        for (size_t a = 0; a < kd; a++) s += z[a] * yj[a];
+        contrib[t] = s;
+    }
+}
+
+/* Scratch of one lp_mf_recommend call, one allocation: item-sized scores and skip flags,
+ * history-sized contributions, (nh, k) gathered history factors, and for ALS explanations the
+ * user system's factor, the listed items' solves (k, REC_RHS) and their contributions
+ * (nh, REC_RHS). */
+typedef struct rec_scratch {
+    double *chol, *z, *zr;
+    float *scores, *vec, *col, *scale, *yh, *af, *bf, *cmat;
+    int32_t *top;
+    uint8_t *skip;
+} rec_scratch;
+
+static void *rec_scratch_new(rec_scratch *w, size_t ni, size_t k, size_t kk, size_t nh,
+                             bool als)
+{
+    /* doubles first, then floats, then int32, then bytes: every part stays aligned */
+    size_t nd = als ? k * k + 2 * k + k * REC_RHS : 0, h = nh + 1;
+    size_t nf = ni + k + 2 * h + h * k + (als ? k * k + k + h * REC_RHS : 0);
+    size_t bytes = nd * sizeof(double) + nf * sizeof(float) + (kk + h) * sizeof(int32_t) +
+                   (ni ? ni : 1);
+    char *base = lp_calloc(1, bytes), *p = base;
+    if (!base) return NULL;
+    memset(w, 0, sizeof *w);
+    if (als) {
+        w->chol = (double *)p;     /* (k, k) factor, then k reciprocals of its diagonal */
+        w->z = w->chol + k * k + k;
+        w->zr = w->z + k;
+    }
+    p += nd * sizeof(double);
+    w->scores = (float *)p;
+    w->vec = w->scores + ni;
+    w->col = w->vec + k;
+    w->scale = w->col + h;
+    w->yh = w->scale + h;
+    if (als) {
+        w->af = w->yh + h * k;
+        w->bf = w->af + k * k;
+        w->cmat = w->bf + k;
+    }
+    p += nf * sizeof(float);
+    w->top = (int32_t *)p;
+    p += (kk + h) * sizeof(int32_t);
+    w->skip = (uint8_t *)p;
+    return base;
+}
+
 lp_status lp_mf_recommend(const lp_mf *m, const lp_mf_query *q, lp_mf_rec *out, size_t *n_out,
                           lp_err *err)
 {
@@ -108,16 +330,17 @@ lp_status lp_mf_recommend(const lp_mf *m, const lp_mf_query *q, lp_mf_rec *out, 
     if (q->n_exclude && !q->exclude) return lp_err_set(err, LP_EINVAL, "recommend: exclude is NULL");
     size_t ni = m->n_items, k = m->dim, nh = q->n_history;
     size_t kk = q->k < ni ? q->k : ni;
-    float *scores = lp_mallocarray(ni ? ni : 1, sizeof *scores);
-    uint8_t *skip = lp_calloc(ni ? ni : 1, 1);
-    int32_t *top = lp_mallocarray(kk + nh + 1, sizeof *top);
-    float *vec = k ? lp_mallocarray(k, sizeof *vec) : NULL;
-    float *contrib = lp_mallocarray(nh + 1, sizeof *contrib);
-    double *chol = NULL, *z = NULL;
-    if (!scores || !skip || !top || (k && !vec) || !contrib) {
-        st = lp_err_set(err, LP_ENOMEM, "recommend: out of memory");
-        goto done;
-    }
+    enum { MODE_POP, MODE_VEC, MODE_KNN } mode = MODE_POP;
+    if (m->yi && (q->user_vec || nh)) mode = MODE_VEC;
+    else if (m->opts.kind == LP_MF_KIND_ITEMKNN && nh) mode = MODE_KNN;
+    /* ALS explanations need W^u = A_u^-1: factor A_u once, one solve per listed item */
+    bool explain = q->n_because && nh && mode != MODE_POP;
+    bool als_explain = explain && mode == MODE_VEC && m->opts.kind == LP_MF_KIND_ALS;
+    rec_scratch w;
+    void *block = rec_scratch_new(&w, ni, k, kk, nh, als_explain);
+    if (!block) return lp_err_set(err, LP_ENOMEM, "recommend: out of memory");
+    uint8_t *skip = w.skip;
+    float *scores = w.scores;
     if (q->exclude_history)
         for (size_t t = 0; t < nh; t++) skip[q->history[t]] = 1;
     for (size_t t = 0; t < q->n_exclude; t++)
@@ -126,23 +349,40 @@ lp_status lp_mf_recommend(const lp_mf *m, const lp_mf_query *q, lp_mf_rec *out, 
         for (size_t i = 0; i < ni; i++)
             if (!q->allowed[i]) skip[i] = 1;
 
-    enum { MODE_POP, MODE_VEC, MODE_KNN } mode = MODE_POP;
-    if (m->yi && (q->user_vec || nh)) {
-        mode = MODE_VEC;
-        if (q->user_vec) memcpy(vec, q->user_vec, k * sizeof *vec);
-        else if ((st = lp_mf_fold_in(m, q->history, q->history_w, nh, vec, err))) goto done;
-    } else if (m->opts.kind == LP_MF_KIND_ITEMKNN && nh) {
-        mode = MODE_KNN;
+    if (mode == MODE_VEC && explain) { /* the history's factors, gathered once (nh, k) */
+        for (size_t t = 0; t < nh; t++)
+            memcpy(w.yh + t * k, m->yi + (size_t)q->history[t] * k, k * sizeof *w.yh);
+        if (als_explain)
+            for (size_t t = 0; t < nh; t++) w.scale[t] = 1.0f + m->opts.alpha * q->history_w[t];
+    }
+    /* ALS with explanations factors A_u anyway; a fold-in reuses that factor (the same system
+     * as lp_mf_fold_in solves, up to float rounding) */
+    if (als_explain && !als_user_factor(m, w.yh, q->history_w, nh, w.af, w.bf, w.chol)) {
+        if (!q->user_vec) {
+            st = lp_err_set(err, LP_ENUMERIC, "fold-in: the system is not positive definite");
+            goto done;
+        }
+        als_explain = false;
     }
     if (mode == MODE_VEC) {
-        for (size_t i = 0; i < ni; i++) {
-            const float *yi = m->yi + i * k;
-            float s = 0;
-            for (size_t a = 0; a < k; a++) s += vec[a] * yi[a];
-            scores[i] = s;
+        if (q->user_vec) {
+            memcpy(w.vec, q->user_vec, k * sizeof *w.vec);
+        } else if (als_explain) {
+            for (size_t a = 0; a < k; a++) w.z[a] = w.bf[a];
+            als_user_solve(w.chol, k, w.z);
+            for (size_t a = 0; a < k; a++) {
+                if (!isfinite(w.z[a])) {
+                    st = lp_err_set(err, LP_ENUMERIC, "fold-in: the system is not positive "
+                                    "definite");
+                    goto done;
+                }
+                w.vec[a] = (float)w.z[a];
+            }
+        } else if ((st = lp_mf_fold_in(m, q->history, q->history_w, nh, w.vec, err))) {
+            goto done;
         }
+        score_items(m->yi, ni, k, w.vec, scores);
     } else if (mode == MODE_KNN) {
-        memset(scores, 0, ni * sizeof *scores);
         for (size_t t = 0; t < nh; t++) {
             int32_t j = q->history[t];
             for (int32_t p = m->knn.ptr[j]; p < m->knn.ptr[j + 1]; p++)
@@ -151,62 +391,43 @@ lp_status lp_mf_recommend(const lp_mf *m, const lp_mf_query *q, lp_mf_rec *out, 
     } else {
         memcpy(scores, m->pop, ni * sizeof *scores);
     }
-    size_t got = lp_mf_topk(scores, ni, skip, kk, top);
+    size_t got = lp_mf_topk(scores, ni, skip, kk, w.top);
 
-    /* ALS explanations need W^u = A_u^-1: factor A_u once, one solve per listed item. */
-    bool als_explain = mode == MODE_VEC && m->opts.kind == LP_MF_KIND_ALS && q->n_because && nh;
-    if (als_explain) {
-        chol = lp_mallocarray(k * k + k, sizeof *chol);
-        if (!chol) {
-            st = lp_err_set(err, LP_ENOMEM, "recommend: out of memory");
-            goto done;
-        }
-        z = chol + k * k;
-        for (size_t t = 0; t < k * k; t++) chol[t] = m->yty[t];
-        for (size_t a = 0; a < k; a++) chol[a * k + a] += m->opts.regularization;
-        for (size_t t = 0; t < nh; t++) {
-            const float *yj = m->yi + (size_t)q->history[t] * k;
-            double c1 = (double)m->opts.alpha * q->history_w[t];
-            for (size_t a = 0; a < k; a++)
-                for (size_t b = 0; b <= a; b++) chol[a * k + b] += c1 * yj[a] * yj[b];
-        }
-        if (!mf_cholesky(chol, k)) als_explain = false;
-    }
-    int32_t *tmp = top + kk; /* nh + 1 free slots after the list */
-    for (size_t r = 0; r < got; r++) {
-        int32_t i = top[r];
-        lp_mf_rec *o = &out[r];
-        o->item = i;
-        o->score = scores[i];
-        o->n_because = 0;
-        if (!q->n_because || !nh || mode == MODE_POP) continue;
-        const float *yi = m->yi ? m->yi + (size_t)i * k : NULL;
-        if (als_explain) {
-            for (size_t a = 0; a < k; a++) z[a] = yi[a];
-            mf_cholesky_solve(chol, k, z);
-        }
-        for (size_t t = 0; t < nh; t++) {
-            int32_t j = q->history[t];
-            double c = 0;
-            if (als_explain) {
-                const float *yj = m->yi + (size_t)j * k;
-                for (size_t a = 0; a < k; a++) c += z[a] * yj[a];
-                c *= 1.0 + (double)m->opts.alpha * q->history_w[t];
-            } else if (mode == MODE_VEC) {
-                const float *yj = m->yi + (size_t)j * k;
-                size_t kd = m->opts.kind == LP_MF_KIND_BPR ? k - 1 : k;
-                for (size_t a = 0; a < kd; a++) c += (double)yi[a] * yj[a];
-            } else {
-                c = (double)knn_sim(m, j, i) * q->history_w[t];
+    int32_t *tmp = w.top + kk; /* nh + 1 free slots after the list */
+    size_t nb = q->n_because < nh ? q->n_because : nh;
+    for (size_t r0 = 0; r0 < got; r0 += REC_RHS) {
+        size_t r1 = got - r0 < REC_RHS ? got : r0 + REC_RHS;
+        if (als_explain) { /* c[t][r] = (1 + alpha w_t) y_t^T W^u y_r for this block */
+            memset(w.zr, 0, k * REC_RHS * sizeof *w.zr);
+            for (size_t r = r0; r < r1; r++) {
+                const float *yr = m->yi + (size_t)w.top[r] * k;
+                for (size_t a = 0; a < k; a++) w.zr[a * REC_RHS + (r - r0)] = yr[a];
             }
-            contrib[t] = (float)c;
+            als_because(w.chol, k, w.zr, w.yh, w.scale, nh, w.cmat);
         }
-        /* tmp has nh + 1 slots, enough for the n_because <= nh best */
-        pick_because(o, contrib, q->history, nh, q->n_because < nh ? q->n_because : nh, tmp);
+        for (size_t r = r0; r < r1; r++) {
+            int32_t i = w.top[r];
+            lp_mf_rec *o = &out[r];
+            o->item = i;
+            o->score = scores[i];
+            o->n_because = 0;
+            if (!explain) continue;
+            if (als_explain) {
+                for (size_t t = 0; t < nh; t++) w.col[t] = w.cmat[t * REC_RHS + (r - r0)];
+            } else if (mode == MODE_VEC) { /* the dot product of the factors (BPR: not the bias) */
+                size_t kd = m->opts.kind == LP_MF_KIND_BPR ? k - 1 : k;
+                history_dots(m->yi + (size_t)i * k, w.yh, nh, k, kd, w.col);
+            } else {
+                for (size_t t = 0; t < nh; t++)
+                    w.col[t] = knn_sim(m, q->history[t], i) * q->history_w[t];
+            }
+            /* tmp has nh + 1 slots, enough for the nb <= nh best */
+            pick_because(o, w.col, q->history, nh, nb, tmp);
+        }
     }
     *n_out = got;
 done:
-    free(scores), free(skip), free(top), free(vec), free(contrib), free(chol);
+    free(block);
     return st;
 }
 
