@@ -39,15 +39,21 @@ size_t lp_mf_topk(const float *scores, size_t n, const uint8_t *skip, size_t k, 
 {
     if (k == 0) return 0;
     size_t m = 0;
+    float worst = INFINITY; /* the root's score once the heap is full */
     for (size_t i = 0; i < n; i++) {
-        if ((skip && skip[i]) || scores[i] == -INFINITY || isnan(scores[i])) continue;
+        float si = scores[i];
+        if (m == k && !(si >= worst)) continue; /* the common case, NaN included */
+        if ((skip && skip[i]) || si == -INFINITY || isnan(si)) continue;
         if (m < k) {
             idx[m++] = (int32_t)i;
-            if (m == k)
+            if (m == k) {
                 for (size_t p = k / 2 + 1; p-- > 0;) sift_down(idx, m, p, scores);
-        } else if (better(scores[i], (int32_t)i, scores[idx[0]], idx[0])) {
+                worst = scores[idx[0]];
+            }
+        } else if (better(si, (int32_t)i, worst, idx[0])) {
             idx[0] = (int32_t)i;
             sift_down(idx, m, 0, scores);
+            worst = scores[idx[0]];
         }
     }
     if (m < k)
@@ -290,7 +296,7 @@ static void *rec_scratch_new(rec_scratch *w, size_t ni, size_t k, size_t kk, siz
     size_t nf = ni + k + 2 * h + h * k + (als ? k * k + k + h * REC_RHS : 0);
     size_t bytes = nd * sizeof(double) + nf * sizeof(float) + (kk + h) * sizeof(int32_t) +
                    (ni ? ni : 1);
-    char *base = lp_calloc(1, bytes), *p = base;
+    char *base = lp_mallocarray(bytes, 1), *p = base;
     if (!base) return NULL;
     memset(w, 0, sizeof *w);
     if (als) {
@@ -313,6 +319,7 @@ static void *rec_scratch_new(rec_scratch *w, size_t ni, size_t k, size_t kk, siz
     w->top = (int32_t *)p;
     p += (kk + h) * sizeof(int32_t);
     w->skip = (uint8_t *)p;
+    memset(w->skip, 0, ni ? ni : 1); /* the only part read before it is written */
     return base;
 }
 
@@ -383,6 +390,7 @@ lp_status lp_mf_recommend(const lp_mf *m, const lp_mf_query *q, lp_mf_rec *out, 
         }
         score_items(m->yi, ni, k, w.vec, scores);
     } else if (mode == MODE_KNN) {
+        memset(scores, 0, ni * sizeof *scores);
         for (size_t t = 0; t < nh; t++) {
             int32_t j = q->history[t];
             for (int32_t p = m->knn.ptr[j]; p < m->knn.ptr[j + 1]; p++)
