@@ -478,15 +478,17 @@ static lp_status h_score(const lp_req *req, lp_res *res, void *user)
 
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "transaction_id", tx.id);
-    cJSON_AddNumberToObject(o, "score", score);
+    /* numbers printed once with a fixed precision (lp_json_add_float): 12 significant digits
+     * for the probability, 9 (float precision) for feature values and contributions */
+    lp_json_add_float(o, "score", score, 12);
     cJSON_AddStringToObject(o, "decision", fraud_decision_name(fd));
     cJSON_AddStringToObject(o, "model_decision", fraud_decision_name(md));
     cJSON *ra = cJSON_AddArrayToObject(o, "reasons");
     for (size_t i = 0; i < nr; i++) {
         cJSON *r = cJSON_CreateObject();
         cJSON_AddStringToObject(r, "feature", rs[i].feature);
-        cJSON_AddNumberToObject(r, "value", rs[i].value);
-        cJSON_AddNumberToObject(r, "contribution", rs[i].contribution);
+        lp_json_add_float(r, "value", rs[i].value, 9);
+        lp_json_add_float(r, "contribution", rs[i].contribution, 9);
         cJSON_AddStringToObject(r, "text", rs[i].text);
         cJSON_AddItemToArray(ra, r);
     }
@@ -499,7 +501,7 @@ static lp_status h_score(const lp_req *req, lp_res *res, void *user)
     if (allowed)
         cJSON_AddItemToArray(rh, cJSON_CreateString("list:allow"));
     cJSON_AddStringToObject(o, "model_version", c->version);
-    cJSON_AddNumberToObject(o, "latency_us", round(latency_us * 10) / 10);
+    lp_json_add_float(o, "latency_us", round(latency_us * 10) / 10, 9);
 
     /* log the decision durably, then update the state: an acknowledged score is never lost.
      * The request is stored as the body bytes the client sent (already parsed as this JSON), and

@@ -377,10 +377,7 @@ static cJSON *items_json(const lp_mf *m, const lp_mf_rec *r, size_t n)
         cJSON *o = cJSON_CreateObject();
         if (!o) break;
         cJSON_AddStringToObject(o, "item", lp_mf_item_id(m, (size_t)r[t].item));
-        /* a float score needs 9 significant digits, not cJSON's print-and-reparse of a double */
-        char num[32];
-        snprintf(num, sizeof num, "%.9g", isfinite(r[t].score) ? (double)r[t].score : 0.0);
-        cJSON_AddRawToObject(o, "score", num);
+        lp_json_add_float(o, "score", isfinite(r[t].score) ? r[t].score : 0.0, 9); /* a float */
         cJSON *b = cJSON_AddArrayToObject(o, "because");
         for (size_t j = 0; b && j < r[t].n_because; j++)
             cJSON_AddItemToArray(b, cJSON_CreateString(lp_mf_item_id(m, (size_t)r[t].because[j])));

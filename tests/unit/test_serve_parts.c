@@ -6,6 +6,7 @@
  */
 #include "lp_test.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -204,6 +205,26 @@ static void test_json_body_and_fields(void **state)
     cJSON_Delete(j);
 }
 
+static void test_json_add_float(void **state)
+{
+    (void)state;
+    cJSON *o = cJSON_CreateObject();
+    assert_non_null(lp_json_add_float(o, "f", 0.1f, 9));     /* the float nearest 0.1 */
+    assert_non_null(lp_json_add_float(o, "d", 1.0 / 3.0, 17)); /* round-trips a double */
+    assert_non_null(lp_json_add_float(o, "n", NAN, 9));
+    assert_non_null(lp_json_add_float(o, "c", 123456.0, 0));  /* digits clamped to 1 */
+    char *txt = cJSON_PrintUnformatted(o);
+    assert_string_equal(txt, "{\"f\":0.100000001,\"d\":0.33333333333333331,\"n\":null,"
+                             "\"c\":1e+05}");
+    cJSON *back = cJSON_Parse(txt);
+    assert_non_null(back);
+    assert_true(cJSON_GetObjectItem(back, "d")->valuedouble == 1.0 / 3.0);
+    assert_true((float)cJSON_GetObjectItem(back, "f")->valuedouble == 0.1f);
+    cJSON_Delete(back);
+    free(txt);
+    cJSON_Delete(o);
+}
+
 static void test_api_keys(void **state)
 {
     char *path = lp_test_tmpfile("keys.txt");
@@ -268,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_metrics_registry),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_json_body_and_fields),
+        cmocka_unit_test(test_json_add_float),
         cmocka_unit_test(test_api_keys),
         cmocka_unit_test(test_opts_and_routes),
     };

@@ -43,6 +43,12 @@ extern "C" {
 lp_status lp_json_parse_body(const char *data, size_t len, unsigned max_depth, const char *what,
                              cJSON **out, lp_err *err);
 
+/* Add member `name` = v to object o as a JSON number printed with `digits` significant digits
+ * (1..17; 9 round-trips a float, 17 a double), one snprintf: cJSON's own number printing
+ * prints, re-parses and may print again, which costs more than the rest of a small answer.
+ * A non-finite v becomes null (JSON has no NaN). Returns the new item, NULL on ENOMEM. */
+cJSON *lp_json_add_float(cJSON *o, const char *name, double v, int digits);
+
 /* True when data[0..len) is well-formed UTF-8 (RFC 3629); *bad_at gets the first bad byte's
  * offset otherwise (may be NULL). */
 bool lp_utf8_valid(const char *data, size_t len, size_t *bad_at);

@@ -9,6 +9,7 @@
  * Field specs check one object level; handlers call lp_fields_check again for nested objects.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -350,4 +351,14 @@ lp_status lp_fields_check(const cJSON *obj, const lp_field_spec *specs, bool all
         if (!known) return lp_err_set(err, LP_EINVAL, "field '%.64s': unknown field", name);
     }
     return LP_OK;
+}
+
+cJSON *lp_json_add_float(cJSON *o, const char *name, double v, int digits)
+{
+    if (!isfinite(v)) return cJSON_AddNullToObject(o, name);
+    char num[40];
+    if (digits < 1) digits = 1;
+    if (digits > 17) digits = 17;
+    snprintf(num, sizeof num, "%.*g", digits, v);
+    return cJSON_AddRawToObject(o, name, num);
 }
