@@ -32,7 +32,8 @@ else
     --time-col tx_datetime --entity-cols customer_id,terminal_id --amount-col tx_amount \
     --id-col transaction_id --drop-cols "$drop" --threads "$threads" --out "$model" >/dev/null
 fi
-cat >"$tmp/score.lua" <<'LUA'
+. "$root/bench/wrk_common.sh"
+{ cat <<'LUA'
 -- tid: a global that setup() sets in each thread's own Lua state (0, 1, ...)
 local counter = 0
 local threads = {}
@@ -50,49 +51,22 @@ request = function()
     tid, counter, math.random(0, 4999), math.random(0, 9999), 1 + math.random() * 299)
   return wrk.format("POST", "/v1/score", {["Content-Type"] = "application/json"}, body)
 end
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT %.1f %.1f %.1f %d %d\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(50), latency:percentile(99), summary.errors.status, summary.requests))
-end
 LUA
-sed -n '/^done = /,$p' "$tmp/score.lua" >"$tmp/post.lua"
-cat >>"$tmp/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.path = "/"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = "{}"
-LUA
-echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg) before"
+  wrk_done_lua; } >"$tmp/score.lua"
+wrk_ceiling_lua
+wrk_header
 echo "# model: $model"
 echo "# wrk -t2 -c32 -d${duration}s, server pool $threads threads; columns: req/s p50_us p99_us non2xx requests server_cpu_us_per_request"
-tck=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-run() {
-  local name=$1 port=$2 script=$3; shift 3
-  LEPTON_LOG=warn "$@" >/dev/null 2>"$tmp/$name.err" &
-  local pid=$!
-  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
-  if [ "$name" = fraud ]; then
-    curl -s -H 'Content-Type: application/json' -d '{"transaction_id":"probe-1","customer_id":"1","terminal_id":"2","tx_amount":12.5}' \
-      "http://127.0.0.1:$port/v1/score" >"$tmp/sample"
-  fi
-  local t0; t0=$(cpu_ticks $pid) perf_pid=
-  if [ -n "${PERF:-}" ] && [ "$name" = fraud ]; then
-    perf record -g -o "$PERF" -p $pid -- sleep "$duration" >/dev/null 2>&1 & perf_pid=$!
-  fi
-  local r; r=$(wrk -t2 -c32 -d"${duration}s" -s "$tmp/$script" "http://127.0.0.1:$port" | grep '^RESULT')
-  local t1; t1=$(cpu_ticks $pid)
-  [ -z "$perf_pid" ] || wait $perf_pid || true
-  kill -TERM $pid; wait $pid || true
-  awk -v r="$r" -v n="$name" -v dt="$((t1 - t0))" -v tck="$tck" 'BEGIN { split(r, a, " ");
-    printf "%s %s %s %s %s %s %.1f\n", n, a[2], a[3], a[4], a[5], a[6], dt / tck * 1e6 / a[6] }' >"$tmp/$name"
-  cat "$tmp/$name"
+# fraud only: one transaction scored before the load, kept as a sample answer
+wrk_before_load() {
+  [ "$1" = fraud ] || return 0
+  curl -s -H 'Content-Type: application/json' \
+    -d '{"transaction_id":"probe-1","customer_id":"1","terminal_id":"2","tx_amount":12.5}' \
+    "http://127.0.0.1:$2/v1/score" >"$tmp/sample"
 }
-run ceiling 18761 post.lua "$build/bench/serve_ceiling" 18761 "$threads"
-run fraud 18762 score.lua "$fraud" serve --model "$model" --port 18762 --db "$tmp/fraud.db" --threads "$threads"
+WRK_PERF_NAME=fraud
+wrk_run ceiling 18761 post.lua "$build/bench/serve_ceiling" 18761 "$threads"
+wrk_run fraud 18762 score.lua "$fraud" serve --model "$model" --port 18762 --db "$tmp/fraud.db" --threads "$threads"
 echo "# one answer: $(head -c 400 "$tmp/sample")"
-echo "# decisions logged: $(sqlite3 "$tmp/fraud.db" 'SELECT COUNT(*) FROM decisions' 2>/dev/null || echo '?')"
-paste -d' ' "$tmp/ceiling" "$tmp/fraud" | awk '{
-  printf "fraud/ceiling throughput ratio: %.3f (goal >= 0.5)   p99 %.2f ms (goal < 2 ms)   server CPU per request %.1f us (ceiling %.1f)\n",
-    $9 / $2, $11 / 1000, $14, $7 }'
-echo "# load average $(cut -d' ' -f1-3 /proc/loadavg) after"
+echo "# decisions logged: $(sqlite3 "$tmp/fraud.db" 'SELECT COUNT(*) FROM decisions' 2>/dev/null || echo '?') (goal: every scored request)"
+wrk_ratio fraud

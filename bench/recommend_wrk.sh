@@ -51,57 +51,28 @@ for i in $(seq "$new_users"); do echo "bench-new-$i"; done >"$tmp/new"
   printf ']}'
 } >"$tmp/events.json"
 users_lua=$(awk '{ printf "%s\"%s\"", (NR > 1 ? "," : ""), $0 }' "$tmp/users" "$tmp/new")
-cat >"$tmp/get.lua" <<LUA
+. "$root/bench/wrk_common.sh"
+{ cat <<LUA
 local users = {$users_lua}
 math.randomseed(7)
 request = function()
   return wrk.format("GET", "/v1/recommend?user=" .. users[math.random(#users)] .. "&k=10")
 end
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT %.1f %.1f %.1f %d %d\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(50), latency:percentile(99), summary.errors.status, summary.requests))
-end
 LUA
-sed -e '/^local users/d' -e '/^math.randomseed/d' -e '/^request = /,/^end/d' "$tmp/get.lua" >"$tmp/post.lua"
-cat >>"$tmp/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.path = "/"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = "{}"
-LUA
-echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg) before"
+  wrk_done_lua; } >"$tmp/get.lua"
+wrk_ceiling_lua
+wrk_header
 echo "# data: $data ($(wc -l <"$tmp/users") users), $(wc -l <"$tmp/fold") known + $(wc -l <"$tmp/new") new users with 3 new events each"
 echo "# wrk -t2 -c32 -d${duration}s, server pool $threads threads; columns: req/s p50_us p99_us non2xx requests server_cpu_us_per_request"
-tck=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-# run NAME PORT SCRIPT COMMAND...: start a server, (recommend only) post the events, load it
-# with wrk, print its RESULT line plus the server's CPU time per request
-run() {
-  local name=$1 port=$2 script=$3; shift 3
-  LEPTON_LOG=warn "$@" >/dev/null 2>"$tmp/$name.err" &
-  local pid=$!
-  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
-  if [ "$name" = recommend ]; then
-    curl -sf -o /dev/null -H 'Content-Type: application/json' --data-binary @"$tmp/events.json" \
-      "http://127.0.0.1:$port/v1/events" || { echo "POST /v1/events failed" >&2; cat "$tmp/$name.err" >&2; exit 1; }
-    curl -s "http://127.0.0.1:$port/v1/recommend?user=bench-new-1&k=3" >"$tmp/sample"
-  fi
-  local t0; t0=$(cpu_ticks $pid) perf_pid=
-  if [ -n "${PERF:-}" ] && [ "$name" = recommend ]; then
-    perf record -g -o "$PERF" -p $pid -- sleep "$duration" >/dev/null 2>&1 & perf_pid=$!
-  fi
-  local r; r=$(wrk -t2 -c32 -d"${duration}s" -s "$tmp/$script" "http://127.0.0.1:$port" | grep '^RESULT')
-  local t1; t1=$(cpu_ticks $pid)
-  [ -z "$perf_pid" ] || wait $perf_pid || true
-  kill -TERM $pid; wait $pid || true
-  awk -v r="$r" -v n="$name" -v dt="$((t1 - t0))" -v tck="$tck" 'BEGIN { split(r, a, " ");
-    printf "%s %s %s %s %s %s %.1f\n", n, a[2], a[3], a[4], a[5], a[6], dt / tck * 1e6 / a[6] }' >"$tmp/$name"
-  cat "$tmp/$name"
+# recommend only: post the events (fold-in users) and keep a new user's list as a sample
+wrk_before_load() {
+  [ "$1" = recommend ] || return 0
+  curl -sf -o /dev/null -H 'Content-Type: application/json' --data-binary @"$tmp/events.json" \
+    "http://127.0.0.1:$2/v1/events" || { echo "POST /v1/events failed" >&2; cat "$tmp/$1.err" >&2; exit 1; }
+  curl -s "http://127.0.0.1:$2/v1/recommend?user=bench-new-1&k=3" >"$tmp/sample"
 }
-run ceiling 18751 post.lua "$build/bench/serve_ceiling" 18751 "$threads"
-run recommend 18752 get.lua "$rec" serve --model "$tmp/m.lpm" --port 18752 --db "$tmp/rec.db" --threads "$threads"
+WRK_PERF_NAME=recommend
+wrk_run ceiling 18751 post.lua "$build/bench/serve_ceiling" 18751 "$threads"
+wrk_run recommend 18752 get.lua "$rec" serve --model "$tmp/m.lpm" --port 18752 --db "$tmp/rec.db" --threads "$threads"
 echo "# a new user's list after 3 events: $(head -c 300 "$tmp/sample")"
-paste -d' ' "$tmp/ceiling" "$tmp/recommend" | awk '{
-  printf "recommend/ceiling throughput ratio: %.3f   p99 %.2f ms (goal < 2 ms)   server CPU per request %.1f us (ceiling %.1f)\n",
-    $9 / $2, $11 / 1000, $14, $7 }'
-echo "# load average $(cut -d' ' -f1-3 /proc/loadavg) after"
+wrk_ratio recommend

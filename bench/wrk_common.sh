@@ -1,0 +1,63 @@
+# wrk_common.sh - the harness that bench/recommend_wrk.sh and bench/fraud_wrk.sh share (sourced):
+# a service and the bare-server ceiling (bench/serve_ceiling.c) loaded in turn by wrk on
+# loopback, 2 wrk threads, 32 connections, with the server's CPU time per request from /proc.
+# The sourcing script sets tmp (a scratch folder), duration (seconds) and threads (the server
+# pool), may define wrk_before_load NAME PORT (run once the server answers /healthz, before the
+# load), and sets PERF (a file) to `perf record -g` the server named by WRK_PERF_NAME.
+
+# The Lua `done` hook every script ends with: one RESULT line (req/s p50_us p99_us non2xx requests).
+wrk_done_lua() {
+  cat <<'LUA'
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %.1f %.1f %.1f %d %d\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(99), summary.errors.status, summary.requests))
+end
+LUA
+}
+
+# The ceiling's script into $tmp/post.lua: POST the 2-byte body "{}" (it answers a GET without a
+# body with 400).
+wrk_ceiling_lua() {
+  { wrk_done_lua; cat <<'LUA'
+wrk.method = "POST"
+wrk.path = "/"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = "{}"
+LUA
+  } >"$tmp/post.lua"
+}
+
+wrk_header() {
+  echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg) before"
+}
+
+wrk_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# wrk_run NAME PORT SCRIPT COMMAND...: start a server, wait for it, wrk_before_load, load it with
+# wrk -s $tmp/SCRIPT, stop it; writes and prints "NAME req/s p50 p99 non2xx requests cpu_us".
+wrk_run() {
+  local name=$1 port=$2 script=$3; shift 3
+  LEPTON_LOG=warn "$@" >/dev/null 2>"$tmp/$name.err" &
+  local pid=$! perf_pid= tck; tck=$(getconf CLK_TCK)
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
+  if declare -F wrk_before_load >/dev/null; then wrk_before_load "$name" "$port"; fi
+  local t0; t0=$(wrk_cpu_ticks $pid)
+  if [ -n "${PERF:-}" ] && [ "$name" = "${WRK_PERF_NAME:-}" ]; then
+    perf record -g -o "$PERF" -p $pid -- sleep "$duration" >/dev/null 2>&1 & perf_pid=$!
+  fi
+  local r; r=$(wrk -t2 -c32 -d"${duration}s" -s "$tmp/$script" "http://127.0.0.1:$port" | grep '^RESULT')
+  local t1; t1=$(wrk_cpu_ticks $pid)
+  [ -z "$perf_pid" ] || wait $perf_pid || true
+  kill -TERM $pid; wait $pid || true
+  awk -v r="$r" -v n="$name" -v dt="$((t1 - t0))" -v tck="$tck" 'BEGIN { split(r, a, " ");
+    printf "%s %s %s %s %s %s %.1f\n", n, a[2], a[3], a[4], a[5], a[6], dt / tck * 1e6 / a[6] }' >"$tmp/$name"
+  cat "$tmp/$name"
+}
+
+# wrk_ratio NAME: the service's line against the ceiling's.
+wrk_ratio() {
+  paste -d' ' "$tmp/ceiling" "$tmp/$1" | awk -v n="$1" '{
+    printf "%s/ceiling throughput ratio: %.3f   p99 %.2f ms (goal < 2 ms)   server CPU per request %.1f us (ceiling %.1f)\n",
+      n, $9 / $2, $11 / 1000, $14, $7 }'
+  echo "# load average $(cut -d' ' -f1-3 /proc/loadavg) after"
+}
