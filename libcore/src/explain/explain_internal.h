@@ -17,33 +17,39 @@ typedef struct lp_shap_path {
     double zero_fraction, one_fraction, pweight;
 } lp_shap_path;
 
-/* Precomputed TreeSHAP of one leaf (treeshap.c, "fast path"): the k unique features split on
- * from the root, the path's conditions, and the (2^k, k) table of contributions for every
- * pattern b of "x follows the path at every split on feature j" bits. */
+/* Precomputed TreeSHAP (treeshap.c, "fast path"). A fast tree is renumbered: internal nodes
+ * 0 .. n_int - 1 in the gbdt's order, then its leaves in depth-first order. One internal node:
+ * the split, its children (renumbered) and the slot (0..k-1) of its feature among the unique
+ * features of the path from the root to it (first-occurrence order). */
+typedef struct lp_ts_node {
+    int32_t feature;
+    float threshold;
+    uint32_t left, right;
+    uint8_t slot, dflt;  /* dflt: 1 when a missing value goes left */
+} lp_ts_node;
+
+/* One leaf: its k unique path features and the (2^k, k) table of their contributions for
+ * every pattern b of "x follows the path at every split on feature j" bits. */
 typedef struct lp_ts_leaf {
     uint32_t k;      /* unique features on the path (<= LP_TS_MAX_K) */
-    uint32_t n_cond; /* splits on the path */
-    uint64_t cond;   /* offset into e->ts_cond of n_cond entries */
-    uint64_t feat;   /* offset into e->ts_feat of k feature indices */
-    uint64_t table;  /* offset into e->ts_tab of 2^k * k doubles */
+    uint32_t feat;   /* offset into e->ts_feat of k feature indices */
+    uint32_t table;  /* offset into e->ts_tab of 2^k * k doubles */
+    float value;     /* the leaf's value */
 } lp_ts_leaf;
 
-/* One split on a leaf's path: node index, the direction the path takes (1 = left) and the slot
- * (0..k-1) of its feature among the leaf's unique features. */
-typedef struct lp_ts_cond {
-    int32_t node;
-    uint8_t left, slot;
-} lp_ts_cond;
-
 typedef struct lp_ts_tree {
-    uint64_t leaf0;   /* first leaf in e->ts_leaves; */
-    uint32_t n_leaves;
-    bool fast;        /* precomputed; else Algorithm 2 at run time */
+    uint32_t node0, n_int;    /* internal nodes in e->ts_nodes */
+    uint32_t leaf0, n_leaves; /* leaves in e->ts_leaves */
+    bool fast;                /* precomputed; else Algorithm 2 at run time */
 } lp_ts_tree;
 
+/* at most 16: the per-node fail masks are 16 bits */
 #define LP_TS_MAX_K 12
 /* doubles of precomputed tables over all trees (32 MiB); trees beyond it use Algorithm 2 */
 #define LP_TS_MAX_TABLE ((uint64_t)1 << 22)
+/* rows per block of the batch path: their phi (B, d) stays in cache while a tree's table is
+ * reused across them */
+#define LP_TS_BLOCK 128
 
 struct lp_explainer {
     const lp_model *model;
@@ -55,8 +61,8 @@ struct lp_explainer {
     double *base;          /* (n_outputs,) base score + sum of tree expectations */
     size_t max_nodes;      /* largest tree */
     lp_ts_tree *ts_trees;  /* (n_trees,) or NULL: precomputed TreeSHAP (treeshap.c) */
+    lp_ts_node *ts_nodes;
     lp_ts_leaf *ts_leaves;
-    lp_ts_cond *ts_cond;
     int32_t *ts_feat;
     double *ts_tab;
     /* linear */
@@ -69,7 +75,7 @@ struct lp_explain_ws {
     const lp_explainer *owner;
     size_t cap;            /* path elements */
     lp_shap_path *path;
-    uint8_t *dir;          /* (max_nodes,) per-node "x goes left" of the fast path */
+    uint16_t *dir;         /* (max_nodes,) per-node fail masks of the fast path */
 };
 
 /* TreeSHAP set-up for e->gbdt: max depth and base values. LP_ENOMEM. */
@@ -81,8 +87,16 @@ void lp_treeshap_free(lp_explainer *e);
 size_t lp_treeshap_path_len(size_t max_depth);
 /* Accumulate the attributions of output k for x into phi (d,) (not cleared), returning the
  * margin of output k (base included). */
-double lp_treeshap_row(const lp_explainer *e, lp_shap_path *path, uint8_t *dir, const float *x,
-                       size_t k, double *phi);
+double lp_treeshap_row(const lp_explainer *e, lp_shap_path *path, uint16_t *fail,
+                       const float *x, size_t k, double *phi);
+/* TreeSHAP of n rows X (n, d) into phi (n, d) (cleared first) and margin (n,) (NULL: not
+ * wanted): output k of every row, or output ks[i] of row i when ks (n,) is given. Trees
+ * outermost over blocks of LP_TS_BLOCK rows; OpenMP over blocks with threads (0 = default).
+ * Same arithmetic, in the same order, as lp_treeshap_row. LP_EINVAL for an output out of
+ * range, LP_ENOMEM. */
+lp_status lp_treeshap_batch(const lp_explainer *e, const float *X, size_t n, size_t k,
+                            const int32_t *ks, int threads, double *phi, double *margin,
+                            lp_err *err);
 /* lp_explainer_new without the fast-path tables (cheap to build: for a few rows). */
 lp_status lp_explainer_new_lite(const lp_model *m, lp_explainer **out, lp_err *err);
 /* Cover-weighted mean leaf value of one tree (the path-dependent E[f_t]). */

@@ -23,6 +23,7 @@
 #include "explain/explain_internal.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,9 +218,22 @@ static void recurse(const lp_gbdt_node *nodes, const float *x, double *phi, int3
  *   phi[u_j] += UNWOUND_SUM(path(b), j) (b_j - z_j) value
  * takes one of 2^k precomputable values per j (the EXTENDs commute, so the path's order does
  * not matter). Tabulating them (the idea of Yang 2021's Fast TreeSHAP v2) turns a row's cost
- * per tree from O(L D^2) into O(N + L D): one comparison per node, then per leaf its pattern
- * and k additions. Tables take 2^k k doubles per leaf; trees with a leaf of more than
- * LP_TS_MAX_K unique features, or beyond LP_TS_MAX_TABLE doubles in all, keep Algorithm 2. */
+ * per tree from O(L D^2) into O(N + L k).
+ *
+ * The pattern of every leaf comes from one pass over the internal nodes: a leaf's unique
+ * features are numbered ("slots") in the order they first occur on its path from the root, so
+ * the slot of a split depends only on the path above it and is stored per node. A node's
+ * "fail" mask (bit s: x left the path at a split on the slot-s feature) is its parent's mask
+ * plus the one decision taken there, so each node decides once per row instead of once per
+ * leaf below it, and the leaf's pattern is b = (2^k - 1) & ~fail. The leaf whose mask is 0 is
+ * the one x reaches, which also gives the tree's output. Fast trees are renumbered for this:
+ * internal nodes 0 .. n_int - 1 in the gbdt's order (parents first), then the leaves in
+ * depth-first order, so the masks of the leaves lie side by side.
+ *
+ * Tables take 2^k k doubles per leaf; trees with a leaf of more than LP_TS_MAX_K unique
+ * features, or beyond LP_TS_MAX_TABLE doubles in all, keep Algorithm 2. The batch entry point
+ * runs trees outermost and a block of rows inside, so one tree's table (~200 KiB for 64
+ * leaves of depth 6) stays in L2 across the block instead of being fetched again per row. */
 
 typedef struct leaf_walk {
     const lp_gbdt_node *nodes;
@@ -272,7 +286,7 @@ static bool walk(leaf_walk *w, int32_t node, leaf_fn fn, void *ctx)
 }
 
 typedef struct sizes {
-    uint64_t leaves, conds, feats, tab;
+    uint64_t leaves, feats, tab;
 } sizes;
 
 static bool count_leaf(leaf_walk *w, int32_t leaf, void *ctx)
@@ -286,16 +300,18 @@ static bool count_leaf(leaf_walk *w, int32_t leaf, void *ctx)
     if (k > LP_TS_MAX_K)
         return false;
     c->leaves++;
-    c->conds += w->depth;
     c->feats += k;
     c->tab += ((uint64_t)1 << k) * k;
     return true;
 }
 
-/* The cursor of the fill pass. */
+/* The cursor of the fill pass over one tree. */
 typedef struct filler {
     lp_explainer *e;
     sizes at;
+    uint32_t n_int, leaf;  /* the tree's internal nodes; leaves numbered so far */
+    uint32_t *id;          /* (n_nodes,) gbdt node -> renumbered node */
+    uint8_t *slot;         /* (n_nodes,) slot of each internal node */
     lp_shap_path p[LP_TS_MAX_K + 2];
 } filler;
 
@@ -309,12 +325,12 @@ static bool fill_one(leaf_walk *w, int32_t leaf, void *ctx)
     size_t k = leaf_features(w, u, z, slot);
     lp_ts_leaf *L = &e->ts_leaves[f->at.leaves++];
     L->k = (uint32_t)k;
-    L->n_cond = (uint32_t)w->depth;
-    L->cond = f->at.conds;
-    L->feat = f->at.feats;
-    L->table = f->at.tab;
+    L->feat = (uint32_t)f->at.feats;
+    L->table = (uint32_t)f->at.tab;
+    L->value = w->nodes[leaf].value;
+    f->id[leaf] = f->n_int + f->leaf++;
     for (size_t i = 0; i < w->depth; i++)
-        e->ts_cond[f->at.conds++] = (lp_ts_cond){w->path[i], w->left[i], slot[i]};
+        f->slot[w->path[i]] = slot[i];
     for (size_t j = 0; j < k; j++)
         e->ts_feat[f->at.feats++] = u[j];
     double v = w->nodes[leaf].value;
@@ -332,16 +348,39 @@ static bool fill_one(leaf_walk *w, int32_t leaf, void *ctx)
     return true;
 }
 
+/* Fill the renumbered nodes, leaves and tables of fast tree t (sizes counted before). */
+static void fill_tree(filler *f, leaf_walk *w, lp_ts_tree *tr)
+{
+    const lp_gbdt_node *nodes = w->nodes;
+    f->n_int = tr->n_int;
+    f->leaf = 0;
+    uint32_t c = 0;
+    for (uint32_t i = 0; c < tr->n_int; i++)
+        if (nodes[i].feature >= 0)
+            f->id[i] = c++;
+    w->depth = 0;
+    walk(w, 0, fill_one, f);
+    lp_ts_node *out = f->e->ts_nodes + tr->node0;
+    c = 0;
+    for (uint32_t i = 0; c < tr->n_int; i++) {
+        const lp_gbdt_node *n = &nodes[i];
+        if (n->feature < 0)
+            continue;
+        out[c++] = (lp_ts_node){n->feature, n->threshold, f->id[n->left], f->id[n->right],
+                                f->slot[i], n->default_left != 0};
+    }
+}
+
 void lp_treeshap_free(lp_explainer *e)
 {
     free(e->ts_trees);
+    free(e->ts_nodes);
     free(e->ts_leaves);
-    free(e->ts_cond);
     free(e->ts_feat);
     free(e->ts_tab);
     e->ts_trees = NULL;
+    e->ts_nodes = NULL;
     e->ts_leaves = NULL;
-    e->ts_cond = NULL;
     e->ts_feat = NULL;
     e->ts_tab = NULL;
 }
@@ -352,39 +391,47 @@ lp_status lp_treeshap_precompute(lp_explainer *e, lp_err *err)
     if (!nt)
         return LP_OK;
     e->ts_trees = lp_calloc(nt, sizeof *e->ts_trees);
-    if (!e->ts_trees)
-        return lp_err_set(err, LP_ENOMEM, "treeshap: out of memory");
-    sizes total = {0};
     leaf_walk *w = lp_calloc(1, sizeof *w);
-    if (!w)
-        return lp_err_set(err, LP_ENOMEM, "treeshap: out of memory");
+    filler *f = lp_calloc(1, sizeof *f);
+    if (f) {
+        f->id = lp_calloc(e->max_nodes + 1, sizeof *f->id);
+        f->slot = lp_calloc(e->max_nodes + 1, 1);
+    }
+    lp_status st = LP_OK;
+    if (!e->ts_trees || !w || !f || !f->id || !f->slot) {
+        st = lp_err_set(err, LP_ENOMEM, "treeshap: out of memory");
+        goto done;
+    }
+    sizes total = {0};
+    uint64_t n_int = 0;
     for (size_t t = 0; t < nt; t++) {
         size_t nn = 0;
         w->nodes = lp_gbdt_tree(e->gbdt, t, &nn);
         w->depth = 0;
         sizes c = {0};
         bool ok = nn && walk(w, 0, count_leaf, &c);
-        if (ok && total.tab + c.tab <= LP_TS_MAX_TABLE) {
-            e->ts_trees[t].fast = true;
-            e->ts_trees[t].leaf0 = total.leaves;
-            e->ts_trees[t].n_leaves = (uint32_t)c.leaves;
+        /* offsets are 32-bit: the table budget keeps them far below 2^32 */
+        if (ok && total.tab + c.tab <= LP_TS_MAX_TABLE && nn < ((uint64_t)1 << 31)) {
+            lp_ts_tree *tr = &e->ts_trees[t];
+            tr->fast = true;
+            tr->node0 = (uint32_t)n_int;
+            tr->n_int = (uint32_t)(nn - c.leaves);
+            tr->leaf0 = (uint32_t)total.leaves;
+            tr->n_leaves = (uint32_t)c.leaves;
+            n_int += tr->n_int;
             total.leaves += c.leaves;
-            total.conds += c.conds;
             total.feats += c.feats;
             total.tab += c.tab;
         }
     }
+    e->ts_nodes = lp_mallocarray(n_int + 1, sizeof *e->ts_nodes);
     e->ts_leaves = lp_mallocarray(total.leaves + 1, sizeof *e->ts_leaves);
-    e->ts_cond = lp_mallocarray(total.conds + 1, sizeof *e->ts_cond);
     e->ts_feat = lp_mallocarray(total.feats + 1, sizeof *e->ts_feat);
     e->ts_tab = lp_mallocarray(total.tab + 1, sizeof *e->ts_tab);
-    filler *f = lp_calloc(1, sizeof *f);
-    if (!e->ts_leaves || !e->ts_cond || !e->ts_feat || !e->ts_tab || !f) {
-        free(w);
-        free(f);
-        lp_treeshap_free(e);
-        return lp_err_set(err, LP_ENOMEM, "treeshap: out of memory for %llu table entries",
-                          (unsigned long long)total.tab);
+    if (!e->ts_nodes || !e->ts_leaves || !e->ts_feat || !e->ts_tab) {
+        st = lp_err_set(err, LP_ENOMEM, "treeshap: out of memory for %llu table entries",
+                        (unsigned long long)total.tab);
+        goto done;
     }
     f->e = e;
     for (size_t t = 0; t < nt; t++) {
@@ -392,67 +439,147 @@ lp_status lp_treeshap_precompute(lp_explainer *e, lp_err *err)
             continue;
         size_t nn = 0;
         w->nodes = lp_gbdt_tree(e->gbdt, t, &nn);
-        w->depth = 0;
-        walk(w, 0, fill_one, f);
+        fill_tree(f, w, &e->ts_trees[t]);
     }
-    free(w);
+done:
+    if (f) {
+        free(f->id);
+        free(f->slot);
+    }
     free(f);
-    return LP_OK;
+    free(w);
+    if (st)
+        lp_treeshap_free(e);
+    return st;
 }
 
-/* One precomputed tree: phi += its contributions, returns its leaf value for x. */
-static double fast_tree(const lp_explainer *e, const lp_ts_tree *tr, const lp_gbdt_node *nodes,
-                        size_t nn, uint8_t *dir, const float *x, double *phi)
+/* One precomputed tree on one row: phi (d,) += its contributions, returns its leaf value for
+ * x. fail (n_int + n_leaves,) is scratch. */
+static double fast_tree(const lp_explainer *e, const lp_ts_tree *tr, uint16_t *fail,
+                        const float *x, double *phi)
 {
-    for (size_t i = 0; i < nn; i++) {
-        const lp_gbdt_node *n = &nodes[i];
-        if (n->feature < 0)
-            continue;
+    const lp_ts_node *nd = e->ts_nodes + tr->node0;
+    fail[0] = 0;
+    for (uint32_t i = 0; i < tr->n_int; i++) {
+        const lp_ts_node *n = &nd[i];
         float v = x[n->feature];
-        dir[i] = (uint8_t)(isnan(v) ? n->default_left != 0 : v <= n->threshold);
+        unsigned left = (unsigned)(v <= n->threshold) | ((unsigned)(isnan(v) != 0) & n->dflt);
+        unsigned f = fail[i];
+        fail[n->left] = (uint16_t)(f | (left ^ 1u) << n->slot);
+        fail[n->right] = (uint16_t)(f | left << n->slot);
     }
     const lp_ts_leaf *L = e->ts_leaves + tr->leaf0;
-    for (uint32_t l = 0; l < tr->n_leaves; l++, L++) {
-        const lp_ts_cond *c = e->ts_cond + L->cond;
-        uint32_t fail = 0;
-        for (uint32_t i = 0; i < L->n_cond; i++)
-            fail |= (uint32_t)(dir[c[i].node] != c[i].left) << c[i].slot;
-        uint32_t k = L->k, b = ((1u << k) - 1u) & ~fail;
-        const double *row = e->ts_tab + L->table + (size_t)b * k;
-        const int32_t *u = e->ts_feat + L->feat;
+    const uint16_t *lf = fail + tr->n_int;
+    double value = 0.0;
+    for (uint32_t l = 0; l < tr->n_leaves; l++) {
+        uint32_t k = L[l].k, f = lf[l];
+        if (!f)
+            value = L[l].value;
+        const double *row = e->ts_tab + L[l].table + (size_t)(((1u << k) - 1u) & ~f) * k;
+        const int32_t *u = e->ts_feat + L[l].feat;
         for (uint32_t j = 0; j < k; j++)
             phi[u[j]] += row[j];
     }
+    return value;
+}
+
+/* Algorithm 2 on one tree: phi += its contributions, returns its leaf value for x. */
+static double slow_tree(const lp_gbdt_node *nodes, lp_shap_path *path, const float *x,
+                        double *phi)
+{
+    /* the root level's path element 0 is the "no feature" sentinel (feature -1) */
+    path[0].feature = -1;
+    recurse(nodes, x, phi, 0, 0, path, 1.0, 1.0, -1);
     int32_t i = 0;
-    while (nodes[i].feature >= 0)
-        i = dir[i] ? nodes[i].left : nodes[i].right;
+    while (nodes[i].feature >= 0) {
+        float v = x[nodes[i].feature];
+        bool l = isnan(v) ? nodes[i].default_left != 0 : v <= nodes[i].threshold;
+        i = l ? nodes[i].left : nodes[i].right;
+    }
     return nodes[i].value;
 }
 
-double lp_treeshap_row(const lp_explainer *e, lp_shap_path *path, uint8_t *dir, const float *x,
-                       size_t k, double *phi)
+double lp_treeshap_row(const lp_explainer *e, lp_shap_path *path, uint16_t *fail,
+                       const float *x, size_t k, double *phi)
 {
     size_t nt = lp_gbdt_n_trees(e->gbdt), no = e->n_outputs;
     double margin = lp_gbdt_base_score(e->gbdt, k);
     for (size_t t = k; t < nt; t += no) {
+        if (e->ts_trees && e->ts_trees[t].fast) {
+            margin += fast_tree(e, &e->ts_trees[t], fail, x, phi);
+            continue;
+        }
         size_t nn = 0;
         const lp_gbdt_node *nodes = lp_gbdt_tree(e->gbdt, t, &nn);
-        if (!nn)
-            continue;
-        if (e->ts_trees && e->ts_trees[t].fast) {
-            margin += fast_tree(e, &e->ts_trees[t], nodes, nn, dir, x, phi);
-            continue;
-        }
-        /* the root level's path element 0 is the "no feature" sentinel (feature -1) */
-        path[0].feature = -1;
-        recurse(nodes, x, phi, 0, 0, path, 1.0, 1.0, -1);
-        int32_t i = 0;
-        while (nodes[i].feature >= 0) {
-            float v = x[nodes[i].feature];
-            bool l = isnan(v) ? nodes[i].default_left != 0 : v <= nodes[i].threshold;
-            i = l ? nodes[i].left : nodes[i].right;
-        }
-        margin += nodes[i].value;
+        if (nn)
+            margin += slow_tree(nodes, path, x, phi);
     }
     return margin;
+}
+
+/* Rows [r0, r1) of the batch, trees outermost (see the fast path's note). */
+static void batch_block(const lp_explainer *e, const float *X, size_t r0, size_t r1, size_t k,
+                        const int32_t *ks, lp_shap_path *path, uint16_t *fail, double *phi,
+                        double *mg)
+{
+    size_t nt = lp_gbdt_n_trees(e->gbdt), no = e->n_outputs, d = e->d;
+    memset(phi + r0 * d, 0, (r1 - r0) * d * sizeof(double));
+    for (size_t r = r0; r < r1; r++)
+        mg[r - r0] = lp_gbdt_base_score(e->gbdt, ks ? (size_t)ks[r] : k);
+    for (size_t t = ks ? 0 : k; t < nt; t += ks ? 1 : no) {
+        size_t c = t % no, nn = 0;
+        const lp_gbdt_node *nodes = lp_gbdt_tree(e->gbdt, t, &nn);
+        bool fast = e->ts_trees && e->ts_trees[t].fast;
+        if (!nn)
+            continue;
+        for (size_t r = r0; r < r1; r++) {
+            if (ks && (size_t)ks[r] != c)
+                continue;
+            const float *x = X + r * d;
+            mg[r - r0] += fast ? fast_tree(e, &e->ts_trees[t], fail, x, phi + r * d)
+                               : slow_tree(nodes, path, x, phi + r * d);
+        }
+    }
+}
+
+lp_status lp_treeshap_batch(const lp_explainer *e, const float *X, size_t n, size_t k,
+                            const int32_t *ks, int threads, double *phi, double *margin,
+                            lp_err *err)
+{
+    if (!ks && k >= e->n_outputs)
+        return lp_err_set(err, LP_EINVAL, "explain: output %zu out of range (%zu outputs)", k,
+                          e->n_outputs);
+    for (size_t i = 0; ks && i < n; i++)
+        if (ks[i] < 0 || (size_t)ks[i] >= e->n_outputs)
+            return lp_err_set(err, LP_EINVAL, "explain: row %zu: output %d out of range (%zu "
+                              "outputs)", i, (int)ks[i], e->n_outputs);
+    size_t nb = (n + LP_TS_BLOCK - 1) / LP_TS_BLOCK;
+    int nth = threads > 0 ? threads : omp_get_max_threads();
+    if (nb < 2)
+        nth = 1;
+    int failed = 0;
+#pragma omp parallel num_threads(nth) reduction(| : failed)
+    {
+        lp_shap_path *path = lp_calloc(lp_treeshap_path_len(e->max_depth), sizeof *path);
+        uint16_t *fail = lp_calloc(e->max_nodes + 1, sizeof *fail);
+        double *mg = lp_mallocarray(LP_TS_BLOCK, sizeof *mg);
+        if (!path || !fail || !mg)
+            failed = 1;
+#pragma omp for schedule(dynamic, 1)
+        for (long b = 0; b < (long)nb; b++) {
+            if (failed)
+                continue;
+            size_t r0 = (size_t)b * LP_TS_BLOCK;
+            size_t r1 = r0 + LP_TS_BLOCK < n ? r0 + LP_TS_BLOCK : n;
+            batch_block(e, X, r0, r1, k, ks, path, fail, phi, mg);
+            if (margin)
+                memcpy(margin + r0, mg, (r1 - r0) * sizeof *mg);
+        }
+        free(path);
+        free(fail);
+        free(mg);
+    }
+    if (failed)
+        return lp_err_set(err, LP_ENOMEM, "explain: out of memory for %zu rows", n);
+    return LP_OK;
 }
