@@ -17,33 +17,40 @@ typedef struct lp_shap_path {
     double zero_fraction, one_fraction, pweight;
 } lp_shap_path;
 
-/* Precomputed TreeSHAP (treeshap.c, "fast path"). A fast tree is renumbered: internal nodes
- * 0 .. n_int - 1 in the gbdt's order, then its leaves in depth-first order. One internal node:
- * the split, its children (renumbered) and the slot (0..k-1) of its feature among the unique
- * features of the path from the root to it (first-occurrence order). */
+/* Precomputed TreeSHAP (treeshap.c, "fast path"). A fast tree is cut into "groups", the
+ * maximal subtrees of height <= LP_TS_GROUP_H, and the "top" nodes above them. Its internal
+ * nodes are renumbered: top nodes 0 .. n_top - 1 in the gbdt's order (parents first), then the
+ * splits inside groups up to n_int. A top node's children are the indices of their 16-bit
+ * words: a top node's own, or n_top + the group. slot: for a top node, the slot (0..k-1) of its
+ * feature among the unique features of the path from the root to it (first-occurrence order);
+ * for a split inside a group, the bit of the group's word that records its decision. */
 typedef struct lp_ts_node {
     int32_t feature;
     float threshold;
-    uint32_t left, right;
-    uint8_t slot, dflt;  /* dflt: 1 when a missing value goes left */
+    uint32_t left, right; /* a split inside a group: left = its group's word */
+    uint8_t slot, dflt;   /* dflt: 1 when a missing value goes left */
 } lp_ts_node;
 
-/* One leaf: its k unique path features and the (2^k, k) table of their contributions for
- * every pattern b of "x follows the path at every split on feature j" bits. */
-typedef struct lp_ts_leaf {
-    uint32_t k;      /* unique features on the path (<= LP_TS_MAX_K) */
-    uint32_t feat;   /* offset into e->ts_feat of k feature indices */
-    uint32_t table;  /* offset into e->ts_tab of 2^k * k doubles */
-    float value;     /* the leaf's value */
-} lp_ts_leaf;
+/* One group: the row of its table is indexed by its word (the fail mask of the k_top features
+ * above its root, flipped by full = 2^k_top - 1, then one bit per split inside); a row holds
+ * the contributions of the nu features e->ts_feat[feat ..] and then the leaf value x reaches
+ * (0 when x does not reach the group). */
+typedef struct lp_ts_group {
+    uint16_t full, nu;
+    uint32_t feat;   /* offset into e->ts_feat of nu feature indices */
+    uint32_t table;  /* offset into e->ts_tab of 2^(k_top + splits) * (nu + 1) doubles */
+} lp_ts_group;
 
 typedef struct lp_ts_tree {
-    uint32_t node0, n_int;    /* internal nodes in e->ts_nodes */
-    uint32_t leaf0, n_leaves; /* leaves in e->ts_leaves */
-    bool fast;                /* precomputed; else Algorithm 2 at run time */
+    uint32_t node0, n_top, n_int; /* internal nodes in e->ts_nodes */
+    uint32_t group0, n_groups;    /* groups in e->ts_groups */
+    bool fast;                    /* precomputed; else Algorithm 2 at run time */
 } lp_ts_tree;
 
-/* at most 16: the per-node fail masks are 16 bits */
+/* height of a group's subtree, and the most splits one holds (2^H - 1) */
+#define LP_TS_GROUP_H 2
+#define LP_TS_GROUP_SPLITS 3
+/* a leaf's unique path features; LP_TS_MAX_K + LP_TS_GROUP_SPLITS must stay < 16 (words) */
 #define LP_TS_MAX_K 12
 /* doubles of precomputed tables over all trees (32 MiB); trees beyond it use Algorithm 2 */
 #define LP_TS_MAX_TABLE ((uint64_t)1 << 22)
@@ -62,7 +69,7 @@ struct lp_explainer {
     size_t max_nodes;      /* largest tree */
     lp_ts_tree *ts_trees;  /* (n_trees,) or NULL: precomputed TreeSHAP (treeshap.c) */
     lp_ts_node *ts_nodes;
-    lp_ts_leaf *ts_leaves;
+    lp_ts_group *ts_groups;
     int32_t *ts_feat;
     double *ts_tab;
     /* linear */
@@ -75,7 +82,7 @@ struct lp_explain_ws {
     const lp_explainer *owner;
     size_t cap;            /* path elements */
     lp_shap_path *path;
-    uint16_t *dir;         /* (max_nodes,) per-node fail masks of the fast path */
+    uint16_t *dir;         /* (max_nodes,) the fast path's words (treeshap.c) */
 };
 
 /* TreeSHAP set-up for e->gbdt: max depth and base values. LP_ENOMEM. */

@@ -285,89 +285,197 @@ static bool walk(leaf_walk *w, int32_t node, leaf_fn fn, void *ctx)
     return ok;
 }
 
-typedef struct sizes {
-    uint64_t leaves, feats, tab;
-} sizes;
-
-static bool count_leaf(leaf_walk *w, int32_t leaf, void *ctx)
+/* The (2^k, k) contributions of a leaf of value v with unique features u (k,) and zero
+ * fractions z (k,), for every pattern b of one fractions: T[b k + j] for feature u[j]. */
+static void leaf_table(const int32_t *u, const double *z, size_t k, double v, double *T)
 {
-    (void)leaf;
-    sizes *c = ctx;
-    int32_t u[LP_TS_MAX_K];
-    double z[LP_TS_MAX_K];
-    uint8_t slot[130];
-    size_t k = leaf_features(w, u, z, slot);
-    if (k > LP_TS_MAX_K)
-        return false;
-    c->leaves++;
-    c->feats += k;
-    c->tab += ((uint64_t)1 << k) * k;
-    return true;
-}
-
-/* The cursor of the fill pass over one tree. */
-typedef struct filler {
-    lp_explainer *e;
-    sizes at;
-    uint32_t n_int, leaf;  /* the tree's internal nodes; leaves numbered so far */
-    uint32_t *id;          /* (n_nodes,) gbdt node -> renumbered node */
-    uint8_t *slot;         /* (n_nodes,) slot of each internal node */
     lp_shap_path p[LP_TS_MAX_K + 2];
-} filler;
-
-static bool fill_one(leaf_walk *w, int32_t leaf, void *ctx)
-{
-    filler *f = ctx;
-    lp_explainer *e = f->e;
-    int32_t u[LP_TS_MAX_K];
-    double z[LP_TS_MAX_K];
-    uint8_t slot[130];
-    size_t k = leaf_features(w, u, z, slot);
-    lp_ts_leaf *L = &e->ts_leaves[f->at.leaves++];
-    L->k = (uint32_t)k;
-    L->feat = (uint32_t)f->at.feats;
-    L->table = (uint32_t)f->at.tab;
-    L->value = w->nodes[leaf].value;
-    f->id[leaf] = f->n_int + f->leaf++;
-    for (size_t i = 0; i < w->depth; i++)
-        f->slot[w->path[i]] = slot[i];
-    for (size_t j = 0; j < k; j++)
-        e->ts_feat[f->at.feats++] = u[j];
-    double v = w->nodes[leaf].value;
-    double *T = e->ts_tab + L->table;
     for (uint32_t b = 0; b < (1u << k); b++) {
-        extend_path(f->p, 0, 1.0, 1.0, -1);
+        extend_path(p, 0, 1.0, 1.0, -1);
         for (size_t j = 0; j < k; j++)
-            extend_path(f->p, j + 1, z[j], (double)((b >> j) & 1u), u[j]);
+            extend_path(p, j + 1, z[j], (double)((b >> j) & 1u), u[j]);
         for (size_t j = 0; j < k; j++) {
             double one = (double)((b >> j) & 1u);
-            T[(size_t)b * k + j] = unwound_sum(f->p, k, j + 1) * (one - z[j]) * v;
+            T[(size_t)b * k + j] = unwound_sum(p, k, j + 1) * (one - z[j]) * v;
         }
     }
-    f->at.tab += ((uint64_t)1 << k) * k;
+}
+
+/* The plan of one tree: its renumbering, groups and leaves (scratch of the precompute). */
+typedef struct ts_leafinfo {
+    uint32_t group, k, n_sub;
+    int32_t u[LP_TS_MAX_K];
+    double z[LP_TS_MAX_K];
+    uint8_t map[LP_TS_MAX_K];          /* leaf slot -> column of the group's row */
+    uint8_t sub_pos[LP_TS_GROUP_SPLITS], sub_left[LP_TS_GROUP_SPLITS];
+    uint8_t sub_slot[LP_TS_GROUP_SPLITS];
+    double value;
+} ts_leafinfo;
+
+typedef struct ts_groupinfo {
+    uint32_t k_top, n_sub, nu, leaf0, n_leaves;
+    int32_t u[LP_TS_MAX_K + LP_TS_GROUP_SPLITS];
+} ts_groupinfo;
+
+typedef struct ts_plan {
+    uint32_t *height, *parent, *group, *id; /* (n_nodes,) */
+    uint8_t *slot;                          /* (n_nodes,) top: slot; sub: bit position */
+    ts_leafinfo *leaf;                      /* (n_leaves,) in depth-first order */
+    ts_groupinfo *grp;                      /* (n_groups,) */
+    uint32_t n_top, n_int, n_leaves, n_groups;
+    uint64_t feats, tab;                    /* sizes of the tree's columns and tables */
+    double *scratch;                        /* (2^LP_TS_MAX_K, LP_TS_MAX_K) one leaf's table */
+} ts_plan;
+
+static bool plan_leaf(leaf_walk *w, int32_t leaf, void *ctx)
+{
+    ts_plan *p = ctx;
+    ts_leafinfo *L = &p->leaf[p->n_leaves];
+    uint8_t slot[130];
+    size_t k = leaf_features(w, L->u, L->z, slot);
+    if (k > LP_TS_MAX_K)
+        return false;
+    /* the group root: the first node of the path (or the leaf) low enough */
+    size_t pm = 0;
+    while (pm < w->depth && p->height[w->path[pm]] > LP_TS_GROUP_H)
+        pm++;
+    uint32_t k_top = 0;
+    for (size_t i = 0; i < pm; i++) {
+        p->slot[w->path[i]] = slot[i];
+        if ((uint32_t)slot[i] + 1 > k_top)
+            k_top = (uint32_t)slot[i] + 1;
+    }
+    uint32_t g = p->group[pm < w->depth ? w->path[pm] : leaf];
+    ts_groupinfo *G = &p->grp[g];
+    if (!G->n_leaves) {
+        G->leaf0 = p->n_leaves;
+        G->k_top = k_top;
+        G->nu = k_top;
+        memcpy(G->u, L->u, k_top * sizeof *G->u);
+    }
+    G->n_leaves++;
+    L->group = g;
+    L->k = (uint32_t)k;
+    L->value = w->nodes[leaf].value;
+    L->n_sub = (uint32_t)(w->depth - pm);
+    for (size_t i = pm; i < w->depth; i++) {
+        L->sub_pos[i - pm] = p->slot[w->path[i]];
+        L->sub_left[i - pm] = w->left[i];
+        L->sub_slot[i - pm] = slot[i];
+    }
+    for (size_t s = 0; s < k; s++) {
+        uint32_t c = 0;
+        while (c < G->nu && G->u[c] != L->u[s])
+            c++;
+        if (c == G->nu)
+            G->u[G->nu++] = L->u[s];
+        L->map[s] = (uint8_t)c;
+    }
+    p->n_leaves++;
     return true;
 }
 
-/* Fill the renumbered nodes, leaves and tables of fast tree t (sizes counted before). */
-static void fill_tree(filler *f, leaf_walk *w, lp_ts_tree *tr)
+/* Plan tree (nodes, nn): groups are the maximal subtrees of height <= LP_TS_GROUP_H, the "top"
+ * nodes those above them. false when a leaf has more than LP_TS_MAX_K unique features or the
+ * tree is deeper than the walk allows. */
+static bool plan_tree(ts_plan *p, leaf_walk *w, const lp_gbdt_node *nodes, size_t nn)
 {
-    const lp_gbdt_node *nodes = w->nodes;
-    f->n_int = tr->n_int;
-    f->leaf = 0;
-    uint32_t c = 0;
-    for (uint32_t i = 0; c < tr->n_int; i++)
-        if (nodes[i].feature >= 0)
-            f->id[i] = c++;
+    p->n_top = p->n_int = p->n_leaves = p->n_groups = 0;
+    p->feats = p->tab = 0;
+    for (size_t i = nn; i-- > 0;) {
+        const lp_gbdt_node *n = &nodes[i];
+        uint32_t hl = n->feature < 0 ? 0 : p->height[n->left];
+        uint32_t hr = n->feature < 0 ? 0 : p->height[n->right];
+        p->height[i] = n->feature < 0 ? 0 : 1 + (hl > hr ? hl : hr);
+        if (n->feature >= 0)
+            p->parent[n->left] = p->parent[n->right] = (uint32_t)i;
+    }
+    for (size_t i = 0; i < nn; i++) {
+        bool low = p->height[i] <= LP_TS_GROUP_H;
+        if (low && (i == 0 || p->height[p->parent[i]] > LP_TS_GROUP_H)) {
+            p->group[i] = p->n_groups;
+            p->grp[p->n_groups++] = (ts_groupinfo){0};
+        } else if (low) {
+            p->group[i] = p->group[p->parent[i]];
+        }
+        if (nodes[i].feature >= 0 && !low)
+            p->id[i] = p->n_top++;
+    }
+    for (size_t i = 0; i < nn; i++) {
+        if (nodes[i].feature < 0 || p->height[i] > LP_TS_GROUP_H)
+            continue;
+        p->id[i] = p->n_top + p->n_int++;
+        p->slot[i] = (uint8_t)(p->grp[p->group[i]].n_sub++);
+    }
+    p->n_int += p->n_top;
+    w->nodes = nodes;
     w->depth = 0;
-    walk(w, 0, fill_one, f);
-    lp_ts_node *out = f->e->ts_nodes + tr->node0;
-    c = 0;
-    for (uint32_t i = 0; c < tr->n_int; i++) {
+    if (!walk(w, 0, plan_leaf, p))
+        return false;
+    for (uint32_t g = 0; g < p->n_groups; g++) {
+        ts_groupinfo *G = &p->grp[g];
+        p->feats += G->nu;
+        p->tab += ((uint64_t)1 << (G->k_top + G->n_sub)) * (G->nu + 1);
+    }
+    return true;
+}
+
+/* Fill tree t's renumbered nodes, groups and tables from its plan (sizes reserved before). */
+static void fill_tree(lp_explainer *e, ts_plan *p, const lp_gbdt_node *nodes, size_t nn,
+                      const lp_ts_tree *tr, uint64_t feat, uint64_t tab)
+{
+    lp_ts_node *out = e->ts_nodes + tr->node0;
+    for (size_t i = 0; i < nn; i++) {
         const lp_gbdt_node *n = &nodes[i];
         if (n->feature < 0)
             continue;
-        out[c++] = (lp_ts_node){n->feature, n->threshold, f->id[n->left], f->id[n->right],
-                                f->slot[i], n->default_left != 0};
+        lp_ts_node *o = &out[p->id[i]];
+        *o = (lp_ts_node){n->feature, n->threshold, 0, 0, p->slot[i], n->default_left != 0};
+        if (p->height[i] > LP_TS_GROUP_H) {
+            /* a top node: its children are top nodes or group roots (their words) */
+            uint32_t l = (uint32_t)n->left, r = (uint32_t)n->right;
+            o->left = p->height[l] > LP_TS_GROUP_H ? p->id[l] : p->n_top + p->group[l];
+            o->right = p->height[r] > LP_TS_GROUP_H ? p->id[r] : p->n_top + p->group[r];
+        } else {
+            /* a split inside a group: its decision is bit k_top + position of the word */
+            const ts_groupinfo *G = &p->grp[p->group[i]];
+            o->left = p->n_top + p->group[i];
+            o->slot = (uint8_t)(G->k_top + p->slot[i]);
+        }
+    }
+    for (uint32_t g = 0; g < p->n_groups; g++) {
+        const ts_groupinfo *G = &p->grp[g];
+        lp_ts_group *og = &e->ts_groups[tr->group0 + g];
+        og->full = (uint16_t)((1u << G->k_top) - 1u);
+        og->nu = (uint16_t)G->nu;
+        og->feat = (uint32_t)feat;
+        og->table = (uint32_t)tab;
+        memcpy(e->ts_feat + feat, G->u, G->nu * sizeof *G->u);
+        size_t w = G->nu + 1, rows = (size_t)1 << (G->k_top + G->n_sub);
+        double *T = e->ts_tab + tab;
+        memset(T, 0, rows * w * sizeof *T);
+        for (uint32_t l = G->leaf0; l < G->leaf0 + G->n_leaves; l++) {
+            const ts_leafinfo *L = &p->leaf[l];
+            uint32_t k = L->k, all = (1u << k) - 1u;
+            leaf_table(L->u, L->z, k, L->value, p->scratch);
+            for (size_t idx = 0; idx < rows; idx++) {
+                /* the leaf's pattern: the top slots from the index, the rest followed unless
+                 * a split of the group on the way to the leaf goes the other way */
+                uint32_t b = ((uint32_t)idx & og->full) | (all & ~(uint32_t)og->full);
+                uint32_t dec = (uint32_t)(idx >> G->k_top);
+                for (uint32_t s = 0; s < L->n_sub; s++)
+                    if (((dec >> L->sub_pos[s]) & 1u) != L->sub_left[s])
+                        b &= ~(1u << L->sub_slot[s]);
+                const double *src = p->scratch + (size_t)b * k;
+                double *row = T + idx * w;
+                for (uint32_t j = 0; j < k; j++)
+                    row[L->map[j]] += src[j];
+                if (b == all)
+                    row[G->nu] += L->value;
+            }
+        }
+        feat += G->nu;
+        tab += rows * w;
     }
 }
 
@@ -375,14 +483,51 @@ void lp_treeshap_free(lp_explainer *e)
 {
     free(e->ts_trees);
     free(e->ts_nodes);
-    free(e->ts_leaves);
+    free(e->ts_groups);
     free(e->ts_feat);
     free(e->ts_tab);
     e->ts_trees = NULL;
     e->ts_nodes = NULL;
-    e->ts_leaves = NULL;
+    e->ts_groups = NULL;
     e->ts_feat = NULL;
     e->ts_tab = NULL;
+}
+
+static void plan_free(ts_plan *p)
+{
+    if (!p)
+        return;
+    free(p->height);
+    free(p->parent);
+    free(p->group);
+    free(p->id);
+    free(p->slot);
+    free(p->leaf);
+    free(p->grp);
+    free(p->scratch);
+    free(p);
+}
+
+static ts_plan *plan_new(size_t max_nodes)
+{
+    ts_plan *p = lp_calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    size_t n = max_nodes + 1;
+    p->height = lp_mallocarray(n, sizeof *p->height);
+    p->parent = lp_calloc(n, sizeof *p->parent);
+    p->group = lp_calloc(n, sizeof *p->group);
+    p->id = lp_calloc(n, sizeof *p->id);
+    p->slot = lp_calloc(n, 1);
+    p->leaf = lp_mallocarray(n, sizeof *p->leaf);
+    p->grp = lp_mallocarray(n, sizeof *p->grp);
+    p->scratch = lp_mallocarray((size_t)1 << LP_TS_MAX_K, LP_TS_MAX_K * sizeof(double));
+    if (!p->height || !p->parent || !p->group || !p->id || !p->slot || !p->leaf || !p->grp ||
+        !p->scratch) {
+        plan_free(p);
+        return NULL;
+    }
+    return p;
 }
 
 lp_status lp_treeshap_precompute(lp_explainer *e, lp_err *err)
@@ -392,61 +537,50 @@ lp_status lp_treeshap_precompute(lp_explainer *e, lp_err *err)
         return LP_OK;
     e->ts_trees = lp_calloc(nt, sizeof *e->ts_trees);
     leaf_walk *w = lp_calloc(1, sizeof *w);
-    filler *f = lp_calloc(1, sizeof *f);
-    if (f) {
-        f->id = lp_calloc(e->max_nodes + 1, sizeof *f->id);
-        f->slot = lp_calloc(e->max_nodes + 1, 1);
-    }
+    ts_plan *p = plan_new(e->max_nodes);
     lp_status st = LP_OK;
-    if (!e->ts_trees || !w || !f || !f->id || !f->slot) {
+    if (!e->ts_trees || !w || !p) {
         st = lp_err_set(err, LP_ENOMEM, "treeshap: out of memory");
         goto done;
     }
-    sizes total = {0};
-    uint64_t n_int = 0;
+    uint64_t n_int = 0, groups = 0, feats = 0, tab = 0;
     for (size_t t = 0; t < nt; t++) {
         size_t nn = 0;
-        w->nodes = lp_gbdt_tree(e->gbdt, t, &nn);
-        w->depth = 0;
-        sizes c = {0};
-        bool ok = nn && walk(w, 0, count_leaf, &c);
+        const lp_gbdt_node *nodes = lp_gbdt_tree(e->gbdt, t, &nn);
         /* offsets are 32-bit: the table budget keeps them far below 2^32 */
-        if (ok && total.tab + c.tab <= LP_TS_MAX_TABLE && nn < ((uint64_t)1 << 31)) {
-            lp_ts_tree *tr = &e->ts_trees[t];
-            tr->fast = true;
-            tr->node0 = (uint32_t)n_int;
-            tr->n_int = (uint32_t)(nn - c.leaves);
-            tr->leaf0 = (uint32_t)total.leaves;
-            tr->n_leaves = (uint32_t)c.leaves;
-            n_int += tr->n_int;
-            total.leaves += c.leaves;
-            total.feats += c.feats;
-            total.tab += c.tab;
-        }
+        if (!nn || nn >= ((size_t)1 << 31) || !plan_tree(p, w, nodes, nn) ||
+            tab + p->tab > LP_TS_MAX_TABLE)
+            continue;
+        lp_ts_tree *tr = &e->ts_trees[t];
+        *tr = (lp_ts_tree){(uint32_t)n_int, p->n_top, p->n_int, (uint32_t)groups, p->n_groups,
+                           true};
+        n_int += p->n_int;
+        groups += p->n_groups;
+        feats += p->feats;
+        tab += p->tab;
     }
     e->ts_nodes = lp_mallocarray(n_int + 1, sizeof *e->ts_nodes);
-    e->ts_leaves = lp_mallocarray(total.leaves + 1, sizeof *e->ts_leaves);
-    e->ts_feat = lp_mallocarray(total.feats + 1, sizeof *e->ts_feat);
-    e->ts_tab = lp_mallocarray(total.tab + 1, sizeof *e->ts_tab);
-    if (!e->ts_nodes || !e->ts_leaves || !e->ts_feat || !e->ts_tab) {
+    e->ts_groups = lp_mallocarray(groups + 1, sizeof *e->ts_groups);
+    e->ts_feat = lp_mallocarray(feats + 1, sizeof *e->ts_feat);
+    e->ts_tab = lp_mallocarray(tab + 1, sizeof *e->ts_tab);
+    if (!e->ts_nodes || !e->ts_groups || !e->ts_feat || !e->ts_tab) {
         st = lp_err_set(err, LP_ENOMEM, "treeshap: out of memory for %llu table entries",
-                        (unsigned long long)total.tab);
+                        (unsigned long long)tab);
         goto done;
     }
-    f->e = e;
+    feats = tab = 0;
     for (size_t t = 0; t < nt; t++) {
         if (!e->ts_trees[t].fast)
             continue;
         size_t nn = 0;
-        w->nodes = lp_gbdt_tree(e->gbdt, t, &nn);
-        fill_tree(f, w, &e->ts_trees[t]);
+        const lp_gbdt_node *nodes = lp_gbdt_tree(e->gbdt, t, &nn);
+        plan_tree(p, w, nodes, nn);
+        fill_tree(e, p, nodes, nn, &e->ts_trees[t], feats, tab);
+        feats += p->feats;
+        tab += p->tab;
     }
 done:
-    if (f) {
-        free(f->id);
-        free(f->slot);
-    }
-    free(f);
+    plan_free(p);
     free(w);
     if (st)
         lp_treeshap_free(e);
@@ -454,31 +588,37 @@ done:
 }
 
 /* One precomputed tree on one row: phi (d,) += its contributions, returns its leaf value for
- * x. fail (n_int + n_leaves,) is scratch. */
-static double fast_tree(const lp_explainer *e, const lp_ts_tree *tr, uint16_t *fail,
+ * x. word (n_top + n_groups,) is scratch: the fail masks of the top nodes, then one word per
+ * group (its root's fail mask, and above it the decisions of the group's splits). */
+static double fast_tree(const lp_explainer *e, const lp_ts_tree *tr, uint16_t *word,
                         const float *x, double *phi)
 {
     const lp_ts_node *nd = e->ts_nodes + tr->node0;
-    fail[0] = 0;
-    for (uint32_t i = 0; i < tr->n_int; i++) {
+    word[0] = 0;
+    for (uint32_t i = 0; i < tr->n_top; i++) {
         const lp_ts_node *n = &nd[i];
         float v = x[n->feature];
         unsigned left = (unsigned)(v <= n->threshold) | ((unsigned)(isnan(v) != 0) & n->dflt);
-        unsigned f = fail[i];
-        fail[n->left] = (uint16_t)(f | (left ^ 1u) << n->slot);
-        fail[n->right] = (uint16_t)(f | left << n->slot);
+        unsigned f = word[i];
+        word[n->left] = (uint16_t)(f | (left ^ 1u) << n->slot);
+        word[n->right] = (uint16_t)(f | left << n->slot);
     }
-    const lp_ts_leaf *L = e->ts_leaves + tr->leaf0;
-    const uint16_t *lf = fail + tr->n_int;
+    for (uint32_t i = tr->n_top; i < tr->n_int; i++) {
+        const lp_ts_node *n = &nd[i];
+        float v = x[n->feature];
+        unsigned left = (unsigned)(v <= n->threshold) | ((unsigned)(isnan(v) != 0) & n->dflt);
+        word[n->left] = (uint16_t)(word[n->left] | left << n->slot);
+    }
+    const lp_ts_group *G = e->ts_groups + tr->group0;
+    const uint16_t *gw = word + tr->n_top;
     double value = 0.0;
-    for (uint32_t l = 0; l < tr->n_leaves; l++) {
-        uint32_t k = L[l].k, f = lf[l];
-        if (!f)
-            value = L[l].value;
-        const double *row = e->ts_tab + L[l].table + (size_t)(((1u << k) - 1u) & ~f) * k;
-        const int32_t *u = e->ts_feat + L[l].feat;
-        for (uint32_t j = 0; j < k; j++)
+    for (uint32_t g = 0; g < tr->n_groups; g++) {
+        uint32_t nu = G[g].nu;
+        const double *row = e->ts_tab + G[g].table + (size_t)(gw[g] ^ G[g].full) * (nu + 1);
+        const int32_t *u = e->ts_feat + G[g].feat;
+        for (uint32_t j = 0; j < nu; j++)
             phi[u[j]] += row[j];
+        value += row[nu];
     }
     return value;
 }
