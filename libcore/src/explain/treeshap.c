@@ -206,8 +206,13 @@ static void recurse(const lp_gbdt_node *nodes, const float *x, double *phi, int3
         unwind_path(p, depth, idx);
         depth--;
     }
-    recurse(nodes, x, phi, hot, depth + 1, p, hot_zero * in_zero, in_one, n->feature);
-    recurse(nodes, x, phi, cold, depth + 1, p, cold_zero * in_zero, 0.0, n->feature);
+    /* A child that neither x (one fraction 0) nor any cover share (zero fraction 0) reaches
+     * adds exactly 0 to every attribution; skipping it also keeps UNWIND from dividing by a
+     * zero fraction below it (a zero-cover child, where the reference code gives NaN). */
+    if (hot_zero * in_zero != 0.0 || in_one != 0.0)
+        recurse(nodes, x, phi, hot, depth + 1, p, hot_zero * in_zero, in_one, n->feature);
+    if (cold_zero * in_zero != 0.0)
+        recurse(nodes, x, phi, cold, depth + 1, p, cold_zero * in_zero, 0.0, n->feature);
 }
 
 /* ---- the fast path: precomputed tables per leaf ---------------------------------------------
