@@ -18,38 +18,41 @@ typedef struct lp_shap_path {
 } lp_shap_path;
 
 /* Precomputed TreeSHAP (treeshap.c, "fast path"). A fast tree is cut into "groups", the
- * maximal subtrees of height <= LP_TS_GROUP_H, and the "top" nodes above them. Its internal
- * nodes are renumbered: top nodes 0 .. n_top - 1 in the gbdt's order (parents first), then the
- * splits inside groups up to n_int. A top node's children are the indices of their 16-bit
- * words: a top node's own, or n_top + the group. slot: for a top node, the slot (0..k-1) of its
- * feature among the unique features of the path from the root to it (first-occurrence order);
- * for a split inside a group, the bit of the group's word that records its decision. */
+ * maximal subtrees of height <= LP_TS_GROUP_H, and the "top" nodes above them, kept in the
+ * gbdt's order (parents first). A top node's children are the indices of their 16-bit words:
+ * a top node's own, or n_top + the group. slot: the slot (0..k-1) of the node's feature among
+ * the unique features of the path from the root to it (first-occurrence order). */
 typedef struct lp_ts_node {
     int32_t feature;
     float threshold;
-    uint32_t left, right; /* a split inside a group: left = its group's word */
+    uint32_t left, right;
     uint8_t slot, dflt;   /* dflt: 1 when a missing value goes left */
 } lp_ts_node;
 
-/* One group: the row of its table is indexed by its word (the fail mask of the k_top features
- * above its root, flipped by full = 2^k_top - 1, then one bit per split inside); a row holds
- * the contributions of the nu features e->ts_feat[feat ..] and then the leaf value x reaches
- * (0 when x does not reach the group). */
+#define LP_TS_GROUP_SPLITS 3
+
+/* One group: its splits, and its table, whose row is indexed by the group's word (the fail
+ * mask of the k_top features above its root, flipped by full = 2^k_top - 1) with each split's
+ * decision (1 = left) at its bit; a row holds the contributions of the nu features
+ * e->ts_feat[feat ..] and then the leaf value x reaches (0 when x does not reach the group). */
 typedef struct lp_ts_group {
+    int32_t feature[LP_TS_GROUP_SPLITS];
+    float threshold[LP_TS_GROUP_SPLITS];
+    uint8_t bit[LP_TS_GROUP_SPLITS], dflt[LP_TS_GROUP_SPLITS];
     uint16_t full, nu;
+    uint32_t n_split;
     uint32_t feat;   /* offset into e->ts_feat of nu feature indices */
-    uint32_t table;  /* offset into e->ts_tab of 2^(k_top + splits) * (nu + 1) doubles */
+    uint32_t table;  /* offset into e->ts_tab of 2^(k_top + n_split) * (nu + 1) doubles */
 } lp_ts_group;
 
 typedef struct lp_ts_tree {
-    uint32_t node0, n_top, n_int; /* internal nodes in e->ts_nodes */
-    uint32_t group0, n_groups;    /* groups in e->ts_groups */
-    bool fast;                    /* precomputed; else Algorithm 2 at run time */
+    uint32_t node0, n_top;     /* top nodes in e->ts_nodes */
+    uint32_t group0, n_groups; /* groups in e->ts_groups */
+    bool fast;                 /* precomputed; else Algorithm 2 at run time */
 } lp_ts_tree;
 
-/* height of a group's subtree, and the most splits one holds (2^H - 1) */
+/* height of a group's subtree (it holds at most LP_TS_GROUP_SPLITS = 2^H - 1 splits) */
 #define LP_TS_GROUP_H 2
-#define LP_TS_GROUP_SPLITS 3
 /* a leaf's unique path features; LP_TS_MAX_K + LP_TS_GROUP_SPLITS must stay < 16 (words) */
 #define LP_TS_MAX_K 12
 /* doubles of precomputed tables over all trees (32 MiB); trees beyond it use Algorithm 2 */

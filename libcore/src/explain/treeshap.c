@@ -327,7 +327,7 @@ typedef struct ts_plan {
     uint8_t *slot;                          /* (n_nodes,) top: slot; sub: bit position */
     ts_leafinfo *leaf;                      /* (n_leaves,) in depth-first order */
     ts_groupinfo *grp;                      /* (n_groups,) */
-    uint32_t n_top, n_int, n_leaves, n_groups;
+    uint32_t n_top, n_leaves, n_groups;
     uint64_t feats, tab;                    /* sizes of the tree's columns and tables */
     double *scratch;                        /* (2^LP_TS_MAX_K, LP_TS_MAX_K) one leaf's table */
 } ts_plan;
@@ -385,7 +385,7 @@ static bool plan_leaf(leaf_walk *w, int32_t leaf, void *ctx)
  * tree is deeper than the walk allows. */
 static bool plan_tree(ts_plan *p, leaf_walk *w, const lp_gbdt_node *nodes, size_t nn)
 {
-    p->n_top = p->n_int = p->n_leaves = p->n_groups = 0;
+    p->n_top = p->n_leaves = p->n_groups = 0;
     p->feats = p->tab = 0;
     for (size_t i = nn; i-- > 0;) {
         const lp_gbdt_node *n = &nodes[i];
@@ -409,10 +409,8 @@ static bool plan_tree(ts_plan *p, leaf_walk *w, const lp_gbdt_node *nodes, size_
     for (size_t i = 0; i < nn; i++) {
         if (nodes[i].feature < 0 || p->height[i] > LP_TS_GROUP_H)
             continue;
-        p->id[i] = p->n_top + p->n_int++;
         p->slot[i] = (uint8_t)(p->grp[p->group[i]].n_sub++);
     }
-    p->n_int += p->n_top;
     w->nodes = nodes;
     w->depth = 0;
     if (!walk(w, 0, plan_leaf, p))
@@ -430,27 +428,33 @@ static void fill_tree(lp_explainer *e, ts_plan *p, const lp_gbdt_node *nodes, si
                       const lp_ts_tree *tr, uint64_t feat, uint64_t tab)
 {
     lp_ts_node *out = e->ts_nodes + tr->node0;
+    lp_ts_group *gs = e->ts_groups + tr->group0;
     for (size_t i = 0; i < nn; i++) {
         const lp_gbdt_node *n = &nodes[i];
         if (n->feature < 0)
             continue;
-        lp_ts_node *o = &out[p->id[i]];
-        *o = (lp_ts_node){n->feature, n->threshold, 0, 0, p->slot[i], n->default_left != 0};
         if (p->height[i] > LP_TS_GROUP_H) {
             /* a top node: its children are top nodes or group roots (their words) */
             uint32_t l = (uint32_t)n->left, r = (uint32_t)n->right;
-            o->left = p->height[l] > LP_TS_GROUP_H ? p->id[l] : p->n_top + p->group[l];
-            o->right = p->height[r] > LP_TS_GROUP_H ? p->id[r] : p->n_top + p->group[r];
+            out[p->id[i]] = (lp_ts_node){
+                n->feature, n->threshold,
+                p->height[l] > LP_TS_GROUP_H ? p->id[l] : p->n_top + p->group[l],
+                p->height[r] > LP_TS_GROUP_H ? p->id[r] : p->n_top + p->group[r], p->slot[i],
+                n->default_left != 0};
         } else {
-            /* a split inside a group: its decision is bit k_top + position of the word */
-            const ts_groupinfo *G = &p->grp[p->group[i]];
-            o->left = p->n_top + p->group[i];
-            o->slot = (uint8_t)(G->k_top + p->slot[i]);
+            /* a split inside a group: its decision is bit k_top + its position of the word */
+            lp_ts_group *og = &gs[p->group[i]];
+            uint32_t s = p->slot[i];
+            og->feature[s] = n->feature;
+            og->threshold[s] = n->threshold;
+            og->dflt[s] = n->default_left != 0;
+            og->bit[s] = (uint8_t)(p->grp[p->group[i]].k_top + s);
         }
     }
     for (uint32_t g = 0; g < p->n_groups; g++) {
         const ts_groupinfo *G = &p->grp[g];
-        lp_ts_group *og = &e->ts_groups[tr->group0 + g];
+        lp_ts_group *og = &gs[g];
+        og->n_split = G->n_sub;
         og->full = (uint16_t)((1u << G->k_top) - 1u);
         og->nu = (uint16_t)G->nu;
         og->feat = (uint32_t)feat;
@@ -548,7 +552,7 @@ lp_status lp_treeshap_precompute(lp_explainer *e, lp_err *err)
         st = lp_err_set(err, LP_ENOMEM, "treeshap: out of memory");
         goto done;
     }
-    uint64_t n_int = 0, groups = 0, feats = 0, tab = 0;
+    uint64_t n_top = 0, groups = 0, feats = 0, tab = 0;
     for (size_t t = 0; t < nt; t++) {
         size_t nn = 0;
         const lp_gbdt_node *nodes = lp_gbdt_tree(e->gbdt, t, &nn);
@@ -557,14 +561,13 @@ lp_status lp_treeshap_precompute(lp_explainer *e, lp_err *err)
             tab + p->tab > LP_TS_MAX_TABLE)
             continue;
         lp_ts_tree *tr = &e->ts_trees[t];
-        *tr = (lp_ts_tree){(uint32_t)n_int, p->n_top, p->n_int, (uint32_t)groups, p->n_groups,
-                           true};
-        n_int += p->n_int;
+        *tr = (lp_ts_tree){(uint32_t)n_top, p->n_top, (uint32_t)groups, p->n_groups, true};
+        n_top += p->n_top;
         groups += p->n_groups;
         feats += p->feats;
         tab += p->tab;
     }
-    e->ts_nodes = lp_mallocarray(n_int + 1, sizeof *e->ts_nodes);
+    e->ts_nodes = lp_mallocarray(n_top + 1, sizeof *e->ts_nodes);
     e->ts_groups = lp_mallocarray(groups + 1, sizeof *e->ts_groups);
     e->ts_feat = lp_mallocarray(feats + 1, sizeof *e->ts_feat);
     e->ts_tab = lp_mallocarray(tab + 1, sizeof *e->ts_tab);
@@ -592,9 +595,15 @@ done:
     return st;
 }
 
+/* The direction x takes at a split: 1 = left (x <= threshold, or missing and dflt). */
+static inline unsigned goes_left(float v, float threshold, unsigned dflt)
+{
+    return (unsigned)(v <= threshold) | ((unsigned)(isnan(v) != 0) & dflt);
+}
+
 /* One precomputed tree on one row: phi (d,) += its contributions, returns its leaf value for
- * x. word (n_top + n_groups,) is scratch: the fail masks of the top nodes, then one word per
- * group (its root's fail mask, and above it the decisions of the group's splits). */
+ * x. word (n_top + n_groups,) is scratch: the fail masks of the top nodes, then one per group
+ * (its root's fail mask). */
 static double fast_tree(const lp_explainer *e, const lp_ts_tree *tr, uint16_t *word,
                         const float *x, double *phi)
 {
@@ -602,25 +611,20 @@ static double fast_tree(const lp_explainer *e, const lp_ts_tree *tr, uint16_t *w
     word[0] = 0;
     for (uint32_t i = 0; i < tr->n_top; i++) {
         const lp_ts_node *n = &nd[i];
-        float v = x[n->feature];
-        unsigned left = (unsigned)(v <= n->threshold) | ((unsigned)(isnan(v) != 0) & n->dflt);
-        unsigned f = word[i];
+        unsigned left = goes_left(x[n->feature], n->threshold, n->dflt), f = word[i];
         word[n->left] = (uint16_t)(f | (left ^ 1u) << n->slot);
         word[n->right] = (uint16_t)(f | left << n->slot);
-    }
-    for (uint32_t i = tr->n_top; i < tr->n_int; i++) {
-        const lp_ts_node *n = &nd[i];
-        float v = x[n->feature];
-        unsigned left = (unsigned)(v <= n->threshold) | ((unsigned)(isnan(v) != 0) & n->dflt);
-        word[n->left] = (uint16_t)(word[n->left] | left << n->slot);
     }
     const lp_ts_group *G = e->ts_groups + tr->group0;
     const uint16_t *gw = word + tr->n_top;
     double value = 0.0;
-    for (uint32_t g = 0; g < tr->n_groups; g++) {
-        uint32_t nu = G[g].nu;
-        const double *row = e->ts_tab + G[g].table + (size_t)(gw[g] ^ G[g].full) * (nu + 1);
-        const int32_t *u = e->ts_feat + G[g].feat;
+    for (uint32_t g = 0; g < tr->n_groups; g++, G++) {
+        unsigned w = gw[g] ^ G->full;
+        for (uint32_t s = 0; s < G->n_split; s++)
+            w |= goes_left(x[G->feature[s]], G->threshold[s], G->dflt[s]) << G->bit[s];
+        uint32_t nu = G->nu;
+        const double *row = e->ts_tab + G->table + (size_t)w * (nu + 1);
+        const int32_t *u = e->ts_feat + G->feat;
         for (uint32_t j = 0; j < nu; j++)
             phi[u[j]] += row[j];
         value += row[nu];
