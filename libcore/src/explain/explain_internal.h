@@ -31,18 +31,19 @@ typedef struct lp_ts_node {
 
 #define LP_TS_GROUP_SPLITS 3
 
-/* One group: its splits, and its table, whose row is indexed by the group's word (the fail
- * mask of the k_top features above its root, flipped by full = 2^k_top - 1) with each split's
- * decision (1 = left) at its bit; a row holds the contributions of the nu features
- * e->ts_feat[feat ..] and then the leaf value x reaches (0 when x does not reach the group). */
+/* One group: its splits, and its table, whose row (stride doubles, one 64-byte line for up to
+ * 7 features) is indexed by the group's word (the fail mask of the k_top features above its
+ * root, flipped by full = 2^k_top - 1) with each split's decision (1 = left) at its bit; a row
+ * holds the contributions of the cols features e->ts_feat[feat ..], zeros up to the last
+ * double, and there the leaf value x reaches (0 when x does not reach the group). */
 typedef struct lp_ts_group {
     int32_t feature[LP_TS_GROUP_SPLITS];
     float threshold[LP_TS_GROUP_SPLITS];
     uint8_t bit[LP_TS_GROUP_SPLITS], dflt[LP_TS_GROUP_SPLITS];
-    uint16_t full, nu;
-    uint32_t n_split;
-    uint32_t feat;   /* offset into e->ts_feat of nu feature indices */
-    uint32_t table;  /* offset into e->ts_tab of 2^(k_top + n_split) * (nu + 1) doubles */
+    uint16_t full, cols, stride;
+    uint16_t n_split;
+    uint32_t feat;   /* offset into e->ts_feat of cols feature indices */
+    uint32_t table;  /* offset into e->ts_tab of 2^(k_top + n_split) * stride doubles */
 } lp_ts_group;
 
 typedef struct lp_ts_tree {
