@@ -16,9 +16,17 @@
  * base + sum(phi) equal the margin exactly up to float summation. A node whose children both
  * have zero cover splits 1/2 - 1/2.
  *
+ * That recursion is the oracle and the fallback. Most trees take the "fast path" below:
+ * contributions precomputed per group of leaves at explainer build time (see its note), exact
+ * in double like the recursion, and a batch entry point that runs trees outermost over blocks
+ * of rows. What this file does not do: interventional TreeSHAP (a background set), interaction
+ * values, float tables.
+ *
  * Invariants: node 0 is the root, children have larger indices (gbdt.h), so the recursion
  * terminates and its depth is at most max_depth + 1. The path buffer is a triangle: level l
- * uses l + 1 elements after the previous levels, (D + 2)(D + 3) / 2 elements in all.
+ * uses l + 1 elements after the previous levels, (D + 2)(D + 3) / 2 elements in all. The fast
+ * path's tables are read-only after lp_treeshap_precompute: any number of threads may share
+ * them, each with its own scratch words.
  */
 #include "explain/explain_internal.h"
 
@@ -215,30 +223,37 @@ static void recurse(const lp_gbdt_node *nodes, const float *x, double *phi, int3
         recurse(nodes, x, phi, cold, depth + 1, p, cold_zero * in_zero, 0.0, n->feature);
 }
 
-/* ---- the fast path: precomputed tables per leaf ---------------------------------------------
+/* ---- the fast path: precomputed tables per group of leaves ----------------------------------
  * At a leaf, Algorithm 2's unique path holds each feature split on once, with zero fraction
  * z_j (the product of the cover shares of the path's splits on it) and one fraction b_j in
  * {0, 1} (x follows the path at every split on it). The z_j are fixed by the tree; only the bits
  * b depend on x. So for a leaf with k unique features the contribution
  *   phi[u_j] += UNWOUND_SUM(path(b), j) (b_j - z_j) value
  * takes one of 2^k precomputable values per j (the EXTENDs commute, so the path's order does
- * not matter). Tabulating them (the idea of Yang 2021's Fast TreeSHAP v2) turns a row's cost
- * per tree from O(L D^2) into O(N + L k).
+ * not matter). Tabulating them is the idea of Yang 2021's Fast TreeSHAP v2.
  *
- * The pattern of every leaf comes from one pass over the internal nodes: a leaf's unique
- * features are numbered ("slots") in the order they first occur on its path from the root, so
- * the slot of a split depends only on the path above it and is stored per node. A node's
- * "fail" mask (bit s: x left the path at a split on the slot-s feature) is its parent's mask
- * plus the one decision taken there, so each node decides once per row instead of once per
- * leaf below it, and the leaf's pattern is b = (2^k - 1) & ~fail. The leaf whose mask is 0 is
- * the one x reaches, which also gives the tree's output. Fast trees are renumbered for this:
- * internal nodes 0 .. n_int - 1 in the gbdt's order (parents first), then the leaves in
- * depth-first order, so the masks of the leaves lie side by side.
- *
- * Tables take 2^k k doubles per leaf; trees with a leaf of more than LP_TS_MAX_K unique
- * features, or beyond LP_TS_MAX_TABLE doubles in all, keep Algorithm 2. The batch entry point
- * runs trees outermost and a block of rows inside, so one tree's table (~200 KiB for 64
- * leaves of depth 6) stays in L2 across the block instead of being fetched again per row. */
+ * Three things make a row cheap here:
+ * - Slots and fail words. A leaf's unique features are numbered ("slots") in the order they
+ *   first occur on its path from the root, so the slot of a split depends only on the path
+ *   above it. A node's 16-bit fail word (bit s: x left the path at a split on the slot-s
+ *   feature) is its parent's word plus the one decision taken there: every node decides once
+ *   per row, not once per leaf below it, and a leaf's pattern is b = (2^k - 1) & ~fail.
+ * - Groups. The maximal subtrees of height <= LP_TS_GROUP_H (2: at most 3 splits, 4 leaves)
+ *   are tabulated together: the sum of their leaves' contributions is a function of the fail
+ *   word of the group's root (k_top bits) and of the group's own decisions (one bit each), so
+ *   one table row of the union of their features replaces up to four leaf rows. For 64 leaves
+ *   of depth 6 that is 16 rows of <= 7 features a tree instead of 64 rows of <= 6, and a
+ *   smaller table (2^7 rows of 8 doubles per group against 4 leaves of 2^6 x 6). The row's
+ *   last double is the leaf value x reaches in the group (0 elsewhere), so the tree's output
+ *   comes free. Row sums regroup Algorithm 2's own terms in double: the attributions match it
+ *   to rounding (1e-9 in the tests) and base + sum(phi) == margin as before.
+ * - Trees outermost in the batch path (lp_treeshap_batch): one tree's table (~128 KiB for 64
+ *   leaves of depth 6) stays in L2 while a block of LP_TS_BLOCK rows uses it, instead of each
+ *   row walking all tables (~13 MiB for 100 such trees).
+ * A row costs per tree one comparison per node plus one table row per group: O(N + G k)
+ * against Algorithm 2's O(L D^2). Trees with a leaf of more than LP_TS_MAX_K unique features, or
+ * past LP_TS_MAX_TABLE doubles in all, keep Algorithm 2 (the same tree in both paths gives the
+ * same numbers up to rounding; the tests hold them to each other). */
 
 typedef struct leaf_walk {
     const lp_gbdt_node *nodes;
