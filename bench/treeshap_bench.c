@@ -204,7 +204,8 @@ int main(int argc, char **argv)
            "\"single_row_us_algorithm2\":%.1f,\"tables_ms\":%.1f,"
            "\"completeness_gap\":%.3g}\n",
            threads, nt, max_leaves, (double)sum_leaves / (double)nt, max_d, nex, d,
-           (double)nex / best, best_cpu * 1e6 / (double)nex, row_us, row_cpu_us, row2_us, build_ms, gap);
+           (double)nex / best, best_cpu * 1e6 / (double)nex, row_us, row_cpu_us, row2_us,
+           build_ms, gap);
     lp_explain_ws_free(ws);
     free(phi);
     free(mg);
