@@ -130,7 +130,7 @@ lp_explain_ws *lp_explain_ws_new(const lp_explainer *e)
     ws->owner = e;
     ws->cap = e->gbdt ? lp_treeshap_path_len(e->max_depth) : 1;
     ws->path = lp_calloc(ws->cap, sizeof *ws->path);
-    ws->dir = lp_calloc(e->max_nodes + 1, 1);
+    ws->dir = lp_calloc(e->max_nodes + 1, sizeof *ws->dir);
     if (!ws->path || !ws->dir) {
         free(ws->path);
         free(ws->dir);
@@ -212,6 +212,8 @@ lp_status lp_explainer_batch(const lp_explainer *e, const float *X, size_t n, si
     if (k >= e->n_outputs)
         return lp_err_set(err, LP_EINVAL, "explain: output %zu out of range (%zu outputs)", k,
                           e->n_outputs);
+    if (e->gbdt)
+        return lp_treeshap_batch(e, X, n, k, NULL, threads, phi, margin, err);
     int failed = 0;
     size_t d = e->d;
     int nth = threads > 0 ? threads : omp_get_max_threads();

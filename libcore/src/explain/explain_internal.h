@@ -17,33 +17,50 @@ typedef struct lp_shap_path {
     double zero_fraction, one_fraction, pweight;
 } lp_shap_path;
 
-/* Precomputed TreeSHAP of one leaf (treeshap.c, "fast path"): the k unique features split on
- * from the root, the path's conditions, and the (2^k, k) table of contributions for every
- * pattern b of "x follows the path at every split on feature j" bits. */
-typedef struct lp_ts_leaf {
-    uint32_t k;      /* unique features on the path (<= LP_TS_MAX_K) */
-    uint32_t n_cond; /* splits on the path */
-    uint64_t cond;   /* offset into e->ts_cond of n_cond entries */
-    uint64_t feat;   /* offset into e->ts_feat of k feature indices */
-    uint64_t table;  /* offset into e->ts_tab of 2^k * k doubles */
-} lp_ts_leaf;
+/* Precomputed TreeSHAP (treeshap.c, "fast path"). A fast tree is cut into "groups", the
+ * maximal subtrees of height <= LP_TS_GROUP_H, and the "top" nodes above them, kept in the
+ * gbdt's order (parents first). A top node's children are the indices of their 16-bit words:
+ * a top node's own, or n_top + the group. slot: the slot (0..k-1) of the node's feature among
+ * the unique features of the path from the root to it (first-occurrence order). */
+typedef struct lp_ts_node {
+    int32_t feature;
+    float threshold;
+    uint32_t left, right;
+    uint8_t slot, dflt;   /* dflt: 1 when a missing value goes left */
+} lp_ts_node;
 
-/* One split on a leaf's path: node index, the direction the path takes (1 = left) and the slot
- * (0..k-1) of its feature among the leaf's unique features. */
-typedef struct lp_ts_cond {
-    int32_t node;
-    uint8_t left, slot;
-} lp_ts_cond;
+#define LP_TS_GROUP_SPLITS 3
+
+/* One group: its splits, and its table, whose row (stride doubles, one 64-byte line for up to
+ * 7 features) is indexed by the group's word (the fail mask of the k_top features above its
+ * root, flipped by full = 2^k_top - 1) with each split's decision (1 = left) at its bit; a row
+ * holds the contributions of the cols features e->ts_feat[feat ..], zeros up to the last
+ * double, and there the leaf value x reaches (0 when x does not reach the group). */
+typedef struct lp_ts_group {
+    int32_t feature[LP_TS_GROUP_SPLITS];
+    float threshold[LP_TS_GROUP_SPLITS];
+    uint8_t bit[LP_TS_GROUP_SPLITS], dflt[LP_TS_GROUP_SPLITS];
+    uint16_t full, cols, stride;
+    uint16_t n_split;
+    uint32_t feat;   /* offset into e->ts_feat of cols feature indices */
+    uint32_t table;  /* offset into e->ts_tab of 2^(k_top + n_split) * stride doubles */
+} lp_ts_group;
 
 typedef struct lp_ts_tree {
-    uint64_t leaf0;   /* first leaf in e->ts_leaves; */
-    uint32_t n_leaves;
-    bool fast;        /* precomputed; else Algorithm 2 at run time */
+    uint32_t node0, n_top;     /* top nodes in e->ts_nodes */
+    uint32_t group0, n_groups; /* groups in e->ts_groups */
+    bool fast;                 /* precomputed; else Algorithm 2 at run time */
 } lp_ts_tree;
 
+/* height of a group's subtree (it holds at most LP_TS_GROUP_SPLITS = 2^H - 1 splits) */
+#define LP_TS_GROUP_H 2
+/* a leaf's unique path features; LP_TS_MAX_K + LP_TS_GROUP_SPLITS must stay < 16 (words) */
 #define LP_TS_MAX_K 12
 /* doubles of precomputed tables over all trees (32 MiB); trees beyond it use Algorithm 2 */
 #define LP_TS_MAX_TABLE ((uint64_t)1 << 22)
+/* rows per block of the batch path: their phi (B, d) stays in cache while a tree's table is
+ * reused across them */
+#define LP_TS_BLOCK 128
 
 struct lp_explainer {
     const lp_model *model;
@@ -55,8 +72,8 @@ struct lp_explainer {
     double *base;          /* (n_outputs,) base score + sum of tree expectations */
     size_t max_nodes;      /* largest tree */
     lp_ts_tree *ts_trees;  /* (n_trees,) or NULL: precomputed TreeSHAP (treeshap.c) */
-    lp_ts_leaf *ts_leaves;
-    lp_ts_cond *ts_cond;
+    lp_ts_node *ts_nodes;
+    lp_ts_group *ts_groups;
     int32_t *ts_feat;
     double *ts_tab;
     /* linear */
@@ -69,7 +86,7 @@ struct lp_explain_ws {
     const lp_explainer *owner;
     size_t cap;            /* path elements */
     lp_shap_path *path;
-    uint8_t *dir;          /* (max_nodes,) per-node "x goes left" of the fast path */
+    uint16_t *dir;         /* (max_nodes,) the fast path's words (treeshap.c) */
 };
 
 /* TreeSHAP set-up for e->gbdt: max depth and base values. LP_ENOMEM. */
@@ -81,8 +98,16 @@ void lp_treeshap_free(lp_explainer *e);
 size_t lp_treeshap_path_len(size_t max_depth);
 /* Accumulate the attributions of output k for x into phi (d,) (not cleared), returning the
  * margin of output k (base included). */
-double lp_treeshap_row(const lp_explainer *e, lp_shap_path *path, uint8_t *dir, const float *x,
-                       size_t k, double *phi);
+double lp_treeshap_row(const lp_explainer *e, lp_shap_path *path, uint16_t *fail,
+                       const float *x, size_t k, double *phi);
+/* TreeSHAP of n rows X (n, d) into phi (n, d) (cleared first) and margin (n,) (NULL: not
+ * wanted): output k of every row, or output ks[i] of row i when ks (n,) is given. Trees
+ * outermost over blocks of LP_TS_BLOCK rows; OpenMP over blocks with threads (0 = default).
+ * Same arithmetic, in the same order, as lp_treeshap_row. LP_EINVAL for an output out of
+ * range, LP_ENOMEM. */
+lp_status lp_treeshap_batch(const lp_explainer *e, const float *X, size_t n, size_t k,
+                            const int32_t *ks, int threads, double *phi, double *margin,
+                            lp_err *err);
 /* lp_explainer_new without the fast-path tables (cheap to build: for a few rows). */
 lp_status lp_explainer_new_lite(const lp_model *m, lp_explainer **out, lp_err *err);
 /* Cover-weighted mean leaf value of one tree (the path-dependent E[f_t]). */

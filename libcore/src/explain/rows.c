@@ -169,9 +169,34 @@ static void group_sum(const lp_xgroups *g, const double *phi_d, double *phi_g)
         phi_g[g->group[j]] += phi_d[j];
 }
 
+/* TreeSHAP over chunks of rows through the batch path (trees outermost, treeshap.c). */
+static lp_status tree_rows(const lp_xscorer *s, const lp_xgroups *g, const lp_matf *X,
+                           int threads, lp_explanation *out, lp_err *err)
+{
+    enum { CHUNK = 4096 };
+    size_t n = X->rows, d = s->d;
+    double *pd = lp_mallocarray(CHUNK * d + 1, sizeof(double));
+    if (!pd)
+        return lp_err_set(err, LP_ENOMEM, "explain: out of memory for %zu rows", n);
+    lp_status st = LP_OK;
+    for (size_t r0 = 0; r0 < n && !st; r0 += CHUNK) {
+        size_t m = n - r0 < CHUNK ? n - r0 : CHUNK;
+        st = lp_treeshap_batch(s->ex, X->v + r0 * d, m, 0, out->output + r0, threads, pd,
+                               out->raw + r0, err);
+        for (size_t i = 0; !st && i < m; i++) {
+            group_sum(g, pd + i * d, out->phi + (r0 + i) * g->p);
+            out->base[r0 + i] = lp_explainer_base_value(s->ex, (size_t)out->output[r0 + i]);
+        }
+    }
+    free(pd);
+    return st;
+}
+
 static lp_status exact_rows(const lp_xscorer *s, const lp_xgroups *g, const lp_matf *X,
                             int threads, lp_explanation *out, lp_err *err)
 {
+    if (s->kind == LP_MODEL_KIND_GBDT)
+        return tree_rows(s, g, X, threads, out, err);
     size_t n = X->rows, d = s->d;
     int failed = 0;
     int nth = threads > 0 ? threads : omp_get_max_threads();
