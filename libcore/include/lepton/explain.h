@@ -81,8 +81,9 @@ lp_status lp_explainer_row(const lp_explainer *e, lp_explain_ws *ws, const float
  * path (same trees, same arithmetic as lp_explainer_row). No allocation. */
 void lp_explainer_margin(const lp_explainer *e, const float *x, double *out);
 
-/* Batch: X (n, d) -> phi (n, d) of output k, margin (n) may be NULL. OpenMP over rows with
- * threads (0 = default); each thread allocates its own workspace. LP_ENOMEM, LP_EINVAL. */
+/* Batch: X (n, d) -> phi (n, d) of output k, margin (n) may be NULL. gbdt: OpenMP over blocks
+ * of rows with threads (0 = default), trees outermost inside a block so one tree's TreeSHAP
+ * table stays in cache; each thread allocates its own workspace. LP_ENOMEM, LP_EINVAL. */
 lp_status lp_explainer_batch(const lp_explainer *e, const float *X, size_t n, size_t k,
                              int threads, double *phi, double *margin, lp_err *err);
 
