@@ -479,6 +479,42 @@ lp_status lp_bk_check_gather(size_t n, size_t d, size_t rows, const float *table
     return LP_OK;
 }
 
+lp_status lp_bk_check_layernorm_bwd(size_t n, size_t d, const float *x, const float *gamma,
+                                    const float *mean, const float *rstd, const float *dy,
+                                    lp_err *err)
+{
+    if (d == 0)
+        return lp_err_set(err, LP_EINVAL, "layernorm_backward: d is 0; expected >= 1");
+    LP_BK_TRY(lp_bk_need(x, n * d, "layernorm_backward", "x", err));
+    LP_BK_TRY(lp_bk_need(gamma, n ? d : 0, "layernorm_backward", "gamma", err));
+    LP_BK_TRY(lp_bk_need(mean, n, "layernorm_backward", "mean", err));
+    LP_BK_TRY(lp_bk_need(rstd, n, "layernorm_backward", "rstd", err));
+    return lp_bk_need(dy, n * d, "layernorm_backward", "dy", err);
+}
+
+lp_status lp_bk_check_softmax_bwd(size_t n, size_t d, const float *y, const float *dy,
+                                  const float *dx, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_need(y, n * d, "softmax_rows_backward", "y", err));
+    LP_BK_TRY(lp_bk_need(dy, n * d, "softmax_rows_backward", "dy", err));
+    return lp_bk_need(dx, n * d, "softmax_rows_backward", "dx", err);
+}
+
+lp_status lp_bk_check_scatter(size_t n, size_t d, size_t rows, const float *dy,
+                              const int32_t *idx, const float *dtable, bool host_idx, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_need(dtable, n ? rows * d : 0, "scatter_add_rows", "dtable", err));
+    LP_BK_TRY(lp_bk_need(idx, n, "scatter_add_rows", "idx", err));
+    LP_BK_TRY(lp_bk_need(dy, n * d, "scatter_add_rows", "dy", err));
+    if (n && d && rows == 0)
+        return lp_err_set(err, LP_EINVAL, "scatter_add_rows: the table has 0 rows");
+    for (size_t i = 0; host_idx && i < n; i++)
+        if (idx[i] < 0 || (size_t)idx[i] >= rows)
+            return lp_err_set(err, LP_EINVAL, "scatter_add_rows: idx[%zu] is %d; expected 0..%zu",
+                              i, (int)idx[i], rows - 1);
+    return LP_OK;
+}
+
 lp_status lp_bk_check_batchnorm(const char *op, size_t n, size_t c, size_t hw, float eps,
                                 float momentum, bool train, const float *x, const float *gamma,
                                 const float *beta_or_dbeta, const float *run_mean,

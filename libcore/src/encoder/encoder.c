@@ -18,7 +18,7 @@
  * Shapes: B sequences of T tokens, N = B*T rows, D hidden, H heads of dh = D / H, F the
  * feed-forward width. Linear weights are (out, in): y (N, out) = x (N, in) @ W^T + b.
  */
-#include "lepton/encoder.h"
+#include "encoder/encoder_internal.h"
 #include "lepton/registry.h"
 
 #include <cjson/cJSON.h>
@@ -32,21 +32,6 @@
         if (st_ != LP_OK)                                                                          \
             return st_;                                                                            \
     } while (0)
-
-/* Offsets (in floats) of one layer's tensors inside the parameter block. */
-typedef struct enc_layer {
-    size_t wq, bq, wk, bk, wv, bv, wo, bo, ln1_g, ln1_b, w1, b1, w2, b2, ln2_g, ln2_b;
-} enc_layer;
-
-struct lp_encoder {
-    lp_encoder_config cfg;
-    const lp_backend *be;
-    lp_param_layout *layout;
-    lp_dbuf params;
-    lp_wordpiece *wp;
-    size_t word, pos, type, ln_g, ln_b; /* embedding offsets */
-    enc_layer *layer;                   /* (layers) */
-};
 
 void lp_encoder_free(lp_encoder *e)
 {
