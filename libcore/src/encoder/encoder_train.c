@@ -237,10 +237,8 @@ lp_status et_fingerprint(const lp_encoder *e, char hex[65], lp_err *err)
     return s;
 }
 
-/* A fresh adapter: LoRA A ~ U(-1/sqrt(in), 1/sqrt(in)), B = 0; full: a copy of e's block
- * (gaps zero); head W ~ U(-1/sqrt(D), 1/sqrt(D)), b = 0. */
-static lp_status adapter_new(const lp_encoder *e, lp_encoder_ft_method m, size_t r, double alpha,
-                             size_t C, uint64_t seed, lp_encoder_adapter **out, lp_err *err)
+lp_status et_adapter_new(const lp_encoder *e, lp_encoder_ft_method m, size_t r, double alpha,
+                         size_t C, uint64_t seed, lp_encoder_adapter **out, lp_err *err)
 {
     const lp_encoder_config *c = &e->cfg;
     lp_encoder_adapter *a = lp_calloc(1, sizeof *a);
@@ -984,7 +982,7 @@ lp_status lp_encoder_finetune(const lp_encoder *e, const char *const *texts, con
     *out = NULL;
     TRY(check_args(e, texts, labels, n, n_classes, o, err));
     lp_encoder_adapter *a = NULL;
-    TRY(adapter_new(e, o->method, o->rank, o->alpha, n_classes, o->seed, &a, err));
+    TRY(et_adapter_new(e, o->method, o->rank, o->alpha, n_classes, o->seed, &a, err));
     ft_run r = {0};
     size_t bs = o->batch_size < n ? o->batch_size : n, D = e->cfg.hidden;
     lp_status s = et_net_new(e, a, &r.net, err);

@@ -45,6 +45,11 @@ typedef struct et_net {
     const float *P; /* encoder weights: base params (head, lora) or blk.ptr (full) */
 } et_net;
 
+/* A fresh adapter for e: LoRA A ~ U(-1/sqrt(in), 1/sqrt(in)), B = 0; full: a copy of e's
+ * parameter block (gaps zero); head W ~ U(-1/sqrt(D), 1/sqrt(D)), b = 0; drawn from seed. */
+lp_status et_adapter_new(const lp_encoder *e, lp_encoder_ft_method m, size_t r, double alpha,
+                         size_t C, uint64_t seed, lp_encoder_adapter **out, lp_err *err);
+
 /* A net on e whose block is a's (a->block copied to the device). grad zeroed. */
 lp_status et_net_new(const lp_encoder *e, const lp_encoder_adapter *a, et_net *net, lp_err *err);
 void et_net_free(et_net *net);
