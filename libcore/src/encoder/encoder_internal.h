@@ -25,4 +25,14 @@ struct lp_encoder {
     enc_layer *layer;                   /* (layers) */
 };
 
+/* encoder_batch.c: host steps shared by the inference and training forwards. */
+/* LP_EINVAL unless 1 <= b->t <= max_position and every id is inside the vocabulary. */
+lp_status enc_check_batch(const lp_encoder *e, const lp_token_batch *b, lp_err *err);
+/* pos (n*t) = each token's position; poolw (n*t) = mask / max(token count, 1e-9), the
+ * weights of mean pooling (sentence-transformers). */
+void enc_pool_inputs(const lp_token_batch *tb, int32_t *pos, float *poolw);
+/* Each row of x (B, D) times one float 1 / max(||row||, 1e-12) (F.normalize up to rounding);
+ * nrm (B) nullable gets the clamped norms. */
+void enc_l2_rows(float *x, size_t B, size_t D, float *nrm);
+
 #endif

@@ -358,7 +358,7 @@ typedef struct et_acts {
     float *dh;                                /* (N, F) */
     float *dprobs;                            /* (B, H, T, T) */
     float *g;                                 /* (N, r) */
-    float *hz, *hnrm, *hpool;                 /* host: z (B, D), ||pooled|| (B), (B, D) */
+    float *hz, *hnrm, *hpool;                 /* host: z (B, D), ||pooled|| (B), scratch (B, D) */
 } et_acts;
 
 static void acts_free(const lp_backend *be, et_acts *a)
@@ -621,8 +621,7 @@ static lp_status layer_fwd(const et_net *net, size_t l, et_acts *a, size_t B, si
                                  net->P + W->ln2_b, out, L->mean2, L->rstd2, err);
 }
 
-/* Upload ids, positions, the mask and the pooling weights mask_t / max(count, 1e-9)
- * (sentence-transformers' mean pooling). */
+/* Upload ids, positions, the mask and the pooling weights (enc_pool_inputs). */
 static lp_status upload_batch(const et_net *net, const lp_token_batch *tb, et_acts *a,
                               lp_err *err)
 {
@@ -631,16 +630,8 @@ static lp_status upload_batch(const et_net *net, const lp_token_batch *tb, et_ac
     int32_t *pos = lp_mallocarray(N, sizeof *pos);
     float *w = lp_mallocarray(N, sizeof *w);
     lp_status s = pos && w ? LP_OK : lp_err_set(err, LP_ENOMEM, "encoder: out of memory");
-    for (size_t b = 0; !s && b < B; b++) {
-        double cnt = 0;
-        for (size_t t = 0; t < T; t++)
-            cnt += tb->mask[b * T + t];
-        cnt = cnt > 1e-9 ? cnt : 1e-9;
-        for (size_t t = 0; t < T; t++) {
-            pos[b * T + t] = (int32_t)t;
-            w[b * T + t] = (float)(tb->mask[b * T + t] / cnt);
-        }
-    }
+    if (!s)
+        enc_pool_inputs(tb, pos, w);
     if (!s)
         s = be->copy_h2d(be, a->ids, tb->ids, N * sizeof(int32_t), err);
     if (!s)
@@ -679,18 +670,8 @@ static lp_status net_forward(const et_net *net, const lp_token_batch *tb, et_act
         TRY(be->sgemm(be, false, false, 1, D, T, 1.0f, a->poolw + b * T, T, a->x_out + b * T * D, D,
                       0.0f, a->pooled + b * D, D, err));
     TRY(be->sync(be, err));
-    TRY(be->copy_d2h(be, a->hpool, a->pooled, B * D * sizeof(float), err));
-    for (size_t b = 0; b < B; b++) {
-        double ss = 0;
-        for (size_t j = 0; j < D; j++)
-            ss += (double)a->hpool[b * D + j] * a->hpool[b * D + j];
-        /* the same rounding as lp_encoder_forward: one float reciprocal, then products */
-        double nrm = sqrt(ss) > 1e-12 ? sqrt(ss) : 1e-12;
-        float inv = (float)(1.0 / nrm);
-        a->hnrm[b] = (float)nrm;
-        for (size_t j = 0; j < D; j++)
-            a->hz[b * D + j] = a->hpool[b * D + j] * inv;
-    }
+    TRY(be->copy_d2h(be, a->hz, a->pooled, B * D * sizeof(float), err));
+    enc_l2_rows(a->hz, B, D, a->hnrm);
     return LP_OK;
 }
 
@@ -792,19 +773,6 @@ static lp_status net_backward(const et_net *net, size_t B, size_t T, et_acts *a,
     return be->bias_backward(be, N, D, dcur, G + e->type, err);
 }
 
-static lp_status check_tokens(const lp_encoder *e, const lp_token_batch *tb, lp_err *err)
-{
-    if (tb->t == 0 || tb->t > e->cfg.max_position)
-        return lp_err_set(err, LP_EINVAL, "encoder: sequence length %zu outside 1..%zu", tb->t,
-                          e->cfg.max_position);
-    for (size_t i = 0; i < tb->n * tb->t; i++)
-        if (tb->ids[i] < 0 || (size_t)tb->ids[i] >= e->cfg.vocab_size)
-            return lp_err_set(err, LP_EINVAL, "encoder: token id %d at sequence %zu position %zu "
-                              "outside the %zu-token vocabulary",
-                              (int)tb->ids[i], i / tb->t, i % tb->t, e->cfg.vocab_size);
-    return LP_OK;
-}
-
 /* Softmax of the logits (B, C) into probs on the host. */
 static lp_status host_probs(const et_net *net, size_t B, const et_acts *a, float *probs,
                             lp_err *err)
@@ -832,7 +800,7 @@ lp_status et_net_run(et_net *net, const lp_token_batch *tb, const int32_t *label
     size_t B = tb->n, D = net->e->cfg.hidden;
     if (B == 0)
         return lp_err_set(err, LP_EINVAL, "encoder finetune: empty batch");
-    TRY(check_tokens(net->e, tb, err));
+    TRY(enc_check_batch(net->e, tb, err));
     for (size_t i = 0; labels && i < B; i++)
         if (labels[i] < 0 || (size_t)labels[i] >= net->C)
             return lp_err_set(err, LP_EINVAL, "encoder finetune: label %d of row %zu; expected "
