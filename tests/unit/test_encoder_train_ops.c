@@ -28,6 +28,16 @@ static double urand(lp_rng *r)
     return 2 * lp_rng_uniform(r) - 1;
 }
 
+/* got (n) float against want (n) double within the ops' tolerance. */
+static void close_f(const float *got, const double *want, size_t n, const char *what)
+{
+    double *g = malloc(n * sizeof *g);
+    for (size_t i = 0; i < n; i++)
+        g[i] = got[i];
+    lp_assert_close(g, want, n, TOL_ATOL, TOL_RTOL, what);
+    free(g);
+}
+
 /* ---- LayerNorm ---------------------------------------------------------------------------- */
 
 /* f = sum_ij w_ij LN(x)_ij in double (gamma, beta as given). */
@@ -108,20 +118,13 @@ static void test_layernorm_backward(void **state)
         memcpy(dx, wf, sizeof dx); /* in place: dx aliases dy */
         if (be->layernorm_backward(be, N, D, xf, gf, mean, rstd, dx, dx, dg, db, &err))
             fail_msg("%s", err.msg);
-        double got[N * D];
-        for (size_t i = 0; i < N * D; i++)
-            got[i] = dx[i];
-        lp_assert_close(got, want_dx, N * D, TOL_ATOL, TOL_RTOL, "layernorm dx");
-        for (size_t j = 0; j < D; j++)
-            got[j] = dg[j];
-        lp_assert_close(got, want_dg, D, TOL_ATOL, TOL_RTOL, "layernorm dgamma");
-        for (size_t j = 0; j < D; j++)
-            got[j] = db[j];
-        lp_assert_close(got, want_db, D, TOL_ATOL, TOL_RTOL, "layernorm dbeta");
+        close_f(dx, want_dx, N * D, "layernorm dx");
+        close_f(dg, want_dg, D, "layernorm dgamma");
+        close_f(db, want_db, D, "layernorm dbeta");
         /* a mismatched buffer is refused, not read */
-        assert_int_equal(be->layernorm_backward(be, N, 0, xf, gf, mean, rstd, dx, dx, NULL, NULL,
-                                                &err),
-                         LP_EINVAL);
+        assert_int_equal(
+            be->layernorm_backward(be, N, 0, xf, gf, mean, rstd, dx, dx, NULL, NULL, &err),
+            LP_EINVAL);
     }
 }
 
@@ -177,10 +180,7 @@ static void test_softmax_backward(void **state)
         assert_int_equal(be->softmax_rows(be, N, D, N, mask, xf, y, &err), LP_OK);
         if (be->softmax_rows_backward(be, N, D, y, wf, dx, &err))
             fail_msg("%s", err.msg);
-        double got[N * D];
-        for (size_t i = 0; i < N * D; i++)
-            got[i] = dx[i];
-        lp_assert_close(got, want, N * D, TOL_ATOL, TOL_RTOL, "softmax dx");
+        close_f(dx, want, N * D, "softmax dx");
         for (size_t i = 0; i < N; i++)
             assert_true(dx[i * D + 2] == 0.0f && dx[i * D + 5] == 0.0f);
     }
@@ -210,10 +210,7 @@ static void test_gelu_backward(void **state)
         lp_err err;
         assert_int_equal(lp_backend_get(tables[t], &be, &err), LP_OK);
         assert_int_equal(be->act_backward(be, LP_ACT_KIND_GELU_ERF, N, x, dy, dx, &err), LP_OK);
-        double got[N];
-        for (size_t i = 0; i < N; i++)
-            got[i] = dx[i];
-        lp_assert_close(got, want, N, TOL_ATOL, TOL_RTOL, "gelu dx");
+        close_f(dx, want, N, "gelu dx");
     }
 }
 
@@ -234,7 +231,7 @@ static void test_scatter_add(void **state)
             tab[i] = 1.0f;
         assert_int_equal(be->scatter_add_rows(be, 5, 3, 4, dy, idx, tab, &err), LP_OK);
         /* row 2 gets rows 0, 2, 4 of dy; row 1 nothing; rows are accumulated onto 1 */
-        const float want[12] = {5, 6, 7, 1, 1, 1, 1 + 1 + 7 + 13, 1 + 2 + 8 + 14, 1 + 3 + 9 + 15,
+        const float want[12] = {5,  6,  7, 1, 1, 1, 1 + 1 + 7 + 13, 1 + 2 + 8 + 14, 1 + 3 + 9 + 15,
                                 11, 12, 13};
         for (size_t i = 0; i < 12; i++)
             assert_true(tab[i] == want[i]);
@@ -316,16 +313,9 @@ static void test_attention_backward(void **state)
             et_attention_backward(be, AB, AT, AH, AD, qf, kf, vf, probs, wf, dprobs, dq, dk, dv,
                                   &err))
             fail_msg("%s", err.msg);
-        double got[M];
-        for (size_t i = 0; i < M; i++)
-            got[i] = dq[i];
-        lp_assert_close(got, wq, M, TOL_ATOL, TOL_RTOL, "attention dq");
-        for (size_t i = 0; i < M; i++)
-            got[i] = dk[i];
-        lp_assert_close(got, wk, M, TOL_ATOL, TOL_RTOL, "attention dk");
-        for (size_t i = 0; i < M; i++)
-            got[i] = dv[i];
-        lp_assert_close(got, wv, M, TOL_ATOL, TOL_RTOL, "attention dv");
+        close_f(dq, wq, M, "attention dq");
+        close_f(dk, wk, M, "attention dk");
+        close_f(dv, wv, M, "attention dv");
         /* padded keys (sequence 1, positions 2 and 3) never influence anything */
         for (size_t p = 2; p < 4; p++)
             for (size_t e = 0; e < AD; e++) {

@@ -42,19 +42,6 @@ __global__ void k_ln_bwd_params(size_t n, size_t d, const float *x, const float 
     }
 }
 
-/* The block-wide sum of v, returned to every thread. */
-__device__ __forceinline__ double ln_sum_all(double v)
-{
-    __shared__ double res;
-    double t = lp_cu_block_sum(v);
-    if (threadIdx.x == 0)
-        res = t;
-    __syncthreads();
-    double out = res;
-    __syncthreads();
-    return out;
-}
-
 __global__ void k_ln_bwd_dx(size_t n, size_t d, const float *x, const float *gamma,
                             const float *mean, const float *rstd, const float *dy, float *dx)
 {
@@ -66,7 +53,8 @@ __global__ void k_ln_bwd_dx(size_t n, size_t d, const float *x, const float *gam
             s += g;
             sx += g * ((xi[j] - mu) * rs);
         }
-        double a = ln_sum_all(s) / (double)d, c = ln_sum_all(sx) / (double)d;
+        double a = lp_cu_block_sum_all(s) / (double)d;
+        double c = lp_cu_block_sum_all(sx) / (double)d;
         /* each thread rewrites only the columns it read: dx may alias dy */
         for (size_t j = threadIdx.x; j < d; j += blockDim.x) {
             double xh = (xi[j] - mu) * rs;
@@ -76,18 +64,17 @@ __global__ void k_ln_bwd_dx(size_t n, size_t d, const float *x, const float *gam
     }
 }
 
-extern "C" cudaError_t lp_cu_layernorm_backward(cudaStream_t s, size_t n, size_t d,
-                                                const float *x, const float *gamma,
-                                                const float *mean, const float *rstd,
-                                                const float *dy, float *dx, float *dgamma,
-                                                float *dbeta)
+extern "C" cudaError_t lp_cu_layernorm_backward(cudaStream_t s, size_t n, size_t d, const float *x,
+                                                const float *gamma, const float *mean,
+                                                const float *rstd, const float *dy, float *dx,
+                                                float *dgamma, float *dbeta)
 {
     if (n == 0 || d == 0)
         return cudaSuccess;
     if (dgamma || dbeta) {
         dim3 block(COLS, ROWS);
-        k_ln_bwd_params<<<(unsigned)((d + COLS - 1) / COLS), block, 0, s>>>(n, d, x, mean, rstd,
-                                                                          dy, dgamma, dbeta);
+        k_ln_bwd_params<<<(unsigned)((d + COLS - 1) / COLS), block, 0, s>>>(n, d, x, mean, rstd, dy,
+                                                                            dgamma, dbeta);
         cudaError_t e = LP_CU_LAUNCHED();
         if (e != cudaSuccess)
             return e;

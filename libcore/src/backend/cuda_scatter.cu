@@ -20,11 +20,11 @@ __global__ void k_scatter_add(size_t n, size_t d, const float *dy, const int32_t
     }
 }
 
-extern "C" cudaError_t lp_cu_scatter_add_rows(cudaStream_t s, size_t n, size_t d,
-                                              const float *dy, const int32_t *idx, float *dtable)
+extern "C" cudaError_t lp_cu_scatter_add_rows(cudaStream_t s, size_t n, size_t d, const float *dy,
+                                              const int32_t *idx, float *dtable)
 {
     if (n && d)
         k_scatter_add<<<lp_cu_grid_for(d, LP_CU_THREADS), LP_CU_THREADS, 0, s>>>(n, d, dy, idx,
-                                                                                dtable);
+                                                                                 dtable);
     return LP_CU_LAUNCHED();
 }

@@ -10,20 +10,14 @@
 
 __global__ void k_softmax_bwd(size_t n, size_t d, const float *y, const float *dy, float *dx)
 {
-    __shared__ double res;
     for (size_t i = blockIdx.x; i < n; i += gridDim.x) {
         const float *yi = y + i * d, *gi = dy + i * d;
         double s = 0;
         for (size_t j = threadIdx.x; j < d; j += blockDim.x)
             s += (double)yi[j] * gi[j];
-        double t = lp_cu_block_sum(s);
-        if (threadIdx.x == 0)
-            res = t;
-        __syncthreads();
-        double sum = res;
+        double sum = lp_cu_block_sum_all(s);
         for (size_t j = threadIdx.x; j < d; j += blockDim.x)
             dx[i * d + j] = (float)(yi[j] * ((double)gi[j] - sum));
-        __syncthreads(); /* res and the block_sum scratch are reused by the next row */
     }
 }
 

@@ -653,7 +653,8 @@ static lp_status ref_layernorm_backward(const lp_backend *be, size_t n, size_t d
     for (size_t i = 0; i < n; i++) {
         double sg = 0, sgx = 0;
         for (size_t j = 0; j < d; j++) {
-            double xh = ((double)x[i * d + j] - mean[i]) * rstd[i], g = (double)gamma[j] * dy[i * d + j];
+            double xh = ((double)x[i * d + j] - mean[i]) * rstd[i];
+            double g = (double)gamma[j] * dy[i * d + j];
             sg += g;
             sgx += g * xh;
             if (dgamma)

@@ -77,7 +77,8 @@ lp_status lp_encoder_ft_opts_check(const lp_encoder_ft_opts *o, lp_err *err)
     if (!o)
         return lp_err_set(err, LP_EINVAL, "encoder finetune: NULL options");
     if ((unsigned)o->method >= LP_ENCODER_FT_METHOD_COUNT_)
-        return lp_err_set(err, LP_EINVAL, "encoder finetune: method %d; expected head, lora or full",
+        return lp_err_set(err, LP_EINVAL,
+                          "encoder finetune: method %d; expected head, lora or full",
                           (int)o->method);
     if (o->method == LP_ENCODER_FT_METHOD_LORA && (o->rank < 1 || o->rank > ET_MAX_RANK))
         return lp_err_set(err, LP_EINVAL, "encoder finetune: rank %zu; expected 1..%d", o->rank,
@@ -111,10 +112,10 @@ static size_t encoder_floats(const lp_encoder_config *c, bool packed)
 {
     size_t D = c->hidden, F = c->intermediate;
 #define T_(x) (packed ? (x) : ROUND16(x))
-    size_t emb = T_(c->vocab_size * D) + T_(c->max_position * D) + T_(c->type_vocab * D) +
-                 2 * T_(D);
-    size_t layer = 4 * T_(D * D) + 4 * T_(D) + 2 * T_(D) + T_(F * D) + T_(F) + T_(D * F) +
-                   T_(D) + 2 * T_(D);
+    size_t emb =
+        T_(c->vocab_size * D) + T_(c->max_position * D) + T_(c->type_vocab * D) + 2 * T_(D);
+    size_t layer =
+        4 * T_(D * D) + 4 * T_(D) + 2 * T_(D) + T_(F * D) + T_(F) + T_(D * F) + T_(D) + 2 * T_(D);
 #undef T_
     return emb + c->layers * layer;
 }
@@ -164,12 +165,12 @@ static void layout_clear(et_layout *lay)
     memset(lay, 0, sizeof *lay);
 }
 
-size_t lp_encoder_adapter_size(const lp_encoder_config *c, lp_encoder_ft_method method,
-                               size_t rank, size_t n_classes)
+size_t lp_encoder_adapter_size(const lp_encoder_config *c, lp_encoder_ft_method method, size_t rank,
+                               size_t n_classes)
 {
     et_layout lay;
-    if (!c || layout_of(c, method, method == LP_ENCODER_FT_METHOD_LORA ? rank : 0, n_classes,
-                        &lay, NULL))
+    if (!c ||
+        layout_of(c, method, method == LP_ENCODER_FT_METHOD_LORA ? rank : 0, n_classes, &lay, NULL))
         return 0;
     size_t n = lay.total;
     layout_clear(&lay);
@@ -270,9 +271,10 @@ lp_status et_adapter_new(const lp_encoder *e, lp_encoder_ft_method m, size_t r, 
     }
     if (!s && m == LP_ENCODER_FT_METHOD_FULL) {
         if (lp_param_layout_total(e->layout) != lay.enc_n)
-            s = lp_err_set(err, LP_EINVAL, "encoder finetune: parameter block of %zu floats, "
-                           "expected %zu from the config", lp_param_layout_total(e->layout),
-                           lay.enc_n);
+            s = lp_err_set(err, LP_EINVAL,
+                           "encoder finetune: parameter block of %zu floats, "
+                           "expected %zu from the config",
+                           lp_param_layout_total(e->layout), lay.enc_n);
         for (size_t i = 0; !s && i < lp_param_layout_count(e->layout); i++) {
             const lp_param_view *v = lp_param_layout_at(e->layout, i);
             s = e->be->copy_d2h(e->be, a->block + v->offset, e->params.ptr + v->offset,
@@ -347,18 +349,18 @@ typedef struct et_layer_acts {
 
 typedef struct et_acts {
     float *block;
-    et_layer_acts *layer; /* (layers) */
-    float *emb, *tmp, *x_out;                 /* (N, D) */
-    float *mean0, *rstd0;                     /* (N) */
-    float *pooled, *z, *dz;                   /* (B, D) */
-    float *logits, *dlogits;                  /* (B, C) */
-    float *mask, *poolw;                      /* (B, T) */
-    int32_t *ids, *pos, *targets;             /* (N), (N), (B) */
-    float *d0, *d1, *dctx, *dq, *dk, *dv;     /* (N, D) backward scratch */
-    float *dh;                                /* (N, F) */
-    float *dprobs;                            /* (B, H, T, T) */
-    float *g;                                 /* (N, r) */
-    float *hz, *hnrm, *hpool;                 /* host: z (B, D), ||pooled|| (B), scratch (B, D) */
+    et_layer_acts *layer;                 /* (layers) */
+    float *emb, *tmp, *x_out;             /* (N, D) */
+    float *mean0, *rstd0;                 /* (N) */
+    float *pooled, *z, *dz;               /* (B, D) */
+    float *logits, *dlogits;              /* (B, C) */
+    float *mask, *poolw;                  /* (B, T) */
+    int32_t *ids, *pos, *targets;         /* (N), (N), (B) */
+    float *d0, *d1, *dctx, *dq, *dk, *dv; /* (N, D) backward scratch */
+    float *dh;                            /* (N, F) */
+    float *dprobs;                        /* (B, H, T, T) */
+    float *g;                             /* (N, r) */
+    float *hz, *hnrm, *hpool;             /* host: z (B, D), ||pooled|| (B), scratch (B, D) */
 } et_acts;
 
 static void acts_free(const lp_backend *be, et_acts *a)
@@ -473,8 +475,8 @@ lp_status et_attention_forward(const lp_backend *be, size_t B, size_t T, size_t 
     float sc = (float)(1.0 / sqrt((double)dh));
     /* scores_bh (T, T) = q_bh (T, dh) k_bh^T / sqrt(dh); head h = columns [h dh, (h+1) dh) */
     for (size_t b = 0; b < B; b++)
-        TRY(heads_gemm(be, H, false, true, T, T, dh, sc, q + b * T * D, D, dh, k + b * T * D, D,
-                       dh, probs + b * H * TT, T, TT, err));
+        TRY(heads_gemm(be, H, false, true, T, T, dh, sc, q + b * T * D, D, dh, k + b * T * D, D, dh,
+                       probs + b * H * TT, T, TT, err));
     TRY(be->softmax_rows(be, B * H * T, T, H * T, mask, probs, probs, err));
     for (size_t b = 0; b < B; b++)
         TRY(heads_gemm(be, H, false, false, T, dh, T, 1.0f, probs + b * H * TT, T, TT,
@@ -483,9 +485,9 @@ lp_status et_attention_forward(const lp_backend *be, size_t B, size_t T, size_t 
 }
 
 lp_status et_attention_backward(const lp_backend *be, size_t B, size_t T, size_t H, size_t D,
-                                const float *q, const float *k, const float *v,
-                                const float *probs, const float *dctx, float *dprobs, float *dq,
-                                float *dk, float *dv, lp_err *err)
+                                const float *q, const float *k, const float *v, const float *probs,
+                                const float *dctx, float *dprobs, float *dq, float *dk, float *dv,
+                                lp_err *err)
 {
     size_t dh = D / H, TT = T * T;
     float sc = (float)(1.0 / sqrt((double)dh));
@@ -502,8 +504,8 @@ lp_status et_attention_backward(const lp_backend *be, size_t B, size_t T, size_t
     for (size_t b = 0; b < B; b++) {
         size_t o = b * T * D;
         /* dq_bh = dS k_bh / sqrt(dh);  dk_bh = dS^T q_bh / sqrt(dh) */
-        TRY(heads_gemm(be, H, false, false, T, dh, T, sc, dprobs + b * H * TT, T, TT, k + o, D,
-                       dh, dq + o, D, dh, err));
+        TRY(heads_gemm(be, H, false, false, T, dh, T, sc, dprobs + b * H * TT, T, TT, k + o, D, dh,
+                       dq + o, D, dh, err));
         TRY(heads_gemm(be, H, true, false, T, dh, T, sc, dprobs + b * H * TT, T, TT, q + o, D, dh,
                        dk + o, D, dh, err));
     }
@@ -593,8 +595,8 @@ static lp_status lin_bwd(const et_net *net, const et_lin *f, size_t N, const flo
 
 /* ---- forward ------------------------------------------------------------------------------ */
 
-static lp_status layer_fwd(const et_net *net, size_t l, et_acts *a, size_t B, size_t T,
-                           float *out, lp_err *err)
+static lp_status layer_fwd(const et_net *net, size_t l, et_acts *a, size_t B, size_t T, float *out,
+                           lp_err *err)
 {
     const lp_backend *be = net->be;
     const lp_encoder_config *c = &net->e->cfg;
@@ -617,13 +619,12 @@ static lp_status layer_fwd(const et_net *net, size_t l, et_acts *a, size_t B, si
     TRY(be->act_forward(be, LP_ACT_KIND_GELU_ERF, N * F, L->h_pre, L->h_act, err));
     TRY(lin_fwd(net, &f[5], N, L->h_act, L->sum2, err));
     TRY(be->add(be, N * D, L->sum2, L->x1, L->sum2, err));
-    return be->layernorm_forward(be, N, D, c->ln_eps, L->sum2, net->P + W->ln2_g,
-                                 net->P + W->ln2_b, out, L->mean2, L->rstd2, err);
+    return be->layernorm_forward(be, N, D, c->ln_eps, L->sum2, net->P + W->ln2_g, net->P + W->ln2_b,
+                                 out, L->mean2, L->rstd2, err);
 }
 
 /* Upload ids, positions, the mask and the pooling weights (enc_pool_inputs). */
-static lp_status upload_batch(const et_net *net, const lp_token_batch *tb, et_acts *a,
-                              lp_err *err)
+static lp_status upload_batch(const et_net *net, const lp_token_batch *tb, et_acts *a, lp_err *err)
 {
     const lp_backend *be = net->be;
     size_t B = tb->n, T = tb->t, N = B * T;
@@ -676,8 +677,7 @@ static lp_status net_forward(const et_net *net, const lp_token_batch *tb, et_act
 }
 
 /* logits (B, C) = z W_h^T + b_h from host z. */
-static lp_status head_forward(const et_net *net, size_t B, const float *hz, et_acts *a,
-                              lp_err *err)
+static lp_status head_forward(const et_net *net, size_t B, const float *hz, et_acts *a, lp_err *err)
 {
     const lp_backend *be = net->be;
     size_t D = net->e->cfg.hidden, C = net->C;
@@ -691,8 +691,8 @@ static lp_status head_forward(const et_net *net, size_t B, const float *hz, et_a
 
 /* Gradient of layer l given dout (N, D) = d loss / d out; writes d loss / d x_in into din
  * (NULL skips it: layer 0 under LoRA). dout is clobbered. */
-static lp_status layer_bwd(const et_net *net, size_t l, et_acts *a, size_t B, size_t T,
-                           float *dout, float *din, lp_err *err)
+static lp_status layer_bwd(const et_net *net, size_t l, et_acts *a, size_t B, size_t T, float *dout,
+                           float *din, lp_err *err)
 {
     const lp_backend *be = net->be;
     const lp_encoder_config *c = &net->e->cfg;
@@ -705,14 +705,14 @@ static lp_status layer_bwd(const et_net *net, size_t l, et_acts *a, size_t B, si
     for (size_t t = 0; t < ET_TARGETS; t++)
         f[t] = lin_of(net, l, t, L);
     /* dsum2 = LN2'(dout), in place; it is also d x1 through the residual */
-    TRY(be->layernorm_backward(be, N, D, L->sum2, net->P + W->ln2_g, L->mean2, L->rstd2, dout,
-                               dout, full ? G + W->ln2_g : NULL, full ? G + W->ln2_b : NULL, err));
+    TRY(be->layernorm_backward(be, N, D, L->sum2, net->P + W->ln2_g, L->mean2, L->rstd2, dout, dout,
+                               full ? G + W->ln2_g : NULL, full ? G + W->ln2_b : NULL, err));
     TRY(lin_bwd(net, &f[5], N, L->h_act, dout, a->g, a->dh, 0.0f, err));
     TRY(be->act_backward(be, LP_ACT_KIND_GELU_ERF, N * F, L->h_pre, a->dh, a->dh, err));
     TRY(lin_bwd(net, &f[4], N, L->x1, a->dh, a->g, dout, 1.0f, err)); /* dx1 = dsum2 + W1' */
     /* dsum1 = LN1'(dx1), also d x_in through the residual */
-    TRY(be->layernorm_backward(be, N, D, L->sum1, net->P + W->ln1_g, L->mean1, L->rstd1, dout,
-                               dout, full ? G + W->ln1_g : NULL, full ? G + W->ln1_b : NULL, err));
+    TRY(be->layernorm_backward(be, N, D, L->sum1, net->P + W->ln1_g, L->mean1, L->rstd1, dout, dout,
+                               full ? G + W->ln1_g : NULL, full ? G + W->ln1_b : NULL, err));
     TRY(lin_bwd(net, &f[3], N, L->ctx, dout, a->g, a->dctx, 0.0f, err));
     TRY(et_attention_backward(be, B, T, c->heads, D, L->q, L->k, L->v, L->probs, a->dctx, a->dprobs,
                               a->dq, a->dk, a->dv, err));
@@ -732,13 +732,13 @@ static lp_status net_backward(const et_net *net, size_t B, size_t T, et_acts *a,
     size_t N = B * T, D = c->hidden, C = net->C;
     float *G = net->grad.ptr;
     /* dW_h += dlogits^T z; db_h += sum dlogits; dz = dlogits W_h */
-    TRY(be->sgemm(be, true, false, C, D, B, 1.0f, a->dlogits, C, a->z, D, 1.0f,
-                  G + net->lay.head_w, D, err));
+    TRY(be->sgemm(be, true, false, C, D, B, 1.0f, a->dlogits, C, a->z, D, 1.0f, G + net->lay.head_w,
+                  D, err));
     TRY(be->bias_backward(be, B, C, a->dlogits, G + net->lay.head_b, err));
     if (net->method == LP_ENCODER_FT_METHOD_HEAD)
         return LP_OK;
-    TRY(be->sgemm(be, false, false, B, D, C, 1.0f, a->dlogits, C, net->blk.ptr + net->lay.head_w,
-                  D, 0.0f, a->dz, D, err));
+    TRY(be->sgemm(be, false, false, B, D, C, 1.0f, a->dlogits, C, net->blk.ptr + net->lay.head_w, D,
+                  0.0f, a->dz, D, err));
     TRY(be->sync(be, err));
     /* z = p / ||p||: dp = (dz - z (z . dz)) / ||p|| (host, (B, D)) */
     float *hd = a->hpool;
@@ -803,8 +803,10 @@ lp_status et_net_run(et_net *net, const lp_token_batch *tb, const int32_t *label
     TRY(enc_check_batch(net->e, tb, err));
     for (size_t i = 0; labels && i < B; i++)
         if (labels[i] < 0 || (size_t)labels[i] >= net->C)
-            return lp_err_set(err, LP_EINVAL, "encoder finetune: label %d of row %zu; expected "
-                              "0..%zu", (int)labels[i], i, net->C - 1);
+            return lp_err_set(err, LP_EINVAL,
+                              "encoder finetune: label %d of row %zu; expected "
+                              "0..%zu",
+                              (int)labels[i], i, net->C - 1);
     et_acts a;
     TRY(acts_alloc(net, B, tb->t, grads, &a, err));
     lp_status s = net_forward(net, tb, &a, err);
@@ -902,8 +904,10 @@ static lp_status check_args(const lp_encoder *e, const char *const *texts, const
                           o->rank, D);
     for (size_t i = 0; i < n; i++)
         if (labels[i] < 0 || (size_t)labels[i] >= C)
-            return lp_err_set(err, LP_EINVAL, "encoder finetune: label %d of text %zu; expected "
-                              "0..%zu", (int)labels[i], i, C - 1);
+            return lp_err_set(err, LP_EINVAL,
+                              "encoder finetune: label %d of text %zu; expected "
+                              "0..%zu",
+                              (int)labels[i], i, C - 1);
     return LP_OK;
 }
 
@@ -1021,16 +1025,19 @@ static lp_status check_binding(const lp_encoder_adapter *a, const lp_encoder *e,
     const lp_encoder_config *x = &a->cfg, *y = &e->cfg;
     if (x->vocab_size != y->vocab_size || x->hidden != y->hidden || x->layers != y->layers ||
         x->heads != y->heads || x->intermediate != y->intermediate)
-        return lp_err_set(err, LP_EINVAL, "%s: adapter is for an encoder with vocab %zu, hidden "
+        return lp_err_set(err, LP_EINVAL,
+                          "%s: adapter is for an encoder with vocab %zu, hidden "
                           "%zu, %zu layers, %zu heads, intermediate %zu; this encoder has %zu, "
-                          "%zu, %zu, %zu, %zu", what, x->vocab_size, x->hidden, x->layers,
-                          x->heads, x->intermediate, y->vocab_size, y->hidden, y->layers, y->heads,
-                          y->intermediate);
+                          "%zu, %zu, %zu, %zu",
+                          what, x->vocab_size, x->hidden, x->layers, x->heads, x->intermediate,
+                          y->vocab_size, y->hidden, y->layers, y->heads, y->intermediate);
     char sha[65];
     TRY(et_fingerprint(e, sha, err));
     if (strcmp(sha, a->sha) != 0)
-        return lp_err_set(err, LP_EINVAL, "%s: adapter was trained on encoder weights %s, but "
-                          "this encoder's weights are %s", what, a->sha, sha);
+        return lp_err_set(err, LP_EINVAL,
+                          "%s: adapter was trained on encoder weights %s, but "
+                          "this encoder's weights are %s",
+                          what, a->sha, sha);
     return LP_OK;
 }
 
@@ -1096,8 +1103,7 @@ lp_status lp_encoder_adapter_save(const lp_encoder_adapter *a, const char *path,
 }
 
 /* Parse the fields after the CRC check into a (not yet bound to e). */
-static lp_status parse_adapter(lp_reader *r, const char *path, lp_encoder_adapter *a,
-                               lp_err *err)
+static lp_status parse_adapter(lp_reader *r, const char *path, lp_encoder_adapter *a, lp_err *err)
 {
     char *sha = NULL;
     uint32_t method = 0, rank = 0, C = 0;
@@ -1134,9 +1140,10 @@ static lp_status parse_adapter(lp_reader *r, const char *path, lp_encoder_adapte
     for (size_t i = 0; i < 5; i++)
         *cd[i] = (size_t)dims[i];
     if (nb * sizeof(float) != r->len - r->pos)
-        return lp_err_set(err, LP_EFORMAT, "%s: field 'n_block' is %llu; the file holds %zu "
-                          "floats", path, (unsigned long long)nb,
-                          (r->len - r->pos) / sizeof(float));
+        return lp_err_set(err, LP_EFORMAT,
+                          "%s: field 'n_block' is %llu; the file holds %zu "
+                          "floats",
+                          path, (unsigned long long)nb, (r->len - r->pos) / sizeof(float));
     a->n_block = (size_t)nb;
     if (!(a->block = lp_mallocarray(a->n_block ? a->n_block : 1, sizeof *a->block)))
         return lp_err_set(err, LP_ENOMEM, "%s: out of memory", path);
@@ -1166,8 +1173,10 @@ lp_status lp_encoder_adapter_load(const char *path, const lp_encoder *e, lp_enco
         s = lp_err_set(err, LP_EFORMAT, "%s: not an encoder adapter file (bad magic or too short)",
                        path);
     else if (ver != LPEA_VERSION)
-        s = lp_err_set(err, LP_EVERSION, "%s: encoder adapter format version %u, this build "
-                       "reads %u", path, ver, LPEA_VERSION);
+        s = lp_err_set(err, LP_EVERSION,
+                       "%s: encoder adapter format version %u, this build "
+                       "reads %u",
+                       path, ver, LPEA_VERSION);
     if (!s) {
         memcpy(&crc, data + len - 4, 4);
         if (lp_crc32(0, data, len - 4) != crc)
@@ -1189,9 +1198,10 @@ lp_status lp_encoder_adapter_load(const char *path, const lp_encoder *e, lp_enco
         s = check_binding(a, e, path, err);
     }
     if (!s && lp_encoder_adapter_size(&a->cfg, a->method, a->rank, a->n_classes) != a->n_block)
-        s = lp_err_set(err, LP_EFORMAT, "%s: field 'n_block' is %zu; method %s rank %zu with %zu "
-                       "classes needs %zu", path, a->n_block, method_names[a->method], a->rank,
-                       a->n_classes,
+        s = lp_err_set(err, LP_EFORMAT,
+                       "%s: field 'n_block' is %zu; method %s rank %zu with %zu "
+                       "classes needs %zu",
+                       path, a->n_block, method_names[a->method], a->rank, a->n_classes,
                        lp_encoder_adapter_size(&a->cfg, a->method, a->rank, a->n_classes));
     free(data);
     if (s) {

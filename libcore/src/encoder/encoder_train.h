@@ -38,10 +38,10 @@ typedef struct et_net {
     const lp_backend *be;
     lp_encoder_ft_method method;
     size_t r, C;
-    float scale;  /* alpha / r */
+    float scale; /* alpha / r */
     et_layout lay;
-    lp_dbuf blk;  /* (lay.total) trainable block */
-    lp_dbuf grad; /* (lay.total) its gradient */
+    lp_dbuf blk;    /* (lay.total) trainable block */
+    lp_dbuf grad;   /* (lay.total) its gradient */
     const float *P; /* encoder weights: base params (head, lora) or blk.ptr (full) */
 } et_net;
 
@@ -70,9 +70,9 @@ lp_status et_attention_forward(const lp_backend *be, size_t B, size_t T, size_t 
 /* Its backward given dctx (B*T, D): dq, dk, dv (B*T, D) overwritten; dprobs (B, H, T, T)
  * scratch. */
 lp_status et_attention_backward(const lp_backend *be, size_t B, size_t T, size_t H, size_t D,
-                                const float *q, const float *k, const float *v,
-                                const float *probs, const float *dctx, float *dprobs, float *dq,
-                                float *dk, float *dv, lp_err *err);
+                                const float *q, const float *k, const float *v, const float *probs,
+                                const float *dctx, float *dprobs, float *dq, float *dk, float *dv,
+                                lp_err *err);
 
 /* The base's weight fingerprint: sha256 hex of the concatenated per-tensor sha256 hex
  * digests of e's parameters in layout order. */
