@@ -1139,11 +1139,10 @@ static lp_status parse_adapter(lp_reader *r, const char *path, lp_encoder_adapte
                     &a->cfg.intermediate};
     for (size_t i = 0; i < 5; i++)
         *cd[i] = (size_t)dims[i];
-    if (nb * sizeof(float) != r->len - r->pos)
-        return lp_err_set(err, LP_EFORMAT,
-                          "%s: field 'n_block' is %llu; the file holds %zu "
-                          "floats",
-                          path, (unsigned long long)nb, (r->len - r->pos) / sizeof(float));
+    size_t left = r->len - r->pos;
+    if (left % sizeof(float) || nb != left / sizeof(float))
+        return lp_err_set(err, LP_EFORMAT, "%s: field 'n_block' is %llu; the file holds %zu floats",
+                          path, (unsigned long long)nb, left / sizeof(float));
     a->n_block = (size_t)nb;
     if (!(a->block = lp_mallocarray(a->n_block ? a->n_block : 1, sizeof *a->block)))
         return lp_err_set(err, LP_ENOMEM, "%s: out of memory", path);
