@@ -409,6 +409,8 @@ static void test_save_load_and_bad_files(void **state)
     lp_encoder_adapter_free(NULL);
     lp_encoder_adapter_free(a);
     lp_encoder_free(e);
+    free(path);
+    free(bad);
 }
 
 int main(void)

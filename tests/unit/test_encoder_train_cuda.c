@@ -147,6 +147,7 @@ static void test_lora_gradient_matches_ref(void **state)
     lp_encoder_adapter_free(a);
     lp_encoder_free(er);
     lp_encoder_free(ec);
+    free(path);
 }
 
 int main(void)
