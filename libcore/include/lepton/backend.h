@@ -290,6 +290,26 @@ struct lp_backend {
      * check before writing; a device table reports it at its next sync). */
     lp_status (*gather_rows)(const lp_backend *be, size_t n, size_t d, size_t rows,
                              const float *table, const int32_t *idx, float *out, lp_err *err);
+    /* The gradients of the three ops above (the encoder's backward pass, encoder_train.c).
+     * A table may leave them NULL; training then reports LP_EUNSUPPORTED naming the table. */
+    /* LayerNorm backward from the forward INPUT x (n, d) and its kept mean, rstd (n):
+     * xhat = (x - mean) rstd, g = gamma dy; dx (n, d) = rstd (g - mean_j g - xhat mean_j(g xhat))
+     * (overwritten, nullable); dgamma (d) += sum_i dy xhat and dbeta (d) += sum_i dy
+     * (ACCUMULATED, as bias_backward; each nullable). Row sums in double. dx may alias dy. */
+    lp_status (*layernorm_backward)(const lp_backend *be, size_t n, size_t d, const float *x,
+                                    const float *gamma, const float *mean, const float *rstd,
+                                    const float *dy, float *dx, float *dgamma, float *dbeta,
+                                    lp_err *err);
+    /* Softmax backward from the forward OUTPUT y (n, d): dx_ij = y_ij (dy_ij - sum_k y_ik dy_ik)
+     * (row sum in double). Masked entries have y = 0 and get dx = 0, so the mask is not needed.
+     * dx may alias dy. */
+    lp_status (*softmax_rows_backward)(const lp_backend *be, size_t n, size_t d, const float *y,
+                                       const float *dy, float *dx, lp_err *err);
+    /* The adjoint of gather_rows: dtable (rows, d) row idx[i] += dy (n, d) row i, ACCUMULATED,
+     * in increasing i (so repeated indices sum in a fixed order). Indices checked as
+     * gather_rows. */
+    lp_status (*scatter_add_rows)(const lp_backend *be, size_t n, size_t d, size_t rows,
+                                  const float *dy, const int32_t *idx, float *dtable, lp_err *err);
 
     /* ---- batch normalization over NCHW channels (Ioffe & Szegedy 2015), PyTorch's
      * nn.BatchNorm2d(c, eps, momentum). x, y, dy, dx (n, c, hw); gamma, beta, run_mean,

@@ -165,6 +165,105 @@ lp_status lp_encoder_forward(const lp_encoder *e, const lp_token_batch *b, float
 lp_status lp_encoder_embed(const lp_encoder *e, const char *const *texts, size_t n,
                            size_t batch_size, float *out, size_t *n_truncated, lp_err *err);
 
+/* ---- fine-tuning (encoder_train.c) --------------------------------------------------------
+ * A classification head on the pooled, L2-normalised embedding z (D): logits (C) = W z + b,
+ * trained with softmax cross-entropy (PyTorch's F.cross_entropy) by AdamW over mini-batches,
+ * and optionally the encoder below it:
+ *   head  the encoder frozen; embeddings are computed once, then only W, b train;
+ *   lora  LoRA (Hu et al. 2021, "LoRA: Low-Rank Adaptation of Large Language Models") on the
+ *         query, key, value, attention-output and both feed-forward projections of every
+ *         layer: y = x W^T + b + (alpha / r) (x A^T) B^T with A (r, in), B (out, r); W, b
+ *         frozen; A ~ U(-1/sqrt(in), 1/sqrt(in)) (PEFT's kaiming_uniform(a = sqrt 5)), B = 0,
+ *         so a fresh adapter computes exactly the base encoder;
+ *   full  every encoder parameter (embeddings, LayerNorms, projections) and the head.
+ * The backward pass covers every layer (encoder_train.c): embeddings + LayerNorm, masked
+ * multi-head self-attention, residual + LayerNorm, the erf-GELU feed-forward, mean pooling,
+ * L2 normalisation and the head, on the backend table (layernorm_backward,
+ * softmax_rows_backward, scatter_add_rows plus sgemm, bias_backward, act_backward). Dropout
+ * is not applied (training is deterministic for a seed). The head's W starts U(-1/sqrt(D),
+ * 1/sqrt(D)) and b at 0 (nn.Linear's init), drawn from the seed.
+ *
+ * The adapter file (.lpa, kind "encoder adapter", docs/model-format.md conventions as the nn
+ * LoRA file): "LPEA" magic, u32 version 1, str the base's weight fingerprint (64 hex: sha256
+ * over the per-tensor sha256s of the encoder's parameters in layout order), u32 method,
+ * u64 vocab_size, hidden, layers, heads, intermediate, u32 rank, f64 alpha, u32 n_classes,
+ * u64 n_block, f32 block[n_block], u32 CRC-32 of every previous byte. The block holds, for
+ * lora, per layer and per target (q, k, v, o, ff1, ff2) A then B; for full, a copy of the
+ * encoder's parameter block (its layout); then the head W (C, D) and b (C). Each part starts
+ * on a 16-float boundary (gaps zero). */
+
+typedef enum lp_encoder_ft_method {
+    LP_ENCODER_FT_METHOD_HEAD = 0,
+    LP_ENCODER_FT_METHOD_LORA,
+    LP_ENCODER_FT_METHOD_FULL,
+    LP_ENCODER_FT_METHOD_COUNT_
+} lp_encoder_ft_method;
+
+/* "head", "lora", "full"; NULL for bad values. */
+const char *lp_encoder_ft_method_name(lp_encoder_ft_method m);
+/* Parse a name above; LP_EINVAL listing the valid names otherwise. */
+lp_status lp_encoder_ft_method_parse(const char *name, lp_encoder_ft_method *m, lp_err *err);
+
+typedef struct lp_encoder_ft_opts {
+    lp_encoder_ft_method method; /* default lora */
+    size_t rank;                 /* LoRA r in 1..min(D, 256); default 8 */
+    double alpha;                /* LoRA scale numerator (scale alpha / r), > 0; default 16 */
+    size_t epochs;               /* passes over the shuffled texts, >= 1; default 3 */
+    size_t batch_size;           /* >= 1; default 32 */
+    size_t max_steps;            /* stop after this many optimizer steps; 0 = no limit */
+    lp_adamw_opts adamw;         /* encoder-side parameters (LoRA or all); default lr 1e-3 */
+    double head_lr;              /* learning rate of the head W, b (> 0); default 1e-2 */
+    uint64_t seed;               /* init and shuffling; default 42 */
+} lp_encoder_ft_opts;
+
+lp_encoder_ft_opts lp_encoder_ft_opts_default(void);
+/* LP_EINVAL naming the field out of range (the rank is checked against the encoder later). */
+lp_status lp_encoder_ft_opts_check(const lp_encoder_ft_opts *o, lp_err *err);
+
+typedef struct lp_encoder_adapter lp_encoder_adapter;
+
+/* Floats of an adapter's block for config c (the .lpa payload; rank ignored unless lora)
+ * and of the encoder itself (every tensor of the file, no alignment gaps). Pure. */
+size_t lp_encoder_adapter_size(const lp_encoder_config *c, lp_encoder_ft_method method,
+                               size_t rank, size_t n_classes);
+size_t lp_encoder_n_params(const lp_encoder_config *c);
+
+/* Fine-tune on n labelled texts (labels in [0, n_classes), n_classes >= 2, n >= 1). Texts are
+ * tokenized with the encoder's tokenizer (truncated to max_len). The encoder is not modified
+ * (full fine-tuning trains a copy). *out gets a new adapter bound to e's weights (free with
+ * lp_encoder_adapter_free); *final_loss (nullable) the mean loss of the last epoch's batches.
+ * o NULL means the defaults. Errors: LP_EINVAL naming the bad argument or label index; a rank
+ * above min(D, 256) (LP_EINVAL); a table without the backward ops (LP_EUNSUPPORTED naming it);
+ * LP_ENUMERIC naming the step when the loss goes NaN/Inf; LP_ENOMEM. Logs one info line per
+ * epoch. Not thread-safe with respect to *out; e may be shared. */
+lp_status lp_encoder_finetune(const lp_encoder *e, const char *const *texts, const int32_t *labels,
+                              size_t n, size_t n_classes, const lp_encoder_ft_opts *o,
+                              lp_encoder_adapter **out, double *final_loss, lp_err *err);
+
+void lp_encoder_adapter_free(lp_encoder_adapter *a); /* NULL is a no-op */
+size_t lp_encoder_adapter_n_classes(const lp_encoder_adapter *a);
+lp_encoder_ft_method lp_encoder_adapter_method(const lp_encoder_adapter *a);
+/* Floats of the adapter's block (what the .lpa stores). */
+size_t lp_encoder_adapter_n_params(const lp_encoder_adapter *a);
+
+/* Class probabilities (n, n_classes) host floats (softmax of the head's logits) and, when emb
+ * is non-NULL, the adapted embeddings z (n, D), for n texts through e with the adapter applied
+ * on the fly (unmerged LoRA), in batches of 32. e must be the encoder the adapter was trained
+ * on or loaded for (same weights: LP_EINVAL naming both fingerprints otherwise). Errors name
+ * the text index. Thread-safe (reads a and e only). */
+lp_status lp_encoder_adapter_predict(const lp_encoder_adapter *a, const lp_encoder *e,
+                                     const char *const *texts, size_t n, float *probs, float *emb,
+                                     lp_err *err);
+
+/* Save as a .lpa file (atomic), see above. LP_EIO naming the path. Thread-safe. */
+lp_status lp_encoder_adapter_save(const lp_encoder_adapter *a, const char *path, lp_err *err);
+/* Load a .lpa file for encoder e: checks magic (LP_EFORMAT "not an encoder adapter file"),
+ * version (LP_EVERSION), CRC (LP_EFORMAT "CRC mismatch"), the config and fingerprint against e
+ * (LP_EINVAL naming both), the method, rank, class count and block size (LP_EFORMAT naming the
+ * field), and that every float is finite. Free with lp_encoder_adapter_free. */
+lp_status lp_encoder_adapter_load(const char *path, const lp_encoder *e, lp_encoder_adapter **out,
+                                  lp_err *err);
+
 #ifdef __cplusplus
 }
 #endif

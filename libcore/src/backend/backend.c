@@ -464,19 +464,57 @@ lp_status lp_bk_check_softmax_rows(size_t n, size_t d, size_t group, const float
     return lp_bk_need(y, n * d, "softmax_rows", "y", err);
 }
 
+/* gather_rows / scatter_add_rows (op): the table (rows, d) named tname, the rows (n, d) named
+ * rname, and idx (n) (each index checked against rows when host_idx). */
+static lp_status check_rows_op(const char *op, size_t n, size_t d, size_t rows,
+                               const float *table, const char *tname, const int32_t *idx,
+                               const float *rws, const char *rname, bool host_idx, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_need(table, n ? rows * d : 0, op, tname, err));
+    LP_BK_TRY(lp_bk_need(idx, n, op, "idx", err));
+    LP_BK_TRY(lp_bk_need(rws, n * d, op, rname, err));
+    if (n && d && rows == 0)
+        return lp_err_set(err, LP_EINVAL, "%s: the table has 0 rows", op);
+    for (size_t i = 0; host_idx && i < n; i++)
+        if (idx[i] < 0 || (size_t)idx[i] >= rows)
+            return lp_err_set(err, LP_EINVAL, "%s: idx[%zu] is %d; expected 0..%zu", op, i,
+                              (int)idx[i], rows - 1);
+    return LP_OK;
+}
+
 lp_status lp_bk_check_gather(size_t n, size_t d, size_t rows, const float *table,
                              const int32_t *idx, const float *out, bool host_idx, lp_err *err)
 {
-    LP_BK_TRY(lp_bk_need(table, n ? rows * d : 0, "gather_rows", "table", err));
-    LP_BK_TRY(lp_bk_need(idx, n, "gather_rows", "idx", err));
-    LP_BK_TRY(lp_bk_need(out, n * d, "gather_rows", "out", err));
-    if (n && d && rows == 0)
-        return lp_err_set(err, LP_EINVAL, "gather_rows: the table has 0 rows");
-    for (size_t i = 0; host_idx && i < n; i++)
-        if (idx[i] < 0 || (size_t)idx[i] >= rows)
-            return lp_err_set(err, LP_EINVAL, "gather_rows: idx[%zu] is %d; expected 0..%zu", i,
-                              (int)idx[i], rows - 1);
-    return LP_OK;
+    return check_rows_op("gather_rows", n, d, rows, table, "table", idx, out, "out", host_idx,
+                         err);
+}
+
+lp_status lp_bk_check_layernorm_bwd(size_t n, size_t d, const float *x, const float *gamma,
+                                    const float *mean, const float *rstd, const float *dy,
+                                    lp_err *err)
+{
+    if (d == 0)
+        return lp_err_set(err, LP_EINVAL, "layernorm_backward: d is 0; expected >= 1");
+    LP_BK_TRY(lp_bk_need(x, n * d, "layernorm_backward", "x", err));
+    LP_BK_TRY(lp_bk_need(gamma, n ? d : 0, "layernorm_backward", "gamma", err));
+    LP_BK_TRY(lp_bk_need(mean, n, "layernorm_backward", "mean", err));
+    LP_BK_TRY(lp_bk_need(rstd, n, "layernorm_backward", "rstd", err));
+    return lp_bk_need(dy, n * d, "layernorm_backward", "dy", err);
+}
+
+lp_status lp_bk_check_softmax_bwd(size_t n, size_t d, const float *y, const float *dy,
+                                  const float *dx, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_need(y, n * d, "softmax_rows_backward", "y", err));
+    LP_BK_TRY(lp_bk_need(dy, n * d, "softmax_rows_backward", "dy", err));
+    return lp_bk_need(dx, n * d, "softmax_rows_backward", "dx", err);
+}
+
+lp_status lp_bk_check_scatter(size_t n, size_t d, size_t rows, const float *dy,
+                              const int32_t *idx, const float *dtable, bool host_idx, lp_err *err)
+{
+    return check_rows_op("scatter_add_rows", n, d, rows, dtable, "dtable", idx, dy, "dy",
+                         host_idx, err);
 }
 
 lp_status lp_bk_check_batchnorm(const char *op, size_t n, size_t c, size_t hw, float eps,

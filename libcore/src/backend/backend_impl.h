@@ -53,6 +53,15 @@ lp_status lp_bk_check_softmax_rows(size_t n, size_t d, size_t group, const float
 /* Also checks every index against rows: host-visible idx only. */
 lp_status lp_bk_check_gather(size_t n, size_t d, size_t rows, const float *table,
                              const int32_t *idx, const float *out, bool host_idx, lp_err *err);
+/* Argument checks of layernorm_backward, softmax_rows_backward and scatter_add_rows (the last
+ * also checks every index against rows when host_idx). */
+lp_status lp_bk_check_layernorm_bwd(size_t n, size_t d, const float *x, const float *gamma,
+                                    const float *mean, const float *rstd, const float *dy,
+                                    lp_err *err);
+lp_status lp_bk_check_softmax_bwd(size_t n, size_t d, const float *y, const float *dy,
+                                  const float *dx, lp_err *err);
+lp_status lp_bk_check_scatter(size_t n, size_t d, size_t rows, const float *dy,
+                              const int32_t *idx, const float *dtable, bool host_idx, lp_err *err);
 /* Argument checks of batchnorm_forward / batchnorm_backward (op names the member). The
  * pointers checked are x, gamma, the two running statistics (eval mode, or forward with
  * train), y (forward: out; backward: dy), and beta (forward) or dgamma, dbeta (backward). */

@@ -910,6 +910,84 @@ static lp_status cpu_gather_rows(const lp_backend *be, size_t n, size_t d, size_
     return LP_OK;
 }
 
+/* Rows in parallel for dx; dgamma/dbeta in a column-parallel pass FIRST (each thread owns
+ * columns, so the accumulation has no race and a fixed row order), since dx may overwrite dy. */
+static lp_status cpu_layernorm_backward(const lp_backend *be, size_t n, size_t d, const float *x,
+                                        const float *gamma, const float *mean, const float *rstd,
+                                        const float *dy, float *dx, float *dgamma, float *dbeta,
+                                        lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_layernorm_bwd(n, d, x, gamma, mean, rstd, dy, err));
+    if (dgamma || dbeta) {
+#pragma omp parallel for schedule(static) if (n * d >= OMP_MIN)
+        for (size_t j = 0; j < d; j++) {
+            double sg = 0, sb = 0;
+            for (size_t i = 0; i < n; i++) {
+                sg += (double)dy[i * d + j] * ((x[i * d + j] - mean[i]) * rstd[i]);
+                sb += dy[i * d + j];
+            }
+            if (dgamma)
+                dgamma[j] += (float)sg;
+            if (dbeta)
+                dbeta[j] += (float)sb;
+        }
+    }
+    if (!dx)
+        return LP_OK;
+#pragma omp parallel for schedule(static) if (n * d >= OMP_MIN)
+    for (size_t i = 0; i < n; i++) {
+        const float *xi = x + i * d, *gi = dy + i * d; /* (d) */
+        float mu = mean[i], rs = rstd[i];
+        double sg = 0, sgx = 0;
+        for (size_t j = 0; j < d; j++) {
+            float g = gamma[j] * gi[j];
+            sg += g;
+            sgx += (double)g * ((xi[j] - mu) * rs);
+        }
+        float a = (float)(sg / (double)d), c = (float)(sgx / (double)d);
+        float *di = dx + i * d;
+#pragma omp simd
+        for (size_t j = 0; j < d; j++)
+            di[j] = rs * (gamma[j] * gi[j] - a - (xi[j] - mu) * rs * c);
+    }
+    return LP_OK;
+}
+
+static lp_status cpu_softmax_rows_backward(const lp_backend *be, size_t n, size_t d,
+                                           const float *y, const float *dy, float *dx, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_softmax_bwd(n, d, y, dy, dx, err));
+#pragma omp parallel for schedule(static) if (n * d >= OMP_MIN)
+    for (size_t i = 0; i < n; i++) {
+        const float *yi = y + i * d, *gi = dy + i * d; /* (d) */
+        double s = 0;
+        for (size_t j = 0; j < d; j++)
+            s += (double)yi[j] * gi[j];
+        float fs = (float)s;
+        float *di = dx + i * d;
+#pragma omp simd
+        for (size_t j = 0; j < d; j++)
+            di[j] = yi[j] * (gi[j] - fs);
+    }
+    return LP_OK;
+}
+
+/* Serial over rows (repeated indices must add in order); the inner row add vectorises. */
+static lp_status cpu_scatter_add_rows(const lp_backend *be, size_t n, size_t d, size_t rows,
+                                      const float *dy, const int32_t *idx, float *dtable,
+                                      lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_scatter(n, d, rows, dy, idx, dtable, true, err));
+    for (size_t i = 0; i < n; i++) {
+        float *t = dtable + (size_t)idx[i] * d;
+        const float *g = dy + i * d;
+#pragma omp simd
+        for (size_t j = 0; j < d; j++)
+            t[j] += g[j];
+    }
+    return LP_OK;
+}
+
 /* ---- batch normalization (NCHW channels) ------------------------------------------------ */
 
 /* Channel ch over n planes of hw contiguous floats: plane b starts at (b c + ch) hw. One thread
@@ -1075,6 +1153,9 @@ static const lp_backend cpu_table = {
     .layernorm_forward = cpu_layernorm_forward,
     .softmax_rows = cpu_softmax_rows,
     .gather_rows = cpu_gather_rows,
+    .layernorm_backward = cpu_layernorm_backward,
+    .softmax_rows_backward = cpu_softmax_rows_backward,
+    .scatter_add_rows = cpu_scatter_add_rows,
     .batchnorm_forward = cpu_batchnorm_forward,
     .batchnorm_backward = cpu_batchnorm_backward,
     .als_solve = cpu_als_solve,

@@ -678,15 +678,12 @@ static lp_status cu_softmax_rows(const lp_backend *be, size_t n, size_t d, size_
     return LP_OK;
 }
 
-/* The index check runs on the device before the gather, so a bad index writes nothing (as in
- * the host tables); it costs one small synchronous copy of the scratch head. */
-static lp_status cu_gather_rows(const lp_backend *be, size_t n, size_t d, size_t rows,
-                                const float *table, const int32_t *idx, float *out, lp_err *err)
+/* The index check of gather_rows / scatter_add_rows (op) runs on the device before the op, so
+ * a bad index writes nothing (as in the host tables); it costs one small synchronous copy of
+ * the scratch head. n >= 1. */
+static lp_status cu_check_idx(const lp_backend *be, const char *op, size_t n, size_t rows,
+                              const int32_t *idx, lp_err *err)
 {
-    const char *op = "gather_rows";
-    LP_BK_TRY(lp_bk_check_gather(n, d, rows, table, idx, out, false, err));
-    if (n == 0 || d == 0)
-        return LP_OK;
     lp_cu_head h;
     lp_status st;
     HEAD_RUN(be, op, h, st, lp_cu_gather_check(STREAM(be), n, rows, idx, CTX(be)->head), err);
@@ -695,10 +692,55 @@ static lp_status cu_gather_rows(const lp_backend *be, size_t n, size_t d, size_t
     if (h.bad != ULLONG_MAX) {
         int32_t a = 0;
         LP_BK_TRY(cu_copy_d2h(be, &a, idx + h.bad, sizeof a, err));
-        return lp_err_set(err, LP_EINVAL, "gather_rows: idx[%llu] is %d; expected 0..%zu", h.bad,
+        return lp_err_set(err, LP_EINVAL, "%s: idx[%llu] is %d; expected 0..%zu", op, h.bad,
                           (int)a, rows - 1);
     }
+    return LP_OK;
+}
+
+static lp_status cu_gather_rows(const lp_backend *be, size_t n, size_t d, size_t rows,
+                                const float *table, const int32_t *idx, float *out, lp_err *err)
+{
+    const char *op = "gather_rows";
+    LP_BK_TRY(lp_bk_check_gather(n, d, rows, table, idx, out, false, err));
+    if (n == 0 || d == 0)
+        return LP_OK;
+    LP_BK_TRY(cu_check_idx(be, op, n, rows, idx, err));
     LP_CUDA_CHECK(lp_cu_gather_rows(STREAM(be), n, d, table, idx, out), op, err);
+    return LP_OK;
+}
+
+static lp_status cu_layernorm_backward(const lp_backend *be, size_t n, size_t d, const float *x,
+                                       const float *gamma, const float *mean, const float *rstd,
+                                       const float *dy, float *dx, float *dgamma, float *dbeta,
+                                       lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_layernorm_bwd(n, d, x, gamma, mean, rstd, dy, err));
+    LP_CUDA_CHECK(lp_cu_layernorm_backward(STREAM(be), n, d, x, gamma, mean, rstd, dy, dx, dgamma,
+                                           dbeta),
+                  "layernorm_backward", err);
+    return LP_OK;
+}
+
+static lp_status cu_softmax_rows_backward(const lp_backend *be, size_t n, size_t d,
+                                          const float *y, const float *dy, float *dx, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_softmax_bwd(n, d, y, dy, dx, err));
+    LP_CUDA_CHECK(lp_cu_softmax_rows_backward(STREAM(be), n, d, y, dy, dx),
+                  "softmax_rows_backward", err);
+    return LP_OK;
+}
+
+static lp_status cu_scatter_add_rows(const lp_backend *be, size_t n, size_t d, size_t rows,
+                                     const float *dy, const int32_t *idx, float *dtable,
+                                     lp_err *err)
+{
+    const char *op = "scatter_add_rows";
+    LP_BK_TRY(lp_bk_check_scatter(n, d, rows, dy, idx, dtable, false, err));
+    if (n == 0 || d == 0)
+        return LP_OK;
+    LP_BK_TRY(cu_check_idx(be, op, n, rows, idx, err));
+    LP_CUDA_CHECK(lp_cu_scatter_add_rows(STREAM(be), n, d, dy, idx, dtable), op, err);
     return LP_OK;
 }
 
@@ -872,6 +914,9 @@ static cuda_table_ctx g_fp32 = {&g_ctx, false}, g_tf32 = {&g_ctx, true};
         .maxpool_backward = cu_maxpool_backward, .avgpool_forward = cu_avgpool_forward,            \
         .avgpool_backward = cu_avgpool_backward, .layernorm_forward = cu_layernorm_forward,        \
         .softmax_rows = cu_softmax_rows, .gather_rows = cu_gather_rows,                            \
+        .layernorm_backward = cu_layernorm_backward,                                               \
+        .softmax_rows_backward = cu_softmax_rows_backward,                                         \
+        .scatter_add_rows = cu_scatter_add_rows,                                                   \
         .batchnorm_forward = cu_batchnorm_forward, .batchnorm_backward = cu_batchnorm_backward,    \
         .als_solve = cu_als_solve, .bpr_epoch = cu_bpr_epoch,                                      \
     }

@@ -17,19 +17,6 @@ __device__ __forceinline__ size_t bn_at(size_t t, size_t c, size_t hw, size_t ch
     return ((t / hw) * c + ch) * hw + t % hw;
 }
 
-/* The block-wide sum of v, returned to every thread (fixed order). */
-__device__ __forceinline__ double bn_block_sum_all(double v)
-{
-    __shared__ double res;
-    double t = lp_cu_block_sum(v);
-    if (threadIdx.x == 0)
-        res = t;
-    __syncthreads();
-    double out = res;
-    __syncthreads();
-    return out;
-}
-
 /* mu and var of channel ch: batch statistics (train) or the running ones. */
 __device__ void bn_stats(size_t n, size_t c, size_t hw, size_t ch, int train, const float *x,
                          const float *rm, const float *rv, double *mu, double *var)
@@ -43,14 +30,14 @@ __device__ void bn_stats(size_t n, size_t c, size_t hw, size_t ch, int train, co
     double s = 0;
     for (size_t t = threadIdx.x; t < N; t += blockDim.x)
         s += x[bn_at(t, c, hw, ch)];
-    double m = bn_block_sum_all(s) / (double)N;
+    double m = lp_cu_block_sum_all(s) / (double)N;
     double q = 0;
     for (size_t t = threadIdx.x; t < N; t += blockDim.x) {
         double d = x[bn_at(t, c, hw, ch)] - m;
         q += d * d;
     }
     *mu = m;
-    *var = bn_block_sum_all(q) / (double)N;
+    *var = lp_cu_block_sum_all(q) / (double)N;
 }
 
 __global__ void k_bn_forward(size_t n, size_t c, size_t hw, float eps, float momentum, int train,
@@ -91,8 +78,8 @@ __global__ void k_bn_backward(size_t n, size_t c, size_t hw, float eps, int trai
             sb += dy[o];
             sg += dy[o] * (x[o] - mu);
         }
-        sb = bn_block_sum_all(sb);
-        sg = bn_block_sum_all(sg) * inv;
+        sb = lp_cu_block_sum_all(sb);
+        sg = lp_cu_block_sum_all(sg) * inv;
         if (threadIdx.x == 0) {
             dbeta[ch] = (float)sb;
             dgamma[ch] = (float)sg;

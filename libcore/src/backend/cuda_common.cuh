@@ -60,6 +60,20 @@ __device__ __forceinline__ double lp_cu_block_sum(double v)
     return t;
 }
 
+/* Sum of v over a block of LP_CU_THREADS threads, returned to every thread (fixed order). Every
+ * thread of the block must call it; it synchronises twice. */
+__device__ __forceinline__ double lp_cu_block_sum_all(double v)
+{
+    __shared__ double res;
+    double t = lp_cu_block_sum(v);
+    if (threadIdx.x == 0)
+        res = t;
+    __syncthreads();
+    double out = res;
+    __syncthreads(); /* res (and lp_cu_block_sum's scratch) are reused by the next call */
+    return out;
+}
+
 #define PHILOX_M0 0xD2511F53u
 #define PHILOX_M1 0xCD9E8D57u
 #define PHILOX_W0 0x9E3779B9u

@@ -114,6 +114,15 @@ cudaError_t lp_cu_gather_check(cudaStream_t s, size_t n, size_t rows, const int3
                                lp_cu_head *head);
 cudaError_t lp_cu_gather_rows(cudaStream_t s, size_t n, size_t d, const float *table,
                               const int32_t *idx, float *out);
+/* cuda_layernorm_bwd.cu, cuda_softmax_bwd.cu, cuda_scatter.cu: the encoder's backward ops
+ * (backend.h); dx, dgamma, dbeta nullable; scatter's indices checked with lp_cu_gather_check. */
+cudaError_t lp_cu_layernorm_backward(cudaStream_t s, size_t n, size_t d, const float *x,
+                                     const float *gamma, const float *mean, const float *rstd,
+                                     const float *dy, float *dx, float *dgamma, float *dbeta);
+cudaError_t lp_cu_softmax_rows_backward(cudaStream_t s, size_t n, size_t d, const float *y,
+                                        const float *dy, float *dx);
+cudaError_t lp_cu_scatter_add_rows(cudaStream_t s, size_t n, size_t d, const float *dy,
+                                   const int32_t *idx, float *dtable);
 /* cuda_batchnorm.cu: train is 0 / 1; rm, rv are the running statistics (updated in train
  * forward); dx nullable. */
 cudaError_t lp_cu_batchnorm_forward(cudaStream_t s, size_t n, size_t c, size_t hw, float eps,

@@ -33,19 +33,6 @@ __device__ __forceinline__ float block_max_all(float v)
     return out;
 }
 
-/* Sum of v over the block, returned to every thread. */
-__device__ __forceinline__ double block_sum_all(double v)
-{
-    __shared__ double res;
-    double t = lp_cu_block_sum(v);
-    if (threadIdx.x == 0)
-        res = t;
-    __syncthreads();
-    double out = res;
-    __syncthreads();
-    return out;
-}
-
 __global__ void k_layernorm(size_t n, size_t d, float eps, const float *x, const float *gamma,
                             const float *beta, float *y, float *mean, float *rstd)
 {
@@ -54,11 +41,11 @@ __global__ void k_layernorm(size_t n, size_t d, float eps, const float *x, const
         double s = 0;
         for (size_t j = threadIdx.x; j < d; j += blockDim.x)
             s += xi[j];
-        double mu = block_sum_all(s) / (double)d;
+        double mu = lp_cu_block_sum_all(s) / (double)d;
         double v = 0;
         for (size_t j = threadIdx.x; j < d; j += blockDim.x)
             v += (xi[j] - mu) * (xi[j] - mu);
-        double rs = 1.0 / sqrt(block_sum_all(v) / (double)d + (double)eps);
+        double rs = 1.0 / sqrt(lp_cu_block_sum_all(v) / (double)d + (double)eps);
         for (size_t j = threadIdx.x; j < d; j += blockDim.x)
             y[i * d + j] = (float)((xi[j] - mu) * rs * gamma[j] + beta[j]);
         if (threadIdx.x == 0) {
@@ -86,7 +73,7 @@ __global__ void k_softmax_rows(size_t n, size_t d, size_t group, const float *ma
         for (size_t j = threadIdx.x; j < d; j += blockDim.x)
             if (!m || m[j] != 0)
                 s += exp((double)xi[j] - (double)mx);
-        double sum = block_sum_all(s);
+        double sum = lp_cu_block_sum_all(s);
         /* every read of row i is done (block_sum_all synchronises): y may alias x */
         for (size_t j = threadIdx.x; j < d; j += blockDim.x)
             y[i * d + j] =

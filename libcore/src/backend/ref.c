@@ -643,6 +643,59 @@ static lp_status ref_gather_rows(const lp_backend *be, size_t n, size_t d, size_
     return LP_OK;
 }
 
+/* Plain per-row double sums (the formulas of backend.h); the reference for the cpu table. */
+static lp_status ref_layernorm_backward(const lp_backend *be, size_t n, size_t d, const float *x,
+                                        const float *gamma, const float *mean, const float *rstd,
+                                        const float *dy, float *dx, float *dgamma, float *dbeta,
+                                        lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_layernorm_bwd(n, d, x, gamma, mean, rstd, dy, err));
+    for (size_t i = 0; i < n; i++) {
+        double sg = 0, sgx = 0;
+        for (size_t j = 0; j < d; j++) {
+            double xh = ((double)x[i * d + j] - mean[i]) * rstd[i];
+            double g = (double)gamma[j] * dy[i * d + j];
+            sg += g;
+            sgx += g * xh;
+            if (dgamma)
+                dgamma[j] += (float)(dy[i * d + j] * xh);
+            if (dbeta)
+                dbeta[j] += dy[i * d + j];
+        }
+        for (size_t j = 0; dx && j < d; j++) {
+            double xh = ((double)x[i * d + j] - mean[i]) * rstd[i];
+            double g = (double)gamma[j] * dy[i * d + j];
+            dx[i * d + j] = (float)(rstd[i] * (g - sg / (double)d - xh * sgx / (double)d));
+        }
+    }
+    return LP_OK;
+}
+
+static lp_status ref_softmax_rows_backward(const lp_backend *be, size_t n, size_t d,
+                                           const float *y, const float *dy, float *dx, lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_softmax_bwd(n, d, y, dy, dx, err));
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (size_t j = 0; j < d; j++)
+            s += (double)y[i * d + j] * dy[i * d + j];
+        for (size_t j = 0; j < d; j++)
+            dx[i * d + j] = (float)(y[i * d + j] * (dy[i * d + j] - s));
+    }
+    return LP_OK;
+}
+
+static lp_status ref_scatter_add_rows(const lp_backend *be, size_t n, size_t d, size_t rows,
+                                      const float *dy, const int32_t *idx, float *dtable,
+                                      lp_err *err)
+{
+    LP_BK_TRY(lp_bk_check_scatter(n, d, rows, dy, idx, dtable, true, err));
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            dtable[(size_t)idx[i] * d + j] += dy[i * d + j];
+    return LP_OK;
+}
+
 /* ---- batch normalization (NCHW channels) ------------------------------------------------ */
 
 /* Channel ch of x (n, c, hw): value t of N = n hw is x[(t / hw) c hw + ch hw + t % hw]. */
@@ -796,6 +849,9 @@ static const lp_backend ref_table = {
     .layernorm_forward = ref_layernorm_forward,
     .softmax_rows = ref_softmax_rows,
     .gather_rows = ref_gather_rows,
+    .layernorm_backward = ref_layernorm_backward,
+    .softmax_rows_backward = ref_softmax_rows_backward,
+    .scatter_add_rows = ref_scatter_add_rows,
     .batchnorm_forward = ref_batchnorm_forward,
     .batchnorm_backward = ref_batchnorm_backward,
     .als_solve = ref_als_solve,

@@ -18,7 +18,7 @@
  * Shapes: B sequences of T tokens, N = B*T rows, D hidden, H heads of dh = D / H, F the
  * feed-forward width. Linear weights are (out, in): y (N, out) = x (N, in) @ W^T + b.
  */
-#include "lepton/encoder.h"
+#include "encoder/encoder_internal.h"
 #include "lepton/registry.h"
 
 #include <cjson/cJSON.h>
@@ -32,21 +32,6 @@
         if (st_ != LP_OK)                                                                          \
             return st_;                                                                            \
     } while (0)
-
-/* Offsets (in floats) of one layer's tensors inside the parameter block. */
-typedef struct enc_layer {
-    size_t wq, bq, wk, bk, wv, bv, wo, bo, ln1_g, ln1_b, w1, b1, w2, b2, ln2_g, ln2_b;
-} enc_layer;
-
-struct lp_encoder {
-    lp_encoder_config cfg;
-    const lp_backend *be;
-    lp_param_layout *layout;
-    lp_dbuf params;
-    lp_wordpiece *wp;
-    size_t word, pos, type, ln_g, ln_b; /* embedding offsets */
-    enc_layer *layer;                   /* (layers) */
-};
 
 void lp_encoder_free(lp_encoder *e)
 {
@@ -416,16 +401,7 @@ static lp_status forward_acts(const lp_encoder *e, const lp_token_batch *tb, enc
         free(poolw);
         return lp_err_set(err, LP_ENOMEM, "encoder: out of memory");
     }
-    for (size_t b = 0; b < B; b++) {
-        double cnt = 0;
-        for (size_t t = 0; t < T; t++) {
-            pos[b * T + t] = (int32_t)t;
-            cnt += tb->mask[b * T + t];
-        }
-        /* sentence-transformers clamps the token count at 1e-9 */
-        for (size_t t = 0; t < T; t++)
-            poolw[b * T + t] = (float)(tb->mask[b * T + t] / (cnt > 1e-9 ? cnt : 1e-9));
-    }
+    enc_pool_inputs(tb, pos, poolw);
     lp_status s = be->copy_h2d(be, a->ids, tb->ids, N * sizeof(int32_t), err);
     if (!s)
         s = be->copy_h2d(be, a->pos, pos, N * sizeof(int32_t), err);
@@ -457,15 +433,7 @@ static lp_status forward_acts(const lp_encoder *e, const lp_token_batch *tb, enc
                       0.0f, a->pooled + b * D, D, err));
     TRY(be->sync(be, err));
     TRY(be->copy_d2h(be, out, a->pooled, B * D * sizeof(float), err));
-    for (size_t b = 0; b < B; b++) {
-        double ss = 0;
-        for (size_t j = 0; j < D; j++)
-            ss += (double)out[b * D + j] * out[b * D + j];
-        double nrm = sqrt(ss);
-        float inv = (float)(1.0 / (nrm > 1e-12 ? nrm : 1e-12));
-        for (size_t j = 0; j < D; j++)
-            out[b * D + j] *= inv;
-    }
+    enc_l2_rows(out, B, D, NULL);
     return LP_OK;
 }
 
@@ -475,15 +443,7 @@ lp_status lp_encoder_forward(const lp_encoder *e, const lp_token_batch *b, float
         return lp_err_set(err, LP_EINVAL, "lp_encoder_forward: NULL argument");
     if (b->n == 0)
         return LP_OK;
-    if (b->t == 0 || b->t > e->cfg.max_position)
-        return lp_err_set(err, LP_EINVAL, "encoder: sequence length %zu outside 1..%zu", b->t,
-                          e->cfg.max_position);
-    for (size_t i = 0; i < b->n * b->t; i++)
-        if (b->ids[i] < 0 || (size_t)b->ids[i] >= e->cfg.vocab_size)
-            return lp_err_set(err, LP_EINVAL,
-                              "encoder: token id %d at sequence %zu position %zu "
-                              "outside the %zu-token vocabulary",
-                              (int)b->ids[i], i / b->t, i % b->t, e->cfg.vocab_size);
+    TRY(enc_check_batch(e, b, err));
     enc_acts a;
     lp_status s = acts_alloc(e, b->n, b->t, false, &a, err);
     if (!s)

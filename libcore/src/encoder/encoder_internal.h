@@ -1,0 +1,38 @@
+/*
+ * encoder_internal.h - the lp_encoder struct, shared by encoder.c (loading, inference forward)
+ * and encoder_train.c (training forward, backward, fine-tuning). Not a public header.
+ *
+ * Invariants: params is one device block on be laid out by layout under the file's section
+ * names; the offsets below (in floats) point into it; a loaded encoder is never modified.
+ */
+#ifndef LEPTON_ENCODER_INTERNAL_H
+#define LEPTON_ENCODER_INTERNAL_H
+
+#include "lepton/encoder.h"
+
+/* Offsets (in floats) of one layer's tensors inside the parameter block. */
+typedef struct enc_layer {
+    size_t wq, bq, wk, bk, wv, bv, wo, bo, ln1_g, ln1_b, w1, b1, w2, b2, ln2_g, ln2_b;
+} enc_layer;
+
+struct lp_encoder {
+    lp_encoder_config cfg;
+    const lp_backend *be;
+    lp_param_layout *layout;
+    lp_dbuf params;
+    lp_wordpiece *wp;
+    size_t word, pos, type, ln_g, ln_b; /* embedding offsets */
+    enc_layer *layer;                   /* (layers) */
+};
+
+/* encoder_batch.c: host steps shared by the inference and training forwards. */
+/* LP_EINVAL unless 1 <= b->t <= max_position and every id is inside the vocabulary. */
+lp_status enc_check_batch(const lp_encoder *e, const lp_token_batch *b, lp_err *err);
+/* pos (n*t) = each token's position; poolw (n*t) = mask / max(token count, 1e-9), the
+ * weights of mean pooling (sentence-transformers). */
+void enc_pool_inputs(const lp_token_batch *tb, int32_t *pos, float *poolw);
+/* Each row of x (B, D) times one float 1 / max(||row||, 1e-12) (F.normalize up to rounding);
+ * nrm (B) nullable gets the clamped norms. */
+void enc_l2_rows(float *x, size_t B, size_t D, float *nrm);
+
+#endif
