@@ -25,10 +25,9 @@
 #define OMP_MIN LP_BACKEND_OMP_MIN
 /* Columns per task in column reductions: 64 floats = 4 cache lines read per row. */
 #define COL_BLOCK 64
-/* Floats per task of the vectorised GELU (cpu_vmath.c): 16 KiB in, 16 KiB out. At ~0.2 ns a
- * float one task is a few microseconds, so a team is forked only from 4 tasks up. */
+/* Floats per task of the vectorised GELU (cpu_vmath.c): 16 KiB in, 16 KiB out, a few
+ * microseconds each; a team is forked from OMP_MIN floats (8 tasks) as for every op. */
 #define VM_CHUNK 4096
-#define VM_OMP_MIN (4 * VM_CHUNK)
 /* Rows per softmax_rows task: one vectorised exp over (SOFTMAX_ROWS, d) contiguous scores. */
 #define SOFTMAX_ROWS 64
 
@@ -277,7 +276,7 @@ static lp_status cpu_act_forward(const lp_backend *be, lp_act_kind kind, size_t 
     case LP_ACT_KIND_GELU_ERF: {
         /* vectorised polynomial erf (cpu_vmath.c), VM_CHUNK floats per task */
         size_t nc = (n + VM_CHUNK - 1) / VM_CHUNK;
-#pragma omp parallel for schedule(static) if (n >= VM_OMP_MIN)
+#pragma omp parallel for schedule(static) if (n >= OMP_MIN)
         for (size_t c = 0; c < nc; c++)
             lp_bk_vm_gelu(c + 1 < nc ? VM_CHUNK : n - c * VM_CHUNK, x + c * VM_CHUNK,
                           y + c * VM_CHUNK);
@@ -320,7 +319,7 @@ static lp_status cpu_act_backward(const lp_backend *be, lp_act_kind kind, size_t
         break;
     case LP_ACT_KIND_GELU_ERF: { /* fwd = x: Phi(x) + x phi(x) */
         size_t nc = (n + VM_CHUNK - 1) / VM_CHUNK;
-#pragma omp parallel for schedule(static) if (n >= VM_OMP_MIN)
+#pragma omp parallel for schedule(static) if (n >= OMP_MIN)
         for (size_t c = 0; c < nc; c++)
             lp_bk_vm_gelu_backward(c + 1 < nc ? VM_CHUNK : n - c * VM_CHUNK, fwd + c * VM_CHUNK,
                                    dy + c * VM_CHUNK, dx + c * VM_CHUNK);
