@@ -54,9 +54,9 @@ static void test_batch1_matches_batch16_and_torch(void **state)
         const char *t = texts[i];
         int32_t ids[256];
         size_t len;
-        assert_int_equal(lp_wordpiece_encode(lp_encoder_tokenizer(e), t, strlen(t), ids, 256,
-                                             &len, NULL, NULL),
-                         LP_OK);
+        assert_int_equal(
+            lp_wordpiece_encode(lp_encoder_tokenizer(e), t, strlen(t), ids, 256, &len, NULL, NULL),
+            LP_OK);
         small += len <= 32;
         if (lp_encoder_embed(e, &t, 1, 1, one + i * d, NULL, &err))
             fail_msg("%s", err.msg);

@@ -141,19 +141,17 @@ VM_INLINE void vm_gelu_backward_loop(size_t n, const float *x, const float *dy, 
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define VM_X86 1
-#define VM_VARIANT(isa, suffix)                                                                 \
-    __attribute__((target(isa))) static void vm_exp_##suffix(size_t n, const float *x,          \
-                                                                float *y)                          \
+#define VM_VARIANT(isa, suffix)                                                                    \
+    __attribute__((target(isa))) static void vm_exp_##suffix(size_t n, const float *x, float *y)   \
     {                                                                                              \
         vm_exp_loop(n, x, y);                                                                      \
     }                                                                                              \
-    __attribute__((target(isa))) static void vm_gelu_##suffix(size_t n, const float *x,         \
-                                                                 float *y)                         \
+    __attribute__((target(isa))) static void vm_gelu_##suffix(size_t n, const float *x, float *y)  \
     {                                                                                              \
         vm_gelu_loop(n, x, y);                                                                     \
     }                                                                                              \
-    __attribute__((target(isa))) static void vm_gelu_bw_##suffix(size_t n, const float *x,      \
-                                                                    const float *dy, float *dx)    \
+    __attribute__((target(isa))) static void vm_gelu_bw_##suffix(size_t n, const float *x,         \
+                                                                 const float *dy, float *dx)       \
     {                                                                                              \
         vm_gelu_backward_loop(n, x, dy, dx);                                                       \
     }

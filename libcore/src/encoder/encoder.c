@@ -15,6 +15,13 @@
  * buffers (keep_all false), so memory does not grow with depth; a training path sets keep_all
  * and gets one set per layer.
  *
+ * Speed. Inference (keep_all false) takes q|k|v from one (N, 3D) product over per-layer
+ * [Wq; Wk; Wv] copies made at load (lp_encoder.qkv; the parameter block keeps its meaning, and
+ * keep_all keeps its three (N, D) buffers). Both modes run the per-head attention products and
+ * the pooling as sgemm_batched calls over the B sequences (one per head), products with
+ * N <= 32 rows in column blocks (see linear); lp_encoder_embed carves every batch from one
+ * activation block.
+ *
  * Shapes: B sequences of T tokens, N = B*T rows, D hidden, H heads of dh = D / H, F the
  * feed-forward width. Linear weights are (out, in): y (N, out) = x (N, in) @ W^T + b.
  */
