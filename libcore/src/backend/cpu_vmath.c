@@ -32,22 +32,20 @@
 
 #define VM_INLINE static inline __attribute__((always_inline))
 
+/* The bits of a float and back (union punning is defined in C). */
+typedef union vm_word {
+    uint32_t u;
+    float f;
+} vm_word;
+
 VM_INLINE float vm_from_bits(uint32_t u)
 {
-    union {
-        uint32_t u;
-        float f;
-    } v = {.u = u};
-    return v.f;
+    return (vm_word){.u = u}.f;
 }
 
 VM_INLINE uint32_t vm_to_bits(float f)
 {
-    union {
-        float f;
-        uint32_t u;
-    } v = {.f = f};
-    return v.u;
+    return (vm_word){.f = f}.u;
 }
 
 /* Below VM_EXP_LO, e^x < FLT_MIN: the result is 0. Above VM_EXP_HI the input is clamped so

@@ -425,8 +425,9 @@ static lp_status acts_alloc(const lp_encoder *e, size_t B, size_t T, bool keep_a
  * times. Cut into column blocks of c outputs, it runs its unpacked small-matrix kernel instead
  * (OpenBLAS 0.3.21 sgemm_small_kernel_permit_skylakex.c, our x @ W^T being its "TN" case:
  * taken while c N <= 1200 and c N in <= 1e6), and sgemm_batched spreads the blocks over the
- * OpenMP threads. Measured on the 2-core VM (single-sentence weights pass, 2 threads): 2.2x at
- * N = 11, 1.5x at N = 20, even at N = 32; so the blocks are used up to N = 32 only. */
+ * OpenMP threads. A probe timing one sentence's 36 weight products on the shared 2-core VM
+ * (2 threads, loaded) found the blocks about 2x faster at N = 11 and no slower at N = 32, so
+ * they are used up to N = 32 only; bench/RESULTS.md has the end-to-end latency. */
 #define LINEAR_SMALL_ROWS 32
 #define LINEAR_SMALL_MN 1200.0
 #define LINEAR_SMALL_MNK 1e6
