@@ -13,6 +13,7 @@
  * start-up, after which the library cannot change how idle workers wait.
  */
 #include "backend/backend_impl.h"
+#include "backend/cpu_vmath.h"
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -24,6 +25,11 @@
 #define OMP_MIN LP_BACKEND_OMP_MIN
 /* Columns per task in column reductions: 64 floats = 4 cache lines read per row. */
 #define COL_BLOCK 64
+/* Floats per task of the vectorised GELU (cpu_vmath.c): 16 KiB in, 16 KiB out, a few
+ * microseconds each; a team is forked from OMP_MIN floats (8 tasks) as for every op. */
+#define VM_CHUNK 4096
+/* Rows per softmax_rows task: one vectorised exp over (SOFTMAX_ROWS, d) contiguous scores. */
+#define SOFTMAX_ROWS 64
 
 /* ---- matrix products ---------------------------------------------------------------------- */
 
@@ -250,7 +256,7 @@ static lp_status cpu_act_forward(const lp_backend *be, lp_act_kind kind, size_t 
     LP_BK_TRY(lp_bk_check_act("act_forward", kind, err));
     LP_BK_TRY(lp_bk_need(x, n, "act_forward", "x", err));
     LP_BK_TRY(lp_bk_need(y, n, "act_forward", "y", err));
-    const float s2pi = (float)LP_BK_SQRT_2_OVER_PI, is2 = (float)LP_BK_INV_SQRT2;
+    const float s2pi = (float)LP_BK_SQRT_2_OVER_PI;
     switch (kind) {
     case LP_ACT_KIND_RELU:
 #pragma omp parallel for simd schedule(static) if (n >= OMP_MIN)
@@ -267,11 +273,15 @@ static lp_status cpu_act_forward(const lp_backend *be, lp_act_kind kind, size_t 
         for (size_t i = 0; i < n; i++)
             y[i] = cpu_sigmoid(x[i]);
         break;
-    case LP_ACT_KIND_GELU_ERF:
+    case LP_ACT_KIND_GELU_ERF: {
+        /* vectorised polynomial erf (cpu_vmath.c), VM_CHUNK floats per task */
+        size_t nc = (n + VM_CHUNK - 1) / VM_CHUNK;
 #pragma omp parallel for schedule(static) if (n >= OMP_MIN)
-        for (size_t i = 0; i < n; i++)
-            y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * is2));
+        for (size_t c = 0; c < nc; c++)
+            lp_bk_vm_gelu(c + 1 < nc ? VM_CHUNK : n - c * VM_CHUNK, x + c * VM_CHUNK,
+                          y + c * VM_CHUNK);
         break;
+    }
     default: /* LP_ACT_KIND_GELU_TANH */
 #pragma omp parallel for schedule(static) if (n >= OMP_MIN)
         for (size_t i = 0; i < n; i++) {
@@ -290,8 +300,7 @@ static lp_status cpu_act_backward(const lp_backend *be, lp_act_kind kind, size_t
     LP_BK_TRY(lp_bk_need(fwd, n, "act_backward", "fwd", err));
     LP_BK_TRY(lp_bk_need(dy, n, "act_backward", "dy", err));
     LP_BK_TRY(lp_bk_need(dx, n, "act_backward", "dx", err));
-    const float s2pi = (float)LP_BK_SQRT_2_OVER_PI, is2 = (float)LP_BK_INV_SQRT2;
-    const float is2pi = (float)LP_BK_INV_SQRT_2PI;
+    const float s2pi = (float)LP_BK_SQRT_2_OVER_PI;
     switch (kind) {
     case LP_ACT_KIND_RELU: /* fwd = x */
 #pragma omp parallel for simd schedule(static) if (n >= OMP_MIN)
@@ -308,13 +317,14 @@ static lp_status cpu_act_backward(const lp_backend *be, lp_act_kind kind, size_t
         for (size_t i = 0; i < n; i++)
             dx[i] = dy[i] * fwd[i] * (1.0f - fwd[i]);
         break;
-    case LP_ACT_KIND_GELU_ERF: /* fwd = x: Phi(x) + x phi(x) */
+    case LP_ACT_KIND_GELU_ERF: { /* fwd = x: Phi(x) + x phi(x) */
+        size_t nc = (n + VM_CHUNK - 1) / VM_CHUNK;
 #pragma omp parallel for schedule(static) if (n >= OMP_MIN)
-        for (size_t i = 0; i < n; i++) {
-            float v = fwd[i];
-            dx[i] = dy[i] * (0.5f * (1.0f + erff(v * is2)) + v * is2pi * expf(-0.5f * v * v));
-        }
+        for (size_t c = 0; c < nc; c++)
+            lp_bk_vm_gelu_backward(c + 1 < nc ? VM_CHUNK : n - c * VM_CHUNK, fwd + c * VM_CHUNK,
+                                   dy + c * VM_CHUNK, dx + c * VM_CHUNK);
         break;
+    }
     default: /* LP_ACT_KIND_GELU_TANH, fwd = x */
 #pragma omp parallel for schedule(static) if (n >= OMP_MIN)
         for (size_t i = 0; i < n; i++) {
@@ -873,29 +883,47 @@ static lp_status cpu_layernorm_forward(const lp_backend *be, size_t n, size_t d,
     return LP_OK;
 }
 
+/* Per block of SOFTMAX_ROWS rows: row maxima and shifted scores (masked entries -inf), one
+ * vectorised exp over the block's contiguous (rows, d) span (short attention rows vectorise
+ * poorly one by one), then the row sums in double and the scaling. */
 static lp_status cpu_softmax_rows(const lp_backend *be, size_t n, size_t d, size_t group,
                                   const float *mask, const float *x, float *y, lp_err *err)
 {
     LP_BK_TRY(lp_bk_check_softmax_rows(n, d, group, x, y, err));
+    size_t nb = (n + SOFTMAX_ROWS - 1) / SOFTMAX_ROWS;
 #pragma omp parallel for schedule(static) if (n * d >= OMP_MIN)
-    for (size_t i = 0; i < n; i++) {
-        const float *m = mask ? mask + (i / group) * d : NULL; /* (d) */
-        const float *xi = x + i * d;
-        float *yi = y + i * d;
-        float mx = -INFINITY;
-        for (size_t j = 0; j < d; j++)
-            if ((!m || m[j] != 0) && xi[j] > mx)
-                mx = xi[j];
-        double sum = 0;
-        for (size_t j = 0; j < d; j++) {
-            float e = (!m || m[j] != 0) ? expf(xi[j] - mx) : 0.0f;
-            yi[j] = e;
-            sum += e;
-        }
-        float inv = sum > 0 ? (float)(1.0 / sum) : 0.0f;
+    for (size_t bk = 0; bk < nb; bk++) {
+        size_t i0 = bk * SOFTMAX_ROWS, i1 = i0 + SOFTMAX_ROWS < n ? i0 + SOFTMAX_ROWS : n;
+        for (size_t i = i0; i < i1; i++) {
+            const float *m = mask ? mask + (i / group) * d : NULL; /* (d) */
+            const float *xi = x + i * d;
+            float *yi = y + i * d;
+            float mx = -INFINITY;
+            for (size_t j = 0; j < d; j++)
+                if ((!m || m[j] != 0) && xi[j] > mx)
+                    mx = xi[j];
+            if (m) {
 #pragma omp simd
-        for (size_t j = 0; j < d; j++)
-            yi[j] *= inv;
+                for (size_t j = 0; j < d; j++)
+                    yi[j] = m[j] != 0 ? xi[j] - mx : -INFINITY;
+            } else {
+#pragma omp simd
+                for (size_t j = 0; j < d; j++)
+                    yi[j] = xi[j] - mx;
+            }
+        }
+        lp_bk_vm_exp((i1 - i0) * d, y + i0 * d, y + i0 * d);
+        for (size_t i = i0; i < i1; i++) {
+            float *yi = y + i * d;
+            double sum = 0;
+#pragma omp simd reduction(+ : sum)
+            for (size_t j = 0; j < d; j++)
+                sum += yi[j];
+            float inv = sum > 0 ? (float)(1.0 / sum) : 0.0f;
+#pragma omp simd
+            for (size_t j = 0; j < d; j++)
+                yi[j] *= inv;
+        }
     }
     return LP_OK;
 }

@@ -15,6 +15,13 @@
  * buffers (keep_all false), so memory does not grow with depth; a training path sets keep_all
  * and gets one set per layer.
  *
+ * Speed. Inference (keep_all false) takes q|k|v from one (N, 3D) product over per-layer
+ * [Wq; Wk; Wv] copies made at load (lp_encoder.qkv; the parameter block keeps its meaning, and
+ * keep_all keeps its three (N, D) buffers). Both modes run the per-head attention products and
+ * the pooling as sgemm_batched calls over the B sequences (one per head), products with
+ * N <= 32 rows in column blocks (see linear); lp_encoder_embed carves every batch from one
+ * activation block.
+ *
  * Shapes: B sequences of T tokens, N = B*T rows, D hidden, H heads of dh = D / H, F the
  * feed-forward width. Linear weights are (out, in): y (N, out) = x (N, in) @ W^T + b.
  */
@@ -38,6 +45,7 @@ void lp_encoder_free(lp_encoder *e)
     if (!e)
         return;
     lp_dbuf_free(e->be, &e->params);
+    lp_dbuf_free(e->be, &e->qkv);
     lp_param_layout_free(e->layout);
     lp_wordpiece_free(e->wp);
     free(e->layer);
@@ -188,6 +196,29 @@ static lp_status load_tensors(lp_encoder *e, const lp_lpm *f, const char *path, 
     return LP_OK;
 }
 
+/* (Re)build e->qkv from the q/k/v tensors of e->params: device-to-device copies, so it runs
+ * on any table, after load or after anything that rewrote those tensors. */
+static lp_status enc_qkv_fuse(lp_encoder *e, lp_err *err)
+{
+    const lp_backend *be = e->be;
+    size_t D = e->cfg.hidden, per = 3 * D * D + 3 * D;
+    if (!e->qkv.ptr)
+        TRY(lp_dbuf_alloc(be, e->cfg.layers * per, &e->qkv, err));
+    for (size_t l = 0; l < e->cfg.layers; l++) {
+        enc_layer *L = &e->layer[l];
+        L->wqkv = l * per;
+        L->bqkv = L->wqkv + 3 * D * D;
+        const size_t w[3] = {L->wq, L->wk, L->wv}, b[3] = {L->bq, L->bk, L->bv};
+        for (size_t j = 0; j < 3; j++) {
+            TRY(be->copy_d2d(be, e->qkv.ptr + L->wqkv + j * D * D, e->params.ptr + w[j],
+                             D * D * sizeof(float), err));
+            TRY(be->copy_d2d(be, e->qkv.ptr + L->bqkv + j * D, e->params.ptr + b[j],
+                             D * sizeof(float), err));
+        }
+    }
+    return LP_OK;
+}
+
 lp_status lp_encoder_load(const char *path, const char *backend, lp_encoder **out, lp_err *err)
 {
     if (!path || !out)
@@ -236,6 +267,8 @@ lp_status lp_encoder_load(const char *path, const char *backend, lp_encoder **ou
         s = lp_dbuf_alloc(be, lp_param_layout_total(e->layout), &e->params, err);
     if (!s)
         s = be->copy_h2d(be, e->params.ptr, stage, e->params.n * sizeof(float), err);
+    if (!s)
+        s = enc_qkv_fuse(e, err);
     free(stage);
     lp_lpm_free(f);
     if (s) {
@@ -251,7 +284,8 @@ lp_status lp_encoder_load(const char *path, const char *backend, lp_encoder **ou
 /* Activations of one layer (device pointers into enc_acts.block). */
 typedef struct enc_layer_acts {
     float *x_in;          /* (N, D) layer input */
-    float *q, *k, *v;     /* (N, D) */
+    float *q, *k, *v;     /* (N, D) (keep_all), else NULL */
+    float *qkv;           /* (N, 3D) one fused product q|k|v (inference), else NULL */
     float *probs;         /* (B, H, T, T) attention probabilities */
     float *ctx;           /* (N, D) concatenated head outputs */
     float *sum1;          /* (N, D) x_in + attention output, before LayerNorm 1 */
@@ -265,7 +299,8 @@ typedef struct enc_layer_acts {
 
 typedef struct enc_acts {
     lp_dbuf block;
-    size_t nl; /* layers with their own buffers: layers (keep_all) or 1 */
+    size_t nl;  /* layers with their own buffers: layers (keep_all) or 1 */
+    bool fused; /* inference: q|k|v from one (N, 3D) product into layer->qkv */
     enc_layer_acts *layer;
     float *emb;         /* (N, D) embedding sum before LayerNorm */
     float *tmp;         /* (N, D) position rows */
@@ -276,30 +311,33 @@ typedef struct enc_acts {
     int32_t *ids, *pos; /* (N) */
 } enc_acts;
 
+/* Free and zero (a zeroed `a` is a no-op). */
 static void acts_free(const lp_backend *be, enc_acts *a)
 {
-    be->free(be, a->block.ptr, NULL);
+    if (a->block.ptr)
+        be->free(be, a->block.ptr, NULL);
     free(a->layer);
+    memset(a, 0, sizeof *a);
 }
 
-static lp_status acts_alloc(const lp_encoder *e, size_t B, size_t T, bool keep_all, enc_acts *a,
-                            lp_err *err)
+/* Every view starts on a 16-float boundary (64 bytes), like lp_param_layout. */
+#define ROUND(x) (((x) + 15) / 16 * 16)
+
+/* Floats of the activations of B sequences of T tokens (monotone in B and T, so a block sized
+ * for the largest batch holds every smaller one). */
+static size_t acts_floats(const lp_encoder_config *c, size_t B, size_t T, size_t nl)
+{
+    size_t N = B * T, D = c->hidden, F = c->intermediate, H = c->heads;
+    size_t per_layer = 8 * ROUND(N * D) + ROUND(B * H * T * T) + 2 * ROUND(N * F) + 4 * ROUND(N);
+    size_t fixed = 3 * ROUND(N * D) + ROUND(B * D) + 2 * ROUND(B * T) + 2 * ROUND(N);
+    return fixed + nl * per_layer;
+}
+
+/* Point the views of `a` (block and layer array allocated, nl set) at B sequences of T. */
+static void acts_carve(const lp_encoder *e, size_t B, size_t T, enc_acts *a)
 {
     const lp_encoder_config *c = &e->cfg;
     size_t N = B * T, D = c->hidden, F = c->intermediate, H = c->heads;
-    memset(a, 0, sizeof *a);
-    a->nl = keep_all ? c->layers : 1;
-    a->layer = lp_calloc(c->layers, sizeof *a->layer);
-    if (!a->layer)
-        return lp_err_set(err, LP_ENOMEM, "encoder: out of memory");
-        /* Every view starts on a 16-float boundary (64 bytes), like lp_param_layout. */
-#define ROUND(x) (((x) + 15) / 16 * 16)
-    size_t per_layer = 8 * ROUND(N * D) + ROUND(B * H * T * T) + 2 * ROUND(N * F) + 4 * ROUND(N);
-    size_t fixed = 3 * ROUND(N * D) + ROUND(B * D) + 2 * ROUND(B * T) + 2 * ROUND(N);
-    /* Uninitialised (no zero-fill pass over tens of MB per batch): every view is written in
-     * full by its op (gathers, copies, gemms with beta 0, LayerNorm) before anything reads it. */
-    a->block.n = fixed + a->nl * per_layer;
-    TRY(e->be->alloc(e->be, a->block.n * sizeof(float), (void **)&a->block.ptr, err));
     float *p = a->block.ptr;
 #define TAKE(n) (p += ROUND(n), p - ROUND(n))
     a->emb = TAKE(N * D);
@@ -313,9 +351,15 @@ static lp_status acts_alloc(const lp_encoder *e, size_t B, size_t T, bool keep_a
     for (size_t l = 0; l < a->nl; l++) {
         enc_layer_acts *L = &a->layer[l];
         L->x_in = TAKE(N * D);
-        L->q = TAKE(N * D);
-        L->k = TAKE(N * D);
-        L->v = TAKE(N * D);
+        if (!a->fused) {
+            L->q = TAKE(N * D);
+            L->k = TAKE(N * D);
+            L->v = TAKE(N * D);
+            L->qkv = NULL;
+        } else { /* ROUND(3 N D) <= 3 ROUND(N D): fits the room of q, k, v */
+            L->qkv = TAKE(3 * N * D);
+            L->q = L->k = L->v = NULL;
+        }
         L->ctx = TAKE(N * D);
         L->sum1 = TAKE(N * D);
         L->sum2 = TAKE(N * D);
@@ -329,18 +373,80 @@ static lp_status acts_alloc(const lp_encoder *e, size_t B, size_t T, bool keep_a
         L->rstd2 = TAKE(N);
     }
 #undef TAKE
-#undef ROUND
     for (size_t l = a->nl; l < c->layers; l++)
         a->layer[l] = a->layer[0];
+}
+
+/* Allocate activations for up to B sequences of T tokens and carve them for exactly that.
+ * keep_all: one set per layer (training); else one shared set with the fused q|k|v. */
+static lp_status acts_alloc(const lp_encoder *e, size_t B, size_t T, bool keep_all, enc_acts *a,
+                            lp_err *err)
+{
+    const lp_encoder_config *c = &e->cfg;
+    memset(a, 0, sizeof *a);
+    a->nl = keep_all ? c->layers : 1;
+    a->fused = !keep_all;
+    a->layer = lp_calloc(c->layers, sizeof *a->layer);
+    if (!a->layer)
+        return lp_err_set(err, LP_ENOMEM, "encoder: out of memory");
+    /* Uninitialised (no zero-fill pass over tens of MB per batch): every view is written in
+     * full by its op (gathers, copies, gemms with beta 0, LayerNorm) before anything reads it. */
+    a->block.n = acts_floats(c, B, T, a->nl);
+    TRY(e->be->alloc(e->be, a->block.n * sizeof(float), (void **)&a->block.ptr, err));
+    acts_carve(e, B, T, a);
     return LP_OK;
 }
+#undef ROUND
+
+/* Few rows (one short sentence) on a host table: OpenBLAS packs all of W for a product with
+ * m = N rows, which for N ~ 10 costs as much as the product and streams the weights three
+ * times. Cut into column blocks of c outputs, it runs its unpacked small-matrix kernel instead
+ * (OpenBLAS 0.3.21 sgemm_small_kernel_permit_skylakex.c, our x @ W^T being its "TN" case:
+ * taken while c N <= 1200 and c N in <= 1e6), and sgemm_batched spreads the blocks over the
+ * OpenMP threads. A probe timing one sentence's 36 weight products on the shared 2-core VM
+ * (2 threads, loaded) found the blocks about 2x faster at N = 11 and no slower at N = 32, so
+ * they are used up to N = 32 only; bench/RESULTS.md has the end-to-end latency. */
+#define LINEAR_SMALL_ROWS 32
+#define LINEAR_SMALL_MN 1200.0
+#define LINEAR_SMALL_MNK 1e6
 
 /* y (N, out) = x (N, in) @ W^T + b */
 static lp_status linear(const lp_backend *be, size_t N, size_t in, size_t outd, const float *x,
                         const float *w, const float *b, float *y, lp_err *err)
 {
-    TRY(be->sgemm(be, false, true, N, outd, in, 1.0f, x, in, w, in, 0.0f, y, outd, err));
+    size_t cols = 0; /* columns per block, a multiple of 16 (one AVX-512 register of floats) */
+    if (be->host_visible && be->sgemm_batched && N <= LINEAR_SMALL_ROWS) {
+        double lim = LINEAR_SMALL_MN / (double)N, lim2 = LINEAR_SMALL_MNK / ((double)N * in);
+        cols = (size_t)(lim < lim2 ? lim : lim2) / 16 * 16;
+    }
+    if (cols >= 16 && cols < outd) {
+        /* block j: y[:, j c..] (N, c) = x (N, in) @ W[j c.., :]^T; x shared (stride 0) */
+        size_t nb = outd / cols, rest = outd - nb * cols;
+        TRY(be->sgemm_batched(be, false, true, N, cols, in, 1.0f, x, in, 0, w, in, cols * in,
+                              0.0f, y, outd, cols, nb, err));
+        if (rest)
+            TRY(be->sgemm(be, false, true, N, rest, in, 1.0f, x, in, w + nb * cols * in, in, 0.0f,
+                          y + nb * cols, outd, err));
+    } else {
+        TRY(be->sgemm(be, false, true, N, outd, in, 1.0f, x, in, w, in, 0.0f, y, outd, err));
+    }
     return be->bias_add(be, N, outd, b, y, err);
+}
+
+/* C_b (m, n) = alpha op(A_b) @ op(B_b) for b < batch (beta 0, X_b = X + b stride_x): the
+ * table's sgemm_batched, or one sgemm per b on a table without it. */
+static lp_status gemm_seqs(const lp_backend *be, bool ta, bool tb, size_t m, size_t n, size_t k,
+                           float alpha, const float *a, size_t lda, size_t sa, const float *b,
+                           size_t ldb, size_t sb, float *c, size_t ldc, size_t sc, size_t batch,
+                           lp_err *err)
+{
+    if (be->sgemm_batched)
+        return be->sgemm_batched(be, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, 0.0f, c, ldc,
+                                 sc, batch, err);
+    for (size_t i = 0; i < batch; i++)
+        TRY(be->sgemm(be, ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, 0.0f,
+                      c + i * sc, ldc, err));
+    return LP_OK;
 }
 
 /* One post-LN transformer layer: reads L->x_in, writes `out` (N, D) (may be the next layer's
@@ -352,26 +458,33 @@ static lp_status layer_forward(const lp_encoder *e, const enc_layer *W, enc_laye
     const lp_encoder_config *c = &e->cfg;
     const float *P = e->params.ptr;
     size_t N = B * T, D = c->hidden, H = c->heads, dh = D / H, F = c->intermediate;
-    TRY(linear(be, N, D, D, L->x_in, P + W->wq, P + W->bq, L->q, err));
-    TRY(linear(be, N, D, D, L->x_in, P + W->wk, P + W->bk, L->k, err));
-    TRY(linear(be, N, D, D, L->x_in, P + W->wv, P + W->bv, L->v, err));
+    /* q, k, v (N, D) with row stride ld: one (N, 3D) product over the fused weights in
+     * inference, three (N, D) buffers when every activation is kept for a backward pass. */
+    const float *q, *k, *v;
+    size_t ld;
+    if (L->qkv) {
+        TRY(linear(be, N, D, 3 * D, L->x_in, e->qkv.ptr + W->wqkv, e->qkv.ptr + W->bqkv, L->qkv,
+                   err));
+        q = L->qkv, k = L->qkv + D, v = L->qkv + 2 * D, ld = 3 * D;
+    } else {
+        TRY(linear(be, N, D, D, L->x_in, P + W->wq, P + W->bq, L->q, err));
+        TRY(linear(be, N, D, D, L->x_in, P + W->wk, P + W->bk, L->k, err));
+        TRY(linear(be, N, D, D, L->x_in, P + W->wv, P + W->bv, L->v, err));
+        q = L->q, k = L->k, v = L->v, ld = D;
+    }
     /* Per sequence b and head h: scores (T, T) = q_bh (T, dh) @ k_bh^T / sqrt(dh), where head
-     * h is columns [h dh, (h+1) dh) of the (N, D) projections (leading dimension D). */
+     * h is columns [h dh, (h+1) dh) of the projections. One batched product per head over the
+     * B sequences: sequence b is T rows further (stride T ld), its scores H T T further. */
     float scale = (float)(1.0 / sqrt((double)dh));
-    for (size_t b = 0; b < B; b++)
-        for (size_t h = 0; h < H; h++) {
-            size_t o = b * T * D + h * dh;
-            TRY(be->sgemm(be, false, true, T, T, dh, scale, L->q + o, D, L->k + o, D, 0.0f,
-                          L->probs + (b * H + h) * T * T, T, err));
-        }
+    for (size_t h = 0; h < H; h++)
+        TRY(gemm_seqs(be, false, true, T, T, dh, scale, q + h * dh, ld, T * ld, k + h * dh, ld,
+                      T * ld, L->probs + h * T * T, T, H * T * T, B, err));
     /* Rows of sequence b (H*T of them) share key mask row b. */
     TRY(be->softmax_rows(be, B * H * T, T, H * T, a->mask, L->probs, L->probs, err));
-    for (size_t b = 0; b < B; b++)
-        for (size_t h = 0; h < H; h++) {
-            size_t o = b * T * D + h * dh;
-            TRY(be->sgemm(be, false, false, T, dh, T, 1.0f, L->probs + (b * H + h) * T * T, T,
-                          L->v + o, D, 0.0f, L->ctx + o, D, err));
-        }
+    /* ctx_bh (T, dh) = probs_bh (T, T) @ v_bh (T, dh), written into columns of head h */
+    for (size_t h = 0; h < H; h++)
+        TRY(gemm_seqs(be, false, false, T, dh, T, 1.0f, L->probs + h * T * T, T, H * T * T,
+                      v + h * dh, ld, T * ld, L->ctx + h * dh, D, T * D, B, err));
     /* sum1 = x_in + ctx Wo^T + bo; x1 = LayerNorm(sum1) */
     TRY(linear(be, N, D, D, L->ctx, P + W->wo, P + W->bo, L->sum1, err));
     TRY(be->add(be, N * D, L->sum1, L->x_in, L->sum1, err));
@@ -428,13 +541,24 @@ static lp_status forward_acts(const lp_encoder *e, const lp_token_batch *tb, enc
         TRY(layer_forward(e, &e->layer[l], &a->layer[l], a, B, T, dst, err));
     }
     /* mean pooling: pooled_b (1, D) = poolw_b (1, T) @ x_out_b (T, D) */
-    for (size_t b = 0; b < B; b++)
-        TRY(be->sgemm(be, false, false, 1, D, T, 1.0f, a->poolw + b * T, T, a->x_out + b * T * D, D,
-                      0.0f, a->pooled + b * D, D, err));
+    TRY(gemm_seqs(be, false, false, 1, D, T, 1.0f, a->poolw, T, T, a->x_out, D, T * D, a->pooled,
+                  D, D, B, err));
     TRY(be->sync(be, err));
     TRY(be->copy_d2h(be, out, a->pooled, B * D * sizeof(float), err));
     enc_l2_rows(out, B, D, NULL);
     return LP_OK;
+}
+
+/* Point `a` (from acts_alloc, inference) at B sequences of T, growing its block when the
+ * batch is larger than any before: one allocation serves every batch of an embed call. */
+static lp_status acts_fit(const lp_encoder *e, size_t B, size_t T, enc_acts *a, lp_err *err)
+{
+    if (acts_floats(&e->cfg, B, T, a->nl) <= a->block.n) {
+        acts_carve(e, B, T, a);
+        return LP_OK;
+    }
+    acts_free(e->be, a);
+    return acts_alloc(e, B, T, false, a, err);
 }
 
 lp_status lp_encoder_forward(const lp_encoder *e, const lp_token_batch *b, float *out, lp_err *err)
@@ -490,6 +614,13 @@ lp_status lp_encoder_embed(const lp_encoder *e, const char *const *texts, size_t
     }
     if (!s)
         qsort(order, n, sizeof *order, cmp_len);
+    /* One activation block for the whole call, sized for the longest batch: the last, since
+     * the texts are sorted by length and a batch pads to its longest text. */
+    enc_acts a;
+    memset(&a, 0, sizeof a);
+    if (!s && n)
+        s = acts_alloc(e, n < batch_size ? n : batch_size,
+                       order[n - 1].len ? order[n - 1].len : 1, false, &a, err);
     for (size_t start = 0; !s && start < n; start += batch_size) {
         size_t m = n - start < batch_size ? n - start : batch_size;
         for (size_t j = 0; j < m; j++)
@@ -498,14 +629,19 @@ lp_status lp_encoder_embed(const lp_encoder *e, const char *const *texts, size_t
         s = lp_wordpiece_encode_batch(e->wp, bt, m, &tb, err);
         if (!s) {
             ntr += tb.n_truncated;
-            s = lp_encoder_forward(e, &tb, bo, err);
+            s = enc_check_batch(e, &tb, err);
         }
+        if (!s)
+            s = acts_fit(e, tb.n, tb.t, &a, err);
+        if (!s)
+            s = forward_acts(e, &tb, &a, bo, err);
         lp_token_batch_clear(&tb);
         for (size_t j = 0; !s && j < m; j++)
             memcpy(out + order[start + j].idx * D, bo + j * D, D * sizeof *out);
     }
     if (!s && n_truncated)
         *n_truncated = ntr;
+    acts_free(e->be, &a);
     free(order);
     free(bt);
     free(bo);

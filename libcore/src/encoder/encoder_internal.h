@@ -10,9 +10,11 @@
 
 #include "lepton/encoder.h"
 
-/* Offsets (in floats) of one layer's tensors inside the parameter block. */
+/* Offsets (in floats) of one layer's tensors inside the parameter block; wqkv, bqkv inside
+ * the fused block (lp_encoder.qkv). */
 typedef struct enc_layer {
     size_t wq, bq, wk, bk, wv, bv, wo, bo, ln1_g, ln1_b, w1, b1, w2, b2, ln2_g, ln2_b;
+    size_t wqkv, bqkv;
 } enc_layer;
 
 struct lp_encoder {
@@ -23,6 +25,11 @@ struct lp_encoder {
     lp_wordpiece *wp;
     size_t word, pos, type, ln_g, ln_b; /* embedding offsets */
     enc_layer *layer;                   /* (layers) */
+    /* Per layer [Wq; Wk; Wv] (3D, D) and [bq; bk; bv] (3D): copies of the parameter block's
+     * q/k/v tensors, made at load, so inference projects x (N, D) to q|k|v (N, 3D) in one
+     * product. The parameters stay the source of truth: code that changes wq..bv in `params`
+     * must call enc_qkv_fuse (encoder.c) again. */
+    lp_dbuf qkv;
 };
 
 /* encoder_batch.c: host steps shared by the inference and training forwards. */
