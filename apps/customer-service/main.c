@@ -15,7 +15,7 @@ static const char usage[] =
     "usage: lepton-customer-service <command> [flags]\n"
     "  train --data TRAIN [--valid VALID] [--text-col text] [--label-col label] [--oos-label oos]\n"
     "        [--slots SLOTS_TRAIN] [--faq FAQ] [--bot BOT.json] [--c 1,10,100] [--char-ngrams]\n"
-    "        --out MODEL.lpm\n"
+    "        [--encoder ENC.lpm [--finetune head]] --out MODEL.lpm\n"
     "  eval --model MODEL.lpm --data TEST [--text-col ..] [--label-col ..] [--oos-label oos] "
     "--json\n"
     "       [--adapter TENANT.lpa] [--only LABEL,LABEL..]\n"
@@ -106,9 +106,26 @@ static int cmd_train(int argc, char **argv)
                  {"--out"},
                  {"--c"},
                  {"--char-ngrams", NULL, true},
+                 {"--encoder"},
+                 {"--finetune"},
                  {NULL}};
     if (!parse_flags(argc, argv, fl) || !need(fl, "train", "--data") || !need(fl, "train", "--out"))
         return 2;
+    const char *ft = get(fl, "--finetune");
+    if (ft && !get(fl, "--encoder")) {
+        fprintf(stderr, "lepton-customer-service train: --finetune needs --encoder\n%s", usage);
+        return 2;
+    }
+    if (ft && (!strcmp(ft, "lora") || !strcmp(ft, "full"))) {
+        fprintf(stderr, "error: --finetune %s: not available yet (the encoder's backward pass is "
+                        "not wired into this app); use --finetune head\n", ft);
+        return 1;
+    }
+    if (ft && strcmp(ft, "head")) {
+        fprintf(stderr, "lepton-customer-service train: --finetune '%s': expected head, lora or "
+                        "full\n", ft);
+        return 2;
+    }
     cs_train_spec sp = cs_train_spec_default();
     sp.data = get(fl, "--data");
     sp.valid = get(fl, "--valid");
@@ -122,6 +139,7 @@ static int cmd_train(int argc, char **argv)
     sp.faq = get(fl, "--faq");
     sp.bot = get(fl, "--bot");
     sp.char_ngrams = get(fl, "--char-ngrams") != NULL;
+    sp.encoder = get(fl, "--encoder");
     double grid[16];
     if (get(fl, "--c")) {
         const char *p = get(fl, "--c");
@@ -155,6 +173,11 @@ static int cmd_train(int argc, char **argv)
             cs_intent_temperature(b->intent), cs_intent_threshold(b->intent),
             b->slots ? ", slots" : "", b->faq ? ", faq" : "", b->def ? ", bot" : "", secs,
             get(fl, "--out"));
+    if (cs_intent_encoder(b->intent))
+        fprintf(stderr, "encoder %s: head on frozen embeddings, TF-IDF weight %.1f in the "
+                "ensemble (chosen on validation), centroid cosine threshold %.4f\n",
+                cs_intent_encoder(b->intent), cs_intent_tfidf_weight(b->intent),
+                cs_intent_cos_threshold(b->intent));
     cs_bot_free(b);
     return 0;
 }
