@@ -15,7 +15,7 @@ bin="$build/bin/lepton-customer-service"
 data=${LEPTON_SHARED_DATA:-$root/../shared/data}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-export OMP_WAIT_POLICY=passive
+export OMP_WAIT_POLICY=passive LEPTON_LOG=info
 now() { date +%s.%N; }
 [ -s "$enc" ] || { echo "no encoder at $enc (run scripts/setup or lepton encoder install)"; exit 1; }
 

@@ -96,6 +96,8 @@ const char *cs_intent_oos_label(const cs_intent *m);
 const char *cs_intent_encoder(const cs_intent *m);
 double cs_intent_tfidf_weight(const cs_intent *m);
 double cs_intent_cos_threshold(const cs_intent *m);
+/* The loaded encoder of an encoder model (owned by m), else NULL. */
+const lp_encoder *cs_intent_encoder_handle(const cs_intent *m);
 size_t cs_intent_n_classes(const cs_intent *m);
 const char *cs_intent_class(const cs_intent *m, size_t k);
 /* The underlying lp_model (owned by m), e.g. to attach extra sections before saving. */
@@ -246,6 +248,10 @@ const char *cs_faq_answer(const cs_faq *f, size_t i); /* NULL when none */
  * a zero score are left out. Thread-safe. */
 lp_status cs_faq_search(const cs_faq *f, const char *query, size_t k, cs_faq_hit *hits,
                         size_t *n_hits, lp_err *err);
+/* Also rank by the sentence encoder enc (borrowed: it must outlive f; NULL = lexical only):
+ * embeds every question now (see cs_faq.c). Errors as eh_embed. Not thread-safe with
+ * searches of f. */
+lp_status cs_faq_set_encoder(cs_faq *f, const lp_encoder *enc, lp_err *err);
 /* A confident match: the top hit's cosine is at least this. */
 #define CS_FAQ_CONFIDENT 0.5
 void cs_faq_save(const cs_faq *f, lp_buf *b);

@@ -131,6 +131,10 @@ double cs_intent_cos_threshold(const cs_intent *m)
 {
     return m->head ? m->tau_c : NAN;
 }
+const lp_encoder *cs_intent_encoder_handle(const cs_intent *m)
+{
+    return m->head ? m->enc : NULL;
+}
 
 static lp_status make_frame(const char *const *texts, const char *const *labels, size_t n,
                             lp_frame **out, lp_err *err)

@@ -162,6 +162,8 @@ lp_status cs_train_files(const cs_train_spec *spec, char *const *extra_texts,
         st = train_slots_file(spec->slots, &b->slots, err);
     if (st == LP_OK && spec->faq)
         st = load_faq(spec->faq, &b->faq, err);
+    if (st == LP_OK && b->faq && cs_intent_encoder_handle(b->intent))
+        st = cs_faq_set_encoder(b->faq, cs_intent_encoder_handle(b->intent), err);
     if (st == LP_OK && spec->bot) {
         uint8_t *d;
         size_t len;

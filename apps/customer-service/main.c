@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cs.h"
+#include "enchead.h"
 
 static const char usage[] =
     "usage: lepton-customer-service <command> [flags]\n"
@@ -21,7 +22,7 @@ static const char usage[] =
     "       [--adapter TENANT.lpa] [--only LABEL,LABEL..]\n"
     "  train-slots --data TRAIN --out SLOTS.lpm\n"
     "  eval-slots --model SLOTS.lpm --data TEST --json\n"
-    "  eval-faq --faq FAQ --queries QUERIES --json\n"
+    "  eval-faq --faq FAQ --queries QUERIES [--encoder ENC.lpm] --json\n"
     "  retrain --model MODEL.lpm [--db cs.db] --out NEW.lpm\n"
     "  finetune --model BASE.lpm --data FEW.tsv [--rank 8] [--epochs 40] [--lr 0.01] [--seed 42]\n"
     "        [--text-col text] [--label-col label] --out TENANT.lpa\n"
@@ -371,7 +372,7 @@ static int cmd_eval_slots(int argc, char **argv)
 
 static int cmd_eval_faq(int argc, char **argv)
 {
-    flag fl[] = {{"--faq"}, {"--queries"}, {"--json", NULL, true}, {NULL}};
+    flag fl[] = {{"--faq"}, {"--queries"}, {"--encoder"}, {"--json", NULL, true}, {NULL}};
     if (!parse_flags(argc, argv, fl) || !need(fl, "eval-faq", "--faq") ||
         !need(fl, "eval-faq", "--queries"))
         return 2;
@@ -411,6 +412,11 @@ static int cmd_eval_faq(int argc, char **argv)
         }
         st = cs_faq_build(ids, qs, as, ft.n_rows, &f, &err);
     }
+    lp_encoder *enc = NULL;
+    if (st == LP_OK && get(fl, "--encoder") &&
+        (st = eh_encoder_open(get(fl, "--encoder"), NULL, "eval-faq --encoder", &enc, NULL,
+                              &err)) == LP_OK)
+        st = cs_faq_set_encoder(f, enc, &err);
     double top1 = 0, r5 = 0, mrr = 0;
     for (size_t i = 0; st == LP_OK && i < qt.n_rows; i++) {
         size_t nh;
@@ -434,6 +440,7 @@ static int cmd_eval_faq(int argc, char **argv)
         print_json(o);
     }
     cs_faq_free(f);
+    lp_encoder_free(enc);
     free(ids);
     free(qs);
     free(as);

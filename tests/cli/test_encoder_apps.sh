@@ -56,6 +56,12 @@ check "cs serve answers with an intent" jqq '.intent | type == "string"' <<<"$bo
 check "cs serve reply asks for the order number" jqq '.reply | test("order number")' <<<"$body"
 kill "$pid"; wait "$pid" 2>/dev/null; pid=""
 
+# eval-faq ranks with the encoder too: each FAQ question as its own query finds itself
+awk -F'\t' 'NR == 1 { print "faq_id\tquery"; next } { print $1 "\t" $2 }' "$bot/faq.tsv" >"$dir/q.tsv"
+out=$("$cs" eval-faq --faq "$bot/faq.tsv" --queries "$dir/q.tsv" --encoder "$enc" --json 2>/dev/null); rc=$?
+check "cs eval-faq --encoder exit 0" test "$rc" -eq 0
+check "cs eval-faq --encoder: questions find themselves (top1 $(jnum "$out" top1))" \
+  awk -v a="$(jnum "$out" top1)" 'BEGIN{exit !(a >= 0.9)}'
 out=$("$cs" train --data "$bot/intents_train.tsv" --encoder "$enc" --finetune lora \
   --out "$dir/x.lpm" 2>&1); rc=$?
 check "cs --finetune lora: exit 1" test "$rc" -eq 1
