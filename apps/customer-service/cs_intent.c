@@ -852,12 +852,8 @@ static lp_status attach(cs_intent *m, lp_err *err)
     cJSON_AddBoolToObject(j, "oos_in_train", m->protocol_train);
     if (m->head) {
         cJSON *e = cJSON_AddObjectToObject(j, "encoder");
-        cJSON_AddStringToObject(e, "path", m->ident.path);
-        cJSON_AddStringToObject(e, "sha256", m->ident.sha256);
-        cJSON_AddNumberToObject(e, "dim", (double)m->ident.dim);
+        eh_settings_add(e, &m->ident, m->w_tfidf, m->tau_c);
         cJSON_AddStringToObject(e, "finetune", "head");
-        cJSON_AddNumberToObject(e, "tfidf_weight", m->w_tfidf);
-        cJSON_AddNumberToObject(e, "tau_cos", m->tau_c);
     }
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
@@ -886,26 +882,10 @@ lp_status cs_intent_save(cs_intent *m, const char *path, lp_err *err)
  * section, and the recorded encoder file, refused when its sha256 differs. */
 static lp_status load_encoder(cs_intent *m, const char *path, const cJSON *e, lp_err *err)
 {
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "path");
-    const cJSON *h = cJSON_GetObjectItemCaseSensitive(e, "sha256");
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "dim");
-    const cJSON *w = cJSON_GetObjectItemCaseSensitive(e, "tfidf_weight");
-    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(e, "tau_cos");
-    if (!cJSON_IsString(p) || strlen(p->valuestring) >= sizeof(m->ident.path) ||
-        !cJSON_IsString(h) || strlen(h->valuestring) != 64 || !cJSON_IsNumber(d) ||
-        !(d->valuedouble >= 1) || !cJSON_IsNumber(w) || !(w->valuedouble >= 0) ||
-        !(w->valuedouble <= 1) || !cJSON_IsNumber(tc) || !(tc->valuedouble >= -1) ||
-        !(tc->valuedouble <= 1))
-        return lp_err_set(err, LP_EFORMAT, "%s: section cs.intent: bad encoder settings", path);
-    strcpy(m->ident.path, p->valuestring);
-    strcpy(m->ident.sha256, h->valuestring);
-    m->ident.dim = (size_t)d->valuedouble;
-    m->w_tfidf = w->valuedouble;
-    m->tau_c = tc->valuedouble;
+    lp_status st = eh_settings_parse(e, path, &m->ident, &m->w_tfidf, &m->tau_c, err);
     const void *data;
     size_t len;
-    lp_status st = lp_model_get_extra(m->model, EXTRA_HEAD, &data, &len, err);
-    if (st != LP_OK)
+    if (st != LP_OK || (st = lp_model_get_extra(m->model, EXTRA_HEAD, &data, &len, err)) != LP_OK)
         return st;
     lp_reader r;
     lp_reader_init(&r, data, len, "section cs.enchead");

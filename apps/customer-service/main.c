@@ -112,21 +112,10 @@ static int cmd_train(int argc, char **argv)
                  {NULL}};
     if (!parse_flags(argc, argv, fl) || !need(fl, "train", "--data") || !need(fl, "train", "--out"))
         return 2;
-    const char *ft = get(fl, "--finetune");
-    if (ft && !get(fl, "--encoder")) {
-        fprintf(stderr, "lepton-customer-service train: --finetune needs --encoder\n%s", usage);
-        return 2;
-    }
-    if (ft && (!strcmp(ft, "lora") || !strcmp(ft, "full"))) {
-        fprintf(stderr, "error: --finetune %s: not available yet (the encoder's backward pass is "
-                        "not wired into this app); use --finetune head\n", ft);
-        return 1;
-    }
-    if (ft && strcmp(ft, "head")) {
-        fprintf(stderr, "lepton-customer-service train: --finetune '%s': expected head, lora or "
-                        "full\n", ft);
-        return 2;
-    }
+    int ftc = eh_finetune_check("lepton-customer-service train", get(fl, "--finetune"),
+                                get(fl, "--encoder") != NULL);
+    if (ftc >= 0)
+        return ftc;
     cs_train_spec sp = cs_train_spec_default();
     sp.data = get(fl, "--data");
     sp.valid = get(fl, "--valid");

@@ -216,13 +216,10 @@ static lp_status mix_encoder(const dx_text_model *m, const char *const *texts, s
     if (!st) {
         eh_head_logprob(m->head, x, n, le);
         for (size_t i = 0; i < n; i++) {
-            double *r = z + i * k, mx = r[0], s = 0;
-            for (size_t j = 1; j < k; j++)
-                mx = fmax(mx, r[j]);
+            double *r = z + i * k;
+            eh_log_softmax(r, k);
             for (size_t j = 0; j < k; j++)
-                s += exp(r[j] - mx);
-            for (size_t j = 0; j < k; j++)
-                r[j] = m->w_tfidf * (r[j] - mx - log(s)) + (1 - m->w_tfidf) * le[i * k + j];
+                r[j] = m->w_tfidf * r[j] + (1 - m->w_tfidf) * le[i * k + j];
         }
         if (cosv)
             eh_head_max_cos(m->head, x, n, -1, cosv);
@@ -694,12 +691,8 @@ static lp_status fit_trust(dx_text_model *m, const rows *tr, const rows *va, con
         cJSON_AddNumberToObject(j, "min_known_share", m->cov_thr);
         cJSON_AddItemToObject(j, "card", cJSON_Parse(m->card));
         if (m->head) {
-            cJSON *e = cJSON_AddObjectToObject(j, "encoder");
-            cJSON_AddStringToObject(e, "path", m->ident.path);
-            cJSON_AddStringToObject(e, "sha256", m->ident.sha256);
-            cJSON_AddNumberToObject(e, "dim", (double)m->ident.dim);
-            cJSON_AddNumberToObject(e, "tfidf_weight", m->w_tfidf);
-            cJSON_AddNumberToObject(e, "min_cosine", m->cos_thr);
+            eh_settings_add(cJSON_AddObjectToObject(j, "encoder"), &m->ident, m->w_tfidf,
+                            m->cos_thr);
             lp_buf b;
             lp_buf_init(&b);
             eh_head_save(m->head, &b);
@@ -756,6 +749,8 @@ static lp_status fit_encoder(dx_text_model *m, const rows *tr, const rows *va,
         st = label_ids(m, va, "validation rows", y, err);
     if (!st)
         st = score_rows(m, va, zt, nw, kn, cv, err);
+    for (size_t i = 0; !st && i < nv; i++)
+        eh_log_softmax(zt + i * k, k);
     m->head = h;
     if (!st)
         st = eh_embed(m->enc, (const char *const *)va->text, nv, &x, err);
@@ -766,15 +761,10 @@ static lp_status fit_encoder(dx_text_model *m, const rows *tr, const rows *va,
             size_t right = 0;
             for (size_t i = 0; i < nv; i++) {
                 const double *a = zt + i * k, *b = le + i * k;
-                double mx = a[0], s = 0;
-                for (size_t j = 1; j < k; j++)
-                    mx = fmax(mx, a[j]);
-                for (size_t j = 0; j < k; j++)
-                    s += exp(a[j] - mx);
                 size_t arg = 0;
                 double top = -INFINITY;
                 for (size_t j = 0; j < k; j++) {
-                    double v = g / 10.0 * (a[j] - mx - log(s)) + (1 - g / 10.0) * b[j];
+                    double v = g / 10.0 * a[j] + (1 - g / 10.0) * b[j];
                     if (v > top)
                         top = v, arg = j;
                 }
@@ -908,25 +898,11 @@ lp_status dx_text_model_save(const dx_text_model *m, const char *path, lp_err *e
  * encoder file (refused when its sha256 differs). */
 static lp_status load_encoder(dx_text_model *m, const char *path, const cJSON *e, lp_err *err)
 {
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "path");
-    const cJSON *h = cJSON_GetObjectItemCaseSensitive(e, "sha256");
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "dim");
-    const cJSON *w = cJSON_GetObjectItemCaseSensitive(e, "tfidf_weight");
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "min_cosine");
-    if (!cJSON_IsString(p) || strlen(p->valuestring) >= sizeof m->ident.path ||
-        !cJSON_IsString(h) || strlen(h->valuestring) != 64 || !cJSON_IsNumber(d) ||
-        !(d->valuedouble >= 1) || !cJSON_IsNumber(w) || !(w->valuedouble >= 0) ||
-        !(w->valuedouble <= 1) || !cJSON_IsNumber(c) || !(c->valuedouble >= -1) ||
-        !(c->valuedouble <= 1))
-        return lp_err_set(err, LP_EFORMAT, "%s: dx.text section: bad encoder settings", path);
-    snprintf(m->ident.path, sizeof m->ident.path, "%s", p->valuestring);
-    snprintf(m->ident.sha256, sizeof m->ident.sha256, "%s", h->valuestring);
-    m->ident.dim = (size_t)d->valuedouble;
-    m->w_tfidf = w->valuedouble;
-    m->cos_thr = c->valuedouble;
-    const void *data;
-    size_t len;
-    lp_status st = lp_model_get_extra(m->model, "dx.enchead", &data, &len, err);
+    lp_status st = eh_settings_parse(e, path, &m->ident, &m->w_tfidf, &m->cos_thr, err);
+    const void *data = NULL;
+    size_t len = 0;
+    if (!st)
+        st = lp_model_get_extra(m->model, "dx.enchead", &data, &len, err);
     lp_reader r;
     lp_reader_init(&r, data, len, "section dx.enchead");
     if (!st)

@@ -32,6 +32,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "enchead.h"
+
 static const char *USAGE =
     "usage: lepton-diagnosis train (--images PATH [--labels IDX] | --text FILE [--text-col text]"
     " [--label-col label] [--encoder ENC.lpm [--finetune head]] | --tabular FILE --label COL)"
@@ -221,21 +223,10 @@ static int cmd_train(int argc, char **argv)
         const char *label = flag(argc, argv, "--label-col"), *col = flag(argc, argv, "--text-col");
         dx_train_opts o = train_opts_from_env();
         o.encoder = flag(argc, argv, "--encoder");
-        const char *ft = flag(argc, argv, "--finetune");
-        if (ft && !o.encoder) {
-            fprintf(stderr, "lepton-diagnosis train: --finetune needs --encoder\n%s", USAGE);
-            return 2;
-        }
-        if (ft && (!strcmp(ft, "lora") || !strcmp(ft, "full"))) {
-            fprintf(stderr, "error: --finetune %s: not available yet (the encoder's backward "
-                            "pass is not wired into this app); use --finetune head\n", ft);
-            return 1;
-        }
-        if (ft && strcmp(ft, "head")) {
-            fprintf(stderr, "lepton-diagnosis train: --finetune '%s': expected head, lora or "
-                            "full\n", ft);
-            return 2;
-        }
+        int ftc = eh_finetune_check("lepton-diagnosis train", flag(argc, argv, "--finetune"),
+                                    o.encoder != NULL);
+        if (ftc >= 0)
+            return ftc;
         dx_text_model *m = NULL;
         st = dx_text_train(text, flag(argc, argv, "--valid"), col ? col : "text",
                            label ? label : "label", &o, &m, &err);

@@ -9,6 +9,7 @@
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,69 @@ lp_status eh_encoder_open(const char *path, const eh_ident *want, const char *wh
         *id = me;
     *out = e;
     return LP_OK;
+}
+
+void eh_settings_add(cJSON *obj, const eh_ident *id, double w_tfidf, double min_cos)
+{
+    cJSON_AddStringToObject(obj, "path", id->path);
+    cJSON_AddStringToObject(obj, "sha256", id->sha256);
+    cJSON_AddNumberToObject(obj, "dim", (double)id->dim);
+    cJSON_AddNumberToObject(obj, "tfidf_weight", w_tfidf);
+    cJSON_AddNumberToObject(obj, "min_cosine", min_cos);
+}
+
+lp_status eh_settings_parse(const cJSON *e, const char *what, eh_ident *id, double *w_tfidf,
+                            double *min_cos, lp_err *err)
+{
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "path");
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(e, "sha256");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "dim");
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(e, "tfidf_weight");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "min_cosine");
+    if (!cJSON_IsString(p) || strlen(p->valuestring) >= sizeof id->path ||
+        !cJSON_IsString(h) || strlen(h->valuestring) != 64 || !cJSON_IsNumber(d) ||
+        !(d->valuedouble >= 1) || !(d->valuedouble <= EH_MAX_D) || !cJSON_IsNumber(w) ||
+        !(w->valuedouble >= 0) || !(w->valuedouble <= 1) || !cJSON_IsNumber(c) ||
+        !(c->valuedouble >= -1) || !(c->valuedouble <= 1))
+        return lp_err_set(err, LP_EFORMAT, "%s: bad encoder settings", what);
+    snprintf(id->path, sizeof id->path, "%s", p->valuestring);
+    snprintf(id->sha256, sizeof id->sha256, "%s", h->valuestring);
+    id->dim = (size_t)d->valuedouble;
+    *w_tfidf = w->valuedouble;
+    *min_cos = c->valuedouble;
+    return LP_OK;
+}
+
+int eh_finetune_check(const char *prog, const char *mode, bool has_encoder)
+{
+    if (!mode)
+        return -1;
+    if (!has_encoder) {
+        fprintf(stderr, "%s: --finetune needs --encoder\n", prog);
+        return 2;
+    }
+    if (!strcmp(mode, "lora") || !strcmp(mode, "full")) {
+        fprintf(stderr, "error: --finetune %s: not available yet (the encoder's backward pass is "
+                        "not wired into the apps); use --finetune head\n", mode);
+        return 1;
+    }
+    if (strcmp(mode, "head")) {
+        fprintf(stderr, "%s: --finetune '%s': expected head, lora or full\n", prog, mode);
+        return 2;
+    }
+    return -1;
+}
+
+void eh_log_softmax(double *r, size_t k)
+{
+    double mx = r[0], s = 0;
+    for (size_t c = 1; c < k; c++)
+        mx = fmax(mx, r[c]);
+    for (size_t c = 0; c < k; c++)
+        s += exp(r[c] - mx);
+    double lse = mx + log(s);
+    for (size_t c = 0; c < k; c++)
+        r[c] -= lse;
 }
 
 lp_status eh_embed(const lp_encoder *enc, const char *const *texts, size_t n, float **out,
@@ -288,16 +352,8 @@ void eh_head_logprob(const eh_head *h, const float *x, size_t n, double *z)
 {
     size_t k = h->k;
     scores(x, n, h->d, h->w, h->b, k, z);
-    for (size_t i = 0; i < n; i++) {
-        double *r = z + i * k, mx = r[0], s = 0;
-        for (size_t c = 1; c < k; c++)
-            mx = fmax(mx, r[c]);
-        for (size_t c = 0; c < k; c++)
-            s += exp(r[c] - mx);
-        double lse = mx + log(s);
-        for (size_t c = 0; c < k; c++)
-            r[c] -= lse;
-    }
+    for (size_t i = 0; i < n; i++)
+        eh_log_softmax(z + i * k, k);
 }
 
 void eh_head_max_cos(const eh_head *h, const float *x, size_t n, long skip, double *cos)

@@ -14,6 +14,8 @@
 #ifndef ENCHEAD_H
 #define ENCHEAD_H
 
+#include <cjson/cJSON.h>
+
 #include "lepton/encoder.h"
 #include "lepton/lepton.h"
 
@@ -34,6 +36,23 @@ typedef struct eh_ident {
  * file that is not an encoder is lp_encoder_load's error. *out is new; lp_encoder_free it. */
 lp_status eh_encoder_open(const char *path, const eh_ident *want, const char *what,
                           lp_encoder **out, eh_ident *id, lp_err *err);
+
+/* The encoder part of a model's settings JSON: {"path", "sha256", "dim", "tfidf_weight",
+ * "min_cosine"} added to obj (the ensemble's TF-IDF weight and the centroid-cosine threshold). */
+void eh_settings_add(cJSON *obj, const eh_ident *id, double w_tfidf, double min_cos);
+/* Read them back from e; LP_EFORMAT "<what>: bad encoder settings" when a member is missing or
+ * out of range (w in [0, 1], min_cos in [-1, 1], dim >= 1, a 64-hex sha256). */
+lp_status eh_settings_parse(const cJSON *e, const char *what, eh_ident *id, double *w_tfidf,
+                            double *min_cos, lp_err *err);
+
+/* `--finetune MODE` of an app's train command: -1 when fine (NULL, or "head" with an
+ * encoder); else prints why on stderr and returns the exit code: 1 for "lora" / "full" (not
+ * available yet), 2 for --finetune without --encoder or an unknown mode (usage). prog names
+ * the command in messages. */
+int eh_finetune_check(const char *prog, const char *mode, bool has_encoder);
+
+/* r (k) := r - logsumexp(r), the log-softmax, in place. */
+void eh_log_softmax(double *r, size_t k);
 
 /* Embed n texts (NULL or "" allowed: embedded as empty text) in batches of EH_BATCH: *out
  * (n, D) new floats the caller frees, unit rows. Texts longer than the encoder's max_len are
