@@ -53,6 +53,10 @@ typedef struct cs_intent_opts {
                                 test metrics were identical to 300) */
     bool char_ngrams;        /* add char_wb 2..5 TF-IDF to word 1..2 TF-IDF (default false:
                                 measured 2x slower on CLINC150 for this solver) */
+    const char *encoder;     /* sentence encoder .lpm (NULL = none): adds a head on its frozen
+                                embeddings, ensembled with TF-IDF, and the centroid-cosine OOS
+                                score (see cs_intent.c); the model records the file's path and
+                                sha256 and refuses another file at load */
 } cs_intent_opts;
 
 cs_intent_opts cs_intent_opts_default(void);
@@ -87,6 +91,13 @@ const char *cs_intent_protocol(const cs_intent *m);
 double cs_intent_threshold(const cs_intent *m);
 double cs_intent_temperature(const cs_intent *m);
 const char *cs_intent_oos_label(const cs_intent *m);
+/* Encoder models: the encoder file's path (owned by m), else NULL; the TF-IDF weight of the
+ * ensemble and the centroid-cosine OOS threshold (NaN without an encoder). */
+const char *cs_intent_encoder(const cs_intent *m);
+double cs_intent_tfidf_weight(const cs_intent *m);
+double cs_intent_cos_threshold(const cs_intent *m);
+/* The loaded encoder of an encoder model (owned by m), else NULL. */
+const lp_encoder *cs_intent_encoder_handle(const cs_intent *m);
 size_t cs_intent_n_classes(const cs_intent *m);
 const char *cs_intent_class(const cs_intent *m, size_t k);
 /* The underlying lp_model (owned by m), e.g. to attach extra sections before saving. */
@@ -237,6 +248,10 @@ const char *cs_faq_answer(const cs_faq *f, size_t i); /* NULL when none */
  * a zero score are left out. Thread-safe. */
 lp_status cs_faq_search(const cs_faq *f, const char *query, size_t k, cs_faq_hit *hits,
                         size_t *n_hits, lp_err *err);
+/* Also rank by the sentence encoder enc (borrowed: it must outlive f; NULL = lexical only):
+ * embeds every question now (see cs_faq.c). Errors as eh_embed. Not thread-safe with
+ * searches of f. */
+lp_status cs_faq_set_encoder(cs_faq *f, const lp_encoder *enc, lp_err *err);
 /* A confident match: the top hit's cosine is at least this. */
 #define CS_FAQ_CONFIDENT 0.5
 void cs_faq_save(const cs_faq *f, lp_buf *b);
@@ -357,6 +372,7 @@ typedef struct cs_train_spec {
     const double *c_grid;          /* may be NULL */
     size_t n_c;
     bool char_ngrams;
+    const char *encoder; /* sentence encoder .lpm, or NULL (cs_intent_opts.encoder) */
 } cs_train_spec;
 
 cs_train_spec cs_train_spec_default(void);

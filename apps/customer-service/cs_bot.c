@@ -80,6 +80,8 @@ lp_status cs_bot_load(const char *path, cs_bot **out, lp_err *err)
         lp_reader_init(&r, d, len, "cs.faq");
         st = cs_faq_load(&r, &b->faq, err);
     }
+    if (st == LP_OK && b->faq && cs_intent_encoder_handle(b->intent))
+        st = cs_faq_set_encoder(b->faq, cs_intent_encoder_handle(b->intent), err);
     if (st == LP_OK && lp_model_get_extra(m, SEC_BOT, &d, &len, NULL) == LP_OK)
         st = cs_bot_def_parse(d, len, "cs.bot", &b->def, err);
     if (st != LP_OK) {

@@ -9,8 +9,18 @@
  * the threshold tau fitted on validation. With OOS rows in validation tau is the largest that
  * costs at most 2 points of in-scope validation accuracy (so the most OOS recall for that
  * price); without, tau keeps target_in_recall (95%) of in-scope validation rows in scope.
- * Does not: learn from unlabelled text, or embed text densely.
+ * Does not: learn from unlabelled text, or fine-tune the encoder (head only).
  * Invariant: a loaded classifier predicts exactly as the one that was saved.
+ *
+ * With a sentence encoder (opts.encoder, apps/enchead): a softmax head on the frozen
+ * encoder's L2-normalised embeddings is trained beside the TF-IDF model on the same classes,
+ * and the two are ensembled in log-probability space, z = w log p_tfidf + (1 - w) log p_head,
+ * with w in {0, 0.1, .., 1} picked by validation in-scope accuracy (w = 0: the encoder alone,
+ * w = 1: TF-IDF alone); the temperature is then fitted on the validation z. OOS adds the
+ * embedding distance: a text is also out of scope when its largest cosine to the in-scope
+ * intents' centroids is below tau_c, (tau, tau_c) fitted jointly on validation by the same two
+ * rules (eh_fit_thresholds). The model file records the encoder's absolute path and sha256;
+ * loading opens that file and refuses another one.
  *
  * Tenant adapters: the multinomial logistic layer (coef (K, V), intercept) is a dense layer
  * on the TF-IDF features; a tenant's LoRA adapter (lepton/finetune.h, new_classes) adds a
@@ -24,10 +34,12 @@
 #include <string.h>
 
 #include "cs.h"
+#include "enchead.h"
 
 #define COL_TEXT "text"
 #define COL_LABEL "label"
 #define EXTRA_SETTINGS "cs.intent"
+#define EXTRA_HEAD "cs.enchead"
 /* Temperature range kept after fitting (see cs_intent_train). */
 #define CS_T_MIN 0.25
 #define CS_T_MAX 20.0
@@ -41,6 +53,16 @@ struct cs_intent {
     char *oos_label;
     double tau;
     bool protocol_train; /* OOS rows were in training */
+    /* encoder models only (head != NULL) */
+    eh_head *head;      /* classes in m->model's order */
+    lp_encoder *enc;    /* the encoder the head was trained on */
+    eh_ident ident;     /* its recorded identity */
+    double w_tfidf;     /* ensemble weight of the TF-IDF log-probabilities */
+    double tau_c;       /* OOS when the max centroid cosine is below this */
+    /* during training: embeddings (cache_n, D) of the validation texts cache_texts */
+    const char *const *cache_texts;
+    float *cache;
+    size_t cache_n;
 };
 
 cs_intent_opts cs_intent_opts_default(void)
@@ -53,7 +75,8 @@ cs_intent_opts cs_intent_opts_default(void)
                             .threads = 0,
                             .seed = 42,
                             .max_iter = 100,
-                            .char_ngrams = false};
+                            .char_ngrams = false,
+                            .encoder = NULL};
 }
 
 void cs_intent_free(cs_intent *m)
@@ -61,6 +84,9 @@ void cs_intent_free(cs_intent *m)
     if (!m)
         return;
     lp_model_free(m->model);
+    eh_head_free(m->head);
+    lp_encoder_free(m->enc);
+    free(m->cache);
     free(m->oos_label);
     free(m);
 }
@@ -92,6 +118,22 @@ lp_model *cs_intent_model(cs_intent *m)
 double cs_intent_temperature(const cs_intent *m)
 {
     return m->T;
+}
+const char *cs_intent_encoder(const cs_intent *m)
+{
+    return m->head ? m->ident.path : NULL;
+}
+double cs_intent_tfidf_weight(const cs_intent *m)
+{
+    return m->head ? m->w_tfidf : NAN;
+}
+double cs_intent_cos_threshold(const cs_intent *m)
+{
+    return m->head ? m->tau_c : NAN;
+}
+const lp_encoder *cs_intent_encoder_handle(const cs_intent *m)
+{
+    return m->head ? m->enc : NULL;
 }
 
 static lp_status make_frame(const char *const *texts, const char *const *labels, size_t n,
@@ -188,22 +230,69 @@ static lp_status strat_split(const char *const *labels, size_t n, double frac, u
     return LP_OK;
 }
 
-/* Calibrated probabilities (n, k) of texts, under the tenant adapter a (nullable). */
-static lp_status probs_of(const cs_intent *m, const lp_lora *a, const char *const *texts,
-                          size_t n, double **out, lp_err *err)
+/* Embeddings (n, D) of texts: the training cache when texts is the cached array, else the
+ * encoder's. *owned is what the caller frees (NULL for the cache). */
+static lp_status embed_of(const cs_intent *m, const char *const *texts, size_t n,
+                          const float **x, float **owned, lp_err *err)
+{
+    *owned = NULL;
+    if (m->cache && texts == m->cache_texts && n == m->cache_n) {
+        *x = m->cache;
+        return LP_OK;
+    }
+    lp_status st = eh_embed(m->enc, texts, n, owned, err);
+    *x = *owned;
+    return st;
+}
+
+/* Ensemble log-scores (n, k) of texts before the temperature: log p of the TF-IDF model (under
+ * the tenant adapter a, nullable), mixed with the encoder head's when there is one; cosv (n,
+ * nullable) gets the max in-scope centroid cosine (encoder models only). */
+static lp_status logits_of(const cs_intent *m, const lp_lora *a, const char *const *texts,
+                           size_t n, lp_predictions *pr, double *cosv, lp_err *err)
 {
     lp_frame *f;
     lp_status st = make_frame(texts, NULL, n, &f, err);
     if (st != LP_OK)
         return st;
-    lp_predictions pr = {0};
-    st = a ? lp_lora_predict(a, f, &pr, err) : lp_model_predict(m->model, f, &pr, err);
+    st = a ? lp_lora_predict(a, f, pr, err) : lp_model_predict(m->model, f, pr, err);
     lp_frame_free(f);
     if (st != LP_OK)
         return st;
-    size_t k = pr.k;
+    size_t k = pr->k;
     for (size_t i = 0; i < n * k; i++)
-        pr.out[i] = log(pr.out[i] > 1e-300 ? pr.out[i] : 1e-300);
+        pr->out[i] = log(pr->out[i] > 1e-300 ? pr->out[i] : 1e-300);
+    if (!m->head || a)
+        return LP_OK;
+    const float *x;
+    float *owned;
+    double *le = lp_mallocarray(n * k, sizeof(double));
+    if (!le)
+        st = lp_err_set(err, LP_ENOMEM, "intent: out of memory");
+    else if ((st = embed_of(m, texts, n, &x, &owned, err)) == LP_OK) {
+        eh_head_logprob(m->head, x, n, le);
+        for (size_t i = 0; i < n * k; i++)
+            pr->out[i] = m->w_tfidf * pr->out[i] + (1 - m->w_tfidf) * le[i];
+        if (cosv)
+            eh_head_max_cos(m->head, x, n, m->oos, cosv);
+        free(owned);
+    }
+    free(le);
+    if (st != LP_OK)
+        lp_predictions_clear(pr);
+    return st;
+}
+
+/* Calibrated probabilities (n, k) of texts, under the tenant adapter a (nullable); cosv as in
+ * logits_of. */
+static lp_status probs_of(const cs_intent *m, const lp_lora *a, const char *const *texts,
+                          size_t n, double **out, double *cosv, lp_err *err)
+{
+    lp_predictions pr = {0};
+    lp_status st = logits_of(m, a, texts, n, &pr, cosv, err);
+    if (st != LP_OK)
+        return st;
+    size_t k = pr.k;
     /* softmax(z / T), max subtracted for stability */
     for (size_t i = 0; i < n; i++) {
         double mx = -INFINITY, s = 0;
@@ -225,8 +314,9 @@ static const char *class_name(const cs_intent *m, const lp_lora *a, size_t c)
     return a ? lp_lora_class(a, c) : lp_model_class(m->model, c);
 }
 
-/* Fill res from one row of calibrated probabilities p (k), class names from a (nullable). */
-static void decide(const cs_intent *m, const lp_lora *a, const double *p, size_t k,
+/* Fill res from one row of calibrated probabilities p (k), class names from a (nullable), and
+ * (encoder models) the max centroid cosine cosv. */
+static void decide(const cs_intent *m, const lp_lora *a, const double *p, size_t k, double cosv,
                    cs_intent_result *r)
 {
     memset(r, 0, sizeof(*r));
@@ -253,8 +343,8 @@ static void decide(const cs_intent *m, const lp_lora *a, const double *p, size_t
             r->n_alt++;
     }
     r->confidence = r->n_alt ? r->alt_p[0] : 0;
-    r->out_of_scope =
-        (m->oos >= 0 && (long)best_all == m->oos) || r->confidence < m->tau || r->n_alt == 0;
+    r->out_of_scope = (m->oos >= 0 && (long)best_all == m->oos) || r->confidence < m->tau ||
+                      r->n_alt == 0 || (m->head && !a && cosv < m->tau_c);
     r->intent = r->out_of_scope ? m->oos_label : r->alt[0];
 }
 
@@ -264,14 +354,19 @@ lp_status cs_intent_predict_with(const cs_intent *m, const lp_lora *a,
 {
     if (n == 0)
         return LP_OK;
-    double *p;
-    lp_status st = probs_of(m, a, texts, n, &p, err);
-    if (st != LP_OK)
+    double *p, *cosv = lp_mallocarray(n, sizeof(double));
+    if (!cosv)
+        return lp_err_set(err, LP_ENOMEM, "intent: out of memory");
+    lp_status st = probs_of(m, a, texts, n, &p, cosv, err);
+    if (st != LP_OK) {
+        free(cosv);
         return st;
+    }
     size_t k = a ? lp_lora_n_classes(a) : lp_model_n_classes(m->model);
     for (size_t i = 0; i < n; i++)
-        decide(m, a, p + i * k, k, &res[i]);
+        decide(m, a, p + i * k, k, cosv[i], &res[i]);
     free(p);
+    free(cosv);
     return LP_OK;
 }
 
@@ -317,32 +412,68 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Encoder models: (tau, tau_c) from the validation answers r (nv, made with no threshold) and
+ * their centroid cosines cosv. */
+static lp_status fit_two(cs_intent *m, const cs_intent_result *r, const double *cosv,
+                         const char *const *vl, size_t nv, double target, lp_err *err)
+{
+    double *conf = lp_mallocarray(nv, sizeof(double));
+    uint8_t *gold = lp_mallocarray(nv, 1), *right = lp_mallocarray(nv, 1),
+            *pre = lp_mallocarray(nv, 1);
+    lp_status st = LP_OK;
+    if (!conf || !gold || !right || !pre) {
+        st = lp_err_set(err, LP_ENOMEM, "threshold: out of memory");
+    } else {
+        for (size_t i = 0; i < nv; i++) {
+            conf[i] = r[i].confidence;
+            gold[i] = !strcmp(vl[i], m->oos_label);
+            pre[i] = r[i].out_of_scope;
+            right[i] = r[i].n_alt && !strcmp(r[i].alt[0], vl[i]);
+        }
+        st = eh_fit_thresholds(conf, cosv, gold, right, pre, nv, CS_OOS_MAX_IN_LOSS, target,
+                               &m->tau, &m->tau_c, err);
+    }
+    free(conf);
+    free(gold);
+    free(right);
+    free(pre);
+    return st;
+}
+
 /* Fit tau on validation (see the file comment). */
 static lp_status fit_threshold(cs_intent *m, const char *const *vt, const char *const *vl,
                                size_t nv, double target, lp_err *err)
 {
-    double *p;
-    lp_status st = probs_of(m, NULL, vt, nv, &p, err);
-    if (st != LP_OK)
+    double *p, *cosv = lp_mallocarray(nv + 1, sizeof(double));
+    if (!cosv)
+        return lp_err_set(err, LP_ENOMEM, "threshold: out of memory");
+    lp_status st = probs_of(m, NULL, vt, nv, &p, cosv, err);
+    if (st != LP_OK) {
+        free(cosv);
         return st;
+    }
     size_t k = lp_model_n_classes(m->model), n_oos = 0, n_in = 0;
     double *conf = lp_mallocarray(nv + 1, sizeof(double));
     cs_intent_result *r = lp_mallocarray(nv, sizeof(cs_intent_result));
     if (!conf || !r) {
         free(p);
+        free(cosv);
         free(conf);
         free(r);
         return lp_err_set(err, LP_ENOMEM, "threshold: out of memory");
     }
     m->tau = 0;
+    m->tau_c = -1;
     for (size_t i = 0; i < nv; i++) {
-        decide(m, NULL, p + i * k, k, &r[i]);
+        decide(m, NULL, p + i * k, k, cosv[i], &r[i]);
         if (!strcmp(vl[i], m->oos_label))
             n_oos++;
         else
             conf[n_in++] = r[i].confidence;
     }
-    if (n_oos == 0 && n_in > 0) {
+    if (m->head) {
+        st = fit_two(m, r, cosv, vl, nv, target, err);
+    } else if (n_oos == 0 && n_in > 0) {
         qsort(conf, n_in, sizeof(double), cmp_double);
         size_t q = (size_t)floor((1.0 - target) * (double)n_in);
         m->tau = q < n_in ? conf[q] : 0;
@@ -375,8 +506,84 @@ static lp_status fit_threshold(cs_intent *m, const char *const *vt, const char *
         m->tau = best_tau;
     }
     free(p);
+    free(cosv);
     free(conf);
     free(r);
+    return st;
+}
+
+/* Encoder models: open o->encoder, fit the head on the training embeddings (labels as m's
+ * classes), and embed the validation texts vt (nv) into m's cache. */
+static lp_status fit_encoder(cs_intent *m, const cs_intent_opts *o, const char *const *t,
+                             const char *const *l, size_t nt, const char *const *vt, size_t nv,
+                             lp_err *err)
+{
+    lp_status st = eh_encoder_open(o->encoder, NULL, "intent --encoder", &m->enc, &m->ident, err);
+    if (st != LP_OK)
+        return st;
+    double t0 = lp_time_wall();
+    float *x = NULL;
+    int32_t *y = lp_mallocarray(nt, sizeof(int32_t));
+    if (!y)
+        return lp_err_set(err, LP_ENOMEM, "intent: out of memory");
+    for (size_t i = 0; i < nt; i++)
+        y[i] = (int32_t)class_index(m->model, l[i]);
+    if ((st = eh_embed(m->enc, t, nt, &x, err)) == LP_OK) {
+        lp_log_info("intent: embedded %zu training texts in %.1f s", nt, lp_time_wall() - t0);
+        eh_head_opts ho = eh_head_opts_default();
+        ho.seed = o->seed;
+        st = eh_head_fit(x, y, nt, m->ident.dim, lp_model_n_classes(m->model), &ho, &m->head,
+                         err);
+    }
+    free(x);
+    free(y);
+    if (st == LP_OK && (st = eh_embed(m->enc, vt, nv, &m->cache, err)) == LP_OK) {
+        m->cache_texts = vt;
+        m->cache_n = nv;
+    }
+    lp_log_info("intent: encoder head ready after %.1f s", lp_time_wall() - t0);
+    return st;
+}
+
+/* Encoder models: pick the ensemble weight w on validation log-probabilities lt (nvk, k) of the
+ * TF-IDF model (rows vkidx of the cache, labels vlk) and replace lt by the ensemble's. */
+static lp_status mix_validation(cs_intent *m, lp_predictions *lt, const size_t *vkidx,
+                                const char *const *vlk, size_t nvk, const char *oos,
+                                lp_err *err)
+{
+    size_t k = lt->k, d = m->ident.dim;
+    float *x = lp_mallocarray(nvk * d, sizeof(float));
+    double *le = lp_mallocarray(nvk * k, sizeof(double)), *z = lp_mallocarray(nvk * k,
+                                                                               sizeof(double));
+    if (!x || !le || !z) {
+        free(x);
+        free(le);
+        free(z);
+        return lp_err_set(err, LP_ENOMEM, "intent: out of memory");
+    }
+    for (size_t i = 0; i < nvk; i++)
+        memcpy(x + i * d, m->cache + vkidx[i] * d, d * sizeof(float));
+    eh_head_logprob(m->head, x, nvk, le);
+    double best = -1, acc_w[11];
+    lp_predictions tmp = *lt;
+    tmp.out = z;
+    for (int g = 0; g <= 10; g++) {
+        double w = g / 10.0;
+        for (size_t i = 0; i < nvk * k; i++)
+            z[i] = w * lt->out[i] + (1 - w) * le[i];
+        acc_w[g] = in_scope_acc(&tmp, m->model, vlk, nvk, oos);
+        if (acc_w[g] > best) {
+            best = acc_w[g];
+            m->w_tfidf = w;
+        }
+    }
+    for (size_t i = 0; i < nvk * k; i++)
+        lt->out[i] = m->w_tfidf * lt->out[i] + (1 - m->w_tfidf) * le[i];
+    lp_log_info("intent: validation in-scope accuracy: encoder head %.4f, TF-IDF %.4f, ensemble "
+                "(TF-IDF weight %.1f) %.4f", acc_w[0], acc_w[10], m->w_tfidf, best);
+    free(x);
+    free(le);
+    free(z);
     return LP_OK;
 }
 
@@ -437,12 +644,13 @@ lp_status cs_intent_train(const char *const *texts, const char *const *labels, s
     size_t ng = o.c_grid && o.n_c ? o.n_c : 1;
     /* validation labels never seen in training cannot be predicted: keep them out of the
      * validation frame given to lp_model_train (it rejects unknown labels) */
-    size_t nvk = 0;
+    size_t nvk = 0, *vkidx = lp_mallocarray(nv, sizeof(size_t));
     const char **vtk = lp_mallocarray(nv, sizeof(char *)),
                **vlk = lp_mallocarray(nv, sizeof(char *));
-    if (!vtk || !vlk) {
+    if (!vtk || !vlk || !vkidx) {
         free(vtk);
         free(vlk);
+        free(vkidx);
         st = lp_err_set(err, LP_ENOMEM, "intent data: out of memory");
         goto done;
     }
@@ -451,6 +659,7 @@ lp_status cs_intent_train(const char *const *texts, const char *const *labels, s
         for (size_t j = 0; j < nt && !seen; j++)
             seen = !strcmp(L[j], VL[i]);
         if (seen) {
+            vkidx[nvk] = i;
             vtk[nvk] = VT[i];
             vlk[nvk++] = VL[i];
         }
@@ -508,6 +717,11 @@ lp_status cs_intent_train(const char *const *texts, const char *const *labels, s
     m->oos = class_index(m->model, o.oos_label);
     m->T = 1;
     m->protocol_train = m->oos >= 0;
+    m->w_tfidf = 0.5;
+    if (o.encoder && (st = fit_encoder(m, &o, T, L, nt, VT, nv, err)) != LP_OK) {
+        cs_intent_free(m);
+        goto fit_done;
+    }
     /* temperature on validation logits */
     if (nvk) {
         lp_predictions pr = {0};
@@ -524,7 +738,10 @@ lp_status cs_intent_train(const char *const *texts, const char *const *labels, s
         for (size_t i = 0; i < nvk * pr.k; i++)
             pr.out[i] = log(pr.out[i] > 1e-300 ? pr.out[i] : 1e-300);
         lp_calibrator *cal = NULL;
-        st = lp_calibrator_fit_temperature(pr.out, y, nvk, pr.k, &cal, err);
+        if (m->head)
+            st = mix_validation(m, &pr, vkidx, vlk, nvk, o.oos_label, err);
+        if (st == LP_OK)
+            st = lp_calibrator_fit_temperature(pr.out, y, nvk, pr.k, &cal, err);
         free(y);
         lp_predictions_clear(&pr);
         if (st != LP_OK) {
@@ -546,8 +763,16 @@ lp_status cs_intent_train(const char *const *texts, const char *const *labels, s
         cs_intent_free(m);
         goto fit_done;
     }
-    lp_log_info("intent: %zu classes, protocol %s, T=%.3f, tau=%.4f", cs_intent_n_classes(m),
-                cs_intent_protocol(m), cs_intent_temperature(m), m->tau);
+    lp_log_info("intent: %zu classes, protocol %s, T=%.3f, tau=%.4f%s", cs_intent_n_classes(m),
+                cs_intent_protocol(m), cs_intent_temperature(m), m->tau,
+                m->head ? " (+ encoder)" : "");
+    if (m->head)
+        lp_log_info("intent: encoder %s, TF-IDF weight %.1f, centroid cosine threshold %.4f",
+                    m->ident.path, m->w_tfidf, m->tau_c);
+    free(m->cache);
+    m->cache = NULL;
+    m->cache_texts = NULL;
+    m->cache_n = 0;
     *out = m;
 fit_done:
     lp_model_free(best);
@@ -557,6 +782,7 @@ fit_done:
     lp_frame_free(fva);
     free(vtk);
     free(vlk);
+    free(vkidx);
 done:
     free(isv);
     free(tt);
@@ -578,6 +804,9 @@ lp_status cs_tenant_train(const cs_intent *m, const char *const *texts,
 {
     *out = NULL;
     cs_tenant_opts o = opts ? *opts : cs_tenant_opts_default();
+    if (m->head)
+        return lp_err_set(err, LP_EUNSUPPORTED, "tenant adapters: not available yet for models "
+                          "trained with --encoder (train the base without it)");
     if (n < 1)
         return lp_err_set(err, LP_EINVAL, "tenant data: no rows");
     for (size_t i = 0; i < n; i++) {
@@ -606,6 +835,10 @@ lp_status cs_tenant_train(const cs_intent *m, const char *const *texts,
 
 lp_status cs_tenant_load(const cs_intent *m, const char *path, lp_lora **out, lp_err *err)
 {
+    *out = NULL;
+    if (m->head)
+        return lp_err_set(err, LP_EUNSUPPORTED, "%s: tenant adapters are not available yet for "
+                          "models trained with --encoder", path);
     return lp_lora_load(m->model, path, out, err);
 }
 
@@ -617,12 +850,25 @@ static lp_status attach(cs_intent *m, lp_err *err)
     cJSON_AddNumberToObject(j, "tau", m->tau);
     cJSON_AddNumberToObject(j, "temperature", m->T);
     cJSON_AddBoolToObject(j, "oos_in_train", m->protocol_train);
+    if (m->head) {
+        cJSON *e = cJSON_AddObjectToObject(j, "encoder");
+        eh_settings_add(e, &m->ident, m->w_tfidf, m->tau_c);
+        cJSON_AddStringToObject(e, "finetune", "head");
+    }
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     if (!s)
         return lp_err_set(err, LP_ENOMEM, "intent: out of memory");
     lp_status st = lp_model_set_extra(m->model, EXTRA_SETTINGS, s, strlen(s), err);
     free(s);
+    if (st == LP_OK && m->head) {
+        lp_buf b;
+        lp_buf_init(&b);
+        eh_head_save(m->head, &b);
+        if ((st = lp_buf_status(&b, err)) == LP_OK)
+            st = lp_model_set_extra(m->model, EXTRA_HEAD, b.data, b.len, err);
+        lp_buf_free(&b);
+    }
     return st;
 }
 
@@ -630,6 +876,27 @@ lp_status cs_intent_save(cs_intent *m, const char *path, lp_err *err)
 {
     lp_status st = attach(m, err);
     return st != LP_OK ? st : lp_model_save(m->model, path, err);
+}
+
+/* The encoder part of a saved model: settings e (section cs.intent's "encoder"), the head
+ * section, and the recorded encoder file, refused when its sha256 differs. */
+static lp_status load_encoder(cs_intent *m, const char *path, const cJSON *e, lp_err *err)
+{
+    lp_status st = eh_settings_parse(e, path, &m->ident, &m->w_tfidf, &m->tau_c, err);
+    const void *data;
+    size_t len;
+    if (st != LP_OK || (st = lp_model_get_extra(m->model, EXTRA_HEAD, &data, &len, err)) != LP_OK)
+        return st;
+    lp_reader r;
+    lp_reader_init(&r, data, len, "section cs.enchead");
+    if ((st = eh_head_load(&r, &m->head, err)) != LP_OK)
+        return st;
+    if (eh_head_dim(m->head) != m->ident.dim ||
+        eh_head_classes(m->head) != lp_model_n_classes(m->model))
+        return lp_err_set(err, LP_EFORMAT, "%s: section cs.enchead: %zu x %zu does not fit %zu "
+                          "classes x %zu dims", path, eh_head_classes(m->head),
+                          eh_head_dim(m->head), lp_model_n_classes(m->model), m->ident.dim);
+    return eh_encoder_open(m->ident.path, &m->ident, path, &m->enc, NULL, err);
 }
 
 lp_status cs_intent_load(const char *path, cs_intent **out, lp_err *err)
@@ -658,6 +925,9 @@ lp_status cs_intent_load(const char *path, cs_intent **out, lp_err *err)
             m->T = T->valuedouble;
             m->oos = class_index(m->model, m->oos_label);
             m->protocol_train = m->oos >= 0;
+            const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "encoder");
+            if (e)
+                st = load_encoder(m, path, e, err);
         }
         cJSON_Delete(j);
     } else if (st == LP_ENOTFOUND) {

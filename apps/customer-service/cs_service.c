@@ -103,10 +103,10 @@ static cJSON *spec_json(const cs_train_spec *s)
 {
     cJSON *o = cJSON_CreateObject();
     const char *k[] = {"data",      "valid", "text_col", "label_col",
-                       "oos_label", "slots", "faq",      "bot"};
+                       "oos_label", "slots", "faq",      "bot", "encoder"};
     const char *v[] = {s->data,      s->valid, s->text_col, s->label_col,
-                       s->oos_label, s->slots, s->faq,      s->bot};
-    for (int i = 0; i < 8; i++)
+                       s->oos_label, s->slots, s->faq,      s->bot, s->encoder};
+    for (int i = 0; i < 9; i++)
         if (v[i])
             cJSON_AddStringToObject(o, k[i], v[i]);
     cJSON_AddBoolToObject(o, "char_ngrams", s->char_ngrams);
@@ -153,6 +153,7 @@ lp_status cs_train_files(const cs_train_spec *spec, char *const *extra_texts,
         io.n_c = spec->n_c;
         /* char n-grams help most where examples are few, and cost most where they are many */
         io.char_ngrams = spec->char_ngrams || n <= CS_CHAR_NGRAMS_AUTO_ROWS;
+        io.encoder = spec->encoder;
         st = cs_intent_train(t, l, n, vt, vl, va.n_rows, &io, &b->intent, err);
     }
     if (st == LP_OK)
@@ -161,6 +162,8 @@ lp_status cs_train_files(const cs_train_spec *spec, char *const *extra_texts,
         st = train_slots_file(spec->slots, &b->slots, err);
     if (st == LP_OK && spec->faq)
         st = load_faq(spec->faq, &b->faq, err);
+    if (st == LP_OK && b->faq && cs_intent_encoder_handle(b->intent))
+        st = cs_faq_set_encoder(b->faq, cs_intent_encoder_handle(b->intent), err);
     if (st == LP_OK && spec->bot) {
         uint8_t *d;
         size_t len;
@@ -278,6 +281,7 @@ lp_status cs_retrain(const cs_bot *cur, cs_store *store, const char *out_path, c
     sp.slots = jstr(j, "slots");
     sp.faq = jstr(j, "faq");
     sp.bot = jstr(j, "bot");
+    sp.encoder = jstr(j, "encoder");
     sp.char_ngrams = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "char_ngrams"));
     const cJSON *cg = cJSON_GetObjectItemCaseSensitive(j, "c_grid"), *x;
     double grid[16];

@@ -10,18 +10,19 @@
 #include <string.h>
 
 #include "cs.h"
+#include "enchead.h"
 
 static const char usage[] =
     "usage: lepton-customer-service <command> [flags]\n"
     "  train --data TRAIN [--valid VALID] [--text-col text] [--label-col label] [--oos-label oos]\n"
     "        [--slots SLOTS_TRAIN] [--faq FAQ] [--bot BOT.json] [--c 1,10,100] [--char-ngrams]\n"
-    "        --out MODEL.lpm\n"
+    "        [--encoder ENC.lpm [--finetune head]] --out MODEL.lpm\n"
     "  eval --model MODEL.lpm --data TEST [--text-col ..] [--label-col ..] [--oos-label oos] "
     "--json\n"
     "       [--adapter TENANT.lpa] [--only LABEL,LABEL..]\n"
     "  train-slots --data TRAIN --out SLOTS.lpm\n"
     "  eval-slots --model SLOTS.lpm --data TEST --json\n"
-    "  eval-faq --faq FAQ --queries QUERIES --json\n"
+    "  eval-faq --faq FAQ --queries QUERIES [--encoder ENC.lpm] --json\n"
     "  retrain --model MODEL.lpm [--db cs.db] --out NEW.lpm\n"
     "  finetune --model BASE.lpm --data FEW.tsv [--rank 8] [--epochs 40] [--lr 0.01] [--seed 42]\n"
     "        [--text-col text] [--label-col label] --out TENANT.lpa\n"
@@ -106,9 +107,15 @@ static int cmd_train(int argc, char **argv)
                  {"--out"},
                  {"--c"},
                  {"--char-ngrams", NULL, true},
+                 {"--encoder"},
+                 {"--finetune"},
                  {NULL}};
     if (!parse_flags(argc, argv, fl) || !need(fl, "train", "--data") || !need(fl, "train", "--out"))
         return 2;
+    int ftc = eh_finetune_check("lepton-customer-service train", get(fl, "--finetune"),
+                                get(fl, "--encoder") != NULL);
+    if (ftc >= 0)
+        return ftc;
     cs_train_spec sp = cs_train_spec_default();
     sp.data = get(fl, "--data");
     sp.valid = get(fl, "--valid");
@@ -122,6 +129,7 @@ static int cmd_train(int argc, char **argv)
     sp.faq = get(fl, "--faq");
     sp.bot = get(fl, "--bot");
     sp.char_ngrams = get(fl, "--char-ngrams") != NULL;
+    sp.encoder = get(fl, "--encoder");
     double grid[16];
     if (get(fl, "--c")) {
         const char *p = get(fl, "--c");
@@ -155,6 +163,11 @@ static int cmd_train(int argc, char **argv)
             cs_intent_temperature(b->intent), cs_intent_threshold(b->intent),
             b->slots ? ", slots" : "", b->faq ? ", faq" : "", b->def ? ", bot" : "", secs,
             get(fl, "--out"));
+    if (cs_intent_encoder(b->intent))
+        fprintf(stderr, "encoder %s: head on frozen embeddings, TF-IDF weight %.1f in the "
+                "ensemble (chosen on validation), centroid cosine threshold %.4f\n",
+                cs_intent_encoder(b->intent), cs_intent_tfidf_weight(b->intent),
+                cs_intent_cos_threshold(b->intent));
     cs_bot_free(b);
     return 0;
 }
@@ -348,7 +361,7 @@ static int cmd_eval_slots(int argc, char **argv)
 
 static int cmd_eval_faq(int argc, char **argv)
 {
-    flag fl[] = {{"--faq"}, {"--queries"}, {"--json", NULL, true}, {NULL}};
+    flag fl[] = {{"--faq"}, {"--queries"}, {"--encoder"}, {"--json", NULL, true}, {NULL}};
     if (!parse_flags(argc, argv, fl) || !need(fl, "eval-faq", "--faq") ||
         !need(fl, "eval-faq", "--queries"))
         return 2;
@@ -388,6 +401,11 @@ static int cmd_eval_faq(int argc, char **argv)
         }
         st = cs_faq_build(ids, qs, as, ft.n_rows, &f, &err);
     }
+    lp_encoder *enc = NULL;
+    if (st == LP_OK && get(fl, "--encoder") &&
+        (st = eh_encoder_open(get(fl, "--encoder"), NULL, "eval-faq --encoder", &enc, NULL,
+                              &err)) == LP_OK)
+        st = cs_faq_set_encoder(f, enc, &err);
     double top1 = 0, r5 = 0, mrr = 0;
     for (size_t i = 0; st == LP_OK && i < qt.n_rows; i++) {
         size_t nh;
@@ -411,6 +429,7 @@ static int cmd_eval_faq(int argc, char **argv)
         print_json(o);
     }
     cs_faq_free(f);
+    lp_encoder_free(enc);
     free(ids);
     free(qs);
     free(as);

@@ -37,6 +37,9 @@ typedef struct dx_train_opts {
     unsigned text_ngram_max;
     bool text_sublinear;
     const char *device;  /* nn kernel table: NULL / "cpu" (default), "cuda", "auto" */
+    /* text model: a sentence encoder .lpm (NULL = none) whose frozen embeddings feed a head
+     * ensembled with the TF-IDF model, plus an embedding-distance abstention (dx_text.c) */
+    const char *encoder;
 } dx_train_opts;
 
 dx_train_opts dx_train_opts_default(void);

@@ -14,9 +14,19 @@
  * The monitor's drift reference (top probability and OOD score of the validation answers) is
  * saved as the model's extra section "drift"; models saved before it load without one.
  *
+ * With a sentence encoder (dx_train_opts.encoder, apps/enchead): a softmax head on the frozen
+ * encoder's embeddings is trained on the same classes and ensembled with the TF-IDF model in
+ * log-probability space, z = w log p_tfidf + (1 - w) log p_head, w in {0, 0.1, .., 1} picked
+ * by validation accuracy; the temperature is fitted on that z. A second out-of-distribution
+ * score then applies: a text whose largest cosine to the class centroids is below the
+ * validation texts' (1 - ood_quantile) quantile abstains. Explanations stay those of the
+ * TF-IDF part. The dx.text section records the encoder's path and sha256; loading refuses
+ * another file.
+ *
  * Not here: no character n-grams, no other text family; the image model is in dx_image.c.
  */
 #include "dx.h"
+#include "enchead.h"
 #include "model/family.h"
 
 #include <cjson/cJSON.h>
@@ -41,6 +51,12 @@ struct dx_text_model {
     char version[32];
     char *card;
     lp_drift *drift; /* validation top probability and known-word OOD score, or NULL */
+    /* encoder models only (head != NULL) */
+    eh_head *head;
+    lp_encoder *enc;
+    eh_ident ident;
+    double w_tfidf; /* ensemble weight of the TF-IDF log-probabilities */
+    double cos_thr; /* abstain when the max centroid cosine is below this */
 };
 
 void dx_text_model_free(dx_text_model *m)
@@ -53,6 +69,8 @@ void dx_text_model_free(dx_text_model *m)
     free(m->vocab);
     free(m->card);
     lp_drift_free(m->drift);
+    eh_head_free(m->head);
+    lp_encoder_free(m->enc);
     free(m);
 }
 
@@ -145,7 +163,7 @@ static void logits_of(const dx_text_model *m, const float *x, double *z)
 
 /* The answer from logits z (k), the temperature and the word counts. */
 static void answer(const dx_text_model *m, const double *z, size_t n_words, size_t known,
-                   dx_answer *a)
+                   double cosv, dx_answer *a)
 {
     memset(a, 0, sizeof *a);
     a->k = m->k;
@@ -171,11 +189,44 @@ static void answer(const dx_text_model *m, const double *z, size_t n_words, size
         snprintf(a->reason, sizeof a->reason,
                  "text unlike the training texts (%zu of %zu words known, share %.2f < %.2f)",
                  known, n_words, share, m->cov_thr);
+    } else if (m->head && cosv < m->cos_thr) {
+        a->abstain = a->out_of_dist = true;
+        snprintf(a->reason, sizeof a->reason,
+                 "text unlike the training texts (embedding cosine to the nearest class %.2f < "
+                 "%.2f)", cosv, m->cos_thr);
     } else if (top < m->abstain_p) {
         a->abstain = true;
         snprintf(a->reason, sizeof a->reason, "low confidence (top probability %.2f < %.2f)",
                  top, m->abstain_p);
     }
+}
+
+/* Encoder models: replace the TF-IDF logits z (n, k) of texts by the ensemble's log-scores and
+ * fill cosv (n, nullable) with each text's max centroid cosine. No-op without an encoder. */
+static lp_status mix_encoder(const dx_text_model *m, const char *const *texts, size_t n,
+                             double *z, double *cosv, lp_err *err)
+{
+    if (!m->head || n == 0)
+        return LP_OK;
+    size_t k = m->k;
+    float *x = NULL;
+    double *le = lp_mallocarray(n, k * sizeof *le);
+    lp_status st = le ? eh_embed(m->enc, texts, n, &x, err)
+                      : lp_err_set(err, LP_ENOMEM, "text model: out of memory");
+    if (!st) {
+        eh_head_logprob(m->head, x, n, le);
+        for (size_t i = 0; i < n; i++) {
+            double *r = z + i * k;
+            eh_log_softmax(r, k);
+            for (size_t j = 0; j < k; j++)
+                r[j] = m->w_tfidf * r[j] + (1 - m->w_tfidf) * le[i * k + j];
+        }
+        if (cosv)
+            eh_head_max_cos(m->head, x, n, -1, cosv);
+    }
+    free(x);
+    free(le);
+    return st;
 }
 
 /* A one-column frame named DX_TEXT_COL of texts (n). */
@@ -227,11 +278,13 @@ lp_status dx_text_predict(const dx_text_model *m, const char *text, dx_answer *o
     st = words(m, text, NULL, &n_words, &known, err);
     if (!st)
         st = design_one(m, text, &x, err);
-    if (!st) {
-        double z[64];
+    double z[64], cosv = 1;
+    if (!st)
         logits_of(m, x->v, z);
-        answer(m, z, n_words, known, out);
-    }
+    if (!st)
+        st = mix_encoder(m, &text, 1, z, &cosv, err);
+    if (!st)
+        answer(m, z, n_words, known, cosv, out);
     lp_matf_free(x);
     return st;
 }
@@ -430,9 +483,9 @@ static lp_status label_ids(const dx_text_model *m, const rows *r, const char *wh
     return LP_OK;
 }
 
-/* Logits (n, k) and word counts of rows r. */
+/* Logits (n, k), word counts and (encoder models) max centroid cosines cosv (n) of rows r. */
 static lp_status score_rows(const dx_text_model *m, const rows *r, double *z, size_t *nw,
-                            size_t *known, lp_err *err)
+                            size_t *known, double *cosv, lp_err *err)
 {
     lp_frame *f = NULL;
     lp_matf *X = NULL;
@@ -442,7 +495,10 @@ static lp_status score_rows(const dx_text_model *m, const rows *r, double *z, si
     for (size_t i = 0; !st && i < r->n; i++) {
         logits_of(m, X->v + i * m->d, z + i * m->k);
         st = words(m, r->text[i], NULL, &nw[i], &known[i], err);
+        cosv[i] = 1;
     }
+    if (!st)
+        st = mix_encoder(m, (const char *const *)r->text, r->n, z, cosv, err);
     lp_matf_free(X);
     lp_frame_free(f);
     return st;
@@ -456,19 +512,22 @@ static lp_status eval_rows(const dx_text_model *m, const rows *r, const char *wh
     size_t *nw = lp_mallocarray(r->n, sizeof *nw), *kn = lp_mallocarray(r->n, sizeof *kn);
     int32_t *y = lp_mallocarray(r->n, sizeof *y);
     dx_answer *a = lp_mallocarray(r->n, sizeof *a);
-    lp_status st = z && nw && kn && y && a ? LP_OK
-                                           : lp_err_set(err, LP_ENOMEM, "%s: out of memory", what);
+    double *cv = lp_mallocarray(r->n, sizeof *cv);
+    lp_status st = z && nw && kn && y && a && cv
+                       ? LP_OK
+                       : lp_err_set(err, LP_ENOMEM, "%s: out of memory", what);
     if (!st)
         st = label_ids(m, r, what, y, err);
     if (!st)
-        st = score_rows(m, r, z, nw, kn, err);
+        st = score_rows(m, r, z, nw, kn, cv, err);
     if (!st) {
         dx_text_model tm = *m;
         tm.T = T;
         for (size_t i = 0; i < r->n; i++)
-            answer(&tm, z + i * m->k, nw[i], kn[i], &a[i]);
+            answer(&tm, z + i * m->k, nw[i], kn[i], cv[i], &a[i]);
         st = dx_eval_answers(a, y, r->n, m->k, ev, err);
     }
+    free(cv);
     free(z);
     free(nw);
     free(kn);
@@ -517,6 +576,16 @@ static lp_status build_card(dx_text_model *m, const char *path, const char *text
              "L2-normalised rows)", o->text_c, o->text_ngram_max ? o->text_ngram_max : 1,
              o->text_sublinear ? ", sublinear tf" : "");
     cJSON_AddStringToObject(arch, "family", fam);
+    if (m->head) {
+        cJSON *e = cJSON_AddObjectToObject(arch, "encoder");
+        cJSON_AddStringToObject(e, "file", m->ident.path);
+        cJSON_AddStringToObject(e, "sha256", m->ident.sha256);
+        cJSON_AddStringToObject(e, "head", "softmax on the frozen sentence embeddings, "
+                                "ensembled with the TF-IDF model in log-probability space");
+        cJSON_AddNumberToObject(e, "tfidf_weight", m->w_tfidf);
+        cJSON_AddNumberToObject(e, "min_cosine", m->cos_thr);
+        cJSON_AddStringToObject(e, "explanations", "TF-IDF part only");
+    }
     cJSON *v = cJSON_AddObjectToObject(c, "validation_metrics");
     cJSON_AddNumberToObject(v, "accuracy", ev->accuracy);
     cJSON_AddNumberToObject(v, "macro_f1", ev->macro_f1);
@@ -555,13 +624,14 @@ static lp_status fit_trust(dx_text_model *m, const rows *tr, const rows *va, con
     double *z = lp_mallocarray(nv, k * sizeof *z), *share = lp_mallocarray(nv, sizeof *share);
     size_t *nw = lp_mallocarray(nv, sizeof *nw), *kn = lp_mallocarray(nv, sizeof *kn);
     int32_t *y = lp_mallocarray(nv, sizeof *y);
-    lp_status st = z && share && nw && kn && y
+    double *cv = lp_mallocarray(nv, sizeof *cv);
+    lp_status st = z && share && nw && kn && y && cv
                        ? LP_OK
                        : lp_err_set(err, LP_ENOMEM, "text model: out of memory");
     if (!st)
         st = label_ids(m, va, "validation rows", y, err);
     if (!st)
-        st = score_rows(m, va, z, nw, kn, err);
+        st = score_rows(m, va, z, nw, kn, cv, err);
     lp_calibrator *cal = NULL;
     if (!st)
         st = lp_calibrator_fit_temperature(z, y, nv, k, &cal, err);
@@ -573,6 +643,10 @@ static lp_status fit_trust(dx_text_model *m, const rows *tr, const rows *va, con
         qsort(share, nv, sizeof *share, cmp_double);
         m->cov_thr = share[(size_t)floor((1.0 - o->ood_quantile) * (double)(nv - 1))];
         m->abstain_p = o->abstain_p;
+        if (m->head) {
+            qsort(cv, nv, sizeof *cv, cmp_double);
+            m->cos_thr = cv[(size_t)floor((1.0 - o->ood_quantile) * (double)(nv - 1))];
+        }
     }
     lp_calibrator_free(cal);
     /* the monitor's drift reference: the validation answers at the fitted temperature, kept
@@ -580,8 +654,11 @@ static lp_status fit_trust(dx_text_model *m, const rows *tr, const rows *va, con
     dx_answer *ans = st ? NULL : lp_mallocarray(nv, sizeof *ans);
     if (!st && !ans)
         st = lp_err_set(err, LP_ENOMEM, "text model: out of memory");
+    /* cv is sorted now: recompute the cosines in row order for the drift answers */
+    if (!st && m->head)
+        st = score_rows(m, va, z, nw, kn, cv, err);
     for (size_t i = 0; !st && i < nv; i++)
-        answer(m, z + i * k, nw[i], kn[i], &ans[i]);
+        answer(m, z + i * k, nw[i], kn[i], m->head ? cv[i] : 1, &ans[i]);
     if (!st)
         st = dx_drift_fit(ans, nv, &m->drift, err);
     free(ans);
@@ -613,17 +690,101 @@ static lp_status fit_trust(dx_text_model *m, const rows *tr, const rows *va, con
         cJSON_AddNumberToObject(j, "abstain_p", m->abstain_p);
         cJSON_AddNumberToObject(j, "min_known_share", m->cov_thr);
         cJSON_AddItemToObject(j, "card", cJSON_Parse(m->card));
-        sec = cJSON_PrintUnformatted(j);
+        if (m->head) {
+            eh_settings_add(cJSON_AddObjectToObject(j, "encoder"), &m->ident, m->w_tfidf,
+                            m->cos_thr);
+            lp_buf b;
+            lp_buf_init(&b);
+            eh_head_save(m->head, &b);
+            st = lp_buf_status(&b, err);
+            if (!st)
+                st = lp_model_set_extra(m->model, "dx.enchead", b.data, b.len, err);
+            lp_buf_free(&b);
+        }
+        sec = st ? NULL : cJSON_PrintUnformatted(j);
         cJSON_Delete(j);
-        st = sec ? lp_model_set_extra(m->model, "dx.text", sec, strlen(sec), err)
-                 : lp_err_set(err, LP_ENOMEM, "text model: out of memory");
+        if (!st)
+            st = sec ? lp_model_set_extra(m->model, "dx.text", sec, strlen(sec), err)
+                     : lp_err_set(err, LP_ENOMEM, "text model: out of memory");
     }
     cJSON_free(sec);
+    free(cv);
     free(z);
     free(share);
     free(nw);
     free(kn);
     free(y);
+    return st;
+}
+
+/* Encoder models: open o->encoder, fit the head on the training rows' embeddings, and pick the
+ * ensemble weight w by validation accuracy (ties: the smaller w, i.e. more encoder). */
+static lp_status fit_encoder(dx_text_model *m, const rows *tr, const rows *va,
+                             const dx_train_opts *o, lp_err *err)
+{
+    lp_status st = eh_encoder_open(o->encoder, NULL, "text --encoder", &m->enc, &m->ident, err);
+    if (st)
+        return st;
+    size_t k = m->k, nv = va->n;
+    float *x = NULL;
+    int32_t *y = lp_mallocarray(tr->n + nv, sizeof *y);
+    double *zt = lp_mallocarray(nv, k * sizeof *zt), *le = lp_mallocarray(nv, k * sizeof *le);
+    size_t *nw = lp_mallocarray(nv, sizeof *nw), *kn = lp_mallocarray(nv, sizeof *kn);
+    double *cv = lp_mallocarray(nv, sizeof *cv);
+    st = y && zt && le && nw && kn && cv ? label_ids(m, tr, "training rows", y, err)
+                                         : lp_err_set(err, LP_ENOMEM, "text model: out of memory");
+    if (!st)
+        st = eh_embed(m->enc, (const char *const *)tr->text, tr->n, &x, err);
+    if (!st) {
+        eh_head_opts ho = eh_head_opts_default();
+        ho.seed = o->seed;
+        st = eh_head_fit(x, y, tr->n, m->ident.dim, k, &ho, &m->head, err);
+    }
+    free(x);
+    x = NULL;
+    /* validation: TF-IDF logits (head detached) and the head's log-probabilities */
+    eh_head *h = m->head;
+    m->head = NULL;
+    if (!st)
+        st = label_ids(m, va, "validation rows", y, err);
+    if (!st)
+        st = score_rows(m, va, zt, nw, kn, cv, err);
+    for (size_t i = 0; !st && i < nv; i++)
+        eh_log_softmax(zt + i * k, k);
+    m->head = h;
+    if (!st)
+        st = eh_embed(m->enc, (const char *const *)va->text, nv, &x, err);
+    if (!st) {
+        eh_head_logprob(m->head, x, nv, le);
+        double best = -1;
+        for (int g = 0; g <= 10; g++) {
+            size_t right = 0;
+            for (size_t i = 0; i < nv; i++) {
+                const double *a = zt + i * k, *b = le + i * k;
+                size_t arg = 0;
+                double top = -INFINITY;
+                for (size_t j = 0; j < k; j++) {
+                    double v = g / 10.0 * a[j] + (1 - g / 10.0) * b[j];
+                    if (v > top)
+                        top = v, arg = j;
+                }
+                right += (int32_t)arg == y[i];
+            }
+            if ((double)right > best) {
+                best = (double)right;
+                m->w_tfidf = g / 10.0;
+            }
+        }
+        lp_log_info("text model: encoder %s, TF-IDF weight %.1f (validation accuracy %.4f)",
+                    m->ident.path, m->w_tfidf, nv ? best / (double)nv : 0);
+    }
+    free(x);
+    free(y);
+    free(zt);
+    free(le);
+    free(nw);
+    free(kn);
+    free(cv);
     return st;
 }
 
@@ -702,6 +863,8 @@ lp_status dx_text_train(const char *path, const char *valid_path, const char *te
     }
     if (!st)
         st = attach(m, err);
+    if (!st && o->encoder)
+        st = fit_encoder(m, &tr, &va, o, err);
     if (!st)
         st = fit_trust(m, &tr, &va, path, text_col, label_col, o, err);
     if (all.n) { /* the split views borrow all's strings */
@@ -729,6 +892,27 @@ const lp_drift *dx_text_model_drift(const dx_text_model *m) { return m->drift; }
 lp_status dx_text_model_save(const dx_text_model *m, const char *path, lp_err *err)
 {
     return lp_model_save(m->model, path, err);
+}
+
+/* The encoder part of a saved text model: settings e, section dx.enchead, and the recorded
+ * encoder file (refused when its sha256 differs). */
+static lp_status load_encoder(dx_text_model *m, const char *path, const cJSON *e, lp_err *err)
+{
+    lp_status st = eh_settings_parse(e, path, &m->ident, &m->w_tfidf, &m->cos_thr, err);
+    const void *data = NULL;
+    size_t len = 0;
+    if (!st)
+        st = lp_model_get_extra(m->model, "dx.enchead", &data, &len, err);
+    lp_reader r;
+    lp_reader_init(&r, data, len, "section dx.enchead");
+    if (!st)
+        st = eh_head_load(&r, &m->head, err);
+    if (!st && (eh_head_dim(m->head) != m->ident.dim ||
+                eh_head_classes(m->head) != lp_model_n_classes(m->model)))
+        st = lp_err_set(err, LP_EFORMAT, "%s: section dx.enchead does not fit the model", path);
+    if (!st)
+        st = eh_encoder_open(m->ident.path, &m->ident, path, &m->enc, NULL, err);
+    return st;
 }
 
 lp_status dx_text_model_load(const char *path, dx_text_model **out, lp_err *err)
@@ -764,6 +948,9 @@ lp_status dx_text_model_load(const char *path, dx_text_model **out, lp_err *err)
                 st = lp_err_set(err, LP_ENOMEM, "text model: out of memory");
         }
     }
+    const cJSON *enc = st ? NULL : cJSON_GetObjectItemCaseSensitive(j, "encoder");
+    if (enc)
+        st = load_encoder(m, path, enc, err);
     cJSON_Delete(j);
     /* optional: models saved before monitoring have no drift reference */
     if (!st && lp_model_get_extra(m->model, "drift", &data, &len, NULL) == LP_OK)

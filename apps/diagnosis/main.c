@@ -5,7 +5,8 @@
  *
  *   train --images PATH [--labels IDX] [--valid PATH [--valid-labels IDX]] --out MODEL.lpm
  *         [--device auto|cpu|cuda]   (the conv net's kernel table; default cpu)
- *   train --text FILE [--text-col text] [--label-col label] [--valid FILE] --out MODEL.lpm
+ *   train --text FILE [--text-col text] [--label-col label] [--valid FILE]
+ *         [--encoder ENC.lpm [--finetune head]] --out MODEL.lpm
  *         (dx_text_model: TF-IDF + logistic, calibrated, with its OOD threshold)
  *   train --tabular FILE --label COL [--valid FILE] --out MODEL.lpm
  *         (plain lp_model: logistic, C by 5-fold cross-validation)
@@ -31,10 +32,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "enchead.h"
+
 static const char *USAGE =
     "usage: lepton-diagnosis train (--images PATH [--labels IDX] | --text FILE [--text-col text]"
-    " [--label-col label] | --tabular FILE --label COL) [--valid PATH [--valid-labels IDX]]"
-    " --out MODEL.lpm [--device auto|cpu|cuda]\n"
+    " [--label-col label] [--encoder ENC.lpm [--finetune head]] | --tabular FILE --label COL)"
+    " [--valid PATH [--valid-labels IDX]] --out MODEL.lpm [--device auto|cpu|cuda]\n"
     "       lepton-diagnosis eval --model MODEL.lpm (--images PATH [--labels IDX] | --text FILE |"
     " --tabular FILE) --json\n"
     "       lepton-diagnosis serve [--port 8084] [--db diagnosis.db] (--model MODEL.lpm |"
@@ -219,6 +222,11 @@ static int cmd_train(int argc, char **argv)
     if (text) {
         const char *label = flag(argc, argv, "--label-col"), *col = flag(argc, argv, "--text-col");
         dx_train_opts o = train_opts_from_env();
+        o.encoder = flag(argc, argv, "--encoder");
+        int ftc = eh_finetune_check("lepton-diagnosis train", flag(argc, argv, "--finetune"),
+                                    o.encoder != NULL);
+        if (ftc >= 0)
+            return ftc;
         dx_text_model *m = NULL;
         st = dx_text_train(text, flag(argc, argv, "--valid"), col ? col : "text",
                            label ? label : "label", &o, &m, &err);
