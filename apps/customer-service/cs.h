@@ -57,6 +57,13 @@ typedef struct cs_intent_opts {
                                 embeddings, ensembled with TF-IDF, and the centroid-cosine OOS
                                 score (see cs_intent.c); the model records the file's path and
                                 sha256 and refuses another file at load */
+    const char *finetune;    /* with an encoder: "head" (NULL: frozen encoder), "lora" or "full":
+                                first fine-tune the encoder on the intents (lp_encoder_finetune,
+                                classification objective), then build the same head, ensemble
+                                and OOS scores on the adapted embeddings; the adapter is stored
+                                in the model file */
+    size_t ft_epochs;        /* fine-tuning passes (0 = lp_encoder_ft_opts' default) */
+    size_t ft_max_steps;     /* stop fine-tuning after this many steps (0 = no limit) */
 } cs_intent_opts;
 
 cs_intent_opts cs_intent_opts_default(void);
@@ -98,6 +105,9 @@ double cs_intent_tfidf_weight(const cs_intent *m);
 double cs_intent_cos_threshold(const cs_intent *m);
 /* The loaded encoder of an encoder model (owned by m), else NULL. */
 const lp_encoder *cs_intent_encoder_handle(const cs_intent *m);
+/* How an encoder model's embeddings are made: "frozen" (--finetune head), "lora" or "full"
+ * (the fine-tuned adapter's); NULL without an encoder. */
+const char *cs_intent_finetune(const cs_intent *m);
 size_t cs_intent_n_classes(const cs_intent *m);
 const char *cs_intent_class(const cs_intent *m, size_t k);
 /* The underlying lp_model (owned by m), e.g. to attach extra sections before saving. */
@@ -373,6 +383,8 @@ typedef struct cs_train_spec {
     size_t n_c;
     bool char_ngrams;
     const char *encoder; /* sentence encoder .lpm, or NULL (cs_intent_opts.encoder) */
+    const char *finetune; /* "head" (NULL), "lora" or "full" (cs_intent_opts.finetune) */
+    size_t ft_epochs, ft_max_steps; /* 0 = lp_encoder_ft_opts' defaults */
 } cs_train_spec;
 
 cs_train_spec cs_train_spec_default(void);

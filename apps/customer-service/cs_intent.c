@@ -40,6 +40,7 @@
 #define COL_LABEL "label"
 #define EXTRA_SETTINGS "cs.intent"
 #define EXTRA_HEAD "cs.enchead"
+#define EXTRA_ADAPTER "cs.encadapter" /* the fine-tuned encoder adapter (.lpa image) */
 /* Temperature range kept after fitting (see cs_intent_train). */
 #define CS_T_MIN 0.25
 #define CS_T_MAX 20.0
@@ -56,6 +57,7 @@ struct cs_intent {
     /* encoder models only (head != NULL) */
     eh_head *head;      /* classes in m->model's order */
     lp_encoder *enc;    /* the encoder the head was trained on */
+    lp_encoder_adapter *adapter; /* --finetune lora|full: embeddings go through it; else NULL */
     eh_ident ident;     /* its recorded identity */
     double w_tfidf;     /* ensemble weight of the TF-IDF log-probabilities */
     double tau_c;       /* OOS when the max centroid cosine is below this */
@@ -85,6 +87,7 @@ void cs_intent_free(cs_intent *m)
         return;
     lp_model_free(m->model);
     eh_head_free(m->head);
+    lp_encoder_adapter_free(m->adapter);
     lp_encoder_free(m->enc);
     free(m->cache);
     free(m->oos_label);
@@ -119,6 +122,14 @@ double cs_intent_temperature(const cs_intent *m)
 {
     return m->T;
 }
+const char *cs_intent_finetune(const cs_intent *m)
+{
+    if (!m->head)
+        return NULL;
+    return m->adapter ? lp_encoder_ft_method_name(lp_encoder_adapter_method(m->adapter))
+                      : "frozen";
+}
+
 const char *cs_intent_encoder(const cs_intent *m)
 {
     return m->head ? m->ident.path : NULL;
@@ -230,6 +241,29 @@ static lp_status strat_split(const char *const *labels, size_t n, double frac, u
     return LP_OK;
 }
 
+/* Embeddings (n, D) of texts through the encoder, or through the fine-tuned adapter when the
+ * model has one (its pooled, L2-normalised embeddings, the same shape as eh_embed's). *out new. */
+static lp_status embed_texts(const cs_intent *m, const char *const *texts, size_t n, float **out,
+                             lp_err *err)
+{
+    if (!m->adapter)
+        return eh_embed(m->enc, texts, n, out, err);
+    *out = NULL;
+    size_t d = m->ident.dim, c = lp_encoder_adapter_n_classes(m->adapter);
+    float *x = lp_mallocarray(n ? n * d : 1, sizeof(float));
+    float *p = lp_mallocarray(n ? n * c : 1, sizeof(float));
+    lp_status st = x && p ? LP_OK : lp_err_set(err, LP_ENOMEM, "intent: out of memory");
+    if (st == LP_OK && n)
+        st = lp_encoder_adapter_predict(m->adapter, m->enc, texts, n, p, x, err);
+    free(p);
+    if (st != LP_OK) {
+        free(x);
+        return st;
+    }
+    *out = x;
+    return LP_OK;
+}
+
 /* Embeddings (n, D) of texts: the training cache when texts is the cached array, else the
  * encoder's. *owned is what the caller frees (NULL for the cache). */
 static lp_status embed_of(const cs_intent *m, const char *const *texts, size_t n,
@@ -240,7 +274,7 @@ static lp_status embed_of(const cs_intent *m, const char *const *texts, size_t n
         *x = m->cache;
         return LP_OK;
     }
-    lp_status st = eh_embed(m->enc, texts, n, owned, err);
+    lp_status st = embed_texts(m, texts, n, owned, err);
     *x = *owned;
     return st;
 }
@@ -528,7 +562,26 @@ static lp_status fit_encoder(cs_intent *m, const cs_intent_opts *o, const char *
         return lp_err_set(err, LP_ENOMEM, "intent: out of memory");
     for (size_t i = 0; i < nt; i++)
         y[i] = (int32_t)class_index(m->model, l[i]);
-    if ((st = eh_embed(m->enc, t, nt, &x, err)) == LP_OK) {
+    if (o->finetune && strcmp(o->finetune, "head")) {
+        lp_encoder_ft_opts fo = lp_encoder_ft_opts_default();
+        if ((st = lp_encoder_ft_method_parse(o->finetune, &fo.method, err)) == LP_OK) {
+            fo.seed = o->seed;
+            if (o->ft_epochs)
+                fo.epochs = o->ft_epochs;
+            fo.max_steps = o->ft_max_steps;
+            double loss = NAN;
+            st = lp_encoder_finetune(m->enc, t, y, nt, lp_model_n_classes(m->model), &fo,
+                                     &m->adapter, &loss, err);
+            if (st == LP_OK)
+                lp_log_info("intent: encoder fine-tuned (%s) in %.1f s, last epoch's loss %.4f",
+                            o->finetune, lp_time_wall() - t0, loss);
+        }
+        if (st != LP_OK) {
+            free(y);
+            return st;
+        }
+    }
+    if ((st = embed_texts(m, t, nt, &x, err)) == LP_OK) {
         lp_log_info("intent: embedded %zu training texts in %.1f s", nt, lp_time_wall() - t0);
         eh_head_opts ho = eh_head_opts_default();
         ho.seed = o->seed;
@@ -537,7 +590,7 @@ static lp_status fit_encoder(cs_intent *m, const cs_intent_opts *o, const char *
     }
     free(x);
     free(y);
-    if (st == LP_OK && (st = eh_embed(m->enc, vt, nv, &m->cache, err)) == LP_OK) {
+    if (st == LP_OK && (st = embed_texts(m, vt, nv, &m->cache, err)) == LP_OK) {
         m->cache_texts = vt;
         m->cache_n = nv;
     }
@@ -853,7 +906,9 @@ static lp_status attach(cs_intent *m, lp_err *err)
     if (m->head) {
         cJSON *e = cJSON_AddObjectToObject(j, "encoder");
         eh_settings_add(e, &m->ident, m->w_tfidf, m->tau_c);
-        cJSON_AddStringToObject(e, "finetune", "head");
+        cJSON_AddStringToObject(e, "finetune", m->adapter ? lp_encoder_ft_method_name(
+                                                                lp_encoder_adapter_method(m->adapter))
+                                                          : "head");
     }
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
@@ -861,12 +916,19 @@ static lp_status attach(cs_intent *m, lp_err *err)
         return lp_err_set(err, LP_ENOMEM, "intent: out of memory");
     lp_status st = lp_model_set_extra(m->model, EXTRA_SETTINGS, s, strlen(s), err);
     free(s);
-    if (st == LP_OK && m->head) {
+    /* binary sections: the encoder head, then the fine-tuned adapter */
+    for (int part = 0; st == LP_OK && part < 2; part++) {
+        if (part == 0 ? !m->head : !m->adapter)
+            continue;
         lp_buf b;
         lp_buf_init(&b);
-        eh_head_save(m->head, &b);
+        if (part == 0)
+            eh_head_save(m->head, &b);
+        else
+            lp_encoder_adapter_save_buf(m->adapter, &b);
         if ((st = lp_buf_status(&b, err)) == LP_OK)
-            st = lp_model_set_extra(m->model, EXTRA_HEAD, b.data, b.len, err);
+            st = lp_model_set_extra(m->model, part == 0 ? EXTRA_HEAD : EXTRA_ADAPTER, b.data,
+                                    b.len, err);
         lp_buf_free(&b);
     }
     return st;
@@ -879,7 +941,8 @@ lp_status cs_intent_save(cs_intent *m, const char *path, lp_err *err)
 }
 
 /* The encoder part of a saved model: settings e (section cs.intent's "encoder"), the head
- * section, and the recorded encoder file, refused when its sha256 differs. */
+ * section, the recorded encoder file, refused when its sha256 differs, and for a fine-tuned
+ * model its adapter section (checked against that encoder). */
 static lp_status load_encoder(cs_intent *m, const char *path, const cJSON *e, lp_err *err)
 {
     lp_status st = eh_settings_parse(e, path, &m->ident, &m->w_tfidf, &m->tau_c, err);
@@ -896,7 +959,19 @@ static lp_status load_encoder(cs_intent *m, const char *path, const cJSON *e, lp
         return lp_err_set(err, LP_EFORMAT, "%s: section cs.enchead: %zu x %zu does not fit %zu "
                           "classes x %zu dims", path, eh_head_classes(m->head),
                           eh_head_dim(m->head), lp_model_n_classes(m->model), m->ident.dim);
-    return eh_encoder_open(m->ident.path, &m->ident, path, &m->enc, NULL, err);
+    if ((st = eh_encoder_open(m->ident.path, &m->ident, path, &m->enc, NULL, err)) != LP_OK)
+        return st;
+    const cJSON *ft = cJSON_GetObjectItemCaseSensitive(e, "finetune");
+    if (!cJSON_IsString(ft) || !strcmp(ft->valuestring, "head"))
+        return LP_OK;
+    if (strcmp(ft->valuestring, "lora") && strcmp(ft->valuestring, "full"))
+        return lp_err_set(err, LP_EFORMAT, "%s: section cs.intent: finetune '%.20s' is not head, "
+                          "lora or full", path, ft->valuestring);
+    if ((st = lp_model_get_extra(m->model, EXTRA_ADAPTER, &data, &len, err)) != LP_OK)
+        return st;
+    char what[4200];
+    snprintf(what, sizeof what, "%s: section %s", path, EXTRA_ADAPTER);
+    return lp_encoder_adapter_load_mem(data, len, what, m->enc, &m->adapter, err);
 }
 
 lp_status cs_intent_load(const char *path, cs_intent **out, lp_err *err)

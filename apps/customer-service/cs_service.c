@@ -102,13 +102,17 @@ static lp_status train_slots_file(const char *path, cs_slots **out, lp_err *err)
 static cJSON *spec_json(const cs_train_spec *s)
 {
     cJSON *o = cJSON_CreateObject();
-    const char *k[] = {"data",      "valid", "text_col", "label_col",
-                       "oos_label", "slots", "faq",      "bot", "encoder"};
-    const char *v[] = {s->data,      s->valid, s->text_col, s->label_col,
-                       s->oos_label, s->slots, s->faq,      s->bot, s->encoder};
-    for (int i = 0; i < 9; i++)
+    const char *k[] = {"data",      "valid", "text_col", "label_col", "oos_label",
+                       "slots",     "faq",   "bot",      "encoder",   "finetune"};
+    const char *v[] = {s->data,  s->valid, s->text_col, s->label_col, s->oos_label,
+                       s->slots, s->faq,   s->bot,      s->encoder,   s->finetune};
+    for (int i = 0; i < 10; i++)
         if (v[i])
             cJSON_AddStringToObject(o, k[i], v[i]);
+    if (s->ft_epochs)
+        cJSON_AddNumberToObject(o, "ft_epochs", (double)s->ft_epochs);
+    if (s->ft_max_steps)
+        cJSON_AddNumberToObject(o, "ft_max_steps", (double)s->ft_max_steps);
     cJSON_AddBoolToObject(o, "char_ngrams", s->char_ngrams);
     cJSON *c = cJSON_AddArrayToObject(o, "c_grid");
     for (size_t i = 0; i < s->n_c; i++)
@@ -154,6 +158,9 @@ lp_status cs_train_files(const cs_train_spec *spec, char *const *extra_texts,
         /* char n-grams help most where examples are few, and cost most where they are many */
         io.char_ngrams = spec->char_ngrams || n <= CS_CHAR_NGRAMS_AUTO_ROWS;
         io.encoder = spec->encoder;
+        io.finetune = spec->finetune;
+        io.ft_epochs = spec->ft_epochs;
+        io.ft_max_steps = spec->ft_max_steps;
         st = cs_intent_train(t, l, n, vt, vl, va.n_rows, &io, &b->intent, err);
     }
     if (st == LP_OK)
@@ -282,6 +289,15 @@ lp_status cs_retrain(const cs_bot *cur, cs_store *store, const char *out_path, c
     sp.faq = jstr(j, "faq");
     sp.bot = jstr(j, "bot");
     sp.encoder = jstr(j, "encoder");
+    sp.finetune = jstr(j, "finetune");
+    const cJSON *fe = cJSON_GetObjectItemCaseSensitive(j, "ft_epochs");
+    const cJSON *fs = cJSON_GetObjectItemCaseSensitive(j, "ft_max_steps");
+    sp.ft_epochs = cJSON_IsNumber(fe) && fe->valuedouble >= 1 && fe->valuedouble <= 1000
+                       ? (size_t)fe->valuedouble
+                       : 0;
+    sp.ft_max_steps = cJSON_IsNumber(fs) && fs->valuedouble >= 1 && fs->valuedouble <= 1e9
+                          ? (size_t)fs->valuedouble
+                          : 0;
     sp.char_ngrams = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "char_ngrams"));
     const cJSON *cg = cJSON_GetObjectItemCaseSensitive(j, "c_grid"), *x;
     double grid[16];

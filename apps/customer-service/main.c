@@ -16,7 +16,8 @@ static const char usage[] =
     "usage: lepton-customer-service <command> [flags]\n"
     "  train --data TRAIN [--valid VALID] [--text-col text] [--label-col label] [--oos-label oos]\n"
     "        [--slots SLOTS_TRAIN] [--faq FAQ] [--bot BOT.json] [--c 1,10,100] [--char-ngrams]\n"
-    "        [--encoder ENC.lpm [--finetune head]] --out MODEL.lpm\n"
+    "        [--encoder ENC.lpm [--finetune head|lora|full [--ft-epochs N] [--ft-steps N]]]\n"
+    "        --out MODEL.lpm\n"
     "  eval --model MODEL.lpm --data TEST [--text-col ..] [--label-col ..] [--oos-label oos] "
     "--json\n"
     "       [--adapter TENANT.lpa] [--only LABEL,LABEL..]\n"
@@ -109,11 +110,13 @@ static int cmd_train(int argc, char **argv)
                  {"--char-ngrams", NULL, true},
                  {"--encoder"},
                  {"--finetune"},
+                 {"--ft-epochs"},
+                 {"--ft-steps"},
                  {NULL}};
     if (!parse_flags(argc, argv, fl) || !need(fl, "train", "--data") || !need(fl, "train", "--out"))
         return 2;
     int ftc = eh_finetune_check("lepton-customer-service train", get(fl, "--finetune"),
-                                get(fl, "--encoder") != NULL);
+                                get(fl, "--encoder") != NULL, true);
     if (ftc >= 0)
         return ftc;
     cs_train_spec sp = cs_train_spec_default();
@@ -130,6 +133,26 @@ static int cmd_train(int argc, char **argv)
     sp.bot = get(fl, "--bot");
     sp.char_ngrams = get(fl, "--char-ngrams") != NULL;
     sp.encoder = get(fl, "--encoder");
+    sp.finetune = get(fl, "--finetune");
+    const char *ftn[2] = {get(fl, "--ft-epochs"), get(fl, "--ft-steps")};
+    size_t *ftv[2] = {&sp.ft_epochs, &sp.ft_max_steps};
+    for (int i = 0; i < 2; i++) {
+        if (!ftn[i])
+            continue;
+        char *end;
+        unsigned long long v = strtoull(ftn[i], &end, 10);
+        if (end == ftn[i] || *end || v < 1 || v > 1000000) {
+            fprintf(stderr, "lepton-customer-service train: %s '%s': expected an integer in "
+                    "1..1000000\n", i ? "--ft-steps" : "--ft-epochs", ftn[i]);
+            return 2;
+        }
+        if (!sp.finetune || !strcmp(sp.finetune, "head")) {
+            fprintf(stderr, "lepton-customer-service train: %s needs --finetune lora or full\n",
+                    i ? "--ft-steps" : "--ft-epochs");
+            return 2;
+        }
+        *ftv[i] = (size_t)v;
+    }
     double grid[16];
     if (get(fl, "--c")) {
         const char *p = get(fl, "--c");
@@ -164,10 +187,10 @@ static int cmd_train(int argc, char **argv)
             b->slots ? ", slots" : "", b->faq ? ", faq" : "", b->def ? ", bot" : "", secs,
             get(fl, "--out"));
     if (cs_intent_encoder(b->intent))
-        fprintf(stderr, "encoder %s: head on frozen embeddings, TF-IDF weight %.1f in the "
+        fprintf(stderr, "encoder %s: head on %s embeddings, TF-IDF weight %.1f in the "
                 "ensemble (chosen on validation), centroid cosine threshold %.4f\n",
-                cs_intent_encoder(b->intent), cs_intent_tfidf_weight(b->intent),
-                cs_intent_cos_threshold(b->intent));
+                cs_intent_encoder(b->intent), cs_intent_finetune(b->intent),
+                cs_intent_tfidf_weight(b->intent), cs_intent_cos_threshold(b->intent));
     cs_bot_free(b);
     return 0;
 }

@@ -224,7 +224,7 @@ static int cmd_train(int argc, char **argv)
         dx_train_opts o = train_opts_from_env();
         o.encoder = flag(argc, argv, "--encoder");
         int ftc = eh_finetune_check("lepton-diagnosis train", flag(argc, argv, "--finetune"),
-                                    o.encoder != NULL);
+                                    o.encoder != NULL, false);
         if (ftc >= 0)
             return ftc;
         dx_text_model *m = NULL;

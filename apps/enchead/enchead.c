@@ -93,7 +93,7 @@ lp_status eh_settings_parse(const cJSON *e, const char *what, eh_ident *id, doub
     return LP_OK;
 }
 
-int eh_finetune_check(const char *prog, const char *mode, bool has_encoder)
+int eh_finetune_check(const char *prog, const char *mode, bool has_encoder, bool tuning_ok)
 {
     if (!mode)
         return -1;
@@ -102,6 +102,8 @@ int eh_finetune_check(const char *prog, const char *mode, bool has_encoder)
         return 2;
     }
     if (!strcmp(mode, "lora") || !strcmp(mode, "full")) {
+        if (tuning_ok)
+            return -1;
         fprintf(stderr, "error: --finetune %s: not available yet (the encoder's backward pass is "
                         "not wired into the apps); use --finetune head\n", mode);
         return 1;

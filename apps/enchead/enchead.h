@@ -45,11 +45,12 @@ void eh_settings_add(cJSON *obj, const eh_ident *id, double w_tfidf, double min_
 lp_status eh_settings_parse(const cJSON *e, const char *what, eh_ident *id, double *w_tfidf,
                             double *min_cos, lp_err *err);
 
-/* `--finetune MODE` of an app's train command: -1 when fine (NULL, or "head" with an
- * encoder); else prints why on stderr and returns the exit code: 1 for "lora" / "full" (not
+/* `--finetune MODE` of an app's train command: -1 when fine (NULL, or "head" with an encoder,
+ * or "lora" / "full" with an encoder when the app can fine-tune: tuning_ok); else prints why
+ * on stderr and returns the exit code: 1 for "lora" / "full" in an app that cannot (not
  * available yet), 2 for --finetune without --encoder or an unknown mode (usage). prog names
  * the command in messages. */
-int eh_finetune_check(const char *prog, const char *mode, bool has_encoder);
+int eh_finetune_check(const char *prog, const char *mode, bool has_encoder, bool tuning_ok);
 
 /* r (k) := r - logsumexp(r), the log-softmax, in place. */
 void eh_log_softmax(double *r, size_t k);

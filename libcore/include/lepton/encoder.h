@@ -257,12 +257,19 @@ lp_status lp_encoder_adapter_predict(const lp_encoder_adapter *a, const lp_encod
 
 /* Save as a .lpa file (atomic), see above. LP_EIO naming the path. Thread-safe. */
 lp_status lp_encoder_adapter_save(const lp_encoder_adapter *a, const char *path, lp_err *err);
+/* Append the same .lpa image (CRC included) to b, e.g. as a section of another file; failures
+ * show in lp_buf_status(b). Thread-safe. */
+void lp_encoder_adapter_save_buf(const lp_encoder_adapter *a, lp_buf *b);
 /* Load a .lpa file for encoder e: checks magic (LP_EFORMAT "not an encoder adapter file"),
  * version (LP_EVERSION), CRC (LP_EFORMAT "CRC mismatch"), the config and fingerprint against e
  * (LP_EINVAL naming both), the method, rank, class count and block size (LP_EFORMAT naming the
  * field), and that every float is finite. Free with lp_encoder_adapter_free. */
 lp_status lp_encoder_adapter_load(const char *path, const lp_encoder *e, lp_encoder_adapter **out,
                                   lp_err *err);
+/* The same checks on a .lpa image in memory (len bytes; not kept), `path` naming it in
+ * messages (e.g. "model.lpm: section cs.adapter"). */
+lp_status lp_encoder_adapter_load_mem(const void *image, size_t len, const char *path,
+                                      const lp_encoder *e, lp_encoder_adapter **out, lp_err *err);
 
 #ifdef __cplusplus
 }

@@ -1074,11 +1074,9 @@ lp_status lp_encoder_adapter_predict(const lp_encoder_adapter *a, const lp_encod
 
 /* ---- the .lpa file ------------------------------------------------------------------------ */
 
-lp_status lp_encoder_adapter_save(const lp_encoder_adapter *a, const char *path, lp_err *err)
+void lp_encoder_adapter_save_buf(const lp_encoder_adapter *a, lp_buf *out)
 {
-    if (!a || !path)
-        return lp_err_set(err, LP_EINVAL, "lp_encoder_adapter_save: NULL argument");
-    lp_buf b;
+    lp_buf b; /* the image is built apart so that its CRC covers exactly its own bytes */
     lp_buf_init(&b);
     lp_buf_u32(&b, LPEA_MAGIC);
     lp_buf_u32(&b, LPEA_VERSION);
@@ -1095,6 +1093,20 @@ lp_status lp_encoder_adapter_save(const lp_encoder_adapter *a, const char *path,
     lp_buf_put(&b, a->block, a->n_block * sizeof(float)); /* little-endian hosts, as lp_buf_f32 */
     if (!b.failed)
         lp_buf_u32(&b, lp_crc32(0, b.data, b.len));
+    if (b.failed)
+        out->failed = true;
+    else
+        lp_buf_put(out, b.data, b.len);
+    lp_buf_free(&b);
+}
+
+lp_status lp_encoder_adapter_save(const lp_encoder_adapter *a, const char *path, lp_err *err)
+{
+    if (!a || !path)
+        return lp_err_set(err, LP_EINVAL, "lp_encoder_adapter_save: NULL argument");
+    lp_buf b;
+    lp_buf_init(&b);
+    lp_encoder_adapter_save_buf(a, &b);
     lp_status st = lp_buf_status(&b, err);
     if (!st)
         st = lp_file_write(path, b.data, b.len, err);
@@ -1153,15 +1165,13 @@ static lp_status parse_adapter(lp_reader *r, const char *path, lp_encoder_adapte
     return LP_OK;
 }
 
-lp_status lp_encoder_adapter_load(const char *path, const lp_encoder *e, lp_encoder_adapter **out,
-                                  lp_err *err)
+lp_status lp_encoder_adapter_load_mem(const void *image, size_t len, const char *path,
+                                      const lp_encoder *e, lp_encoder_adapter **out, lp_err *err)
 {
-    if (!path || !e || !out)
-        return lp_err_set(err, LP_EINVAL, "lp_encoder_adapter_load: NULL argument");
+    if (!image || !path || !e || !out)
+        return lp_err_set(err, LP_EINVAL, "lp_encoder_adapter_load_mem: NULL argument");
     *out = NULL;
-    uint8_t *data = NULL;
-    size_t len = 0;
-    TRY(lp_file_read(path, &data, &len, err));
+    const uint8_t *data = image;
     uint32_t magic = 0, ver = 0, crc = 0;
     lp_status s = LP_OK;
     if (len >= 8) {
@@ -1202,11 +1212,24 @@ lp_status lp_encoder_adapter_load(const char *path, const lp_encoder *e, lp_enco
                        "classes needs %zu",
                        path, a->n_block, method_names[a->method], a->rank, a->n_classes,
                        lp_encoder_adapter_size(&a->cfg, a->method, a->rank, a->n_classes));
-    free(data);
     if (s) {
         lp_encoder_adapter_free(a);
         return s;
     }
     *out = a;
     return LP_OK;
+}
+
+lp_status lp_encoder_adapter_load(const char *path, const lp_encoder *e, lp_encoder_adapter **out,
+                                  lp_err *err)
+{
+    if (!path || !e || !out)
+        return lp_err_set(err, LP_EINVAL, "lp_encoder_adapter_load: NULL argument");
+    *out = NULL;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    TRY(lp_file_read(path, &data, &len, err));
+    lp_status s = lp_encoder_adapter_load_mem(data, len, path, e, out, err);
+    free(data);
+    return s;
 }
