@@ -208,6 +208,21 @@ static void test_ties_and_nan(void **state)
         assert_true(m == 3);
         assert_int_equal(be->max_abs(be, 0, x, &m, NULL), LP_OK);
         assert_true(m == 0);
+        /* past the threading threshold, with a lone NaN or Inf in the vector tail */
+        size_t nb = 3 * LP_BACKEND_OMP_MIN + 5;
+        float *big = calloc(nb, sizeof *big);
+        assert_non_null(big);
+        for (size_t j = 0; j < nb; j++)
+            big[j] = (float)(j % 97) - 48.0f;
+        assert_int_equal(be->max_abs(be, nb, big, &m, NULL), LP_OK);
+        assert_true(m == 48.0f);
+        big[nb - 1] = NAN;
+        assert_int_equal(be->max_abs(be, nb, big, &m, NULL), LP_OK);
+        assert_true(isnan(m));
+        big[nb - 1] = -INFINITY;
+        assert_int_equal(be->max_abs(be, nb, big, &m, NULL), LP_OK);
+        assert_true(isinf(m));
+        free(big);
         /* maxpool 2x2 over a 2x2 image of ties: the first (top-left) wins */
         float img[4] = {7, 7, 7, 7}, y;
         lp_conv2d_geom g = {1, 1, 2, 2, 2, 2, 2, 2, 0, 0};
