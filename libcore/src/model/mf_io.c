@@ -143,7 +143,9 @@ static lp_status check_finite(const float *v, size_t n, const char *name, const 
     return LP_OK;
 }
 
-/* CSR ptr must start at 0, be nondecreasing and end at nnz; columns in [0, n_cols). */
+/* CSR ptr must start at 0, be nondecreasing and end at nnz; columns in [0, n_cols). Every
+ * offset is checked against nnz before a row's entries are read (an offset past the end
+ * followed by a smaller one would otherwise read past the column array). */
 static lp_status check_csr(const mf_csr *c, size_t n_cols, bool ascending, const char *name,
                            const char *sec, lp_err *err)
 {
@@ -151,9 +153,9 @@ static lp_status check_csr(const mf_csr *c, size_t n_cols, bool ascending, const
         return lp_err_set(err, LP_EFORMAT, "%s: section %s offsets do not span the entries",
                           name, sec);
     for (size_t r = 0; r < c->n_rows; r++) {
-        if (c->ptr[r + 1] < c->ptr[r])
-            return lp_err_set(err, LP_EFORMAT, "%s: section %s offset %zu decreases", name, sec,
-                              r + 1);
+        if (c->ptr[r + 1] < c->ptr[r] || (size_t)c->ptr[r + 1] > c->nnz)
+            return lp_err_set(err, LP_EFORMAT, "%s: section %s offset %zu decreases or passes "
+                              "the %zu entries", name, sec, r + 1, c->nnz);
         for (int32_t p = c->ptr[r]; p < c->ptr[r + 1]; p++) {
             if (c->col[p] < 0 || (size_t)c->col[p] >= n_cols ||
                 (ascending && p > c->ptr[r] && c->col[p] <= c->col[p - 1]) ||
