@@ -19,7 +19,7 @@ cmake -S "$root" -B "$build" -DLEPTON_CUDA=ON -DLEPTON_WERROR=ON >"$build.config
   || { cat "$build.configure.log"; exit 1; }
 tests=(test_cuda_backend test_cuda_parity test_cuda_transformer test_cuda_grad test_cuda_nn_grad
        test_cuda_nn test_cuda_fault test_cuda_encoder test_cuda_batchnorm test_cuda_cnn
-       test_cuda_mf)
+       test_cuda_mf test_encoder_train_cuda)
 benches=(mlp_bench gemm_bench mf_bench)
 # the apps whose --device flags the CLI tests exercise, and their demo-data generators
 apps=(lepton-diagnosis lepton-gen-diagnosis lepton-recommend lepton-gen-shop)

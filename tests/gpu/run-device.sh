@@ -63,7 +63,8 @@ run_test() { # run_test NAME TIMEOUT CMD...
   printf "test  %-22s %-18s %6.1f s\n" "$name" "$st" "$secs" | tee -a "$summary"
 }
 for t in test_cuda_backend test_cuda_parity test_cuda_transformer test_cuda_grad test_cuda_nn_grad test_cuda_nn \
-    test_cuda_fault test_cuda_encoder test_cuda_batchnorm test_cuda_cnn test_cuda_mf; do
+    test_cuda_fault test_cuda_encoder test_cuda_batchnorm test_cuda_cnn test_cuda_mf \
+    test_encoder_train_cuda; do
   run_test "$t" 150 "$dev/tests/$t"
 done
 run_test cli_test_device_cli 120 bash "$root/tests/cli/test_device_cli.sh"
