@@ -3,7 +3,11 @@
  * "because you liked" explanations, similar items, and offline evaluation of top-k lists.
  *
  * Read-only over the model, so every function here is thread-safe; each call allocates its own
- * scratch (O(n_items) floats), which keeps a request on one thread with no shared state.
+ * scratch (one block: O(n_items + history x dim + dim^2)), which keeps a request on one thread
+ * with no shared state. The per-request loops (item scores, the ALS user system behind the
+ * explanations, its factor and solves) are written for the vectoriser and built per ISA level
+ * (MF_CLONES); the explanation test (tests/numerics/test_mf_als.c) holds them to a double
+ * Gaussian-elimination reference.
  */
 #include "model/mf_internal.h"
 
