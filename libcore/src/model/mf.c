@@ -95,43 +95,45 @@ lp_status lp_mf_opts_check(const lp_mf_opts *o, lp_err *err)
 /* ---- dense helpers ------------------------------------------------------------------------*/
 
 MF_CLONES
-bool mf_cholesky(double *a, size_t k)
+bool mf_chol_upper(double *u, size_t k)
 {
-    for (size_t j = 0; j < k; j++) {
-        double d = a[j * k + j];
-        const double *rj = a + j * k;
-MF_SIMD_SUB_D
-        for (size_t p = 0; p < j; p++) d -= rj[p] * rj[p];
+    double *rd = u + k * k;
+    for (size_t j = 0; j < k; j++) { /* right-looking: every update is a contiguous row axpy */
+        double *uj = u + j * k, d = uj[j];
         if (!(d > 0) || !isfinite(d)) return false;
         d = sqrt(d);
-        a[j * k + j] = d;
+        uj[j] = d;
+        double inv = 1.0 / d;
+        rd[j] = inv;
+MF_SIMD
+        for (size_t c = j + 1; c < k; c++) uj[c] *= inv;
         for (size_t i = j + 1; i < k; i++) {
-            double s = a[i * k + j];
-            const double *ri = a + i * k;
-MF_SIMD_SUB_S
-            for (size_t p = 0; p < j; p++) s -= ri[p] * rj[p];
-            a[i * k + j] = s / d;
+            double f = uj[i];
+            double *ui = u + i * k;
+MF_SIMD
+            for (size_t c = i; c < k; c++) ui[c] -= f * uj[c];
         }
     }
     return true;
 }
 
 MF_CLONES
-void mf_cholesky_solve(const double *l, size_t k, double *b)
+void mf_chol_upper_solve(const double *u, size_t k, double *x)
 {
-    for (size_t i = 0; i < k; i++) { /* L z = b: row i of L against the solved z[0..i) */
-        double s = b[i];
-        const double *li = l + i * k;
-MF_SIMD_SUB_S
-        for (size_t p = 0; p < i; p++) s -= li[p] * b[p];
-        b[i] = s / li[i];
-    }
-    for (size_t i = k; i-- > 0;) { /* L^T x = z, column form: x_i, then b[0..i) -= L[i][.] x_i */
-        const double *li = l + i * k;
-        double xi = b[i] / li[i];
-        b[i] = xi;
+    const double *rd = u + k * k;
+    for (size_t p = 0; p < k; p++) { /* U^T z = x, column form: z_p, then x[p+1..) -= U[p][.] z_p */
+        const double *up = u + p * k;
+        double z = x[p] * rd[p];
+        x[p] = z;
 MF_SIMD
-        for (size_t p = 0; p < i; p++) b[p] -= li[p] * xi;
+        for (size_t c = p + 1; c < k; c++) x[c] -= up[c] * z;
+    }
+    for (size_t i = k; i-- > 0;) { /* U x = z, row form */
+        const double *ui = u + i * k;
+        double s = x[i];
+MF_SIMD_SUB_S
+        for (size_t c = i + 1; c < k; c++) s -= ui[c] * x[c];
+        x[i] = s * rd[i];
     }
 }
 
@@ -162,7 +164,7 @@ typedef struct als_scratch {
 
 static bool scratch_alloc(als_scratch *s, size_t k)
 {
-    s->a = lp_mallocarray(k * k + k, sizeof(double));
+    s->a = lp_mallocarray(k * k + 2 * k, sizeof(double)); /* factor, 1 / diag, rhs */
     s->af = lp_mallocarray(k * k + 5 * k, sizeof(float));
     if (!s->a || !s->af) {
         free(s->a), free(s->af);
@@ -170,7 +172,7 @@ static bool scratch_alloc(als_scratch *s, size_t k)
         s->af = NULL;
         return false;
     }
-    s->bd = s->a + k * k;
+    s->bd = s->a + k * k + k;
     s->b = s->af + k * k;
     s->r = s->b + k;
     s->p = s->r + k;
@@ -226,8 +228,8 @@ static bool als_row(const float *f, const float *g, size_t k, const int32_t *col
         }
         for (size_t t = 0; t < k * k; t++) s->a[t] = s->af[t];
         for (size_t a = 0; a < k; a++) s->bd[a] = s->b[a];
-        if (!mf_cholesky(s->a, k)) return false;
-        mf_cholesky_solve(s->a, k, s->bd);
+        if (!mf_chol_upper(s->a, k)) return false;
+        mf_chol_upper_solve(s->a, k, s->bd);
         for (size_t a = 0; a < k; a++) {
             if (!isfinite(s->bd[a])) return false;
             x[a] = (float)s->bd[a];

@@ -87,13 +87,11 @@ lp_status mf_fit_bpr_table(lp_mf *m, const lp_backend *be, bool deterministic, l
 #define MF_SIMD _Pragma("omp simd")
 #define MF_SIMD_SUM_S _Pragma("omp simd reduction(+ : s)")
 #define MF_SIMD_SUB_S _Pragma("omp simd reduction(- : s)")
-#define MF_SIMD_SUB_D _Pragma("omp simd reduction(- : d)")
 #define MF_SIMD_SUM_4 _Pragma("omp simd reduction(+ : s0, s1, s2, s3)")
 #else
 #define MF_SIMD
 #define MF_SIMD_SUM_S
 #define MF_SIMD_SUB_S
-#define MF_SIMD_SUB_D
 #define MF_SIMD_SUM_4
 #endif
 
@@ -107,9 +105,12 @@ lp_status mf_fit_bpr_table(lp_mf *m, const lp_backend *be, bool deterministic, l
 
 /* Derived fields (yty, inorm, pop_users) from the stored ones; used by fit and load. */
 lp_status mf_finish(lp_mf *m, lp_err *err);
-/* Cholesky of a (k, k) SPD matrix in place (lower), double; false when not positive definite. */
-bool mf_cholesky(double *a, size_t k);
-/* Solve L L^T x = b in place in b given the factor from mf_cholesky. */
-void mf_cholesky_solve(const double *l, size_t k, double *b);
+/* Cholesky A = U^T U of the (k, k) SPD matrix in u, in place, double: reads and writes the
+ * upper triangle only (the lower one may hold anything) and writes the k reciprocals of U's
+ * diagonal after it, so u holds k * k + k doubles. Right-looking, so every update is a
+ * contiguous row axpy. False when A is not positive definite. */
+bool mf_chol_upper(double *u, size_t k);
+/* Solve U^T U x = b in place in x given the factor (and reciprocals) from mf_chol_upper. */
+void mf_chol_upper_solve(const double *u, size_t k, double *x);
 
 #endif

@@ -135,8 +135,8 @@ MF_SIMD_SUM_S
  * triangle accumulated in float (as the ALS row solve of mf.c does, four history rows per pass;
  * each row's update starts at the multiple of 16 at or below the diagonal, so the vector loop
  * has no scalar head: the few lower entries it also touches are never read),
- * then factored in double as A = U^T U into u (k, k), upper triangle, followed by the k
- * reciprocals of U's diagonal. af (k, k) is float scratch; b (k) float. False when A is not
+ * then factored in double by mf_chol_upper into u (k, k upper, then the k reciprocals of U's
+ * diagonal). af (k, k) is float scratch; b (k) float. False when A is not
  * positive definite. */
 MF_CLONES
 static bool als_user_factor(const lp_mf *m, const float *yh, const float *hw, size_t nh,
@@ -175,47 +175,9 @@ MF_SIMD
 MF_SIMD
         for (size_t a = 0; a < k; a++) b[a] += (1 + c0) * y0[a];
     }
-    /* right-looking Cholesky on the upper triangle: every update is a contiguous row axpy */
     for (size_t a = 0; a < k; a++)
         for (size_t c = a; c < k; c++) u[a * k + c] = af[a * k + c];
-    for (size_t j = 0; j < k; j++) {
-        double *uj = u + j * k, d = uj[j];
-        if (!(d > 0) || !isfinite(d)) return false;
-        d = sqrt(d);
-        uj[j] = d;
-        double inv = 1.0 / d;
-        u[k * k + j] = inv;
-MF_SIMD
-        for (size_t c = j + 1; c < k; c++) uj[c] *= inv;
-        for (size_t i = j + 1; i < k; i++) {
-            double f = uj[i];
-            double *ui = u + i * k;
-MF_SIMD
-            for (size_t c = i; c < k; c++) ui[c] -= f * uj[c];
-        }
-    }
-    return true;
-}
-
-/* Solve U^T U x = x in place for the factor of als_user_factor (k, k upper, then 1 / diag). */
-MF_CLONES
-static void als_user_solve(const double *u, size_t k, double *x)
-{
-    const double *rd = u + k * k;
-    for (size_t p = 0; p < k; p++) { /* U^T z = x, column form: z_p, then x[p+1..) -= U[p][.] z_p */
-        const double *up = u + p * k;
-        double z = x[p] * rd[p];
-        x[p] = z;
-MF_SIMD
-        for (size_t c = p + 1; c < k; c++) x[c] -= up[c] * z;
-    }
-    for (size_t i = k; i-- > 0;) { /* U x = z, row form */
-        const double *ui = u + i * k;
-        double s = x[i];
-MF_SIMD_SUB_S
-        for (size_t c = i + 1; c < k; c++) s -= ui[c] * x[c];
-        x[i] = s * rd[i];
-    }
+    return mf_chol_upper(u, k);
 }
 
 /* The "because" contributions of the n listed items at once (n <= REC_RHS):
@@ -380,7 +342,7 @@ lp_status lp_mf_recommend(const lp_mf *m, const lp_mf_query *q, lp_mf_rec *out, 
             memcpy(w.vec, q->user_vec, k * sizeof *w.vec);
         } else if (als_explain) {
             for (size_t a = 0; a < k; a++) w.z[a] = w.bf[a];
-            als_user_solve(w.chol, k, w.z);
+            mf_chol_upper_solve(w.chol, k, w.z);
             for (size_t a = 0; a < k; a++) {
                 if (!isfinite(w.z[a])) {
                     st = lp_err_set(err, LP_ENUMERIC, "fold-in: the system is not positive "
