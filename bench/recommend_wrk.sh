@@ -5,13 +5,18 @@
 # without a body gets its 400), in one run. The model: ALS (64 factors, 15 iterations, CG) trained
 # on movielens-100k ua_train when ../shared/data has it, else on data/shop/train.csv. Before the
 # load, NEW_USERS users that the model has never seen and FOLD_USERS known users get 3 new events
-# each through POST /v1/events, so their lists go through fold-in (one least-squares solve per
-# request); every request picks a user at random from the trained users, the known users with new
-# events and the new users. Reports requests/s, p50/p99, non-2xx count, requests and the server's
-# CPU time per request, then the throughput ratio to the ceiling.
+# each through POST /v1/events, so their lists go through fold-in; every request picks a user at
+# random from the trained users, the known users with new events and the new users. While the
+# GETs run, a second wrk (1 connection) posts EVENTS_PER_S single events for random users and
+# items, each of which invalidates that user's prepared state in the service, so fold-ins keep
+# happening under the load (the GET latencies are wrk's main run alone; the server CPU per GET
+# includes the events' share). The service runs twice: as shipped, and with its prepared-user
+# cache off (`--user-cache-mb 0`: every request reads the stored events and builds the user's
+# system, as the service did before the cache). Reports requests/s, p50/p99, non-2xx count,
+# requests and the server's CPU time per request, then the throughput ratio to the ceiling.
 # usage: bench/recommend_wrk.sh [BUILD_DIR]   env: DURATION (10), THREADS (server pool, nproc),
-#   FOLD_USERS (100), NEW_USERS (50), PERF (a file: `perf record -g` the recommend server
-#   during its load into it)
+#   FOLD_USERS (100), NEW_USERS (50), EVENTS_PER_S (50; 0 = none), PERF (a file: `perf record
+#   -g` the recommend server during its load into it)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
@@ -19,6 +24,7 @@ duration=${DURATION:-10}
 threads=${THREADS:-$(nproc)}
 fold_users=${FOLD_USERS:-100}
 new_users=${NEW_USERS:-50}
+events_per_s=${EVENTS_PER_S:-50}
 ml=${LEPTON_SHARED_DATA:-$root/../shared/data}/movielens-100k
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 77; }
 tmp=$(mktemp -d)
@@ -60,19 +66,48 @@ request = function()
 end
 LUA
   wrk_done_lua; } >"$tmp/get.lua"
+items_lua=$(awk '{ printf "%s\"%s\"", (NR > 1 ? "," : ""), $0 }' "$tmp/items")
+{ cat <<LUA
+local users = {$users_lua}
+local items = {$items_lua}
+math.randomseed(11)
+wrk.method = "POST"
+wrk.path = "/v1/events"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  return wrk.format(nil, nil, nil, string.format('{"user":"%s","item":"%s","weight":1}',
+    users[math.random(#users)], items[math.random(#items)]))
+end
+delay = function() return $(( events_per_s > 0 ? 1000 / events_per_s : 0 )) end
+LUA
+  wrk_done_lua; } >"$tmp/events.lua"
 wrk_ceiling_lua
 wrk_header
 echo "# data: $data ($(wc -l <"$tmp/users") users), $(wc -l <"$tmp/fold") known + $(wc -l <"$tmp/new") new users with 3 new events each"
-echo "# wrk -t2 -c32 -d${duration}s, server pool $threads threads; columns: req/s p50_us p99_us non2xx requests server_cpu_us_per_request"
-# recommend only: post the events (fold-in users) and keep a new user's list as a sample
+echo "# wrk -t2 -c32 -d${duration}s, server pool $threads threads, $events_per_s events/s beside the load; columns: req/s p50_us p99_us non2xx requests server_cpu_us_per_request"
+# recommend only: post the events (fold-in users), keep a new user's list as a sample, and start
+# the events' wrk beside the load
 wrk_before_load() {
-  [ "$1" = recommend ] || return 0
+  case $1 in recommend*) ;; *) return 0 ;; esac
   curl -sf -o /dev/null -H 'Content-Type: application/json' --data-binary @"$tmp/events.json" \
     "http://127.0.0.1:$2/v1/events" || { echo "POST /v1/events failed" >&2; cat "$tmp/$1.err" >&2; exit 1; }
   curl -s "http://127.0.0.1:$2/v1/recommend?user=bench-new-1&k=3" >"$tmp/sample"
+  if [ "$events_per_s" -gt 0 ]; then
+    (wrk -t1 -c1 -d"${duration}s" -s "$tmp/events.lua" "http://127.0.0.1:$2" | grep '^RESULT' \
+      >"$tmp/$1.events") &
+  fi
+}
+events_line() {
+  [ "$events_per_s" -gt 0 ] || return 0
+  wait
+  awk -v n="$1" '{ printf "# %s: %d events posted beside the load (%.1f/s), %d non-2xx\n", n, $6, $2, $5 }' "$tmp/$1.events"
 }
 WRK_PERF_NAME=recommend
 wrk_run ceiling 18751 post.lua "$build/bench/serve_ceiling" 18751 "$threads"
 wrk_run recommend 18752 get.lua "$rec" serve --model "$tmp/m.lpm" --port 18752 --db "$tmp/rec.db" --threads "$threads"
+events_line recommend
 echo "# a new user's list after 3 events: $(head -c 300 "$tmp/sample")"
+wrk_run recommend-nocache 18753 get.lua "$rec" serve --model "$tmp/m.lpm" --port 18753 --db "$tmp/rec2.db" --threads "$threads" --user-cache-mb 0
+events_line recommend-nocache
 wrk_ratio recommend
+wrk_ratio recommend-nocache

@@ -48,6 +48,32 @@ rec_tune_opts rec_tune_opts_default(void);
 lp_status rec_tune(const lp_frame *frame, const rec_cols *c, const lp_mf_opts *base,
                    const rec_tune_opts *t, lp_mf_opts *best, double *best_ndcg, lp_err *err);
 
+/* ---- prepared users (rec_ucache.c) ----------------------------------------------------------*/
+
+/* A cache of lp_mf_user per (user id, model generation) under a byte budget, least recently used
+ * out first; thread-safe. get returns a held entry's prepared user or NULL (a miss), and always
+ * a token: read it BEFORE reading the user's history, and pass it to put, which caches the new
+ * prepared user only if no event for a user of the same bucket came in between (invalidate).
+ * put takes pu (freed on failure: then it returns NULL) and returns it held. Every held entry is
+ * given back with release, after which its prepared user must not be used. */
+typedef struct rec_ucache rec_ucache;
+typedef struct rec_uentry rec_uentry;
+typedef struct rec_ucache_stats {
+    size_t entries, bytes, budget;
+    uint64_t hits, misses;
+} rec_ucache_stats;
+
+rec_ucache *rec_ucache_new(size_t budget_bytes); /* budget 0: nothing is kept */
+void rec_ucache_free(rec_ucache *c);             /* no entry may be held */
+const lp_mf_user *rec_ucache_get(rec_ucache *c, const char *uid, uint64_t gen, uint64_t *token,
+                                 rec_uentry **held);
+const lp_mf_user *rec_ucache_put(rec_ucache *c, const char *uid, uint64_t gen, uint64_t token,
+                                 lp_mf_user *pu, rec_uentry **held);
+void rec_ucache_release(rec_ucache *c, rec_uentry *e); /* NULL is a no-op */
+/* The user's events changed (call after they are committed). */
+void rec_ucache_invalidate(rec_ucache *c, const char *uid);
+rec_ucache_stats rec_ucache_stats_get(rec_ucache *c);
+
 /* ---- the service ----------------------------------------------------------------------------*/
 
 typedef struct rec_service rec_service;
@@ -63,6 +89,7 @@ typedef struct rec_service_opts {
     lp_mf_event_opts ev;    /* event weights */
     double hit_window_s;    /* GET /v1/monitor: an event this long after a list counts as its
                                hit (default 1800; <= 0 = the default) */
+    size_t user_cache_mb;   /* prepared-user cache budget (default 128; 0 = no cache) */
 } rec_service_opts;
 
 rec_service_opts rec_service_opts_default(void);

@@ -138,6 +138,7 @@ struct rec_service {
     pthread_rwlock_t cat_mu;
     rec_catalog cat;
     lp_server *srv;
+    rec_ucache *ucache; /* prepared users (rec_ucache.c) */
     double hit_window_s;
     /* monitoring (see the file comment), under mon_mu */
     pthread_mutex_t mon_mu;
@@ -162,7 +163,7 @@ typedef struct rec_served {
 
 rec_service_opts rec_service_opts_default(void)
 {
-    rec_service_opts o = {.db_path = "recommend.db", .port = 8083};
+    rec_service_opts o = {.db_path = "recommend.db", .port = 8083, .user_cache_mb = 128};
     o.ev = lp_mf_event_opts_default();
     return o;
 }
@@ -536,6 +537,13 @@ static lp_status h_monitor(const lp_req *req, lp_res *res, void *user)
     cJSON_AddNumberToObject(o, "predictions_logged", (double)s->served_seq);
     cJSON_AddNumberToObject(o, "popularity_lists", (double)s->popular_lists);
     pthread_mutex_unlock(&s->mon_mu);
+    rec_ucache_stats cs = rec_ucache_stats_get(s->ucache);
+    cJSON *uc = cJSON_AddObjectToObject(o, "user_cache");
+    cJSON_AddNumberToObject(uc, "entries", (double)cs.entries);
+    cJSON_AddNumberToObject(uc, "bytes", (double)cs.bytes);
+    cJSON_AddNumberToObject(uc, "budget_bytes", (double)cs.budget);
+    cJSON_AddNumberToObject(uc, "hits", (double)cs.hits);
+    cJSON_AddNumberToObject(uc, "misses", (double)cs.misses);
     lp_swap_release(ref);
     return lp_res_json(res, 200, o);
 }
@@ -561,9 +569,30 @@ static lp_status h_recommend(const lp_req *req, lp_res *res, void *user)
     uint8_t *mask = NULL;
     lp_mf_rec *recs = NULL;
     size_t nh = 0, n_ev = 0, n_ex = 0, got = 0;
-    long u = lp_mf_user_index(m, uid);
     bool oom = false;
-    if ((st = user_history(s, m, uid, u, &hi, &hw, &nh, &n_ev, &err))) goto fail;
+    /* the user's prepared state: cached, or built from their history (training history plus
+     * stored events); a known user without new events keeps their trained vector, anyone else
+     * is folded in. Users without a history answer by popularity and are not cached. */
+    uint64_t gen = lp_swap_ref_generation(ref), token;
+    rec_uentry *held = NULL;
+    lp_mf_user *own = NULL; /* a prepared user that is not cached */
+    const lp_mf_user *pu = rec_ucache_get(s->ucache, uid, gen, &token, &held);
+    if (!pu) {
+        long u = lp_mf_user_index(m, uid);
+        if ((st = user_history(s, m, uid, u, &hi, &hw, &nh, &n_ev, &err))) goto fail;
+        lp_mf_user *np = NULL;
+        const float *vec = u >= 0 && n_ev == 0 ? lp_mf_user_factors(m, (size_t)u) : NULL;
+        if ((st = lp_mf_user_new(m, vec, hi, hw, nh, &np, &err))) goto fail;
+        if (nh == 0) {
+            pu = own = np;
+        } else if (!(pu = rec_ucache_put(s->ucache, uid, gen, token, np, &held))) {
+            st = lp_err_set(&err, LP_ENOMEM, "recommend: out of memory");
+            goto fail;
+        }
+    }
+    const int32_t *ph;
+    const float *pw;
+    nh = lp_mf_user_prepared_history(pu, &ph, &pw); /* the merged history's length */
     mask = allowed_mask(s, m, cat, &oom);
     recs = lp_mallocarray(k, sizeof *recs);
     if (oom || !recs) {
@@ -587,11 +616,8 @@ static lp_status h_recommend(const lp_req *req, lp_res *res, void *user)
         }
         free(copy);
     }
-    /* a known user without new events keeps their trained vector; otherwise fold in */
-    lp_mf_query q = {.user_vec = u >= 0 && n_ev == 0 ? lp_mf_user_factors(m, (size_t)u) : NULL,
-                     .history = hi, .history_w = hw, .n_history = nh, .exclude_history = true,
-                     .exclude = ex, .n_exclude = n_ex, .allowed = mask, .k = k,
-                     .n_because = REC_BECAUSE};
+    lp_mf_query q = {.user = pu, .exclude_history = true, .exclude = ex, .n_exclude = n_ex,
+                     .allowed = mask, .k = k, .n_because = REC_BECAUSE};
     if ((st = lp_mf_recommend(m, &q, recs, &got, &err))) goto fail;
     cJSON *o = cJSON_CreateObject();
     if (o) {
@@ -600,15 +626,18 @@ static lp_status h_recommend(const lp_req *req, lp_res *res, void *user)
         cJSON_AddStringToObject(o, "strategy", personal ? lp_mf_kind_name(lp_mf_model_kind(m))
                                                         : "popularity");
         cJSON_AddItemToObject(o, "items", items_json(m, recs, got));
-        mon_served(s, m, lp_swap_generation(s->swap), uid, recs, got, personal);
+        mon_served(s, m, gen, uid, recs, got, personal);
     }
-    free(hi), free(hw), free(mask), free(recs), free(ex);
-    lp_swap_release(ref);
-    return o ? lp_res_json(res, 200, o) : LP_ENOMEM;
+    st = o ? lp_res_json(res, 200, o) : LP_ENOMEM;
+    goto done;
 fail:
+    st = lp_http_error_from(res, &err);
+done:
+    rec_ucache_release(s->ucache, held);
+    lp_mf_user_free(own);
     free(hi), free(hw), free(mask), free(recs), free(ex);
     lp_swap_release(ref);
-    return lp_http_error_from(res, &err);
+    return st;
 }
 
 /* ---- GET /v1/similar ----------------------------------------------------------------------*/
@@ -819,6 +848,7 @@ static lp_status h_events(const lp_req *req, lp_res *res, void *user)
         if (st) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     }
     pthread_mutex_unlock(&s->db_mu);
+    for (size_t t = 0; !st && t < n; t++) rec_ucache_invalidate(s->ucache, ev[t].user);
     double now = lp_time_wall();
     for (size_t t = 0; !st && t < n; t++)
         mon_event(s, ev[t].user, ev[t].item, now);
@@ -980,11 +1010,12 @@ lp_status rec_service_new(const rec_service_opts *o, rec_service **out, lp_err *
     pthread_mutex_init(&s->mon_mu, NULL);
     s->hit_window_s = o->hit_window_s > 0 ? o->hit_window_s : 1800;
     s->served = lp_calloc(REC_MON_CAP, sizeof *s->served);
+    s->ucache = rec_ucache_new(o->user_cache_mb << 20);
     s->ev = o->ev;
     s->model_path = lp_strdup(o->model_path);
     s->db_path = lp_strdup(o->db_path ? o->db_path : "recommend.db");
     lp_mf *m = NULL;
-    if (!s->model_path || !s->db_path || !s->served)
+    if (!s->model_path || !s->db_path || !s->served || !s->ucache)
         st = lp_err_set(err, LP_ENOMEM, "service: out of memory");
     if (!st) st = lp_mf_load(s->model_path, &m, err);
     if (!st && !(s->swap = lp_swap_new(m, destroy_model, NULL))) {
@@ -1044,6 +1075,7 @@ void rec_service_free(rec_service *s)
     pthread_mutex_destroy(&s->mon_mu);
     lp_drift_sketch_free(s->mon_sk);
     lp_drift_free(s->mon_ref);
+    rec_ucache_free(s->ucache);
     free(s->served);
     free(s->model_path);
     free(s->db_path);

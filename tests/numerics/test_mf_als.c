@@ -3,8 +3,8 @@
  * never rises with exact (Cholesky) solves; conjugate gradient with enough steps follows the
  * Cholesky trajectory and with 3 steps reaches nearly the same objective; folding a training
  * user's history back in reproduces their vector; the item-based explanation of a score
- * (section 5) sums to the score and ranks the largest contribution first; the fit is the same
- * for 1 and 2 threads.
+ * (section 5) sums to the score and ranks the largest contribution first; a prepared user
+ * (lp_mf_user) answers bit for bit as the plain query; the fit is the same for 1 and 2 threads.
  */
 #include "lp_test.h"
 
@@ -162,7 +162,7 @@ static void gauss(double *a, double *b, size_t k)
 
 /* For users 0..5 of m: the list of `len` items, by fold-in of the training history (or from
  * the trained vector), explained against a Gaussian-elimination reference of W^u y_i. */
-static void check_explanations(const lp_mf *m, size_t len, bool trained_vec)
+static void check_explanations(const lp_mf *m, size_t len, bool trained_vec, bool prepared)
 {
     size_t k = lp_mf_dim(m), ni = lp_mf_n_items(m);
     const lp_mf_opts *o = lp_mf_model_opts(m);
@@ -178,7 +178,13 @@ static void check_explanations(const lp_mf *m, size_t len, bool trained_vec)
         lp_mf_query q = {.history = hi, .history_w = hw, .n_history = nh,
                          .exclude_history = true, .k = len, .n_because = LP_MF_BECAUSE_MAX,
                          .user_vec = trained_vec ? lp_mf_user_factors(m, u) : NULL};
+        lp_mf_user *pu = NULL;
+        if (prepared) {
+            assert_int_equal(lp_mf_user_new(m, q.user_vec, hi, hw, nh, &pu, NULL), LP_OK);
+            q.user = pu;
+        }
         assert_int_equal(lp_mf_recommend(m, &q, r, &n, NULL), LP_OK);
+        lp_mf_user_free(pu);
         assert_int_equal(n, len);
         /* A_u = Y^T Y + lambda I + sum_j alpha w_j y_j y_j^T */
         for (size_t p = 0; p < k; p++)
@@ -220,16 +226,151 @@ static void test_explanation_decomposes_score(void **state)
 {
     lp_mf_data *d = latent_data();
     lp_mf *m = fit(d, LP_MF_SOLVER_CHOLESKY, 3, 10, 2, NULL);
-    check_explanations(m, 3, false);
-    check_explanations(m, 3, true);
+    for (int prepared = 0; prepared < 2; prepared++) {
+        check_explanations(m, 3, false, prepared);
+        check_explanations(m, 3, true, prepared);
+    }
     lp_mf_free(m);
     /* a factor count off the vector widths and a list longer than one block of right-hand
      * sides (16) */
     g_factors = 21;
     m = fit(d, LP_MF_SOLVER_CHOLESKY, 3, 10, 2, NULL);
     g_factors = 8;
-    check_explanations(m, 20, false);
-    check_explanations(m, 20, true);
+    for (int prepared = 0; prepared < 2; prepared++) {
+        check_explanations(m, 20, false, prepared);
+        check_explanations(m, 20, true, prepared);
+    }
+    lp_mf_free(m);
+    lp_mf_data_free(d);
+}
+
+/* A prepared user (lp_mf_user) lists exactly what the plain query lists: same items,
+ * bit-identical scores, and (but for ALS, whose explanations check_explanations holds to the
+ * reference) the same explanations; for the trained vector and a fold-in, with no filter, with
+ * exclusions, and with an allowed set so small that the stored ranking runs short. */
+static void check_prepared(const lp_mf *m, const lp_mf *other)
+{
+    lp_mf_rec a[12], b[12];
+    size_t ni = lp_mf_n_items(m);
+    uint8_t *few = calloc(ni, 1);
+    assert_non_null(few);
+    for (size_t i = 0; i < ni; i += 9) few[i] = 1;
+    int32_t excl[3] = {0, 5, 7};
+    bool als = lp_mf_model_kind(m) == LP_MF_KIND_ALS;
+    for (size_t u = 0; u < lp_mf_n_users(m); u += 7)
+        for (int trained = 0; trained < 6; trained++) {
+            const int32_t *hi;
+            const float *hw;
+            size_t nh = lp_mf_user_history(m, u, &hi, &hw), na, nb;
+            const float *vec = trained % 2 ? lp_mf_user_factors(m, u) : NULL;
+            lp_mf_query q = {.user_vec = vec, .history = hi, .history_w = hw, .n_history = nh,
+                             .exclude_history = true, .k = 12, .n_because = LP_MF_BECAUSE_MAX};
+            if (trained / 2 == 1) q.exclude = excl, q.n_exclude = 3;
+            if (trained / 2 == 2) q.allowed = few;
+            assert_int_equal(lp_mf_recommend(m, &q, a, &na, NULL), LP_OK);
+            lp_mf_user *pu;
+            lp_err err;
+            assert_int_equal(lp_mf_user_new(m, vec, hi, hw, nh, &pu, &err), LP_OK);
+            assert_true(lp_mf_user_bytes(pu) > nh * 8);
+            lp_mf_query qp = q;
+            qp.user = pu;
+            qp.history = NULL, qp.history_w = NULL, qp.n_history = 0, qp.user_vec = NULL;
+            assert_int_equal(lp_mf_recommend(m, &qp, b, &nb, NULL), LP_OK);
+            assert_int_equal(na, nb);
+            for (size_t r = 0; r < na; r++) {
+                assert_int_equal(a[r].item, b[r].item);
+                assert_memory_equal(&a[r].score, &b[r].score, sizeof a[r].score);
+                if (als) continue;
+                assert_int_equal(a[r].n_because, b[r].n_because);
+                assert_memory_equal(a[r].because, b[r].because,
+                                    a[r].n_because * sizeof *a[r].because);
+            }
+            /* a prepared user belongs to its model */
+            if (other) {
+                assert_int_equal(lp_mf_recommend(other, &qp, b, &nb, &err), LP_EINVAL);
+                assert_non_null(strstr(err.msg, "another model"));
+            }
+            lp_mf_user_free(pu);
+        }
+    free(few);
+}
+
+static void test_prepared_user_same_answer(void **state)
+{
+    lp_mf_data *d = latent_data();
+    lp_mf *m = fit(d, LP_MF_SOLVER_CHOLESKY, 3, 10, 2, NULL);
+    lp_mf_opts o = lp_mf_opts_default();
+    o.kind = LP_MF_KIND_BPR;
+    o.factors = 8;
+    o.iterations = 5;
+    lp_mf *bpr;
+    assert_int_equal(lp_mf_fit(d, &o, &bpr, NULL), LP_OK);
+    o.kind = LP_MF_KIND_ITEMKNN;
+    lp_mf *knn;
+    assert_int_equal(lp_mf_fit(d, &o, &knn, NULL), LP_OK);
+    check_prepared(m, bpr);
+    check_prepared(bpr, m);
+    check_prepared(knn, NULL);
+    /* bad history is refused when preparing, as when recommending */
+    int32_t bad_item = 999;
+    float w = 1;
+    lp_mf_user *pu = (lp_mf_user *)&w;
+    lp_err err;
+    assert_int_equal(lp_mf_user_new(m, NULL, &bad_item, &w, 1, &pu, &err), LP_EINVAL);
+    assert_null(pu);
+    lp_mf_free(m), lp_mf_free(bpr), lp_mf_free(knn);
+    lp_mf_data_free(d);
+}
+
+/* 600 items, more than a prepared user's stored ranking (256): an allowed set that leaves fewer
+ * than k of the stored items must fall back to scoring every item, and list what the plain
+ * query lists. */
+static void test_prepared_ranking_runs_short(void **state)
+{
+    lp_mf_data *d = lp_mf_data_new();
+    lp_rng rng;
+    lp_rng_seed(&rng, 5);
+    char u[16], it[16];
+    for (int user = 0; user < 80; user++)
+        for (int t = 0; t < 15; t++) {
+            snprintf(u, sizeof u, "u%d", user);
+            snprintf(it, sizeof it, "i%d", (int)lp_rng_below(&rng, 600));
+            assert_int_equal(lp_mf_data_add(d, u, it, 1.0f, NULL), LP_OK);
+        }
+    lp_mf *m = fit(d, LP_MF_SOLVER_CHOLESKY, 3, 3, 1, NULL);
+    size_t ni = lp_mf_n_items(m);
+    assert_true(ni > 300);
+    uint8_t *few = calloc(ni, 1);
+    lp_mf_rec *top = malloc(256 * sizeof *top), a[12], b[12];
+    assert_non_null(few), assert_non_null(top);
+    for (size_t i = 0; i < ni; i += 50) few[i] = 1;
+    for (size_t user = 0; user < 80; user += 9) {
+        const int32_t *hi;
+        const float *hw;
+        size_t nh = lp_mf_user_history(m, user, &hi, &hw), na, nb, nt, in_top = 0;
+        lp_mf_query q = {.user_vec = lp_mf_user_factors(m, user), .history = hi, .history_w = hw,
+                         .n_history = nh, .exclude_history = true, .k = 256};
+        assert_int_equal(lp_mf_recommend(m, &q, top, &nt, NULL), LP_OK);
+        for (size_t r = 0; r < nt; r++) in_top += few[top[r].item];
+        q.k = 12;
+        q.allowed = few;
+        q.n_because = 3;
+        assert_int_equal(lp_mf_recommend(m, &q, a, &na, NULL), LP_OK);
+        assert_true(in_top < na); /* the stored ranking alone cannot answer */
+        lp_mf_user *pu;
+        assert_int_equal(lp_mf_user_new(m, q.user_vec, hi, hw, nh, &pu, NULL), LP_OK);
+        lp_mf_query qp = {.user = pu, .exclude_history = true, .k = 12, .allowed = few,
+                          .n_because = 3};
+        assert_int_equal(lp_mf_recommend(m, &qp, b, &nb, NULL), LP_OK);
+        assert_int_equal(na, nb);
+        for (size_t r = 0; r < na; r++) {
+            assert_int_equal(a[r].item, b[r].item);
+            assert_memory_equal(&a[r].score, &b[r].score, sizeof a[r].score);
+            assert_true(b[r].n_because <= 3);
+        }
+        lp_mf_user_free(pu);
+    }
+    free(few), free(top);
     lp_mf_free(m);
     lp_mf_data_free(d);
 }
@@ -253,6 +394,8 @@ int main(void)
         cmocka_unit_test(test_cg_agrees_with_cholesky),
         cmocka_unit_test(test_fold_in_reproduces_user),
         cmocka_unit_test(test_explanation_decomposes_score),
+        cmocka_unit_test(test_prepared_user_same_answer),
+        cmocka_unit_test(test_prepared_ranking_runs_short),
         cmocka_unit_test(test_threads_same_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,6 +16,7 @@
 #include "http_client.c"
 #include "monitor_util.h"
 #include "../../apps/recommend/rec_service.c"
+#include "../../apps/recommend/rec_ucache.c"
 
 #define N_USERS 30
 #define ROUNDS 4

@@ -15,6 +15,7 @@
 
 #include "http_client.c"
 #include "../../apps/recommend/rec_service.c"
+#include "../../apps/recommend/rec_ucache.c"
 
 static rec_service *g_svc;
 static unsigned g_port;
@@ -240,6 +241,46 @@ static void test_events_change_list(void **state)
     cJSON_Delete(j);
 }
 
+/* (hits, misses) of the prepared-user cache from GET /v1/monitor */
+static void cache_counts(double *hits, double *misses)
+{
+    cJSON *j = get("/v1/monitor", 200);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "user_cache");
+    assert_true(cJSON_IsObject(c));
+    *hits = cJSON_GetObjectItemCaseSensitive(c, "hits")->valuedouble;
+    *misses = cJSON_GetObjectItemCaseSensitive(c, "misses")->valuedouble;
+    cJSON_Delete(j);
+}
+
+/* A known user's second request is served from the prepared-user cache with the same list; an
+ * event for that user invalidates it, so the next list is rebuilt and drops the new item. */
+static void test_cache_follows_events(void **state)
+{
+    double h0, m0, h1, m1, h2, m2;
+    cache_counts(&h0, &m0);
+    cJSON *a = get("/v1/recommend?user=u17&k=5", 200);
+    cJSON *b = get("/v1/recommend?user=u17&k=5", 200);
+    cache_counts(&h1, &m1);
+    assert_true(m1 >= m0 + 1);
+    assert_true(h1 >= h0 + 1);
+    char *ta = cJSON_PrintUnformatted(a), *tb = cJSON_PrintUnformatted(b);
+    assert_string_equal(ta, tb);
+    free(ta), free(tb);
+    const char *first =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(items_of(a), 0), "item")->valuestring;
+    char body[128];
+    snprintf(body, sizeof body, "{\"user\":\"u17\",\"item\":\"%s\",\"weight\":5}", first);
+    cJSON_Delete(post("/v1/events", body, NULL, 200));
+    cJSON *c = get("/v1/recommend?user=u17&k=5", 200);
+    cache_counts(&h2, &m2);
+    assert_true(m2 >= m1 + 1); /* rebuilt, not served from the stale entry */
+    assert_string_equal(strategy(c), "als");
+    const cJSON *it;
+    cJSON_ArrayForEach(it, items_of(c))
+        assert_string_not_equal(cJSON_GetObjectItemCaseSensitive(it, "item")->valuestring, first);
+    cJSON_Delete(a), cJSON_Delete(b), cJSON_Delete(c);
+}
+
 static void test_bad_input(void **state)
 {
     int before = count_events("evil");
@@ -354,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_similar),
         cmocka_unit_test(test_unknown_user_popularity),
         cmocka_unit_test(test_events_change_list),
+        cmocka_unit_test(test_cache_follows_events),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_catalog_filters),
         cmocka_unit_test(test_retrain),

@@ -190,7 +190,37 @@ typedef struct lp_mf_rec {
     uint8_t n_because;
 } lp_mf_rec;
 
+/* A user's prepared state against one model: their history, their vector (given or folded in),
+ * their best REC_TOP (256) items in order (history excluded), and for ALS the rows
+ * p_t = (1 + alpha w_t) A_u^-1 y_t that the explanations rest on. Making it costs about what a
+ * few recommendations cost; a service keeps it per active user and then answers each of that
+ * user's requests by filtering the stored ranking (exclusions, allowed items) and explaining the
+ * listed items with one dot product per history item, without scoring every item, rebuilding
+ * A_u or folding in again; a filter that leaves fewer than k of the stored items scores every
+ * item as the plain query does. Immutable once made, so one prepared user may serve several
+ * threads at once. */
+typedef struct lp_mf_user lp_mf_user;
+
+/* Prepare a user: history (items, weights) copied; user_vec (dim floats) copied when given, else
+ * folded in from the history as lp_mf_recommend would (none for itemknn/popular or an empty
+ * history). lp_mf_recommend then lists the same items with the same scores, bit for bit, as
+ * the same query without it (an ALS fold-in being the one the query with explanations,
+ * n_because > 0, makes); ALS explanations are the same contributions rounded differently, so
+ * only items whose contributions tie within float rounding may be ordered otherwise.
+ * Errors: LP_EINVAL (NULL m/out, bad history as for lp_mf_recommend), LP_ENUMERIC (a fold-in
+ * whose system is not positive definite), LP_ENOMEM. Thread-safe. */
+lp_status lp_mf_user_new(const lp_mf *m, const float *user_vec, const int32_t *history,
+                         const float *history_w, size_t n_history, lp_mf_user **out,
+                         lp_err *err);
+void lp_mf_user_free(lp_mf_user *u);
+/* Bytes held by u (for a cache's budget); 0 for NULL. */
+size_t lp_mf_user_bytes(const lp_mf_user *u);
+/* The prepared history: its length, with *items / *w pointing into u. */
+size_t lp_mf_user_prepared_history(const lp_mf_user *u, const int32_t **items, const float **w);
+
 typedef struct lp_mf_query {
+    const lp_mf_user *user;    /* a prepared user of the same model, or NULL; when given,
+                                * user_vec and the history below are ignored and taken from it */
     const float *user_vec;     /* ALS/BPR: the user's vector (dim floats); NULL = fold in the
                                 * history (or popularity when the history is empty too) */
     const int32_t *history;    /* the user's items and weights (may be NULL with n_history 0) */

@@ -2,17 +2,22 @@
  * mf_rec.c - answering with a fitted mf model: top-k (partial sort), recommendations with
  * "because you liked" explanations, similar items, and offline evaluation of top-k lists.
  *
- * Read-only over the model, so every function here is thread-safe; each call allocates its own
- * scratch (one block: O(n_items + history x dim + dim^2)), which keeps a request on one thread
- * with no shared state. The per-request loops (item scores, the ALS user system behind the
- * explanations, its factor and solves) are written for the vectoriser and built per ISA level
- * (MF_CLONES); the explanation test (tests/numerics/test_mf_als.c) holds them to a double
- * Gaussian-elimination reference.
+ * Read-only over the model, so every function here is thread-safe; each call takes its own
+ * scratch (one block: O(n_items + history x dim + dim^2)), kept per thread between calls, which
+ * keeps a request on one thread with no shared state. A prepared user (lp_mf_user) carries what
+ * the model and the user's history fix: the vector, the ranking with the history excluded, and
+ * for ALS the rows A_u^-1 y_t of the explanations, so that a request only filters and explains.
+ * The per-request loops (item scores, the ALS user system behind the explanations, its factor
+ * and solves) are written for the vectoriser and built per ISA level (MF_CLONES); the
+ * explanation test (tests/numerics/test_mf_als.c) holds them to a double Gaussian-elimination
+ * reference.
  */
 #include "model/mf_internal.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,14 +91,26 @@ static lp_status check_history(const lp_mf *m, const int32_t *items, const float
     return LP_OK;
 }
 
-/* Top contributions into r->because (positive ones only, best first). */
+/* Top contributions into r->because (positive ones only, best first; ties by lower position,
+ * as lp_mf_topk orders them): one pass keeping the want <= LP_MF_BECAUSE_MAX best in order. */
 static void pick_because(lp_mf_rec *r, const float *contrib, const int32_t *items, size_t n,
-                         size_t want, int32_t *tmp)
+                         size_t want)
 {
-    size_t got = lp_mf_topk(contrib, n, NULL, want, tmp);
-    r->n_because = 0;
-    for (size_t t = 0; t < got; t++)
-        if (contrib[tmp[t]] > 0) r->because[r->n_because++] = items[tmp[t]];
+    int32_t best[LP_MF_BECAUSE_MAX];
+    size_t got = 0;
+    for (size_t t = 0; t < n && want; t++) {
+        float c = contrib[t];
+        if (!(c > 0)) continue; /* NaN too */
+        if (got == want && !better(c, (int32_t)t, contrib[best[got - 1]], best[got - 1])) continue;
+        size_t at = got < want ? got++ : want - 1;
+        while (at > 0 && better(c, (int32_t)t, contrib[best[at - 1]], best[at - 1])) {
+            best[at] = best[at - 1];
+            at--;
+        }
+        best[at] = (int32_t)t;
+    }
+    for (size_t j = 0; j < got; j++) r->because[j] = items[best[j]];
+    r->n_because = (uint8_t)got;
 }
 
 /* sim(i, j) from j's neighbour list (0 when i is not among them). */
@@ -180,14 +197,12 @@ MF_SIMD
     return mf_chol_upper(u, k);
 }
 
-/* The "because" contributions of the n listed items at once (n <= REC_RHS):
- * c[t][r] = scale_t y_t^T A_u^-1 y_r. zr (k, REC_RHS) doubles takes the listed items' factors as
- * columns and is solved in place, all right-hand sides together, so the inner loops run across
- * them instead of along the sequential substitution; contrib (nh, REC_RHS) floats. */
+/* Solve A_u Z = Y in place for REC_RHS right-hand sides at once: zr (k, REC_RHS) doubles holds
+ * them as columns, u is mf_chol_upper's factor; all columns go together, so the inner loops run
+ * across them instead of along the sequential substitution. */
 #define REC_RHS 16
 MF_CLONES
-static void als_because(const double *u, size_t k, double *zr, const float *yh,
-                        const float *scale, size_t nh, float *contrib)
+static void chol_solve_block(const double *u, size_t k, double *zr)
 {
     const double *rd = u + k * k;
     for (size_t p = 0; p < k; p++) { /* U^T Z = Y */
@@ -214,19 +229,6 @@ MF_SIMD
 MF_SIMD
         for (size_t r = 0; r < REC_RHS; r++) zi[r] *= rd[i];
     }
-    float zf[REC_RHS];
-    for (size_t t = 0; t < nh; t++) {
-        const float *yj = yh + t * k;
-        double acc[REC_RHS] = {0};
-        for (size_t a = 0; a < k; a++) {
-            double ya = yj[a];
-            const double *za = zr + a * REC_RHS;
-MF_SIMD
-            for (size_t r = 0; r < REC_RHS; r++) acc[r] += ya * za[r];
-        }
-        for (size_t r = 0; r < REC_RHS; r++) zf[r] = (float)acc[r] * scale[t];
-        memcpy(contrib + t * REC_RHS, zf, sizeof zf);
-    }
 }
 
 /* contrib[t] = z . yh_t for the gathered history yh (nh, k), the first kd components. */
@@ -243,13 +245,86 @@ MF_SIMD_SUM_S
     }
 }
 
-/* Scratch of one lp_mf_recommend call, one allocation: item-sized scores and skip flags,
+/* contrib (nh, REC_RHS) floats: contrib[t][r] = p_t . y_r, with the listed items' factors as the
+ * columns of yt (k, REC_RHS): the history rows go one at a time, the listed items across the
+ * vector lanes. */
+MF_CLONES
+static void p_because(const float *p, size_t nh, size_t k, const float *yt, float *contrib)
+{
+    for (size_t t = 0; t < nh; t++) {
+        const float *pt = p + t * k;
+        float acc[REC_RHS] = {0};
+        for (size_t a = 0; a < k; a++) {
+            float pa = pt[a];
+            const float *ya = yt + a * REC_RHS;
+MF_SIMD
+            for (size_t r = 0; r < REC_RHS; r++) acc[r] += pa * ya[r];
+        }
+        memcpy(contrib + t * REC_RHS, acc, sizeof acc);
+    }
+}
+
+/* The "because" contributions of the n listed items at once (n <= REC_RHS):
+ * c[t][r] = scale_t y_t^T A_u^-1 y_r. zr (k, REC_RHS) doubles holds the listed items' factors as
+ * columns (solved in place), zf (k, REC_RHS) floats takes the solution; contrib (nh, REC_RHS)
+ * floats. */
+static void als_because(const double *u, size_t k, double *zr, float *zf, const float *yh,
+                        const float *scale, size_t nh, float *contrib)
+{
+    chol_solve_block(u, k, zr);
+    for (size_t i = 0; i < k * REC_RHS; i++) zf[i] = (float)zr[i];
+    p_because(yh, nh, k, zf, contrib);
+    for (size_t t = 0; t < nh; t++)
+        for (size_t r = 0; r < REC_RHS; r++) contrib[t * REC_RHS + r] *= scale[t];
+}
+
+/* Scratch blocks are kept per thread between calls (a request path calls lp_mf_recommend once a
+ * request): take one of at least `bytes`, give it back after. A block is out of the thread's slot
+ * while taken, so nothing can use it twice; blocks over SCRATCH_KEEP are not kept. */
+#define SCRATCH_HDR 64 /* the block's capacity, and 64-byte room for the data's alignment */
+#define SCRATCH_KEEP ((size_t)4 << 20)
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static bool scratch_keyed;
+
+static void scratch_key_make(void)
+{
+    scratch_keyed = pthread_key_create(&scratch_key, free) == 0;
+}
+
+static char *scratch_take(size_t bytes)
+{
+    pthread_once(&scratch_once, scratch_key_make);
+    char *blk = scratch_keyed ? pthread_getspecific(scratch_key) : NULL;
+    if (blk) pthread_setspecific(scratch_key, NULL);
+    if (blk && *(size_t *)blk < bytes) {
+        free(blk);
+        blk = NULL;
+    }
+    if (!blk) {
+        if (bytes > SIZE_MAX - SCRATCH_HDR || !(blk = malloc(SCRATCH_HDR + bytes))) return NULL;
+        *(size_t *)blk = bytes;
+    }
+    return blk + SCRATCH_HDR;
+}
+
+static void scratch_give(void *p)
+{
+    if (!p) return;
+    char *blk = (char *)p - SCRATCH_HDR;
+    if (scratch_keyed && *(size_t *)blk <= SCRATCH_KEEP && !pthread_getspecific(scratch_key) &&
+        pthread_setspecific(scratch_key, blk) == 0)
+        return;
+    free(blk);
+}
+
+/* Scratch of one lp_mf_recommend call, one block: item-sized scores and skip flags,
  * history-sized contributions, (nh, k) gathered history factors, and for ALS explanations the
  * user system's factor, the listed items' solves (k, REC_RHS) and their contributions
  * (nh, REC_RHS). */
 typedef struct rec_scratch {
     double *chol, *z, *zr;
-    float *scores, *vec, *col, *scale, *yh, *af, *bf, *cmat;
+    float *scores, *vec, *col, *scale, *yh, *af, *bf, *cmat, *yt;
     int32_t *top;
     uint8_t *skip;
 } rec_scratch;
@@ -259,10 +334,10 @@ static void *rec_scratch_new(rec_scratch *w, size_t ni, size_t k, size_t kk, siz
 {
     /* doubles first, then floats, then int32, then bytes: every part stays aligned */
     size_t nd = als ? k * k + 2 * k + k * REC_RHS : 0, h = nh + 1;
-    size_t nf = ni + k + 2 * h + h * k + (als ? k * k + k + h * REC_RHS : 0);
-    size_t bytes = nd * sizeof(double) + nf * sizeof(float) + (kk + h) * sizeof(int32_t) +
+    size_t nf = ni + k + 2 * h + h * k + (als ? k * k + k + h * REC_RHS + k * REC_RHS : 0);
+    size_t bytes = nd * sizeof(double) + nf * sizeof(float) + kk * sizeof(int32_t) +
                    (ni ? ni : 1);
-    char *base = lp_mallocarray(bytes, 1), *p = base;
+    char *base = scratch_take(bytes), *p = base;
     if (!base) return NULL;
     memset(w, 0, sizeof *w);
     if (als) {
@@ -280,13 +355,185 @@ static void *rec_scratch_new(rec_scratch *w, size_t ni, size_t k, size_t kk, siz
         w->af = w->yh + h * k;
         w->bf = w->af + k * k;
         w->cmat = w->bf + k;
+        w->yt = w->cmat + h * REC_RHS;
     }
     p += nf * sizeof(float);
     w->top = (int32_t *)p;
-    p += (kk + h) * sizeof(int32_t);
+    p += kk * sizeof(int32_t);
     w->skip = (uint8_t *)p;
     memset(w->skip, 0, ni ? ni : 1); /* the only part read before it is written */
     return base;
+}
+
+/* How a user's items are scored: by their vector (ALS/BPR), by their history's neighbours
+ * (itemknn), or by popularity (no vector and no history, or the popular kind). */
+typedef enum rec_mode { REC_MODE_POP, REC_MODE_VEC, REC_MODE_KNN } rec_mode;
+
+static rec_mode mode_for(const lp_mf *m, const float *vec, size_t nh)
+{
+    if (m->yi && (vec || nh)) return REC_MODE_VEC;
+    if (m->opts.kind == LP_MF_KIND_ITEMKNN && nh) return REC_MODE_KNN;
+    return REC_MODE_POP;
+}
+
+/* scores (n_items) of every item for this user; vec is the user's vector in REC_MODE_VEC */
+static void user_scores(const lp_mf *m, rec_mode mode, const float *vec, const int32_t *hist,
+                        const float *hw, size_t nh, float *scores)
+{
+    size_t ni = m->n_items;
+    if (mode == REC_MODE_VEC) {
+        score_items(m->yi, ni, m->dim, vec, scores);
+    } else if (mode == REC_MODE_KNN) {
+        memset(scores, 0, ni * sizeof *scores);
+        for (size_t t = 0; t < nh; t++) {
+            int32_t j = hist[t];
+            for (int32_t p = m->knn.ptr[j]; p < m->knn.ptr[j + 1]; p++)
+                scores[m->knn.col[p]] += m->knn.w[p] * hw[t];
+        }
+    } else {
+        memcpy(scores, m->pop, ni * sizeof *scores);
+    }
+}
+
+#define REC_TOP 256 /* ranked candidates a prepared user keeps */
+
+struct lp_mf_user {
+    const lp_mf *m;  /* the model it was prepared against */
+    rec_mode mode;
+    size_t n, bytes; /* history length; bytes held */
+    int32_t *items;  /* (n) history items */
+    float *w;        /* (n) their weights */
+    float *vec;      /* (dim) the user's vector, or NULL (no factors, or no vector and no history) */
+    float *p;        /* ALS with a history: (n, dim) rows p_t = (1 + alpha w_t) A_u^-1 y_t, so the
+                      * contribution of history item t to item i's score (Hu et al. section 5) is
+                      * p_t . y_i; NULL otherwise, or when A_u was not positive definite and the
+                      * vector was given */
+    int32_t *top;    /* (n_top) the user's best items, history excluded, in lp_mf_topk's order */
+    float *top_score;
+    size_t n_top;
+    bool top_all;    /* top holds every item that can be recommended to the user */
+};
+
+/* The prepared user's ALS parts: A_u's factor, the vector by fold-in unless given, and the
+ * rows p_t, all right-hand sides REC_RHS at a time. False with *st set on failure. */
+static bool prepare_als(const lp_mf *m, lp_mf_user *u, bool given, lp_status *st, lp_err *err)
+{
+    size_t k = m->dim, n = u->n;
+    float *yh = lp_mallocarray(n * k + k * k + k, sizeof *yh);
+    double *chol = lp_mallocarray(k * k + k + k * REC_RHS, sizeof *chol);
+    bool ok = yh && chol;
+    if (!ok) *st = lp_err_set(err, LP_ENOMEM, "prepare user: out of memory");
+    if (ok) {
+        for (size_t t = 0; t < n; t++)
+            memcpy(yh + t * k, m->yi + (size_t)u->items[t] * k, k * sizeof *yh);
+        float *af = yh + n * k, *bf = af + k * k;
+        double *zr = chol + k * k + k;
+        if (!als_user_factor(m, yh, u->w, n, af, bf, chol)) {
+            u->p = NULL; /* explanations fall back to dot products, as lp_mf_recommend's */
+            if (!given) {
+                *st = lp_err_set(err, LP_ENUMERIC, "fold-in: the system is not positive definite");
+                ok = false;
+            }
+        } else {
+            if (!given) { /* as lp_mf_recommend's fold-in from the same factor */
+                for (size_t a = 0; a < k; a++) zr[a] = bf[a];
+                mf_chol_upper_solve(chol, k, zr);
+                for (size_t a = 0; a < k; a++) {
+                    if (!isfinite(zr[a])) ok = false;
+                    u->vec[a] = (float)zr[a];
+                }
+                if (!ok) *st = lp_err_set(err, LP_ENUMERIC, "fold-in: the system is not positive "
+                                          "definite");
+            }
+            for (size_t t0 = 0; ok && t0 < n; t0 += REC_RHS) {
+                size_t t1 = n - t0 < REC_RHS ? n : t0 + REC_RHS;
+                memset(zr, 0, k * REC_RHS * sizeof *zr);
+                for (size_t t = t0; t < t1; t++)
+                    for (size_t a = 0; a < k; a++) zr[a * REC_RHS + (t - t0)] = yh[t * k + a];
+                chol_solve_block(chol, k, zr);
+                for (size_t t = t0; t < t1; t++) {
+                    double sc = 1.0f + m->opts.alpha * u->w[t];
+                    for (size_t a = 0; a < k; a++)
+                        u->p[t * k + a] = (float)(zr[a * REC_RHS + (t - t0)] * sc);
+                }
+            }
+        }
+    }
+    free(yh), free(chol);
+    return ok;
+}
+
+lp_status lp_mf_user_new(const lp_mf *m, const float *user_vec, const int32_t *history,
+                         const float *history_w, size_t n_history, lp_mf_user **out, lp_err *err)
+{
+    if (!out) return lp_err_set(err, LP_EINVAL, "prepare user: NULL argument");
+    *out = NULL;
+    if (!m) return lp_err_set(err, LP_EINVAL, "prepare user: NULL argument");
+    lp_status st = check_history(m, history, history_w, n_history, err);
+    if (st) return st;
+    size_t k = m->dim, n = n_history, ni = m->n_items;
+    rec_mode mode = mode_for(m, user_vec, n);
+    bool has_vec = mode == REC_MODE_VEC, als = has_vec && n && m->opts.kind == LP_MF_KIND_ALS;
+    size_t ntop = REC_TOP < ni ? REC_TOP : ni;
+    size_t nf = n + (has_vec ? k : 0) + (als ? n * k : 0) + ntop;
+    size_t bytes = sizeof(lp_mf_user) + nf * sizeof(float) + (n + ntop) * sizeof(int32_t);
+    lp_mf_user *u = lp_calloc(1, bytes);
+    float *scores = lp_mallocarray(ni ? ni : 1, sizeof *scores);
+    uint8_t *skip = lp_calloc(ni ? ni : 1, 1);
+    if (!u || !scores || !skip) {
+        free(u), free(scores), free(skip);
+        return lp_err_set(err, LP_ENOMEM, "prepare user: out of memory");
+    }
+    u->m = m;
+    u->mode = mode;
+    u->n = n;
+    u->bytes = bytes;
+    u->w = (float *)(u + 1);
+    u->top_score = u->w + n;
+    float *f = u->top_score + ntop;
+    if (has_vec) u->vec = f, f += k;
+    if (als) u->p = f, f += n * k;
+    u->items = (int32_t *)f;
+    u->top = u->items + n;
+    if (n) {
+        memcpy(u->items, history, n * sizeof *history);
+        memcpy(u->w, history_w, n * sizeof *history_w);
+    }
+    if (user_vec && has_vec) memcpy(u->vec, user_vec, k * sizeof *user_vec);
+    bool ok = true;
+    if (als) ok = prepare_als(m, u, user_vec != NULL, &st, err);
+    else if (has_vec && !user_vec) ok = !(st = lp_mf_fold_in(m, history, history_w, n, u->vec, err));
+    if (ok) { /* the ranking lp_mf_recommend makes with the history excluded */
+        user_scores(m, mode, u->vec, history, history_w, n, scores);
+        for (size_t t = 0; t < n; t++) skip[history[t]] = 1;
+        u->n_top = lp_mf_topk(scores, ni, skip, ntop, u->top);
+        u->top_all = u->n_top < ntop || ntop == ni;
+        for (size_t j = 0; j < u->n_top; j++) u->top_score[j] = scores[u->top[j]];
+    }
+    free(scores), free(skip);
+    if (!ok) {
+        free(u);
+        return st;
+    }
+    *out = u;
+    return LP_OK;
+}
+
+void lp_mf_user_free(lp_mf_user *u)
+{
+    free(u);
+}
+
+size_t lp_mf_user_bytes(const lp_mf_user *u)
+{
+    return u ? u->bytes : 0;
+}
+
+size_t lp_mf_user_prepared_history(const lp_mf_user *u, const int32_t **items, const float **w)
+{
+    *items = u ? u->items : NULL;
+    *w = u ? u->w : NULL;
+    return u ? u->n : 0;
 }
 
 lp_status lp_mf_recommend(const lp_mf *m, const lp_mf_query *q, lp_mf_rec *out, size_t *n_out,
@@ -298,86 +545,105 @@ lp_status lp_mf_recommend(const lp_mf *m, const lp_mf_query *q, lp_mf_rec *out, 
     if (q->n_because > LP_MF_BECAUSE_MAX)
         return lp_err_set(err, LP_EINVAL, "recommend: n_because %zu is above %d", q->n_because,
                           LP_MF_BECAUSE_MAX);
-    lp_status st = check_history(m, q->history, q->history_w, q->n_history, err);
+    const lp_mf_user *pu = q->user;
+    if (pu && pu->m != m)
+        return lp_err_set(err, LP_EINVAL, "recommend: the prepared user belongs to another model");
+    lp_status st = pu ? LP_OK : check_history(m, q->history, q->history_w, q->n_history, err);
     if (st) return st;
     if (q->n_exclude && !q->exclude) return lp_err_set(err, LP_EINVAL, "recommend: exclude is NULL");
-    size_t ni = m->n_items, k = m->dim, nh = q->n_history;
+    const int32_t *hist = pu ? pu->items : q->history;
+    const float *hw = pu ? pu->w : q->history_w, *uvec = pu ? pu->vec : q->user_vec;
+    size_t ni = m->n_items, k = m->dim, nh = pu ? pu->n : q->n_history;
     size_t kk = q->k < ni ? q->k : ni;
-    enum { MODE_POP, MODE_VEC, MODE_KNN } mode = MODE_POP;
-    if (m->yi && (q->user_vec || nh)) mode = MODE_VEC;
-    else if (m->opts.kind == LP_MF_KIND_ITEMKNN && nh) mode = MODE_KNN;
-    /* ALS explanations need W^u = A_u^-1: factor A_u once, one solve per listed item */
-    bool explain = q->n_because && nh && mode != MODE_POP;
-    bool als_explain = explain && mode == MODE_VEC && m->opts.kind == LP_MF_KIND_ALS;
+    rec_mode mode = pu ? pu->mode : mode_for(m, uvec, nh);
+    /* ALS explanations need W^u = A_u^-1: a prepared user brings W^u y_t for its history; else
+     * factor A_u once and solve for the listed items, REC_RHS at a time */
+    bool explain = q->n_because && nh && mode != REC_MODE_POP;
+    bool als_explain = explain && mode == REC_MODE_VEC && m->opts.kind == LP_MF_KIND_ALS &&
+                       (!pu || pu->p);
+    bool factor = als_explain && !pu;
     rec_scratch w;
     void *block = rec_scratch_new(&w, ni, k, kk, nh, als_explain);
     if (!block) return lp_err_set(err, LP_ENOMEM, "recommend: out of memory");
     uint8_t *skip = w.skip;
     float *scores = w.scores;
-    if (q->exclude_history)
-        for (size_t t = 0; t < nh; t++) skip[q->history[t]] = 1;
     for (size_t t = 0; t < q->n_exclude; t++)
         if (q->exclude[t] >= 0 && (size_t)q->exclude[t] < ni) skip[q->exclude[t]] = 1;
-    if (q->allowed)
-        for (size_t i = 0; i < ni; i++)
-            if (!q->allowed[i]) skip[i] = 1;
 
-    if (mode == MODE_VEC && explain) { /* the history's factors, gathered once (nh, k) */
+    /* a prepared user's ranking, filtered, when it holds enough candidates */
+    size_t got = 0;
+    bool ranked = false;
+    if (pu && q->exclude_history) {
+        for (size_t j = 0; j < pu->n_top && got < kk; j++) {
+            int32_t i = pu->top[j];
+            if (skip[i] || (q->allowed && !q->allowed[i])) continue;
+            w.top[got++] = i;
+            scores[i] = pu->top_score[j];
+        }
+        ranked = got == kk || pu->top_all;
+    }
+    if (mode == REC_MODE_VEC && explain && !(pu && als_explain)) { /* (nh, k) history factors */
         for (size_t t = 0; t < nh; t++)
-            memcpy(w.yh + t * k, m->yi + (size_t)q->history[t] * k, k * sizeof *w.yh);
-        if (als_explain)
-            for (size_t t = 0; t < nh; t++) w.scale[t] = 1.0f + m->opts.alpha * q->history_w[t];
+            memcpy(w.yh + t * k, m->yi + (size_t)hist[t] * k, k * sizeof *w.yh);
+        if (factor)
+            for (size_t t = 0; t < nh; t++) w.scale[t] = 1.0f + m->opts.alpha * hw[t];
     }
     /* ALS with explanations factors A_u anyway; a fold-in reuses that factor (the same system
      * as lp_mf_fold_in solves, up to float rounding) */
-    if (als_explain && !als_user_factor(m, w.yh, q->history_w, nh, w.af, w.bf, w.chol)) {
-        if (!q->user_vec) {
+    if (factor && !als_user_factor(m, w.yh, hw, nh, w.af, w.bf, w.chol)) {
+        if (!uvec) {
             st = lp_err_set(err, LP_ENUMERIC, "fold-in: the system is not positive definite");
             goto done;
         }
-        als_explain = false;
+        als_explain = factor = false;
     }
-    if (mode == MODE_VEC) {
-        if (q->user_vec) {
-            memcpy(w.vec, q->user_vec, k * sizeof *w.vec);
-        } else if (als_explain) {
-            for (size_t a = 0; a < k; a++) w.z[a] = w.bf[a];
-            mf_chol_upper_solve(w.chol, k, w.z);
-            for (size_t a = 0; a < k; a++) {
-                if (!isfinite(w.z[a])) {
-                    st = lp_err_set(err, LP_ENUMERIC, "fold-in: the system is not positive "
-                                    "definite");
-                    goto done;
+    if (!ranked) {
+        if (q->exclude_history)
+            for (size_t t = 0; t < nh; t++) skip[hist[t]] = 1;
+        if (q->allowed)
+            for (size_t i = 0; i < ni; i++)
+                if (!q->allowed[i]) skip[i] = 1;
+        if (mode == REC_MODE_VEC) {
+            if (uvec) {
+                memcpy(w.vec, uvec, k * sizeof *w.vec);
+            } else if (factor) {
+                for (size_t a = 0; a < k; a++) w.z[a] = w.bf[a];
+                mf_chol_upper_solve(w.chol, k, w.z);
+                for (size_t a = 0; a < k; a++) {
+                    if (!isfinite(w.z[a])) {
+                        st = lp_err_set(err, LP_ENUMERIC, "fold-in: the system is not positive "
+                                        "definite");
+                        goto done;
+                    }
+                    w.vec[a] = (float)w.z[a];
                 }
-                w.vec[a] = (float)w.z[a];
+            } else if ((st = lp_mf_fold_in(m, hist, hw, nh, w.vec, err))) {
+                goto done;
             }
-        } else if ((st = lp_mf_fold_in(m, q->history, q->history_w, nh, w.vec, err))) {
-            goto done;
         }
-        score_items(m->yi, ni, k, w.vec, scores);
-    } else if (mode == MODE_KNN) {
-        memset(scores, 0, ni * sizeof *scores);
-        for (size_t t = 0; t < nh; t++) {
-            int32_t j = q->history[t];
-            for (int32_t p = m->knn.ptr[j]; p < m->knn.ptr[j + 1]; p++)
-                scores[m->knn.col[p]] += m->knn.w[p] * q->history_w[t];
-        }
-    } else {
-        memcpy(scores, m->pop, ni * sizeof *scores);
+        user_scores(m, mode, w.vec, hist, hw, nh, scores);
+        got = lp_mf_topk(scores, ni, skip, kk, w.top);
     }
-    size_t got = lp_mf_topk(scores, ni, skip, kk, w.top);
 
-    int32_t *tmp = w.top + kk; /* nh + 1 free slots after the list */
     size_t nb = q->n_because < nh ? q->n_because : nh;
     for (size_t r0 = 0; r0 < got; r0 += REC_RHS) {
         size_t r1 = got - r0 < REC_RHS ? got : r0 + REC_RHS;
-        if (als_explain) { /* c[t][r] = (1 + alpha w_t) y_t^T W^u y_r for this block */
+        if (als_explain && !factor) { /* prepared: c[t][r] = p_t . y_r for this block */
+            float *yt = w.yt;
+            memset(yt, 0, k * REC_RHS * sizeof *yt);
+            for (size_t r = r0; r < r1; r++) {
+                const float *yr = m->yi + (size_t)w.top[r] * k;
+                for (size_t a = 0; a < k; a++) yt[a * REC_RHS + (r - r0)] = yr[a];
+            }
+            p_because(pu->p, nh, k, yt, w.cmat);
+        }
+        if (factor) { /* c[t][r] = (1 + alpha w_t) y_t^T W^u y_r for this block */
             memset(w.zr, 0, k * REC_RHS * sizeof *w.zr);
             for (size_t r = r0; r < r1; r++) {
                 const float *yr = m->yi + (size_t)w.top[r] * k;
                 for (size_t a = 0; a < k; a++) w.zr[a * REC_RHS + (r - r0)] = yr[a];
             }
-            als_because(w.chol, k, w.zr, w.yh, w.scale, nh, w.cmat);
+            als_because(w.chol, k, w.zr, w.yt, w.yh, w.scale, nh, w.cmat);
         }
         for (size_t r = r0; r < r1; r++) {
             int32_t i = w.top[r];
@@ -388,20 +654,20 @@ lp_status lp_mf_recommend(const lp_mf *m, const lp_mf_query *q, lp_mf_rec *out, 
             if (!explain) continue;
             if (als_explain) {
                 for (size_t t = 0; t < nh; t++) w.col[t] = w.cmat[t * REC_RHS + (r - r0)];
-            } else if (mode == MODE_VEC) { /* the dot product of the factors (BPR: not the bias) */
+            } else if (mode == REC_MODE_VEC) { /* the dot product of the factors (BPR: not the
+                                                * bias) */
                 size_t kd = m->opts.kind == LP_MF_KIND_BPR ? k - 1 : k;
                 history_dots(m->yi + (size_t)i * k, w.yh, nh, k, kd, w.col);
             } else {
                 for (size_t t = 0; t < nh; t++)
-                    w.col[t] = knn_sim(m, q->history[t], i) * q->history_w[t];
+                    w.col[t] = knn_sim(m, hist[t], i) * hw[t];
             }
-            /* tmp has nh + 1 slots, enough for the nb <= nh best */
-            pick_because(o, w.col, q->history, nh, nb, tmp);
+            pick_because(o, w.col, hist, nh, nb);
         }
     }
     *n_out = got;
 done:
-    free(block);
+    scratch_give(block);
     return st;
 }
 
