@@ -93,7 +93,7 @@ wrk_before_load() {
     "http://127.0.0.1:$2/v1/events" || { echo "POST /v1/events failed" >&2; cat "$tmp/$1.err" >&2; exit 1; }
   curl -s "http://127.0.0.1:$2/v1/recommend?user=bench-new-1&k=3" >"$tmp/sample"
   if [ "$events_per_s" -gt 0 ]; then
-    (wrk -t1 -c1 -d"${duration}s" -s "$tmp/events.lua" "http://127.0.0.1:$2" | grep '^RESULT' \
+    ("${wrk_pin_wrk[@]}" wrk -t1 -c1 -d"${duration}s" -s "$tmp/events.lua" "http://127.0.0.1:$2" | grep '^RESULT' \
       >"$tmp/$1.events") &
   fi
 }

@@ -4,6 +4,13 @@
 # The sourcing script sets tmp (a scratch folder), duration (seconds) and threads (the server
 # pool), may define wrk_before_load NAME PORT (run once the server answers /healthz, before the
 # load), and sets PERF (a file) to `perf record -g` the server named by WRK_PERF_NAME.
+# PIN=1 runs the servers on CPU 1 and wrk on CPU 0 (taskset), so that the two never preempt each
+# other: the p99 is then the server's own queueing, not the scheduler's time slices.
+wrk_pin_srv=() wrk_pin_wrk=()
+if [ "${PIN:-0}" = 1 ]; then
+  command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] || { echo "PIN=1 needs taskset and 2 CPUs" >&2; exit 77; }
+  wrk_pin_srv=(taskset -c 1) wrk_pin_wrk=(taskset -c 0)
+fi
 
 # The Lua `done` hook every script ends with: one RESULT line (req/s p50_us p99_us non2xx requests).
 wrk_done_lua() {
@@ -28,7 +35,7 @@ LUA
 }
 
 wrk_header() {
-  echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg) before"
+  echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg) before${wrk_pin_srv:+; servers pinned to CPU 1, wrk to CPU 0}"
 }
 
 wrk_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
@@ -37,7 +44,7 @@ wrk_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # wrk -s $tmp/SCRIPT, stop it; writes and prints "NAME req/s p50 p99 non2xx requests cpu_us".
 wrk_run() {
   local name=$1 port=$2 script=$3; shift 3
-  LEPTON_LOG=warn "$@" >/dev/null 2>"$tmp/$name.err" &
+  LEPTON_LOG=warn "${wrk_pin_srv[@]}" "$@" >/dev/null 2>"$tmp/$name.err" &
   local pid=$! perf_pid= tck; tck=$(getconf CLK_TCK)
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
   if declare -F wrk_before_load >/dev/null; then wrk_before_load "$name" "$port"; fi
@@ -45,7 +52,7 @@ wrk_run() {
   if [ -n "${PERF:-}" ] && [ "$name" = "${WRK_PERF_NAME:-}" ]; then
     perf record -g -o "$PERF" -p $pid -- sleep "$duration" >/dev/null 2>&1 & perf_pid=$!
   fi
-  local r; r=$(wrk -t2 -c32 -d"${duration}s" -s "$tmp/$script" "http://127.0.0.1:$port" | grep '^RESULT')
+  local r; r=$("${wrk_pin_wrk[@]}" wrk -t2 -c32 -d"${duration}s" -s "$tmp/$script" "http://127.0.0.1:$port" | grep '^RESULT')
   local t1; t1=$(wrk_cpu_ticks $pid)
   [ -z "$perf_pid" ] || wait $perf_pid || true
   kill -TERM $pid; wait $pid || true
