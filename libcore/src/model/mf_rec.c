@@ -92,22 +92,27 @@ static lp_status check_history(const lp_mf *m, const int32_t *items, const float
 }
 
 /* Top contributions into r->because (positive ones only, best first; ties by lower position,
- * as lp_mf_topk orders them): one pass keeping the want <= LP_MF_BECAUSE_MAX best in order. */
-static void pick_because(lp_mf_rec *r, const float *contrib, const int32_t *items, size_t n,
-                         size_t want)
+ * as lp_mf_topk orders them): one pass keeping the want <= LP_MF_BECAUSE_MAX best in order.
+ * contrib[t * stride] is history item t's. As t only grows, a later value beats a kept one only
+ * when strictly larger, so one comparison against the bar (0 until want are kept, then the
+ * worst kept) rejects the common case, NaN included. */
+static void pick_because(lp_mf_rec *r, const float *contrib, size_t stride, const int32_t *items,
+                         size_t n, size_t want)
 {
+    float val[LP_MF_BECAUSE_MAX];
     int32_t best[LP_MF_BECAUSE_MAX];
     size_t got = 0;
+    float bar = 0;
     for (size_t t = 0; t < n && want; t++) {
-        float c = contrib[t];
-        if (!(c > 0)) continue; /* NaN too */
-        if (got == want && !better(c, (int32_t)t, contrib[best[got - 1]], best[got - 1])) continue;
+        float c = contrib[t * stride];
+        if (!(c > bar)) continue;
         size_t at = got < want ? got++ : want - 1;
-        while (at > 0 && better(c, (int32_t)t, contrib[best[at - 1]], best[at - 1])) {
-            best[at] = best[at - 1];
+        while (at > 0 && c > val[at - 1]) {
+            val[at] = val[at - 1], best[at] = best[at - 1];
             at--;
         }
-        best[at] = (int32_t)t;
+        val[at] = c, best[at] = (int32_t)t;
+        if (got == want) bar = val[want - 1];
     }
     for (size_t j = 0; j < got; j++) r->because[j] = items[best[j]];
     r->n_because = (uint8_t)got;
@@ -653,7 +658,8 @@ lp_status lp_mf_recommend(const lp_mf *m, const lp_mf_query *q, lp_mf_rec *out, 
             o->n_because = 0;
             if (!explain) continue;
             if (als_explain) {
-                for (size_t t = 0; t < nh; t++) w.col[t] = w.cmat[t * REC_RHS + (r - r0)];
+                pick_because(o, w.cmat + (r - r0), REC_RHS, hist, nh, nb);
+                continue;
             } else if (mode == REC_MODE_VEC) { /* the dot product of the factors (BPR: not the
                                                 * bias) */
                 size_t kd = m->opts.kind == LP_MF_KIND_BPR ? k - 1 : k;
@@ -662,7 +668,7 @@ lp_status lp_mf_recommend(const lp_mf *m, const lp_mf_query *q, lp_mf_rec *out, 
                 for (size_t t = 0; t < nh; t++)
                     w.col[t] = knn_sim(m, hist[t], i) * hw[t];
             }
-            pick_because(o, w.col, hist, nh, nb);
+            pick_because(o, w.col, 1, hist, nh, nb);
         }
     }
     *n_out = got;
