@@ -223,6 +223,17 @@ static void test_json_add_float(void **state)
     cJSON_Delete(back);
     free(txt);
     cJSON_Delete(o);
+    /* every precision writes what "%.*g" writes */
+    const double vals[] = {0.0, -0.0, 1e-310, 2.5e-7, 0.123456789012345678, 42, -7.75e12, 1e300};
+    for (size_t i = 0; i < sizeof vals / sizeof *vals; i++)
+        for (int d = 1; d <= 17; d++) {
+            char want[40];
+            snprintf(want, sizeof want, "%.*g", d, vals[i]);
+            o = cJSON_CreateObject();
+            lp_json_add_float(o, "v", vals[i], d);
+            assert_string_equal(cJSON_GetObjectItem(o, "v")->valuestring, want);
+            cJSON_Delete(o);
+        }
 }
 
 static void test_api_keys(void **state)

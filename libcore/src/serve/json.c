@@ -356,9 +356,17 @@ lp_status lp_fields_check(const cJSON *obj, const lp_field_spec *specs, bool all
 cJSON *lp_json_add_float(cJSON *o, const char *name, double v, int digits)
 {
     if (!isfinite(v)) return cJSON_AddNullToObject(o, name);
-    char num[40];
+    char num[40], fmt[8];
     if (digits < 1) digits = 1;
     if (digits > 17) digits = 17;
-    snprintf(num, sizeof num, "%.*g", digits, v);
+    /* strfromd, not snprintf: with libquadmath loaded (OpenBLAS's Fortran runtime brings it)
+     * glibc sends every printf-family call through its positional-argument path, several times
+     * the cost of formatting the one number */
+    fmt[0] = '%', fmt[1] = '.';
+    fmt[2] = (char)(digits >= 10 ? '1' : '0' + digits);
+    fmt[3] = digits >= 10 ? (char)('0' + digits - 10) : 'g';
+    fmt[4] = digits >= 10 ? 'g' : '\0';
+    fmt[5] = '\0';
+    strfromd(num, sizeof num, fmt, v);
     return cJSON_AddRawToObject(o, name, num);
 }
