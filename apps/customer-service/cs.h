@@ -3,7 +3,7 @@
  *
  * Pieces, one file each: cs_table.c (TSV/CSV of text columns), cs_intent.c (intent classifier
  * with temperature-calibrated confidences and out-of-scope detection), cs_entity.c (built-in
- * PCRE2 entity patterns, Luhn check, PII redaction), cs_slots.c (averaged-perceptron BIO slot
+ * PCRE2 entity patterns, Luhn check, PII redaction), cs_slots.c (linear-chain Viterbi BIO slot
  * tagger), cs_faq.c (BM25 + TF-IDF cosine FAQ retrieval), cs_dialog.c (bot definition, SQLite
  * session store, hand-off rules), cs_bot.c (one model file holding all of it; one chat turn).
  *
@@ -199,8 +199,8 @@ bool cs_luhn_valid(const char *s, size_t len);
 typedef struct cs_slots cs_slots;
 
 typedef struct cs_slots_opts {
-    unsigned epochs;    /* default 10 */
-    unsigned hash_bits; /* feature table 2^hash_bits rows; default 20 */
+    unsigned epochs;    /* perceptron passes over the data; default 10 */
+    unsigned hash_bits; /* feature table 2^hash_bits rows; default 18 */
     uint64_t seed;      /* example order; default 42 */
 } cs_slots_opts;
 
@@ -210,12 +210,25 @@ cs_slots_opts cs_slots_opts_default(void);
  * (type, start, end; value copied). LP_EPARSE naming the item when malformed or out of range. */
 lp_status cs_spans_parse(const char *spans, const char *text, size_t len, cs_entities *out,
                          lp_err *err);
-/* Train an averaged perceptron (Collins 2002) over BIO tags with greedy left-to-right decoding
- * on word, shape, prefix/suffix, context and previous-tag features. context (may be NULL, or
- * entries NULL/"-") is a comma-separated list of requested slots used as features. */
+/* Train a first-order linear-chain tagger over BIO tags as an averaged structured perceptron
+ * (Collins 2002), each step decoded by Viterbi under the BIO constraint, on hashed word,
+ * shape, affix, +-2 window, word-bigram, context and learned-gazetteer features. context (may
+ * be NULL, or entries NULL/"-") is a comma-separated list of requested slots used as features.
+ * *out is the caller's (cs_slots_free). LP_EPARSE names the row of a malformed span,
+ * LP_EINVAL bad options or no span at all. Deterministic for a given seed. */
 lp_status cs_slots_train(const char *const *texts, const char *const *spans,
                          const char *const *context, size_t n, const cs_slots_opts *o,
                          cs_slots **out, lp_err *err);
+/* Whether tag may follow prev under BIO with n_types slot types (tags 0 = O, 1 + 2k = B-k,
+ * 2 + 2k = I-k; prev = 1 + 2 * n_types is START): I-k only after B-k or I-k. */
+bool cs_slots_bio_allowed(size_t n_types, size_t prev, size_t tag);
+/* Viterbi decoding of a first-order linear chain: tags (n) gets the BIO-valid sequence y
+ * maximising  sum_t trans[y_{t-1}][y_t] + emit[t][y_t]  with y_{-1} = START, emit (n, n_tags)
+ * and trans (n_tags + 1, n_tags) (row n_tags = START), n_tags = 1 + 2 * n_types. *score
+ * (nullable) gets that maximum, summed left to right as ((s + trans) + emit). n = 0 is valid.
+ * LP_EINVAL for 0 or more than 64 types, LP_ENOMEM. Thread-safe. Exposed for tests. */
+lp_status cs_slots_viterbi(const double *emit, const float *trans, size_t n, size_t n_types,
+                           int *tags, double *score, lp_err *err);
 void cs_slots_free(cs_slots *s);
 /* Tag one text and append its slot spans to out. Thread-safe. */
 lp_status cs_slots_tag(const cs_slots *s, const char *text, size_t len, const char *context,

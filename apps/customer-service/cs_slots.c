@@ -1,14 +1,25 @@
 /*
- * cs_slots.c - trainable slot tagger: an averaged perceptron (Collins 2002) over BIO tags,
- * decoded greedily left to right with the previous predicted tag as a feature (the tagger of
- * Honnibal's "A good POS tagger in about 200 lines"). Features are hashed (MurmurHash3) into a
- * table of 2^hash_bits rows, one weight per tag per row, so no vocabulary is stored.
+ * cs_slots.c - trainable slot tagger: a first-order linear-chain model over BIO tags, decoded
+ * exactly by Viterbi under the BIO constraint (I-x only after B-x or I-x), trained as an
+ * averaged structured perceptron (Collins 2002: decode, then add the gold sequence's features
+ * and subtract the predicted one's, averaging every weight over all steps).
+ * A sequence y of n tags over tokens x scores
+ *     score(y) = sum_t trans[y_{t-1}][y_t] + emit_t[y_t],   y_{-1} = START,
+ *     emit_t[y] = sum_{f in F(x, t)} w[f][y],
+ * where F(x, t) are hashed (MurmurHash3) observation features of token t: word, lower case,
+ * shape, prefixes and suffixes, a +-2 window with word bigrams, the `requested_slots` context,
+ * and a gazetteer learned from the training spans (tokens seen inside spans of a slot). The
+ * table has 2^hash_bits rows, one weight per tag, so no vocabulary is stored; the gazetteer
+ * is stored as a hashed bit set per slot.
  * Tokens are runs of letters/digits (any non-ASCII byte counts as a letter) or single other
  * non-space characters; spans are UTF-8 byte offsets, END exclusive.
- * Does not: Viterbi decoding, nested or overlapping spans.
- * Invariant: tags are 0 = O, 1 + 2k = B-type k, 2 + 2k = I-type k.
+ * Does not: nested or overlapping spans, spans that start or end inside a token.
+ * Invariants: tags are 0 = O, 1 + 2k = B-type k, 2 + 2k = I-type k; trans is
+ * (n_tags + 1, n_tags) with row n_tags the START state; a decoded sequence never holds I-x
+ * after anything but B-x or I-x, so spans are read off it without repair.
  */
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,16 +27,20 @@
 #include "cs.h"
 
 #define SLOTS_MAGIC "CSSL"
-#define SLOTS_VERSION 1u
+/* 1: greedy perceptron with previous-tag features (no transition table); 2: linear chain. */
+#define SLOTS_VERSION 2u
 #define MAX_TYPES 64
 #define MAX_TOK 512
-#define MAX_FEATS 48
+#define MAX_FEATS 96
+#define GAZ_BITS 16 /* gazetteer bit set per slot: 2^16 bits, 8 KiB */
 
 struct cs_slots {
     size_t n_types, n_tags;
     char **types;
     unsigned bits;
-    float *w; /* (2^bits, n_tags) */
+    float *w;      /* (2^bits, n_tags) observation weights */
+    float *trans;  /* (n_tags + 1, n_tags) transition weights, row n_tags = START */
+    uint8_t *gaz;  /* (n_types, 2^GAZ_BITS / 8) bit sets of lower-cased span tokens */
 };
 
 cs_slots_opts cs_slots_opts_default(void)
@@ -41,6 +56,8 @@ void cs_slots_free(cs_slots *s)
         free(s->types[k]);
     free(s->types);
     free(s->w);
+    free(s->trans);
+    free(s->gaz);
     free(s);
 }
 
@@ -120,14 +137,25 @@ typedef struct sent {
     tok t[MAX_TOK];
     char low[MAX_TOK][24];   /* lower-cased token, truncated */
     char shape[MAX_TOK][12]; /* collapsed shape: Xx, d, x. ... */
+    uint64_t gaz[MAX_TOK];   /* bit k: the token is in slot k's gazetteer */
     const char *ctx;
 } sent;
+
+static uint32_t gaz_hash(const char *low)
+{
+    return lp_murmur3_32(low, strlen(low), 0x6a2u) & ((1u << GAZ_BITS) - 1);
+}
+
+static bool gaz_has(const uint8_t *set, uint32_t h)
+{
+    return set[h >> 3] & (1u << (h & 7));
+}
 
 static void prepare(sent *S, const char *text, size_t len, const char *ctx)
 {
     S->text = text;
     S->n = tokenize(text, len, S->t, MAX_TOK);
-    S->ctx = ctx && strcmp(ctx, "-") ? ctx : NULL;
+    S->ctx = ctx && strcmp(ctx, "-") && ctx[0] ? ctx : NULL;
     for (size_t i = 0; i < S->n; i++) {
         size_t l = S->t[i].e - S->t[i].s, q = 0, r = 0;
         for (size_t k = 0; k < l && q < sizeof(S->low[i]) - 1; k++)
@@ -142,6 +170,18 @@ static void prepare(sent *S, const char *text, size_t len, const char *ctx)
             last = sc;
         }
         S->shape[i][r] = 0;
+        S->gaz[i] = 0;
+    }
+}
+
+/* Gazetteer bits of every token from the model's sets. */
+static void prepare_gaz(sent *S, const cs_slots *s)
+{
+    for (size_t i = 0; i < S->n; i++) {
+        uint32_t h = gaz_hash(S->low[i]);
+        for (size_t k = 0; k < s->n_types; k++)
+            if (gaz_has(s->gaz + k * ((1u << GAZ_BITS) / 8), h))
+                S->gaz[i] |= (uint64_t)1 << k;
     }
 }
 
@@ -156,23 +196,38 @@ static uint32_t fh(const char *a, const char *b, const char *c)
     return lp_murmur3_32(buf, (size_t)n, 0x5107u);
 }
 
-/* Hashed feature rows of token i given the previous tag name prev. Returns the count. */
-static size_t features(const sent *S, size_t i, const char *prev, uint32_t *f)
+/* Gazetteer membership of token j as a short string: "" when none, else the slot indices. */
+static void gaz_str(const sent *S, size_t j, bool in, char *buf, size_t cap)
+{
+    size_t q = 0;
+    buf[0] = 0;
+    if (!in)
+        return;
+    for (size_t k = 0; k < 64 && q + 3 < cap; k++)
+        if (S->gaz[j] & ((uint64_t)1 << k))
+            q += (size_t)snprintf(buf + q, cap - q, "%zu.", k);
+}
+
+/* Hashed observation features of token i (no tag information). Returns the count. */
+static size_t features(const sent *S, size_t i, uint32_t *f)
 {
     size_t n = 0;
     const char *w = S->low[i];
     const char *wp = i > 0 ? S->low[i - 1] : "<s>", *wn = i + 1 < S->n ? S->low[i + 1] : "</s>";
     const char *wp2 = i > 1 ? S->low[i - 2] : "<s>", *wn2 = i + 2 < S->n ? S->low[i + 2] : "</s>";
     const char *sp = i > 0 ? S->shape[i - 1] : "<s>", *sn = i + 1 < S->n ? S->shape[i + 1] : "</s>";
-    char pre[4][8], suf[4][8];
+    const char *sh = S->shape[i];
+    char pre[5][8], suf[5][8];
     size_t l = strlen(w);
-    for (size_t k = 1; k <= 3; k++) {
+    for (size_t k = 1; k <= 4; k++) {
         snprintf(pre[k], sizeof(pre[k]), "%.*s", (int)(k < l ? k : l), w);
         snprintf(suf[k], sizeof(suf[k]), "%s", w + (l > k ? l - k : 0));
     }
+    char len_b[8]; /* utterance length bucket: short answers to a question behave apart */
+    snprintf(len_b, sizeof(len_b), "%zu", S->n < 4 ? S->n : S->n < 8 ? 4 : 8);
     f[n++] = fh("bias", NULL, NULL);
     f[n++] = fh("w", w, NULL);
-    f[n++] = fh("sh", S->shape[i], NULL);
+    f[n++] = fh("sh", sh, NULL);
     f[n++] = fh("w-1", wp, NULL);
     f[n++] = fh("w+1", wn, NULL);
     f[n++] = fh("w-2", wp2, NULL);
@@ -182,30 +237,43 @@ static size_t features(const sent *S, size_t i, const char *prev, uint32_t *f)
     f[n++] = fh("w-1w", wp, w);
     f[n++] = fh("ww+1", w, wn);
     f[n++] = fh("w-1w+1", wp, wn);
-    f[n++] = fh("shsh+1", S->shape[i], sn);
-    f[n++] = fh("sh-1sh", sp, S->shape[i]);
-    for (size_t k = 1; k <= 3; k++) {
+    f[n++] = fh("w-2w-1", wp2, wp);
+    f[n++] = fh("w+1w+2", wn, wn2);
+    f[n++] = fh("shsh+1", sh, sn);
+    f[n++] = fh("sh-1sh", sp, sh);
+    for (size_t k = 1; k <= 4; k++) {
         f[n++] = fh("pre", pre[k], NULL);
         f[n++] = fh("suf", suf[k], NULL);
     }
-    f[n++] = fh("p", prev, NULL);
-    f[n++] = fh("pw", prev, w);
-    f[n++] = fh("psh", prev, S->shape[i]);
-    f[n++] = fh("first", i == 0 ? "1" : "0", S->shape[i]);
-    f[n++] = fh("pw-1", prev, wp);
-    f[n++] = fh("w-1sh", wp, S->shape[i]);
-    f[n++] = fh("shw+1", S->shape[i], wn);
+    f[n++] = fh("first", i == 0 ? "1" : "0", sh);
+    f[n++] = fh("last", i + 1 == S->n ? "1" : "0", sh);
+    f[n++] = fh("len", len_b, sh);
+    f[n++] = fh("w-1sh", wp, sh);
+    f[n++] = fh("shw+1", sh, wn);
+    f[n++] = fh("w-2sh", wp2, sh);
     f[n++] = fh("suf-1", sp, suf[2]);
+    char g0[200], gp[200], gn[200];
+    gaz_str(S, i, true, g0, sizeof(g0));
+    gaz_str(S, i - 1, i > 0, gp, sizeof(gp));
+    gaz_str(S, i + 1, i + 1 < S->n, gn, sizeof(gn));
+    f[n++] = fh("gaz", g0, NULL);
+    f[n++] = fh("gazsh", g0, sh);
+    f[n++] = fh("gaz-1", gp, g0);
+    f[n++] = fh("gaz+1", g0, gn);
+    f[n++] = fh("gazw-1", g0, wp);
     if (S->ctx) {
         char one[32];
         const char *c = S->ctx;
-        while (*c && n + 4 <= MAX_FEATS) {
+        while (*c && n + 8 <= MAX_FEATS) {
             size_t m = strcspn(c, ",");
             snprintf(one, sizeof(one), "%.*s", (int)(m < 31 ? m : 31), c);
             f[n++] = fh("req", one, NULL);
-            f[n++] = fh("reqsh", one, S->shape[i]);
+            f[n++] = fh("reqsh", one, sh);
             f[n++] = fh("reqw", one, w);
             f[n++] = fh("reqw-1", one, wp);
+            f[n++] = fh("reqw+1", one, wn);
+            f[n++] = fh("reqlen", one, len_b);
+            f[n++] = fh("reqgaz", one, g0);
             c += m;
             if (*c == ',')
                 c++;
@@ -216,32 +284,96 @@ static size_t features(const sent *S, size_t i, const char *prev, uint32_t *f)
     return n;
 }
 
-static void tag_name(const cs_slots *s, int tag, char *buf, size_t cap)
+/* emit (n, n_tags) = sum of the weight rows of each token's features. */
+static void emissions(const cs_slots *s, const uint32_t *const *f, const size_t *nf, size_t n,
+                      double *emit)
 {
-    if (tag <= 0)
-        snprintf(buf, cap, "O");
-    else
-        snprintf(buf, cap, "%c-%s", (tag - 1) % 2 ? 'I' : 'B', s->types[(tag - 1) / 2]);
+    uint32_t mask = (1u << s->bits) - 1;
+    for (size_t t = 0; t < n; t++) {
+        double *e = emit + t * s->n_tags;
+        for (size_t y = 0; y < s->n_tags; y++)
+            e[y] = 0;
+        for (size_t k = 0; k < nf[t]; k++) {
+            const float *row = s->w + (size_t)(f[t][k] & mask) * s->n_tags;
+            for (size_t y = 0; y < s->n_tags; y++)
+                e[y] += row[y];
+        }
+    }
 }
 
-static int best_tag(const cs_slots *s, const float *w, const uint32_t *f, size_t nf, int prev)
+bool cs_slots_bio_allowed(size_t n_types, size_t prev, size_t tag)
 {
-    double sc[2 * MAX_TYPES + 1] = {0};
-    uint32_t mask = (1u << s->bits) - 1;
-    for (size_t k = 0; k < nf; k++) {
-        const float *row = w + (size_t)(f[k] & mask) * s->n_tags;
-        for (size_t t = 0; t < s->n_tags; t++)
-            sc[t] += row[t];
+    size_t n_tags = 1 + 2 * n_types;
+    if (tag == 0 || tag >= n_tags || (tag - 1) % 2 == 0)
+        return tag < n_tags;
+    return prev > 0 && prev < n_tags && (prev - 1) / 2 == (tag - 1) / 2;
+}
+
+lp_status cs_slots_viterbi(const double *emit, const float *trans, size_t n, size_t n_types,
+                           int *tags, double *score, lp_err *err)
+{
+    size_t T = 1 + 2 * n_types;
+    if (score)
+        *score = 0;
+    if (n == 0)
+        return LP_OK;
+    if (n_types == 0 || n_types > MAX_TYPES)
+        return lp_err_set(err, LP_EINVAL, "viterbi: %zu slot types (1..%d)", n_types, MAX_TYPES);
+    double *delta = lp_mallocarray(2 * T, sizeof(double));
+    int *back = lp_mallocarray(n * T, sizeof(int));
+    if (!delta || !back) {
+        free(delta);
+        free(back);
+        return lp_err_set(err, LP_ENOMEM, "viterbi: out of memory for %zu tokens", n);
     }
-    int best = 0;
-    for (size_t t = 1; t < s->n_tags; t++) {
-        /* I-x may only follow B-x or I-x */
-        if ((t - 1) % 2 == 1 && !(prev > 0 && (size_t)(prev - 1) / 2 == (t - 1) / 2))
-            continue;
-        if (sc[t] > sc[best])
-            best = (int)t;
+    double *cur = delta, *nxt = delta + T;
+    /* position 0: from START; a forbidden tag scores -inf and never wins */
+    for (size_t y = 0; y < T; y++) {
+        cur[y] = cs_slots_bio_allowed(n_types, T, y) ? 0.0 + trans[T * T + y] + emit[y] : -INFINITY;
+        back[y] = -1;
     }
-    return best;
+    for (size_t t = 1; t < n; t++) {
+        for (size_t y = 0; y < T; y++) {
+            double best = -INFINITY;
+            int arg = -1;
+            for (size_t p = 0; p < T; p++) {
+                if (!cs_slots_bio_allowed(n_types, p, y))
+                    continue;
+                double c = cur[p] + trans[p * T + y];
+                if (arg < 0 || c > best) {
+                    best = c;
+                    arg = (int)p;
+                }
+            }
+            nxt[y] = arg < 0 ? -INFINITY : best + emit[t * T + y];
+            back[t * T + y] = arg;
+        }
+        double *sw = cur;
+        cur = nxt;
+        nxt = sw;
+    }
+    size_t y = 0;
+    for (size_t k = 1; k < T; k++)
+        if (cur[k] > cur[y])
+            y = k;
+    if (score)
+        *score = cur[y];
+    for (size_t t = n; t-- > 0;) {
+        tags[t] = (int)y;
+        if (t > 0)
+            y = (size_t)back[t * T + y];
+    }
+    free(delta);
+    free(back);
+    return LP_OK;
+}
+
+static long type_index(const cs_slots *s, const char *type)
+{
+    for (size_t k = 0; k < s->n_types; k++)
+        if (!strcmp(s->types[k], type))
+            return (long)k;
+    return -1;
 }
 
 static lp_status gold_tags(const cs_slots *s, const sent *S, const cs_entities *sp, int *g,
@@ -250,17 +382,182 @@ static lp_status gold_tags(const cs_slots *s, const sent *S, const cs_entities *
     for (size_t i = 0; i < S->n; i++)
         g[i] = 0;
     for (size_t k = 0; k < sp->n; k++) {
-        size_t ty = 0;
-        while (ty < s->n_types && strcmp(s->types[ty], sp->v[k].type))
-            ty++;
-        if (ty == s->n_types)
+        long ty = type_index(s, sp->v[k].type);
+        if (ty < 0)
             return lp_err_set(err, LP_EINVAL, "row %zu: unknown slot '%s'", item, sp->v[k].type);
         bool first = true;
         for (size_t i = 0; i < S->n; i++)
             if (S->t[i].s < sp->v[k].end && sp->v[k].start < S->t[i].e) {
-                g[i] = (int)(1 + 2 * ty + (first ? 0 : 1));
+                g[i] = (int)(1 + 2 * (size_t)ty + (first ? 0 : 1));
                 first = false;
             }
+    }
+    return LP_OK;
+}
+
+/* Training corpus: every sentence's token features computed once. */
+typedef struct corpus {
+    size_t n_sent, n_tok, n_feat;
+    size_t *sent_off; /* (n_sent + 1) into tokens */
+    size_t *tok_off;  /* (n_tok + 1) into feats */
+    uint32_t *feats;  /* (n_feat) */
+    int *gold;        /* (n_tok) */
+} corpus;
+
+static void corpus_free(corpus *C)
+{
+    free(C->sent_off);
+    free(C->tok_off);
+    free(C->feats);
+    free(C->gold);
+}
+
+static bool grow(void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return true;
+    size_t c = *cap ? *cap : 1024;
+    while (c < need)
+        c *= 2;
+    void *q = realloc(*p, c * size);
+    if (!q)
+        return false;
+    *p = q;
+    *cap = c;
+    return true;
+}
+
+/* Leave-one-out gazetteer counts: cnt (n_types, 2^GAZ_BITS) holds in how many training
+ * sentences a lower-cased token appears inside a span of slot k. A training sentence sees the
+ * set built from the OTHER sentences (count minus its own), so the feature is as reliable on
+ * training rows as it will be on new text; the saved set is count > 0. */
+static void sent_gaz_keys(const cs_slots *s, const sent *S, const int *g, uint32_t *keys,
+                          size_t *nk)
+{
+    *nk = 0;
+    for (size_t i = 0; i < S->n; i++) {
+        if (g[i] <= 0)
+            continue;
+        uint32_t key = (uint32_t)((size_t)(g[i] - 1) / 2 << GAZ_BITS) | gaz_hash(S->low[i]);
+        bool seen = false;
+        for (size_t q = 0; q < *nk && !seen; q++)
+            seen = keys[q] == key;
+        if (!seen)
+            keys[(*nk)++] = key;
+    }
+    (void)s;
+}
+
+static lp_status build_corpus(cs_slots *s, const char *const *texts, const cs_entities *sp,
+                              const char *const *context, size_t n, corpus *C, lp_err *err)
+{
+    size_t rows = (size_t)1 << GAZ_BITS, cap_t = 0, cap_f = 0;
+    uint32_t *cnt = lp_calloc(s->n_types * rows, sizeof(uint32_t));
+    sent *S = lp_calloc(1, sizeof(*S));
+    int *g = lp_mallocarray(MAX_TOK, sizeof(int));
+    uint32_t *keys = lp_mallocarray(MAX_TOK, sizeof(uint32_t)), f[MAX_FEATS];
+    lp_status st = LP_OK;
+    memset(C, 0, sizeof(*C));
+    C->n_sent = n;
+    C->sent_off = lp_calloc(n + 1, sizeof(size_t));
+    s->gaz = lp_calloc(s->n_types, rows / 8);
+    if (!cnt || !S || !g || !keys || !C->sent_off || !s->gaz) {
+        st = lp_err_set(err, LP_ENOMEM, "slots: out of memory");
+        goto done;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < n; i++) {
+            prepare(S, texts[i], strlen(texts[i]), context ? context[i] : NULL);
+            if ((st = gold_tags(s, S, &sp[i], g, i + 1, err)) != LP_OK)
+                goto done;
+            size_t nk;
+            sent_gaz_keys(s, S, g, keys, &nk);
+            if (pass == 0) {
+                for (size_t q = 0; q < nk; q++)
+                    cnt[keys[q]]++;
+                continue;
+            }
+            for (size_t t = 0; t < S->n; t++) {
+                uint32_t h = gaz_hash(S->low[t]);
+                for (size_t k = 0; k < s->n_types; k++) {
+                    uint32_t key = (uint32_t)(k << GAZ_BITS) | h, own = 0;
+                    for (size_t q = 0; q < nk; q++)
+                        own += keys[q] == key;
+                    if (cnt[key] > own)
+                        S->gaz[t] |= (uint64_t)1 << k;
+                }
+            }
+            size_t cap_t0 = cap_t;
+            if (!grow((void **)&C->tok_off, &cap_t, C->n_tok + S->n + 1, sizeof(size_t)) ||
+                !grow((void **)&C->gold, &cap_t0, cap_t, sizeof(int))) {
+                st = lp_err_set(err, LP_ENOMEM, "slots: out of memory");
+                goto done;
+            }
+            for (size_t t = 0; t < S->n; t++) {
+                size_t nf = features(S, t, f);
+                if (!grow((void **)&C->feats, &cap_f, C->n_feat + nf, sizeof(uint32_t))) {
+                    st = lp_err_set(err, LP_ENOMEM, "slots: out of memory");
+                    goto done;
+                }
+                C->tok_off[C->n_tok] = C->n_feat;
+                memcpy(C->feats + C->n_feat, f, nf * sizeof(uint32_t));
+                C->n_feat += nf;
+                C->gold[C->n_tok++] = g[t];
+            }
+            C->sent_off[i + 1] = C->n_tok;
+        }
+    }
+    if (C->tok_off)
+        C->tok_off[C->n_tok] = C->n_feat;
+    for (size_t k = 0; k < s->n_types * rows; k++)
+        if (cnt[k])
+            s->gaz[k >> 3] |= (uint8_t)(1u << (k & 7));
+done:
+    free(cnt);
+    free(S);
+    free(g);
+    free(keys);
+    return st;
+}
+
+/* One averaged-perceptron step on sentence i (Collins 2002): Viterbi under the current
+ * weights; where the prediction differs from gold, +1 to gold features/transitions and -1 to
+ * predicted ones, with u accumulating c * update so that the average is w - u / c. */
+static lp_status perceptron_step(cs_slots *s, const corpus *C, size_t i, double c, double *u,
+                                 double *ut, double *emit, int *pred, const uint32_t **fp,
+                                 size_t *nf, lp_err *err)
+{
+    size_t a = C->sent_off[i], n = C->sent_off[i + 1] - a, T = s->n_tags;
+    if (n == 0)
+        return LP_OK;
+    for (size_t t = 0; t < n; t++) {
+        fp[t] = C->feats + C->tok_off[a + t];
+        nf[t] = C->tok_off[a + t + 1] - C->tok_off[a + t];
+    }
+    emissions(s, fp, nf, n, emit);
+    lp_status st = cs_slots_viterbi(emit, s->trans, n, s->n_types, pred, NULL, err);
+    if (st != LP_OK)
+        return st;
+    uint32_t mask = (1u << s->bits) - 1;
+    const int *gold = C->gold + a;
+    for (size_t t = 0; t < n; t++) {
+        size_t pg = t ? (size_t)gold[t - 1] : T, pp = t ? (size_t)pred[t - 1] : T;
+        size_t yg = (size_t)gold[t], yp = (size_t)pred[t];
+        if (pg != pp || yg != yp) {
+            s->trans[pg * T + yg] += 1;
+            s->trans[pp * T + yp] -= 1;
+            ut[pg * T + yg] += c;
+            ut[pp * T + yp] -= c;
+        }
+        if (yg == yp)
+            continue;
+        for (size_t k = 0; k < nf[t]; k++) {
+            size_t r = (size_t)(fp[t][k] & mask) * T;
+            s->w[r + yg] += 1;
+            s->w[r + yp] -= 1;
+            u[r + yg] += c;
+            u[r + yp] -= c;
+        }
     }
     return LP_OK;
 }
@@ -276,12 +573,14 @@ lp_status cs_slots_train(const char *const *texts, const char *const *spans,
                           "slots options: hash_bits must be in [10, 24] and "
                           "epochs in [1, 100]");
     cs_slots *s = lp_calloc(1, sizeof(*s));
-    sent *S = lp_calloc(1, sizeof(*S));
     cs_entities *sp = lp_calloc(n ? n : 1, sizeof(cs_entities));
+    corpus C = {0};
     lp_status st = LP_OK;
-    float *u = NULL;
-    size_t *order = NULL;
-    if (!s || !S || !sp || !(s->types = lp_calloc(MAX_TYPES, sizeof(char *)))) {
+    double *u = NULL, *ut = NULL, *emit = NULL;
+    size_t *order = NULL, *nf = NULL;
+    int *pred = NULL;
+    const uint32_t **fp = NULL;
+    if (!s || !sp || !(s->types = lp_calloc(MAX_TYPES, sizeof(char *)))) {
         st = lp_err_set(err, LP_ENOMEM, "slots: out of memory");
         goto done;
     }
@@ -292,18 +591,15 @@ lp_status cs_slots_train(const char *const *texts, const char *const *spans,
             goto done;
         }
         for (size_t k = 0; k < sp[i].n; k++) {
-            size_t ty = 0;
-            while (ty < s->n_types && strcmp(s->types[ty], sp[i].v[k].type))
-                ty++;
-            if (ty == s->n_types) {
-                if (s->n_types == MAX_TYPES) {
-                    st = lp_err_set(err, LP_EINVAL, "slots: more than %d slot types", MAX_TYPES);
-                    goto done;
-                }
-                if (!(s->types[s->n_types++] = lp_strdup(sp[i].v[k].type))) {
-                    st = lp_err_set(err, LP_ENOMEM, "slots: out of memory");
-                    goto done;
-                }
+            if (type_index(s, sp[i].v[k].type) >= 0)
+                continue;
+            if (s->n_types == MAX_TYPES) {
+                st = lp_err_set(err, LP_EINVAL, "slots: more than %d slot types", MAX_TYPES);
+                goto done;
+            }
+            if (!(s->types[s->n_types++] = lp_strdup(sp[i].v[k].type))) {
+                st = lp_err_set(err, LP_ENOMEM, "slots: out of memory");
+                goto done;
             }
         }
     }
@@ -313,11 +609,19 @@ lp_status cs_slots_train(const char *const *texts, const char *const *spans,
     }
     s->n_tags = 1 + 2 * s->n_types;
     s->bits = opt.hash_bits;
-    size_t rows = (size_t)1 << s->bits;
-    s->w = lp_calloc(rows * s->n_tags, sizeof(float));
-    u = lp_calloc(rows * s->n_tags, sizeof(float));
+    if ((st = build_corpus(s, texts, sp, context, n, &C, err)) != LP_OK)
+        goto done;
+    size_t rows = (size_t)1 << s->bits, T = s->n_tags;
+    s->w = lp_calloc(rows * T, sizeof(float));
+    s->trans = lp_calloc((T + 1) * T, sizeof(float));
+    u = lp_calloc(rows * T, sizeof(double));
+    ut = lp_calloc((T + 1) * T, sizeof(double));
+    emit = lp_mallocarray(MAX_TOK * T, sizeof(double));
+    pred = lp_mallocarray(MAX_TOK, sizeof(int));
+    nf = lp_mallocarray(MAX_TOK, sizeof(size_t));
+    fp = lp_mallocarray(MAX_TOK, sizeof(*fp));
     order = lp_mallocarray(n, sizeof(size_t));
-    if (!s->w || !u || !order) {
+    if (!s->w || !s->trans || !u || !ut || !emit || !pred || !nf || !fp || !order) {
         st = lp_err_set(err, LP_ENOMEM, "slots: out of memory");
         goto done;
     }
@@ -325,46 +629,31 @@ lp_status cs_slots_train(const char *const *texts, const char *const *spans,
         order[i] = i;
     lp_rng rng;
     lp_rng_seed(&rng, opt.seed);
-    uint32_t mask = (uint32_t)rows - 1;
-    double c = 1; /* update counter for averaging: avg = w - u / c */
-    int g[MAX_TOK];
-    uint32_t f[MAX_FEATS];
+    double c = 1; /* step counter for averaging: avg = w - u / c */
     for (unsigned ep = 0; ep < opt.epochs; ep++) {
         lp_rng_shuffle_idx(&rng, order, n);
-        for (size_t a = 0; a < n; a++) {
-            size_t i = order[a];
-            prepare(S, texts[i], strlen(texts[i]), context ? context[i] : NULL);
-            if ((st = gold_tags(s, S, &sp[i], g, i + 1, err)) != LP_OK)
+        for (size_t a = 0; a < n; a++, c++)
+            if ((st = perceptron_step(s, &C, order[a], c, u, ut, emit, pred, fp, nf, err)) !=
+                LP_OK)
                 goto done;
-            int prev = 0;
-            for (size_t t = 0; t < S->n; t++) {
-                char pn[48];
-                tag_name(s, prev, pn, sizeof(pn));
-                size_t nf = features(S, t, pn, f);
-                int p = best_tag(s, s->w, f, nf, prev);
-                if (p != g[t])
-                    for (size_t k = 0; k < nf; k++) {
-                        size_t r = (size_t)(f[k] & mask) * s->n_tags;
-                        s->w[r + (size_t)g[t]] += 1;
-                        s->w[r + (size_t)p] -= 1;
-                        u[r + (size_t)g[t]] += (float)c;
-                        u[r + (size_t)p] -= (float)c;
-                    }
-                c++;
-                prev = p;
-            }
-        }
     }
-    for (size_t k = 0; k < rows * s->n_tags; k++)
+    for (size_t k = 0; k < rows * T; k++)
         s->w[k] -= (float)(u[k] / c);
+    for (size_t k = 0; k < (T + 1) * T; k++)
+        s->trans[k] -= (float)(ut[k] / c);
     *out = s;
     s = NULL;
 done:
     for (size_t i = 0; sp && i < n; i++)
         cs_entities_clear(&sp[i]);
     free(sp);
-    free(S);
+    corpus_free(&C);
     free(u);
+    free(ut);
+    free(emit);
+    free(pred);
+    free(nf);
+    free(fp);
     free(order);
     cs_slots_free(s);
     return st;
@@ -375,59 +664,94 @@ lp_status cs_slots_tag(const cs_slots *s, const char *text, size_t len, const ch
 {
     if (lp_utf8_check(text, len, "text", err) != LP_OK)
         return LP_EPARSE;
+    size_t T = s->n_tags;
     sent *S = lp_calloc(1, sizeof(*S));
-    if (!S)
-        return lp_err_set(err, LP_ENOMEM, "slots: out of memory");
-    prepare(S, text, len, context);
-    uint32_t f[MAX_FEATS];
-    int prev = 0;
-    long open_ty = -1;
-    size_t open_s = 0, open_e = 0;
+    uint32_t *f = NULL;
+    const uint32_t **fp = NULL;
+    size_t *nf = NULL;
+    double *emit = NULL;
+    int *tags = NULL;
     lp_status st = LP_OK;
-    for (size_t t = 0; t <= S->n && st == LP_OK; t++) {
-        int p = 0;
-        if (t < S->n) {
-            char pn[48];
-            tag_name(s, prev, pn, sizeof(pn));
-            size_t nf = features(S, t, pn, f);
-            p = best_tag(s, s->w, f, nf, prev);
-        }
-        bool cont = p > 0 && (p - 1) % 2 == 1 && open_ty == (p - 1) / 2;
-        if (!cont && open_ty >= 0) {
-            if (cs_entities_push(out, s->types[open_ty], text, open_s, open_e) != LP_OK)
-                st = lp_err_set(err, LP_ENOMEM, "slots: out of memory");
-            open_ty = -1;
-        }
-        if (p > 0 && !cont) {
-            open_ty = (p - 1) / 2;
-            open_s = S->t[t].s;
-        }
-        if (p > 0)
-            open_e = S->t[t].e;
-        prev = p;
+    if (!S) {
+        st = lp_err_set(err, LP_ENOMEM, "slots: out of memory");
+        goto done;
     }
+    prepare(S, text, len, context);
+    prepare_gaz(S, s);
+    size_t n = S->n;
+    f = lp_mallocarray(n * MAX_FEATS + 1, sizeof(uint32_t));
+    fp = lp_mallocarray(n + 1, sizeof(*fp));
+    nf = lp_mallocarray(n + 1, sizeof(size_t));
+    emit = lp_mallocarray(n * T + 1, sizeof(double));
+    tags = lp_mallocarray(n + 1, sizeof(int));
+    if (!f || !fp || !nf || !emit || !tags) {
+        st = lp_err_set(err, LP_ENOMEM, "slots: out of memory");
+        goto done;
+    }
+    for (size_t t = 0; t < n; t++) {
+        fp[t] = f + t * MAX_FEATS;
+        nf[t] = features(S, t, f + t * MAX_FEATS);
+    }
+    emissions(s, fp, nf, n, emit);
+    if ((st = cs_slots_viterbi(emit, s->trans, n, s->n_types, tags, NULL, err)) != LP_OK)
+        goto done;
+    /* BIO-valid by construction: a span opens at B-x and runs over the following I-x */
+    for (size_t t = 0; t < n && st == LP_OK; t++) {
+        if (tags[t] <= 0 || (tags[t] - 1) % 2 == 1)
+            continue;
+        size_t e = t + 1;
+        while (e < n && tags[e] == tags[t] + 1)
+            e++;
+        if (cs_entities_push(out, s->types[(tags[t] - 1) / 2], text, S->t[t].s, S->t[e - 1].e) !=
+            LP_OK)
+            st = lp_err_set(err, LP_ENOMEM, "slots: out of memory");
+    }
+done:
     free(S);
+    free(f);
+    free(fp);
+    free(nf);
+    free(emit);
+    free(tags);
     return st;
 }
 
 void cs_slots_save(const cs_slots *s, lp_buf *b)
 {
+    size_t T = s->n_tags, cnt = ((size_t)1 << s->bits) * T, ct = (T + 1) * T;
+    size_t cg = s->n_types * (((size_t)1 << GAZ_BITS) / 8);
     lp_buf_put(b, SLOTS_MAGIC, 4);
     lp_buf_u32(b, SLOTS_VERSION);
     lp_buf_u32(b, (uint32_t)s->n_types);
     for (size_t k = 0; k < s->n_types; k++)
         lp_buf_str(b, s->types[k]);
     lp_buf_u32(b, s->bits);
-    size_t cnt = ((size_t)1 << s->bits) * s->n_tags;
+    lp_buf_u32(b, GAZ_BITS);
+    lp_buf_put(b, s->trans, ct * sizeof(float));
+    lp_buf_put(b, s->gaz, cg);
     lp_buf_put(b, s->w, cnt * sizeof(float));
-    lp_buf_u32(b, lp_crc32(0, s->w, cnt * sizeof(float)));
+    uint32_t crc = lp_crc32(0, s->trans, ct * sizeof(float));
+    crc = lp_crc32(crc, s->gaz, cg);
+    lp_buf_u32(b, lp_crc32(crc, s->w, cnt * sizeof(float)));
+}
+
+/* Read n bytes into a new block, checking first that the input holds them. */
+static lp_status read_block(lp_reader *r, void **out, size_t n, const char *what, lp_err *err)
+{
+    *out = NULL;
+    if (n > r->len - r->pos)
+        return lp_err_set(err, LP_EFORMAT, "%s: %zu bytes of %s announced, %zu left", r->what, n,
+                          what, r->len - r->pos);
+    if (!(*out = lp_mallocarray(n ? n : 1, 1)))
+        return lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->what);
+    return lp_reader_get(r, *out, n, err);
 }
 
 lp_status cs_slots_load(lp_reader *r, cs_slots **out, lp_err *err)
 {
     *out = NULL;
     char magic[4];
-    uint32_t ver, nt, bits, crc;
+    uint32_t ver, nt, bits, gbits, crc;
     lp_status st = lp_reader_get(r, magic, 4, err);
     if (st != LP_OK)
         return st;
@@ -435,6 +759,11 @@ lp_status cs_slots_load(lp_reader *r, cs_slots **out, lp_err *err)
         return lp_err_set(err, LP_EFORMAT, "%s: not a slot tagger (bad magic)", r->what);
     if ((st = lp_reader_u32(r, &ver, err)) != LP_OK)
         return st;
+    if (ver == 1)
+        return lp_err_set(err, LP_EVERSION,
+                          "%s: slot tagger version 1 (greedy perceptron) is no longer read; "
+                          "this build reads version %u: retrain with train-slots",
+                          r->what, SLOTS_VERSION);
     if (ver != SLOTS_VERSION)
         return lp_err_set(err, LP_EVERSION, "%s: slot tagger version %u, expected %u", r->what, ver,
                           SLOTS_VERSION);
@@ -452,30 +781,34 @@ lp_status cs_slots_load(lp_reader *r, cs_slots **out, lp_err *err)
             !s->types[s->n_types])
             goto fail;
     s->n_tags = 1 + 2 * nt;
-    if ((st = lp_reader_u32(r, &bits, err)) != LP_OK)
+    if ((st = lp_reader_u32(r, &bits, err)) != LP_OK ||
+        (st = lp_reader_u32(r, &gbits, err)) != LP_OK)
         goto fail;
-    if (bits < 10 || bits > 24) {
-        st = lp_err_set(err, LP_EFORMAT, "%s: hash_bits %u outside [10, 24]", r->what, bits);
+    if (bits < 10 || bits > 24 || gbits != GAZ_BITS) {
+        st = lp_err_set(err, LP_EFORMAT, "%s: hash_bits %u outside [10, 24] or gazetteer bits %u"
+                        " not %d", r->what, bits, gbits, GAZ_BITS);
         goto fail;
     }
     s->bits = bits;
-    size_t cnt = ((size_t)1 << bits) * s->n_tags;
-    if (cnt * sizeof(float) > r->len - r->pos) { /* before allocating: a short input says so */
-        st = lp_err_set(err, LP_EFORMAT, "%s: %zu slot weights announced, %zu bytes left",
-                        r->what, cnt, r->len - r->pos);
-        goto fail;
-    }
-    if (!(s->w = lp_mallocarray(cnt, sizeof(float)))) {
-        st = lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->what);
-        goto fail;
-    }
-    if ((st = lp_reader_get(r, s->w, cnt * sizeof(float), err)) != LP_OK ||
+    size_t T = s->n_tags, cnt = ((size_t)1 << bits) * T, ct = (T + 1) * T;
+    size_t cg = nt * (((size_t)1 << GAZ_BITS) / 8);
+    if ((st = read_block(r, (void **)&s->trans, ct * sizeof(float), "transitions", err)) != LP_OK ||
+        (st = read_block(r, (void **)&s->gaz, cg, "gazetteer", err)) != LP_OK ||
+        (st = read_block(r, (void **)&s->w, cnt * sizeof(float), "slot weights", err)) != LP_OK ||
         (st = lp_reader_u32(r, &crc, err)) != LP_OK)
         goto fail;
-    if (crc != lp_crc32(0, s->w, cnt * sizeof(float))) {
+    uint32_t want = lp_crc32(0, s->trans, ct * sizeof(float));
+    want = lp_crc32(want, s->gaz, cg);
+    if (crc != lp_crc32(want, s->w, cnt * sizeof(float))) {
         st = lp_err_set(err, LP_EFORMAT, "%s: slot weights fail their CRC", r->what);
         goto fail;
     }
+    /* finite weights keep every Viterbi score finite, so only forbidden tags are -inf */
+    for (size_t k = 0; k < ct + cnt; k++)
+        if (!isfinite(k < ct ? s->trans[k] : s->w[k - ct])) {
+            st = lp_err_set(err, LP_EFORMAT, "%s: slot weight %zu is not finite", r->what, k);
+            goto fail;
+        }
     *out = s;
     return LP_OK;
 fail:
