@@ -198,13 +198,23 @@ bool cs_luhn_valid(const char *s, size_t len);
 /* ---- slot tagger ------------------------------------------------------------------------- */
 typedef struct cs_slots cs_slots;
 
+typedef enum cs_slots_trainer {
+    CS_SLOTS_TRAINER_PERCEPTRON, /* averaged structured perceptron (Collins 2002) */
+    CS_SLOTS_TRAINER_CRF,        /* CRF log-likelihood + L2 by SGD (Lafferty et al. 2001) */
+} cs_slots_trainer;
+
 typedef struct cs_slots_opts {
-    unsigned epochs;    /* perceptron passes over the data; default 10 */
-    unsigned hash_bits; /* feature table 2^hash_bits rows; default 18 */
-    uint64_t seed;      /* example order; default 42 */
+    cs_slots_trainer trainer; /* default CS_SLOTS_TRAINER_PERCEPTRON */
+    unsigned epochs;          /* passes over the data; default 10 */
+    unsigned hash_bits;       /* feature table 2^hash_bits rows; default 18 */
+    uint64_t seed;            /* example order; default 42 */
+    double l2;                /* CRF only: L2 weight on the summed log-likelihood; default 1 */
+    double learning_rate;     /* CRF only: initial SGD step; default 0.1 */
 } cs_slots_opts;
 
 cs_slots_opts cs_slots_opts_default(void);
+/* LP_EINVAL naming the first option out of range. */
+lp_status cs_slots_opts_check(const cs_slots_opts *o, lp_err *err);
 
 /* Parse "-" or "SLOT START END;SLOT START END" against a text of len bytes into out
  * (type, start, end; value copied). LP_EPARSE naming the item when malformed or out of range. */

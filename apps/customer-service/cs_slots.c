@@ -38,14 +38,37 @@ struct cs_slots {
     size_t n_types, n_tags;
     char **types;
     unsigned bits;
-    float *w;      /* (2^bits, n_tags) observation weights */
-    float *trans;  /* (n_tags + 1, n_tags) transition weights, row n_tags = START */
-    uint8_t *gaz;  /* (n_types, 2^GAZ_BITS / 8) bit sets of lower-cased span tokens */
+    float *w;     /* (2^bits, n_tags) observation weights */
+    float *trans; /* (n_tags + 1, n_tags) transition weights, row n_tags = START */
+    uint8_t *gaz; /* (n_types, 2^GAZ_BITS / 8) bit sets of lower-cased span tokens */
 };
 
 cs_slots_opts cs_slots_opts_default(void)
 {
-    return (cs_slots_opts){.epochs = 10, .hash_bits = 18, .seed = 42};
+    return (cs_slots_opts){.trainer = CS_SLOTS_TRAINER_PERCEPTRON,
+                           .epochs = 10,
+                           .hash_bits = 18,
+                           .seed = 42,
+                           .l2 = 1.0,
+                           .learning_rate = 0.1};
+}
+
+lp_status cs_slots_opts_check(const cs_slots_opts *o, lp_err *err)
+{
+    if (o->trainer != CS_SLOTS_TRAINER_PERCEPTRON && o->trainer != CS_SLOTS_TRAINER_CRF)
+        return lp_err_set(err, LP_EINVAL, "slots options: trainer %d is neither perceptron nor crf",
+                          (int)o->trainer);
+    if (o->hash_bits < 10 || o->hash_bits > 24 || o->epochs < 1 || o->epochs > 100)
+        return lp_err_set(err, LP_EINVAL,
+                          "slots options: hash_bits %u must be in [10, 24] and "
+                          "epochs %u in [1, 100]",
+                          o->hash_bits, o->epochs);
+    if (!(o->l2 >= 0 && o->l2 < 1e6) || !(o->learning_rate > 0 && o->learning_rate <= 10))
+        return lp_err_set(err, LP_EINVAL,
+                          "slots options: l2 %g must be in [0, 1e6) and "
+                          "learning_rate %g in (0, 10]",
+                          o->l2, o->learning_rate);
+    return LP_OK;
 }
 
 void cs_slots_free(cs_slots *s)
@@ -215,6 +238,7 @@ static size_t features(const sent *S, size_t i, uint32_t *f)
     const char *w = S->low[i];
     const char *wp = i > 0 ? S->low[i - 1] : "<s>", *wn = i + 1 < S->n ? S->low[i + 1] : "</s>";
     const char *wp2 = i > 1 ? S->low[i - 2] : "<s>", *wn2 = i + 2 < S->n ? S->low[i + 2] : "</s>";
+    const char *wp3 = i > 2 ? S->low[i - 3] : "<s>";
     const char *sp = i > 0 ? S->shape[i - 1] : "<s>", *sn = i + 1 < S->n ? S->shape[i + 1] : "</s>";
     const char *sh = S->shape[i];
     char pre[5][8], suf[5][8];
@@ -238,6 +262,7 @@ static size_t features(const sent *S, size_t i, uint32_t *f)
     f[n++] = fh("ww+1", w, wn);
     f[n++] = fh("w-1w+1", wp, wn);
     f[n++] = fh("w-2w-1", wp2, wp);
+    f[n++] = fh("w-3w", wp3, w); /* "12 : 30 pm": the hour decides whether pm is in the span */
     f[n++] = fh("w+1w+2", wn, wn2);
     f[n++] = fh("shsh+1", sh, sn);
     f[n++] = fh("sh-1sh", sp, sh);
@@ -376,15 +401,30 @@ static long type_index(const cs_slots *s, const char *type)
     return -1;
 }
 
+/* Gold BIO tags of a sentence. Spans may overlap in the data (restaurant8k labels "in an
+ * hour" both date and time, "8:45 tonight" time around the date "tonight"): longer spans are
+ * laid down first and shorter ones over them, then an I-x left behind a different tag becomes
+ * B-x, so the sequence is BIO-valid and reachable by the decoder. */
 static lp_status gold_tags(const cs_slots *s, const sent *S, const cs_entities *sp, int *g,
                            size_t item, lp_err *err)
 {
     for (size_t i = 0; i < S->n; i++)
         g[i] = 0;
-    for (size_t k = 0; k < sp->n; k++) {
+    bool *done = sp->n ? lp_calloc(sp->n, sizeof(bool)) : NULL;
+    if (sp->n && !done)
+        return lp_err_set(err, LP_ENOMEM, "slots: out of memory");
+    for (size_t round = 0; round < sp->n; round++) {
+        size_t k = sp->n;
+        for (size_t q = 0; q < sp->n; q++)
+            if (!done[q] &&
+                (k == sp->n || sp->v[q].end - sp->v[q].start > sp->v[k].end - sp->v[k].start))
+                k = q;
+        done[k] = true;
         long ty = type_index(s, sp->v[k].type);
-        if (ty < 0)
+        if (ty < 0) {
+            free(done);
             return lp_err_set(err, LP_EINVAL, "row %zu: unknown slot '%s'", item, sp->v[k].type);
+        }
         bool first = true;
         for (size_t i = 0; i < S->n; i++)
             if (S->t[i].s < sp->v[k].end && sp->v[k].start < S->t[i].e) {
@@ -392,6 +432,10 @@ static lp_status gold_tags(const cs_slots *s, const sent *S, const cs_entities *
                 first = false;
             }
     }
+    free(done);
+    for (size_t i = 0; i < S->n; i++)
+        if (!cs_slots_bio_allowed(s->n_types, i ? (size_t)g[i - 1] : s->n_tags, (size_t)g[i]))
+            g[i]--;
     return LP_OK;
 }
 
@@ -562,20 +606,174 @@ static lp_status perceptron_step(cs_slots *s, const corpus *C, size_t i, double 
     return LP_OK;
 }
 
+/* Scratch of one CRF step, sized for MAX_TOK tokens. */
+typedef struct crf_work {
+    double *alpha, *beta; /* (MAX_TOK, n_tags) log forward / backward scores */
+    double *tr;           /* (n_tags + 1, n_tags) effective transitions, -inf where forbidden */
+} crf_work;
+
+static double logsumexp(const double *v, size_t n)
+{
+    double m = -INFINITY, s = 0;
+    for (size_t k = 0; k < n; k++)
+        m = v[k] > m ? v[k] : m;
+    if (m == -INFINITY)
+        return m;
+    for (size_t k = 0; k < n; k++)
+        s += exp(v[k] - m);
+    return m + log(s);
+}
+
+/* One stochastic-gradient step of a linear-chain CRF (Lafferty et al. 2001) on sentence i,
+ * with L2 as in Bottou's SGD: the weights are scale * (wd, td); decay multiplies scale by
+ * (1 - eta * lambda), the gradient  phi(x, gold) - E_p[phi(x, y)]  (node and edge marginals by
+ * forward-backward in log space over BIO-valid sequences only) is added as eta / scale * g.
+ * *loss gets -log p(gold | x). LP_ENUMERIC when the partition function is not finite. */
+static lp_status crf_step(cs_slots *s, const corpus *C, size_t i, double eta, double lambda,
+                          double *scale, double *wd, double *td, double *emit, crf_work *W,
+                          const uint32_t **fp, size_t *nf, double *loss, lp_err *err)
+{
+    size_t a = C->sent_off[i], n = C->sent_off[i + 1] - a, T = s->n_tags;
+    *loss = 0;
+    if (n == 0)
+        return LP_OK;
+    uint32_t mask = (1u << s->bits) - 1;
+    const int *gold = C->gold + a;
+    for (size_t t = 0; t < n; t++) {
+        fp[t] = C->feats + C->tok_off[a + t];
+        nf[t] = C->tok_off[a + t + 1] - C->tok_off[a + t];
+        double *e = emit + t * T;
+        for (size_t y = 0; y < T; y++)
+            e[y] = 0;
+        for (size_t k = 0; k < nf[t]; k++) {
+            const double *row = wd + (size_t)(fp[t][k] & mask) * T;
+            for (size_t y = 0; y < T; y++)
+                e[y] += row[y];
+        }
+        for (size_t y = 0; y < T; y++)
+            e[y] *= *scale;
+    }
+    for (size_t p = 0; p <= T; p++)
+        for (size_t y = 0; y < T; y++)
+            W->tr[p * T + y] =
+                cs_slots_bio_allowed(s->n_types, p, y) ? *scale * td[p * T + y] : -INFINITY;
+    double v[2 * MAX_TYPES + 2];
+    /* alpha[t][y] = log sum over prefixes ending in y; beta[t][y] = log sum over suffixes */
+    for (size_t y = 0; y < T; y++)
+        W->alpha[y] = W->tr[T * T + y] + emit[y];
+    for (size_t t = 1; t < n; t++)
+        for (size_t y = 0; y < T; y++) {
+            for (size_t p = 0; p < T; p++)
+                v[p] = W->alpha[(t - 1) * T + p] + W->tr[p * T + y];
+            W->alpha[t * T + y] = logsumexp(v, T) + emit[t * T + y];
+        }
+    for (size_t y = 0; y < T; y++)
+        W->beta[(n - 1) * T + y] = 0;
+    for (size_t t = n - 1; t-- > 0;)
+        for (size_t p = 0; p < T; p++) {
+            for (size_t y = 0; y < T; y++)
+                v[y] = W->tr[p * T + y] + emit[(t + 1) * T + y] + W->beta[(t + 1) * T + y];
+            W->beta[t * T + p] = logsumexp(v, T);
+        }
+    double logz = logsumexp(W->alpha + (n - 1) * T, T), g = 0;
+    for (size_t t = 0; t < n; t++)
+        g += W->tr[(t ? (size_t)gold[t - 1] : T) * T + (size_t)gold[t]] + emit[t * T + gold[t]];
+    if (!isfinite(logz) || !isfinite(g))
+        return lp_err_set(err, LP_ENUMERIC,
+                          "slots CRF: log partition %g, gold score %g at sentence %zu "
+                          "(learning rate too high?)",
+                          logz, g, i + 1);
+    *loss = logz - g;
+    *scale *= 1 - eta * lambda;
+    double step = eta / *scale;
+    for (size_t t = 0; t < n; t++) {
+        double m[2 * MAX_TYPES + 1];
+        for (size_t y = 0; y < T; y++)
+            m[y] = step * ((int)y == gold[t] ? 1.0 : 0.0) -
+                   step * exp(W->alpha[t * T + y] + W->beta[t * T + y] - logz);
+        for (size_t k = 0; k < nf[t]; k++) {
+            double *row = wd + (size_t)(fp[t][k] & mask) * T;
+            for (size_t y = 0; y < T; y++)
+                row[y] += m[y];
+        }
+        size_t pg = t ? (size_t)gold[t - 1] : T;
+        td[pg * T + (size_t)gold[t]] += step;
+        for (size_t p = t ? 0 : T; p < (t ? T : T + 1); p++)
+            for (size_t y = 0; y < T; y++) {
+                if (W->tr[p * T + y] == -INFINITY)
+                    continue;
+                double from = t ? W->alpha[(t - 1) * T + p] : 0;
+                td[p * T + y] -= step * exp(from + W->tr[p * T + y] + emit[t * T + y] +
+                                            W->beta[t * T + y] - logz);
+            }
+    }
+    if (*scale < 1e-6) { /* fold the scale back into the weights before it underflows */
+        size_t rows = (size_t)1 << s->bits;
+        for (size_t k = 0; k < rows * T; k++)
+            wd[k] *= *scale;
+        for (size_t k = 0; k < (T + 1) * T; k++)
+            td[k] *= *scale;
+        *scale = 1;
+    }
+    return LP_OK;
+}
+
+/* The CRF trainer: epochs of SGD in a seeded order with eta_t = eta0 / (1 + lambda eta0 t),
+ * lambda = 2 l2 / n (the per-sentence share of  l2 ||w||^2 ); weights written to s. */
+static lp_status crf_train(cs_slots *s, const corpus *C, const cs_slots_opts *o, size_t *order,
+                           double *emit, const uint32_t **fp, size_t *nf, lp_err *err)
+{
+    size_t rows = (size_t)1 << s->bits, T = s->n_tags, n = C->n_sent;
+    double *wd = lp_calloc(rows * T, sizeof(double)), *td = lp_calloc((T + 1) * T, sizeof(double));
+    crf_work W = {lp_mallocarray(MAX_TOK * T, sizeof(double)),
+                  lp_mallocarray(MAX_TOK * T, sizeof(double)),
+                  lp_mallocarray((T + 1) * T, sizeof(double))};
+    lp_status st = LP_OK;
+    if (!wd || !td || !W.alpha || !W.beta || !W.tr) {
+        st = lp_err_set(err, LP_ENOMEM, "slots: out of memory");
+        goto done;
+    }
+    lp_rng rng;
+    lp_rng_seed(&rng, o->seed);
+    double lambda = 2.0 * o->l2 / (double)(n ? n : 1), scale = 1, step = 0;
+    for (unsigned ep = 0; ep < o->epochs; ep++) {
+        lp_rng_shuffle_idx(&rng, order, n);
+        double total = 0, loss;
+        for (size_t a = 0; a < n; a++, step++) {
+            double eta = o->learning_rate / (1 + lambda * o->learning_rate * step);
+            if ((st = crf_step(s, C, order[a], eta, lambda, &scale, wd, td, emit, &W, fp, nf, &loss,
+                               err)) != LP_OK)
+                goto done;
+            total += loss;
+        }
+        lp_log_debug("slots CRF epoch %u: mean -log p(gold) %.4f", ep + 1,
+                     total / (double)(n ? n : 1));
+    }
+    for (size_t k = 0; k < rows * T; k++)
+        s->w[k] = (float)(scale * wd[k]);
+    for (size_t k = 0; k < (T + 1) * T; k++)
+        s->trans[k] = (float)(scale * td[k]);
+done:
+    free(wd);
+    free(td);
+    free(W.alpha);
+    free(W.beta);
+    free(W.tr);
+    return st;
+}
+
 lp_status cs_slots_train(const char *const *texts, const char *const *spans,
                          const char *const *context, size_t n, const cs_slots_opts *o,
                          cs_slots **out, lp_err *err)
 {
     cs_slots_opts opt = o ? *o : cs_slots_opts_default();
     *out = NULL;
-    if (opt.hash_bits < 10 || opt.hash_bits > 24 || opt.epochs < 1 || opt.epochs > 100)
-        return lp_err_set(err, LP_EINVAL,
-                          "slots options: hash_bits must be in [10, 24] and "
-                          "epochs in [1, 100]");
+    lp_status st = cs_slots_opts_check(&opt, err);
+    if (st != LP_OK)
+        return st;
     cs_slots *s = lp_calloc(1, sizeof(*s));
     cs_entities *sp = lp_calloc(n ? n : 1, sizeof(cs_entities));
     corpus C = {0};
-    lp_status st = LP_OK;
     double *u = NULL, *ut = NULL, *emit = NULL;
     size_t *order = NULL, *nf = NULL;
     int *pred = NULL;
@@ -627,14 +825,20 @@ lp_status cs_slots_train(const char *const *texts, const char *const *spans,
     }
     for (size_t i = 0; i < n; i++)
         order[i] = i;
+    if (opt.trainer == CS_SLOTS_TRAINER_CRF) {
+        if ((st = crf_train(s, &C, &opt, order, emit, fp, nf, err)) != LP_OK)
+            goto done;
+        *out = s;
+        s = NULL;
+        goto done;
+    }
     lp_rng rng;
     lp_rng_seed(&rng, opt.seed);
     double c = 1; /* step counter for averaging: avg = w - u / c */
     for (unsigned ep = 0; ep < opt.epochs; ep++) {
         lp_rng_shuffle_idx(&rng, order, n);
         for (size_t a = 0; a < n; a++, c++)
-            if ((st = perceptron_step(s, &C, order[a], c, u, ut, emit, pred, fp, nf, err)) !=
-                LP_OK)
+            if ((st = perceptron_step(s, &C, order[a], c, u, ut, emit, pred, fp, nf, err)) != LP_OK)
                 goto done;
     }
     for (size_t k = 0; k < rows * T; k++)
@@ -785,8 +989,8 @@ lp_status cs_slots_load(lp_reader *r, cs_slots **out, lp_err *err)
         (st = lp_reader_u32(r, &gbits, err)) != LP_OK)
         goto fail;
     if (bits < 10 || bits > 24 || gbits != GAZ_BITS) {
-        st = lp_err_set(err, LP_EFORMAT, "%s: hash_bits %u outside [10, 24] or gazetteer bits %u"
-                        " not %d", r->what, bits, gbits, GAZ_BITS);
+        st = lp_err_set(err, LP_EFORMAT, "%s: hash_bits %u outside [10, 24] or gazetteer bits %u",
+                        r->what, bits, gbits);
         goto fail;
     }
     s->bits = bits;

@@ -14,8 +14,7 @@
 #include "lp_test.h"
 
 /* Score of one tag sequence, summed in the order cs_slots_viterbi documents. */
-static double seq_score(const double *emit, const float *trans, size_t n, size_t T,
-                        const int *y)
+static double seq_score(const double *emit, const float *trans, size_t n, size_t T, const int *y)
 {
     double s = 0;
     for (size_t t = 0; t < n; t++) {
@@ -111,10 +110,10 @@ static void test_viterbi_bio_constraint(void **state)
     (void)state;
     const size_t T = 5;
     /*                  O    B-a  I-a  B-b  I-b */
-    double emit[4 * 5] = {0, 1, 9, -1, -1,  /* t0: I-a wins per token */
+    double emit[4 * 5] = {0, 1, 9, -1,  -1,  /* t0: I-a wins per token */
                           0, 2, 0, -20, -20, /* t1: B-b and I-b out of reach */
-                          0, 0, 1, 0, 9, /* t2: I-b wins per token, after B-a */
-                          1, 0, 0, 0, 0};
+                          0, 0, 1, 0,   9,   /* t2: I-b wins per token, after B-a */
+                          1, 0, 0, 0,   0};
     float trans[6 * 5] = {0};
     int got[4];
     double score;
@@ -158,8 +157,8 @@ static void gen_add(gen *g, const piece *p, size_t np, const char *ctx)
     size_t tl = 0, sl = 0;
     for (size_t k = 0; k < np; k++) {
         if (p[k].slot)
-            sl += (size_t)snprintf(s + sl, sizeof(s) - sl, "%s%s %zu %zu", sl ? ";" : "",
-                                   p[k].slot, tl, tl + strlen(p[k].text));
+            sl += (size_t)snprintf(s + sl, sizeof(s) - sl, "%s%s %zu %zu", sl ? ";" : "", p[k].slot,
+                                   tl, tl + strlen(p[k].text));
         tl += (size_t)snprintf(t + tl, sizeof(t) - tl, "%s", p[k].text);
     }
     g->texts[g->n] = strdup(t);
@@ -177,18 +176,28 @@ static void gen_make(gen *g, size_t n, uint64_t seed)
     while (g->n < n) {
         switch (lp_rng_below(&rng, 6)) {
         case 0:
-            gen_add(g, (piece[]){{NULL, "book a table for "}, {"people", PICK(g_people)},
-                                 {NULL, " people on "}, {"date", PICK(g_date)}},
+            gen_add(g,
+                    (piece[]){{NULL, "book a table for "},
+                              {"people", PICK(g_people)},
+                              {NULL, " people on "},
+                              {"date", PICK(g_date)}},
                     4, "-");
             break;
         case 1:
-            gen_add(g, (piece[]){{NULL, "can we come at "}, {"time", PICK(g_time)},
-                                 {NULL, " with "}, {"people", PICK(g_people)}, {NULL, " of us"}},
+            gen_add(g,
+                    (piece[]){{NULL, "can we come at "},
+                              {"time", PICK(g_time)},
+                              {NULL, " with "},
+                              {"people", PICK(g_people)},
+                              {NULL, " of us"}},
                     5, "-");
             break;
         case 2:
-            gen_add(g, (piece[]){{NULL, "my name is "}, {"first_name", PICK(g_first)},
-                                 {NULL, " "}, {"last_name", PICK(g_last)}},
+            gen_add(g,
+                    (piece[]){{NULL, "my name is "},
+                              {"first_name", PICK(g_first)},
+                              {NULL, " "},
+                              {"last_name", PICK(g_last)}},
                     4, "-");
             break;
         case 3:
