@@ -34,22 +34,30 @@
 #define MAX_FEATS 96
 #define GAZ_BITS 16 /* gazetteer bit set per slot: 2^16 bits, 8 KiB */
 
+/* Labels: the n_types slot types, then n_labels - n_types pair labels, one for each pair of
+ * types the training data puts on the very same span (restaurant8k marks "in an hour" and "now"
+ * both date and time). A pair label is tagged like any other and emits both spans. */
 struct cs_slots {
-    size_t n_types, n_tags;
-    char **types;
+    size_t n_types, n_labels, n_tags; /* n_tags = 1 + 2 * n_labels */
+    char **types;                     /* (n_types) */
+    uint32_t *pair;                   /* (n_labels - n_types, 2) type indices, first < second */
     unsigned bits;
     float *w;     /* (2^bits, n_tags) observation weights */
     float *trans; /* (n_tags + 1, n_tags) transition weights, row n_tags = START */
-    uint8_t *gaz; /* (n_types, 2^GAZ_BITS / 8) bit sets of lower-cased span tokens */
+    uint8_t *gaz; /* (n_labels, 2^GAZ_BITS / 8) bit sets of lower-cased span tokens */
 };
 
+/* Chosen by 4-fold cross-validation on restaurant8k's train.tsv (pooled micro-F1; the test
+ * file never used): CRF 0.950 against the perceptron's 0.949 (15 epochs each); for the CRF,
+ * l2 0.3 over {0.1, 0.3, 1}, learning rate 0.1 over {0.03, 0.1, 0.2, 0.3}, 15 epochs over
+ * {10, 15, 20}; 2^18 rows matched 2^20. */
 cs_slots_opts cs_slots_opts_default(void)
 {
-    return (cs_slots_opts){.trainer = CS_SLOTS_TRAINER_PERCEPTRON,
-                           .epochs = 10,
+    return (cs_slots_opts){.trainer = CS_SLOTS_TRAINER_CRF,
+                           .epochs = 15,
                            .hash_bits = 18,
                            .seed = 42,
-                           .l2 = 1.0,
+                           .l2 = 0.3,
                            .learning_rate = 0.1};
 }
 
@@ -78,6 +86,7 @@ void cs_slots_free(cs_slots *s)
     for (size_t k = 0; k < s->n_types; k++)
         free(s->types[k]);
     free(s->types);
+    free(s->pair);
     free(s->w);
     free(s->trans);
     free(s->gaz);
@@ -202,7 +211,7 @@ static void prepare_gaz(sent *S, const cs_slots *s)
 {
     for (size_t i = 0; i < S->n; i++) {
         uint32_t h = gaz_hash(S->low[i]);
-        for (size_t k = 0; k < s->n_types; k++)
+        for (size_t k = 0; k < s->n_labels; k++)
             if (gaz_has(s->gaz + k * ((1u << GAZ_BITS) / 8), h))
                 S->gaz[i] |= (uint64_t)1 << k;
     }
@@ -401,6 +410,27 @@ static long type_index(const cs_slots *s, const char *type)
     return -1;
 }
 
+/* Index of the pair label of types a != b, or -1. */
+static long pair_index(const cs_slots *s, size_t a, size_t b)
+{
+    uint32_t lo = (uint32_t)(a < b ? a : b), hi = (uint32_t)(a < b ? b : a);
+    for (size_t k = 0; k < s->n_labels - s->n_types; k++)
+        if (s->pair[2 * k] == lo && s->pair[2 * k + 1] == hi)
+            return (long)(s->n_types + k);
+    return -1;
+}
+
+/* The partner of span k: another span on the same bytes with a different known type. */
+static size_t span_partner(const cs_slots *s, const cs_entities *sp, size_t k, const bool *done)
+{
+    for (size_t q = 0; q < sp->n; q++)
+        if (q != k && !done[q] && sp->v[q].start == sp->v[k].start &&
+            sp->v[q].end == sp->v[k].end && strcmp(sp->v[q].type, sp->v[k].type) &&
+            type_index(s, sp->v[q].type) >= 0)
+            return q;
+    return sp->n;
+}
+
 /* Gold BIO tags of a sentence. Spans may overlap in the data (restaurant8k labels "in an
  * hour" both date and time, "8:45 tonight" time around the date "tonight"): longer spans are
  * laid down first and shorter ones over them, then an I-x left behind a different tag becomes
@@ -419,11 +449,19 @@ static lp_status gold_tags(const cs_slots *s, const sent *S, const cs_entities *
             if (!done[q] &&
                 (k == sp->n || sp->v[q].end - sp->v[q].start > sp->v[k].end - sp->v[k].start))
                 k = q;
+        if (k == sp->n) /* every span laid (pairs take two) */
+            break;
         done[k] = true;
         long ty = type_index(s, sp->v[k].type);
         if (ty < 0) {
             free(done);
             return lp_err_set(err, LP_EINVAL, "row %zu: unknown slot '%s'", item, sp->v[k].type);
+        }
+        size_t q = span_partner(s, sp, k, done);
+        long pl = q < sp->n ? pair_index(s, (size_t)ty, (size_t)type_index(s, sp->v[q].type)) : -1;
+        if (pl >= 0) {
+            done[q] = true;
+            ty = pl;
         }
         bool first = true;
         for (size_t i = 0; i < S->n; i++)
@@ -434,7 +472,7 @@ static lp_status gold_tags(const cs_slots *s, const sent *S, const cs_entities *
     }
     free(done);
     for (size_t i = 0; i < S->n; i++)
-        if (!cs_slots_bio_allowed(s->n_types, i ? (size_t)g[i - 1] : s->n_tags, (size_t)g[i]))
+        if (!cs_slots_bio_allowed(s->n_labels, i ? (size_t)g[i - 1] : s->n_tags, (size_t)g[i]))
             g[i]--;
     return LP_OK;
 }
@@ -483,6 +521,7 @@ static void sent_gaz_keys(const cs_slots *s, const sent *S, const int *g, uint32
         if (g[i] <= 0)
             continue;
         uint32_t key = (uint32_t)((size_t)(g[i] - 1) / 2 << GAZ_BITS) | gaz_hash(S->low[i]);
+        /* labels < 64 and GAZ_BITS = 16: the key fits 22 bits */
         bool seen = false;
         for (size_t q = 0; q < *nk && !seen; q++)
             seen = keys[q] == key;
@@ -496,7 +535,7 @@ static lp_status build_corpus(cs_slots *s, const char *const *texts, const cs_en
                               const char *const *context, size_t n, corpus *C, lp_err *err)
 {
     size_t rows = (size_t)1 << GAZ_BITS, cap_t = 0, cap_f = 0;
-    uint32_t *cnt = lp_calloc(s->n_types * rows, sizeof(uint32_t));
+    uint32_t *cnt = lp_calloc(s->n_labels * rows, sizeof(uint32_t));
     sent *S = lp_calloc(1, sizeof(*S));
     int *g = lp_mallocarray(MAX_TOK, sizeof(int));
     uint32_t *keys = lp_mallocarray(MAX_TOK, sizeof(uint32_t)), f[MAX_FEATS];
@@ -504,7 +543,7 @@ static lp_status build_corpus(cs_slots *s, const char *const *texts, const cs_en
     memset(C, 0, sizeof(*C));
     C->n_sent = n;
     C->sent_off = lp_calloc(n + 1, sizeof(size_t));
-    s->gaz = lp_calloc(s->n_types, rows / 8);
+    s->gaz = lp_calloc(s->n_labels, rows / 8);
     if (!cnt || !S || !g || !keys || !C->sent_off || !s->gaz) {
         st = lp_err_set(err, LP_ENOMEM, "slots: out of memory");
         goto done;
@@ -523,7 +562,7 @@ static lp_status build_corpus(cs_slots *s, const char *const *texts, const cs_en
             }
             for (size_t t = 0; t < S->n; t++) {
                 uint32_t h = gaz_hash(S->low[t]);
-                for (size_t k = 0; k < s->n_types; k++) {
+                for (size_t k = 0; k < s->n_labels; k++) {
                     uint32_t key = (uint32_t)(k << GAZ_BITS) | h, own = 0;
                     for (size_t q = 0; q < nk; q++)
                         own += keys[q] == key;
@@ -553,7 +592,7 @@ static lp_status build_corpus(cs_slots *s, const char *const *texts, const cs_en
     }
     if (C->tok_off)
         C->tok_off[C->n_tok] = C->n_feat;
-    for (size_t k = 0; k < s->n_types * rows; k++)
+    for (size_t k = 0; k < s->n_labels * rows; k++)
         if (cnt[k])
             s->gaz[k >> 3] |= (uint8_t)(1u << (k & 7));
 done:
@@ -579,7 +618,7 @@ static lp_status perceptron_step(cs_slots *s, const corpus *C, size_t i, double 
         nf[t] = C->tok_off[a + t + 1] - C->tok_off[a + t];
     }
     emissions(s, fp, nf, n, emit);
-    lp_status st = cs_slots_viterbi(emit, s->trans, n, s->n_types, pred, NULL, err);
+    lp_status st = cs_slots_viterbi(emit, s->trans, n, s->n_labels, pred, NULL, err);
     if (st != LP_OK)
         return st;
     uint32_t mask = (1u << s->bits) - 1;
@@ -606,29 +645,108 @@ static lp_status perceptron_step(cs_slots *s, const corpus *C, size_t i, double 
     return LP_OK;
 }
 
+lp_status cs_slots_forward_backward(const double *emit, const double *trans, size_t n,
+                                    size_t n_labels, double *node, double *edge, double *logz,
+                                    lp_err *err)
+{
+    size_t T = 1 + 2 * n_labels;
+    *logz = 0;
+    if (n_labels == 0 || n_labels > MAX_TYPES)
+        return lp_err_set(err, LP_EINVAL, "forward-backward: %zu labels (1..%d)", n_labels,
+                          MAX_TYPES);
+    memset(edge, 0, (T + 1) * T * sizeof(double));
+    if (n == 0)
+        return LP_OK;
+    double *beta = lp_mallocarray(n * T, sizeof(double)),
+           *pot = lp_mallocarray(n * T, sizeof(double));
+    double *c = lp_mallocarray(n, sizeof(double)),
+           *tr = lp_mallocarray((T + 1) * T, sizeof(double));
+    double *alpha = node; /* alpha lives in node until the marginals replace it */
+    lp_status st = LP_OK;
+    if (!beta || !pot || !c || !tr) {
+        st = lp_err_set(err, LP_ENOMEM, "forward-backward: out of memory for %zu tokens", n);
+        goto done;
+    }
+    for (size_t t = 0; t < n; t++) {
+        double mx = -INFINITY;
+        for (size_t y = 0; y < T; y++)
+            mx = emit[t * T + y] > mx ? emit[t * T + y] : mx;
+        for (size_t y = 0; y < T; y++)
+            pot[t * T + y] = exp(emit[t * T + y] - mx);
+        *logz += mx;
+    }
+    for (size_t p = 0; p <= T; p++)
+        for (size_t y = 0; y < T; y++)
+            tr[p * T + y] = cs_slots_bio_allowed(n_labels, p, y) ? exp(trans[p * T + y]) : 0;
+    /* alpha_t(y) = p(y_t = y, x_0..t) / (c_0 ... c_t); beta_t such that alpha_t beta_t is the
+     * marginal p(y_t = y | x) */
+    for (size_t t = 0; t < n; t++) {
+        double *al = alpha + t * T, sum = 0;
+        for (size_t y = 0; y < T; y++) {
+            double v = 0;
+            if (t == 0)
+                v = tr[T * T + y];
+            else
+                for (size_t p = 0; p < T; p++)
+                    v += alpha[(t - 1) * T + p] * tr[p * T + y];
+            al[y] = v * pot[t * T + y];
+            sum += al[y];
+        }
+        if (!(sum > 0) || !isfinite(sum)) {
+            st = lp_err_set(err, LP_ENUMERIC,
+                            "forward-backward: scaling factor %g at token %zu (weights too large)",
+                            sum, t);
+            goto done;
+        }
+        c[t] = sum;
+        for (size_t y = 0; y < T; y++)
+            al[y] /= sum;
+        *logz += log(sum);
+    }
+    for (size_t y = 0; y < T; y++)
+        beta[(n - 1) * T + y] = 1;
+    for (size_t t = n - 1; t-- > 0;)
+        for (size_t p = 0; p < T; p++) {
+            double v = 0;
+            for (size_t y = 0; y < T; y++)
+                v += tr[p * T + y] * pot[(t + 1) * T + y] * beta[(t + 1) * T + y];
+            beta[t * T + p] = v / c[t + 1];
+        }
+    /* p(y_{t-1} = p, y_t = y | x) = alpha_{t-1}(p) tr(p, y) pot_t(y) beta_t(y) / c_t, before
+     * alpha is overwritten (backwards, so alpha_{t-1} is still intact at step t) */
+    for (size_t t = n; t-- > 0;) {
+        if (t == 0)
+            for (size_t y = 0; y < T; y++)
+                edge[T * T + y] += alpha[y] * beta[y];
+        else
+            for (size_t p = 0; p < T; p++) {
+                double ap = alpha[(t - 1) * T + p] / c[t];
+                for (size_t y = 0; y < T; y++)
+                    edge[p * T + y] += ap * tr[p * T + y] * pot[t * T + y] * beta[t * T + y];
+            }
+        for (size_t y = 0; y < T; y++)
+            node[t * T + y] = alpha[t * T + y] * beta[t * T + y];
+    }
+done:
+    free(beta);
+    free(pot);
+    free(c);
+    free(tr);
+    return st;
+}
+
 /* Scratch of one CRF step, sized for MAX_TOK tokens. */
 typedef struct crf_work {
-    double *alpha, *beta; /* (MAX_TOK, n_tags) log forward / backward scores */
-    double *tr;           /* (n_tags + 1, n_tags) effective transitions, -inf where forbidden */
+    double *node; /* (MAX_TOK, n_tags) marginals */
+    double *edge; /* (n_tags + 1, n_tags) summed edge marginals */
+    double *tr;   /* (n_tags + 1, n_tags) transitions scale * td */
 } crf_work;
-
-static double logsumexp(const double *v, size_t n)
-{
-    double m = -INFINITY, s = 0;
-    for (size_t k = 0; k < n; k++)
-        m = v[k] > m ? v[k] : m;
-    if (m == -INFINITY)
-        return m;
-    for (size_t k = 0; k < n; k++)
-        s += exp(v[k] - m);
-    return m + log(s);
-}
 
 /* One stochastic-gradient step of a linear-chain CRF (Lafferty et al. 2001) on sentence i,
  * with L2 as in Bottou's SGD: the weights are scale * (wd, td); decay multiplies scale by
- * (1 - eta * lambda), the gradient  phi(x, gold) - E_p[phi(x, y)]  (node and edge marginals by
- * forward-backward in log space over BIO-valid sequences only) is added as eta / scale * g.
- * *loss gets -log p(gold | x). LP_ENUMERIC when the partition function is not finite. */
+ * (1 - eta * lambda), the gradient  phi(x, gold) - E_p[phi(x, y)]  (marginals from
+ * cs_slots_forward_backward) is added as eta / scale * g. *loss gets -log p(gold | x).
+ * LP_ENUMERIC when log Z or the gold score is not finite. */
 static lp_status crf_step(cs_slots *s, const corpus *C, size_t i, double eta, double lambda,
                           double *scale, double *wd, double *td, double *emit, crf_work *W,
                           const uint32_t **fp, size_t *nf, double *loss, lp_err *err)
@@ -653,29 +771,15 @@ static lp_status crf_step(cs_slots *s, const corpus *C, size_t i, double eta, do
         for (size_t y = 0; y < T; y++)
             e[y] *= *scale;
     }
-    for (size_t p = 0; p <= T; p++)
-        for (size_t y = 0; y < T; y++)
-            W->tr[p * T + y] =
-                cs_slots_bio_allowed(s->n_types, p, y) ? *scale * td[p * T + y] : -INFINITY;
-    double v[2 * MAX_TYPES + 2];
-    /* alpha[t][y] = log sum over prefixes ending in y; beta[t][y] = log sum over suffixes */
-    for (size_t y = 0; y < T; y++)
-        W->alpha[y] = W->tr[T * T + y] + emit[y];
-    for (size_t t = 1; t < n; t++)
-        for (size_t y = 0; y < T; y++) {
-            for (size_t p = 0; p < T; p++)
-                v[p] = W->alpha[(t - 1) * T + p] + W->tr[p * T + y];
-            W->alpha[t * T + y] = logsumexp(v, T) + emit[t * T + y];
-        }
-    for (size_t y = 0; y < T; y++)
-        W->beta[(n - 1) * T + y] = 0;
-    for (size_t t = n - 1; t-- > 0;)
-        for (size_t p = 0; p < T; p++) {
-            for (size_t y = 0; y < T; y++)
-                v[y] = W->tr[p * T + y] + emit[(t + 1) * T + y] + W->beta[(t + 1) * T + y];
-            W->beta[t * T + p] = logsumexp(v, T);
-        }
-    double logz = logsumexp(W->alpha + (n - 1) * T, T), g = 0;
+    for (size_t k = 0; k < (T + 1) * T; k++)
+        W->tr[k] = *scale * td[k];
+    double logz, g = 0;
+    lp_status st =
+        cs_slots_forward_backward(emit, W->tr, n, s->n_labels, W->node, W->edge, &logz, err);
+    if (st != LP_OK) {
+        lp_err_prefix(err, "slots CRF sentence %zu: ", i + 1);
+        return st;
+    }
     for (size_t t = 0; t < n; t++)
         g += W->tr[(t ? (size_t)gold[t - 1] : T) * T + (size_t)gold[t]] + emit[t * T + gold[t]];
     if (!isfinite(logz) || !isfinite(g))
@@ -689,24 +793,16 @@ static lp_status crf_step(cs_slots *s, const corpus *C, size_t i, double eta, do
     for (size_t t = 0; t < n; t++) {
         double m[2 * MAX_TYPES + 1];
         for (size_t y = 0; y < T; y++)
-            m[y] = step * ((int)y == gold[t] ? 1.0 : 0.0) -
-                   step * exp(W->alpha[t * T + y] + W->beta[t * T + y] - logz);
+            m[y] = step * (((int)y == gold[t] ? 1.0 : 0.0) - W->node[t * T + y]);
         for (size_t k = 0; k < nf[t]; k++) {
             double *row = wd + (size_t)(fp[t][k] & mask) * T;
             for (size_t y = 0; y < T; y++)
                 row[y] += m[y];
         }
-        size_t pg = t ? (size_t)gold[t - 1] : T;
-        td[pg * T + (size_t)gold[t]] += step;
-        for (size_t p = t ? 0 : T; p < (t ? T : T + 1); p++)
-            for (size_t y = 0; y < T; y++) {
-                if (W->tr[p * T + y] == -INFINITY)
-                    continue;
-                double from = t ? W->alpha[(t - 1) * T + p] : 0;
-                td[p * T + y] -= step * exp(from + W->tr[p * T + y] + emit[t * T + y] +
-                                            W->beta[t * T + y] - logz);
-            }
+        td[(t ? (size_t)gold[t - 1] : T) * T + (size_t)gold[t]] += step;
     }
+    for (size_t k = 0; k < (T + 1) * T; k++)
+        td[k] -= step * W->edge[k];
     if (*scale < 1e-6) { /* fold the scale back into the weights before it underflows */
         size_t rows = (size_t)1 << s->bits;
         for (size_t k = 0; k < rows * T; k++)
@@ -718,29 +814,31 @@ static lp_status crf_step(cs_slots *s, const corpus *C, size_t i, double eta, do
     return LP_OK;
 }
 
-/* The CRF trainer: epochs of SGD in a seeded order with eta_t = eta0 / (1 + lambda eta0 t),
- * lambda = 2 l2 / n (the per-sentence share of  l2 ||w||^2 ); weights written to s. */
+/* The CRF trainer: epochs of SGD in a seeded order, the step decaying linearly from eta0 to 0
+ * over the run (steadier final weights than eta0 / (1 + lambda eta0 t), which barely decays
+ * here), lambda = 2 l2 / n (each sentence's share of  l2 ||w||^2 ); weights written to s. */
 static lp_status crf_train(cs_slots *s, const corpus *C, const cs_slots_opts *o, size_t *order,
                            double *emit, const uint32_t **fp, size_t *nf, lp_err *err)
 {
     size_t rows = (size_t)1 << s->bits, T = s->n_tags, n = C->n_sent;
     double *wd = lp_calloc(rows * T, sizeof(double)), *td = lp_calloc((T + 1) * T, sizeof(double));
     crf_work W = {lp_mallocarray(MAX_TOK * T, sizeof(double)),
-                  lp_mallocarray(MAX_TOK * T, sizeof(double)),
+                  lp_mallocarray((T + 1) * T, sizeof(double)),
                   lp_mallocarray((T + 1) * T, sizeof(double))};
     lp_status st = LP_OK;
-    if (!wd || !td || !W.alpha || !W.beta || !W.tr) {
+    if (!wd || !td || !W.node || !W.edge || !W.tr) {
         st = lp_err_set(err, LP_ENOMEM, "slots: out of memory");
         goto done;
     }
     lp_rng rng;
     lp_rng_seed(&rng, o->seed);
     double lambda = 2.0 * o->l2 / (double)(n ? n : 1), scale = 1, step = 0;
+    double total_steps = (double)o->epochs * (double)n + 1;
     for (unsigned ep = 0; ep < o->epochs; ep++) {
         lp_rng_shuffle_idx(&rng, order, n);
         double total = 0, loss;
         for (size_t a = 0; a < n; a++, step++) {
-            double eta = o->learning_rate / (1 + lambda * o->learning_rate * step);
+            double eta = o->learning_rate * (1 - step / total_steps);
             if ((st = crf_step(s, C, order[a], eta, lambda, &scale, wd, td, emit, &W, fp, nf, &loss,
                                err)) != LP_OK)
                 goto done;
@@ -756,10 +854,35 @@ static lp_status crf_train(cs_slots *s, const corpus *C, const cs_slots_opts *o,
 done:
     free(wd);
     free(td);
-    free(W.alpha);
-    free(W.beta);
+    free(W.node);
+    free(W.edge);
     free(W.tr);
     return st;
+}
+
+/* Pair labels for every two types found on the same span, while labels stay <= MAX_TYPES. */
+static lp_status find_pairs(cs_slots *s, const cs_entities *sp, size_t n, lp_err *err)
+{
+    s->n_labels = s->n_types;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < sp[i].n; k++)
+            for (size_t q = k + 1; q < sp[i].n; q++) {
+                size_t a = (size_t)type_index(s, sp[i].v[k].type);
+                size_t b = (size_t)type_index(s, sp[i].v[q].type);
+                if (a == b || sp[i].v[k].start != sp[i].v[q].start ||
+                    sp[i].v[k].end != sp[i].v[q].end || pair_index(s, a, b) >= 0 ||
+                    s->n_labels == MAX_TYPES)
+                    continue;
+                size_t np = s->n_labels - s->n_types;
+                uint32_t *p = realloc(s->pair, 2 * (np + 1) * sizeof(uint32_t));
+                if (!p)
+                    return lp_err_set(err, LP_ENOMEM, "slots: out of memory");
+                s->pair = p;
+                p[2 * np] = (uint32_t)(a < b ? a : b);
+                p[2 * np + 1] = (uint32_t)(a < b ? b : a);
+                s->n_labels++;
+            }
+    return LP_OK;
 }
 
 lp_status cs_slots_train(const char *const *texts, const char *const *spans,
@@ -805,7 +928,9 @@ lp_status cs_slots_train(const char *const *texts, const char *const *spans,
         st = lp_err_set(err, LP_EINVAL, "slots: no labelled span in %zu rows", n);
         goto done;
     }
-    s->n_tags = 1 + 2 * s->n_types;
+    if ((st = find_pairs(s, sp, n, err)) != LP_OK)
+        goto done;
+    s->n_tags = 1 + 2 * s->n_labels;
     s->bits = opt.hash_bits;
     if ((st = build_corpus(s, texts, sp, context, n, &C, err)) != LP_OK)
         goto done;
@@ -897,18 +1022,22 @@ lp_status cs_slots_tag(const cs_slots *s, const char *text, size_t len, const ch
         nf[t] = features(S, t, f + t * MAX_FEATS);
     }
     emissions(s, fp, nf, n, emit);
-    if ((st = cs_slots_viterbi(emit, s->trans, n, s->n_types, tags, NULL, err)) != LP_OK)
+    if ((st = cs_slots_viterbi(emit, s->trans, n, s->n_labels, tags, NULL, err)) != LP_OK)
         goto done;
-    /* BIO-valid by construction: a span opens at B-x and runs over the following I-x */
+    /* BIO-valid by construction: a span opens at B-x and runs over the following I-x; a pair
+     * label gives its two types' spans */
     for (size_t t = 0; t < n && st == LP_OK; t++) {
         if (tags[t] <= 0 || (tags[t] - 1) % 2 == 1)
             continue;
-        size_t e = t + 1;
+        size_t e = t + 1, l = (size_t)(tags[t] - 1) / 2;
         while (e < n && tags[e] == tags[t] + 1)
             e++;
-        if (cs_entities_push(out, s->types[(tags[t] - 1) / 2], text, S->t[t].s, S->t[e - 1].e) !=
-            LP_OK)
-            st = lp_err_set(err, LP_ENOMEM, "slots: out of memory");
+        for (size_t h = 0; h < (l < s->n_types ? 1u : 2u) && st == LP_OK; h++) {
+            const char *ty =
+                l < s->n_types ? s->types[l] : s->types[s->pair[2 * (l - s->n_types) + h]];
+            if (cs_entities_push(out, ty, text, S->t[t].s, S->t[e - 1].e) != LP_OK)
+                st = lp_err_set(err, LP_ENOMEM, "slots: out of memory");
+        }
     }
 done:
     free(S);
@@ -923,12 +1052,15 @@ done:
 void cs_slots_save(const cs_slots *s, lp_buf *b)
 {
     size_t T = s->n_tags, cnt = ((size_t)1 << s->bits) * T, ct = (T + 1) * T;
-    size_t cg = s->n_types * (((size_t)1 << GAZ_BITS) / 8);
+    size_t cg = s->n_labels * (((size_t)1 << GAZ_BITS) / 8);
     lp_buf_put(b, SLOTS_MAGIC, 4);
     lp_buf_u32(b, SLOTS_VERSION);
     lp_buf_u32(b, (uint32_t)s->n_types);
     for (size_t k = 0; k < s->n_types; k++)
         lp_buf_str(b, s->types[k]);
+    lp_buf_u32(b, (uint32_t)(s->n_labels - s->n_types));
+    for (size_t k = 0; k < 2 * (s->n_labels - s->n_types); k++)
+        lp_buf_u32(b, s->pair[k]);
     lp_buf_u32(b, s->bits);
     lp_buf_u32(b, GAZ_BITS);
     lp_buf_put(b, s->trans, ct * sizeof(float));
@@ -984,7 +1116,30 @@ lp_status cs_slots_load(lp_reader *r, cs_slots **out, lp_err *err)
         if ((st = lp_reader_str(r, &s->types[s->n_types], 31, err)) != LP_OK ||
             !s->types[s->n_types])
             goto fail;
-    s->n_tags = 1 + 2 * nt;
+    uint32_t np;
+    if ((st = lp_reader_u32(r, &np, err)) != LP_OK)
+        goto fail;
+    if (np > MAX_TYPES - nt) {
+        st = lp_err_set(err, LP_EFORMAT, "%s: %u pair labels over %u types (at most %d labels)",
+                        r->what, np, nt, MAX_TYPES);
+        goto fail;
+    }
+    if (np && !(s->pair = lp_mallocarray(2 * np, sizeof(uint32_t)))) {
+        st = lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->what);
+        goto fail;
+    }
+    for (size_t k = 0; k < np; k++) {
+        if ((st = lp_reader_u32(r, &s->pair[2 * k], err)) != LP_OK ||
+            (st = lp_reader_u32(r, &s->pair[2 * k + 1], err)) != LP_OK)
+            goto fail;
+        if (s->pair[2 * k] >= s->pair[2 * k + 1] || s->pair[2 * k + 1] >= nt) {
+            st = lp_err_set(err, LP_EFORMAT, "%s: pair label %zu names types %u and %u of %u",
+                            r->what, k, s->pair[2 * k], s->pair[2 * k + 1], nt);
+            goto fail;
+        }
+    }
+    s->n_labels = nt + np;
+    s->n_tags = 1 + 2 * s->n_labels;
     if ((st = lp_reader_u32(r, &bits, err)) != LP_OK ||
         (st = lp_reader_u32(r, &gbits, err)) != LP_OK)
         goto fail;
@@ -995,7 +1150,7 @@ lp_status cs_slots_load(lp_reader *r, cs_slots **out, lp_err *err)
     }
     s->bits = bits;
     size_t T = s->n_tags, cnt = ((size_t)1 << bits) * T, ct = (T + 1) * T;
-    size_t cg = nt * (((size_t)1 << GAZ_BITS) / 8);
+    size_t cg = s->n_labels * (((size_t)1 << GAZ_BITS) / 8);
     if ((st = read_block(r, (void **)&s->trans, ct * sizeof(float), "transitions", err)) != LP_OK ||
         (st = read_block(r, (void **)&s->gaz, cg, "gazetteer", err)) != LP_OK ||
         (st = read_block(r, (void **)&s->w, cnt * sizeof(float), "slot weights", err)) != LP_OK ||

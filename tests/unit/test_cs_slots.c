@@ -103,6 +103,74 @@ static void test_viterbi_brute_force(void **state)
     assert_int_equal(cs_slots_viterbi(emit, trans, 2, 0, got, NULL, &err), LP_EINVAL);
 }
 
+/* Forward-backward against enumeration: log Z, node and summed edge marginals over every
+ * BIO-valid sequence. Sums of exp() in another order differ in the last bits, hence FB_RTOL. */
+#define FB_RTOL 1e-12
+static void test_forward_backward_brute_force(void **state)
+{
+    (void)state;
+    const size_t n_labels = 2, T = 5;
+    lp_rng rng;
+    lp_rng_seed(&rng, 12);
+    double emit[5 * 5], trans[6 * 5], node[5 * 5], edge[6 * 5], want_node[5 * 5], want_edge[6 * 5];
+    float transf[6 * 5];
+    int y[5];
+    lp_err err = {0};
+    for (int trial = 0; trial < 20; trial++) {
+        size_t n = 1 + (size_t)trial % 5;
+        for (size_t k = 0; k < n * T; k++)
+            emit[k] = 6 * lp_rng_uniform(&rng) - 3;
+        for (size_t k = 0; k < (T + 1) * T; k++) {
+            transf[k] = (float)(4 * lp_rng_uniform(&rng) - 2);
+            trans[k] = transf[k];
+        }
+        size_t total = 1;
+        for (size_t t = 0; t < n; t++)
+            total *= T;
+        double z = 0;
+        memset(want_node, 0, sizeof(want_node));
+        memset(want_edge, 0, sizeof(want_edge));
+        for (int pass = 0; pass < 2; pass++)
+            for (size_t code = 0; code < total; code++) {
+                size_t c = code;
+                for (size_t t = 0; t < n; t++, c /= T)
+                    y[t] = (int)(c % T);
+                if (!seq_valid(n_labels, n, y))
+                    continue;
+                double p = exp(seq_score(emit, transf, n, T, y));
+                if (pass == 0) {
+                    z += p;
+                    continue;
+                }
+                for (size_t t = 0; t < n; t++) {
+                    want_node[t * T + (size_t)y[t]] += p / z;
+                    want_edge[(t ? (size_t)y[t - 1] : T) * T + (size_t)y[t]] += p / z;
+                }
+            }
+        double logz = NAN;
+        assert_int_equal(
+            cs_slots_forward_backward(emit, trans, n, n_labels, node, edge, &logz, &err), LP_OK);
+        double want_logz = log(z);
+        lp_assert_close(&logz, &want_logz, 1, 0, FB_RTOL, "log Z");
+        lp_assert_close(node, want_node, n * T, FB_RTOL, FB_RTOL, "node marginals");
+        lp_assert_close(edge, want_edge, (T + 1) * T, FB_RTOL, FB_RTOL, "edge marginals");
+        for (size_t t = 0; t < n; t++) /* a forbidden tag has no mass */
+            for (size_t q = 0; q < T; q++)
+                if (t == 0 && q % 2 == 0 && q > 0)
+                    assert_true(node[q] == 0);
+    }
+    /* scores far beyond exp()'s range still give a finite log Z (per-position scaling) */
+    for (size_t k = 0; k < 3 * T; k++)
+        emit[k] = 800 + (double)k;
+    memset(trans, 0, sizeof(trans));
+    double logz;
+    assert_int_equal(cs_slots_forward_backward(emit, trans, 3, n_labels, node, edge, &logz, &err),
+                     LP_OK);
+    assert_true(isfinite(logz) && logz > 2400);
+    assert_int_equal(cs_slots_forward_backward(emit, trans, 3, 0, node, edge, &logz, &err),
+                     LP_EINVAL);
+}
+
 /* Emissions that want I-a first and I-b right after B-a: the unconstrained per-token argmax
  * breaks BIO, the decoder must not. */
 static void test_viterbi_bio_constraint(void **state)
@@ -174,7 +242,7 @@ static void gen_make(gen *g, size_t n, uint64_t seed)
     lp_rng_seed(&rng, seed);
     g->n = 0;
     while (g->n < n) {
-        switch (lp_rng_below(&rng, 6)) {
+        switch (lp_rng_below(&rng, 7)) {
         case 0:
             gen_add(g,
                     (piece[]){{NULL, "book a table for "},
@@ -207,6 +275,16 @@ static void gen_make(gen *g, size_t n, uint64_t seed)
             gen_add(g, (piece[]){{NULL, "it is under "}, {"last_name", PICK(g_last)}}, 2,
                     "last_name");
             break;
+        case 5: /* one span, two slots: a pair label */
+            gen_add(g, (piece[]){{NULL, "any table free "}, {"date", "in an hour"}, {NULL, " ?"}},
+                    3, "-");
+            {
+                char buf[96];
+                snprintf(buf, sizeof(buf), "%s;time 15 25", g->spans[g->n - 1]);
+                free(g->spans[g->n - 1]);
+                g->spans[g->n - 1] = strdup(buf);
+            }
+            break;
         default:
             gen_add(g, (piece[]){{NULL, "do you have vegan food ?"}}, 1, "-");
         }
@@ -222,10 +300,11 @@ static void gen_free(gen *g)
     }
 }
 
-static cs_slots *train_gen(const gen *g)
+static cs_slots *train_gen_with(const gen *g, cs_slots_trainer trainer)
 {
     cs_slots_opts o = cs_slots_opts_default();
     o.hash_bits = 14;
+    o.trainer = trainer;
     cs_slots *s = NULL;
     lp_err err = {0};
     lp_status st = cs_slots_train((const char *const *)g->texts, (const char *const *)g->spans,
@@ -233,6 +312,11 @@ static cs_slots *train_gen(const gen *g)
     if (st != LP_OK)
         fail_msg("train: %s", err.msg);
     return s;
+}
+
+static cs_slots *train_gen(const gen *g)
+{
+    return train_gen_with(g, cs_slots_opts_default().trainer);
 }
 
 static double eval_f1(const cs_slots *s, const gen *g)
@@ -252,12 +336,17 @@ static void test_learnable(void **state)
     gen tr, te;
     gen_make(&tr, 120, 1);
     gen_make(&te, 60, 2);
+    for (int k = 0; k < 2; k++) { /* both trainers learn the set */
+        cs_slots *s = train_gen_with(&tr, k ? CS_SLOTS_TRAINER_PERCEPTRON : CS_SLOTS_TRAINER_CRF);
+        double f_tr = eval_f1(s, &tr), f_te = eval_f1(s, &te);
+        print_message("learnable set, %s: train F1 %.4f, held-out F1 %.4f\n",
+                      k ? "perceptron" : "crf", f_tr, f_te);
+        assert_true(f_tr == 1.0);
+        assert_true(f_te >= 0.95);
+        cs_slots_free(s);
+    }
     cs_slots *s = train_gen(&tr);
-    assert_int_equal(cs_slots_n_types(s), 5);
-    double f_tr = eval_f1(s, &tr), f_te = eval_f1(s, &te);
-    print_message("learnable set: train F1 %.4f, held-out F1 %.4f\n", f_tr, f_te);
-    assert_true(f_tr == 1.0);
-    assert_true(f_te >= 0.95);
+    assert_int_equal(cs_slots_n_types(s), 5); /* the pair label is not a slot type */
     /* multi-token spans come out whole */
     cs_entities e = {0};
     lp_err err = {0};
@@ -268,6 +357,17 @@ static void test_learnable(void **state)
     assert_string_equal(e.v[0].value, "half past six");
     assert_string_equal(e.v[1].type, "people");
     assert_string_equal(e.v[1].value, "five");
+    cs_entities_clear(&e);
+    /* the pair label gives both slots on the same bytes */
+    const char *q2 = "any table free in an hour ?";
+    assert_int_equal(cs_slots_tag(s, q2, strlen(q2), "-", &e, &err), LP_OK);
+    assert_int_equal(e.n, 2);
+    assert_string_equal(e.v[0].type, "date");
+    assert_string_equal(e.v[1].type, "time");
+    for (size_t k = 0; k < 2; k++) {
+        assert_int_equal(e.v[k].start, 15);
+        assert_int_equal(e.v[k].end, 25);
+    }
     cs_entities_clear(&e);
     /* training is deterministic for a seed */
     cs_slots *s2 = train_gen(&tr);
@@ -412,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_bio_allowed),
         cmocka_unit_test(test_viterbi_brute_force),
         cmocka_unit_test(test_viterbi_bio_constraint),
+        cmocka_unit_test(test_forward_backward_brute_force),
         cmocka_unit_test(test_learnable),
         cmocka_unit_test(test_utf8_offsets),
         cmocka_unit_test(test_versions),
