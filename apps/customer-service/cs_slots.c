@@ -1,22 +1,27 @@
 /*
  * cs_slots.c - trainable slot tagger: a first-order linear-chain model over BIO tags, decoded
- * exactly by Viterbi under the BIO constraint (I-x only after B-x or I-x), trained as an
- * averaged structured perceptron (Collins 2002: decode, then add the gold sequence's features
- * and subtract the predicted one's, averaging every weight over all steps).
+ * exactly by Viterbi under the BIO constraint (I-x only after B-x or I-x). Two trainers:
+ * a CRF (Lafferty et al. 2001) fitted by SGD on the L2-penalised log-likelihood with
+ * forward-backward marginals (the default: it won on validation data carved from train), and
+ * an averaged structured perceptron (Collins 2002: decode, add the gold sequence's features,
+ * subtract the predicted one's, average every weight over all steps).
  * A sequence y of n tags over tokens x scores
  *     score(y) = sum_t trans[y_{t-1}][y_t] + emit_t[y_t],   y_{-1} = START,
  *     emit_t[y] = sum_{f in F(x, t)} w[f][y],
- * where F(x, t) are hashed (MurmurHash3) observation features of token t: word, lower case,
+ * where F(x, t) are hashed (MurmurHash3) observation features of token t: lower-cased word,
  * shape, prefixes and suffixes, a +-2 window with word bigrams, the `requested_slots` context,
- * and a gazetteer learned from the training spans (tokens seen inside spans of a slot). The
- * table has 2^hash_bits rows, one weight per tag, so no vocabulary is stored; the gazetteer
- * is stored as a hashed bit set per slot.
+ * and a gazetteer learned from the training spans (tokens seen inside spans of a label, built
+ * leave-one-out on the training rows). The table has 2^hash_bits rows, one weight per tag, so
+ * no vocabulary is stored; the gazetteer is a hashed bit set per label.
  * Tokens are runs of letters/digits (any non-ASCII byte counts as a letter) or single other
- * non-space characters; spans are UTF-8 byte offsets, END exclusive.
- * Does not: nested or overlapping spans, spans that start or end inside a token.
- * Invariants: tags are 0 = O, 1 + 2k = B-type k, 2 + 2k = I-type k; trans is
+ * non-space characters, at most MAX_TOK per text (later ones get no span); spans are UTF-8 byte
+ * offsets, END exclusive. Two types on the very same span get a pair label that emits both.
+ * Does not: nested or partly overlapping spans (the shorter one wins in training), spans that
+ * start or end inside a token.
+ * Invariants: tags are 0 = O, 1 + 2k = B-label k, 2 + 2k = I-label k; trans is
  * (n_tags + 1, n_tags) with row n_tags the START state; a decoded sequence never holds I-x
- * after anything but B-x or I-x, so spans are read off it without repair.
+ * after anything but B-x or I-x, so spans are read off it without repair. A fitted tagger is
+ * immutable: tagging is thread-safe.
  */
 #include <ctype.h>
 #include <math.h>
