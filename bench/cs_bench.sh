@@ -4,6 +4,9 @@
 #   CLINC150 intents, OOS protocol A (OOS rows in training) and B (none; a threshold fitted on
 #   in-scope validation rows), restaurant8k slot span micro-F1, stackfaq top-1 / MRR.
 # Usage: bench/cs_bench.sh [BUILD_DIR]   (after cmake --build BUILD_DIR)
+#   CS_BENCH_SECTIONS="clinc slots faq" (default all three) picks sections;
+#   CS_BENCH_SLOTS_BASELINE=BINARY also trains/evaluates the slot tagger of another build of
+#   lepton-customer-service (e.g. an older commit) in the same run, for before/after numbers.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
@@ -15,7 +18,11 @@ trap 'rm -rf "$work"' EXIT
 export OMP_WAIT_POLICY=passive
 now() { date +%s.%N; }
 
-echo "== machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p')"
+sections=${CS_BENCH_SECTIONS:-clinc slots faq}
+want() { case " $sections " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+echo "== machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); load: $(uptime)"
+if want clinc; then
 c=$data/clinc150
 awk -F'\t' 'NR == 1 || $1 != "oos"' "$c/train.tsv" >"$work/train_B.tsv"
 awk -F'\t' 'NR == 1 || $1 != "oos"' "$c/val.tsv" >"$work/val_B.tsv"
@@ -43,16 +50,26 @@ for proto in A B; do
   echo "$t1 - $t0" | bc >"$work/ft_$proto.secs"
 done
 $py "$root/bench/cs_peers.py" clinc "$c" "$work"
+fi
 
+if want slots; then
 echo "== restaurant8k slots"
 r=$data/restaurant8k
-t0=$(now)
-"$bin" train-slots --data "$r/train.tsv" --out "$work/slots.lpm" 2>/dev/null
-t1=$(now)
-printf '{"tool":"lepton averaged perceptron","train_s":%.2f,"eval":%s}\n' "$(echo "$t1 - $t0" | bc)" \
-  "$("$bin" eval-slots --model "$work/slots.lpm" --data "$r/test.tsv" --json)"
+slot_run() { # tool-name binary
+  t0=$(now)
+  "$2" train-slots --data "$r/train.tsv" --out "$work/slots.lpm" 2>/dev/null
+  t1=$(now)
+  printf '{"tool":"%s","train_s":%.2f,"eval":%s}\n' "$1" "$(echo "$t1 - $t0" | bc)" \
+    "$("$2" eval-slots --model "$work/slots.lpm" --data "$r/test.tsv" --json)"
+}
+slot_run "lepton linear-chain CRF + Viterbi" "$bin"
+if [ -n "${CS_BENCH_SLOTS_BASELINE:-}" ]; then
+  slot_run "baseline $(basename "$CS_BENCH_SLOTS_BASELINE")" "$CS_BENCH_SLOTS_BASELINE"
+fi
 $py "$root/bench/cs_peers.py" slots "$r/train.tsv" "$r/test.tsv"
+fi
 
+if want faq; then
 echo "== stackfaq"
 s=$data/stackfaq
 # FAQ entries: question plus the first answer
@@ -62,3 +79,4 @@ awk -F'\t' 'NR == FNR { if (FNR > 1 && $2 == 1) a[$1] = $3; next }
 printf '{"tool":"lepton bm25+tfidf","eval":%s}\n' \
   "$("$bin" eval-faq --faq "$work/faq.tsv" --queries "$s/queries_test.tsv" --json)"
 $py "$root/bench/cs_peers.py" faq "$work/faq.tsv" "$s/queries_test.tsv"
+fi

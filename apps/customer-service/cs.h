@@ -3,7 +3,7 @@
  *
  * Pieces, one file each: cs_table.c (TSV/CSV of text columns), cs_intent.c (intent classifier
  * with temperature-calibrated confidences and out-of-scope detection), cs_entity.c (built-in
- * PCRE2 entity patterns, Luhn check, PII redaction), cs_slots.c (averaged-perceptron BIO slot
+ * PCRE2 entity patterns, Luhn check, PII redaction), cs_slots.c (linear-chain Viterbi BIO slot
  * tagger), cs_faq.c (BM25 + TF-IDF cosine FAQ retrieval), cs_dialog.c (bot definition, SQLite
  * session store, hand-off rules), cs_bot.c (one model file holding all of it; one chat turn).
  *
@@ -198,24 +198,58 @@ bool cs_luhn_valid(const char *s, size_t len);
 /* ---- slot tagger ------------------------------------------------------------------------- */
 typedef struct cs_slots cs_slots;
 
+typedef enum cs_slots_trainer {
+    CS_SLOTS_TRAINER_PERCEPTRON, /* averaged structured perceptron (Collins 2002) */
+    CS_SLOTS_TRAINER_CRF,        /* CRF log-likelihood + L2 by SGD (Lafferty et al. 2001) */
+} cs_slots_trainer;
+
 typedef struct cs_slots_opts {
-    unsigned epochs;    /* default 10 */
-    unsigned hash_bits; /* feature table 2^hash_bits rows; default 20 */
-    uint64_t seed;      /* example order; default 42 */
+    cs_slots_trainer trainer; /* default CS_SLOTS_TRAINER_CRF (won on validation) */
+    unsigned epochs;          /* passes over the data; default 15 */
+    unsigned hash_bits;       /* feature table 2^hash_bits rows; default 18 */
+    uint64_t seed;            /* example order; default 42 */
+    double l2;                /* CRF only: L2 weight on the summed log-likelihood; default 0.3 */
+    double learning_rate;     /* CRF only: first SGD step, decayed linearly to 0; default 0.1 */
 } cs_slots_opts;
 
 cs_slots_opts cs_slots_opts_default(void);
+/* LP_EINVAL naming the first option out of range. */
+lp_status cs_slots_opts_check(const cs_slots_opts *o, lp_err *err);
 
 /* Parse "-" or "SLOT START END;SLOT START END" against a text of len bytes into out
  * (type, start, end; value copied). LP_EPARSE naming the item when malformed or out of range. */
 lp_status cs_spans_parse(const char *spans, const char *text, size_t len, cs_entities *out,
                          lp_err *err);
-/* Train an averaged perceptron (Collins 2002) over BIO tags with greedy left-to-right decoding
- * on word, shape, prefix/suffix, context and previous-tag features. context (may be NULL, or
- * entries NULL/"-") is a comma-separated list of requested slots used as features. */
+/* Train a first-order linear-chain tagger over BIO tags, as a CRF (Lafferty et al. 2001; SGD
+ * on the log-likelihood with L2) or an averaged structured perceptron (Collins 2002) decoded
+ * by Viterbi under the BIO constraint, on hashed word, shape, affix, +-2 window, word-bigram,
+ * context and learned-gazetteer features. Types that share a span in the data (date and time
+ * on "in an hour") get a pair label that emits both. context (may be NULL, or entries
+ * NULL/"-") is a comma-separated list of requested slots used as features.
+ * *out is the caller's (cs_slots_free). LP_EPARSE names the row of a malformed span,
+ * LP_EINVAL bad options or no span at all. Deterministic for a given seed. */
 lp_status cs_slots_train(const char *const *texts, const char *const *spans,
                          const char *const *context, size_t n, const cs_slots_opts *o,
                          cs_slots **out, lp_err *err);
+/* Whether tag may follow prev under BIO with n_types slot types (tags 0 = O, 1 + 2k = B-k,
+ * 2 + 2k = I-k; prev = 1 + 2 * n_types is START): I-k only after B-k or I-k. */
+bool cs_slots_bio_allowed(size_t n_types, size_t prev, size_t tag);
+/* Viterbi decoding of a first-order linear chain: tags (n) gets the BIO-valid sequence y
+ * maximising  sum_t trans[y_{t-1}][y_t] + emit[t][y_t]  with y_{-1} = START, emit (n, n_tags)
+ * and trans (n_tags + 1, n_tags) (row n_tags = START), n_tags = 1 + 2 * n_types. *score
+ * (nullable) gets that maximum, summed left to right as ((s + trans) + emit). n = 0 is valid.
+ * LP_EINVAL for 0 or more than 64 types, LP_ENOMEM. Thread-safe. Exposed for tests. */
+lp_status cs_slots_viterbi(const double *emit, const float *trans, size_t n, size_t n_types,
+                           int *tags, double *score, lp_err *err);
+/* Forward-backward of the same chain over BIO-valid sequences only, trans (n_tags + 1, n_tags)
+ * here in double: *logz = log sum_y exp(score(y)); node (n, n_tags) gets p(y_t = y | x); edge
+ * (n_tags + 1, n_tags) gets sum_t p(y_{t-1} = p, y_t = y | x) with p = START at t = 0. In
+ * probability space with per-position scaling (Rabiner 1989), O(n T^2) products and O(n T)
+ * exp(). LP_EINVAL for 0 or more than 64 labels, LP_ENUMERIC when a scaling factor is 0 or
+ * infinite, LP_ENOMEM. Thread-safe. The CRF trainer's E-step; exposed for tests. */
+lp_status cs_slots_forward_backward(const double *emit, const double *trans, size_t n,
+                                    size_t n_labels, double *node, double *edge, double *logz,
+                                    lp_err *err);
 void cs_slots_free(cs_slots *s);
 /* Tag one text and append its slot spans to out. Thread-safe. */
 lp_status cs_slots_tag(const cs_slots *s, const char *text, size_t len, const char *context,
