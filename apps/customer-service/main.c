@@ -21,7 +21,7 @@ static const char usage[] =
     "  eval --model MODEL.lpm --data TEST [--text-col ..] [--label-col ..] [--oos-label oos] "
     "--json\n"
     "       [--adapter TENANT.lpa] [--only LABEL,LABEL..]\n"
-    "  train-slots --data TRAIN --out SLOTS.lpm\n"
+    "  train-slots --data TRAIN --out SLOTS.lpm [--trainer crf|perceptron]\n"
     "  eval-slots --model SLOTS.lpm --data TEST --json\n"
     "  eval-faq --faq FAQ --queries QUERIES [--encoder ENC.lpm] --json\n"
     "  retrain --model MODEL.lpm [--db cs.db] --out NEW.lpm\n"
@@ -267,10 +267,20 @@ static lp_status slots_cols(const cs_table *t, const char *path, const char ***t
 
 static int cmd_train_slots(int argc, char **argv)
 {
-    flag fl[] = {{"--data"}, {"--out"}, {NULL}};
+    flag fl[] = {{"--data"}, {"--out"}, {"--trainer"}, {NULL}};
     if (!parse_flags(argc, argv, fl) || !need(fl, "train-slots", "--data") ||
         !need(fl, "train-slots", "--out"))
         return 2;
+    cs_slots_opts so = cs_slots_opts_default();
+    const char *trainer = get(fl, "--trainer");
+    if (trainer && strcmp(trainer, "crf") == 0) {
+        so.trainer = CS_SLOTS_TRAINER_CRF;
+    } else if (trainer && strcmp(trainer, "perceptron") == 0) {
+        so.trainer = CS_SLOTS_TRAINER_PERCEPTRON;
+    } else if (trainer) {
+        fprintf(stderr, "train-slots: --trainer '%s': expected crf or perceptron\n", trainer);
+        return 2;
+    }
     lp_err err = {0};
     cs_table t;
     if (cs_table_read(get(fl, "--data"), &t, &err) != LP_OK)
@@ -280,7 +290,7 @@ static int cmd_train_slots(int argc, char **argv)
     double t0 = lp_time_wall();
     lp_status st = slots_cols(&t, get(fl, "--data"), &tx, &sp, &cx, &err);
     if (st == LP_OK)
-        st = cs_slots_train(tx, sp, cx, t.n_rows, NULL, &s, &err);
+        st = cs_slots_train(tx, sp, cx, t.n_rows, &so, &s, &err);
     double secs = lp_time_wall() - t0;
     if (st == LP_OK) {
         lp_buf b;
@@ -292,7 +302,9 @@ static int cmd_train_slots(int argc, char **argv)
         if (st == LP_OK && (st = lp_buf_status(&b, &err)) == LP_OK &&
             (st = lp_lpm_writer_add(w, "cs.slots", LP_LPM_DTYPE_BYTES, b.data, b.len, &err)) ==
                 LP_OK)
-            st = lp_lpm_writer_save(w, "{\"kind\":\"cs-slots\",\"tagger\":\"averaged_perceptron\"}",
+            st = lp_lpm_writer_save(w, so.trainer == CS_SLOTS_TRAINER_CRF
+                                           ? "{\"kind\":\"cs-slots\",\"tagger\":\"linear_chain_crf\"}"
+                                           : "{\"kind\":\"cs-slots\",\"tagger\":\"averaged_perceptron\"}",
                                     get(fl, "--out"), &err);
         lp_lpm_writer_free(w);
         lp_buf_free(&b);

@@ -40,6 +40,14 @@ check "eval-slots exit 0" test "$rc" -eq 0
 f1=$(jnum "$out" f1)
 check "eval-slots fits its training set ($f1)" awk -v a="$f1" 'BEGIN{exit !(a >= 0.9)}'
 check "eval-slots per slot" grep -q '"per_slot":{.*"product"' <<<"$out"
+check "train-slots names the CRF tagger" grep -aq '"tagger":"linear_chain_crf"' "$dir/s.lpm"
+"$bin" train-slots --data "$bot/slots.tsv" --out "$dir/p.lpm" --trainer perceptron 2>/dev/null
+out=$("$bin" eval-slots --model "$dir/p.lpm" --data "$bot/slots.tsv" --json)
+f1=$(jnum "$out" f1)
+check "train-slots --trainer perceptron fits its training set ($f1)" awk -v a="$f1" 'BEGIN{exit !(a >= 0.9)}'
+"$bin" train-slots --data "$bot/slots.tsv" --out "$dir/x.lpm" --trainer hmm 2>"$dir/err"; rc=$?
+check "train-slots --trainer hmm is a usage error (exit 2)" test "$rc" -eq 2
+check "train-slots --trainer names the choices" grep -q "expected crf or perceptron" "$dir/err"
 
 printf 'faq_id\tquery\nreturns\tcan I send back something I bought\nshipping_cost\thow much is delivery\npassword\tforgot my password\n' >"$dir/q.tsv"
 out=$("$bin" eval-faq --faq "$bot/faq.tsv" --queries "$dir/q.tsv" --json); rc=$?
