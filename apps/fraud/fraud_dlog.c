@@ -31,8 +31,10 @@
 enum { SLOT_FREE, SLOT_FILLED, SLOT_DONE };
 
 typedef struct dslot {
-    uint64_t seq;       /* the sequence number this slot serves now (i, i + DLOG_SLOTS, ...) */
-    int state;
+    _Atomic uint64_t seq; /* the sequence number this slot serves now (i, i + DLOG_SLOTS, ..) */
+    _Atomic int state;  /* written under mu; read without it only by the slot's owner */
+    bool waiting;       /* its owner sleeps on done (so the writer signals it) */
+    pthread_cond_t done;
     lp_status result;
     bool skip;          /* the row could not be copied (out of memory): not written */
     lp_buf b;           /* id, request, reasons, rules_hit, model_version, each NUL-ended */
@@ -43,7 +45,8 @@ typedef struct dslot {
 
 struct fraud_dlog {
     pthread_mutex_t mu;
-    pthread_cond_t filled, done, freed;
+    pthread_cond_t filled, freed;
+    size_t n_free_waiters; /* submitters waiting for their slot to be freed */
     dslot *slots;
     _Atomic uint64_t next_seq;
     uint64_t committed; /* every row below this was written (or failed); under mu */
@@ -155,8 +158,12 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&dl->mu);
         if (!ok && !failed)
             dl->fatal = LP_EDB;
-        for (size_t i = 0; i < n; i++)
-            dl->slots[(a + i) % DLOG_SLOTS].state = SLOT_DONE;
+        for (size_t i = 0; i < n; i++) {
+            dslot *s = &dl->slots[(a + i) % DLOG_SLOTS];
+            s->state = SLOT_DONE;
+            if (s->waiting) /* wake exactly the requests of this batch */
+                pthread_cond_signal(&s->done);
+        }
         dl->committed = a + n;
         if (ok) {
             dl->stats.rows += n;
@@ -164,7 +171,6 @@ static void *writer_main(void *arg)
             if (n > dl->stats.max_batch)
                 dl->stats.max_batch = n;
         }
-        pthread_cond_broadcast(&dl->done);
     }
     pthread_mutex_unlock(&dl->mu);
     return NULL;
@@ -186,10 +192,10 @@ lp_status fraud_dlog_open(const char *db_path, const fraud_dlog_opts *opts, frau
     dl->o = o;
     pthread_mutex_init(&dl->mu, NULL);
     pthread_cond_init(&dl->filled, NULL);
-    pthread_cond_init(&dl->done, NULL);
     pthread_cond_init(&dl->freed, NULL);
     for (size_t i = 0; i < DLOG_SLOTS; i++) {
         dl->slots[i].seq = i;
+        pthread_cond_init(&dl->slots[i].done, NULL);
         lp_buf_init(&dl->slots[i].b);
     }
     /* the writer thread is the only user of this connection */
@@ -230,13 +236,14 @@ void fraud_dlog_free(fraud_dlog *dl)
         pthread_mutex_unlock(&dl->mu);
         pthread_join(dl->writer, NULL);
     }
-    for (size_t i = 0; i < DLOG_SLOTS; i++)
+    for (size_t i = 0; dl->slots && i < DLOG_SLOTS; i++) {
         lp_buf_free(&dl->slots[i].b);
+        pthread_cond_destroy(&dl->slots[i].done);
+    }
     free(dl->slots);
     sqlite3_finalize(dl->ins);
     sqlite3_close(dl->db);
     pthread_cond_destroy(&dl->filled);
-    pthread_cond_destroy(&dl->done);
     pthread_cond_destroy(&dl->freed);
     pthread_mutex_destroy(&dl->mu);
     free(dl);
@@ -259,10 +266,15 @@ static void slot_put(dslot *s, int k, const char *p, size_t n)
 void fraud_dlog_submit(fraud_dlog *dl, uint64_t seq, const fraud_dlog_row *row)
 {
     dslot *s = &dl->slots[seq % DLOG_SLOTS];
-    pthread_mutex_lock(&dl->mu);
-    while (s->state != SLOT_FREE || s->seq != seq) /* rows a whole ring ahead wait */
-        pthread_cond_wait(&dl->freed, &dl->mu);
-    pthread_mutex_unlock(&dl->mu);
+    if (atomic_load(&s->state) != SLOT_FREE || s->seq != seq) {
+        /* a whole ring of rows is in flight: wait for this row's slot (rare) */
+        pthread_mutex_lock(&dl->mu);
+        dl->n_free_waiters++;
+        while (s->state != SLOT_FREE || s->seq != seq)
+            pthread_cond_wait(&dl->freed, &dl->mu);
+        dl->n_free_waiters--;
+        pthread_mutex_unlock(&dl->mu);
+    }
     /* the slot is this sequence number's alone until it is marked FILLED */
     s->b.len = 0;
     s->b.failed = false;
@@ -289,12 +301,15 @@ lp_status fraud_dlog_wait(fraud_dlog *dl, uint64_t seq, lp_err *err)
 {
     dslot *s = &dl->slots[seq % DLOG_SLOTS];
     pthread_mutex_lock(&dl->mu);
+    s->waiting = true;
     while (s->state != SLOT_DONE)
-        pthread_cond_wait(&dl->done, &dl->mu);
+        pthread_cond_wait(&s->done, &dl->mu);
+    s->waiting = false;
     lp_status st = s->result;
+    s->seq += DLOG_SLOTS; /* before the state: an unlocked reader sees FREE with the new seq */
     s->state = SLOT_FREE;
-    s->seq += DLOG_SLOTS;
-    pthread_cond_broadcast(&dl->freed);
+    if (dl->n_free_waiters)
+        pthread_cond_broadcast(&dl->freed);
     if (st == LP_EDB)
         lp_err_set(err, st, "%s", dl->fatal_msg);
     pthread_mutex_unlock(&dl->mu);
