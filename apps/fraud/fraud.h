@@ -282,7 +282,8 @@ lp_status fraud_backtest(fraud_scorer *sc, const fraud_ruleset *rs, const lp_fra
 /* A writer thread with its own connection commits the decision rows of many requests in one
  * transaction (fraud_dlog.c). Per request: seq = fraud_dlog_reserve() under the lock that
  * orders the velocity state, then (without it) fraud_dlog_submit(seq, row) exactly once, then
- * fraud_dlog_wait(seq) exactly once before answering. Rows are committed in seq order and never
+ * fraud_dlog_wait(seq) exactly once before answering, or give the row a completion (done) that
+ * the writer calls after the commit. Rows are committed in seq order and never
  * past a gap, so the log is always a prefix of the state order. Thread-safe. */
 typedef struct fraud_dlog fraud_dlog;
 
@@ -291,11 +292,18 @@ typedef struct fraud_dlog_opts {
     int synchronous;         /* PRAGMA synchronous: 0 off, 1 normal (default: survives a
                                 process crash), 2 full (also a power loss) */
     unsigned autocheckpoint; /* PRAGMA wal_autocheckpoint pages (default 4000; 0 = never) */
+    unsigned gather_us;      /* a batch waits up to this long for rows already reserved (being
+                                scored) to be submitted (default 200; 0 = never waits) */
 } fraud_dlog_opts;
 fraud_dlog_opts fraud_dlog_opts_default(void);
 lp_status fraud_dlog_opts_check(const fraud_dlog_opts *o, lp_err *err);
 
-/* One decision row; every text is copied by fraud_dlog_submit. decision is a static name. */
+/* Called by the writer thread once the row is committed (or failed: st, err as
+ * fraud_dlog_wait gives them). It must not block on the log. */
+typedef void (*fraud_dlog_done_fn)(void *arg, lp_status st, const lp_err *err);
+
+/* One decision row; every text is copied by fraud_dlog_submit. decision is a static name.
+ * done (may be NULL): the completion; with it, the row's seq is not waited for. */
 typedef struct fraud_dlog_row {
     const char *id;
     double t;
@@ -307,6 +315,8 @@ typedef struct fraud_dlog_row {
     size_t reasons_len, rules_hit_len;
     const char *model_version;
     double latency_us, logged_at;
+    fraud_dlog_done_fn done;
+    void *done_arg;
 } fraud_dlog_row;
 
 typedef struct fraud_dlog_stats {

@@ -22,7 +22,9 @@
  */
 #include "fraud.h"
 
+#include <errno.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,7 +43,15 @@ typedef struct dslot {
     size_t off[5], len[5];
     double t, score, latency_us, logged_at;
     const char *decision; /* a static name (fraud_decision_name) */
+    fraud_dlog_done_fn done_fn; /* or NULL: the owner calls fraud_dlog_wait */
+    void *done_arg;
 } dslot;
+
+typedef struct dcall {
+    fraud_dlog_done_fn fn;
+    void *arg;
+    lp_status st;
+} dcall;
 
 struct fraud_dlog {
     pthread_mutex_t mu;
@@ -50,11 +60,13 @@ struct fraud_dlog {
     dslot *slots;
     _Atomic uint64_t next_seq;
     uint64_t committed; /* every row below this was written (or failed); under mu */
+    uint64_t want;      /* the row whose submit wakes the writer (under mu) */
     bool stop, started;
     pthread_t writer;
     sqlite3 *db;
     sqlite3_stmt *ins;
     fraud_dlog_opts o;
+    dcall *calls; /* (max_batch,) completions of the current batch (writer only) */
     fraud_dlog_stats stats;
     lp_status fatal;
     char fatal_msg[240];
@@ -62,7 +74,8 @@ struct fraud_dlog {
 
 fraud_dlog_opts fraud_dlog_opts_default(void)
 {
-    return (fraud_dlog_opts){.max_batch = 512, .synchronous = 1, .autocheckpoint = 4000};
+    return (fraud_dlog_opts){
+        .max_batch = 512, .synchronous = 1, .autocheckpoint = 4000, .gather_us = 200};
 }
 
 lp_status fraud_dlog_opts_check(const fraud_dlog_opts *o, lp_err *err)
@@ -73,6 +86,9 @@ lp_status fraud_dlog_opts_check(const fraud_dlog_opts *o, lp_err *err)
     if (o->synchronous < 0 || o->synchronous > 2)
         return lp_err_set(err, LP_EINVAL, "decision log opts.synchronous: %d, expected 0 "
                           "(off), 1 (normal) or 2 (full)", o->synchronous);
+    if (o->gather_us > 100000)
+        return lp_err_set(err, LP_EINVAL, "decision log opts.gather_us: %u, expected at most "
+                          "100000 (0.1 s)", o->gather_us);
     if (o->autocheckpoint > 1000000)
         return lp_err_set(err, LP_EINVAL, "decision log opts.autocheckpoint: %u pages, "
                           "expected at most 1000000", o->autocheckpoint);
@@ -131,6 +147,20 @@ static bool write_batch(fraud_dlog *dl, uint64_t a, size_t n)
     return ok;
 }
 
+/* The error line of a row's result (fatal_msg is written by the writer thread only). */
+static void result_err(const fraud_dlog *dl, lp_status st, lp_err *err)
+{
+    if (st == LP_EDB)
+        lp_err_set(err, st, "%s", dl->fatal_msg);
+    else if (st == LP_EEXIST)
+        lp_err_set(err, st, "decision log: a decision with this transaction id is already "
+                   "logged");
+    else if (st == LP_ENOMEM)
+        lp_err_set(err, st, "decision log: out of memory copying the row");
+    else
+        lp_err_clear(err);
+}
+
 static void *writer_main(void *arg)
 {
     fraud_dlog *dl = arg;
@@ -140,13 +170,35 @@ static void *writer_main(void *arg)
         if (first->state != SLOT_FILLED) {
             if (dl->stop)
                 break;
+            dl->want = dl->committed;
             pthread_cond_wait(&dl->filled, &dl->mu);
             continue;
         }
         uint64_t a = dl->committed;
         size_t n = 1;
-        while (n < dl->o.max_batch && dl->slots[(a + n) % DLOG_SLOTS].state == SLOT_FILLED)
-            n++;
+        /* gather: rows already reserved (being scored right now) join this batch if they are
+         * submitted within gather_us; each one saves a commit */
+        struct timespec until = {0, 0};
+        for (;;) {
+            while (n < dl->o.max_batch && dl->slots[(a + n) % DLOG_SLOTS].state == SLOT_FILLED)
+                n++;
+            uint64_t reserved = atomic_load(&dl->next_seq);
+            if (n == dl->o.max_batch || reserved <= a + n || !dl->o.gather_us || dl->stop)
+                break;
+            if (!until.tv_sec) {
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_nsec += (long)dl->o.gather_us * 1000;
+                until.tv_sec += until.tv_nsec / 1000000000;
+                until.tv_nsec %= 1000000000;
+            }
+            dl->want = a + n;
+            if (pthread_cond_timedwait(&dl->filled, &dl->mu, &until) == ETIMEDOUT) {
+                while (n < dl->o.max_batch &&
+                       dl->slots[(a + n) % DLOG_SLOTS].state == SLOT_FILLED)
+                    n++;
+                break;
+            }
+        }
         bool failed = dl->fatal != LP_OK;
         pthread_mutex_unlock(&dl->mu);
         bool ok = false;
@@ -158,18 +210,36 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&dl->mu);
         if (!ok && !failed)
             dl->fatal = LP_EDB;
+        size_t nc = 0;
         for (size_t i = 0; i < n; i++) {
             dslot *s = &dl->slots[(a + i) % DLOG_SLOTS];
+            if (s->done_fn) { /* completed by callback below: the slot is free at once */
+                dl->calls[nc++] = (dcall){s->done_fn, s->done_arg, s->result};
+                s->seq += DLOG_SLOTS;
+                s->state = SLOT_FREE;
+                continue;
+            }
             s->state = SLOT_DONE;
             if (s->waiting) /* wake exactly the requests of this batch */
                 pthread_cond_signal(&s->done);
         }
+        if (nc && dl->n_free_waiters)
+            pthread_cond_broadcast(&dl->freed);
         dl->committed = a + n;
         if (ok) {
             dl->stats.rows += n;
             dl->stats.commits++;
             if (n > dl->stats.max_batch)
                 dl->stats.max_batch = n;
+        }
+        if (nc) {
+            pthread_mutex_unlock(&dl->mu);
+            for (size_t k = 0; k < nc; k++) {
+                lp_err e;
+                result_err(dl, dl->calls[k].st, &e);
+                dl->calls[k].fn(dl->calls[k].arg, dl->calls[k].st, &e);
+            }
+            pthread_mutex_lock(&dl->mu);
         }
     }
     pthread_mutex_unlock(&dl->mu);
@@ -185,7 +255,10 @@ lp_status fraud_dlog_open(const char *db_path, const fraud_dlog_opts *opts, frau
     if (st)
         return st;
     fraud_dlog *dl = lp_calloc(1, sizeof *dl);
-    if (!dl || !(dl->slots = lp_calloc(DLOG_SLOTS, sizeof *dl->slots))) {
+    if (!dl || !(dl->slots = lp_calloc(DLOG_SLOTS, sizeof *dl->slots)) ||
+        !(dl->calls = lp_calloc(o.max_batch, sizeof *dl->calls))) {
+        if (dl)
+            free(dl->slots);
         free(dl);
         return lp_err_set(err, LP_ENOMEM, "out of memory");
     }
@@ -241,6 +314,7 @@ void fraud_dlog_free(fraud_dlog *dl)
         pthread_cond_destroy(&dl->slots[i].done);
     }
     free(dl->slots);
+    free(dl->calls);
     sqlite3_finalize(dl->ins);
     sqlite3_close(dl->db);
     pthread_cond_destroy(&dl->filled);
@@ -290,9 +364,11 @@ void fraud_dlog_submit(fraud_dlog *dl, uint64_t seq, const fraud_dlog_row *row)
     s->decision = row->decision;
     s->latency_us = row->latency_us;
     s->logged_at = row->logged_at;
+    s->done_fn = row->done;
+    s->done_arg = row->done_arg;
     pthread_mutex_lock(&dl->mu);
     s->state = SLOT_FILLED;
-    if (seq == dl->committed)
+    if (seq == dl->want)
         pthread_cond_signal(&dl->filled);
     pthread_mutex_unlock(&dl->mu);
 }
@@ -310,14 +386,9 @@ lp_status fraud_dlog_wait(fraud_dlog *dl, uint64_t seq, lp_err *err)
     s->state = SLOT_FREE;
     if (dl->n_free_waiters)
         pthread_cond_broadcast(&dl->freed);
-    if (st == LP_EDB)
-        lp_err_set(err, st, "%s", dl->fatal_msg);
+    if (st)
+        result_err(dl, st, err);
     pthread_mutex_unlock(&dl->mu);
-    if (st == LP_EEXIST)
-        lp_err_set(err, st, "decision log: a decision with this transaction id is already "
-                   "logged");
-    else if (st == LP_ENOMEM)
-        lp_err_set(err, st, "decision log: out of memory copying the row");
     return st;
 }
 

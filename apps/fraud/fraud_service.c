@@ -60,6 +60,9 @@ struct scratch {
     float *x;           /* (d,) */
     lp_explain_ws *ws;
     lp_buf out;         /* the response body */
+    fraud_service *svc; /* for a deferred answer: where the scratch goes back */
+    lp_deferred *d;     /* the deferred answer, or NULL */
+    char id[160];       /* the transaction id (for the duplicate message) */
 };
 static void scratch_free(scratch *s);
 
@@ -571,11 +574,34 @@ static void js_num(lp_buf *b, double v, int digits)
     lp_buf_put(b, num, (size_t)n);
 }
 
+/* The decision log's completion of a deferred /v1/score (on the log's writer thread): the answer
+ * built by h_score, or the log's error; then the scratch goes back to the pool. */
+static void score_done(void *arg, lp_status st, const lp_err *err)
+{
+    scratch *s = arg;
+    lp_res *res = lp_deferred_res(s->d);
+    if (!st && s->out.failed)
+        lp_http_error(res, LP_ENOMEM, "out of memory building the answer");
+    else if (!st && lp_res_bytes(res, 200, "application/json", s->out.data, s->out.len))
+        lp_http_error(res, LP_ENOMEM, "out of memory sending the answer");
+    else if (st == LP_EEXIST)
+        lp_http_error(res, LP_EEXIST, "transaction '%s' was already scored", s->id);
+    else if (st)
+        lp_http_error_from(res, err);
+    lp_deferred *d = s->d;
+    s->d = NULL;
+    scratch_put(s->svc, s);
+    lp_deferred_finish(d);
+}
+
 /* POST /v1/score. Under svc->mu only what must be ordered per entity: the duplicate / lateness
  * check, the features from the state, the state update, the lists and the decision log's
  * sequence number (so log order = state order). The model, TreeSHAP, reason texts, rules and
  * the response are computed outside it; then the row goes to the group-commit writer and the
- * answer waits for its commit, so an answered decision is always in the log. */
+ * answer waits for its commit, so an answered decision is always in the log. The wait is a
+ * deferred answer (lp_req_defer): the server thread goes on with other connections and the
+ * writer sends the answers of a whole batch after its commit (score_done); only when the
+ * layer cannot defer does the handler block in fraud_dlog_wait. */
 static lp_status h_score(const lp_req *req, lp_res *res, void *user)
 {
     fraud_service *svc = user;
@@ -691,6 +717,15 @@ static lp_status h_score(const lp_req *req, lp_res *res, void *user)
                           .model_version = c->version,
                           .latency_us = latency_us,
                           .logged_at = lp_time_wall()};
+    s->d = lp_req_defer(req);
+    if (s->d) {
+        s->svc = svc;
+        snprintf(s->id, sizeof s->id, "%s", tx.id);
+        row.done = score_done;
+        row.done_arg = s;
+        fraud_dlog_submit(svc->dlog, seq, &row); /* s belongs to the writer from here */
+        return LP_OK;
+    }
     fraud_dlog_submit(svc->dlog, seq, &row);
     st = fraud_dlog_wait(svc->dlog, seq, &err);
     if (!st && b->failed)
