@@ -294,6 +294,9 @@ typedef struct fraud_dlog_opts {
     unsigned autocheckpoint; /* PRAGMA wal_autocheckpoint pages (default 4000; 0 = never) */
     unsigned gather_us;      /* a batch waits up to this long for rows already reserved (being
                                 scored) to be submitted (default 200; 0 = never waits) */
+    unsigned linger_us;      /* under load (the previous batch had 2+ rows) the writer sleeps
+                                this long before a batch so that more rows join it (default
+                                500; 0 = never) */
 } fraud_dlog_opts;
 fraud_dlog_opts fraud_dlog_opts_default(void);
 lp_status fraud_dlog_opts_check(const fraud_dlog_opts *o, lp_err *err);

@@ -8,8 +8,11 @@
  * into slot seq % DLOG_SLOTS) and waits until the writer has committed it (fraud_dlog_wait)
  * before answering. The writer takes the longest run of submitted rows that starts at the
  * first uncommitted sequence number (never one with a gap before it), writes them in one
- * BEGIN IMMEDIATE ... COMMIT and wakes their waiters; while it commits, the next batch
- * gathers. Hence: every answered decision is committed; the committed rows are always a
+ * BEGIN IMMEDIATE ... COMMIT and wakes their waiters (or calls their completions); while it
+ * commits, the next batch gathers. Two waits make batches larger under load: rows already
+ * reserved (being scored on another thread) are waited for up to gather_us, and when the last
+ * batch carried two or more rows the writer first sleeps linger_us; a lone request meets
+ * neither. Hence: every answered decision is committed; the committed rows are always a
  * prefix of the state order, so a crash loses only a suffix of requests that were never
  * answered, and replaying the log rebuilds exactly the state the answered requests saw.
  *
@@ -75,7 +78,8 @@ struct fraud_dlog {
 fraud_dlog_opts fraud_dlog_opts_default(void)
 {
     return (fraud_dlog_opts){
-        .max_batch = 512, .synchronous = 1, .autocheckpoint = 4000, .gather_us = 200};
+        .max_batch = 512, .synchronous = 1, .autocheckpoint = 4000, .gather_us = 200,
+        .linger_us = 500};
 }
 
 lp_status fraud_dlog_opts_check(const fraud_dlog_opts *o, lp_err *err)
@@ -86,6 +90,9 @@ lp_status fraud_dlog_opts_check(const fraud_dlog_opts *o, lp_err *err)
     if (o->synchronous < 0 || o->synchronous > 2)
         return lp_err_set(err, LP_EINVAL, "decision log opts.synchronous: %d, expected 0 "
                           "(off), 1 (normal) or 2 (full)", o->synchronous);
+    if (o->linger_us > 100000)
+        return lp_err_set(err, LP_EINVAL, "decision log opts.linger_us: %u, expected at most "
+                          "100000 (0.1 s)", o->linger_us);
     if (o->gather_us > 100000)
         return lp_err_set(err, LP_EINVAL, "decision log opts.gather_us: %u, expected at most "
                           "100000 (0.1 s)", o->gather_us);
@@ -164,6 +171,7 @@ static void result_err(const fraud_dlog *dl, lp_status st, lp_err *err)
 static void *writer_main(void *arg)
 {
     fraud_dlog *dl = arg;
+    size_t last_n = 0; /* rows of the previous batch */
     pthread_mutex_lock(&dl->mu);
     for (;;) {
         dslot *first = &dl->slots[dl->committed % DLOG_SLOTS];
@@ -173,6 +181,15 @@ static void *writer_main(void *arg)
             dl->want = dl->committed;
             pthread_cond_wait(&dl->filled, &dl->mu);
             continue;
+        }
+        if (dl->o.linger_us && last_n >= 2 && !dl->stop) {
+            /* linger, only under load (the last batch carried several rows): let more rows
+             * arrive before this batch (one timer wake per batch, none per row); a lone
+             * request never waits for it */
+            pthread_mutex_unlock(&dl->mu);
+            struct timespec ts = {0, (long)dl->o.linger_us * 1000};
+            nanosleep(&ts, NULL);
+            pthread_mutex_lock(&dl->mu);
         }
         uint64_t a = dl->committed;
         size_t n = 1;
@@ -199,6 +216,7 @@ static void *writer_main(void *arg)
                 break;
             }
         }
+        last_n = n;
         bool failed = dl->fatal != LP_OK;
         pthread_mutex_unlock(&dl->mu);
         bool ok = false;
