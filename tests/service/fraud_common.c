@@ -1,8 +1,10 @@
 /*
  * fraud_common.c - helpers of the fraud service tests that load it from several threads
- * (test_fraud_concurrent.c, test_fraud_crash.c; included, one translation unit each, like
- * http_client.c): a small model trained on the project's simulator data, and the check that
- * the decision log replays to the answers it holds.
+ * (test_fraud_service.c, test_fraud_monitor.c, test_fraud_concurrent.c, test_fraud_crash.c;
+ * included, one translation unit each, like http_client.c): a small model trained on the
+ * project's simulator data, a started service, and the check that the decision log replays to
+ * the answers it holds. The helpers have external linkage (each test is its own program) so
+ * that a test need not use all of them.
  *
  * The replay check is what makes concurrent scoring testable: every answered transaction's
  * features must have come from the state made by exactly the rows logged before it, in log
@@ -17,20 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The model of test_fraud_service.c (40 rounds on data/fraud/transactions.csv), saved to a new
- * temporary file whose path is returned (caller frees), or NULL. */
-static char *fc_train_model(const char *name)
+/* The service tests' model: gbdt, 40 rounds, on f (data/fraud/transactions.csv) with the
+ * simulator's columns. NULL (and a line on stderr) on failure. */
+lp_model *fc_train(const lp_frame *f)
 {
-    const char *src = getenv("LEPTON_SOURCE_DIR");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/data/fraud/transactions.csv", src ? src : "..");
-    lp_frame *f = NULL;
-    lp_err err;
-    lp_csv_opts co = lp_csv_opts_default();
-    if (lp_frame_read(path, &co, &f, &err)) {
-        fprintf(stderr, "%s\n", lp_err_text(&err));
-        return NULL;
-    }
     static const char *const ents[] = {"customer_id", "terminal_id"};
     static const char *const drop[] = {"tx_fraud_scenario"};
     fraud_train_opts o = fraud_train_opts_default();
@@ -47,15 +39,42 @@ static char *fc_train_model(const char *name)
     lp_params_parse(p, "n_rounds=40", NULL);
     o.params = p;
     lp_model *m = NULL;
+    lp_err err;
     lp_status st = fraud_train(f, &o, &m, &err);
     lp_params_free(p);
-    lp_frame_free(f);
-    if (st) {
+    if (st)
         fprintf(stderr, "train: %s\n", lp_err_text(&err));
+    return st ? NULL : m;
+}
+
+/* data/fraud/transactions.csv as a frame (caller frees), or NULL. */
+lp_frame *fc_read_data(void)
+{
+    const char *src = getenv("LEPTON_SOURCE_DIR");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/data/fraud/transactions.csv", src ? src : "..");
+    lp_frame *f = NULL;
+    lp_err err;
+    lp_csv_opts co = lp_csv_opts_default();
+    if (lp_frame_read(path, &co, &f, &err)) {
+        fprintf(stderr, "%s\n", lp_err_text(&err));
         return NULL;
     }
+    return f;
+}
+
+/* fc_train on the simulator data, saved to a new temporary file whose path is returned
+ * (caller frees), or NULL. */
+char *fc_train_model(const char *name)
+{
+    lp_frame *f = fc_read_data();
+    lp_model *m = f ? fc_train(f) : NULL;
+    lp_frame_free(f);
+    if (!m)
+        return NULL;
     char *out = lp_test_tmpfile(name);
-    st = lp_model_save(m, out, &err);
+    lp_err err;
+    lp_status st = lp_model_save(m, out, &err);
     lp_model_free(m);
     if (st) {
         free(out);
@@ -64,10 +83,43 @@ static char *fc_train_model(const char *name)
     return out;
 }
 
+/* A fraud service on model_path and db_path behind a started server with `threads` pool
+ * threads (both new, freed by the caller: server first); returns the port. */
+unsigned fc_start(const char *model_path, const char *db_path, unsigned threads,
+                  fraud_service **svc, lp_server **srv)
+{
+    lp_err err;
+    lp_model *m = NULL;
+    fraud_scorer *sc = NULL;
+    if (lp_model_load(model_path, &m, &err))
+        fail_msg("load: %s", lp_err_text(&err));
+    if (fraud_scorer_new(m, &sc, &err))
+        fail_msg("scorer: %s", lp_err_text(&err));
+    if (fraud_service_new(sc, db_path, svc, &err))
+        fail_msg("service: %s", lp_err_text(&err));
+    lp_server_opts o = lp_server_opts_default();
+    o.threads = threads;
+    size_t nr;
+    const lp_route *r = fraud_service_routes(&nr);
+    assert_int_equal(lp_server_new(r, nr, *svc, &o, srv, &err), LP_OK);
+    assert_int_equal(lp_server_start(*srv, &err), LP_OK);
+    return lp_server_port(*srv);
+}
+
+/* Stop and free what fc_start made (server first: it waits for deferred answers); both
+ * pointers are set to NULL. NULLs are fine. */
+void fc_stop(fraud_service **svc, lp_server **srv)
+{
+    lp_server_free(*srv);
+    fraud_service_free(*svc);
+    *srv = NULL;
+    *svc = NULL;
+}
+
 /* Replay the decision log of db_path (rowid order) through a fresh state and the model at
  * model_path; fails the test at the first row whose recomputed score differs from the logged
  * one. Returns the number of rows. */
-static size_t fc_check_log_replay(const char *db_path, const char *model_path)
+size_t fc_check_log_replay(const char *db_path, const char *model_path)
 {
     lp_err err;
     lp_model *m = NULL;

@@ -30,28 +30,12 @@ static int g_status[CLIENTS][PER_CLIENT];
 
 static void start(void)
 {
-    lp_err err;
-    lp_model *m = NULL;
-    fraud_scorer *sc = NULL;
-    if (lp_model_load(g_model_path, &m, &err) || fraud_scorer_new(m, &sc, &err))
-        fail_msg("model: %s", lp_err_text(&err));
-    if (fraud_service_new(sc, g_db_path, &g_svc, &err))
-        fail_msg("service: %s", lp_err_text(&err));
-    lp_server_opts o = lp_server_opts_default();
-    o.threads = CLIENTS;
-    size_t nr;
-    const lp_route *r = fraud_service_routes(&nr);
-    assert_int_equal(lp_server_new(r, nr, g_svc, &o, &g_srv, &err), LP_OK);
-    assert_int_equal(lp_server_start(g_srv, &err), LP_OK);
-    g_port = lp_server_port(g_srv);
+    g_port = fc_start(g_model_path, g_db_path, CLIENTS, &g_svc, &g_srv);
 }
 
 static void stop(void)
 {
-    lp_server_free(g_srv);
-    fraud_service_free(g_svc);
-    g_srv = NULL;
-    g_svc = NULL;
+    fc_stop(&g_svc, &g_srv);
 }
 
 static int setup(void **state)

@@ -166,21 +166,9 @@ static void test_sigkill_loses_no_answered_decision(void **state)
     assert_true(rows >= (size_t)g_n_answered);
 
     /* a restarted service holds exactly the logged transactions */
-    lp_err err;
-    lp_model *m = NULL;
-    fraud_scorer *sc = NULL;
     fraud_service *svc = NULL;
     lp_server *srv = NULL;
-    if (lp_model_load(g_model_path, &m, &err) || fraud_scorer_new(m, &sc, &err) ||
-        fraud_service_new(sc, g_db_path, &svc, &err))
-        fail_msg("restart: %s", lp_err_text(&err));
-    lp_server_opts o = lp_server_opts_default();
-    o.threads = 2;
-    size_t nr;
-    const lp_route *r = fraud_service_routes(&nr);
-    assert_int_equal(lp_server_new(r, nr, svc, &o, &srv, &err), LP_OK);
-    assert_int_equal(lp_server_start(srv, &err), LP_OK);
-    unsigned port = lp_server_port(srv);
+    unsigned port = fc_start(g_model_path, g_db_path, 2, &svc, &srv);
     http_resp res;
     assert_int_equal(http_request(port, "GET", "/v1/model", NULL, NULL, 0, &res), 200);
     cJSON *j = cJSON_Parse(res.body);
@@ -205,8 +193,7 @@ static void test_sigkill_loses_no_answered_decision(void **state)
                                   body, strlen(body), &res),
                      200);
     http_resp_free(&res);
-    lp_server_free(srv);
-    fraud_service_free(svc);
+    fc_stop(&svc, &srv);
 }
 
 int main(void)
