@@ -10,12 +10,16 @@
 # usage: bench/fraud_wrk.sh [BUILD_DIR]   env: MODEL (an existing lepton-fraud model; default:
 #   train one on fraud-sim-handbook train.csv.gz when ../shared/data has it, else on
 #   data/fraud/transactions.csv), DURATION (10), THREADS (server pool, nproc), PERF (a file:
-#   `perf record -g` the fraud server during its load into it)
+#   `perf record -g` the fraud server during its load into it), BASELINE (another lepton-fraud
+#   binary, e.g. an older build: loaded too in the same run, on its own fresh database, as
+#   "baseline"), FRAUD_THREADS (the fraud servers' pool, default THREADS: a request waits for
+#   its group commit without using the CPU, so a larger pool keeps the cores busy)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 duration=${DURATION:-10}
 threads=${THREADS:-$(nproc)}
+fthreads=${FRAUD_THREADS:-$threads}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 77; }
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
@@ -56,17 +60,24 @@ LUA
 wrk_ceiling_lua
 wrk_header
 echo "# model: $model"
-echo "# wrk -t2 -c32 -d${duration}s, server pool $threads threads; columns: req/s p50_us p99_us non2xx requests server_cpu_us_per_request"
+echo "# wrk -t2 -c32 -d${duration}s, server pool $threads threads (fraud: $fthreads); columns: req/s p50_us p99_us non2xx requests server_cpu_us_per_request"
 # fraud only: one transaction scored before the load, kept as a sample answer
 wrk_before_load() {
-  [ "$1" = fraud ] || return 0
+  [ "$1" = fraud ] || [ "$1" = baseline ] || return 0
   curl -s -H 'Content-Type: application/json' \
     -d '{"transaction_id":"probe-1","customer_id":"1","terminal_id":"2","tx_amount":12.5}' \
-    "http://127.0.0.1:$2/v1/score" >"$tmp/sample"
+    "http://127.0.0.1:$2/v1/score" >"$tmp/sample.$1"
 }
 WRK_PERF_NAME=fraud
 wrk_run ceiling 18761 post.lua "$build/bench/serve_ceiling" 18761 "$threads"
-wrk_run fraud 18762 score.lua "$fraud" serve --model "$model" --port 18762 --db "$tmp/fraud.db" --threads "$threads"
-echo "# one answer: $(head -c 400 "$tmp/sample")"
+if [ -n "${BASELINE:-}" ]; then
+  wrk_run baseline 18763 score.lua "$BASELINE" serve --model "$model" --port 18763 --db "$tmp/baseline.db" --threads "$fthreads"
+fi
+wrk_run fraud 18762 score.lua "$fraud" serve --model "$model" --port 18762 --db "$tmp/fraud.db" --threads "$fthreads"
+echo "# one answer: $(head -c 400 "$tmp/sample.fraud")"
 echo "# decisions logged: $(sqlite3 "$tmp/fraud.db" 'SELECT COUNT(*) FROM decisions' 2>/dev/null || echo '?') (goal: every scored request)"
+if [ -n "${BASELINE:-}" ]; then
+  echo "# baseline decisions logged: $(sqlite3 "$tmp/baseline.db" 'SELECT COUNT(*) FROM decisions' 2>/dev/null || echo '?')"
+  wrk_ratio baseline
+fi
 wrk_ratio fraud

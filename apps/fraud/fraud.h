@@ -278,6 +278,73 @@ char *fraud_eval_to_json(const fraud_eval *e);
 lp_status fraud_backtest(fraud_scorer *sc, const fraud_ruleset *rs, const lp_frame *data,
                          char **json, lp_err *err);
 
+/* ---- decision log (group commit) ----------------------------------------------------------- */
+/* A writer thread with its own connection commits the decision rows of many requests in one
+ * transaction (fraud_dlog.c). Per request: seq = fraud_dlog_reserve() under the lock that
+ * orders the velocity state, then (without it) fraud_dlog_submit(seq, row) exactly once, then
+ * fraud_dlog_wait(seq) exactly once before answering, or give the row a completion (done) that
+ * the writer calls after the commit. Rows are committed in seq order and never
+ * past a gap, so the log is always a prefix of the state order. Thread-safe. */
+typedef struct fraud_dlog fraud_dlog;
+
+typedef struct fraud_dlog_opts {
+    size_t max_batch;        /* rows per transaction at most (default 512, 1..4096) */
+    int synchronous;         /* PRAGMA synchronous: 0 off, 1 normal (default: survives a
+                                process crash), 2 full (also a power loss) */
+    unsigned autocheckpoint; /* PRAGMA wal_autocheckpoint pages (default 4000; 0 = never) */
+    unsigned gather_us;      /* a batch waits up to this long for rows already reserved (being
+                                scored) to be submitted (default 200; 0 = never waits) */
+    unsigned linger_us;      /* under load (the previous batch had 2+ rows) the writer sleeps
+                                this long before a batch so that more rows join it (default
+                                500; 0 = never) */
+} fraud_dlog_opts;
+fraud_dlog_opts fraud_dlog_opts_default(void);
+lp_status fraud_dlog_opts_check(const fraud_dlog_opts *o, lp_err *err);
+
+/* Called by the writer thread once the row is committed (or failed: st, err as
+ * fraud_dlog_wait gives them). It must not block on the log. */
+typedef void (*fraud_dlog_done_fn)(void *arg, lp_status st, const lp_err *err);
+
+/* One decision row; every text is copied by fraud_dlog_submit. decision is a static name.
+ * done (may be NULL): the completion; with it, the row's seq is not waited for. */
+typedef struct fraud_dlog_row {
+    const char *id;
+    double t;
+    const char *request; /* the body as received (JSON) */
+    size_t request_len;
+    double score;
+    const char *decision;
+    const char *reasons, *rules_hit; /* JSON arrays as text */
+    size_t reasons_len, rules_hit_len;
+    const char *model_version;
+    double latency_us, logged_at;
+    fraud_dlog_done_fn done;
+    void *done_arg;
+} fraud_dlog_row;
+
+typedef struct fraud_dlog_stats {
+    uint64_t rows, commits; /* rows written, transactions committed */
+    size_t max_batch;       /* most rows one commit carried */
+} fraud_dlog_stats;
+
+/* Open a second connection to db_path (its decisions table must exist) and start the writer.
+ * opts may be NULL (defaults). LP_EDB naming the path, LP_EINVAL for bad opts. */
+lp_status fraud_dlog_open(const char *db_path, const fraud_dlog_opts *opts, fraud_dlog **out,
+                          lp_err *err);
+/* Writes every submitted row, stops the writer and closes. NULL is a no-op. Call only when no
+ * request is between reserve and wait. */
+void fraud_dlog_free(fraud_dlog *dl);
+uint64_t fraud_dlog_reserve(fraud_dlog *dl);
+/* Copy row into the slot of seq (waits while the ring of 4096 rows in flight is full). An
+ * allocation failure is reported by fraud_dlog_wait (LP_ENOMEM), the row then being skipped. */
+void fraud_dlog_submit(fraud_dlog *dl, uint64_t seq, const fraud_dlog_row *row);
+/* Wait until the row of seq is committed: LP_OK; LP_EEXIST (the id is already logged: only that
+ * row is refused); LP_EDB (its batch failed; sticky, see fraud_dlog_check); LP_ENOMEM. */
+lp_status fraud_dlog_wait(fraud_dlog *dl, uint64_t seq, lp_err *err);
+/* LP_OK, or LP_EDB once a batch has failed to commit (nothing is written after it). */
+lp_status fraud_dlog_check(fraud_dlog *dl, lp_err *err);
+fraud_dlog_stats fraud_dlog_get_stats(fraud_dlog *dl);
+
 /* ---- service ------------------------------------------------------------------------------- */
 typedef struct fraud_service fraud_service;
 
@@ -286,6 +353,8 @@ typedef struct fraud_service fraud_service;
 lp_status fraud_service_new(fraud_scorer *sc, const char *db_path, fraud_service **out,
                             lp_err *err);
 void fraud_service_free(fraud_service *svc);
+/* Counters of the decision log's group commit (rows, commits, largest batch). */
+fraud_dlog_stats fraud_service_log_stats(fraud_service *svc);
 /* The route table (static) and its length. */
 const lp_route *fraud_service_routes(size_t *n);
 

@@ -699,6 +699,15 @@ double fraud_scorer_score(const fraud_scorer *sc, const float *x)
     return calibrate(sc, m[0]);
 }
 
+/* The first n bytes of s (at most cap - 1) as a string in out: a copy without printf, which
+ * is slow in this process (libquadmath's printf hooks force glibc's positional path). */
+static void copy_str(char *out, size_t cap, const char *s, size_t n)
+{
+    n = n < cap ? n : cap - 1;
+    memcpy(out, s, n);
+    out[n] = 0;
+}
+
 double fraud_scorer_explain(const fraud_scorer *sc, lp_explain_ws *ws, const float *x,
                             fraud_reason *reasons, size_t *n_reasons)
 {
@@ -729,7 +738,7 @@ double fraud_scorer_explain(const fraud_scorer *sc, lp_explain_ws *ws, const flo
     for (size_t r = 0; r < k; r++) {
         fraud_reason *fr = &reasons[r];
         size_t j = top[r];
-        snprintf(fr->feature, sizeof fr->feature, "%s", sc->names[j]);
+        copy_str(fr->feature, sizeof fr->feature, sc->names[j], strlen(sc->names[j]));
         fr->value = x[j];
         fr->contribution = phi[j];
         fraud_reason_text(&sc->cfg.feat, sc->names[j], x, j, (const char *const *)sc->names,
@@ -776,7 +785,7 @@ fraud_decision fraud_combine(fraud_decision model, const fraud_ruleset *rs, cons
 /* "customer_id" -> "customer" */
 static void entity_word(const char *col, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s", col);
+    copy_str(out, cap, col, strlen(col));
     size_t n = strlen(out);
     if (n > 3 && !strcmp(out + n - 3, "_id"))
         out[n - 3] = 0;
@@ -827,9 +836,9 @@ void fraud_reason_text(const fraud_feat_opts *o, const char *feature, const floa
     }
     char col[64], ent[64], what[64];
     size_t el = (size_t)(colon - feature);
-    snprintf(col, sizeof col, "%.*s", (int)(el < 63 ? el : 63), feature);
+    copy_str(col, sizeof col, feature, el);
     entity_word(col, ent, sizeof ent);
-    snprintf(what, sizeof what, "%s", colon + 1);
+    copy_str(what, sizeof what, colon + 1, strlen(colon + 1));
     char *us = strrchr(what, '_');
     const char *win = us ? us + 1 : "";
     if (!strncmp(what, "count_", 6))

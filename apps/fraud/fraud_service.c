@@ -6,11 +6,16 @@
  * the shared endpoints of the serve layer.
  *
  * Durability: the database (WAL) is the source of truth. A transaction's decision row (its
- * request, score, decision, reasons, rule hits, model version) is committed BEFORE the
- * in-memory state is updated and before the answer is sent; on start the state is rebuilt by
- * replaying the decision rows in time order and then the labels, through the same fraud_state
- * code, so a restart loses nothing that was acknowledged. Labels, rules and lists are stored
- * the same way.
+ * request, score, decision, reasons, rule hits, model version) is committed BEFORE the answer
+ * is sent: the request waits for the group commit of the decision log's writer thread
+ * (fraud_dlog.c), which writes the rows of all requests waiting at that moment in one SQLite
+ * transaction. The state is updated when the features are taken, and the row's place in the
+ * log is reserved in the same critical section, so the committed log is always a prefix of the
+ * state order: a crash (even SIGKILL mid-load) loses only requests that were never answered,
+ * and on start the state is rebuilt by replaying the decision rows in time order and then the
+ * labels, through the same fraud_state code. If a commit fails (I/O error, disk full) the
+ * state holds transactions the log lacks: the service then refuses to score (LP_EDB) until it
+ * is restarted and rebuilt. Labels, rules and lists are stored with their own statements.
  *
  * Monitoring (GET /v1/monitor, lepton serve's shape): the model file's drift reference (section
  * "drift", written by fraud_train) against a sketch of the features and calibrated scores of
@@ -19,9 +24,13 @@
  * MON_WINDOW labelled ones: accuracy of "flagged" (score >= the review threshold) against
  * "fraud", and AUROC of the score.
  *
- * Concurrency: one mutex guards the state, the scorer, the rules, the lists and the database
- * connection; a request holds it for the few microseconds of one score. Handlers never crash on
- * input: every field is checked and every failure is one error line naming the field.
+ * Concurrency: the service mutex mu guards the velocity state, the lists and the main database
+ * connection; /v1/score holds it only for the check, the features, the state update and the
+ * log reservation (a few microseconds). The model, TreeSHAP, reason texts, rules (under their
+ * own read-write lock) and the response run outside it with per-request scratch from a pool;
+ * the answer text is written by hand into that scratch (no cJSON tree), and the log row reuses
+ * its reasons and rules_hit arrays. Handlers never crash on input: every field is checked and
+ * every failure is one error line naming the field.
  */
 #include "fraud.h"
 #include "fraud_internal.h"
@@ -43,17 +52,34 @@ typedef struct listent {
     int list;    /* 0 block, 1 allow */
 } listent;
 
+typedef struct scratch scratch;
+/* A request's scratch: the feature vector, the TreeSHAP workspace and the response text, kept
+ * in a pool (one per concurrent request, so about one per server thread) and reused. */
+struct scratch {
+    scratch *next;
+    float *x;           /* (d,) */
+    lp_explain_ws *ws;
+    lp_buf out;         /* the response body */
+    fraud_service *svc; /* for a deferred answer: where the scratch goes back */
+    lp_deferred *d;     /* the deferred answer, or NULL */
+    char id[160];       /* the transaction id (for the duplicate message) */
+};
+static void scratch_free(scratch *s);
+
 struct fraud_service {
-    pthread_mutex_t mu;
+    pthread_mutex_t mu;     /* the state, the lists, the database connection db */
+    pthread_rwlock_t rules_lock; /* rules: read by every score, swapped by PUT /v1/rules */
+    pthread_mutex_t mon_mu; /* the drift sketch sk */
+    pthread_mutex_t pool_mu;
+    scratch *pool;          /* free per-request scratch blocks */
     fraud_scorer *sc;
     fraud_state *st;
-    lp_explain_ws *ws;
     fraud_ruleset *rules;
     listent *lists;
     size_t n_lists, cap_lists;
-    sqlite3 *db;
-    sqlite3_stmt *ins;      /* the decision-log INSERT, prepared once on first use (under mu) */
-    float *x;
+    sqlite3 *db;            /* labels, rules, lists, reads; decision rows go through dlog */
+    fraud_dlog *dlog;       /* the group-commit writer of the decision log (own connection) */
+    float *x;               /* (d,) start-up scratch (rebuild) */
     size_t d;
     uint64_t n_scored;
     lp_frame *history; /* labelled transactions for rule backtests (serve --history), or NULL */
@@ -148,8 +174,11 @@ static bool id_ok(const char *s)
 static bool id_text(const cJSON *v, char *buf, size_t cap)
 {
     if (cJSON_IsString(v)) {
-        snprintf(buf, cap, "%s", v->valuestring);
-        return strlen(v->valuestring) < cap;
+        size_t n = strlen(v->valuestring);
+        if (n >= cap)
+            return false;
+        memcpy(buf, v->valuestring, n + 1);
+        return true;
     }
     if (cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble) &&
         fabs(v->valuedouble) < 9e15) {
@@ -399,14 +428,16 @@ lp_status fraud_service_new(fraud_scorer *sc, const char *db_path, fraud_service
     if (!svc)
         return lp_err_set(err, LP_ENOMEM, "out of memory");
     pthread_mutex_init(&svc->mu, NULL);
+    pthread_rwlock_init(&svc->rules_lock, NULL);
+    pthread_mutex_init(&svc->mon_mu, NULL);
+    pthread_mutex_init(&svc->pool_mu, NULL);
     svc->sc = sc;
     const fraud_config *c = fraud_scorer_config(sc);
     lp_status st = fraud_state_new(&c->feat, &svc->st, err);
     if (!st) {
         svc->d = fraud_state_n_features(svc->st);
-        svc->x = lp_calloc(svc->d, sizeof(float));
-        svc->ws = lp_explain_ws_new(fraud_scorer_explainer(sc));
-        if (!svc->x || !svc->ws)
+        svc->x = lp_calloc(svc->d ? svc->d : 1, sizeof(float));
+        if (!svc->x)
             st = lp_err_set(err, LP_ENOMEM, "out of memory");
     }
     if (!st)
@@ -415,6 +446,8 @@ lp_status fraud_service_new(fraud_scorer *sc, const char *db_path, fraud_service
         st = mon_init(svc, err);
     if (!st)
         st = rebuild(svc, err);
+    if (!st)
+        st = fraud_dlog_open(db_path, NULL, &svc->dlog, err);
     if (st) {
         svc->sc = NULL; /* the caller keeps sc on failure */
         fraud_service_free(svc);
@@ -424,13 +457,23 @@ lp_status fraud_service_new(fraud_scorer *sc, const char *db_path, fraud_service
     return LP_OK;
 }
 
+fraud_dlog_stats fraud_service_log_stats(fraud_service *svc)
+{
+    return fraud_dlog_get_stats(svc->dlog);
+}
+
 void fraud_service_free(fraud_service *svc)
 {
     if (!svc)
         return;
+    fraud_dlog_free(svc->dlog); /* writes what was submitted; no request is in flight */
+    while (svc->pool) {
+        scratch *next = svc->pool->next;
+        scratch_free(svc->pool);
+        svc->pool = next;
+    }
     fraud_scorer_free(svc->sc);
     fraud_state_free(svc->st);
-    lp_explain_ws_free(svc->ws);
     fraud_ruleset_free(svc->rules);
     for (size_t i = 0; i < svc->n_lists; i++) {
         free(svc->lists[i].entity);
@@ -442,14 +485,132 @@ void fraud_service_free(fraud_service *svc)
     lp_drift_sketch_free(svc->sk);
     lp_drift_free(svc->ref);
     free(svc->ref_j);
-    sqlite3_finalize(svc->ins);
     sqlite3_close(svc->db);
+    pthread_rwlock_destroy(&svc->rules_lock);
+    pthread_mutex_destroy(&svc->mon_mu);
+    pthread_mutex_destroy(&svc->pool_mu);
     pthread_mutex_destroy(&svc->mu);
     free(svc);
 }
 
 /* ---- handlers -------------------------------------------------------------------------------*/
 
+/* ---- the scoring path ---------------------------------------------------------------------- */
+
+static void scratch_free(scratch *s)
+{
+    if (!s)
+        return;
+    free(s->x);
+    lp_explain_ws_free(s->ws);
+    lp_buf_free(&s->out);
+    free(s);
+}
+
+static scratch *scratch_get(fraud_service *svc)
+{
+    pthread_mutex_lock(&svc->pool_mu);
+    scratch *s = svc->pool;
+    if (s)
+        svc->pool = s->next;
+    pthread_mutex_unlock(&svc->pool_mu);
+    if (s)
+        return s;
+    s = lp_calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    lp_buf_init(&s->out);
+    s->x = lp_calloc(svc->d ? svc->d : 1, sizeof(float));
+    s->ws = lp_explain_ws_new(fraud_scorer_explainer(svc->sc));
+    if (!s->x || !s->ws) {
+        scratch_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void scratch_put(fraud_service *svc, scratch *s)
+{
+    pthread_mutex_lock(&svc->pool_mu);
+    s->next = svc->pool;
+    svc->pool = s;
+    pthread_mutex_unlock(&svc->pool_mu);
+}
+
+/* JSON text pieces for the hand-built response (the shape cJSON_PrintUnformatted gives: strings
+ * escaped as cJSON escapes them, numbers as lp_json_add_float prints them). */
+static void js_str(lp_buf *b, const char *s)
+{
+    lp_buf_u8(b, '"');
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch >= 0x20 && ch != '"' && ch != '\\')
+            continue;
+        lp_buf_put(b, run, (size_t)(s - run));
+        run = s + 1;
+        switch (ch) {
+        case '"': lp_buf_put(b, "\\\"", 2); break;
+        case '\\': lp_buf_put(b, "\\\\", 2); break;
+        case '\b': lp_buf_put(b, "\\b", 2); break;
+        case '\f': lp_buf_put(b, "\\f", 2); break;
+        case '\n': lp_buf_put(b, "\\n", 2); break;
+        case '\r': lp_buf_put(b, "\\r", 2); break;
+        case '\t': lp_buf_put(b, "\\t", 2); break;
+        default: lp_buf_printf(b, "\\u%04x", ch); break;
+        }
+    }
+    lp_buf_put(b, run, (size_t)(s - run));
+    lp_buf_u8(b, '"');
+}
+
+static void js_key(lp_buf *b, const char *k)
+{
+    lp_buf_put(b, k, strlen(k));
+}
+
+/* "%.<digits>g" through strfromd: the same conversion as printf, without vfprintf's format
+ * parsing (which libquadmath's printf hooks, loaded with OpenBLAS, send down glibc's slow
+ * positional path for every call). digits: 9 or 12. */
+static void js_num(lp_buf *b, double v, int digits)
+{
+    char num[40];
+    if (!isfinite(v)) {
+        lp_buf_put(b, "null", 4);
+        return;
+    }
+    int n = strfromd(num, sizeof num, digits == 12 ? "%.12g" : "%.9g", v);
+    lp_buf_put(b, num, n > 0 && (size_t)n < sizeof num ? (size_t)n : 0);
+}
+
+/* The decision log's completion of a deferred /v1/score (on the log's writer thread): the answer
+ * built by h_score, or the log's error; then the scratch goes back to the pool. */
+static void score_done(void *arg, lp_status st, const lp_err *err)
+{
+    scratch *s = arg;
+    lp_res *res = lp_deferred_res(s->d);
+    if (!st && s->out.failed)
+        lp_http_error(res, LP_ENOMEM, "out of memory building the answer");
+    else if (!st && lp_res_bytes(res, 200, "application/json", s->out.data, s->out.len))
+        lp_http_error(res, LP_ENOMEM, "out of memory sending the answer");
+    else if (st == LP_EEXIST)
+        lp_http_error(res, LP_EEXIST, "transaction '%s' was already scored", s->id);
+    else if (st)
+        lp_http_error_from(res, err);
+    lp_deferred *d = s->d;
+    s->d = NULL;
+    scratch_put(s->svc, s);
+    lp_deferred_finish(d);
+}
+
+/* POST /v1/score. Under svc->mu only what must be ordered per entity: the duplicate / lateness
+ * check, the features from the state, the state update, the lists and the decision log's
+ * sequence number (so log order = state order). The model, TreeSHAP, reason texts, rules and
+ * the response are computed outside it; then the row goes to the group-commit writer and the
+ * answer waits for its commit, so an answered decision is always in the log. The wait is a
+ * deferred answer (lp_req_defer): the server thread goes on with other connections and the
+ * writer sends the answers of a whole batch after its commit (score_done); only when the
+ * layer cannot defer does the handler block in fraud_dlog_wait. */
 static lp_status h_score(const lp_req *req, lp_res *res, void *user)
 {
     fraud_service *svc = user;
@@ -457,101 +618,135 @@ static lp_status h_score(const lp_req *req, lp_res *res, void *user)
     lp_err err;
     fraud_tx tx;
     char bufs[1 + FRAUD_MAX_ENTITIES][160];
-    pthread_mutex_lock(&svc->mu);
     const fraud_config *c = fraud_scorer_config(svc->sc);
     lp_status st = tx_from_json(c, req->json, lp_time_wall(), &tx, bufs, &err);
     if (!st)
-        st = fraud_state_check(svc->st, &tx, &err);
-    if (st) {
-        pthread_mutex_unlock(&svc->mu);
+        st = fraud_dlog_check(svc->dlog, &err);
+    if (st)
         return lp_http_error_from(res, &err);
+    scratch *s = scratch_get(svc);
+    if (!s)
+        return lp_http_error(res, LP_ENOMEM, "out of memory");
+    bool blocked = false, allowed = false;
+    uint64_t seq = 0;
+    pthread_mutex_lock(&svc->mu);
+    st = fraud_state_check(svc->st, &tx, &err);
+    if (!st) {
+        fraud_state_features(svc->st, &tx, s->x);
+        st = fraud_state_update(svc->st, &tx, &err);
     }
-    fraud_state_features(svc->st, &tx, svc->x);
-    fraud_reason rs[FRAUD_MAX_REASONS];
-    size_t nr = 0;
-    double score = fraud_scorer_explain(svc->sc, svc->ws, svc->x, rs, &nr);
-    fraud_decision md = fraud_scorer_decide(svc->sc, score);
-    bool hits[1000];
-    bool blocked = on_list(svc, 0, &tx), allowed = !blocked && on_list(svc, 1, &tx);
-    fraud_decision fd = fraud_combine(md, svc->rules, svc->x, blocked, allowed, hits);
-    double latency_us = (double)(lp_time_ns() - t0) / 1e3;
-
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "transaction_id", tx.id);
-    /* numbers printed once with a fixed precision (lp_json_add_float): 12 significant digits
-     * for the probability, 9 (float precision) for feature values and contributions */
-    lp_json_add_float(o, "score", score, 12);
-    cJSON_AddStringToObject(o, "decision", fraud_decision_name(fd));
-    cJSON_AddStringToObject(o, "model_decision", fraud_decision_name(md));
-    cJSON *ra = cJSON_AddArrayToObject(o, "reasons");
-    for (size_t i = 0; i < nr; i++) {
-        cJSON *r = cJSON_CreateObject();
-        cJSON_AddStringToObject(r, "feature", rs[i].feature);
-        lp_json_add_float(r, "value", rs[i].value, 9);
-        lp_json_add_float(r, "contribution", rs[i].contribution, 9);
-        cJSON_AddStringToObject(r, "text", rs[i].text);
-        cJSON_AddItemToArray(ra, r);
+    if (!st) {
+        blocked = on_list(svc, 0, &tx);
+        allowed = !blocked && on_list(svc, 1, &tx);
+        seq = fraud_dlog_reserve(svc->dlog);
+        svc->n_scored++;
     }
-    cJSON *rh = cJSON_AddArrayToObject(o, "rules_hit");
-    for (size_t i = 0; svc->rules && i < svc->rules->n; i++)
-        if (hits[i])
-            cJSON_AddItemToArray(rh, cJSON_CreateString(svc->rules->name[i]));
-    if (blocked)
-        cJSON_AddItemToArray(rh, cJSON_CreateString("list:block"));
-    if (allowed)
-        cJSON_AddItemToArray(rh, cJSON_CreateString("list:allow"));
-    cJSON_AddStringToObject(o, "model_version", c->version);
-    lp_json_add_float(o, "latency_us", round(latency_us * 10) / 10, 9);
-
-    /* log the decision durably, then update the state: an acknowledged score is never lost.
-     * The request is stored as the body bytes the client sent (already parsed as this JSON), and
-     * the INSERT is prepared once: re-serializing and re-preparing cost more than the insert. */
-    char *reasons = cJSON_PrintUnformatted(ra), *rules = cJSON_PrintUnformatted(rh);
-    int rc = SQLITE_NOMEM;
-    if (!svc->ins &&
-        sqlite3_prepare_v2(svc->db,
-                           "INSERT INTO decisions(id, t, request, score, decision, reasons,"
-                           " rules_hit, model_version, latency_us, logged_at)"
-                           " VALUES(?,?,?,?,?,?,?,?,?,?)",
-                           -1, &svc->ins, NULL) != SQLITE_OK) {
-        sqlite3_finalize(svc->ins);
-        svc->ins = NULL;
-    }
-    sqlite3_stmt *q = svc->ins;
-    if (reasons && rules && q && req->body_len <= INT_MAX) {
-        sqlite3_bind_text(q, 1, tx.id, -1, SQLITE_STATIC);
-        sqlite3_bind_double(q, 2, tx.time);
-        sqlite3_bind_text(q, 3, req->body, (int)req->body_len, SQLITE_STATIC);
-        sqlite3_bind_double(q, 4, score);
-        sqlite3_bind_text(q, 5, fraud_decision_name(fd), -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 6, reasons, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 7, rules, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 8, c->version, -1, SQLITE_STATIC);
-        sqlite3_bind_double(q, 9, latency_us);
-        sqlite3_bind_double(q, 10, lp_time_wall());
-        rc = sqlite3_step(q);
-        sqlite3_reset(q);
-        sqlite3_clear_bindings(q);
-    }
-    free(reasons);
-    free(rules);
-    if (rc != SQLITE_DONE) {
-        const char *m = sqlite3_errmsg(svc->db);
-        cJSON_Delete(o);
-        pthread_mutex_unlock(&svc->mu);
-        if (rc == SQLITE_CONSTRAINT)
-            return lp_http_error(res, LP_EEXIST, "transaction '%s' was already scored", bufs[0]);
-        return lp_http_error(res, LP_EDB, "decision log: %s", m);
-    }
-    mon_count(svc, svc->x, score);
-    st = fraud_state_update(svc->st, &tx, &err);
-    svc->n_scored++;
     pthread_mutex_unlock(&svc->mu);
     if (st) {
-        cJSON_Delete(o);
+        scratch_put(svc, s);
         return lp_http_error_from(res, &err);
     }
-    return lp_res_json(res, 200, o);
+
+    fraud_reason rs[FRAUD_MAX_REASONS];
+    size_t nr = 0;
+    double score = fraud_scorer_explain(svc->sc, s->ws, s->x, rs, &nr);
+    fraud_decision md = fraud_scorer_decide(svc->sc, score);
+    bool hits[1000]; /* fraud_ruleset_parse allows 1000 rules at most */
+    /* the rules are read under their lock until their names are written (PUT swaps them) */
+    pthread_rwlock_rdlock(&svc->rules_lock);
+    fraud_decision fd = fraud_combine(md, svc->rules, s->x, blocked, allowed, hits);
+    lp_buf *b = &s->out;
+    b->len = 0;
+    b->failed = false;
+    /* numbers with a fixed precision: 12 significant digits for the probability, 9 (float
+     * precision) for feature values and contributions */
+    js_key(b, "{\"transaction_id\":");
+    js_str(b, tx.id);
+    js_key(b, ",\"score\":");
+    js_num(b, score, 12);
+    js_key(b, ",\"decision\":");
+    js_str(b, fraud_decision_name(fd));
+    js_key(b, ",\"model_decision\":");
+    js_str(b, fraud_decision_name(md));
+    js_key(b, ",\"reasons\":");
+    size_t r0 = b->len;
+    lp_buf_u8(b, '[');
+    for (size_t i = 0; i < nr; i++) {
+        js_key(b, i ? ",{\"feature\":" : "{\"feature\":");
+        js_str(b, rs[i].feature);
+        js_key(b, ",\"value\":");
+        js_num(b, rs[i].value, 9);
+        js_key(b, ",\"contribution\":");
+        js_num(b, rs[i].contribution, 9);
+        js_key(b, ",\"text\":");
+        js_str(b, rs[i].text);
+        lp_buf_u8(b, '}');
+    }
+    lp_buf_u8(b, ']');
+    size_t r1 = b->len;
+    js_key(b, ",\"rules_hit\":");
+    size_t h0 = b->len, nh = 0;
+    lp_buf_u8(b, '[');
+    for (size_t i = 0; svc->rules && i < svc->rules->n; i++)
+        if (hits[i]) {
+            if (nh++)
+                lp_buf_u8(b, ',');
+            js_str(b, svc->rules->name[i]);
+        }
+    pthread_rwlock_unlock(&svc->rules_lock);
+    if (blocked)
+        js_key(b, nh++ ? ",\"list:block\"" : "\"list:block\"");
+    if (allowed)
+        js_key(b, nh++ ? ",\"list:allow\"" : "\"list:allow\"");
+    lp_buf_u8(b, ']');
+    size_t h1 = b->len;
+    js_key(b, ",\"model_version\":");
+    js_str(b, c->version);
+    double latency_us = (double)(lp_time_ns() - t0) / 1e3;
+    js_key(b, ",\"latency_us\":");
+    js_num(b, round(latency_us * 10) / 10, 9);
+    lp_buf_u8(b, '}');
+
+    if (svc->sk) {
+        pthread_mutex_lock(&svc->mon_mu);
+        mon_count(svc, s->x, score);
+        pthread_mutex_unlock(&svc->mon_mu);
+    }
+    const char *body = (const char *)b->data;
+    fraud_dlog_row row = {.id = tx.id,
+                          .t = tx.time,
+                          .request = req->body,
+                          .request_len = req->body_len,
+                          .score = score,
+                          .decision = fraud_decision_name(fd),
+                          .reasons = b->failed ? "[]" : body + r0,
+                          .reasons_len = b->failed ? 2 : r1 - r0,
+                          .rules_hit = b->failed ? "[]" : body + h0,
+                          .rules_hit_len = b->failed ? 2 : h1 - h0,
+                          .model_version = c->version,
+                          .latency_us = latency_us,
+                          .logged_at = lp_time_wall()};
+    s->d = lp_req_defer(req);
+    if (s->d) {
+        s->svc = svc;
+        snprintf(s->id, sizeof s->id, "%s", tx.id);
+        row.done = score_done;
+        row.done_arg = s;
+        fraud_dlog_submit(svc->dlog, seq, &row); /* s belongs to the writer from here */
+        return LP_OK;
+    }
+    fraud_dlog_submit(svc->dlog, seq, &row);
+    st = fraud_dlog_wait(svc->dlog, seq, &err);
+    if (!st && b->failed)
+        st = lp_err_set(&err, LP_ENOMEM, "out of memory building the answer");
+    if (!st && lp_res_bytes(res, 200, "application/json", b->data, b->len))
+        st = lp_err_set(&err, LP_ENOMEM, "out of memory sending the answer");
+    scratch_put(svc, s);
+    if (st == LP_EEXIST)
+        return lp_http_error(res, LP_EEXIST, "transaction '%s' was already scored", bufs[0]);
+    if (st)
+        return lp_http_error_from(res, &err);
+    return LP_OK;
 }
 
 static int label_value(const char *s)
@@ -758,10 +953,10 @@ static lp_status h_rules_get(const lp_req *req, lp_res *res, void *user)
 {
     (void)req;
     fraud_service *svc = user;
-    pthread_mutex_lock(&svc->mu);
+    pthread_rwlock_rdlock(&svc->rules_lock);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "rules", fraud_ruleset_to_json(svc->rules));
-    pthread_mutex_unlock(&svc->mu);
+    pthread_rwlock_unlock(&svc->rules_lock);
     return lp_res_json(res, 200, o);
 }
 
@@ -794,9 +989,11 @@ static lp_status h_rules_put(const lp_req *req, lp_res *res, void *user)
         sqlite3_finalize(q);
     }
     if (!st) {
-        fraud_ruleset_free(svc->rules);
+        pthread_rwlock_wrlock(&svc->rules_lock);
+        fraud_ruleset *old = svc->rules;
         svc->rules = rs;
-        rs = NULL;
+        pthread_rwlock_unlock(&svc->rules_lock);
+        rs = old; /* freed below */
     }
     size_t n = svc->rules ? svc->rules->n : 0;
     pthread_mutex_unlock(&svc->mu);
@@ -1003,7 +1200,9 @@ static lp_status h_monitor(const lp_req *req, lp_res *res, void *user)
     if (!svc->sk)
         cJSON_AddStringToObject(o, "reason", svc->mon_reason);
     if (st) {
+        pthread_mutex_lock(&svc->mon_mu);
         lp_drift_compare(svc->sk, PSI_THRESHOLD, st);
+        pthread_mutex_unlock(&svc->mon_mu);
         for (size_t j = 0; j < nf; j++) {
             cJSON *f = cJSON_CreateObject();
             cJSON_AddStringToObject(f, "feature", st[j].name);
@@ -1028,7 +1227,12 @@ static lp_status h_monitor(const lp_req *req, lp_res *res, void *user)
     sqlite3_finalize(q);
     pthread_mutex_unlock(&svc->mu);
     cJSON_AddNumberToObject(o, "predictions_logged", logged);
-    cJSON_AddNumberToObject(o, "predictions_dropped", 0); /* decisions are written in-line */
+    cJSON_AddNumberToObject(o, "predictions_dropped", 0); /* answered = committed (group commit) */
+    fraud_dlog_stats ls = fraud_dlog_get_stats(svc->dlog);
+    cJSON *lg = cJSON_AddObjectToObject(o, "decision_log");
+    cJSON_AddNumberToObject(lg, "rows", (double)ls.rows);
+    cJSON_AddNumberToObject(lg, "commits", (double)ls.commits);
+    cJSON_AddNumberToObject(lg, "max_batch", (double)ls.max_batch);
     return lp_res_json(res, 200, o);
 }
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "http_client.c"
+#include "fraud_common.c"
 #include "monitor_util.h"
 
 #define N_ROWS 1200
@@ -30,69 +31,25 @@ static size_t g_first; /* first of the N_ROWS rows replayed (the file is in time
 
 static void start(const char *model_path, const char *db_path)
 {
-    lp_err err;
-    lp_model *m = NULL;
-    fraud_scorer *sc = NULL;
-    if (lp_model_load(model_path, &m, &err))
-        fail_msg("load: %s", lp_err_text(&err));
-    if (fraud_scorer_new(m, &sc, &err))
-        fail_msg("scorer: %s", lp_err_text(&err));
-    if (fraud_service_new(sc, db_path, &g_svc, &err))
-        fail_msg("service: %s", lp_err_text(&err));
-    lp_server_opts o = lp_server_opts_default();
-    o.threads = 2;
-    size_t nr;
-    const lp_route *r = fraud_service_routes(&nr);
-    assert_int_equal(lp_server_new(r, nr, g_svc, &o, &g_srv, &err), LP_OK);
-    assert_int_equal(lp_server_start(g_srv, &err), LP_OK);
-    g_port = lp_server_port(g_srv);
+    g_port = fc_start(model_path, db_path, 2, &g_svc, &g_srv);
 }
 
 static void stop(void)
 {
-    lp_server_free(g_srv);
-    fraud_service_free(g_svc);
-    g_srv = NULL;
-    g_svc = NULL;
+    fc_stop(&g_svc, &g_srv);
 }
 
 static int setup(void **state)
 {
     (void)state;
-    const char *src = getenv("LEPTON_SOURCE_DIR");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/data/fraud/transactions.csv", src ? src : "..");
+    g_data = fc_read_data();
+    lp_model *m = g_data ? fc_train(g_data) : NULL;
+    if (!m)
+        return -1;
     lp_err err;
-    lp_csv_opts co = lp_csv_opts_default();
-    if (lp_frame_read(path, &co, &g_data, &err)) {
-        fprintf(stderr, "%s\n", lp_err_text(&err));
-        return -1;
-    }
-    static const char *const ents[] = {"customer_id", "terminal_id"};
-    static const char *const drop[] = {"tx_fraud_scenario"};
-    fraud_train_opts o = fraud_train_opts_default();
-    o.label = "tx_fraud";
-    o.time_col = "tx_datetime";
-    o.amount_col = "tx_amount";
-    o.id_col = "transaction_id";
-    o.entity_cols = ents;
-    o.n_entity = 2;
-    o.drop = drop;
-    o.n_drop = 1;
-    o.threads = 2;
-    lp_params *p = lp_params_new();
-    lp_params_parse(p, "n_rounds=40", NULL);
-    o.params = p;
-    lp_model *m = NULL;
-    lp_status st = fraud_train(g_data, &o, &m, &err);
-    lp_params_free(p);
-    if (st) {
-        fprintf(stderr, "train: %s\n", lp_err_text(&err));
-        return -1;
-    }
     g_model_path = lp_test_tmpfile("fraudmon.lpm");
     g_bad_model_path = lp_test_tmpfile("fraudmon_bad.lpm");
-    st = lp_model_save(m, g_model_path, &err);
+    lp_status st = lp_model_save(m, g_model_path, &err);
     /* the same model with a drift section that does not parse */
     if (!st)
         st = lp_model_set_extra(m, "drift", "not a drift reference", 21, &err);

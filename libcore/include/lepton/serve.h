@@ -229,6 +229,18 @@ typedef lp_status (*lp_handler_fn)(const lp_req *req, lp_res *res, void *user);
 
 /* JSON response; takes ownership of body (freed by the layer, also on error). http: 100..599. */
 lp_status lp_res_json(lp_res *res, int http, cJSON *body);
+/* Deferred answers, for a handler whose answer waits on another thread (a group commit):
+ * lp_req_defer suspends the request's connection and returns a token; the handler then returns
+ * (its res is ignored) and its pool thread serves other connections. Later, exactly once, any
+ * thread fills lp_deferred_res(d) with the lp_res_* / lp_http_error* calls and calls
+ * lp_deferred_finish(d), which sends it (the token is invalid afterwards; an unset response
+ * answers 500). NULL from lp_req_defer (out of memory, already deferred): answer in-line.
+ * Stopping the server waits for every deferred answer. req->body and req->json are valid only
+ * until the handler returns. Thread-safe as described. */
+typedef struct lp_deferred lp_deferred;
+lp_deferred *lp_req_defer(const lp_req *req);
+lp_res *lp_deferred_res(lp_deferred *d);
+void lp_deferred_finish(lp_deferred *d);
 /* Raw bytes (copied) with a content type (copied). */
 lp_status lp_res_bytes(lp_res *res, int http, const char *content_type, const void *data,
                        size_t len);

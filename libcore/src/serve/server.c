@@ -10,6 +10,11 @@
  * then once per chunk of body (appended up to the route's limit, the rest discarded), then a
  * final time with no data (parse, validate, call the handler, queue the reply). The
  * NOTIFY_COMPLETED callback ends every request that got a context: metrics, access log, free.
+ * Deferred answers (lp_req_defer): the handler suspends its connection (MHD_ALLOW_SUSPEND_RESUME)
+ * and returns, so the pool thread serves other connections; another thread later fills the
+ * layer-owned response, queues it (allowed on a suspended connection) and resumes the
+ * connection (lp_deferred_finish). Stopping waits for every deferred answer first, since MHD
+ * must not be stopped with a suspended connection.
  * Invariants: every reply carries X-Request-Id; every error reply has the one error shape;
  * nothing here logs a body, a query string or an Authorization header.
  */
@@ -62,6 +67,7 @@ struct lp_server {
     unsigned port;
     atomic_bool ready;
     atomic_uint in_flight;
+    atomic_uint n_deferred; /* suspended connections waiting for lp_deferred_finish */
     _Atomic uint64_t id_counter;
     uint64_t id_seed;
     int wake[2]; /* self-pipe: signal handler and lp_server_shutdown write, run loop reads */
@@ -81,6 +87,9 @@ struct lp_req_priv {
     char *body;
     size_t len, cap, limit;
     bool too_big, responded;
+    bool deferred; /* lp_req_defer was called: the answer comes through dres */
+    struct lp_res *dres;
+    atomic_int dphase; /* 0 handler running, 1 handler returned, 2 answer ready before that */
     int status;
     size_t bytes;
     char err_code[40];
@@ -607,6 +616,8 @@ static void ctx_free(lp_req_priv *ctx)
     for (size_t i = 0; i < ctx->n_params; i++) free(ctx->param_vals[i]);
     free(ctx->path);
     free(ctx->body);
+    if (ctx->dres) res_free(ctx->dres);
+    free(ctx->dres);
     free(ctx);
 }
 
@@ -749,6 +760,46 @@ static enum MHD_Result append_body(lp_req_priv *ctx, const char *data, size_t n)
     return MHD_YES;
 }
 
+lp_deferred *lp_req_defer(const lp_req *req)
+{
+    lp_req_priv *ctx = req ? req->priv : NULL;
+    if (!ctx || ctx->deferred || ctx->responded) return NULL;
+    ctx->dres = calloc(1, sizeof *ctx->dres);
+    if (!ctx->dres) return NULL;
+    MHD_suspend_connection(ctx->conn);
+    ctx->deferred = true;
+    atomic_fetch_add(&ctx->srv->n_deferred, 1);
+    return (lp_deferred *)ctx;
+}
+
+lp_res *lp_deferred_res(lp_deferred *d)
+{
+    return ((lp_req_priv *)d)->dres;
+}
+
+/* Queue the deferred answer (allowed on a suspended connection; sent on resume) and resume. */
+static void deferred_send(lp_req_priv *ctx)
+{
+    lp_server *s = ctx->srv;
+    lp_res *res = ctx->dres;
+    if (!res->set) lp_http_error(res, LP_EINTERNAL, "%s", lp_strerror(LP_EINTERNAL));
+    ctx->dres = NULL;
+    send_res(ctx, res);
+    free(res);
+    MHD_resume_connection(ctx->conn);
+    atomic_fetch_sub(&s->n_deferred, 1);
+}
+
+void lp_deferred_finish(lp_deferred *d)
+{
+    lp_req_priv *ctx = (lp_req_priv *)d;
+    /* still inside the handler: the access callback sends it when the handler returns, so
+     * MHD never sees a queue from this thread while its own callback runs */
+    int phase = 0;
+    if (atomic_compare_exchange_strong(&ctx->dphase, &phase, 2)) return;
+    deferred_send(ctx);
+}
+
 static enum MHD_Result final_call(lp_server *s, lp_req_priv *ctx)
 {
     const route_ent *e = ctx->route;
@@ -792,6 +843,12 @@ static enum MHD_Result final_call(lp_server *s, lp_req_priv *ctx)
     memset(&res, 0, sizeof res);
     lp_status st = e->r.handler(&req, &res, s->user);
     cJSON_Delete(json);
+    if (ctx->deferred) { /* answered by lp_deferred_finish; anything set here is dropped */
+        res_free(&res);
+        int phase = 0;
+        if (!atomic_compare_exchange_strong(&ctx->dphase, &phase, 1)) deferred_send(ctx);
+        return MHD_YES;
+    }
     if (!res.set) {
         if (st != LP_OK) {
             lp_http_error(&res, st, "%s", lp_strerror(st));
@@ -1070,7 +1127,7 @@ lp_status lp_server_start(lp_server *s, lp_err *err)
         threads = n > 0 ? (unsigned)n : 1;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     s->d = MHD_start_daemon(
         flags, (uint16_t)s->opts.port, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR, &sa,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
@@ -1134,6 +1191,12 @@ void lp_server_stop(lp_server *s)
     while (atomic_load(&s->in_flight) > 0 &&
            lp_time_ns() - t0 < (uint64_t)s->opts.drain_timeout_ms * 1000000ull) {
         struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    /* a suspended connection must be resumed before MHD stops: deferred answers always finish
+     * (their producer outlives the server), so wait for them past the drain timeout */
+    while (atomic_load(&s->n_deferred) > 0 && lp_time_ns() - t0 < 60ull * 1000000000ull) {
+        struct timespec ts = {0, 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     unsigned left = atomic_load(&s->in_flight);
