@@ -4,10 +4,13 @@
  * layer's shared endpoints and /v1/admin/reload.
  *
  * State: the model (immutable lp_mf) behind an lp_swap; events and catalog attributes in one
- * SQLite file (WAL, synchronous=FULL, one transaction per request, answered only after COMMIT,
- * so a kill loses no acknowledged event); the catalog also in memory under a read-write lock.
- * A request assembles the user's history from the model's training history plus their stored
- * events and folds it in (so events count at once); a user with neither gets popularity.
+ * SQLite file (WAL, synchronous=FULL; events are group-committed by a writer thread, each request
+ * answered only after the COMMIT that holds its events, so a kill loses no acknowledged event);
+ * the catalog also in memory under a read-write lock. A request assembles the user's history
+ * from the model's training history plus their stored events and folds it in (so events count
+ * at once); a user with neither gets popularity. The result (lp_mf_user: vector, ranking,
+ * explanation rows) is cached per user and model generation (rec_ucache.c) until the user's
+ * next event or the next model.
  * Items the model does not know (posted to /v1/items) get same-category neighbours by
  * popularity until a retrain gives them factors. One request runs on one thread.
  *
@@ -139,6 +142,12 @@ struct rec_service {
     rec_catalog cat;
     lp_server *srv;
     rec_ucache *ucache; /* prepared users (rec_ucache.c) */
+    /* POST /v1/events's writer (group commit, see there), its queue under wq_mu */
+    pthread_t writer;
+    bool writer_started, wq_stop;
+    pthread_mutex_t wq_mu;
+    pthread_cond_t wq_cv, wq_done_cv;
+    struct rec_job *wq_head, *wq_tail;
     double hit_window_s;
     /* monitoring (see the file comment), under mon_mu */
     pthread_mutex_t mon_mu;
@@ -804,6 +813,141 @@ static lp_status parse_events(rec_service *s, const cJSON *body, rec_event **out
     return LP_OK;
 }
 
+/* ---- POST /v1/events: group commit -------------------------------------------------------
+ * A writer thread commits the queued requests' events together: one transaction (one fsync
+ * under synchronous=FULL) for everything queued while the previous one was being written, a
+ * savepoint per request so that one request's failure fails only that request. After the COMMIT
+ * it drops the users' prepared states, counts the events for the monitor and answers each
+ * request. The handler checks and copies the events, queues them and defers its answer
+ * (lp_req_defer), so its pool thread serves other connections during the fsync (which takes
+ * tens of milliseconds on some disks); where the layer cannot defer, the handler waits for its
+ * batch. An event is acknowledged only after its COMMIT, as before. */
+typedef struct rec_job {
+    struct rec_job *next;
+    rec_event *ev; /* n events, their strings in the same block */
+    size_t n;
+    lp_deferred *d; /* the deferred answer, or NULL: the handler waits for done */
+    bool done;
+    lp_status st;
+    lp_err err;
+} rec_job;
+
+/* One block: the job, its events, their strings. */
+static rec_job *job_new(const rec_event *ev, size_t n)
+{
+    size_t bytes = sizeof(rec_job) + n * sizeof(rec_event);
+    for (size_t t = 0; t < n; t++)
+        bytes += strlen(ev[t].user) + strlen(ev[t].item) + strlen(ev[t].type) + 3;
+    rec_job *j = lp_calloc(1, bytes);
+    if (!j) return NULL;
+    j->ev = (rec_event *)(j + 1);
+    j->n = n;
+    char *p = (char *)(j->ev + n);
+    for (size_t t = 0; t < n; t++) {
+        const char *src[3] = {ev[t].user, ev[t].item, ev[t].type};
+        const char **dst[3] = {&j->ev[t].user, &j->ev[t].item, &j->ev[t].type};
+        for (int f = 0; f < 3; f++) {
+            size_t len = strlen(src[f]) + 1;
+            memcpy(p, src[f], len);
+            *dst[f] = p;
+            p += len;
+        }
+        j->ev[t].weight = ev[t].weight;
+        j->ev[t].ts = ev[t].ts;
+    }
+    return j;
+}
+
+/* The request's answer from its job's outcome. */
+static lp_status job_answer(const rec_job *j, lp_res *res)
+{
+    if (j->st) {
+        lp_err e = j->err;
+        return lp_http_error_from(res, &e);
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (o) cJSON_AddNumberToObject(o, "accepted", (double)j->n);
+    return o ? lp_res_json(res, 200, o) : LP_ENOMEM;
+}
+
+/* Insert one job's events under its own savepoint (db_mu held, a transaction open). */
+static void job_insert(rec_service *s, rec_job *j)
+{
+    if (sqlite3_exec(s->db, "SAVEPOINT job", NULL, NULL, NULL) != SQLITE_OK) {
+        j->st = db_err(s, "savepoint", &j->err);
+        return;
+    }
+    for (size_t t = 0; t < j->n && !j->st; t++) {
+        sqlite3_stmt *q = s->ins_event;
+        sqlite3_reset(q);
+        sqlite3_bind_text(q, 1, j->ev[t].user, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, j->ev[t].item, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 3, j->ev[t].type, -1, SQLITE_STATIC);
+        sqlite3_bind_double(q, 4, j->ev[t].weight);
+        sqlite3_bind_double(q, 5, j->ev[t].ts);
+        if (sqlite3_step(q) != SQLITE_DONE) j->st = db_err(s, "insert event", &j->err);
+        sqlite3_reset(q);
+    }
+    if (j->st) sqlite3_exec(s->db, "ROLLBACK TO job", NULL, NULL, NULL);
+    sqlite3_exec(s->db, "RELEASE job", NULL, NULL, NULL);
+}
+
+/* Commit a batch (a list of jobs); every job gets its outcome. */
+static void commit_batch(rec_service *s, rec_job *batch)
+{
+    pthread_mutex_lock(&s->db_mu);
+    lp_status st = LP_OK;
+    lp_err err = {0};
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        st = db_err(s, "begin", &err);
+    } else {
+        for (rec_job *j = batch; j; j = j->next) job_insert(s, j);
+        if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+            st = db_err(s, "commit", &err);
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        }
+    }
+    pthread_mutex_unlock(&s->db_mu);
+    for (rec_job *j = batch; j; j = j->next)
+        if (st && !j->st) j->st = st, j->err = err;
+}
+
+static void *writer_main(void *arg)
+{
+    rec_service *s = arg;
+    pthread_mutex_lock(&s->wq_mu);
+    for (;;) {
+        while (!s->wq_head && !s->wq_stop) pthread_cond_wait(&s->wq_cv, &s->wq_mu);
+        rec_job *batch = s->wq_head;
+        if (!batch) break; /* stopping, and nothing left */
+        s->wq_head = s->wq_tail = NULL;
+        pthread_mutex_unlock(&s->wq_mu);
+        commit_batch(s, batch);
+        double now = lp_time_wall();
+        for (rec_job *j = batch, *next; j; j = next) {
+            next = j->next;
+            for (size_t t = 0; !j->st && t < j->n; t++) {
+                rec_ucache_invalidate(s->ucache, j->ev[t].user);
+                mon_event(s, j->ev[t].user, j->ev[t].item, now);
+            }
+            if (j->d) { /* the job is the writer's: answer and free it */
+                lp_deferred *d = j->d;
+                job_answer(j, lp_deferred_res(d));
+                free(j);
+                lp_deferred_finish(d);
+            } else { /* the handler waits for it, and frees it */
+                pthread_mutex_lock(&s->wq_mu);
+                j->done = true;
+                pthread_cond_broadcast(&s->wq_done_cv);
+                pthread_mutex_unlock(&s->wq_mu);
+            }
+        }
+        pthread_mutex_lock(&s->wq_mu);
+    }
+    pthread_mutex_unlock(&s->wq_mu);
+    return NULL;
+}
+
 static lp_status h_events(const lp_req *req, lp_res *res, void *user)
 {
     rec_service *s = user;
@@ -827,36 +971,25 @@ static lp_status h_events(const lp_req *req, lp_res *res, void *user)
         free(ev);
         return st;
     }
-    lp_status st = LP_OK;
-    pthread_mutex_lock(&s->db_mu);
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        st = db_err(s, "begin", &err);
-    } else {
-        for (size_t t = 0; t < n && !st; t++) {
-            sqlite3_stmt *q = s->ins_event;
-            sqlite3_reset(q);
-            sqlite3_bind_text(q, 1, ev[t].user, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_text(q, 2, ev[t].item, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_text(q, 3, ev[t].type, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_double(q, 4, ev[t].weight);
-            sqlite3_bind_double(q, 5, ev[t].ts);
-            if (sqlite3_step(q) != SQLITE_DONE) st = db_err(s, "insert event", &err);
-            sqlite3_reset(q);
-        }
-        if (!st && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-            st = db_err(s, "commit", &err);
-        if (st) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    }
-    pthread_mutex_unlock(&s->db_mu);
-    for (size_t t = 0; !st && t < n; t++) rec_ucache_invalidate(s->ucache, ev[t].user);
-    double now = lp_time_wall();
-    for (size_t t = 0; !st && t < n; t++)
-        mon_event(s, ev[t].user, ev[t].item, now);
+    rec_job *j = job_new(ev, n);
     free(ev);
-    if (st) return lp_http_error_from(res, &err);
-    cJSON *o = cJSON_CreateObject();
-    if (o) cJSON_AddNumberToObject(o, "accepted", (double)n);
-    return o ? lp_res_json(res, 200, o) : LP_ENOMEM;
+    if (!j) return lp_http_error(res, LP_ENOMEM, "events: out of memory");
+    j->d = lp_req_defer(req);
+    bool deferred = j->d != NULL; /* then the job is the writer's once queued */
+    pthread_mutex_lock(&s->wq_mu);
+    if (s->wq_tail) s->wq_tail->next = j;
+    else s->wq_head = j;
+    s->wq_tail = j;
+    pthread_cond_signal(&s->wq_cv);
+    if (deferred) {
+        pthread_mutex_unlock(&s->wq_mu);
+        return LP_OK;
+    }
+    while (!j->done) pthread_cond_wait(&s->wq_done_cv, &s->wq_mu);
+    pthread_mutex_unlock(&s->wq_mu);
+    lp_status st = job_answer(j, res);
+    free(j);
+    return st;
 }
 
 /* ---- POST /v1/items -----------------------------------------------------------------------*/
@@ -1008,6 +1141,9 @@ lp_status rec_service_new(const rec_service_opts *o, rec_service **out, lp_err *
     pthread_mutex_init(&s->retrain_mu, NULL);
     pthread_rwlock_init(&s->cat_mu, NULL);
     pthread_mutex_init(&s->mon_mu, NULL);
+    pthread_mutex_init(&s->wq_mu, NULL);
+    pthread_cond_init(&s->wq_cv, NULL);
+    pthread_cond_init(&s->wq_done_cv, NULL);
     s->hit_window_s = o->hit_window_s > 0 ? o->hit_window_s : 1800;
     s->served = lp_calloc(REC_MON_CAP, sizeof *s->served);
     s->ucache = rec_ucache_new(o->user_cache_mb << 20);
@@ -1023,6 +1159,10 @@ lp_status rec_service_new(const rec_service_opts *o, rec_service **out, lp_err *
         st = lp_err_set(err, LP_ENOMEM, "service: out of memory");
     }
     if (!st) st = db_open(s, err);
+    if (!st) {
+        if (pthread_create(&s->writer, NULL, writer_main, s) == 0) s->writer_started = true;
+        else st = lp_err_set(err, LP_EIO, "service: cannot start the events writer thread");
+    }
     if (!st) {
         lp_server_opts so = lp_server_opts_default();
         so.host = o->host ? o->host : "127.0.0.1";
@@ -1061,7 +1201,14 @@ lp_server *rec_service_server(rec_service *s)
 void rec_service_free(rec_service *s)
 {
     if (!s) return;
-    lp_server_free(s->srv);
+    lp_server_free(s->srv); /* waits for the deferred answers, which the writer still sends */
+    if (s->writer_started) {
+        pthread_mutex_lock(&s->wq_mu);
+        s->wq_stop = true;
+        pthread_cond_signal(&s->wq_cv);
+        pthread_mutex_unlock(&s->wq_mu);
+        pthread_join(s->writer, NULL);
+    }
     sqlite3_finalize(s->ins_event);
     sqlite3_finalize(s->sel_events);
     sqlite3_finalize(s->upsert_item);
@@ -1073,6 +1220,9 @@ void rec_service_free(rec_service *s)
     pthread_mutex_destroy(&s->retrain_mu);
     pthread_rwlock_destroy(&s->cat_mu);
     pthread_mutex_destroy(&s->mon_mu);
+    pthread_mutex_destroy(&s->wq_mu);
+    pthread_cond_destroy(&s->wq_cv);
+    pthread_cond_destroy(&s->wq_done_cv);
     lp_drift_sketch_free(s->mon_sk);
     lp_drift_free(s->mon_ref);
     rec_ucache_free(s->ucache);

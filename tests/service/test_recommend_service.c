@@ -8,7 +8,9 @@
  */
 #include "lp_test.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +243,49 @@ static void test_events_change_list(void **state)
     cJSON_Delete(j);
 }
 
+/* Six clients post events at once (group commit: several requests per transaction, answers
+ * deferred to the writer): every request is acknowledged, and every acknowledged event is in the
+ * database when its answer arrives; a request with an unknown item fails alone. */
+#define EV_CLIENTS 6
+#define EV_EACH 15
+static void *post_events(void *arg)
+{
+    int c = (int)(intptr_t)arg;
+    char body[160], user[32];
+    snprintf(user, sizeof user, "burst%d", c);
+    for (int t = 0; t < EV_EACH; t++) {
+        snprintf(body, sizeof body, "{\"user\":\"%s\",\"item\":\"i%d\",\"weight\":2}", user,
+                 (c * 7 + t) % 40);
+        http_resp r = {0};
+        int st = http_request(g_port, "POST", "/v1/events", "Content-Type: application/json\r\n",
+                              body, strlen(body), &r);
+        http_resp_free(&r);
+        if (st != 200) return (void *)(intptr_t)st;
+        if (count_events(user) != t + 1) return (void *)(intptr_t)-1; /* acked = committed */
+    }
+    return NULL;
+}
+
+static void test_events_concurrent(void **state)
+{
+    pthread_t th[EV_CLIENTS];
+    for (int c = 0; c < EV_CLIENTS; c++)
+        assert_int_equal(pthread_create(&th[c], NULL, post_events, (void *)(intptr_t)c), 0);
+    /* meanwhile a bad request fails on its own */
+    expect_error(post("/v1/events", "{\"user\":\"burst0\",\"item\":\"nope\"}", NULL, 404),
+                 "not_found", "nope");
+    for (int c = 0; c < EV_CLIENTS; c++) {
+        void *rv;
+        assert_int_equal(pthread_join(th[c], &rv), 0);
+        assert_null(rv);
+    }
+    char user[32];
+    for (int c = 0; c < EV_CLIENTS; c++) {
+        snprintf(user, sizeof user, "burst%d", c);
+        assert_int_equal(count_events(user), EV_EACH);
+    }
+}
+
 /* (hits, misses) of the prepared-user cache from GET /v1/monitor */
 static void cache_counts(double *hits, double *misses)
 {
@@ -396,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_unknown_user_popularity),
         cmocka_unit_test(test_events_change_list),
         cmocka_unit_test(test_cache_follows_events),
+        cmocka_unit_test(test_events_concurrent),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_catalog_filters),
         cmocka_unit_test(test_retrain),
