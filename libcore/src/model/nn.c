@@ -63,6 +63,7 @@ lp_nn_opts lp_nn_opts_default(void)
     o.arch = NULL;
     o.input_shape = NULL;
     o.augment = NULL;
+    o.ema_decay = 0.0;
     return o;
 }
 
@@ -165,6 +166,9 @@ lp_status lp_nn_opts_check(const lp_nn_opts *o, lp_err *err)
     if (!(o->clip_norm >= 0.0) || !isfinite(o->clip_norm))
         return lp_err_set(err, LP_EINVAL, "nn: clip_norm=%g: must be finite and >= 0 (0 = off)",
                           o->clip_norm);
+    if (!(o->ema_decay >= 0.0 && o->ema_decay < 1.0))
+        return lp_err_set(err, LP_EINVAL, "nn: ema_decay=%g: must be in [0, 1) (0 = off)",
+                          o->ema_decay);
     if (o->n_threads < 0 || o->n_threads > 1024)
         return lp_err_set(err, LP_EINVAL, "nn: n_threads=%d: must be in [0, 1024]", o->n_threads);
     return LP_OK;
@@ -209,7 +213,7 @@ void lp_nn_free(lp_nn *m)
         lp_dbuf *bufs[] = {&m->params, &m->grads, &m->opt_m, &m->opt_v,      &m->best,
                            &m->sq,     &m->red,   &m->class_w, &m->acts,     &m->g0,
                            &m->g1,     &m->yb,    &m->state, &m->best_state, &m->ws,
-                           &m->ones};
+                           &m->ones,   &m->ema,   &m->ema_state};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             lp_dbuf_free(be, bufs[i]);
         be->free(be, m->tb, NULL);
@@ -701,6 +705,46 @@ static lp_status clip_grads(lp_nn *m, lp_err *err)
     return LP_OK;
 }
 
+/* x = a x + (1 - a) y over n floats: two backend calls. */
+static lp_status ema_mix(const lp_backend *be, size_t n, double a, float *x, const float *y,
+                         lp_err *err)
+{
+    TRY(be->scale(be, n, (float)a, x, x, err));
+    return be->axpy(be, n, (float)(1.0 - a), y, x, err);
+}
+
+/* The averaging update after an optimizer step (opts.ema_decay): the first update copies the
+ * weights and the batch-norm state, later ones mix them in at a = min(decay, (1 + t) / (10 + t)),
+ * t the updates so far, so the average forgets the random initialisation quickly. */
+static lp_status ema_update(lp_nn *m, lp_err *err)
+{
+    const lp_backend *be = m->be;
+    if (m->ema_steps == 0) {
+        TRY(be->copy_d2d(be, m->ema.ptr, m->params.ptr, m->n_block * sizeof(float), err));
+        if (m->n_state)
+            TRY(be->copy_d2d(be, m->ema_state.ptr, m->state.ptr, m->n_state * sizeof(float),
+                             err));
+    } else {
+        double t = (double)m->ema_steps, a = fmin(m->o.ema_decay, (1.0 + t) / (10.0 + t));
+        TRY(ema_mix(be, m->n_block, a, m->ema.ptr, m->params.ptr, err));
+        if (m->n_state)
+            TRY(ema_mix(be, m->n_state, a, m->ema_state.ptr, m->state.ptr, err));
+    }
+    m->ema_steps++;
+    return LP_OK;
+}
+
+/* Exchange the live weights (and state) with the averaged ones: a pointer swap, no copy. */
+static void ema_swap(lp_nn *m)
+{
+    lp_dbuf t = m->params;
+    m->params = m->ema;
+    m->ema = t;
+    t = m->state;
+    m->state = m->ema_state;
+    m->ema_state = t;
+}
+
 /* One step on the staged batch; total = T of the cosine schedule. */
 static lp_status step_staged(lp_nn *m, size_t nb, uint64_t total, double *loss, lp_err *err)
 {
@@ -724,6 +768,8 @@ static lp_status step_staged(lp_nn *m, size_t nb, uint64_t total, double *loss, 
         TRY(be->sgd_step(be, m->n_block, &s, m->params.ptr, m->grads.ptr, m->opt_m.ptr, err));
     }
     m->step++;
+    if (m->ema_on)
+        TRY(ema_update(m, err));
     if (loss)
         *loss = l;
     return LP_OK;
@@ -802,6 +848,12 @@ static lp_status train_loop(lp_nn *m, const float *X, const float *y, size_t n, 
         TRY(lp_dbuf_alloc(be, m->n_block, &m->best, err));
         TRY(lp_dbuf_alloc(be, m->n_state ? m->n_state : 1, &m->best_state, err));
     }
+    if (m->o.ema_decay > 0 && !m->ema.ptr) {
+        TRY(lp_dbuf_alloc(be, m->n_block, &m->ema, err));
+        TRY(lp_dbuf_alloc(be, m->n_state ? m->n_state : 1, &m->ema_state, err));
+    }
+    m->ema_on = m->o.ema_decay > 0;
+    m->ema_steps = 0;
     lp_rng rng;
     /* the step count makes a further lp_nn_train call on the same net draw new orders */
     lp_rng_seed(&rng, m->o.seed ^ 0x5DEECE66Dull ^ (m->step * 0x9E3779B97F4A7C15ull));
@@ -833,11 +885,16 @@ static lp_status train_loop(lp_nn *m, const float *X, const float *y, size_t n, 
             continue;
         }
         double vl;
+        if (m->ema_on) /* validate (and keep as best) the averaged weights */
+            ema_swap(m);
         st = eval_loss(m, Xv, yv, nv, &vl, err);
         if (!st)
             st = push_hist(m, vl, err);
-        if (st)
+        if (st) {
+            if (m->ema_on)
+                ema_swap(m);
             break;
+        }
         lp_log_debug("nn epoch %d: train loss %.6f, valid loss %.6f", e + 1, sum / (double)n, vl);
         if (isnan(m->best_valid) || vl < m->best_valid) {
             m->best_valid = vl;
@@ -848,10 +905,22 @@ static lp_status train_loop(lp_nn *m, const float *X, const float *y, size_t n, 
                 st = be->copy_d2d(be, m->best_state.ptr, m->state.ptr, m->n_state * sizeof(float),
                                   err);
         } else if (m->o.patience > 0 && (size_t)e + 1 - m->best_epoch >= (size_t)m->o.patience) {
+            if (m->ema_on)
+                ema_swap(m);
             break;
         }
+        if (m->ema_on)
+            ema_swap(m);
     }
     lp_progress_end(prog);
+    /* the trained net is the average (the best epoch's average is restored below) */
+    if (!st && m->ema_on && m->ema_steps > 0) {
+        st = be->copy_d2d(be, m->params.ptr, m->ema.ptr, m->n_block * sizeof(float), err);
+        if (!st && m->n_state)
+            st = be->copy_d2d(be, m->state.ptr, m->ema_state.ptr, m->n_state * sizeof(float),
+                              err);
+    }
+    m->ema_on = false;
     if (!st && m->best.ptr && m->best_epoch > 0 && m->best_epoch < m->epochs_run) {
         st = be->copy_d2d(be, m->params.ptr, m->best.ptr, m->n_block * sizeof(float), err);
         if (!st && m->n_state)

@@ -114,6 +114,15 @@ typedef struct lp_nn_opts {
                                   (up to P pixels each way), "rotate=D" (up to D degrees),
                                   "brightness=B" (add U(-B, B) x the row's range); drawn
                                   from the seed and the step. NULL or "" off */
+    double ema_decay;          /* exponential moving average of the weights (Polyak &
+                                  Juditsky 1992; as timm's ModelEma): after every optimizer
+                                  step of lp_nn_train, e = a e + (1 - a) w with
+                                  a = min(ema_decay, (1 + t) / (10 + t)) at the t-th step of the
+                                  call (e starts as the weights after step 0), the batch-norm
+                                  running statistics averaged the same way; validation, early
+                                  stopping and the trained net use the averaged weights. [0, 1);
+                                  0 off (default). lp_nn_train_step and adversarial training
+                                  ignore it */
 } lp_nn_opts;
 
 /* The arch grammar: comma-separated tokens applied in order; the final dense layer to

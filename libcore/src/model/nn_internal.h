@@ -46,6 +46,10 @@ struct lp_nn {
     float *stage_y;   /* host staging (cap, n_out) */
     int32_t *stage_t; /* host staging (cap) */
 
+    lp_dbuf ema, ema_state; /* (n_block), (n_state): the averaged weights (opts.ema_decay) */
+    bool ema_on;            /* lp_nn_train is averaging: step_staged updates ema */
+    uint64_t ema_steps;     /* averaging updates since the start of the lp_nn_train call */
+
     uint64_t step;
     size_t epochs_run, best_epoch;
     double best_valid;
