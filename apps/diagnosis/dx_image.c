@@ -1,7 +1,11 @@
 /*
- * dx_image.c - the image model of lepton-diagnosis (dx.h): a CNN from the nn family, a
- * temperature fitted on validation logits (Guo et al. 2017), an out-of-distribution score on
- * the penultimate features, integrated gradients, evaluation, and the .lpm model file.
+ * dx_image.c - the image model of lepton-diagnosis (dx.h): a CNN from the nn family trained
+ * with an exponential moving average of its weights (lp_nn_opts.ema_decay), test-time
+ * augmentation (the image and up to 8 one-pixel shifts of it, their softmax probabilities
+ * averaged), a temperature fitted on the likelihood of those averaged validation probabilities
+ * (Guo et al. 2017), an out-of-distribution score on the penultimate features of the image
+ * itself, integrated gradients (of the image itself, not of the views), evaluation, and the .lpm
+ * model file.
  *
  * OOD score: d(f) = sqrt(mean_j (f_j - mu_j)^2 / var_j), a diagonal Mahalanobis distance of
  * the penultimate features f to the training features (mu, var per feature, var floored at
@@ -9,7 +13,9 @@
  * ood_quantile of the validation distances. A row abstains when its distance exceeds it ("input
  * unlike the training images") or its calibrated top probability is below abstain_p.
  *
- * Model file sections: header JSON (classes, shape, temperature, thresholds, the model card),
+ * Model file sections: header JSON (classes, shape, temperature, thresholds, the model card;
+ * "dx.format" 2 adds "dx.tta", the view count; a file without "format" is format 1 and is read
+ * as one view; a newer format is refused with LP_EVERSION),
  * "dx.nn" (lp_nn_save), "dx.ood" (f32: mu (F), var (F)), and "dx.drift" (lp_drift_save: the
  * monitor's reference, top probability and OOD distance of the validation rows; optional, as
  * models saved before it have none).

@@ -1,9 +1,11 @@
 /*
  * test_nn_ema.c - the exponential moving average of an nn's weights (lp_nn_opts.ema_decay):
  * the net lp_nn_train returns equals the average recomputed here from the raw trajectory of the
- * same steps taken one by one (parameters and batch-norm running statistics, through both the
- * warm-up and the decay regime of a = min(decay, (1 + t) / (10 + t))); validation during
- * training scores the averaged weights; the option is range-checked.
+ * same steps taken one by one (through both the warm-up and the decay regime of
+ * a = min(decay, (1 + t) / (10 + t))), and its batch-norm running statistics are the averaged
+ * ones carried through one pass of training-mode batch statistics of the averaged weights
+ * (momentum 0.1, unbiased variance), recomputed here; validation during training scores the
+ * averaged weights; the option is range-checked.
  */
 #include "lp_test.h"
 
@@ -17,7 +19,7 @@
  * of rounding at |w| < 2. */
 #define EMA_TOL 2e-5
 
-enum { N = 320, D = 3, BS = 16, STEPS = N / BS, NV = 64 };
+enum { N = 320, D = 3, H = 8, BS = 16, STEPS = N / BS, NV = 64 };
 
 static void data(size_t n, uint64_t seed, float *X, float *y)
 {
@@ -83,13 +85,40 @@ static void test_matches_trajectory(void **state)
         moved = fmax(moved, fabs((double)w[i] - e[i]));
     }
     assert_true(moved > 100 * EMA_TOL);
-    const float *st = lp_nn_state(avg), *st_raw = lp_nn_state(raw);
-    double moved_s = 0;
-    for (size_t i = 0; i < ns; i++) {
-        assert_true(fabs(st[i] - e[np + i]) < EMA_TOL);
-        moved_s = fmax(moved_s, fabs((double)st_raw[i] - e[np + i]));
+    /* running statistics: from the averaged ones, one pass over the rows in order, the first
+     * layer's pre-norm activations h = x W^T + b of the averaged dense0 (W (8, 3), then b) */
+    assert_int_equal(ns, 2 * H);
+    double rm[H], rv[H];
+    for (size_t j = 0; j < H; j++)
+        rm[j] = e[np + j], rv[j] = e[np + H + j];
+    for (size_t s = 0; s < STEPS; s++) {
+        double mu[H] = {0}, m2[H] = {0}, h[BS][H];
+        for (size_t r = 0; r < BS; r++)
+            for (size_t j = 0; j < H; j++) {
+                const float *x = X + (s * BS + r) * D;
+                h[r][j] = got[H * D + j];
+                for (size_t q = 0; q < D; q++)
+                    h[r][j] += (double)got[j * D + q] * x[q];
+                mu[j] += h[r][j] / BS;
+            }
+        for (size_t r = 0; r < BS; r++)
+            for (size_t j = 0; j < H; j++)
+                m2[j] += (h[r][j] - mu[j]) * (h[r][j] - mu[j]);
+        for (size_t j = 0; j < H; j++) {
+            rm[j] = 0.9 * rm[j] + 0.1 * mu[j];
+            rv[j] = 0.9 * rv[j] + 0.1 * m2[j] / (BS - 1);
+        }
     }
-    assert_true(moved_s > 100 * EMA_TOL);
+    const float *st = lp_nn_state(avg), *st_raw = lp_nn_state(raw);
+    double from_raw = 0, from_avg = 0; /* neither the raw nor the averaged statistics */
+    for (size_t j = 0; j < H; j++) {
+        assert_true(fabs(st[j] - rm[j]) < EMA_TOL);
+        assert_true(fabs(st[H + j] - rv[j]) < EMA_TOL * fmax(1, rv[j]));
+        from_raw = fmax(from_raw, fabs((double)st_raw[j] - rm[j]));
+        from_avg = fmax(from_avg, fabs(e[np + j] - rm[j]));
+    }
+    assert_true(from_raw > 100 * EMA_TOL);
+    assert_true(from_avg > 100 * EMA_TOL);
     free(e);
     free(w);
     free(got);
@@ -106,6 +135,7 @@ static void test_validation_scores_average(void **state)
     lp_err err;
     lp_nn *m;
     lp_nn_opts o = opts(0.9);
+    o.arch = "fc8,fc8"; /* no batch norm: the trained net is the last validated average */
     o.epochs = 3;
     assert_int_equal(lp_nn_fit(X, y, N, D, &o, Xv, yv, NV, &m, &err), LP_OK);
     size_t nh;

@@ -828,6 +828,25 @@ static lp_status push_hist(lp_nn *m, double v, lp_err *err)
     return LP_OK;
 }
 
+/* Re-estimate the batch-norm running statistics for the current (averaged) weights, as
+ * torch.optim.swa_utils.update_bn: training-mode forwards (no backward, no augmentation) over
+ * X in order, in batches of opts.batch_size rows; a last partial batch is skipped when a full
+ * one exists. Averaged weights are not the weights whose activations the running statistics
+ * of training followed. */
+static lp_status bn_reestimate(lp_nn *m, const float *X, const float *y, size_t n, lp_err *err)
+{
+    size_t bs = (size_t)m->o.batch_size < n ? (size_t)m->o.batch_size : n;
+    for (size_t r0 = 0; r0 < n; r0 += bs) {
+        size_t nb = n - r0 < bs ? n - r0 : bs;
+        if (nb < bs && r0 > 0)
+            break;
+        double l;
+        TRY(upload(m, X, y, NULL, r0, nb, false, err));
+        TRY(forward_backward(m, nb, true, false, &l, err));
+    }
+    return LP_OK;
+}
+
 static lp_status train_loop(lp_nn *m, const float *X, const float *y, size_t n, const float *Xv,
                             const float *yv, size_t nv, size_t *idx, lp_err *err)
 {
@@ -920,6 +939,7 @@ static lp_status train_loop(lp_nn *m, const float *X, const float *y, size_t n, 
             st = be->copy_d2d(be, m->state.ptr, m->ema_state.ptr, m->n_state * sizeof(float),
                               err);
     }
+    bool averaged = m->ema_on && m->ema_steps > 0;
     m->ema_on = false;
     if (!st && m->best.ptr && m->best_epoch > 0 && m->best_epoch < m->epochs_run) {
         st = be->copy_d2d(be, m->params.ptr, m->best.ptr, m->n_block * sizeof(float), err);
@@ -927,6 +947,8 @@ static lp_status train_loop(lp_nn *m, const float *X, const float *y, size_t n, 
             st = be->copy_d2d(be, m->state.ptr, m->best_state.ptr, m->n_state * sizeof(float),
                               err);
     }
+    if (!st && averaged && m->n_state)
+        st = bn_reestimate(m, X, y, n, err);
     return st;
 }
 

@@ -120,9 +120,12 @@ typedef struct lp_nn_opts {
                                   a = min(ema_decay, (1 + t) / (10 + t)) at the t-th step of the
                                   call (e starts as the weights after step 0), the batch-norm
                                   running statistics averaged the same way; validation, early
-                                  stopping and the trained net use the averaged weights. [0, 1);
-                                  0 off (default). lp_nn_train_step and adversarial training
-                                  ignore it */
+                                  stopping and the trained net use the averaged weights. At the
+                                  end the running statistics are re-estimated for the kept
+                                  weights by training-mode forwards over the training rows in
+                                  order, batch_size rows each (torch's swa_utils.update_bn, at
+                                  batch norm's momentum). [0, 1); 0 off (default).
+                                  lp_nn_train_step and adversarial training ignore it */
 } lp_nn_opts;
 
 /* The arch grammar: comma-separated tokens applied in order; the final dense layer to
