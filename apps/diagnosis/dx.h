@@ -46,6 +46,7 @@ typedef struct dx_train_opts {
      * pixel right, left, down, up, views 5..8 diagonally; zero fill) */
     double ema_decay;
     int tta;
+    double mixup_alpha; /* image model: mixup's Beta(alpha, alpha) (lp_nn_opts); 0 off */
 } dx_train_opts;
 
 #define DX_TTA_MAX 9

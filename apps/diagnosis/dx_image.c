@@ -363,7 +363,8 @@ lp_status dx_fit_temperature(const float *z, int V, const int32_t *y, size_t n, 
         if (v < best)
             best = v, bi = i;
     }
-    double a = lo + h * (double)(bi > 0 ? bi - 1 : 0), b = lo + h * (double)(bi + 1 < G ? bi + 1 : bi);
+    double a = lo + h * (double)(bi > 0 ? bi - 1 : 0);
+    double b = lo + h * (double)(bi + 1 < G ? bi + 1 : bi);
     const double r = 0.6180339887498949;
     double c = b - r * (b - a), d = a + r * (b - a);
     double fc = tta_nll(z, V, y, n, k, exp(c), p, tmp), fd = tta_nll(z, V, y, n, k, exp(d), p, tmp);
@@ -411,6 +412,7 @@ static lp_status build_card(dx_image_model *m, size_t n_train, size_t n_valid,
     cJSON_AddStringToObject(arch, "arch", lp_nn_opts_of(m->net)->arch);
     cJSON_AddNumberToObject(arch, "epochs", o->epochs);
     cJSON_AddNumberToObject(arch, "weight_ema_decay", o->ema_decay);
+    cJSON_AddNumberToObject(arch, "mixup_alpha", o->mixup_alpha);
     cJSON_AddNumberToObject(arch, "test_time_views", m->tta);
     cJSON *v = cJSON_AddObjectToObject(c, "validation_metrics");
     cJSON_AddNumberToObject(v, "accuracy", ev->accuracy);
@@ -650,6 +652,7 @@ lp_status dx_image_train(const float *X, const int32_t *y, size_t n, const float
         no.seed = o->seed;
         no.n_threads = o->threads;
         no.ema_decay = o->ema_decay;
+        no.mixup_alpha = o->mixup_alpha;
         if (o->device)
             no.backend = o->device;
         st = lp_nn_fit(trX, yt, nt, d, &no, vaX, yvf, nv, &m->net, err);

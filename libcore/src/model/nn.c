@@ -64,6 +64,7 @@ lp_nn_opts lp_nn_opts_default(void)
     o.input_shape = NULL;
     o.augment = NULL;
     o.ema_decay = 0.0;
+    o.mixup_alpha = 0.0;
     return o;
 }
 
@@ -169,6 +170,9 @@ lp_status lp_nn_opts_check(const lp_nn_opts *o, lp_err *err)
     if (!(o->ema_decay >= 0.0 && o->ema_decay < 1.0))
         return lp_err_set(err, LP_EINVAL, "nn: ema_decay=%g: must be in [0, 1) (0 = off)",
                           o->ema_decay);
+    if (!(o->mixup_alpha >= 0.0) || !isfinite(o->mixup_alpha))
+        return lp_err_set(err, LP_EINVAL, "nn: mixup_alpha=%g: must be finite and >= 0 (0 = off)",
+                          o->mixup_alpha);
     if (o->n_threads < 0 || o->n_threads > 1024)
         return lp_err_set(err, LP_EINVAL, "nn: n_threads=%d: must be in [0, 1024]", o->n_threads);
     return LP_OK;
@@ -217,6 +221,7 @@ void lp_nn_free(lp_nn *m)
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             lp_dbuf_free(be, bufs[i]);
         be->free(be, m->tb, NULL);
+        be->free(be, m->tb2, NULL);
     }
     lp_param_layout_free(m->lay);
     free(m->layers);
@@ -225,6 +230,7 @@ void lp_nn_free(lp_nn *m)
     free(m->stage);
     free(m->stage_y);
     free(m->stage_t);
+    free(m->stage_t2);
     free(m->hist);
     free(m->hidden);
     free(m->arch);
@@ -326,6 +332,7 @@ lp_status lp_nn_new(size_t d, const lp_nn_opts *opts, lp_nn **out, lp_err *err)
         return lp_err_set(err, LP_ENOMEM, "nn: out of memory");
     m->o = *opts;
     m->be = be;
+    m->mix_lam = 1.0;
     m->d = d;
     m->n_out = (size_t)opts->n_outputs;
     m->best_valid = NAN;
@@ -515,7 +522,10 @@ static lp_status ensure_cap(lp_nn *m, size_t rows, lp_err *err)
     for (size_t i = 0; i < 6; i++)
         lp_dbuf_free(be, bufs[i]);
     be->free(be, m->tb, NULL);
-    m->tb = NULL;
+    be->free(be, m->tb2, NULL);
+    m->tb = m->tb2 = NULL;
+    free(m->stage_t2);
+    m->stage_t2 = NULL;
     free(m->stage);
     free(m->stage_y);
     free(m->stage_t);
@@ -537,6 +547,13 @@ static lp_status ensure_cap(lp_nn *m, size_t rows, lp_err *err)
     void *tb = NULL;
     TRY(be->alloc(be, rows * sizeof(int32_t), &tb, err));
     m->tb = tb;
+    if (m->o.mixup_alpha > 0) {
+        TRY(be->alloc(be, rows * sizeof(int32_t), &tb, err));
+        m->tb2 = tb;
+        m->stage_t2 = malloc(rows * sizeof *m->stage_t2);
+        if (!m->stage_t2)
+            return lp_err_set(err, LP_ENOMEM, "nn: out of memory for a batch of %zu rows", rows);
+    }
     m->stage = malloc(rows * m->d * sizeof *m->stage);
     m->stage_y = malloc(rows * m->n_out * sizeof *m->stage_y);
     m->stage_t = malloc(rows * sizeof *m->stage_t);
@@ -587,6 +604,72 @@ static lp_status check_rows(const lp_nn *m, const float *X, const float *y, size
     return LP_OK;
 }
 
+/* A Gamma(a, 1) variate: Marsaglia & Tsang (2000) for a >= 1, and Gamma(a + 1) U^(1 / a) below. */
+static double gamma_draw(lp_rng *r, double a)
+{
+    if (a < 1.0) {
+        double u = lp_rng_uniform(r);
+        return gamma_draw(r, a + 1.0) * pow(u > 0 ? u : 1e-300, 1.0 / a);
+    }
+    double d = a - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
+    for (;;) {
+        double x = lp_rng_normal(r), v = 1.0 + c * x;
+        if (v <= 0)
+            continue;
+        v = v * v * v;
+        double u = lp_rng_uniform(r);
+        if (u > 0 && log(u) < 0.5 * x * x + d - d * v + d * log(v))
+            return d * v;
+    }
+}
+
+void lp_nn_mixup_draw(const lp_nn_opts *o, uint64_t step, size_t nb, double *lam, size_t *perm)
+{
+    lp_rng r;
+    lp_rng_seed(&r, o->seed ^ 0x6D69787570ull ^ (step * 0xD1B54A32D192ED03ull));
+    double a = o->mixup_alpha > 0 ? o->mixup_alpha : 1.0;
+    double g1 = gamma_draw(&r, a), g2 = gamma_draw(&r, a);
+    *lam = g1 + g2 > 0 ? g1 / (g1 + g2) : 0.5;
+    for (size_t i = 0; i < nb; i++)
+        perm[i] = i;
+    lp_rng_shuffle_idx(&r, perm, nb);
+}
+
+/* Mix the staged batch rows x (nb, d) (host) with a permutation of themselves, and the targets
+ * the same way (mixup_alpha): the classes of the partners go to stage_t2, soft targets are
+ * mixed in place. Sets m->mix_lam. */
+static lp_status mixup(lp_nn *m, float *x, size_t nb, lp_err *err)
+{
+    size_t d = m->d, k = m->n_out;
+    size_t *perm = lp_mallocarray(nb, sizeof *perm);
+    float *orig = lp_mallocarray(nb, (d > k ? d : k) * sizeof *orig);
+    if (!perm || !orig) {
+        free(perm);
+        free(orig);
+        return lp_err_set(err, LP_ENOMEM, "nn: out of memory for mixup of %zu rows", nb);
+    }
+    double lam;
+    lp_nn_mixup_draw(&m->o, m->step, nb, &lam, perm);
+    float l = (float)lam, l1 = (float)(1.0 - lam);
+    memcpy(orig, x, nb * d * sizeof *orig);
+    for (size_t r = 0; r < nb; r++)
+        for (size_t j = 0; j < d; j++)
+            x[r * d + j] = l * orig[r * d + j] + l1 * orig[perm[r] * d + j];
+    if (m->o.loss == LP_NN_LOSS_SOFTMAX_XENT) {
+        for (size_t r = 0; r < nb; r++)
+            m->stage_t2[r] = m->stage_t[perm[r]];
+    } else {
+        memcpy(orig, m->stage_y, nb * k * sizeof *orig);
+        for (size_t r = 0; r < nb; r++)
+            for (size_t j = 0; j < k; j++)
+                m->stage_y[r * k + j] = l * orig[r * k + j] + l1 * orig[perm[r] * k + j];
+    }
+    m->mix_lam = lam;
+    free(perm);
+    free(orig);
+    return LP_OK;
+}
+
 /* Stage rows idx[0..nb) (or rows first..first+nb when idx is NULL) of X, y into the input
  * activations and the target buffers. */
 static lp_status upload(lp_nn *m, const float *X, const float *y, const size_t *idx, size_t first,
@@ -606,8 +689,13 @@ static lp_status upload(lp_nn *m, const float *X, const float *y, const size_t *
     }
     if (augment && m->augment[0])
         TRY(lp_nn_augment(&m->o, dst, nb, m->o.seed, m->step, err));
+    m->mix_lam = 1.0;
+    if (augment && m->o.mixup_alpha > 0 && nb > 1)
+        TRY(mixup(m, dst, nb, err));
     if (!be->host_visible)
         TRY(be->copy_h2d(be, m->acts.ptr, m->stage, nb * d * sizeof(float), err));
+    if (m->o.loss == LP_NN_LOSS_SOFTMAX_XENT && m->mix_lam < 1.0)
+        TRY(be->copy_h2d(be, m->tb2, m->stage_t2, nb * sizeof(int32_t), err));
     if (m->o.loss == LP_NN_LOSS_SOFTMAX_XENT)
         return be->copy_h2d(be, m->tb, m->stage_t, nb * sizeof(int32_t), err);
     return be->copy_h2d(be, m->yb.ptr, m->stage_y, nb * k * sizeof(float), err);
@@ -619,8 +707,21 @@ static lp_status loss_of(lp_nn *m, size_t nb, const float *out, double *loss, fl
 {
     const lp_backend *be = m->be;
     switch (m->o.loss) {
-    case LP_NN_LOSS_SOFTMAX_XENT:
-        return be->softmax_xent(be, nb, m->n_out, out, m->tb, m->class_w.ptr, loss, dout, err);
+    case LP_NN_LOSS_SOFTMAX_XENT: {
+        TRY(be->softmax_xent(be, nb, m->n_out, out, m->tb, m->class_w.ptr, loss, dout, err));
+        if (m->mix_lam >= 1.0)
+            return LP_OK;
+        /* mixup: l L(y) + (1 - l) L(y[perm]); the partner gradient goes through g1, which the
+         * backward pass only uses after this */
+        double l2, lam = m->mix_lam;
+        float *d2 = dout ? m->g1.ptr : NULL;
+        TRY(be->softmax_xent(be, nb, m->n_out, out, m->tb2, m->class_w.ptr, &l2, d2, err));
+        *loss = lam * *loss + (1.0 - lam) * l2;
+        if (!dout)
+            return LP_OK;
+        TRY(be->scale(be, nb * m->n_out, (float)lam, dout, dout, err));
+        return be->axpy(be, nb * m->n_out, (float)(1.0 - lam), d2, dout, err);
+    }
     case LP_NN_LOSS_BCE:
         return be->bce_logits(be, nb, out, m->yb.ptr, loss, dout, err);
     default:

@@ -126,6 +126,12 @@ typedef struct lp_nn_opts {
                                   order, batch_size rows each (torch's swa_utils.update_bn, at
                                   batch norm's momentum). [0, 1); 0 off (default).
                                   lp_nn_train_step and adversarial training ignore it */
+    double mixup_alpha;        /* mixup (Zhang et al. 2018) in lp_nn_train: each training
+                                  batch (after augmentation) becomes x = l x + (1 - l) x[perm],
+                                  the loss l L(y) + (1 - l) L(y[perm]) (soft targets mixed the
+                                  same way for BCE / MSE), l ~ Beta(alpha, alpha) and perm a
+                                  permutation of the batch, both drawn by lp_nn_mixup_draw.
+                                  >= 0 and finite; 0 off (default) */
 } lp_nn_opts;
 
 /* The arch grammar: comma-separated tokens applied in order; the final dense layer to
@@ -382,6 +388,11 @@ const float *lp_nn_state(const lp_nn *m);
  * outside. LP_EINVAL for a bad augment spec or a missing input shape. Thread-safe. */
 lp_status lp_nn_augment(const lp_nn_opts *o, float *x, size_t nb, uint64_t seed, uint64_t step,
                         lp_err *err);
+
+/* The mixup draw of optimizer step `step` for a batch of nb rows: *lam ~ Beta(alpha, alpha)
+ * (o->mixup_alpha > 0; Marsaglia-Tsang gamma variates) and perm (nb) a uniform permutation,
+ * both from (o->seed, step). Pure; thread-safe. */
+void lp_nn_mixup_draw(const lp_nn_opts *o, uint64_t step, size_t nb, double *lam, size_t *perm);
 
 /* ---- serialization ---------------------------------------------------------------------------
  * Format (little-endian): "LPNN", u32 version (2), u64 d, u32 loss, u32 n_outputs,
