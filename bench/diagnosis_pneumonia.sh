@@ -8,7 +8,8 @@
 # at its start, the validation calibration (T, ECE before -> after) and the test JSON.
 # The before build runs once, with the first seed (builds before DX_SEED train with seed 42).
 # usage: bench/diagnosis_pneumonia.sh [BUILD_DIR=build] [BEFORE_BUILD_DIR] (env: SEEDS="42 7 1",
-#        TORCH=1 runs the peer once per seed, EPOCHS=12 for the peer, LEPTON_SHARED_DATA)
+#        TORCH=1 runs the peer with the first seed, TORCH=all with each, TORCH=0 never; EPOCHS=12
+#        for the peer; LEPTON_SHARED_DATA)
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 after="${1:-$root/build}/bin/lepton-diagnosis"
@@ -42,7 +43,7 @@ for seed in $seeds; do
   run after "$after" "$seed"
   # a build before DX_SEED existed always trains with seed 42: run it once
   if [ -n "$before" ] && [ "$seed" = "${seeds%% *}" ]; then run before "$before" "$seed"; fi
-  if [ "${TORCH:-1}" = 1 ]; then
+  if [ "${TORCH:-1}" = all ] || { [ "${TORCH:-1}" = 1 ] && [ "$seed" = "${seeds%% *}" ]; }; then
     echo "pytorch seed $seed (load $(cut -d' ' -f1 /proc/loadavg)): $($py "$root/bench/diagnosis_torch.py" "$p" "${EPOCHS:-12}" "$seed")"
   fi
 done

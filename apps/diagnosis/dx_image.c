@@ -67,7 +67,7 @@ dx_train_opts dx_train_opts_default(void)
     o.seed = 42;
     o.text_c = 100;
     o.text_ngram_max = 1;
-    o.ema_decay = 0.995;
+    o.ema_decay = 0.0;
     o.tta = 5;
     return o;
 }
