@@ -64,7 +64,8 @@ typedef struct dx_image_model dx_image_model;
 
 /* Test-time view v in [0, DX_TTA_MAX) of n images X (n, c, h, w) into out (n, c h w): view 0
  * is X, views 1..4 shift by one pixel (right, left, down, up), 5..8 diagonally; pixels the
- * shift uncovers are 0. out must not alias X. Thread-safe. */
+ * shift uncovers are 0 (a v outside the range gives view 0). out must not alias X.
+ * Thread-safe. */
 void dx_tta_view(const float *X, size_t n, size_t c, size_t h, size_t w, int v, float *out);
 /* p (n, k) = (1 / V) sum_v softmax(z_v / T), the probabilities of V views averaged (not their
  * logits); z (V, n, k) view-major; tmp (n, k) scratch. */

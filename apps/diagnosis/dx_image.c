@@ -1,11 +1,12 @@
 /*
- * dx_image.c - the image model of lepton-diagnosis (dx.h): a CNN from the nn family trained
- * with an exponential moving average of its weights (lp_nn_opts.ema_decay), test-time
- * augmentation (the image and up to 8 one-pixel shifts of it, their softmax probabilities
- * averaged), a temperature fitted on the likelihood of those averaged validation probabilities
- * (Guo et al. 2017), an out-of-distribution score on the penultimate features of the image
- * itself, integrated gradients (of the image itself, not of the views), evaluation, and the .lpm
- * model file.
+ * dx_image.c - the image model of lepton-diagnosis (dx.h): a CNN from the nn family
+ * (optionally trained with an exponential moving average of its weights and with mixup, both
+ * off by default: they lowered validation AUROC on PneumoniaMNIST), test-time augmentation (the
+ * image and up to 8 one-pixel shifts of it, their softmax probabilities averaged), a
+ * temperature fitted on the likelihood of those averaged validation probabilities (Guo et al.
+ * 2017), an out-of-distribution score on the penultimate features of the image itself,
+ * integrated gradients (of the image itself, not of the views), evaluation, and the .lpm model
+ * file.
  *
  * OOD score: d(f) = sqrt(mean_j (f_j - mu_j)^2 / var_j), a diagonal Mahalanobis distance of
  * the penultimate features f to the training features (mu, var per feature, var floored at
@@ -151,7 +152,8 @@ static const int tta_shift[DX_TTA_MAX][2] = {{0, 0},  {1, 0},  {-1, 0}, {0, 1}, 
 
 void dx_tta_view(const float *X, size_t n, size_t c, size_t h, size_t w, int v, float *out)
 {
-    int sx = tta_shift[v][0], sy = tta_shift[v][1];
+    int sx = v > 0 && v < DX_TTA_MAX ? tta_shift[v][0] : 0;
+    int sy = v > 0 && v < DX_TTA_MAX ? tta_shift[v][1] : 0;
     for (size_t p = 0; p < n * c; p++) {
         const float *src = X + p * h * w;
         float *dst = out + p * h * w;
