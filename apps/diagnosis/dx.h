@@ -47,6 +47,8 @@ typedef struct dx_train_opts {
     double ema_decay;
     int tta;
     double mixup_alpha; /* image model: mixup's Beta(alpha, alpha) (lp_nn_opts); default 0, off */
+    bool keep_last;     /* image model: keep the last epoch's net instead of the epoch with the
+                           lowest validation loss (default false) */
 } dx_train_opts;
 
 #define DX_TTA_MAX 9

@@ -413,6 +413,8 @@ static lp_status build_card(dx_image_model *m, size_t n_train, size_t n_valid,
     cJSON_AddStringToObject(arch, "family", "nn (CNN)");
     cJSON_AddStringToObject(arch, "arch", lp_nn_opts_of(m->net)->arch);
     cJSON_AddNumberToObject(arch, "epochs", o->epochs);
+    size_t best = lp_nn_best_epoch(m->net), run = lp_nn_epochs_run(m->net);
+    cJSON_AddNumberToObject(arch, "kept_epoch", (double)(o->keep_last || !best ? run : best));
     cJSON_AddNumberToObject(arch, "weight_ema_decay", o->ema_decay);
     cJSON_AddNumberToObject(arch, "mixup_alpha", o->mixup_alpha);
     cJSON_AddNumberToObject(arch, "test_time_views", m->tta);
@@ -650,7 +652,8 @@ lp_status dx_image_train(const float *X, const int32_t *y, size_t n, const float
         no.lr = o->lr;
         no.weight_decay = o->weight_decay;
         no.schedule = LP_NN_SCHED_COSINE;
-        no.patience = o->epochs; /* never stops early; restores the best validation epoch */
+        /* never stops early; restores the best validation epoch unless keep_last */
+        no.patience = o->keep_last ? 0 : o->epochs;
         no.seed = o->seed;
         no.n_threads = o->threads;
         no.ema_decay = o->ema_decay;

@@ -17,8 +17,8 @@
  *         image + text in one request are fused, see dx_fuse)
  *   verify-audit --db diagnosis.db
  * PATH is an IDX images file (with --labels) or a folder of class sub-folders (28x28 gray).
- * Environment: DX_EPOCHS, DX_ARCH, DX_THREADS, DX_EMA, DX_TTA, DX_MIXUP, DX_AUGMENT, DX_LR,
- * DX_SEED, DX_TEXT_C, DX_TEXT_NGRAM override training
+ * Environment: DX_EPOCHS, DX_ARCH, DX_THREADS, DX_EMA, DX_TTA, DX_MIXUP, DX_KEEP_LAST,
+ * DX_AUGMENT, DX_LR, DX_SEED, DX_TEXT_C, DX_TEXT_NGRAM override training
  * defaults (benchmarks, tests).
  */
 #include "dx.h"
@@ -141,6 +141,8 @@ static dx_train_opts train_opts_from_env(void)
         o.ema_decay = atof(v);
     if ((v = getenv("DX_TTA")) && atoi(v) >= 1 && atoi(v) <= DX_TTA_MAX)
         o.tta = atoi(v);
+    if ((v = getenv("DX_KEEP_LAST")))
+        o.keep_last = atoi(v) != 0;
     if ((v = getenv("DX_MIXUP")) && atof(v) >= 0)
         o.mixup_alpha = atof(v);
     if ((v = getenv("DX_AUGMENT")))

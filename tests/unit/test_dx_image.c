@@ -5,7 +5,8 @@
  * probabilities minimises their validation likelihood and, with one view, agrees with libcore's
  * temperature scaling; a trained model answers with the mean of its single-view answers over
  * the views, keeps doing so after save / load; a file of format 1 (no views) still loads as one
- * view; a newer format or a bad view count is refused with a message.
+ * view; a newer format or a bad view count is refused with a message; the card names the kept
+ * epoch, the last one with keep_last.
  */
 #include "lp_test.h"
 
@@ -214,11 +215,22 @@ static void test_model_views_and_file(void **state)
     assert_int_equal(dx_image_train(X, y, NTR, NULL, NULL, 0, 1, S, S, classes, 2, &o, &m, &err),
                      LP_OK);
     cJSON *card = cJSON_Parse(dx_image_model_card(m));
-    assert_int_equal(
-        cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(card, "model"),
-                                                 "test_time_views")),
-        5);
+    const cJSON *arch = cJSON_GetObjectItem(card, "model");
+    assert_int_equal(cJSON_GetNumberValue(cJSON_GetObjectItem(arch, "test_time_views")), 5);
+    double kept = cJSON_GetNumberValue(cJSON_GetObjectItem(arch, "kept_epoch"));
+    assert_true(kept >= 1 && kept <= 3);
     cJSON_Delete(card);
+    /* keep_last: the last epoch whatever the validation loss says */
+    dx_image_model *last;
+    o.keep_last = true;
+    o.epochs = 4;
+    assert_int_equal(
+        dx_image_train(X, y, NTR, NULL, NULL, 0, 1, S, S, classes, 2, &o, &last, &err), LP_OK);
+    card = cJSON_Parse(dx_image_model_card(last));
+    arch = cJSON_GetObjectItem(card, "model");
+    assert_int_equal(cJSON_GetNumberValue(cJSON_GetObjectItem(arch, "kept_epoch")), 4);
+    cJSON_Delete(card);
+    dx_image_model_free(last);
     char *path = lp_test_tmpfile("dx_tta.lpm"), *old = lp_test_tmpfile("dx_tta_v1.lpm");
     char *bad = lp_test_tmpfile("dx_tta_bad.lpm");
     assert_int_equal(dx_image_model_save(m, path, &err), LP_OK);
