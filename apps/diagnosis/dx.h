@@ -41,14 +41,14 @@ typedef struct dx_train_opts {
      * ensembled with the TF-IDF model, plus an embedding-distance abstention (dx_text.c) */
     const char *encoder;
     /* image model: exponential moving average of the weights during training (lp_nn_opts
-     * ema_decay; default 0, off), and the test-time augmentation views averaged in probability
+     * ema_decay; default 0.995), and the test-time augmentation views averaged in probability
      * space at prediction (1..DX_TTA_MAX, default 5: view 0 is the image itself, views 1..4
      * shift it by one pixel right, left, down, up, views 5..8 diagonally; zero fill) */
     double ema_decay;
     int tta;
     double mixup_alpha; /* image model: mixup's Beta(alpha, alpha) (lp_nn_opts); default 0, off */
     bool keep_last;     /* image model: keep the last epoch's net instead of the epoch with the
-                           lowest validation loss (default false) */
+                           lowest validation loss (default true) */
 } dx_train_opts;
 
 #define DX_TTA_MAX 9
