@@ -40,7 +40,18 @@ typedef struct dx_train_opts {
     /* text model: a sentence encoder .lpm (NULL = none) whose frozen embeddings feed a head
      * ensembled with the TF-IDF model, plus an embedding-distance abstention (dx_text.c) */
     const char *encoder;
+    /* image model: exponential moving average of the weights during training (lp_nn_opts
+     * ema_decay; default 0.995), and the test-time augmentation views averaged in probability
+     * space at prediction (1..DX_TTA_MAX, default 5: view 0 is the image itself, views 1..4
+     * shift it by one pixel right, left, down, up, views 5..8 diagonally; zero fill) */
+    double ema_decay;
+    int tta;
+    double mixup_alpha; /* image model: mixup's Beta(alpha, alpha) (lp_nn_opts); default 0, off */
+    bool keep_last;     /* image model: keep the last epoch's net instead of the epoch with the
+                           lowest validation loss (default true) */
 } dx_train_opts;
+
+#define DX_TTA_MAX 9
 
 dx_train_opts dx_train_opts_default(void);
 
@@ -52,6 +63,22 @@ dx_train_opts dx_train_opts_default(void);
 double dx_temperature_clamp(double T);
 
 typedef struct dx_image_model dx_image_model;
+
+/* Test-time view v in [0, DX_TTA_MAX) of n images X (n, c, h, w) into out (n, c h w): view 0
+ * is X, views 1..4 shift by one pixel (right, left, down, up), 5..8 diagonally; pixels the
+ * shift uncovers are 0 (a v outside the range gives view 0). out must not alias X.
+ * Thread-safe. */
+void dx_tta_view(const float *X, size_t n, size_t c, size_t h, size_t w, int v, float *out);
+/* p (n, k) = (1 / V) sum_v softmax(z_v / T), the probabilities of V views averaged (not their
+ * logits); z (V, n, k) view-major; tmp (n, k) scratch. */
+void dx_tta_probs(const float *z, int V, size_t n, size_t k, double T, double *p, double *tmp);
+/* The temperature T in [DX_T_MIN, DX_T_MAX] minimising the mean negative log-likelihood of y
+ * under dx_tta_probs(z, V, ., T) (Guo et al. 2017's temperature scaling, applied to the
+ * view-averaged probabilities): a 41-point grid over log T refined by golden-section search.
+ * V = 1 is plain temperature scaling. LP_EINVAL (no rows, V outside 1..DX_TTA_MAX),
+ * LP_ENOMEM. Thread-safe. */
+lp_status dx_fit_temperature(const float *z, int V, const int32_t *y, size_t n, size_t k,
+                             double *T, lp_err *err);
 
 /* Train on X (n, c h w) floats in [0, 1] with labels y in [0, k); X_valid / y_valid (n_valid)
  * may be NULL, then valid_frac of the training rows (stratified-free seeded split) is held

@@ -1,7 +1,12 @@
 /*
- * dx_image.c - the image model of lepton-diagnosis (dx.h): a CNN from the nn family, a
- * temperature fitted on validation logits (Guo et al. 2017), an out-of-distribution score on
- * the penultimate features, integrated gradients, evaluation, and the .lpm model file.
+ * dx_image.c - the image model of lepton-diagnosis (dx.h): a CNN from the nn family trained
+ * with an exponential moving average of its weights, keeping the last epoch's average
+ * (optionally mixup, off by default: it lowered validation AUROC), test-time augmentation (the
+ * image and up to 8 one-pixel shifts of it, their softmax probabilities averaged), a
+ * temperature fitted on the likelihood of those averaged validation probabilities (Guo et al.
+ * 2017), an out-of-distribution score on the penultimate features of the image itself,
+ * integrated gradients (of the image itself, not of the views), evaluation, and the .lpm model
+ * file.
  *
  * OOD score: d(f) = sqrt(mean_j (f_j - mu_j)^2 / var_j), a diagonal Mahalanobis distance of
  * the penultimate features f to the training features (mu, var per feature, var floored at
@@ -9,7 +14,9 @@
  * ood_quantile of the validation distances. A row abstains when its distance exceeds it ("input
  * unlike the training images") or its calibrated top probability is below abstain_p.
  *
- * Model file sections: header JSON (classes, shape, temperature, thresholds, the model card),
+ * Model file sections: header JSON (classes, shape, temperature, thresholds, the model card;
+ * "dx.format" 2 adds "dx.tta", the view count; a file without "format" is format 1 and is read
+ * as one view; a newer format is refused with LP_EVERSION),
  * "dx.nn" (lp_nn_save), "dx.ood" (f32: mu (F), var (F)), and "dx.drift" (lp_drift_save: the
  * monitor's reference, top probability and OOD distance of the validation rows; optional, as
  * models saved before it have none).
@@ -38,7 +45,12 @@ struct dx_image_model {
     char version[32];
     char *card;
     lp_drift *drift; /* validation top probability and OOD distance, or NULL */
+    int tta;         /* test-time views averaged in probability space (1 = the image alone) */
 };
+
+/* Version of the "dx" header of an image model file. 1: no "format" field (one view);
+ * 2: "format" and "tta" (the views averaged at prediction). */
+#define DX_IMAGE_FORMAT 2
 
 dx_train_opts dx_train_opts_default(void)
 {
@@ -56,6 +68,9 @@ dx_train_opts dx_train_opts_default(void)
     o.seed = 42;
     o.text_c = 100;
     o.text_ngram_max = 1;
+    o.ema_decay = 0.995;
+    o.keep_last = true;
+    o.tta = 5;
     return o;
 }
 
@@ -131,6 +146,49 @@ static void ood_dist(const dx_image_model *m, const float *f, size_t n, double *
     }
 }
 
+/* View v (0..DX_TTA_MAX-1) of n images X (n, c, h, w): the image shifted by (dx, dy) of the
+ * table below, zero fill where the shift uncovers pixels. (n, c h w) into out. */
+static const int tta_shift[DX_TTA_MAX][2] = {{0, 0},  {1, 0},  {-1, 0}, {0, 1},  {0, -1},
+                                              {1, 1}, {-1, -1}, {1, -1}, {-1, 1}};
+
+void dx_tta_view(const float *X, size_t n, size_t c, size_t h, size_t w, int v, float *out)
+{
+    int sx = v > 0 && v < DX_TTA_MAX ? tta_shift[v][0] : 0;
+    int sy = v > 0 && v < DX_TTA_MAX ? tta_shift[v][1] : 0;
+    for (size_t p = 0; p < n * c; p++) {
+        const float *src = X + p * h * w;
+        float *dst = out + p * h * w;
+        for (size_t i = 0; i < h; i++) {
+            long si = (long)i - sy;
+            for (size_t j = 0; j < w; j++) {
+                long sj = (long)j - sx;
+                dst[i * w + j] = si >= 0 && si < (long)h && sj >= 0 && sj < (long)w
+                                     ? src[(size_t)si * w + (size_t)sj]
+                                     : 0.0f;
+            }
+        }
+    }
+}
+
+/* Raw logits of the V views of X (n, d): z (V, n, k). */
+static lp_status tta_logits(const dx_image_model *m, const float *X, size_t n, int V, float *z,
+                            lp_err *err)
+{
+    TRY(lp_nn_predict_raw(m->net, X, n, z, err));
+    if (V == 1)
+        return LP_OK;
+    float *xv = lp_mallocarray(n, m->d * sizeof *xv);
+    if (!xv)
+        return lp_err_set(err, LP_ENOMEM, "dx: out of memory for the test-time views");
+    lp_status st = LP_OK;
+    for (int v = 1; v < V && !st; v++) {
+        dx_tta_view(X, n, m->c, m->h, m->w, v, xv);
+        st = lp_nn_predict_raw(m->net, xv, n, z + (size_t)v * n * m->k, err);
+    }
+    free(xv);
+    return st;
+}
+
 /* Softmax of z / T for each row of logits (n, k) into probs (double). */
 static void softmax_t(const float *z, size_t n, size_t k, double T, double *p)
 {
@@ -146,6 +204,17 @@ static void softmax_t(const float *z, size_t n, size_t k, double T, double *p)
     }
 }
 
+void dx_tta_probs(const float *z, int V, size_t n, size_t k, double T, double *p, double *tmp)
+{
+    for (size_t i = 0; i < n * k; i++)
+        p[i] = 0;
+    for (int v = 0; v < V; v++) {
+        softmax_t(z + (size_t)v * n * k, n, k, T, tmp);
+        for (size_t i = 0; i < n * k; i++)
+            p[i] += tmp[i] / V;
+    }
+}
+
 lp_status dx_image_predict(const dx_image_model *m, const float *X, size_t n, dx_answer *out,
                            lp_err *err)
 {
@@ -153,15 +222,18 @@ lp_status dx_image_predict(const dx_image_model *m, const float *X, size_t n, dx
         return lp_err_set(err, LP_EINVAL, "dx predict: NULL argument");
     if (n == 0)
         return LP_OK;
-    float *z = lp_mallocarray(n, m->k * sizeof *z), *f = lp_mallocarray(n, m->F * sizeof *f);
+    size_t V = (size_t)m->tta;
+    float *z = lp_mallocarray(V * n, m->k * sizeof *z), *f = lp_mallocarray(n, m->F * sizeof *f);
     double *p = lp_mallocarray(n, m->k * sizeof *p), *dist = lp_mallocarray(n, sizeof *dist);
-    lp_status st = z && f && p && dist ? LP_OK : lp_err_set(err, LP_ENOMEM, "dx: out of memory");
+    double *tmp = lp_mallocarray(n, m->k * sizeof *tmp);
+    lp_status st = z && f && p && dist && tmp ? LP_OK
+                                              : lp_err_set(err, LP_ENOMEM, "dx: out of memory");
     if (!st)
-        st = lp_nn_predict_raw(m->net, X, n, z, err);
+        st = tta_logits(m, X, n, m->tta, z, err);
     if (!st)
         st = lp_nn_features(m->net, X, n, f, err);
     if (!st) {
-        softmax_t(z, n, m->k, m->T, p);
+        dx_tta_probs(z, m->tta, n, m->k, m->T, p, tmp);
         ood_dist(m, f, n, dist);
         for (size_t i = 0; i < n; i++) {
             dx_answer *a = &out[i];
@@ -188,6 +260,7 @@ lp_status dx_image_predict(const dx_image_model *m, const float *X, size_t n, dx
     free(f);
     free(p);
     free(dist);
+    free(tmp);
     return st;
 }
 
@@ -252,16 +325,68 @@ lp_status dx_image_eval(const dx_image_model *m, const float *X, const int32_t *
     return st;
 }
 
-/* ECE of softmax(z / T) against y. */
-static double ece_at(const float *z, const int32_t *y, size_t n, size_t k, double T)
+/* ECE of the view-averaged softmax(z / T) against y; p, tmp (n, k) scratch. */
+static double ece_at(const float *z, int V, const int32_t *y, size_t n, size_t k, double T,
+                     double *p, double *tmp)
 {
-    double *p = lp_mallocarray(n, k * sizeof *p), e = NAN;
-    if (!p)
-        return NAN;
-    softmax_t(z, n, k, T, p);
+    double e = NAN;
+    dx_tta_probs(z, V, n, k, T, p, tmp);
     lp_metrics_ece(y, p, n, k, LP_METRICS_ECE_BINS_DEFAULT, &e, NULL);
-    free(p);
     return e;
+}
+
+/* Mean negative log-likelihood of y under the view-averaged softmax(z / T). */
+static double tta_nll(const float *z, int V, const int32_t *y, size_t n, size_t k, double T,
+                      double *p, double *tmp)
+{
+    dx_tta_probs(z, V, n, k, T, p, tmp);
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s -= log(fmax(p[i * k + (size_t)y[i]], 1e-300));
+    return s / (double)n;
+}
+
+lp_status dx_fit_temperature(const float *z, int V, const int32_t *y, size_t n, size_t k,
+                             double *T, lp_err *err)
+{
+    if (!z || !y || !T || n == 0 || k < 2 || V < 1 || V > DX_TTA_MAX)
+        return lp_err_set(err, LP_EINVAL, "dx temperature: no validation rows");
+    double *p = lp_mallocarray(n, k * sizeof *p), *tmp = lp_mallocarray(n, k * sizeof *tmp);
+    if (!p || !tmp) {
+        free(p);
+        free(tmp);
+        return lp_err_set(err, LP_ENOMEM, "dx temperature: out of memory");
+    }
+    /* a grid over log T, then golden-section search inside the best cell's neighbours */
+    enum { G = 41 };
+    double lo = log(DX_T_MIN), hi = log(DX_T_MAX), h = (hi - lo) / (G - 1), best = INFINITY;
+    size_t bi = 0;
+    for (size_t i = 0; i < G; i++) {
+        double v = tta_nll(z, V, y, n, k, exp(lo + h * (double)i), p, tmp);
+        if (v < best)
+            best = v, bi = i;
+    }
+    double a = lo + h * (double)(bi > 0 ? bi - 1 : 0);
+    double b = lo + h * (double)(bi + 1 < G ? bi + 1 : bi);
+    const double r = 0.6180339887498949;
+    double c = b - r * (b - a), d = a + r * (b - a);
+    double fc = tta_nll(z, V, y, n, k, exp(c), p, tmp), fd = tta_nll(z, V, y, n, k, exp(d), p, tmp);
+    for (int it = 0; it < 40; it++) {
+        if (fc < fd) {
+            b = d, d = c, fd = fc;
+            c = b - r * (b - a);
+            fc = tta_nll(z, V, y, n, k, exp(c), p, tmp);
+        } else {
+            a = c, c = d, fc = fd;
+            d = a + r * (b - a);
+            fd = tta_nll(z, V, y, n, k, exp(d), p, tmp);
+        }
+    }
+    double x = 0.5 * (a + b), fx = tta_nll(z, V, y, n, k, exp(x), p, tmp);
+    *T = fx <= best ? exp(x) : exp(lo + h * (double)bi);
+    free(p);
+    free(tmp);
+    return LP_OK;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -289,6 +414,11 @@ static lp_status build_card(dx_image_model *m, size_t n_train, size_t n_valid,
     cJSON_AddStringToObject(arch, "family", "nn (CNN)");
     cJSON_AddStringToObject(arch, "arch", lp_nn_opts_of(m->net)->arch);
     cJSON_AddNumberToObject(arch, "epochs", o->epochs);
+    size_t best = lp_nn_best_epoch(m->net), run = lp_nn_epochs_run(m->net);
+    cJSON_AddNumberToObject(arch, "kept_epoch", (double)(o->keep_last || !best ? run : best));
+    cJSON_AddNumberToObject(arch, "weight_ema_decay", o->ema_decay);
+    cJSON_AddNumberToObject(arch, "mixup_alpha", o->mixup_alpha);
+    cJSON_AddNumberToObject(arch, "test_time_views", m->tta);
     cJSON *v = cJSON_AddObjectToObject(c, "validation_metrics");
     cJSON_AddNumberToObject(v, "accuracy", ev->accuracy);
     cJSON_AddNumberToObject(v, "macro_f1", ev->macro_f1);
@@ -296,7 +426,11 @@ static lp_status build_card(dx_image_model *m, size_t n_train, size_t n_valid,
         cJSON_AddNumberToObject(v, "auroc", ev->auroc);
     cJSON_AddNumberToObject(v, "abstained", (double)ev->abstained);
     cJSON *cal = cJSON_AddObjectToObject(c, "calibration");
-    cJSON_AddStringToObject(cal, "method", "temperature scaling on the validation split");
+    cJSON_AddStringToObject(cal, "method",
+                            m->tta > 1 ? "temperature scaling on the validation split (the "
+                                         "likelihood of the probabilities averaged over the "
+                                         "test-time views)"
+                                       : "temperature scaling on the validation split");
     cJSON_AddNumberToObject(cal, "temperature", m->T);
     cJSON_AddStringToObject(cal, "temperature_range", "[0.1, 10] (a fit at a bound is clamped)");
     cJSON_AddNumberToObject(cal, "ece_before", ece_before);
@@ -332,30 +466,25 @@ static lp_status set_version(dx_image_model *m, lp_err *err)
 static lp_status fit_trust(dx_image_model *m, const float *X, size_t n, const float *Xv,
                            const int32_t *yv, size_t nv, const dx_train_opts *o, lp_err *err)
 {
-    float *z = lp_mallocarray(nv, m->k * sizeof *z);
-    double *zd = lp_mallocarray(nv, m->k * sizeof *zd);
+    size_t V = (size_t)m->tta;
+    float *z = lp_mallocarray(V * nv, m->k * sizeof *z);
+    double *p = lp_mallocarray(nv, m->k * sizeof *p), *tmp = lp_mallocarray(nv, m->k * sizeof *tmp);
     size_t nf = n < 5000 ? n : 5000;
     float *f = lp_mallocarray(nf > nv ? nf : nv, m->F * sizeof *f);
     double *dist = lp_mallocarray(nv, sizeof *dist);
     m->mu = lp_calloc(m->F, sizeof *m->mu);
     m->var = lp_calloc(m->F, sizeof *m->var);
-    lp_status st = z && zd && f && dist && m->mu && m->var
+    lp_status st = z && p && tmp && f && dist && m->mu && m->var
                        ? LP_OK
                        : lp_err_set(err, LP_ENOMEM, "dx: out of memory");
     double ece_before = NAN;
     if (!st)
-        st = lp_nn_predict_raw(m->net, Xv, nv, z, err);
+        st = tta_logits(m, Xv, nv, m->tta, z, err);
+    if (!st)
+        st = dx_fit_temperature(z, m->tta, yv, nv, m->k, &m->T, err);
     if (!st) {
-        for (size_t i = 0; i < nv * m->k; i++)
-            zd[i] = z[i];
-        lp_calibrator *cal = NULL;
-        st = lp_calibrator_fit_temperature(zd, yv, nv, m->k, &cal, err);
-        if (!st) {
-            lp_calibrator_params(cal, &m->T, NULL);
-            lp_calibrator_free(cal);
-            m->T = dx_temperature_clamp(m->T);
-        }
-        ece_before = ece_at(z, yv, nv, m->k, 1.0);
+        m->T = dx_temperature_clamp(m->T);
+        ece_before = ece_at(z, m->tta, yv, nv, m->k, 1.0, p, tmp);
     }
     /* per-feature statistics of (up to 5000 evenly spaced) training rows */
     if (!st) {
@@ -410,7 +539,8 @@ static lp_status fit_trust(dx_image_model *m, const float *X, size_t n, const fl
     if (!st)
         st = build_card(m, n, nv, &ev, ece_before, o, err);
     free(z);
-    free(zd);
+    free(p);
+    free(tmp);
     free(f);
     free(dist);
     return st;
@@ -439,6 +569,9 @@ lp_status dx_image_train(const float *X, const int32_t *y, size_t n, const float
                           "dx train: need at least 4 images and 2..64 classes (got %zu, %zu)", n,
                           k);
     *out = NULL;
+    if (o->tta < 1 || o->tta > DX_TTA_MAX)
+        return lp_err_set(err, LP_EINVAL, "dx train: tta=%d: must be in [1, %d]", o->tta,
+                          DX_TTA_MAX);
     size_t d = c * h * w;
     for (size_t i = 0; i < n; i++)
         if (y[i] < 0 || (size_t)y[i] >= k)
@@ -520,15 +653,19 @@ lp_status dx_image_train(const float *X, const int32_t *y, size_t n, const float
         no.lr = o->lr;
         no.weight_decay = o->weight_decay;
         no.schedule = LP_NN_SCHED_COSINE;
-        no.patience = o->epochs; /* never stops early; restores the best validation epoch */
+        /* never stops early; restores the best validation epoch unless keep_last */
+        no.patience = o->keep_last ? 0 : o->epochs;
         no.seed = o->seed;
         no.n_threads = o->threads;
+        no.ema_decay = o->ema_decay;
+        no.mixup_alpha = o->mixup_alpha;
         if (o->device)
             no.backend = o->device;
         st = lp_nn_fit(trX, yt, nt, d, &no, vaX, yvf, nv, &m->net, err);
     }
     if (!st) {
         m->F = lp_nn_n_features(m->net);
+        m->tta = o->tta;
         st = fit_trust(m, trX, nt, vaX, yv, nv, o, err);
     }
     free(idx);
@@ -623,6 +760,8 @@ lp_status dx_image_model_save(const dx_image_model *m, const char *path, lp_err 
         return lp_err_set(err, LP_ENOMEM, "dx save: out of memory");
     cJSON *dx = cJSON_AddObjectToObject(hdr, "dx");
     cJSON_AddStringToObject(dx, "kind", "image");
+    cJSON_AddNumberToObject(dx, "format", DX_IMAGE_FORMAT);
+    cJSON_AddNumberToObject(dx, "tta", m->tta);
     cJSON_AddStringToObject(dx, "version", m->version);
     cJSON_AddNumberToObject(dx, "c", (double)m->c);
     cJSON_AddNumberToObject(dx, "h", (double)m->h);
@@ -687,6 +826,21 @@ lp_status dx_image_model_load(const char *path, dx_image_model **out, lp_err *er
                 !cJSON_IsArray(cls) || !cJSON_IsString(ver)))
         st = lp_err_set(err, LP_EFORMAT, "%s: not a lepton-diagnosis image model (no dx header)",
                         path);
+    if (!st) {
+        /* format 1 files have neither "format" nor "tta": one view */
+        double fmt = cJSON_HasObjectItem(dx, "format") ? num(dx, "format") : 1;
+        double tta = cJSON_HasObjectItem(dx, "tta") ? num(dx, "tta") : 1;
+        if (fmt > DX_IMAGE_FORMAT)
+            st = lp_err_set(err, LP_EVERSION,
+                            "%s: image model format %g is newer than this lepton-diagnosis "
+                            "reads (1..%d)",
+                            path, fmt, DX_IMAGE_FORMAT);
+        else if (!(fmt >= 1) || fmt != floor(fmt) || !(tta >= 1 && tta <= DX_TTA_MAX) ||
+                 tta != floor(tta))
+            st = lp_err_set(err, LP_EFORMAT, "%s: bad dx header: format %g, tta %g (1..%d)", path,
+                            fmt, tta, DX_TTA_MAX);
+        m->tta = (int)tta;
+    }
     if (!st) {
         m->c = (size_t)num(dx, "c"), m->h = (size_t)num(dx, "h"), m->w = (size_t)num(dx, "w");
         m->T = num(dx, "temperature");

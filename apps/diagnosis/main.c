@@ -17,7 +17,8 @@
  *         image + text in one request are fused, see dx_fuse)
  *   verify-audit --db diagnosis.db
  * PATH is an IDX images file (with --labels) or a folder of class sub-folders (28x28 gray).
- * Environment: DX_EPOCHS, DX_ARCH, DX_THREADS, DX_TEXT_C, DX_TEXT_NGRAM override training
+ * Environment: DX_EPOCHS, DX_ARCH, DX_THREADS, DX_EMA, DX_TTA, DX_MIXUP, DX_KEEP_LAST,
+ * DX_AUGMENT, DX_LR, DX_SEED, DX_TEXT_C, DX_TEXT_NGRAM override training
  * defaults (benchmarks, tests).
  */
 #include "dx.h"
@@ -136,6 +137,20 @@ static dx_train_opts train_opts_from_env(void)
         o.arch = v;
     if ((v = getenv("DX_THREADS")) && atoi(v) > 0)
         o.threads = atoi(v);
+    if ((v = getenv("DX_EMA")) && atof(v) >= 0 && atof(v) < 1)
+        o.ema_decay = atof(v);
+    if ((v = getenv("DX_TTA")) && atoi(v) >= 1 && atoi(v) <= DX_TTA_MAX)
+        o.tta = atoi(v);
+    if ((v = getenv("DX_KEEP_LAST")))
+        o.keep_last = atoi(v) != 0;
+    if ((v = getenv("DX_MIXUP")) && atof(v) >= 0)
+        o.mixup_alpha = atof(v);
+    if ((v = getenv("DX_AUGMENT")))
+        o.augment = v;
+    if ((v = getenv("DX_LR")) && atof(v) > 0)
+        o.lr = atof(v);
+    if ((v = getenv("DX_SEED")) && *v)
+        o.seed = strtoull(v, NULL, 10);
     if ((v = getenv("DX_TEXT_C")) && atof(v) > 0)
         o.text_c = atof(v);
     if ((v = getenv("DX_TEXT_NGRAM")) && atoi(v) > 0)

@@ -63,6 +63,8 @@ lp_nn_opts lp_nn_opts_default(void)
     o.arch = NULL;
     o.input_shape = NULL;
     o.augment = NULL;
+    o.ema_decay = 0.0;
+    o.mixup_alpha = 0.0;
     return o;
 }
 
@@ -165,6 +167,12 @@ lp_status lp_nn_opts_check(const lp_nn_opts *o, lp_err *err)
     if (!(o->clip_norm >= 0.0) || !isfinite(o->clip_norm))
         return lp_err_set(err, LP_EINVAL, "nn: clip_norm=%g: must be finite and >= 0 (0 = off)",
                           o->clip_norm);
+    if (!(o->ema_decay >= 0.0 && o->ema_decay < 1.0))
+        return lp_err_set(err, LP_EINVAL, "nn: ema_decay=%g: must be in [0, 1) (0 = off)",
+                          o->ema_decay);
+    if (!(o->mixup_alpha >= 0.0) || !isfinite(o->mixup_alpha))
+        return lp_err_set(err, LP_EINVAL, "nn: mixup_alpha=%g: must be finite and >= 0 (0 = off)",
+                          o->mixup_alpha);
     if (o->n_threads < 0 || o->n_threads > 1024)
         return lp_err_set(err, LP_EINVAL, "nn: n_threads=%d: must be in [0, 1024]", o->n_threads);
     return LP_OK;
@@ -209,10 +217,11 @@ void lp_nn_free(lp_nn *m)
         lp_dbuf *bufs[] = {&m->params, &m->grads, &m->opt_m, &m->opt_v,      &m->best,
                            &m->sq,     &m->red,   &m->class_w, &m->acts,     &m->g0,
                            &m->g1,     &m->yb,    &m->state, &m->best_state, &m->ws,
-                           &m->ones};
+                           &m->ones,   &m->ema,   &m->ema_state};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             lp_dbuf_free(be, bufs[i]);
         be->free(be, m->tb, NULL);
+        be->free(be, m->tb2, NULL);
     }
     lp_param_layout_free(m->lay);
     free(m->layers);
@@ -221,6 +230,7 @@ void lp_nn_free(lp_nn *m)
     free(m->stage);
     free(m->stage_y);
     free(m->stage_t);
+    free(m->stage_t2);
     free(m->hist);
     free(m->hidden);
     free(m->arch);
@@ -322,6 +332,7 @@ lp_status lp_nn_new(size_t d, const lp_nn_opts *opts, lp_nn **out, lp_err *err)
         return lp_err_set(err, LP_ENOMEM, "nn: out of memory");
     m->o = *opts;
     m->be = be;
+    m->mix_lam = 1.0;
     m->d = d;
     m->n_out = (size_t)opts->n_outputs;
     m->best_valid = NAN;
@@ -511,7 +522,10 @@ static lp_status ensure_cap(lp_nn *m, size_t rows, lp_err *err)
     for (size_t i = 0; i < 6; i++)
         lp_dbuf_free(be, bufs[i]);
     be->free(be, m->tb, NULL);
-    m->tb = NULL;
+    be->free(be, m->tb2, NULL);
+    m->tb = m->tb2 = NULL;
+    free(m->stage_t2);
+    m->stage_t2 = NULL;
     free(m->stage);
     free(m->stage_y);
     free(m->stage_t);
@@ -533,6 +547,13 @@ static lp_status ensure_cap(lp_nn *m, size_t rows, lp_err *err)
     void *tb = NULL;
     TRY(be->alloc(be, rows * sizeof(int32_t), &tb, err));
     m->tb = tb;
+    if (m->o.mixup_alpha > 0) {
+        TRY(be->alloc(be, rows * sizeof(int32_t), &tb, err));
+        m->tb2 = tb;
+        m->stage_t2 = malloc(rows * sizeof *m->stage_t2);
+        if (!m->stage_t2)
+            return lp_err_set(err, LP_ENOMEM, "nn: out of memory for a batch of %zu rows", rows);
+    }
     m->stage = malloc(rows * m->d * sizeof *m->stage);
     m->stage_y = malloc(rows * m->n_out * sizeof *m->stage_y);
     m->stage_t = malloc(rows * sizeof *m->stage_t);
@@ -583,6 +604,72 @@ static lp_status check_rows(const lp_nn *m, const float *X, const float *y, size
     return LP_OK;
 }
 
+/* A Gamma(a, 1) variate: Marsaglia & Tsang (2000) for a >= 1, and Gamma(a + 1) U^(1 / a) below. */
+static double gamma_draw(lp_rng *r, double a)
+{
+    if (a < 1.0) {
+        double u = lp_rng_uniform(r);
+        return gamma_draw(r, a + 1.0) * pow(u > 0 ? u : 1e-300, 1.0 / a);
+    }
+    double d = a - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
+    for (;;) {
+        double x = lp_rng_normal(r), v = 1.0 + c * x;
+        if (v <= 0)
+            continue;
+        v = v * v * v;
+        double u = lp_rng_uniform(r);
+        if (u > 0 && log(u) < 0.5 * x * x + d - d * v + d * log(v))
+            return d * v;
+    }
+}
+
+void lp_nn_mixup_draw(const lp_nn_opts *o, uint64_t step, size_t nb, double *lam, size_t *perm)
+{
+    lp_rng r;
+    lp_rng_seed(&r, o->seed ^ 0x6D69787570ull ^ (step * 0xD1B54A32D192ED03ull));
+    double a = o->mixup_alpha > 0 ? o->mixup_alpha : 1.0;
+    double g1 = gamma_draw(&r, a), g2 = gamma_draw(&r, a);
+    *lam = g1 + g2 > 0 ? g1 / (g1 + g2) : 0.5;
+    for (size_t i = 0; i < nb; i++)
+        perm[i] = i;
+    lp_rng_shuffle_idx(&r, perm, nb);
+}
+
+/* Mix the staged batch rows x (nb, d) (host) with a permutation of themselves, and the targets
+ * the same way (mixup_alpha): the classes of the partners go to stage_t2, soft targets are
+ * mixed in place. Sets m->mix_lam. */
+static lp_status mixup(lp_nn *m, float *x, size_t nb, lp_err *err)
+{
+    size_t d = m->d, k = m->n_out;
+    size_t *perm = lp_mallocarray(nb, sizeof *perm);
+    float *orig = lp_mallocarray(nb, (d > k ? d : k) * sizeof *orig);
+    if (!perm || !orig) {
+        free(perm);
+        free(orig);
+        return lp_err_set(err, LP_ENOMEM, "nn: out of memory for mixup of %zu rows", nb);
+    }
+    double lam;
+    lp_nn_mixup_draw(&m->o, m->step, nb, &lam, perm);
+    float l = (float)lam, l1 = (float)(1.0 - lam);
+    memcpy(orig, x, nb * d * sizeof *orig);
+    for (size_t r = 0; r < nb; r++)
+        for (size_t j = 0; j < d; j++)
+            x[r * d + j] = l * orig[r * d + j] + l1 * orig[perm[r] * d + j];
+    if (m->o.loss == LP_NN_LOSS_SOFTMAX_XENT) {
+        for (size_t r = 0; r < nb; r++)
+            m->stage_t2[r] = m->stage_t[perm[r]];
+    } else {
+        memcpy(orig, m->stage_y, nb * k * sizeof *orig);
+        for (size_t r = 0; r < nb; r++)
+            for (size_t j = 0; j < k; j++)
+                m->stage_y[r * k + j] = l * orig[r * k + j] + l1 * orig[perm[r] * k + j];
+    }
+    m->mix_lam = lam;
+    free(perm);
+    free(orig);
+    return LP_OK;
+}
+
 /* Stage rows idx[0..nb) (or rows first..first+nb when idx is NULL) of X, y into the input
  * activations and the target buffers. */
 static lp_status upload(lp_nn *m, const float *X, const float *y, const size_t *idx, size_t first,
@@ -602,8 +689,13 @@ static lp_status upload(lp_nn *m, const float *X, const float *y, const size_t *
     }
     if (augment && m->augment[0])
         TRY(lp_nn_augment(&m->o, dst, nb, m->o.seed, m->step, err));
+    m->mix_lam = 1.0;
+    if (augment && m->o.mixup_alpha > 0 && nb > 1)
+        TRY(mixup(m, dst, nb, err));
     if (!be->host_visible)
         TRY(be->copy_h2d(be, m->acts.ptr, m->stage, nb * d * sizeof(float), err));
+    if (m->o.loss == LP_NN_LOSS_SOFTMAX_XENT && m->mix_lam < 1.0)
+        TRY(be->copy_h2d(be, m->tb2, m->stage_t2, nb * sizeof(int32_t), err));
     if (m->o.loss == LP_NN_LOSS_SOFTMAX_XENT)
         return be->copy_h2d(be, m->tb, m->stage_t, nb * sizeof(int32_t), err);
     return be->copy_h2d(be, m->yb.ptr, m->stage_y, nb * k * sizeof(float), err);
@@ -615,8 +707,21 @@ static lp_status loss_of(lp_nn *m, size_t nb, const float *out, double *loss, fl
 {
     const lp_backend *be = m->be;
     switch (m->o.loss) {
-    case LP_NN_LOSS_SOFTMAX_XENT:
-        return be->softmax_xent(be, nb, m->n_out, out, m->tb, m->class_w.ptr, loss, dout, err);
+    case LP_NN_LOSS_SOFTMAX_XENT: {
+        TRY(be->softmax_xent(be, nb, m->n_out, out, m->tb, m->class_w.ptr, loss, dout, err));
+        if (m->mix_lam >= 1.0)
+            return LP_OK;
+        /* mixup: l L(y) + (1 - l) L(y[perm]); the partner gradient goes through g1, which the
+         * backward pass only uses after this */
+        double l2, lam = m->mix_lam;
+        float *d2 = dout ? m->g1.ptr : NULL;
+        TRY(be->softmax_xent(be, nb, m->n_out, out, m->tb2, m->class_w.ptr, &l2, d2, err));
+        *loss = lam * *loss + (1.0 - lam) * l2;
+        if (!dout)
+            return LP_OK;
+        TRY(be->scale(be, nb * m->n_out, (float)lam, dout, dout, err));
+        return be->axpy(be, nb * m->n_out, (float)(1.0 - lam), d2, dout, err);
+    }
     case LP_NN_LOSS_BCE:
         return be->bce_logits(be, nb, out, m->yb.ptr, loss, dout, err);
     default:
@@ -701,6 +806,46 @@ static lp_status clip_grads(lp_nn *m, lp_err *err)
     return LP_OK;
 }
 
+/* x = a x + (1 - a) y over n floats: two backend calls. */
+static lp_status ema_mix(const lp_backend *be, size_t n, double a, float *x, const float *y,
+                         lp_err *err)
+{
+    TRY(be->scale(be, n, (float)a, x, x, err));
+    return be->axpy(be, n, (float)(1.0 - a), y, x, err);
+}
+
+/* The averaging update after an optimizer step (opts.ema_decay): the first update copies the
+ * weights and the batch-norm state, later ones mix them in at a = min(decay, (1 + t) / (10 + t)),
+ * t the updates so far, so the average forgets the random initialisation quickly. */
+static lp_status ema_update(lp_nn *m, lp_err *err)
+{
+    const lp_backend *be = m->be;
+    if (m->ema_steps == 0) {
+        TRY(be->copy_d2d(be, m->ema.ptr, m->params.ptr, m->n_block * sizeof(float), err));
+        if (m->n_state)
+            TRY(be->copy_d2d(be, m->ema_state.ptr, m->state.ptr, m->n_state * sizeof(float),
+                             err));
+    } else {
+        double t = (double)m->ema_steps, a = fmin(m->o.ema_decay, (1.0 + t) / (10.0 + t));
+        TRY(ema_mix(be, m->n_block, a, m->ema.ptr, m->params.ptr, err));
+        if (m->n_state)
+            TRY(ema_mix(be, m->n_state, a, m->ema_state.ptr, m->state.ptr, err));
+    }
+    m->ema_steps++;
+    return LP_OK;
+}
+
+/* Exchange the live weights (and state) with the averaged ones: a pointer swap, no copy. */
+static void ema_swap(lp_nn *m)
+{
+    lp_dbuf t = m->params;
+    m->params = m->ema;
+    m->ema = t;
+    t = m->state;
+    m->state = m->ema_state;
+    m->ema_state = t;
+}
+
 /* One step on the staged batch; total = T of the cosine schedule. */
 static lp_status step_staged(lp_nn *m, size_t nb, uint64_t total, double *loss, lp_err *err)
 {
@@ -724,6 +869,8 @@ static lp_status step_staged(lp_nn *m, size_t nb, uint64_t total, double *loss, 
         TRY(be->sgd_step(be, m->n_block, &s, m->params.ptr, m->grads.ptr, m->opt_m.ptr, err));
     }
     m->step++;
+    if (m->ema_on)
+        TRY(ema_update(m, err));
     if (loss)
         *loss = l;
     return LP_OK;
@@ -782,6 +929,25 @@ static lp_status push_hist(lp_nn *m, double v, lp_err *err)
     return LP_OK;
 }
 
+/* Re-estimate the batch-norm running statistics for the current (averaged) weights, as
+ * torch.optim.swa_utils.update_bn: training-mode forwards (no backward, no augmentation) over
+ * X in order, in batches of opts.batch_size rows; a last partial batch is skipped when a full
+ * one exists. Averaged weights are not the weights whose activations the running statistics
+ * of training followed. */
+static lp_status bn_reestimate(lp_nn *m, const float *X, const float *y, size_t n, lp_err *err)
+{
+    size_t bs = (size_t)m->o.batch_size < n ? (size_t)m->o.batch_size : n;
+    for (size_t r0 = 0; r0 < n; r0 += bs) {
+        size_t nb = n - r0 < bs ? n - r0 : bs;
+        if (nb < bs && r0 > 0)
+            break;
+        double l;
+        TRY(upload(m, X, y, NULL, r0, nb, false, err));
+        TRY(forward_backward(m, nb, true, false, &l, err));
+    }
+    return LP_OK;
+}
+
 static lp_status train_loop(lp_nn *m, const float *X, const float *y, size_t n, const float *Xv,
                             const float *yv, size_t nv, size_t *idx, lp_err *err)
 {
@@ -802,6 +968,12 @@ static lp_status train_loop(lp_nn *m, const float *X, const float *y, size_t n, 
         TRY(lp_dbuf_alloc(be, m->n_block, &m->best, err));
         TRY(lp_dbuf_alloc(be, m->n_state ? m->n_state : 1, &m->best_state, err));
     }
+    if (m->o.ema_decay > 0 && !m->ema.ptr) {
+        TRY(lp_dbuf_alloc(be, m->n_block, &m->ema, err));
+        TRY(lp_dbuf_alloc(be, m->n_state ? m->n_state : 1, &m->ema_state, err));
+    }
+    m->ema_on = m->o.ema_decay > 0;
+    m->ema_steps = 0;
     lp_rng rng;
     /* the step count makes a further lp_nn_train call on the same net draw new orders */
     lp_rng_seed(&rng, m->o.seed ^ 0x5DEECE66Dull ^ (m->step * 0x9E3779B97F4A7C15ull));
@@ -833,11 +1005,16 @@ static lp_status train_loop(lp_nn *m, const float *X, const float *y, size_t n, 
             continue;
         }
         double vl;
+        if (m->ema_on) /* validate (and keep as best) the averaged weights */
+            ema_swap(m);
         st = eval_loss(m, Xv, yv, nv, &vl, err);
         if (!st)
             st = push_hist(m, vl, err);
-        if (st)
+        if (st) {
+            if (m->ema_on)
+                ema_swap(m);
             break;
+        }
         lp_log_debug("nn epoch %d: train loss %.6f, valid loss %.6f", e + 1, sum / (double)n, vl);
         if (isnan(m->best_valid) || vl < m->best_valid) {
             m->best_valid = vl;
@@ -848,16 +1025,31 @@ static lp_status train_loop(lp_nn *m, const float *X, const float *y, size_t n, 
                 st = be->copy_d2d(be, m->best_state.ptr, m->state.ptr, m->n_state * sizeof(float),
                                   err);
         } else if (m->o.patience > 0 && (size_t)e + 1 - m->best_epoch >= (size_t)m->o.patience) {
+            if (m->ema_on)
+                ema_swap(m);
             break;
         }
+        if (m->ema_on)
+            ema_swap(m);
     }
     lp_progress_end(prog);
+    /* the trained net is the average (the best epoch's average is restored below) */
+    if (!st && m->ema_on && m->ema_steps > 0) {
+        st = be->copy_d2d(be, m->params.ptr, m->ema.ptr, m->n_block * sizeof(float), err);
+        if (!st && m->n_state)
+            st = be->copy_d2d(be, m->state.ptr, m->ema_state.ptr, m->n_state * sizeof(float),
+                              err);
+    }
+    bool averaged = m->ema_on && m->ema_steps > 0;
+    m->ema_on = false;
     if (!st && m->best.ptr && m->best_epoch > 0 && m->best_epoch < m->epochs_run) {
         st = be->copy_d2d(be, m->params.ptr, m->best.ptr, m->n_block * sizeof(float), err);
         if (!st && m->n_state)
             st = be->copy_d2d(be, m->state.ptr, m->best_state.ptr, m->n_state * sizeof(float),
                               err);
     }
+    if (!st && averaged && m->n_state)
+        st = bn_reestimate(m, X, y, n, err);
     return st;
 }
 

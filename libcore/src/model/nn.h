@@ -114,6 +114,24 @@ typedef struct lp_nn_opts {
                                   (up to P pixels each way), "rotate=D" (up to D degrees),
                                   "brightness=B" (add U(-B, B) x the row's range); drawn
                                   from the seed and the step. NULL or "" off */
+    double ema_decay;          /* exponential moving average of the weights (Polyak &
+                                  Juditsky 1992; as timm's ModelEma): after every optimizer
+                                  step of lp_nn_train, e = a e + (1 - a) w with
+                                  a = min(ema_decay, (1 + t) / (10 + t)) at the t-th step of the
+                                  call (e starts as the weights after step 0), the batch-norm
+                                  running statistics averaged the same way; validation, early
+                                  stopping and the trained net use the averaged weights. At the
+                                  end the running statistics are re-estimated for the kept
+                                  weights by training-mode forwards over the training rows in
+                                  order, batch_size rows each (torch's swa_utils.update_bn, at
+                                  batch norm's momentum). [0, 1); 0 off (default).
+                                  lp_nn_train_step and adversarial training ignore it */
+    double mixup_alpha;        /* mixup (Zhang et al. 2018) in lp_nn_train: each training
+                                  batch (after augmentation) becomes x = l x + (1 - l) x[perm],
+                                  the loss l L(y) + (1 - l) L(y[perm]) (soft targets mixed the
+                                  same way for BCE / MSE), l ~ Beta(alpha, alpha) and perm a
+                                  permutation of the batch, both drawn by lp_nn_mixup_draw.
+                                  >= 0 and finite; 0 off (default) */
 } lp_nn_opts;
 
 /* The arch grammar: comma-separated tokens applied in order; the final dense layer to
@@ -370,6 +388,11 @@ const float *lp_nn_state(const lp_nn *m);
  * outside. LP_EINVAL for a bad augment spec or a missing input shape. Thread-safe. */
 lp_status lp_nn_augment(const lp_nn_opts *o, float *x, size_t nb, uint64_t seed, uint64_t step,
                         lp_err *err);
+
+/* The mixup draw of optimizer step `step` for a batch of nb rows: *lam ~ Beta(alpha, alpha)
+ * (o->mixup_alpha > 0; Marsaglia-Tsang gamma variates) and perm (nb) a uniform permutation,
+ * both from (o->seed, step). Pure; thread-safe. */
+void lp_nn_mixup_draw(const lp_nn_opts *o, uint64_t step, size_t nb, double *lam, size_t *perm);
 
 /* ---- serialization ---------------------------------------------------------------------------
  * Format (little-endian): "LPNN", u32 version (2), u64 d, u32 loss, u32 n_outputs,

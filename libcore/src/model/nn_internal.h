@@ -45,6 +45,13 @@ struct lp_nn {
     float *stage;     /* host staging (cap, d) */
     float *stage_y;   /* host staging (cap, n_out) */
     int32_t *stage_t; /* host staging (cap) */
+    int32_t *tb2;       /* (cap) device: the partner rows' classes of a mixup batch */
+    int32_t *stage_t2;  /* host staging (cap) */
+    double mix_lam;     /* lambda of the staged batch's mixup; 1 when not mixed */
+
+    lp_dbuf ema, ema_state; /* (n_block), (n_state): the averaged weights (opts.ema_decay) */
+    bool ema_on;            /* lp_nn_train is averaging: step_staged updates ema */
+    uint64_t ema_steps;     /* averaging updates since the start of the lp_nn_train call */
 
     uint64_t step;
     size_t epochs_run, best_epoch;

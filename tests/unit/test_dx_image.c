@@ -1,0 +1,286 @@
+/*
+ * test_dx_image.c - the image model's test-time augmentation and its calibration
+ * (dx_image.c): each view is the image shifted by the pixel the table says, with zero fill;
+ * views are averaged as probabilities, not as logits; the temperature fitted on view-averaged
+ * probabilities minimises their validation likelihood and, with one view, agrees with libcore's
+ * temperature scaling; a trained model answers with the mean of its single-view answers over
+ * the views, keeps doing so after save / load; a file of format 1 (no views) still loads as one
+ * view; a newer format or a bad view count is refused with a message; the card names the kept
+ * epoch, the last one with keep_last.
+ */
+#include "lp_test.h"
+
+#include "dx.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One view's probabilities summed over views in the same order as dx_image_predict: the
+ * two paths differ only where the model reads its file back (not at all). */
+#define PROB_TOL 1e-12
+/* Golden-section search stops at a bracket of about 1e-8 in log T; the likelihood around
+ * its minimum is flat to second order, so neighbours 1% away score higher. */
+#define T_REL_TOL 1e-3
+
+static void test_views(void **state)
+{
+    (void)state;
+    enum { C = 2, H = 3, W = 4 };
+    float x[C * H * W], v[C * H * W];
+    for (int i = 0; i < C * H * W; i++)
+        x[i] = (float)(i + 1);
+    dx_tta_view(x, 1, C, H, W, 0, v);
+    assert_memory_equal(x, v, sizeof x);
+    /* view 1: one pixel right: out(i, j) = x(i, j - 1), column 0 uncovered */
+    dx_tta_view(x, 1, C, H, W, 1, v);
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++)
+                assert_true(v[(c * H + i) * W + j] == (j ? x[(c * H + i) * W + j - 1] : 0.0f));
+    /* view 4: one pixel up: out(i, j) = x(i + 1, j), the last row uncovered */
+    dx_tta_view(x, 1, C, H, W, 4, v);
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++)
+                assert_true(v[(c * H + i) * W + j] ==
+                            (i + 1 < H ? x[(c * H + i + 1) * W + j] : 0.0f));
+    /* view 5: right and down */
+    dx_tta_view(x, 1, C, H, W, 5, v);
+    assert_true(v[0] == 0.0f && v[W] == 0.0f && v[1] == 0.0f);
+    assert_true(v[W + 1] == x[0] && v[2 * W + 3] == x[W + 2]);
+    /* every view of two images is two images' views */
+    float x2[2 * C * H * W], v2[2 * C * H * W];
+    memcpy(x2, x, sizeof x);
+    memcpy(x2 + C * H * W, x, sizeof x);
+    for (int k = 0; k < DX_TTA_MAX; k++) {
+        dx_tta_view(x2, 2, C, H, W, k, v2);
+        dx_tta_view(x, 1, C, H, W, k, v);
+        assert_memory_equal(v2, v, sizeof v);
+        assert_memory_equal(v2 + C * H * W, v, sizeof v);
+    }
+}
+
+static void test_probability_average(void **state)
+{
+    (void)state;
+    /* two views of one row, logits (0, 0) and (4, 0): the mean of the softmaxes is
+     * (0.5 + s) / 2 with s = 1 / (1 + e^-4); softmax of the mean logits would give
+     * 1 / (1 + e^-2), a different number */
+    float z[4] = {0, 0, 4, 0};
+    double p[2], tmp[2];
+    dx_tta_probs(z, 2, 1, 2, 1.0, p, tmp);
+    double s = 1 / (1 + exp(-4.0));
+    assert_true(fabs(p[0] - (0.5 + s) / 2) < 1e-12);
+    assert_true(fabs(p[0] + p[1] - 1) < 1e-12);
+    /* temperature 2 divides the logits: view 2 gives 1 / (1 + e^-2) */
+    dx_tta_probs(z, 2, 1, 2, 2.0, p, tmp);
+    assert_true(fabs(p[0] - (0.5 + 1 / (1 + exp(-2.0))) / 2) < 1e-12);
+}
+
+static double nll(const float *z, int V, const int32_t *y, size_t n, size_t k, double T)
+{
+    double *p = malloc(n * k * sizeof *p), *tmp = malloc(n * k * sizeof *tmp), s = 0;
+    dx_tta_probs(z, V, n, k, T, p, tmp);
+    for (size_t i = 0; i < n; i++)
+        s -= log(p[i * k + (size_t)y[i]]);
+    free(p);
+    free(tmp);
+    return s / (double)n;
+}
+
+static void test_temperature(void **state)
+{
+    (void)state;
+    enum { N = 400, K = 3, V = 3 };
+    static float z[V * N * K];
+    static double zd[N * K];
+    int32_t y[N];
+    lp_rng r;
+    lp_rng_seed(&r, 5);
+    /* overconfident logits: the true class gets +3 most of the time, a wrong one sometimes */
+    for (size_t i = 0; i < N; i++) {
+        y[i] = (int32_t)(i % K);
+        size_t hot = lp_rng_uniform(&r) < 0.75 ? (size_t)y[i] : (size_t)(y[i] + 1) % K;
+        for (int v = 0; v < V; v++)
+            for (size_t j = 0; j < K; j++)
+                z[((size_t)v * N + i) * K + j] =
+                    (float)((j == hot ? 6.0 : 0.0) + (v ? 1.5 : 0.5) * lp_rng_normal(&r));
+    }
+    lp_err err;
+    double T1, Tv;
+    /* one view: libcore's temperature scaling (an independent implementation) */
+    assert_int_equal(dx_fit_temperature(z, 1, y, N, K, &T1, &err), LP_OK);
+    for (size_t i = 0; i < N * K; i++)
+        zd[i] = z[i];
+    lp_calibrator *cal;
+    assert_int_equal(lp_calibrator_fit_temperature(zd, y, N, K, &cal, &err), LP_OK);
+    double Tref;
+    lp_calibrator_params(cal, &Tref, NULL);
+    lp_calibrator_free(cal);
+    assert_true(T1 > 1.2); /* overconfident: softened */
+    assert_true(fabs(T1 - Tref) < T_REL_TOL * Tref);
+    /* three views: a minimum of the averaged likelihood, not of one view's */
+    assert_int_equal(dx_fit_temperature(z, V, y, N, K, &Tv, &err), LP_OK);
+    double f = nll(z, V, y, N, K, Tv);
+    assert_true(f < nll(z, V, y, N, K, Tv * 1.01));
+    assert_true(f < nll(z, V, y, N, K, Tv / 1.01));
+    assert_true(fabs(Tv - T1) > 0.01 * T1);
+    assert_int_equal(dx_fit_temperature(z, 0, y, N, K, &Tv, &err), LP_EINVAL);
+    assert_int_equal(dx_fit_temperature(z, DX_TTA_MAX + 1, y, N, K, &Tv, &err), LP_EINVAL);
+}
+
+/* Bars that tell the classes apart: class 0 a horizontal bar, class 1 a vertical one. */
+enum { S = 8, D = S * S, NTR = 96, NTE = 12 };
+static void bars(size_t n, uint64_t seed, float *X, int32_t *y)
+{
+    lp_rng r;
+    lp_rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++) {
+        y[i] = (int32_t)(i % 2);
+        size_t at = 2 + lp_rng_below(&r, S - 4);
+        for (size_t p = 0; p < D; p++) {
+            size_t row = p / S, col = p % S;
+            bool on = y[i] ? col == at : row == at;
+            X[i * D + p] = (float)((on ? 0.8 : 0.1) + 0.1 * lp_rng_uniform(&r));
+        }
+    }
+}
+
+/* Rewrite the model file at path with its "dx" header edited by fn. */
+static void rewrite(const char *path, const char *out, void (*fn)(cJSON *dx))
+{
+    lp_err err;
+    lp_lpm *f;
+    assert_int_equal(lp_lpm_load(path, &f, &err), LP_OK);
+    cJSON *h = cJSON_Parse(lp_lpm_header(f));
+    fn(cJSON_GetObjectItem(h, "dx"));
+    char *text = cJSON_PrintUnformatted(h);
+    lp_lpm_writer *w = lp_lpm_writer_new();
+    static const struct {
+        const char *name;
+        lp_lpm_dtype t;
+    } sec[] = {{"dx.nn", LP_LPM_DTYPE_BYTES},
+               {"dx.ood", LP_LPM_DTYPE_F32},
+               {"dx.drift", LP_LPM_DTYPE_BYTES}};
+    for (size_t i = 0; i < 3; i++) {
+        const void *d;
+        size_t n;
+        assert_int_equal(lp_lpm_section(f, sec[i].name, (int)sec[i].t, &d, &n, &err), LP_OK);
+        assert_int_equal(lp_lpm_writer_add(w, sec[i].name, sec[i].t, d, n, &err), LP_OK);
+    }
+    assert_int_equal(lp_lpm_writer_save(w, text, out, &err), LP_OK);
+    lp_lpm_writer_free(w);
+    cJSON_free(text);
+    cJSON_Delete(h);
+    lp_lpm_free(f);
+}
+
+static void to_format1(cJSON *dx)
+{
+    cJSON_DeleteItemFromObject(dx, "format");
+    cJSON_DeleteItemFromObject(dx, "tta");
+}
+static void to_format3(cJSON *dx)
+{
+    cJSON_ReplaceItemInObject(dx, "format", cJSON_CreateNumber(3));
+}
+static void to_tta0(cJSON *dx)
+{
+    cJSON_ReplaceItemInObject(dx, "tta", cJSON_CreateNumber(0));
+}
+
+static void test_model_views_and_file(void **state)
+{
+    (void)state;
+    static float X[NTR * D], Xt[NTE * D], xv[NTE * D];
+    int32_t y[NTR], yt[NTE];
+    bars(NTR, 1, X, y);
+    bars(NTE, 2, Xt, yt);
+    static const char *classes[2] = {"horizontal", "vertical"};
+    dx_train_opts o = dx_train_opts_default();
+    o.arch = "conv4,pool,fc8";
+    o.epochs = 3;
+    o.threads = 1;
+    o.valid_frac = 0.25;
+    o.tta = 5;
+    lp_err err;
+    dx_image_model *m;
+    o.tta = 0;
+    assert_int_equal(dx_image_train(X, y, NTR, NULL, NULL, 0, 1, S, S, classes, 2, &o, &m, &err),
+                     LP_EINVAL);
+    assert_non_null(strstr(err.msg, "tta=0"));
+    o.tta = 5;
+    assert_int_equal(dx_image_train(X, y, NTR, NULL, NULL, 0, 1, S, S, classes, 2, &o, &m, &err),
+                     LP_OK);
+    cJSON *card = cJSON_Parse(dx_image_model_card(m));
+    const cJSON *arch = cJSON_GetObjectItem(card, "model");
+    assert_int_equal(cJSON_GetNumberValue(cJSON_GetObjectItem(arch, "test_time_views")), 5);
+    double kept = cJSON_GetNumberValue(cJSON_GetObjectItem(arch, "kept_epoch"));
+    assert_true(kept >= 1 && kept <= 3);
+    cJSON_Delete(card);
+    /* keep_last: the last epoch whatever the validation loss says */
+    dx_image_model *last;
+    o.keep_last = true;
+    o.epochs = 4;
+    assert_int_equal(
+        dx_image_train(X, y, NTR, NULL, NULL, 0, 1, S, S, classes, 2, &o, &last, &err), LP_OK);
+    card = cJSON_Parse(dx_image_model_card(last));
+    arch = cJSON_GetObjectItem(card, "model");
+    assert_int_equal(cJSON_GetNumberValue(cJSON_GetObjectItem(arch, "kept_epoch")), 4);
+    cJSON_Delete(card);
+    dx_image_model_free(last);
+    char *path = lp_test_tmpfile("dx_tta.lpm"), *old = lp_test_tmpfile("dx_tta_v1.lpm");
+    char *bad = lp_test_tmpfile("dx_tta_bad.lpm");
+    assert_int_equal(dx_image_model_save(m, path, &err), LP_OK);
+    dx_image_model *m5, *m1, *x;
+    assert_int_equal(dx_image_model_load(path, &m5, &err), LP_OK);
+    rewrite(path, old, to_format1);
+    assert_int_equal(dx_image_model_load(old, &m1, &err), LP_OK);
+
+    dx_answer a[NTE], b[NTE], one[NTE], back[NTE];
+    assert_int_equal(dx_image_predict(m, Xt, NTE, a, &err), LP_OK);
+    assert_int_equal(dx_image_predict(m5, Xt, NTE, back, &err), LP_OK);
+    double mean[NTE * 2] = {0}, diff = 0;
+    for (int v = 0; v < 5; v++) {
+        dx_tta_view(Xt, NTE, 1, S, S, v, xv);
+        assert_int_equal(dx_image_predict(m1, xv, NTE, one, &err), LP_OK);
+        for (size_t i = 0; i < NTE; i++)
+            for (size_t j = 0; j < 2; j++)
+                mean[i * 2 + j] += one[i].probs[j] / 5;
+        if (v == 0)
+            memcpy(b, one, sizeof b);
+    }
+    for (size_t i = 0; i < NTE; i++)
+        for (size_t j = 0; j < 2; j++) {
+            assert_true(fabs(a[i].probs[j] - mean[i * 2 + j]) < PROB_TOL);
+            assert_true(a[i].probs[j] == back[i].probs[j]);
+            diff = fmax(diff, fabs(a[i].probs[j] - b[i].probs[j]));
+        }
+    assert_true(diff > 1e-6); /* the views matter: one view answers otherwise */
+
+    rewrite(path, bad, to_format3);
+    assert_int_equal(dx_image_model_load(bad, &x, &err), LP_EVERSION);
+    assert_non_null(strstr(err.msg, "newer"));
+    rewrite(path, bad, to_tta0);
+    assert_int_equal(dx_image_model_load(bad, &x, &err), LP_EFORMAT);
+    assert_non_null(strstr(err.msg, "tta"));
+    dx_image_model_free(m);
+    dx_image_model_free(m5);
+    dx_image_model_free(m1);
+    free(path);
+    free(old);
+    free(bad);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_views),
+        cmocka_unit_test(test_probability_average),
+        cmocka_unit_test(test_temperature),
+        cmocka_unit_test(test_model_views_and_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
