@@ -18,7 +18,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 duration=${DURATION:-10}
-threads=${THREADS:-$(nproc)}
+threads=${THREADS:-$(if [ "${PIN:-0}" = 1 ]; then echo 1; else nproc; fi)}
+wrk_t=$(if [ "${PIN:-0}" = 1 ]; then echo 1; else echo 2; fi) # wrk threads
 fthreads=${FRAUD_THREADS:-$threads}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 77; }
 tmp=$(mktemp -d)
@@ -60,7 +61,7 @@ LUA
 wrk_ceiling_lua
 wrk_header
 echo "# model: $model"
-echo "# wrk -t2 -c32 -d${duration}s, server pool $threads threads (fraud: $fthreads); columns: req/s p50_us p99_us non2xx requests server_cpu_us_per_request"
+echo "# wrk -t$wrk_t -c32 -d${duration}s, server pool $threads threads (fraud: $fthreads); columns: req/s p50_us p99_us non2xx requests server_cpu_us_per_request"
 # fraud only: one transaction scored before the load, kept as a sample answer
 wrk_before_load() {
   [ "$1" = fraud ] || [ "$1" = baseline ] || return 0

@@ -21,7 +21,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 duration=${DURATION:-10}
-threads=${THREADS:-$(nproc)}
+threads=${THREADS:-$(if [ "${PIN:-0}" = 1 ]; then echo 1; else nproc; fi)}
+wrk_t=$(if [ "${PIN:-0}" = 1 ]; then echo 1; else echo 2; fi) # wrk threads
 fold_users=${FOLD_USERS:-100}
 new_users=${NEW_USERS:-50}
 events_per_s=${EVENTS_PER_S:-50}
@@ -84,7 +85,7 @@ LUA
 wrk_ceiling_lua
 wrk_header
 echo "# data: $data ($(wc -l <"$tmp/users") users), $(wc -l <"$tmp/fold") known + $(wc -l <"$tmp/new") new users with 3 new events each"
-echo "# wrk -t2 -c32 -d${duration}s, server pool $threads threads, $events_per_s events/s beside the load; columns: req/s p50_us p99_us non2xx requests server_cpu_us_per_request"
+echo "# wrk -t$wrk_t -c32 -d${duration}s, server pool $threads threads, $events_per_s events/s beside the load; columns: req/s p50_us p99_us non2xx requests server_cpu_us_per_request"
 # recommend only: post the events (fold-in users), keep a new user's list as a sample, and start
 # the events' wrk beside the load
 wrk_before_load() {

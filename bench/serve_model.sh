@@ -8,14 +8,15 @@
 #   ROUNDS (1; each round runs every server once, in the same order),
 #   BASELINE (another `lepton` binary, e.g. an earlier commit's, run the same way between the
 #   ceiling and this build's, for before/after numbers from one run),
-#   PIN (1: the server on CPU 1 and wrk on CPU 0, with `taskset`, so that the two never preempt
-#   each other: the p99 is then the server's queueing, not the scheduler's time slices; the
-#   throughput is one core's)
+#   PIN (1: the server on CPU 1 with one pool thread unless THREADS says otherwise, and wrk -t1
+#   on CPU 0, with `taskset`, so that no thread waits for another's time slice: the p99 is then
+#   the server's queueing, not the scheduler's; the throughput is one core's)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 duration=${DURATION:-10}
-threads=${THREADS:-$(nproc)}
+threads=${THREADS:-$(if [ "${PIN:-0}" = 1 ]; then echo 1; else nproc; fi)}
+wrk_t=$(if [ "${PIN:-0}" = 1 ]; then echo 1; else echo 2; fi) # wrk threads
 data=${LEPTON_SHARED_DATA:-$root/../shared/data}/breast-cancer-wisconsin
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 77; }
 [ -f "$data/train.csv" ] || { echo "skip: $data not found" >&2; exit 77; }
@@ -44,7 +45,7 @@ done = function(summary, latency, requests)
 end
 LUA
 echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg) before"
-echo "# wrk -t2 -c32 -d${duration}s, server pool $threads threads${pin_srv:+, server pinned to CPU 1 and wrk to CPU 0}; columns: req/s p50_us p99_us non2xx requests server_cpu_us_per_request"
+echo "# wrk -t$wrk_t -c32 -d${duration}s, server pool $threads threads${pin_srv:+, server pinned to CPU 1 and wrk to CPU 0}; columns: req/s p50_us p99_us non2xx requests server_cpu_us_per_request"
 tck=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # run NAME PORT COMMAND...: start a server, load it with wrk, append its RESULT line (plus the
@@ -56,7 +57,7 @@ run() {
   local pid=$!
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
   local t0; t0=$(cpu_ticks $pid)
-  local r; r=$("${pin_wrk[@]}" wrk -t2 -c32 -d"${duration}s" -s "$tmp/post.lua" "http://127.0.0.1:$port" | grep '^RESULT')
+  local r; r=$("${pin_wrk[@]}" wrk -t"$wrk_t" -c32 -d"${duration}s" -s "$tmp/post.lua" "http://127.0.0.1:$port" | grep '^RESULT')
   local t1; t1=$(cpu_ticks $pid)
   curl -s "http://127.0.0.1:$port/v1/monitor" >"$tmp/$name.mon" || true
   kill -TERM $pid; wait $pid || true

@@ -4,8 +4,10 @@
 # The sourcing script sets tmp (a scratch folder), duration (seconds) and threads (the server
 # pool), may define wrk_before_load NAME PORT (run once the server answers /healthz, before the
 # load), and sets PERF (a file) to `perf record -g` the server named by WRK_PERF_NAME.
-# PIN=1 runs the servers on CPU 1 and wrk on CPU 0 (taskset), so that the two never preempt each
-# other: the p99 is then the server's own queueing, not the scheduler's time slices.
+# PIN=1 runs the servers on CPU 1 and wrk on CPU 0 (taskset), and the sourcing scripts then give
+# each one thread (the server pool THREADS defaults to 1, wrk -t1), so that no thread waits for
+# another's time slice: the p99 is then the server's own queueing, not the scheduler's. The
+# sourcing script sets wrk_t (wrk's threads).
 wrk_pin_srv=() wrk_pin_wrk=()
 if [ "${PIN:-0}" = 1 ]; then
   command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] || { echo "PIN=1 needs taskset and 2 CPUs" >&2; exit 77; }
@@ -52,7 +54,7 @@ wrk_run() {
   if [ -n "${PERF:-}" ] && [ "$name" = "${WRK_PERF_NAME:-}" ]; then
     perf record -g -o "$PERF" -p $pid -- sleep "$duration" >/dev/null 2>&1 & perf_pid=$!
   fi
-  local r; r=$("${wrk_pin_wrk[@]}" wrk -t2 -c32 -d"${duration}s" -s "$tmp/$script" "http://127.0.0.1:$port" | grep '^RESULT')
+  local r; r=$("${wrk_pin_wrk[@]}" wrk -t"$wrk_t" -c32 -d"${duration}s" -s "$tmp/$script" "http://127.0.0.1:$port" | grep '^RESULT')
   local t1; t1=$(wrk_cpu_ticks $pid)
   [ -z "$perf_pid" ] || wait $perf_pid || true
   kill -TERM $pid; wait $pid || true

@@ -136,8 +136,12 @@ struct rec_service {
     lp_mf_event_opts ev;
     lp_swap *swap;
     sqlite3 *db;
-    sqlite3_stmt *ins_event, *sel_events, *upsert_item, *all_events;
-    pthread_mutex_t db_mu, retrain_mu;
+    sqlite3_stmt *ins_event, *upsert_item, *all_events;
+    /* a second, read-only connection for a user's events (rd_mu): WAL lets it read while the
+     * events writer holds db (db_mu) through a COMMIT's fsync */
+    sqlite3 *rdb;
+    sqlite3_stmt *sel_events;
+    pthread_mutex_t db_mu, rd_mu, retrain_mu;
     pthread_rwlock_t cat_mu;
     rec_catalog cat;
     lp_server *srv;
@@ -217,8 +221,6 @@ static lp_status db_open(rec_service *s, lp_err *err)
         return db_err(s, "cannot create the schema", err);
     if (sqlite3_prepare_v2(s->db, "INSERT INTO events(user, item, type, weight, ts) "
                            "VALUES(?, ?, ?, ?, ?)", -1, &s->ins_event, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(s->db, "SELECT item, weight FROM events WHERE user = ?", -1,
-                           &s->sel_events, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db, "INSERT INTO items(item, category, in_stock) VALUES(?, ?, ?) "
                            "ON CONFLICT(item) DO UPDATE SET "
                            "category = coalesce(excluded.category, category), "
@@ -226,6 +228,13 @@ static lp_status db_open(rec_service *s, lp_err *err)
         sqlite3_prepare_v2(s->db, "SELECT user, item, weight FROM events ORDER BY id", -1,
                            &s->all_events, NULL) != SQLITE_OK)
         return db_err(s, "cannot prepare statements", err);
+    if (sqlite3_open_v2(s->db_path, &s->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK ||
+        (sqlite3_busy_timeout(s->rdb, 10000),
+         sqlite3_prepare_v2(s->rdb, "SELECT item, weight FROM events WHERE user = ?", -1,
+                            &s->sel_events, NULL)) != SQLITE_OK)
+        return lp_err_set(err, LP_EIO, "%s: cannot open for reading: %s", s->db_path,
+                          s->rdb ? sqlite3_errmsg(s->rdb) : "out of memory");
     /* the catalog */
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(s->db, "SELECT item, category, in_stock FROM items", -1, &q, NULL) !=
@@ -308,7 +317,7 @@ static lp_status user_history(rec_service *s, const lp_mf *m, const char *user, 
     if (!p) return lp_err_set(err, LP_ENOMEM, "history: out of memory");
     for (size_t t = 0; t < nh; t++) p[len++] = (pair){hi[t], hw[t]};
     lp_status st = LP_OK;
-    pthread_mutex_lock(&s->db_mu);
+    pthread_mutex_lock(&s->rd_mu);
     sqlite3_reset(s->sel_events);
     sqlite3_bind_text(s->sel_events, 1, user, -1, SQLITE_TRANSIENT);
     int rc;
@@ -328,9 +337,11 @@ static lp_status user_history(rec_service *s, const lp_mf *m, const char *user, 
         p[len++] = (pair){(int32_t)i, (float)wt};
         (*n_events)++;
     }
-    if (!st && rc != SQLITE_DONE && rc != SQLITE_ROW) st = db_err(s, "reading events", err);
+    if (!st && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        st = lp_err_set(err, LP_EIO, "%s: reading events: %s", s->db_path,
+                        sqlite3_errmsg(s->rdb));
     sqlite3_reset(s->sel_events);
-    pthread_mutex_unlock(&s->db_mu);
+    pthread_mutex_unlock(&s->rd_mu);
     if (st) {
         free(p);
         return st;
@@ -1138,6 +1149,7 @@ lp_status rec_service_new(const rec_service_opts *o, rec_service **out, lp_err *
     rec_service *s = lp_calloc(1, sizeof *s);
     if (!s) return lp_err_set(err, LP_ENOMEM, "service: out of memory");
     pthread_mutex_init(&s->db_mu, NULL);
+    pthread_mutex_init(&s->rd_mu, NULL);
     pthread_mutex_init(&s->retrain_mu, NULL);
     pthread_rwlock_init(&s->cat_mu, NULL);
     pthread_mutex_init(&s->mon_mu, NULL);
@@ -1214,9 +1226,11 @@ void rec_service_free(rec_service *s)
     sqlite3_finalize(s->upsert_item);
     sqlite3_finalize(s->all_events);
     if (s->db) sqlite3_close(s->db);
+    if (s->rdb) sqlite3_close(s->rdb);
     lp_swap_free(s->swap);
     cat_clear(&s->cat);
     pthread_mutex_destroy(&s->db_mu);
+    pthread_mutex_destroy(&s->rd_mu);
     pthread_mutex_destroy(&s->retrain_mu);
     pthread_rwlock_destroy(&s->cat_mu);
     pthread_mutex_destroy(&s->mon_mu);
