@@ -251,12 +251,32 @@ MF_SIMD_SUM_S
 }
 
 /* contrib (nh, REC_RHS) floats: contrib[t][r] = p_t . y_r, with the listed items' factors as the
- * columns of yt (k, REC_RHS): the history rows go one at a time, the listed items across the
- * vector lanes. */
+ * columns of yt (k, REC_RHS): four history rows per pass (four independent accumulators, so the
+ * multiply-adds do not wait on each other), the listed items across the vector lanes. */
 MF_CLONES
 static void p_because(const float *p, size_t nh, size_t k, const float *yt, float *contrib)
 {
-    for (size_t t = 0; t < nh; t++) {
+    size_t t = 0;
+    for (; t + 4 <= nh; t += 4) {
+        const float *p0 = p + t * k, *p1 = p0 + k, *p2 = p1 + k, *p3 = p2 + k;
+        float a0[REC_RHS] = {0}, a1[REC_RHS] = {0}, a2[REC_RHS] = {0}, a3[REC_RHS] = {0};
+        for (size_t a = 0; a < k; a++) {
+            const float *ya = yt + a * REC_RHS;
+            float q0 = p0[a], q1 = p1[a], q2 = p2[a], q3 = p3[a];
+MF_SIMD
+            for (size_t r = 0; r < REC_RHS; r++) {
+                a0[r] += q0 * ya[r];
+                a1[r] += q1 * ya[r];
+                a2[r] += q2 * ya[r];
+                a3[r] += q3 * ya[r];
+            }
+        }
+        memcpy(contrib + t * REC_RHS, a0, sizeof a0);
+        memcpy(contrib + (t + 1) * REC_RHS, a1, sizeof a1);
+        memcpy(contrib + (t + 2) * REC_RHS, a2, sizeof a2);
+        memcpy(contrib + (t + 3) * REC_RHS, a3, sizeof a3);
+    }
+    for (; t < nh; t++) {
         const float *pt = p + t * k;
         float acc[REC_RHS] = {0};
         for (size_t a = 0; a < k; a++) {
