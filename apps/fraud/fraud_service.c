@@ -537,50 +537,11 @@ static void scratch_put(fraud_service *svc, scratch *s)
     pthread_mutex_unlock(&svc->pool_mu);
 }
 
-/* JSON text pieces for the hand-built response (the shape cJSON_PrintUnformatted gives: strings
- * escaped as cJSON escapes them, numbers as lp_json_add_float prints them). */
-static void js_str(lp_buf *b, const char *s)
-{
-    lp_buf_u8(b, '"');
-    const char *run = s;
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch >= 0x20 && ch != '"' && ch != '\\')
-            continue;
-        lp_buf_put(b, run, (size_t)(s - run));
-        run = s + 1;
-        switch (ch) {
-        case '"': lp_buf_put(b, "\\\"", 2); break;
-        case '\\': lp_buf_put(b, "\\\\", 2); break;
-        case '\b': lp_buf_put(b, "\\b", 2); break;
-        case '\f': lp_buf_put(b, "\\f", 2); break;
-        case '\n': lp_buf_put(b, "\\n", 2); break;
-        case '\r': lp_buf_put(b, "\\r", 2); break;
-        case '\t': lp_buf_put(b, "\\t", 2); break;
-        default: lp_buf_printf(b, "\\u%04x", ch); break;
-        }
-    }
-    lp_buf_put(b, run, (size_t)(s - run));
-    lp_buf_u8(b, '"');
-}
-
+/* JSON text pieces for the hand-built response (the shape cJSON_PrintUnformatted gives; strings
+ * and numbers through lp_json_write_str / lp_json_write_num). */
 static void js_key(lp_buf *b, const char *k)
 {
     lp_buf_put(b, k, strlen(k));
-}
-
-/* "%.<digits>g" through strfromd: the same conversion as printf, without vfprintf's format
- * parsing (which libquadmath's printf hooks, loaded with OpenBLAS, send down glibc's slow
- * positional path for every call). digits: 9 or 12. */
-static void js_num(lp_buf *b, double v, int digits)
-{
-    char num[40];
-    if (!isfinite(v)) {
-        lp_buf_put(b, "null", 4);
-        return;
-    }
-    int n = strfromd(num, sizeof num, digits == 12 ? "%.12g" : "%.9g", v);
-    lp_buf_put(b, num, n > 0 && (size_t)n < sizeof num ? (size_t)n : 0);
 }
 
 /* The decision log's completion of a deferred /v1/score (on the log's writer thread): the answer
@@ -661,25 +622,25 @@ static lp_status h_score(const lp_req *req, lp_res *res, void *user)
     /* numbers with a fixed precision: 12 significant digits for the probability, 9 (float
      * precision) for feature values and contributions */
     js_key(b, "{\"transaction_id\":");
-    js_str(b, tx.id);
+    lp_json_write_str(b, tx.id);
     js_key(b, ",\"score\":");
-    js_num(b, score, 12);
+    lp_json_write_num(b, score, 12);
     js_key(b, ",\"decision\":");
-    js_str(b, fraud_decision_name(fd));
+    lp_json_write_str(b, fraud_decision_name(fd));
     js_key(b, ",\"model_decision\":");
-    js_str(b, fraud_decision_name(md));
+    lp_json_write_str(b, fraud_decision_name(md));
     js_key(b, ",\"reasons\":");
     size_t r0 = b->len;
     lp_buf_u8(b, '[');
     for (size_t i = 0; i < nr; i++) {
         js_key(b, i ? ",{\"feature\":" : "{\"feature\":");
-        js_str(b, rs[i].feature);
+        lp_json_write_str(b, rs[i].feature);
         js_key(b, ",\"value\":");
-        js_num(b, rs[i].value, 9);
+        lp_json_write_num(b, rs[i].value, 9);
         js_key(b, ",\"contribution\":");
-        js_num(b, rs[i].contribution, 9);
+        lp_json_write_num(b, rs[i].contribution, 9);
         js_key(b, ",\"text\":");
-        js_str(b, rs[i].text);
+        lp_json_write_str(b, rs[i].text);
         lp_buf_u8(b, '}');
     }
     lp_buf_u8(b, ']');
@@ -691,7 +652,7 @@ static lp_status h_score(const lp_req *req, lp_res *res, void *user)
         if (hits[i]) {
             if (nh++)
                 lp_buf_u8(b, ',');
-            js_str(b, svc->rules->name[i]);
+            lp_json_write_str(b, svc->rules->name[i]);
         }
     pthread_rwlock_unlock(&svc->rules_lock);
     if (blocked)
@@ -701,10 +662,10 @@ static lp_status h_score(const lp_req *req, lp_res *res, void *user)
     lp_buf_u8(b, ']');
     size_t h1 = b->len;
     js_key(b, ",\"model_version\":");
-    js_str(b, c->version);
+    lp_json_write_str(b, c->version);
     double latency_us = (double)(lp_time_ns() - t0) / 1e3;
     js_key(b, ",\"latency_us\":");
-    js_num(b, round(latency_us * 10) / 10, 9);
+    lp_json_write_num(b, round(latency_us * 10) / 10, 9);
     lp_buf_u8(b, '}');
 
     if (svc->sk) {

@@ -391,20 +391,39 @@ static uint8_t *allowed_mask(rec_service *s, const lp_mf *m, const char *categor
     return mask;
 }
 
-static cJSON *items_json(const lp_mf *m, const lp_mf_rec *r, size_t n)
+/* The answer {"<key>": id, "strategy": ..., "items": [{"item", "score", "because"}, ...]} of
+ * /v1/recommend and /v1/similar, written straight into one buffer (lp_json_write_*: the text
+ * cJSON would print, without its per-member allocations); sent as the response. */
+static lp_status answer_items(lp_res *res, const char *key, const char *id, const char *strategy,
+                              const lp_mf *m, const lp_mf_rec *r, size_t n)
 {
-    cJSON *arr = cJSON_CreateArray();
-    for (size_t t = 0; arr && t < n; t++) {
-        cJSON *o = cJSON_CreateObject();
-        if (!o) break;
-        cJSON_AddStringToObject(o, "item", lp_mf_item_id(m, (size_t)r[t].item));
-        lp_json_add_float(o, "score", isfinite(r[t].score) ? r[t].score : 0.0, 9); /* a float */
-        cJSON *b = cJSON_AddArrayToObject(o, "because");
-        for (size_t j = 0; b && j < r[t].n_because; j++)
-            cJSON_AddItemToArray(b, cJSON_CreateString(lp_mf_item_id(m, (size_t)r[t].because[j])));
-        cJSON_AddItemToArray(arr, o);
+    lp_buf b;
+    lp_buf_init(&b);
+    lp_buf_put(&b, "{\"", 2);
+    lp_buf_put(&b, key, strlen(key));
+    lp_buf_put(&b, "\":", 2);
+    lp_json_write_str(&b, id);
+    lp_buf_put(&b, ",\"strategy\":", 12);
+    lp_json_write_str(&b, strategy);
+    lp_buf_put(&b, ",\"items\":[", 10);
+    for (size_t t = 0; t < n; t++) {
+        lp_buf_put(&b, t ? ",{\"item\":" : "{\"item\":", t ? 9 : 8);
+        lp_json_write_str(&b, lp_mf_item_id(m, (size_t)r[t].item));
+        lp_buf_put(&b, ",\"score\":", 9);
+        lp_json_write_num(&b, isfinite(r[t].score) ? r[t].score : 0.0, 9); /* a float */
+        lp_buf_put(&b, ",\"because\":[", 12);
+        for (size_t j = 0; j < r[t].n_because; j++) {
+            if (j) lp_buf_u8(&b, ',');
+            lp_json_write_str(&b, lp_mf_item_id(m, (size_t)r[t].because[j]));
+        }
+        lp_buf_put(&b, "]}", 2);
     }
-    return arr;
+    lp_buf_put(&b, "]}", 2);
+    lp_status st = lp_buf_status(&b, NULL) ? lp_http_error(res, LP_ENOMEM, "out of memory")
+                                           : lp_res_bytes(res, 200, "application/json", b.data,
+                                                          b.len);
+    lp_buf_free(&b);
+    return st;
 }
 
 /* ---- monitoring ---------------------------------------------------------------------------*/
@@ -639,16 +658,10 @@ static lp_status h_recommend(const lp_req *req, lp_res *res, void *user)
     lp_mf_query q = {.user = pu, .exclude_history = true, .exclude = ex, .n_exclude = n_ex,
                      .allowed = mask, .k = k, .n_because = REC_BECAUSE};
     if ((st = lp_mf_recommend(m, &q, recs, &got, &err))) goto fail;
-    cJSON *o = cJSON_CreateObject();
-    if (o) {
-        cJSON_AddStringToObject(o, "user", uid);
-        bool personal = nh > 0 && lp_mf_model_kind(m) != LP_MF_KIND_POPULAR;
-        cJSON_AddStringToObject(o, "strategy", personal ? lp_mf_kind_name(lp_mf_model_kind(m))
-                                                        : "popularity");
-        cJSON_AddItemToObject(o, "items", items_json(m, recs, got));
-        mon_served(s, m, gen, uid, recs, got, personal);
-    }
-    st = o ? lp_res_json(res, 200, o) : LP_ENOMEM;
+    bool personal = nh > 0 && lp_mf_model_kind(m) != LP_MF_KIND_POPULAR;
+    mon_served(s, m, gen, uid, recs, got, personal);
+    st = answer_items(res, "user", uid,
+                      personal ? lp_mf_kind_name(lp_mf_model_kind(m)) : "popularity", m, recs, got);
     goto done;
 fail:
     st = lp_http_error_from(res, &err);
@@ -729,15 +742,10 @@ static lp_status h_similar(const lp_req *req, lp_res *res, void *user)
         lp_swap_release(ref);
         return lp_http_error_from(res, &err);
     }
-    cJSON *o = cJSON_CreateObject();
-    if (o) {
-        cJSON_AddStringToObject(o, "item", iid);
-        cJSON_AddStringToObject(o, "strategy", strategy);
-        cJSON_AddItemToObject(o, "items", items_json(m, recs, got));
-    }
+    st = answer_items(res, "item", iid, strategy, m, recs, got);
     free(mask), free(recs);
     lp_swap_release(ref);
-    return o ? lp_res_json(res, 200, o) : LP_ENOMEM;
+    return st;
 }
 
 /* ---- POST /v1/events ----------------------------------------------------------------------*/

@@ -236,6 +236,44 @@ static void test_json_add_float(void **state)
         }
 }
 
+/* The hand-built JSON writers give what cJSON prints for the same values. */
+static void test_json_write(void **state)
+{
+    (void)state;
+    char raw[64];
+    size_t n = 0;
+    for (int c = 1; c < 0x20; c++) raw[n++] = (char)c;
+    memcpy(raw + n, "\"\\ a/\xc3\xa9\x7f", 9);
+    raw[n + 9] = 0;
+    const char *strs[] = {"", "plain", "Zo\xc3\xab \"quoted\" \\ back", raw};
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
+        lp_buf b;
+        lp_buf_init(&b);
+        lp_json_write_str(&b, strs[i]);
+        cJSON *j = cJSON_CreateString(strs[i]);
+        char *want = cJSON_PrintUnformatted(j);
+        assert_int_equal(b.len, strlen(want));
+        assert_memory_equal(b.data, want, b.len);
+        free(want);
+        cJSON_Delete(j);
+        lp_buf_free(&b);
+    }
+    const double vals[] = {0.1f, 1.0 / 3.0, -2.5e-9, NAN, INFINITY};
+    for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
+        lp_buf b;
+        lp_buf_init(&b);
+        lp_json_write_num(&b, vals[i], 9);
+        cJSON *o = cJSON_CreateObject();
+        lp_json_add_float(o, "v", vals[i], 9);
+        char *txt = cJSON_PrintUnformatted(o); /* {"v":...} */
+        assert_int_equal(b.len, strlen(txt) - 6);
+        assert_memory_equal(b.data, txt + 5, b.len);
+        free(txt);
+        cJSON_Delete(o);
+        lp_buf_free(&b);
+    }
+}
+
 static void test_api_keys(void **state)
 {
     char *path = lp_test_tmpfile("keys.txt");
@@ -301,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_json_body_and_fields),
         cmocka_unit_test(test_json_add_float),
+        cmocka_unit_test(test_json_write),
         cmocka_unit_test(test_api_keys),
         cmocka_unit_test(test_opts_and_routes),
     };

@@ -49,6 +49,12 @@ lp_status lp_json_parse_body(const char *data, size_t len, unsigned max_depth, c
  * A non-finite v becomes null (JSON has no NaN). Returns the new item, NULL on ENOMEM. */
 cJSON *lp_json_add_float(cJSON *o, const char *name, double v, int digits);
 
+/* Hand-built JSON answers (a hot path that skips cJSON's per-member allocations): append s as a
+ * JSON string, quoted and escaped as cJSON_PrintUnformatted escapes it; append v as
+ * lp_json_add_float prints it (`digits` significant digits, null when not finite). */
+void lp_json_write_str(lp_buf *b, const char *s);
+void lp_json_write_num(lp_buf *b, double v, int digits);
+
 /* True when data[0..len) is well-formed UTF-8 (RFC 3629); *bad_at gets the first bad byte's
  * offset otherwise (may be NULL). */
 bool lp_utf8_valid(const char *data, size_t len, size_t *bad_at);

@@ -353,20 +353,67 @@ lp_status lp_fields_check(const cJSON *obj, const lp_field_spec *specs, bool all
     return LP_OK;
 }
 
-cJSON *lp_json_add_float(cJSON *o, const char *name, double v, int digits)
+/* v with `digits` (clamped to 1..17) significant digits, as "%.*g" prints it, into num (40
+ * bytes); its length. strfromd, not snprintf: with libquadmath loaded (OpenBLAS's Fortran runtime
+ * brings it) glibc sends every printf-family call through its positional-argument path, several
+ * times the cost of formatting the one number. */
+static size_t format_num(char *num, double v, int digits)
 {
-    if (!isfinite(v)) return cJSON_AddNullToObject(o, name);
-    char num[40], fmt[8];
+    char fmt[8];
     if (digits < 1) digits = 1;
     if (digits > 17) digits = 17;
-    /* strfromd, not snprintf: with libquadmath loaded (OpenBLAS's Fortran runtime brings it)
-     * glibc sends every printf-family call through its positional-argument path, several times
-     * the cost of formatting the one number */
     fmt[0] = '%', fmt[1] = '.';
     fmt[2] = (char)(digits >= 10 ? '1' : '0' + digits);
     fmt[3] = digits >= 10 ? (char)('0' + digits - 10) : 'g';
     fmt[4] = digits >= 10 ? 'g' : '\0';
     fmt[5] = '\0';
-    strfromd(num, sizeof num, fmt, v);
+    int n = strfromd(num, 40, fmt, v);
+    return n > 0 && n < 40 ? (size_t)n : 0;
+}
+
+cJSON *lp_json_add_float(cJSON *o, const char *name, double v, int digits)
+{
+    if (!isfinite(v)) return cJSON_AddNullToObject(o, name);
+    char num[40];
+    format_num(num, v, digits);
     return cJSON_AddRawToObject(o, name, num);
+}
+
+void lp_json_write_num(lp_buf *b, double v, int digits)
+{
+    if (!isfinite(v)) {
+        lp_buf_put(b, "null", 4);
+        return;
+    }
+    char num[40];
+    lp_buf_put(b, num, format_num(num, v, digits));
+}
+
+void lp_json_write_str(lp_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    lp_buf_u8(b, '"');
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch >= 0x20 && ch != '"' && ch != '\\')
+            continue;
+        lp_buf_put(b, run, (size_t)(s - run));
+        run = s + 1;
+        switch (ch) {
+        case '"': lp_buf_put(b, "\\\"", 2); break;
+        case '\\': lp_buf_put(b, "\\\\", 2); break;
+        case '\b': lp_buf_put(b, "\\b", 2); break;
+        case '\f': lp_buf_put(b, "\\f", 2); break;
+        case '\n': lp_buf_put(b, "\\n", 2); break;
+        case '\r': lp_buf_put(b, "\\r", 2); break;
+        case '\t': lp_buf_put(b, "\\t", 2); break;
+        default: {
+            char u[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+            lp_buf_put(b, u, 6);
+        }
+        }
+    }
+    lp_buf_put(b, run, (size_t)(s - run));
+    lp_buf_u8(b, '"');
 }
