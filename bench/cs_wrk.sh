@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# `lepton-customer-service serve` under load: POST /v1/chat with wrk on loopback, 32 connections,
+# against the bare libmicrohttpd + cJSON ceiling server (bench/serve_ceiling.c, sent the 2-byte
+# body "{}"), in one run. The model: the default support bot (data/support-bot: intents, slots,
+# FAQ, bot definition), trained here. Every request is one chat turn of a session drawn from
+# SESSIONS, its text a validation utterance of the bot drawn at random, so each one goes through
+# the whole path: intent and out-of-scope, entities, slots, FAQ, the dialogue state read and
+# written in SQLite, the reply. Reports requests/s, p50/p99, non-2xx count, requests and the
+# server's CPU time per request, then the throughput ratio to the ceiling.
+# usage: bench/cs_wrk.sh [BUILD_DIR]   env: DURATION (10), THREADS (server pool, nproc),
+#   SESSIONS (1000), PIN (see wrk_common.sh; the service has no pool-size flag and runs one
+#   thread per CPU), PERF (a file: `perf record -g` the service)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build}
+duration=${DURATION:-10}
+threads=${THREADS:-$(if [ "${PIN:-0}" = 1 ]; then echo 1; else nproc; fi)}
+wrk_t=$(if [ "${PIN:-0}" = 1 ]; then echo 1; else echo 2; fi) # wrk threads
+sessions=${SESSIONS:-1000}
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 77; }
+tmp=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+cs=$build/bin/lepton-customer-service
+bot=$root/data/support-bot
+"$cs" train --data "$bot/intents_train.tsv" --valid "$bot/intents_valid.tsv" \
+  --slots "$bot/slots.tsv" --faq "$bot/faq.tsv" --bot "$bot/bot.json" --out "$tmp/m.lpm" \
+  2>/dev/null
+# the validation texts as a Lua list (JSON-escaped: they hold no quote or backslash)
+texts_lua=$(tail -n +2 "$bot/intents_valid.tsv" | cut -f1 | grep -v '["\\]' |
+  awk '{ printf "%s\"%s\"", (NR > 1 ? "," : ""), $0 }')
+. "$root/bench/wrk_common.sh"
+{ cat <<LUA
+local texts = {$texts_lua}
+math.randomseed(5)
+wrk.method = "POST"
+wrk.path = "/v1/chat"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  return wrk.format(nil, nil, nil, string.format('{"session_id":"s%d","text":"%s"}',
+    math.random($sessions), texts[math.random(#texts)]))
+end
+LUA
+  wrk_done_lua; } >"$tmp/chat.lua"
+wrk_ceiling_lua
+wrk_header
+echo "# model: data/support-bot, $(( $(wc -l <"$bot/intents_valid.tsv") - 1 )) validation texts, $sessions sessions"
+echo "# wrk -t$wrk_t -c32 -d${duration}s, server pool $threads threads; columns: req/s p50_us p99_us non2xx requests server_cpu_us_per_request"
+# keep one answer as a sample (the servers are stopped after their load)
+wrk_before_load() {
+  [ "$1" = chat ] || return 0
+  curl -s -H 'Content-Type: application/json' -d '{"session_id":"probe","text":"where is my order ORD-48213"}' \
+    "http://127.0.0.1:$2/v1/chat" >"$tmp/sample" || true
+}
+WRK_PERF_NAME=chat
+wrk_run ceiling 18761 post.lua "$build/bench/serve_ceiling" 18761 "$threads"
+wrk_run chat 18762 chat.lua "$cs" serve --model "$tmp/m.lpm" --port 18762 --db "$tmp/cs.db"
+echo "# one answer: $(head -c 300 "$tmp/sample")"
+wrk_ratio chat
