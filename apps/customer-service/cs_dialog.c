@@ -318,7 +318,35 @@ struct cs_store {
     sqlite3 *db;
     pthread_mutex_t mu;
     bool hashes_only;
+    /* a turn's statements, prepared on first use and kept (under mu): parsing the SQL again for
+     * every turn was a large part of a turn's cost */
+    sqlite3_stmt *get, *put_session, *put_turn, *begin, *commit;
 };
+
+/* *slot prepared from sql once, then reset with its bindings cleared; NULL when it cannot be
+ * prepared (mu held). */
+static sqlite3_stmt *kept_stmt(cs_store *st, sqlite3_stmt **slot, const char *sql)
+{
+    if (!*slot) {
+        if (sqlite3_prepare_v2(st->db, sql, -1, slot, NULL) != SQLITE_OK) {
+            sqlite3_finalize(*slot);
+            *slot = NULL;
+        }
+        return *slot;
+    }
+    sqlite3_reset(*slot);
+    sqlite3_clear_bindings(*slot);
+    return *slot;
+}
+
+/* Run a kept statement without results (BEGIN, COMMIT); SQLITE_DONE on success. */
+static int kept_exec(cs_store *st, sqlite3_stmt **slot, const char *sql)
+{
+    sqlite3_stmt *q = kept_stmt(st, slot, sql);
+    int rc = q ? sqlite3_step(q) : SQLITE_ERROR;
+    if (q) sqlite3_reset(q);
+    return rc;
+}
 
 static const char *const schema_v1 =
     "CREATE TABLE IF NOT EXISTS sessions(id TEXT PRIMARY KEY, turns INTEGER NOT NULL, "
@@ -386,6 +414,11 @@ void cs_store_close(cs_store *st)
 {
     if (!st)
         return;
+    sqlite3_finalize(st->get);
+    sqlite3_finalize(st->put_session);
+    sqlite3_finalize(st->put_turn);
+    sqlite3_finalize(st->begin);
+    sqlite3_finalize(st->commit);
     sqlite3_close(st->db);
     pthread_mutex_destroy(&st->mu);
     free(st);
@@ -395,12 +428,11 @@ lp_status cs_store_get(cs_store *st, const char *id, cs_session *s, lp_err *err)
 {
     cs_session_init(s, id);
     pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *q;
     lp_status rc = LP_OK;
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT turns, low_conf, pending, slots, handed_off FROM "
-                           "sessions WHERE id = ?",
-                           -1, &q, NULL) != SQLITE_OK) {
+    sqlite3_stmt *q = kept_stmt(st, &st->get,
+                                "SELECT turns, low_conf, pending, slots, handed_off FROM "
+                                "sessions WHERE id = ?");
+    if (!q) {
         rc = sql_err(st, "read session", err);
         goto out;
     }
@@ -423,7 +455,7 @@ lp_status cs_store_get(cs_store *st, const char *id, cs_session *s, lp_err *err)
     } else {
         rc = lp_err_set(err, LP_ENOTFOUND, "session '%s' not found", id);
     }
-    sqlite3_finalize(q);
+    sqlite3_reset(q);
 out:
     pthread_mutex_unlock(&st->mu);
     return rc;
@@ -441,23 +473,21 @@ lp_status cs_store_put(cs_store *st, const cs_session *s, const char *text, cons
     pthread_mutex_lock(&st->mu);
     lp_status rc = LP_OK;
     sqlite3_stmt *a = NULL, *b = NULL;
-    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+    if (kept_exec(st, &st->begin, "BEGIN IMMEDIATE") != SQLITE_DONE) {
         rc = sql_err(st, "begin", err);
         goto out;
     }
-    if (sqlite3_prepare_v2(
-            st->db,
-            "INSERT INTO sessions(id, turns, low_conf, pending, slots, "
-            "handed_off, updated_at) VALUES(?,?,?,?,?,?,strftime('%Y-%m-%dT%H:%M:%fZ'"
-            ")) ON CONFLICT(id) DO UPDATE SET turns=excluded.turns, low_conf="
-            "excluded.low_conf, pending=excluded.pending, slots=excluded.slots, "
-            "handed_off=excluded.handed_off, updated_at=excluded.updated_at",
-            -1, &a, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(st->db,
-                           "INSERT INTO turns(session_id, ts, text, text_sha256, intent,"
-                           " confidence, reply, handoff, reason) VALUES(?,strftime('%Y-%m-%dT%H:"
-                           "%M:%fZ'),?,?,?,?,?,?,?)",
-                           -1, &b, NULL) != SQLITE_OK) {
+    a = kept_stmt(st, &st->put_session,
+                  "INSERT INTO sessions(id, turns, low_conf, pending, slots, "
+                  "handed_off, updated_at) VALUES(?,?,?,?,?,?,strftime('%Y-%m-%dT%H:%M:%fZ'"
+                  ")) ON CONFLICT(id) DO UPDATE SET turns=excluded.turns, low_conf="
+                  "excluded.low_conf, pending=excluded.pending, slots=excluded.slots, "
+                  "handed_off=excluded.handed_off, updated_at=excluded.updated_at");
+    b = kept_stmt(st, &st->put_turn,
+                  "INSERT INTO turns(session_id, ts, text, text_sha256, intent,"
+                  " confidence, reply, handoff, reason) VALUES(?,strftime('%Y-%m-%dT%H:"
+                  "%M:%fZ'),?,?,?,?,?,?,?)");
+    if (!a || !b) {
         rc = sql_err(st, "prepare", err);
         goto rollback;
     }
@@ -484,15 +514,17 @@ lp_status cs_store_put(cs_store *st, const cs_session *s, const char *text, cons
     }
     if (turn_id)
         *turn_id = (long)sqlite3_last_insert_rowid(st->db);
-    if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+    if (a) sqlite3_reset(a); /* before COMMIT: a statement still running would keep it open */
+    if (b) sqlite3_reset(b);
+    if (kept_exec(st, &st->commit, "COMMIT") != SQLITE_DONE)
         rc = sql_err(st, "commit", err);
     else
         goto out;
 rollback:
+    if (a) sqlite3_reset(a);
+    if (b) sqlite3_reset(b);
     sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 out:
-    sqlite3_finalize(a);
-    sqlite3_finalize(b);
     pthread_mutex_unlock(&st->mu);
     free(slots);
     return rc;
