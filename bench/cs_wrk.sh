@@ -13,13 +13,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
-duration=${DURATION:-10}
-threads=${THREADS:-$(if [ "${PIN:-0}" = 1 ]; then echo 1; else nproc; fi)}
-wrk_t=$(if [ "${PIN:-0}" = 1 ]; then echo 1; else echo 2; fi) # wrk threads
+. "$root/bench/wrk_common.sh"
 sessions=${SESSIONS:-1000}
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 77; }
-tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 cs=$build/bin/lepton-customer-service
 bot=$root/data/support-bot
 "$cs" train --data "$bot/intents_train.tsv" --valid "$bot/intents_valid.tsv" \
@@ -28,7 +23,6 @@ bot=$root/data/support-bot
 # the validation texts as a Lua list (JSON-escaped: they hold no quote or backslash)
 texts_lua=$(tail -n +2 "$bot/intents_valid.tsv" | cut -f1 | grep -v '["\\]' |
   awk '{ printf "%s\"%s\"", (NR > 1 ? "," : ""), $0 }')
-. "$root/bench/wrk_common.sh"
 { cat <<LUA
 local texts = {$texts_lua}
 math.randomseed(5)

@@ -17,13 +17,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
-duration=${DURATION:-10}
-threads=${THREADS:-$(if [ "${PIN:-0}" = 1 ]; then echo 1; else nproc; fi)}
-wrk_t=$(if [ "${PIN:-0}" = 1 ]; then echo 1; else echo 2; fi) # wrk threads
+. "$root/bench/wrk_common.sh"
 fthreads=${FRAUD_THREADS:-$threads}
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 77; }
-tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 fraud=$build/bin/lepton-fraud
 sim=${LEPTON_SHARED_DATA:-$root/../shared/data}/fraud-sim-handbook/train.csv.gz
 if [ -n "${MODEL:-}" ]; then
@@ -37,7 +32,6 @@ else
     --time-col tx_datetime --entity-cols customer_id,terminal_id --amount-col tx_amount \
     --id-col transaction_id --drop-cols "$drop" --threads "$threads" --out "$model" >/dev/null
 fi
-. "$root/bench/wrk_common.sh"
 { cat <<'LUA'
 -- tid: a global that setup() sets in each thread's own Lua state (0, 1, ...)
 local counter = 0

@@ -20,16 +20,11 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
-duration=${DURATION:-10}
-threads=${THREADS:-$(if [ "${PIN:-0}" = 1 ]; then echo 1; else nproc; fi)}
-wrk_t=$(if [ "${PIN:-0}" = 1 ]; then echo 1; else echo 2; fi) # wrk threads
+. "$root/bench/wrk_common.sh"
 fold_users=${FOLD_USERS:-100}
 new_users=${NEW_USERS:-50}
 events_per_s=${EVENTS_PER_S:-50}
 ml=${LEPTON_SHARED_DATA:-$root/../shared/data}/movielens-100k
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 77; }
-tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 rec=$build/bin/lepton-recommend
 if [ -f "$ml/ua_train.csv" ]; then
   data=$ml/ua_train.csv; cols=(--user-col user_id --item-col item_id --weight-col rating)
@@ -58,7 +53,6 @@ for i in $(seq "$new_users"); do echo "bench-new-$i"; done >"$tmp/new"
   printf ']}'
 } >"$tmp/events.json"
 users_lua=$(awk '{ printf "%s\"%s\"", (NR > 1 ? "," : ""), $0 }' "$tmp/users" "$tmp/new")
-. "$root/bench/wrk_common.sh"
 { cat <<LUA
 local users = {$users_lua}
 math.randomseed(7)

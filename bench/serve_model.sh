@@ -14,19 +14,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
-duration=${DURATION:-10}
-threads=${THREADS:-$(if [ "${PIN:-0}" = 1 ]; then echo 1; else nproc; fi)}
-wrk_t=$(if [ "${PIN:-0}" = 1 ]; then echo 1; else echo 2; fi) # wrk threads
+. "$root/bench/wrk_common.sh"
 data=${LEPTON_SHARED_DATA:-$root/../shared/data}/breast-cancer-wisconsin
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 77; }
 [ -f "$data/train.csv" ] || { echo "skip: $data not found" >&2; exit 77; }
-pin_srv=() pin_wrk=()
-if [ "${PIN:-0}" = 1 ]; then
-  command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] || { echo "PIN=1 needs taskset and 2 CPUs" >&2; exit 77; }
-  pin_srv=(taskset -c 1) pin_wrk=(taskset -c 0)
-fi
-tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 lepton=$build/bin/lepton
 "$lepton" train --data "$data/train.csv" --label target --drop row --model gbdt \
   --param n_rounds=100 --param max_leaves=31 --out "$tmp/m.lpm" >/dev/null
@@ -45,7 +35,7 @@ done = function(summary, latency, requests)
 end
 LUA
 echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg) before"
-echo "# wrk -t$wrk_t -c32 -d${duration}s, server pool $threads threads${pin_srv:+, server pinned to CPU 1 and wrk to CPU 0}; columns: req/s p50_us p99_us non2xx requests server_cpu_us_per_request"
+echo "# wrk -t$wrk_t -c32 -d${duration}s, server pool $threads threads${wrk_pin_srv:+, server pinned to CPU 1 and wrk to CPU 0}; columns: req/s p50_us p99_us non2xx requests server_cpu_us_per_request"
 tck=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # run NAME PORT COMMAND...: start a server, load it with wrk, append its RESULT line (plus the
@@ -53,11 +43,11 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # the wall-clock rate) to $tmp/NAME; the /v1/monitor reply (lepton only) to $tmp/NAME.mon
 run() {
   local name=$1 port=$2; shift 2
-  LEPTON_LOG=warn "${pin_srv[@]}" "$@" >/dev/null 2>"$tmp/$name.err" &
+  LEPTON_LOG=warn "${wrk_pin_srv[@]}" "$@" >/dev/null 2>"$tmp/$name.err" &
   local pid=$!
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
   local t0; t0=$(cpu_ticks $pid)
-  local r; r=$("${pin_wrk[@]}" wrk -t"$wrk_t" -c32 -d"${duration}s" -s "$tmp/post.lua" "http://127.0.0.1:$port" | grep '^RESULT')
+  local r; r=$("${wrk_pin_wrk[@]}" wrk -t"$wrk_t" -c32 -d"${duration}s" -s "$tmp/post.lua" "http://127.0.0.1:$port" | grep '^RESULT')
   local t1; t1=$(cpu_ticks $pid)
   curl -s "http://127.0.0.1:$port/v1/monitor" >"$tmp/$name.mon" || true
   kill -TERM $pid; wait $pid || true

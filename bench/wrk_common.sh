@@ -1,18 +1,27 @@
-# wrk_common.sh - the harness that bench/recommend_wrk.sh and bench/fraud_wrk.sh share (sourced):
-# a service and the bare-server ceiling (bench/serve_ceiling.c) loaded in turn by wrk on
-# loopback, 2 wrk threads, 32 connections, with the server's CPU time per request from /proc.
-# The sourcing script sets tmp (a scratch folder), duration (seconds) and threads (the server
-# pool), may define wrk_before_load NAME PORT (run once the server answers /healthz, before the
-# load), and sets PERF (a file) to `perf record -g` the server named by WRK_PERF_NAME.
-# PIN=1 runs the servers on CPU 1 and wrk on CPU 0 (taskset), and the sourcing scripts then give
-# each one thread (the server pool THREADS defaults to 1, wrk -t1), so that no thread waits for
-# another's time slice: the p99 is then the server's own queueing, not the scheduler's. The
-# sourcing script sets wrk_t (wrk's threads).
+# wrk_common.sh - the harness that the wrk benches (recommend_wrk.sh, fraud_wrk.sh, cs_wrk.sh,
+# serve_model.sh) share, sourced right after they set root and build: a service and the
+# bare-server ceiling (bench/serve_ceiling.c) loaded in turn by wrk on loopback, 32 connections,
+# with the server's CPU time per request from /proc.
+# Sourcing it sets duration (DURATION, 10 s), threads (the server pool: THREADS, else the CPU
+# count), wrk_t (wrk's threads: 2), tmp (a scratch folder, removed at exit with every background
+# job) and exits 77 without wrk. PIN=1 runs the servers on CPU 1 and wrk on CPU 0 (taskset) with
+# one thread each (THREADS then defaults to 1, wrk -t1), so that no thread waits for another's
+# time slice: the p99 is then the server's own queueing, not the scheduler's.
+# The sourcing script may define wrk_before_load NAME PORT (run once the server answers
+# /healthz, before the load), and sets PERF (a file) to `perf record -g` the server named by
+# WRK_PERF_NAME.
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 77; }
+duration=${DURATION:-10}
 wrk_pin_srv=() wrk_pin_wrk=()
 if [ "${PIN:-0}" = 1 ]; then
   command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] || { echo "PIN=1 needs taskset and 2 CPUs" >&2; exit 77; }
   wrk_pin_srv=(taskset -c 1) wrk_pin_wrk=(taskset -c 0)
+  threads=${THREADS:-1} wrk_t=1
+else
+  threads=${THREADS:-$(nproc)} wrk_t=2
 fi
+tmp=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
 # The Lua `done` hook every script ends with: one RESULT line (req/s p50_us p99_us non2xx requests).
 wrk_done_lua() {

@@ -359,15 +359,10 @@ lp_status lp_fields_check(const cJSON *obj, const lp_field_spec *specs, bool all
  * times the cost of formatting the one number. */
 static size_t format_num(char *num, double v, int digits)
 {
-    char fmt[8];
-    if (digits < 1) digits = 1;
-    if (digits > 17) digits = 17;
-    fmt[0] = '%', fmt[1] = '.';
-    fmt[2] = (char)(digits >= 10 ? '1' : '0' + digits);
-    fmt[3] = digits >= 10 ? (char)('0' + digits - 10) : 'g';
-    fmt[4] = digits >= 10 ? 'g' : '\0';
-    fmt[5] = '\0';
-    int n = strfromd(num, 40, fmt, v);
+    static const char *const fmt[18] = {"%.1g",  "%.1g",  "%.2g",  "%.3g",  "%.4g",  "%.5g",
+                                        "%.6g",  "%.7g",  "%.8g",  "%.9g",  "%.10g", "%.11g",
+                                        "%.12g", "%.13g", "%.14g", "%.15g", "%.16g", "%.17g"};
+    int n = strfromd(num, 40, fmt[digits < 1 ? 1 : digits > 17 ? 17 : digits], v);
     return n > 0 && n < 40 ? (size_t)n : 0;
 }
 
