@@ -6,11 +6,13 @@
  *
  * usage: nn_bench [DATA_DIR [EPOCHS [BACKEND]]]   (default /usr/share/datasets/fashion-mnist,
  *        3 epochs, cpu). Exit 77 when the data set is absent. Threads: OMP_NUM_THREADS and
- *        OPENBLAS_NUM_THREADS.
+ *        OPENBLAS_NUM_THREADS. Starts as the lepton programs do (lp_process_tune: OpenMP and
+ *        OpenBLAS settings, see base.h), so the bench measures what `lepton train` runs.
  */
 #include "lepton/lepton.h"
 #include "model/nn.h"
 
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +56,10 @@ static float *read_idx(const char *dir, const char *name, bool want_images, size
 
 int main(int argc, char **argv)
 {
+    lp_process_tune(argv);
+    const char *timeout = getenv("OPENBLAS_THREAD_TIMEOUT");
+    printf("openblas core %s, OPENBLAS_THREAD_TIMEOUT=%s\n", openblas_get_corename(),
+           timeout ? timeout : "(default)");
     const char *dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
     int epochs = argc > 2 ? atoi(argv[2]) : 3;
     const char *backend = argc > 3 ? argv[3] : "cpu";

@@ -19,20 +19,20 @@ cc -std=c11 -O2 -D_GNU_SOURCE -I"$root/libcore/include" -I"$root/libcore/src" \
   $(pkg-config --libs openblas lapacke libpcre2-8 libmicrohttpd libcjson sqlite3 zlib libpng \
     libjpeg) -lpthread -lm
 
-# Debian's OpenBLAS (0.3.21) does not recognise this VM's CPU model (family 6 model 207) and
-# falls back to its generic Prescott (SSE3) sgemm kernel, 2.5-3x slower here than the AVX-512
-# one. It reads OPENBLAS_CORETYPE once at load time, so pick the kernel from the CPU flags
-# unless the caller chose one. PyTorch uses its own kernels (MKL-DNN) and is not affected.
-if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-  if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX
-  elif grep -qw avx2 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Haswell; fi
-fi
+# nn_bench starts as the lepton programs do (lp_process_tune in base.h): on a CPU that Debian's
+# OpenBLAS 0.3.21 does not recognise it picks the AVX-512/AVX2 kernel (OPENBLAS_CORETYPE), and it
+# lets OpenBLAS's idle workers sleep (OPENBLAS_THREAD_TIMEOUT=4); a value the caller exports
+# wins. Debian's PyTorch does its matrix products in the same OpenBLAS (libblas.so.3, BLAS_INFO
+# generic), so the peer runs with the same two settings: the core lepton's run reports, and the
+# timeout.
 export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads OMP_WAIT_POLICY=passive LEPTON_PROGRESS=0
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "== lepton ($threads threads, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto})"
+echo "== lepton ($threads threads)"
 "$build/nn_bench" "$data" "$epochs" | tee "$build/nn_lepton.log"
-echo "== pytorch ($threads threads)"
-/usr/bin/python3 "$root/bench/nn_torch.py" "$data" "$epochs" "$threads" | tee "$build/nn_torch.log"
+core=$(sed -n 's/^openblas core \([A-Za-z0-9_]*\),.*/\1/p' "$build/nn_lepton.log")
+echo "== pytorch ($threads threads, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-$core}, OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-4})"
+OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-$core} OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-4} \
+  /usr/bin/python3 "$root/bench/nn_torch.py" "$data" "$epochs" "$threads" | tee "$build/nn_torch.log"
 ours=$(sed -n 's/^RESULT lepton first_epoch_s=\([0-9.]*\) mean_epoch_s=\([0-9.]*\).*/\2/p' \
   "$build/nn_lepton.log")
 theirs=$(sed -n 's/^RESULT torch first_epoch_s=\([0-9.]*\) mean_epoch_s=\([0-9.]*\).*/\2/p' \

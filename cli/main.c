@@ -44,7 +44,7 @@ int cmd_version(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    lp_process_passive_openmp(argv);
+    lp_process_tune(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -707,7 +707,7 @@ static int cmd_chat(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    lp_process_passive_openmp(argv); /* before any OpenMP: see base.h */
+    lp_process_tune(argv); /* before any OpenMP: see base.h */
     const char *lvl = getenv("LEPTON_LOG");
     if (lvl && !strcmp(lvl, "warn"))
         lp_log_set_level(LP_LOG_LEVEL_WARN);

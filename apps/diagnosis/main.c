@@ -450,7 +450,7 @@ static int cmd_serve(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    lp_process_passive_openmp(argv); /* before any OpenMP: see base.h */
+    lp_process_tune(argv); /* before any OpenMP: see base.h */
     if (argc < 2) {
         fputs(USAGE, stderr);
         return 2;

@@ -355,7 +355,7 @@ static int cmd_serve(const args *a)
 
 int main(int argc, char **argv)
 {
-    lp_process_passive_openmp(argv); /* before any OpenMP: see base.h */
+    lp_process_tune(argv); /* before any OpenMP: see base.h */
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -209,12 +209,23 @@ lp_status lp_file_read(const char *path, uint8_t **data, size_t *len, lp_err *er
 /* Write atomically: to path.tmp, fsync, rename. */
 lp_status lp_file_write(const char *path, const void *data, size_t len, lp_err *err);
 
-/* For main() only: libgomp reads OMP_WAIT_POLICY once, when the program loads, and its default
- * spins idle workers (measured: 10-50x slower fits when another process holds the other core).
- * When the variable is unset, set it to "passive" and re-execute the program once
- * (/proc/self/exe, same argv) so it takes effect; returns (doing nothing more) when it is already
- * set or the exec fails. Never call it from library code or after starting threads. */
-void lp_process_passive_openmp(char **argv);
+/* For main() only. libgomp and OpenBLAS read their settings once, when the program loads, and
+ * three of their defaults cost a lot on a small machine; for each variable that is unset this
+ * sets:
+ * - OMP_WAIT_POLICY=passive: libgomp's default spins idle workers (measured: 10-50x slower fits
+ *   when another process holds the other core);
+ * - OPENBLAS_THREAD_TIMEOUT=4: OpenBLAS's idle workers otherwise spin with sched_yield for 2^28
+ *   cycles (about 0.1 s) after every product and take a core from the OpenMP workers of the
+ *   element-wise ops between products (measured: Fashion-MNIST MLP epoch 2.8 s -> 2.1 s at 2
+ *   threads; bench/RESULTS.md);
+ * - OPENBLAS_CORETYPE=SkylakeX (AVX-512) or Haswell (AVX2+FMA) when OpenBLAS did not recognise
+ *   the CPU and fell back to a kernel without AVX (Debian's 0.3.21 on family 6 model 207 picks
+ *   Prescott: sgemm 2.5-3x slower).
+ * Then it re-executes the program once (/proc/self/exe, same argv; LEPTON_REEXEC=1 marks the
+ * second start) so they take effect. It returns, doing nothing more, when nothing was unset,
+ * on the second start, or when the exec fails. Never call it from library code or after
+ * starting threads. */
+void lp_process_tune(char **argv);
 
 /* CRC-32 (IEEE 802.3, zlib's polynomial), continuing from crc (start with 0). */
 uint32_t lp_crc32(uint32_t crc, const void *data, size_t len);

@@ -47,9 +47,8 @@ static lp_status cpu_sgemm(const lp_backend *be, bool ta, bool tb, size_t m, siz
                 c[i * ldc + j] = beta == 0 ? 0.0f : beta * c[i * ldc + j];
         return LP_OK;
     }
-    if (beta == 0)
-        for (size_t i = 0; i < m; i++)
-            memset(c + i * ldc, 0, n * sizeof *c); /* BLAS semantics: C is never read */
+    /* beta == 0: OpenBLAS stores zeros before accumulating (its beta kernel never multiplies
+     * C by 0), so NaN or Inf left in C does not leak into the product; no memset here. */
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
     return LP_OK;
@@ -304,8 +303,10 @@ static lp_status cpu_act_backward(const lp_backend *be, lp_act_kind kind, size_t
     switch (kind) {
     case LP_ACT_KIND_RELU: /* fwd = x */
 #pragma omp parallel for simd schedule(static) if (n >= OMP_MIN)
-        for (size_t i = 0; i < n; i++)
-            dx[i] = fwd[i] > 0 ? dy[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) {
+            float g = dy[i]; /* read whatever the sign: a select, not a branch, vectorises */
+            dx[i] = fwd[i] > 0 ? g : 0.0f;
+        }
         break;
     case LP_ACT_KIND_TANH: /* fwd = y */
 #pragma omp parallel for simd schedule(static) if (n >= OMP_MIN)
