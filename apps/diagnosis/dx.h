@@ -120,6 +120,27 @@ typedef struct dx_answer {
  * for a model saved before it existed. Owned by m. */
 const lp_drift *dx_image_model_drift(const dx_image_model *m);
 
+/* Prevalence (label shift). The class mix the model's probabilities are calibrated to (the
+ * validation split's; NULL for a file saved before it was stored), and the one predictions are
+ * made at (the calibrated one unless set). */
+const double *dx_image_model_prior(const dx_image_model *m);
+const double *dx_image_model_prevalence(const dx_image_model *m);
+/* Predict at class mix `to` (k values in (0, 1) summing to 1; NULL: back to the calibrated
+ * mix): probabilities re-weighted by to / prior (Saerens et al. 2002) before ranking and the
+ * low-confidence abstention; the model card's calibration.prevalence says so, with `source`
+ * ("given", "estimated ..."). LP_EUNSUPPORTED for a model without a stored prior. Not
+ * thread-safe: call before predicting from several threads. */
+lp_status dx_image_model_set_prevalence(dx_image_model *m, const double *to, const char *source,
+                                        lp_err *err);
+/* Parse "LABEL=P[,LABEL=P...]" into to (k): named classes get P in (0, 1); the others share
+ * what is left in proportion to the calibrated mix (naming every class: the P must sum to 1).
+ * Errors name the label or value. */
+lp_status dx_prevalence_parse(const dx_image_model *m, const char *spec, double *to, lp_err *err);
+/* Estimate the class mix of n unlabeled images X by EM over their calibrated probabilities
+ * (lp_prior_shift_em, from the calibrated mix; at most 1000 rounds, tolerance 1e-8). */
+lp_status dx_prevalence_estimate(const dx_image_model *m, const float *X, size_t n, double *to,
+                                 int *iters, lp_err *err);
+
 /* Predict n images X (n, c h w): answers (n). Thread-safe. */
 lp_status dx_image_predict(const dx_image_model *m, const float *X, size_t n, dx_answer *out,
                            lp_err *err);

@@ -19,7 +19,13 @@
  * as one view; a newer format is refused with LP_EVERSION),
  * "dx.nn" (lp_nn_save), "dx.ood" (f32: mu (F), var (F)), and "dx.drift" (lp_drift_save: the
  * monitor's reference, top probability and OOD distance of the validation rows; optional, as
- * models saved before it have none).
+ * models saved before it have none). "dx.class_prior" (optional, absent before it existed) is
+ * the class mix the probabilities are calibrated to: the validation split's, each count + 0.5.
+ *
+ * Prevalence (label shift): a site whose patients have another class mix than the training
+ * data sets it (dx_image_model_set_prevalence); predictions are then re-weighted from the
+ * calibrated mix to that one (Saerens, Latinne & Decaestecker 2002; lp_prior_shift_apply)
+ * before ranking and the low-confidence abstention.
  */
 #include "dx.h"
 #include "model/nn.h"
@@ -46,6 +52,8 @@ struct dx_image_model {
     char *card;
     lp_drift *drift; /* validation top probability and OOD distance, or NULL */
     int tta;         /* test-time views averaged in probability space (1 = the image alone) */
+    double *prior;   /* (k) class mix the probabilities are calibrated to, or NULL (old file) */
+    double *target;  /* (k) class mix to predict at (set_prevalence), or NULL: the calibrated */
 };
 
 /* Version of the "dx" header of an image model file. 1: no "format" field (one view);
@@ -86,6 +94,8 @@ void dx_image_model_free(dx_image_model *m)
     free(m->var);
     free(m->card);
     lp_drift_free(m->drift);
+    free(m->prior);
+    free(m->target);
     free(m);
 }
 
@@ -234,8 +244,10 @@ lp_status dx_image_predict(const dx_image_model *m, const float *X, size_t n, dx
         st = lp_nn_features(m->net, X, n, f, err);
     if (!st) {
         dx_tta_probs(z, m->tta, n, m->k, m->T, p, tmp);
+        if (m->target)
+            st = lp_prior_shift_apply(p, n, m->k, m->prior, m->target, p, err);
         ood_dist(m, f, n, dist);
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n && !st; i++) {
             dx_answer *a = &out[i];
             memset(a, 0, sizeof *a);
             a->k = m->k;
@@ -435,6 +447,9 @@ static lp_status build_card(dx_image_model *m, size_t n_train, size_t n_valid,
     cJSON_AddStringToObject(cal, "temperature_range", "[0.1, 10] (a fit at a bound is clamped)");
     cJSON_AddNumberToObject(cal, "ece_before", ece_before);
     cJSON_AddNumberToObject(cal, "ece_after", ev->ece);
+    cJSON *mix = cJSON_AddObjectToObject(cal, "class_prior");
+    for (size_t j = 0; j < m->k && m->prior; j++)
+        cJSON_AddNumberToObject(mix, m->classes[j], m->prior[j]);
     cJSON *ab = cJSON_AddObjectToObject(c, "abstention");
     cJSON_AddNumberToObject(ab, "min_top_probability", m->abstain_p);
     cJSON_AddNumberToObject(ab, "ood_distance_threshold", m->ood_thr);
@@ -478,6 +493,13 @@ static lp_status fit_trust(dx_image_model *m, const float *X, size_t n, const fl
                        ? LP_OK
                        : lp_err_set(err, LP_ENOMEM, "dx: out of memory");
     double ece_before = NAN;
+    m->prior = lp_calloc(m->k, sizeof *m->prior);
+    if (!st && !m->prior)
+        st = lp_err_set(err, LP_ENOMEM, "dx: out of memory");
+    for (size_t i = 0; i < nv && !st; i++)
+        m->prior[yv[i]] += 1;
+    for (size_t j = 0; j < m->k && !st; j++)
+        m->prior[j] = (m->prior[j] + 0.5) / ((double)nv + 0.5 * (double)m->k);
     if (!st)
         st = tta_logits(m, Xv, nv, m->tta, z, err);
     if (!st)
@@ -772,6 +794,11 @@ lp_status dx_image_model_save(const dx_image_model *m, const char *path, lp_err 
     cJSON *cls = cJSON_AddArrayToObject(dx, "classes");
     for (size_t j = 0; j < m->k; j++)
         cJSON_AddItemToArray(cls, cJSON_CreateString(m->classes[j]));
+    if (m->prior)
+        cJSON_AddItemToObject(dx, "class_prior", cJSON_CreateDoubleArray(m->prior, (int)m->k));
+    /* a prevalence set for serving is not part of the model */
+    cJSON *card_cal = cJSON_GetObjectItemCaseSensitive(hdr, "calibration");
+    cJSON_DeleteItemFromObjectCaseSensitive(card_cal, "prevalence");
     char *text = cJSON_PrintUnformatted(hdr);
     cJSON_Delete(hdr);
     lp_buf b;
@@ -862,6 +889,25 @@ lp_status dx_image_model_load(const char *path, dx_image_model **out, lp_err *er
             st = copy_classes(m, names, k, err);
         snprintf(m->version, sizeof m->version, "%s", ver->valuestring);
     }
+    const cJSON *pri = dx ? cJSON_GetObjectItemCaseSensitive(dx, "class_prior") : NULL;
+    if (!st && pri) { /* optional: files saved before it have none */
+        double s = 0;
+        m->prior = lp_calloc(m->k, sizeof *m->prior);
+        if (!m->prior)
+            st = lp_err_set(err, LP_ENOMEM, "dx load: out of memory");
+        else if (!cJSON_IsArray(pri) || (size_t)cJSON_GetArraySize(pri) != m->k)
+            st = lp_err_set(err, LP_EFORMAT, "%s: dx class_prior is not %zu numbers", path, m->k);
+        for (size_t j = 0; j < m->k && !st; j++) {
+            const cJSON *v = cJSON_GetArrayItem(pri, (int)j);
+            m->prior[j] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+            if (!(m->prior[j] > 0 && m->prior[j] <= 1))
+                st = lp_err_set(err, LP_EFORMAT, "%s: dx class_prior value %zu is bad", path, j);
+            else
+                s += m->prior[j];
+        }
+        if (!st && fabs(s - 1) > 1e-6)
+            st = lp_err_set(err, LP_EFORMAT, "%s: dx class_prior sums to %g, not 1", path, s);
+    }
     const void *data;
     size_t size;
     if (!st)
@@ -938,4 +984,143 @@ lp_status dx_drift_fit(const dx_answer *a, size_t n, lp_drift **out, lp_err *err
     }
     *out = d;
     return LP_OK;
+}
+
+/* ---- prevalence (label shift) -------------------------------------------------------------- */
+
+const double *dx_image_model_prior(const dx_image_model *m)
+{
+    return m->prior;
+}
+
+const double *dx_image_model_prevalence(const dx_image_model *m)
+{
+    return m->target ? m->target : m->prior;
+}
+
+/* The card's calibration.prevalence: the mix predictions are made at, and where it came from. */
+static lp_status card_prevalence(dx_image_model *m, const char *source, lp_err *err)
+{
+    cJSON *c = cJSON_Parse(m->card);
+    cJSON *cal = c ? cJSON_GetObjectItemCaseSensitive(c, "calibration") : NULL;
+    if (!cal) {
+        cJSON_Delete(c);
+        return lp_err_set(err, LP_ENOMEM, "dx: out of memory for the model card");
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(cal, "prevalence");
+    if (m->target) {
+        cJSON *pv = cJSON_AddObjectToObject(cal, "prevalence");
+        cJSON_AddStringToObject(pv, "source", source);
+        cJSON_AddStringToObject(pv, "method", "probabilities re-weighted from class_prior to "
+                                              "this class mix (Saerens et al. 2002)");
+        cJSON *mix = cJSON_AddObjectToObject(pv, "class_mix");
+        for (size_t j = 0; j < m->k; j++)
+            cJSON_AddNumberToObject(mix, m->classes[j], m->target[j]);
+    }
+    char *text = cJSON_PrintUnformatted(c);
+    cJSON_Delete(c);
+    if (!text)
+        return lp_err_set(err, LP_ENOMEM, "dx: out of memory for the model card");
+    free(m->card);
+    m->card = text;
+    return LP_OK;
+}
+
+lp_status dx_image_model_set_prevalence(dx_image_model *m, const double *to, const char *source,
+                                        lp_err *err)
+{
+    if (!m->prior)
+        return lp_err_set(err, LP_EUNSUPPORTED,
+                          "this image model file stores no calibrated class mix (saved by an "
+                          "older lepton-diagnosis): retrain it to set a prevalence");
+    if (!to) {
+        free(m->target);
+        m->target = NULL;
+        return card_prevalence(m, source, err);
+    }
+    double probe[64] = {0};
+    probe[0] = 1;
+    TRY(lp_prior_shift_apply(probe, 0, m->k, m->prior, to, probe, err)); /* checks `to` */
+    if (!m->target && !(m->target = lp_calloc(m->k, sizeof *m->target)))
+        return lp_err_set(err, LP_ENOMEM, "dx: out of memory");
+    memcpy(m->target, to, m->k * sizeof *to);
+    return card_prevalence(m, source ? source : "given", err);
+}
+
+lp_status dx_prevalence_parse(const dx_image_model *m, const char *spec, double *to, lp_err *err)
+{
+    if (!m->prior)
+        return lp_err_set(err, LP_EUNSUPPORTED,
+                          "this image model file stores no calibrated class mix (saved by an "
+                          "older lepton-diagnosis): retrain it to set a prevalence");
+    bool named[64] = {false};
+    double given = 0, rest = 0;
+    const char *p = spec ? spec : "";
+    if (!*p)
+        return lp_err_set(err, LP_EINVAL, "prevalence: empty; expected LABEL=P[,LABEL=P...]");
+    while (*p) {
+        const char *eq = strchr(p, '='), *end = strchr(p, ',');
+        if (!end)
+            end = p + strlen(p);
+        if (!eq || eq > end)
+            return lp_err_set(err, LP_EINVAL, "prevalence: '%.*s' is not LABEL=P", (int)(end - p),
+                              p);
+        size_t j = 0, len = (size_t)(eq - p);
+        while (j < m->k && !(strlen(m->classes[j]) == len && memcmp(m->classes[j], p, len) == 0))
+            j++;
+        if (j == m->k)
+            return lp_err_set(err, LP_EINVAL, "prevalence: no class '%.*s' in this model",
+                              (int)len, p);
+        if (named[j])
+            return lp_err_set(err, LP_EINVAL, "prevalence: class '%s' given twice",
+                              m->classes[j]);
+        char num[64];
+        size_t nl = (size_t)(end - eq - 1);
+        char *stop;
+        snprintf(num, sizeof num, "%.*s", (int)(nl < 63 ? nl : 63), eq + 1);
+        double v = strtod(num, &stop);
+        if (nl == 0 || nl > 63 || *stop || !(v > 0 && v < 1))
+            return lp_err_set(err, LP_EINVAL,
+                              "prevalence: class '%s' = '%s': expected a number in (0, 1)",
+                              m->classes[j], num);
+        named[j] = true;
+        to[j] = v;
+        given += v;
+        p = *end ? end + 1 : end;
+    }
+    for (size_t j = 0; j < m->k; j++)
+        if (!named[j])
+            rest += m->prior[j];
+    if (rest == 0 ? fabs(given - 1) > 1e-6 : !(given < 1))
+        return lp_err_set(err, LP_EINVAL, "prevalence: the given shares sum to %g; they must be "
+                          "%s", given, rest == 0 ? "1 when every class is named" : "below 1");
+    for (size_t j = 0; j < m->k; j++) /* the unnamed share what is left, as they did */
+        if (!named[j])
+            to[j] = (1 - given) * m->prior[j] / rest;
+    return LP_OK;
+}
+
+lp_status dx_prevalence_estimate(const dx_image_model *m, const float *X, size_t n, double *to,
+                                 int *iters, lp_err *err)
+{
+    if (!m->prior)
+        return lp_err_set(err, LP_EUNSUPPORTED,
+                          "this image model file stores no calibrated class mix (saved by an "
+                          "older lepton-diagnosis): retrain it to estimate a prevalence");
+    if (n == 0)
+        return lp_err_set(err, LP_EINVAL, "prevalence: no images to estimate it from");
+    size_t V = (size_t)m->tta;
+    float *z = lp_mallocarray(V * n, m->k * sizeof *z);
+    double *p = lp_mallocarray(n, m->k * sizeof *p), *tmp = lp_mallocarray(n, m->k * sizeof *tmp);
+    lp_status st = z && p && tmp ? LP_OK : lp_err_set(err, LP_ENOMEM, "dx: out of memory");
+    if (!st)
+        st = tta_logits(m, X, n, m->tta, z, err);
+    if (!st) {
+        dx_tta_probs(z, m->tta, n, m->k, m->T, p, tmp);
+        st = lp_prior_shift_em(p, n, m->k, m->prior, 1000, 1e-8, to, iters, err);
+    }
+    free(z);
+    free(p);
+    free(tmp);
+    return st;
 }

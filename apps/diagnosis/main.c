@@ -11,8 +11,10 @@
  *   train --tabular FILE --label COL [--valid FILE] --out MODEL.lpm
  *         (plain lp_model: logistic, C by 5-fold cross-validation)
  *   eval --model MODEL.lpm (--images PATH [--labels IDX] | --text FILE | --tabular FILE) --json
+ *        [--prevalence auto|LABEL=P,...]   (image models: predict at another class mix,
+ *        estimated from the images themselves by EM with "auto"; see dx_image.c)
  *   serve [--port 8084] [--db diagnosis.db] (--model MODEL.lpm | [--image-model IMAGE.lpm]
- *         [--text-model TEXT.lpm]) [--store-text]
+ *         [--text-model TEXT.lpm]) [--store-text] [--prevalence LABEL=P,...]
  *         (--model takes either kind, told apart by the file; one model per modality;
  *         image + text in one request are fused, see dx_fuse)
  *   verify-audit --db diagnosis.db
@@ -40,9 +42,10 @@ static const char *USAGE =
     " [--label-col label] [--encoder ENC.lpm [--finetune head]] | --tabular FILE --label COL)"
     " [--valid PATH [--valid-labels IDX]] --out MODEL.lpm [--device auto|cpu|cuda]\n"
     "       lepton-diagnosis eval --model MODEL.lpm (--images PATH [--labels IDX] | --text FILE |"
-    " --tabular FILE) --json\n"
+    " --tabular FILE) --json [--prevalence auto|LABEL=P,...]\n"
     "       lepton-diagnosis serve [--port 8084] [--db diagnosis.db] (--model MODEL.lpm |"
-    " [--image-model IMAGE.lpm] [--text-model TEXT.lpm]) [--store-text]\n"
+    " [--image-model IMAGE.lpm] [--text-model TEXT.lpm]) [--store-text]"
+    " [--prevalence LABEL=P,...]\n"
     "       lepton-diagnosis verify-audit --db diagnosis.db\n";
 
 static const char *flag(int argc, char **argv, const char *name)
@@ -302,12 +305,15 @@ static int cmd_eval(int argc, char **argv)
     lp_err err;
     const char *model = flag(argc, argv, "--model"), *images = flag(argc, argv, "--images");
     const char *text = flag(argc, argv, "--text"), *tab = flag(argc, argv, "--tabular");
+    const char *prev = flag(argc, argv, "--prevalence");
     if (!model || (!!images + !!text + !!tab) != 1 || !has(argc, argv, "--json")) {
         fputs(USAGE, stderr);
         return 2;
     }
     lp_status st;
-    if (tab) {
+    if (prev && !images) {
+        st = lp_err_set(&err, LP_EUNSUPPORTED, "--prevalence applies to image models (--images)");
+    } else if (tab) {
         st = eval_frame(model, tab, &err);
     } else if (text) {
         dx_text_model *m = NULL;
@@ -334,14 +340,41 @@ static int cmd_eval(int argc, char **argv)
                 st = lp_err_set(&err, LP_EINVAL, "%s: images are %zux%zu, the model takes %zux%zu",
                                 images, d.h, d.w, h, w);
         }
+        /* --prevalence: "auto" estimates the class mix of these images (EM, their labels
+         * unread), else LABEL=P,... gives it; predictions are re-weighted to it */
+        double to[64];
+        int iters = 0;
+        char source[64] = "given";
+        if (!st && prev && strcmp(prev, "auto") == 0) {
+            st = dx_prevalence_estimate(m, d.x, d.n, to, &iters, &err);
+            snprintf(source, sizeof source, "estimated from %zu unlabeled images", d.n);
+        } else if (!st && prev) {
+            st = dx_prevalence_parse(m, prev, to, &err);
+        }
+        if (!st && prev)
+            st = dx_image_model_set_prevalence(m, to, source, &err);
         dx_eval ev;
         if (!st)
             st = dx_image_eval(m, d.x, d.y, d.n, &ev, &err);
-        if (!st)
+        if (!st) {
             printf("{\"n\":%zu,\"accuracy\":%.6f,\"macro_f1\":%.6f,\"auroc\":%.6f,\"ece\":%.6f,"
-                   "\"top3_accuracy\":%.6f,\"abstained\":%zu}\n",
+                   "\"top3_accuracy\":%.6f,\"abstained\":%zu",
                    ev.n, ev.accuracy, ev.macro_f1, ev.auroc, ev.ece, ev.top3_accuracy,
                    ev.abstained);
+            if (prev) {
+                cJSON *o = cJSON_CreateObject();
+                for (size_t j = 0; j < dx_image_model_classes(m); j++)
+                    cJSON_AddNumberToObject(o, dx_image_model_class(m, j), to[j]);
+                char *js = cJSON_PrintUnformatted(o);
+                printf(",\"prevalence\":%s,\"prevalence_source\":\"%s\"", js ? js : "{}",
+                       strcmp(prev, "auto") == 0 ? "estimated" : "given");
+                if (strcmp(prev, "auto") == 0)
+                    printf(",\"prevalence_em_iterations\":%d", iters);
+                cJSON_free(js);
+                cJSON_Delete(o);
+            }
+            printf("}\n");
+        }
         if (m)
             dataset_free(&d);
         dx_image_model_free(m);
@@ -388,6 +421,7 @@ static int cmd_serve(int argc, char **argv)
     const char *model = flag(argc, argv, "--model"), *db = flag(argc, argv, "--db");
     const char *port = flag(argc, argv, "--port");
     const char *im = flag(argc, argv, "--image-model"), *tm = flag(argc, argv, "--text-model");
+    const char *prev = flag(argc, argv, "--prevalence");
     if (!model && !im && !tm) {
         fputs(USAGE, stderr);
         return 2;
@@ -406,6 +440,18 @@ static int cmd_serve(int argc, char **argv)
         st = lp_err_set(&err, LP_EINVAL, "two text models (--model and --text-model)");
     if (!st && tm)
         st = dx_text_model_load(tm, &txt, &err);
+    /* the site's class mix for the image model: given, as "auto" needs a batch of images */
+    if (!st && prev && !img)
+        st = lp_err_set(&err, LP_EUNSUPPORTED, "--prevalence applies to an image model");
+    else if (!st && prev && strcmp(prev, "auto") == 0)
+        st = lp_err_set(&err, LP_EINVAL, "--prevalence auto estimates the mix of a batch of "
+                        "images (eval); the service takes the site's mix as LABEL=P[,LABEL=P...]");
+    if (!st && prev) {
+        double to[64];
+        st = dx_prevalence_parse(img, prev, to, &err);
+        if (!st)
+            st = dx_image_model_set_prevalence(img, to, "given (serve --prevalence)", &err);
+    }
     dx_service *svc = NULL;
     if (!st)
         st = dx_service_new(img, txt, db ? db : "diagnosis.db", has(argc, argv, "--store-text"),

@@ -26,6 +26,16 @@ check "eval json has every field" jq -e 'has("n") and has("accuracy") and has("m
 check "eval n = 90" jq -e '.n == 90' "$dir/eval.json"
 check "top-3 of 3 classes is 1" jq -e '.top3_accuracy == 1' "$dir/eval.json"
 check "accuracy above chance" jq -e '.accuracy > 0.5' "$dir/eval.json"
+# prevalence: estimated from the images (EM) or given; the metrics' keys stay as they were
+"$bin" eval --model "$dir/m.lpm" --images "$dir/demo/images" --json --prevalence auto >"$dir/prev.json"
+check "prevalence auto: a class mix summing to 1" jq -e '(.prevalence | add) - 1 | fabs < 1e-9' "$dir/prev.json"
+check "prevalence auto: source and metrics" jq -e '.prevalence_source == "estimated" and .n == 90
+  and has("ece")' "$dir/prev.json"
+cls=$(jq -r '.prevalence | keys[0]' "$dir/prev.json")
+"$bin" eval --model "$dir/m.lpm" --images "$dir/demo/images" --json --prevalence "$cls=0.5" >"$dir/prev2.json"
+check "prevalence given: the named class gets its share" jq -e --arg c "$cls" '.prevalence[$c] == 0.5' "$dir/prev2.json"
+check "prevalence: an unknown class is named" bash -c "'$bin' eval --model '$dir/m.lpm' --images '$dir/demo/images' --json --prevalence nosuch=0.2 2>&1 >/dev/null | grep -q \"no class 'nosuch'\""
+check "prevalence: serve refuses auto" bash -c "! '$bin' serve --model '$dir/m.lpm' --port 0 --db '$dir/x.db' --prevalence auto 2>/dev/null"
 check "eval without --json is a usage error" bash -c "! '$bin' eval --model '$dir/m.lpm' --images '$dir/demo/images' 2>/dev/null"
 check "text model trains" "$bin" train --text "$dir/demo/symptoms.csv" --out "$dir/t.lpm"
 "$bin" eval --model "$dir/t.lpm" --text "$dir/demo/symptoms.csv" --json >"$dir/teval.json"

@@ -274,6 +274,109 @@ static void test_model_views_and_file(void **state)
     free(bad);
 }
 
+static void to_noprior(cJSON *dx)
+{
+    cJSON_DeleteItemFromObject(dx, "class_prior");
+}
+
+/* Prevalence: the stored calibrated mix, predictions re-weighted to a given mix exactly as
+ * lp_prior_shift_apply does, the spec parser's errors, the EM estimate, and files. */
+static void test_prevalence(void **state)
+{
+    (void)state;
+    static float X[NTR * D], Xt[NTE * D];
+    int32_t y[NTR], yt[NTE];
+    bars(NTR, 3, X, y);
+    bars(NTE, 4, Xt, yt);
+    static const char *classes[2] = {"horizontal", "vertical"};
+    dx_train_opts o = dx_train_opts_default();
+    o.arch = "conv4,pool,fc8";
+    o.epochs = 10;
+    o.batch_size = 8;
+    o.ema_decay = 0; /* a few dozen steps: the average would sit near the start */
+    o.augment = "";
+    o.threads = 1;
+    o.valid_frac = 0.25;
+    o.tta = 1;
+    lp_err err;
+    dx_image_model *m;
+    assert_int_equal(dx_image_train(X, y, NTR, NULL, NULL, 0, 1, S, S, classes, 2, &o, &m, &err),
+                     LP_OK);
+    const double *prior = dx_image_model_prior(m);
+    assert_non_null(prior);
+    assert_true(fabs(prior[0] + prior[1] - 1) < 1e-12 && prior[0] > 0.3 && prior[0] < 0.7);
+    assert_ptr_equal(dx_image_model_prevalence(m), prior);
+
+    double to[2];
+    assert_int_equal(dx_prevalence_parse(m, "vertical=0.2", to, &err), LP_OK);
+    assert_true(fabs(to[1] - 0.2) < 1e-15 && fabs(to[0] - 0.8) < 1e-15);
+    dx_answer before[NTE], after[NTE];
+    assert_int_equal(dx_image_predict(m, Xt, NTE, before, &err), LP_OK);
+    assert_int_equal(dx_image_model_set_prevalence(m, to, "given", &err), LP_OK);
+    assert_true(dx_image_model_prevalence(m)[1] == 0.2);
+    assert_non_null(strstr(dx_image_model_card(m), "\"prevalence\""));
+    assert_int_equal(dx_image_predict(m, Xt, NTE, after, &err), LP_OK);
+    for (size_t i = 0; i < NTE; i++) {
+        double p[2] = {before[i].probs[0], before[i].probs[1]};
+        assert_int_equal(lp_prior_shift_apply(p, 1, 2, prior, to, p, &err), LP_OK);
+        assert_true(fabs(after[i].probs[0] - p[0]) < 1e-12);
+        assert_true(after[i].probs[1] <= before[i].probs[1] + 1e-12); /* fewer "vertical" */
+        assert_true(after[i].probs[after[i].order[0]] >= after[i].probs[after[i].order[1]]);
+    }
+    /* the saved file keeps the calibrated mix, not the serving one */
+    char *path = lp_test_tmpfile("dx_prev.lpm"), *old = lp_test_tmpfile("dx_prev_old.lpm");
+    assert_int_equal(dx_image_model_save(m, path, &err), LP_OK);
+    dx_image_model *back, *older;
+    assert_int_equal(dx_image_model_load(path, &back, &err), LP_OK);
+    assert_true(dx_image_model_prior(back)[0] == prior[0]);
+    assert_ptr_equal(dx_image_model_prevalence(back), dx_image_model_prior(back));
+    assert_null(strstr(dx_image_model_card(back), "\"prevalence\""));
+    dx_answer again[NTE];
+    assert_int_equal(dx_image_predict(back, Xt, NTE, again, &err), LP_OK);
+    for (size_t i = 0; i < NTE; i++) /* (the file's float round trip: last bits) */
+        assert_true(fabs(again[i].probs[1] - before[i].probs[1]) < 1e-12);
+    /* NULL goes back to the calibrated mix */
+    assert_int_equal(dx_image_model_set_prevalence(m, NULL, NULL, &err), LP_OK);
+    assert_int_equal(dx_image_predict(m, Xt, NTE, again, &err), LP_OK);
+    assert_true(fabs(again[0].probs[1] - before[0].probs[1]) < 1e-12);
+
+    /* EM on 200 fresh images, half of each class: the estimate lands near 50/50 */
+    enum { NEM = 200 };
+    static float Xe[NEM * D];
+    int32_t ye[NEM];
+    bars(NEM, 5, Xe, ye);
+    int iters = 0;
+    assert_int_equal(dx_prevalence_estimate(back, Xe, NEM, to, &iters, &err), LP_OK);
+    assert_true(iters >= 1 && fabs(to[0] + to[1] - 1) < 1e-12 && to[0] > 0.4 && to[0] < 0.6);
+
+    /* the spec's errors name what was wrong */
+    assert_int_equal(dx_prevalence_parse(m, "diagonal=0.2", to, &err), LP_EINVAL);
+    assert_non_null(strstr(err.msg, "no class 'diagonal'"));
+    assert_int_equal(dx_prevalence_parse(m, "vertical=1.5", to, &err), LP_EINVAL);
+    assert_non_null(strstr(err.msg, "(0, 1)"));
+    assert_int_equal(dx_prevalence_parse(m, "vertical", to, &err), LP_EINVAL);
+    assert_non_null(strstr(err.msg, "LABEL=P"));
+    assert_int_equal(dx_prevalence_parse(m, "vertical=0.2,vertical=0.3", to, &err), LP_EINVAL);
+    assert_non_null(strstr(err.msg, "twice"));
+    assert_int_equal(dx_prevalence_parse(m, "vertical=0.2,horizontal=0.3", to, &err), LP_EINVAL);
+    assert_non_null(strstr(err.msg, "sum to 0.5"));
+    assert_int_equal(dx_prevalence_parse(m, "vertical=0.25,horizontal=0.75", to, &err), LP_OK);
+    assert_int_equal(dx_prevalence_parse(m, "", to, &err), LP_EINVAL);
+    /* a file from before the stored mix: refused with what to do */
+    rewrite(path, old, to_noprior);
+    assert_int_equal(dx_image_model_load(old, &older, &err), LP_OK);
+    assert_null(dx_image_model_prior(older));
+    assert_int_equal(dx_prevalence_parse(older, "vertical=0.2", to, &err), LP_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "retrain"));
+    to[0] = 0.8, to[1] = 0.2;
+    assert_int_equal(dx_image_model_set_prevalence(older, to, "given", &err), LP_EUNSUPPORTED);
+    dx_image_model_free(older);
+    dx_image_model_free(back);
+    dx_image_model_free(m);
+    free(path);
+    free(old);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_probability_average),
         cmocka_unit_test(test_temperature),
         cmocka_unit_test(test_model_views_and_file),
+        cmocka_unit_test(test_prevalence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

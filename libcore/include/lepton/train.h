@@ -118,6 +118,27 @@ void lp_calibrator_save(const lp_calibrator *cal, lp_buf *b);
  * r->what, never a crash. *out is new (caller frees) and NULL on error. */
 lp_status lp_calibrator_load(lp_reader *r, lp_calibrator **out, lp_err *err);
 
+/* ---- label shift: re-weighting calibrated probabilities to another class mix ----------------
+ * Saerens, Latinne & Decaestecker 2002, "Adjusting the outputs of a classifier to new a priori
+ * probabilities: a simple procedure". When only the class mix changes between the data a
+ * model's probabilities are calibrated on (prior `from`) and the data it is used on (prior
+ * `to`), p'(j|x) = p(j|x) to_j / from_j, renormalised per row. A prior is k values in (0, 1]
+ * summing to 1 (within 1e-6). */
+
+/* p (n, k) rows calibrated to `from` -> out (n, k) calibrated to `to`. out may alias p.
+ * Errors (LP_EINVAL, naming the value): k < 2, a prior value outside (0, 1] or not finite, a
+ * prior not summing to 1, a negative or NaN probability (names the row), a row of zeros. */
+lp_status lp_prior_shift_apply(const double *p, size_t n, size_t k, const double *from,
+                               const double *to, double *out, lp_err *err);
+
+/* The class mix of unlabeled rows p (n, k), calibrated to `from`, by EM: start at `from`,
+ * alternate p' = shift(p, from -> to) and to = mean of p' rows, until no prior value moves by
+ * more than tol (e.g. 1e-6) or after max_iter rounds; each value of `to` is kept at least
+ * 1e-6 so no class is ruled out. *iters (may be NULL) gets the rounds run. Errors as
+ * lp_prior_shift_apply, plus n == 0 and max_iter < 1. */
+lp_status lp_prior_shift_em(const double *p, size_t n, size_t k, const double *from,
+                            int max_iter, double tol, double *to, int *iters, lp_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -531,3 +531,110 @@ lp_status lp_calibrator_load(lp_reader *r, lp_calibrator **out, lp_err *err)
     *out = cal;
     return LP_OK;
 }
+
+/* ---- label shift ---------------------------------------------------------------------------- */
+
+static lp_status prior_check(const double *q, size_t k, const char *name, lp_err *err)
+{
+    if (k < 2)
+        return lp_err_set(err, LP_EINVAL, "prior shift: %zu classes; expected at least 2", k);
+    if (!q)
+        return lp_err_set(err, LP_EINVAL, "prior shift: no '%s' prior", name);
+    double s = 0;
+    for (size_t j = 0; j < k; j++) {
+        if (!isfinite(q[j]) || !(q[j] > 0) || q[j] > 1)
+            return lp_err_set(err, LP_EINVAL,
+                              "prior shift: '%s' prior of class %zu is %g; expected (0, 1]", name,
+                              j, q[j]);
+        s += q[j];
+    }
+    if (fabs(s - 1) > 1e-6)
+        return lp_err_set(err, LP_EINVAL, "prior shift: '%s' prior sums to %.9g, not 1", name, s);
+    return LP_OK;
+}
+
+/* One row: out = p * w renormalised (out may alias p). */
+static lp_status shift_row(const double *p, size_t i, size_t k, const double *w, double *out,
+                           lp_err *err)
+{
+    double s = 0;
+    for (size_t j = 0; j < k; j++) {
+        if (!(p[j] >= 0)) /* also NaN */
+            return lp_err_set(err, LP_EINVAL, "prior shift: row %zu, class %zu: probability %g",
+                              i, j, p[j]);
+        s += p[j] * w[j];
+    }
+    if (!(s > 0) || !isfinite(s))
+        return lp_err_set(err, LP_EINVAL, "prior shift: row %zu has no probability mass", i);
+    for (size_t j = 0; j < k; j++)
+        out[j] = p[j] * w[j] / s;
+    return LP_OK;
+}
+
+lp_status lp_prior_shift_apply(const double *p, size_t n, size_t k, const double *from,
+                               const double *to, double *out, lp_err *err)
+{
+    lp_status st = prior_check(from, k, "from", err);
+    if (!st)
+        st = prior_check(to, k, "to", err);
+    if (st)
+        return st;
+    if (n && (!p || !out))
+        return lp_err_set(err, LP_EINVAL, "prior shift: no probabilities");
+    double *w = malloc(k * sizeof *w);
+    if (!w)
+        return lp_err_set(err, LP_ENOMEM, "prior shift: out of memory");
+    for (size_t j = 0; j < k; j++)
+        w[j] = to[j] / from[j];
+    for (size_t i = 0; i < n && !st; i++)
+        st = shift_row(p + i * k, i, k, w, out + i * k, err);
+    free(w);
+    return st;
+}
+
+lp_status lp_prior_shift_em(const double *p, size_t n, size_t k, const double *from,
+                            int max_iter, double tol, double *to, int *iters, lp_err *err)
+{
+    lp_status st = prior_check(from, k, "from", err);
+    if (st)
+        return st;
+    if (n == 0 || !p || !to)
+        return lp_err_set(err, LP_EINVAL, "prior shift: no rows to estimate a class mix from");
+    if (max_iter < 1)
+        return lp_err_set(err, LP_EINVAL, "prior shift: max_iter is %d; expected >= 1", max_iter);
+    double *w = malloc(k * sizeof *w), *row = malloc(k * sizeof *row),
+           *acc = malloc(k * sizeof *acc);
+    if (!w || !row || !acc)
+        st = lp_err_set(err, LP_ENOMEM, "prior shift: out of memory");
+    for (size_t j = 0; j < k && !st; j++)
+        to[j] = from[j];
+    int it = 0;
+    while (!st && it < max_iter) {
+        it++;
+        for (size_t j = 0; j < k; j++)
+            w[j] = to[j] / from[j], acc[j] = 0;
+        for (size_t i = 0; i < n && !st; i++) {
+            st = shift_row(p + i * k, i, k, w, row, err);
+            for (size_t j = 0; j < k && !st; j++)
+                acc[j] += row[j];
+        }
+        if (st)
+            break;
+        double s = 0, moved = 0;
+        for (size_t j = 0; j < k; j++)
+            acc[j] = fmax(acc[j] / (double)n, 1e-6), s += acc[j];
+        for (size_t j = 0; j < k; j++) {
+            double v = acc[j] / s;
+            moved = fmax(moved, fabs(v - to[j]));
+            to[j] = v;
+        }
+        if (moved <= tol)
+            break;
+    }
+    if (iters)
+        *iters = it;
+    free(w);
+    free(row);
+    free(acc);
+    return st;
+}
