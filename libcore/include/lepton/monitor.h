@@ -110,7 +110,8 @@ typedef struct lp_pred_record {
 typedef struct lp_predlog_opts {
     size_t queue_cap;   /* records the ring holds before dropping (default 65536) */
     size_t batch_max;   /* records per transaction at most (default 2048) */
-    double flush_ms;    /* the writer wakes at least this often (default 50) */
+    double flush_ms;    /* the writer commits once per flush_ms (default 50), sooner only when
+                           batch_max records wait, a flush is asked for, or the log closes */
 } lp_predlog_opts;
 
 lp_predlog_opts lp_predlog_opts_default(void);

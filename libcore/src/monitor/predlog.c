@@ -35,6 +35,7 @@ struct lp_predlog {
     rec *ring;
     size_t head, count;  /* ring[head .. head + count) mod cap */
     bool writing, stop;
+    int flushing; /* callers waiting in lp_predlog_flush: write now, do not wait for the timer */
     pthread_t thread;
     bool thread_started;
     _Atomic uint64_t dropped, written;
@@ -136,23 +137,52 @@ static int write_batch(lp_predlog *l, rec *recs, size_t n)
     return rc;
 }
 
+static struct timespec ts_after(struct timespec t, double ms)
+{
+    long ns = t.tv_nsec + (long)(ms * 1e6);
+    t.tv_sec += ns / 1000000000L;
+    t.tv_nsec = ns % 1000000000L;
+    return t;
+}
+
+static bool ts_reached(struct timespec now, struct timespec due)
+{
+    return now.tv_sec > due.tv_sec || (now.tv_sec == due.tv_sec && now.tv_nsec >= due.tv_nsec);
+}
+
+/* The writer commits at most one batch per flush_ms: it sleeps until flush_ms after the last
+ * batch began, unless batch_max records are queued, a flush is waiting, or the log closes.
+ * (Writing again as soon as a batch ends would, under steady traffic, run one small
+ * transaction after another and keep a core busy for the log.) */
 static void *writer_main(void *arg)
 {
     lp_predlog *l = arg;
     size_t cap = l->o.queue_cap;
     rec *batch = lp_calloc(l->o.batch_max, sizeof(rec));
+    struct timespec due;
+    clock_gettime(CLOCK_REALTIME, &due);
+    due = ts_after(due, l->o.flush_ms);
     pthread_mutex_lock(&l->mu);
     for (;;) {
-        while (!l->count && !l->stop) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            long ns = ts.tv_nsec + (long)(l->o.flush_ms * 1e6);
-            ts.tv_sec += ns / 1000000000L;
-            ts.tv_nsec = ns % 1000000000L;
-            pthread_cond_timedwait(&l->wake, &l->mu, &ts);
+        while (!l->stop && !l->flushing && l->count < l->o.batch_max) {
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            if (ts_reached(now, due)) {
+                if (l->count)
+                    break;
+                due = ts_after(now, l->o.flush_ms); /* idle: look again in flush_ms */
+            }
+            pthread_cond_timedwait(&l->wake, &l->mu, &due);
         }
         if (!l->count && l->stop)
             break;
+        clock_gettime(CLOCK_REALTIME, &due);
+        due = ts_after(due, l->o.flush_ms);
+        if (!l->count) { /* a flush with nothing queued */
+            pthread_cond_broadcast(&l->idle);
+            pthread_cond_timedwait(&l->wake, &l->mu, &due);
+            continue;
+        }
         size_t n = 0;
         while (l->count && n < l->o.batch_max && batch) {
             batch[n++] = l->ring[l->head];
@@ -275,9 +305,11 @@ bool lp_predlog_push(lp_predlog *l, const lp_pred_record *r)
 lp_status lp_predlog_flush(lp_predlog *l, lp_err *err)
 {
     pthread_mutex_lock(&l->mu);
+    l->flushing++;
     pthread_cond_signal(&l->wake);
     while (l->count || l->writing)
         pthread_cond_wait(&l->idle, &l->mu);
+    l->flushing--;
     pthread_mutex_unlock(&l->mu);
     if (l->last_error[0])
         return lp_err_set(err, LP_EDB, "%s: %s", l->path, l->last_error);
