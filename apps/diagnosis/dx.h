@@ -19,7 +19,7 @@
     "clinician to review, not a diagnosis."
 
 typedef struct dx_train_opts {
-    const char *arch;    /* nn arch (default "conv32bn,pool,conv64bn,pool,fc128") */
+    const char *arch;    /* nn arch (default "conv32bn,pool,conv64bn,pool,conv128bn,pool,fc128") */
     const char *augment; /* default "shift=2,rotate=10,brightness=0.1" */
     int epochs;          /* default 12 */
     int batch_size;      /* default 64 */

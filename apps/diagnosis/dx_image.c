@@ -60,11 +60,14 @@ struct dx_image_model {
  * 2: "format" and "tta" (the views averaged at prediction). */
 #define DX_IMAGE_FORMAT 2
 
+/* Optimizer steps an epoch a small training set still gets (see dx_image_train). */
+#define DX_MIN_STEPS 32
+
 dx_train_opts dx_train_opts_default(void)
 {
     dx_train_opts o;
     memset(&o, 0, sizeof o);
-    o.arch = "conv32bn,pool,conv64bn,pool,fc128";
+    o.arch = "conv32bn,pool,conv64bn,pool,conv128bn,pool,fc128";
     o.augment = "shift=2,rotate=10,brightness=0.1";
     o.epochs = 12;
     o.batch_size = 64;
@@ -426,6 +429,7 @@ static lp_status build_card(dx_image_model *m, size_t n_train, size_t n_valid,
     cJSON_AddStringToObject(arch, "family", "nn (CNN)");
     cJSON_AddStringToObject(arch, "arch", lp_nn_opts_of(m->net)->arch);
     cJSON_AddNumberToObject(arch, "epochs", o->epochs);
+    cJSON_AddNumberToObject(arch, "batch_size", lp_nn_opts_of(m->net)->batch_size);
     size_t best = lp_nn_best_epoch(m->net), run = lp_nn_epochs_run(m->net);
     cJSON_AddNumberToObject(arch, "kept_epoch", (double)(o->keep_last || !best ? run : best));
     cJSON_AddNumberToObject(arch, "weight_ema_decay", o->ema_decay);
@@ -671,7 +675,10 @@ lp_status dx_image_train(const float *X, const int32_t *y, size_t n, const float
         no.augment = o->augment;
         no.n_outputs = (int)k;
         no.epochs = o->epochs;
-        no.batch_size = o->batch_size;
+        /* a small training set gets smaller batches, so it still takes at least
+         * DX_MIN_STEPS optimizer steps an epoch (batches of 8 at the least) */
+        size_t bs = nt / DX_MIN_STEPS;
+        no.batch_size = bs >= (size_t)o->batch_size ? o->batch_size : bs < 8 ? 8 : (int)bs;
         no.lr = o->lr;
         no.weight_decay = o->weight_decay;
         no.schedule = LP_NN_SCHED_COSINE;

@@ -255,7 +255,8 @@ static void test_model_views_and_file(void **state)
     for (size_t i = 0; i < NTE; i++)
         for (size_t j = 0; j < 2; j++) {
             assert_true(fabs(a[i].probs[j] - mean[i * 2 + j]) < PROB_TOL);
-            assert_true(a[i].probs[j] == back[i].probs[j]);
+            /* loaded: the default thread count, so sums may differ in their last bits */
+            assert_true(fabs(a[i].probs[j] - back[i].probs[j]) < 1e-12);
             diff = fmax(diff, fabs(a[i].probs[j] - b[i].probs[j]));
         }
     assert_true(diff > 1e-6); /* the views matter: one view answers otherwise */
@@ -333,7 +334,7 @@ static void test_prevalence(void **state)
     assert_null(strstr(dx_image_model_card(back), "\"prevalence\""));
     dx_answer again[NTE];
     assert_int_equal(dx_image_predict(back, Xt, NTE, again, &err), LP_OK);
-    for (size_t i = 0; i < NTE; i++) /* (the file's float round trip: last bits) */
+    for (size_t i = 0; i < NTE; i++) /* (loaded: default threads, last bits may differ) */
         assert_true(fabs(again[i].probs[1] - before[i].probs[1]) < 1e-12);
     /* NULL goes back to the calibrated mix */
     assert_int_equal(dx_image_model_set_prevalence(m, NULL, NULL, &err), LP_OK);
