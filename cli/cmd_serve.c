@@ -51,7 +51,10 @@ static void destroy_served(void *obj, void *user)
 
 static void new_id(app *a, char *buf, size_t cap)
 {
-    /* "p-<boot, 8 hex digits>-<sequence>", formatted by hand: this runs once per prediction */
+    /* "p-<boot, 8 hex digits>-<sequence, at least 10 digits>", formatted by hand: this runs
+     * once per prediction. The zero padding keeps ids in creation order as strings (boot is
+     * the start time), so the prediction log's primary-key index is appended to at its end
+     * rather than written all over. */
     static const char hexd[] = "0123456789abcdef";
     uint64_t n = atomic_fetch_add(&a->seq, 1), boot = a->boot & 0xffffffffULL;
     char dec[24];
@@ -59,7 +62,7 @@ static void new_id(app *a, char *buf, size_t cap)
     do {
         dec[nd++] = (char)('0' + n % 10);
         n /= 10;
-    } while (n);
+    } while (n || nd < 10);
     if (cap < 11 + nd + 1) {
         if (cap)
             buf[0] = '\0';
@@ -75,8 +78,10 @@ static void new_id(app *a, char *buf, size_t cap)
     buf[11 + nd] = '\0';
 }
 
-/* Persist the live drift counts so `lepton monitor` can report offline. */
-static void save_sketch(app *a, const served *s)
+/* Persist the live drift counts so `lepton monitor` can report offline: now, or (later) with
+ * the prediction log's next batch, so that a request thread never waits for SQLite's write
+ * lock while the log's writer holds it. */
+static void save_sketch_how(app *a, const served *s, bool later)
 {
     if (!a->log || !s->sk)
         return;
@@ -85,10 +90,16 @@ static void save_sketch(app *a, const served *s)
     char key[128];
     snprintf(key, sizeof key, "drift:%s", s->version);
     lp_err err;
-    if (lp_drift_sketch_save(s->sk, &b, &err) || lp_predlog_put_state(a->log, key, b.data, b.len,
-                                                                       &err))
+    if (lp_drift_sketch_save(s->sk, &b, &err) ||
+        (later ? lp_predlog_put_state_later : lp_predlog_put_state)(a->log, key, b.data, b.len,
+                                                                   &err))
         lp_log_warn("saving the drift counts: %s", lp_err_text(&err));
     lp_buf_free(&b);
+}
+
+static void save_sketch(app *a, const served *s)
+{
+    save_sketch_how(a, s, false);
 }
 
 static const lp_field_spec predict_fields[] = {
@@ -367,7 +378,7 @@ static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
     served_sketch_rows(s, v, n);
     if (atomic_fetch_add(&a->rows_since_save, n) + n >= 1000) {
         atomic_store(&a->rows_since_save, 0);
-        save_sketch(a, s);
+        save_sketch_how(a, s, true);
     }
     lp_swap_release(ref);
     lp_status rst = b->failed ? lp_http_error(res, LP_ENOMEM, "out of memory")

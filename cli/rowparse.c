@@ -480,16 +480,29 @@ void json_put_num(lp_buf *b, double d)
         lp_buf_put(b, "null", 4);
         return;
     }
-    /* cJSON 1.7's print_number: valueint saturates at INT_MIN / INT_MAX */
+    /* cJSON 1.7's print_number: valueint saturates at INT_MIN / INT_MAX. strfromd, not
+     * snprintf: with libquadmath loaded (OpenBLAS brings it) glibc sends every printf-family
+     * call through its positional-argument path (see lp_json_write_num). */
     int vi = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
     if (d == (double)vi) {
-        n = snprintf(t, sizeof t, "%d", vi);
+        char dec[16];
+        unsigned u = vi < 0 ? 0u - (unsigned)vi : (unsigned)vi;
+        size_t nd = 0;
+        do {
+            dec[nd++] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        n = 0;
+        if (vi < 0)
+            t[n++] = '-';
+        while (nd)
+            t[n++] = dec[--nd];
     } else {
-        n = snprintf(t, sizeof t, "%1.15g", d);
+        n = strfromd(t, sizeof t, "%.15g", d);
         double back = strtod(t, NULL);
         double mx = fabs(back) > fabs(d) ? fabs(back) : fabs(d);
         if (!(fabs(back - d) <= mx * DBL_EPSILON))
-            n = snprintf(t, sizeof t, "%1.17g", d);
+            n = strfromd(t, sizeof t, "%.17g", d);
     }
     lp_buf_put(b, t, (size_t)n);
 }

@@ -1,7 +1,10 @@
 /*
  * test_predlog.c - the prediction log: batched background writes, flush, drops counted when the
  * ring is full, feedback for known and unknown ids, live metrics, and durability: a process
- * killed with SIGKILL while taking feedback loses no acknowledged label.
+ * killed with SIGKILL while taking feedback loses no acknowledged label; state values written
+ * now and with the writer's next batch (the newest value of a key wins, a flush waits for it,
+ * the key limit and the closing log are refused), and the writer's timer: a trickle of
+ * predictions is committed within flush_ms without a flush.
  */
 #include "lp_test.h"
 
@@ -149,12 +152,67 @@ static void test_kill_loses_no_acknowledged_feedback(void **state)
     free(db);
 }
 
+static void test_state_later_and_timer(void **state)
+{
+    (void)state;
+    char *db = lp_test_tmpfile("state.db");
+    lp_predlog *l;
+    lp_predlog_opts o = lp_predlog_opts_default();
+    o.flush_ms = 60000; /* the writer only writes when asked, in this first part */
+    assert_int_equal(lp_predlog_open(db, &o, &l, NULL), LP_OK);
+    lp_err err;
+    assert_int_equal(lp_predlog_put_state_later(l, "drift:a", "one", 3, &err), LP_OK);
+    assert_int_equal(lp_predlog_put_state_later(l, "drift:a", "two!", 4, &err), LP_OK);
+    assert_int_equal(lp_predlog_put_state_later(l, "drift:b", "", 0, &err), LP_OK);
+    assert_int_equal(lp_predlog_flush(l, NULL), LP_OK);
+    uint8_t *v;
+    size_t n;
+    assert_int_equal(lp_predlog_get_state_offline(db, "drift:a", &v, &n, NULL), LP_OK);
+    assert_int_equal(n, 4);
+    assert_memory_equal(v, "two!", 4);
+    free(v);
+    assert_int_equal(lp_predlog_get_state_offline(db, "drift:b", &v, &n, NULL), LP_OK);
+    assert_int_equal(n, 0);
+    free(v);
+    /* 16 distinct keys may wait; the 17th is refused with a reason, the others kept */
+    char key[32];
+    int refused = 0;
+    for (int i = 0; i < 17; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        lp_status st = lp_predlog_put_state_later(l, key, "x", 1, &err);
+        if (st) {
+            refused++;
+            assert_int_equal(i, 16);
+            assert_non_null(strstr(err.msg, "wait for the writer"));
+        }
+    }
+    assert_int_equal(refused, 1);
+    assert_int_equal(lp_predlog_flush(l, NULL), LP_OK);
+    assert_int_equal(lp_predlog_get_state_offline(db, "k15", &v, &n, NULL), LP_OK);
+    free(v);
+    assert_int_equal(lp_predlog_close(l, NULL), LP_OK);
+    /* the timer: three predictions, no flush, committed within a few flush_ms */
+    o.flush_ms = 20;
+    assert_int_equal(lp_predlog_open(db, &o, &l, NULL), LP_OK);
+    push_n(l, 0, 3);
+    for (int t = 0; t < 200 && lp_predlog_written(l) < 3; t++)
+        usleep(10000);
+    assert_int_equal(lp_predlog_written(l), 3);
+    /* states given just before close are written by it */
+    assert_int_equal(lp_predlog_put_state_later(l, "drift:c", "end", 3, &err), LP_OK);
+    assert_int_equal(lp_predlog_close(l, NULL), LP_OK);
+    assert_int_equal(lp_predlog_get_state_offline(db, "drift:c", &v, &n, NULL), LP_OK);
+    free(v);
+    free(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_feedback_live),
         cmocka_unit_test(test_drops_counted),
         cmocka_unit_test(test_kill_loses_no_acknowledged_feedback),
+        cmocka_unit_test(test_state_later_and_timer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -110,7 +110,8 @@ typedef struct lp_pred_record {
 typedef struct lp_predlog_opts {
     size_t queue_cap;   /* records the ring holds before dropping (default 65536) */
     size_t batch_max;   /* records per transaction at most (default 2048) */
-    double flush_ms;    /* the writer commits once per flush_ms (default 50), sooner only when
+    double flush_ms;    /* the writer commits once per flush_ms (default 5: short bursts of
+                           SQLite work beside the request threads), sooner only when
                            batch_max records wait, a flush is asked for, or the log closes */
 } lp_predlog_opts;
 
@@ -153,6 +154,12 @@ lp_status lp_predlog_live(lp_predlog *l, size_t window, const char *positive,
  * model version, so `lepton monitor` can report offline. put replaces; synchronous. */
 lp_status lp_predlog_put_state(lp_predlog *l, const char *key, const void *data, size_t len,
                                lp_err *err);
+/* The same, written by the writer thread in its next batch's transaction (within flush_ms;
+ * lp_predlog_flush waits for it): the caller copies the bytes and never waits for SQLite's
+ * write lock, which the writer may hold for a batch. A newer value for a key still waiting
+ * replaces it. Errors: out of memory, 16 distinct keys already waiting, the log closing. */
+lp_status lp_predlog_put_state_later(lp_predlog *l, const char *key, const void *data,
+                                     size_t len, lp_err *err);
 /* Read key from a log database opened read-only; *data is malloc'd (caller frees).
  * LP_ENOTFOUND when absent. */
 lp_status lp_predlog_get_state_offline(const char *db_path, const char *key, uint8_t **data,

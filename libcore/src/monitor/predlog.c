@@ -24,6 +24,15 @@ typedef struct rec {
     double time, score, latency_us;
 } rec;
 
+/* A state value waiting for the writer's next transaction (lp_predlog_put_state_later). */
+typedef struct pending_state {
+    char *key;
+    void *data;
+    size_t len;
+    double time;
+} pending_state;
+#define PENDING_MAX 16
+
 struct lp_predlog {
     char path[512];
     lp_predlog_opts o;
@@ -36,6 +45,8 @@ struct lp_predlog {
     size_t head, count;  /* ring[head .. head + count) mod cap */
     bool writing, stop;
     int flushing; /* callers waiting in lp_predlog_flush: write now, do not wait for the timer */
+    pending_state pend[PENDING_MAX]; /* latest value per key, written with the next batch */
+    size_t npend;
     pthread_t thread;
     bool thread_started;
     _Atomic uint64_t dropped, written;
@@ -55,7 +66,7 @@ static const char *SCHEMA =
 
 lp_predlog_opts lp_predlog_opts_default(void)
 {
-    return (lp_predlog_opts){.queue_cap = 65536, .batch_max = 2048, .flush_ms = 50};
+    return (lp_predlog_opts){.queue_cap = 65536, .batch_max = 2048, .flush_ms = 5};
 }
 
 lp_status lp_predlog_opts_check(const lp_predlog_opts *o, lp_err *err)
@@ -102,8 +113,15 @@ static lp_status open_db(const char *path, sqlite3 **db, lp_err *err)
     return LP_OK;
 }
 
-/* Write recs[0..n) in one transaction. */
-static int write_batch(lp_predlog *l, rec *recs, size_t n)
+static void pending_free(pending_state *p)
+{
+    free(p->key);
+    free(p->data);
+    memset(p, 0, sizeof *p);
+}
+
+/* Write recs[0..n) and the states st[0..ns) in one transaction. */
+static int write_batch(lp_predlog *l, rec *recs, size_t n, const pending_state *st, size_t ns)
 {
     sqlite3_stmt *q = NULL;
     int rc = sqlite3_exec(l->wdb, "BEGIN", NULL, NULL, NULL);
@@ -124,6 +142,19 @@ static int write_batch(lp_predlog *l, rec *recs, size_t n)
         else
             sqlite3_bind_null(q, 6);
         sqlite3_bind_double(q, 7, r->latency_us);
+        rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+        sqlite3_reset(q);
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if (rc == SQLITE_OK && ns)
+        rc = sqlite3_prepare_v2(l->wdb,
+                                "INSERT OR REPLACE INTO state(key,value,updated) VALUES(?,?,?)",
+                                -1, &q, NULL);
+    for (size_t i = 0; i < ns && rc == SQLITE_OK; i++) {
+        sqlite3_bind_text(q, 1, st[i].key, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(q, 2, st[i].data, (int)st[i].len, SQLITE_STATIC);
+        sqlite3_bind_double(q, 3, st[i].time);
         rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
         sqlite3_reset(q);
     }
@@ -168,17 +199,17 @@ static void *writer_main(void *arg)
             struct timespec now;
             clock_gettime(CLOCK_REALTIME, &now);
             if (ts_reached(now, due)) {
-                if (l->count)
+                if (l->count || l->npend)
                     break;
                 due = ts_after(now, l->o.flush_ms); /* idle: look again in flush_ms */
             }
             pthread_cond_timedwait(&l->wake, &l->mu, &due);
         }
-        if (!l->count && l->stop)
+        if (!l->count && !l->npend && l->stop)
             break;
         clock_gettime(CLOCK_REALTIME, &due);
         due = ts_after(due, l->o.flush_ms);
-        if (!l->count) { /* a flush with nothing queued */
+        if (!l->count && !l->npend) { /* a flush with nothing queued */
             pthread_cond_broadcast(&l->idle);
             pthread_cond_timedwait(&l->wake, &l->mu, &due);
             continue;
@@ -190,14 +221,21 @@ static void *writer_main(void *arg)
             l->head = (l->head + 1) % cap;
             l->count--;
         }
+        pending_state st[PENDING_MAX];
+        size_t ns = l->npend;
+        memcpy(st, l->pend, ns * sizeof *st);
+        memset(l->pend, 0, sizeof l->pend);
+        l->npend = 0;
         l->writing = true;
         pthread_mutex_unlock(&l->mu);
-        if (write_batch(l, batch, n) == SQLITE_OK)
+        if (write_batch(l, batch, n, st, ns) == SQLITE_OK)
             atomic_fetch_add(&l->written, n);
         else
             atomic_fetch_add(&l->dropped, n); /* counted, and the error kept for flush */
         for (size_t i = 0; i < n; i++)
             rec_free(&batch[i]);
+        for (size_t i = 0; i < ns; i++)
+            pending_free(&st[i]);
         pthread_mutex_lock(&l->mu);
         l->writing = false;
         pthread_cond_broadcast(&l->idle);
@@ -259,6 +297,8 @@ lp_status lp_predlog_close(lp_predlog *l, lp_err *err)
     }
     for (size_t i = 0; l->ring && i < l->o.queue_cap; i++)
         rec_free(&l->ring[i]);
+    for (size_t i = 0; i < l->npend; i++)
+        pending_free(&l->pend[i]);
     free(l->ring);
     sqlite3_close(l->wdb);
     sqlite3_close(l->fdb);
@@ -307,7 +347,7 @@ lp_status lp_predlog_flush(lp_predlog *l, lp_err *err)
     pthread_mutex_lock(&l->mu);
     l->flushing++;
     pthread_cond_signal(&l->wake);
-    while (l->count || l->writing)
+    while (l->count || l->npend || l->writing)
         pthread_cond_wait(&l->idle, &l->mu);
     l->flushing--;
     pthread_mutex_unlock(&l->mu);
@@ -483,6 +523,40 @@ lp_status lp_predlog_put_state(lp_predlog *l, const char *key, const void *data,
                                    : lp_err_set(err, LP_EDB, "%s: %s", l->path,
                                                 sqlite3_errmsg(l->fdb));
     pthread_mutex_unlock(&l->fmu);
+    return st;
+}
+
+lp_status lp_predlog_put_state_later(lp_predlog *l, const char *key, const void *data,
+                                     size_t len, lp_err *err)
+{
+    pending_state p = {.key = lp_strdup(key), .data = malloc(len ? len : 1), .len = len,
+                       .time = lp_time_wall()};
+    if (!p.key || !p.data) {
+        pending_free(&p);
+        return lp_err_set(err, LP_ENOMEM, "%s: out of memory for state '%s'", l->path, key);
+    }
+    if (len)
+        memcpy(p.data, data, len);
+    pthread_mutex_lock(&l->mu);
+    size_t i = 0;
+    while (i < l->npend && strcmp(l->pend[i].key, key) != 0)
+        i++;
+    lp_status st = LP_OK;
+    if (l->stop) {
+        st = lp_err_set(err, LP_EINVAL, "%s: the prediction log is closing", l->path);
+    } else if (i < l->npend) { /* a newer value of a key still waiting replaces it */
+        pending_free(&l->pend[i]);
+        l->pend[i] = p;
+        p.key = NULL, p.data = NULL;
+    } else if (l->npend < PENDING_MAX) {
+        l->pend[l->npend++] = p;
+        p.key = NULL, p.data = NULL;
+    } else {
+        st = lp_err_set(err, LP_EINVAL, "%s: %d state keys already wait for the writer", l->path,
+                        PENDING_MAX);
+    }
+    pthread_mutex_unlock(&l->mu);
+    pending_free(&p);
     return st;
 }
 
