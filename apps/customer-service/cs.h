@@ -46,7 +46,12 @@ typedef struct cs_intent_opts {
     const double *c_grid;  /* inverse L2 strengths tried on validation; NULL = {10} */
     size_t n_c;
     double valid_frac;       /* when no validation data is given: stratified share (0.2) */
-    double target_in_recall; /* no OOS rows in validation: keep this share in scope (0.95) */
+    double oos_max_loss;     /* the in-scope validation accuracy the OOS threshold may cost at
+                                most, with or without OOS rows in validation; < 0 (default):
+                                0.02 for TF-IDF alone, 0.01 with an encoder */
+    double target_in_recall; /* > 0: without OOS rows in validation, keep this share of the
+                                in-scope rows in scope instead (the rule before oos_max_loss;
+                                default 0: the budget rule) */
     unsigned threads;        /* 0 = all */
     uint64_t seed;           /* default 42 */
     unsigned max_iter;       /* L-BFGS iterations at most (default 100: on CLINC150 the
@@ -82,10 +87,11 @@ typedef struct cs_intent_result {
 /* Train on texts/labels (n) with optional validation (vtexts/vlabels, nv; NULL/0 = split off
  * opts->valid_frac). Picks C on validation by in-scope accuracy, fits the temperature on
  * validation logits (Guo et al. 2017; kept within [0.25, 20], since a separable validation set
- * sends it to 0), then the OOS threshold on the calibrated max in-scope
- * probability: with OOS rows in validation the largest threshold costing at most 2 points of
- * in-scope validation accuracy, else the quantile that keeps target_in_recall of in-scope
- * validation rows in scope. *out is new; caller frees. */
+ * sends it to 0), then the OOS threshold on the calibrated max in-scope probability: the
+ * largest threshold costing at most oos_max_loss of in-scope validation accuracy (OOS recall
+ * only grows with it, so that is the most recall for that price), whether or not validation
+ * has OOS rows (with target_in_recall > 0 and none: the quantile that keeps that share of
+ * in-scope rows). *out is new; caller frees. */
 lp_status cs_intent_train(const char *const *texts, const char *const *labels, size_t n,
                           const char *const *vtexts, const char *const *vlabels, size_t nv,
                           const cs_intent_opts *opts, cs_intent **out, lp_err *err);
@@ -419,6 +425,7 @@ typedef struct cs_train_spec {
     const char *encoder; /* sentence encoder .lpm, or NULL (cs_intent_opts.encoder) */
     const char *finetune; /* "head" (NULL), "lora" or "full" (cs_intent_opts.finetune) */
     size_t ft_epochs, ft_max_steps; /* 0 = lp_encoder_ft_opts' defaults */
+    double oos_max_loss;            /* < 0: cs_intent_opts' default */
 } cs_train_spec;
 
 cs_train_spec cs_train_spec_default(void);

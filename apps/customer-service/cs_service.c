@@ -24,7 +24,8 @@
 cs_train_spec cs_train_spec_default(void)
 {
     return (cs_train_spec){
-        .text_col = "text", .label_col = "label", .oos_label = "oos", .char_ngrams = false};
+        .text_col = "text", .label_col = "label", .oos_label = "oos", .char_ngrams = false,
+        .oos_max_loss = -1};
 }
 
 static lp_status col_of(const cs_table *t, const char *name, const char *what, const char ***out,
@@ -114,6 +115,8 @@ static cJSON *spec_json(const cs_train_spec *s)
     if (s->ft_max_steps)
         cJSON_AddNumberToObject(o, "ft_max_steps", (double)s->ft_max_steps);
     cJSON_AddBoolToObject(o, "char_ngrams", s->char_ngrams);
+    if (s->oos_max_loss >= 0)
+        cJSON_AddNumberToObject(o, "oos_max_loss", s->oos_max_loss);
     cJSON *c = cJSON_AddArrayToObject(o, "c_grid");
     for (size_t i = 0; i < s->n_c; i++)
         cJSON_AddItemToArray(c, cJSON_CreateNumber(s->c_grid[i]));
@@ -161,6 +164,8 @@ lp_status cs_train_files(const cs_train_spec *spec, char *const *extra_texts,
         io.finetune = spec->finetune;
         io.ft_epochs = spec->ft_epochs;
         io.ft_max_steps = spec->ft_max_steps;
+        if (spec->oos_max_loss >= 0)
+            io.oos_max_loss = spec->oos_max_loss;
         st = cs_intent_train(t, l, n, vt, vl, va.n_rows, &io, &b->intent, err);
     }
     if (st == LP_OK)
@@ -299,6 +304,9 @@ lp_status cs_retrain(const cs_bot *cur, cs_store *store, const char *out_path, c
                           ? (size_t)fs->valuedouble
                           : 0;
     sp.char_ngrams = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "char_ngrams"));
+    const cJSON *ml = cJSON_GetObjectItemCaseSensitive(j, "oos_max_loss");
+    if (cJSON_IsNumber(ml) && ml->valuedouble >= 0 && ml->valuedouble <= 0.5)
+        sp.oos_max_loss = ml->valuedouble;
     const cJSON *cg = cJSON_GetObjectItemCaseSensitive(j, "c_grid"), *x;
     double grid[16];
     cJSON_ArrayForEach(x, cg) if (cJSON_IsNumber(x) && sp.n_c < 16) grid[sp.n_c++] = x->valuedouble;

@@ -16,6 +16,7 @@ static const char usage[] =
     "usage: lepton-customer-service <command> [flags]\n"
     "  train --data TRAIN [--valid VALID] [--text-col text] [--label-col label] [--oos-label oos]\n"
     "        [--slots SLOTS_TRAIN] [--faq FAQ] [--bot BOT.json] [--c 1,10,100] [--char-ngrams]\n"
+    "        [--oos-max-loss 0.02 (TF-IDF) | 0.01 (--encoder)]\n"
     "        [--encoder ENC.lpm [--finetune head|lora|full [--ft-epochs N] [--ft-steps N]]]\n"
     "        --out MODEL.lpm\n"
     "  eval --model MODEL.lpm --data TEST [--text-col ..] [--label-col ..] [--oos-label oos] "
@@ -108,6 +109,7 @@ static int cmd_train(int argc, char **argv)
                  {"--out"},
                  {"--c"},
                  {"--char-ngrams", NULL, true},
+                 {"--oos-max-loss"},
                  {"--encoder"},
                  {"--finetune"},
                  {"--ft-epochs"},
@@ -132,6 +134,16 @@ static int cmd_train(int argc, char **argv)
     sp.faq = get(fl, "--faq");
     sp.bot = get(fl, "--bot");
     sp.char_ngrams = get(fl, "--char-ngrams") != NULL;
+    if (get(fl, "--oos-max-loss")) {
+        char *end;
+        const char *v = get(fl, "--oos-max-loss");
+        sp.oos_max_loss = strtod(v, &end);
+        if (end == v || *end || !(sp.oos_max_loss >= 0 && sp.oos_max_loss <= 0.5)) {
+            fprintf(stderr, "lepton-customer-service train: --oos-max-loss '%s': expected a "
+                    "fraction of in-scope accuracy in [0, 0.5], e.g. 0.01\n", v);
+            return 2;
+        }
+    }
     sp.encoder = get(fl, "--encoder");
     sp.finetune = get(fl, "--finetune");
     const char *ftn[2] = {get(fl, "--ft-epochs"), get(fl, "--ft-steps")};

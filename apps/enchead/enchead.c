@@ -500,13 +500,22 @@ lp_status eh_fit_thresholds(const double *conf, const double *cos, const uint8_t
             }
         }
     } else if (n_in) {
-        /* the largest equal quantile whose union keeps target_in_recall of in-scope rows */
+        /* the largest equal quantile whose union keeps target_in_recall of the in-scope rows
+         * (target_in_recall > 0), else whose in-scope accuracy stays within max_in_loss */
+        double acc0 = -1;
         for (int a = 0; a <= 300; a++) {
             double tp = quantile_of(sp, n_in, a * 0.001), tc = quantile_of(sc, n_in, a * 0.001);
-            size_t kept = 0;
-            for (size_t i = 0; i < n; i++)
-                kept += !gold_oos[i] && !(pre_oos[i] || conf[i] < tp || cos[i] < tc);
-            if ((double)kept < target_in_recall * (double)n_in)
+            size_t kept = 0, ok = 0;
+            for (size_t i = 0; i < n; i++) {
+                bool keep = !gold_oos[i] && !(pre_oos[i] || conf[i] < tp || cos[i] < tc);
+                kept += keep;
+                ok += keep && right[i];
+            }
+            double acc = (double)ok / (double)n_in;
+            if (acc0 < 0)
+                acc0 = acc;
+            if (target_in_recall > 0 ? (double)kept < target_in_recall * (double)n_in
+                                     : acc < acc0 - max_in_loss)
                 break;
             *tau_p = tp;
             *tau_c = tc;

@@ -101,8 +101,10 @@ lp_status eh_head_load(lp_reader *r, eh_head **out, lp_err *err);
  * the gold one, pre_oos whether the model already calls it out of scope (trained OOS class).
  * With OOS rows: the pair (from the 0..30% quantiles of each score over in-scope rows) with the
  * most OOS recall whose in-scope accuracy stays within max_in_loss of no threshold (ties: the
- * higher accuracy). Without: the equal-quantile pair whose union keeps target_in_recall of the
- * in-scope rows. "No threshold" comes back as tau_p = 0, tau_c = -1. LP_ENOMEM only. */
+ * higher accuracy). Without: the largest equal-quantile pair (0..30%, steps of 0.1%) whose
+ * in-scope accuracy stays within max_in_loss of no threshold, or, when target_in_recall > 0,
+ * the largest whose union keeps that share of the in-scope rows. "No threshold" comes back as
+ * tau_p = 0, tau_c = -1. LP_ENOMEM only. */
 lp_status eh_fit_thresholds(const double *conf, const double *cos, const uint8_t *gold_oos,
                             const uint8_t *right, const uint8_t *pre_oos, size_t n,
                             double max_in_loss, double target_in_recall, double *tau_p,

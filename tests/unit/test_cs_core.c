@@ -126,13 +126,17 @@ static void test_intent_threshold_protocol(void **state)
                      LP_OK);
     assert_string_equal(cs_intent_protocol(m), "threshold");
     assert_true(cs_intent_threshold(m) > 0.25); /* above chance for 4 classes */
-    /* 95% of in-scope validation rows are kept in scope */
+    /* the threshold costs at most 2 points (oos_max_loss, TF-IDF alone) of in-scope
+     * validation accuracy */
     cs_intent_result *r = calloc(va.n, sizeof(*r));
     assert_int_equal(cs_intent_predict(m, (const char *const *)va.texts, va.n, r, &err), LP_OK);
-    size_t kept = 0;
-    for (size_t i = 0; i < va.n; i++)
-        kept += !r[i].out_of_scope;
-    assert_true(kept >= (size_t)(0.95 * (double)va.n));
+    size_t right0 = 0, right_kept = 0;
+    for (size_t i = 0; i < va.n; i++) {
+        bool right = r[i].n_alt && !strcmp(r[i].alt[0], va.labels[i]);
+        right0 += right;
+        right_kept += right && !r[i].out_of_scope;
+    }
+    assert_true((double)right_kept >= (double)right0 - 0.02 * (double)va.n - 1e-9);
     free(r);
     cs_intent_eval e;
     assert_int_equal(

@@ -140,6 +140,15 @@ static void test_thresholds(void **state)
         kept += !(conf[i] < tp || cosv[i] < tc);
     assert_true(kept >= NI * 95 / 100);
     assert_true(kept < NI);
+    /* protocol B under the accuracy budget (target 0): every in-scope row is right here, so the
+     * budget of 2 points keeps at least 98% of them in scope, and still rejects some */
+    assert_int_equal(eh_fit_thresholds(conf, cosv, gold, right, pre, NI, 0.02, 0, &tp, &tc,
+                                       &err), LP_OK);
+    kept = 0;
+    for (size_t i = 0; i < NI; i++)
+        kept += !(conf[i] < tp || cosv[i] < tc);
+    assert_true(kept >= NI * 98 / 100);
+    assert_true(kept < NI);
 }
 
 static void test_errors(void **state)
