@@ -184,36 +184,38 @@ static bool ts_reached(struct timespec now, struct timespec due)
 /* The writer commits at most one batch per flush_ms: it sleeps until flush_ms after the last
  * batch began, unless batch_max records are queued, a flush is waiting, or the log closes.
  * (Writing again as soon as a batch ends would, under steady traffic, run one small
- * transaction after another and keep a core busy for the log.) */
+ * transaction after another and keep a core busy for the log.) With nothing queued it sleeps
+ * until a record or a state arrives (push and put_state_later wake it on the first one), so
+ * an idle service has no timer running. */
 static void *writer_main(void *arg)
 {
     lp_predlog *l = arg;
     size_t cap = l->o.queue_cap;
     rec *batch = lp_calloc(l->o.batch_max, sizeof(rec));
-    struct timespec due;
+    struct timespec due; /* the earliest time the next batch may begin */
     clock_gettime(CLOCK_REALTIME, &due);
-    due = ts_after(due, l->o.flush_ms);
     pthread_mutex_lock(&l->mu);
     for (;;) {
         while (!l->stop && !l->flushing && l->count < l->o.batch_max) {
+            if (!l->count && !l->npend) { /* idle: until the first record or state */
+                pthread_cond_wait(&l->wake, &l->mu);
+                continue;
+            }
             struct timespec now;
             clock_gettime(CLOCK_REALTIME, &now);
-            if (ts_reached(now, due)) {
-                if (l->count || l->npend)
-                    break;
-                due = ts_after(now, l->o.flush_ms); /* idle: look again in flush_ms */
-            }
+            if (ts_reached(now, due))
+                break;
             pthread_cond_timedwait(&l->wake, &l->mu, &due);
         }
         if (!l->count && !l->npend && l->stop)
             break;
-        clock_gettime(CLOCK_REALTIME, &due);
-        due = ts_after(due, l->o.flush_ms);
         if (!l->count && !l->npend) { /* a flush with nothing queued */
             pthread_cond_broadcast(&l->idle);
-            pthread_cond_timedwait(&l->wake, &l->mu, &due);
+            pthread_cond_wait(&l->wake, &l->mu);
             continue;
         }
+        clock_gettime(CLOCK_REALTIME, &due);
+        due = ts_after(due, l->o.flush_ms);
         size_t n = 0;
         while (l->count && n < l->o.batch_max && batch) {
             batch[n++] = l->ring[l->head];
@@ -336,7 +338,7 @@ bool lp_predlog_push(lp_predlog *l, const lp_pred_record *r)
     }
     l->ring[(l->head + l->count) % l->o.queue_cap] = x;
     l->count++;
-    if (l->count >= l->o.batch_max)
+    if (l->count >= l->o.batch_max || (l->count == 1 && !l->npend)) /* full, or the writer idle */
         pthread_cond_signal(&l->wake);
     pthread_mutex_unlock(&l->mu);
     return true;
@@ -551,6 +553,8 @@ lp_status lp_predlog_put_state_later(lp_predlog *l, const char *key, const void 
     } else if (l->npend < PENDING_MAX) {
         l->pend[l->npend++] = p;
         p.key = NULL, p.data = NULL;
+        if (l->npend == 1 && !l->count) /* the writer is idle: wake it */
+            pthread_cond_signal(&l->wake);
     } else {
         st = lp_err_set(err, LP_EINVAL, "%s: %d state keys already wait for the writer", l->path,
                         PENDING_MAX);
