@@ -22,7 +22,7 @@ bot=$root/data/support-bot
   2>/dev/null
 # the validation texts as a Lua list (JSON-escaped: they hold no quote or backslash)
 texts_lua=$(tail -n +2 "$bot/intents_valid.tsv" | cut -f1 | grep -v '["\\]' |
-  awk '{ printf "%s\"%s\"", (NR > 1 ? "," : ""), $0 }')
+  wrk_lua_list)
 { cat <<LUA
 local texts = {$texts_lua}
 math.randomseed(5)

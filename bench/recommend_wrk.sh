@@ -52,7 +52,7 @@ for i in $(seq "$new_users"); do echo "bench-new-$i"; done >"$tmp/new"
   done < <(cat "$tmp/fold" "$tmp/new")
   printf ']}'
 } >"$tmp/events.json"
-users_lua=$(awk '{ printf "%s\"%s\"", (NR > 1 ? "," : ""), $0 }' "$tmp/users" "$tmp/new")
+users_lua=$(wrk_lua_list "$tmp/users" "$tmp/new")
 { cat <<LUA
 local users = {$users_lua}
 math.randomseed(7)
@@ -61,7 +61,7 @@ request = function()
 end
 LUA
   wrk_done_lua; } >"$tmp/get.lua"
-items_lua=$(awk '{ printf "%s\"%s\"", (NR > 1 ? "," : ""), $0 }' "$tmp/items")
+items_lua=$(wrk_lua_list "$tmp/items")
 { cat <<LUA
 local users = {$users_lua}
 local items = {$items_lua}

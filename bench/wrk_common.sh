@@ -33,6 +33,12 @@ end
 LUA
 }
 
+# The lines of the files (or of stdin) as the items of a Lua list of strings: "a","b",...
+# (lines holding a quote or a backslash must be left out by the caller).
+wrk_lua_list() {
+  awk '{ printf "%s\"%s\"", (NR > 1 ? "," : ""), $0 }' "$@"
+}
+
 # The ceiling's script into $tmp/post.lua: POST the 2-byte body "{}" (it answers a GET without a
 # body with 400).
 wrk_ceiling_lua() {

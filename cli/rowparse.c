@@ -431,45 +431,7 @@ void row_inputs_hash(row_scratch *rs, const lp_model *m, const lp_row_view *v, c
 
 void json_put_str(lp_buf *b, const char *s)
 {
-    lp_buf_put(b, "\"", 1);
-    const char *run = s;
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 32 && c != '"' && c != '\\')
-            continue;
-        lp_buf_put(b, run, (size_t)(s - run));
-        run = s + 1;
-        char esc[8];
-        switch (c) {
-        case '"':
-            lp_buf_put(b, "\\\"", 2);
-            break;
-        case '\\':
-            lp_buf_put(b, "\\\\", 2);
-            break;
-        case '\b':
-            lp_buf_put(b, "\\b", 2);
-            break;
-        case '\f':
-            lp_buf_put(b, "\\f", 2);
-            break;
-        case '\n':
-            lp_buf_put(b, "\\n", 2);
-            break;
-        case '\r':
-            lp_buf_put(b, "\\r", 2);
-            break;
-        case '\t':
-            lp_buf_put(b, "\\t", 2);
-            break;
-        default:
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            lp_buf_put(b, esc, 6);
-        }
-    }
-    if (run)
-        lp_buf_put(b, run, (size_t)(s - run));
-    lp_buf_put(b, "\"", 1);
+    lp_json_write_str(b, s ? s : "");
 }
 
 void json_put_num(lp_buf *b, double d)
@@ -485,18 +447,7 @@ void json_put_num(lp_buf *b, double d)
      * call through its positional-argument path (see lp_json_write_num). */
     int vi = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
     if (d == (double)vi) {
-        char dec[16];
-        unsigned u = vi < 0 ? 0u - (unsigned)vi : (unsigned)vi;
-        size_t nd = 0;
-        do {
-            dec[nd++] = (char)('0' + u % 10);
-            u /= 10;
-        } while (u);
-        n = 0;
-        if (vi < 0)
-            t[n++] = '-';
-        while (nd)
-            t[n++] = dec[--nd];
+        n = strfromd(t, sizeof t, "%.0f", (double)vi); /* (double)vi: -0.0 prints as "0" */
     } else {
         n = strfromd(t, sizeof t, "%.15g", d);
         double back = strtod(t, NULL);

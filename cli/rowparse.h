@@ -46,7 +46,7 @@ lp_status row_scratch_outputs(row_scratch *rs, size_t n, size_t k, double **out,
 void row_inputs_hash(row_scratch *rs, const lp_model *m, const lp_row_view *v, char hex[33]);
 
 /* ---- reply text ---------------------------------------------------------------------------*/
-/* Append s as a JSON string (quoted, escaped exactly as cJSON prints strings). */
+/* Append s as a JSON string (lp_json_write_str: escaped as cJSON prints strings); NULL as "". */
 void json_put_str(lp_buf *b, const char *s);
 /* Append v as cJSON prints a number (integers without a fraction, else the shortest of
  * %1.15g / %1.17g that reads back; null for NaN and infinities). */

@@ -1005,6 +1005,13 @@ const double *dx_image_model_prevalence(const dx_image_model *m)
     return m->target ? m->target : m->prior;
 }
 
+static lp_status no_prior(lp_err *err, const char *what)
+{
+    return lp_err_set(err, LP_EUNSUPPORTED,
+                      "this image model file stores no calibrated class mix (saved by an older "
+                      "lepton-diagnosis): retrain it to %s a prevalence", what);
+}
+
 /* The card's calibration.prevalence: the mix predictions are made at, and where it came from. */
 static lp_status card_prevalence(dx_image_model *m, const char *source, lp_err *err)
 {
@@ -1037,17 +1044,13 @@ lp_status dx_image_model_set_prevalence(dx_image_model *m, const double *to, con
                                         lp_err *err)
 {
     if (!m->prior)
-        return lp_err_set(err, LP_EUNSUPPORTED,
-                          "this image model file stores no calibrated class mix (saved by an "
-                          "older lepton-diagnosis): retrain it to set a prevalence");
+        return no_prior(err, "set");
     if (!to) {
         free(m->target);
         m->target = NULL;
         return card_prevalence(m, source, err);
     }
-    double probe[64] = {0};
-    probe[0] = 1;
-    TRY(lp_prior_shift_apply(probe, 0, m->k, m->prior, to, probe, err)); /* checks `to` */
+    TRY(lp_prior_shift_apply(NULL, 0, m->k, m->prior, to, NULL, err)); /* checks `to` */
     if (!m->target && !(m->target = lp_calloc(m->k, sizeof *m->target)))
         return lp_err_set(err, LP_ENOMEM, "dx: out of memory");
     memcpy(m->target, to, m->k * sizeof *to);
@@ -1057,9 +1060,7 @@ lp_status dx_image_model_set_prevalence(dx_image_model *m, const double *to, con
 lp_status dx_prevalence_parse(const dx_image_model *m, const char *spec, double *to, lp_err *err)
 {
     if (!m->prior)
-        return lp_err_set(err, LP_EUNSUPPORTED,
-                          "this image model file stores no calibrated class mix (saved by an "
-                          "older lepton-diagnosis): retrain it to set a prevalence");
+        return no_prior(err, "set");
     bool named[64] = {false};
     double given = 0, rest = 0;
     const char *p = spec ? spec : "";
@@ -1111,9 +1112,7 @@ lp_status dx_prevalence_estimate(const dx_image_model *m, const float *X, size_t
                                  int *iters, lp_err *err)
 {
     if (!m->prior)
-        return lp_err_set(err, LP_EUNSUPPORTED,
-                          "this image model file stores no calibrated class mix (saved by an "
-                          "older lepton-diagnosis): retrain it to estimate a prevalence");
+        return no_prior(err, "estimate");
     if (n == 0)
         return lp_err_set(err, LP_EINVAL, "prevalence: no images to estimate it from");
     size_t V = (size_t)m->tta;

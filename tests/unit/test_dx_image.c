@@ -148,6 +148,20 @@ static void bars(size_t n, uint64_t seed, float *X, int32_t *y)
     }
 }
 
+static const char *bar_classes[2] = {"horizontal", "vertical"};
+
+/* Training options for the bars: a tiny net, one thread, a quarter held out. */
+static dx_train_opts bars_opts(int epochs, int tta)
+{
+    dx_train_opts o = dx_train_opts_default();
+    o.arch = "conv4,pool,fc8";
+    o.epochs = epochs;
+    o.threads = 1;
+    o.valid_frac = 0.25;
+    o.tta = tta;
+    return o;
+}
+
 /* Rewrite the model file at path with its "dx" header edited by fn. */
 static void rewrite(const char *path, const char *out, void (*fn)(cJSON *dx))
 {
@@ -198,13 +212,8 @@ static void test_model_views_and_file(void **state)
     int32_t y[NTR], yt[NTE];
     bars(NTR, 1, X, y);
     bars(NTE, 2, Xt, yt);
-    static const char *classes[2] = {"horizontal", "vertical"};
-    dx_train_opts o = dx_train_opts_default();
-    o.arch = "conv4,pool,fc8";
-    o.epochs = 3;
-    o.threads = 1;
-    o.valid_frac = 0.25;
-    o.tta = 5;
+    const char **classes = bar_classes;
+    dx_train_opts o = bars_opts(3, 5);
     lp_err err;
     dx_image_model *m;
     o.tta = 0;
@@ -289,16 +298,11 @@ static void test_prevalence(void **state)
     int32_t y[NTR], yt[NTE];
     bars(NTR, 3, X, y);
     bars(NTE, 4, Xt, yt);
-    static const char *classes[2] = {"horizontal", "vertical"};
-    dx_train_opts o = dx_train_opts_default();
-    o.arch = "conv4,pool,fc8";
-    o.epochs = 10;
+    const char **classes = bar_classes;
+    dx_train_opts o = bars_opts(10, 1);
     o.batch_size = 8;
     o.ema_decay = 0; /* a few dozen steps: the average would sit near the start */
     o.augment = "";
-    o.threads = 1;
-    o.valid_frac = 0.25;
-    o.tta = 1;
     lp_err err;
     dx_image_model *m;
     assert_int_equal(dx_image_train(X, y, NTR, NULL, NULL, 0, 1, S, S, classes, 2, &o, &m, &err),

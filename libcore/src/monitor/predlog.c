@@ -37,6 +37,7 @@ struct lp_predlog {
     char path[512];
     lp_predlog_opts o;
     sqlite3 *wdb;  /* writer thread's connection */
+    sqlite3_stmt *ins, *put; /* on wdb, prepared once: INSERT_PREDICTION, PUT_STATE */
     sqlite3 *fdb;  /* feedback / live metrics connection */
     pthread_mutex_t fmu;
     pthread_mutex_t mu;
@@ -52,6 +53,12 @@ struct lp_predlog {
     _Atomic uint64_t dropped, written;
     char last_error[256];
 };
+
+static const char *const INSERT_PREDICTION =
+    "INSERT OR IGNORE INTO predictions(id,time,model_version,inputs_hash,output,score,"
+    "latency_us) VALUES(?,?,?,?,?,?,?)";
+static const char *const PUT_STATE =
+    "INSERT OR REPLACE INTO state(key,value,updated) VALUES(?,?,?)";
 
 static const char *SCHEMA =
     "PRAGMA journal_mode=WAL;"
@@ -123,13 +130,8 @@ static void pending_free(pending_state *p)
 /* Write recs[0..n) and the states st[0..ns) in one transaction. */
 static int write_batch(lp_predlog *l, rec *recs, size_t n, const pending_state *st, size_t ns)
 {
-    sqlite3_stmt *q = NULL;
+    sqlite3_stmt *q = l->ins;
     int rc = sqlite3_exec(l->wdb, "BEGIN", NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(l->wdb,
-                                "INSERT OR IGNORE INTO predictions(id,time,model_version,"
-                                "inputs_hash,output,score,latency_us) VALUES(?,?,?,?,?,?,?)",
-                                -1, &q, NULL);
     for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
         rec *r = &recs[i];
         sqlite3_bind_text(q, 1, r->id, -1, SQLITE_STATIC);
@@ -145,12 +147,7 @@ static int write_batch(lp_predlog *l, rec *recs, size_t n, const pending_state *
         rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
         sqlite3_reset(q);
     }
-    sqlite3_finalize(q);
-    q = NULL;
-    if (rc == SQLITE_OK && ns)
-        rc = sqlite3_prepare_v2(l->wdb,
-                                "INSERT OR REPLACE INTO state(key,value,updated) VALUES(?,?,?)",
-                                -1, &q, NULL);
+    q = l->put;
     for (size_t i = 0; i < ns && rc == SQLITE_OK; i++) {
         sqlite3_bind_text(q, 1, st[i].key, -1, SQLITE_STATIC);
         sqlite3_bind_blob(q, 2, st[i].data, (int)st[i].len, SQLITE_STATIC);
@@ -158,7 +155,6 @@ static int write_batch(lp_predlog *l, rec *recs, size_t n, const pending_state *
         rc = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
         sqlite3_reset(q);
     }
-    sqlite3_finalize(q);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(l->wdb, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
@@ -270,6 +266,11 @@ lp_status lp_predlog_open(const char *db_path, const lp_predlog_opts *opts, lp_p
         st = lp_err_set(err, LP_ENOMEM, "predlog: out of memory for %zu records", o.queue_cap);
     if (!st)
         st = open_db(db_path, &l->wdb, err);
+    if (!st && (sqlite3_prepare_v3(l->wdb, INSERT_PREDICTION, -1, SQLITE_PREPARE_PERSISTENT,
+                                   &l->ins, NULL) != SQLITE_OK ||
+                sqlite3_prepare_v3(l->wdb, PUT_STATE, -1, SQLITE_PREPARE_PERSISTENT, &l->put,
+                                   NULL) != SQLITE_OK))
+        st = lp_err_set(err, LP_EDB, "%s: %s", db_path, sqlite3_errmsg(l->wdb));
     if (!st)
         st = open_db(db_path, &l->fdb, err);
     if (!st) {
@@ -302,6 +303,8 @@ lp_status lp_predlog_close(lp_predlog *l, lp_err *err)
     for (size_t i = 0; i < l->npend; i++)
         pending_free(&l->pend[i]);
     free(l->ring);
+    sqlite3_finalize(l->ins);
+    sqlite3_finalize(l->put);
     sqlite3_close(l->wdb);
     sqlite3_close(l->fdb);
     pthread_mutex_destroy(&l->mu);
@@ -511,9 +514,7 @@ lp_status lp_predlog_put_state(lp_predlog *l, const char *key, const void *data,
 {
     pthread_mutex_lock(&l->fmu);
     sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(l->fdb,
-                                "INSERT OR REPLACE INTO state(key,value,updated) VALUES(?,?,?)",
-                                -1, &q, NULL);
+    int rc = sqlite3_prepare_v2(l->fdb, PUT_STATE, -1, &q, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
         sqlite3_bind_blob(q, 2, data, (int)len, SQLITE_STATIC);
