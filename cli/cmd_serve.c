@@ -251,6 +251,108 @@ static void reply_prediction(lp_buf *b, const lp_model *m, lp_task task, const c
     lp_buf_put(b, "}", 1);
 }
 
+/* Run the base model of s on rows v[0..n) (parsed into rs; rs's ignored names listed) and
+ * answer; ex: the rows' explanations, or NULL; t0: when the request's work began (the logged
+ * latency per row). Sets res in every case. */
+static lp_status predict_answer(app *a, served *s, row_scratch *rs, const lp_row_view *v,
+                                size_t n, const lp_explanation *ex, uint64_t t0, lp_res *res)
+{
+    lp_err err;
+    lp_err_clear(&err);
+    size_t k = lp_predictor_n_outputs(s->pred);
+    double *out = NULL;
+    int32_t *cls = NULL;
+    lp_status st = row_scratch_outputs(rs, n, k, &out, &cls, &err);
+    if (!st)
+        st = lp_predictor_run(s->pred, v, n, row_scratch_predict(rs), out, cls, &err);
+    if (st)
+        return lp_http_error_from(res, &err);
+    double lat_us = (double)(lp_time_ns() - t0) / 1e3 / (double)n;
+    lp_task task = lp_model_task(s->m);
+    lp_buf *b = row_scratch_reply(rs);
+    lp_buf_put(b, "{\"model_version\":", 17);
+    json_put_str(b, s->version);
+    lp_buf_put(b, ",\"predictions\":[", 16);
+    lp_metric_series *hist = lp_metric_series_get(a->scores, NULL);
+    long score_j = s->score_j;
+    for (size_t i = 0; i < n; i++) {
+        char id[64], outbuf[64], hash[33] = "";
+        new_id(a, id, sizeof id);
+        const double *o = out + i * k;
+        double score;
+        const char *output;
+        if (task == LP_TASK_REGRESSION) {
+            score = o[0];
+            snprintf(outbuf, sizeof outbuf, "%.17g", score);
+            output = outbuf;
+        } else {
+            output = lp_model_class(s->m, (size_t)cls[i]);
+            score = task == LP_TASK_BINARY ? o[1] : o[cls[i]];
+        }
+        if (i)
+            lp_buf_put(b, ",", 1);
+        cJSON *expl = ex ? explain_row_json(s->m, ex, i, 5) : NULL;
+        reply_prediction(b, s->m, task, id, o, task == LP_TASK_REGRESSION ? 0 : cls[i], k, expl);
+        cJSON_Delete(expl);
+        if (a->log) {
+            row_inputs_hash(rs, s->m, &v[i], hash);
+            lp_pred_record rec = {.id = id, .time = lp_time_wall(), .model_version = s->version,
+                                  .inputs_hash = hash, .output = output, .score = score,
+                                  .latency_us = lat_us};
+            lp_predlog_push(a->log, &rec);
+        }
+        lp_metric_series_observe(hist, score);
+        if (s->sk && score_j >= 0)
+            lp_drift_sketch_add_num(s->sk, (size_t)score_j, score);
+    }
+    lp_buf_put(b, "]", 1);
+    const char *const *ign;
+    size_t n_ign = row_scratch_ignored(rs, &ign);
+    if (n_ign) {
+        lp_buf_put(b, ",\"ignored_fields\":[", 19);
+        for (size_t i = 0; i < n_ign; i++) {
+            if (i)
+                lp_buf_put(b, ",", 1);
+            json_put_str(b, ign[i]);
+        }
+        lp_buf_put(b, "]", 1);
+    }
+    lp_buf_put(b, "}", 1);
+    served_sketch_rows(s, v, n);
+    if (atomic_fetch_add(&a->rows_since_save, n) + n >= 1000) {
+        atomic_store(&a->rows_since_save, 0);
+        save_sketch_how(a, s, true);
+    }
+    return b->failed ? lp_http_error(res, LP_ENOMEM, "out of memory")
+                     : lp_res_bytes(res, 200, "application/json", b->data, b->len);
+}
+
+/* POST /v1/predict's common case straight from the body's bytes (rows_scan): no adapter, no
+ * explanations; anything else declines to h_predict. */
+static bool fast_predict(const lp_req *req, lp_res *res, void *user)
+{
+    app *a = user;
+    if (lp_req_query(req, "explain"))
+        return false;
+    uint64_t t0 = lp_time_ns();
+    row_scratch *rs = row_scratch_get();
+    if (!rs)
+        return false;
+    lp_swap_ref *dr = lp_swap_acquire(a->def);
+    bool base = !((const char *)lp_swap_ref_object(dr))[0];
+    lp_swap_release(dr);
+    lp_swap_ref *ref = lp_swap_acquire(a->swap);
+    served *s = lp_swap_ref_object(ref);
+    const lp_row_view *v = NULL;
+    size_t n = 0;
+    bool ok = base && rows_scan(s->m, req->body, req->body_len, MAX_ROWS, rs, &v, &n);
+    if (ok)
+        predict_answer(a, s, rs, v, n, NULL, t0, res);
+    lp_swap_release(ref);
+    row_scratch_trim(rs);
+    return ok;
+}
+
 static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
 {
     app *a = user;
@@ -296,93 +398,22 @@ static lp_status h_predict(const lp_req *req, lp_res *res, void *user)
         return ast;
     }
     const lp_row_view *v = NULL;
-    size_t n = 0, k = lp_predictor_n_outputs(s->pred);
-    double *out = NULL;
-    int32_t *cls = NULL;
-    cJSON *ignored = NULL;
-    lp_status st = rows_parse(s->m, rows, rs, &v, &n, &ignored, &err);
-    if (!st)
-        st = row_scratch_outputs(rs, n, k, &out, &cls, &err);
-    if (!st)
-        st = lp_predictor_run(s->pred, v, n, row_scratch_predict(rs), out, cls, &err);
+    size_t n = 0;
+    lp_status st = rows_parse(s->m, rows, rs, &v, &n, &err);
     lp_explanation ex = {0};
-    lp_frame *f = NULL;
     if (!st && explain) {
-        cJSON *ign = cJSON_CreateArray(); /* already collected by rows_parse */
+        lp_frame *f = NULL;
+        cJSON *ign = cJSON_CreateArray(); /* already listed by rows_parse */
         st = rows_to_frame(s->m, rows, &f, ign, &err);
         cJSON_Delete(ign);
         if (!st)
             st = explain_serve_rows(s->m, f, &ex, &err);
         lp_frame_free(f);
     }
-    if (st) {
-        lp_explanation_clear(&ex);
-        cJSON_Delete(ignored);
-        lp_swap_release(ref);
-        row_scratch_trim(rs);
-        return lp_http_error_from(res, &err);
-    }
-    double lat_us = (double)(lp_time_ns() - t0) / 1e3 / (double)n;
-    lp_task task = lp_model_task(s->m);
-    lp_buf *b = row_scratch_reply(rs);
-    lp_buf_put(b, "{\"model_version\":", 17);
-    json_put_str(b, s->version);
-    lp_buf_put(b, ",\"predictions\":[", 16);
-    lp_metric_series *hist = lp_metric_series_get(a->scores, NULL);
-    long score_j = s->score_j;
-    for (size_t i = 0; i < n; i++) {
-        char id[64], outbuf[64], hash[33] = "";
-        new_id(a, id, sizeof id);
-        const double *o = out + i * k;
-        double score;
-        const char *output;
-        if (task == LP_TASK_REGRESSION) {
-            score = o[0];
-            snprintf(outbuf, sizeof outbuf, "%.17g", score);
-            output = outbuf;
-        } else {
-            output = lp_model_class(s->m, (size_t)cls[i]);
-            score = task == LP_TASK_BINARY ? o[1] : o[cls[i]];
-        }
-        if (i)
-            lp_buf_put(b, ",", 1);
-        cJSON *expl = explain ? explain_row_json(s->m, &ex, i, 5) : NULL;
-        reply_prediction(b, s->m, task, id, o, task == LP_TASK_REGRESSION ? 0 : cls[i], k, expl);
-        cJSON_Delete(expl);
-        if (a->log) {
-            row_inputs_hash(rs, s->m, &v[i], hash);
-            lp_pred_record rec = {.id = id, .time = lp_time_wall(), .model_version = s->version,
-                                  .inputs_hash = hash, .output = output, .score = score,
-                                  .latency_us = lat_us};
-            lp_predlog_push(a->log, &rec);
-        }
-        lp_metric_series_observe(hist, score);
-        if (s->sk && score_j >= 0)
-            lp_drift_sketch_add_num(s->sk, (size_t)score_j, score);
-    }
-    lp_buf_put(b, "]", 1);
-    if (ignored) {
-        lp_buf_put(b, ",\"ignored_fields\":[", 19);
-        const cJSON *e;
-        cJSON_ArrayForEach(e, ignored)
-        {
-            if (e != ignored->child)
-                lp_buf_put(b, ",", 1);
-            json_put_str(b, e->valuestring);
-        }
-        lp_buf_put(b, "]", 1);
-        cJSON_Delete(ignored);
-    }
-    lp_buf_put(b, "}", 1);
+    lp_status rst = st ? lp_http_error_from(res, &err)
+                       : predict_answer(a, s, rs, v, n, explain ? &ex : NULL, t0, res);
     lp_explanation_clear(&ex);
-    served_sketch_rows(s, v, n);
-    if (atomic_fetch_add(&a->rows_since_save, n) + n >= 1000) {
-        atomic_store(&a->rows_since_save, 0);
-        save_sketch_how(a, s, true);
-    }
     lp_swap_release(ref);
-    lp_status rst = b->failed ? lp_http_error(res, LP_ENOMEM, "out of memory")
-                              : lp_res_bytes(res, 200, "application/json", b->data, b->len);
     row_scratch_trim(rs);
     return rst;
 }
@@ -615,7 +646,8 @@ static const lp_route routes[] = {
     {.method = "POST", .path = "/v1/adapters/default", .handler = h_default,
      .fields = default_fields, .auth = true},
     {.method = "GET", .path = "/v1/adapters", .handler = h_adapters},
-    {.method = "POST", .path = "/v1/predict", .handler = h_predict, .fields = predict_fields},
+    {.method = "POST", .path = "/v1/predict", .handler = h_predict, .fields = predict_fields,
+     .fast = fast_predict},
     {.method = "GET", .path = "/v1/model", .handler = h_model},
     {.method = "POST", .path = "/v1/feedback", .handler = h_feedback, .fields = feedback_fields,
      .allow_unknown = true, .body_limit = 64 * 1024},

@@ -18,6 +18,7 @@
 /* Cells (rows x inputs) a thread keeps between requests; a bigger request's arrays are freed
  * after it (row_scratch_trim), so a 10,000-row request does not pin megabytes per thread. */
 #define ROW_SCRATCH_KEEP_CELLS 65536
+#define MAX_IGNORED 100 /* ignored member names listed in a reply */
 
 struct row_scratch {
     lp_predict_scratch *ps;
@@ -32,6 +33,10 @@ struct row_scratch {
     int32_t *cls; /* (cap_rows,) */
     lp_buf reply;
     lp_buf hashin; /* the canonical inputs being hashed */
+    char *copy;    /* rows_scan: the body, its strings terminated in place */
+    size_t cap_copy;
+    const char *ign[MAX_IGNORED]; /* members that are not inputs, each once */
+    size_t n_ign;
 };
 
 static pthread_key_t scratch_key;
@@ -51,6 +56,7 @@ static void scratch_free(void *p)
     free(rs->cls);
     lp_buf_free(&rs->reply);
     lp_buf_free(&rs->hashin);
+    free(rs->copy);
     free(rs);
 }
 
@@ -96,6 +102,11 @@ void row_scratch_trim(row_scratch *rs)
         rs->out = NULL;
         rs->cls = NULL;
         rs->cap_rows = rs->cap_out = 0;
+    }
+    if (rs->cap_copy > ROW_SCRATCH_KEEP_CELLS * 8) {
+        free(rs->copy);
+        rs->copy = NULL;
+        rs->cap_copy = 0;
     }
     if (rs->reply.cap > ROW_SCRATCH_KEEP_CELLS * 8) {
         lp_buf_free(&rs->reply);
@@ -259,22 +270,72 @@ static lp_status put_cell(lp_col_kind kind, const cJSON *v, double *num, const c
     return LP_OK;
 }
 
-/* Note key as ignored (once, at most 100 names), as rows_to_frame does. */
-static void note_ignored(cJSON **ignored, const char *key)
+/* Note key as ignored (once, at most MAX_IGNORED names), as rows_to_frame does. */
+static void note_ignored(row_scratch *rs, const char *key)
 {
-    if (!*ignored && !(*ignored = cJSON_CreateArray()))
-        return;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, *ignored) if (!strcmp(e->valuestring, key)) return;
-    if (cJSON_GetArraySize(*ignored) < 100)
-        cJSON_AddItemToArray(*ignored, cJSON_CreateString(key));
+    for (size_t i = 0; i < rs->n_ign; i++)
+        if (!strcmp(rs->ign[i], key))
+            return;
+    if (rs->n_ign < MAX_IGNORED)
+        rs->ign[rs->n_ign++] = key;
+}
+
+size_t row_scratch_ignored(const row_scratch *rs, const char *const **names)
+{
+    *names = rs->ign;
+    return rs->n_ign;
+}
+
+/* Start row i: every cell missing. */
+static void row_begin(row_scratch *rs, size_t i, size_t k)
+{
+    for (size_t j = 0; j < k; j++) {
+        rs->num[i * k + j] = NAN;
+        rs->str[i * k + j] = NULL;
+    }
+}
+
+/* Member key = v of row i into its cell; *next is the input after the last one matched
+ * (members usually come in the model's input order: the next input is tried first). */
+static lp_status put_member(const lp_model *m, row_scratch *rs, size_t i, const char *key,
+                            const cJSON *v, size_t *next, lp_err *err)
+{
+    size_t k = lp_model_n_inputs(m), j = *next;
+    if (j >= k || strcmp(lp_model_input_name(m, j), key) != 0) {
+        for (j = 0; j < k && strcmp(lp_model_input_name(m, j), key) != 0; j++)
+            ;
+    }
+    if (j == k) {
+        /* not an input (an id, the label, a column dropped at training) */
+        note_ignored(rs, key);
+        return LP_OK;
+    }
+    *next = j + 1;
+    /* a repeated key: the last non-null value wins, as in the frame path */
+    lp_err cell;
+    lp_err_clear(&cell);
+    if (put_cell(lp_model_input_kind(m, j), v, &rs->num[i * k + j], &rs->str[i * k + j],
+                 rs->text + (i * k + j) * NUM_TEXT, &cell))
+        return lp_err_set(err, LP_EINVAL, "rows[%zu].%.60s: %s", i, key, lp_err_text(&cell));
+    return LP_OK;
+}
+
+/* rows_parse and rows_scan: the views of rows 0..n). */
+static void rows_finish(row_scratch *rs, size_t n, size_t k, const lp_row_view **views,
+                        size_t *n_out)
+{
+    for (size_t i = 0; i < n; i++)
+        rs->views[i] = (lp_row_view){rs->num + i * k, rs->str + i * k};
+    *views = rs->views;
+    *n_out = n;
 }
 
 lp_status rows_parse(const lp_model *m, const cJSON *rows, row_scratch *rs,
-                     const lp_row_view **views, size_t *n_out, cJSON **ignored, lp_err *err)
+                     const lp_row_view **views, size_t *n_out, lp_err *err)
 {
     *views = NULL;
     *n_out = 0;
+    rs->n_ign = 0;
     size_t n = (size_t)cJSON_GetArraySize(rows), k = lp_model_n_inputs(m);
     lp_status st = reserve(rs, n ? n : 1, k, err);
     if (st)
@@ -286,43 +347,230 @@ lp_status rows_parse(const lp_model *m, const cJSON *rows, row_scratch *rs,
         if (!cJSON_IsObject(row))
             return lp_err_set(err, LP_EINVAL, "rows[%zu]: expected an object, got %s", i,
                               json_type(row));
-        double *num = rs->num + i * k;
-        const char **str = rs->str + i * k;
-        char *text = rs->text + i * k * NUM_TEXT;
-        for (size_t j = 0; j < k; j++) {
-            num[j] = NAN;
-            str[j] = NULL;
-        }
-        /* members usually come in the model's input order: try the next input first */
+        row_begin(rs, i, k);
         size_t next = 0;
         const cJSON *v;
         cJSON_ArrayForEach(v, row)
         {
-            size_t j = next;
-            if (j >= k || strcmp(lp_model_input_name(m, j), v->string) != 0) {
-                for (j = 0; j < k && strcmp(lp_model_input_name(m, j), v->string) != 0; j++)
-                    ;
-            }
-            if (j == k) {
-                /* not an input (an id, the label, a column dropped at training) */
-                note_ignored(ignored, v->string);
-                continue;
-            }
-            next = j + 1;
-            /* a repeated key: the last non-null value wins, as in the frame path */
-            lp_err cell;
-            lp_err_clear(&cell);
-            if (put_cell(lp_model_input_kind(m, j), v, &num[j], &str[j], text + j * NUM_TEXT,
-                         &cell))
-                return lp_err_set(err, LP_EINVAL, "rows[%zu].%.60s: %s", i, v->string,
-                                  lp_err_text(&cell));
+            if ((st = put_member(m, rs, i, v->string, v, &next, err)))
+                return st;
         }
-        rs->views[i] = (lp_row_view){num, str};
         i++;
     }
-    *views = rs->views;
-    *n_out = i;
+    rows_finish(rs, i, k, views, n_out);
     return LP_OK;
+}
+
+/* ---- rows_scan: the body's bytes straight into the cells ----------------------------------*/
+
+typedef struct {
+    char *p, *end;
+} scan;
+
+static void scan_ws(scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+static bool scan_char(scan *s, char c)
+{
+    scan_ws(s);
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return true;
+    }
+    return false;
+}
+
+/* A string without escapes or control bytes, valid UTF-8, terminated in place (its closing
+ * quote becomes the NUL); NULL otherwise. */
+static char *scan_string(scan *s)
+{
+    if (!scan_char(s, '"'))
+        return NULL;
+    char *b = s->p;
+    bool high = false;
+    for (; s->p < s->end && *s->p != '"'; s->p++) {
+        unsigned char c = (unsigned char)*s->p;
+        if (c == '\\' || c < 0x20)
+            return NULL;
+        high |= c >= 0x80;
+    }
+    if (s->p == s->end || (high && !lp_utf8_valid(b, (size_t)(s->p - b), NULL)))
+        return NULL;
+    *s->p++ = '\0';
+    return b;
+}
+
+static bool scan_word(scan *s, const char *w, size_t n)
+{
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, w, n) != 0)
+        return false;
+    s->p += n;
+    return true;
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* A JSON number (RFC 8259 grammar) into *x, the double strtod gives (cJSON's value): exactly
+ * m * 10^e or m / 10^-e when the significand m fits 53 bits and |e| <= 22 (Clinger's fast
+ * path: both operands exact, one correctly rounded operation), else strtod itself. Non-finite
+ * values and over-long spellings are refused (the checked path answers them). */
+static bool scan_number(scan *s, double *x)
+{
+    static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    char *p = s->p, *b = p;
+    bool neg = false, exact = true;
+    uint64_t m = 0;
+    int nd = 0, e10 = 0;
+    if (p < s->end && *p == '-') {
+        neg = true;
+        p++;
+    }
+    if (p < s->end && *p == '0') {
+        p++;
+    } else if (p < s->end && *p >= '1' && *p <= '9') {
+        for (; p < s->end && is_digit(*p); p++) {
+            if (nd < 19) {
+                m = m * 10 + (uint64_t)(*p - '0');
+                nd++;
+            } else {
+                exact = false;
+            }
+        }
+    } else {
+        return false;
+    }
+    if (p < s->end && *p == '.') {
+        p++;
+        if (!(p < s->end && is_digit(*p)))
+            return false;
+        for (; p < s->end && is_digit(*p); p++) {
+            if (m == 0 && *p == '0') {
+                e10--;
+            } else if (nd < 19) {
+                m = m * 10 + (uint64_t)(*p - '0');
+                nd++;
+                e10--;
+            } else {
+                exact = false;
+            }
+        }
+    }
+    if (p < s->end && (*p == 'e' || *p == 'E')) {
+        p++;
+        int sign = 1, ev = 0;
+        if (p < s->end && (*p == '+' || *p == '-'))
+            sign = *p++ == '-' ? -1 : 1;
+        if (!(p < s->end && is_digit(*p)))
+            return false;
+        for (; p < s->end && is_digit(*p); p++)
+            if (ev < 100000)
+                ev = ev * 10 + (*p - '0');
+        e10 += sign * ev;
+    }
+    if (p - b > 63) /* cJSON reads at most 63 bytes of a number */
+        return false;
+    s->p = p;
+    if (exact && m <= (UINT64_C(1) << 53) && e10 >= -22 && e10 <= 22) {
+        double v = (double)m;
+        v = e10 < 0 ? v / p10[-e10] : v * p10[e10];
+        *x = neg ? -v : v;
+        return true;
+    }
+    char *e;
+    double v = strtod(b, &e);
+    if (e != p || !isfinite(v))
+        return false;
+    *x = v;
+    return true;
+}
+
+/* One member value (no objects or arrays) as a cJSON item on the stack, for put_cell. */
+static bool scan_value(scan *s, cJSON *v)
+{
+    scan_ws(s);
+    if (s->p == s->end)
+        return false;
+    memset(v, 0, sizeof *v);
+    switch (*s->p) {
+    case '"':
+        v->type = cJSON_String;
+        return (v->valuestring = scan_string(s)) != NULL;
+    case 't':
+        v->type = cJSON_True;
+        return scan_word(s, "true", 4);
+    case 'f':
+        v->type = cJSON_False;
+        return scan_word(s, "false", 5);
+    case 'n':
+        v->type = cJSON_NULL;
+        return scan_word(s, "null", 4);
+    default:
+        v->type = cJSON_Number;
+        return scan_number(s, &v->valuedouble);
+    }
+}
+
+bool rows_scan(const lp_model *m, const char *body, size_t len, size_t max_rows, row_scratch *rs,
+               const lp_row_view **views, size_t *n_out)
+{
+    size_t k = lp_model_n_inputs(m);
+    lp_err err;
+    rs->n_ign = 0;
+    if (len + 1 > rs->cap_copy) {
+        char *c = realloc(rs->copy, len + 1);
+        if (!c)
+            return false;
+        rs->copy = c;
+        rs->cap_copy = len + 1;
+    }
+    memcpy(rs->copy, body, len);
+    rs->copy[len] = '\0';
+    /* at most one row per '{' after the first: cells for them all, so none moves */
+    size_t ub = 0;
+    for (const char *q = memchr(body, '{', len); q; q = memchr(q + 1, '{', len - (size_t)(q + 1 - body)))
+        ub++;
+    if (ub < 2)
+        return false;
+    if (reserve(rs, ub - 1 < max_rows ? ub - 1 : max_rows, k, &err))
+        return false;
+    scan s = {rs->copy, rs->copy + len};
+    char *key;
+    if (!scan_char(&s, '{') || !(key = scan_string(&s)) || strcmp(key, "rows") != 0 ||
+        !scan_char(&s, ':') || !scan_char(&s, '['))
+        return false;
+    size_t n = 0;
+    do {
+        if (n == max_rows || n == ub - 1 || !scan_char(&s, '{'))
+            return false;
+        row_begin(rs, n, k);
+        size_t next = 0;
+        if (!scan_char(&s, '}')) {
+            do {
+                cJSON v;
+                if (!(key = scan_string(&s)) || !scan_char(&s, ':') || !scan_value(&s, &v) ||
+                    put_member(m, rs, n, key, &v, &next, &err))
+                    return false;
+            } while (scan_char(&s, ','));
+            if (!scan_char(&s, '}'))
+                return false;
+        }
+        n++;
+    } while (scan_char(&s, ','));
+    if (!scan_char(&s, ']') || !scan_char(&s, '}'))
+        return false;
+    scan_ws(&s);
+    if (s.p != s.end)
+        return false;
+    rows_finish(rs, n, k, views, n_out);
+    return true;
 }
 
 /* ---- inputs hash --------------------------------------------------------------------------*/

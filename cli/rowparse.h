@@ -27,11 +27,21 @@ lp_predict_scratch *row_scratch_predict(row_scratch *rs);
 
 /* Rows (a JSON array of n objects) into n row views of m's inputs, held by rs until the next
  * call on this thread. Strings point into the cJSON tree (which must outlive the views) or into
- * rs. Keys that are not inputs are appended once (at most 100) to *ignored, a JSON array
- * created on first need (the caller frees it; may stay NULL). Errors (LP_EINVAL) name the row
- * and field: "rows[3].amount: expected a number, got an object"; LP_ENOMEM. */
+ * rs. Keys that are not inputs are listed once (at most 100) in rs (row_scratch_ignored).
+ * Errors (LP_EINVAL) name the row and field: "rows[3].amount: expected a number, got an
+ * object"; LP_ENOMEM. */
 lp_status rows_parse(const lp_model *m, const cJSON *rows, row_scratch *rs,
-                     const lp_row_view **views, size_t *n, cJSON **ignored, lp_err *err);
+                     const lp_row_view **views, size_t *n, lp_err *err);
+/* The same from the raw body {"rows":[...]} (nothing else in it), without a cJSON tree: true
+ * with the views, the values exactly those of rows_parse (numbers as strtod reads them); false,
+ * for anything it does not take (another member, escapes in strings, nested values, a value
+ * put_cell refuses, more than max_rows rows, malformed JSON, no memory), and the caller goes
+ * through the checked path, which answers the error. The views' strings point into rs. */
+bool rows_scan(const lp_model *m, const char *body, size_t len, size_t max_rows, row_scratch *rs,
+               const lp_row_view **views, size_t *n);
+/* The member names of the last rows_parse / rows_scan that were not inputs, in first-seen
+ * order; valid as long as the views. */
+size_t row_scratch_ignored(const row_scratch *rs, const char *const **names);
 
 /* Output buffers in rs for n rows of k outputs: out (n, k), cls (n,). LP_ENOMEM. */
 lp_status row_scratch_outputs(row_scratch *rs, size_t n, size_t k, double **out, int32_t **cls,

@@ -263,6 +263,13 @@ lp_status lp_http_error_raw(lp_res *res, int http, const char *code, const char 
 /* Shorthand for `return lp_http_error(res, err->status, "%s", lp_err_text(err))`. */
 lp_status lp_http_error_from(lp_res *res, const lp_err *err);
 
+/* A route's optional fast handler: called with req->json NULL before the layer parses the body
+ * (on a route with json or fields, when the body is not empty). It answers the common case
+ * itself from the raw bytes and returns true with res set; or it returns false, having set
+ * nothing, and the layer goes on as without it (parse, field checks, handler), so every error
+ * is still answered by the one checked path. It may not defer. */
+typedef bool (*lp_fast_handler_fn)(const lp_req *req, lp_res *res, void *user);
+
 /* One route. A service keeps a static const array of these. */
 typedef struct lp_route {
     const char *method;      /* "GET", "POST", "PUT", "DELETE", "PATCH" */
@@ -275,6 +282,7 @@ typedef struct lp_route {
                               * a body is parsed only when Content-Type is JSON */
     const lp_field_spec *fields; /* optional field specs (implies json and a JSON object) */
     bool allow_unknown;      /* with fields: members not in specs are allowed */
+    lp_fast_handler_fn fast; /* optional, see lp_fast_handler_fn */
 } lp_route;
 
 typedef struct lp_server_opts {

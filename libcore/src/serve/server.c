@@ -814,8 +814,19 @@ static enum MHD_Result final_call(lp_server *s, lp_req_priv *ctx)
     ctx->body[ctx->len] = '\0';
 
     cJSON *json = NULL;
-    const char *ct = MHD_lookup_connection_value(ctx->conn, MHD_HEADER_KIND, "Content-Type");
     bool need = e->r.json || e->r.fields;
+    if (e->r.fast && need && ctx->len > 0) {
+        lp_req req = {.method = ctx->method, .path = ctx->path, .id = ctx->id,
+                      .body = ctx->body, .body_len = ctx->len, .user = s->user, .priv = ctx};
+        lp_res res;
+        memset(&res, 0, sizeof res);
+        if (e->r.fast(&req, &res, s->user)) {
+            if (!res.set) lp_http_error(&res, LP_EINTERNAL, "%s", lp_strerror(LP_EINTERNAL));
+            return send_res(ctx, &res);
+        }
+        res_free(&res);
+    }
+    const char *ct = MHD_lookup_connection_value(ctx->conn, MHD_HEADER_KIND, "Content-Type");
     if (need || (header_is_json(ct) && ctx->len > 0)) {
         lp_err err;
         lp_err_clear(&err);
