@@ -191,6 +191,46 @@ static void axpy(double *restrict y, double a, const double *restrict x, size_t 
         y[i] += a * x[i];
 }
 
+/* The L-BFGS pairs are kept in float (half the memory traffic of the two-loop recursion, which
+ * on TF-IDF-sized problems streams 2 m vectors of k * d parameters twice per iteration); the
+ * direction and the products stay in double. */
+static double dot_f(const float *a, const double *b, size_t n)
+{
+    double acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (size_t i = 0; i < n; i++)
+        acc += (double)a[i] * b[i];
+    return acc;
+}
+
+static double dot_ff(const float *a, const float *b, size_t n)
+{
+    double acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (size_t i = 0; i < n; i++)
+        acc += (double)a[i] * b[i];
+    return acc;
+}
+
+/* y += a x, and return next . y (the new y) in the same pass; next may be NULL */
+static double axpy_f_dot(double *restrict y, double a, const float *restrict x,
+                         const float *restrict next, size_t n)
+{
+    double acc = 0;
+    if (!next) {
+#pragma omp simd
+        for (size_t i = 0; i < n; i++)
+            y[i] += a * (double)x[i];
+        return 0;
+    }
+#pragma omp simd reduction(+ : acc)
+    for (size_t i = 0; i < n; i++) {
+        y[i] += a * (double)x[i];
+        acc += (double)next[i] * y[i];
+    }
+    return acc;
+}
+
 lp_status lp_linear_solve_lbfgs(const lp_linear_opts *o, const lp_design *x,
                                 const int32_t *labels, const double *s, size_t k_out,
                                 lp_linear_fit_out *fo, lp_err *err)
@@ -198,13 +238,19 @@ lp_status lp_linear_solve_lbfgs(const lp_linear_opts *o, const lp_design *x,
     size_t d = x->cols, np = k_out * d + (o->fit_intercept ? k_out : 0);
     size_t m = (size_t)o->lbfgs_memory;
     double l2 = o->penalty == LP_LINEAR_PENALTY_L2 ? 1.0 / o->C : 0.0;
-    /* one block: theta, g, dir, theta_new, g_new, S (m, np), Y (m, np), rho (m), alpha (m) */
-    double *blk = lp_calloc(np * (5 + 2 * m) + 2 * m, sizeof(double));
-    if (!blk)
+    /* one block: theta, g, dir, theta_new, g_new, rho (m), alpha (m); the pairs S (m, np),
+     * Y (m, np) in float */
+    double *blk = lp_calloc(np * 5 + 2 * m, sizeof(double));
+    float *pairs = lp_calloc(2 * m * np, sizeof(float));
+    if (!blk || !pairs) {
+        free(blk);
+        free(pairs);
         return lp_err_set(err, LP_ENOMEM, "logistic lbfgs: out of memory for %zu parameters",
                           np);
+    }
     double *th = blk, *g = th + np, *dir = g + np, *thn = dir + np, *gn = thn + np;
-    double *S = gn + np, *Y = S + m * np, *rho = Y + m * np, *al = rho + m;
+    double *rho = gn + np, *al = rho + m;
+    float *S = pairs, *Y = S + m * np;
     size_t hist = 0, head = 0; /* number of stored pairs, index of the oldest */
     lp_status st = LP_OK;
     double f = lp_linear_logistic_objective(x, labels, s, k_out, o->fit_intercept, l2, th, g,
@@ -225,21 +271,33 @@ lp_status lp_linear_solve_lbfgs(const lp_linear_opts *o, const lp_design *x,
         /* two-loop recursion: dir = -H g, H0 = (s.y / y.y) I from the newest pair */
         for (size_t q = 0; q < np; q++)
             dir[q] = -g[q];
-        for (size_t t = hist; t-- > 0;) {
-            size_t slot = (head + t) % m;
-            al[slot] = rho[slot] * dot(S + slot * np, dir, np);
-            axpy(dir, -al[slot], Y + slot * np, np);
-        }
+        /* each update of dir also takes the next pair's product with the new dir */
         if (hist) {
+            size_t slot = (head + hist - 1) % m;
+            double sd = dot_f(S + slot * np, dir, np);
+            for (size_t t = hist; t-- > 0;) {
+                slot = (head + t) % m;
+                al[slot] = rho[slot] * sd;
+                const float *nx = t ? S + ((head + t - 1) % m) * np : NULL;
+                sd = axpy_f_dot(dir, -al[slot], Y + slot * np, nx, np);
+            }
             size_t nw = (head + hist - 1) % m;
-            double gamma = dot(S + nw * np, Y + nw * np, np) / dot(Y + nw * np, Y + nw * np, np);
-            for (size_t q = 0; q < np; q++)
+            double gamma = rho[nw] == 0 ? 1.0
+                                        : 1.0 / (rho[nw] * dot_ff(Y + nw * np, Y + nw * np, np));
+            slot = head % m;
+            double yd = 0;
+            const float *y0 = Y + slot * np;
+#pragma omp simd reduction(+ : yd)
+            for (size_t q = 0; q < np; q++) {
                 dir[q] *= gamma;
-        }
-        for (size_t t = 0; t < hist; t++) {
-            size_t slot = (head + t) % m;
-            double beta = rho[slot] * dot(Y + slot * np, dir, np);
-            axpy(dir, al[slot] - beta, S + slot * np, np);
+                yd += (double)y0[q] * dir[q];
+            }
+            for (size_t t = 0; t < hist; t++) {
+                slot = (head + t) % m;
+                double beta = rho[slot] * yd;
+                const float *nx = t + 1 < hist ? Y + ((head + t + 1) % m) * np : NULL;
+                yd = axpy_f_dot(dir, al[slot] - beta, S + slot * np, nx, np);
+            }
         }
         double gd = dot(g, dir, np);
         if (!(gd < 0)) {
@@ -275,18 +333,24 @@ lp_status lp_linear_solve_lbfgs(const lp_linear_opts *o, const lp_design *x,
             break; /* no progress possible at this precision: stop, converged stays false */
         /* store the pair (s, y) unless curvature is not positive */
         size_t slot = hist < m ? (head + hist) % m : head;
-        double *sv = S + slot * np, *yv = Y + slot * np;
+        float *sv = S + slot * np, *yv = Y + slot * np;
+        double sy = 0, yy = 0;
+#pragma omp simd reduction(+ : sy, yy)
         for (size_t q = 0; q < np; q++) {
-            sv[q] = thn[q] - th[q];
-            yv[q] = gn[q] - g[q];
+            sv[q] = (float)(thn[q] - th[q]);
+            yv[q] = (float)(gn[q] - g[q]);
+            sy += (double)sv[q] * yv[q];
+            yy += (double)yv[q] * yv[q];
         }
-        double sy = dot(sv, yv, np);
-        if (sy > 1e-12 * dot(yv, yv, np)) {
+        if (sy > 1e-12 * yy) {
             rho[slot] = 1.0 / sy;
             if (hist < m)
                 hist++;
             else
                 head = (head + 1) % m;
+        } else if (hist == m) { /* the slot held the oldest pair, now overwritten: drop it */
+            head = (head + 1) % m;
+            hist--;
         }
         memcpy(th, thn, np * sizeof(double));
         memcpy(g, gn, np * sizeof(double));
@@ -298,6 +362,7 @@ lp_status lp_linear_solve_lbfgs(const lp_linear_opts *o, const lp_design *x,
         memcpy(fo->intercept, th + k_out * d, k_out * sizeof(double));
 done:
     free(blk);
+    free(pairs);
     return st;
 }
 
