@@ -203,15 +203,6 @@ static double dot_f(const float *a, const double *b, size_t n)
     return acc;
 }
 
-static double dot_ff(const float *a, const float *b, size_t n)
-{
-    double acc = 0;
-#pragma omp simd reduction(+ : acc)
-    for (size_t i = 0; i < n; i++)
-        acc += (double)a[i] * b[i];
-    return acc;
-}
-
 /* y += a x, and return next . y (the new y) in the same pass; next may be NULL */
 static double axpy_f_dot(double *restrict y, double a, const float *restrict x,
                          const float *restrict next, size_t n)
@@ -238,9 +229,9 @@ lp_status lp_linear_solve_lbfgs(const lp_linear_opts *o, const lp_design *x,
     size_t d = x->cols, np = k_out * d + (o->fit_intercept ? k_out : 0);
     size_t m = (size_t)o->lbfgs_memory;
     double l2 = o->penalty == LP_LINEAR_PENALTY_L2 ? 1.0 / o->C : 0.0;
-    /* one block: theta, g, dir, theta_new, g_new, rho (m), alpha (m); the pairs S (m, np),
-     * Y (m, np) in float */
-    double *blk = lp_calloc(np * 5 + 2 * m, sizeof(double));
+    /* one block: theta, g, dir, theta_new, g_new, rho (m), alpha (m), y.y (m); the pairs
+     * S (m, np), Y (m, np) in float */
+    double *blk = lp_calloc(np * 5 + 3 * m, sizeof(double));
     float *pairs = lp_calloc(2 * m * np, sizeof(float));
     if (!blk || !pairs) {
         free(blk);
@@ -249,7 +240,7 @@ lp_status lp_linear_solve_lbfgs(const lp_linear_opts *o, const lp_design *x,
                           np);
     }
     double *th = blk, *g = th + np, *dir = g + np, *thn = dir + np, *gn = thn + np;
-    double *rho = gn + np, *al = rho + m;
+    double *rho = gn + np, *al = rho + m, *yys = al + m;
     float *S = pairs, *Y = S + m * np;
     size_t hist = 0, head = 0; /* number of stored pairs, index of the oldest */
     lp_status st = LP_OK;
@@ -282,8 +273,7 @@ lp_status lp_linear_solve_lbfgs(const lp_linear_opts *o, const lp_design *x,
                 sd = axpy_f_dot(dir, -al[slot], Y + slot * np, nx, np);
             }
             size_t nw = (head + hist - 1) % m;
-            double gamma = rho[nw] == 0 ? 1.0
-                                        : 1.0 / (rho[nw] * dot_ff(Y + nw * np, Y + nw * np, np));
+            double gamma = 1.0 / (rho[nw] * yys[nw]); /* s.y / y.y */
             slot = head % m;
             double yd = 0;
             const float *y0 = Y + slot * np;
@@ -344,6 +334,7 @@ lp_status lp_linear_solve_lbfgs(const lp_linear_opts *o, const lp_design *x,
         }
         if (sy > 1e-12 * yy) {
             rho[slot] = 1.0 / sy;
+            yys[slot] = yy;
             if (hist < m)
                 hist++;
             else
