@@ -15,7 +15,7 @@ int cmd_embed(int argc, char **argv)
 {
     cli_read rd = {0};
     const char *enc_path = NULL, *data = NULL, *out = NULL, *col = "text", *keep = NULL;
-    const char *device = "cpu";
+    const char *device = "cpu", *precision = NULL;
     long batch = 64;
     const arg_spec opts[] = {
         {"encoder", ARG_STR, &enc_path, "ENC.lpm", "the encoder file"},
@@ -25,6 +25,9 @@ int cmd_embed(int argc, char **argv)
         {"keep", ARG_STR, &keep, "A,B", "input columns to copy into the output"},
         {"batch", ARG_INT, &batch, "N", "sentences per forward pass (default 64)", 1, 4096},
         {"device", ARG_STR, &device, "NAME", "backend table: cpu, ref, cuda, auto (default cpu)"},
+        {"precision", ARG_STR, &precision, "P",
+         "fp32 or bf16: the layers' weight products in bfloat16 (needs Intel AMX); default "
+         "LEPTON_ENCODER_PRECISION, else fp32"},
         CLI_READ_SPECS(rd),
     };
     const arg_cmd cmd = {"embed",
@@ -51,7 +54,12 @@ int cmd_embed(int argc, char **argv)
     double *colv = NULL;
     size_t n = 0, j = 0, nkeep = 0, ntr = 0, D = 0;
     uint64_t t0 = lp_time_ns();
-    lp_status st = lp_encoder_load(enc_path, device, &e, &err);
+    lp_encoder_precision prec = LP_ENCODER_FP32;
+    lp_status st = precision ? lp_encoder_precision_parse(precision, &prec, &err) : LP_OK;
+    if (!st)
+        st = lp_encoder_load(enc_path, device, &e, &err);
+    if (!st && precision)
+        st = lp_encoder_set_precision(e, prec, &err);
     if (!st)
         st = cli_read_frame(data, &rd, &f, &err);
     if (!st)

@@ -32,6 +32,7 @@
  * few to fit a threshold); the trained OOS class, when the base has one, stays a class.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -558,8 +559,8 @@ static lp_status fit_encoder(cs_intent *m, const cs_intent_opts *o, const char *
     lp_status st = eh_encoder_open(o->encoder, NULL, "intent --encoder", &m->enc, &m->ident, err);
     if (st != LP_OK)
         return st;
-    double t0 = lp_time_wall();
     float *x = NULL;
+    double t0 = lp_time_wall();
     int32_t *y = lp_mallocarray(nt, sizeof(int32_t));
     if (!y)
         return lp_err_set(err, LP_ENOMEM, "intent: out of memory");
@@ -643,6 +644,164 @@ static lp_status mix_validation(cs_intent *m, lp_predictions *lt, const size_t *
     return LP_OK;
 }
 
+/* The TF-IDF model: one candidate per C of the grid, the best on validation in-scope accuracy
+ * (the only one when the grid has one value). A job for a thread. */
+typedef struct tfidf_job {
+    const lp_frame *ftr, *fva;
+    const lp_pipeline *pipe;
+    const double *grid;
+    size_t ng;
+    const cs_intent_opts *o;
+    const char *const *vlk;
+    size_t nvk;
+    int threads;    /* the solver's threads; 0 = all */
+    lp_model *best; /* out */
+    lp_status st;   /* out */
+    lp_err err;
+} tfidf_job;
+
+static lp_status fit_tfidf(tfidf_job *j)
+{
+    lp_err *err = &j->err;
+    lp_status st = LP_OK;
+    double best_acc = -1;
+    lp_params *par = lp_params_new();
+    if (!par)
+        return lp_err_set(err, LP_ENOMEM, "intent: out of memory");
+    for (size_t g = 0; g < j->ng; g++) {
+        lp_train_opts to = lp_train_opts_default();
+        to.kind = LP_MODEL_KIND_LOGISTIC;
+        to.label = COL_LABEL;
+        to.pipeline = j->pipe;
+        to.seed = j->o->seed;
+        to.params = par;
+        if ((st = lp_params_set_double(par, "C", j->grid[g], err)) != LP_OK ||
+            (st = lp_params_set(par, "tol", "1e-3", err)) != LP_OK ||
+            (st = lp_params_set_double(par, "max_iter", j->o->max_iter ? j->o->max_iter : 100,
+                                       err)) != LP_OK ||
+            (j->threads && (st = lp_params_set_double(par, "threads", j->threads, err)) != LP_OK))
+            break;
+        lp_model *cand;
+        if ((st = lp_model_train(j->ftr, j->fva, &to, &cand, err)) != LP_OK)
+            break;
+        double acc = 0;
+        if (j->ng > 1 && j->fva) {
+            lp_predictions pr = {0};
+            if ((st = lp_model_predict(cand, j->fva, &pr, err)) != LP_OK) {
+                lp_model_free(cand);
+                break;
+            }
+            acc = in_scope_acc(&pr, cand, j->vlk, j->nvk, j->o->oos_label);
+            lp_predictions_clear(&pr);
+            lp_log_info("intent: C=%g validation in-scope accuracy %.4f", j->grid[g], acc);
+        }
+        if (acc > best_acc) {
+            lp_model_free(j->best);
+            j->best = cand;
+            best_acc = acc;
+        } else {
+            lp_model_free(cand);
+        }
+    }
+    lp_params_free(par);
+    if (st != LP_OK) {
+        lp_model_free(j->best);
+        j->best = NULL;
+    }
+    return st;
+}
+
+static void *tfidf_thread(void *arg)
+{
+    tfidf_job *j = arg;
+    j->st = fit_tfidf(j);
+    return NULL;
+}
+
+/* A frozen encoder's side of training, done while the TF-IDF model trains (its solver waits on
+ * memory, the encoder on arithmetic, so on two cores the pair takes little longer than the
+ * longer one alone: bench/RESULTS.md): the encoder opened and the training texts embedded;
+ * then, once the TF-IDF model gives the class list, the head fitted on another thread while
+ * the validation texts are embedded. */
+typedef struct enc_side {
+    lp_encoder *enc;
+    eh_ident ident;
+    eh_head *head;
+    float *cache; /* (nv, D) validation embeddings */
+} enc_side;
+
+typedef struct head_job {
+    const float *x;
+    const int32_t *y;
+    size_t n, d, k;
+    eh_head_opts ho;
+    eh_head *head; /* out */
+    lp_status st;
+    lp_err err;
+} head_job;
+
+static void *head_thread(void *arg)
+{
+    head_job *h = arg;
+    lp_err_clear(&h->err);
+    h->st = eh_head_fit(h->x, h->y, h->n, h->d, h->k, &h->ho, &h->head, &h->err);
+    return NULL;
+}
+
+/* job's TF-IDF training on a thread and the encoder side here. On success job->best is the
+ * TF-IDF model and *es complete; on failure the caller frees both. */
+static lp_status fit_overlapped(tfidf_job *job, const cs_intent_opts *o, const char *const *t,
+                                const char *const *l, size_t nt, const char *const *vt,
+                                size_t nv, enc_side *es, lp_err *err)
+{
+    pthread_t th;
+    bool threaded = pthread_create(&th, NULL, tfidf_thread, job) == 0;
+    double t0 = lp_time_wall();
+    float *x = NULL;
+    lp_status st = eh_encoder_open(o->encoder, NULL, "intent --encoder", &es->enc, &es->ident,
+                                   err);
+    if (st == LP_OK && (st = eh_embed(es->enc, t, nt, &x, err)) == LP_OK)
+        lp_log_info("intent: embedded %zu training texts in %.1f s", nt, lp_time_wall() - t0);
+    if (threaded)
+        pthread_join(th, NULL);
+    else
+        tfidf_thread(job);
+    if (st == LP_OK && job->st != LP_OK) {
+        st = job->st;
+        if (err)
+            *err = job->err;
+    }
+    int32_t *y = st == LP_OK ? lp_mallocarray(nt, sizeof(int32_t)) : NULL;
+    if (st == LP_OK && !y)
+        st = lp_err_set(err, LP_ENOMEM, "intent: out of memory");
+    if (st != LP_OK) {
+        free(x);
+        free(y);
+        return st;
+    }
+    for (size_t i = 0; i < nt; i++)
+        y[i] = (int32_t)class_index(job->best, l[i]);
+    head_job hj = {.x = x, .y = y, .n = nt, .d = es->ident.dim,
+                   .k = lp_model_n_classes(job->best), .ho = eh_head_opts_default()};
+    hj.ho.seed = o->seed;
+    threaded = pthread_create(&th, NULL, head_thread, &hj) == 0;
+    st = eh_embed(es->enc, vt, nv, &es->cache, err);
+    if (threaded)
+        pthread_join(th, NULL);
+    else
+        head_thread(&hj);
+    es->head = hj.head;
+    if (st == LP_OK && hj.st != LP_OK) {
+        st = hj.st;
+        if (err)
+            *err = hj.err;
+    }
+    free(x);
+    free(y);
+    lp_log_info("intent: encoder head ready after %.1f s", lp_time_wall() - t0);
+    return st;
+}
+
 lp_status cs_intent_train(const char *const *texts, const char *const *labels, size_t n,
                           const char *const *vtexts, const char *const *vlabels, size_t nv,
                           const cs_intent_opts *opts, cs_intent **out, lp_err *err)
@@ -692,9 +851,7 @@ lp_status cs_intent_train(const char *const *texts, const char *const *labels, s
 
     lp_frame *ftr = NULL, *fva = NULL;
     lp_pipeline *pipe = NULL;
-    lp_params *par = NULL;
     lp_model *best = NULL;
-    double best_acc = -1;
     static const double c_default[] = {10};
     const double *grid = o.c_grid && o.n_c ? o.c_grid : c_default;
     size_t ng = o.c_grid && o.n_c ? o.n_c : 1;
@@ -724,47 +881,29 @@ lp_status cs_intent_train(const char *const *texts, const char *const *labels, s
         (nvk && (st = make_frame(vtk, vlk, nvk, &fva, err)) != LP_OK) ||
         (st = make_pipeline(o.char_ngrams, &pipe, err)) != LP_OK)
         goto fit_done;
-    if (!(par = lp_params_new())) {
-        st = lp_err_set(err, LP_ENOMEM, "intent: out of memory");
+    tfidf_job job = {.ftr = ftr, .fva = fva, .pipe = pipe, .grid = grid, .ng = ng, .o = &o,
+                     .vlk = vlk, .nvk = nvk};
+    lp_err_clear(&job.err);
+    bool overlap = o.encoder && !(o.finetune && strcmp(o.finetune, "head"));
+    if (overlap) /* the other core runs the encoder */
+        job.threads = 1;
+    enc_side es = {0};
+    st = overlap ? fit_overlapped(&job, &o, T, L, nt, VT, nv, &es, err) : fit_tfidf(&job);
+    if (!overlap && st != LP_OK && err)
+        *err = job.err;
+    best = job.best;
+    if (st != LP_OK) {
+        lp_encoder_free(es.enc);
+        eh_head_free(es.head);
+        free(es.cache);
         goto fit_done;
-    }
-    for (size_t g = 0; g < ng; g++) {
-        lp_train_opts to = lp_train_opts_default();
-        to.kind = LP_MODEL_KIND_LOGISTIC;
-        to.label = COL_LABEL;
-        to.pipeline = pipe;
-        to.seed = o.seed;
-        to.params = par;
-        if ((st = lp_params_set_double(par, "C", grid[g], err)) != LP_OK ||
-            (st = lp_params_set(par, "tol", "1e-3", err)) != LP_OK ||
-            (st = lp_params_set_double(par, "max_iter", o.max_iter ? o.max_iter : 100, err)) !=
-                LP_OK)
-            goto fit_done;
-        lp_model *cand;
-        if ((st = lp_model_train(ftr, fva, &to, &cand, err)) != LP_OK)
-            goto fit_done;
-        double acc = 0;
-        if (ng > 1 && fva) {
-            lp_predictions pr = {0};
-            if ((st = lp_model_predict(cand, fva, &pr, err)) != LP_OK) {
-                lp_model_free(cand);
-                goto fit_done;
-            }
-            acc = in_scope_acc(&pr, cand, vlk, nvk, o.oos_label);
-            lp_predictions_clear(&pr);
-            lp_log_info("intent: C=%g validation in-scope accuracy %.4f", grid[g], acc);
-        }
-        if (acc > best_acc) {
-            lp_model_free(best);
-            best = cand;
-            best_acc = acc;
-        } else {
-            lp_model_free(cand);
-        }
     }
     cs_intent *m = lp_calloc(1, sizeof(*m));
     if (!m || !(m->oos_label = lp_strdup(o.oos_label))) {
         free(m);
+        lp_encoder_free(es.enc);
+        eh_head_free(es.head);
+        free(es.cache);
         st = lp_err_set(err, LP_ENOMEM, "intent: out of memory");
         goto fit_done;
     }
@@ -774,7 +913,14 @@ lp_status cs_intent_train(const char *const *texts, const char *const *labels, s
     m->T = 1;
     m->protocol_train = m->oos >= 0;
     m->w_tfidf = 0.5;
-    if (o.encoder && (st = fit_encoder(m, &o, T, L, nt, VT, nv, err)) != LP_OK) {
+    if (overlap) {
+        m->enc = es.enc;
+        m->ident = es.ident;
+        m->head = es.head;
+        m->cache = es.cache;
+        m->cache_texts = VT;
+        m->cache_n = nv;
+    } else if (o.encoder && (st = fit_encoder(m, &o, T, L, nt, VT, nv, err)) != LP_OK) {
         cs_intent_free(m);
         goto fit_done;
     }
@@ -833,7 +979,6 @@ lp_status cs_intent_train(const char *const *texts, const char *const *labels, s
     *out = m;
 fit_done:
     lp_model_free(best);
-    lp_params_free(par);
     lp_pipeline_free(pipe);
     lp_frame_free(ftr);
     lp_frame_free(fva);

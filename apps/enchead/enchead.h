@@ -29,7 +29,8 @@ typedef struct eh_ident {
     size_t dim;       /* embedding width */
 } eh_ident;
 
-/* Open the encoder at path for inference on the CPU table. When want (nullable) is given, the
+/* Open the encoder at path for inference on the CPU table, its products in bfloat16 where the
+ * CPU has Intel AMX unless LEPTON_ENCODER_PRECISION says otherwise (encoder.h). When want (nullable) is given, the
  * file's sha256 must equal want->sha256 and its width want->dim: otherwise LP_EINVAL naming
  * what (the model), the path and both sha256 prefixes; no encoder is loaded then. *id (nullable)
  * gets the file's identity (path made absolute). A missing file is LP_ENOTFOUND naming it; a

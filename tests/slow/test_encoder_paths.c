@@ -32,7 +32,7 @@ static void test_batch1_matches_batch16_and_torch(void **state)
         lp_test_skip("no MiniLM encoder file: set LEPTON_ENCODER (`lepton encoder install`)");
     lp_encoder *e = NULL;
     lp_err err;
-    if (lp_encoder_load(path, "cpu", &e, &err))
+    if (lp_encoder_load(path, "cpu", &e, &err) || lp_encoder_set_precision(e, LP_ENCODER_FP32, &err))
         fail_msg("%s", err.msg);
     lp_fixture *fx = lp_fixture_load("minilm.txt");
     size_t n, rows, d;

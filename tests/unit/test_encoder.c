@@ -152,6 +152,28 @@ static void test_errors(void **state)
     assert_int_equal(lp_encoder_embed(e, texts, 2, 4, emb, NULL, &err), LP_EPARSE);
     assert_non_null(strstr(err.msg, "text 1"));
     assert_int_equal(lp_encoder_embed(e, texts, 1, 0, emb, NULL, &err), LP_EINVAL);
+    /* precision: this model's width (8) has no bfloat16 path (needs multiples of 32): it says
+     * so and stays float32; names are checked */
+    assert_int_equal(lp_encoder_precision_of(e), LP_ENCODER_FP32);
+    assert_int_equal(lp_encoder_set_precision(e, LP_ENCODER_BF16, &err), LP_EUNSUPPORTED);
+    assert_int_equal(lp_encoder_precision_of(e), LP_ENCODER_FP32);
+    assert_int_equal(lp_encoder_set_precision(e, LP_ENCODER_FP32, &err), LP_OK);
+    assert_int_equal(lp_encoder_forward(e, &b, out, &err), LP_OK);
+    lp_encoder_precision pr;
+    assert_int_equal(lp_encoder_precision_parse("bf16", &pr, &err), LP_OK);
+    assert_int_equal(pr, LP_ENCODER_BF16);
+    assert_int_equal(lp_encoder_precision_parse("fp16", &pr, &err), LP_EINVAL);
+    assert_non_null(strstr(err.msg, "'fp16'"));
+    lp_encoder_free(e);
+    /* the environment's choice: a wrong name is refused at load; bf16 is a preference */
+    setenv("LEPTON_ENCODER_PRECISION", "double", 1);
+    assert_int_equal(lp_encoder_load(path, "cpu", &e, &err), LP_EINVAL);
+    assert_non_null(strstr(err.msg, "LEPTON_ENCODER_PRECISION"));
+    assert_null(e);
+    setenv("LEPTON_ENCODER_PRECISION", "bf16", 1);
+    assert_int_equal(lp_encoder_load(path, "cpu", &e, &err), LP_OK);
+    assert_int_equal(lp_encoder_precision_of(e), LP_ENCODER_FP32);
+    unsetenv("LEPTON_ENCODER_PRECISION");
     lp_encoder_free(e);
     lp_encoder_free(NULL);
     free(path);

@@ -151,6 +151,21 @@ struct lp_backend {
                                size_t stride_a, const float *b, size_t ldb, size_t stride_b,
                                float beta, float *c, size_t ldc, size_t stride_c, size_t batch,
                                lp_err *err);
+    /* bfloat16 inference products; optional (NULL on a table without them). For inference
+     * only, where a few parts in a thousand of relative error are acceptable:
+     * y (n, out) = x (n, in) @ W^T + bias (nullable) with x and W rounded to bfloat16 (nearest
+     * even) and float32 accumulation. bf16_pack packs W (out, in) once into *packed (free with
+     * bf16_free; NULL is a no-op); LP_EUNSUPPORTED when the table cannot here: the cpu table
+     * needs Intel AMX (AMX-BF16 and AMX-TILE, Sapphire Rapids and later) with the tile state
+     * granted by the kernel, not LEPTON_AMX=0 in the environment, and in and out multiples of
+     * 32. bf16_linear checks the shapes against the packed ones (LP_EINVAL). Thread-safe; the
+     * cpu table splits the blocks of y across OpenMP threads. */
+    lp_status (*bf16_pack)(const lp_backend *be, size_t out, size_t in, const float *w,
+                           void **packed, lp_err *err);
+    lp_status (*bf16_linear)(const lp_backend *be, size_t n, size_t in, size_t out,
+                             const float *x, const void *packed, const float *bias, float *y,
+                             lp_err *err);
+    void (*bf16_free)(const lp_backend *be, void *packed);
     /* Low-rank update W (m, n) += scale * B (m, r) @ A (r, n): merges (scale = alpha / r) or
      * unmerges (scale = -alpha / r) a LoRA adapter (Hu et al. 2021) into a frozen weight. */
     lp_status (*lowrank_update)(const lp_backend *be, size_t m, size_t n, size_t r, float scale,

@@ -144,9 +144,25 @@ lp_status lp_encoder_convert(const char *model_dir, const char *out_path, const 
 /* Load an encoder file onto a backend table (name as lp_backend_get: "cpu", "ref", "cuda",
  * "auto"). Checks kind, config ranges, every tensor's presence and size, and the vocabulary.
  * A table without the transformer ops is LP_EUNSUPPORTED naming it. Free with
- * lp_encoder_free. */
+ * lp_encoder_free. LEPTON_ENCODER_PRECISION=bf16 in the environment loads it with
+ * LP_ENCODER_BF16 where the table can (float32 otherwise); fp32 or unset: float32; anything
+ * else is LP_EINVAL. */
 lp_status lp_encoder_load(const char *path, const char *backend, lp_encoder **out, lp_err *err);
 void lp_encoder_free(lp_encoder *e); /* NULL is a no-op */
+
+/* The precision of the products in lp_encoder_forward / lp_encoder_embed. LP_ENCODER_FP32, the
+ * default, is float32 throughout. LP_ENCODER_BF16 runs each layer's four weight products
+ * (q|k|v, attention output, feed-forward in and out) in bfloat16 with float32 accumulation
+ * (the table's bf16_pack / bf16_linear, backend.h: the cpu table on CPUs with Intel AMX),
+ * keeping the attention products, LayerNorm, GELU and pooling in float32: embeddings ~2x
+ * faster, cosine to the float32 ones about 0.999 (bench/RESULTS.md). LP_EUNSUPPORTED, and the
+ * encoder stays float32, where the table cannot. Set it before sharing the encoder between
+ * threads. Fine-tuning (finetune.h) always computes in float32. */
+typedef enum lp_encoder_precision { LP_ENCODER_FP32 = 0, LP_ENCODER_BF16 = 1 } lp_encoder_precision;
+lp_status lp_encoder_set_precision(lp_encoder *e, lp_encoder_precision p, lp_err *err);
+lp_encoder_precision lp_encoder_precision_of(const lp_encoder *e);
+/* "fp32" / "bf16"; LP_EINVAL naming the text otherwise. */
+lp_status lp_encoder_precision_parse(const char *s, lp_encoder_precision *p, lp_err *err);
 const lp_encoder_config *lp_encoder_config_of(const lp_encoder *e);
 const lp_wordpiece *lp_encoder_tokenizer(const lp_encoder *e);
 /* Embedding width (hidden). */

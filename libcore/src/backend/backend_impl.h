@@ -128,4 +128,12 @@ lp_status lp_bk_host_sync(const lp_backend *be, lp_err *err);
 #define LP_BK_INV_SQRT2 0.70710678118654752440
 #define LP_BK_INV_SQRT_2PI 0.39894228040143267794
 
+/* cpu_amx.c: the cpu table's bf16_pack / bf16_linear / bf16_free (Intel AMX). */
+lp_status lp_bk_cpu_bf16_pack(const lp_backend *be, size_t out, size_t in, const float *w,
+                              void **packed, lp_err *err);
+lp_status lp_bk_cpu_bf16_linear(const lp_backend *be, size_t n, size_t in, size_t out,
+                                const float *x, const void *packed, const float *bias, float *y,
+                                lp_err *err);
+void lp_bk_cpu_bf16_free(const lp_backend *be, void *packed);
+
 #endif

@@ -40,10 +40,84 @@
             return st_;                                                                            \
     } while (0)
 
+static void bf16_drop(lp_encoder *e)
+{
+    if (!e->bf16)
+        return;
+    for (size_t i = 0; i < e->cfg.layers * ENC_BF16_PER; i++)
+        e->be->bf16_free(e->be, e->bf16[i]);
+    free(e->bf16);
+    e->bf16 = NULL;
+}
+
+lp_status lp_encoder_set_precision(lp_encoder *e, lp_encoder_precision p, lp_err *err)
+{
+    if (!e)
+        return lp_err_set(err, LP_EINVAL, "lp_encoder_set_precision: NULL encoder");
+    if (p == LP_ENCODER_FP32) {
+        bf16_drop(e);
+        return LP_OK;
+    }
+    if (p != LP_ENCODER_BF16)
+        return lp_err_set(err, LP_EINVAL, "lp_encoder_set_precision: unknown precision %d",
+                          (int)p);
+    if (e->bf16)
+        return LP_OK;
+    const lp_backend *be = e->be;
+    if (!be->bf16_pack || !be->host_visible)
+        return lp_err_set(err, LP_EUNSUPPORTED,
+                          "encoder: the '%s' table has no bfloat16 products", be->name);
+    size_t D = e->cfg.hidden, F = e->cfg.intermediate, nl = e->cfg.layers;
+    void **pk = lp_calloc(nl * ENC_BF16_PER, sizeof *pk);
+    if (!pk)
+        return lp_err_set(err, LP_ENOMEM, "encoder: out of memory");
+    e->bf16 = pk;
+    const float *P = e->params.ptr;
+    for (size_t l = 0; l < nl; l++) {
+        const enc_layer *W = &e->layer[l];
+        const struct {
+            size_t out, in;
+            const float *w;
+        } m[ENC_BF16_PER] = {{3 * D, D, e->qkv.ptr + W->wqkv},
+                             {D, D, P + W->wo},
+                             {F, D, P + W->w1},
+                             {D, F, P + W->w2}};
+        for (size_t j = 0; j < ENC_BF16_PER; j++) {
+            lp_status st = be->bf16_pack(be, m[j].out, m[j].in, m[j].w, &pk[l * ENC_BF16_PER + j],
+                                         err);
+            if (st) {
+                bf16_drop(e);
+                return st;
+            }
+        }
+    }
+    return LP_OK;
+}
+
+lp_encoder_precision lp_encoder_precision_of(const lp_encoder *e)
+{
+    return e && e->bf16 ? LP_ENCODER_BF16 : LP_ENCODER_FP32;
+}
+
+lp_status lp_encoder_precision_parse(const char *s, lp_encoder_precision *p, lp_err *err)
+{
+    if (s && !strcmp(s, "fp32")) {
+        *p = LP_ENCODER_FP32;
+        return LP_OK;
+    }
+    if (s && !strcmp(s, "bf16")) {
+        *p = LP_ENCODER_BF16;
+        return LP_OK;
+    }
+    return lp_err_set(err, LP_EINVAL, "encoder precision '%.32s': expected fp32 or bf16",
+                      s ? s : "(null)");
+}
+
 void lp_encoder_free(lp_encoder *e)
 {
     if (!e)
         return;
+    bf16_drop(e);
     lp_dbuf_free(e->be, &e->params);
     lp_dbuf_free(e->be, &e->qkv);
     lp_param_layout_free(e->layout);
@@ -269,6 +343,15 @@ lp_status lp_encoder_load(const char *path, const char *backend, lp_encoder **ou
         s = be->copy_h2d(be, e->params.ptr, stage, e->params.n * sizeof(float), err);
     if (!s)
         s = enc_qkv_fuse(e, err);
+    const char *pe = getenv("LEPTON_ENCODER_PRECISION");
+    if (!s && pe && *pe) {
+        lp_encoder_precision p;
+        s = lp_encoder_precision_parse(pe, &p, err);
+        if (s)
+            lp_err_prefix(err, "LEPTON_ENCODER_PRECISION");
+        else if (p == LP_ENCODER_BF16 && lp_encoder_set_precision(e, p, err) != LP_OK)
+            lp_err_clear(err); /* a preference: float32 where bfloat16 cannot run */
+    }
     free(stage);
     lp_lpm_free(f);
     if (s) {
@@ -462,7 +545,12 @@ static lp_status layer_forward(const lp_encoder *e, const enc_layer *W, enc_laye
      * inference, three (N, D) buffers when every activation is kept for a backward pass. */
     const float *q, *k, *v;
     size_t ld;
-    if (L->qkv) {
+    /* inference with packed bfloat16 weights: the four products of the layer through them */
+    void *const *pk = e->bf16 && L->qkv ? e->bf16 + (size_t)(W - e->layer) * ENC_BF16_PER : NULL;
+    if (pk) {
+        TRY(be->bf16_linear(be, N, D, 3 * D, L->x_in, pk[0], e->qkv.ptr + W->bqkv, L->qkv, err));
+        q = L->qkv, k = L->qkv + D, v = L->qkv + 2 * D, ld = 3 * D;
+    } else if (L->qkv) {
         TRY(linear(be, N, D, 3 * D, L->x_in, e->qkv.ptr + W->wqkv, e->qkv.ptr + W->bqkv, L->qkv,
                    err));
         q = L->qkv, k = L->qkv + D, v = L->qkv + 2 * D, ld = 3 * D;
@@ -486,14 +574,17 @@ static lp_status layer_forward(const lp_encoder *e, const enc_layer *W, enc_laye
         TRY(gemm_seqs(be, false, false, T, dh, T, 1.0f, L->probs + h * T * T, T, H * T * T,
                       v + h * dh, ld, T * ld, L->ctx + h * dh, D, T * D, B, err));
     /* sum1 = x_in + ctx Wo^T + bo; x1 = LayerNorm(sum1) */
-    TRY(linear(be, N, D, D, L->ctx, P + W->wo, P + W->bo, L->sum1, err));
+    TRY(pk ? be->bf16_linear(be, N, D, D, L->ctx, pk[1], P + W->bo, L->sum1, err)
+           : linear(be, N, D, D, L->ctx, P + W->wo, P + W->bo, L->sum1, err));
     TRY(be->add(be, N * D, L->sum1, L->x_in, L->sum1, err));
     TRY(be->layernorm_forward(be, N, D, c->ln_eps, L->sum1, P + W->ln1_g, P + W->ln1_b, L->x1,
                               L->mean1, L->rstd1, err));
     /* feed-forward: sum2 = x1 + W2 GELU(W1 x1 + b1) + b2; out = LayerNorm(sum2) */
-    TRY(linear(be, N, D, F, L->x1, P + W->w1, P + W->b1, L->h_pre, err));
+    TRY(pk ? be->bf16_linear(be, N, D, F, L->x1, pk[2], P + W->b1, L->h_pre, err)
+           : linear(be, N, D, F, L->x1, P + W->w1, P + W->b1, L->h_pre, err));
     TRY(be->act_forward(be, LP_ACT_KIND_GELU_ERF, N * F, L->h_pre, L->h_act, err));
-    TRY(linear(be, N, F, D, L->h_act, P + W->w2, P + W->b2, L->sum2, err));
+    TRY(pk ? be->bf16_linear(be, N, F, D, L->h_act, pk[3], P + W->b2, L->sum2, err)
+           : linear(be, N, F, D, L->h_act, P + W->w2, P + W->b2, L->sum2, err));
     TRY(be->add(be, N * D, L->sum2, L->x1, L->sum2, err));
     return be->layernorm_forward(be, N, D, c->ln_eps, L->sum2, P + W->ln2_g, P + W->ln2_b, out,
                                  L->mean2, L->rstd2, err);

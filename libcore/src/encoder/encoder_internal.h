@@ -30,7 +30,11 @@ struct lp_encoder {
      * product. The parameters stay the source of truth: code that changes wq..bv in `params`
      * must call enc_qkv_fuse (encoder.c) again. */
     lp_dbuf qkv;
+    /* LP_ENCODER_BF16 (lp_encoder_set_precision): per layer the packed bfloat16 weights of
+     * [Wq; Wk; Wv], Wo, W1, W2 (table bf16_pack), layers * ENC_BF16_PER; NULL in float32. */
+    void **bf16;
 };
+#define ENC_BF16_PER 4
 
 /* encoder_batch.c: host steps shared by the inference and training forwards. */
 /* LP_EINVAL unless 1 <= b->t <= max_position and every id is inside the vocabulary. */
