@@ -222,18 +222,33 @@ static void prepare_gaz(sent *S, const cs_slots *s)
     }
 }
 
+/* Append s to buf[*q..cap - 1) (truncating; buf is not terminated). */
+static void put_str(char *buf, size_t cap, size_t *q, const char *s)
+{
+    size_t l = strlen(s), room = cap - 1 - *q;
+    if (l > room)
+        l = room;
+    memcpy(buf + *q, s, l);
+    *q += l;
+}
+
+/* The hash of "a\x1f" "b\x1f" "c" cut to 159 bytes (what snprintf into 160 bytes gave: the
+ * trained weights are indexed by these hashes, so the bytes must not change). Written by hand:
+ * snprintf was a tenth of a chat turn. */
 static uint32_t fh(const char *a, const char *b, const char *c)
 {
     char buf[160];
-    int n = snprintf(buf, sizeof(buf), "%s\x1f%s\x1f%s", a, b ? b : "", c ? c : "");
-    if (n < 0)
-        n = 0;
-    if ((size_t)n >= sizeof(buf))
-        n = sizeof(buf) - 1;
-    return lp_murmur3_32(buf, (size_t)n, 0x5107u);
+    size_t q = 0;
+    put_str(buf, sizeof(buf), &q, a);
+    put_str(buf, sizeof(buf), &q, "\x1f");
+    put_str(buf, sizeof(buf), &q, b ? b : "");
+    put_str(buf, sizeof(buf), &q, "\x1f");
+    put_str(buf, sizeof(buf), &q, c ? c : "");
+    return lp_murmur3_32(buf, q, 0x5107u);
 }
 
-/* Gazetteer membership of token j as a short string: "" when none, else the slot indices. */
+/* Gazetteer membership of token j as a short string: "" when none, else the slot indices, each
+ * followed by a dot ("3.17."). */
 static void gaz_str(const sent *S, size_t j, bool in, char *buf, size_t cap)
 {
     size_t q = 0;
@@ -241,8 +256,17 @@ static void gaz_str(const sent *S, size_t j, bool in, char *buf, size_t cap)
     if (!in)
         return;
     for (size_t k = 0; k < 64 && q + 3 < cap; k++)
-        if (S->gaz[j] & ((uint64_t)1 << k))
-            q += (size_t)snprintf(buf + q, cap - q, "%zu.", k);
+        if (S->gaz[j] & ((uint64_t)1 << k)) {
+            char t[4];
+            size_t m = 0;
+            if (k >= 10)
+                t[m++] = (char)('0' + k / 10);
+            t[m++] = (char)('0' + k % 10);
+            t[m++] = '.';
+            memcpy(buf + q, t, m); /* fits: q + 3 < cap */
+            q += m;
+            buf[q] = 0;
+        }
 }
 
 /* Hashed observation features of token i (no tag information). Returns the count. */
@@ -258,11 +282,14 @@ static size_t features(const sent *S, size_t i, uint32_t *f)
     char pre[5][8], suf[5][8];
     size_t l = strlen(w);
     for (size_t k = 1; k <= 4; k++) {
-        snprintf(pre[k], sizeof(pre[k]), "%.*s", (int)(k < l ? k : l), w);
-        snprintf(suf[k], sizeof(suf[k]), "%s", w + (l > k ? l - k : 0));
+        size_t m = k < l ? k : l; /* the first and last m bytes of w */
+        memcpy(pre[k], w, m);
+        pre[k][m] = 0;
+        memcpy(suf[k], w + l - m, m);
+        suf[k][m] = 0;
     }
-    char len_b[8]; /* utterance length bucket: short answers to a question behave apart */
-    snprintf(len_b, sizeof(len_b), "%zu", S->n < 4 ? S->n : S->n < 8 ? 4 : 8);
+    /* utterance length bucket (0-3, 4 or 8): short answers to a question behave apart */
+    char len_b[2] = {(char)('0' + (S->n < 4 ? S->n : S->n < 8 ? 4 : 8)), 0};
     f[n++] = fh("bias", NULL, NULL);
     f[n++] = fh("w", w, NULL);
     f[n++] = fh("sh", sh, NULL);
@@ -305,7 +332,8 @@ static size_t features(const sent *S, size_t i, uint32_t *f)
         const char *c = S->ctx;
         while (*c && n + 8 <= MAX_FEATS) {
             size_t m = strcspn(c, ",");
-            snprintf(one, sizeof(one), "%.*s", (int)(m < 31 ? m : 31), c);
+            memcpy(one, c, m < 31 ? m : 31);
+            one[m < 31 ? m : 31] = 0;
             f[n++] = fh("req", one, NULL);
             f[n++] = fh("reqsh", one, sh);
             f[n++] = fh("reqw", one, w);
