@@ -9,7 +9,10 @@
 # server's CPU time per request, then the throughput ratio to the ceiling.
 # usage: bench/cs_wrk.sh [BUILD_DIR]   env: DURATION (10), THREADS (server pool, nproc),
 #   SESSIONS (1000), PIN (see wrk_common.sh; the service has no pool-size flag and runs one
-#   thread per CPU), PERF (a file: `perf record -g` the service)
+#   thread per CPU), PERF (a file: `perf record -g` the service), BASELINE (another
+#   lepton-customer-service binary, e.g. an earlier commit's: it trains its own model from the
+#   same files and is loaded the same way right after the ceiling, for before/after numbers
+#   from one run)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
@@ -20,6 +23,11 @@ bot=$root/data/support-bot
 "$cs" train --data "$bot/intents_train.tsv" --valid "$bot/intents_valid.tsv" \
   --slots "$bot/slots.tsv" --faq "$bot/faq.tsv" --bot "$bot/bot.json" --out "$tmp/m.lpm" \
   2>/dev/null
+if [ -n "${BASELINE:-}" ]; then
+  "$BASELINE" train --data "$bot/intents_train.tsv" --valid "$bot/intents_valid.tsv" \
+    --slots "$bot/slots.tsv" --faq "$bot/faq.tsv" --bot "$bot/bot.json" --out "$tmp/base.lpm" \
+    2>/dev/null
+fi
 # the validation texts as a Lua list (JSON-escaped: they hold no quote or backslash)
 texts_lua=$(tail -n +2 "$bot/intents_valid.tsv" | cut -f1 | grep -v '["\\]' |
   wrk_lua_list)
@@ -47,6 +55,9 @@ wrk_before_load() {
 }
 WRK_PERF_NAME=chat
 wrk_run ceiling 18761 post.lua "$build/bench/serve_ceiling" 18761 "$threads"
+[ -z "${BASELINE:-}" ] ||
+  wrk_run baseline 18763 chat.lua "$BASELINE" serve --model "$tmp/base.lpm" --port 18763 --db "$tmp/base.db"
 wrk_run chat 18762 chat.lua "$cs" serve --model "$tmp/m.lpm" --port 18762 --db "$tmp/cs.db"
 echo "# one answer: $(head -c 300 "$tmp/sample")"
+[ -z "${BASELINE:-}" ] || wrk_ratio baseline
 wrk_ratio chat

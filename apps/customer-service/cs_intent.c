@@ -50,6 +50,7 @@
 
 struct cs_intent {
     lp_model *model;
+    lp_predictor *pred; /* m->model prepared for one text at a time (chat turns); may be NULL */
     double T; /* temperature (Guo et al. 2017), clamped to [CS_T_MIN, CS_T_MAX] */
     long oos; /* class index of the OOS label, -1 when not trained */
     char *oos_label;
@@ -87,6 +88,7 @@ void cs_intent_free(cs_intent *m)
 {
     if (!m)
         return;
+    lp_predictor_free(m->pred);
     lp_model_free(m->model);
     eh_head_free(m->head);
     lp_encoder_adapter_free(m->adapter);
@@ -284,15 +286,81 @@ static lp_status embed_of(const cs_intent *m, const char *const *texts, size_t n
 /* Ensemble log-scores (n, k) of texts before the temperature: log p of the TF-IDF model (under
  * the tenant adapter a, nullable), mixed with the encoder head's when there is one; cosv (n,
  * nullable) gets the max in-scope centroid cosine (encoder models only). */
+/* The calling thread's predictor scratch (a chat turn runs on a pool thread), freed when the
+ * thread ends; NULL when it cannot be made. */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_destroy(void *p)
+{
+    lp_predict_scratch_free(p);
+}
+
+static void scratch_key_make(void)
+{
+    pthread_key_create(&scratch_key, scratch_destroy);
+}
+
+static lp_predict_scratch *thread_scratch(void)
+{
+    pthread_once(&scratch_once, scratch_key_make);
+    lp_predict_scratch *s = pthread_getspecific(scratch_key);
+    if (!s && (s = lp_predict_scratch_new()) && pthread_setspecific(scratch_key, s) != 0) {
+        lp_predict_scratch_free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+/* Prepare m->model for one text at a time (lp_predictor: the same outputs as lp_model_predict,
+ * without building a frame); on failure texts keep going through frames. */
+static void prepare_predictor(cs_intent *m)
+{
+    lp_err ignored;
+    lp_err_clear(&ignored);
+    if (lp_model_n_inputs(m->model) <= 8 && lp_predictor_new(m->model, &m->pred, &ignored) != LP_OK)
+        m->pred = NULL;
+}
+
+/* One text's TF-IDF class probabilities through m->pred into pr; false when that path is not
+ * available here (the caller goes through frames). */
+static bool predict_one(const cs_intent *m, const char *text, lp_predictions *pr, lp_status *st,
+                        lp_err *err)
+{
+    lp_predict_scratch *sc = m->pred ? thread_scratch() : NULL;
+    if (!sc)
+        return false;
+    size_t ni = lp_model_n_inputs(m->model), k = lp_predictor_n_outputs(m->pred);
+    double num[8];
+    const char *str[8];
+    for (size_t j = 0; j < ni; j++) {
+        num[j] = NAN;
+        str[j] = !strcmp(lp_model_input_name(m->model, j), COL_TEXT) ? text : NULL;
+    }
+    lp_row_view v = {num, str};
+    *pr = (lp_predictions){.task = lp_model_task(m->model), .n = 1, .k = k};
+    pr->out = lp_mallocarray(k, sizeof(double));
+    pr->cls = lp_mallocarray(1, sizeof(int32_t));
+    if (!pr->out || !pr->cls)
+        *st = lp_err_set(err, LP_ENOMEM, "intent: out of memory");
+    else
+        *st = lp_predictor_run(m->pred, &v, 1, sc, pr->out, pr->cls, err);
+    if (*st != LP_OK)
+        lp_predictions_clear(pr);
+    return true;
+}
+
 static lp_status logits_of(const cs_intent *m, const lp_lora *a, const char *const *texts,
                            size_t n, lp_predictions *pr, double *cosv, lp_err *err)
 {
-    lp_frame *f;
-    lp_status st = make_frame(texts, NULL, n, &f, err);
-    if (st != LP_OK)
-        return st;
-    st = a ? lp_lora_predict(a, f, pr, err) : lp_model_predict(m->model, f, pr, err);
-    lp_frame_free(f);
+    lp_status st = LP_OK;
+    if (a || n != 1 || !predict_one(m, texts[0], pr, &st, err)) {
+        lp_frame *f;
+        if ((st = make_frame(texts, NULL, n, &f, err)) != LP_OK)
+            return st;
+        st = a ? lp_lora_predict(a, f, pr, err) : lp_model_predict(m->model, f, pr, err);
+        lp_frame_free(f);
+    }
     if (st != LP_OK)
         return st;
     size_t k = pr->k;
@@ -976,6 +1044,7 @@ lp_status cs_intent_train(const char *const *texts, const char *const *labels, s
     m->cache = NULL;
     m->cache_texts = NULL;
     m->cache_n = 0;
+    prepare_predictor(m);
     *out = m;
 fit_done:
     lp_model_free(best);
@@ -1161,6 +1230,7 @@ lp_status cs_intent_load(const char *path, cs_intent **out, lp_err *err)
         cs_intent_free(m);
         return st;
     }
+    prepare_predictor(m);
     *out = m;
     return LP_OK;
 }

@@ -137,6 +137,17 @@ static void test_intent_threshold_protocol(void **state)
         right_kept += right && !r[i].out_of_scope;
     }
     assert_true((double)right_kept >= (double)right0 - 0.02 * (double)va.n - 1e-9);
+    /* one text at a time (the prepared predictor, as a chat turn) gives the batch's answers
+     * (frames) to the bit */
+    for (size_t i = 0; i < va.n; i++) {
+        cs_intent_result one;
+        assert_int_equal(cs_intent_predict(m, (const char *const *)&va.texts[i], 1, &one, &err),
+                         LP_OK);
+        assert_string_equal(one.intent, r[i].intent);
+        assert_memory_equal(&one.confidence, &r[i].confidence, sizeof one.confidence);
+        assert_int_equal(one.n_alt, r[i].n_alt);
+        assert_memory_equal(one.alt_p, r[i].alt_p, one.n_alt * sizeof *one.alt_p);
+    }
     free(r);
     cs_intent_eval e;
     assert_int_equal(
