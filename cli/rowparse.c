@@ -684,24 +684,5 @@ void json_put_str(lp_buf *b, const char *s)
 
 void json_put_num(lp_buf *b, double d)
 {
-    char t[32];
-    int n;
-    if (isnan(d) || isinf(d)) {
-        lp_buf_put(b, "null", 4);
-        return;
-    }
-    /* cJSON 1.7's print_number: valueint saturates at INT_MIN / INT_MAX. strfromd, not
-     * snprintf: with libquadmath loaded (OpenBLAS brings it) glibc sends every printf-family
-     * call through its positional-argument path (see lp_json_write_num). */
-    int vi = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
-    if (d == (double)vi) {
-        n = strfromd(t, sizeof t, "%.0f", (double)vi); /* (double)vi: -0.0 prints as "0" */
-    } else {
-        n = strfromd(t, sizeof t, "%.15g", d);
-        double back = strtod(t, NULL);
-        double mx = fabs(back) > fabs(d) ? fabs(back) : fabs(d);
-        if (!(fabs(back - d) <= mx * DBL_EPSILON))
-            n = strfromd(t, sizeof t, "%.17g", d);
-    }
-    lp_buf_put(b, t, (size_t)n);
+    lp_json_write_cjson_num(b, d);
 }

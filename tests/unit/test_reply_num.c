@@ -1,34 +1,24 @@
 /*
- * test_reply_num.c - the `lepton serve` reply's number text (cli/rowparse.c json_put_num,
- * written with strfromd and by hand) against the snprintf version it replaced (cJSON 1.7's
- * print_number rule: an integral value as an int, else %1.15g unless that does not read back,
- * then %1.17g): the same text for integers (incl. the saturated INT_MIN / INT_MAX), short and
- * long fractions, tiny and huge magnitudes, negative zero, and null for NaN and infinities;
- * every printed fraction reads back within a relative DBL_EPSILON (the rule's own test). The file is compiled in (the lepton
- * command's sources are no library).
+ * test_reply_num.c - the `lepton serve` reply's number text (cli/rowparse.c json_put_num, i.e.
+ * lp_json_write_cjson_num, written with strfromd) against cJSON_PrintUnformatted of the same
+ * number: the same text for integers (incl. the int edges and beyond), short and long
+ * fractions, tiny and huge magnitudes, negative zero ("-0", as cJSON 1.7.15 prints it), and null
+ * for NaN and infinities; every printed fraction reads back within a relative DBL_EPSILON (the
+ * rule's own test). The file is compiled in (the lepton command's sources are no library).
  */
 #include "lp_test.h"
 
 #include "../../cli/rowparse.c"
 
 
-/* The replaced snprintf version, as it was. */
+/* What cJSON itself prints for the number (cJSON_PrintUnformatted of a number item). */
 static void ref_num(double d, char *t, size_t cap)
 {
-    if (isnan(d) || isinf(d)) {
-        snprintf(t, cap, "null");
-        return;
-    }
-    int vi = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
-    if (d == (double)vi) {
-        snprintf(t, cap, "%d", vi);
-    } else {
-        snprintf(t, cap, "%1.15g", d);
-        double back = strtod(t, NULL);
-        double mx = fabs(back) > fabs(d) ? fabs(back) : fabs(d);
-        if (!(fabs(back - d) <= mx * DBL_EPSILON))
-            snprintf(t, cap, "%1.17g", d);
-    }
+    cJSON *n = cJSON_CreateNumber(d);
+    char *p = cJSON_PrintUnformatted(n);
+    snprintf(t, cap, "%s", p);
+    free(p);
+    cJSON_Delete(n);
 }
 
 static void check(double v)
@@ -40,7 +30,7 @@ static void check(double v)
     char want[64];
     ref_num(v, want, sizeof want);
     if (strcmp((const char *)b.data, want) != 0)
-        fail_msg("%.17g: '%s', before '%s'", v, (const char *)b.data, want);
+        fail_msg("%.17g: '%s', cJSON '%s'", v, (const char *)b.data, want);
     double back = strtod((const char *)b.data, NULL);
     if (isfinite(v) && fabs(v) < (double)INT_MAX && v != (double)(int)v &&
         !(fabs(back - v) <= fabs(v) * DBL_EPSILON))

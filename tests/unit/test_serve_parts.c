@@ -274,6 +274,84 @@ static void test_json_write(void **state)
     }
 }
 
+/* A random tree of depth <= d: every item type, numbers of every magnitude and the integer and
+ * int-saturation edges, strings with escapes, UTF-8 and control bytes, empty containers. */
+static cJSON *random_tree(lp_rng *r, int d)
+{
+    static const char *const strs[] = {"", "plain", "Zo\xc3\xab \"q\" \\ b", "tab\there\n",
+                                       "\x01\x1f ctl", "caf\xc3\xa9 \xe2\x82\xac"};
+    static const double nums[] = {0.0, -0.0, 1.0, -1.0, 0.1, 1.0 / 3.0, 2147483647.0,
+                                  2147483648.0, -2147483648.0, -2147483649.0, 1e300, 5e-324,
+                                  NAN, INFINITY, -INFINITY, 123456789012.0, 0.30000000000000004};
+    uint64_t t = lp_rng_below(r, d > 0 ? 9 : 6);
+    switch (t) {
+    case 0:
+        return cJSON_CreateNull();
+    case 1:
+        return cJSON_CreateBool(lp_rng_below(r, 2));
+    case 2:
+        return cJSON_CreateNumber(nums[lp_rng_below(r, sizeof nums / sizeof *nums)]);
+    case 3:
+        return cJSON_CreateNumber((lp_rng_uniform(r) - 0.5) * pow(10, (double)lp_rng_below(r, 40) - 20));
+    case 4:
+        return cJSON_CreateString(strs[lp_rng_below(r, sizeof strs / sizeof *strs)]);
+    case 5:
+        return cJSON_CreateRaw("{\"raw\":1}");
+    case 6:
+    case 7: {
+        cJSON *a = cJSON_CreateArray();
+        size_t n = lp_rng_below(r, 4);
+        for (size_t i = 0; i < n; i++)
+            cJSON_AddItemToArray(a, random_tree(r, d - 1));
+        return a;
+    }
+    default: {
+        cJSON *o = cJSON_CreateObject();
+        size_t n = lp_rng_below(r, 4);
+        for (size_t i = 0; i < n; i++)
+            cJSON_AddItemToObject(o, strs[lp_rng_below(r, sizeof strs / sizeof *strs)],
+                                  random_tree(r, d - 1));
+        return o;
+    }
+    }
+}
+
+static void test_json_write_tree(void **state)
+{
+    (void)state;
+    lp_rng r;
+    lp_rng_seed(&r, 17);
+    for (int i = 0; i < 3000; i++) {
+        cJSON *j = random_tree(&r, 4);
+        lp_buf b;
+        lp_buf_init(&b);
+        assert_true(lp_json_write_tree(&b, j));
+        char *want = cJSON_PrintUnformatted(j);
+        if (b.len != strlen(want) || memcmp(b.data, want, b.len) != 0)
+            fail_msg("tree %d: got %.*s want %s", i, (int)b.len, (const char *)b.data, want);
+        free(want);
+        cJSON_Delete(j);
+        lp_buf_free(&b);
+    }
+    /* what it refuses: NULL, an invalid item, a raw item without text, very deep nesting */
+    lp_buf b;
+    lp_buf_init(&b);
+    assert_false(lp_json_write_tree(&b, NULL));
+    cJSON bad = {0};
+    assert_false(lp_json_write_tree(&b, &bad));
+    cJSON raw = {.type = cJSON_Raw};
+    assert_false(lp_json_write_tree(&b, &raw));
+    cJSON *deep = cJSON_CreateArray(), *cur = deep;
+    for (int i = 0; i < 300; i++) {
+        cJSON *next = cJSON_CreateArray();
+        cJSON_AddItemToArray(cur, next);
+        cur = next;
+    }
+    assert_false(lp_json_write_tree(&b, deep));
+    cJSON_Delete(deep);
+    lp_buf_free(&b);
+}
+
 static void test_api_keys(void **state)
 {
     char *path = lp_test_tmpfile("keys.txt");
@@ -340,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_json_body_and_fields),
         cmocka_unit_test(test_json_add_float),
         cmocka_unit_test(test_json_write),
+        cmocka_unit_test(test_json_write_tree),
         cmocka_unit_test(test_api_keys),
         cmocka_unit_test(test_opts_and_routes),
     };

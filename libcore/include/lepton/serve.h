@@ -54,6 +54,15 @@ cJSON *lp_json_add_float(cJSON *o, const char *name, double v, int digits);
  * lp_json_add_float prints it (`digits` significant digits, null when not finite). */
 void lp_json_write_str(lp_buf *b, const char *s);
 void lp_json_write_num(lp_buf *b, double v, int digits);
+/* Append v as cJSON_PrintUnformatted prints a number (cJSON 1.7: an integral value that fits an
+ * int as an integer, else the shorter of %.15g and %.17g that reads back; null when not
+ * finite), through strfromd rather than the printf family. */
+void lp_json_write_cjson_num(lp_buf *b, double v);
+/* Append the tree j as cJSON_PrintUnformatted writes it, byte for byte, without its
+ * printf-family number printing (glibc's positional path with libquadmath loaded) and its
+ * buffer re-allocations. false when j is NULL, holds an invalid item or a raw item without
+ * text, nests deeper than 256, or b ran out of memory (what was appended stays). */
+bool lp_json_write_tree(lp_buf *b, const cJSON *j);
 
 /* True when data[0..len) is well-formed UTF-8 (RFC 3629); *bad_at gets the first bad byte's
  * offset otherwise (may be NULL). */

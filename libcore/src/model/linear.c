@@ -511,7 +511,10 @@ lp_status lp_linear_decision(const lp_linear *m, const lp_design *x, double *out
     if (st)
         return st;
     size_t k = m->n_outputs;
-#pragma omp parallel for schedule(static) if (x->rows * m->n_features * k > 1000000)
+    /* the work is the stored entries times the outputs (a sparse row touches only its nonzeros):
+     * one TF-IDF row over a wide vocabulary is not worth a thread team */
+    size_t cells = x->dense ? x->rows * m->n_features : x->indptr[x->rows];
+#pragma omp parallel for schedule(static) if (x->rows > 1 && cells * k > 1000000)
     for (size_t i = 0; i < x->rows; i++)
         decision_one(m, x, i, out + i * k);
     return LP_OK;

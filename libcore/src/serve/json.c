@@ -8,6 +8,8 @@
  * NaN and Infinity tokens are not JSON and cJSON already refuses them.
  * Field specs check one object level; handlers call lp_fields_check again for nested objects.
  */
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -411,4 +413,82 @@ void lp_json_write_str(lp_buf *b, const char *s)
     }
     lp_buf_put(b, run, (size_t)(s - run));
     lp_buf_u8(b, '"');
+}
+
+void lp_json_write_cjson_num(lp_buf *b, double d)
+{
+    char t[32];
+    int n;
+    if (isnan(d) || isinf(d)) {
+        lp_buf_put(b, "null", 4);
+        return;
+    }
+    /* cJSON 1.7.15 prints "%1.15g", or "%1.17g" when that does not read back (measured:
+     * -0.0 gives "-0", 2^53 "9.00719925474099e+15"). An integer in int range prints the same
+     * digits with "%.0f", which is cheaper. strfromd, not snprintf: with libquadmath loaded
+     * (OpenBLAS brings it) glibc sends every printf-family call through its positional path. */
+    if (d == (double)(int)d && fabs(d) < 2147483647.0) {
+        n = strfromd(t, sizeof t, "%.0f", d);
+    } else {
+        n = strfromd(t, sizeof t, "%.15g", d);
+        double back = strtod(t, NULL);
+        double mx = fabs(back) > fabs(d) ? fabs(back) : fabs(d);
+        if (!(fabs(back - d) <= mx * DBL_EPSILON))
+            n = strfromd(t, sizeof t, "%.17g", d);
+    }
+    lp_buf_put(b, t, n > 0 ? (size_t)n : 0);
+}
+
+#define TREE_MAX_DEPTH 256
+
+static bool write_tree(lp_buf *b, const cJSON *j, unsigned depth)
+{
+    if (depth > TREE_MAX_DEPTH)
+        return false;
+    switch (j->type & 0xff) {
+    case cJSON_NULL:
+        lp_buf_put(b, "null", 4);
+        return true;
+    case cJSON_False:
+        lp_buf_put(b, "false", 5);
+        return true;
+    case cJSON_True:
+        lp_buf_put(b, "true", 4);
+        return true;
+    case cJSON_Number:
+        lp_json_write_cjson_num(b, j->valuedouble);
+        return true;
+    case cJSON_String:
+        lp_json_write_str(b, j->valuestring ? j->valuestring : "");
+        return true;
+    case cJSON_Raw:
+        if (!j->valuestring)
+            return false;
+        lp_buf_put(b, j->valuestring, strlen(j->valuestring));
+        return true;
+    case cJSON_Array:
+    case cJSON_Object: {
+        bool obj = (j->type & 0xff) == cJSON_Object;
+        lp_buf_u8(b, obj ? '{' : '[');
+        for (const cJSON *c = j->child; c; c = c->next) {
+            if (c != j->child)
+                lp_buf_u8(b, ',');
+            if (obj) {
+                lp_json_write_str(b, c->string ? c->string : "");
+                lp_buf_u8(b, ':');
+            }
+            if (!write_tree(b, c, depth + 1))
+                return false;
+        }
+        lp_buf_u8(b, obj ? '}' : ']');
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+bool lp_json_write_tree(lp_buf *b, const cJSON *j)
+{
+    return j && write_tree(b, j, 0) && !b->failed;
 }

@@ -205,11 +205,18 @@ lp_status lp_res_json(lp_res *res, int http, cJSON *body)
         cJSON_Delete(body);
         return LP_EINVAL;
     }
-    char *text = cJSON_PrintUnformatted(body);
+    lp_buf b;
+    lp_buf_init(&b);
+    lp_status st;
+    if (lp_json_write_tree(&b, body)) {
+        st = lp_res_bytes(res, http, "application/json", b.data, b.len);
+    } else { /* what the tree printer does not take, cJSON prints (or fails on) itself */
+        char *text = cJSON_PrintUnformatted(body);
+        st = text ? lp_res_bytes(res, http, "application/json", text, strlen(text)) : LP_ENOMEM;
+        free(text);
+    }
+    lp_buf_free(&b);
     cJSON_Delete(body);
-    if (!text) return LP_ENOMEM;
-    lp_status st = lp_res_bytes(res, http, "application/json", text, strlen(text));
-    free(text);
     return st;
 }
 
