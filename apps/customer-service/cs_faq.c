@@ -177,22 +177,22 @@ static lp_status cosines(const cs_faq *f, int k, const char *query, double *cos,
     lp_status st = lp_textvec_transform(f->tv[k], &query, 1, &q, err);
     if (st != LP_OK)
         return st;
-    size_t d = lp_textvec_n_features(f->tv[k]);
-    float *dense = lp_calloc(d ? d : 1, sizeof(float));
-    if (!dense) {
-        lp_csr_free(q);
-        return lp_err_set(err, LP_ENOMEM, "faq: out of memory");
-    }
-    for (size_t p = q->indptr[0]; p < q->indptr[1]; p++)
-        dense[q->indices[p]] = q->values[p];
+    /* both rows' indices increase (lp_csr): a merge visits the shared terms in the entry's
+     * order, the same sum as a dense query row (its zeros add nothing), without allocating
+     * and clearing a vocabulary-wide row per query */
     const lp_csr *D = f->docs[k];
+    size_t q0 = q->indptr[0], q1 = q->indptr[1];
     for (size_t i = 0; i < f->n; i++) {
         double s = 0;
-        for (size_t p = D->indptr[i]; p < D->indptr[i + 1]; p++)
-            s += (double)D->values[p] * dense[D->indices[p]];
+        size_t a = q0;
+        for (size_t p = D->indptr[i]; p < D->indptr[i + 1] && a < q1; p++) {
+            while (a < q1 && q->indices[a] < D->indices[p])
+                a++;
+            if (a < q1 && q->indices[a] == D->indices[p])
+                s += (double)D->values[p] * q->values[a];
+        }
         cos[i] = s;
     }
-    free(dense);
     lp_csr_free(q);
     return LP_OK;
 }
