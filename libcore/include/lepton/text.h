@@ -29,15 +29,18 @@ extern "C" {
  * implied by PCRE2_UCP and is stripped from patterns that carry it). */
 #define LP_TOKEN_PATTERN_DEFAULT "\\b\\w\\w+\\b"
 
-/* A growable list of owned NUL-terminated strings (tokens or n-gram terms). */
+/* A growable list of NUL-terminated strings (tokens or n-gram terms). The strings live in the
+ * list's own storage (blocks it reuses after a clear: a document's terms cost no malloc each);
+ * v[i] stays valid until the next clear or free. Zero-initialise it ({0}) before use. */
 typedef struct lp_terms {
     char **v;
     size_t n, cap;
+    void *store; /* private: the blocks holding the strings */
 } lp_terms;
 
-/* Free every string and empty the list (keeps the array for reuse). */
+/* Empty the list, keeping its memory for reuse. */
 void lp_terms_clear(lp_terms *t);
-/* Free every string and the array; t itself is the caller's. */
+/* Release the strings and the array; t itself is the caller's. */
 void lp_terms_free(lp_terms *t);
 
 /* ---- UTF-8 helpers --------------------------------------------------------------------------*/

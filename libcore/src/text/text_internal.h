@@ -13,6 +13,8 @@ uint32_t lp_utf8_next(const char *s, size_t *i);
 bool lp_unicode_isspace(uint32_t c);
 /* Append a copy of s[0..len) to t. LP_ENOMEM on failure. */
 lp_status lp_terms_push(lp_terms *t, const char *s, size_t len);
+/* Drop the strings after the first n (their storage is reused after the next clear). */
+void lp_terms_truncate(lp_terms *t, size_t n);
 
 /* Open-addressing map from strings (copied, owned) to dense ids 0, 1, 2, ... in insertion
  * order. keys[id] is the string of id. */

@@ -134,10 +134,8 @@ lp_status lp_tokenizer_run(const lp_tokenizer *t, const char *text, size_t len, 
         return st;
     size_t n0 = out->n;
     st = match_all(t, s, slen, out, err);
-    if (st) {
-        while (out->n > n0)
-            free(out->v[--out->n]);
-    }
+    if (st)
+        lp_terms_truncate(out, n0);
     free(buf);
     return st;
 }
@@ -230,11 +228,9 @@ static lp_status word_ngrams(const lp_analyzer *a, lp_terms *out, size_t n0, lp_
     char **tok = lp_mallocarray(ntok ? ntok : 1, sizeof(char *));
     if (!tok)
         return lp_err_set(err, LP_ENOMEM, "analyzer: out of memory");
-    memcpy(tok, out->v + n0, ntok * sizeof(char *));
+    memcpy(tok, out->v + n0, ntok * sizeof(char *)); /* the strings stay in out's storage */
     size_t keep = lo == 1 ? ntok : 0;
-    for (size_t i = keep; i < ntok; i++)
-        out->v[n0 + i] = NULL;
-    out->n = n0 + keep;
+    lp_terms_truncate(out, n0 + keep);
     lp_status st = LP_OK;
     lp_buf b;
     lp_buf_init(&b);
@@ -251,9 +247,6 @@ static lp_status word_ngrams(const lp_analyzer *a, lp_terms *out, size_t n0, lp_
         }
     }
     lp_buf_free(&b);
-    if (!keep)
-        for (size_t i = 0; i < ntok; i++)
-            free(tok[i]);
     free(tok);
     return st;
 }
@@ -380,9 +373,7 @@ lp_status lp_analyzer_run(const lp_analyzer *a, const char *text, size_t len, lp
             st = char_analyze(a, s, slen, out, err);
         free(buf);
     }
-    if (st) {
-        while (out->n > n0)
-            free(out->v[--out->n]);
-    }
+    if (st)
+        lp_terms_truncate(out, n0);
     return st;
 }

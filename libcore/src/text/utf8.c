@@ -170,6 +170,48 @@ bool lp_unicode_isspace(uint32_t c)
 }
 
 /* ---- lp_terms -------------------------------------------------------------------------------*/
+/* The strings' storage: a chain of blocks filled in order; a clear rewinds to the first, and a
+ * block is emptied when the fill moves into it again. */
+typedef struct terms_block {
+    struct terms_block *next;
+    size_t cap, used;
+    char data[];
+} terms_block;
+
+typedef struct terms_store {
+    terms_block *head, *cur;
+} terms_store;
+
+#define TERMS_BLOCK 4096
+
+/* Room for need bytes in t's storage; NULL on allocation failure. */
+static char *terms_room(lp_terms *t, size_t need)
+{
+    terms_store *ts = t->store;
+    if (!ts && !(ts = t->store = calloc(1, sizeof *ts)))
+        return NULL;
+    terms_block *b = ts->cur, *last = NULL;
+    while (b && b->cap - b->used < need) {
+        last = b;
+        if ((b = b->next))
+            b->used = 0;
+    }
+    if (!b) {
+        size_t cap = need > TERMS_BLOCK ? need : TERMS_BLOCK;
+        if (!(b = malloc(sizeof *b + cap)))
+            return NULL;
+        *b = (terms_block){.next = NULL, .cap = cap, .used = 0};
+        if (last)
+            last->next = b;
+        else
+            ts->head = b;
+    }
+    ts->cur = b;
+    char *p = b->data + b->used;
+    b->used += need;
+    return p;
+}
+
 lp_status lp_terms_push(lp_terms *t, const char *s, size_t len)
 {
     if (t->n == t->cap) {
@@ -180,30 +222,47 @@ lp_status lp_terms_push(lp_terms *t, const char *s, size_t len)
         t->v = nv;
         t->cap = nc;
     }
-    char *c = lp_strndup(s, len);
+    char *c = terms_room(t, len + 1);
     if (!c)
         return LP_ENOMEM;
+    memcpy(c, s, len);
+    c[len] = '\0';
     t->v[t->n++] = c;
     return LP_OK;
+}
+
+void lp_terms_truncate(lp_terms *t, size_t n)
+{
+    if (n < t->n)
+        t->n = n;
 }
 
 void lp_terms_clear(lp_terms *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < t->n; i++)
-        free(t->v[i]);
     t->n = 0;
+    terms_store *ts = t->store;
+    if (ts && ts->head) {
+        ts->cur = ts->head;
+        ts->head->used = 0;
+    }
 }
 
 void lp_terms_free(lp_terms *t)
 {
     if (!t)
         return;
-    lp_terms_clear(t);
+    terms_store *ts = t->store;
+    for (terms_block *b = ts ? ts->head : NULL, *nx; b; b = nx) {
+        nx = b->next;
+        free(b);
+    }
+    free(ts);
     free(t->v);
     t->v = NULL;
-    t->cap = 0;
+    t->store = NULL;
+    t->n = t->cap = 0;
 }
 
 /* ---- lp_strmap ------------------------------------------------------------------------------*/
