@@ -361,9 +361,10 @@ void cs_session_clear(cs_session *s);
 
 typedef struct cs_store cs_store;
 
-/* Open (creating) the SQLite session store at path (WAL, user_version migrations). One
- * connection guarded by a mutex. keep_hashes_only: turns store SHA-256 of the text instead of
- * the redacted text. */
+/* Open (creating) the SQLite session store at path (WAL, user_version migrations). Writes go
+ * through one connection guarded by a mutex; reads (cs_store_get) through a second, read-only
+ * one (WAL readers do not wait for a writer), except for ":memory:". keep_hashes_only: turns
+ * store SHA-256 of the text instead of the redacted text. */
 lp_status cs_store_open(const char *path, bool keep_hashes_only, cs_store **out, lp_err *err);
 void cs_store_close(cs_store *st);
 /* Load a session (LP_ENOTFOUND when absent: s is then initialised fresh). */
@@ -373,6 +374,16 @@ lp_status cs_store_get(cs_store *st, const char *id, cs_session *s, lp_err *err)
 lp_status cs_store_put(cs_store *st, const cs_session *s, const char *text, const char *intent,
                        double confidence, const char *reply, bool handoff, const char *reason,
                        long *turn_id, lp_err *err);
+/* cs_store_put's group-committed form: the turn is copied and queued; a writer thread (started
+ * on the first call) commits everything queued while it wrote the previous batch in one
+ * transaction, a savepoint per turn, and then calls done(arg, status, turn_id, err) for each
+ * turn, in queue order, on that thread (err only when status is not LP_OK). LP_ENOMEM (done not
+ * called) when the turn cannot be queued. cs_store_close commits what is queued first. */
+typedef void (*cs_store_done_fn)(void *arg, lp_status st, long turn_id, const lp_err *err);
+lp_status cs_store_put_async(cs_store *st, const cs_session *s, const char *text,
+                             const char *intent, double confidence, const char *reply,
+                             bool handoff, const char *reason, cs_store_done_fn done, void *arg,
+                             lp_err *err);
 /* The session and its turns as JSON (caller frees the tree). LP_ENOTFOUND when absent. */
 lp_status cs_store_session_json(cs_store *st, const char *id, cJSON **out, lp_err *err);
 /* Store a corrected intent for turn_id of session id. LP_ENOTFOUND when the turn is absent. */

@@ -314,21 +314,42 @@ lp_status cs_dialog_step(const cs_bot_def *b, cs_session *s, const cs_turn_in *i
 }
 
 /* ---- SQLite store ------------------------------------------------------------------------ */
+/* A turn queued by cs_store_put_async: its own copies of everything written. */
+typedef struct store_job {
+    struct store_job *next;
+    char *id, *pending, *slots, *text, *intent, *reply, *reason; /* reason may be NULL */
+    long turns, low_conf;
+    bool handed_off, handoff;
+    double confidence;
+    cs_store_done_fn done;
+    void *arg;
+} store_job;
+
 struct cs_store {
     sqlite3 *db;
     pthread_mutex_t mu;
     bool hashes_only;
     /* a turn's statements, prepared on first use and kept (under mu): parsing the SQL again for
      * every turn was a large part of a turn's cost */
-    sqlite3_stmt *get, *put_session, *put_turn, *begin, *commit;
+    sqlite3_stmt *get, *put_session, *put_turn, *begin, *commit, *sp, *sp_release, *sp_rollback;
+    /* reads: a read-only connection of their own (NULL for ":memory:": then db), under rmu */
+    sqlite3 *rdb;
+    pthread_mutex_t rmu;
+    sqlite3_stmt *rget;
+    /* cs_store_put_async: the queue (under qmu) and its writer thread */
+    pthread_mutex_t qmu;
+    pthread_cond_t qcv;
+    store_job *qhead, *qtail;
+    bool qstop, writer_started;
+    pthread_t writer;
 };
 
 /* *slot prepared from sql once, then reset with its bindings cleared; NULL when it cannot be
  * prepared (mu held). */
-static sqlite3_stmt *kept_stmt(cs_store *st, sqlite3_stmt **slot, const char *sql)
+static sqlite3_stmt *kept_stmt_on(sqlite3 *db, sqlite3_stmt **slot, const char *sql)
 {
     if (!*slot) {
-        if (sqlite3_prepare_v2(st->db, sql, -1, slot, NULL) != SQLITE_OK) {
+        if (sqlite3_prepare_v2(db, sql, -1, slot, NULL) != SQLITE_OK) {
             sqlite3_finalize(*slot);
             *slot = NULL;
         }
@@ -337,6 +358,11 @@ static sqlite3_stmt *kept_stmt(cs_store *st, sqlite3_stmt **slot, const char *sq
     sqlite3_reset(*slot);
     sqlite3_clear_bindings(*slot);
     return *slot;
+}
+
+static sqlite3_stmt *kept_stmt(cs_store *st, sqlite3_stmt **slot, const char *sql)
+{
+    return kept_stmt_on(st->db, slot, sql);
 }
 
 /* Run a kept statement without results (BEGIN, COMMIT); SQLITE_DONE on success. */
@@ -373,6 +399,9 @@ lp_status cs_store_open(const char *path, bool keep_hashes_only, cs_store **out,
         return lp_err_set(err, LP_ENOMEM, "session store: out of memory");
     st->hashes_only = keep_hashes_only;
     pthread_mutex_init(&st->mu, NULL);
+    pthread_mutex_init(&st->rmu, NULL);
+    pthread_mutex_init(&st->qmu, NULL);
+    pthread_cond_init(&st->qcv, NULL);
     if (sqlite3_open_v2(path, &st->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                         NULL) != SQLITE_OK) {
@@ -406,14 +435,42 @@ lp_status cs_store_open(const char *path, bool keep_hashes_only, cs_store **out,
         cs_store_close(st);
         return s;
     }
+    /* reads on a connection of their own: a WAL reader sees the last commit without waiting
+     * for a transaction in progress (a ":memory:" database is private to its connection) */
+    if (strcmp(path, ":memory:") != 0 && path[0] &&
+        sqlite3_open_v2(path, &st->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, NULL) !=
+            SQLITE_OK) {
+        sqlite3_close(st->rdb);
+        st->rdb = NULL;
+    }
+    if (st->rdb)
+        sqlite3_busy_timeout(st->rdb, 5000);
     *out = st;
     return LP_OK;
+}
+
+/* Drain the queue and stop the writer (before the connection closes). */
+static void writer_stop(cs_store *st)
+{
+    pthread_mutex_lock(&st->qmu);
+    bool started = st->writer_started;
+    st->qstop = true;
+    pthread_cond_signal(&st->qcv);
+    pthread_mutex_unlock(&st->qmu);
+    if (started)
+        pthread_join(st->writer, NULL);
 }
 
 void cs_store_close(cs_store *st)
 {
     if (!st)
         return;
+    writer_stop(st);
+    sqlite3_finalize(st->rget);
+    sqlite3_close(st->rdb);
+    sqlite3_finalize(st->sp);
+    sqlite3_finalize(st->sp_release);
+    sqlite3_finalize(st->sp_rollback);
     sqlite3_finalize(st->get);
     sqlite3_finalize(st->put_session);
     sqlite3_finalize(st->put_turn);
@@ -421,19 +478,24 @@ void cs_store_close(cs_store *st)
     sqlite3_finalize(st->commit);
     sqlite3_close(st->db);
     pthread_mutex_destroy(&st->mu);
+    pthread_mutex_destroy(&st->rmu);
+    pthread_mutex_destroy(&st->qmu);
+    pthread_cond_destroy(&st->qcv);
     free(st);
 }
 
 lp_status cs_store_get(cs_store *st, const char *id, cs_session *s, lp_err *err)
 {
     cs_session_init(s, id);
-    pthread_mutex_lock(&st->mu);
+    pthread_mutex_t *mu = st->rdb ? &st->rmu : &st->mu;
+    pthread_mutex_lock(mu);
     lp_status rc = LP_OK;
-    sqlite3_stmt *q = kept_stmt(st, &st->get,
-                                "SELECT turns, low_conf, pending, slots, handed_off FROM "
-                                "sessions WHERE id = ?");
+    sqlite3_stmt *q = kept_stmt_on(st->rdb ? st->rdb : st->db, st->rdb ? &st->rget : &st->get,
+                                   "SELECT turns, low_conf, pending, slots, handed_off FROM "
+                                   "sessions WHERE id = ?");
     if (!q) {
-        rc = sql_err(st, "read session", err);
+        rc = lp_err_set(err, LP_EIO, "session store: read session: %s",
+                        sqlite3_errmsg(st->rdb ? st->rdb : st->db));
         goto out;
     }
     sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
@@ -457,77 +519,214 @@ lp_status cs_store_get(cs_store *st, const char *id, cs_session *s, lp_err *err)
     }
     sqlite3_reset(q);
 out:
-    pthread_mutex_unlock(&st->mu);
+    pthread_mutex_unlock(mu);
     return rc;
+}
+
+/* Write job j's session row and turn row (mu held, a transaction open); *turn_id gets the
+ * turn's id. The statements are reset afterwards. */
+static lp_status put_rows(cs_store *st, const store_job *j, long *turn_id, lp_err *err)
+{
+    char hex[65];
+    lp_sha256_hex(j->text, strlen(j->text), hex);
+    sqlite3_stmt *a = kept_stmt(st, &st->put_session,
+                                "INSERT INTO sessions(id, turns, low_conf, pending, slots, "
+                                "handed_off, updated_at) VALUES(?,?,?,?,?,?,strftime('%Y-%m-%dT%H:"
+                                "%M:%fZ')) ON CONFLICT(id) DO UPDATE SET turns=excluded.turns, "
+                                "low_conf=excluded.low_conf, pending=excluded.pending, "
+                                "slots=excluded.slots, handed_off=excluded.handed_off, "
+                                "updated_at=excluded.updated_at");
+    sqlite3_stmt *b = kept_stmt(st, &st->put_turn,
+                                "INSERT INTO turns(session_id, ts, text, text_sha256, intent,"
+                                " confidence, reply, handoff, reason) VALUES(?,strftime('%Y-%m-%dT"
+                                "%H:%M:%fZ'),?,?,?,?,?,?,?)");
+    if (!a || !b)
+        return sql_err(st, "prepare", err);
+    sqlite3_bind_text(a, 1, j->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(a, 2, j->turns);
+    sqlite3_bind_int64(a, 3, j->low_conf);
+    sqlite3_bind_text(a, 4, j->pending, -1, SQLITE_STATIC);
+    sqlite3_bind_text(a, 5, j->slots, -1, SQLITE_STATIC);
+    sqlite3_bind_int(a, 6, j->handed_off);
+    sqlite3_bind_text(b, 1, j->id, -1, SQLITE_STATIC);
+    if (st->hashes_only)
+        sqlite3_bind_null(b, 2);
+    else
+        sqlite3_bind_text(b, 2, j->text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(b, 3, hex, -1, SQLITE_STATIC);
+    sqlite3_bind_text(b, 4, j->intent, -1, SQLITE_STATIC);
+    sqlite3_bind_double(b, 5, j->confidence);
+    sqlite3_bind_text(b, 6, j->reply, -1, SQLITE_STATIC);
+    sqlite3_bind_int(b, 7, j->handoff);
+    sqlite3_bind_text(b, 8, j->reason && j->reason[0] ? j->reason : NULL, -1, SQLITE_STATIC);
+    lp_status rc = LP_OK;
+    if (sqlite3_step(a) != SQLITE_DONE || sqlite3_step(b) != SQLITE_DONE)
+        rc = sql_err(st, "write turn", err);
+    else if (turn_id)
+        *turn_id = (long)sqlite3_last_insert_rowid(st->db);
+    /* before COMMIT: a statement still running would keep it open */
+    sqlite3_reset(a);
+    sqlite3_reset(b);
+    return rc;
+}
+
+/* The job's fields pointing at the caller's strings (the synchronous put writes them at once). */
+static store_job job_view(const cs_session *s, char *slots, const char *text, const char *intent,
+                          double confidence, const char *reply, bool handoff, const char *reason)
+{
+    return (store_job){.id = (char *)s->id, .pending = (char *)s->pending, .slots = slots,
+                       .text = (char *)text, .intent = (char *)intent, .reply = (char *)reply,
+                       .reason = (char *)reason, .turns = s->turns, .low_conf = s->low_conf,
+                       .handed_off = s->handed_off, .handoff = handoff,
+                       .confidence = confidence};
 }
 
 lp_status cs_store_put(cs_store *st, const cs_session *s, const char *text, const char *intent,
                        double confidence, const char *reply, bool handoff, const char *reason,
                        long *turn_id, lp_err *err)
 {
-    char hex[65];
-    lp_sha256_hex(text, strlen(text), hex);
     char *slots = cJSON_PrintUnformatted(s->slots);
     if (!slots)
         return lp_err_set(err, LP_ENOMEM, "session store: out of memory");
+    store_job j = job_view(s, slots, text, intent, confidence, reply, handoff, reason);
     pthread_mutex_lock(&st->mu);
     lp_status rc = LP_OK;
-    sqlite3_stmt *a = NULL, *b = NULL;
-    if (kept_exec(st, &st->begin, "BEGIN IMMEDIATE") != SQLITE_DONE) {
+    if (kept_exec(st, &st->begin, "BEGIN IMMEDIATE") != SQLITE_DONE)
         rc = sql_err(st, "begin", err);
-        goto out;
-    }
-    a = kept_stmt(st, &st->put_session,
-                  "INSERT INTO sessions(id, turns, low_conf, pending, slots, "
-                  "handed_off, updated_at) VALUES(?,?,?,?,?,?,strftime('%Y-%m-%dT%H:%M:%fZ'"
-                  ")) ON CONFLICT(id) DO UPDATE SET turns=excluded.turns, low_conf="
-                  "excluded.low_conf, pending=excluded.pending, slots=excluded.slots, "
-                  "handed_off=excluded.handed_off, updated_at=excluded.updated_at");
-    b = kept_stmt(st, &st->put_turn,
-                  "INSERT INTO turns(session_id, ts, text, text_sha256, intent,"
-                  " confidence, reply, handoff, reason) VALUES(?,strftime('%Y-%m-%dT%H:"
-                  "%M:%fZ'),?,?,?,?,?,?,?)");
-    if (!a || !b) {
-        rc = sql_err(st, "prepare", err);
-        goto rollback;
-    }
-    sqlite3_bind_text(a, 1, s->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(a, 2, s->turns);
-    sqlite3_bind_int64(a, 3, s->low_conf);
-    sqlite3_bind_text(a, 4, s->pending, -1, SQLITE_STATIC);
-    sqlite3_bind_text(a, 5, slots, -1, SQLITE_STATIC);
-    sqlite3_bind_int(a, 6, s->handed_off);
-    sqlite3_bind_text(b, 1, s->id, -1, SQLITE_STATIC);
-    if (st->hashes_only)
-        sqlite3_bind_null(b, 2);
-    else
-        sqlite3_bind_text(b, 2, text, -1, SQLITE_STATIC);
-    sqlite3_bind_text(b, 3, hex, -1, SQLITE_STATIC);
-    sqlite3_bind_text(b, 4, intent, -1, SQLITE_STATIC);
-    sqlite3_bind_double(b, 5, confidence);
-    sqlite3_bind_text(b, 6, reply, -1, SQLITE_STATIC);
-    sqlite3_bind_int(b, 7, handoff);
-    sqlite3_bind_text(b, 8, reason && reason[0] ? reason : NULL, -1, SQLITE_STATIC);
-    if (sqlite3_step(a) != SQLITE_DONE || sqlite3_step(b) != SQLITE_DONE) {
-        rc = sql_err(st, "write turn", err);
-        goto rollback;
-    }
-    if (turn_id)
-        *turn_id = (long)sqlite3_last_insert_rowid(st->db);
-    if (a) sqlite3_reset(a); /* before COMMIT: a statement still running would keep it open */
-    if (b) sqlite3_reset(b);
-    if (kept_exec(st, &st->commit, "COMMIT") != SQLITE_DONE)
+    else if ((rc = put_rows(st, &j, turn_id, err)) == LP_OK &&
+             kept_exec(st, &st->commit, "COMMIT") != SQLITE_DONE)
         rc = sql_err(st, "commit", err);
-    else
-        goto out;
-rollback:
-    if (a) sqlite3_reset(a);
-    if (b) sqlite3_reset(b);
-    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-out:
+    if (rc != LP_OK && !sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     pthread_mutex_unlock(&st->mu);
     free(slots);
     return rc;
+}
+
+static void job_free(store_job *j)
+{
+    free(j->id);
+    free(j->pending);
+    free(j->slots);
+    free(j->text);
+    free(j->intent);
+    free(j->reply);
+    free(j->reason);
+    free(j);
+}
+
+/* Commit a batch of jobs in one transaction, a savepoint per job, then report each. */
+static void commit_jobs(cs_store *st, store_job *batch)
+{
+    enum { MAXB = 512 };
+    long ids[MAXB];
+    lp_status sts[MAXB];
+    lp_err errs[MAXB];
+    size_t n = 0;
+    lp_status bst = LP_OK;
+    lp_err berr = {0};
+    pthread_mutex_lock(&st->mu);
+    if (kept_exec(st, &st->begin, "BEGIN IMMEDIATE") != SQLITE_DONE) {
+        bst = sql_err(st, "begin", &berr);
+    } else {
+        for (store_job *j = batch; j && n < MAXB; j = j->next, n++) {
+            ids[n] = 0;
+            lp_err_clear(&errs[n]);
+            if (kept_exec(st, &st->sp, "SAVEPOINT turn") != SQLITE_DONE) {
+                sts[n] = sql_err(st, "savepoint", &errs[n]);
+                continue;
+            }
+            sts[n] = put_rows(st, j, &ids[n], &errs[n]);
+            if (sts[n] != LP_OK)
+                kept_exec(st, &st->sp_rollback, "ROLLBACK TO turn");
+            kept_exec(st, &st->sp_release, "RELEASE turn");
+        }
+        if (kept_exec(st, &st->commit, "COMMIT") != SQLITE_DONE) {
+            bst = sql_err(st, "commit", &berr);
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    size_t i = 0;
+    for (store_job *j = batch, *next; j; j = next, i++) {
+        next = j->next;
+        lp_status rc = bst ? bst : i < n ? sts[i] : LP_EIO;
+        const lp_err *e = bst ? &berr : i < n ? &errs[i] : &berr;
+        j->done(j->arg, rc, rc == LP_OK ? ids[i] : 0, e);
+        job_free(j);
+    }
+}
+
+static void *store_writer(void *arg)
+{
+    cs_store *st = arg;
+    pthread_mutex_lock(&st->qmu);
+    for (;;) {
+        while (!st->qhead && !st->qstop)
+            pthread_cond_wait(&st->qcv, &st->qmu);
+        store_job *batch = st->qhead;
+        if (!batch)
+            break; /* stopping, and nothing left */
+        /* at most 512 turns a transaction: the rest wait for the next one */
+        store_job *last = batch;
+        for (size_t k = 1; k < 512 && last->next; k++)
+            last = last->next;
+        st->qhead = last->next;
+        if (!st->qhead)
+            st->qtail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&st->qmu);
+        commit_jobs(st, batch);
+        pthread_mutex_lock(&st->qmu);
+    }
+    pthread_mutex_unlock(&st->qmu);
+    return NULL;
+}
+
+lp_status cs_store_put_async(cs_store *st, const cs_session *s, const char *text,
+                             const char *intent, double confidence, const char *reply,
+                             bool handoff, const char *reason, cs_store_done_fn done, void *arg,
+                             lp_err *err)
+{
+    store_job *j = lp_calloc(1, sizeof *j);
+    if (j) {
+        *j = (store_job){.id = lp_strdup(s->id), .pending = lp_strdup(s->pending),
+                         .slots = cJSON_PrintUnformatted(s->slots), .text = lp_strdup(text),
+                         .intent = lp_strdup(intent), .reply = lp_strdup(reply ? reply : ""),
+                         .reason = reason ? lp_strdup(reason) : NULL, .turns = s->turns,
+                         .low_conf = s->low_conf, .handed_off = s->handed_off,
+                         .handoff = handoff, .confidence = confidence, .done = done,
+                         .arg = arg};
+        if (!j->id || !j->pending || !j->slots || !j->text || !j->intent || !j->reply ||
+            (reason && !j->reason)) {
+            job_free(j);
+            j = NULL;
+        }
+    }
+    if (!j)
+        return lp_err_set(err, LP_ENOMEM, "session store: out of memory");
+    pthread_mutex_lock(&st->qmu);
+    if (!st->writer_started && !st->qstop) {
+        if (pthread_create(&st->writer, NULL, store_writer, st) != 0) {
+            pthread_mutex_unlock(&st->qmu);
+            job_free(j);
+            return lp_err_set(err, LP_ENOMEM, "session store: cannot start the writer thread");
+        }
+        st->writer_started = true;
+    }
+    if (st->qstop) {
+        pthread_mutex_unlock(&st->qmu);
+        job_free(j);
+        return lp_err_set(err, LP_ESTATE, "session store: closing");
+    }
+    if (st->qtail)
+        st->qtail->next = j;
+    else
+        st->qhead = j;
+    st->qtail = j;
+    pthread_cond_signal(&st->qcv);
+    pthread_mutex_unlock(&st->qmu);
+    return LP_OK;
 }
 
 lp_status cs_store_session_json(cs_store *st, const char *id, cJSON **out, lp_err *err)

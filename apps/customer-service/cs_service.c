@@ -428,6 +428,29 @@ static bool pick_adapter(const cs_service *s, const cs_live *l, const lp_req *re
     return false;
 }
 
+/* A chat answer waiting for its turn's COMMIT. */
+typedef struct chat_job {
+    lp_deferred *d;
+    cJSON *out; /* the answer without turn_id */
+} chat_job;
+
+/* cs_store_put_async's report (the store's writer thread): answer the deferred request. */
+static void chat_done(void *arg, lp_status st, long turn_id, const lp_err *err)
+{
+    chat_job *cj = arg;
+    lp_res *res = lp_deferred_res(cj->d);
+    if (st != LP_OK) {
+        cJSON_Delete(cj->out);
+        lp_http_error_from(res, err);
+    } else {
+        cJSON_AddNumberToObject(cj->out, "turn_id", (double)turn_id);
+        lp_res_json(res, 200, cj->out);
+    }
+    lp_deferred *d = cj->d;
+    free(cj);
+    lp_deferred_finish(d);
+}
+
 static lp_status h_chat(const lp_req *req, lp_res *res, void *user)
 {
     cs_service *s = user;
@@ -478,13 +501,6 @@ static lp_status h_chat(const lp_req *req, lp_res *res, void *user)
         long turn_id = 0;
         const cJSON *in = cJSON_GetObjectItemCaseSensitive(out, "intent");
         const cJSON *cf = cJSON_GetObjectItemCaseSensitive(out, "confidence");
-        st = red ? cs_store_put(s->store, &ses, red, in->valuestring, cf->valuedouble,
-                                red_reply ? red_reply : "", turn.handoff, turn.reason, &turn_id,
-                                &err)
-                 : lp_err_set(&err, LP_ENOMEM, "chat: out of memory");
-        free(red);
-        free(red_reply);
-        cJSON_AddNumberToObject(out, "turn_id", (double)turn_id);
         cs_monitor_count(s->mon, bot, lp_swap_generation(s->swap), in->valuestring,
                          cf->valuedouble);
         lp_metric_series_add(s->turns, 1);
@@ -492,6 +508,32 @@ static lp_status h_chat(const lp_req *req, lp_res *res, void *user)
             lp_metric_series_add(s->handoffs, 1);
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(out, "out_of_scope")))
             lp_metric_series_add(s->oos, 1);
+        /* the turn is group-committed (cs_store_put_async) and answered after its COMMIT, its
+         * pool thread serving other connections meanwhile; in-line where the layer cannot
+         * defer */
+        chat_job *cj = red ? lp_calloc(1, sizeof *cj) : NULL;
+        if (cj && (cj->d = lp_req_defer(req))) {
+            cj->out = out;
+            lp_err qerr = {0};
+            if (cs_store_put_async(s->store, &ses, red, in->valuestring, cf->valuedouble,
+                                   red_reply ? red_reply : "", turn.handoff, turn.reason,
+                                   chat_done, cj, &qerr) != LP_OK)
+                chat_done(cj, qerr.status, 0, &qerr);
+            free(red);
+            free(red_reply);
+            cs_turn_out_clear(&turn);
+            cs_session_clear(&ses);
+            lp_swap_release(ref);
+            return LP_OK;
+        }
+        free(cj);
+        st = red ? cs_store_put(s->store, &ses, red, in->valuestring, cf->valuedouble,
+                                red_reply ? red_reply : "", turn.handoff, turn.reason, &turn_id,
+                                &err)
+                 : lp_err_set(&err, LP_ENOMEM, "chat: out of memory");
+        free(red);
+        free(red_reply);
+        cJSON_AddNumberToObject(out, "turn_id", (double)turn_id);
     }
     cs_turn_out_clear(&turn);
     cs_session_clear(&ses);

@@ -11,6 +11,8 @@
 #include "cs.h"
 #include "lp_test.h"
 
+#include <pthread.h>
+
 /* A synthetic intent set: 4 intents, each with its own vocabulary, plus OOS rows. */
 static const char *const topic_words[4][6] = {
     {"order", "parcel", "shipped", "tracking", "package", "arrive"},
@@ -482,6 +484,55 @@ static void test_dialog(void **state)
     assert_non_null(strstr(err.msg, "max_low_confidence"));
 }
 
+typedef struct async_ctx {
+    cs_store *st;
+    pthread_mutex_t mu;
+    int next, reported, failed;
+    long ids[200];
+} async_ctx;
+
+typedef struct async_turn {
+    async_ctx *ac;
+    int k;
+} async_turn;
+
+static void async_done(void *arg, lp_status st, long turn_id, const lp_err *err)
+{
+    (void)err;
+    async_turn *t = arg;
+    pthread_mutex_lock(&t->ac->mu);
+    t->ac->ids[t->k] = turn_id;
+    t->ac->reported++;
+    t->ac->failed += st != LP_OK;
+    pthread_mutex_unlock(&t->ac->mu);
+    free(t);
+}
+
+/* Queue turns until 200 are taken (run on two threads). */
+static void *async_put_many(void *arg)
+{
+    async_ctx *ac = arg;
+    for (;;) {
+        pthread_mutex_lock(&ac->mu);
+        int k = ac->next < 200 ? ac->next++ : -1;
+        pthread_mutex_unlock(&ac->mu);
+        if (k < 0)
+            return NULL;
+        char id[16];
+        snprintf(id, sizeof id, "a%d", k % 7);
+        cs_session s;
+        cs_session_init(&s, id);
+        s.turns = k;
+        async_turn *t = malloc(sizeof *t);
+        *t = (async_turn){ac, k};
+        lp_err err = {0};
+        assert_int_equal(cs_store_put_async(ac->st, &s, "text", "greet", 0.5, "hi", false, NULL,
+                                            async_done, t, &err),
+                         LP_OK);
+        cs_session_clear(&s);
+    }
+}
+
 static void test_store(void **state)
 {
     char *path = lp_test_tmpfile("cs_store.db");
@@ -537,6 +588,34 @@ static void test_store(void **state)
     assert_string_equal(cJSON_GetObjectItem(t0, "text_sha256")->valuestring, hex);
     cJSON_Delete(j);
     cs_store_close(st);
+    /* group commit: 200 turns over 7 sessions queued from two threads; every report comes with
+     * a distinct turn id, and after close (which drains the queue) every turn and each
+     * session's last state are in the file */
+    assert_int_equal(cs_store_open(path, false, &st, &err), LP_OK);
+    async_ctx ac = {.st = st};
+    pthread_mutex_init(&ac.mu, NULL);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, async_put_many, &ac), 0);
+    async_put_many(&ac);
+    pthread_join(th, NULL);
+    cs_store_close(st);
+    assert_int_equal(ac.reported, 200);
+    assert_int_equal(ac.failed, 0);
+    for (int a = 0; a < 200; a++)
+        for (int b = a + 1; b < 200; b++)
+            assert_true(ac.ids[a] != ac.ids[b]);
+    assert_int_equal(cs_store_open(path, false, &st, &err), LP_OK);
+    size_t total = 0;
+    for (int u = 0; u < 7; u++) {
+        char id[16];
+        snprintf(id, sizeof id, "a%d", u);
+        assert_int_equal(cs_store_session_json(st, id, &j, &err), LP_OK);
+        total += (size_t)cJSON_GetArraySize(cJSON_GetObjectItem(j, "history"));
+        cJSON_Delete(j);
+    }
+    assert_int_equal(total, 200);
+    cs_store_close(st);
+    pthread_mutex_destroy(&ac.mu);
     free(path);
 }
 
