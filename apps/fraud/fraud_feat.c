@@ -119,17 +119,17 @@ lp_status fraud_feat_opts_from_json(const cJSON *j, fraud_feat_opts *o, lp_err *
     return fraud_feat_opts_check(o, err);
 }
 
-/* "3600" -> "1h", "86400" -> "1d" (lp_fmt: reason texts call it per answer) */
+/* "3600" -> "1h", "86400" -> "1d" */
 void fraud_window_label(double s, char *out, size_t cap)
 {
     if (fmod(s, 86400) == 0)
-        lp_fmt(out, cap, "%gd", s / 86400);
+        snprintf(out, cap, "%gd", s / 86400);
     else if (fmod(s, 3600) == 0)
-        lp_fmt(out, cap, "%gh", s / 3600);
+        snprintf(out, cap, "%gh", s / 3600);
     else if (fmod(s, 60) == 0)
-        lp_fmt(out, cap, "%gm", s / 60);
+        snprintf(out, cap, "%gm", s / 60);
     else
-        lp_fmt(out, cap, "%gs", s);
+        snprintf(out, cap, "%gs", s);
 }
 
 char **fraud_feature_names(const fraud_feat_opts *o, size_t *n)

@@ -794,18 +794,16 @@ static void entity_word(const char *col, char *out, size_t cap)
             *p = ' ';
 }
 
-/* The reason texts are written with lp_fmt (base.h), not snprintf: a fraud answer writes
- * three of them, and glibc's positional printf path cost ~6 us a request. */
 static void duration_words(double s, char *out, size_t cap)
 {
     if (s < 120)
-        lp_fmt(out, cap, "%.0f s", s);
+        snprintf(out, cap, "%.0f s", s);
     else if (s < 7200)
-        lp_fmt(out, cap, "%.0f min", s / 60);
+        snprintf(out, cap, "%.0f min", s / 60);
     else if (s < 172800)
-        lp_fmt(out, cap, "%.1f h", s / 3600);
+        snprintf(out, cap, "%.1f h", s / 3600);
     else
-        lp_fmt(out, cap, "%.1f days", s / 86400);
+        snprintf(out, cap, "%.1f days", s / 86400);
 }
 
 void fraud_reason_text(const fraud_feat_opts *o, const char *feature, const float *x,
@@ -815,25 +813,25 @@ void fraud_reason_text(const fraud_feat_opts *o, const char *feature, const floa
     const char *colon = strchr(feature, ':');
     if (!colon || !strncmp(feature, "pair:", 5)) {
         if (!strcmp(feature, "amount"))
-            lp_fmt(out, cap, "amount is %.2f", v);
+            snprintf(out, cap, "amount is %.2f", v);
         else if (!strcmp(feature, "hour"))
-            lp_fmt(out, cap, "transaction at %02d:%02d UTC", (int)v,
+            snprintf(out, cap, "transaction at %02d:%02d UTC", (int)v,
                      (int)((v - floor(v)) * 60));
         else if (!strcmp(feature, "weekday")) {
             static const char *const days[] = {"Monday", "Tuesday", "Wednesday", "Thursday",
                                                "Friday", "Saturday", "Sunday"};
-            lp_fmt(out, cap, "transaction on a %s", days[(int)v % 7]);
+            snprintf(out, cap, "transaction on a %s", days[(int)v % 7]);
         } else if (!strcmp(feature, "pair:count")) {
             char a[64], b[64];
             entity_word(o->entity[0], a, sizeof a);
             entity_word(o->entity[1], b, sizeof b);
             if (v == 0)
-                lp_fmt(out, cap, "first transaction between this %s and this %s", a, b);
+                snprintf(out, cap, "first transaction between this %s and this %s", a, b);
             else
-                lp_fmt(out, cap, "%.0f earlier transactions between this %s and this %s", v,
+                snprintf(out, cap, "%.0f earlier transactions between this %s and this %s", v,
                          a, b);
         } else
-            lp_fmt(out, cap, "%s is %g", feature, v);
+            snprintf(out, cap, "%s is %g", feature, v);
         return;
     }
     char col[64], ent[64], what[64];
@@ -844,42 +842,42 @@ void fraud_reason_text(const fraud_feat_opts *o, const char *feature, const floa
     char *us = strrchr(what, '_');
     const char *win = us ? us + 1 : "";
     if (!strncmp(what, "count_", 6))
-        lp_fmt(out, cap, "%.0f transactions by this %s in the last %s", v, ent, win);
+        snprintf(out, cap, "%.0f transactions by this %s in the last %s", v, ent, win);
     else if (!strncmp(what, "sum_", 4))
-        lp_fmt(out, cap, "this %s spent %.2f in the last %s", ent, v, win);
+        snprintf(out, cap, "this %s spent %.2f in the last %s", ent, v, win);
     else if (!strncmp(what, "mean_", 5))
-        lp_fmt(out, cap, "this %s's mean amount over the last %s is %.2f", ent, win, v);
+        snprintf(out, cap, "this %s's mean amount over the last %s is %.2f", ent, win, v);
     else if (!strncmp(what, "max_", 4))
-        lp_fmt(out, cap, "this %s's largest amount in the last %s is %.2f", ent, win, v);
+        snprintf(out, cap, "this %s's largest amount in the last %s is %.2f", ent, win, v);
     else if (!strcmp(what, "secs_since_last")) {
         if (v >= FRAUD_NEVER_SEEN_S)
-            lp_fmt(out, cap, "first transaction seen for this %s", ent);
+            snprintf(out, cap, "first transaction seen for this %s", ent);
         else {
             char d[32];
             duration_words(v, d, sizeof d);
-            lp_fmt(out, cap, "%s since this %s's previous transaction", d, ent);
+            snprintf(out, cap, "%s since this %s's previous transaction", d, ent);
         }
     } else if (!strcmp(what, "amount_ratio")) {
         char wl[32];
         fraud_window_label(o->window_s[o->n_windows - 1], wl, sizeof wl);
         if (v < 0)
-            lp_fmt(out, cap, "no earlier amounts for this %s in the last %s", ent, wl);
+            snprintf(out, cap, "no earlier amounts for this %s in the last %s", ent, wl);
         else
-            lp_fmt(out, cap, "amount is %.1fx this %s's %s mean", v, ent, wl);
+            snprintf(out, cap, "amount is %.1fx this %s's %s mean", v, ent, wl);
     } else if (!strncmp(what, "fraud_rate_", 11)) {
         /* the matching labelled count follows the rate */
         double cnt = j + 1 < n && strstr(names[j + 1], "labelled_count_") ? x[j + 1] : NAN;
         char dl[32];
         duration_words(o->label_delay_s, dl, sizeof dl);
         if (isfinite(cnt))
-            lp_fmt(out, cap, "%.0f%% of this %s's %.0f transactions in the %s before the "
+            snprintf(out, cap, "%.0f%% of this %s's %.0f transactions in the %s before the "
                      "last %s were fraud", 100 * v, ent, cnt, win, dl);
         else
-            lp_fmt(out, cap, "%.0f%% of this %s's transactions in the %s before the last %s "
+            snprintf(out, cap, "%.0f%% of this %s's transactions in the %s before the last %s "
                      "were fraud", 100 * v, ent, win, dl);
     } else if (!strncmp(what, "labelled_count_", 15))
-        lp_fmt(out, cap, "%.0f transactions by this %s with settled labels in the %s window",
+        snprintf(out, cap, "%.0f transactions by this %s with settled labels in the %s window",
                  v, ent, win);
     else
-        lp_fmt(out, cap, "%s is %g", feature, v);
+        snprintf(out, cap, "%s is %g", feature, v);
 }

@@ -93,13 +93,6 @@ void *lp_reallocarray(void *p, size_t n, size_t size);
 char *lp_strdup(const char *s);          /* NULL in -> NULL out */
 char *lp_strndup(const char *s, size_t n);
 
-/* snprintf for hot paths, limited to %s (with width and precision), %d %ld %zd %u %lu %zu
- * (with width, 0-padding), %f %e %g (with precision, no width or flags) and %%, with snprintf's
- * output and return value. Not the printf family: while libquadmath is loaded (OpenBLAS brings
- * it) glibc sends every printf-family call through its slow positional path. -1 (out emptied)
- * for any other conversion. */
-int lp_fmt(char *out, size_t cap, const char *fmt, ...);
-
 /* ---- logging ------------------------------------------------------------------------------
  * Lines go to stderr: "2026-11-27T10:00:00Z INFO  message" on a TTY, a JSON object per line
  * otherwise ({"ts":..,"level":..,"msg":..}). LEPTON_LOG=debug|info|warn|error|off sets the
