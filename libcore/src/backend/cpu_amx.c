@@ -17,13 +17,13 @@
  *
  * Availability. Linux grants the AMX tile state per process on request
  * (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)); it is asked once, when the CPU reports
- * AMX-BF16 and AMX-TILE and LEPTON_AMX is not 0. Without it bf16_pack answers LP_EUNSUPPORTED
- * and callers keep their float32 path. The functions that touch tiles carry target attributes,
- * so the rest of the library builds for the baseline CPU.
+ * AMX-BF16, AMX-TILE, AVX512F and AVX512_BF16 and LEPTON_AMX is not 0. Without it bf16_pack
+ * answers LP_EUNSUPPORTED and callers keep their float32 path. The functions that touch tiles
+ * carry target attributes, so the rest of the library builds for the baseline CPU.
  *
- * Measured on the shared 2-vCPU Sapphire Rapids VM (bench/RESULTS.md): 2.0-3.5x OpenBLAS sgemm
- * on the encoder's shapes; the two vCPUs appear to share one tile unit (2 threads give ~1.1x
- * one thread).
+ * Speed on the shared 2-vCPU Sapphire Rapids VM: MiniLM embeddings about 2x faster than with
+ * OpenBLAS sgemm (bench/RESULTS.md); in a scratch probe of the kernel alone, 2.0-3.5x sgemm on
+ * the encoder's shapes, and the two vCPUs appeared to share one tile unit (2 threads ~1.1x one).
  */
 #include "backend/backend_impl.h"
 
@@ -65,6 +65,9 @@ static void amx_probe(void)
         return;
     bool bf16 = d & (1u << 22), tile = d & (1u << 24), avx512f = b & (1u << 16);
     if (!bf16 || !tile || !avx512f)
+        return;
+    /* AVX512_BF16 (leaf 7.1 EAX bit 5) rounds the rows of x to bfloat16: a VM may hide it */
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !(a & (1u << 5)))
         return;
     amx_ok = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
 }
