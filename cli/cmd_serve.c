@@ -168,7 +168,7 @@ static lp_status predict_adapter(app *a, const served *s, const lp_lora *ad, con
             score = o[0];
             snprintf(outbuf, sizeof outbuf, "%.17g", score);
             output = outbuf;
-            json_put_num(&b, o[0]);
+            lp_json_write_cjson_num(&b, o[0]);
         } else {
             output = lp_lora_class(ad, (size_t)pr.cls[i]);
             score = pr.task == LP_TASK_BINARY ? o[1] : o[pr.cls[i]];
@@ -179,7 +179,7 @@ static lp_status predict_adapter(app *a, const served *s, const lp_lora *ad, con
                     lp_buf_put(&b, ",", 1);
                 json_put_str(&b, lp_lora_class(ad, c));
                 lp_buf_put(&b, ":", 1);
-                json_put_num(&b, o[c]);
+                lp_json_write_cjson_num(&b, o[c]);
             }
             lp_buf_put(&b, "}", 1);
         }
@@ -225,7 +225,7 @@ static void reply_prediction(lp_buf *b, const lp_model *m, lp_task task, const c
     json_put_str(b, id);
     lp_buf_put(b, ",\"prediction\":", 14);
     if (task == LP_TASK_REGRESSION) {
-        json_put_num(b, out[0]);
+        lp_json_write_cjson_num(b, out[0]);
     } else {
         json_put_str(b, lp_model_class(m, (size_t)cls));
         lp_buf_put(b, ",\"probabilities\":{", 18);
@@ -234,7 +234,7 @@ static void reply_prediction(lp_buf *b, const lp_model *m, lp_task task, const c
                 lp_buf_put(b, ",", 1);
             json_put_str(b, lp_model_class(m, c));
             lp_buf_put(b, ":", 1);
-            json_put_num(b, out[c]);
+            lp_json_write_cjson_num(b, out[c]);
         }
         lp_buf_put(b, "}", 1);
     }

@@ -682,7 +682,3 @@ void json_put_str(lp_buf *b, const char *s)
     lp_json_write_str(b, s ? s : "");
 }
 
-void json_put_num(lp_buf *b, double d)
-{
-    lp_json_write_cjson_num(b, d);
-}

@@ -58,9 +58,6 @@ void row_inputs_hash(row_scratch *rs, const lp_model *m, const lp_row_view *v, c
 /* ---- reply text ---------------------------------------------------------------------------*/
 /* Append s as a JSON string (lp_json_write_str: escaped as cJSON prints strings); NULL as "". */
 void json_put_str(lp_buf *b, const char *s);
-/* Append v as cJSON prints a number (integers without a fraction, else the shortest of
- * %1.15g / %1.17g that reads back; null for NaN and infinities). */
-void json_put_num(lp_buf *b, double v);
 /* The reply buffer of rs, emptied (reused across requests). */
 lp_buf *row_scratch_reply(row_scratch *rs);
 

@@ -323,6 +323,9 @@ typedef struct store_job {
     double confidence;
     cs_store_done_fn done;
     void *arg;
+    lp_status st; /* the outcome, set by the writer */
+    lp_err err;
+    long turn_id;
 } store_job;
 
 struct cs_store {
@@ -618,26 +621,18 @@ static void job_free(store_job *j)
 /* Commit a batch of jobs in one transaction, a savepoint per job, then report each. */
 static void commit_jobs(cs_store *st, store_job *batch)
 {
-    enum { MAXB = 512 };
-    long ids[MAXB];
-    lp_status sts[MAXB];
-    lp_err errs[MAXB];
-    size_t n = 0;
     lp_status bst = LP_OK;
     lp_err berr = {0};
     pthread_mutex_lock(&st->mu);
     if (kept_exec(st, &st->begin, "BEGIN IMMEDIATE") != SQLITE_DONE) {
         bst = sql_err(st, "begin", &berr);
     } else {
-        for (store_job *j = batch; j && n < MAXB; j = j->next, n++) {
-            ids[n] = 0;
-            lp_err_clear(&errs[n]);
+        for (store_job *j = batch; j; j = j->next) {
             if (kept_exec(st, &st->sp, "SAVEPOINT turn") != SQLITE_DONE) {
-                sts[n] = sql_err(st, "savepoint", &errs[n]);
+                j->st = sql_err(st, "savepoint", &j->err);
                 continue;
             }
-            sts[n] = put_rows(st, j, &ids[n], &errs[n]);
-            if (sts[n] != LP_OK)
+            if ((j->st = put_rows(st, j, &j->turn_id, &j->err)) != LP_OK)
                 kept_exec(st, &st->sp_rollback, "ROLLBACK TO turn");
             kept_exec(st, &st->sp_release, "RELEASE turn");
         }
@@ -647,12 +642,11 @@ static void commit_jobs(cs_store *st, store_job *batch)
         }
     }
     pthread_mutex_unlock(&st->mu);
-    size_t i = 0;
-    for (store_job *j = batch, *next; j; j = next, i++) {
+    for (store_job *j = batch, *next; j; j = next) {
         next = j->next;
-        lp_status rc = bst ? bst : i < n ? sts[i] : LP_EIO;
-        const lp_err *e = bst ? &berr : i < n ? &errs[i] : &berr;
-        j->done(j->arg, rc, rc == LP_OK ? ids[i] : 0, e);
+        if (bst) /* the transaction failed: so did every turn in it */
+            j->st = bst, j->err = berr;
+        j->done(j->arg, j->st, j->st == LP_OK ? j->turn_id : 0, &j->err);
         job_free(j);
     }
 }

@@ -1,5 +1,5 @@
 /*
- * test_reply_num.c - the `lepton serve` reply's number text (cli/rowparse.c json_put_num, i.e.
+ * test_reply_num.c - the `lepton serve` reply's number text (serve.h
  * lp_json_write_cjson_num, written with strfromd) against cJSON_PrintUnformatted of the same
  * number: the same text for integers (incl. the int edges and beyond), short and long
  * fractions, tiny and huge magnitudes, negative zero ("-0", as cJSON 1.7.15 prints it), and null
@@ -25,7 +25,7 @@ static void check(double v)
 {
     lp_buf b;
     lp_buf_init(&b);
-    json_put_num(&b, v);
+    lp_json_write_cjson_num(&b, v);
     lp_buf_u8(&b, 0);
     char want[64];
     ref_num(v, want, sizeof want);

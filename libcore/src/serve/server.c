@@ -822,16 +822,17 @@ static enum MHD_Result final_call(lp_server *s, lp_req_priv *ctx)
 
     cJSON *json = NULL;
     bool need = e->r.json || e->r.fields;
+    lp_req req = {.method = ctx->method, .path = ctx->path, .id = ctx->id, .body = ctx->body,
+                  .body_len = ctx->len, .user = s->user, .priv = ctx};
+    lp_res res;
+    memset(&res, 0, sizeof res);
     if (e->r.fast && need && ctx->len > 0) {
-        lp_req req = {.method = ctx->method, .path = ctx->path, .id = ctx->id,
-                      .body = ctx->body, .body_len = ctx->len, .user = s->user, .priv = ctx};
-        lp_res res;
-        memset(&res, 0, sizeof res);
         if (e->r.fast(&req, &res, s->user)) {
             if (!res.set) lp_http_error(&res, LP_EINTERNAL, "%s", lp_strerror(LP_EINTERNAL));
             return send_res(ctx, &res);
         }
         res_free(&res);
+        memset(&res, 0, sizeof res);
     }
     const char *ct = MHD_lookup_connection_value(ctx->conn, MHD_HEADER_KIND, "Content-Type");
     if (need || (header_is_json(ct) && ctx->len > 0)) {
@@ -846,19 +847,7 @@ static enum MHD_Result final_call(lp_server *s, lp_req_priv *ctx)
             return send_status(ctx, err.status, "%s", lp_err_text(&err));
         }
     }
-
-    lp_req req = {
-        .method = ctx->method,
-        .path = ctx->path,
-        .id = ctx->id,
-        .body = ctx->body,
-        .body_len = ctx->len,
-        .json = json,
-        .user = s->user,
-        .priv = ctx,
-    };
-    lp_res res;
-    memset(&res, 0, sizeof res);
+    req.json = json;
     lp_status st = e->r.handler(&req, &res, s->user);
     cJSON_Delete(json);
     if (ctx->deferred) { /* answered by lp_deferred_finish; anything set here is dropped */
