@@ -272,11 +272,28 @@ lp_status dx_audit_verify(const char *path, size_t *n_rows, lp_err *err);
  * CSV with a label column, its inverse regularization C chosen by 5-fold cross-validated
  * accuracy on the training file over {0.01, 0.03, 0.1, 0.3, 1, 3, 10} (the smallest C among
  * ties, sklearn LogisticRegressionCV's rule); a column named "row" is dropped as an id. The
- * final model is fitted with that C by lp_model_train (valid_path, or its held-out split).
- * *C gets the chosen value, cv_acc (may be NULL) its mean fold accuracy. */
+ * final model is fitted with that C on every training row by lp_model_train (its header's
+ * validation metrics are valid_path's, or without one the training rows' own).
+ * Calibration: a temperature (p_c proportional to p_c^(1/T), i.e. softmax(log p / T)) fitted
+ * by likelihood on the out-of-fold probabilities at that C, with their ECE before and after;
+ * abstention below o->abstain_p of calibrated top probability. Saved with the model as its
+ * "dx.tabular" section. Classification with 2..64 classes is calibrated; otherwise T = 1. */
+typedef struct dx_tabular_info {
+    double C, cv_accuracy;       /* the chosen C and its mean fold accuracy */
+    double T;                    /* temperature in [DX_T_MIN, DX_T_MAX] (1: none) */
+    double ece_before, ece_after; /* out-of-fold ECE (15 bins) at T = 1 and at T (NaN: none) */
+    double abstain_p;            /* abstain below this calibrated top probability */
+} dx_tabular_info;
+
+/* *info gets what was chosen and fitted. *out is new. */
 lp_status dx_tabular_train(const char *path, const char *valid_path, const char *label,
-                           const dx_train_opts *o, lp_model **out, double *C, double *cv_acc,
+                           const dx_train_opts *o, lp_model **out, dx_tabular_info *info,
                            lp_err *err);
+/* The section of a trained model: LP_ENOTFOUND for a model without one (then *out is T = 1,
+ * no abstention), LP_EFORMAT for a damaged one. */
+lp_status dx_tabular_info_get(const lp_model *m, dx_tabular_info *out, lp_err *err);
+/* Calibrate probabilities p (n, k) in place: p_c^(1/T), renormalised per row. */
+void dx_tabular_apply(const dx_tabular_info *info, double *p, size_t n, size_t k);
 
 /* ---- the service (dx_service.c) ------------------------------------------------------------
  * State of lepton-diagnosis's HTTP API: the models (one per modality, either may be NULL, not

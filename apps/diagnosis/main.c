@@ -168,6 +168,12 @@ static lp_status eval_frame(const char *model, const char *file, lp_err *err)
     lp_model *m = NULL;
     lp_frame *f = NULL;
     lp_status st = lp_model_load(model, &m, err);
+    dx_tabular_info cal;
+    if (!st) { /* a model without the section (trained by plain `lepton train`): T = 1 */
+        st = dx_tabular_info_get(m, &cal, err);
+        if (st == LP_ENOTFOUND)
+            st = LP_OK;
+    }
     if (!st)
         st = lp_frame_read(file, NULL, &f, err);
     lp_eval ev;
@@ -180,8 +186,11 @@ static lp_status eval_frame(const char *model, const char *file, lp_err *err)
     if (!st)
         st = lp_frame_require(f, lp_model_label(m), file, &j, err);
     if (!st) {
-        /* ECE and top-3 from the probabilities; labels by class text */
-        size_t n = p.n, k = p.k, top3 = 0;
+        /* calibrated probabilities; ECE, top-3 and abstentions from them; labels by class text.
+         * The temperature keeps every row's class order, so accuracy and F1 are the model's. */
+        size_t n = p.n, k = p.k, top3 = 0, abstained = 0;
+        if (p.task != LP_TASK_REGRESSION)
+            dx_tabular_apply(&cal, p.out, n, k);
         int32_t *y = lp_mallocarray(n, sizeof *y);
         const lp_column *col = lp_frame_col(f, j);
         for (size_t i = 0; y && i < n; i++) {
@@ -192,16 +201,20 @@ static lp_status eval_frame(const char *model, const char *file, lp_err *err)
                 if (s && strcmp(s, lp_model_class(m, c)) == 0)
                     y[i] = (int32_t)c;
             size_t better = 0;
-            for (size_t c = 0; y[i] >= 0 && c < k; c++)
-                better += p.out[i * k + c] > p.out[i * k + (size_t)y[i]];
+            double top = 0;
+            for (size_t c = 0; c < k; c++) {
+                better += y[i] >= 0 && p.out[i * k + c] > p.out[i * k + (size_t)y[i]];
+                top = fmax(top, p.out[i * k + c]);
+            }
             top3 += y[i] >= 0 && better < 3;
+            abstained += p.task != LP_TASK_REGRESSION && top < cal.abstain_p;
         }
         double ece = NAN;
         if (y)
             lp_metrics_ece(y, p.out, n, k, LP_METRICS_ECE_BINS_DEFAULT, &ece, NULL);
         printf("{\"n\":%zu,\"accuracy\":%.6f,\"macro_f1\":%.6f,\"auroc\":%.6f,\"ece\":%.6f,"
-               "\"top3_accuracy\":%.6f,\"abstained\":0}\n",
-               ev.n, ev.accuracy, ev.macro_f1, ev.auroc, ece, (double)top3 / (double)n);
+               "\"top3_accuracy\":%.6f,\"abstained\":%zu}\n",
+               ev.n, ev.accuracy, ev.macro_f1, ev.auroc, ece, (double)top3 / (double)n, abstained);
         free(y);
     }
     lp_predictions_clear(&p);
@@ -262,13 +275,14 @@ static int cmd_train(int argc, char **argv)
         }
         dx_train_opts o = train_opts_from_env();
         lp_model *m = NULL;
-        double C = NAN, acc = NAN;
-        st = dx_tabular_train(tab, flag(argc, argv, "--valid"), label, &o, &m, &C, &acc, &err);
+        dx_tabular_info in;
+        st = dx_tabular_train(tab, flag(argc, argv, "--valid"), label, &o, &m, &in, &err);
         if (!st)
             st = lp_model_save(m, out, &err);
         if (!st)
-            printf("trained logistic (C = %g by %d-fold CV, accuracy %.4f) on %s -> %s\n", C, 5,
-                   acc, tab, out);
+            printf("trained logistic (C = %g by %d-fold CV, accuracy %.4f; temperature %.3f, "
+                   "out-of-fold ECE %.4f -> %.4f) on %s -> %s\n",
+                   in.C, 5, in.cv_accuracy, in.T, in.ece_before, in.ece_after, tab, out);
         lp_model_free(m);
     } else {
         dataset tr, va = {0};

@@ -40,6 +40,15 @@ check "eval without --json is a usage error" bash -c "! '$bin' eval --model '$di
 check "text model trains" "$bin" train --text "$dir/demo/symptoms.csv" --out "$dir/t.lpm"
 "$bin" eval --model "$dir/t.lpm" --text "$dir/demo/symptoms.csv" --json >"$dir/teval.json"
 check "text eval accuracy" jq -e '.accuracy > 0.9' "$dir/teval.json"
+# tabular: y = [x0 + noise > 0], C by CV, a temperature fitted out of fold and applied by eval
+awk 'BEGIN { srand(3); print "row,x0,x1,y"; for (i = 0; i < 300; i++) {
+  a = rand() * 4 - 2; b = rand() * 4 - 2; n = rand() - rand();
+  printf "%d,%.4f,%.4f,%s\n", i, a, b, (a + n > 0) ? "sick" : "well" } }' >"$dir/tab.csv"
+"$bin" train --tabular "$dir/tab.csv" --label y --out "$dir/tab.lpm" >"$dir/tab.out" 2>&1
+check "tabular train reports C, T and the out-of-fold ECE" grep -Eq 'C = [0-9.]+ by 5-fold CV.*temperature [0-9.]+, out-of-fold ECE [0-9.]+ -> [0-9.]+' "$dir/tab.out"
+"$bin" eval --model "$dir/tab.lpm" --tabular "$dir/tab.csv" --json >"$dir/tabeval.json"
+check "tabular eval: accuracy, ECE, abstentions" jq -e '.n == 300 and .accuracy > 0.8 and .ece >= 0 and .ece < 0.1 and .abstained >= 0 and .abstained < 300' "$dir/tabeval.json"
+check "tabular: a missing label column is named" bash -c "'$bin' train --tabular '$dir/tab.csv' --label nosuch --out '$dir/x.lpm' 2>&1 | grep -q nosuch"
 
 "$bin" serve --model "$dir/m.lpm" --port 0 --db "$dir/a.db" >"$dir/serve.out" 2>"$dir/serve.err" &
 pid=$!

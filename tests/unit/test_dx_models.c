@@ -235,15 +235,68 @@ static void test_tabular_cv(void **state)
                                                                                300, 6);
     dx_train_opts o = dx_train_opts_default();
     lp_model *m = NULL;
-    double C = NAN, acc = NAN;
+    dx_tabular_info in;
     lp_err err;
-    assert_int_equal(dx_tabular_train(tr, NULL, "y", &o, &m, &C, &acc, &err), LP_OK);
+    assert_int_equal(dx_tabular_train(tr, NULL, "y", &o, &m, &in, &err), LP_OK);
     static const double grid[] = {0.01, 0.03, 0.1, 0.3, 1, 3, 10};
     bool in_grid = false;
     for (int g = 0; g < 7; g++)
-        in_grid |= C == grid[g];
+        in_grid |= in.C == grid[g];
     assert_true(in_grid);
-    assert_true(acc > 0.85 && acc <= 1);
+    assert_true(in.cv_accuracy > 0.85 && in.cv_accuracy <= 1);
+    /* the temperature was fitted on the out-of-fold predictions, and a law with logistic noise
+     * is one the model can be calibrated to */
+    print_message("tabular: C %g, T %.3f, out-of-fold ECE %.4f -> %.4f\n", in.C, in.T,
+                  in.ece_before, in.ece_after);
+    assert_true(in.T >= DX_T_MIN && in.T <= DX_T_MAX && in.T != 1.0);
+    assert_true(in.ece_after >= 0 && in.ece_after < 0.05);
+    assert_true(in.ece_before >= 0 && in.ece_before < 1);
+    assert_true(in.abstain_p == o.abstain_p);
+    /* the section survives save / load */
+    char *mp = lp_test_tmpfile("dx_tab.lpm");
+    assert_int_equal(lp_model_save(m, mp, &err), LP_OK);
+    lp_model *ml = NULL;
+    assert_int_equal(lp_model_load(mp, &ml, &err), LP_OK);
+    dx_tabular_info back;
+    assert_int_equal(dx_tabular_info_get(ml, &back, &err), LP_OK);
+    /* (cJSON prints 15 significant digits where that reads back within its tolerance) */
+    assert_true(fabs(back.T - in.T) < 1e-12 && back.C == in.C && back.abstain_p == in.abstain_p &&
+                fabs(back.ece_after - in.ece_after) < 1e-12);
+    /* calibrated held-out probabilities: rows sum to 1, class order kept, ECE small */
+    lp_frame *ft = NULL;
+    assert_int_equal(lp_frame_read(te, NULL, &ft, &err), LP_OK);
+    lp_predictions pr = {0};
+    assert_int_equal(lp_model_predict(ml, ft, &pr, &err), LP_OK);
+    assert_int_equal(pr.k, 2);
+    double *raw = malloc(pr.n * 2 * sizeof *raw);
+    memcpy(raw, pr.out, pr.n * 2 * sizeof *raw);
+    dx_tabular_apply(&back, pr.out, pr.n, 2);
+    int32_t *yt = malloc(pr.n * sizeof *yt);
+    size_t jy = (size_t)lp_frame_find(ft, "y");
+    for (size_t i = 0; i < pr.n; i++) {
+        char buf[16];
+        const char *lab = lp_column_cell_str(lp_frame_col(ft, jy), i, buf, sizeof buf);
+        yt[i] = strcmp(lab, lp_model_class(ml, 1)) == 0;
+        assert_true(fabs(pr.out[2 * i] + pr.out[2 * i + 1] - 1) < 1e-12);
+        assert_true((raw[2 * i + 1] > raw[2 * i]) == (pr.out[2 * i + 1] > pr.out[2 * i]));
+    }
+    double ece, ece_raw;
+    assert_int_equal(lp_metrics_ece(yt, pr.out, pr.n, 2, LP_METRICS_ECE_BINS_DEFAULT, &ece, &err),
+                     LP_OK);
+    assert_int_equal(lp_metrics_ece(yt, raw, pr.n, 2, LP_METRICS_ECE_BINS_DEFAULT, &ece_raw, &err),
+                     LP_OK);
+    print_message("tabular: held-out ECE %.4f -> %.4f (300 rows)\n", ece_raw, ece);
+    assert_true(ece < 0.06 && ece < 0.5 * ece_raw);
+    free(raw);
+    free(yt);
+    lp_predictions_clear(&pr);
+    lp_frame_free(ft);
+    /* a damaged section is an error, a missing one means T = 1 */
+    assert_int_equal(lp_model_set_extra(ml, "dx.tabular", "{\"temperature\":0}", 17, &err),
+                     LP_OK);
+    assert_int_equal(dx_tabular_info_get(ml, &back, &err), LP_EFORMAT);
+    lp_model_free(ml);
+    free(mp);
     lp_frame *f = NULL;
     assert_int_equal(lp_frame_read(te, NULL, &f, &err), LP_OK);
     lp_eval ev;
@@ -255,10 +308,10 @@ static void test_tabular_cv(void **state)
     lp_frame_free(f);
     lp_model_free(m);
     m = NULL;
-    assert_int_equal(dx_tabular_train(tr, NULL, "outcome", &o, &m, &C, &acc, &err),
+    assert_int_equal(dx_tabular_train(tr, NULL, "outcome", &o, &m, &in, &err),
                      LP_ENOTFOUND);
     char *tiny = write_tabular("dx_tab_tiny.csv", 6, 7);
-    assert_int_equal(dx_tabular_train(tiny, NULL, "y", &o, &m, &C, &acc, &err), LP_EINVAL);
+    assert_int_equal(dx_tabular_train(tiny, NULL, "y", &o, &m, &in, &err), LP_EINVAL);
     assert_null(m);
     free(tr);
     free(te);
