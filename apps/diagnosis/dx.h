@@ -30,12 +30,16 @@ typedef struct dx_train_opts {
     double ood_quantile; /* validation quantile of the OOD distance used as threshold (0.99) */
     uint64_t seed;       /* default 42 */
     int threads;         /* OpenMP threads, 0 = default */
-    /* text model: inverse L2 strength of the logistic regression (default 100: the symptom
-     * texts are short and nearly separable; C = 1 underfits them), word n-grams 1..ngram_max
-     * (default 1), sublinear tf (default false) */
+    /* text model: inverse L2 strength of the logistic regression (default 0: chosen on the
+     * validation split from {10, 100, 1000, 10000} by temperature-scaled log-likelihood;
+     * short symptom texts are nearly separable and C = 1 underfits them), word n-grams
+     * 1..ngram_max (default 1), sublinear tf (default false), and whether the final model is
+     * refit on every row once the held-out split has chosen C, the temperature and the
+     * thresholds (default true; only without an explicit validation file) */
     double text_c;
     unsigned text_ngram_max;
     bool text_sublinear;
+    bool text_refit;
     const char *device;  /* nn kernel table: NULL / "cpu" (default), "cuda", "auto" */
     /* text model: a sentence encoder .lpm (NULL = none) whose frozen embeddings feed a head
      * ensembled with the TF-IDF model, plus an embedding-distance abstention (dx_text.c) */
@@ -171,7 +175,7 @@ void dx_answer_rank(dx_answer *a);
 
 /* ---- the text model ------------------------------------------------------------------------
  * Multinomial (binary: binary) logistic regression on TF-IDF features of one text column
- * (word 1-2 grams, sublinear tf: libcore's lp_model with a one-step pipeline), plus what
+ * (word 1..text_ngram_max grams: libcore's lp_model with a one-step pipeline), plus what
  * trust needs: a temperature fitted on the validation logits, the share of a text's words
  * the vocabulary knows (the out-of-distribution score: a text with no known word, or with a
  * share below the validation texts' (1 - ood_quantile) quantile, abstains) and exact
@@ -181,9 +185,10 @@ void dx_answer_rank(dx_answer *a);
 typedef struct dx_text_model dx_text_model;
 
 /* Train on the file's text_col and label_col (CSV / TSV / JSONL); valid_path may be NULL, then
- * valid_frac of the rows (stratified, seeded) is held out for calibration and validation
- * metrics. Rows with a missing label are skipped; a missing text is the empty text. More than
- * 64 classes or fewer than 2 is LP_EINVAL. *out is new. */
+ * valid_frac of the rows (stratified, seeded) is held out to choose C (o->text_c 0), fit the
+ * temperature and thresholds and measure the validation metrics, and the final model is refit
+ * on every row with that C (o->text_refit). Rows with a missing label are skipped; a missing
+ * text is the empty text. More than 64 classes or fewer than 2 is LP_EINVAL. *out is new. */
 lp_status dx_text_train(const char *path, const char *valid_path, const char *text_col,
                         const char *label_col, const dx_train_opts *o, dx_text_model **out,
                         lp_err *err);

@@ -77,7 +77,8 @@ dx_train_opts dx_train_opts_default(void)
     o.abstain_p = 0.6;
     o.ood_quantile = 0.99;
     o.seed = 42;
-    o.text_c = 100;
+    o.text_c = 0;
+    o.text_refit = true;
     o.text_ngram_max = 1;
     o.ema_decay = 0.995;
     o.keep_last = true;

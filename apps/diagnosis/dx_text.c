@@ -48,6 +48,8 @@ struct dx_text_model {
     char **vocab;           /* sorted unigram terms, pointers into model's feature names */
     size_t n_vocab;
     double T, abstain_p, cov_thr;
+    double C;   /* inverse L2 strength of the logistic regression (chosen or given) */
+    bool refit; /* the final model was refit on every row after the validation fits */
     char version[32];
     char *card;
     lp_drift *drift; /* validation top probability and known-word OOD score, or NULL */
@@ -573,9 +575,16 @@ static lp_status build_card(dx_text_model *m, const char *path, const char *text
     cJSON *arch = cJSON_AddObjectToObject(c, "model");
     char fam[160];
     snprintf(fam, sizeof fam, "logistic regression (L2, C = %g) on TF-IDF (word 1-%u grams%s, "
-             "L2-normalised rows)", o->text_c, o->text_ngram_max ? o->text_ngram_max : 1,
+             "L2-normalised rows)", m->C, o->text_ngram_max ? o->text_ngram_max : 1,
              o->text_sublinear ? ", sublinear tf" : "");
     cJSON_AddStringToObject(arch, "family", fam);
+    cJSON_AddStringToObject(arch, "C_chosen_by",
+                            o->text_c > 0 ? "given" : "temperature-scaled validation "
+                            "log-likelihood over C in {10, 100, 1000, 10000}");
+    cJSON_AddStringToObject(arch, "fit", m->refit ? "refit on every row (training and validation) "
+                            "after the validation split chose C, the temperature and the "
+                            "thresholds; validation metrics are the split model's"
+                            : "the training rows; validation metrics on the validation rows");
     if (m->head) {
         cJSON *e = cJSON_AddObjectToObject(arch, "encoder");
         cJSON_AddStringToObject(e, "file", m->ident.path);
@@ -614,11 +623,10 @@ static lp_status build_card(dx_text_model *m, const char *path, const char *text
     return m->card ? LP_OK : lp_err_set(err, LP_ENOMEM, "text model: out of memory for the card");
 }
 
-/* Temperature, ECE before / after, the known-share threshold, the card and the dx.text
- * section. */
-static lp_status fit_trust(dx_text_model *m, const rows *tr, const rows *va, const char *path,
-                           const char *text_col, const char *label_col, const dx_train_opts *o,
-                           lp_err *err)
+/* Temperature, the known-share threshold (and the encoder's cosine one), the drift reference
+ * and the validation metrics at T = 1 (*before) and at T (*after), all from va. */
+static lp_status fit_trust(dx_text_model *m, const rows *va, const dx_train_opts *o,
+                           dx_eval *before, dx_eval *after, lp_err *err)
 {
     size_t nv = va->n, k = m->k;
     double *z = lp_mallocarray(nv, k * sizeof *z), *share = lp_mallocarray(nv, sizeof *share);
@@ -662,25 +670,39 @@ static lp_status fit_trust(dx_text_model *m, const rows *tr, const rows *va, con
     if (!st)
         st = dx_drift_fit(ans, nv, &m->drift, err);
     free(ans);
-    if (!st) {
-        lp_buf b;
-        lp_buf_init(&b);
-        st = lp_drift_save(m->drift, &b, err);
-        if (!st)
-            st = lp_model_set_extra(m->model, "drift", b.data, b.len, err);
-        lp_buf_free(&b);
-    }
-    dx_eval before, after;
     if (!st)
-        st = eval_rows(m, va, "validation rows", 1.0, &before, err);
+        st = eval_rows(m, va, "validation rows", 1.0, before, err);
     if (!st)
-        st = eval_rows(m, va, "validation rows", m->T, &after, err);
+        st = eval_rows(m, va, "validation rows", m->T, after, err);
+    free(cv);
+    free(z);
+    free(share);
+    free(nw);
+    free(kn);
+    free(y);
+    return st;
+}
+
+/* The final model's sections: the drift reference, its version (from its header), the card,
+ * the encoder head (encoder models) and the dx.text settings. */
+static lp_status seal(dx_text_model *m, const char *path, const char *text_col,
+                      const char *label_col, size_t n_train, size_t n_valid,
+                      const dx_eval *after, double ece_before, const dx_train_opts *o,
+                      lp_err *err)
+{
+    lp_buf db;
+    lp_buf_init(&db);
+    lp_status st = lp_drift_save(m->drift, &db, err);
+    if (!st)
+        st = lp_model_set_extra(m->model, "drift", db.data, db.len, err);
+    lp_buf_free(&db);
     if (!st) {
         char hex[65];
         const char *h = lp_model_header(m->model);
         lp_sha256_hex(h, strlen(h), hex);
         snprintf(m->version, sizeof m->version, "text-%.12s", hex);
-        st = build_card(m, path, text_col, label_col, tr->n, nv, &after, before.ece, o, err);
+        st = build_card(m, path, text_col, label_col, n_train, n_valid, after, ece_before, o,
+                        err);
     }
     char *sec = NULL;
     if (!st) {
@@ -708,12 +730,6 @@ static lp_status fit_trust(dx_text_model *m, const rows *tr, const rows *va, con
                      : lp_err_set(err, LP_ENOMEM, "text model: out of memory");
     }
     cJSON_free(sec);
-    free(cv);
-    free(z);
-    free(share);
-    free(nw);
-    free(kn);
-    free(y);
     return st;
 }
 
@@ -788,13 +804,121 @@ static lp_status fit_encoder(dx_text_model *m, const rows *tr, const rows *va,
     return st;
 }
 
+/* Validation negative log-likelihood of model lm on frame fva (rows va) after temperature
+ * scaling of its log-probabilities (the T fitted on those rows). */
+static lp_status calibrated_nll(const lp_model *lm, const lp_frame *fva, const rows *va,
+                                double *nll, lp_err *err)
+{
+    size_t k = lp_model_n_classes(lm), n = 0;
+    lp_predictions p = {0};
+    float *z = lp_mallocarray(va->n, (k ? k : 1) * sizeof *z);
+    int32_t *y = lp_mallocarray(va->n, sizeof *y);
+    lp_status st = z && y ? lp_model_predict(lm, fva, &p, err)
+                          : lp_err_set(err, LP_ENOMEM, "text model: out of memory");
+    for (size_t i = 0; !st && i < p.n && i < va->n; i++) {
+        int32_t c = -1; /* a label the split's training part never saw: left out here */
+        for (size_t j = 0; j < k && c < 0; j++)
+            if (strcmp(va->label[i], lp_model_class(lm, j)) == 0)
+                c = (int32_t)j;
+        if (c < 0)
+            continue;
+        for (size_t j = 0; j < k; j++)
+            z[n * k + j] = (float)log(fmax(p.out[i * k + j], 1e-30));
+        y[n++] = c;
+    }
+    double T = 1;
+    if (!st && n)
+        st = dx_fit_temperature(z, 1, y, n, k, &T, err);
+    double s = 0;
+    for (size_t i = 0; !st && i < n; i++) {
+        const float *r = z + i * k;
+        double mx = -INFINITY, sum = 0;
+        for (size_t j = 0; j < k; j++)
+            mx = fmax(mx, r[j] / T);
+        for (size_t j = 0; j < k; j++)
+            sum += exp(r[j] / T - mx);
+        s += mx + log(sum) - r[y[i]] / T;
+    }
+    *nll = n ? s / (double)n : INFINITY;
+    lp_predictions_clear(&p);
+    free(z);
+    free(y);
+    return st;
+}
+
+/* The logistic regression at C = given (> 0), or at the C of {10, 100, 1000, 10000} whose
+ * temperature-scaled validation log-likelihood is best (ties: the smaller C). Short symptom
+ * texts are nearly separable, so the best C is large there; the grid lets the data say so. */
+static lp_status fit_c(const lp_frame *ftr, const lp_frame *fva, const rows *va,
+                       lp_train_opts *to, lp_params *params, double given, lp_model **out,
+                       double *C, lp_err *err)
+{
+    static const double grid[] = {10, 100, 1000, 10000};
+    size_t ng = given > 0 ? 1 : sizeof grid / sizeof grid[0];
+    double best = INFINITY;
+    lp_status st = LP_OK;
+    *out = NULL;
+    for (size_t g = 0; g < ng && !st; g++) {
+        double c = given > 0 ? given : grid[g], nll = 0;
+        lp_model *lm = NULL;
+        st = lp_params_set_double(params, "C", c, err);
+        if (!st)
+            st = lp_model_train(ftr, fva, to, &lm, err);
+        if (!st && ng > 1)
+            st = calibrated_nll(lm, fva, va, &nll, err);
+        if (!st)
+            lp_log_debug("text model: C = %g, calibrated validation log-loss %.5f", c, nll);
+        if (!st && (*out == NULL || nll < best - 1e-9)) {
+            lp_model_free(*out);
+            *out = lm, *C = c, best = nll;
+        } else {
+            lp_model_free(lm);
+        }
+    }
+    if (st) {
+        lp_model_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+/* The model refit on every row f at m->C; the temperature, thresholds and ensemble weight stay
+ * those the split chose. Kept only when its classes are the split model's (a class seen only
+ * in the validation part keeps the split model). */
+static lp_status refit_all(dx_text_model *m, const lp_frame *f, const lp_train_opts *to,
+                           lp_params *params, lp_err *err)
+{
+    lp_model *nm = NULL;
+    lp_status st = lp_params_set_double(params, "C", m->C, err);
+    if (!st) /* every row trains; the header's "validation" metrics are then training metrics */
+        st = lp_model_train(f, f, to, &nm, err);
+    if (st)
+        return st;
+    bool same = lp_model_n_classes(nm) == m->k;
+    for (size_t j = 0; same && j < m->k; j++)
+        same = strcmp(lp_model_class(nm, j), m->labels[j]) == 0;
+    if (!same) {
+        lp_log_warn("text model: a class is only in the validation rows; not refit on every row");
+        lp_model_free(nm);
+        return LP_OK;
+    }
+    lp_explainer_free(m->ex);
+    lp_tokenizer_free(m->tok);
+    free(m->vocab);
+    m->ex = NULL, m->tok = NULL, m->vocab = NULL, m->n_vocab = 0;
+    lp_model_free(m->model);
+    m->model = nm;
+    m->refit = true;
+    return attach(m, err);
+}
+
 lp_status dx_text_train(const char *path, const char *valid_path, const char *text_col,
                         const char *label_col, const dx_train_opts *o, dx_text_model **out,
                         lp_err *err)
 {
     *out = NULL;
     rows all = {0}, tr = {0}, va = {0};
-    lp_frame *ftr = NULL, *fva = NULL;
+    lp_frame *ftr = NULL, *fva = NULL, *f = NULL; /* f: every row (split mode) */
     lp_split sp = {0};
     lp_pipeline *pl = NULL;
     lp_params *params = NULL;
@@ -811,7 +935,6 @@ lp_status dx_text_train(const char *path, const char *valid_path, const char *te
         if (!st)
             st = rows_frame(&va, NULL, va.n, &fva, err);
     } else if (!st) {
-        lp_frame *f = NULL;
         st = rows_frame(&all, NULL, all.n, &f, err);
         if (!st)
             st = lp_split_stratified(lp_frame_col(f, 1), o->valid_frac, o->seed, &sp, err);
@@ -819,7 +942,6 @@ lp_status dx_text_train(const char *path, const char *valid_path, const char *te
             st = lp_frame_take_rows(f, sp.train, sp.n_train, &ftr, err);
         if (!st)
             st = lp_frame_take_rows(f, sp.test, sp.n_test, &fva, err);
-        lp_frame_free(f);
         /* rows views of the two parts (strings borrowed from all) */
         if (!st) {
             tr.n = sp.n_train, va.n = sp.n_test;
@@ -847,26 +969,30 @@ lp_status dx_text_train(const char *path, const char *valid_path, const char *te
         st = pl ? lp_pipeline_add(pl, cols, 1, &so, err)
                 : lp_err_set(err, LP_ENOMEM, "text model: out of memory");
     }
-    if (!st) {
-        lp_train_opts to = lp_train_opts_default();
-        to.kind = LP_MODEL_KIND_LOGISTIC;
-        to.label = DX_LABEL_COL;
-        to.seed = o->seed;
-        to.data_name = path;
-        to.pipeline = pl;
-        params = lp_params_new();
-        st = params ? lp_params_set_double(params, "C", o->text_c, err)
-                    : lp_err_set(err, LP_ENOMEM, "text model: out of memory");
-        to.params = params;
-        if (!st)
-            st = lp_model_train(ftr, fva, &to, &m->model, err);
-    }
+    lp_train_opts to = lp_train_opts_default();
+    to.kind = LP_MODEL_KIND_LOGISTIC;
+    to.label = DX_LABEL_COL;
+    to.seed = o->seed;
+    to.data_name = path;
+    to.pipeline = pl;
+    params = st ? NULL : lp_params_new();
+    if (!st && !params)
+        st = lp_err_set(err, LP_ENOMEM, "text model: out of memory");
+    to.params = params;
+    if (!st)
+        st = fit_c(ftr, fva, &va, &to, params, o->text_c, &m->model, &m->C, err);
     if (!st)
         st = attach(m, err);
     if (!st && o->encoder)
         st = fit_encoder(m, &tr, &va, o, err);
+    dx_eval before, after;
     if (!st)
-        st = fit_trust(m, &tr, &va, path, text_col, label_col, o, err);
+        st = fit_trust(m, &va, o, &before, &after, err);
+    if (!st && f && o->text_refit)
+        st = refit_all(m, f, &to, params, err);
+    if (!st)
+        st = seal(m, path, text_col, label_col, m->refit ? all.n : tr.n, va.n, &after,
+                  before.ece, o, err);
     if (all.n) { /* the split views borrow all's strings */
         free(tr.text), free(tr.label), free(va.text), free(va.label);
         rows_free(&all);
@@ -879,6 +1005,7 @@ lp_status dx_text_train(const char *path, const char *valid_path, const char *te
     lp_params_free(params);
     lp_frame_free(ftr);
     lp_frame_free(fva);
+    lp_frame_free(f);
     if (st) {
         dx_text_model_free(m);
         return st;

@@ -158,6 +158,8 @@ static dx_train_opts train_opts_from_env(void)
         o.text_c = atof(v);
     if ((v = getenv("DX_TEXT_NGRAM")) && atoi(v) > 0)
         o.text_ngram_max = (unsigned)atoi(v);
+    if ((v = getenv("DX_TEXT_REFIT")))
+        o.text_refit = strcmp(v, "0") != 0;
     return o;
 }
 

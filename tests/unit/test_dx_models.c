@@ -210,6 +210,54 @@ static void test_text_bad_training_input(void **state)
     free(p2);
 }
 
+/* C from the grid on the validation split and the refit on every row, or a given C and the
+ * split's training part: the card says which. */
+static void test_text_fit_choices(void **state)
+{
+    (void)state;
+    char *path = write_texts("dx_tfit.csv", 3, 120, 21, NULL);
+    for (int variant = 0; variant < 2; variant++) {
+        dx_train_opts o = dx_train_opts_default();
+        o.valid_frac = 0.3;
+        if (variant == 1)
+            o.text_c = 50, o.text_refit = false;
+        dx_text_model *m = NULL;
+        lp_err err;
+        assert_int_equal(dx_text_train(path, NULL, "text", "label", &o, &m, &err), LP_OK);
+        cJSON *c = cJSON_Parse(dx_text_model_card(m));
+        const cJSON *model = cJSON_GetObjectItem(c, "model");
+        const cJSON *data = cJSON_GetObjectItem(c, "training_data");
+        const char *fam = cJSON_GetStringValue(cJSON_GetObjectItem(model, "family"));
+        const char *by = cJSON_GetStringValue(cJSON_GetObjectItem(model, "C_chosen_by"));
+        const char *fit = cJSON_GetStringValue(cJSON_GetObjectItem(model, "fit"));
+        double ntr = cJSON_GetNumberValue(cJSON_GetObjectItem(data, "train_rows"));
+        double nva = cJSON_GetNumberValue(cJSON_GetObjectItem(data, "valid_rows"));
+        assert_non_null(fam);
+        assert_non_null(by);
+        assert_non_null(fit);
+        if (variant == 0) {
+            bool in_grid = strstr(fam, "C = 10)") || strstr(fam, "C = 100)") ||
+                           strstr(fam, "C = 1000)") || strstr(fam, "C = 10000)");
+            assert_true(in_grid);
+            assert_non_null(strstr(by, "validation log-likelihood"));
+            assert_true(strncmp(fit, "refit on every row", 18) == 0);
+            assert_true(ntr == 120 && nva > 0 && nva < 120);
+        } else {
+            assert_non_null(strstr(fam, "C = 50)"));
+            assert_string_equal(by, "given");
+            assert_true(strncmp(fit, "the training rows", 17) == 0);
+            assert_true(ntr + nva == 120 && nva > 0);
+        }
+        /* the refit model answers its own classes */
+        dx_answer a;
+        assert_int_equal(dx_text_predict(m, "I have rash and itchy since monday", &a, &err), LP_OK);
+        assert_string_equal(a.labels[a.order[0]], "psoriasis");
+        cJSON_Delete(c);
+        dx_text_model_free(m);
+    }
+    free(path);
+}
+
 /* y = [x0 + 0.5 x1 + noise > 0], 400 rows; a held-out file from the same law. */
 static char *write_tabular(const char *name, int n, uint64_t seed)
 {
@@ -325,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_text_binary_signs),
         cmocka_unit_test(test_text_roundtrip_and_ood),
         cmocka_unit_test(test_text_bad_training_input),
+        cmocka_unit_test(test_text_fit_choices),
         cmocka_unit_test(test_tabular_cv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
