@@ -3,7 +3,7 @@
  * regularization chosen by k-fold cross-validation on the training file, and a temperature
  * fitted on the out-of-fold probabilities of that choice.
  *
- * Folds are seeded (lp_kfold_split, shuffled); every fold fits the same default pipeline on
+ * Folds are seeded and stratified by the label (make_folds); every fold fits the same default pipeline on
  * its own training part, so no statistic of a test fold leaks into its model. The temperature
  * is fitted on the folds' held-out predictions at the chosen C (every training row predicted
  * once, by a model that did not see it), not on a validation split: a tabular file is small
@@ -224,6 +224,43 @@ void dx_tabular_apply(const dx_tabular_info *info, double *p, size_t n, size_t k
     }
 }
 
+/* Folds stratified by the label (sklearn's StratifiedKFold, as its LogisticRegressionCV uses
+ * for classifiers): each fold keeps the class mix, so the fold accuracies that choose C vary
+ * less. A label with more than 64 distinct values (a regression target) gets plain folds;
+ * a missing label is a group of its own. */
+static lp_status make_folds(const lp_frame *f, size_t jl, size_t n, uint64_t seed, int32_t *fold,
+                            lp_err *err)
+{
+    enum { MAXK = 64 };
+    char *seen[MAXK];
+    size_t k = 0;
+    int32_t *y = lp_mallocarray(n, sizeof *y);
+    if (!y)
+        return lp_err_set(err, LP_ENOMEM, "tabular: out of memory");
+    const lp_column *col = lp_frame_col(f, jl);
+    bool strat = true;
+    for (size_t i = 0; i < n && strat; i++) {
+        char buf[256];
+        const char *s = lp_column_cell_str(col, i, buf, sizeof buf);
+        if (!s)
+            s = "";
+        size_t c = 0;
+        while (c < k && strcmp(seen[c], s) != 0)
+            c++;
+        if (c == k && k == MAXK)
+            strat = false;
+        else if (c == k && !(seen[k++] = strdup(s)))
+            strat = false;
+        y[i] = (int32_t)c;
+    }
+    lp_status st = strat ? lp_kfold_stratified(y, n, DX_CV_FOLDS, seed, fold, err)
+                         : lp_kfold_split(n, DX_CV_FOLDS, seed, fold, err);
+    for (size_t c = 0; c < k; c++)
+        free(seen[c]);
+    free(y);
+    return st;
+}
+
 lp_status dx_tabular_train(const char *path, const char *valid_path, const char *label,
                            const dx_train_opts *o, lp_model **out, dx_tabular_info *info,
                            lp_err *err)
@@ -248,7 +285,7 @@ lp_status dx_tabular_train(const char *path, const char *valid_path, const char 
     if (!st && (!v.fold || !v.tr || !v.te))
         st = lp_err_set(err, LP_ENOMEM, "tabular: out of memory");
     if (!st)
-        st = lp_kfold_split(n, DX_CV_FOLDS, o->seed, v.fold, err);
+        st = make_folds(f, j, n, o->seed, v.fold, err);
     double best = -1, best_c = 1;
     size_t ng = sizeof C_GRID / sizeof C_GRID[0];
     for (size_t g = 0; g < ng && !st; g++) {
