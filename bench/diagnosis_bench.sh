@@ -8,7 +8,8 @@
 #     calibrated) vs scikit-learn TfidfVectorizer + LogisticRegression (default C = 1, and
 #     C = 100 as lepton uses) and the fastText CLI (supervised: its defaults, and 50 epochs at
 #     lr 0.5).
-#  3. breast-cancer-wisconsin (train.csv / test.csv): lepton tabular logistic vs scikit-learn.
+#  3. breast-cancer-wisconsin (train.csv / test.csv): lepton tabular logistic (C by stratified
+#     5-fold CV, temperature on the out-of-fold probabilities) vs scikit-learn.
 #  4. POST /v1/diagnose latency (wrk, 1 connection, sequential requests): an image (a
 #     PneumoniaMNIST test image as PNG) and a text, each with and without the explanation.
 # usage: bench/diagnosis_bench.sh [BUILD_DIR=build] [EPOCHS=12]   env: DURATION (10 s per
@@ -35,7 +36,7 @@ DX_EPOCHS=$epochs DX_THREADS=2 "$bin" train --images "$p/train-images-idx3-ubyte
   --valid-labels "$p/val-labels-idx1-ubyte" --out "$tmp/pn.lpm" >"$tmp/pn.train"
 t1=$(date +%s.%N)
 head -1 "$tmp/pn.train"
-sed -n 2p "$tmp/pn.train" | $py -c 'import json,sys; c=json.load(sys.stdin)["calibration"]; print("lepton calibration (val): T %.3f, ECE %.4f -> %.4f" % (c["temperature"], c["ece_before"], c["ece_after"]))'
+sed -n 2p "$tmp/pn.train" | $py -c 'import json,sys; d=json.load(sys.stdin); c=d["calibration"]; print("lepton: %s; fit: %s; calibration (val): T %.3f, ECE %.4f -> %.4f" % (d["model"]["family"], d["model"].get("fit", "-"), c["temperature"], c["ece_before"], c["ece_after"]))'
 printf 'lepton train seconds (wall, incl. loading and calibration): %.1f\n' "$(echo "$t1 - $t0" | bc)"
 echo -n "lepton test: "
 "$bin" eval --model "$tmp/pn.lpm" --images "$p/test-images-idx3-ubyte" \
@@ -48,14 +49,14 @@ echo "load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 s=$data/symptom2disease
 echo "== symptom2disease"
 "$bin" train --text "$s/train.tsv" --label-col label --out "$tmp/s.lpm" >"$tmp/s.train"
-sed -n 2p "$tmp/s.train" | $py -c 'import json,sys; c=json.load(sys.stdin)["calibration"]; print("lepton calibration (val): T %.3f, ECE %.4f -> %.4f" % (c["temperature"], c["ece_before"], c["ece_after"]))'
+sed -n 2p "$tmp/s.train" | $py -c 'import json,sys; d=json.load(sys.stdin); c=d["calibration"]; print("lepton: %s; fit: %s; calibration (val): T %.3f, ECE %.4f -> %.4f" % (d["model"]["family"], d["model"].get("fit", "-"), c["temperature"], c["ece_before"], c["ece_after"]))'
 echo -n "lepton test: "; "$bin" eval --model "$tmp/s.lpm" --text "$s/test.tsv" --json
 $py - "$s" <<'PY'
 import sys, pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 tr = pd.read_csv(sys.argv[1] + "/train.tsv", sep="\t"); te = pd.read_csv(sys.argv[1] + "/test.tsv", sep="\t")
-for C in (1.0, 100.0):
+for C in (1.0, 100.0, 10000.0):
     v = TfidfVectorizer(); m = LogisticRegression(C=C, max_iter=5000).fit(v.fit_transform(tr.text), tr.label)
     print('scikit-learn TF-IDF + LogisticRegression(C=%g): {"accuracy": %.6f}' % (C, (m.predict(v.transform(te.text)) == te.label).mean()))
 PY
@@ -75,8 +76,9 @@ fi
 b=$data/breast-cancer-wisconsin
 echo "== breast-cancer-wisconsin"
 label=$(head -1 "$b/train.csv" | tr , '\n' | tail -1)
-"$bin" train --tabular "$b/train.csv" --label "$label" --out "$tmp/b.lpm" >/dev/null
+echo -n "lepton: "; "$bin" train --tabular "$b/train.csv" --label "$label" --out "$tmp/b.lpm"
 echo -n "lepton test: "; "$bin" eval --model "$tmp/b.lpm" --tabular "$b/test.csv" --json
+echo "(more seeds, the test split's ECE noise floor and scikit-learn calibrated: bench/diagnosis_tabular.sh)"
 $py - "$b" "$label" <<'PY'
 import sys, pandas as pd
 from sklearn.linear_model import LogisticRegression
