@@ -6,10 +6,12 @@
  * $LEPTON_ENCODER, else build/encoder/minilm.lpm under the source tree (what
  * `lepton encoder install` writes), and skips (exit 77) saying so when neither exists.
  * Every sentence must reach cosine >= 0.9999 on the cpu table; a few also on the ref table;
- * with the bfloat16 products (LP_ENCODER_BF16, where the CPU has Intel AMX) >= 0.9995.
+ * with the bfloat16 products (LP_ENCODER_BF16, where the CPU has Intel AMX) >= 0.9995. LoRA
+ * fine-tuning with the bfloat16 frozen base follows the float32 one (test_bf16_lora_step).
  */
 #include "lp_test.h"
 
+#include "encoder/encoder_train.h"
 #include "lepton/encoder.h"
 
 #include <cjson/cJSON.h>
@@ -126,6 +128,92 @@ static void test_ref_matches_torch(void **state)
     check("ref", 3); /* the scalar table is slow: a few short sentences */
 }
 
+/* One LoRA step (rank 4, batch 16) from the same seed at float32 and at bfloat16 base
+ * products: AdamW's first step moves every parameter by about lr times the sign of its
+ * gradient (B starts at 0, so A only decays), so the two blocks' updates must agree in sign
+ * where float32 moved by more than half the learning rate. Gradients of the lower layers
+ * flow through every upper layer's dy W (the packed W^T): a wrong transpose or a missing
+ * accumulation leaves their signs at chance. Then five steps: the losses stay close. */
+static void test_bf16_lora_step(void **state)
+{
+    (void)state;
+    lp_encoder *e = NULL;
+    lp_err err;
+    if (lp_encoder_load(encoder_path(), "cpu", &e, &err) ||
+        lp_encoder_set_precision(e, LP_ENCODER_FP32, &err))
+        fail_msg("%s", err.msg);
+    lp_encoder_precision probe = LP_ENCODER_BF16;
+    if (lp_encoder_set_precision(e, probe, &err)) {
+        print_message("bf16 LoRA: %s: skipped\n", err.msg);
+        lp_encoder_free(e);
+        return;
+    }
+    lp_fixture *fx = lp_fixture_load("minilm.txt");
+    size_t n;
+    char **raw = lp_fixture_strings(fx, "texts", &n);
+    if (n > 32)
+        n = 32;
+    char **texts = calloc(n, sizeof *texts);
+    int32_t *y = calloc(n, sizeof *y);
+    for (size_t i = 0; i < n; i++) {
+        cJSON *j = cJSON_Parse(raw[i]);
+        texts[i] = strdup(j->valuestring);
+        y[i] = (int32_t)(strlen(texts[i]) % 3); /* any fixed labels */
+        cJSON_Delete(j);
+    }
+    lp_encoder_ft_opts o = lp_encoder_ft_opts_default();
+    o.rank = 4;
+    o.batch_size = 16;
+    o.epochs = 1;
+    o.max_steps = 1;
+    lp_encoder_adapter *a[2] = {NULL, NULL}, *fresh = NULL;
+    double loss[2];
+    for (int b = 0; b < 2; b++) {
+        if (lp_encoder_set_precision(e, b ? LP_ENCODER_BF16 : LP_ENCODER_FP32, &err) ||
+            lp_encoder_finetune(e, (const char *const *)texts, y, n, 3, &o, &a[b], &loss[b], &err))
+            fail_msg("%s", err.msg);
+    }
+    if (et_adapter_new(e, LP_ENCODER_FT_METHOD_LORA, o.rank, o.alpha, 3, o.seed, &fresh, &err))
+        fail_msg("%s", err.msg);
+    size_t moved = 0, agree = 0;
+    double lr = o.adamw.lr;
+    for (size_t i = 0; i < fresh->n_block; i++) {
+        double d32 = a[0]->block[i] - fresh->block[i], d16 = a[1]->block[i] - fresh->block[i];
+        if (fabs(d32) > 0.5 * lr) {
+            moved++;
+            agree += (d32 > 0) == (d16 > 0);
+        }
+    }
+    print_message("bf16 LoRA: first step: %zu of %zu parameters moved, signs agree on %.4f; "
+                  "loss %.5f vs %.5f\n", moved, fresh->n_block, (double)agree / (double)moved,
+                  loss[0], loss[1]);
+    assert_true(moved > fresh->n_block / 4);
+    assert_true((double)agree >= 0.95 * (double)moved);
+    assert_true(fabs(loss[0] - loss[1]) < 0.01 * loss[0]);
+    for (int b = 0; b < 2; b++)
+        lp_encoder_adapter_free(a[b]);
+    o.max_steps = 5;
+    o.epochs = 3;
+    for (int b = 0; b < 2; b++) {
+        a[b] = NULL;
+        if (lp_encoder_set_precision(e, b ? LP_ENCODER_BF16 : LP_ENCODER_FP32, &err) ||
+            lp_encoder_finetune(e, (const char *const *)texts, y, n, 3, &o, &a[b], &loss[b], &err))
+            fail_msg("%s", err.msg);
+    }
+    print_message("bf16 LoRA: after 5 steps loss %.5f (float32) vs %.5f (bf16 base)\n", loss[0],
+                  loss[1]);
+    assert_true(fabs(loss[0] - loss[1]) < 0.02 * loss[0]);
+    for (int b = 0; b < 2; b++)
+        lp_encoder_adapter_free(a[b]);
+    lp_encoder_adapter_free(fresh);
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]);
+    free(texts);
+    free(y);
+    lp_fixture_free(fx);
+    lp_encoder_free(e);
+}
+
 int main(void)
 {
     encoder_path(); /* skip the whole program when the file is absent */
@@ -133,6 +221,7 @@ int main(void)
         cmocka_unit_test(test_cpu_matches_torch),
         cmocka_unit_test(test_cpu_bf16_matches_torch),
         cmocka_unit_test(test_ref_matches_torch),
+        cmocka_unit_test(test_bf16_lora_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,11 @@
  * head, plus the adapter's .lpa file and prediction (see encoder.h for the model and format).
  *
  * Not here: the inference forward (encoder.c, which this file never calls during training so
- * an optimised inference path cannot change gradients), dropout, contrastive objectives.
+ * an optimised inference path cannot change gradients), dropout, contrastive objectives. The
+ * one precision choice shared with inference: under an encoder set to bfloat16, head and LoRA
+ * nets run the frozen base products (x W^T forward, dy W backward) through the table's bf16
+ * products, as QLoRA-style training does with a low-precision frozen base; what is trained and
+ * every gradient of it stays float32 (et_net.pk).
  *
  * Every device op goes through the backend table. The host only prepares ids, positions, the
  * key mask and pooling weights, and does the (B, D) L2 normalisation and its backward after a
@@ -295,6 +299,46 @@ lp_status et_adapter_new(const lp_encoder *e, lp_encoder_ft_method m, size_t r, 
 
 /* ---- the training net --------------------------------------------------------------------- */
 
+/* net->pk: the frozen base weights packed for bf16_linear (see et_net). W^T only for lora,
+ * whose backward needs dy W; a head net never propagates into the encoder. */
+static lp_status pack_base(et_net *net, lp_err *err)
+{
+    const lp_encoder *e = net->e;
+    const lp_backend *be = net->be;
+    size_t L = e->cfg.layers, np = L * ET_TARGETS * 2, maxw = 0;
+    bool lora = net->method == LP_ENCODER_FT_METHOD_LORA;
+    for (size_t t = 0; t < ET_TARGETS; t++) {
+        size_t in, out;
+        target_dims(&e->cfg, t, &in, &out);
+        maxw = in * out > maxw ? in * out : maxw;
+    }
+    net->pk = lp_calloc(np, sizeof *net->pk);
+    float *wt = lora ? lp_mallocarray(maxw, sizeof *wt) : NULL;
+    if (!net->pk || (lora && !wt)) {
+        free(wt);
+        return lp_err_set(err, LP_ENOMEM, "encoder finetune: out of memory");
+    }
+    lp_status s = LP_OK;
+    for (size_t l = 0; l < L && !s; l++) {
+        const enc_layer *W = &e->layer[l];
+        const size_t wo[ET_TARGETS] = {W->wq, W->wk, W->wv, W->wo, W->w1, W->w2};
+        for (size_t t = 0; t < ET_TARGETS && !s; t++) {
+            size_t in, out, i = (l * ET_TARGETS + t) * 2;
+            target_dims(&e->cfg, t, &in, &out);
+            const float *w = net->P + wo[t];
+            s = be->bf16_pack(be, out, in, w, &net->pk[i], err);
+            if (!s && lora) {
+                for (size_t o = 0; o < out; o++)
+                    for (size_t j = 0; j < in; j++)
+                        wt[j * out + o] = w[o * in + j];
+                s = be->bf16_pack(be, in, out, wt, &net->pk[i + 1], err);
+            }
+        }
+    }
+    free(wt);
+    return s;
+}
+
 lp_status et_net_new(const lp_encoder *e, const lp_encoder_adapter *a, et_net *net, lp_err *err)
 {
     const lp_backend *be = e->be;
@@ -325,6 +369,23 @@ lp_status et_net_new(const lp_encoder *e, const lp_encoder_adapter *a, et_net *n
         return s;
     }
     net->P = a->method == LP_ENCODER_FT_METHOD_FULL ? net->blk.ptr : e->params.ptr;
+    if (e->bf16 && a->method != LP_ENCODER_FT_METHOD_FULL && be->bf16_pack && be->host_visible) {
+        lp_err e2;
+        s = pack_base(net, &e2);
+        if (s == LP_EUNSUPPORTED) { /* shapes the products do not take: float32 throughout */
+            lp_log_debug("encoder finetune: base products in float32 (%s)", lp_err_text(&e2));
+            size_t np = e->cfg.layers * ET_TARGETS * 2;
+            for (size_t i = 0; i < np; i++)
+                be->bf16_free(be, net->pk[i]);
+            free(net->pk);
+            net->pk = NULL;
+            s = LP_OK;
+        } else if (s) {
+            *err = e2;
+            et_net_free(net);
+            return s;
+        }
+    }
     return LP_OK;
 }
 
@@ -332,6 +393,10 @@ void et_net_free(et_net *net)
 {
     if (!net || !net->be)
         return;
+    size_t np = net->pk ? net->e->cfg.layers * ET_TARGETS * 2 : 0;
+    for (size_t i = 0; i < np; i++)
+        net->be->bf16_free(net->be, net->pk[i]);
+    free(net->pk);
     lp_dbuf_free(net->be, &net->blk);
     lp_dbuf_free(net->be, &net->grad);
     layout_clear(&net->lay);
@@ -356,7 +421,7 @@ typedef struct et_acts {
     float *logits, *dlogits;              /* (B, C) */
     float *mask, *poolw;                  /* (B, T) */
     int32_t *ids, *pos, *targets;         /* (N), (N), (B) */
-    float *d0, *d1, *dctx, *dq, *dk, *dv; /* (N, D) backward scratch */
+    float *d0, *d1, *dctx, *dq, *dk, *dv, *dxs; /* (N, D) backward scratch */
     float *dh;                            /* (N, F) */
     float *dprobs;                        /* (B, H, T, T) */
     float *g;                             /* (N, r) */
@@ -393,7 +458,7 @@ static lp_status acts_alloc(const et_net *net, size_t B, size_t T, bool grads, e
                        4 * ROUND16(N) + (r ? ET_TARGETS * ROUND16(N * r) : 0);
     size_t fixed = 3 * ROUND16(N * D) + 2 * ROUND16(N) + 3 * ROUND16(B * D) + 2 * ROUND16(B * C) +
                    2 * ROUND16(B * T) + 2 * ROUND16(N) + ROUND16(B);
-    size_t scratch = grads ? 6 * ROUND16(N * D) + ROUND16(N * F) + ROUND16(B * H * T * T) +
+    size_t scratch = grads ? 7 * ROUND16(N * D) + ROUND16(N * F) + ROUND16(B * H * T * T) +
                                  ROUND16(N * (r ? r : 1))
                            : 0;
     size_t total = fixed + nl * per_layer + scratch;
@@ -438,7 +503,7 @@ static lp_status acts_alloc(const et_net *net, size_t B, size_t T, bool grads, e
     for (size_t l = nl; l < c->layers; l++)
         a->layer[l] = a->layer[0];
     if (grads) {
-        float **sd[] = {&a->d0, &a->d1, &a->dctx, &a->dq, &a->dk, &a->dv};
+        float **sd[] = {&a->d0, &a->d1, &a->dctx, &a->dq, &a->dk, &a->dv, &a->dxs};
         for (size_t i = 0; i < sizeof sd / sizeof sd[0]; i++)
             *sd[i] = TAKE(N * D);
         a->dh = TAKE(N * F);
@@ -520,6 +585,7 @@ typedef struct et_lin {
     const float *w, *b;   /* (out, in), (out) */
     float *dw, *db;       /* full only, else NULL */
     const float *la, *lb; /* LoRA A (r, in), B (out, r); NULL without LoRA */
+    const void *pw, *pwt; /* W and W^T packed for bf16_linear (et_net.pk), or NULL */
     float *dla, *dlb;
     float *u; /* (N, r) kept x A^T */
 } et_lin;
@@ -533,6 +599,10 @@ static et_lin lin_of(const et_net *net, size_t l, size_t t, et_layer_acts *L)
     target_dims(&net->e->cfg, t, &q.in, &q.out);
     q.w = net->P + wo[t];
     q.b = net->P + bo[t];
+    if (net->pk) {
+        q.pw = net->pk[(l * ET_TARGETS + t) * 2];
+        q.pwt = net->pk[(l * ET_TARGETS + t) * 2 + 1];
+    }
     if (net->method == LP_ENCODER_FT_METHOD_FULL) {
         q.dw = net->grad.ptr + wo[t];
         q.db = net->grad.ptr + bo[t];
@@ -553,9 +623,13 @@ static lp_status lin_fwd(const et_net *net, const et_lin *f, size_t N, const flo
                          lp_err *err)
 {
     const lp_backend *be = net->be;
-    TRY(be->sgemm(be, false, true, N, f->out, f->in, 1.0f, x, f->in, f->w, f->in, 0.0f, y, f->out,
-                  err));
-    TRY(be->bias_add(be, N, f->out, f->b, y, err));
+    if (f->pw) {
+        TRY(be->bf16_linear(be, N, f->in, f->out, x, f->pw, f->b, y, err));
+    } else {
+        TRY(be->sgemm(be, false, true, N, f->out, f->in, 1.0f, x, f->in, f->w, f->in, 0.0f, y,
+                      f->out, err));
+        TRY(be->bias_add(be, N, f->out, f->b, y, err));
+    }
     if (!f->la)
         return LP_OK;
     TRY(be->sgemm(be, false, true, N, net->r, f->in, 1.0f, x, f->in, f->la, f->in, 0.0f, f->u,
@@ -565,9 +639,11 @@ static lp_status lin_fwd(const et_net *net, const et_lin *f, size_t N, const flo
 }
 
 /* The backward of lin_fwd given dy (N, out) (see the file comment). dx (N, in) = dy W + s g A,
- * overwritten (beta_dx 0) or accumulated (1); NULL skips it. g (N, r) scratch. */
+ * overwritten (beta_dx 0) or accumulated (1); NULL skips it. g (N, r) scratch; xs (N, in)
+ * scratch for an accumulated dx through the bf16 product (may be NULL otherwise). */
 static lp_status lin_bwd(const et_net *net, const et_lin *f, size_t N, const float *x,
-                         const float *dy, float *g, float *dx, float beta_dx, lp_err *err)
+                         const float *dy, float *g, float *dx, float beta_dx, float *xs,
+                         lp_err *err)
 {
     const lp_backend *be = net->be;
     size_t r = net->r;
@@ -585,8 +661,15 @@ static lp_status lin_bwd(const et_net *net, const et_lin *f, size_t N, const flo
     }
     if (!dx)
         return LP_OK;
-    TRY(be->sgemm(be, false, false, N, f->in, f->out, 1.0f, dy, f->out, f->w, f->in, beta_dx, dx,
-                  f->in, err));
+    if (f->pwt && beta_dx == 0.0f) {
+        TRY(be->bf16_linear(be, N, f->out, f->in, dy, f->pwt, NULL, dx, err));
+    } else if (f->pwt) {
+        TRY(be->bf16_linear(be, N, f->out, f->in, dy, f->pwt, NULL, xs, err));
+        TRY(be->add(be, N * f->in, dx, xs, dx, err));
+    } else {
+        TRY(be->sgemm(be, false, false, N, f->in, f->out, 1.0f, dy, f->out, f->w, f->in, beta_dx,
+                      dx, f->in, err));
+    }
     if (f->la)
         TRY(be->sgemm(be, false, false, N, f->in, r, net->scale, g, r, f->la, f->in, 1.0f, dx,
                       f->in, err));
@@ -707,20 +790,20 @@ static lp_status layer_bwd(const et_net *net, size_t l, et_acts *a, size_t B, si
     /* dsum2 = LN2'(dout), in place; it is also d x1 through the residual */
     TRY(be->layernorm_backward(be, N, D, L->sum2, net->P + W->ln2_g, L->mean2, L->rstd2, dout, dout,
                                full ? G + W->ln2_g : NULL, full ? G + W->ln2_b : NULL, err));
-    TRY(lin_bwd(net, &f[5], N, L->h_act, dout, a->g, a->dh, 0.0f, err));
+    TRY(lin_bwd(net, &f[5], N, L->h_act, dout, a->g, a->dh, 0.0f, NULL, err));
     TRY(be->act_backward(be, LP_ACT_KIND_GELU_ERF, N * F, L->h_pre, a->dh, a->dh, err));
-    TRY(lin_bwd(net, &f[4], N, L->x1, a->dh, a->g, dout, 1.0f, err)); /* dx1 = dsum2 + W1' */
+    TRY(lin_bwd(net, &f[4], N, L->x1, a->dh, a->g, dout, 1.0f, a->dxs, err)); /* dx1 = dsum2 + W1' */
     /* dsum1 = LN1'(dx1), also d x_in through the residual */
     TRY(be->layernorm_backward(be, N, D, L->sum1, net->P + W->ln1_g, L->mean1, L->rstd1, dout, dout,
                                full ? G + W->ln1_g : NULL, full ? G + W->ln1_b : NULL, err));
-    TRY(lin_bwd(net, &f[3], N, L->ctx, dout, a->g, a->dctx, 0.0f, err));
+    TRY(lin_bwd(net, &f[3], N, L->ctx, dout, a->g, a->dctx, 0.0f, NULL, err));
     TRY(et_attention_backward(be, B, T, c->heads, D, L->q, L->k, L->v, L->probs, a->dctx, a->dprobs,
                               a->dq, a->dk, a->dv, err));
     if (din)
         TRY(be->copy_d2d(be, din, dout, N * D * sizeof(float), err));
-    TRY(lin_bwd(net, &f[0], N, L->x_in, a->dq, a->g, din, 1.0f, err));
-    TRY(lin_bwd(net, &f[1], N, L->x_in, a->dk, a->g, din, 1.0f, err));
-    return lin_bwd(net, &f[2], N, L->x_in, a->dv, a->g, din, 1.0f, err);
+    TRY(lin_bwd(net, &f[0], N, L->x_in, a->dq, a->g, din, 1.0f, a->dxs, err));
+    TRY(lin_bwd(net, &f[1], N, L->x_in, a->dk, a->g, din, 1.0f, a->dxs, err));
+    return lin_bwd(net, &f[2], N, L->x_in, a->dv, a->g, din, 1.0f, a->dxs, err);
 }
 
 /* From dlogits (device): head gradients, then (lora, full) the encoder's. */
