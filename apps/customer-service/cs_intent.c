@@ -250,22 +250,7 @@ static lp_status strat_split(const char *const *labels, size_t n, double frac, u
 static lp_status embed_texts(const cs_intent *m, const char *const *texts, size_t n, float **out,
                              lp_err *err)
 {
-    if (!m->adapter)
-        return eh_embed(m->enc, texts, n, out, err);
-    *out = NULL;
-    size_t d = m->ident.dim, c = lp_encoder_adapter_n_classes(m->adapter);
-    float *x = lp_mallocarray(n ? n * d : 1, sizeof(float));
-    float *p = lp_mallocarray(n ? n * c : 1, sizeof(float));
-    lp_status st = x && p ? LP_OK : lp_err_set(err, LP_ENOMEM, "intent: out of memory");
-    if (st == LP_OK && n)
-        st = lp_encoder_adapter_predict(m->adapter, m->enc, texts, n, p, x, err);
-    free(p);
-    if (st != LP_OK) {
-        free(x);
-        return st;
-    }
-    *out = x;
-    return LP_OK;
+    return eh_embed_with(m->enc, m->adapter, texts, n, out, err);
 }
 
 /* Embeddings (n, D) of texts: the training cache when texts is the cached array, else the

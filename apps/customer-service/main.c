@@ -146,25 +146,10 @@ static int cmd_train(int argc, char **argv)
     }
     sp.encoder = get(fl, "--encoder");
     sp.finetune = get(fl, "--finetune");
-    const char *ftn[2] = {get(fl, "--ft-epochs"), get(fl, "--ft-steps")};
-    size_t *ftv[2] = {&sp.ft_epochs, &sp.ft_max_steps};
-    for (int i = 0; i < 2; i++) {
-        if (!ftn[i])
-            continue;
-        char *end;
-        unsigned long long v = strtoull(ftn[i], &end, 10);
-        if (end == ftn[i] || *end || v < 1 || v > 1000000) {
-            fprintf(stderr, "lepton-customer-service train: %s '%s': expected an integer in "
-                    "1..1000000\n", i ? "--ft-steps" : "--ft-epochs", ftn[i]);
-            return 2;
-        }
-        if (!sp.finetune || !strcmp(sp.finetune, "head")) {
-            fprintf(stderr, "lepton-customer-service train: %s needs --finetune lora or full\n",
-                    i ? "--ft-steps" : "--ft-epochs");
-            return 2;
-        }
-        *ftv[i] = (size_t)v;
-    }
+    int ftl = eh_ft_limits("lepton-customer-service train", sp.finetune, get(fl, "--ft-epochs"),
+                           get(fl, "--ft-steps"), &sp.ft_epochs, &sp.ft_max_steps);
+    if (ftl >= 0)
+        return ftl;
     double grid[16];
     if (get(fl, "--c")) {
         const char *p = get(fl, "--c");

@@ -44,6 +44,11 @@ typedef struct dx_train_opts {
     /* text model: a sentence encoder .lpm (NULL = none) whose frozen embeddings feed a head
      * ensembled with the TF-IDF model, plus an embedding-distance abstention (dx_text.c) */
     const char *encoder;
+    /* text model with an encoder: "lora" or "full" fine-tunes the encoder on the training rows
+     * first (lp_encoder_finetune; NULL or "head": frozen), ft_epochs (0: its default, 3) and
+     * ft_max_steps (0: no limit) as lp_encoder_ft_opts' epochs and max_steps */
+    const char *finetune;
+    size_t ft_epochs, ft_max_steps;
     /* image model: exponential moving average of the weights during training (lp_nn_opts
      * ema_decay; default 0.995), and the test-time augmentation views averaged in probability
      * space at prediction (1..DX_TTA_MAX, default 5: view 0 is the image itself, views 1..4

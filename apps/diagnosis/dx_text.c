@@ -38,6 +38,7 @@
 #define DX_TEXT_COL "text"   /* the column name inside the model */
 #define DX_LABEL_COL "label" /* the label name inside the model */
 #define DX_TERM_PREFIX DX_TEXT_COL ":tfidf:"
+#define DX_ADAPTER_SECTION "dx.encadapter" /* the fine-tuned encoder adapter (.lpa image) */
 
 struct dx_text_model {
     lp_model *model;
@@ -56,6 +57,7 @@ struct dx_text_model {
     /* encoder models only (head != NULL) */
     eh_head *head;
     lp_encoder *enc;
+    lp_encoder_adapter *adapter; /* --finetune lora|full: embeddings go through it; else NULL */
     eh_ident ident;
     double w_tfidf; /* ensemble weight of the TF-IDF log-probabilities */
     double cos_thr; /* abstain when the max centroid cosine is below this */
@@ -72,6 +74,7 @@ void dx_text_model_free(dx_text_model *m)
     free(m->card);
     lp_drift_free(m->drift);
     eh_head_free(m->head);
+    lp_encoder_adapter_free(m->adapter);
     lp_encoder_free(m->enc);
     free(m);
 }
@@ -91,6 +94,12 @@ const char *dx_text_model_version(const dx_text_model *m)
 const char *dx_text_model_card(const dx_text_model *m)
 {
     return m->card;
+}
+
+/* "head" for a frozen encoder, else the adapter's method ("lora", "full"). */
+static const char *finetune_name(const dx_text_model *m)
+{
+    return m->adapter ? lp_encoder_ft_method_name(lp_encoder_adapter_method(m->adapter)) : "head";
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -213,7 +222,7 @@ static lp_status mix_encoder(const dx_text_model *m, const char *const *texts, s
     size_t k = m->k;
     float *x = NULL;
     double *le = lp_mallocarray(n, k * sizeof *le);
-    lp_status st = le ? eh_embed(m->enc, texts, n, &x, err)
+    lp_status st = le ? eh_embed_with(m->enc, m->adapter, texts, n, &x, err)
                       : lp_err_set(err, LP_ENOMEM, "text model: out of memory");
     if (!st) {
         eh_head_logprob(m->head, x, n, le);
@@ -589,8 +598,12 @@ static lp_status build_card(dx_text_model *m, const char *path, const char *text
         cJSON *e = cJSON_AddObjectToObject(arch, "encoder");
         cJSON_AddStringToObject(e, "file", m->ident.path);
         cJSON_AddStringToObject(e, "sha256", m->ident.sha256);
-        cJSON_AddStringToObject(e, "head", "softmax on the frozen sentence embeddings, "
-                                "ensembled with the TF-IDF model in log-probability space");
+        cJSON_AddStringToObject(e, "head", m->adapter
+                                ? "softmax on the fine-tuned encoder's sentence embeddings, "
+                                  "ensembled with the TF-IDF model in log-probability space"
+                                : "softmax on the frozen sentence embeddings, "
+                                  "ensembled with the TF-IDF model in log-probability space");
+        cJSON_AddStringToObject(e, "finetune", finetune_name(m));
         cJSON_AddNumberToObject(e, "tfidf_weight", m->w_tfidf);
         cJSON_AddNumberToObject(e, "min_cosine", m->cos_thr);
         cJSON_AddStringToObject(e, "explanations", "TF-IDF part only");
@@ -713,14 +726,24 @@ static lp_status seal(dx_text_model *m, const char *path, const char *text_col,
         cJSON_AddNumberToObject(j, "min_known_share", m->cov_thr);
         cJSON_AddItemToObject(j, "card", cJSON_Parse(m->card));
         if (m->head) {
-            eh_settings_add(cJSON_AddObjectToObject(j, "encoder"), &m->ident, m->w_tfidf,
-                            m->cos_thr);
+            cJSON *e = cJSON_AddObjectToObject(j, "encoder");
+            eh_settings_add(e, &m->ident, m->w_tfidf, m->cos_thr);
+            cJSON_AddStringToObject(e, "finetune", finetune_name(m));
             lp_buf b;
             lp_buf_init(&b);
             eh_head_save(m->head, &b);
             st = lp_buf_status(&b, err);
             if (!st)
                 st = lp_model_set_extra(m->model, "dx.enchead", b.data, b.len, err);
+            lp_buf_free(&b);
+        }
+        if (!st && m->adapter) {
+            lp_buf b;
+            lp_buf_init(&b);
+            lp_encoder_adapter_save_buf(m->adapter, &b);
+            st = lp_buf_status(&b, err);
+            if (!st)
+                st = lp_model_set_extra(m->model, DX_ADAPTER_SECTION, b.data, b.len, err);
             lp_buf_free(&b);
         }
         sec = st ? NULL : cJSON_PrintUnformatted(j);
@@ -749,8 +772,23 @@ static lp_status fit_encoder(dx_text_model *m, const rows *tr, const rows *va,
     double *cv = lp_mallocarray(nv, sizeof *cv);
     st = y && zt && le && nw && kn && cv ? label_ids(m, tr, "training rows", y, err)
                                          : lp_err_set(err, LP_ENOMEM, "text model: out of memory");
+    if (!st && o->finetune && strcmp(o->finetune, "head")) {
+        lp_encoder_ft_opts fo = lp_encoder_ft_opts_default();
+        st = lp_encoder_ft_method_parse(o->finetune, &fo.method, err);
+        fo.seed = o->seed;
+        if (o->ft_epochs)
+            fo.epochs = o->ft_epochs;
+        fo.max_steps = o->ft_max_steps;
+        double loss = NAN, t0 = lp_time_wall();
+        if (!st)
+            st = lp_encoder_finetune(m->enc, (const char *const *)tr->text, y, tr->n, k, &fo,
+                                     &m->adapter, &loss, err);
+        if (!st)
+            lp_log_info("text model: encoder fine-tuned (%s) in %.1f s, last epoch's loss %.4f",
+                        o->finetune, lp_time_wall() - t0, loss);
+    }
     if (!st)
-        st = eh_embed(m->enc, (const char *const *)tr->text, tr->n, &x, err);
+        st = eh_embed_with(m->enc, m->adapter, (const char *const *)tr->text, tr->n, &x, err);
     if (!st) {
         eh_head_opts ho = eh_head_opts_default();
         ho.seed = o->seed;
@@ -769,7 +807,7 @@ static lp_status fit_encoder(dx_text_model *m, const rows *tr, const rows *va,
         eh_log_softmax(zt + i * k, k);
     m->head = h;
     if (!st)
-        st = eh_embed(m->enc, (const char *const *)va->text, nv, &x, err);
+        st = eh_embed_with(m->enc, m->adapter, (const char *const *)va->text, nv, &x, err);
     if (!st) {
         eh_head_logprob(m->head, x, nv, le);
         double best = -1;
@@ -1039,6 +1077,14 @@ static lp_status load_encoder(dx_text_model *m, const char *path, const cJSON *e
         st = lp_err_set(err, LP_EFORMAT, "%s: section dx.enchead does not fit the model", path);
     if (!st)
         st = eh_encoder_open(m->ident.path, &m->ident, path, &m->enc, NULL, err);
+    /* a fine-tuned model's adapter (checked against the encoder it was trained on) */
+    if (!st && lp_model_get_extra(m->model, DX_ADAPTER_SECTION, &data, &len, NULL) == LP_OK) {
+        char what[512];
+        snprintf(what, sizeof what, "%s: section %s", path, DX_ADAPTER_SECTION);
+        st = lp_encoder_adapter_load_mem(data, len, what, m->enc, &m->adapter, err);
+        if (!st && lp_encoder_adapter_n_classes(m->adapter) != lp_model_n_classes(m->model))
+            st = lp_err_set(err, LP_EFORMAT, "%s: does not fit the model's classes", what);
+    }
     return st;
 }
 

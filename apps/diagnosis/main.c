@@ -6,10 +6,13 @@
  *   train --images PATH [--labels IDX] [--valid PATH [--valid-labels IDX]] --out MODEL.lpm
  *         [--device auto|cpu|cuda]   (the conv net's kernel table; default cpu)
  *   train --text FILE [--text-col text] [--label-col label] [--valid FILE]
- *         [--encoder ENC.lpm [--finetune head]] --out MODEL.lpm
- *         (dx_text_model: TF-IDF + logistic, calibrated, with its OOD threshold)
+ *         [--encoder ENC.lpm [--finetune head|lora|full [--ft-epochs N] [--ft-steps N]]]
+ *         --out MODEL.lpm
+ *         (dx_text_model: TF-IDF + logistic, calibrated, with its OOD threshold; with an
+ *         encoder, a head on its embeddings in the ensemble, the encoder fine-tuned first
+ *         under lora / full)
  *   train --tabular FILE --label COL [--valid FILE] --out MODEL.lpm
- *         (plain lp_model: logistic, C by 5-fold cross-validation)
+ *         (lp_model: logistic, C by 5-fold cross-validation, temperature out of fold)
  *   eval --model MODEL.lpm (--images PATH [--labels IDX] | --text FILE | --tabular FILE) --json
  *        [--prevalence auto|LABEL=P,...]   (image models: predict at another class mix,
  *        estimated from the images themselves by EM with "auto"; see dx_image.c)
@@ -39,7 +42,8 @@
 
 static const char *USAGE =
     "usage: lepton-diagnosis train (--images PATH [--labels IDX] | --text FILE [--text-col text]"
-    " [--label-col label] [--encoder ENC.lpm [--finetune head]] | --tabular FILE --label COL)"
+    " [--label-col label] [--encoder ENC.lpm [--finetune head|lora|full [--ft-epochs N]"
+    " [--ft-steps N]]] | --tabular FILE --label COL)"
     " [--valid PATH [--valid-labels IDX]] --out MODEL.lpm [--device auto|cpu|cuda]\n"
     "       lepton-diagnosis eval --model MODEL.lpm (--images PATH [--labels IDX] | --text FILE |"
     " --tabular FILE) --json [--prevalence auto|LABEL=P,...]\n"
@@ -256,8 +260,12 @@ static int cmd_train(int argc, char **argv)
         const char *label = flag(argc, argv, "--label-col"), *col = flag(argc, argv, "--text-col");
         dx_train_opts o = train_opts_from_env();
         o.encoder = flag(argc, argv, "--encoder");
-        int ftc = eh_finetune_check("lepton-diagnosis train", flag(argc, argv, "--finetune"),
-                                    o.encoder != NULL, false);
+        o.finetune = flag(argc, argv, "--finetune");
+        int ftc = eh_finetune_check("lepton-diagnosis train", o.finetune, o.encoder != NULL, true);
+        if (ftc >= 0)
+            return ftc;
+        ftc = eh_ft_limits("lepton-diagnosis train", o.finetune, flag(argc, argv, "--ft-epochs"),
+                           flag(argc, argv, "--ft-steps"), &o.ft_epochs, &o.ft_max_steps);
         if (ftc >= 0)
             return ftc;
         dx_text_model *m = NULL;

