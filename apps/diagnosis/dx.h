@@ -295,7 +295,9 @@ typedef struct dx_tabular_info {
     double abstain_p;            /* abstain below this calibrated top probability */
 } dx_tabular_info;
 
-/* *info gets what was chosen and fitted. *out is new. */
+/* *info gets what was chosen and fitted. *out is new. LP_EINVAL naming the file for fewer than
+ * 10 rows, a label with more than 64 distinct values (a numeric target: this is a
+ * classifier) or a class with a single row (the folds need two). */
 lp_status dx_tabular_train(const char *path, const char *valid_path, const char *label,
                            const dx_train_opts *o, lp_model **out, dx_tabular_info *info,
                            lp_err *err);

@@ -226,8 +226,8 @@ void dx_tabular_apply(const dx_tabular_info *info, double *p, size_t n, size_t k
 
 /* Folds stratified by the label (sklearn's StratifiedKFold, as its LogisticRegressionCV uses
  * for classifiers): each fold keeps the class mix, so the fold accuracies that choose C vary
- * less. A label with more than 64 distinct values (a regression target) gets plain folds;
- * a missing label is a group of its own. */
+ * less. A missing label is a group of its own. LP_EINVAL for a label with more than 64
+ * distinct values or a class with one row (a numeric target, an id), naming it. */
 static lp_status make_folds(const lp_frame *f, size_t jl, size_t n, uint64_t seed, int32_t *fold,
                             lp_err *err)
 {
@@ -238,7 +238,7 @@ static lp_status make_folds(const lp_frame *f, size_t jl, size_t n, uint64_t see
     if (!y)
         return lp_err_set(err, LP_ENOMEM, "tabular: out of memory");
     const lp_column *col = lp_frame_col(f, jl);
-    bool strat = true;
+    bool strat = true, oom = false;
     for (size_t i = 0; i < n && strat; i++) {
         char buf[256];
         const char *s = lp_column_cell_str(col, i, buf, sizeof buf);
@@ -250,11 +250,25 @@ static lp_status make_folds(const lp_frame *f, size_t jl, size_t n, uint64_t see
         if (c == k && k == MAXK)
             strat = false;
         else if (c == k && !(seen[k++] = strdup(s)))
-            strat = false;
+            strat = false, oom = true, k--;
         y[i] = (int32_t)c;
     }
-    lp_status st = strat ? lp_kfold_stratified(y, n, DX_CV_FOLDS, seed, fold, err)
-                         : lp_kfold_split(n, DX_CV_FOLDS, seed, fold, err);
+    /* a class with one row cannot be both trained on and held out */
+    size_t cnt[MAXK] = {0};
+    for (size_t i = 0; strat && i < n; i++)
+        cnt[y[i]]++;
+    lp_status st = LP_OK;
+    for (size_t c = 0; strat && c < k && !st; c++)
+        if (cnt[c] < 2)
+            st = lp_err_set(err, LP_EINVAL, "label '%s' has %zu row; the tabular model is a "
+                            "classifier and cross-validation needs at least 2 rows of each class",
+                            seen[c], cnt[c]);
+    if (!st && oom)
+        st = lp_err_set(err, LP_ENOMEM, "tabular: out of memory");
+    else if (!st)
+        st = strat ? lp_kfold_stratified(y, n, DX_CV_FOLDS, seed, fold, err)
+                   : lp_err_set(err, LP_EINVAL, "the label has more than %d distinct values; the "
+                                "tabular model is a classifier (2..%d classes)", MAXK, MAXK);
     for (size_t c = 0; c < k; c++)
         free(seen[c]);
     free(y);
@@ -284,8 +298,8 @@ lp_status dx_tabular_train(const char *path, const char *valid_path, const char 
     v.te = st ? NULL : lp_mallocarray(n, sizeof *v.te);
     if (!st && (!v.fold || !v.tr || !v.te))
         st = lp_err_set(err, LP_ENOMEM, "tabular: out of memory");
-    if (!st)
-        st = make_folds(f, j, n, o->seed, v.fold, err);
+    if (!st && (st = make_folds(f, j, n, o->seed, v.fold, err)) != LP_OK)
+        lp_err_prefix(err, "%s", path);
     double best = -1, best_c = 1;
     size_t ng = sizeof C_GRID / sizeof C_GRID[0];
     for (size_t g = 0; g < ng && !st; g++) {

@@ -169,6 +169,23 @@ static dx_train_opts train_opts_from_env(void)
 
 /* ---- lp_model paths (text / tabular) ------------------------------------------------------ */
 
+/* The eval JSON's metrics, without the closing brace: n, accuracy, macro_f1, auroc, ece,
+ * top3_accuracy, abstained; a metric that is not a number (AUROC with one class present, a
+ * regression model's accuracy) is null, so the line stays JSON. */
+static void print_metrics(const dx_eval *ev)
+{
+    const char *key[5] = {"accuracy", "macro_f1", "auroc", "ece", "top3_accuracy"};
+    double v[5] = {ev->accuracy, ev->macro_f1, ev->auroc, ev->ece, ev->top3_accuracy};
+    printf("{\"n\":%zu", ev->n);
+    for (int i = 0; i < 5; i++) {
+        if (isfinite(v[i]))
+            printf(",\"%s\":%.6f", key[i], v[i]);
+        else
+            printf(",\"%s\":null", key[i]);
+    }
+    printf(",\"abstained\":%zu", ev->abstained);
+}
+
 static lp_status eval_frame(const char *model, const char *file, lp_err *err)
 {
     lp_model *m = NULL;
@@ -218,9 +235,11 @@ static lp_status eval_frame(const char *model, const char *file, lp_err *err)
         double ece = NAN;
         if (y)
             lp_metrics_ece(y, p.out, n, k, LP_METRICS_ECE_BINS_DEFAULT, &ece, NULL);
-        printf("{\"n\":%zu,\"accuracy\":%.6f,\"macro_f1\":%.6f,\"auroc\":%.6f,\"ece\":%.6f,"
-               "\"top3_accuracy\":%.6f,\"abstained\":%zu}\n",
-               ev.n, ev.accuracy, ev.macro_f1, ev.auroc, ece, (double)top3 / (double)n, abstained);
+        dx_eval out = {.n = ev.n, .abstained = abstained, .accuracy = ev.accuracy,
+                       .macro_f1 = ev.macro_f1, .auroc = ev.auroc, .ece = ece,
+                       .top3_accuracy = n ? (double)top3 / (double)n : NAN};
+        print_metrics(&out);
+        printf("}\n");
         free(y);
     }
     lp_predictions_clear(&p);
@@ -345,11 +364,10 @@ static int cmd_eval(int argc, char **argv)
         st = dx_text_model_load(model, &m, &err);
         if (!st)
             st = dx_text_eval(m, text, &ev, &err);
-        if (!st)
-            printf("{\"n\":%zu,\"accuracy\":%.6f,\"macro_f1\":%.6f,\"auroc\":%.6f,\"ece\":%.6f,"
-                   "\"top3_accuracy\":%.6f,\"abstained\":%zu}\n",
-                   ev.n, ev.accuracy, ev.macro_f1, ev.auroc, ev.ece, ev.top3_accuracy,
-                   ev.abstained);
+        if (!st) {
+            print_metrics(&ev);
+            printf("}\n");
+        }
         dx_text_model_free(m);
     } else {
         dx_image_model *m = NULL;
@@ -381,10 +399,7 @@ static int cmd_eval(int argc, char **argv)
         if (!st)
             st = dx_image_eval(m, d.x, d.y, d.n, &ev, &err);
         if (!st) {
-            printf("{\"n\":%zu,\"accuracy\":%.6f,\"macro_f1\":%.6f,\"auroc\":%.6f,\"ece\":%.6f,"
-                   "\"top3_accuracy\":%.6f,\"abstained\":%zu",
-                   ev.n, ev.accuracy, ev.macro_f1, ev.auroc, ev.ece, ev.top3_accuracy,
-                   ev.abstained);
+            print_metrics(&ev);
             if (prev) {
                 cJSON *o = cJSON_CreateObject();
                 for (size_t j = 0; j < dx_image_model_classes(m); j++)

@@ -49,6 +49,11 @@ check "tabular train reports C, T and the out-of-fold ECE" grep -Eq 'C = [0-9.]+
 "$bin" eval --model "$dir/tab.lpm" --tabular "$dir/tab.csv" --json >"$dir/tabeval.json"
 check "tabular eval: accuracy, ECE, abstentions" jq -e '.n == 300 and .accuracy > 0.8 and .ece >= 0 and .ece < 0.1 and .abstained >= 0 and .abstained < 300' "$dir/tabeval.json"
 check "tabular: a missing label column is named" bash -c "'$bin' train --tabular '$dir/tab.csv' --label nosuch --out '$dir/x.lpm' 2>&1 | grep -q nosuch"
+check "tabular: a numeric target is refused (more than 64 classes)" bash -c "'$bin' train --tabular '$dir/tab.csv' --label x0 --out '$dir/x.lpm' 2>&1 | grep -q 'more than 64 distinct values'"
+head -41 "$dir/tab.csv" >"$dir/tab40.csv"
+check "tabular: a class with one row is refused, naming it" bash -c "'$bin' train --tabular '$dir/tab40.csv' --label x1 --out '$dir/x.lpm' 2>&1 | grep -q \"label '.*' has 1 row\""
+head -1 "$dir/tab.csv" >"$dir/tab1.csv"; grep ',sick$' "$dir/tab.csv" | head -5 >>"$dir/tab1.csv"
+check "tabular eval on one class: AUROC null, still JSON" bash -c "'$bin' eval --model '$dir/tab.lpm' --tabular '$dir/tab1.csv' --json | jq -e '.auroc == null and .n == 5'"
 
 "$bin" serve --model "$dir/m.lpm" --port 0 --db "$dir/a.db" >"$dir/serve.out" 2>"$dir/serve.err" &
 pid=$!
