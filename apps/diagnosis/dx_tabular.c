@@ -3,14 +3,15 @@
  * regularization chosen by k-fold cross-validation on the training file, and a temperature
  * fitted on the out-of-fold probabilities of that choice.
  *
- * Folds are seeded and stratified by the label (make_folds); every fold fits the same default pipeline on
- * its own training part, so no statistic of a test fold leaks into its model. The temperature
- * is fitted on the folds' held-out predictions at the chosen C (every training row predicted
- * once, by a model that did not see it), not on a validation split: a tabular file is small
- * (breast-cancer-wisconsin has 455 training rows) and a 10% split would fit T on ~45 rows. The
- * out-of-fold predictions come from models fitted on 80% of the rows, slightly less confident
- * than the final model, so the fitted T leans a little towards sharpening; the card says how
- * it was fitted. The settings travel with the model as the "dx.tabular" section (JSON).
+ * Folds are seeded and stratified by the label (make_folds); every fold fits the same default
+ * pipeline on its own training part, so no statistic of a test fold leaks into its model. The
+ * temperature is fitted on the folds' held-out predictions at the chosen C (every training row
+ * predicted once, by a model that did not see it), not on a validation split: a tabular file
+ * is small (breast-cancer-wisconsin has 455 training rows) and a 10% split would fit T on ~45
+ * rows. The out-of-fold predictions come from models fitted on 80% of the rows, slightly less
+ * confident than the final model, so the fitted T leans a little towards sharpening. The
+ * settings, including how T was fitted, travel with the model as the "dx.tabular" section
+ * (JSON).
  */
 #include "dx.h"
 
