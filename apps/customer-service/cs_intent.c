@@ -620,8 +620,9 @@ static lp_status fit_encoder(cs_intent *m, const cs_intent_opts *o, const char *
     for (size_t i = 0; i < nt; i++)
         y[i] = (int32_t)class_index(m->model, l[i]);
     if (o->finetune && strcmp(o->finetune, "head")) {
-        lp_encoder_ft_opts fo = lp_encoder_ft_opts_default();
-        if ((st = lp_encoder_ft_method_parse(o->finetune, &fo.method, err)) == LP_OK) {
+        lp_encoder_ft_method fm = LP_ENCODER_FT_METHOD_LORA;
+        if ((st = lp_encoder_ft_method_parse(o->finetune, &fm, err)) == LP_OK) {
+            lp_encoder_ft_opts fo = lp_encoder_ft_opts_for(fm);
             fo.seed = o->seed;
             if (o->ft_epochs)
                 fo.epochs = o->ft_epochs;

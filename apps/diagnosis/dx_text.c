@@ -773,8 +773,9 @@ static lp_status fit_encoder(dx_text_model *m, const rows *tr, const rows *va,
     st = y && zt && le && nw && kn && cv ? label_ids(m, tr, "training rows", y, err)
                                          : lp_err_set(err, LP_ENOMEM, "text model: out of memory");
     if (!st && o->finetune && strcmp(o->finetune, "head")) {
-        lp_encoder_ft_opts fo = lp_encoder_ft_opts_default();
-        st = lp_encoder_ft_method_parse(o->finetune, &fo.method, err);
+        lp_encoder_ft_method fm = LP_ENCODER_FT_METHOD_LORA;
+        st = lp_encoder_ft_method_parse(o->finetune, &fm, err);
+        lp_encoder_ft_opts fo = lp_encoder_ft_opts_for(fm);
         fo.seed = o->seed;
         if (o->ft_epochs)
             fo.epochs = o->ft_epochs;

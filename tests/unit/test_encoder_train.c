@@ -405,6 +405,14 @@ static void test_save_load_and_bad_files(void **state)
     assert_int_equal(lp_encoder_ft_method_parse("lora", &m, &err), LP_OK);
     assert_int_equal(m, LP_ENCODER_FT_METHOD_LORA);
     assert_int_equal(lp_encoder_ft_method_parse("qlora", &m, &err), LP_EINVAL);
+    /* per-method defaults: full fine-tuning moves pretrained weights, at a BERT-range rate */
+    lp_encoder_ft_opts lo = lp_encoder_ft_opts_for(LP_ENCODER_FT_METHOD_LORA);
+    lp_encoder_ft_opts fu = lp_encoder_ft_opts_for(LP_ENCODER_FT_METHOD_FULL);
+    assert_int_equal(lo.method, LP_ENCODER_FT_METHOD_LORA);
+    assert_int_equal(fu.method, LP_ENCODER_FT_METHOD_FULL);
+    assert_true(lo.adamw.lr == lp_encoder_ft_opts_default().adamw.lr);
+    assert_true(fu.adamw.lr == LP_ENCODER_FT_FULL_LR && fu.adamw.lr < lo.adamw.lr);
+    assert_int_equal(lp_encoder_ft_opts_check(&fu, &err), LP_OK);
     assert_null(b);
     lp_encoder_adapter_free(NULL);
     lp_encoder_adapter_free(a);

@@ -76,6 +76,15 @@ lp_encoder_ft_opts lp_encoder_ft_opts_default(void)
     return o;
 }
 
+lp_encoder_ft_opts lp_encoder_ft_opts_for(lp_encoder_ft_method m)
+{
+    lp_encoder_ft_opts o = lp_encoder_ft_opts_default();
+    o.method = m;
+    if (m == LP_ENCODER_FT_METHOD_FULL)
+        o.adamw.lr = LP_ENCODER_FT_FULL_LR;
+    return o;
+}
+
 lp_status lp_encoder_ft_opts_check(const lp_encoder_ft_opts *o, lp_err *err)
 {
     if (!o)
@@ -369,34 +378,45 @@ lp_status et_net_new(const lp_encoder *e, const lp_encoder_adapter *a, et_net *n
         return s;
     }
     net->P = a->method == LP_ENCODER_FT_METHOD_FULL ? net->blk.ptr : e->params.ptr;
-    if (e->bf16 && a->method != LP_ENCODER_FT_METHOD_FULL && be->bf16_pack && be->host_visible) {
-        lp_err e2;
-        s = pack_base(net, &e2);
-        if (s == LP_EUNSUPPORTED) { /* shapes the products do not take: float32 throughout */
-            lp_log_debug("encoder finetune: base products in float32 (%s)", lp_err_text(&e2));
-            size_t np = e->cfg.layers * ET_TARGETS * 2;
-            for (size_t i = 0; i < np; i++)
-                be->bf16_free(be, net->pk[i]);
-            free(net->pk);
-            net->pk = NULL;
-            s = LP_OK;
-        } else if (s) {
-            *err = e2;
-            et_net_free(net);
-            return s;
-        }
-    }
     return LP_OK;
+}
+
+static void pk_free(et_net *net)
+{
+    size_t np = net->pk ? net->e->cfg.layers * ET_TARGETS * 2 : 0;
+    for (size_t i = 0; i < np; i++)
+        net->be->bf16_free(net->be, net->pk[i]);
+    free(net->pk);
+    net->pk = NULL;
+}
+
+lp_status et_net_use_bf16(et_net *net, lp_err *err)
+{
+    const lp_encoder *e = net->e;
+    const lp_backend *be = net->be;
+    if (!e->bf16 || net->method == LP_ENCODER_FT_METHOD_FULL || !be->bf16_pack ||
+        !be->host_visible || net->pk)
+        return LP_OK;
+    lp_err e2;
+    lp_status s = pack_base(net, &e2);
+    if (s == LP_EUNSUPPORTED) { /* shapes the products do not take: float32 throughout */
+        lp_log_debug("encoder finetune: base products in float32 (%s)", lp_err_text(&e2));
+        pk_free(net);
+        return LP_OK;
+    }
+    if (s) {
+        pk_free(net);
+        if (err)
+            *err = e2;
+    }
+    return s;
 }
 
 void et_net_free(et_net *net)
 {
     if (!net || !net->be)
         return;
-    size_t np = net->pk ? net->e->cfg.layers * ET_TARGETS * 2 : 0;
-    for (size_t i = 0; i < np; i++)
-        net->be->bf16_free(net->be, net->pk[i]);
-    free(net->pk);
+    pk_free(net);
     lp_dbuf_free(net->be, &net->blk);
     lp_dbuf_free(net->be, &net->grad);
     layout_clear(&net->lay);
@@ -1041,6 +1061,8 @@ lp_status lp_encoder_finetune(const lp_encoder *e, const char *const *texts, con
     ft_run r = {0};
     size_t bs = o->batch_size < n ? o->batch_size : n, D = e->cfg.hidden;
     lp_status s = et_net_new(e, a, &r.net, err);
+    if (!s) /* packing W and W^T once pays for itself over the run's steps */
+        s = et_net_use_bf16(&r.net, err);
     if (!s)
         s = lp_dbuf_alloc(e->be, r.net.lay.total, &r.m, err);
     if (!s)

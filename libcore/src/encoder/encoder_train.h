@@ -43,10 +43,10 @@ typedef struct et_net {
     lp_dbuf blk;    /* (lay.total) trainable block */
     lp_dbuf grad;   /* (lay.total) its gradient */
     const float *P; /* encoder weights: base params (head, lora) or blk.ptr (full) */
-    /* Frozen base weights packed for the table's bfloat16 products (head, lora, when the
-     * encoder was set to LP_ENCODER_BF16): pk[(l * ET_TARGETS + t) * 2] holds W (out, in) of
-     * target t of layer l for the forward product, [.. + 1] W^T (in, out) for the input
-     * gradient dy W (lora only). NULL: every product in float32. */
+    /* Frozen base weights packed for the table's bfloat16 products (et_net_use_bf16):
+     * pk[(l * ET_TARGETS + t) * 2] holds W (out, in) of target t of layer l for the forward
+     * product, [.. + 1] W^T (in, out) for the input gradient dy W (lora only). NULL: every
+     * product in float32. */
     void **pk;
 } et_net;
 
@@ -55,11 +55,17 @@ typedef struct et_net {
 lp_status et_adapter_new(const lp_encoder *e, lp_encoder_ft_method m, size_t r, double alpha,
                          size_t C, uint64_t seed, lp_encoder_adapter **out, lp_err *err);
 
-/* A net on e whose block is a's (a->block copied to the device). grad zeroed. Under an
- * encoder set to bfloat16 (lp_encoder_set_precision) the frozen base products of head and lora
- * nets run through the table's bf16 products (x and W rounded to bfloat16, float32
- * accumulation); the trained parts (LoRA A and B, the head) and their gradients stay float32. */
+/* A net on e whose block is a's (a->block copied to the device). grad zeroed. Every product
+ * in float32 until et_net_use_bf16. */
 lp_status et_net_new(const lp_encoder *e, const lp_encoder_adapter *a, et_net *net, lp_err *err);
+/* Under an encoder set to bfloat16 (lp_encoder_set_precision), pack the frozen base weights of
+ * a head or lora net (net->pk) so its base products run through the table's bf16 products (x
+ * and W rounded to bfloat16, float32 accumulation); the trained parts (LoRA A and B, the head)
+ * and their gradients stay float32. A no-op for full nets, a float32 encoder or a table without
+ * the products; float32 stays when the shapes do not fit them. Packing reads the weights once
+ * (tens of ms for MiniLM): fine-tuning does it once per run; adapter prediction, called per
+ * request by the services, does not. LP_ENOMEM. */
+lp_status et_net_use_bf16(et_net *net, lp_err *err);
 void et_net_free(et_net *net);
 
 /* The mean softmax cross-entropy of one token batch with labels (tb->n) in [0, C) through
