@@ -216,6 +216,43 @@ static void test_zero_b_equals_base(void **state)
     }
 }
 
+/* A prediction view (et_net_view: the adapter's block read in place, no gradients) gives the
+ * training net's outputs bit for bit, for every method, and refuses a backward pass. */
+static void test_view_equals_net(void **state)
+{
+    (void)state;
+    lp_encoder *e = tiny("cpu");
+    lp_encoder_ft_method ms[3] = {LP_ENCODER_FT_METHOD_HEAD, LP_ENCODER_FT_METHOD_LORA,
+                                  LP_ENCODER_FT_METHOD_FULL};
+    for (int k = 0; k < 3; k++) {
+        lp_encoder_adapter *a = fresh(e, ms[k], 2);
+        if (ms[k] == LP_ENCODER_FT_METHOD_LORA) /* a non-zero B so LoRA takes part */
+            for (size_t i = 0; i < a->n_block; i += 7)
+                a->block[i] += 0.01f * (float)(i % 5);
+        lp_token_batch tb;
+        batch_of(e, N_TOY, &tb);
+        float z1[N_TOY * 8], z2[N_TOY * 8], p1[N_TOY * 2], p2[N_TOY * 2];
+        lp_err err;
+        et_net nt, nv;
+        assert_int_equal(et_net_new(e, a, &nt, &err), LP_OK);
+        assert_int_equal(et_net_view(e, a, &nv, &err), LP_OK);
+        assert_true(nv.borrowed && nv.blk.ptr == a->block && nv.grad.ptr == NULL);
+        assert_int_equal(et_net_run(&nt, &tb, NULL, false, NULL, z1, p1, &err), LP_OK);
+        assert_int_equal(et_net_run(&nv, &tb, NULL, false, NULL, z2, p2, &err), LP_OK);
+        assert_memory_equal(z1, z2, sizeof z1);
+        assert_memory_equal(p1, p2, sizeof p1);
+        int32_t y[N_TOY] = {0};
+        double loss;
+        assert_int_equal(et_net_run(&nv, &tb, y, true, &loss, NULL, NULL, &err), LP_EINVAL);
+        et_net_free(&nt);
+        et_net_free(&nv);
+        assert_true(a->block != NULL); /* the view did not free the adapter's block */
+        lp_token_batch_clear(&tb);
+        lp_encoder_adapter_free(a);
+    }
+    lp_encoder_free(e);
+}
+
 static double mean_loss(const lp_encoder_adapter *a, const lp_encoder *e, size_t *correct)
 {
     float probs[N_TOY * 2];
@@ -425,7 +462,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lora_gradients),     cmocka_unit_test(test_full_gradients),
-        cmocka_unit_test(test_zero_b_equals_base), cmocka_unit_test(test_training_reduces_loss),
+        cmocka_unit_test(test_zero_b_equals_base), cmocka_unit_test(test_view_equals_net),
+        cmocka_unit_test(test_training_reduces_loss),
         cmocka_unit_test(test_adapter_size),       cmocka_unit_test(test_save_load_and_bad_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -348,7 +348,9 @@ static lp_status pack_base(et_net *net, lp_err *err)
     return s;
 }
 
-lp_status et_net_new(const lp_encoder *e, const lp_encoder_adapter *a, et_net *net, lp_err *err)
+/* et_net_new (train: a gradient buffer and a device copy of the block) or et_net_view. */
+static lp_status net_init(const lp_encoder *e, const lp_encoder_adapter *a, bool train,
+                          et_net *net, lp_err *err)
 {
     const lp_backend *be = e->be;
     memset(net, 0, sizeof *net);
@@ -367,18 +369,32 @@ lp_status et_net_new(const lp_encoder *e, const lp_encoder_adapter *a, et_net *n
     if (!s && net->lay.total != a->n_block)
         s = lp_err_set(err, LP_EINVAL, "encoder adapter: block of %zu floats, expected %zu",
                        a->n_block, net->lay.total);
-    if (!s)
+    if (!s && !train && be->host_visible) { /* read in place: nothing writes the block */
+        net->blk = (lp_dbuf){.ptr = a->block, .n = a->n_block};
+        net->borrowed = true;
+    } else if (!s) {
         s = lp_dbuf_alloc(be, net->lay.total, &net->blk, err);
-    if (!s)
+        if (!s)
+            s = be->copy_h2d(be, net->blk.ptr, a->block, a->n_block * sizeof(float), err);
+    }
+    if (!s && train)
         s = lp_dbuf_alloc(be, net->lay.total, &net->grad, err);
-    if (!s)
-        s = be->copy_h2d(be, net->blk.ptr, a->block, a->n_block * sizeof(float), err);
     if (s) {
         et_net_free(net);
         return s;
     }
     net->P = a->method == LP_ENCODER_FT_METHOD_FULL ? net->blk.ptr : e->params.ptr;
     return LP_OK;
+}
+
+lp_status et_net_new(const lp_encoder *e, const lp_encoder_adapter *a, et_net *net, lp_err *err)
+{
+    return net_init(e, a, true, net, err);
+}
+
+lp_status et_net_view(const lp_encoder *e, const lp_encoder_adapter *a, et_net *net, lp_err *err)
+{
+    return net_init(e, a, false, net, err);
 }
 
 static void pk_free(et_net *net)
@@ -417,7 +433,8 @@ void et_net_free(et_net *net)
     if (!net || !net->be)
         return;
     pk_free(net);
-    lp_dbuf_free(net->be, &net->blk);
+    if (!net->borrowed)
+        lp_dbuf_free(net->be, &net->blk);
     lp_dbuf_free(net->be, &net->grad);
     layout_clear(&net->lay);
     memset(net, 0, sizeof *net);
@@ -623,16 +640,17 @@ static et_lin lin_of(const et_net *net, size_t l, size_t t, et_layer_acts *L)
         q.pw = net->pk[(l * ET_TARGETS + t) * 2];
         q.pwt = net->pk[(l * ET_TARGETS + t) * 2 + 1];
     }
-    if (net->method == LP_ENCODER_FT_METHOD_FULL) {
-        q.dw = net->grad.ptr + wo[t];
-        q.db = net->grad.ptr + bo[t];
+    float *G = net->grad.ptr; /* NULL in a prediction view */
+    if (net->method == LP_ENCODER_FT_METHOD_FULL && G) {
+        q.dw = G + wo[t];
+        q.db = G + bo[t];
     }
     if (net->method == LP_ENCODER_FT_METHOD_LORA) {
         size_t i = l * ET_TARGETS + t;
         q.la = net->blk.ptr + net->lay.a[i];
         q.lb = net->blk.ptr + net->lay.b[i];
-        q.dla = net->grad.ptr + net->lay.a[i];
-        q.dlb = net->grad.ptr + net->lay.b[i];
+        q.dla = G ? G + net->lay.a[i] : NULL;
+        q.dlb = G ? G + net->lay.b[i] : NULL;
         q.u = L->u[t];
     }
     return q;
@@ -903,6 +921,8 @@ lp_status et_net_run(et_net *net, const lp_token_batch *tb, const int32_t *label
     size_t B = tb->n, D = net->e->cfg.hidden;
     if (B == 0)
         return lp_err_set(err, LP_EINVAL, "encoder finetune: empty batch");
+    if (grads && !net->grad.ptr)
+        return lp_err_set(err, LP_EINVAL, "encoder finetune: a prediction view has no gradients");
     TRY(enc_check_batch(net->e, tb, err));
     for (size_t i = 0; labels && i < B; i++)
         if (labels[i] < 0 || (size_t)labels[i] >= net->C)
@@ -1156,7 +1176,7 @@ lp_status lp_encoder_adapter_predict(const lp_encoder_adapter *a, const lp_encod
         return LP_OK;
     TRY(check_binding(a, e, "encoder adapter predict", err));
     et_net net;
-    TRY(et_net_new(e, a, &net, err));
+    TRY(et_net_view(e, a, &net, err));
     size_t C = a->n_classes, D = e->cfg.hidden;
     const char *bt[ET_PREDICT_BATCH];
     lp_status s = LP_OK;

@@ -48,6 +48,7 @@ typedef struct et_net {
      * product, [.. + 1] W^T (in, out) for the input gradient dy W (lora only). NULL: every
      * product in float32. */
     void **pk;
+    bool borrowed; /* blk is the adapter's host block, read in place (et_net_view) */
 } et_net;
 
 /* A fresh adapter for e: LoRA A ~ U(-1/sqrt(in), 1/sqrt(in)), B = 0; full: a copy of e's
@@ -58,6 +59,11 @@ lp_status et_adapter_new(const lp_encoder *e, lp_encoder_ft_method m, size_t r, 
 /* A net on e whose block is a's (a->block copied to the device). grad zeroed. Every product
  * in float32 until et_net_use_bf16. */
 lp_status et_net_new(const lp_encoder *e, const lp_encoder_adapter *a, et_net *net, lp_err *err);
+/* A net for prediction only (et_net_run with grads false): no gradient buffer, and on a table
+ * whose memory the host sees the adapter's block is read in place instead of copied (a full
+ * adapter is the whole encoder, ~90 MB for MiniLM, and the services predict per request). a
+ * must outlive the net and not change while it is used. */
+lp_status et_net_view(const lp_encoder *e, const lp_encoder_adapter *a, et_net *net, lp_err *err);
 /* Under an encoder set to bfloat16 (lp_encoder_set_precision), pack the frozen base weights of
  * a head or lora net (net->pk) so its base products run through the table's bf16 products (x
  * and W rounded to bfloat16, float32 accumulation); the trained parts (LoRA A and B, the head)
