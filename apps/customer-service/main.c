@@ -118,7 +118,7 @@ static int cmd_train(int argc, char **argv)
     if (!parse_flags(argc, argv, fl) || !need(fl, "train", "--data") || !need(fl, "train", "--out"))
         return 2;
     int ftc = eh_finetune_check("lepton-customer-service train", get(fl, "--finetune"),
-                                get(fl, "--encoder") != NULL, true);
+                                get(fl, "--encoder") != NULL);
     if (ftc >= 0)
         return ftc;
     cs_train_spec sp = cs_train_spec_default();

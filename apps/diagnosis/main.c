@@ -280,7 +280,7 @@ static int cmd_train(int argc, char **argv)
         dx_train_opts o = train_opts_from_env();
         o.encoder = flag(argc, argv, "--encoder");
         o.finetune = flag(argc, argv, "--finetune");
-        int ftc = eh_finetune_check("lepton-diagnosis train", o.finetune, o.encoder != NULL, true);
+        int ftc = eh_finetune_check("lepton-diagnosis train", o.finetune, o.encoder != NULL);
         if (ftc >= 0)
             return ftc;
         ftc = eh_ft_limits("lepton-diagnosis train", o.finetune, flag(argc, argv, "--ft-epochs"),

@@ -102,7 +102,7 @@ lp_status eh_settings_parse(const cJSON *e, const char *what, eh_ident *id, doub
     return LP_OK;
 }
 
-int eh_finetune_check(const char *prog, const char *mode, bool has_encoder, bool tuning_ok)
+int eh_finetune_check(const char *prog, const char *mode, bool has_encoder)
 {
     if (!mode)
         return -1;
@@ -110,14 +110,7 @@ int eh_finetune_check(const char *prog, const char *mode, bool has_encoder, bool
         fprintf(stderr, "%s: --finetune needs --encoder\n", prog);
         return 2;
     }
-    if (!strcmp(mode, "lora") || !strcmp(mode, "full")) {
-        if (tuning_ok)
-            return -1;
-        fprintf(stderr, "error: --finetune %s: not available yet (the encoder's backward pass is "
-                        "not wired into the apps); use --finetune head\n", mode);
-        return 1;
-    }
-    if (strcmp(mode, "head")) {
+    if (strcmp(mode, "head") && strcmp(mode, "lora") && strcmp(mode, "full")) {
         fprintf(stderr, "%s: --finetune '%s': expected head, lora or full\n", prog, mode);
         return 2;
     }

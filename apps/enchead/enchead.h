@@ -46,12 +46,10 @@ void eh_settings_add(cJSON *obj, const eh_ident *id, double w_tfidf, double min_
 lp_status eh_settings_parse(const cJSON *e, const char *what, eh_ident *id, double *w_tfidf,
                             double *min_cos, lp_err *err);
 
-/* `--finetune MODE` of an app's train command: -1 when fine (NULL, or "head" with an encoder,
- * or "lora" / "full" with an encoder when the app can fine-tune: tuning_ok); else prints why
- * on stderr and returns the exit code: 1 for "lora" / "full" in an app that cannot (not
- * available yet), 2 for --finetune without --encoder or an unknown mode (usage). prog names
- * the command in messages. */
-int eh_finetune_check(const char *prog, const char *mode, bool has_encoder, bool tuning_ok);
+/* `--finetune MODE` of an app's train command: -1 when fine (NULL, or "head", "lora" or
+ * "full" with an encoder); else prints why on stderr and returns the exit code 2 (usage):
+ * --finetune without --encoder, or an unknown mode. prog names the command in messages. */
+int eh_finetune_check(const char *prog, const char *mode, bool has_encoder);
 
 /* `--ft-epochs N` / `--ft-steps N` (either NULL when absent) of a train command with
  * `--finetune mode`: -1 when fine (the values stored in *ft_epochs / *ft_steps), else prints
