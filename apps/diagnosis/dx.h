@@ -81,13 +81,17 @@ void dx_tta_view(const float *X, size_t n, size_t c, size_t h, size_t w, int v, 
 /* p (n, k) = (1 / V) sum_v softmax(z_v / T), the probabilities of V views averaged (not their
  * logits); z (V, n, k) view-major; tmp (n, k) scratch. */
 void dx_tta_probs(const float *z, int V, size_t n, size_t k, double T, double *p, double *tmp);
+/* ECE (15 bins) of y under dx_tta_probs(z, V, ., T); p, tmp (n, k) scratch. NaN when y holds a
+ * label outside [0, k). */
+double dx_tta_ece(const float *z, int V, const int32_t *y, size_t n, size_t k, double T,
+                  double *p, double *tmp);
 /* The temperature T in [DX_T_MIN, DX_T_MAX] minimising the mean negative log-likelihood of y
  * under dx_tta_probs(z, V, ., T) (Guo et al. 2017's temperature scaling, applied to the
  * view-averaged probabilities): a 41-point grid over log T refined by golden-section search.
- * V = 1 is plain temperature scaling. LP_EINVAL (no rows, V outside 1..DX_TTA_MAX),
- * LP_ENOMEM. Thread-safe. */
+ * V = 1 is plain temperature scaling. *nll (nullable) gets that mean negative log-likelihood
+ * at the returned T. LP_EINVAL (no rows, V outside 1..DX_TTA_MAX), LP_ENOMEM. Thread-safe. */
 lp_status dx_fit_temperature(const float *z, int V, const int32_t *y, size_t n, size_t k,
-                             double *T, lp_err *err);
+                             double *T, double *nll, lp_err *err);
 
 /* Train on X (n, c h w) floats in [0, 1] with labels y in [0, k); X_valid / y_valid (n_valid)
  * may be NULL, then valid_frac of the training rows (stratified-free seeded split) is held

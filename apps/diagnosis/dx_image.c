@@ -342,8 +342,8 @@ lp_status dx_image_eval(const dx_image_model *m, const float *X, const int32_t *
 }
 
 /* ECE of the view-averaged softmax(z / T) against y; p, tmp (n, k) scratch. */
-static double ece_at(const float *z, int V, const int32_t *y, size_t n, size_t k, double T,
-                     double *p, double *tmp)
+double dx_tta_ece(const float *z, int V, const int32_t *y, size_t n, size_t k, double T,
+                  double *p, double *tmp)
 {
     double e = NAN;
     dx_tta_probs(z, V, n, k, T, p, tmp);
@@ -363,7 +363,7 @@ static double tta_nll(const float *z, int V, const int32_t *y, size_t n, size_t 
 }
 
 lp_status dx_fit_temperature(const float *z, int V, const int32_t *y, size_t n, size_t k,
-                             double *T, lp_err *err)
+                             double *T, double *nll, lp_err *err)
 {
     if (!z || !y || !T || n == 0 || k < 2 || V < 1 || V > DX_TTA_MAX)
         return lp_err_set(err, LP_EINVAL, "dx temperature: no validation rows");
@@ -400,6 +400,8 @@ lp_status dx_fit_temperature(const float *z, int V, const int32_t *y, size_t n, 
     }
     double x = 0.5 * (a + b), fx = tta_nll(z, V, y, n, k, exp(x), p, tmp);
     *T = fx <= best ? exp(x) : exp(lo + h * (double)bi);
+    if (nll)
+        *nll = fx <= best ? fx : best;
     free(p);
     free(tmp);
     return LP_OK;
@@ -508,10 +510,10 @@ static lp_status fit_trust(dx_image_model *m, const float *X, size_t n, const fl
     if (!st)
         st = tta_logits(m, Xv, nv, m->tta, z, err);
     if (!st)
-        st = dx_fit_temperature(z, m->tta, yv, nv, m->k, &m->T, err);
+        st = dx_fit_temperature(z, m->tta, yv, nv, m->k, &m->T, NULL, err);
     if (!st) {
         m->T = dx_temperature_clamp(m->T);
-        ece_before = ece_at(z, m->tta, yv, nv, m->k, 1.0, p, tmp);
+        ece_before = dx_tta_ece(z, m->tta, yv, nv, m->k, 1.0, p, tmp);
     }
     /* per-feature statistics of (up to 5000 evenly spaced) training rows */
     if (!st) {

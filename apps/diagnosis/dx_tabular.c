@@ -148,14 +148,10 @@ static lp_status calibrate(const cv *v, double C, const lp_model *fm, dx_tabular
     if (!st && m == 0)
         st = lp_err_set(err, LP_EINVAL, "%s: no labelled row to calibrate on", v->path);
     if (!st)
-        st = dx_fit_temperature(z, 1, y, m, K, &info->T, err);
+        st = dx_fit_temperature(z, 1, y, m, K, &info->T, NULL, err);
     if (!st) {
-        dx_tta_probs(z, 1, m, K, 1.0, p, tmp);
-        st = lp_metrics_ece(y, p, m, K, LP_METRICS_ECE_BINS_DEFAULT, &info->ece_before, err);
-    }
-    if (!st) {
-        dx_tta_probs(z, 1, m, K, info->T, p, tmp);
-        st = lp_metrics_ece(y, p, m, K, LP_METRICS_ECE_BINS_DEFAULT, &info->ece_after, err);
+        info->ece_before = dx_tta_ece(z, 1, y, m, K, 1.0, p, tmp);
+        info->ece_after = dx_tta_ece(z, 1, y, m, K, info->T, p, tmp);
     }
     free(z);
     free(y);

@@ -865,20 +865,10 @@ static lp_status calibrated_nll(const lp_model *lm, const lp_frame *fva, const r
             z[n * k + j] = (float)log(fmax(p.out[i * k + j], 1e-30));
         y[n++] = c;
     }
-    double T = 1;
+    double T;
+    *nll = INFINITY;
     if (!st && n)
-        st = dx_fit_temperature(z, 1, y, n, k, &T, err);
-    double s = 0;
-    for (size_t i = 0; !st && i < n; i++) {
-        const float *r = z + i * k;
-        double mx = -INFINITY, sum = 0;
-        for (size_t j = 0; j < k; j++)
-            mx = fmax(mx, r[j] / T);
-        for (size_t j = 0; j < k; j++)
-            sum += exp(r[j] / T - mx);
-        s += mx + log(sum) - r[y[i]] / T;
-    }
-    *nll = n ? s / (double)n : INFINITY;
+        st = dx_fit_temperature(z, 1, y, n, k, &T, nll, err);
     lp_predictions_clear(&p);
     free(z);
     free(y);

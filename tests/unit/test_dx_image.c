@@ -111,7 +111,7 @@ static void test_temperature(void **state)
     lp_err err;
     double T1, Tv;
     /* one view: libcore's temperature scaling (an independent implementation) */
-    assert_int_equal(dx_fit_temperature(z, 1, y, N, K, &T1, &err), LP_OK);
+    assert_int_equal(dx_fit_temperature(z, 1, y, N, K, &T1, NULL, &err), LP_OK);
     for (size_t i = 0; i < N * K; i++)
         zd[i] = z[i];
     lp_calibrator *cal;
@@ -122,13 +122,13 @@ static void test_temperature(void **state)
     assert_true(T1 > 1.2); /* overconfident: softened */
     assert_true(fabs(T1 - Tref) < T_REL_TOL * Tref);
     /* three views: a minimum of the averaged likelihood, not of one view's */
-    assert_int_equal(dx_fit_temperature(z, V, y, N, K, &Tv, &err), LP_OK);
+    assert_int_equal(dx_fit_temperature(z, V, y, N, K, &Tv, NULL, &err), LP_OK);
     double f = nll(z, V, y, N, K, Tv);
     assert_true(f < nll(z, V, y, N, K, Tv * 1.01));
     assert_true(f < nll(z, V, y, N, K, Tv / 1.01));
     assert_true(fabs(Tv - T1) > 0.01 * T1);
-    assert_int_equal(dx_fit_temperature(z, 0, y, N, K, &Tv, &err), LP_EINVAL);
-    assert_int_equal(dx_fit_temperature(z, DX_TTA_MAX + 1, y, N, K, &Tv, &err), LP_EINVAL);
+    assert_int_equal(dx_fit_temperature(z, 0, y, N, K, &Tv, NULL, &err), LP_EINVAL);
+    assert_int_equal(dx_fit_temperature(z, DX_TTA_MAX + 1, y, N, K, &Tv, NULL, &err), LP_EINVAL);
 }
 
 /* Bars that tell the classes apart: class 0 a horizontal bar, class 1 a vertical one. */
