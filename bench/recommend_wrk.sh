@@ -16,7 +16,9 @@
 # requests and the server's CPU time per request, then the throughput ratio to the ceiling.
 # usage: bench/recommend_wrk.sh [BUILD_DIR]   env: DURATION (10), THREADS (server pool, nproc),
 #   FOLD_USERS (100), NEW_USERS (50), EVENTS_PER_S (50; 0 = none), PERF (a file: `perf record
-#   -g` the recommend server during its load into it)
+#   -g` the recommend server during its load into it), BASELINE (another lepton-recommend
+#   binary, e.g. an earlier commit's, run the same way right after the ceiling, for before /
+#   after numbers from one run), SKIP_NOCACHE=1 (leave out the `--user-cache-mb 0` run)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
@@ -99,10 +101,18 @@ events_line() {
 }
 WRK_PERF_NAME=recommend
 wrk_run ceiling 18751 post.lua "$build/bench/serve_ceiling" 18751 "$threads"
+if [ -n "${BASELINE:-}" ]; then
+  wrk_run recommend-baseline 18754 get.lua "$BASELINE" serve --model "$tmp/m.lpm" --port 18754 --db "$tmp/rec0.db" --threads "$threads"
+  events_line recommend-baseline
+fi
 wrk_run recommend 18752 get.lua "$rec" serve --model "$tmp/m.lpm" --port 18752 --db "$tmp/rec.db" --threads "$threads"
 events_line recommend
 echo "# a new user's list after 3 events: $(head -c 300 "$tmp/sample")"
-wrk_run recommend-nocache 18753 get.lua "$rec" serve --model "$tmp/m.lpm" --port 18753 --db "$tmp/rec2.db" --threads "$threads" --user-cache-mb 0
-events_line recommend-nocache
+if [ -z "${SKIP_NOCACHE:-}" ]; then
+  wrk_run recommend-nocache 18753 get.lua "$rec" serve --model "$tmp/m.lpm" --port 18753 --db "$tmp/rec2.db" --threads "$threads" --user-cache-mb 0
+  events_line recommend-nocache
+fi
+[ -n "${BASELINE:-}" ] && wrk_ratio recommend-baseline
 wrk_ratio recommend
-wrk_ratio recommend-nocache
+[ -z "${SKIP_NOCACHE:-}" ] && wrk_ratio recommend-nocache
+exit 0

@@ -295,6 +295,49 @@ static void check_prepared(const lp_mf *m, const lp_mf *other)
     free(few);
 }
 
+/* A prepared ALS user keeps the explanations of its first ranked items (REC_PRE_BECAUSE in
+ * mf_rec.c): they equal, id for id, those computed per request, which a query that keeps the
+ * history in the list makes for every item (it cannot use the stored ranking), for every
+ * explanation count, and a list longer than the kept places mixes both paths. */
+static void test_prepared_kept_explanations(void **state)
+{
+    (void)state;
+    lp_mf_data *d = latent_data();
+    lp_mf *m = fit(d, LP_MF_SOLVER_CHOLESKY, 3, 10, 2, NULL);
+    size_t ni = lp_mf_n_items(m);
+    lp_mf_rec *a = calloc(ni, sizeof *a), *b = calloc(ni, sizeof *b);
+    assert_non_null(a), assert_non_null(b);
+    size_t compared = 0;
+    for (size_t u = 0; u < lp_mf_n_users(m); u += 5)
+        for (size_t nbc = 1; nbc <= LP_MF_BECAUSE_MAX; nbc += 2) {
+            const int32_t *hi;
+            const float *hw;
+            size_t nh = lp_mf_user_history(m, u, &hi, &hw), na, nb;
+            lp_mf_user *pu;
+            assert_int_equal(lp_mf_user_new(m, NULL, hi, hw, nh, &pu, NULL), LP_OK);
+            lp_mf_query q = {.user = pu, .exclude_history = true, .k = ni, .n_because = nbc};
+            assert_int_equal(lp_mf_recommend(m, &q, a, &na, NULL), LP_OK);
+            q.exclude_history = false;
+            assert_int_equal(lp_mf_recommend(m, &q, b, &nb, NULL), LP_OK);
+            assert_true(na > 32); /* past the kept places too */
+            for (size_t r = 0; r < na; r++) {
+                size_t s = 0;
+                while (s < nb && b[s].item != a[r].item) s++;
+                assert_true(s < nb);
+                assert_int_equal(a[r].n_because, b[s].n_because);
+                assert_true(a[r].n_because >= 1 && a[r].n_because <= nbc);
+                assert_memory_equal(a[r].because, b[s].because,
+                                    a[r].n_because * sizeof *a[r].because);
+                compared++;
+            }
+            lp_mf_user_free(pu);
+        }
+    assert_true(compared > 300);
+    free(a), free(b);
+    lp_mf_free(m);
+    lp_mf_data_free(d);
+}
+
 static void test_prepared_user_same_answer(void **state)
 {
     lp_mf_data *d = latent_data();
@@ -395,6 +438,7 @@ int main(void)
         cmocka_unit_test(test_fold_in_reproduces_user),
         cmocka_unit_test(test_explanation_decomposes_score),
         cmocka_unit_test(test_prepared_user_same_answer),
+        cmocka_unit_test(test_prepared_kept_explanations),
         cmocka_unit_test(test_prepared_ranking_runs_short),
         cmocka_unit_test(test_threads_same_model),
     };

@@ -350,7 +350,7 @@ static void scratch_give(void *p)
 typedef struct rec_scratch {
     double *chol, *z, *zr;
     float *scores, *vec, *col, *scale, *yh, *af, *bf, *cmat, *yt;
-    int32_t *top;
+    int32_t *top, *topj; /* the listed items; from a prepared ranking, their places in it */
     uint8_t *skip;
 } rec_scratch;
 
@@ -360,7 +360,7 @@ static void *rec_scratch_new(rec_scratch *w, size_t ni, size_t k, size_t kk, siz
     /* doubles first, then floats, then int32, then bytes: every part stays aligned */
     size_t nd = als ? k * k + 2 * k + k * REC_RHS : 0, h = nh + 1;
     size_t nf = ni + k + 2 * h + h * k + (als ? k * k + k + h * REC_RHS + k * REC_RHS : 0);
-    size_t bytes = nd * sizeof(double) + nf * sizeof(float) + kk * sizeof(int32_t) +
+    size_t bytes = nd * sizeof(double) + nf * sizeof(float) + 2 * kk * sizeof(int32_t) +
                    (ni ? ni : 1);
     char *base = scratch_take(bytes), *p = base;
     if (!base) return NULL;
@@ -384,7 +384,8 @@ static void *rec_scratch_new(rec_scratch *w, size_t ni, size_t k, size_t kk, siz
     }
     p += nf * sizeof(float);
     w->top = (int32_t *)p;
-    p += kk * sizeof(int32_t);
+    w->topj = w->top + kk;
+    p += 2 * kk * sizeof(int32_t);
     w->skip = (uint8_t *)p;
     memset(w->skip, 0, ni ? ni : 1); /* the only part read before it is written */
     return base;
@@ -437,7 +438,17 @@ struct lp_mf_user {
     float *top_score;
     size_t n_top;
     bool top_all;    /* top holds every item that can be recommended to the user */
+    /* ALS with rows p: the explanations of the first n_bec ranked items, computed once here
+     * as lp_mf_recommend would per request (pick_because with LP_MF_BECAUSE_MAX; a request for
+     * fewer takes the prefix, which is what pick_because would keep) */
+    int32_t *bec;    /* (n_bec, LP_MF_BECAUSE_MAX) history items, best first */
+    uint8_t *n_bec_of; /* (n_bec) how many of each row are set */
+    size_t n_bec;
 };
+
+/* Ranked items whose explanations a prepared ALS user keeps: two blocks of right-hand sides,
+ * which covers a page of recommendations unless filters reach deep into the ranking. */
+#define REC_PRE_BECAUSE (2 * REC_RHS)
 
 /* The prepared user's ALS parts: A_u's factor, the vector by fold-in unless given, and the
  * rows p_t, all right-hand sides REC_RHS at a time. False with *st set on failure. */
@@ -488,6 +499,35 @@ static bool prepare_als(const lp_mf *m, lp_mf_user *u, bool given, lp_status *st
     return ok;
 }
 
+/* The explanations of u's first ranked items (at most want), REC_RHS columns at a time, as
+ * lp_mf_recommend's prepared path computes them: p_because over the same columns, then
+ * pick_because. False when out of memory. */
+static bool prepare_because(const lp_mf *m, lp_mf_user *u, size_t want)
+{
+    size_t k = m->dim, n = u->n, nb = want < u->n_top ? want : u->n_top;
+    float *yt = lp_mallocarray(k * REC_RHS + n * REC_RHS, sizeof *yt);
+    if (!yt) return false;
+    float *cmat = yt + k * REC_RHS;
+    for (size_t r0 = 0; r0 < nb; r0 += REC_RHS) {
+        size_t r1 = nb - r0 < REC_RHS ? nb : r0 + REC_RHS;
+        memset(yt, 0, k * REC_RHS * sizeof *yt);
+        for (size_t r = r0; r < r1; r++) {
+            const float *yr = m->yi + (size_t)u->top[r] * k;
+            for (size_t a = 0; a < k; a++) yt[a * REC_RHS + (r - r0)] = yr[a];
+        }
+        p_because(u->p, n, k, yt, cmat);
+        for (size_t r = r0; r < r1; r++) {
+            lp_mf_rec o;
+            pick_because(&o, cmat + (r - r0), REC_RHS, u->items, n, LP_MF_BECAUSE_MAX);
+            memcpy(u->bec + r * LP_MF_BECAUSE_MAX, o.because, o.n_because * sizeof *o.because);
+            u->n_bec_of[r] = o.n_because;
+        }
+    }
+    u->n_bec = nb;
+    free(yt);
+    return true;
+}
+
 lp_status lp_mf_user_new(const lp_mf *m, const float *user_vec, const int32_t *history,
                          const float *history_w, size_t n_history, lp_mf_user **out, lp_err *err)
 {
@@ -499,9 +539,11 @@ lp_status lp_mf_user_new(const lp_mf *m, const float *user_vec, const int32_t *h
     size_t k = m->dim, n = n_history, ni = m->n_items;
     rec_mode mode = mode_for(m, user_vec, n);
     bool has_vec = mode == REC_MODE_VEC, als = has_vec && n && m->opts.kind == LP_MF_KIND_ALS;
-    size_t ntop = REC_TOP < ni ? REC_TOP : ni;
+    size_t ntop = REC_TOP < ni ? REC_TOP : ni, nbec = als ? REC_PRE_BECAUSE : 0;
+    if (nbec > ntop) nbec = ntop;
     size_t nf = n + (has_vec ? k : 0) + (als ? n * k : 0) + ntop;
-    size_t bytes = sizeof(lp_mf_user) + nf * sizeof(float) + (n + ntop) * sizeof(int32_t);
+    size_t bytes = sizeof(lp_mf_user) + nf * sizeof(float) +
+                   (n + ntop + nbec * LP_MF_BECAUSE_MAX) * sizeof(int32_t) + nbec;
     lp_mf_user *u = lp_calloc(1, bytes);
     float *scores = lp_mallocarray(ni ? ni : 1, sizeof *scores);
     uint8_t *skip = lp_calloc(ni ? ni : 1, 1);
@@ -520,6 +562,8 @@ lp_status lp_mf_user_new(const lp_mf *m, const float *user_vec, const int32_t *h
     if (als) u->p = f, f += n * k;
     u->items = (int32_t *)f;
     u->top = u->items + n;
+    u->bec = u->top + ntop;
+    u->n_bec_of = (uint8_t *)(u->bec + nbec * LP_MF_BECAUSE_MAX);
     if (n) {
         memcpy(u->items, history, n * sizeof *history);
         memcpy(u->w, history_w, n * sizeof *history_w);
@@ -534,6 +578,8 @@ lp_status lp_mf_user_new(const lp_mf *m, const float *user_vec, const int32_t *h
         u->n_top = lp_mf_topk(scores, ni, skip, ntop, u->top);
         u->top_all = u->n_top < ntop || ntop == ni;
         for (size_t j = 0; j < u->n_top; j++) u->top_score[j] = scores[u->top[j]];
+        if (u->p && n && !(ok = prepare_because(m, u, nbec)))
+            st = lp_err_set(err, LP_ENOMEM, "prepare user: out of memory");
     }
     free(scores), free(skip);
     if (!ok) {
@@ -602,6 +648,7 @@ lp_status lp_mf_recommend(const lp_mf *m, const lp_mf_query *q, lp_mf_rec *out, 
         for (size_t j = 0; j < pu->n_top && got < kk; j++) {
             int32_t i = pu->top[j];
             if (skip[i] || (q->allowed && !q->allowed[i])) continue;
+            w.topj[got] = (int32_t)j;
             w.top[got++] = i;
             scores[i] = pu->top_score[j];
         }
@@ -651,9 +698,13 @@ lp_status lp_mf_recommend(const lp_mf *m, const lp_mf_query *q, lp_mf_rec *out, 
     }
 
     size_t nb = q->n_because < nh ? q->n_because : nh;
+    /* a prepared user's kept explanations serve the items of its ranking's first n_bec places */
+    size_t kept = ranked && als_explain && !factor ? pu->n_bec : 0;
     for (size_t r0 = 0; r0 < got; r0 += REC_RHS) {
         size_t r1 = got - r0 < REC_RHS ? got : r0 + REC_RHS;
-        if (als_explain && !factor) { /* prepared: c[t][r] = p_t . y_r for this block */
+        bool all_kept = kept > 0;
+        for (size_t r = r0; r < r1 && all_kept; r++) all_kept = (size_t)w.topj[r] < kept;
+        if (als_explain && !factor && !all_kept) { /* prepared: c[t][r] = p_t . y_r */
             float *yt = w.yt;
             memset(yt, 0, k * REC_RHS * sizeof *yt);
             for (size_t r = r0; r < r1; r++) {
@@ -677,7 +728,12 @@ lp_status lp_mf_recommend(const lp_mf *m, const lp_mf_query *q, lp_mf_rec *out, 
             o->score = scores[i];
             o->n_because = 0;
             if (!explain) continue;
-            if (als_explain) {
+            if (kept && (size_t)w.topj[r] < kept) {
+                size_t j = (size_t)w.topj[r], c = pu->n_bec_of[j] < nb ? pu->n_bec_of[j] : nb;
+                memcpy(o->because, pu->bec + j * LP_MF_BECAUSE_MAX, c * sizeof *o->because);
+                o->n_because = (uint8_t)c;
+                continue;
+            } else if (als_explain) {
                 pick_because(o, w.cmat + (r - r0), REC_RHS, hist, nh, nb);
                 continue;
             } else if (mode == REC_MODE_VEC) { /* the dot product of the factors (BPR: not the
