@@ -54,6 +54,10 @@ cJSON *lp_json_add_float(cJSON *o, const char *name, double v, int digits);
  * lp_json_add_float prints it (`digits` significant digits, null when not finite). */
 void lp_json_write_str(lp_buf *b, const char *s);
 void lp_json_write_num(lp_buf *b, double v, int digits);
+/* Finite v with `digits` (clamped to 1..17) significant digits into num (>= 40 bytes), exactly
+ * as strfromd's "%.<digits>g" prints it (the common fixed-notation cases without printf, the
+ * rest through strfromd); its length. */
+size_t lp_json_format_num(char *num, double v, int digits);
 /* Append v as cJSON_PrintUnformatted prints a number (cJSON 1.7: an integral value that fits an
  * int as an integer, else the shorter of %.15g and %.17g that reads back; null when not
  * finite), through strfromd rather than the printf family. */

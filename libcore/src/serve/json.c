@@ -11,6 +11,7 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,24 +356,84 @@ lp_status lp_fields_check(const cJSON *obj, const lp_field_spec *specs, bool all
     return LP_OK;
 }
 
+/* The common case of "%.Pg" without printf: P <= 15 significant digits of a finite v with
+ * 1e-4 <= |v| < 10^P (fixed notation). v 10^s (s = P - 1 - E, E the decimal exponent) is one
+ * rounded double product, off the exact one by at most y 2^-53 < 0.06 of the last digit for
+ * P = 15 (the powers 10^0..10^18 are exact doubles); the exact value rounds the same way unless
+ * it lies within that distance of a half, so those, and everything else outside the case,
+ * return 0 for strfromd to print (round-half-even on exact ties, exponent notation). Writes at
+ * most 24 bytes into num; its length. */
+static size_t format_fast(char *num, double v, int P)
+{
+    static const double p10[19] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8, 1e9,
+                                   1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18};
+    double a = fabs(v);
+    if (P > 15 || !(a >= 1e-4) || !(a < p10[P]))
+        return 0;
+    int E = (int)floor(log10(a)); /* may be off by one near a power of ten: checked below */
+    int sh = P - 1 - E;
+    if (sh < 0 || sh > 18)
+        return 0;
+    double y = a * p10[sh], fl = floor(y), frac = y - fl;
+    double tol = y * 0x1p-52;
+    if (fabs(frac - 0.5) <= tol || fl < p10[P - 1] - 1 || y >= p10[P])
+        return 0;
+    uint64_t D = (uint64_t)fl + (frac > 0.5);
+    if (D < (uint64_t)p10[P - 1] || D >= (uint64_t)p10[P])
+        return 0; /* the exponent guess was off, or rounding carried into another digit */
+    char dig[16];
+    for (int i = P - 1; i >= 0; i--, D /= 10)
+        dig[i] = (char)('0' + D % 10);
+    int last = P - 1; /* the last digit kept: trailing zeros of the fraction go */
+    while (last > E && last > 0 && dig[last] == '0')
+        last--;
+    char *o = num;
+    if (v < 0)
+        *o++ = '-';
+    if (E >= 0) {
+        for (int i = 0; i <= E; i++)
+            *o++ = dig[i];
+        if (last > E) {
+            *o++ = '.';
+            for (int i = E + 1; i <= last; i++)
+                *o++ = dig[i];
+        }
+    } else {
+        *o++ = '0';
+        *o++ = '.';
+        for (int i = 0; i < -E - 1; i++)
+            *o++ = '0';
+        for (int i = 0; i <= last; i++)
+            *o++ = dig[i];
+    }
+    *o = '\0';
+    return (size_t)(o - num);
+}
+
 /* v with `digits` (clamped to 1..17) significant digits, as "%.*g" prints it, into num (40
- * bytes); its length. strfromd, not snprintf: with libquadmath loaded (OpenBLAS's Fortran runtime
- * brings it) glibc sends every printf-family call through its positional-argument path, several
- * times the cost of formatting the one number. */
-static size_t format_num(char *num, double v, int digits)
+ * bytes); its length. format_fast where it applies; else strfromd, not snprintf: with
+ * libquadmath loaded (OpenBLAS's Fortran runtime brings it) glibc sends every printf-family
+ * call through its positional-argument path, several times the cost of formatting the one
+ * number (and strfromd itself was a tenth of a recommend request's CPU). */
+size_t lp_json_format_num(char *num, double v, int digits)
 {
     static const char *const fmt[18] = {"%.1g",  "%.1g",  "%.2g",  "%.3g",  "%.4g",  "%.5g",
                                         "%.6g",  "%.7g",  "%.8g",  "%.9g",  "%.10g", "%.11g",
                                         "%.12g", "%.13g", "%.14g", "%.15g", "%.16g", "%.17g"};
-    int n = strfromd(num, 40, fmt[digits < 1 ? 1 : digits > 17 ? 17 : digits], v);
+    digits = digits < 1 ? 1 : digits > 17 ? 17 : digits;
+    size_t f = format_fast(num, v, digits);
+    if (f)
+        return f;
+    int n = strfromd(num, 40, fmt[digits], v);
     return n > 0 && n < 40 ? (size_t)n : 0;
 }
+
 
 cJSON *lp_json_add_float(cJSON *o, const char *name, double v, int digits)
 {
     if (!isfinite(v)) return cJSON_AddNullToObject(o, name);
     char num[40];
-    format_num(num, v, digits);
+    lp_json_format_num(num, v, digits);
     return cJSON_AddRawToObject(o, name, num);
 }
 
@@ -383,7 +444,7 @@ void lp_json_write_num(lp_buf *b, double v, int digits)
         return;
     }
     char num[40];
-    lp_buf_put(b, num, format_num(num, v, digits));
+    lp_buf_put(b, num, lp_json_format_num(num, v, digits));
 }
 
 void lp_json_write_str(lp_buf *b, const char *s)

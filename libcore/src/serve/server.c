@@ -879,7 +879,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         ctx->conn = conn;
         ctx->t0 = lp_time_ns();
         ctx->path = lp_strdup(url ? url : "");
-        snprintf(ctx->method, sizeof ctx->method, "%s", method ? method : "");
+        /* a bounded copy by hand, as below: snprintf takes glibc's positional-argument path
+         * once libquadmath is loaded (see json.c) */
+        size_t ml = method ? strnlen(method, sizeof ctx->method - 1) : 0;
+        memcpy(ctx->method, method ? method : "", ml);
+        ctx->method[ml] = '\0';
         make_request_id(s, conn, ctx->id);
         *con_cls = ctx;
         atomic_fetch_add(&s->in_flight, 1);
@@ -929,11 +933,20 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     for (size_t i = 0; i < sizeof known_methods / sizeof *known_methods; i++) {
         if (strcmp(ctx->method, known_methods[i]) == 0) method = known_methods[i];
     }
-    char status[16];
+    char status[16] = "aborted";
     if (ctx->responded && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
-        snprintf(status, sizeof status, "%d", ctx->status);
-    } else {
-        snprintf(status, sizeof status, "aborted");
+        /* "%d" by hand (once per request; HTTP statuses are 100..599, anything else is
+         * printed the same way) */
+        char rev[12];
+        unsigned v = ctx->status < 0 ? 0u - (unsigned)ctx->status : (unsigned)ctx->status;
+        size_t n = 0, o = 0;
+        do {
+            rev[n++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        if (ctx->status < 0) status[o++] = '-';
+        while (n) status[o++] = rev[--n];
+        status[o] = '\0';
     }
     const char *lv[3] = {route, method, status};
     lp_metric_series_add(lp_metric_series_get(s->m_requests, lv), 1.0);
