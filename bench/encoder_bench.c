@@ -7,9 +7,18 @@
  * included) over the first N texts, best of 3 runs after one warm-up; latency is the median
  * of 200 calls embedding one text each (texts cycled), on the calling thread's path (batch 1).
  * Prints RESULT lines bench/encoder_bench.sh reads.
+ *
+ * BACKEND (default cpu) names the kernel table; ENCODER may also be a sentence-transformers
+ * folder (bench_encoder.h). On any table but cpu the RESULT line is labelled lepton-BACKEND,
+ * and a parity line follows: the first min(N, 512) texts embedded on that table and on the cpu
+ * table, the smallest cosine between the two embeddings of a text and the largest component
+ * difference (tests/gpu/run-device.sh runs it on the GPU).
  */
+#include "bench_encoder.h"
 #include "lepton/lepton.h"
 
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,14 +32,17 @@ static int cmp_double(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s ENCODER.lpm TEXTS.tsv [N [BATCH]]\n", argv[0]);
+        fprintf(stderr, "usage: %s ENCODER.lpm|FOLDER TEXTS.tsv [N [BATCH [BACKEND]]]\n",
+                argv[0]);
         return 2;
     }
     size_t want = argc > 3 ? (size_t)atol(argv[3]) : 2048;
     size_t batch = argc > 4 ? (size_t)atol(argv[4]) : 64;
+    const char *backend = argc > 5 ? argv[5] : "cpu";
+    bool cpu = strcmp(backend, "cpu") == 0;
     lp_err err;
     lp_encoder *e = NULL;
-    if (lp_encoder_load(argv[1], "cpu", &e, &err)) {
+    if (bench_encoder_open(argv[1], backend, &e, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
@@ -80,8 +92,36 @@ int main(int argc, char **argv)
     qsort(lat, 200, sizeof lat[0], cmp_double);
     printf("texts %zu, mean %.1f tokens (with [CLS]/[SEP]), batch %zu\n", n,
            (double)tokens / (double)n, batch);
-    printf("RESULT lepton sentences_per_s=%.1f latency_ms_p50=%.3f latency_ms_p90=%.3f\n",
-           (double)n / best, lat[100], lat[180]);
+    printf("RESULT lepton%s%s sentences_per_s=%.1f latency_ms_p50=%.3f latency_ms_p90=%.3f\n",
+           cpu ? "" : "-", cpu ? "" : backend, (double)n / best, lat[100], lat[180]);
+    if (!cpu) { /* the same texts on the cpu table */
+        size_t m = n < 512 ? n : 512;
+        lp_encoder *c = NULL;
+        float *ref = malloc(m * D * sizeof *ref);
+        if (!ref || bench_encoder_open(argv[1], "cpu", &c, &err) ||
+            lp_encoder_embed(e, (const char *const *)texts, m, batch, out, NULL, &err) ||
+            lp_encoder_embed(c, (const char *const *)texts, m, batch, ref, NULL, &err)) {
+            fprintf(stderr, "parity: %s\n", ref ? err.msg : "out of memory");
+            return 1;
+        }
+        double min_cos = 1, max_abs = 0;
+        for (size_t i = 0; i < m; i++) {
+            double dot = 0, na = 0, nb = 0;
+            for (size_t d = 0; d < D; d++) {
+                double a = out[i * D + d], b = ref[i * D + d];
+                dot += a * b, na += a * a, nb += b * b;
+                if (fabs(a - b) > max_abs)
+                    max_abs = fabs(a - b);
+            }
+            double cs = dot / sqrt(na * nb + 1e-300);
+            if (cs < min_cos)
+                min_cos = cs;
+        }
+        printf("RESULT parity-%s texts=%zu min_cosine=%.8f max_abs_diff=%.3g\n", backend, m,
+               min_cos, max_abs);
+        free(ref);
+        lp_encoder_free(c);
+    }
     free(out);
     free(texts);
     free(data);

@@ -7,10 +7,14 @@
  * allocation). A step includes tokenizing its batch. Prints a RESULT line; bench/RESULTS.md
  * carries the numbers, bench/encoder_lora_step.sh runs it beside bench/encoder_lora_torch.py.
  *
- * usage: encoder_lora_step ENCODER.lpm TRAIN.tsv [BATCH [S1 [S2]]]   (defaults 32, 2, 12)
+ * usage: encoder_lora_step ENCODER.lpm|FOLDER TRAIN.tsv [BATCH [S1 [S2 [BACKEND]]]]
+ *   (defaults 32, 2, 12, cpu; a folder as in bench_encoder.h; on any table but cpu the RESULT
+ *   line is labelled lepton-BACKEND: tests/gpu/run-device.sh runs it on the GPU)
  */
+#include "bench_encoder.h"
 #include "lepton/encoder.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +69,8 @@ static int read_tsv(const char *path, char ***texts, int32_t **labels, size_t *n
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s ENCODER.lpm TRAIN.tsv [BATCH [S1 [S2]]]\n", argv[0]);
+        fprintf(stderr, "usage: %s ENCODER.lpm|FOLDER TRAIN.tsv [BATCH [S1 [S2 [BACKEND]]]]\n",
+                argv[0]);
         return 2;
     }
     size_t batch = argc > 3 ? strtoul(argv[3], NULL, 10) : 32;
@@ -75,9 +80,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "need BATCH >= 1 and S2 > S1\n");
         return 2;
     }
+    const char *backend = argc > 6 ? argv[6] : "cpu";
+    bool cpu = strcmp(backend, "cpu") == 0;
     lp_err err;
     lp_encoder *e;
-    if (lp_encoder_load(argv[1], "cpu", &e, &err)) {
+    if (bench_encoder_open(argv[1], backend, &e, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
@@ -110,9 +117,9 @@ int main(int argc, char **argv)
         lp_encoder_adapter_free(a);
     }
     double step_ms = (t[1] - t[0]) / (double)(s2 - s1) * 1e3;
-    printf("RESULT lepton lora_step_ms=%.1f batch=%zu rank=8 classes=%zu adapter_floats=%zu "
+    printf("RESULT lepton%s%s lora_step_ms=%.1f batch=%zu rank=8 classes=%zu adapter_floats=%zu "
            "encoder_floats=%zu adapter_pct=%.3f base_products=%s\n",
-           step_ms, batch, nc, adapter, lp_encoder_n_params(lp_encoder_config_of(e)),
+           cpu ? "" : "-", cpu ? "" : backend, step_ms, batch, nc, adapter, lp_encoder_n_params(lp_encoder_config_of(e)),
            100.0 * (double)adapter / (double)lp_encoder_n_params(lp_encoder_config_of(e)),
            lp_encoder_precision_of(e) == LP_ENCODER_BF16 ? "bf16" : "fp32");
     for (size_t i = 0; i < n; i++)

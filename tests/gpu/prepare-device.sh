@@ -5,12 +5,14 @@
 #   .device/tests/  the GPU test executables      .device/bench/  the GPU benchmarks
 #   .device/bin/    lepton and the apps           .device/lib/    run-time libraries the device
 #                                                                 machine lacks
+#   .device/data/   CLINC150's train.tsv for the encoder benchmarks (from ../shared/data when
+#                   there: ../shared does not travel)
 # Executables are copied without debug info. Libraries the device image already has (glibc,
 # libstdc++, libgomp, OpenBLAS, zlib, libpng, libjpeg, SQLite, PCRE2, cuBLAS, the driver) stay
 # behind; libcuBLASLt alone is 500 MB. The folder must stay well under the 64 MiB a call carries.
 #
 # usage: tests/gpu/prepare-device.sh [BUILD_DIR]      (default: build, the normal build)
-# then:  run(command="bash tests/gpu/run-device.sh", carry=[".device"], timeout_s=420)
+# then:  run(command="bash tests/gpu/run-device.sh", carry=[".device"], timeout_s=540)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
@@ -21,15 +23,21 @@ tests=(test_cuda_backend test_cuda_parity test_cuda_transformer test_cuda_grad t
        test_cuda_nn test_cuda_fault test_cuda_encoder test_cuda_batchnorm test_cuda_cnn
        test_cuda_mf test_encoder_train_cuda)
 benches=(mlp_bench gemm_bench mf_bench)
+# the encoder benchmarks (bench/*.c, run with the cuda table there)
+enc_benches=(encoder_bench encoder_lora_step)
 # the apps whose --device flags the CLI tests exercise, and their demo-data generators
 apps=(lepton-diagnosis lepton-gen-diagnosis lepton-recommend lepton-gen-shop)
 cmake --build "$build" -j2 --target "${tests[@]}" bench_gpu_mlp_bench bench_gpu_gemm_bench \
-  bench_gpu_mf_bench lepton_cli "${apps[@]}" 2>&1 | grep -vE '^\[ *[0-9]+%\]' || true
+  bench_gpu_mf_bench bench_encoder_bench bench_encoder_lora_step lepton_cli "${apps[@]}" 2>&1 | grep -vE '^\[ *[0-9]+%\]' || true
 rm -rf "$dev"
-mkdir -p "$dev/tests" "$dev/bench" "$dev/bin" "$dev/lib"
+mkdir -p "$dev/tests" "$dev/bench" "$dev/bin" "$dev/lib" "$dev/data"
 exes=()
 for t in "${tests[@]}"; do cp "$build/tests/$t" "$dev/tests/"; exes+=("$dev/tests/$t"); done
 for b in "${benches[@]}"; do cp "$build/bench/gpu/$b" "$dev/bench/"; exes+=("$dev/bench/$b"); done
+for b in "${enc_benches[@]}"; do cp "$build/bench/$b" "$dev/bench/"; exes+=("$dev/bench/$b"); done
+clinc=${LEPTON_SHARED_DATA:-$root/../shared/data}/clinc150/train.tsv
+if [ -f "$clinc" ]; then cp "$clinc" "$dev/data/clinc_train.tsv"; else
+  echo "prepare-device: $clinc not found: the encoder benchmarks will be skipped there" >&2; fi
 for a in lepton "${apps[@]}"; do cp "$build/bin/$a" "$dev/bin/"; exes+=("$dev/bin/$a"); done
 strip --strip-debug "${exes[@]}"
 # Run-time libraries: every dependency not in the device image, plus the two DEVICE.md names.

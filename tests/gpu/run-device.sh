@@ -2,9 +2,11 @@
 # run-device.sh - ONE call of the device tool: the GPU tests and the GPU benchmarks (Lepton and
 # PyTorch side by side on the same GPU), from executables built here by prepare-device.sh.
 #   here:   tests/gpu/prepare-device.sh
-#   device: run(command="bash tests/gpu/run-device.sh", carry=[".device"], timeout_s=420)
+#   device: run(command="bash tests/gpu/run-device.sh", carry=[".device"], timeout_s=540)
 # Writes under $OUT (or .device/out): gpu.txt, tests.log, bench.log, summary.txt; prints the
-# summary table last. Meant to finish in about 4 minutes (each step has its own timeout).
+# summary table last. Meant to finish in about 6 minutes (each step has its own timeout).
+# For a partial rerun inside the same lease, RUN_TESTS=0, RUN_BENCH=0 or RUN_ENCODER=0 leave out
+# the GPU tests, the training/recommender benchmarks or the encoder benchmarks.
 # Exit status: the number of failed tests (benchmarks never fail the run). Where nvidia-smi
 # exists a skipped GPU test counts as failed: there it means the device was not usable.
 set -u
@@ -62,6 +64,7 @@ run_test() { # run_test NAME TIMEOUT CMD...
   esac
   printf "test  %-22s %-18s %6.1f s\n" "$name" "$st" "$secs" | tee -a "$summary"
 }
+if [ "${RUN_TESTS:-1}" = 1 ]; then
 for t in test_cuda_backend test_cuda_parity test_cuda_transformer test_cuda_grad test_cuda_nn_grad test_cuda_nn \
     test_cuda_fault test_cuda_encoder test_cuda_batchnorm test_cuda_cnn test_cuda_mf \
     test_encoder_train_cuda; do
@@ -70,12 +73,14 @@ done
 run_test cli_test_device_cli 120 bash "$root/tests/cli/test_device_cli.sh"
 run_test cli_test_diagnosis_device 120 bash "$root/tests/cli/test_diagnosis_device.sh"
 run_test cli_test_recommend_device 120 bash "$root/tests/cli/test_recommend_device.sh"
+fi
 
 # ---- benchmarks: Lepton then PyTorch, same model, same GPU ----
 bench() { # bench CMD...   (appends RESULT lines to bench.log)
   echo "\$ $*" >>"$blog"
   timeout 90 "$@" >>"$blog" 2>&1 || echo "(exit $?)" >>"$blog"
 }
+if [ "${RUN_BENCH:-1}" = 1 ]; then
 for batch in 256 4096; do
   steps=20
   [ "$batch" = 4096 ] && steps=5
@@ -104,13 +109,31 @@ bench "$py" "$root/bench/gpu/mf_torch.py" als "$mfdata" 64 10
 bench "$py" "$root/bench/gpu/mf_torch.py" bpr "$mfdata" 64 5 8192
 bench "$py" "$root/bench/gpu/mf_torch.py" bpr "$mfdata" 64 5 65536
 rm -f "$mfdata" # 8 MB: keep $OUT small
+fi
+# the MiniLM sentence encoder (issue 12) on a MiniLM-shaped BERT with random weights (the real
+# 90 MB do not travel; speed does not depend on the values): embeddings at batch 64 with the
+# CUDA-against-CPU parity of 512 of them, and one LoRA step at batch 32 (rank 8, all six
+# projections, CLINC150's 151 classes), each beside PyTorch (+ PEFT) on the same GPU
+clinc=$dev/data/clinc_train.tsv
+mdir=/tmp/lepton-minilm-random
+if [ "${RUN_ENCODER:-1}" != 1 ]; then
+  :
+elif [ -f "$clinc" ]; then
+  bench "$py" "$root/bench/gpu/minilm_random.py" "$mdir"
+  bench "$dev/bench/encoder_bench" "$mdir" "$clinc" 4096 64 cuda
+  bench "$py" "$root/bench/gpu/encoder_torch_gpu.py" embed "$mdir" "$clinc" 4096 64
+  bench "$dev/bench/encoder_lora_step" "$mdir" "$clinc" 32 3 23 cuda
+  bench "$py" "$root/bench/gpu/encoder_torch_gpu.py" lora "$mdir" "$clinc" 32 20
+else
+  echo "(no $clinc: encoder benchmarks skipped)" >>"$blog"
+fi
 
 {
   echo
   echo "benchmarks (median of timed repeats after warm-up):"
   echo "  samples/s of training steps, TFLOP/s of sgemm"
   printf "%-16s %-6s %-8s %6s %14s %12s\n" peer table model batch samples/s ms/step
-  awk '$1 == "RESULT" && $3 != "gemm" && $4 !~ /^(bpr|als)/ {
+  awk '$1 == "RESULT" && $3 != "gemm" && $4 !~ /^(bpr|als)/ && $6 ~ /^samples_per_s=/ {
          split($6, a, "="); split($7, b, "=");
          printf "%-16s %-6s %-8s %6s %14s %12s\n", $2, $3, $4, $5, a[2], b[2] }' "$blog"
   printf "%-16s %-10s %6s %10s\n" peer gemm n TFLOP/s
@@ -123,6 +146,9 @@ rm -f "$mfdata" # 8 MB: keep $OUT small
          for (f = 6; f <= NF; f++) { split($f, a, "=");
            if (a[1] == "triples_per_s") t = a[2]; if (a[1] == "ms") m = a[2] }
          printf "%-16s %-6s %-14s %8s %14s %10s\n", $2, $3, $4, $5, t, m }' "$blog"
+  echo "encoder, MiniLM shape with random weights: sentences/s at batch 64, LoRA step at batch 32"
+  grep -E '^RESULT (lepton-[a-z]+|torch-(cuda|cpu)|parity-[a-z]+|torch-peft-[a-z]+) ' "$blog" | cut -c8- \
+    | cut -c1-110
   echo "failed tests: $failed"
 } | tee -a "$summary"
 exit "$failed"

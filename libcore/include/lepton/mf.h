@@ -196,9 +196,10 @@ typedef struct lp_mf_rec {
  * few recommendations cost; a service keeps it per active user and then answers each of that
  * user's requests by filtering the stored ranking (exclusions, allowed items) and explaining the
  * listed items with one dot product per history item, without scoring every item, rebuilding
- * A_u or folding in again; a filter that leaves fewer than k of the stored items scores every
- * item as the plain query does. Immutable once made, so one prepared user may serve several
- * threads at once. */
+ * A_u or folding in again; for ALS the explanations of the first 32 stored items are kept
+ * too (computed once, as a request would), so a page of recommendations is answered by copying
+ * them. A filter that leaves fewer than k of the stored items scores every item as the plain
+ * query does. Immutable once made, so one prepared user may serve several threads at once. */
 typedef struct lp_mf_user lp_mf_user;
 
 /* Prepare a user: history (items, weights) copied; user_vec (dim floats) copied when given, else
