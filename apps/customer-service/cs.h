@@ -69,6 +69,9 @@ typedef struct cs_intent_opts {
                                 in the model file */
     size_t ft_epochs;        /* fine-tuning passes (0 = lp_encoder_ft_opts' default) */
     size_t ft_max_steps;     /* stop fine-tuning after this many steps (0 = no limit) */
+    const char *encoder_device; /* kernel table the encoder is fine-tuned and embeds on while
+                                   training ("cpu" when NULL, "cuda"; eh_device's names); a
+                                   loaded model embeds on the cpu table */
 } cs_intent_opts;
 
 cs_intent_opts cs_intent_opts_default(void);
@@ -437,6 +440,8 @@ typedef struct cs_train_spec {
     const char *finetune; /* "head" (NULL), "lora" or "full" (cs_intent_opts.finetune) */
     size_t ft_epochs, ft_max_steps; /* 0 = lp_encoder_ft_opts' defaults */
     double oos_max_loss;            /* < 0: cs_intent_opts' default */
+    const char *device; /* the encoder's table while training (cs_intent_opts.encoder_device);
+                           not recorded: a retrain runs on the cpu table */
 } cs_train_spec;
 
 cs_train_spec cs_train_spec_default(void);

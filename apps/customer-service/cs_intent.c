@@ -609,7 +609,8 @@ static lp_status fit_encoder(cs_intent *m, const cs_intent_opts *o, const char *
                              const char *const *l, size_t nt, const char *const *vt, size_t nv,
                              lp_err *err)
 {
-    lp_status st = eh_encoder_open(o->encoder, NULL, "intent --encoder", &m->enc, &m->ident, err);
+    lp_status st = eh_encoder_open(o->encoder, NULL, "intent --encoder", o->encoder_device,
+                                   &m->enc, &m->ident, err);
     if (st != LP_OK)
         return st;
     float *x = NULL;
@@ -812,8 +813,8 @@ static lp_status fit_overlapped(tfidf_job *job, const cs_intent_opts *o, const c
     bool threaded = pthread_create(&th, NULL, tfidf_thread, job) == 0;
     double t0 = lp_time_wall();
     float *x = NULL;
-    lp_status st = eh_encoder_open(o->encoder, NULL, "intent --encoder", &es->enc, &es->ident,
-                                   err);
+    lp_status st = eh_encoder_open(o->encoder, NULL, "intent --encoder", o->encoder_device,
+                                   &es->enc, &es->ident, err);
     if (st == LP_OK && (st = eh_embed(es->enc, t, nt, &x, err)) == LP_OK)
         lp_log_info("intent: embedded %zu training texts in %.1f s", nt, lp_time_wall() - t0);
     if (threaded)
@@ -1163,7 +1164,7 @@ static lp_status load_encoder(cs_intent *m, const char *path, const cJSON *e, lp
         return lp_err_set(err, LP_EFORMAT, "%s: section cs.enchead: %zu x %zu does not fit %zu "
                           "classes x %zu dims", path, eh_head_classes(m->head),
                           eh_head_dim(m->head), lp_model_n_classes(m->model), m->ident.dim);
-    if ((st = eh_encoder_open(m->ident.path, &m->ident, path, &m->enc, NULL, err)) != LP_OK)
+    if ((st = eh_encoder_open(m->ident.path, &m->ident, path, NULL, &m->enc, NULL, err)) != LP_OK)
         return st;
     const cJSON *ft = cJSON_GetObjectItemCaseSensitive(e, "finetune");
     if (!cJSON_IsString(ft) || !strcmp(ft->valuestring, "head"))

@@ -164,6 +164,7 @@ lp_status cs_train_files(const cs_train_spec *spec, char *const *extra_texts,
         io.finetune = spec->finetune;
         io.ft_epochs = spec->ft_epochs;
         io.ft_max_steps = spec->ft_max_steps;
+        io.encoder_device = spec->device;
         if (spec->oos_max_loss >= 0)
             io.oos_max_loss = spec->oos_max_loss;
         st = cs_intent_train(t, l, n, vt, vl, va.n_rows, &io, &b->intent, err);

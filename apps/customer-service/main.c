@@ -17,7 +17,8 @@ static const char usage[] =
     "  train --data TRAIN [--valid VALID] [--text-col text] [--label-col label] [--oos-label oos]\n"
     "        [--slots SLOTS_TRAIN] [--faq FAQ] [--bot BOT.json] [--c 1,10,100] [--char-ngrams]\n"
     "        [--oos-max-loss 0.02 (TF-IDF) | 0.01 (--encoder)]\n"
-    "        [--encoder ENC.lpm [--finetune head|lora|full [--ft-epochs N] [--ft-steps N]]]\n"
+    "        [--encoder ENC.lpm [--finetune head|lora|full [--ft-epochs N] [--ft-steps N]]\n"
+    "        [--device auto|cpu|cuda]]\n"
     "        --out MODEL.lpm\n"
     "  eval --model MODEL.lpm --data TEST [--text-col ..] [--label-col ..] [--oos-label oos] "
     "--json\n"
@@ -114,6 +115,7 @@ static int cmd_train(int argc, char **argv)
                  {"--finetune"},
                  {"--ft-epochs"},
                  {"--ft-steps"},
+                 {"--device"},
                  {NULL}};
     if (!parse_flags(argc, argv, fl) || !need(fl, "train", "--data") || !need(fl, "train", "--out"))
         return 2;
@@ -146,6 +148,19 @@ static int cmd_train(int argc, char **argv)
     }
     sp.encoder = get(fl, "--encoder");
     sp.finetune = get(fl, "--finetune");
+    if (get(fl, "--device")) { /* the encoder's table while training; without one, no use */
+        lp_err derr;
+        if (!sp.encoder) {
+            fprintf(stderr, "lepton-customer-service train: --device needs --encoder (the "
+                            "TF-IDF model trains on the CPU)\n");
+            return 2;
+        }
+        if (eh_device("lepton-customer-service train", get(fl, "--device"), &sp.device,
+                      &derr) != LP_OK) {
+            fprintf(stderr, "lepton-customer-service train: %s\n", lp_err_text(&derr));
+            return 1;
+        }
+    }
     int ftl = eh_ft_limits("lepton-customer-service train", sp.finetune, get(fl, "--ft-epochs"),
                            get(fl, "--ft-steps"), &sp.ft_epochs, &sp.ft_max_steps);
     if (ftl >= 0)
@@ -435,8 +450,8 @@ static int cmd_eval_faq(int argc, char **argv)
     }
     lp_encoder *enc = NULL;
     if (st == LP_OK && get(fl, "--encoder") &&
-        (st = eh_encoder_open(get(fl, "--encoder"), NULL, "eval-faq --encoder", &enc, NULL,
-                              &err)) == LP_OK)
+        (st = eh_encoder_open(get(fl, "--encoder"), NULL, "eval-faq --encoder", NULL, &enc,
+                              NULL, &err)) == LP_OK)
         st = cs_faq_set_encoder(f, enc, &err);
     double top1 = 0, r5 = 0, mrr = 0;
     for (size_t i = 0; st == LP_OK && i < qt.n_rows; i++) {

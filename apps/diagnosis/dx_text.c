@@ -761,7 +761,8 @@ static lp_status seal(dx_text_model *m, const char *path, const char *text_col,
 static lp_status fit_encoder(dx_text_model *m, const rows *tr, const rows *va,
                              const dx_train_opts *o, lp_err *err)
 {
-    lp_status st = eh_encoder_open(o->encoder, NULL, "text --encoder", &m->enc, &m->ident, err);
+    lp_status st =
+        eh_encoder_open(o->encoder, NULL, "text --encoder", NULL, &m->enc, &m->ident, err);
     if (st)
         return st;
     size_t k = m->k, nv = va->n;
@@ -1067,7 +1068,7 @@ static lp_status load_encoder(dx_text_model *m, const char *path, const cJSON *e
                 eh_head_classes(m->head) != lp_model_n_classes(m->model)))
         st = lp_err_set(err, LP_EFORMAT, "%s: section dx.enchead does not fit the model", path);
     if (!st)
-        st = eh_encoder_open(m->ident.path, &m->ident, path, &m->enc, NULL, err);
+        st = eh_encoder_open(m->ident.path, &m->ident, path, NULL, &m->enc, NULL, err);
     /* a fine-tuned model's adapter (checked against the encoder it was trained on) */
     if (!st && lp_model_get_extra(m->model, DX_ADAPTER_SECTION, &data, &len, NULL) == LP_OK) {
         char what[512];

@@ -248,23 +248,6 @@ static lp_status eval_frame(const char *model, const char *file, lp_err *err)
     return st;
 }
 
-/* --device auto|cpu|cuda (NULL: cpu) to a kernel-table name; auto says what it picked. */
-static lp_status train_device(const char *device, const char **name, lp_err *err)
-{
-    if (!device)
-        device = "cpu";
-    if (strcmp(device, "cuda") && strcmp(device, "cpu") && strcmp(device, "auto"))
-        return lp_err_set(err, LP_EINVAL, "--device '%s': expected auto, cpu or cuda", device);
-    const lp_backend *be = NULL;
-    lp_status st = lp_backend_get(device, &be, err);
-    if (st)
-        return lp_err_prefix(err, "--device");
-    if (strcmp(device, "auto") == 0)
-        fprintf(stderr, "lepton-diagnosis train: --device auto: training on %s\n", be->name);
-    *name = be->name;
-    return LP_OK;
-}
-
 static int cmd_train(int argc, char **argv)
 {
     lp_err err;
@@ -322,7 +305,8 @@ static int cmd_train(int argc, char **argv)
         dx_image_model *m = NULL;
         dx_train_opts o = train_opts_from_env();
         if (!st)
-            st = train_device(flag(argc, argv, "--device"), &o.device, &err);
+            st = eh_device("lepton-diagnosis train", flag(argc, argv, "--device"), &o.device,
+                           &err);
         uint64_t t0 = lp_time_ns();
         if (!st)
             st = dx_image_train(tr.x, tr.y, tr.n, va.x, va.y, va.n, tr.c, tr.h, tr.w,

@@ -29,8 +29,23 @@ struct eh_head {
     uint8_t *has;
 };
 
+lp_status eh_device(const char *prog, const char *device, const char **name, lp_err *err)
+{
+    if (!device)
+        device = "cpu";
+    if (strcmp(device, "cuda") && strcmp(device, "cpu") && strcmp(device, "auto"))
+        return lp_err_set(err, LP_EINVAL, "--device '%s': expected auto, cpu or cuda", device);
+    const lp_backend *be = NULL;
+    if (lp_backend_get(device, &be, err) != LP_OK)
+        return lp_err_prefix(err, "--device");
+    if (strcmp(device, "auto") == 0)
+        fprintf(stderr, "%s: --device auto: training on %s\n", prog, be->name);
+    *name = be->name;
+    return LP_OK;
+}
+
 lp_status eh_encoder_open(const char *path, const eh_ident *want, const char *what,
-                          lp_encoder **out, eh_ident *id, lp_err *err)
+                          const char *backend, lp_encoder **out, eh_ident *id, lp_err *err)
 {
     *out = NULL;
     eh_ident me = {0};
@@ -48,7 +63,7 @@ lp_status eh_encoder_open(const char *path, const eh_ident *want, const char *wh
                           "sha256 %.12s... (%s): give that encoder file or retrain",
                           what, me.path, me.sha256, want->sha256, want->path);
     lp_encoder *e;
-    if ((st = lp_encoder_load(me.path, "cpu", &e, err)) != LP_OK)
+    if ((st = lp_encoder_load(me.path, backend ? backend : "cpu", &e, err)) != LP_OK)
         return st;
     /* The apps embed in bfloat16 where the table can (the cpu table with Intel AMX: about 2x
      * faster, cosine to the float32 embeddings ~0.99995, the same CLINC150 accuracy in

@@ -29,14 +29,20 @@ typedef struct eh_ident {
     size_t dim;       /* embedding width */
 } eh_ident;
 
-/* Open the encoder at path for inference on the CPU table, its products in bfloat16 where the
- * CPU has Intel AMX unless LEPTON_ENCODER_PRECISION says otherwise (encoder.h). When want (nullable) is given, the
+/* Open the encoder at path on the kernel table `backend` ("cpu" when NULL: inference in the
+ * services; training may ask for "cuda" or "auto", lp_backend_get's names), its products in
+ * bfloat16 where the table can (the cpu table with Intel AMX) unless LEPTON_ENCODER_PRECISION
+ * says otherwise (encoder.h). When want (nullable) is given, the
  * file's sha256 must equal want->sha256 and its width want->dim: otherwise LP_EINVAL naming
  * what (the model), the path and both sha256 prefixes; no encoder is loaded then. *id (nullable)
  * gets the file's identity (path made absolute). A missing file is LP_ENOTFOUND naming it; a
  * file that is not an encoder is lp_encoder_load's error. *out is new; lp_encoder_free it. */
 lp_status eh_encoder_open(const char *path, const eh_ident *want, const char *what,
-                          lp_encoder **out, eh_ident *id, lp_err *err);
+                          const char *backend, lp_encoder **out, eh_ident *id, lp_err *err);
+/* A training program's --device value (NULL: "cpu") checked and resolved to a table name in
+ * *name: LP_EINVAL naming the flag for anything but auto, cpu or cuda, the table's own error
+ * (e.g. no CUDA device) prefixed with --device; for auto, prog says on stderr what it picked. */
+lp_status eh_device(const char *prog, const char *device, const char **name, lp_err *err);
 
 /* The encoder part of a model's settings JSON: {"path", "sha256", "dim", "tfidf_weight",
  * "min_cosine"} added to obj (the ensemble's TF-IDF weight and the centroid-cosine threshold). */

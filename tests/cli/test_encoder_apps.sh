@@ -104,6 +104,23 @@ check "cs not an encoder: one line" one_line "$out"
 out=$("$cs" train --data "$bot/intents_train.tsv" --encoder "$dir/none.lpm" --out "$dir/x.lpm" 2>&1); rc=$?
 check "cs missing encoder: fails" test "$rc" -eq 1
 check "cs missing encoder: named" grep -q "none.lpm" <<<"$out"
+# --device: the encoder's table while training (the loaded model embeds on the cpu)
+"$cs" train --data "$bot/intents_train.tsv" --valid "$bot/intents_valid.tsv" --encoder "$enc" \
+  --finetune lora --ft-steps 2 --device auto --out "$dir/dev.lpm" 2>"$dir/dev.err"; rc=$?
+check "cs --device auto: exit 0" test "$rc" -eq 0
+check "cs --device auto: says which table" grep -q "device auto: training on" "$dir/dev.err"
+out=$("$cs" eval --model "$dir/dev.lpm" --data "$bot/intents_valid.tsv" --json 2>/dev/null); rc=$?
+check "cs --device auto: the model evaluates" test "$rc" -eq 0
+out=$("$cs" train --data "$bot/intents_train.tsv" --encoder "$enc" --device tpu --out "$dir/x.lpm" 2>&1); rc=$?
+check "cs --device tpu: fails naming it" test "$rc" -eq 1 -a -n "$(grep "device 'tpu'" <<<"$out")"
+"$cs" train --data "$bot/intents_train.tsv" --device cpu --out "$dir/x.lpm" 2>/dev/null; rc=$?
+check "cs --device without --encoder: usage error" test "$rc" -eq 2
+if ! command -v nvidia-smi >/dev/null; then
+  out=$("$cs" train --data "$bot/intents_train.tsv" --encoder "$enc" --device cuda --out "$dir/x.lpm" 2>&1); rc=$?
+  check "cs --device cuda without a GPU: fails" test "$rc" -eq 1
+  check "cs --device cuda without a GPU: one line naming --device" \
+    test "$(wc -l <<<"$out")" -eq 1 -a -n "$(grep -- "--device" <<<"$out")"
+fi
 
 # a different encoder file at the recorded path (one weight byte changed) is refused
 cp "$enc" "$dir/enc/orig.lpm"

@@ -5,8 +5,8 @@
 #   .device/tests/  the GPU test executables      .device/bench/  the GPU benchmarks
 #   .device/bin/    lepton and the apps           .device/lib/    run-time libraries the device
 #                                                                 machine lacks
-#   .device/data/   CLINC150's train.tsv for the encoder benchmarks (from ../shared/data when
-#                   there: ../shared does not travel)
+#   .device/data/   CLINC150's train.tsv and val.tsv for the encoder benchmarks (from
+#                   ../shared/data when there: ../shared does not travel)
 # Executables are copied without debug info. Libraries the device image already has (glibc,
 # libstdc++, libgomp, OpenBLAS, zlib, libpng, libjpeg, SQLite, PCRE2, cuBLAS, the driver) stay
 # behind; libcuBLASLt alone is 500 MB. The folder must stay well under the 64 MiB a call carries.
@@ -27,6 +27,8 @@ benches=(mlp_bench gemm_bench mf_bench)
 enc_benches=(encoder_bench encoder_lora_step)
 # the apps whose --device flags the CLI tests exercise, and their demo-data generators
 apps=(lepton-diagnosis lepton-gen-diagnosis lepton-recommend lepton-gen-shop)
+# and lepton-customer-service, for CLINC150 training time with --device cuda (run-device.sh)
+apps+=(lepton-customer-service)
 cmake --build "$build" -j2 --target "${tests[@]}" bench_gpu_mlp_bench bench_gpu_gemm_bench \
   bench_gpu_mf_bench bench_encoder_bench bench_encoder_lora_step lepton_cli "${apps[@]}" 2>&1 | grep -vE '^\[ *[0-9]+%\]' || true
 rm -rf "$dev"
@@ -36,7 +38,10 @@ for t in "${tests[@]}"; do cp "$build/tests/$t" "$dev/tests/"; exes+=("$dev/test
 for b in "${benches[@]}"; do cp "$build/bench/gpu/$b" "$dev/bench/"; exes+=("$dev/bench/$b"); done
 for b in "${enc_benches[@]}"; do cp "$build/bench/$b" "$dev/bench/"; exes+=("$dev/bench/$b"); done
 clinc=${LEPTON_SHARED_DATA:-$root/../shared/data}/clinc150/train.tsv
-if [ -f "$clinc" ]; then cp "$clinc" "$dev/data/clinc_train.tsv"; else
+if [ -f "$clinc" ]; then
+  cp "$clinc" "$dev/data/clinc_train.tsv"
+  cp "$(dirname "$clinc")/val.tsv" "$dev/data/clinc_val.tsv"
+else
   echo "prepare-device: $clinc not found: the encoder benchmarks will be skipped there" >&2; fi
 for a in lepton "${apps[@]}"; do cp "$build/bin/$a" "$dev/bin/"; exes+=("$dev/bin/$a"); done
 strip --strip-debug "${exes[@]}"

@@ -166,10 +166,26 @@ static void test_errors(void **state)
     assert_int_equal(eh_head_fit(x, y, 1, D, K, NULL, &h, &err), LP_EINVAL);
     assert_null(h);
     lp_encoder *e = NULL;
-    assert_int_equal(eh_encoder_open("/nonexistent/enc.lpm", NULL, "test", &e, NULL, &err),
-                     LP_ENOTFOUND);
+    assert_int_equal(
+        eh_encoder_open("/nonexistent/enc.lpm", NULL, "test", NULL, &e, NULL, &err),
+        LP_ENOTFOUND);
     assert_null(e);
     assert_non_null(strstr(lp_err_text(&err), "/nonexistent/enc.lpm"));
+    /* --device: a bad name names the flag and the value; cpu and auto resolve to a table */
+    const char *dev = NULL;
+    assert_int_equal(eh_device("test", "tpu", &dev, &err), LP_EINVAL);
+    assert_non_null(strstr(lp_err_text(&err), "--device 'tpu'"));
+    assert_null(dev);
+    assert_int_equal(eh_device("test", NULL, &dev, &err), LP_OK);
+    assert_string_equal(dev, "cpu");
+    assert_int_equal(eh_device("test", "auto", &dev, &err), LP_OK);
+    assert_non_null(dev);
+    /* cuda: the table when a device is there, else its error under --device */
+    dev = NULL;
+    if (eh_device("test", "cuda", &dev, &err) == LP_OK)
+        assert_string_equal(dev, "cuda");
+    else
+        assert_non_null(strstr(lp_err_text(&err), "--device"));
 }
 
 int main(void)
