@@ -357,12 +357,14 @@ lp_status lp_fields_check(const cJSON *obj, const lp_field_spec *specs, bool all
 }
 
 /* The common case of "%.Pg" without printf: P <= 15 significant digits of a finite v with
- * 1e-4 <= |v| < 10^P (fixed notation). v 10^s (s = P - 1 - E, E the decimal exponent) is one
- * rounded double product, off the exact one by at most y 2^-53 < 0.06 of the last digit for
- * P = 15 (the powers 10^0..10^18 are exact doubles); the exact value rounds the same way unless
- * it lies within that distance of a half, so those, and everything else outside the case,
- * return 0 for strfromd to print (round-half-even on exact ties, exponent notation). Writes at
- * most 24 bytes into num; its length. */
+ * 1e-4 <= |v| < 10^P (fixed notation). y = |v| 10^s (s = P - 1 - E, E the decimal exponent) is
+ * one rounded double product (the powers 10^0..10^18 are exact doubles), off the exact one by
+ * at most y 2^-53, under 0.12 of the last digit at P = 15; the exact value rounds the same way
+ * unless it lies within that distance of a half, so those (tol is twice the bound), and
+ * everything else outside the case, return 0 for strfromd to print (round-half-even on exact
+ * ties, exponent notation). E from log10 can be off by one only within a few ulps of a power
+ * of ten, where both exponents print the same rounded digits; any other miss leaves y out of
+ * [10^(P-1) - 1, 10^P) and falls back. Writes at most 24 bytes into num; its length. */
 static size_t format_fast(char *num, double v, int P)
 {
     static const double p10[19] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8, 1e9,
