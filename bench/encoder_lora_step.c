@@ -119,7 +119,8 @@ int main(int argc, char **argv)
     double step_ms = (t[1] - t[0]) / (double)(s2 - s1) * 1e3;
     printf("RESULT lepton%s%s lora_step_ms=%.1f batch=%zu rank=8 classes=%zu adapter_floats=%zu "
            "encoder_floats=%zu adapter_pct=%.3f base_products=%s\n",
-           cpu ? "" : "-", cpu ? "" : backend, step_ms, batch, nc, adapter, lp_encoder_n_params(lp_encoder_config_of(e)),
+           cpu ? "" : "-", cpu ? "" : backend, step_ms, batch, nc, adapter,
+           lp_encoder_n_params(lp_encoder_config_of(e)),
            100.0 * (double)adapter / (double)lp_encoder_n_params(lp_encoder_config_of(e)),
            lp_encoder_precision_of(e) == LP_ENCODER_BF16 ? "bf16" : "fp32");
     for (size_t i = 0; i < n; i++)

@@ -935,18 +935,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     char status[16] = "aborted";
     if (ctx->responded && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
-        /* "%d" by hand (once per request; HTTP statuses are 100..599, anything else is
-         * printed the same way) */
-        char rev[12];
-        unsigned v = ctx->status < 0 ? 0u - (unsigned)ctx->status : (unsigned)ctx->status;
-        size_t n = 0, o = 0;
-        do {
-            rev[n++] = (char)('0' + v % 10);
-            v /= 10;
-        } while (v);
-        if (ctx->status < 0) status[o++] = '-';
-        while (n) status[o++] = rev[--n];
-        status[o] = '\0';
+        int v = ctx->status; /* three digits by hand: snprintf takes glibc's slow path here */
+        if (v >= 100 && v <= 999) {
+            status[0] = (char)('0' + v / 100);
+            status[1] = (char)('0' + v / 10 % 10);
+            status[2] = (char)('0' + v % 10);
+            status[3] = '\0';
+        } else {
+            snprintf(status, sizeof status, "%d", v);
+        }
     }
     const char *lv[3] = {route, method, status};
     lp_metric_series_add(lp_metric_series_get(s->m_requests, lv), 1.0);
