@@ -102,6 +102,13 @@ void cs_intent_free(cs_intent *m);
 /* Classify n texts (batch path). res (n) caller-allocated. LP_EPARSE on invalid UTF-8. */
 lp_status cs_intent_predict(const cs_intent *m, const char *const *texts, size_t n,
                             cs_intent_result *res, lp_err *err);
+/* Analysis (bench/cs_oos_curve.c): classify as cs_intent_predict and give each text's largest
+ * in-scope centroid cosine in cos (n; -1 without an encoder); and replace the fitted OOS
+ * thresholds (tau on the calibrated confidence; tau_c on that cosine, encoder models only;
+ * 0 and -1 turn them off). */
+lp_status cs_intent_predict_cos(const cs_intent *m, const char *const *texts, size_t n,
+                                cs_intent_result *res, double *cos, lp_err *err);
+void cs_intent_set_thresholds(cs_intent *m, double tau, double tau_c);
 /* "oos_in_train" or "threshold": how OOS is detected. */
 const char *cs_intent_protocol(const cs_intent *m);
 double cs_intent_threshold(const cs_intent *m);

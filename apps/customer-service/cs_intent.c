@@ -437,15 +437,17 @@ static void decide(const cs_intent *m, const lp_lora *a, const double *p, size_t
     r->intent = r->out_of_scope ? m->oos_label : r->alt[0];
 }
 
-lp_status cs_intent_predict_with(const cs_intent *m, const lp_lora *a,
-                                 const char *const *texts, size_t n, cs_intent_result *res,
-                                 lp_err *err)
+/* cs_intent_predict_with, keeping each text's max centroid cosine in cos (n) when not NULL. */
+static lp_status predict_impl(const cs_intent *m, const lp_lora *a, const char *const *texts,
+                              size_t n, cs_intent_result *res, double *cos, lp_err *err)
 {
     if (n == 0)
         return LP_OK;
     double *p, *cosv = lp_mallocarray(n, sizeof(double));
     if (!cosv)
         return lp_err_set(err, LP_ENOMEM, "intent: out of memory");
+    for (size_t i = 0; i < n; i++)
+        cosv[i] = -1; /* no encoder: no centroid */
     lp_status st = probs_of(m, a, texts, n, &p, cosv, err);
     if (st != LP_OK) {
         free(cosv);
@@ -454,9 +456,31 @@ lp_status cs_intent_predict_with(const cs_intent *m, const lp_lora *a,
     size_t k = a ? lp_lora_n_classes(a) : lp_model_n_classes(m->model);
     for (size_t i = 0; i < n; i++)
         decide(m, a, p + i * k, k, cosv[i], &res[i]);
+    if (cos)
+        memcpy(cos, cosv, n * sizeof(double));
     free(p);
     free(cosv);
     return LP_OK;
+}
+
+lp_status cs_intent_predict_with(const cs_intent *m, const lp_lora *a,
+                                 const char *const *texts, size_t n, cs_intent_result *res,
+                                 lp_err *err)
+{
+    return predict_impl(m, a, texts, n, res, NULL, err);
+}
+
+lp_status cs_intent_predict_cos(const cs_intent *m, const char *const *texts, size_t n,
+                                cs_intent_result *res, double *cos, lp_err *err)
+{
+    return predict_impl(m, NULL, texts, n, res, cos, err);
+}
+
+void cs_intent_set_thresholds(cs_intent *m, double tau, double tau_c)
+{
+    m->tau = tau;
+    if (m->head)
+        m->tau_c = tau_c;
 }
 
 lp_status cs_intent_predict(const cs_intent *m, const char *const *texts, size_t n,
