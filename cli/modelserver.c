@@ -102,7 +102,7 @@ lp_status served_load_adapters(served *s, const char *const *specs, size_t n, lp
         s->n_adapters++;
         st = lp_lora_load(s->m, eq + 1, &s->adapters[i], err);
         if (st)
-            lp_err_prefix(err, "adapter '%s': ", s->adapter_names[i]);
+            lp_err_prefix(err, "adapter '%s'", s->adapter_names[i]);
     }
     if (st)
         free_adapters(s);

@@ -86,7 +86,7 @@ lp_status cs_bot_load(const char *path, cs_bot **out, lp_err *err)
         st = cs_bot_def_parse(d, len, "cs.bot", &b->def, err);
     if (st != LP_OK) {
         if (st != LP_ENOMEM && !strstr(lp_err_text(err), path))
-            lp_err_prefix(err, "%s: ", path);
+            lp_err_prefix(err, "%s", path);
         cs_bot_free(b);
         return st;
     }

@@ -145,7 +145,7 @@ lp_status cs_faq_set_encoder(cs_faq *f, const lp_encoder *enc, lp_err *err)
     float *e = NULL;
     lp_status st = enc ? eh_embed(enc, (const char *const *)f->qs, f->n, &e, err) : LP_OK;
     if (st != LP_OK)
-        return lp_err_prefix(err, "faq: ");
+        return lp_err_prefix(err, "faq");
     free(f->emb);
     f->emb = e;
     f->enc = enc;

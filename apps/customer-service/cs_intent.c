@@ -1235,7 +1235,7 @@ lp_status cs_intent_load(const char *path, cs_intent **out, lp_err *err)
         }
         cJSON_Delete(j);
     } else if (st == LP_ENOTFOUND) {
-        lp_err_prefix(err, "%s is not a customer-service model: ", path);
+        lp_err_prefix(err, "%s is not a customer-service model", path);
     }
     if (st != LP_OK) {
         cs_intent_free(m);

@@ -69,7 +69,7 @@ static lp_status load_faq(const char *path, cs_faq **out, lp_err *err)
             }
             st = cs_faq_build(ids, qs, as, t.n_rows, out, err);
             if (st != LP_OK)
-                lp_err_prefix(err, "%s: ", path);
+                lp_err_prefix(err, "%s", path);
         }
     }
     free(ids);
@@ -401,7 +401,7 @@ static lp_status live_load(const cs_service *s, const char *path, cs_live **out,
         if (st == LP_OK)
             l->n_adapters++;
         else
-            lp_err_prefix(err, "adapter '%s': ", s->adapter_names[i]);
+            lp_err_prefix(err, "adapter '%s'", s->adapter_names[i]);
     }
     if (st != LP_OK) {
         live_free(l);

@@ -152,7 +152,7 @@ lp_status cs_spans_parse(const char *spans, const char *text, size_t len, cs_ent
             (size_t)e > len)
             return lp_err_set(err, LP_EPARSE,
                               "spans item %zu '%.40s': expected 'SLOT START END' "
-                              "with 0 <= START < END <= %zu",
+                              "(SLOT one word, no spaces) with 0 <= START < END <= %zu",
                               item, p, len);
         if (cs_entities_push(out, type, text, (size_t)s, (size_t)e) != LP_OK)
             return lp_err_set(err, LP_ENOMEM, "spans: out of memory");
@@ -810,7 +810,7 @@ static lp_status crf_step(cs_slots *s, const corpus *C, size_t i, double eta, do
     lp_status st =
         cs_slots_forward_backward(emit, W->tr, n, s->n_labels, W->node, W->edge, &logz, err);
     if (st != LP_OK) {
-        lp_err_prefix(err, "slots CRF sentence %zu: ", i + 1);
+        lp_err_prefix(err, "slots CRF sentence %zu", i + 1);
         return st;
     }
     for (size_t t = 0; t < n; t++)
@@ -941,7 +941,7 @@ lp_status cs_slots_train(const char *const *texts, const char *const *spans,
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(texts[i]);
         if ((st = cs_spans_parse(spans[i], texts[i], len, &sp[i], err)) != LP_OK) {
-            lp_err_prefix(err, "slots row %zu: ", i + 1);
+            lp_err_prefix(err, "slots row %zu", i + 1);
             goto done;
         }
         for (size_t k = 0; k < sp[i].n; k++) {
@@ -1224,7 +1224,7 @@ lp_status cs_slots_evaluate(const cs_slots *s, const char *const *texts, const c
         if (st == LP_OK)
             st = cs_slots_tag(s, texts[i], len, context ? context[i] : NULL, &pred, err);
         if (st != LP_OK) {
-            lp_err_prefix(err, "row %zu: ", i + 1);
+            lp_err_prefix(err, "row %zu", i + 1);
             cs_entities_clear(&gold);
             cs_entities_clear(&pred);
             return st;

@@ -1,7 +1,9 @@
 /*
  * cs_table.c - read a small text table (TSV, or CSV with optional double quotes) keeping every
  * cell as text. The shared data sets are TSV without quoting; the project's own files may be
- * CSV. No type inference: intent labels such as "none" or "NA" stay labels.
+ * CSV, whose quoted fields may hold the delimiter, "" and newlines (RFC 4180; a quote opens a
+ * field only as its first byte). A leading UTF-8 byte-order mark is skipped; CRLF is read as LF
+ * at record ends. No type inference: intent labels such as "none" or "NA" stay labels.
  * Invariant: every row has exactly n_cols cells (a short row is an error naming its line).
  */
 #include <stdlib.h>
@@ -78,25 +80,65 @@ static long split_line(const char *s, size_t len, char delim, char ***out)
     return (long)n;
 }
 
+/* The end of the record that starts at data + pos (len bytes in all): the first newline outside
+ * a quoted CSV field (a quote opens one only as a field's first byte, as split_line reads it).
+ * *lines gets the newlines inside the record; false when a quoted field never closes. */
+static bool record_end(const char *data, size_t len, size_t pos, char delim, size_t *end,
+                       size_t *lines)
+{
+    bool quoted = false, field_start = true;
+    *lines = 0;
+    for (size_t i = pos; i < len; i++) {
+        char c = data[i];
+        if (quoted) {
+            if (c == '"' && i + 1 < len && data[i + 1] == '"')
+                i++;
+            else if (c == '"')
+                quoted = false;
+            else if (c == '\n')
+                ++*lines;
+            continue;
+        }
+        if (c == '\n') {
+            *end = i;
+            return true;
+        }
+        if (delim == ',' && c == '"' && field_start)
+            quoted = true;
+        field_start = c == delim;
+    }
+    *end = len;
+    return !quoted;
+}
+
 lp_status cs_table_parse(const char *data, size_t len, const char *what, cs_table *out, lp_err *err)
 {
     memset(out, 0, sizeof(*out));
     if (lp_utf8_check(data, len, what, err) != LP_OK)
         return LP_EPARSE;
-    size_t pos = 0, line_no = 0, cap = 0;
+    size_t pos = 0, line_no = 1, cap = 0;
+    if (len >= 3 && !memcmp(data, "\xEF\xBB\xBF", 3))
+        pos = 3; /* a UTF-8 byte-order mark is not part of the first column's name */
     char delim = 0;
     while (pos < len) {
-        const char *nl = memchr(data + pos, '\n', len - pos);
-        size_t ll = nl ? (size_t)(nl - (data + pos)) : len - pos;
         const char *line = data + pos;
-        pos += ll + (nl ? 1 : 0);
-        line_no++;
+        if (!delim) {
+            const char *nl = memchr(line, '\n', len - pos);
+            delim = memchr(line, '\t', nl ? (size_t)(nl - line) : len - pos) ? '\t' : ',';
+        }
+        size_t end, inner, at = line_no;
+        if (!record_end(data, len, pos, delim, &end, &inner)) {
+            cs_table_free(out);
+            return lp_err_set(err, LP_EPARSE, "%s line %zu: a quoted field is never closed", what,
+                              at);
+        }
+        size_t ll = end - pos;
+        pos = end + 1;
+        line_no += inner + 1;
         if (ll && line[ll - 1] == '\r')
             ll--;
         if (ll == 0)
             continue;
-        if (!delim)
-            delim = memchr(line, '\t', ll) ? '\t' : ',';
         char **f;
         long nf = split_line(line, ll, delim, &f);
         if (nf < 0) {
@@ -109,12 +151,13 @@ lp_status cs_table_parse(const char *data, size_t len, const char *what, cs_tabl
             continue;
         }
         if ((size_t)nf != out->n_cols) {
+            size_t want = out->n_cols;
             for (long k = 0; k < nf; k++)
                 free(f[k]);
             free(f);
             cs_table_free(out);
-            return lp_err_set(err, LP_EPARSE, "%s line %zu: %ld fields, expected %zu", what,
-                              line_no, nf, out->n_cols);
+            return lp_err_set(err, LP_EPARSE, "%s line %zu: %ld fields, expected %zu", what, at,
+                              nf, want);
         }
         if (out->n_rows == cap) {
             cap = cap ? cap * 2 : 256;

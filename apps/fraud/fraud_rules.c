@@ -35,10 +35,13 @@ typedef struct parser {
     size_t n_names;
     lp_err *err;
     bool failed;
-    size_t depth;
+    size_t depth, nodes;
 } parser;
 
+/* Nesting (parentheses, unary minus, not) and the whole tree's size are bounded: evaluation and
+ * freeing recurse over the tree, and a chain a + a + ... is as deep as it is long. */
 #define MAX_DEPTH 64
+#define MAX_NODES 1024
 
 static void free_node(node *n)
 {
@@ -54,6 +57,7 @@ static node *fail(parser *ps, const char *at, const char *fmt, const char *arg)
     if (!ps->failed) {
         char msg[256];
         snprintf(msg, sizeof msg, fmt, arg);
+        lp_utf8_scrub(msg); /* a "%.20s" of the rule may cut a character */
         lp_err_set(ps->err, LP_EPARSE, "column %zu: %s", (size_t)(at - ps->src) + 1, msg);
     }
     ps->failed = true;
@@ -89,6 +93,15 @@ static bool sym(parser *ps, const char *s)
 
 static node *mk(parser *ps, op o, node *a, node *b)
 {
+    if (++ps->nodes > MAX_NODES) {
+        free_node(a);
+        free_node(b);
+        if (!ps->failed)
+            lp_err_set(ps->err, LP_EPARSE, "rule has more than %d terms and operators",
+                       MAX_NODES);
+        ps->failed = true;
+        return NULL;
+    }
     node *n = lp_calloc(1, sizeof *n);
     if (!n || (o >= OP_NEG && !a) || (o >= OP_ADD && !b)) {
         free(n);
@@ -161,7 +174,11 @@ static node *parse_atom(parser *ps)
     } else if (!*at) {
         return fail(ps, at, "%s", "unexpected end of rule");
     } else {
-        char c[2] = {*at, 0};
+        unsigned char b = (unsigned char)*at; /* the whole UTF-8 character, not one byte */
+        size_t len = b < 0xC0 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+        char c[5] = {0};
+        for (size_t k = 0; k < len && at[k]; k++)
+            c[k] = at[k];
         return fail(ps, at, "unexpected '%s'", c);
     }
     ps->depth--;
@@ -276,7 +293,7 @@ lp_status fraud_rule_compile(const char *expr, const char *const *names, size_t 
     *out = NULL;
     if (!expr)
         return lp_err_set(err, LP_EINVAL, "rule: no expression");
-    parser ps = {expr, expr, names, n_names, err, false, 0};
+    parser ps = {expr, expr, names, n_names, err, false, 0, 0};
     node *root = parse_or(&ps);
     if (root) {
         skip(&ps);

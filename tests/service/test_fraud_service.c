@@ -202,6 +202,32 @@ static void test_score_and_hostile(void **state)
                  strlen(bad), &r);
     expect_error(&r, 400, "parse_error", "column 1: unknown feature 'amout'");
     http_resp_free(&r);
+    /* client bytes in a message: the body stays valid UTF-8 JSON (a cut character or a raw
+     * query byte becomes '?') */
+    const char *accent = "[{\"name\":\"r\",\"when\":\"amount > 1 \xc3\xa9\xc3\xa9\xc3\xa9"
+                         "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\",\"action\":\"block\"}]";
+    http_request(g_port, "PUT", "/v1/rules", "Content-Type: application/json\r\n", accent,
+                 strlen(accent), &r);
+    assert_true(lp_utf8_valid(r.body, strlen(r.body), NULL));
+    expect_error(&r, 400, "parse_error", "after the expression");
+    http_resp_free(&r);
+    http_request(g_port, "GET", "/v1/decisions?limit=%ff", NULL, NULL, 0, &r);
+    assert_true(lp_utf8_valid(r.body, strlen(r.body), NULL));
+    expect_error(&r, 400, "invalid_argument", "limit");
+    http_resp_free(&r);
+    /* a rule too long to evaluate safely is refused, not stored */
+    size_t terms = 5000;
+    char *chain = malloc(2 * terms + 128);
+    assert_non_null(chain);
+    char *w = chain + sprintf(chain, "[{\"name\":\"long\",\"when\":\"amount > 1");
+    for (size_t k = 0; k < terms; k++, w += 2)
+        memcpy(w, "+1", 2);
+    strcpy(w, "\",\"action\":\"review\"}]");
+    http_request(g_port, "PUT", "/v1/rules", "Content-Type: application/json\r\n", chain,
+                 strlen(chain), &r);
+    expect_error(&r, 400, "parse_error", "more than 1024 terms");
+    http_resp_free(&r);
+    free(chain);
     const char *good = "[{\"name\":\"huge\",\"when\":\"amount > 4000 and hour >= 0\","
                        "\"action\":\"block\"}]";
     assert_int_equal(http_request(g_port, "PUT", "/v1/rules", "Content-Type: application/json\r\n",

@@ -661,9 +661,42 @@ static void test_lda(void **state)
     assert_int_equal(lp_lda_fit(docs, lens, D, 10, &o, &m, &err), LP_EINVAL);
 }
 
+/* cs_table: a BOM, CRLF, quoted CSV fields holding commas, "" and newlines; TSV quotes are
+ * text; short rows and unclosed quotes name their line (and the expected count). */
+static void test_table(void **state)
+{
+    (void)state;
+    cs_table t;
+    lp_err err = {0};
+    const char csv[] = "\xEF\xBB\xBFtext,label\r\n\"hi, \"\"bot\"\"\nthanks\",greet\r\n"
+                       "plain,other\r\n\r\n5\" screen,tv\n";
+    assert_int_equal(cs_table_parse(csv, strlen(csv), "t.csv", &t, &err), LP_OK);
+    assert_int_equal(t.n_cols, 2);
+    assert_int_equal(t.n_rows, 3);
+    assert_string_equal(t.names[0], "text");
+    assert_string_equal(cs_table_cell(&t, 0, 0), "hi, \"bot\"\nthanks");
+    assert_string_equal(cs_table_cell(&t, 0, 1), "greet");
+    assert_string_equal(cs_table_cell(&t, 1, 0), "plain");
+    assert_string_equal(cs_table_cell(&t, 2, 0), "5\" screen");
+    cs_table_free(&t);
+
+    const char tsv[] = "text\tlabel\n\"quoted\tx\n";
+    assert_int_equal(cs_table_parse(tsv, strlen(tsv), "t.tsv", &t, &err), LP_OK);
+    assert_string_equal(cs_table_cell(&t, 0, 0), "\"quoted");
+    cs_table_free(&t);
+
+    const char shortrow[] = "a,b\n\"x\ny\",1\nonly\n";
+    assert_int_equal(cs_table_parse(shortrow, strlen(shortrow), "s.csv", &t, &err), LP_EPARSE);
+    assert_non_null(strstr(err.msg, "s.csv line 4: 1 fields, expected 2"));
+    const char open[] = "a,b\n1,\"never\nclosed\n";
+    assert_int_equal(cs_table_parse(open, strlen(open), "o.csv", &t, &err), LP_EPARSE);
+    assert_non_null(strstr(err.msg, "o.csv line 2: a quoted field is never closed"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table),
         cmocka_unit_test(test_intent_oos_in_train),
         cmocka_unit_test(test_intent_threshold_protocol),
         cmocka_unit_test(test_intent_errors),

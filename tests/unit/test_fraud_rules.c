@@ -68,6 +68,31 @@ static void test_invalid(void **state)
     memset(deep, '(', 200);
     strcpy(deep + 200, "1");
     expect_error(deep, "nested too deeply");
+    /* a flat chain is as deep as it is long for evaluation: bounded by the tree's size */
+    size_t terms = 200000;
+    char *chain = malloc(2 * terms + 16);
+    assert_non_null(chain);
+    strcpy(chain, "amount > 1");
+    for (size_t k = 1; k < terms; k++)
+        strcat(chain + 9 + 2 * (k - 1), "+1");
+    expect_error(chain, "more than 1024 terms");
+    strcpy(chain, "amount > 1");
+    for (size_t k = 1; k < 500; k++)
+        strcat(chain + 9 + 2 * (k - 1), "+1");
+    const float x[] = {600, 3, 4, 0};
+    assert_true(eval(chain, x) == 1); /* 499 + 1 < 600 */
+    free(chain);
+    /* a character the grammar does not take is named whole, so the message stays UTF-8 */
+    fraud_rule *r = NULL;
+    lp_err err;
+    assert_int_equal(fraud_rule_compile("\xc3\xa9 > 1", names, n_names, &r, &err), LP_EPARSE);
+    assert_true(lp_utf8_valid(err.msg, strlen(err.msg), NULL));
+    assert_non_null(strstr(err.msg, "unexpected '\xc3\xa9'"));
+    assert_int_equal(fraud_rule_compile("amount > 1 \xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                                        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
+                                        names, n_names, &r, &err),
+                     LP_EPARSE);
+    assert_true(lp_utf8_valid(err.msg, strlen(err.msg), NULL));
 }
 
 static void test_ruleset_and_combine(void **state)

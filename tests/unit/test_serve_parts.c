@@ -175,6 +175,14 @@ static void test_utf8(void **state)
     assert_int_equal(at, 1);
     assert_true(lp_utf8_valid("\xf4\x8f\xbf\xbf", 4, &at)); /* U+10FFFF */
     assert_false(lp_utf8_valid("\xf5\x80\x80\x80", 4, &at));
+    /* scrub: each byte that starts no valid sequence becomes '?'; valid text is untouched */
+    char cut[] = "ok \xc3\xa9 \xc3", raw[] = "P\xff\xfeST", fine[] = "caf\xc3\xa9 \xf0\x9f\x98\x80";
+    assert_int_equal(lp_utf8_scrub(cut), 1);
+    assert_string_equal(cut, "ok \xc3\xa9 ?");
+    assert_int_equal(lp_utf8_scrub(raw), 2);
+    assert_string_equal(raw, "P??ST");
+    assert_int_equal(lp_utf8_scrub(fine), 0);
+    assert_string_equal(fine, "caf\xc3\xa9 \xf0\x9f\x98\x80");
 }
 
 static void test_json_body_and_fields(void **state)
@@ -186,6 +194,15 @@ static void test_json_body_and_fields(void **state)
     assert_int_equal(lp_json_parse_body("{\"a\":[[1]]}", 11, 2, "req", &j, &err), LP_EPARSE);
     assert_string_equal(err.msg, "req: nesting deeper than 2 at byte 6");
     assert_null(j);
+    /* an escaped NUL would cut the string short in cJSON: refused, naming where */
+    assert_int_equal(lp_json_parse_body("{\"id\":\"a\\u0000b\"}", 17, 8, "body", &j, &err),
+                     LP_EPARSE);
+    assert_non_null(strstr(err.msg, "byte 8"));
+    assert_non_null(strstr(err.msg, "(NUL) in a string"));
+    assert_null(j);
+    assert_int_equal(lp_json_parse_body("{\"id\":\"a\\\\u0000b\"}", 18, 8, "body", &j, &err),
+                     LP_OK); /* an escaped backslash then "u0000" is text */
+    cJSON_Delete(j);
     /* the length is honoured: bytes after len are not read */
     assert_int_equal(lp_json_parse_body("[1]]", 3, 8, "body", &j, &err), LP_OK);
     cJSON_Delete(j);

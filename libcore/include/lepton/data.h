@@ -160,7 +160,10 @@ typedef struct lp_csv_opts {
 } lp_csv_opts;
 
 /* Type inference (CSV, JSONL, SQL results), per column, over its non-missing cells:
- *   integer   every cell is [sign]digits (within int64; stored as double, so exact to 2^53).
+ *   integer   every cell is [sign]digits with magnitude at most 2^53 (stored as double, so
+ *             exact). A column with a larger integer is read as strings (categorical or text):
+ *             those are ids (card numbers, 64-bit user ids) that doubles would merge; an "int"
+ *             override keeps it numeric (rounded to the nearest double).
  *             A column of only 0/1 stays integer: bool needs words or an override.
  *   float     every cell is a decimal number ([sign]digits[.digits][e[sign]digits]); words
  *             like inf/nan are not numbers here (they are under a float override).
@@ -185,7 +188,8 @@ lp_status lp_csv_opts_check(const lp_csv_opts *o, lp_err *err);
  * The delimiter, when opts.delim is 0, is the one of , TAB ; | seen most often on the header
  * line outside quotes (',' on a tie or when none is seen). Blank lines are skipped, except in
  * one-column data where a blank line is a missing cell. Without a header the columns are
- * named c1, c2, ... Types are inferred as described above lp_csv_opts_default.
+ * named c1, c2, ..., and a header's empty name is cJ for column J (pandas' unnamed index).
+ * Types are inferred as described above lp_csv_opts_default.
  * Errors name file, line and column: ragged rows, an unterminated quote, invalid UTF-8,
  * NUL bytes, an empty file, a header with no rows (allowed: gives 0 rows), duplicate or empty
  * column names, fields over max_field, a truncated gzip. *out is new; caller frees. */

@@ -71,6 +71,10 @@ bool lp_json_write_tree(lp_buf *b, const cJSON *j);
 /* True when data[0..len) is well-formed UTF-8 (RFC 3629); *bad_at gets the first bad byte's
  * offset otherwise (may be NULL). */
 bool lp_utf8_valid(const char *data, size_t len, size_t *bad_at);
+/* Make the NUL-terminated s well-formed UTF-8 in place: each byte that does not start a valid
+ * sequence becomes '?' (so a character cut by a "%.20s" or a raw client byte in a message
+ * cannot make a JSON body invalid). Returns how many bytes were replaced. */
+size_t lp_utf8_scrub(char *s);
 
 typedef enum lp_field_type {
     LP_FIELD_TYPE_STRING = 0,

@@ -10,7 +10,8 @@
  * Documented choices: blank lines are skipped (except in one-column data, where a blank line
  * is a missing cell, so written frames read back row for row); a quote is special only as a field's first
  * byte; after a closing quote only the delimiter or a line end may follow; line numbers are
- * physical lines (a newline inside quotes counts); without a header, columns are c1, c2, ...
+ * physical lines (a newline inside quotes counts); without a header, columns are c1, c2, ...,
+ * and so is a header's empty name (column J is cJ: the unnamed index column pandas writes).
  * The input is read-only and must outlive nothing: the frame owns copies of what it keeps.
  */
 #include "data/data_internal.h"
@@ -365,7 +366,13 @@ static lp_status read_header(csv_read *r, csv_tok *t, size_t nf, lp_err *err)
             size_t n;
             if (!field_view(&t->f[j], &r->scratch, &r->scap, &s, &n))
                 return lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->name);
-            r->names[j] = lp_strndup(s, n);
+            if (n > 0) {
+                r->names[j] = lp_strndup(s, n);
+            } else { /* an unnamed column (a pandas index): named as without a header */
+                char buf[32];
+                snprintf(buf, sizeof buf, "c%zu", j + 1);
+                r->names[j] = lp_strdup(buf);
+            }
         } else {
             char buf[32];
             snprintf(buf, sizeof buf, "c%zu", j + 1);
@@ -373,9 +380,6 @@ static lp_status read_header(csv_read *r, csv_tok *t, size_t nf, lp_err *err)
         }
         if (!r->names[j])
             return lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->name);
-        if (!r->names[j][0])
-            return lp_err_set(err, LP_EPARSE, "%s line %zu, column %zu: empty column name",
-                              r->name, r->data_line, j + 1);
         for (size_t k = 0; k < j; k++)
             if (strcmp(r->names[k], r->names[j]) == 0)
                 return lp_err_set(err, LP_EPARSE,

@@ -49,6 +49,10 @@ static inline bool lp_missing_match(const lp_missing_set *m, const char *s, size
  * no inf/nan/hex). Exact: Clinger's fast path when the mantissa fits 2^53 and |exp| <= 22,
  * strtod otherwise. *is_int: no '.', no exponent and within int64. */
 bool lp_parse_number_fast(const char *s, size_t n, double *out, bool *is_int);
+/* The largest integer magnitude below which every integer is a double exactly (2^53). An
+ * inferred integer column with a larger value is read as strings: such values are ids (card
+ * numbers, 64-bit user ids) that a double would merge. An int override keeps them numbers. */
+#define LP_EXACT_INT_MAX 9007199254740992.0
 
 /* ---- column kind overrides ("col:kind,col2:kind") --------------------------------------------*/
 typedef struct lp_typespec {

@@ -448,7 +448,7 @@ lp_cb_result lp_colbuild_push(lp_colbuild *b, const char *s, size_t n)
     case LP_CB_UNKNOWN: {
         lp_cb_state st;
         if (lp_parse_number_fast(s, n, &v, &is_int))
-            st = is_int ? LP_CB_INT : LP_CB_FLOAT;
+            st = !is_int ? LP_CB_FLOAT : fabs(v) > LP_EXACT_INT_MAX ? LP_CB_STRING : LP_CB_INT;
         else if (lp_parse_bool(s, n, false, &bv))
             st = LP_CB_BOOL;
         else if (lp_parse_datetime(s, n, &v))
@@ -461,6 +461,8 @@ lp_cb_result lp_colbuild_push(lp_colbuild *b, const char *s, size_t n)
     }
     case LP_CB_INT:
         if (lp_parse_number_fast(s, n, &v, &is_int)) {
+            if (is_int && fabs(v) > LP_EXACT_INT_MAX && !b->fixed)
+                return LP_CB_REJECT; /* an id a double cannot hold: the column is strings */
             if (!is_int) {
                 if (b->fixed)
                     return LP_CB_REJECT;

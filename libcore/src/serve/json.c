@@ -67,6 +67,21 @@ bool lp_utf8_valid(const char *data, size_t len, size_t *bad_at)
     return true;
 }
 
+size_t lp_utf8_scrub(char *s)
+{
+    size_t n = strlen(s), fixed = 0, i = 0;
+    /* each invalid byte is replaced, then the check resumes after it */
+    while (i < n) {
+        size_t bad;
+        if (lp_utf8_valid(s + i, n - i, &bad))
+            break;
+        s[i + bad] = '?';
+        fixed++;
+        i += bad + 1;
+    }
+    return fixed;
+}
+
 /* line and column (1-based, columns in bytes) of offset pos */
 static void line_col(const char *data, size_t pos, size_t *line, size_t *col)
 {
@@ -107,6 +122,15 @@ static lp_status prescan(const char *data, size_t len, unsigned max_depth, const
         if (in_str) {
             if (esc) {
                 esc = false;
+                if (c == 'u' && len - i > 4 && !memcmp(data + i + 1, "0000", 4)) {
+                    /* cJSON would end the string there: "a\u0000b" would read as "a" */
+                    size_t l, col;
+                    line_col(data, i - 1, &l, &col);
+                    return lp_err_set(err, LP_EPARSE,
+                                      "%s: invalid JSON at byte %zu (line %zu, column %zu): "
+                                      "\\u0000 (NUL) in a string",
+                                      what, i - 1, l, col);
+                }
             } else if (c == '\\') {
                 esc = true;
             } else if (c == '"') {

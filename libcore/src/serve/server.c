@@ -242,6 +242,7 @@ static void res_error_v(lp_res *res, int http, const char *code, const char *fmt
 {
     char msg[LP_ERR_MSG_MAX];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    lp_utf8_scrub(msg); /* client bytes or a cut character must not break the JSON body */
     cJSON *root = cJSON_CreateObject();
     cJSON *e = cJSON_AddObjectToObject(root, "error");
     if (e) {
