@@ -25,7 +25,7 @@
 
 #define FRAUD_MAX_ENTITIES 4
 #define FRAUD_MAX_WINDOWS 6
-#define FRAUD_MAX_EXTRA 64
+#define FRAUD_MAX_EXTRA 512 /* numeric columns used as is; a wider table needs --drop-cols */
 /* amount, hour, weekday, extras, per entity 6 per window + 2, the pair count */
 #define FRAUD_MAX_FEATURES \
     (3 + FRAUD_MAX_EXTRA + FRAUD_MAX_ENTITIES * (6 * FRAUD_MAX_WINDOWS + 2) + 1)
@@ -45,6 +45,9 @@ typedef struct fraud_feat_opts {
     char extra[FRAUD_MAX_EXTRA][64];
     bool velocity;                              /* false: only amount and extras (no time or
                                                    entities given) */
+    double time_unit_s;                         /* seconds per unit of a numeric time column
+                                                   (1; 0.001 for epoch ms, 3600 for hour steps);
+                                                   date-time text is always read as seconds */
 } fraud_feat_opts;
 
 fraud_feat_opts fraud_feat_opts_default(void);
@@ -100,6 +103,9 @@ lp_status fraud_state_step(fraud_state *s, const fraud_tx *tx, float *x, lp_err 
 lp_status fraud_state_label(fraud_state *s, const char *id, int label, lp_err *err);
 /* Whether id was ever added. */
 bool fraud_state_has_tx(const fraud_state *s, const char *id);
+/* The transaction of id: its index in order of addition (0-based) and time; false when id was
+ * never added. */
+bool fraud_state_find_tx(const fraud_state *s, const char *id, size_t *index, double *time);
 /* Newest transaction time seen (NaN before any). */
 double fraud_state_clock(const fraud_state *s);
 size_t fraud_state_n_tx(const fraud_state *s);
@@ -114,14 +120,36 @@ typedef struct fraud_frame_map {
     long id, time, amount, label;         /* column indices or -1 */
     long keys[FRAUD_MAX_ENTITIES];
     long extra[FRAUD_MAX_EXTRA];
+    double time_scale;                    /* seconds per unit of the time column */
+    const char *id_prefix;                /* without an id column the id of row i is
+                                             "<id_prefix><i>" ("row" unless the caller names
+                                             the file's role, e.g. "test:row") */
+    int label_mode;                       /* FRAUD_LABEL_* */
+    uint32_t label_code;                  /* _CODE: the dict code of the positive value */
+    double label_value;                   /* _VALUE: the positive number */
 } fraud_frame_map;
 
+enum {
+    FRAUD_LABEL_NONZERO = 0, /* numeric label: fraud when != 0 */
+    FRAUD_LABEL_CODE,        /* text label: fraud when the value is the positive one */
+    FRAUD_LABEL_VALUE        /* numeric label with a given positive value */
+};
+
 /* Bind the columns the options need (id_col may be NULL: row numbers are the ids; label may be
- * NULL). LP_ENOTFOUND naming a missing column, LP_EINVAL for a non-numeric amount/extra or a
- * time column that is neither numeric nor date-time. */
+ * NULL; a text label is bound as fraud_frame_bind_label with positive NULL). LP_ENOTFOUND
+ * naming a missing column, LP_EINVAL for a non-numeric amount/extra or a time column that is
+ * neither numeric nor date-time. */
 lp_status fraud_frame_bind(const lp_frame *f, const fraud_feat_opts *o, const char *id_col,
                            const char *time_col, const char *amount_col, const char *label,
                            fraud_frame_map *map, lp_err *err);
+/* Bind (or rebind) the label column. positive (NULL or "": infer) is the value that means
+ * fraud. A numeric label without positive: fraud when != 0; with it, when equal to it. A text
+ * label needs two values at most, the positive one given or recognizable (true, yes, y, t, 1,
+ * fraud, fraudulent, positive, pos, chargeback, ... against false, no, legit, genuine, ...;
+ * case-insensitive): else LP_EINVAL naming the values and --positive-label. *used (may be NULL,
+ * 64 bytes) gets the positive value used as text ("" for a numeric label without one). */
+lp_status fraud_frame_bind_label(const lp_frame *f, const char *label, const char *positive,
+                                 fraud_frame_map *map, char *used, lp_err *err);
 /* Rows of f in time order (stable: ties keep file order). Caller frees. */
 size_t *fraud_frame_time_order(const lp_frame *f, const fraud_frame_map *map);
 /* Fill tx from row i; text buffers for keys/id live in buf (cap >= 512 bytes). */
@@ -134,8 +162,8 @@ void fraud_frame_row(const lp_frame *f, const fraud_frame_map *map, const fraud_
  * warning. *rate (may be NULL) gets the replay speed in rows/s. */
 lp_status fraud_replay(const lp_frame *f, const fraud_feat_opts *o, const char *id_col,
                        const char *time_col, const char *amount_col, const char *label,
-                       float **X, int32_t **y, double **t, size_t *kept, double *rate,
-                       lp_err *err);
+                       const char *positive, float **X, int32_t **y, double **t, size_t *kept,
+                       double *rate, lp_err *err);
 
 /* ---- rules ----------------------------------------------------------------------------------*/
 typedef enum fraud_action {
@@ -189,6 +217,7 @@ typedef struct fraud_config {
     char version[64];                           /* model version (training time stamp) */
     char id_col[64], time_col[64], amount_col[64], label[64]; /* training column names ("" if
                                                                  none) */
+    char positive_label[64]; /* the label value meaning fraud ("": a numeric label, != 0) */
     /* linear families only: the model sees (x - center) / scale (fitted on the training
      * period), so its coefficients are comparable; trees see x as is. n_scale = 0: none. */
     size_t n_scale;
@@ -203,7 +232,11 @@ typedef struct fraud_train_opts {
     size_t n_entity;
     const char *const *drop;
     size_t n_drop;
-    double valid_days;   /* last N days of TRAIN for validation / thresholds (default 7) */
+    const char *positive_label; /* the label value meaning fraud (NULL: inferred) */
+    double time_unit_s;  /* seconds per unit of a numeric time column; 0 (default): epoch
+                            milliseconds when the values look like them, else seconds */
+    double valid_days;   /* last N days of TRAIN for validation / thresholds (default 7); when
+                            that is half the rows or more, the last 20% of rows in time order */
     double review_rate;  /* share of validation transactions sent to review (default 0.01) */
     double decline_rate; /* share declined (default 0.001) */
     double target_fpr;   /* > 0: review threshold at this validation FPR instead */
@@ -228,11 +261,18 @@ typedef struct fraud_reason {
 
 typedef struct fraud_scorer fraud_scorer;
 
+/* What training chose for the user to see: one note a line (the validation split, the time
+ * unit, the columns left out of the model and why). */
+typedef struct fraud_train_report {
+    char notes[4096];
+} fraud_train_report;
+
 /* Replay train in time order, build the feature frame, train the model (last valid_days for
  * validation: early stopping, calibration, thresholds) and attach the configuration to it.
- * *out is the new model (lp_model_free). */
-lp_status fraud_train(const lp_frame *train, const fraud_train_opts *o, lp_model **out,
-                      lp_err *err);
+ * *out is the new model (lp_model_free). rep (may be NULL) gets the notes, also logged at
+ * info. */
+lp_status fraud_train(const lp_frame *train, const fraud_train_opts *o, fraud_train_report *rep,
+                      lp_model **out, lp_err *err);
 /* A scorer over a model made by fraud_train (it keeps m). LP_EFORMAT when the model has no
  * fraud section. */
 lp_status fraud_scorer_new(lp_model *m, fraud_scorer **out, lp_err *err);
@@ -260,7 +300,14 @@ fraud_decision fraud_combine(fraud_decision model, const fraud_ruleset *rs, cons
 
 /* ---- evaluation & backtest -----------------------------------------------------------------*/
 typedef struct fraud_eval {
-    size_t n, n_fraud, skipped;
+    size_t n, n_fraud, skipped; /* skipped: the sum of the four reasons below */
+    size_t skipped_unlabelled;  /* test rows without a label */
+    size_t skipped_invalid;     /* refused by the state check (amount, time, entity) */
+    size_t skipped_duplicate;   /* an id seen earlier in the test data */
+    size_t skipped_in_history;  /* an id of a history transaction at the same time: the same
+                                   transaction (the files overlap) */
+    size_t ids_in_history;      /* scored although the id names a history transaction at
+                                   another time (per-file ids): scored as "<id>#test" */
     double auprc, auroc, recall_at_1pct_fpr, precision_at_1pct_alerts;
     size_t decisions[3];
     double replay_tx_per_s, score_p50_us, score_p99_us; /* in-process costs, wall clock */
@@ -268,7 +315,11 @@ typedef struct fraud_eval {
 } fraud_eval;
 
 /* Warm a fresh state with history (may be NULL; no scoring), then score test in time order as
- * the service would (features, model, TreeSHAP reasons, state update). */
+ * the service would (features, model, TreeSHAP reasons, state update). Rows without an id
+ * column are "history:row<i>" / "test:row<i>", so the files cannot collide. A test id that
+ * names a history transaction is the same transaction when the times agree (skipped, counted)
+ * and else a per-file id (scored, counted); a test id repeated within the test data is skipped
+ * as the service refuses it. Each count above zero is also logged as a warning. */
 lp_status fraud_evaluate(fraud_scorer *sc, const lp_frame *history, const lp_frame *test,
                          fraud_eval *out, lp_err *err);
 char *fraud_eval_to_json(const fraud_eval *e);

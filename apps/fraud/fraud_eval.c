@@ -23,15 +23,19 @@ static uint64_t cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Bind f's columns as the model was trained; rows without an id column are named
+ * "<role>:row<i>" so that two files of one run never share an id. */
 static lp_status bind_cfg(const fraud_scorer *sc, const lp_frame *f, bool need_label,
-                          fraud_frame_map *map, lp_err *err)
+                          const char *role, fraud_frame_map *map, lp_err *err)
 {
     const fraud_config *c = fraud_scorer_config(sc);
     const char *id = c->id_col[0] && lp_frame_find(f, c->id_col) >= 0 ? c->id_col : NULL;
-    return fraud_frame_bind(f, &c->feat, id, c->time_col[0] ? c->time_col : NULL,
-                            c->amount_col[0] ? c->amount_col : NULL,
-                            need_label || lp_frame_find(f, c->label) >= 0 ? c->label : NULL,
-                            map, err);
+    lp_status st = fraud_frame_bind(f, &c->feat, id, c->time_col[0] ? c->time_col : NULL,
+                                    c->amount_col[0] ? c->amount_col : NULL, NULL, map, err);
+    if (!st && (need_label || lp_frame_find(f, c->label) >= 0))
+        st = fraud_frame_bind_label(f, c->label, c->positive_label, map, NULL, err);
+    map->id_prefix = role;
+    return st;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -45,7 +49,7 @@ static lp_status warm(fraud_state *s, const fraud_scorer *sc, const lp_frame *f,
                       double *cpu_rate, lp_err *err)
 {
     fraud_frame_map map;
-    lp_status st = bind_cfg(sc, f, false, &map, err);
+    lp_status st = bind_cfg(sc, f, false, "history:row", &map, err);
     if (st)
         return lp_err_prefix(err, "history");
     size_t n = lp_frame_nrows(f), d = fraud_state_n_features(s);
@@ -90,10 +94,11 @@ lp_status fraud_evaluate(fraud_scorer *sc, const lp_frame *history, const lp_fra
         return st;
     }
     fraud_frame_map map;
-    if ((st = bind_cfg(sc, test, true, &map, err))) {
+    if ((st = bind_cfg(sc, test, true, "test:row", &map, err))) {
         fraud_state_free(s);
         return st;
     }
+    size_t n_hist = fraud_state_n_tx(s); /* transactions 0..n_hist-1 came from the history */
     size_t n = lp_frame_nrows(test), d = fraud_state_n_features(s);
     size_t *order = fraud_frame_time_order(test, &map);
     float *x = lp_mallocarray(d, sizeof(float));
@@ -106,20 +111,38 @@ lp_status fraud_evaluate(fraud_scorer *sc, const lp_frame *history, const lp_fra
         st = lp_err_set(err, LP_ENOMEM, "out of memory");
         goto done;
     }
-    char buf[512];
+    char buf[512], alt[160];
     size_t k = 0;
     for (size_t r = 0; r < n; r++) {
         fraud_tx tx;
         fraud_frame_row(test, &map, &c->feat, order[r], &tx, buf, sizeof buf);
         if (tx.label < 0) {
-            out->skipped++;
+            out->skipped_unlabelled++;
             continue;
         }
         lp_err e2;
         uint64_t t0 = lp_time_ns(), c0 = cpu_ns();
         lp_status s2 = fraud_state_check(s, &tx, &e2);
+        size_t prev;
+        double prev_t;
+        if (s2 == LP_EEXIST && fraud_state_find_tx(s, tx.id, &prev, &prev_t) && prev < n_hist) {
+            if (prev_t == tx.time) { /* the history holds this very transaction */
+                out->skipped_in_history++;
+                continue;
+            }
+            /* the same id for another transaction: ids numbered per file */
+            snprintf(alt, sizeof alt, "%.120s#test", tx.id);
+            tx.id = alt;
+            s2 = fraud_state_check(s, &tx, &e2);
+            out->ids_in_history += !s2;
+        }
+        if (s2 == LP_EEXIST) {
+            out->skipped_duplicate++;
+            continue;
+        }
         if (s2) {
-            out->skipped++;
+            if (out->skipped_invalid++ < 3)
+                lp_log_warn("eval: test row %zu skipped: %s", order[r] + 1, lp_err_text(&e2));
             continue;
         }
         fraud_state_features(s, &tx, x);
@@ -137,8 +160,29 @@ lp_status fraud_evaluate(fraud_scorer *sc, const lp_frame *history, const lp_fra
         k++;
     }
     out->n = k;
+    out->skipped = out->skipped_unlabelled + out->skipped_invalid + out->skipped_duplicate +
+                   out->skipped_in_history;
+    if (out->skipped_unlabelled)
+        lp_log_warn("eval: %zu test rows skipped: no label in '%s'", out->skipped_unlabelled,
+                    c->label);
+    if (out->skipped_invalid)
+        lp_log_warn("eval: %zu test rows skipped: invalid (amount, time or entity; the first "
+                    "ones are named above)", out->skipped_invalid);
+    if (out->skipped_duplicate)
+        lp_log_warn("eval: %zu test rows skipped: their id appears earlier in the test data "
+                    "(the service refuses a duplicate id too)", out->skipped_duplicate);
+    if (out->skipped_in_history)
+        lp_log_warn("eval: %zu test rows skipped: the history holds a transaction with the same "
+                    "id and time (do the files overlap?)", out->skipped_in_history);
+    if (out->ids_in_history)
+        lp_log_warn("eval: %zu test rows have the id of a history transaction at another time "
+                    "(ids numbered per file?): scored as distinct transactions",
+                    out->ids_in_history);
     if (k == 0) {
-        st = lp_err_set(err, LP_EINVAL, "eval: no labelled transactions in the test data");
+        st = lp_err_set(err, LP_EINVAL, "eval: no test transaction could be scored (%zu rows: "
+                        "%zu without a label, %zu invalid, %zu duplicate ids, %zu already in the "
+                        "history)", n, out->skipped_unlabelled, out->skipped_invalid,
+                        out->skipped_duplicate, out->skipped_in_history);
         goto done;
     }
     if ((st = lp_metrics_average_precision(y, score, k, &out->auprc, err)) ||
@@ -171,6 +215,12 @@ char *fraud_eval_to_json(const fraud_eval *e)
     cJSON_AddNumberToObject(j, "n", (double)e->n);
     cJSON_AddNumberToObject(j, "n_fraud", (double)e->n_fraud);
     cJSON_AddNumberToObject(j, "skipped", (double)e->skipped);
+    cJSON *sk = cJSON_AddObjectToObject(j, "skipped_why");
+    cJSON_AddNumberToObject(sk, "unlabelled", (double)e->skipped_unlabelled);
+    cJSON_AddNumberToObject(sk, "invalid", (double)e->skipped_invalid);
+    cJSON_AddNumberToObject(sk, "duplicate_id", (double)e->skipped_duplicate);
+    cJSON_AddNumberToObject(sk, "already_in_history", (double)e->skipped_in_history);
+    cJSON_AddNumberToObject(j, "ids_also_in_history", (double)e->ids_in_history);
     cJSON_AddNumberToObject(j, "auprc", e->auprc);
     cJSON_AddNumberToObject(j, "auroc", e->auroc);
     cJSON_AddNumberToObject(j, "recall_at_1pct_fpr", e->recall_at_1pct_fpr);
@@ -196,7 +246,7 @@ lp_status fraud_backtest(fraud_scorer *sc, const fraud_ruleset *rs, const lp_fra
     *json = NULL;
     const fraud_config *c = fraud_scorer_config(sc);
     fraud_frame_map map;
-    lp_status st = bind_cfg(sc, data, true, &map, err);
+    lp_status st = bind_cfg(sc, data, true, "row", &map, err);
     if (st)
         return st;
     fraud_state *s = NULL;

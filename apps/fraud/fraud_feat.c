@@ -1,10 +1,12 @@
 /*
  * fraud_feat.c - the feature configuration of lepton-fraud: defaults, validation, JSON form
  * (saved in the model file, so serving computes exactly the training features), the feature
- * names in vector order, and binding frame columns to transaction fields.
+ * names in vector order, and binding frame columns to transaction fields (the label too: numeric,
+ * or two text values of which one is recognizably "fraud" or named by --positive-label).
  */
 #include "fraud.h"
 
+#include <strings.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@ fraud_feat_opts fraud_feat_opts_default(void)
     o.label_delay_s = 7 * 86400;
     o.max_lateness_s = 3600;
     o.velocity = true;
+    o.time_unit_s = 1;
     return o;
 }
 
@@ -39,6 +42,9 @@ lp_status fraud_feat_opts_check(const fraud_feat_opts *o, lp_err *err)
         if (!(o->window_s[w] > 0) || (w && o->window_s[w] <= o->window_s[w - 1]))
             return lp_err_set(err, LP_EINVAL, "window %zu: %g s; windows must be positive and "
                               "increasing", w, o->window_s[w]);
+    if (!(o->time_unit_s > 0) || !isfinite(o->time_unit_s))
+        return lp_err_set(err, LP_EINVAL, "time unit %g s: expected a positive number of "
+                          "seconds", o->time_unit_s);
     if (!(o->label_delay_s >= 0) || !(o->max_lateness_s >= 0))
         return lp_err_set(err, LP_EINVAL, "label delay %g s / max lateness %g s: expected >= 0",
                           o->label_delay_s, o->max_lateness_s);
@@ -70,6 +76,7 @@ cJSON *fraud_feat_opts_to_json(const fraud_feat_opts *o)
     cJSON_AddNumberToObject(j, "label_delay_s", o->label_delay_s);
     cJSON_AddNumberToObject(j, "max_lateness_s", o->max_lateness_s);
     cJSON_AddBoolToObject(j, "velocity", o->velocity);
+    cJSON_AddNumberToObject(j, "time_unit_s", o->time_unit_s);
     return j;
 }
 
@@ -116,6 +123,10 @@ lp_status fraud_feat_opts_from_json(const cJSON *j, fraud_feat_opts *o, lp_err *
     o->label_delay_s = d->valuedouble;
     o->max_lateness_s = l->valuedouble;
     o->velocity = cJSON_IsTrue(cJSON_GetObjectItem(j, "velocity"));
+    const cJSON *u = cJSON_GetObjectItem(j, "time_unit_s"); /* absent before the flag: seconds */
+    if (u && !cJSON_IsNumber(u))
+        return lp_err_set(err, LP_EFORMAT, "fraud config: time_unit_s is not a number");
+    o->time_unit_s = u ? u->valuedouble : 1.0;
     return fraud_feat_opts_check(o, err);
 }
 
@@ -203,6 +214,91 @@ static lp_status bind_num(const lp_frame *f, const char *name, bool allow_dt, lo
     return LP_OK;
 }
 
+/* Label words, lower case: a value in the first list means fraud, in the second genuine. */
+static const char *const pos_words[] = {"1", "true", "t", "yes", "y", "fraud", "fraudulent",
+                                        "positive", "pos", "chargeback", "bad", "is_fraud",
+                                        NULL};
+static const char *const neg_words[] = {"0", "false", "f", "no", "n", "legit", "legitimate",
+                                        "genuine", "negative", "neg", "ok", "good", "normal",
+                                        "clean", "not_fraud", "non-fraud", "nonfraud", NULL};
+
+static bool word_in(const char *s, const char *const *list)
+{
+    for (; *list; list++)
+        if (!strcasecmp(s, *list))
+            return true;
+    return false;
+}
+
+lp_status fraud_frame_bind_label(const lp_frame *f, const char *label, const char *positive,
+                                 fraud_frame_map *map, char *used, lp_err *err)
+{
+    size_t k;
+    lp_status st = lp_frame_require(f, label, "the data", &k, err);
+    if (st)
+        return st;
+    const lp_column *c = lp_frame_col(f, k);
+    bool given = positive && positive[0];
+    if (used)
+        used[0] = 0;
+    map->label = (long)k;
+    if (c->type == LP_COL_TYPE_NUMERIC && c->kind != LP_COL_KIND_DATETIME) {
+        map->label_mode = FRAUD_LABEL_NONZERO;
+        if (!given)
+            return LP_OK;
+        char *end;
+        double v = strtod(positive, &end);
+        if (end == positive || *end || !isfinite(v))
+            return lp_err_set(err, LP_EINVAL, "label '%s' is numeric; --positive-label '%s' "
+                              "is not a number", label, positive);
+        map->label_mode = FRAUD_LABEL_VALUE;
+        map->label_value = v;
+        if (used)
+            snprintf(used, 64, "%s", positive);
+        return LP_OK;
+    }
+    if (c->type != LP_COL_TYPE_CATEGORICAL)
+        return lp_err_set(err, LP_EINVAL, "label '%s' is %s; expected numbers (1 = fraud) or "
+                          "two values such as fraud/legit", label, lp_col_kind_name(c->kind));
+    if (c->n_dict > 2)
+        return lp_err_set(err, LP_EINVAL, "label '%s' has %zu distinct values ('%s', '%s', "
+                          "'%s'...); expected two (fraud and genuine)", label, c->n_dict,
+                          c->dict[0], c->dict[1], c->dict[2]);
+    map->label_mode = FRAUD_LABEL_CODE;
+    map->label_code = UINT32_MAX - 1; /* matches no row: the positive value never appears */
+    if (given) {
+        for (size_t d = 0; d < c->n_dict; d++)
+            if (!strcmp(c->dict[d], positive))
+                map->label_code = (uint32_t)d;
+        if (used)
+            snprintf(used, 64, "%s", positive);
+        return LP_OK;
+    }
+    /* infer: the one value that reads as fraud, else the other of one that reads as genuine */
+    long pos = -1;
+    size_t npos = 0, nneg = 0;
+    for (size_t d = 0; d < c->n_dict; d++)
+        if (word_in(c->dict[d], pos_words)) {
+            pos = (long)d;
+            npos++;
+        }
+    for (size_t d = 0; d < c->n_dict; d++)
+        nneg += word_in(c->dict[d], neg_words);
+    if (npos != 1 && c->n_dict == 2 && nneg == 1)
+        pos = word_in(c->dict[0], neg_words) ? 1 : 0;
+    else if (npos != 1)
+        pos = -1;
+    if (pos < 0)
+        return lp_err_set(err, LP_EINVAL, "label '%s' has the values '%s'%s%s%s: which one means "
+                          "fraud? pass --positive-label VALUE", label,
+                          c->n_dict ? c->dict[0] : "", c->n_dict > 1 ? " and '" : "",
+                          c->n_dict > 1 ? c->dict[1] : "", c->n_dict > 1 ? "'" : "");
+    map->label_code = (uint32_t)pos;
+    if (used)
+        snprintf(used, 64, "%s", c->dict[pos]);
+    return LP_OK;
+}
+
 lp_status fraud_frame_bind(const lp_frame *f, const fraud_feat_opts *o, const char *id_col,
                            const char *time_col, const char *amount_col, const char *label,
                            fraud_frame_map *map, lp_err *err)
@@ -218,7 +314,12 @@ lp_status fraud_frame_bind(const lp_frame *f, const fraud_feat_opts *o, const ch
         return st;
     if (amount_col && (st = bind_num(f, amount_col, false, &map->amount, err)))
         return st;
-    if (label && (st = bind_num(f, label, false, &map->label, err)))
+    map->time_scale = 1.0;
+    if (map->time >= 0 && lp_frame_col(f, (size_t)map->time)->kind != LP_COL_KIND_DATETIME)
+        map->time_scale = o->time_unit_s;
+    map->id_prefix = "row";
+    map->label_mode = FRAUD_LABEL_NONZERO;
+    if (label && (st = fraud_frame_bind_label(f, label, NULL, map, NULL, err)))
         return st;
     for (size_t e = 0; e < o->n_entities; e++) {
         if ((st = lp_frame_require(f, o->entity[e], "the data", &k, err)))
@@ -299,11 +400,12 @@ void fraud_frame_row(const lp_frame *f, const fraud_frame_map *map, const fraud_
         tx->id = buf;
         used = (size_t)w + 1;
     } else {
-        int w = snprintf(buf, cap, "row%zu", i);
+        int w = snprintf(buf, cap, "%s%zu", map->id_prefix ? map->id_prefix : "row", i);
         tx->id = buf;
         used = (size_t)w + 1;
     }
-    tx->time = map->time >= 0 ? lp_frame_col(f, (size_t)map->time)->num[i] : (double)i;
+    tx->time = map->time >= 0 ? lp_frame_col(f, (size_t)map->time)->num[i] * map->time_scale
+                              : (double)i;
     tx->amount = map->amount >= 0 ? lp_frame_col(f, (size_t)map->amount)->num[i] : 0.0;
     for (size_t e = 0; e < o->n_entities; e++) {
         const lp_column *c = lp_frame_col(f, (size_t)map->keys[e]);
@@ -320,6 +422,8 @@ void fraud_frame_row(const lp_frame *f, const fraud_frame_map *map, const fraud_
     if (map->label >= 0) {
         const lp_column *c = lp_frame_col(f, (size_t)map->label);
         if (!c->missing[i])
-            tx->label = c->num[i] != 0.0;
+            tx->label = map->label_mode == FRAUD_LABEL_CODE    ? c->codes[i] == map->label_code
+                        : map->label_mode == FRAUD_LABEL_VALUE ? c->num[i] == map->label_value
+                                                               : c->num[i] != 0.0;
     }
 }

@@ -20,6 +20,7 @@
 #include "fraud_internal.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,11 +41,13 @@ const char *fraud_decision_name(fraud_decision d)
 
 lp_status fraud_replay(const lp_frame *f, const fraud_feat_opts *o, const char *id_col,
                         const char *time_col, const char *amount_col, const char *label,
-                        float **X, int32_t **y, double **t, size_t *kept, double *rate,
-                        lp_err *err)
+                        const char *positive, float **X, int32_t **y, double **t, size_t *kept,
+                        double *rate, lp_err *err)
 {
     fraud_frame_map map;
-    lp_status st = fraud_frame_bind(f, o, id_col, time_col, amount_col, label, &map, err);
+    lp_status st = fraud_frame_bind(f, o, id_col, time_col, amount_col, NULL, &map, err);
+    if (!st && label)
+        st = fraud_frame_bind_label(f, label, positive, &map, NULL, err);
     if (st)
         return st;
     fraud_state *s = NULL;
@@ -253,34 +256,107 @@ static lp_status drift_reference(const float *X, size_t n, size_t d, char *const
     return LP_OK;
 }
 
-static lp_status pick_extras(const lp_frame *f, const fraud_train_opts *o, fraud_feat_opts *fo,
-                             lp_err *err)
+/* A line for the user: logged at info and appended to rep (may be NULL). */
+static void note(fraud_train_report *rep, const char *fmt, ...)
 {
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    lp_log_info("train: %s", line);
+    if (rep) {
+        size_t used = strlen(rep->notes);
+        if (used + 1 < sizeof rep->notes)
+            snprintf(rep->notes + used, sizeof rep->notes - used, "%s\n", line);
+    }
+}
+
+static bool is_feature(const lp_column *c)
+{
+    return c->type == LP_COL_TYPE_NUMERIC && c->kind != LP_COL_KIND_DATETIME;
+}
+
+/* Whether column c is one of the columns the options name (label, time, amount, id, entities,
+ * --drop-cols): those are never extra features. */
+static bool named(const lp_column *c, const fraud_train_opts *o)
+{
+    bool skip = !strcmp(c->name, o->label) || (o->time_col && !strcmp(c->name, o->time_col)) ||
+                (o->amount_col && !strcmp(c->name, o->amount_col)) ||
+                (o->id_col && !strcmp(c->name, o->id_col));
+    for (size_t e = 0; e < o->n_entity; e++)
+        skip = skip || !strcmp(c->name, o->entity_cols[e]);
+    for (size_t k = 0; k < o->n_drop; k++)
+        skip = skip || !strcmp(c->name, o->drop[k]);
+    return skip;
+}
+
+/* The other numeric columns become extra features; the rest are named in a note. */
+static lp_status pick_extras(const lp_frame *f, const fraud_train_opts *o, fraud_feat_opts *fo,
+                             fraud_train_report *rep, lp_err *err)
+{
+    char left[1024] = "";
+    size_t n_left = 0, n_num = 0, used = 0;
     for (size_t j = 0; j < lp_frame_ncols(f); j++) {
         const lp_column *c = lp_frame_col(f, j);
-        bool skip = !strcmp(c->name, o->label) || (o->time_col && !strcmp(c->name, o->time_col)) ||
-                    (o->amount_col && !strcmp(c->name, o->amount_col)) ||
-                    (o->id_col && !strcmp(c->name, o->id_col));
-        for (size_t e = 0; e < o->n_entity; e++)
-            skip = skip || !strcmp(c->name, o->entity_cols[e]);
-        for (size_t k = 0; k < o->n_drop; k++)
-            skip = skip || !strcmp(c->name, o->drop[k]);
-        if (skip)
+        if (named(c, o))
             continue;
-        if (c->type != LP_COL_TYPE_NUMERIC || c->kind == LP_COL_KIND_DATETIME) {
-            lp_log_info("train: column '%s' (%s) is not a numeric feature; left out", c->name,
-                        lp_col_kind_name(c->kind));
+        if (is_feature(c)) {
+            n_num++;
             continue;
         }
-        if (fo->n_extra == FRAUD_MAX_EXTRA)
-            return lp_err_set(err, LP_EINVAL, "train: more than %d numeric columns; drop some "
-                              "with --drop-cols", FRAUD_MAX_EXTRA);
+        if (used + 1 < sizeof left) {
+            int w = snprintf(left + used, sizeof left - used, "%s'%s' (%s)", n_left ? ", " : "",
+                             c->name, lp_col_kind_name(c->kind));
+            used = w > 0 && used + (size_t)w < sizeof left ? used + (size_t)w : sizeof left - 1;
+        }
+        n_left++;
+    }
+    if (n_num > FRAUD_MAX_EXTRA)
+        return lp_err_set(err, LP_EINVAL, "train: %zu numeric feature columns, at most %d: "
+                          "leave %zu of them out with --drop-cols A,B,...", n_num,
+                          FRAUD_MAX_EXTRA, n_num - FRAUD_MAX_EXTRA);
+    for (size_t j = 0; j < lp_frame_ncols(f); j++) {
+        const lp_column *c = lp_frame_col(f, j);
+        if (named(c, o) || !is_feature(c))
+            continue;
         if (strlen(c->name) >= sizeof fo->extra[0])
-            return lp_err_set(err, LP_EINVAL, "train: column name '%.40s...' too long",
-                              c->name);
+            return lp_err_set(err, LP_EINVAL, "train: column name '%.40s...' too long (at most "
+                              "%zu bytes)", c->name, sizeof fo->extra[0] - 1);
         snprintf(fo->extra[fo->n_extra++], sizeof fo->extra[0], "%s", c->name);
     }
+    if (n_left)
+        note(rep, "%zu column%s left out of the model (only numbers are features; --drop-cols "
+             "silences this): %s", n_left, n_left == 1 ? "" : "s", left);
     return LP_OK;
+}
+
+static const char *unit_name(double s)
+{
+    return s == 1 ? "seconds" : s == 1e-3 ? "milliseconds" : s == 3600 ? "hours"
+                              : s == 86400 ? "days" : "custom units";
+}
+
+/* The unit of a numeric time column: o->time_unit_s when given, else epoch milliseconds when
+ * every value is one (1e11 ms is 1973; 1e11 s would be the year 5138), else seconds. */
+static double time_unit(const lp_frame *f, const fraud_train_opts *o, fraud_train_report *rep)
+{
+    long j = o->time_col ? lp_frame_find(f, o->time_col) : -1;
+    const lp_column *c = j >= 0 ? lp_frame_col(f, (size_t)j) : NULL;
+    if (o->time_unit_s > 0 || !c || !is_feature(c))
+        return o->time_unit_s > 0 ? o->time_unit_s : 1.0;
+    double lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < c->n; i++)
+        if (!c->missing[i] && isfinite(c->num[i])) {
+            lo = fmin(lo, c->num[i]);
+            hi = fmax(hi, c->num[i]);
+        }
+    if (lo > 1e11 && hi < 1e14) {
+        note(rep, "time column '%s' read as epoch milliseconds (values %.4g .. %.4g); pass "
+             "--time-unit s if they are seconds", o->time_col, lo, hi);
+        return 1e-3;
+    }
+    return 1.0;
 }
 
 cJSON *fraud_config_to_json(const fraud_config *c)
@@ -296,6 +372,7 @@ cJSON *fraud_config_to_json(const fraud_config *c)
     cJSON_AddStringToObject(j, "time_col", c->time_col);
     cJSON_AddStringToObject(j, "amount_col", c->amount_col);
     cJSON_AddStringToObject(j, "label", c->label);
+    cJSON_AddStringToObject(j, "positive_label", c->positive_label);
     if (c->n_scale) {
         cJSON *a = cJSON_AddArrayToObject(j, "center"), *b = cJSON_AddArrayToObject(j, "scale");
         for (size_t i = 0; i < c->n_scale; i++) {
@@ -321,9 +398,10 @@ static lp_status config_from_json(const cJSON *j, fraud_config *c, lp_err *err)
             return lp_err_set(err, LP_EFORMAT, "fraud config: '%s' missing", nums[i]);
         *dst[i] = v->valuedouble;
     }
-    static const char *const strs[] = {"version", "id_col", "time_col", "amount_col", "label"};
-    char *sd[] = {c->version, c->id_col, c->time_col, c->amount_col, c->label};
-    for (size_t i = 0; i < 5; i++) {
+    static const char *const strs[] = {"version",    "id_col", "time_col",
+                                       "amount_col", "label",  "positive_label"};
+    char *sd[] = {c->version, c->id_col, c->time_col, c->amount_col, c->label, c->positive_label};
+    for (size_t i = 0; i < 6; i++) {
         const cJSON *v = cJSON_GetObjectItem(j, strs[i]);
         if (cJSON_IsString(v))
             snprintf(sd[i], 64, "%s", v->valuestring);
@@ -349,10 +427,12 @@ static lp_status config_from_json(const cJSON *j, fraud_config *c, lp_err *err)
     return LP_OK;
 }
 
-lp_status fraud_train(const lp_frame *train, const fraud_train_opts *o, lp_model **out,
-                      lp_err *err)
+lp_status fraud_train(const lp_frame *train, const fraud_train_opts *o, fraud_train_report *rep,
+                      lp_model **out, lp_err *err)
 {
     *out = NULL;
+    if (rep)
+        rep->notes[0] = 0;
     if (!o->label)
         return lp_err_set(err, LP_EINVAL, "train: --label is required");
     fraud_config cfg;
@@ -366,11 +446,19 @@ lp_status fraud_train(const lp_frame *train, const fraud_train_opts *o, lp_model
                           FRAUD_MAX_ENTITIES);
     for (size_t e = 0; fo->velocity && e < o->n_entity; e++)
         snprintf(fo->entity[fo->n_entities++], sizeof fo->entity[0], "%s", o->entity_cols[e]);
-    lp_status st = pick_extras(train, o, fo, err);
+    lp_status st = pick_extras(train, o, fo, rep, err);
+    fo->time_unit_s = time_unit(train, o, rep);
     if (!st)
         st = fraud_feat_opts_check(fo, err);
+    fraud_frame_map lmap;
     if (st)
         return st;
+    if ((st = fraud_frame_bind_label(train, o->label, o->positive_label, &lmap,
+                                     cfg.positive_label, err)))
+        return lp_err_prefix(err, "train");
+    if (lmap.label_mode == FRAUD_LABEL_CODE && !(o->positive_label && o->positive_label[0]))
+        note(rep, "label '%s': the value '%s' means fraud; pass --positive-label to choose",
+             o->label, cfg.positive_label);
     snprintf(cfg.id_col, sizeof cfg.id_col, "%s", o->id_col ? o->id_col : "");
     snprintf(cfg.time_col, sizeof cfg.time_col, "%s", o->time_col ? o->time_col : "");
     snprintf(cfg.amount_col, sizeof cfg.amount_col, "%s", o->amount_col ? o->amount_col : "");
@@ -383,20 +471,44 @@ lp_status fraud_train(const lp_frame *train, const fraud_train_opts *o, lp_model
     char **names = fraud_feature_names(fo, &d);
     if (!names)
         return lp_err_set(err, LP_ENOMEM, "train: out of memory");
-    st = fraud_replay(train, fo, o->id_col, o->time_col, o->amount_col, o->label, &X, &y, &t, &n,
-                &rate, err);
+    st = fraud_replay(train, fo, o->id_col, o->time_col, o->amount_col, o->label,
+                      cfg.positive_label, &X, &y, &t, &n, &rate, err);
     if (st) {
         fraud_names_free(names, d);
         return st;
     }
     lp_log_info("train: replayed %zu transactions (%.0f tx/s), %zu features", n, rate, d);
-    /* validation: the last valid_days of time (time order), else the last 20% of rows */
+    /* a numeric time whose span is implausible in the unit used: say so with every error */
+    char uhint[240] = "";
+    long tj = o->time_col ? lp_frame_find(train, o->time_col) : -1;
+    double span_d = n > 1 ? (t[n - 1] - t[0]) / 86400.0 : 0;
+    if (tj >= 0 && is_feature(lp_frame_col(train, (size_t)tj)) && n > 1 &&
+        (span_d < 1 || span_d > 3650)) {
+        snprintf(uhint, sizeof uhint, "; the time column '%s' read as %s spans %.3g days: is it "
+                 "in %s? see --time-unit s|ms|h|d", o->time_col, unit_name(fo->time_unit_s),
+                 span_d, span_d < 1 ? "hours or days" : "milliseconds");
+        note(rep, "%s", uhint + 2);
+    }
+    /* validation: the last valid_days of time (time order) when that leaves at least half the
+     * rows for training, else the last 20% of rows in time order */
     size_t cut = n - n / 5;
+    bool by_rows = true;
     if (o->time_col && n) {
         double tv = t[n - 1] - o->valid_days * 86400.0;
-        cut = 0;
-        while (cut < n && t[cut] < tv)
-            cut++;
+        size_t c2 = 0;
+        while (c2 < n && t[c2] < tv)
+            c2++;
+        if (c2 >= n / 2 && c2 > 0) {
+            cut = c2;
+            by_rows = false;
+        } else {
+            note(rep, "validation: the last 20%% of rows in time order (%zu rows), since the "
+                 "data spans %.3g days and the last %g days (--valid-days) hold %zu of its %zu "
+                 "rows", n - cut, span_d, o->valid_days, n - c2, n);
+        }
+    } else if (n) {
+        note(rep, "validation: the last 20%% of rows%s (%zu rows)",
+             o->time_col ? " in time order" : " in file order (no --time-col)", n - cut);
     }
     size_t *tr = lp_mallocarray(n + 1, sizeof(size_t)), *va = lp_mallocarray(n + 1,
                                                                                sizeof(size_t));
@@ -426,14 +538,19 @@ lp_status fraud_train(const lp_frame *train, const fraud_train_opts *o, lp_model
         npos_va += y[i] != 0;
     }
     if (ntr == 0 || npos_tr == 0 || npos_tr == ntr) {
-        st = lp_err_set(err, LP_EINVAL, "train: the training period (%zu rows) needs both "
-                        "classes of '%s'", ntr, o->label);
+        st = lp_err_set(err, LP_EINVAL, "train: the training period (%zu rows, %zu fraud) needs "
+                        "both classes of '%s'%s", ntr, npos_tr, o->label, uhint);
         goto done;
     }
     if (nva < 20 || npos_va == 0 || npos_va == nva) {
-        st = lp_err_set(err, LP_EINVAL, "train: the validation period (last %g days, %zu rows) "
-                        "needs both classes of '%s'; change --valid-days", o->valid_days, nva,
-                        o->label);
+        char what[64];
+        if (by_rows)
+            snprintf(what, sizeof what, "last 20%% of rows");
+        else
+            snprintf(what, sizeof what, "last %g days", o->valid_days);
+        st = lp_err_set(err, LP_EINVAL, "train: the validation period (%s, %zu rows, %zu fraud) "
+                        "needs at least 20 rows and both classes of '%s'%s%s", what, nva, npos_va,
+                        o->label, by_rows ? "" : "; change --valid-days", uhint);
         goto done;
     }
     lp_log_info("train: %zu training rows (genuine kept with p=%.3f), %zu validation rows", ntr,

@@ -224,6 +224,12 @@ static lp_status tx_from_json(const fraud_config *c, const cJSON *j, double now,
         if (!fraud_parse_time(v, &tx->time))
             return lp_err_set(err, LP_EINVAL, "field 'time': expected ISO-8601 "
                               "(2026-01-31T12:00:00Z) or epoch seconds");
+        /* a number under the training column's name is in that column's unit (the model's
+         * time_unit_s, e.g. epoch ms); under "time" it is epoch seconds */
+        bool col = v != cJSON_GetObjectItemCaseSensitive(j, "time") ||
+                   !strcmp(c->time_col, "time");
+        if (cJSON_IsNumber(v) && col)
+            tx->time *= c->feat.time_unit_s;
         if (isfinite(now) && tx->time > now + MAX_FUTURE_S)
             return lp_err_set(err, LP_EINVAL, "field 'time': %.0f is %.1f days in the future",
                               tx->time, (tx->time - now) / 86400);

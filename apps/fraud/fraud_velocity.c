@@ -425,6 +425,16 @@ bool fraud_state_has_tx(const fraud_state *s, const char *id)
     return map_get(&s->ids, fraud_hash(id, 0)) >= 0;
 }
 
+bool fraud_state_find_tx(const fraud_state *s, const char *id, size_t *index, double *time)
+{
+    long i = map_get(&s->ids, fraud_hash(id, 0));
+    if (i < 0)
+        return false;
+    *index = (size_t)i;
+    *time = s->tx[i].t;
+    return true;
+}
+
 cJSON *fraud_state_entity_json(const fraud_state *s, size_t entity_i, const char *key, double t)
 {
     if (entity_i >= s->o.n_entities || !s->o.velocity)

@@ -12,6 +12,7 @@ static const char *usage =
     "usage: lepton-fraud <command> [options]\n"
     "  train    --data TRAIN --label COL [--time-col C] [--entity-cols A,B] [--amount-col C]\n"
     "           [--id-col C] [--drop-cols A,B] [--valid-days N] [--review-rate 1%]\n"
+    "           [--positive-label VALUE] [--time-unit s|ms|h|d]\n"
     "           [--decline-rate 0.1%] [--target-fpr F] [--label-delay-days 7]\n"
     "           [--model-kind gbdt|logistic] [--param k=v]... [--max-genuine N]\n"
     "           [--threads N] --out MODEL.lpm\n"
@@ -124,7 +125,8 @@ static int cmd_train(const args *a, const fraud_config *from, const char *from_m
                                         "amount-col", "id-col", "drop-cols", "valid-days",
                                         "review-rate", "decline-rate", "target-fpr",
                                         "label-delay-days", "model-kind", "max-genuine",
-                                        "threads", "out", "model", NULL};
+                                        "threads", "out", "model", "positive-label",
+                                        "time-unit", NULL};
     if (check_known(a, known))
         return 2;
     const char *data = get(a, "data"), *outp = get(a, "out");
@@ -143,6 +145,8 @@ static int cmd_train(const args *a, const fraud_config *from, const char *from_m
         for (size_t e = 0; e < from->feat.n_entities; e++)
             ent_v[o.n_entity++] = from->feat.entity[e];
         o.label_delay_s = from->feat.label_delay_s;
+        o.positive_label = from->positive_label[0] ? from->positive_label : NULL;
+        o.time_unit_s = from->feat.time_unit_s;
     } else {
         o.time_col = get(a, "time-col");
         o.amount_col = get(a, "amount-col");
@@ -181,6 +185,21 @@ static int cmd_train(const args *a, const fraud_config *from, const char *from_m
         fprintf(stderr, "lepton-fraud train: --label-delay-days '%s': expected >= 0\n", s);
         return 2;
     }
+    if ((s = get(a, "positive-label")))
+        o.positive_label = s;
+    if ((s = get(a, "time-unit"))) {
+        static const char *const units[] = {"s", "ms", "h", "d"};
+        static const double secs[] = {1, 1e-3, 3600, 86400};
+        o.time_unit_s = 0;
+        for (size_t i = 0; i < 4; i++)
+            if (!strcmp(s, units[i]))
+                o.time_unit_s = secs[i];
+        if (!o.time_unit_s) {
+            fprintf(stderr, "lepton-fraud train: --time-unit '%s': expected s, ms, h or d (the "
+                    "unit of a numeric time column)\n", s);
+            return 2;
+        }
+    }
     if ((s = get(a, "max-genuine")))
         o.max_genuine = (size_t)strtoull(s, NULL, 10);
     if ((s = get(a, "threads")))
@@ -199,9 +218,17 @@ static int cmd_train(const args *a, const fraud_config *from, const char *from_m
     o.data_name = data;
     lp_frame *f = NULL;
     lp_model *m = NULL;
+    fraud_train_report rep;
+    rep.notes[0] = 0;
     lp_status st = read_data(data, &f, &err);
     if (!st)
-        st = fraud_train(f, &o, &m, &err);
+        st = fraud_train(f, &o, &rep, &m, &err);
+    for (char *line = rep.notes, *nl; *line; line = nl + 1) {
+        if (!(nl = strchr(line, '\n')))
+            break;
+        fprintf(stderr, "lepton-fraud %s: %.*s\n", from ? "retrain" : "train", (int)(nl - line),
+                line);
+    }
     if (!st)
         st = lp_model_save(m, outp, &err);
     lp_params_free(p);
@@ -255,8 +282,9 @@ static int cmd_eval(const args *a)
     if (a->json)
         printf("%s\n", js ? js : "{}");
     else
-        printf("n=%zu auprc=%.4f auroc=%.4f recall@1%%fpr=%.4f precision@1%%alerts=%.4f\n", ev.n,
-               ev.auprc, ev.auroc, ev.recall_at_1pct_fpr, ev.precision_at_1pct_alerts);
+        printf("n=%zu skipped=%zu auprc=%.4f auroc=%.4f recall@1%%fpr=%.4f "
+               "precision@1%%alerts=%.4f\n", ev.n, ev.skipped, ev.auprc, ev.auroc,
+               ev.recall_at_1pct_fpr, ev.precision_at_1pct_alerts);
     free(js);
     return 0;
 }

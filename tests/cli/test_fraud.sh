@@ -3,7 +3,9 @@
 # (data/fraud/transactions.csv, 50 days): train on the first 40 days, eval the last 10 in time
 # order with the first 40 as history (the JSON keys and a quality floor a broken feature path
 # would miss), backtest a rule file, retrain from a model's settings; usage errors exit 2,
-# bad data and bad rules exit 1 with one line naming the problem.
+# bad data and bad rules exit 1 with one line naming the problem. Then the same data reshaped
+# as unseen data sets come: no id column, ids numbered per file, a short span, hour steps,
+# epoch milliseconds, text labels, text feature columns, wide tables.
 set -u
 bin="${LEPTON_BIN:?LEPTON_BIN must point at the bin directory of the build}/lepton-fraud"
 data="${LEPTON_SOURCE_DIR:?}/data/fraud/transactions.csv"
@@ -88,6 +90,120 @@ out=$("$bin" frobnicate 2>&1); rc=$?
 check "unknown command exit 2" test "$rc" -eq 2
 out=$("$bin" eval --model "$dir/m.lpm" --dta x 2>&1); rc=$?
 check "unknown option exit 2" test "$rc" -eq 2
+
+# ---- data shaped unlike the simulator's (issue 6, unseen data sets) ----
+ntest=$(($(wc -l <"$dir/test.csv") - 1))
+# no --id-col: the rows' own names must not collide between history and test
+"$bin" train --data "$dir/train.csv" --label tx_fraud --time-col tx_datetime \
+  --entity-cols customer_id,terminal_id --amount-col tx_amount \
+  --drop-cols transaction_id,tx_fraud_scenario --param n_rounds=40 --threads 2 \
+  --out "$dir/noid.lpm" >/dev/null 2>&1
+out=$("$bin" eval --model "$dir/noid.lpm" --data "$dir/test.csv" --history "$dir/train.csv" \
+      --json 2>/dev/null); rc=$?
+check "no id column: eval exit 0" test "$rc" -eq 0
+check "no id column: every test row scored" test "$(num n "$out")" = "$ntest"
+# ids numbered per file (both from 0): scored as distinct transactions, counted and warned
+awk -F, -v OFS=, 'NR == 1 { print; next } { $1 = NR - 2; print }' "$dir/test.csv" \
+  >"$dir/test0.csv"
+out=$("$bin" eval --model "$dir/m.lpm" --data "$dir/test0.csv" --history "$dir/train.csv" \
+      --json 2>"$dir/err"); rc=$?
+check "per-file ids: eval exit 0" test "$rc" -eq 0
+check "per-file ids: every test row scored" test "$(num n "$out")" = "$ntest"
+check "per-file ids: counted" test "$(num ids_also_in_history "$out")" = "$ntest"
+check "per-file ids: warned" grep -q "ids numbered per file" "$dir/err"
+# a duplicate inside the test file stays skipped, and says so
+tail -n 1 "$dir/test0.csv" >>"$dir/test0.csv"
+out=$("$bin" eval --model "$dir/m.lpm" --data "$dir/test0.csv" --history "$dir/train.csv" \
+      --json 2>"$dir/err")
+check "duplicate test id skipped" test "$(num duplicate_id "$out")" = 1
+check "duplicate test id: n" test "$(num n "$out")" = "$ntest"
+check "duplicate test id warned" grep -q "appears earlier in the test data" "$dir/err"
+# the same transactions as history and test: skipped, and the error names why
+out=$("$bin" eval --model "$dir/m.lpm" --data "$dir/test.csv" --history "$dir/test.csv" \
+      --json 2>&1); rc=$?
+check "overlapping files exit 1" test "$rc" -eq 1
+check "overlapping files message" grep -q "already in the history" <<<"$out"
+
+# tabular data with a numeric time and no entities: TIME_EXPR of the row index r, then
+# amount and label; train_tab FILE COLUMN [options] trains on it quietly
+tab() { awk -F, -v OFS=, -v c="$1" -v e="$2" 'NR == 1 { print c ",Amount,Class"; next }
+        { r = NR - 2; print (e == "sec" ? r * 9 : int(r / 30)), $5, $6 }' "$dir/train.csv"; }
+train_tab() { local f=$1 c=$2; shift 2
+  "$bin" train --data "$f" --label Class --time-col "$c" --amount-col Amount \
+    --param n_rounds=20 --out "$dir/tab.lpm" "$@" 2>&1; }
+# a short span (2 days of seconds, creditcard.csv-like): the last 20% of rows validate
+tab Time sec >"$dir/cc.csv"
+out=$(train_tab "$dir/cc.csv" Time); rc=$?
+check "short span: train exit 0" test "$rc" -eq 0
+check "short span: says how it validates" \
+  grep -q "lepton-fraud train: validation: the last 20% of rows in time order" <<<"$out"
+# hour steps (PaySim 'step'): named as a likely unit mistake, and --time-unit h reads them
+tab step hour >"$dir/step.csv"
+out=$(train_tab "$dir/step.csv" step); rc=$?
+check "hour steps: train exit 0" test "$rc" -eq 0
+check "hour steps: unit named" grep -q "is it in hours or days? see --time-unit" <<<"$out"
+out=$(train_tab "$dir/step.csv" step --time-unit h); rc=$?
+check "--time-unit h: train exit 0" test "$rc" -eq 0
+check "--time-unit h: validates by days" test -z "$(grep -e "last 20%" -e "--time-unit" <<<"$out")"
+out=$("$bin" train --data "$dir/step.csv" --label Class --time-col step --time-unit week \
+      --out "$dir/st.lpm" 2>&1); rc=$?
+check "bad --time-unit exit 2" test "$rc" -eq 2
+# epoch milliseconds: detected, stored in the model, applied at eval
+ms() { awk -F, -v OFS=, 'NR == 1 { $2 = "ts_ms"; print; next }
+       { $2 = sprintf("%.0f", (1735689600 + (NR - 2) * 200) * 1000 + (FILENAME ~ /test/) * 4e9); print }' "$1"; }
+ms "$dir/train.csv" >"$dir/train_ms.csv"
+ms "$dir/test.csv" >"$dir/test_ms.csv"
+out=$("$bin" train --data "$dir/train_ms.csv" "${common[@]}" --time-col ts_ms \
+      --out "$dir/ms.lpm" 2>&1); rc=$?
+check "epoch ms: train exit 0" test "$rc" -eq 0
+check "epoch ms: detected" grep -q "read as epoch milliseconds" <<<"$out"
+out=$("$bin" eval --model "$dir/ms.lpm" --data "$dir/test_ms.csv" --history "$dir/train_ms.csv" \
+      --json 2>/dev/null); rc=$?
+check "epoch ms: eval exit 0" test "$rc" -eq 0
+check "epoch ms: every test row scored" test "$(num n "$out")" = "$ntest"
+out=$("$bin" train --data "$dir/train_ms.csv" "${common[@]}" --time-col ts_ms --time-unit s \
+      --out "$dir/x.lpm" 2>&1); rc=$?
+check "epoch ms read as seconds: exit 1" test "$rc" -eq 1
+check "epoch ms read as seconds: the message asks" grep -q "is it in milliseconds? see --time-unit" <<<"$out"
+
+# string labels: fraud/legit recognized (also at eval), A/B needs --positive-label
+awk -F, -v OFS=, 'NR > 1 { $6 = $6 == 1 ? "fraud" : "legit" } { print }' "$dir/train.csv" \
+  >"$dir/strl_tr.csv"
+awk -F, -v OFS=, 'NR > 1 { $6 = $6 == 1 ? "Fraud" : "Legit" } { print }' "$dir/test.csv" \
+  >"$dir/strl_te.csv"
+out=$("$bin" train --data "$dir/strl_tr.csv" "${common[@]}" --out "$dir/sl.lpm" 2>&1); rc=$?
+check "string label: train exit 0" test "$rc" -eq 0
+check "string label: the positive value named" grep -q "the value 'fraud' means fraud" <<<"$out"
+out=$("$bin" eval --model "$dir/sl.lpm" --data "$dir/strl_tr.csv" --json 2>/dev/null)
+check "string label: eval counts the frauds" test "$(num n_fraud "$out")" = \
+  "$(awk -F, '$6 == "fraud"' "$dir/strl_tr.csv" | wc -l)"
+awk -F, -v OFS=, 'NR > 1 { $6 = $6 == 1 ? "B" : "A" } { print }' "$dir/train.csv" >"$dir/ab.csv"
+out=$("$bin" train --data "$dir/ab.csv" "${common[@]}" --out "$dir/x.lpm" 2>&1); rc=$?
+check "ambiguous string label exit 1" test "$rc" -eq 1
+check "ambiguous string label message" grep -q "values 'A' and 'B': which one means fraud? pass --positive-label" <<<"$out"
+out=$("$bin" train --data "$dir/ab.csv" "${common[@]}" --positive-label B --out "$dir/ab.lpm" \
+      2>&1); rc=$?
+check "--positive-label B: train exit 0" test "$rc" -eq 0
+
+# string feature columns are named as left out
+awk -F, -v OFS=, 'NR == 1 { print $0, "channel"; next } { print $0, NR % 3 ? "web" : "pos" }' \
+  "$dir/train.csv" >"$dir/chan.csv"
+out=$("$bin" train --data "$dir/chan.csv" "${common[@]}" --out "$dir/x.lpm" 2>&1); rc=$?
+check "string column: train exit 0" test "$rc" -eq 0
+check "string column: named as left out" grep -q "lepton-fraud train: 1 column left out of the model.*'channel' (categorical)" <<<"$out"
+
+# wide tables: 70 numeric columns train; over the limit the error counts them
+wide() { awk -v m="$1" 'BEGIN { srand(1); printf "y"; for (j = 0; j < m; j++) printf ",f%d", j
+         print ""; for (i = 0; i < 600; i++) { y = i % 10 == 0; printf "%d", y
+         for (j = 0; j < m; j++) printf ",%.3f", rand() + y * (j < 3); print "" } }'; }
+wide 70 >"$dir/wide.csv"
+out=$("$bin" train --data "$dir/wide.csv" --label y --param n_rounds=10 --out "$dir/w.lpm" 2>&1)
+rc=$?
+check "70 numeric columns: train exit 0" test "$rc" -eq 0
+wide 520 >"$dir/wide.csv"
+out=$("$bin" train --data "$dir/wide.csv" --label y --out "$dir/x.lpm" 2>&1); rc=$?
+check "520 numeric columns exit 1" test "$rc" -eq 1
+check "520 numeric columns message" grep -q "520 numeric feature columns, at most 512: leave 8 of them out with --drop-cols" <<<"$out"
 
 [ "$fails" -eq 0 ] || { echo "$fails check(s) failed"; exit 1; }
 echo "all checks passed"

@@ -40,7 +40,7 @@ lp_model *fc_train(const lp_frame *f)
     o.params = p;
     lp_model *m = NULL;
     lp_err err;
-    lp_status st = fraud_train(f, &o, &m, &err);
+    lp_status st = fraud_train(f, &o, NULL, &m, &err);
     lp_params_free(p);
     if (st)
         fprintf(stderr, "train: %s\n", lp_err_text(&err));

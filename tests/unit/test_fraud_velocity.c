@@ -219,7 +219,7 @@ static void test_replay_equals_online(void **state)
     int32_t *y = NULL;
     double *tt = NULL;
     size_t kept = 0;
-    assert_int_equal(fraud_replay(f, &o, "id", "ts", "amt", "y", &X, &y, &tt, &kept, NULL, &err),
+    assert_int_equal(fraud_replay(f, &o, "id", "ts", "amt", "y", NULL, &X, &y, &tt, &kept, NULL, &err),
                      LP_OK);
     assert_int_equal(kept, N);
     assert_memory_equal(X, on, N * d * sizeof(float));
