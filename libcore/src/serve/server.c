@@ -117,7 +117,7 @@ lp_server_opts lp_server_opts_default(void)
     o.threads = 0;
     o.connection_limit = 1024;
     o.connection_timeout_s = 30;
-    o.connection_memory = 32 * 1024;
+    o.connection_memory = 128 * 1024; /* a recommend exclude list may take 64 KiB of URL */
     o.body_limit = 1024 * 1024;
     o.json_max_depth = 64;
     o.drain_timeout_ms = 10000;
