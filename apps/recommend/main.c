@@ -12,13 +12,19 @@
 static const char *const USAGE =
     "usage: lepton-recommend <command> [flags]\n"
     "  train --data TRAIN [--user-col user_id] [--item-col item_id] [--weight-col COL]\n"
-    "        [--type-col COL] [--time-col COL] [--half-life-days D]\n"
+    "        [--type-col|--event-col COL] [--event-weights view=1,cart=3,purchase=5]\n"
+    "        [--time-col COL] [--half-life-days D] [--weight-transform none|log1p]\n"
     "        [--model als|bpr|itemknn|popular] [--factors 64] [--iterations 15]\n"
     "        [--regularization R] [--alpha A] [--solver cholesky|cg] [--learning-rate L]\n"
     "        [--neighbors N] [--shrinkage S] [--threads T] [--seed S]\n"
     "        [--device cpu|cuda|auto] [--deterministic] --out MODEL.lpm\n"
+    "        The column, event and decay flags are stored in the model: eval and serve read\n"
+    "        files and events the same way unless given again (a weight, type or time column\n"
+    "        of 'none' turns it off). --weight-transform log1p scores log(1 + weight) of each\n"
+    "        user-item pair's summed weight: for heavy-tailed counts (plays); default none.\n"
+    "        Time columns above 1e11 are read as epoch milliseconds.\n"
     "  eval  --model MODEL.lpm --train TRAIN --test TEST [--k 10] [--min-weight W] [--json]\n"
-    "        (plus the column flags of train)\n"
+    "        (plus the column flags of train, which override the model's)\n"
     "  tune  --data TRAIN --out MODEL.lpm [--model als] [--trials 12] [--time-budget S]\n"
     "        [--k 10] [--holdout 2] (plus the column and model flags of train)\n"
     "  serve --model MODEL.lpm [--port 8083] [--db recommend.db] [--host 127.0.0.1]\n"
@@ -75,17 +81,33 @@ static bool unknown_flags(flags *f)
     return false;
 }
 
-static void read_cols(flags *f, rec_cols *c, bool *bad)
+/* The reading flags as given (rec_cols_flags: NULL / -1 = not given). */
+static void read_cols(flags *f, rec_cols_flags *c, bool *bad)
 {
-    const char *v;
-    if ((v = flag(f, "--user-col", bad))) c->user_col = v;
-    if ((v = flag(f, "--item-col", bad))) c->item_col = v;
-    if ((v = flag(f, "--weight-col", bad))) c->weight_col = v;
-    if ((v = flag(f, "--type-col", bad))) c->type_col = v;
-    if ((v = flag(f, "--time-col", bad))) c->time_col = v;
-    double d;
-    if (num(flag(f, "--half-life-days", bad), "--half-life-days", 0, 1e6, &d, bad))
-        c->ev.half_life_s = d * 86400.0;
+    *c = (rec_cols_flags){.half_life_days = -1};
+    c->user_col = flag(f, "--user-col", bad);
+    c->item_col = flag(f, "--item-col", bad);
+    c->weight_col = flag(f, "--weight-col", bad);
+    c->type_col = flag(f, "--type-col", bad);
+    const char *ev = flag(f, "--event-col", bad);
+    if (ev && c->type_col && strcmp(ev, c->type_col)) {
+        fprintf(stderr, "lepton-recommend: --event-col and --type-col name the same column; "
+                "give one\n");
+        *bad = true;
+    }
+    if (ev) c->type_col = ev;
+    c->time_col = flag(f, "--time-col", bad);
+    c->event_weights = flag(f, "--event-weights", bad);
+    num(flag(f, "--half-life-days", bad), "--half-life-days", 0, 1e6, &c->half_life_days, bad);
+}
+
+/* The columns to read with: the flags over base. */
+static bool cols_from(const rec_cols *base, const rec_cols_flags *fl, rec_cols *c)
+{
+    lp_err err;
+    if (!rec_cols_apply(base, fl, c, &err)) return true;
+    fprintf(stderr, "lepton-recommend: %s\n", err.msg);
+    return false;
 }
 
 static void read_model_opts(flags *f, lp_mf_opts *o, bool *bad)
@@ -109,6 +131,11 @@ static void read_model_opts(flags *f, lp_mf_opts *o, bool *bad)
     if (num(flag(f, "--neighbors", bad), "--neighbors", 1, 100000, &d, bad))
         o->neighbors = (size_t)d;
     if (num(flag(f, "--shrinkage", bad), "--shrinkage", 0, 1e6, &d, bad)) o->shrinkage = (float)d;
+    if ((v = flag(f, "--weight-transform", bad)) &&
+        lp_mf_weight_parse(v, &o->weight_transform, &err)) {
+        fprintf(stderr, "lepton-recommend: --weight-transform: %s\n", err.msg);
+        *bad = true;
+    }
     if (num(flag(f, "--threads", bad), "--threads", 0, 1024, &d, bad)) o->threads = (int)d;
     if (num(flag(f, "--seed", bad), "--seed", 0, 9e15, &d, bad)) o->seed = (uint64_t)d;
     if ((v = flag(f, "--device", bad))) {
@@ -139,12 +166,14 @@ static int fail(const lp_err *err)
 static int cmd_train(flags *f)
 {
     bool bad = false;
-    rec_cols c = rec_cols_default();
+    rec_cols c, base = rec_cols_default();
+    rec_cols_flags cf;
     lp_mf_opts o = lp_mf_opts_default();
     const char *data = flag(f, "--data", &bad), *out = flag(f, "--out", &bad);
-    read_cols(f, &c, &bad);
+    read_cols(f, &cf, &bad);
     read_model_opts(f, &o, &bad);
     if (bad || unknown_flags(f)) return 2;
+    if (!cols_from(&base, &cf, &c)) return 2;
     if (!data || !out) {
         fprintf(stderr, "lepton-recommend train: --data and --out are required\n%s", USAGE);
         return 2;
@@ -169,7 +198,8 @@ static int cmd_train(flags *f)
     double secs = lp_time_since(t0);
     lp_mf_data_free(d);
     if (st) return fail(&err);
-    st = lp_mf_save(m, out, &err);
+    st = rec_cols_store(m, &c, &err);
+    if (!st) st = lp_mf_save(m, out, &err);
     if (!st)
         printf("trained %s on %zu users x %zu items in %.2f s -> %s\n", lp_mf_kind_name(o.kind),
                lp_mf_n_users(m), lp_mf_n_items(m), secs, out);
@@ -180,14 +210,15 @@ static int cmd_train(flags *f)
 static int cmd_eval(flags *f)
 {
     bool bad = false;
-    rec_cols c = rec_cols_default();
+    rec_cols c, base;
+    rec_cols_flags cf;
     const char *model = flag(f, "--model", &bad), *train = flag(f, "--train", &bad),
                *test = flag(f, "--test", &bad);
     double k = 10, minw = 0;
     num(flag(f, "--k", &bad), "--k", 1, 10000, &k, &bad);
     num(flag(f, "--min-weight", &bad), "--min-weight", -1e30, 1e30, &minw, &bad);
     bool json = has(f, "--json");
-    read_cols(f, &c, &bad);
+    read_cols(f, &cf, &bad);
     if (bad || unknown_flags(f)) return 2;
     if (!model || !train || !test) {
         fprintf(stderr, "lepton-recommend eval: --model, --train and --test are required\n%s",
@@ -198,6 +229,11 @@ static int cmd_eval(flags *f)
     lp_mf *m;
     lp_mf_data *tr = NULL, *te = NULL;
     if (lp_mf_load(model, &m, &err)) return fail(&err);
+    base = rec_cols_of_model(m); /* read the files as train did, unless a flag says otherwise */
+    if (!cols_from(&base, &cf, &c)) {
+        lp_mf_free(m);
+        return 2;
+    }
     lp_status st = rec_read(train, &c, &tr, NULL, &err);
     if (!st) st = rec_read(test, &c, &te, NULL, &err);
     lp_mf_eval e;
@@ -221,7 +257,8 @@ static int cmd_eval(flags *f)
 static int cmd_tune(flags *f)
 {
     bool bad = false;
-    rec_cols c = rec_cols_default();
+    rec_cols c, base = rec_cols_default();
+    rec_cols_flags cf;
     lp_mf_opts o = lp_mf_opts_default();
     rec_tune_opts t = rec_tune_opts_default();
     const char *data = flag(f, "--data", &bad), *out = flag(f, "--out", &bad);
@@ -230,9 +267,10 @@ static int cmd_tune(flags *f)
     if (num(flag(f, "--time-budget", &bad), "--time-budget", 0, 1e7, &d, &bad)) t.time_budget_s = d;
     if (num(flag(f, "--k", &bad), "--k", 1, 10000, &d, &bad)) t.k = (size_t)d;
     if (num(flag(f, "--holdout", &bad), "--holdout", 1, 1000, &d, &bad)) t.holdout = (size_t)d;
-    read_cols(f, &c, &bad);
+    read_cols(f, &cf, &bad);
     read_model_opts(f, &o, &bad);
     if (bad || unknown_flags(f)) return 2;
+    if (!cols_from(&base, &cf, &c)) return 2;
     if (!data || !out) {
         fprintf(stderr, "lepton-recommend tune: --data and --out are required\n%s", USAGE);
         return 2;
@@ -248,6 +286,7 @@ static int cmd_tune(flags *f)
     lp_mf *m = NULL;
     if (!st) st = lp_mf_fit(all, &best, &m, &err);
     lp_mf_data_free(all);
+    if (!st) st = rec_cols_store(m, &c, &err);
     if (!st) st = lp_mf_save(m, out, &err);
     lp_mf_free(m);
     if (st) return fail(&err);

@@ -23,6 +23,24 @@ typedef struct rec_cols {
 } rec_cols;
 
 rec_cols rec_cols_default(void);
+/* The columns a model was trained with (lp_mf_model_source), or the defaults for a model file
+ * that records none. The strings point into m. */
+rec_cols rec_cols_of_model(const lp_mf *m);
+/* Record c in m (lp_mf_set_source), so eval, tune and serve read as train did. */
+lp_status rec_cols_store(lp_mf *m, const rec_cols *c, lp_err *err);
+
+/* Reading flags given on a command line, each applied over a base (a model's columns or the
+ * defaults) only when given: NULL / < 0 = not given. "none" as a weight, type or time column
+ * turns that column off. */
+typedef struct rec_cols_flags {
+    const char *user_col, *item_col, *weight_col, *type_col, *time_col;
+    const char *event_weights; /* "TYPE=W,..." */
+    double half_life_days;
+} rec_cols_flags;
+
+/* c = base with the flags applied; LP_EINVAL naming the flag (a bad --event-weights). */
+lp_status rec_cols_apply(const rec_cols *base, const rec_cols_flags *fl, rec_cols *c,
+                         lp_err *err);
 
 /* Read a CSV/TSV/JSONL file of interactions (lp_frame_read) into *out (caller frees). When
  * frame is not NULL the frame is handed over too (caller frees), else freed here. */

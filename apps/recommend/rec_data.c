@@ -15,6 +15,49 @@ rec_cols rec_cols_default(void)
     return c;
 }
 
+rec_cols rec_cols_of_model(const lp_mf *m)
+{
+    rec_cols c = rec_cols_default();
+    const lp_mf_source *src = lp_mf_model_source(m);
+    if (!src) return c;
+    if (src->user_col) c.user_col = src->user_col;
+    if (src->item_col) c.item_col = src->item_col;
+    c.weight_col = src->weight_col;
+    c.type_col = src->type_col;
+    c.time_col = src->time_col;
+    c.ev = src->ev;
+    return c;
+}
+
+lp_status rec_cols_store(lp_mf *m, const rec_cols *c, lp_err *err)
+{
+    lp_mf_source src = {.user_col = c->user_col, .item_col = c->item_col,
+                        .weight_col = c->weight_col, .type_col = c->type_col,
+                        .time_col = c->time_col, .ev = c->ev};
+    return lp_mf_set_source(m, &src, err);
+}
+
+static const char *col_flag(const char *flag, const char *base)
+{
+    if (!flag) return base;
+    return strcmp(flag, "none") == 0 ? NULL : flag;
+}
+
+lp_status rec_cols_apply(const rec_cols *base, const rec_cols_flags *fl, rec_cols *c,
+                         lp_err *err)
+{
+    *c = *base;
+    if (fl->user_col) c->user_col = fl->user_col;
+    if (fl->item_col) c->item_col = fl->item_col;
+    c->weight_col = col_flag(fl->weight_col, base->weight_col);
+    c->type_col = col_flag(fl->type_col, base->type_col);
+    c->time_col = col_flag(fl->time_col, base->time_col);
+    if (fl->half_life_days >= 0) c->ev.half_life_s = fl->half_life_days * 86400.0;
+    if (fl->event_weights && lp_mf_event_weights_parse(&c->ev, fl->event_weights, err))
+        return lp_err_prefix(err, "--event-weights");
+    return LP_OK;
+}
+
 lp_status rec_read(const char *path, const rec_cols *c, lp_mf_data **out, lp_frame **frame,
                    lp_err *err)
 {
@@ -29,6 +72,11 @@ lp_status rec_read(const char *path, const rec_cols *c, lp_mf_data **out, lp_fra
     size_t skipped = 0;
     st = lp_mf_data_from_frame(f, NULL, 0, c->user_col, c->item_col, c->weight_col, c->type_col,
                                c->time_col, &c->ev, path, out, &skipped, err);
+    if (st && err && c->type_col && strstr(err->msg, "weighted types")) {
+        char msg[sizeof err->msg];
+        memcpy(msg, err->msg, sizeof msg);
+        lp_err_set(err, st, "%s; give every type a weight with --event-weights TYPE=W,...", msg);
+    }
     if (!st && lp_mf_data_n_pairs(*out) == 0) {
         lp_mf_data_free(*out);
         *out = NULL;

@@ -785,6 +785,11 @@ static lp_status parse_events(rec_service *s, const cJSON *body, rec_event **out
                           REC_BATCH_MAX);
     rec_event *ev = lp_calloc(cnt, sizeof *ev);
     if (!ev) return lp_err_set(err, LP_ENOMEM, "events: out of memory");
+    /* the event-type weights the model was trained with, else the service's */
+    lp_swap_ref *ref = lp_swap_acquire(s->swap);
+    const lp_mf_source *src = lp_mf_model_source(lp_swap_ref_object(ref));
+    lp_mf_event_opts types = src ? src->ev : s->ev;
+    lp_swap_release(ref);
     double now = lp_time_wall();
     size_t t = 0;
     const cJSON *e = batch ? arr->child : body;
@@ -803,11 +808,12 @@ static lp_status parse_events(rec_service *s, const cJSON *body, rec_event **out
         const cJSON *w = cJSON_GetObjectItemCaseSensitive(e, "weight");
         const cJSON *ts = cJSON_GetObjectItemCaseSensitive(e, "timestamp");
         r->type = cJSON_IsString(ty) ? ty->valuestring : "view";
-        float tw;
-        if ((st = lp_mf_event_type_weight(&s->ev, r->type, &tw, err))) {
+        float tw = 1; /* no type given: a view's weight, or 1 where views are not weighted */
+        if ((st = lp_mf_event_type_weight(&types, r->type, &tw, err)) && cJSON_IsString(ty)) {
             lp_err_prefix(err, "%sfield 'type'", where);
             break;
         }
+        st = LP_OK;
         r->weight = cJSON_IsNumber(w) ? w->valuedouble : tw;
         r->ts = cJSON_IsNumber(ts) ? ts->valuedouble : now;
         if (!(r->weight > 0)) {
@@ -1100,8 +1106,7 @@ static lp_status h_retrain(const lp_req *req, lp_res *res, void *user)
     lp_err err = {0};
     lp_mf_data *d = NULL;
     size_t n_ev = 0;
-    lp_status st = lp_mf_to_data(m, &d, &err);
-    lp_swap_release(ref);
+    lp_status st = lp_mf_to_data(m, &d, &err); /* ref held: the new model copies m's source */
     if (!st) {
         pthread_mutex_lock(&s->db_mu);
         sqlite3_reset(s->all_events);
@@ -1119,6 +1124,9 @@ static lp_status h_retrain(const lp_req *req, lp_res *res, void *user)
     }
     lp_mf *nm = NULL;
     if (!st) st = lp_mf_fit(d, &o, &nm, &err);
+    const lp_mf_source *src = lp_mf_model_source(m);
+    if (!st && src && (st = lp_mf_set_source(nm, src, &err))) lp_mf_free(nm);
+    lp_swap_release(ref);
     lp_mf_data_free(d);
     if (!st && (st = lp_swap_set(s->swap, nm, &err))) lp_mf_free(nm);
     uint64_t gen = lp_swap_generation(s->swap);

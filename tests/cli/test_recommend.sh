@@ -3,7 +3,11 @@
 # reproducible), train every model kind, eval --json (one object with the documented keys, item
 # kNN beats popularity on this taste-structured data, --min-weight restricts relevance), tune
 # writes a loadable model, serve answers /v1/recommend and stops on SIGTERM; bad files and flags
-# exit non-zero with a one-line message.
+# exit non-zero with a one-line message. Data sets unlike the shop (issue 7's unseen files): eval
+# reads the files with the columns stored at train (other column names, --min-weight on the
+# trained weight column); ALS trains on rows with weights up to 5e7; --weight-transform (auto
+# picks log1p on play counts); millisecond timestamps with decay; event types of other names
+# weighted by --event-weights.
 set -u
 bin="${LEPTON_BIN:?LEPTON_BIN must point at the bin directory of the build}"
 rec="$bin/lepton-recommend"
@@ -65,6 +69,89 @@ check "bad flag value exit 2" test $? -eq 2
 check "unknown flag exit 2" test $? -eq 2
 "$rec" >/dev/null 2>&1
 check "no command exit 2" test $? -eq 2
+
+# ---- data unlike the shop ----
+# eval reads the test files with the training columns, stored in the model: other column names
+# and --min-weight on the weight column work without repeating the column flags
+awk -F, 'NR == 1 { print "userId,movieId,rating"; next }
+         { printf "%s,%s,%d\n", $1, $2, 1 + (NR * 7) % 5 }' "$tr" >"$dir/ml_tr.csv"
+awk -F, 'NR == 1 { print "userId,movieId,rating"; next } # odd users rate 5, even ones 1
+         { printf "%s,%s,%d\n", $1, $2, substr($1, 2) % 2 ? 5 : 1 }' "$te" >"$dir/ml_te.csv"
+"$rec" train --data "$dir/ml_tr.csv" --user-col userId --item-col movieId --weight-col rating \
+  --model itemknn --out "$dir/ml.lpm" >/dev/null
+ev=$("$rec" eval --model "$dir/ml.lpm" --train "$dir/ml_tr.csv" --test "$dir/ml_te.csv" \
+     --min-weight 4 --json 2>&1); rc=$?
+check "eval uses the stored columns" test "$rc" -eq 0
+check "eval --min-weight uses the stored weight column" \
+  test "$(jget users "$ev")" -gt 0 -a "$(jget users "$ev")" -lt 120
+msg=$("$rec" eval --model "$dir/ml.lpm" --train "$dir/ml_tr.csv" --test "$dir/ml_te.csv" \
+      --user-col nope --json 2>&1); rc=$?
+check "an eval flag overrides the stored column" test "$rc" -eq 1 -a -n "$(grep nope <<<"$msg")"
+"$rec" eval --model "$dir/itemknn.lpm" --train "$tr" --test "$te" --json >/dev/null
+check "eval takes the stored --type-col" test $? -eq 0
+
+# ALS (Cholesky) on rows of hundreds of items with weights up to 5e7 trains (the float normal
+# equations were not positive definite there)
+awk 'BEGIN { print "user_id,item_id,plays"; s = 7
+  for (u = 0; u < 40; u++) for (i = 0; i < 400; i++) {
+    s = (s * 1103515245 + 12345) % 2147483648
+    if (s % 10 < 8) printf "u%d,i%d,%d\n", u, i, 1 + (s % 50000) * 1000 } }' >"$dir/heavy.csv"
+out=$("$rec" train --data "$dir/heavy.csv" --weight-col plays --weight-transform none \
+      --out "$dir/heavy.lpm" 2>&1)
+check "ALS trains on weights up to 5e7" test $? -eq 0 -a -s "$dir/heavy.lpm"
+awk 'BEGIN { print "user_id,item_id,plays"; s = 11 # heavy-tailed: 1 / x^2, x uniform
+  for (u = 0; u < 40; u++) for (i = 0; i < 60; i++) {
+    s = (s * 1103515245 + 12345) % 2147483648; x = (s % 1000 + 1) / 1000
+    if (s % 3 == 0) printf "u%d,i%d,%d\n", u, i, 1 / (x * x) } }' >"$dir/plays.csv"
+"$rec" train --data "$dir/plays.csv" --weight-col plays --out "$dir/plays.lpm" >/dev/null
+check "--weight-transform auto picks log1p on play counts" \
+  grep -aq '"weight_transform":"log1p"' "$dir/plays.lpm"
+"$rec" train --data "$dir/heavy.csv" --weight-col plays --out "$dir/heavy_auto.lpm" >/dev/null
+check "--weight-transform auto keeps evenly spread weights" \
+  grep -aq '"weight_transform":"none"' "$dir/heavy_auto.lpm"
+"$rec" train --data "$dir/ml_tr.csv" --user-col userId --item-col movieId --weight-col rating \
+  --model popular --out "$dir/ml_pop.lpm" >/dev/null
+check "--weight-transform auto keeps ratings as they are" \
+  grep -aq '"weight_transform":"none"' "$dir/ml_pop.lpm"
+"$rec" train --data "$tr" --weight-transform sqrt --out "$dir/x.lpm" >/dev/null 2>&1
+check "bad --weight-transform exit 2" test $? -eq 2
+
+# timestamps in milliseconds decay as the same times in seconds (they underflowed to weight 0)
+awk -v ms=0 'BEGIN { print "user_id,item_id,timestamp"
+  for (u = 0; u < 30; u++) for (i = 0; i < 12; i++)
+    printf "u%d,i%d,%d\n", u, (u * 7 + i * 3) % 40, 1600000000 + (u * 12 + i) * 97531 }' \
+  >"$dir/ts_s.csv"
+awk -F, 'NR == 1 { print; next } { printf "%s,%s,%s000\n", $1, $2, $3 }' "$dir/ts_s.csv" \
+  >"$dir/ts_ms.csv"
+for u in s ms; do
+  "$rec" train --data "$dir/ts_$u.csv" --time-col timestamp --half-life-days 30 \
+    --model itemknn --out "$dir/ts_$u.lpm" >/dev/null 2>&1
+  check "train with $u timestamps and decay" test $? -eq 0
+done
+a=$("$rec" eval --model "$dir/ts_s.lpm" --train "$dir/ts_s.csv" --test "$dir/ts_s.csv" --json \
+    2>/dev/null)
+b=$("$rec" eval --model "$dir/ts_ms.lpm" --train "$dir/ts_ms.csv" --test "$dir/ts_ms.csv" --json \
+    2>/dev/null)
+check "milliseconds evaluate as seconds" test -n "$a" -a "$a" = "$b"
+
+# event types of other names: an unknown one names itself and the flag; --event-weights is
+# stored, so eval needs no flags
+sed 's/,cart,/,addtocart,/; s/,purchase,/,transaction,/' "$tr" >"$dir/rr_tr.csv"
+sed 's/,cart,/,addtocart,/; s/,purchase,/,transaction,/' "$te" >"$dir/rr_te.csv"
+msg=$("$rec" train --data "$dir/rr_tr.csv" --event-col type --out "$dir/rr.lpm" 2>&1); rc=$?
+check "unknown event type exit 1" test "$rc" -eq 1
+check "unknown event type named with the flag" \
+  grep -Eq "'(addtocart|transaction)'.*--event-weights" <<<"$msg"
+"$rec" train --data "$dir/rr_tr.csv" --event-col type --model itemknn \
+  --event-weights addtocart=3,transaction=5,view=1 --out "$dir/rr.lpm" >/dev/null
+check "train with --event-weights" test $? -eq 0
+a=$("$rec" eval --model "$dir/rr.lpm" --train "$dir/rr_tr.csv" --test "$dir/rr_te.csv" \
+    --min-weight 3 --json)
+b=$("$rec" eval --model "$dir/itemknn.lpm" --train "$tr" --test "$te" --min-weight 3 --json)
+check "stored event weights evaluate as the built-in ones" test -n "$a" -a "$a" = "$b"
+"$rec" train --data "$tr" --type-col type --event-weights view=1,cart --out "$dir/x.lpm" \
+  >/dev/null 2>&1
+check "bad --event-weights exit 2" test $? -eq 2
 
 # serve on a free port: pick one, start, query, stop with SIGTERM
 port=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768+)

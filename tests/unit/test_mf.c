@@ -186,7 +186,9 @@ static void test_popular_and_exclusion(void **state)
     assert_int_equal(n, 2); /* i0 and i20, each 15 users x 2 */
     assert_string_equal(lp_mf_item_id(m, (size_t)r[0].item), "i0");
     assert_string_equal(lp_mf_item_id(m, (size_t)r[1].item), "i20");
-    assert_float_equal(r[0].score, 30.0, 1e-5);
+    /* 15 users, plus the largest summed weight's tie-break share 0.5 */
+    assert_float_equal(r[0].score, 15.5, 1e-5);
+    assert_float_equal(lp_mf_item_popularity(m, (size_t)r[0].item), 30.0, 1e-5);
     /* a user's own items are excluded; explicit excludes and the allowed mask too */
     const int32_t *hi;
     const float *hw;
@@ -363,6 +365,102 @@ static void test_save_load_roundtrip(void **state)
     lp_mf_data_free(d);
 }
 
+/* The reading source (columns, event-type table, decay) and the weight transform travel in the
+ * file; a model without a recorded source loads with none. */
+static void test_source_and_event_weights(void **state)
+{
+    lp_mf_data *d = two_groups(7);
+    char *path = lp_test_tmpfile("s.lpm");
+    lp_err err;
+    lp_mf *m = fit(d, LP_MF_KIND_POPULAR), *back;
+    assert_int_equal(lp_mf_model_opts(m)->weight_transform, LP_MF_WEIGHT_NONE); /* auto */
+    assert_int_equal(lp_mf_save(m, path, &err), LP_OK);
+    assert_int_equal(lp_mf_load(path, &back, &err), LP_OK);
+    assert_null(lp_mf_model_source(back));
+    lp_mf_free(back);
+    lp_mf_source src = {.user_col = "visitorid", .item_col = "itemid", .type_col = "event",
+                        .time_col = "ts", .ev = lp_mf_event_opts_default()};
+    assert_int_equal(lp_mf_event_weights_parse(&src.ev, "addtocart=3,transaction=5.5,view=1",
+                                               &err), LP_OK);
+    src.ev.half_life_s = 86400;
+    assert_int_equal(lp_mf_set_source(m, &src, &err), LP_OK);
+    assert_int_equal(lp_mf_save(m, path, &err), LP_OK);
+    assert_int_equal(lp_mf_load(path, &back, &err), LP_OK);
+    const lp_mf_source *b = lp_mf_model_source(back);
+    assert_non_null(b);
+    assert_string_equal(b->user_col, "visitorid");
+    assert_string_equal(b->time_col, "ts");
+    assert_null(b->weight_col);
+    assert_int_equal(b->ev.n_types, 3);
+    float w;
+    assert_int_equal(lp_mf_event_type_weight(&b->ev, "transaction", &w, &err), LP_OK);
+    assert_float_equal(w, 5.5, 1e-6);
+    assert_float_equal(b->ev.half_life_s, 86400, 1e-9);
+    assert_int_equal(lp_mf_event_type_weight(&b->ev, "purchase", &w, &err), LP_EINVAL);
+    assert_non_null(strstr(err.msg, "'purchase'"));
+    lp_mf_free(back);
+    lp_mf_free(m);
+    /* bad tables leave the options as they were */
+    lp_mf_event_opts ev = lp_mf_event_opts_default();
+    assert_int_equal(lp_mf_event_weights_parse(&ev, "view=1,cart", &err), LP_EINVAL);
+    assert_int_equal(lp_mf_event_weights_parse(&ev, "view=1,view=2", &err), LP_EINVAL);
+    assert_int_equal(lp_mf_event_weights_parse(&ev, "view=0", &err), LP_EINVAL);
+    assert_int_equal(lp_mf_event_weights_parse(&ev, "", &err), LP_EINVAL);
+    assert_int_equal(ev.n_types, 3);
+    free(path);
+    lp_mf_data_free(d);
+}
+
+/* log1p is applied to the summed pair weights inside the model: a fit on raw weights with
+ * LOG1P recommends as a fit on log1p(raw) weights with NONE, also for a folded-in history. */
+static void test_weight_transform(void **state)
+{
+    lp_mf_data *raw = lp_mf_data_new(), *pre = lp_mf_data_new();
+    lp_err err;
+    char u[16], it[16];
+    for (int a = 0; a < 30; a++)
+        for (int b = 0; b < 20; b++) {
+            if ((a * 7 + b * 3) % 4) continue;
+            float w = (float)(1 + ((a * 31 + b * 17) % 97) * ((a + b) % 5 ? 1 : 500));
+            snprintf(u, sizeof u, "u%d", a);
+            snprintf(it, sizeof it, "i%d", b);
+            assert_int_equal(lp_mf_data_add(raw, u, it, w, &err), LP_OK);
+            assert_int_equal(lp_mf_data_add(pre, u, it, log1pf(w), &err), LP_OK);
+        }
+    for (int kind = 0; kind < 4; kind++) {
+        lp_mf_opts o = lp_mf_opts_default();
+        o.kind = (lp_mf_kind)kind;
+        o.factors = 8;
+        o.iterations = 5;
+        o.threads = 1;
+        o.weight_transform = LP_MF_WEIGHT_LOG1P;
+        lp_mf *a, *b;
+        assert_int_equal(lp_mf_fit(raw, &o, &a, &err), LP_OK);
+        o.weight_transform = LP_MF_WEIGHT_NONE;
+        assert_int_equal(lp_mf_fit(pre, &o, &b, &err), LP_OK);
+        const int32_t *hi;
+        const float *hw;
+        size_t nh = lp_mf_user_history(a, 3, &hi, &hw);
+        lp_mf_rec ra[5], rb[5];
+        size_t na, nb;
+        lp_mf_query q = {.history = hi, .history_w = hw, .n_history = nh, .k = 5,
+                         .exclude_history = true};
+        assert_int_equal(lp_mf_recommend(a, &q, ra, &na, &err), LP_OK);
+        nh = lp_mf_user_history(b, 3, &hi, &hw);
+        q.history = hi, q.history_w = hw, q.n_history = nh;
+        assert_int_equal(lp_mf_recommend(b, &q, rb, &nb, &err), LP_OK);
+        assert_int_equal(na, nb);
+        for (size_t r = 0; r < na; r++) {
+            assert_int_equal(ra[r].item, rb[r].item);
+            assert_float_equal(ra[r].score, rb[r].score, 1e-3 * (1 + fabsf(rb[r].score)));
+        }
+        lp_mf_free(a);
+        lp_mf_free(b);
+    }
+    lp_mf_data_free(raw);
+    lp_mf_data_free(pre);
+}
+
 static void test_corrupt_files(void **state)
 {
     lp_mf_data *d = two_groups(6);
@@ -464,6 +562,8 @@ int main(void)
         cmocka_unit_test(test_itemknn),
         cmocka_unit_test(test_bpr_auc_rises),
         cmocka_unit_test(test_save_load_roundtrip),
+        cmocka_unit_test(test_source_and_event_weights),
+        cmocka_unit_test(test_weight_transform),
         cmocka_unit_test(test_corrupt_files),
         cmocka_unit_test(test_opts_check),
     };

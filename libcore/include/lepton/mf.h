@@ -15,7 +15,9 @@
  *            triples, seeded; item biases ride in the last factor (the user's is fixed at 1).
  *   itemknn  item-item cosine with shrinkage, sim(i, j) = <r_i, r_j> / (|r_i| |r_j| + shrink),
  *            the top `neighbors` kept per item; a user's score is sum_j sim(i, j) w_uj.
- *   popular  the sum of weights per item.
+ *   popular  the number of distinct users per item, ties broken by the summed (transformed)
+ *            weight: robust to a few huge weights, where a plain sum lets one heavy user
+ *            decide (and on MovieLens ratings it also ranks better than the sum).
  * A fitted model is immutable and may be shared by threads. It keeps the training history of
  * every user (to exclude seen items, fold in, explain and retrain) and the id maps, and is
  * saved into one .lpm file (registry.h) whose every section is bounds-checked on load.
@@ -49,23 +51,37 @@ size_t lp_mf_data_n_pairs(const lp_mf_data *d); /* distinct (user, item) pairs *
 long lp_mf_data_user_index(const lp_mf_data *d, const char *id);
 long lp_mf_data_item_index(const lp_mf_data *d, const char *id);
 
-/* Event-type weights and exponential time decay used when reading event logs. */
+/* Event-type weights and exponential time decay used when reading event logs. The type table
+ * is a plain value (copyable, nothing owned); the default holds view 1, cart 3, purchase 5. */
+#define LP_MF_EVENT_TYPES_MAX 16 /* event types in a table */
+#define LP_MF_EVENT_NAME_MAX 32  /* bytes of an event type name, excluding the NUL */
+
 typedef struct lp_mf_event_opts {
-    float w_view, w_cart, w_purchase; /* defaults 1, 3, 5 */
+    size_t n_types;                                            /* 1..LP_MF_EVENT_TYPES_MAX */
+    char type_name[LP_MF_EVENT_TYPES_MAX][LP_MF_EVENT_NAME_MAX + 1]; /* distinct, non-empty */
+    float type_weight[LP_MF_EVENT_TYPES_MAX];                  /* finite, > 0 */
     double half_life_s; /* 0 = no decay; else weight * 2^(-(now - t) / half_life_s) */
     double now;         /* reference time (seconds); 0 = the latest timestamp seen */
 } lp_mf_event_opts;
 
 lp_mf_event_opts lp_mf_event_opts_default(void);
 lp_status lp_mf_event_opts_check(const lp_mf_event_opts *o, lp_err *err);
-/* Weight of one event type ("view", "cart", "purchase"); LP_EINVAL naming the type else. */
+/* Replace o's type table by "TYPE=W,TYPE=W,..." (names as above, weights finite > 0, at most
+ * LP_MF_EVENT_TYPES_MAX, no repeats). LP_EINVAL naming the bad entry; o is unchanged then. */
+lp_status lp_mf_event_weights_parse(lp_mf_event_opts *o, const char *spec, lp_err *err);
+/* Weight of one event type from o's table; LP_EINVAL naming the type and the known ones else. */
 lp_status lp_mf_event_type_weight(const lp_mf_event_opts *o, const char *type, float *w,
                                   lp_err *err);
+
+/* Timestamps above this (seconds would be past the year 5000) are read as milliseconds. */
+#define LP_MF_TIME_MS_ABOVE 1e11
 
 /* Build interactions from frame rows (all rows when rows == NULL, else rows[0..n_rows)).
  * user_col / item_col: any column kind (numbers are printed as ids, "7" not "7.0").
  * weight_col: numeric weights (NULL: 1 per row). type_col: event types mapped through ev
- * (NULL: none; multiplies the weight). time_col: numeric/date-time for decay (NULL: none).
+ * (NULL: none; multiplies the weight). time_col: numeric/date-time for decay (NULL: none);
+ * epoch timestamps whose latest value is above LP_MF_TIME_MS_ABOVE are taken as milliseconds,
+ * and a decay factor never goes below LP_MF_DECAY_MIN, so an old event keeps a tiny weight > 0.
  * Rows with a missing user or item, or a weight <= 0 or missing, are skipped (counted in
  * *skipped, may be NULL); a non-finite or negative weight is LP_EINVAL naming the row.
  * what names the input in messages. *out is new; caller frees. */
@@ -75,6 +91,9 @@ lp_status lp_mf_data_from_frame(const lp_frame *f, const size_t *rows, size_t n_
                                 const char *time_col, const lp_mf_event_opts *ev,
                                 const char *what, lp_mf_data **out, size_t *skipped,
                                 lp_err *err);
+
+/* Smallest decay factor: far below any weight that matters, far above float underflow. */
+#define LP_MF_DECAY_MIN 1e-20
 
 /* Per-user hold-out split of frame rows: for each user the last n_last rows (by time_col when
  * given, ties and the no-time case by row order) go to test, the rest to train; users with at
@@ -97,6 +116,24 @@ typedef enum lp_mf_solver {
     LP_MF_SOLVER_CG            /* cg_steps conjugate-gradient steps, warm-started */
 } lp_mf_solver;
 
+/* How interaction weights enter a model. The transform is applied inside the model to each
+ * (user, item) pair's summed weight wherever weights are used: fitting (ALS confidence, BPR
+ * sampling is unweighted, kNN vectors, popularity), fold-in, scoring and explanations; the
+ * stored training history and every weight passed in stay raw, so a history (a service's
+ * training history plus new events) is summed first and transformed once. */
+typedef enum lp_mf_weight {
+    LP_MF_WEIGHT_NONE = 0, /* w as given */
+    LP_MF_WEIGHT_LOG1P,    /* log(1 + w): for heavy-tailed counts such as plays */
+    LP_MF_WEIGHT_AUTO      /* fit picks LOG1P when the summed pair weights are heavy-tailed (the
+                            * 99th percentile above LP_MF_WEIGHT_AUTO_RATIO times the median),
+                            * else NONE; a fitted model holds the transform it picked */
+} lp_mf_weight;
+
+#define LP_MF_WEIGHT_AUTO_RATIO 20.0 /* ratings 1..5: 1.25; play counts: about 70 */
+
+const char *lp_mf_weight_name(lp_mf_weight t); /* "none", "log1p", "auto" */
+lp_status lp_mf_weight_parse(const char *s, lp_mf_weight *out, lp_err *err);
+
 /* Called after each ALS iteration (both half-steps) or BPR epoch with the 1-based iteration and
  * the objective (ALS: the weighted loss above including the penalty; BPR: the mean
  * -log sigmoid(x_uij) over the epoch's samples). */
@@ -113,6 +150,7 @@ typedef struct lp_mf_opts {
     float learning_rate;  /* BPR; default 0.05; > 0 */
     size_t neighbors;     /* itemknn neighbours kept per item; default 100; >= 1 */
     float shrinkage;      /* itemknn; default 10; >= 0 */
+    lp_mf_weight weight_transform; /* default AUTO (see lp_mf_weight) */
     float init_scale;     /* initial factors ~ N(0, init_scale^2 / factors); default 1 (ALS),
                            * BPR uses init_scale / 10 */
     uint64_t seed;        /* default 42 */
@@ -149,6 +187,20 @@ typedef struct lp_mf lp_mf;
 lp_status lp_mf_fit(const lp_mf_data *d, const lp_mf_opts *o, lp_mf **out, lp_err *err);
 void lp_mf_free(lp_mf *m);
 
+/* How the training interactions were read (columns, event-type weights, decay), kept in the
+ * model file so that evaluation, tuning and serving read files and events the same way. The
+ * strings are NULL for "none" (weight, type, time) or "not recorded". */
+typedef struct lp_mf_source {
+    const char *user_col, *item_col, *weight_col, *type_col, *time_col;
+    lp_mf_event_opts ev;
+} lp_mf_source;
+
+/* Record src in m (strings copied; a column name is 1..256 bytes). Call before m is shared or
+ * saved. LP_EINVAL naming the field, LP_ENOMEM. */
+lp_status lp_mf_set_source(lp_mf *m, const lp_mf_source *src, lp_err *err);
+/* The recorded source (owned by m), or NULL when none was recorded (files from before it). */
+const lp_mf_source *lp_mf_model_source(const lp_mf *m);
+
 lp_mf_kind lp_mf_model_kind(const lp_mf *m);
 const lp_mf_opts *lp_mf_model_opts(const lp_mf *m); /* on_iter is NULL in a fitted model */
 size_t lp_mf_n_users(const lp_mf *m);
@@ -164,7 +216,7 @@ const float *lp_mf_user_factors(const lp_mf *m, size_t u);
 const float *lp_mf_item_factors(const lp_mf *m, size_t i);
 /* Training history of user u: items (ascending) and summed weights, owned by m. */
 size_t lp_mf_user_history(const lp_mf *m, size_t u, const int32_t **items, const float **w);
-/* Popularity (summed weight) of item i; 0 when out of range. */
+/* Popularity (summed weight, after the weight transform) of item i; 0 when out of range. */
 float lp_mf_item_popularity(const lp_mf *m, size_t i);
 /* All interactions of the model (its training history) as a new lp_mf_data, for retraining with
  * added events. */
@@ -236,8 +288,9 @@ typedef struct lp_mf_query {
 } lp_mf_query;
 
 /* Top-k items for one user, best first (a partial sort: O(n_items log k)). Scores: ALS/BPR the
- * dot product x_u . y_i; itemknn sum_j sim(i, j) w_uj; popular the popularity (also the
- * fallback of every kind when the user has neither a vector nor a history).
+ * dot product x_u . y_i; itemknn sum_j sim(i, j) w_uj (w under the weight transform); popular
+ * the distinct users of the item plus its summed weight scaled into [0, 0.5] as a tie-break
+ * (also the fallback of every kind when the user has neither a vector nor a history).
  * Explanations ("because you liked X"): ALS the item-based decomposition of Hu et al. section 5,
  * score_ui = sum_j s^u_ij c_uj with s^u_ij = y_i^T W^u y_j, W^u = (Y^T C^u Y + lambda I)^-1,
  * ranked by the contribution s^u_ij c_uj; BPR the history items whose factors have the largest
@@ -248,7 +301,7 @@ lp_status lp_mf_recommend(const lp_mf *m, const lp_mf_query *q, lp_mf_rec *out, 
                           lp_err *err);
 
 /* The k items most similar to item (cosine of item factors for ALS/BPR, the stored neighbour
- * list for itemknn, popularity for popular), excluding item itself; allowed as above. score is
+ * list for itemknn, the popular ranking's score for popular), excluding item itself; allowed as above. score is
  * the similarity. Errors: LP_EINVAL for an out-of-range item or k 0. Thread-safe. */
 lp_status lp_mf_similar(const lp_mf *m, size_t item, size_t k, const uint8_t *allowed,
                         lp_mf_rec *out, size_t *n_out, lp_err *err);

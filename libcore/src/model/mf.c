@@ -34,6 +34,32 @@ lp_status lp_mf_kind_parse(const char *s, lp_mf_kind *out, lp_err *err)
                       s ? s : "(null)");
 }
 
+static const char *const weight_names[] = {"none", "log1p", "auto"};
+
+const char *lp_mf_weight_name(lp_mf_weight t)
+{
+    return (unsigned)t < 3 ? weight_names[t] : "unknown";
+}
+
+lp_status lp_mf_weight_parse(const char *s, lp_mf_weight *out, lp_err *err)
+{
+    for (int t = 0; t < 3; t++)
+        if (s && strcmp(s, weight_names[t]) == 0) {
+            *out = (lp_mf_weight)t;
+            return LP_OK;
+        }
+    return lp_err_set(err, LP_EINVAL, "weight transform '%.64s' is not one of none, log1p, auto",
+                      s ? s : "(null)");
+}
+
+float *mf_tw_copy(lp_mf_weight t, const float *w, size_t n)
+{
+    float *c = lp_mallocarray(n ? n : 1, sizeof *c);
+    if (c)
+        for (size_t p = 0; p < n; p++) c[p] = mf_tw(t, w[p]);
+    return c;
+}
+
 lp_mf_opts lp_mf_opts_default(void)
 {
     lp_mf_opts o;
@@ -48,6 +74,7 @@ lp_mf_opts lp_mf_opts_default(void)
     o.learning_rate = 0.05f;
     o.neighbors = 100;
     o.shrinkage = 10.0f;
+    o.weight_transform = LP_MF_WEIGHT_AUTO;
     o.init_scale = 1.0f;
     o.seed = 42;
     return o;
@@ -80,6 +107,9 @@ lp_status lp_mf_opts_check(const lp_mf_opts *o, lp_err *err)
                           o->neighbors);
     if (!isfinite(o->shrinkage) || o->shrinkage < 0)
         return lp_err_set(err, LP_EINVAL, "opts.shrinkage: %g is not >= 0", o->shrinkage);
+    if ((unsigned)o->weight_transform > LP_MF_WEIGHT_AUTO)
+        return lp_err_set(err, LP_EINVAL, "opts.weight_transform: %d is not a transform",
+                          (int)o->weight_transform);
     if (!isfinite(o->init_scale) || o->init_scale <= 0 || o->init_scale > 100)
         return lp_err_set(err, LP_EINVAL, "opts.init_scale: %g is not in (0, 100]",
                           o->init_scale);
@@ -154,17 +184,18 @@ MF_SIMD
     }
 }
 
-/* Scratch of one ALS row solve: a (k, k) doubles for the factorization; af (k, k) and b, r,
- * p, ap, t (k) floats; g32 (k, k) the float copy of G; yu (n_max, k) gathered rows. The hot
- * loops run in float with `omp simd` so they vectorize at -O2. */
+/* Scratch of one ALS row solve: a (k, k) doubles for the system and its factor, then the k
+ * reciprocals of its diagonal, bd (k) the right-hand side, fd (4, k) factor rows in double;
+ * af (k, k) and b, r, p, ap, t (k) floats for CG, whose hot loops run in float with `omp simd`
+ * so they vectorize at -O2. */
 typedef struct als_scratch {
-    double *a, *bd;
+    double *a, *bd, *fd;
     float *af, *b, *r, *p, *ap, *t;
 } als_scratch;
 
 static bool scratch_alloc(als_scratch *s, size_t k)
 {
-    s->a = lp_mallocarray(k * k + 2 * k, sizeof(double)); /* factor, 1 / diag, rhs */
+    s->a = lp_mallocarray(k * k + 6 * k, sizeof(double)); /* system, 1 / diag, rhs, 4 rows */
     s->af = lp_mallocarray(k * k + 5 * k, sizeof(float));
     if (!s->a || !s->af) {
         free(s->a), free(s->af);
@@ -173,6 +204,7 @@ static bool scratch_alloc(als_scratch *s, size_t k)
         return false;
     }
     s->bd = s->a + k * k + k;
+    s->fd = s->bd + k;
     s->b = s->af + k * k;
     s->r = s->b + k;
     s->p = s->r + k;
@@ -206,36 +238,97 @@ static inline void symvf(const float *g, const float *x, float *y, size_t k)
     for (size_t a = 0; a < k; a++) y[a] = dotf(g + a * k, x, k);
 }
 
-/* One least-squares row of implicit ALS: x = (G + sum_j (c_j - 1) f_j f_j^T)^-1 sum_j c_j f_j,
- * where G = F^T F + lambda I (precomputed, (k, k), both triangles) and c_j = 1 + alpha w_j.
- * Cholesky: exact (the matrix is accumulated in float, factored in double). CG: `steps`
- * conjugate-gradient iterations from the current x (Takacs et al. 2011, the form implicit
- * uses), never forming the matrix. Returns false on a non-SPD system or NaN. */
-
+/* The exact row system of implicit ALS in double: a (upper triangle) = gd + jitter I +
+ * sum_j (c_j - 1) f_j f_j^T and bd = sum_j c_j f_j, c_j = 1 + alpha w_j, factored in place by
+ * mf_chol_upper. Accumulated in double because a row with thousands of items or weights in
+ * the millions makes the sum many orders of magnitude larger than the ridge: in float its
+ * rounding alone made such systems indefinite. False when still not positive definite. */
 MF_CLONES
-static bool als_row(const float *f, const float *g, size_t k, const int32_t *cols,
-                    const float *w, size_t n, float alpha, lp_mf_solver solver, size_t steps,
-                    float *x, als_scratch *s)
+static bool als_chol(const float *f, const double *gd, double jitter, size_t k,
+                     const int32_t *cols, const float *w, size_t n, float alpha, als_scratch *s)
 {
-    if (solver == LP_MF_SOLVER_CHOLESKY) {
-        memcpy(s->af, g, k * k * sizeof(float));
-        memset(s->b, 0, k * sizeof(float));
-        for (size_t t = 0; t < n; t++) {
-            const float *fj = f + (size_t)cols[t] * k;
-            float c1 = alpha * w[t];
-            axpyf(1.0f + c1, fj, s->b, k);
-            for (size_t a = 0; a < k; a++) axpyf(c1 * fj[a], fj, s->af + a * k, k);
+    double *a = s->a, *b = s->bd, *fd = s->fd; /* fd: (4, k) rows in double */
+    memcpy(a, gd, k * k * sizeof *a);
+    for (size_t c = 0; c < k; c++) a[c * k + c] += jitter;
+    memset(b, 0, k * sizeof *b);
+    for (size_t t = 0; t < n; t += 4) { /* four rows per pass over the triangle */
+        size_t nr = n - t < 4 ? n - t : 4;
+        double c1[4] = {0, 0, 0, 0};
+        for (size_t q = 0; q < 4; q++) {
+            double *d = fd + q * k;
+            if (q < nr) {
+                const float *fj = f + (size_t)cols[t + q] * k;
+                c1[q] = (double)alpha * w[t + q];
+MF_SIMD
+                for (size_t c = 0; c < k; c++) d[c] = fj[c];
+MF_SIMD
+                for (size_t c = 0; c < k; c++) b[c] += (1.0 + c1[q]) * d[c];
+            } else {
+                memset(d, 0, k * sizeof *d);
+            }
         }
-        for (size_t t = 0; t < k * k; t++) s->a[t] = s->af[t];
-        for (size_t a = 0; a < k; a++) s->bd[a] = s->b[a];
-        if (!mf_chol_upper(s->a, k)) return false;
+        const double *d0 = fd, *d1 = fd + k, *d2 = fd + 2 * k, *d3 = fd + 3 * k;
+        for (size_t r = 0; r < k; r++) {
+            double f0 = c1[0] * d0[r], f1 = c1[1] * d1[r], f2 = c1[2] * d2[r],
+                   f3 = c1[3] * d3[r];
+            double *row = a + r * k;
+MF_SIMD
+            for (size_t c = r; c < k; c++) row[c] += f0 * d0[c] + f1 * d1[c] + f2 * d2[c] +
+                                                     f3 * d3[c];
+        }
+    }
+    return mf_chol_upper(a, k);
+}
+
+/* One least-squares row of implicit ALS: x = (G + sum_j (c_j - 1) f_j f_j^T)^-1 sum_j c_j f_j,
+ * where G = F^T F + lambda I (precomputed, (k, k): gd in double for Cholesky, g its float copy
+ * for CG) and c_j = 1 + alpha w_j. Cholesky: exact, in double (als_chol); a system that is
+ * still not positive definite (a zero ridge with too few items, or weights beyond double's
+ * reach) is retried with a jitter of 1e-10 of its largest diagonal entry, then solved by CG
+ * from the current x, then left at the current x, so training goes on (*fallback counts those
+ * rows). CG: `steps` conjugate-gradient iterations from the current x (Takacs et al. 2011, the
+ * form implicit uses), never forming the matrix. Returns false on NaN. */
+static bool als_cg(const float *f, const float *g, size_t k, const int32_t *cols, const float *w,
+                   size_t n, float alpha, size_t steps, float *x, als_scratch *s);
+
+static bool als_row(const float *f, const double *gd, const float *g, size_t k,
+                    const int32_t *cols, const float *w, size_t n, float alpha,
+                    lp_mf_solver solver, size_t steps, float *x, als_scratch *s, int *fallback)
+{
+    if (solver == LP_MF_SOLVER_CG) return als_cg(f, g, k, cols, w, n, alpha, steps, x, s);
+    bool ok = als_chol(f, gd, 0, k, cols, w, n, alpha, s);
+    if (!ok) {
+        double dmax = 0;
+        for (size_t c = 0; c < k; c++) dmax = fmax(dmax, fabs(gd[c * k + c]));
+        for (size_t t = 0; t < n; t++) /* the diagonal the rows add, from the raw weights */
+            for (size_t c = 0; c < k; c++) {
+                double v = f[(size_t)cols[t] * k + c];
+                dmax = fmax(dmax, fabs((double)alpha * w[t]) * v * v);
+            }
+        ok = isfinite(dmax) && als_chol(f, gd, 1e-10 * dmax + 1e-12, k, cols, w, n, alpha, s);
+    }
+    if (ok) {
         mf_chol_upper_solve(s->a, k, s->bd);
-        for (size_t a = 0; a < k; a++) {
-            if (!isfinite(s->bd[a])) return false;
-            x[a] = (float)s->bd[a];
-        }
+        for (size_t a = 0; a < k; a++)
+            if (!isfinite(s->bd[a])) ok = false;
+    }
+    if (ok) {
+        for (size_t a = 0; a < k; a++) x[a] = (float)s->bd[a];
         return true;
     }
+    if (fallback) (*fallback)++;
+    float keep[1025]; /* dim <= 1025: 1024 factors and BPR's bias */
+    size_t kk = k < 1025 ? k : 1025;
+    memcpy(keep, x, kk * sizeof *x);
+    if (als_cg(f, g, k, cols, w, n, alpha, k, x, s)) return true;
+    memcpy(x, keep, kk * sizeof *x); /* the previous iterate: finite, so training goes on */
+    return fallback != NULL;
+}
+
+MF_CLONES
+static bool als_cg(const float *f, const float *g, size_t k, const int32_t *cols, const float *w,
+                   size_t n, float alpha, size_t steps, float *x, als_scratch *s)
+{
     /* r = b - A x */
     symvf(g, x, s->r, k);
     for (size_t a = 0; a < k; a++) s->r[a] = -s->r[a];
@@ -283,11 +376,13 @@ static lp_status als_half(const mf_csr *csr, const float *f, size_t n_f, float *
     gram(f, n_f, k, g, nt);
     float *g32 = (float *)(g + k * k); /* the caller allocates room for both */
     ridge_f32(g, k, o->regularization, g32);
-    int bad = 0, oom = 0;
+    for (size_t a = 0; a < k; a++) g[a * k + a] += o->regularization;
+    int bad = 0, oom = 0, fallback = 0;
     size_t bad_row = 0;
 #pragma omp parallel num_threads(nt)
     {
         als_scratch s;
+        int fb = 0;
         bool ok = scratch_alloc(&s, k);
         if (!ok) {
 #pragma omp atomic write
@@ -297,8 +392,8 @@ static lp_status als_half(const mf_csr *csr, const float *f, size_t n_f, float *
         for (size_t r = 0; r < csr->n_rows; r++) {
             if (!ok) continue;
             int32_t p0 = csr->ptr[r], p1 = csr->ptr[r + 1];
-            if (!als_row(f, g32, k, csr->col + p0, csr->w + p0, (size_t)(p1 - p0), o->alpha,
-                         o->solver, o->cg_steps, side + r * k, &s)) {
+            if (!als_row(f, g, g32, k, csr->col + p0, csr->w + p0, (size_t)(p1 - p0), o->alpha,
+                         o->solver, o->cg_steps, side + r * k, &s, &fb)) {
 #pragma omp critical(mf_bad)
                 {
                     if (!bad || r < bad_row) bad_row = r;
@@ -307,11 +402,16 @@ static lp_status als_half(const mf_csr *csr, const float *f, size_t n_f, float *
             }
         }
         if (ok) scratch_free(&s);
+#pragma omp atomic
+        fallback += fb;
     }
+    if (fallback)
+        lp_log_debug("ALS: %d %s rows were not positive definite in double; solved by CG or "
+                     "kept", fallback, what);
     if (oom) return lp_err_set(err, LP_ENOMEM, "ALS: out of memory for solver scratch");
     if (bad)
         return lp_err_set(err, LP_ENUMERIC,
-                          "ALS: %s row %zu gave a non-finite or non-positive-definite system",
+                          "ALS: %s row %zu gave a non-finite solution",
                           what, bad_row);
     return LP_OK;
 }
@@ -550,15 +650,44 @@ done:
     return st;
 }
 
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* LP_MF_WEIGHT_AUTO: LOG1P when the 99th percentile of the summed pair weights is above
+ * LP_MF_WEIGHT_AUTO_RATIO times their median (play counts), else NONE (ratings, event weights). */
+static lp_status weight_auto(const mf_csr *h, lp_mf_weight *out, lp_err *err)
+{
+    float *w = lp_mallocarray(h->nnz ? h->nnz : 1, sizeof *w);
+    if (!w) return lp_err_set(err, LP_ENOMEM, "mf fit: out of memory");
+    memcpy(w, h->w, h->nnz * sizeof *w);
+    qsort(w, h->nnz, sizeof *w, cmp_float);
+    double med = h->nnz ? w[h->nnz / 2] : 0, p99 = h->nnz ? w[(h->nnz * 99) / 100] : 0;
+    free(w);
+    *out = p99 > LP_MF_WEIGHT_AUTO_RATIO * med ? LP_MF_WEIGHT_LOG1P : LP_MF_WEIGHT_NONE;
+    lp_log_debug("mf fit: weights' median %g, 99th percentile %g: weight transform %s", med, p99,
+                 lp_mf_weight_name(*out));
+    return LP_OK;
+}
+
 lp_status mf_finish(lp_mf *m, lp_err *err)
 {
     free(m->pop_users);
+    free(m->pop_score);
     free(m->yty);
     free(m->inorm);
     m->yty = m->inorm = NULL;
     m->pop_users = lp_calloc(m->n_items ? m->n_items : 1, sizeof(float));
-    if (!m->pop_users) return lp_err_set(err, LP_ENOMEM, "mf: out of memory");
+    m->pop_score = lp_mallocarray(m->n_items ? m->n_items : 1, sizeof(float));
+    if (!m->pop_users || !m->pop_score) return lp_err_set(err, LP_ENOMEM, "mf: out of memory");
     for (size_t p = 0; p < m->hist.nnz; p++) m->pop_users[m->hist.col[p]] += 1.0f;
+    /* users first; the summed weight, scaled into [0, 0.5], only orders equal user counts */
+    double pmax = 0;
+    for (size_t i = 0; i < m->n_items; i++) pmax = fmax(pmax, m->pop[i]);
+    for (size_t i = 0; i < m->n_items; i++)
+        m->pop_score[i] = (float)(m->pop_users[i] + (pmax > 0 ? 0.5 * m->pop[i] / pmax : 0));
     if (!m->yi) return LP_OK;
     size_t k = m->dim;
     double *g = lp_mallocarray(k * k, sizeof *g);
@@ -603,6 +732,15 @@ lp_status lp_mf_fit(const lp_mf_data *d, const lp_mf_opts *o, lp_mf **out, lp_er
     for (size_t t = 0; t < d->items.n && !st; t++)
         st = mf_ids_add(&m->items, d->items.names[t], &idx, NULL, err);
     if (!st) st = mf_data_csr(d, true, &m->hist, err);
+    if (!st && o->weight_transform == LP_MF_WEIGHT_AUTO)
+        st = weight_auto(&m->hist, &m->opts.weight_transform, err);
+    /* the fit sees the transformed weights; the raw ones are put back into the history after */
+    float *raw_w = NULL;
+    if (!st && m->opts.weight_transform != LP_MF_WEIGHT_NONE) {
+        float *tw = mf_tw_copy(m->opts.weight_transform, m->hist.w, m->hist.nnz);
+        if (!tw) st = lp_err_set(err, LP_ENOMEM, "mf fit: out of memory");
+        else raw_w = m->hist.w, m->hist.w = tw;
+    }
     if (!st) {
         m->pop = lp_calloc(m->n_items, sizeof(float));
         if (!m->pop) st = lp_err_set(err, LP_ENOMEM, "mf fit: out of memory");
@@ -631,6 +769,10 @@ lp_status lp_mf_fit(const lp_mf_data *d, const lp_mf_opts *o, lp_mf **out, lp_er
     } else if (!st && o->kind == LP_MF_KIND_ITEMKNN) {
         st = fit_itemknn(m, nt, err);
     }
+    if (raw_w) {
+        free(m->hist.w);
+        m->hist.w = raw_w;
+    }
     if (!st) st = mf_finish(m, err);
     if (st) {
         lp_mf_free(m);
@@ -646,9 +788,50 @@ void lp_mf_free(lp_mf *m)
     mf_ids_clear(&m->users);
     mf_ids_clear(&m->items);
     free(m->xu), free(m->yi), free(m->pop), free(m->pop_users), free(m->yty), free(m->inorm);
+    free(m->pop_score);
     mf_csr_free(&m->hist);
     mf_csr_free(&m->knn);
+    for (int c = 0; c < 5; c++) free(m->src_cols[c]);
     free(m);
+}
+
+lp_status lp_mf_set_source(lp_mf *m, const lp_mf_source *src, lp_err *err)
+{
+    if (!m || !src) return lp_err_set(err, LP_EINVAL, "source: NULL argument");
+    const char *in[5] = {src->user_col, src->item_col, src->weight_col, src->type_col,
+                         src->time_col};
+    static const char *const names[5] = {"user_col", "item_col", "weight_col", "type_col",
+                                         "time_col"};
+    lp_status st = lp_mf_event_opts_check(&src->ev, err);
+    if (st) return lp_err_prefix(err, "source");
+    char *copy[5] = {0};
+    for (int c = 0; c < 5 && !st; c++) {
+        if (!in[c]) continue;
+        size_t n = strlen(in[c]);
+        if (n == 0 || n > 256)
+            st = lp_err_set(err, LP_EINVAL, "source.%s: a name of %zu bytes is not 1..256", names[c],
+                            n);
+        else if (!(copy[c] = lp_strdup(in[c])))
+            st = lp_err_set(err, LP_ENOMEM, "source: out of memory");
+    }
+    if (st) {
+        for (int c = 0; c < 5; c++) free(copy[c]);
+        return st;
+    }
+    for (int c = 0; c < 5; c++) {
+        free(m->src_cols[c]);
+        m->src_cols[c] = copy[c];
+    }
+    m->src.user_col = copy[0], m->src.item_col = copy[1], m->src.weight_col = copy[2];
+    m->src.type_col = copy[3], m->src.time_col = copy[4];
+    m->src.ev = src->ev;
+    m->has_source = true;
+    return LP_OK;
+}
+
+const lp_mf_source *lp_mf_model_source(const lp_mf *m)
+{
+    return m && m->has_source ? &m->src : NULL;
 }
 
 /* ---- accessors ----------------------------------------------------------------------------*/
@@ -720,6 +903,22 @@ lp_status lp_mf_to_data(const lp_mf *m, lp_mf_data **out, lp_err *err)
 lp_status lp_mf_fold_in(const lp_mf *m, const int32_t *items, const float *w, size_t n,
                         float *out, lp_err *err)
 {
+    if (m->opts.weight_transform == LP_MF_WEIGHT_NONE || !m->yi)
+        return mf_fold_in(m, items, w, n, out, err);
+    for (size_t t = 0; t < n; t++) /* checked before the transform could hide a bad weight */
+        if (!isfinite(w[t]) || w[t] <= 0)
+            return lp_err_set(err, LP_EINVAL, "fold-in: weight %g of item %d is not > 0", w[t],
+                              items[t]);
+    float *tw = mf_tw_copy(m->opts.weight_transform, w, n);
+    if (!tw) return lp_err_set(err, LP_ENOMEM, "fold-in: out of memory");
+    lp_status st = mf_fold_in(m, items, tw, n, out, err);
+    free(tw);
+    return st;
+}
+
+lp_status mf_fold_in(const lp_mf *m, const int32_t *items, const float *w, size_t n, float *out,
+                     lp_err *err)
+{
     if (!m->yi)
         return lp_err_set(err, LP_EUNSUPPORTED, "fold-in: a %s model has no factors",
                           lp_mf_kind_name(m->opts.kind));
@@ -732,17 +931,21 @@ lp_status lp_mf_fold_in(const lp_mf *m, const int32_t *items, const float *w, si
     }
     size_t k = m->dim;
     float *g = lp_mallocarray(k * k, sizeof *g);
+    double *gd = lp_mallocarray(k * k, sizeof *gd);
     als_scratch s;
-    if (!g || !scratch_alloc(&s, k)) {
-        free(g);
+    if (!g || !gd || !scratch_alloc(&s, k)) {
+        free(g), free(gd);
         return lp_err_set(err, LP_ENOMEM, "fold-in: out of memory");
     }
     memcpy(g, m->yty, k * k * sizeof *g);
     bool bpr = m->opts.kind == LP_MF_KIND_BPR;
     for (size_t a = 0; a < k; a++) g[a * k + a] += bpr ? 0.1f : m->opts.regularization;
+    for (size_t t = 0; t < k * k; t++) gd[t] = g[t];
     float alpha = bpr ? 1.0f : m->opts.alpha;
-    bool ok = als_row(m->yi, g, k, items, w, n, alpha, LP_MF_SOLVER_CHOLESKY, 0, out, &s);
-    free(g);
+    memset(out, 0, k * sizeof *out); /* the start of a CG fallback */
+    bool ok = als_row(m->yi, gd, g, k, items, w, n, alpha, LP_MF_SOLVER_CHOLESKY, 0, out, &s,
+                      NULL);
+    free(g), free(gd);
     scratch_free(&s);
     if (!ok) return lp_err_set(err, LP_ENUMERIC, "fold-in: the system is not positive definite");
     return LP_OK;

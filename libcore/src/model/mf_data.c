@@ -9,6 +9,7 @@
 #include "model/mf_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -306,18 +307,36 @@ lp_status mf_csr_transpose(const mf_csr *a, size_t n_cols, mf_csr *out, lp_err *
 
 lp_mf_event_opts lp_mf_event_opts_default(void)
 {
-    lp_mf_event_opts o = {.w_view = 1, .w_cart = 3, .w_purchase = 5, .half_life_s = 0, .now = 0};
+    lp_mf_event_opts o;
+    memset(&o, 0, sizeof o);
+    static const char *const names[3] = {"view", "cart", "purchase"};
+    static const float weights[3] = {1, 3, 5};
+    for (size_t t = 0; t < 3; t++) {
+        strcpy(o.type_name[t], names[t]);
+        o.type_weight[t] = weights[t];
+    }
+    o.n_types = 3;
     return o;
 }
 
 lp_status lp_mf_event_opts_check(const lp_mf_event_opts *o, lp_err *err)
 {
-    const float w[3] = {o->w_view, o->w_cart, o->w_purchase};
-    const char *names[3] = {"w_view", "w_cart", "w_purchase"};
-    for (int k = 0; k < 3; k++)
-        if (!isfinite(w[k]) || w[k] <= 0)
-            return lp_err_set(err, LP_EINVAL, "event opts.%s: %g is not a finite number > 0",
-                              names[k], w[k]);
+    if (o->n_types < 1 || o->n_types > LP_MF_EVENT_TYPES_MAX)
+        return lp_err_set(err, LP_EINVAL, "event opts.n_types: %zu is not in 1..%d", o->n_types,
+                          LP_MF_EVENT_TYPES_MAX);
+    for (size_t t = 0; t < o->n_types; t++) {
+        const char *nm = o->type_name[t];
+        size_t len = strnlen(nm, LP_MF_EVENT_NAME_MAX + 1);
+        if (len == 0 || len > LP_MF_EVENT_NAME_MAX)
+            return lp_err_set(err, LP_EINVAL, "event opts: type %zu has a name of %zu bytes, not "
+                              "1..%d", t, len, LP_MF_EVENT_NAME_MAX);
+        if (!isfinite(o->type_weight[t]) || o->type_weight[t] <= 0)
+            return lp_err_set(err, LP_EINVAL, "event opts: the weight of type '%s' is %g, not a "
+                              "finite number > 0", nm, o->type_weight[t]);
+        for (size_t u = 0; u < t; u++)
+            if (strcmp(o->type_name[u], nm) == 0)
+                return lp_err_set(err, LP_EINVAL, "event opts: type '%s' is given twice", nm);
+    }
     if (!isfinite(o->half_life_s) || o->half_life_s < 0)
         return lp_err_set(err, LP_EINVAL, "event opts.half_life_s: %g is not >= 0",
                           o->half_life_s);
@@ -326,17 +345,55 @@ lp_status lp_mf_event_opts_check(const lp_mf_event_opts *o, lp_err *err)
     return LP_OK;
 }
 
+lp_status lp_mf_event_weights_parse(lp_mf_event_opts *o, const char *spec, lp_err *err)
+{
+    lp_mf_event_opts n = *o;
+    n.n_types = 0;
+    const char *p = spec ? spec : "";
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        size_t nl = eq ? (size_t)(eq - p) : 0;
+        if (!eq || nl == 0 || nl > LP_MF_EVENT_NAME_MAX)
+            return lp_err_set(err, LP_EINVAL, "event weights: '%.*s' is not TYPE=WEIGHT with a "
+                              "type of 1..%d bytes", (int)(len < 64 ? len : 64), p,
+                              LP_MF_EVENT_NAME_MAX);
+        if (n.n_types == LP_MF_EVENT_TYPES_MAX)
+            return lp_err_set(err, LP_EINVAL, "event weights: more than %d types",
+                              LP_MF_EVENT_TYPES_MAX);
+        double w;
+        size_t wl = len - nl - 1;
+        if (!lp_parse_double(eq + 1, wl, &w) || !isfinite(w) || w <= 0 || w > 1e30)
+            return lp_err_set(err, LP_EINVAL, "event weights: the weight of '%.*s' ('%.*s') is "
+                              "not a finite number > 0", (int)nl, p, (int)(wl < 32 ? wl : 32),
+                              eq + 1);
+        memcpy(n.type_name[n.n_types], p, nl);
+        n.type_name[n.n_types][nl] = 0;
+        n.type_weight[n.n_types++] = (float)w;
+        p = end ? end + 1 : p + len;
+    }
+    lp_status st = lp_mf_event_opts_check(&n, err);
+    if (st) return lp_err_prefix(err, "event weights '%.64s'", spec ? spec : "");
+    *o = n;
+    return LP_OK;
+}
+
 lp_status lp_mf_event_type_weight(const lp_mf_event_opts *o, const char *type, float *w,
                                   lp_err *err)
 {
-    if (type && strcmp(type, "view") == 0) *w = o->w_view;
-    else if (type && strcmp(type, "cart") == 0) *w = o->w_cart;
-    else if (type && strcmp(type, "purchase") == 0) *w = o->w_purchase;
-    else
-        return lp_err_set(err, LP_EINVAL,
-                          "event type '%.64s' is not one of view, cart, purchase",
-                          type ? type : "(null)");
-    return LP_OK;
+    for (size_t t = 0; type && t < o->n_types; t++)
+        if (strcmp(type, o->type_name[t]) == 0) {
+            *w = o->type_weight[t];
+            return LP_OK;
+        }
+    char known[256] = "";
+    size_t len = 0;
+    for (size_t t = 0; t < o->n_types && len < sizeof known; t++)
+        len += (size_t)snprintf(known + len, sizeof known - len, "%s%s", t ? ", " : "",
+                                o->type_name[t]);
+    return lp_err_set(err, LP_EINVAL, "event type '%.64s' is not one of the weighted types (%s)",
+                      type ? type : "(null)", known);
 }
 
 static lp_status col_opt(const lp_frame *f, const char *name, const char *what, lp_column **c,
@@ -386,13 +443,20 @@ lp_status lp_mf_data_from_frame(const lp_frame *f, const size_t *rows, size_t n_
         return lp_err_set(err, LP_EINVAL, "%s: time column '%s' is %s, not numeric or a date",
                           what, ctime->name, lp_col_kind_name(ctime->kind));
     size_t n = rows ? n_rows : lp_frame_nrows(f);
-    double now = ev->now;
-    if (ctime && ev->half_life_s > 0 && now == 0) {
-        now = -INFINITY;
+    double now = ev->now, tscale = 1; /* tscale: seconds per time unit */
+    if (ctime && ev->half_life_s > 0) {
+        double latest = -INFINITY;
         for (size_t k = 0; k < n; k++) {
             size_t r = rows ? rows[k] : k;
-            if (!ctime->missing[r] && ctime->num[r] > now) now = ctime->num[r];
+            if (r < lp_frame_nrows(f) && !ctime->missing[r] && ctime->num[r] > latest)
+                latest = ctime->num[r];
         }
+        if (latest > LP_MF_TIME_MS_ABOVE) { /* epoch seconds would be past the year 5000 */
+            tscale = 1e-3;
+            lp_log_info("%s: time column '%s' reaches %.0f, read as epoch milliseconds", what,
+                        ctime->name, latest);
+        }
+        if (now == 0) now = latest * tscale;
     }
     lp_mf_data *d = lp_mf_data_new();
     if (!d) return lp_err_set(err, LP_ENOMEM, "%s: out of memory", what);
@@ -436,9 +500,10 @@ lp_status lp_mf_data_from_frame(const lp_frame *f, const size_t *rows, size_t n_
                 skip++;
                 continue;
             }
-            w *= exp2(-(now - ctime->num[r]) / ev->half_life_s);
+            /* in double relative to the latest time; clamped so an old event keeps a weight */
+            w *= fmax(exp2(-(now - ctime->num[r] * tscale) / ev->half_life_s), LP_MF_DECAY_MIN);
         }
-        if (!u || !i || !(w > 0) || !isfinite(w)) {
+        if (!u || !i || !((float)w > 0) || !isfinite((float)w)) {
             skip++;
             continue;
         }

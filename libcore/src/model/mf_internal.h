@@ -12,6 +12,8 @@
 #include "lepton/backend.h"
 #include "lepton/mf.h"
 
+#include <math.h>
+
 /* String -> dense index, open addressing with linear probing (power-of-two slots). */
 typedef struct mf_ids {
     char **names;     /* (n,) owned */
@@ -59,11 +61,28 @@ struct lp_mf {
     float *yi;         /* (n_items, dim) ALS/BPR, else NULL */
     float *pop;        /* (n_items,) summed weight */
     float *pop_users;  /* (n_items,) users who interacted */
+    float *pop_score;  /* (n_items,) the popular ranking: pop_users, ties by pop (mf_finish) */
     mf_csr hist;       /* (n_users rows) training history */
     mf_csr knn;        /* (n_items rows) itemknn neighbours, col = item, w = similarity */
     float *yty;        /* (dim, dim) Y^T Y of the item factors, for fold-in; NULL w/o factors */
     float *inorm;      /* (n_items,) |y_i| for similar(); NULL w/o factors */
+    bool has_source;   /* src recorded (lp_mf_set_source or the file's "source") */
+    lp_mf_source src;  /* strings point into src_cols */
+    char *src_cols[5]; /* owned copies: user, item, weight, type, time column (NULL = none) */
 };
+
+/* The model's weight transform of one summed pair weight (lp_mf_weight). */
+static inline float mf_tw(lp_mf_weight t, float w)
+{
+    return t == LP_MF_WEIGHT_LOG1P ? log1pf(w) : w;
+}
+
+/* Transformed copy of n weights (caller frees), or NULL when out of memory. */
+float *mf_tw_copy(lp_mf_weight t, const float *w, size_t n);
+
+/* lp_mf_fold_in over weights already transformed (the library's own callers). */
+lp_status mf_fold_in(const lp_mf *m, const int32_t *items, const float *w, size_t n, float *out,
+                     lp_err *err);
 
 /* The implicit-ALS objective of factors x (n_users, dim), y (n_items, dim) (mf.h); g is
  * (dim, dim) double scratch; nt OpenMP threads. */

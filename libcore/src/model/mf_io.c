@@ -27,6 +27,29 @@ static lp_status add_ids(lp_lpm_writer *w, const char *name, const mf_ids *ids, 
     return st;
 }
 
+/* The header's "source": {"user_col", "item_col", "weight_col"?, "type_col"?, "time_col"?,
+ * "event_weights": [[type, weight], ...], "half_life_s", "now"}. */
+static void add_source(cJSON *h, const lp_mf_source *src)
+{
+    cJSON *sj = cJSON_AddObjectToObject(h, "source");
+    if (!sj) return;
+    const char *keys[5] = {"user_col", "item_col", "weight_col", "type_col", "time_col"};
+    const char *vals[5] = {src->user_col, src->item_col, src->weight_col, src->type_col,
+                           src->time_col};
+    for (int c = 0; c < 5; c++)
+        if (vals[c]) cJSON_AddStringToObject(sj, keys[c], vals[c]);
+    cJSON *ew = cJSON_AddArrayToObject(sj, "event_weights");
+    for (size_t t = 0; ew && t < src->ev.n_types; t++) {
+        cJSON *pair = cJSON_CreateArray();
+        if (!pair) break;
+        cJSON_AddItemToArray(pair, cJSON_CreateString(src->ev.type_name[t]));
+        cJSON_AddItemToArray(pair, cJSON_CreateNumber(src->ev.type_weight[t]));
+        cJSON_AddItemToArray(ew, pair);
+    }
+    cJSON_AddNumberToObject(sj, "half_life_s", src->ev.half_life_s);
+    cJSON_AddNumberToObject(sj, "now", src->ev.now);
+}
+
 lp_status lp_mf_save(const lp_mf *m, const char *path, lp_err *err)
 {
     lp_lpm_writer *w = lp_lpm_writer_new();
@@ -57,7 +80,9 @@ lp_status lp_mf_save(const lp_mf *m, const char *path, lp_err *err)
         cJSON_AddNumberToObject(oj, "shrinkage", o->shrinkage);
         cJSON_AddNumberToObject(oj, "init_scale", o->init_scale);
         cJSON_AddNumberToObject(oj, "seed", (double)o->seed);
+        cJSON_AddStringToObject(oj, "weight_transform", lp_mf_weight_name(o->weight_transform));
     }
+    if (m->has_source) add_source(h, &m->src);
     char *hs = cJSON_PrintUnformatted(h);
     cJSON_Delete(h);
     lp_status st = hs ? LP_OK : lp_err_set(err, LP_ENOMEM, "%s: out of memory", path);
@@ -205,6 +230,57 @@ static lp_status load_ids(const lp_lpm *f, const char *name, const char *sec, si
     return st;
 }
 
+/* The header's optional "source" (add_source) into m; absent: none recorded. */
+static lp_status load_source(const cJSON *h, const char *name, lp_mf *m, lp_err *err)
+{
+    const cJSON *sj = cJSON_GetObjectItemCaseSensitive(h, "source");
+    if (!sj) return LP_OK;
+    if (!cJSON_IsObject(sj))
+        return lp_err_set(err, LP_EFORMAT, "%s: header field 'source' is not an object", name);
+    lp_mf_source src = {.ev = lp_mf_event_opts_default()};
+    const char *keys[5] = {"user_col", "item_col", "weight_col", "type_col", "time_col"};
+    const char **vals[5] = {&src.user_col, &src.item_col, &src.weight_col, &src.type_col,
+                            &src.time_col};
+    for (int c = 0; c < 5; c++) {
+        const cJSON *j = cJSON_GetObjectItemCaseSensitive(sj, keys[c]);
+        if (!j) continue;
+        if (!cJSON_IsString(j))
+            return lp_err_set(err, LP_EFORMAT, "%s: header field 'source.%s' is not a string",
+                              name, keys[c]);
+        *vals[c] = j->valuestring;
+    }
+    const cJSON *ew = cJSON_GetObjectItemCaseSensitive(sj, "event_weights");
+    if (ew) {
+        int n = cJSON_GetArraySize(ew);
+        if (!cJSON_IsArray(ew) || n < 1 || n > LP_MF_EVENT_TYPES_MAX)
+            return lp_err_set(err, LP_EFORMAT, "%s: header field 'source.event_weights' is not "
+                              "an array of 1..%d [type, weight] pairs", name,
+                              LP_MF_EVENT_TYPES_MAX);
+        src.ev.n_types = (size_t)n;
+        for (int t = 0; t < n; t++) {
+            const cJSON *pair = cJSON_GetArrayItem(ew, t);
+            const cJSON *tn = cJSON_GetArrayItem(pair, 0), *tw = cJSON_GetArrayItem(pair, 1);
+            if (!cJSON_IsArray(pair) || !cJSON_IsString(tn) || !cJSON_IsNumber(tw) ||
+                strlen(tn->valuestring) > LP_MF_EVENT_NAME_MAX)
+                return lp_err_set(err, LP_EFORMAT, "%s: header field 'source.event_weights' "
+                                  "entry %d is not a [type, weight] pair", name, t);
+            strcpy(src.ev.type_name[t], tn->valuestring);
+            src.ev.type_weight[t] = (float)tw->valuedouble;
+        }
+    }
+    const cJSON *hl = cJSON_GetObjectItemCaseSensitive(sj, "half_life_s");
+    const cJSON *now = cJSON_GetObjectItemCaseSensitive(sj, "now");
+    if (cJSON_IsNumber(hl)) src.ev.half_life_s = hl->valuedouble;
+    if (cJSON_IsNumber(now)) src.ev.now = now->valuedouble;
+    lp_status st = lp_mf_set_source(m, &src, err);
+    if (st) {
+        lp_err_prefix(err, "%s: header field 'source'", name);
+        if (err) err->status = LP_EFORMAT;
+        return LP_EFORMAT;
+    }
+    return LP_OK;
+}
+
 static lp_status from_lpm(const lp_lpm *f, const char *name, lp_mf **out, lp_err *err)
 {
     *out = NULL;
@@ -257,6 +333,16 @@ static lp_status from_lpm(const lp_lpm *f, const char *name, lp_mf **out, lp_err
     const cJSON *sol = cJSON_GetObjectItemCaseSensitive(oj, "solver");
     m->opts.solver = cJSON_IsString(sol) && strcmp(sol->valuestring, "cg") == 0
                          ? LP_MF_SOLVER_CG : LP_MF_SOLVER_CHOLESKY;
+    const cJSON *wt = cJSON_GetObjectItemCaseSensitive(oj, "weight_transform");
+    m->opts.weight_transform = LP_MF_WEIGHT_NONE; /* files from before the field */
+    if (wt && (!cJSON_IsString(wt) ||
+               lp_mf_weight_parse(wt->valuestring, &m->opts.weight_transform, NULL) ||
+               m->opts.weight_transform == LP_MF_WEIGHT_AUTO)) {
+        st = lp_err_set(err, LP_EFORMAT, "%s: header field 'opts.weight_transform' is not none "
+                        "or log1p", name);
+        goto fail;
+    }
+    if ((st = load_source(h, name, m, err))) goto fail;
     if ((st = lp_mf_opts_check(&m->opts, err))) {
         lp_err_prefix(err, "%s", name);
         if (err) err->status = st = LP_EFORMAT;

@@ -417,7 +417,7 @@ static void user_scores(const lp_mf *m, rec_mode mode, const float *vec, const i
                 scores[m->knn.col[p]] += m->knn.w[p] * hw[t];
         }
     } else {
-        memcpy(scores, m->pop, ni * sizeof *scores);
+        memcpy(scores, m->pop_score, ni * sizeof *scores);
     }
 }
 
@@ -466,10 +466,8 @@ static bool prepare_als(const lp_mf *m, lp_mf_user *u, bool given, lp_status *st
         double *zr = chol + k * k + k;
         if (!als_user_factor(m, yh, u->w, n, af, bf, chol)) {
             u->p = NULL; /* explanations fall back to dot products, as lp_mf_recommend's */
-            if (!given) {
-                *st = lp_err_set(err, LP_ENUMERIC, "fold-in: the system is not positive definite");
-                ok = false;
-            }
+            /* a float system too ill-conditioned to factor: the double fold-in of mf.c */
+            if (!given && (*st = mf_fold_in(m, u->items, u->w, n, u->vec, err))) ok = false;
         } else {
             if (!given) { /* as lp_mf_recommend's fold-in from the same factor */
                 for (size_t a = 0; a < k; a++) zr[a] = bf[a];
@@ -566,14 +564,14 @@ lp_status lp_mf_user_new(const lp_mf *m, const float *user_vec, const int32_t *h
     u->n_bec_of = (uint8_t *)(u->bec + nbec * LP_MF_BECAUSE_MAX);
     if (n) {
         memcpy(u->items, history, n * sizeof *history);
-        memcpy(u->w, history_w, n * sizeof *history_w);
+        for (size_t t = 0; t < n; t++) u->w[t] = mf_tw(m->opts.weight_transform, history_w[t]);
     }
     if (user_vec && has_vec) memcpy(u->vec, user_vec, k * sizeof *user_vec);
     bool ok = true;
     if (als) ok = prepare_als(m, u, user_vec != NULL, &st, err);
-    else if (has_vec && !user_vec) ok = !(st = lp_mf_fold_in(m, history, history_w, n, u->vec, err));
+    else if (has_vec && !user_vec) ok = !(st = mf_fold_in(m, history, u->w, n, u->vec, err));
     if (ok) { /* the ranking lp_mf_recommend makes with the history excluded */
-        user_scores(m, mode, u->vec, history, history_w, n, scores);
+        user_scores(m, mode, u->vec, history, u->w, n, scores);
         for (size_t t = 0; t < n; t++) skip[history[t]] = 1;
         u->n_top = lp_mf_topk(scores, ni, skip, ntop, u->top);
         u->top_all = u->n_top < ntop || ntop == ni;
@@ -625,6 +623,13 @@ lp_status lp_mf_recommend(const lp_mf *m, const lp_mf_query *q, lp_mf_rec *out, 
     const int32_t *hist = pu ? pu->items : q->history;
     const float *hw = pu ? pu->w : q->history_w, *uvec = pu ? pu->vec : q->user_vec;
     size_t ni = m->n_items, k = m->dim, nh = pu ? pu->n : q->n_history;
+    float *own_w = NULL; /* the query's weights under the model's transform (a prepared user's
+                          * are transformed already) */
+    if (!pu && nh && m->opts.weight_transform != LP_MF_WEIGHT_NONE) {
+        if (!(own_w = mf_tw_copy(m->opts.weight_transform, hw, nh)))
+            return lp_err_set(err, LP_ENOMEM, "recommend: out of memory");
+        hw = own_w;
+    }
     size_t kk = q->k < ni ? q->k : ni;
     rec_mode mode = pu ? pu->mode : mode_for(m, uvec, nh);
     /* ALS explanations need W^u = A_u^-1: a prepared user brings W^u y_t for its history; else
@@ -635,7 +640,10 @@ lp_status lp_mf_recommend(const lp_mf *m, const lp_mf_query *q, lp_mf_rec *out, 
     bool factor = als_explain && !pu;
     rec_scratch w;
     void *block = rec_scratch_new(&w, ni, k, kk, nh, als_explain);
-    if (!block) return lp_err_set(err, LP_ENOMEM, "recommend: out of memory");
+    if (!block) {
+        free(own_w);
+        return lp_err_set(err, LP_ENOMEM, "recommend: out of memory");
+    }
     uint8_t *skip = w.skip;
     float *scores = w.scores;
     for (size_t t = 0; t < q->n_exclude; t++)
@@ -662,13 +670,8 @@ lp_status lp_mf_recommend(const lp_mf *m, const lp_mf_query *q, lp_mf_rec *out, 
     }
     /* ALS with explanations factors A_u anyway; a fold-in reuses that factor (the same system
      * as lp_mf_fold_in solves, up to float rounding) */
-    if (factor && !als_user_factor(m, w.yh, hw, nh, w.af, w.bf, w.chol)) {
-        if (!uvec) {
-            st = lp_err_set(err, LP_ENUMERIC, "fold-in: the system is not positive definite");
-            goto done;
-        }
-        als_explain = factor = false;
-    }
+    if (factor && !als_user_factor(m, w.yh, hw, nh, w.af, w.bf, w.chol))
+        als_explain = factor = false; /* a fold-in below takes mf.c's double solve */
     if (!ranked) {
         if (q->exclude_history)
             for (size_t t = 0; t < nh; t++) skip[hist[t]] = 1;
@@ -689,7 +692,7 @@ lp_status lp_mf_recommend(const lp_mf *m, const lp_mf_query *q, lp_mf_rec *out, 
                     }
                     w.vec[a] = (float)w.z[a];
                 }
-            } else if ((st = lp_mf_fold_in(m, hist, hw, nh, w.vec, err))) {
+            } else if ((st = mf_fold_in(m, hist, hw, nh, w.vec, err))) {
                 goto done;
             }
         }
@@ -750,6 +753,7 @@ lp_status lp_mf_recommend(const lp_mf *m, const lp_mf_query *q, lp_mf_rec *out, 
     *n_out = got;
 done:
     scratch_give(block);
+    free(own_w);
     return st;
 }
 
@@ -787,7 +791,7 @@ lp_status lp_mf_similar(const lp_mf *m, size_t item, size_t k, const uint8_t *al
         for (int32_t p = m->knn.ptr[item]; p < m->knn.ptr[item + 1]; p++)
             scores[m->knn.col[p]] = m->knn.w[p];
     } else {
-        memcpy(scores, m->pop, ni * sizeof *scores);
+        memcpy(scores, m->pop_score, ni * sizeof *scores);
     }
     size_t got = lp_mf_topk(scores, ni, skip, k < ni ? k : ni, top);
     for (size_t r = 0; r < got; r++)
