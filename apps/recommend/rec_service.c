@@ -260,6 +260,16 @@ static lp_status reload_model(void *user, lp_err *err)
 
 /* ---- request helpers ----------------------------------------------------------------------*/
 
+/* The offset of v's first control character, or -1: ids never hold one (a query could not
+ * name them). */
+static long control_at(const char *v)
+{
+    for (size_t i = 0; v[i]; i++)
+        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+            return (long)i;
+    return -1;
+}
+
 /* A query/field id: 1..LP_MF_ID_MAX bytes of UTF-8 without control characters. */
 static lp_status check_id(const char *v, const char *name, lp_res *res)
 {
@@ -270,11 +280,21 @@ static lp_status check_id(const char *v, const char *name, lp_res *res)
                              LP_MF_ID_MAX);
     if (!lp_utf8_valid(v, n, NULL))
         return lp_http_error(res, LP_EINVAL, "parameter '%s': not valid UTF-8", name);
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
-            return lp_http_error(res, LP_EINVAL, "parameter '%s': control character at byte %zu",
-                                 name, i);
+    long at = control_at(v);
+    if (at >= 0)
+        return lp_http_error(res, LP_EINVAL, "parameter '%s': control character at byte %ld",
+                             name, at);
     return LP_OK;
+}
+
+/* The same rule for an id in a JSON body (field name; where: "events[3]: " or ""). */
+static lp_status check_field_id(const char *v, const char *field, const char *where, lp_err *err)
+{
+    long at = control_at(v);
+    if (at < 0)
+        return LP_OK;
+    return lp_err_set(err, LP_EINVAL, "%sfield '%s': control character at byte %ld", where, field,
+                      at);
 }
 
 static lp_status parse_k(const lp_req *req, size_t *k, lp_res *res)
@@ -798,12 +818,18 @@ static lp_status parse_events(rec_service *s, const cJSON *body, rec_event **out
         char where[32] = "";
         if (batch) snprintf(where, sizeof where, "events[%zu]: ", t);
         if ((st = lp_fields_check(e, event_fields, false, err))) {
-            lp_err_prefix(err, "%s", batch ? where : "event");
+            if (batch)
+                lp_err_prefix(err, "events[%zu]", t);
+            else
+                lp_err_prefix(err, "event");
             break;
         }
         rec_event *r = &ev[t];
         r->user = cJSON_GetObjectItemCaseSensitive(e, "user")->valuestring;
         r->item = cJSON_GetObjectItemCaseSensitive(e, "item")->valuestring;
+        if ((st = check_field_id(r->user, "user", batch ? where : "", err)) ||
+            (st = check_field_id(r->item, "item", batch ? where : "", err)))
+            break;
         const cJSON *ty = cJSON_GetObjectItemCaseSensitive(e, "type");
         const cJSON *w = cJSON_GetObjectItemCaseSensitive(e, "weight");
         const cJSON *ts = cJSON_GetObjectItemCaseSensitive(e, "timestamp");
@@ -1042,10 +1068,17 @@ static lp_status h_items(const lp_req *req, lp_res *res, void *user)
     lp_err err = {0};
     size_t t = 0;
     for (const cJSON *e = batch ? arr->child : body; e; e = batch ? e->next : NULL, t++) {
+        char where[32] = "";
+        if (batch) snprintf(where, sizeof where, "items[%zu]: ", t);
         if (lp_fields_check(e, item_fields, false, &err)) {
             if (batch) lp_err_prefix(&err, "items[%zu]", t);
             return lp_http_error_from(res, &err);
         }
+        const cJSON *cat = cJSON_GetObjectItemCaseSensitive(e, "category");
+        if (check_field_id(cJSON_GetObjectItemCaseSensitive(e, "item")->valuestring, "item", where,
+                           &err) ||
+            (cJSON_IsString(cat) && check_field_id(cat->valuestring, "category", where, &err)))
+            return lp_http_error_from(res, &err);
         lp_mf_data *probe = lp_mf_data_new();
         lp_status st = probe ? lp_mf_data_add(probe, "u",
                                               cJSON_GetObjectItemCaseSensitive(e, "item")->valuestring,

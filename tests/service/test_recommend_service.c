@@ -348,6 +348,15 @@ static void test_bad_input(void **state)
     expect_error(post("/v1/events", "{\"user\":7,\"item\":\"i1\"}", NULL, 400),
                  "invalid_argument", "user");
     expect_error(post("/v1/events", "{\"events\":[]}", NULL, 400), "invalid_argument", "events");
+    /* ids a query could never name are refused, as GET /v1/recommend refuses them */
+    expect_error(post("/v1/events", "{\"user\":\"a\\tb\",\"item\":\"i1\"}", NULL, 400),
+                 "invalid_argument", "field 'user': control character at byte 1");
+    expect_error(post("/v1/events", "{\"events\":[{\"user\":\"ok\",\"item\":\"i1\"},"
+                                    "{\"user\":\"ok\",\"item\":\"i\\u0001\"}]}",
+                      NULL, 400),
+                 "invalid_argument", "events[1]: field 'item': control character at byte 1");
+    expect_error(post("/v1/items", "{\"item\":\"x\",\"category\":\"a\\nb\"}", NULL, 400),
+                 "invalid_argument", "field 'category': control character");
     /* a batch with one bad event stores nothing */
     expect_error(post("/v1/events", "{\"events\":[{\"user\":\"evil\",\"item\":\"i1\"},"
                       "{\"user\":\"evil\",\"item\":\"i2\",\"weight\":-3}]}", NULL, 400),
