@@ -195,6 +195,9 @@ lp_status fraud_state_check(const fraud_state *s, const fraud_tx *tx, lp_err *er
     if (!isfinite(tx->amount) || tx->amount < 0)
         return lp_err_set(err, LP_EINVAL, "transaction '%s': amount %g is not a finite number "
                           ">= 0", tx->id, tx->amount);
+    if (tx->amount > 1e15) /* no payment is that large; features keep amounts as float */
+        return lp_err_set(err, LP_EINVAL, "transaction '%s': amount %g is above 1e15",
+                          tx->id, tx->amount);
     if (!isfinite(tx->time))
         return lp_err_set(err, LP_EINVAL, "transaction '%s': time is not finite", tx->id);
     if (isfinite(s->clock) && tx->time < s->clock - s->o.max_lateness_s)

@@ -145,6 +145,9 @@ static void test_score_and_hostile(void **state)
     post("/v1/score", tx_body("neg", t + 500, "-5", "c1", "k1"), &r);
     expect_error(&r, 400, "invalid_argument", "negative");
     http_resp_free(&r);
+    post("/v1/score", tx_body("huge", t + 500, "1e308", "c1", "k1"), &r);
+    expect_error(&r, 400, "invalid_argument", "above 1e15");
+    http_resp_free(&r);
     post("/v1/score", tx_body("bad id with spaces", t + 500, "5", "c1", "k1"), &r);
     expect_error(&r, 400, "invalid_argument", "transaction_id");
     http_resp_free(&r);
