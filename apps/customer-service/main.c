@@ -396,6 +396,31 @@ static int cmd_eval_slots(int argc, char **argv)
             cJSON_AddNumberToObject(x, "f1", per[k].f1);
             cJSON_AddNumberToObject(x, "support", (double)(per[k].tp + per[k].fn));
         }
+        /* gold slots the model never learned: all missed (counted in the micro recall), so
+         * listed with their support rather than left out */
+        for (size_t i = 0; i < t.n_rows; i++) {
+            cs_entities g = {0};
+            if (cs_spans_parse(sp[i], tx[i], strlen(tx[i]), &g, NULL) == LP_OK)
+                for (size_t q = 0; q < g.n; q++) {
+                    size_t k = 0;
+                    while (k < cs_slots_n_types(s) && strcmp(cs_slots_type(s, k), g.v[q].type))
+                        k++;
+                    if (k < cs_slots_n_types(s))
+                        continue;
+                    cJSON *x = cJSON_GetObjectItemCaseSensitive(ps, g.v[q].type);
+                    if (!x) {
+                        x = cJSON_AddObjectToObject(ps, g.v[q].type);
+                        cJSON_AddNumberToObject(x, "precision", 0);
+                        cJSON_AddNumberToObject(x, "recall", 0);
+                        cJSON_AddNumberToObject(x, "f1", 0);
+                        cJSON_AddNumberToObject(x, "support", 0);
+                        cJSON_AddBoolToObject(x, "unknown_to_model", true);
+                    }
+                    cJSON *sup = cJSON_GetObjectItemCaseSensitive(x, "support");
+                    cJSON_SetNumberValue(sup, sup->valuedouble + 1);
+                }
+            cs_entities_clear(&g);
+        }
         print_json(o);
     }
     free(tx);

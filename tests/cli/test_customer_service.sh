@@ -40,6 +40,10 @@ check "eval-slots exit 0" test "$rc" -eq 0
 f1=$(jnum "$out" f1)
 check "eval-slots fits its training set ($f1)" awk -v a="$f1" 'BEGIN{exit !(a >= 0.9)}'
 check "eval-slots per slot" grep -q '"per_slot":{.*"product"' <<<"$out"
+printf 'text\tspans\ncan i return the lamp to mary\tproduct 17 21;person 25 29\n' >"$dir/unk.tsv"
+out=$("$bin" eval-slots --model "$dir/s.lpm" --data "$dir/unk.tsv" --json)
+check "eval-slots lists a gold slot the model never learned, with its support" \
+  grep -q '"person":{"precision":0,"recall":0,"f1":0,"support":1,"unknown_to_model":true}' <<<"$out"
 check "train-slots names the CRF tagger" grep -aq '"tagger":"linear_chain_crf"' "$dir/s.lpm"
 "$bin" train-slots --data "$bot/slots.tsv" --out "$dir/p.lpm" --trainer perceptron 2>/dev/null
 out=$("$bin" eval-slots --model "$dir/p.lpm" --data "$bot/slots.tsv" --json)
