@@ -58,6 +58,10 @@ typedef struct dx_train_opts {
     double mixup_alpha; /* image model: mixup's Beta(alpha, alpha) (lp_nn_opts); default 0, off */
     bool keep_last;     /* image model: keep the last epoch's net instead of the epoch with the
                            lowest validation loss (default true) */
+    /* tabular model: columns to leave out of the features besides those dropped as row
+     * identifiers (dx_tabular_train); NULL / 0: none */
+    const char *const *drop_cols;
+    size_t n_drop_cols;
 } dx_train_opts;
 
 #define DX_TTA_MAX 9
@@ -169,11 +173,23 @@ lp_status dx_heatmap_png(const float *x, const float *attr, size_t c, size_t h, 
                          lp_buf *png, lp_err *err);
 
 /* Metrics of m on X, y (n): accuracy, macro F1, AUROC (binary: P(class 1); else macro
- * one-vs-rest), ECE (15 bins, calibrated), top-3 accuracy, abstentions. */
+ * one-vs-rest over the classes present, see dx_auroc), ECE (15 bins, calibrated), top-3
+ * accuracy, abstentions. */
 typedef struct dx_eval {
     size_t n, abstained;
     double accuracy, macro_f1, auroc, ece, top3_accuracy;
+    size_t auroc_classes;   /* classes the AUROC averages (0: auroc is NaN) */
+    char auroc_note[160];   /* why auroc is NaN, or which classes it left out; "" otherwise */
 } dx_eval;
+/* AUROC of probabilities p (n, k) against y (n; rows outside [0, k) are skipped). Binary
+ * (k == 2): of P(class 1), NaN when one class is absent. k > 2: the mean one-vs-rest AUROC of
+ * column c against (y == c) over the classes c present in y (a class without a positive row
+ * has no one-vs-rest curve; a test set often lacks a rare class, or IDX labels 0, 1, 5 leave
+ * classes 2..4 empty), NaN when fewer than 2 are present: equal to sklearn's macro OvR when
+ * every class is present. *used gets the classes averaged, note (cap bytes) the reason for a
+ * NaN or the count of classes left out. LP_ENOMEM only. */
+lp_status dx_auroc(const int32_t *y, const double *p, size_t n, size_t k, double *auroc,
+                   size_t *used, char *note, size_t cap, lp_err *err);
 lp_status dx_image_eval(const dx_image_model *m, const float *X, const int32_t *y, size_t n,
                         dx_eval *out, lp_err *err);
 /* The same metrics from answers a (n) already computed, y (n) in [0, k). */
@@ -285,7 +301,10 @@ lp_status dx_audit_verify(const char *path, size_t *n_rows, lp_err *err);
  * Logistic regression (libcore's lp_model, default pipeline: standard scaling, one-hot) on a
  * CSV with a label column, its inverse regularization C chosen by 5-fold cross-validated
  * accuracy on the training file over {0.01, 0.03, 0.1, 0.3, 1, 3, 10} (the smallest C among
- * ties, sklearn LogisticRegressionCV's rule); a column named "row" is dropped as an id. The
+ * ties, sklearn LogisticRegressionCV's rule). Left out of the features: a column named "row",
+ * the columns of o->drop_cols, and row identifiers: a column whose values are all distinct
+ * and that is either named as an id ("id", "ID", "patient_id", "caseId": lp_profile_frame's
+ * rule) with integer or text values, or text with at least 20 rows (a name per row). The
  * final model is fitted with that C on every training row by lp_model_train (its header's
  * validation metrics are valid_path's, or without one the training rows' own).
  * Calibration: a temperature (p_c proportional to p_c^(1/T), i.e. softmax(log p / T)) fitted
@@ -297,10 +316,11 @@ typedef struct dx_tabular_info {
     double T;                    /* temperature in [DX_T_MIN, DX_T_MAX] (1: none) */
     double ece_before, ece_after; /* out-of-fold ECE (15 bins) at T = 1 and at T (NaN: none) */
     double abstain_p;            /* abstain below this calibrated top probability */
+    char dropped[512];           /* the columns left out, comma-separated ("" none) */
 } dx_tabular_info;
 
-/* *info gets what was chosen and fitted. *out is new. LP_EINVAL naming the file for fewer than
- * 10 rows, a label with more than 64 distinct values (a numeric target: this is a
+/* *info gets what was chosen and fitted. *out is new. LP_ENOTFOUND naming a drop column the
+ * file lacks; LP_EINVAL naming the file for fewer than 10 rows, a label with more than 64 distinct values (a numeric target: this is a
  * classifier) or a class with a single row (the folds need two). */
 lp_status dx_tabular_train(const char *path, const char *valid_path, const char *label,
                            const dx_train_opts *o, lp_model **out, dx_tabular_info *info,

@@ -280,6 +280,57 @@ lp_status dx_image_predict(const dx_image_model *m, const float *X, size_t n, dx
     return st;
 }
 
+lp_status dx_auroc(const int32_t *y, const double *p, size_t n, size_t k, double *auroc,
+                   size_t *used, char *note, size_t cap, lp_err *err)
+{
+    *auroc = NAN;
+    *used = 0;
+    note[0] = '\0';
+    int32_t *yc = lp_mallocarray(n ? n : 1, sizeof *yc);
+    double *s = lp_mallocarray(n ? n : 1, sizeof *s);
+    size_t pos[64] = {0}, rows = 0;
+    if (!yc || !s || k > 64) {
+        free(yc);
+        free(s);
+        return lp_err_set(err, LP_ENOMEM, "dx auroc: out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        if (y[i] >= 0 && (size_t)y[i] < k)
+            pos[y[i]]++, rows++;
+    size_t present = 0;
+    for (size_t c = 0; c < k; c++)
+        present += pos[c] > 0;
+    /* binary: the one curve of P(class 1); k > 2: one curve per class with positives and
+     * negatives (a class present in every row has no negatives: then only it is present) */
+    size_t first = k == 2 ? 1 : 0, last = k == 2 ? 2 : k;
+    double sum = 0;
+    for (size_t c = first; c < last && present >= 2; c++) {
+        if (pos[c] == 0 || pos[c] == rows)
+            continue;
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (y[i] >= 0 && (size_t)y[i] < k)
+                yc[m] = y[i] == (int32_t)c, s[m++] = p[i * k + c];
+        double a;
+        if (lp_metrics_auroc(yc, s, m, &a, NULL) == LP_OK)
+            sum += a, (*used)++;
+    }
+    if (*used > 0) {
+        *auroc = sum / (double)*used;
+        if (k == 2)
+            *used = 2;
+        else if (*used < k)
+            snprintf(note, cap, "macro one-vs-rest over the %zu classes present; %zu of the "
+                     "model's classes have no row", *used, k - *used);
+    } else {
+        snprintf(note, cap, "%s", present < 2 ? "one class present in the labels: AUROC needs "
+                 "positives and negatives" : "AUROC undefined (NaN scores)");
+    }
+    free(yc);
+    free(s);
+    return LP_OK;
+}
+
 lp_status dx_eval_answers(const dx_answer *a, const int32_t *y, size_t n, size_t k,
                           dx_eval *out, lp_err *err)
 {
@@ -287,9 +338,9 @@ lp_status dx_eval_answers(const dx_answer *a, const int32_t *y, size_t n, size_t
         return lp_err_set(err, LP_EINVAL, "dx eval: no rows");
     memset(out, 0, sizeof *out);
     out->n = n;
-    double *p = lp_mallocarray(n, k * sizeof *p), *s1 = lp_mallocarray(n, sizeof *s1);
+    double *p = lp_mallocarray(n, k * sizeof *p);
     int32_t *pred = lp_mallocarray(n, sizeof *pred);
-    lp_status st = p && s1 && pred ? LP_OK : lp_err_set(err, LP_ENOMEM, "dx: out of memory");
+    lp_status st = p && pred ? LP_OK : lp_err_set(err, LP_ENOMEM, "dx: out of memory");
     size_t top3 = 0;
     for (size_t i = 0; i < n && !st; i++) {
         if (y[i] < 0 || (size_t)y[i] >= k) {
@@ -300,7 +351,6 @@ lp_status dx_eval_answers(const dx_answer *a, const int32_t *y, size_t n, size_t
         for (size_t j = 0; j < k; j++)
             p[i * k + j] = a[i].probs[j];
         pred[i] = (int32_t)a[i].order[0];
-        s1[i] = a[i].probs[1];
         for (size_t t = 0; t < 3 && t < k; t++)
             top3 += a[i].order[t] == (size_t)y[i];
         out->abstained += a[i].abstain;
@@ -310,18 +360,13 @@ lp_status dx_eval_answers(const dx_answer *a, const int32_t *y, size_t n, size_t
     if (!st)
         st = lp_metrics_prf_average(y, pred, n, k, LP_AVERAGE_MACRO, NULL, NULL, &out->macro_f1,
                                     err);
-    if (!st) {
-        lp_err e2;
-        lp_status s2 = k == 2 ? lp_metrics_auroc(y, s1, n, &out->auroc, &e2)
-                              : lp_metrics_auroc_ovr(y, p, n, k, &out->auroc, &e2);
-        if (s2)
-            out->auroc = NAN; /* a class absent from y */
-    }
+    if (!st)
+        st = dx_auroc(y, p, n, k, &out->auroc, &out->auroc_classes, out->auroc_note,
+                      sizeof out->auroc_note, err);
     if (!st)
         st = lp_metrics_ece(y, p, n, k, LP_METRICS_ECE_BINS_DEFAULT, &out->ece, err);
     out->top3_accuracy = (double)top3 / (double)n;
     free(p);
-    free(s1);
     free(pred);
     return st;
 }

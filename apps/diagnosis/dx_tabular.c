@@ -26,7 +26,8 @@
 
 static const double C_GRID[] = {0.01, 0.03, 0.1, 0.3, 1, 3, 10};
 
-/* One fit with inverse regularization C on train (valid: explicit validation frame or NULL). */
+/* One fit with inverse regularization C on train (valid: explicit validation frame or NULL),
+ * leaving out o->drop_cols (every column of them in train). */
 static lp_status fit(const lp_frame *train, const lp_frame *valid, const char *label, double C,
                      const char *path, const dx_train_opts *o, lp_model **out, lp_err *err)
 {
@@ -40,9 +41,7 @@ static lp_status fit(const lp_frame *train, const lp_frame *valid, const char *l
     to.params = p;
     to.seed = o->seed;
     to.data_name = path;
-    const char *drop[1] = {"row"};
-    if (lp_frame_find(train, "row") >= 0)
-        to.drop = drop, to.n_drop = 1;
+    to.drop = o->drop_cols, to.n_drop = o->n_drop_cols;
     if (!st)
         st = lp_model_train(train, valid, &to, out, err);
     lp_params_free(p);
@@ -272,6 +271,71 @@ static lp_status make_folds(const lp_frame *f, size_t jl, size_t n, uint64_t see
     return st;
 }
 
+/* A text column with all-distinct values is a row identifier from this many rows on. */
+#define DX_ID_MIN_ROWS 20
+
+static bool listed(const char *const *v, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i], s) == 0)
+            return true;
+    return false;
+}
+
+/* The columns of f to leave out (dx.h): *out (new array of names owned by f or o) and *n;
+ * info->dropped lists them. */
+static lp_status drop_columns(const lp_frame *f, const char *label, const char *path,
+                              const dx_train_opts *o, const char ***out, size_t *n,
+                              dx_tabular_info *info, lp_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    size_t nc = lp_frame_ncols(f);
+    const char **v = lp_calloc(nc + o->n_drop_cols + 1, sizeof *v);
+    if (!v)
+        return lp_err_set(err, LP_ENOMEM, "tabular: out of memory");
+    lp_status st = LP_OK;
+    for (size_t i = 0; i < o->n_drop_cols && !st; i++) {
+        if (lp_frame_find(f, o->drop_cols[i]) < 0)
+            st = lp_err_set(err, LP_ENOTFOUND, "%s: no column '%s' to drop", path,
+                            o->drop_cols[i]);
+        else if (strcmp(o->drop_cols[i], label) == 0)
+            st = lp_err_set(err, LP_EINVAL, "%s: '%s' is the label; it cannot be dropped", path,
+                            label);
+        else if (!listed(v, *n, o->drop_cols[i]))
+            v[(*n)++] = o->drop_cols[i];
+    }
+    if (!st && lp_frame_find(f, "row") >= 0 && strcmp(label, "row") != 0 && !listed(v, *n, "row"))
+        v[(*n)++] = "row";
+    /* identifiers: all distinct and named as one (any count: lp_profile_frame's likely_id with
+     * no count rule), or text with a value per row */
+    lp_profile_opts po = lp_profile_opts_default();
+    po.id_min_rows = SIZE_MAX;
+    lp_profile *pr = NULL;
+    if (!st)
+        st = lp_profile_frame(f, &po, &pr, err);
+    for (size_t j = 0; !st && j < pr->cols; j++) {
+        const lp_col_profile *c = &pr->col[j];
+        bool text = c->kind == LP_COL_KIND_CATEGORICAL || c->kind == LP_COL_KIND_TEXT;
+        bool named = c->likely_id && (text || c->kind == LP_COL_KIND_INTEGER);
+        bool names = text && c->count >= DX_ID_MIN_ROWS && c->distinct == c->count;
+        if ((named || names) && strcmp(c->name, label) != 0 && !listed(v, *n, c->name))
+            v[(*n)++] = lp_frame_col(f, j)->name;
+    }
+    lp_profile_free(pr);
+    info->dropped[0] = '\0';
+    for (size_t i = 0, len = 0; !st && i < *n && len < sizeof info->dropped; i++)
+        len += (size_t)snprintf(info->dropped + len, sizeof info->dropped - len, "%s%s",
+                                i ? ", " : "", v[i]);
+    if (st) {
+        free(v);
+        *n = 0;
+        return st;
+    }
+    *out = v;
+    return LP_OK;
+}
+
 lp_status dx_tabular_train(const char *path, const char *valid_path, const char *label,
                            const dx_train_opts *o, lp_model **out, dx_tabular_info *info,
                            lp_err *err)
@@ -289,6 +353,13 @@ lp_status dx_tabular_train(const char *path, const char *valid_path, const char 
     if (!st && n < 2 * DX_CV_FOLDS)
         st = lp_err_set(err, LP_EINVAL, "%s: %zu rows; cross-validation needs at least %d", path,
                         n, 2 * DX_CV_FOLDS);
+    const char **drop = NULL;
+    size_t n_drop = 0;
+    if (!st)
+        st = drop_columns(f, label, path, o, &drop, &n_drop, info, err);
+    dx_train_opts od = *o;
+    od.drop_cols = drop, od.n_drop_cols = n_drop;
+    o = &od;
     cv v = {.f = f, .path = path, .label = label, .o = o, .n = n};
     v.fold = st ? NULL : lp_mallocarray(n, sizeof *v.fold);
     v.tr = st ? NULL : lp_mallocarray(n, sizeof *v.tr);
@@ -337,6 +408,7 @@ lp_status dx_tabular_train(const char *path, const char *valid_path, const char 
     free(v.fold);
     free(v.tr);
     free(v.te);
+    free(drop);
     lp_frame_free(f);
     lp_frame_free(va);
     return st;

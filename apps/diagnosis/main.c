@@ -4,15 +4,17 @@
  * and verify that trail.
  *
  *   train --images PATH [--labels IDX] [--valid PATH [--valid-labels IDX]] --out MODEL.lpm
- *         [--device auto|cpu|cuda]   (the conv net's kernel table; default cpu)
+ *         [--channels 1|3] [--size N|WxH] [--device auto|cpu|cuda]   (the conv net's kernel
+ *         table; default cpu)
  *   train --text FILE [--text-col text] [--label-col label] [--valid FILE]
  *         [--encoder ENC.lpm [--finetune head|lora|full [--ft-epochs N] [--ft-steps N]]]
  *         --out MODEL.lpm
  *         (dx_text_model: TF-IDF + logistic, calibrated, with its OOD threshold; with an
  *         encoder, a head on its embeddings in the ensemble, the encoder fine-tuned first
  *         under lora / full)
- *   train --tabular FILE --label COL [--valid FILE] --out MODEL.lpm
- *         (lp_model: logistic, C by 5-fold cross-validation, temperature out of fold)
+ *   train --tabular FILE --label COL [--drop-cols A,B] [--valid FILE] --out MODEL.lpm
+ *         (lp_model: logistic, C by 5-fold cross-validation, temperature out of fold; "row",
+ *         the --drop-cols and columns that look like row identifiers are not features)
  *   eval --model MODEL.lpm (--images PATH [--labels IDX] | --text FILE | --tabular FILE) --json
  *        [--prevalence auto|LABEL=P,...]   (image models: predict at another class mix,
  *        estimated from the images themselves by EM with "auto"; see dx_image.c)
@@ -21,7 +23,11 @@
  *         (--model takes either kind, told apart by the file; one model per modality;
  *         image + text in one request are fused, see dx_fuse)
  *   verify-audit --db diagnosis.db
- * PATH is an IDX images file (with --labels) or a folder of class sub-folders (28x28 gray).
+ * PATH is an IDX images file (with --labels; gray 08 03 or N x H x W x C 08 04) or a folder of
+ * class sub-folders. Training reads a folder at 28x28, in colour (3 channels) when most of a
+ * sample of its images hold colour, else gray; IDX as stored; --channels / --size override.
+ * The model keeps its channels and size, and eval reads images with them; eval matches class
+ * folders to the model's classes by name (a folder may hold some of them).
  * Environment: DX_EPOCHS, DX_ARCH, DX_THREADS, DX_EMA, DX_TTA, DX_MIXUP, DX_KEEP_LAST,
  * DX_AUGMENT, DX_LR, DX_SEED, DX_TEXT_C, DX_TEXT_NGRAM override training
  * defaults (benchmarks, tests).
@@ -40,10 +46,14 @@
 
 #include "enchead.h"
 
+/* Images of a training folder decoded to decide gray or colour (spread over its files). */
+#define DX_COLOUR_SAMPLE 64
+
 static const char *USAGE =
-    "usage: lepton-diagnosis train (--images PATH [--labels IDX] | --text FILE [--text-col text]"
+    "usage: lepton-diagnosis train (--images PATH [--labels IDX] [--channels 1|3] [--size N|WxH]"
+    " | --text FILE [--text-col text]"
     " [--label-col label] [--encoder ENC.lpm [--finetune head|lora|full [--ft-epochs N]"
-    " [--ft-steps N]]] | --tabular FILE --label COL)"
+    " [--ft-steps N]]] | --tabular FILE --label COL [--drop-cols A,B])"
     " [--valid PATH [--valid-labels IDX]] --out MODEL.lpm [--device auto|cpu|cuda]\n"
     "       lepton-diagnosis eval --model MODEL.lpm (--images PATH [--labels IDX] | --text FILE |"
     " --tabular FILE) --json [--prevalence auto|LABEL=P,...]\n"
@@ -87,16 +97,47 @@ static void dataset_free(dataset *d)
     memset(d, 0, sizeof *d);
 }
 
-static lp_status load_images(const char *path, const char *labels, dataset *d, lp_err *err)
+/* Pixels src (h, w, c) uint8 interleaved as floats (C, H, W) in [0, 1]: channels converted
+ * (gray -> RGB replicated, RGB -> gray by libjpeg's luma weights 0.299, 0.587, 0.114) and
+ * resized bilinearly (lp_image_resize) to H x W. Unchanged in shape, exactly px / 255. */
+static lp_status convert_image(const uint8_t *src, size_t h, size_t w, size_t c, size_t C,
+                               size_t H, size_t W, float *out, lp_err *err)
+{
+    lp_image in = {w, h, C, lp_mallocarray(h * w, C)}, rs = {0};
+    if (!in.px)
+        return lp_err_set(err, LP_ENOMEM, "out of memory converting an image");
+    for (size_t i = 0; i < h * w; i++) {
+        const uint8_t *p = src + i * c;
+        if (c == C)
+            memcpy(in.px + i * C, p, C);
+        else if (C == 3)
+            memset(in.px + i * 3, p[0], 3);
+        else
+            in.px[i] = (uint8_t)((299 * p[0] + 587 * p[1] + 114 * p[2] + 500) / 1000);
+    }
+    lp_status st = h == H && w == W ? LP_OK : lp_image_resize(&in, W, H, &rs, err);
+    if (!st)
+        lp_image_to_chw(rs.px ? &rs : &in, out);
+    lp_image_clear(&in);
+    lp_image_clear(&rs);
+    return st;
+}
+
+/* Read PATH: a folder of class sub-folders at c channels and h x w (all three required), or
+ * an IDX images file with its labels, kept as stored when c, h, w are 0 (each may be given:
+ * the images are converted to it). d->classes are the folder names, or "0".."k-1" for IDX
+ * (k one more than the largest label). */
+static lp_status load_images(const char *path, const char *labels, size_t c, size_t h, size_t w,
+                             dataset *d, lp_err *err)
 {
     memset(d, 0, sizeof *d);
     struct stat sb;
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         lp_image_set s;
-        lp_status st = lp_image_set_read_folder(path, 1, 28, 28, NULL, &s, err);
+        lp_status st = lp_image_set_read_folder(path, c, h, w, NULL, &s, err);
         if (st)
             return st;
-        d->n = s.n, d->c = 1, d->h = 28, d->w = 28, d->k = s.n_classes;
+        d->n = s.n, d->c = c, d->h = h, d->w = w, d->k = s.n_classes;
         d->x = s.x, d->y = s.y, d->classes = s.classes;
         return LP_OK;
     }
@@ -106,17 +147,23 @@ static lp_status load_images(const char *path, const char *labels, dataset *d, l
     lp_status st = lp_idx_read(path, labels, &x, err);
     if (st)
         return st;
-    size_t plane = x.h * x.w;
-    d->n = x.n, d->c = 1, d->h = x.h, d->w = x.w;
-    d->x = lp_mallocarray(x.n, plane * sizeof *d->x);
+    d->n = x.n, d->c = c ? c : x.c, d->h = h ? h : x.h, d->w = w ? w : x.w;
+    size_t dd = d->c * d->h * d->w, plane = x.h * x.w;
+    d->x = lp_mallocarray(x.n, dd * sizeof *d->x);
     d->y = lp_mallocarray(x.n ? x.n : 1, sizeof *d->y);
     if (!d->x || !d->y) {
         lp_idx_clear(&x);
         dataset_free(d);
         return lp_err_set(err, LP_ENOMEM, "out of memory for %zu images", x.n);
     }
-    for (size_t i = 0; i < x.n * plane; i++)
-        d->x[i] = (float)x.px[i] / 255.0f;
+    if (x.c == 1 && d->c == 1 && d->h == x.h && d->w == x.w) {
+        for (size_t i = 0; i < x.n * plane; i++)
+            d->x[i] = (float)x.px[i] / 255.0f;
+    } else {
+        for (size_t i = 0; i < x.n && !st; i++)
+            st = convert_image(x.px + i * plane * x.c, x.h, x.w, x.c, d->c, d->h, d->w,
+                               d->x + i * dd, err);
+    }
     size_t k = 0;
     for (size_t i = 0; i < x.n; i++) {
         d->y[i] = x.labels[i];
@@ -131,7 +178,78 @@ static lp_status load_images(const char *path, const char *labels, dataset *d, l
         snprintf(b, sizeof b, "%zu", j);
         d->classes[j] = lp_strdup(b);
     }
+    if (!st && !d->classes)
+        st = lp_err_set(err, LP_ENOMEM, "out of memory for %zu classes", k);
+    if (st)
+        dataset_free(d);
+    return st;
+}
+
+/* Relabel d to the class list names (k) of a model or a training set: a class folder maps by
+ * its name; an IDX label is the class's number already and must be below k. A folder whose
+ * name is not among names, or a label >= k, is an error naming it and listing names. A data
+ * set may hold fewer classes than names (an evaluation set with one class). */
+static lp_status map_classes(dataset *d, const char *path, const char *const *names, size_t k,
+                             const char *whose, lp_err *err)
+{
+    struct stat sb;
+    bool folder = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+    int32_t map[256];
+    size_t nd = d->k < 256 ? d->k : 256;
+    for (size_t j = 0; j < nd; j++) {
+        map[j] = folder ? -1 : j < k ? (int32_t)j : -1;
+        for (size_t t = 0; folder && t < k; t++)
+            if (strcmp(d->classes[j], names[t]) == 0)
+                map[j] = (int32_t)t;
+    }
+    for (size_t i = 0; i < d->n; i++) {
+        size_t j = (size_t)d->y[i];
+        if (j < nd && map[j] >= 0) {
+            d->y[i] = map[j];
+            continue;
+        }
+        char list[1024] = "";
+        for (size_t t = 0, len = 0; t < k && len + 4 < sizeof list; t++)
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s'%s'", t ? ", " : "",
+                                    names[t]);
+        if (folder)
+            return lp_err_set(err, LP_EINVAL, "%s: class folder '%s' is not a class of %s "
+                              "(its classes: %s); rename or remove that folder", path,
+                              j < d->k ? d->classes[j] : "?", whose, list);
+        return lp_err_set(err, LP_EINVAL, "%s: image %zu has label %zu, but %s has %zu classes "
+                          "(labels 0..%zu: %s)", path, i, j, whose, k, k - 1, list);
+    }
     return LP_OK;
+}
+
+/* --channels 1|3 and --size N|WxH of train --images into *c, *h, *w (unchanged when absent).
+ * The exit status of a usage error, or -1. */
+static int image_flags(int argc, char **argv, size_t *c, size_t *h, size_t *w)
+{
+    const char *ch = flag(argc, argv, "--channels"), *sz = flag(argc, argv, "--size");
+    if (ch) {
+        if (strcmp(ch, "1") && strcmp(ch, "3")) {
+            fprintf(stderr, "lepton-diagnosis train: --channels %s: expected 1 (gray) or 3 "
+                    "(RGB)\n", ch);
+            return 2;
+        }
+        *c = (size_t)atoi(ch);
+    }
+    if (sz) {
+        unsigned long a = 0, b = 0;
+        int used = 0;
+        int got = sscanf(sz, "%lux%lu%n", &a, &b, &used);
+        if (got == 1 && strspn(sz, "0123456789") == strlen(sz))
+            b = a, used = (int)strlen(sz);
+        if ((got != 1 && got != 2) || (size_t)used != strlen(sz) || a < 4 || b < 4 || a > 1024 ||
+            b > 1024) {
+            fprintf(stderr, "lepton-diagnosis train: --size %s: expected N or WxH, each in "
+                    "4..1024\n", sz);
+            return 2;
+        }
+        *w = a, *h = b;
+    }
+    return -1;
 }
 
 static dx_train_opts train_opts_from_env(void)
@@ -169,9 +287,19 @@ static dx_train_opts train_opts_from_env(void)
 
 /* ---- lp_model paths (text / tabular) ------------------------------------------------------ */
 
+/* A JSON string literal of s (caller frees). */
+static char *json_quote(const char *s)
+{
+    cJSON *j = cJSON_CreateString(s);
+    char *t = j ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    return t; /* cJSON's default allocator is malloc */
+}
+
 /* The eval JSON's metrics, without the closing brace: n, accuracy, macro_f1, auroc, ece,
- * top3_accuracy, abstained; a metric that is not a number (AUROC with one class present, a
- * regression model's accuracy) is null, so the line stays JSON. */
+ * top3_accuracy, abstained, auroc_classes (the classes the AUROC averages) and, when AUROC is
+ * null or leaves classes out, auroc_note saying why; a metric that is not a number (AUROC
+ * with one class present, a regression model's accuracy) is null, so the line stays JSON. */
 static void print_metrics(const dx_eval *ev)
 {
     const char *key[5] = {"accuracy", "macro_f1", "auroc", "ece", "top3_accuracy"};
@@ -183,7 +311,12 @@ static void print_metrics(const dx_eval *ev)
         else
             printf(",\"%s\":null", key[i]);
     }
-    printf(",\"abstained\":%zu", ev->abstained);
+    printf(",\"abstained\":%zu,\"auroc_classes\":%zu", ev->abstained, ev->auroc_classes);
+    if (ev->auroc_note[0]) {
+        char *note = json_quote(ev->auroc_note);
+        printf(",\"auroc_note\":%s", note ? note : "null");
+        free(note);
+    }
 }
 
 static lp_status eval_frame(const char *model, const char *file, lp_err *err)
@@ -212,9 +345,9 @@ static lp_status eval_frame(const char *model, const char *file, lp_err *err)
         /* calibrated probabilities; ECE, top-3 and abstentions from them; labels by class text.
          * The temperature keeps every row's class order, so accuracy and F1 are the model's. */
         size_t n = p.n, k = p.k, top3 = 0, abstained = 0;
-        if (p.task != LP_TASK_REGRESSION)
-            dx_tabular_apply(&cal, p.out, n, k);
         int32_t *y = lp_mallocarray(n, sizeof *y);
+        dx_eval out = {.n = ev.n, .accuracy = ev.accuracy, .macro_f1 = ev.macro_f1,
+                       .auroc = ev.auroc};
         const lp_column *col = lp_frame_col(f, j);
         for (size_t i = 0; y && i < n; i++) {
             char buf[256];
@@ -224,22 +357,32 @@ static lp_status eval_frame(const char *model, const char *file, lp_err *err)
                 if (s && strcmp(s, lp_model_class(m, c)) == 0)
                     y[i] = (int32_t)c;
             size_t better = 0;
-            double top = 0;
-            for (size_t c = 0; c < k; c++) {
+            for (size_t c = 0; c < k; c++)
                 better += y[i] >= 0 && p.out[i * k + c] > p.out[i * k + (size_t)y[i]];
-                top = fmax(top, p.out[i * k + c]);
-            }
             top3 += y[i] >= 0 && better < 3;
+        }
+        /* AUROC over the classes present, on the uncalibrated probabilities (the temperature
+         * keeps each row's order of classes, not each class's order of rows) */
+        if (y && p.task != LP_TASK_REGRESSION && k >= 2 && k <= 64)
+            st = dx_auroc(y, p.out, n, k, &out.auroc, &out.auroc_classes, out.auroc_note,
+                          sizeof out.auroc_note, err);
+        if (p.task != LP_TASK_REGRESSION)
+            dx_tabular_apply(&cal, p.out, n, k);
+        for (size_t i = 0; y && i < n; i++) {
+            double top = 0;
+            for (size_t c = 0; c < k; c++)
+                top = fmax(top, p.out[i * k + c]);
             abstained += p.task != LP_TASK_REGRESSION && top < cal.abstain_p;
         }
         double ece = NAN;
         if (y)
             lp_metrics_ece(y, p.out, n, k, LP_METRICS_ECE_BINS_DEFAULT, &ece, NULL);
-        dx_eval out = {.n = ev.n, .abstained = abstained, .accuracy = ev.accuracy,
-                       .macro_f1 = ev.macro_f1, .auroc = ev.auroc, .ece = ece,
-                       .top3_accuracy = n ? (double)top3 / (double)n : NAN};
-        print_metrics(&out);
-        printf("}\n");
+        out.abstained = abstained, out.ece = ece;
+        out.top3_accuracy = n ? (double)top3 / (double)n : NAN;
+        if (!st) {
+            print_metrics(&out);
+            printf("}\n");
+        }
         free(y);
     }
     lp_predictions_clear(&p);
@@ -286,9 +429,20 @@ static int cmd_train(int argc, char **argv)
             return 2;
         }
         dx_train_opts o = train_opts_from_env();
+        /* --drop-cols A,B: split in place of a copy */
+        const char *dc = flag(argc, argv, "--drop-cols");
+        char *dcopy = dc ? lp_strdup(dc) : NULL, *save = NULL;
+        const char *cols[64];
+        for (char *t = dcopy ? strtok_r(dcopy, ",", &save) : NULL; t && o.n_drop_cols < 64;
+             t = strtok_r(NULL, ",", &save))
+            cols[o.n_drop_cols++] = t;
+        o.drop_cols = cols;
         lp_model *m = NULL;
         dx_tabular_info in;
         st = dx_tabular_train(tab, flag(argc, argv, "--valid"), label, &o, &m, &in, &err);
+        if (!st && in.dropped[0])
+            printf("left out of the features: %s (row identifiers%s)\n", in.dropped,
+                   dc ? " and --drop-cols" : "");
         if (!st)
             st = lp_model_save(m, out, &err);
         if (!st)
@@ -296,12 +450,36 @@ static int cmd_train(int argc, char **argv)
                    "out-of-fold ECE %.4f -> %.4f) on %s -> %s\n",
                    in.C, 5, in.cv_accuracy, in.T, in.ece_before, in.ece_after, tab, out);
         lp_model_free(m);
+        free(dcopy);
     } else {
-        dataset tr, va = {0};
-        st = load_images(images, flag(argc, argv, "--labels"), &tr, &err);
+        /* a folder: 28x28 (PneumoniaMNIST's size), gray unless most sampled images hold
+         * colour; IDX: as stored; --channels / --size override either */
+        struct stat sb;
+        bool folder = stat(images, &sb) == 0 && S_ISDIR(sb.st_mode);
+        size_t c = 0, h = folder ? 28 : 0, w = folder ? 28 : 0;
+        int rc = image_flags(argc, argv, &c, &h, &w);
+        if (rc >= 0)
+            return rc;
+        st = LP_OK;
+        if (folder && c == 0) {
+            size_t nr, ncol;
+            st = lp_image_folder_colour(images, DX_COLOUR_SAMPLE, NULL, &nr, &ncol, &err);
+            c = !st && ncol > 0 && 2 * ncol >= nr ? 3 : 1;
+            if (!st && c == 3)
+                printf("%s: %zu of %zu sampled images hold colour: training on 3 channels (RGB; "
+                       "--channels 1 for gray)\n", images, ncol, nr);
+        }
+        dataset tr = {0}, va = {0};
+        if (!st)
+            st = load_images(images, flag(argc, argv, "--labels"), c, h, w, &tr, &err);
+        if (!st && tr.k < 2)
+            st = lp_err_set(&err, LP_EINVAL, "%s: one class ('%s'); training needs at least 2",
+                            images, tr.classes[0]);
         const char *vp = flag(argc, argv, "--valid");
         if (!st && vp)
-            st = load_images(vp, flag(argc, argv, "--valid-labels"), &va, &err);
+            st = load_images(vp, flag(argc, argv, "--valid-labels"), tr.c, tr.h, tr.w, &va, &err);
+        if (!st && vp)
+            st = map_classes(&va, vp, (const char *const *)tr.classes, tr.k, images, &err);
         dx_image_model *m = NULL;
         dx_train_opts o = train_opts_from_env();
         if (!st)
@@ -314,8 +492,9 @@ static int cmd_train(int argc, char **argv)
         if (!st)
             st = dx_image_model_save(m, out, &err);
         if (!st)
-            printf("trained %s on %zu images in %.1f s -> %s\n%s\n", dx_image_model_version(m),
-                   tr.n, lp_time_since(t0), out, dx_image_model_card(m));
+            printf("trained %s on %zu images (%zux%zu, %zu channel%s) in %.1f s -> %s\n%s\n",
+                   dx_image_model_version(m), tr.n, tr.w, tr.h, tr.c, tr.c == 1 ? "" : "s",
+                   lp_time_since(t0), out, dx_image_model_card(m));
         dx_image_model_free(m);
         dataset_free(&tr);
         dataset_free(&va);
@@ -355,17 +534,19 @@ static int cmd_eval(int argc, char **argv)
         dx_text_model_free(m);
     } else {
         dx_image_model *m = NULL;
-        dataset d;
+        dataset d = {0};
         st = dx_image_model_load(model, &m, &err);
-        if (!st)
-            st = load_images(images, flag(argc, argv, "--labels"), &d, &err);
+        /* read as the model was trained (channels, size); classes matched by name */
         size_t c, h, w;
         if (!st) {
             dx_image_model_shape(m, &c, &h, &w);
-            if (c * h * w != d.c * d.h * d.w)
-                st = lp_err_set(&err, LP_EINVAL, "%s: images are %zux%zu, the model takes %zux%zu",
-                                images, d.h, d.w, h, w);
+            st = load_images(images, flag(argc, argv, "--labels"), c, h, w, &d, &err);
         }
+        const char *names[64];
+        for (size_t j = 0; !st && j < dx_image_model_classes(m) && j < 64; j++)
+            names[j] = dx_image_model_class(m, j);
+        if (!st)
+            st = map_classes(&d, images, names, dx_image_model_classes(m), model, &err);
         /* --prevalence: "auto" estimates the class mix of these images (EM, their labels
          * unread), else LABEL=P,... gives it; predictions are re-weighted to it */
         double to[64];
@@ -398,8 +579,7 @@ static int cmd_eval(int argc, char **argv)
             }
             printf("}\n");
         }
-        if (m)
-            dataset_free(&d);
+        dataset_free(&d);
         dx_image_model_free(m);
     }
     if (st) {

@@ -3,13 +3,17 @@
  * in class folders (images/blob, images/ring, images/bar: a bright disc, an annulus, a
  * vertical bar, each at a seeded random position and size with noise) and symptoms.csv (text,
  * label) of short synthetic symptom descriptions for three conditions. Seeded: the same
- * output every run.   usage: lepton-gen-diagnosis OUT_DIR [PER_CLASS=40]
+ * output every run.   usage: lepton-gen-diagnosis OUT_DIR [PER_CLASS=40] [colour]
+ * "colour" adds colour/red_lesion and colour/green_lesion: 32x32 RGB PNGs of a lesion on
+ * gray skin whose two hues have the same luma (0.299 R + 0.587 G + 0.114 B within 0.5) and
+ * the same random brightness, so only colour tells them apart (a gray model is at chance).
  */
 #include "lepton/lepton.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 static void draw(int cls, lp_rng *r, uint8_t *px)
@@ -30,10 +34,42 @@ static void draw(int cls, lp_rng *r, uint8_t *px)
         }
 }
 
+/* A 32x32 RGB lesion: a disc of hue cls (0 red, 1 green; equal luma) at a random place, size
+ * and brightness, on gray skin, with gray noise. */
+static void draw_lesion(int cls, lp_rng *r, uint8_t *px)
+{
+    static const double hue[2][3] = {{220, 80, 120}, {56, 145, 114}};
+    double cx = 11 + 10 * lp_rng_uniform(r), cy = 11 + 10 * lp_rng_uniform(r);
+    double rad = 5 + 4 * lp_rng_uniform(r), br = 0.8 + 0.4 * lp_rng_uniform(r);
+    for (int y = 0; y < 32; y++)
+        for (int x = 0; x < 32; x++) {
+            bool in = hypot(x - cx, y - cy) < rad;
+            double noise = 12 * lp_rng_normal(r);
+            for (int k = 0; k < 3; k++) {
+                double v = (in ? br * hue[cls][k] : 170) + noise;
+                px[(y * 32 + x) * 3 + k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+        }
+}
+
+static int write_png(const lp_image *img, const char *path)
+{
+    lp_err err;
+    lp_buf b;
+    lp_buf_init(&b);
+    if (lp_image_encode_png(img, &b, &err) || lp_file_write(path, b.data, b.len, &err)) {
+        fprintf(stderr, "gen: %s\n", err.msg);
+        lp_buf_free(&b);
+        return 1;
+    }
+    lp_buf_free(&b);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: lepton-gen-diagnosis OUT_DIR [PER_CLASS=40]\n");
+        fprintf(stderr, "usage: lepton-gen-diagnosis OUT_DIR [PER_CLASS=40] [colour]\n");
         return 2;
     }
     int per = argc > 2 ? atoi(argv[2]) : 40;
@@ -44,21 +80,15 @@ int main(int argc, char **argv)
     mkdir(argv[1], 0755);
     snprintf(path, sizeof path, "%s/images", argv[1]);
     mkdir(path, 0755);
-    lp_err err;
     for (int c = 0; c < 3; c++) {
         snprintf(path, sizeof path, "%s/images/%s", argv[1], names[c]);
         mkdir(path, 0755);
         for (int i = 0; i < per; i++) {
             lp_image img = {28, 28, 1, malloc(784)};
             draw(c, &r, img.px);
-            lp_buf b;
-            lp_buf_init(&b);
             snprintf(path, sizeof path, "%s/images/%s/%03d.png", argv[1], names[c], i);
-            if (lp_image_encode_png(&img, &b, &err) || lp_file_write(path, b.data, b.len, &err)) {
-                fprintf(stderr, "gen: %s\n", err.msg);
+            if (write_png(&img, path))
                 return 1;
-            }
-            lp_buf_free(&b);
             lp_image_clear(&img);
         }
     }
@@ -79,6 +109,26 @@ int main(int argc, char **argv)
                 1 + (int)lp_rng_below(&r, 9), label[c]);
     }
     fclose(f);
+    if (argc > 3 && strcmp(argv[3], "colour") == 0) {
+        /* a stream of its own, so the gray images and texts stay as they were */
+        lp_rng rc;
+        lp_rng_seed(&rc, 20240602);
+        const char *hues[2] = {"red_lesion", "green_lesion"};
+        snprintf(path, sizeof path, "%s/colour", argv[1]);
+        mkdir(path, 0755);
+        for (int c = 0; c < 2; c++) {
+            snprintf(path, sizeof path, "%s/colour/%s", argv[1], hues[c]);
+            mkdir(path, 0755);
+            for (int i = 0; i < per; i++) {
+                lp_image img = {32, 32, 3, malloc(32 * 32 * 3)};
+                draw_lesion(c, &rc, img.px);
+                snprintf(path, sizeof path, "%s/colour/%s/%03d.png", argv[1], hues[c], i);
+                if (write_png(&img, path))
+                    return 1;
+                lp_image_clear(&img);
+            }
+        }
+    }
     printf("wrote %d images per class and %d symptom texts under %s\n", per, 3 * per, argv[1]);
     return 0;
 }

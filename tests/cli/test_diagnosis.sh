@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # test_diagnosis.sh - lepton-diagnosis on the demo data (data/diagnosis, regenerated here by
-# lepton-gen-diagnosis): train / eval (metrics JSON), the service over loopback HTTP with real
+# lepton-gen-diagnosis): train / eval (metrics JSON), eval folders matched to the model's
+# classes by name (one class, some classes, an unknown one, nested sub-folders), AUROC over the
+# classes present, IDX labels and RGB IDX, colour training (3 channels picked by itself, beating
+# gray on hue-only lesions) and the model's size at eval, tabular row identifiers left out, the service over loopback HTTP with real
 # and hostile images (corrupt base64, truncated PNG, a 9000x9000 header, not an image, empty
 # text, non-JSON), integrated-gradients completeness (attributions sum to F(x) - F(0) within
 # 5% + 0.05 at 32 steps), an audit row for each answer and none for failures, and tamper
@@ -37,6 +40,55 @@ check "prevalence given: the named class gets its share" jq -e --arg c "$cls" '.
 check "prevalence: an unknown class is named" bash -c "'$bin' eval --model '$dir/m.lpm' --images '$dir/demo/images' --json --prevalence nosuch=0.2 2>&1 >/dev/null | grep -q \"no class 'nosuch'\""
 check "prevalence: serve refuses auto" bash -c "! '$bin' serve --model '$dir/m.lpm' --port 0 --db '$dir/x.db' --prevalence auto 2>/dev/null"
 check "eval without --json is a usage error" bash -c "! '$bin' eval --model '$dir/m.lpm' --images '$dir/demo/images' 2>/dev/null"
+# eval maps class folders to the model's classes by name, not by sorted position: a folder with
+# one class or some of them is evaluated (their correct counts add up to the whole set's), a
+# folder the model does not know is an error naming it and the model's classes
+acc() { "$bin" eval --model "$dir/m.lpm" --images "$1" --json | jq -r '.accuracy * .n | round'; }
+# jq -e on one JSON value, failing on empty input (where plain jq -e succeeds)
+jq1() { jq -se "length == 1 and (.[0] | $1)" "${@:2}"; }
+for c in bar blob ring; do mkdir -p "$dir/one_$c"; cp -r "$dir/demo/images/$c" "$dir/one_$c/"; done
+mkdir -p "$dir/two"; cp -r "$dir/demo/images/bar" "$dir/demo/images/ring" "$dir/two/"
+all=$(acc "$dir/demo/images"); a_bar=$(acc "$dir/one_bar"); a_blob=$(acc "$dir/one_blob")
+a_ring=$(acc "$dir/one_ring"); a_two=$(acc "$dir/two")
+check "one-class folders are evaluated and add up ($a_bar + $a_blob + $a_ring = $all)" \
+  test "$((a_bar + a_blob + a_ring))" = "$all"
+check "two of three classes map by name ($a_two = $a_bar + $a_ring)" test "$a_two" = "$((a_bar + a_ring))"
+"$bin" eval --model "$dir/m.lpm" --images "$dir/two" --json >"$dir/two.json"
+check "AUROC over the classes present" jq1 '.auroc > 0.5 and .auroc_classes == 2' "$dir/two.json"
+"$bin" eval --model "$dir/m.lpm" --images "$dir/one_ring" --json >"$dir/one.json"
+check "one class: AUROC null with a reason" jq1 '.auroc == null and .auroc_classes == 0 and
+  (.auroc_note | test("one class"))' "$dir/one.json"
+mkdir -p "$dir/extra/a_extra"; cp -r "$dir/demo/images/"* "$dir/extra/"; cp "$dir/demo/images/ring/003.png" "$dir/extra/a_extra/"
+check "an unknown class folder is named with the model's classes" bash -c "! '$bin' eval --model '$dir/m.lpm' --images '$dir/extra' --json 2>'$dir/extra.err' >/dev/null && grep -q \"'a_extra' is not a class\" '$dir/extra.err' && grep -q \"'bar', 'blob', 'ring'\" '$dir/extra.err'"
+# images in sub-folders of a class folder count as that class
+mkdir -p "$dir/nested/ring/site_a/day1" "$dir/nested/bar"
+cp "$dir/demo/images/ring/"00*.png "$dir/nested/ring/site_a/"; cp "$dir/demo/images/ring/"01*.png "$dir/nested/ring/site_a/day1/"
+cp "$dir/demo/images/ring/"02*.png "$dir/nested/ring/"; cp "$dir/demo/images/bar/"0*.png "$dir/nested/bar/"
+check "nested sub-folders are read" bash -c "'$bin' eval --model '$dir/m.lpm' --images '$dir/nested' --json | jq -se 'length == 1 and .[0].n == 60'"
+# IDX: a label the model does not have is named; an N x H x W x 3 IDX (magic 08 04) loads
+{ printf '\0\0\x08\x03\0\0\0\x0a\0\0\0\x1c\0\0\0\x1c'; head -c 7840 /dev/urandom; } >"$dir/g.idx"
+{ printf '\0\0\x08\x04\0\0\0\x0a\0\0\0\x1c\0\0\0\x1c\0\0\0\x03'; head -c 23520 /dev/urandom; } >"$dir/rgb.idx"
+printf '\0\0\x08\x01\0\0\0\x0a\0\1\2\0\1\2\0\1\2\7' >"$dir/l7.idx"
+printf '\0\0\x08\x01\0\0\0\x0a\0\1\2\0\1\2\0\1\2\1' >"$dir/l2.idx"
+check "IDX: a label past the model's classes is named" bash -c "'$bin' eval --model '$dir/m.lpm' --images '$dir/g.idx' --labels '$dir/l7.idx' --json 2>&1 >/dev/null | grep -q 'label 7, but .* has 3 classes'"
+check "IDX: RGB images evaluate on a gray model" bash -c "'$bin' eval --model '$dir/m.lpm' --images '$dir/rgb.idx' --labels '$dir/l2.idx' --json | jq -se 'length == 1 and .[0].n == 10'"
+DX_EPOCHS=1 "$bin" train --images "$dir/rgb.idx" --labels "$dir/l2.idx" --out "$dir/rgbidx.lpm" >"$dir/rgbidx.out" 2>&1
+check "IDX: RGB images train a 3-channel model" grep -q '"input_shape":"3x28x28"' "$dir/rgbidx.out"
+# colour: two lesion hues of equal luma; a colour folder trains on 3 channels by itself (and
+# says so) and tells them apart, the same net on gray cannot; eval reads the model's size
+"$gen" "$dir/col" 80 colour >/dev/null
+for h in red_lesion green_lesion; do mkdir -p "$dir/colte/$h"; mv "$dir/col/colour/$h/"06*.png "$dir/col/colour/$h/"07*.png "$dir/colte/$h/"; done
+DX_EPOCHS=6 "$bin" train --images "$dir/col/colour" --size 16 --out "$dir/c3.lpm" >"$dir/c3.out" 2>&1
+DX_EPOCHS=6 "$bin" train --images "$dir/col/colour" --size 16 --channels 1 --out "$dir/c1.lpm" >"$dir/c1.out" 2>&1
+check "a colour folder trains on 3 channels and says so" grep -q 'hold colour: training on 3 channels' "$dir/c3.out"
+check "the model keeps channels and size" grep -q '"input_shape":"3x16x16"' "$dir/c3.out"
+a3=$("$bin" eval --model "$dir/c3.lpm" --images "$dir/colte" --json | jq .accuracy)
+a1=$("$bin" eval --model "$dir/c1.lpm" --images "$dir/colte" --json | jq .accuracy)
+check "colour beats gray on hue-only lesions ($a3 vs $a1)" jq -en "$a3 >= 0.9 and $a3 >= $a1 + 0.2"
+check "gray demo images train on 1 channel" bash -c "! grep -q 'hold colour' '$dir/train.out' && grep -q '28x28, 1 channel' '$dir/train.out'"
+check "--channels 2 is a usage error" bash -c "'$bin' train --images '$dir/demo/images' --channels 2 --out '$dir/x.lpm' 2>&1 | grep -q 'expected 1 (gray) or 3'"
+check "--size 0 is a usage error" bash -c "'$bin' train --images '$dir/demo/images' --size 0 --out '$dir/x.lpm' 2>&1 | grep -q 'expected N or WxH'"
+check "training on one class is refused" bash -c "'$bin' train --images '$dir/one_ring' --out '$dir/x.lpm' 2>&1 | grep -q 'training needs at least 2'"
 check "text model trains" "$bin" train --text "$dir/demo/symptoms.csv" --out "$dir/t.lpm"
 "$bin" eval --model "$dir/t.lpm" --text "$dir/demo/symptoms.csv" --json >"$dir/teval.json"
 check "text eval accuracy" jq -e '.accuracy > 0.9' "$dir/teval.json"
@@ -50,10 +102,16 @@ check "tabular train reports C, T and the out-of-fold ECE" grep -Eq 'C = [0-9.]+
 check "tabular eval: accuracy, ECE, abstentions" jq -e '.n == 300 and .accuracy > 0.8 and .ece >= 0 and .ece < 0.1 and .abstained >= 0 and .abstained < 300' "$dir/tabeval.json"
 check "tabular: a missing label column is named" bash -c "'$bin' train --tabular '$dir/tab.csv' --label nosuch --out '$dir/x.lpm' 2>&1 | grep -q nosuch"
 check "tabular: a numeric target is refused (more than 64 classes)" bash -c "'$bin' train --tabular '$dir/tab.csv' --label x0 --out '$dir/x.lpm' 2>&1 | grep -q 'more than 64 distinct values'"
+# row identifiers are not features: a numeric id column (named so, all distinct) and a text
+# column with a distinct value per row; --drop-cols adds more and names one that is missing
+awk -F, 'NR == 1 { print "id,patient," $0; next } { printf "%d,p%05d,%s\n", 1000 + 7 * NR, NR, $0 }' "$dir/tab.csv" >"$dir/tabid.csv"
+"$bin" train --tabular "$dir/tabid.csv" --label y --drop-cols x1 --out "$dir/tabid.lpm" >"$dir/tabid.out" 2>&1
+check "tabular: id, text identifiers, row and --drop-cols left out" grep -q 'left out of the features: x1, row, id, patient' "$dir/tabid.out"
+check "tabular: a --drop-cols column that is missing is named" bash -c "'$bin' train --tabular '$dir/tab.csv' --label y --drop-cols nosuch --out '$dir/x.lpm' 2>&1 | grep -q \"no column 'nosuch' to drop\""
 head -41 "$dir/tab.csv" >"$dir/tab40.csv"
 check "tabular: a class with one row is refused, naming it" bash -c "'$bin' train --tabular '$dir/tab40.csv' --label x1 --out '$dir/x.lpm' 2>&1 | grep -q \"label '.*' has 1 row\""
 head -1 "$dir/tab.csv" >"$dir/tab1.csv"; grep ',sick$' "$dir/tab.csv" | head -5 >>"$dir/tab1.csv"
-check "tabular eval on one class: AUROC null, still JSON" bash -c "'$bin' eval --model '$dir/tab.lpm' --tabular '$dir/tab1.csv' --json | jq -e '.auroc == null and .n == 5'"
+check "tabular eval on one class: AUROC null, still JSON" bash -c "'$bin' eval --model '$dir/tab.lpm' --tabular '$dir/tab1.csv' --json | jq -se 'length == 1 and (.[0] | .auroc == null and .n == 5 and .auroc_classes == 0)'"
 
 "$bin" serve --model "$dir/m.lpm" --port 0 --db "$dir/a.db" >"$dir/serve.out" 2>"$dir/serve.err" &
 pid=$!

@@ -6,7 +6,7 @@
  * temperature scaling; a trained model answers with the mean of its single-view answers over
  * the views, keeps doing so after save / load; a file of format 1 (no views) still loads as one
  * view; a newer format or a bad view count is refused with a message; the card names the kept
- * epoch, the last one with keep_last.
+ * epoch, the last one with keep_last; AUROC averages the classes present.
  */
 #include "lp_test.h"
 
@@ -382,6 +382,61 @@ static void test_prevalence(void **state)
     free(old);
 }
 
+/* AUROC over the classes present: with every class present it is libcore's macro one-vs-rest
+ * (and binary AUROC for two); IDX labels 0, 1, 5 of a six-class model (2..4 empty) average the
+ * three present classes instead of giving up; one class present is NaN with a reason. */
+static void test_auroc_present(void **state)
+{
+    (void)state;
+    lp_err err;
+    enum { N = 12, K = 6 };
+    int32_t y[N] = {0, 1, 5, 0, 1, 5, 0, 1, 5, 0, 1, 5};
+    double p[N * K];
+    lp_rng r;
+    lp_rng_seed(&r, 7);
+    for (size_t i = 0; i < N; i++) {
+        double s = 0;
+        for (size_t c = 0; c < K; c++)
+            s += p[i * K + c] = lp_rng_uniform(&r) + (c == (size_t)y[i] ? 0.5 : 0);
+        for (size_t c = 0; c < K; c++)
+            p[i * K + c] /= s;
+    }
+    double a, want = 0, ac;
+    size_t used;
+    char note[160];
+    assert_int_equal(dx_auroc(y, p, N, K, &a, &used, note, sizeof note, &err), LP_OK);
+    assert_int_equal(used, 3);
+    assert_non_null(strstr(note, "3 classes present"));
+    int32_t yc[N];
+    double sc[N];
+    for (int c = 0; c < K; c += c == 1 ? 4 : 1) {
+        for (size_t i = 0; i < N; i++)
+            yc[i] = y[i] == c, sc[i] = p[i * K + (size_t)c];
+        assert_int_equal(lp_metrics_auroc(yc, sc, N, &ac, &err), LP_OK);
+        want += ac / 3;
+    }
+    assert_true(fabs(a - want) < 1e-12);
+    /* all present: libcore's macro one-vs-rest exactly */
+    int32_t y3[N];
+    double p3[N * 3];
+    for (size_t i = 0; i < N; i++) {
+        y3[i] = (int32_t)(i % 3);
+        for (size_t c = 0; c < 3; c++)
+            p3[i * 3 + c] = p[i * K + c];
+    }
+    assert_int_equal(dx_auroc(y3, p3, N, 3, &a, &used, note, sizeof note, &err), LP_OK);
+    assert_int_equal(lp_metrics_auroc_ovr(y3, p3, N, 3, &want, &err), LP_OK);
+    assert_true(fabs(a - want) < 1e-12 && used == 3 && note[0] == '\0');
+    /* binary with one class: NaN and why */
+    int32_t y1[N] = {0};
+    double p2[N * 2];
+    for (size_t i = 0; i < N; i++)
+        p2[2 * i] = p[i * K], p2[2 * i + 1] = 1 - p[i * K];
+    assert_int_equal(dx_auroc(y1, p2, N, 2, &a, &used, note, sizeof note, &err), LP_OK);
+    assert_true(isnan(a) && used == 0);
+    assert_non_null(strstr(note, "one class present"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_temperature),
         cmocka_unit_test(test_model_views_and_file),
         cmocka_unit_test(test_prevalence),
+        cmocka_unit_test(test_auroc_present),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

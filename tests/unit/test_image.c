@@ -30,8 +30,10 @@ static void png_bytes(const lp_image *img, lp_buf *b)
     assert_int_equal(lp_image_encode_png(img, b, &err), LP_OK);
 }
 
-/* JPEG of img at quality 95 through libjpeg's memory destination. */
-static void jpeg_bytes(const lp_image *img, uint8_t **out, size_t *len)
+/* JPEG at quality 95 through libjpeg's memory destination of w x h pixels px (h, w, c) in
+ * colour space in, stored as colour space as (JCS_UNKNOWN: libjpeg's default for in). */
+static void jpeg_encode(size_t w, size_t h, size_t c, const uint8_t *px, J_COLOR_SPACE in,
+                        J_COLOR_SPACE as, uint8_t **out, size_t *len)
 {
     struct jpeg_compress_struct ci;
     struct jpeg_error_mgr je;
@@ -40,21 +42,43 @@ static void jpeg_bytes(const lp_image *img, uint8_t **out, size_t *len)
     unsigned char *mem = NULL;
     unsigned long size = 0;
     jpeg_mem_dest(&ci, &mem, &size);
-    ci.image_width = (JDIMENSION)img->w;
-    ci.image_height = (JDIMENSION)img->h;
-    ci.input_components = (int)img->c;
-    ci.in_color_space = img->c == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    ci.image_width = (JDIMENSION)w;
+    ci.image_height = (JDIMENSION)h;
+    ci.input_components = (int)c;
+    ci.in_color_space = in;
     jpeg_set_defaults(&ci);
+    if (as != JCS_UNKNOWN)
+        jpeg_set_colorspace(&ci, as);
     jpeg_set_quality(&ci, 95, TRUE);
     jpeg_start_compress(&ci, TRUE);
     while (ci.next_scanline < ci.image_height) {
-        JSAMPROW row = img->px + (size_t)ci.next_scanline * img->w * img->c;
+        JSAMPROW row = (JSAMPROW)px + (size_t)ci.next_scanline * w * c;
         jpeg_write_scanlines(&ci, &row, 1);
     }
     jpeg_finish_compress(&ci);
     jpeg_destroy_compress(&ci);
     *out = mem;
     *len = size;
+}
+
+/* JPEG of a gray or RGB img. */
+static void jpeg_bytes(const lp_image *img, uint8_t **out, size_t *len)
+{
+    jpeg_encode(img->w, img->h, img->c, img->px, img->c == 1 ? JCS_GRAYSCALE : JCS_RGB,
+                JCS_UNKNOWN, out, len);
+}
+
+/* A CMYK JPEG (ycck: stored as YCCK) of w x h pixels of one ink mix, written with the Adobe
+ * marker libjpeg adds for CMYK, in Photoshop's inverted convention (255 - ink). */
+static void cmyk_jpeg_bytes(size_t w, size_t h, const uint8_t ink[4], bool ycck, uint8_t **out,
+                            size_t *len)
+{
+    uint8_t *px = malloc(4 * w * h);
+    for (size_t i = 0; i < w * h; i++)
+        for (int k = 0; k < 4; k++)
+            px[4 * i + (size_t)k] = (uint8_t)(255 - ink[k]);
+    jpeg_encode(w, h, 4, px, JCS_CMYK, ycck ? JCS_YCCK : JCS_CMYK, out, len);
+    free(px);
 }
 
 static void maybe_seed(const char *name, const void *data, size_t len)
@@ -193,6 +217,40 @@ static void test_jpeg(void **state)
     assert_int_equal(lp_image_decode("xxxx", 4, "x", &o, &out, &err), LP_EINVAL);
 }
 
+/* A CMYK (and a YCCK) JPEG decodes to RGB, or to gray by luma, instead of being refused:
+ * ink C 0, M 200, Y 200, K 0 is RGB (255, 55, 55), luma 115. */
+static void test_jpeg_cmyk(void **state)
+{
+    (void)state;
+    lp_err err;
+    const uint8_t ink[4] = {0, 200, 200, 0};
+    for (int ycck = 0; ycck < 2; ycck++) {
+        uint8_t *j;
+        size_t jl;
+        lp_image out;
+        cmyk_jpeg_bytes(16, 8, ink, ycck, &j, &jl);
+        maybe_seed(ycck ? "ycck.jpg" : "cmyk.jpg", j, jl);
+        assert_int_equal(lp_image_decode(j, jl, "cmyk.jpg", NULL, &out, &err), LP_OK);
+        assert_int_equal(out.c, 3);
+        assert_int_equal(out.w, 16);
+        assert_true(abs((int)out.px[3 * 20] - 255) <= 6);
+        assert_true(abs((int)out.px[3 * 20 + 1] - 55) <= 6);
+        assert_true(abs((int)out.px[3 * 20 + 2] - 55) <= 6);
+        assert_true(lp_image_has_colour(&out));
+        lp_image_clear(&out);
+        lp_image_opts o = lp_image_opts_default();
+        o.channels = 1;
+        assert_int_equal(lp_image_decode(j, jl, "cmyk.jpg", &o, &out, &err), LP_OK);
+        assert_int_equal(out.c, 1);
+        assert_true(abs((int)out.px[20] - 115) <= 6);
+        lp_image_clear(&out);
+        /* a truncated one is still an error naming it */
+        assert_int_equal(lp_image_decode(j, jl / 2, "half.jpg", NULL, &out, &err), LP_EFORMAT);
+        assert_non_null(strstr(err.msg, "half.jpg"));
+        free(j);
+    }
+}
+
 static void test_resize(void **state)
 {
     (void)state;
@@ -250,6 +308,23 @@ static void test_idx(void **state)
     assert_non_null(strstr(err.msg, "2 images but"));
     assert_non_null(strstr(err.msg, "3 labels"));
     assert_null(x.px);
+    /* N x H x W x C colour images (magic 08 04): 2 images of 1x2 RGB; 2 channels refused */
+    uint8_t rgb[20 + 2 * 2 * 3] = {0, 0, 8, 4, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3};
+    for (int i = 0; i < 12; i++)
+        rgb[20 + i] = (uint8_t)(i * 10);
+    assert_int_equal(lp_idx_parse_images(rgb, sizeof rgb, "rgb", &x, &err), LP_OK);
+    assert_true(x.n == 2 && x.h == 1 && x.w == 2 && x.c == 3 && x.px[11] == 110);
+    lp_idx_clear(&x);
+    assert_int_equal(lp_idx_parse_images(imgs, sizeof imgs, "gray", &x, &err), LP_OK);
+    assert_int_equal(x.c, 1);
+    lp_idx_clear(&x);
+    assert_int_equal(lp_idx_parse_images(rgb, sizeof rgb - 1, "rgb", &x, &err), LP_EFORMAT);
+    rgb[19] = 2;
+    assert_int_equal(lp_idx_parse_images(rgb, sizeof rgb, "rgb2", &x, &err), LP_EFORMAT);
+    assert_non_null(strstr(err.msg, "2 channels"));
+    /* a header whose sizes overflow 64 bits is a size mismatch, not a wrap-around */
+    uint8_t huge[20] = {0, 0, 8, 4, 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 3};
+    assert_int_equal(lp_idx_parse_images(huge, sizeof huge, "huge", &x, &err), LP_EFORMAT);
     free(pi);
     free(pl);
     free(pl3);
@@ -298,12 +373,60 @@ static void test_folder(void **state)
     free(root);
 }
 
+/* Images in sub-folders of a class folder belong to that class; one class is read (an
+ * evaluation set); no class folder is an error; colour is counted per image. */
+static void test_folder_nested(void **state)
+{
+    (void)state;
+    char *root = lp_test_tmpfile("nested");
+    char path[1024];
+    lp_err err;
+    mkdir(root, 0755);
+    snprintf(path, sizeof path, "%s/only", root);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/only/siteA", root);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/only/siteA/deeper", root);
+    mkdir(path, 0755);
+    const char *files[3] = {"only/b.png", "only/siteA/a.png", "only/siteA/deeper/c.png"};
+    for (int i = 0; i < 3; i++) {
+        lp_image img = make(6, 6, 3);
+        memset(img.px, 0, 6 * 6 * 3);
+        for (size_t p = 0; i == 1 && p < 36; p++)
+            img.px[3 * p] = 200; /* red: colour */
+        lp_buf b;
+        png_bytes(&img, &b);
+        snprintf(path, sizeof path, "%s/%s", root, files[i]);
+        lp_test_write(path, b.data, b.len);
+        lp_buf_free(&b);
+        lp_image_clear(&img);
+    }
+    lp_image_set s;
+    assert_int_equal(lp_image_set_read_folder(root, 3, 4, 4, NULL, &s, &err), LP_OK);
+    assert_int_equal(s.n, 3);
+    assert_int_equal(s.n_classes, 1);
+    assert_string_equal(s.classes[0], "only");
+    /* byte order of relative paths: b.png, siteA/a.png, siteA/deeper/c.png */
+    assert_true(s.x[0] == 0.0f && s.x[48] > 0.7f && s.x[2 * 48] == 0.0f);
+    lp_image_set_clear(&s);
+    size_t nr, nc;
+    assert_int_equal(lp_image_folder_colour(root, 0, NULL, &nr, &nc, &err), LP_OK);
+    assert_true(nr == 3 && nc == 1);
+    char *empty = lp_test_tmpfile("noclasses");
+    mkdir(empty, 0755);
+    assert_int_equal(lp_image_set_read_folder(empty, 1, 4, 4, NULL, &s, &err), LP_EINVAL);
+    assert_non_null(strstr(err.msg, "no class sub-folders"));
+    free(empty);
+    free(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_png_roundtrip), cmocka_unit_test(test_png_huge),
         cmocka_unit_test(test_jpeg),          cmocka_unit_test(test_resize),
         cmocka_unit_test(test_idx),           cmocka_unit_test(test_folder),
+        cmocka_unit_test(test_jpeg_cmyk),     cmocka_unit_test(test_folder_nested),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

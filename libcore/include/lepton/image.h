@@ -5,8 +5,9 @@
  *
  * An lp_image holds 8-bit pixels row-major and interleaved: (h, w, c) with c = 1 (gray) or 3
  * (RGB). Decoders never trust their input: a corrupt or truncated file, an image over the
- * pixel limit (checked from the header, before any pixel buffer is allocated), or a colour
- * model that cannot be converted (CMYK JPEG) is an error naming the input, never a crash.
+ * pixel limit (checked from the header, before any pixel buffer is allocated) is an error
+ * naming the input, never a crash. A CMYK or YCCK JPEG is converted to RGB (Adobe files
+ * read as inverted CMYK, Photoshop's convention).
  * Channel handling: the caller asks for 1 (gray: RGB converted by the sRGB luma weights of
  * libpng / libjpeg), 3 (RGB: gray replicated), or 0 (keep: gray stays 1, anything with
  * colour becomes 3); alpha is composited over black (PNG) and dropped.
@@ -40,7 +41,7 @@ lp_status lp_image_opts_check(const lp_image_opts *o, lp_err *err);
 void lp_image_clear(lp_image *img); /* frees px and zeroes; NULL is a no-op */
 
 /* Decode a PNG or JPEG (told apart by their magic bytes) from memory. `what` names the input
- * in messages ("upload.png"). Errors: LP_EFORMAT (not PNG / JPEG, corrupt, truncated, CMYK),
+ * in messages ("upload.png"). Errors: LP_EFORMAT (not PNG / JPEG, corrupt, truncated),
  * LP_ETOOBIG (over max_pixels, naming the size and the limit), LP_ENOMEM. *out is new. */
 lp_status lp_image_decode(const void *data, size_t len, const char *what,
                           const lp_image_opts *o, lp_image *out, lp_err *err);
@@ -58,12 +59,14 @@ void lp_image_to_chw(const lp_image *img, float *out);
 lp_status lp_image_encode_png(const lp_image *img, lp_buf *b, lp_err *err);
 
 /* ---- IDX (the MNIST format) ----------------------------------------------------------------
- * Big-endian: images magic 00 00 08 03, u32 n, u32 rows, u32 cols, then n rows cols uint8;
- * labels magic 00 00 08 01, u32 n, then n uint8. A file shorter or longer than its header
+ * Big-endian: images magic 00 00 08 03, u32 n, u32 rows, u32 cols, then n rows cols uint8, or
+ * colour images magic 00 00 08 04, u32 n, u32 rows, u32 cols, u32 channels (1 or 3), then
+ * n rows cols channels uint8 (interleaved, as numpy's (N, H, W, C)); labels magic 00 00 08 01,
+ * u32 n, then n uint8. A file shorter or longer than its header
  * says is LP_EFORMAT naming the path and both sizes. Gzip is read transparently. */
 typedef struct lp_idx {
-    size_t n, h, w;
-    uint8_t *px;     /* (n, h, w) */
+    size_t n, h, w, c; /* c: 1 (magic 08 03) or the 4th dimension (08 04) */
+    uint8_t *px;       /* (n, h, w, c) */
     uint8_t *labels; /* (n) or NULL when no labels file was given */
 } lp_idx;
 
@@ -81,9 +84,12 @@ void lp_idx_clear(lp_idx *x);
 
 /* ---- a folder of class sub-folders ---------------------------------------------------------
  * dir/<class>/<file>.png|.jpg|.jpeg (case-insensitive); classes are the sub-folder names in
- * byte order, files in byte order within each. Every image is decoded (o), converted to
- * `channels` (1 or 3) and resized to (h, w). Hidden entries (dot) are skipped. A file that does
- * not decode is an error naming it; an empty folder or one class only is LP_EINVAL. */
+ * byte order; a class's images are its folder's and its sub-folders' (to 16 levels: a
+ * "normal/siteA/x.png" is class "normal"), by relative path in byte order. Every image is
+ * decoded (o), converted to `channels` (1 or 3) and resized to (h, w). Hidden entries (dot)
+ * are skipped. A file that does not decode is an error naming it; a folder without class
+ * sub-folders or without images is LP_EINVAL. One class is read (an evaluation set may hold
+ * one); a trainer checks for two. */
 typedef struct lp_image_set {
     size_t n, c, h, w;
     float *x;        /* (n, c h w) in [0, 1], CHW per row */
@@ -95,6 +101,18 @@ typedef struct lp_image_set {
 lp_status lp_image_set_read_folder(const char *dir, size_t channels, size_t h, size_t w,
                                    const lp_image_opts *o, lp_image_set *out, lp_err *err);
 void lp_image_set_clear(lp_image_set *s);
+
+/* Colour: an image holds colour when at least LP_IMAGE_COLOUR_SHARE of its pixels have channels
+ * more than LP_IMAGE_COLOUR_SPREAD apart (of 255): JPEG noise on a gray picture saved as RGB
+ * stays well under it, a tinted lesion does not. A 1-channel image never does. */
+#define LP_IMAGE_COLOUR_SPREAD 24
+#define LP_IMAGE_COLOUR_SHARE 0.01
+bool lp_image_has_colour(const lp_image *img);
+/* Decode up to max_files images of a class folder (laid out as lp_image_set_read_folder reads
+ * it; evenly spread over its files in reading order; 0: all) with o's limits, channels kept:
+ * *n_read of them, *n_colour holding colour. Errors as lp_image_set_read_folder. */
+lp_status lp_image_folder_colour(const char *dir, size_t max_files, const lp_image_opts *o,
+                                 size_t *n_read, size_t *n_colour, lp_err *err);
 
 #ifdef __cplusplus
 }

@@ -3,7 +3,8 @@
  *
  * IDX headers are checked against the bytes present before anything is allocated: the pixel
  * count must equal exactly what follows the header, and an images / labels pair must agree on
- * the count. Folder reading decodes with lp_image_decode, so it inherits its limits.
+ * the count. Folder reading decodes with lp_image_decode, so it inherits its limits; a class
+ * folder's images are read from its sub-folders too (up to IMAGE_FOLDER_DEPTH levels).
  */
 #include "lepton/image.h"
 
@@ -26,33 +27,37 @@ lp_status lp_idx_parse_images(const void *data, size_t len, const char *what, lp
         return lp_err_set(err, LP_EINVAL, "%s: out is NULL", what);
     memset(out, 0, sizeof *out);
     const uint8_t *b = data;
-    if (data && len >= 4 && (b[0] || b[1] || b[2] != 0x08 || b[3] != 0x03))
+    bool magic = data && len >= 4 && !b[0] && !b[1] && b[2] == 0x08 && (b[3] == 3 || b[3] == 4);
+    if (data && len >= 4 && !magic)
         return lp_err_set(err, LP_EFORMAT,
-                          "%s: magic %02x %02x %02x %02x, expected 00 00 08 03 (IDX uint8 images)",
+                          "%s: magic %02x %02x %02x %02x, expected 00 00 08 03 (IDX uint8 images) "
+                          "or 00 00 08 04 (N x H x W x C colour images)",
                           what, b[0], b[1], b[2], b[3]);
-    if (!data || len < 16)
-        return lp_err_set(err, LP_EFORMAT, "%s: %zu bytes, shorter than an IDX images header (16)",
-                          what, data ? len : 0);
-    if (b[0] || b[1] || b[2] != 0x08 || b[3] != 0x03)
-        return lp_err_set(err, LP_EFORMAT,
-                          "%s: magic %02x %02x %02x %02x, expected 00 00 08 03 (IDX uint8 images)",
-                          what, b[0], b[1], b[2], b[3]);
-    uint64_t n = be32(b + 4), h = be32(b + 8), w = be32(b + 12);
+    size_t hdr = magic && b[3] == 4 ? 20 : 16;
+    if (!data || len < hdr)
+        return lp_err_set(err, LP_EFORMAT, "%s: %zu bytes, shorter than an IDX images header (%zu)",
+                          what, data ? len : 0, hdr);
+    uint64_t n = be32(b + 4), h = be32(b + 8), w = be32(b + 12), c = hdr == 20 ? be32(b + 16) : 1;
     if (h == 0 || w == 0 || h > 65536 || w > 65536)
         return lp_err_set(err, LP_EFORMAT, "%s: image size %llux%llu, expected 1..65536 each", what,
                           (unsigned long long)h, (unsigned long long)w);
-    uint64_t need = n * h * w;
-    if (need != len - 16)
+    if (c != 1 && c != 3)
+        return lp_err_set(err, LP_EFORMAT, "%s: %llu channels (the 4th dimension), expected 1 "
+                          "(gray) or 3 (RGB)", what, (unsigned long long)c);
+    uint64_t plane = h * w * c; /* <= 3 * 2^32: n * plane can overflow, so compare by division */
+    uint64_t need = n && plane > UINT64_MAX / n ? UINT64_MAX : n * plane;
+    if (need != len - hdr)
         return lp_err_set(err, LP_EFORMAT,
-                          "%s: header says %llu images of %llux%llu (%llu bytes), the file has %zu "
-                          "bytes after the header",
+                          "%s: header says %llu images of %llux%llux%llu (%llu bytes), the file "
+                          "has %zu bytes after the header",
                           what, (unsigned long long)n, (unsigned long long)h,
-                          (unsigned long long)w, (unsigned long long)need, len - 16);
+                          (unsigned long long)w, (unsigned long long)c, (unsigned long long)need,
+                          len - hdr);
     out->px = malloc(need ? need : 1);
     if (!out->px)
         return lp_err_set(err, LP_ENOMEM, "%s: out of memory", what);
-    memcpy(out->px, b + 16, need);
-    out->n = n, out->h = h, out->w = w;
+    memcpy(out->px, b + hdr, need);
+    out->n = n, out->h = h, out->w = w, out->c = c;
     return LP_OK;
 }
 
@@ -126,52 +131,68 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Sorted names of the entries of dir (skipping dot entries); dirs_only selects sub-folders,
- * else image files by extension. *names is a new array of new strings. */
-static lp_status list_dir(const char *dir, bool dirs_only, char ***names, size_t *n, lp_err *err)
+/* Sub-folders deeper than this below a class folder are not read (a symbolic-link loop ends
+ * here too). */
+#define IMAGE_FOLDER_DEPTH 16
+
+typedef struct name_list {
+    char **v;
+    size_t n, cap;
+} name_list;
+
+static bool is_image_name(const char *name)
 {
-    *names = NULL;
-    *n = 0;
+    const char *dot = strrchr(name, '.');
+    return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") ||
+                   !strcasecmp(dot, ".jpeg"));
+}
+
+static lp_status name_push(name_list *l, const char *name, const char *dir, lp_err *err)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        char **nn = lp_reallocarray(l->v, cap, sizeof *nn);
+        if (!nn)
+            return lp_err_set(err, LP_ENOMEM, "%s: out of memory", dir);
+        l->v = nn, l->cap = cap;
+    }
+    if (!(l->v[l->n] = lp_strdup(name)))
+        return lp_err_set(err, LP_ENOMEM, "%s: out of memory", dir);
+    l->n++;
+    return LP_OK;
+}
+
+/* Entries of root/rel (rel "" for root itself), skipping dot entries: with dirs_only its
+ * sub-folders' names; else its image files (by extension) as paths relative to root, and, to
+ * depth levels below, those of its sub-folders ("sub/x.png"). Appended to l unsorted. */
+static lp_status list_entries(const char *root, const char *rel, bool dirs_only, int depth,
+                              name_list *l, lp_err *err)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s%s%s", root, *rel ? "/" : "", rel);
     DIR *d = opendir(dir);
     if (!d)
         return lp_err_set(err, LP_ENOTFOUND, "%s: cannot open folder", dir);
-    size_t cap = 0;
     struct dirent *e;
     lp_status st = LP_OK;
     while ((e = readdir(d)) && !st) {
         if (e->d_name[0] == '.')
             continue;
-        char path[4096];
+        char path[4096], name[4096];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        snprintf(name, sizeof name, "%s%s%s", rel, *rel ? "/" : "", e->d_name);
         DIR *sub = opendir(path);
         bool is_dir = sub != NULL;
         if (sub)
             closedir(sub);
-        if (dirs_only != is_dir)
-            continue;
-        if (!dirs_only) {
-            const char *dot = strrchr(e->d_name, '.');
-            if (!dot || (strcasecmp(dot, ".png") && strcasecmp(dot, ".jpg") &&
-                         strcasecmp(dot, ".jpeg")))
-                continue;
-        }
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 16;
-            char **nn = lp_reallocarray(*names, cap, sizeof *nn);
-            if (!nn) {
-                st = lp_err_set(err, LP_ENOMEM, "%s: out of memory", dir);
-                break;
-            }
-            *names = nn;
-        }
-        if (!((*names)[*n] = lp_strdup(e->d_name)))
-            st = lp_err_set(err, LP_ENOMEM, "%s: out of memory", dir);
-        else
-            (*n)++;
+        if (dirs_only)
+            st = is_dir ? name_push(l, e->d_name, dir, err) : LP_OK;
+        else if (is_dir && depth > 0)
+            st = list_entries(root, name, false, depth - 1, l, err);
+        else if (!is_dir && is_image_name(e->d_name))
+            st = name_push(l, name, dir, err);
     }
     closedir(d);
-    if (*n)
-        qsort(*names, *n, sizeof **names, cmp_str);
     return st;
 }
 
@@ -182,6 +203,100 @@ static void free_names(char **names, size_t n)
     free(names);
 }
 
+/* Sorted (byte order) entries of dir as list_entries; *names is a new array of new strings. */
+static lp_status list_dir(const char *dir, bool dirs_only, char ***names, size_t *n, lp_err *err)
+{
+    name_list l = {0};
+    lp_status st = list_entries(dir, "", dirs_only, IMAGE_FOLDER_DEPTH, &l, err);
+    if (st) {
+        free_names(l.v, l.n);
+        l.v = NULL, l.n = 0;
+    }
+    if (l.n)
+        qsort(l.v, l.n, sizeof *l.v, cmp_str);
+    *names = l.v;
+    *n = l.n;
+    return st;
+}
+
+/* The class sub-folders of dir (*classes, *k: sorted, new) and every image below them in
+ * reading order: files->v (new) full paths, (*cls)[i] (new) the class of file i. */
+static lp_status list_set(const char *dir, char ***classes, size_t *k, name_list *files,
+                          int32_t **cls, lp_err *err)
+{
+    *cls = NULL;
+    memset(files, 0, sizeof *files);
+    lp_status st = list_dir(dir, true, classes, k, err);
+    size_t cap = 0;
+    for (size_t ci = 0; ci < *k && !st; ci++) {
+        char sub[4096];
+        snprintf(sub, sizeof sub, "%s/%s", dir, (*classes)[ci]);
+        char **names;
+        size_t nf;
+        st = list_dir(sub, false, &names, &nf, err);
+        for (size_t f = 0; f < nf && !st; f++) {
+            char path[8192];
+            snprintf(path, sizeof path, "%s/%s", sub, names[f]);
+            st = name_push(files, path, dir, err);
+            if (!st && files->n > cap) {
+                cap = files->cap;
+                int32_t *c = lp_reallocarray(*cls, cap, sizeof *c);
+                if (!c)
+                    st = lp_err_set(err, LP_ENOMEM, "%s: out of memory", dir);
+                else
+                    *cls = c;
+            }
+            if (!st)
+                (*cls)[files->n - 1] = (int32_t)ci;
+        }
+        free_names(names, nf);
+    }
+    return st;
+}
+
+bool lp_image_has_colour(const lp_image *img)
+{
+    if (!img || !img->px || img->c < 3)
+        return false;
+    size_t n = img->w * img->h, spread = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = img->px + i * img->c;
+        int lo = p[0] < p[1] ? p[0] : p[1], hi = p[0] < p[1] ? p[1] : p[0];
+        lo = p[2] < lo ? p[2] : lo, hi = p[2] > hi ? p[2] : hi;
+        spread += hi - lo > LP_IMAGE_COLOUR_SPREAD;
+    }
+    return (double)spread >= LP_IMAGE_COLOUR_SHARE * (double)n && spread > 0;
+}
+
+lp_status lp_image_folder_colour(const char *dir, size_t max_files, const lp_image_opts *o,
+                                 size_t *n_read, size_t *n_colour, lp_err *err)
+{
+    if (!dir || !n_read || !n_colour)
+        return lp_err_set(err, LP_EINVAL, "image folder colour: NULL argument");
+    *n_read = *n_colour = 0;
+    lp_image_opts opts = o ? *o : lp_image_opts_default();
+    opts.channels = 0; /* keep: gray files stay gray */
+    char **classes = NULL;
+    size_t k = 0;
+    name_list all;
+    int32_t *cls;
+    lp_status st = list_set(dir, &classes, &k, &all, &cls, err);
+    size_t take = max_files && max_files < all.n ? max_files : all.n;
+    for (size_t t = 0; t < take && !st; t++) {
+        lp_image img;
+        st = lp_image_read(all.v[t * all.n / take], &opts, &img, err);
+        if (!st) {
+            *n_colour += lp_image_has_colour(&img);
+            (*n_read)++;
+        }
+        lp_image_clear(&img);
+    }
+    free_names(all.v, all.n);
+    free(cls);
+    free_names(classes, k);
+    return st;
+}
+
 lp_status lp_image_set_read_folder(const char *dir, size_t channels, size_t h, size_t w,
                                    const lp_image_opts *o, lp_image_set *out, lp_err *err)
 {
@@ -190,56 +305,37 @@ lp_status lp_image_set_read_folder(const char *dir, size_t channels, size_t h, s
     memset(out, 0, sizeof *out);
     lp_image_opts opts = o ? *o : lp_image_opts_default();
     opts.channels = (int)channels;
-    char **classes;
-    size_t k;
-    lp_status st = list_dir(dir, true, &classes, &k, err);
-    if (st)
-        return st;
-    if (k < 2) {
-        free_names(classes, k);
-        return lp_err_set(err, LP_EINVAL, "%s: %zu class sub-folders, expected at least 2", dir, k);
-    }
+    char **classes = NULL;
+    size_t k = 0;
+    name_list files;
+    int32_t *cls;
+    lp_status st = list_set(dir, &classes, &k, &files, &cls, err);
+    if (!st && k < 1)
+        st = lp_err_set(err, LP_EINVAL, "%s: no class sub-folders (expected %s/<class>/*.png)",
+                        dir, dir);
     out->classes = classes;
     out->n_classes = k;
     out->c = channels, out->h = h, out->w = w;
-    size_t d = channels * h * w, cap = 0;
-    for (size_t ci = 0; ci < k && !st; ci++) {
-        char sub[4096];
-        snprintf(sub, sizeof sub, "%s/%s", dir, classes[ci]);
-        char **files;
-        size_t nf;
-        st = list_dir(sub, false, &files, &nf, err);
-        for (size_t f = 0; f < nf && !st; f++) {
-            char path[8192];
-            snprintf(path, sizeof path, "%s/%s", sub, files[f]);
-            lp_image img, rs;
-            st = lp_image_read(path, &opts, &img, err);
-            if (st)
-                break;
-            st = lp_image_resize(&img, w, h, &rs, err);
-            lp_image_clear(&img);
-            if (st)
-                break;
-            if (out->n == cap) {
-                cap = cap ? 2 * cap : 64;
-                float *x = lp_reallocarray(out->x, cap, d * sizeof *x);
-                int32_t *y = lp_reallocarray(out->y, cap, sizeof *y);
-                if (x)
-                    out->x = x;
-                if (y)
-                    out->y = y;
-                if (!x || !y) {
-                    lp_image_clear(&rs);
-                    st = lp_err_set(err, LP_ENOMEM, "%s: out of memory", dir);
-                    break;
-                }
-            }
-            lp_image_to_chw(&rs, out->x + out->n * d);
-            out->y[out->n++] = (int32_t)ci;
-            lp_image_clear(&rs);
-        }
-        free_names(files, nf);
+    size_t d = channels * h * w;
+    out->x = st || !files.n ? NULL : lp_mallocarray(files.n, d * sizeof *out->x);
+    out->y = st || !files.n ? NULL : lp_mallocarray(files.n, sizeof *out->y);
+    if (!st && files.n && (!out->x || !out->y))
+        st = lp_err_set(err, LP_ENOMEM, "%s: out of memory for %zu images", dir, files.n);
+    for (size_t f = 0; f < files.n && !st; f++) {
+        lp_image img, rs;
+        st = lp_image_read(files.v[f], &opts, &img, err);
+        if (st)
+            break;
+        st = lp_image_resize(&img, w, h, &rs, err);
+        lp_image_clear(&img);
+        if (st)
+            break;
+        lp_image_to_chw(&rs, out->x + out->n * d);
+        out->y[out->n++] = cls[f];
+        lp_image_clear(&rs);
     }
+    free_names(files.v, files.n);
+    free(cls);
     if (!st && out->n == 0)
         st = lp_err_set(err, LP_EINVAL, "%s: no .png / .jpg images in the class folders", dir);
     if (st)

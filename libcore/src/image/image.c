@@ -113,6 +113,28 @@ static void jpeg_on_message(j_common_ptr cinfo, int level)
     }
 }
 
+/* In place: n CMYK pixels px (n, 4) to RGB (n, 3) or, c == 1, gray (n, 1). Adobe files (an
+ * APP14 marker, Photoshop's convention, which PIL and ImageMagick follow) store CMYK inverted,
+ * 255 meaning no ink; R = (1 - C)(1 - K) in [0, 1] either way. Gray takes the luma weights of
+ * libjpeg's own RGB -> gray (0.299, 0.587, 0.114). */
+static void cmyk_to_rgb_or_gray(uint8_t *px, size_t n, bool inverted, size_t c)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned v[4];
+        for (int t = 0; t < 4; t++)
+            v[t] = inverted ? px[4 * i + (size_t)t] : 255u - px[4 * i + (size_t)t];
+        unsigned r = (v[0] * v[3] + 127) / 255, g = (v[1] * v[3] + 127) / 255;
+        unsigned b = (v[2] * v[3] + 127) / 255;
+        if (c == 1) {
+            px[i] = (uint8_t)((299 * r + 587 * g + 114 * b + 500) / 1000);
+        } else {
+            px[3 * i] = (uint8_t)r;
+            px[3 * i + 1] = (uint8_t)g;
+            px[3 * i + 2] = (uint8_t)b;
+        }
+    }
+}
+
 static lp_status decode_jpeg(const void *data, size_t len, const char *what,
                              const lp_image_opts *o, lp_image *out, lp_err *err)
 {
@@ -136,35 +158,37 @@ static lp_status decode_jpeg(const void *data, size_t len, const char *what,
         jpeg_destroy_decompress(&cinfo);
         return too_big(what, w, h, o->max_pixels, err);
     }
-    if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
-        jpeg_destroy_decompress(&cinfo);
-        return lp_err_set(err, LP_EFORMAT,
-                          "%s: CMYK JPEG is not supported; expected a grayscale or RGB JPEG", what);
-    }
-    bool colour = cinfo.num_components >= 3;
+    /* CMYK / YCCK (print workflows) decode to CMYK and are converted to RGB here: libjpeg
+     * converts them to no other colour space */
+    bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+    bool colour = cmyk || cinfo.num_components >= 3;
     size_t c = o->channels ? (size_t)o->channels : colour ? 3 : 1;
-    cinfo.out_color_space = c == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    cinfo.out_color_space = cmyk ? JCS_CMYK : c == 1 ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_start_decompress(&cinfo);
-    if ((size_t)cinfo.output_components != c) {
+    size_t oc = cmyk ? 4 : c;
+    if ((size_t)cinfo.output_components != oc) {
         jpeg_destroy_decompress(&cinfo);
         return lp_err_set(err, LP_EFORMAT, "%s: JPEG decodes to %d channels, expected %zu", what,
-                          cinfo.output_components, c);
+                          cinfo.output_components, oc);
     }
-    px = lp_mallocarray(w * h, c);
+    px = lp_mallocarray(w * h, oc);
     if (!px) {
         jpeg_destroy_decompress(&cinfo);
         return lp_err_set(err, LP_ENOMEM, "%s: out of memory for %zux%zu pixels", what, w, h);
     }
     while (cinfo.output_scanline < cinfo.output_height) {
-        JSAMPROW row = px + (size_t)cinfo.output_scanline * w * c;
+        JSAMPROW row = px + (size_t)cinfo.output_scanline * w * oc;
         jpeg_read_scanlines(&cinfo, &row, 1);
     }
+    bool inverted = cinfo.saw_Adobe_marker;
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
     if (je.warned) {
         free(px);
         return lp_err_set(err, LP_EFORMAT, "%s: corrupt or truncated JPEG: %s", what, je.msg);
     }
+    if (cmyk)
+        cmyk_to_rgb_or_gray(px, w * h, inverted, c);
     out->w = w, out->h = h, out->c = c, out->px = px;
     return LP_OK;
 }
