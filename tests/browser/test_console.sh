@@ -8,6 +8,10 @@
 # differential, and SVG charts with data on the monitoring page. Screenshots go to
 # build/test-artifacts/console/*.png. Skips (77) without chromium, chromedriver, curl or jq.
 set -u
+# jq -e that fails on empty input too (jq 1.6's -e exits 0 when there is no value at all, so a
+# crashed command's empty output would pass)
+jqe() { local out; out=$(jq -e "$@") && [ -n "$out" ]; }
+export -f jqe
 bin="${LEPTON_BIN:?LEPTON_BIN must point at the bin directory of the build}"
 src="${LEPTON_SOURCE_DIR:?}"
 for t in chromium chromedriver curl jq base64; do
@@ -85,7 +89,7 @@ start console "$bin/lepton" console --port 0 --state "$dir" --cs-port "$port_cs"
 url="http://127.0.0.1:$port_console"
 
 # the console's HTTP surface is tested in tests/cli/test_console.sh; here only that all is up
-check "overview: four services, all up" bash -c "curl -s '$url/api/overview' | jq -e '[.services[] | select(.up)] | length == 4'"
+check "overview: four services, all up" bash -c "curl -s '$url/api/overview' | jqe '[.services[] | select(.up)] | length == 4'"
 
 # ---- WebDriver client ----------------------------------------------------------------------
 wport=""
@@ -156,7 +160,7 @@ check "fraud: another client's decision reaches the feed" wait_js 15 'return /fr
 click '#fr-rules-example'
 click '#fr-rules-save'
 check "fraud: rules saved and listed" wait_js 10 'return document.querySelectorAll("#fr-rules-table tbody tr").length === 2;'
-check "fraud: the service has the rules" bash -c "curl -s 'http://127.0.0.1:$port_fraud/v1/rules' | jq -e '.rules | length == 2'"
+check "fraud: the service has the rules" bash -c "curl -s 'http://127.0.0.1:$port_fraud/v1/rules' | jqe '.rules | length == 2'"
 click '#fr-backtest'
 check "fraud: backtest table per rule" wait_js 30 'return document.querySelectorAll("#fr-backtest-out tbody tr").length === 2;'
 shot fraud
@@ -204,8 +208,8 @@ shot monitoring
 # JavaScript errors logged by the page during all of the above (Chrome's log endpoint)
 curl -s -X POST -H 'Content-Type: application/json' -d '{"type":"browser"}' "$wd$S/se/log" \
   | jq -c '[.value | arrays | .[] | select(.level == "SEVERE") | .message]' >"$dir/jslog.json"
-check "no JavaScript errors in the page" jq -e 'length == 0' "$dir/jslog.json"
-jq -e 'length == 0' "$dir/jslog.json" >/dev/null || cat "$dir/jslog.json"
+check "no JavaScript errors in the page" jqe 'length == 0' "$dir/jslog.json"
+jqe 'length == 0' "$dir/jslog.json" >/dev/null || cat "$dir/jslog.json"
 
 [ "$fails" -eq 0 ] || { echo "$fails check(s) failed; screenshots in $art"; exit 1; }
 echo "all console browser checks passed; screenshots in $art"

@@ -9,6 +9,10 @@
 # hit count equal to awk's count over the history. Three cheap services run (customer service,
 # fraud, recommend); diagnosis points at a closed port. SIGTERM stops the console with exit 0.
 set -u
+# jq -e that fails on empty input too (jq 1.6's -e exits 0 when there is no value at all, so a
+# crashed command's empty output would pass)
+jqe() { local out; out=$(jq -e "$@") && [ -n "$out" ]; }
+export -f jqe
 bin="${LEPTON_BIN:?LEPTON_BIN must point at the bin directory of the build}"
 src="${LEPTON_SOURCE_DIR:?}"
 for t in curl jq; do command -v "$t" >/dev/null || { echo "SKIP: $t missing"; exit 77; }; done
@@ -94,33 +98,33 @@ check "shared /healthz still answers" test "$(code "$url/healthz")" = 200
 # ---- proxy ---------------------------------------------------------------------------------
 chat() { code -X POST -H 'Content-Type: application/json' --data-binary "$1" "$url/api/cs/v1/chat"; }
 check "POST chat through the proxy 200" test "$(chat '{"session_id":"c1","text":"where is my order 12345"}')" = 200
-check "proxied reply is JSON with an intent" jq -e '.intent | length > 0' "$dir/body"
+check "proxied reply is JSON with an intent" jqe '.intent | length > 0' "$dir/body"
 check "proxied content type" grep -qi '^content-type: application/json' "$dir/headers"
 check "GET session (path parameter) 200" test "$(code "$url/api/cs/v1/sessions/c1")" = 200
-check "session has one turn" jq -e '.turns == 1' "$dir/body"
+check "session has one turn" jqe '.turns == 1' "$dir/body"
 check "service 400 passed back" test "$(chat '{"session_id":"c1","text":""}')" = 400
-check "service error shape passed back" jq -e '.error.message | test("text")' "$dir/body"
+check "service error shape passed back" jqe '.error.message | test("text")' "$dir/body"
 head -c 2000000 /dev/zero | tr '\0' a | sed 's/^/{"session_id":"c1","text":"/; s/$/"}/' >"$dir/big.json"
 check "service 413 passed back" test "$(code -X POST -H 'Content-Type: application/json' \
   --data-binary @"$dir/big.json" "$url/api/cs/v1/chat")" = 413
 check "query via X-Lepton-Query" test "$(code -H 'X-Lepton-Query: user=u0003&k=4' \
   "$url/api/recommend/v1/recommend")" = 200
-check "the query reached the service (k=4, user)" jq -e '(.items | length == 4) and .user == "u0003"' "$dir/body"
+check "the query reached the service (k=4, user)" jqe '(.items | length == 4) and .user == "u0003"' "$dir/body"
 check "plain query string forwarded" test "$(code "$url/api/recommend/v1/recommend?user=u0003&k=2")" = 200
-check "the plain query reached the service (k=2, user)" jq -e '(.items | length == 2) and .user == "u0003"' "$dir/body"
+check "the plain query reached the service (k=2, user)" jqe '(.items | length == 2) and .user == "u0003"' "$dir/body"
 check "an encoded query value survives" test "$(code "$url/api/recommend/v1/recommend?user=u%30003&k=1")" = 200
-check "decoded then re-encoded (user u0003)" jq -e '.user == "u0003"' "$dir/body"
+check "decoded then re-encoded (user u0003)" jqe '.user == "u0003"' "$dir/body"
 code -H 'X-Lepton-Query: user=u0003&k=4' "$url/api/recommend/v1/recommend" >/dev/null
 first=$(jq -r '.items[0].item' "$dir/body")
 check "POST event 200" test "$(code -X POST -H 'Content-Type: application/json' \
   -d "{\"user\":\"u0003\",\"item\":\"$first\",\"type\":\"purchase\"}" "$url/api/recommend/v1/events")" = 200
 code -H 'X-Lepton-Query: user=u0003&k=4' "$url/api/recommend/v1/recommend" >/dev/null
-check "the list changed: the bought item left it" jq -e --arg i "$first" '[.items[].item] | index($i) == null' "$dir/body"
+check "the list changed: the bought item left it" jqe --arg i "$first" '[.items[].item] | index($i) == null' "$dir/body"
 check "unknown service 404" test "$(code "$url/api/billing/v1/x")" = 404
-check "404 names the service" jq -e '.error.message | test("billing")' "$dir/body"
+check "404 names the service" jqe '.error.message | test("billing")' "$dir/body"
 check "down service 502" test "$(code -X POST -H 'Content-Type: application/json' -d '{}' \
   "$url/api/diagnosis/v1/diagnose")" = 502
-check "502 names the service and its port" jq -e '.error.code == "bad_gateway" and (.error.message | test("diagnosis.*127.0.0.1:1"))' "$dir/body"
+check "502 names the service and its port" jqe '.error.code == "bad_gateway" and (.error.message | test("diagnosis.*127.0.0.1:1"))' "$dir/body"
 rules='[{"name":"big","when":"amount > 220","action":"review"},{"name":"tiny","when":"amount < 1","action":"allow"}]'
 check "PUT rules through the proxy" test "$(code -X PUT -H 'Content-Type: application/json' -d "$rules" \
   "$url/api/fraud/v1/rules")" = 200
@@ -130,42 +134,42 @@ cp "$dir/body" "$dir/backtest.json"
 rows=$(($(wc -l <"$dir/fraud_hist.csv") - 1))
 big=$(awk -F, 'NR > 1 && $5 > 220' "$dir/fraud_hist.csv" | wc -l)
 frauds=$(awk -F, 'NR > 1 && $6 == 1' "$dir/fraud_hist.csv" | wc -l)
-check "backtest replayed every history row ($rows)" jq -e --argjson n "$rows" --argjson f "$frauds" '.n == $n and .n_fraud == $f' "$dir/backtest.json"
-check "backtest hits of 'amount > 220' = $big" jq -e --argjson b "$big" '.rules[0].name == "big" and .rules[0].hits == $b' "$dir/backtest.json"
+check "backtest replayed every history row ($rows)" jqe --argjson n "$rows" --argjson f "$frauds" '.n == $n and .n_fraud == $f' "$dir/backtest.json"
+check "backtest hits of 'amount > 220' = $big" jqe --argjson b "$big" '.rules[0].name == "big" and .rules[0].hits == $b' "$dir/backtest.json"
 check "a bad rule is a 400 naming it" test "$(code -X POST -H 'Content-Type: application/json' \
   -d '[{"name":"r1","when":"amout > 3","action":"block"}]' "$url/api/fraud/v1/rules/backtest")" = 400
-check "the 400 names the feature" jq -e '.error.message | test("amout")' "$dir/body"
+check "the 400 names the feature" jqe '.error.message | test("amout")' "$dir/body"
 for t in dA dB dC; do
   code -X POST -H 'Content-Type: application/json' \
     -d "{\"transaction_id\":\"$t\",\"amount\":42.5,\"customer_id\":\"c1\",\"terminal_id\":\"t1\"}" \
     "$url/api/fraud/v1/score" >/dev/null
 done
 check "decision log through the proxy" test "$(code "$url/api/fraud/v1/decisions?limit=2")" = 200
-check "the two newest decisions, newest first" jq -e '[.decisions[].transaction_id] == ["dC","dB"]' "$dir/body"
-check "a logged decision carries its transaction" jq -e '.decisions[0].transaction.amount == 42.5 and (.decisions[0].decision | test("approve|review|decline"))' "$dir/body"
+check "the two newest decisions, newest first" jqe '[.decisions[].transaction_id] == ["dC","dB"]' "$dir/body"
+check "a logged decision carries its transaction" jqe '.decisions[0].transaction.amount == 42.5 and (.decisions[0].decision | test("approve|review|decline"))' "$dir/body"
 check "a bad limit is a 400 naming it" test "$(code "$url/api/fraud/v1/decisions?limit=0")" = 400
-check "the 400 names the limit" jq -e '.error.message | test("limit")' "$dir/body"
+check "the 400 names the limit" jqe '.error.message | test("limit")' "$dir/body"
 
 # ---- overview ------------------------------------------------------------------------------
 check "overview 200" test "$(code "$url/api/overview")" = 200
 cp "$dir/body" "$dir/o1.json"
-check "four services in order" jq -e '[.services[].name] == ["cs","fraud","recommend","diagnosis"]' "$dir/o1.json"
-check "cs, fraud and recommend up, diagnosis down" jq -e '[.services[].up] == [true,true,true,false]' "$dir/o1.json"
-check "a down service carries its error" jq -e '.services[3].error | test("127.0.0.1:1")' "$dir/o1.json"
+check "four services in order" jqe '[.services[].name] == ["cs","fraud","recommend","diagnosis"]' "$dir/o1.json"
+check "cs, fraud and recommend up, diagnosis down" jqe '[.services[].up] == [true,true,true,false]' "$dir/o1.json"
+check "a down service carries its error" jqe '.services[3].error | test("127.0.0.1:1")' "$dir/o1.json"
 # cs so far: 1 chat of 200, 1 of 400, 1 refused with 413, 1 session read (probes excluded)
 cs_req=$(jq '.services[0].requests' "$dir/o1.json")
 cs_err=$(jq '.services[0].errors' "$dir/o1.json")
 check "cs requests exclude the probes ($cs_req)" test "$cs_req" -eq 4
 check "cs errors are the 400 and the 413 ($cs_err)" test "$cs_err" -eq 2
-check "cs counters from /metrics" jq -e '.services[0].metrics.cs_turns_total == 1' "$dir/o1.json"
-check "per-route counts" jq -e '.services[0].routes["/v1/sessions/{id}"] == 1' "$dir/o1.json"
+check "cs counters from /metrics" jqe '.services[0].metrics.cs_turns_total == 1' "$dir/o1.json"
+check "per-route counts" jqe '.services[0].routes["/v1/sessions/{id}"] == 1' "$dir/o1.json"
 for i in 1 2 3; do chat "{\"session_id\":\"c2\",\"text\":\"hello $i\"}" >/dev/null; done
 sleep 0.2
 code "$url/api/overview" >/dev/null
 cp "$dir/body" "$dir/o2.json"
-check "window: exactly the 3 new requests" jq -e --argjson n "$cs_req" '.services[0].requests == $n + 3 and .services[0].latency_ms.count == 3' "$dir/o2.json"
-check "window: a positive rate" jq -e '.services[0].rps > 0 and .services[0].window_s > 0' "$dir/o2.json"
-check "window: no new errors" jq -e '.services[0].error_rate == 0' "$dir/o2.json"
+check "window: exactly the 3 new requests" jqe --argjson n "$cs_req" '.services[0].requests == $n + 3 and .services[0].latency_ms.count == 3' "$dir/o2.json"
+check "window: a positive rate" jqe '.services[0].rps > 0 and .services[0].window_s > 0' "$dir/o2.json"
+check "window: no new errors" jqe '.services[0].error_rate == 0' "$dir/o2.json"
 # the cumulative percentiles against histogram_quantile over the service's own buckets
 curl -s "http://127.0.0.1:$port_cs/metrics" >"$dir/metrics.txt"
 code "$url/api/overview" >/dev/null

@@ -10,6 +10,10 @@
 # detection: verify-audit passes, then fails naming the row after an edit, a deletion in the
 # middle, and a deletion of the last row.
 set -u
+# jq -e that fails on empty input too (jq 1.6's -e exits 0 when there is no value at all, so a
+# crashed command's empty output would pass)
+jqe() { local out; out=$(jq -e "$@") && [ -n "$out" ]; }
+export -f jqe
 bin="${LEPTON_BIN:?}/lepton-diagnosis"
 gen="${LEPTON_BIN:?}/lepton-gen-diagnosis"
 for t in curl jq sqlite3 base64; do command -v $t >/dev/null || { echo "SKIP: $t missing"; exit 77; }; done
@@ -24,19 +28,19 @@ check() { local name=$1; shift; if "$@" >/dev/null; then echo "ok   $name"; else
 DX_EPOCHS=4 "$bin" train --images "$dir/demo/images" --out "$dir/m.lpm" >"$dir/train.out" 2>&1 \
   || { echo "FAIL train"; cat "$dir/train.out"; exit 1; }
 "$bin" eval --model "$dir/m.lpm" --images "$dir/demo/images" --json >"$dir/eval.json"
-check "eval json has every field" jq -e 'has("n") and has("accuracy") and has("macro_f1") and
+check "eval json has every field" jqe 'has("n") and has("accuracy") and has("macro_f1") and
   has("auroc") and has("ece") and has("top3_accuracy") and has("abstained")' "$dir/eval.json"
-check "eval n = 90" jq -e '.n == 90' "$dir/eval.json"
-check "top-3 of 3 classes is 1" jq -e '.top3_accuracy == 1' "$dir/eval.json"
-check "accuracy above chance" jq -e '.accuracy > 0.5' "$dir/eval.json"
+check "eval n = 90" jqe '.n == 90' "$dir/eval.json"
+check "top-3 of 3 classes is 1" jqe '.top3_accuracy == 1' "$dir/eval.json"
+check "accuracy above chance" jqe '.accuracy > 0.5' "$dir/eval.json"
 # prevalence: estimated from the images (EM) or given; the metrics' keys stay as they were
 "$bin" eval --model "$dir/m.lpm" --images "$dir/demo/images" --json --prevalence auto >"$dir/prev.json"
-check "prevalence auto: a class mix summing to 1" jq -e '(.prevalence | add) - 1 | fabs < 1e-9' "$dir/prev.json"
-check "prevalence auto: source and metrics" jq -e '.prevalence_source == "estimated" and .n == 90
+check "prevalence auto: a class mix summing to 1" jqe '(.prevalence | add) - 1 | fabs < 1e-9' "$dir/prev.json"
+check "prevalence auto: source and metrics" jqe '.prevalence_source == "estimated" and .n == 90
   and has("ece")' "$dir/prev.json"
 cls=$(jq -r '.prevalence | keys[0]' "$dir/prev.json")
 "$bin" eval --model "$dir/m.lpm" --images "$dir/demo/images" --json --prevalence "$cls=0.5" >"$dir/prev2.json"
-check "prevalence given: the named class gets its share" jq -e --arg c "$cls" '.prevalence[$c] == 0.5' "$dir/prev2.json"
+check "prevalence given: the named class gets its share" jqe --arg c "$cls" '.prevalence[$c] == 0.5' "$dir/prev2.json"
 check "prevalence: an unknown class is named" bash -c "'$bin' eval --model '$dir/m.lpm' --images '$dir/demo/images' --json --prevalence nosuch=0.2 2>&1 >/dev/null | grep -q \"no class 'nosuch'\""
 check "prevalence: serve refuses auto" bash -c "! '$bin' serve --model '$dir/m.lpm' --port 0 --db '$dir/x.db' --prevalence auto 2>/dev/null"
 check "eval without --json is a usage error" bash -c "! '$bin' eval --model '$dir/m.lpm' --images '$dir/demo/images' 2>/dev/null"
@@ -44,7 +48,7 @@ check "eval without --json is a usage error" bash -c "! '$bin' eval --model '$di
 # one class or some of them is evaluated (their correct counts add up to the whole set's), a
 # folder the model does not know is an error naming it and the model's classes
 acc() { "$bin" eval --model "$dir/m.lpm" --images "$1" --json | jq -r '.accuracy * .n | round'; }
-# jq -e on one JSON value, failing on empty input (where plain jq -e succeeds)
+# jqe on one JSON value, failing on empty input (where plain jqe succeeds)
 jq1() { jq -se "length == 1 and (.[0] | $1)" "${@:2}"; }
 for c in bar blob ring; do mkdir -p "$dir/one_$c"; cp -r "$dir/demo/images/$c" "$dir/one_$c/"; done
 mkdir -p "$dir/two"; cp -r "$dir/demo/images/bar" "$dir/demo/images/ring" "$dir/two/"
@@ -91,7 +95,7 @@ check "--size 0 is a usage error" bash -c "'$bin' train --images '$dir/demo/imag
 check "training on one class is refused" bash -c "'$bin' train --images '$dir/one_ring' --out '$dir/x.lpm' 2>&1 | grep -q 'training needs at least 2'"
 check "text model trains" "$bin" train --text "$dir/demo/symptoms.csv" --out "$dir/t.lpm"
 "$bin" eval --model "$dir/t.lpm" --text "$dir/demo/symptoms.csv" --json >"$dir/teval.json"
-check "text eval accuracy" jq -e '.accuracy > 0.9' "$dir/teval.json"
+check "text eval accuracy" jqe '.accuracy > 0.9' "$dir/teval.json"
 # tabular: y = [x0 + noise > 0], C by CV, a temperature fitted out of fold and applied by eval
 awk 'BEGIN { srand(3); print "row,x0,x1,y"; for (i = 0; i < 300; i++) {
   a = rand() * 4 - 2; b = rand() * 4 - 2; n = rand() - rand();
@@ -99,7 +103,7 @@ awk 'BEGIN { srand(3); print "row,x0,x1,y"; for (i = 0; i < 300; i++) {
 "$bin" train --tabular "$dir/tab.csv" --label y --out "$dir/tab.lpm" >"$dir/tab.out" 2>&1
 check "tabular train reports C, T and the out-of-fold ECE" grep -Eq 'C = [0-9.]+ by 5-fold CV.*temperature [0-9.]+, out-of-fold ECE [0-9.]+ -> [0-9.]+' "$dir/tab.out"
 "$bin" eval --model "$dir/tab.lpm" --tabular "$dir/tab.csv" --json >"$dir/tabeval.json"
-check "tabular eval: accuracy, ECE, abstentions" jq -e '.n == 300 and .accuracy > 0.8 and .ece >= 0 and .ece < 0.1 and .abstained >= 0 and .abstained < 300' "$dir/tabeval.json"
+check "tabular eval: accuracy, ECE, abstentions" jqe '.n == 300 and .accuracy > 0.8 and .ece >= 0 and .ece < 0.1 and .abstained >= 0 and .abstained < 300' "$dir/tabeval.json"
 check "tabular: a missing label column is named" bash -c "'$bin' train --tabular '$dir/tab.csv' --label nosuch --out '$dir/x.lpm' 2>&1 | grep -q nosuch"
 check "tabular: a numeric target is refused (more than 64 classes)" bash -c "'$bin' train --tabular '$dir/tab.csv' --label x0 --out '$dir/x.lpm' 2>&1 | grep -q 'more than 64 distinct values'"
 # row identifiers are not features: a numeric id column (named so, all distinct) and a text
@@ -125,17 +129,17 @@ img=$(base64 -w0 "$dir/demo/images/ring/003.png")
 printf '{"image":"%s"}' "$img" >"$dir/req.json"
 check "diagnose 200" test "$(post "$dir/req.json")" = 200
 cp "$dir/body" "$dir/ok.json"
-check "differential sums to 1" jq -e '([.differential[].probability] | add) > 0.999 and
+check "differential sums to 1" jqe '([.differential[].probability] | add) > 0.999 and
   ([.differential[].probability] | add) < 1.001' "$dir/ok.json"
-check "answer fields" jq -e '.abstain | has("value") and has("reason")' "$dir/ok.json"
-check "statement and version" jq -e '(.statement | test("Decision support")) and (.model_version | length > 0)' "$dir/ok.json"
+check "answer fields" jqe '.abstain | has("value") and has("reason")' "$dir/ok.json"
+check "statement and version" jqe '(.statement | test("Decision support")) and (.model_version | length > 0)' "$dir/ok.json"
 check "heat map is a PNG" bash -c "jq -r .explanation.heatmap_png '$dir/ok.json' | base64 -d | head -c 4 | grep -q PNG"
-check "IG completeness (32 steps)" jq -e '.explanation.summary.image | (.attribution_sum - .logit_minus_baseline | fabs) <= 0.05 + 0.05 * (.logit_minus_baseline | fabs)' "$dir/ok.json"
+check "IG completeness (32 steps)" jqe '.explanation.summary.image | (.attribution_sum - .logit_minus_baseline | fabs) <= 0.05 + 0.05 * (.logit_minus_baseline | fabs)' "$dir/ok.json"
 id=$(jq .audit_id "$dir/ok.json")
 check "audit record" test "$(code "$url/v1/audit/$id")" = 200
-check "audit holds no raw text by default" jq -e '.text == null' "$dir/body"
+check "audit holds no raw text by default" jqe '.text == null' "$dir/body"
 check "model card" test "$(code "$url/v1/model-card")" = 200
-check "card has calibration" jq -e '.image.calibration.temperature > 0' "$dir/body"
+check "card has calibration" jqe '.image.calibration.temperature > 0' "$dir/body"
 
 # hostile inputs: each a 4xx, none audited
 printf '{"image":"@@@not base64@@@"}' >"$dir/h1.json"

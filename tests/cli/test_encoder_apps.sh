@@ -24,7 +24,7 @@ check() { # check NAME CONDITION...
   if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
 }
 one_line() { test "$(printf '%s' "$1" | wc -l)" -eq 0 && test -n "$1"; }
-jqq() { jq -e "$@" >/dev/null; }
+jqq() { local out; out=$(jq -e "$@") && [ -n "$out" ]; } # fails on empty input too (jq 1.6)
 jnum() { printf '%s' "$1" | sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p"; }
 # damaged_adapter APP MODEL CMD...: four zero bytes inside MODEL's adapter image (after its
 # LPEA magic); CMD --model <damaged copy> must refuse it in one line, without a crash
@@ -60,8 +60,9 @@ check "cs chat fills the slot" grep -q "Order ORD-48213" <<<"$out"
 
 "$cs" serve --model "$dir/m.lpm" --port 0 --db "$dir/cs.db" >"$dir/serve.out" 2>"$dir/serve.err" &
 pid=$!
-for _ in $(seq 300); do grep -q "http://" "$dir/serve.out" 2>/dev/null && break; sleep 0.1; done
-port=$(grep -o 'http://[^ ]*' "$dir/serve.out" | head -1 | sed -E 's/.*:([0-9]+).*/\1/')
+for _ in $(seq 300); do grep -q "on port [0-9]" "$dir/serve.err" 2>/dev/null && break; sleep 0.1; done
+port=$(sed -nE 's/^serving .* on port ([0-9]+)$/\1/p' "$dir/serve.err" | head -1)
+check "cs serve started (port '$port')" test -n "$port"
 body=$(curl -s -X POST -H 'Content-Type: application/json' \
   --data '{"session_id":"s1","text":"where is my order"}' "http://127.0.0.1:$port/v1/chat")
 check "cs serve answers with an intent" jqq '.intent | type == "string"' <<<"$body"
