@@ -278,6 +278,30 @@ static void test_big_int_ids(void **state)
     lp_frame_free(f);
 }
 
+/* ';'-separated data with decimal commas: numeric columns read them as decimal points; a
+ * column that is strings after all (a later cell is a word) keeps its text as written. */
+static void test_decimal_comma(void **state)
+{
+    (void)state;
+    char buf[64];
+    lp_frame *f = parse("radius;area;code;note\n12,5;-1,25;1,2;x\n3;100;1,2;y\n"
+                        "0,75;2,0;a,b;z\n",
+                        NULL);
+    lp_column *radius = lp_frame_col(f, 0), *area = lp_frame_col(f, 1), *code = lp_frame_col(f, 2);
+    assert_int_equal(radius->type, LP_COL_TYPE_NUMERIC);
+    assert_true(radius->num[0] == 12.5 && radius->num[1] == 3 && radius->num[2] == 0.75);
+    assert_int_equal(area->type, LP_COL_TYPE_NUMERIC);
+    assert_true(area->num[0] == -1.25 && area->num[2] == 2.0);
+    assert_int_not_equal(code->type, LP_COL_TYPE_NUMERIC);
+    assert_string_equal(lp_column_cell_str(code, 0, buf, sizeof buf), "1,2");
+    assert_string_equal(lp_column_cell_str(code, 2, buf, sizeof buf), "a,b");
+    lp_frame_free(f);
+    /* with ',' as the delimiter nothing changes: "1,5" quoted is a string */
+    f = parse("a,b\n\"1,5\",2\n", NULL);
+    assert_int_not_equal(lp_frame_col(f, 0)->type, LP_COL_TYPE_NUMERIC);
+    lp_frame_free(f);
+}
+
 static void test_roundtrip(void **state)
 {
     (void)state;
@@ -402,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_no_header_max_rows_blank_lines),
         cmocka_unit_test(test_numbers_exact),
         cmocka_unit_test(test_big_int_ids),
+        cmocka_unit_test(test_decimal_comma),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_gzip_and_truncated),
         cmocka_unit_test(test_convert),

@@ -189,6 +189,8 @@ lp_status lp_csv_opts_check(const lp_csv_opts *o, lp_err *err);
  * line outside quotes (',' on a tie or when none is seen). Blank lines are skipped, except in
  * one-column data where a blank line is a missing cell. Without a header the columns are
  * named c1, c2, ..., and a header's empty name is cJ for column J (pandas' unnamed index).
+ * With ';' as the delimiter, a decimal comma counts as a decimal point in numeric columns
+ * ("12,5" is 12.5; a column read as strings keeps "12,5").
  * Types are inferred as described above lp_csv_opts_default.
  * Errors name file, line and column: ragged rows, an unterminated quote, invalid UTF-8,
  * NUL bytes, an empty file, a header with no rows (allowed: gives 0 rows), duplicate or empty

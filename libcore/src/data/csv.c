@@ -12,6 +12,8 @@
  * byte; after a closing quote only the delimiter or a line end may follow; line numbers are
  * physical lines (a newline inside quotes counts); without a header, columns are c1, c2, ...,
  * and so is a header's empty name (column J is cJ: the unnamed index column pandas writes).
+ * In ';'-separated data a decimal comma is read as a decimal point ("12,5" is 12.5) while
+ * the column is numeric; a column that turns out to be strings keeps the text as written.
  * The input is read-only and must outlive nothing: the frame owns copies of what it keeps.
  */
 #include "data/data_internal.h"
@@ -326,6 +328,37 @@ static lp_status refeed(csv_read *r, size_t j, size_t row, lp_err *err)
     return st;
 }
 
+/* In ';'-separated data, "12,5" is the number 12.5 (the decimal comma of the locales that
+ * write such files): *out gets "12.5" when s (n) is [sign]digits,digits with spaces around
+ * allowed and nothing else; false otherwise. */
+static bool decimal_comma(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t i = 0, comma = 0, digits_before = 0, digits_after = 0;
+    while (i < n && s[i] == ' ')
+        i++;
+    size_t start = i;
+    if (i < n && (s[i] == '-' || s[i] == '+'))
+        i++;
+    for (; i < n && s[i] != ' '; i++) {
+        if (s[i] == ',' && !comma)
+            comma = i;
+        else if (s[i] >= '0' && s[i] <= '9' && comma)
+            digits_after++;
+        else if (s[i] >= '0' && s[i] <= '9')
+            digits_before++;
+        else
+            return false;
+    }
+    while (i < n && s[i] == ' ')
+        i++;
+    if (i != n || !comma || !digits_before || !digits_after || n - start >= cap)
+        return false;
+    memcpy(out, s + start, n - start);
+    out[comma - start] = '.';
+    out[n - start] = '\0';
+    return true;
+}
+
 static lp_status push_cell(csv_read *r, size_t j, const csv_field *f, size_t line, size_t row,
                            lp_err *err)
 {
@@ -334,6 +367,12 @@ static lp_status push_cell(csv_read *r, size_t j, const csv_field *f, size_t lin
     if (!field_view(f, &r->scratch, &r->scap, &s, &n))
         return lp_err_set(err, LP_ENOMEM, "%s line %zu: out of memory", r->name, line);
     lp_colbuild *b = &r->b[j];
+    char dec[64]; /* a string column keeps its text as written */
+    if (r->delim == ';' && b->state != LP_CB_STRING && memchr(s, ',', n) &&
+        decimal_comma(s, n, dec, sizeof dec)) {
+        s = dec;
+        n = strlen(dec);
+    }
     lp_cb_result res = !f->quoted && lp_missing_match(&r->ms, s, n) ? lp_colbuild_push_missing(b)
                                                                     : lp_colbuild_push(b, s, n);
     if (res == LP_CB_OK)
