@@ -68,7 +68,7 @@ lp_mf_opts lp_mf_opts_default(void)
     o.factors = 64;
     o.iterations = 15;
     o.regularization = 0.05f;
-    o.alpha = 2.0f;
+    o.alpha = 1.0f;
     o.solver = LP_MF_SOLVER_CHOLESKY;
     o.cg_steps = 3;
     o.learning_rate = 0.05f;
