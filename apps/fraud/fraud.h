@@ -26,9 +26,11 @@
 #define FRAUD_MAX_ENTITIES 4
 #define FRAUD_MAX_WINDOWS 6
 #define FRAUD_MAX_EXTRA 512 /* numeric columns used as is; a wider table needs --drop-cols */
-/* amount, hour, weekday, extras, per entity 6 per window + 2, the pair count */
+#define FRAUD_MAX_TEXT 32   /* text columns fed as value codes; more are left out */
+#define FRAUD_MAX_TEXT_VALUES 32 /* distinct values of such a column in the training data */
+/* amount, hour, weekday, extras, texts, per entity 6 per window + 2, the pair count */
 #define FRAUD_MAX_FEATURES \
-    (3 + FRAUD_MAX_EXTRA + FRAUD_MAX_ENTITIES * (6 * FRAUD_MAX_WINDOWS + 2) + 1)
+    (3 + FRAUD_MAX_EXTRA + FRAUD_MAX_TEXT + FRAUD_MAX_ENTITIES * (6 * FRAUD_MAX_WINDOWS + 2) + 1)
 #define FRAUD_NEVER_SEEN_S 1e8 /* "seconds since last" of an entity never seen (about 3 years) */
 
 /* ---- feature configuration ----------------------------------------------------------------*/
@@ -43,6 +45,11 @@ typedef struct fraud_feat_opts {
                                                    than the newest seen (default 3600) */
     size_t n_extra;                             /* numeric transaction fields used as is */
     char extra[FRAUD_MAX_EXTRA][64];
+    size_t n_text;                              /* text fields fed as the index of their value
+                                                   in a list learned at training */
+    char text[FRAUD_MAX_TEXT][64];
+    size_t n_values[FRAUD_MAX_TEXT];            /* 1..FRAUD_MAX_TEXT_VALUES */
+    char values[FRAUD_MAX_TEXT][FRAUD_MAX_TEXT_VALUES][64]; /* strictly increasing (strcmp) */
     bool velocity;                              /* false: only amount and extras (no time or
                                                    entities given) */
     double time_unit_s;                         /* seconds per unit of a numeric time column
@@ -52,14 +59,23 @@ typedef struct fraud_feat_opts {
 
 fraud_feat_opts fraud_feat_opts_default(void);
 /* LP_EINVAL naming the field: windows not increasing or not positive, negative delay, too many
- * entities / extras, empty or duplicate names. */
+ * entities / extras / texts, empty or duplicate names, a text value list empty, too long or not
+ * strictly increasing. */
 lp_status fraud_feat_opts_check(const fraud_feat_opts *o, lp_err *err);
-/* To / from a JSON object (saved inside the model file). */
+/* To / from a JSON object (saved inside the model file; a file without "text", written before
+ * text features existed, has none). */
 cJSON *fraud_feat_opts_to_json(const fraud_feat_opts *o);
 lp_status fraud_feat_opts_from_json(const cJSON *j, fraud_feat_opts *o, lp_err *err);
 
+/* The feature value of text field k whose value is s: the index of s in o->values[k], or NaN
+ * (missing, which the gbdt routes by each split's learned default) when s is NULL or not in the
+ * list. The one mapping of text to numbers: the replay (fraud_frame_row's texts) and the
+ * service (JSON strings) both reach it through fraud_state_features. */
+float fraud_text_code(const fraud_feat_opts *o, size_t k, const char *s);
+
 /* Feature names in vector order (owned by the returned array's caller: free with
- * fraud_names_free). Layout: amount, hour, weekday, extras; per entity E and window W:
+ * fraud_names_free). Layout: amount, hour, weekday, extras, texts (named as their columns);
+ * per entity E and window W:
  * E:count_W, E:sum_W, E:mean_W, E:max_W; per entity: E:secs_since_last, E:amount_ratio
  * (amount / mean over the largest window); per entity and window: E:fraud_rate_W,
  * E:labelled_count_W (transactions in [t - delay - W, t - delay)); with two or more
@@ -74,6 +90,7 @@ typedef struct fraud_tx {
     double amount;
     const char *keys[FRAUD_MAX_ENTITIES];
     double extra[FRAUD_MAX_EXTRA]; /* NaN = missing */
+    const char *text[FRAUD_MAX_TEXT]; /* values of the text fields, NULL = missing */
     int label;                     /* -1 unknown, 0 genuine, 1 fraud (replay knows it) */
 } fraud_tx;
 
@@ -120,6 +137,7 @@ typedef struct fraud_frame_map {
     long id, time, amount, label;         /* column indices or -1 */
     long keys[FRAUD_MAX_ENTITIES];
     long extra[FRAUD_MAX_EXTRA];
+    long text[FRAUD_MAX_TEXT];
     double time_scale;                    /* seconds per unit of the time column */
     const char *id_prefix;                /* without an id column the id of row i is
                                              "<id_prefix><i>" ("row" unless the caller names
@@ -136,9 +154,10 @@ enum {
 };
 
 /* Bind the columns the options need (id_col may be NULL: row numbers are the ids; label may be
- * NULL; a text label is bound as fraud_frame_bind_label with positive NULL). LP_ENOTFOUND
- * naming a missing column, LP_EINVAL for a non-numeric amount/extra or a time column that is
- * neither numeric nor date-time. */
+ * NULL; a text label is bound as fraud_frame_bind_label with positive NULL; a text field's
+ * column may be of any type: its cells are read as text). LP_ENOTFOUND naming a missing column,
+ * LP_EINVAL for a non-numeric amount/extra or a time column that is neither numeric nor
+ * date-time. */
 lp_status fraud_frame_bind(const lp_frame *f, const fraud_feat_opts *o, const char *id_col,
                            const char *time_col, const char *amount_col, const char *label,
                            fraud_frame_map *map, lp_err *err);
@@ -152,7 +171,10 @@ lp_status fraud_frame_bind_label(const lp_frame *f, const char *label, const cha
                                  fraud_frame_map *map, char *used, lp_err *err);
 /* Rows of f in time order (stable: ties keep file order). Caller frees. */
 size_t *fraud_frame_time_order(const lp_frame *f, const fraud_frame_map *map);
-/* Fill tx from row i; text buffers for keys/id live in buf (cap >= 512 bytes). */
+/* Fill tx from row i; text buffers for keys/id (and texts of a column read as numbers) live in
+ * buf (cap >= 512 bytes; FRAUD_ROW_BUF holds them all); texts of a text column point into the
+ * frame's dictionary (valid while f lives). */
+#define FRAUD_ROW_BUF (512 + FRAUD_MAX_TEXT * 32)
 void fraud_frame_row(const lp_frame *f, const fraud_frame_map *map, const fraud_feat_opts *o,
                      size_t i, fraud_tx *tx, char *buf, size_t cap);
 

@@ -60,7 +60,7 @@ static lp_status warm(fraud_state *s, const fraud_scorer *sc, const lp_frame *f,
         free(x);
         return lp_err_set(err, LP_ENOMEM, "out of memory");
     }
-    char buf[512];
+    char buf[FRAUD_ROW_BUF];
     uint64_t t0 = lp_time_ns(), c0 = cpu_ns();
     for (size_t r = 0; r < n && !st; r++) {
         fraud_tx tx;
@@ -111,7 +111,7 @@ lp_status fraud_evaluate(fraud_scorer *sc, const lp_frame *history, const lp_fra
         st = lp_err_set(err, LP_ENOMEM, "out of memory");
         goto done;
     }
-    char buf[512], alt[160];
+    char buf[FRAUD_ROW_BUF], alt[160];
     size_t k = 0;
     for (size_t r = 0; r < n; r++) {
         fraud_tx tx;
@@ -264,7 +264,7 @@ lp_status fraud_backtest(fraud_scorer *sc, const fraud_ruleset *rs, const lp_fra
         st = lp_err_set(err, LP_ENOMEM, "out of memory");
         goto done;
     }
-    char buf[512];
+    char buf[FRAUD_ROW_BUF];
     for (size_t r = 0; r < n; r++) {
         fraud_tx tx;
         fraud_frame_row(data, &map, &c->feat, order[r], &tx, buf, sizeof buf);

@@ -3,6 +3,11 @@
  * (saved in the model file, so serving computes exactly the training features), the feature
  * names in vector order, and binding frame columns to transaction fields (the label too: numeric,
  * or two text values of which one is recognizably "fraud" or named by --positive-label).
+ *
+ * Text fields (low-cardinality text columns such as a merchant category) enter the model as the
+ * index of their value in a sorted list learned at training and saved with the options;
+ * fraud_text_code is the only place that maps a text to that number, for replay and service
+ * alike. A value missing or not in the list is NaN: missing to the gbdt.
  */
 #include "fraud.h"
 
@@ -35,6 +40,9 @@ lp_status fraud_feat_opts_check(const fraud_feat_opts *o, lp_err *err)
     if (o->n_extra > FRAUD_MAX_EXTRA)
         return lp_err_set(err, LP_EINVAL, "extra features: %zu given, at most %d", o->n_extra,
                           FRAUD_MAX_EXTRA);
+    if (o->n_text > FRAUD_MAX_TEXT)
+        return lp_err_set(err, LP_EINVAL, "text features: %zu given, at most %d", o->n_text,
+                          FRAUD_MAX_TEXT);
     if (o->n_windows < 1 || o->n_windows > FRAUD_MAX_WINDOWS)
         return lp_err_set(err, LP_EINVAL, "windows: %zu given, expected 1..%d", o->n_windows,
                           FRAUD_MAX_WINDOWS);
@@ -58,6 +66,18 @@ lp_status fraud_feat_opts_check(const fraud_feat_opts *o, lp_err *err)
     for (size_t j = 0; j < o->n_extra; j++)
         if (!o->extra[j][0])
             return lp_err_set(err, LP_EINVAL, "extra feature %zu: empty column name", j);
+    for (size_t k = 0; k < o->n_text; k++) {
+        if (!o->text[k][0])
+            return lp_err_set(err, LP_EINVAL, "text feature %zu: empty column name", k);
+        if (o->n_values[k] < 1 || o->n_values[k] > FRAUD_MAX_TEXT_VALUES)
+            return lp_err_set(err, LP_EINVAL, "text feature '%s': %zu values, expected 1..%d",
+                              o->text[k], o->n_values[k], FRAUD_MAX_TEXT_VALUES);
+        for (size_t v = 1; v < o->n_values[k]; v++)
+            if (strcmp(o->values[k][v - 1], o->values[k][v]) >= 0)
+                return lp_err_set(err, LP_EINVAL, "text feature '%s': values '%s' and '%s' not "
+                                  "in strictly increasing order", o->text[k],
+                                  o->values[k][v - 1], o->values[k][v]);
+    }
     return LP_OK;
 }
 
@@ -73,6 +93,17 @@ cJSON *fraud_feat_opts_to_json(const fraud_feat_opts *o)
     a = cJSON_AddArrayToObject(j, "extra");
     for (size_t e = 0; e < o->n_extra; e++)
         cJSON_AddItemToArray(a, cJSON_CreateString(o->extra[e]));
+    if (o->n_text) {
+        a = cJSON_AddArrayToObject(j, "text");
+        for (size_t k = 0; k < o->n_text; k++) {
+            cJSON *t = cJSON_CreateObject();
+            cJSON_AddStringToObject(t, "name", o->text[k]);
+            cJSON *v = cJSON_AddArrayToObject(t, "values");
+            for (size_t i = 0; i < o->n_values[k]; i++)
+                cJSON_AddItemToArray(v, cJSON_CreateString(o->values[k][i]));
+            cJSON_AddItemToArray(a, t);
+        }
+    }
     cJSON_AddNumberToObject(j, "label_delay_s", o->label_delay_s);
     cJSON_AddNumberToObject(j, "max_lateness_s", o->max_lateness_s);
     cJSON_AddBoolToObject(j, "velocity", o->velocity);
@@ -106,7 +137,23 @@ lp_status fraud_feat_opts_from_json(const cJSON *j, fraud_feat_opts *o, lp_err *
                         "extra", err);
     if (st)
         return st;
-    const cJSON *w = cJSON_GetObjectItem(j, "windows_s"), *it;
+    const cJSON *tx = cJSON_GetObjectItem(j, "text"), *it; /* absent before text features */
+    if (tx && !cJSON_IsArray(tx))
+        return lp_err_set(err, LP_EFORMAT, "fraud config: 'text' is not an array");
+    cJSON_ArrayForEach(it, tx)
+    {
+        const cJSON *nm = cJSON_GetObjectItem(it, "name");
+        if (!cJSON_IsString(nm) || strlen(nm->valuestring) >= 64 || o->n_text >= FRAUD_MAX_TEXT)
+            return lp_err_set(err, LP_EFORMAT, "fraud config: bad text feature %zu", o->n_text);
+        size_t k = o->n_text++;
+        snprintf(o->text[k], sizeof o->text[k], "%s", nm->valuestring);
+        char what[96];
+        snprintf(what, sizeof what, "text '%s' values", o->text[k]);
+        if ((st = names_from(cJSON_GetObjectItem(it, "values"), o->values[k],
+                             FRAUD_MAX_TEXT_VALUES, &o->n_values[k], what, err)))
+            return st;
+    }
+    const cJSON *w = cJSON_GetObjectItem(j, "windows_s");
     if (!cJSON_IsArray(w))
         return lp_err_set(err, LP_EFORMAT, "fraud config: 'windows_s' is not an array");
     o->n_windows = 0;
@@ -143,9 +190,28 @@ void fraud_window_label(double s, char *out, size_t cap)
         snprintf(out, cap, "%gs", s);
 }
 
+float fraud_text_code(const fraud_feat_opts *o, size_t k, const char *s)
+{
+    if (!s)
+        return NAN;
+    /* binary search: the list is strictly increasing (fraud_feat_opts_check) */
+    size_t lo = 0, hi = o->n_values[k];
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(o->values[k][mid], s);
+        if (!c)
+            return (float)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NAN;
+}
+
 char **fraud_feature_names(const fraud_feat_opts *o, size_t *n)
 {
-    size_t cap = 3 + o->n_extra + o->n_entities * (6 * o->n_windows + 2) + 1;
+    size_t cap = 3 + o->n_extra + o->n_text + o->n_entities * (6 * o->n_windows + 2) + 1;
     char **v = lp_calloc(cap, sizeof(char *));
     if (!v)
         return NULL;
@@ -156,6 +222,8 @@ char **fraud_feature_names(const fraud_feat_opts *o, size_t *n)
     v[k++] = lp_strdup("weekday");
     for (size_t j = 0; j < o->n_extra; j++)
         v[k++] = lp_strdup(o->extra[j]);
+    for (size_t j = 0; j < o->n_text; j++)
+        v[k++] = lp_strdup(o->text[j]);
     if (o->velocity) {
         static const char *const agg[] = {"count", "sum", "mean", "max"};
         for (size_t e = 0; e < o->n_entities; e++) {
@@ -329,6 +397,11 @@ lp_status fraud_frame_bind(const lp_frame *f, const fraud_feat_opts *o, const ch
     for (size_t j = 0; j < o->n_extra; j++)
         if ((st = bind_num(f, o->extra[j], false, &map->extra[j], err)))
             return st;
+    for (size_t j = 0; j < o->n_text; j++) {
+        if ((st = lp_frame_require(f, o->text[j], "the data", &k, err)))
+            return st;
+        map->text[j] = (long)k;
+    }
     return LP_OK;
 }
 
@@ -418,6 +491,22 @@ void fraud_frame_row(const lp_frame *f, const fraud_frame_map *map, const fraud_
     }
     for (size_t j = 0; j < o->n_extra; j++)
         tx->extra[j] = lp_frame_col(f, (size_t)map->extra[j])->num[i];
+    for (size_t j = 0; j < o->n_text; j++) {
+        const lp_column *c = lp_frame_col(f, (size_t)map->text[j]);
+        if (c->missing[i])
+            continue; /* NULL: missing */
+        if (c->type == LP_COL_TYPE_CATEGORICAL) {
+            tx->text[j] = c->dict[c->codes[i]];
+        } else if (c->type == LP_COL_TYPE_TEXT) {
+            tx->text[j] = c->text[i];
+        } else if (used < cap) { /* a column of numbers (in this file): their text */
+            const char *s = cell_text(c, i, cell, sizeof cell);
+            int w = snprintf(buf + used, cap - used, "%s", s);
+            if (w >= 0 && used + (size_t)w < cap)
+                tx->text[j] = buf + used;
+            used += (size_t)w + 1;
+        }
+    }
     tx->label = -1;
     if (map->label >= 0) {
         const lp_column *c = lp_frame_col(f, (size_t)map->label);

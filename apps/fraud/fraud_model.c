@@ -6,8 +6,15 @@
  *
  * The feature configuration, thresholds and calibration travel inside the .lpm file as the
  * extra section "fraud" (JSON), so eval and serve need nothing else. The model's pipeline is a
- * PASSTHROUGH of the feature columns and the features are always finite, so the model's design
- * row IS the feature vector: scoring skips the frame machinery (no allocation per request).
+ * PASSTHROUGH of the feature columns, so the model's design row IS the feature vector: scoring
+ * skips the frame machinery (no allocation per request). Features are finite except a missing
+ * extra column or text value (NaN), which the gbdt routes by each split's learned default; the
+ * linear families see it as the training mean (0 once standardized).
+ *
+ * Columns: the numeric ones not named by the options are extra features as they are; a text
+ * column with at most FRAUD_MAX_TEXT_VALUES distinct values in the training data is a text
+ * feature (its sorted value list is saved with the configuration, fraud_text_code maps a value
+ * to its index); other text columns are left out and named in a note.
  *
  * Genuine transactions may be subsampled for training (max_genuine); the Platt calibration on
  * the untouched validation period restores probabilities at the real base rate.
@@ -63,7 +70,7 @@ lp_status fraud_replay(const lp_frame *f, const fraud_feat_opts *o, const char *
         goto done;
     }
     size_t k = 0, skipped = 0;
-    char buf[512];
+    char buf[FRAUD_ROW_BUF];
     uint64_t t0 = lp_time_ns();
     for (size_t r = 0; r < n; r++) {
         fraud_tx tx;
@@ -291,12 +298,81 @@ static bool named(const lp_column *c, const fraud_train_opts *o)
     return skip;
 }
 
-/* The other numeric columns become extra features; the rest are named in a note. */
+/* Append "'name' (why)" to a list of columns in buf (a comma before all but the first). */
+static void list_col(char *buf, size_t cap, size_t *used, size_t *count, const char *fmt, ...)
+{
+    if (*used + 1 < cap) {
+        char item[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(item, sizeof item, fmt, ap);
+        va_end(ap);
+        int w = snprintf(buf + *used, cap - *used, "%s%s", *count ? ", " : "", item);
+        *used = w > 0 && *used + (size_t)w < cap ? *used + (size_t)w : cap - 1;
+    }
+    (*count)++;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether text column c can be a text feature: at most FRAUD_MAX_TEXT_VALUES distinct values,
+ * each shorter than 64 bytes, a name shorter than 64 bytes. Else why not, in why. */
+static bool text_feature_ok(const lp_column *c, char *why, size_t cap)
+{
+    if (c->type != LP_COL_TYPE_CATEGORICAL) {
+        snprintf(why, cap, "%s", lp_col_kind_name(c->kind));
+        return false;
+    }
+    if (c->n_dict > FRAUD_MAX_TEXT_VALUES) {
+        snprintf(why, cap, "text, %zu values; at most %d make a feature", c->n_dict,
+                 FRAUD_MAX_TEXT_VALUES);
+        return false;
+    }
+    if (c->n_dict == 0) {
+        snprintf(why, cap, "text, no values");
+        return false;
+    }
+    for (size_t d = 0; d < c->n_dict; d++)
+        if (strlen(c->dict[d]) >= 64) {
+            snprintf(why, cap, "text, the value '%.20s...' is longer than 63 bytes",
+                     c->dict[d]);
+            return false;
+        }
+    if (strlen(c->name) >= 64) {
+        snprintf(why, cap, "text, its name is longer than 63 bytes");
+        return false;
+    }
+    return true;
+}
+
+/* Text column c as text feature k of fo: its values sorted (strcmp), so the codes depend only
+ * on the set of values, not on their order in the file. */
+static lp_status add_text(const lp_column *c, fraud_feat_opts *fo, lp_err *err)
+{
+    const char **v = lp_mallocarray(c->n_dict + 1, sizeof(char *));
+    if (!v)
+        return lp_err_set(err, LP_ENOMEM, "train: out of memory");
+    memcpy(v, c->dict, c->n_dict * sizeof(char *));
+    qsort(v, c->n_dict, sizeof(char *), cmp_str);
+    size_t k = fo->n_text++;
+    snprintf(fo->text[k], sizeof fo->text[k], "%s", c->name);
+    fo->n_values[k] = c->n_dict;
+    for (size_t d = 0; d < c->n_dict; d++)
+        snprintf(fo->values[k][d], sizeof fo->values[k][d], "%s", v[d]);
+    free(v);
+    return LP_OK;
+}
+
+/* The other numeric columns become extra features, text columns of few values text features;
+ * the rest are named in a note. */
 static lp_status pick_extras(const lp_frame *f, const fraud_train_opts *o, fraud_feat_opts *fo,
                              fraud_train_report *rep, lp_err *err)
 {
-    char left[1024] = "";
-    size_t n_left = 0, n_num = 0, used = 0;
+    char left[1024] = "", texts[1024] = "", why[128];
+    size_t n_left = 0, n_num = 0, used = 0, used_t = 0, n_t = 0;
     for (size_t j = 0; j < lp_frame_ncols(f); j++) {
         const lp_column *c = lp_frame_col(f, j);
         if (named(c, o))
@@ -305,12 +381,18 @@ static lp_status pick_extras(const lp_frame *f, const fraud_train_opts *o, fraud
             n_num++;
             continue;
         }
-        if (used + 1 < sizeof left) {
-            int w = snprintf(left + used, sizeof left - used, "%s'%s' (%s)", n_left ? ", " : "",
-                             c->name, lp_col_kind_name(c->kind));
-            used = w > 0 && used + (size_t)w < sizeof left ? used + (size_t)w : sizeof left - 1;
+        bool ok = text_feature_ok(c, why, sizeof why);
+        if (ok && fo->n_text < FRAUD_MAX_TEXT) {
+            lp_status st = add_text(c, fo, err);
+            if (st)
+                return st;
+            list_col(texts, sizeof texts, &used_t, &n_t, "'%s' (%zu values)", c->name,
+                     c->n_dict);
+            continue;
         }
-        n_left++;
+        if (ok)
+            snprintf(why, sizeof why, "text; %d text features at most", FRAUD_MAX_TEXT);
+        list_col(left, sizeof left, &used, &n_left, "'%s' (%s)", c->name, why);
     }
     if (n_num > FRAUD_MAX_EXTRA)
         return lp_err_set(err, LP_EINVAL, "train: %zu numeric feature columns, at most %d: "
@@ -325,9 +407,14 @@ static lp_status pick_extras(const lp_frame *f, const fraud_train_opts *o, fraud
                               "%zu bytes)", c->name, sizeof fo->extra[0] - 1);
         snprintf(fo->extra[fo->n_extra++], sizeof fo->extra[0], "%s", c->name);
     }
+    if (n_t)
+        note(rep, "%zu text column%s fed to the model as the index of the value in its list "
+             "(values not seen in training count as missing): %s", n_t, n_t == 1 ? "" : "s",
+             texts);
     if (n_left)
-        note(rep, "%zu column%s left out of the model (only numbers are features; --drop-cols "
-             "silences this): %s", n_left, n_left == 1 ? "" : "s", left);
+        note(rep, "%zu column%s left out of the model (numbers and text columns of at most %d "
+             "values are features; --drop-cols silences this): %s", n_left,
+             n_left == 1 ? "" : "s", FRAUD_MAX_TEXT_VALUES, left);
     return LP_OK;
 }
 
@@ -568,24 +655,37 @@ lp_status fraud_train(const lp_frame *train, const fraud_train_opts *o, fraud_tr
             goto done;
         }
         cfg.n_scale = d;
+        /* over the present values; a missing one (NaN) becomes the mean, 0 after scaling */
+        size_t *cnt = lp_calloc(d, sizeof(size_t));
+        if (!cnt) {
+            st = lp_err_set(err, LP_ENOMEM, "out of memory");
+            goto done;
+        }
         for (size_t i = 0; i < ntr; i++)
             for (size_t j = 0; j < d; j++)
-                cfg.center[j] += X[tr[i] * d + j];
+                if (!isnan(X[tr[i] * d + j])) {
+                    cfg.center[j] += X[tr[i] * d + j];
+                    cnt[j]++;
+                }
         for (size_t j = 0; j < d; j++)
-            cfg.center[j] /= (double)ntr;
+            cfg.center[j] = cnt[j] ? cfg.center[j] / (double)cnt[j] : 0.0;
         for (size_t i = 0; i < ntr; i++)
-            for (size_t j = 0; j < d; j++) {
-                double z = X[tr[i] * d + j] - cfg.center[j];
-                cfg.scale[j] += z * z;
-            }
+            for (size_t j = 0; j < d; j++)
+                if (!isnan(X[tr[i] * d + j])) {
+                    double z = X[tr[i] * d + j] - cfg.center[j];
+                    cfg.scale[j] += z * z;
+                }
         for (size_t j = 0; j < d; j++) {
-            cfg.scale[j] = sqrt(cfg.scale[j] / (double)ntr);
+            cfg.scale[j] = cnt[j] ? sqrt(cfg.scale[j] / (double)cnt[j]) : 1.0;
             if (!(cfg.scale[j] > 1e-12))
                 cfg.scale[j] = 1.0;
         }
+        free(cnt);
         for (size_t i = 0; i < n; i++)
             for (size_t j = 0; j < d; j++)
-                X[i * d + j] = (float)((X[i * d + j] - cfg.center[j]) / cfg.scale[j]);
+                X[i * d + j] = isnan(X[i * d + j])
+                                   ? 0.0f
+                                   : (float)((X[i * d + j] - cfg.center[j]) / cfg.scale[j]);
     }
     if (!(ftr = features_frame(X, y, tr, ntr, d, names, err)) ||
         !(fva = features_frame(X, y, va, nva, d, names, err))) {
@@ -798,8 +898,8 @@ static const float *model_input(const fraud_scorer *sc, const float *x, float *b
 {
     if (!sc->cfg.n_scale)
         return x;
-    for (size_t j = 0; j < sc->d; j++)
-        buf[j] = (float)((x[j] - sc->cfg.center[j]) / sc->cfg.scale[j]);
+    for (size_t j = 0; j < sc->d; j++) /* missing: the training mean, as in fraud_train */
+        buf[j] = isnan(x[j]) ? 0.0f : (float)((x[j] - sc->cfg.center[j]) / sc->cfg.scale[j]);
     return buf;
 }
 
@@ -927,6 +1027,15 @@ void fraud_reason_text(const fraud_feat_opts *o, const char *feature, const floa
                        size_t j, const char *const *names, size_t n, char *out, size_t cap)
 {
     double v = x[j];
+    /* text features follow amount, hour, weekday and the extras: say the value, not its code */
+    if (j >= 3 + o->n_extra && j < 3 + o->n_extra + o->n_text) {
+        size_t k = j - 3 - o->n_extra;
+        if (!isnan(v) && v >= 0 && v < (double)o->n_values[k])
+            snprintf(out, cap, "%s is '%s'", o->text[k], o->values[k][(size_t)v]);
+        else
+            snprintf(out, cap, "%s is missing or a value not seen in training", o->text[k]);
+        return;
+    }
     const char *colon = strchr(feature, ':');
     if (!colon || !strncmp(feature, "pair:", 5)) {
         if (!strcmp(feature, "amount"))

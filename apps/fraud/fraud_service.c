@@ -252,6 +252,16 @@ static lp_status tx_from_json(const fraud_config *c, const cJSON *j, double now,
             return lp_err_set(err, LP_EINVAL, "field '%s': expected a number", c->feat.extra[k]);
         tx->extra[k] = v ? v->valuedouble : NAN;
     }
+    /* text fields: a value the model did not see in training counts as missing (the feature
+     * code maps it), so a new merchant category is scored, not refused */
+    for (size_t k = 0; k < c->feat.n_text; k++) {
+        v = member2(j, c->feat.text[k], NULL);
+        if (v && !cJSON_IsString(v))
+            return lp_err_set(err, LP_EINVAL, "field '%s': expected a string (a text value such "
+                              "as '%s'; an unknown one counts as missing)", c->feat.text[k],
+                              c->feat.values[k][0]);
+        tx->text[k] = v ? v->valuestring : NULL;
+    }
     return LP_OK;
 }
 

@@ -291,6 +291,8 @@ void fraud_state_features(const fraud_state *s, const fraud_tx *tx, float *x)
     *x++ = (float)fmod(day + 3.0, 7.0) + (fmod(day + 3.0, 7.0) < 0 ? 7.0f : 0.0f);
     for (size_t j = 0; j < o->n_extra; j++)
         *x++ = (float)tx->extra[j];
+    for (size_t j = 0; j < o->n_text; j++) /* a value's index in its list, NaN when unknown */
+        *x++ = fraud_text_code(o, j, tx->text[j]);
     if (!o->velocity)
         return;
     for (size_t e = 0; e < o->n_entities; e++)

@@ -16,6 +16,8 @@ static const char *usage =
     "           [--decline-rate 0.1%] [--target-fpr F] [--label-delay-days 7]\n"
     "           [--model-kind gbdt|logistic] [--param k=v]... [--max-genuine N]\n"
     "           [--threads N] --out MODEL.lpm\n"
+    "           (the other numeric columns are features as they are, text columns of at most\n"
+    "           32 values as the index of the value; the rest are left out, with a note)\n"
     "  eval     --model MODEL.lpm --data TEST [--history TRAIN] --json\n"
     "  backtest --model MODEL.lpm --rules RULES.json --data HISTORY\n"
     "  retrain  --model MODEL.lpm --data TRAIN --out NEW.lpm   (same columns and settings)\n"

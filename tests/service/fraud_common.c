@@ -150,6 +150,8 @@ size_t fc_check_log_replay(const char *db_path, const char *model_path)
         tx.amount = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "amount"));
         tx.keys[0] = cJSON_GetStringValue(cJSON_GetObjectItem(j, "customer_id"));
         tx.keys[1] = cJSON_GetStringValue(cJSON_GetObjectItem(j, "terminal_id"));
+        for (size_t k = 0; k < c->feat.n_text; k++) /* a non-string or absent one: NULL */
+            tx.text[k] = cJSON_GetStringValue(cJSON_GetObjectItem(j, c->feat.text[k]));
         if (fraud_state_step(st, &tx, x, &err))
             fail_msg("log row %zu (%s): %s", n, tx.id, lp_err_text(&err));
         double want = sqlite3_column_double(q, 1), got = fraud_scorer_score(sc, x);

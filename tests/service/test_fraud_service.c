@@ -5,7 +5,10 @@
  * hostile input - missing / negative amounts, malformed ids, timestamps too late or in the far
  * future, duplicate transaction ids, labels for unknown transactions, a rule that does not
  * parse, malformed JSON - each a 4xx with one clear message and nothing accepted lost. A
- * restart on the same database keeps the state, labels, rules and lists.
+ * restart on the same database keeps the state, labels, rules and lists. A text feature
+ * column (a merchant category carrying the fraud signal): its value moves the score and is
+ * named in the reasons, an unknown value and an absent field both count as missing, a number
+ * is a 400 naming the field, and the log replays to the same scores.
  */
 #include "lp_test.h"
 
@@ -289,11 +292,115 @@ static void test_restart_keeps_state(void **state)
     stop();
 }
 
+/* The simulator data plus a text column "category" that carries the fraud signal: 70% of the
+ * frauds are "shopping_net", the rest of the rows spread over 8 categories (lp_rng, fixed). */
+static lp_frame *category_data(void)
+{
+    static const char *const cats[] = {"entertainment", "food_dining", "gas_transport",
+                                       "grocery_pos",   "health_fitness", "home",
+                                       "shopping_net",  "travel"};
+    lp_frame *f = fc_read_data();
+    assert_non_null(f);
+    long jl = lp_frame_find(f, "tx_fraud");
+    assert_true(jl >= 0);
+    const lp_column *lab = lp_frame_col(f, (size_t)jl);
+    size_t n = lp_frame_nrows(f);
+    const char **v = calloc(n, sizeof(char *));
+    lp_rng rng;
+    lp_rng_seed(&rng, 11);
+    for (size_t i = 0; i < n; i++) {
+        double u = lp_rng_uniform(&rng);
+        v[i] = lab->num[i] != 0 && u < 0.7 ? "shopping_net"
+                                           : cats[(size_t)(lp_rng_uniform(&rng) * 8) % 8];
+    }
+    lp_err err;
+    assert_int_equal(lp_frame_add_categorical(f, "category", v, n, &err), LP_OK);
+    free(v);
+    return f;
+}
+
+static double score_of(const http_resp *r, char *reasons, size_t cap)
+{
+    if (r->status != 200)
+        fail_msg("status %d: %s", r->status, r->body);
+    cJSON *j = body_json(r);
+    double s = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "score"));
+    char *rs = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "reasons"));
+    snprintf(reasons, cap, "%s", rs);
+    free(rs);
+    cJSON_Delete(j);
+    return s;
+}
+
+static void test_text_field(void **state)
+{
+    (void)state;
+    lp_frame *f = category_data();
+    lp_model *m = fc_train(f);
+    lp_frame_free(f);
+    assert_non_null(m);
+    char *model = lp_test_tmpfile("fraud_cat.lpm"), *db = lp_test_tmpfile("fraud_cat.db");
+    remove(db);
+    lp_err err;
+    assert_int_equal(lp_model_save(m, model, &err), LP_OK);
+    fraud_scorer *fs = NULL;
+    assert_int_equal(fraud_scorer_new(m, &fs, &err), LP_OK); /* takes m */
+    const fraud_config *c = fraud_scorer_config(fs);
+    assert_int_equal((int)c->feat.n_text, 1);
+    assert_string_equal(c->feat.text[0], "category");
+    assert_int_equal((int)c->feat.n_values[0], 8);
+    assert_string_equal(c->feat.values[0][0], "entertainment"); /* sorted */
+    assert_string_equal(c->feat.values[0][6], "shopping_net");
+    fraud_scorer_free(fs);
+    fraud_service *svc = NULL;
+    lp_server *srv = NULL;
+    g_port = fc_start(model, db, 2, &svc, &srv);
+    /* the same time, each a new customer and terminal: only the category differs */
+    double t = now_s() - 600;
+    static const char *const cat[] = {"\"category\":\"shopping_net\",",
+                                      "\"category\":\"crypto_atm\",", "",
+                                      "\"category\":null,", "\"category\":\"home\","};
+    double sc[5];
+    char rs[5][2048], body[512];
+    http_resp r;
+    for (int i = 0; i < 5; i++) {
+        snprintf(body, sizeof body,
+                 "{\"transaction_id\":\"cat%d\",\"time\":%.0f,\"amount\":40,%s"
+                 "\"customer_id\":\"cc%d\",\"terminal_id\":\"ct%d\"}",
+                 i, t, cat[i], i, i);
+        post("/v1/score", body, &r);
+        sc[i] = score_of(&r, rs[i], sizeof rs[i]);
+        http_resp_free(&r);
+    }
+    /* an unknown value, an absent field and null are all the missing value */
+    assert_true(sc[1] == sc[2] && sc[2] == sc[3]);
+    /* the fraud category is riskier than an ordinary one, and the reason says it in words */
+    if (!(sc[0] > 2 * sc[4]))
+        fail_msg("score with shopping_net %g, with home %g", sc[0], sc[4]);
+    if (!strstr(rs[0], "category is 'shopping_net'"))
+        fail_msg("reasons lack the category: %s", rs[0]);
+    /* a number is refused, naming the field */
+    snprintf(body, sizeof body,
+             "{\"transaction_id\":\"cat9\",\"time\":%.0f,\"amount\":40,\"category\":3,"
+             "\"customer_id\":\"cc9\",\"terminal_id\":\"ct9\"}", t);
+    post("/v1/score", body, &r);
+    expect_error(&r, 400, "invalid_argument", "field 'category': expected a string");
+    http_resp_free(&r);
+    fc_stop(&svc, &srv);
+    /* the logged requests replayed through a fresh state give the logged scores */
+    assert_int_equal((int)fc_check_log_replay(db, model), 5);
+    remove(db);
+    remove(model);
+    free(db);
+    free(model);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_score_and_hostile),
         cmocka_unit_test(test_restart_keeps_state),
+        cmocka_unit_test(test_text_field),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -4,7 +4,9 @@
  * (hidden until the delay passes, late labels through fraud_state_label), out-of-order arrival
  * within the lateness bound and refusal beyond it, duplicate ids, bad amounts; and that the
  * training replay (frame path, shuffled file order) gives bit-identical features to the online
- * one-at-a-time path.
+ * one-at-a-time path. Text features: a value's index in the sorted list, NaN for an unknown or
+ * missing value, the same from a frame (categorical or text column) as from the online path,
+ * and the value lists' JSON form (absent in older models: none; out of order: refused).
  */
 #include "lp_test.h"
 
@@ -238,12 +240,109 @@ static void test_replay_equals_online(void **state)
     lp_frame_free(f);
 }
 
+static void test_text_features(void **state)
+{
+    (void)state;
+    fraud_feat_opts o = opts2();
+    o.n_text = 1;
+    strcpy(o.text[0], "channel");
+    o.n_values[0] = 3;
+    strcpy(o.values[0][0], "atm");
+    strcpy(o.values[0][1], "pos");
+    strcpy(o.values[0][2], "web");
+    lp_err err;
+    assert_int_equal(fraud_feat_opts_check(&o, &err), LP_OK);
+    assert_true(fraud_text_code(&o, 0, "atm") == 0.0f);
+    assert_true(fraud_text_code(&o, 0, "web") == 2.0f);
+    assert_true(isnan(fraud_text_code(&o, 0, "kiosk")));
+    assert_true(isnan(fraud_text_code(&o, 0, "")));
+    assert_true(isnan(fraud_text_code(&o, 0, NULL)));
+    size_t d = 0;
+    char **names = fraud_feature_names(&o, &d);
+    assert_string_equal(names[3], "channel"); /* after amount, hour, weekday (no extras) */
+    fraud_names_free(names, d);
+    /* online: one value each, an unknown one and a missing one */
+    static const char *const ch[] = {"web", "pos", "kiosk", NULL, "atm", "web"};
+    enum { N = 6 };
+    fraud_state *s = NULL;
+    assert_int_equal(fraud_state_new(&o, &s, &err), LP_OK);
+    d = fraud_state_n_features(s);
+    float *on = malloc(N * d * sizeof(float));
+    char idv[N][8];
+    double ft[N], fa[N];
+    const char *fc[N], *fm[N], *fi[N];
+    for (size_t i = 0; i < N; i++) {
+        snprintf(idv[i], 8, "x%zu", i);
+        fraud_tx tx = mk(idv[i], 1.7e9 + 60.0 * i, 10 + i, "c1", "t1", -1);
+        tx.text[0] = ch[i];
+        assert_int_equal(fraud_state_step(s, &tx, on + i * d, &err), LP_OK);
+        ft[i] = tx.time;
+        fa[i] = tx.amount;
+        fc[i] = "c1";
+        fm[i] = "t1";
+        fi[i] = idv[i];
+    }
+    fraud_state_free(s);
+    static const float want[] = {2, 1, NAN, NAN, 0, 2};
+    for (size_t i = 0; i < N; i++)
+        if (!(on[i * d + 3] == want[i] || (isnan(want[i]) && isnan(on[i * d + 3]))))
+            fail_msg("row %zu: channel feature %g, expected %g", i, (double)on[i * d + 3],
+                     (double)want[i]);
+    /* the replay gives the same bits, from a categorical and from a text column */
+    for (int kind = 0; kind < 2; kind++) {
+        lp_frame *f = lp_frame_new();
+        assert_int_equal(lp_frame_add_text(f, "id", fi, N, &err), LP_OK);
+        assert_int_equal(lp_frame_add_numeric(f, "ts", LP_COL_KIND_DATETIME, ft, NULL, N, &err),
+                         LP_OK);
+        assert_int_equal(lp_frame_add_numeric(f, "amt", LP_COL_KIND_FLOAT, fa, NULL, N, &err),
+                         LP_OK);
+        assert_int_equal(lp_frame_add_categorical(f, "card", fc, N, &err), LP_OK);
+        assert_int_equal(lp_frame_add_categorical(f, "term", fm, N, &err), LP_OK);
+        assert_int_equal(kind ? lp_frame_add_text(f, "channel", ch, N, &err)
+                              : lp_frame_add_categorical(f, "channel", ch, N, &err),
+                         LP_OK);
+        float *X = NULL;
+        int32_t *y = NULL;
+        double *tt = NULL;
+        size_t kept = 0;
+        assert_int_equal(fraud_replay(f, &o, "id", "ts", "amt", NULL, NULL, &X, &y, &tt, &kept,
+                                      NULL, &err),
+                         LP_OK);
+        assert_int_equal(kept, N);
+        assert_memory_equal(X, on, N * d * sizeof(float));
+        free(X);
+        free(y);
+        free(tt);
+        lp_frame_free(f);
+    }
+    free(on);
+    /* JSON: the lists round-trip; without "text" (an older model) there are none */
+    cJSON *j = fraud_feat_opts_to_json(&o);
+    fraud_feat_opts back;
+    assert_int_equal(fraud_feat_opts_from_json(j, &back, &err), LP_OK);
+    assert_int_equal((int)back.n_text, 1);
+    assert_string_equal(back.text[0], "channel");
+    assert_int_equal((int)back.n_values[0], 3);
+    assert_string_equal(back.values[0][2], "web");
+    cJSON *vals = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "text"), 0),
+                                      "values");
+    cJSON_ReplaceItemInArray(vals, 0, cJSON_CreateString("zebra"));
+    assert_int_equal(fraud_feat_opts_from_json(j, &back, &err), LP_EINVAL);
+    assert_non_null(strstr(lp_err_text(&err), "text feature 'channel': values 'zebra' and 'pos' "
+                                              "not in strictly increasing order"));
+    cJSON_DeleteItemFromObject(j, "text");
+    assert_int_equal(fraud_feat_opts_from_json(j, &back, &err), LP_OK);
+    assert_int_equal((int)back.n_text, 0);
+    cJSON_Delete(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_windows_exact),
         cmocka_unit_test(test_order_duplicates_bad_input),
         cmocka_unit_test(test_replay_equals_online),
+        cmocka_unit_test(test_text_features),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
