@@ -83,6 +83,20 @@ static void *run_server(void *arg)
     return NULL;
 }
 
+/* Wait until run_until_signal (on its own thread) has installed its handler for sig: a signal
+ * sent before that takes the default action and ends the test process. */
+static void wait_handler(int sig)
+{
+    struct sigaction cur;
+    for (int i = 0; i < 5000; i++) {
+        sigaction(sig, NULL, &cur);
+        if (cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN)
+            return;
+        usleep(1000);
+    }
+    fail_msg("no handler for signal %d after 5 s", sig);
+}
+
 static atomic_int g_reloads;
 static lp_swap *g_swap;
 static atomic_bool g_fail_next;
@@ -176,6 +190,7 @@ static void test_reload_route_and_sighup(void **state)
     /* SIGHUP reloads */
     atomic_store(&g_fail_next, false);
     int before = atomic_load(&g_reloads);
+    wait_handler(SIGHUP);
     kill(getpid(), SIGHUP);
     for (int i = 0; i < 2500 && atomic_load(&g_reloads) == before; i++) usleep(2000);
     assert_int_equal(atomic_load(&g_reloads), before + 1);
@@ -205,6 +220,7 @@ static void test_sigterm_finishes_in_flight(void **state)
     slow_call sc = {.port = lp_server_port(s)};
     pthread_create(&c, NULL, call_slow, &sc);
     wait_in_flight(s);
+    wait_handler(SIGTERM);
     kill(getpid(), SIGTERM);
     pthread_join(c, NULL);
     pthread_join(t, NULL);
