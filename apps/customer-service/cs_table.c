@@ -122,9 +122,15 @@ lp_status cs_table_parse(const char *data, size_t len, const char *what, cs_tabl
     char delim = 0;
     while (pos < len) {
         const char *line = data + pos;
-        if (!delim) {
+        if (!delim) { /* from the header: the first line that is not blank */
             const char *nl = memchr(line, '\n', len - pos);
-            delim = memchr(line, '\t', nl ? (size_t)(nl - line) : len - pos) ? '\t' : ',';
+            size_t hl = nl ? (size_t)(nl - line) : len - pos;
+            if (hl == 0 || (hl == 1 && line[0] == '\r')) {
+                pos += hl + 1;
+                line_no++;
+                continue;
+            }
+            delim = memchr(line, '\t', hl) ? '\t' : ',';
         }
         size_t end, inner, at = line_no;
         if (!record_end(data, len, pos, delim, &end, &inner)) {

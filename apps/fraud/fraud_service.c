@@ -36,6 +36,7 @@
 #include "fraud_internal.h"
 
 #include <ctype.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -250,6 +251,9 @@ static lp_status tx_from_json(const fraud_config *c, const cJSON *j, double now,
         v = member2(j, c->feat.extra[k], NULL);
         if (v && !cJSON_IsNumber(v))
             return lp_err_set(err, LP_EINVAL, "field '%s': expected a number", c->feat.extra[k]);
+        if (v && fabs(v->valuedouble) > FLT_MAX) /* features are floats */
+            return lp_err_set(err, LP_EINVAL, "field '%s': %g is beyond the float range (%g)",
+                              c->feat.extra[k], v->valuedouble, (double)FLT_MAX);
         tx->extra[k] = v ? v->valuedouble : NAN;
     }
     /* text fields: a value the model did not see in training counts as missing (the feature

@@ -316,6 +316,13 @@ static lp_frame *category_data(void)
     lp_err err;
     assert_int_equal(lp_frame_add_categorical(f, "category", v, n, &err), LP_OK);
     free(v);
+    double *risk = calloc(n, sizeof(double)); /* a numeric extra column, constant: no split */
+    for (size_t i = 0; i < n; i++)
+        risk[i] = 0.5;
+    assert_int_equal(lp_frame_add_numeric(f, "device_risk", LP_COL_KIND_FLOAT, risk, NULL, n,
+                                          &err),
+                     LP_OK);
+    free(risk);
     return f;
 }
 
@@ -385,6 +392,13 @@ static void test_text_field(void **state)
              "\"customer_id\":\"cc9\",\"terminal_id\":\"ct9\"}", t);
     post("/v1/score", body, &r);
     expect_error(&r, 400, "invalid_argument", "field 'category': expected a string");
+    http_resp_free(&r);
+    /* a numeric field beyond what a float feature holds is refused, naming it */
+    snprintf(body, sizeof body,
+             "{\"transaction_id\":\"cat10\",\"time\":%.0f,\"amount\":40,\"device_risk\":1e300,"
+             "\"customer_id\":\"cc10\",\"terminal_id\":\"ct10\"}", t);
+    post("/v1/score", body, &r);
+    expect_error(&r, 400, "invalid_argument", "field 'device_risk': 1e+300 is beyond the float");
     http_resp_free(&r);
     fc_stop(&svc, &srv);
     /* the logged requests replayed through a fresh state give the logged scores */

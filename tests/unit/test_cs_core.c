@@ -680,7 +680,7 @@ static void test_table(void **state)
     assert_string_equal(cs_table_cell(&t, 2, 0), "5\" screen");
     cs_table_free(&t);
 
-    const char tsv[] = "text\tlabel\n\"quoted\tx\n";
+    const char tsv[] = "\r\n\ntext\tlabel\n\"quoted\tx\n"; /* blank lines before the header */
     assert_int_equal(cs_table_parse(tsv, strlen(tsv), "t.tsv", &t, &err), LP_OK);
     assert_string_equal(cs_table_cell(&t, 0, 0), "\"quoted");
     cs_table_free(&t);
