@@ -386,20 +386,20 @@ static void test_text_field(void **state)
         fail_msg("score with shopping_net %g, with home %g", sc[0], sc[4]);
     if (!strstr(rs[0], "category is 'shopping_net'"))
         fail_msg("reasons lack the category: %s", rs[0]);
-    /* a number is refused, naming the field */
-    snprintf(body, sizeof body,
-             "{\"transaction_id\":\"cat9\",\"time\":%.0f,\"amount\":40,\"category\":3,"
-             "\"customer_id\":\"cc9\",\"terminal_id\":\"ct9\"}", t);
-    post("/v1/score", body, &r);
-    expect_error(&r, 400, "invalid_argument", "field 'category': expected a string");
-    http_resp_free(&r);
-    /* a numeric field beyond what a float feature holds is refused, naming it */
-    snprintf(body, sizeof body,
-             "{\"transaction_id\":\"cat10\",\"time\":%.0f,\"amount\":40,\"device_risk\":1e300,"
-             "\"customer_id\":\"cc10\",\"terminal_id\":\"ct10\"}", t);
-    post("/v1/score", body, &r);
-    expect_error(&r, 400, "invalid_argument", "field 'device_risk': 1e+300 is beyond the float");
-    http_resp_free(&r);
+    /* a number as the text field, and a numeric field beyond what a float feature holds, are
+     * refused naming the field */
+    static const char *const bad[][2] = {
+        {"\"category\":3", "field 'category': expected a string"},
+        {"\"device_risk\":1e300", "field 'device_risk': 1e+300 is beyond the float"}};
+    for (int i = 0; i < 2; i++) {
+        snprintf(body, sizeof body,
+                 "{\"transaction_id\":\"bad%d\",\"time\":%.0f,\"amount\":40,%s,"
+                 "\"customer_id\":\"cb%d\",\"terminal_id\":\"tb%d\"}",
+                 i, t, bad[i][0], i, i);
+        post("/v1/score", body, &r);
+        expect_error(&r, 400, "invalid_argument", bad[i][1]);
+        http_resp_free(&r);
+    }
     fc_stop(&svc, &srv);
     /* the logged requests replayed through a fresh state give the logged scores */
     assert_int_equal((int)fc_check_log_replay(db, model), 5);
