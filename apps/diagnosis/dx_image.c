@@ -286,48 +286,47 @@ lp_status dx_auroc(const int32_t *y, const double *p, size_t n, size_t k, double
     *auroc = NAN;
     *used = 0;
     note[0] = '\0';
+    /* the rows with a label in [0, k); binary: the one column P(class 1) */
+    size_t cols = k == 2 ? 1 : k, m = 0, pos = 0;
     int32_t *yc = lp_mallocarray(n ? n : 1, sizeof *yc);
-    double *s = lp_mallocarray(n ? n : 1, sizeof *s);
-    size_t pos[64] = {0}, rows = 0;
-    if (!yc || !s || k > 64) {
+    double *s = lp_mallocarray(n ? n : 1, cols * sizeof *s);
+    if (!yc || !s) {
         free(yc);
         free(s);
         return lp_err_set(err, LP_ENOMEM, "dx auroc: out of memory");
     }
-    for (size_t i = 0; i < n; i++)
-        if (y[i] >= 0 && (size_t)y[i] < k)
-            pos[y[i]]++, rows++;
-    size_t present = 0;
-    for (size_t c = 0; c < k; c++)
-        present += pos[c] > 0;
-    /* binary: the one curve of P(class 1); k > 2: one curve per class with positives and
-     * negatives (a class present in every row has no negatives: then only it is present) */
-    size_t first = k == 2 ? 1 : 0, last = k == 2 ? 2 : k;
-    double sum = 0;
-    for (size_t c = first; c < last && present >= 2; c++) {
-        if (pos[c] == 0 || pos[c] == rows)
+    for (size_t i = 0; i < n; i++) {
+        if (y[i] < 0 || (size_t)y[i] >= k)
             continue;
-        size_t m = 0;
-        for (size_t i = 0; i < n; i++)
-            if (y[i] >= 0 && (size_t)y[i] < k)
-                yc[m] = y[i] == (int32_t)c, s[m++] = p[i * k + c];
-        double a;
-        if (lp_metrics_auroc(yc, s, m, &a, NULL) == LP_OK)
-            sum += a, (*used)++;
+        yc[m] = k == 2 ? y[i] == 1 : y[i];
+        pos += yc[m] == 1;
+        memcpy(s + m * cols, p + i * k + (k == 2), cols * sizeof *s);
+        m++;
     }
-    if (*used > 0) {
-        *auroc = sum / (double)*used;
-        if (k == 2)
-            *used = 2;
-        else if (*used < k)
+    lp_err e2 = {0};
+    lp_status st;
+    if (k == 2 && (pos == 0 || pos == m)) {
+        st = LP_OK;
+        snprintf(note, cap, "one class present in the labels: AUROC needs positives and "
+                 "negatives");
+    } else if (k == 2) {
+        st = lp_metrics_auroc(yc, s, m, auroc, &e2);
+        *used = st ? 0 : 2;
+    } else {
+        st = lp_metrics_auroc_ovr_present(yc, s, m, k, auroc, used, &e2);
+        if (!st && *used == 0)
+            snprintf(note, cap, "one class present in the labels: AUROC needs positives and "
+                     "negatives");
+        else if (!st && *used < k)
             snprintf(note, cap, "macro one-vs-rest over the %zu classes present; %zu of the "
                      "model's classes have no row", *used, k - *used);
-    } else {
-        snprintf(note, cap, "%s", present < 2 ? "one class present in the labels: AUROC needs "
-                 "positives and negatives" : "AUROC undefined (NaN scores)");
     }
     free(yc);
     free(s);
+    if (st == LP_ENOMEM)
+        return lp_err_set(err, LP_ENOMEM, "dx auroc: out of memory");
+    if (st) /* NaN scores or no rows: reported, not fatal to the evaluation */
+        snprintf(note, cap, "AUROC undefined: %s", e2.msg);
     return LP_OK;
 }
 

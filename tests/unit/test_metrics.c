@@ -179,6 +179,18 @@ static void test_bad_input(void **state)
     sc[5] = 0.1;
     int32_t y4[4] = {0, 0, 0, 0};
     expect_einval(lp_metrics_auroc_ovr(y4, sc, 4, 2, &v, &err), &err, "class 0");
+    /* over the classes present: the same as auroc_ovr when all are, NaN and 0 used when none */
+    double w;
+    size_t used;
+    assert_int_equal(lp_metrics_auroc_ovr(y3, sc, 4, 2, &v, &err), LP_OK);
+    assert_int_equal(lp_metrics_auroc_ovr_present(y3, sc, 4, 2, &w, &used, &err), LP_OK);
+    assert_true(w == v && used == 2);
+    assert_int_equal(lp_metrics_auroc_ovr_present(y4, sc, 4, 2, &w, &used, &err), LP_OK);
+    assert_true(isnan(w) && used == 0);
+    double s3[12] = {0.8, 0.1, 0.1, 0.6, 0.3, 0.1, 0.2, 0.1, 0.7, 0.1, 0.2, 0.7};
+    int32_t y5[4] = {0, 0, 2, 2}; /* class 1 absent: the mean over classes 0 and 2 */
+    assert_int_equal(lp_metrics_auroc_ovr_present(y5, s3, 4, 3, &w, &used, &err), LP_OK);
+    assert_true(w == 1 && used == 2);
     double yn[2] = {1, NAN};
     expect_einval(lp_metrics_rmse(yn, yn, 2, &v, &err), &err, "y[1] is NaN");
 

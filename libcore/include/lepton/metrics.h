@@ -74,6 +74,11 @@ lp_status lp_metrics_auroc(const int32_t *y, const double *scores, size_t n, dou
  * works). Errors: as lp_metrics_auroc, plus a class in [0, k) absent from y. */
 lp_status lp_metrics_auroc_ovr(const int32_t *y, const double *scores, size_t n, size_t k,
                                double *out, lp_err *err);
+/* The same mean over only the classes with both positive and negative rows (an evaluation set
+ * often lacks a rare class); *used (may be NULL) gets how many, and *out is NaN when none.
+ * Equal to lp_metrics_auroc_ovr when every class has both. */
+lp_status lp_metrics_auroc_ovr_present(const int32_t *y, const double *scores, size_t n,
+                                       size_t k, double *out, size_t *used, lp_err *err);
 
 /* Average precision (sklearn average_precision_score): AP = sum_t (R_t - R_{t-1}) P_t over the
  * distinct score thresholds t taken in decreasing order, with P_t, R_t the precision and

@@ -65,35 +65,55 @@ lp_status lp_metrics_auroc(const int32_t *y, const double *scores, size_t n, dou
     return LP_OK;
 }
 
-lp_status lp_metrics_auroc_ovr(const int32_t *y, const double *scores, size_t n, size_t k,
-                               double *out, lp_err *err)
+/* Macro one-vs-rest AUROC; present_only: over the classes with both positives and negatives
+ * (their count in *used), else every class must have both. */
+static lp_status auroc_ovr(const char *what, const int32_t *y, const double *scores, size_t n,
+                           size_t k, bool present_only, double *out, size_t *used, lp_err *err)
 {
-    lp_status st = lp_metrics_check_n_("auroc_ovr", n, y, scores, err);
+    lp_status st = lp_metrics_check_n_(what, n, y, scores, err);
     if (st)
         return st;
     if (k < 2 || k > (size_t)INT32_MAX || n > SIZE_MAX / k)
-        return lp_err_set(err, LP_EINVAL, "auroc_ovr: k = %zu classes, expected >= 2", k);
-    if ((st = lp_metrics_check_labels_("auroc_ovr", "y", y, n, k, err)) ||
-        (st = lp_metrics_check_nan_("auroc_ovr", "scores", scores, n * k, err)))
+        return lp_err_set(err, LP_EINVAL, "%s: k = %zu classes, expected >= 2", what, k);
+    if ((st = lp_metrics_check_labels_(what, "y", y, n, k, err)) ||
+        (st = lp_metrics_check_nan_(what, "scores", scores, n * k, err)))
         return st;
     double sum = 0;
+    size_t m = 0;
     for (size_t c = 0; c < k; c++) {
         size_t P = 0;
         for (size_t i = 0; i < n; i++)
             P += y[i] == (int32_t)c;
+        if ((P == 0 || P == n) && present_only)
+            continue;
         if (P == 0 || P == n)
             return lp_err_set(err, LP_EINVAL,
-                              "auroc_ovr: class %zu has %zu of %zu samples; one-vs-rest AUROC "
+                              "%s: class %zu has %zu of %zu samples; one-vs-rest AUROC "
                               "needs both the class and the rest present",
-                              c, P, n);
+                              what, c, P, n);
         lp_scored *s = lp_metrics_sorted_(y, (int32_t)c, scores + c, k, n);
         if (!s)
-            return lp_err_set(err, LP_ENOMEM, "auroc_ovr: out of memory sorting %zu scores", n);
+            return lp_err_set(err, LP_ENOMEM, "%s: out of memory sorting %zu scores", what, n);
         sum += auroc_sorted(s, n, P, n - P);
+        m++;
         free(s);
     }
-    *out = sum / (double)k;
+    *out = m ? sum / (double)m : NAN;
+    if (used)
+        *used = m;
     return LP_OK;
+}
+
+lp_status lp_metrics_auroc_ovr(const int32_t *y, const double *scores, size_t n, size_t k,
+                               double *out, lp_err *err)
+{
+    return auroc_ovr("auroc_ovr", y, scores, n, k, false, out, NULL, err);
+}
+
+lp_status lp_metrics_auroc_ovr_present(const int32_t *y, const double *scores, size_t n,
+                                       size_t k, double *out, size_t *used, lp_err *err)
+{
+    return auroc_ovr("auroc_ovr_present", y, scores, n, k, true, out, used, err);
 }
 
 lp_status lp_metrics_average_precision(const int32_t *y, const double *scores, size_t n,

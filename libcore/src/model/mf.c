@@ -17,6 +17,16 @@
 
 
 static const char *const kind_names[] = {"als", "bpr", "itemknn", "popular"};
+static const char *const weight_names[] = {"none", "log1p", "auto"};
+
+/* The index of s in names (n), or -1. */
+static int name_index(const char *const *names, int n, const char *s)
+{
+    for (int k = 0; s && k < n; k++)
+        if (strcmp(s, names[k]) == 0)
+            return k;
+    return -1;
+}
 
 const char *lp_mf_kind_name(lp_mf_kind k)
 {
@@ -25,16 +35,14 @@ const char *lp_mf_kind_name(lp_mf_kind k)
 
 lp_status lp_mf_kind_parse(const char *s, lp_mf_kind *out, lp_err *err)
 {
-    for (int k = 0; k < 4; k++)
-        if (s && strcmp(s, kind_names[k]) == 0) {
-            *out = (lp_mf_kind)k;
-            return LP_OK;
-        }
+    int k = name_index(kind_names, 4, s);
+    if (k >= 0) {
+        *out = (lp_mf_kind)k;
+        return LP_OK;
+    }
     return lp_err_set(err, LP_EINVAL, "model kind '%.64s' is not one of als, bpr, itemknn, popular",
                       s ? s : "(null)");
 }
-
-static const char *const weight_names[] = {"none", "log1p", "auto"};
 
 const char *lp_mf_weight_name(lp_mf_weight t)
 {
@@ -43,11 +51,11 @@ const char *lp_mf_weight_name(lp_mf_weight t)
 
 lp_status lp_mf_weight_parse(const char *s, lp_mf_weight *out, lp_err *err)
 {
-    for (int t = 0; t < 3; t++)
-        if (s && strcmp(s, weight_names[t]) == 0) {
-            *out = (lp_mf_weight)t;
-            return LP_OK;
-        }
+    int t = name_index(weight_names, 3, s);
+    if (t >= 0) {
+        *out = (lp_mf_weight)t;
+        return LP_OK;
+    }
     return lp_err_set(err, LP_EINVAL, "weight transform '%.64s' is not one of none, log1p, auto",
                       s ? s : "(null)");
 }
