@@ -197,10 +197,10 @@ static int cmd_train(flags *f)
     lp_mf *m;
     uint64_t t0 = lp_time_ns();
     lp_status st = lp_mf_fit(d, &o, &m, &err);
-    double secs = lp_time_since(t0);
+    double secs = lp_time_since(t0), time_ref = lp_mf_data_time_ref(d);
     lp_mf_data_free(d);
     if (st) return fail(&err);
-    st = rec_cols_store(m, &c, &err);
+    st = rec_cols_store(m, &c, time_ref, &err);
     if (!st) st = lp_mf_save(m, out, &err);
     if (!st)
         printf("trained %s on %zu users x %zu items in %.2f s -> %s\n", lp_mf_kind_name(o.kind),
@@ -287,8 +287,9 @@ static int cmd_tune(flags *f)
     lp_frame_free(fr);
     lp_mf *m = NULL;
     if (!st) st = lp_mf_fit(all, &best, &m, &err);
+    double time_ref = lp_mf_data_time_ref(all);
     lp_mf_data_free(all);
-    if (!st) st = rec_cols_store(m, &c, &err);
+    if (!st) st = rec_cols_store(m, &c, time_ref, &err);
     if (!st) st = lp_mf_save(m, out, &err);
     lp_mf_free(m);
     if (st) return fail(&err);

@@ -26,8 +26,10 @@ rec_cols rec_cols_default(void);
 /* The columns a model was trained with (lp_mf_model_source), or the defaults for a model file
  * that records none. The strings point into m. */
 rec_cols rec_cols_of_model(const lp_mf *m);
-/* Record c in m (lp_mf_set_source), so eval, tune and serve read as train did. */
-lp_status rec_cols_store(lp_mf *m, const rec_cols *c, lp_err *err);
+/* Record c in m (lp_mf_set_source), so eval, tune and serve read as train did; time_ref is
+ * the time the training weights were decayed to (lp_mf_data_time_ref of the data m was fitted
+ * on; 0 = no decay), from which the service decays the events posted since. */
+lp_status rec_cols_store(lp_mf *m, const rec_cols *c, double time_ref, lp_err *err);
 
 /* Reading flags given on a command line, each applied over a base (a model's columns or the
  * defaults) only when given: NULL / < 0 = not given. "none" as a weight, type or time column

@@ -29,11 +29,11 @@ rec_cols rec_cols_of_model(const lp_mf *m)
     return c;
 }
 
-lp_status rec_cols_store(lp_mf *m, const rec_cols *c, lp_err *err)
+lp_status rec_cols_store(lp_mf *m, const rec_cols *c, double time_ref, lp_err *err)
 {
     lp_mf_source src = {.user_col = c->user_col, .item_col = c->item_col,
                         .weight_col = c->weight_col, .type_col = c->type_col,
-                        .time_col = c->time_col, .ev = c->ev};
+                        .time_col = c->time_col, .ev = c->ev, .time_ref = time_ref};
     return lp_mf_set_source(m, &src, err);
 }
 

@@ -25,6 +25,7 @@
  *     stride, asked as the service asks for a known user. A new model (retrain, reload) starts
  *     a new reference and window.
  */
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -181,9 +182,45 @@ rec_service_opts rec_service_opts_default(void)
     return o;
 }
 
+/* What the swap holds: the model, and the last stored event its history already holds (a
+ * retrained model was fitted on the events up to there; a model file holds none of them), so
+ * that no stored event is counted twice by a fold-in or by the next retrain. */
+typedef struct rec_model {
+    lp_mf *mf;
+    int64_t through; /* events.id; 0 = none */
+} rec_model;
+
 static void destroy_model(void *obj, void *user)
 {
-    lp_mf_free(obj);
+    rec_model *rm = obj;
+    if (rm) lp_mf_free(rm->mf);
+    free(rm);
+}
+
+/* m wrapped for the swap (through: as in rec_model); on failure m is freed and NULL returned. */
+static rec_model *model_wrap(lp_mf *m, int64_t through)
+{
+    rec_model *rm = lp_calloc(1, sizeof *rm);
+    if (!rm) {
+        lp_mf_free(m);
+        return NULL;
+    }
+    rm->mf = m;
+    rm->through = through;
+    return rm;
+}
+
+static const lp_mf *model_of(lp_swap_ref *ref)
+{
+    return ((const rec_model *)lp_swap_ref_object(ref))->mf;
+}
+
+/* The decay half-life (seconds) the model's training weights were read with, or 0 when they
+ * were not decayed (no time column, no half-life, or a file that records no source). */
+static double model_half_life(const lp_mf *m)
+{
+    const lp_mf_source *src = lp_mf_model_source(m);
+    return src && src->time_col && src->ev.half_life_s > 0 ? src->ev.half_life_s : 0;
 }
 
 static const char *const SCHEMA =
@@ -225,13 +262,13 @@ static lp_status db_open(rec_service *s, lp_err *err)
                            "ON CONFLICT(item) DO UPDATE SET "
                            "category = coalesce(excluded.category, category), "
                            "in_stock = excluded.in_stock", -1, &s->upsert_item, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(s->db, "SELECT user, item, weight FROM events ORDER BY id", -1,
+        sqlite3_prepare_v2(s->db, "SELECT user, item, weight, ts FROM events WHERE id > ?1 AND id <= ?2 ORDER BY id", -1,
                            &s->all_events, NULL) != SQLITE_OK)
         return db_err(s, "cannot prepare statements", err);
     if (sqlite3_open_v2(s->db_path, &s->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
             SQLITE_OK ||
         (sqlite3_busy_timeout(s->rdb, 10000),
-         sqlite3_prepare_v2(s->rdb, "SELECT item, weight FROM events WHERE user = ?", -1,
+         sqlite3_prepare_v2(s->rdb, "SELECT item, weight, ts FROM events WHERE user = ? AND id > ?", -1,
                             &s->sel_events, NULL)) != SQLITE_OK)
         return lp_err_set(err, LP_EIO, "%s: cannot open for reading: %s", s->db_path,
                           s->rdb ? sqlite3_errmsg(s->rdb) : "out of memory");
@@ -254,7 +291,9 @@ static lp_status reload_model(void *user, lp_err *err)
     lp_mf *m;
     lp_status st = lp_mf_load(s->model_path, &m, err);
     if (st) return st;
-    if ((st = lp_swap_set(s->swap, m, err))) lp_mf_free(m);
+    rec_model *rm = model_wrap(m, 0);
+    if (!rm) return lp_err_set(err, LP_ENOMEM, "reload: out of memory");
+    if ((st = lp_swap_set(s->swap, rm, err))) destroy_model(rm, NULL);
     return st;
 }
 
@@ -313,6 +352,7 @@ static lp_status parse_k(const lp_req *req, size_t *k, lp_res *res)
 typedef struct pair {
     int32_t item;
     float w;
+    double ts; /* a stored event's time (seconds); unused for training history */
 } pair;
 
 static int pair_cmp(const void *a, const void *b)
@@ -321,10 +361,28 @@ static int pair_cmp(const void *a, const void *b)
     return (x->item > y->item) - (x->item < y->item);
 }
 
-/* The user's history against model m: training history plus stored events on items m knows,
- * repeated items summed. *items / *w are malloc'd (caller frees). */
-static lp_status user_history(rec_service *s, const lp_mf *m, const char *user, long u,
-                              int32_t **items, float **w, size_t *n, size_t *n_events,
+/* Time decay of a user's merged history p (len; the first nh from the model's training history,
+ * the rest stored events) when the model was trained with one (half-life hl > 0): as training
+ * decayed every weight to the data's latest time, everything is decayed to the latest of the
+ * model's reference time and this user's events, the history by the time that passed since
+ * the reference, each event by its own age. Depends only on the data, not on the clock, so a
+ * prepared user stays valid until their next event. A model without a recorded reference (an
+ * older file) keeps its history weights and decays the events among themselves. */
+static void decay_history(const lp_mf *m, double hl, pair *p, size_t nh, size_t len)
+{
+    double tref = lp_mf_model_source(m)->time_ref, ref = tref > 0 ? tref : -INFINITY;
+    for (size_t t = nh; t < len; t++) ref = fmax(ref, p[t].ts);
+    if (!isfinite(ref)) return;
+    float hf = tref > 0 ? (float)lp_mf_decay(ref, tref, hl) : 1.0f;
+    for (size_t t = 0; t < nh; t++) p[t].w *= hf;
+    for (size_t t = nh; t < len; t++) p[t].w *= (float)lp_mf_decay(ref, p[t].ts, hl);
+}
+
+/* The user's history against model m: training history plus the stored events after `through`
+ * (the ones m's history does not hold) on items m knows, decayed as m's training data was
+ * (decay_history), repeated items summed. *items / *w are malloc'd (caller frees). */
+static lp_status user_history(rec_service *s, const lp_mf *m, int64_t through, const char *user,
+                              long u, int32_t **items, float **w, size_t *n, size_t *n_events,
                               lp_err *err)
 {
     *items = NULL;
@@ -335,11 +393,12 @@ static lp_status user_history(rec_service *s, const lp_mf *m, const char *user, 
     size_t nh = u >= 0 ? lp_mf_user_history(m, (size_t)u, &hi, &hw) : 0, cap = nh + 16, len = 0;
     pair *p = lp_mallocarray(cap, sizeof *p);
     if (!p) return lp_err_set(err, LP_ENOMEM, "history: out of memory");
-    for (size_t t = 0; t < nh; t++) p[len++] = (pair){hi[t], hw[t]};
+    for (size_t t = 0; t < nh; t++) p[len++] = (pair){hi[t], hw[t], 0};
     lp_status st = LP_OK;
     pthread_mutex_lock(&s->rd_mu);
     sqlite3_reset(s->sel_events);
     sqlite3_bind_text(s->sel_events, 1, user, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s->sel_events, 2, through);
     int rc;
     while ((rc = sqlite3_step(s->sel_events)) == SQLITE_ROW) {
         long i = lp_mf_item_index(m, (const char *)sqlite3_column_text(s->sel_events, 0));
@@ -354,7 +413,7 @@ static lp_status user_history(rec_service *s, const lp_mf *m, const char *user, 
             p = np;
             cap *= 2;
         }
-        p[len++] = (pair){(int32_t)i, (float)wt};
+        p[len++] = (pair){(int32_t)i, (float)wt, sqlite3_column_double(s->sel_events, 2)};
         (*n_events)++;
     }
     if (!st && rc != SQLITE_DONE && rc != SQLITE_ROW)
@@ -366,6 +425,8 @@ static lp_status user_history(rec_service *s, const lp_mf *m, const char *user, 
         free(p);
         return st;
     }
+    double hl = model_half_life(m);
+    if (hl > 0 && *n_events) decay_history(m, hl, p, nh, len);
     qsort(p, len, sizeof *p, pair_cmp);
     size_t out = 0;
     for (size_t t = 0; t < len; t++) {
@@ -557,7 +618,7 @@ static lp_status h_monitor(const lp_req *req, lp_res *res, void *user)
     (void)req;
     rec_service *s = user;
     lp_swap_ref *ref = lp_swap_acquire(s->swap);
-    const lp_mf *m = lp_swap_ref_object(ref);
+    const lp_mf *m = model_of(ref);
     uint64_t gen = lp_swap_generation(s->swap);
     cJSON *o = cJSON_CreateObject();
     char version[64];
@@ -621,7 +682,8 @@ static lp_status h_recommend(const lp_req *req, lp_res *res, void *user)
     if (excl && strlen(excl) > 64 * 1024)
         return lp_http_error(res, LP_ETOOBIG, "parameter 'exclude': longer than 64 KiB");
     lp_swap_ref *ref = lp_swap_acquire(s->swap);
-    const lp_mf *m = lp_swap_ref_object(ref);
+    const lp_mf *m = model_of(ref);
+    int64_t through = ((const rec_model *)lp_swap_ref_object(ref))->through;
     lp_err err = {0};
     int32_t *hi = NULL, *ex = NULL;
     float *hw = NULL;
@@ -638,7 +700,7 @@ static lp_status h_recommend(const lp_req *req, lp_res *res, void *user)
     const lp_mf_user *pu = rec_ucache_get(s->ucache, uid, gen, &token, &held);
     if (!pu) {
         long u = lp_mf_user_index(m, uid);
-        if ((st = user_history(s, m, uid, u, &hi, &hw, &nh, &n_ev, &err))) goto fail;
+        if ((st = user_history(s, m, through, uid, u, &hi, &hw, &nh, &n_ev, &err))) goto fail;
         lp_mf_user *np = NULL;
         const float *vec = u >= 0 && n_ev == 0 ? lp_mf_user_factors(m, (size_t)u) : NULL;
         if ((st = lp_mf_user_new(m, vec, hi, hw, nh, &np, &err))) goto fail;
@@ -711,7 +773,7 @@ static lp_status h_similar(const lp_req *req, lp_res *res, void *user)
     if ((st = check_id(iid, "item", res)) || (st = parse_k(req, &k, res))) return st;
     if (cat && (st = check_id(cat, "category", res))) return st;
     lp_swap_ref *ref = lp_swap_acquire(s->swap);
-    const lp_mf *m = lp_swap_ref_object(ref);
+    const lp_mf *m = model_of(ref);
     long i = lp_mf_item_index(m, iid);
     bool oom = false;
     uint8_t *mask = NULL;
@@ -807,7 +869,7 @@ static lp_status parse_events(rec_service *s, const cJSON *body, rec_event **out
     if (!ev) return lp_err_set(err, LP_ENOMEM, "events: out of memory");
     /* the event-type weights the model was trained with, else the service's */
     lp_swap_ref *ref = lp_swap_acquire(s->swap);
-    const lp_mf_source *src = lp_mf_model_source(lp_swap_ref_object(ref));
+    const lp_mf_source *src = lp_mf_model_source(model_of(ref));
     lp_mf_event_opts types = src ? src->ev : s->ev;
     lp_swap_release(ref);
     double now = lp_time_wall();
@@ -1008,7 +1070,7 @@ static lp_status h_events(const lp_req *req, lp_res *res, void *user)
     if (parse_events(s, req->json, &ev, &n, &err)) return lp_http_error_from(res, &err);
     /* every item must be known to the model or the catalog */
     lp_swap_ref *ref = lp_swap_acquire(s->swap);
-    const lp_mf *m = lp_swap_ref_object(ref);
+    const lp_mf *m = model_of(ref);
     pthread_rwlock_rdlock(&s->cat_mu);
     size_t bad = n;
     for (size_t t = 0; t < n && bad == n; t++)
@@ -1128,40 +1190,104 @@ static lp_status h_items(const lp_req *req, lp_res *res, void *user)
 
 /* ---- POST /v1/admin/retrain ---------------------------------------------------------------*/
 
+/* m's training history as data, every weight times scale (lp_mf_to_data when scale is 1). */
+static lp_status history_data(const lp_mf *m, float scale, lp_mf_data **out, lp_err *err)
+{
+    if (scale == 1.0f) return lp_mf_to_data(m, out, err);
+    lp_mf_data *d = lp_mf_data_new();
+    if (!d) return lp_err_set(err, LP_ENOMEM, "retrain: out of memory");
+    lp_status st = LP_OK;
+    for (size_t u = 0; u < lp_mf_n_users(m) && !st; u++) {
+        const int32_t *hi;
+        const float *hw;
+        size_t nh = lp_mf_user_history(m, u, &hi, &hw);
+        for (size_t t = 0; t < nh && !st; t++)
+            st = lp_mf_data_add(d, lp_mf_user_id(m, u), lp_mf_item_id(m, (size_t)hi[t]),
+                                fmaxf(hw[t] * scale, FLT_MIN), err);
+    }
+    if (st) {
+        lp_mf_data_free(d);
+        return st;
+    }
+    *out = d;
+    return LP_OK;
+}
+
+/* The id and time of the latest stored event after `through` (*last = through, *t_max = -inf
+ * when there is none). Called under db_mu. */
+static lp_status new_events_range(rec_service *s, int64_t through, int64_t *last, double *t_max,
+                                  lp_err *err)
+{
+    *last = through;
+    *t_max = -INFINITY;
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->db, "SELECT max(id), max(ts) FROM events WHERE id > ?", -1, &q,
+                           NULL) != SQLITE_OK)
+        return db_err(s, "cannot read the events", err);
+    sqlite3_bind_int64(q, 1, through);
+    if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL) {
+        *last = sqlite3_column_int64(q, 0);
+        *t_max = sqlite3_column_double(q, 1);
+    }
+    sqlite3_finalize(q);
+    return LP_OK;
+}
+
+/* Retrain on the model's history plus the stored events it does not hold yet (rec_model), with
+ * the model's options; with time decay, everything is decayed to the latest of the model's
+ * reference time and the new events' times, as training on one file holding both would. */
 static lp_status h_retrain(const lp_req *req, lp_res *res, void *user)
 {
     rec_service *s = user;
     pthread_mutex_lock(&s->retrain_mu);
     uint64_t t0 = lp_time_ns();
     lp_swap_ref *ref = lp_swap_acquire(s->swap);
-    const lp_mf *m = lp_swap_ref_object(ref);
+    const lp_mf *m = model_of(ref);
+    int64_t through = ((const rec_model *)lp_swap_ref_object(ref))->through, last;
+    const lp_mf_source *src = lp_mf_model_source(m);
+    double hl = model_half_life(m), tref = src ? src->time_ref : 0, t_new, t_max;
     lp_mf_opts o = *lp_mf_model_opts(m);
     lp_err err = {0};
     lp_mf_data *d = NULL;
     size_t n_ev = 0;
-    lp_status st = lp_mf_to_data(m, &d, &err); /* ref held: the new model copies m's source */
-    if (!st) {
-        pthread_mutex_lock(&s->db_mu);
+    pthread_mutex_lock(&s->db_mu); /* the writer commits under it */
+    lp_status st = new_events_range(s, through, &last, &t_max, &err);
+    pthread_mutex_unlock(&s->db_mu);
+    t_new = tref > 0 ? fmax(tref, t_max) : t_max;
+    if (!st)
+        st = history_data(m, hl > 0 && tref > 0 ? (float)lp_mf_decay(t_new, tref, hl) : 1.0f,
+                          &d, &err); /* ref held: the new model copies m's source */
+    pthread_mutex_lock(&s->db_mu);
+    if (!st) { /* the events up to `last` only: later ones are the next model's */
         sqlite3_reset(s->all_events);
+        sqlite3_bind_int64(s->all_events, 1, through);
+        sqlite3_bind_int64(s->all_events, 2, last);
         int rc;
         while (!st && (rc = sqlite3_step(s->all_events)) == SQLITE_ROW) {
             double w = sqlite3_column_double(s->all_events, 2);
             if (!(w > 0) || !isfinite(w)) continue;
+            if (hl > 0) w *= lp_mf_decay(t_new, sqlite3_column_double(s->all_events, 3), hl);
             st = lp_mf_data_add(d, (const char *)sqlite3_column_text(s->all_events, 0),
-                                (const char *)sqlite3_column_text(s->all_events, 1), (float)w,
-                                &err);
+                                (const char *)sqlite3_column_text(s->all_events, 1),
+                                fmaxf((float)w, FLT_MIN), &err);
             n_ev++;
         }
         sqlite3_reset(s->all_events);
-        pthread_mutex_unlock(&s->db_mu);
     }
+    pthread_mutex_unlock(&s->db_mu);
     lp_mf *nm = NULL;
     if (!st) st = lp_mf_fit(d, &o, &nm, &err);
-    const lp_mf_source *src = lp_mf_model_source(m);
-    if (!st && src && (st = lp_mf_set_source(nm, src, &err))) lp_mf_free(nm);
+    if (!st && src) {
+        lp_mf_source ns = *src;
+        if (hl > 0 && isfinite(t_new)) ns.time_ref = t_new;
+        if ((st = lp_mf_set_source(nm, &ns, &err))) lp_mf_free(nm);
+    }
     lp_swap_release(ref);
     lp_mf_data_free(d);
-    if (!st && (st = lp_swap_set(s->swap, nm, &err))) lp_mf_free(nm);
+    rec_model *rm = NULL;
+    if (!st && !(rm = model_wrap(nm, last)))
+        st = lp_err_set(&err, LP_ENOMEM, "retrain: out of memory");
+    if (!st && (st = lp_swap_set(s->swap, rm, &err))) destroy_model(rm, NULL);
     uint64_t gen = lp_swap_generation(s->swap);
     pthread_mutex_unlock(&s->retrain_mu);
     if (st) return lp_http_error_from(res, &err);
@@ -1215,8 +1341,9 @@ lp_status rec_service_new(const rec_service_opts *o, rec_service **out, lp_err *
     if (!s->model_path || !s->db_path || !s->served || !s->ucache)
         st = lp_err_set(err, LP_ENOMEM, "service: out of memory");
     if (!st) st = lp_mf_load(s->model_path, &m, err);
-    if (!st && !(s->swap = lp_swap_new(m, destroy_model, NULL))) {
-        lp_mf_free(m);
+    rec_model *rm = st ? NULL : model_wrap(m, 0);
+    if (!st && (!rm || !(s->swap = lp_swap_new(rm, destroy_model, NULL)))) {
+        destroy_model(rm, NULL);
         st = lp_err_set(err, LP_ENOMEM, "service: out of memory");
     }
     if (!st) st = db_open(s, err);

@@ -25,8 +25,12 @@ static char *g_db;
 static char *const g_keys[] = {"rec-admin-key-0123456789"};
 
 /* Two taste groups: users u0..u29 (group u % 2) with items of their group (i0..i19 or
- * i20..i39); i0 and i20 are each group's most popular item. */
-static int setup(void **state)
+ * i20..i39); i0 and i20 are each group's most popular item. With decay, the model records the
+ * source of a file read with --time-col ts --half-life-days 1, its weights decayed to DECAY_T0
+ * (the weights themselves are the same: the test knows them). The service starts on an
+ * ephemeral port with its own database. */
+#define DECAY_T0 1767225600.0
+static int start_service(bool decay, rec_service **svc, char **db)
 {
     lp_mf_data *d = lp_mf_data_new();
     lp_rng rng;
@@ -50,22 +54,34 @@ static int setup(void **state)
     lp_err err;
     if (lp_mf_fit(d, &o, &m, &err)) return -1;
     lp_mf_data_free(d);
-    char *path = lp_test_tmpfile("svc.lpm");
-    g_db = lp_test_tmpfile("svc.db");
+    if (decay) {
+        lp_mf_source src = {.user_col = "user_id", .item_col = "item_id", .time_col = "ts",
+                            .ev = lp_mf_event_opts_default(), .time_ref = DECAY_T0};
+        src.ev.half_life_s = 86400;
+        if (lp_mf_set_source(m, &src, &err)) return -1;
+    }
+    char *path = lp_test_tmpfile(decay ? "svc-decay.lpm" : "svc.lpm");
+    *db = lp_test_tmpfile(decay ? "svc-decay.db" : "svc.db");
     if (lp_mf_save(m, path, &err)) return -1;
     lp_mf_free(m);
     rec_service_opts so = rec_service_opts_default();
     so.model_path = path;
-    so.db_path = g_db;
+    so.db_path = *db;
     so.port = 0;
     so.threads = 2;
     so.api_keys = g_keys;
     so.n_api_keys = 1;
-    if (rec_service_new(&so, &g_svc, &err) || rec_service_start(g_svc, &err)) {
+    if (rec_service_new(&so, svc, &err) || rec_service_start(*svc, &err)) {
         fprintf(stderr, "service: %s\n", err.msg);
         return -1;
     }
     free(path);
+    return 0;
+}
+
+static int setup(void **state)
+{
+    if (start_service(false, &g_svc, &g_db)) return -1;
     g_port = rec_service_port(g_svc);
     return g_port ? 0 : -1;
 }
@@ -140,7 +156,7 @@ static void test_known_user(void **state)
     assert_int_equal(cJSON_GetArraySize(a), 5);
     /* the history of u1, from the model */
     lp_swap_ref *ref = lp_swap_acquire(g_svc->swap);
-    const lp_mf *m = lp_swap_ref_object(ref);
+    const lp_mf *m = model_of(ref);
     const int32_t *hi;
     const float *hw;
     size_t nh = lp_mf_user_history(m, (size_t)lp_mf_user_index(m, "u1"), &hi, &hw);
@@ -420,6 +436,34 @@ static void test_catalog_filters(void **state)
     expect_error(post("/v1/items", "{\"items\":{}}", NULL, 400), "invalid_argument", "items");
 }
 
+/* The weights w (n) of the given items in the history the service folds in for user (its
+ * training history plus the stored events the model does not hold, decayed), which must count
+ * want_events such events; an item absent from it is a failure. */
+static void history_of(rec_service *svc, const char *user, const char *const *items, size_t n,
+                       float *w, size_t want_events)
+{
+    lp_swap_ref *ref = lp_swap_acquire(svc->swap);
+    const lp_mf *m = model_of(ref);
+    int32_t *hi;
+    float *hw;
+    size_t nh, n_ev;
+    lp_err err;
+    assert_int_equal(user_history(svc, m, ((const rec_model *)lp_swap_ref_object(ref))->through,
+                                  user, lp_mf_user_index(m, user), &hi, &hw, &nh, &n_ev, &err),
+                     LP_OK);
+    assert_int_equal(n_ev, want_events);
+    for (size_t k = 0; k < n; k++) {
+        long i = lp_mf_item_index(m, items[k]);
+        size_t t = 0;
+        while (t < nh && hi[t] != i) t++;
+        if (i < 0 || t == nh) fail_msg("%s: item %s not in the history", user, items[k]);
+        w[k] = hw[t];
+    }
+    free(hi);
+    free(hw);
+    lp_swap_release(ref);
+}
+
 static void test_retrain(void **state)
 {
     http_resp r = {0};
@@ -440,6 +484,86 @@ static void test_retrain(void **state)
     j = get("/v1/recommend?user=fresh&k=3", 200);
     assert_string_equal(strategy(j), "als");
     cJSON_Delete(j);
+    /* the new model holds the stored events once: none is folded in again, and a second
+     * retrain has no new event to add */
+    float w[3];
+    history_of(g_svc, "fresh", (const char *[]){"i21", "i22", "i23"}, 3, w, 0);
+    assert_float_equal(w[0], 1, 0); /* a view */
+    assert_float_equal(w[1], 3, 0); /* a cart */
+    assert_float_equal(w[2], 5, 0);
+    j = post("/v1/admin/retrain", NULL, "Authorization: Bearer rec-admin-key-0123456789\r\n",
+             200);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "generation")->valueint, 3);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "events")->valueint, 0);
+    cJSON_Delete(j);
+    history_of(g_svc, "fresh", (const char *[]){"i21", "i22", "i23"}, 3, w, 0);
+    assert_float_equal(w[0] + w[1] + w[2], 9, 0);
+}
+
+/* A model trained with time decay (half-life one day, weights decayed to DECAY_T0): a user's
+ * events are decayed to the latest of the model's reference and their own latest event, the
+ * training history by the time since the reference; the recommendations follow the recent
+ * event; a retrain decays everything to the new events' latest time and records it. */
+static void test_time_decay(void **state)
+{
+    rec_service *svc;
+    char *db;
+    assert_int_equal(start_service(true, &svc, &db), 0);
+    unsigned main_port = g_port;
+    g_port = rec_service_port(svc);
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"events\":[{\"user\":\"dec\",\"item\":\"i21\",\"timestamp\":%.0f},"
+             "{\"user\":\"dec\",\"item\":\"i3\",\"timestamp\":%.0f},"
+             "{\"user\":\"u1\",\"item\":\"i25\",\"weight\":2,\"timestamp\":%.0f}]}",
+             DECAY_T0 - 10 * 86400, DECAY_T0 + 86400, DECAY_T0 + 2 * 86400);
+    cJSON_Delete(post("/v1/events", body, NULL, 200));
+    /* dec: the reference is their latest event (T0 + 1 day); i21 is 11 days older */
+    float w[2];
+    history_of(svc, "dec", (const char *[]){"i3", "i21"}, 2, w, 2);
+    assert_float_equal(w[0], 1, 1e-6);
+    assert_float_equal(w[1], 1.0 / 2048, 1e-9);
+    /* u1: the training history is two days older than u1's event */
+    lp_swap_ref *ref = lp_swap_acquire(svc->swap);
+    const lp_mf *m = model_of(ref);
+    long u1 = lp_mf_user_index(m, "u1");
+    const int32_t *hi;
+    const float *hw;
+    size_t nh = lp_mf_user_history(m, (size_t)u1, &hi, &hw);
+    assert_true(nh > 0);
+    char first[16];
+    snprintf(first, sizeof first, "%s", lp_mf_item_id(m, (size_t)hi[0]));
+    float w0 = hw[0], w25 = 0;
+    for (size_t t = 0; t < nh; t++)
+        if (!strcmp(lp_mf_item_id(m, (size_t)hi[t]), "i25")) w25 = hw[t];
+    lp_swap_release(ref);
+    float got[2];
+    history_of(svc, "u1", (const char *[]){first, "i25"}, 2, got, 1);
+    if (strcmp(first, "i25")) assert_float_equal(got[0], w0 / 4, 1e-6);
+    assert_float_equal(got[1], w25 / 4 + 2, 1e-6);
+    /* the recent click leads the list */
+    cJSON *j = get("/v1/recommend?user=dec&k=3", 200);
+    assert_string_equal(strategy(j), "als");
+    const cJSON *top = cJSON_GetArrayItem(items_of(j), 0);
+    assert_int_equal(group(cJSON_GetObjectItemCaseSensitive(top, "item")->valuestring), 0);
+    cJSON_Delete(j);
+    /* retrain: everything decayed to T0 + 2 days, which the new model records */
+    j = post("/v1/admin/retrain", NULL, "Authorization: Bearer rec-admin-key-0123456789\r\n",
+             200);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "events")->valueint, 3);
+    cJSON_Delete(j);
+    ref = lp_swap_acquire(svc->swap);
+    assert_float_equal(lp_mf_model_source(model_of(ref))->time_ref, DECAY_T0 + 2 * 86400, 0);
+    lp_swap_release(ref);
+    history_of(svc, "dec", (const char *[]){"i3", "i21"}, 2, w, 0);
+    assert_float_equal(w[0], 0.5, 1e-6);
+    assert_float_equal(w[1], 1.0 / 4096, 1e-9);
+    history_of(svc, "u1", (const char *[]){first, "i25"}, 2, got, 0);
+    if (strcmp(first, "i25")) assert_float_equal(got[0], w0 / 4, 1e-6);
+    assert_float_equal(got[1], w25 / 4 + 2, 1e-6);
+    rec_service_free(svc);
+    free(db);
+    g_port = main_port;
 }
 
 int main(void)
@@ -454,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_catalog_filters),
         cmocka_unit_test(test_retrain),
+        cmocka_unit_test(test_time_decay),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -81,6 +81,7 @@ static void test_from_frame_events(void **state)
                                            "ev.csv", &d, &skipped, &err), LP_OK);
     assert_int_equal(skipped, 1); /* the row without an item */
     assert_int_equal(lp_mf_data_user_index(d, "7"), 0); /* integers print without ".0" */
+    assert_float_equal(lp_mf_data_time_ref(d), 86400, 0); /* decayed to the latest time */
     lp_mf_opts o = lp_mf_opts_default();
     o.kind = LP_MF_KIND_POPULAR;
     lp_mf *m;
@@ -383,6 +384,7 @@ static void test_source_and_event_weights(void **state)
     assert_int_equal(lp_mf_event_weights_parse(&src.ev, "addtocart=3,transaction=5.5,view=1",
                                                &err), LP_OK);
     src.ev.half_life_s = 86400;
+    src.time_ref = 1767225600.5;
     assert_int_equal(lp_mf_set_source(m, &src, &err), LP_OK);
     assert_int_equal(lp_mf_save(m, path, &err), LP_OK);
     assert_int_equal(lp_mf_load(path, &back, &err), LP_OK);
@@ -396,6 +398,7 @@ static void test_source_and_event_weights(void **state)
     assert_int_equal(lp_mf_event_type_weight(&b->ev, "transaction", &w, &err), LP_OK);
     assert_float_equal(w, 5.5, 1e-6);
     assert_float_equal(b->ev.half_life_s, 86400, 1e-9);
+    assert_float_equal(b->time_ref, 1767225600.5, 0);
     assert_int_equal(lp_mf_event_type_weight(&b->ev, "purchase", &w, &err), LP_EINVAL);
     assert_non_null(strstr(err.msg, "'purchase'"));
     lp_mf_free(back);

@@ -95,6 +95,13 @@ lp_status lp_mf_data_from_frame(const lp_frame *f, const size_t *rows, size_t n_
 /* Smallest decay factor: far below any weight that matters, far above float underflow. */
 #define LP_MF_DECAY_MIN 1e-20
 
+/* The decay factor of an event at time t (seconds) seen from time ref: 2^(-(ref - t) /
+ * half_life_s), never below LP_MF_DECAY_MIN (above 1 when t is after ref). half_life_s > 0. */
+double lp_mf_decay(double ref, double t, double half_life_s);
+/* The reference time (seconds) lp_mf_data_from_frame decayed d's weights to (ev->now, or the
+ * latest time read when that is 0); 0 when it applied no decay or d was built otherwise. */
+double lp_mf_data_time_ref(const lp_mf_data *d);
+
 /* Per-user hold-out split of frame rows: for each user the last n_last rows (by time_col when
  * given, ties and the no-time case by row order) go to test, the rest to train; users with at
  * most n_last rows stay wholly in train. n_last = 1 is leave-last-out. Time-based global splits
@@ -194,6 +201,8 @@ void lp_mf_free(lp_mf *m);
 typedef struct lp_mf_source {
     const char *user_col, *item_col, *weight_col, *type_col, *time_col;
     lp_mf_event_opts ev;
+    double time_ref; /* seconds: the time the training weights were decayed to (ev.now, or the
+                        data's latest time; lp_mf_data_time_ref); 0 = none or not recorded */
 } lp_mf_source;
 
 /* Record src in m (strings copied; a column name is 1..256 bytes). Call before m is shared or

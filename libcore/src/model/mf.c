@@ -833,6 +833,7 @@ lp_status lp_mf_set_source(lp_mf *m, const lp_mf_source *src, lp_err *err)
     m->src.user_col = copy[0], m->src.item_col = copy[1], m->src.weight_col = copy[2];
     m->src.type_col = copy[3], m->src.time_col = copy[4];
     m->src.ev = src->ev;
+    m->src.time_ref = isfinite(src->time_ref) ? src->time_ref : 0;
     m->has_source = true;
     return LP_OK;
 }

@@ -501,7 +501,7 @@ lp_status lp_mf_data_from_frame(const lp_frame *f, const size_t *rows, size_t n_
                 continue;
             }
             /* in double relative to the latest time; clamped so an old event keeps a weight */
-            w *= fmax(exp2(-(now - ctime->num[r] * tscale) / ev->half_life_s), LP_MF_DECAY_MIN);
+            w *= lp_mf_decay(now, ctime->num[r] * tscale, ev->half_life_s);
         }
         if (!u || !i || !((float)w > 0) || !isfinite((float)w)) {
             skip++;
@@ -515,8 +515,19 @@ lp_status lp_mf_data_from_frame(const lp_frame *f, const size_t *rows, size_t n_
         return st;
     }
     if (skipped) *skipped = skip;
+    if (ctime && ev->half_life_s > 0 && isfinite(now)) d->time_ref = now;
     *out = d;
     return LP_OK;
+}
+
+double lp_mf_decay(double ref, double t, double half_life_s)
+{
+    return fmax(exp2(-(ref - t) / half_life_s), LP_MF_DECAY_MIN);
+}
+
+double lp_mf_data_time_ref(const lp_mf_data *d)
+{
+    return d ? d->time_ref : 0;
 }
 
 /* ---- per-user hold-out ------------------------------------------------------------------*/

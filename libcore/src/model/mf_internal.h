@@ -37,6 +37,7 @@ struct lp_mf_data {
     mf_ids users, items;
     mf_triple *t; /* (n_t,) unsorted, may repeat pairs until mf_data_csr */
     size_t n_t, cap_t;
+    double time_ref; /* lp_mf_data_time_ref */
 };
 
 /* CSR of interactions: rows (users or items), ascending columns, repeated pairs summed. */

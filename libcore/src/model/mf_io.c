@@ -48,6 +48,7 @@ static void add_source(cJSON *h, const lp_mf_source *src)
     }
     cJSON_AddNumberToObject(sj, "half_life_s", src->ev.half_life_s);
     cJSON_AddNumberToObject(sj, "now", src->ev.now);
+    cJSON_AddNumberToObject(sj, "time_ref", src->time_ref);
 }
 
 lp_status lp_mf_save(const lp_mf *m, const char *path, lp_err *err)
@@ -272,6 +273,8 @@ static lp_status load_source(const cJSON *h, const char *name, lp_mf *m, lp_err 
     const cJSON *now = cJSON_GetObjectItemCaseSensitive(sj, "now");
     if (cJSON_IsNumber(hl)) src.ev.half_life_s = hl->valuedouble;
     if (cJSON_IsNumber(now)) src.ev.now = now->valuedouble;
+    const cJSON *tref = cJSON_GetObjectItemCaseSensitive(sj, "time_ref");
+    if (cJSON_IsNumber(tref)) src.time_ref = tref->valuedouble; /* absent in older files: 0 */
     lp_status st = lp_mf_set_source(m, &src, err);
     if (st) {
         lp_err_prefix(err, "%s: header field 'source'", name);
