@@ -123,6 +123,7 @@ void lp_encoder_free(lp_encoder *e)
     lp_param_layout_free(e->layout);
     lp_wordpiece_free(e->wp);
     free(e->layer);
+    pthread_mutex_destroy(&e->fp_mu);
     free(e);
 }
 
@@ -312,6 +313,7 @@ lp_status lp_encoder_load(const char *path, const char *backend, lp_encoder **ou
     size_t cap = 0;
     lp_status s = e ? LP_OK : lp_err_set(err, LP_ENOMEM, "%s: out of memory", path);
     if (!s) {
+        pthread_mutex_init(&e->fp_mu, NULL);
         e->be = be;
         s = parse_config(lp_lpm_header(f), path, &e->cfg, err);
     }

@@ -10,6 +10,8 @@
 
 #include "lepton/encoder.h"
 
+#include <pthread.h>
+
 /* Offsets (in floats) of one layer's tensors inside the parameter block; wqkv, bqkv inside
  * the fused block (lp_encoder.qkv). */
 typedef struct enc_layer {
@@ -33,6 +35,11 @@ struct lp_encoder {
     /* LP_ENCODER_BF16 (lp_encoder_set_precision): per layer the packed bfloat16 weights of
      * [Wq; Wk; Wv], Wo, W1, W2 (table bf16_pack), layers * ENC_BF16_PER; NULL in float32. */
     void **bf16;
+    /* The weight fingerprint (et_fingerprint), computed on first use under fp_mu and kept:
+     * the weights never change, and hashing ~90 MB per adapter prediction cost ~0.5 s. */
+    pthread_mutex_t fp_mu;
+    bool has_fp;
+    char fp[65];
 };
 #define ENC_BF16_PER 4
 

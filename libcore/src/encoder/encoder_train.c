@@ -215,7 +215,7 @@ size_t lp_encoder_adapter_n_params(const lp_encoder_adapter *a)
     return a ? a->n_block : 0;
 }
 
-lp_status et_fingerprint(const lp_encoder *e, char hex[65], lp_err *err)
+static lp_status fingerprint_compute(const lp_encoder *e, char hex[65], lp_err *err)
 {
     const lp_backend *be = e->be;
     size_t nv = lp_param_layout_count(e->layout), big = 0;
@@ -248,6 +248,19 @@ lp_status et_fingerprint(const lp_encoder *e, char hex[65], lp_err *err)
         lp_sha256_hex(cat, nv * 64, hex);
     free(cat);
     free(host);
+    return s;
+}
+
+lp_status et_fingerprint(const lp_encoder *e, char hex[65], lp_err *err)
+{
+    lp_encoder *m = (lp_encoder *)e; /* the cache only: the weights are never written */
+    pthread_mutex_lock(&m->fp_mu);
+    lp_status s = LP_OK;
+    if (!m->has_fp && (s = fingerprint_compute(e, m->fp, err)) == LP_OK)
+        m->has_fp = true;
+    if (!s)
+        memcpy(hex, m->fp, 65);
+    pthread_mutex_unlock(&m->fp_mu);
     return s;
 }
 

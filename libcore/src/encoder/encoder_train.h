@@ -95,7 +95,8 @@ lp_status et_attention_backward(const lp_backend *be, size_t B, size_t T, size_t
                                 lp_err *err);
 
 /* The base's weight fingerprint: sha256 hex of the concatenated per-tensor sha256 hex
- * digests of e's parameters in layout order. */
+ * digests of e's parameters in layout order; computed on the first call and kept in e
+ * (thread-safe). */
 lp_status et_fingerprint(const lp_encoder *e, char hex[65], lp_err *err);
 
 #endif
