@@ -59,7 +59,8 @@ struct cs_intent {
     /* encoder models only (head != NULL) */
     eh_head *head;      /* classes in m->model's order */
     lp_encoder *enc;    /* the encoder the head was trained on */
-    lp_encoder_adapter *adapter; /* --finetune lora|full: embeddings go through it; else NULL */
+    lp_encoder_adapter *adapter; /* --finetune lora|full: what the model file keeps; else NULL */
+    lp_encoder *tuned;  /* enc with the adapter merged: what embeddings go through; else NULL */
     eh_ident ident;     /* its recorded identity */
     double w_tfidf;     /* ensemble weight of the TF-IDF log-probabilities */
     double tau_c;       /* OOS when the max centroid cosine is below this */
@@ -92,6 +93,7 @@ void cs_intent_free(cs_intent *m)
     lp_model_free(m->model);
     eh_head_free(m->head);
     lp_encoder_adapter_free(m->adapter);
+    lp_encoder_free(m->tuned); /* before enc, whose tokenizer it shares */
     lp_encoder_free(m->enc);
     free(m->cache);
     free(m->oos_label);
@@ -245,12 +247,13 @@ static lp_status strat_split(const char *const *labels, size_t n, double frac, u
     return LP_OK;
 }
 
-/* Embeddings (n, D) of texts through the encoder, or through the fine-tuned adapter when the
- * model has one (its pooled, L2-normalised embeddings, the same shape as eh_embed's). *out new. */
+/* Embeddings (n, D) of texts through the encoder, or through the fine-tuned one when the model
+ * has an adapter (merged into m->tuned: the inference path, not the training forward). *out
+ * new. */
 static lp_status embed_texts(const cs_intent *m, const char *const *texts, size_t n, float **out,
                              lp_err *err)
 {
-    return eh_embed_with(m->enc, m->adapter, texts, n, out, err);
+    return eh_embed(m->tuned ? m->tuned : m->enc, texts, n, out, err);
 }
 
 /* Embeddings (n, D) of texts: the training cache when texts is the cached array, else the
@@ -658,6 +661,8 @@ static lp_status fit_encoder(cs_intent *m, const cs_intent_opts *o, const char *
             if (st == LP_OK)
                 lp_log_info("intent: encoder fine-tuned (%s) in %.1f s, last epoch's loss %.4f",
                             o->finetune, lp_time_wall() - t0, loss);
+            if (st == LP_OK)
+                st = lp_encoder_adapter_merge(m->adapter, m->enc, &m->tuned, err);
         }
         if (st != LP_OK) {
             free(y);
@@ -1200,7 +1205,9 @@ static lp_status load_encoder(cs_intent *m, const char *path, const cJSON *e, lp
         return st;
     char what[4200];
     snprintf(what, sizeof what, "%s: section %s", path, EXTRA_ADAPTER);
-    return lp_encoder_adapter_load_mem(data, len, what, m->enc, &m->adapter, err);
+    if ((st = lp_encoder_adapter_load_mem(data, len, what, m->enc, &m->adapter, err)) != LP_OK)
+        return st;
+    return lp_encoder_adapter_merge(m->adapter, m->enc, &m->tuned, err);
 }
 
 lp_status cs_intent_load(const char *path, cs_intent **out, lp_err *err)

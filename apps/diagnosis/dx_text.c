@@ -57,7 +57,8 @@ struct dx_text_model {
     /* encoder models only (head != NULL) */
     eh_head *head;
     lp_encoder *enc;
-    lp_encoder_adapter *adapter; /* --finetune lora|full: embeddings go through it; else NULL */
+    lp_encoder_adapter *adapter; /* --finetune lora|full: what the model file keeps; else NULL */
+    lp_encoder *tuned;  /* enc with the adapter merged: what embeddings go through; else NULL */
     eh_ident ident;
     double w_tfidf; /* ensemble weight of the TF-IDF log-probabilities */
     double cos_thr; /* abstain when the max centroid cosine is below this */
@@ -75,6 +76,7 @@ void dx_text_model_free(dx_text_model *m)
     lp_drift_free(m->drift);
     eh_head_free(m->head);
     lp_encoder_adapter_free(m->adapter);
+    lp_encoder_free(m->tuned); /* before enc, whose tokenizer it shares */
     lp_encoder_free(m->enc);
     free(m);
 }
@@ -222,7 +224,7 @@ static lp_status mix_encoder(const dx_text_model *m, const char *const *texts, s
     size_t k = m->k;
     float *x = NULL;
     double *le = lp_mallocarray(n, k * sizeof *le);
-    lp_status st = le ? eh_embed_with(m->enc, m->adapter, texts, n, &x, err)
+    lp_status st = le ? eh_embed(m->tuned ? m->tuned : m->enc, texts, n, &x, err)
                       : lp_err_set(err, LP_ENOMEM, "text model: out of memory");
     if (!st) {
         eh_head_logprob(m->head, x, n, le);
@@ -788,9 +790,11 @@ static lp_status fit_encoder(dx_text_model *m, const rows *tr, const rows *va,
         if (!st)
             lp_log_info("text model: encoder fine-tuned (%s) in %.1f s, last epoch's loss %.4f",
                         o->finetune, lp_time_wall() - t0, loss);
+        if (!st)
+            st = lp_encoder_adapter_merge(m->adapter, m->enc, &m->tuned, err);
     }
     if (!st)
-        st = eh_embed_with(m->enc, m->adapter, (const char *const *)tr->text, tr->n, &x, err);
+        st = eh_embed(m->tuned ? m->tuned : m->enc, (const char *const *)tr->text, tr->n, &x, err);
     if (!st) {
         eh_head_opts ho = eh_head_opts_default();
         ho.seed = o->seed;
@@ -809,7 +813,7 @@ static lp_status fit_encoder(dx_text_model *m, const rows *tr, const rows *va,
         eh_log_softmax(zt + i * k, k);
     m->head = h;
     if (!st)
-        st = eh_embed_with(m->enc, m->adapter, (const char *const *)va->text, nv, &x, err);
+        st = eh_embed(m->tuned ? m->tuned : m->enc, (const char *const *)va->text, nv, &x, err);
     if (!st) {
         eh_head_logprob(m->head, x, nv, le);
         double best = -1;
@@ -1076,6 +1080,8 @@ static lp_status load_encoder(dx_text_model *m, const char *path, const cJSON *e
         st = lp_encoder_adapter_load_mem(data, len, what, m->enc, &m->adapter, err);
         if (!st && lp_encoder_adapter_n_classes(m->adapter) != lp_model_n_classes(m->model))
             st = lp_err_set(err, LP_EFORMAT, "%s: does not fit the model's classes", what);
+        if (!st)
+            st = lp_encoder_adapter_merge(m->adapter, m->enc, &m->tuned, err);
     }
     return st;
 }

@@ -188,27 +188,6 @@ lp_status eh_embed(const lp_encoder *enc, const char *const *texts, size_t n, fl
     return LP_OK;
 }
 
-lp_status eh_embed_with(const lp_encoder *enc, const lp_encoder_adapter *a,
-                        const char *const *texts, size_t n, float **out, lp_err *err)
-{
-    if (!a)
-        return eh_embed(enc, texts, n, out, err);
-    *out = NULL;
-    size_t d = lp_encoder_dim(enc), c = lp_encoder_adapter_n_classes(a);
-    float *x = lp_mallocarray(n ? n * d : 1, sizeof(float));
-    float *p = lp_mallocarray(n ? n * c : 1, sizeof(float));
-    lp_status st = x && p ? LP_OK : lp_err_set(err, LP_ENOMEM, "embed: out of memory");
-    if (st == LP_OK && n)
-        st = lp_encoder_adapter_predict(a, enc, texts, n, p, x, err);
-    free(p);
-    if (st != LP_OK) {
-        free(x);
-        return st;
-    }
-    *out = x;
-    return LP_OK;
-}
-
 eh_head_opts eh_head_opts_default(void)
 {
     return (eh_head_opts){.epochs = 30, .batch = 256, .lr = 0.01, .l2 = 1e-4, .seed = 42};

@@ -72,10 +72,8 @@ void eh_log_softmax(double *r, size_t k);
  * truncated and counted in one info log line. Errors name the text index. Thread-safe. */
 lp_status eh_embed(const lp_encoder *enc, const char *const *texts, size_t n, float **out,
                    lp_err *err);
-/* The same through a fine-tuned adapter a (lora / full: the adapted, normalised embeddings of
- * lp_encoder_adapter_predict); a NULL is eh_embed. */
-lp_status eh_embed_with(const lp_encoder *enc, const lp_encoder_adapter *a,
-                        const char *const *texts, size_t n, float **out, lp_err *err);
+/* A fine-tuned model embeds through its adapter merged into a second encoder
+ * (lp_encoder_adapter_merge), with eh_embed. */
 
 typedef struct eh_head_opts {
     unsigned epochs; /* passes of mini-batch AdamW (default 30; more on a small set, so that

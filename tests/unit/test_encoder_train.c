@@ -253,6 +253,70 @@ static void test_view_equals_net(void **state)
     lp_encoder_free(e);
 }
 
+/* lp_encoder_adapter_merge: the merged encoder's inference forward gives the adapter's
+ * embeddings (training forward, LoRA unmerged) for every method on both tables; it refuses
+ * another encoder's adapter, and outlives nothing but its base. */
+static void test_merge_equals_adapter(void **state)
+{
+    (void)state;
+    const char *tables[] = {"ref", "cpu"};
+    lp_encoder_ft_method ms[3] = {LP_ENCODER_FT_METHOD_HEAD, LP_ENCODER_FT_METHOD_LORA,
+                                  LP_ENCODER_FT_METHOD_FULL};
+    for (int t = 0; t < 2; t++) {
+        lp_encoder *e = tiny(tables[t]);
+        for (int k = 0; k < 3; k++) {
+            lp_encoder_adapter *a = fresh(e, ms[k], 2);
+            if (ms[k] != LP_ENCODER_FT_METHOD_HEAD) /* weights (full) or B (LoRA) moved */
+                for (size_t i = 0; i < a->n_block; i += 7)
+                    a->block[i] += 0.05f * (float)(i % 5);
+            lp_token_batch tb;
+            batch_of(e, N_TOY, &tb);
+            float za[N_TOY * 8], zm[N_TOY * 8], p[N_TOY * 2];
+            lp_err err;
+            et_net nv;
+            assert_int_equal(et_net_view(e, a, &nv, &err), LP_OK);
+            assert_int_equal(et_net_run(&nv, &tb, NULL, false, NULL, za, p, &err), LP_OK);
+            et_net_free(&nv);
+            lp_encoder *m;
+            assert_int_equal(lp_encoder_adapter_merge(a, e, &m, &err), LP_OK);
+            assert_int_equal(lp_encoder_forward(m, &tb, zm, &err), LP_OK);
+            double g[N_TOY * 8], w[N_TOY * 8], moved = 0;
+            float zb[N_TOY * 8];
+            assert_int_equal(lp_encoder_forward(e, &tb, zb, &err), LP_OK);
+            for (size_t i = 0; i < N_TOY * 8; i++) {
+                g[i] = zm[i];
+                w[i] = za[i];
+                moved = fmax(moved, fabs(za[i] - zb[i]));
+            }
+            lp_assert_close(g, w, N_TOY * 8, 1e-5, 1e-4, "merged encoder vs adapter");
+            if (ms[k] != LP_ENCODER_FT_METHOD_HEAD)
+                assert_true(moved > 1e-3); /* the adapter does change the embeddings */
+            float ze[N_TOY * 8]; /* lp_encoder_embed takes the same path */
+            assert_int_equal(lp_encoder_embed(m, toy_texts, N_TOY, 4, ze, NULL, &err), LP_OK);
+            for (size_t i = 0; i < N_TOY * 8; i++)
+                g[i] = ze[i];
+            lp_assert_close(g, w, N_TOY * 8, 1e-5, 1e-4, "merged encoder embed vs adapter");
+            lp_encoder_free(m);
+            lp_token_batch_clear(&tb);
+            lp_encoder_adapter_free(a);
+        }
+        /* an adapter of other weights is refused, naming both fingerprints */
+        lp_encoder_adapter *a = fresh(e, LP_ENCODER_FT_METHOD_FULL, 2);
+        a->block[0] += 0.5f; /* m's weights differ from e's (the first word embedding) */
+        lp_encoder *m, *e2 = tiny(tables[t]);
+        lp_err err;
+        assert_int_equal(lp_encoder_adapter_merge(a, e, &m, &err), LP_OK);
+        lp_encoder_adapter *b = fresh(m, LP_ENCODER_FT_METHOD_LORA, 2); /* made for m */
+        assert_int_equal(lp_encoder_adapter_merge(b, e2, &m, &err), LP_EINVAL);
+        assert_non_null(strstr(err.msg, "trained on encoder weights"));
+        lp_encoder_adapter_free(b);
+        lp_encoder_free(m);
+        lp_encoder_adapter_free(a);
+        lp_encoder_free(e2);
+        lp_encoder_free(e);
+    }
+}
+
 static double mean_loss(const lp_encoder_adapter *a, const lp_encoder *e, size_t *correct)
 {
     float probs[N_TOY * 2];
@@ -463,6 +527,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lora_gradients),     cmocka_unit_test(test_full_gradients),
         cmocka_unit_test(test_zero_b_equals_base), cmocka_unit_test(test_view_equals_net),
+        cmocka_unit_test(test_merge_equals_adapter),
         cmocka_unit_test(test_training_reduces_loss),
         cmocka_unit_test(test_adapter_size),       cmocka_unit_test(test_save_load_and_bad_files),
     };

@@ -278,6 +278,17 @@ lp_status lp_encoder_adapter_predict(const lp_encoder_adapter *a, const lp_encod
                                      const char *const *texts, size_t n, float *probs, float *emb,
                                      lp_err *err);
 
+/* A new encoder whose embeddings (lp_encoder_embed / lp_encoder_forward) are the adapted ones
+ * lp_encoder_adapter_predict gives in emb: e's weights with a applied once (LoRA: W + (alpha /
+ * r) B A merged into each target; full: the adapter's weights; head: e's own), on e's table
+ * and at e's precision. Serving a fine-tuned model through it runs the inference path (fused
+ * q|k|v, batched attention, bfloat16 products where e has them) instead of the training
+ * forward the adapter prediction uses: about as fast as the base encoder. It shares e's
+ * tokenizer, so e must outlive *out; the adapter's head is not part of it. LP_EINVAL when a
+ * is not e's (as lp_encoder_adapter_predict), LP_ENOMEM. Free with lp_encoder_free. */
+lp_status lp_encoder_adapter_merge(const lp_encoder_adapter *a, const lp_encoder *e,
+                                   lp_encoder **out, lp_err *err);
+
 /* Save as a .lpa file (atomic), see above. LP_EIO naming the path. Thread-safe. */
 lp_status lp_encoder_adapter_save(const lp_encoder_adapter *a, const char *path, lp_err *err);
 /* Append the same .lpa image (CRC included) to b, e.g. as a section of another file; failures

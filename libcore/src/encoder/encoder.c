@@ -120,8 +120,10 @@ void lp_encoder_free(lp_encoder *e)
     bf16_drop(e);
     lp_dbuf_free(e->be, &e->params);
     lp_dbuf_free(e->be, &e->qkv);
-    lp_param_layout_free(e->layout);
-    lp_wordpiece_free(e->wp);
+    if (!e->borrowed) {
+        lp_param_layout_free(e->layout);
+        lp_wordpiece_free(e->wp);
+    }
     free(e->layer);
     pthread_mutex_destroy(&e->fp_mu);
     free(e);
@@ -361,6 +363,40 @@ lp_status lp_encoder_load(const char *path, const char *backend, lp_encoder **ou
         return s;
     }
     *out = e;
+    return LP_OK;
+}
+
+lp_status enc_derive(const lp_encoder *e, const float *host_params, lp_encoder **out,
+                     lp_err *err)
+{
+    *out = NULL;
+    lp_encoder *d = lp_calloc(1, sizeof *d);
+    if (!d)
+        return lp_err_set(err, LP_ENOMEM, "encoder: out of memory");
+    pthread_mutex_init(&d->fp_mu, NULL);
+    d->cfg = e->cfg;
+    d->be = e->be;
+    d->layout = e->layout;
+    d->wp = e->wp;
+    d->borrowed = true;
+    d->word = e->word, d->pos = e->pos, d->type = e->type, d->ln_g = e->ln_g, d->ln_b = e->ln_b;
+    d->layer = lp_mallocarray(e->cfg.layers, sizeof *d->layer);
+    lp_status s = d->layer ? LP_OK : lp_err_set(err, LP_ENOMEM, "encoder: out of memory");
+    if (!s) {
+        memcpy(d->layer, e->layer, e->cfg.layers * sizeof *d->layer);
+        s = lp_dbuf_alloc(d->be, e->params.n, &d->params, err);
+    }
+    if (!s)
+        s = d->be->copy_h2d(d->be, d->params.ptr, host_params, e->params.n * sizeof(float), err);
+    if (!s)
+        s = enc_qkv_fuse(d, err);
+    if (!s && e->bf16)
+        s = lp_encoder_set_precision(d, LP_ENCODER_BF16, err);
+    if (s) {
+        lp_encoder_free(d);
+        return s;
+    }
+    *out = d;
     return LP_OK;
 }
 

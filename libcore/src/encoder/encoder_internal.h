@@ -40,7 +40,14 @@ struct lp_encoder {
     pthread_mutex_t fp_mu;
     bool has_fp;
     char fp[65];
+    bool borrowed; /* layout and wp are another encoder's (enc_derive) */
 };
+
+/* A new encoder with e's config, table, offsets and tokenizer (borrowed: e must outlive it)
+ * over the parameter block host_params (e->params.n host floats in e's layout), its q|k|v
+ * fused, and at e's precision. LP_ENOMEM, or the table's errors. */
+lp_status enc_derive(const lp_encoder *e, const float *host_params, lp_encoder **out,
+                     lp_err *err);
 #define ENC_BF16_PER 4
 
 /* encoder_batch.c: host steps shared by the inference and training forwards. */

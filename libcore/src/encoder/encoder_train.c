@@ -1210,6 +1210,57 @@ lp_status lp_encoder_adapter_predict(const lp_encoder_adapter *a, const lp_encod
     return s;
 }
 
+lp_status lp_encoder_adapter_merge(const lp_encoder_adapter *a, const lp_encoder *e,
+                                   lp_encoder **out, lp_err *err)
+{
+    if (!a || !e || !out)
+        return lp_err_set(err, LP_EINVAL, "lp_encoder_adapter_merge: NULL argument");
+    *out = NULL;
+    TRY(check_binding(a, e, "encoder adapter merge", err));
+    size_t n = e->params.n;
+    float *P = lp_mallocarray(n, sizeof *P);
+    if (!P)
+        return lp_err_set(err, LP_ENOMEM, "encoder adapter merge: out of memory");
+    lp_status s = LP_OK;
+    if (a->method == LP_ENCODER_FT_METHOD_FULL) { /* the block starts with e's layout */
+        if (a->n_block < n)
+            s = lp_err_set(err, LP_EFORMAT, "encoder adapter merge: a full adapter of %zu "
+                           "floats for a parameter block of %zu", a->n_block, n);
+        else
+            memcpy(P, a->block, n * sizeof *P);
+    } else {
+        s = e->be->copy_d2h(e->be, P, e->params.ptr, n * sizeof *P, err);
+    }
+    et_layout lay = {0};
+    if (!s && a->method == LP_ENCODER_FT_METHOD_LORA &&
+        (s = layout_of(&a->cfg, a->method, a->rank, a->n_classes, &lay, err)) == LP_OK) {
+        /* W (out, in) += (alpha / r) B (out, r) A (r, in), per target, as lin_fwd adds it */
+        size_t r = a->rank;
+        float sc = (float)(a->alpha / (double)r);
+        for (size_t l = 0; l < e->cfg.layers; l++) {
+            const enc_layer *W = &e->layer[l];
+            const size_t wo[ET_TARGETS] = {W->wq, W->wk, W->wv, W->wo, W->w1, W->w2};
+            for (size_t t = 0; t < ET_TARGETS; t++) {
+                size_t in, o, i = l * ET_TARGETS + t;
+                target_dims(&e->cfg, t, &in, &o);
+                const float *A = a->block + lay.a[i], *B = a->block + lay.b[i];
+                float *w = P + wo[t];
+                for (size_t row = 0; row < o; row++)
+                    for (size_t k = 0; k < r; k++) {
+                        float c = sc * B[row * r + k];
+                        for (size_t j = 0; j < in; j++)
+                            w[row * in + j] += c * A[k * in + j];
+                    }
+            }
+        }
+        layout_clear(&lay);
+    }
+    if (!s)
+        s = enc_derive(e, P, out, err);
+    free(P);
+    return s;
+}
+
 /* ---- the .lpa file ------------------------------------------------------------------------ */
 
 void lp_encoder_adapter_save_buf(const lp_encoder_adapter *a, lp_buf *out)
