@@ -30,7 +30,9 @@ static const char *const USAGE =
     "  tune  --data TRAIN --out MODEL.lpm [--model als] [--trials 12] [--time-budget S]\n"
     "        [--k 10] [--holdout 2] (plus the column and model flags of train)\n"
     "  serve --model MODEL.lpm [--port 8083] [--db recommend.db] [--host 127.0.0.1]\n"
-    "        [--threads N] [--api-keys FILE] [--user-cache-mb 128]\n";
+    "        [--threads N] [--api-keys FILE] [--user-cache-mb 128] [--retrain-every S]\n"
+    "        --retrain-every S: retrain from the stored events every S seconds when new\n"
+    "        ones arrived (as POST /v1/admin/retrain does; default: on demand only).\n";
 
 typedef struct flags {
     int argc;
@@ -314,6 +316,8 @@ static int cmd_serve(flags *f)
     if (num(flag(f, "--threads", &bad), "--threads", 0, 1024, &d, &bad)) o.threads = (unsigned)d;
     if (num(flag(f, "--user-cache-mb", &bad), "--user-cache-mb", 0, 1 << 20, &d, &bad))
         o.user_cache_mb = (size_t)d;
+    if (num(flag(f, "--retrain-every", &bad), "--retrain-every", 1, 1e7, &d, &bad))
+        o.retrain_every_s = d;
     keys_path = flag(f, "--api-keys", &bad);
     if (bad || unknown_flags(f)) return 2;
     if (!o.model_path) {

@@ -110,6 +110,8 @@ typedef struct rec_service_opts {
     double hit_window_s;    /* GET /v1/monitor: an event this long after a list counts as its
                                hit (default 1800; <= 0 = the default) */
     size_t user_cache_mb;   /* prepared-user cache budget (default 128; 0 = no cache) */
+    double retrain_every_s; /* > 0: retrain this often when events were stored since the model
+                               (POST /v1/admin/retrain's work); 0 = on demand only (default) */
 } rec_service_opts;
 
 rec_service_opts rec_service_opts_default(void);

@@ -153,6 +153,12 @@ struct rec_service {
     pthread_mutex_t wq_mu;
     pthread_cond_t wq_cv, wq_done_cv;
     struct rec_job *wq_head, *wq_tail;
+    /* --retrain-every: the periodic retrainer thread, stopped through rt_stop under rt_mu */
+    double retrain_every_s;
+    pthread_t retrainer;
+    bool retrainer_started, rt_stop;
+    pthread_mutex_t rt_mu;
+    pthread_cond_t rt_cv;
     double hit_window_s;
     /* monitoring (see the file comment), under mon_mu */
     pthread_mutex_t mon_mu;
@@ -1236,9 +1242,10 @@ static lp_status new_events_range(rec_service *s, int64_t through, int64_t *last
 /* Retrain on the model's history plus the stored events it does not hold yet (rec_model), with
  * the model's options; with time decay, everything is decayed to the latest of the model's
  * reference time and the new events' times, as training on one file holding both would. */
-static lp_status h_retrain(const lp_req *req, lp_res *res, void *user)
+/* Retrain now (see above): *n_ev the events added, *gen the new generation. With only_new, a
+ * model that already holds every stored event is kept (*n_ev = 0, *gen unchanged, LP_OK). */
+static lp_status retrain(rec_service *s, bool only_new, size_t *n_ev, uint64_t *gen, lp_err *err)
 {
-    rec_service *s = user;
     pthread_mutex_lock(&s->retrain_mu);
     uint64_t t0 = lp_time_ns();
     lp_swap_ref *ref = lp_swap_acquire(s->swap);
@@ -1247,16 +1254,21 @@ static lp_status h_retrain(const lp_req *req, lp_res *res, void *user)
     const lp_mf_source *src = lp_mf_model_source(m);
     double hl = model_half_life(m), tref = src ? src->time_ref : 0, t_new, t_max;
     lp_mf_opts o = *lp_mf_model_opts(m);
-    lp_err err = {0};
     lp_mf_data *d = NULL;
-    size_t n_ev = 0;
+    *n_ev = 0;
+    *gen = lp_swap_generation(s->swap);
     pthread_mutex_lock(&s->db_mu); /* the writer commits under it */
-    lp_status st = new_events_range(s, through, &last, &t_max, &err);
+    lp_status st = new_events_range(s, through, &last, &t_max, err);
     pthread_mutex_unlock(&s->db_mu);
+    if (!st && only_new && last == through) {
+        lp_swap_release(ref);
+        pthread_mutex_unlock(&s->retrain_mu);
+        return LP_OK;
+    }
     t_new = tref > 0 ? fmax(tref, t_max) : t_max;
     if (!st)
         st = history_data(m, hl > 0 && tref > 0 ? (float)lp_mf_decay(t_new, tref, hl) : 1.0f,
-                          &d, &err); /* ref held: the new model copies m's source */
+                          &d, err); /* ref held: the new model copies m's source */
     pthread_mutex_lock(&s->db_mu);
     if (!st) { /* the events up to `last` only: later ones are the next model's */
         sqlite3_reset(s->all_events);
@@ -1269,30 +1281,40 @@ static lp_status h_retrain(const lp_req *req, lp_res *res, void *user)
             if (hl > 0) w *= lp_mf_decay(t_new, sqlite3_column_double(s->all_events, 3), hl);
             st = lp_mf_data_add(d, (const char *)sqlite3_column_text(s->all_events, 0),
                                 (const char *)sqlite3_column_text(s->all_events, 1),
-                                fmaxf((float)w, FLT_MIN), &err);
-            n_ev++;
+                                fmaxf((float)w, FLT_MIN), err);
+            (*n_ev)++;
         }
         sqlite3_reset(s->all_events);
     }
     pthread_mutex_unlock(&s->db_mu);
     lp_mf *nm = NULL;
-    if (!st) st = lp_mf_fit(d, &o, &nm, &err);
+    if (!st) st = lp_mf_fit(d, &o, &nm, err);
     if (!st && src) {
         lp_mf_source ns = *src;
         if (hl > 0 && isfinite(t_new)) ns.time_ref = t_new;
-        if ((st = lp_mf_set_source(nm, &ns, &err))) lp_mf_free(nm);
+        if ((st = lp_mf_set_source(nm, &ns, err))) lp_mf_free(nm);
     }
     lp_swap_release(ref);
     lp_mf_data_free(d);
     rec_model *rm = NULL;
     if (!st && !(rm = model_wrap(nm, last)))
-        st = lp_err_set(&err, LP_ENOMEM, "retrain: out of memory");
-    if (!st && (st = lp_swap_set(s->swap, rm, &err))) destroy_model(rm, NULL);
-    uint64_t gen = lp_swap_generation(s->swap);
+        st = lp_err_set(err, LP_ENOMEM, "retrain: out of memory");
+    if (!st && (st = lp_swap_set(s->swap, rm, err))) destroy_model(rm, NULL);
+    *gen = lp_swap_generation(s->swap);
     pthread_mutex_unlock(&s->retrain_mu);
-    if (st) return lp_http_error_from(res, &err);
-    lp_log_info("retrain: generation %llu from %zu stored events in %.2f s",
-                (unsigned long long)gen, n_ev, lp_time_since(t0));
+    if (!st)
+        lp_log_info("retrain: generation %llu from %zu stored events in %.2f s",
+                    (unsigned long long)*gen, *n_ev, lp_time_since(t0));
+    return st;
+}
+
+static lp_status h_retrain(const lp_req *req, lp_res *res, void *user)
+{
+    rec_service *s = user;
+    uint64_t t0 = lp_time_ns(), gen;
+    size_t n_ev;
+    lp_err err = {0};
+    if (retrain(s, false, &n_ev, &gen, &err)) return lp_http_error_from(res, &err);
     cJSON *j = cJSON_CreateObject();
     if (j) {
         cJSON_AddNumberToObject(j, "generation", (double)gen);
@@ -1300,6 +1322,33 @@ static lp_status h_retrain(const lp_req *req, lp_res *res, void *user)
         cJSON_AddNumberToObject(j, "seconds", lp_time_since(t0));
     }
     return j ? lp_res_json(res, 200, j) : LP_ENOMEM;
+}
+
+/* --retrain-every: every retrain_every_s seconds, a retrain when events were stored since the
+ * current model (rec_model.through); a failure is logged and the model kept. */
+static void *retrainer_main(void *arg)
+{
+    rec_service *s = arg;
+    pthread_mutex_lock(&s->rt_mu);
+    while (!s->rt_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        double at = until.tv_sec + until.tv_nsec * 1e-9 + s->retrain_every_s;
+        until.tv_sec = (time_t)at;
+        until.tv_nsec = (long)((at - (double)until.tv_sec) * 1e9);
+        while (!s->rt_stop && pthread_cond_timedwait(&s->rt_cv, &s->rt_mu, &until) == 0) {
+        }
+        if (s->rt_stop) break;
+        pthread_mutex_unlock(&s->rt_mu);
+        size_t n_ev;
+        uint64_t gen;
+        lp_err err = {0};
+        if (retrain(s, true, &n_ev, &gen, &err))
+            lp_log_warn("periodic retrain failed, the model is kept: %s", err.msg);
+        pthread_mutex_lock(&s->rt_mu);
+    }
+    pthread_mutex_unlock(&s->rt_mu);
+    return NULL;
 }
 
 static const lp_route routes[] = {
@@ -1331,6 +1380,9 @@ lp_status rec_service_new(const rec_service_opts *o, rec_service **out, lp_err *
     pthread_mutex_init(&s->wq_mu, NULL);
     pthread_cond_init(&s->wq_cv, NULL);
     pthread_cond_init(&s->wq_done_cv, NULL);
+    pthread_mutex_init(&s->rt_mu, NULL);
+    pthread_cond_init(&s->rt_cv, NULL);
+    s->retrain_every_s = o->retrain_every_s > 0 ? o->retrain_every_s : 0;
     s->hit_window_s = o->hit_window_s > 0 ? o->hit_window_s : 1800;
     s->served = lp_calloc(REC_MON_CAP, sizeof *s->served);
     s->ucache = rec_ucache_new(o->user_cache_mb << 20);
@@ -1350,6 +1402,11 @@ lp_status rec_service_new(const rec_service_opts *o, rec_service **out, lp_err *
     if (!st) {
         if (pthread_create(&s->writer, NULL, writer_main, s) == 0) s->writer_started = true;
         else st = lp_err_set(err, LP_EIO, "service: cannot start the events writer thread");
+    }
+    if (!st && s->retrain_every_s > 0) {
+        if (pthread_create(&s->retrainer, NULL, retrainer_main, s) == 0)
+            s->retrainer_started = true;
+        else st = lp_err_set(err, LP_EIO, "service: cannot start the retrain thread");
     }
     if (!st) {
         lp_server_opts so = lp_server_opts_default();
@@ -1389,6 +1446,13 @@ lp_server *rec_service_server(rec_service *s)
 void rec_service_free(rec_service *s)
 {
     if (!s) return;
+    if (s->retrainer_started) { /* first: a retrain in progress still reads the database */
+        pthread_mutex_lock(&s->rt_mu);
+        s->rt_stop = true;
+        pthread_cond_signal(&s->rt_cv);
+        pthread_mutex_unlock(&s->rt_mu);
+        pthread_join(s->retrainer, NULL);
+    }
     lp_server_free(s->srv); /* waits for the deferred answers, which the writer still sends */
     if (s->writer_started) {
         pthread_mutex_lock(&s->wq_mu);
@@ -1413,6 +1477,8 @@ void rec_service_free(rec_service *s)
     pthread_mutex_destroy(&s->wq_mu);
     pthread_cond_destroy(&s->wq_cv);
     pthread_cond_destroy(&s->wq_done_cv);
+    pthread_mutex_destroy(&s->rt_mu);
+    pthread_cond_destroy(&s->rt_cv);
     lp_drift_sketch_free(s->mon_sk);
     lp_drift_free(s->mon_ref);
     rec_ucache_free(s->ucache);

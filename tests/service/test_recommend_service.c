@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "http_client.c"
 #include "../../apps/recommend/rec_service.c"
@@ -30,7 +31,7 @@ static char *const g_keys[] = {"rec-admin-key-0123456789"};
  * (the weights themselves are the same: the test knows them). The service starts on an
  * ephemeral port with its own database. */
 #define DECAY_T0 1767225600.0
-static int start_service(bool decay, rec_service **svc, char **db)
+static int start_service(bool decay, double retrain_every, rec_service **svc, char **db)
 {
     lp_mf_data *d = lp_mf_data_new();
     lp_rng rng;
@@ -60,8 +61,11 @@ static int start_service(bool decay, rec_service **svc, char **db)
         src.ev.half_life_s = 86400;
         if (lp_mf_set_source(m, &src, &err)) return -1;
     }
-    char *path = lp_test_tmpfile(decay ? "svc-decay.lpm" : "svc.lpm");
-    *db = lp_test_tmpfile(decay ? "svc-decay.db" : "svc.db");
+    char name[64];
+    snprintf(name, sizeof name, "svc%s%s.lpm", decay ? "-decay" : "", retrain_every ? "-rt" : "");
+    char *path = lp_test_tmpfile(name);
+    snprintf(name, sizeof name, "svc%s%s.db", decay ? "-decay" : "", retrain_every ? "-rt" : "");
+    *db = lp_test_tmpfile(name);
     if (lp_mf_save(m, path, &err)) return -1;
     lp_mf_free(m);
     rec_service_opts so = rec_service_opts_default();
@@ -71,6 +75,7 @@ static int start_service(bool decay, rec_service **svc, char **db)
     so.threads = 2;
     so.api_keys = g_keys;
     so.n_api_keys = 1;
+    so.retrain_every_s = retrain_every;
     if (rec_service_new(&so, svc, &err) || rec_service_start(*svc, &err)) {
         fprintf(stderr, "service: %s\n", err.msg);
         return -1;
@@ -81,7 +86,7 @@ static int start_service(bool decay, rec_service **svc, char **db)
 
 static int setup(void **state)
 {
-    if (start_service(false, &g_svc, &g_db)) return -1;
+    if (start_service(false, 0, &g_svc, &g_db)) return -1;
     g_port = rec_service_port(g_svc);
     return g_port ? 0 : -1;
 }
@@ -464,6 +469,16 @@ static void history_of(rec_service *svc, const char *user, const char *const *it
     lp_swap_release(ref);
 }
 
+/* Start a second service (start_service) and point get / post at it; returns the port to
+ * restore in g_port afterwards. */
+static unsigned use_service(bool decay, double retrain_every, rec_service **svc, char **db)
+{
+    assert_int_equal(start_service(decay, retrain_every, svc, db), 0);
+    unsigned main_port = g_port;
+    g_port = rec_service_port(*svc);
+    return main_port;
+}
+
 static void test_retrain(void **state)
 {
     http_resp r = {0};
@@ -508,9 +523,7 @@ static void test_time_decay(void **state)
 {
     rec_service *svc;
     char *db;
-    assert_int_equal(start_service(true, &svc, &db), 0);
-    unsigned main_port = g_port;
-    g_port = rec_service_port(svc);
+    unsigned main_port = use_service(true, 0, &svc, &db);
     char body[512];
     snprintf(body, sizeof body,
              "{\"events\":[{\"user\":\"dec\",\"item\":\"i21\",\"timestamp\":%.0f},"
@@ -566,6 +579,39 @@ static void test_time_decay(void **state)
     g_port = main_port;
 }
 
+/* The generation of svc's model once it differs from `from`, waiting up to `wait_s` seconds
+ * (returns `from` when it did not change). */
+static uint64_t generation_after(rec_service *svc, uint64_t from, double wait_s)
+{
+    for (double t = 0; t < wait_s; t += 0.05) {
+        uint64_t g = lp_swap_generation(svc->swap);
+        if (g != from) return g;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return lp_swap_generation(svc->swap);
+}
+
+/* --retrain-every: a model is retrained once events arrive, and not again until new ones do;
+ * the retrained model holds the events (none left to fold in). */
+static void test_periodic_retrain(void **state)
+{
+    rec_service *svc;
+    char *db;
+    unsigned main_port = use_service(false, 1, &svc, &db);
+    assert_int_equal(generation_after(svc, 1, 1.5), 1); /* nothing stored: no retrain */
+    cJSON_Delete(post("/v1/events", "{\"user\":\"p1\",\"item\":\"i3\"}", NULL, 200));
+    assert_int_equal(generation_after(svc, 1, 10), 2);
+    float w;
+    history_of(svc, "p1", (const char *[]){"i3"}, 1, &w, 0);
+    assert_int_equal(generation_after(svc, 2, 2.5), 2); /* no new event: kept */
+    cJSON_Delete(post("/v1/events", "{\"user\":\"p1\",\"item\":\"i4\"}", NULL, 200));
+    assert_int_equal(generation_after(svc, 2, 10), 3);
+    rec_service_free(svc);
+    free(db);
+    g_port = main_port;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -579,6 +625,7 @@ int main(void)
         cmocka_unit_test(test_catalog_filters),
         cmocka_unit_test(test_retrain),
         cmocka_unit_test(test_time_decay),
+        cmocka_unit_test(test_periodic_retrain),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
