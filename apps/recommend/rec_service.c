@@ -268,13 +268,15 @@ static lp_status db_open(rec_service *s, lp_err *err)
                            "ON CONFLICT(item) DO UPDATE SET "
                            "category = coalesce(excluded.category, category), "
                            "in_stock = excluded.in_stock", -1, &s->upsert_item, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(s->db, "SELECT user, item, weight, ts FROM events WHERE id > ?1 AND id <= ?2 ORDER BY id", -1,
+        sqlite3_prepare_v2(s->db, "SELECT user, item, weight, ts FROM events "
+                           "WHERE id > ?1 AND id <= ?2 ORDER BY id", -1,
                            &s->all_events, NULL) != SQLITE_OK)
         return db_err(s, "cannot prepare statements", err);
     if (sqlite3_open_v2(s->db_path, &s->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
             SQLITE_OK ||
         (sqlite3_busy_timeout(s->rdb, 10000),
-         sqlite3_prepare_v2(s->rdb, "SELECT item, weight, ts FROM events WHERE user = ? AND id > ?", -1,
+         sqlite3_prepare_v2(s->rdb,
+                            "SELECT item, weight, ts FROM events WHERE user = ? AND id > ?", -1,
                             &s->sel_events, NULL)) != SQLITE_OK)
         return lp_err_set(err, LP_EIO, "%s: cannot open for reading: %s", s->db_path,
                           s->rdb ? sqlite3_errmsg(s->rdb) : "out of memory");
@@ -1240,10 +1242,10 @@ static lp_status new_events_range(rec_service *s, int64_t through, int64_t *last
 }
 
 /* Retrain on the model's history plus the stored events it does not hold yet (rec_model), with
- * the model's options; with time decay, everything is decayed to the latest of the model's
- * reference time and the new events' times, as training on one file holding both would. */
-/* Retrain now (see above): *n_ev the events added, *gen the new generation. With only_new, a
- * model that already holds every stored event is kept (*n_ev = 0, *gen unchanged, LP_OK). */
+ * the model's options, and swap the new model in; with time decay, everything is decayed to the
+ * latest of the model's reference time and the new events' times, as training on one file
+ * holding both would. *n_ev: the events added; *gen: the new generation. With only_new, a model
+ * that already holds every stored event is kept (*n_ev = 0, *gen unchanged, LP_OK). */
 static lp_status retrain(rec_service *s, bool only_new, size_t *n_ev, uint64_t *gen, lp_err *err)
 {
     pthread_mutex_lock(&s->retrain_mu);
