@@ -12,7 +12,8 @@
 #   thread per CPU), PERF (a file: `perf record -g` the service), BASELINE (another
 #   lepton-customer-service binary, e.g. an earlier commit's: it trains its own model from the
 #   same files and is loaded the same way right after the ceiling, for before/after numbers
-#   from one run)
+#   from one run), MODEL (serve this model file instead of training the support bot, e.g. one
+#   trained with --encoder --finetune lora|full; the baseline then serves it too)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
@@ -20,10 +21,15 @@ build=${1:-$root/build}
 sessions=${SESSIONS:-1000}
 cs=$build/bin/lepton-customer-service
 bot=$root/data/support-bot
+if [ -n "${MODEL:-}" ]; then
+  cp "$MODEL" "$tmp/m.lpm"
+  cp "$MODEL" "$tmp/base.lpm"
+else
 "$cs" train --data "$bot/intents_train.tsv" --valid "$bot/intents_valid.tsv" \
   --slots "$bot/slots.tsv" --faq "$bot/faq.tsv" --bot "$bot/bot.json" --out "$tmp/m.lpm" \
   2>/dev/null
-if [ -n "${BASELINE:-}" ]; then
+fi
+if [ -n "${BASELINE:-}" ] && [ -z "${MODEL:-}" ]; then
   "$BASELINE" train --data "$bot/intents_train.tsv" --valid "$bot/intents_valid.tsv" \
     --slots "$bot/slots.tsv" --faq "$bot/faq.tsv" --bot "$bot/bot.json" --out "$tmp/base.lpm" \
     2>/dev/null
@@ -45,7 +51,7 @@ LUA
   wrk_done_lua; } >"$tmp/chat.lua"
 wrk_ceiling_lua
 wrk_header
-echo "# model: data/support-bot, $(( $(wc -l <"$bot/intents_valid.tsv") - 1 )) validation texts, $sessions sessions"
+echo "# model: ${MODEL:-data/support-bot}, texts: the $(( $(wc -l <"$bot/intents_valid.tsv") - 1 )) support-bot validation utterances, $sessions sessions"
 echo "# wrk -t$wrk_t -c32 -d${duration}s, server pool $threads threads; columns: req/s p50_us p99_us non2xx requests server_cpu_us_per_request"
 # keep one answer as a sample (the servers are stopped after their load)
 wrk_before_load() {
