@@ -1,6 +1,6 @@
 /*
  * test_encoder_train_cuda.c - the encoder's backward ops and a whole LoRA gradient on the cuda
- * table against the ref table. Exits 77 (skipped) when the build has no CUDA or no device is
+ * table against the ref table, and an adapter merged into an encoder on the cuda table. Exits 77 (skipped) when the build has no CUDA or no device is
  * present, so it runs only on a device machine.
  *
  * Tolerances: the device sums rows and columns in double, like ref, but in another order and
@@ -150,6 +150,43 @@ static void test_lora_gradient_matches_ref(void **state)
     free(path);
 }
 
+/* lp_encoder_adapter_merge on the cuda table: the merged encoder (its weights merged on the
+ * host, then copied to the device) embeds as the adapter's training forward does, for LoRA and
+ * full adapters with moved weights. */
+static void test_merge_on_cuda(void **state)
+{
+    (void)state;
+    char *path = lp_test_tmpfile("tiny_cuda_merge.lpm");
+    lp_err err;
+    if (lp_encoder_convert(lp_test_fixture("tiny_bert"), path, "tiny test model", &err))
+        fail_msg("%s", err.msg);
+    lp_encoder *ec = NULL;
+    if (lp_encoder_load(path, "cuda", &ec, &err))
+        fail_msg("%s", err.msg);
+    const char *texts[] = {"a b c", "x y z x y", "hello there"};
+    const lp_encoder_ft_method ms[2] = {LP_ENCODER_FT_METHOD_LORA, LP_ENCODER_FT_METHOD_FULL};
+    for (int k = 0; k < 2; k++) {
+        lp_encoder_adapter *a = NULL;
+        assert_int_equal(et_adapter_new(ec, ms[k], 4, 8.0, 3, 7, &a, &err), 0);
+        for (size_t i = 0; i < a->n_block; i += 5)
+            a->block[i] += 0.05f * (float)((i % 7) - 3);
+        float za[3 * 8], zm[3 * 8], p[3 * 3];
+        assert_int_equal(lp_encoder_adapter_predict(a, ec, texts, 3, p, za, &err), LP_OK);
+        lp_encoder *m = NULL;
+        if (lp_encoder_adapter_merge(a, ec, &m, &err))
+            fail_msg("%s", err.msg);
+        assert_int_equal(lp_encoder_embed(m, texts, 3, 3, zm, NULL, &err), LP_OK);
+        double g[3 * 8], w[3 * 8];
+        for (size_t i = 0; i < 3 * 8; i++)
+            g[i] = zm[i], w[i] = za[i];
+        lp_assert_close(g, w, 3 * 8, NET_ATOL, NET_RTOL, "merged encoder on cuda vs adapter");
+        lp_encoder_free(m);
+        lp_encoder_adapter_free(a);
+    }
+    lp_encoder_free(ec);
+    free(path);
+}
+
 int main(void)
 {
     lp_err err;
@@ -160,6 +197,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ops_match_ref),
         cmocka_unit_test(test_lora_gradient_matches_ref),
+        cmocka_unit_test(test_merge_on_cuda),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
