@@ -113,17 +113,27 @@ static void test_ops_match_ref(void **state)
         cuda->free(cuda, bufs[i], NULL);
 }
 
+/* The tiny random BERT fixture converted once and loaded on `table`. */
+static lp_encoder *tiny_on(const char *table)
+{
+    static char *path;
+    lp_err err;
+    if (!path) {
+        path = lp_test_tmpfile("tiny_cuda.lpm");
+        if (lp_encoder_convert(lp_test_fixture("tiny_bert"), path, "tiny test model", &err))
+            fail_msg("%s", err.msg);
+    }
+    lp_encoder *e = NULL;
+    if (lp_encoder_load(path, table, &e, &err))
+        fail_msg("%s: %s", table, err.msg);
+    return e;
+}
+
 static void test_lora_gradient_matches_ref(void **state)
 {
     (void)state;
-    char *path = lp_test_tmpfile("tiny_cuda.lpm");
     lp_err err;
-    if (lp_encoder_convert(lp_test_fixture("tiny_bert"), path, "tiny test model", &err))
-        fail_msg("%s", err.msg);
-    lp_encoder *er = NULL, *ec = NULL;
-    assert_int_equal(lp_encoder_load(path, "ref", &er, &err), LP_OK);
-    if (lp_encoder_load(path, "cuda", &ec, &err))
-        fail_msg("%s", err.msg);
+    lp_encoder *er = tiny_on("ref"), *ec = tiny_on("cuda");
     lp_encoder_adapter *a = NULL;
     assert_int_equal(et_adapter_new(er, LP_ENCODER_FT_METHOD_LORA, 4, 8.0, 3, 7, &a, &err), 0);
     for (size_t i = 0; i < a->n_block; i++) /* give B a size so A's gradients are not zero */
@@ -147,7 +157,6 @@ static void test_lora_gradient_matches_ref(void **state)
     lp_encoder_adapter_free(a);
     lp_encoder_free(er);
     lp_encoder_free(ec);
-    free(path);
 }
 
 /* lp_encoder_adapter_merge on the cuda table: the merged encoder (its weights merged on the
@@ -156,13 +165,8 @@ static void test_lora_gradient_matches_ref(void **state)
 static void test_merge_on_cuda(void **state)
 {
     (void)state;
-    char *path = lp_test_tmpfile("tiny_cuda_merge.lpm");
     lp_err err;
-    if (lp_encoder_convert(lp_test_fixture("tiny_bert"), path, "tiny test model", &err))
-        fail_msg("%s", err.msg);
-    lp_encoder *ec = NULL;
-    if (lp_encoder_load(path, "cuda", &ec, &err))
-        fail_msg("%s", err.msg);
+    lp_encoder *ec = tiny_on("cuda");
     const char *texts[] = {"a b c", "x y z x y", "hello there"};
     const lp_encoder_ft_method ms[2] = {LP_ENCODER_FT_METHOD_LORA, LP_ENCODER_FT_METHOD_FULL};
     for (int k = 0; k < 2; k++) {
@@ -184,7 +188,6 @@ static void test_merge_on_cuda(void **state)
         lp_encoder_adapter_free(a);
     }
     lp_encoder_free(ec);
-    free(path);
 }
 
 int main(void)
