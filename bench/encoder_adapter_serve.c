@@ -21,11 +21,6 @@
 
 #include "lepton/lepton.h"
 
-static double now(void)
-{
-    return lp_time_wall();
-}
-
 static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -87,19 +82,19 @@ int main(int argc, char **argv)
         lp_encoder *m;
         if (lp_encoder_finetune(e, tx, y, n < 16 ? n : 16, 2, &o, &a, NULL, &err))
             return fail(&err);
-        double t0 = now();
+        double t0 = lp_time_wall();
         if (lp_encoder_adapter_merge(a, e, &m, &err))
             return fail(&err);
-        double merge_s = now() - t0;
+        double merge_s = lp_time_wall() - t0;
         /* batches of 64 over the n texts */
-        t0 = now();
+        t0 = lp_time_wall();
         if (lp_encoder_adapter_predict(a, e, tx, n, p, za, &err))
             return fail(&err);
-        double ta = now() - t0;
-        t0 = now();
+        double ta = lp_time_wall() - t0;
+        t0 = lp_time_wall();
         if (lp_encoder_embed(m, tx, n, 64, zm, NULL, &err))
             return fail(&err);
-        double tm = now() - t0;
+        double tm = lp_time_wall() - t0;
         double worst = 1; /* smallest cosine between the two paths' embeddings */
         for (size_t i = 0; i < n; i++) {
             double dot = 0;
@@ -111,14 +106,14 @@ int main(int argc, char **argv)
         double *la = malloc(reps * sizeof(double)), *lm = malloc(reps * sizeof(double));
         for (size_t r = 0; r < reps; r++) {
             const char *one = tx[r % n];
-            t0 = now();
+            t0 = lp_time_wall();
             if (lp_encoder_adapter_predict(a, e, &one, 1, p, za, &err))
                 return fail(&err);
-            la[r] = (now() - t0) * 1e3;
-            t0 = now();
+            la[r] = (lp_time_wall() - t0) * 1e3;
+            t0 = lp_time_wall();
             if (lp_encoder_embed(m, &one, 1, 1, zm, NULL, &err))
                 return fail(&err);
-            lm[r] = (now() - t0) * 1e3;
+            lm[r] = (lp_time_wall() - t0) * 1e3;
         }
         qsort(la, reps, sizeof *la, cmp_d);
         qsort(lm, reps, sizeof *lm, cmp_d);

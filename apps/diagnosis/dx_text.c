@@ -214,6 +214,14 @@ static void answer(const dx_text_model *m, const double *z, size_t n_words, size
     }
 }
 
+/* Embeddings (n, D) of texts, *x new: through the fine-tuned encoder when the model has one
+ * (the adapter merged into m->tuned), else the base. */
+static lp_status embed(const dx_text_model *m, const char *const *texts, size_t n, float **x,
+                       lp_err *err)
+{
+    return eh_embed(m->tuned ? m->tuned : m->enc, texts, n, x, err);
+}
+
 /* Encoder models: replace the TF-IDF logits z (n, k) of texts by the ensemble's log-scores and
  * fill cosv (n, nullable) with each text's max centroid cosine. No-op without an encoder. */
 static lp_status mix_encoder(const dx_text_model *m, const char *const *texts, size_t n,
@@ -224,7 +232,7 @@ static lp_status mix_encoder(const dx_text_model *m, const char *const *texts, s
     size_t k = m->k;
     float *x = NULL;
     double *le = lp_mallocarray(n, k * sizeof *le);
-    lp_status st = le ? eh_embed(m->tuned ? m->tuned : m->enc, texts, n, &x, err)
+    lp_status st = le ? embed(m, texts, n, &x, err)
                       : lp_err_set(err, LP_ENOMEM, "text model: out of memory");
     if (!st) {
         eh_head_logprob(m->head, x, n, le);
@@ -794,7 +802,7 @@ static lp_status fit_encoder(dx_text_model *m, const rows *tr, const rows *va,
             st = lp_encoder_adapter_merge(m->adapter, m->enc, &m->tuned, err);
     }
     if (!st)
-        st = eh_embed(m->tuned ? m->tuned : m->enc, (const char *const *)tr->text, tr->n, &x, err);
+        st = embed(m, (const char *const *)tr->text, tr->n, &x, err);
     if (!st) {
         eh_head_opts ho = eh_head_opts_default();
         ho.seed = o->seed;
@@ -813,7 +821,7 @@ static lp_status fit_encoder(dx_text_model *m, const rows *tr, const rows *va,
         eh_log_softmax(zt + i * k, k);
     m->head = h;
     if (!st)
-        st = eh_embed(m->tuned ? m->tuned : m->enc, (const char *const *)va->text, nv, &x, err);
+        st = embed(m, (const char *const *)va->text, nv, &x, err);
     if (!st) {
         eh_head_logprob(m->head, x, nv, le);
         double best = -1;

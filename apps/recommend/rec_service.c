@@ -221,6 +221,11 @@ static const lp_mf *model_of(lp_swap_ref *ref)
     return ((const rec_model *)lp_swap_ref_object(ref))->mf;
 }
 
+static int64_t through_of(lp_swap_ref *ref)
+{
+    return ((const rec_model *)lp_swap_ref_object(ref))->through;
+}
+
 /* The decay half-life (seconds) the model's training weights were read with, or 0 when they
  * were not decayed (no time column, no half-life, or a file that records no source). */
 static double model_half_life(const lp_mf *m)
@@ -382,8 +387,8 @@ static void decay_history(const lp_mf *m, double hl, pair *p, size_t nh, size_t 
     for (size_t t = nh; t < len; t++) ref = fmax(ref, p[t].ts);
     if (!isfinite(ref)) return;
     float hf = tref > 0 ? (float)lp_mf_decay(ref, tref, hl) : 1.0f;
-    for (size_t t = 0; t < nh; t++) p[t].w *= hf;
-    for (size_t t = nh; t < len; t++) p[t].w *= (float)lp_mf_decay(ref, p[t].ts, hl);
+    for (size_t t = 0; t < len; t++) /* kept > 0, as fold-in requires */
+        p[t].w = fmaxf(p[t].w * (t < nh ? hf : (float)lp_mf_decay(ref, p[t].ts, hl)), FLT_MIN);
 }
 
 /* The user's history against model m: training history plus the stored events after `through`
@@ -691,7 +696,7 @@ static lp_status h_recommend(const lp_req *req, lp_res *res, void *user)
         return lp_http_error(res, LP_ETOOBIG, "parameter 'exclude': longer than 64 KiB");
     lp_swap_ref *ref = lp_swap_acquire(s->swap);
     const lp_mf *m = model_of(ref);
-    int64_t through = ((const rec_model *)lp_swap_ref_object(ref))->through;
+    int64_t through = through_of(ref);
     lp_err err = {0};
     int32_t *hi = NULL, *ex = NULL;
     float *hw = NULL;
@@ -1198,29 +1203,6 @@ static lp_status h_items(const lp_req *req, lp_res *res, void *user)
 
 /* ---- POST /v1/admin/retrain ---------------------------------------------------------------*/
 
-/* m's training history as data, every weight times scale (lp_mf_to_data when scale is 1). */
-static lp_status history_data(const lp_mf *m, float scale, lp_mf_data **out, lp_err *err)
-{
-    if (scale == 1.0f) return lp_mf_to_data(m, out, err);
-    lp_mf_data *d = lp_mf_data_new();
-    if (!d) return lp_err_set(err, LP_ENOMEM, "retrain: out of memory");
-    lp_status st = LP_OK;
-    for (size_t u = 0; u < lp_mf_n_users(m) && !st; u++) {
-        const int32_t *hi;
-        const float *hw;
-        size_t nh = lp_mf_user_history(m, u, &hi, &hw);
-        for (size_t t = 0; t < nh && !st; t++)
-            st = lp_mf_data_add(d, lp_mf_user_id(m, u), lp_mf_item_id(m, (size_t)hi[t]),
-                                fmaxf(hw[t] * scale, FLT_MIN), err);
-    }
-    if (st) {
-        lp_mf_data_free(d);
-        return st;
-    }
-    *out = d;
-    return LP_OK;
-}
-
 /* The id and time of the latest stored event after `through` (*last = through, *t_max = -inf
  * when there is none). Called under db_mu. */
 static lp_status new_events_range(rec_service *s, int64_t through, int64_t *last, double *t_max,
@@ -1252,7 +1234,7 @@ static lp_status retrain(rec_service *s, bool only_new, size_t *n_ev, uint64_t *
     uint64_t t0 = lp_time_ns();
     lp_swap_ref *ref = lp_swap_acquire(s->swap);
     const lp_mf *m = model_of(ref);
-    int64_t through = ((const rec_model *)lp_swap_ref_object(ref))->through, last;
+    int64_t through = through_of(ref), last;
     const lp_mf_source *src = lp_mf_model_source(m);
     double hl = model_half_life(m), tref = src ? src->time_ref : 0, t_new, t_max;
     lp_mf_opts o = *lp_mf_model_opts(m);
@@ -1268,9 +1250,8 @@ static lp_status retrain(rec_service *s, bool only_new, size_t *n_ev, uint64_t *
         return LP_OK;
     }
     t_new = tref > 0 ? fmax(tref, t_max) : t_max;
-    if (!st)
-        st = history_data(m, hl > 0 && tref > 0 ? (float)lp_mf_decay(t_new, tref, hl) : 1.0f,
-                          &d, err); /* ref held: the new model copies m's source */
+    if (!st) st = lp_mf_to_data(m, &d, err); /* ref held: the new model copies m's source */
+    if (!st && hl > 0 && tref > 0) lp_mf_data_scale(d, (float)lp_mf_decay(t_new, tref, hl));
     pthread_mutex_lock(&s->db_mu);
     if (!st) { /* the events up to `last` only: later ones are the next model's */
         sqlite3_reset(s->all_events);

@@ -453,7 +453,7 @@ static void history_of(rec_service *svc, const char *user, const char *const *it
     float *hw;
     size_t nh, n_ev;
     lp_err err;
-    assert_int_equal(user_history(svc, m, ((const rec_model *)lp_swap_ref_object(ref))->through,
+    assert_int_equal(user_history(svc, m, through_of(ref),
                                   user, lp_mf_user_index(m, user), &hi, &hw, &nh, &n_ev, &err),
                      LP_OK);
     assert_int_equal(n_ev, want_events);

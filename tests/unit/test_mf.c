@@ -91,6 +91,16 @@ static void test_from_frame_events(void **state)
     assert_float_equal(lp_mf_item_popularity(m, (size_t)lp_mf_item_index(m, "b")), 3.0, 1e-5);
     assert_float_equal(lp_mf_item_popularity(m, (size_t)lp_mf_item_index(m, "c")), 1.0, 1e-5);
     lp_mf_free(m);
+    /* lp_mf_data_scale: every weight times the factor, none down to 0 */
+    lp_mf_data_scale(d, 0.25f);
+    assert_int_equal(lp_mf_fit(d, &o, &m, &err), LP_OK);
+    assert_float_equal(lp_mf_item_popularity(m, (size_t)lp_mf_item_index(m, "a")), 0.75, 1e-6);
+    lp_mf_free(m);
+    lp_mf_data_scale(d, 1e-30f);
+    lp_mf_data_scale(d, 1e-30f);
+    assert_int_equal(lp_mf_fit(d, &o, &m, &err), LP_OK);
+    assert_true(lp_mf_item_popularity(m, (size_t)lp_mf_item_index(m, "c")) > 0);
+    lp_mf_free(m);
     lp_mf_data_free(d);
     float w;
     assert_int_equal(lp_mf_event_type_weight(&ev, "refund", &w, &err), LP_EINVAL);

@@ -47,6 +47,8 @@ lp_status lp_mf_data_add(lp_mf_data *d, const char *user, const char *item, floa
 size_t lp_mf_data_n_users(const lp_mf_data *d);
 size_t lp_mf_data_n_items(const lp_mf_data *d);
 size_t lp_mf_data_n_pairs(const lp_mf_data *d); /* distinct (user, item) pairs */
+/* Every weight of d times factor (> 0), none below FLT_MIN (a decayed weight stays > 0). */
+void lp_mf_data_scale(lp_mf_data *d, float factor);
 /* Index of an id, or -1. */
 long lp_mf_data_user_index(const lp_mf_data *d, const char *id);
 long lp_mf_data_item_index(const lp_mf_data *d, const char *id);

@@ -8,6 +8,7 @@
  */
 #include "model/mf_internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,6 +193,11 @@ size_t lp_mf_data_n_pairs(const lp_mf_data *d)
     size_t n = c.nnz;
     mf_csr_free(&c);
     return n;
+}
+
+void lp_mf_data_scale(lp_mf_data *d, float factor)
+{
+    for (size_t k = 0; d && k < d->n_t; k++) d->t[k].w = fmaxf(d->t[k].w * factor, FLT_MIN);
 }
 
 /* ---- CSR ----------------------------------------------------------------------------------*/
