@@ -9,7 +9,8 @@
 # time slice: the p99 is then the server's own queueing, not the scheduler's.
 # The sourcing script may define wrk_before_load NAME PORT (run once the server answers
 # /healthz, before the load), and sets PERF (a file) to `perf record -g` the server named by
-# WRK_PERF_NAME.
+# WRK_PERF_NAME; PERF_CG replaces `-g` (e.g. PERF_CG="--call-graph dwarf,16384", which also walks
+# libc and libmicrohttpd, built without frame pointers).
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 77; }
 duration=${DURATION:-10}
 wrk_pin_srv=() wrk_pin_wrk=()
@@ -67,7 +68,7 @@ wrk_run() {
   if declare -F wrk_before_load >/dev/null; then wrk_before_load "$name" "$port"; fi
   local t0; t0=$(wrk_cpu_ticks $pid)
   if [ -n "${PERF:-}" ] && [ "$name" = "${WRK_PERF_NAME:-}" ]; then
-    perf record -g -o "$PERF" -p $pid -- sleep "$duration" >/dev/null 2>&1 & perf_pid=$!
+    perf record ${PERF_CG:--g} -o "$PERF" -p $pid -- sleep "$duration" >/dev/null 2>&1 & perf_pid=$!
   fi
   local r; r=$("${wrk_pin_wrk[@]}" wrk -t"$wrk_t" -c32 -d"${duration}s" -s "$tmp/$script" "http://127.0.0.1:$port" | grep '^RESULT')
   local t1; t1=$(wrk_cpu_ticks $pid)

@@ -692,8 +692,10 @@ static lp_status h_recommend(const lp_req *req, lp_res *res, void *user)
     lp_status st;
     if ((st = check_id(uid, "user", res)) || (st = parse_k(req, &k, res))) return st;
     if (cat && (st = check_id(cat, "category", res))) return st;
-    if (excl && strlen(excl) > 64 * 1024)
-        return lp_http_error(res, LP_ETOOBIG, "parameter 'exclude': longer than 64 KiB");
+    if (excl && strlen(excl) > 16 * 1024)
+        return lp_http_error(res, LP_ETOOBIG,
+                             "parameter 'exclude': %zu bytes, longer than 16 KiB (about 2,000 ids)",
+                             strlen(excl));
     lp_swap_ref *ref = lp_swap_acquire(s->swap);
     const lp_mf *m = model_of(ref);
     int64_t through = through_of(ref);

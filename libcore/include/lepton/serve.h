@@ -308,7 +308,7 @@ typedef struct lp_server_opts {
     unsigned threads;                 /* pool size; 0 = the online CPU count */
     unsigned connection_limit;        /* open connections at most; default 1024 */
     unsigned connection_timeout_s;    /* idle/slow connection closed after this; default 30 */
-    size_t connection_memory;         /* per-connection header memory; default 128 KiB */
+    size_t connection_memory;         /* per-connection header memory; default 32 KiB */
     size_t body_limit;                /* default per-route body limit; default 1 MiB */
     unsigned json_max_depth;          /* default 64 */
     unsigned drain_timeout_ms;        /* graceful stop waits this long for in-flight; 10000 */

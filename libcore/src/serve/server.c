@@ -39,6 +39,7 @@
 #define LP_ROUTE_MAX_PARAMS 8
 #define LP_ROUTE_MAX_SEGS 32
 #define LP_RES_MAX_HEADERS 16
+#define LP_SERVE_MAX_QUERY_PARAMS 100 /* query parameters of one request; more get a 414 */
 #define LP_REQ_ID_MAX 64
 #define LP_N_BUILTIN 5
 
@@ -117,7 +118,7 @@ lp_server_opts lp_server_opts_default(void)
     o.threads = 0;
     o.connection_limit = 1024;
     o.connection_timeout_s = 30;
-    o.connection_memory = 128 * 1024; /* a recommend exclude list may take 64 KiB of URL */
+    o.connection_memory = 32 * 1024; /* libmicrohttpd clears it all after every request */
     o.body_limit = 1024 * 1024;
     o.json_max_depth = 64;
     o.drain_timeout_ms = 10000;
@@ -867,12 +868,39 @@ static enum MHD_Result final_call(lp_server *s, lp_req_priv *ctx)
     return send_res(ctx, &res);
 }
 
+/* libmicrohttpd (0.9.75) keeps every query parameter in the connection's memory pool, and when a
+ * request has more than the pool holds it neither answers nor closes: the connection hangs until
+ * its timeout (1,000 short parameters do it with a 32 KiB pool, 3,000 with 128 KiB). No route
+ * takes more than a few parameters, so a query with too many of them (or whose parameters and
+ * URL together would not fit the pool) is refused before libmicrohttpd parses it: this callback
+ * runs on the raw URI first (the URI log callback, documented to run before the URI or its
+ * arguments are modified), cuts the query string at the '?' so that nothing is parsed, and marks
+ * the request, which on_access then answers with a 414. */
+static char query_refused; /* the marker this callback hands to on_access as *con_cls */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)conn;
+    const lp_server *s = cls;
+    char *q = uri ? strchr(uri, '?') : NULL;
+    if (!q) return NULL;
+    size_t n = 1, len = strlen(q);
+    for (const char *p = q + 1; *p; p++) n += *p == '&';
+    /* a parameter costs libmicrohttpd about 56 bytes of pool besides its text */
+    if (n <= LP_SERVE_MAX_QUERY_PARAMS && len + 64 * n + 8192 <= s->opts.connection_memory)
+        return NULL;
+    q[1] = '\0'; /* the uri is libmicrohttpd's own writable read buffer */
+    return &query_refused;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
     lp_server *s = cls;
     lp_req_priv *ctx = *con_cls;
+    bool refused = (void *)ctx == (void *)&query_refused;
+    if (refused) ctx = NULL;
     if (!ctx) {
         ctx = calloc(1, sizeof *ctx);
         if (!ctx) return MHD_NO;
@@ -889,6 +917,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *con_cls = ctx;
         atomic_fetch_add(&s->in_flight, 1);
         if (!ctx->path) return send_status(ctx, LP_ENOMEM, "out of memory");
+        if (refused) {
+            lp_res res;
+            memset(&res, 0, sizeof res);
+            lp_http_error_raw(&res, 414, lp_status_code(LP_ETOOBIG),
+                      "query string: more than %d parameters, or more than the %zu bytes of "
+                      "request memory of this server hold",
+                      LP_SERVE_MAX_QUERY_PARAMS, s->opts.connection_memory);
+            return send_res(ctx, &res);
+        }
         return first_call(s, ctx, ctx->path, ctx->method);
     }
     ctx->conn = conn;
@@ -926,8 +963,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     lp_server *s = cls;
     lp_req_priv *ctx = *con_cls;
-    if (!ctx) return;
     *con_cls = NULL;
+    if (!ctx || (void *)ctx == (void *)&query_refused) return;
     uint64_t dt_ns = lp_time_ns() - ctx->t0;
     const char *route = ctx->route ? ctx->route->r.path : "unmatched";
     const char *method = "OTHER";
@@ -1151,7 +1188,7 @@ lp_status lp_server_start(lp_server *s, lp_err *err)
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
         s->opts.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, s->opts.connection_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->opts.connection_memory,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
         MHD_OPTION_END);
     if (!s->d) {
         return lp_err_set(err, LP_EIO, "server: cannot listen on %s:%u (%s)", s->host,
