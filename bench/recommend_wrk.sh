@@ -18,7 +18,8 @@
 #   FOLD_USERS (100), NEW_USERS (50), EVENTS_PER_S (50; 0 = none), PERF (a file: `perf record
 #   -g` the recommend server during its load into it), BASELINE (another lepton-recommend
 #   binary, e.g. an earlier commit's, run the same way right after the ceiling, for before /
-#   after numbers from one run), SKIP_NOCACHE=1 (leave out the `--user-cache-mb 0` run)
+#   after numbers from one run), SKIP_NOCACHE=1 (leave out the `--user-cache-mb 0` run), WARMUP
+#   (seconds of unmeasured load first, events included; wrk_common.sh)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
@@ -90,7 +91,7 @@ wrk_before_load() {
     "http://127.0.0.1:$2/v1/events" || { echo "POST /v1/events failed" >&2; cat "$tmp/$1.err" >&2; exit 1; }
   curl -s "http://127.0.0.1:$2/v1/recommend?user=bench-new-1&k=3" >"$tmp/sample"
   if [ "$events_per_s" -gt 0 ]; then
-    ("${wrk_pin_wrk[@]}" wrk -t1 -c1 -d"${duration}s" -s "$tmp/events.lua" "http://127.0.0.1:$2" | grep '^RESULT' \
+    ("${wrk_pin_wrk[@]}" wrk -t1 -c1 -d"$((duration + ${WARMUP:-0}))s" -s "$tmp/events.lua" "http://127.0.0.1:$2" | grep '^RESULT' \
       >"$tmp/$1.events") &
   fi
 }

@@ -10,7 +10,10 @@
 # The sourcing script may define wrk_before_load NAME PORT (run once the server answers
 # /healthz, before the load), and sets PERF (a file) to `perf record -g` the server named by
 # WRK_PERF_NAME; PERF_CG replaces `-g` (e.g. PERF_CG="--call-graph dwarf,16384", which also walks
-# libc and libmicrohttpd, built without frame pointers).
+# libc and libmicrohttpd, built without frame pointers). WARMUP=S runs the same load for S seconds
+# before the measured DURATION (not counted in the numbers or the CPU time): the steady state of
+# a server whose caches (recommend's prepared users) a cold start would otherwise fill inside the
+# measured window.
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 77; }
 duration=${DURATION:-10}
 wrk_pin_srv=() wrk_pin_wrk=()
@@ -69,6 +72,10 @@ wrk_run() {
   local t0; t0=$(wrk_cpu_ticks $pid)
   if [ -n "${PERF:-}" ] && [ "$name" = "${WRK_PERF_NAME:-}" ]; then
     perf record ${PERF_CG:--g} -o "$PERF" -p $pid -- sleep "$duration" >/dev/null 2>&1 & perf_pid=$!
+  fi
+  if [ "${WARMUP:-0}" != 0 ]; then # not measured: the server's caches filled first
+    "${wrk_pin_wrk[@]}" wrk -t"$wrk_t" -c32 -d"${WARMUP}s" -s "$tmp/$script" "http://127.0.0.1:$port" >/dev/null
+    t0=$(wrk_cpu_ticks $pid)
   fi
   local r; r=$("${wrk_pin_wrk[@]}" wrk -t"$wrk_t" -c32 -d"${duration}s" -s "$tmp/$script" "http://127.0.0.1:$port" | grep '^RESULT')
   local t1; t1=$(wrk_cpu_ticks $pid)
