@@ -90,8 +90,12 @@ const lp_mf_user *rec_ucache_get(rec_ucache *c, const char *uid, uint64_t gen, u
 const lp_mf_user *rec_ucache_put(rec_ucache *c, const char *uid, uint64_t gen, uint64_t token,
                                  lp_mf_user *pu, rec_uentry **held);
 void rec_ucache_release(rec_ucache *c, rec_uentry *e); /* NULL is a no-op */
-/* The user's events changed (call after they are committed). */
-void rec_ucache_invalidate(rec_ucache *c, const char *uid);
+/* The user's events changed (call after they are committed). True when the user had a valid
+ * entry, i.e. is active enough that rebuilding it at once is worth the work. */
+bool rec_ucache_invalidate(rec_ucache *c, const char *uid);
+/* True when no valid entry of (uid, gen) is cached, with the token for a put as get gives it;
+ * counts neither a hit nor a miss (for the service's own refresh after events). */
+bool rec_ucache_missing(rec_ucache *c, const char *uid, uint64_t gen, uint64_t *token);
 rec_ucache_stats rec_ucache_stats_get(rec_ucache *c);
 
 /* ---- the service ----------------------------------------------------------------------------*/

@@ -178,12 +178,30 @@ void rec_ucache_release(rec_ucache *c, rec_uentry *e)
     if (gone) entry_free(e);
 }
 
-void rec_ucache_invalidate(rec_ucache *c, const char *uid)
+bool rec_ucache_invalidate(rec_ucache *c, const char *uid)
 {
-    size_t b = uc_hash(uid) & (UC_BUCKETS - 1);
+    uint64_t h = uc_hash(uid);
+    size_t b = h & (UC_BUCKETS - 1);
+    bool had = false;
     pthread_mutex_lock(&c->mu);
+    for (rec_uentry *e = c->head[b]; e && !had; e = e->hnext)
+        had = e->h == h && strcmp(e->uid, uid) == 0 && e->ver == c->ver[b];
     c->ver[b]++;
     pthread_mutex_unlock(&c->mu);
+    return had;
+}
+
+bool rec_ucache_missing(rec_ucache *c, const char *uid, uint64_t gen, uint64_t *token)
+{
+    uint64_t h = uc_hash(uid);
+    size_t b = h & (UC_BUCKETS - 1);
+    bool missing = true;
+    pthread_mutex_lock(&c->mu);
+    *token = c->ver[b];
+    for (rec_uentry *e = c->head[b]; e && missing; e = e->hnext)
+        missing = !(e->h == h && strcmp(e->uid, uid) == 0 && e->gen == gen && e->ver == c->ver[b]);
+    pthread_mutex_unlock(&c->mu);
+    return missing;
 }
 
 rec_ucache_stats rec_ucache_stats_get(rec_ucache *c)

@@ -307,22 +307,31 @@ static void test_events_concurrent(void **state)
     }
 }
 
-/* (hits, misses) of the prepared-user cache from GET /v1/monitor */
-static void cache_counts(double *hits, double *misses)
+/* (hits, misses, refreshed) of the prepared-user cache from GET /v1/monitor */
+static void cache_counts3(double *hits, double *misses, double *refreshed)
 {
     cJSON *j = get("/v1/monitor", 200);
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "user_cache");
     assert_true(cJSON_IsObject(c));
     *hits = cJSON_GetObjectItemCaseSensitive(c, "hits")->valuedouble;
     *misses = cJSON_GetObjectItemCaseSensitive(c, "misses")->valuedouble;
+    *refreshed = cJSON_GetObjectItemCaseSensitive(c, "refreshed")->valuedouble;
     cJSON_Delete(j);
 }
 
+static void cache_counts(double *hits, double *misses)
+{
+    double r;
+    cache_counts3(hits, misses, &r);
+}
+
 /* A known user's second request is served from the prepared-user cache with the same list; an
- * event for that user invalidates it, so the next list is rebuilt and drops the new item. */
+ * event for that user invalidates it and the events' writer rebuilds it at once (the user was
+ * active), so the next list comes from the cache and drops the new item. An event for a user
+ * without a cached state only invalidates: that user's next list is rebuilt by the request. */
 static void test_cache_follows_events(void **state)
 {
-    double h0, m0, h1, m1, h2, m2;
+    double h0, m0, h1, m1, h2, m2, r1, r2;
     cache_counts(&h0, &m0);
     cJSON *a = get("/v1/recommend?user=u17&k=5", 200);
     cJSON *b = get("/v1/recommend?user=u17&k=5", 200);
@@ -336,15 +345,32 @@ static void test_cache_follows_events(void **state)
         cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(items_of(a), 0), "item")->valuestring;
     char body[128];
     snprintf(body, sizeof body, "{\"user\":\"u17\",\"item\":\"%s\",\"weight\":5}", first);
+    cache_counts3(&h1, &m1, &r1);
     cJSON_Delete(post("/v1/events", body, NULL, 200));
+    /* the refresh follows the answer to the POST: wait for it (2 s at most) */
+    for (int i = 0; i < 200; i++) {
+        cache_counts3(&h2, &m2, &r2);
+        if (r2 >= r1 + 1) break;
+        usleep(10000);
+    }
+    assert_true(r2 >= r1 + 1);
     cJSON *c = get("/v1/recommend?user=u17&k=5", 200);
     cache_counts(&h2, &m2);
-    assert_true(m2 >= m1 + 1); /* rebuilt, not served from the stale entry */
+    assert_true(h2 >= h1 + 1); /* the refreshed entry, */
+    assert_true(m2 == m1);     /* not a rebuild by the request */
     assert_string_equal(strategy(c), "als");
     const cJSON *it;
     cJSON_ArrayForEach(it, items_of(c))
         assert_string_not_equal(cJSON_GetObjectItemCaseSensitive(it, "item")->valuestring, first);
-    cJSON_Delete(a), cJSON_Delete(b), cJSON_Delete(c);
+    /* a user never asked for has nothing to refresh: its request builds its state */
+    double r3, h3, m3;
+    cJSON_Delete(post("/v1/events", "{\"user\":\"never-asked\",\"item\":\"i3\",\"weight\":2}",
+                      NULL, 200));
+    cJSON *d = get("/v1/recommend?user=never-asked&k=5", 200);
+    cache_counts3(&h3, &m3, &r3);
+    assert_true(m3 >= m2 + 1);
+    assert_true(r3 == r2); /* u18 had no cached state: nothing to refresh */
+    cJSON_Delete(a), cJSON_Delete(b), cJSON_Delete(c), cJSON_Delete(d);
 }
 
 static void test_bad_input(void **state)
