@@ -96,6 +96,9 @@ bool rec_ucache_invalidate(rec_ucache *c, const char *uid);
 /* True when no valid entry of (uid, gen) is cached, with the token for a put as get gives it;
  * counts neither a hit nor a miss (for the service's own refresh after events). */
 bool rec_ucache_missing(rec_ucache *c, const char *uid, uint64_t gen, uint64_t *token);
+/* Copies of the ids of the max most recently used entries, newest first (the caller frees each);
+ * their count. */
+size_t rec_ucache_recent(rec_ucache *c, char **uids, size_t max);
 rec_ucache_stats rec_ucache_stats_get(rec_ucache *c);
 
 /* ---- the service ----------------------------------------------------------------------------*/

@@ -191,6 +191,17 @@ bool rec_ucache_invalidate(rec_ucache *c, const char *uid)
     return had;
 }
 
+size_t rec_ucache_recent(rec_ucache *c, char **uids, size_t max)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&c->mu);
+    for (rec_uentry *e = c->newest; e && n < max; e = e->older)
+        if ((uids[n] = lp_strdup(e->uid)))
+            n++;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
 bool rec_ucache_missing(rec_ucache *c, const char *uid, uint64_t gen, uint64_t *token)
 {
     uint64_t h = uc_hash(uid);

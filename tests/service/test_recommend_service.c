@@ -626,8 +626,25 @@ static void test_periodic_retrain(void **state)
     char *db;
     unsigned main_port = use_service(false, 1, &svc, &db);
     assert_int_equal(generation_after(svc, 1, 1.5), 1); /* nothing stored: no retrain */
+    /* two users with cached states: the retrain's swap makes them stale, and the retrainer
+     * rebuilds them against the new model at once (user_cache.refreshed), so their next
+     * requests are cache hits */
+    cJSON_Delete(get("/v1/recommend?user=u17&k=3", 200));
+    cJSON_Delete(get("/v1/recommend?user=u18&k=3", 200));
+    double h0, m0, r0, h1, m1, r1 = 0;
+    cache_counts3(&h0, &m0, &r0);
     cJSON_Delete(post("/v1/events", "{\"user\":\"p1\",\"item\":\"i3\"}", NULL, 200));
     assert_int_equal(generation_after(svc, 1, 10), 2);
+    for (int i = 0; i < 500 && r1 < r0 + 2; i++) {
+        cache_counts3(&h1, &m1, &r1);
+        usleep(10000);
+    }
+    assert_true(r1 >= r0 + 2);
+    cJSON_Delete(get("/v1/recommend?user=u17&k=3", 200));
+    cJSON_Delete(get("/v1/recommend?user=u18&k=3", 200));
+    cache_counts3(&h1, &m1, &r1);
+    assert_true(h1 >= h0 + 2);
+    assert_true(m1 == m0);
     float w;
     history_of(svc, "p1", (const char *[]){"i3"}, 1, &w, 0);
     assert_int_equal(generation_after(svc, 2, 2.5), 2); /* no new event: kept */
