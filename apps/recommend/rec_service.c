@@ -150,7 +150,8 @@ struct rec_service {
     rec_catalog cat;
     lp_server *srv;
     rec_ucache *ucache; /* prepared users (rec_ucache.c) */
-    atomic_ullong refreshed; /* prepared users rebuilt by the events' writer (refresh_users) */
+    atomic_ullong refreshed; /* prepared users rebuilt off the request path (refresh_users) */
+    atomic_bool closing;     /* rec_service_free started: refresh_users stops early */
     /* POST /v1/events's writer (group commit, see there), its queue under wq_mu */
     pthread_t writer;
     bool writer_started, wq_stop;
@@ -1074,7 +1075,7 @@ static void refresh_users(rec_service *s, char **uids, size_t n)
     lp_swap_ref *ref = lp_swap_acquire(s->swap);
     const lp_mf *m = model_of(ref);
     uint64_t gen = lp_swap_ref_generation(ref), token;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !atomic_load(&s->closing); i++) {
         if (!rec_ucache_missing(s->ucache, uids[i], gen, &token)) continue;
         lp_mf_user *np = NULL;
         size_t nh = 0;
@@ -1498,6 +1499,7 @@ lp_server *rec_service_server(rec_service *s)
 void rec_service_free(rec_service *s)
 {
     if (!s) return;
+    atomic_store(&s->closing, true);
     if (s->retrainer_started) { /* first: a retrain in progress still reads the database */
         pthread_mutex_lock(&s->rt_mu);
         s->rt_stop = true;

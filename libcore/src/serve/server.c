@@ -921,9 +921,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             lp_res res;
             memset(&res, 0, sizeof res);
             lp_http_error_raw(&res, 414, lp_status_code(LP_ETOOBIG),
-                      "query string: more than %d parameters, or more than the %zu bytes of "
-                      "request memory of this server hold",
-                      LP_SERVE_MAX_QUERY_PARAMS, s->opts.connection_memory);
+                              "query string: more than %d parameters, or more than fit in this "
+                              "server's %zu bytes of request memory",
+                              LP_SERVE_MAX_QUERY_PARAMS, s->opts.connection_memory);
             return send_res(ctx, &res);
         }
         return first_call(s, ctx, ctx->path, ctx->method);
@@ -1188,8 +1188,8 @@ lp_status lp_server_start(lp_server *s, lp_err *err)
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
         s->opts.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, s->opts.connection_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->opts.connection_memory,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-        MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
     if (!s->d) {
         return lp_err_set(err, LP_EIO, "server: cannot listen on %s:%u (%s)", s->host,
                           s->opts.port, errno ? strerror(errno) : "libmicrohttpd refused");
