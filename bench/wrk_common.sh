@@ -69,13 +69,12 @@ wrk_run() {
   local pid=$! perf_pid= tck; tck=$(getconf CLK_TCK)
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
   if declare -F wrk_before_load >/dev/null; then wrk_before_load "$name" "$port"; fi
+  if [ "${WARMUP:-0}" != 0 ]; then # not measured: the server's caches filled first
+    "${wrk_pin_wrk[@]}" wrk -t"$wrk_t" -c32 -d"${WARMUP}s" -s "$tmp/$script" "http://127.0.0.1:$port" >/dev/null
+  fi
   local t0; t0=$(wrk_cpu_ticks $pid)
   if [ -n "${PERF:-}" ] && [ "$name" = "${WRK_PERF_NAME:-}" ]; then
     perf record ${PERF_CG:--g} -o "$PERF" -p $pid -- sleep "$duration" >/dev/null 2>&1 & perf_pid=$!
-  fi
-  if [ "${WARMUP:-0}" != 0 ]; then # not measured: the server's caches filled first
-    "${wrk_pin_wrk[@]}" wrk -t"$wrk_t" -c32 -d"${WARMUP}s" -s "$tmp/$script" "http://127.0.0.1:$port" >/dev/null
-    t0=$(wrk_cpu_ticks $pid)
   fi
   local r; r=$("${wrk_pin_wrk[@]}" wrk -t"$wrk_t" -c32 -d"${duration}s" -s "$tmp/$script" "http://127.0.0.1:$port" | grep '^RESULT')
   local t1; t1=$(wrk_cpu_ticks $pid)
