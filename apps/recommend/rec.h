@@ -68,6 +68,38 @@ rec_tune_opts rec_tune_opts_default(void);
 lp_status rec_tune(const lp_frame *frame, const rec_cols *c, const lp_mf_opts *base,
                    const rec_tune_opts *t, lp_mf_opts *best, double *best_ndcg, lp_err *err);
 
+/* FNV-1a of a NUL-terminated id (the catalog's and the prepared-user cache's tables, the
+ * monitor's list keys). */
+static inline uint64_t rec_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* ---- item catalog (rec_catalog.c) -----------------------------------------------------------*/
+
+typedef struct rec_item {
+    char *id, *category;
+    bool in_stock;
+} rec_item;
+
+typedef struct rec_catalog {
+    rec_item *items;
+    size_t n, cap;
+    int32_t *slots;
+    size_t n_slots;
+    size_t out_of_stock; /* items with in_stock false */
+} rec_catalog;
+
+/* The item of id, or NULL. */
+const rec_item *rec_cat_find(const rec_catalog *c, const char *id);
+/* Insert or update id: category when not NULL, in_stock when >= 0 (1 in stock, 0 out). */
+lp_status rec_cat_put(rec_catalog *c, const char *id, const char *category, int in_stock,
+                      lp_err *err);
+/* Free everything; c is empty (and reusable) afterwards. */
+void rec_cat_clear(rec_catalog *c);
+
 /* ---- prepared users (rec_ucache.c) ----------------------------------------------------------*/
 
 /* A cache of lp_mf_user per (user id, model generation) under a byte budget, least recently used

@@ -46,93 +46,6 @@
 #define REC_MON_REF_USERS 256  /* training users sampled for the score reference */
 #define REC_PSI_THRESHOLD 0.2
 
-/* ---- catalog ------------------------------------------------------------------------------*/
-
-typedef struct rec_item {
-    char *id, *category;
-    bool in_stock;
-} rec_item;
-
-typedef struct rec_catalog {
-    rec_item *items;
-    size_t n, cap;
-    int32_t *slots;
-    size_t n_slots;
-    size_t out_of_stock; /* items with in_stock false */
-} rec_catalog;
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
-}
-
-static const rec_item *cat_find(const rec_catalog *c, const char *id)
-{
-    if (!c->n_slots) return NULL;
-    for (size_t p = hash_str(id) & (c->n_slots - 1);; p = (p + 1) & (c->n_slots - 1)) {
-        int32_t v = c->slots[p];
-        if (v < 0) return NULL;
-        if (strcmp(c->items[v].id, id) == 0) return &c->items[v];
-    }
-}
-
-static void cat_clear(rec_catalog *c)
-{
-    for (size_t i = 0; i < c->n; i++) free(c->items[i].id), free(c->items[i].category);
-    free(c->items);
-    free(c->slots);
-    memset(c, 0, sizeof *c);
-}
-
-static lp_status cat_put(rec_catalog *c, const char *id, const char *category, int in_stock,
-                         lp_err *err)
-{
-    rec_item *it = (rec_item *)cat_find(c, id);
-    if (!it) {
-        if ((c->n + 1) * 2 > c->n_slots) {
-            size_t ns = c->n_slots ? c->n_slots * 2 : 256;
-            int32_t *slots = lp_mallocarray(ns, sizeof *slots);
-            if (!slots) return lp_err_set(err, LP_ENOMEM, "catalog: out of memory");
-            for (size_t p = 0; p < ns; p++) slots[p] = -1;
-            for (size_t i = 0; i < c->n; i++) {
-                size_t p = hash_str(c->items[i].id) & (ns - 1);
-                while (slots[p] >= 0) p = (p + 1) & (ns - 1);
-                slots[p] = (int32_t)i;
-            }
-            free(c->slots);
-            c->slots = slots;
-            c->n_slots = ns;
-        }
-        if (c->n == c->cap) {
-            size_t cap = c->cap ? c->cap * 2 : 256;
-            rec_item *ni = lp_reallocarray(c->items, cap, sizeof *ni);
-            if (!ni) return lp_err_set(err, LP_ENOMEM, "catalog: out of memory");
-            c->items = ni;
-            c->cap = cap;
-        }
-        char *copy = lp_strdup(id);
-        if (!copy) return lp_err_set(err, LP_ENOMEM, "catalog: out of memory");
-        it = &c->items[c->n];
-        *it = (rec_item){.id = copy, .category = NULL, .in_stock = true};
-        size_t p = hash_str(id) & (c->n_slots - 1);
-        while (c->slots[p] >= 0) p = (p + 1) & (c->n_slots - 1);
-        c->slots[p] = (int32_t)c->n++;
-    }
-    if (category) {
-        char *cc = lp_strdup(category);
-        if (!cc) return lp_err_set(err, LP_ENOMEM, "catalog: out of memory");
-        free(it->category);
-        it->category = cc;
-    }
-    if (in_stock >= 0 && (bool)in_stock != it->in_stock) {
-        c->out_of_stock += in_stock ? (size_t)-1 : 1;
-        it->in_stock = in_stock;
-    }
-    return LP_OK;
-}
-
 /* ---- service state ------------------------------------------------------------------------*/
 
 struct rec_service {
@@ -297,7 +210,7 @@ static lp_status db_open(rec_service *s, lp_err *err)
         return db_err(s, "cannot read the catalog", err);
     lp_status st = LP_OK;
     while (!st && sqlite3_step(q) == SQLITE_ROW)
-        st = cat_put(&s->cat, (const char *)sqlite3_column_text(q, 0),
+        st = rec_cat_put(&s->cat, (const char *)sqlite3_column_text(q, 0),
                      (const char *)sqlite3_column_text(q, 1), sqlite3_column_int(q, 2) != 0, err);
     sqlite3_finalize(q);
     return st;
@@ -479,7 +392,7 @@ static uint8_t *allowed_mask(rec_service *s, const lp_mf *m, const char *categor
             *oom = true;
         } else {
             for (size_t i = 0; i < ni; i++) {
-                const rec_item *it = cat_find(&s->cat, lp_mf_item_id(m, i));
+                const rec_item *it = rec_cat_find(&s->cat, lp_mf_item_id(m, i));
                 bool ok = !it || it->in_stock;
                 if (category) ok = ok && it && it->category && strcmp(it->category, category) == 0;
                 mask[i] = ok;
@@ -590,12 +503,12 @@ static void mon_served(rec_service *s, const lp_mf *m, uint64_t gen, const char 
     if (s->served_seq >= REC_MON_CAP && e->hit)
         s->served_hits--;
     s->served_seq++;
-    e->user = hash_str(uid);
+    e->user = rec_hash(uid);
     e->t = lp_time_wall();
     e->hit = false;
     e->n = (uint8_t)(got < REC_MON_K ? got : REC_MON_K);
     for (size_t t = 0; t < e->n; t++)
-        e->items[t] = hash_str(lp_mf_item_id(m, (size_t)recs[t].item));
+        e->items[t] = rec_hash(lp_mf_item_id(m, (size_t)recs[t].item));
     if (!personal)
         s->popular_lists++;
     for (size_t t = 0; personal && s->mon_sk && t < got && t < REC_MON_REF_K; t++)
@@ -607,7 +520,7 @@ static void mon_served(rec_service *s, const lp_mf *m, uint64_t gen, const char 
  * to that user within the hit window that contain the item. */
 static void mon_event(rec_service *s, const char *user, const char *item, double now)
 {
-    uint64_t hu = hash_str(user), hi = hash_str(item);
+    uint64_t hu = rec_hash(user), hi = rec_hash(item);
     pthread_mutex_lock(&s->mon_mu);
     size_t n = s->served_seq < REC_MON_CAP ? (size_t)s->served_seq : REC_MON_CAP;
     for (size_t back = 1; back <= n; back++) {
@@ -827,7 +740,7 @@ static lp_status h_similar(const lp_req *req, lp_res *res, void *user)
         char *category = NULL;
         bool known = false;
         pthread_rwlock_rdlock(&s->cat_mu);
-        const rec_item *it = cat_find(&s->cat, iid);
+        const rec_item *it = rec_cat_find(&s->cat, iid);
         if (it) {
             known = true;
             category = lp_strdup(it->category);
@@ -1150,7 +1063,7 @@ static lp_status h_events(const lp_req *req, lp_res *res, void *user)
     pthread_rwlock_rdlock(&s->cat_mu);
     size_t bad = n;
     for (size_t t = 0; t < n && bad == n; t++)
-        if (lp_mf_item_index(m, ev[t].item) < 0 && !cat_find(&s->cat, ev[t].item)) bad = t;
+        if (lp_mf_item_index(m, ev[t].item) < 0 && !rec_cat_find(&s->cat, ev[t].item)) bad = t;
     pthread_rwlock_unlock(&s->cat_mu);
     lp_swap_release(ref);
     if (bad < n) {
@@ -1253,7 +1166,7 @@ static lp_status h_items(const lp_req *req, lp_res *res, void *user)
     for (const cJSON *e = batch ? arr->child : body; e && !st; e = batch ? e->next : NULL) {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "category");
         const cJSON *is = cJSON_GetObjectItemCaseSensitive(e, "in_stock");
-        st = cat_put(&s->cat, cJSON_GetObjectItemCaseSensitive(e, "item")->valuestring,
+        st = rec_cat_put(&s->cat, cJSON_GetObjectItemCaseSensitive(e, "item")->valuestring,
                      cJSON_IsString(c) ? c->valuestring : NULL,
                      cJSON_IsBool(is) ? cJSON_IsTrue(is) : 1, &err);
     }
@@ -1522,7 +1435,7 @@ void rec_service_free(rec_service *s)
     if (s->db) sqlite3_close(s->db);
     if (s->rdb) sqlite3_close(s->rdb);
     lp_swap_free(s->swap);
-    cat_clear(&s->cat);
+    rec_cat_clear(&s->cat);
     pthread_mutex_destroy(&s->db_mu);
     pthread_mutex_destroy(&s->rd_mu);
     pthread_mutex_destroy(&s->retrain_mu);

@@ -42,13 +42,6 @@ struct rec_ucache {
     rec_uentry *newest, *oldest;
 };
 
-static uint64_t uc_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 static void entry_free(rec_uentry *e)
 {
     lp_mf_user_free(e->pu);
@@ -105,7 +98,7 @@ const lp_mf_user *rec_ucache_get(rec_ucache *c, const char *uid, uint64_t gen, u
                                  rec_uentry **held)
 {
     *held = NULL;
-    uint64_t h = uc_hash(uid);
+    uint64_t h = rec_hash(uid);
     size_t b = h & (UC_BUCKETS - 1);
     pthread_mutex_lock(&c->mu);
     *token = c->ver[b];
@@ -139,7 +132,7 @@ const lp_mf_user *rec_ucache_put(rec_ucache *c, const char *uid, uint64_t gen, u
         return NULL;
     }
     e->uid = id;
-    e->h = uc_hash(uid);
+    e->h = rec_hash(uid);
     e->gen = gen;
     e->ver = token;
     e->pu = pu;
@@ -180,7 +173,7 @@ void rec_ucache_release(rec_ucache *c, rec_uentry *e)
 
 bool rec_ucache_invalidate(rec_ucache *c, const char *uid)
 {
-    uint64_t h = uc_hash(uid);
+    uint64_t h = rec_hash(uid);
     size_t b = h & (UC_BUCKETS - 1);
     bool had = false;
     pthread_mutex_lock(&c->mu);
@@ -204,7 +197,7 @@ size_t rec_ucache_recent(rec_ucache *c, char **uids, size_t max)
 
 bool rec_ucache_missing(rec_ucache *c, const char *uid, uint64_t gen, uint64_t *token)
 {
-    uint64_t h = uc_hash(uid);
+    uint64_t h = rec_hash(uid);
     size_t b = h & (UC_BUCKETS - 1);
     bool missing = true;
     pthread_mutex_lock(&c->mu);

@@ -17,6 +17,7 @@
 #include "monitor_util.h"
 #include "../../apps/recommend/rec_service.c"
 #include "../../apps/recommend/rec_ucache.c"
+#include "../../apps/recommend/rec_catalog.c"
 
 #define N_USERS 30
 #define ROUNDS 4

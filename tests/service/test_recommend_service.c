@@ -19,6 +19,7 @@
 #include "http_client.c"
 #include "../../apps/recommend/rec_service.c"
 #include "../../apps/recommend/rec_ucache.c"
+#include "../../apps/recommend/rec_catalog.c"
 
 static rec_service *g_svc;
 static unsigned g_port;
