@@ -72,6 +72,12 @@ typedef struct cs_intent_opts {
     const char *encoder_device; /* kernel table the encoder is fine-tuned and embeds on while
                                    training ("cpu" when NULL, "cuda"; eh_device's names); a
                                    loaded model embeds on the cpu table */
+    bool refit;                 /* after everything is chosen on validation (C, the ensemble
+                                   weight, the temperature, the OOS thresholds), train the
+                                   TF-IDF model, the fine-tuning and the head again on the
+                                   training rows plus the validation rows of training intents,
+                                   and keep the choices (the validation answers of the first
+                                   model stay the drift reference); about twice the time */
 } cs_intent_opts;
 
 cs_intent_opts cs_intent_opts_default(void);
@@ -109,6 +115,9 @@ lp_status cs_intent_predict(const cs_intent *m, const char *const *texts, size_t
 lp_status cs_intent_predict_cos(const cs_intent *m, const char *const *texts, size_t n,
                                 cs_intent_result *res, double *cos, lp_err *err);
 void cs_intent_set_thresholds(cs_intent *m, double tau, double tau_c);
+/* Analysis: replace the temperature (> 0) and, encoder models only, the TF-IDF weight ([0, 1])
+ * by another model's (a value out of range is ignored). */
+void cs_intent_set_calibration(cs_intent *m, double T, double w_tfidf);
 /* "oos_in_train" or "threshold": how OOS is detected. */
 const char *cs_intent_protocol(const cs_intent *m);
 double cs_intent_threshold(const cs_intent *m);
@@ -447,6 +456,8 @@ typedef struct cs_train_spec {
     const char *finetune; /* "head" (NULL), "lora" or "full" (cs_intent_opts.finetune) */
     size_t ft_epochs, ft_max_steps; /* 0 = lp_encoder_ft_opts' defaults */
     double oos_max_loss;            /* < 0: cs_intent_opts' default */
+    uint64_t seed; /* validation split, head and fine-tuning (cs_intent_opts.seed; default 42) */
+    bool refit;    /* cs_intent_opts.refit */
     const char *device; /* the encoder's table while training (cs_intent_opts.encoder_device);
                            not recorded: a retrain runs on the cpu table */
 } cs_train_spec;

@@ -24,6 +24,10 @@
  * rules (eh_fit_thresholds). The model file records the encoder's absolute path and sha256;
  * loading opens that file and refuses another one.
  *
+ * Refit (opts.refit): once C, the ensemble weight, the temperature and the OOS thresholds are
+ * chosen on validation rows the model never saw, the whole recipe is trained again on the
+ * training plus validation rows and the new model keeps those choices (refit()).
+ *
  * Tenant adapters: the multinomial logistic layer (coef (K, V), intercept) is a dense layer
  * on the TF-IDF features; a tenant's LoRA adapter (lepton/finetune.h, new_classes) adds a
  * trainable rank-r delta (alpha / r) B A and m new intent rows [0; c] to it, with the base
@@ -486,6 +490,14 @@ void cs_intent_set_thresholds(cs_intent *m, double tau, double tau_c)
         m->tau_c = tau_c;
 }
 
+void cs_intent_set_calibration(cs_intent *m, double T, double w_tfidf)
+{
+    if (T > 0 && isfinite(T))
+        m->T = T;
+    if (m->head && w_tfidf >= 0 && w_tfidf <= 1)
+        m->w_tfidf = w_tfidf;
+}
+
 lp_status cs_intent_predict(const cs_intent *m, const char *const *texts, size_t n,
                             cs_intent_result *res, lp_err *err)
 {
@@ -740,6 +752,7 @@ typedef struct tfidf_job {
     size_t nvk;
     int threads;    /* the solver's threads; 0 = all */
     lp_model *best; /* out */
+    double best_c;  /* out: its C */
     lp_status st;   /* out */
     lp_err err;
 } tfidf_job;
@@ -782,6 +795,7 @@ static lp_status fit_tfidf(tfidf_job *j)
         if (acc > best_acc) {
             lp_model_free(j->best);
             j->best = cand;
+            j->best_c = j->grid[g];
             best_acc = acc;
         } else {
             lp_model_free(cand);
@@ -886,6 +900,64 @@ static lp_status fit_overlapped(tfidf_job *job, const cs_intent_opts *o, const c
     return st;
 }
 
+/* opts.refit: train m's recipe again on the training rows T, L (nt) plus the validation rows
+ * vkidx (nvk) of VT, VL whose intents training has, at m's C (c), and give the new model m's
+ * temperature, ensemble weight, OOS thresholds and drift reference (all chosen on validation
+ * rows the first model never saw; the new model has seen them, so its own validation fit would
+ * be biased). On success *m is replaced (the old one freed). */
+static lp_status refit(cs_intent **m, const cs_intent_opts *o, double c, const char *const *T,
+                       const char *const *L, size_t nt, const char *const *VT,
+                       const char *const *VL, size_t nv, const size_t *vkidx, size_t nvk,
+                       lp_err *err)
+{
+    const char **rt = lp_mallocarray(nt + nvk, sizeof(char *)),
+               **rl = lp_mallocarray(nt + nvk, sizeof(char *));
+    if (!rt || !rl) {
+        free(rt);
+        free(rl);
+        return lp_err_set(err, LP_ENOMEM, "intent refit: out of memory");
+    }
+    memcpy(rt, T, nt * sizeof(char *));
+    memcpy(rl, L, nt * sizeof(char *));
+    for (size_t i = 0; i < nvk; i++) {
+        rt[nt + i] = VT[vkidx[i]];
+        rl[nt + i] = VL[vkidx[i]];
+    }
+    cs_intent_opts io = *o;
+    io.refit = false;
+    io.c_grid = &c;
+    io.n_c = 1;
+    lp_log_info("intent: refitting on %zu training + %zu validation rows at C=%g", nt, nvk, c);
+    cs_intent *r = NULL;
+    /* the validation rows go in again as validation: the new model's own choices on them are
+     * made and then replaced by the first model's */
+    lp_status st = cs_intent_train(rt, rl, nt + nvk, VT, VL, nv, &io, &r, err);
+    free(rt);
+    free(rl);
+    const void *d;
+    size_t len;
+    if (st == LP_OK && lp_model_get_extra((*m)->model, "drift", &d, &len, NULL) == LP_OK)
+        st = lp_model_set_extra(r->model, "drift", d, len, err);
+    if (st != LP_OK) {
+        cs_intent_free(r);
+        return st;
+    }
+    if (lp_model_n_classes(r->model) != lp_model_n_classes((*m)->model)) {
+        cs_intent_free(r);
+        return lp_err_set(err, LP_ESTATE, "intent refit: %zu classes, the first fit had %zu",
+                          lp_model_n_classes(r->model), lp_model_n_classes((*m)->model));
+    }
+    r->T = (*m)->T;
+    r->tau = (*m)->tau;
+    r->w_tfidf = (*m)->w_tfidf;
+    r->tau_c = (*m)->tau_c;
+    lp_log_info("intent: refitted; kept T=%.3f, tau=%.4f%s", r->T, r->tau,
+                r->head ? ", the TF-IDF weight and the centroid cosine threshold" : "");
+    cs_intent_free(*m);
+    *m = r;
+    return LP_OK;
+}
+
 lp_status cs_intent_train(const char *const *texts, const char *const *labels, size_t n,
                           const char *const *vtexts, const char *const *vlabels, size_t nv,
                           const cs_intent_opts *opts, cs_intent **out, lp_err *err)
@@ -976,6 +1048,7 @@ lp_status cs_intent_train(const char *const *texts, const char *const *labels, s
     if (!overlap && st != LP_OK && err)
         *err = job.err;
     best = job.best;
+    double c_best = job.best_c;
     if (st != LP_OK) {
         lp_encoder_free(es.enc);
         eh_head_free(es.head);
@@ -1061,6 +1134,11 @@ lp_status cs_intent_train(const char *const *texts, const char *const *labels, s
     m->cache_texts = NULL;
     m->cache_n = 0;
     prepare_predictor(m);
+    if (o.refit && nvk && (st = refit(&m, &o, c_best, T, L, nt, VT, VL, nv, vkidx, nvk, err)) !=
+                              LP_OK) {
+        cs_intent_free(m);
+        goto fit_done;
+    }
     *out = m;
 fit_done:
     lp_model_free(best);

@@ -25,7 +25,7 @@ cs_train_spec cs_train_spec_default(void)
 {
     return (cs_train_spec){
         .text_col = "text", .label_col = "label", .oos_label = "oos", .char_ngrams = false,
-        .oos_max_loss = -1};
+        .oos_max_loss = -1, .seed = 42};
 }
 
 static lp_status col_of(const cs_table *t, const char *name, const char *what, const char ***out,
@@ -115,6 +115,8 @@ static cJSON *spec_json(const cs_train_spec *s)
     if (s->ft_max_steps)
         cJSON_AddNumberToObject(o, "ft_max_steps", (double)s->ft_max_steps);
     cJSON_AddBoolToObject(o, "char_ngrams", s->char_ngrams);
+    cJSON_AddNumberToObject(o, "seed", (double)s->seed);
+    cJSON_AddBoolToObject(o, "refit", s->refit);
     if (s->oos_max_loss >= 0)
         cJSON_AddNumberToObject(o, "oos_max_loss", s->oos_max_loss);
     cJSON *c = cJSON_AddArrayToObject(o, "c_grid");
@@ -165,6 +167,8 @@ lp_status cs_train_files(const cs_train_spec *spec, char *const *extra_texts,
         io.ft_epochs = spec->ft_epochs;
         io.ft_max_steps = spec->ft_max_steps;
         io.encoder_device = spec->device;
+        io.seed = spec->seed;
+        io.refit = spec->refit;
         if (spec->oos_max_loss >= 0)
             io.oos_max_loss = spec->oos_max_loss;
         st = cs_intent_train(t, l, n, vt, vl, va.n_rows, &io, &b->intent, err);
@@ -305,6 +309,10 @@ lp_status cs_retrain(const cs_bot *cur, cs_store *store, const char *out_path, c
                           ? (size_t)fs->valuedouble
                           : 0;
     sp.char_ngrams = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "char_ngrams"));
+    sp.refit = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "refit"));
+    const cJSON *sd = cJSON_GetObjectItemCaseSensitive(j, "seed"); /* absent before: 42 */
+    if (cJSON_IsNumber(sd) && sd->valuedouble >= 0 && sd->valuedouble <= 1073741824.0)
+        sp.seed = (uint64_t)sd->valuedouble;
     const cJSON *ml = cJSON_GetObjectItemCaseSensitive(j, "oos_max_loss");
     if (cJSON_IsNumber(ml) && ml->valuedouble >= 0 && ml->valuedouble <= 0.5)
         sp.oos_max_loss = ml->valuedouble;

@@ -18,7 +18,7 @@ static const char usage[] =
     "        [--slots SLOTS_TRAIN] [--faq FAQ] [--bot BOT.json] [--c 1,10,100] [--char-ngrams]\n"
     "        [--oos-max-loss 0.02 (TF-IDF) | 0.01 (--encoder)]\n"
     "        [--encoder ENC.lpm [--finetune head|lora|full [--ft-epochs N] [--ft-steps N]]\n"
-    "        [--device auto|cpu|cuda]]\n"
+    "        [--device auto|cpu|cuda]] [--seed 42] [--refit]\n"
     "        --out MODEL.lpm\n"
     "  eval --model MODEL.lpm --data TEST [--text-col ..] [--label-col ..] [--oos-label oos] "
     "--json\n"
@@ -97,6 +97,8 @@ static void print_json(cJSON *o)
     cJSON_Delete(o);
 }
 
+static bool int_flag(const flag *fl, const char *name, long def, long max, long *out);
+
 static int cmd_train(int argc, char **argv)
 {
     flag fl[] = {{"--data"},
@@ -116,6 +118,8 @@ static int cmd_train(int argc, char **argv)
                  {"--ft-epochs"},
                  {"--ft-steps"},
                  {"--device"},
+                 {"--seed"},
+                 {"--refit", NULL, true},
                  {NULL}};
     if (!parse_flags(argc, argv, fl) || !need(fl, "train", "--data") || !need(fl, "train", "--out"))
         return 2;
@@ -148,6 +152,11 @@ static int cmd_train(int argc, char **argv)
     }
     sp.encoder = get(fl, "--encoder");
     sp.finetune = get(fl, "--finetune");
+    long seed;
+    if (!int_flag(fl, "--seed", 42, 1L << 30, &seed))
+        return 2;
+    sp.seed = (uint64_t)seed;
+    sp.refit = get(fl, "--refit") != NULL;
     if (get(fl, "--device")) { /* the encoder's table while training; without one, no use */
         lp_err derr;
         if (!sp.encoder) {

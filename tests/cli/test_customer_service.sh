@@ -23,6 +23,27 @@ jnum() { # jnum JSON KEY: the number (or null) of a top-level key
 check "train exit 0" test "$rc" -eq 0
 check "train wrote the model" test -s "$dir/m.lpm"
 check "train summary" grep -q "trained 12 intents" "$dir/train.err"
+check "train records the default seed for retraining" grep -aq '"seed":42' "$dir/m.lpm"
+"$bin" train --data "$bot/intents_train.tsv" --valid "$bot/intents_valid.tsv" --seed 7 \
+  --out "$dir/s7.lpm" 2>/dev/null; rc=$?
+check "train --seed 7 exit 0" test "$rc" -eq 0
+check "train --seed 7 is recorded" grep -aq '"seed":7' "$dir/s7.lpm"
+LEPTON_LOG=info "$bin" train --data "$bot/intents_train.tsv" --valid "$bot/intents_valid.tsv" --refit \
+  --out "$dir/r.lpm" 2>"$dir/refit.err"; rc=$?
+check "train --refit exit 0" test "$rc" -eq 0
+check "train --refit trains again on training + validation rows" \
+  grep -q "refitting on 108 training + 36 validation rows" "$dir/refit.err"
+check "train --refit keeps the temperature and threshold chosen on validation" \
+  test "$(grep -o '^trained [^)]*)' "$dir/refit.err")" = \
+  "$(grep -o '^trained [^)]*)' "$dir/train.err")"
+check "train --refit is recorded for retraining" grep -aq '"refit":true' "$dir/r.lpm"
+a0=$(jnum "$("$bin" eval --model "$dir/m.lpm" --data "$bot/intents_valid.tsv" --json)" macro_f1)
+a1=$(jnum "$("$bin" eval --model "$dir/r.lpm" --data "$bot/intents_valid.tsv" --json)" macro_f1)
+check "the refitted model learned the validation rows (macro F1 $a0 -> $a1)" \
+  awk -v a="$a0" -v b="$a1" 'BEGIN{exit !(b > a)}'
+err=$("$bin" train --data "$bot/intents_train.tsv" --seed 0 --out "$dir/x.lpm" 2>&1); rc=$?
+check "train --seed 0 is a usage error (exit 2)" test "$rc" -eq 2
+check "train --seed 0 names the flag" grep -q -- "--seed '0'" <<<"$err"
 
 out=$("$bin" eval --model "$dir/m.lpm" --data "$bot/intents_valid.tsv" --json); rc=$?
 check "eval exit 0" test "$rc" -eq 0
