@@ -1134,6 +1134,9 @@ lp_status cs_intent_train(const char *const *texts, const char *const *labels, s
     m->cache_texts = NULL;
     m->cache_n = 0;
     prepare_predictor(m);
+    if (o.refit && !nvk)
+        lp_log_warn("intent: --refit skipped: no validation row has an intent of the training "
+                    "data");
     if (o.refit && nvk && (st = refit(&m, &o, c_best, T, L, nt, VT, VL, nv, vkidx, nvk, err)) !=
                               LP_OK) {
         cs_intent_free(m);
