@@ -72,12 +72,15 @@ typedef struct cs_intent_opts {
     const char *encoder_device; /* kernel table the encoder is fine-tuned and embeds on while
                                    training ("cpu" when NULL, "cuda"; eh_device's names); a
                                    loaded model embeds on the cpu table */
-    bool refit;                 /* after everything is chosen on validation (C, the ensemble
+    int refit;                  /* 1: after everything is chosen on validation (C, the ensemble
                                    weight, the temperature, the OOS thresholds), train the
                                    TF-IDF model, the fine-tuning and the head again on the
                                    training rows plus the validation rows of training intents,
                                    and keep the choices (the validation answers of the first
-                                   model stay the drift reference); about twice the time */
+                                   model stay the drift reference); about twice the time.
+                                   0: never. -1 (default): when the validation rows were split
+                                   off the training data (no validation given), so that the
+                                   final model learns from every row it was given */
 } cs_intent_opts;
 
 cs_intent_opts cs_intent_opts_default(void);
@@ -457,7 +460,7 @@ typedef struct cs_train_spec {
     size_t ft_epochs, ft_max_steps; /* 0 = lp_encoder_ft_opts' defaults */
     double oos_max_loss;            /* < 0: cs_intent_opts' default */
     uint64_t seed; /* validation split, head and fine-tuning (cs_intent_opts.seed; default 42) */
-    bool refit;    /* cs_intent_opts.refit */
+    int refit;     /* cs_intent_opts.refit (default -1) */
     const char *device; /* the encoder's table while training (cs_intent_opts.encoder_device);
                            not recorded: a retrain runs on the cpu table */
 } cs_train_spec;

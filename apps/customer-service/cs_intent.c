@@ -24,9 +24,10 @@
  * rules (eh_fit_thresholds). The model file records the encoder's absolute path and sha256;
  * loading opens that file and refuses another one.
  *
- * Refit (opts.refit): once C, the ensemble weight, the temperature and the OOS thresholds are
- * chosen on validation rows the model never saw, the whole recipe is trained again on the
- * training plus validation rows and the new model keeps those choices (refit()).
+ * Refit (opts.refit; by default when the validation rows are split off the training data): once
+ * C, the ensemble weight, the temperature and the OOS thresholds are chosen on validation rows
+ * the model never saw, the whole recipe is trained again on the training plus validation rows
+ * and the new model keeps those choices (refit()).
  *
  * Tenant adapters: the multinomial logistic layer (coef (K, V), intercept) is a dense layer
  * on the TF-IDF features; a tenant's LoRA adapter (lepton/finetune.h, new_classes) adds a
@@ -84,6 +85,7 @@ cs_intent_opts cs_intent_opts_default(void)
                             .target_in_recall = 0,
                             .threads = 0,
                             .seed = 42,
+                            .refit = -1,
                             .max_iter = 100,
                             .char_ngrams = false,
                             .encoder = NULL};
@@ -924,7 +926,7 @@ static lp_status refit(cs_intent **m, const cs_intent_opts *o, double c, const c
         rl[nt + i] = VL[vkidx[i]];
     }
     cs_intent_opts io = *o;
-    io.refit = false;
+    io.refit = 0;
     io.c_grid = &c;
     io.n_c = 1;
     lp_log_info("intent: refitting on %zu training + %zu validation rows at C=%g", nt, nvk, c);
@@ -1134,11 +1136,12 @@ lp_status cs_intent_train(const char *const *texts, const char *const *labels, s
     m->cache_texts = NULL;
     m->cache_n = 0;
     prepare_predictor(m);
-    if (o.refit && !nvk)
-        lp_log_warn("intent: --refit skipped: no validation row has an intent of the training "
+    bool do_refit = o.refit > 0 || (o.refit < 0 && isv);
+    if (do_refit && !nvk)
+        lp_log_warn("intent: refit skipped: no validation row has an intent of the training "
                     "data");
-    if (o.refit && nvk && (st = refit(&m, &o, c_best, T, L, nt, VT, VL, nv, vkidx, nvk, err)) !=
-                              LP_OK) {
+    if (do_refit && nvk && (st = refit(&m, &o, c_best, T, L, nt, VT, VL, nv, vkidx, nvk, err)) !=
+                               LP_OK) {
         cs_intent_free(m);
         goto fit_done;
     }

@@ -25,7 +25,7 @@ cs_train_spec cs_train_spec_default(void)
 {
     return (cs_train_spec){
         .text_col = "text", .label_col = "label", .oos_label = "oos", .char_ngrams = false,
-        .oos_max_loss = -1, .seed = 42};
+        .oos_max_loss = -1, .seed = 42, .refit = -1};
 }
 
 static lp_status col_of(const cs_table *t, const char *name, const char *what, const char ***out,
@@ -116,7 +116,8 @@ static cJSON *spec_json(const cs_train_spec *s)
         cJSON_AddNumberToObject(o, "ft_max_steps", (double)s->ft_max_steps);
     cJSON_AddBoolToObject(o, "char_ngrams", s->char_ngrams);
     cJSON_AddNumberToObject(o, "seed", (double)s->seed);
-    cJSON_AddBoolToObject(o, "refit", s->refit);
+    if (s->refit >= 0) /* absent: the default (refit when validation is split off) */
+        cJSON_AddBoolToObject(o, "refit", s->refit > 0);
     if (s->oos_max_loss >= 0)
         cJSON_AddNumberToObject(o, "oos_max_loss", s->oos_max_loss);
     cJSON *c = cJSON_AddArrayToObject(o, "c_grid");
@@ -309,7 +310,8 @@ lp_status cs_retrain(const cs_bot *cur, cs_store *store, const char *out_path, c
                           ? (size_t)fs->valuedouble
                           : 0;
     sp.char_ngrams = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "char_ngrams"));
-    sp.refit = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "refit"));
+    const cJSON *rf = cJSON_GetObjectItemCaseSensitive(j, "refit");
+    sp.refit = cJSON_IsBool(rf) ? cJSON_IsTrue(rf) : -1;
     const cJSON *sd = cJSON_GetObjectItemCaseSensitive(j, "seed"); /* absent before: 42 */
     if (cJSON_IsNumber(sd) && sd->valuedouble >= 0 && sd->valuedouble <= 1073741824.0)
         sp.seed = (uint64_t)sd->valuedouble;

@@ -18,7 +18,7 @@ static const char usage[] =
     "        [--slots SLOTS_TRAIN] [--faq FAQ] [--bot BOT.json] [--c 1,10,100] [--char-ngrams]\n"
     "        [--oos-max-loss 0.02 (TF-IDF) | 0.01 (--encoder)]\n"
     "        [--encoder ENC.lpm [--finetune head|lora|full [--ft-epochs N] [--ft-steps N]]\n"
-    "        [--device auto|cpu|cuda]] [--seed 42] [--refit]\n"
+    "        [--device auto|cpu|cuda]] [--seed 42] [--refit | --no-refit]\n"
     "        --out MODEL.lpm\n"
     "  eval --model MODEL.lpm --data TEST [--text-col ..] [--label-col ..] [--oos-label oos] "
     "--json\n"
@@ -120,6 +120,7 @@ static int cmd_train(int argc, char **argv)
                  {"--device"},
                  {"--seed"},
                  {"--refit", NULL, true},
+                 {"--no-refit", NULL, true},
                  {NULL}};
     if (!parse_flags(argc, argv, fl) || !need(fl, "train", "--data") || !need(fl, "train", "--out"))
         return 2;
@@ -156,7 +157,11 @@ static int cmd_train(int argc, char **argv)
     if (!int_flag(fl, "--seed", 42, 1L << 30, &seed))
         return 2;
     sp.seed = (uint64_t)seed;
-    sp.refit = get(fl, "--refit") != NULL;
+    if (get(fl, "--refit") && get(fl, "--no-refit")) {
+        fprintf(stderr, "lepton-customer-service train: --refit and --no-refit together\n");
+        return 2;
+    }
+    sp.refit = get(fl, "--refit") ? 1 : get(fl, "--no-refit") ? 0 : -1;
     if (get(fl, "--device")) { /* the encoder's table while training; without one, no use */
         lp_err derr;
         if (!sp.encoder) {

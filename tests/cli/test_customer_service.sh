@@ -41,6 +41,20 @@ a0=$(jnum "$("$bin" eval --model "$dir/m.lpm" --data "$bot/intents_valid.tsv" --
 a1=$(jnum "$("$bin" eval --model "$dir/r.lpm" --data "$bot/intents_valid.tsv" --json)" macro_f1)
 check "the refitted model learned the validation rows (macro F1 $a0 -> $a1)" \
   awk -v a="$a0" -v b="$a1" 'BEGIN{exit !(b > a)}'
+LEPTON_LOG=info "$bin" train --data "$bot/intents_train.tsv" --out "$dir/n.lpm" 2>"$dir/n.err"
+check "train without --valid refits on every row by default" \
+  grep -q "refitting on [0-9]* training + [0-9]* validation rows" "$dir/n.err"
+check "the default is not recorded, so retrain keeps following it" \
+  bash -c "! grep -aq '\"refit\":' '$dir/n.lpm'"
+LEPTON_LOG=info "$bin" train --data "$bot/intents_train.tsv" --no-refit --out "$dir/nn.lpm" \
+  2>"$dir/nn.err"
+check "train --no-refit does not refit" bash -c "! grep -q refitting '$dir/nn.err'"
+check "train --no-refit is recorded" grep -aq '"refit":false' "$dir/nn.lpm"
+LEPTON_LOG=info "$bin" train --data "$bot/intents_train.tsv" --valid "$bot/intents_valid.tsv" \
+  --out "$dir/v.lpm" 2>"$dir/v.err"
+check "train --valid alone does not refit" bash -c "! grep -q refitting '$dir/v.err'"
+"$bin" train --data "$bot/intents_train.tsv" --refit --no-refit --out "$dir/x.lpm" 2>/dev/null
+check "train --refit --no-refit is a usage error (exit 2)" test "$?" -eq 2
 err=$("$bin" train --data "$bot/intents_train.tsv" --seed 0 --out "$dir/x.lpm" 2>&1); rc=$?
 check "train --seed 0 is a usage error (exit 2)" test "$rc" -eq 2
 check "train --seed 0 names the flag" grep -q -- "--seed '0'" <<<"$err"
