@@ -525,6 +525,9 @@ typedef struct cs_monitor cs_monitor;
  * the extra section "drift". Called at the end of cs_intent_train. nv == 0: nothing. */
 lp_status cs_monitor_fit_reference(cs_intent *m, const char *const *vtexts, size_t nv,
                                    lp_err *err);
+/* Give to the drift reference of from (none: nothing), e.g. a refitted model the reference of
+ * the model whose validation answers were made on rows it had not seen. */
+lp_status cs_monitor_copy_reference(cs_intent *from, cs_intent *to, lp_err *err);
 /* Open a monitor reading the session store db_path (read-only; created by cs_store_open). */
 lp_status cs_monitor_new(const char *db_path, cs_monitor **out, lp_err *err);
 void cs_monitor_free(cs_monitor *mon);

@@ -936,10 +936,8 @@ static lp_status refit(cs_intent **m, const cs_intent_opts *o, double c, const c
     lp_status st = cs_intent_train(rt, rl, nt + nvk, VT, VL, nv, &io, &r, err);
     free(rt);
     free(rl);
-    const void *d;
-    size_t len;
-    if (st == LP_OK && lp_model_get_extra((*m)->model, "drift", &d, &len, NULL) == LP_OK)
-        st = lp_model_set_extra(r->model, "drift", d, len, err);
+    if (st == LP_OK)
+        st = cs_monitor_copy_reference(*m, r, err);
     if (st != LP_OK) {
         cs_intent_free(r);
         return st;

@@ -77,6 +77,15 @@ lp_status cs_monitor_fit_reference(cs_intent *m, const char *const *vtexts, size
     return st;
 }
 
+lp_status cs_monitor_copy_reference(cs_intent *from, cs_intent *to, lp_err *err)
+{
+    const void *d;
+    size_t len;
+    if (lp_model_get_extra(cs_intent_model(from), "drift", &d, &len, NULL) != LP_OK)
+        return LP_OK;
+    return lp_model_set_extra(cs_intent_model(to), "drift", d, len, err);
+}
+
 lp_status cs_monitor_new(const char *db_path, cs_monitor **out, lp_err *err)
 {
     *out = NULL;
