@@ -7,6 +7,7 @@
  * search the FAQ, step the dialogue, and build the response object.
  * Does not: store anything (main.c writes the session store), or log raw text.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,6 +95,14 @@ lp_status cs_bot_load(const char *path, cs_bot **out, lp_err *err)
     return LP_OK;
 }
 
+/* A probability or score as the answer gives it: 9 decimal places (a billionth says all there is
+ * to say about a confidence, and such a number prints without printf, see
+ * lp_json_write_cjson_num). */
+static double answer_num(double v)
+{
+    return fabs(v) < 1e6 ? round(v * 1e9) / 1e9 : v;
+}
+
 static cJSON *entities_json(const cs_entities *e)
 {
     cJSON *arr = cJSON_CreateArray();
@@ -168,12 +177,12 @@ lp_status cs_bot_turn_with(const cs_bot *b, const lp_lora *adapter, cs_session *
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "session_id", s->id);
     cJSON_AddStringToObject(o, "intent", ir.intent);
-    cJSON_AddNumberToObject(o, "confidence", ir.confidence);
+    cJSON_AddNumberToObject(o, "confidence", answer_num(ir.confidence));
     cJSON *alts = cJSON_AddArrayToObject(o, "alternatives");
     for (size_t k = 0; k < ir.n_alt; k++) {
         cJSON *x = cJSON_CreateObject();
         cJSON_AddStringToObject(x, "intent", ir.alt[k]);
-        cJSON_AddNumberToObject(x, "confidence", ir.alt_p[k]);
+        cJSON_AddNumberToObject(x, "confidence", answer_num(ir.alt_p[k]));
         cJSON_AddItemToArray(alts, x);
     }
     cJSON_AddBoolToObject(o, "out_of_scope", ir.out_of_scope);
@@ -189,7 +198,7 @@ lp_status cs_bot_turn_with(const cs_bot *b, const lp_lora *adapter, cs_session *
         cJSON *x = cJSON_CreateObject();
         cJSON_AddStringToObject(x, "id", cs_faq_id(b->faq, hits[k].index));
         cJSON_AddStringToObject(x, "question", cs_faq_question(b->faq, hits[k].index));
-        cJSON_AddNumberToObject(x, "score", hits[k].score);
+        cJSON_AddNumberToObject(x, "score", answer_num(hits[k].score));
         cJSON_AddItemToArray(matches, x);
     }
     cJSON_AddStringToObject(o, "reply", turn->reply ? turn->reply : "");

@@ -334,11 +334,15 @@ struct cs_store {
     bool hashes_only;
     /* a turn's statements, prepared on first use and kept (under mu): parsing the SQL again for
      * every turn was a large part of a turn's cost */
-    sqlite3_stmt *get, *put_session, *put_turn, *begin, *commit, *sp, *sp_release, *sp_rollback;
+    sqlite3_stmt *get, *put_session, *put_turn, *begin, *commit;
     /* reads: a read-only connection of their own (NULL for ":memory:": then db), under rmu */
     sqlite3 *rdb;
     pthread_mutex_t rmu;
     sqlite3_stmt *rget;
+    /* the last committed state of recently written sessions (under cmu), so that a turn does not
+     * read its session back from SQLite: see cache_put */
+    pthread_mutex_t cmu;
+    struct cached_session *cache;
     /* cs_store_put_async: the queue (under qmu) and its writer thread */
     pthread_mutex_t qmu;
     pthread_cond_t qcv;
@@ -346,6 +350,93 @@ struct cs_store {
     bool qstop, writer_started;
     pthread_t writer;
 };
+
+/* ---- the session cache ----
+ * A direct-mapped table of the sessions this process committed: slot = hash(id), a newer write
+ * of another id in the same slot replaces it. It is filled only by the writer, right after a
+ * COMMIT and before the turn's answer goes out, in commit order, so an entry is never older than
+ * the row in SQLite; a session not in it (never written by this process, evicted, or its slots
+ * too long to keep) is read from SQLite as before. This assumes the service is the only writer
+ * of its sessions table, as it is: nothing else writes session rows. */
+#define CACHE_SLOTS 16384u
+#define CACHE_MAX_SLOTS_JSON 1024u
+
+typedef struct cached_session {
+    char id[129]; /* "" = empty */
+    char pending[64];
+    long turns, low_conf;
+    bool handed_off;
+    char *slots; /* the slots object as JSON, owned */
+} cached_session;
+
+static size_t cache_slot(const char *id)
+{
+    return lp_murmur3_32(id, strlen(id), 0x5e55u) & (CACHE_SLOTS - 1);
+}
+
+/* Record job j's committed state (mu held by the writer). */
+static void cache_put(cs_store *st, const store_job *j)
+{
+    if (!st->cache)
+        return;
+    size_t idlen = strlen(j->id), sl = strlen(j->slots);
+    bool keep = idlen < sizeof(st->cache->id) && strlen(j->pending) < sizeof(st->cache->pending) &&
+                sl <= CACHE_MAX_SLOTS_JSON;
+    char *slots = keep ? lp_strdup(j->slots) : NULL;
+    cached_session *c = &st->cache[cache_slot(j->id)];
+    pthread_mutex_lock(&st->cmu);
+    if (keep && slots) {
+        memcpy(c->id, j->id, idlen + 1);
+        snprintf(c->pending, sizeof(c->pending), "%s", j->pending);
+        c->turns = j->turns;
+        c->low_conf = j->low_conf;
+        c->handed_off = j->handed_off;
+        char *old = c->slots;
+        c->slots = slots;
+        slots = old;
+    } else if (!strcmp(c->id, j->id)) {
+        c->id[0] = '\0'; /* cannot keep it: the entry must not stay behind the row */
+    }
+    pthread_mutex_unlock(&st->cmu);
+    free(slots);
+}
+
+/* Fill s from the cache; false on a miss. */
+static bool cache_get(cs_store *st, const char *id, cs_session *s)
+{
+    if (!st->cache || !id[0])
+        return false;
+    cached_session *c = &st->cache[cache_slot(id)];
+    char slots[CACHE_MAX_SLOTS_JSON + 1];
+    pthread_mutex_lock(&st->cmu);
+    bool hit = !strcmp(c->id, id);
+    if (hit) {
+        s->turns = c->turns;
+        s->low_conf = c->low_conf;
+        s->handed_off = c->handed_off;
+        memcpy(s->pending, c->pending, sizeof(s->pending));
+        snprintf(slots, sizeof(slots), "%s", c->slots);
+    }
+    pthread_mutex_unlock(&st->cmu);
+    if (hit) {
+        cJSON *o = cJSON_Parse(slots);
+        if (cJSON_IsObject(o)) {
+            cJSON_Delete(s->slots);
+            s->slots = o;
+        } else {
+            cJSON_Delete(o);
+        }
+    }
+    return hit;
+}
+
+static void cache_free(cs_store *st)
+{
+    for (size_t i = 0; st->cache && i < CACHE_SLOTS; i++)
+        free(st->cache[i].slots);
+    free(st->cache);
+    st->cache = NULL;
+}
 
 /* *slot prepared from sql once, then reset with its bindings cleared; NULL when it cannot be
  * prepared (mu held). */
@@ -404,7 +495,9 @@ lp_status cs_store_open(const char *path, bool keep_hashes_only, cs_store **out,
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->rmu, NULL);
     pthread_mutex_init(&st->qmu, NULL);
+    pthread_mutex_init(&st->cmu, NULL);
     pthread_cond_init(&st->qcv, NULL);
+    st->cache = lp_calloc(CACHE_SLOTS, sizeof(*st->cache)); /* NULL: every read goes to SQLite */
     if (sqlite3_open_v2(path, &st->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                         NULL) != SQLITE_OK) {
@@ -471,9 +564,6 @@ void cs_store_close(cs_store *st)
     writer_stop(st);
     sqlite3_finalize(st->rget);
     sqlite3_close(st->rdb);
-    sqlite3_finalize(st->sp);
-    sqlite3_finalize(st->sp_release);
-    sqlite3_finalize(st->sp_rollback);
     sqlite3_finalize(st->get);
     sqlite3_finalize(st->put_session);
     sqlite3_finalize(st->put_turn);
@@ -483,13 +573,17 @@ void cs_store_close(cs_store *st)
     pthread_mutex_destroy(&st->mu);
     pthread_mutex_destroy(&st->rmu);
     pthread_mutex_destroy(&st->qmu);
+    pthread_mutex_destroy(&st->cmu);
     pthread_cond_destroy(&st->qcv);
+    cache_free(st);
     free(st);
 }
 
 lp_status cs_store_get(cs_store *st, const char *id, cs_session *s, lp_err *err)
 {
     cs_session_init(s, id);
+    if (cache_get(st, id, s))
+        return LP_OK;
     pthread_mutex_t *mu = st->rdb ? &st->rmu : &st->mu;
     pthread_mutex_lock(mu);
     lp_status rc = LP_OK;
@@ -584,6 +678,22 @@ static store_job job_view(const cs_session *s, char *slots, const char *text, co
                        .confidence = confidence};
 }
 
+/* Write job j in a transaction of its own (mu held); the cache follows a successful commit. */
+static lp_status write_one(cs_store *st, const store_job *j, long *turn_id, lp_err *err)
+{
+    lp_status rc = LP_OK;
+    if (kept_exec(st, &st->begin, "BEGIN IMMEDIATE") != SQLITE_DONE)
+        rc = sql_err(st, "begin", err);
+    else if ((rc = put_rows(st, j, turn_id, err)) == LP_OK &&
+             kept_exec(st, &st->commit, "COMMIT") != SQLITE_DONE)
+        rc = sql_err(st, "commit", err);
+    if (rc != LP_OK && !sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc == LP_OK)
+        cache_put(st, j);
+    return rc;
+}
+
 lp_status cs_store_put(cs_store *st, const cs_session *s, const char *text, const char *intent,
                        double confidence, const char *reply, bool handoff, const char *reason,
                        long *turn_id, lp_err *err)
@@ -593,14 +703,7 @@ lp_status cs_store_put(cs_store *st, const cs_session *s, const char *text, cons
         return lp_err_set(err, LP_ENOMEM, "session store: out of memory");
     store_job j = job_view(s, slots, text, intent, confidence, reply, handoff, reason);
     pthread_mutex_lock(&st->mu);
-    lp_status rc = LP_OK;
-    if (kept_exec(st, &st->begin, "BEGIN IMMEDIATE") != SQLITE_DONE)
-        rc = sql_err(st, "begin", err);
-    else if ((rc = put_rows(st, &j, turn_id, err)) == LP_OK &&
-             kept_exec(st, &st->commit, "COMMIT") != SQLITE_DONE)
-        rc = sql_err(st, "commit", err);
-    if (rc != LP_OK && !sqlite3_get_autocommit(st->db))
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    lp_status rc = write_one(st, &j, turn_id, err);
     pthread_mutex_unlock(&st->mu);
     free(slots);
     return rc;
@@ -618,34 +721,35 @@ static void job_free(store_job *j)
     free(j);
 }
 
-/* Commit a batch of jobs in one transaction, a savepoint per job, then report each. */
+/* Commit a batch of jobs in one transaction, then report each. When a turn or the commit fails,
+ * the transaction is rolled back and every turn of the batch is written again in a transaction
+ * of its own, so that one bad turn fails alone (a savepoint per turn did the same at the price
+ * of three more statements for every turn). */
 static void commit_jobs(cs_store *st, store_job *batch)
 {
-    lp_status bst = LP_OK;
-    lp_err berr = {0};
     pthread_mutex_lock(&st->mu);
-    if (kept_exec(st, &st->begin, "BEGIN IMMEDIATE") != SQLITE_DONE) {
-        bst = sql_err(st, "begin", &berr);
+    bool ok = kept_exec(st, &st->begin, "BEGIN IMMEDIATE") == SQLITE_DONE;
+    lp_status bst = ok ? LP_OK : sql_err(st, "begin", &batch->err);
+    for (store_job *j = batch; ok && j; j = j->next)
+        ok = (bst = put_rows(st, j, &j->turn_id, &batch->err)) == LP_OK;
+    if (ok && kept_exec(st, &st->commit, "COMMIT") != SQLITE_DONE) {
+        ok = false;
+        bst = sql_err(st, "commit", &batch->err);
+    }
+    if (!ok && !sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    if (ok) {
+        for (store_job *j = batch; j; j = j->next)
+            cache_put(st, j);
+    } else if (batch->next) {
+        for (store_job *j = batch; j; j = j->next)
+            j->st = write_one(st, j, &j->turn_id, &j->err);
     } else {
-        for (store_job *j = batch; j; j = j->next) {
-            if (kept_exec(st, &st->sp, "SAVEPOINT turn") != SQLITE_DONE) {
-                j->st = sql_err(st, "savepoint", &j->err);
-                continue;
-            }
-            if ((j->st = put_rows(st, j, &j->turn_id, &j->err)) != LP_OK)
-                kept_exec(st, &st->sp_rollback, "ROLLBACK TO turn");
-            kept_exec(st, &st->sp_release, "RELEASE turn");
-        }
-        if (kept_exec(st, &st->commit, "COMMIT") != SQLITE_DONE) {
-            bst = sql_err(st, "commit", &berr);
-            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-        }
+        batch->st = bst; /* one turn: its error is already in batch->err */
     }
     pthread_mutex_unlock(&st->mu);
     for (store_job *j = batch, *next; j; j = next) {
         next = j->next;
-        if (bst) /* the transaction failed: so did every turn in it */
-            j->st = bst, j->err = berr;
         j->done(j->arg, j->st, j->st == LP_OK ? j->turn_id : 0, &j->err);
         job_free(j);
     }

@@ -12,6 +12,7 @@
 #include "lp_test.h"
 
 #include <pthread.h>
+#include <sqlite3.h>
 
 /* A synthetic intent set: 4 intents, each with its own vocabulary, plus OOS rows. */
 static const char *const topic_words[4][6] = {
@@ -619,6 +620,126 @@ static void test_store(void **state)
     free(path);
 }
 
+/* One turn of session id with the given state through cs_store_put_async; waits for its report. */
+typedef struct one_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int left;
+    lp_status st[8];
+} one_wait;
+
+typedef struct one_turn {
+    one_wait *w;
+    int k;
+} one_turn;
+
+static void one_done(void *arg, lp_status st, long turn_id, const lp_err *err)
+{
+    (void)turn_id, (void)err;
+    one_turn *t = arg;
+    pthread_mutex_lock(&t->w->mu);
+    t->w->st[t->k] = st;
+    t->w->left--;
+    pthread_cond_signal(&t->w->cv);
+    pthread_mutex_unlock(&t->w->mu);
+    free(t);
+}
+
+static void queue_turn(cs_store *st, one_wait *w, int k, const char *id, long turns,
+                       const char *intent, const char *slot_value)
+{
+    cs_session s;
+    cs_session_init(&s, id);
+    s.turns = turns;
+    if (slot_value)
+        cJSON_AddStringToObject(s.slots, "name", slot_value);
+    one_turn *t = malloc(sizeof *t);
+    *t = (one_turn){w, k};
+    lp_err err = {0};
+    assert_int_equal(cs_store_put_async(st, &s, "text", intent, 0.5, "hi", false, NULL, one_done,
+                                        t, &err),
+                     LP_OK);
+    cs_session_clear(&s);
+}
+
+static void wait_turns(one_wait *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->left > 0)
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static long turns_of(cs_store *st, const char *id)
+{
+    cs_session s;
+    lp_err err = {0};
+    long t = cs_store_get(st, id, &s, &err) == LP_OK ? s.turns : -1;
+    cs_session_clear(&s);
+    return t;
+}
+
+/* The store reads a session back as last committed (its cache of written sessions, or SQLite
+ * for slots too long to cache), and a turn that fails to write fails alone in its batch. */
+static void test_store_cache_and_failures(void **state)
+{
+    (void)state;
+    char *path = lp_test_tmpfile("cs_store_cache.db");
+    remove(path);
+    cs_store *st;
+    lp_err err = {0};
+    assert_int_equal(cs_store_open(path, false, &st, &err), LP_OK);
+    /* a trigger makes every turn whose intent is "boom" fail inside the writer's transaction */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TRIGGER boom BEFORE INSERT ON turns WHEN "
+                                  "NEW.intent = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    one_wait w = {.left = 0};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    char big[3000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    for (long round = 1; round <= 3; round++) {
+        w.left = 8;
+        for (int k = 0; k < 8; k++) {
+            char id[16];
+            snprintf(id, sizeof id, "c%d", k);
+            /* c3 fails every round; c5 carries slots too long for the cache in round 2 */
+            queue_turn(st, &w, k, id, round, k == 3 ? "boom" : "greet",
+                       k == 5 && round == 2 ? big : "ann");
+        }
+        wait_turns(&w);
+        for (int k = 0; k < 8; k++) {
+            char id[16];
+            snprintf(id, sizeof id, "c%d", k);
+            assert_int_equal(w.st[k], k == 3 ? LP_EIO : LP_OK);
+            assert_int_equal(turns_of(st, id), k == 3 ? -1 : round);
+        }
+        cs_session s;
+        assert_int_equal(cs_store_get(st, "c5", &s, &err), LP_OK);
+        assert_string_equal(cJSON_GetObjectItem(s.slots, "name")->valuestring,
+                            round == 2 ? big : "ann");
+        cs_session_clear(&s);
+    }
+    cs_store_close(st);
+    /* what the cache answered is what the file holds */
+    assert_int_equal(cs_store_open(path, false, &st, &err), LP_OK);
+    for (int k = 0; k < 8; k++) {
+        char id[16];
+        snprintf(id, sizeof id, "c%d", k);
+        assert_int_equal(turns_of(st, id), k == 3 ? -1 : 3);
+    }
+    cs_store_close(st);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    free(path);
+}
+
 static void test_lda(void **state)
 {
     /* two disjoint vocabularies: each document should load on one topic */
@@ -707,6 +828,7 @@ int main(void)
         cmocka_unit_test(test_faq),
         cmocka_unit_test(test_dialog),
         cmocka_unit_test(test_store),
+        cmocka_unit_test(test_store_cache_and_failures),
         cmocka_unit_test(test_lda),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -57,6 +57,11 @@ static void test_numbers(void **state)
         double u = lp_rng_uniform(&r), e = (double)lp_rng_below(&r, 80) - 40;
         check((lp_rng_below(&r, 2) ? -1 : 1) * u * pow(10, e));
         check((double)(int64_t)(lp_rng_u64(&r) >> 20) - (double)(1ll << 43));
+        /* short decimals (the printf-free "%.15g" path): probabilities rounded to 9 places,
+         * prices, and 15-digit numbers at every scale */
+        check(round(u * 1e9) / 1e9);
+        check((double)lp_rng_below(&r, 100000000) / 100.0 - 5e5);
+        check((double)(lp_rng_u64(&r) % 1000000000000000ull) / pow(10, (double)lp_rng_below(&r, 19)));
     }
 }
 

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text/text_internal.h"
+
 /* Vectorizer outputs are float32 (rounding ~6e-8 relative) of L2-normalised rows in [-1, 1];
  * sklearn computes in float64. */
 #define TOL_VEC_ATOL 1e-6
@@ -38,6 +40,43 @@ static void check_dense(const lp_csr *m, const lp_fixture *fx, const char *name)
     lp_assert_close(got, want, r * c, TOL_VEC_ATOL, TOL_VEC_RTOL, name);
     free(got);
     free(want);
+}
+
+/* lp_strmap: ids in insertion order across many growths, keys that are prefixes of one
+ * another, lookups of absent keys and of keys given by length inside a longer buffer. */
+static void test_strmap(void **state)
+{
+    (void)state;
+    lp_strmap m;
+    lp_strmap_init(&m);
+    assert_int_equal(lp_strmap_find(&m, "a", 1), -1);
+    enum { N = 50000 };
+    char key[32];
+    for (size_t i = 0; i < N; i++) {
+        int len = snprintf(key, sizeof key, "k%zu", i);
+        size_t id;
+        bool added;
+        assert_int_equal(lp_strmap_add(&m, key, (size_t)len, &id, &added), LP_OK);
+        assert_true(added);
+        assert_int_equal(id, i);
+    }
+    for (size_t i = 0; i < N; i++) {
+        int len = snprintf(key, sizeof key, "k%zu", i);
+        assert_int_equal(lp_strmap_find(&m, key, (size_t)len), (long)i);
+        size_t id;
+        bool added;
+        assert_int_equal(lp_strmap_add(&m, key, (size_t)len, &id, &added), LP_OK);
+        assert_false(added);
+        assert_int_equal(id, i);
+        len = snprintf(key, sizeof key, "x%zu", i);
+        assert_int_equal(lp_strmap_find(&m, key, (size_t)len), -1);
+    }
+    /* "k1" is a prefix of "k10" etc.: found by length, not by the longer buffer's NUL */
+    assert_int_equal(lp_strmap_find(&m, "k12345", 2), 1);
+    assert_int_equal(lp_strmap_find(&m, "k12345", 3), 12);
+    assert_int_equal(lp_strmap_find(&m, "k", 1), -1);
+    assert_string_equal(m.keys[777], "k777");
+    lp_strmap_free(&m);
 }
 
 static void test_murmur3(void **state)
@@ -343,6 +382,7 @@ static void test_bm25(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_strmap),
         cmocka_unit_test(test_murmur3),
         cmocka_unit_test(test_tokenizer),
         cmocka_unit_test(test_char_analyzers),

@@ -514,7 +514,12 @@ lp_status lp_linear_decision(const lp_linear *m, const lp_design *x, double *out
     /* the work is the stored entries times the outputs (a sparse row touches only its nonzeros):
      * one TF-IDF row over a wide vocabulary is not worth a thread team */
     size_t cells = x->dense ? x->rows * m->n_features : x->indptr[x->rows];
-#pragma omp parallel for schedule(static) if (x->rows > 1 && cells * k > 1000000)
+    if (x->rows == 1 || cells * k <= 1000000) { /* not even the call that an if(0) team costs */
+        for (size_t i = 0; i < x->rows; i++)
+            decision_one(m, x, i, out + i * k);
+        return LP_OK;
+    }
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < x->rows; i++)
         decision_one(m, x, i, out + i * k);
     return LP_OK;

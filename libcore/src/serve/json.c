@@ -389,7 +389,15 @@ lp_status lp_fields_check(const cJSON *obj, const lp_field_spec *specs, bool all
  * ties, exponent notation). E from log10 can be off by one only within a few ulps of a power
  * of ten, where both exponents print the same rounded digits; any other miss leaves y out of
  * [10^(P-1) - 1, 10^P) and falls back. Writes at most 24 bytes into num; its length. */
-static size_t format_fast(char *num, double v, int P)
+/* 10^s for 0 <= s <= 18, exact */
+static double pow10_exact(int s)
+{
+    static const double p10[19] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8, 1e9,
+                                   1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18};
+    return p10[s];
+}
+
+static size_t format_fast_d(char *num, double v, int P, uint64_t *digits, int *shift)
 {
     static const double p10[19] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8, 1e9,
                                    1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18};
@@ -407,6 +415,8 @@ static size_t format_fast(char *num, double v, int P)
     uint64_t D = (uint64_t)fl + (frac > 0.5);
     if (D < (uint64_t)p10[P - 1] || D >= (uint64_t)p10[P])
         return 0; /* the exponent guess was off, or rounding carried into another digit */
+    *digits = D;
+    *shift = sh;
     char dig[16];
     for (int i = P - 1; i >= 0; i--, D /= 10)
         dig[i] = (char)('0' + D % 10);
@@ -434,6 +444,13 @@ static size_t format_fast(char *num, double v, int P)
     }
     *o = '\0';
     return (size_t)(o - num);
+}
+
+static size_t format_fast(char *num, double v, int P)
+{
+    uint64_t D;
+    int sh;
+    return format_fast_d(num, v, P, &D, &sh);
 }
 
 /* v with `digits` (clamped to 1..17) significant digits, as "%.*g" prints it, into num (40
@@ -511,18 +528,40 @@ void lp_json_write_cjson_num(lp_buf *b, double d)
         return;
     }
     /* cJSON 1.7.15 prints "%1.15g", or "%1.17g" when that does not read back (measured:
-     * -0.0 gives "-0", 2^53 "9.00719925474099e+15"). An integer in int range prints the same
-     * digits with "%.0f", which is cheaper. strfromd, not snprintf: with libquadmath loaded
+     * -0.0 gives "-0", 2^53 "9.00719925474099e+15"). Without printf where the result is sure:
+     * an integer in int range as its digits; "%.15g" by format_fast, which reads back when the
+     * 15 digits D over the power of ten 10^s it scaled by give d again (D < 2^53 and 10^s are
+     * exact doubles, so the one division is the correctly rounded value of the decimal, which
+     * is what strtod returns, and it gets cJSON's own test). strfromd, not snprintf, for the rest: with libquadmath loaded
      * (OpenBLAS brings it) glibc sends every printf-family call through its positional path. */
-    if (d == (double)(int)d && fabs(d) < 2147483647.0) {
-        n = strfromd(t, sizeof t, "%.0f", d);
-    } else {
-        n = strfromd(t, sizeof t, "%.15g", d);
-        double back = strtod(t, NULL);
-        double mx = fabs(back) > fabs(d) ? fabs(back) : fabs(d);
-        if (!(fabs(back - d) <= mx * DBL_EPSILON))
-            n = strfromd(t, sizeof t, "%.17g", d);
+    if (d == (double)(int)d && fabs(d) < 2147483647.0 && !(d == 0 && signbit(d))) {
+        char r[12];
+        long v = (long)d;
+        unsigned long u = v < 0 ? (unsigned long)-v : (unsigned long)v;
+        size_t k = sizeof r;
+        do
+            r[--k] = (char)('0' + u % 10);
+        while (u /= 10);
+        if (v < 0)
+            r[--k] = '-';
+        lp_buf_put(b, r + k, sizeof r - k);
+        return;
     }
+    uint64_t D;
+    int sh;
+    size_t f = format_fast_d(t, d, 15, &D, &sh);
+    if (f) {
+        double back = (double)D / pow10_exact(sh), a = fabs(d), mx = back > a ? back : a;
+        if (fabs(back - a) <= mx * DBL_EPSILON) { /* cJSON's test of the read-back */
+            lp_buf_put(b, t, f);
+            return;
+        }
+    }
+    n = strfromd(t, sizeof t, "%.15g", d);
+    double back = strtod(t, NULL);
+    double mx = fabs(back) > fabs(d) ? fabs(back) : fabs(d);
+    if (!(fabs(back - d) <= mx * DBL_EPSILON))
+        n = strfromd(t, sizeof t, "%.17g", d);
     lp_buf_put(b, t, n > 0 ? (size_t)n : 0);
 }
 

@@ -19,7 +19,7 @@ void lp_terms_truncate(lp_terms *t, size_t n);
 /* Open-addressing map from strings (copied, owned) to dense ids 0, 1, 2, ... in insertion
  * order. keys[id] is the string of id. */
 typedef struct lp_strmap {
-    size_t *slots; /* (cap,) id + 1, 0 = empty */
+    uint64_t *slots; /* (cap,) the key's hash << 32 | (id + 1); 0 = empty */
     size_t cap;    /* power of two */
     char **keys;   /* (n,) */
     size_t n, keys_cap;

@@ -277,16 +277,26 @@ void lp_strmap_free(lp_strmap *m)
     memset(m, 0, sizeof *m);
 }
 
-static size_t slot_of(const lp_strmap *m, const char *key, size_t len)
+static uint32_t key_hash(const char *key, size_t len)
 {
-    size_t mask = m->cap - 1, h = lp_murmur3_32(key, len, 0x9747b28c) & mask;
+    return lp_murmur3_32(key, len, 0x9747b28c);
+}
+
+/* The slot of key (hash hv): its own, or the empty one where it would go. A slot keeps the
+ * key's hash beside its id, so a probe past another key compares strings only when the 32-bit
+ * hashes agree (it used to read every key it passed, a cache miss each). */
+static size_t slot_of(const lp_strmap *m, const char *key, size_t len, uint32_t hv)
+{
+    size_t mask = m->cap - 1, h = hv & mask;
     for (;;) {
-        size_t s = m->slots[h];
+        uint64_t s = m->slots[h];
         if (!s)
             return h;
-        const char *k = m->keys[s - 1];
-        if (strncmp(k, key, len) == 0 && k[len] == '\0')
-            return h;
+        if ((uint32_t)(s >> 32) == hv) {
+            const char *k = m->keys[(uint32_t)s - 1];
+            if (strncmp(k, key, len) == 0 && k[len] == '\0')
+                return h;
+        }
         h = (h + 1) & mask;
     }
 }
@@ -295,21 +305,29 @@ long lp_strmap_find(const lp_strmap *m, const char *key, size_t len)
 {
     if (!m->cap)
         return -1;
-    size_t s = m->slots[slot_of(m, key, len)];
-    return s ? (long)(s - 1) : -1;
+    uint64_t s = m->slots[slot_of(m, key, len, key_hash(key, len))];
+    return s ? (long)((uint32_t)s - 1) : -1;
 }
 
 static lp_status grow(lp_strmap *m)
 {
     size_t nc = m->cap ? 2 * m->cap : 64;
-    size_t *ns = lp_calloc(nc, sizeof(size_t));
+    uint64_t *ns = lp_calloc(nc, sizeof(uint64_t));
     if (!ns)
         return LP_ENOMEM;
-    free(m->slots);
+    uint64_t *old = m->slots;
+    size_t oc = m->cap, mask = nc - 1;
+    for (size_t i = 0; i < oc; i++) { /* the stored hashes place the keys again */
+        if (!old[i])
+            continue;
+        size_t h = (uint32_t)(old[i] >> 32) & mask;
+        while (ns[h])
+            h = (h + 1) & mask;
+        ns[h] = old[i];
+    }
+    free(old);
     m->slots = ns;
     m->cap = nc;
-    for (size_t id = 0; id < m->n; id++)
-        m->slots[slot_of(m, m->keys[id], strlen(m->keys[id]))] = id + 1;
     return LP_OK;
 }
 
@@ -317,11 +335,12 @@ lp_status lp_strmap_add(lp_strmap *m, const char *key, size_t len, size_t *id, b
 {
     if (added)
         *added = false;
-    if (2 * (m->n + 1) > m->cap && grow(m) != LP_OK)
+    if (m->n >= UINT32_MAX - 1 || (2 * (m->n + 1) > m->cap && grow(m) != LP_OK))
         return LP_ENOMEM;
-    size_t h = slot_of(m, key, len);
+    uint32_t hv = key_hash(key, len);
+    size_t h = slot_of(m, key, len, hv);
     if (m->slots[h]) {
-        *id = m->slots[h] - 1;
+        *id = (uint32_t)m->slots[h] - 1;
         return LP_OK;
     }
     if (m->n == m->keys_cap) {
@@ -336,8 +355,8 @@ lp_status lp_strmap_add(lp_strmap *m, const char *key, size_t len, size_t *id, b
     if (!k)
         return LP_ENOMEM;
     m->keys[m->n] = k;
-    m->slots[h] = ++m->n;
-    *id = m->n - 1;
+    m->slots[h] = (uint64_t)hv << 32 | (uint64_t)(m->n + 1);
+    *id = m->n++;
     if (added)
         *added = true;
     return LP_OK;
