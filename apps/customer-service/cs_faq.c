@@ -31,10 +31,37 @@ struct cs_faq {
     char **ids, **qs, **as;
     lp_bm25 *bm;
     lp_textvec *tv[2];
-    lp_csr *docs[2]; /* (n, features) */
+    lp_csr *post[2]; /* (features, n): each term's entries and weights, in entry order */
     const lp_encoder *enc; /* borrowed; NULL = lexical only */
     float *emb;            /* (n, D) question embeddings when enc is set */
 };
+
+/* The transpose of d (rows become columns), column indices increasing in each row; NULL when
+ * out of memory. */
+static lp_csr *transposed(const lp_csr *d)
+{
+    lp_csr *t = lp_csr_new(d->cols, d->rows, d->nnz);
+    if (!t)
+        return NULL;
+    for (size_t p = 0; p < d->nnz; p++)
+        t->indptr[d->indices[p] + 1]++;
+    for (size_t c = 0; c < d->cols; c++)
+        t->indptr[c + 1] += t->indptr[c];
+    size_t *next = lp_mallocarray(d->cols ? d->cols : 1, sizeof(size_t));
+    if (!next) {
+        lp_csr_free(t);
+        return NULL;
+    }
+    memcpy(next, t->indptr, d->cols * sizeof(size_t));
+    for (size_t r = 0; r < d->rows; r++)
+        for (size_t p = d->indptr[r]; p < d->indptr[r + 1]; p++) {
+            size_t o = next[d->indices[p]]++;
+            t->indices[o] = (uint32_t)r;
+            t->values[o] = d->values[p];
+        }
+    free(next);
+    return t;
+}
 
 void cs_faq_free(cs_faq *f)
 {
@@ -52,7 +79,7 @@ void cs_faq_free(cs_faq *f)
     free(f->emb);
     for (int k = 0; k < 2; k++) {
         lp_textvec_free(f->tv[k]);
-        lp_csr_free(f->docs[k]);
+        lp_csr_free(f->post[k]);
     }
     free(f);
 }
@@ -126,8 +153,12 @@ lp_status cs_faq_build(const char *const *ids, const char *const *questions,
             to.analyzer.ngram_max = 5;
         }
         st = lp_textvec_fit(&to, (const char *const *)docs, n, &f->tv[k], err);
+        lp_csr *d = NULL;
         if (st == LP_OK)
-            st = lp_textvec_transform(f->tv[k], (const char *const *)docs, n, &f->docs[k], err);
+            st = lp_textvec_transform(f->tv[k], (const char *const *)docs, n, &d, err);
+        if (st == LP_OK && !(f->post[k] = transposed(d)))
+            st = lp_err_set(err, LP_ENOMEM, "faq: out of memory");
+        lp_csr_free(d);
     }
     for (size_t i = 0; i < n; i++)
         free(docs[i]);
@@ -170,28 +201,26 @@ static lp_status emb_cosines(const cs_faq *f, const char *query, double *ce, lp_
     return LP_OK;
 }
 
-/* cos (n) of the query against every entry for vectorizer k (rows are L2-normalised). */
+/* cos (n) of the query against every entry for vectorizer k (rows are L2-normalised): each
+ * query term adds its weight times the entry's to the entries that hold it, through the
+ * term's posting list, so a query costs its terms' postings, not the whole FAQ (for one entry
+ * the terms come in increasing order, as in a merge of the two rows: the same sums). */
 static lp_status cosines(const cs_faq *f, int k, const char *query, double *cos, lp_err *err)
 {
     lp_csr *q;
     lp_status st = lp_textvec_transform(f->tv[k], &query, 1, &q, err);
     if (st != LP_OK)
         return st;
-    /* both rows' indices increase (lp_csr): a merge visits the shared terms in the entry's
-     * order, the same sum as a dense query row (its zeros add nothing), without allocating
-     * and clearing a vocabulary-wide row per query */
-    const lp_csr *D = f->docs[k];
-    size_t q0 = q->indptr[0], q1 = q->indptr[1];
-    for (size_t i = 0; i < f->n; i++) {
-        double s = 0;
-        size_t a = q0;
-        for (size_t p = D->indptr[i]; p < D->indptr[i + 1] && a < q1; p++) {
-            while (a < q1 && q->indices[a] < D->indices[p])
-                a++;
-            if (a < q1 && q->indices[a] == D->indices[p])
-                s += (double)D->values[p] * q->values[a];
-        }
-        cos[i] = s;
+    const lp_csr *P = f->post[k];
+    for (size_t i = 0; i < f->n; i++)
+        cos[i] = 0;
+    for (size_t a = q->indptr[0]; a < q->indptr[1]; a++) {
+        uint32_t t = q->indices[a];
+        double w = q->values[a];
+        if (t >= P->rows)
+            continue;
+        for (size_t p = P->indptr[t]; p < P->indptr[t + 1]; p++)
+            cos[P->indices[p]] += (double)P->values[p] * w;
     }
     lp_csr_free(q);
     return LP_OK;
