@@ -406,8 +406,10 @@ lp_status cs_store_put_async(cs_store *st, const cs_session *s, const char *text
                              const char *intent, double confidence, const char *reply,
                              bool handoff, const char *reason, cs_store_done_fn done, void *arg,
                              lp_err *err);
-/* The session and its turns as JSON (caller frees the tree). LP_ENOTFOUND when absent. */
-lp_status cs_store_session_json(cs_store *st, const char *id, cJSON **out, lp_err *err);
+/* The session and its last `limit` turns (oldest first; "history_truncated" says whether older
+ * ones were left out) as JSON (caller frees the tree). LP_ENOTFOUND when absent. */
+lp_status cs_store_session_json(cs_store *st, const char *id, long limit, cJSON **out,
+                                lp_err *err);
 /* Store a corrected intent for turn_id of session id. LP_ENOTFOUND when the turn is absent. */
 lp_status cs_store_feedback(cs_store *st, const char *id, long turn_id, const char *intent,
                             lp_err *err);

@@ -827,7 +827,8 @@ lp_status cs_store_put_async(cs_store *st, const cs_session *s, const char *text
     return LP_OK;
 }
 
-lp_status cs_store_session_json(cs_store *st, const char *id, cJSON **out, lp_err *err)
+lp_status cs_store_session_json(cs_store *st, const char *id, long limit, cJSON **out,
+                                lp_err *err)
 {
     *out = NULL;
     cs_session s;
@@ -850,12 +851,18 @@ lp_status cs_store_session_json(cs_store *st, const char *id, cJSON **out, lp_er
     cJSON *arr = cJSON_AddArrayToObject(o, "history");
     pthread_mutex_lock(&st->mu);
     sqlite3_stmt *q;
+    long n = 0;
+    /* one row more than asked for says whether older turns were left out; the newest ones, in
+     * order */
     if (sqlite3_prepare_v2(st->db,
-                           "SELECT id, ts, text, text_sha256, intent, confidence, reply,"
-                           " handoff, reason FROM turns WHERE session_id = ? ORDER BY id",
+                           "SELECT * FROM (SELECT id, ts, text, text_sha256, intent, confidence,"
+                           " reply, handoff, reason FROM turns WHERE session_id = ? ORDER BY id"
+                           " DESC LIMIT ?) ORDER BY id",
                            -1, &q, NULL) == SQLITE_OK) {
         sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(q, 2, (sqlite3_int64)limit + 1);
         while (sqlite3_step(q) == SQLITE_ROW) {
+            n++;
             cJSON *t = cJSON_CreateObject();
             cJSON_AddNumberToObject(t, "turn_id", (double)sqlite3_column_int64(q, 0));
             cJSON_AddStringToObject(t, "ts", (const char *)sqlite3_column_text(q, 1));
@@ -876,6 +883,9 @@ lp_status cs_store_session_json(cs_store *st, const char *id, cJSON **out, lp_er
         sqlite3_finalize(q);
     }
     pthread_mutex_unlock(&st->mu);
+    if (n > limit) /* the one row past the limit: older turns exist */
+        cJSON_DeleteItemFromArray(arr, 0);
+    cJSON_AddBoolToObject(o, "history_truncated", n > limit);
     cs_session_clear(&s);
     *out = o;
     return LP_OK;

@@ -561,7 +561,14 @@ static lp_status h_session(const lp_req *req, lp_res *res, void *user)
     cs_service *s = user;
     lp_err err = {0};
     cJSON *o;
-    if (cs_store_session_json(s->store, lp_req_param(req, "id"), &o, &err) != LP_OK)
+    /* the history's most recent `limit` turns (1..10,000, default 1,000): a session of
+     * thousands of long turns would otherwise make a reply of many megabytes */
+    const char *v = lp_req_query(req, "limit");
+    int64_t limit = 1000;
+    if (v && (!lp_parse_int(v, strlen(v), &limit) || limit < 1 || limit > 10000))
+        return lp_http_error(res, LP_EINVAL,
+                             "parameter 'limit': '%.32s' is not an integer in 1..10000", v);
+    if (cs_store_session_json(s->store, lp_req_param(req, "id"), (long)limit, &o, &err) != LP_OK)
         return lp_http_error_from(res, &err);
     return lp_res_json(res, 200, o);
 }
@@ -697,7 +704,7 @@ static const lp_field_spec intent_fields[] = {
     {NULL}};
 static const lp_field_spec feedback_fields[] = {
     {"session_id", LP_FIELD_TYPE_STRING, true, false, 0, 0, 128},
-    {"turn_id", LP_FIELD_TYPE_INTEGER, true, true, 1, 9007199254740992.0, 0},
+    {"turn_id", LP_FIELD_TYPE_INTEGER, true, true, 1, 9007199254740991.0, 0}, /* 2^53 - 1 */
     {"intent", LP_FIELD_TYPE_STRING, true, false, 0, 0, 128},
     {NULL}};
 

@@ -19,6 +19,7 @@
  */
 #include "dx.h"
 
+#include <errno.h>
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <omp.h>
@@ -384,9 +385,11 @@ static lp_status h_audit(const lp_req *req, lp_res *res, void *user)
 {
     app *a = user;
     const char *ids = lp_req_param(req, "id");
-    char *end;
-    long long id = strtoll(ids ? ids : "", &end, 10);
-    if (!ids || !*ids || *end || id < 1)
+    char *end = NULL;
+    /* digits only: strtoll alone would take " 1", "+1" and "\n1" for 1 and clamp an overflow */
+    errno = 0;
+    long long id = ids && *ids >= '1' && *ids <= '9' ? strtoll(ids, &end, 10) : 0;
+    if (!ids || !*ids || id < 1 || *end || errno == ERANGE)
         return lp_http_error(res, LP_EINVAL, "audit id '%s' is not a positive integer",
                              ids ? ids : "");
     char *json;
@@ -425,7 +428,7 @@ static lp_status h_card(const lp_req *req, lp_res *res, void *user)
 
 static const lp_field_spec FEEDBACK_FIELDS[] = {
     {.name = "audit_id", .type = LP_FIELD_TYPE_INTEGER, .required = true, .ranged = true,
-     .min = 1, .max = 9007199254740992.0},
+     .min = 1, .max = 9007199254740991.0}, /* 2^53 - 1: beyond, ids round */
     {.name = "label", .type = LP_FIELD_TYPE_STRING, .required = true, .max_len = 200},
     {.name = NULL},
 };

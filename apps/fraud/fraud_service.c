@@ -43,7 +43,18 @@
 #include <string.h>
 
 #define SCHEMA_VERSION 1
-#define MAX_FUTURE_S 86400.0 /* a transaction dated more than this after now is refused */
+/* A transaction dated after now by more than a clock's skew is refused: the online state's
+ * clock is the newest time seen, and one transaction dated a day ahead used to move it there,
+ * after which every real one (dated now) was "late" and refused for that day, across restarts
+ * (the state is rebuilt from the log). At most 5 minutes and half the lateness window, so that a
+ * transaction dated now is always still inside the window. */
+#define MAX_FUTURE_S 300.0
+
+static double max_future_s(const fraud_config *c)
+{
+    double half = c->feat.max_lateness_s / 2;
+    return half < MAX_FUTURE_S ? half : MAX_FUTURE_S;
+}
 #define MON_WINDOW 10000     /* live metrics over this many latest labelled transactions */
 #define PSI_THRESHOLD 0.2
 
@@ -231,9 +242,10 @@ static lp_status tx_from_json(const fraud_config *c, const cJSON *j, double now,
                    !strcmp(c->time_col, "time");
         if (cJSON_IsNumber(v) && col)
             tx->time *= c->feat.time_unit_s;
-        if (isfinite(now) && tx->time > now + MAX_FUTURE_S)
-            return lp_err_set(err, LP_EINVAL, "field 'time': %.0f is %.1f days in the future",
-                              tx->time, (tx->time - now) / 86400);
+        if (isfinite(now) && tx->time > now + max_future_s(c))
+            return lp_err_set(err, LP_EINVAL, "field 'time': %.0f is %.0f s in the future (at "
+                              "most %.0f s of clock skew is accepted)",
+                              tx->time, tx->time - now, max_future_s(c));
     } else if (isfinite(now)) {
         tx->time = now;
     } else {

@@ -53,6 +53,12 @@ check "both adapters with no default" \
 check "base predict" test "$(code -X POST "$url/v1/predict" --data "$(body '')")" = 200
 check "base reply has no adapter" test -z "$(grep -o '"adapter"' "$dir/body")"
 p_base=$(probs)
+# a finite input whose scaled value no float holds: a 400 naming the column, not a 200 whose
+# probabilities came out of infinities
+huge_row=$(printf '%s' "$json_row" | sed -E 's/"age":[^,]*/"age":1e45/')
+check "out-of-range input 400" \
+  test "$(code -X POST "$url/v1/predict" --data "{\"rows\":[{$huge_row}]}")" = 400
+check "the 400 names the column" grep -q "column 'age'.*beyond what a float holds" "$dir/body"
 check "adapter a" test "$(code -X POST "$url/v1/predict" --data "$(body ',"adapter":"a"')")" = 200
 check "adapter a named in the reply" grep -q '"adapter":"a"' "$dir/body"
 p_a=$(probs)

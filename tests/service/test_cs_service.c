@@ -152,6 +152,18 @@ static void test_conversation(void **state)
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "handed_off")));
     cJSON_Delete(o);
     http_resp_free(&r);
+    /* ?limit= keeps the newest turns; a bad limit is a 400 naming it */
+    assert_int_equal(http_request(g_port, "GET", "/v1/sessions/c1?limit=2", NULL, NULL, 0, &r),
+                     200);
+    o = cJSON_Parse(r.body);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "history")), 2);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "history_truncated")));
+    cJSON_Delete(o);
+    http_resp_free(&r);
+    assert_int_equal(http_request(g_port, "GET", "/v1/sessions/c1?limit=0", NULL, NULL, 0, &r),
+                     400);
+    assert_error_shape(&r, 400, "limit");
+    http_resp_free(&r);
     assert_int_equal(http_request(g_port, "GET", "/v1/sessions/c2", NULL, NULL, 0, &r), 200);
     assert_null(strstr(r.body, "jane@example.com"));
     assert_null(strstr(r.body, "555-2671"));
@@ -173,6 +185,12 @@ static void test_conversation(void **state)
              "{\"session_id\":\"c1\",\"turn_id\":999999,\"intent\":\"greeting\"}");
     post("/v1/feedback", body, strlen(body), &r);
     assert_error_shape(&r, 404, "999999");
+    http_resp_free(&r);
+    /* a turn id past 2^53 would be rounded to another turn's: refused */
+    snprintf(body, sizeof(body),
+             "{\"session_id\":\"c1\",\"turn_id\":9007199254740993,\"intent\":\"greeting\"}");
+    post("/v1/feedback", body, strlen(body), &r);
+    assert_error_shape(&r, 400, "turn_id");
     http_resp_free(&r);
     /* retrain with the correction: answers with before/after metrics and a swap decision */
     assert_int_equal(post("/v1/admin/retrain", "{}", 2, &r), 200);

@@ -513,6 +513,13 @@ static void test_audit_chain(void **state)
     cJSON_Delete(row);
     assert_int_equal(http_request(g_port, "GET", "/v1/audit/99999", NULL, NULL, 0, &r), 404);
     http_resp_free(&r);
+    /* an id is digits only: a sign, leading blanks or an overflow are a 400, not record 1 */
+    const char *bad_ids[] = {"/v1/audit/%2B1", "/v1/audit/%201", "/v1/audit/%0A1", "/v1/audit/01",
+                             "/v1/audit/1x", "/v1/audit/99999999999999999999", "/v1/audit/-1"};
+    for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++) {
+        assert_int_equal(http_request(g_port, "GET", bad_ids[i], NULL, NULL, 0, &r), 400);
+        http_resp_free(&r);
+    }
     size_t n;
     lp_err err;
     assert_int_equal(dx_audit_verify(g_db, &n, &err), LP_OK);

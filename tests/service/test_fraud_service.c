@@ -160,6 +160,18 @@ static void test_score_and_hostile(void **state)
     post("/v1/score", tx_body("future", now_s() + 10 * 86400, "5", "c1", "k1"), &r);
     expect_error(&r, 400, "invalid_argument", "future");
     http_resp_free(&r);
+    /* a transaction dated an hour ahead would move the state's clock there and make every real
+     * one "late": refused; a few minutes of clock skew is fine, and a transaction dated now
+     * (no time given) is still taken after it */
+    post("/v1/score", tx_body("ahead", now_s() + 3600, "5", "c1", "k1"), &r);
+    expect_error(&r, 400, "invalid_argument", "clock skew");
+    http_resp_free(&r);
+    assert_int_equal(post("/v1/score", tx_body("skewed", now_s() + 200, "5", "c9", "k9"), &r), 200);
+    http_resp_free(&r);
+    assert_int_equal(post("/v1/score", "{\"transaction_id\":\"dated-now\",\"amount\":3,"
+                                       "\"customer_id\":\"c9\",\"terminal_id\":\"k9\"}", &r),
+                     200);
+    http_resp_free(&r);
     post("/v1/score", "{\"transaction_id\":\"nocust\",\"amount\":3,\"terminal_id\":\"k\"}", &r);
     expect_error(&r, 400, "invalid_argument", "customer_id");
     http_resp_free(&r);

@@ -570,7 +570,7 @@ static void test_store(void **state)
     cs_strs_free(tx, n);
     cs_strs_free(lb, n);
     cJSON *j;
-    assert_int_equal(cs_store_session_json(st, "u1", &j, &err), LP_OK);
+    assert_int_equal(cs_store_session_json(st, "u1", 1000, &j, &err), LP_OK);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "history")), 1);
     cJSON_Delete(j);
     cs_store_close(st);
@@ -581,7 +581,7 @@ static void test_store(void **state)
         cs_store_put(st, &s, "secret text", "x", 0.5, "r", true, "user_requested", &tid, &err),
         LP_OK);
     cs_session_clear(&s);
-    assert_int_equal(cs_store_session_json(st, "u2", &j, &err), LP_OK);
+    assert_int_equal(cs_store_session_json(st, "u2", 1000, &j, &err), LP_OK);
     cJSON *t0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "history"), 0);
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(t0, "text")));
     char hex[65];
@@ -610,11 +610,31 @@ static void test_store(void **state)
     for (int u = 0; u < 7; u++) {
         char id[16];
         snprintf(id, sizeof id, "a%d", u);
-        assert_int_equal(cs_store_session_json(st, id, &j, &err), LP_OK);
+        assert_int_equal(cs_store_session_json(st, id, 1000, &j, &err), LP_OK);
         total += (size_t)cJSON_GetArraySize(cJSON_GetObjectItem(j, "history"));
         cJSON_Delete(j);
     }
     assert_int_equal(total, 200);
+    /* a limit keeps the newest turns, oldest first, and says that older ones exist */
+    assert_int_equal(cs_store_session_json(st, "a0", 1000, &j, &err), LP_OK);
+    cJSON *all = cJSON_GetObjectItem(j, "history");
+    int n_all = cJSON_GetArraySize(all);
+    assert_true(n_all > 5);
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(j, "history_truncated")));
+    double last = cJSON_GetObjectItem(cJSON_GetArrayItem(all, n_all - 1), "turn_id")->valuedouble;
+    double fifth = cJSON_GetObjectItem(cJSON_GetArrayItem(all, n_all - 5), "turn_id")->valuedouble;
+    cJSON_Delete(j);
+    assert_int_equal(cs_store_session_json(st, "a0", 5, &j, &err), LP_OK);
+    cJSON *few = cJSON_GetObjectItem(j, "history");
+    assert_int_equal(cJSON_GetArraySize(few), 5);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "history_truncated")));
+    assert_true(cJSON_GetObjectItem(cJSON_GetArrayItem(few, 0), "turn_id")->valuedouble == fifth);
+    assert_true(cJSON_GetObjectItem(cJSON_GetArrayItem(few, 4), "turn_id")->valuedouble == last);
+    cJSON_Delete(j);
+    assert_int_equal(cs_store_session_json(st, "a0", n_all, &j, &err), LP_OK);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "history")), n_all);
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(j, "history_truncated")));
+    cJSON_Delete(j);
     cs_store_close(st);
     pthread_mutex_destroy(&ac.mu);
     free(path);

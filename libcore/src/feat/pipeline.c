@@ -12,6 +12,7 @@
  */
 #include "feat/pipeline_internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,6 +267,25 @@ void lp_step_scale_block(const step *s, double *x, size_t n)
             double *e = x + i * w + c * DT_FEATURES + 4;
             *e = (*e - s->scaler->center[c]) / s->scaler->scale[c];
         }
+}
+
+lp_status lp_step_check_range(const step *s, const double *y, size_t n, size_t k, lp_err *err)
+{
+    size_t w = lp_step_block_width(s);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < k; j++) {
+            double v = y[i * k + j];
+            if (!(fabs(v) > FLT_MAX) || isnan(v))
+                continue;
+            if (s->pca)
+                return lp_err_set(err, LP_EINVAL, "row %zu: PCA component %zu of the numeric "
+                                  "columns is %g, beyond what a float holds (the input is out of "
+                                  "range)", i, j, v);
+            return lp_err_set(err, LP_EINVAL, "row %zu, column '%s': %g after scaling, beyond "
+                              "what a float holds (the input is out of range)", i,
+                              s->cols[w ? j * s->n_cols / w : 0], v);
+        }
+    return LP_OK;
 }
 
 /* ---- fit ----------------------------------------------------------------------------------- */
@@ -558,7 +578,8 @@ static lp_status step_block(const step *s, size_t si, const lp_frame *f, lp_csr 
             lp_step_scale_block(s, x, n);
             if (s->pca)
                 lp_pca_transform(s->pca, x, n, y);
-            for (size_t i = 0; i < n; i++) {
+            st = lp_step_check_range(s, y, n, k, err);
+            for (size_t i = 0; !st && i < n; i++) {
                 for (size_t j = 0; j < k; j++)
                     if (y[i * k + j] != 0)
                         lp_csrb_push(&b, (uint32_t)j, (float)y[i * k + j]);

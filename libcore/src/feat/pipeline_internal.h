@@ -47,6 +47,10 @@ size_t lp_step_block_width(const step *s);
 void lp_step_raw_block(const step *s, const lp_column **cols, size_t n, double *x);
 /* Scale a raw block in place (SCALE: all columns; DATETIME: the epoch slots). */
 void lp_step_scale_block(const step *s, double *x, size_t n);
+/* LP_EINVAL when a numeric step's output y (n rows of k values) holds a finite value beyond
+ * float's range (the designs are float: it would become an infinity, and a network's answer
+ * NaN), naming the row and the input column (or PCA component). NaN (missing) passes. */
+lp_status lp_step_check_range(const step *s, const double *y, size_t n, size_t k, lp_err *err);
 
 /* ---- the one-row transform (pipeline_row.c) ---------------------------------------------- */
 

@@ -136,6 +136,9 @@ lp_status lp_pipeline_row_transform(const lp_pipeline *p, const lp_pipeline_rowp
                 put(o, j, y[j]);
             if (cs != sc)
                 free(cs);
+            lp_status st = lp_step_check_range(s, y, 1, k, err);
+            if (st)
+                return st;
         } else if (s->o.kind != LP_STEP_KIND_DROP) {
             size_t coff = 0;
             for (size_t c = 0; c < s->n_cols; c++) {
