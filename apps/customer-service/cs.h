@@ -389,6 +389,11 @@ typedef struct cs_store cs_store;
  * store SHA-256 of the text instead of the redacted text. */
 lp_status cs_store_open(const char *path, bool keep_hashes_only, cs_store **out, lp_err *err);
 void cs_store_close(cs_store *st);
+/* Claim the store at path (the path it was opened with) for this process as the only writer of
+ * session rows, which turns on the cache of committed sessions (cs_store_get then reads no
+ * SQLite for a session this process wrote). An exclusive lock on "PATH.serve-lock", held until
+ * cs_store_close: LP_ESTATE when another process holds it. */
+lp_status cs_store_claim(cs_store *st, const char *path, lp_err *err);
 /* Load a session (LP_ENOTFOUND when absent: s is then initialised fresh). */
 lp_status cs_store_get(cs_store *st, const char *id, cs_session *s, lp_err *err);
 /* Save session state and append turn (text redacted by the caller) in one transaction; *turn_id

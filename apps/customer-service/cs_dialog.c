@@ -11,11 +11,15 @@
  * mutex (requests of one service share it).
  */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "cs.h"
 
@@ -342,7 +346,8 @@ struct cs_store {
     /* the last committed state of recently written sessions (under cmu), so that a turn does not
      * read its session back from SQLite: see cache_put */
     pthread_mutex_t cmu;
-    struct cached_session *cache;
+    struct cached_session *cache; /* NULL until cs_store_claim */
+    int claim_fd;                 /* the claim's lock file, -1 when none */
     /* cs_store_put_async: the queue (under qmu) and its writer thread */
     pthread_mutex_t qmu;
     pthread_cond_t qcv;
@@ -357,7 +362,8 @@ struct cs_store {
  * COMMIT and before the turn's answer goes out, in commit order, so an entry is never older than
  * the row in SQLite; a session not in it (never written by this process, evicted, or its slots
  * too long to keep) is read from SQLite as before. This assumes the service is the only writer
- * of its sessions table, as it is: nothing else writes session rows. */
+ * of its sessions table: the cache is on only after cs_store_claim, which the server calls and
+ * which holds a lock that a second server on the same file cannot take. */
 #define CACHE_SLOTS 16384u
 #define CACHE_MAX_SLOTS_JSON 1024u
 
@@ -497,7 +503,7 @@ lp_status cs_store_open(const char *path, bool keep_hashes_only, cs_store **out,
     pthread_mutex_init(&st->qmu, NULL);
     pthread_mutex_init(&st->cmu, NULL);
     pthread_cond_init(&st->qcv, NULL);
-    st->cache = lp_calloc(CACHE_SLOTS, sizeof(*st->cache)); /* NULL: every read goes to SQLite */
+    st->claim_fd = -1;
     if (sqlite3_open_v2(path, &st->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                         NULL) != SQLITE_OK) {
@@ -576,7 +582,41 @@ void cs_store_close(cs_store *st)
     pthread_mutex_destroy(&st->cmu);
     pthread_cond_destroy(&st->qcv);
     cache_free(st);
+    if (st->claim_fd >= 0)
+        close(st->claim_fd); /* releases the claim */
     free(st);
+}
+
+lp_status cs_store_claim(cs_store *st, const char *path, lp_err *err)
+{
+    if (st->cache)
+        return LP_OK;
+    if (path && path[0] && strcmp(path, ":memory:") != 0) {
+        /* a lock file of its own: an flock on the database file would need a descriptor of
+         * that file, and closing one releases every SQLite lock of the process on it */
+        char lock[4096];
+        if (snprintf(lock, sizeof lock, "%s.serve-lock", path) >= (int)sizeof lock)
+            return lp_err_set(err, LP_EINVAL, "session store %s: path too long", path);
+        int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return lp_err_set(err, LP_EIO, "session store %s: cannot open %s: %s", path, lock,
+                              strerror(errno));
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            close(fd);
+            if (e == EWOULDBLOCK)
+                return lp_err_set(err, LP_ESTATE, "session store %s is in use by another server "
+                                  "(its session state is cached in memory, so each server "
+                                  "needs a --db of its own)", path);
+            return lp_err_set(err, LP_EIO, "session store %s: cannot lock %s: %s", path, lock,
+                              strerror(e));
+        }
+        st->claim_fd = fd;
+    }
+    st->cache = lp_calloc(CACHE_SLOTS, sizeof(*st->cache));
+    if (!st->cache)
+        return lp_err_set(err, LP_ENOMEM, "session store: out of memory");
+    return LP_OK;
 }
 
 lp_status cs_store_get(cs_store *st, const char *id, cs_session *s, lp_err *err)

@@ -808,6 +808,8 @@ lp_status cs_service_new(const cs_service_opts *o, cs_service **out, lp_err *err
     if (st == LP_OK)
         st = cs_store_open(o->db_path ? o->db_path : "cs.db", o->hashes_only, &s->store, err);
     if (st == LP_OK)
+        st = cs_store_claim(s->store, o->db_path ? o->db_path : "cs.db", err);
+    if (st == LP_OK)
         st = cs_monitor_new(o->db_path ? o->db_path : "cs.db", &s->mon, err);
     if (st == LP_OK) {
         const lp_route *r = o->n_keys ? routes_auth : routes_open;

@@ -709,6 +709,13 @@ static void test_store_cache_and_failures(void **state)
     cs_store *st;
     lp_err err = {0};
     assert_int_equal(cs_store_open(path, false, &st, &err), LP_OK);
+    assert_int_equal(cs_store_claim(st, path, &err), LP_OK);
+    /* a second claim of the same file (another server) is refused while the first holds it */
+    cs_store *other;
+    assert_int_equal(cs_store_open(path, false, &other, &err), LP_OK);
+    assert_int_equal(cs_store_claim(other, path, &err), LP_ESTATE);
+    assert_non_null(strstr(err.msg, "in use by another server"));
+    cs_store_close(other);
     /* a trigger makes every turn whose intent is "boom" fail inside the writer's transaction */
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
