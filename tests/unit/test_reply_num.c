@@ -61,7 +61,8 @@ static void test_numbers(void **state)
          * prices, and 15-digit numbers at every scale */
         check(round(u * 1e9) / 1e9);
         check((double)lp_rng_below(&r, 100000000) / 100.0 - 5e5);
-        check((double)(lp_rng_u64(&r) % 1000000000000000ull) / pow(10, (double)lp_rng_below(&r, 19)));
+        check((double)(lp_rng_u64(&r) % 1000000000000000ull) /
+              pow(10, (double)lp_rng_below(&r, 19)));
     }
 }
 

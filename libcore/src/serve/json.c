@@ -380,15 +380,6 @@ lp_status lp_fields_check(const cJSON *obj, const lp_field_spec *specs, bool all
     return LP_OK;
 }
 
-/* The common case of "%.Pg" without printf: P <= 15 significant digits of a finite v with
- * 1e-4 <= |v| < 10^P (fixed notation). y = |v| 10^s (s = P - 1 - E, E the decimal exponent) is
- * one rounded double product (the powers 10^0..10^18 are exact doubles), off the exact one by
- * at most y 2^-53, under 0.12 of the last digit at P = 15; the exact value rounds the same way
- * unless it lies within that distance of a half, so those (tol is twice the bound), and
- * everything else outside the case, return 0 for strfromd to print (round-half-even on exact
- * ties, exponent notation). E from log10 can be off by one only within a few ulps of a power
- * of ten, where both exponents print the same rounded digits; any other miss leaves y out of
- * [10^(P-1) - 1, 10^P) and falls back. Writes at most 24 bytes into num; its length. */
 /* 10^s for 0 <= s <= 18, exact */
 static double pow10_exact(int s)
 {
@@ -397,23 +388,31 @@ static double pow10_exact(int s)
     return p10[s];
 }
 
+/* The common case of "%.Pg" without printf: P <= 15 significant digits of a finite v with
+ * 1e-4 <= |v| < 10^P (fixed notation). y = |v| 10^s (s = P - 1 - E, E the decimal exponent) is
+ * one rounded double product (the powers 10^0..10^18 are exact doubles), off the exact one by
+ * at most y 2^-53, under 0.12 of the last digit at P = 15; the exact value rounds the same way
+ * unless it lies within that distance of a half, so those (tol is twice the bound), and
+ * everything else outside the case, return 0 for strfromd to print (round-half-even on exact
+ * ties, exponent notation). E from log10 can be off by one only within a few ulps of a power
+ * of ten, where both exponents print the same rounded digits; any other miss leaves y out of
+ * [10^(P-1) - 1, 10^P) and falls back. Writes at most 24 bytes into num; its length, with the
+ * P digits in *digits and the power of ten they were scaled by in *shift. */
 static size_t format_fast_d(char *num, double v, int P, uint64_t *digits, int *shift)
 {
-    static const double p10[19] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8, 1e9,
-                                   1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18};
     double a = fabs(v);
-    if (P > 15 || !(a >= 1e-4) || !(a < p10[P]))
+    if (P > 15 || !(a >= 1e-4) || !(a < pow10_exact(P)))
         return 0;
     int E = (int)floor(log10(a)); /* may be off by one near a power of ten: checked below */
     int sh = P - 1 - E;
     if (sh < 0 || sh > 18)
         return 0;
-    double y = a * p10[sh], fl = floor(y), frac = y - fl;
+    double y = a * pow10_exact(sh), fl = floor(y), frac = y - fl;
     double tol = y * 0x1p-52;
-    if (fabs(frac - 0.5) <= tol || fl < p10[P - 1] - 1 || y >= p10[P])
+    if (fabs(frac - 0.5) <= tol || fl < pow10_exact(P - 1) - 1 || y >= pow10_exact(P))
         return 0;
     uint64_t D = (uint64_t)fl + (frac > 0.5);
-    if (D < (uint64_t)p10[P - 1] || D >= (uint64_t)p10[P])
+    if (D < (uint64_t)pow10_exact(P - 1) || D >= (uint64_t)pow10_exact(P))
         return 0; /* the exponent guess was off, or rounding carried into another digit */
     *digits = D;
     *shift = sh;
@@ -532,8 +531,9 @@ void lp_json_write_cjson_num(lp_buf *b, double d)
      * an integer in int range as its digits; "%.15g" by format_fast, which reads back when the
      * 15 digits D over the power of ten 10^s it scaled by give d again (D < 2^53 and 10^s are
      * exact doubles, so the one division is the correctly rounded value of the decimal, which
-     * is what strtod returns, and it gets cJSON's own test). strfromd, not snprintf, for the rest: with libquadmath loaded
-     * (OpenBLAS brings it) glibc sends every printf-family call through its positional path. */
+     * is what strtod returns, and it gets cJSON's own test). strfromd, not snprintf, for the
+     * rest: with libquadmath loaded (OpenBLAS brings it) glibc sends every printf-family call
+     * through its positional path. */
     if (d == (double)(int)d && fabs(d) < 2147483647.0 && !(d == 0 && signbit(d))) {
         char r[12];
         long v = (long)d;
