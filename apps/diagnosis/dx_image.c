@@ -12,13 +12,18 @@
  * the penultimate features f to the training features (mu, var per feature, var floored at
  * 1e-3 of the mean variance so dead units do not dominate); the threshold is the
  * ood_quantile of the validation distances. A row abstains when its distance exceeds it ("input
- * unlike the training images") or its calibrated top probability is below abstain_p.
+ * unlike the training images") or its calibrated top probability is below abstain_p. Before
+ * the distance, a pixel gate: an image whose pixel mean or spread lies outside the training
+ * images' range (0.1% to 99.9% quantiles, widened by a quarter of their span; the spread's lower
+ * bound at least half its quantile) abstains too, as unlike the training images (blank,
+ * saturated, noise, another kind of picture).
  *
  * Model file sections: header JSON (classes, shape, temperature, thresholds, the model card;
  * "dx.format" 2 adds "dx.tta", the view count; a file without "format" is format 1 and is read
  * as one view; a newer format is refused with LP_EVERSION),
- * "dx.nn" (lp_nn_save), "dx.ood" (f32: mu (F), var (F)), and "dx.drift" (lp_drift_save: the
- * monitor's reference, top probability and OOD distance of the validation rows; optional, as
+ * "dx.nn" (lp_nn_save), "dx.ood" (f32: mu (F), var (F)), "dx.pix" (f32: the pixel gate's
+ * accepted ranges of an input's pixel mean and spread; optional), and "dx.drift"
+ * (lp_drift_save: the monitor's reference, top probability and OOD distance of the validation rows; optional, as
  * models saved before it have none). "dx.class_prior" (optional, absent before it existed) is
  * the class mix the probabilities are calibrated to: the validation split's, each count + 0.5.
  *
@@ -54,7 +59,47 @@ struct dx_image_model {
     int tta;         /* test-time views averaged in probability space (1 = the image alone) */
     double *prior;   /* (k) class mix the probabilities are calibrated to, or NULL (old file) */
     double *target;  /* (k) class mix to predict at (set_prevalence), or NULL: the calibrated */
+    /* accepted range of an input's pixel mean and standard deviation (lo, hi, lo, hi): the
+     * training images' 0.1% and 99.9% quantiles, widened by a quarter of their span; has_pix
+     * false for files saved before it ("dx.pix" absent) */
+    float pix[4];
+    bool has_pix;
 };
+
+/* Mean and standard deviation of one input's d values. */
+static void pix_stats(const float *x, size_t d, double *mean, double *sd)
+{
+    double s = 0, s2 = 0;
+    for (size_t j = 0; j < d; j++)
+        s += x[j];
+    double mu = d ? s / (double)d : 0;
+    for (size_t j = 0; j < d; j++)
+        s2 += (x[j] - mu) * (x[j] - mu);
+    *mean = mu;
+    *sd = d ? sqrt(s2 / (double)d) : 0;
+}
+
+/* The pixel gate: a reason in buf (and true) when input x is outside the training images'
+ * range of pixel mean or spread: a blank, saturated or noise image, or another kind of picture,
+ * which the feature distance of a small network does not always catch. */
+static bool pix_outside(const dx_image_model *m, const float *x, char *buf, size_t cap)
+{
+    if (!m->has_pix)
+        return false;
+    double mu, sd;
+    pix_stats(x, m->d, &mu, &sd);
+    if (mu < m->pix[0] || mu > m->pix[1]) {
+        snprintf(buf, cap, "input unlike the training images (pixel mean %.3f outside [%.3f, "
+                 "%.3f])", mu, m->pix[0], m->pix[1]);
+        return true;
+    }
+    if (sd < m->pix[2] || sd > m->pix[3]) {
+        snprintf(buf, cap, "input unlike the training images (pixel spread %.3f outside [%.3f, "
+                 "%.3f])", sd, m->pix[2], m->pix[3]);
+        return true;
+    }
+    return false;
+}
 
 /* Version of the "dx" header of an image model file. 1: no "format" field (one view);
  * 2: "format" and "tta" (the views averaged at prediction). */
@@ -260,7 +305,9 @@ lp_status dx_image_predict(const dx_image_model *m, const float *X, size_t n, dx
             dx_answer_rank(a);
             a->ood = dist[i];
             double top = a->probs[a->order[0]];
-            if (dist[i] > m->ood_thr) {
+            if (pix_outside(m, X + i * m->d, a->reason, sizeof a->reason)) {
+                a->abstain = a->out_of_dist = true;
+            } else if (dist[i] > m->ood_thr) {
                 a->abstain = a->out_of_dist = true;
                 snprintf(a->reason, sizeof a->reason,
                          "input unlike the training images (distance %.2f > threshold %.2f)",
@@ -504,6 +551,14 @@ static lp_status build_card(dx_image_model *m, size_t n_train, size_t n_valid,
     cJSON *ab = cJSON_AddObjectToObject(c, "abstention");
     cJSON_AddNumberToObject(ab, "min_top_probability", m->abstain_p);
     cJSON_AddNumberToObject(ab, "ood_distance_threshold", m->ood_thr);
+    if (m->has_pix) {
+        cJSON *pm = cJSON_AddArrayToObject(ab, "pixel_mean_range");
+        cJSON *ps = cJSON_AddArrayToObject(ab, "pixel_spread_range");
+        for (int q = 0; q < 2; q++) {
+            cJSON_AddItemToArray(pm, cJSON_CreateNumber(m->pix[q]));
+            cJSON_AddItemToArray(ps, cJSON_CreateNumber(m->pix[2 + q]));
+        }
+    }
     cJSON_AddStringToObject(c, "intended_use", DX_STATEMENT);
     cJSON_AddStringToObject(c, "limits",
                             "Trained on the images above only; unvalidated on other scanners, "
@@ -588,6 +643,29 @@ static lp_status fit_trust(dx_image_model *m, const float *X, size_t n, const fl
         for (size_t j = 0; j < m->F; j++)
             m->var[j] = (float)fmax(m->var[j], 1e-3 * mean_var + 1e-12);
         st = lp_nn_features(m->net, Xv, nv, f, err);
+    }
+    if (!st) { /* the pixel gate's ranges from every training image */
+        double *ms = lp_mallocarray(2 * n, sizeof *ms);
+        if (!ms) {
+            st = lp_err_set(err, LP_ENOMEM, "dx: out of memory");
+        } else {
+            for (size_t i = 0; i < n; i++)
+                pix_stats(X + i * m->d, m->d, &ms[i], &ms[n + i]);
+            for (int q = 0; q < 2; q++) {
+                double *v = ms + (size_t)q * n;
+                qsort(v, n, sizeof *v, cmp_double);
+                double lo = v[(size_t)floor(0.001 * (double)(n - 1))],
+                       hi = v[(size_t)ceil(0.999 * (double)(n - 1))];
+                double pad = 0.25 * (hi - lo) + 1e-6 * (fabs(lo) + fabs(hi) + 1);
+                /* a spread's lower bound stays above half the training images' own, so that a
+                 * flat image (spread 0) never passes */
+                double low = q == 1 && lo > 0 ? fmax(lo - pad, 0.5 * lo) : lo - pad;
+                m->pix[2 * q] = (float)low;
+                m->pix[2 * q + 1] = (float)(hi + pad);
+            }
+            m->has_pix = true;
+            free(ms);
+        }
     }
     if (!st) {
         ood_dist(m, f, nv, dist);
@@ -869,6 +947,8 @@ lp_status dx_image_model_save(const dx_image_model *m, const char *path, lp_err 
         st = lp_lpm_writer_add(w, "dx.nn", LP_LPM_DTYPE_BYTES, b.data, b.len, err);
     if (!st)
         st = lp_lpm_writer_add(w, "dx.ood", LP_LPM_DTYPE_F32, ood, 2 * m->F * sizeof *ood, err);
+    if (!st && m->has_pix)
+        st = lp_lpm_writer_add(w, "dx.pix", LP_LPM_DTYPE_F32, m->pix, sizeof m->pix, err);
     lp_buf db;
     lp_buf_init(&db);
     if (!st && m->drift)
@@ -992,6 +1072,18 @@ lp_status dx_image_model_load(const char *path, dx_image_model **out, lp_err *er
         for (size_t j = 0; j < m->F && !st; j++)
             if (!(m->var[j] > 0) || !isfinite(m->mu[j]))
                 st = lp_err_set(err, LP_EFORMAT, "%s: dx.ood value %zu is bad", path, j);
+    }
+    /* optional: models saved before the pixel gate have no "dx.pix" */
+    if (!st && lp_lpm_section(f, "dx.pix", LP_LPM_DTYPE_F32, &data, &size, NULL) == LP_OK) {
+        if (size != sizeof m->pix)
+            st = lp_err_set(err, LP_EFORMAT, "%s: dx.pix holds %zu bytes, expected %zu", path,
+                            size, sizeof m->pix);
+        else
+            memcpy(m->pix, data, sizeof m->pix);
+        for (int q = 0; q < 4 && !st; q++)
+            if (!isfinite(m->pix[q]))
+                st = lp_err_set(err, LP_EFORMAT, "%s: dx.pix value %d is bad", path, q);
+        m->has_pix = !st;
     }
     /* optional: models saved before monitoring have no drift reference */
     if (!st && lp_lpm_section(f, "dx.drift", LP_LPM_DTYPE_BYTES, &data, &size, NULL) == LP_OK)

@@ -278,6 +278,42 @@ static void test_text_answer(void **state)
     cJSON_Delete(a);
 }
 
+/* The pixel gate: a blank white image, a uniform grey one and uniform noise are answered
+ * (audited) but abstain as unlike the training images; a drawn ring passes the gate. */
+static void test_unlike_images_abstain(void **state)
+{
+    (void)state;
+    uint8_t px[784];
+    lp_rng r;
+    lp_rng_seed(&r, 99);
+    char b64s[4096], body[8192];
+    for (int kind = 0; kind < 4; kind++) {
+        for (int p = 0; p < 784; p++)
+            px[p] = kind == 0 ? 255 : kind == 1 ? 128 : (uint8_t)lp_rng_below(&r, 256);
+        if (kind == 3)
+            draw(1, &r, px);
+        lp_image img = {28, 28, 1, px};
+        lp_buf b;
+        lp_buf_init(&b);
+        lp_err err;
+        assert_int_equal(lp_image_encode_png(&img, &b, &err), LP_OK);
+        b64(b.data, b.len, b64s);
+        lp_buf_free(&b);
+        snprintf(body, sizeof body, "{\"image\":\"%s\"}", b64s);
+        cJSON *a = diagnose(body);
+        const cJSON *ab = cJSON_GetObjectItem(a, "abstain");
+        const char *why = cJSON_GetStringValue(cJSON_GetObjectItem(ab, "reason"));
+        if (kind < 3) {
+            assert_true(cJSON_IsTrue(cJSON_GetObjectItem(ab, "value")));
+            assert_non_null(why);
+            assert_non_null(strstr(why, "unlike the training images (pixel"));
+        } else {
+            assert_true(!why || !strstr(why, "(pixel"));
+        }
+        cJSON_Delete(a);
+    }
+}
+
 /* Image + text: the fused differential equals the product of the two single answers,
  * renormalised; the explanation carries both the heat map and the tokens. */
 static void test_fusion(void **state)
@@ -541,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_fusion),
         cmocka_unit_test(test_fuse_label_sets),
         cmocka_unit_test(test_foreign_text_abstains),
+        cmocka_unit_test(test_unlike_images_abstain),
         cmocka_unit_test(test_explain_false),
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_card_and_shared_endpoints),
