@@ -266,7 +266,7 @@ bool cs_slots_bio_allowed(size_t n_types, size_t prev, size_t tag);
  * maximising  sum_t trans[y_{t-1}][y_t] + emit[t][y_t]  with y_{-1} = START, emit (n, n_tags)
  * and trans (n_tags + 1, n_tags) (row n_tags = START), n_tags = 1 + 2 * n_types. *score
  * (nullable) gets that maximum, summed left to right as ((s + trans) + emit). n = 0 is valid.
- * LP_EINVAL for 0 or more than 64 types, LP_ENOMEM. Thread-safe. Exposed for tests. */
+ * LP_EINVAL for 0 or more than 128 types, LP_ENOMEM. Thread-safe. Exposed for tests. */
 lp_status cs_slots_viterbi(const double *emit, const float *trans, size_t n, size_t n_types,
                            int *tags, double *score, lp_err *err);
 /* Forward-backward of the same chain over BIO-valid sequences only, trans (n_tags + 1, n_tags)

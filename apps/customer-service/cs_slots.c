@@ -34,7 +34,8 @@
 #define SLOTS_MAGIC "CSSL"
 /* 1: greedy perceptron with previous-tag features (no transition table); 2: linear chain. */
 #define SLOTS_VERSION 2u
-#define MAX_TYPES 64
+#define MAX_TYPES 128 /* slot types, and labels (types plus pairs on one span) */
+#define GAZ_WORDS (MAX_TYPES / 64)
 #define MAX_TOK 512
 #define MAX_FEATS 96
 #define GAZ_BITS 16 /* gazetteer bit set per slot: 2^16 bits, 8 KiB */
@@ -174,7 +175,7 @@ typedef struct sent {
     tok t[MAX_TOK];
     char low[MAX_TOK][24];   /* lower-cased token, truncated */
     char shape[MAX_TOK][12]; /* collapsed shape: Xx, d, x. ... */
-    uint64_t gaz[MAX_TOK];   /* bit k: the token is in slot k's gazetteer */
+    uint64_t gaz[MAX_TOK][GAZ_WORDS]; /* bit k: the token is in label k's gazetteer */
     const char *ctx;
 } sent;
 
@@ -207,7 +208,7 @@ static void prepare(sent *S, const char *text, size_t len, const char *ctx)
             last = sc;
         }
         S->shape[i][r] = 0;
-        S->gaz[i] = 0;
+        memset(S->gaz[i], 0, sizeof S->gaz[i]);
     }
 }
 
@@ -218,7 +219,7 @@ static void prepare_gaz(sent *S, const cs_slots *s)
         uint32_t h = gaz_hash(S->low[i]);
         for (size_t k = 0; k < s->n_labels; k++)
             if (gaz_has(s->gaz + k * ((1u << GAZ_BITS) / 8), h))
-                S->gaz[i] |= (uint64_t)1 << k;
+                S->gaz[i][k / 64] |= (uint64_t)1 << (k % 64);
     }
 }
 
@@ -255,15 +256,17 @@ static void gaz_str(const sent *S, size_t j, bool in, char *buf, size_t cap)
     buf[0] = 0;
     if (!in)
         return;
-    for (size_t k = 0; k < 64 && q + 3 < cap; k++)
-        if (S->gaz[j] & ((uint64_t)1 << k)) {
+    for (size_t k = 0; k < MAX_TYPES && q + 4 < cap; k++)
+        if (S->gaz[j][k / 64] & ((uint64_t)1 << (k % 64))) {
             char t[4];
             size_t m = 0;
+            if (k >= 100)
+                t[m++] = (char)('0' + k / 100);
             if (k >= 10)
-                t[m++] = (char)('0' + k / 10);
+                t[m++] = (char)('0' + k / 10 % 10);
             t[m++] = (char)('0' + k % 10);
             t[m++] = '.';
-            memcpy(buf + q, t, m); /* fits: q + 3 < cap */
+            memcpy(buf + q, t, m); /* fits: q + 4 < cap */
             q += m;
             buf[q] = 0;
         }
@@ -554,7 +557,7 @@ static void sent_gaz_keys(const cs_slots *s, const sent *S, const int *g, uint32
         if (g[i] <= 0)
             continue;
         uint32_t key = (uint32_t)((size_t)(g[i] - 1) / 2 << GAZ_BITS) | gaz_hash(S->low[i]);
-        /* labels < 64 and GAZ_BITS = 16: the key fits 22 bits */
+        /* labels < 128 and GAZ_BITS = 16: the key fits 23 bits */
         bool seen = false;
         for (size_t q = 0; q < *nk && !seen; q++)
             seen = keys[q] == key;
@@ -600,7 +603,7 @@ static lp_status build_corpus(cs_slots *s, const char *const *texts, const cs_en
                     for (size_t q = 0; q < nk; q++)
                         own += keys[q] == key;
                     if (cnt[key] > own)
-                        S->gaz[t] |= (uint64_t)1 << k;
+                        S->gaz[t][k / 64] |= (uint64_t)1 << (k % 64);
                 }
             }
             size_t cap_t0 = cap_t;
@@ -965,6 +968,13 @@ lp_status cs_slots_train(const char *const *texts, const char *const *spans,
         goto done;
     s->n_tags = 1 + 2 * s->n_labels;
     s->bits = opt.hash_bits;
+    /* past 64 labels the table (2^bits rows of n_tags weights, and a double of each while
+     * training) would pass the size it has at 64 labels: fewer rows instead */
+    while (s->bits > 10 && ((size_t)1 << s->bits) * s->n_tags > ((size_t)1 << 18) * 129)
+        s->bits--;
+    if (s->bits != opt.hash_bits)
+        lp_log_info("slots: %zu labels, hash_bits %u -> %u to bound the weight table",
+                    s->n_labels, opt.hash_bits, s->bits);
     if ((st = build_corpus(s, texts, sp, context, n, &C, err)) != LP_OK)
         goto done;
     size_t rows = (size_t)1 << s->bits, T = s->n_tags;

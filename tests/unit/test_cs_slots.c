@@ -506,6 +506,62 @@ static void test_versions(void **state)
     gen_free(&te);
 }
 
+/* Many slot types (an ATIS-sized schema): 100 types, each with its own values, learnt and
+ * round-tripped through the file; 129 types is a clear error naming the limit. */
+static void test_many_types(void **state)
+{
+    (void)state;
+    enum { TYPES = 100, PER = 6, N = TYPES * PER };
+    char *texts[N + 200], *spans[N + 200];
+    size_t n = 0;
+    for (int k = 0; k < TYPES; k++)
+        for (int r = 0; r < PER; r++) {
+            char t[96], sp[64];
+            /* "show the q<k>v<r> one": the value at byte 9 */
+            int len = snprintf(t, sizeof t, "show the q%dv%d one", k, r % 3);
+            int vend = len - 4;
+            snprintf(sp, sizeof sp, "type%d 9 %d", k, vend);
+            texts[n] = strdup(t);
+            spans[n++] = strdup(sp);
+        }
+    cs_slots_opts o = cs_slots_opts_default();
+    o.hash_bits = 12;
+    o.epochs = 5;
+    cs_slots *s = NULL;
+    lp_err err = {0};
+    if (cs_slots_train((const char *const *)texts, (const char *const *)spans, NULL, n, &o, &s,
+                       &err) != LP_OK)
+        fail_msg("train: %s", err.msg);
+    lp_buf b;
+    lp_buf_init(&b);
+    cs_slots_save(s, &b);
+    cs_slots_free(s);
+    lp_reader r;
+    lp_reader_init(&r, b.data, b.len, "slots");
+    assert_int_equal(cs_slots_load(&r, &s, &err), LP_OK);
+    lp_buf_free(&b);
+    cs_slot_eval mi;
+    assert_int_equal(cs_slots_evaluate(s, (const char *const *)texts, (const char *const *)spans,
+                                       NULL, n, &mi, NULL, &err),
+                     LP_OK);
+    assert_true(mi.f1 > 0.95);
+    cs_slots_free(s);
+    /* past the limit */
+    for (int k = TYPES; k < 129; k++) {
+        char t[64], sp[64];
+        snprintf(t, sizeof t, "show the q%dv0 one", k);
+        snprintf(sp, sizeof sp, "type%d 9 %d", k, (int)strlen(t) - 4);
+        texts[n] = strdup(t);
+        spans[n++] = strdup(sp);
+    }
+    assert_int_equal(cs_slots_train((const char *const *)texts, (const char *const *)spans, NULL,
+                                    n, &o, &s, &err),
+                     LP_EINVAL);
+    assert_non_null(strstr(err.msg, "more than 128 slot types"));
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]), free(spans[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -516,6 +572,7 @@ int main(void)
         cmocka_unit_test(test_learnable),
         cmocka_unit_test(test_utf8_offsets),
         cmocka_unit_test(test_versions),
+        cmocka_unit_test(test_many_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
