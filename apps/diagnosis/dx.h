@@ -121,11 +121,14 @@ const char *dx_image_model_card(const dx_image_model *m);
 
 /* One answer. probs are calibrated (softmax(z / T)); order ranks classes by probability;
  * labels[j] names class j (strings owned by the model that answered). */
+/* The most classes a diagnosis model takes (image, text and tabular). */
+#define DX_MAX_CLASSES 256
+
 typedef struct dx_answer {
     size_t k;
-    double probs[64];
-    size_t order[64];
-    const char *labels[64];
+    double probs[DX_MAX_CLASSES];
+    size_t order[DX_MAX_CLASSES];
+    const char *labels[DX_MAX_CLASSES];
     double ood;         /* distance of the penultimate features to the training ones */
     bool abstain;
     bool out_of_dist;   /* abstaining because the input is unlike the training data */
@@ -213,7 +216,7 @@ typedef struct dx_text_model dx_text_model;
  * valid_frac of the rows (stratified, seeded) is held out to choose C (o->text_c 0), fit the
  * temperature and thresholds and measure the validation metrics, and the final model is refit
  * on every row with that C (o->text_refit). Rows with a missing label are skipped; a missing
- * text is the empty text. More than 64 classes or fewer than 2 is LP_EINVAL. *out is new. */
+ * text is the empty text. More than DX_MAX_CLASSES classes or fewer than 2 is LP_EINVAL. *out is new. */
 lp_status dx_text_train(const char *path, const char *valid_path, const char *text_col,
                         const char *label_col, const dx_train_opts *o, dx_text_model **out,
                         lp_err *err);
@@ -310,7 +313,7 @@ lp_status dx_audit_verify(const char *path, size_t *n_rows, lp_err *err);
  * Calibration: a temperature (p_c proportional to p_c^(1/T), i.e. softmax(log p / T)) fitted
  * by likelihood on the out-of-fold probabilities at that C, with their ECE before and after;
  * abstention below o->abstain_p of calibrated top probability. Saved with the model as its
- * "dx.tabular" section. Classification with 2..64 classes is calibrated; otherwise T = 1. */
+ * "dx.tabular" section. Classification with 2..DX_MAX_CLASSES classes is calibrated; otherwise T = 1. */
 typedef struct dx_tabular_info {
     double C, cv_accuracy;       /* the chosen C and its mean fold accuracy */
     double T;                    /* temperature in [DX_T_MIN, DX_T_MAX] (1: none) */

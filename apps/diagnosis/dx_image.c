@@ -380,7 +380,7 @@ lp_status dx_auroc(const int32_t *y, const double *p, size_t n, size_t k, double
 lp_status dx_eval_answers(const dx_answer *a, const int32_t *y, size_t n, size_t k,
                           dx_eval *out, lp_err *err)
 {
-    if (!a || !y || !out || n == 0 || k < 2 || k > 64)
+    if (!a || !y || !out || n == 0 || k < 2 || k > DX_MAX_CLASSES)
         return lp_err_set(err, LP_EINVAL, "dx eval: no rows");
     memset(out, 0, sizeof *out);
     out->n = n;
@@ -715,10 +715,10 @@ lp_status dx_image_train(const float *X, const int32_t *y, size_t n, const float
                          const char *const *classes, size_t k, const dx_train_opts *o,
                          dx_image_model **out, lp_err *err)
 {
-    if (!X || !y || !out || !o || !classes || n < 4 || k < 2 || k > 64)
+    if (!X || !y || !out || !o || !classes || n < 4 || k < 2 || k > DX_MAX_CLASSES)
         return lp_err_set(err, LP_EINVAL,
-                          "dx train: need at least 4 images and 2..64 classes (got %zu, %zu)", n,
-                          k);
+                          "dx train: need at least 4 images and 2..%d classes (got %zu, %zu)",
+                          DX_MAX_CLASSES, n, k);
     *out = NULL;
     if (o->tta < 1 || o->tta > DX_TTA_MAX)
         return lp_err_set(err, LP_EINVAL, "dx train: tta=%d: must be in [1, %d]", o->tta,
@@ -1009,9 +1009,9 @@ lp_status dx_image_model_load(const char *path, dx_image_model **out, lp_err *er
         m->ood_thr = num(dx, "ood_threshold");
         m->d = m->c * m->h * m->w;
         size_t k = (size_t)cJSON_GetArraySize(cls);
-        if (k < 2 || k > 64 || !(m->T > 0) || !isfinite(m->ood_thr) || m->d == 0)
+        if (k < 2 || k > DX_MAX_CLASSES || !(m->T > 0) || !isfinite(m->ood_thr) || m->d == 0)
             st = lp_err_set(err, LP_EFORMAT, "%s: bad dx header values", path);
-        const char *names[64];
+        const char *names[DX_MAX_CLASSES];
         for (size_t j = 0; j < k && !st; j++) {
             const cJSON *s = cJSON_GetArrayItem(cls, (int)j);
             if (!cJSON_IsString(s))
@@ -1200,7 +1200,7 @@ lp_status dx_prevalence_parse(const dx_image_model *m, const char *spec, double 
 {
     if (!m->prior)
         return no_prior(err, "set");
-    bool named[64] = {false};
+    bool named[DX_MAX_CLASSES] = {false};
     double given = 0, rest = 0;
     const char *p = spec ? spec : "";
     if (!*p)

@@ -101,9 +101,9 @@ static lp_status oof_logits(const cv *v, double C, const lp_model *fm, float *z,
         st = fold_fit(v, k, C, &m, &fte, err);
         if (!st)
             st = lp_model_predict(m, fte, &p, err);
-        if (!st && p.k > 64)
-            st = lp_err_set(err, LP_EINVAL, "%s: more than 64 classes", v->path);
-        size_t map[64];
+        if (!st && p.k > DX_MAX_CLASSES)
+            st = lp_err_set(err, LP_EINVAL, "%s: more than %d classes", v->path, DX_MAX_CLASSES);
+        size_t map[DX_MAX_CLASSES];
         for (size_t c = 0; !st && c < p.k; c++) {
             map[c] = SIZE_MAX;
             for (size_t g = 0; g < K; g++)
@@ -222,12 +222,12 @@ void dx_tabular_apply(const dx_tabular_info *info, double *p, size_t n, size_t k
 
 /* Folds stratified by the label (sklearn's StratifiedKFold, as its LogisticRegressionCV uses
  * for classifiers): each fold keeps the class mix, so the fold accuracies that choose C vary
- * less. A missing label is a group of its own. LP_EINVAL for a label with more than 64
+ * less. A missing label is a group of its own. LP_EINVAL for a label with more than DX_MAX_CLASSES (256)
  * distinct values or a class with one row (a numeric target, an id), naming it. */
 static lp_status make_folds(const lp_frame *f, size_t jl, size_t n, uint64_t seed, int32_t *fold,
                             lp_err *err)
 {
-    enum { MAXK = 64 };
+    enum { MAXK = DX_MAX_CLASSES };
     char *seen[MAXK];
     size_t k = 0;
     int32_t *y = lp_mallocarray(n, sizeof *y);
@@ -397,7 +397,7 @@ lp_status dx_tabular_train(const char *path, const char *valid_path, const char 
         info->C = best_c;
         info->cv_accuracy = best;
     }
-    if (!st && lp_model_n_classes(m) >= 2 && lp_model_n_classes(m) <= 64)
+    if (!st && lp_model_n_classes(m) >= 2 && lp_model_n_classes(m) <= DX_MAX_CLASSES)
         st = calibrate(&v, best_c, m, info, err);
     if (!st)
         st = save_info(m, info, err);

@@ -45,7 +45,7 @@ struct dx_text_model {
     lp_explainer *ex; /* borrows model */
     lp_tokenizer *tok;
     size_t k, d;
-    const char *labels[64]; /* owned by model */
+    const char *labels[DX_MAX_CLASSES]; /* owned by model */
     char **vocab;           /* sorted unigram terms, pointers into model's feature names */
     size_t n_vocab;
     double T, abstain_p, cov_thr;
@@ -119,9 +119,11 @@ static int cmp_double(const void *a, const void *b)
 static lp_status attach(dx_text_model *m, lp_err *err)
 {
     m->k = lp_model_n_classes(m->model);
-    if (m->k < 2 || m->k > 64 || lp_model_get_kind(m->model) != LP_MODEL_KIND_LOGISTIC)
+    if (m->k < 2 || m->k > DX_MAX_CLASSES ||
+        lp_model_get_kind(m->model) != LP_MODEL_KIND_LOGISTIC)
         return lp_err_set(err, LP_EFORMAT,
-                          "text model: need a logistic model with 2..64 classes (has %zu)", m->k);
+                          "text model: need a logistic model with 2..%d classes (has %zu)",
+                          DX_MAX_CLASSES, m->k);
     for (size_t j = 0; j < m->k; j++)
         m->labels[j] = lp_model_class(m->model, j);
     lp_status st = lp_explainer_new(m->model, &m->ex, err);
@@ -166,7 +168,7 @@ static lp_status words(const dx_text_model *m, const char *text, lp_terms *token
 /* Logits (k) of one design row x. */
 static void logits_of(const dx_text_model *m, const float *x, double *z)
 {
-    double mg[64];
+    double mg[DX_MAX_CLASSES];
     lp_explainer_margin(m->ex, x, mg);
     if (lp_explainer_n_outputs(m->ex) == 1)
         z[0] = 0, z[1] = mg[0];
@@ -299,7 +301,7 @@ lp_status dx_text_predict(const dx_text_model *m, const char *text, dx_answer *o
     st = words(m, text, NULL, &n_words, &known, err);
     if (!st)
         st = design_one(m, text, &x, err);
-    double z[64], cosv = 1;
+    double z[DX_MAX_CLASSES], cosv = 1;
     if (!st)
         logits_of(m, x->v, z);
     if (!st)
@@ -1159,7 +1161,7 @@ lp_status dx_fuse(const dx_answer *a, const dx_answer *b, double abstain_p, dx_a
 {
     dx_answer f;
     memset(&f, 0, sizeof f);
-    double lg[64];
+    double lg[DX_MAX_CLASSES];
     for (size_t i = 0; i < a->k; i++)
         for (size_t j = 0; j < b->k; j++)
             if (strcmp(a->labels[i], b->labels[j]) == 0) {

@@ -363,7 +363,7 @@ static lp_status eval_frame(const char *model, const char *file, lp_err *err)
         }
         /* AUROC over the classes present, on the uncalibrated probabilities (the temperature
          * keeps each row's order of classes, not each class's order of rows) */
-        if (y && p.task != LP_TASK_REGRESSION && k >= 2 && k <= 64)
+        if (y && p.task != LP_TASK_REGRESSION && k >= 2 && k <= DX_MAX_CLASSES)
             st = dx_auroc(y, p.out, n, k, &out.auroc, &out.auroc_classes, out.auroc_note,
                           sizeof out.auroc_note, err);
         if (p.task != LP_TASK_REGRESSION)
@@ -542,8 +542,8 @@ static int cmd_eval(int argc, char **argv)
             dx_image_model_shape(m, &c, &h, &w);
             st = load_images(images, flag(argc, argv, "--labels"), c, h, w, &d, &err);
         }
-        const char *names[64];
-        for (size_t j = 0; !st && j < dx_image_model_classes(m) && j < 64; j++)
+        const char *names[DX_MAX_CLASSES];
+        for (size_t j = 0; !st && j < dx_image_model_classes(m) && j < DX_MAX_CLASSES; j++)
             names[j] = dx_image_model_class(m, j);
         if (!st)
             st = map_classes(&d, images, names, dx_image_model_classes(m), model, &err);
