@@ -39,6 +39,7 @@
 #define REC_BATCH_MAX 1000
 #define REC_BECAUSE 3
 #define REC_REFRESH_MAX 16 /* users the events' writer rebuilds after one batch, at most */
+#define REC_MAX_FUTURE_S 300.0 /* an event dated later than this after now is refused */
 #define REC_WARM_MAX 4096  /* cached users rebuilt after a periodic retrain, at most */
 #define REC_MON_CAP 8192       /* served lists remembered for the hit rate */
 #define REC_MON_K 50           /* items of a list remembered */
@@ -853,6 +854,14 @@ static lp_status parse_events(rec_service *s, const cJSON *body, rec_event **out
         st = LP_OK;
         r->weight = cJSON_IsNumber(w) ? w->valuedouble : tw;
         r->ts = cJSON_IsNumber(ts) ? ts->valuedouble : now;
+        /* a time ahead of the clock would become the retrain's "now": every other event would
+         * look old and decay away (and past 5138 the times would be read as milliseconds) */
+        if (r->ts > now + REC_MAX_FUTURE_S) {
+            st = lp_err_set(err, LP_EINVAL, "%sfield 'timestamp': %.0f is %.0f s in the future "
+                            "(at most %.0f s of clock skew is accepted)", where, r->ts,
+                            r->ts - now, REC_MAX_FUTURE_S);
+            break;
+        }
         if (!(r->weight > 0)) {
             st = lp_err_set(err, LP_EINVAL, "%sfield 'weight': must be > 0", where);
             break;

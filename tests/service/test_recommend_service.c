@@ -244,6 +244,19 @@ static void test_events_change_list(void **state)
     assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "accepted")->valueint, 2);
     cJSON_Delete(j);
     assert_int_equal(count_events("fresh"), 3);
+    /* an event dated a day ahead would be the next retrain's "now": refused, naming the field,
+     * and nothing of its batch is stored */
+    char fut[256];
+    snprintf(fut, sizeof fut,
+             "{\"events\":[{\"user\":\"fresh\",\"item\":\"i24\"},"
+             "{\"user\":\"fresh\",\"item\":\"i25\",\"timestamp\":%.0f}]}",
+             lp_time_wall() + 86400);
+    j = post("/v1/events", fut, NULL, 400);
+    char *msg = cJSON_PrintUnformatted(j);
+    assert_non_null(strstr(msg, "timestamp"));
+    free(msg);
+    cJSON_Delete(j);
+    assert_int_equal(count_events("fresh"), 3);
     /* after three clicks on group-1 items the list is personal, group 1, and excludes them */
     j = get("/v1/recommend?user=fresh&k=5", 200);
     assert_string_equal(strategy(j), "als");
