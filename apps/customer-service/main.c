@@ -392,8 +392,9 @@ static int cmd_eval_slots(int argc, char **argv)
         return fail(&err);
     }
     const char **tx = NULL, **sp = NULL, **cx = NULL;
-    cs_slot_eval mi, per[64];
-    lp_status st = slots_cols(&t, get(fl, "--data"), &tx, &sp, &cx, &err);
+    cs_slot_eval mi, *per = lp_calloc(cs_slots_n_types(s), sizeof *per); /* one per type */
+    lp_status st = per ? slots_cols(&t, get(fl, "--data"), &tx, &sp, &cx, &err)
+                       : lp_err_set(&err, LP_ENOMEM, "eval-slots: out of memory");
     if (st == LP_OK)
         st = cs_slots_evaluate(s, tx, sp, cx, t.n_rows, &mi, per, &err);
     if (st == LP_OK) {
@@ -437,6 +438,7 @@ static int cmd_eval_slots(int argc, char **argv)
         }
         print_json(o);
     }
+    free(per);
     free(tx);
     free(sp);
     free(cx);

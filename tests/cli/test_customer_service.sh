@@ -80,6 +80,14 @@ out=$("$bin" eval-slots --model "$dir/s.lpm" --data "$dir/unk.tsv" --json)
 check "eval-slots lists a gold slot the model never learned, with its support" \
   grep -q '"person":{"precision":0,"recall":0,"f1":0,"support":1,"unknown_to_model":true}' <<<"$out"
 check "train-slots names the CRF tagger" grep -aq '"tagger":"linear_chain_crf"' "$dir/s.lpm"
+# a schema with more slot types than 64 (the limit before; now 128): trained, and eval-slots
+# reports each type (its per-type table was 64 entries on the stack)
+awk 'BEGIN { print "text\tspans"; for (k = 0; k < 70; k++) for (r = 0; r < 3; r++) {
+  t = sprintf("show the q%dv%d one", k, r); printf "%s\ttype%d 9 %d\n", t, k, length(t) - 4 } }' \
+  >"$dir/s70.tsv"
+check "train-slots with 70 slot types" "$bin" train-slots --data "$dir/s70.tsv" --out "$dir/s70.lpm"
+out=$("$bin" eval-slots --model "$dir/s70.lpm" --data "$dir/s70.tsv" --json)
+check "eval-slots reports all 70 types" jq -e '(.per_slot | length) == 70 and .f1 > 0.95' <<<"$out"
 "$bin" train-slots --data "$bot/slots.tsv" --out "$dir/p.lpm" --trainer perceptron 2>/dev/null
 out=$("$bin" eval-slots --model "$dir/p.lpm" --data "$bot/slots.tsv" --json)
 f1=$(jnum "$out" f1)
