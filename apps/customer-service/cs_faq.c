@@ -36,33 +36,6 @@ struct cs_faq {
     float *emb;            /* (n, D) question embeddings when enc is set */
 };
 
-/* The transpose of d (rows become columns), column indices increasing in each row; NULL when
- * out of memory. */
-static lp_csr *transposed(const lp_csr *d)
-{
-    lp_csr *t = lp_csr_new(d->cols, d->rows, d->nnz);
-    if (!t)
-        return NULL;
-    for (size_t p = 0; p < d->nnz; p++)
-        t->indptr[d->indices[p] + 1]++;
-    for (size_t c = 0; c < d->cols; c++)
-        t->indptr[c + 1] += t->indptr[c];
-    size_t *next = lp_mallocarray(d->cols ? d->cols : 1, sizeof(size_t));
-    if (!next) {
-        lp_csr_free(t);
-        return NULL;
-    }
-    memcpy(next, t->indptr, d->cols * sizeof(size_t));
-    for (size_t r = 0; r < d->rows; r++)
-        for (size_t p = d->indptr[r]; p < d->indptr[r + 1]; p++) {
-            size_t o = next[d->indices[p]]++;
-            t->indices[o] = (uint32_t)r;
-            t->values[o] = d->values[p];
-        }
-    free(next);
-    return t;
-}
-
 void cs_faq_free(cs_faq *f)
 {
     if (!f)
@@ -156,7 +129,7 @@ lp_status cs_faq_build(const char *const *ids, const char *const *questions,
         lp_csr *d = NULL;
         if (st == LP_OK)
             st = lp_textvec_transform(f->tv[k], (const char *const *)docs, n, &d, err);
-        if (st == LP_OK && !(f->post[k] = transposed(d)))
+        if (st == LP_OK && !(f->post[k] = lp_csr_transpose(d)))
             st = lp_err_set(err, LP_ENOMEM, "faq: out of memory");
         lp_csr_free(d);
     }

@@ -79,6 +79,39 @@ static void test_strmap(void **state)
     lp_strmap_free(&m);
 }
 
+/* lp_csr_transpose: every entry lands at (column, row), rows in order, a valid CSR; twice
+ * gives the matrix back; empty rows and columns survive. */
+static void test_csr_transpose(void **state)
+{
+    (void)state;
+    /* 3 x 4: [[1 0 2 0], [0 0 0 0], [3 4 0 5]] */
+    lp_csr *m = lp_csr_new(3, 4, 5);
+    const size_t ip[] = {0, 2, 2, 5};
+    const uint32_t ix[] = {0, 2, 0, 1, 3};
+    const float v[] = {1, 2, 3, 4, 5};
+    memcpy(m->indptr, ip, sizeof ip);
+    memcpy(m->indices, ix, sizeof ix);
+    memcpy(m->values, v, sizeof v);
+    lp_csr *t = lp_csr_transpose(m);
+    assert_non_null(t);
+    assert_int_equal(t->rows, 4);
+    assert_int_equal(t->cols, 3);
+    assert_int_equal(lp_csr_check(t, "t", NULL), LP_OK);
+    const size_t tip[] = {0, 2, 3, 4, 5};
+    const uint32_t tix[] = {0, 2, 2, 0, 2};
+    const float tv[] = {1, 3, 4, 2, 5};
+    assert_memory_equal(t->indptr, tip, sizeof tip);
+    assert_memory_equal(t->indices, tix, sizeof tix);
+    assert_memory_equal(t->values, tv, sizeof tv);
+    lp_csr *back = lp_csr_transpose(t);
+    assert_memory_equal(back->indptr, ip, sizeof ip);
+    assert_memory_equal(back->indices, ix, sizeof ix);
+    assert_memory_equal(back->values, v, sizeof v);
+    lp_csr_free(back);
+    lp_csr_free(t);
+    lp_csr_free(m);
+}
+
 static void test_murmur3(void **state)
 {
     (void)state;
@@ -383,6 +416,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strmap),
+        cmocka_unit_test(test_csr_transpose),
         cmocka_unit_test(test_murmur3),
         cmocka_unit_test(test_tokenizer),
         cmocka_unit_test(test_char_analyzers),

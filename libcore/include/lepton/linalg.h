@@ -72,6 +72,9 @@ typedef struct lp_csr {
  * caller fills them and keeps the invariants). NULL on allocation failure. */
 lp_csr *lp_csr_new(size_t rows, size_t cols, size_t nnz);
 void lp_csr_free(lp_csr *m);
+/* The transpose (cols, rows): row j holds column j's entries of m, in m's row order (so its
+ * indices increase); m's nnz is indptr[rows]. NULL on allocation failure. */
+lp_csr *lp_csr_transpose(const lp_csr *m);
 /* Dense copy (rows, cols); absent entries are 0. NULL on allocation failure. */
 lp_matf *lp_csr_to_dense(const lp_csr *m);
 /* Scale each row to unit Euclidean norm (sum in double); all-zero rows stay zero. Rows with a

@@ -1,6 +1,6 @@
 /*
- * sparse.c - the lp_csr compressed-sparse-row matrix: allocation, densify, row L2 scaling and
- * an invariant check for matrices that come from outside (deserialised or user-built).
+ * sparse.c - the lp_csr compressed-sparse-row matrix: allocation, transpose, densify, row L2
+ * scaling and an invariant check for matrices that come from outside (deserialised or user-built).
  *
  * No arithmetic beyond what feature extraction needs lives here (no sparse products).
  * Invariants: see linalg.h (indptr monotone, indptr[rows] == nnz, indices strictly increasing
@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 lp_csr *lp_csr_new(size_t rows, size_t cols, size_t nnz)
 {
@@ -37,6 +38,32 @@ void lp_csr_free(lp_csr *m)
     free(m->indices);
     free(m->values);
     free(m);
+}
+
+lp_csr *lp_csr_transpose(const lp_csr *m)
+{
+    size_t nnz = m->indptr[m->rows];
+    lp_csr *t = lp_csr_new(m->cols, m->rows, nnz);
+    size_t *next = lp_mallocarray(m->cols ? m->cols : 1, sizeof(size_t));
+    if (!t || !next) {
+        lp_csr_free(t);
+        free(next);
+        return NULL;
+    }
+    /* counting sort by column: each column's entries come in row order */
+    for (size_t p = 0; p < nnz; p++)
+        t->indptr[m->indices[p] + 1]++;
+    for (size_t c = 0; c < m->cols; c++)
+        t->indptr[c + 1] += t->indptr[c];
+    memcpy(next, t->indptr, m->cols * sizeof(size_t));
+    for (size_t r = 0; r < m->rows; r++)
+        for (size_t p = m->indptr[r]; p < m->indptr[r + 1]; p++) {
+            size_t o = next[m->indices[p]]++;
+            t->indices[o] = (uint32_t)r;
+            t->values[o] = m->values[p];
+        }
+    free(next);
+    return t;
 }
 
 lp_matf *lp_csr_to_dense(const lp_csr *m)

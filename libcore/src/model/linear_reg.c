@@ -9,6 +9,7 @@
  * Inputs arrive validated (finite, shapes consistent, weights >= 0 with S > 0).
  */
 #include "model/linear.h"
+#include "lepton/linalg.h"
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -291,23 +292,18 @@ lp_status lp_linear_solve_cd(const lp_linear_opts *o, const lp_design *x, const 
             for (size_t j = 0; j < d; j++)
                 cv[j * n + i] = (double)x->dense[i * d + j] - xm[j];
     } else {
-        for (size_t p = 0; p < nnz; p++)
-            colptr[x->indices[p] + 1]++;
-        for (size_t j = 0; j < d; j++)
-            colptr[j + 1] += colptr[j];
-        size_t *fill = lp_mallocarray(d ? d : 1, sizeof(size_t));
-        if (!fill) {
+        lp_csr rows = {n, d, nnz, (size_t *)x->indptr, (uint32_t *)x->indices,
+                       (float *)x->values};
+        lp_csr *t = lp_csr_transpose(&rows);
+        if (!t) {
             st = lp_err_set(err, LP_ENOMEM, "coordinate descent: out of memory");
             goto done;
         }
-        memcpy(fill, colptr, d * sizeof(size_t));
-        for (size_t i = 0; i < n; i++)
-            for (size_t p = x->indptr[i]; p < x->indptr[i + 1]; p++) {
-                size_t q = fill[x->indices[p]]++;
-                rowidx[q] = (uint32_t)i;
-                cv[q] = x->values[p];
-            }
-        free(fill);
+        memcpy(colptr, t->indptr, (d + 1) * sizeof(size_t));
+        memcpy(rowidx, t->indices, nnz * sizeof(uint32_t));
+        for (size_t q = 0; q < nnz; q++)
+            cv[q] = t->values[q];
+        lp_csr_free(t);
         memcpy(cm, xm, d * sizeof(double));
     }
     double b = x->dense ? 0.0 : ym;
