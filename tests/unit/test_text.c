@@ -79,6 +79,15 @@ static void test_strmap(void **state)
     lp_strmap_free(&m);
 }
 
+/* m holds exactly these rows + 1 offsets and nnz entries. */
+static void expect_csr(const lp_csr *m, const size_t *ip, const uint32_t *ix, const float *v,
+                       size_t nnz)
+{
+    assert_memory_equal(m->indptr, ip, (m->rows + 1) * sizeof *ip);
+    assert_memory_equal(m->indices, ix, nnz * sizeof *ix);
+    assert_memory_equal(m->values, v, nnz * sizeof *v);
+}
+
 /* lp_csr_transpose: every entry lands at (column, row), rows in order, a valid CSR; twice
  * gives the matrix back; empty rows and columns survive. */
 static void test_csr_transpose(void **state)
@@ -100,13 +109,9 @@ static void test_csr_transpose(void **state)
     const size_t tip[] = {0, 2, 3, 4, 5};
     const uint32_t tix[] = {0, 2, 2, 0, 2};
     const float tv[] = {1, 3, 4, 2, 5};
-    assert_memory_equal(t->indptr, tip, sizeof tip);
-    assert_memory_equal(t->indices, tix, sizeof tix);
-    assert_memory_equal(t->values, tv, sizeof tv);
+    expect_csr(t, tip, tix, tv, 5);
     lp_csr *back = lp_csr_transpose(t);
-    assert_memory_equal(back->indptr, ip, sizeof ip);
-    assert_memory_equal(back->indices, ix, sizeof ix);
-    assert_memory_equal(back->values, v, sizeof v);
+    expect_csr(back, ip, ix, v, 5);
     lp_csr_free(back);
     lp_csr_free(t);
     lp_csr_free(m);
