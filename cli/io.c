@@ -12,10 +12,12 @@ lp_status cli_read_frame(const char *path, const cli_read *r, lp_frame **out, lp
     if (r->delim) {
         if (!strcmp(r->delim, "tab") || !strcmp(r->delim, "\\t") || !strcmp(r->delim, "\t"))
             o.delim = '\t';
+        else if (!strcmp(r->delim, "::"))
+            o.delim = 0; /* the reader splits at "::" when the first line has no ',' or TAB */
         else if (strlen(r->delim) == 1)
             o.delim = r->delim[0];
         else
-            return lp_err_set(err, LP_EINVAL, "--delim '%s': expected one character or 'tab'",
+            return lp_err_set(err, LP_EINVAL, "--delim '%s': expected one character, 'tab' or '::'",
                               r->delim);
     }
     o.types = r->types;

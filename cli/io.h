@@ -8,7 +8,7 @@
 #include "args.h"
 
 typedef struct cli_read {
-    const char *delim;   /* "," "tab" ";" "|" or NULL to sniff */
+    const char *delim;   /* "," "tab" ";" "|" "::" or NULL to sniff */
     const char *types;   /* "col:kind,..." */
     const char *missing; /* "NA,?,..." */
     bool no_header;
@@ -16,7 +16,7 @@ typedef struct cli_read {
 
 /* The option-table rows for a cli_read r (use inside an arg_spec array initializer). */
 #define CLI_READ_SPECS(r)                                                                    \
-    {"delim", ARG_STR, &(r).delim, "C", "field separator: , tab ; | (default: sniffed)"},     \
+    {"delim", ARG_STR, &(r).delim, "C", "field separator: , tab ; | :: (default: sniffed)"}, \
         {"types", ARG_STR, &(r).types, "SPEC", "column types, e.g. id:categorical,amt:float"}, \
         {"missing", ARG_STR, &(r).missing, "LIST",                                           \
          "missing-value tokens (default: empty,NA,N/A,NaN,null,None,?)"},                    \

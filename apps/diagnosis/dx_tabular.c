@@ -319,7 +319,14 @@ static lp_status drop_columns(const lp_frame *f, const char *label, const char *
         bool text = c->kind == LP_COL_KIND_CATEGORICAL || c->kind == LP_COL_KIND_TEXT;
         bool named = c->likely_id && (text || c->kind == LP_COL_KIND_INTEGER);
         bool names = text && c->count >= DX_ID_MIN_ROWS && c->distinct == c->count;
-        if ((named || names) && strcmp(c->name, label) != 0 && !listed(v, *n, c->name))
+        /* a file without a header line (UCI's wdbc.data starts with the patient number): an
+         * integer column named cJ by position with a value per row */
+        char pos_name[32];
+        snprintf(pos_name, sizeof pos_name, "c%zu", j + 1);
+        bool numbered = c->kind == LP_COL_KIND_INTEGER && strcmp(c->name, pos_name) == 0 &&
+                        c->count >= DX_ID_MIN_ROWS && c->distinct == c->count;
+        if ((named || names || numbered) && strcmp(c->name, label) != 0 &&
+            !listed(v, *n, c->name))
             v[(*n)++] = lp_frame_col(f, j)->name;
     }
     lp_profile_free(pr);
@@ -344,9 +351,11 @@ lp_status dx_tabular_train(const char *path, const char *valid_path, const char 
     *info = (dx_tabular_info){.C = NAN, .cv_accuracy = NAN, .T = 1, .ece_before = NAN,
                               .ece_after = NAN, .abstain_p = o->abstain_p};
     lp_frame *f = NULL, *va = NULL;
-    lp_status st = lp_frame_read(path, NULL, &f, err);
+    const char *want[] = {label};
+    bool headerless;
+    lp_status st = lp_frame_read_sniff_header(path, NULL, want, 1, &f, &headerless, err);
     if (!st && valid_path)
-        st = lp_frame_read(valid_path, NULL, &va, err);
+        st = lp_frame_read_sniff_header(valid_path, NULL, want, 1, &va, &headerless, err);
     size_t n = st ? 0 : lp_frame_nrows(f), j;
     if (!st)
         st = lp_frame_require(f, label, path, &j, err);

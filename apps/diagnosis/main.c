@@ -330,8 +330,11 @@ static lp_status eval_frame(const char *model, const char *file, lp_err *err)
         if (st == LP_ENOTFOUND)
             st = LP_OK;
     }
-    if (!st)
-        st = lp_frame_read(file, NULL, &f, err);
+    if (!st) {
+        const char *want[] = {lp_model_label(m)};
+        bool headerless;
+        st = lp_frame_read_sniff_header(file, NULL, want, 1, &f, &headerless, err);
+    }
     lp_eval ev;
     if (!st)
         st = lp_model_evaluate(m, f, &ev, err);

@@ -17,7 +17,8 @@ static const char *usage =
     "           [--model-kind gbdt|logistic] [--param k=v]... [--max-genuine N]\n"
     "           [--threads N] --out MODEL.lpm\n"
     "           (the other numeric columns are features as they are, text columns of at most\n"
-    "           32 values as the index of the value; the rest are left out, with a note)\n"
+    "           32 values as the index of the value; the rest are left out, with a note;\n"
+    "           a file without a header line has columns c1, c2, ...: --label c31)\n"
     "  eval     --model MODEL.lpm --data TEST [--history TRAIN] --json\n"
     "  backtest --model MODEL.lpm --rules RULES.json --data HISTORY\n"
     "  retrain  --model MODEL.lpm --data TRAIN --out NEW.lpm   (same columns and settings)\n"
@@ -115,10 +116,16 @@ static int fail(const char *what, const lp_err *err)
     return 1;
 }
 
-static lp_status read_data(const char *path, lp_frame **f, lp_err *err)
+/* A CSV/TSV/JSONL of transactions; one without a header line (its first line reads as data)
+ * is read with columns c1, c2, ... when the label or time column named is not among the first
+ * line's words (`--label c31`). */
+static lp_status read_data(const char *path, const char *label, const char *time_col,
+                           lp_frame **f, lp_err *err)
 {
     lp_csv_opts co = lp_csv_opts_default();
-    return lp_frame_read(path, &co, f, err);
+    const char *want[] = {label && *label ? label : NULL, time_col && *time_col ? time_col : NULL};
+    bool headerless;
+    return lp_frame_read_sniff_header(path, &co, want, 2, f, &headerless, err);
 }
 
 static int cmd_train(const args *a, const fraud_config *from, const char *from_model)
@@ -222,7 +229,7 @@ static int cmd_train(const args *a, const fraud_config *from, const char *from_m
     lp_model *m = NULL;
     fraud_train_report rep;
     rep.notes[0] = 0;
-    lp_status st = read_data(data, &f, &err);
+    lp_status st = read_data(data, o.label, o.time_col, &f, &err);
     if (!st)
         st = fraud_train(f, &o, &rep, &m, &err);
     for (char *line = rep.notes, *nl; *line; line = nl + 1) {
@@ -269,10 +276,11 @@ static int cmd_eval(const args *a)
     lp_frame *h = NULL, *t = NULL;
     fraud_eval ev;
     lp_status st = load_scorer(mp, &sc, &err);
+    const fraud_config *cf = st ? NULL : fraud_scorer_config(sc);
     if (!st && hist)
-        st = read_data(hist, &h, &err);
+        st = read_data(hist, cf->label, cf->time_col, &h, &err);
     if (!st)
-        st = read_data(data, &t, &err);
+        st = read_data(data, cf->label, cf->time_col, &t, &err);
     if (!st)
         st = fraud_evaluate(sc, h, t, &ev, &err);
     lp_frame_free(h);
@@ -324,8 +332,10 @@ static int cmd_backtest(const args *a)
         }
         cJSON_Delete(j);
     }
-    if (!st)
-        st = read_data(data, &f, &err);
+    if (!st) {
+        const fraud_config *cf = fraud_scorer_config(sc);
+        st = read_data(data, cf->label, cf->time_col, &f, &err);
+    }
     if (!st)
         st = fraud_backtest(sc, rs, f, &js, &err);
     if (!st)

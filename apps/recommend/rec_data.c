@@ -66,9 +66,32 @@ lp_status rec_read(const char *path, const rec_cols *c, lp_mf_data **out, lp_fra
     lp_csv_opts co = lp_csv_opts_default();
     /* ids stay strings whatever they look like only when read as-is; numbers print back as
      * integers, so "7" and 7 name the same user */
-    lp_frame *f;
-    lp_status st = lp_frame_read(path, &co, &f, err);
+    lp_frame *f = NULL;
+    const char *want[] = {c->user_col, c->item_col};
+    bool headerless;
+    lp_status st = lp_frame_read_sniff_header(path, &co, want, 2, &f, &headerless, err);
     if (st) return st;
+    rec_cols cc;
+    if (headerless) {
+        /* MovieLens ratings.dat, Last.fm's plays TSV: columns c1, c2, ...; the default user
+         * and item columns become c1 and c2 */
+        cc = *c;
+        if (strcmp(c->user_col, "user_id") == 0) cc.user_col = "c1";
+        if (strcmp(c->item_col, "item_id") == 0) cc.item_col = "c2";
+        c = &cc;
+        size_t nc = lp_frame_ncols(f);
+        lp_log_warn("%s: user column %s, item column %s%s", path, c->user_col, c->item_col,
+                    c->weight_col ? "" : " (--weight-col c3 scores the third column)");
+        const char *all[] = {c->user_col, c->item_col, c->weight_col, c->type_col, c->time_col};
+        for (size_t k = 0; k < sizeof all / sizeof *all; k++)
+            if (all[k] && lp_frame_find(f, all[k]) < 0) {
+                lp_frame_free(f);
+                return lp_err_set(err, LP_EINVAL,
+                                  "%s has no header line (its first line reads as data), so it "
+                                  "has no column '%s': its columns are c1..c%zu (--user-col c1 "
+                                  "--item-col c2 --weight-col c3 ...)", path, all[k], nc);
+            }
+    }
     size_t skipped = 0;
     st = lp_mf_data_from_frame(f, NULL, 0, c->user_col, c->item_col, c->weight_col, c->type_col,
                                c->time_col, &c->ev, path, out, &skipped, err);

@@ -118,6 +118,15 @@ awk -F, 'NR == 1 { print "id,patient," $0; next } { printf "%d,p%05d,%s\n", 1000
 "$bin" train --tabular "$dir/tabid.csv" --label y --drop-cols x1 --out "$dir/tabid.lpm" >"$dir/tabid.out" 2>&1
 check "tabular: id, text identifiers, row and --drop-cols left out" grep -q 'left out of the features: x1, row, id, patient' "$dir/tabid.out"
 check "tabular: a --drop-cols column that is missing is named" bash -c "'$bin' train --tabular '$dir/tab.csv' --label y --drop-cols nosuch --out '$dir/x.lpm' 2>&1 | grep -q \"no column 'nosuch' to drop\""
+# a file without a header line (UCI's wdbc.data): the label named by position, the numbered
+# first column left out as row identifiers, and eval reads the headerless file the same way
+awk -F, 'NR > 1 { printf "%d,%s\n", 84000 + 13 * NR, $0 }' "$dir/tab.csv" >"$dir/tab.data"
+"$bin" train --tabular "$dir/tab.data" --label c5 --out "$dir/tabnh.lpm" >"$dir/tabnh.out" 2>&1
+check "tabular without a header: trains on --label c5" test -s "$dir/tabnh.lpm"
+check "tabular without a header: c1 and c2 left out" grep -q 'left out of the features: c1, c2' "$dir/tabnh.out"
+"$bin" eval --model "$dir/tabnh.lpm" --tabular "$dir/tab.data" --json >"$dir/tabnh.json" 2>/dev/null
+check "tabular without a header: eval" jqe '.n == 300 and .accuracy > 0.8' "$dir/tabnh.json"
+check "tabular without a header: a name that is not there lists c1.." bash -c "'$bin' train --tabular '$dir/tab.data' --label y --out '$dir/x.lpm' 2>&1 | grep -q \"no column 'y'.*c1, c2, c3\""
 head -41 "$dir/tab.csv" >"$dir/tab40.csv"
 check "tabular: a class with one row is refused, naming it" bash -c "'$bin' train --tabular '$dir/tab40.csv' --label x1 --out '$dir/x.lpm' 2>&1 | grep -q \"label '.*' has 1 row\""
 head -1 "$dir/tab.csv" >"$dir/tab1.csv"; grep ',sick$' "$dir/tab.csv" | head -5 >>"$dir/tab1.csv"

@@ -138,6 +138,13 @@ out=$(train_tab "$dir/cc.csv" Time); rc=$?
 check "short span: train exit 0" test "$rc" -eq 0
 check "short span: says how it validates" \
   grep -q "lepton-fraud train: validation: the last 20% of rows in time order" <<<"$out"
+# the same file without its header line: columns by position (--label c3 --time-col c1)
+tail -n +2 "$dir/cc.csv" >"$dir/cc.data"
+out=$(train_tab "$dir/cc.data" c1 --label c3 --amount-col c2); rc=$?
+check "no header line: train exit 0" test "$rc" -eq 0
+check "no header line: said so" grep -q "no header line" <<<"$out"
+out=$("$bin" eval --model "$dir/tab.lpm" --data "$dir/cc.data" --json 2>/dev/null); rc=$?
+check "no header line: eval reads it as train did" test "$rc" -eq 0 -a "$(num n "$out")" -gt 0
 # hour steps (PaySim 'step'): named as a likely unit mistake, and --time-unit h reads them
 tab step hour >"$dir/step.csv"
 out=$(train_tab "$dir/step.csv" step); rc=$?

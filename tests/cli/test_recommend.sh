@@ -7,7 +7,7 @@
 # reads the files with the columns stored at train (other column names, --min-weight on the
 # trained weight column); ALS trains on rows with weights up to 5e7; --weight-transform (auto
 # picks log1p on play counts); millisecond timestamps with decay; event types of other names
-# weighted by --event-weights.
+# weighted by --event-weights; MovieLens ratings.dat ("::", no header) and a headerless TSV.
 set -u
 bin="${LEPTON_BIN:?LEPTON_BIN must point at the bin directory of the build}"
 rec="$bin/lepton-recommend"
@@ -89,6 +89,25 @@ msg=$("$rec" eval --model "$dir/ml.lpm" --train "$dir/ml_tr.csv" --test "$dir/ml
 check "an eval flag overrides the stored column" test "$rc" -eq 1 -a -n "$(grep nope <<<"$msg")"
 "$rec" eval --model "$dir/itemknn.lpm" --train "$tr" --test "$te" --json >/dev/null
 check "eval takes the stored --type-col" test $? -eq 0
+
+# the same files as MovieLens ratings.dat (no header line, "::" between fields) and as a
+# headerless TSV: c1 user and c2 item by default, --weight-col c3; the same evaluation
+for f in ml_tr ml_te; do
+  tail -n +2 "$dir/$f.csv" | sed 's/,/::/g' >"$dir/$f.dat"
+  tail -n +2 "$dir/$f.csv" | tr , '\t' >"$dir/$f.tsv"
+done
+for x in dat tsv; do
+  "$rec" train --data "$dir/ml_tr.$x" --weight-col c3 --model itemknn --out "$dir/ml$x.lpm" \
+    >/dev/null 2>"$dir/ml$x.err"
+  check "train on a headerless .$x" test $? -eq 0
+  check "headerless .$x said so" grep -q "no header line.*c1..c3" "$dir/ml$x.err"
+  b=$("$rec" eval --model "$dir/ml$x.lpm" --train "$dir/ml_tr.$x" --test "$dir/ml_te.$x" \
+      --min-weight 4 --json 2>/dev/null)
+  check "headerless .$x evaluates as the csv" test -n "$b" -a "$b" = "$ev"
+done
+msg=$("$rec" train --data "$dir/ml_tr.dat" --weight-col rating --out "$dir/x.lpm" 2>&1)
+check "headerless file: a named column that is not there lists c1.." \
+  grep -q "no header line.*no column 'rating'.*c1..c3" <<<"$msg"
 
 # ALS (Cholesky) on rows of hundreds of items with weights up to 5e7 trains (the float normal
 # equations were not positive definite there)

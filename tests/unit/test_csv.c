@@ -81,6 +81,121 @@ static void test_sniff_delimiters(void **state)
     lp_frame_free(f);
 }
 
+/* MovieLens .dat: "::" between fields, a single ':' inside one; headerless too */
+static void test_double_colon(void **state)
+{
+    (void)state;
+    lp_frame *f = parse("user::item::rating::note\n1::1193::5::a:b\n2::661::3::\"x::y\"\n", NULL);
+    assert_int_equal(lp_frame_ncols(f), 4);
+    assert_int_equal(lp_frame_nrows(f), 2);
+    assert_string_equal(lp_frame_col(f, 3)->name, "note");
+    assert_true(lp_frame_col(f, 1)->num[0] == 1193);
+    char buf[32];
+    assert_string_equal(lp_column_cell_str(lp_frame_col(f, 3), 0, buf, sizeof buf), "a:b");
+    assert_string_equal(lp_column_cell_str(lp_frame_col(f, 3), 1, buf, sizeof buf), "x::y");
+    lp_frame_free(f);
+    lp_csv_opts o = lp_csv_opts_default();
+    o.header = false;
+    f = parse("1::1193::5::978300760\n1::661::3::978302109\n", &o);
+    assert_int_equal(lp_frame_ncols(f), 4);
+    assert_int_equal(lp_frame_nrows(f), 2);
+    assert_true(lp_frame_col(f, 3)->num[1] == 978302109);
+    lp_frame_free(f);
+    /* a comma on the first line keeps ',' (a time "12::30" is data) */
+    f = parse("a,b\n1,12::30\n", NULL);
+    assert_int_equal(lp_frame_ncols(f), 2);
+    lp_frame_free(f);
+    /* ragged "::" rows name the line */
+    const char *ragged = "a::b\n1::2\n1::2::3\n";
+    parse_fails(ragged, strlen(ragged), NULL, LP_EPARSE, "data.csv line 3: 3 fields", NULL);
+}
+
+/* TAB-separated data: a name such as '"weird al" yankovic' is read as written; a quoted
+ * field holding a TAB is still quoted, and a comma-separated file keeps the strict error */
+static void test_tsv_literal_quotes(void **state)
+{
+    (void)state;
+    lp_frame *f = parse("a\tb\n\"weird al\" yankovic\t2\n\"q\tz\"\t3\n\"plain\"\t4\n", NULL);
+    assert_int_equal(lp_frame_nrows(f), 3);
+    char buf[32];
+    const lp_column *a = lp_frame_col(f, 0);
+    assert_string_equal(lp_column_cell_str(a, 0, buf, sizeof buf), "\"weird al\" yankovic");
+    assert_string_equal(lp_column_cell_str(a, 1, buf, sizeof buf), "q\tz");
+    assert_string_equal(lp_column_cell_str(a, 2, buf, sizeof buf), "plain");
+    assert_true(lp_frame_col(f, 1)->num[2] == 4);
+    lp_frame_free(f);
+    const char *tsv_bad = "a\tb\n\"x\ty\"z\t2\n";
+    parse_fails(tsv_bad, strlen(tsv_bad), NULL, LP_EPARSE, "line 2, column 1 ('a')",
+                "after a closing quote");
+}
+
+/* The header sniff: names over numbers vote "names"; numbers over numbers, or strings of
+ * one length over strings of that length, vote "data" */
+static void test_first_row_is_data(void **state)
+{
+    (void)state;
+    lp_csv_opts o = lp_csv_opts_default();
+    o.header = false;
+    struct {
+        const char *text;
+        bool data;
+    } cases[] = {
+        {"user_id,item_id,rating\n1,2,5\n3,4,1\n", false},
+        {"1,2,5\n3,4,1\n5,6,2\n", true},
+        {"u1,i2,5\nu3,i4,1\nu25,i6,2\n", true},
+        {"userID\tartistID\tweight\n2\t51\t13883\n2\t52\t11690\n", false},
+        /* Last.fm 360k: hashes and plays, no header */
+        {"00000c28\tbetty blue\t2137\n00001a11\tdie arzte\t1099\n0000be19\tsigur ros\t11\n",
+         true},
+        {"id,name\nab12,x\ncd34,y\n", false},
+        {"row,a\n", false},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        lp_frame *f = parse(cases[k].text, &o);
+        if (lp_frame_first_row_is_data(f) != cases[k].data)
+            fail_msg("case %zu ('%s'): expected %d", k, cases[k].text, cases[k].data);
+        lp_frame_free(f);
+    }
+}
+
+/* lp_frame_read_sniff_header: a wanted name missing from a headerless file reads it again
+ * with c1..cN; a file with names keeps them (and its error when a name is missing) */
+static void test_read_sniff_header(void **state)
+{
+    (void)state;
+    char *path = lp_test_tmpfile("ratings.dat");
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("1::1193::5::978300760\n1::661::3::978302109\n2::1193::4::978298413\n", fp);
+    fclose(fp);
+    const char *want[] = {"c2"};
+    lp_frame *f = NULL;
+    bool hl = false;
+    lp_err err;
+    assert_int_equal(lp_frame_read_sniff_header(path, NULL, want, 1, &f, &hl, &err), LP_OK);
+    assert_true(hl);
+    assert_int_equal(lp_frame_nrows(f), 3);
+    assert_true(lp_frame_col(f, 1)->num[0] == 1193);
+    lp_frame_free(f);
+    /* nothing missing: the first line stays the header (names "1", "1193", ...) */
+    assert_int_equal(lp_frame_read_sniff_header(path, NULL, NULL, 0, &f, &hl, &err), LP_OK);
+    assert_false(hl);
+    assert_int_equal(lp_frame_nrows(f), 2);
+    lp_frame_free(f);
+    free(path);
+    path = lp_test_tmpfile("named.csv");
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("a,b\n1,2\n3,4\n", fp);
+    fclose(fp);
+    const char *want2[] = {"c1"};
+    assert_int_equal(lp_frame_read_sniff_header(path, NULL, want2, 1, &f, &hl, &err), LP_OK);
+    assert_false(hl);
+    assert_true(lp_frame_find(f, "c1") < 0);
+    lp_frame_free(f);
+    free(path);
+}
+
 static void test_inference(void **state)
 {
     (void)state;
@@ -419,6 +534,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quoting_crlf_bom),
         cmocka_unit_test(test_sniff_delimiters),
+        cmocka_unit_test(test_double_colon),
+        cmocka_unit_test(test_tsv_literal_quotes),
+        cmocka_unit_test(test_first_row_is_data),
+        cmocka_unit_test(test_read_sniff_header),
         cmocka_unit_test(test_inference),
         cmocka_unit_test(test_fallback_to_strings),
         cmocka_unit_test(test_overrides_and_missing),

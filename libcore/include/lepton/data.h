@@ -186,7 +186,9 @@ lp_status lp_csv_opts_check(const lp_csv_opts *o, lp_err *err);
 
 /* Read a CSV/TSV file (gzip read transparently). RFC 4180 quoting, CRLF, UTF-8 BOM.
  * The delimiter, when opts.delim is 0, is the one of , TAB ; | seen most often on the header
- * line outside quotes (',' on a tie or when none is seen). Blank lines are skipped, except in
+ * line outside quotes (',' on a tie or when none is seen); a header line with "::" outside
+ * quotes and neither ',' nor TAB is split at "::" (MovieLens .dat: "1::1193::5::978300760").
+ * Blank lines are skipped, except in
  * one-column data where a blank line is a missing cell. Without a header the columns are
  * named c1, c2, ..., and a header's empty name is cJ for column J (pandas' unnamed index).
  * With ';' as the delimiter, a decimal comma counts as a decimal point in numeric columns
@@ -220,6 +222,21 @@ lp_status lp_frame_format_jsonl(const lp_frame *f, lp_buf *out, lp_err *err);
 
 /* Read by extension: .jsonl/.ndjson (optionally .gz) as JSONL, everything else as CSV/TSV. */
 lp_status lp_frame_read(const char *path, const lp_csv_opts *opts, lp_frame **out, lp_err *err);
+/* lp_frame_read for files that may lack a header line (MovieLens ratings.dat, UCI .data
+ * files): when opts asks for a header (NULL does) and the read fails or misses a name in
+ * want[0..n_want), the file is read again without a header, and that frame (columns c1, c2,
+ * ...) is taken when its first row reads as data (lp_frame_first_row_is_data); else the first
+ * read's result stands. *headerless says which was taken. JSONL files are read as by
+ * lp_frame_read. */
+lp_status lp_frame_read_sniff_header(const char *path, const lp_csv_opts *opts,
+                                     const char *const *want, size_t n_want, lp_frame **out,
+                                     bool *headerless, lp_err *err);
+/* Whether the first row of a frame read without a header is data rather than column names,
+ * by the vote of Python's csv.Sniffer.has_header over the first 200 rows: a column whose later
+ * rows are all numbers votes "names" unless its first cell is a number too; a string column
+ * whose later rows share one length votes "data" when the first cell has that length, "names"
+ * otherwise. False for fewer than 2 rows. */
+bool lp_frame_first_row_is_data(const lp_frame *f);
 /* Write by extension: .jsonl as JSONL, .tsv as TSV, else CSV. */
 lp_status lp_frame_write(const lp_frame *f, const char *path, lp_err *err);
 

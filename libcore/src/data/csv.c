@@ -9,10 +9,13 @@
  * strings is tokenized a second time (once, up to the row where that happened).
  * Documented choices: blank lines are skipped (except in one-column data, where a blank line
  * is a missing cell, so written frames read back row for row); a quote is special only as a field's first
- * byte; after a closing quote only the delimiter or a line end may follow; line numbers are
+ * byte; after a closing quote only the delimiter or a line end may follow, except in data
+ * separated by TAB, '|' or "::", where a field like '"weird al" yankovic' (quote, text, quote,
+ * more text, all on one line) is read as written; line numbers are
  * physical lines (a newline inside quotes counts); without a header, columns are c1, c2, ...,
  * and so is a header's empty name (column J is cJ: the unnamed index column pandas writes).
- * In ';'-separated data a decimal comma is read as a decimal point ("12,5" is 12.5) while
+ * A first line with "::" and neither ',' nor TAB is read with "::" as the delimiter (MovieLens
+ * .dat files). In ';'-separated data a decimal comma is read as a decimal point ("12,5" is 12.5) while
  * the column is numeric; a column that turns out to be strings keeps the text as written.
  * The input is read-only and must outlive nothing: the frame owns copies of what it keeps.
  */
@@ -127,6 +130,7 @@ static int csv_next(csv_tok *t, size_t *nf, size_t *rec_line, lp_err *err)
     char lab[300];
     for (;;) {
         csv_field f = {0};
+        bool literal = false;
         if (pos < len && d[pos] == '"') {
             size_t open_line = t->line, start = pos + 1, q = start;
             for (;;) {
@@ -153,7 +157,17 @@ static int csv_next(csv_tok *t, size_t *nf, size_t *rec_line, lp_err *err)
             t->line += count_nl(f.p, f.len);
             pos = q + 1;
             if (pos < len && d[pos] != t->delim && d[pos] != '\n' &&
-                !(d[pos] == '\r' && (pos + 1 == len || d[pos + 1] == '\n'))) {
+                !(d[pos] == '\r' && (pos + 1 == len || d[pos + 1] == '\n')) &&
+                t->delim != ',' && t->delim != ';' && !memchr(f.p, '\n', f.len) &&
+                !memchr(f.p, t->delim, f.len)) {
+                /* TAB- (or "::"-) separated data quotes little: '"weird al" yankovic' is a
+                 * name, read as written */
+                t->line = open_line;
+                pos = start - 1;
+                f = (csv_field){0};
+                literal = true;
+            } else if (pos < len && d[pos] != t->delim && d[pos] != '\n' &&
+                       !(d[pos] == '\r' && (pos + 1 == len || d[pos + 1] == '\n'))) {
                 col_label(t, n, lab, sizeof lab);
                 lp_err_set(err, LP_EPARSE,
                            "%s line %zu, %s: unexpected '%c' after a closing quote (expected "
@@ -161,7 +175,8 @@ static int csv_next(csv_tok *t, size_t *nf, size_t *rec_line, lp_err *err)
                            t->name, t->line, lab, d[pos] >= 32 ? d[pos] : '?');
                 return -1;
             }
-        } else {
+        }
+        if (literal || !f.quoted) {
             size_t start = pos;
             for (;;) {
                 while (pos < len && !t->special[(unsigned char)d[pos]])
@@ -219,11 +234,16 @@ static void tok_init(csv_tok *t, const char *data, size_t len, size_t pos, size_
     t->special['\r'] = 1;
 }
 
-/* The candidate among , TAB ; | seen most often outside quotes on the first record's lines. */
+/* The byte that stands for "::" between fields once the data is copied (double_colon_to_us). */
+#define CSV_DOUBLE_COLON '\x1f'
+
+/* The candidate among , TAB ; | seen most often outside quotes on the first record's lines;
+ * CSV_DOUBLE_COLON when that line holds "::" and neither ',' nor TAB (MovieLens .dat:
+ * "1::1193::5::978300760"). */
 static char sniff(const char *d, size_t len)
 {
     static const char cand[4] = {',', '\t', ';', '|'};
-    size_t count[4] = {0};
+    size_t count[4] = {0}, colons = 0;
     bool inq = false;
     for (size_t i = 0; i < len; i++) {
         char c = d[i];
@@ -231,15 +251,42 @@ static char sniff(const char *d, size_t len)
             inq = !inq;
         else if (!inq && (c == '\n' || c == '\r'))
             break;
-        else if (!inq)
+        else if (!inq) {
             for (int k = 0; k < 4; k++)
                 count[k] += c == cand[k];
+            colons += c == ':' && i + 1 < len && d[i + 1] == ':';
+        }
     }
+    if (colons && !count[0] && !count[1])
+        return CSV_DOUBLE_COLON;
     int best = 0;
     for (int k = 1; k < 4; k++)
         if (count[k] > count[best])
             best = k;
     return cand[best];
+}
+
+/* A copy of d with each "::" outside quotes turned into the unit separator (0x1F), so the
+ * one-byte tokenizer reads it; lines and field numbers stay as in the file. NULL on ENOMEM. */
+static char *double_colon_to_us(const char *d, size_t len, size_t *out_len)
+{
+    char *o = malloc(len ? len : 1);
+    if (!o)
+        return NULL;
+    size_t n = 0;
+    bool inq = false;
+    for (size_t i = 0; i < len; i++) {
+        if (d[i] == '"')
+            inq = !inq;
+        if (!inq && d[i] == ':' && i + 1 < len && d[i + 1] == ':') {
+            o[n++] = CSV_DOUBLE_COLON;
+            i++;
+        } else {
+            o[n++] = d[i];
+        }
+    }
+    *out_len = n;
+    return o;
 }
 
 /* View of field f, unescaped into *scratch when needed. false on allocation failure. */
@@ -455,13 +502,26 @@ lp_status lp_frame_parse_csv(const char *data, size_t len, const char *name,
     if (k == len)
         return lp_err_set(err, LP_EPARSE, "%s: empty file (expected a header line)", name);
 
+    char delim = opts->delim ? opts->delim : sniff(data + k, len - k);
+    if (delim == CSV_DOUBLE_COLON && !opts->delim) {
+        size_t n2 = 0;
+        char *d2 = double_colon_to_us(data, len, &n2);
+        if (!d2)
+            return lp_err_set(err, LP_ENOMEM, "%s: out of memory", name);
+        lp_csv_opts o2 = *opts;
+        o2.delim = CSV_DOUBLE_COLON;
+        st = lp_frame_parse_csv(d2, n2, name, &o2, out, err);
+        free(d2);
+        return st;
+    }
+
     csv_read r;
     memset(&r, 0, sizeof r);
     r.opts = opts;
     r.name = name;
     r.data = data;
     r.len = len;
-    r.delim = opts->delim ? opts->delim : sniff(data + k, len - k);
+    r.delim = delim;
     st = lp_missing_init(&r.ms, opts->missing, err);
     if (!st)
         st = lp_typespec_parse(&r.ts, opts->types, err);

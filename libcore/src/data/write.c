@@ -166,12 +166,95 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+static bool is_jsonl(const char *path)
+{
+    return ends_with(path, ".jsonl") || ends_with(path, ".ndjson") ||
+           ends_with(path, ".jsonl.gz") || ends_with(path, ".ndjson.gz");
+}
+
 lp_status lp_frame_read(const char *path, const lp_csv_opts *opts, lp_frame **out, lp_err *err)
 {
-    if (ends_with(path, ".jsonl") || ends_with(path, ".ndjson") || ends_with(path, ".jsonl.gz") ||
-        ends_with(path, ".ndjson.gz"))
+    if (is_jsonl(path))
         return lp_frame_read_jsonl(path, opts, out, err);
     return lp_frame_read_csv(path, opts, out, err);
+}
+
+static bool cell_is_num(const lp_column *col, size_t i)
+{
+    if (col->missing[i])
+        return false;
+    if (col->type == LP_COL_TYPE_NUMERIC)
+        return true;
+    char buf[64];
+    const char *v = lp_column_cell_str(col, i, buf, sizeof buf);
+    double d;
+    return lp_parse_double(v, strlen(v), &d);
+}
+
+bool lp_frame_first_row_is_data(const lp_frame *f)
+{
+    size_t n = lp_frame_nrows(f);
+    if (n < 2)
+        return false;
+    size_t look = n < 201 ? n : 201;
+    int vote = 0;
+    char buf[64];
+    for (size_t j = 0; j < lp_frame_ncols(f); j++) {
+        const lp_column *col = lp_frame_col(f, j);
+        bool rest_num = true, same_len = true;
+        size_t len = 0, seen = 0;
+        for (size_t i = 1; i < look; i++) {
+            if (col->missing[i])
+                continue;
+            rest_num = rest_num && cell_is_num(col, i);
+            size_t l = strlen(lp_column_cell_str(col, i, buf, sizeof buf));
+            if (seen++ == 0)
+                len = l;
+            else if (l != len)
+                same_len = false;
+        }
+        if (!seen || col->missing[0])
+            continue;
+        if (rest_num)
+            vote += cell_is_num(col, 0) ? 1 : -1;
+        else if (same_len)
+            vote += strlen(lp_column_cell_str(col, 0, buf, sizeof buf)) == len ? 1 : -1;
+    }
+    return vote > 0;
+}
+
+lp_status lp_frame_read_sniff_header(const char *path, const lp_csv_opts *opts,
+                                     const char *const *want, size_t n_want, lp_frame **out,
+                                     bool *headerless, lp_err *err)
+{
+    *headerless = false;
+    lp_status st = lp_frame_read(path, opts, out, err);
+    if (is_jsonl(path) || (opts && !opts->header))
+        return st;
+    bool missing = st != LP_OK;
+    for (size_t k = 0; !missing && k < n_want; k++)
+        missing = want[k] && lp_frame_find(*out, want[k]) < 0;
+    if (!missing)
+        return st;
+    lp_csv_opts o = opts ? *opts : lp_csv_opts_default();
+    o.header = false;
+    lp_frame *g = NULL;
+    lp_err e2;
+    lp_err_clear(&e2);
+    if (lp_frame_read(path, &o, &g, &e2))
+        return st;
+    if (lp_frame_ncols(g) < 2 || !lp_frame_first_row_is_data(g)) {
+        lp_frame_free(g);
+        return st;
+    }
+    lp_frame_free(*out);
+    *out = g;
+    *headerless = true;
+    lp_log_warn("%s: no header line (its first line reads as data): columns named c1..c%zu",
+                path, lp_frame_ncols(g));
+    if (err)
+        lp_err_clear(err);
+    return LP_OK;
 }
 
 lp_status lp_frame_write(const lp_frame *f, const char *path, lp_err *err)
