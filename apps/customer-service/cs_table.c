@@ -2,7 +2,9 @@
  * cs_table.c - read a small text table (TSV, or CSV with optional double quotes) keeping every
  * cell as text. The shared data sets are TSV without quoting; the project's own files may be
  * CSV, whose quoted fields may hold the delimiter, "" and newlines (RFC 4180; a quote opens a
- * field only as its first byte). A leading UTF-8 byte-order mark is skipped; CRLF is read as LF
+ * field only as its first byte). A header line without a TAB is split at the most frequent of
+ * , ; | (HWU64's NLU-Evaluation-Data is ';'-separated), quoted as CSV. A file whose first line
+ * starts with "__label__" is fastText's format: columns label and text. A leading UTF-8 byte-order mark is skipped; CRLF is read as LF
  * at record ends. No type inference: intent labels such as "none" or "NA" stay labels.
  * Invariant: every row has exactly n_cols cells (a short row is an error naming its line).
  */
@@ -35,7 +37,7 @@ static long split_line(const char *s, size_t len, char delim, char ***out)
     for (;;) {
         lp_buf b;
         lp_buf_init(&b);
-        if (delim == ',' && i < len && s[i] == '"') {
+        if (delim != '\t' && i < len && s[i] == '"') {
             i++;
             while (i < len) {
                 if (s[i] == '"' && i + 1 < len && s[i + 1] == '"') {
@@ -103,12 +105,103 @@ static bool record_end(const char *data, size_t len, size_t pos, char delim, siz
             *end = i;
             return true;
         }
-        if (delim == ',' && c == '"' && field_start)
+        if (delim != '\t' && c == '"' && field_start)
             quoted = true;
         field_start = c == delim;
     }
     *end = len;
     return !quoted;
+}
+
+/* The header line's delimiter: TAB when it has one, else the most frequent of , ; | (',' on a
+ * tie or when none is there: a one-column file). */
+static char header_delim(const char *line, size_t n)
+{
+    if (memchr(line, '\t', n))
+        return '\t';
+    static const char cand[3] = {',', ';', '|'};
+    size_t count[3] = {0};
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 3; k++)
+            count[k] += line[i] == cand[k];
+    int best = 0;
+    for (int k = 1; k < 3; k++)
+        if (count[k] > count[best])
+            best = k;
+    return cand[best];
+}
+
+static lp_status set_cell(char **cell, const char *s, size_t n, const char *what, lp_err *err)
+{
+    *cell = malloc(n + 1);
+    if (!*cell)
+        return lp_err_set(err, LP_ENOMEM, "%s: out of memory", what);
+    memcpy(*cell, s, n);
+    (*cell)[n] = 0;
+    return LP_OK;
+}
+
+/* fastText's supervised format, one example a line: "__label__X [__label__Y ...] text". Read
+ * as the columns label (the first label) and text. */
+static lp_status parse_fasttext(const char *data, size_t len, size_t pos, const char *what,
+                                cs_table *out, lp_err *err)
+{
+    static const char pre[] = "__label__";
+    const size_t np = sizeof pre - 1;
+    size_t rows = 0;
+    for (size_t i = pos; i < len; i++)
+        rows += data[i] == '\n';
+    out->n_cols = 2;
+    out->names = calloc(2, sizeof(char *));
+    out->cells = calloc(2 * (rows + 1), sizeof(char *));
+    lp_status st = out->names && out->cells ? LP_OK
+                                             : lp_err_set(err, LP_ENOMEM, "%s: out of memory", what);
+    if (st == LP_OK)
+        st = set_cell(&out->names[0], "label", 5, what, err);
+    if (st == LP_OK)
+        st = set_cell(&out->names[1], "text", 4, what, err);
+    for (size_t line_no = 1; st == LP_OK && pos < len; line_no++) {
+        const char *line = data + pos, *nl = memchr(line, '\n', len - pos);
+        size_t ll = nl ? (size_t)(nl - line) : len - pos;
+        pos += ll + 1;
+        if (ll && line[ll - 1] == '\r')
+            ll--;
+        size_t a = 0;
+        while (a < ll && (line[a] == ' ' || line[a] == '\t'))
+            a++;
+        if (a == ll)
+            continue;
+        if (ll - a < np || memcmp(line + a, pre, np)) {
+            st = lp_err_set(err, LP_EPARSE, "%s line %zu: no __label__ prefix (the first line "
+                            "made this a fastText file: '__label__INTENT text')", what, line_no);
+            break;
+        }
+        size_t ls = a + np, le = ls;
+        while (le < ll && line[le] != ' ' && line[le] != '\t')
+            le++;
+        size_t t = le; /* skip the other labels and the blanks before the text */
+        for (;;) {
+            while (t < ll && (line[t] == ' ' || line[t] == '\t'))
+                t++;
+            if (ll - t < np || memcmp(line + t, pre, np))
+                break;
+            while (t < ll && line[t] != ' ' && line[t] != '\t')
+                t++;
+        }
+        if (le == ls || t == ll) {
+            st = lp_err_set(err, LP_EPARSE, "%s line %zu: %s", what, line_no,
+                            le == ls ? "an empty __label__" : "a label with no text");
+            break;
+        }
+        char **row = out->cells + 2 * out->n_rows;
+        st = set_cell(&row[0], line + ls, le - ls, what, err);
+        out->n_rows++; /* so that cs_table_free frees row[0] if row[1] fails */
+        if (st == LP_OK)
+            st = set_cell(&row[1], line + t, ll - t, what, err);
+    }
+    if (st != LP_OK)
+        cs_table_free(out);
+    return st;
 }
 
 lp_status cs_table_parse(const char *data, size_t len, const char *what, cs_table *out, lp_err *err)
@@ -119,6 +212,11 @@ lp_status cs_table_parse(const char *data, size_t len, const char *what, cs_tabl
     size_t pos = 0, line_no = 1, cap = 0;
     if (len >= 3 && !memcmp(data, "\xEF\xBB\xBF", 3))
         pos = 3; /* a UTF-8 byte-order mark is not part of the first column's name */
+    size_t first = pos;
+    while (first < len && (data[first] == '\n' || data[first] == '\r' || data[first] == ' '))
+        first++;
+    if (len - first >= 9 && !memcmp(data + first, "__label__", 9))
+        return parse_fasttext(data, len, pos, what, out, err);
     char delim = 0;
     while (pos < len) {
         const char *line = data + pos;
@@ -130,7 +228,7 @@ lp_status cs_table_parse(const char *data, size_t len, const char *what, cs_tabl
                 line_no++;
                 continue;
             }
-            delim = memchr(line, '\t', hl) ? '\t' : ',';
+            delim = header_delim(line, hl);
         }
         size_t end, inner, at = line_no;
         if (!record_end(data, len, pos, delim, &end, &inner)) {

@@ -20,6 +20,8 @@ static const char usage[] =
     "        [--encoder ENC.lpm [--finetune head|lora|full [--ft-epochs N] [--ft-steps N]]\n"
     "        [--device auto|cpu|cuda]] [--seed 42] [--refit | --no-refit]\n"
     "        --out MODEL.lpm\n"
+    "        (TRAIN, VALID, TEST: TSV or CSV with a header line, ';' or '|' separated too, or\n"
+    "        fastText's '__label__INTENT text' lines, read as the columns label and text)\n"
     "  eval --model MODEL.lpm --data TEST [--text-col ..] [--label-col ..] [--oos-label oos] "
     "--json\n"
     "       [--adapter TENANT.lpa] [--only LABEL,LABEL..]\n"

@@ -839,12 +839,51 @@ static void test_table(void **state)
     const char open[] = "a,b\n1,\"never\nclosed\n";
     assert_int_equal(cs_table_parse(open, strlen(open), "o.csv", &t, &err), LP_EPARSE);
     assert_non_null(strstr(err.msg, "o.csv line 2: a quoted field is never closed"));
+
+    /* ';' (HWU64's NLU-Evaluation-Data), quoted as CSV; a comma inside stays text */
+    const char semi[] = "scenario;intent;answer\nalarm;set;\"wake me up; at five\"\n"
+                        "music;play;play jazz, loud\n";
+    assert_int_equal(cs_table_parse(semi, strlen(semi), "h.csv", &t, &err), LP_OK);
+    assert_int_equal(t.n_cols, 3);
+    assert_int_equal(t.n_rows, 2);
+    assert_string_equal(cs_table_cell(&t, 0, 2), "wake me up; at five");
+    assert_string_equal(cs_table_cell(&t, 1, 2), "play jazz, loud");
+    cs_table_free(&t);
+}
+
+/* fastText's format: the first label and the text; more labels are skipped; a line without
+ * the prefix or without text names its line */
+static void test_table_fasttext(void **state)
+{
+    (void)state;
+    cs_table t;
+    lp_err err = {0};
+    const char ft[] = "\n__label__greet hello there\r\n\n__label__bye __label__x  see you\n"
+                      "__label__book_flight\tfly me to rome";
+    assert_int_equal(cs_table_parse(ft, strlen(ft), "f.txt", &t, &err), LP_OK);
+    assert_int_equal(t.n_rows, 3);
+    assert_int_equal(cs_table_col(&t, "label"), 0);
+    assert_int_equal(cs_table_col(&t, "text"), 1);
+    assert_string_equal(cs_table_cell(&t, 0, 0), "greet");
+    assert_string_equal(cs_table_cell(&t, 0, 1), "hello there");
+    assert_string_equal(cs_table_cell(&t, 1, 0), "bye");
+    assert_string_equal(cs_table_cell(&t, 1, 1), "see you");
+    assert_string_equal(cs_table_cell(&t, 2, 0), "book_flight");
+    assert_string_equal(cs_table_cell(&t, 2, 1), "fly me to rome");
+    cs_table_free(&t);
+    const char nolab[] = "__label__a yes\nno prefix here\n";
+    assert_int_equal(cs_table_parse(nolab, strlen(nolab), "f.txt", &t, &err), LP_EPARSE);
+    assert_non_null(strstr(err.msg, "f.txt line 2: no __label__ prefix"));
+    const char notext[] = "__label__a yes\n__label__b \n";
+    assert_int_equal(cs_table_parse(notext, strlen(notext), "f.txt", &t, &err), LP_EPARSE);
+    assert_non_null(strstr(err.msg, "f.txt line 2: a label with no text"));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_table_fasttext),
         cmocka_unit_test(test_intent_oos_in_train),
         cmocka_unit_test(test_intent_threshold_protocol),
         cmocka_unit_test(test_intent_errors),
