@@ -105,6 +105,11 @@ static void test_double_colon(void **state)
     f = parse("a,b\n1,12::30\n", NULL);
     assert_int_equal(lp_frame_ncols(f), 2);
     lp_frame_free(f);
+    /* one column whose name holds "::" (its values do not) stays one column */
+    f = parse("ns::name\nx\ny\n", NULL);
+    assert_int_equal(lp_frame_ncols(f), 1);
+    assert_string_equal(lp_frame_col(f, 0)->name, "ns::name");
+    lp_frame_free(f);
     /* ragged "::" rows name the line */
     const char *ragged = "a::b\n1::2\n1::2::3\n";
     parse_fails(ragged, strlen(ragged), NULL, LP_EPARSE, "data.csv line 3: 3 fields", NULL);

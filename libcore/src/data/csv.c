@@ -237,28 +237,46 @@ static void tok_init(csv_tok *t, const char *data, size_t len, size_t pos, size_
 /* The byte that stands for "::" between fields once the data is copied (double_colon_to_us). */
 #define CSV_DOUBLE_COLON '\x1f'
 
+/* "::" outside quotes on the line at d (up to its end), or none there: true / false. */
+static bool line_has_double_colon(const char *d, size_t len)
+{
+    bool inq = false;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (d[i] == '"')
+            inq = !inq;
+        else if (!inq && (d[i] == '\n' || d[i] == '\r'))
+            return false;
+        else if (!inq && d[i] == ':' && d[i + 1] == ':')
+            return true;
+    }
+    return false;
+}
+
 /* The candidate among , TAB ; | seen most often outside quotes on the first record's lines;
- * CSV_DOUBLE_COLON when that line holds "::" and neither ',' nor TAB (MovieLens .dat:
- * "1::1193::5::978300760"). */
+ * CSV_DOUBLE_COLON when that line holds "::" and neither ',' nor TAB, and so does the next
+ * line if there is one (MovieLens .dat: "1::1193::5::978300760"; a one-column file named
+ * "ns::name" keeps its name). */
 static char sniff(const char *d, size_t len)
 {
     static const char cand[4] = {',', '\t', ';', '|'};
-    size_t count[4] = {0}, colons = 0;
+    size_t count[4] = {0}, i;
     bool inq = false;
-    for (size_t i = 0; i < len; i++) {
+    for (i = 0; i < len; i++) {
         char c = d[i];
         if (c == '"')
             inq = !inq;
         else if (!inq && (c == '\n' || c == '\r'))
             break;
-        else if (!inq) {
+        else if (!inq)
             for (int k = 0; k < 4; k++)
                 count[k] += c == cand[k];
-            colons += c == ':' && i + 1 < len && d[i + 1] == ':';
-        }
     }
-    if (colons && !count[0] && !count[1])
-        return CSV_DOUBLE_COLON;
+    if (!count[0] && !count[1] && line_has_double_colon(d, len)) {
+        while (i < len && (d[i] == '\n' || d[i] == '\r'))
+            i++;
+        if (i == len || line_has_double_colon(d + i, len - i))
+            return CSV_DOUBLE_COLON;
+    }
     int best = 0;
     for (int k = 1; k < 4; k++)
         if (count[k] > count[best])

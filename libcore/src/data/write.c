@@ -3,7 +3,7 @@
  * by file extension.
  *
  * CSV cells come from lp_column_cell_str. A field is quoted (RFC 4180, "" for a quote) when it
- * holds the delimiter, a quote, CR or LF, starts or ends with a space or starts with a UTF-8
+ * holds the delimiter, a quote, CR, LF or "::", starts or ends with a space or starts with a UTF-8
  * byte-order mark, or is a string cell that
  * the reader would take for missing (empty or a default missing token) - so written frames
  * read back with the same values and missing cells. Missing cells are written empty and
@@ -34,7 +34,8 @@ static void put_csv_field(lp_buf *b, const char *s, char delim, bool is_string)
     if (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
         quote = true; /* would read back as a byte-order mark */
     for (size_t i = 0; i < n && !quote; i++)
-        quote = s[i] == delim || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
+        quote = s[i] == delim || s[i] == '"' || s[i] == '\n' || s[i] == '\r' ||
+                (s[i] == ':' && s[i + 1] == ':'); /* the reader may split a line at "::" */
     if (!quote) {
         lp_buf_put(b, s, n);
         return;
