@@ -28,7 +28,7 @@ lp_status cs_table_read(const char *path, cs_table *out, lp_err *err);
 lp_status cs_table_parse(const char *data, size_t len, const char *what, cs_table *out,
                          lp_err *err);
 void cs_table_free(cs_table *t);
-/* Column index of name, or -1. */
+/* Column index of name, else of the one column named so in another case ("Question"), or -1. */
 long cs_table_col(const cs_table *t, const char *name);
 /* Like cs_table_col but LP_ENOTFOUND "<what>: no column 'x' (columns: a, b)". */
 lp_status cs_table_require(const cs_table *t, const char *name, const char *what, size_t *j,

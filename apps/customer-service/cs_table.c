@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cs.h"
 
@@ -302,7 +303,14 @@ long cs_table_col(const cs_table *t, const char *name)
     for (size_t j = 0; j < t->n_cols; j++)
         if (!strcmp(t->names[j], name))
             return (long)j;
-    return -1;
+    long hit = -1; /* "Question", "TEXT": one column of that name in another case */
+    for (size_t j = 0; j < t->n_cols; j++)
+        if (!strcasecmp(t->names[j], name)) {
+            if (hit >= 0)
+                return -1;
+            hit = (long)j;
+        }
+    return hit;
 }
 
 lp_status cs_table_require(const cs_table *t, const char *name, const char *what, size_t *j,

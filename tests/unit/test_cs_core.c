@@ -848,6 +848,14 @@ static void test_table(void **state)
     assert_int_equal(t.n_rows, 2);
     assert_string_equal(cs_table_cell(&t, 0, 2), "wake me up; at five");
     assert_string_equal(cs_table_cell(&t, 1, 2), "play jazz, loud");
+    /* a name in another case finds its column, unless two columns share it */
+    assert_int_equal(cs_table_col(&t, "Intent"), 1);
+    assert_int_equal(cs_table_col(&t, "intent"), 1);
+    cs_table_free(&t);
+    const char twice[] = "Text,text\na,b\n";
+    assert_int_equal(cs_table_parse(twice, strlen(twice), "h.csv", &t, &err), LP_OK);
+    assert_int_equal(cs_table_col(&t, "text"), 1);
+    assert_int_equal(cs_table_col(&t, "TEXT"), -1);
     cs_table_free(&t);
 }
 
