@@ -127,6 +127,9 @@ check "tabular without a header: c1 and c2 left out" grep -q 'left out of the fe
 "$bin" eval --model "$dir/tabnh.lpm" --tabular "$dir/tab.data" --json >"$dir/tabnh.json" 2>/dev/null
 check "tabular without a header: eval" jqe '.n == 300 and .accuracy > 0.8' "$dir/tabnh.json"
 check "tabular without a header: a name that is not there lists c1.." bash -c "'$bin' train --tabular '$dir/tab.data' --label y --out '$dir/x.lpm' 2>&1 | grep -q \"no column 'y'.*c1, c2, c3\""
+# a trailing comma on every line (Kaggle's data.csv): the empty last column is no feature
+sed 's/$/,/' "$dir/tab.csv" >"$dir/tabtc.csv"
+check "tabular: an empty trailing column trains" "$bin" train --tabular "$dir/tabtc.csv" --label y --out "$dir/tabtc.lpm"
 head -41 "$dir/tab.csv" >"$dir/tab40.csv"
 check "tabular: a class with one row is refused, naming it" bash -c "'$bin' train --tabular '$dir/tab40.csv' --label x1 --out '$dir/x.lpm' 2>&1 | grep -q \"label '.*' has 1 row\""
 head -1 "$dir/tab.csv" >"$dir/tab1.csv"; grep ',sick$' "$dir/tab.csv" | head -5 >>"$dir/tab1.csv"

@@ -381,6 +381,21 @@ static void test_pipeline_default(void **state)
     assert_int_equal(lp_pipeline_default(f, &o, &p, &err), LP_ENOTFOUND);
     assert_non_null(strstr(err.msg, "'qtty'"));
     lp_frame_free(f);
+
+    /* a column with no value (a trailing comma's empty "Unnamed: 32") gets no step */
+    const char csv[] = "x,label,\n1,a,\n2,b,\n3,a,\n";
+    assert_int_equal(lp_frame_parse_csv(csv, strlen(csv), "t.csv", NULL, &f, &err), LP_OK);
+    assert_int_equal(lp_frame_ncols(f), 3);
+    const char *ex2[] = {"label"};
+    o = lp_pipeline_default_opts_default();
+    o.exclude = ex2;
+    o.n_exclude = 1;
+    assert_int_equal(lp_pipeline_default(f, &o, &p, &err), LP_OK);
+    assert_int_equal(lp_pipeline_fit(p, f, &err), LP_OK);
+    assert_int_equal(lp_pipeline_n_features(p), 1);
+    assert_string_equal(lp_pipeline_feature_name(p, 0), "x");
+    lp_pipeline_free(p);
+    lp_frame_free(f);
 }
 
 int main(void)

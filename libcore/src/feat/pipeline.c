@@ -1096,7 +1096,9 @@ lp_status lp_pipeline_default(const lp_frame *f, const lp_pipeline_default_opts 
         bool skip = false;
         for (size_t e = 0; e < o->n_exclude; e++)
             skip |= !strcmp(o->exclude[e], c->name);
-        if (skip)
+        /* a column with no value at all (the empty "Unnamed: 32" a trailing comma makes) says
+         * nothing, and a text step could not fit on it */
+        if (skip || (c->n && lp_column_count_missing(c) == c->n))
             continue;
         switch (c->kind) {
         case LP_COL_KIND_INTEGER:
