@@ -163,16 +163,24 @@ static void test_first_row_is_data(void **state)
     }
 }
 
+/* A temporary file holding text; the caller frees the path. */
+static char *tmp_text(const char *name, const char *text)
+{
+    char *path = lp_test_tmpfile(name);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+    return path;
+}
+
 /* lp_frame_read_sniff_header: a wanted name missing from a headerless file reads it again
  * with c1..cN; a file with names keeps them (and its error when a name is missing) */
 static void test_read_sniff_header(void **state)
 {
     (void)state;
-    char *path = lp_test_tmpfile("ratings.dat");
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    fputs("1::1193::5::978300760\n1::661::3::978302109\n2::1193::4::978298413\n", fp);
-    fclose(fp);
+    char *path = tmp_text("ratings.dat",
+                          "1::1193::5::978300760\n1::661::3::978302109\n2::1193::4::978298413\n");
     const char *want[] = {"c2"};
     lp_frame *f = NULL;
     bool hl = false;
@@ -188,16 +196,28 @@ static void test_read_sniff_header(void **state)
     assert_int_equal(lp_frame_nrows(f), 2);
     lp_frame_free(f);
     free(path);
-    path = lp_test_tmpfile("named.csv");
-    fp = fopen(path, "w");
-    assert_non_null(fp);
-    fputs("a,b\n1,2\n3,4\n", fp);
-    fclose(fp);
-    const char *want2[] = {"c1"};
+    path = tmp_text("named.csv", "a,b\n1,2\n3,4\n");
+    const char *want2[] = {"x"};
     assert_int_equal(lp_frame_read_sniff_header(path, NULL, want2, 1, &f, &hl, &err), LP_OK);
     assert_false(hl);
-    assert_true(lp_frame_find(f, "c1") < 0);
+    assert_true(lp_frame_find(f, "x") < 0);
     lp_frame_free(f);
+    /* a positional name the first line lacks reads the file by position */
+    const char *want3[] = {"a", "c2"};
+    assert_int_equal(lp_frame_read_sniff_header(path, NULL, want3, 2, &f, &hl, &err), LP_OK);
+    assert_true(hl);
+    assert_int_equal(lp_frame_nrows(f), 3);
+    lp_frame_free(f);
+    const char *want4[] = {"c3"}; /* no third column */
+    assert_int_equal(lp_frame_read_sniff_header(path, NULL, want4, 1, &f, &hl, &err), LP_OK);
+    assert_false(hl);
+    lp_frame_free(f);
+    free(path);
+    /* a header that fails (a duplicate name) keeps its error when nothing is positional */
+    path = tmp_text("dup.csv", "name,age,name\nalice,30,bob\ncarol,41,dan\n");
+    assert_int_equal(lp_frame_read_sniff_header(path, NULL, want2, 1, &f, &hl, &err), LP_EPARSE);
+    assert_non_null(strstr(err.msg, "duplicate column name"));
+    assert_null(f);
     free(path);
 }
 

@@ -225,8 +225,9 @@ lp_status lp_frame_read(const char *path, const lp_csv_opts *opts, lp_frame **ou
 /* lp_frame_read for files that may lack a header line (MovieLens ratings.dat, UCI .data
  * files): when opts asks for a header (NULL does) and the read fails or misses a name in
  * want[0..n_want), the file is read again without a header, and that frame (columns c1, c2,
- * ...) is taken when its first row reads as data (lp_frame_first_row_is_data); else the first
- * read's result stands. *headerless says which was taken. JSONL files are read as by
+ * ...) is taken when its first row reads as data (lp_frame_first_row_is_data) or when every
+ * name the first line lacks is positional (c1, c2, ...) and present in that frame; else the
+ * first read's result stands. *headerless says which was taken. JSONL files are read as by
  * lp_frame_read. */
 lp_status lp_frame_read_sniff_header(const char *path, const lp_csv_opts *opts,
                                      const char *const *want, size_t n_want, lp_frame **out,

@@ -244,15 +244,30 @@ lp_status lp_frame_read_sniff_header(const char *path, const lp_csv_opts *opts,
     lp_err_clear(&e2);
     if (lp_frame_read(path, &o, &g, &e2))
         return st;
-    if (lp_frame_ncols(g) < 2 || !lp_frame_first_row_is_data(g)) {
+    /* the names the first line lacks are all positional (c1, c2, ...) and the file has those
+     * columns: the caller reads it by position, whatever the first line looks like */
+    size_t n_pos = 0, n_other = 0;
+    for (size_t k = 0; k < n_want; k++) {
+        const char *w = want[k];
+        if (!w || (*out && lp_frame_find(*out, w) >= 0))
+            continue;
+        bool pos = w[0] == 'c' && w[1] >= '1' && w[1] <= '9' &&
+                   strspn(w + 1, "0123456789") == strlen(w + 1) && lp_frame_find(g, w) >= 0;
+        n_pos += pos;
+        n_other += !pos;
+    }
+    bool positional = n_pos && !n_other;
+    bool data = lp_frame_first_row_is_data(g);
+    if (lp_frame_ncols(g) < 2 || !(data || positional)) {
         lp_frame_free(g);
         return st;
     }
     lp_frame_free(*out);
     *out = g;
     *headerless = true;
-    lp_log_warn("%s: no header line (its first line reads as data): columns named c1..c%zu",
-                path, lp_frame_ncols(g));
+    lp_log_warn("%s: no header line (%s): columns named c1..c%zu", path,
+                data ? "its first line reads as data" : "the columns are named by position",
+                lp_frame_ncols(g));
     if (err)
         lp_err_clear(err);
     return LP_OK;
