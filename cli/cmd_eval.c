@@ -51,7 +51,7 @@ int cmd_eval(int argc, char **argv)
     lp_eval e;
     lp_status st = lp_model_load(model, &m, &err);
     if (!st)
-        st = cli_read_frame(data, &rd, &f, &err);
+        st = cli_read_labelled(data, &rd, lp_model_label(m), &f, &err);
     if (!st)
         st = lp_model_evaluate(m, f, &e, &err);
     lp_attack_result ar = {0};

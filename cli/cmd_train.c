@@ -141,9 +141,9 @@ int cmd_train(int argc, char **argv)
     o.n_drop = ndrop;
     o.data_name = data;
     uint64_t t0 = lp_time_ns();
-    st = cli_read_frame(data, &rd, &tr, &err);
+    st = cli_read_labelled(data, &rd, label, &tr, &err);
     if (!st && valid)
-        st = cli_read_frame(valid, &rd, &va, &err);
+        st = cli_read_labelled(valid, &rd, label, &va, &err);
     if (!st && lp_sha256_file(data, sha, NULL) == LP_OK)
         o.data_sha256 = sha;
     if (!st)

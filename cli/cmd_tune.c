@@ -84,7 +84,7 @@ int cmd_tune(int argc, char **argv)
     double score = 0;
     size_t trials = 0;
     uint64_t t0 = lp_time_ns();
-    st = cli_read_frame(data, &rd, &tr, &err);
+    st = cli_read_labelled(data, &rd, label, &tr, &err);
     if (!st)
         st = cli_tune_run(&t, tr, &best, &m, &score, &trials, &err);
     if (!st)

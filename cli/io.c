@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-lp_status cli_read_frame(const char *path, const cli_read *r, lp_frame **out, lp_err *err)
+static lp_status read_opts(const cli_read *r, lp_csv_opts *out, lp_err *err)
 {
     lp_csv_opts o = lp_csv_opts_default();
     if (r->delim) {
@@ -23,10 +23,31 @@ lp_status cli_read_frame(const char *path, const cli_read *r, lp_frame **out, lp
     o.types = r->types;
     o.missing = r->missing;
     o.header = !r->no_header;
-    lp_status st = lp_csv_opts_check(&o, err);
-    if (st)
-        return st;
-    return lp_frame_read(path, &o, out, err);
+    *out = o;
+    return lp_csv_opts_check(&o, err);
+}
+
+lp_status cli_read_frame(const char *path, const cli_read *r, lp_frame **out, lp_err *err)
+{
+    lp_csv_opts o;
+    lp_status st = read_opts(r, &o, err);
+    return st ? st : lp_frame_read(path, &o, out, err);
+}
+
+lp_status cli_read_labelled(const char *path, const cli_read *r, const char *label,
+                            lp_frame **out, lp_err *err)
+{
+    lp_csv_opts o;
+    lp_status st = read_opts(r, &o, err);
+    if (!st)
+        st = lp_frame_read(path, &o, out, err);
+    if (!st && !r->missing) /* a --missing list given says what is missing, labels included */
+        st = lp_frame_reread_label(path, &o, label, out, err);
+    if (st) {
+        lp_frame_free(*out);
+        *out = NULL;
+    }
+    return st;
 }
 
 lp_status cli_save_blob(const char *kind, const lp_buf *blob, const char *path, lp_err *err)

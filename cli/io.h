@@ -25,6 +25,11 @@ typedef struct cli_read {
 /* Read a CSV/TSV/JSONL file (gzip transparently) with the options of r. */
 lp_status cli_read_frame(const char *path, const cli_read *r, lp_frame **out, lp_err *err);
 
+/* cli_read_frame for a file with a label column: a string label's missing-value tokens
+ * ("None", "NA") are class names (lp_frame_reread_label), unless --missing was given. */
+lp_status cli_read_labelled(const char *path, const cli_read *r, const char *label,
+                            lp_frame **out, lp_err *err);
+
 /* Save one serialized transform (a cleaner, a pipeline) as an .lpm file whose header says
  * {"kind": kind} and whose only section is named kind; load it back (the section's bytes are
  * given to the caller's loader). Errors name the file. */

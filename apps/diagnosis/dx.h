@@ -322,9 +322,13 @@ typedef struct dx_tabular_info {
     char dropped[512];           /* the columns left out, comma-separated ("" none) */
 } dx_tabular_info;
 
+/* Read a labelled table: a file without a header line by position (lp_frame_read_sniff_header)
+ * and the label's missing-value tokens ("None") as class names (lp_frame_reread_label). */
+lp_status dx_tabular_read(const char *path, const char *label, lp_frame **f, lp_err *err);
 /* *info gets what was chosen and fitted. *out is new. LP_ENOTFOUND naming a drop column the
- * file lacks; LP_EINVAL naming the file for fewer than 10 rows, a label with more than 64 distinct values (a numeric target: this is a
- * classifier) or a class with a single row (the folds need two). */
+ * file lacks; LP_EINVAL naming the file for fewer than 10 rows, a label with more than
+ * DX_MAX_CLASSES distinct values (a numeric target: this is a classifier) or a class with a
+ * single row (the folds need two). */
 lp_status dx_tabular_train(const char *path, const char *valid_path, const char *label,
                            const dx_train_opts *o, lp_model **out, dx_tabular_info *info,
                            lp_err *err);

@@ -343,6 +343,22 @@ static lp_status drop_columns(const lp_frame *f, const char *label, const char *
     return LP_OK;
 }
 
+lp_status dx_tabular_read(const char *path, const char *label, lp_frame **f, lp_err *err)
+{
+    const char *want[] = {label};
+    bool headerless;
+    lp_status st = lp_frame_read_sniff_header(path, NULL, want, 1, f, &headerless, err);
+    lp_csv_opts o = lp_csv_opts_default();
+    o.header = !headerless;
+    if (!st)
+        st = lp_frame_reread_label(path, &o, label, f, err);
+    if (st) {
+        lp_frame_free(*f);
+        *f = NULL;
+    }
+    return st;
+}
+
 lp_status dx_tabular_train(const char *path, const char *valid_path, const char *label,
                            const dx_train_opts *o, lp_model **out, dx_tabular_info *info,
                            lp_err *err)
@@ -351,11 +367,9 @@ lp_status dx_tabular_train(const char *path, const char *valid_path, const char 
     *info = (dx_tabular_info){.C = NAN, .cv_accuracy = NAN, .T = 1, .ece_before = NAN,
                               .ece_after = NAN, .abstain_p = o->abstain_p};
     lp_frame *f = NULL, *va = NULL;
-    const char *want[] = {label};
-    bool headerless;
-    lp_status st = lp_frame_read_sniff_header(path, NULL, want, 1, &f, &headerless, err);
+    lp_status st = dx_tabular_read(path, label, &f, err);
     if (!st && valid_path)
-        st = lp_frame_read_sniff_header(valid_path, NULL, want, 1, &va, &headerless, err);
+        st = dx_tabular_read(valid_path, label, &va, err);
     size_t n = st ? 0 : lp_frame_nrows(f), j;
     if (!st)
         st = lp_frame_require(f, label, path, &j, err);

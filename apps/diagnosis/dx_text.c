@@ -428,6 +428,8 @@ static lp_status rows_read(const char *path, const char *text_col, const char *l
     lp_frame *f = NULL;
     size_t jt, jl;
     lp_status st = lp_frame_read(path, NULL, &f, err);
+    if (!st) /* a class named "None" is a class */
+        st = lp_frame_reread_label(path, NULL, label_col, &f, err);
     if (!st)
         st = lp_frame_require(f, text_col, path, &jt, err);
     if (!st)

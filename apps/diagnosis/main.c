@@ -330,11 +330,8 @@ static lp_status eval_frame(const char *model, const char *file, lp_err *err)
         if (st == LP_ENOTFOUND)
             st = LP_OK;
     }
-    if (!st) {
-        const char *want[] = {lp_model_label(m)};
-        bool headerless;
-        st = lp_frame_read_sniff_header(file, NULL, want, 1, &f, &headerless, err);
-    }
+    if (!st)
+        st = dx_tabular_read(file, lp_model_label(m), &f, err);
     lp_eval ev;
     if (!st)
         st = lp_model_evaluate(m, f, &ev, err);

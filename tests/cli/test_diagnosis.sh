@@ -102,6 +102,14 @@ awk 'BEGIN { print "label,text"; for (k = 0; k < 80; k++) for (r = 0; r < 6; r++
 check "text model with 80 classes trains" "$bin" train --text "$dir/t80.csv" --out "$dir/t80.lpm"
 "$bin" eval --model "$dir/t80.lpm" --text "$dir/t80.csv" --json >"$dir/t80.json"
 check "80-class eval" jqe '.auroc_classes == 80 and .accuracy > 0.9' "$dir/t80.json"
+# a class named None (no finding) is a class, not a missing label
+awk 'BEGIN { print "label,text"; for (r = 0; r < 20; r++) {
+  printf "None,patient feels fine and well w%d\n", r; printf "Flu,patient has fever and cough w%d\n", r;
+  printf "NA,patient reports rash and itch w%d\n", r } }' >"$dir/tnone.csv"
+"$bin" train --text "$dir/tnone.csv" --out "$dir/tnone.lpm" 2>"$dir/tnone.err"
+check "a None class: said so" grep -q "'None', 'NA' read as class names (40 rows)" "$dir/tnone.err"
+"$bin" eval --model "$dir/tnone.lpm" --text "$dir/tnone.csv" --json >"$dir/tnone.json" 2>/dev/null
+check "a None class: three classes" jqe '.n == 60 and .auroc_classes == 3' "$dir/tnone.json"
 # tabular: y = [x0 + noise > 0], C by CV, a temperature fitted out of fold and applied by eval
 awk 'BEGIN { srand(3); print "row,x0,x1,y"; for (i = 0; i < 300; i++) {
   a = rand() * 4 - 2; b = rand() * 4 - 2; n = rand() - rand();

@@ -120,5 +120,16 @@ printf 'not a model at all' >"$dir/text.lpm"
 bad "not a model file" "not a Lepton model file" \
   "$bin" predict --model "$dir/text.lpm" --data "$dir/test.csv" -o "$dir/p2.csv"
 
+# a class named None is a class (a numeric label's NA would stay missing)
+awk 'BEGIN { srand(5); print "x,y"; for (i = 0; i < 120; i++) { a = rand();
+  printf "%.4f,%s\n", a, (a > 0.66 ? "None" : (a > 0.33 ? "A" : "B")) } }' >"$dir/none.csv"
+out=$("$bin" train --data "$dir/none.csv" --label y --param n_rounds=20 --out "$dir/none.lpm" 2>&1)
+check "label None: trains three classes" grep -q "multiclass" <<<"$out"
+check "label None: says so" grep -q "'None' read as class names" <<<"$out"
+out=$("$bin" eval --model "$dir/none.lpm" --data "$dir/none.csv" --json 2>/dev/null)
+check "label None: eval counts every row" grep -q '"n":120' <<<"$out"
+out=$("$bin" train --data "$dir/none.csv" --label y --missing None --out "$dir/none2.lpm" 2>&1)
+check "label None: --missing None keeps it missing" grep -q "binary" <<<"$out"
+
 echo "$fails failed"
 test "$fails" -eq 0

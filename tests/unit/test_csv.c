@@ -221,6 +221,38 @@ static void test_read_sniff_header(void **state)
     free(path);
 }
 
+/* literal_cols: a missing token in those columns is a value, an empty cell still missing; and
+ * lp_frame_reread_label turns a string label's tokens into class names, leaving a numeric
+ * label's "NA" missing */
+static void test_literal_label(void **state)
+{
+    (void)state;
+    lp_csv_opts o = lp_csv_opts_default();
+    o.literal_cols = "y";
+    lp_frame *f = parse("x,y\nNA,None\n2,\n3,flu\n", &o);
+    const lp_column *x = lp_frame_col(f, 0), *y = lp_frame_col(f, 1);
+    assert_true(x->missing[0]);
+    assert_false(y->missing[0]);
+    assert_true(y->missing[1]);
+    char buf[16];
+    assert_string_equal(lp_column_cell_str(y, 0, buf, sizeof buf), "None");
+    lp_frame_free(f);
+
+    char *path = tmp_text("lab.csv", "x,y,z\n1,None,NA\n2,flu,3\n3,,4\n");
+    lp_err err;
+    assert_int_equal(lp_frame_read(path, NULL, &f, &err), LP_OK);
+    assert_int_equal(lp_column_count_missing(lp_frame_col(f, 1)), 2);
+    assert_int_equal(lp_frame_reread_label(path, NULL, "y", &f, &err), LP_OK);
+    assert_int_equal(lp_column_count_missing(lp_frame_col(f, 1)), 1);
+    assert_string_equal(lp_column_cell_str(lp_frame_col(f, 1), 0, buf, sizeof buf), "None");
+    /* z is numeric: its NA stays missing */
+    assert_int_equal(lp_frame_reread_label(path, NULL, "z", &f, &err), LP_OK);
+    assert_int_equal(lp_frame_col(f, 2)->type, LP_COL_TYPE_NUMERIC);
+    assert_true(lp_frame_col(f, 2)->missing[0]);
+    lp_frame_free(f);
+    free(path);
+}
+
 static void test_inference(void **state)
 {
     (void)state;
@@ -563,6 +595,7 @@ int main(void)
         cmocka_unit_test(test_tsv_literal_quotes),
         cmocka_unit_test(test_first_row_is_data),
         cmocka_unit_test(test_read_sniff_header),
+        cmocka_unit_test(test_literal_label),
         cmocka_unit_test(test_inference),
         cmocka_unit_test(test_fallback_to_strings),
         cmocka_unit_test(test_overrides_and_missing),

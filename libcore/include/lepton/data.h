@@ -150,6 +150,8 @@ typedef struct lp_csv_opts {
     const char *missing;     /* comma-separated missing tokens; NULL = the default list:
                                 "", NA, N/A, NaN, null, None, ? (case-sensitive) */
     const char *types;       /* per-column kind override "col:kind,col2:kind"; NULL = none */
+    const char *literal_cols; /* comma-separated columns whose cells are missing only when
+                                 empty: a label "None" or "NA" stays a value; NULL = none */
     size_t max_field;        /* bytes per field; default 1 MiB; longer is LP_ETOOBIG */
     size_t max_rows;         /* 0 = all */
     double cat_max_unique;   /* a string column with at most this share of distinct values
@@ -232,6 +234,13 @@ lp_status lp_frame_read(const char *path, const lp_csv_opts *opts, lp_frame **ou
 lp_status lp_frame_read_sniff_header(const char *path, const lp_csv_opts *opts,
                                      const char *const *want, size_t n_want, lp_frame **out,
                                      bool *headerless, lp_err *err);
+/* For a class label read from path with opts into *f: when column col is a string column with
+ * missing cells, the file is read again with col in literal_cols, so that a missing-value
+ * token in it ("None", "NA") is a class name and only an empty cell stays missing; the new
+ * frame replaces *f, and a warning names the tokens and their rows. A numeric column, a column
+ * with no missing cell or a JSONL file is left as read. */
+lp_status lp_frame_reread_label(const char *path, const lp_csv_opts *opts, const char *col,
+                                lp_frame **f, lp_err *err);
 /* Whether the first row of a frame read without a header is data rather than column names,
  * by the vote of Python's csv.Sniffer.has_header over the first 200 rows: a column whose later
  * rows are all numbers votes "names" unless its first cell is a number too; a string column

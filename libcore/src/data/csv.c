@@ -347,6 +347,7 @@ typedef struct csv_read {
     char **names;
     size_t ncols;
     lp_colbuild *b;
+    bool *literal; /* (ncols,) lp_csv_opts.literal_cols: only an empty cell is missing */
     char *scratch;
     size_t scap;
 } csv_read;
@@ -355,6 +356,7 @@ static void csv_read_free(csv_read *r)
 {
     lp_missing_free(&r->ms);
     lp_typespec_free(&r->ts);
+    free(r->literal);
     if (r->names)
         for (size_t j = 0; j < r->ncols; j++)
             free(r->names[j]);
@@ -438,8 +440,8 @@ static lp_status push_cell(csv_read *r, size_t j, const csv_field *f, size_t lin
         s = dec;
         n = strlen(dec);
     }
-    lp_cb_result res = !f->quoted && lp_missing_match(&r->ms, s, n) ? lp_colbuild_push_missing(b)
-                                                                    : lp_colbuild_push(b, s, n);
+    bool missing = !f->quoted && (n == 0 || !r->literal[j]) && lp_missing_match(&r->ms, s, n);
+    lp_cb_result res = missing ? lp_colbuild_push_missing(b) : lp_colbuild_push(b, s, n);
     if (res == LP_CB_OK)
         return LP_OK;
     if (res == LP_CB_NOMEM)
@@ -567,8 +569,11 @@ lp_status lp_frame_parse_csv(const char *data, size_t len, const char *name,
         if (opts->max_rows && hint > opts->max_rows)
             hint = opts->max_rows;
         r.b = lp_calloc(r.ncols, sizeof *r.b);
-        if (!r.b)
+        r.literal = lp_calloc(r.ncols + 1, sizeof *r.literal);
+        if (!r.b || !r.literal)
             st = lp_err_set(err, LP_ENOMEM, "%s: out of memory", name);
+        for (size_t j = 0; !st && j < r.ncols; j++)
+            r.literal[j] = lp_name_listed(opts->literal_cols, r.names[j]);
         for (size_t j = 0; !st && j < r.ncols; j++) {
             long o = lp_typespec_find(&r.ts, r.names[j]);
             st = lp_colbuild_init(&r.b[j], r.names[j], o >= 0 ? (int)r.ts.kinds[o] : -1, hint,

@@ -32,6 +32,9 @@ typedef struct lp_missing_set {
 lp_status lp_missing_init(lp_missing_set *m, const char *list, lp_err *err);
 void lp_missing_free(lp_missing_set *m);
 
+/* Whether name is one of the comma-separated names in list (NULL: none). */
+bool lp_name_listed(const char *list, const char *name);
+
 static inline bool lp_missing_match(const lp_missing_set *m, const char *s, size_t n)
 {
     if (n == 0)

@@ -825,10 +825,24 @@ bool lp_cellstore_put(lp_cellstore *s, size_t col, const char *v, size_t len, ui
     return !s->bytes.failed;
 }
 
-/* Push column j's cells for rows [0, nrows) into b. */
+bool lp_name_listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t k = e ? (size_t)(e - p) : strlen(p);
+        if (k == n && memcmp(p, name, n) == 0)
+            return true;
+        p = e ? e + 1 : NULL;
+    }
+    return false;
+}
+
+/* Push column j's cells for rows [0, nrows) into b. literal: only an empty or null cell is
+ * missing (lp_csv_opts.literal_cols). */
 static lp_status cellcol_feed(const lp_cellstore *s, size_t j, const lp_missing_set *ms,
-                              lp_colbuild *b, const char *what, const char *line_word,
-                              lp_err *err)
+                              bool literal, lp_colbuild *b, const char *what,
+                              const char *line_word, lp_err *err)
 {
     const lp_cellcol *c = &s->cols[j];
     size_t k = 0;
@@ -841,7 +855,8 @@ static lp_status cellcol_feed(const lp_cellstore *s, size_t j, const lp_missing_
             v = s->bytes.data ? (const char *)s->bytes.data + cell->off : "";
             len = cell->len;
             if ((cell->flags & LP_CELL_NULL) ||
-                ((cell->flags & LP_CELL_TOKENS) && lp_missing_match(ms, v, len)))
+                ((cell->flags & LP_CELL_TOKENS) && (!literal || len == 0) &&
+                 lp_missing_match(ms, v, len)))
                 v = NULL;
         }
         res = v ? lp_colbuild_push(b, v, len) : lp_colbuild_push_missing(b);
@@ -849,7 +864,7 @@ static lp_status cellcol_feed(const lp_cellstore *s, size_t j, const lp_missing_
             if (!lp_colbuild_restart_string(b))
                 return lp_err_set(err, LP_ENOMEM, "%s: out of memory in column '%s'", what,
                                   c->name);
-            return cellcol_feed(s, j, ms, b, what, line_word, err);
+            return cellcol_feed(s, j, ms, literal, b, what, line_word, err);
         }
         if (res == LP_CB_REJECT) {
             char vb[64];
@@ -889,7 +904,8 @@ lp_status lp_cellstore_frame(lp_cellstore *s, const lp_csv_opts *opts, const cha
                               err);
         if (st)
             break;
-        st = cellcol_feed(s, j, &ms, &b, what, line_word, err);
+        st = cellcol_feed(s, j, &ms, lp_name_listed(opts->literal_cols, s->cols[j].name), &b,
+                          what, line_word, err);
         lp_column *col = NULL;
         if (!st)
             st = lp_colbuild_finish(&b, opts, &col, err);

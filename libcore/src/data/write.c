@@ -273,6 +273,49 @@ lp_status lp_frame_read_sniff_header(const char *path, const lp_csv_opts *opts,
     return LP_OK;
 }
 
+lp_status lp_frame_reread_label(const char *path, const lp_csv_opts *opts, const char *col,
+                                lp_frame **f, lp_err *err)
+{
+    long j = col ? lp_frame_find(*f, col) : -1;
+    if (j < 0 || is_jsonl(path))
+        return LP_OK;
+    const lp_column *c = lp_frame_col(*f, (size_t)j);
+    if (c->type == LP_COL_TYPE_NUMERIC || !lp_column_count_missing(c))
+        return LP_OK;
+    lp_csv_opts o = opts ? *opts : lp_csv_opts_default();
+    o.literal_cols = col;
+    lp_frame *g = NULL;
+    lp_status st = lp_frame_read(path, &o, &g, err);
+    if (st)
+        return st;
+    const lp_column *d = lp_frame_col(g, (size_t)j);
+    if (lp_frame_nrows(g) != lp_frame_nrows(*f) || !d || strcmp(d->name, col)) {
+        lp_frame_free(g);
+        return LP_OK;
+    }
+    /* the cells that were missing and are values now, for the warning */
+    char seen[160] = "";
+    size_t n = 0, len = 0;
+    char buf[64];
+    for (size_t i = 0; i < d->n; i++) {
+        if (!c->missing[i] || d->missing[i])
+            continue;
+        n++;
+        const char *v = lp_column_cell_str(d, i, buf, sizeof buf);
+        char quoted[80];
+        snprintf(quoted, sizeof quoted, "'%s'", v);
+        if (!strstr(seen, quoted) && len + strlen(quoted) + 3 < sizeof seen)
+            len += (size_t)snprintf(seen + len, sizeof seen - len, "%s%s", len ? ", " : "",
+                                    quoted);
+    }
+    if (n)
+        lp_log_warn("%s: label '%s': %s read as class names (%zu rows), not as missing values",
+                    path, col, seen, n);
+    lp_frame_free(*f);
+    *f = g;
+    return LP_OK;
+}
+
 lp_status lp_frame_write(const lp_frame *f, const char *path, lp_err *err)
 {
     if (ends_with(path, ".jsonl") || ends_with(path, ".ndjson"))
