@@ -39,8 +39,9 @@ int cmd_predict(int argc, char **argv)
     char *kcopy = NULL, **klist = NULL;
     size_t nkeep = 0;
     lp_status st = lp_model_load(model, &m, &err);
-    if (!st)
-        st = cli_read_frame(data, &rd, &f, &err);
+    if (!st) /* a model trained on a file without a header line has inputs c1, c2, ... */
+        st = cli_read_named(data, &rd, lp_model_n_inputs(m) ? lp_model_input_name(m, 0) : NULL,
+                            &f, &err);
     if (!st)
         st = lp_model_predict(m, f, &p, &err);
     klist = cli_split(keep, &kcopy, &nkeep);

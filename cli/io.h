@@ -25,8 +25,15 @@ typedef struct cli_read {
 /* Read a CSV/TSV/JSONL file (gzip transparently) with the options of r. */
 lp_status cli_read_frame(const char *path, const cli_read *r, lp_frame **out, lp_err *err);
 
-/* cli_read_frame for a file with a label column: a string label's missing-value tokens
- * ("None", "NA") are class names (lp_frame_reread_label), unless --missing was given. */
+/* cli_read_frame for a file that should have a column called name: a file without a header
+ * line is read by position (c1, c2, ...) when name is not on its first line
+ * (lp_frame_read_sniff_header). */
+lp_status cli_read_named(const char *path, const cli_read *r, const char *name, lp_frame **out,
+                         lp_err *err);
+/* cli_read_frame for a file with a label column: a file without a header line is read by
+ * position (columns c1, c2, ...) when the label is not on its first line
+ * (lp_frame_read_sniff_header), and a string label's missing-value tokens ("None", "NA") are
+ * class names (lp_frame_reread_label) unless --missing was given. */
 lp_status cli_read_labelled(const char *path, const cli_read *r, const char *label,
                             lp_frame **out, lp_err *err);
 

@@ -131,5 +131,15 @@ check "label None: eval counts every row" grep -q '"n":120' <<<"$out"
 out=$("$bin" train --data "$dir/none.csv" --label y --missing None --out "$dir/none2.lpm" 2>&1)
 check "label None: --missing None keeps it missing" grep -q "binary" <<<"$out"
 
+# a file without a header line (UCI's .data files): --label by position, and eval and
+# predict read such files the same way
+tail -n +2 "$dir/none.csv" | awk -F, '{ printf "%s,%d,%s\n", $1, NR % 7, $2 }' >"$dir/none.data"
+out=$("$bin" train --data "$dir/none.data" --label c3 --param n_rounds=20 --out "$dir/nh.lpm" 2>&1)
+check "no header line: train by position" grep -q "columns named c1..c3" <<<"$out"
+out=$("$bin" eval --model "$dir/nh.lpm" --data "$dir/none.data" --json 2>/dev/null)
+check "no header line: eval" grep -q '"n":120' <<<"$out"
+"$bin" predict --model "$dir/nh.lpm" --data "$dir/none.data" -o "$dir/nh.csv" >/dev/null 2>&1
+check "no header line: predict" test "$(wc -l <"$dir/nh.csv")" -eq 121
+
 echo "$fails failed"
 test "$fails" -eq 0
