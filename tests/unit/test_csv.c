@@ -251,6 +251,14 @@ static void test_literal_label(void **state)
     assert_true(lp_frame_col(f, 2)->missing[0]);
     lp_frame_free(f);
     free(path);
+    /* JSONL: the string "None" becomes a class, a null stays missing */
+    path = tmp_text("lab.jsonl", "{\"y\":\"None\"}\n{\"y\":\"flu\"}\n{\"y\":null}\n");
+    assert_int_equal(lp_frame_read(path, NULL, &f, &err), LP_OK);
+    assert_int_equal(lp_frame_reread_label(path, NULL, "y", &f, &err), LP_OK);
+    assert_false(lp_frame_col(f, 0)->missing[0]);
+    assert_true(lp_frame_col(f, 0)->missing[2]);
+    lp_frame_free(f);
+    free(path);
 }
 
 static void test_inference(void **state)

@@ -237,8 +237,9 @@ lp_status lp_frame_read_sniff_header(const char *path, const lp_csv_opts *opts,
 /* For a class label read from path with opts into *f: when column col is a string column with
  * missing cells, the file is read again with col in literal_cols, so that a missing-value
  * token in it ("None", "NA") is a class name and only an empty cell stays missing; the new
- * frame replaces *f, and a warning names the tokens and their rows. A numeric column, a column
- * with no missing cell or a JSONL file is left as read. */
+ * frame replaces *f, and a warning names the tokens and their rows (in JSONL a string "None"
+ * becomes a class, a null stays missing). A numeric column or a column with no missing cell is
+ * left as read. */
 lp_status lp_frame_reread_label(const char *path, const lp_csv_opts *opts, const char *col,
                                 lp_frame **f, lp_err *err);
 /* Whether the first row of a frame read without a header is data rather than column names,

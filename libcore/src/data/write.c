@@ -277,7 +277,7 @@ lp_status lp_frame_reread_label(const char *path, const lp_csv_opts *opts, const
                                 lp_frame **f, lp_err *err)
 {
     long j = col ? lp_frame_find(*f, col) : -1;
-    if (j < 0 || is_jsonl(path))
+    if (j < 0)
         return LP_OK;
     const lp_column *c = lp_frame_col(*f, (size_t)j);
     if (c->type == LP_COL_TYPE_NUMERIC || !lp_column_count_missing(c))
