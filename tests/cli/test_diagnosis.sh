@@ -110,6 +110,11 @@ awk 'BEGIN { print "label,text"; for (r = 0; r < 20; r++) {
 check "a None class: said so" grep -q "'None', 'NA' read as class names (40 rows)" "$dir/tnone.err"
 "$bin" eval --model "$dir/tnone.lpm" --text "$dir/tnone.csv" --json >"$dir/tnone.json" 2>/dev/null
 check "a None class: three classes" jqe '.n == 60 and .auroc_classes == 3' "$dir/tnone.json"
+# the same file without its header line, columns by position
+tail -n +2 "$dir/tnone.csv" >"$dir/tnone.data"
+check "text without a header line trains" "$bin" train --text "$dir/tnone.data" --text-col c2 --label-col c1 --out "$dir/tnh.lpm"
+"$bin" eval --model "$dir/tnh.lpm" --text "$dir/tnone.data" --text-col c2 --label-col c1 --json >"$dir/tnh.json" 2>/dev/null
+check "text without a header line: eval" jqe '.n == 60 and .auroc_classes == 3' "$dir/tnh.json"
 # tabular: y = [x0 + noise > 0], C by CV, a temperature fitted out of fold and applied by eval
 awk 'BEGIN { srand(3); print "row,x0,x1,y"; for (i = 0; i < 300; i++) {
   a = rand() * 4 - 2; b = rand() * 4 - 2; n = rand() - rand();
