@@ -101,6 +101,12 @@ static void test_double_colon(void **state)
     assert_int_equal(lp_frame_nrows(f), 2);
     assert_true(lp_frame_col(f, 3)->num[1] == 978302109);
     lp_frame_free(f);
+    /* a stray quote inside a field does not hide the separators after it */
+    f = parse("a::b\n5\" screen::x\n1::y\n", NULL);
+    assert_int_equal(lp_frame_nrows(f), 2);
+    assert_string_equal(lp_column_cell_str(lp_frame_col(f, 0), 0, buf, sizeof buf), "5\" screen");
+    assert_string_equal(lp_column_cell_str(lp_frame_col(f, 1), 1, buf, sizeof buf), "y");
+    lp_frame_free(f);
     /* a comma on the first line keeps ',' (a time "12::30" is data) */
     f = parse("a,b\n1,12::30\n", NULL);
     assert_int_equal(lp_frame_ncols(f), 2);

@@ -237,17 +237,26 @@ static void tok_init(csv_tok *t, const char *data, size_t len, size_t pos, size_
 /* The byte that stands for "::" between fields once the data is copied (double_colon_to_us). */
 #define CSV_DOUBLE_COLON '\x1f'
 
-/* "::" outside quotes on the line at d (up to its end), or none there: true / false. */
+/* Whether the line at d holds "::" outside quoted fields (a quote opens one only as a field's
+ * first byte, as in double_colon_to_us). */
 static bool line_has_double_colon(const char *d, size_t len)
 {
-    bool inq = false;
+    bool inq = false, field_start = true;
     for (size_t i = 0; i + 1 < len; i++) {
-        if (d[i] == '"')
-            inq = !inq;
-        else if (!inq && (d[i] == '\n' || d[i] == '\r'))
+        char c = d[i];
+        if (inq) {
+            if (c == '"' && d[i + 1] == '"')
+                i++;
+            else if (c == '"')
+                inq = false;
+        } else if (c == '\n' || c == '\r') {
             return false;
-        else if (!inq && d[i] == ':' && d[i + 1] == ':')
+        } else if (c == ':' && d[i + 1] == ':') {
             return true;
+        } else {
+            inq = c == '"' && field_start;
+            field_start = false;
+        }
     }
     return false;
 }
@@ -284,23 +293,34 @@ static char sniff(const char *d, size_t len)
     return cand[best];
 }
 
-/* A copy of d with each "::" outside quotes turned into the unit separator (0x1F), so the
- * one-byte tokenizer reads it; lines and field numbers stay as in the file. NULL on ENOMEM. */
+/* A copy of d with each "::" outside quoted fields turned into the unit separator (0x1F), so
+ * the one-byte tokenizer reads it; lines and field numbers stay as in the file. A quote opens
+ * a quoted field only as the field's first byte, as the tokenizer reads it ("" inside is a
+ * quote), so a stray quote (5" screen) does not hide the separators after it. NULL on
+ * ENOMEM. */
 static char *double_colon_to_us(const char *d, size_t len, size_t *out_len)
 {
     char *o = malloc(len ? len : 1);
     if (!o)
         return NULL;
     size_t n = 0;
-    bool inq = false;
+    bool inq = false, field_start = true;
     for (size_t i = 0; i < len; i++) {
-        if (d[i] == '"')
-            inq = !inq;
-        if (!inq && d[i] == ':' && i + 1 < len && d[i + 1] == ':') {
+        char c = d[i];
+        if (inq) {
+            if (c == '"' && i + 1 < len && d[i + 1] == '"')
+                o[n++] = d[i++];
+            else if (c == '"')
+                inq = false;
+            o[n++] = c;
+        } else if (c == ':' && i + 1 < len && d[i + 1] == ':') {
             o[n++] = CSV_DOUBLE_COLON;
             i++;
+            field_start = true;
         } else {
-            o[n++] = d[i];
+            inq = c == '"' && field_start;
+            field_start = c == '\n' || c == '\r';
+            o[n++] = c;
         }
     }
     *out_len = n;
