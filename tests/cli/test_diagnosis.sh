@@ -80,6 +80,9 @@ DX_EPOCHS=1 "$bin" train --images "$dir/rgb.idx" --labels "$dir/l2.idx" --out "$
 check "IDX: RGB images train a 3-channel model" grep -q '"input_shape":"3x28x28"' "$dir/rgbidx.out"
 # colour: two lesion hues of equal luma; a colour folder trains on 3 channels by itself (and
 # says so) and tells them apart, the same net on gray cannot; eval reads the model's size
+# a folder of splits (chest_xray/{train,test}/CLASS) given as --images: named, not trained on
+mkdir -p "$dir/splits" && cp -r "$dir/demo/images" "$dir/splits/train" && cp -r "$dir/demo/images" "$dir/splits/test"
+check "split folders are not classes" bash -c "'$bin' train --images '$dir/splits' --out '$dir/x.lpm' 2>&1 | grep -q 'are data splits, not classes.*splits/train'"
 "$gen" "$dir/col" 80 colour >/dev/null
 for h in red_lesion green_lesion; do mkdir -p "$dir/colte/$h"; mv "$dir/col/colour/$h/"06*.png "$dir/col/colour/$h/"07*.png "$dir/colte/$h/"; done
 DX_EPOCHS=6 "$bin" train --images "$dir/col/colour" --size 16 --out "$dir/c3.lpm" >"$dir/c3.out" 2>&1

@@ -227,6 +227,24 @@ static lp_status list_set(const char *dir, char ***classes, size_t *k, name_list
     *cls = NULL;
     memset(files, 0, sizeof *files);
     lp_status st = list_dir(dir, true, classes, k, err);
+    /* chest_xray/{train,val,test}/{NORMAL,PNEUMONIA}: the splits are not the classes */
+    static const char *const split_names[] = {"train", "training", "test", "testing", "val",
+                                              "valid", "validation", "dev"};
+    size_t splits = 0;
+    for (size_t ci = 0; ci < *k && !st; ci++)
+        for (size_t s = 0; s < sizeof split_names / sizeof *split_names; s++)
+            splits += strcasecmp((*classes)[ci], split_names[s]) == 0;
+    if (!st && *k >= 2 && splits == *k) {
+        size_t tr = 0;
+        for (size_t ci = 0; ci < *k; ci++)
+            if (strncasecmp((*classes)[ci], "train", 5) == 0)
+                tr = ci;
+        st = lp_err_set(err, LP_EINVAL,
+                        "%s: its sub-folders (%s, %s%s) are data splits, not classes: give the "
+                        "training split's folder (%s/%s) and, for validation, another split's",
+                        dir, (*classes)[0], (*classes)[1], *k > 2 ? ", ..." : "", dir,
+                        (*classes)[tr]);
+    }
     size_t cap = 0;
     for (size_t ci = 0; ci < *k && !st; ci++) {
         char sub[4096];
