@@ -4,8 +4,9 @@
  * CSV, whose quoted fields may hold the delimiter, "" and newlines (RFC 4180; a quote opens a
  * field only as its first byte). A header line without a TAB is split at the most frequent of
  * , ; | (HWU64's NLU-Evaluation-Data is ';'-separated), quoted as CSV. A file whose first line
- * starts with "__label__" is fastText's format: columns label and text. A leading UTF-8 byte-order mark is skipped; CRLF is read as LF
- * at record ends. No type inference: intent labels such as "none" or "NA" stay labels.
+ * starts with "__label__" is fastText's format: columns label and text. A leading UTF-8
+ * byte-order mark is skipped; CRLF is read as LF at record ends. No type inference: intent
+ * labels such as "none" or "NA" stay labels.
  * Invariant: every row has exactly n_cols cells (a short row is an error naming its line).
  */
 #include <stdlib.h>
@@ -155,8 +156,9 @@ static lp_status parse_fasttext(const char *data, size_t len, size_t pos, const 
     out->n_cols = 2;
     out->names = calloc(2, sizeof(char *));
     out->cells = calloc(2 * (rows + 1), sizeof(char *));
-    lp_status st = out->names && out->cells ? LP_OK
-                                             : lp_err_set(err, LP_ENOMEM, "%s: out of memory", what);
+    lp_status st = LP_OK;
+    if (!out->names || !out->cells)
+        st = lp_err_set(err, LP_ENOMEM, "%s: out of memory", what);
     if (st == LP_OK)
         st = set_cell(&out->names[0], "label", 5, what, err);
     if (st == LP_OK)

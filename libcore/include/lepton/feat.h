@@ -209,9 +209,9 @@ lp_pipeline_default_opts lp_pipeline_default_opts_default(void);
 /* An unfitted pipeline for f: integer/float/bool -> one SCALE (standard) step; categorical ->
  * ONEHOT (cardinality <= onehot_max_card) or HASH; text -> one TFIDF step per column (defaults
  * of lp_step_opts_default); datetime -> one DATETIME step. A column whose every cell is missing
- * gets no step (it carries nothing, and TFIDF could not fit on it). Excluded names that are not in f are
- * LP_ENOTFOUND (a typo would otherwise leak the target into the features). o may be NULL for
- * the defaults. */
+ * gets no step (it carries nothing, and TFIDF could not fit on it). Excluded names that are
+ * not in f are LP_ENOTFOUND (a typo would otherwise leak the target into the features). o may
+ * be NULL for the defaults. */
 lp_status lp_pipeline_default(const lp_frame *f, const lp_pipeline_default_opts *o,
                               lp_pipeline **out, lp_err *err);
 

@@ -15,8 +15,9 @@
  * physical lines (a newline inside quotes counts); without a header, columns are c1, c2, ...,
  * and so is a header's empty name (column J is cJ: the unnamed index column pandas writes).
  * A first line with "::" and neither ',' nor TAB is read with "::" as the delimiter (MovieLens
- * .dat files). In ';'-separated data a decimal comma is read as a decimal point ("12,5" is 12.5) while
- * the column is numeric; a column that turns out to be strings keeps the text as written.
+ * .dat files). In ';'-separated data a decimal comma is read as a decimal point ("12,5" is
+ * 12.5) while the column is numeric; a column that turns out to be strings keeps the text as
+ * written.
  * The input is read-only and must outlive nothing: the frame owns copies of what it keeps.
  */
 #include "data/data_internal.h"
