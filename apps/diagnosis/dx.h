@@ -123,6 +123,8 @@ const char *dx_image_model_card(const dx_image_model *m);
  * labels[j] names class j (strings owned by the model that answered). */
 /* The most classes a diagnosis model takes (image, text and tabular). */
 #define DX_MAX_CLASSES 256
+/* IDX images larger than this on a side are trained at 28x28 unless --size says otherwise */
+#define DX_IDX_MAX_SIDE 64
 
 typedef struct dx_answer {
     size_t k;

@@ -25,7 +25,8 @@
  *   verify-audit --db diagnosis.db
  * PATH is an IDX images file (with --labels; gray 08 03 or N x H x W x C 08 04) or a folder of
  * class sub-folders. Training reads a folder at 28x28, in colour (3 channels) when most of a
- * sample of its images hold colour, else gray; IDX as stored; --channels / --size override.
+ * sample of its images hold colour, else gray; IDX as stored (at 28x28 when larger than 64
+ * px on a side); --channels / --size override.
  * The model keeps its channels and size, and eval reads images with them; eval matches class
  * folders to the model's classes by name (a folder may hold some of them).
  * Environment: DX_EPOCHS, DX_ARCH, DX_THREADS, DX_EMA, DX_TTA, DX_MIXUP, DX_KEEP_LAST,
@@ -125,7 +126,8 @@ static lp_status convert_image(const uint8_t *src, size_t h, size_t w, size_t c,
 
 /* Read PATH: a folder of class sub-folders at c channels and h x w (all three required), or
  * an IDX images file with its labels, kept as stored when c, h, w are 0 (each may be given:
- * the images are converted to it). d->classes are the folder names, or "0".."k-1" for IDX
+ * the images are converted to it), except that images larger than DX_IDX_MAX_SIDE on a side
+ * are read at 28x28 when h and w are 0. d->classes are the folder names, or "0".."k-1" for IDX
  * (k one more than the largest label). */
 static lp_status load_images(const char *path, const char *labels, size_t c, size_t h, size_t w,
                              dataset *d, lp_err *err)
@@ -147,6 +149,12 @@ static lp_status load_images(const char *path, const char *labels, size_t c, siz
     lp_status st = lp_idx_read(path, labels, &x, err);
     if (st)
         return st;
+    if (!h && !w && (x.h > DX_IDX_MAX_SIDE || x.w > DX_IDX_MAX_SIDE)) {
+        /* MedMNIST+ at 128 or 224 px: a 2-core CPU trains the 28 px net, as for folders */
+        h = w = 28;
+        fprintf(stderr, "lepton-diagnosis: %s holds %zux%zu images: read at 28x28, as folders "
+                "are (--size %zux%zu keeps them)\n", path, x.h, x.w, x.h, x.w);
+    }
     d->n = x.n, d->c = c ? c : x.c, d->h = h ? h : x.h, d->w = w ? w : x.w;
     size_t dd = d->c * d->h * d->w, plane = x.h * x.w;
     d->x = lp_mallocarray(x.n, dd * sizeof *d->x);
@@ -453,7 +461,8 @@ static int cmd_train(int argc, char **argv)
         free(dcopy);
     } else {
         /* a folder: 28x28 (PneumoniaMNIST's size), gray unless most sampled images hold
-         * colour; IDX: as stored; --channels / --size override either */
+         * colour; IDX: as stored up to DX_IDX_MAX_SIDE, else 28x28; --channels / --size
+         * override either */
         struct stat sb;
         bool folder = stat(images, &sb) == 0 && S_ISDIR(sb.st_mode);
         size_t c = 0, h = folder ? 28 : 0, w = folder ? 28 : 0;

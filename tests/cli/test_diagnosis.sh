@@ -78,6 +78,11 @@ check "IDX: a label past the model's classes is named" bash -c "'$bin' eval --mo
 check "IDX: RGB images evaluate on a gray model" bash -c "'$bin' eval --model '$dir/m.lpm' --images '$dir/rgb.idx' --labels '$dir/l2.idx' --json | jq -se 'length == 1 and .[0].n == 10'"
 DX_EPOCHS=1 "$bin" train --images "$dir/rgb.idx" --labels "$dir/l2.idx" --out "$dir/rgbidx.lpm" >"$dir/rgbidx.out" 2>&1
 check "IDX: RGB images train a 3-channel model" grep -q '"input_shape":"3x28x28"' "$dir/rgbidx.out"
+# IDX images of 128 px (MedMNIST+): read at 28x28 (the folders' size), and said so
+{ printf '\0\0\x08\x03\0\0\0\x0a\0\0\0\x80\0\0\0\x80'; head -c 163840 /dev/urandom; } >"$dir/g128.idx"
+DX_EPOCHS=1 "$bin" train --images "$dir/g128.idx" --labels "$dir/l2.idx" --out "$dir/g128.lpm" >"$dir/g128.out" 2>&1
+check "IDX: 128 px images train at 28x28" grep -q '"input_shape":"1x28x28"' "$dir/g128.out"
+check "IDX: 128 px images: said so" grep -q 'holds 128x128 images: read at 28x28' "$dir/g128.out"
 # colour: two lesion hues of equal luma; a colour folder trains on 3 channels by itself (and
 # says so) and tells them apart, the same net on gray cannot; eval reads the model's size
 # a folder of splits (chest_xray/{train,test}/CLASS) given as --images: named, not trained on
