@@ -128,6 +128,7 @@ static lp_status decode_image(const app *a, const char *b64, float **x, char has
     dx_image_model_shape(a->img, &c, &h, &w);
     io.channels = c == 3 ? 3 : 1; /* gray or RGB input is converted to the model's channels */
     io.max_pixels = DX_MAX_PIXELS;
+    io.min_w = w, io.min_h = h; /* as the folder reader decodes training JPEGs */
     lp_status st = lp_image_decode(raw, raw_len, "'image'", &io, &img, err);
     lp_sha256_hex(raw, raw_len, hash);
     free(raw);

@@ -189,6 +189,22 @@ static void test_jpeg(void **state)
     for (size_t i = 0; i < 256; i++)
         assert_true(abs((int)out.px[i] - (int)g.px[i]) <= 6);
     lp_image_clear(&out);
+    /* min_w x min_h: the smallest DCT scale that covers it (16 -> 8 -> 4 for 3 x 4; 2 for 7;
+     * whole for 9), each pixel the mean of the block it stands for */
+    lp_image_opts so = lp_image_opts_default();
+    const size_t want[][3] = {{3, 4, 4}, {7, 7, 8}, {9, 2, 16}};
+    for (size_t t = 0; t < 3; t++) {
+        so.min_w = want[t][0], so.min_h = want[t][1];
+        assert_int_equal(lp_image_decode(j, jl, "g.jpg", &so, &out, &err), LP_OK);
+        assert_int_equal(out.w, want[t][2]);
+        size_t s = 16 / out.w;
+        double mean = 0;
+        for (size_t y = 0; y < s; y++)
+            for (size_t x = 0; x < s; x++)
+                mean += g.px[y * 16 + x];
+        assert_true(fabs(out.px[0] - mean / (double)(s * s)) <= 6);
+        lp_image_clear(&out);
+    }
     for (size_t cut = 2; cut < jl; cut += jl / 9) {
         assert_int_equal(lp_image_decode(j, cut, "cut.jpg", NULL, &out, &err), LP_EFORMAT);
         assert_non_null(strstr(err.msg, "cut.jpg"));

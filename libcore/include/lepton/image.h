@@ -32,7 +32,12 @@ typedef struct lp_image {
 
 typedef struct lp_image_opts {
     int channels;      /* 0 keep, 1 gray, 3 RGB (default 0) */
-    size_t max_pixels; /* w * h limit, >= 1 (default LP_IMAGE_MAX_PIXELS_DEFAULT) */
+    size_t max_pixels; /* w * h limit, >= 1 (default LP_IMAGE_MAX_PIXELS_DEFAULT), checked on
+                          the stored size */
+    size_t min_w, min_h; /* when both > 0, a JPEG may decode at 1/2, 1/4 or 1/8 of its size
+                            (libjpeg's DCT scaling, which averages the pixels it drops) while
+                            it stays at least min_w x min_h: for a caller that resizes it to
+                            about that size anyway. PNG always decodes whole. Default 0 */
 } lp_image_opts;
 
 lp_image_opts lp_image_opts_default(void);

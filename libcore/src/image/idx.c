@@ -323,6 +323,7 @@ lp_status lp_image_set_read_folder(const char *dir, size_t channels, size_t h, s
     memset(out, 0, sizeof *out);
     lp_image_opts opts = o ? *o : lp_image_opts_default();
     opts.channels = (int)channels;
+    opts.min_w = w, opts.min_h = h; /* a big JPEG decodes at a DCT scale near the target */
     char **classes = NULL;
     size_t k = 0;
     name_list files;

@@ -18,7 +18,7 @@
 
 lp_image_opts lp_image_opts_default(void)
 {
-    lp_image_opts o = {0, LP_IMAGE_MAX_PIXELS_DEFAULT};
+    lp_image_opts o = {0, LP_IMAGE_MAX_PIXELS_DEFAULT, 0, 0};
     return o;
 }
 
@@ -164,7 +164,15 @@ static lp_status decode_jpeg(const void *data, size_t len, const char *what,
     bool colour = cmyk || cinfo.num_components >= 3;
     size_t c = o->channels ? (size_t)o->channels : colour ? 3 : 1;
     cinfo.out_color_space = cmyk ? JCS_CMYK : c == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    if (o->min_w && o->min_h) /* the smallest DCT scale that still covers min_w x min_h */
+        for (unsigned denom = 8; denom >= 2; denom /= 2)
+            if ((w + denom - 1) / denom >= o->min_w && (h + denom - 1) / denom >= o->min_h) {
+                cinfo.scale_num = 1;
+                cinfo.scale_denom = denom;
+                break;
+            }
     jpeg_start_decompress(&cinfo);
+    w = cinfo.output_width, h = cinfo.output_height;
     size_t oc = cmyk ? 4 : c;
     if ((size_t)cinfo.output_components != oc) {
         jpeg_destroy_decompress(&cinfo);
