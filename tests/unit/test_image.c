@@ -384,6 +384,12 @@ static void test_folder(void **state)
     lp_test_write(path, "\x89PNG\r\n\x1a\n garbage", 17);
     assert_int_equal(lp_image_set_read_folder(root, 1, 4, 4, NULL, &s, &err), LP_EFORMAT);
     assert_non_null(strstr(err.msg, "9.png"));
+    /* two corrupt files (decoded in parallel): the first in reading order is the one named */
+    snprintf(path, sizeof path, "%s/benign/zz.png", root);
+    lp_test_write(path, "\x89PNG\r\n\x1a\n garbage", 17);
+    assert_int_equal(lp_image_set_read_folder(root, 1, 4, 4, NULL, &s, &err), LP_EFORMAT);
+    assert_non_null(strstr(err.msg, "zz.png"));
+    assert_null(s.x);
     assert_int_equal(lp_image_set_read_folder("/nonexistent/dir", 1, 4, 4, NULL, &s, &err),
                      LP_ENOTFOUND);
     free(root);

@@ -340,18 +340,41 @@ lp_status lp_image_set_read_folder(const char *dir, size_t channels, size_t h, s
     out->y = st || !files.n ? NULL : lp_mallocarray(files.n, sizeof *out->y);
     if (!st && files.n && (!out->x || !out->y))
         st = lp_err_set(err, LP_ENOMEM, "%s: out of memory for %zu images", dir, files.n);
-    for (size_t f = 0; f < files.n && !st; f++) {
-        lp_image img, rs;
-        st = lp_image_read(files.v[f], &opts, &img, err);
-        if (st)
-            break;
-        st = lp_image_resize(&img, w, h, &rs, err);
-        lp_image_clear(&img);
-        if (st)
-            break;
-        lp_image_to_chw(&rs, out->x + out->n * d);
-        out->y[out->n++] = cls[f];
-        lp_image_clear(&rs);
+    /* files decode in parallel (each its own libpng / libjpeg state); every file is tried, so
+     * the error reported is the first failing file's in reading order, as one by one */
+    size_t bad = SIZE_MAX;
+    lp_err bad_err;
+    lp_err_clear(&bad_err);
+    if (!st) {
+#pragma omp parallel for schedule(dynamic, 8)
+        for (long f = 0; f < (long)files.n; f++) {
+            lp_image img, rs;
+            lp_err e;
+            lp_err_clear(&e);
+            lp_status s = lp_image_read(files.v[f], &opts, &img, &e);
+            if (!s) {
+                s = lp_image_resize(&img, w, h, &rs, &e);
+                lp_image_clear(&img);
+            }
+            if (!s) {
+                lp_image_to_chw(&rs, out->x + (size_t)f * d);
+                out->y[f] = cls[f];
+                lp_image_clear(&rs);
+            } else {
+#pragma omp critical(lp_image_folder_err)
+                if ((size_t)f < bad) {
+                    bad = (size_t)f;
+                    bad_err = e;
+                }
+            }
+        }
+        if (bad != SIZE_MAX) {
+            st = bad_err.status;
+            if (err)
+                *err = bad_err;
+        } else {
+            out->n = files.n;
+        }
     }
     free_names(files.v, files.n);
     free(cls);
