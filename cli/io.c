@@ -34,37 +34,22 @@ lp_status cli_read_frame(const char *path, const cli_read *r, lp_frame **out, lp
     return st ? st : lp_frame_read(path, &o, out, err);
 }
 
-static lp_status read_named(const char *path, const cli_read *r, const char *name,
-                            lp_csv_opts *o, lp_frame **out, lp_err *err)
-{
-    lp_status st = read_opts(r, o, err);
-    bool headerless = false;
-    if (!st) /* a file without a header line read by position when name is not on it */
-        st = lp_frame_read_sniff_header(path, o, &name, 1, out, &headerless, err);
-    if (headerless)
-        o->header = false;
-    return st;
-}
-
 lp_status cli_read_named(const char *path, const cli_read *r, const char *name, lp_frame **out,
                          lp_err *err)
 {
     lp_csv_opts o;
-    return read_named(path, r, name, &o, out, err);
+    lp_status st = read_opts(r, &o, err);
+    return st ? st : lp_frame_read_labelled(path, &o, &name, 1, NULL, out, err);
 }
 
 lp_status cli_read_labelled(const char *path, const cli_read *r, const char *label,
                             lp_frame **out, lp_err *err)
 {
     lp_csv_opts o;
-    lp_status st = read_named(path, r, label, &o, out, err);
-    if (!st && !r->missing) /* a --missing list given says what is missing, labels included */
-        st = lp_frame_reread_label(path, &o, label, out, err);
-    if (st) {
-        lp_frame_free(*out);
-        *out = NULL;
-    }
-    return st;
+    lp_status st = read_opts(r, &o, err);
+    /* a --missing list given says what is missing, labels included */
+    return st ? st
+              : lp_frame_read_labelled(path, &o, &label, 1, r->missing ? NULL : label, out, err);
 }
 
 lp_status cli_save_blob(const char *kind, const lp_buf *blob, const char *path, lp_err *err)

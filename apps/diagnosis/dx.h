@@ -218,7 +218,8 @@ typedef struct dx_text_model dx_text_model;
  * valid_frac of the rows (stratified, seeded) is held out to choose C (o->text_c 0), fit the
  * temperature and thresholds and measure the validation metrics, and the final model is refit
  * on every row with that C (o->text_refit). Rows with a missing label are skipped; a missing
- * text is the empty text. More than DX_MAX_CLASSES classes or fewer than 2 is LP_EINVAL. *out is new. */
+ * text is the empty text. More than DX_MAX_CLASSES classes or fewer than 2 is LP_EINVAL. *out
+ * is new. */
 lp_status dx_text_train(const char *path, const char *valid_path, const char *text_col,
                         const char *label_col, const dx_train_opts *o, dx_text_model **out,
                         lp_err *err);
@@ -315,7 +316,8 @@ lp_status dx_audit_verify(const char *path, size_t *n_rows, lp_err *err);
  * Calibration: a temperature (p_c proportional to p_c^(1/T), i.e. softmax(log p / T)) fitted
  * by likelihood on the out-of-fold probabilities at that C, with their ECE before and after;
  * abstention below o->abstain_p of calibrated top probability. Saved with the model as its
- * "dx.tabular" section. Classification with 2..DX_MAX_CLASSES classes is calibrated; otherwise T = 1. */
+ * "dx.tabular" section. Classification with 2..DX_MAX_CLASSES classes is calibrated; otherwise
+ * T = 1. */
 typedef struct dx_tabular_info {
     double C, cv_accuracy;       /* the chosen C and its mean fold accuracy */
     double T;                    /* temperature in [DX_T_MIN, DX_T_MAX] (1: none) */
@@ -324,9 +326,6 @@ typedef struct dx_tabular_info {
     char dropped[512];           /* the columns left out, comma-separated ("" none) */
 } dx_tabular_info;
 
-/* Read a labelled table: a file without a header line by position (lp_frame_read_sniff_header)
- * and the label's missing-value tokens ("None") as class names (lp_frame_reread_label). */
-lp_status dx_tabular_read(const char *path, const char *label, lp_frame **f, lp_err *err);
 /* *info gets what was chosen and fitted. *out is new. LP_ENOTFOUND naming a drop column the
  * file lacks; LP_EINVAL naming the file for fewer than 10 rows, a label with more than
  * DX_MAX_CLASSES distinct values (a numeric target: this is a classifier) or a class with a

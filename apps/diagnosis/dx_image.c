@@ -23,9 +23,10 @@
  * as one view; a newer format is refused with LP_EVERSION),
  * "dx.nn" (lp_nn_save), "dx.ood" (f32: mu (F), var (F)), "dx.pix" (f32: the pixel gate's
  * accepted ranges of an input's pixel mean and spread; optional), and "dx.drift"
- * (lp_drift_save: the monitor's reference, top probability and OOD distance of the validation rows; optional, as
- * models saved before it have none). "dx.class_prior" (optional, absent before it existed) is
- * the class mix the probabilities are calibrated to: the validation split's, each count + 0.5.
+ * (lp_drift_save: the monitor's reference, top probability and OOD distance of the validation
+ * rows; optional, as models saved before it have none). "dx.class_prior" (optional, absent
+ * before it existed) is the class mix the probabilities are calibrated to: the validation
+ * split's, each count + 0.5.
  *
  * Prevalence (label shift): a site whose patients have another class mix than the training
  * data sets it (dx_image_model_set_prevalence); predictions are then re-weighted from the

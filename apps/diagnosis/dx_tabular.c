@@ -222,8 +222,9 @@ void dx_tabular_apply(const dx_tabular_info *info, double *p, size_t n, size_t k
 
 /* Folds stratified by the label (sklearn's StratifiedKFold, as its LogisticRegressionCV uses
  * for classifiers): each fold keeps the class mix, so the fold accuracies that choose C vary
- * less. A missing label is a group of its own. LP_EINVAL for a label with more than DX_MAX_CLASSES (256)
- * distinct values or a class with one row (a numeric target, an id), naming it. */
+ * less. A missing label is a group of its own. LP_EINVAL for a label with more than
+ * DX_MAX_CLASSES (256) distinct values or a class with one row (a numeric target, an id),
+ * naming it. */
 static lp_status make_folds(const lp_frame *f, size_t jl, size_t n, uint64_t seed, int32_t *fold,
                             lp_err *err)
 {
@@ -343,22 +344,6 @@ static lp_status drop_columns(const lp_frame *f, const char *label, const char *
     return LP_OK;
 }
 
-lp_status dx_tabular_read(const char *path, const char *label, lp_frame **f, lp_err *err)
-{
-    const char *want[] = {label};
-    bool headerless;
-    lp_status st = lp_frame_read_sniff_header(path, NULL, want, 1, f, &headerless, err);
-    lp_csv_opts o = lp_csv_opts_default();
-    o.header = !headerless;
-    if (!st)
-        st = lp_frame_reread_label(path, &o, label, f, err);
-    if (st) {
-        lp_frame_free(*f);
-        *f = NULL;
-    }
-    return st;
-}
-
 lp_status dx_tabular_train(const char *path, const char *valid_path, const char *label,
                            const dx_train_opts *o, lp_model **out, dx_tabular_info *info,
                            lp_err *err)
@@ -367,9 +352,10 @@ lp_status dx_tabular_train(const char *path, const char *valid_path, const char 
     *info = (dx_tabular_info){.C = NAN, .cv_accuracy = NAN, .T = 1, .ece_before = NAN,
                               .ece_after = NAN, .abstain_p = o->abstain_p};
     lp_frame *f = NULL, *va = NULL;
-    lp_status st = dx_tabular_read(path, label, &f, err);
+    /* a file without a header line by position; a class named "None" is a class */
+    lp_status st = lp_frame_read_labelled(path, NULL, &label, 1, label, &f, err);
     if (!st && valid_path)
-        st = dx_tabular_read(valid_path, label, &va, err);
+        st = lp_frame_read_labelled(valid_path, NULL, &label, 1, label, &va, err);
     size_t n = st ? 0 : lp_frame_nrows(f), j;
     if (!st)
         st = lp_frame_require(f, label, path, &j, err);

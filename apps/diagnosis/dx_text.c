@@ -427,13 +427,10 @@ static lp_status rows_read(const char *path, const char *text_col, const char *l
     memset(r, 0, sizeof *r);
     lp_frame *f = NULL;
     size_t jt, jl;
+    /* a file without a header line read with --text-col c2 --label-col c1; a class named
+     * "None" is a class */
     const char *want[] = {text_col, label_col};
-    bool headerless; /* a file without a header line, read with --text-col c2 --label-col c1 */
-    lp_status st = lp_frame_read_sniff_header(path, NULL, want, 2, &f, &headerless, err);
-    lp_csv_opts o = lp_csv_opts_default();
-    o.header = !headerless;
-    if (!st) /* a class named "None" is a class */
-        st = lp_frame_reread_label(path, &o, label_col, &f, err);
+    lp_status st = lp_frame_read_labelled(path, NULL, want, 2, label_col, &f, err);
     if (!st)
         st = lp_frame_require(f, text_col, path, &jt, err);
     if (!st)

@@ -338,8 +338,9 @@ static lp_status eval_frame(const char *model, const char *file, lp_err *err)
         if (st == LP_ENOTFOUND)
             st = LP_OK;
     }
-    if (!st)
-        st = dx_tabular_read(file, lp_model_label(m), &f, err);
+    const char *label = st ? NULL : lp_model_label(m);
+    if (!st) /* read as training read it */
+        st = lp_frame_read_labelled(file, NULL, &label, 1, label, &f, err);
     lp_eval ev;
     if (!st)
         st = lp_model_evaluate(m, f, &ev, err);

@@ -153,6 +153,12 @@ enum {
     FRAUD_LABEL_VALUE        /* numeric label with a given positive value */
 };
 
+/* Read a CSV/TSV/JSONL of transactions (lp_frame_read_labelled): one without a header line is
+ * read with columns c1, c2, ... when the label or time column named (NULL or "": none) is not
+ * on its first line (`--label c31`). Used by train, eval, backtest and serve --history alike. */
+lp_status fraud_read_transactions(const char *path, const char *label, const char *time_col,
+                                  lp_frame **out, lp_err *err);
+
 /* Bind the columns the options need (id_col may be NULL: row numbers are the ids; label may be
  * NULL; a text label is bound as fraud_frame_bind_label with positive NULL; a text field's
  * column may be of any type: its cells are read as text). LP_ENOTFOUND naming a missing column,

@@ -298,6 +298,13 @@ static bool word_in(const char *s, const char *const *list)
     return false;
 }
 
+lp_status fraud_read_transactions(const char *path, const char *label, const char *time_col,
+                                  lp_frame **out, lp_err *err)
+{
+    const char *want[] = {label && *label ? label : NULL, time_col && *time_col ? time_col : NULL};
+    return lp_frame_read_labelled(path, NULL, want, 2, NULL, out, err);
+}
+
 lp_status fraud_frame_bind_label(const lp_frame *f, const char *label, const char *positive,
                                  fraud_frame_map *map, char *used, lp_err *err)
 {

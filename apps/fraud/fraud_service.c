@@ -1292,13 +1292,9 @@ int fraud_main_serve(const char *model, const char *host, unsigned port, const c
         fraud_scorer_free(sc);
     if (!st && rules)
         st = install_rules_file(svc, rules, &err);
-    if (!st && history) { /* read as eval and backtest read it (a file without a header line) */
+    if (!st && history) { /* read as eval and backtest read it */
         const fraud_config *cf = fraud_scorer_config(svc->sc);
-        const char *want[] = {cf->label[0] ? cf->label : NULL,
-                              cf->time_col[0] ? cf->time_col : NULL};
-        bool headerless;
-        st = lp_frame_read_sniff_header(history, NULL, want, 2, &svc->history, &headerless,
-                                        &err);
+        st = fraud_read_transactions(history, cf->label, cf->time_col, &svc->history, &err);
     }
     if (st) {
         fprintf(stderr, "lepton-fraud serve: %s\n", lp_err_text(&err));

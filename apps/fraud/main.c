@@ -116,18 +116,6 @@ static int fail(const char *what, const lp_err *err)
     return 1;
 }
 
-/* A CSV/TSV/JSONL of transactions; one without a header line (its first line reads as data)
- * is read with columns c1, c2, ... when the label or time column named is not among the first
- * line's words (`--label c31`). */
-static lp_status read_data(const char *path, const char *label, const char *time_col,
-                           lp_frame **f, lp_err *err)
-{
-    lp_csv_opts co = lp_csv_opts_default();
-    const char *want[] = {label && *label ? label : NULL, time_col && *time_col ? time_col : NULL};
-    bool headerless;
-    return lp_frame_read_sniff_header(path, &co, want, 2, f, &headerless, err);
-}
-
 static int cmd_train(const args *a, const fraud_config *from, const char *from_model)
 {
     static const char *const known[] = {"data", "label", "time-col", "entity-cols",
@@ -229,7 +217,7 @@ static int cmd_train(const args *a, const fraud_config *from, const char *from_m
     lp_model *m = NULL;
     fraud_train_report rep;
     rep.notes[0] = 0;
-    lp_status st = read_data(data, o.label, o.time_col, &f, &err);
+    lp_status st = fraud_read_transactions(data, o.label, o.time_col, &f, &err);
     if (!st)
         st = fraud_train(f, &o, &rep, &m, &err);
     for (char *line = rep.notes, *nl; *line; line = nl + 1) {
@@ -278,9 +266,9 @@ static int cmd_eval(const args *a)
     lp_status st = load_scorer(mp, &sc, &err);
     const fraud_config *cf = st ? NULL : fraud_scorer_config(sc);
     if (!st && hist)
-        st = read_data(hist, cf->label, cf->time_col, &h, &err);
+        st = fraud_read_transactions(hist, cf->label, cf->time_col, &h, &err);
     if (!st)
-        st = read_data(data, cf->label, cf->time_col, &t, &err);
+        st = fraud_read_transactions(data, cf->label, cf->time_col, &t, &err);
     if (!st)
         st = fraud_evaluate(sc, h, t, &ev, &err);
     lp_frame_free(h);
@@ -334,7 +322,7 @@ static int cmd_backtest(const args *a)
     }
     if (!st) {
         const fraud_config *cf = fraud_scorer_config(sc);
-        st = read_data(data, cf->label, cf->time_col, &f, &err);
+        st = fraud_read_transactions(data, cf->label, cf->time_col, &f, &err);
     }
     if (!st)
         st = fraud_backtest(sc, rs, f, &js, &err);

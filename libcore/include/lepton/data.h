@@ -242,6 +242,11 @@ lp_status lp_frame_read_sniff_header(const char *path, const lp_csv_opts *opts,
  * left as read. */
 lp_status lp_frame_reread_label(const char *path, const lp_csv_opts *opts, const char *col,
                                 lp_frame **f, lp_err *err);
+/* The reading of a labelled table: lp_frame_read_sniff_header, then lp_frame_reread_label for
+ * label (NULL: none) with the header setting the first step settled on. *out is NULL on error. */
+lp_status lp_frame_read_labelled(const char *path, const lp_csv_opts *opts,
+                                 const char *const *want, size_t n_want, const char *label,
+                                 lp_frame **out, lp_err *err);
 /* Whether the first row of a frame read without a header is data rather than column names,
  * by the vote of Python's csv.Sniffer.has_header over the first 200 rows: a column whose later
  * rows are all numbers votes "names" unless its first cell is a number too; a string column

@@ -316,6 +316,24 @@ lp_status lp_frame_reread_label(const char *path, const lp_csv_opts *opts, const
     return LP_OK;
 }
 
+lp_status lp_frame_read_labelled(const char *path, const lp_csv_opts *opts,
+                                 const char *const *want, size_t n_want, const char *label,
+                                 lp_frame **out, lp_err *err)
+{
+    bool headerless;
+    lp_status st = lp_frame_read_sniff_header(path, opts, want, n_want, out, &headerless, err);
+    lp_csv_opts o = opts ? *opts : lp_csv_opts_default();
+    if (headerless)
+        o.header = false;
+    if (!st && label)
+        st = lp_frame_reread_label(path, &o, label, out, err);
+    if (st) {
+        lp_frame_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
 lp_status lp_frame_write(const lp_frame *f, const char *path, lp_err *err)
 {
     if (ends_with(path, ".jsonl") || ends_with(path, ".ndjson"))
