@@ -30,6 +30,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 fraud_train_opts fraud_train_opts_default(void)
 {
@@ -298,6 +299,42 @@ static bool named(const lp_column *c, const fraud_train_opts *o)
     return skip;
 }
 
+/* Names of features this app derives whatever the file holds (fraud_feature_names); a column of
+ * the same name cannot be a feature as well. */
+static bool derived_name(const char *name)
+{
+    return !strcmp(name, "amount") || !strcmp(name, "hour") || !strcmp(name, "weekday") ||
+           strchr(name, ':');
+}
+
+/* Without --amount-col, the one numeric column called "amount" (any case), else the one called
+ * like a transaction amount in public fraud data (Sparkov's amt, IEEE-CIS' TransactionAmt,
+ * the handbook's tx_amount), is the amount: NULL when there is none or more than one. */
+static const char *guess_amount(const lp_frame *f, const fraud_train_opts *o)
+{
+    static const char *const tiers[2][8] = {
+        {"amount", NULL},
+        {"amt", "tx_amount", "txn_amount", "trans_amount", "transaction_amount",
+         "transactionamt", "amount_usd", NULL}};
+    for (int t = 0; t < 2; t++) {
+        const char *hit = NULL;
+        size_t n_hit = 0;
+        for (size_t j = 0; j < lp_frame_ncols(f); j++) {
+            const lp_column *c = lp_frame_col(f, j);
+            if (!is_feature(c) || named(c, o))
+                continue;
+            for (size_t k = 0; tiers[t][k]; k++)
+                if (!strcasecmp(c->name, tiers[t][k])) {
+                    hit = c->name;
+                    n_hit++;
+                }
+        }
+        if (n_hit)
+            return n_hit == 1 ? hit : NULL;
+    }
+    return NULL;
+}
+
 /* Append "'name' (why)" to a list of columns in buf (a comma before all but the first). */
 static void list_col(char *buf, size_t cap, size_t *used, size_t *count, const char *fmt, ...)
 {
@@ -377,6 +414,15 @@ static lp_status pick_extras(const lp_frame *f, const fraud_train_opts *o, fraud
         const lp_column *c = lp_frame_col(f, j);
         if (named(c, o))
             continue;
+        if (derived_name(c->name))
+            return lp_err_set(err, LP_EINVAL,
+                              "train: column '%s' has the name of a feature lepton-fraud derives "
+                              "(amount, hour, weekday, ENTITY:...)%s: leave it out with "
+                              "--drop-cols %s%s",
+                              c->name, !strcmp(c->name, "amount") ? " and of the request's "
+                              "amount field" : "", c->name,
+                              !strcmp(c->name, "amount") ? ", or make it the --amount-col"
+                                                         : ", or rename it");
         if (is_feature(c)) {
             n_num++;
             continue;
@@ -533,6 +579,12 @@ lp_status fraud_train(const lp_frame *train, const fraud_train_opts *o, fraud_tr
                           FRAUD_MAX_ENTITIES);
     for (size_t e = 0; fo->velocity && e < o->n_entity; e++)
         snprintf(fo->entity[fo->n_entities++], sizeof fo->entity[0], "%s", o->entity_cols[e]);
+    fraud_train_opts with_amount = *o;
+    if (!o->amount_col && (with_amount.amount_col = guess_amount(train, o))) {
+        note(rep, "the column '%s' is the transaction amount (as --amount-col %s)",
+             with_amount.amount_col, with_amount.amount_col);
+        o = &with_amount;
+    }
     lp_status st = pick_extras(train, o, fo, rep, err);
     fo->time_unit_s = time_unit(train, o, rep);
     if (!st)

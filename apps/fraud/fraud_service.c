@@ -232,6 +232,11 @@ static lp_status tx_from_json(const fraud_config *c, const cJSON *j, double now,
         tx->amount = v->valuedouble;
     }
     v = member2(j, "time", c->time_col);
+    /* a model without a time column whose training file had a numeric column "time" (say,
+     * seconds since the first row) reads it as that feature only, not as a clock */
+    for (size_t k = 0; v && !c->time_col[0] && k < c->feat.n_extra; k++)
+        if (!strcmp(c->feat.extra[k], "time"))
+            v = NULL;
     if (v) {
         if (!fraud_parse_time(v, &tx->time))
             return lp_err_set(err, LP_EINVAL, "field 'time': expected ISO-8601 "

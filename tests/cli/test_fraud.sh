@@ -6,7 +6,7 @@
 # bad data and bad rules exit 1 with one line naming the problem. Then the same data reshaped
 # as unseen data sets come: no id column, ids numbered per file, a short span, hour steps,
 # epoch milliseconds, text labels, text feature columns (low-cardinality ones as features, one
-# carrying the fraud signal), wide tables.
+# carrying the fraud signal), columns called amount, hour or time, wide tables.
 set -u
 bin="${LEPTON_BIN:?LEPTON_BIN must point at the bin directory of the build}/lepton-fraud"
 data="${LEPTON_SOURCE_DIR:?}/data/fraud/transactions.csv"
@@ -239,6 +239,41 @@ cut -d, -f1-7 "$dir/cat_te.csv" >"$dir/cat_none.csv"
 out=$("$bin" eval --model "$dir/cat.lpm" --data "$dir/cat_none.csv" --json 2>&1); rc=$?
 check "category column missing at eval: exit 1" test "$rc" -eq 1
 check "category column missing at eval: named" grep -q "category" <<<"$out"
+
+# a column called "amount" (PaySim) or "amt" (Sparkov) is the amount without --amount-col; a
+# column named like a derived feature (hour) is refused, naming --drop-cols
+awk -F, -v OFS=, 'NR == 1 { print "step,amount,isFraud"; next } { print int((NR - 2) / 30), $5, $6 }' \
+  "$dir/train.csv" >"$dir/ps.csv"
+out=$("$bin" train --data "$dir/ps.csv" --label isFraud --param n_rounds=20 --out "$dir/ps.lpm" 2>&1)
+rc=$?
+check "column amount: train exit 0" test "$rc" -eq 0
+check "column amount: taken as the amount" \
+  grep -q "the column 'amount' is the transaction amount (as --amount-col amount)" <<<"$out"
+out=$("$bin" eval --model "$dir/ps.lpm" --data "$dir/ps.csv" --json 2>/dev/null); rc=$?
+check "column amount: eval exit 0" test "$rc" -eq 0 -a "$(num n "$out")" -gt 0
+sed '1s/step/hour/' "$dir/ps.csv" >"$dir/hour.csv"
+out=$("$bin" train --data "$dir/hour.csv" --label isFraud --out "$dir/h.lpm" 2>&1); rc=$?
+check "column hour: exit 1" test "$rc" -eq 1
+check "column hour: named with the fix" grep -q "column 'hour' has the name of a feature.*--drop-cols hour" <<<"$out"
+out=$("$bin" train --data "$dir/hour.csv" --label isFraud --drop-cols hour --param n_rounds=5 \
+      --out "$dir/h.lpm" 2>&1); rc=$?
+check "column hour dropped: train exit 0" test "$rc" -eq 0
+# a numeric column "time" that is not --time-col (creditcard.csv's seconds since the first row)
+# is a feature: the service reads a request's "time" as that, not as a clock to check
+if command -v curl >/dev/null; then
+  sed '1s/step/time/' "$dir/ps.csv" >"$dir/tf.csv"
+  "$bin" train --data "$dir/tf.csv" --label isFraud --param n_rounds=5 --out "$dir/tf.lpm" \
+    >/dev/null 2>&1
+  LEPTON_LOG=info "$bin" serve --model "$dir/tf.lpm" --port 0 --db "$dir/tf.db" >/dev/null \
+    2>"$dir/tf.err" &
+  pid=$!
+  for _ in $(seq 300); do grep -q "listening on http" "$dir/tf.err" 2>/dev/null && break; sleep 0.1; done
+  port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$dir/tf.err")
+  out=$(curl -s -X POST "http://127.0.0.1:$port/v1/score" \
+        -d '{"transaction_id":"t1","time":4102444800000,"amount":12.5}')
+  check "feature time: scored, not refused as a future clock" grep -q '"score":' <<<"$out"
+  kill "$pid"; wait "$pid" 2>/dev/null
+fi
 
 # wide tables: 70 numeric columns train; over the limit the error counts them
 wide() { awk -v m="$1" 'BEGIN { srand(1); printf "y"; for (j = 0; j < m; j++) printf ",f%d", j
