@@ -758,12 +758,16 @@ lp_status fraud_train(const lp_frame *train, const fraud_train_opts *o, fraud_tr
     if (o->kind == LP_MODEL_KIND_GBDT) {
         /* Shallow trees: TreeSHAP runs on every request and costs O(T L D^2); on the
          * handbook data depth 4 / 150 rounds matched 300 rounds of 15-leaf unbounded-depth
-         * trees in validation AUPRC (0.783 both) at a fraction of the explanation cost. */
+         * trees in validation AUPRC (0.783 both) at a fraction of the explanation cost.
+         * min_child_weight 1 (XGBoost's default, against libcore's 1e-3): with 1% fraud a
+         * leaf of a few genuine rows has a hessian near 0 and an extreme value; bench/RESULTS.md
+         * "fraud on look-alike data". */
         static const char *const defs[][2] = {{"n_rounds", "150"}, {"learning_rate", "0.2"},
                                               {"max_leaves", "15"}, {"max_depth", "4"},
                                               {"early_stopping_rounds", "50"},
+                                              {"min_child_weight", "1"},
                                               {"task", "classification"}};
-        for (size_t i = 0; i < 6 && !st; i++)
+        for (size_t i = 0; i < sizeof defs / sizeof defs[0] && !st; i++)
             if (!lp_params_get(params, defs[i][0]))
                 st = lp_params_set(params, defs[i][0], defs[i][1], err);
     }
