@@ -21,7 +21,7 @@
 typedef struct dx_train_opts {
     const char *arch;    /* nn arch (default "conv32bn,pool,conv64bn,pool,conv128bn,pool,fc128") */
     const char *augment; /* default "shift=2,rotate=10,brightness=0.1" */
-    int epochs;          /* default 12 */
+    int epochs;          /* 0 (default): 12, fewer on a large training set (dx_image_epochs) */
     int batch_size;      /* default 64 */
     double lr;           /* default 2e-3 (AdamW, cosine to 0) */
     double weight_decay; /* default 1e-4 */
@@ -102,6 +102,9 @@ lp_status dx_fit_temperature(const float *z, int V, const int32_t *y, size_t n, 
  * out. Fits the network, a temperature on the validation logits (ECE before and after kept
  * for the model card), per-feature mean and variance of the penultimate features of the
  * training rows, and the OOD threshold. classes (k names) are copied. *out is new. */
+/* Epochs of image training: o->epochs when set, else 12 up to 10,000 training images and,
+ * above that, as many as make about 120,000 image passes (3 at the least). */
+int dx_image_epochs(const dx_train_opts *o, size_t n_train);
 lp_status dx_image_train(const float *X, const int32_t *y, size_t n, const float *X_valid,
                          const int32_t *y_valid, size_t n_valid, size_t c, size_t h, size_t w,
                          const char *const *classes, size_t k, const dx_train_opts *o,
@@ -118,6 +121,8 @@ const char *dx_image_model_version(const dx_image_model *m);
 /* The model card as JSON text (training data summary, validation metrics, calibration,
  * intended use, limits); owned by m. */
 const char *dx_image_model_card(const dx_image_model *m);
+/* Epochs the model was trained for. */
+int dx_image_model_epochs(const dx_image_model *m);
 
 /* One answer. probs are calibrated (softmax(z / T)); order ranks classes by probability;
  * labels[j] names class j (strings owned by the model that answered). */

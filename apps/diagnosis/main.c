@@ -52,7 +52,7 @@
 
 static const char *USAGE =
     "usage: lepton-diagnosis train (--images PATH [--labels IDX] [--channels 1|3] [--size N|WxH]"
-    " | --text FILE [--text-col text]"
+    " [--epochs N] | --text FILE [--text-col text]"
     " [--label-col label] [--encoder ENC.lpm [--finetune head|lora|full [--ft-epochs N]"
     " [--ft-steps N]]] | --tabular FILE --label COL [--drop-cols A,B])"
     " [--valid PATH [--valid-labels IDX]] --out MODEL.lpm [--device auto|cpu|cuda]\n"
@@ -230,10 +230,21 @@ static lp_status map_classes(dataset *d, const char *path, const char *const *na
     return LP_OK;
 }
 
-/* --channels 1|3 and --size N|WxH of train --images into *c, *h, *w (unchanged when absent).
- * The exit status of a usage error, or -1. */
-static int image_flags(int argc, char **argv, size_t *c, size_t *h, size_t *w)
+/* --channels 1|3, --size N|WxH and --epochs N of train --images into *c, *h, *w, *epochs
+ * (unchanged when absent). The exit status of a usage error, or -1. */
+static int image_flags(int argc, char **argv, size_t *c, size_t *h, size_t *w, int *epochs)
 {
+    const char *ep = flag(argc, argv, "--epochs");
+    if (ep) {
+        char *end;
+        long e = strtol(ep, &end, 10);
+        if (end == ep || *end || e < 1 || e > 1000) {
+            fprintf(stderr, "lepton-diagnosis train: --epochs %s: expected a whole number in "
+                    "1..1000\n", ep);
+            return 2;
+        }
+        *epochs = (int)e;
+    }
     const char *ch = flag(argc, argv, "--channels"), *sz = flag(argc, argv, "--size");
     if (ch) {
         if (strcmp(ch, "1") && strcmp(ch, "3")) {
@@ -467,7 +478,8 @@ static int cmd_train(int argc, char **argv)
         struct stat sb;
         bool folder = stat(images, &sb) == 0 && S_ISDIR(sb.st_mode);
         size_t c = 0, h = folder ? 28 : 0, w = folder ? 28 : 0;
-        int rc = image_flags(argc, argv, &c, &h, &w);
+        dx_train_opts o = train_opts_from_env();
+        int rc = image_flags(argc, argv, &c, &h, &w, &o.epochs);
         if (rc >= 0)
             return rc;
         st = LP_OK;
@@ -491,7 +503,6 @@ static int cmd_train(int argc, char **argv)
         if (!st && vp)
             st = map_classes(&va, vp, (const char *const *)tr.classes, tr.k, images, &err);
         dx_image_model *m = NULL;
-        dx_train_opts o = train_opts_from_env();
         if (!st)
             st = eh_device("lepton-diagnosis train", flag(argc, argv, "--device"), &o.device,
                            &err);
@@ -502,9 +513,13 @@ static int cmd_train(int argc, char **argv)
         if (!st)
             st = dx_image_model_save(m, out, &err);
         if (!st)
-            printf("trained %s on %zu images (%zux%zu, %zu channel%s) in %.1f s -> %s\n%s\n",
+            printf("trained %s on %zu images (%zux%zu, %zu channel%s) in %.1f s, %d epoch%s%s "
+                   "-> %s\n%s\n",
                    dx_image_model_version(m), tr.n, tr.w, tr.h, tr.c, tr.c == 1 ? "" : "s",
-                   lp_time_since(t0), out, dx_image_model_card(m));
+                   lp_time_since(t0), dx_image_model_epochs(m),
+                   dx_image_model_epochs(m) == 1 ? "" : "s",
+                   o.epochs ? "" : " (the default for this many images; --epochs N)", out,
+                   dx_image_model_card(m));
         dx_image_model_free(m);
         dataset_free(&tr);
         dataset_free(&va);

@@ -437,6 +437,24 @@ static void test_auroc_present(void **state)
     assert_non_null(strstr(note, "one class present"));
 }
 
+/* The default epochs: 12 up to 10,000 training images, then about 120,000 image passes with 3
+ * at the least; an explicit count always wins. */
+static void test_default_epochs(void **state)
+{
+    (void)state;
+    dx_train_opts o = dx_train_opts_default();
+    assert_int_equal(o.epochs, 0);
+    assert_int_equal(dx_image_epochs(&o, 4708), 12);
+    assert_int_equal(dx_image_epochs(&o, 10000), 12);
+    assert_int_equal(dx_image_epochs(&o, 10001), 12);
+    assert_int_equal(dx_image_epochs(&o, 11500), 10);
+    assert_int_equal(dx_image_epochs(&o, 20000), 6);
+    assert_int_equal(dx_image_epochs(&o, 54000), 3);
+    assert_int_equal(dx_image_epochs(&o, 1000000), 3);
+    o.epochs = 20;
+    assert_int_equal(dx_image_epochs(&o, 1000000), 20);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -446,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_model_views_and_file),
         cmocka_unit_test(test_prevalence),
         cmocka_unit_test(test_auroc_present),
+        cmocka_unit_test(test_default_epochs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
