@@ -315,10 +315,51 @@ long cs_table_col(const cs_table *t, const char *name)
     return hit;
 }
 
+/* Other names public intent tables give the text and the label columns (banking77's
+ * text,category; SNIPS-style text,intent; utterance / query / sentence). */
+static const char *const text_alias[] = {"utterance", "sentence", "query", "question", "message",
+                                         "input", NULL};
+static const char *const label_alias[] = {"intent", "category", "class", "label_name", "target",
+                                          "tag", NULL};
+
+/* The one column named (any case) like one of alias, or -1. */
+static long alias_col(const cs_table *t, const char *const *alias)
+{
+    long hit = -1;
+    for (size_t j = 0; j < t->n_cols; j++)
+        for (size_t k = 0; alias[k]; k++)
+            if (!strcasecmp(t->names[j], alias[k])) {
+                if (hit >= 0)
+                    return -1;
+                hit = (long)j;
+            }
+    return hit;
+}
+
+/* Column "text" or "label" when the table has none of that name: the one column named like it
+ * (text_alias, label_alias), else in a two-column table the column beside the other one. */
+static long text_label_fallback(const cs_table *t, const char *name)
+{
+    bool label = !strcmp(name, "label");
+    if (!label && strcmp(name, "text"))
+        return -1;
+    long c = alias_col(t, label ? label_alias : text_alias);
+    if (c < 0 && t->n_cols == 2) {
+        long other = cs_table_col(t, label ? "text" : "label");
+        if (other < 0)
+            other = alias_col(t, label ? text_alias : label_alias);
+        c = other >= 0 ? 1 - other : -1;
+    }
+    return c;
+}
+
 lp_status cs_table_require(const cs_table *t, const char *name, const char *what, size_t *j,
                            lp_err *err)
 {
     long c = cs_table_col(t, name);
+    if (c < 0 && (c = text_label_fallback(t, name)) >= 0)
+        lp_log_warn("%s: no column '%s': reading '%s' as the %s (--%s-col to choose another)",
+                    what, name, t->names[c], name, name);
     if (c >= 0) {
         *j = (size_t)c;
         return LP_OK;

@@ -887,10 +887,51 @@ static void test_table_fasttext(void **state)
     assert_non_null(strstr(err.msg, "f.txt line 2: a label with no text"));
 }
 
+/* Without a column "label" / "text": the one column named like it (banking77's category,
+ * utterance), else the other column of a two-column table; otherwise still an error that lists
+ * the columns */
+static void test_table_text_label_names(void **state)
+{
+    (void)state;
+    cs_table t;
+    lp_err err = {0};
+    size_t j;
+    const char b77[] = "text,category\nhi,greet\n";
+    assert_int_equal(cs_table_parse(b77, strlen(b77), "b.csv", &t, &err), LP_OK);
+    assert_int_equal(cs_table_require(&t, "label", "b.csv", &j, &err), LP_OK);
+    assert_int_equal(j, 1);
+    assert_int_equal(cs_table_require(&t, "text", "b.csv", &j, &err), LP_OK);
+    assert_int_equal(j, 0);
+    cs_table_free(&t);
+    const char named[] = "id;Utterance;Intent\n1;hi;greet\n";
+    assert_int_equal(cs_table_parse(named, strlen(named), "n.csv", &t, &err), LP_OK);
+    assert_int_equal(cs_table_require(&t, "text", "n.csv", &j, &err), LP_OK);
+    assert_int_equal(j, 1);
+    assert_int_equal(cs_table_require(&t, "label", "n.csv", &j, &err), LP_OK);
+    assert_int_equal(j, 2);
+    cs_table_free(&t);
+    const char two[] = "sentence,y_true\nhi,greet\n"; /* the text by name, the label beside it */
+    assert_int_equal(cs_table_parse(two, strlen(two), "2.csv", &t, &err), LP_OK);
+    assert_int_equal(cs_table_require(&t, "label", "2.csv", &j, &err), LP_OK);
+    assert_int_equal(j, 1);
+    cs_table_free(&t);
+    const char none[] = "a,b,c\n1,2,3\n";
+    assert_int_equal(cs_table_parse(none, strlen(none), "x.csv", &t, &err), LP_OK);
+    assert_int_equal(cs_table_require(&t, "label", "x.csv", &j, &err), LP_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "x.csv: no column 'label' (columns: a, b, c)"));
+    assert_int_equal(cs_table_require(&t, "spans", "x.csv", &j, &err), LP_ENOTFOUND);
+    cs_table_free(&t);
+    const char ab[] = "a,b\n1,2\n"; /* two columns, neither named: no guess */
+    assert_int_equal(cs_table_parse(ab, strlen(ab), "y.csv", &t, &err), LP_OK);
+    assert_int_equal(cs_table_require(&t, "text", "y.csv", &j, &err), LP_ENOTFOUND);
+    cs_table_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_table_text_label_names),
         cmocka_unit_test(test_table_fasttext),
         cmocka_unit_test(test_intent_oos_in_train),
         cmocka_unit_test(test_intent_threshold_protocol),
