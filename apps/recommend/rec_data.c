@@ -58,6 +58,53 @@ lp_status rec_cols_apply(const rec_cols *base, const rec_cols_flags *fl, rec_col
     return LP_OK;
 }
 
+/* Names public interaction files give their user, item and weight columns, compared lower
+ * case without '_', '-' or spaces (MovieLens' userId / movieId, Book-Crossing's User-ID / ISBN,
+ * Amazon's reviewerID / asin, hetrec Last.fm's userID / artistID / weight). */
+static const char *const user_names[] = {"userid", "user", "uid", "customerid", "customer",
+                                         "visitorid", "memberid", "reviewerid", "readerid",
+                                         "listenerid", "clientid", "accountid", NULL};
+static const char *const item_names[] = {"itemid", "item", "movieid", "productid", "product",
+                                         "artistid", "trackid", "songid", "bookid", "isbn",
+                                         "asin", "parentasin", "sku", "animeid", "gameid",
+                                         "recipeid", "articleid", "businessid", "contentid",
+                                         NULL};
+static const char *const weight_names[] = {"rating", "weight", "plays", "playcount", "count",
+                                           "score", "bookrating", "overall", "quantity", NULL};
+
+/* Index of the one column whose squeezed name is in names, or -1 (none, or more than one). */
+static long guess_col(const lp_frame *f, const char *const *names)
+{
+    long hit = -1;
+    for (size_t j = 0; j < lp_frame_ncols(f); j++) {
+        char sq[64];
+        size_t n = 0;
+        for (const char *p = lp_frame_col(f, j)->name; *p && n + 1 < sizeof sq; p++)
+            if (*p != '_' && *p != '-' && *p != ' ')
+                sq[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        sq[n] = 0;
+        for (size_t k = 0; names[k]; k++)
+            if (!strcmp(sq, names[k])) {
+                if (hit >= 0) return -1;
+                hit = (long)j;
+            }
+    }
+    return hit;
+}
+
+/* A default user / item column (user_id, item_id) missing from f: the one column named like
+ * it is renamed to it, so that every later reader of f (tune's split) finds it too. */
+static lp_status adopt_default(lp_frame *f, const char *path, const char *col, const char *dflt,
+                               const char *const *names, const char *what, lp_err *err)
+{
+    if (strcmp(col, dflt) || lp_frame_find(f, col) >= 0) return LP_OK;
+    long j = guess_col(f, names);
+    if (j < 0) return LP_OK; /* the reader's error names the missing column */
+    lp_log_warn("%s: no column '%s': reading '%s' as the %s (--%s-col to choose another)", path,
+                dflt, lp_frame_col(f, (size_t)j)->name, what, what);
+    return lp_frame_rename(f, (size_t)j, dflt, err);
+}
+
 lp_status rec_read(const char *path, const rec_cols *c, lp_mf_data **out, lp_frame **frame,
                    lp_err *err)
 {
@@ -71,17 +118,22 @@ lp_status rec_read(const char *path, const rec_cols *c, lp_mf_data **out, lp_fra
     bool headerless;
     lp_status st = lp_frame_read_sniff_header(path, &co, want, 2, &f, &headerless, err);
     if (st) return st;
-    rec_cols cc;
     if (headerless) {
         /* MovieLens ratings.dat, Last.fm's plays TSV: columns c1, c2, ...; the default user
-         * and item columns become c1 and c2 */
-        cc = *c;
-        if (strcmp(c->user_col, "user_id") == 0) cc.user_col = "c1";
-        if (strcmp(c->item_col, "item_id") == 0) cc.item_col = "c2";
-        c = &cc;
+         * and item columns are c1 and c2 (renamed to the defaults, as a guessed name is) */
+        bool du = strcmp(c->user_col, "user_id") == 0, di = strcmp(c->item_col, "item_id") == 0;
         size_t nc = lp_frame_ncols(f);
-        lp_log_warn("%s: user column %s, item column %s%s", path, c->user_col, c->item_col,
+        lp_log_warn("%s: user column %s, item column %s%s", path, du ? "c1" : c->user_col,
+                    di ? "c2" : c->item_col,
                     c->weight_col ? "" : " (--weight-col c3 scores the third column)");
+        if (du && lp_frame_find(f, "c1") >= 0)
+            st = lp_frame_rename(f, (size_t)lp_frame_find(f, "c1"), "user_id", err);
+        if (!st && di && lp_frame_find(f, "c2") >= 0)
+            st = lp_frame_rename(f, (size_t)lp_frame_find(f, "c2"), "item_id", err);
+        if (st) {
+            lp_frame_free(f);
+            return st;
+        }
         const char *all[] = {c->user_col, c->item_col, c->weight_col, c->type_col, c->time_col};
         for (size_t k = 0; k < sizeof all / sizeof *all; k++)
             if (all[k] && lp_frame_find(f, all[k]) < 0) {
@@ -91,6 +143,18 @@ lp_status rec_read(const char *path, const rec_cols *c, lp_mf_data **out, lp_fra
                                   "has no column '%s': its columns are c1..c%zu (--user-col c1 "
                                   "--item-col c2 --weight-col c3 ...)", path, all[k], nc);
             }
+    }
+    if (!headerless) {
+        st = adopt_default(f, path, c->user_col, "user_id", user_names, "user", err);
+        if (!st) st = adopt_default(f, path, c->item_col, "item_id", item_names, "item", err);
+        if (st) {
+            lp_frame_free(f);
+            return st;
+        }
+        long w = c->weight_col ? -1 : guess_col(f, weight_names);
+        if (w >= 0 && lp_frame_col(f, (size_t)w)->type == LP_COL_TYPE_NUMERIC)
+            lp_log_warn("%s: every interaction counts 1; --weight-col %s would weight each by "
+                        "that column", path, lp_frame_col(f, (size_t)w)->name);
     }
     size_t skipped = 0;
     st = lp_mf_data_from_frame(f, NULL, 0, c->user_col, c->item_col, c->weight_col, c->type_col,

@@ -7,7 +7,8 @@
 # reads the files with the columns stored at train (other column names, --min-weight on the
 # trained weight column); ALS trains on rows with weights up to 5e7; --weight-transform (auto
 # picks log1p on play counts); millisecond timestamps with decay; event types of other names
-# weighted by --event-weights; MovieLens ratings.dat ("::", no header) and a headerless TSV.
+# weighted by --event-weights; MovieLens ratings.dat ("::", no header) and a headerless TSV;
+# userId / movieId columns found by name.
 set -u
 bin="${LEPTON_BIN:?LEPTON_BIN must point at the bin directory of the build}"
 rec="$bin/lepton-recommend"
@@ -108,6 +109,21 @@ done
 msg=$("$rec" train --data "$dir/ml_tr.dat" --weight-col rating --out "$dir/x.lpm" 2>&1)
 check "headerless file: a named column that is not there lists c1.." \
   grep -q "no header line.*no column 'rating'.*c1..c3" <<<"$msg"
+"$rec" tune --data "$dir/ml_tr.dat" --weight-col c3 --trials 1 --out "$dir/mlt.lpm" \
+  >/dev/null 2>&1
+check "tune on a headerless file" test $? -eq 0
+# MovieLens' userId / movieId without --user-col / --item-col: read as the user and the item,
+# said so, the same evaluation as with the flags; a hint names the rating column
+"$rec" train --data "$dir/ml_tr.csv" --weight-col rating --model itemknn --out "$dir/mlg.lpm" \
+  >/dev/null 2>"$dir/mlg.err"
+check "userId / movieId found by name" test $? -eq 0
+check "userId / movieId: said so" grep -q "reading 'userId' as the user.*" "$dir/mlg.err"
+b=$("$rec" eval --model "$dir/mlg.lpm" --train "$dir/ml_tr.csv" --test "$dir/ml_te.csv" \
+    --min-weight 4 --json 2>/dev/null)
+check "userId / movieId evaluate as with the flags" test -n "$b" -a "$b" = "$ev"
+msg=$("$rec" train --data "$dir/ml_tr.csv" --out "$dir/x.lpm" 2>&1)
+check "a rating column is named as a --weight-col hint" \
+  grep -q "every interaction counts 1; --weight-col rating would" <<<"$msg"
 
 # ALS (Cholesky) on rows of hundreds of items with weights up to 5e7 trains (the float normal
 # equations were not positive definite there)

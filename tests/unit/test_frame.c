@@ -1,6 +1,7 @@
 /*
  * test_frame.c - the lp_frame container: adding columns, invariants of the missing-mask,
- * categorical dictionaries, row selection, append with dictionary remapping, error cases.
+ * categorical dictionaries, row selection, append with dictionary remapping, renaming, error
+ * cases.
  */
 #include "lp_test.h"
 
@@ -69,6 +70,36 @@ static void test_errors(void **state)
     lp_frame_free(NULL);
 }
 
+/* Renaming: the new name is found and the old one is not, with and without the name index
+ * (more than 8 columns); a name another column has, an empty name, a bad index: errors */
+static void test_rename(void **state)
+{
+    (void)state;
+    lp_err err;
+    for (int wide = 0; wide < 2; wide++) {
+        lp_frame *f = small_frame();
+        double z[4] = {0};
+        char name[16];
+        for (int j = 0; wide && j < 10; j++) {
+            snprintf(name, sizeof name, "w%d", j);
+            assert_int_equal(lp_frame_add_numeric(f, name, LP_COL_KIND_FLOAT, z, NULL, 4, &err),
+                             LP_OK);
+        }
+        assert_int_equal(lp_frame_rename(f, 1, "colour", &err), LP_OK);
+        assert_int_equal(lp_frame_find(f, "colour"), 1);
+        assert_int_equal(lp_frame_find(f, "color"), -1);
+        assert_string_equal(lp_frame_col(f, 1)->name, "colour");
+        assert_int_equal(lp_frame_find(f, "note"), 2);
+        assert_int_equal(lp_frame_rename(f, 1, "colour", &err), LP_OK); /* to itself */
+        assert_int_equal(lp_frame_rename(f, 1, "x", &err), LP_EINVAL);
+        assert_non_null(strstr(err.msg, "duplicate column name 'x'"));
+        assert_int_equal(lp_frame_rename(f, 1, "", &err), LP_EINVAL);
+        assert_int_equal(lp_frame_rename(f, 99, "y", &err), LP_EINVAL);
+        assert_int_equal(lp_frame_find(f, "colour"), 1);
+        lp_frame_free(f);
+    }
+}
+
 static void test_take_and_append(void **state)
 {
     (void)state;
@@ -133,6 +164,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_and_invariants),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_rename),
         cmocka_unit_test(test_take_and_append),
         cmocka_unit_test(test_many_categories),
     };

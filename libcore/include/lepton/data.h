@@ -96,6 +96,8 @@ lp_status lp_frame_add_column(lp_frame *f, lp_column *col, lp_err *err);
 lp_status lp_frame_drop(lp_frame *f, size_t j, lp_err *err);
 /* Replace column j with col (ownership taken; old one freed). Row count must match. */
 lp_status lp_frame_replace(lp_frame *f, size_t j, lp_column *col, lp_err *err);
+/* Rename column j to name; LP_EINVAL when another column has that name. */
+lp_status lp_frame_rename(lp_frame *f, size_t j, const char *name, lp_err *err);
 /* Detach column j from the frame without freeing it (caller owns the result). */
 lp_column *lp_frame_detach(lp_frame *f, size_t j);
 

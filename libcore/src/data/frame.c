@@ -633,6 +633,26 @@ lp_status lp_frame_replace(lp_frame *f, size_t j, lp_column *col, lp_err *err)
     return LP_OK;
 }
 
+lp_status lp_frame_rename(lp_frame *f, size_t j, const char *name, lp_err *err)
+{
+    if (j >= f->ncols)
+        return lp_err_set(err, LP_EINVAL, "no column %zu (frame has %zu)", j, f->ncols);
+    if (!name || !*name)
+        return lp_err_set(err, LP_EINVAL, "column %zu: empty name", j);
+    long k = lp_frame_find(f, name);
+    if (k >= 0 && (size_t)k != j)
+        return lp_err_set(err, LP_EINVAL, "duplicate column name '%s'", name);
+    char *s = lp_strdup(name);
+    if (!s)
+        return lp_err_set(err, LP_ENOMEM, "out of memory renaming column %zu", j);
+    free(f->cols[j]->name);
+    f->cols[j]->name = s;
+    names_drop(f);
+    if (f->ncols > 8)
+        names_build(f, f->ncols);
+    return LP_OK;
+}
+
 lp_status lp_frame_take_rows(const lp_frame *f, const size_t *idx, size_t n, lp_frame **out,
                              lp_err *err)
 {
