@@ -335,6 +335,24 @@ static const char *guess_amount(const lp_frame *f, const fraud_train_opts *o)
     return NULL;
 }
 
+/* Without --time-col, the one date-time column (text the reader parsed as dates), or among
+ * several the one whose name says time or date (Sparkov's trans_date_trans_time beside dob):
+ * NULL when there is none or no single one. Numeric times are not guessed (their unit is). */
+static const char *guess_time(const lp_frame *f, const fraud_train_opts *o)
+{
+    const char *any = NULL, *named_t = NULL;
+    size_t n_any = 0, n_named = 0;
+    for (size_t j = 0; j < lp_frame_ncols(f); j++) {
+        const lp_column *c = lp_frame_col(f, j);
+        if (c->kind != LP_COL_KIND_DATETIME || named(c, o))
+            continue;
+        any = c->name, n_any++;
+        if (strcasestr(c->name, "time") || strcasestr(c->name, "date"))
+            named_t = c->name, n_named++;
+    }
+    return n_any == 1 ? any : n_named == 1 ? named_t : NULL;
+}
+
 /* Append "'name' (why)" to a list of columns in buf (a comma before all but the first). */
 static void list_col(char *buf, size_t cap, size_t *used, size_t *count, const char *fmt, ...)
 {
@@ -573,18 +591,24 @@ lp_status fraud_train(const lp_frame *train, const fraud_train_opts *o, fraud_tr
     fraud_feat_opts *fo = &cfg.feat;
     *fo = fraud_feat_opts_default();
     fo->label_delay_s = o->label_delay_s;
+    fraud_train_opts guessed = *o;
+    if (!o->amount_col && (guessed.amount_col = guess_amount(train, o)))
+        note(rep, "the column '%s' is the transaction amount (as --amount-col %s)",
+             guessed.amount_col, guessed.amount_col);
+    if (!o->time_col && (guessed.time_col = guess_time(train, o)))
+        note(rep, "the column '%s' is the transaction time (as --time-col %s)",
+             guessed.time_col, guessed.time_col);
+    o = &guessed;
+    if (o->time_col && o->n_entity == 0)
+        note(rep, "no --entity-cols: no velocity features (each card's or customer's count, sum "
+             "and fraud rate over time); name the id columns of cards, customers or terminals "
+             "to add them");
     fo->velocity = o->time_col && o->n_entity > 0;
     if (o->n_entity > FRAUD_MAX_ENTITIES)
         return lp_err_set(err, LP_EINVAL, "train: %zu entity columns, at most %d", o->n_entity,
                           FRAUD_MAX_ENTITIES);
     for (size_t e = 0; fo->velocity && e < o->n_entity; e++)
         snprintf(fo->entity[fo->n_entities++], sizeof fo->entity[0], "%s", o->entity_cols[e]);
-    fraud_train_opts with_amount = *o;
-    if (!o->amount_col && (with_amount.amount_col = guess_amount(train, o))) {
-        note(rep, "the column '%s' is the transaction amount (as --amount-col %s)",
-             with_amount.amount_col, with_amount.amount_col);
-        o = &with_amount;
-    }
     lp_status st = pick_extras(train, o, fo, rep, err);
     fo->time_unit_s = time_unit(train, o, rep);
     if (!st)

@@ -251,6 +251,14 @@ check "column amount: taken as the amount" \
   grep -q "the column 'amount' is the transaction amount (as --amount-col amount)" <<<"$out"
 out=$("$bin" eval --model "$dir/ps.lpm" --data "$dir/ps.csv" --json 2>/dev/null); rc=$?
 check "column amount: eval exit 0" test "$rc" -eq 0 -a "$(num n "$out")" -gt 0
+# the one date-time column is the time without --time-col; without --entity-cols a note says
+# what they would add
+out=$("$bin" train --data "$dir/train.csv" --label tx_fraud --id-col transaction_id \
+      --drop-cols tx_fraud_scenario --param n_rounds=5 --out "$dir/tg.lpm" 2>&1); rc=$?
+check "date-time column: train exit 0" test "$rc" -eq 0
+check "date-time column: taken as the time" \
+  grep -q "the column 'tx_datetime' is the transaction time (as --time-col tx_datetime)" <<<"$out"
+check "no --entity-cols: said what they add" grep -q "no --entity-cols: no velocity" <<<"$out"
 sed '1s/step/hour/' "$dir/ps.csv" >"$dir/hour.csv"
 out=$("$bin" train --data "$dir/hour.csv" --label isFraud --out "$dir/h.lpm" 2>&1); rc=$?
 check "column hour: exit 1" test "$rc" -eq 1
