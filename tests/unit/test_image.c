@@ -341,6 +341,12 @@ static void test_idx(void **state)
     /* a header whose sizes overflow 64 bits is a size mismatch, not a wrap-around */
     uint8_t huge[20] = {0, 0, 8, 4, 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 3};
     assert_int_equal(lp_idx_parse_images(huge, sizeof huge, "huge", &x, &err), LP_EFORMAT);
+    /* multi-label (ChestMNIST: N x 14) labels are named as such */
+    uint8_t ml[16] = {0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 2, 1, 0, 0, 1};
+    uint8_t *lv;
+    size_t nl;
+    assert_int_equal(lp_idx_parse_labels(ml, sizeof ml, "ml", &lv, &nl, &err), LP_EFORMAT);
+    assert_non_null(strstr(err.msg, "ml: 2 x 2 labels (a 2-D IDX file"));
     free(pi);
     free(pl);
     free(pl3);

@@ -73,6 +73,11 @@ lp_status lp_idx_parse_labels(const void *data, size_t len, const char *what, ui
     if (!data || len < 8)
         return lp_err_set(err, LP_EFORMAT, "%s: %zu bytes, shorter than an IDX labels header (8)",
                           what, data ? len : 0);
+    if (!b[0] && !b[1] && b[2] == 0x08 && b[3] == 0x02 && len >= 12)
+        return lp_err_set(err, LP_EFORMAT,
+                          "%s: %u x %u labels (a 2-D IDX file: several labels per image, as in "
+                          "multi-label sets like ChestMNIST); one class per image is expected",
+                          what, be32(b + 4), be32(b + 8));
     if (b[0] || b[1] || b[2] != 0x08 || b[3] != 0x01)
         return lp_err_set(err, LP_EFORMAT,
                           "%s: magic %02x %02x %02x %02x, expected 00 00 08 01 (IDX uint8 labels)",
