@@ -444,6 +444,20 @@ static void test_folder_nested(void **state)
     mkdir(empty, 0755);
     assert_int_equal(lp_image_set_read_folder(empty, 1, 4, 4, NULL, &s, &err), LP_EINVAL);
     assert_non_null(strstr(err.msg, "no class sub-folders"));
+    /* class folders of files in formats not read (DICOM, BMP): the error counts them */
+    char path2[4200];
+    snprintf(path2, sizeof path2, "%s/cls", empty);
+    mkdir(path2, 0755);
+    for (int i = 0; i < 3; i++) {
+        snprintf(path2, sizeof path2, "%s/cls/%d.%s", empty, i, i < 2 ? "dcm" : "bmp");
+        FILE *fp = fopen(path2, "w");
+        assert_non_null(fp);
+        fclose(fp);
+    }
+    assert_int_equal(lp_image_set_read_folder(empty, 1, 4, 4, NULL, &s, &err), LP_EINVAL);
+    assert_non_null(strstr(err.msg, "no .png / .jpg images in the class folders (they hold"));
+    assert_non_null(strstr(err.msg, "2 .dcm"));
+    assert_non_null(strstr(err.msg, "1 .bmp"));
     free(empty);
     free(root);
 }

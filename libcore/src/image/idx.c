@@ -201,6 +201,50 @@ static lp_status list_entries(const char *root, const char *rel, bool dirs_only,
     return st;
 }
 
+/* For the error of a folder without images: " (it holds 3 .bmp, 2 .dcm files; only PNG and
+ * JPEG are read)" from the files of dir's sub-folders, up to 4 extensions; "" when none. */
+static void other_files(const char *dir, char *out, size_t cap)
+{
+    char ext[4][16];
+    size_t cnt[4] = {0}, n_ext = 0, total = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char sub[4096];
+        snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+        DIR *s = opendir(sub);
+        struct dirent *f;
+        while (s && (f = readdir(s))) {
+            const char *dot = strrchr(f->d_name, '.');
+            if (f->d_name[0] == '.' || !dot || strlen(dot) >= sizeof ext[0])
+                continue;
+            total++;
+            size_t k = 0;
+            while (k < n_ext && strcasecmp(ext[k], dot))
+                k++;
+            if (k == n_ext && n_ext < 4)
+                snprintf(ext[n_ext++], sizeof ext[0], "%s", dot);
+            if (k < n_ext)
+                cnt[k]++;
+        }
+        if (s)
+            closedir(s);
+    }
+    if (d)
+        closedir(d);
+    out[0] = 0;
+    if (!total)
+        return;
+    size_t used = (size_t)snprintf(out, cap, " (they hold");
+    for (size_t k = 0; k < n_ext && used < cap; k++)
+        used += (size_t)snprintf(out + used, cap - used, "%s %zu %s", k ? "," : "", cnt[k],
+                                 ext[k]);
+    if (used < cap)
+        snprintf(out + used, cap - used, " files; only PNG and JPEG are read)");
+}
+
 static void free_names(char **names, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -383,8 +427,12 @@ lp_status lp_image_set_read_folder(const char *dir, size_t channels, size_t h, s
     }
     free_names(files.v, files.n);
     free(cls);
-    if (!st && out->n == 0)
-        st = lp_err_set(err, LP_EINVAL, "%s: no .png / .jpg images in the class folders", dir);
+    if (!st && out->n == 0) {
+        char other[160];
+        other_files(dir, other, sizeof other);
+        st = lp_err_set(err, LP_EINVAL, "%s: no .png / .jpg images in the class folders%s", dir,
+                        other);
+    }
     if (st)
         lp_image_set_clear(out);
     return st;
