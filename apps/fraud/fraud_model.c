@@ -432,7 +432,8 @@ static lp_status pick_extras(const lp_frame *f, const fraud_train_opts *o, fraud
         const lp_column *c = lp_frame_col(f, j);
         if (named(c, o))
             continue;
-        if (derived_name(c->name))
+        bool ok = is_feature(c) || text_feature_ok(c, why, sizeof why);
+        if (ok && derived_name(c->name)) /* a column that would be a feature */
             return lp_err_set(err, LP_EINVAL,
                               "train: column '%s' has the name of a feature lepton-fraud derives "
                               "(amount, hour, weekday, ENTITY:...)%s: leave it out with "
@@ -445,7 +446,6 @@ static lp_status pick_extras(const lp_frame *f, const fraud_train_opts *o, fraud
             n_num++;
             continue;
         }
-        bool ok = text_feature_ok(c, why, sizeof why);
         if (ok && fo->n_text < FRAUD_MAX_TEXT) {
             lp_status st = add_text(c, fo, err);
             if (st)
