@@ -1378,10 +1378,13 @@ lp_status cs_intent_evaluate_with(const cs_intent *m, const lp_lora *a,
         free(fn);
         return lp_err_set(err, LP_ENOMEM, "evaluate: out of memory");
     }
-    size_t oos_slot = m->oos >= 0 ? (size_t)m->oos : k;
+    size_t oos_slot = m->oos >= 0 ? (size_t)m->oos : k, n_unknown = 0;
+    const char *unknown = NULL;
     for (size_t i = 0; i < n; i++) {
         bool gold_oos = !strcmp(labels[i], m->oos_label);
         long g = gold_oos ? (long)oos_slot : class_index_with(m, a, labels[i]);
+        if (g < 0 && !n_unknown++)
+            unknown = labels[i];
         long p = r[i].out_of_scope ? (long)oos_slot : class_index_with(m, a, r[i].intent);
         if (gold_oos) {
             e->n_oos++;
@@ -1400,6 +1403,9 @@ lp_status cs_intent_evaluate_with(const cs_intent *m, const lp_lora *a,
                 fp[p]++;
         }
     }
+    if (n_unknown)
+        lp_log_warn("evaluate: %zu of %zu rows have a label the model was not trained on (the "
+                    "first: '%s'); they count as errors", n_unknown, n, unknown);
     e->in_scope_accuracy = e->n_in ? (double)in_ok / (double)e->n_in : NAN;
     e->oos_recall = e->n_oos ? (double)oos_tp / (double)e->n_oos : NAN;
     e->oos_precision = e->n_oos ? (rej ? (double)oos_tp / (double)rej : 0) : NAN;
