@@ -69,6 +69,10 @@ static const char *const item_names[] = {"itemid", "item", "movieid", "productid
                                          "asin", "parentasin", "sku", "animeid", "gameid",
                                          "recipeid", "articleid", "businessid", "contentid",
                                          NULL};
+/* Looked at only when no item_names column is there: names that also label descriptive columns
+ * beside an id (a title next to movieId), so they come second (Last.fm's artist-name). */
+static const char *const item_names2[] = {"artistname", "artist", "trackname", "track", "song",
+                                          "movie", "book", "anime", "game", "title", NULL};
 static const char *const weight_names[] = {"rating", "weight", "plays", "playcount", "count",
                                            "score", "bookrating", "overall", "quantity", NULL};
 
@@ -95,10 +99,12 @@ static long guess_col(const lp_frame *f, const char *const *names)
 /* A default user / item column (user_id, item_id) missing from f: the one column named like
  * it is renamed to it, so that every later reader of f (tune's split) finds it too. */
 static lp_status adopt_default(lp_frame *f, const char *path, const char *col, const char *dflt,
-                               const char *const *names, const char *what, lp_err *err)
+                               const char *const *names, const char *const *names2,
+                               const char *what, lp_err *err)
 {
     if (strcmp(col, dflt) || lp_frame_find(f, col) >= 0) return LP_OK;
     long j = guess_col(f, names);
+    if (j < 0 && names2) j = guess_col(f, names2);
     if (j < 0) return LP_OK; /* the reader's error names the missing column */
     lp_log_warn("%s: no column '%s': reading '%s' as the %s (--%s-col to choose another)", path,
                 dflt, lp_frame_col(f, (size_t)j)->name, what, what);
@@ -145,8 +151,10 @@ lp_status rec_read(const char *path, const rec_cols *c, lp_mf_data **out, lp_fra
             }
     }
     if (!headerless) {
-        st = adopt_default(f, path, c->user_col, "user_id", user_names, "user", err);
-        if (!st) st = adopt_default(f, path, c->item_col, "item_id", item_names, "item", err);
+        st = adopt_default(f, path, c->user_col, "user_id", user_names, NULL, "user", err);
+        if (!st)
+            st = adopt_default(f, path, c->item_col, "item_id", item_names, item_names2, "item",
+                               err);
         if (st) {
             lp_frame_free(f);
             return st;

@@ -121,6 +121,9 @@ check "userId / movieId: said so" grep -q "reading 'userId' as the user.*" "$dir
 b=$("$rec" eval --model "$dir/mlg.lpm" --train "$dir/ml_tr.csv" --test "$dir/ml_te.csv" \
     --min-weight 4 --json 2>/dev/null)
 check "userId / movieId evaluate as with the flags" test -n "$b" -a "$b" = "$ev"
+sed '1s/movieId/artist_name/' "$dir/ml_tr.csv" >"$dir/an.csv" # a second-rank name, alone
+msg=$("$rec" train --data "$dir/an.csv" --model popular --out "$dir/x.lpm" 2>&1)
+check "artist_name read as the item" grep -q "reading 'artist_name' as the item" <<<"$msg"
 msg=$("$rec" train --data "$dir/ml_tr.csv" --out "$dir/x.lpm" 2>&1)
 check "a rating column is named as a --weight-col hint" \
   grep -q "every interaction counts 1; --weight-col rating would" <<<"$msg"
