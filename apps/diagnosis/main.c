@@ -420,6 +420,11 @@ static int cmd_train(int argc, char **argv)
         fputs(USAGE, stderr);
         return 2;
     }
+    if (!images && flag(argc, argv, "--epochs")) {
+        fprintf(stderr, "lepton-diagnosis train: --epochs is for --images (the text model's "
+                "encoder takes --ft-epochs with --finetune; the tabular model has no epochs)\n");
+        return 2;
+    }
     lp_status st;
     if (text) {
         const char *label = flag(argc, argv, "--label-col"), *col = flag(argc, argv, "--text-col");

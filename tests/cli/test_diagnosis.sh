@@ -79,6 +79,7 @@ check "IDX: RGB images evaluate on a gray model" bash -c "'$bin' eval --model '$
 "$bin" train --images "$dir/rgb.idx" --labels "$dir/l2.idx" --epochs 1 --out "$dir/rgbidx.lpm" >"$dir/rgbidx.out" 2>&1
 check "IDX: RGB images train a 3-channel model" grep -q '"input_shape":"3x28x28"' "$dir/rgbidx.out"
 check "--epochs 1: trained 1 epoch, said so" bash -c "grep -q 'in [0-9.]* s, 1 epoch -> ' '$dir/rgbidx.out' && grep -q '\"epochs\":1,' '$dir/rgbidx.out'"
+check "--epochs with --text is a usage error" bash -c "'$bin' train --text '$dir/x.tsv' --epochs 3 --out '$dir/x.lpm' 2>&1 | grep -q 'epochs is for --images'"
 check "--epochs 0 is a usage error" bash -c "'$bin' train --images '$dir/rgb.idx' --labels '$dir/l2.idx' --epochs 0 --out '$dir/x.lpm' 2>&1 | grep -q 'expected a whole number in 1..1000'"
 # IDX images of 128 px (MedMNIST+): read at 28x28 (the folders' size), and said so
 { printf '\0\0\x08\x03\0\0\0\x0a\0\0\0\x80\0\0\0\x80'; head -c 163840 /dev/urandom; } >"$dir/g128.idx"
