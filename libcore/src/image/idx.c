@@ -201,7 +201,7 @@ static lp_status list_entries(const char *root, const char *rel, bool dirs_only,
     return st;
 }
 
-/* For the error of a folder without images: " (it holds 3 .bmp, 2 .dcm files; only PNG and
+/* For the error of a folder without images: " (they hold 3 .bmp, 2 .dcm files; only PNG and
  * JPEG are read)" from the files of dir's sub-folders, up to 4 extensions; "" when none. */
 static void other_files(const char *dir, char *out, size_t cap)
 {
