@@ -293,6 +293,7 @@ typedef struct fraud_scorer fraud_scorer;
  * unit, the columns left out of the model and why). */
 typedef struct fraud_train_report {
     char notes[4096];
+    double valid_auprc; /* average precision of the calibrated validation scores (NaN: none) */
 } fraud_train_report;
 
 /* Replay train in time order, build the feature frame, train the model (last valid_days for

@@ -583,7 +583,7 @@ lp_status fraud_train(const lp_frame *train, const fraud_train_opts *o, fraud_tr
 {
     *out = NULL;
     if (rep)
-        rep->notes[0] = 0;
+        rep->notes[0] = 0, rep->valid_auprc = NAN;
     if (!o->label)
         return lp_err_set(err, LP_EINVAL, "train: --label is required");
     fraud_config cfg;
@@ -828,6 +828,8 @@ lp_status fraud_train(const lp_frame *train, const fraud_train_opts *o, fraud_tr
     platt_fit(vm, vy, nva, &cfg.platt_a, &cfg.platt_b);
     for (size_t i = 0; i < nva; i++)
         vm[i] = 1 / (1 + exp(-(cfg.platt_a * vm[i] + cfg.platt_b)));
+    if (rep && lp_metrics_average_precision(vy, vm, nva, &rep->valid_auprc, NULL))
+        rep->valid_auprc = NAN;
     cfg.decline_threshold = top_threshold(vm, nva, o->decline_rate);
     if (o->target_fpr > 0) {
         double rec;

@@ -14,14 +14,15 @@ static const char *usage =
     "           [--id-col C] [--drop-cols A,B] [--valid-days N] [--review-rate 1%]\n"
     "           [--positive-label VALUE] [--time-unit s|ms|h|d]\n"
     "           [--decline-rate 0.1%] [--target-fpr F] [--label-delay-days 7]\n"
-    "           [--model-kind gbdt|logistic] [--param k=v]... [--max-genuine N]\n"
+    "           [--model-kind gbdt|logistic|auto] [--param k=v]... [--max-genuine N]\n"
     "           [--threads N] --out MODEL.lpm\n"
     "           (the other numeric columns are features as they are, text columns of at most\n"
     "           32 values as the index of the value; the rest are left out, with a note;\n"
     "           a file without a header line has columns c1, c2, ...: --label c31;\n"
     "           without --amount-col, a column called amount, or else amt, tx_amount or\n"
     "           TransactionAmt, any case, is the amount; without --time-col, the one\n"
-    "           date-time column, or the one of several named like time or date)\n"
+    "           date-time column, or the one of several named like time or date;\n"
+    "           --model-kind auto trains both kinds and keeps the better validation AUPRC)\n"
     "  eval     --model MODEL.lpm --data TEST [--history TRAIN] --json\n"
     "  backtest --model MODEL.lpm --rules RULES.json --data HISTORY\n"
     "  retrain  --model MODEL.lpm --data TRAIN --out NEW.lpm   (same columns and settings)\n"
@@ -119,7 +120,8 @@ static int fail(const char *what, const lp_err *err)
     return 1;
 }
 
-static int cmd_train(const args *a, const fraud_config *from, const char *from_model)
+static int cmd_train(const args *a, const fraud_config *from, const char *from_model,
+                     lp_model_kind from_kind)
 {
     static const char *const known[] = {"data", "label", "time-col", "entity-cols",
                                         "amount-col", "id-col", "drop-cols", "valid-days",
@@ -206,7 +208,10 @@ static int cmd_train(const args *a, const fraud_config *from, const char *from_m
         o.threads = atoi(s);
     lp_err err;
     lp_err_clear(&err);
-    if ((s = get(a, "model-kind")) && lp_model_kind_parse(s, &o.kind, &err))
+    if (from)
+        o.kind = from_kind; /* retrain: the kind the model has, unless --model-kind says */
+    bool auto_kind = (s = get(a, "model-kind")) && !strcmp(s, "auto");
+    if (s && !auto_kind && lp_model_kind_parse(s, &o.kind, &err))
         return fail("train", &err);
     lp_params *p = lp_params_new();
     for (size_t i = 0; p && i < a->n_params; i++)
@@ -223,6 +228,24 @@ static int cmd_train(const args *a, const fraud_config *from, const char *from_m
     lp_status st = fraud_read_transactions(data, o.label, o.time_col, &f, &err);
     if (!st)
         st = fraud_train(f, &o, &rep, &m, &err);
+    if (!st && auto_kind) { /* the logistic model too; the better validation AUPRC is kept */
+        fraud_train_opts ol = o;
+        ol.kind = LP_MODEL_KIND_LOGISTIC;
+        ol.params = NULL; /* --param is the gbdt's */
+        fraud_train_report rl;
+        lp_model *ml = NULL;
+        st = fraud_train(f, &ol, &rl, &ml, &err);
+        bool take = !st && rl.valid_auprc > rep.valid_auprc;
+        fprintf(stderr, "lepton-fraud train: --model-kind auto: validation AUPRC gbdt %.4f, "
+                "logistic %.4f: keeping the %s\n", rep.valid_auprc, rl.valid_auprc,
+                take ? "logistic" : "gbdt");
+        if (take) {
+            lp_model_free(m);
+            m = ml, rep = rl;
+        } else {
+            lp_model_free(ml);
+        }
+    }
     for (char *line = rep.notes, *nl; *line; line = nl + 1) {
         if (!(nl = strchr(line, '\n')))
             break;
@@ -353,8 +376,9 @@ static int cmd_retrain(const args *a)
     fraud_config cfg = *fraud_scorer_config(sc);
     cfg.n_scale = 0; /* the scales are refitted; the copy must not point into freed memory */
     cfg.center = cfg.scale = NULL;
+    lp_model_kind kind = lp_model_get_kind(fraud_scorer_model(sc));
     fraud_scorer_free(sc);
-    return cmd_train(a, &cfg, mp);
+    return cmd_train(a, &cfg, mp, kind);
 }
 
 int fraud_main_serve(const char *model, const char *host, unsigned port, const char *db,
@@ -396,7 +420,7 @@ int main(int argc, char **argv)
     if (rc)
         return rc;
     if (!strcmp(argv[1], "train"))
-        return cmd_train(&a, NULL, NULL);
+        return cmd_train(&a, NULL, NULL, LP_MODEL_KIND_GBDT);
     if (!strcmp(argv[1], "eval"))
         return cmd_eval(&a);
     if (!strcmp(argv[1], "backtest"))

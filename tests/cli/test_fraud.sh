@@ -52,6 +52,25 @@ out=$("$bin" eval --model "$dir/l.lpm" --data "$dir/test.csv" --history "$dir/tr
       --json 2>/dev/null); rc=$?
 auroc=$(num auroc "$out")
 check "logistic eval auroc > 0.75 ($auroc)" awk -v a="$auroc" 'BEGIN { exit !(a > 0.75) }'
+# --model-kind auto: both trained, the better validation AUPRC kept: the gbdt on the velocity
+# features here, the logistic where fraud shifts 8 gaussian columns a little (a linear boundary)
+out=$("$bin" train --data "$dir/train.csv" "${common[@]}" --model-kind auto --out "$dir/au.lpm" \
+      2>&1); rc=$?
+check "auto: train exit 0" test "$rc" -eq 0
+check "auto: keeps the gbdt on velocity features" grep -q "model-kind auto: validation AUPRC gbdt [0-9.]*, logistic [0-9.]*: keeping the gbdt" <<<"$out"
+awk 'function g() { return sqrt(-2 * log(1 - rand())) * cos(6.283185307 * rand()) }
+     BEGIN { srand(3); printf "y"; for (j = 0; j < 20; j++) printf ",f%d", j; print ""
+             for (i = 0; i < 6000; i++) { y = (i % 20 == 0); printf "%d", y
+               for (j = 0; j < 20; j++) printf ",%.3f", g() + 0.7 * y * (j < 8); print "" } }' \
+  >"$dir/lin.csv"
+out=$("$bin" train --data "$dir/lin.csv" --label y --model-kind auto --out "$dir/lin.lpm" 2>&1)
+check "auto: keeps the logistic on a linear boundary" grep -q "keeping the logistic" <<<"$out"
+out=$("$bin" eval --model "$dir/lin.lpm" --data "$dir/lin.csv" --json 2>/dev/null); rc=$?
+check "auto: the kept model evaluates" test "$rc" -eq 0 -a -n "$(num auprc "$out")"
+"$bin" retrain --model "$dir/lin.lpm" --data "$dir/lin.csv" --out "$dir/lin2.lpm" >/dev/null 2>&1
+out2=$("$bin" eval --model "$dir/lin2.lpm" --data "$dir/lin.csv" --json 2>/dev/null)
+check "retrain keeps the logistic kind (the same model again)" \
+  test "$(num auprc "$out2")" = "$(num auprc "$out")"
 
 cat >"$dir/rules.json" <<'RULES'
 [{"name": "big_amount", "when": "amount > 220", "action": "block"},
