@@ -30,7 +30,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 fraud_train_opts fraud_train_opts_default(void)
 {
@@ -307,30 +306,21 @@ static bool derived_name(const char *name)
            strchr(name, ':');
 }
 
-/* Without --amount-col, the one numeric column called "amount" (any case), else the one called
- * like a transaction amount in public fraud data (Sparkov's amt, IEEE-CIS' TransactionAmt,
- * the handbook's tx_amount), is the amount: NULL when there is none or more than one. */
+/* Without --amount-col, the one column called "amount" (lp_frame_find_like: any case, '_' and
+ * '-' ignored), else the one called like a transaction amount in public fraud data (Sparkov's
+ * amt, IEEE-CIS' TransactionAmt, the handbook's tx_amount), is the amount: NULL when there is
+ * none or several, or the one found is not a numeric column free for a feature. */
 static const char *guess_amount(const lp_frame *f, const fraud_train_opts *o)
 {
     static const char *const tiers[2][8] = {
         {"amount", NULL},
-        {"amt", "tx_amount", "txn_amount", "trans_amount", "transaction_amount",
-         "transactionamt", "amount_usd", NULL}};
+        {"amt", "txamount", "txnamount", "transamount", "transactionamount", "transactionamt",
+         "amountusd", NULL}};
     for (int t = 0; t < 2; t++) {
-        const char *hit = NULL;
-        size_t n_hit = 0;
-        for (size_t j = 0; j < lp_frame_ncols(f); j++) {
-            const lp_column *c = lp_frame_col(f, j);
-            if (!is_feature(c) || named(c, o))
-                continue;
-            for (size_t k = 0; tiers[t][k]; k++)
-                if (!strcasecmp(c->name, tiers[t][k])) {
-                    hit = c->name;
-                    n_hit++;
-                }
-        }
-        if (n_hit)
-            return n_hit == 1 ? hit : NULL;
+        long j = lp_frame_find_like(f, tiers[t]);
+        const lp_column *c = j >= 0 ? lp_frame_col(f, (size_t)j) : NULL;
+        if (c)
+            return is_feature(c) && !named(c, o) ? c->name : NULL;
     }
     return NULL;
 }

@@ -58,8 +58,8 @@ lp_status rec_cols_apply(const rec_cols *base, const rec_cols_flags *fl, rec_col
     return LP_OK;
 }
 
-/* Names public interaction files give their user, item and weight columns, compared lower
- * case without '_', '-' or spaces (MovieLens' userId / movieId, Book-Crossing's User-ID / ISBN,
+/* Names public interaction files give their user, item and weight columns, in
+ * lp_frame_find_like's form (MovieLens' userId / movieId, Book-Crossing's User-ID / ISBN,
  * Amazon's reviewerID / asin, hetrec Last.fm's userID / artistID / weight). */
 static const char *const user_names[] = {"userid", "user", "uid", "customerid", "customer",
                                          "visitorid", "memberid", "reviewerid", "readerid",
@@ -76,26 +76,6 @@ static const char *const item_names2[] = {"artistname", "artist", "trackname", "
 static const char *const weight_names[] = {"rating", "weight", "plays", "playcount", "count",
                                            "score", "bookrating", "overall", "quantity", NULL};
 
-/* Index of the one column whose squeezed name is in names, or -1 (none, or more than one). */
-static long guess_col(const lp_frame *f, const char *const *names)
-{
-    long hit = -1;
-    for (size_t j = 0; j < lp_frame_ncols(f); j++) {
-        char sq[64];
-        size_t n = 0;
-        for (const char *p = lp_frame_col(f, j)->name; *p && n + 1 < sizeof sq; p++)
-            if (*p != '_' && *p != '-' && *p != ' ')
-                sq[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-        sq[n] = 0;
-        for (size_t k = 0; names[k]; k++)
-            if (!strcmp(sq, names[k])) {
-                if (hit >= 0) return -1;
-                hit = (long)j;
-            }
-    }
-    return hit;
-}
-
 /* A default user / item column (user_id, item_id) missing from f: the one column named like
  * it is renamed to it, so that every later reader of f (tune's split) finds it too. */
 static lp_status adopt_default(lp_frame *f, const char *path, const char *col, const char *dflt,
@@ -103,8 +83,8 @@ static lp_status adopt_default(lp_frame *f, const char *path, const char *col, c
                                const char *what, lp_err *err)
 {
     if (strcmp(col, dflt) || lp_frame_find(f, col) >= 0) return LP_OK;
-    long j = guess_col(f, names);
-    if (j < 0 && names2) j = guess_col(f, names2);
+    long j = lp_frame_find_like(f, names);
+    if (j < 0 && names2) j = lp_frame_find_like(f, names2);
     if (j < 0) return LP_OK; /* the reader's error names the missing column */
     lp_log_warn("%s: no column '%s': reading '%s' as the %s (--%s-col to choose another)", path,
                 dflt, lp_frame_col(f, (size_t)j)->name, what, what);
@@ -159,7 +139,7 @@ lp_status rec_read(const char *path, const rec_cols *c, lp_mf_data **out, lp_fra
             lp_frame_free(f);
             return st;
         }
-        long w = c->weight_col ? -1 : guess_col(f, weight_names);
+        long w = c->weight_col ? -1 : lp_frame_find_like(f, weight_names);
         if (w >= 0 && lp_frame_col(f, (size_t)w)->type == LP_COL_TYPE_NUMERIC)
             lp_log_warn("%s: every interaction counts 1; --weight-col %s would weight each by "
                         "that column", path, lp_frame_col(f, (size_t)w)->name);

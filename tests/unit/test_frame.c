@@ -100,6 +100,25 @@ static void test_rename(void **state)
     }
 }
 
+/* Finding a column by a squeezed name: "User-ID" is "userid"; several matches are none */
+static void test_find_like(void **state)
+{
+    (void)state;
+    lp_frame *f = lp_frame_new();
+    double z[2] = {0, 1};
+    const char *cols[] = {"User-ID", "movie_Id", "Amount", "AMOUNT_x"};
+    for (size_t j = 0; j < 4; j++)
+        assert_int_equal(lp_frame_add_numeric(f, cols[j], LP_COL_KIND_FLOAT, z, NULL, 2, NULL),
+                         LP_OK);
+    const char *const user[] = {"userid", "uid", NULL}, *const item[] = {"movieid", NULL},
+                      *const amount[] = {"amount", "amountx", NULL}, *const none[] = {"x", NULL};
+    assert_int_equal(lp_frame_find_like(f, user), 0);
+    assert_int_equal(lp_frame_find_like(f, item), 1);
+    assert_int_equal(lp_frame_find_like(f, amount), -1); /* two columns match */
+    assert_int_equal(lp_frame_find_like(f, none), -1);
+    lp_frame_free(f);
+}
+
 static void test_take_and_append(void **state)
 {
     (void)state;
@@ -165,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_build_and_invariants),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_rename),
+        cmocka_unit_test(test_find_like),
         cmocka_unit_test(test_take_and_append),
         cmocka_unit_test(test_many_categories),
     };

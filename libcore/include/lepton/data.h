@@ -76,6 +76,9 @@ size_t lp_frame_ncols(const lp_frame *f);
 lp_column *lp_frame_col(const lp_frame *f, size_t j);
 /* Index of the column named name, or -1. */
 long lp_frame_find(const lp_frame *f, const char *name);
+/* Index of the one column whose name, lower case without '_', '-' or spaces ("User-ID" ->
+ * "userid"), is in names (given in that form; NULL-terminated); -1 when none or several are. */
+long lp_frame_find_like(const lp_frame *f, const char *const *names);
 /* Like lp_frame_find but fills err ("no column 'x' in <what>; columns are a, b, c"). */
 lp_status lp_frame_require(const lp_frame *f, const char *name, const char *what, size_t *j,
                            lp_err *err);

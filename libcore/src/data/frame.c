@@ -9,6 +9,7 @@
 #include "lepton/data.h"
 
 #include <math.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -631,6 +632,26 @@ lp_status lp_frame_replace(lp_frame *f, size_t j, lp_column *col, lp_err *err)
     if (f->ncols > 8)
         names_build(f, f->ncols);
     return LP_OK;
+}
+
+long lp_frame_find_like(const lp_frame *f, const char *const *names)
+{
+    long hit = -1;
+    for (size_t j = 0; j < f->ncols; j++) {
+        char sq[64];
+        size_t n = 0;
+        for (const char *p = f->cols[j]->name; *p && n + 1 < sizeof sq; p++)
+            if (*p != '_' && *p != '-' && *p != ' ')
+                sq[n++] = (char)tolower((unsigned char)*p);
+        sq[n] = 0;
+        for (size_t k = 0; names[k]; k++)
+            if (!strcmp(sq, names[k])) {
+                if (hit >= 0)
+                    return -1;
+                hit = (long)j;
+            }
+    }
+    return hit;
 }
 
 lp_status lp_frame_rename(lp_frame *f, size_t j, const char *name, lp_err *err)
