@@ -410,6 +410,7 @@ typedef struct rows {
     size_t n;
     char **text, **label;
     size_t skipped;
+    char text_col[128], label_col[128]; /* the columns read (guessed ones included) */
 } rows;
 
 static void rows_free(rows *r)
@@ -421,20 +422,68 @@ static void rows_free(rows *r)
     memset(r, 0, sizeof *r);
 }
 
+/* Names other symptom / clinical-note tables give the text and the label column, in
+ * lp_frame_find_like's form (lower case, '_' '-' ' ' left out): Symptom2Disease's text,label,
+ * symptoms,disease / diagnosis / prognosis, MTSamples' transcription,medical_specialty. */
+static const char *const text_like[] = {"text", "symptoms", "symptom", "description",
+                                        "complaint", "chiefcomplaint", "transcription", "note",
+                                        "notes", "report", "findings", "history", "sentence",
+                                        "utterance", "query", "question", "message", NULL};
+static const char *const label_like[] = {"label", "disease", "diagnosis", "condition",
+                                         "prognosis", "medicalspecialty", "specialty", "class",
+                                         "category", "target", "outcome", "labelname", NULL};
+
+/* The text (label false) or label column of a frame without the default name: the one column
+ * named like one (text_like / label_like), else in a two-column frame the column beside the
+ * other role's one. -1 when that does not settle it. */
+static long guess_col(const lp_frame *f, bool label)
+{
+    long c = lp_frame_find_like(f, label ? label_like : text_like);
+    if (c < 0 && lp_frame_ncols(f) == 2) {
+        long other = lp_frame_find_like(f, label ? text_like : label_like);
+        c = other >= 0 ? 1 - other : -1;
+    }
+    return c;
+}
+
+/* A file's labelled rows. text_col / label_col NULL: "text" / "label", or when the file has no
+ * such column the one guess_col finds, with a warning that names it and the flag. */
 static lp_status rows_read(const char *path, const char *text_col, const char *label_col,
                            rows *r, lp_err *err)
 {
     memset(r, 0, sizeof *r);
     lp_frame *f = NULL;
-    size_t jt, jl;
+    size_t jt = 0, jl = 0;
+    const char *tc = text_col ? text_col : "text", *lc = label_col ? label_col : "label";
     /* a file without a header line read with --text-col c2 --label-col c1; a class named
      * "None" is a class */
-    const char *want[] = {text_col, label_col};
-    lp_status st = lp_frame_read_labelled(path, NULL, want, 2, label_col, &f, err);
-    if (!st)
-        st = lp_frame_require(f, text_col, path, &jt, err);
-    if (!st)
-        st = lp_frame_require(f, label_col, path, &jl, err);
+    const char *want[] = {tc, lc};
+    lp_status st = lp_frame_read_labelled(path, NULL, want, 2, lc, &f, err);
+    for (int k = 0; k < 2 && !st; k++) {
+        const char *name = k ? lc : tc;
+        long c = lp_frame_find(f, name);
+        if (c < 0 && !(k ? label_col : text_col) && (c = guess_col(f, k)) >= 0) {
+            lp_log_warn("%s: no column '%s': reading '%s' as the %s (--%s-col to choose "
+                        "another)", path, name, lp_frame_col(f, (size_t)c)->name,
+                        k ? "label" : "text", k ? "label" : "text");
+            /* the label column read again so that "None" in it is a class */
+            char nm[128];
+            snprintf(nm, sizeof nm, "%s", lp_frame_col(f, (size_t)c)->name);
+            if (k && !(st = lp_frame_reread_label(path, NULL, nm, &f, err)))
+                c = lp_frame_find(f, nm);
+        }
+        if (!st && c < 0)
+            st = lp_frame_require(f, name, path, k ? &jl : &jt, err);
+        else if (!st)
+            *(k ? &jl : &jt) = (size_t)c;
+    }
+    if (!st && jt == jl)
+        st = lp_err_set(err, LP_EINVAL, "%s: the text and the label are the same column '%s'",
+                        path, lp_frame_col(f, jt)->name);
+    if (!st) {
+        snprintf(r->text_col, sizeof r->text_col, "%s", lp_frame_col(f, jt)->name);
+        snprintf(r->label_col, sizeof r->label_col, "%s", lp_frame_col(f, jl)->name);
+    }
     size_t n = st ? 0 : lp_frame_nrows(f);
     if (!st) {
         r->text = lp_calloc(n + 1, sizeof *r->text);
@@ -572,6 +621,16 @@ lp_status dx_text_eval(const dx_text_model *m, const char *path, dx_eval *out, l
     lp_status st = cJSON_IsString(tc) && cJSON_IsString(lc)
                        ? rows_read(path, tc->valuestring, lc->valuestring, &r, err)
                        : lp_err_set(err, LP_EFORMAT, "text model: the card names no columns");
+    if (st == LP_ENOTFOUND) {
+        /* a file laid out otherwise than the training file: text / label, or guessed */
+        lp_err e2;
+        if (!rows_read(path, NULL, NULL, &r, &e2)) {
+            lp_log_warn("%s: no columns '%s' and '%s' (the training file's): reading '%s' as "
+                        "the text and '%s' as the label", path, tc->valuestring,
+                        lc->valuestring, r.text_col, r.label_col);
+            st = LP_OK;
+        }
+    }
     cJSON_Delete(card);
     if (st)
         return st;
@@ -1038,7 +1097,8 @@ lp_status dx_text_train(const char *path, const char *valid_path, const char *te
     if (!st && f && o->text_refit)
         st = refit_all(m, f, &to, params, err);
     if (!st)
-        st = seal(m, path, text_col, label_col, m->refit ? all.n : tr.n, va.n, &after,
+        st = seal(m, path, all.text_col[0] ? all.text_col : tr.text_col,
+                  all.label_col[0] ? all.label_col : tr.label_col, m->refit ? all.n : tr.n, va.n, &after,
                   before.ece, o, err);
     if (all.n) { /* the split views borrow all's strings */
         free(tr.text), free(tr.label), free(va.text), free(va.label);

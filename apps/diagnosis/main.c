@@ -11,7 +11,8 @@
  *         --out MODEL.lpm
  *         (dx_text_model: TF-IDF + logistic, calibrated, with its OOD threshold; with an
  *         encoder, a head on its embeddings in the ensemble, the encoder fine-tuned first
- *         under lora / full)
+ *         under lora / full; without the flags and without a text / label column, the one
+ *         named like symptoms / description or disease / diagnosis, else the other of two)
  *   train --tabular FILE --label COL [--drop-cols A,B] [--valid FILE] --out MODEL.lpm
  *         (lp_model: logistic, C by 5-fold cross-validation, temperature out of fold; "row",
  *         the --drop-cols and columns that look like row identifiers are not features)
@@ -439,8 +440,7 @@ static int cmd_train(int argc, char **argv)
         if (ftc >= 0)
             return ftc;
         dx_text_model *m = NULL;
-        st = dx_text_train(text, flag(argc, argv, "--valid"), col ? col : "text",
-                           label ? label : "label", &o, &m, &err);
+        st = dx_text_train(text, flag(argc, argv, "--valid"), col, label, &o, &m, &err);
         if (!st)
             st = dx_text_model_save(m, out, &err);
         if (!st)

@@ -212,6 +212,62 @@ static void test_text_bad_training_input(void **state)
 
 /* C from the grid on the validation split and the refit on every row, or a given C and the
  * split's training part: the card says which. */
+/* Without column names given: a Symptoms,Diagnosis file is read by those names (the card keeps
+ * them), a file of the same rows as text,label evaluates the same, a named column that is not
+ * there is an error and never guessed, and three unnamed columns are not guessed either. */
+static void test_text_column_guess(void **state)
+{
+    (void)state;
+    char *path = write_texts("dx_t_guess_src.csv", 3, 60, 5, NULL);
+    char *renamed = lp_test_tmpfile("dx_t_guess.csv");
+    FILE *in = fopen(path, "r"), *out = fopen(renamed, "w");
+    assert_non_null(in);
+    assert_non_null(out);
+    char line[256];
+    assert_non_null(fgets(line, sizeof line, in)); /* id,text,label */
+    fputs("Symptoms,Diagnosis\n", out);
+    while (fgets(line, sizeof line, in))
+        fputs(strchr(line, ',') + 1, out); /* the id left out: two columns */
+    fclose(in);
+    fclose(out);
+    dx_train_opts o = dx_train_opts_default();
+    o.valid_frac = 0.3;
+    dx_text_model *m = NULL;
+    lp_err err;
+    assert_int_equal(dx_text_train(renamed, NULL, NULL, NULL, &o, &m, &err), LP_OK);
+    cJSON *c = cJSON_Parse(dx_text_model_card(m));
+    cJSON *td = cJSON_GetObjectItem(c, "training_data");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(td, "text_column")), "Symptoms");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(td, "label_column")),
+                        "Diagnosis");
+    cJSON_Delete(c);
+    dx_eval a, b;
+    assert_int_equal(dx_text_eval(m, renamed, &a, &err), LP_OK);
+    assert_int_equal(dx_text_eval(m, path, &b, &err), LP_OK); /* id,text,label */
+    assert_int_equal(a.n, 60);
+    assert_int_equal(b.n, 60);
+    assert_true(a.accuracy == b.accuracy);
+    dx_text_model_free(m);
+    m = NULL;
+    /* a column given by name is never guessed */
+    assert_int_equal(dx_text_train(renamed, NULL, "text", NULL, &o, &m, &err), LP_ENOTFOUND);
+    assert_non_null(strstr(lp_err_text(&err), "'text'"));
+    /* three columns, none named like a text: the error names the columns */
+    char *three = lp_test_tmpfile("dx_t_guess3.csv");
+    out = fopen(three, "w");
+    assert_non_null(out);
+    fputs("a,b,c\n", out);
+    for (int i = 0; i < 10; i++)
+        fprintf(out, "x%d,fever %d,%s\n", i, i, i % 2 ? "flu" : "cold");
+    fclose(out);
+    assert_int_equal(dx_text_train(three, NULL, NULL, NULL, &o, &m, &err), LP_ENOTFOUND);
+    assert_non_null(strstr(lp_err_text(&err), "a, b, c"));
+    assert_null(m);
+    free(path);
+    free(renamed);
+    free(three);
+}
+
 static void test_text_fit_choices(void **state)
 {
     (void)state;
@@ -374,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_text_roundtrip_and_ood),
         cmocka_unit_test(test_text_bad_training_input),
         cmocka_unit_test(test_text_fit_choices),
+        cmocka_unit_test(test_text_column_guess),
         cmocka_unit_test(test_tabular_cv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
