@@ -38,24 +38,26 @@ def load(train_path, test_path):
     return tr, te, users, items, x
 
 
-def metrics(top, te, users, items, min_w):
-    """top: (n_users, K) item indices (-1 padding) for the train users."""
+def metrics(top, te, users, items, min_w, ucol="user_id", icol="item_id", wcol="rating"):
+    """top: (n_users, K) item indices (-1 padding) for the train users; wcol None: every test
+    row relevant. Returns precision@K, NDCG@K and the users counted."""
     prec, ndcg = [], []
     disc = 1.0 / np.log2(np.arange(2, K + 2))
-    for u, g in te.groupby("user_id"):
-        rel = set(items.get(i, -1 - j) for j, i in enumerate(g.item_id[g.rating >= min_w]))
+    for u, g in te.groupby(ucol):
+        rel_rows = g if wcol is None else g[g[wcol] >= min_w]
+        rel = set(items.get(i, -1 - j) for j, i in enumerate(rel_rows[icol]))
         if not rel:
             continue
         row = top[users[u]] if u in users else np.full(K, -1)
         hits = np.array([1.0 if i in rel else 0.0 for i in row])
         prec.append(hits.sum() / K)
         ndcg.append((hits * disc).sum() / disc[: min(K, len(rel))].sum())
-    return float(np.mean(prec)), float(np.mean(ndcg))
+    return float(np.mean(prec)), float(np.mean(ndcg)), len(prec)
 
 
 def report(name, secs, top, te, users, items, min_w):
-    p_all, n_all = metrics(top, te, users, items, 0)
-    p_pos, n_pos = metrics(top, te, users, items, min_w)
+    p_all, n_all, _ = metrics(top, te, users, items, 0)
+    p_pos, n_pos, _ = metrics(top, te, users, items, min_w)
     print(json.dumps({"model": name, "train_s": round(secs, 3), "p10_all": round(p_all, 4),
                       "ndcg10_all": round(n_all, 4), "p10_pos": round(p_pos, 4),
                       "ndcg10_pos": round(n_pos, 4)}), flush=True)

@@ -236,7 +236,8 @@ static void train_args(const up_cfg *c, int k, const char *out, argvec *a)
     case 2:
         av_push(a, "--data"), av_push(a, "%s/shop/events.csv", d);
         av_push(a, "--type-col"), av_push(a, "type");
-        av_push(a, "--model"), av_push(a, "als");
+        /* --model auto (the default): als, bpr or itemknn, whichever does best on each
+         * user's last events (itemknn on the demo shop) */
         av_push(a, "--factors"), av_push(a, "32");
         av_push(a, "--threads"), av_push(a, "2");
         av_push(a, "--seed"), av_push(a, "42");

@@ -14,7 +14,7 @@ static const char *const USAGE =
     "  train --data TRAIN [--user-col user_id] [--item-col item_id] [--weight-col COL]\n"
     "        [--type-col|--event-col COL] [--event-weights view=1,cart=3,purchase=5]\n"
     "        [--time-col COL] [--half-life-days D] [--weight-transform auto|none|log1p]\n"
-    "        [--model als|bpr|itemknn|popular] [--factors 64] [--iterations 15]\n"
+    "        [--model auto|als|bpr|itemknn|popular] [--factors 64] [--iterations 15 (bpr: 100)]\n"
     "        [--regularization R] [--alpha A] [--solver cholesky|cg] [--learning-rate L]\n"
     "        [--neighbors N] [--shrinkage S] [--threads T] [--seed S]\n"
     "        [--device cpu|cuda|auto] [--deterministic] --out MODEL.lpm\n"
@@ -25,6 +25,10 @@ static const char *const USAGE =
     "        default) picks log1p when the 99th percentile of those weights is above 20x\n"
     "        their median, else none, and the model keeps what it picked.\n"
     "        Time columns above 1e11 are read as epoch milliseconds.\n"
+    "        --model auto (the default; als with --device cuda|auto) fits als, bpr and\n"
+    "        itemknn on all but each user's last 2 interactions (by --time-col; without\n"
+    "        one, 2 drawn at random), keeps the best NDCG@10 on those and refits it on\n"
+    "        everything.\n"
     "  eval  --model MODEL.lpm --train TRAIN --test TEST [--k 10] [--min-weight W] [--json]\n"
     "        (plus the column flags of train, which override the model's)\n"
     "  tune  --data TRAIN --out MODEL.lpm [--model als] [--trials 12] [--time-budget S]\n"
@@ -114,16 +118,35 @@ static bool cols_from(const rec_cols *base, const rec_cols_flags *fl, rec_cols *
     return false;
 }
 
-static void read_model_opts(flags *f, lp_mf_opts *o, bool *bad)
+/* The model flags over lp_mf_opts_default. *kind_auto (may be NULL: "auto" refused): 1 for
+ * --model auto, 2 for no --model (auto too, unless a GPU is asked for), else 0; o is then
+ * ALS's, and read_model_opts_kind gives the other candidates. */
+static void read_model_opts_kind(flags *f, lp_mf_opts *o, lp_mf_kind kind, bool *bad);
+
+static void read_model_opts(flags *f, lp_mf_opts *o, int *kind_auto, bool *bad)
+{
+    const char *v = flag(f, "--model", bad);
+    lp_mf_kind kind = LP_MF_KIND_ALS;
+    lp_err err;
+    if (kind_auto) *kind_auto = !v ? 2 : !strcmp(v, "auto");
+    if (v && !(kind_auto && *kind_auto) && lp_mf_kind_parse(v, &kind, &err)) {
+        fprintf(stderr, "lepton-recommend: --model: %s%s\n", err.msg,
+                kind_auto ? " (or auto)" : "");
+        *bad = true;
+    }
+    read_model_opts_kind(f, o, kind, bad);
+}
+
+static void read_model_opts_kind(flags *f, lp_mf_opts *o, lp_mf_kind kind, bool *bad)
 {
     const char *v;
     double d;
     lp_err err;
-    if ((v = flag(f, "--model", bad)) && lp_mf_kind_parse(v, &o->kind, &err)) {
-        fprintf(stderr, "lepton-recommend: --model: %s\n", err.msg);
-        *bad = true;
-    }
-    if (o->kind == LP_MF_KIND_BPR) o->regularization = 0.01f;
+    *o = lp_mf_opts_default();
+    o->kind = kind;
+    /* BPR's own defaults (the implicit library's): regularization 0.01 and 100 epochs; 15
+     * epochs of SGD left it under-trained (bench/RESULTS.md "recommend: BPR's 100 epochs") */
+    if (o->kind == LP_MF_KIND_BPR) o->regularization = 0.01f, o->iterations = 100;
     if (num(flag(f, "--factors", bad), "--factors", 1, 1024, &d, bad)) o->factors = (size_t)d;
     if (num(flag(f, "--iterations", bad), "--iterations", 1, 10000, &d, bad))
         o->iterations = (size_t)d;
@@ -172,10 +195,13 @@ static int cmd_train(flags *f)
     bool bad = false;
     rec_cols c, base = rec_cols_default();
     rec_cols_flags cf;
-    lp_mf_opts o = lp_mf_opts_default();
+    lp_mf_opts o;
+    int kind_auto = 0;
     const char *data = flag(f, "--data", &bad), *out = flag(f, "--out", &bad);
     read_cols(f, &cf, &bad);
-    read_model_opts(f, &o, &bad);
+    read_model_opts(f, &o, &kind_auto, &bad);
+    if (kind_auto == 2 && o.device && strcmp(o.device, "cpu"))
+        kind_auto = 0; /* --device cuda|auto without --model: ALS, which trains there */
     if (bad || unknown_flags(f)) return 2;
     if (!cols_from(&base, &cf, &c)) return 2;
     if (!data || !out) {
@@ -185,9 +211,10 @@ static int cmd_train(flags *f)
     lp_err err;
     if (o.device && strcmp(o.device, "cpu")) { /* ALS / BPR only; say what auto picks */
         const lp_backend *be = NULL;
-        if (o.kind != LP_MF_KIND_ALS && o.kind != LP_MF_KIND_BPR) {
+        if (kind_auto || (o.kind != LP_MF_KIND_ALS && o.kind != LP_MF_KIND_BPR)) {
             fprintf(stderr, "lepton-recommend train: --device %s: only als and bpr train on a "
-                    "GPU; %s trains on the cpu\n", o.device, lp_mf_kind_name(o.kind));
+                    "GPU; %s trains on the cpu\n", o.device,
+                    kind_auto ? "auto" : lp_mf_kind_name(o.kind));
             return 2;
         }
         if (lp_backend_get(o.device, &be, &err)) return fail(&err);
@@ -195,10 +222,32 @@ static int cmd_train(flags *f)
             fprintf(stderr, "lepton-recommend train: --device auto: training on %s\n", be->name);
     }
     lp_mf_data *d;
-    if (rec_read(data, &c, &d, NULL, &err)) return fail(&err);
+    lp_frame *frame = NULL;
+    if (rec_read(data, &c, &d, kind_auto ? &frame : NULL, &err)) return fail(&err);
     lp_mf *m;
     uint64_t t0 = lp_time_ns();
-    lp_status st = lp_mf_fit(d, &o, &m, &err);
+    lp_status st = LP_OK;
+    if (kind_auto) {
+        /* ALS, BPR and item-kNN, each with its defaults and the flags given, scored on every
+         * user's last interactions; the best refit on everything */
+        lp_mf_opts cand[3];
+        const lp_mf_kind kinds[3] = {LP_MF_KIND_ALS, LP_MF_KIND_BPR, LP_MF_KIND_ITEMKNN};
+        for (size_t i = 0; i < 3; i++) read_model_opts_kind(f, &cand[i], kinds[i], &bad);
+        double ndcg[3];
+        size_t best = 0;
+        st = rec_choose(frame, &c, cand, 3, 2, 10, &best, ndcg, &err);
+        if (st == LP_EINVAL && strstr(err.msg, "hold out")) {
+            lp_log_warn("--model auto: %s; training als", err.msg);
+            st = LP_OK, best = 0;
+        } else if (!st) {
+            fprintf(stderr, "lepton-recommend train: --model auto: validation NDCG@10 als "
+                    "%.4f, bpr %.4f, itemknn %.4f: %s\n", ndcg[0], ndcg[1], ndcg[2],
+                    lp_mf_kind_name(kinds[best]));
+        }
+        o = cand[best];
+    }
+    lp_frame_free(frame);
+    if (!st) st = lp_mf_fit(d, &o, &m, &err);
     double secs = lp_time_since(t0), time_ref = lp_mf_data_time_ref(d);
     lp_mf_data_free(d);
     if (st) return fail(&err);
@@ -263,7 +312,7 @@ static int cmd_tune(flags *f)
     bool bad = false;
     rec_cols c, base = rec_cols_default();
     rec_cols_flags cf;
-    lp_mf_opts o = lp_mf_opts_default();
+    lp_mf_opts o;
     rec_tune_opts t = rec_tune_opts_default();
     const char *data = flag(f, "--data", &bad), *out = flag(f, "--out", &bad);
     double d;
@@ -272,7 +321,7 @@ static int cmd_tune(flags *f)
     if (num(flag(f, "--k", &bad), "--k", 1, 10000, &d, &bad)) t.k = (size_t)d;
     if (num(flag(f, "--holdout", &bad), "--holdout", 1, 1000, &d, &bad)) t.holdout = (size_t)d;
     read_cols(f, &cf, &bad);
-    read_model_opts(f, &o, &bad);
+    read_model_opts(f, &o, NULL, &bad);
     if (bad || unknown_flags(f)) return 2;
     if (!cols_from(&base, &cf, &c)) return 2;
     if (!data || !out) {

@@ -65,6 +65,14 @@ typedef struct rec_tune_opts {
 } rec_tune_opts;
 
 rec_tune_opts rec_tune_opts_default(void);
+/* --model auto: fit each of cand (n) on all but every user's last `holdout` interactions (by
+ * c->time_col when set, else `holdout` drawn at random, seeded by cand[0].seed) and score
+ * NDCG@k on those; ndcg[i] each score (NAN for
+ * a candidate that failed, with a warning), *best the index of the highest (the first on ties).
+ * LP_EINVAL "no user has more than N interactions to hold out" when the split is empty; the
+ * last candidate's error when all failed. */
+lp_status rec_choose(const lp_frame *frame, const rec_cols *c, const lp_mf_opts *cand, size_t n,
+                     size_t holdout, size_t k, size_t *best, double *ndcg, lp_err *err);
 lp_status rec_tune(const lp_frame *frame, const rec_cols *c, const lp_mf_opts *base,
                    const rec_tune_opts *t, lp_mf_opts *best, double *best_ndcg, lp_err *err);
 

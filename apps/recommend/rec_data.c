@@ -159,8 +159,9 @@ lp_status rec_read(const char *path, const rec_cols *c, lp_mf_data **out, lp_fra
                         skipped);
     }
     if (!st && skipped)
-        lp_log_warn("%s: %zu rows skipped (missing user, item or weight, or weight 0)", path,
-                    skipped);
+        lp_log_warn("%s: %zu rows skipped (missing user, item or weight, or weight 0)%s", path,
+                    skipped, c->weight_col ? "; where 0 marks an interaction without a rating "
+                    "(Book-Crossing's implicit 0), --weight-col none counts every row as 1" : "");
     if (!st && frame) *frame = f;
     else lp_frame_free(f);
     return st;
@@ -239,29 +240,84 @@ static lp_status tune_objective(const lp_params *p, double resource, double *sco
     return st;
 }
 
-lp_status rec_tune(const lp_frame *frame, const rec_cols *c, const lp_mf_opts *base,
-                   const rec_tune_opts *t, lp_mf_opts *best, double *best_ndcg, lp_err *err)
+/* The validation split of tune and --model auto: every user's last `holdout` interactions
+ * (by c->time_col when set, else file order) in *va, the rest in *tr. */
+static lp_status holdout_split(const lp_frame *frame, const rec_cols *c, size_t holdout,
+                               const char *what, lp_mf_data **tr, lp_mf_data **va, lp_err *err)
 {
+    *tr = *va = NULL;
     lp_split sp;
-    lp_status st = lp_mf_split_last(frame, c->user_col, c->time_col, t->holdout, &sp, err);
+    lp_status st = lp_mf_split_last(frame, c->user_col, c->time_col, holdout, &sp, err);
     if (st) return st;
     if (!sp.n_test) {
         lp_split_free(&sp);
-        return lp_err_set(err, LP_EINVAL, "tune: no user has more than %zu interactions to hold "
-                          "out", t->holdout);
+        return lp_err_set(err, LP_EINVAL, "%s: no user has more than %zu interactions to hold "
+                          "out", what, holdout);
     }
-    lp_mf_data *tr = NULL, *va = NULL;
-    if ((st = lp_mf_data_from_frame(frame, sp.train, sp.n_train, c->user_col, c->item_col,
-                                    c->weight_col, c->type_col, c->time_col, &c->ev, "tune train",
-                                    &tr, NULL, err)) ||
-        (st = lp_mf_data_from_frame(frame, sp.test, sp.n_test, c->user_col, c->item_col,
-                                    c->weight_col, c->type_col, c->time_col, &c->ev,
-                                    "tune validation", &va, NULL, err))) {
-        lp_split_free(&sp);
-        lp_mf_data_free(tr);
-        return st;
-    }
+    if (!(st = lp_mf_data_from_frame(frame, sp.train, sp.n_train, c->user_col, c->item_col,
+                                     c->weight_col, c->type_col, c->time_col, &c->ev,
+                                     "validation split, train part", tr, NULL, err)))
+        st = lp_mf_data_from_frame(frame, sp.test, sp.n_test, c->user_col, c->item_col,
+                                   c->weight_col, c->type_col, c->time_col, &c->ev,
+                                   "validation split, held-out part", va, NULL, err);
     lp_split_free(&sp);
+    if (st) {
+        lp_mf_data_free(*tr), lp_mf_data_free(*va);
+        *tr = *va = NULL;
+    }
+    return st;
+}
+
+lp_status rec_choose(const lp_frame *frame, const rec_cols *c, const lp_mf_opts *cand, size_t n,
+                     size_t holdout, size_t k, size_t *best, double *ndcg, lp_err *err)
+{
+    lp_mf_data *tr, *va;
+    /* without a time column the held-out interactions are drawn at random (seeded): file
+     * order is often not time order (MovieLens' files are sorted by user and item) */
+    lp_frame *shuffled = NULL;
+    if (!c->time_col) {
+        size_t nr = lp_frame_nrows(frame), *perm = lp_mallocarray(nr + 1, sizeof *perm);
+        if (!perm) return lp_err_set(err, LP_ENOMEM, "--model auto: out of memory");
+        for (size_t i = 0; i < nr; i++) perm[i] = i;
+        lp_rng r;
+        lp_rng_seed(&r, cand[0].seed);
+        lp_rng_shuffle_idx(&r, perm, nr);
+        lp_status s = lp_frame_take_rows(frame, perm, nr, &shuffled, err);
+        free(perm);
+        if (s) return s;
+    }
+    lp_status st = holdout_split(shuffled ? shuffled : frame, c, holdout, "--model auto", &tr,
+                                 &va, err);
+    lp_frame_free(shuffled);
+    if (st) return st;
+    bool any = false;
+    lp_err e1;
+    for (size_t i = 0; i < n; i++) {
+        lp_mf *m = NULL;
+        lp_mf_eval e;
+        ndcg[i] = NAN;
+        lp_status s = lp_mf_fit(tr, &cand[i], &m, &e1);
+        if (!s) s = lp_mf_evaluate(m, tr, va, k, 0, &e, &e1);
+        lp_mf_free(m);
+        if (s) {
+            lp_log_warn("--model auto: %s left out: %s", lp_mf_kind_name(cand[i].kind), e1.msg);
+            if (err) *err = e1;
+            continue;
+        }
+        ndcg[i] = e.ndcg;
+        if (!any || e.ndcg > ndcg[*best]) *best = i;
+        any = true;
+    }
+    lp_mf_data_free(tr), lp_mf_data_free(va);
+    return any ? LP_OK : e1.status;
+}
+
+lp_status rec_tune(const lp_frame *frame, const rec_cols *c, const lp_mf_opts *base,
+                   const rec_tune_opts *t, lp_mf_opts *best, double *best_ndcg, lp_err *err)
+{
+    lp_mf_data *tr = NULL, *va = NULL;
+    lp_status st = holdout_split(frame, c, t->holdout, "tune", &tr, &va, err);
+    if (st) return st;
     tune_ctx ctx = {.train = tr, .valid = va, .base = *base, .k = t->k};
     lp_search_param als_space[] = {
         {.name = "factors", .kind = LP_SPACE_KIND_INT, .lo = 8, .hi = 128},

@@ -8,7 +8,8 @@
 # trained weight column); ALS trains on rows with weights up to 5e7; --weight-transform (auto
 # picks log1p on play counts); millisecond timestamps with decay; event types of other names
 # weighted by --event-weights; MovieLens ratings.dat ("::", no header) and a headerless TSV;
-# userId / movieId columns found by name.
+# userId / movieId columns found by name; --model auto (the default) trains the best of als,
+# bpr and itemknn on each user's held-out last events.
 set -u
 bin="${LEPTON_BIN:?LEPTON_BIN must point at the bin directory of the build}"
 rec="$bin/lepton-recommend"
@@ -35,6 +36,29 @@ for m in als bpr itemknn popular; do
   check "train $m" test "$rc" -eq 0 -a -s "$dir/$m.lpm"
 done
 check "train message" grep -q "trained popular on 120 users" <<<"$out"
+
+# --model auto (the default): three validation scores, the best one trained; each candidate's
+# own NDCG on the held-out events, so the pick is the largest of the three printed
+out=$("$rec" train --data "$tr" --type-col type --factors 16 --out "$dir/auto.lpm" 2>&1); rc=$?
+check "train without --model (auto) exit 0" test "$rc" -eq 0 -a -s "$dir/auto.lpm"
+line=$(grep -- "--model auto: validation NDCG@10" <<<"$out")
+check "auto says the three scores: $line"   grep -qE "als [0-9.]+, bpr [0-9.]+, itemknn [0-9.]+: (als|bpr|itemknn)$" <<<"$line"
+pick=$(sed -nE 's/.*: (als|bpr|itemknn)$/\1/p' <<<"$line")
+best=$(sed -nE 's/.*als ([0-9.]+), bpr ([0-9.]+), itemknn ([0-9.]+):.*/\1 als\n\2 bpr\n\3 itemknn/p' \
+       <<<"$line" | sort -s -k1,1gr | head -1 | cut -d' ' -f2)
+check "auto trains the best of the three ($pick, best $best)" test -n "$pick" -a "$pick" = "$best"
+check "auto's model is that kind" grep -q "trained $pick on 120 users" <<<"$out"
+out=$("$rec" train --data "$tr" --type-col type --model auto --factors 16 --out "$dir/auto2.lpm" \
+      2>&1)
+check "--model auto is the default (same pick)" grep -q "trained $pick on" <<<"$out"
+printf 'user_id,item_id\na,x\na,y\nb,x\nb,z\nc,y\n' >"$dir/tiny.csv"
+out=$("$rec" train --data "$dir/tiny.csv" --out "$dir/tiny.lpm" 2>&1); rc=$?
+check "auto with nothing to hold out trains als (exit $rc)" test "$rc" -eq 0 -a -s "$dir/tiny.lpm"
+check "auto with nothing to hold out says so" grep -q "no user has more than 2" <<<"$out"
+check "auto with nothing to hold out: als" grep -q "trained als" <<<"$out"
+out=$("$rec" train --data "$tr" --model knn --out "$dir/x.lpm" 2>&1); rc=$?
+check "--model knn is a usage error naming auto (exit $rc)" test "$rc" -eq 2
+check "--model knn names auto" grep -q "or auto" <<<"$out"
 
 ev=$("$rec" eval --model "$dir/itemknn.lpm" --train "$tr" --test "$te" --type-col type --k 10 --json)
 check "eval exit 0" test $? -eq 0
