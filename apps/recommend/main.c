@@ -145,7 +145,7 @@ static void read_model_opts_kind(flags *f, lp_mf_opts *o, lp_mf_kind kind, bool 
     *o = lp_mf_opts_default();
     o->kind = kind;
     /* BPR's own defaults (the implicit library's): regularization 0.01 and 100 epochs; 15
-     * epochs of SGD left it under-trained (bench/RESULTS.md "recommend: BPR's 100 epochs") */
+     * epochs of SGD left it under-trained (bench/RESULTS.md "recommend: `--model auto`") */
     if (o->kind == LP_MF_KIND_BPR) o->regularization = 0.01f, o->iterations = 100;
     if (num(flag(f, "--factors", bad), "--factors", 1, 1024, &d, bad)) o->factors = (size_t)d;
     if (num(flag(f, "--iterations", bad), "--iterations", 1, 10000, &d, bad))
@@ -237,7 +237,7 @@ static int cmd_train(flags *f)
         size_t best = 0;
         st = rec_choose(frame, &c, cand, 3, 2, 10, &best, ndcg, &err);
         if (st == LP_EINVAL && strstr(err.msg, "hold out")) {
-            lp_log_warn("--model auto: %s; training als", err.msg);
+            lp_log_warn("%s; training als", err.msg);
             st = LP_OK, best = 0;
         } else if (!st) {
             fprintf(stderr, "lepton-recommend train: --model auto: validation NDCG@10 als "
