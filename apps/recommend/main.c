@@ -31,8 +31,9 @@ static const char *const USAGE =
     "        everything.\n"
     "  eval  --model MODEL.lpm --train TRAIN --test TEST [--k 10] [--min-weight W] [--json]\n"
     "        (plus the column flags of train, which override the model's)\n"
-    "  tune  --data TRAIN --out MODEL.lpm [--model als] [--trials 12] [--time-budget S]\n"
-    "        [--k 10] [--holdout 2] (plus the column and model flags of train)\n"
+    "  tune  --data TRAIN --out MODEL.lpm [--model auto] [--trials 12] [--time-budget S]\n"
+    "        [--k 10] [--holdout 2] (plus the column and model flags of train; auto, the\n"
+    "        default, tunes als, bpr and itemknn, --trials each, and keeps the best)\n"
     "  serve --model MODEL.lpm [--port 8083] [--db recommend.db] [--host 127.0.0.1]\n"
     "        [--threads N] [--api-keys FILE] [--user-cache-mb 128] [--retrain-every S]\n"
     "        --retrain-every S: retrain from the stored events every S seconds when new\n"
@@ -321,7 +322,8 @@ static int cmd_tune(flags *f)
     if (num(flag(f, "--k", &bad), "--k", 1, 10000, &d, &bad)) t.k = (size_t)d;
     if (num(flag(f, "--holdout", &bad), "--holdout", 1, 1000, &d, &bad)) t.holdout = (size_t)d;
     read_cols(f, &cf, &bad);
-    read_model_opts(f, &o, NULL, &bad);
+    int kind_auto = 0;
+    read_model_opts(f, &o, &kind_auto, &bad);
     if (bad || unknown_flags(f)) return 2;
     if (!cols_from(&base, &cf, &c)) return 2;
     if (!data || !out) {
@@ -334,7 +336,28 @@ static int cmd_tune(flags *f)
     if (rec_read(data, &c, &all, &fr, &err)) return fail(&err);
     lp_mf_opts best;
     double ndcg = 0;
-    lp_status st = rec_tune(fr, &c, &o, &t, &best, &ndcg, &err);
+    lp_status st;
+    if (kind_auto) {
+        /* each family tuned on the same split (--trials each, a third of --time-budget each);
+         * the best validation NDCG wins */
+        const lp_mf_kind kinds[3] = {LP_MF_KIND_ALS, LP_MF_KIND_BPR, LP_MF_KIND_ITEMKNN};
+        double got[3];
+        rec_tune_opts tk = t;
+        tk.time_budget_s = t.time_budget_s / 3;
+        st = LP_OK;
+        for (size_t i = 0; i < 3 && !st; i++) {
+            lp_mf_opts base_k, best_k;
+            read_model_opts_kind(f, &base_k, kinds[i], &bad);
+            st = rec_tune(fr, &c, &base_k, &tk, &best_k, &got[i], &err);
+            if (!st && (i == 0 || got[i] > ndcg)) best = best_k, ndcg = got[i];
+        }
+        if (!st)
+            fprintf(stderr, "lepton-recommend tune: validation NDCG@%zu after tuning: als "
+                    "%.4f, bpr %.4f, itemknn %.4f: %s\n", t.k, got[0], got[1], got[2],
+                    lp_mf_kind_name(best.kind));
+    } else {
+        st = rec_tune(fr, &c, &o, &t, &best, &ndcg, &err);
+    }
     lp_frame_free(fr);
     lp_mf *m = NULL;
     if (!st) st = lp_mf_fit(all, &best, &m, &err);

@@ -54,7 +54,9 @@ char *rec_eval_json(const lp_mf_eval *e, size_t k);
 
 /* Tune factors, regularization, alpha and iterations of base (kind ALS or BPR; itemknn tunes
  * neighbors and shrinkage) by lp_search_run on a validation split carved from frame (the last
- * `holdout` interactions of every user, by c->time_col when set), scoring NDCG@k. The best
+ * `holdout` interactions of every user by c->time_col; without one, `holdout` drawn at random,
+ * seeded by t->seed), scoring NDCG@k; base itself, fitted on the same split, is kept when it
+ * beats every trial. The best
  * options are written to *best; *best_ndcg gets their validation NDCG@k. */
 typedef struct rec_tune_opts {
     size_t trials;       /* default 12 */

@@ -240,17 +240,37 @@ static lp_status tune_objective(const lp_params *p, double resource, double *sco
     return st;
 }
 
-/* The validation split of tune and --model auto: every user's last `holdout` interactions
- * (by c->time_col when set, else file order) in *va, the rest in *tr. */
+/* The validation split of tune and --model auto: every user's last `holdout` interactions by
+ * c->time_col in *va, the rest in *tr. Without a time column `holdout` of each user's rows
+ * drawn at random (seeded): file order is often not time order (MovieLens' files are sorted by
+ * user and item, so "the last" would be the highest item ids). */
 static lp_status holdout_split(const lp_frame *frame, const rec_cols *c, size_t holdout,
-                               const char *what, lp_mf_data **tr, lp_mf_data **va, lp_err *err)
+                               uint64_t seed, const char *what, lp_mf_data **tr, lp_mf_data **va,
+                               lp_err *err)
 {
     *tr = *va = NULL;
+    lp_frame *shuffled = NULL;
+    if (!c->time_col) {
+        size_t nr = lp_frame_nrows(frame), *perm = lp_mallocarray(nr + 1, sizeof *perm);
+        if (!perm) return lp_err_set(err, LP_ENOMEM, "%s: out of memory", what);
+        for (size_t i = 0; i < nr; i++) perm[i] = i;
+        lp_rng r;
+        lp_rng_seed(&r, seed);
+        lp_rng_shuffle_idx(&r, perm, nr);
+        lp_status s = lp_frame_take_rows(frame, perm, nr, &shuffled, err);
+        free(perm);
+        if (s) return s;
+        frame = shuffled;
+    }
     lp_split sp;
     lp_status st = lp_mf_split_last(frame, c->user_col, c->time_col, holdout, &sp, err);
-    if (st) return st;
+    if (st) {
+        lp_frame_free(shuffled);
+        return st;
+    }
     if (!sp.n_test) {
         lp_split_free(&sp);
+        lp_frame_free(shuffled);
         return lp_err_set(err, LP_EINVAL, "%s: no user has more than %zu interactions to hold "
                           "out", what, holdout);
     }
@@ -261,6 +281,7 @@ static lp_status holdout_split(const lp_frame *frame, const rec_cols *c, size_t 
                                    c->weight_col, c->type_col, c->time_col, &c->ev,
                                    "validation split, held-out part", va, NULL, err);
     lp_split_free(&sp);
+    lp_frame_free(shuffled);
     if (st) {
         lp_mf_data_free(*tr), lp_mf_data_free(*va);
         *tr = *va = NULL;
@@ -272,23 +293,7 @@ lp_status rec_choose(const lp_frame *frame, const rec_cols *c, const lp_mf_opts 
                      size_t holdout, size_t k, size_t *best, double *ndcg, lp_err *err)
 {
     lp_mf_data *tr, *va;
-    /* without a time column the held-out interactions are drawn at random (seeded): file
-     * order is often not time order (MovieLens' files are sorted by user and item) */
-    lp_frame *shuffled = NULL;
-    if (!c->time_col) {
-        size_t nr = lp_frame_nrows(frame), *perm = lp_mallocarray(nr + 1, sizeof *perm);
-        if (!perm) return lp_err_set(err, LP_ENOMEM, "--model auto: out of memory");
-        for (size_t i = 0; i < nr; i++) perm[i] = i;
-        lp_rng r;
-        lp_rng_seed(&r, cand[0].seed);
-        lp_rng_shuffle_idx(&r, perm, nr);
-        lp_status s = lp_frame_take_rows(frame, perm, nr, &shuffled, err);
-        free(perm);
-        if (s) return s;
-    }
-    lp_status st = holdout_split(shuffled ? shuffled : frame, c, holdout, "--model auto", &tr,
-                                 &va, err);
-    lp_frame_free(shuffled);
+    lp_status st = holdout_split(frame, c, holdout, cand[0].seed, "--model auto", &tr, &va, err);
     if (st) return st;
     bool any = false;
     lp_err e1;
@@ -316,7 +321,7 @@ lp_status rec_tune(const lp_frame *frame, const rec_cols *c, const lp_mf_opts *b
                    const rec_tune_opts *t, lp_mf_opts *best, double *best_ndcg, lp_err *err)
 {
     lp_mf_data *tr = NULL, *va = NULL;
-    lp_status st = holdout_split(frame, c, t->holdout, "tune", &tr, &va, err);
+    lp_status st = holdout_split(frame, c, t->holdout, t->seed, "tune", &tr, &va, err);
     if (st) return st;
     tune_ctx ctx = {.train = tr, .valid = va, .base = *base, .k = t->k};
     lp_search_param als_space[] = {
@@ -353,6 +358,21 @@ lp_status rec_tune(const lp_frame *frame, const rec_cols *c, const lp_mf_opts *b
     if (!st) {
         st = trial_opts(res.best, 1.0, base, best, err);
         *best_ndcg = res.best_score;
+    }
+    if (!st) {
+        /* the defaults are a candidate too: a few short trials can all fall below them (BPR
+         * at a handful of epochs) */
+        lp_mf *m = NULL;
+        lp_mf_eval e;
+        lp_err e1;
+        if (!lp_mf_fit(tr, base, &m, &e1) && !lp_mf_evaluate(m, tr, va, t->k, 0, &e, &e1) &&
+            e.ndcg > *best_ndcg) {
+            lp_log_info("tune: the defaults (validation NDCG@%zu %.4f) beat the best trial "
+                        "(%.4f)", t->k, e.ndcg, *best_ndcg);
+            *best = *base;
+            *best_ndcg = e.ndcg;
+        }
+        lp_mf_free(m);
     }
     lp_params_free(res.best);
     lp_mf_data_free(tr), lp_mf_data_free(va);

@@ -79,6 +79,14 @@ check "tune exit 0" test $? -eq 0 -a -s "$dir/tuned.lpm"
 check "tune reports" grep -q '"validation_ndcg_at_k":' <<<"$tu"
 "$rec" eval --model "$dir/tuned.lpm" --train "$tr" --test "$te" --type-col type --json >/dev/null
 check "tuned model evaluates" test $? -eq 0
+# tune without --model: the three families, the best kept
+tu=$("$rec" tune --data "$tr" --type-col type --factors 8 --trials 3 --out "$dir/tuned3.lpm" \
+     2>"$dir/tune3.err"); rc=$?
+check "tune auto exit 0" test "$rc" -eq 0 -a -s "$dir/tuned3.lpm"
+line=$(grep "after tuning" "$dir/tune3.err")
+pick=$(sed -nE 's/.*itemknn [0-9.]+: (als|bpr|itemknn)$/\1/p' <<<"$line")
+check "tune auto names the three and its pick: $line" test -n "$pick"
+check "tune auto's model is the pick" grep -q "\"model\":\"$pick\"" <<<"$tu"
 
 printf 'garbage' >"$dir/bad.lpm"
 msg=$("$rec" eval --model "$dir/bad.lpm" --train "$tr" --test "$te" --json 2>&1); rc=$?
