@@ -4,8 +4,8 @@
 # counts), against peers side by side"). lepton-recommend train with its defaults (--model
 # auto: ALS, BPR or item-kNN, chosen on each user's held-out interactions; --weight-transform
 # auto), once without weights (every interaction counts 1) and, when WEIGHT is given, once with
-# --weight-col WEIGHT, then each of ALS, BPR and item-kNN forced; eval on TEST with every test row relevant and with weight >= MIN_WEIGHT relevant. The
-# peers (bench/recommend_peers_any.py: implicit's ALS raw and BM25-weighted, BPR, cosine and
+# --weight-col WEIGHT, then each of ALS, BPR and item-kNN forced; eval on TEST with every test
+# row relevant and with weight >= MIN_WEIGHT relevant. The peers (bench/recommend_peers_any.py: implicit's ALS raw and BM25-weighted, BPR, cosine and
 # BM25 item-item, the library's defaults) on the same files, in a venv under bench/out/.
 # Prints a markdown table of precision@10 and NDCG@10 and the training seconds. "all": eval
 # with --weight-col none (every training row is history, every test row relevant, as for the
@@ -14,7 +14,7 @@
 #   usage: bench/recommend_any.sh BUILD TRAIN TEST USER_COL ITEM_COL [WEIGHT_COL [MIN_WEIGHT]]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -ge 5 ] || { sed -n '2,15p' "$0" >&2; exit 2; }
+[ $# -ge 5 ] || { sed -n '2,14p' "$0" >&2; exit 2; }
 build=$1 train=$2 test=$3 ucol=$4 icol=$5 wcol=${6:-} minw=${7:-0}
 venv="$root/bench/out/venv"
 if [ ! -x "$venv/bin/python" ]; then

@@ -69,7 +69,8 @@ for u, items, a in draw():
     implicit = rng.random(len(items)) < 0.6
     for j, i in enumerate(items):
         isbn = "%09d%s" % (i * 7907 % 999999999, "0123456789X"[i % 11])
-        books[int(t[j])].append('"%d";"%s";"%d"\n' % (u * 3 + 8, isbn, 0 if implicit[j] else stars10[j]))
+        rating = 0 if implicit[j] else stars10[j]
+        books[int(t[j])].append('"%d";"%s";"%d"\n' % (u * 3 + 8, isbn, rating))
 
 for name, ext, header, parts in (
         ("lastfm", "dat", "userID\tartistID\tweight\n", lastfm),

@@ -225,9 +225,9 @@ typedef struct dx_text_model dx_text_model;
  * keeps the names read, and eval reads a file without them the same way); valid_path may be
  * NULL, then valid_frac of the rows (stratified, seeded) is held out to choose C (o->text_c 0),
  * fit the temperature and thresholds and measure the validation metrics, and the final model
- * is refit on every row with that C (o->text_refit). Rows with a missing label are skipped; a missing
- * text is the empty text. More than DX_MAX_CLASSES classes or fewer than 2 is LP_EINVAL. *out
- * is new. */
+ * is refit on every row with that C (o->text_refit). Rows with a missing label are skipped;
+ * a missing text is the empty text. More than DX_MAX_CLASSES classes or fewer than 2 is
+ * LP_EINVAL. *out is new. */
 lp_status dx_text_train(const char *path, const char *valid_path, const char *text_col,
                         const char *label_col, const dx_train_opts *o, dx_text_model **out,
                         lp_err *err);

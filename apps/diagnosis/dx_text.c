@@ -1098,8 +1098,8 @@ lp_status dx_text_train(const char *path, const char *valid_path, const char *te
         st = refit_all(m, f, &to, params, err);
     if (!st)
         st = seal(m, path, all.text_col[0] ? all.text_col : tr.text_col,
-                  all.label_col[0] ? all.label_col : tr.label_col, m->refit ? all.n : tr.n, va.n, &after,
-                  before.ece, o, err);
+                  all.label_col[0] ? all.label_col : tr.label_col, m->refit ? all.n : tr.n,
+                  va.n, &after, before.ece, o, err);
     if (all.n) { /* the split views borrow all's strings */
         free(tr.text), free(tr.label), free(va.text), free(va.label);
         rows_free(&all);

@@ -42,7 +42,8 @@ check "train message" grep -q "trained popular on 120 users" <<<"$out"
 out=$("$rec" train --data "$tr" --type-col type --factors 16 --out "$dir/auto.lpm" 2>&1); rc=$?
 check "train without --model (auto) exit 0" test "$rc" -eq 0 -a -s "$dir/auto.lpm"
 line=$(grep -- "--model auto: validation NDCG@10" <<<"$out")
-check "auto says the three scores: $line"   grep -qE "als [0-9.]+, bpr [0-9.]+, itemknn [0-9.]+: (als|bpr|itemknn)$" <<<"$line"
+check "auto says the three scores: $line" \
+  grep -qE "als [0-9.]+, bpr [0-9.]+, itemknn [0-9.]+: (als|bpr|itemknn)$" <<<"$line"
 pick=$(sed -nE 's/.*: (als|bpr|itemknn)$/\1/p' <<<"$line")
 best=$(sed -nE 's/.*als ([0-9.]+), bpr ([0-9.]+), itemknn ([0-9.]+):.*/\1 als\n\2 bpr\n\3 itemknn/p' \
        <<<"$line" | sort -s -k1,1gr | head -1 | cut -d' ' -f2)
