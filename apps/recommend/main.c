@@ -124,6 +124,9 @@ static bool cols_from(const rec_cols *base, const rec_cols_flags *fl, rec_cols *
  * ALS's, and read_model_opts_kind gives the other candidates. */
 static void read_model_opts_kind(flags *f, lp_mf_opts *o, lp_mf_kind kind, bool *bad);
 
+/* The families --model auto compares, in the order its messages name them. */
+static const lp_mf_kind AUTO_KINDS[3] = {LP_MF_KIND_ALS, LP_MF_KIND_BPR, LP_MF_KIND_ITEMKNN};
+
 static void read_model_opts(flags *f, lp_mf_opts *o, int *kind_auto, bool *bad)
 {
     const char *v = flag(f, "--model", bad);
@@ -232,8 +235,7 @@ static int cmd_train(flags *f)
         /* ALS, BPR and item-kNN, each with its defaults and the flags given, scored on every
          * user's last interactions; the best refit on everything */
         lp_mf_opts cand[3];
-        const lp_mf_kind kinds[3] = {LP_MF_KIND_ALS, LP_MF_KIND_BPR, LP_MF_KIND_ITEMKNN};
-        for (size_t i = 0; i < 3; i++) read_model_opts_kind(f, &cand[i], kinds[i], &bad);
+        for (size_t i = 0; i < 3; i++) read_model_opts_kind(f, &cand[i], AUTO_KINDS[i], &bad);
         double ndcg[3];
         size_t best = 0;
         st = rec_choose(frame, &c, cand, 3, 2, 10, &best, ndcg, &err);
@@ -243,7 +245,7 @@ static int cmd_train(flags *f)
         } else if (!st) {
             fprintf(stderr, "lepton-recommend train: --model auto: validation NDCG@10 als "
                     "%.4f, bpr %.4f, itemknn %.4f: %s\n", ndcg[0], ndcg[1], ndcg[2],
-                    lp_mf_kind_name(kinds[best]));
+                    lp_mf_kind_name(AUTO_KINDS[best]));
         }
         o = cand[best];
     }
@@ -340,14 +342,13 @@ static int cmd_tune(flags *f)
     if (kind_auto) {
         /* each family tuned on the same split (--trials each, a third of --time-budget each);
          * the best validation NDCG wins */
-        const lp_mf_kind kinds[3] = {LP_MF_KIND_ALS, LP_MF_KIND_BPR, LP_MF_KIND_ITEMKNN};
         double got[3];
         rec_tune_opts tk = t;
         tk.time_budget_s = t.time_budget_s / 3;
         st = LP_OK;
         for (size_t i = 0; i < 3 && !st; i++) {
             lp_mf_opts base_k, best_k;
-            read_model_opts_kind(f, &base_k, kinds[i], &bad);
+            read_model_opts_kind(f, &base_k, AUTO_KINDS[i], &bad);
             st = rec_tune(fr, &c, &base_k, &tk, &best_k, &got[i], &err);
             if (!st && (i == 0 || got[i] > ndcg)) best = best_k, ndcg = got[i];
         }

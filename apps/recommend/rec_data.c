@@ -224,20 +224,27 @@ static lp_status trial_opts(const lp_params *p, double resource, const lp_mf_opt
     return lp_mf_opts_check(o, err);
 }
 
+/* Fit o on tr and put its NDCG@k on va (tr's items left out of the lists) in *ndcg. */
+static lp_status fit_score(const lp_mf_data *tr, const lp_mf_data *va, const lp_mf_opts *o,
+                           size_t k, double *ndcg, lp_err *err)
+{
+    lp_mf *m;
+    lp_status st = lp_mf_fit(tr, o, &m, err);
+    if (st) return st;
+    lp_mf_eval e;
+    st = lp_mf_evaluate(m, tr, va, k, 0, &e, err);
+    lp_mf_free(m);
+    if (!st) *ndcg = e.ndcg;
+    return st;
+}
+
 static lp_status tune_objective(const lp_params *p, double resource, double *score, void *vctx,
                                 lp_err *err)
 {
     tune_ctx *c = vctx;
     lp_mf_opts o;
     lp_status st = trial_opts(p, resource, &c->base, &o, err);
-    if (st) return st;
-    lp_mf *m;
-    if ((st = lp_mf_fit(c->train, &o, &m, err))) return st;
-    lp_mf_eval e;
-    st = lp_mf_evaluate(m, c->train, c->valid, c->k, 0, &e, err);
-    lp_mf_free(m);
-    if (!st) *score = e.ndcg;
-    return st;
+    return st ? st : fit_score(c->train, c->valid, &o, c->k, score, err);
 }
 
 /* The validation split of tune and --model auto: every user's last `holdout` interactions by
@@ -298,19 +305,14 @@ lp_status rec_choose(const lp_frame *frame, const rec_cols *c, const lp_mf_opts 
     bool any = false;
     lp_err e1;
     for (size_t i = 0; i < n; i++) {
-        lp_mf *m = NULL;
-        lp_mf_eval e;
         ndcg[i] = NAN;
-        lp_status s = lp_mf_fit(tr, &cand[i], &m, &e1);
-        if (!s) s = lp_mf_evaluate(m, tr, va, k, 0, &e, &e1);
-        lp_mf_free(m);
-        if (s) {
+        if (fit_score(tr, va, &cand[i], k, &ndcg[i], &e1)) {
             lp_log_warn("--model auto: %s left out: %s", lp_mf_kind_name(cand[i].kind), e1.msg);
+            ndcg[i] = NAN;
             if (err) *err = e1;
             continue;
         }
-        ndcg[i] = e.ndcg;
-        if (!any || e.ndcg > ndcg[*best]) *best = i;
+        if (!any || ndcg[i] > ndcg[*best]) *best = i;
         any = true;
     }
     lp_mf_data_free(tr), lp_mf_data_free(va);
@@ -362,17 +364,14 @@ lp_status rec_tune(const lp_frame *frame, const rec_cols *c, const lp_mf_opts *b
     if (!st) {
         /* the defaults are a candidate too: a few short trials can all fall below them (BPR
          * at a handful of epochs) */
-        lp_mf *m = NULL;
-        lp_mf_eval e;
+        double d;
         lp_err e1;
-        if (!lp_mf_fit(tr, base, &m, &e1) && !lp_mf_evaluate(m, tr, va, t->k, 0, &e, &e1) &&
-            e.ndcg > *best_ndcg) {
+        if (!fit_score(tr, va, base, t->k, &d, &e1) && d > *best_ndcg) {
             lp_log_info("tune: the defaults (validation NDCG@%zu %.4f) beat the best trial "
-                        "(%.4f)", t->k, e.ndcg, *best_ndcg);
+                        "(%.4f)", t->k, d, *best_ndcg);
             *best = *base;
-            *best_ndcg = e.ndcg;
+            *best_ndcg = d;
         }
-        lp_mf_free(m);
     }
     lp_params_free(res.best);
     lp_mf_data_free(tr), lp_mf_data_free(va);
