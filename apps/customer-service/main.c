@@ -768,7 +768,7 @@ int main(int argc, char **argv)
     const char *lvl = getenv("LEPTON_LOG");
     if (lvl && !strcmp(lvl, "warn"))
         lp_log_set_level(LP_LOG_LEVEL_WARN);
-    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+    if (argc < 2 || lp_cli_help_requested(argc, argv)) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }

@@ -269,9 +269,11 @@ lp_status dx_text_explain(const dx_text_model *m, const char *text, size_t cls,
                           dx_text_expl *out, lp_err *err);
 void dx_text_expl_clear(dx_text_expl *e);
 
-/* Metrics of m on the labelled rows of the file (label column as in training; a label the
- * model never saw is LP_EINVAL naming its row). */
-lp_status dx_text_eval(const dx_text_model *m, const char *path, dx_eval *out, lp_err *err);
+/* Metrics of m on the labelled rows of the file (a label the model never saw is LP_EINVAL
+ * naming its row). Columns: text_col / label_col where given (non-NULL), else the training
+ * file's names, else (neither present) `text` / `label` or guessed, with a warning. */
+lp_status dx_text_eval(const dx_text_model *m, const char *path, const char *text_col,
+                       const char *label_col, dx_eval *out, lp_err *err);
 
 /* Late fusion of two calibrated answers a and b (image and text) over the labels they share
  * (matched by name): p(c) proportional to p_a(c) * p_b(c) (the product rule for modalities

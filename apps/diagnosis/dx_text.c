@@ -611,20 +611,26 @@ static lp_status eval_rows(const dx_text_model *m, const rows *r, const char *wh
     return st;
 }
 
-lp_status dx_text_eval(const dx_text_model *m, const char *path, dx_eval *out, lp_err *err)
+lp_status dx_text_eval(const dx_text_model *m, const char *path, const char *text_col,
+                       const char *label_col, dx_eval *out, lp_err *err)
 {
     cJSON *card = cJSON_Parse(m->card);
     const cJSON *td = card ? cJSON_GetObjectItemCaseSensitive(card, "training_data") : NULL;
     const cJSON *tc = td ? cJSON_GetObjectItemCaseSensitive(td, "text_column") : NULL;
     const cJSON *lc = td ? cJSON_GetObjectItemCaseSensitive(td, "label_column") : NULL;
     rows r;
-    lp_status st = cJSON_IsString(tc) && cJSON_IsString(lc)
-                       ? rows_read(path, tc->valuestring, lc->valuestring, &r, err)
-                       : lp_err_set(err, LP_EFORMAT, "text model: the card names no columns");
-    if (st == LP_ENOTFOUND) {
-        /* a file laid out otherwise than the training file: text / label, or guessed */
+    lp_status st;
+    if (text_col || label_col) { /* named on the command line: never guessed */
+        st = rows_read(path, text_col ? text_col : cJSON_IsString(tc) ? tc->valuestring : "text",
+                       label_col ? label_col : cJSON_IsString(lc) ? lc->valuestring : "label",
+                       &r, err);
+    } else {
+        st = cJSON_IsString(tc) && cJSON_IsString(lc)
+                 ? rows_read(path, tc->valuestring, lc->valuestring, &r, err)
+                 : lp_err_set(err, LP_EFORMAT, "text model: the card names no columns");
         lp_err e2;
-        if (!rows_read(path, NULL, NULL, &r, &e2)) {
+        /* a file laid out otherwise than the training file: text / label, or guessed */
+        if (st == LP_ENOTFOUND && !rows_read(path, NULL, NULL, &r, &e2)) {
             lp_log_warn("%s: no columns '%s' and '%s' (the training file's): reading '%s' as "
                         "the text and '%s' as the label", path, tc->valuestring,
                         lc->valuestring, r.text_col, r.label_col);

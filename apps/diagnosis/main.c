@@ -57,8 +57,8 @@ static const char *USAGE =
     " [--label-col label] [--encoder ENC.lpm [--finetune head|lora|full [--ft-epochs N]"
     " [--ft-steps N]]] | --tabular FILE --label COL [--drop-cols A,B])"
     " [--valid PATH [--valid-labels IDX]] --out MODEL.lpm [--device auto|cpu|cuda]\n"
-    "       lepton-diagnosis eval --model MODEL.lpm (--images PATH [--labels IDX] | --text FILE |"
-    " --tabular FILE) --json [--prevalence auto|LABEL=P,...]\n"
+    "       lepton-diagnosis eval --model MODEL.lpm (--images PATH [--labels IDX] | --text FILE"
+    " [--text-col COL] [--label-col COL] | --tabular FILE) --json [--prevalence auto|LABEL=P,...]\n"
     "       lepton-diagnosis serve [--port 8084] [--db diagnosis.db] (--model MODEL.lpm |"
     " [--image-model IMAGE.lpm] [--text-model TEXT.lpm]) [--store-text]"
     " [--prevalence LABEL=P,...]\n"
@@ -78,6 +78,39 @@ static bool has(int argc, char **argv, const char *name)
         if (strcmp(argv[i], name) == 0)
             return true;
     return false;
+}
+
+/* Whether s is one of the NULL-terminated names. */
+static bool listed(const char *const *names, const char *s)
+{
+    for (size_t i = 0; names[i]; i++)
+        if (strcmp(names[i], s) == 0)
+            return true;
+    return false;
+}
+
+/* Every argument after the command is a flag of cmd: one of valued followed by its value, or
+ * one of bare. Otherwise (a typo, a flag missing its value, a stray word) a usage message on
+ * stderr naming it, and 2; 0 when the line is well formed. */
+static int check_flags(const char *cmd, int argc, char **argv, const char *const *valued,
+                       const char *const *bare)
+{
+    for (int i = 2; i < argc; i++) {
+        if (listed(bare, argv[i]))
+            continue;
+        if (listed(valued, argv[i])) {
+            if (i + 1 < argc) {
+                i++;
+                continue;
+            }
+            fprintf(stderr, "lepton-diagnosis %s: %s needs a value\n%s", cmd, argv[i], USAGE);
+            return 2;
+        }
+        fprintf(stderr, "lepton-diagnosis %s: unknown %s '%s'\n%s", cmd,
+                argv[i][0] == '-' ? "flag" : "argument", argv[i], USAGE);
+        return 2;
+    }
+    return 0;
 }
 
 /* ---- image data --------------------------------------------------------------------------- */
@@ -556,7 +589,8 @@ static int cmd_eval(int argc, char **argv)
         dx_eval ev;
         st = dx_text_model_load(model, &m, &err);
         if (!st)
-            st = dx_text_eval(m, text, &ev, &err);
+            st = dx_text_eval(m, text, flag(argc, argv, "--text-col"),
+                              flag(argc, argv, "--label-col"), &ev, &err);
         if (!st) {
             print_metrics(&ev);
             printf("}\n");
@@ -730,19 +764,37 @@ static int cmd_serve(int argc, char **argv)
 int main(int argc, char **argv)
 {
     lp_process_tune(argv); /* before any OpenMP: see base.h */
-    if (argc < 2) {
-        fputs(USAGE, stderr);
-        return 2;
+    if (argc < 2 || lp_cli_help_requested(argc, argv)) {
+        fputs(USAGE, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
     }
+    static const char *const train_flags[] = {
+        "--images", "--labels", "--channels", "--size", "--epochs", "--text", "--text-col",
+        "--label-col", "--encoder", "--finetune", "--ft-epochs", "--ft-steps", "--tabular",
+        "--label", "--drop-cols", "--valid", "--valid-labels", "--out", "--device", NULL};
+    static const char *const eval_flags[] = {"--model",     "--images",    "--labels",
+                                             "--text",      "--text-col",  "--label-col",
+                                             "--tabular",   "--prevalence", NULL};
+    static const char *const serve_flags[] = {"--model", "--image-model", "--text-model",
+                                              "--port", "--db", "--prevalence", NULL};
+    static const char *const verify_flags[] = {"--db", NULL};
+    static const char *const no_bare[] = {NULL}, *const eval_bare[] = {"--json", NULL};
+    static const char *const serve_bare[] = {"--store-text", NULL};
+    const struct {
+        const char *name;
+        int (*fn)(int, char **);
+        const char *const *valued, *const *bare;
+    } cmds[] = {{"train", cmd_train, train_flags, no_bare},
+                {"eval", cmd_eval, eval_flags, eval_bare},
+                {"serve", cmd_serve, serve_flags, serve_bare},
+                {"verify-audit", cmd_verify, verify_flags, no_bare}};
     const char *cmd = argv[1];
-    if (strcmp(cmd, "train") == 0)
-        return cmd_train(argc, argv);
-    if (strcmp(cmd, "eval") == 0)
-        return cmd_eval(argc, argv);
-    if (strcmp(cmd, "serve") == 0)
-        return cmd_serve(argc, argv);
-    if (strcmp(cmd, "verify-audit") == 0)
-        return cmd_verify(argc, argv);
-    fputs(USAGE, stderr);
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        if (strcmp(cmd, cmds[i].name))
+            continue;
+        int rc = check_flags(cmd, argc, argv, cmds[i].valued, cmds[i].bare);
+        return rc ? rc : cmds[i].fn(argc, argv);
+    }
+    fprintf(stderr, "lepton-diagnosis: unknown command '%s'\n%s", cmd, USAGE);
     return 2;
 }

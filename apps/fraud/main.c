@@ -411,7 +411,7 @@ static int cmd_serve(const args *a)
 int main(int argc, char **argv)
 {
     lp_process_tune(argv); /* before any OpenMP: see base.h */
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    if (argc < 2 || lp_cli_help_requested(argc, argv)) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }

@@ -419,7 +419,7 @@ static int cmd_serve(flags *f)
 int main(int argc, char **argv)
 {
     lp_process_tune(argv); /* before any OpenMP: see base.h */
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    if (argc < 2 || lp_cli_help_requested(argc, argv)) {
         fputs(USAGE, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }

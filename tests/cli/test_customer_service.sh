@@ -22,6 +22,8 @@ jnum() { # jnum JSON KEY: the number (or null) of a top-level key
   2>"$dir/train.err"; rc=$?
 check "train exit 0" test "$rc" -eq 0
 check "train wrote the model" test -s "$dir/m.lpm"
+"$bin" train --help >"$dir/help.out" 2>/dev/null; rc=$?
+check "train --help: the usage on stdout, exit 0" test "$rc" -eq 0 -a -s "$dir/help.out"
 check "train summary" grep -q "trained 12 intents" "$dir/train.err"
 check "train records the default seed for retraining" grep -aq '"seed":42' "$dir/m.lpm"
 "$bin" train --data "$bot/intents_train.tsv" --valid "$bot/intents_valid.tsv" --seed 7 \

@@ -32,6 +32,8 @@ out=$("$bin" train --data "$dir/train.csv" "${common[@]}" --review-rate 2% \
       --out "$dir/m.lpm" 2>&1); rc=$?
 check "train exit 0" test "$rc" -eq 0
 check "train wrote the model" test -s "$dir/m.lpm"
+"$bin" train --help >"$dir/help.out" 2>/dev/null; rc=$?
+check "train --help: the usage on stdout, exit 0" test "$rc" -eq 0 -a -s "$dir/help.out"
 
 out=$("$bin" eval --model "$dir/m.lpm" --data "$dir/test.csv" --history "$dir/train.csv" \
       --json 2>/dev/null); rc=$?

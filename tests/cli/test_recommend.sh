@@ -25,6 +25,8 @@ jget() { # jget KEY JSON -> the number after "KEY":
 }
 
 "$bin/lepton-gen-shop" --out "$dir/shop" --seed 3 --users 120 --items 80 >/dev/null
+"$bin/lepton-recommend" train --help >"$dir/help.out" 2>/dev/null; rc=$?
+check "train --help: the usage on stdout, exit 0" test "$rc" -eq 0 -a -s "$dir/help.out"
 check "generator writes the split" test -s "$dir/shop/train.csv" -a -s "$dir/shop/test.csv"
 "$bin/lepton-gen-shop" --out "$dir/shop2" --seed 3 --users 120 --items 80 >/dev/null
 check "generator is seeded" cmp -s "$dir/shop/events.csv" "$dir/shop2/events.csv"

@@ -122,7 +122,7 @@ static void test_text_multiclass(void **state)
     assert_true(itchy > 0 && itchy > fabs(have));
     dx_text_expl_clear(&e);
     dx_eval ev;
-    assert_int_equal(dx_text_eval(m, path, &ev, &err), LP_OK);
+    assert_int_equal(dx_text_eval(m, path, NULL, NULL, &ev, &err), LP_OK);
     assert_int_equal(ev.n, 90);
     assert_true(ev.accuracy > 0.95);
     free(path);
@@ -203,7 +203,7 @@ static void test_text_bad_training_input(void **state)
     o.valid_frac = 0.3;
     assert_int_equal(dx_text_train(path, NULL, "text", "label", &o, &m, &err), LP_OK);
     dx_eval ev;
-    assert_int_equal(dx_text_eval(m, p2, &ev, &err), LP_EINVAL);
+    assert_int_equal(dx_text_eval(m, p2, NULL, NULL, &ev, &err), LP_EINVAL);
     assert_non_null(strstr(lp_err_text(&err), "migraine"));
     dx_text_model_free(m);
     free(path);
@@ -242,11 +242,16 @@ static void test_text_column_guess(void **state)
                         "Diagnosis");
     cJSON_Delete(c);
     dx_eval a, b;
-    assert_int_equal(dx_text_eval(m, renamed, &a, &err), LP_OK);
-    assert_int_equal(dx_text_eval(m, path, &b, &err), LP_OK); /* id,text,label */
+    assert_int_equal(dx_text_eval(m, renamed, NULL, NULL, &a, &err), LP_OK);
+    assert_int_equal(dx_text_eval(m, path, NULL, NULL, &b, &err), LP_OK); /* id,text,label */
     assert_int_equal(a.n, 60);
     assert_int_equal(b.n, 60);
     assert_true(a.accuracy == b.accuracy);
+    /* columns named at eval override the training file's, and are never guessed */
+    assert_int_equal(dx_text_eval(m, path, "text", "label", &b, &err), LP_OK);
+    assert_int_equal(b.n, 60);
+    assert_int_equal(dx_text_eval(m, path, "Symptoms", NULL, &b, &err), LP_ENOTFOUND);
+    assert_non_null(strstr(lp_err_text(&err), "'Symptoms'"));
     dx_text_model_free(m);
     m = NULL;
     /* a column given by name is never guessed */

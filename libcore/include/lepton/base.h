@@ -227,6 +227,11 @@ lp_status lp_file_write(const char *path, const void *data, size_t len, lp_err *
  * starting threads. */
 void lp_process_tune(char **argv);
 
+/* Whether a command line asks for help: "help" as the command, or "-h" / "--help" anywhere
+ * after the program name (where a flag's value, "--help" would be no useful value either).
+ * For main(): print the usage on stdout and exit 0 when it does. */
+bool lp_cli_help_requested(int argc, char **argv);
+
 /* CRC-32 (IEEE 802.3, zlib's polynomial), continuing from crc (start with 0). */
 uint32_t lp_crc32(uint32_t crc, const void *data, size_t len);
 

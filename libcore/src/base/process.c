@@ -59,3 +59,13 @@ void lp_process_tune(char **argv)
     /* exec failed (no /proc): carry on with the defaults the program loaded with */
     unsetenv("LEPTON_REEXEC");
 }
+
+bool lp_cli_help_requested(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "help") == 0)
+        return true;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return true;
+    return false;
+}
