@@ -207,9 +207,11 @@ typedef struct cs_patterns cs_patterns;
 
 /* Compile the built-in patterns once (PCRE2_UTF | PCRE2_UCP): email, phone, url, money, date,
  * time, order_number (order_pattern, NULL = "\b(?:ORD|ORDER|TCK|TICKET)[-#]?\d{4,12}\b" case-
- * insensitive, or a bare # plus 5..12 digits) and card (13..19 digits with optional spaces or
- * dashes, kept only when the Luhn check passes). LP_EINVAL naming the offset of a bad
- * order_pattern. */
+ * insensitive, a bare # plus 5..12 digits, or the 4..12 digits after "order" / "ticket" with
+ * an optional "no." / "number" / "id" / "is" / ":" / "#" between) and card (13..19 digits with
+ * optional spaces or dashes, kept only when the Luhn check passes). A pattern's group named
+ * "value", when it matched, is the entity (its span and text). LP_EINVAL naming the offset of a
+ * bad order_pattern. */
 lp_status cs_patterns_new(const char *order_pattern, cs_patterns **out, lp_err *err);
 void cs_patterns_free(cs_patterns *p);
 /* Append the entities found in text[0..len) to out, by start offset; an earlier-listed type
@@ -219,6 +221,11 @@ lp_status cs_patterns_find(const cs_patterns *p, const char *text, size_t len, c
 /* A copy of text with every email, phone number and Luhn-valid card number replaced by
  * "[EMAIL]", "[PHONE]", "[CARD]". Caller frees. NULL on allocation failure or bad UTF-8. */
 char *cs_redact(const cs_patterns *p, const char *text, size_t len);
+/* The reply to a question asking for a slot of this type, when out (the turn's entities so
+ * far) has none: for order_number, a whole reply that is only a number ("12345", "it's
+ * 12345", "#12345", "abc-12345") is appended as one. Other types: nothing. */
+lp_status cs_patterns_answer(const cs_patterns *p, const char *type, const char *text, size_t len,
+                             cs_entities *out, lp_err *err);
 /* Luhn (mod 10) check over the digits of s (other characters skipped); false when fewer than
  * 2 digits. */
 bool cs_luhn_valid(const char *s, size_t len);
@@ -343,6 +350,9 @@ lp_status cs_bot_def_parse(const char *json, size_t len, const char *what, cs_bo
                            lp_err *err);
 void cs_bot_def_free(cs_bot_def *b);
 const char *cs_bot_def_json(const cs_bot_def *b); /* the source text, owned */
+/* The definition's "order_pattern" (a PCRE2 pattern for order / ticket numbers, replacing the
+ * built-in one; a group named "value" is the number), or NULL. */
+const char *cs_bot_def_order_pattern(const cs_bot_def *b);
 
 typedef struct cs_session {
     char id[129];
@@ -378,6 +388,9 @@ typedef struct cs_turn_out {
 lp_status cs_dialog_step(const cs_bot_def *b, cs_session *s, const cs_turn_in *in, cs_turn_out *out,
                          lp_err *err);
 void cs_turn_out_clear(cs_turn_out *o);
+/* The slot the bot asked for last turn (the pending intent's first required slot not filled),
+ * or NULL when it asked for none. */
+const char *cs_dialog_awaited_slot(const cs_bot_def *b, const cs_session *s);
 void cs_session_init(cs_session *s, const char *id);
 void cs_session_clear(cs_session *s);
 

@@ -67,8 +67,6 @@ lp_status cs_bot_load(const char *path, cs_bot **out, lp_err *err)
     if (!b)
         return lp_err_set(err, LP_ENOMEM, "%s: out of memory", path);
     lp_status st = cs_intent_load(path, &b->intent, err);
-    if (st == LP_OK)
-        st = cs_patterns_new(NULL, &b->patterns, err);
     const lp_model *m = st == LP_OK ? cs_intent_model(b->intent) : NULL;
     const void *d;
     size_t len;
@@ -85,6 +83,8 @@ lp_status cs_bot_load(const char *path, cs_bot **out, lp_err *err)
         st = cs_faq_set_encoder(b->faq, cs_intent_encoder_handle(b->intent), err);
     if (st == LP_OK && lp_model_get_extra(m, SEC_BOT, &d, &len, NULL) == LP_OK)
         st = cs_bot_def_parse(d, len, "cs.bot", &b->def, err);
+    if (st == LP_OK)
+        st = cs_patterns_new(cs_bot_def_order_pattern(b->def), &b->patterns, err);
     if (st != LP_OK) {
         if (st != LP_ENOMEM && !strstr(lp_err_text(err), path))
             lp_err_prefix(err, "%s", path);
@@ -144,6 +144,9 @@ lp_status cs_bot_turn_with(const cs_bot *b, const lp_lora *adapter, cs_session *
         return st;
     cs_entities ents = {0};
     st = cs_patterns_find(b->patterns, text, len, &ents, err);
+    const char *awaited = cs_dialog_awaited_slot(b->def, s);
+    if (st == LP_OK && awaited) /* "12345" in answer to "what is your order number?" */
+        st = cs_patterns_answer(b->patterns, awaited, text, len, &ents, err);
     if (st == LP_OK && b->slots) {
         cs_entities sl = {0};
         st = cs_slots_tag(b->slots, text, len, NULL, &sl, err);

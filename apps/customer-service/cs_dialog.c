@@ -44,6 +44,12 @@ const char *cs_bot_def_json(const cs_bot_def *b)
     return b->src;
 }
 
+const char *cs_bot_def_order_pattern(const cs_bot_def *b)
+{
+    const cJSON *x = b ? cJSON_GetObjectItemCaseSensitive(b->root, "order_pattern") : NULL;
+    return cJSON_IsString(x) ? x->valuestring : NULL;
+}
+
 static const cJSON *member(const cJSON *o, const char *name)
 {
     return cJSON_GetObjectItemCaseSensitive(o, name);
@@ -66,8 +72,8 @@ lp_status cs_bot_def_parse(const char *json, size_t len, const char *what, cs_bo
         st = lp_err_set(err, LP_EINVAL, "%s: 'intents' must be an object", what);
     if (st == LP_OK && h && !cJSON_IsObject(h))
         st = lp_err_set(err, LP_EINVAL, "%s: 'handoff' must be an object", what);
-    const char *strs[] = {"fallback", "handoff_reply"};
-    for (int k = 0; k < 2 && st == LP_OK; k++)
+    const char *strs[] = {"fallback", "handoff_reply", "order_pattern"};
+    for (int k = 0; k < 3 && st == LP_OK; k++)
         if ((x = member(root, strs[k])) && !cJSON_IsString(x))
             st = lp_err_set(err, LP_EINVAL, "%s: '%s' must be a string", what, strs[k]);
     cJSON_ArrayForEach(x, in)
@@ -242,6 +248,20 @@ static lp_status act(const cs_bot_def *b, cs_session *s, const char *intent, con
     s->pending[0] = 0;
     const cJSON *r = member(def, "reply");
     return set_reply(o, cJSON_IsString(r) ? r->valuestring : (faq ? faq : ""), s->slots, err);
+}
+
+const char *cs_dialog_awaited_slot(const cs_bot_def *b, const cs_session *s)
+{
+    if (!b || !s->pending[0])
+        return NULL;
+    const cJSON *q;
+    cJSON_ArrayForEach(q, member(member(member(b->root, "intents"), s->pending), "required"))
+    {
+        const char *slot = member(q, "slot")->valuestring;
+        if (!cJSON_IsString(member(s->slots, slot)))
+            return slot;
+    }
+    return NULL;
 }
 
 lp_status cs_dialog_step(const cs_bot_def *b, cs_session *s, const cs_turn_in *in, cs_turn_out *o,

@@ -3,7 +3,10 @@
  * redaction. Patterns are matched over the raw UTF-8 text; offsets are byte offsets.
  * Overlaps are resolved by pattern order: an earlier pattern keeps its span and a later match
  * overlapping it is dropped (card before phone, email before url).
- * Does not: normalise values (a date stays as written), or look at context.
+ * A pattern with a group named "value" that took part in the match reports that group as the
+ * entity ("order 12345" -> 12345); otherwise the whole match.
+ * Does not: normalise values (a date stays as written), or look at context beyond the one
+ * answer pattern per type that cs_patterns_answer applies to a reply the bot asked for.
  * Thread safety: a compiled cs_patterns is immutable; every call makes its own match data.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -14,7 +17,18 @@
 
 #include "cs.h"
 
-#define DEFAULT_ORDER "\\b(?:ORD|ORDER|TCK|TICKET)[-#]?\\d{4,12}\\b|(?<![\\w#])#\\d{5,12}\\b"
+/* ORD-12345, TICKET#1234 (as written), and the number alone of #12345, "order 12345", "order
+ * no. 12345", "my order number is 12345", "ticket: 12345" (a branch reset: one group "value") */
+#define DEFAULT_ORDER                                                                           \
+    "\\b(?:ORD|ORDER|TCK|TICKET)[-#]?\\d{4,12}\\b|(?|(?<![\\w#])#(?<value>\\d{5,12})\\b|"            \
+    "\\b(?:order|ticket)(?:\\s+(?:no\\.?|nr\\.?|number|num|id))?(?:\\s+is)?\\s*[:#]?\\s*"       \
+    "(\\d{4,12})\\b)"
+
+/* A whole reply that is only a number (the answer to "what is your order number?"): an order
+ * number in the context of that question, when no order pattern matched it. */
+#define ANSWER_ORDER                                                                            \
+    "^\\s*(?:(?:it'?s|it\\s+is|that'?s|number|no\\.?)\\s*)?[:#]?\\s*(?<value>[a-z]{0,6}-?\\d{4,12})"  \
+    "\\s*[.!]?\\s*$"
 
 typedef struct pat {
     const char *type;
@@ -22,12 +36,14 @@ typedef struct pat {
     pcre2_code *re;
     bool luhn;   /* keep only Luhn-valid digit runs */
     bool redact; /* replaced by cs_redact */
+    int value;   /* the number of the group named "value", or 0 */
 } pat;
 
 enum { N_PATS = 8 };
 
 struct cs_patterns {
     pat p[N_PATS];
+    pat answer_order; /* ANSWER_ORDER */
 };
 
 static const pat builtin[N_PATS] = {
@@ -81,6 +97,7 @@ void cs_patterns_free(cs_patterns *p)
         return;
     for (int i = 0; i < N_PATS; i++)
         pcre2_code_free(p->p[i].re);
+    pcre2_code_free(p->answer_order.re);
     free(p);
 }
 
@@ -91,26 +108,26 @@ lp_status cs_patterns_new(const char *order_pattern, cs_patterns **out, lp_err *
     if (!p)
         return lp_err_set(err, LP_ENOMEM, "patterns: out of memory");
     memcpy(p->p, builtin, sizeof(builtin));
-    for (int i = 0; i < N_PATS; i++) {
-        const char *src = p->p[i].src;
-        bool custom = false;
-        if (!src) {
-            custom = order_pattern != NULL;
-            src = custom ? order_pattern : DEFAULT_ORDER;
-        }
+    p->answer_order = (pat){"order_number", ANSWER_ORDER, NULL, false, false, 0};
+    for (int i = 0; i <= N_PATS; i++) {
+        pat *q = i < N_PATS ? &p->p[i] : &p->answer_order;
+        const char *src = q->src ? q->src : order_pattern ? order_pattern : DEFAULT_ORDER;
         int ec;
         PCRE2_SIZE off;
-        p->p[i].re = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED,
-                                   PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS, &ec, &off, NULL);
-        if (!p->p[i].re) {
+        q->re = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED,
+                              PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS, &ec, &off, NULL);
+        if (!q->re) {
             PCRE2_UCHAR msg[160];
             pcre2_get_error_message(ec, msg, sizeof(msg));
             lp_err_set(err, LP_EINVAL, "%s pattern '%s': %s at offset %zu",
-                       custom ? "order" : p->p[i].type, src, (const char *)msg, (size_t)off);
+                       src == order_pattern ? "order" : q->type, src, (const char *)msg,
+                       (size_t)off);
             cs_patterns_free(p);
             return LP_EINVAL;
         }
-        pcre2_jit_compile(p->p[i].re, PCRE2_JIT_COMPLETE);
+        int g = pcre2_substring_number_from_name(q->re, (PCRE2_SPTR) "value");
+        q->value = g > 0 ? g : 0;
+        pcre2_jit_compile(q->re, PCRE2_JIT_COMPLETE);
     }
     *out = p;
     return LP_OK;
@@ -188,6 +205,8 @@ static lp_status find_all(const cs_patterns *p, const char *text, size_t len, bo
                 continue;
             }
             off = t;
+            if (q->value && q->value < rc && ov[2 * q->value] != PCRE2_UNSET)
+                s = ov[2 * q->value], t = ov[2 * q->value + 1];
             if (q->luhn && !cs_luhn_valid(text + s, t - s))
                 continue;
             if (overlaps(out, base, s, t))
@@ -210,6 +229,33 @@ lp_status cs_patterns_find(const cs_patterns *p, const char *text, size_t len, c
     if (lp_utf8_check(text, len, "text", err) != LP_OK)
         return LP_EPARSE;
     return find_all(p, text, len, false, out, err);
+}
+
+lp_status cs_patterns_answer(const cs_patterns *p, const char *type, const char *text, size_t len,
+                             cs_entities *out, lp_err *err)
+{
+    const pat *q = &p->answer_order;
+    if (strcmp(type, q->type) != 0)
+        return LP_OK;
+    for (size_t i = 0; i < out->n; i++)
+        if (strcmp(out->v[i].type, type) == 0)
+            return LP_OK;
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(q->re, NULL);
+    if (!md)
+        return lp_err_set(err, LP_ENOMEM, "entities: out of memory");
+    int rc = pcre2_match(q->re, (PCRE2_SPTR)text, len, 0, 0, md, NULL);
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    lp_status st = LP_OK;
+    if (rc > q->value && ov[2 * q->value] != PCRE2_UNSET) {
+        size_t s = ov[2 * q->value], t = ov[2 * q->value + 1];
+        bool clash = false; /* a phone number or a card is not an order number */
+        for (size_t i = 0; i < out->n && !clash; i++)
+            clash = s < out->v[i].end && out->v[i].start < t;
+        if (!clash && cs_entities_push(out, type, text, s, t) != LP_OK)
+            st = lp_err_set(err, LP_ENOMEM, "entities: out of memory");
+    }
+    pcre2_match_data_free(md);
+    return st;
 }
 
 char *cs_redact(const cs_patterns *p, const char *text, size_t len)

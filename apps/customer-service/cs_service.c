@@ -156,6 +156,20 @@ lp_status cs_train_files(const cs_train_spec *spec, char *const *extra_texts,
     if (st == LP_OK && spec->valid && (st = cs_table_read(spec->valid, &va, err)) == LP_OK &&
         (st = col_of(&va, spec->text_col, spec->valid, &vt, err)) == LP_OK)
         st = col_of(&va, spec->label_col, spec->valid, &vl, err);
+    /* the bot definition first: a mistake in it is found before the training time is spent */
+    if (st == LP_OK && spec->bot) {
+        uint8_t *d;
+        size_t len;
+        if ((st = lp_file_read(spec->bot, &d, &len, err)) == LP_OK) {
+            st = cs_bot_def_parse((const char *)d, len, spec->bot, &b->def, err);
+            free(d);
+        }
+    }
+    if (st == LP_OK) {
+        st = cs_patterns_new(cs_bot_def_order_pattern(b->def), &b->patterns, err);
+        if (st != LP_OK && spec->bot) /* the bot definition's order_pattern */
+            lp_err_prefix(err, "%s", spec->bot);
+    }
     if (st == LP_OK) {
         cs_intent_opts io = cs_intent_opts_default();
         io.oos_label = spec->oos_label;
@@ -174,22 +188,12 @@ lp_status cs_train_files(const cs_train_spec *spec, char *const *extra_texts,
             io.oos_max_loss = spec->oos_max_loss;
         st = cs_intent_train(t, l, n, vt, vl, va.n_rows, &io, &b->intent, err);
     }
-    if (st == LP_OK)
-        st = cs_patterns_new(NULL, &b->patterns, err);
     if (st == LP_OK && spec->slots)
         st = train_slots_file(spec->slots, &b->slots, err);
     if (st == LP_OK && spec->faq)
         st = load_faq(spec->faq, &b->faq, err);
     if (st == LP_OK && b->faq && cs_intent_encoder_handle(b->intent))
         st = cs_faq_set_encoder(b->faq, cs_intent_encoder_handle(b->intent), err);
-    if (st == LP_OK && spec->bot) {
-        uint8_t *d;
-        size_t len;
-        if ((st = lp_file_read(spec->bot, &d, &len, err)) == LP_OK) {
-            st = cs_bot_def_parse((const char *)d, len, spec->bot, &b->def, err);
-            free(d);
-        }
-    }
     if (st == LP_OK) {
         cJSON *j = spec_json(spec);
         char *s = cJSON_PrintUnformatted(j);

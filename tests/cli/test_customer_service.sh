@@ -108,6 +108,15 @@ out=$(printf 'where is my order\nORD-48213\nI want a human\n' | "$bin" chat --mo
 check "chat asks for the order number" grep -q "order number" <<<"$out"
 check "chat fills the slot" grep -q "Order ORD-48213" <<<"$out"
 check "chat hands off" grep -q "hand-off: user_requested" <<<"$out"
+# the bot definition's order_pattern replaces the built-in one; its group "value" is the number
+jq '. + {"order_pattern": "\\bSO-?(?<value>\\d{6})\\b"}' "$bot/bot.json" >"$dir/so.json"
+"$bin" train --data "$bot/intents_train.tsv" --bot "$dir/so.json" --out "$dir/so.lpm" 2>/dev/null
+out=$(printf 'where is my order\nit is SO-123456\n' | "$bin" chat --model "$dir/so.lpm" 2>/dev/null)
+check "order_pattern from the bot definition fills the slot" grep -q "Order 123456 " <<<"$out"
+jq '. + {"order_pattern": "(SO"}' "$bot/bot.json" >"$dir/so-bad.json"
+err=$("$bin" train --data "$bot/intents_train.tsv" --bot "$dir/so-bad.json" --out "$dir/x.lpm" 2>&1)
+check "a bad order_pattern names the bot file and the offset" \
+  grep -q "so-bad.json.*order pattern '(SO'.*offset" <<<"$err"
 
 out=$("$bin" topics --data "$bot/intents_train.tsv" --k 4 --iters 50); rc=$?
 check "topics exit 0" test "$rc" -eq 0

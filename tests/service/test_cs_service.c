@@ -134,6 +134,19 @@ static void test_conversation(void **state)
     assert_int_equal(cJSON_GetObjectItem(e, "end")->valueint, 15);
     long turn = (long)cJSON_GetObjectItem(o, "turn_id")->valuedouble;
     cJSON_Delete(o);
+    /* a bare number answers the bot's question for an order number, whatever the intent
+     * classifier makes of it, and is no order number when nothing asked for one */
+    o = chat("c3", "where is my order", &st);
+    cJSON_Delete(o);
+    o = chat("c3", "12345", &st);
+    assert_int_equal(st, 200);
+    assert_non_null(strstr(jstr(o, "reply"), "Order 12345 "));
+    e = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "entities"), 0);
+    assert_string_equal(jstr(e, "value"), "12345");
+    cJSON_Delete(o);
+    o = chat("c4", "12345", &st);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "entities")), 0);
+    cJSON_Delete(o);
     /* asking for a person hands off with the reason */
     o = chat("c1", "can I talk to a real person please", &st);
     const cJSON *h = cJSON_GetObjectItem(o, "handoff");

@@ -211,7 +211,13 @@ static void test_entities(void **state)
         {"arrive at 10:30 am", "time", "10:30 am"},
         {"around 5pm", "time", "5pm"},
         {"order ORD-48213 is late", "order_number", "ORD-48213"},
-        {"ticket #553201 open", "order_number", "#553201"},
+        {"ticket #553201 open", "order_number", "553201"},
+        {"it is #443322", "order_number", "443322"},
+        {"where is my order 12345", "order_number", "12345"},
+        {"my order number is 98765, where is it", "order_number", "98765"},
+        {"cancel Order No. 4444 please", "order_number", "4444"},
+        {"ticket: 12345678 is not solved", "order_number", "12345678"},
+        {"order #554433 never came", "order_number", "554433"},
         {"card 4111 1111 1111 1111 declined", "card", "4111 1111 1111 1111"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -234,6 +240,33 @@ static void test_entities(void **state)
     assert_int_equal(cs_patterns_find(p, bad, strlen(bad), &e, &err), LP_OK);
     assert_null(find_type(&e, "card"));
     cs_entities_clear(&e);
+    /* "ordered 12345 items" is no order number; nor is a 3-digit count after "order" */
+    const char *nots[] = {"I ordered 12345 items", "order 123 more"};
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(cs_patterns_find(p, nots[i], strlen(nots[i]), &e, &err), LP_OK);
+        assert_null(find_type(&e, "order_number"));
+        cs_entities_clear(&e);
+    }
+    /* a bare number answers a question for an order number, and nothing else */
+    struct {
+        const char *text, *value;
+    } answers[] = {{"12345", "12345"},      {" it's #55512. ", "55512"}, {"abc-9876", "abc-9876"},
+                   {"12", NULL},            {"no idea", NULL},           {"12345 and 67890", NULL},
+                   {"ORD-777777", "ORD-777777"}};
+    for (size_t i = 0; i < sizeof answers / sizeof answers[0]; i++) {
+        const char *t = answers[i].text;
+        assert_int_equal(cs_patterns_find(p, t, strlen(t), &e, &err), LP_OK);
+        assert_int_equal(cs_patterns_answer(p, "order_number", t, strlen(t), &e, &err), LP_OK);
+        const char *v = find_type(&e, "order_number");
+        if (answers[i].value ? !v || strcmp(v, answers[i].value) : v != NULL)
+            fail_msg("answer '%s': expected '%s', got '%s'", t,
+                     answers[i].value ? answers[i].value : "(none)", v ? v : "(none)");
+        size_t n = e.n; /* once found, never twice; other types never */
+        assert_int_equal(cs_patterns_answer(p, "order_number", t, strlen(t), &e, &err), LP_OK);
+        assert_int_equal(cs_patterns_answer(p, "email", t, strlen(t), &e, &err), LP_OK);
+        assert_int_equal(e.n, n);
+        cs_entities_clear(&e);
+    }
     /* invalid UTF-8 is an error, not a crash */
     assert_int_equal(cs_patterns_find(p, "a\xff", 2, &e, &err), LP_EPARSE);
     cs_patterns_free(p);
