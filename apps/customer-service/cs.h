@@ -378,8 +378,9 @@ typedef struct cs_turn_out {
 } cs_turn_out;
 
 /* Advance session s by one turn (pure: no I/O). Rules, in order: the user asks for a human
- * (a human phrase) -> hand-off "user_requested"; the intent is a hand-off intent ->
- * "intent:<name>"; a pending intent whose required slot this turn's entities fill continues;
+ * (a human phrase) -> hand-off "user_requested"; unless this turn's entities fill a required
+ * slot of the pending intent (the user answers the bot's question), the intent is a hand-off
+ * intent -> "intent:<name>"; a pending intent whose required slot this turn fills continues;
  * out of scope or confidence < min_confidence: a confident FAQ answer is given (the streak
  * resets), else low_conf grows and after max_low_confidence in a row -> hand-off
  * "repeated_low_confidence", else the fallback;

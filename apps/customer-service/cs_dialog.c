@@ -284,7 +284,20 @@ lp_status cs_dialog_step(const cs_bot_def *b, cs_session *s, const cs_turn_in *i
     o->intent = in->intent->intent;
     if (asked)
         return handoff(b, s, o, "user_requested", err);
-    if (!in->intent->out_of_scope && in_string_array(member(h, "intents"), in->intent->intent)) {
+    /* a pending intent continues when this turn fills something it needs: the user is
+     * answering the bot's question, whatever else the classifier reads into the answer */
+    bool filled = false;
+    if (s->pending[0]) {
+        const cJSON *def = b ? member(member(b->root, "intents"), s->pending) : NULL, *q;
+        cJSON_ArrayForEach(q, member(def, "required"))
+        {
+            const char *slot = member(q, "slot")->valuestring;
+            for (size_t i = 0; in->entities && i < in->entities->n; i++)
+                filled |= !strcmp(in->entities->v[i].type, slot);
+        }
+    }
+    if (!filled && !in->intent->out_of_scope &&
+        in_string_array(member(h, "intents"), in->intent->intent)) {
         char why[96];
         snprintf(why, sizeof(why), "intent:%s", in->intent->intent);
         return handoff(b, s, o, why, err);
@@ -298,26 +311,15 @@ lp_status cs_dialog_step(const cs_bot_def *b, cs_session *s, const cs_turn_in *i
     double min_conf = b ? b->min_conf : 0.5;
     long max_low = b ? b->max_low : 2;
     bool low = in->intent->out_of_scope || in->intent->confidence < min_conf;
-    if (s->pending[0]) {
-        /* a pending intent continues when this turn filled something it needs, or is low */
-        const cJSON *def = b ? member(member(b->root, "intents"), s->pending) : NULL, *q;
-        bool filled = false;
-        cJSON_ArrayForEach(q, member(def, "required"))
-        {
-            const char *slot = member(q, "slot")->valuestring;
-            for (size_t i = 0; in->entities && i < in->entities->n; i++)
-                filled |= !strcmp(in->entities->v[i].type, slot);
-        }
-        if (filled) {
-            s->low_conf = 0;
-            char intent[64];
-            snprintf(intent, sizeof(intent), "%s", s->pending);
-            lp_status st = act(b, s, intent, NULL, o, err);
-            /* o->intent must outlive the stack: point at the bot definition's key */
-            const cJSON *d = b ? member(member(b->root, "intents"), intent) : NULL;
-            o->intent = d ? d->string : in->intent->intent;
-            return st;
-        }
+    if (filled) {
+        s->low_conf = 0;
+        char intent[64];
+        snprintf(intent, sizeof(intent), "%s", s->pending);
+        lp_status st = act(b, s, intent, NULL, o, err);
+        /* o->intent must outlive the stack: point at the bot definition's key */
+        const cJSON *d = b ? member(member(b->root, "intents"), intent) : NULL;
+        o->intent = d ? d->string : in->intent->intent;
+        return st;
     }
     if (low && in->faq_answer) {
         /* a confident FAQ answer is an answered turn, not a miss */

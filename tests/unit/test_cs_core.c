@@ -507,6 +507,29 @@ static void test_dialog(void **state)
     assert_string_equal(o.reason, "intent:complaint");
     cs_turn_out_clear(&o);
     cs_session_clear(&s);
+    /* the answer to the bot's question is not taken for a hand-off intent; a request for a
+     * person still is */
+    cs_session_init(&s, "s3");
+    step(b, &s, "where is my order", "track", 0.9, false, NULL, NULL, &o);
+    cs_turn_out_clear(&o);
+    const char *t3 = "ORD-777, you are slow";
+    cs_entities_push(&e, "order_number", t3, 0, 7);
+    step(b, &s, t3, "complaint", 0.4, false, &e, NULL, &o);
+    assert_false(o.handoff);
+    assert_string_equal(o.reply, "Order ORD-777 ships soon");
+    cs_turn_out_clear(&o);
+    step(b, &s, "where is my order", "track", 0.9, false, NULL, NULL, &o);
+    cs_turn_out_clear(&o);
+    cs_session_clear(&s);
+    cs_session_init(&s, "s4");
+    step(b, &s, "where is my order", "track", 0.9, false, NULL, NULL, &o);
+    cs_turn_out_clear(&o);
+    step(b, &s, "ORD-777, get me an agent", "track", 0.9, false, &e, NULL, &o);
+    assert_true(o.handoff);
+    assert_string_equal(o.reason, "user_requested");
+    cs_turn_out_clear(&o);
+    cs_entities_clear(&e);
+    cs_session_clear(&s);
     cs_bot_def_free(b);
     /* malformed definitions are named */
     const char *bad = "{\"intents\":{\"x\":{\"required\":[{\"slot\":1}]}}}";
