@@ -488,6 +488,51 @@ static void test_decimal_comma(void **state)
     lp_frame_free(f);
 }
 
+/* Numbers written for people read as numbers while the column is numeric; anything else, and
+ * a column that turns out to be strings, keeps its text. */
+static void test_formatted_numbers(void **state)
+{
+    (void)state;
+    char buf[64];
+    lp_frame *f = parse("price,off,eur,big,mixed,plain\n"
+                        "\"$1,169.56\",31.3%,\u20ac 3.20,\"1,234,567\",\"$5\",7\n"
+                        "-$2.50,0%,-\u20ac12,999,x,8.5\n"
+                        "$-0.5, 100 % ,\u00a34,\"12,000\",\"$6\",-1\n",
+                        NULL);
+    lp_column *price = lp_frame_col(f, 0), *off = lp_frame_col(f, 1), *eur = lp_frame_col(f, 2);
+    lp_column *big = lp_frame_col(f, 3), *mixed = lp_frame_col(f, 4), *plain = lp_frame_col(f, 5);
+    assert_int_equal(price->type, LP_COL_TYPE_NUMERIC);
+    assert_true(price->num[0] == 1169.56 && price->num[1] == -2.5 && price->num[2] == -0.5);
+    assert_int_equal(off->type, LP_COL_TYPE_NUMERIC);
+    assert_true(off->num[0] == 31.3 && off->num[1] == 0 && off->num[2] == 100);
+    assert_int_equal(eur->type, LP_COL_TYPE_NUMERIC);
+    assert_true(eur->num[0] == 3.2 && eur->num[1] == -12 && eur->num[2] == 4);
+    assert_int_equal(big->type, LP_COL_TYPE_NUMERIC);
+    assert_true(big->num[0] == 1234567 && big->num[1] == 999 && big->num[2] == 12000);
+    assert_int_not_equal(mixed->type, LP_COL_TYPE_NUMERIC); /* "x": strings, as written */
+    assert_string_equal(lp_column_cell_str(mixed, 0, buf, sizeof buf), "$5");
+    assert_int_equal(plain->type, LP_COL_TYPE_NUMERIC);
+    assert_true(plain->num[1] == 8.5);
+    lp_frame_free(f);
+    /* not numbers: bad groups, two signs, text around, a lone sign */
+    const char *bad[] = {"\"1,23\"", "\"12,34,567\"", "$$5", "5$%", "US$5", "$", "%", "\"1,5\"",
+                         "\"$1,2345\"", "--5%"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char csv[64];
+        snprintf(csv, sizeof csv, "a\n%s\n", bad[i]);
+        f = parse(csv, NULL);
+        if (lp_frame_col(f, 0)->type == LP_COL_TYPE_NUMERIC)
+            fail_msg("'%s' read as the number %g", bad[i], lp_frame_col(f, 0)->num[0]);
+        lp_frame_free(f);
+    }
+    /* ';' data: the decimal comma with '.' or ' ' thousands; "1.234" alone is 1.234 */
+    f = parse("a;b;c\n1.234,5;1.234;1 234,5 \u20ac\n2,0;0.5;3\n", NULL);
+    assert_true(lp_frame_col(f, 0)->num[0] == 1234.5 && lp_frame_col(f, 0)->num[1] == 2);
+    assert_true(lp_frame_col(f, 1)->num[0] == 1.234);
+    assert_true(lp_frame_col(f, 2)->num[0] == 1234.5);
+    lp_frame_free(f);
+}
+
 static void test_roundtrip(void **state)
 {
     (void)state;
@@ -618,6 +663,7 @@ int main(void)
         cmocka_unit_test(test_numbers_exact),
         cmocka_unit_test(test_big_int_ids),
         cmocka_unit_test(test_decimal_comma),
+        cmocka_unit_test(test_formatted_numbers),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_gzip_and_truncated),
         cmocka_unit_test(test_convert),

@@ -15,9 +15,9 @@
  * physical lines (a newline inside quotes counts); without a header, columns are c1, c2, ...,
  * and so is a header's empty name (column J is cJ: the unnamed index column pandas writes).
  * A first line with "::" and neither ',' nor TAB is read with "::" as the delimiter (MovieLens
- * .dat files). In ';'-separated data a decimal comma is read as a decimal point ("12,5" is
- * 12.5) while the column is numeric; a column that turns out to be strings keeps the text as
- * written.
+ * .dat files). While a column is numeric, numbers written for people read as numbers:
+ * "$1,234.50", "12.5%" (12.5), "-€3", and in ';'-separated data "12,5" and "1.234,5" (the
+ * decimal comma); a column that turns out to be strings keeps the text as written.
  * The input is read-only and must outlive nothing: the frame owns copies of what it keeps.
  */
 #include "data/data_internal.h"
@@ -416,35 +416,117 @@ static lp_status refeed(csv_read *r, size_t j, size_t row, lp_err *err)
     return st;
 }
 
-/* In ';'-separated data, "12,5" is the number 12.5 (the decimal comma of the locales that
- * write such files): *out gets "12.5" when s (n) is [sign]digits,digits with spaces around
- * allowed and nothing else; false otherwise. */
-static bool decimal_comma(const char *s, size_t n, char *out, size_t cap)
+/* The length of the currency sign at s (n bytes): $, €, £, ¥; 0 when there is none. */
+static size_t currency_sign(const char *s, size_t n)
 {
-    size_t i = 0, comma = 0, digits_before = 0, digits_after = 0;
+    if (n >= 1 && s[0] == '$')
+        return 1;
+    if (n >= 3 && memcmp(s, "\xE2\x82\xAC", 3) == 0) /* € */
+        return 3;
+    if (n >= 2 && (memcmp(s, "\xC2\xA3", 2) == 0 || memcmp(s, "\xC2\xA5", 2) == 0)) /* £ ¥ */
+        return 2;
+    return 0;
+}
+
+/* A number written for people, read while its column is numeric: "$1,234.50" -> 1234.50,
+ * "-€ 3.20" / "$-3.20" -> -3.20, "12.5%" -> 12.5 (percent stays in percent), "1,234" -> 1234,
+ * and in ';'-separated data (the locales of the decimal comma) "12,5" -> 12.5, "1.234,5" /
+ * "1 234,5" -> 1234.5. The parts: spaces, a sign, a currency sign ($ € £ ¥) before or after
+ * the digits, digits in groups of three split by the thousands separator (',' ; in ';' data
+ * '.' or a space, and '.' only beside a decimal comma or in two or more places, since "1.234"
+ * there is 1.234), a decimal part ('.' ; ',' in ';' data), a '%' at the end. *out gets the
+ * plain number when s (n) is one and is not plain already; false otherwise (also for a plain
+ * number, which reads as it is). */
+static bool plain_number(const char *s, size_t n, char delim, char *out, size_t cap)
+{
+    char dp = delim == ';' ? ',' : '.';
+    size_t i = 0, o = 0, seps = 0, dots = 0;
+    bool marked = false, sign = false, decimal = false;
+    while (n && s[n - 1] == ' ')
+        n--;
     while (i < n && s[i] == ' ')
         i++;
-    size_t start = i;
-    if (i < n && (s[i] == '-' || s[i] == '+'))
-        i++;
-    for (; i < n && s[i] != ' '; i++) {
-        if (s[i] == ',' && !comma)
-            comma = i;
-        else if (s[i] >= '0' && s[i] <= '9' && comma)
-            digits_after++;
-        else if (s[i] >= '0' && s[i] <= '9')
-            digits_before++;
-        else
-            return false;
+    for (int k = 0; k < 2 && i < n; k++) { /* "-$5" and "$-5" */
+        size_t c = currency_sign(s + i, n - i);
+        if (c && !marked) {
+            marked = true;
+            i += c;
+            while (i < n && s[i] == ' ')
+                i++;
+        } else if (!sign && (s[i] == '-' || s[i] == '+')) {
+            sign = true;
+            if (o + 1 >= cap)
+                return false;
+            out[o++] = s[i++];
+        }
     }
+    size_t group = 0; /* digits in the current group */
+    for (; i < n; i++) {
+        char ch = s[i];
+        if (ch >= '0' && ch <= '9') {
+            if (o + 1 >= cap)
+                return false;
+            out[o++] = ch;
+            group++;
+        } else if (!decimal && group && (ch == (delim == ';' ? '.' : ',') ||
+                                         (delim == ';' && ch == ' ' && i + 1 < n &&
+                                          s[i + 1] >= '0' && s[i + 1] <= '9'))) {
+            if (seps ? group != 3 : group > 3)
+                return false;
+            seps++;
+            dots += ch == '.';
+            group = 0;
+        } else {
+            break;
+        }
+    }
+    if (seps && group != 3)
+        return false;
+    if (i < n && s[i] == dp && o > (size_t)sign) {
+        size_t d0 = ++i;
+        if (o + 1 >= cap)
+            return false;
+        out[o++] = '.';
+        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+            if (o + 1 >= cap)
+                return false;
+            out[o++] = s[i];
+        }
+        if (i == d0)
+            return false;
+        decimal = true;
+    }
+    if (o == (size_t)sign)
+        return false; /* no digits */
     while (i < n && s[i] == ' ')
         i++;
-    if (i != n || !comma || !digits_before || !digits_after || n - start >= cap)
+    if (i < n && s[i] == '%') {
+        marked = true;
+        i++;
+    } else if (!marked && i < n && currency_sign(s + i, n - i)) {
+        marked = true;
+        i += currency_sign(s + i, n - i);
+    }
+    if (i != n)
         return false;
-    memcpy(out, s + start, n - start);
-    out[comma - start] = '.';
-    out[n - start] = '\0';
+    if (dots == 1 && !decimal && !marked)
+        return false; /* "1.234" in ';' data: the decimal point it was written with */
+    if (!marked && !seps && !(decimal && dp == ','))
+        return false; /* a plain number */
+    out[o] = '\0';
     return true;
+}
+
+/* Whether s (n) may be a number plain_number rewrites: a cheap look at its ends and commas,
+ * so that plain numbers pay (almost) nothing. */
+static bool maybe_formatted(const char *s, size_t n, char delim)
+{
+    if (!n)
+        return false;
+    unsigned char a = (unsigned char)s[0], z = (unsigned char)s[n - 1];
+    return a == '$' || z == '%' || a >= 0x80 || z >= 0x80 || a == ' ' || z == ' ' ||
+           (n > 1 && (s[1] == '$' || (unsigned char)s[1] >= 0x80)) || memchr(s, ',', n) ||
+           (delim == ';' && memchr(s, ' ', n));
 }
 
 static lp_status push_cell(csv_read *r, size_t j, const csv_field *f, size_t line, size_t row,
@@ -456,8 +538,8 @@ static lp_status push_cell(csv_read *r, size_t j, const csv_field *f, size_t lin
         return lp_err_set(err, LP_ENOMEM, "%s line %zu: out of memory", r->name, line);
     lp_colbuild *b = &r->b[j];
     char dec[64]; /* a string column keeps its text as written */
-    if (r->delim == ';' && b->state != LP_CB_STRING && memchr(s, ',', n) &&
-        decimal_comma(s, n, dec, sizeof dec)) {
+    if (b->state != LP_CB_STRING && b->state != LP_CB_BOOL && b->state != LP_CB_DATETIME &&
+        maybe_formatted(s, n, r->delim) && plain_number(s, n, r->delim, dec, sizeof dec)) {
         s = dec;
         n = strlen(dec);
     }
