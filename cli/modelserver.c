@@ -167,7 +167,7 @@ static lp_status set_cell(lp_column *c, size_t i, const cJSON *v, lp_err *err)
             return lp_column_set_num(c, i, cJSON_IsTrue(v) ? 1 : 0, err);
         if (cJSON_IsString(v)) {
             double x;
-            if (lp_parse_double(v->valuestring, strlen(v->valuestring), &x) && isfinite(x))
+            if (lp_parse_number_text(v->valuestring, strlen(v->valuestring), &x) && isfinite(x))
                 return lp_column_set_num(c, i, x, err);
             return lp_err_set(err, LP_EINVAL, "expected a number, got '%.40s'", v->valuestring);
         }

@@ -211,7 +211,7 @@ static lp_status put_cell(lp_col_kind kind, const cJSON *v, double *num, const c
         }
         if (cJSON_IsString(v)) {
             double x;
-            if (lp_parse_double(v->valuestring, strlen(v->valuestring), &x) && isfinite(x)) {
+            if (lp_parse_number_text(v->valuestring, strlen(v->valuestring), &x) && isfinite(x)) {
                 *num = x;
                 return LP_OK;
             }

@@ -531,6 +531,13 @@ static void test_formatted_numbers(void **state)
     assert_true(lp_frame_col(f, 1)->num[0] == 1.234);
     assert_true(lp_frame_col(f, 2)->num[0] == 1234.5);
     lp_frame_free(f);
+    /* request bodies: the same numbers as a ','-separated file holds them */
+    double x;
+    assert_true(lp_parse_number_text("$3,000.00", 9, &x) && x == 3000);
+    assert_true(lp_parse_number_text(" 12% ", 5, &x) && x == 12);
+    assert_true(lp_parse_number_text("-7.5", 4, &x) && x == -7.5);
+    assert_false(lp_parse_number_text("12,5", 4, &x));
+    assert_false(lp_parse_number_text("abc", 3, &x));
 }
 
 static void test_roundtrip(void **state)

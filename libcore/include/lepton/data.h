@@ -141,6 +141,10 @@ lp_status lp_column_convert(lp_column *c, lp_col_kind kind, lp_err *err);
 /* ---- scalar parsing (shared by every reader) ------------------------------------------------*/
 /* Whole-string strict parses; leading/trailing ASCII spaces allowed. */
 bool lp_parse_double(const char *s, size_t n, double *out);
+/* lp_parse_double, or else a number written for people as the CSV reader reads it in
+ * ','-separated data: "$1,234.50", "-€3", "1,234", "12.5%" (12.5). For request bodies, so a
+ * served model takes what its training file held. */
+bool lp_parse_number_text(const char *s, size_t n, double *out);
 bool lp_parse_int(const char *s, size_t n, int64_t *out);
 /* true/false, yes/no, t/f, y/n (any case); 0/1 only when allow_01. */
 bool lp_parse_bool(const char *s, size_t n, bool allow_01, bool *out);

@@ -171,4 +171,9 @@ lp_status lp_err_oneline(lp_err *err, lp_status st);
 /* Shorten v to at most 40 bytes for a message, into buf. */
 const char *lp_msg_value(const char *v, size_t n, char *buf, size_t cap);
 
+/* A number written for people ("$1,234.50", "12.5%", "-€3"; in ';'-separated data (delim)
+ * the decimal comma, "12,5", "1.234,5") rewritten into out as a plain one ("1234.50"); false
+ * when s (n) is no such number, or is plain already. parse.c. */
+bool lp_number_unformat(const char *s, size_t n, char delim, char *out, size_t cap);
+
 #endif

@@ -1,9 +1,10 @@
 /*
  * parse.c - strict whole-field scalar parsers shared by every reader (CSV, JSONL, SQL,
  * request bodies). Leading and trailing ASCII spaces are allowed; anything else left over makes
- * the parse fail. No locale dependence: '.' is always the decimal point.
+ * the parse fail. No locale dependence: '.' is always the decimal point, except in
+ * lp_number_unformat for ';'-separated data (the decimal comma).
  */
-#include "lepton/data.h"
+#include "data/data_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -179,4 +180,131 @@ bool lp_parse_datetime(const char *s, size_t n, double *out)
     *out = (double)days_from_civil(y, mo, d) * 86400.0 + h * 3600.0 + mi * 60.0 + sec + frac -
            offset;
     return true;
+}
+
+/* The length of the currency sign at s (n bytes): $, €, £, ¥; 0 when there is none. */
+static size_t currency_sign(const char *s, size_t n)
+{
+    if (n >= 1 && s[0] == '$')
+        return 1;
+    if (n >= 3 && memcmp(s, "\xE2\x82\xAC", 3) == 0) /* € */
+        return 3;
+    if (n >= 2 && (memcmp(s, "\xC2\xA3", 2) == 0 || memcmp(s, "\xC2\xA5", 2) == 0)) /* £ ¥ */
+        return 2;
+    return 0;
+}
+
+/* A number written for people, read while its column is numeric: "$1,234.50" -> 1234.50,
+ * "-€ 3.20" / "$-3.20" -> -3.20, "12.5%" -> 12.5 (percent stays in percent), "1,234" -> 1234,
+ * and in ';'-separated data (the locales of the decimal comma) "12,5" -> 12.5, "1.234,5" /
+ * "1 234,5" -> 1234.5. The parts: spaces, a sign, a currency sign ($ € £ ¥) before or after
+ * the digits, digits in groups of three split by the thousands separator (',' ; in ';' data
+ * '.' or a space, and '.' only beside a decimal comma or in two or more places, since "1.234"
+ * there is 1.234), a decimal part ('.' ; ',' in ';' data), a '%' at the end. *out gets the
+ * plain number when s (n) is one and is not plain already; false otherwise (also for a plain
+ * number, which reads as it is). */
+static bool plain_number(const char *s, size_t n, char delim, char *out, size_t cap)
+{
+    char dp = delim == ';' ? ',' : '.';
+    size_t i = 0, o = 0, seps = 0, dots = 0;
+    bool marked = false, sign = false, decimal = false;
+    while (n && s[n - 1] == ' ')
+        n--;
+    while (i < n && s[i] == ' ')
+        i++;
+    for (int k = 0; k < 2 && i < n; k++) { /* "-$5" and "$-5" */
+        size_t c = currency_sign(s + i, n - i);
+        if (c && !marked) {
+            marked = true;
+            i += c;
+            while (i < n && s[i] == ' ')
+                i++;
+        } else if (!sign && (s[i] == '-' || s[i] == '+')) {
+            sign = true;
+            if (o + 1 >= cap)
+                return false;
+            out[o++] = s[i++];
+        }
+    }
+    size_t group = 0; /* digits in the current group */
+    for (; i < n; i++) {
+        char ch = s[i];
+        if (ch >= '0' && ch <= '9') {
+            if (o + 1 >= cap)
+                return false;
+            out[o++] = ch;
+            group++;
+        } else if (!decimal && group && (ch == (delim == ';' ? '.' : ',') ||
+                                         (delim == ';' && ch == ' ' && i + 1 < n &&
+                                          s[i + 1] >= '0' && s[i + 1] <= '9'))) {
+            if (seps ? group != 3 : group > 3)
+                return false;
+            seps++;
+            dots += ch == '.';
+            group = 0;
+        } else {
+            break;
+        }
+    }
+    if (seps && group != 3)
+        return false;
+    if (i < n && s[i] == dp && o > (size_t)sign) {
+        size_t d0 = ++i;
+        if (o + 1 >= cap)
+            return false;
+        out[o++] = '.';
+        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+            if (o + 1 >= cap)
+                return false;
+            out[o++] = s[i];
+        }
+        if (i == d0)
+            return false;
+        decimal = true;
+    }
+    if (o == (size_t)sign)
+        return false; /* no digits */
+    while (i < n && s[i] == ' ')
+        i++;
+    if (i < n && s[i] == '%') {
+        marked = true;
+        i++;
+    } else if (!marked && i < n && currency_sign(s + i, n - i)) {
+        marked = true;
+        i += currency_sign(s + i, n - i);
+    }
+    if (i != n)
+        return false;
+    if (dots == 1 && !decimal && !marked)
+        return false; /* "1.234" in ';' data: the decimal point it was written with */
+    if (!marked && !seps && !(decimal && dp == ','))
+        return false; /* a plain number */
+    out[o] = '\0';
+    return true;
+}
+
+/* Whether s (n) may be a number plain_number rewrites: a cheap look at its ends and commas,
+ * so that plain numbers pay (almost) nothing. */
+static bool maybe_formatted(const char *s, size_t n, char delim)
+{
+    if (!n)
+        return false;
+    unsigned char a = (unsigned char)s[0], z = (unsigned char)s[n - 1];
+    return a == '$' || z == '%' || a >= 0x80 || z >= 0x80 || a == ' ' || z == ' ' ||
+           (n > 1 && (s[1] == '$' || (unsigned char)s[1] >= 0x80)) || memchr(s, ',', n) ||
+           (delim == ';' && memchr(s, ' ', n));
+}
+
+bool lp_number_unformat(const char *s, size_t n, char delim, char *out, size_t cap)
+{
+    return maybe_formatted(s, n, delim) && plain_number(s, n, delim, out, cap);
+}
+
+bool lp_parse_number_text(const char *s, size_t n, double *out)
+{
+    char plain[64];
+    if (lp_parse_double(s, n, out))
+        return true;
+    return lp_number_unformat(s, n, ',', plain, sizeof plain) &&
+           lp_parse_double(plain, strlen(plain), out);
 }
