@@ -128,6 +128,8 @@ int dx_image_model_epochs(const dx_image_model *m);
  * labels[j] names class j (strings owned by the model that answered). */
 /* The most classes a diagnosis model takes (image, text and tabular). */
 #define DX_MAX_CLASSES 256
+/* The most a text model asks of a text's known-word share: 3 of 4 words. */
+#define DX_TEXT_MAX_KNOWN_SHARE 0.75
 /* IDX images larger than this on a side are trained at 28x28 unless --size says otherwise */
 #define DX_IDX_MAX_SIDE 64
 
@@ -213,7 +215,8 @@ void dx_answer_rank(dx_answer *a);
  * (word 1..text_ngram_max grams: libcore's lp_model with a one-step pipeline), plus what
  * trust needs: a temperature fitted on the validation logits, the share of a text's words
  * the vocabulary knows (the out-of-distribution score: a text with no known word, or with a
- * share below the validation texts' (1 - ood_quantile) quantile, abstains) and exact
+ * share below the validation texts' (1 - ood_quantile) quantile or DX_TEXT_MAX_KNOWN_SHARE,
+ * whichever is lower, abstains) and exact
  * per-token contributions. Saved as an ordinary lp_model .lpm with a "dx.text" section (JSON:
  * version, text column, temperature, thresholds, model card). Immutable after training /
  * loading; every call below is thread-safe. */

@@ -742,7 +742,11 @@ static lp_status fit_trust(dx_text_model *m, const rows *va, const dx_train_opts
         for (size_t i = 0; i < nv; i++)
             share[i] = nw[i] ? (double)kn[i] / (double)nw[i] : 0;
         qsort(share, nv, sizeof *share, cmp_double);
-        m->cov_thr = share[(size_t)floor((1.0 - o->ood_quantile) * (double)(nv - 1))];
+        /* at most DX_TEXT_MAX_KNOWN_SHARE: validation texts share the training texts' wording
+         * more than a clinician's own words do (on symptom2disease the quantile is 0.90, so
+         * one unknown word in an eight-word complaint abstained) */
+        m->cov_thr = fmin(share[(size_t)floor((1.0 - o->ood_quantile) * (double)(nv - 1))],
+                          DX_TEXT_MAX_KNOWN_SHARE);
         m->abstain_p = o->abstain_p;
         if (m->head) {
             qsort(cv, nv, sizeof *cv, cmp_double);
