@@ -353,6 +353,13 @@ lp_status fraud_evaluate(fraud_scorer *sc, const lp_frame *history, const lp_fra
                          fraud_eval *out, lp_err *err);
 char *fraud_eval_to_json(const fraud_eval *e);
 
+/* Replay history's transactions older than until (NAN: all of them) into s in time order, as
+ * fraud_evaluate warms its state: no scoring; labels recorded up front (the label delay hides
+ * them from features until due); rows the state refuses (a duplicate id, too late) skipped.
+ * *n_in (may be NULL) gets the rows taken. */
+lp_status fraud_state_warm(fraud_state *s, const fraud_scorer *sc, const lp_frame *history,
+                           double until, size_t *n_in, lp_err *err);
+
 /* Replay data through the features and report per rule hits, precision, recall and how many
  * model decisions it would change, as a JSON object (caller frees). */
 lp_status fraud_backtest(fraud_scorer *sc, const fraud_ruleset *rs, const lp_frame *data,
@@ -428,10 +435,13 @@ fraud_dlog_stats fraud_dlog_get_stats(fraud_dlog *dl);
 /* ---- service ------------------------------------------------------------------------------- */
 typedef struct fraud_service fraud_service;
 
-/* Open (creating) the SQLite database at db_path, rebuild state from its transactions and
- * labels, load rules and lists. The service takes sc. */
-lp_status fraud_service_new(fraud_scorer *sc, const char *db_path, fraud_service **out,
-                            lp_err *err);
+/* Open (creating) the SQLite database at db_path, rebuild state from history's transactions
+ * older than the first logged decision (history may be NULL: the labelled transactions of serve
+ * --history, so customers and terminals are not new on the first day of service), then the
+ * database's transactions and labels; load rules and lists. The service takes sc, and history
+ * (kept for rule backtests), on success only. */
+lp_status fraud_service_new(fraud_scorer *sc, const char *db_path, lp_frame *history,
+                            fraud_service **out, lp_err *err);
 void fraud_service_free(fraud_service *svc);
 /* Counters of the decision log's group commit (rows, commits, largest batch). */
 fraud_dlog_stats fraud_service_log_stats(fraud_service *svc);

@@ -44,9 +44,11 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Replay f (time order) into s without scoring; returns the rate in tx/s. */
-static lp_status warm(fraud_state *s, const fraud_scorer *sc, const lp_frame *f, double *rate,
-                      double *cpu_rate, lp_err *err)
+/* Replay f's rows older than until (NAN: all) into s in time order without scoring; rows the
+ * state refuses (a duplicate id, too late, invalid) are skipped. *n_in gets the rows taken;
+ * *rate and *cpu_rate the rate in tx/s (NULL: not wanted). */
+static lp_status warm(fraud_state *s, const fraud_scorer *sc, const lp_frame *f, double until,
+                      size_t *n_in, double *rate, double *cpu_rate, lp_err *err)
 {
     fraud_frame_map map;
     lp_status st = bind_cfg(sc, f, false, "history:row", &map, err);
@@ -62,18 +64,26 @@ static lp_status warm(fraud_state *s, const fraud_scorer *sc, const lp_frame *f,
     }
     char buf[FRAUD_ROW_BUF];
     uint64_t t0 = lp_time_ns(), c0 = cpu_ns();
+    size_t taken = 0;
     for (size_t r = 0; r < n && !st; r++) {
         fraud_tx tx;
         fraud_frame_row(f, &map, &fraud_scorer_config(sc)->feat, order[r], &tx, buf, sizeof buf);
+        if (!(tx.time < until) && !isnan(until))
+            break; /* time order: every later row is as new */
         /* features are computed too, so the rate is that of a training replay */
         lp_err e2;
         lp_status s2 = fraud_state_step(s, &tx, x, &e2);
         if (s2 == LP_ENOMEM)
             st = lp_err_set(err, LP_ENOMEM, "%s", lp_err_text(&e2));
+        taken += s2 == LP_OK;
     }
     double secs = lp_time_since(t0), csecs = (double)(cpu_ns() - c0) / 1e9;
-    *rate = secs > 0 ? (double)n / secs : 0;
-    *cpu_rate = csecs > 0 ? (double)n / csecs : 0;
+    if (n_in)
+        *n_in = taken;
+    if (rate)
+        *rate = secs > 0 ? (double)n / secs : 0;
+    if (cpu_rate)
+        *cpu_rate = csecs > 0 ? (double)n / csecs : 0;
     free(order);
     free(x);
     return st;
@@ -89,7 +99,8 @@ lp_status fraud_evaluate(fraud_scorer *sc, const lp_frame *history, const lp_fra
     if (st)
         return st;
     if (history &&
-        (st = warm(s, sc, history, &out->replay_tx_per_s, &out->replay_cpu_tx_per_s, err))) {
+        (st = warm(s, sc, history, NAN, NULL, &out->replay_tx_per_s, &out->replay_cpu_tx_per_s,
+                   err))) {
         fraud_state_free(s);
         return st;
     }
@@ -338,4 +349,10 @@ done:
     free(h);
     fraud_state_free(s);
     return st;
+}
+
+lp_status fraud_state_warm(fraud_state *s, const fraud_scorer *sc, const lp_frame *history,
+                           double until, size_t *n_in, lp_err *err)
+{
+    return warm(s, sc, history, until, n_in, NULL, NULL, err);
 }

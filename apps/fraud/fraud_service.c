@@ -395,12 +395,24 @@ static void mon_count(fraud_service *svc, const float *x, double score)
         lp_drift_sketch_add_num(svc->sk, (size_t)svc->score_j, score);
 }
 
-static lp_status rebuild(fraud_service *svc, lp_err *err)
+static lp_status rebuild(fraud_service *svc, const lp_frame *history, lp_err *err)
 {
     const fraud_config *c = fraud_scorer_config(svc->sc);
     sqlite3_stmt *q = NULL;
     lp_status st = LP_OK;
-    size_t n = 0;
+    size_t n = 0, nh = 0;
+    if (history) { /* older than the log's first decision: the log's own replay comes after */
+        double first = NAN;
+        if (sqlite3_prepare_v2(svc->db, "SELECT MIN(t) FROM decisions", -1, &q, NULL) !=
+            SQLITE_OK)
+            return lp_err_set(err, LP_EDB, "database: %s", sqlite3_errmsg(svc->db));
+        if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
+            first = sqlite3_column_double(q, 0);
+        sqlite3_finalize(q);
+        q = NULL;
+        if ((st = fraud_state_warm(svc->st, svc->sc, history, first, &nh, err)))
+            return lp_err_prefix(err, "--history");
+    }
     if (sqlite3_prepare_v2(svc->db, "SELECT request, score, model_version FROM decisions"
                            " ORDER BY t, rowid", -1, &q, NULL) != SQLITE_OK)
         return lp_err_set(err, LP_EDB, "database: %s", sqlite3_errmsg(svc->db));
@@ -453,12 +465,13 @@ static lp_status rebuild(fraud_service *svc, lp_err *err)
                               (const char *)sqlite3_column_text(q, 2), err);
     }
     sqlite3_finalize(q);
-    lp_log_info("fraud: state rebuilt from %zu transactions and %zu labels", n, nl);
+    lp_log_info("fraud: state rebuilt from %zu history transactions, then %zu logged "
+                "transactions and %zu labels", nh, n, nl);
     return st;
 }
 
-lp_status fraud_service_new(fraud_scorer *sc, const char *db_path, fraud_service **out,
-                            lp_err *err)
+lp_status fraud_service_new(fraud_scorer *sc, const char *db_path, lp_frame *history,
+                            fraud_service **out, lp_err *err)
 {
     *out = NULL;
     fraud_service *svc = lp_calloc(1, sizeof *svc);
@@ -482,14 +495,15 @@ lp_status fraud_service_new(fraud_scorer *sc, const char *db_path, fraud_service
     if (!st)
         st = mon_init(svc, err);
     if (!st)
-        st = rebuild(svc, err);
+        st = rebuild(svc, history, err);
     if (!st)
         st = fraud_dlog_open(db_path, NULL, &svc->dlog, err);
     if (st) {
-        svc->sc = NULL; /* the caller keeps sc on failure */
+        svc->sc = NULL; /* the caller keeps sc and history on failure */
         fraud_service_free(svc);
         return st;
     }
+    svc->history = history;
     *out = svc;
     return LP_OK;
 }
@@ -1290,17 +1304,22 @@ int fraud_main_serve(const char *model, const char *host, unsigned port, const c
     lp_model *m = NULL;
     fraud_scorer *sc = NULL;
     fraud_service *svc = NULL;
+    lp_frame *hist = NULL;
     lp_status st = lp_model_load(model, &m, &err);
     if (!st && (st = fraud_scorer_new(m, &sc, &err)))
         lp_model_free(m);
-    if (!st && (st = fraud_service_new(sc, db, &svc, &err)))
+    if (!st && history) { /* read as eval and backtest read it */
+        const fraud_config *cf = fraud_scorer_config(sc);
+        st = fraud_read_transactions(history, cf->label, cf->time_col, &hist, &err);
+    }
+    if (!st)
+        st = fraud_service_new(sc, db, hist, &svc, &err);
+    if (!svc) { /* sc and hist are still ours */
         fraud_scorer_free(sc);
+        lp_frame_free(hist);
+    }
     if (!st && rules)
         st = install_rules_file(svc, rules, &err);
-    if (!st && history) { /* read as eval and backtest read it */
-        const fraud_config *cf = fraud_scorer_config(svc->sc);
-        st = fraud_read_transactions(history, cf->label, cf->time_col, &svc->history, &err);
-    }
     if (st) {
         fprintf(stderr, "lepton-fraud serve: %s\n", lp_err_text(&err));
         fraud_service_free(svc);

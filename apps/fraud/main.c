@@ -28,7 +28,9 @@ static const char *usage =
     "  retrain  --model MODEL.lpm --data TRAIN --out NEW.lpm   (same columns and settings)\n"
     "  serve    --model MODEL.lpm [--port 8082] [--db fraud.db] [--host 127.0.0.1]\n"
     "           [--rules RULES.json] [--history LABELLED] [--threads N]\n"
-    "           (--history enables POST /v1/rules/backtest over those transactions)\n";
+    "           (--history: labelled transactions, e.g. the training file: the customer and\n"
+    "           terminal state starts from them, on every start, and POST /v1/rules/backtest\n"
+    "           replays them)\n";
 
 typedef struct args {
     const char *v[32][2];

@@ -68,6 +68,9 @@ check "chat found the intent" grep -q '"intent":"order_status"' "$dir/body"
 check "fraud scores" test "$(code -X POST "http://127.0.0.1:$fr/v1/score" \
   -d '{"transaction_id":"tx-1","time":"2026-11-27T10:00:00Z","amount":245.1,"customer_id":"7","terminal_id":"70"}')" = 200
 check "fraud decision" grep -qE '"decision":"(approve|review|decline)"' "$dir/body"
+check "fraud state warmed from the training history" test "$(code \
+  "http://127.0.0.1:$fr/v1/entities/7?entity=customer_id")" = 200
+check "fraud: customer 7's history counts" grep -qE '"transactions_total":[0-9]{2,}' "$dir/body"
 check "recommend answers" test "$(code "http://127.0.0.1:$rc_/v1/recommend?user=u0001&k=3")" = 200
 check "recommend lists 3 items" test "$(grep -o '"item":' "$dir/body" | wc -l)" -eq 3
 printf '{"image":"%s"}' "$(base64 -w0 "$src/data/diagnosis/images/ring/000.png")" >"$dir/dx.json"

@@ -95,7 +95,7 @@ unsigned fc_start(const char *model_path, const char *db_path, unsigned threads,
         fail_msg("load: %s", lp_err_text(&err));
     if (fraud_scorer_new(m, &sc, &err))
         fail_msg("scorer: %s", lp_err_text(&err));
-    if (fraud_service_new(sc, db_path, svc, &err))
+    if (fraud_service_new(sc, db_path, NULL, svc, &err))
         fail_msg("service: %s", lp_err_text(&err));
     lp_server_opts o = lp_server_opts_default();
     o.threads = threads;
