@@ -664,8 +664,11 @@ static void build_children(sup *s)
             av_push(a, "--api-keys"), av_push(a, "%s", c->api_keys);
         if (strcmp(SVC[k].name, "fraud") == 0) /* the console's rule backtest replays it */
             av_push(a, "--history"), av_push(a, "%s/fraud/transactions.csv", c->data);
-        if (strcmp(SVC[k].name, "recommend") == 0) /* the events of the hour into the model */
+        if (strcmp(SVC[k].name, "recommend") == 0) { /* the events of the hour into the model */
             av_push(a, "--retrain-every"), av_push(a, "3600");
+            /* the shop's catalog: ?category= filters, neighbours for new items */
+            av_push(a, "--items"), av_push(a, "%s/shop/items.csv", c->data);
+        }
     }
     if (c->console_port) {
         child *ch = &s->kids[s->n++];

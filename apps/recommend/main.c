@@ -36,8 +36,11 @@ static const char *const USAGE =
     "        default, tunes als, bpr and itemknn, --trials each, and keeps the best)\n"
     "  serve --model MODEL.lpm [--port 8083] [--db recommend.db] [--host 127.0.0.1]\n"
     "        [--threads N] [--api-keys FILE] [--user-cache-mb 128] [--retrain-every S]\n"
+    "        [--items CATALOG]\n"
     "        --retrain-every S: retrain from the stored events every S seconds when new\n"
-    "        ones arrived (as POST /v1/admin/retrain does; default: on demand only).\n";
+    "        ones arrived (as POST /v1/admin/retrain does; default: on demand only).\n"
+    "        --items CATALOG: a CSV of the catalog (the item column, category, in_stock)\n"
+    "        upserted at start as POST /v1/items would, for ?category= filters and new items.\n";
 
 typedef struct flags {
     int argc;
@@ -392,6 +395,7 @@ static int cmd_serve(flags *f)
     if (num(flag(f, "--retrain-every", &bad), "--retrain-every", 1, 1e7, &d, &bad))
         o.retrain_every_s = d;
     keys_path = flag(f, "--api-keys", &bad);
+    o.items_path = flag(f, "--items", &bad);
     if (bad || unknown_flags(f)) return 2;
     if (!o.model_path) {
         fprintf(stderr, "lepton-recommend serve: --model is required\n%s", USAGE);

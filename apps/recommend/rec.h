@@ -161,6 +161,7 @@ typedef struct rec_service_opts {
     size_t user_cache_mb;   /* prepared-user cache budget (default 128; 0 = no cache) */
     double retrain_every_s; /* > 0: retrain this often when events were stored since the model
                                (POST /v1/admin/retrain's work); 0 = on demand only (default) */
+    const char *items_path; /* a catalog file upserted at start (serve --items), or NULL */
 } rec_service_opts;
 
 rec_service_opts rec_service_opts_default(void);

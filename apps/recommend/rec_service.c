@@ -32,6 +32,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "rec.h"
 
@@ -188,10 +189,11 @@ static lp_status db_open(rec_service *s, lp_err *err)
         return db_err(s, "cannot create the schema", err);
     if (sqlite3_prepare_v2(s->db, "INSERT INTO events(user, item, type, weight, ts) "
                            "VALUES(?, ?, ?, ?, ?)", -1, &s->ins_event, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(s->db, "INSERT INTO items(item, category, in_stock) VALUES(?, ?, ?) "
-                           "ON CONFLICT(item) DO UPDATE SET "
+        sqlite3_prepare_v2(s->db, "INSERT INTO items(item, category, in_stock) "
+                           "VALUES(?1, ?2, coalesce(?3, 1)) ON CONFLICT(item) DO UPDATE SET "
                            "category = coalesce(excluded.category, category), "
-                           "in_stock = excluded.in_stock", -1, &s->upsert_item, NULL) != SQLITE_OK ||
+                           "in_stock = coalesce(?3, in_stock)", -1, &s->upsert_item,
+                           NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db, "SELECT user, item, weight, ts FROM events "
                            "WHERE id > ?1 AND id <= ?2 ORDER BY id", -1,
                            &s->all_events, NULL) != SQLITE_OK)
@@ -1105,6 +1107,107 @@ static lp_status h_events(const lp_req *req, lp_res *res, void *user)
 
 /* ---- POST /v1/items -----------------------------------------------------------------------*/
 
+/* Store n catalog rows (category NULL, in_stock -1: keep what is stored; a new item is in
+ * stock) in one transaction, then put them in the in-memory catalog. */
+static lp_status upsert_items(rec_service *s, const char *const *ids, const char *const *cats,
+                              const int *in_stock, size_t n, lp_err *err)
+{
+    lp_status st = LP_OK;
+    pthread_mutex_lock(&s->db_mu);
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        st = db_err(s, "begin", err);
+    } else {
+        for (size_t t = 0; t < n && !st; t++) {
+            sqlite3_stmt *q = s->upsert_item;
+            sqlite3_reset(q);
+            sqlite3_bind_text(q, 1, ids[t], -1, SQLITE_TRANSIENT);
+            if (cats[t]) sqlite3_bind_text(q, 2, cats[t], -1, SQLITE_TRANSIENT);
+            else sqlite3_bind_null(q, 2);
+            if (in_stock[t] >= 0) sqlite3_bind_int(q, 3, in_stock[t]);
+            else sqlite3_bind_null(q, 3);
+            if (sqlite3_step(q) != SQLITE_DONE) st = db_err(s, "upsert item", err);
+            sqlite3_reset(q);
+        }
+        if (!st && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+            st = db_err(s, "commit", err);
+        if (st) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    pthread_mutex_unlock(&s->db_mu);
+    if (st) return st;
+    pthread_rwlock_wrlock(&s->cat_mu);
+    for (size_t t = 0; t < n && !st; t++)
+        st = rec_cat_put(&s->cat, ids[t], cats[t], in_stock[t], err);
+    pthread_rwlock_unlock(&s->cat_mu);
+    return st;
+}
+
+/* The first of names that f has (case-insensitive), or -1. */
+static long find_col(const lp_frame *f, const char *const *names)
+{
+    for (size_t k = 0; names[k]; k++)
+        for (size_t j = 0; j < lp_frame_ncols(f); j++)
+            if (strcasecmp(lp_frame_col(f, j)->name, names[k]) == 0) return (long)j;
+    return -1;
+}
+
+/* serve --items: the catalog file's rows upserted as POST /v1/items would. Its item column is
+ * the model's item column, or item_id / item / id / product_id / asin / isbn, else the first;
+ * category is a column category (or genre, or department); in_stock a column in_stock (0 / 1,
+ * true / false). What a row does not say (no such column, an empty cell) keeps what is stored:
+ * the file, read on every start, does not undo a POST /v1/items. */
+static lp_status load_items_file(rec_service *s, const lp_mf *m, const char *path, lp_err *err)
+{
+    lp_frame *f = NULL;
+    lp_status st = lp_frame_read(path, NULL, &f, err);
+    if (st) return lp_err_prefix(err, "--items");
+    const lp_mf_source *src = lp_mf_model_source(m);
+    const char *id_names[] = {src && src->item_col ? src->item_col : "item_id", "item_id", "item",
+                              "itemid", "id", "product_id", "asin", "isbn", NULL};
+    const char *cat_names[] = {"category", "genre", "department", NULL};
+    const char *stock_names[] = {"in_stock", "instock", NULL};
+    long ji = find_col(f, id_names), jc = find_col(f, cat_names), js = find_col(f, stock_names);
+    if (ji < 0) ji = 0;
+    size_t n = lp_frame_nrows(f);
+    const lp_column *ci = lp_frame_col(f, (size_t)ji);
+    const lp_column *cc = jc >= 0 ? lp_frame_col(f, (size_t)jc) : NULL;
+    const lp_column *cs = js >= 0 ? lp_frame_col(f, (size_t)js) : NULL;
+    char **ids = lp_calloc(n ? n : 1, sizeof *ids), **cats = lp_calloc(n ? n : 1, sizeof *cats);
+    int *stock = lp_mallocarray(n ? n : 1, sizeof *stock);
+    size_t k = 0, skipped = 0;
+    if (!ids || !cats || !stock) st = lp_err_set(err, LP_ENOMEM, "--items: out of memory");
+    for (size_t i = 0; i < n && !st; i++) {
+        char b1[LP_MF_ID_MAX + 1], b2[LP_MF_ID_MAX + 1], b3[32];
+        const char *id = lp_column_cell_str(ci, i, b1, sizeof b1);
+        const char *cat = cc ? lp_column_cell_str(cc, i, b2, sizeof b2) : NULL;
+        const char *is = cs ? lp_column_cell_str(cs, i, b3, sizeof b3) : NULL;
+        lp_err e2;
+        if (!id || !*id || check_field_id(id, "item", "", &e2)) {
+            skipped++;
+            continue;
+        }
+        bool in = true; /* a cell that says nothing keeps what is stored */
+        stock[k] = is && *is && lp_parse_bool(is, strlen(is), true, &in) ? in : -1;
+        ids[k] = lp_strdup(id);
+        cats[k] = cat && *cat ? lp_strdup(cat) : NULL;
+        if (!ids[k] || (cat && *cat && !cats[k])) st = lp_err_set(err, LP_ENOMEM, "--items: out of memory");
+        k++;
+    }
+    if (!st) st = upsert_items(s, (const char *const *)ids, (const char *const *)cats, stock, k, err);
+    if (!st)
+        lp_log_info("recommend: catalog %s: %zu items (id column '%s', category %s%s%s, in_stock "
+                    "%s)%s", path, k, lp_frame_col(f, (size_t)ji)->name, jc >= 0 ? "'" : "",
+                    jc >= 0 ? lp_frame_col(f, (size_t)jc)->name : "none", jc >= 0 ? "'" : "",
+                    js >= 0 ? lp_frame_col(f, (size_t)js)->name : "none",
+                    skipped ? ", rows without a usable id skipped" : "");
+    if (!st && skipped)
+        lp_log_warn("--items %s: %zu rows skipped (an empty id, or one with a control character "
+                    "or over %d bytes)", path, skipped, LP_MF_ID_MAX);
+    for (size_t i = 0; i < k; i++) free(ids[i]), free(cats[i]);
+    free(ids), free(cats), free(stock);
+    lp_frame_free(f);
+    return st;
+}
+
 static const lp_field_spec item_fields[] = {
     {.name = "item", .type = LP_FIELD_TYPE_STRING, .required = true, .max_len = LP_MF_ID_MAX},
     {.name = "category", .type = LP_FIELD_TYPE_STRING, .max_len = LP_MF_ID_MAX},
@@ -1147,40 +1250,20 @@ static lp_status h_items(const lp_req *req, lp_res *res, void *user)
         lp_mf_data_free(probe);
         if (st) return st == LP_ENOMEM ? st : lp_http_error_from(res, &err);
     }
-    lp_status st = LP_OK;
-    pthread_mutex_lock(&s->db_mu);
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-        st = db_err(s, "begin", &err);
-    } else {
-        for (const cJSON *e = batch ? arr->child : body; e && !st; e = batch ? e->next : NULL) {
-            const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "category");
-            const cJSON *is = cJSON_GetObjectItemCaseSensitive(e, "in_stock");
-            sqlite3_stmt *q = s->upsert_item;
-            sqlite3_reset(q);
-            sqlite3_bind_text(q, 1, cJSON_GetObjectItemCaseSensitive(e, "item")->valuestring, -1,
-                              SQLITE_TRANSIENT);
-            if (cJSON_IsString(c)) sqlite3_bind_text(q, 2, c->valuestring, -1, SQLITE_TRANSIENT);
-            else sqlite3_bind_null(q, 2);
-            sqlite3_bind_int(q, 3, cJSON_IsBool(is) ? cJSON_IsTrue(is) : 1);
-            if (sqlite3_step(q) != SQLITE_DONE) st = db_err(s, "upsert item", &err);
-            sqlite3_reset(q);
-        }
-        if (!st && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-            st = db_err(s, "commit", &err);
-        if (st) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    }
-    pthread_mutex_unlock(&s->db_mu);
-    if (st) return lp_http_error_from(res, &err);
-    pthread_rwlock_wrlock(&s->cat_mu);
-    for (const cJSON *e = batch ? arr->child : body; e && !st; e = batch ? e->next : NULL) {
+    const char **ids = lp_mallocarray(n, sizeof *ids), **cats = lp_mallocarray(n, sizeof *cats);
+    int *stock = lp_mallocarray(n, sizeof *stock);
+    lp_status st = ids && cats && stock ? LP_OK : LP_ENOMEM;
+    t = 0;
+    for (const cJSON *e = batch ? arr->child : body; e && !st; e = batch ? e->next : NULL, t++) {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "category");
         const cJSON *is = cJSON_GetObjectItemCaseSensitive(e, "in_stock");
-        st = rec_cat_put(&s->cat, cJSON_GetObjectItemCaseSensitive(e, "item")->valuestring,
-                     cJSON_IsString(c) ? c->valuestring : NULL,
-                     cJSON_IsBool(is) ? cJSON_IsTrue(is) : 1, &err);
+        ids[t] = cJSON_GetObjectItemCaseSensitive(e, "item")->valuestring;
+        cats[t] = cJSON_IsString(c) ? c->valuestring : NULL;
+        stock[t] = cJSON_IsBool(is) ? cJSON_IsTrue(is) : 1;
     }
-    pthread_rwlock_unlock(&s->cat_mu);
-    if (st) return lp_http_error_from(res, &err);
+    if (!st) st = upsert_items(s, ids, cats, stock, n, &err);
+    free(ids), free(cats), free(stock);
+    if (st) return st == LP_ENOMEM ? st : lp_http_error_from(res, &err);
     cJSON *o = cJSON_CreateObject();
     if (o) cJSON_AddNumberToObject(o, "upserted", (double)n);
     return o ? lp_res_json(res, 200, o) : LP_ENOMEM;
@@ -1374,6 +1457,7 @@ lp_status rec_service_new(const rec_service_opts *o, rec_service **out, lp_err *
         st = lp_err_set(err, LP_ENOMEM, "service: out of memory");
     }
     if (!st) st = db_open(s, err);
+    if (!st && o->items_path) st = load_items_file(s, m, o->items_path, err);
     if (!st) {
         if (pthread_create(&s->writer, NULL, writer_main, s) == 0) s->writer_started = true;
         else st = lp_err_set(err, LP_EIO, "service: cannot start the events writer thread");

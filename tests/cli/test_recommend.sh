@@ -248,5 +248,34 @@ kill -TERM "$pid" 2>/dev/null
 wait "$pid"
 check "serve stops cleanly on SIGTERM" test $? -eq 0
 
+# serve --items: the catalog file feeds ?category=; what it does not say (in_stock) keeps what
+# POST /v1/items stored, across restarts
+if command -v curl >/dev/null; then
+  start_items() {
+    "$rec" serve --model "$dir/als.lpm" --port "$port" --db "$dir/cat.db" \
+      --items "$dir/shop/items.csv" 2>"$dir/serve_items.log" &
+    pid=$!
+    for _ in $(seq 1 300); do
+      curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break
+      sleep 0.1
+    done
+  }
+  start_items
+  out=$(curl -s "http://127.0.0.1:$port/v1/recommend?user=u0001&k=5&category=toys")
+  got=$(grep -o '"item":"[^"]*"' <<<"$out" | cut -d'"' -f4)
+  cats=$(for i in $got; do awk -F, -v i="$i" '$1 == i { print $2 }' "$dir/shop/items.csv"; done |
+         sort -u | tr '\n' ' ')
+  check "--items: a category filter lists that category only ($cats)" test "$cats" = "toys "
+  first=$(head -1 <<<"$got")
+  curl -s -X POST "http://127.0.0.1:$port/v1/items" \
+    -d "{\"item\":\"$first\",\"in_stock\":false}" >/dev/null
+  kill -TERM "$pid"; wait "$pid"
+  start_items
+  out=$(curl -s "http://127.0.0.1:$port/v1/recommend?user=u0001&k=5&category=toys")
+  check "--items on restart keeps an item posted out of stock" \
+    test -z "$(grep -o "\"item\":\"$first\"" <<<"$out")"
+  kill -TERM "$pid"; wait "$pid"
+fi
+
 echo "$fails failed"
 [ "$fails" -eq 0 ]

@@ -73,6 +73,9 @@ check "fraud state warmed from the training history" test "$(code \
 check "fraud: customer 7's history counts" grep -qE '"transactions_total":[0-9]{2,}' "$dir/body"
 check "recommend answers" test "$(code "http://127.0.0.1:$rc_/v1/recommend?user=u0001&k=3")" = 200
 check "recommend lists 3 items" test "$(grep -o '"item":' "$dir/body" | wc -l)" -eq 3
+check "recommend filters by the shop's categories" test "$(code \
+  "http://127.0.0.1:$rc_/v1/recommend?user=u0001&k=3&category=books")" = 200
+check "recommend: three books" test "$(grep -o '"item":' "$dir/body" | wc -l)" -eq 3
 printf '{"image":"%s"}' "$(base64 -w0 "$src/data/diagnosis/images/ring/000.png")" >"$dir/dx.json"
 check "diagnosis answers an image" test "$(code -X POST "http://127.0.0.1:$dx/v1/diagnose" \
   -H 'Content-Type: application/json' --data-binary @"$dir/dx.json")" = 200
