@@ -1342,6 +1342,11 @@ lp_status cs_intent_evaluate(const cs_intent *m, const char *const *texts,
     return cs_intent_evaluate_with(m, NULL, texts, labels, n, e, err);
 }
 
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static long class_index_with(const cs_intent *m, const lp_lora *a, const char *label)
 {
     if (!a)
@@ -1380,9 +1385,19 @@ lp_status cs_intent_evaluate_with(const cs_intent *m, const lp_lora *a,
     }
     size_t oos_slot = m->oos >= 0 ? (size_t)m->oos : k, n_unknown = 0;
     const char *unknown = NULL;
+    const char **unk = lp_mallocarray(n ? n : 1, sizeof *unk); /* unknown gold labels */
+    if (!unk) {
+        free(r);
+        free(tp);
+        free(fp);
+        free(fn);
+        return lp_err_set(err, LP_ENOMEM, "evaluate: out of memory");
+    }
     for (size_t i = 0; i < n; i++) {
         bool gold_oos = !strcmp(labels[i], m->oos_label);
         long g = gold_oos ? (long)oos_slot : class_index_with(m, a, labels[i]);
+        if (g < 0)
+            unk[n_unknown] = labels[i];
         if (g < 0 && !n_unknown++)
             unknown = labels[i];
         long p = r[i].out_of_scope ? (long)oos_slot : class_index_with(m, a, r[i].intent);
@@ -1417,6 +1432,11 @@ lp_status cs_intent_evaluate_with(const cs_intent *m, const lp_lora *a,
         nl++;
         f1s += 2.0 * (double)tp[c] / (double)(2 * tp[c] + fp[c] + fn[c]);
     }
+    /* each distinct label the model does not know is a class of the data it never finds: F1 0 */
+    qsort(unk, n_unknown, sizeof *unk, cmp_cstr);
+    for (size_t i = 0; i < n_unknown; i++)
+        nl += i == 0 || strcmp(unk[i], unk[i - 1]) != 0;
+    free(unk);
     e->macro_f1 = nl ? f1s / (double)nl : NAN;
     free(tp);
     free(fp);

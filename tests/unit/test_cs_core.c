@@ -86,6 +86,13 @@ static void test_intent_oos_in_train(void **state)
     assert_true(e.in_scope_accuracy >= 0.9);
     assert_true(e.oos_recall >= 0.9);
     assert_int_equal(e.n_oos, 20);
+    /* a label the model does not know is a class it never finds: F1 0 in the macro average */
+    {
+        const char *tx[] = {"please refund my money back", "fly a kite", "kites again"};
+        const char *lb[] = {"refund", "kite", "kite"};
+        assert_int_equal(cs_intent_evaluate(m, tx, lb, 3, &e, &err), LP_OK);
+        assert_true(e.macro_f1 == 0.5);
+    }
     /* top-3 alternatives are sorted, distinct and in scope */
     cs_intent_result r;
     const char *q = "please refund my money back";
