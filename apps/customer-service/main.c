@@ -499,9 +499,16 @@ static int cmd_eval_faq(int argc, char **argv)
                               NULL, &err)) == LP_OK)
         st = cs_faq_set_encoder(f, enc, &err);
     double top1 = 0, r5 = 0, mrr = 0;
+    size_t n_absent = 0;
+    const char *absent = NULL;
     for (size_t i = 0; st == LP_OK && i < qt.n_rows; i++) {
         size_t nh;
         const char *gold = cs_table_cell(&qt, i, (size_t)qid);
+        bool known = false;
+        for (size_t j = 0; j < ft.n_rows && !known; j++)
+            known = !strcmp(ids[j], gold);
+        if (!known && !n_absent++)
+            absent = gold;
         st = cs_faq_search(f, cs_table_cell(&qt, i, (size_t)qq), ft.n_rows, hits, &nh, &err);
         for (size_t r = 0; st == LP_OK && r < nh; r++)
             if (!strcmp(cs_faq_id(f, hits[r].index), gold)) {
@@ -511,6 +518,9 @@ static int cmd_eval_faq(int argc, char **argv)
                 break;
             }
     }
+    if (st == LP_OK && n_absent)
+        lp_log_warn("eval-faq: %zu of %zu queries name an id the FAQ does not have (the first: "
+                    "'%s'); they count as misses", n_absent, qt.n_rows, absent);
     if (st == LP_OK) {
         double n = qt.n_rows ? (double)qt.n_rows : 1;
         cJSON *o = cJSON_CreateObject();

@@ -104,6 +104,9 @@ out=$("$bin" eval-faq --faq "$bot/faq.tsv" --queries "$dir/q.tsv" --json); rc=$?
 check "eval-faq exit 0" test "$rc" -eq 0
 check "eval-faq has mrr" test -n "$(jnum "$out" mrr)"
 check "eval-faq recall_at_5 is 1" test "$(jnum "$out" recall_at_5)" = 1
+{ cat "$dir/q.tsv"; printf 'no_such_faq\tthe meaning of life\n'; } >"$dir/q2.tsv"
+err=$("$bin" eval-faq --faq "$bot/faq.tsv" --queries "$dir/q2.tsv" --json 2>&1 >/dev/null)
+check "eval-faq names a query id the FAQ does not have" grep -q "'no_such_faq'" <<<"$err"
 
 out=$(printf 'where is my order\nORD-48213\nI want a human\n' | "$bin" chat --model "$dir/m.lpm" 2>/dev/null)
 check "chat asks for the order number" grep -q "order number" <<<"$out"
