@@ -70,7 +70,7 @@ int cmd_train(int argc, char **argv)
                *drop = NULL, *registry = "registry.db", *name = NULL, *device = NULL;
     arg_list params = {0};
     long seed = 42;
-    bool json = false;
+    bool json = false, keep_ids = false;
     const char *adv = NULL, *adv_method = NULL, *pgd_steps = NULL, *pgd_step = NULL;
     const arg_spec opts[] = {
         {"data", ARG_STR, &data, "TRAIN", "training data (CSV, TSV or JSONL; gzip ok)"},
@@ -89,6 +89,9 @@ int cmd_train(int argc, char **argv)
         {"pgd-step-size", ARG_STR, &pgd_step, "A", "nn: PGD step (default 2.5 EPS / steps)"},
         {"out", ARG_STR, &out, "MODEL.lpm", "where to save the model", 0, 0, 'o'},
         {"drop", ARG_STR, &drop, "A,B", "columns to leave out of the features"},
+        {"keep-ids", ARG_FLAG, &keep_ids, NULL,
+         "keep identifier columns as features (a distinct value on every row, named as an id "
+         "or one word each; left out by default, with a note)"},
         {"seed", ARG_INT, &seed, "N", "random seed (default 42)", 0, 1e18},
         {"register", ARG_STR, &name, "NAME", "also register the model under NAME"},
         {"registry", ARG_STR, &registry, "DB", "registry database (default registry.db)"},
@@ -119,7 +122,8 @@ int cmd_train(int argc, char **argv)
     lp_frame *tr = NULL, *va = NULL;
     lp_model *m = NULL;
     char *dcopy = NULL, **dlist = NULL, sha[65];
-    size_t ndrop = 0;
+    const char **drops = NULL;
+    size_t ndrop = 0, nd = 0;
     lp_status st = lp_model_kind_parse(model, &o.kind, &err);
     if (!st)
         st = cli_params(&params, &p, &err);
@@ -137,11 +141,13 @@ int cmd_train(int argc, char **argv)
     o.label = label;
     o.params = p;
     o.seed = (uint64_t)seed;
-    o.drop = (const char *const *)dlist;
-    o.n_drop = ndrop;
     o.data_name = data;
     uint64_t t0 = lp_time_ns();
     st = cli_read_labelled(data, &rd, label, &tr, &err);
+    if (!st)
+        st = cli_drop_list(tr, label, dlist, ndrop, keep_ids, &drops, &nd, &err);
+    o.drop = drops;
+    o.n_drop = nd;
     if (!st && valid)
         st = cli_read_labelled(valid, &rd, label, &va, &err);
     if (!st && lp_sha256_file(data, sha, NULL) == LP_OK)
@@ -157,6 +163,7 @@ int cmd_train(int argc, char **argv)
     if (st) {
         rc = cli_fail("train", &err);
     } else {
+        cli_drop_note("train", drops, ndrop, nd);
         char *mj = cli_valid_metrics_json(m);
         if (json) {
             printf("%s\n", mj);
@@ -172,6 +179,7 @@ int cmd_train(int argc, char **argv)
     lp_frame_free(va);
     lp_params_free(p);
     arg_list_free(&params);
+    free(drops);
     free(dlist);
     free(dcopy);
     return rc;

@@ -16,7 +16,7 @@ int cmd_tune(int argc, char **argv)
                *drop = NULL, *trials_db = NULL, *registry = "registry.db", *name = NULL;
     arg_list params = {0};
     long seed = 42, max_trials = 0;
-    bool json = false;
+    bool json = false, keep_ids = false;
     const arg_spec opts[] = {
         {"data", ARG_STR, &data, "TRAIN", "training data"},
         {"label", ARG_STR, &label, "COL", "the column to predict"},
@@ -27,6 +27,8 @@ int cmd_tune(int argc, char **argv)
         {"param", ARG_LIST, &params, "K=V", "fix a parameter (repeatable)"},
         {"out", ARG_STR, &out, "MODEL.lpm", "where to save the best model", 0, 0, 'o'},
         {"drop", ARG_STR, &drop, "A,B", "columns to leave out of the features"},
+        {"keep-ids", ARG_FLAG, &keep_ids, NULL,
+         "keep identifier columns as features (left out by default, as by train)"},
         {"trials-db", ARG_STR, &trials_db, "DB", "SQLite file for the trial log (default "
                                                  "OUT.trials.db)"},
         {"seed", ARG_INT, &seed, "N", "random seed (default 42)", 0, 1e18},
@@ -74,9 +76,9 @@ int cmd_tune(int argc, char **argv)
     char *dcopy = NULL;
     size_t ndrop = 0;
     char **dlist = cli_split(drop, &dcopy, &ndrop);
+    const char **drops = NULL;
+    size_t nd = 0;
     t.base = base;
-    t.drop = (const char *const *)dlist;
-    t.n_drop = ndrop;
     t.trials_db = trials_db;
     lp_frame *tr = NULL;
     lp_params *best = NULL;
@@ -85,6 +87,10 @@ int cmd_tune(int argc, char **argv)
     size_t trials = 0;
     uint64_t t0 = lp_time_ns();
     st = cli_read_labelled(data, &rd, label, &tr, &err);
+    if (!st)
+        st = cli_drop_list(tr, label, dlist, ndrop, keep_ids, &drops, &nd, &err);
+    t.drop = drops;
+    t.n_drop = nd;
     if (!st)
         st = cli_tune_run(&t, tr, &best, &m, &score, &trials, &err);
     if (!st)
@@ -96,6 +102,7 @@ int cmd_tune(int argc, char **argv)
     if (st) {
         rc = cli_fail("tune", &err);
     } else {
+        cli_drop_note("tune", drops, ndrop, nd);
         char *pj = lp_params_to_json(best), *mj = cli_valid_metrics_json(m);
         if (json)
             printf("{\"trials\":%zu,\"seconds\":%.2f,\"best_score\":%.6g,\"best_params\":%s,"
@@ -113,6 +120,7 @@ int cmd_tune(int argc, char **argv)
     lp_params_free(base);
     lp_frame_free(tr);
     arg_list_free(&params);
+    free(drops);
     free(dlist);
     free(dcopy);
     return rc;

@@ -3,6 +3,8 @@
  */
 #include "io.h"
 
+#include "lepton/clean.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,4 +101,41 @@ char **cli_split(const char *s, char **copy, size_t *n)
     for (char *t = strtok_r(*copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
         v[(*n)++] = t;
     return v;
+}
+
+lp_status cli_drop_list(const lp_frame *f, const char *label, char **user, size_t n_user,
+                        bool keep_ids, const char ***out, size_t *n, lp_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    const char **ids = NULL;
+    size_t n_ids = 0;
+    lp_status st = keep_ids ? LP_OK : lp_frame_identifier_cols(f, label, &ids, &n_ids, err);
+    const char **v = st ? NULL : calloc(n_user + n_ids + 1, sizeof *v);
+    if (!st && !v)
+        st = lp_err_set(err, LP_ENOMEM, "out of memory");
+    for (size_t i = 0; !st && i < n_user; i++)
+        v[(*n)++] = user[i];
+    for (size_t i = 0; !st && i < n_ids; i++) {
+        bool given = false;
+        for (size_t k = 0; k < n_user && !given; k++)
+            given = strcmp(user[k], ids[i]) == 0;
+        if (!given)
+            v[(*n)++] = ids[i];
+    }
+    free(ids);
+    if (st) {
+        free(v);
+        *n = 0;
+        return st;
+    }
+    *out = v;
+    return LP_OK;
+}
+
+void cli_drop_note(const char *cmd, const char *const *drops, size_t n_user, size_t n)
+{
+    for (size_t i = n_user; i < n; i++)
+        fprintf(stderr, "lepton %s: left out '%s': a distinct value on every row (an identifier; "
+                "--keep-ids keeps it)\n", cmd, drops[i]);
 }

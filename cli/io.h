@@ -47,5 +47,14 @@ lp_status cli_load_blob(const char *kind, const char *path, cli_blob_loader load
 
 /* Split "a,b" into an array of pointers into *copy (both caller-freed); *n gets the count. */
 char **cli_split(const char *s, char **copy, size_t *n);
+/* The columns train and tune leave out of the features: the user's (user, n_user: --drop) and,
+ * unless keep_ids, the identifier columns of f (lp_frame_identifier_cols) not among them.
+ * *out: a new array (caller frees), names owned by user or f; the identifiers come after the
+ * user's n_user. */
+lp_status cli_drop_list(const lp_frame *f, const char *label, char **user, size_t n_user,
+                        bool keep_ids, const char ***out, size_t *n, lp_err *err);
+/* The note of cmd, on stderr, for each identifier cli_drop_list added (drops[n_user..n)):
+ * after a success, so that a failure stays one line. */
+void cli_drop_note(const char *cmd, const char *const *drops, size_t n_user, size_t n);
 
 #endif

@@ -141,5 +141,18 @@ check "no header line: eval" grep -q '"n":120' <<<"$out"
 "$bin" predict --model "$dir/nh.lpm" --data "$dir/none.data" -o "$dir/nh.csv" >/dev/null 2>&1
 check "no header line: predict" test "$(wc -l <"$dir/nh.csv")" -eq 121
 
+# an identifier column (customer_id: a distinct value on every row) is left out with a note
+# unless --keep-ids; predict then needs no such column
+out=$("$bin" train --data "$dir/train.csv" --label churned --model gbdt --param n_rounds=20 \
+  --out "$dir/ids.lpm" 2>&1 >/dev/null)
+check "train leaves an identifier out, saying so" grep -q "left out 'customer_id'" <<<"$out"
+cut -d, -f2- "$dir/test.csv" >"$dir/test_noid.csv"
+"$bin" predict --model "$dir/ids.lpm" --data "$dir/test_noid.csv" -o "$dir/noid.csv" \
+  >/dev/null 2>&1
+check "predict without the identifier column" test "$(wc -l <"$dir/noid.csv")" -gt 1
+out=$("$bin" train --data "$dir/train.csv" --label churned --model gbdt --param n_rounds=20 \
+  --keep-ids --out "$dir/keep.lpm" 2>&1 >/dev/null)
+check "--keep-ids keeps it" test -z "$(grep "left out" <<<"$out")"
+
 echo "$fails failed"
 test "$fails" -eq 0

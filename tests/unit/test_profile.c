@@ -145,6 +145,45 @@ static void test_id_and_thresholds(void **state)
     lp_frame_free(f);
 }
 
+/* Identifier columns a model leaves out: named as ids and all distinct, or one-word strings all
+ * distinct over LP_ID_MIN_ROWS rows; never the label, free text or an unnamed number. */
+static void test_identifier_cols(void **state)
+{
+    (void)state;
+    enum { M = 24 };
+    char code[M][16], text[M][32];
+    const char *cp[M], *tp[M], *few[M];
+    double v[M], uid[M], rep[M];
+    for (int i = 0; i < M; i++) {
+        snprintf(code[i], sizeof code[i], "%04d-AB%02d", 7000 + i, i);
+        snprintf(text[i], sizeof text[i], "review number %d", i);
+        cp[i] = code[i], tp[i] = text[i], few[i] = i < 3 ? code[i] : NULL;
+        v[i] = i * 1.5;
+        uid[i] = 100 + i;
+        rep[i] = i % 5;
+    }
+    lp_frame *f = lp_frame_new();
+    assert_int_equal(lp_frame_add_text(f, "customerID", cp, M, NULL), LP_OK);
+    assert_int_equal(lp_frame_add_text(f, "review", tp, M, NULL), LP_OK);
+    assert_int_equal(lp_frame_add_numeric(f, "amount", LP_COL_KIND_FLOAT, v, NULL, M, NULL), 0);
+    assert_int_equal(lp_frame_add_numeric(f, "user_id", LP_COL_KIND_INTEGER, uid, NULL, M, NULL),
+                     0);
+    assert_int_equal(lp_frame_add_numeric(f, "store_id", LP_COL_KIND_INTEGER, rep, NULL, M, NULL),
+                     0);
+    assert_int_equal(lp_frame_add_text(f, "ref", few, M, NULL), LP_OK);
+    assert_int_equal(lp_frame_add_text(f, "label", cp, M, NULL), LP_OK);
+    const char **ids = NULL;
+    size_t n = 0;
+    assert_int_equal(lp_frame_identifier_cols(f, "label", &ids, &n, NULL), LP_OK);
+    /* customerID (one word, distinct), user_id (named, distinct); not review (spaces), amount
+     * (a number not named as an id), store_id (repeats), ref (3 values < 20), label */
+    assert_int_equal(n, 2);
+    assert_string_equal(ids[0], "customerID");
+    assert_string_equal(ids[1], "user_id");
+    free(ids);
+    lp_frame_free(f);
+}
+
 static void test_duplicates(void **state)
 {
     (void)state;
@@ -246,7 +285,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_known_counts),  cmocka_unit_test(test_id_and_thresholds),
         cmocka_unit_test(test_duplicates),    cmocka_unit_test(test_json_and_table),
-        cmocka_unit_test(test_zero_rows),
+        cmocka_unit_test(test_zero_rows),     cmocka_unit_test(test_identifier_cols),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -85,6 +85,16 @@ typedef struct lp_profile {
 lp_status lp_profile_frame(const lp_frame *f, const lp_profile_opts *opts, lp_profile **out,
                            lp_err *err);
 void lp_profile_free(lp_profile *p);
+
+/* Columns of f that name rows rather than describe them, to leave out of a model's features:
+ * all distinct (two values at least; 99% of them from 100 values on, as lp_profile_frame) and
+ * named as an id ("id", "user_id", "customerID"), or strings of one word each that are all
+ * distinct over at least LP_ID_MIN_ROWS rows (order numbers, e-mails, "7590-VHVEG"). The label is never one; free text (values with spaces) and
+ * numbers not named as ids are features however distinct. *out: a new array (caller frees)
+ * of f's column names, *n its length. */
+#define LP_ID_MIN_ROWS 20
+lp_status lp_frame_identifier_cols(const lp_frame *f, const char *label, const char ***out,
+                                   size_t *n, lp_err *err);
 /* The profile as JSON (stable key names; NaN and Inf are written as null), a malloc'd
  * NUL-terminated string the caller frees. Keys: rows, columns, duplicate_rows, missing_cells,
  * column_profiles[] {name, type, kind, count, missing, missing_share, distinct, min, max, mean,

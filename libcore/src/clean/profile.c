@@ -427,3 +427,86 @@ lp_status lp_profile_print(const lp_profile *p, FILE *out, lp_err *err)
         return lp_err_set(err, LP_EIO, "profile table: write failed");
     return LP_OK;
 }
+
+static int cmp_cstr_p(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The number of distinct non-missing values of c (numeric or strings; *one_word: no string
+ * value holds a space); SIZE_MAX on allocation failure. */
+static size_t distinct_values(const lp_column *c, bool *one_word)
+{
+    size_t n = c->n, k = 0, d = 0;
+    *one_word = true;
+    if (c->type == LP_COL_TYPE_NUMERIC) {
+        double *v = lp_mallocarray(n ? n : 1, sizeof *v);
+        if (!v)
+            return SIZE_MAX;
+        for (size_t i = 0; i < n; i++)
+            if (!isnan(c->num[i]))
+                v[k++] = c->num[i];
+        qsort(v, k, sizeof *v, cmp_dbl);
+        for (size_t i = 0; i < k; i++)
+            d += i == 0 || v[i] != v[i - 1];
+        free(v);
+        return d;
+    }
+    const char **v = lp_mallocarray(n ? n : 1, sizeof *v);
+    if (!v)
+        return SIZE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = c->type == LP_COL_TYPE_CATEGORICAL
+                            ? (c->codes[i] == LP_CODE_MISSING ? NULL : c->dict[c->codes[i]])
+                            : c->text[i];
+        if (!s)
+            continue;
+        v[k++] = s;
+        for (const char *p = s; *one_word && *p; p++)
+            *one_word = !isspace((unsigned char)*p);
+    }
+    qsort(v, k, sizeof *v, cmp_cstr_p);
+    for (size_t i = 0; i < k; i++)
+        d += i == 0 || strcmp(v[i], v[i - 1]) != 0;
+    free(v);
+    return d;
+}
+
+lp_status lp_frame_identifier_cols(const lp_frame *f, const char *label, const char ***out,
+                                   size_t *n, lp_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    size_t nc = lp_frame_ncols(f);
+    const char **v = lp_calloc(nc + 1, sizeof *v);
+    if (!v)
+        return lp_err_set(err, LP_ENOMEM, "identifiers: out of memory");
+    for (size_t j = 0; j < nc; j++) {
+        const lp_column *c = lp_frame_col(f, j);
+        size_t count = c->n - lp_column_count_missing(c);
+        bool str = c->type != LP_COL_TYPE_NUMERIC, named = name_has_id(c->name);
+        if ((label && strcmp(c->name, label) == 0) || count < 2 ||
+            (!named && (!str || count < LP_ID_MIN_ROWS)) || c->kind == LP_COL_KIND_BOOL ||
+            c->kind == LP_COL_KIND_DATETIME)
+            continue;
+        bool one_word;
+        size_t d = distinct_values(c, &one_word);
+        if (d == SIZE_MAX) {
+            free(v);
+            return lp_err_set(err, LP_ENOMEM, "identifiers: out of memory");
+        }
+        /* all distinct, or nearly so in a large column (re-sent records repeat an id), as
+         * lp_profile_frame's likely_id */
+        bool distinct = d == count || (count >= 100 && (double)d >= 0.99 * (double)count);
+        if (distinct && (named || one_word))
+            v[(*n)++] = c->name;
+    }
+    *out = v;
+    return LP_OK;
+}
