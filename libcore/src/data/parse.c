@@ -234,9 +234,9 @@ static bool plain_number(const char *s, size_t n, char delim, char *out, size_t 
                 return false;
             out[o++] = ch;
             group++;
-        } else if (!decimal && group && (ch == (delim == ';' ? '.' : ',') ||
-                                         (delim == ';' && ch == ' ' && i + 1 < n &&
-                                          s[i + 1] >= '0' && s[i + 1] <= '9'))) {
+        } else if (group && (ch == (delim == ';' ? '.' : ',') ||
+                             (delim == ';' && ch == ' ' && i + 1 < n && s[i + 1] >= '0' &&
+                              s[i + 1] <= '9'))) {
             if (seps ? group != 3 : group > 3)
                 return false;
             seps++;
