@@ -133,7 +133,8 @@ int cmd_monitor(int argc, char **argv)
             e = lp_drift_sketch_add_saved(s->sk, blob, blen, &err);
         else if (g != LP_ENOTFOUND)
             e = g;
-        lp_err_clear(&err);
+        if (!e)
+            lp_err_clear(&err); /* no saved counts yet: not an error */
     }
     if (!e) {
         const char *positive =

@@ -52,7 +52,7 @@ lp_status cli_parse_budget(const char *s, double *secs, lp_err *err)
         else
             mult = -1;
     }
-    if (!s || end == s || mult < 0 || !(v > 0) || !isfinite(v))
+    if (!s || end == s || mult < 0 || !(v > 0) || !isfinite(v * mult)) /* 1e308h: inf s */
         return lp_err_set(err, LP_EINVAL, "--budget '%s': expected a duration like 60s, 5m or 1h",
                           s ? s : "");
     *secs = v * mult;

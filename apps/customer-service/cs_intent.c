@@ -1299,10 +1299,10 @@ lp_status cs_intent_load(const char *path, cs_intent **out, lp_err *err)
     if (!m)
         return lp_err_set(err, LP_ENOMEM, "%s: out of memory", path);
     lp_status st = lp_model_load(path, &m->model, err);
+    bool loaded = st == LP_OK; /* a file that cannot be read is not called another model */
     const void *d;
     size_t len;
-    if (st == LP_OK &&
-        (st = lp_model_get_extra(m->model, EXTRA_SETTINGS, &d, &len, err)) == LP_OK) {
+    if (loaded && (st = lp_model_get_extra(m->model, EXTRA_SETTINGS, &d, &len, err)) == LP_OK) {
         cJSON *j = cJSON_ParseWithLength(d, len);
         const cJSON *ol = cJSON_GetObjectItemCaseSensitive(j, "oos_label");
         const cJSON *tau = cJSON_GetObjectItemCaseSensitive(j, "tau");
@@ -1323,8 +1323,9 @@ lp_status cs_intent_load(const char *path, cs_intent **out, lp_err *err)
                 st = load_encoder(m, path, e, err);
         }
         cJSON_Delete(j);
-    } else if (st == LP_ENOTFOUND) {
-        lp_err_prefix(err, "%s is not a customer-service model", path);
+    } else if (loaded && st == LP_ENOTFOUND) { /* a model, but without our section */
+        st = lp_err_set(err, LP_EFORMAT, "%s is not a customer-service model: %s", path,
+                        lp_err_text(err));
     }
     if (st != LP_OK) {
         cs_intent_free(m);

@@ -39,6 +39,7 @@
 #include <cblas.h>
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,7 +169,10 @@ static lp_status load_images(const char *path, const char *labels, size_t c, siz
 {
     memset(d, 0, sizeof *d);
     struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    if (stat(path, &sb) != 0)
+        return lp_err_set(err, errno == ENOENT ? LP_ENOTFOUND : LP_EIO, "%s: cannot open: %s",
+                          path, strerror(errno));
+    if (S_ISDIR(sb.st_mode)) {
         lp_image_set s;
         lp_status st = lp_image_set_read_folder(path, c, h, w, NULL, &s, err);
         if (st)
@@ -178,7 +182,9 @@ static lp_status load_images(const char *path, const char *labels, size_t c, siz
         return LP_OK;
     }
     if (!labels)
-        return lp_err_set(err, LP_EINVAL, "%s is an IDX file: --labels IDX_LABELS is required", path);
+        return lp_err_set(err, LP_EINVAL,
+                          "%s is not a folder of class sub-folders; read as an IDX images file, "
+                          "it needs --labels IDX_LABELS", path);
     lp_idx x;
     lp_status st = lp_idx_read(path, labels, &x, err);
     if (st)

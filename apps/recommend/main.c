@@ -75,7 +75,7 @@ static bool has(flags *f, const char *name)
 static bool num(const char *v, const char *name, double lo, double hi, double *out, bool *bad)
 {
     if (!v) return false;
-    if (!lp_parse_double(v, strlen(v), out) || *out < lo || *out > hi) {
+    if (!lp_parse_double(v, strlen(v), out) || !(*out >= lo && *out <= hi)) { /* NaN too */
         fprintf(stderr, "lepton-recommend: %s '%s' is not a number in [%g, %g]\n", name, v, lo, hi);
         *bad = true;
         return false;
@@ -87,6 +87,12 @@ static bool unknown_flags(flags *f)
 {
     for (int i = 2; i < f->argc; i++)
         if (!f->used[i]) {
+            /* flag() takes the first of a flag given twice: the second is left unused */
+            for (int j = 2; j < i; j++)
+                if (f->used[j] && f->argv[i][0] == '-' && strcmp(f->argv[j], f->argv[i]) == 0) {
+                    fprintf(stderr, "lepton-recommend: %s is given twice\n", f->argv[i]);
+                    return true;
+                }
             fprintf(stderr, "lepton-recommend: unknown argument '%s'\n%s", f->argv[i], USAGE);
             return true;
         }

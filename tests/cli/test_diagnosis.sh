@@ -80,6 +80,10 @@ check "IDX: RGB images evaluate on a gray model" bash -c "'$bin' eval --model '$
 check "IDX: RGB images train a 3-channel model" grep -q '"input_shape":"3x28x28"' "$dir/rgbidx.out"
 check "--epochs 1: trained 1 epoch, said so" bash -c "grep -q 'in [0-9.]* s, 1 epoch -> ' '$dir/rgbidx.out' && grep -q '\"epochs\":1,' '$dir/rgbidx.out'"
 check "--epochs with --text is a usage error" bash -c "'$bin' train --text '$dir/x.tsv' --epochs 3 --out '$dir/x.lpm' 2>&1 | grep -q 'epochs is for --images'"
+check "--images: a missing path says it cannot be opened" bash -c "'$bin' train --images '$dir/nope' --out '$dir/x.lpm' 2>&1 | grep -q 'nope: cannot open: No such file'"
+check "--images: a file without --labels is not called an IDX file" bash -c "'$bin' eval --model '$dir/m.lpm' --images '$dir/l2.idx' --json 2>&1 | grep -q 'l2.idx is not a folder of class sub-folders; read as an IDX images file, it needs --labels'"
+head -c 8 "$dir/m.lpm" >"$dir/cut8.lpm"
+check "serve: a truncated model's error names both readers' reasons, once each" bash -c "'$bin' serve --model '$dir/cut8.lpm' --port 0 --db '$dir/x.db' 2>&1 | grep -q 'cut8.lpm: neither a diagnosis image model (.*cut8.lpm: not a Lepton model file (bad magic or too short)) nor a text model (.*cut8.lpm: not a Lepton model file (bad magic or too short))\$'"
 check "--epochs 0 is a usage error" bash -c "'$bin' train --images '$dir/rgb.idx' --labels '$dir/l2.idx' --epochs 0 --out '$dir/x.lpm' 2>&1 | grep -q 'expected a whole number in 1..1000'"
 # IDX images of 128 px (MedMNIST+): read at 28x28 (the folders' size), and said so
 { printf '\0\0\x08\x03\0\0\0\x0a\0\0\0\x80\0\0\0\x80'; head -c 163840 /dev/urandom; } >"$dir/g128.idx"

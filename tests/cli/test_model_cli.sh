@@ -67,6 +67,10 @@ out=$("$bin" tune --data "$dir/train.csv" --label churned --model logistic --bud
 check "tune exit 0" test "$rc" -eq 0
 check "tune reports trials" grep -q '"trials":[1-9]' <<<"$out"
 check "tune trial log" test -s "$dir/t.lpm.trials.db"
+out=$("$bin" tune --data "$dir/train.csv" --label churned --model logistic --budget 1e308h \
+  --out "$dir/t2.lpm" 2>&1); rc=$?
+check "tune --budget 1e308h (infinite seconds) is a usage error naming the flag (exit $rc)" \
+  test "$rc" -eq 2 -a -n "$(grep -- "--budget '1e308h': expected a duration" <<<"$out")"
 
 out=$("$bin" pipeline --data "$dir/train.csv" --label churned --model logistic --budget 2s \
   --out "$dir/pipe.lpm" --registry "$dir/reg.db" 2>&1); rc=$?

@@ -103,6 +103,12 @@ check "bad column exit 1 naming it" test "$rc" -eq 1 -a -n "$(grep nope <<<"$msg
 check "bad flag value exit 2" test $? -eq 2
 "$rec" train --data "$tr" --bogus 1 --out "$dir/x.lpm" >/dev/null 2>&1
 check "unknown flag exit 2" test $? -eq 2
+msg=$("$rec" train --data "$tr" --half-life-days nan --out "$dir/x.lpm" 2>&1); rc=$?
+check "--half-life-days nan is a usage error naming the flag (exit $rc)" \
+  test "$rc" -eq 2 -a -n "$(grep -- "--half-life-days 'nan' is not a number" <<<"$msg")"
+msg=$("$rec" train --data "$tr" --factors 4 --factors 8 --out "$dir/x.lpm" 2>&1); rc=$?
+check "a flag given twice is a usage error saying so (exit $rc)" \
+  test "$rc" -eq 2 -a -n "$(grep -- "--factors is given twice" <<<"$msg")"
 "$rec" >/dev/null 2>&1
 check "no command exit 2" test $? -eq 2
 

@@ -78,6 +78,9 @@ check "lepton monitor: shifted feature drifted" grep -q '"feature":"monthly_spen
 check "lepton monitor: chart written" grep -q '<svg' "$dir/charts/monthly_spend.svg"
 out=$("$bin" monitor --db "$dir/mon.db" --model "$dir/m.lpm"); rc=$?
 check "lepton monitor table" grep -q 'monthly_spend .* DRIFT' <<<"$out"
+out=$("$bin" monitor --db "$dir/absent.db" --model "$dir/m.lpm" --json 2>&1); rc=$?
+check "lepton monitor on a missing database: exit 1 naming it (exit $rc)" \
+  test "$rc" -eq 1 -a -n "$(grep 'absent.db: cannot open' <<<"$out")"
 
 # ---- hostile requests: 4xx, and still serving
 hostile() { # NAME WANT-CODE BODY-FILE

@@ -35,6 +35,13 @@ static void test_err(void **state)
     assert_string_equal(err.msg, "data.csv: line 3: bad 'x'");
     assert_int_equal(err.status, LP_EPARSE);
     assert_int_equal(lp_err_set(NULL, LP_EIO, "ignored"), LP_EIO); /* NULL err is allowed */
+    /* wrapping its own message: the message is an argument of the call that replaces it */
+    lp_err_set(&err, LP_EPARSE, "bad magic");
+    lp_err_set(&err, LP_EFORMAT, "m.lpm: neither an image model (%s) nor a text model (%s)",
+               "too short", lp_err_text(&err));
+    assert_string_equal(err.msg, "m.lpm: neither an image model (too short) nor a text model "
+                                 "(bad magic)");
+    assert_int_equal(err.status, LP_EFORMAT);
 }
 
 static void test_rng(void **state)

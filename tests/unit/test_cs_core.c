@@ -189,6 +189,32 @@ static void test_intent_errors(void **state)
     assert_int_not_equal(cs_intent_load(path, &m, &err), LP_OK);
     assert_null(m);
     free(path);
+    /* a missing file is not "not a customer-service model" */
+    path = lp_test_tmpfile("absent.lpm");
+    assert_int_equal(cs_intent_load(path, &m, &err), LP_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "cannot open"));
+    assert_null(strstr(err.msg, "customer-service"));
+    free(path);
+    /* another kind of model file is a format error (a 400 on reload), not "not found" (404) */
+    char *csv = lp_test_tmpfile("other.csv");
+    const char *rows = "x,y\n1,a\n2,b\n3,a\n4,b\n5,a\n6,b\n7,a\n8,b\n9,a\n10,b\n";
+    lp_test_write(csv, rows, strlen(rows));
+    lp_frame *f;
+    assert_int_equal(lp_frame_read(csv, NULL, &f, &err), LP_OK);
+    lp_train_opts o = lp_train_opts_default();
+    o.kind = LP_MODEL_KIND_LOGISTIC;
+    o.label = "y";
+    lp_model *other;
+    assert_int_equal(lp_model_train(f, NULL, &o, &other, &err), LP_OK);
+    path = lp_test_tmpfile("other.lpm");
+    assert_int_equal(lp_model_save(other, path, &err), LP_OK);
+    assert_int_equal(cs_intent_load(path, &m, &err), LP_EFORMAT);
+    assert_non_null(strstr(err.msg, "is not a customer-service model"));
+    assert_null(m);
+    lp_model_free(other);
+    lp_frame_free(f);
+    free(path);
+    free(csv);
 }
 
 static const char *find_type(const cs_entities *e, const char *type)

@@ -146,6 +146,16 @@ static void test_sha256(void **state)
     assert_string_equal(hex, hex2);
     free(big);
     free(p);
+    /* a missing file or a folder: the reason, as every other reader gives it */
+    lp_err err;
+    p = lp_test_tmpfile("absent.lpm");
+    assert_int_equal(lp_sha256_file(p, hex2, &err), LP_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "absent.lpm: cannot open: No such file or directory"));
+    free(p);
+    p = lp_test_tmpfile("");
+    assert_int_equal(lp_sha256_file(p, hex2, &err), LP_EIO);
+    assert_non_null(strstr(err.msg, "Is a directory"));
+    free(p);
 }
 
 static void test_registry(void **state)

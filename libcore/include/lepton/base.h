@@ -79,7 +79,8 @@ typedef struct lp_err {
 /* Reset *err to LP_OK with an empty message. err may be NULL. */
 void lp_err_clear(lp_err *err);
 /* Fill err (if not NULL) with status s and a printf-style message; returns s so callers can
- * write `return lp_err_set(err, LP_EPARSE, "...")`. */
+ * write `return lp_err_set(err, LP_EPARSE, "...")`. The arguments may include err's own
+ * message (lp_err_text(err)) to wrap it. */
 lp_status lp_err_set(lp_err *err, lp_status s, const char *fmt, ...) LP_PRINTF(3, 4);
 /* Prefix an existing message: "ctx: old message". Keeps the status. Returns err->status. */
 lp_status lp_err_prefix(lp_err *err, const char *fmt, ...) LP_PRINTF(2, 3);

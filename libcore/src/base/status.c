@@ -37,11 +37,15 @@ lp_status lp_err_set(lp_err *err, lp_status s, const char *fmt, ...)
 {
     if (!err)
         return s;
-    err->status = s;
+    /* formatted apart, then copied: an argument may be err's own message (a caller that
+     * wraps it, "x (%s)" with lp_err_text(err)), and vsnprintf into its own source is UB */
+    char msg[sizeof err->msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(err->msg, msg, sizeof msg);
+    err->status = s;
     return s;
 }
 

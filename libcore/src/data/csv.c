@@ -450,18 +450,38 @@ static lp_status push_cell(csv_read *r, size_t j, const csv_field *f, size_t lin
     return push_cell(r, j, &copy, line, row, err);
 }
 
+/* 64-bit FNV-1a of a column name, for read_header's duplicate check. */
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
 static lp_status read_header(csv_read *r, csv_tok *t, size_t nf, lp_err *err)
 {
     r->ncols = nf;
     r->names = lp_calloc(nf, sizeof(char *));
     if (!r->names)
         return lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->name);
-    for (size_t j = 0; j < nf; j++) {
+    /* the names seen so far, open addressing (slot = index + 1, 0 empty): a header of many
+     * thousand columns is checked in linear time, not by comparing every pair */
+    size_t cap = 16;
+    while (cap < 2 * nf)
+        cap *= 2;
+    size_t *seen = lp_calloc(cap, sizeof *seen);
+    if (!seen)
+        return lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->name);
+    lp_status st = LP_OK;
+    for (size_t j = 0; j < nf && !st; j++) {
         if (r->opts->header) {
             const char *s;
             size_t n;
-            if (!field_view(&t->f[j], &r->scratch, &r->scap, &s, &n))
-                return lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->name);
+            if (!field_view(&t->f[j], &r->scratch, &r->scap, &s, &n)) {
+                st = lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->name);
+                break;
+            }
             if (n > 0) {
                 r->names[j] = lp_strndup(s, n);
             } else { /* an unnamed column (a pandas index): named as without a header */
@@ -474,16 +494,23 @@ static lp_status read_header(csv_read *r, csv_tok *t, size_t nf, lp_err *err)
             snprintf(buf, sizeof buf, "c%zu", j + 1);
             r->names[j] = lp_strdup(buf);
         }
-        if (!r->names[j])
-            return lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->name);
-        for (size_t k = 0; k < j; k++)
-            if (strcmp(r->names[k], r->names[j]) == 0)
-                return lp_err_set(err, LP_EPARSE,
-                                  "%s line %zu, column %zu: duplicate column name '%s' (also "
-                                  "column %zu)",
-                                  r->name, r->data_line, j + 1, r->names[j], k + 1);
+        if (!r->names[j]) {
+            st = lp_err_set(err, LP_ENOMEM, "%s: out of memory", r->name);
+            break;
+        }
+        size_t i = (size_t)name_hash(r->names[j]) & (cap - 1);
+        for (; seen[i] && strcmp(r->names[seen[i] - 1], r->names[j]); i = (i + 1) & (cap - 1))
+            ;
+        if (seen[i])
+            st = lp_err_set(err, LP_EPARSE,
+                            "%s line %zu, column %zu: duplicate column name '%s' (also column "
+                            "%zu)",
+                            r->name, r->data_line, j + 1, r->names[j], seen[i]);
+        else
+            seen[i] = j + 1;
     }
-    return LP_OK;
+    free(seen);
+    return st;
 }
 
 lp_status lp_frame_parse_csv(const char *data, size_t len, const char *name,

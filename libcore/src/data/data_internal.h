@@ -149,6 +149,8 @@ typedef struct lp_cellstore {
     size_t nrows;
     size_t *row_line; /* (nrows,) source line or row number for messages */
     size_t row_cap;
+    size_t *index;     /* cols by name, open addressing: slot = column + 1, 0 empty */
+    size_t index_cap;  /* a power of two above twice ncols; 0 before the first column */
 } lp_cellstore;
 
 void lp_cellstore_init(lp_cellstore *s);

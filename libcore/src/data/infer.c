@@ -764,15 +764,54 @@ void lp_cellstore_free(lp_cellstore *s)
     }
     free(s->cols);
     free(s->row_line);
+    free(s->index);
     lp_buf_free(&s->bytes);
     memset(s, 0, sizeof *s);
 }
 
+static size_t name_hash(const char *s) /* 64-bit FNV-1a */
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return (size_t)h;
+}
+
+/* The index slot of name: its column's, or the empty one where it would go. */
+static size_t index_slot(const lp_cellstore *s, const char *name)
+{
+    size_t mask = s->index_cap - 1, i = name_hash(name) & mask;
+    while (s->index[i] && strcmp(s->cols[s->index[i] - 1].name, name) != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Keep the index at most half full (doubling and re-inserting); false when out of memory. */
+static bool index_reserve(lp_cellstore *s)
+{
+    if (2 * (s->ncols + 1) <= s->index_cap)
+        return true;
+    size_t cap = s->index_cap ? 2 * s->index_cap : 16;
+    size_t *ix = lp_calloc(cap, sizeof *ix);
+    if (!ix)
+        return false;
+    free(s->index);
+    s->index = ix;
+    s->index_cap = cap;
+    for (size_t j = 0; j < s->ncols; j++)
+        s->index[index_slot(s, s->cols[j].name)] = j + 1;
+    return true;
+}
+
+/* A JSONL file (or a table) of many thousand keys looks each one up in the index, not by a
+ * scan of every column: the scan made a row of n keys cost n^2 comparisons. */
 long lp_cellstore_col(lp_cellstore *s, const char *name)
 {
-    for (size_t j = 0; j < s->ncols; j++)
-        if (strcmp(s->cols[j].name, name) == 0)
-            return (long)j;
+    if (!index_reserve(s))
+        return -1;
+    size_t slot = index_slot(s, name);
+    if (s->index[slot])
+        return (long)(s->index[slot] - 1);
     if (s->ncols == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 8;
         lp_cellcol *c = lp_reallocarray(s->cols, cap, sizeof *c);
@@ -786,6 +825,7 @@ long lp_cellstore_col(lp_cellstore *s, const char *name)
     c->name = lp_strdup(name);
     if (!c->name)
         return -1;
+    s->index[slot] = s->ncols + 1;
     return (long)s->ncols++;
 }
 

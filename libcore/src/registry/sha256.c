@@ -4,6 +4,8 @@
  */
 #include "lepton/registry.h"
 
+#include <errno.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -121,17 +123,18 @@ lp_status lp_sha256_file(const char *path, char hex[65], lp_err *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return lp_err_set(err, LP_ENOTFOUND, "%s: cannot open for hashing", path);
+        return lp_err_set(err, errno == ENOENT ? LP_ENOTFOUND : LP_EIO, "%s: cannot open: %s",
+                          path, strerror(errno));
     sha256_ctx c;
     sha_init(&c);
     uint8_t buf[1 << 16];
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, f)) > 0)
         sha_update(&c, buf, n);
-    int bad = ferror(f);
+    int bad = ferror(f) ? (errno ? errno : EIO) : 0;
     fclose(f);
     if (bad)
-        return lp_err_set(err, LP_EIO, "%s: read error while hashing", path);
+        return lp_err_set(err, LP_EIO, "%s: read error: %s", path, strerror(bad));
     sha_final(&c, hex);
     return LP_OK;
 }
