@@ -133,10 +133,7 @@ lp_status cs_bot_turn_with(const cs_bot *b, const lp_lora *adapter, cs_session *
         return LP_EPARSE;
     if (memchr(text, 0, len))
         return lp_err_set(err, LP_EINVAL, "text: contains a NUL byte");
-    size_t a = 0;
-    while (a < len && (text[a] == ' ' || text[a] == '\t' || text[a] == '\n' || text[a] == '\r'))
-        a++;
-    if (a == len)
+    if (lp_utf8_blank(text, len))
         return lp_err_set(err, LP_EINVAL, "field 'text': empty");
     cs_intent_result ir;
     lp_status st = cs_intent_predict_with(b->intent, adapter, &text, 1, &ir, err);

@@ -644,10 +644,8 @@ static lp_status h_intent(const lp_req *req, lp_res *res, void *user)
 {
     cs_service *s = user;
     const char *text = cJSON_GetObjectItemCaseSensitive(req->json, "text")->valuestring;
-    size_t len = strlen(text), a = 0;
-    while (a < len && (text[a] == ' ' || text[a] == '\t' || text[a] == '\n' || text[a] == '\r'))
-        a++;
-    if (a == len)
+    size_t len = strlen(text);
+    if (lp_utf8_blank(text, len))
         return lp_http_error(res, LP_EINVAL, "field 'text': empty");
     lp_swap_ref *ref = lp_swap_acquire(s->swap);
     const cs_live *live = lp_swap_ref_object(ref);

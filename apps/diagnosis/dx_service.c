@@ -268,10 +268,7 @@ static lp_status h_diagnose(const lp_req *req, lp_res *res, void *user)
     if (!text && !image)
         return lp_http_error(res, LP_EINVAL, "give 'text' (symptoms) and/or 'image' (base64 PNG "
                                              "or JPEG)");
-    bool blank = text != NULL;
-    for (const char *p = text ? text->valuestring : ""; *p && blank; p++)
-        blank = strchr(" \t\r\n\f\v", *p) != NULL;
-    if (blank)
+    if (text && lp_utf8_blank(text->valuestring, strlen(text->valuestring)))
         return lp_http_error(res, LP_EINVAL, "'text' is empty");
     if (image && !a->img)
         return lp_http_error(res, LP_EUNSUPPORTED, "'image' given but this service has no image "
@@ -444,10 +441,7 @@ static lp_status h_feedback(const lp_req *req, lp_res *res, void *user)
                                                  "label)", m->string);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(req->json, "audit_id");
     const char *label = cJSON_GetObjectItemCaseSensitive(req->json, "label")->valuestring;
-    bool blank = true;
-    for (const char *p = label; *p && blank; p++)
-        blank = strchr(" \t\r\n\f\v", *p) != NULL;
-    if (blank)
+    if (lp_utf8_blank(label, strlen(label)))
         return lp_http_error(res, LP_EINVAL, "field 'label': expected the confirmed label, "
                                              "got an empty text");
     lp_err err;

@@ -242,6 +242,8 @@ static void test_hostile(void **state)
     assert_int_equal(st, 400);
     o = chat("h1", "   \t ", &st);
     assert_int_equal(st, 400);
+    o = chat("h1", "\xc2\xa0\xe3\x80\x80\xe2\x80\x8b", &st); /* U+00A0 U+3000 U+200B */
+    assert_int_equal(st, 400);
     /* 1 MB text: over the body limit */
     size_t big = 1 << 20;
     char *b = malloc(big + 64);
@@ -263,7 +265,7 @@ static void test_hostile(void **state)
     http_resp_free(&r);
     /* emoji and non-Latin scripts: a sensible answer */
     const char *texts[] = {"😀😀 where is my order 📦", "我的订单在哪里", "Где мой заказ?", "أين طلبي",
-                           "\xe2\x80\x8b",           "ORD-11111 ✅"};
+                           "\xe2\x80\x8b hi",        "ORD-11111 ✅"};
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
         o = chat("h2", texts[i], &st);
         assert_int_equal(st, 200);

@@ -415,6 +415,7 @@ static void test_hostile(void **state)
     assert_int_equal(before, g_answered);
     expect_4xx("{\"text\":\"\"}", 400, "empty");
     expect_4xx("{\"text\":\"   \\n\\t \"}", 400, "empty");
+    expect_4xx("{\"text\":\"\\u00a0\\u3000\\ufeff\"}", 400, "empty"); /* Unicode blanks */
     expect_4xx("{\"text\":\"bad \xff\xfe utf8\"}", 400, "UTF-8");
     expect_4xx("{\"text\":42}", 400, "strings");
     expect_4xx("{}", 400, "give 'text'");

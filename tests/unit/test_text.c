@@ -44,6 +44,17 @@ static void check_dense(const lp_csr *m, const lp_fixture *fx, const char *name)
 
 /* lp_strmap: ids in insertion order across many growths, keys that are prefixes of one
  * another, lookups of absent keys and of keys given by length inside a longer buffer. */
+static void test_utf8_blank(void **state)
+{
+    (void)state;
+    assert_true(lp_utf8_blank("", 0));
+    assert_true(lp_utf8_blank(" \t\r\n", 4));
+    assert_true(lp_utf8_blank("\xc2\xa0\xe3\x80\x80\xe2\x80\x8b\xef\xbb\xbf", 11));
+    assert_false(lp_utf8_blank(" a ", 3));
+    assert_false(lp_utf8_blank("\xc2\xa0\xe6\x97\xa5", 5)); /* a CJK character */
+    assert_false(lp_utf8_blank("\xff", 1));                   /* invalid: not blank */
+}
+
 static void test_strmap(void **state)
 {
     (void)state;
@@ -420,6 +431,7 @@ static void test_bm25(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_utf8_blank),
         cmocka_unit_test(test_strmap),
         cmocka_unit_test(test_csr_transpose),
         cmocka_unit_test(test_murmur3),

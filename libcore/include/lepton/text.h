@@ -47,6 +47,10 @@ void lp_terms_free(lp_terms *t);
 /* LP_OK when s[0..len) is valid UTF-8 (no overlongs, surrogates or code points > U+10FFFF);
  * LP_EPARSE "<what>: invalid UTF-8 at byte N" otherwise. */
 lp_status lp_utf8_check(const char *s, size_t len, const char *what, lp_err *err);
+/* Whether s[0..len) says nothing: only white space (Python's str.isspace() set: ASCII, U+00A0,
+ * U+2000..U+200A, U+3000, ...) and the zero-width characters U+200B..U+200D, U+2060, U+FEFF.
+ * true for len 0; false for invalid UTF-8 (a reader's error to report, not blank). */
+bool lp_utf8_blank(const char *s, size_t len);
 /* Lower-cased copy of valid UTF-8 s[0..len) (see the header paragraph for coverage); caller
  * frees; *out_len (may be NULL) gets its length. NULL on allocation failure or invalid UTF-8. */
 char *lp_utf8_lower(const char *s, size_t len, size_t *out_len);

@@ -48,6 +48,19 @@ bad:
     return lp_err_set(err, LP_EPARSE, "%s: invalid UTF-8 at byte %zu", what ? what : "text", i);
 }
 
+bool lp_utf8_blank(const char *s, size_t len)
+{
+    if (lp_utf8_check(s, len, NULL, NULL) != LP_OK)
+        return false;
+    for (size_t i = 0; i < len;) {
+        uint32_t c = lp_utf8_next(s, &i);
+        if (!lp_unicode_isspace(c) && !(c >= 0x200B && c <= 0x200D) && c != 0x2060 &&
+            c != 0xFEFF)
+            return false;
+    }
+    return true;
+}
+
 uint32_t lp_utf8_next(const char *s, size_t *i)
 {
     const unsigned char *u = (const unsigned char *)s + *i;
