@@ -473,6 +473,12 @@ static lp_status h_chat(const lp_req *req, lp_res *res, void *user)
     const cJSON *tx = cJSON_GetObjectItemCaseSensitive(req->json, "text");
     if (!sid[0])
         return lp_http_error(res, LP_EINVAL, "field 'session_id': empty");
+    /* an id GET /v1/sessions/{id} can name: no '/', no control character */
+    for (const char *p = sid; *p; p++)
+        if (*p == '/' || (unsigned char)*p < 0x20 || *p == 0x7f)
+            return lp_http_error(res, LP_EINVAL, "field 'session_id': %s at byte %zu (GET "
+                                 "/v1/sessions/{id} could not name it)",
+                                 *p == '/' ? "'/'" : "a control character", (size_t)(p - sid));
     lp_swap_ref *ref = lp_swap_acquire(s->swap);
     const cs_live *live = lp_swap_ref_object(ref);
     const cs_bot *bot = live->bot;

@@ -244,6 +244,11 @@ static void test_hostile(void **state)
     assert_int_equal(st, 400);
     o = chat("h1", "\xc2\xa0\xe3\x80\x80\xe2\x80\x8b", &st); /* U+00A0 U+3000 U+200B */
     assert_int_equal(st, 400);
+    /* a session id GET /v1/sessions/{id} could not name */
+    o = chat("a/b", "hello", &st);
+    assert_int_equal(st, 400);
+    o = chat("a\nb", "hello", &st);
+    assert_int_equal(st, 400);
     /* 1 MB text: over the body limit */
     size_t big = 1 << 20;
     char *b = malloc(big + 64);
