@@ -1332,11 +1332,14 @@ lp_status lp_server_run_until_signal(lp_server *s, lp_err *err)
         ssize_t n;
         while ((n = read(s->wake[0], c, sizeof c)) > 0) {
             for (ssize_t i = 0; i < n; i++) {
-                if (c[i] == SIGHUP) {
+                if (c[i] == SIGHUP && !s->reload_fn) {
+                    lp_log_warn("%s: SIGHUP ignored: this service has no reload (restart it to "
+                                "load another model)", s->name);
+                } else if (c[i] == SIGHUP) {
                     lp_log_info("%s: SIGHUP, reloading", s->name);
                     lp_err rerr;
                     lp_err_clear(&rerr);
-                    if (s->reload_fn) lp_server_reload(s, &rerr);
+                    lp_server_reload(s, &rerr);
                 } else {
                     lp_log_info("%s: %s, stopping gracefully", s->name,
                                 c[i] == SIGINT ? "SIGINT" : "SIGTERM");
