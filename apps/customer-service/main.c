@@ -5,9 +5,11 @@
  * stderr naming the input), 2 a usage error.
  */
 #include <math.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cs.h"
 #include "enchead.h"
@@ -553,7 +555,14 @@ static int cmd_retrain(int argc, char **argv)
     if (cs_bot_load(get(fl, "--model"), &b, &err) != LP_OK)
         return fail(&err);
     cs_retrain_result rr;
-    lp_status s = cs_store_open(get(fl, "--db") ? get(fl, "--db") : "cs.db", false, &st, &err);
+    const char *db = get(fl, "--db") ? get(fl, "--db") : "cs.db";
+    struct stat sb;
+    lp_status s = LP_OK;
+    if (stat(db, &sb) != 0) /* a mistyped path would retrain with no correction, silently */
+        s = lp_err_set(&err, LP_ENOTFOUND, "%s: %s (the --db of serve, where the corrections "
+                       "are)", db, strerror(errno));
+    if (s == LP_OK)
+        s = cs_store_open(db, false, &st, &err);
     if (s == LP_OK)
         s = cs_retrain(b, st, get(fl, "--out"), &nb, &rr, &err);
     if (s == LP_OK) {

@@ -126,6 +126,10 @@ out=$("$bin" topics --data "$bot/intents_train.tsv" --k 4 --iters 50); rc=$?
 check "topics exit 0" test "$rc" -eq 0
 check "topics prints 4 topics" test "$(grep -c '^topic ' <<<"$out")" -eq 4
 
+err=$("$bin" retrain --model "$dir/m.lpm" --db "$dir/typo.db" --out "$dir/m2.lpm" 2>&1); rc=$?
+check "retrain on a database that does not exist exits 1 naming it" \
+  test "$rc" -eq 1 -a -n "$(grep "typo.db" <<<"$err")" -a ! -e "$dir/typo.db"
+: >"$dir/cs.db" # an empty SQLite database: no corrections yet
 out=$("$bin" retrain --model "$dir/m.lpm" --db "$dir/cs.db" --out "$dir/m2.lpm"); rc=$?
 check "retrain exit 0" test "$rc" -eq 0
 check "retrain reports" grep -q '"swapped":' <<<"$out"
