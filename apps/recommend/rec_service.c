@@ -233,12 +233,14 @@ static lp_status reload_model(void *user, lp_err *err)
 
 /* ---- request helpers ----------------------------------------------------------------------*/
 
-/* The offset of v's first control character, or -1: ids never hold one (a query could not
- * name them). */
+/* The offset of v's first control character (C0, DEL, or C1: U+0080..U+009F, UTF-8 C2 80..9F),
+ * or -1: ids never hold one (a query could not name them). */
 static long control_at(const char *v)
 {
     for (size_t i = 0; v[i]; i++)
-        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f ||
+            ((unsigned char)v[i] == 0xC2 && (unsigned char)v[i + 1] >= 0x80 &&
+             (unsigned char)v[i + 1] <= 0x9F))
             return (long)i;
     return -1;
 }

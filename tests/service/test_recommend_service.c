@@ -418,6 +418,8 @@ static void test_bad_input(void **state)
                  "invalid_argument", "events[1]: field 'item': control character at byte 1");
     expect_error(post("/v1/items", "{\"item\":\"x\",\"category\":\"a\\nb\"}", NULL, 400),
                  "invalid_argument", "field 'category': control character");
+    expect_error(post("/v1/events", "{\"user\":\"u\\u0085v\",\"item\":\"i1\"}", NULL, 400),
+                 "invalid_argument", "field 'user': control character at byte 1"); /* C1 NEL */
     /* a batch with one bad event stores nothing */
     expect_error(post("/v1/events", "{\"events\":[{\"user\":\"evil\",\"item\":\"i1\"},"
                       "{\"user\":\"evil\",\"item\":\"i2\",\"weight\":-3}]}", NULL, 400),
