@@ -72,6 +72,14 @@ static void test_errors(void **state)
     fails(wide, LP_EPARSE, "line 1: duplicate key 'k0'");
     assert_true(lp_time_ns() - t0 < 20ull * 1000000000ull); /* generous for ASan builds */
     free(wide);
+    /* 5,000 lines of one new key each: a 25-million-cell table for 5,000 values is refused */
+    char *sparse = malloc(5000 * 24 + 1);
+    assert_non_null(sparse);
+    wl = 0;
+    for (size_t j = 0; j < 5000; j++)
+        wl += (size_t)sprintf(sparse + wl, "{\"k%zu\":1}\n", j);
+    fails(sparse, LP_ETOOBIG, "5000 lines with 5000 distinct keys (columns) but 5000 values");
+    free(sparse);
     lp_csv_opts o = lp_csv_opts_default();
     o.types = "a:int";
     lp_frame *f = NULL;

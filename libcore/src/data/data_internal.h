@@ -161,6 +161,11 @@ long lp_cellstore_col(lp_cellstore *s, const char *name);
 bool lp_cellstore_row(lp_cellstore *s, size_t line);
 /* Add a cell to the current row. false on allocation failure. */
 bool lp_cellstore_put(lp_cellstore *s, size_t col, const char *v, size_t len, uint8_t flags);
+/* A frame of more than LP_CELLSTORE_SPARSE_MIN cells that would hold under one value in
+ * LP_CELLSTORE_SPARSE_RATIO of them is refused (LP_ETOOBIG): every distinct key is a dense
+ * column. */
+#define LP_CELLSTORE_SPARSE_MIN (16u << 20)
+#define LP_CELLSTORE_SPARSE_RATIO 64.0
 /* Build a frame, inferring each column. what names the input in messages; line_word is
  * "line" or "row". */
 lp_status lp_cellstore_frame(lp_cellstore *s, const lp_csv_opts *opts, const char *what,

@@ -924,6 +924,17 @@ lp_status lp_cellstore_frame(lp_cellstore *s, const lp_csv_opts *opts, const cha
     *out = NULL;
     if (s->bytes.failed)
         return lp_err_set(err, LP_ENOMEM, "%s: out of memory", what);
+    /* a frame is dense: records that each bring their own keys (8,000 lines of one new key
+     * each: 64 million cells, 600 MB, for 8,000 values) are refused, not allocated */
+    size_t stored = 0;
+    for (size_t j = 0; j < s->ncols; j++)
+        stored += s->cols[j].n;
+    double dense = (double)s->nrows * (double)s->ncols;
+    if (dense > (double)LP_CELLSTORE_SPARSE_MIN && dense > LP_CELLSTORE_SPARSE_RATIO * (double)stored)
+        return lp_err_set(err, LP_ETOOBIG, "%s: %zu %ss with %zu distinct keys (columns) but "
+                          "%zu values: a table of %.0f cells, mostly empty; the records of a "
+                          "data file should share their keys", what, s->nrows, line_word,
+                          s->ncols, stored, dense);
     lp_missing_set ms;
     lp_typespec ts;
     lp_status st = lp_missing_init(&ms, opts->missing, err);
