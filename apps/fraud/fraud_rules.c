@@ -424,6 +424,22 @@ lp_status fraud_ruleset_parse(const cJSON *arr, const char *const *names, size_t
                             "'name', 'when' and 'action'", i);
             break;
         }
+        /* a name is how rules_hit, reasons and the backtest tell rules apart */
+        bool blank = true;
+        for (const char *p = nm->valuestring; *p && blank; p++)
+            blank = *p == ' ' || *p == '\t';
+        if (blank) {
+            st = lp_err_set(err, LP_EINVAL, "rule %zu: 'name' is empty", i);
+            break;
+        }
+        for (size_t k = 0; k < i; k++)
+            if (!strcmp(rs->name[k], nm->valuestring)) {
+                st = lp_err_set(err, LP_EINVAL, "rule %zu: name '%.64s' is also rule %zu's", i,
+                                nm->valuestring, k);
+                break;
+            }
+        if (st)
+            break;
         if (!strcmp(a->valuestring, "allow"))
             rs->action[i] = FRAUD_ACTION_ALLOW;
         else if (!strcmp(a->valuestring, "review"))

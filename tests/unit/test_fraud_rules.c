@@ -146,6 +146,16 @@ static void test_ruleset_and_combine(void **state)
     assert_int_equal(fraud_ruleset_parse(j, names, n_names, &rs, &err), LP_EINVAL);
     assert_non_null(strstr(err.msg, "'when'"));
     cJSON_Delete(j);
+    /* names tell rules apart in rules_hit: empty and repeated ones are refused */
+    j = cJSON_Parse("[{\"name\":\" \",\"when\":\"amount > 1\",\"action\":\"review\"}]");
+    assert_int_equal(fraud_ruleset_parse(j, names, n_names, &rs, &err), LP_EINVAL);
+    assert_non_null(strstr(err.msg, "rule 0: 'name' is empty"));
+    cJSON_Delete(j);
+    j = cJSON_Parse("[{\"name\":\"a\",\"when\":\"amount > 1\",\"action\":\"review\"},"
+                    "{\"name\":\"a\",\"when\":\"amount > 9\",\"action\":\"block\"}]");
+    assert_int_equal(fraud_ruleset_parse(j, names, n_names, &rs, &err), LP_EINVAL);
+    assert_non_null(strstr(err.msg, "rule 1: name 'a' is also rule 0's"));
+    cJSON_Delete(j);
 }
 
 int main(void)
