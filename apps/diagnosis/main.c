@@ -65,12 +65,14 @@ static const char *USAGE =
     " [--prevalence LABEL=P,...]\n"
     "       lepton-diagnosis verify-audit --db diagnosis.db\n";
 
+/* The value of the last --name (a flag given again overrides, as in the other binaries). */
 static const char *flag(int argc, char **argv, const char *name)
 {
+    const char *v = NULL;
     for (int i = 2; i + 1 < argc; i++)
         if (strcmp(argv[i], name) == 0)
-            return argv[i + 1];
-    return NULL;
+            v = argv[++i];
+    return v;
 }
 
 static bool has(int argc, char **argv, const char *name)
