@@ -321,9 +321,9 @@ lp_status dx_audit_verify(const char *path, size_t *n_rows, lp_err *err);
  * CSV with a label column, its inverse regularization C chosen by 5-fold cross-validated
  * accuracy on the training file over {0.01, 0.03, 0.1, 0.3, 1, 3, 10} (the smallest C among
  * ties, sklearn LogisticRegressionCV's rule). Left out of the features: a column named "row",
- * the columns of o->drop_cols, and row identifiers: a column whose values are all distinct
- * and that is either named as an id ("id", "ID", "patient_id", "caseId": lp_profile_frame's
- * rule) with integer or text values, or text with at least 20 rows (a name per row). The
+ * the columns of o->drop_cols, and row identifiers as lepton train finds them
+ * (lp_frame_identifier_cols: all distinct, and named as an id or one word per value over 20+
+ * rows), plus in a file without a header line an all-distinct integer column cJ. The
  * final model is fitted with that C on every training row by lp_model_train (its header's
  * validation metrics are valid_path's, or without one the training rows' own).
  * Calibration: a temperature (p_c proportional to p_c^(1/T), i.e. softmax(log p / T)) fitted

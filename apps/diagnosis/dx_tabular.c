@@ -272,9 +272,6 @@ static lp_status make_folds(const lp_frame *f, size_t jl, size_t n, uint64_t see
     return st;
 }
 
-/* A text column with all-distinct values is a row identifier from this many rows on. */
-#define DX_ID_MIN_ROWS 20
-
 static bool listed(const char *const *v, size_t n, const char *s)
 {
     for (size_t i = 0; i < n; i++)
@@ -308,8 +305,17 @@ static lp_status drop_columns(const lp_frame *f, const char *label, const char *
     }
     if (!st && lp_frame_find(f, "row") >= 0 && strcmp(label, "row") != 0 && !listed(v, *n, "row"))
         v[(*n)++] = "row";
-    /* identifiers: all distinct and named as one (any count: lp_profile_frame's likely_id with
-     * no count rule), or text with a value per row */
+    /* identifiers, as lepton train leaves them out (lp_frame_identifier_cols) */
+    const char **ids = NULL;
+    size_t n_ids = 0;
+    if (!st)
+        st = lp_frame_identifier_cols(f, label, &ids, &n_ids, err);
+    for (size_t i = 0; i < n_ids; i++)
+        if (!listed(v, *n, ids[i]))
+            v[(*n)++] = ids[i];
+    free(ids);
+    /* a file without a header line (UCI's wdbc.data starts with the patient number): an
+     * integer column named cJ by position with a value per row */
     lp_profile_opts po = lp_profile_opts_default();
     po.id_min_rows = SIZE_MAX;
     lp_profile *pr = NULL;
@@ -317,17 +323,11 @@ static lp_status drop_columns(const lp_frame *f, const char *label, const char *
         st = lp_profile_frame(f, &po, &pr, err);
     for (size_t j = 0; !st && j < pr->cols; j++) {
         const lp_col_profile *c = &pr->col[j];
-        bool text = c->kind == LP_COL_KIND_CATEGORICAL || c->kind == LP_COL_KIND_TEXT;
-        bool named = c->likely_id && (text || c->kind == LP_COL_KIND_INTEGER);
-        bool names = text && c->count >= DX_ID_MIN_ROWS && c->distinct == c->count;
-        /* a file without a header line (UCI's wdbc.data starts with the patient number): an
-         * integer column named cJ by position with a value per row */
         char pos_name[32];
         snprintf(pos_name, sizeof pos_name, "c%zu", j + 1);
         bool numbered = c->kind == LP_COL_KIND_INTEGER && strcmp(c->name, pos_name) == 0 &&
-                        c->count >= DX_ID_MIN_ROWS && c->distinct == c->count;
-        if ((named || names || numbered) && strcmp(c->name, label) != 0 &&
-            !listed(v, *n, c->name))
+                        c->count >= LP_ID_MIN_ROWS && c->distinct == c->count;
+        if (numbered && strcmp(c->name, label) != 0 && !listed(v, *n, c->name))
             v[(*n)++] = lp_frame_col(f, j)->name;
     }
     lp_profile_free(pr);

@@ -110,6 +110,28 @@ lp_status rec_cat_put(rec_catalog *c, const char *id, const char *category, int 
 /* Free everything; c is empty (and reusable) afterwards. */
 void rec_cat_clear(rec_catalog *c);
 
+/* The offset of v's first control character (C0, DEL, or C1: U+0080..U+009F, UTF-8 C2 80..9F),
+ * or -1: ids never hold one (a query could not name them). */
+long rec_id_control_at(const char *v);
+
+/* The rows of a catalog file (serve --items): ids with their category (NULL: the row says
+ * none) and in_stock (1, 0, or -1: the row says nothing), and the columns they came from. */
+typedef struct rec_cat_file {
+    char **ids, **cats;
+    int *stock;
+    size_t n, skipped; /* rows kept; rows without a usable id (empty, a control character,
+                          over LP_MF_ID_MAX bytes) */
+    char id_col[64], cat_col[64], stock_col[64]; /* quoted names, or "none" */
+} rec_cat_file;
+
+/* Read path (CSV, TSV or JSONL). The item column is item_col (the model's) when the file has
+ * it, else the one named like item_id, item, product_id, asin or isbn, else id, else the
+ * first; category the one named like category, genre or department; in_stock the one named
+ * like in_stock (0 / 1, true / false). */
+lp_status rec_cat_file_read(const char *path, const char *item_col, rec_cat_file *out,
+                            lp_err *err);
+void rec_cat_file_free(rec_cat_file *f);
+
 /* ---- prepared users (rec_ucache.c) ----------------------------------------------------------*/
 
 /* A cache of lp_mf_user per (user id, model generation) under a byte budget, least recently used

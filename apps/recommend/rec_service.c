@@ -32,7 +32,6 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "rec.h"
 
@@ -233,18 +232,6 @@ static lp_status reload_model(void *user, lp_err *err)
 
 /* ---- request helpers ----------------------------------------------------------------------*/
 
-/* The offset of v's first control character (C0, DEL, or C1: U+0080..U+009F, UTF-8 C2 80..9F),
- * or -1: ids never hold one (a query could not name them). */
-static long control_at(const char *v)
-{
-    for (size_t i = 0; v[i]; i++)
-        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f ||
-            ((unsigned char)v[i] == 0xC2 && (unsigned char)v[i + 1] >= 0x80 &&
-             (unsigned char)v[i + 1] <= 0x9F))
-            return (long)i;
-    return -1;
-}
-
 /* A query/field id: 1..LP_MF_ID_MAX bytes of UTF-8 without control characters. */
 static lp_status check_id(const char *v, const char *name, lp_res *res)
 {
@@ -255,7 +242,7 @@ static lp_status check_id(const char *v, const char *name, lp_res *res)
                              LP_MF_ID_MAX);
     if (!lp_utf8_valid(v, n, NULL))
         return lp_http_error(res, LP_EINVAL, "parameter '%s': not valid UTF-8", name);
-    long at = control_at(v);
+    long at = rec_id_control_at(v);
     if (at >= 0)
         return lp_http_error(res, LP_EINVAL, "parameter '%s': control character at byte %ld",
                              name, at);
@@ -265,7 +252,7 @@ static lp_status check_id(const char *v, const char *name, lp_res *res)
 /* The same rule for an id in a JSON body (field name; where: "events[3]: " or ""). */
 static lp_status check_field_id(const char *v, const char *field, const char *where, lp_err *err)
 {
-    long at = control_at(v);
+    long at = rec_id_control_at(v);
     if (at < 0)
         return LP_OK;
     return lp_err_set(err, LP_EINVAL, "%sfield '%s': control character at byte %ld", where, field,
@@ -1143,70 +1130,24 @@ static lp_status upsert_items(rec_service *s, const char *const *ids, const char
     return st;
 }
 
-/* The first of names that f has (case-insensitive), or -1. */
-static long find_col(const lp_frame *f, const char *const *names)
-{
-    for (size_t k = 0; names[k]; k++)
-        for (size_t j = 0; j < lp_frame_ncols(f); j++)
-            if (strcasecmp(lp_frame_col(f, j)->name, names[k]) == 0) return (long)j;
-    return -1;
-}
-
-/* serve --items: the catalog file's rows upserted as POST /v1/items would. Its item column is
- * the model's item column, or item_id / item / id / product_id / asin / isbn, else the first;
- * category is a column category (or genre, or department); in_stock a column in_stock (0 / 1,
- * true / false). What a row does not say (no such column, an empty cell) keeps what is stored:
- * the file, read on every start, does not undo a POST /v1/items. */
+/* serve --items: the catalog file's rows (rec_cat_file_read) upserted as POST /v1/items
+ * would: what a row does not say keeps what is stored, so the file, read on every start, does
+ * not undo a POST /v1/items. */
 static lp_status load_items_file(rec_service *s, const lp_mf *m, const char *path, lp_err *err)
 {
-    lp_frame *f = NULL;
-    lp_status st = lp_frame_read(path, NULL, &f, err);
-    if (st) return lp_err_prefix(err, "--items");
     const lp_mf_source *src = lp_mf_model_source(m);
-    const char *id_names[] = {src && src->item_col ? src->item_col : "item_id", "item_id", "item",
-                              "itemid", "id", "product_id", "asin", "isbn", NULL};
-    const char *cat_names[] = {"category", "genre", "department", NULL};
-    const char *stock_names[] = {"in_stock", "instock", NULL};
-    long ji = find_col(f, id_names), jc = find_col(f, cat_names), js = find_col(f, stock_names);
-    if (ji < 0) ji = 0;
-    size_t n = lp_frame_nrows(f);
-    const lp_column *ci = lp_frame_col(f, (size_t)ji);
-    const lp_column *cc = jc >= 0 ? lp_frame_col(f, (size_t)jc) : NULL;
-    const lp_column *cs = js >= 0 ? lp_frame_col(f, (size_t)js) : NULL;
-    char **ids = lp_calloc(n ? n : 1, sizeof *ids), **cats = lp_calloc(n ? n : 1, sizeof *cats);
-    int *stock = lp_mallocarray(n ? n : 1, sizeof *stock);
-    size_t k = 0, skipped = 0;
-    if (!ids || !cats || !stock) st = lp_err_set(err, LP_ENOMEM, "--items: out of memory");
-    for (size_t i = 0; i < n && !st; i++) {
-        char b1[LP_MF_ID_MAX + 1], b2[LP_MF_ID_MAX + 1], b3[32];
-        const char *id = lp_column_cell_str(ci, i, b1, sizeof b1);
-        const char *cat = cc ? lp_column_cell_str(cc, i, b2, sizeof b2) : NULL;
-        const char *is = cs ? lp_column_cell_str(cs, i, b3, sizeof b3) : NULL;
-        lp_err e2;
-        if (!id || !*id || check_field_id(id, "item", "", &e2)) {
-            skipped++;
-            continue;
-        }
-        bool in = true; /* a cell that says nothing keeps what is stored */
-        stock[k] = is && *is && lp_parse_bool(is, strlen(is), true, &in) ? in : -1;
-        ids[k] = lp_strdup(id);
-        cats[k] = cat && *cat ? lp_strdup(cat) : NULL;
-        if (!ids[k] || (cat && *cat && !cats[k])) st = lp_err_set(err, LP_ENOMEM, "--items: out of memory");
-        k++;
-    }
-    if (!st) st = upsert_items(s, (const char *const *)ids, (const char *const *)cats, stock, k, err);
+    rec_cat_file cf;
+    lp_status st = rec_cat_file_read(path, src ? src->item_col : NULL, &cf, err);
+    if (st) return lp_err_prefix(err, "--items");
+    st = upsert_items(s, (const char *const *)cf.ids, (const char *const *)cf.cats, cf.stock, cf.n,
+                      err);
     if (!st)
-        lp_log_info("recommend: catalog %s: %zu items (id column '%s', category %s%s%s, in_stock "
-                    "%s)%s", path, k, lp_frame_col(f, (size_t)ji)->name, jc >= 0 ? "'" : "",
-                    jc >= 0 ? lp_frame_col(f, (size_t)jc)->name : "none", jc >= 0 ? "'" : "",
-                    js >= 0 ? lp_frame_col(f, (size_t)js)->name : "none",
-                    skipped ? ", rows without a usable id skipped" : "");
-    if (!st && skipped)
+        lp_log_info("recommend: catalog %s: %zu items (id column %s, category column %s, "
+                    "in_stock column %s)", path, cf.n, cf.id_col, cf.cat_col, cf.stock_col);
+    if (!st && cf.skipped)
         lp_log_warn("--items %s: %zu rows skipped (an empty id, or one with a control character "
-                    "or over %d bytes)", path, skipped, LP_MF_ID_MAX);
-    for (size_t i = 0; i < k; i++) free(ids[i]), free(cats[i]);
-    free(ids), free(cats), free(stock);
-    lp_frame_free(f);
+                    "or over %d bytes)", path, cf.skipped, LP_MF_ID_MAX);
+    rec_cat_file_free(&cf);
     return st;
 }
 
