@@ -428,17 +428,6 @@ lp_status lp_profile_print(const lp_profile *p, FILE *out, lp_err *err)
     return LP_OK;
 }
 
-static int cmp_cstr_p(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static int cmp_dbl(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* The number of distinct non-missing values of c (numeric or strings; *one_word: no string
  * value holds a space); SIZE_MAX on allocation failure. */
 static size_t distinct_values(const lp_column *c, bool *one_word)
@@ -452,7 +441,7 @@ static size_t distinct_values(const lp_column *c, bool *one_word)
         for (size_t i = 0; i < n; i++)
             if (!isnan(c->num[i]))
                 v[k++] = c->num[i];
-        qsort(v, k, sizeof *v, cmp_dbl);
+        lp_clean_sort(v, k);
         for (size_t i = 0; i < k; i++)
             d += i == 0 || v[i] != v[i - 1];
         free(v);
@@ -471,7 +460,7 @@ static size_t distinct_values(const lp_column *c, bool *one_word)
         for (const char *p = s; *one_word && *p; p++)
             *one_word = !isspace((unsigned char)*p);
     }
-    qsort(v, k, sizeof *v, cmp_cstr_p);
+    qsort(v, k, sizeof *v, cmp_str);
     for (size_t i = 0; i < k; i++)
         d += i == 0 || strcmp(v[i], v[i - 1]) != 0;
     free(v);
